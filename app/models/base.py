@@ -1,0 +1,129 @@
+"""The one interface every backbone follows (in the style of timm's ``resnet.py``), and the registry.
+
+A backbone is a ``torch.nn.Module`` with:
+
+- ``feature_info``: list of ``LayerInfo(name, channels, stride, kind)``, one per tappable layer, in forward order;
+- ``forward_features(x)``: the map before pooling/head;
+- ``forward_intermediates(x, indices)``: list of the maps of the chosen layers (indices into ``feature_info``),
+  in one pass, no hooks left behind; ``stop_early=True`` stops after the last asked-for layer;
+- ``forward_head(feats, pre_logits=False)``: global pooling (+ the linear head unless ``pre_logits``);
+- ``reset_classifier(num_classes)``: a new linear head (0: identity);
+- ``num_features``: the width of the pooled features; ``default_input``: (channels, H, W) it was built for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    channels: int
+    stride: int
+    kind: str = "conv"  # conv, block, pool, ...
+
+
+class Backbone(nn.Module):
+    feature_info: list[LayerInfo]
+    num_features: int
+    num_classes: int
+    default_input: tuple[int, int, int] = (3, 32, 32)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head: nn.Module = nn.Identity()
+        self.num_classes = 0
+
+    # subclasses implement stages(): an ordered list of (LayerInfo, module) run in sequence
+    def stages(self) -> list[tuple[LayerInfo, nn.Module]]:
+        raise NotImplementedError
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        for _, mod in self.stages():
+            x = mod(x)
+        return x
+
+    def forward_intermediates(
+        self, x: torch.Tensor, indices: list[int] | int | None = None, stop_early: bool = True
+    ) -> list[torch.Tensor]:
+        stages = self.stages()
+        n = len(stages)
+        if indices is None:
+            want = list(range(n))
+        elif isinstance(indices, int):
+            want = [n - 1 - i for i in range(indices)][::-1]  # last N
+        else:
+            want = [i if i >= 0 else n + i for i in indices]
+        for i in want:
+            if not 0 <= i < n:
+                raise IndexError(f"layer index {i} out of range 0..{n - 1}")
+        wanted = set(want)
+        last = max(want) if want else -1
+        got: dict[int, torch.Tensor] = {}
+        for i, (_, mod) in enumerate(stages):
+            x = mod(x)
+            if i in wanted:
+                got[i] = x
+            if stop_early and i >= last:
+                break
+        return [got[i] for i in want]
+
+    def pool(self, feats: torch.Tensor) -> torch.Tensor:
+        return feats.mean(dim=(2, 3)) if feats.dim() == 4 else feats
+
+    def forward_head(self, feats: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.pool(feats)
+        return x if pre_logits else self.head(x)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+_REGISTRY: dict[str, Callable[..., Backbone]] = {}
+_DESCRIPTIONS: dict[str, str] = {}
+
+
+def register(name: str, description: str = ""):
+    def deco(fn: Callable[..., Backbone]) -> Callable[..., Backbone]:
+        _REGISTRY[name] = fn
+        _DESCRIPTIONS[name] = description or (fn.__doc__ or "").strip().splitlines()[0] if (description or fn.__doc__) else ""
+        return fn
+
+    return deco
+
+
+def names() -> list[str]:
+    _load_all()
+    return list(_REGISTRY)
+
+
+def describe(name: str) -> str:
+    _load_all()
+    return _DESCRIPTIONS.get(name, "")
+
+
+def create(name: str, **options) -> Backbone:
+    _load_all()
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown backbone {name!r}; known: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name](**options)
+
+
+def _load_all() -> None:
+    import importlib
+
+    for mod in ("simple", "rdsn", "lenet", "resnet_cifar", "resnet18"):
+        try:
+            importlib.import_module(f"app.models.{mod}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"app.models.{mod}":
+                raise

@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Filter Explorer: the single entry point.
+
+    python main.py                      the desktop app
+    python main.py --screenshot a.png   render the window offscreen, write a PNG, exit
+    python main.py <command> ...        headless commands (python main.py --help lists them)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# torch must be imported before PySide6 (Windows fails otherwise).
+import torch  # noqa: F401
+
+
+def _wants_gui(argv: list[str]) -> bool:
+    from app.cli import build_parser
+
+    if any(a in ("-h", "--help") for a in argv):
+        return False
+    args, _ = build_parser().parse_known_args(argv)
+    return args.command is None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not _wants_gui(argv):
+        from app.cli import run
+
+        return run(argv)
+    from app.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    if args.screenshot:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from app import device
+
+    try:
+        device.set_override(args.device)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    device.configure_threads(args.threads)
+    from widgets.application import run_gui
+
+    return run_gui(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Shared fixtures: an isolated home folder per session, the offscreen platform, ../shared lookup."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("FILTER_EXPLORER_THREADS", "2")
+
+import torch  # noqa: E402,F401  (torch before Qt)
+
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("fe-home")
+    os.environ["FILTER_EXPLORER_HOME"] = str(home)
+    # a shared decoded-dataset cache speeds repeated runs; never inside the repo
+    os.environ.setdefault("FILTER_EXPLORER_DATA", str(home / "data"))
+    yield home
+
+
+@pytest.fixture
+def fe_home(tmp_path, monkeypatch):
+    """A fresh home folder for one test (settings, history, caches)."""
+    monkeypatch.setenv("FILTER_EXPLORER_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def shared_path(*parts: str) -> Path:
+    p = SHARED.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"{p} is absent (../shared exists only on the project's machines)")
+    return p
+
+
+@pytest.fixture
+def shared():
+    return shared_path
+
+
+@pytest.fixture(scope="session")
+def cifar_jpeg_root(tmp_path_factory) -> Path:
+    """The shared CIFAR-10 JPEG copy, unpacked once into a cache outside the repo."""
+    import tarfile
+
+    archive = shared_path("datasets", "cifar10-jpg.tar.gz")
+    cache = Path(os.environ.get("FILTER_EXPLORER_TEST_CACHE", Path.home() / ".cache" / "filter-explorer-tests"))
+    target = cache / "cifar10-jpg"
+    if not (target / "test").is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive) as tf:
+            tf.extractall(cache, filter="data")
+    return target

@@ -1,0 +1,88 @@
+"""Foundation: the Qt-free core, the entry point, device choice, the task protocol."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import app
+from app import device
+from app.tasks import CancelToken, Cancelled, Progress, check, run_to_end
+
+ROOT = Path(__file__).resolve().parent.parent
+QT_PREFIXES = ("PySide6", "PyQt5", "PyQt6", "shiboken6", "pyqtgraph", "superqt", "qtpy")
+
+
+def test_importing_every_app_module_loads_no_qt():
+    mods = [m.name for m in pkgutil.walk_packages(app.__path__, "app.")]
+    assert "app.tasks" in mods and len(mods) > 5
+    code = (
+        "import importlib, sys\n"
+        f"for m in {mods!r}: importlib.import_module(m)\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {QT_PREFIXES!r})\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"app imported Qt modules: {out.stdout.strip()}"
+
+
+def test_gui_opencv_variant_absent():
+    """opencv-python bundles its own Qt and rewrites QT_QPA_*; only the headless build may be installed."""
+    from importlib import metadata
+
+    names = {d.metadata["Name"].lower() for d in metadata.distributions()}
+    assert "opencv-python-headless" in names
+    assert "opencv-python" not in names
+
+
+def test_help_lists_commands():
+    out = subprocess.run([sys.executable, "main.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "kernels" in out.stdout and "bench" in out.stdout
+
+
+def test_bad_device_is_a_clear_error():
+    out = subprocess.run([sys.executable, "main.py", "--device", "tpu", "kernels", "kinds"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "unknown device" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_device_auto_and_override():
+    device.set_override("cpu")
+    try:
+        assert device.pick().type == "cpu"
+        assert device.describe().name.startswith("CPU (")
+    finally:
+        device.set_override(None)
+    with pytest.raises(ValueError):
+        device.set_override("quantum")
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            device.set_override("cuda")
+
+
+def _counting(n, token=None):
+    for i in range(n):
+        check(token)
+        yield Progress(i + 1, n, f"step {i + 1}")
+    return "done"
+
+
+def test_task_protocol_runs_and_cancels():
+    seen = []
+    assert run_to_end(_counting(3), seen.append) == "done"
+    assert [p.fraction for p in seen] == [pytest.approx(1 / 3), pytest.approx(2 / 3), 1.0]
+    token = CancelToken()
+    gen = _counting(10, token)
+    next(gen)
+    token.cancel()
+    with pytest.raises(Cancelled):
+        next(gen)

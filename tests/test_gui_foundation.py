@@ -1,0 +1,96 @@
+"""Foundation GUI: main window, device in the status bar, remembered settings, the worker helper, screenshots."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.tasks import Progress, check
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot, fe_home):
+    from widgets.application import make_app
+    from widgets.main_window import MainWindow
+
+    make_app()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+
+
+def test_status_bar_shows_device(window):
+    assert window.device_label.text().startswith("Device: CPU (")
+
+
+def test_workspace_remembered_between_launches(qtbot, window):
+    from widgets.main_window import MainWindow
+
+    window.tabs.setCurrentIndex(2)
+    window.close()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    assert again.current_workspace() == "live"
+    again.close()
+
+
+def _slow(n, token):
+    for i in range(n):
+        check(token)
+        time.sleep(0.01)
+        yield Progress(i + 1, n, "working", payload=i)
+    return n
+
+
+def test_worker_delivers_progress_and_result(qtbot):
+    from widgets.worker import Worker
+
+    w = Worker(lambda token: _slow(20, token))
+    seen = []
+    w.progress.connect(seen.append)
+    with qtbot.waitSignal(w.finished, timeout=10000) as blocker:
+        w.start()
+    assert blocker.args == [20]
+    assert seen and seen[-1].done == 20  # the last report is never dropped
+
+
+def test_worker_cancel_and_failure(qtbot):
+    from widgets.worker import Worker
+
+    w = Worker(lambda token: _slow(10_000, token))
+    with qtbot.waitSignal(w.cancelled, timeout=10000):
+        w.start()
+        qtbot.wait(50)
+        w.cancel()
+
+    def boom(token):
+        yield Progress(0, 1)
+        raise ValueError("bad input: kernel size must be odd")
+
+    w2 = Worker(boom)
+    with qtbot.waitSignal(w2.failed, timeout=10000) as blocker:
+        w2.start()
+    assert "kernel size must be odd" in blocker.args[0]
+
+
+@pytest.mark.parametrize("ws", ["kernels", "models", "live", "probe"])
+def test_screenshot_command_writes_png(tmp_path, ws):
+    out = tmp_path / f"{ws}.png"
+    env = {"QT_QPA_PLATFORM": "offscreen", "FILTER_EXPLORER_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, "main.py", "--screenshot", str(out), "--workspace", ws], cwd=ROOT,
+                       capture_output=True, text=True, timeout=180, env=env)
+    assert r.returncode == 0, r.stderr
+    assert out.stat().st_size > 10_000
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(out))
+    assert img.width() == 1400 and img.height() == 900

@@ -1,0 +1,1 @@
+"""Qt widgets of Filter Explorer: they render state and forward user intent; numerical work lives in ``app``."""

@@ -1,0 +1,80 @@
+"""QApplication set-up, the GUI launch and the offscreen screenshot."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import torch  # noqa: F401  (before Qt)
+
+
+def _platform_ok() -> str | None:
+    """Return an error message when no display is usable (instead of Qt's misleading xcb abort)."""
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return (
+            "No display found (DISPLAY and WAYLAND_DISPLAY are unset). Run the app on a desktop, under Xvfb "
+            "(xvfb-run python main.py), or render a picture with: python main.py --screenshot out.png"
+        )
+    return None
+
+
+def make_app():
+    import pyqtgraph as pg
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
+    QCoreApplication.setOrganizationName("FilterExplorer")
+    QCoreApplication.setApplicationName("Filter Explorer")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    icon = Path(__file__).resolve().parent.parent / "resources" / "icons" / "app.png"
+    if icon.exists():
+        app.setWindowIcon(QIcon(str(icon)))
+    return app
+
+
+def run_gui(args) -> int:
+    msg = _platform_ok()
+    if msg:
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    app = make_app()
+    from widgets.main_window import MainWindow
+
+    win = MainWindow(workspace=args.workspace)
+    if args.screenshot:
+        w, h = 1400, 900
+        if args.size:
+            w, h = (int(v) for v in args.size.lower().split("x"))
+        win.resize(w, h)
+        return screenshot(app, win, Path(args.screenshot))
+    win.show()
+    code = app.exec()
+    return int(code)
+
+
+def screenshot(app, win, path: Path, settle_ms: int = 1500) -> int:
+    """Show offscreen, let the workspace render real content for a moment, grab, write the PNG, close."""
+    from PySide6.QtCore import QElapsedTimer
+
+    win.show()
+    timer = QElapsedTimer()
+    timer.start()
+    while timer.elapsed() < settle_ms:
+        app.processEvents()
+        win.wait_ready(10)
+    app.processEvents()
+    pix = win.grab()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok = pix.save(str(path), "PNG")
+    win.close()
+    app.processEvents()
+    if not ok:
+        print(f"error: could not write {path}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0

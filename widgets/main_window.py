@@ -1,0 +1,117 @@
+"""The main window: one tab per workspace, the compute device in the status bar, remembered settings."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
+
+from app import device, paths
+from app.session import Session
+
+WORKSPACES = ["kernels", "models", "live", "probe"]
+
+
+def settings() -> QSettings:
+    return QSettings(str(paths.settings_file()), QSettings.Format.IniFormat)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, workspace: str | None = None, session: Session | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("Filter Explorer")
+        self.session = session or Session()
+        self.settings = settings()
+
+        from widgets.kernels.workspace import KernelWorkspace
+        from widgets.live.workspace import LiveWorkspace
+        from widgets.models.workspace import ModelsWorkspace
+        from widgets.probe.workspace import ProbeWorkspace
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.kernels = KernelWorkspace(self.session, self.settings, self)
+        self.models = ModelsWorkspace(self.session, self.settings, self)
+        self.live = LiveWorkspace(self.session, self.settings, self)
+        self.probe = ProbeWorkspace(self.session, self.settings, self)
+        self.workspaces = {"kernels": self.kernels, "models": self.models, "live": self.live, "probe": self.probe}
+        titles = {"kernels": "&Kernels", "models": "&Models", "live": "&Live", "probe": "&Probe"}
+        tips = {
+            "kernels": "Kernel Workbench: generate, freeze and hand-design convolution kernels (Ctrl+1)",
+            "models": "Model builder: random, hand-designed and trained CNNs, layer by layer (Ctrl+2)",
+            "live": "Live: feature maps of several networks side by side, in real time (Ctrl+3)",
+            "probe": "Probe: train a linear head on frozen features and compare accuracies (Ctrl+4)",
+        }
+        for i, key in enumerate(WORKSPACES):
+            idx = self.tabs.addTab(self.workspaces[key], titles[key].replace("&", ""))
+            self.tabs.setTabToolTip(idx, tips[key])
+            act = QAction(self)
+            act.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            act.triggered.connect(lambda _=False, i=i: self.tabs.setCurrentIndex(i))
+            self.addAction(act)
+        self.setCentralWidget(self.tabs)
+
+        info = device.describe()
+        self.device_label = QLabel(f"Device: {info.name}")
+        self.device_label.setToolTip("Compute device (override with --device cpu|cuda|mps)")
+        self.statusBar().addPermanentWidget(self.device_label)
+        self.statusBar().showMessage("Ready", 3000)
+
+        quit_act = QAction("Quit", self)
+        quit_act.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_act.triggered.connect(self.close)
+        self.addAction(quit_act)
+        help_act = QAction("Keyboard shortcuts", self)
+        help_act.setShortcut(QKeySequence("F1"))
+        help_act.triggered.connect(self.show_shortcuts)
+        self.addAction(help_act)
+
+        geo = self.settings.value("main/geometry")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1400, 900)
+        ws = workspace or self.settings.value("main/workspace", "kernels")
+        if ws in WORKSPACES:
+            self.tabs.setCurrentIndex(WORKSPACES.index(ws))
+        self.tabs.currentChanged.connect(self._on_tab)
+        self._on_tab(self.tabs.currentIndex())
+
+    def _on_tab(self, index: int) -> None:
+        for i, key in enumerate(WORKSPACES):
+            ws = self.workspaces[key]
+            if hasattr(ws, "set_active"):
+                ws.set_active(i == index)
+
+    def current_workspace(self) -> str:
+        return WORKSPACES[self.tabs.currentIndex()]
+
+    def show_shortcuts(self) -> None:
+        lines = ["Ctrl+1..4: switch workspace", "Ctrl+Q: quit", "F1: this list"]
+        for key in WORKSPACES:
+            ws = self.workspaces[key]
+            for line in getattr(ws, "shortcuts", lambda: [])():
+                lines.append(f"{key}: {line}")
+        QMessageBox.information(self, "Keyboard shortcuts", "\n".join(lines))
+
+    def wait_ready(self, timeout_ms: int) -> None:
+        """For screenshots: give the current workspace a chance to finish its first render."""
+        ws = self.workspaces[self.current_workspace()]
+        if hasattr(ws, "wait_ready"):
+            ws.wait_ready(timeout_ms)
+        else:
+            time.sleep(timeout_ms / 1000)
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        for ws in self.workspaces.values():
+            if hasattr(ws, "maybe_keep_changes") and not ws.maybe_keep_changes():
+                event.ignore()
+                return
+        self.settings.setValue("main/geometry", self.saveGeometry())
+        self.settings.setValue("main/workspace", self.current_workspace())
+        for ws in self.workspaces.values():
+            ws.shutdown()
+        self.settings.sync()
+        super().closeEvent(event)

@@ -1,0 +1,190 @@
+"""Run an ``app`` task generator off the GUI thread and turn its reports into signals.
+
+One helper for every long job (training, extraction, downloads, the live loop)::
+
+    worker = Worker(lambda token: train_head(..., cancel=token))
+    worker.progress.connect(self.on_progress)     # app.tasks.Progress
+    worker.finished.connect(self.on_result)       # the generator's return value
+    worker.failed.connect(self.on_error)          # str: a message for the user
+    worker.cancelled.connect(...)
+    worker.start()
+    ...
+    worker.cancel(); worker.wait()                # the owner does this on close
+
+Exactly one of finished / failed / cancelled is emitted, then ``done``. Progress reports are coalesced: if the
+GUI falls behind, only the newest report per ``min_interval`` reaches it (the queue never fills).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+from app.tasks import Cancelled, CancelToken, Progress
+
+
+class _Runner(QThread):
+    def __init__(self, worker: "Worker") -> None:
+        super().__init__()
+        self._worker = worker
+
+    def run(self) -> None:  # worker thread
+        self._worker._run_in_thread()
+
+
+class Worker(QObject):
+    progress = Signal(object)
+    finished = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    done = Signal()
+
+    _deliver = Signal()
+
+    def __init__(
+        self,
+        make_task: Callable[[CancelToken], Any],
+        *,
+        min_interval: float = 0.03,
+        parent: QObject | None = None,
+        name: str = "task",
+    ) -> None:
+        super().__init__(parent)
+        self._make_task = make_task
+        self._token = CancelToken()
+        self._lock = threading.Lock()
+        self._pending: Progress | None = None
+        self._outcome: tuple[str, Any] | None = None
+        self._min_interval = min_interval
+        self.name = name
+        self._thread = _Runner(self)
+        self._thread.finished.connect(self._on_thread_finished)
+        self._deliver.connect(self._flush)
+        self._running = False
+        self._last_emit = 0.0
+
+    # --- GUI thread API -------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._running = True
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self._token.cancel()
+
+    @property
+    def token(self) -> CancelToken:
+        return self._token
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def wait(self, timeout_ms: int = 30000) -> bool:
+        """Block until the thread ends (used on close). Pending results are still delivered."""
+        ok = self._thread.wait(timeout_ms)
+        if ok:
+            self._flush()
+            self._on_thread_finished()
+        return ok
+
+    def stop(self, timeout_ms: int = 30000) -> bool:
+        self.cancel()
+        return self.wait(timeout_ms)
+
+    # --- worker thread -------------------------------------------------------------------------------
+    def _run_in_thread(self) -> None:
+        try:
+            # grad mode is per thread: tasks that only infer wrap themselves in torch.inference_mode()
+            gen = self._make_task(self._token)
+            if not hasattr(gen, "__next__"):  # a plain function already ran
+                self._set_outcome("finished", gen)
+                return
+            try:
+                while True:
+                    if self._token.cancelled:
+                        self._set_outcome("cancelled", None)
+                        return
+                    try:
+                        p = next(gen)
+                    except StopIteration as stop:
+                        self._set_outcome("finished", stop.value)
+                        return
+                    with self._lock:
+                        self._pending = p
+                    now = time.monotonic()
+                    if now - self._last_emit >= self._min_interval:
+                        self._last_emit = now
+                        self._deliver.emit()
+            finally:
+                gen.close()
+        except Cancelled:
+            self._set_outcome("cancelled", None)
+        except Exception as exc:  # report, never crash the GUI
+            tb = traceback.format_exc()
+            msg = str(exc) or exc.__class__.__name__
+            self._set_outcome("failed", (msg, tb))
+
+    def _set_outcome(self, kind: str, value: Any) -> None:
+        with self._lock:
+            self._outcome = (kind, value)
+
+    # --- delivery on the GUI thread --------------------------------------------------------------------
+    @Slot()
+    def _flush(self) -> None:
+        with self._lock:
+            p, self._pending = self._pending, None
+        if p is not None:
+            self.progress.emit(p)
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        if not self._running:
+            return
+        self._flush()
+        with self._lock:
+            outcome, self._outcome = self._outcome, None
+        self._running = False
+        if outcome is None:
+            outcome = ("cancelled", None)
+        kind, value = outcome
+        if kind == "finished":
+            self.finished.emit(value)
+        elif kind == "failed":
+            msg, tb = value
+            self.last_traceback = tb
+            self.failed.emit(msg)
+        else:
+            self.cancelled.emit()
+        self.done.emit()
+
+
+class WorkerPool(QObject):
+    """Owns every worker a workspace starts; ``shutdown()`` cancels and joins them all (call it on close)."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._workers: list[Worker] = []
+
+    def start(self, make_task: Callable[[CancelToken], Any], **kw: Any) -> Worker:
+        w = Worker(make_task, parent=self, **kw)
+        self._workers.append(w)
+        w.done.connect(lambda w=w: self._forget(w))
+        w.start()
+        return w
+
+    def _forget(self, w: Worker) -> None:
+        # keep the Python reference until the QThread really ended (avoids "Destroyed while running")
+        QTimer.singleShot(0, lambda: self._workers.remove(w) if w in self._workers and not w._thread.isRunning() else None)
+
+    def running(self) -> list[Worker]:
+        return [w for w in self._workers if w.is_running()]
+
+    def shutdown(self, timeout_ms: int = 30000) -> None:
+        for w in list(self._workers):
+            w.cancel()
+        for w in list(self._workers):
+            w.wait(timeout_ms)
+        self._workers.clear()

@@ -1,0 +1,163 @@
+"""HTTP downloads with progress, cancel, resume and checksum verification (no Qt).
+
+    from app.data.download import fetch
+    path = run_to_end(fetch(url, dest, md5="..."), cli_progress("weights "))
+
+``fetch`` is a task generator (see ``app.tasks``): it streams ``url`` into ``dest + ".part"`` in chunks, yielding
+``Progress(bytes_done, total_bytes, message)``, and returns ``dest``. Rules:
+
+- A ``.part`` file from an earlier attempt is resumed with an HTTP ``Range`` request; a server that ignores the
+  range (answers 200) makes the download restart from zero; a 416 answer means the part is already complete.
+- After the last byte the file is verified (``sha256`` and/or ``md5`` when given). A mismatch deletes the part and
+  raises ``DatasetError`` naming the file and both digests.
+- The final name only ever appears through an atomic ``os.replace`` of a complete, verified file.
+- Cancel (``app.tasks.Cancelled``) and network failures keep the ``.part`` so the next call resumes.
+- An existing ``dest`` that matches the given checksums (or any existing ``dest`` when none are given) is returned
+  without a network request.
+- Errors are ``DatasetError`` with the file name and the reason (HTTP status, network error, checksum).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import urllib.error
+import urllib.request
+from http.client import HTTPException
+from pathlib import Path
+from typing import Generator
+
+from app.data.core import DatasetError
+from app.tasks import CancelToken, Progress, check
+
+CHUNK = 1 << 16
+USER_AGENT = "FilterExplorer/0.1 (+https://github.com/) python-urllib"
+
+
+def file_digest(path: Path, algo: str, cancel: CancelToken | None = None) -> str:
+    h = hashlib.new(algo)
+    with open(path, "rb") as f:
+        while True:
+            check(cancel)
+            block = f.read(1 << 20)
+            if not block:
+                break
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(path: Path, sha256: str | None = None, md5: str | None = None,
+           cancel: CancelToken | None = None, label: str | None = None) -> str | None:
+    """None when ``path`` matches every given checksum, else a message naming the mismatch."""
+    for algo, want in (("sha256", sha256), ("md5", md5)):
+        if want:
+            got = file_digest(path, algo, cancel)
+            if got.lower() != want.lower():
+                return f"{label or Path(path).name}: {algo} mismatch (expected {want.lower()}, got {got})"
+    return None
+
+
+def human_size(n: float | None) -> str:
+    if n is None:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def _open(url: str, offset: int, timeout: float):
+    headers = {"User-Agent": USER_AGENT}
+    if offset > 0:
+        headers["Range"] = f"bytes={offset}-"
+    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+
+
+def _total_from(resp, offset: int, partial: bool) -> int | None:
+    if partial:
+        m = re.match(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", resp.headers.get("Content-Range", "") or "")
+        if m:
+            if int(m.group(1)) != offset:
+                return -1  # the server answered a different range than asked for
+            return int(m.group(3)) if m.group(3) != "*" else None
+    length = resp.headers.get("Content-Length")
+    if length is None or not length.isdigit():
+        return None
+    return int(length) + (offset if partial else 0)
+
+
+def fetch(url: str, dest: Path | str, sha256: str | None = None, md5: str | None = None,
+          cancel: CancelToken | None = None, *, timeout: float = 30.0,
+          chunk: int = CHUNK) -> Generator[Progress, None, Path]:
+    """Download ``url`` to ``dest`` (see the module docstring); a task generator returning ``dest``."""
+    dest = Path(dest)
+    name = dest.name
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        if not (sha256 or md5):
+            return dest
+        yield Progress(0, None, f"verifying existing {name}")
+        if verify(dest, sha256, md5, cancel) is None:
+            return dest
+        # a stale or damaged copy: download again, but never destroy it until the new one is verified
+    while True:
+        offset = part.stat().st_size if part.exists() else 0
+        check(cancel)
+        try:
+            resp = _open(url, offset, timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and offset > 0:
+                # nothing left to fetch: the part is complete (or wrong: the checksum below decides)
+                exc.close()
+                break
+            raise DatasetError(f"{name}: download failed: HTTP {exc.code} {exc.reason} ({url})") from None
+        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, HTTPException, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise DatasetError(f"{name}: download failed: cannot reach {url} ({reason})") from None
+        with resp:
+            status = getattr(resp, "status", None) or 200
+            partial = status == 206 and offset > 0
+            total = _total_from(resp, offset, partial)
+            if total == -1:
+                partial, total = False, None
+            if offset > 0 and not partial:
+                offset = 0  # the server ignored the range: start again from zero
+            done = offset
+            msg = f"downloading {name}" + (f" (resuming at {human_size(offset)})" if offset else "")
+            yield Progress(done, total, msg)
+            try:
+                with open(part, "ab" if partial else "wb") as f:
+                    while True:
+                        check(cancel)
+                        block = resp.read(chunk)
+                        if not block:
+                            break
+                        f.write(block)
+                        done += len(block)
+                        yield Progress(done, total, f"downloading {name}: {human_size(done)} of {human_size(total)}")
+                    f.flush()
+                    os.fsync(f.fileno())
+            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, HTTPException) as exc:
+                raise DatasetError(f"{name}: download interrupted after {human_size(done)} ({exc}); "
+                                   f"run it again to resume") from None
+            if total is not None and done < total:
+                raise DatasetError(f"{name}: download incomplete ({human_size(done)} of {human_size(total)}); "
+                                   f"run it again to resume")
+            if total is not None and done > total:
+                part.unlink(missing_ok=True)
+                raise DatasetError(f"{name}: server sent more data than announced ({done} > {total} bytes)")
+        break
+    if sha256 or md5:
+        yield Progress(part.stat().st_size, part.stat().st_size, f"verifying {name}")
+        problem = verify(part, sha256, md5, cancel, label=name)
+        if problem is not None:
+            part.unlink(missing_ok=True)
+            raise DatasetError(f"checksum mismatch: {problem}; the download was deleted ({url})")
+    os.replace(part, dest)
+    size = dest.stat().st_size
+    yield Progress(size, size, f"downloaded {name} ({human_size(size)})")
+    return dest

@@ -45,7 +45,7 @@ def run_gui(args) -> int:
     app = make_app()
     from widgets.main_window import MainWindow
 
-    win = MainWindow(workspace=args.workspace)
+    win = MainWindow(workspace=args.workspace, persist=not args.screenshot)
     if args.screenshot:
         w, h = 1400, 900
         if args.size:

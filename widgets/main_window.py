@@ -19,8 +19,9 @@ def settings() -> QSettings:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, workspace: str | None = None, session: Session | None = None) -> None:
+    def __init__(self, workspace: str | None = None, session: Session | None = None, persist: bool = True) -> None:
         super().__init__()
+        self.persist = persist  # False for --screenshot: a picture must not change the user's remembered layout
         self.setWindowTitle("Filter Explorer")
         self.session = session or Session()
         self.settings = settings()
@@ -109,8 +110,9 @@ class MainWindow(QMainWindow):
             if hasattr(ws, "maybe_keep_changes") and not ws.maybe_keep_changes():
                 event.ignore()
                 return
-        self.settings.setValue("main/geometry", self.saveGeometry())
-        self.settings.setValue("main/workspace", self.current_workspace())
+        if self.persist:
+            self.settings.setValue("main/geometry", self.saveGeometry())
+            self.settings.setValue("main/workspace", self.current_workspace())
         for ws in self.workspaces.values():
             ws.shutdown()
         self.settings.sync()

@@ -1,0 +1,158 @@
+"""Frozen-feature extraction: batched on the compute device, any layer, a pooling choice, cached on disk.
+
+``extract(...)`` is a task generator (``Progress`` while it runs, cancel between batches) returning a
+``Features`` record. Features stream batch by batch into a preallocated array (a ``.npy`` memmap in the cache folder,
+written under a temporary name and renamed when complete, so a cancelled or crashed run never leaves a half file
+that looks valid). Memory stays bounded: the batch size follows the size of the maps, and backbones with an
+``extract_pooled`` method (rdsn: depthwise after the stem) compute channels in chunks.
+
+Poolings: ``gap`` (global average), ``max`` (global max), ``gridN`` (average over an N x N grid of cells, as in
+Coates & Ng), ``maxgridN`` (max over an N x N grid). Feature order is channel-major (channel, cell row, cell col).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from app import paths
+from app.probe.preprocess import InputSpec, to_tensor
+from app.tasks import CancelToken, Progress, check
+
+CACHE_VERSION = 1
+MAP_BUDGET = 192 * 2**20  # bytes of layer maps per batch
+MAX_BATCH = 512
+
+
+def parse_pooling(pooling: str) -> tuple[str, int]:
+    """('avg'|'max', grid) for a pooling name."""
+    if pooling == "gap":
+        return "avg", 1
+    if pooling == "max":
+        return "max", 1
+    m = re.fullmatch(r"(max)?grid(\d+)", pooling or "")
+    if m and int(m.group(2)) >= 1:
+        return ("max" if m.group(1) else "avg"), int(m.group(2))
+    raise ValueError(f"unknown pooling {pooling!r}: use gap, max, gridN or maxgridN (N = 1..8)")
+
+
+def pool_maps(maps: torch.Tensor, pooling: str) -> torch.Tensor:
+    """(N, C, H, W) maps (or (N, F) vectors) -> (N, F) features."""
+    if maps.dim() == 2:
+        return maps
+    if maps.dim() != 4:
+        return maps.flatten(1)
+    kind, grid = parse_pooling(pooling)
+    if grid == 1:
+        return maps.amax(dim=(2, 3)) if kind == "max" else maps.mean(dim=(2, 3))
+    fn = F.adaptive_max_pool2d if kind == "max" else F.adaptive_avg_pool2d
+    return fn(maps, grid).flatten(1)
+
+
+def weights_hash(model: torch.nn.Module) -> str:
+    """SHA-1 of the state_dict's names, shapes and bytes: the identity of the weights."""
+    h = hashlib.sha1()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def cache_key(*, weights: str, layer: int, pooling: str, dataset: str, data_root: str | None, split: str,
+              limit: int | None, seed: int, n: int, ispec: InputSpec, dtype: str) -> str:
+    blob = json.dumps({
+        "v": CACHE_VERSION, "weights": weights, "layer": layer, "pooling": pooling, "dataset": dataset,
+        "root": str(data_root) if data_root else None, "split": split, "limit": limit, "seed": seed, "n": n,
+        "input": ispec.key(), "dtype": dtype,
+    }, sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:24]
+
+
+def cache_path(key: str) -> Path:
+    return paths.cache_dir() / "features" / f"{key}.npy"
+
+
+@dataclass(frozen=True)
+class Features:
+    array: np.ndarray  # (N, F) float32 or float16 (may be a read-only memmap)
+    seconds: float
+    cache_hit: bool
+    path: Path | None
+
+
+def _maps_fn(model, layer: int, pooling: str):
+    """The function batch -> pooled features, chunked over channels where the backbone can."""
+    kind, grid = parse_pooling(pooling)
+    if hasattr(model, "extract_pooled") and kind == getattr(model, "pool_kind", "avg"):
+        return lambda x: model.extract_pooled(x, pool=grid, layer=layer)
+    return lambda x: pool_maps(model.forward_intermediates(x, [layer])[0], pooling)
+
+
+def extract(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, layer: int, pooling: str, *,
+            device: torch.device | str = "cpu", key: str | None = None, dtype: str = "auto",
+            label: str = "features", cancel: CancelToken | None = None):
+    """Task: features of ``images`` (uint8 NHWC) at ``layer`` with ``pooling``; cached under ``key`` if given."""
+    t0 = time.perf_counter()
+    n = len(images)
+    path = cache_path(key) if key else None
+    if path is not None and path.exists():
+        try:
+            arr = np.load(path, mmap_mode="r")
+            if arr.ndim == 2 and arr.shape[0] == n:
+                yield Progress(n, n, f"{label}: loaded from cache")
+                return Features(arr, time.perf_counter() - t0, True, path)
+        except (OSError, ValueError):
+            pass
+        path.unlink(missing_ok=True)
+    model = model.to(device).eval()
+    fn = _maps_fn(model, layer, pooling)
+    yield Progress(0, n, f"extracting {label} 0/{n}")
+    with torch.inference_mode():
+        # size the batch from one example's maps
+        probe = to_tensor(images[:1], ispec, device)
+        maps = model.forward_intermediates(probe, [layer])[0] if not hasattr(model, "extract_pooled") else None
+        per_image = maps[0].numel() * 4 * 3 if maps is not None else \
+            probe[0].numel() * 4 * max(1, getattr(model, "k", 64)) // max(1, ispec.channels)
+        batch = int(max(1, min(MAX_BATCH, MAP_BUDGET // max(1, per_image))))
+        first = fn(probe)
+        n_feat = int(first.shape[1])
+        if dtype == "auto":
+            dtype = "float16" if n * n_feat * 4 > 3 * 2**30 else "float32"
+        tmp = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=(n, n_feat))
+        else:
+            out = np.empty((n, n_feat), dtype=np.dtype(dtype))
+        try:
+            for start in range(0, n, batch):
+                check(cancel)
+                stop = min(n, start + batch)
+                x = to_tensor(images[start:stop], ispec, device)
+                feats = fn(x)
+                out[start:stop] = feats.float().cpu().numpy().astype(out.dtype, copy=False)
+                yield Progress(stop, n, f"extracting {label} {stop}/{n}")
+        except BaseException:
+            if tmp is not None:
+                del out
+                tmp.unlink(missing_ok=True)
+            raise
+    if tmp is not None:
+        out.flush()
+        del out
+        os.replace(tmp, path)
+        arr = np.load(path, mmap_mode="r")
+    else:
+        arr = out
+    return Features(arr, time.perf_counter() - t0, False, path)

@@ -1,0 +1,294 @@
+"""Linear heads (and k-NN) on frozen features, trained on the compute device.
+
+Every head is a task generator ``train_X(Xtr, ytr, Xte, yte, n_classes, opts, device, seed, cancel)`` that yields
+``Progress`` (payload: ``CurvePoint`` while it trains) and returns a ``HeadResult`` with the test scores (N_test, C).
+
+- ``logistic``: softmax regression, mean cross-entropy + weight_decay/2 * ||W||^2 (so scikit-learn's ``C`` is
+  ``1 / (weight_decay * n_train)``), full-batch L-BFGS (strong Wolfe) or minibatch Adam.
+- ``ridge``: closed form on one-vs-all targets (+1 / -1): primal (d x d) or dual (n x n, the extreme-learning-machine
+  form) whichever is smaller, solved by Cholesky in float64.
+- ``svm``: one-vs-rest squared hinge, 1/(2 C n) ||W||^2 + mean over samples of the summed squared hinges, L-BFGS.
+- ``knn``: k nearest neighbours (euclidean on standardised features), votes weighted 1 + 1e-3/rank for ties.
+Features are standardised with the training mean and standard deviation unless ``standardize`` is off.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from app.probe.config import CurvePoint
+from app.tasks import CancelToken, Progress, check
+
+ROW_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class HeadResult:
+    scores: np.ndarray  # (n_test, C) float32
+    curves: tuple[CurvePoint, ...]
+    seconds: float
+    settings: dict
+
+
+def standardizer(X: np.ndarray, standardize: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and 1/std of the columns (float64 accumulation, row chunks; bounded memory)."""
+    d = X.shape[1]
+    if not standardize:
+        return np.zeros(d, np.float32), np.ones(d, np.float32)
+    s = np.zeros(d, np.float64)
+    ss = np.zeros(d, np.float64)
+    for i in range(0, len(X), ROW_CHUNK):
+        c = np.asarray(X[i:i + ROW_CHUNK], dtype=np.float64)
+        s += c.sum(0)
+        ss += (c * c).sum(0)
+    n = max(1, len(X))
+    mean = s / n
+    var = np.maximum(ss / n - mean * mean, 0.0)
+    inv = 1.0 / np.sqrt(var + 1e-6 * (var.mean() if var.mean() > 0 else 1.0) + 1e-12)
+    return mean.astype(np.float32), inv.astype(np.float32)
+
+
+def to_device(X: np.ndarray, mean: np.ndarray, inv: np.ndarray, device) -> torch.Tensor:
+    """Standardised float32 tensor on ``device`` (converted in row chunks)."""
+    out = torch.empty((len(X), X.shape[1]), dtype=torch.float32, device=device)
+    m = torch.from_numpy(mean).to(device)
+    s = torch.from_numpy(inv).to(device)
+    for i in range(0, len(X), ROW_CHUNK):
+        c = torch.from_numpy(np.array(X[i:i + ROW_CHUNK], dtype=np.float32)).to(device)
+        out[i:i + len(c)] = (c - m) * s
+    return out
+
+
+def _acc(scores: torch.Tensor, y: torch.Tensor) -> float:
+    return float((scores.argmax(1) == y).float().mean()) if len(y) else float("nan")
+
+
+def _prep(Xtr, ytr, Xte, opts, device):
+    mean, inv = standardizer(Xtr, bool(opts.get("standardize", True)))
+    A = to_device(Xtr, mean, inv, device)
+    B = to_device(Xte, mean, inv, device)
+    y = torch.from_numpy(np.asarray(ytr, dtype=np.int64)).to(device)
+    return A, B, y
+
+
+# --- logistic ------------------------------------------------------------------------------------------------
+def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
+                   cancel: CancelToken | None = None):
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)
+    A, B, y = _prep(Xtr, ytr, Xte, opts, device)
+    yt = torch.from_numpy(np.asarray(yte, dtype=np.int64)).to(device)
+    n, d = A.shape
+    wd = float(opts["weight_decay"])
+    epochs = int(opts["epochs"])
+    every = max(1, int(opts.get("eval_every", 10)))
+    W = torch.zeros(d, n_classes, device=device, requires_grad=True)
+    b = torch.zeros(n_classes, device=device, requires_grad=True)
+    curves: list[CurvePoint] = []
+
+    def point(step: int, epoch: float, loss: float, force: bool = False):
+        with torch.no_grad():
+            te = _acc(B @ W + b, yt) if (force or step % every == 0) and len(yt) else None
+            tr = _acc(A[:20000] @ W + b, y[:20000]) if (force or step % every == 0) else None
+        cp = CurvePoint(step, epoch, loss, tr, te)
+        curves.append(cp)
+        return cp
+
+    with torch.enable_grad():
+        if opts["optimizer"] == "lbfgs":
+            opt = torch.optim.LBFGS([W, b], lr=float(opts.get("lr", 1.0)), max_iter=1, history_size=20,
+                                    line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-9)
+
+            def closure():
+                opt.zero_grad()
+                loss = F.cross_entropy(A @ W + b, y) + 0.5 * wd * (W * W).sum()
+                loss.backward()
+                return loss
+
+            prev = None
+            for step in range(1, epochs + 1):
+                check(cancel)
+                loss = float(opt.step(closure).detach())
+                cp = point(step, float(step), loss, force=step == epochs)
+                yield Progress(step, epochs, f"training logistic head: step {step}/{epochs}, loss {loss:.4f}", cp)
+                if prev is not None and abs(prev - loss) < 1e-7 * max(1.0, abs(loss)):
+                    if cp.test_acc is None:
+                        curves.pop()
+                        cp = point(step, float(step), loss, force=True)
+                        yield Progress(epochs, epochs, "training logistic head: converged", cp)
+                    break
+                prev = loss
+        elif opts["optimizer"] == "adam":
+            bs = int(opts.get("batch_size", 512))
+            lr = float(opts.get("lr", 1.0))
+            lr = 1e-3 if lr >= 0.5 else lr  # the L-BFGS default step is no Adam learning rate
+            opt = torch.optim.Adam([W, b], lr=lr)
+            steps_per_epoch = max(1, math.ceil(n / bs))
+            total = epochs * steps_per_epoch
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total)
+            g = torch.Generator(device="cpu").manual_seed(seed)
+            step = 0
+            for ep in range(epochs):
+                perm = torch.randperm(n, generator=g).to(device)
+                run_loss = 0.0
+                for i in range(steps_per_epoch):
+                    check(cancel)
+                    idx = perm[i * bs:(i + 1) * bs]
+                    opt.zero_grad()
+                    loss = F.cross_entropy(A[idx] @ W + b, y[idx]) + 0.5 * wd * (W * W).sum()
+                    loss.backward()
+                    opt.step()
+                    sched.step()
+                    run_loss += float(loss)
+                    step += 1
+                cp = point(ep + 1, float(ep + 1), run_loss / steps_per_epoch, force=(ep + 1) % every == 0 or
+                           ep + 1 == epochs)
+                yield Progress(ep + 1, epochs, f"training logistic head: epoch {ep + 1}/{epochs}", cp)
+        else:
+            raise ValueError(f"logistic: optimizer must be lbfgs or adam, got {opts['optimizer']!r}")
+    with torch.no_grad():
+        scores = (B @ W + b).float().cpu().numpy()
+    return HeadResult(scores, tuple(curves), time.perf_counter() - t0, dict(opts))
+
+
+# --- ridge ----------------------------------------------------------------------------------------------------
+def train_ridge(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
+                cancel: CancelToken | None = None):
+    t0 = time.perf_counter()
+    mean, inv = standardizer(Xtr, bool(opts.get("standardize", True)))
+    n, d = Xtr.shape
+    alpha = float(opts["alpha"])
+    ytr = np.asarray(ytr, dtype=np.int64)
+    Y = -np.ones((n, n_classes), np.float64)
+    Y[np.arange(n), ytr] = 1.0
+    ymean = Y.mean(0)
+    Yc = torch.from_numpy(Y - ymean).to(device)
+    form = "primal" if d <= n else "dual"
+    steps = math.ceil(n / ROW_CHUNK)
+    yield Progress(0, steps + 1, f"ridge ({form}, d={d}, n={n}): accumulating")
+    if form == "primal":
+        G = torch.zeros(d, d, dtype=torch.float64, device=device)
+        XtY = torch.zeros(d, n_classes, dtype=torch.float64, device=device)
+        m = torch.from_numpy(mean).to(device)
+        s = torch.from_numpy(inv).to(device)
+        for k, i in enumerate(range(0, n, ROW_CHUNK)):
+            check(cancel)
+            c = (torch.from_numpy(np.array(Xtr[i:i + ROW_CHUNK], dtype=np.float32)).to(device) - m) * s
+            G += (c.T @ c).double()
+            XtY += c.double().T @ Yc[i:i + len(c)]
+            yield Progress(k + 1, steps + 1, f"ridge (primal): {min(n, i + ROW_CHUNK)}/{n} rows")
+        del c
+        G.diagonal().add_(alpha)
+        check(cancel)
+        L = torch.linalg.cholesky(G)
+        del G
+        W = torch.cholesky_solve(XtY, L).float()
+        del L
+        B = to_device(Xte, mean, inv, device)
+        scores = B @ W + torch.from_numpy(ymean).float().to(device)
+    else:
+        A = to_device(Xtr, mean, inv, device)
+        K = torch.zeros(n, n, dtype=torch.float64, device=device)
+        for k, i in enumerate(range(0, n, ROW_CHUNK)):
+            check(cancel)
+            K[i:i + ROW_CHUNK] = (A[i:i + ROW_CHUNK] @ A.T).double()
+            yield Progress(k + 1, steps + 1, f"ridge (dual): kernel {min(n, i + ROW_CHUNK)}/{n} rows")
+        K.diagonal().add_(alpha)
+        check(cancel)
+        L = torch.linalg.cholesky(K)
+        del K
+        coef = torch.cholesky_solve(Yc, L).float()
+        del L
+        B = to_device(Xte, mean, inv, device)
+        scores = torch.zeros(len(B), n_classes, device=device)
+        for i in range(0, len(B), ROW_CHUNK):
+            scores[i:i + ROW_CHUNK] = (B[i:i + ROW_CHUNK] @ A.T) @ coef
+        scores += torch.from_numpy(ymean).float().to(device)
+    yt = torch.from_numpy(np.asarray(yte, dtype=np.int64)).to(device)
+    te = _acc(scores, yt) if len(yt) else None
+    cp = CurvePoint(1, 1.0, float("nan"), None, te)
+    yield Progress(steps + 1, steps + 1, f"ridge ({form}) solved", cp)
+    return HeadResult(scores.float().cpu().numpy(), (cp,), time.perf_counter() - t0, dict(opts, form=form))
+
+
+# --- linear SVM ---------------------------------------------------------------------------------------------
+def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
+              cancel: CancelToken | None = None):
+    t0 = time.perf_counter()
+    A, B, y = _prep(Xtr, ytr, Xte, opts, device)
+    yt = torch.from_numpy(np.asarray(yte, dtype=np.int64)).to(device)
+    n, d = A.shape
+    C = float(opts["C"])
+    epochs = int(opts["epochs"])
+    every = max(1, int(opts.get("eval_every", 10)))
+    Ypm = -torch.ones(n, n_classes, device=device)
+    Ypm[torch.arange(n, device=device), y] = 1.0
+    W = torch.zeros(d, n_classes, device=device, requires_grad=True)
+    b = torch.zeros(n_classes, device=device, requires_grad=True)
+    curves: list[CurvePoint] = []
+    with torch.enable_grad():
+        opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=1, history_size=20, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            margin = torch.clamp(1 - Ypm * (A @ W + b), min=0)
+            loss = (margin * margin).sum(1).mean() + 0.5 / (C * n) * (W * W).sum()
+            loss.backward()
+            return loss
+
+        prev = None
+        for step in range(1, epochs + 1):
+            check(cancel)
+            loss = float(opt.step(closure).detach())
+            ev = step % every == 0 or step == epochs
+            with torch.no_grad():
+                te = _acc(B @ W + b, yt) if ev and len(yt) else None
+                tr = _acc(A[:20000] @ W + b, y[:20000]) if ev else None
+            cp = CurvePoint(step, float(step), loss, tr, te)
+            curves.append(cp)
+            yield Progress(step, epochs, f"training linear SVM: step {step}/{epochs}, loss {loss:.4f}", cp)
+            if prev is not None and abs(prev - loss) < 1e-7 * max(1.0, abs(loss)):
+                break
+            prev = loss
+    with torch.no_grad():
+        scores = (B @ W + b).float().cpu().numpy()
+    return HeadResult(scores, tuple(curves), time.perf_counter() - t0, dict(opts))
+
+
+# --- k-NN -----------------------------------------------------------------------------------------------------
+def train_knn(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
+              cancel: CancelToken | None = None):
+    t0 = time.perf_counter()
+    A, B, y = _prep(Xtr, ytr, Xte, opts, device)
+    k = max(1, min(int(opts["k"]), len(A)))
+    n_te = len(B)
+    scores = torch.zeros(n_te, n_classes, device=device)
+    chunk = max(1, min(1024, (64 * 2**20) // max(1, 4 * len(A))))
+    weights = 1.0 + 1e-3 / torch.arange(1, k + 1, device=device, dtype=torch.float32)
+    total = math.ceil(n_te / chunk)
+    for j, i in enumerate(range(0, n_te, chunk)):
+        check(cancel)
+        dist = torch.cdist(B[i:i + chunk], A)
+        nn_idx = dist.topk(k, dim=1, largest=False).indices
+        votes = F.one_hot(y[nn_idx], n_classes).float() * weights.view(1, -1, 1)
+        scores[i:i + chunk] = votes.sum(1)
+        yield Progress(j + 1, total, f"k-NN: {min(n_te, i + chunk)}/{n_te} test images")
+    yt = torch.from_numpy(np.asarray(yte, dtype=np.int64)).to(device)
+    cp = CurvePoint(1, 1.0, float("nan"), None, _acc(scores, yt) if len(yt) else None)
+    yield Progress(total, total, "k-NN done", cp)
+    return HeadResult(scores.cpu().numpy(), (cp,), time.perf_counter() - t0, dict(opts, k=k))
+
+
+TRAINERS = {"logistic": train_logistic, "ridge": train_ridge, "svm": train_svm, "knn": train_knn}
+
+
+def train_head(head: str, *args, **kw):
+    if head not in TRAINERS:
+        raise ValueError(f"unknown head {head!r}; choose one of {', '.join(TRAINERS)}")
+    return (yield from TRAINERS[head](*args, **kw))

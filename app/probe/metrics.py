@@ -1,0 +1,83 @@
+"""Classification metrics from a score matrix: top-k accuracy, per-class accuracy, confusion, misclassified.
+
+``scores`` is (N, C) (higher = more likely; logits, votes or regression outputs), ``labels`` is (N,) int.
+Ties in top-k are broken by the lower class index (a stable sort), so results are deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def ranking(scores: np.ndarray) -> np.ndarray:
+    """Class indices ordered best-first per row (stable: equal scores keep class order)."""
+    scores = np.asarray(scores)
+    return np.argsort(-scores, axis=1, kind="stable")
+
+
+def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
+    scores = np.asarray(scores)
+    labels = np.asarray(labels).astype(np.int64)
+    if len(labels) == 0:
+        return float("nan")
+    if scores.ndim != 2 or scores.shape[0] != len(labels):
+        raise ValueError(f"scores {scores.shape} do not match {len(labels)} labels")
+    k = max(1, min(int(k), scores.shape[1]))
+    top = ranking(scores)[:, :k]
+    return float(np.mean(np.any(top == labels[:, None], axis=1)))
+
+
+def confusion_matrix(pred: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """int64 (C, C): rows = true class, columns = predicted class."""
+    pred = np.asarray(pred).astype(np.int64)
+    labels = np.asarray(labels).astype(np.int64)
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (labels, pred), 1)
+    return cm
+
+
+def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
+    """Recall of each class (diagonal / row sum); NaN for a class absent from the labels."""
+    confusion = np.asarray(confusion)
+    rows = confusion.sum(axis=1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(rows > 0, np.diag(confusion) / np.maximum(rows, 1), np.nan)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    top1: float
+    top2: float
+    top5: float
+    per_class: tuple[float, ...]
+    confusion: np.ndarray
+    misclassified: np.ndarray
+    mis_predicted: np.ndarray
+    predicted: np.ndarray
+
+
+def evaluate_scores(scores: np.ndarray, labels: np.ndarray, n_classes: int) -> Metrics:
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels).astype(np.int64)
+    if scores.shape[1] < n_classes:  # a head trained on fewer classes than the dataset has
+        pad = np.full((scores.shape[0], n_classes - scores.shape[1]), -np.inf)
+        scores = np.concatenate([scores, pad], axis=1)
+    pred = ranking(scores)[:, 0]
+    cm = confusion_matrix(pred, labels, n_classes)
+    wrong = np.flatnonzero(pred != labels).astype(np.int64)
+    cm.setflags(write=False)
+    mis_pred = pred[wrong].astype(np.int64)
+    wrong.setflags(write=False)
+    mis_pred.setflags(write=False)
+    return Metrics(
+        top1=topk_accuracy(scores, labels, 1),
+        top2=topk_accuracy(scores, labels, 2),
+        top5=topk_accuracy(scores, labels, 5),
+        per_class=tuple(float(v) for v in per_class_accuracy(cm)),
+        confusion=cm,
+        misclassified=wrong,
+        mis_predicted=mis_pred,
+        predicted=pred,
+    )

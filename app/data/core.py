@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import os
 import struct
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,14 +170,48 @@ def _cache_key(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def load_imagefolder(path: str | Path, split: str, size: int | None = None, seed: int = 0,
-                     test_fraction: float = 0.2, progress=None) -> ArrayDataset:
-    """Load a folder of class sub-folders; ``train/`` and ``test/`` splits when present, else a seeded split.
+def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
+    """Write an uncompressed ``.npz`` so that ``path`` is either absent or complete: a unique temporary file in the
+    same folder, flushed to disk, then ``os.replace``. A failure removes the temporary file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
-    Decoded arrays are cached (``.npz`` in the cache folder, written atomically). Corrupt images are skipped and
-    named in ``notes``. All images are resized to the first image's size (or ``size``).
-    """
+
+def _decode(p: Path):
     import cv2
+
+    try:
+        buf = np.fromfile(p, dtype=np.uint8)
+    except OSError:
+        return None
+    if buf.size == 0:
+        return None
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if img is None:
+        return None
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None, seed: int = 0,
+                          test_fraction: float = 0.2, cancel=None, threads: int | None = None):
+    """``load_imagefolder`` as a task generator (``app.tasks``): yields Progress while decoding, returns the
+    ArrayDataset. Images are decoded in ``threads`` threads (OpenCV releases the GIL); cancel is checked between
+    chunks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cv2
+
+    from app.tasks import Progress, check
 
     root = Path(path).expanduser()
     if not root.is_dir():
@@ -186,6 +221,7 @@ def load_imagefolder(path: str | Path, split: str, size: int | None = None, seed
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
         raise DatasetError(f"{folder}: no class sub-folders")
+    yield Progress(0, None, f"scanning {folder}")
     key = f"{_cache_key(folder)}-{size}"
     cache = paths.cache_dir() / "imagefolder" / f"{folder.name}-{key}.npz"
     if cache.exists():
@@ -194,38 +230,57 @@ def load_imagefolder(path: str | Path, split: str, size: int | None = None, seed
                 images, labels, notes = z["images"], z["labels"], tuple(z["notes"].tolist())
         except Exception:
             cache.unlink(missing_ok=True)
-            images = None
         else:
+            yield Progress(1, 1, f"{folder.name}: {len(labels)} images from the cache")
             return _imagefolder_result(root, split, images, labels, classes, notes, has_splits, seed, test_fraction)
-    files = [(p, ci) for ci, c in enumerate(classes) for p in sorted((folder / c).rglob("*")) if p.suffix.lower() in IMAGE_EXTS]
+    files = [(p, ci) for ci, c in enumerate(classes) for p in sorted((folder / c).rglob("*"))
+             if p.suffix.lower() in IMAGE_EXTS and p.is_file()]
     if not files:
         raise DatasetError(f"{folder}: no image files ({', '.join(sorted(IMAGE_EXTS))})")
     images_l, labels_l, notes_l = [], [], []
     target = None if size is None else (size, size)
-    for i, (p, ci) in enumerate(files):
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        if img is None:
-            notes_l.append(f"{p.relative_to(root)}: not a readable image, skipped")
-            continue
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        if target is None:
-            target = (img.shape[0], img.shape[1])
-        if img.shape[:2] != target:
-            img = cv2.resize(img, (target[1], target[0]), interpolation=cv2.INTER_AREA)
-        images_l.append(img)
-        labels_l.append(ci)
-        if progress is not None and i % 500 == 0:
-            progress(i, len(files))
+    threads = threads or max(1, min(4, os.cpu_count() or 1))
+    chunk = 512
+    with ThreadPoolExecutor(threads, thread_name_prefix="decode") as pool:
+        for start in range(0, len(files), chunk):
+            check(cancel)
+            part = files[start:start + chunk]
+            for (p, ci), img in zip(part, pool.map(_decode, [p for p, _ in part])):
+                if img is None:
+                    notes_l.append(f"{p.relative_to(root)}: not a readable image, skipped")
+                    continue
+                if target is None:
+                    target = (img.shape[0], img.shape[1])
+                if img.shape[:2] != target:
+                    img = cv2.resize(img, (target[1], target[0]), interpolation=cv2.INTER_AREA)
+                images_l.append(img)
+                labels_l.append(ci)
+            yield Progress(min(start + chunk, len(files)), len(files), f"decoding {folder.name}")
     if not images_l:
         raise DatasetError(f"{folder}: none of {len(files)} files could be read")
     images = np.stack(images_l)
     labels = np.asarray(labels_l, dtype=np.int64)
     notes = tuple(notes_l)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, images=images, labels=labels, notes=np.asarray(notes, dtype=str))
-    os.replace(tmp, cache)
+    save_npz_atomic(cache, images=images, labels=labels, notes=np.asarray(notes, dtype=str))
     return _imagefolder_result(root, split, images, labels, classes, notes, has_splits, seed, test_fraction)
+
+
+def load_imagefolder(path: str | Path, split: str, size: int | None = None, seed: int = 0,
+                     test_fraction: float = 0.2, progress=None, cancel=None) -> ArrayDataset:
+    """Load a folder of class sub-folders; ``train/`` and ``test/`` splits when present, else a seeded split.
+
+    Decoded arrays are cached (``.npz`` in the cache folder, written atomically). Corrupt images are skipped and
+    named in ``notes``. All images are resized to the first image's size (or ``size``). ``progress(done, total)``
+    is called while decoding.
+    """
+    gen = iter_load_imagefolder(path, split, size, seed, test_fraction, cancel=cancel)
+    while True:
+        try:
+            p = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None and p.total:
+            progress(int(p.done), int(p.total))
 
 
 def _imagefolder_result(root, split, images, labels, classes, notes, has_splits, seed, test_fraction):
@@ -249,12 +304,10 @@ def load(name: str, split: str = "train", root: str | Path | None = None, **kw) 
         raise DatasetError(f"unknown split {split!r} (train or test)")
     if name == "digits":
         return load_digits(split)
-    if name == "mnist":
-        return load_idx_dataset("mnist", mnist_folder(root), split, tuple(str(i) for i in range(10)))
     if name.startswith("imagefolder:"):
         return load_imagefolder(name.split(":", 1)[1], split, **kw)
     try:
-        from app.data import formats  # added by the probe issue
+        from app.data import formats  # mnist, fashion-mnist, cifar10/100, stl10 (with the parsed-array cache)
     except ModuleNotFoundError as exc:
         if exc.name != "app.data.formats":
             raise

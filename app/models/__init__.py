@@ -1,5 +1,17 @@
-"""Backbones behind one interface (see ``base``), weights I/O and training."""
+"""Backbones behind one interface (see ``base``), weights I/O and training.
 
-from app.models.base import Backbone, LayerInfo, create, describe, names, register
+Public API (other workspaces use these; import them from their modules):
 
-__all__ = ["Backbone", "LayerInfo", "create", "describe", "names", "register"]
+- ``app.models.build``: ``build(spec, device=None) -> Backbone``, ``input_spec(spec_or_model) -> InputSpec``,
+  ``preprocess(images, ispec, mean, std, device)``, ``spec_from_checkpoint(path)``, ``BuildError``;
+- ``app.models.zoo``: ``default_specs() -> list[ModelSpec]``;
+- ``app.models.freeze``: ``param_counts(model) -> ParamCounts``, ``INITS``, ``FREEZE_GROUPS``, ``FREEZE_SHORTCUTS``;
+- ``app.models.weights``: ``read_state_dict``, ``load_into``, ``save_checkpoint``, ``WeightsError``, ``KNOWN``,
+  ``download``;
+- ``app.models.train``: ``train(...)`` / ``evaluate(...)`` task generators.
+"""
+
+from app.models.base import Backbone, LayerInfo, ModelError, create, describe, names, register
+from app.models.spec import ModelSpec
+
+__all__ = ["Backbone", "LayerInfo", "ModelError", "ModelSpec", "create", "describe", "names", "register"]

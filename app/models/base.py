@@ -9,6 +9,10 @@ A backbone is a ``torch.nn.Module`` with:
 - ``forward_head(feats, pre_logits=False)``: global pooling (+ the linear head unless ``pre_logits``);
 - ``reset_classifier(num_classes)``: a new linear head (0: identity);
 - ``num_features``: the width of the pooled features; ``default_input``: (channels, H, W) it was built for.
+
+Extras used by ``app.models.build`` and the Workbench: ``conv_layers()`` (name -> ``nn.Conv2d`` a kernel bank can
+go into), ``get_classifier()`` (the linear head, wherever the checkpoint format keeps it: ``head``, ``linear``,
+``fc``, ``fc.f7``) and ``classifier_name``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ from typing import Callable
 
 import torch
 from torch import nn
+
+
+class ModelError(ValueError):
+    """A model could not be built or loaded; the message says what to change (shown to the user as is)."""
 
 
 @dataclass(frozen=True)
@@ -34,10 +42,26 @@ class Backbone(nn.Module):
     num_classes: int
     default_input: tuple[int, int, int] = (3, 32, 32)
 
+    classifier_name: str = "head"  # dotted module path of the linear head (checkpoint key names)
+
     def __init__(self) -> None:
         super().__init__()
-        self.head: nn.Module = nn.Identity()
+        if self.classifier_name == "head":
+            self.head: nn.Module = nn.Identity()
         self.num_classes = 0
+
+    # the classifier, wherever the checkpoint format keeps it
+    def get_classifier(self) -> nn.Module:
+        return self.get_submodule(self.classifier_name)
+
+    def _set_classifier(self, mod: nn.Module) -> None:
+        parent_name, _, leaf = self.classifier_name.rpartition(".")
+        parent = self.get_submodule(parent_name) if parent_name else self
+        setattr(parent, leaf, mod)
+
+    def conv_layers(self) -> dict[str, nn.Conv2d]:
+        """Convolutions a Workbench bank can be put into, by name (default: their module paths)."""
+        return {name: m for name, m in self.named_modules() if isinstance(m, nn.Conv2d)}
 
     # subclasses implement stages(): an ordered list of (LayerInfo, module) run in sequence
     def stages(self) -> list[tuple[LayerInfo, nn.Module]]:
@@ -78,11 +102,15 @@ class Backbone(nn.Module):
 
     def forward_head(self, feats: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.pool(feats)
-        return x if pre_logits else self.head(x)
+        return x if pre_logits else self.get_classifier()(x)
 
     def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.num_classes = int(num_classes)
+        ref = next((p for p in self.parameters()), None)
+        head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        if ref is not None:
+            head = head.to(ref.device)
+        self._set_classifier(head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
@@ -121,7 +149,7 @@ def create(name: str, **options) -> Backbone:
 def _load_all() -> None:
     import importlib
 
-    for mod in ("simple", "rdsn", "lenet", "resnet_cifar", "resnet18"):
+    for mod in ("simple", "rdsn", "lenet", "resnet_cifar", "resnet18"):  # lc-resnet20 lives in resnet_cifar
         try:
             importlib.import_module(f"app.models.{mod}")
         except ModuleNotFoundError as exc:

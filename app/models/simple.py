@@ -1,4 +1,10 @@
-"""``simple``: a configurable plain CNN (a first version; the backbones issue extends it)."""
+"""``simple``: a configurable plain CNN.
+
+Depth = ``len(widths)``; per layer: conv (kernel ``kernel_size``, stride ``stride``) -> optional batch-norm ->
+activation (relu, sign, tanh, abs) -> optional 2x2 pooling (``pool``: "max", "avg" or "none"; not after the last
+layer). Layers are named ``conv1``, ``conv2``, ... (also the names a Workbench bank goes into). ``feature_info``
+reports each layer's output stride (pooling included).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +24,29 @@ class Abs(nn.Module):
         return torch.abs(x)
 
 
-ACTIVATIONS = {"relu": nn.ReLU, "sign": Sign, "tanh": nn.Tanh, "abs": Abs}
+ACTIVATIONS = {"relu": nn.ReLU, "sign": Sign, "tanh": nn.Tanh, "abs": Abs, "identity": nn.Identity}
+POOLS = ("max", "avg", "none")
+
+
+class ConvBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, batchnorm: bool, activation: str,
+                 pool: str) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=kernel_size // 2, bias=not batchnorm)
+        self.bn = nn.BatchNorm2d(c_out) if batchnorm else nn.Identity()
+        self.act = ACTIVATIONS[activation]()
+        self.pool = {"max": nn.MaxPool2d(2), "avg": nn.AvgPool2d(2), "none": nn.Identity()}[pool]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.act(self.bn(self.conv(x))))
+
+
+def _per_layer(value, n: int, what: str) -> list:
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{what}: {len(value)} values given for {n} layers")
+        return list(value)
+    return [value] * n
 
 
 class SimpleCNN(Backbone):
@@ -26,42 +54,51 @@ class SimpleCNN(Backbone):
         self,
         in_channels: int = 3,
         widths: tuple[int, ...] = (32, 64, 64),
-        kernel_size: int = 3,
-        stride: int = 1,
-        pool: bool = True,
+        kernel_size: int | tuple[int, ...] = 3,
+        stride: int | tuple[int, ...] = 1,
+        pool: str | bool = "max",
         activation: str = "relu",
         batchnorm: bool = False,
         num_classes: int = 0,
+        input_size: int = 32,
         seed: int | None = None,
     ) -> None:
         super().__init__()
         if seed is not None:
             torch.manual_seed(seed)
-        self.default_input = (in_channels, 32, 32)
-        layers: list[tuple[LayerInfo, nn.Module]] = []
-        c, total_stride = in_channels, 1
-        mods = nn.ModuleList()
+        widths = tuple(int(w) for w in widths)
+        if not widths or any(w < 1 for w in widths):
+            raise ValueError(f"widths must be positive integers, got {widths}")
+        if pool is True:
+            pool = "max"
+        elif pool is False or pool is None:
+            pool = "none"
+        if pool not in POOLS:
+            raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
+        n = len(widths)
+        ks = [int(k) for k in _per_layer(kernel_size, n, "kernel_size")]
+        ss = [int(s) for s in _per_layer(stride, n, "stride")]
+        self.default_input = (int(in_channels), int(input_size), int(input_size))
+        self.blocks = nn.ModuleList()
+        infos = []
+        c, total = int(in_channels), 1
         for i, w in enumerate(widths):
-            parts: list[nn.Module] = [nn.Conv2d(c, w, kernel_size, stride=stride, padding=kernel_size // 2, bias=not batchnorm)]
-            if batchnorm:
-                parts.append(nn.BatchNorm2d(w))
-            parts.append(ACTIVATIONS[activation]())
-            total_stride *= stride
-            if pool and i < len(widths) - 1:
-                parts.append(nn.MaxPool2d(2))
-            block = nn.Sequential(*parts)
-            mods.append(block)
-            layers.append((LayerInfo(f"conv{i + 1}", w, total_stride), block))
-            if pool and i < len(widths) - 1:
-                total_stride *= 2
+            p = pool if i < n - 1 else "none"
+            self.blocks.append(ConvBlock(c, w, ks[i], ss[i], batchnorm, activation, p))
+            total *= ss[i] * (2 if p != "none" else 1)
+            infos.append(LayerInfo(f"conv{i + 1}", w, total, "conv"))
             c = w
-        self.blocks = mods
-        self.feature_info = [info for info, _ in layers]
+        self.feature_info = infos
         self.num_features = c
         self.reset_classifier(num_classes)
 
     def stages(self):
         return list(zip(self.feature_info, self.blocks))
+
+    def conv_layers(self) -> dict[str, nn.Conv2d]:
+        return {info.name: blk.conv for info, blk in zip(self.feature_info, self.blocks)}
 
 
 @register("simple", "A configurable plain CNN: depth, widths, kernel size, stride or pooling, activation, batch-norm")

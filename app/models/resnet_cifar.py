@@ -1,0 +1,118 @@
+"""CIFAR ResNets of He et al. (2015) with the parameter-free "option A" shortcut, and the LC-block variant.
+
+``resnet20`` (also 32/44/56): key names of akamaster/pytorch_resnet_cifar10 (``conv1``, ``bn1``,
+``layer1.0.conv1`` ..., ``linear``), so the shared trained checkpoint loads after stripping ``module.``.
+
+``lc-resnet20``: Gavrikov & Keuper's linear-combination blocks: every 3x3 conv becomes a frozen random 3x3 conv
+with ``c_out * expansion`` filters followed by a learned 1x1 conv back to ``c_out`` (``conv1.conv`` / ``conv1.lc``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from app.models.base import Backbone, LayerInfo, register
+
+
+class LCConv(nn.Module):
+    """A frozen random 3x3 conv with c_out*E filters, then a learned 1x1 conv back to c_out."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, expansion: int = 4) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out * expansion, 3, stride, 1, bias=False)
+        self.conv.weight.requires_grad_(False)
+        self.lc = nn.Conv2d(c_out * expansion, c_out, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lc(self.conv(x))
+
+
+def _conv3x3(c_in: int, c_out: int, stride: int, expansion: int | None) -> nn.Module:
+    if expansion:
+        return LCConv(c_in, c_out, stride, expansion)
+    return nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+
+
+class ShortcutA(nn.Module):
+    """Option A: subsample by 2 and zero-pad planes//4 channels on each side; no parameters."""
+
+    def __init__(self, planes: int) -> None:
+        super().__init__()
+        self.pad = planes // 4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad), "constant", 0.0)
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, expansion: int | None = None) -> None:
+        super().__init__()
+        self.conv1 = _conv3x3(in_planes, planes, stride, expansion)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = _conv3x3(planes, planes, 1, expansion)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = ShortcutA(planes) if (stride != 1 or in_planes != planes) else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNetCifar(Backbone):
+    classifier_name = "linear"
+
+    def __init__(self, depth: int = 20, in_channels: int = 3, num_classes: int = 10, width: int = 16,
+                 expansion: int | None = None, input_size: int = 32) -> None:
+        super().__init__()
+        if (depth - 2) % 6 != 0 or depth < 8:
+            raise ValueError(f"CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, ...), got {depth}")
+        n = (depth - 2) // 6
+        self.default_input = (int(in_channels), int(input_size), int(input_size))
+        self.conv1 = _conv3x3(in_channels, width, 1, expansion)
+        self.bn1 = nn.BatchNorm2d(width)
+        infos = [LayerInfo("stem", width, 1, "conv")]
+        in_planes, stride_total = width, 1
+        for li, (planes, stride) in enumerate([(width, 1), (2 * width, 2), (4 * width, 2)]):
+            blocks = []
+            for bi in range(n):
+                s = stride if bi == 0 else 1
+                blocks.append(BasicBlock(in_planes, planes, s, expansion))
+                stride_total *= s
+                infos.append(LayerInfo(f"layer{li + 1}.{bi}", planes, stride_total, "block"))
+                in_planes = planes
+            setattr(self, f"layer{li + 1}", nn.Sequential(*blocks))
+        self.feature_info = infos
+        self.num_features = in_planes
+        self.linear = nn.Identity()
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d) and m.weight.requires_grad:
+                nn.init.kaiming_normal_(m.weight)
+        self.reset_classifier(num_classes)
+
+    def _stem(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn1(self.conv1(x)))
+
+    def stages(self):
+        mods = [self._stem] + [blk for name in ("layer1", "layer2", "layer3") for blk in getattr(self, name)]
+        return list(zip(self.feature_info, mods))
+
+
+@register("resnet20", "CIFAR ResNet-20 (He et al.), option-A shortcuts; loads the akamaster CIFAR-10 checkpoint")
+def resnet20(**kw) -> ResNetCifar:
+    return ResNetCifar(depth=20, **kw)
+
+
+@register("resnet32", "CIFAR ResNet-32 (He et al.), option-A shortcuts")
+def resnet32(**kw) -> ResNetCifar:
+    return ResNetCifar(depth=32, **kw)
+
+
+@register("lc-resnet20", "ResNet-20 with LC blocks (Gavrikov & Keuper): frozen random 3x3 convs (c_out*E filters) "
+                         "+ learned 1x1 convs; expansion E selectable")
+def lc_resnet20(expansion: int = 4, **kw) -> ResNetCifar:
+    if int(expansion) < 1:
+        raise ValueError(f"lc-resnet20: expansion must be >= 1, got {expansion}")
+    return ResNetCifar(depth=20, expansion=int(expansion), **kw)

@@ -1,0 +1,337 @@
+"""Weights I/O: safe loading, clear mismatch errors, safetensors checkpoints with a JSON sidecar, known downloads.
+
+- ``read_state_dict(path)``: ``.safetensors`` (safetensors) or ``.pt/.pth/.th`` via ``torch.load(...,
+  weights_only=True)`` only; a pickle that would run code is refused (``WeightsError``), never executed.
+  Containers (``{"state_dict": ...}``, ``{"model": ...}``) are unwrapped and a ``module.`` prefix stripped.
+- ``load_into(model, path_or_state)``: strict; a checkpoint that does not fit raises ``WeightsError`` naming the
+  missing, unexpected and wrongly shaped keys. A classifier of another size is adapted (``reset_classifier``).
+- ``save_checkpoint(model, path, ...)``: ``PATH.safetensors`` + ``PATH.json`` (architecture = ModelSpec dict,
+  options, dataset, seed, accuracy, input), both written atomically.
+- ``KNOWN``: weights the app knows by name (``resnet20-cifar10``, ``lenet5-mnist``); ``find_known(name)`` looks in
+  ``../shared/weights`` and ``paths.user_files()/weights``; ``download(name)`` is a task generator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generator
+
+import torch
+
+from app import paths
+from app.models.base import ModelError
+from app.tasks import CancelToken, Progress
+
+TORCH_SUFFIXES = (".pt", ".pth", ".th", ".bin", ".ckpt")
+
+
+class WeightsError(ModelError):
+    """Weights could not be read or do not fit the model; the message says exactly why."""
+
+
+# --- reading ---------------------------------------------------------------------------------------------
+def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict", "model", "net", "weights"):
+            if key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not obj:
+        raise WeightsError(f"{path.name}: no state_dict found (got {type(obj).__name__})")
+    out: dict[str, torch.Tensor] = {}
+    for k, v in obj.items():
+        if not isinstance(k, str):
+            raise WeightsError(f"{path.name}: not a state_dict (key {k!r} is not a string)")
+        if not isinstance(v, torch.Tensor):
+            continue  # e.g. metadata such as best_prec1 next to tensors
+        out[k] = v
+    if not out:
+        raise WeightsError(f"{path.name}: the file holds no tensors")
+    prefixes = ("module.", "_orig_mod.")
+    for pre in prefixes:
+        if all(k.startswith(pre) for k in out):
+            out = {k[len(pre):]: v for k, v in out.items()}
+    return out
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise WeightsError(f"{path.name}: not a readable safetensors file ({exc})") from None
+        return _unwrap(state, path)
+    if suffix not in TORCH_SUFFIXES:
+        raise WeightsError(f"{path.name}: unknown weights format (use .safetensors, .pt, .pth or .th)")
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "disallowed content"
+        raise WeightsError(
+            f"{path.name}: refused: the file contains Python objects or code that a weights file must not hold "
+            f"(it was not executed). Only plain tensors are accepted; convert it to .safetensors. [{first[:200]}]"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError) as exc:
+        raise WeightsError(f"{path.name}: not a readable PyTorch weights file ({str(exc)[:300]})") from None
+    return _unwrap(obj, path)
+
+
+# --- fitting into a model ----------------------------------------------------------------------------------
+def _fmt(keys: list[str], n: int = 8) -> str:
+    shown = ", ".join(keys[:n])
+    return shown + (f" ... (+{len(keys) - n} more)" if len(keys) > n else "")
+
+
+def check_fit(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str], list[str]]:
+    """(missing, unexpected, wrong shape) keys of ``state`` against ``model``."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+             for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    return missing, unexpected, wrong
+
+
+def load_into(model: torch.nn.Module, source: str | Path | dict[str, torch.Tensor], adapt_head: bool = True,
+              name: str | None = None) -> torch.nn.Module:
+    """Load weights strictly into ``model``; ``WeightsError`` lists what does not fit."""
+    state = source if isinstance(source, dict) else read_state_dict(source)
+    label = name or (Path(source).name if not isinstance(source, dict) else "checkpoint")
+    cls_name = getattr(model, "classifier_name", None)
+    if adapt_head and cls_name and hasattr(model, "reset_classifier"):
+        wkey, bkey = f"{cls_name}.weight", f"{cls_name}.bias"
+        own = model.state_dict()
+        w = state.get(wkey)
+        if w is not None and w.dim() == 2 and w.shape[1] == getattr(model, "num_features", -1):
+            if wkey not in own or tuple(own[wkey].shape) != tuple(w.shape):
+                model.reset_classifier(int(w.shape[0]))
+        elif w is None and bkey not in state and wkey in own:
+            model.reset_classifier(0)  # a headless checkpoint (features only)
+    own = model.state_dict()
+    # old checkpoints (PyTorch < 0.4.1) lack batch-norm step counters: keep the model's
+    state = dict(state)
+    for k in own:
+        if k.endswith("num_batches_tracked") and k not in state:
+            state[k] = own[k]
+    missing, unexpected, wrong = check_fit(model, state)
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {_fmt(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {_fmt(unexpected)}")
+        if wrong:
+            parts.append(f"wrong shape: {_fmt(wrong, 5)}")
+        raise WeightsError(f"{label} does not fit {type(model).__name__}: " + "; ".join(parts))
+    own = model.state_dict()
+    with torch.no_grad():
+        model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
+    return model
+
+
+# --- writing -----------------------------------------------------------------------------------------------
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
+    """(``X.safetensors``, ``X.json``) for ``X``, ``X.safetensors`` or ``X.json``."""
+    p = Path(path).expanduser()
+    if p.suffix.lower() in (".safetensors", ".json"):
+        p = p.with_suffix("")
+    return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
+
+
+def save_checkpoint(model: torch.nn.Module, path: str | Path, spec: Any = None, *, dataset: str | None = None,
+                    seed: int | None = None, accuracy: float | None = None, options: dict | None = None,
+                    input: dict | None = None, extra: dict | None = None) -> tuple[Path, Path]:
+    """Write ``PATH.safetensors`` and the sidecar ``PATH.json``; returns both paths."""
+    from safetensors.torch import save
+
+    st_path, js_path = checkpoint_paths(path)
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    _atomic_write_bytes(st_path, save(state, metadata={"format": "pt"}))
+    arch = spec.to_dict() if hasattr(spec, "to_dict") else (spec or {"backbone": type(model).__name__})
+    if isinstance(arch, dict):
+        arch = {**arch, "weights": None}  # the sidecar describes this file; it is not a pointer to another
+    side = {
+        "architecture": arch,
+        "options": options or {},
+        "dataset": dataset,
+        "seed": seed,
+        "accuracy": accuracy,
+        "num_classes": int(getattr(model, "num_classes", 0) or 0),
+        "input": input,
+        "format": "filter-explorer checkpoint 1",
+    }
+    if extra:
+        side.update(extra)
+    _atomic_write_bytes(js_path, json.dumps(side, indent=2, default=str).encode())
+    return st_path, js_path
+
+
+def read_sidecar(path: str | Path) -> dict | None:
+    """The JSON sidecar beside a checkpoint (``X.json`` for ``X.safetensors``), or None."""
+    p = Path(path).expanduser()
+    cand = p.with_suffix(".json")
+    if not cand.is_file():
+        return None
+    try:
+        return json.loads(cand.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# --- known weights and downloads -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KnownWeights:
+    name: str
+    backbone: str
+    filename: str
+    sha256: str
+    url: str | None
+    dataset: str
+    label: str
+    input_channels: int
+    input_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    options: tuple[tuple[str, Any], ...] = ()
+    note: str = ""
+
+
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+KNOWN: dict[str, KnownWeights] = {
+    "resnet20-cifar10": KnownWeights(
+        "resnet20-cifar10", "resnet20", "resnet20_cifar10-12fca82f.th",
+        "12fca82f0bebc4135bf1f32f6e3710e61d5108578464b84fd6d7f5c1b04036c8",
+        "https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/resnet20-12fca82f.th",
+        "cifar10", "resnet20 (trained, CIFAR-10)", 3, 32, *IMAGENET, (("num_classes", 10),),
+        "akamaster/pytorch_resnet_cifar10 (BSD-2-Clause); 91.7% on CIFAR-10 test",
+    ),
+    "lenet5-mnist": KnownWeights(
+        "lenet5-mnist", "lenet5", "lenet5_mnist.pt",
+        "d5d98d05c84b8cf305ebf37ca682a9852c41831230a3667e0e39cfeb7c88f4e2", None,
+        "mnist", "lenet5 (trained, MNIST)", 1, 32, (0.1307,), (0.3081,), (("num_classes", 10),),
+        "khushbujpatel/lenet_mnist (MIT); 99.0% on MNIST test (resized 28->32)",
+    ),
+}
+
+
+def weights_dir() -> Path:
+    p = paths.user_files() / "weights"
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def find_known(name: str) -> Path | None:
+    """Where the known weights ``name`` are on this machine (``../shared/weights`` or the user's folder)."""
+    kw = KNOWN[name]
+    cands = []
+    shared = paths.shared_dir()
+    if shared is not None:
+        cands.append(shared / "weights" / kw.filename)
+    cands.append(paths.user_files() / "weights" / kw.filename)
+    for c in cands:
+        if c.is_file():
+            return c
+    return None
+
+
+def known_for_path(path: str | Path | None) -> KnownWeights | None:
+    """The known weights whose file name ``path`` has, if any."""
+    if not path:
+        return None
+    name = Path(path).name
+    for kw in KNOWN.values():
+        if kw.filename == name or (kw.url and name == kw.url.rsplit("/", 1)[-1]):
+            return kw
+    return None
+
+
+def _fetch(url: str, dest: Path, sha256: str | None, cancel: CancelToken | None):
+    try:
+        from app.data.download import fetch
+    except ModuleNotFoundError as exc:  # pragma: no cover - the data helper's module is present in the app
+        if exc.name != "app.data.download":
+            raise
+        fetch = _minimal_fetch
+    return fetch(url, dest, sha256=sha256, cancel=cancel)
+
+
+def _minimal_fetch(url: str, dest: Path, sha256: str | None = None, cancel: CancelToken | None = None):
+    import hashlib
+    import urllib.request
+
+    from app.tasks import check
+
+    dest = Path(dest)
+    part = dest.with_name(dest.name + ".part")
+    h = hashlib.sha256()
+    with urllib.request.urlopen(url, timeout=30) as resp, open(part, "wb") as f:
+        total = int(resp.headers.get("Content-Length") or 0) or None
+        done = 0
+        while True:
+            check(cancel)
+            block = resp.read(1 << 16)
+            if not block:
+                break
+            f.write(block)
+            h.update(block)
+            done += len(block)
+            yield Progress(done, total, f"downloading {dest.name}")
+    if sha256 and h.hexdigest() != sha256.lower():
+        part.unlink(missing_ok=True)
+        raise WeightsError(f"{dest.name}: sha256 mismatch (expected {sha256}, got {h.hexdigest()})")
+    os.replace(part, dest)
+    return dest
+
+
+def download(name: str, cancel: CancelToken | None = None, url: str | None = None,
+             dest_dir: Path | None = None) -> Generator[Progress, None, Path]:
+    """Download the known weights ``name`` into ``paths.user_files()/weights`` (progress, cancel, sha256).
+
+    ``url`` overrides the official address (tests serve a fixture from 127.0.0.1)."""
+    if name not in KNOWN:
+        raise WeightsError(f"unknown weights {name!r}; known: {', '.join(KNOWN)}")
+    kw = KNOWN[name]
+    src = url or kw.url
+    if not src:
+        raise WeightsError(f"{name}: no download address is known (the file ships with ../shared/weights only)")
+    dest = (dest_dir or weights_dir()) / kw.filename
+    try:
+        result = yield from _fetch(src, dest, kw.sha256, cancel)
+    except WeightsError:
+        raise
+    except Exception as exc:
+        from app.data.core import DatasetError
+        from app.tasks import Cancelled
+
+        if isinstance(exc, Cancelled):
+            raise
+        if isinstance(exc, DatasetError):
+            raise WeightsError(str(exc)) from None
+        raise
+    return Path(result)

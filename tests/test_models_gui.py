@@ -1,0 +1,171 @@
+"""Models workspace GUI: builder, layer table, freezing, weights loading, kernel panels, session, settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings, Qt
+
+from app.session import Session
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def settings(fe_home, tmp_path):
+    from widgets.application import make_app
+
+    make_app()
+    s = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    s.setValue("models/backbone", "simple")
+    s.setValue("models/options/simple", '{"widths": [4, 8], "in_channels": 1}')
+    s.setValue("models/panel_b", "builder")
+    return s
+
+
+@pytest.fixture
+def ws(qtbot, settings):
+    from widgets.models.workspace import ModelsWorkspace
+
+    w = ModelsWorkspace(Session(), settings)
+    qtbot.addWidget(w)
+    w.resize(1200, 800)
+    w.show()
+    settle(qtbot, w)
+    yield w
+    w.shutdown()
+
+
+def settle(qtbot, w) -> None:
+    qtbot.waitUntil(lambda: not w.busy() and w._builder_view is not None
+                    and w._builder_view.spec == w._builder_spec, timeout=20000)
+
+
+def test_builder_shows_layers_and_totals(ws):
+    assert ws.backbone.currentData() == "simple"
+    assert ws.option_widget("widths").text() == "4, 8"
+    assert ws.table.rowCount() == 2
+    assert ws.table.item(0, 0).text() == "conv1  (blocks.0.conv)"
+    assert ws.table.item(0, 2).text() == "1 -> 4"
+    total = 4 * 9 + 4 + 8 * 4 * 9 + 8
+    assert ws.totals.text() == f"{total} parameters: {total} trainable, 0 frozen"
+    # the builder's kernels are drawn in panel A, one mosaic image through the diverging map
+    m = ws.panel_a.mosaic()
+    assert m is not None and not m.colour and m.shown == 4
+    assert np.array_equal(ws.panel_a.image.image, m.rgb)
+
+
+def test_option_change_rebuilds_and_bad_input_keeps_last_model(qtbot, ws):
+    w = ws.option_widget("widths")
+    w.setText("4, 8, 16")
+    w.textEdited.emit(w.text())
+    settle(qtbot, ws)
+    assert ws.table.rowCount() == 3 and not ws.banner.isVisible()
+    w.setText("4, x")
+    w.textEdited.emit(w.text())
+    qtbot.waitUntil(ws.banner.isVisible, timeout=5000)
+    assert "widths: '4, x' is not whole numbers" in ws.banner.text()
+    assert ws.table.rowCount() == 3  # the last good model is still shown
+    # an option the constructor refuses: a clear message, nothing lost
+    w.setText("4, 8")
+    w.textEdited.emit(w.text())
+    ks = ws.option_widget("kernel_size")
+    ks.setText("3, 3, 3")
+    ks.textEdited.emit(ks.text())
+    qtbot.waitUntil(lambda: "kernel_size: 3 values given for 2 layers" in ws.banner.text(), timeout=10000)
+    assert ws.table.rowCount() == 3
+
+
+def test_freeze_toggle_and_preset_change_counts(qtbot, ws):
+    item = ws.table.item(0, 7)
+    item.setCheckState(Qt.CheckState.Checked)
+    settle(qtbot, ws)
+    conv1 = 4 * 9 + 4
+    assert ws._builder_view.frozen == conv1
+    assert ws.table.item(0, 7).checkState() == Qt.CheckState.Checked
+    assert "blocks.0.conv" in ws.current_spec().freeze
+    ws.freeze.setCurrentIndex(ws.freeze.findData("Freeze everything"))
+    settle(qtbot, ws)
+    assert ws._builder_view.trainable == 0
+    assert ws.table.item(1, 7).checkState() == Qt.CheckState.Checked
+
+
+def test_load_weights_refused_with_reason_then_accepted(qtbot, ws, tmp_path):
+    import torch
+
+    from app.models import create
+    from app.models.weights import save_checkpoint
+
+    before = ws._builder_view.kernels["blocks.0.conv"].copy()
+    wrong = create("simple", widths=(4, 16), in_channels=1)
+    save_checkpoint(wrong, tmp_path / "wrong")
+    ws.load_weights(str(tmp_path / "wrong.safetensors"))
+    qtbot.waitUntil(ws.banner.isVisible, timeout=10000)
+    assert "Could not load wrong.safetensors" in ws.banner.text() and "wrong shape" in ws.banner.text()
+    assert ws.weights_label.text() == "none (random)" and ws.current_spec().weights is None
+    assert np.array_equal(ws._builder_view.kernels["blocks.0.conv"], before)
+
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
+    ws.load_weights(str(tmp_path / "junk.pt"))
+    qtbot.waitUntil(lambda: "Could not load junk.pt" in ws.banner.text(), timeout=10000)
+
+    torch.manual_seed(5)
+    good = create("simple", widths=(4, 8), in_channels=1)
+    save_checkpoint(good, tmp_path / "good")
+    ws.load_weights(str(tmp_path / "good.safetensors"))
+    qtbot.waitUntil(lambda: ws.weights_label.text() == "good.safetensors", timeout=10000)
+    settle(qtbot, ws)
+    assert not ws.banner.isVisible()
+    got = ws._builder_view.kernels["blocks.0.conv"]
+    assert np.array_equal(got, good.blocks[0].conv.weight.detach().numpy())
+    assert ws.current_spec().weight_state == "trained"
+
+
+def test_add_to_session_with_editable_name(ws):
+    ws.name_edit.setText("tiny net")
+    assert ws.add_to_session() == "tiny net"
+    spec = ws.session.models["tiny net"]
+    assert spec.backbone == "simple" and spec.kwargs["widths"] == (4, 8) and spec.label == "tiny net"
+    assert ws.add_to_session() == "tiny net (2)"
+    # the session's models become kernel sources
+    assert ws.panel_b.source.findData("session:tiny net") >= 0
+
+
+def test_compare_two_models_side_by_side(qtbot, ws, shared):
+    shared("weights", "resnet20_cifar10-12fca82f.th")
+    ws.backbone.setCurrentIndex(ws.backbone.findData("resnet20"))
+    settle(qtbot, ws)
+    sid = next(ws.panel_b.source.itemData(i) for i in range(ws.panel_b.source.count())
+               if ws.panel_b.source.itemText(i) == "resnet20 (trained, CIFAR-10)")
+    ws.panel_b.select_source(sid)
+    qtbot.waitUntil(lambda: ws.panel_b.mosaic() is not None and not ws.busy(), timeout=20000)
+    a, b = ws.panel_a.mosaic(), ws.panel_b.mosaic()
+    assert a.colour and b.colour and a.shown == b.shown == 16  # conv1: RGB filters in colour
+    assert ws.panel_b.layer_path() == ws.panel_a.layer_path() == "conv1"
+    assert not np.array_equal(a.rgb, b.rgb)
+    assert "correlation" in ws.compare.text()
+    # choosing a deeper layer on one side follows on the other
+    ws.panel_a.select_layer("layer2.0.conv1")
+    assert ws.panel_b.layer_path() == "layer2.0.conv1"
+    assert ws.panel_b.mosaic().rgb.shape == ws.panel_a.mosaic().rgb.shape
+
+
+def test_settings_remembered(qtbot, ws, settings):
+    from widgets.models.workspace import ModelsWorkspace
+
+    ws.backbone.setCurrentIndex(ws.backbone.findData("lc-resnet20"))
+    settle(qtbot, ws)
+    e = ws.option_widget("expansion")
+    e.setValue(2)
+    settle(qtbot, ws)
+    ws.seed.setValue(7)
+    settle(qtbot, ws)
+    ws.shutdown()
+    again = ModelsWorkspace(Session(), settings)
+    qtbot.addWidget(again)
+    settle(qtbot, again)
+    assert again.backbone.currentData() == "lc-resnet20"
+    assert again.option_widget("expansion").value() == 2 and again.seed.value() == 7
+    # lc blocks: frozen random 3x3 convs, learned 1x1 convs
+    assert again._builder_view.frozen > 0 and again._builder_view.trainable > 0
+    again.shutdown()

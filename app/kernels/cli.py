@@ -1,0 +1,88 @@
+"""``python main.py kernels ...``: generate, list kinds, show a bank file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _param(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    k, v = text.split("=", 1)
+    try:
+        val: object = json.loads(v)
+    except json.JSONDecodeError:
+        val = v
+    return k.strip().replace("-", "_"), val
+
+
+def register(sub, bench) -> None:
+    p = sub.add_parser("kernels", help="kernel banks: generate, list kinds, show")
+    ks = p.add_subparsers(dest="kernels_command", metavar="ACTION", required=True)
+
+    g = ks.add_parser("generate", help="write a generated bank (.json, .npz or .npy by extension)")
+    g.add_argument("--kind", required=True, help="generator (see: kernels kinds)")
+    g.add_argument("--count", type=int, required=True, help="number of kernels (output channels)")
+    g.add_argument("--size", type=int, required=True, help="kernel side k (1..15)")
+    g.add_argument("--in-channels", type=int, default=1, help="input channels (1 grey, 3 RGB; default 1)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0): same seed, same bytes")
+    g.add_argument("--zero-mean", action="store_true", help="subtract each kernel's mean")
+    g.add_argument("--unit-norm", action="store_true", help="scale each kernel to L2 norm 1")
+    g.add_argument("--param", "-p", action="append", type=_param, default=[], metavar="NAME=VALUE",
+                   help="a parameter of the kind, e.g. -p std=0.05 or -p dataset=mnist (repeatable)")
+    g.add_argument("--name", default=None, help="bank name stored in the file")
+    g.add_argument("--out", required=True, help="output file: .json, .npz or .npy")
+    g.set_defaults(func=_generate)
+
+    k = ks.add_parser("kinds", help="list the generator kinds with their parameters")
+    k.set_defaults(func=_kinds)
+
+    s = ks.add_parser("show", help="print a bank file's shape, frozen count and statistics")
+    s.add_argument("file")
+    s.set_defaults(func=_show)
+
+
+def _generate(args) -> int:
+    from app.cli import UserError
+    from app.kernels import io
+    from app.kernels.bank import KernelBankError
+    from app.kernels.generators import generate
+
+    out = Path(args.out)
+    if out.suffix.lower() not in io.EXTENSIONS:
+        raise UserError(f"--out {out}: use a .json, .npz or .npy file name")
+    try:
+        bank = generate(args.kind, args.count, args.size, args.in_channels, args.seed, args.zero_mean,
+                        args.unit_norm, name=args.name, **dict(args.param))
+        io.save(bank, out)
+    except (KernelBankError, io.KernelFileError) as exc:
+        raise UserError(str(exc)) from None
+    f, t = bank.parameter_counts()
+    print(f"wrote {out}: {bank.out_channels} x {bank.in_channels} x {bank.size} x {bank.size} ({args.kind}, "
+          f"seed {args.seed}; {t:,} parameters)")
+    return 0
+
+
+def _kinds(args) -> int:
+    from app.kernels.generators import kinds
+
+    width = max(len(k.name) for k in kinds())
+    for k in kinds():
+        print(f"{k.name:<{width}}  {k.description}")
+        for p in k.params:
+            print(f"{'':<{width}}    -p {p.name}={p.default}: {p.help}")
+    return 0
+
+
+def _show(args) -> int:
+    from app.cli import UserError
+    from app.kernels import io
+
+    try:
+        bank = io.load(args.file)
+    except io.KernelFileError as exc:
+        raise UserError(str(exc)) from None
+    print(io.describe(bank))
+    return 0

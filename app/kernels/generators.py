@@ -1,0 +1,400 @@
+"""Kernel bank generators: random, structured, classic and data-dependent. Every one is seeded and reproducible.
+
+``generate(kind, count, size, in_channels=1, seed=0, zero_mean=False, unit_norm=False, **params)`` -> KernelBank.
+``KINDS`` maps each kind to a ``Kind`` (one-line description, parameters with defaults and help).
+Random generators use ``numpy.random.default_rng(seed)`` only, so the same arguments give the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from app.kernels.bank import MAX_SIZE, KernelBank, KernelBankError
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    title: str
+    description: str
+    func: Callable[..., np.ndarray]
+    params: tuple[Param, ...] = field(default=())
+    structured: bool = False  # count is a cap on a fixed family (DCT, Hadamard, classic ...)
+    random: bool = True
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def _kind(name, title, description, params=(), structured=False, random=True):
+    def deco(fn):
+        KINDS[name] = Kind(name, title, description, fn, tuple(params), structured, random)
+        return fn
+
+    return deco
+
+
+def kinds() -> list[Kind]:
+    return list(KINDS.values())
+
+
+def _fan_in(in_ch: int, k: int) -> int:
+    return in_ch * k * k
+
+
+# --- random ---------------------------------------------------------------------------------------------------
+@_kind("kaiming-normal", "Kaiming normal", "He et al. 2015: N(0, 2/fan_in), the default for ReLU nets")
+def _kaiming_normal(rng, n, c, k):
+    return rng.standard_normal((n, c, k, k)) * math.sqrt(2.0 / _fan_in(c, k))
+
+
+@_kind("kaiming-uniform", "Kaiming uniform", "He et al. 2015: U(-b, b), b = sqrt(6/fan_in)")
+def _kaiming_uniform(rng, n, c, k):
+    b = math.sqrt(6.0 / _fan_in(c, k))
+    return rng.uniform(-b, b, (n, c, k, k))
+
+
+@_kind("gaussian", "Gaussian", "i.i.d. N(0, std^2) with the standard deviation you choose",
+       [Param("std", 0.1, "standard deviation", 1e-6, 100.0)])
+def _gaussian(rng, n, c, k, std=0.1):
+    return rng.standard_normal((n, c, k, k)) * float(std)
+
+
+@_kind("uniform", "Uniform", "i.i.d. U(-limit, +limit)", [Param("limit", 0.1, "half-width of the interval", 1e-6, 100.0)])
+def _uniform(rng, n, c, k, limit=0.1):
+    return rng.uniform(-float(limit), float(limit), (n, c, k, k))
+
+
+@_kind("rademacher", "Rademacher", "random signs +-1/sqrt(fan_in) (binary random features)")
+def _rademacher(rng, n, c, k):
+    return (rng.integers(0, 2, (n, c, k, k)) * 2 - 1) / math.sqrt(_fan_in(c, k))
+
+
+@_kind("sparse-ternary", "Sparse ternary", "values in {-1, 0, +1} with a chosen density of non-zeros (Achlioptas)",
+       [Param("density", 0.33, "fraction of non-zero weights", 0.01, 1.0)])
+def _sparse_ternary(rng, n, c, k, density=0.33):
+    d = float(density)
+    nz = rng.random((n, c, k, k)) < d
+    signs = rng.integers(0, 2, (n, c, k, k)) * 2 - 1
+    return nz * signs / math.sqrt(max(d * _fan_in(c, k), 1e-12))
+
+
+@_kind("orthogonal", "Orthogonal", "Saxe et al. 2014: rows (or columns) of a random orthogonal matrix",
+       [Param("gain", 1.0, "scale of the orthogonal matrix", 1e-6, 100.0)])
+def _orthogonal(rng, n, c, k, gain=1.0):
+    rows, cols = n, _fan_in(c, k)
+    a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q = q * np.sign(np.diag(r))  # make it uniform over the orthogonal group
+    if rows < cols:
+        q = q.T
+    return float(gain) * q[:rows, :cols].reshape(n, c, k, k)
+
+
+# --- structured -----------------------------------------------------------------------------------------------
+def _grid(k: int) -> tuple[np.ndarray, np.ndarray]:
+    r = (k - 1) / 2.0
+    y, x = np.mgrid[0:k, 0:k].astype(np.float64)
+    return x - r, y - r
+
+
+def gabor_kernel(k: int, theta: float, wavelength: float, phase: float, sigma: float | None = None,
+                 gamma: float = 0.5) -> np.ndarray:
+    """A k x k Gabor: cos carrier of the given wavelength along direction theta, Gaussian envelope."""
+    x, y = _grid(k)
+    sigma = 0.56 * wavelength if sigma is None else sigma
+    xr = x * np.cos(theta) + y * np.sin(theta)
+    yr = -x * np.sin(theta) + y * np.cos(theta)
+    env = np.exp(-(xr ** 2 + (gamma * yr) ** 2) / (2 * sigma ** 2))
+    return env * np.cos(2 * np.pi * xr / wavelength + phase)
+
+
+@_kind("gabor", "Gabor bank", "orientations x scales x phases of Gabor filters (V1-like edge and bar detectors)",
+       [Param("orientations", 0, "number of orientations (0: enough to fill the count)", 0, 64),
+        Param("scales", 2, "number of wavelengths, from 4 px up to the kernel size", 1, 8),
+        Param("phases", 1, "1: even (cos) only; 2: even and odd (sin); 4: 0, 90, 180, 270 degrees", 1, 4),
+        Param("gamma", 0.5, "aspect ratio of the envelope", 0.1, 2.0)],
+       structured=True, random=False)
+def _gabor(rng, n, c, k, orientations=0, scales=2, phases=1, gamma=0.5):
+    scales, phases = max(1, int(scales)), max(1, int(phases))
+    orientations = int(orientations) or max(1, math.ceil(n / (scales * phases)))
+    lo, hi = 4.0, max(4.0, float(k))
+    wavelengths = [lo] if scales == 1 else list(np.geomspace(lo, hi, scales))
+    phase_list = [0.0, np.pi / 2, np.pi, 3 * np.pi / 2][:phases] if phases <= 4 else list(
+        np.linspace(0, 2 * np.pi, phases, endpoint=False))
+    out = []
+    for wl in wavelengths:
+        for ph in phase_list:
+            for o in range(orientations):
+                g = gabor_kernel(k, np.pi * o / orientations, wl, ph, gamma=float(gamma))
+                g = g - g.mean() if ph in (0.0, np.pi) else g  # even Gabors carry a DC term
+                out.append(g)
+    return _channels(np.stack(out)[:n], c)
+
+
+def _channels(k2: np.ndarray, c: int) -> np.ndarray:
+    """(n, k, k) single-channel kernels -> (n, c, k, k): the same pattern on every input channel, scaled 1/c."""
+    return np.repeat(k2[:, None], c, axis=1) / c
+
+
+def _zigzag(n_u: int, n_v: int, key=None) -> list[tuple[int, int]]:
+    pairs = [(u, v) for u in range(n_u) for v in range(n_v)]
+    return sorted(pairs, key=key or (lambda p: (p[0] + p[1], p[0] if (p[0] + p[1]) % 2 else p[1])))
+
+
+@_kind("dct", "DCT basis", "2-D DCT-II basis functions, lowest frequencies first (JPEG's basis)",
+       structured=True, random=False)
+def _dct(rng, n, c, k):
+    i = np.arange(k)
+    basis = np.stack([np.cos(np.pi * (2 * i + 1) * u / (2 * k)) * (math.sqrt(1 / k) if u == 0 else math.sqrt(2 / k))
+                      for u in range(k)])
+    out = [np.outer(basis[u], basis[v]) for u, v in _zigzag(k, k)]
+    return _channels(np.stack(out)[:n], c)
+
+
+def _pow2(k: int) -> int:
+    return 1 << max(0, (k - 1).bit_length())
+
+
+def _sample(rows: np.ndarray, k: int) -> np.ndarray:
+    """Resample 1-D functions defined on a power-of-two grid to k points (exact when k is that power of two)."""
+    m = rows.shape[1]
+    idx = np.floor((np.arange(k) + 0.5) * m / k).astype(int)
+    return rows[:, idx]
+
+
+def _sequency_hadamard(m: int) -> np.ndarray:
+    h = np.array([[1.0]])
+    while h.shape[0] < m:
+        h = np.block([[h, h], [h, -h]])
+    changes = (np.diff(np.sign(h), axis=1) != 0).sum(1)
+    return h[np.argsort(changes, kind="stable")]
+
+
+@_kind("walsh-hadamard", "Walsh-Hadamard", "+-1 Walsh functions in sequency order (exact for sizes 2, 4, 8)",
+       structured=True, random=False)
+def _walsh(rng, n, c, k):
+    w = _sample(_sequency_hadamard(_pow2(k)), k)
+    m = w.shape[0]
+    out = [np.outer(w[u], w[v]) for u, v in _zigzag(m, m)]
+    out = _unique(out)
+    return _channels(np.stack(out)[:n], c) / k
+
+
+def _haar_1d(m: int) -> tuple[np.ndarray, list[int]]:
+    rows, levels = [np.ones(m)], [0]
+    size, level = m, 1
+    while size >= 2:
+        half = size // 2
+        for start in range(0, m, size):
+            r = np.zeros(m)
+            r[start:start + half] = 1
+            r[start + half:start + size] = -1
+            rows.append(r)
+            levels.append(level)
+        size, level = half, level + 1
+    return np.stack(rows), levels
+
+
+@_kind("haar", "Haar wavelets", "2-D separable Haar wavelets, coarse to fine (box differences)",
+       structured=True, random=False)
+def _haar(rng, n, c, k):
+    h, levels = _haar_1d(_pow2(k))
+    h = _sample(h, k)
+    m = h.shape[0]
+    pairs = sorted(((u, v) for u in range(m) for v in range(m)), key=lambda p: (max(levels[p[0]], levels[p[1]]), p))
+    out = _unique([np.outer(h[u], h[v]) for u, v in pairs])
+    return _channels(np.stack(out)[:n], c) / k
+
+
+def _unique(kernels: list[np.ndarray]) -> list[np.ndarray]:
+    seen, out = set(), []
+    for kk in kernels:
+        key = np.round(kk, 9).tobytes()
+        if key not in seen and np.any(kk != 0):
+            seen.add(key)
+            out.append(kk)
+    return out
+
+
+def _sigmas(n: int, k: int, lo: float, hi: float) -> list[float]:
+    hi = min(hi, k / 4.0) if hi > 0 else k / 4.0
+    lo = min(lo, hi)
+    return [lo] if n == 1 else list(np.geomspace(lo, hi, n))
+
+
+@_kind("log", "Laplacian of Gaussian", "blob detectors (Mexican hats) at scales from sigma-min to sigma-max",
+       [Param("sigma_min", 0.8, "smallest sigma in pixels", 0.3, 10.0),
+        Param("sigma_max", 0.0, "largest sigma (0: size / 4)", 0.0, 10.0)], random=False)
+def _log(rng, n, c, k, sigma_min=0.8, sigma_max=0.0):
+    x, y = _grid(k)
+    r2 = x ** 2 + y ** 2
+    out = []
+    for s in _sigmas(n, k, float(sigma_min), float(sigma_max)):
+        g = -(1 - r2 / (2 * s * s)) * np.exp(-r2 / (2 * s * s)) / (np.pi * s ** 4)
+        out.append(g - g.mean())
+    return _channels(np.stack(out), c)
+
+
+@_kind("dog", "Difference of Gaussians", "centre-surround (retina-like) DoG at several scales, ratio 1.6",
+       [Param("sigma_min", 0.8, "smallest centre sigma in pixels", 0.3, 10.0),
+        Param("sigma_max", 0.0, "largest centre sigma (0: size / 4)", 0.0, 10.0),
+        Param("ratio", 1.6, "surround sigma / centre sigma", 1.05, 5.0)], random=False)
+def _dog(rng, n, c, k, sigma_min=0.8, sigma_max=0.0, ratio=1.6):
+    x, y = _grid(k)
+    r2 = x ** 2 + y ** 2
+    out = []
+    for s in _sigmas(n, k, float(sigma_min), float(sigma_max)):
+        g1 = np.exp(-r2 / (2 * s * s))
+        s2 = s * float(ratio)
+        g2 = np.exp(-r2 / (2 * s2 * s2))
+        out.append(g1 / g1.sum() - g2 / g2.sum())
+    return _channels(np.stack(out), c)
+
+
+def gaussian_blur(k: int, sigma: float | None = None) -> np.ndarray:
+    x, y = _grid(k)
+    sigma = sigma or max(k / 6.0, 0.5)
+    g = np.exp(-(x ** 2 + y ** 2) / (2 * sigma * sigma))
+    return g / g.sum()
+
+
+def _embed(small: np.ndarray, k: int) -> np.ndarray:
+    """Centre a small kernel in k x k (zero padding), or crop its centre when k is smaller."""
+    s = small.shape[0]
+    out = np.zeros((k, k))
+    if k >= s:
+        a = (k - s) // 2
+        out[a:a + s, a:a + s] = small
+    else:
+        a = (s - k) // 2
+        out[:] = small[a:a + k, a:a + k]
+    return out
+
+
+CLASSIC: dict[str, Callable[[int], np.ndarray]] = {
+    "identity": lambda k: _embed(np.array([[1.0]]), k),
+    "box blur": lambda k: np.full((k, k), 1.0 / (k * k)),
+    "gaussian blur": lambda k: gaussian_blur(k),
+    "sharpen": lambda k: _embed(np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], float), k),
+    "sobel x": lambda k: _embed(np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], float), k),
+    "sobel y": lambda k: _embed(np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], float), k),
+    "scharr x": lambda k: _embed(np.array([[-3, 0, 3], [-10, 0, 10], [-3, 0, 3]], float), k),
+    "scharr y": lambda k: _embed(np.array([[-3, -10, -3], [0, 0, 0], [3, 10, 3]], float), k),
+    "prewitt x": lambda k: _embed(np.array([[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]], float), k),
+    "prewitt y": lambda k: _embed(np.array([[-1, -1, -1], [0, 0, 0], [1, 1, 1]], float), k),
+    "laplacian": lambda k: _embed(np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], float), k),
+    "emboss": lambda k: _embed(np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], float), k),
+}
+
+
+@_kind("classic", "Classic presets", "identity, box/Gaussian blur, sharpen, Sobel, Scharr, Prewitt, Laplacian, emboss "
+       "(3x3 ones centred in larger kernels)", structured=True, random=False)
+def _classic(rng, n, c, k):
+    return _channels(np.stack([f(k) for f in CLASSIC.values()])[:n], c)
+
+
+@_kind("patches", "Random dataset patches", "Coates & Ng 2011: random k x k patches of a dataset, contrast-"
+       "normalised and optionally ZCA-whitened (the data-dependent baseline)",
+       [Param("dataset", "digits", "dataset name for app.data.load (digits works offline; mnist; imagefolder:PATH)"),
+        Param("whiten", 1, "1: ZCA-whiten the patches; 0: no whitening", 0, 1)])
+def _patches(rng, n, c, k, dataset="digits", whiten=1):
+    from app.data import load
+
+    try:
+        ds = load(str(dataset), "train")
+    except Exception as exc:  # DatasetError, missing folder ...
+        raise KernelBankError(f"cannot load dataset {dataset!r}: {exc}") from exc
+    imgs = ds.images
+    nimg, h, w, ch = imgs.shape
+    if h < k or w < k:
+        raise KernelBankError(f"kernel size {k} is larger than the {dataset} images ({h}x{w})")
+    pool = max(n * 20, 2000) if int(whiten) else n
+    ii = rng.integers(0, nimg, pool)
+    ys = rng.integers(0, h - k + 1, pool)
+    xs = rng.integers(0, w - k + 1, pool)
+    p = np.stack([imgs[i, y:y + k, x:x + k, :] for i, y, x in zip(ii, ys, xs)]).astype(np.float64) / 255.0
+    p = p.transpose(0, 3, 1, 2)  # (pool, ch, k, k)
+    if ch != c:  # grey -> replicate; colour -> luminance; other -> first c channels
+        if ch == 1:
+            p = np.repeat(p, c, axis=1) / c
+        elif ch == 3 and c == 1:
+            p = (0.299 * p[:, 0] + 0.587 * p[:, 1] + 0.114 * p[:, 2])[:, None]
+        else:
+            p = np.resize(p, (p.shape[0], c, k, k))
+    flat = p.reshape(pool, -1)
+    flat = flat - flat.mean(1, keepdims=True)
+    flat = flat / np.sqrt(flat.var(1, keepdims=True) + 10.0 / 255.0)  # Coates & Ng contrast normalisation
+    if int(whiten) and flat.shape[1] > 1:
+        cov = np.cov(flat, rowvar=False)
+        evals, evecs = np.linalg.eigh(cov)
+        zca = evecs @ np.diag(1.0 / np.sqrt(np.maximum(evals, 0) + 0.1)) @ evecs.T
+        flat = flat @ zca
+    return flat[:n].reshape(n, c, k, k)
+
+
+def postprocess(w: np.ndarray, zero_mean: bool = False, unit_norm: bool = False) -> np.ndarray:
+    """Per kernel: subtract the mean (over all its weights), then scale to L2 norm 1 (all-zero kernels stay 0)."""
+    w = np.asarray(w, dtype=np.float64)
+    flat = w.reshape(w.shape[0], -1)
+    if zero_mean:
+        flat = flat - flat.mean(1, keepdims=True)
+    if unit_norm:
+        norms = np.sqrt((flat ** 2).sum(1, keepdims=True))
+        flat = np.where(norms > 1e-12, flat / np.where(norms > 1e-12, norms, 1.0), flat)
+    return flat.reshape(w.shape)
+
+
+def available(kind: str, size: int, in_channels: int = 1) -> int | None:
+    """How many kernels a structured kind has at this size (None: unlimited)."""
+    k = KINDS[kind]
+    if not k.structured or kind == "gabor":
+        return None
+    return int(k.func(None, 10 ** 6, in_channels, size).shape[0]) if kind != "classic" else len(CLASSIC)
+
+
+def generate(kind: str, count: int, size: int, in_channels: int = 1, seed: int = 0, zero_mean: bool = False,
+             unit_norm: bool = False, name: str | None = None, **params: Any) -> KernelBank:
+    if kind not in KINDS:
+        raise KernelBankError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
+    spec = KINDS[kind]
+    count, size, in_channels, seed = int(count), int(size), int(in_channels), int(seed)
+    if not 1 <= size <= MAX_SIZE:
+        raise KernelBankError(f"kernel size must be 1..{MAX_SIZE}; got {size}")
+    if not 1 <= count <= 1024:
+        raise KernelBankError(f"count must be 1..1024; got {count}")
+    if not 1 <= in_channels <= 64:
+        raise KernelBankError(f"in-channels must be 1..64; got {in_channels}")
+    known = {p.name: p for p in spec.params}
+    for key in params:
+        if key not in known:
+            raise KernelBankError(f"{kind} has no parameter {key!r}; it takes: {', '.join(known) or 'none'}")
+    values = {p.name: params.get(p.name, p.default) for p in spec.params}
+    for p in spec.params:
+        v = values[p.name]
+        if p.minimum is not None and isinstance(v, (int, float)) and not (p.minimum <= float(v) <= p.maximum):
+            raise KernelBankError(f"{kind}: {p.name} must be in {p.minimum}..{p.maximum}; got {v}")
+    rng = np.random.default_rng(seed)
+    w = np.asarray(spec.func(rng, count, in_channels, size, **values), dtype=np.float64)
+    if w.shape[0] < count:
+        raise KernelBankError(f"{spec.title} has only {w.shape[0]} kernels of size {size}x{size}; "
+                              f"asked for {count}")
+    w = postprocess(w, zero_mean, unit_norm).astype(np.float32)
+    meta = {"generator": kind, "params": {k: (v if isinstance(v, (str, int, float)) else str(v))
+                                           for k, v in values.items()},
+            "seed": seed, "zero_mean": bool(zero_mean), "unit_norm": bool(unit_norm)}
+    return KernelBank(w, None, name or f"{kind} {count}x{in_channels}x{size}x{size}", meta)

@@ -1,0 +1,285 @@
+"""Saving and loading kernel banks: a readable, versioned JSON format, plus .npy and .npz.
+
+JSON (``.json``)::
+
+    {"format": "filter-explorer-bank", "version": 1, "name": "...", "shape": [out, in, k, k],
+     "kernels": [[[[...]]]], "frozen": [false, ...], "meta": {"generator": ..., "params": {...}, "seed": ...}}
+
+``.npz``: arrays ``weights`` (float32, 4-D), ``frozen`` (bool) and ``meta`` (UTF-8 JSON bytes as uint8; no pickle).
+``.npy``: the weights only (2-D: one kernel; 3-D: (out, k, k); 4-D: (out, in, k, k)); nothing is frozen.
+
+Every problem with a file raises ``KernelFileError`` whose message names the file and what is wrong. Saving is
+atomic (temporary file in the same folder, fsync, ``os.replace``) and deterministic: the same bank gives the same
+bytes (the .npz zip entries carry a fixed timestamp).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.kernels.bank import KernelBank, KernelBankError
+
+FORMAT = "filter-explorer-bank"
+VERSION = 1
+EXTENSIONS = (".json", ".npz", ".npy")
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
+class KernelFileError(Exception):
+    """A bank file could not be read or written; the message says which file and what is wrong."""
+
+
+def _ext(path: Path) -> str:
+    ext = path.suffix.lower()
+    if ext not in EXTENSIONS:
+        raise KernelFileError(f"{path.name}: unknown bank file type {ext or '(none)'!r}; use .json, .npz or .npy")
+    return ext
+
+
+# --- writing ---------------------------------------------------------------------------------------------
+def to_json_bytes(bank: KernelBank) -> bytes:
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": bank.name,
+        "shape": list(bank.shape),
+        "frozen": [bool(f) for f in bank.frozen],
+        "meta": bank.meta,
+        "kernels": bank.weights.tolist(),  # float32 -> shortest double repr, round-trips exactly
+    }
+    # one kernel row per line: readable, and diff-friendly
+    text = json.dumps(doc, indent=1, allow_nan=False)
+    return text.encode("utf-8") + b"\n"
+
+
+def _npy_bytes(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.ascontiguousarray(a), allow_pickle=False)
+    return buf.getvalue()
+
+
+def to_npz_bytes(bank: KernelBank) -> bytes:
+    meta = json.dumps({"format": FORMAT, "version": VERSION, "name": bank.name, "meta": bank.meta},
+                      sort_keys=True).encode("utf-8")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key, arr in (("weights", bank.weights), ("frozen", bank.frozen),
+                         ("meta", np.frombuffer(meta, dtype=np.uint8))):
+            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, _npy_bytes(arr))
+    return buf.getvalue()
+
+
+def to_bytes(bank: KernelBank, ext: str) -> bytes:
+    if ext == ".json":
+        return to_json_bytes(bank)
+    if ext == ".npz":
+        return to_npz_bytes(bank)
+    return _npy_bytes(bank.weights)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise KernelFileError(f"{path}: the folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable where the platform allows it
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def save(bank: KernelBank, path: str | os.PathLike) -> Path:
+    """Write ``bank`` to ``path`` (format by extension), atomically. Returns the path."""
+    path = Path(path)
+    ext = _ext(path)
+    try:
+        atomic_write(path, to_bytes(bank, ext))
+    except KernelFileError:
+        raise
+    except OSError as exc:
+        raise KernelFileError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+    return path
+
+
+# --- reading ---------------------------------------------------------------------------------------------
+def _bank(path: Path, weights: Any, frozen: Any, name: str, meta: dict) -> KernelBank:
+    w = np.asarray(weights)
+    if w.dtype.kind not in "fiu":
+        raise KernelFileError(f"{path.name}: kernel values must be numbers (got dtype {w.dtype})")
+    if w.ndim == 2:
+        w = w[None, None]
+    elif w.ndim == 3:
+        w = w[:, None]
+    if w.ndim != 4:
+        raise KernelFileError(f"{path.name}: expected a 4-D array (out, in, k, k), got {w.ndim}-D {tuple(w.shape)}")
+    if not np.all(np.isfinite(w.astype(np.float64))):
+        bad = int(w.size - np.count_nonzero(np.isfinite(w.astype(np.float64))))
+        raise KernelFileError(f"{path.name}: the kernels hold {bad} NaN/Inf value(s)")
+    if w.dtype.kind == "f" and np.any(np.abs(w.astype(np.float64)) > np.finfo(np.float32).max):
+        raise KernelFileError(f"{path.name}: values too large for float32")
+    try:
+        return KernelBank(w.astype(np.float32), frozen, name, meta)
+    except KernelBankError as exc:
+        raise KernelFileError(f"{path.name}: {exc}") from None
+
+
+def _read(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise KernelFileError(f"{path.name}: {size / 1e6:.0f} MB is too large for a kernel bank")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise KernelFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise KernelFileError(f"{path}: is a folder, not a bank file") from None
+    except OSError as exc:
+        raise KernelFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def from_json_bytes(raw: bytes, path: Path) -> KernelBank:
+    def bad_constant(c):
+        raise KernelFileError(f"{path.name}: holds {c}: NaN/Inf values are not allowed")
+
+    try:
+        doc = json.loads(raw.decode("utf-8"), parse_constant=bad_constant)
+    except UnicodeDecodeError:
+        raise KernelFileError(f"{path.name}: not a text file (is it really a JSON bank?)") from None
+    except json.JSONDecodeError as exc:
+        what = "truncated" if exc.pos >= len(raw.rstrip()) - 1 else "malformed"
+        raise KernelFileError(f"{path.name}: {what} JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise KernelFileError(f"{path.name}: not a Filter Explorer bank (\"format\" should be {FORMAT!r})")
+    version = doc.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise KernelFileError(f"{path.name}: missing or invalid \"version\"")
+    if version > VERSION:
+        raise KernelFileError(f"{path.name}: written by a newer Filter Explorer (format version {version}; "
+                              f"this one reads up to {VERSION})")
+    for key in ("shape", "kernels"):
+        if key not in doc:
+            raise KernelFileError(f"{path.name}: missing \"{key}\"")
+    shape = doc["shape"]
+    if not (isinstance(shape, list) and len(shape) == 4 and all(isinstance(s, int) and s > 0 for s in shape)):
+        raise KernelFileError(f"{path.name}: \"shape\" must be 4 positive integers [out, in, k, k], got {shape!r}")
+    try:
+        w = np.array(doc["kernels"], dtype=np.float64)
+    except (ValueError, TypeError):
+        raise KernelFileError(f"{path.name}: \"kernels\" must be nested lists of numbers with the same length "
+                              f"on each level (a ragged or non-numeric entry was found)") from None
+    if tuple(w.shape) != tuple(shape):
+        raise KernelFileError(f"{path.name}: \"kernels\" has shape {tuple(w.shape)} but \"shape\" says {tuple(shape)}")
+    frozen = doc.get("frozen", [False] * shape[0])
+    if not (isinstance(frozen, list) and len(frozen) == shape[0] and all(isinstance(f, bool) for f in frozen)):
+        raise KernelFileError(f"{path.name}: \"frozen\" must be {shape[0]} true/false values")
+    meta = doc.get("meta", {})
+    if not isinstance(meta, dict):
+        raise KernelFileError(f"{path.name}: \"meta\" must be an object")
+    name = doc.get("name") if isinstance(doc.get("name"), str) else path.stem
+    if np.any(np.abs(w) > np.finfo(np.float32).max):
+        raise KernelFileError(f"{path.name}: values too large for float32")
+    return _bank(path, w.astype(np.float32), frozen, name, meta)
+
+
+def _load_npy(raw: bytes, path: Path) -> np.ndarray:
+    try:
+        return np.load(io.BytesIO(raw), allow_pickle=False)
+    except ValueError as exc:
+        msg = str(exc)
+        if "pickle" in msg.lower():
+            raise KernelFileError(f"{path.name}: holds Python objects (pickled), not numbers") from None
+        raise KernelFileError(f"{path.name}: not a valid .npy array ({msg})") from None
+    except (EOFError, OSError) as exc:
+        raise KernelFileError(f"{path.name}: truncated or corrupt .npy ({exc})") from None
+
+
+def load(path: str | os.PathLike) -> KernelBank:
+    path = Path(path)
+    ext = _ext(path)
+    raw = _read(path)
+    if not raw:
+        raise KernelFileError(f"{path.name}: the file is empty")
+    if ext == ".json":
+        return from_json_bytes(raw, path)
+    if ext == ".npy":
+        return _bank(path, _load_npy(raw, path), None, path.stem, {"source": path.name})
+    # .npz
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(raw))
+        names = set(zf.namelist())
+        if "weights.npy" not in names:
+            raise KernelFileError(f"{path.name}: no \"weights\" array in the archive (found: "
+                                  f"{', '.join(sorted(n.removesuffix('.npy') for n in names)) or 'nothing'})")
+        arrays = {n.removesuffix(".npy"): _load_npy(zf.read(n), path) for n in names if n.endswith(".npy")}
+    except zipfile.BadZipFile:
+        raise KernelFileError(f"{path.name}: truncated or corrupt .npz (not a valid zip archive)") from None
+    except (zipfile.LargeZipFile, EOFError, OSError) as exc:
+        raise KernelFileError(f"{path.name}: corrupt .npz ({exc})") from None
+    w = arrays["weights"]
+    frozen = arrays.get("frozen")
+    if frozen is not None:
+        n_out = w.shape[0] if w.ndim == 4 else (1 if w.ndim == 2 else w.shape[0])
+        if frozen.dtype != np.bool_ or frozen.shape != (n_out,):
+            raise KernelFileError(f"{path.name}: \"frozen\" must be {n_out} booleans, got {frozen.dtype} "
+                                  f"{tuple(frozen.shape)}")
+    name, meta = path.stem, {}
+    if "meta" in arrays:
+        try:
+            doc = json.loads(arrays["meta"].astype(np.uint8).tobytes().decode("utf-8"))
+            name = doc.get("name", name) if isinstance(doc.get("name"), str) else name
+            meta = doc.get("meta", {}) if isinstance(doc.get("meta"), dict) else {}
+            if isinstance(doc.get("version"), int) and doc["version"] > VERSION:
+                raise KernelFileError(f"{path.name}: written by a newer Filter Explorer (format version "
+                                      f"{doc['version']})")
+        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            raise KernelFileError(f"{path.name}: the \"meta\" entry is not valid JSON") from None
+    return _bank(path, w, frozen, name, meta)
+
+
+def describe(bank: KernelBank) -> str:
+    """Text for ``kernels show``: shape, frozen count, stats."""
+    s = bank.stats()
+    f, t = bank.parameter_counts()
+    lines = [
+        f"name:    {bank.name}",
+        f"shape:   {bank.out_channels} x {bank.in_channels} x {bank.size} x {bank.size} (out, in, k, k)",
+        f"frozen:  {bank.frozen_count()} of {bank.out_channels} kernels ({f:,} frozen / {t:,} trainable parameters)",
+        f"values:  min {s['min']:.6g}  max {s['max']:.6g}  mean {s['mean']:.6g}  std {s['std']:.6g}",
+        f"norms:   mean L2 norm per kernel {s['mean_kernel_norm']:.6g}",
+    ]
+    if bank.meta:
+        gen = bank.meta.get("generator")
+        if gen:
+            params = ", ".join(f"{k}={v}" for k, v in (bank.meta.get("params") or {}).items())
+            lines.append(f"made by: {gen}" + (f" ({params})" if params else "") + f", seed {bank.meta.get('seed')}")
+        if bank.meta.get("edited"):
+            lines.append("edited:  by hand after generation")
+    return "\n".join(lines)

@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "app.models.cli",
     "app.probe.cli",
     "app.live.cli",
+    "app.data.cli",
 ]
 
 

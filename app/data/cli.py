@@ -1,0 +1,141 @@
+"""``python main.py data ...``: list, download and describe datasets; ``bench dataset-load`` times a load."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def register(sub, bench) -> None:
+    p = sub.add_parser("data", help="datasets: list, download, info")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    ls = dsub.add_parser("list", help="the built-in datasets, whether each is local, download sizes")
+    ls.add_argument("--root", type=Path, default=None, help="data root (default: the app's data folder)")
+    ls.set_defaults(func=cmd_list)
+
+    dl = dsub.add_parser("download", help="download a dataset from its official location (progress on stderr)")
+    dl.add_argument("name", help="mnist, fashion-mnist, cifar10, cifar100 or stl10")
+    dl.add_argument("--root", type=Path, default=None, help="data root (default: the app's data folder)")
+    dl.add_argument("--mirror", default=None,
+                    help="base URL serving the same file names (default: official; env FILTER_EXPLORER_MIRROR)")
+    dl.add_argument("--keep-archive", action="store_true", help="keep the .tar.gz after unpacking it")
+    dl.set_defaults(func=cmd_download)
+
+    info = dsub.add_parser("info", help="images per class, image shape, normalisation")
+    info.add_argument("name", help="a dataset name or imagefolder:PATH")
+    info.add_argument("--split", choices=["train", "test"], default="train")
+    info.add_argument("--root", type=Path, default=None, help="data root (default: the app's data folder)")
+    info.set_defaults(func=cmd_info)
+
+    b = bench.add_parser("dataset-load", help="time a dataset load: first (parse/decode) and second (cache)")
+    b.add_argument("name", help="a dataset name or imagefolder:PATH")
+    b.add_argument("--split", choices=["train", "test"], default="train")
+    b.add_argument("--root", type=Path, default=None)
+    b.set_defaults(func=cmd_bench_load)
+
+
+class _Progress:
+    """``app.tasks.cli_progress`` plus a clean end of line (so errors and results start on their own line)."""
+
+    def __init__(self, prefix: str) -> None:
+        from app.tasks import cli_progress
+
+        self._show = cli_progress(prefix)
+        self._open = False
+
+    def __call__(self, p) -> None:
+        self._show(p)
+        frac = p.fraction
+        self._open = not (frac is not None and frac >= 1.0)
+
+    def end(self) -> None:
+        if self._open:
+            sys.stderr.write("\r\033[K" if sys.stderr.isatty() else "\n")
+            sys.stderr.flush()
+        self._open = False
+
+
+def _err(exc: Exception):
+    from app.cli import UserError
+
+    return UserError(str(exc))
+
+
+def cmd_list(args) -> int:
+    from app.data import formats
+    from app.data.download import human_size
+
+    rows = [("NAME", "LOCAL", "DOWNLOAD", "WHERE / TITLE")]
+    for name in formats.builtin_names():
+        st = formats.status(name, args.root)
+        size = "-" if not st.download_size else human_size(st.download_size)
+        rows.append((name, "yes" if st.local else "no", size, st.where if st.local else st.title))
+    rows.append(("imagefolder:PATH", "-", "-", "any folder of class sub-folders (train/ and test/ when present)"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3])
+    return 0
+
+
+def cmd_download(args) -> int:
+    from app.data import DatasetError, formats
+    from app.tasks import run_to_end
+
+    if args.name != "digits" and args.name not in formats.BUILTINS:
+        raise _err(ValueError(f"unknown dataset {args.name!r}; downloadable: {', '.join(formats.BUILTINS)}"))
+    show = _Progress(f"{args.name}: ")
+    try:
+        out = run_to_end(formats.download(args.name, args.root, mirror=args.mirror, keep_archive=args.keep_archive),
+                         show)
+    except DatasetError as exc:
+        raise _err(exc) from None
+    finally:
+        show.end()
+    print(f"{args.name}: ready in {out}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from app.data import DatasetError
+    from app.data.formats import load_task
+    from app.tasks import run_to_end
+
+    show = _Progress(f"{args.name}: ")
+    try:
+        ds = run_to_end(load_task(args.name, args.split, args.root), show)
+    except DatasetError as exc:
+        raise _err(exc) from None
+    finally:
+        show.end()
+    c, h, w = ds.shape
+    counts = np.bincount(ds.labels, minlength=len(ds.classes))
+    print(f"{ds.name} ({ds.split}): {len(ds):,} images, {h}x{w}, {c} channel{'s' if c > 1 else ''}, "
+          f"{len(ds.classes)} classes")
+    print(f"normalisation: mean {tuple(round(v, 4) for v in ds.mean)}, std {tuple(round(v, 4) for v in ds.std)}")
+    width = max(len(n) for n in ds.classes)
+    for name, k in zip(ds.classes, counts):
+        print(f"  {name.ljust(width)}  {int(k):>7,}")
+    for note in ds.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def cmd_bench_load(args) -> int:
+    from app.data import DatasetError
+    from app.data.formats import load
+
+    try:
+        times = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            ds = load(args.name, args.split, args.root)
+            times.append(time.perf_counter() - t0)
+    except DatasetError as exc:
+        raise _err(exc) from None
+    print(f"{args.name} {args.split}: {len(ds):,} images {ds.images.shape[1:]}; first load {times[0]:.2f} s, "
+          f"second load {times[1]:.2f} s ({ds.images.nbytes / 2**20:.0f} MiB)")
+    return 0

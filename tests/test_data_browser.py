@@ -1,0 +1,129 @@
+"""The dataset browser: digits by default, an image folder, a corrupt choice, a missing dataset with Download."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fixtures_data import idx_files, image_folder, md5, serve
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def browser(qtbot, fe_home, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from widgets.application import make_app
+    from widgets.data.browser import DatasetBrowser
+
+    make_app()
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    b = DatasetBrowser(settings=settings)
+    b.data_root = str(tmp_path / "data")
+    qtbot.addWidget(b)
+    b.resize(500, 700)
+    b.show()
+    yield b
+    b.shutdown()
+
+
+def _wait_view(qtbot, b, timeout=15000):
+    qtbot.waitUntil(lambda: not b.is_busy() and not b._debounce.isActive(), timeout=timeout)
+
+
+def test_digits_by_default_with_grid_labels_and_counts(qtbot, browser):
+    _wait_view(qtbot, browser)
+    assert browser.dataset_name == "digits"
+    view = browser.current_view()
+    assert view is not None and view.name == "digits"
+    img = browser.image.image
+    assert img is not None and img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+    assert img.min() < img.max()  # real pixels, not a blank canvas
+    labels = [t.textItem.toPlainText() for t in browser._labels]
+    assert len(labels) == 48 and set(labels) <= {str(i) for i in range(10)}
+    assert labels == [c.class_name for c in view.cells]
+    heights = browser.bars.opts["height"]
+    assert len(heights) == 10 and sum(heights) == view.used == len(browser.current_dataset())
+    assert "digits (train)" in browser.status.text() and browser.error_text() == ""
+    from app.data import load
+
+    assert f"of {len(load('digits', 'train')):,} training images" == browser.of_label.text()
+
+
+def test_subset_changes_counts_and_emits(qtbot, browser):
+    _wait_view(qtbot, browser)
+    with qtbot.waitSignal(browser.subsetChanged, timeout=2000) as sig:
+        browser.subset_size = 100
+    assert sig.args == [100]
+    qtbot.waitUntil(lambda: browser.current_view() is not None and browser.current_view().used == 100, timeout=10000)
+    assert sum(browser.bars.opts["height"]) == 100
+    assert browser.current_view().total == len(browser.current_dataset())
+
+
+def test_image_folder_via_dialog_then_corrupt_choice_keeps_working(qtbot, browser, tmp_path, monkeypatch):
+    _wait_view(qtbot, browser)
+    folder = image_folder(tmp_path / "animals", per_class=5)
+    (folder / "owl" / "broken.jpg").write_bytes(b"not an image")
+    monkeypatch.setattr(browser, "ask_folder", lambda: str(folder))
+    with qtbot.waitSignal(browser.datasetChanged, timeout=2000) as sig:
+        browser.combo.setCurrentIndex(browser.combo.findText("Image folder…"))
+    assert sig.args == [f"imagefolder:{folder}"]
+    _wait_view(qtbot, browser)
+    view = browser.current_view()
+    assert view is not None and view.classes == ("cat", "dog", "owl")
+    assert {t.textItem.toPlainText() for t in browser._labels} <= {"cat", "dog", "owl"}
+    assert "owl/broken.jpg" in browser.status.text()
+    assert str(folder) in browser._recent_folders()
+
+    # a folder that holds nothing readable: a clear message, and the browser still works afterwards
+    bad = tmp_path / "bad"
+    (bad / "a").mkdir(parents=True)
+    (bad / "a" / "x.png").write_bytes(b"junk")
+    browser.dataset_name = f"imagefolder:{bad}"
+    _wait_view(qtbot, browser)
+    assert "Cannot load" in browser.error_text() and "none of 1 files could be read" in browser.error_text()
+    assert browser.current_view() is None and browser.current_dataset() is None
+    browser.dataset_name = "digits"
+    _wait_view(qtbot, browser)
+    assert browser.current_view() is not None and browser.error_text() == ""
+
+
+def test_cancelled_folder_dialog_keeps_previous_choice(qtbot, browser, monkeypatch):
+    _wait_view(qtbot, browser)
+    monkeypatch.setattr(browser, "ask_folder", lambda: "")
+    browser.combo.setCurrentIndex(browser.combo.findText("Image folder…"))
+    assert browser.dataset_name == "digits"
+
+
+def test_missing_dataset_offers_download_then_loads(qtbot, browser, tmp_path, monkeypatch):
+    from app.data import formats
+
+    _wait_view(qtbot, browser)
+    files = idx_files(20, 10)
+    real = formats.download
+    with serve(files) as srv:
+        monkeypatch.setattr(formats, "download", lambda name, root, cancel=None: real(
+            name, root, mirror=srv.base, md5={n: md5(d) for n, d in files.items()}, cancel=cancel))
+        browser.dataset_name = "fashion-mnist"
+        assert browser.download_btn.isVisible() and "not downloaded" in browser.status.text()
+        assert browser.current_view() is None
+        browser.download_btn.click()
+        qtbot.waitUntil(lambda: browser.current_view() is not None, timeout=15000)
+    assert browser.current_view().name == "fashion-mnist" and browser.current_view().total == 20
+    assert not browser.download_btn.isVisible()
+    assert browser.combo.currentText() == "fashion-mnist"
+
+
+def test_download_failure_is_shown_and_retry_possible(qtbot, browser, monkeypatch):
+    from app.data import formats
+
+    _wait_view(qtbot, browser)
+    with serve({}) as srv:
+        real = formats.download
+        monkeypatch.setattr(formats, "download", lambda name, root, cancel=None: real(
+            name, root, mirror=srv.base, cancel=cancel))
+        browser.dataset_name = "cifar10"
+        browser.download_btn.click()
+        qtbot.waitUntil(lambda: browser.error_text() != "", timeout=10000)
+    assert "Download failed" in browser.error_text() and "HTTP 404" in browser.error_text()
+    assert browser.download_btn.isVisible() and browser.download_btn.isEnabled()

@@ -1,0 +1,1 @@
+"""Dataset widgets: ``widgets.data.browser.DatasetBrowser``."""

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -769,7 +769,8 @@ class ModelsWorkspace(QWidget):
             self.train_dialog.trained.connect(self._on_trained)
         self.train_dialog.set_spec(spec)
         self.train_dialog.show()
-        self.train_dialog.raise_()
+        if QGuiApplication.platformName() != "offscreen":  # the offscreen platform warns on raise()
+            self.train_dialog.raise_()
 
     @Slot(str)
     def _on_trained(self, name: str) -> None:

@@ -1,0 +1,83 @@
+"""Train… from the Models workspace: a tiny simple net with one frozen layer, one epoch on a digits subset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+
+from app.session import Session
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def ws(qtbot, fe_home, tmp_path):
+    from widgets.application import make_app
+    from widgets.models.workspace import ModelsWorkspace
+
+    make_app()
+    s = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    s.setValue("models/backbone", "simple")
+    s.setValue("models/options/simple", '{"widths": [4, 8], "in_channels": 1}')
+    s.setValue("models/panel_b", "builder")
+    w = ModelsWorkspace(Session(), s)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: not w.busy() and w._builder_view is not None, timeout=20000)
+    yield w
+    w.shutdown()
+
+
+def _start(qtbot, ws, limit: int, epochs: int = 1):
+    ws.open_train()
+    dlg = ws.train_dialog
+    qtbot.addWidget(dlg)
+    dlg.dataset.setCurrentIndex(dlg.dataset.findData("digits"))
+    dlg.epochs.setValue(epochs)
+    dlg.optimizer.setCurrentIndex(dlg.optimizer.findData("sgd"))
+    dlg.lr.setValue(0.05)
+    dlg.batch.setValue(32)
+    dlg.limit.setValue(limit)
+    return dlg
+
+
+def test_train_keeps_frozen_layer_bit_identical(qtbot, ws, fe_home):
+    from safetensors.numpy import load_file
+
+    from app.models.build import build
+
+    ws.set_layer_frozen("blocks.0.conv", True)
+    qtbot.waitUntil(lambda: not ws.busy() and ws._builder_view.frozen == 4 * 9 + 4, timeout=20000)
+    before = build(ws.current_spec(), device="cpu").state_dict()
+    dlg = _start(qtbot, ws, limit=300)
+    assert dlg.name.text() == "simple [in_channels=1, widths=4/8] (trained, digits)"
+    with qtbot.waitSignal(dlg.trained, timeout=60000) as blocker:
+        dlg.start_btn.click()
+    name = blocker.args[0]
+    assert name in ws.session.models and "(trained, digits)" in name
+    ckpt = dlg.last_checkpoint
+    assert ckpt.startswith(str(fe_home / "files" / "models")) and ckpt.endswith(".safetensors")
+    after = load_file(ckpt)
+    for key in ("blocks.0.conv.weight", "blocks.0.conv.bias"):
+        assert after[key].tobytes() == before[key].numpy().tobytes(), f"frozen {key} moved"
+    assert not np.array_equal(after["blocks.1.conv.weight"], before["blocks.1.conv.weight"].numpy())
+    assert "head.weight" in after
+    # the curves got points, the result is in the session and shown on side B
+    assert len(dlg.loss_curve.getData()[0]) >= 1 and len(dlg.test_curve.getData()[0]) == 1
+    assert dlg.result.test_acc is not None and "test accuracy" in dlg.status.text()
+    spec = ws.session.models[name]
+    assert spec.weights == ckpt and spec.weight_state == "trained"
+    assert ws.panel_b.source_id() == f"session:{name}"
+    qtbot.waitUntil(dlg.start_btn.isEnabled, timeout=5000)
+
+
+def test_train_cancel_adds_nothing(qtbot, ws):
+    dlg = _start(qtbot, ws, limit=0, epochs=50)
+    dlg.start_btn.click()
+    qtbot.waitUntil(lambda: len(dlg._steps) > 0 or "epoch" in dlg.status.text(), timeout=30000)
+    with qtbot.waitSignal(dlg.worker.done, timeout=30000):
+        dlg.cancel_btn.click()
+    assert "Cancelled" in dlg.status.text()
+    assert ws.session.models == {}
+    assert dlg.start_btn.isEnabled()

@@ -1,0 +1,325 @@
+"""Train… : train the builder's model end to end (MNIST or digits) with progress, live curves and Cancel.
+
+The training itself is ``app.models.train.train`` (a task generator) run by ``widgets.worker.Worker``; frozen
+parameters are never given to the optimiser, so they stay bit-identical. The result checkpoint
+(``.safetensors`` + ``.json`` sidecar) goes to ``paths.user_files()/models`` and the trained model joins the session
+as "<name> (trained, MNIST)".
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+
+import pyqtgraph as pg
+from PySide6.QtCore import QSettings, Qt, Signal, Slot
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import paths
+from app.models.spec import ModelSpec
+from app.session import Session
+from app.tasks import Progress
+from widgets.worker import Worker
+
+DATASETS = [("digits", "digits", "scikit-learn's 8x8 digits (1,797 images, offline, seconds)"),
+            ("mnist", "MNIST", "MNIST 28x28 (60,000 training images; the shared copy or a download)")]
+DEFAULT_LR = {"sgd": 0.05, "adamw": 0.001}
+
+
+class TrainDialog(QDialog):
+    """Signals: ``trained(str)``: the session name of the trained model."""
+
+    trained = Signal(str)
+
+    def __init__(self, session: Session, settings: QSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Train model")
+        self.session = session
+        self.settings = settings
+        self.spec: ModelSpec | None = None
+        self.worker: Worker | None = None
+        self.result = None
+        self.last_checkpoint: str | None = None
+        self._steps: list[float] = []
+        self._loss: list[float] = []
+        self._acc: list[float] = []
+        self._ep_x: list[float] = []
+        self._ep_acc: list[float] = []
+
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        self.dataset = QComboBox()
+        for key, label, tip in DATASETS:
+            self.dataset.addItem(label, key)
+            self.dataset.setItemData(self.dataset.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.dataset.setToolTip("Training data (the test split measures accuracy after every epoch)")
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 500)
+        self.epochs.setToolTip("Passes over the training images")
+        self.optimizer = QComboBox()
+        self.optimizer.addItem("SGD (momentum 0.9, Nesterov)", "sgd")
+        self.optimizer.addItem("AdamW", "adamw")
+        self.optimizer.setToolTip("Optimiser; the learning rate follows a cosine schedule over all steps")
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(4)
+        self.lr.setRange(0.0001, 10.0)
+        self.lr.setSingleStep(0.005)
+        self.lr.setToolTip("Initial learning rate (typical: 0.05 for SGD, 0.001 for AdamW)")
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 4096)
+        self.batch.setToolTip("Images per step")
+        self.limit = QSpinBox()
+        self.limit.setRange(0, 1_000_000)
+        self.limit.setSingleStep(1000)
+        self.limit.setSpecialValueText("all")
+        self.limit.setToolTip("Use at most this many training images (a seeded subset; 'all' = 0)")
+        self.name = QLineEdit()
+        self.name.setToolTip("The name of the trained model in the session")
+        form = QFormLayout()
+        form.addRow("Model", self.model_label)
+        form.addRow("Dataset", self.dataset)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Optimizer", self.optimizer)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Batch size", self.batch)
+        form.addRow("Train limit", self.limit)
+        form.addRow("Result name", self.name)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.status = QLabel("Ready.")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.loss_plot = pg.PlotWidget(title="loss")
+        self.loss_plot.setLabel("bottom", "step")
+        self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#c0392b", width=2), name="train loss")
+        self.acc_plot = pg.PlotWidget(title="accuracy")
+        self.acc_plot.setLabel("bottom", "step")
+        self.acc_plot.setYRange(0, 1)
+        self.acc_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.acc_plot.addLegend(offset=(-10, -10))
+        self.acc_curve = self.acc_plot.plot([], [], pen=pg.mkPen("#2471a3", width=2), name="train (running)")
+        self.test_curve = self.acc_plot.plot([], [], pen=pg.mkPen("#27ae60", width=2), symbol="o", symbolSize=7,
+                                             symbolBrush="#27ae60", name="test (per epoch)")
+        for p in (self.loss_plot, self.acc_plot):
+            p.setMinimumHeight(180)
+            p.setMenuEnabled(False)
+        plots = QHBoxLayout()
+        plots.addWidget(self.loss_plot)
+        plots.addWidget(self.acc_plot)
+
+        self.start_btn = QPushButton("Start")
+        self.start_btn.setToolTip("Start training (Ctrl+Return)")
+        self.start_btn.setDefault(True)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setToolTip("Stop training after the current step (Esc); nothing is added to the session")
+        self.cancel_btn.setEnabled(False)
+        self.close_btn = QPushButton("Close")
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.start_btn)
+        buttons.addWidget(self.cancel_btn)
+        buttons.addWidget(self.close_btn)
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addLayout(plots, 1)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        lay.addLayout(buttons)
+        self.resize(820, 640)
+
+        self.start_btn.clicked.connect(self.start)
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.close_btn.clicked.connect(self.close)
+        self.optimizer.currentIndexChanged.connect(self._on_optimizer)
+        self.dataset.currentIndexChanged.connect(self._suggest_name)
+        QShortcut(QKeySequence("Ctrl+Return"), self, self.start)
+        self._restore()
+
+    # --- settings ------------------------------------------------------------------------------------------
+    def _restore(self) -> None:
+        s = self.settings
+        self.dataset.setCurrentIndex(max(0, self.dataset.findData(s.value("models/train/dataset", "mnist"))))
+        self.epochs.setValue(int(s.value("models/train/epochs", 2)))
+        self.optimizer.setCurrentIndex(max(0, self.optimizer.findData(s.value("models/train/optimizer", "sgd"))))
+        self.lr.setValue(float(s.value("models/train/lr", DEFAULT_LR[self.optimizer.currentData()])))
+        self.batch.setValue(int(s.value("models/train/batch", 128)))
+        self.limit.setValue(int(s.value("models/train/limit", 10000)))
+
+    def _save(self) -> None:
+        s = self.settings
+        s.setValue("models/train/dataset", self.dataset.currentData())
+        s.setValue("models/train/epochs", self.epochs.value())
+        s.setValue("models/train/optimizer", self.optimizer.currentData())
+        s.setValue("models/train/lr", self.lr.value())
+        s.setValue("models/train/batch", self.batch.value())
+        s.setValue("models/train/limit", self.limit.value())
+
+    @Slot(int)
+    def _on_optimizer(self, _i: int) -> None:
+        self.lr.setValue(DEFAULT_LR[self.optimizer.currentData()])
+
+    def _dataset_title(self) -> str:
+        return self.dataset.currentText()
+
+    @Slot()
+    def _suggest_name(self, *_a) -> None:
+        if self.spec is not None and not self.name.isModified():
+            self.name.setText(f"{self._base_label()} (trained, {self._dataset_title()})")
+
+    def _base_label(self) -> str:
+        label = self.spec.label if self.spec else "model"
+        return re.sub(r"\s*\((random|kaiming|gaussian|uniform|signed-constant|orthogonal|default)\)$", "", label)
+
+    # --- the model -------------------------------------------------------------------------------------------
+    def set_spec(self, spec: ModelSpec) -> None:
+        if self.is_running():
+            return
+        self.spec = spec
+        frozen = ", ".join(spec.freeze) if spec.freeze else "nothing frozen"
+        self.model_label.setText(f"{spec.label}  ({spec.backbone}; {frozen})")
+        self.name.setModified(False)
+        self._suggest_name()
+
+    def is_running(self) -> bool:
+        return self.worker is not None and self.worker.is_running()
+
+    # --- running ---------------------------------------------------------------------------------------------
+    @Slot()
+    def start(self) -> None:
+        if self.spec is None or self.is_running():
+            return
+        from app.models.train import TrainConfig, train
+
+        self._save()
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", self.name.text().strip() or self._base_label()).strip("_")
+        out = paths.user_files() / "models" / f"{stem or 'model'}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cfg = TrainConfig(dataset=self.dataset.currentData(), epochs=self.epochs.value(),
+                          optimizer=self.optimizer.currentData(), lr=self.lr.value(), batch_size=self.batch.value(),
+                          train_limit=self.limit.value() or None, seed=self.spec.seed, out=str(out))
+        spec = self.spec
+        self._steps, self._loss, self._acc, self._ep_x, self._ep_acc = [], [], [], [], []
+        self._redraw()
+        self.result = None
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.status.setText(f"Starting: {spec.label} on {self._dataset_title()}…")
+        self.worker = Worker(lambda token: train(spec, cfg, cancel=token), parent=self, name="train")
+        self.worker.progress.connect(self._on_progress)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.cancelled.connect(self._on_cancelled)
+        self.worker.done.connect(self._on_done)
+        self._set_running(True)
+        self.worker.start()
+
+    @Slot()
+    def cancel(self) -> None:
+        if self.is_running():
+            self.status.setText("Cancelling after the current step…")
+            self.worker.cancel()
+
+    def _set_running(self, running: bool) -> None:
+        self.start_btn.setEnabled(not running)
+        self.cancel_btn.setEnabled(running)
+        for w in (self.dataset, self.epochs, self.optimizer, self.lr, self.batch, self.limit, self.name):
+            w.setEnabled(not running)
+
+    @Slot(object)
+    def _on_progress(self, p: Progress) -> None:
+        frac = p.fraction
+        if frac is None:
+            if p.total is None and p.done == 0 and not self._steps:
+                self.progress.setRange(0, 0)  # busy: loading data, building
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * frac))
+        self.status.setText(p.message)
+        rec = p.payload
+        if rec is not None and hasattr(rec, "loss"):
+            if rec.kind == "step":
+                self._steps.append(rec.step)
+                self._loss.append(rec.loss)
+                self._acc.append(rec.train_acc)
+            elif rec.test_acc is not None:
+                self._ep_x.append(rec.step)
+                self._ep_acc.append(rec.test_acc)
+            self._redraw()
+
+    def _redraw(self) -> None:
+        self.loss_curve.setData(self._steps, self._loss)
+        self.acc_curve.setData(self._steps, self._acc)
+        self.test_curve.setData(self._ep_x, self._ep_acc)
+
+    @Slot(object)
+    def _on_finished(self, result) -> None:
+        from app.models.build import spec_from_checkpoint
+
+        self.result = result
+        self._ep_x = [r.step for r in result.history]  # epoch points a coalesced report may have skipped
+        self._ep_acc = [r.test_acc for r in result.history]
+        self._redraw()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(1000)
+        self.last_checkpoint = result.checkpoint
+        base = self.name.text().strip() or f"{self._base_label()} (trained, {self._dataset_title()})"
+        name = Session.unique_name(self.session.models, base)
+        spec = spec_from_checkpoint(result.checkpoint, label=name)
+        self.session.put_model(name, spec)
+        acc = f"{result.test_acc:.2%}" if result.test_acc is not None else "n/a"
+        self.status.setText(
+            f"Done in {result.seconds:.1f} s: test accuracy {acc} after {result.epochs_done} epoch(s); "
+            f"{result.trainable:,} trainable / {result.frozen:,} frozen parameters. Saved {result.checkpoint} "
+            f"and added “{name}” to the session.")
+        self.trained.emit(name)
+
+    @Slot(str)
+    def _on_failed(self, msg: str) -> None:
+        self.progress.setRange(0, 1000)
+        self.status.setText(f"<span style='color:#a93226'><b>Training failed:</b> {html.escape(msg)}</span>")
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        self.progress.setRange(0, 1000)
+        self.status.setText("Cancelled: nothing was added to the session (finished epochs stay saved in "
+                            f"{paths.user_files() / 'models'}).")
+
+    @Slot()
+    def _on_done(self) -> None:
+        self._set_running(False)
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+    def reject(self) -> None:  # Esc: cancel a running training first, close otherwise
+        if self.is_running():
+            self.cancel()
+            return
+        super().reject()
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        if self.is_running():
+            self.cancel()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()

@@ -568,7 +568,7 @@ class KernelWorkspace(QWidget):
 
     @Slot()
     def new_bank(self) -> None:
-        name = Session.unique_name(self.session.banks, "bank 1" if "bank 1" not in self.session.banks else "bank")
+        name = Session.unique_name(self.session.banks, "new bank")
         shape = (self.count_spin.value(), self.in_spin.value(), self.size_spin.value(), self.size_spin.value())
         self._commit()
         self._path, self._saved = None, None

@@ -1,0 +1,213 @@
+"""Kernel Workbench GUI: the whole path a person takes, driven through the real widgets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings, Qt
+
+from app.kernels import generate, io, ops
+from app.session import Session
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def make_ws(qtbot, fe_home):
+    from widgets.application import make_app
+    from widgets.kernels.workspace import KernelWorkspace
+
+    make_app()
+    made = []
+
+    def make(session=None):
+        settings = QSettings(str(Path(fe_home) / "settings.ini"), QSettings.Format.IniFormat)
+        ws = KernelWorkspace(session or Session(), settings)
+        qtbot.addWidget(ws)
+        ws.resize(1400, 860)
+        ws.show()
+        qtbot.waitExposed(ws)
+        ws.wait_ready(10000)
+        made.append(ws)
+        return ws
+
+    yield make
+    for ws in made:
+        ws.shutdown()
+
+
+def _click_tile(qtbot, view, lay, i):
+    y, x = lay.origin(i)
+    pos = view.widget_pos(x + lay.tile_w / 2, y + lay.tile_h / 2)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+
+
+def _tile(rgb, lay, i):
+    y, x = lay.origin(i)
+    return rgb[y:y + lay.tile_h, x:x + lay.tile_w]
+
+
+def _button(ws, action):
+    return ws.toolbar.widgetForAction(action)
+
+
+def test_generate_edit_freeze_see_save_reopen(make_ws, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    session = Session()
+    ws = make_ws(session)
+    # first launch: a useful default is already there (Gabor bank on the sample image)
+    assert ws.bank.meta["generator"] == "gabor" and ws.response_view.rgb() is not None
+    assert session.banks[ws.bank.name] is ws.bank
+
+    # generate a Gabor bank of 8 kernels 7x7, RGB
+    ws.kind_combo.setCurrentIndex(ws.kind_combo.findData("gabor"))
+    ws.count_spin.setValue(8)
+    ws.size_spin.setValue(7)
+    ws.in_spin.setValue(3)
+    qtbot.mouseClick(ws.generate_button, Qt.MouseButton.LeftButton)
+    ws.wait_ready(10000)
+    assert ws.bank.shape == (8, 3, 7, 7) and ws.bank.meta["generator"] == "gabor"
+    before = np.array(ws.response_view.rgb(), copy=True)
+    lay = ws._views.responses_layout
+    assert lay.count == 8
+
+    # select kernel 3 by clicking it in the bank view
+    _click_tile(qtbot, ws.bank_view, ws._bank_layout, 2)
+    assert ws.selected == 2 and "Kernel 3 of 8" in ws.kernel_label.text()
+
+    # hand-edit it: paint a cell with the brush, and type an exact value into another one
+    ws.brush_spin.setValue(2.5)
+    qtbot.mouseClick(ws.grid, Qt.MouseButton.LeftButton, pos=ws.grid.cell_center(3, 3))
+    assert np.all(ws.bank.weights[2, :, 3, 3] == 2.5)  # channel "all"
+    ws.grid.setFocus()
+    qtbot.keyClick(ws.grid, Qt.Key.Key_Up)
+    qtbot.keyClick(ws.grid, "-")  # typing a number opens the cell editor, which then has the focus
+    assert ws.grid.editor().isVisible() and ws.grid.editor().text() == "-"
+    qtbot.keyClicks(ws.grid.editor(), "1.25")
+    qtbot.keyClick(ws.grid.editor(), Qt.Key.Key_Return)
+    assert np.all(ws.bank.weights[2, :, 2, 3] == -1.25)
+    expected = np.array(ws.bank.weights, copy=True)
+
+    # freeze it: the counts say so, and the bank view frames it dark
+    qtbot.mouseClick(ws.freeze_button, Qt.MouseButton.LeftButton)
+    assert ws.bank.frozen.tolist() == [False, False, True] + [False] * 5
+    assert ws.counts_label.text() == "1 of 8 kernels frozen: 147 frozen / 1,029 trainable parameters"
+    y, x = ws._bank_layout.origin(2)
+    assert tuple(ws.bank_view.rgb()[y + 4, x + 4]) == ops.FROZEN_RGB
+
+    # the responses on the sample image changed for the edited kernel only
+    ws.wait_ready(10000)
+    after = ws.response_view.rgb()
+    assert np.abs(_tile(after, lay, 2).astype(int) - _tile(before, lay, 2)).mean() > 5
+    np.testing.assert_array_equal(_tile(after, lay, 0), _tile(before, lay, 0))
+
+    # save (the dialog answers with a path), start a new bank, open the file again
+    target = tmp_path / "mine.json"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    qtbot.mouseClick(_button(ws, ws.save_act), Qt.MouseButton.LeftButton)
+    assert target.exists() and target.name in ws.title_label.text()
+    qtbot.mouseClick(_button(ws, ws.new_act), Qt.MouseButton.LeftButton)
+    assert not ws.bank.weights.any() and ws.bank.frozen_count() == 0
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(target), ""))
+    qtbot.mouseClick(_button(ws, ws.open_act), Qt.MouseButton.LeftButton)
+    assert ws.bank.weights.tobytes() == expected.tobytes()
+    assert ws.bank.frozen.tolist() == [False, False, True] + [False] * 5
+    assert ws.counts_label.text().startswith("1 of 8 kernels frozen")
+    assert io.load(target).equals(ws.bank)
+    assert ws.bank.name in session.banks
+
+
+def test_symmetry_zero_sum_undo_copy_paste(make_ws, qtbot):
+    ws = make_ws()
+    ws.kind_combo.setCurrentIndex(ws.kind_combo.findData("classic"))
+    ws.count_spin.setValue(4)
+    ws.size_spin.setValue(5)
+    ws.in_spin.setValue(1)
+    qtbot.mouseClick(ws.generate_button, Qt.MouseButton.LeftButton)
+    assert ws.bank.shape == (4, 1, 5, 5)
+    ws.symmetry_combo.setCurrentText("mirror x")
+    ws.zero_sum_check.setChecked(True)
+    ws.brush_spin.setValue(1.0)
+    qtbot.mouseClick(ws.grid, Qt.MouseButton.LeftButton, pos=ws.grid.cell_center(0, 0))
+    k = ws.bank.weights[0, 0]
+    assert k[0, 0] == 1 and k[0, 4] == 1 and abs(float(k.sum())) < 1e-5
+    # right button paints minus the brush
+    qtbot.mouseClick(ws.grid, Qt.MouseButton.RightButton, pos=ws.grid.cell_center(4, 1))
+    assert ws.bank.weights[0, 0, 4, 1] == -1 and ws.bank.weights[0, 0, 4, 3] == -1
+    edited = np.array(ws.bank.weights[0], copy=True)
+    ws.undo_act.trigger()
+    assert ws.bank.weights[0, 0, 4, 1] != -1
+    ws.redo_act.trigger()
+    np.testing.assert_array_equal(ws.bank.weights[0], edited)
+    # copy kernel 1, paste into kernel 3
+    ws.copy_act.trigger()
+    ws.select(3)
+    ws.paste_act.trigger()
+    np.testing.assert_array_equal(ws.bank.weights[3], edited)
+    # an invalid typed value changes nothing
+    snapshot = ws.bank
+    ws.grid.setFocus()
+    qtbot.keyClicks(ws.grid, "-")
+    ws.grid.editor().setText("abc")
+    qtbot.keyClick(ws.grid.editor(), Qt.Key.Key_Return)
+    assert ws.bank is snapshot and "not a number" in ws.last_status
+
+
+def test_bad_files_are_refused_and_nothing_is_lost(make_ws, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    ws = make_ws()
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a: shown.append((title, text)))
+    bank = ws.bank
+    bad = tmp_path / "cut.json"
+    raw = io.to_json_bytes(bank)
+    bad.write_bytes(raw[: len(raw) // 3])
+    assert not ws.open_dropped(bad)
+    assert shown and shown[-1][0] == "Cannot open bank" and "truncated" in shown[-1][1]
+    assert ws.bank is bank
+    nan = tmp_path / "nan.npy"
+    np.save(nan, np.full((2, 1, 3, 3), np.nan, np.float32))
+    assert not ws.open_dropped(nan)
+    assert "NaN" in shown[-1][1] and ws.bank is bank
+    # an image dropped on the window becomes the preview image
+    import cv2
+
+    img = np.zeros((40, 60, 3), np.uint8)
+    img[:, 30:] = 255
+    cv2.imwrite(str(tmp_path / "edge.png"), img)
+    assert ws.open_dropped(tmp_path / "edge.png")
+    ws.wait_ready(10000)
+    assert "edge.png" in ws.image_label.text() and ws._views.image.shape == (40, 60, 3)
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    assert not ws.open_dropped(tmp_path / "junk.png")
+    assert shown[-1][0] == "Cannot open image"
+
+
+def test_autosave_restores_the_working_bank(make_ws, qtbot):
+    ws = make_ws()
+    ws.kind_combo.setCurrentIndex(ws.kind_combo.findData("gaussian"))
+    ws.seed_spin.setValue(5)
+    ws.count_spin.setValue(3)
+    qtbot.mouseClick(ws.generate_button, Qt.MouseButton.LeftButton)
+    ws.freeze_button.click()
+    bank = ws.bank
+    ws.shutdown()
+    again = make_ws()
+    assert again.bank.equals(bank)
+    assert again.kind_combo.currentData() == "gaussian" and again.seed_spin.value() == 5  # settings remembered
+    assert "Restored" in again.last_status
+
+
+def test_session_bank_list(make_ws, qtbot):
+    session = Session()
+    ws = make_ws(session)
+    other = generate("dct", 4, 3, 1, name="dct from elsewhere")
+    session.put_bank(other.name, other)
+    idx = ws.bank_combo.findText(other.name)
+    assert idx >= 0
+    ws.bank_combo.activated.emit(idx)
+    assert ws.bank is other and ws.bank.shape == (4, 1, 3, 3)

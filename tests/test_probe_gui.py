@@ -1,0 +1,254 @@
+"""Probe workspace GUI (qtbot): the user's path with the real run_probe, failures, cancel on close, history."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtWidgets import QComboBox, QFileDialog, QMessageBox, QSpinBox
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def make_ws(qtbot, fe_home, tmp_path):
+    from app.session import Session
+    from widgets.application import make_app
+    from widgets.probe.workspace import ProbeWorkspace
+
+    make_app()
+    made = []
+    ini = str(tmp_path / "settings.ini")
+
+    def make(session=None):
+        ws = ProbeWorkspace(session or Session(), QSettings(ini, QSettings.Format.IniFormat))
+        qtbot.addWidget(ws)
+        ws.resize(1400, 860)
+        ws.show()
+        made.append(ws)
+        return ws
+
+    yield make
+    for ws in made:
+        ws.shutdown()
+
+
+def choose_dataset(ws, name: str) -> None:
+    """Pick a dataset the way a user does: in the dataset browser's combo box."""
+    for combo in ws.browser.findChildren(QComboBox):
+        i = combo.findText(name)
+        if i >= 0:
+            combo.setCurrentIndex(i)
+            assert ws.dataset_name() == name
+            return
+    raise AssertionError(f"no combo offers {name!r}")
+
+
+def set_subset(ws, n: int) -> None:
+    try:
+        ws.browser.subset_size = n
+    except AttributeError:
+        spins = ws.browser.findChildren(QSpinBox)
+        spins[0].setValue(n)
+    assert (ws.train_limit() or 0) == n
+
+
+def click_check(qtbot, ws, label: str) -> None:
+    tree = ws.models
+    item = tree.item_for(label)
+    assert item is not None, f"{label!r} is not in the model list: {tree.labels()}"
+    before = item.checkState(0)
+    tree.scrollToItem(item)
+    rect = tree.visualItemRect(item)
+    qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(rect.left() + 10, rect.center().y()))
+    assert item.checkState(0) != before, "clicking the check box did not toggle it"
+
+
+def uncheck_all(qtbot, ws) -> None:
+    for label in ws.models.checked_labels():
+        click_check(qtbot, ws, label)
+
+
+def press(qtbot, ws, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    """A key press in the workspace's active window (shortcuts need an active window and focus inside)."""
+    ws.activateWindow()
+    qtbot.waitUntil(ws.isActiveWindow, timeout=5000)
+    ws.models.setFocus()
+    qtbot.keyClick(ws.models, key, modifier)
+
+
+def trained_label(ws) -> str:
+    for label in ("simple (trained, MNIST)", "lenet5 (trained, MNIST)"):
+        if label in ws.models.labels():
+            return label
+    pytest.skip("no MNIST-trained model here (resources/models or ../shared/weights)")
+
+
+def test_train_random_and_trained_on_digits(qtbot, make_ws):
+    """The issue's path: digits, a random and a trained backbone, Train, curves, two bars above chance."""
+    ws = make_ws()
+    assert "Pick models and press Train" in ws.curves.hint.text()
+    choose_dataset(ws, "digits")
+    set_subset(ws, 400)
+    uncheck_all(qtbot, ws)
+    trained = trained_label(ws)
+    click_check(qtbot, ws, "simple (random)")
+    click_check(qtbot, ws, trained)
+    ws.probe_settings.editor("logistic", "epochs").setValue(20)
+    ws.probe_settings.test_limit.setValue(300)
+    with qtbot.waitSignal(ws.batchDone, timeout=120_000):
+        qtbot.mouseClick(ws.train_btn, Qt.MouseButton.LeftButton)
+        assert ws.cancel_btn.isEnabled() and not ws.train_btn.isEnabled()
+    assert not ws.banner.isVisible(), ws.banner.text()
+    # the comparison: two rows and two bars, both above chance (10 classes)
+    assert ws.tabs.currentWidget() is ws.compare
+    assert ws.compare.table.rowCount() == 2
+    labels = {ws.compare.table.item(r, 0).text() for r in range(2)}
+    assert labels == {"simple (random)", trained}
+    widths = list(ws.compare.bars.opts["width"])
+    assert len(widths) == 2 and all(w > 0.3 for w in widths), widths
+    assert all(g.top1_mean > g.chance for g in ws.compare.groups)
+    # history: two stored rows; curves: points from both runs
+    assert ws.history_table.table.rowCount() == 2
+    assert len(ws.history.list()) == 2
+    assert ws.curves.point_count() > 0 and len(ws.curves.series) == 2
+    assert all(s["loss"].n > 0 for s in ws.curves.series.values())
+    assert ws.stage.text().startswith("Done: 2 runs finished")
+    # the last run's results and its misclassified gallery are on show
+    qtbot.waitUntil(lambda: ws._gallery_worker is None, timeout=20_000)
+    assert ws.results.run is not None and "top-1" in ws.results.header.text()
+    assert ws.results.gallery_image.image is not None or "no misclassified" in ws.results.gallery_note.text()
+
+
+def test_failing_run_shows_message_and_workspace_keeps_working(qtbot, make_ws, tmp_path):
+    ws = make_ws()
+    uncheck_all(qtbot, ws)
+    click_check(qtbot, ws, "simple (random)")
+    ws.probe_settings.head.setCurrentIndex(ws.probe_settings.head.findData("ridge"))
+    choose_dataset(ws, "mnist")
+    ws.browser.data_root = str(tmp_path / "empty-data-root")  # no MNIST there
+    (tmp_path / "empty-data-root").mkdir()
+    with qtbot.waitSignal(ws.batchDone, timeout=60_000):
+        press(qtbot, ws, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # Ctrl+Enter
+    assert ws.banner.isVisible()
+    assert "failed" in ws.banner.text() and "mnist" in ws.banner.text().lower() and "empty-data-root" in ws.banner.text()
+    assert ws.history_table.table.rowCount() == 0 and ws.train_btn.isEnabled()
+    # still works: the same model on digits
+    ws.browser.data_root = None
+    choose_dataset(ws, "digits")
+    set_subset(ws, 300)
+    with qtbot.waitSignal(ws.batchDone, timeout=60_000):
+        qtbot.mouseClick(ws.train_btn, Qt.MouseButton.LeftButton)
+    assert not ws.banner.isVisible()
+    assert ws.history_table.table.rowCount() == 1 and ws.compare.table.rowCount() == 1
+
+
+def test_closing_during_a_run_cancels_and_joins(qtbot, make_ws):
+    ws = make_ws()
+    choose_dataset(ws, "digits")
+    set_subset(ws, 0)
+    ws.probe_settings.editor("logistic", "epochs").setValue(2000)
+    seen = []
+    ws.curves.series.clear()
+    qtbot.mouseClick(ws.train_btn, Qt.MouseButton.LeftButton)
+    worker = ws._worker
+    assert worker is not None and worker.is_running()
+    worker.progress.connect(seen.append)
+    qtbot.waitUntil(lambda: bool(seen), timeout=30_000)
+    ws.shutdown()
+    assert not worker.is_running() and not worker._thread.isRunning()
+    assert ws.pool.running() == []
+
+
+def test_escape_cancels_and_keeps_finished_runs(qtbot, make_ws):
+    ws = make_ws()
+    choose_dataset(ws, "digits")
+    set_subset(ws, 0)
+    ws.probe_settings.editor("logistic", "epochs").setValue(2000)
+    with qtbot.waitSignal(ws.batchDone, timeout=60_000):
+        qtbot.mouseClick(ws.train_btn, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: "training" in ws.stage.text() or "features" in ws.stage.text(), timeout=30_000)
+        press(qtbot, ws, Qt.Key.Key_Escape)
+    assert ws.stage.text().startswith("Cancelled")
+    assert ws.train_btn.isEnabled() and not ws.cancel_btn.isEnabled()
+
+
+def _stored_run(dataset="digits", label="simple (random)", top1=0.75):
+    from tests.test_history import fake_result
+
+    d = fake_result(label=label, top1=top1, dataset=dataset)
+    d["config"]["test_limit"] = 100
+    d["misclassified"] = [1, 5, 9]
+    d["mis_predicted"] = [0, 0, 0]
+    return d
+
+
+def test_history_reopen_delete_export(qtbot, make_ws, fe_home, tmp_path, monkeypatch):
+    from app.probe.history import History
+
+    with History(fe_home / "history.sqlite") as h:
+        a = h.add(_stored_run(top1=0.5))
+        b = h.add(_stored_run(label="lenet5 (trained, MNIST)", top1=0.9))
+    ws = make_ws()
+    choose_dataset(ws, "digits")
+    assert ws.history_table.ids() == [b, a]
+    assert ws.compare.table.rowCount() == 2  # previous runs are compared at launch
+    ws.history_table.table.selectRow(1)  # run a
+    assert ws.results.run["id"] == a and "simple (random)" in ws.results.header.text()
+    assert "50.0%" in ws.results.header.text()
+    qtbot.waitUntil(lambda: ws._gallery_worker is None, timeout=20_000)
+    assert len(ws.results._gallery_texts) == 3, ws.results.gallery_note.text()
+    # export all as CSV and the selection as JSON (file dialogs answered)
+    out = tmp_path / "runs.csv"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    ws.history_table.table.clearSelection()
+    qtbot.mouseClick(ws.history_table.csv_btn, Qt.MouseButton.LeftButton)
+    assert len(list(csv.DictReader(open(out, encoding="utf-8")))) == 2
+    ws.history_table.table.selectRow(0)
+    out = tmp_path / "one.json"
+    qtbot.mouseClick(ws.history_table.json_btn, Qt.MouseButton.LeftButton)
+    assert [r["id"] for r in json.loads(out.read_text())["runs"]] == [b]
+    # delete asks first: "No" keeps the run, "Yes" deletes it
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
+    qtbot.mouseClick(ws.history_table.delete_btn, Qt.MouseButton.LeftButton)
+    assert asked and ws.history_table.ids() == [b, a]
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    qtbot.mouseClick(ws.history_table.delete_btn, Qt.MouseButton.LeftButton)
+    assert ws.history_table.ids() == [a] and ws.compare.table.rowCount() == 1
+
+
+def test_corrupt_history_is_kept_aside_with_a_message(qtbot, make_ws, fe_home):
+    fe_home.mkdir(parents=True, exist_ok=True)
+    (fe_home / "history.sqlite").write_bytes(b"garbage" * 500)
+    ws = make_ws()
+    assert ws.banner.isVisible() and "was kept as" in ws.banner.text()
+    assert [p for p in fe_home.iterdir() if "unreadable" in p.name]
+    assert ws.history is not None and ws.history_table.ids() == []
+
+
+def test_settings_and_session_models_are_remembered(qtbot, make_ws):
+    from app.models.spec import ModelSpec
+    from app.session import Session
+
+    session = Session()
+    ws = make_ws(session)
+    session.put_model("my net", ModelSpec.make("simple", label="my net", weight_state="hand-designed"))
+    assert "my net" in ws.models.labels()
+    item = ws.models.item_for("my net")
+    assert item.text(1) == "hand-designed"
+    uncheck_all(qtbot, ws)
+    click_check(qtbot, ws, "rdsn (random)")
+    ws.probe_settings.head.setCurrentIndex(ws.probe_settings.head.findData("knn"))
+    ws.probe_settings.editor("knn", "k").setValue(7)
+    ws.probe_settings.seeds.setValue(3)
+    choose_dataset(ws, "digits")
+    ws.shutdown()
+    again = make_ws()
+    assert again.models.checked_labels() == ["rdsn (random)"]
+    assert again.probe_settings.head_name() == "knn"
+    assert again.probe_settings.head_options() == {"k": 7}
+    assert again.probe_settings.seeds.value() == 3
+    assert again.dataset_name() == "digits"

@@ -255,6 +255,11 @@ def layout(count: int, tile_h: int, tile_w: int, gap: int = 4, cols: int | None 
     return MosaicLayout(count, cols, tile_h, tile_w, gap, gap + rows * (tile_h + gap), gap + cols * (tile_w + gap))
 
 
+def _lut(u: np.ndarray, name: str) -> np.ndarray:
+    """uint8 values -> RGB through a colour map (np.take: several times faster than fancy indexing)."""
+    return np.take(colormaps.lut(name), u, axis=0)
+
+
 def tile(tiles: np.ndarray, lay: MosaicLayout, background: int = 255) -> np.ndarray:
     """(n, h, w, 3) uint8 -> one (H, W, 3) uint8 C-contiguous mosaic."""
     out = np.full((lay.height, lay.width, 3), background, dtype=np.uint8)
@@ -322,11 +327,13 @@ def response_mosaic(resp: np.ndarray, cols: int | None = None, gap: int = 4) -> 
     white)."""
     resp = np.asarray(resp, dtype=np.float32)
     n, h, w = resp.shape
-    lim = np.percentile(np.abs(resp.reshape(n, -1)), 99.5, axis=1)  # robust: a few edge pixels do not wash out
-    lim = np.where(lim > 0, lim, np.maximum(np.abs(resp.reshape(n, -1)).max(1), 1e-12))
-    lim = np.where(lim > 0, lim, 1.0)
-    u = np.clip(np.round(127.5 + 127.5 * resp / lim[:, None, None]), 0, 255).astype(np.uint8)
-    tiles = colormaps.apply(u, "coolwarm")
+    sub = np.abs(resp[:, ::2, ::2]).reshape(n, -1)  # robust limit: a few edge pixels do not wash it out
+    q = int(sub.shape[1] * 0.995)
+    lim = np.partition(sub, min(q, sub.shape[1] - 1), axis=1)[:, min(q, sub.shape[1] - 1)]
+    lim = np.where(lim > 0, lim, np.abs(resp.reshape(n, -1)).max(1))
+    lim = np.where(lim > 0, lim, 1.0).astype(np.float32)
+    u = np.clip(resp * (127.5 / lim)[:, None, None] + 128.0, 0, 255).astype(np.uint8)
+    tiles = _lut(u, "coolwarm")
     lay = layout(n, h, w, gap=gap, cols=cols)
     return tile(tiles, lay), lay
 
@@ -339,7 +346,7 @@ def fft_mosaic(weights: np.ndarray, pad: int = 32, scale: int = 2, cols: int | N
     mx = f.reshape(n, -1).max(1)
     mx = np.where(mx > 0, mx, 1.0)
     u = np.clip(np.round(255.0 * f / mx[:, None, None]), 0, 255).astype(np.uint8)
-    tiles = colormaps.apply(u, "magma").repeat(scale, axis=1).repeat(scale, axis=2)
+    tiles = _lut(u, "magma").repeat(scale, axis=1).repeat(scale, axis=2)
     lay = layout(n, tiles.shape[1], tiles.shape[2], gap=gap, cols=cols)
     return tile(tiles, lay), lay
 

@@ -169,3 +169,30 @@ def test_settings_remembered(qtbot, ws, settings):
     # lc blocks: frozen random 3x3 convs, learned 1x1 convs
     assert again._builder_view.frozen > 0 and again._builder_view.trainable > 0
     again.shutdown()
+
+
+def test_workbench_bank_into_a_layer(qtbot, ws):
+    from PySide6.QtWidgets import QComboBox
+
+    from app.kernels.bank import KernelBank
+    from widgets.models.workspace import COL_BANK
+
+    w = np.random.default_rng(1).standard_normal((4, 1, 3, 3)).astype(np.float32)
+    ws.session.put_bank("edges", KernelBank(w, np.array([True, False, False, False]), name="edges"))
+    ws.session.put_bank("too big", KernelBank(np.zeros((8, 1, 5, 5), np.float32), None, name="too big"))
+    qtbot.waitUntil(lambda: isinstance(ws.table.cellWidget(0, COL_BANK), QComboBox), timeout=5000)
+    combo = ws.table.cellWidget(0, COL_BANK)
+    assert combo.itemText(combo.findData("too big")).startswith("too big (shape")
+    combo.setCurrentIndex(combo.findData("edges"))
+    settle(qtbot, ws)
+    spec = ws.current_spec()
+    assert [name for name, _ in spec.banks] == ["conv1"] and spec.weight_state == "hand-designed"
+    assert np.array_equal(ws._builder_view.kernels["blocks.0.conv"], w)
+    assert ws._builder_view.rows[0].frozen == 9  # one frozen kernel of 3x3
+    assert ws.table.item(0, 7).checkState() == Qt.CheckState.PartiallyChecked
+    # a bank that does not fit: a clear error, the last good model stays
+    combo = ws.table.cellWidget(0, COL_BANK)
+    combo.setCurrentIndex(combo.findData("too big"))
+    qtbot.waitUntil(ws.banner.isVisible, timeout=10000)
+    assert "has shape (8, 1, 5, 5)" in ws.banner.text()
+    assert np.array_equal(ws._builder_view.kernels["blocks.0.conv"], w)

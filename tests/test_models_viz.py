@@ -125,3 +125,13 @@ def test_trained_reference_differs_from_random(shared):
     assert not np.allclose(a, b)
     assert "correlation" in viz.compare_text(a, b)
     assert tv.trainable == rv.trainable == sum(p.numel() for p in create("resnet20").parameters())
+
+
+def test_same_seed_same_kernels_and_stages():
+    spec = ModelSpec.make("resnet20", seed=3)
+    a = run_to_end(viz.inspect_task(spec))
+    b = run_to_end(viz.inspect_task(spec))
+    c = run_to_end(viz.inspect_task(ModelSpec.make("resnet20", seed=4)))
+    assert np.array_equal(a.kernels["conv1"], b.kernels["conv1"])
+    assert not np.array_equal(a.kernels["conv1"], c.kernels["conv1"])
+    assert a.stages[0] == ("stem", 16, 1) and a.stages[-1][1:] == (64, 4)

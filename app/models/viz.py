@@ -317,6 +317,7 @@ class ModelView:
     kernel_totals: Mapping[str, int] = field(default_factory=dict)  # row path -> full out-channel count
     input_shape: tuple[int, int, int] = (3, 32, 32)
     notes: tuple[str, ...] = ()
+    stages: tuple[tuple[str, int, int], ...] = ()  # feature_info: (name, channels, output stride)
 
     @property
     def kernel_layers(self) -> list[LayerRow]:
@@ -338,8 +339,9 @@ def snapshot(model, spec: ModelSpec, title: str = "", notes: tuple[str, ...] = (
             w = mods[r.path].weight.detach()
             totals[r.path] = int(w.shape[0])
             kernels[r.path] = _ro(w[:MAX_KERNEL_CHANNELS].to("cpu", copy=True).float().numpy())
+    stages = tuple((i.name, int(i.channels), int(i.stride)) for i in getattr(model, "feature_info", []))
     return ModelView(spec, title or spec.label or spec.backbone, rows, tr, fr, kernels, totals,
-                     tuple(int(v) for v in getattr(model, "default_input", (3, 32, 32))), tuple(notes))
+                     tuple(int(v) for v in getattr(model, "default_input", (3, 32, 32))), tuple(notes), stages)
 
 
 def build_model(spec: ModelSpec):

@@ -88,6 +88,11 @@ class TrainDialog(QDialog):
         self.limit.setSingleStep(1000)
         self.limit.setSpecialValueText("all")
         self.limit.setToolTip("Use at most this many training images (a seeded subset; 'all' = 0)")
+        self.test_limit = QSpinBox()
+        self.test_limit.setRange(0, 1_000_000)
+        self.test_limit.setSingleStep(1000)
+        self.test_limit.setSpecialValueText("all")
+        self.test_limit.setToolTip("Test images used for the accuracy after each epoch (a seeded subset; 'all' = 0)")
         self.name = QLineEdit()
         self.name.setToolTip("The name of the trained model in the session")
         form = QFormLayout()
@@ -98,6 +103,7 @@ class TrainDialog(QDialog):
         form.addRow("Learning rate", self.lr)
         form.addRow("Batch size", self.batch)
         form.addRow("Train limit", self.limit)
+        form.addRow("Test images", self.test_limit)
         form.addRow("Result name", self.name)
 
         self.progress = QProgressBar()
@@ -115,7 +121,7 @@ class TrainDialog(QDialog):
         self.acc_plot.setLabel("bottom", "step")
         self.acc_plot.setYRange(0, 1)
         self.acc_plot.showGrid(x=True, y=True, alpha=0.3)
-        self.acc_plot.addLegend(offset=(-10, -10))
+        self.acc_plot.addLegend(offset=(10, 10))
         self.acc_curve = self.acc_plot.plot([], [], pen=pg.mkPen("#2471a3", width=2), name="train (running)")
         self.test_curve = self.acc_plot.plot([], [], pen=pg.mkPen("#27ae60", width=2), symbol="o", symbolSize=7,
                                              symbolBrush="#27ae60", name="test (per epoch)")
@@ -164,6 +170,7 @@ class TrainDialog(QDialog):
         self.lr.setValue(float(s.value("models/train/lr", DEFAULT_LR[self.optimizer.currentData()])))
         self.batch.setValue(int(s.value("models/train/batch", 128)))
         self.limit.setValue(int(s.value("models/train/limit", 10000)))
+        self.test_limit.setValue(int(s.value("models/train/test_limit", 2000)))
 
     def _save(self) -> None:
         s = self.settings
@@ -173,6 +180,7 @@ class TrainDialog(QDialog):
         s.setValue("models/train/lr", self.lr.value())
         s.setValue("models/train/batch", self.batch.value())
         s.setValue("models/train/limit", self.limit.value())
+        s.setValue("models/train/test_limit", self.test_limit.value())
 
     @Slot(int)
     def _on_optimizer(self, _i: int) -> None:
@@ -195,8 +203,8 @@ class TrainDialog(QDialog):
         if self.is_running():
             return
         self.spec = spec
-        frozen = ", ".join(spec.freeze) if spec.freeze else "nothing frozen"
-        self.model_label.setText(f"{spec.label}  ({spec.backbone}; {frozen})")
+        frozen = ("frozen: " + ", ".join(spec.freeze)) if spec.freeze else "nothing frozen"
+        self.model_label.setText(f"{spec.label}  ({frozen})")
         self.name.setModified(False)
         self._suggest_name()
 
@@ -216,7 +224,8 @@ class TrainDialog(QDialog):
         out.parent.mkdir(parents=True, exist_ok=True)
         cfg = TrainConfig(dataset=self.dataset.currentData(), epochs=self.epochs.value(),
                           optimizer=self.optimizer.currentData(), lr=self.lr.value(), batch_size=self.batch.value(),
-                          train_limit=self.limit.value() or None, seed=self.spec.seed, out=str(out))
+                          train_limit=self.limit.value() or None,
+                          test_limit=self.test_limit.value() or None, seed=self.spec.seed, out=str(out))
         spec = self.spec
         self._steps, self._loss, self._acc, self._ep_x, self._ep_acc = [], [], [], [], []
         self._redraw()
@@ -242,7 +251,8 @@ class TrainDialog(QDialog):
     def _set_running(self, running: bool) -> None:
         self.start_btn.setEnabled(not running)
         self.cancel_btn.setEnabled(running)
-        for w in (self.dataset, self.epochs, self.optimizer, self.lr, self.batch, self.limit, self.name):
+        for w in (self.dataset, self.epochs, self.optimizer, self.lr, self.batch, self.limit, self.test_limit,
+                  self.name):
             w.setEnabled(not running)
 
     @Slot(object)

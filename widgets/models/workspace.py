@@ -166,6 +166,10 @@ class ModelsWorkspace(QWidget):
         self.status = QLabel(" ")
         self.status.setWordWrap(True)
         self.status.setStyleSheet("color: #555;")
+        self.stages = QLabel(" ")
+        self.stages.setWordWrap(True)
+        self.stages.setTextFormat(Qt.TextFormat.RichText)
+        self.stages.setToolTip("The layers Live and Probe can tap (feature_info): channels and output stride")
 
         left = QWidget()
         ll = QVBoxLayout(left)
@@ -180,6 +184,7 @@ class ModelsWorkspace(QWidget):
         ll.addLayout(brow)
         ll.addWidget(self.banner)
         ll.addWidget(self.status)
+        ll.addWidget(self.stages)
         ll.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(left)
@@ -484,6 +489,12 @@ class ModelsWorkspace(QWidget):
         self._fill_table(view)
         self.table_title.setText(f"<b>Layers of {spec.label}</b>")
         self.totals.setText(view.totals_text())
+        inp = "x".join(str(v) for v in view.input_shape)
+        taps = "".join(f"<tr><td>{n}</td><td align='right'>{c}</td><td align='right'>/{st}</td></tr>"
+                       for n, c, st in view.stages)
+        self.stages.setText(f"<b>Taps</b> (input {inp})<table cellspacing='0' cellpadding='1'>"
+                            f"<tr><td><i>layer</i></td><td><i>channels</i></td><td><i>stride</i></td></tr>{taps}"
+                            f"</table>")
         self.add_btn.setEnabled(True)
         if self.panel_a.source_id() == BUILDER:
             self.panel_a.set_view(view)

@@ -211,3 +211,31 @@ def test_session_bank_list(make_ws, qtbot):
     assert idx >= 0
     ws.bank_combo.activated.emit(idx)
     assert ws.bank is other and ws.bank.shape == (4, 1, 3, 3)
+
+
+def test_keyboard_shortcuts_follow_the_visible_tab(qtbot, fe_home):
+    from widgets.application import make_app
+    from widgets.main_window import MainWindow
+
+    make_app()
+    win = MainWindow(workspace="kernels")
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitActive(win)
+    ws = win.kernels
+    ws.wait_ready(10000)
+    before = ws.bank
+    ws.grid.setFocus()
+    qtbot.keyClick(ws.grid, Qt.Key.Key_Space)  # paint the brush at the cursor
+    assert ws.bank is not before and ws.bank.weights[0, :, 0, 0].tolist() == [1.0] * ws.bank.in_channels
+    qtbot.keyClick(ws.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert ws.bank is before
+    qtbot.keyClick(ws.grid, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+    assert ws.bank.frozen[0] and ws.freeze_button.isChecked()
+    qtbot.keyClick(ws.grid, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    assert ws.selected == 1
+    win.tabs.setCurrentIndex(1)  # another workspace: the workbench's shortcuts are inactive
+    b = ws.bank
+    qtbot.keyClick(win.tabs.currentWidget(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert ws.bank is b
+    win.close()

@@ -102,6 +102,7 @@ def test_load_weights_refused_with_reason_then_accepted(qtbot, ws, tmp_path):
     ws.load_weights(str(tmp_path / "wrong.safetensors"))
     qtbot.waitUntil(ws.banner.isVisible, timeout=10000)
     assert "Could not load wrong.safetensors" in ws.banner.text() and "wrong shape" in ws.banner.text()
+    assert "this file is for" not in ws.banner.text()
     assert ws.weights_label.text() == "none (random)" and ws.current_spec().weights is None
     assert np.array_equal(ws._builder_view.kernels["blocks.0.conv"], before)
 
@@ -119,6 +120,15 @@ def test_load_weights_refused_with_reason_then_accepted(qtbot, ws, tmp_path):
     got = ws._builder_view.kernels["blocks.0.conv"]
     assert np.array_equal(got, good.blocks[0].conv.weight.detach().numpy())
     assert ws.current_spec().weight_state == "trained"
+
+
+def test_weights_for_another_backbone_name_it(qtbot, ws, shared):
+    path = shared("weights", "resnet20_cifar10-12fca82f.th")
+    ws.load_weights(str(path))
+    qtbot.waitUntil(ws.banner.isVisible, timeout=10000)
+    text = ws.banner.text()
+    assert "Could not load resnet20_cifar10-12fca82f.th" in text and "this file is for resnet20" in text
+    assert ws.backbone.currentData() == "simple" and ws.current_spec().weights is None
 
 
 def test_add_to_session_with_editable_name(ws):

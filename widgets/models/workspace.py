@@ -536,9 +536,20 @@ class ModelsWorkspace(QWidget):
         self._deliver_builder()
 
     def _weights_refused(self, msg: str) -> None:
-        name = Path(self._pending_weights or "").name
+        path = self._pending_weights or ""
         self._pending_weights = None
-        self._show_error(f"Could not load {name}: {msg}")
+        hint = ""
+        try:  # the sidecar (or the known-weights table) may say which architecture the file is for
+            from app.models.build import spec_from_checkpoint
+
+            other = spec_from_checkpoint(path)
+            if other.backbone not in names() or other.backbone == self.backbone.currentData():
+                raise ValueError("no better hint")
+            opts = ", ".join(f"{k}={viz.format_option(viz.OptionField(k, 'str', None), v)}" for k, v in other.options)
+            hint = f" — this file is for {other.backbone}" + (f" ({opts})" if opts else "") + "; choose that first."
+        except Exception:
+            pass
+        self._show_error(f"Could not load {Path(path).name}: {msg}{hint}")
         try:  # back to the model as it was
             self._builder_spec = self.current_spec()
         except ValueError:

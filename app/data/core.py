@@ -160,13 +160,20 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
 
 
 def _cache_key(folder: Path) -> str:
+    """A digest of every file's relative path, size and modification time (os.scandir: fast for 60k files)."""
     h = hashlib.sha1()
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        for fn in sorted(filenames):
-            p = Path(dirpath) / fn
-            st = p.stat()
-            h.update(f"{p.relative_to(folder)}:{st.st_size}:{int(st.st_mtime)}".encode())
+
+    def walk(path: str, rel: str) -> None:
+        with os.scandir(path) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for e in entries:
+            if e.is_dir(follow_symlinks=True):
+                walk(e.path, rel + e.name + "/")
+            else:
+                st = e.stat()
+                h.update(f"{rel}{e.name}:{st.st_size}:{int(st.st_mtime)}\n".encode())
+
+    walk(str(folder), "")
     return h.hexdigest()[:16]
 
 

@@ -46,7 +46,10 @@ def sample_grid(ds: ArrayDataset, n: int = 48, seed: int = 0, cell: int | None =
     factor = max(1, target // side)
     ch, cw = h * factor, w * factor
     size = max(ch, cw)
-    cols = columns or max(1, math.ceil(math.sqrt(k * 1.5)))
+    cols = columns
+    if not cols:
+        cols = max(1, math.ceil(math.sqrt(k * 1.5)))
+        cols = next((c for c in (cols, cols - 1, cols + 1, cols - 2) if c > 0 and k % c == 0), cols)  # full rows
     rows = math.ceil(k / cols)
     mosaic = np.full((rows * (size + gap) + gap, cols * (size + gap) + gap, 3), background, np.uint8)
     cells = []

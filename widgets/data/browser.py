@@ -165,7 +165,8 @@ class DatasetBrowser(QWidget):
         esc = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         esc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         esc.activated.connect(self.cancel)
-        QTimer.singleShot(0, self._refresh)
+        self._initial = True  # the first load starts once the event loop runs (the embedder may set a name first)
+        QTimer.singleShot(0, self._first_refresh)
 
     # --- public API ---------------------------------------------------------------------------------------
     @property
@@ -223,7 +224,7 @@ class DatasetBrowser(QWidget):
 
         t = QElapsedTimer()
         t.start()
-        while t.elapsed() < ms and (self.is_busy() or self._debounce.isActive()):
+        while t.elapsed() < ms and (self._initial or self.is_busy() or self._debounce.isActive()):
             QApplication.processEvents()
         QApplication.processEvents()
         return not self.is_busy()
@@ -337,9 +338,15 @@ class DatasetBrowser(QWidget):
 
     # --- work ---------------------------------------------------------------------------------------------
     @Slot()
+    def _first_refresh(self) -> None:
+        if self._initial:
+            self._refresh()
+
+    @Slot()
     def _refresh(self) -> None:
         """Load (or reuse) the chosen dataset and show its preview, off the GUI thread."""
         self._debounce.stop()
+        self._initial = False
         name, split, root = self.dataset_name, self.split, self._root
         if self._dl_worker is not None and self._dl_worker.is_running():
             return

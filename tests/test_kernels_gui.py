@@ -239,3 +239,37 @@ def test_keyboard_shortcuts_follow_the_visible_tab(qtbot, fe_home):
     qtbot.keyClick(win.tabs.currentWidget(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert ws.bank is b
     win.close()
+
+
+def test_patches_generate_off_thread_rename_and_drop(make_ws, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+    from PySide6.QtWidgets import QInputDialog
+
+    session = Session()
+    ws = make_ws(session)
+    ws.kind_combo.setCurrentIndex(ws.kind_combo.findData("patches"))
+    ws._param_widgets["dataset"].setText("digits")
+    ws.count_spin.setValue(6)
+    ws.size_spin.setValue(5)
+    ws.in_spin.setValue(1)
+    qtbot.mouseClick(ws.generate_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not ws.generating(), timeout=20000)
+    assert ws.bank.shape == (6, 1, 5, 5) and ws.bank.meta["params"]["dataset"] == "digits"
+    assert ws.generate_button.isEnabled() and ws.generate_button.text() == "Generate"
+
+    old = ws.bank.name
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("digit patches", True))
+    qtbot.mouseClick(ws.rename_button, Qt.MouseButton.LeftButton)
+    assert ws.bank.name == "digit patches" and "digit patches" in session.banks and old not in session.banks
+    assert ws.bank_combo.currentText() == "digit patches"
+
+    # a bank file dropped on the window opens
+    other = generate("haar", 4, 4, 1, name="dropped haar")
+    path = io.save(other, tmp_path / "haar.npz")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    ev = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                    Qt.KeyboardModifier.NoModifier)
+    ws.dropEvent(ev)
+    assert ws.bank.equals(other) and ws.bank.name == "dropped haar"

@@ -204,8 +204,11 @@ def responses(weights: np.ndarray, image: np.ndarray) -> np.ndarray:
 
     w = np.asarray(weights, dtype=np.float32)
     x = image_for_bank(image, w.shape[1])
+    k = w.shape[-1]
+    lo, hi = (k - 1) // 2, k // 2  # 'same' zero padding (the extra row/column of even kernels at the end)
     with torch.inference_mode():
-        y = F.conv2d(torch.from_numpy(x)[None], torch.from_numpy(np.array(w, dtype=np.float32, copy=True)), padding="same")
+        xt = F.pad(torch.from_numpy(x)[None], (lo, hi, lo, hi))
+        y = F.conv2d(xt, torch.from_numpy(np.array(w, dtype=np.float32, copy=True)))
     return y[0].numpy().copy()
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QSizePolicy,
+                               QGroupBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QMessageBox, QPushButton, QSizePolicy,
                                QSpinBox, QSplitter, QToolBar, QVBoxLayout, QWidget)
 
 from app import paths
@@ -53,6 +53,8 @@ class KernelWorkspace(QWidget):
         self._selected = 0
         self._bank_layout: ops.MosaicLayout | None = None
         self._param_widgets: dict[str, QWidget] = {}
+        self._gen_worker = None
+        self.last_status = ""
         sample = self.settings.value("kernels/sample", "china", str)
         sample = sample if sample in ops.SAMPLE_IMAGES else "china"
         self._image = ops.sample_image(sample)
@@ -155,6 +157,10 @@ class KernelWorkspace(QWidget):
         self.bank_combo.setToolTip("Banks of this session (also used by the Models workspace); pick one to edit it")
         self.bank_combo.activated.connect(self._on_bank_combo)
         row.addWidget(self.bank_combo, 1)
+        self.rename_button = QPushButton("Rename…")
+        self.rename_button.setToolTip("Rename the working bank (the name the Models workspace sees)")
+        self.rename_button.clicked.connect(self.rename_bank)
+        row.addWidget(self.rename_button)
         lay.addLayout(row)
 
         gen = QGroupBox("Generate")
@@ -468,6 +474,22 @@ class KernelWorkspace(QWidget):
         if kind == "banks":
             self._refresh_bank_combo()
 
+    @Slot()
+    def rename_bank(self) -> None:
+        old = self.bank.name
+        name, ok = QInputDialog.getText(self, "Rename bank", "New name:", text=old)
+        name = name.strip() if ok else ""
+        if not name or name == old:
+            return
+        if name in self.session.banks:
+            QMessageBox.warning(self, "Cannot rename", f"A bank called {name!r} already exists in this session.")
+            return
+        self._commit_timer.stop()
+        self.set_bank(self.bank.renamed(name), f"rename to {name}")
+        self.session.remove_bank(old)
+        self._commit()
+        self.show_status(f"Renamed {old!r} to {name!r}")
+
     @Slot(int)
     def _on_bank_combo(self, index: int) -> None:
         name = self.bank_combo.itemText(index)
@@ -549,22 +571,50 @@ class KernelWorkspace(QWidget):
             out[name] = w.text().strip() if isinstance(w, QLineEdit) else w.value()
         return out
 
+    def _generate_args(self) -> tuple[tuple, dict]:
+        return ((self.kind_combo.currentData(), self.count_spin.value(), self.size_spin.value(), self.in_spin.value(),
+                 self.seed_spin.value(), self.zero_mean_check.isChecked(), self.unit_norm_check.isChecked()),
+                dict(name=self.bank.name, **self._param_values()))
+
     @Slot()
     def generate(self) -> None:
-        kind = self.kind_combo.currentData()
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        if self._gen_worker is not None and self._gen_worker.is_running():
+            return
+        args, kw = self._generate_args()
+        self._save_settings()
+        if args[0] == "patches":  # loads a dataset: off the GUI thread
+            self.generate_button.setEnabled(False)
+            self.generate_button.setText("Generating… (loading the dataset)")
+            w = self.pool.start(lambda token: generators.generate(*args, **kw), name="generate patches")
+            w.finished.connect(self._on_generated)
+            w.failed.connect(self._on_generate_failed)
+            w.done.connect(self._on_generate_done)
+            self._gen_worker = w
+            return
         try:
-            new = generators.generate(kind, self.count_spin.value(), self.size_spin.value(), self.in_spin.value(),
-                                      self.seed_spin.value(), self.zero_mean_check.isChecked(),
-                                      self.unit_norm_check.isChecked(), name=self.bank.name, **self._param_values())
+            new = generators.generate(*args, **kw)
         except KernelBankError as exc:
-            QApplication.restoreOverrideCursor()
             QMessageBox.warning(self, "Cannot generate", str(exc))
             return
-        QApplication.restoreOverrideCursor()
-        self._save_settings()
+        self._on_generated(new)
+
+    @Slot(object)
+    def _on_generated(self, new: KernelBank) -> None:
+        kind = new.meta.get("generator", "")
         self.set_bank(new, f"generate {kind}")
         self.show_status(f"Generated {new.out_channels} {kind} kernels of {new.size}x{new.size}")
+
+    @Slot(str)
+    def _on_generate_failed(self, message: str) -> None:
+        QMessageBox.warning(self, "Cannot generate", message)
+
+    @Slot()
+    def _on_generate_done(self) -> None:
+        self.generate_button.setEnabled(True)
+        self.generate_button.setText("Generate")
+
+    def generating(self) -> bool:
+        return self._gen_worker is not None and self._gen_worker.is_running()
 
     @Slot()
     def new_bank(self) -> None:

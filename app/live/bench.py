@@ -1,0 +1,140 @@
+"""``python main.py bench live``: the whole live pipeline against the same model's bare forward pass.
+
+app: source (the synthetic scene, drawn at the input size) -> pre-processing -> forward up to the tapped layer ->
+per-map normalisation + tiling + colour map -> uint8 mosaic copied to host memory (ready for display).
+bare: ``model.forward_intermediates(x, [layer])`` alone on a ready input tensor of the same size, same device,
+same memory format and precision. The two are measured in interleaved rounds so that load from other processes
+hits both alike; FPS figures are frames / total time, medians of per-frame times are reported too.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from app import device as devmod
+from app.live.pipeline import LIVE_OPTIONS, LiveConfig, LiveEngine, PaneConfig, default_layer
+from app.live.sources import SyntheticSource
+from app.models.spec import ModelSpec
+
+DEFAULT_BACKBONE = "resnet20"  # the default Live pane (random weights), tapped at its default layer
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().replace("×", "x").split("x"))
+    except ValueError:
+        raise ValueError(f"--size {text!r}: expected HxW, e.g. 240x320 or 720x1280") from None
+    if h < 16 or w < 16:
+        raise ValueError(f"--size {text!r}: at least 16x16")
+    return h, w
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def run_bench(backbone: str = DEFAULT_BACKBONE, size: tuple[int, int] = (240, 320), frames: int = 100,
+              layer: int | None = None, options: dict[str, Any] | None = None, device: str | None = None,
+              channels_last: str = "auto", amp: bool | None = None, warmup: int = 5, rounds: int = 4,
+              per_page: int = 16, weights: str | None = None) -> dict[str, Any]:
+    dev = torch.device(device) if device else devmod.pick()
+    if options is None:
+        options = dict(LIVE_OPTIONS.get(backbone, {}))
+    spec = ModelSpec.make(backbone, label=backbone, options=options,
+                          weights=weights, init="checkpoint" if weights else "default",
+                          weight_state="trained" if weights else "random")
+    engine = LiveEngine(dev, channels_last=channels_last, amp=amp)
+    h, w = size
+    src = SyntheticSource(w, h)
+    src.open()
+    with torch.inference_mode():
+        e = engine.entry(spec)
+        if e.error:
+            raise ValueError(f"cannot build {backbone!r}: {e.error}")
+        li = default_layer(e.layers) if layer is None else layer
+        if not -len(e.layers) <= li < len(e.layers):
+            raise ValueError(f"--layer {li}: {backbone} has layers 0..{len(e.layers) - 1}")
+        li %= len(e.layers)
+        cfg = LiveConfig(panes=(PaneConfig(spec, li, 0, per_page),), size=(h, w), max_fps=0)
+        # bare input: the same tensor the pipeline feeds the model
+        x = engine.prepare(engine.to_tensor(src.read(), (h, w)), e.inp)
+        for _ in range(warmup):  # also settles the channels_last choice (measured on CPU)
+            engine.process(src.read(), cfg)
+        cl = engine._use_cl(e, x, li)
+        e.set_format(cl)
+        xb = x.contiguous(memory_format=torch.channels_last) if cl else x
+        amp_ctx = (lambda: torch.autocast(dev.type, dtype=torch.float16)) if engine.amp and dev.type == "cuda" \
+            else None
+        for _ in range(warmup):
+            if amp_ctx:
+                with amp_ctx():
+                    e.model.forward_intermediates(xb, [li])
+            else:
+                e.model.forward_intermediates(xb, [li])
+        _sync(dev)
+
+        app_t: list[float] = []
+        bare_t: list[float] = []
+        read_t: list[float] = []
+        per_round = max(1, frames // rounds)
+        done = 0
+        while done < frames:
+            n = min(per_round, frames - done)
+            for _ in range(n):
+                t0 = time.perf_counter()
+                if amp_ctx:
+                    with amp_ctx():
+                        out = e.model.forward_intermediates(xb, [li])[0]
+                else:
+                    out = e.model.forward_intermediates(xb, [li])[0]
+                _sync(dev)
+                bare_t.append(time.perf_counter() - t0)
+            del out
+            for _ in range(n):
+                t0 = time.perf_counter()
+                frame = src.read()
+                t1 = time.perf_counter()
+                lf = engine.process(frame, cfg)  # ends with the uint8 mosaic copied to host memory
+                app_t.append(time.perf_counter() - t0)
+                read_t.append(t1 - t0)
+            done += n
+    src.close()
+    pane = lf.panes[0]
+    if pane.error:
+        raise ValueError(pane.error)
+    app_fps = len(app_t) / sum(app_t)
+    bare_fps = len(bare_t) / sum(bare_t)
+    app_med = statistics.median(app_t)
+    bare_med = statistics.median(bare_t)
+    info = devmod.describe(dev)
+    return {
+        "backbone": backbone,
+        "options": options,
+        "layer": e.layers[li][0],
+        "layer_index": li,
+        "size": f"{h}x{w}",
+        "frames": len(app_t),
+        "device": info.name,
+        "device_kind": dev.type,
+        "threads": torch.get_num_threads(),
+        "channels_last": bool(cl),
+        "amp_fp16": bool(engine.amp and dev.type == "cuda"),
+        "app_fps": round(app_fps, 2),
+        "bare_fps": round(bare_fps, 2),
+        "ratio": round(app_fps / bare_fps, 3),
+        "app_fps_median": round(1.0 / app_med, 2),
+        "bare_fps_median": round(1.0 / bare_med, 2),
+        "ratio_median": round(bare_med / app_med, 3),
+        "app_ms_median": round(app_med * 1000, 2),
+        "bare_ms_median": round(bare_med * 1000, 2),
+        "source_ms_median": round(statistics.median(read_t) * 1000, 2),
+        "mosaic_shape": list(pane.mosaic.shape),
+        "channels_shown": pane.count,
+        "torch": torch.__version__,
+    }

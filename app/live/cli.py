@@ -1,0 +1,75 @@
+"""Headless commands of the Live view: ``python main.py bench live ...``."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub, bench) -> None:
+    p = bench.add_parser(
+        "live",
+        help="the live pipeline (source -> model -> mosaic) against the bare forward pass",
+        description="Measure the whole Live pipeline (synthetic source -> pre-processing -> forward up to the tapped "
+        "layer -> per-map normalisation, tiling, colour map -> uint8 mosaic on the host) against the same model's "
+        "bare forward pass on the same device and input. Prints app_fps, bare_fps, ratio (app/bare) and device.",
+    )
+    from app.live.bench import DEFAULT_BACKBONE
+
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE,
+                   help=f"registry name (default {DEFAULT_BACKBONE}, the default Live pane, random weights)")
+    p.add_argument("--options", default=None,
+                   help='backbone options as JSON, e.g. \'{"k": 64}\' (default: the Live view\'s own)')
+    p.add_argument("--weights", default=None, help="a checkpoint to load (default: random weights)")
+    p.add_argument("--size", default="240x320", help="input HxW (default 240x320; e.g. 720x1280, 1080x1920)")
+    p.add_argument("--frames", type=int, default=100, help="frames measured for each of app and bare (default 100)")
+    p.add_argument("--layer", type=int, default=None, help="layer index to tap (default: the pane's default)")
+    p.add_argument("--device", dest="bench_device", default=None,
+                   help="cpu, cuda, cuda:N, mps (default: the app's choice, see the global --device)")
+    p.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
+                   help="memory format (auto: on for CUDA, measured on CPU)")
+    p.add_argument("--no-amp", action="store_true", help="no fp16 autocast on CUDA")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_bench)
+
+
+def _bench(args) -> int:
+    from app import device as devmod
+    from app.cli import UserError
+    from app.live.bench import parse_size, run_bench
+
+    try:
+        size = parse_size(args.size)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if args.frames < 1:
+        raise UserError("--frames must be at least 1")
+    options = None
+    if args.options:
+        try:
+            options = json.loads(args.options)
+        except ValueError as exc:
+            raise UserError(f"--options is not valid JSON: {exc}") from None
+        if not isinstance(options, dict):
+            raise UserError("--options must be a JSON object")
+    dev = None
+    if args.bench_device:
+        try:
+            devmod.set_override(args.bench_device)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        dev = str(devmod.pick())
+    try:
+        res = run_bench(args.backbone, size, args.frames, args.layer, options, dev, args.channels_last,
+                        False if args.no_amp else None, weights=args.weights)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(str(exc).strip("'\"")) from None
+    if args.json:
+        print(json.dumps(res))
+    else:
+        print(f"live pipeline, {res['backbone']} @ {res['size']}, layer {res['layer']}, {res['device']}")
+        print(f"  app  {res['app_fps']:8.2f} FPS  (median frame {res['app_ms_median']} ms, source "
+              f"{res['source_ms_median']} ms)")
+        print(f"  bare {res['bare_fps']:8.2f} FPS  (median frame {res['bare_ms_median']} ms)")
+        print(f"  ratio app/bare {res['ratio']:.3f} (medians: {res['ratio_median']:.3f}); channels_last "
+              f"{res['channels_last']}, fp16 {res['amp_fp16']}")
+    return 0

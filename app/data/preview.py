@@ -39,7 +39,7 @@ def sample_grid(ds: ArrayDataset, n: int = 48, seed: int = 0, cell: int | None =
     k = min(int(n), len(ds))
     if k <= 0:
         return np.full((1, 1, 3), background, np.uint8), ()
-    idx = np.sort(np.random.default_rng(seed).choice(len(ds), size=k, replace=False))
+    idx = np.random.default_rng(seed).choice(len(ds), size=k, replace=False)  # random order: classes mixed
     _, h, w, c = ds.images.shape
     side = max(h, w)
     target = cell or (side * max(1, round(32 / side)) if side < 32 else side)
@@ -70,6 +70,14 @@ def sample_grid(ds: ArrayDataset, n: int = 48, seed: int = 0, cell: int | None =
     return np.ascontiguousarray(mosaic), tuple(cells)
 
 
+def display_name(name: str) -> str:
+    """A short name for messages: ``imagefolder:/a/b/pets`` -> ``folder pets``."""
+    if name.startswith("imagefolder:"):
+        folder = name.split(":", 1)[1].rstrip("/\\")
+        return f"folder {Path(folder).name or folder}"
+    return name
+
+
 @dataclass(frozen=True)
 class View:
     """Everything the browser displays for one dataset/split/subset (an immutable snapshot)."""
@@ -89,14 +97,15 @@ class View:
 
     def summary(self) -> str:
         c, h, w = self.shape
-        return (f"{self.name} ({self.split}): {self.used:,} of {self.total:,} images, {h}x{w}x{c}, "
+        return (f"{display_name(self.name)} ({self.split}): {self.used:,} of {self.total:,} images, {h}x{w}x{c}, "
                 f"{len(self.classes)} classes")
 
 
-def view(ds: ArrayDataset, subset: int | None = None, n: int = 48, seed: int = 0) -> View:
+def view(ds: ArrayDataset, subset: int | None = None, n: int = 48, seed: int = 0,
+         columns: int | None = None) -> View:
     total = len(ds)
     sub = ds.subset(subset, seed) if subset else ds
-    mosaic, cells = sample_grid(sub, n, seed)
+    mosaic, cells = sample_grid(sub, n, seed, columns=columns)
     counts = np.bincount(sub.labels, minlength=len(ds.classes)).astype(np.int64)
     counts.setflags(write=False)
     mosaic.setflags(write=False)
@@ -106,7 +115,7 @@ def view(ds: ArrayDataset, subset: int | None = None, n: int = 48, seed: int = 0
 
 def browse(name: str, split: str = "train", root: str | Path | None = None, subset: int | None = None,
            n: int = 48, seed: int = 0, dataset: ArrayDataset | None = None,
-           cancel: CancelToken | None = None) -> Generator[Progress, None, tuple[ArrayDataset, View]]:
+           cancel: CancelToken | None = None, columns: int | None = None) -> Generator[Progress, None, tuple[ArrayDataset, View]]:
     """Load ``name``/``split`` (unless ``dataset`` is that already) and compute its ``View``."""
     from app.data.formats import load_task
 
@@ -114,7 +123,7 @@ def browse(name: str, split: str = "train", root: str | Path | None = None, subs
         dataset = yield from load_task(name, split, root, cancel=cancel)
     check(cancel)
     yield Progress(0, None, "preparing the preview")
-    return dataset, view(dataset, subset, n, seed)
+    return dataset, view(dataset, subset, n, seed, columns)
 
 
 def _same(loaded: str, asked: str) -> bool:

@@ -31,7 +31,7 @@ import torch  # noqa: F401  (torch before Qt)
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -131,6 +131,8 @@ class DatasetBrowser(QWidget):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.grid_box.addItem(self.image)
         self._labels: list[pg.TextItem] = []
+        self._label_font = QFont(self.font())
+        self._label_font.setPointSizeF(max(6.0, self.font().pointSizeF() * 0.8))
         self.counts_plot = pg.PlotWidget()
         self.counts_plot.setMenuEnabled(False)
         self.counts_plot.setMouseEnabled(x=False, y=False)
@@ -365,7 +367,8 @@ class DatasetBrowser(QWidget):
         subset = self.subset_spin.value() if split == "train" else 0
         ds = self._dataset
         self._set_message(f"loading {name} ({split})…", error=False)
-        w = self.pool.start(lambda token: browse(name, split, root, subset or None, N_SAMPLES, 0, ds, token),
+        cols = self._columns()
+        w = self.pool.start(lambda token: browse(name, split, root, subset or None, N_SAMPLES, 0, ds, token, cols),
                             name="dataset-load")
         w.progress.connect(self._on_progress)
         w.finished.connect(self._on_loaded)
@@ -373,6 +376,14 @@ class DatasetBrowser(QWidget):
         w.cancelled.connect(self._on_load_cancelled)
         self._load_worker = w
         self._show_busy(True)
+
+    def _columns(self) -> int:
+        """Grid columns that suit the sample area's shape (a narrow panel gets fewer, taller rows)."""
+        w, h = max(1, self.grid_view.width()), max(1, self.grid_view.height())
+        for c in (4, 6, 8, 12, 16):  # divisors of N_SAMPLES: full rows
+            if N_SAMPLES / c / c <= h / w:
+                return c
+        return 16
 
     def _cancel_load(self) -> None:
         if self._load_worker is not None and self._load_worker.is_running():
@@ -499,6 +510,7 @@ class DatasetBrowser(QWidget):
         for cell in view.cells:
             text = cell.class_name if len(cell.class_name) <= 9 else cell.class_name[:8] + "…"
             t = pg.TextItem(text, color=(255, 255, 255), fill=pg.mkBrush(0, 0, 0, 150), anchor=(0, 1))
+            t.setFont(self._label_font)
             t.setPos(cell.x, cell.y + cell.size)
             t.setToolTip(f"#{cell.index}: {cell.class_name}")
             self.grid_box.addItem(t)

@@ -277,6 +277,16 @@ def test_responses_fft_and_mosaics():
     ident = generate("classic", 1, 3, 1)  # identity first
     r = ops.responses(ident.weights, img)
     np.testing.assert_allclose(r[0], ops.image_for_bank(img, 1)[0], atol=1e-6)
+    # zero padding gives exactly what an nn.Conv2d with this bank computes
+    g = generate("gabor", 4, 5, 3)
+    conv = torch.nn.Conv2d(3, 4, 5, padding=2, bias=False)
+    apply_bank_to_conv(conv, g)
+    with torch.no_grad():
+        ref = conv(torch.from_numpy(ops.image_for_bank(img, 3))[None])[0].numpy()
+    np.testing.assert_allclose(ops.responses(g.weights, img, padding="constant"), ref, atol=1e-5)
+    flat = np.full((20, 20, 3), 200, np.uint8)  # replicate padding: a flat image gives a flat response
+    rr = ops.responses(generate("gaussian", 2, 5, 3, seed=0).weights, flat)
+    np.testing.assert_allclose(rr, rr[:, :1, :1] * np.ones_like(rr), rtol=1e-5)
     f = ops.fft_magnitude(generate("classic", 2, 3, 1).weights)  # identity: flat spectrum; box: low-pass
     np.testing.assert_allclose(f[0], 1.0, atol=1e-6)
     assert f[1][16, 16] == pytest.approx(1.0) and f[1].min() < 0.2
@@ -350,3 +360,15 @@ def test_commands_in_process(tmp_path, capsys):
     assert run(["kernels", "generate", "--kind", "gabor", "--count", "4", "--size", "99", "--out",
                 str(tmp_path / "x.json")]) == 2
     assert "kernel size" in capsys.readouterr().err
+
+
+def test_history_keeps_memory_bounded():
+    a = generate("gaussian", 64, 15, 3, seed=0)  # 172,800 bytes
+    h = History(a, max_bytes=3 * a.weights.nbytes)
+    for i in range(10):
+        h.push(a.with_frozen(i, True), f"step {i}")
+    n = 0
+    while h.can_undo():
+        h.undo()
+        n += 1
+    assert n == 3

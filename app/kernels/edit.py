@@ -21,11 +21,12 @@ class History:
     (one brush stroke) collapse into one undo step. ``reset(bank)`` clears the history (a file was opened).
     """
 
-    def __init__(self, bank: KernelBank, limit: int = 100) -> None:
+    def __init__(self, bank: KernelBank, limit: int = 100, max_bytes: int = 256 * 1024 * 1024) -> None:
         self._undo: list[Step] = []
         self._redo: list[Step] = []
         self._current = Step(bank, "start")
         self.limit = limit
+        self.max_bytes = max_bytes  # big banks keep fewer undo steps
 
     @property
     def bank(self) -> KernelBank:
@@ -42,6 +43,9 @@ class History:
             return
         self._undo.append(self._current)
         del self._undo[:-self.limit]
+        total = sum(s.bank.weights.nbytes for s in self._undo)
+        while len(self._undo) > 1 and total > self.max_bytes:
+            total -= self._undo.pop(0).bank.weights.nbytes
         self._redo.clear()
         self._current = Step(bank, label, merge_key)
 

@@ -197,17 +197,21 @@ def image_for_bank(image: np.ndarray, in_channels: int) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(gray[None], in_channels, axis=0))
 
 
-def responses(weights: np.ndarray, image: np.ndarray) -> np.ndarray:
-    """Cross-correlate (like a CNN layer, 'same' padding) a bank with an image: float32 (out, H, W)."""
+def responses(weights: np.ndarray, image: np.ndarray, padding: str = "replicate") -> np.ndarray:
+    """Cross-correlate (like a CNN layer) a bank with an image, output the same size: float32 (out, H, W).
+
+    ``padding``: "replicate" (default: no fake edges at the borders) or "constant" (zeros, as nn.Conv2d).
+    """
     import torch
     import torch.nn.functional as F
 
     w = np.asarray(weights, dtype=np.float32)
     x = image_for_bank(image, w.shape[1])
     k = w.shape[-1]
-    lo, hi = (k - 1) // 2, k // 2  # 'same' zero padding (the extra row/column of even kernels at the end)
+    lo, hi = (k - 1) // 2, k // 2  # 'same' size (the extra row/column of even kernels at the end)
     with torch.inference_mode():
-        xt = F.pad(torch.from_numpy(x)[None], (lo, hi, lo, hi))
+        # replicate padding: image borders do not light up as fake edges in the preview
+        xt = F.pad(torch.from_numpy(x)[None], (lo, hi, lo, hi), mode=padding)
         y = F.conv2d(xt, torch.from_numpy(np.array(w, dtype=np.float32, copy=True)))
     return y[0].numpy().copy()
 

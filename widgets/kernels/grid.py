@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QColor, QFont, QKeyEvent, QMouseEvent, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QLineEdit, QSizePolicy, QWidget
 
 
@@ -100,6 +100,9 @@ class KernelGrid(QWidget):
         font = QFont(self.font())
         font.setPixelSize(max(7, min(14, int(cs / 4.0))))
         p.setFont(font)
+        small = QFont(font)
+        small.setPixelSize(max(6, int(font.pixelSize() * 0.8)))
+        fm = QFontMetrics(font)
         show_text = cs >= 24
         grid_pen = QPen(QColor(170, 170, 175))
         for r in range(k):
@@ -110,8 +113,10 @@ class KernelGrid(QWidget):
                 p.setPen(grid_pen)
                 p.drawRect(rect.adjusted(0, 0, -1, -1))
                 if show_text:
+                    text = _fmt(float(self._values[r, c]), 2 if cs < 56 else 3)
                     p.setPen(QColor(20, 20, 20) if self._dark[r, c] else QColor(255, 255, 255))
-                    p.drawText(rect, Qt.AlignmentFlag.AlignCenter, _fmt(float(self._values[r, c]), 2 if cs < 56 else 3))
+                    p.setFont(small if fm.horizontalAdvance(text) > rect.width() - 3 else font)
+                    p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
         # centre marker and cursor
         mid = self.cell_rect(k // 2, k // 2)
         p.setPen(QPen(QColor(90, 90, 90), 1, Qt.PenStyle.DotLine))

@@ -297,7 +297,8 @@ class KernelWorkspace(QWidget):
         lay.addLayout(top)
         lay.addWidget(QLabel("Responses on the image (blue < 0 < red, each scaled to its own range)"))
         self.response_view = MosaicView(tooltip="Each kernel applied to the image (as a CNN layer: cross-correlation, "
-                                                "same padding). Click a response to select its kernel.")
+                                                "same size, borders replicated). Click a response to select its "
+                                                "kernel.")
         self.response_view.clicked.connect(self._on_response_click)
         lay.addWidget(self.response_view, 3)
         lay.addWidget(QLabel("Frequency response |FFT| (centre = DC, bright = passes)"))

@@ -102,3 +102,25 @@ def test_http_404_and_unreachable_host_are_clear_errors(tmp_path):
     with pytest.raises(DatasetError, match=r"x.bin: download failed: cannot reach"):
         run_to_end(fetch(f"http://127.0.0.1:{port}/x.bin", tmp_path / "x.bin", timeout=2))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_stale_part_from_another_file_version_restarts_once(tmp_path):
+    dest = tmp_path / "blob.bin"
+    (tmp_path / "blob.bin.part").write_bytes(os.urandom(1000))  # not the start of PAYLOAD
+    seen = []
+    with serve({"blob.bin": PAYLOAD}) as srv:
+        run_to_end(fetch(srv.url("blob.bin"), dest, md5=md5(PAYLOAD)), seen.append)
+        assert [r for _, r in srv.requests] == ["bytes=1000-", None]
+    assert dest.read_bytes() == PAYLOAD
+    assert any("downloading again from the start" in p.message for p in seen)
+
+
+def test_damaged_existing_file_is_replaced_only_by_a_verified_one(tmp_path):
+    dest = tmp_path / "blob.bin"
+    dest.write_bytes(b"old damaged copy")
+    with serve({"blob.bin": PAYLOAD}) as srv:
+        with pytest.raises(DatasetError, match="checksum mismatch"):
+            run_to_end(fetch(srv.url("blob.bin"), dest, md5="1" * 32))
+        assert dest.read_bytes() == b"old damaged copy"  # untouched by the failed attempt
+        run_to_end(fetch(srv.url("blob.bin"), dest, md5=md5(PAYLOAD)))
+    assert dest.read_bytes() == PAYLOAD

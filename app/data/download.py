@@ -89,6 +89,59 @@ def _total_from(resp, offset: int, partial: bool) -> int | None:
     return int(length) + (offset if partial else 0)
 
 
+def _transfer(url: str, part: Path, name: str, cancel: CancelToken | None, timeout: float,
+              chunk: int) -> Generator[Progress, None, bool]:
+    """Stream ``url`` into ``part`` (resuming it when it exists); returns whether it resumed."""
+    offset = part.stat().st_size if part.exists() else 0
+    check(cancel)
+    try:
+        resp = _open(url, offset, timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and offset > 0:
+            # nothing left to fetch: the part is complete (or wrong: the checksum decides)
+            exc.close()
+            return True
+        raise DatasetError(f"{name}: download failed: HTTP {exc.code} {exc.reason} ({url})") from None
+    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, HTTPException, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DatasetError(f"{name}: download failed: cannot reach {url} ({reason})") from None
+    with resp:
+        status = getattr(resp, "status", None) or 200
+        partial = status == 206 and offset > 0
+        total = _total_from(resp, offset, partial)
+        if total == -1:
+            partial, total = False, None
+        if offset > 0 and not partial:
+            offset = 0  # the server ignored the range: start again from zero
+        done = offset
+        msg = f"downloading {name}" + (f" (resuming at {human_size(offset)})" if offset else "")
+        yield Progress(done, total, msg)
+        try:
+            with open(part, "ab" if partial else "wb") as f:
+                while True:
+                    check(cancel)
+                    block = resp.read(chunk)
+                    if not block:
+                        break
+                    f.write(block)
+                    done += len(block)
+                    yield Progress(done, total, f"downloading {name}: {human_size(done)} of {human_size(total)}")
+                f.flush()
+                os.fsync(f.fileno())
+        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, HTTPException) as exc:
+            raise DatasetError(f"{name}: download interrupted after {human_size(done)} ({exc}); "
+                               f"run it again to resume") from None
+        except OSError as exc:  # the local disk: full, read-only, gone
+            raise DatasetError(f"{name}: cannot write {part} ({exc.strerror or exc})") from None
+        if total is not None and done < total:
+            raise DatasetError(f"{name}: download incomplete ({human_size(done)} of {human_size(total)}); "
+                               f"run it again to resume")
+        if total is not None and done > total:
+            part.unlink(missing_ok=True)
+            raise DatasetError(f"{name}: server sent more data than announced ({done} > {total} bytes)")
+    return partial
+
+
 def fetch(url: str, dest: Path | str, sha256: str | None = None, md5: str | None = None,
           cancel: CancelToken | None = None, *, timeout: float = 30.0,
           chunk: int = CHUNK) -> Generator[Progress, None, Path]:
@@ -104,59 +157,20 @@ def fetch(url: str, dest: Path | str, sha256: str | None = None, md5: str | None
         if verify(dest, sha256, md5, cancel) is None:
             return dest
         # a stale or damaged copy: download again, but never destroy it until the new one is verified
-    while True:
-        offset = part.stat().st_size if part.exists() else 0
-        check(cancel)
-        try:
-            resp = _open(url, offset, timeout)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 416 and offset > 0:
-                # nothing left to fetch: the part is complete (or wrong: the checksum below decides)
-                exc.close()
-                break
-            raise DatasetError(f"{name}: download failed: HTTP {exc.code} {exc.reason} ({url})") from None
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, HTTPException, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise DatasetError(f"{name}: download failed: cannot reach {url} ({reason})") from None
-        with resp:
-            status = getattr(resp, "status", None) or 200
-            partial = status == 206 and offset > 0
-            total = _total_from(resp, offset, partial)
-            if total == -1:
-                partial, total = False, None
-            if offset > 0 and not partial:
-                offset = 0  # the server ignored the range: start again from zero
-            done = offset
-            msg = f"downloading {name}" + (f" (resuming at {human_size(offset)})" if offset else "")
-            yield Progress(done, total, msg)
-            try:
-                with open(part, "ab" if partial else "wb") as f:
-                    while True:
-                        check(cancel)
-                        block = resp.read(chunk)
-                        if not block:
-                            break
-                        f.write(block)
-                        done += len(block)
-                        yield Progress(done, total, f"downloading {name}: {human_size(done)} of {human_size(total)}")
-                    f.flush()
-                    os.fsync(f.fileno())
-            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, HTTPException) as exc:
-                raise DatasetError(f"{name}: download interrupted after {human_size(done)} ({exc}); "
-                                   f"run it again to resume") from None
-            if total is not None and done < total:
-                raise DatasetError(f"{name}: download incomplete ({human_size(done)} of {human_size(total)}); "
-                                   f"run it again to resume")
-            if total is not None and done > total:
-                part.unlink(missing_ok=True)
-                raise DatasetError(f"{name}: server sent more data than announced ({done} > {total} bytes)")
-        break
-    if sha256 or md5:
+    for attempt in (1, 2):
+        resumed = yield from _transfer(url, part, name, cancel, timeout, chunk)
+        if not (sha256 or md5):
+            break
         yield Progress(part.stat().st_size, part.stat().st_size, f"verifying {name}")
         problem = verify(part, sha256, md5, cancel, label=name)
-        if problem is not None:
-            part.unlink(missing_ok=True)
-            raise DatasetError(f"checksum mismatch: {problem}; the download was deleted ({url})")
+        if problem is None:
+            break
+        part.unlink(missing_ok=True)
+        if resumed and attempt == 1:
+            # the kept part may come from another version of the file: one fresh try from zero
+            yield Progress(0, None, f"{name}: checksum mismatch after resuming; downloading again from the start")
+            continue
+        raise DatasetError(f"checksum mismatch: {problem}; the download was deleted ({url})")
     os.replace(part, dest)
     size = dest.stat().st_size
     yield Progress(size, size, f"downloaded {name} ({human_size(size)})")

@@ -37,8 +37,7 @@ def ws(qtbot, settings):
 
 
 def settle(qtbot, w) -> None:
-    qtbot.waitUntil(lambda: not w.busy() and w._builder_view is not None
-                    and w._builder_view.spec == w._builder_spec, timeout=20000)
+    qtbot.waitUntil(w.builder_ready, timeout=20000)
 
 
 def test_builder_shows_layers_and_totals(ws):
@@ -190,10 +189,10 @@ def test_workbench_bank_into_a_layer(qtbot, ws):
     w = np.random.default_rng(1).standard_normal((4, 1, 3, 3)).astype(np.float32)
     ws.session.put_bank("edges", KernelBank(w, np.array([True, False, False, False]), name="edges"))
     ws.session.put_bank("too big", KernelBank(np.zeros((8, 1, 5, 5), np.float32), None, name="too big"))
-    qtbot.waitUntil(lambda: isinstance(ws.table.cellWidget(0, COL_BANK), QComboBox), timeout=5000)
+    qtbot.waitUntil(lambda: ws.table.cellWidget(0, COL_BANK).findData("bank:edges") >= 0, timeout=5000)
     combo = ws.table.cellWidget(0, COL_BANK)
-    assert combo.itemText(combo.findData("too big")).startswith("too big (shape")
-    combo.setCurrentIndex(combo.findData("edges"))
+    assert combo.itemText(combo.findData("bank:too big")).startswith("bank: too big (shape")
+    combo.setCurrentIndex(combo.findData("bank:edges"))
     settle(qtbot, ws)
     spec = ws.current_spec()
     assert [name for name, _ in spec.banks] == ["conv1"] and spec.weight_state == "hand-designed"
@@ -202,7 +201,32 @@ def test_workbench_bank_into_a_layer(qtbot, ws):
     assert ws.table.item(0, 7).checkState() == Qt.CheckState.PartiallyChecked
     # a bank that does not fit: a clear error, the last good model stays
     combo = ws.table.cellWidget(0, COL_BANK)
-    combo.setCurrentIndex(combo.findData("too big"))
+    combo.setCurrentIndex(combo.findData("bank:too big"))
     qtbot.waitUntil(ws.banner.isVisible, timeout=10000)
     assert "has shape (8, 1, 5, 5)" in ws.banner.text()
     assert np.array_equal(ws._builder_view.kernels["blocks.0.conv"], w)
+
+
+def test_per_layer_initialisation(qtbot, ws):
+    from app.models.build import build
+
+    combo = ws.layer_init_combo("conv2")
+    combo.setCurrentIndex(combo.findData("init:signed-constant"))
+    settle(qtbot, ws)
+    w2 = ws._builder_view.kernels["blocks.1.conv"]
+    mag = np.sqrt(2.0 / (4 * 9))
+    assert np.allclose(np.abs(w2), mag)  # every weight +-sqrt(2/fan_in)
+    assert not np.allclose(np.abs(ws._builder_view.kernels["blocks.0.conv"]), np.sqrt(2.0 / 9))
+    spec = ws.final_spec()
+    assert [n for n, _ in spec.banks] == ["conv2"] and "conv2: signed-constant" in spec.label
+    # the session gets the complete spec: it rebuilds to the same kernels
+    name = ws.add_to_session()
+    rebuilt = build(ws.session.models[name], device="cpu")
+    assert np.array_equal(rebuilt.blocks[1].conv.weight.detach().numpy(), w2)
+    # changing the depth keeps the choice where the layer still exists
+    w = ws.option_widget("widths")
+    w.setText("4, 8, 8")
+    w.textEdited.emit(w.text())
+    settle(qtbot, ws)
+    assert np.allclose(np.abs(ws._builder_view.kernels["blocks.1.conv"]), mag)
+    assert ws.layer_init_combo("conv2").currentData() == "init:signed-constant"

@@ -24,7 +24,7 @@ def ws(qtbot, fe_home, tmp_path):
     w = ModelsWorkspace(Session(), s)
     qtbot.addWidget(w)
     w.show()
-    qtbot.waitUntil(lambda: not w.busy() and w._builder_view is not None, timeout=20000)
+    qtbot.waitUntil(w.builder_ready, timeout=20000)
     yield w
     w.shutdown()
 
@@ -48,7 +48,8 @@ def test_train_keeps_frozen_layer_bit_identical(qtbot, ws, fe_home):
     from app.models.build import build
 
     ws.set_layer_frozen("blocks.0.conv", True)
-    qtbot.waitUntil(lambda: not ws.busy() and ws._builder_view.frozen == 4 * 9 + 4, timeout=20000)
+    qtbot.waitUntil(ws.builder_ready, timeout=20000)
+    assert ws._builder_view.frozen == 4 * 9 + 4
     before = build(ws.current_spec(), device="cpu").state_dict()
     dlg = _start(qtbot, ws, limit=300)
     assert dlg.name.text() == "simple [in_channels=1, widths=4/8] (trained, digits)"

@@ -135,3 +135,15 @@ def test_same_seed_same_kernels_and_stages():
     assert np.array_equal(a.kernels["conv1"], b.kernels["conv1"])
     assert not np.array_equal(a.kernels["conv1"], c.kernels["conv1"])
     assert a.stages[0] == ("stem", 16, 1) and a.stages[-1][1:] == (64, 4)
+
+
+def test_per_layer_init_banks_and_missing_layers():
+    spec = ModelSpec.make("simple", options={"widths": (4, 8)}, seed=2)
+    full, notes = viz.resolve_layer_inits(spec, (("conv2", "orthogonal"), ("conv9", "kaiming")))
+    assert [n for n, _ in full.banks] == ["conv2"] and "conv9: no such layer" in notes[0]
+    w = full.banks[0][1].weights.reshape(8, -1).astype(np.float64)
+    assert np.allclose(w @ w.T, np.eye(8), atol=1e-5)  # orthogonal rows
+    again, _ = viz.resolve_layer_inits(spec, (("conv2", "orthogonal"),))
+    assert np.array_equal(again.banks[0][1].weights, full.banks[0][1].weights)  # seeded
+    view = run_to_end(viz.inspect_task(spec, layer_inits=(("conv2", "orthogonal"),)))
+    assert np.array_equal(view.kernels["blocks.1.conv"], full.banks[0][1].weights)

@@ -205,6 +205,7 @@ class LayerRow:
     trainable: int
     frozen: int
     has_kernels: bool  # a 4-D conv weight the kernel view can show
+    weight_shape: tuple[int, ...] = ()  # (out, in/groups, k, k) for convs
 
     @property
     def state(self) -> str:
@@ -244,7 +245,8 @@ def layer_rows(model) -> list[LayerRow]:
             else:
                 kind = "conv"
             rows.append(LayerRow(path, label, kind, mod.in_channels, mod.out_channels, f"{k[0]}x{k[1]}",
-                                 int(mod.stride[0]), n, tr, n - tr, mod.weight.dim() == 4))
+                                 int(mod.stride[0]), n, tr, n - tr, mod.weight.dim() == 4,
+                                 tuple(int(v) for v in mod.weight.shape)))
         elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
             rows.append(LayerRow(path, label, "batch-norm", mod.num_features, mod.num_features, "", 1, n, tr, n - tr,
                                  False))
@@ -293,6 +295,64 @@ def freeze_entries(preset: str, layer_overrides: Mapping[str, bool]) -> tuple[st
     for path, frozen in layer_overrides.items():
         out.append(path if frozen else f"!{path}")
     return tuple(out)
+
+
+# --- per-layer initialisation ------------------------------------------------------------------------------------
+
+LAYER_INITS = ("kaiming", "gaussian", "uniform", "signed-constant", "orthogonal")
+
+
+def init_bank(shape: tuple[int, int, int, int], init: str, seed: int, name: str = ""):
+    """A Workbench ``KernelBank`` of one layer's shape drawn with an initialisation of ``app.models.freeze``
+    (the same formulas as a whole-model ``init``), so a single layer can be initialised differently."""
+    import torch
+    from torch import nn
+
+    from app.kernels.bank import KernelBank
+    from app.models.freeze import apply_init
+
+    o, i, k, _ = (int(v) for v in shape)
+    holder = nn.Conv2d(i, o, k, bias=False)
+    apply_init(holder, init, torch.Generator().manual_seed(int(seed)))
+    w = holder.weight.detach().numpy().copy()
+    return KernelBank(w, None, name=name or f"{init} (seed {seed})", meta={"generator": init, "seed": int(seed)})
+
+
+def layer_seed(seed: int, layer: str) -> int:
+    import zlib
+
+    return (int(seed) * 1_000_003 + zlib.crc32(layer.encode())) % (2**31 - 1)
+
+
+def with_layer_inits(spec: ModelSpec, layer_inits: tuple[tuple[str, tuple[int, ...], str], ...]) -> ModelSpec:
+    """``spec`` plus one generated bank per (layer, weight shape, init) — how per-layer inits reach ``build``."""
+    import dataclasses
+
+    if not layer_inits:
+        return spec
+    banks = list(spec.banks)
+    for layer, shape, init in layer_inits:
+        banks.append((layer, init_bank(shape, init, layer_seed(spec.seed, layer), f"{init} init")))
+    return dataclasses.replace(spec, banks=tuple(banks))
+
+
+def resolve_layer_inits(spec: ModelSpec, layer_inits: tuple[tuple[str, str], ...]
+                        ) -> tuple[ModelSpec, tuple[str, ...]]:
+    """(layer, init) pairs -> ``spec`` with generated banks; layers the architecture no longer has are skipped
+    (and named in the returned notes)."""
+    import torch
+
+    from app.models.build import BuildError, create_model, resolve_conv
+
+    with torch.random.fork_rng(devices=[]):
+        probe = create_model(spec.backbone, spec.kwargs)
+    shaped, notes = [], []
+    for layer, init in layer_inits:
+        try:
+            shaped.append((layer, tuple(resolve_conv(probe, layer).weight.shape), init))
+        except BuildError:
+            notes.append(f"{layer}: no such layer any more; its {init} initialisation was skipped")
+    return with_layer_inits(spec, tuple(shaped)), tuple(notes)
 
 
 # --- snapshots ---------------------------------------------------------------------------------------------------
@@ -395,18 +455,23 @@ def reference_specs() -> list[ModelSpec]:
     return out
 
 
-def inspect_task(spec: ModelSpec, title: str = "", cancel: CancelToken | None = None
+def inspect_task(spec: ModelSpec, title: str = "", cancel: CancelToken | None = None,
+                 layer_inits: tuple[tuple[str, str], ...] = ()
                  ) -> Generator[Progress, None, ModelView]:
-    """Build a spec off the GUI thread and return its snapshot (layer table + kernels)."""
+    """Build a spec (plus per-layer initialisations) off the GUI thread; return its snapshot. The snapshot's
+    ``spec`` is the complete one (generated banks included)."""
     import torch
 
     yield Progress(0, 2, f"building {title or spec.label or spec.backbone}")
     check(cancel)
+    notes: tuple[str, ...] = ()
+    if layer_inits:
+        spec, notes = resolve_layer_inits(spec, layer_inits)
     with torch.inference_mode(False):
         model = build_model(spec)
     check(cancel)
     yield Progress(1, 2, "reading layers")
-    view = snapshot(model, spec, title)
+    view = snapshot(model, spec, title, notes)
     yield Progress(2, 2, "done")
     return view
 

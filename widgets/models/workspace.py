@@ -52,7 +52,7 @@ INITS = [
     ("signed-constant", "each weight +-sqrt(2 / fan_in) with a random sign (Ramanujan et al.)"),
     ("orthogonal", "orthogonal flattened kernels, zero biases"),
 ]
-COLUMNS = ["Layer", "Kind", "In -> Out", "Kernel", "Stride", "Params", "Trainable", "Frozen", "Kernels from"]
+COLUMNS = ["Layer", "Kind", "In -> Out", "Kernel", "Stride", "Params", "Trainable", "Frozen", "Initialisation"]
 COL_FROZEN, COL_BANK = 7, 8
 
 
@@ -76,7 +76,9 @@ class ModelsWorkspace(QWidget):
         self._builder_view: viz.ModelView | None = None
         self._fields: dict[str, tuple[viz.OptionField, QWidget]] = {}
         self._layer_freeze: dict[str, bool] = {}  # layer path -> frozen (overrides on top of the preset)
-        self._layer_banks: dict[str, str] = {}  # conv label -> session bank name
+        self._layer_init: dict[str, str] = {}  # conv label -> "bank:NAME" (session bank) or "init:KIND"
+        self._builder_inits: tuple[tuple[str, str], ...] = ()  # per-layer inits of the current build
+        self._builder_view_key = ""
         self._weights: str | None = None
         self._pending_weights: str | None = None
         self._loading = False
@@ -365,21 +367,36 @@ class ModelsWorkspace(QWidget):
         options = self._option_values()
         w = self._weights if weights is False else weights
         banks = []
-        for layer, bank_name in self._layer_banks.items():
-            bank = self.session.banks.get(bank_name)
+        for layer, choice in self._layer_init.items():
+            bank = self.session.banks.get(choice[5:]) if choice.startswith("bank:") else None
             if bank is not None:
                 banks.append((layer, bank))
         init = self.init.currentData()
         if w:
             init = "checkpoint"
         state = "trained" if w else ("hand-designed" if banks else "random")
-        label = self.name_edit.text().strip() or self._auto_name(backbone, options, init, w, banks)
+        label = self.name_edit.text().strip() or self._auto_name(backbone, options, init, w, banks,
+                                                                  self._layer_inits())
         return ModelSpec.make(backbone, label=label, options=options, init=init, weights=w,
                               freeze=viz.freeze_entries(self.freeze.currentData(), self._layer_freeze),
                               seed=self.seed.value(), weight_state=state, banks=tuple(banks))
 
+    def _layer_inits(self) -> tuple[tuple[str, str], ...]:
+        """(layer, init) for the layers given their own initialisation in the table."""
+        return tuple(sorted((k, v[5:]) for k, v in self._layer_init.items() if v.startswith("init:")))
+
+    def final_spec(self) -> ModelSpec:
+        """The complete builder spec (per-layer initialisations turned into banks), as Live/Probe/training get it."""
+        spec, inits = self.current_spec(), self._layer_inits()
+        if not inits:
+            return spec
+        view = self._views.get(self._key(spec, inits))
+        if view is not None:
+            return view.spec
+        return viz.resolve_layer_inits(spec, inits)[0]
+
     @staticmethod
-    def _auto_name(backbone: str, options: dict, init: str, weights, banks) -> str:
+    def _auto_name(backbone: str, options: dict, init: str, weights, banks, layer_inits=()) -> str:
         bits = [f"{k}={viz.format_option(viz.OptionField(k, 'str', None), v).replace(', ', '/')}"
                 for k, v in options.items()]
         name = backbone + (f" [{', '.join(bits)}]" if bits else "")
@@ -387,11 +404,13 @@ class ModelsWorkspace(QWidget):
             return f"{name} ({Path(weights).stem})"
         if banks:
             return f"{name} (hand-designed)"
+        if layer_inits:
+            return f"{name} ({init}; " + ", ".join(f"{lay}: {kind}" for lay, kind in layer_inits) + ")"
         return f"{name} ({init})" if init != "default" else f"{name} (random)"
 
     @staticmethod
-    def _key(spec: ModelSpec) -> str:
-        return spec.key() + "|" + ",".join(f"{n}:{id(b)}" for n, b in spec.banks)
+    def _key(spec: ModelSpec, inits: tuple = ()) -> str:
+        return spec.key() + "|" + ",".join(f"{n}:{id(b)}" for n, b in spec.banks) + "|" + repr(inits)
 
     # ============================================================================================ builds
     @Slot()
@@ -404,7 +423,7 @@ class ModelsWorkspace(QWidget):
         if self._loading:
             return
         self._layer_freeze.clear()
-        self._layer_banks.clear()
+        self._layer_init.clear()
         self._weights = None
         self.weights_label.setText("none (random)")
         saved = self._saved_options(self.backbone.currentData())
@@ -433,16 +452,18 @@ class ModelsWorkspace(QWidget):
             self._show_error(str(exc))
             return
         self._builder_spec = spec
+        self._builder_inits = self._layer_inits()
         self._save()
         self.status.setText(f"Building {spec.label}…")
-        self._request(spec, spec.label)
+        self._request(spec, spec.label, self._builder_inits)
         self._deliver_builder()
 
-    def _request(self, spec: ModelSpec, title: str) -> None:
-        key = self._key(spec)
+    def _request(self, spec: ModelSpec, title: str, inits: tuple = ()) -> None:
+        key = self._key(spec, inits)
         if key in self._views or key in self._running or key in self._errors:
             return
-        worker = self.pool.start(lambda token, s=spec, t=title: viz.inspect_task(s, t, token), name=f"build {title}")
+        worker = self.pool.start(lambda token, s=spec, t=title, i=inits: viz.inspect_task(s, t, token, i),
+                                 name=f"build {title}")
         self._running[key] = worker
         worker.finished.connect(lambda view, k=key: self._on_built(k, view))
         worker.failed.connect(lambda msg, k=key: self._on_build_failed(k, msg))
@@ -466,7 +487,7 @@ class ModelsWorkspace(QWidget):
         spec = self._builder_spec
         if spec is None:
             return
-        key = self._key(spec)
+        key = self._key(spec, self._builder_inits)
         if key in self._errors:
             msg = self._errors.pop(key)  # a retry after the user fixes something builds again
             if self._pending_weights and spec.weights == self._pending_weights:
@@ -484,6 +505,7 @@ class ModelsWorkspace(QWidget):
             self.weights_label.setToolTip(self._weights)
             self._save()
         self._builder_view = view
+        self._builder_view_key = key
         self.banner.hide()
         self.status.setText(f"{spec.label}: {len(view.rows)} layers with parameters")
         self._fill_table(view)
@@ -531,8 +553,9 @@ class ModelsWorkspace(QWidget):
             self._show_error(str(exc))
             return
         self._builder_spec = spec
+        self._builder_inits = self._layer_inits()
         self.status.setText(f"Loading {Path(path).name}…")
-        self._request(spec, spec.label)
+        self._request(spec, spec.label, self._builder_inits)
         self._deliver_builder()
 
     def _weights_refused(self, msg: str) -> None:
@@ -558,7 +581,7 @@ class ModelsWorkspace(QWidget):
 
     def _deliver_builder_keep_banner(self) -> None:
         text, visible = self.banner.text(), self.banner.isVisibleTo(self)
-        self._request(self._builder_spec, self._builder_spec.label)
+        self._request(self._builder_spec, self._builder_spec.label, self._builder_inits)
         self._deliver_builder()
         if visible:
             self.banner.setText(text)
@@ -599,23 +622,29 @@ class ModelsWorkspace(QWidget):
                     it.setForeground(Qt.GlobalColor.darkBlue)
                 self.table.setItem(i, c, it)
             self.table.removeCellWidget(i, COL_BANK)
-            if r.has_kernels and banks:
+            if r.has_kernels:
                 combo = QComboBox()
-                combo.addItem("(initialisation)", "")
-                shape = (r.out_channels, r.in_channels, int(r.kernel.split("x")[0]), int(r.kernel.split("x")[0]))
+                combo.addItem("(model init)", "")
+                combo.setItemData(0, "The initialisation chosen on the left (or the loaded weights)",
+                                  Qt.ItemDataRole.ToolTipRole)
+                for kind in viz.LAYER_INITS:
+                    combo.addItem(kind, f"init:{kind}")
+                    combo.setItemData(combo.count() - 1, dict(INITS).get(kind, kind), Qt.ItemDataRole.ToolTipRole)
+                shape = tuple(r.weight_shape)
                 for b in banks:
-                    bank = self.session.banks[b]
-                    fits = tuple(getattr(bank, "shape", ())) == shape
-                    combo.addItem(b if fits else f"{b} (shape {tuple(getattr(bank, 'shape', ()))})", b)
-                combo.setCurrentIndex(max(0, combo.findData(self._layer_banks.get(r.label, ""))))
-                combo.setToolTip(f"Put a Workbench bank into {r.label}; it must have shape {shape} (out, in, k, k)")
-                combo.currentIndexChanged.connect(lambda _i, c=combo, lab=r.label: self._on_bank(lab, c))
+                    bank_shape = tuple(getattr(self.session.banks[b], "shape", ()))
+                    combo.addItem(f"bank: {b}" if bank_shape == shape else f"bank: {b} (shape {bank_shape})",
+                                  f"bank:{b}")
+                    combo.setItemData(combo.count() - 1, f"Workbench bank {b!r}, shape {bank_shape}",
+                                      Qt.ItemDataRole.ToolTipRole)
+                combo.setCurrentIndex(max(0, combo.findData(self._layer_init.get(r.label, ""))))
+                combo.setToolTip(f"Initialise {r.label} on its own: an initialisation, or a Workbench bank of shape "
+                                 f"{shape} (out, in, k, k)")
+                combo.setObjectName(f"init_{r.label}")
+                combo.currentIndexChanged.connect(lambda _i, c=combo, lab=r.label: self._on_layer_init(lab, c))
                 self.table.setCellWidget(i, COL_BANK, combo)
             else:
-                it = QTableWidgetItem("" if not r.has_kernels else "initialisation")
-                it.setForeground(Qt.GlobalColor.gray)
-                it.setToolTip("Make a bank in the Kernels workspace to put hand-designed kernels into this layer")
-                self.table.setItem(i, COL_BANK, it)
+                self.table.setItem(i, COL_BANK, QTableWidgetItem(""))
         self.table.blockSignals(False)
 
     @Slot(object)
@@ -632,13 +661,16 @@ class ModelsWorkspace(QWidget):
         self._layer_freeze[path] = frozen
         self.rebuild()
 
-    def _on_bank(self, layer: str, combo: QComboBox) -> None:
-        name = combo.currentData()
-        if name:
-            self._layer_banks[layer] = name
+    def _on_layer_init(self, layer: str, combo: QComboBox) -> None:
+        choice = combo.currentData()
+        if choice:
+            self._layer_init[layer] = choice
         else:
-            self._layer_banks.pop(layer, None)
+            self._layer_init.pop(layer, None)
         self.rebuild()
+
+    def layer_init_combo(self, label: str) -> QComboBox | None:
+        return self.findChild(QComboBox, f"init_{label}")
 
     @Slot()
     def _on_table_select(self) -> None:
@@ -751,11 +783,14 @@ class ModelsWorkspace(QWidget):
     @Slot()
     def add_to_session(self) -> str | None:
         try:
-            spec = self.current_spec()
+            spec = self.final_spec()
         except ValueError as exc:
             self._show_error(str(exc))
             return None
-        key = self._key(spec)
+        except Exception as exc:  # a per-layer init that cannot be generated
+            self._show_error(f"Not added: {exc}")
+            return None
+        key = self._key(self.current_spec(), self._layer_inits())
         if key in self._errors:
             self._show_error(f"Not added: {self._errors[key]}")
             return None
@@ -771,7 +806,7 @@ class ModelsWorkspace(QWidget):
         if kind == "models":
             self._refresh_sources()
         elif kind == "banks":
-            if name in self._layer_banks.values():
+            if f"bank:{name}" in self._layer_init.values():
                 self._rebuild_timer.start()
             if self._builder_view is not None:
                 self._fill_table(self._builder_view)
@@ -782,8 +817,8 @@ class ModelsWorkspace(QWidget):
         from widgets.models.train_dialog import TrainDialog
 
         try:
-            spec = self.current_spec()
-        except ValueError as exc:
+            spec = self.final_spec()
+        except Exception as exc:
             self._show_error(str(exc))
             return
         if self.train_dialog is None:
@@ -877,6 +912,11 @@ class ModelsWorkspace(QWidget):
 
     def busy(self) -> bool:
         return bool(self._running) or self._rebuild_timer.isActive()
+
+    def builder_ready(self) -> bool:
+        """True when the table and panel show the builder's current spec (nothing pending)."""
+        return (not self.busy() and self._builder_spec is not None
+                and self._builder_view_key == self._key(self._builder_spec, self._builder_inits))
 
     def wait_ready(self, ms: int) -> None:
         """For screenshots and tests: let pending builds finish (up to ``ms``)."""

@@ -9,6 +9,7 @@ import pickle
 import struct
 import tarfile
 import threading
+import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -58,6 +59,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             for i in range(0, len(body), 8192):
                 self.wfile.write(body[i:i + 8192])
+                if srv.delay:
+                    self.wfile.flush()
+                    time.sleep(srv.delay)
         except (BrokenPipeError, ConnectionResetError):
             pass
 
@@ -71,6 +75,7 @@ class FixtureServer(ThreadingHTTPServer):
         self.ranges = ranges
         self.requests: list[tuple[str, str | None]] = []
         self.cut_after: dict[str, int] = {}
+        self.delay = 0.0  # seconds per 8 KiB chunk (a slow server, for cancel tests)
         self.timeout = 5
 
     @property

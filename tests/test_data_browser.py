@@ -127,3 +127,34 @@ def test_download_failure_is_shown_and_retry_possible(qtbot, browser, monkeypatc
         qtbot.waitUntil(lambda: browser.error_text() != "", timeout=10000)
     assert "Download failed" in browser.error_text() and "HTTP 404" in browser.error_text()
     assert browser.download_btn.isVisible() and browser.download_btn.isEnabled()
+
+
+def test_download_progress_cancel_and_resume(qtbot, browser, monkeypatch):
+    import os
+
+    from app.data import formats
+
+    _wait_view(qtbot, browser)
+    data = os.urandom(400_000)
+    name = "cifar-10-binary.tar.gz"
+    real = formats.download
+    with serve({name: data}) as srv:
+        srv.delay = 0.01  # about 50 chunks: slow enough to cancel half-way
+        monkeypatch.setattr(formats, "download", lambda n, root, cancel=None: real(
+            n, root, mirror=srv.base, md5={name: md5(data)}, cancel=cancel))
+        browser.dataset_name = "cifar10"
+        browser.download_btn.click()
+        qtbot.waitUntil(lambda: browser.progress.isVisible() and browser.progress.value() > 100, timeout=10000)
+        assert browser.cancel_btn.isVisible() and "downloading" in browser.progress.format()
+        browser.cancel_btn.click()
+        qtbot.waitUntil(lambda: not browser.is_busy(), timeout=10000)
+        assert "cancelled" in browser.status.text() and browser.download_btn.isEnabled()
+        part = browser.data_root + "/" + name + ".part"
+        assert os.path.getsize(part) > 0 and not os.path.exists(part[:-5])
+        srv.delay = 0
+        browser.download_btn.click()
+        # random bytes are no archive: the resumed, verified download fails when unpacked, naming the file
+        qtbot.waitUntil(lambda: browser.error_text() != "", timeout=10000)
+        assert srv.requests[-1][1].startswith("bytes=")
+    assert f"{name}: truncated or damaged archive" in browser.error_text()
+    assert browser.download_btn.isVisible()

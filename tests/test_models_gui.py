@@ -169,12 +169,15 @@ def test_settings_remembered(qtbot, ws, settings):
     settle(qtbot, ws)
     ws.seed.setValue(7)
     settle(qtbot, ws)
+    ws.set_layer_frozen("linear", True)
+    settle(qtbot, ws)
     ws.shutdown()
     again = ModelsWorkspace(Session(), settings)
     qtbot.addWidget(again)
     settle(qtbot, again)
     assert again.backbone.currentData() == "lc-resnet20"
     assert again.option_widget("expansion").value() == 2 and again.seed.value() == 7
+    assert again.current_spec().freeze == ("linear",)
     # lc blocks: frozen random 3x3 convs, learned 1x1 convs
     assert again._builder_view.frozen > 0 and again._builder_view.trainable > 0
     again.shutdown()
@@ -205,6 +208,14 @@ def test_workbench_bank_into_a_layer(qtbot, ws):
     qtbot.waitUntil(ws.banner.isVisible, timeout=10000)
     assert "has shape (8, 1, 5, 5)" in ws.banner.text()
     assert np.array_equal(ws._builder_view.kernels["blocks.0.conv"], w)
+    # the bank leaves the session: the layer goes back to the model's init, with a note
+    combo = ws.table.cellWidget(0, COL_BANK)
+    combo.setCurrentIndex(combo.findData("bank:edges"))
+    settle(qtbot, ws)
+    ws.session.remove_bank("edges")
+    qtbot.waitUntil(lambda: "'edges' was removed" in ws.banner.text(), timeout=5000)
+    settle(qtbot, ws)
+    assert ws.current_spec().banks == () and not np.array_equal(ws._builder_view.kernels["blocks.0.conv"], w)
 
 
 def test_per_layer_initialisation(qtbot, ws):

@@ -371,6 +371,7 @@ class ModelsWorkspace(QWidget):
             bank = self.session.banks.get(choice[5:]) if choice.startswith("bank:") else None
             if bank is not None:
                 banks.append((layer, bank))
+
         init = self.init.currentData()
         if w:
             init = "checkpoint"
@@ -422,8 +423,7 @@ class ModelsWorkspace(QWidget):
     def _on_backbone(self, _index: int) -> None:
         if self._loading:
             return
-        self._layer_freeze.clear()
-        self._layer_init.clear()
+        self._restore_layers(self.backbone.currentData())
         self._weights = None
         self.weights_label.setText("none (random)")
         saved = self._saved_options(self.backbone.currentData())
@@ -807,6 +807,12 @@ class ModelsWorkspace(QWidget):
             self._refresh_sources()
         elif kind == "banks":
             if f"bank:{name}" in self._layer_init.values():
+                if name not in self.session.banks:  # removed: those layers go back to the model's init
+                    gone = [lay for lay, c in self._layer_init.items() if c == f"bank:{name}"]
+                    for lay in gone:
+                        del self._layer_init[lay]
+                    self._show_error(f"The Workbench bank {name!r} was removed from the session; "
+                                     f"{', '.join(gone)} now use the model's initialisation.")
                 self._rebuild_timer.start()
             if self._builder_view is not None:
                 self._fill_table(self._builder_view)
@@ -844,6 +850,20 @@ class ModelsWorkspace(QWidget):
             return {}
         return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()} if isinstance(d, dict) else {}
 
+    def _restore_layers(self, backbone: str) -> None:
+        """The per-layer freeze and initialisation choices last made for this backbone."""
+        self._layer_freeze.clear()
+        self._layer_init.clear()
+        raw = self.settings.value(f"models/layers/{backbone}", "")
+        try:
+            d = json.loads(raw) if raw else {}
+            self._layer_freeze.update({str(k): bool(v) for k, v in d.get("freeze", {}).items()})
+            self._layer_init.update({str(k): str(v) for k, v in d.get("init", {}).items()
+                                     if str(v).startswith("init:")
+                                     or (str(v).startswith("bank:") and str(v)[5:] in self.session.banks)})
+        except (TypeError, ValueError, AttributeError):
+            pass
+
     def _save(self) -> None:
         if self._loading:
             return
@@ -854,6 +874,7 @@ class ModelsWorkspace(QWidget):
             s.setValue(f"models/options/{bb}", json.dumps(self._option_values()))
         except ValueError:
             pass
+        s.setValue(f"models/layers/{bb}", json.dumps({"freeze": self._layer_freeze, "init": self._layer_init}))
         s.setValue("models/init", self.init.currentData())
         s.setValue("models/seed", self.seed.value())
         s.setValue("models/freeze", self.freeze.currentData())
@@ -879,6 +900,7 @@ class ModelsWorkspace(QWidget):
         self.backbone.setCurrentIndex(self.backbone.findData(bb))
         self.description.setText(describe(bb))
         self._fill_options(bb, self._saved_options(bb))
+        self._restore_layers(bb)
         self.init.setCurrentIndex(max(0, self.init.findData(s.value("models/init", "default"))))
         try:
             self.seed.setValue(int(s.value("models/seed", 0)))

@@ -72,15 +72,33 @@ def normalisation(name: str, channels: int) -> tuple[tuple[float, ...], tuple[fl
 
 # --- digits -------------------------------------------------------------------------------------------------
 def load_digits(split: str, test_fraction: float = 0.25, seed: int = 0) -> ArrayDataset:
+    imgs, labels = _digits_arrays()
+    train_idx, test_idx = seeded_split(labels, test_fraction, seed)
+    idx = train_idx if split == "train" else test_idx
+    mean, std = NORMALISATION["digits"]
+    return ArrayDataset("digits", split, imgs[idx], labels[idx], tuple(str(i) for i in range(10)), mean, std)
+
+
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """All 1,797 digits as uint8 (N, 8, 8, 1) and labels; cached as .npz (importing scikit-learn takes seconds)."""
+    cache = paths.cache_dir() / "datasets" / "digits-v1.npz"
+    try:
+        with np.load(cache, allow_pickle=False) as z:
+            imgs, labels = z["images"], z["labels"]
+        if imgs.shape == (1797, 8, 8, 1) and labels.shape == (1797,):
+            return imgs, labels
+    except (OSError, KeyError, ValueError):
+        pass
     from sklearn.datasets import load_digits as _ld
 
     d = _ld()
     imgs = np.clip(d.images * (255.0 / 16.0), 0, 255).astype(np.uint8)[..., None]
     labels = d.target.astype(np.int64)
-    train_idx, test_idx = seeded_split(labels, test_fraction, seed)
-    idx = train_idx if split == "train" else test_idx
-    mean, std = NORMALISATION["digits"]
-    return ArrayDataset("digits", split, imgs[idx], labels[idx], tuple(str(i) for i in range(10)), mean, std)
+    try:
+        save_npz_atomic(cache, images=imgs, labels=labels)
+    except OSError:
+        pass  # only the next start is slower
+    return imgs, labels
 
 
 def seeded_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

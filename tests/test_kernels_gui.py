@@ -77,6 +77,8 @@ def test_generate_edit_freeze_see_save_reopen(make_ws, qtbot, tmp_path, monkeypa
     # select kernel 3 by clicking it in the bank view
     _click_tile(qtbot, ws.bank_view, ws._bank_layout, 2)
     assert ws.selected == 2 and "Kernel 3 of 8" in ws.kernel_label.text()
+    y, x = lay.origin(2)  # its response is framed
+    assert ws.response_view.highlight.isVisible() and ws.response_view.highlight.rect().contains(x + 5, y + 5)
 
     # hand-edit it: paint a cell with the brush, and type an exact value into another one
     ws.brush_spin.setValue(2.5)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QPointF, Qt, Signal, Slot
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal, Slot
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import QGraphicsRectItem
 
 
 class MosaicView(pg.GraphicsView):
@@ -18,6 +20,14 @@ class MosaicView(pg.GraphicsView):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.vb.addItem(self.image)
         self._shape: tuple[int, ...] | None = None
+        self.highlight = QGraphicsRectItem()
+        pen = QPen(QColor(255, 140, 0))
+        pen.setWidth(3)
+        pen.setCosmetic(True)
+        self.highlight.setPen(pen)
+        self.highlight.setZValue(10)
+        self.highlight.hide()
+        self.vb.addItem(self.highlight, ignoreBounds=True)
         self.scene().sigMouseClicked.connect(self._on_click)
         if tooltip:
             self.setToolTip(tooltip)
@@ -28,6 +38,14 @@ class MosaicView(pg.GraphicsView):
         if rgb.shape != self._shape:
             self._shape = rgb.shape
             self.vb.autoRange(padding=0.01)
+
+    def set_highlight(self, rect: tuple[float, float, float, float] | None) -> None:
+        """Frame one tile (x, y, w, h in mosaic pixels), or hide the frame."""
+        if rect is None:
+            self.highlight.hide()
+        else:
+            self.highlight.setRect(QRectF(*rect))
+            self.highlight.show()
 
     def rgb(self) -> np.ndarray | None:
         return self.image.image

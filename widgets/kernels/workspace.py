@@ -507,6 +507,19 @@ class KernelWorkspace(QWidget):
         self._refresh_bank_view()
         self._refresh_editor()
         self._refresh_labels()
+        self._refresh_highlights()
+
+    def _refresh_highlights(self) -> None:
+        """Frame the selected kernel's response and spectrum (drawn over the mosaics, no recomputation)."""
+        v = self._views
+        for view, lay in ((self.response_view, v.responses_layout if v else None),
+                          (self.fft_view, v.fft_layout if v else None)):
+            if lay is None or self._selected >= lay.count:
+                view.set_highlight(None)
+            else:
+                y, x = lay.origin(self._selected)
+                g = lay.gap / 2
+                view.set_highlight((x - g, y - g, lay.tile_w + 2 * g, lay.tile_h + 2 * g))
 
     @property
     def selected(self) -> int:
@@ -849,6 +862,7 @@ class KernelWorkspace(QWidget):
         self.response_view.set_rgb(views.responses)
         self.fft_view.set_rgb(views.fft)
         self.input_view.set_rgb(views.image)
+        self._refresh_highlights()
         self._refresh_image_label()
         self.render_label.setText(f"Responses computed in {views.seconds * 1000:.0f} ms")
 

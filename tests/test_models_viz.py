@@ -99,7 +99,7 @@ def test_kernel_mosaic_grid_caps_and_kernel_scale():
     assert (m.rows, m.cols) == (8, 32) and m.shown == 256 and m.total == 128 * 32
     assert "first 8 of 128 output channels" in m.note
     ks = viz.kernel_mosaic(w * np.arange(1, 65, dtype=np.float32)[:, None, None, None], scale="kernel",
-                           colour="map")
+                           colour="map", wide_aspect=0.25)
     # every kernel reaches an end of the map under per-kernel scaling
     tiles = ks.rgb[1:, 1:].reshape(64, 4, 32, 4, 3)[:, :3, :, :3]
     lut = colormaps.lut("coolwarm")
@@ -147,3 +147,14 @@ def test_per_layer_init_banks_and_missing_layers():
     assert np.array_equal(again.banks[0][1].weights, full.banks[0][1].weights)  # seeded
     view = run_to_end(viz.inspect_task(spec, layer_inits=(("conv2", "orthogonal"),)))
     assert np.array_equal(view.kernels["blocks.1.conv"], full.banks[0][1].weights)
+
+
+def test_tall_grids_are_cut_into_blocks():
+    w = np.ones((32, 16, 3, 3), np.float32)
+    m = viz.kernel_mosaic(w)
+    assert m.blocks == 2 and (m.rows, m.cols) == (32, 16)
+    assert m.rgb.shape == (16 * 4 + 1, 2 * 16 * 4 + 4 + 1, 3)
+    assert tuple(m.rgb[5, 16 * 4 + 2]) == tuple(viz.GAP_RGB)  # the gap between the blocks
+    lut = colormaps.lut("coolwarm")
+    assert tuple(m.rgb[1, 1]) == tuple(lut[255]) and tuple(m.rgb[1, 16 * 4 + 4 + 1]) == tuple(lut[255])
+    assert viz.kernel_mosaic(np.ones((16, 16, 3, 3), np.float32)).blocks == 1

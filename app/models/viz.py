@@ -489,9 +489,11 @@ class Mosaic:
     total: int  # kernels in the layer
     colour: bool  # first-layer RGB kernels drawn in colour
     note: str = ""
+    blocks: int = 1  # an (out x in) grid cut into this many side-by-side blocks of output channels
 
 
 PAD_RGB = np.array([190, 190, 190], dtype=np.uint8)
+GAP_RGB = np.array([255, 255, 255], dtype=np.uint8)
 
 
 def _grid(n: int, aspect: float = 1.0) -> tuple[int, int]:
@@ -502,13 +504,14 @@ def _grid(n: int, aspect: float = 1.0) -> tuple[int, int]:
 
 def kernel_mosaic(weights: np.ndarray, *, colour: str = "auto", scale: str = "layer", cmap: str = "coolwarm",
                   max_kernels: int = 4096, pad: int = 1, total_out: int | None = None,
-                  limit: float | None = None) -> Mosaic:
+                  limit: float | None = None, wide_aspect: float = 1.3) -> Mosaic:
     """Tile a conv weight (out, in, k, k) into one RGB image.
 
     - ``colour``: "auto" draws 3-input-channel kernels as RGB pictures (0 -> mid grey), "rgb" forces it, "map"
       draws each (out, in) slice through the diverging map ``cmap`` (0 -> the map's centre).
     - Layout: RGB or single-input kernels in a near-square grid; otherwise one row per output channel, one
-      column per input channel (at most ``max_kernels`` slices; the note says what was left out).
+      column per input channel (at most ``max_kernels`` slices; the note says what was left out), a tall grid
+      cut into side-by-side blocks of output channels (white gaps) to be about ``wide_aspect`` wide.
     - ``scale``: "layer" (one limit, max |w| of the layer, or ``limit``) or "kernel" (each slice to its own max).
     """
     w = np.asarray(weights, dtype=np.float32)
@@ -567,11 +570,23 @@ def kernel_mosaic(weights: np.ndarray, *, colour: str = "auto", scale: str = "la
     full[:] = PAD_RGB
     full[:len(tiles), :kh, :kw] = tiles
     body = full.reshape(rows, cols, cell_h, cell_w, 3).transpose(0, 2, 1, 3, 4).reshape(rows * cell_h, cols * cell_w, 3)
-    img = np.empty((rows * cell_h + pad, cols * cell_w + pad, 3), dtype=np.uint8)
+    # a tall (out x in) grid is cut into side-by-side blocks of output channels so it fills a landscape panel
+    blocks = 1
+    if not rgb_mode and i > 1:
+        blocks = max(1, min(rows, int(round(math.sqrt(rows * wide_aspect / cols)))))
+    per = int(math.ceil(rows / blocks))
+    gap = max(cell_w, 2)
+    width = blocks * cols * cell_w + (blocks - 1) * gap + pad
+    img = np.empty((per * cell_h + pad, width, 3), dtype=np.uint8)
     img[:] = PAD_RGB
-    img[pad:, pad:] = body[: rows * cell_h + pad - pad, : cols * cell_w]
+    for b in range(blocks):
+        part = body[b * per * cell_h:(b + 1) * per * cell_h]
+        x = pad + b * (cols * cell_w + gap)
+        img[pad:pad + part.shape[0], x:x + cols * cell_w] = part
+        if b:
+            img[:, x - gap:x - pad] = GAP_RGB
     return Mosaic(np.ascontiguousarray(img), float(lim_out), rows, cols, cell_h, len(tiles),
-                  int(total_out * per_out), bool(rgb_mode), "; ".join(note))
+                  int(total_out * per_out), bool(rgb_mode), "; ".join(note), blocks)
 
 
 def colour_bar(cmap: str = "coolwarm", height: int = 12) -> np.ndarray:

@@ -66,3 +66,24 @@ def test_data_command_is_registered(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "download" in out and "info" in out and "list" in out
+
+
+def test_data_verify_flags_a_copy_that_is_not_the_published_one(tmp_path, fe_home, capsys):
+    from fixtures_data import idx_files
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for n, d in idx_files(20, 10).items():
+        (raw / n).write_bytes(d)
+    assert run(["data", "verify", "mnist", "--root", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("BAD") == 4 and "expected 6bbc9ace898e44ae57da46a324031adb" in out
+    assert "4 file(s) do not match" in out
+
+
+def test_data_verify_shared_mnist_by_decompressed_content(shared, fe_home, capsys):
+    root = shared("datasets")
+    shared("datasets", "MNIST", "raw", "train-images-idx3-ubyte.gz")
+    assert run(["data", "verify", "mnist", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" ok ") == 4 and "decompressed content" in out and "mnist: all verified" in out

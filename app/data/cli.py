@@ -31,6 +31,11 @@ def register(sub, bench) -> None:
     info.add_argument("--root", type=Path, default=None, help="data root (default: the app's data folder)")
     info.set_defaults(func=cmd_info)
 
+    ver = dsub.add_parser("verify", help="check a local copy against the published MD5s (exit 1 on a mismatch)")
+    ver.add_argument("name", help="mnist, fashion-mnist, cifar10, cifar100 or stl10")
+    ver.add_argument("--root", type=Path, default=None, help="data root (default: the app's data folder)")
+    ver.set_defaults(func=cmd_verify)
+
     b = bench.add_parser("dataset-load", help="time a dataset load: first (parse/decode) and second (cache)")
     b.add_argument("name", help="a dataset name or imagefolder:PATH")
     b.add_argument("--split", choices=["train", "test"], default="train")
@@ -122,6 +127,26 @@ def cmd_info(args) -> int:
     for note in ds.notes:
         print(f"note: {note}")
     return 0
+
+
+def cmd_verify(args) -> int:
+    from app.data import DatasetError, formats
+    from app.tasks import run_to_end
+
+    show = _Progress(f"{args.name}: ")
+    try:
+        results = run_to_end(formats.verify_local(args.name, args.root), show)
+    except DatasetError as exc:
+        raise _err(exc) from None
+    finally:
+        show.end()
+    bad = 0
+    for fname, ok, detail in results:
+        mark = "ok" if ok else ("??" if ok is None else "BAD")
+        bad += ok is False
+        print(f"{mark:>3}  {fname}: {detail}")
+    print(f"{args.name}: {'all verified' if not bad else f'{bad} file(s) do not match'}")
+    return 1 if bad else 0
 
 
 def cmd_bench_load(args) -> int:

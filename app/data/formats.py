@@ -23,6 +23,7 @@ cancel), ``download(name, root, ...)`` (task generator), ``status(name, root)``,
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import os
@@ -609,6 +610,97 @@ def unpack(archive: Path, root: Path, cancel: CancelToken | None = None) -> Gene
     if missing:
         raise DatasetError(f"{archive.name}: missing {', '.join(missing)}")
     yield Progress(total, total, f"unpacked {archive.name} into {out}")
+    return out
+
+
+# --- verifying a local copy -----------------------------------------------------------------------------
+# published MD5s of single files as they lie on disk: MNIST's decompressed IDX files (the shared copy was
+# recompressed, so its .gz digests differ from the download's), torchvision's per-file digests for the CIFAR
+# python version and STL-10. The CIFAR binary version publishes only the archive's digest.
+FILE_MD5 = {
+    "mnist": {"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+              "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+              "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+              "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637"},
+    "cifar-py10": {"data_batch_1": "c99cafc152244af753f735de768cd75f", "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+                   "data_batch_3": "54ebc095f3ab1f0389bbae665268c751", "data_batch_4": "634d18415352ddfa80567beed471001a",
+                   "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb", "test_batch": "40351d587109b95175f43aff81a1287e"},
+    "cifar-py100": {"train": "16019d7e3df5f24257cddd939b257f8d", "test": "f0ef6b0ae62326f3e7ffdfab6717acfc"},
+    "stl10": {"train_X.bin": "918c2871b30a85fa023e0c44e0bee87f", "train_y.bin": "5a34089d4802c674881badbb80307741",
+              "test_X.bin": "7f263ba9f9e0b06b93213547f721ac82", "test_y.bin": "36f9794fa4beb8a2c72628de14fa638e"},
+}
+
+
+def _md5_stream(f, cancel: CancelToken | None) -> str:
+    h = hashlib.md5()
+    while True:
+        check(cancel)
+        block = f.read(1 << 20)
+        if not block:
+            return h.hexdigest()
+        h.update(block)
+
+
+def verify_local(name: str, root: str | Path | None = None, cancel: CancelToken | None = None
+                 ) -> Generator[Progress, None, list[tuple[str, bool | None, str]]]:
+    """Check a local copy against published digests: ``[(file, ok, detail)]`` with ok None where no digest is
+    published. IDX ``.gz`` files pass on the download's digest or, failing that, on their decompressed content."""
+    if name not in BUILTINS:
+        raise DatasetError(f"nothing to verify for {name!r}; built-in datasets: {', '.join(BUILTINS)}")
+    src = locate(name, root)
+    if src is None:
+        raise _not_downloaded(name, _root(root))
+    b = BUILTINS[name]
+    out: list[tuple[str, bool | None, str]] = []
+    if src.kind == "idx":
+        compressed = {f.filename: f.md5 for f in b.files}
+        plain = FILE_MD5.get(name, {})
+        stems = [s for pair in core.IDX_FILES.values() for s in pair]
+        for i, stem in enumerate(stems):
+            yield Progress(i, len(stems), f"verifying {stem}")
+            path = core._find(src.path, stem)
+            with open(path, "rb") as f:
+                digest = _md5_stream(f, cancel)
+            if path.suffix == ".gz" and digest == compressed.get(path.name):
+                out.append((path.name, True, "md5 of the download"))
+                continue
+            if path.suffix == ".gz":
+                try:
+                    with gzip.open(path, "rb") as f:
+                        digest = _md5_stream(f, cancel)
+                except (OSError, EOFError, zlib.error) as exc:
+                    out.append((path.name, False, f"cannot decompress ({exc})"))
+                    continue
+            want = plain.get(stem)
+            if want is None:
+                out.append((path.name, None, f"no published digest for this content (md5 {digest})"))
+            else:
+                ok = digest == want
+                out.append((path.name, ok, "md5 of the decompressed content" + ("" if ok else
+                            f" is {digest}, expected {want}")))
+        return out
+    if src.kind == "archive":
+        want = next((f.md5 for f in b.files if f.filename == src.path.name), None)
+        yield Progress(0, None, f"verifying {src.path.name}")
+        with open(src.path, "rb") as f:
+            digest = _md5_stream(f, cancel)
+        if want is None:
+            return [(src.path.name, None, f"no published digest (md5 {digest})")]
+        return [(src.path.name, digest == want, "md5 of the archive" + ("" if digest == want else
+                 f" is {digest}, expected {want}"))]
+    table = {"cifar-py": FILE_MD5["cifar-py10" if name == "cifar10" else "cifar-py100"],
+             "stl-bin": FILE_MD5["stl10"]}.get(src.kind, {})
+    files = sorted(p for p in src.path.iterdir() if p.is_file() and not p.name.endswith(".part"))
+    for i, p in enumerate(files):
+        want = table.get(p.name)
+        if want is None:
+            if src.kind == "cifar-bin" and p.suffix == ".bin":
+                out.append((p.name, None, "no published per-file digest (the archive's was checked at download)"))
+            continue
+        yield Progress(i, len(files), f"verifying {p.name}")
+        with open(p, "rb") as f:
+            digest = _md5_stream(f, cancel)
+        out.append((p.name, digest == want, "md5" + ("" if digest == want else f" is {digest}, expected {want}")))
     return out
 
 

@@ -130,7 +130,7 @@ def test_weights_for_another_backbone_name_it(qtbot, ws, shared):
     assert ws.backbone.currentData() == "simple" and ws.current_spec().weights is None
 
 
-def test_add_to_session_with_editable_name(ws):
+def test_add_to_session_with_editable_name(qtbot, ws):
     ws.name_edit.setText("tiny net")
     assert ws.add_to_session() == "tiny net"
     spec = ws.session.models["tiny net"]
@@ -138,6 +138,11 @@ def test_add_to_session_with_editable_name(ws):
     assert ws.add_to_session() == "tiny net (2)"
     # the session's models become kernel sources
     assert ws.panel_b.source.findData("session:tiny net") >= 0
+    ws.panel_b.select_source("session:tiny net")
+    qtbot.waitUntil(lambda: ws.panel_b.mosaic() is not None, timeout=10000)
+    ws.session.remove_model("tiny net")
+    qtbot.waitUntil(lambda: ws.panel_b.source.findData("session:tiny net") < 0, timeout=5000)
+    assert ws.panel_b.source_id() == "builder" and ws.panel_b.view() is ws._builder_view
 
 
 def test_compare_two_models_side_by_side(qtbot, ws, shared):
@@ -241,3 +246,12 @@ def test_per_layer_initialisation(qtbot, ws):
     settle(qtbot, ws)
     assert np.allclose(np.abs(ws._builder_view.kernels["blocks.1.conv"]), mag)
     assert ws.layer_init_combo("conv2").currentData() == "init:signed-constant"
+    # toggles of layers an option change removed are skipped (with a note), not an error
+    ws.set_layer_frozen("blocks.2.conv", True)
+    settle(qtbot, ws)
+    w.setText("4, 8")
+    w.textEdited.emit(w.text())
+    settle(qtbot, ws)
+    assert not ws.banner.isVisible() and ws.table.rowCount() == 2
+    assert "blocks.2.conv: no such layer any more" in ws.status.text()
+    assert "blocks.2.conv" not in ws.final_spec().freeze

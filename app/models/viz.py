@@ -336,14 +336,19 @@ def with_layer_inits(spec: ModelSpec, layer_inits: tuple[tuple[str, tuple[int, .
     return dataclasses.replace(spec, banks=tuple(banks))
 
 
-def resolve_layer_inits(spec: ModelSpec, layer_inits: tuple[tuple[str, str], ...]
-                        ) -> tuple[ModelSpec, tuple[str, ...]]:
-    """(layer, init) pairs -> ``spec`` with generated banks; layers the architecture no longer has are skipped
-    (and named in the returned notes)."""
+def resolve_layer_inits(spec: ModelSpec, layer_inits: tuple[tuple[str, str], ...],
+                        optional_freeze: tuple[str, ...] = ()) -> tuple[ModelSpec, tuple[str, ...]]:
+    """(layer, init) pairs -> ``spec`` with generated banks. Layers the architecture does not have (after an
+    option change) are skipped, and so are the ``optional_freeze`` entries (per-layer freeze toggles) that name
+    no layer of it; the returned notes say what was skipped."""
+    import dataclasses
+
     import torch
 
     from app.models.build import BuildError, create_model, resolve_conv
 
+    if not layer_inits and not optional_freeze:
+        return spec, ()
     with torch.random.fork_rng(devices=[]):
         probe = create_model(spec.backbone, spec.kwargs)
     shaped, notes = [], []
@@ -352,6 +357,15 @@ def resolve_layer_inits(spec: ModelSpec, layer_inits: tuple[tuple[str, str], ...
             shaped.append((layer, tuple(resolve_conv(probe, layer).weight.shape), init))
         except BuildError:
             notes.append(f"{layer}: no such layer any more; its {init} initialisation was skipped")
+    if optional_freeze:
+        known = set(dict(probe.named_modules())) | set(probe.conv_layers() if hasattr(probe, "conv_layers") else {})
+        keep = []
+        for e in spec.freeze:
+            if e in optional_freeze and e.lstrip("!") not in known:
+                notes.append(f"{e.lstrip('!')}: no such layer any more; its freeze toggle was skipped")
+                continue
+            keep.append(e)
+        spec = dataclasses.replace(spec, freeze=tuple(keep))
     return with_layer_inits(spec, tuple(shaped)), tuple(notes)
 
 
@@ -456,7 +470,7 @@ def reference_specs() -> list[ModelSpec]:
 
 
 def inspect_task(spec: ModelSpec, title: str = "", cancel: CancelToken | None = None,
-                 layer_inits: tuple[tuple[str, str], ...] = ()
+                 layer_inits: tuple[tuple[str, str], ...] = (), optional_freeze: tuple[str, ...] = ()
                  ) -> Generator[Progress, None, ModelView]:
     """Build a spec (plus per-layer initialisations) off the GUI thread; return its snapshot. The snapshot's
     ``spec`` is the complete one (generated banks included)."""
@@ -465,8 +479,8 @@ def inspect_task(spec: ModelSpec, title: str = "", cancel: CancelToken | None = 
     yield Progress(0, 2, f"building {title or spec.label or spec.backbone}")
     check(cancel)
     notes: tuple[str, ...] = ()
-    if layer_inits:
-        spec, notes = resolve_layer_inits(spec, layer_inits)
+    if layer_inits or optional_freeze:
+        spec, notes = resolve_layer_inits(spec, layer_inits, optional_freeze)
     with torch.inference_mode(False):
         model = build_model(spec)
     check(cancel)

@@ -388,13 +388,13 @@ class ModelsWorkspace(QWidget):
 
     def final_spec(self) -> ModelSpec:
         """The complete builder spec (per-layer initialisations turned into banks), as Live/Probe/training get it."""
-        spec, inits = self.current_spec(), self._layer_inits()
-        if not inits:
+        spec, inits, toggles = self.current_spec(), self._layer_inits(), self._freeze_toggles()
+        if not inits and not toggles:
             return spec
         view = self._views.get(self._key(spec, inits))
         if view is not None:
             return view.spec
-        return viz.resolve_layer_inits(spec, inits)[0]
+        return viz.resolve_layer_inits(spec, inits, toggles)[0]
 
     @staticmethod
     def _auto_name(backbone: str, options: dict, init: str, weights, banks, layer_inits=()) -> str:
@@ -455,15 +455,19 @@ class ModelsWorkspace(QWidget):
         self._builder_inits = self._layer_inits()
         self._save()
         self.status.setText(f"Building {spec.label}…")
-        self._request(spec, spec.label, self._builder_inits)
+        self._request(spec, spec.label, self._builder_inits, self._freeze_toggles())
         self._deliver_builder()
 
-    def _request(self, spec: ModelSpec, title: str, inits: tuple = ()) -> None:
+    def _freeze_toggles(self) -> tuple[str, ...]:
+        return viz.freeze_entries("", self._layer_freeze)
+
+    def _request(self, spec: ModelSpec, title: str, inits: tuple = (), optional: tuple = ()) -> None:
         key = self._key(spec, inits)
         if key in self._views or key in self._running or key in self._errors:
             return
-        worker = self.pool.start(lambda token, s=spec, t=title, i=inits: viz.inspect_task(s, t, token, i),
-                                 name=f"build {title}")
+        worker = self.pool.start(
+            lambda token, s=spec, t=title, i=inits, o=optional: viz.inspect_task(s, t, token, i, o),
+            name=f"build {title}")
         self._running[key] = worker
         worker.finished.connect(lambda view, k=key: self._on_built(k, view))
         worker.failed.connect(lambda msg, k=key: self._on_build_failed(k, msg))
@@ -507,7 +511,8 @@ class ModelsWorkspace(QWidget):
         self._builder_view = view
         self._builder_view_key = key
         self.banner.hide()
-        self.status.setText(f"{spec.label}: {len(view.rows)} layers with parameters")
+        self.status.setText(f"{spec.label}: {len(view.rows)} layers with parameters"
+                            + "".join(f"\n{n}" for n in view.notes))
         self._fill_table(view)
         self.table_title.setText(f"<b>Layers of {spec.label}</b>")
         self.totals.setText(view.totals_text())
@@ -555,7 +560,7 @@ class ModelsWorkspace(QWidget):
         self._builder_spec = spec
         self._builder_inits = self._layer_inits()
         self.status.setText(f"Loading {Path(path).name}…")
-        self._request(spec, spec.label, self._builder_inits)
+        self._request(spec, spec.label, self._builder_inits, self._freeze_toggles())
         self._deliver_builder()
 
     def _weights_refused(self, msg: str) -> None:
@@ -581,7 +586,7 @@ class ModelsWorkspace(QWidget):
 
     def _deliver_builder_keep_banner(self) -> None:
         text, visible = self.banner.text(), self.banner.isVisibleTo(self)
-        self._request(self._builder_spec, self._builder_spec.label, self._builder_inits)
+        self._request(self._builder_spec, self._builder_spec.label, self._builder_inits, self._freeze_toggles())
         self._deliver_builder()
         if visible:
             self.banner.setText(text)
@@ -700,8 +705,11 @@ class ModelsWorkspace(QWidget):
             sid = f"session:{name}"
             self._specs[sid] = s
             items.append((sid, f"session: {name}", f"{s.backbone} from the session"))
-        self.panel_a.set_sources(items)
-        self.panel_b.set_sources(items)
+        for panel in (self.panel_a, self.panel_b):
+            before = panel.source_id()
+            panel.set_sources(items)
+            if before and panel.source_id() != before:  # its model left the session: show what is selected now
+                self._load_panel(panel)
 
     def _spec_for(self, sid: str) -> ModelSpec | None:
         if sid == BUILDER:

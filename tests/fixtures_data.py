@@ -195,8 +195,10 @@ def cifar10_python_folder(root: Path, per_batch: int = 3, n_test: int = 4) -> di
     return {s: (np.concatenate([a for a, _ in v]), np.concatenate([b for _, b in v])) for s, v in out.items()}
 
 
-def stl10_tar(n_train: int = 6, n_test: int = 4) -> tuple[bytes, dict]:
+def stl10_tar(n_train: int = 6, n_test: int = 4, unlabeled: int = 0) -> tuple[bytes, dict]:
     members, out = {}, {}
+    if unlabeled:
+        members["stl10_binary/unlabeled_X.bin"] = cifar_images(unlabeled, 13, size=96).tobytes()
     for split, n, seed in (("train", n_train, 11), ("test", n_test, 12)):
         imgs = cifar_images(n, seed, size=96)  # (N, H, W, C)
         labels = (np.arange(n) % 10) + 1  # STL-10 labels are 1..10

@@ -297,3 +297,44 @@ def test_shared_cifar_jpeg_imagefolder(cifar_jpeg_root, fe_home):
     assert ds.classes[0] == "airplane" and not ds.notes
     assert len(again) == 50000
     assert len(load(f"imagefolder:{cifar_jpeg_root}", "test")) == 10000
+
+
+def test_cifar_python_archives_read_in_place(root, tmp_path):
+    import tarfile
+
+    staging = tmp_path / "staging"
+    expect = cifar10_python_folder(staging)
+    with tarfile.open(root / "cifar-10-python.tar.gz", "w:gz") as tf:
+        tf.add(staging / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    assert formats.locate("cifar10", root).kind == "archive"
+    ds = load("cifar10", "test", root)
+    np.testing.assert_array_equal(ds.images, expect["test"][0])
+    np.testing.assert_array_equal(ds.labels, expect["test"][1])
+
+
+def test_cifar100_python_folder_fine_labels_and_meta(root):
+    folder = root / "cifar-100-python"
+    folder.mkdir()
+    imgs = np.random.default_rng(5).integers(0, 256, (7, 32, 32, 3), dtype=np.uint8)
+    fine = [3, 99, 0, 50, 7, 7, 1]
+    for split in ("train", "test"):
+        d = {"data": imgs.transpose(0, 3, 1, 2).reshape(7, -1).copy(), "fine_labels": fine,
+             "coarse_labels": [f % 20 for f in fine], "filenames": ["x"] * 7}
+        (folder / split).write_bytes(pickle.dumps(d, protocol=2))
+    (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": [f"n{i}" for i in range(100)],
+                                                "coarse_label_names": [f"c{i}" for i in range(20)]}))
+    ds = load("cifar100", "train", root)
+    np.testing.assert_array_equal(ds.labels, fine)
+    np.testing.assert_array_equal(ds.images, imgs)
+    assert ds.classes[99] == "n99" and ds.mean[0] == pytest.approx(0.5071)
+
+
+def test_stl10_download_unpacks_labelled_part_only(root):
+    data, expect = stl10_tar(unlabeled=3)
+    with serve({"stl10_binary.tar.gz": data}) as srv:
+        out = run_to_end(formats.download("stl10", root, mirror=srv.base, md5={"stl10_binary.tar.gz": md5(data)}))
+    assert sorted(p.name for p in out.iterdir()) == ["class_names.txt", "test_X.bin", "test_y.bin", "train_X.bin",
+                                                    "train_y.bin"]
+    ds = load("stl10", "train", root)
+    np.testing.assert_array_equal(ds.images, expect["train"][0])
+    assert formats.locate("stl10", root).kind == "stl-bin"

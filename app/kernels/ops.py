@@ -369,12 +369,17 @@ class Views:
     seconds: float
 
 
-def compute_views(bank: KernelBank, image: np.ndarray, max_side: int = 256) -> Views:
-    """Responses + FFT mosaics of a bank on an image (downscaled to ``max_side``)."""
+def preview_side(count: int) -> int:
+    """Preview size for a bank: 256 px up to 32 kernels, smaller for big banks (keeps the preview interactive)."""
+    return 256 if count <= 32 else 192 if count <= 64 else 128 if count <= 128 else 96
+
+
+def compute_views(bank: KernelBank, image: np.ndarray, max_side: int | None = None) -> Views:
+    """Responses + FFT mosaics of a bank on an image (downscaled to ``max_side``, default ``preview_side``)."""
     import time
 
     t0 = time.perf_counter()
-    img = preview(image, max_side)
+    img = preview(image, max_side or preview_side(bank.out_channels))
     cols = max(1, min(bank.out_channels, 4 if bank.out_channels <= 16 else 8))
     r, rl = response_mosaic(responses(bank.weights, img), cols=cols)
     f, fl = fft_mosaic(bank.weights, cols=cols)

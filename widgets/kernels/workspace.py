@@ -291,7 +291,8 @@ class KernelWorkspace(QWidget):
         self.image_label = QLabel()
         lay.addWidget(self.image_label)
         top = QHBoxLayout()
-        self.input_view = MosaicView(tooltip="The image the responses are computed on (downscaled to 256 px)")
+        self.input_view = MosaicView(tooltip="The image the responses are computed on (downscaled to 256 px; less for "
+                                             "banks of more than 32 kernels)")
         self.input_view.setMaximumHeight(150)
         top.addWidget(self.input_view, 1)
         lay.addLayout(top)
@@ -837,7 +838,8 @@ class KernelWorkspace(QWidget):
 
     def _refresh_image_label(self) -> None:
         h, w = self._image.shape[:2]
-        self.image_label.setText(f"Image: {self._image_name} ({w}x{h}, previewed at 256 px)")
+        side = ops.preview_side(self.bank.out_channels)
+        self.image_label.setText(f"Image: {self._image_name} ({w}x{h}, previewed at {side} px)")
 
     # ======================================================================================= rendering
     def _schedule_render(self) -> None:

@@ -102,6 +102,7 @@ class CurvesView(QWidget):
         self.loss_plot = _plot("Training loss", "loss", "step")
         self.acc_plot = _plot("Accuracy (dashed: train, solid: test)", "accuracy", "step")
         self.acc_plot.setYRange(0, 1.0, padding=0.02)
+        self.acc_plot.setXLink(self.loss_plot)
         self.loss_legend = self.loss_plot.addLegend(offset=(-10, 10))
         pl.addWidget(self.loss_plot)
         pl.addWidget(self.acc_plot)
@@ -346,6 +347,7 @@ class CompareView(QWidget):
         lay.addWidget(self.stack)
         self.groups: list[Any] = []
         self.bars: pg.BarGraphItem | None = None
+        self.error_bars: pg.ErrorBarItem | None = None
         self._items: list[Any] = []
 
     def set_groups(self, groups: list[Any], dataset: str = "") -> None:
@@ -354,6 +356,7 @@ class CompareView(QWidget):
             self.chart.removeItem(it)
         self._items = []
         self.bars = None
+        self.error_bars = None
         if not groups:
             self.hint.setText(f"No runs on <b>{dataset}</b> yet.<br><br>Train a random and a trained backbone to "
                               "compare their features here (several seeds give mean ± std)." if dataset else
@@ -374,6 +377,7 @@ class CompareView(QWidget):
             err = pg.ErrorBarItem(x=means, y=ys, left=stds, right=stds, beam=0.2, pen=pg.mkPen((30, 30, 30), width=1.5))
             self.chart.addItem(err)
             self._items.append(err)
+            self.error_bars = err
         for g, y in zip(groups, ys):
             text = f"{100 * g.top1_mean:.1f}%" + (f" ± {100 * g.top1_std:.1f}" if g.n_runs > 1 else "")
             t = pg.TextItem(text, color=(20, 20, 20), anchor=(0, 0.5))
@@ -393,7 +397,8 @@ class CompareView(QWidget):
         t = self.table
         t.setRowCount(n)
         for i, g in enumerate(groups):
-            lp = ("default" if g.layer is None else f"{g.layer}") + f" · {g.pooling}"
+            lp = "default" if g.layer is None else f"layer {g.layer}"
+            lp += "" if g.pooling == "default" else f" · {g.pooling}"
             cells = [g.label, g.weight_state, "own classifier" if g.head == "own" else g.head, lp,
                      "" if g.n_train is None else str(g.n_train), str(g.n_runs),
                      f"{100 * g.top1_mean:.1f}%" + (f" ± {100 * g.top1_std:.1f}" if g.n_runs > 1 else ""),

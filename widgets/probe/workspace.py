@@ -274,9 +274,14 @@ class ProbeWorkspace(QWidget):
         self.history_table.exportRequested.connect(self.export_runs)
         self._unsubscribe = session.subscribe(self._on_session)
 
-        self._refresh_models(checked=self._saved_models())
+        self._refresh_models(checked=[])
+        self.models.set_checked(self._saved_models())
         self.probe_settings.restore(settings)
         self._restore_dataset()
+        state = settings.value("probe/splitter")
+        if state is not None:
+            self.splitter.restoreState(state)
+        self.splitter.splitterMoved.connect(lambda *_: self._save_settings())
         self._restoring = False
         self.refresh_history()
         self.refresh_compare()
@@ -289,8 +294,9 @@ class ProbeWorkspace(QWidget):
     # --- settings -----------------------------------------------------------------------------------------------
     def _saved_models(self) -> list[str]:
         v = self.settings.value("probe/models")
-        if v is None:
-            return ["simple (random)"]
+        if v is None:  # first launch: a random backbone beside a trained one, ready to compare
+            trained = [label for label in self.models.labels() if "(trained, MNIST)" in label]
+            return ["simple (random)"] + trained[:1]
         if isinstance(v, str):
             try:
                 v = json.loads(v)
@@ -317,6 +323,7 @@ class ProbeWorkspace(QWidget):
         s.setValue("probe/dataset", self.dataset_name())
         s.setValue("probe/subset", int(getattr(self.browser, "subset_size", 0) or 0))
         s.setValue("probe/models", json.dumps(self.models.checked_labels()))
+        s.setValue("probe/splitter", self.splitter.saveState())
         self.probe_settings.save(s)
 
     # --- state helpers ----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch  # noqa: F401  (before Qt: this module can also run alone, python -m widgets.kernels.workspace)
 from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
@@ -941,3 +942,18 @@ class KernelWorkspace(QWidget):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+
+
+if __name__ == "__main__":  # a quick look at the workbench alone: python -m widgets.kernels.workspace
+    import sys
+
+    from widgets.application import make_app
+    from widgets.main_window import settings as _settings
+
+    qapp = make_app()
+    ws = KernelWorkspace(Session(), _settings())
+    ws.resize(1400, 860)
+    ws.show()
+    code = qapp.exec()
+    ws.shutdown()
+    sys.exit(code)

@@ -158,3 +158,20 @@ def test_download_progress_cancel_and_resume(qtbot, browser, monkeypatch):
         assert srv.requests[-1][1].startswith("bytes=")
     assert f"{name}: truncated or damaged archive" in browser.error_text()
     assert browser.download_btn.isVisible()
+
+
+def test_subset_set_while_loading_is_applied(qtbot, fe_home, tmp_path):
+    from widgets.application import make_app
+    from widgets.data.browser import DatasetBrowser
+
+    make_app()
+    b = DatasetBrowser()
+    qtbot.addWidget(b)
+    b._refresh()  # the first load starts now (it would at the next event-loop turn)
+    assert b.is_busy()
+    b.subset_size = 60  # before its result arrived: no event was processed in between
+    qtbot.waitUntil(lambda: b.current_view() is not None and b.current_view().used == 60 and not b.is_busy()
+                    and not b._debounce.isActive(), timeout=15000)
+    assert sum(b.bars.opts["height"]) == 60
+    assert b.shortcuts()
+    b.shutdown()

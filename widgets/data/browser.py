@@ -11,6 +11,7 @@ API (what an embedding workspace uses)::
     b.current_dataset()       # the loaded app.data.ArrayDataset of the previewed split, or None
     b.is_busy()               # a load or download is running
     b.wait_ready(ms)          # process events until the preview is shown (screenshots, tests)
+    b.shortcuts()             # ["Ctrl+O: choose an image folder", "Esc: cancel the download or load"]
     b.shutdown()              # cancel and join the workers (call from the workspace's shutdown())
     b.datasetChanged(str)     # the user (or the setter) chose another dataset
     b.subsetChanged(int)      # the subset size changed (0 = all)
@@ -231,6 +232,9 @@ class DatasetBrowser(QWidget):
         QApplication.processEvents()
         return not self.is_busy()
 
+    def shortcuts(self) -> list[str]:
+        return ["Ctrl+O: choose an image folder", "Esc: cancel the download or load"]
+
     def shutdown(self) -> None:
         self._debounce.stop()
         self.pool.shutdown()
@@ -438,6 +442,10 @@ class DatasetBrowser(QWidget):
             self._train_size[self.dataset_name] = len(ds)
         self._train_size_label()
         self._render(view)
+        if ds.split == "train":
+            want = self.subset_spin.value() or view.total
+            if view.used != min(want, view.total):  # the subset changed while it loaded: redo the (cheap) view
+                self._debounce.start()
 
     @Slot(str)
     def _on_failed(self, msg: str) -> None:

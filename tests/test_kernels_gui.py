@@ -187,6 +187,18 @@ def test_bad_files_are_refused_and_nothing_is_lost(make_ws, qtbot, tmp_path, mon
     (tmp_path / "junk.png").write_bytes(b"not an image")
     assert not ws.open_dropped(tmp_path / "junk.png")
     assert shown[-1][0] == "Cannot open image"
+    # Open image... through the toolbar, then back to a built-in sample
+    from PySide6.QtWidgets import QFileDialog
+
+    cv2.imwrite(str(tmp_path / "other.jpg"), np.full((30, 50, 3), 90, np.uint8))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(tmp_path / "other.jpg"), ""))
+    qtbot.mouseClick(_button(ws, ws.image_act), Qt.MouseButton.LeftButton)
+    ws.wait_ready(10000)
+    assert "other.jpg" in ws.image_label.text() and ws._views.image.shape == (30, 50, 3)
+    ws.sample_combo.setCurrentIndex(1)
+    ws.sample_combo.activated.emit(1)
+    ws.wait_ready(10000)
+    assert "flower.jpg" in ws.image_label.text() and max(ws._views.image.shape[:2]) == 256
 
 
 def test_autosave_restores_the_working_bank(make_ws, qtbot):

@@ -47,11 +47,9 @@ class LiveRunner(QObject):
 
     def start(self, cfg: LiveConfig) -> None:
         self.stop(wait=False)
-        engine = self._engine
-        for t in list(self._retired):  # the engine (cached models) may be reused once its old thread ended
-            if not t.wait(2000):
-                engine = None
         self._retired = [t for t in self._retired if t.isRunning()]
+        # the engine (its built models) is reused only when no old thread can still be using it; never wait here
+        engine = self._engine if not self._retired else None
         if engine is None:
             engine = self._engine = LiveEngine()
         self._token = CancelToken()

@@ -117,6 +117,9 @@ class _ColorBar(QWidget):
         self.lo = QLabel()
         for w in (self.hi, self.lo):
             w.setStyleSheet("font-size: 10px;")
+        self.bar.setScaledContents(True)  # the bar spans the height between its two labels
+        self.bar.setFixedWidth(14)
+        self.bar.setMinimumHeight(40)
         lay.addWidget(self.hi)
         lay.addWidget(self.bar, 1)
         lay.addWidget(self.lo)
@@ -560,8 +563,6 @@ class LiveWorkspace(QWidget):
     def source_config(self) -> SourceConfig:
         kind = self.source_combo.currentData() or "synthetic"
         w, h = _to_hw(self.res_combo.currentText())
-        if kind == "synthetic":
-            w, h = 640, 480  # the scene is drawn at this size; the models see the "Model input" size
         if kind in ("image", "dataset"):
             ph, pw = _to_hw(self.size_combo.currentText())
             w, h = pw, ph

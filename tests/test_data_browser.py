@@ -102,8 +102,8 @@ def test_missing_dataset_offers_download_then_loads(qtbot, browser, tmp_path, mo
     files = idx_files(20, 10)
     real = formats.download
     with serve(files) as srv:
-        monkeypatch.setattr(formats, "download", lambda name, root, cancel=None: real(
-            name, root, mirror=srv.base, md5={n: md5(d) for n, d in files.items()}, cancel=cancel))
+        monkeypatch.setattr(formats, "download", lambda name, root, **kw: real(
+            name, root, mirror=srv.base, md5={n: md5(d) for n, d in files.items()}, **kw))
         browser.dataset_name = "fashion-mnist"
         assert browser.download_btn.isVisible() and "not downloaded" in browser.status.text()
         assert browser.current_view() is None
@@ -120,8 +120,8 @@ def test_download_failure_is_shown_and_retry_possible(qtbot, browser, monkeypatc
     _wait_view(qtbot, browser)
     with serve({}) as srv:
         real = formats.download
-        monkeypatch.setattr(formats, "download", lambda name, root, cancel=None: real(
-            name, root, mirror=srv.base, cancel=cancel))
+        monkeypatch.setattr(formats, "download", lambda name, root, **kw: real(
+            name, root, mirror=srv.base, **kw))
         browser.dataset_name = "cifar10"
         browser.download_btn.click()
         qtbot.waitUntil(lambda: browser.error_text() != "", timeout=10000)
@@ -140,8 +140,8 @@ def test_download_progress_cancel_and_resume(qtbot, browser, monkeypatch):
     real = formats.download
     with serve({name: data}) as srv:
         srv.delay = 0.01  # about 50 chunks: slow enough to cancel half-way
-        monkeypatch.setattr(formats, "download", lambda n, root, cancel=None: real(
-            n, root, mirror=srv.base, md5={name: md5(data)}, cancel=cancel))
+        monkeypatch.setattr(formats, "download", lambda n, root, **kw: real(
+            n, root, mirror=srv.base, md5={name: md5(data)}, **kw))
         browser.dataset_name = "cifar10"
         browser.download_btn.click()
         qtbot.waitUntil(lambda: browser.progress.isVisible() and browser.progress.value() > 100, timeout=10000)
@@ -175,3 +175,36 @@ def test_subset_set_while_loading_is_applied(qtbot, fe_home, tmp_path):
     assert sum(b.bars.opts["height"]) == 60
     assert b.shortcuts()
     b.shutdown()
+
+
+def test_truncated_archive_choice_names_the_file_and_download_again_repairs(qtbot, browser, monkeypatch):
+    from pathlib import Path
+
+    from fixtures_data import cifar10_binary_tar
+
+    _wait_view(qtbot, browser)
+    data, _ = cifar10_binary_tar()
+    root = Path(browser.data_root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "cifar-10-binary.tar.gz").write_bytes(data[: len(data) // 3])
+    browser.dataset_name = "cifar10"
+    _wait_view(qtbot, browser)
+    assert "cifar-10-binary.tar.gz: truncated or damaged archive" in browser.error_text()
+    assert browser.current_view() is None
+    assert browser.download_btn.isVisible() and browser.download_btn.text() == "Download again"
+    # repair: fetch the archive again (the damaged one fails its checksum), unpack, load
+    from app.data import formats
+
+    real = formats.download
+    with serve({"cifar-10-binary.tar.gz": data}) as srv:
+        monkeypatch.setattr(formats, "download", lambda n, r, **kw: real(
+            n, r, mirror=srv.base, md5={"cifar-10-binary.tar.gz": md5(data)}, **kw))
+        browser.download_btn.click()
+        qtbot.waitUntil(lambda: browser.current_view() is not None, timeout=15000)
+    assert browser.current_view().name == "cifar10" and browser.error_text() == ""
+    assert (root / "cifar-10-batches-bin" / "data_batch_1.bin").exists()
+    assert browser.download_btn.text() == "Download" and not browser.download_btn.isVisible()
+    browser.split_combo.setCurrentText("test")
+    browser.dataset_name = "digits"
+    _wait_view(qtbot, browser)
+    assert browser.current_view().split == "test" and browser.error_text() == ""

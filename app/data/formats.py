@@ -524,12 +524,14 @@ def mirror_url(f: RemoteFile, mirror: str | None) -> str:
 
 def download(name: str, root: str | Path | None = None, *, mirror: str | None = None,
              md5: dict[str, str] | None = None, cancel: CancelToken | None = None,
-             keep_archive: bool = False) -> Generator[Progress, None, Path]:
+             keep_archive: bool = False, force: bool = False) -> Generator[Progress, None, Path]:
     """Fetch ``name`` from its official location (or ``mirror``) into ``root``; returns the local folder.
 
     Each file is checked against its published MD5 (``md5`` overrides per file name, for mirrors of other
     content such as test fixtures); archives are unpacked member by member (only the members the loader reads)
     and then deleted unless ``keep_archive``. Interrupted downloads resume; a cancelled one keeps its ``.part``.
+    ``force``: fetch and unpack again even when the unpacked files are there (to repair a damaged copy; files
+    that still match their checksum are not fetched again).
     """
     from app.data.download import fetch
 
@@ -549,7 +551,7 @@ def download(name: str, root: str | Path | None = None, *, mirror: str | None = 
         dest = target / f.filename
         if f.filename in ARCHIVE_MEMBERS:
             folder, members = ARCHIVE_MEMBERS[f.filename]
-            if all((r / folder / m).exists() for m in members if m not in OPTIONAL_MEMBERS):
+            if not force and all((r / folder / m).exists() for m in members if m not in OPTIONAL_MEMBERS):
                 yield Progress(1, 1, f"{name}: already unpacked in {r / folder}")
                 return r / folder
         prefix = f"[{i + 1}/{len(b.files)}] " if len(b.files) > 1 else ""

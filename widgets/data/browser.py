@@ -363,10 +363,11 @@ class DatasetBrowser(QWidget):
             self._set_message(f"{name} is not downloaded yet ({human_size(st.download_size)} from its official "
                               f"location). Press Download.", error=False)
             self._clear_view()
+            self._reset_download_button()
             self.download_btn.show()
             self.download_btn.setEnabled(True)
             return
-        self.download_btn.hide()
+        self._reset_download_button()
         self._cancel_load()
         subset = self.subset_spin.value() if split == "train" else 0
         ds = self._dataset
@@ -389,6 +390,12 @@ class DatasetBrowser(QWidget):
                 return c
         return 16
 
+    def _reset_download_button(self) -> None:
+        self.download_btn.hide()
+        self.download_btn.setText("Download")
+        self.download_btn.setToolTip("Download this dataset from its official location (checksum-verified; "
+                                     "an interrupted download resumes)")
+
     def _cancel_load(self) -> None:
         if self._load_worker is not None and self._load_worker.is_running():
             self._load_worker.cancel()
@@ -406,10 +413,15 @@ class DatasetBrowser(QWidget):
         name, root = self.dataset_name, self._root
         if name not in formats.BUILTINS or (self._dl_worker is not None and self._dl_worker.is_running()):
             return
+        force = self.download_btn.text() != "Download"  # "Download again": repair a damaged copy
         self._cancel_load()
         self.download_btn.setEnabled(False)
         self._set_message(f"downloading {name}…", error=False)
-        w = self.pool.start(lambda token: formats.download(name, root, cancel=token), name="dataset-download")
+        if force:
+            make = lambda token: formats.download(name, root, cancel=token, force=True)  # noqa: E731
+        else:
+            make = lambda token: formats.download(name, root, cancel=token)  # noqa: E731
+        w = self.pool.start(make, name="dataset-download")
         w.progress.connect(self._on_progress)
         w.finished.connect(self._on_downloaded)
         w.failed.connect(self._on_download_failed)
@@ -456,6 +468,12 @@ class DatasetBrowser(QWidget):
         self._dataset = None
         self._clear_view()
         self._set_message(f"Cannot load {self.dataset_name}: {msg}", error=True)
+        if self.dataset_name in formats.BUILTINS:  # a damaged copy: offer to fetch it again
+            self.download_btn.setText("Download again")
+            self.download_btn.setToolTip("Fetch the dataset again from its official location and unpack it "
+                                         "over the damaged copy (checksum-verified)")
+            self.download_btn.setEnabled(True)
+            self.download_btn.show()
 
     @Slot()
     def _on_load_cancelled(self) -> None:
@@ -469,7 +487,7 @@ class DatasetBrowser(QWidget):
     def _on_downloaded(self, path) -> None:
         self._dl_worker = None
         self._show_busy(False)
-        self.download_btn.hide()
+        self._reset_download_button()
         self._update_combo_texts()
         self._set_message(f"Downloaded into {path}.", error=False)
         self._refresh()

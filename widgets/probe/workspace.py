@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer, Signal, Slot
+import torch  # noqa: F401  (torch before Qt: this module also runs as a script)
+from PySide6.QtCore import QElapsedTimer, QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -683,3 +683,63 @@ class ProbeWorkspace(QWidget):
         if self.history is not None:
             self.history.close()
             self.history = None
+
+
+def _demo(argv: list[str] | None = None) -> int:
+    """``python -m widgets.probe.workspace``: the workspace alone. ``--time`` runs the first-use path headless
+    (digits, a random and a trained backbone, default settings, through the real widgets) and prints timings."""
+    import argparse
+    import os
+    import sys
+    import time
+
+    ap = argparse.ArgumentParser(prog="python -m widgets.probe.workspace")
+    ap.add_argument("--time", action="store_true", help="run digits: simple (random) vs a trained model; print")
+    ap.add_argument("--subset", type=int, default=0, help="training images (0 = all)")
+    ap.add_argument("--epochs", type=int, default=100)
+    args = ap.parse_args(argv)
+    if args.time:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from app import device
+    from widgets.application import make_app
+
+    device.configure_threads(None)
+    app = make_app()
+    s = QSettings(str(paths.settings_file()), QSettings.Format.IniFormat)
+    ws = ProbeWorkspace(Session(), s)
+    ws.resize(1400, 860)
+    ws.show()
+    if not args.time:
+        app.exec()
+        ws.shutdown()
+        return 0
+    ws.browser.dataset_name = "digits"
+    ws.browser.subset_size = args.subset
+    trained = [x for x in ws.models.labels() if "(trained, MNIST)" in x]
+    ws.models.set_checked(["simple (random)"] + trained[:1])
+    ws.probe_settings.head.setCurrentIndex(ws.probe_settings.head.findData("logistic"))
+    ws.probe_settings.editor("logistic", "epochs").setValue(args.epochs)
+    ws.probe_settings.seeds.setValue(1)
+    ws.probe_settings.test_limit.setValue(0)
+    done = []
+    ws.batchDone.connect(lambda: done.append(time.perf_counter()))
+    t0 = time.perf_counter()
+    ws.train()
+    while not done:
+        app.processEvents()
+        time.sleep(0.002)
+    print(f"models: {', '.join(ws.models.checked_labels())}; dataset digits, subset {args.subset or 'all'}, "
+          f"logistic head, {args.epochs} epochs")
+    print(f"Train pressed -> both accuracies in the comparison: {done[0] - t0:.1f} s (wall)")
+    for g in ws.compare.groups:
+        print(f"  {g.label:28s} top-1 {100 * g.top1_mean:5.1f}%  (runs {g.n_runs})")
+    if ws.banner.text():
+        print("message:", ws.banner.text(), file=sys.stderr)
+    ws.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_demo())

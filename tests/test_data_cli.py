@@ -87,3 +87,14 @@ def test_data_verify_shared_mnist_by_decompressed_content(shared, fe_home, capsy
     assert run(["data", "verify", "mnist", "--root", str(root)]) == 0
     out = capsys.readouterr().out
     assert out.count(" ok ") == 4 and "decompressed content" in out and "mnist: all verified" in out
+
+
+def test_data_clear_cache(tmp_path, fe_home, capsys):
+    folder = image_folder(tmp_path / "pics", per_class=3)
+    assert run(["data", "info", f"imagefolder:{folder}"]) == 0
+    assert list((fe_home / "cache" / "imagefolder").glob("*.npz"))
+    capsys.readouterr()
+    assert run(["data", "clear-cache"]) == 0
+    assert capsys.readouterr().out.startswith("removed 1 cache file(s)")
+    assert not list((fe_home / "cache" / "imagefolder").glob("*.npz"))
+    assert folder.is_dir()

@@ -36,6 +36,9 @@ def register(sub, bench) -> None:
     ver.add_argument("--root", type=Path, default=None, help="data root (default: the app's data folder)")
     ver.set_defaults(func=cmd_verify)
 
+    cc = dsub.add_parser("clear-cache", help="delete the decoded-dataset caches (.npz); sources are kept")
+    cc.set_defaults(func=cmd_clear_cache)
+
     b = bench.add_parser("dataset-load", help="time a dataset load: first (parse/decode) and second (cache)")
     b.add_argument("name", help="a dataset name or imagefolder:PATH")
     b.add_argument("--split", choices=["train", "test"], default="train")
@@ -147,6 +150,24 @@ def cmd_verify(args) -> int:
         print(f"{mark:>3}  {fname}: {detail}")
     print(f"{args.name}: {'all verified' if not bad else f'{bad} file(s) do not match'}")
     return 1 if bad else 0
+
+
+def cmd_clear_cache(args) -> int:
+    from app import paths
+    from app.data.download import human_size
+
+    n, size = 0, 0
+    for sub in ("datasets", "imagefolder"):
+        folder = paths.cache_dir() / sub
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            if p.is_file() and (p.suffix == ".npz" or p.name.endswith(".tmp")):
+                size += p.stat().st_size
+                p.unlink()
+                n += 1
+    print(f"removed {n} cache file(s), {human_size(size)}")
+    return 0
 
 
 def cmd_bench_load(args) -> int:

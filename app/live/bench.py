@@ -18,7 +18,7 @@ import torch
 
 from app import device as devmod
 from app.live.pipeline import LIVE_OPTIONS, LiveConfig, LiveEngine, PaneConfig, default_layer
-from app.live.sources import SyntheticSource
+from app.live.sources import SyntheticSource, set_cv_threads
 from app.models.spec import ModelSpec
 
 DEFAULT_BACKBONE = "resnet20"  # the default Live pane (random weights), tapped at its default layer
@@ -51,6 +51,7 @@ def run_bench(backbone: str = DEFAULT_BACKBONE, size: tuple[int, int] = (240, 32
                           weight_state="trained" if weights else "random")
     engine = LiveEngine(dev, channels_last=channels_last, amp=amp)
     h, w = size
+    cv_prev = set_cv_threads()  # as in the app's live loop
     src = SyntheticSource(w, h)
     src.open()
     with torch.inference_mode():
@@ -105,6 +106,7 @@ def run_bench(backbone: str = DEFAULT_BACKBONE, size: tuple[int, int] = (240, 32
                 read_t.append(t1 - t0)
             done += n
     src.close()
+    set_cv_threads(cv_prev)
     pane = lf.panes[0]
     if pane.error:
         raise ValueError(pane.error)

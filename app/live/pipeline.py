@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from app import device as devmod
 from app.live import mosaic as mz
-from app.live.sources import FrameSource, SourceConfig, SourceError, make_source
+from app.live.sources import FrameSource, SourceConfig, SourceError, make_source, set_cv_threads
 from app.models.spec import ModelSpec
 from app.tasks import CancelToken
 
@@ -474,6 +474,7 @@ class LiveLoop:
         fps = 0.0
         stamps: deque[float] = deque(maxlen=12)  # publish times of the last frames: the FPS shown
         post = self.mailbox.post
+        cv_prev = set_cv_threads()  # deliberately single-threaded OpenCV (torch has the cores)
         with torch.inference_mode():
             if self.engine is None:
                 self.engine = LiveEngine()
@@ -574,6 +575,7 @@ class LiveLoop:
                             self._wake.wait(wait)
                             self._wake.clear()
             finally:
+                set_cv_threads(cv_prev)
                 if src is not None:
                     src.close()
                 if recorder is not None:

@@ -25,8 +25,16 @@ import cv2
 import numpy as np
 
 # OpenCV's own thread pool competes with torch and the GUI thread on small machines: decoding and resizing one
-# frame at a time gains nothing from it.
-cv2.setNumThreads(1)
+# frame at a time gains nothing from it. The live loop and the bench call this (and restore the previous value).
+LIVE_CV_THREADS = 1
+
+
+def set_cv_threads(n: int | None = LIVE_CV_THREADS) -> int:
+    """Set OpenCV's thread count (process-wide); returns the previous value so the caller can restore it."""
+    prev = cv2.getNumThreads()
+    if n is not None:
+        cv2.setNumThreads(int(n))
+    return prev
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 KINDS = ("synthetic", "camera", "video", "image", "dataset")
@@ -133,11 +141,15 @@ class SyntheticSource(FrameSource):
         self._i = 0
         self._grating: np.ndarray | None = None
 
+    MAX_DRAW = 640  # the scene is drawn at most this wide/high, then scaled up (HD frames stay cheap)
+
     def open(self) -> None:
         if self.width < 16 or self.height < 16:
             raise SourceError(f"synthetic scene: size {self.width}x{self.height} is too small (at least 16x16)")
         self._photo = _sample_photo()
-        s = max(8, min(self.width, self.height) // 6)
+        f = min(1.0, self.MAX_DRAW / max(self.width, self.height))
+        self._dw, self._dh = max(16, round(self.width * f)), max(16, round(self.height * f))
+        s = max(8, min(self._dw, self._dh) // 6)
         yy, xx = np.mgrid[-s:s, -s:s].astype(np.float32)
         self._grating_r = s
         self._grating_xy = (xx, yy)
@@ -148,7 +160,7 @@ class SyntheticSource(FrameSource):
             raise SourceError("synthetic scene: read() before open()")
         t = self._i / self.rate
         self._i += 1
-        W, H = self.width, self.height
+        W, H = self._dw, self._dh
         ph, pw = self._photo.shape[:2]
         # pan/zoom: scale so the view covers the photo, then zoom 1.0..1.6 and drift the centre slowly
         base = max(W / pw, H / ph)
@@ -188,6 +200,8 @@ class SyntheticSource(FrameSource):
         cv2.circle(frame, (cxd, cyd), max(3, u // 14), (230, 40, 40), -1, cv2.LINE_AA)
         sq = cv2.boxPoints(((W * 0.30, H * 0.30), (u * 0.16, u * 0.16), math.degrees(t * 0.7)))
         cv2.fillConvexPoly(frame, sq.astype(np.int32), (40, 60, 220), cv2.LINE_AA)
+        if (W, H) != (self.width, self.height):
+            frame = cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
         return frame
 
     def close(self) -> None:

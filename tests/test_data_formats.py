@@ -12,7 +12,7 @@ import pytest
 from fixtures_data import (cifar10_binary_tar, cifar10_python_folder, cifar100_binary_tar, idx_files, idx_pair,
                            image_folder, md5, serve, stl10_tar)
 
-from app.data import DatasetError, core, formats, load, names
+from app.data import DatasetError, formats, load, names
 from app.data.formats import NotDownloaded
 from app.tasks import CancelToken, Cancelled, run_to_end
 

@@ -32,7 +32,7 @@ import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Generator
+from typing import Generator
 
 import numpy as np
 
@@ -357,8 +357,7 @@ def _parse(name: str, src: Source, split: str, cancel: CancelToken | None
         folder_path = src.path
         get = lambda base: _read(folder_path / base) if (folder_path / base).exists() else None  # noqa: E731
         where = ""
-    parts = _split_members(name, (src.path.name if src.kind == "archive" else kind), split)
-    need = [p for p in parts]
+    need = _split_members(name, (src.path.name if src.kind == "archive" else kind), split)
     images_l, labels_l = [], []
     if kind == "stl-bin":
         xname, yname = need
@@ -710,5 +709,3 @@ def verify_local(name: str, root: str | Path | None = None, cancel: CancelToken 
 def class_counts(ds: ArrayDataset) -> np.ndarray:
     return np.bincount(ds.labels, minlength=len(ds.classes))
 
-
-ProgressFn = Callable[[Progress], None]

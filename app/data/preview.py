@@ -115,7 +115,8 @@ def view(ds: ArrayDataset, subset: int | None = None, n: int = 48, seed: int = 0
 
 def browse(name: str, split: str = "train", root: str | Path | None = None, subset: int | None = None,
            n: int = 48, seed: int = 0, dataset: ArrayDataset | None = None,
-           cancel: CancelToken | None = None, columns: int | None = None) -> Generator[Progress, None, tuple[ArrayDataset, View]]:
+           cancel: CancelToken | None = None, columns: int | None = None
+           ) -> Generator[Progress, None, tuple[ArrayDataset, View]]:
     """Load ``name``/``split`` (unless ``dataset`` is that already) and compute its ``View``."""
     from app.data.formats import load_task
 

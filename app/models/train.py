@@ -193,6 +193,7 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
     os.close(fd)
     try:
         torch.save(obj, tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -217,17 +218,22 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None = None,
-          cancel: CancelToken | None = None, model: nn.Module | None = None,
+          cancel: CancelToken | None = None, model: nn.Module | None = None, data: tuple | None = None,
           ) -> Generator[Progress, None, TrainResult]:
-    """Train ``spec`` (or an already built ``model`` of it) end to end on ``cfg.dataset``; see the module doc."""
+    """Train ``spec`` (or an already built ``model`` of it) end to end on ``cfg.dataset``; see the module doc.
+
+    ``data``: (train, test) ``ArrayDataset``s already in memory (then ``cfg.dataset`` is only a name)."""
     t0 = time.monotonic()
     if cfg.epochs < 1:
         raise TrainError("epochs must be at least 1")
     if cfg.batch_size < 1:
         raise TrainError("batch size must be at least 1")
     yield Progress(0, None, f"loading {cfg.dataset}")
-    train_ds = load_split(cfg.dataset, "train", cfg.train_limit, cfg.data_root, cfg.seed)
-    test_ds = load_split(cfg.dataset, "test", cfg.test_limit, cfg.data_root, cfg.seed)
+    if data is not None:
+        train_ds, test_ds = data[0].subset(cfg.train_limit, cfg.seed), data[1].subset(cfg.test_limit, cfg.seed)
+    else:
+        train_ds = load_split(cfg.dataset, "train", cfg.train_limit, cfg.data_root, cfg.seed)
+        test_ds = load_split(cfg.dataset, "test", cfg.test_limit, cfg.data_root, cfg.seed)
     check(cancel)
     n_classes = len(train_ds.classes)
     resume_state = None
@@ -245,7 +251,9 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
         model = build(spec, device=device)
     device = next(model.parameters()).device
     if getattr(model, "num_classes", None) != n_classes:
-        model.reset_classifier(n_classes)
+        with torch.random.fork_rng(devices=[]):  # a seeded head: the same spec trains the same way
+            torch.manual_seed(int(spec.seed) + 2)
+            model.reset_classifier(n_classes)
         apply_freeze(model, spec.freeze)  # patterns that name the head apply to the new one too
     # the input the model sees: its own normalisation (trained checkpoints) or the dataset's
     ispec0 = input_spec(model if getattr(model, "fe_spec", None) is not None else spec)

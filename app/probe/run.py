@@ -33,6 +33,9 @@ def test_images(config: ProbeConfig) -> ArrayDataset:
     return _load_split(config.dataset, config.data_root, "test", config.test_limit, config.seed)
 
 
+test_images.__test__ = False  # not a pytest test, even when imported into a test module
+
+
 # --- models ---------------------------------------------------------------------------------------------------
 def _builder():
     import importlib

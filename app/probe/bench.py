@@ -1,0 +1,112 @@
+"""``main.py bench head``: our logistic head against scikit-learn's LogisticRegression on the same features.
+
+Features are extracted once (cached), standardised once with the training statistics; both heads minimise the same
+objective: mean cross-entropy + wd/2 * ||W||^2, i.e. scikit-learn's ``C = 1 / (wd * n_train)`` (lbfgs, multinomial,
+intercept unpenalised in both). scikit-learn runs under ``threadpoolctl.threadpool_limits(1)`` (one BLAS thread) for
+timing stability on this shared machine; ours uses torch with its configured threads on the compute device.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+
+import numpy as np
+
+
+def bench_head(args) -> dict:
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from app import device as devices
+    from app.data import load
+    from app.models.spec import ModelSpec
+    from app.probe import extract as ex
+    from app.probe.config import HEAD_DEFAULTS
+    from app.probe.heads import standardizer, train_logistic
+    from app.probe.preprocess import input_spec_for
+    from app.probe.run import build_model, effective_spec
+    from app.tasks import cli_progress, run_to_end
+
+    if args.quick:
+        dataset, train_limit, test_limit = args.dataset or "digits", min(args.train_limit, 600), min(args.test_limit, 200)
+        options = json.loads(args.options) if args.options else {"k": 32}
+    else:
+        dataset = args.dataset
+        if dataset is None:
+            try:
+                load("mnist", "test", args.data_root)
+                dataset = "mnist"
+            except Exception:  # noqa: BLE001 - no MNIST here: fall back to the embedded digits
+                dataset = "digits"
+        train_limit, test_limit = args.train_limit, args.test_limit
+        options = json.loads(args.options) if args.options else {"k": 512}
+    train = load(dataset, "train", args.data_root).subset(train_limit, seed=args.seed)
+    test = load(dataset, "test", args.data_root).subset(test_limit, seed=args.seed + 1)
+    spec = effective_spec(ModelSpec.make(args.backbone, options=options), train)
+    model = build_model(spec)
+    layer = args.layer if args.layer >= 0 else len(model.feature_info) + args.layer
+    ispec = input_spec_for(spec, model, train)
+    dev = devices.pick()
+    whash = ex.weights_hash(model) + "|" + spec.key()
+    feats = []
+    t0 = time.perf_counter()
+    for split, ds, lim in (("train", train, train_limit), ("test", test, test_limit)):
+        key = ex.cache_key(weights=whash, layer=layer, pooling=args.pooling, dataset=dataset, data_root=args.data_root,
+                           split=split, limit=lim, seed=args.seed, n=len(ds), ispec=ispec, dtype="auto")
+        f = run_to_end(ex.extract(model, ds.images, ispec, layer, args.pooling, device=dev, key=key,
+                                  label=f"{split} features"), cli_progress("bench head: "))
+        feats.append(np.asarray(f.array, dtype=np.float32))
+    extract_seconds = time.perf_counter() - t0
+    Xtr, Xte = feats
+    n, d = Xtr.shape
+    n_classes = len(train.classes)
+    wd = float(args.weight_decay)
+
+    # ours (standardisation included in our time)
+    opts = dict(HEAD_DEFAULTS["logistic"], weight_decay=wd, epochs=int(args.epochs), eval_every=10**9)
+    t = time.perf_counter()
+    hr = run_to_end(train_logistic(Xtr, train.labels, Xte, test.labels, n_classes, opts, device=dev, seed=args.seed))
+    ours_seconds = time.perf_counter() - t
+    ours_top1 = float(np.mean(hr.scores.argmax(1) == test.labels))
+    ours_steps = len(hr.curves)
+
+    # scikit-learn, on the same standardised features (standardisation not counted in its time)
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    mean, inv = standardizer(Xtr, True)
+    Atr = (Xtr - mean) * inv
+    Ate = (Xte - mean) * inv
+    C = 1.0 / (wd * n)
+    clf = LogisticRegression(C=C, solver="lbfgs", max_iter=1000, tol=1e-4)
+    with threadpool_limits(1), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        t = time.perf_counter()
+        clf.fit(Atr, train.labels)
+        sklearn_seconds = time.perf_counter() - t
+    sk_top1 = float(np.mean(clf.predict(Ate) == test.labels))
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return {
+        "ours_seconds": round(ours_seconds, 4),
+        "sklearn_seconds": round(sklearn_seconds, 4),
+        "speedup": round(sklearn_seconds / max(ours_seconds, 1e-9), 2),
+        "ours_top1": ours_top1,
+        "sklearn_top1": sk_top1,
+        "top1_gap_points": round(100 * (sk_top1 - ours_top1), 3),
+        "ours_iterations": ours_steps,
+        "sklearn_iterations": int(np.max(clf.n_iter_)),
+        "sklearn_converged": converged,
+        "settings": {
+            "dataset": dataset, "n_train": n, "n_test": len(Xte), "n_features": d, "n_classes": n_classes,
+            "backbone": spec.backbone, "options": dict(spec.options), "layer": layer, "pooling": args.pooling,
+            "weight_decay": wd, "sklearn_C": C, "sklearn": "LogisticRegression(solver='lbfgs', max_iter=1000, "
+            "tol=1e-4), standardised float32 features, threadpoolctl.threadpool_limits(1)",
+            "ours": f"L-BFGS (strong Wolfe, history 20), at most {args.epochs} iterations, full batch, "
+                    f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+            "device": devices.describe(dev).name, "extract_seconds": round(extract_seconds, 3),
+            "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),
+        },
+    }

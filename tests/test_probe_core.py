@@ -1,0 +1,231 @@
+"""Probe core: metrics on hand examples, heads end to end on digits, cancel, the feature cache, the commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from app.models.spec import ModelSpec
+from app.probe import extract as ex
+from app.probe.config import CurvePoint, ProbeConfig, ProbeResult
+from app.probe.metrics import confusion_matrix, evaluate_scores, per_class_accuracy, topk_accuracy
+from app.probe.preprocess import InputSpec, to_tensor
+from app.probe.run import evaluate_model, run_probe, test_images
+from app.tasks import CancelToken, Cancelled, run_to_end
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def small_config(head="logistic", **kw) -> ProbeConfig:
+    spec = ModelSpec.make("rdsn", options={"k": 16, "blocks": 1})
+    base = dict(model=spec, dataset="digits", head=head, train_limit=300, test_limit=120, pooling="grid2")
+    base.update(kw)
+    return ProbeConfig(**base)
+
+
+# --- metrics ------------------------------------------------------------------------------------------------------
+def test_metrics_hand_example():
+    # 4 samples, 3 classes; predictions: 0, 2, 1, 2; truth: 0, 1, 1, 0
+    scores = np.array([[0.9, 0.05, 0.05],
+                       [0.1, 0.3, 0.6],
+                       [0.2, 0.7, 0.1],
+                       [0.3, 0.2, 0.5]])
+    labels = np.array([0, 1, 1, 0])
+    m = evaluate_scores(scores, labels, 3)
+    assert m.top1 == pytest.approx(0.5)
+    # top-2: sample 1 (true 1 is 2nd), sample 3 (true 0 is 2nd: 0.3 > 0.2) -> all four
+    assert m.top2 == pytest.approx(1.0)
+    assert m.top5 == pytest.approx(1.0)
+    assert m.confusion.tolist() == [[1, 0, 1], [0, 1, 1], [0, 0, 0]]
+    assert m.per_class[0] == pytest.approx(0.5) and m.per_class[1] == pytest.approx(0.5)
+    assert np.isnan(m.per_class[2])  # class 2 never occurs
+    assert m.misclassified.tolist() == [1, 3]
+    assert m.mis_predicted.tolist() == [2, 2]
+
+
+def test_topk_ordering_and_ties():
+    scores = np.array([[1.0, 1.0, 0.0, 2.0]])  # ranking: 3, then 0 and 1 tied -> lower index first
+    assert topk_accuracy(scores, np.array([3]), 1) == 1.0
+    assert topk_accuracy(scores, np.array([0]), 1) == 0.0
+    assert topk_accuracy(scores, np.array([0]), 2) == 1.0
+    assert topk_accuracy(scores, np.array([1]), 2) == 0.0  # tie broken towards class 0
+    assert topk_accuracy(scores, np.array([1]), 3) == 1.0
+    assert topk_accuracy(scores, np.array([2]), 10) == 1.0  # k larger than the class count
+    cm = confusion_matrix(np.array([0, 1, 1]), np.array([0, 0, 1]), 2)
+    assert cm.tolist() == [[1, 1], [0, 1]]
+    assert per_class_accuracy(cm).tolist() == [0.5, 1.0]
+
+
+# --- preprocessing -------------------------------------------------------------------------------------------------
+def test_preprocess_gray_to_rgb_resize_normalise():
+    img = np.zeros((2, 8, 8, 1), np.uint8)
+    img[:, :4] = 255
+    spec = InputSpec(3, (32, 32), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    x = to_tensor(img, spec)
+    assert x.shape == (2, 3, 32, 32) and x.dtype == torch.float32
+    assert torch.allclose(x[:, 0], x[:, 2])
+    assert x[0, 0, 0, 0].item() == pytest.approx(1.0) and x[0, 0, -1, 0].item() == pytest.approx(-1.0)
+    rgb = np.zeros((1, 4, 4, 3), np.uint8)
+    rgb[..., 1] = 255
+    g = to_tensor(rgb, InputSpec(1, (4, 4), (0.0,), (1.0,)))
+    assert g.shape == (1, 1, 4, 4) and g[0, 0, 0, 0].item() == pytest.approx(0.587, abs=1e-5)
+
+
+# --- end to end ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("head", ["logistic", "ridge", "svm", "knn"])
+def test_run_probe_each_head(fe_home, head):
+    progress = []
+    result = run_to_end(run_probe(small_config(head)), progress.append)
+    assert isinstance(result, ProbeResult)
+    assert result.n_train == 300 and result.n_test == 120 and result.n_features == 16 * 4
+    assert 0.5 < result.top1 <= result.top2 <= result.top5 <= 1.0  # far above chance (0.1) on digits
+    assert result.confusion.shape == (10, 10) and result.confusion.sum() == 120
+    assert len(result.misclassified) == 120 - np.trace(result.confusion)
+    assert result.settings["head_options"] and result.settings["layer"] == 1
+    assert any(isinstance(p.payload, CurvePoint) for p in progress)
+    json.dumps(result.to_dict())  # JSON-able
+    again = ProbeConfig.from_dict(json.loads(json.dumps(result.config.to_dict())))
+    assert again == result.config
+    assert len(test_images(result.config)) == 120
+
+
+def test_logistic_adam_curves_have_test_acc(fe_home):
+    cfg = small_config("logistic", head_options=(("epochs", 5), ("optimizer", "adam")))
+    result = run_to_end(run_probe(cfg))
+    assert len(result.curves) == 5 and result.curves[-1].test_acc is not None
+    assert result.top1 > 0.3
+
+
+def test_cancel_mid_extraction_leaves_no_cache(fe_home):
+    token = CancelToken()
+    gen = run_probe(small_config(train_limit=None), token)
+    seen = 0
+    with pytest.raises(Cancelled):
+        for p in gen:
+            if p.message.startswith("extracting train"):
+                seen += 1
+                if p.done > 0:
+                    token.cancel()
+    assert seen >= 2
+    cache = fe_home / "cache" / "features"
+    assert not list(cache.glob("*.npy")) or all(".tmp" not in f.name for f in cache.glob("*.npy"))
+    assert not list(cache.glob("*.tmp.npy"))
+    assert not [f for f in cache.glob("*.npy")]  # the cancelled split was never written
+
+
+def test_feature_cache_hit_on_new_head_settings(fe_home, monkeypatch):
+    calls = []
+    real = ex._maps_fn
+
+    def counting(model, layer, pooling):
+        fn = real(model, layer, pooling)
+        return lambda x: (calls.append(len(x)), fn(x))[1]
+
+    monkeypatch.setattr(ex, "_maps_fn", counting)
+    first = run_to_end(run_probe(small_config("logistic")))
+    assert not first.feature_cache_hit and calls
+    n_calls = len(calls)
+    second = run_to_end(run_probe(small_config("ridge", head_options=(("alpha", 3.0),))))
+    assert second.feature_cache_hit
+    assert len(calls) == n_calls  # no extraction at all
+    assert second.n_features == first.n_features
+    third = run_to_end(run_probe(small_config("logistic", pooling="gap")))  # new pooling: new features
+    assert not third.feature_cache_hit and len(calls) > n_calls
+
+
+def test_cache_written_atomically(fe_home):
+    """While extracting, only a temporary file exists; the final name appears complete, at the end."""
+    gen = run_probe(small_config(train_limit=None))  # 1347 images: several batches
+    cache = fe_home / "cache" / "features"
+    checked = False
+    for p in gen:
+        if p.message.startswith("extracting train") and 0 < p.done < p.total:
+            assert list(cache.glob("*.tmp.npy"))
+            assert not [f for f in cache.glob("*.npy") if ".tmp" not in f.name]
+            checked = True
+    assert checked
+    final = [f for f in cache.glob("*.npy") if ".tmp" not in f.name]
+    assert len(final) == 2 and not list(cache.glob("*.tmp.npy"))
+    assert np.load(final[0]).shape[1] == 64
+
+
+def test_ridge_primal_matches_dual():
+    from app.probe.heads import train_ridge
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 40)
+    X = rng.standard_normal((40, 12)).astype(np.float32) + y[:, None]
+    Xte = rng.standard_normal((10, 12)).astype(np.float32)
+    opts = {"alpha": 2.0, "standardize": True}
+    primal = run_to_end(train_ridge(X, y, Xte, np.zeros(10, np.int64), 3, opts))
+    wide = np.concatenate([X, X * 0.5], axis=1)  # d = 24 > n? no: make n < d with fewer rows
+    dual = run_to_end(train_ridge(X[:10], y[:10], Xte, np.zeros(10, np.int64), 3, opts))
+    assert primal.settings["form"] == "primal" and dual.settings["form"] == "dual"
+    # dual on 10 rows equals primal on the same 10 rows
+    from app.probe import heads
+
+    ref = run_to_end(heads.train_ridge(np.concatenate([X[:10]] * 1), y[:10], Xte, np.zeros(10, np.int64), 3, opts))
+    assert np.allclose(ref.scores, dual.scores, atol=1e-4)
+    # closed form check of the primal solution
+    mean, inv = heads.standardizer(X, True)
+    A = ((X - mean) * inv).astype(np.float64)
+    Y = -np.ones((40, 3))
+    Y[np.arange(40), y] = 1
+    W = np.linalg.solve(A.T @ A + 2.0 * np.eye(12), A.T @ (Y - Y.mean(0)))
+    expect = ((Xte - mean) * inv) @ W + Y.mean(0)
+    assert np.allclose(primal.scores, expect, atol=1e-3)
+    assert wide.shape[1] == 24
+
+
+def test_evaluate_model_own_classifier(fe_home):
+    spec = ModelSpec.make("simple", options={"in_channels": 1, "widths": (4,), "num_classes": 10, "input_size": 8})
+    result = run_to_end(evaluate_model(spec, "digits", test_limit=50))
+    assert result.n_test == 50 and result.config.head == "own" and result.confusion.sum() == 50
+
+
+def test_bad_settings_raise_clear_errors(fe_home):
+    with pytest.raises(ValueError, match="unknown option"):
+        run_to_end(run_probe(small_config("ridge", head_options=(("nope", 1),))))
+    with pytest.raises(ValueError, match="pooling"):
+        run_to_end(run_probe(small_config(pooling="grid")))
+    with pytest.raises(ValueError, match="layer"):
+        run_to_end(run_probe(small_config(layer=7)))
+
+
+# --- commands -----------------------------------------------------------------------------------------------------
+def _main(*args, home: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, FILTER_EXPLORER_HOME=str(home), FILTER_EXPLORER_THREADS="1")
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], capture_output=True, text=True, env=env,
+                          timeout=240, cwd=ROOT)
+
+
+def test_probe_command_json(tmp_path):
+    r = _main("probe", "--backbone", "rdsn", "--options", '{"k": 8, "blocks": 1}', "--dataset", "digits",
+              "--train-limit", "200", "--test-limit", "60", "--head", "ridge", "--json", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in ("top1", "top2", "top5", "n_train", "n_test", "n_features", "extract_seconds", "train_seconds",
+                "cpu_seconds", "settings", "config"):
+        assert key in out
+    assert out["n_train"] == 200 and out["n_test"] == 60 and out["n_features"] == 32
+    assert 0 <= out["top1"] <= out["top2"] <= 1
+    bad = _main("probe", "--backbone", "rdsn", "--dataset", "digits", "--options", "{oops", home=tmp_path)
+    assert bad.returncode == 2 and "--options" in bad.stderr
+
+
+def test_bench_head_quick(tmp_path):
+    r = _main("bench", "head", "--quick", "--json", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in ("ours_seconds", "sklearn_seconds", "ours_top1", "sklearn_top1", "settings"):
+        assert key in out
+    assert out["settings"]["sklearn_C"] == pytest.approx(1 / (out["settings"]["weight_decay"] *
+                                                               out["settings"]["n_train"]))
+    assert 0.5 < out["ours_top1"] <= 1 and 0.5 < out["sklearn_top1"] <= 1

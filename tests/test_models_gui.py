@@ -52,6 +52,8 @@ def test_builder_shows_layers_and_totals(ws):
     m = ws.panel_a.mosaic()
     assert m is not None and not m.colour and m.shown == 4
     assert np.array_equal(ws.panel_a.image.image, m.rgb)
+    ws._trim_cache(keep=0)  # the snapshot cache never drops what is on screen
+    assert any(v is ws._builder_view for v in ws._views.values())
 
 
 def test_option_change_rebuilds_and_bad_input_keeps_last_model(qtbot, ws):

@@ -54,6 +54,7 @@ INITS = [
 ]
 COLUMNS = ["Layer", "Kind", "In -> Out", "Kernel", "Stride", "Params", "Trainable", "Frozen", "Initialisation"]
 COL_FROZEN, COL_BANK = 7, 8
+MAX_CACHED_VIEWS = 12
 
 
 def _row_tip(r: viz.LayerRow) -> str:
@@ -479,6 +480,16 @@ class ModelsWorkspace(QWidget):
         self._views[key] = view
         self._deliver_builder()
         self._deliver_panels()
+        self._trim_cache()
+
+    def _trim_cache(self, keep: int = MAX_CACHED_VIEWS) -> None:
+        """Forget the oldest snapshots (kernel copies can be tens of MB) except those on screen."""
+        shown = {id(self._builder_view), id(self.panel_a.view()), id(self.panel_b.view())}
+        for key in list(self._views):
+            if len(self._views) <= keep:
+                break
+            if id(self._views[key]) not in shown:
+                del self._views[key]
 
     @Slot(str)
     def _on_build_failed(self, key: str, msg: str) -> None:

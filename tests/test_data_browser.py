@@ -208,3 +208,26 @@ def test_truncated_archive_choice_names_the_file_and_download_again_repairs(qtbo
     browser.dataset_name = "digits"
     _wait_view(qtbot, browser)
     assert browser.current_view().split == "test" and browser.error_text() == ""
+
+
+def test_data_folder_choice_is_used_and_remembered(qtbot, browser, tmp_path, monkeypatch):
+    from widgets.data.browser import DatasetBrowser
+
+    _wait_view(qtbot, browser)
+    other = tmp_path / "elsewhere"
+    raw = other / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for n, d in idx_files(20, 10).items():
+        (raw / n).write_bytes(d)
+    browser.dataset_name = "fashion-mnist"
+    assert browser.download_btn.isVisible()
+    monkeypatch.setattr(browser, "ask_root", lambda: str(other))
+    browser.root_btn.click()
+    _wait_view(qtbot, browser)
+    assert browser.data_root == str(other) and str(other) in browser.root_btn.toolTip()
+    assert browser.current_view() is not None and browser.current_view().total == 20
+    assert browser.combo.currentText() == "fashion-mnist" and not browser.download_btn.isVisible()
+    again = DatasetBrowser(settings=browser._settings)
+    qtbot.addWidget(again)
+    assert again.data_root == str(other)
+    again.shutdown()

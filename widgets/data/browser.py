@@ -27,6 +27,8 @@ Run alone: ``python -m widgets.data.browser``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch  # noqa: F401  (torch before Qt)
 
 import numpy as np
@@ -44,6 +46,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSpinBox,
     QSplitter,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -55,6 +58,7 @@ from widgets.worker import Worker, WorkerPool
 
 FOLDER_ITEM = "Image folder…"
 RECENT_KEY = "data/recent_folders"
+ROOT_KEY = "data/root"
 MAX_RECENT = 6
 N_SAMPLES = 48
 
@@ -75,6 +79,7 @@ class DatasetBrowser(QWidget):
         self._dl_worker: Worker | None = None
         self._last_index = 0
         self._error = ""
+        self._closed = False
         self.pool = WorkerPool(self)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -98,6 +103,9 @@ class DatasetBrowser(QWidget):
                                     "the samples and counts below show that subset")
         self.subset_spin.setAccelerated(True)
         self.of_label = QLabel("of ? training images")
+        self.root_btn = QToolButton()
+        self.root_btn.setText("Data folder…")
+        self.root_btn.clicked.connect(self.choose_root)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -119,6 +127,7 @@ class DatasetBrowser(QWidget):
         sub.addWidget(QLabel("Use"))
         sub.addWidget(self.subset_spin)
         sub.addWidget(self.of_label, 1)
+        sub.addWidget(self.root_btn)
         work = QHBoxLayout()
         work.addWidget(self.progress, 1)
         work.addWidget(self.download_btn)
@@ -156,6 +165,11 @@ class DatasetBrowser(QWidget):
         lay.addLayout(work)
         lay.addWidget(splitter, 1)
 
+        if self._settings is not None:
+            saved = self._settings.value(ROOT_KEY)
+            if saved and Path(str(saved)).is_dir():
+                self._root = str(saved)
+        self._update_root_tip()
         self._fill_combo()
         self._show_busy(False)
         self.download_btn.hide()
@@ -202,6 +216,7 @@ class DatasetBrowser(QWidget):
     @data_root.setter
     def data_root(self, root: str | None) -> None:
         self._root = str(root) if root else None
+        self._update_root_tip()
         self._dataset = None
         self._update_combo_texts()
         self._refresh()
@@ -236,6 +251,8 @@ class DatasetBrowser(QWidget):
         return ["Ctrl+O: choose an image folder", "Esc: cancel the download or load"]
 
     def shutdown(self) -> None:
+        self._closed = True  # no new work after this
+        self._initial = False
         self._debounce.stop()
         self.pool.shutdown()
         self._load_worker = None
@@ -270,8 +287,6 @@ class DatasetBrowser(QWidget):
                                        Qt.ItemDataRole.ToolTipRole)
 
     def _add_folder_item(self, name: str, select: bool = True) -> int:
-        from pathlib import Path
-
         folder = name.split(":", 1)[1]
         i = self.combo.findData(name)
         if i >= 0:
@@ -297,6 +312,28 @@ class DatasetBrowser(QWidget):
             return
         recent = [folder] + [f for f in self._recent_folders() if f != folder]
         self._settings.setValue(RECENT_KEY, recent[:MAX_RECENT])
+
+    def _update_root_tip(self) -> None:
+        from app import paths
+
+        where = self._root or f"{paths.data_root()} (default)"
+        self.root_btn.setToolTip(f"Where datasets are looked for and downloaded to:\n{where}\n"
+                                 "(torchvision layouts work: MNIST/raw, cifar-10-batches-py, stl10_binary, …)")
+
+    def ask_root(self) -> str:
+        """The data-folder dialog (a method so tests can replace it)."""
+        from app import paths
+
+        return QFileDialog.getExistingDirectory(self, "Datasets folder", self._root or str(paths.data_root()))
+
+    @Slot()
+    def choose_root(self) -> None:
+        folder = self.ask_root()
+        if not folder:
+            return
+        if self._settings is not None:
+            self._settings.setValue(ROOT_KEY, folder)
+        self.data_root = folder
 
     def ask_folder(self) -> str:
         """The folder dialog (a method so tests can replace it)."""
@@ -353,6 +390,8 @@ class DatasetBrowser(QWidget):
         """Load (or reuse) the chosen dataset and show its preview, off the GUI thread."""
         self._debounce.stop()
         self._initial = False
+        if self._closed:
+            return
         name, split, root = self.dataset_name, self.split, self._root
         if self._dl_worker is not None and self._dl_worker.is_running():
             return
@@ -411,7 +450,7 @@ class DatasetBrowser(QWidget):
     @Slot()
     def download(self) -> None:
         name, root = self.dataset_name, self._root
-        if name not in formats.BUILTINS or (self._dl_worker is not None and self._dl_worker.is_running()):
+        if self._closed or name not in formats.BUILTINS or (self._dl_worker is not None and self._dl_worker.is_running()):
             return
         force = self.download_btn.text() != "Download"  # "Download again": repair a damaged copy
         self._cancel_load()

@@ -336,7 +336,7 @@ class GroupStat:
 
     @property
     def title(self) -> str:
-        extra = [] if self.head in ("logistic",) else [self.head]
+        extra = [] if self.head in ("logistic",) else ["own classifier" if self.head == "own" else self.head]
         if self.layer is not None:
             extra.append(f"layer {self.layer}")
         if self.pooling not in ("default", ""):

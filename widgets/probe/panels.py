@@ -341,9 +341,12 @@ class HistoryTable(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setAlternatingRowColors(True)
         self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        hh.setMinimumSectionSize(36)
         self.table.setToolTip("Every finished run, stored in the history database. Select a run to see its results; "
                               "Delete removes the selected runs.")
         self.table.itemSelectionChanged.connect(self._on_selection)
@@ -379,10 +382,11 @@ class HistoryTable(QWidget):
         t.setRowCount(len(runs))
         self._ids = [r.id for r in runs]
         for i, r in enumerate(runs):
-            cells = [str(r.id), r.created.replace("T", " ")[:16], r.label, r.weight_state, r.dataset,
+            cells = [str(r.id), r.created.replace("T", " ")[5:16], r.label, r.weight_state, r.dataset,
                      "own classifier" if r.head == "own" else r.head,
                      f"{100 * r.top1:.1f}%", "" if r.top5 is None else f"{100 * r.top5:.1f}%",
-                     "" if r.n_train is None else str(r.n_train), "" if r.seed is None else str(r.seed)]
+                     "" if r.n_train is None or r.head == "own" else str(r.n_train),
+                     "" if r.seed is None else str(r.seed)]
             for j, text in enumerate(cells):
                 it = QTableWidgetItem(text)
                 if j in (0, 6, 7, 8, 9):

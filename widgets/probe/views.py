@@ -369,7 +369,9 @@ class CompareView(QWidget):
         ys = np.arange(n, dtype=np.float64)
         means = np.array([g.top1_mean for g in groups])
         stds = np.array([g.top1_std for g in groups])
-        brushes = [pg.mkBrush(*STATE_COLOURS.get(g.weight_state, (120, 120, 120)), 220) for g in groups]
+        # the trained baselines (a model's own classifier) are lighter than the probes of the same weights
+        brushes = [pg.mkBrush(*STATE_COLOURS.get(g.weight_state, (120, 120, 120)), 120 if g.head == "own" else 220)
+                   for g in groups]
         self.bars = pg.BarGraphItem(x0=np.zeros(n), y=ys, height=0.6, width=means, brushes=brushes, pen=None)
         self.chart.addItem(self.bars)
         self._items.append(self.bars)
@@ -380,19 +382,23 @@ class CompareView(QWidget):
             self.error_bars = err
         for g, y in zip(groups, ys):
             text = f"{100 * g.top1_mean:.1f}%" + (f" ± {100 * g.top1_std:.1f}" if g.n_runs > 1 else "")
-            t = pg.TextItem(text, color=(20, 20, 20), anchor=(0, 0.5))
-            t.setPos(g.top1_mean + g.top1_std + 0.01, y)
+            if g.top1_mean > 0.3:  # inside the bar, at its end
+                t = pg.TextItem(text, color=(20, 20, 20) if g.head == "own" else (255, 255, 255), anchor=(1, 0.5))
+                t.setPos(g.top1_mean - g.top1_std - 0.01, y)
+            else:
+                t = pg.TextItem(text, color=(20, 20, 20), anchor=(0, 0.5))
+                t.setPos(g.top1_mean + g.top1_std + 0.01, y)
             self.chart.addItem(t)
             self._items.append(t)
         chance = next((g.chance for g in groups if g.chance), None)
         if chance:
             line = pg.InfiniteLine(pos=chance, angle=90, pen=pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine),
-                                   label="chance", labelOpts={"position": 0.95, "color": (120, 120, 120)})
+                                   label="chance", labelOpts={"position": 0.97, "color": (120, 120, 120)})
             self.chart.addItem(line)
             self._items.append(line)
-        self.chart.getAxis("left").setTicks([[(float(y), g.title[:34]) for g, y in zip(groups, ys)]])
-        self.chart.setXRange(0, 1.12, padding=0)
-        self.chart.setYRange(-0.6, n - 0.4, padding=0)
+        self.chart.getAxis("left").setTicks([[(float(y), g.title if len(g.title) <= 44 else g.title[:43] + "…") for g, y in zip(groups, ys)]])
+        self.chart.setXRange(0, 1.02, padding=0)
+        self.chart.setYRange(-0.6, n + 0.1, padding=0)
         # the table
         t = self.table
         t.setRowCount(n)
@@ -400,7 +406,7 @@ class CompareView(QWidget):
             lp = "default" if g.layer is None else f"layer {g.layer}"
             lp += "" if g.pooling == "default" else f" · {g.pooling}"
             cells = [g.label, g.weight_state, "own classifier" if g.head == "own" else g.head, lp,
-                     "" if g.n_train is None else str(g.n_train), str(g.n_runs),
+                     "" if g.n_train is None or g.head == "own" else str(g.n_train), str(g.n_runs),
                      f"{100 * g.top1_mean:.1f}%" + (f" ± {100 * g.top1_std:.1f}" if g.n_runs > 1 else ""),
                      "" if g.top5_mean is None else f"{100 * g.top5_mean:.1f}%"]
             for j, text in enumerate(cells):

@@ -286,6 +286,7 @@ class ProbeWorkspace(QWidget):
         self.refresh_history()
         self.refresh_compare()
         self._update_buttons()
+        self._idle_text()
         if history_msg:
             self.banner.show_message(history_msg)
         if self.history is not None and len(self.history):
@@ -348,8 +349,13 @@ class ProbeWorkspace(QWidget):
         self.baseline_btn.setEnabled(not running and any(
             getattr(s, "weight_state", "") == "trained" for s in self.models.checked_specs()))
         self.cancel_btn.setEnabled(running)
-        if not running and not has_models:
-            self.stage.setText("Pick models and press Train (Ctrl+Enter).")
+
+    def _idle_text(self) -> None:
+        if self.is_running():
+            return
+        n = len(self.models.checked_labels())
+        self.stage.setText(f"Ready: press Train (Ctrl+Enter) to probe the {n} checked model{'s' if n != 1 else ''}."
+                           if n else "Pick models and press Train (Ctrl+Enter).")
 
     # --- models ---------------------------------------------------------------------------------------------
     def _refresh_models(self, checked: list[str] | None = None) -> None:
@@ -365,6 +371,7 @@ class ProbeWorkspace(QWidget):
     @Slot(list)
     def _on_models_checked(self, labels: list[str]) -> None:
         self._update_buttons()
+        self._idle_text()
         self._save_settings()
 
     @Slot(str)
@@ -420,6 +427,7 @@ class ProbeWorkspace(QWidget):
     def _start_batch(self, jobs: list[Job]) -> None:
         self.banner.hide()
         self._failures = []
+        self._last_stored = None
         self._queue = list(jobs)
         self._job_index = 0
         self._job_total = len(jobs)

@@ -158,3 +158,18 @@ def test_tall_grids_are_cut_into_blocks():
     lut = colormaps.lut("coolwarm")
     assert tuple(m.rgb[1, 1]) == tuple(lut[255]) and tuple(m.rgb[1, 16 * 4 + 4 + 1]) == tuple(lut[255])
     assert viz.kernel_mosaic(np.ones((16, 16, 3, 3), np.float32)).blocks == 1
+
+
+def test_kernel_under_a_mosaic_pixel():
+    w = np.arange(32 * 16 * 9, dtype=np.float32).reshape(32, 16, 3, 3)
+    m = viz.kernel_mosaic(w)  # two blocks of 16 output rows
+    assert viz.kernel_at(m, 1, 1, 16) == (0, 0)
+    assert viz.kernel_at(m, 1 + 4 * 3, 1 + 4 * 2, 16) == (2, 3)
+    x0 = 1 + 16 * 4 + 4  # first column of the second block
+    assert viz.kernel_at(m, x0, 1, 16) == (16, 0)
+    assert viz.kernel_at(m, 0, 0, 16) is None  # padding
+    assert viz.kernel_at(m, 16 * 4 + 2, 5, 16) is None  # the gap
+    rgb = viz.kernel_mosaic(np.ones((5, 3, 3, 3), np.float32))
+    assert viz.kernel_at(rgb, 1 + 4 * 1, 1 + 4 * 1, 3) == (4, None)
+    assert viz.kernel_at(rgb, 1 + 4 * 2, 1 + 4 * 1, 3) is None  # the empty cell after the last filter
+    assert viz.kernel_text(w, 2, 3).startswith("output 2, input 3: min +")

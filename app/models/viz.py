@@ -504,6 +504,9 @@ class Mosaic:
     colour: bool  # first-layer RGB kernels drawn in colour
     note: str = ""
     blocks: int = 1  # an (out x in) grid cut into this many side-by-side blocks of output channels
+    pad: int = 1  # pixels between kernels (0 for 1x1 convs)
+    per_block: int = 0  # grid rows per block
+    gap: int = 0  # pixels between blocks
 
 
 PAD_RGB = np.array([190, 190, 190], dtype=np.uint8)
@@ -600,7 +603,37 @@ def kernel_mosaic(weights: np.ndarray, *, colour: str = "auto", scale: str = "la
         if b:
             img[:, x - gap:x - pad] = GAP_RGB
     return Mosaic(np.ascontiguousarray(img), float(lim_out), rows, cols, cell_h, len(tiles),
-                  int(total_out * per_out), bool(rgb_mode), "; ".join(note), blocks)
+                  int(total_out * per_out), bool(rgb_mode), "; ".join(note), blocks, pad, per, gap)
+
+
+def kernel_at(m: Mosaic, x: float, y: float, in_channels: int) -> tuple[int, int | None] | None:
+    """Which kernel is under mosaic pixel (x, y): (output channel, input channel or None for RGB/one-input
+    grids), or None over padding and outside."""
+    x, y = int(math.floor(x)), int(math.floor(y))
+    if x < 0 or y < 0:
+        return None
+    block_w = m.cols * m.cell + m.gap
+    b = x // block_w if m.blocks > 1 else 0
+    if b >= m.blocks:
+        return None
+    cx, cy = x - b * block_w - m.pad, y - m.pad
+    if cx < 0 or cy < 0:
+        return None
+    c, r = cx // m.cell, cy // m.cell
+    if c >= m.cols or (m.pad and (cx % m.cell >= m.cell - m.pad or cy % m.cell >= m.cell - m.pad)):
+        return None
+    r += b * m.per_block
+    if m.colour or in_channels == 1:
+        idx = r * m.cols + c
+        return (idx, None) if idx < m.shown else None
+    return (r, c) if r < m.rows and r * m.cols + c < m.shown else None
+
+
+def kernel_text(weights: np.ndarray, out: int, inp: int | None) -> str:
+    """One line about one kernel: where it is and its value range."""
+    k = weights[out] if inp is None else weights[out, inp]
+    where = f"filter {out}" if inp is None else f"output {out}, input {inp}"
+    return f"{where}: min {float(k.min()):+.3g}, max {float(k.max()):+.3g}, mean {float(k.mean()):+.3g}"
 
 
 def colour_bar(cmap: str = "coolwarm", height: int = 12) -> np.ndarray:

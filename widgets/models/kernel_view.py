@@ -51,6 +51,10 @@ class KernelPanel(QFrame):
         self.vb.setMenuEnabled(False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.vb.addItem(self.image)
+        self.hover = QLabel(" ")
+        self.hover.setStyleSheet("color: #333;")
+        self.hover.setToolTip("The kernel under the mouse pointer")
+        self._proxy = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse)
         self.graphics.setToolTip("Each small square is one kernel (rows: output channels, columns: input channels; "
                                  "RGB first layers: one colour picture per filter). Scroll to zoom, drag to pan, "
                                  "double-click the layer table to jump to a layer.")
@@ -74,6 +78,7 @@ class KernelPanel(QFrame):
         lay.addWidget(self.graphics, 1)
         lay.addLayout(legend)
         lay.addWidget(self.info)
+        lay.addWidget(self.hover)
 
         self.source.currentIndexChanged.connect(self._on_source)
         self.layer.currentIndexChanged.connect(self._on_layer)
@@ -176,6 +181,24 @@ class KernelPanel(QFrame):
             else:
                 self.lo.setText(f"{-limit:.2g}")
                 self.hi.setText(f"+{limit:.2g}")
+
+    def _on_mouse(self, evt) -> None:
+        pos = evt[0]
+        m, v = self._mosaic, self._view
+        if m is None or v is None or not self.vb.sceneBoundingRect().contains(pos):
+            self.hover.setText(" ")
+            return
+        p = self.vb.mapSceneToView(pos)
+        self.hover.setText(self.describe_point(p.x(), p.y()) or " ")
+
+    def describe_point(self, x: float, y: float) -> str:
+        """What lies under mosaic pixel (x, y) (used by the mouse-over line)."""
+        m, v, path = self._mosaic, self._view, self.layer_path()
+        if m is None or v is None or path not in v.kernels:
+            return ""
+        w = v.kernels[path]
+        hit = viz.kernel_at(m, x, y, w.shape[1])
+        return viz.kernel_text(w, *hit) if hit else ""
 
     # --- user intent --------------------------------------------------------------------------------------
     @Slot(int)

@@ -14,6 +14,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import torch  # noqa: F401  (before Qt, also when this file runs alone)
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
@@ -978,3 +979,18 @@ class ModelsWorkspace(QWidget):
             self.train_dialog.shutdown()
         self._unsubscribe()
         self.pool.shutdown()
+
+
+if __name__ == "__main__":  # a quick look at the workspace alone: python -m widgets.models.workspace
+    import sys
+
+    from widgets.application import make_app
+    from widgets.main_window import settings as _settings
+
+    _app = make_app()
+    _ws = ModelsWorkspace(Session(), _settings())
+    _ws.resize(1400, 860)
+    _ws.show()
+    _code = _app.exec()
+    _ws.shutdown()
+    sys.exit(_code)

@@ -113,6 +113,7 @@ class DatasetBrowser(QWidget):
         self.download_btn = QPushButton("Download")
         self.download_btn.setToolTip("Download this dataset from its official location (checksum-verified; "
                                      "an interrupted download resumes)")
+        self.download_btn.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setToolTip("Stop the download or load (Esc); a download resumes where it stopped")
         self.progress = QProgressBar()
@@ -132,6 +133,7 @@ class DatasetBrowser(QWidget):
         work.addWidget(self.progress, 1)
         work.addWidget(self.download_btn)
         work.addWidget(self.cancel_btn)
+        work.addStretch(0)
 
         # --- plots: one mosaic image, one bar chart ---
         self.grid_view = pg.GraphicsLayoutWidget()
@@ -151,7 +153,7 @@ class DatasetBrowser(QWidget):
         self.counts_plot.hideButtons()
         self.bars = pg.BarGraphItem(x=[0], height=[0], width=0.8, brush=(70, 110, 180))
         self.counts_plot.addItem(self.bars)
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter = splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.grid_view)
         splitter.addWidget(self.counts_plot)
         splitter.setStretchFactor(0, 3)
@@ -164,6 +166,7 @@ class DatasetBrowser(QWidget):
         lay.addWidget(self.status)
         lay.addLayout(work)
         lay.addWidget(splitter, 1)
+        lay.addStretch(0)
 
         if self._settings is not None:
             saved = self._settings.value(ROOT_KEY)
@@ -423,7 +426,10 @@ class DatasetBrowser(QWidget):
 
     def _columns(self) -> int:
         """Grid columns that suit the sample area's shape (a narrow panel gets fewer, taller rows)."""
-        w, h = max(1, self.grid_view.width()), max(1, self.grid_view.height())
+        if self.splitter.isVisible():
+            w, h = max(1, self.grid_view.width()), max(1, self.grid_view.height())
+        else:  # hidden while nothing is shown: about 3/4 of the space below the controls
+            w, h = max(1, self.width()), max(1, int(0.75 * (self.height() - self.splitter.y())))
         for c in (4, 6, 8, 12, 16):  # divisors of N_SAMPLES: full rows
             if N_SAMPLES / c / c <= h / w:
                 return c
@@ -565,9 +571,12 @@ class DatasetBrowser(QWidget):
             self.grid_box.removeItem(t)
         self._labels.clear()
         self.bars.setOpts(x=[0], height=[0], width=0.8)
+        self.counts_plot.getAxis("bottom").setTicks(None)
+        self.splitter.hide()  # nothing to show: no empty axes
 
     def _render(self, view: View) -> None:
         self._view = view
+        self.splitter.show()
         self.image.setImage(view.mosaic, autoLevels=False, levels=(0, 255))
         for t in self._labels:
             self.grid_box.removeItem(t)

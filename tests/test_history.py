@@ -136,3 +136,19 @@ def test_compare_groups_mean_std_and_order(tmp_path):
     assert rnd.top1_std == pytest.approx(0.1414213, rel=1e-5)  # sample std
     assert groups[1].n_runs == 1 and groups[1].top1_std == 0.0 and groups[1].chance == pytest.approx(0.1)
     h.close()
+
+
+def test_damaged_pages_are_detected_at_open(tmp_path):
+    path = tmp_path / "h.sqlite"
+    with History(path) as h:
+        for i in range(120):
+            h.add(fake_result(top1=i / 120))
+    size = path.stat().st_size
+    with open(path, "r+b") as f:  # overwrite pages in the middle (a disk error, a bad copy)
+        f.seek(size // 2)
+        f.write(b"\xff" * 8192)
+    with pytest.raises(HistoryError, match="damaged|not a readable"):
+        History(path)
+    h, msg = open_history(path)
+    assert "was kept as" in msg and len(h) == 0
+    h.close()

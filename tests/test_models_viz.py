@@ -173,3 +173,16 @@ def test_kernel_under_a_mosaic_pixel():
     assert viz.kernel_at(rgb, 1 + 4 * 1, 1 + 4 * 1, 3) == (4, None)
     assert viz.kernel_at(rgb, 1 + 4 * 2, 1 + 4 * 1, 3) is None  # the empty cell after the last filter
     assert viz.kernel_text(w, 2, 3).startswith("output 2, input 3: min +")
+
+
+def test_builds_in_parallel_threads_stay_seeded():
+    """Two builds at once (the workspace's builder and a reference panel) give the seeded weights."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec = ModelSpec.make("resnet20")
+    ref = run_to_end(viz.inspect_task(spec)).kernels["conv1"]
+    with ThreadPoolExecutor(4) as ex:
+        views = list(ex.map(lambda s: run_to_end(viz.inspect_task(s)), [spec, ModelSpec.make("resnet20", seed=1)] * 3))
+    for v in views:
+        if v.spec.seed == 0:
+            assert np.array_equal(v.kernels["conv1"], ref)

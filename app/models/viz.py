@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import inspect
 import math
+import threading
 import textwrap
 import typing
 from dataclasses import dataclass, field
@@ -371,6 +372,7 @@ def resolve_layer_inits(spec: ModelSpec, layer_inits: tuple[tuple[str, str], ...
 
 # --- snapshots ---------------------------------------------------------------------------------------------------
 
+BUILD_LOCK = threading.RLock()
 MAX_KERNEL_CHANNELS = 1024  # output channels kept per layer in a snapshot (the mosaic shows at most this many)
 
 
@@ -479,10 +481,13 @@ def inspect_task(spec: ModelSpec, title: str = "", cancel: CancelToken | None = 
     yield Progress(0, 2, f"building {title or spec.label or spec.backbone}")
     check(cancel)
     notes: tuple[str, ...] = ()
-    if layer_inits or optional_freeze:
-        spec, notes = resolve_layer_inits(spec, layer_inits, optional_freeze)
-    with torch.inference_mode(False):
-        model = build_model(spec)
+    # build() seeds torch's process-wide generator: two builds in two threads at once would interleave their
+    # draws and give different "seed 0" weights on every run, so builds from here run one at a time
+    with BUILD_LOCK:
+        if layer_inits or optional_freeze:
+            spec, notes = resolve_layer_inits(spec, layer_inits, optional_freeze)
+        with torch.inference_mode(False):
+            model = build_model(spec)
     check(cancel)
     yield Progress(1, 2, "reading layers")
     view = snapshot(model, spec, title, notes)

@@ -495,6 +495,19 @@ def inspect_task(spec: ModelSpec, title: str = "", cancel: CancelToken | None = 
     return view
 
 
+def train_task(spec: ModelSpec, cfg, cancel: CancelToken | None = None):
+    """``app.models.train.train`` with the model built under ``BUILD_LOCK`` (so its seeded initial weights do not
+    depend on what other threads build at the same moment)."""
+    from app.models.build import build
+    from app.models.train import train
+
+    yield Progress(0, None, f"building {spec.label or spec.backbone}")
+    with BUILD_LOCK:
+        model = build(spec)
+    check(cancel)
+    return (yield from train(spec, cfg, cancel=cancel, model=model))
+
+
 # --- kernel mosaics ----------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, eq=False)

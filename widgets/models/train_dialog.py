@@ -216,7 +216,8 @@ class TrainDialog(QDialog):
     def start(self) -> None:
         if self.spec is None or self.is_running():
             return
-        from app.models.train import TrainConfig, train
+        from app.models.train import TrainConfig
+        from app.models.viz import train_task
 
         self._save()
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", self.name.text().strip() or self._base_label()).strip("_")
@@ -233,7 +234,7 @@ class TrainDialog(QDialog):
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self.status.setText(f"Starting: {spec.label} on {self._dataset_title()}…")
-        self.worker = Worker(lambda token: train(spec, cfg, cancel=token), parent=self, name="train")
+        self.worker = Worker(lambda token: train_task(spec, cfg, token), parent=self, name="train")
         self.worker.progress.connect(self._on_progress)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)

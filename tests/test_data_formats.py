@@ -49,10 +49,15 @@ def test_fashion_mnist_idx_gz_in_torchvision_layout_and_cache(root):
     cached = list((formats.paths.cache_dir() / "datasets").glob("fashion-mnist-train-*.npz"))
     assert len(cached) == 1
     # the second load reads the cache, not the .gz files
-    for p in (root / "FashionMNIST" / "raw").iterdir():
-        os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns))  # unchanged key
-    again = load("fashion-mnist", "train", root)
+    def no_parsing(path):
+        raise AssertionError(f"parsed {path} again")
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(formats.core, "read_idx", no_parsing)
+        again = load("fashion-mnist", "train", root)
     np.testing.assert_array_equal(again.images, ds.images)
+    np.testing.assert_array_equal(again.labels, ds.labels)
+    assert again.classes == ds.classes
 
 
 def test_idx_wrong_magic_names_the_file(root):

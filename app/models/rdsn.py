@@ -24,6 +24,12 @@ ACTS = {
     "tanh": torch.tanh,
     "abs": torch.abs,
 }
+ACTS_INPLACE = {
+    "sign": torch.Tensor.sign_,
+    "relu": torch.Tensor.relu_,
+    "tanh": torch.Tensor.tanh_,
+    "abs": torch.Tensor.abs_,
+}
 
 
 class RDSN(Backbone):
@@ -41,7 +47,7 @@ class RDSN(Backbone):
         input_size: int = 32,
         num_classes: int = 0,
         seed: int = 0,
-        chunk_bytes: int = 256 * 2**20,
+        chunk_bytes: int = 64 * 2**20,
     ) -> None:
         super().__init__()
         if in_channels not in (1, 3):
@@ -78,6 +84,9 @@ class RDSN(Backbone):
 
     # --- the layer functions, on a slice of channels ------------------------------------------------------
     def _act(self, x: torch.Tensor) -> torch.Tensor:
+        # conv outputs are fresh tensors: activate in place outside autograd (halves the memory traffic)
+        if not torch.is_grad_enabled() or not x.requires_grad:
+            return ACTS_INPLACE[self.act_name](x)
         return ACTS[self.act_name](x)
 
     @staticmethod

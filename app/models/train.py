@@ -352,6 +352,7 @@ def _save(model, spec, cfg, inp, test_acc, epoch, step, opt, sched) -> None:
     opts = {k: v for k, v in asdict(cfg).items() if k not in ("resume",)}
     save_checkpoint(model, cfg.out, arch, dataset=cfg.dataset, seed=cfg.seed, accuracy=test_acc, options=opts,
                     input=inp, extra={"epoch": epoch, "steps": step,
+                                      "started_from": Path(spec.weights).name if spec.weights else None,
                                       "banks": [name for name, _ in spec.banks],
                                       "trainable": param_counts(model).trainable})
     _atomic_torch_save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch, "step": step},

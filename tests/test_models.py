@@ -339,3 +339,25 @@ def test_default_specs_build_and_describe_their_input():
         assert out[0].shape[1] == m.feature_info[0].channels
         if s.weight_state == "trained":
             assert ispec.mean is not None and m.num_classes == 10
+
+
+def test_bench_rdsn_and_weights_list_commands(capsys):
+    from app.cli import run
+
+    assert run(["--threads", "1", "bench", "rdsn", "--k", "64", "--images", "4", "--batch", "2", "--grid", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "features (4, 256)" in out and "peak RSS" in out
+    assert run(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet20-cifar10" in out and "lenet5-mnist" in out
+
+
+def test_options_parsing():
+    from app.cli import UserError
+    from app.models.cli import parse_options
+
+    assert parse_options(["widths=32,64", "batchnorm=true", "activation=sign", "k=1000", "stem=cifar"]) == {
+        "widths": [32, 64], "batchnorm": True, "activation": "sign", "k": 1000, "stem": "cifar"}
+    assert parse_options(['{"widths": [8], "pool": "avg"}', "seed=3"]) == {"widths": [8], "pool": "avg", "seed": 3}
+    with pytest.raises(UserError):
+        parse_options(["widths"])

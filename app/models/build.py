@@ -11,6 +11,7 @@ KernelBank); frozen kernels stay frozen in training) -> ``spec.freeze`` patterns
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,11 +184,24 @@ def input_spec(spec_or_model: ModelSpec | Backbone) -> InputSpec:
         if kw is not None:
             return InputSpec(kw.input_channels, kw.input_size, kw.mean, kw.std, f"as trained ({kw.name})")
     if model is None:
-        with torch.random.fork_rng(devices=[]):
-            model = create_model(spec.backbone, spec.kwargs)
+        try:
+            c, size = _default_input(spec.backbone, spec.options)
+        except TypeError:  # unhashable options
+            c, size = _default_input.__wrapped__(spec.backbone, spec.options)
+    else:
+        c, size = _model_input(model)
+    return InputSpec(c, size, None, None, "random weights: dataset statistics")
+
+
+def _model_input(model: nn.Module) -> tuple[int, int | None]:
     c, h, _ = getattr(model, "default_input", (3, 32, 32))
-    size = h if getattr(model, "fixed_input_size", False) else None
-    return InputSpec(int(c), size, None, None, "random weights: dataset statistics")
+    return int(c), (int(h) if getattr(model, "fixed_input_size", False) else None)
+
+
+@functools.lru_cache(maxsize=64)
+def _default_input(backbone: str, options: tuple) -> tuple[int, int | None]:
+    with torch.random.fork_rng(devices=[]):
+        return _model_input(create_model(backbone, dict(options)))
 
 
 def _tup(v) -> tuple[float, ...] | None:

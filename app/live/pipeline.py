@@ -237,7 +237,8 @@ class LiveEngine:
         if t is None:
             mean = torch.tensor(inp.mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
             std = torch.tensor(inp.std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-            t = self._mean_std[key] = (mean, 1.0 / std)
+            # (x - mean) / std == x * (1 / std) + (-mean / std): one fused multiply-add per pixel
+            t = self._mean_std[key] = (1.0 / std, -mean / std)
         return t
 
     def to_tensor(self, frame: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
@@ -257,8 +258,8 @@ class LiveEngine:
             x = (x * w).sum(1, keepdim=True)
         elif inp.channels != 3:
             raise ValueError(f"the model expects {inp.channels} input channels; live frames have 1 or 3")
-        mean, inv = self._norm(inp)
-        return (x - mean) * inv
+        scale, shift = self._norm(inp)
+        return torch.addcmul(shift, x, scale)  # keeps the frame's channels_last layout (HWC uint8 -> NCHW view)
 
     def _use_cl(self, e: _Entry, x: torch.Tensor, layer: int) -> bool:
         if self.channels_last == "on":

@@ -8,7 +8,7 @@ history records and JSON sidecars (``to_dict`` / ``from_dict``).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -34,10 +34,10 @@ class ModelSpec:
         return dict(self.options)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["options"] = dict(self.options)
+        # field by field: asdict() would deep-copy every bank's arrays only to drop them
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("options", "freeze", "banks")}
+        d["options"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.options}
         d["freeze"] = list(self.freeze)
-        d.pop("banks")
         d["banks"] = [name for name, _ in self.banks]
         return d
 

@@ -314,8 +314,11 @@ def _imagefolder_result(root, split, images, labels, classes, notes, has_splits,
         idx = tr if split == "train" else te
         images, labels = images[idx], labels[idx]
     c = images.shape[-1]
-    mean = tuple(float(v) for v in (images.reshape(-1, c)[:200000].mean(0) / 255.0))
-    std = tuple(float(max(v, 1e-3)) for v in (images.reshape(-1, c)[:200000].std(0) / 255.0))
+    # statistics from images spread over the whole split (the files are sorted by class: the first ones are
+    # all of one class and would bias the normalisation)
+    sample = images[:: max(1, len(images) // 2000)].reshape(-1, c).astype(np.float32)
+    mean = tuple(float(v) for v in (sample.mean(0) / 255.0))
+    std = tuple(float(max(v, 1e-3)) for v in (sample.std(0) / 255.0))
     return ArrayDataset(f"imagefolder:{root}", split, images, labels, tuple(classes), mean, std, tuple(notes))
 
 

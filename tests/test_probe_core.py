@@ -214,7 +214,7 @@ def test_probe_command_json(tmp_path):
     for key in ("top1", "top2", "top5", "n_train", "n_test", "n_features", "extract_seconds", "train_seconds",
                 "cpu_seconds", "settings", "config"):
         assert key in out
-    assert out["n_train"] == 200 and out["n_test"] == 60 and out["n_features"] == 32
+    assert out["n_train"] == 200 and out["n_test"] == 60 and out["n_features"] == 8 * 9  # rdsn probe default: layer 1, 3x3 grid
     assert 0 <= out["top1"] <= out["top2"] <= 1
     bad = _main("probe", "--backbone", "rdsn", "--dataset", "digits", "--options", "{oops", home=tmp_path)
     assert bad.returncode == 2 and "--options" in bad.stderr

@@ -35,7 +35,7 @@ HEAD_DEFAULTS: dict[str, dict[str, Any]] = {
 # "layer": index into feature_info (negative counts from the end). "pooling": see POOLINGS. "head": used by the
 # headless command when --head is not given. "head_options": overrides of HEAD_DEFAULTS for that backbone.
 PROBE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "rdsn": {"layer": -1, "pooling": "grid2", "head": "ridge", "head_options": {"alpha": 1.0}},
+    "rdsn": {"layer": 1, "pooling": "grid3", "head": "logistic", "head_options": {"weight_decay": 1e-3}},
     "simple": {"layer": -1, "pooling": "grid2", "head": "logistic", "head_options": {}},
     "_other": {"layer": -1, "pooling": "gap", "head": "logistic", "head_options": {}},
 }

@@ -229,3 +229,14 @@ def test_bench_head_quick(tmp_path):
     assert out["settings"]["sklearn_C"] == pytest.approx(1 / (out["settings"]["weight_decay"] *
                                                                out["settings"]["n_train"]))
     assert 0.5 < out["ours_top1"] <= 1 and 0.5 < out["sklearn_top1"] <= 1
+
+
+def test_stale_temporary_files_are_removed(fe_home):
+    path = ex.cache_path("k" * 24)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dead = path.with_name(f"{path.stem}.999999999.tmp.npy")  # no such process
+    mine = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+    dead.write_bytes(b"x")
+    mine.write_bytes(b"x")
+    ex._remove_stale_tmp(path)
+    assert not dead.exists() and mine.exists()

@@ -90,6 +90,23 @@ class Features:
     path: Path | None
 
 
+def _remove_stale_tmp(path: Path) -> None:
+    """Temporary files of this key left by a process that no longer runs (killed, crashed)."""
+    for tmp in path.parent.glob(f"{path.stem}.*.tmp.npy"):
+        try:
+            pid = int(tmp.name.split(".")[1])
+        except (IndexError, ValueError):
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
 def _maps_fn(model, layer: int, pooling: str):
     """The function batch -> pooled features, chunked over channels where the backbone can."""
     kind, grid = parse_pooling(pooling)
@@ -131,6 +148,7 @@ def extract(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, layer:
         tmp = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+            _remove_stale_tmp(path)
             tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=(n, n_feat))
         else:

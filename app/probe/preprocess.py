@@ -74,21 +74,27 @@ def _field(obj, name, default=None):
 def input_spec_for(spec, model, dataset) -> InputSpec:
     """What ``model`` (built from ``spec``) expects for images of ``dataset``.
 
-    Trained weights bring their own normalisation (from the models package); random backbones get the dataset's
-    own statistics (what a fresh network sees best).
+    Asks the models package (``app.models.build.input_spec``) where it exists: trained weights bring their own
+    channels, size and normalisation; a size of None means "any size" (the dataset's own is kept) and a mean/std of
+    None means the dataset's statistics (what a random network sees best). Without it: the backbone's
+    ``default_input`` and the dataset's statistics.
     """
-    c_model, h_model, w_model = getattr(model, "default_input", (dataset.channels, *dataset.images.shape[1:3]))
-    info = _from_models(spec) if getattr(spec, "weights", None) else None
-    channels = int(_field(info, "channels", c_model))
-    size = _field(info, "size", (h_model, w_model))
+    n, h_data, w_data, c_data = dataset.images.shape
+    c_model, h_model, w_model = getattr(model, "default_input", (c_data, h_data, w_data))
+    info = _from_models(model if getattr(model, "fe_spec", None) is not None else spec)
+    if info is not None:
+        channels = int(_field(info, "channels", c_model) or c_model)
+        size = _field(info, "size", None)
+        size = (h_data, w_data) if size is None else size
+    else:
+        channels, size = int(c_model), (h_model, w_model)
     if isinstance(size, int):
         size = (size, size)
     mean = _field(info, "mean", None)
     std = _field(info, "std", None)
     if mean is None or std is None:
-        dmean = dataset.mean or (0.5,) * dataset.channels
-        dstd = dataset.std or (0.25,) * dataset.channels
-        mean, std = convert_stats(dmean, dstd, channels)
+        mean = dataset.mean or (0.5,) * dataset.channels
+        std = dataset.std or (0.25,) * dataset.channels
     mean, std = convert_stats(tuple(mean), tuple(std), channels)
     return InputSpec(channels, (int(size[0]), int(size[1])), mean, std)
 

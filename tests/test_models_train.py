@@ -222,3 +222,14 @@ def test_shared_resnet20_scores_on_cifar_jpegs(shared, cifar_jpeg_root):
     model = build(spec, device="cpu")
     res = run_to_end(evaluate(model, test))
     assert res.n == 2000 and res.top1 >= 0.77, res.top1
+
+
+def test_evaluate_refuses_a_head_of_another_size():
+    from app.models.base import ModelError
+
+    model = build(ModelSpec.make("simple", options={"in_channels": 1, "widths": [4]}), device="cpu")
+    with pytest.raises(ModelError, match="no classes"):
+        run_to_end(evaluate(model, TOY[1]))
+    model.reset_classifier(3)
+    with pytest.raises(ModelError, match="has 3 classes"):
+        run_to_end(evaluate(model, TOY[1]))

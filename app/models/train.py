@@ -149,6 +149,10 @@ def evaluate(model: nn.Module, dataset: str | Any, split: str = "test", limit: i
     """Top-1 accuracy of ``model`` on a dataset split (preprocessed as ``input_spec(model)`` says)."""
     ds = load_split(dataset, split, limit, root, seed) if isinstance(dataset, str) else dataset
     ispec = ispec or input_spec(model)
+    n_head = getattr(model, "num_classes", None)
+    if n_head is not None and n_head != len(ds.classes):
+        raise ModelError(f"the model's head has {n_head or 'no'} classes but {getattr(ds, 'name', 'the dataset')} has "
+                         f"{len(ds.classes)}: train it on this dataset first (or use a probe head)")
     if device is None:
         device = next(model.parameters()).device
     was_training = model.training

@@ -108,7 +108,7 @@ def test_training_cancels_between_steps():
 
 def test_checkpoint_each_epoch_and_resume(tmp_path):
     spec = ModelSpec.make("simple", options={"in_channels": 1, "widths": [8, 16], "batchnorm": True})
-    base = dict(dataset="toy", batch_size=64, train_limit=256, test_limit=128, seed=3)
+    base = dict(dataset="toy", batch_size=64, train_limit=256, test_limit=128, seed=3, augment=True)
     out = tmp_path / "run"
     # two epochs straight through ...
     full = run_to_end(train(spec, TrainConfig(epochs=2, out=str(tmp_path / "full"), **base), device="cpu", data=TOY))

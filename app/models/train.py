@@ -283,6 +283,8 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
             raise TrainError(f"cannot resume from {cfg.resume}: the training state does not match this model and "
                              f"optimizer ({str(exc)[:200]})") from None
     g = torch.Generator().manual_seed(cfg.seed)
+    if resume_state is not None and isinstance(resume_state.get("augment_rng"), torch.Tensor):
+        g.set_state(resume_state["augment_rng"])  # the same flips and crops as an uninterrupted run
     rng = np.random.default_rng(cfg.seed)
     for _ in range(start_epoch):  # same shuffles as an uninterrupted run
         rng.permutation(len(train_ds))
@@ -327,7 +329,7 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
                         float(sched.get_last_lr()[0]))
         history.append(rec)
         if cfg.out:
-            _save(model, spec, cfg, inp, test_acc, epoch + 1, step, opt, sched)
+            _save(model, spec, cfg, inp, test_acc, epoch + 1, step, opt, sched, g)
         yield Progress(step, total_steps, f"epoch {epoch + 1}/{cfg.epochs}: loss {rec.loss:.3f}, "
                                           f"train {train_acc:.1%}, test {test_acc:.2%}", rec)
         if cfg.max_steps and step >= cfg.max_steps:
@@ -351,7 +353,7 @@ def _eval_quiet(model, ds, ispec, cancel):
         yield Progress(0, None, p.message)
 
 
-def _save(model, spec, cfg, inp, test_acc, epoch, step, opt, sched) -> None:
+def _save(model, spec, cfg, inp, test_acc, epoch, step, opt, sched, g) -> None:
     arch = replace(spec, weights=None, init="default" if spec.init == "checkpoint" else spec.init, banks=())
     opts = {k: v for k, v in asdict(cfg).items() if k not in ("resume",)}
     save_checkpoint(model, cfg.out, arch, dataset=cfg.dataset, seed=cfg.seed, accuracy=test_acc, options=opts,
@@ -359,8 +361,8 @@ def _save(model, spec, cfg, inp, test_acc, epoch, step, opt, sched) -> None:
                                       "started_from": Path(spec.weights).name if spec.weights else None,
                                       "banks": [name for name, _ in spec.banks],
                                       "trainable": param_counts(model).trainable})
-    _atomic_torch_save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch, "step": step},
-                       state_path(cfg.out))
+    _atomic_torch_save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch, "step": step,
+                        "augment_rng": g.get_state()}, state_path(cfg.out))
 
 
 __all__ = ["TrainConfig", "TrainStep", "TrainResult", "EvalResult", "TrainError", "train", "evaluate",

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("FILTER_EXPLORER_THREADS", "2")
+os.environ.setdefault("FILTER_EXPLORER_THREADS", "1")  # stable timings when tests share the CPU
 
 import torch  # noqa: E402,F401  (torch before Qt)
 

@@ -11,6 +11,8 @@ KernelBank); frozen kernels stay frozen in training) -> ``spec.freeze`` patterns
 
 from __future__ import annotations
 
+import threading
+
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +111,9 @@ def restore_frozen(model: nn.Module) -> int:
 
 
 # --- build -------------------------------------------------------------------------------------------------
+SEED_LOCK = threading.RLock()
+
+
 def create_model(backbone: str, options: dict[str, Any]) -> Backbone:
     if backbone not in names():
         raise BuildError(f"unknown backbone {backbone!r}; known: {', '.join(names())}")
@@ -127,7 +132,9 @@ def build(spec: ModelSpec, device: torch.device | str | None = None) -> Backbone
         from app import device as _dev
 
         device = _dev.pick()
-    with torch.random.fork_rng(devices=[]):
+    # torch's default generator is process-wide: builds in parallel threads (Live, Probe, Models) would mix their
+    # draws and a "seed 0" model would differ from run to run, so seeded creation is serialised.
+    with SEED_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(spec.seed))
         model = create_model(spec.backbone, spec.kwargs)
         mark_always_frozen(model)

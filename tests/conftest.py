@@ -13,7 +13,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("FILTER_EXPLORER_THREADS", "1")  # stable timings when tests share the CPU
 
-import torch  # noqa: E402,F401  (torch before Qt)
+import torch  # noqa: E402  (torch before Qt)
+
+torch.set_num_threads(int(os.environ["FILTER_EXPLORER_THREADS"]))
 
 SHARED = ROOT.parent / "shared"
 

@@ -167,11 +167,15 @@ def build_model(spec: ModelSpec, device: torch.device) -> torch.nn.Module:
 
 
 def default_layer(layers) -> int:
-    """The deepest layer with output stride <= 2 (detailed maps, affordable at video resolution)."""
+    """The layer a pane opens on: the deepest full-resolution (stride 1) layer past the first one, else the deepest
+    layer of stride <= 2. Detailed maps, and affordable at video resolution (resnet20: layer1.2; rdsn: block1)."""
+    strides = [info.stride if hasattr(info, "stride") else info[2] for info in layers]
+    full = [i for i, s in enumerate(strides) if s == 1 and i >= 1]
+    if full:
+        return full[-1]
     best = 0
-    for i, info in enumerate(layers):
-        stride = info.stride if hasattr(info, "stride") else info[2]
-        if stride <= 2:
+    for i, s in enumerate(strides):
+        if s <= 2:
             best = i
     return best
 

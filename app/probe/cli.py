@@ -126,11 +126,10 @@ def cmd_probe(args) -> int:
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         result = run_to_end(run_probe(cfg), cli_progress("probe: "))
-    except (DatasetError, FileNotFoundError) as exc:
+    except (DatasetError, FileNotFoundError, ValueError, IndexError) as exc:
         raise UserError(str(exc)) from None
-    except (ValueError, IndexError) as exc:
-        raise UserError(f"{type(exc).__name__}: {exc}") from None
-    sys.stderr.write("\n")
+    finally:
+        sys.stderr.write("\n")  # end the progress line
     out = summary(result, time.perf_counter() - t0, time.process_time() - c0)
     if args.json:
         print(json.dumps(out))

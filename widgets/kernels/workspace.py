@@ -564,6 +564,8 @@ class KernelWorkspace(QWidget):
                 w = QLineEdit(str(value))
             elif isinstance(p.default, int) and not isinstance(p.default, bool):
                 w = QSpinBox(minimum=int(p.minimum or 0), maximum=int(p.maximum or 10**6))
+                if "(0: " in p.help and int(p.minimum or 0) == 0:
+                    w.setSpecialValueText("auto")  # 0 means "chosen for you" (see the tooltip)
                 w.setValue(int(value))
             else:
                 w = QDoubleSpinBox(minimum=float(p.minimum or 0.0), maximum=float(p.maximum or 1e6), decimals=4,

@@ -58,9 +58,30 @@ def run_gui(args) -> int:
             w, h = (int(v) for v in args.size.lower().split("x"))
         win.resize(w, h)
         return screenshot(app, win, Path(args.screenshot))
+    _close_on_signals(win)
     win.show()
     code = app.exec()
     return int(code)
+
+
+def _close_on_signals(win) -> None:
+    """Ctrl+C in the terminal (or SIGTERM) closes the window the normal way: workers stopped, settings saved."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def on_signal(*_):
+        QTimer.singleShot(0, win.close)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, on_signal)
+        except (ValueError, OSError):  # not the main thread / not supported here
+            pass
+    # Python runs signal handlers only between bytecodes: a light timer gives it the chance while Qt waits
+    win._signal_timer = QTimer(win)
+    win._signal_timer.start(250)
+    win._signal_timer.timeout.connect(win._noop)
 
 
 def screenshot(app, win, path: Path, settle_ms: int = 1500) -> int:

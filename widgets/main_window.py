@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
 
@@ -79,6 +79,10 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentIndex(WORKSPACES.index(ws))
         self.tabs.currentChanged.connect(self._on_tab)
         self._on_tab(self.tabs.currentIndex())
+
+    @Slot()
+    def _noop(self) -> None:
+        """Target of the timer that lets Python handle Ctrl+C / SIGTERM while Qt's loop waits."""
 
     def _on_tab(self, index: int) -> None:
         for i, key in enumerate(WORKSPACES):

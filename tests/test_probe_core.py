@@ -214,7 +214,8 @@ def test_probe_command_json(tmp_path):
     for key in ("top1", "top2", "top5", "n_train", "n_test", "n_features", "extract_seconds", "train_seconds",
                 "cpu_seconds", "settings", "config"):
         assert key in out
-    assert out["n_train"] == 200 and out["n_test"] == 60 and out["n_features"] == 8 * 9  # rdsn probe default: layer 1, 3x3 grid
+    assert out["n_train"] == 200 and out["n_test"] == 60 and out["n_features"] == 8 * 9  # rdsn probe default (gray): layer 1, 3x3 grid
+    assert out["settings"]["pooling"] == "grid3" and out["settings"]["whiten_stem"] is None
     assert 0 <= out["top1"] <= out["top2"] <= 1
     bad = _main("probe", "--backbone", "rdsn", "--dataset", "digits", "--options", "{oops", home=tmp_path)
     assert bad.returncode == 2 and "--options" in bad.stderr
@@ -240,3 +241,70 @@ def test_stale_temporary_files_are_removed(fe_home):
     mine.write_bytes(b"x")
     ex._remove_stale_tmp(path)
     assert not dead.exists() and mine.exists()
+
+
+# --- input-dependent probe defaults (colour photographs), avg+max pooling, stem whitening ----------------------------
+def test_probe_defaults_depend_on_input_channels():
+    from app.probe.config import probe_defaults
+
+    gray, rgb = probe_defaults("rdsn", 1), probe_defaults("rdsn", 3)
+    assert gray["pooling"] == "grid3" and gray["model_options"] == {} and gray["whiten"] is None  # MNIST: unchanged
+    assert rgb["pooling"] == "avgmaxgrid3" and rgb["model_options"] == {"activation": "relu"} and rgb["whiten"]
+    cfg = ProbeConfig(model=ModelSpec.make("rdsn"), dataset="x")
+    assert cfg.resolved_pooling(1) == "grid3" and cfg.resolved_pooling(3) == "avgmaxgrid3"
+    assert cfg.resolved_head_options(1)["weight_decay"] == 1e-3 and cfg.resolved_head_options(3)["weight_decay"] == 1e-2
+    assert cfg.with_options(weight_decay=0.5).resolved_head_options(3)["weight_decay"] == 0.5  # the user's value wins
+
+
+def test_effective_spec_fills_default_model_options_only_where_unset():
+    from app.data import ArrayDataset
+    from app.probe.run import effective_spec
+
+    ds = ArrayDataset("t", "train", np.zeros((4, 8, 8, 3), np.uint8), np.zeros(4, np.int64), ("a",))
+    spec = effective_spec(ModelSpec.make("rdsn", options={"k": 4}), ds, {"activation": "relu", "nonsense": 1})
+    assert dict(spec.options) == {"k": 4, "in_channels": 3, "input_size": 8, "activation": "relu"}
+    mine = effective_spec(ModelSpec.make("rdsn", options={"activation": "sign"}), ds, {"activation": "relu"})
+    assert dict(mine.options)["activation"] == "sign"
+
+
+def test_avgmax_pooling_is_avg_and_max_per_channel():
+    from app.models.rdsn import RDSN
+
+    torch.manual_seed(0)
+    model = RDSN(in_channels=3, k=6, blocks=1, input_size=16)
+    x = torch.randn(2, 3, 16, 16)
+    both = model.extract_pooled(x, pool=2, layer=1, kind="avgmax").reshape(2, 6, 8)
+    assert torch.allclose(both[:, :, :4].reshape(2, -1), model.extract_pooled(x, pool=2, layer=1, kind="avg"))
+    assert torch.allclose(both[:, :, 4:].reshape(2, -1), model.extract_pooled(x, pool=2, layer=1, kind="max"))
+    maps = torch.randn(2, 5, 6, 6)
+    pooled = ex.pool_maps(maps, "avgmaxgrid3").reshape(2, 5, 18)
+    assert torch.allclose(pooled[:, :, :9].reshape(2, -1), ex.pool_maps(maps, "grid3"))
+    assert torch.allclose(pooled[:, :, 9:].reshape(2, -1), ex.pool_maps(maps, "maxgrid3"))
+    assert ex.parse_pooling("avgmaxgrid3") == ("avgmax", 3)
+
+
+def test_whiten_stem_makes_random_filter_responses_white():
+    """After folding patch-ZCA into the stem, the pre-activation responses on the same patches have mean = the
+    original bias and covariance = w w^T (the filters see whitened patches)."""
+    import torch.nn.functional as F
+
+    from app.models.rdsn import RDSN
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (40, 4, 4, 3)).astype(np.float32)
+    images = np.repeat(np.repeat(base, 3, 1), 3, 2)[:, :12, :12]  # blocky images: strongly correlated pixels
+    images = np.clip(images + rng.normal(0, 8, images.shape), 0, 255).astype(np.uint8)
+    ispec = InputSpec(3, (12, 12), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    model = RDSN(in_channels=3, k=5, blocks=1, input_size=12, stem_kernel=3)
+    w0 = model.stem.weight.detach().reshape(5, -1).double().clone()
+    b0 = model.stem.bias.detach().double().clone()
+    assert ex.whiten_stem(model, images, ispec, 1e-9, patches=10**9)
+    x = to_tensor(images, ispec)
+    z = F.conv2d(x, model.stem.weight, model.stem.bias)  # no padding: exactly the patches the statistics used
+    z = z.permute(0, 2, 3, 1).reshape(-1, 5).double()
+    assert torch.allclose(z.mean(0), b0, atol=1e-3 * float(w0.norm()))
+    cov = torch.cov(z.T)
+    assert torch.allclose(cov, w0 @ w0.T, atol=2e-2 * float((w0 @ w0.T).abs().max()))
+    raw = RDSN(in_channels=3, k=5, blocks=1, input_size=12, stem_kernel=3)
+    zr = F.conv2d(x, raw.stem.weight, raw.stem.bias).permute(0, 2, 3, 1).reshape(-1, 5).double()
+    assert not torch.allclose(torch.cov(zr.T), w0 @ w0.T, atol=2e-2 * float((w0 @ w0.T).abs().max()))

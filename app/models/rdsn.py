@@ -116,10 +116,15 @@ class RDSN(Backbone):
             d[f"block{i // 2 + 1}.dw{i % 2 + 1}"] = conv
         return d
 
-    def _pool(self, feats: torch.Tensor, grid: int) -> torch.Tensor:
+    def _pool(self, feats: torch.Tensor, grid: int, kind: str | None = None) -> torch.Tensor:
+        kind = kind or self.pool_kind
+        if kind == "avgmax":  # both poolings of the same maps, (channel, [avg cells, max cells]) order
+            n, c = feats.shape[:2]
+            return torch.cat([self._pool(feats, grid, "avg").reshape(n, c, -1),
+                              self._pool(feats, grid, "max").reshape(n, c, -1)], dim=2).flatten(1)
         if grid <= 1:
-            return feats.amax(dim=(2, 3)) if self.pool_kind == "max" else feats.mean(dim=(2, 3))
-        fn = F.adaptive_max_pool2d if self.pool_kind == "max" else F.adaptive_avg_pool2d
+            return feats.amax(dim=(2, 3)) if kind == "max" else feats.mean(dim=(2, 3))
+        fn = F.adaptive_max_pool2d if kind == "max" else F.adaptive_avg_pool2d
         return fn(feats, grid).flatten(1)
 
     def pool(self, feats: torch.Tensor) -> torch.Tensor:
@@ -132,10 +137,11 @@ class RDSN(Backbone):
         return max(1, min(self.k, self.chunk_bytes // per_channel))
 
     def extract_pooled(self, x: torch.Tensor, chunk: int | None = None, pool: int | None = None,
-                       layer: int | None = None) -> torch.Tensor:
+                       layer: int | None = None, kind: str | None = None) -> torch.Tensor:
         """Pooled features (N, k * grid^2) of layer ``layer`` (default: the last), computed ``chunk`` channels at
         a time. Feature order is channel-major (channel, grid row, grid column), the same as ``forward_head(...,
-        pre_logits=True)`` for the same grid."""
+        pre_logits=True)`` for the same grid. ``kind`` ("avg", "max" or "avgmax" = both, 2 k grid^2 features)
+        overrides the model's pooling kind."""
         grid = self.pool_grid if pool is None else int(pool)
         last = self.n_blocks if layer is None else (layer if layer >= 0 else self.n_blocks + 1 + layer)
         if not 0 <= last <= self.n_blocks:
@@ -148,7 +154,7 @@ class RDSN(Backbone):
                 y = self._stem(x, sl)
                 for i in range(last):
                     y = self._block(i, y, sl)
-                parts.append(self._pool(y, grid).reshape(x.shape[0], -1))
+                parts.append(self._pool(y, grid, kind).reshape(x.shape[0], -1))
                 del y
         return torch.cat(parts, dim=1)
 

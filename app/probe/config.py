@@ -16,7 +16,8 @@ import numpy as np
 from app.models.spec import ModelSpec
 
 HEADS = ("logistic", "ridge", "svm", "knn")
-POOLINGS = ("default", "gap", "max", "grid2", "grid3", "grid4", "maxgrid2", "maxgrid3", "maxgrid4")
+POOLINGS = ("default", "gap", "max", "grid2", "grid3", "grid4", "maxgrid2", "maxgrid3", "maxgrid4",
+            "avgmaxgrid2", "avgmaxgrid3", "avgmaxgrid4")
 
 # head option defaults (every value a run used is recorded in its result)
 HEAD_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -34,15 +35,27 @@ HEAD_DEFAULTS: dict[str, dict[str, Any]] = {
 # probe defaults per backbone: used where the config says layer=None / pooling="default" / head_options omit a key.
 # "layer": index into feature_info (negative counts from the end). "pooling": see POOLINGS. "head": used by the
 # headless command when --head is not given. "head_options": overrides of HEAD_DEFAULTS for that backbone.
+# "rgb": overrides for 3-channel inputs (colour photographs such as CIFAR-10), merged over the backbone's defaults;
+# "model_options": options of a random (weightless) backbone that the user did not set; "whiten": patch-ZCA
+# whitening of the input folded into the stem's random filters (epsilon relative to the mean eigenvalue, None = off).
 PROBE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "rdsn": {"layer": 1, "pooling": "grid3", "head": "logistic", "head_options": {"weight_decay": 1e-3}},
+    "rdsn": {"layer": 1, "pooling": "grid3", "head": "logistic", "head_options": {"weight_decay": 1e-3},
+             "rgb": {"pooling": "avgmaxgrid3", "head_options": {"weight_decay": 1e-2},
+                     "model_options": {"activation": "relu"}, "whiten": 0.1}},
     "simple": {"layer": -1, "pooling": "grid2", "head": "logistic", "head_options": {}},
     "_other": {"layer": -1, "pooling": "gap", "head": "logistic", "head_options": {}},
 }
 
 
-def probe_defaults(backbone: str) -> dict[str, Any]:
-    return PROBE_DEFAULTS.get(backbone, PROBE_DEFAULTS["_other"])
+def probe_defaults(backbone: str, channels: int | None = None) -> dict[str, Any]:
+    """The probe defaults of ``backbone`` for inputs of ``channels`` channels (None: the channel-independent ones)."""
+    d = dict(PROBE_DEFAULTS.get(backbone, PROBE_DEFAULTS["_other"]))
+    rgb = d.pop("rgb", None)
+    if channels == 3 and rgb:
+        d.update(rgb)
+    d.setdefault("model_options", {})
+    d.setdefault("whiten", None)
+    return d
 
 
 def _jsonable(v: Any) -> Any:
@@ -75,8 +88,10 @@ class ProbeConfig:
     head_options: tuple[tuple[str, Any], ...] = ()
 
     # --- resolved settings ------------------------------------------------------------------------------------
-    def resolved_pooling(self) -> str:
-        return probe_defaults(self.model.backbone)["pooling"] if self.pooling in ("default", "", None) else self.pooling
+    def resolved_pooling(self, channels: int | None = None) -> str:
+        if self.pooling in ("default", "", None):
+            return probe_defaults(self.model.backbone, channels)["pooling"]
+        return self.pooling
 
     def resolved_layer(self, n_layers: int) -> int:
         layer = probe_defaults(self.model.backbone)["layer"] if self.layer is None else int(self.layer)
@@ -85,13 +100,13 @@ class ProbeConfig:
             raise ValueError(f"layer {layer} out of range: the backbone has {n_layers} layers (0..{n_layers - 1})")
         return idx
 
-    def resolved_head_options(self) -> dict[str, Any]:
+    def resolved_head_options(self, channels: int | None = None) -> dict[str, Any]:
         if self.head == "own":
             return {}
         if self.head not in HEAD_DEFAULTS:
             raise ValueError(f"unknown head {self.head!r}; choose one of {', '.join(HEADS)}")
         opts = dict(HEAD_DEFAULTS[self.head])
-        d = probe_defaults(self.model.backbone)
+        d = probe_defaults(self.model.backbone, channels)
         if d.get("head") == self.head:
             opts.update(d.get("head_options", {}))
         given = dict(self.head_options)

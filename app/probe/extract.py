@@ -7,12 +7,13 @@ that looks valid). Memory stays bounded: the batch size follows the size of the 
 ``extract_pooled`` method (rdsn: depthwise after the stem) compute channels in chunks.
 
 Poolings: ``gap`` (global average), ``max`` (global max), ``gridN`` (average over an N x N grid of cells, as in
-Coates & Ng), ``maxgridN`` (max over an N x N grid). Feature order is channel-major (channel, cell row, cell col).
+Coates & Ng), ``maxgridN`` (max over an N x N grid), ``avgmaxgridN`` (both, 2x the features). Feature order is channel-major (channel, cell row, cell col).
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -39,10 +40,10 @@ def parse_pooling(pooling: str) -> tuple[str, int]:
         return "avg", 1
     if pooling == "max":
         return "max", 1
-    m = re.fullmatch(r"(max)?grid(\d+)", pooling or "")
+    m = re.fullmatch(r"(avgmax|max)?grid(\d+)", pooling or "")
     if m and int(m.group(2)) >= 1:
-        return ("max" if m.group(1) else "avg"), int(m.group(2))
-    raise ValueError(f"unknown pooling {pooling!r}: use gap, max, gridN or maxgridN (N = 1..8)")
+        return (m.group(1) or "avg"), int(m.group(2))
+    raise ValueError(f"unknown pooling {pooling!r}: use gap, max, gridN, maxgridN or avgmaxgridN (N = 1..8)")
 
 
 def pool_maps(maps: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -52,6 +53,10 @@ def pool_maps(maps: torch.Tensor, pooling: str) -> torch.Tensor:
     if maps.dim() != 4:
         return maps.flatten(1)
     kind, grid = parse_pooling(pooling)
+    if kind == "avgmax":
+        n, c = maps.shape[:2]
+        return torch.cat([pool_maps(maps, f"grid{grid}").reshape(n, c, -1),
+                          pool_maps(maps, f"maxgrid{grid}").reshape(n, c, -1)], dim=2).flatten(1)
     if grid == 1:
         return maps.amax(dim=(2, 3)) if kind == "max" else maps.mean(dim=(2, 3))
     fn = F.adaptive_max_pool2d if kind == "max" else F.adaptive_avg_pool2d
@@ -110,9 +115,42 @@ def _remove_stale_tmp(path: Path) -> None:
 def _maps_fn(model, layer: int, pooling: str):
     """The function batch -> pooled features, chunked over channels where the backbone can."""
     kind, grid = parse_pooling(pooling)
-    if hasattr(model, "extract_pooled") and kind == getattr(model, "pool_kind", "avg"):
-        return lambda x: model.extract_pooled(x, pool=grid, layer=layer)
+    if hasattr(model, "extract_pooled"):
+        if kind == getattr(model, "pool_kind", "avg"):
+            return lambda x: model.extract_pooled(x, pool=grid, layer=layer)
+        if "kind" in inspect.signature(model.extract_pooled).parameters:
+            return lambda x: model.extract_pooled(x, pool=grid, layer=layer, kind=kind)
     return lambda x: pool_maps(model.forward_intermediates(x, [layer])[0], pooling)
+
+
+def whiten_stem(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, eps: float, *, sample: int = 4000,
+                patches: int = 200_000, seed: int = 0) -> bool:
+    """Fold patch-ZCA whitening of the input into a random backbone's first convolution (``model.stem``).
+
+    A filter f applied to whitened patches W (p - m) equals the filter W f applied to raw patches with its bias
+    lowered by (W f) . m (W = U diag(1 / sqrt(lambda + eps * mean(lambda))) U^T is symmetric), so whitening costs
+    nothing per image: the random filters become random *whitened* filters (Coates & Ng 2011), which respond to
+    edges and colour contrasts instead of the dominant low-frequency component. Statistics come from ``patches``
+    random patches of the first ``sample`` (seeded subset) training images. Returns False (model unchanged) where
+    the model has no plain ``stem`` convolution."""
+    conv = getattr(model, "stem", None)
+    if not isinstance(conv, torch.nn.Conv2d) or conv.groups != 1 or conv.bias is None:
+        return False
+    kh, kw = conv.kernel_size
+    x = to_tensor(images[:sample], ispec, "cpu")
+    P = F.unfold(x, (kh, kw)).transpose(1, 2).reshape(-1, x.shape[1] * kh * kw)
+    g = torch.Generator().manual_seed(int(seed))
+    P = P[torch.randperm(len(P), generator=g)[:patches]].double()
+    m = P.mean(0)
+    ev, U = torch.linalg.eigh(torch.cov(P.T))
+    ev = ev.clamp_min(0)
+    W = U @ torch.diag(1.0 / torch.sqrt(ev + float(eps) * float(ev.mean()) + 1e-12)) @ U.T
+    w = conv.weight.detach().reshape(conv.out_channels, -1).double().cpu()
+    wn = w @ W
+    with torch.no_grad():
+        conv.weight.copy_(wn.reshape(conv.weight.shape).to(conv.weight))
+        conv.bias.sub_((wn @ m).to(conv.bias))
+    return True
 
 
 def extract(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, layer: int, pooling: str, *,

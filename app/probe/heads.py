@@ -102,8 +102,9 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
 
     with torch.enable_grad():
         if opts["optimizer"] == "lbfgs":
-            # a few L-BFGS iterations per step() call: each call re-evaluates the loss once at its start
-            per_call = max(1, min(5, every))
+            # several L-BFGS iterations per step() call: each call re-evaluates the loss once at its start, so
+            # one call per curve point (at most 20 iterations between progress reports / cancel checks)
+            per_call = max(1, min(20, every))
             tol = float(opts.get("tol", 1e-4))
             opt = torch.optim.LBFGS([Wt, b], lr=float(opts.get("lr", 1.0)), max_iter=per_call,
                                     max_eval=per_call * 4, history_size=20,

@@ -15,7 +15,7 @@ from app import device as devices
 from app.data import ArrayDataset, load
 from app.models.spec import ModelSpec
 from app.probe import extract as ex
-from app.probe.config import CurvePoint, ProbeConfig, ProbeResult
+from app.probe.config import CurvePoint, ProbeConfig, ProbeResult, probe_defaults
 from app.probe.heads import train_head
 from app.probe.metrics import evaluate_scores
 from app.probe.preprocess import input_spec_for, to_tensor
@@ -52,10 +52,15 @@ def _builder():
     return fn if callable(fn) else None
 
 
-def effective_spec(spec: ModelSpec, dataset: ArrayDataset) -> ModelSpec:
+def _is_random(spec: ModelSpec) -> bool:
+    return not spec.weights and spec.init != "checkpoint"
+
+
+def effective_spec(spec: ModelSpec, dataset: ArrayDataset, defaults: dict | None = None) -> ModelSpec:
     """For a random backbone (no weights) without explicit input options, match the dataset's channels and size:
-    a fresh network has nothing to gain from replicated gray channels or upsampled digits."""
-    if spec.weights or spec.init == "checkpoint":
+    a fresh network has nothing to gain from replicated gray channels or upsampled digits. ``defaults``: further
+    options (the probe defaults' ``model_options``) used where the spec does not set them."""
+    if not _is_random(spec):
         return spec
     from app.models.base import _REGISTRY, _load_all
 
@@ -81,6 +86,10 @@ def effective_spec(spec: ModelSpec, dataset: ArrayDataset) -> ModelSpec:
     if "input_size" in params and "input_size" not in opts and h == w:
         opts["input_size"] = h
         changed = True
+    for name, value in (defaults or {}).items():
+        if name in params and name not in opts:
+            opts[name] = value
+            changed = True
     if not changed:
         return spec
     return ModelSpec(spec.backbone, tuple(sorted(opts.items())), spec.init, spec.weights, spec.freeze, spec.seed,
@@ -124,15 +133,20 @@ def run_probe(config: ProbeConfig, cancel: CancelToken | None = None):
     if config.head == "own":
         return (yield from evaluate_model(config.model, config.dataset, config.data_root, config.test_limit,
                                           cancel, seed=config.seed))
-    head_opts = config.resolved_head_options()  # validates the head and its options first
-    pooling = config.resolved_pooling()
-    ex.parse_pooling(pooling)
+    config.resolved_head_options()  # validates the head and its options first
+    ex.parse_pooling(config.resolved_pooling())
     yield Progress(0, None, f"loading dataset {config.dataset}")
     train = _load_split(config.dataset, config.data_root, "train", config.train_limit, config.seed)
     check(cancel)
     test = test_images(config)
+    # the probe defaults may depend on the input (3-channel colour photographs vs 1-channel digits)
+    channels = int(train.shape[0])
+    head_opts = config.resolved_head_options(channels)
+    pooling = config.resolved_pooling(channels)
+    ex.parse_pooling(pooling)
+    defaults = probe_defaults(config.model.backbone, channels)
     n_classes = max(len(train.classes), int(train.labels.max()) + 1 if len(train) else 0)
-    spec = effective_spec(config.model, train)
+    spec = effective_spec(config.model, train, defaults.get("model_options") or None)
     yield Progress(0, None, f"building {spec.label or spec.backbone}")
     model = build_model(spec)
     for p in model.parameters():
@@ -141,8 +155,15 @@ def run_probe(config: ProbeConfig, cancel: CancelToken | None = None):
     layer = config.resolved_layer(n_layers)
     dev = devices.pick()
     ispec = input_spec_for(spec, model, train)
-    whash = ex.weights_hash(model) + "|" + spec.key()
     t0 = time.perf_counter()
+    whiten = defaults.get("whiten")
+    if whiten is not None and _is_random(spec):
+        yield Progress(0, None, "whitening the stem filters (patch ZCA)")
+        if not ex.whiten_stem(model, train.images, ispec, float(whiten), seed=config.seed):
+            whiten = None
+    else:
+        whiten = None
+    whash = ex.weights_hash(model) + "|" + spec.key()
     feats = {}
     hits = []
     for split, ds, limit in (("train", train, config.train_limit), ("test", test, config.test_limit)):
@@ -165,7 +186,7 @@ def run_probe(config: ProbeConfig, cancel: CancelToken | None = None):
         "pooling": pooling, "head": config.head, "head_options": hr.settings,
         "input": {"channels": ispec.channels, "size": list(ispec.size), "mean": list(ispec.mean),
                   "std": list(ispec.std)},
-        "model_options": dict(spec.options), "split_seed": config.seed,
+        "model_options": dict(spec.options), "split_seed": config.seed, "whiten_stem": whiten,
         "feature_dtype": str(feats["train"].array.dtype),
     }
     settings.pop("layer_name")

@@ -7,6 +7,7 @@ growing numpy buffers, at most ~30 times a second.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -127,8 +128,10 @@ class CurvesView(QWidget):
         pen = pg.mkPen(colour, width=2)
         dashed = pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine)
         self.series[key] = {
-            "loss": _Series(self.loss_plot.plot(name=name, pen=pen)),
-            "train": _Series(self.acc_plot.plot(pen=dashed)),
+            "loss": _Series(self.loss_plot.plot(name=name, pen=pen, symbol="o", symbolSize=4, symbolBrush=colour,
+                                                symbolPen=None)),
+            "train": _Series(self.acc_plot.plot(pen=dashed, symbol="t", symbolSize=5, symbolBrush=colour,
+                                                symbolPen=None)),
             "test": _Series(self.acc_plot.plot(pen=pen, symbol="o", symbolSize=5, symbolBrush=colour,
                                                symbolPen=None)),
         }
@@ -140,7 +143,8 @@ class CurvesView(QWidget):
         s = self.series.get(key)
         if s is None:
             return
-        s["loss"].append(p.step, p.loss)
+        if p.loss is not None and math.isfinite(p.loss):  # closed-form heads (ridge, k-NN) have no loss
+            s["loss"].append(p.step, p.loss)
         if p.train_acc is not None:
             s["train"].append(p.step, p.train_acc)
         if p.test_acc is not None:
@@ -152,7 +156,8 @@ class CurvesView(QWidget):
         s = self.series.get(key)
         if s is None:
             return
-        s["loss"].set([c["step"] for c in curves], [c["loss"] for c in curves])
+        lo = [c for c in curves if c.get("loss") is not None and math.isfinite(c["loss"])]
+        s["loss"].set([c["step"] for c in lo], [c["loss"] for c in lo])
         tr = [c for c in curves if c.get("train_acc") is not None]
         te = [c for c in curves if c.get("test_acc") is not None]
         s["train"].set([c["step"] for c in tr], [c["train_acc"] for c in tr])
@@ -171,7 +176,7 @@ class CurvesView(QWidget):
         self._timer.stop()
 
     def point_count(self) -> int:
-        return sum(s["loss"].n for s in self.series.values())
+        return sum(x.n for s in self.series.values() for x in s.values())
 
     @Slot()
     def _redraw(self) -> None:

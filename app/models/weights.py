@@ -279,41 +279,9 @@ def known_for_path(path: str | Path | None) -> KnownWeights | None:
 
 
 def _fetch(url: str, dest: Path, sha256: str | None, cancel: CancelToken | None):
-    try:
-        from app.data.download import fetch
-    except ModuleNotFoundError as exc:  # pragma: no cover - the data helper's module is present in the app
-        if exc.name != "app.data.download":
-            raise
-        fetch = _minimal_fetch
+    from app.data.download import fetch
+
     return fetch(url, dest, sha256=sha256, cancel=cancel)
-
-
-def _minimal_fetch(url: str, dest: Path, sha256: str | None = None, cancel: CancelToken | None = None):
-    import hashlib
-    import urllib.request
-
-    from app.tasks import check
-
-    dest = Path(dest)
-    part = dest.with_name(dest.name + ".part")
-    h = hashlib.sha256()
-    with urllib.request.urlopen(url, timeout=30) as resp, open(part, "wb") as f:
-        total = int(resp.headers.get("Content-Length") or 0) or None
-        done = 0
-        while True:
-            check(cancel)
-            block = resp.read(1 << 16)
-            if not block:
-                break
-            f.write(block)
-            h.update(block)
-            done += len(block)
-            yield Progress(done, total, f"downloading {dest.name}")
-    if sha256 and h.hexdigest() != sha256.lower():
-        part.unlink(missing_ok=True)
-        raise WeightsError(f"{dest.name}: sha256 mismatch (expected {sha256}, got {h.hexdigest()})")
-    os.replace(part, dest)
-    return dest
 
 
 def download(name: str, cancel: CancelToken | None = None, url: str | None = None,

@@ -170,7 +170,9 @@ def test_escape_cancels_and_keeps_finished_runs(qtbot, make_ws):
     ws.probe_settings.editor("logistic", "epochs").setValue(2000)
     with qtbot.waitSignal(ws.batchDone, timeout=60_000):
         qtbot.mouseClick(ws.train_btn, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: "training" in ws.stage.text() or "features" in ws.stage.text(), timeout=30_000)
+        assert ws.cancel_btn.isEnabled()
+        # Esc at once: the run yields several reports, and the worker checks the token between them, so the
+        # cancel always lands before the run could finish (waiting for a stage first raced the fast heads)
         press(qtbot, ws, Qt.Key.Key_Escape)
     assert ws.stage.text().startswith("Cancelled")
     assert ws.train_btn.isEnabled() and not ws.cancel_btn.isEnabled()

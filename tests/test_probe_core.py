@@ -184,6 +184,63 @@ def test_ridge_primal_matches_dual():
     assert wide.shape[1] == 24
 
 
+def test_lbfgs_solves_an_ill_conditioned_quadratic():
+    from app.probe.lbfgs import lbfgs
+
+    rng = np.random.default_rng(0)
+    Q = rng.standard_normal((30, 30))
+    H = torch.from_numpy(Q @ Q.T + 0.1 * np.eye(30))  # float64: float32 would stall on this conditioning
+    c = torch.from_numpy(rng.standard_normal(30))
+
+    def fun(x):
+        return float(0.5 * x @ H @ x - c @ x), H @ x - c
+
+    its = list(lbfgs(fun, torch.zeros(30, dtype=torch.float64), 500, lambda g: float(g.abs().max()) <= 1e-4))
+    last, x = its[-1]
+    assert last.converged and not last.stalled and last.n_iter == len(its) < 500
+    assert [it.n_iter for it, _ in its] == list(range(1, len(its) + 1))  # one report per iteration
+    assert torch.allclose(x, torch.linalg.solve(H, c), atol=1e-2)
+    assert all(b.loss <= a.loss + 1e-6 for (a, _), (b, _) in zip(its, its[1:]))  # a descent method
+
+
+def test_preconditioned_logistic_reaches_the_same_optimum_in_fewer_iterations():
+    from app.probe.heads import preconditioner, train_logistic
+
+    rng = np.random.default_rng(1)
+    n, d, C = 600, 64, 4
+    y = rng.integers(0, C, n)
+    mix = rng.standard_normal((d, d)) * np.linspace(0.05, 3.0, d)  # strongly correlated, badly scaled features
+    X = (rng.standard_normal((n, d)) @ mix + 0.4 * np.eye(C, d)[y] @ mix).astype(np.float32)
+    Xte = X[:100]
+    opts = {"optimizer": "lbfgs", "weight_decay": 1e-3, "epochs": 500, "lr": 1.0, "tol": 1e-5, "eval_every": 1}
+    plain = run_to_end(train_logistic(X, y, Xte, y[:100], C, dict(opts, precondition="off")))
+    pre = run_to_end(train_logistic(X, y, Xte, y[:100], C, dict(opts, precondition="on")))
+    assert plain.curves[-1].step < 500 and pre.curves[-1].step < 500  # both converged
+    assert pre.curves[-1].step < plain.curves[-1].step
+    assert pre.curves[-1].loss == pytest.approx(plain.curves[-1].loss, rel=1e-4, abs=1e-5)
+    assert np.allclose(pre.scores, plain.scores, atol=5e-2)
+    assert [c.step for c in pre.curves] == list(range(1, len(pre.curves) + 1))
+    A = torch.from_numpy(X)
+    assert preconditioner(A, 1e-3, "auto") is not None and preconditioner(A, 1e-3, "off") is None
+    with pytest.raises(ValueError, match="precondition"):
+        preconditioner(A, 1e-3, "sometimes")
+
+
+def test_logistic_cancel_between_iterations():
+    from app.probe.heads import train_logistic
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((200, 16)).astype(np.float32)
+    y = rng.integers(0, 3, 200)
+    token = CancelToken()
+    gen = train_logistic(X, y, X[:10], y[:10], 3, {"optimizer": "lbfgs", "weight_decay": 1e-4, "epochs": 100,
+                                                   "tol": 0.0}, cancel=token)
+    next(gen)
+    token.cancel()
+    with pytest.raises(Cancelled):
+        next(gen)
+
+
 def test_evaluate_model_own_classifier(fe_home):
     spec = ModelSpec.make("simple", options={"in_channels": 1, "widths": (4,), "num_classes": 10, "input_size": 8})
     result = run_to_end(evaluate_model(spec, "digits", test_limit=50))

@@ -25,7 +25,7 @@ def bench_head(args) -> dict:
     from app.models.spec import ModelSpec
     from app.probe import extract as ex
     from app.probe.config import HEAD_DEFAULTS
-    from app.probe.heads import standardizer, train_logistic
+    from app.probe.heads import PRECONDITION_MAX_FEATURES, standardizer, train_logistic
     from app.probe.preprocess import input_spec_for
     from app.probe.run import build_model, effective_spec
     from app.tasks import cli_progress, run_to_end
@@ -107,8 +107,10 @@ def bench_head(args) -> dict:
             "backbone": spec.backbone, "options": dict(spec.options), "layer": layer, "pooling": args.pooling,
             "weight_decay": wd, "sklearn_C": C, "sklearn": "LogisticRegression(solver='lbfgs', max_iter=1000, "
             "tol=1e-4), standardised float32 features, threadpoolctl.threadpool_limits(1)",
-            "ours": f"L-BFGS (strong Wolfe, history 20, gradient tolerance 1e-4 like sklearn's tol), at most "
-                    f"{args.epochs} iterations, full batch, after a tiny warm-up call, "
+            "ours": f"L-BFGS (strong Wolfe, history 20, stopping at max |gradient| <= 1e-4 like sklearn's tol), "
+                    f"preconditioned ({opts['precondition']}: d <= {PRECONDITION_MAX_FEATURES}) with the Cholesky factor "
+                    f"of 0.01 S^T S / m + wd I (S: m seeded rows), at most {args.epochs} iterations, full batch, "
+                    f"after a tiny warm-up call, "
                     f"torch {torch.__version__}, {torch.get_num_threads()} threads",
             "device": devices.describe(dev).name, "extract_seconds": round(extract_seconds, 3),
             "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),

@@ -23,6 +23,7 @@ POOLINGS = ("default", "gap", "max", "grid2", "grid3", "grid4", "maxgrid2", "max
 HEAD_DEFAULTS: dict[str, dict[str, Any]] = {
     # softmax regression on standardised features, on the compute device
     "logistic": {"optimizer": "lbfgs", "weight_decay": 1e-4, "epochs": 100, "lr": 1.0, "batch_size": 512, "tol": 1e-4,
+                 "precondition": "auto",
                  "standardize": True, "eval_every": 10},
     # closed-form ridge regression on one-vs-all targets (primal or dual, whichever is smaller)
     "ridge": {"alpha": 1.0, "standardize": True},

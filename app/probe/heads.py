@@ -4,7 +4,8 @@ Every head is a task generator ``train_X(Xtr, ytr, Xte, yte, n_classes, opts, de
 ``Progress`` (payload: ``CurvePoint`` while it trains) and returns a ``HeadResult`` with the test scores (N_test, C).
 
 - ``logistic``: softmax regression, mean cross-entropy + weight_decay/2 * ||W||^2 (so scikit-learn's ``C`` is
-  ``1 / (weight_decay * n_train)``), full-batch L-BFGS (strong Wolfe) or minibatch Adam.
+  ``1 / (weight_decay * n_train)``), full-batch L-BFGS (strong Wolfe; preconditioned by a Cholesky factor of the
+  approximate Hessian up to 4096 features) or minibatch Adam; L-BFGS stops when max |gradient| <= tol.
 - ``ridge``: closed form on one-vs-all targets (+1 / -1): primal (d x d) or dual (n x n, the extreme-learning-machine
   form) whichever is smaller, solved by Cholesky in float64.
 - ``svm``: one-vs-rest squared hinge, 1/(2 C n) ||W||^2 + mean over samples of the summed squared hinges, L-BFGS.
@@ -23,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from app.probe.config import CurvePoint
+from app.probe.lbfgs import lbfgs
 from app.tasks import CancelToken, Progress, check
 
 ROW_CHUNK = 4096
@@ -60,8 +62,11 @@ def to_device(X: np.ndarray, mean: np.ndarray, inv: np.ndarray, device) -> torch
     m = torch.from_numpy(mean).to(device)
     s = torch.from_numpy(inv).to(device)
     for i in range(0, len(X), ROW_CHUNK):
-        c = torch.from_numpy(np.array(X[i:i + ROW_CHUNK], dtype=np.float32)).to(device)
-        out[i:i + len(c)] = (c - m) * s
+        # no copy where X is float32 in memory already (asarray); float16 caches and memmaps are converted per chunk
+        c = np.ascontiguousarray(X[i:i + ROW_CHUNK], dtype=np.float32)
+        c = torch.from_numpy(c if c.flags.writeable else c.copy()).to(device)
+        torch.sub(c, m, out=out[i:i + len(c)])
+        out[i:i + len(c)] *= s
     return out
 
 
@@ -78,6 +83,46 @@ def _prep(Xtr, ytr, Xte, opts, device):
 
 
 # --- logistic ------------------------------------------------------------------------------------------------
+PRECONDITION_MAX_FEATURES = 4096  # "auto": a d x d factor up to 64 MB, and its cost below a few L-BFGS evaluations
+
+
+def preconditioner(A: torch.Tensor, wd: float, mode="auto", seed: int = 0, curvature: float = 0.01):
+    """``(L, L^T, sqrt(c))`` with ``L L^T = c * S^T S / m + wd * I`` for a seeded sample S of m rows of A, or None.
+
+    The softmax loss's Hessian is ``A^T diag(p(1-p)) A / n + wd I`` (per class, ignoring the coupling); with
+    p(1-p) replaced by one constant c it is the matrix above. Optimising U = W L instead of W makes that matrix the
+    identity: on 5000 x 2048 MNIST features L-BFGS then reaches the gradient tolerance in ~35 iterations instead of
+    ~120-200. ``mode``: "auto" (when d <= PRECONDITION_MAX_FEATURES), "on"/True, "off"/False.
+    """
+    n, d = A.shape
+    if mode in (False, "off", "no", 0) or (mode == "auto" and d > PRECONDITION_MAX_FEATURES):
+        return None
+    if mode not in ("auto", "on", True, "yes", 1):
+        raise ValueError(f"logistic: precondition must be auto, on or off, got {mode!r}")
+    m = min(n, max(d, 1024))
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    idx = torch.randperm(n, generator=g)[:m].to(A.device)
+    S = A[idx]
+    M = (S.T @ S) * (curvature / m)
+    del S
+    ridge = wd if wd > 0 else 1e-6 * float(M.diagonal().mean()) + 1e-12
+    M.diagonal().add_(ridge)
+    L, info = torch.linalg.cholesky_ex(M)
+    del M
+    if int(info) != 0:  # not positive definite in float32 (wd ~ 0 and collinear features): go without
+        return None
+    return L, L.T.contiguous(), math.sqrt(curvature)
+
+
+def weight_gradient_max(flat_grad: torch.Tensor, pre, n_classes: int, d: int) -> float:
+    """max |dloss/dW|, |dloss/db| from a flat gradient in the optimiser's coordinates: dW = dU L^T, db = dbu sqrt(c)."""
+    gU, gb = flat_grad[:n_classes * d].view(n_classes, d), flat_grad[n_classes * d:]
+    if pre is not None:
+        L, _, bscale = pre
+        gU, gb = gU @ L.T, gb * bscale
+    return max(float(gU.abs().max()), float(gb.abs().max()))
+
+
 def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
                    cancel: CancelToken | None = None):
     t0 = time.perf_counter()
@@ -102,48 +147,59 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
 
     with torch.enable_grad():
         if opts["optimizer"] == "lbfgs":
-            # several L-BFGS iterations per step() call: each call re-evaluates the loss once at its start, so
-            # one call per curve point (at most 20 iterations between progress reports / cancel checks)
-            per_call = max(1, min(20, every))
             tol = float(opts.get("tol", 1e-4))
-            opt = torch.optim.LBFGS([Wt, b], lr=float(opts.get("lr", 1.0)), max_iter=per_call,
-                                    max_eval=per_call * 4, history_size=20,
-                                    line_search_fn="strong_wolfe", tolerance_grad=float(opts.get("tol", 1e-4)),
-                                    tolerance_change=1e-9)
-
+            pre = preconditioner(A, wd, opts.get("precondition", "auto"), seed) if n and d else None
+            # with a preconditioner the optimiser works on U = W L, bu = b sqrt(c), where L L^T ~ the Hessian: a
+            # nearly isotropic problem that L-BFGS solves in a fraction of the iterations (see ``preconditioner``)
+            L, LT, bscale = pre if pre is not None else (None, None, 1.0)
             rows = torch.arange(n, device=A.device)
+            cd = n_classes * d
+            recent: list[tuple[torch.Tensor, float]] = []  # (gradient returned, max |weight gradient|)
+            evaluated: list[torch.Tensor] = []  # the last x whose weights Wt, b hold
 
-            def closure():
+            @torch.no_grad()
+            def set_weights(x: torch.Tensor) -> None:
+                U = x[:cd].view(n_classes, d)
+                # W = U L^-1, i.e. L^T W^T = U^T: one triangular solve (no d x d inverse is ever formed)
+                Wt.copy_(torch.linalg.solve_triangular(LT, U.T, upper=True).T if L is not None else U)
+                b.copy_(x[cd:] / bscale)
+
+            @torch.no_grad()
+            def fun(x: torch.Tensor) -> tuple[float, torch.Tensor]:
                 # gradients by hand: autograd's A.T @ G is several times slower on CPU than (G.T @ A).T
-                with torch.no_grad():
-                    z = F.linear(A, Wt, b)
-                    lse = torch.logsumexp(z, 1)
-                    loss = (lse - z[rows, y]).mean() + 0.5 * wd * (Wt * Wt).sum()
-                    P = torch.softmax(z, 1)
-                    P[rows, y] -= 1.0
-                    P /= n
-                    Wt.grad = P.T @ A + wd * Wt
-                    b.grad = P.sum(0)
-                return loss
+                set_weights(x)
+                evaluated[:] = [x]
+                z = F.linear(A, Wt, b)
+                lse = torch.logsumexp(z, 1)
+                loss = (lse - z[rows, y]).mean() + 0.5 * wd * (Wt * Wt).sum()
+                P = torch.softmax(z, 1)
+                P[rows, y] -= 1.0
+                P /= n
+                gW = P.T @ A + wd * Wt
+                gb = P.sum(0)
+                gmax = max(float(gW.abs().max()), float(gb.abs().max()))
+                if L is not None:  # dU = dW L^-T, i.e. dU^T = L^-1 dW^T
+                    gW, gb = torch.linalg.solve_triangular(L, gW.T, upper=False).T, gb / bscale
+                g = torch.cat((gW.reshape(-1), gb))
+                recent.append((g, gmax))
+                del recent[:-4]
+                return float(loss), g
 
-            prev = None
-            step = 0
-            while step < epochs:
+            def converged(g: torch.Tensor) -> bool:
+                for h, gmax in reversed(recent):  # the line search hands back one of its evaluations (or a copy)
+                    if h is g or torch.equal(h, g):
+                        return gmax <= tol
+                return weight_gradient_max(g, pre, n_classes, d) <= tol
+
+            x0 = torch.zeros(cd + n_classes, device=device)
+            for it, x in lbfgs(fun, x0, epochs, converged, history=20, lr=float(opts.get("lr", 1.0))):
                 check(cancel)
-                opt.step(closure)
-                state = opt.state[opt._params[0]]
-                done = int(state.get("n_iter", step + per_call))
-                advanced = done - step
-                step = min(epochs, done)
-                loss = float(state.get("prev_loss", float("nan")))
-                grad = state.get("prev_flat_grad")
-                converged = grad is not None and float(grad.abs().max()) <= tol
-                stalled = advanced <= 0 or converged or (prev is not None and abs(prev - loss) < 1e-9 * max(1.0, abs(loss)))
-                cp = point(step, float(step), loss, force=stalled or step >= epochs or step % every < per_call)
-                yield Progress(step, epochs, f"training logistic head: iteration {step}/{epochs}, loss {loss:.4f}", cp)
-                if stalled:
-                    break
-                prev = loss
+                if not torch.equal(x, evaluated[-1]):  # the line search's last evaluation need not be the iterate
+                    set_weights(x)
+                last = it.converged or it.stalled or it.n_iter >= epochs
+                cp = point(it.n_iter, float(it.n_iter), it.loss, force=last or it.n_iter % every == 0)
+                yield Progress(it.n_iter, epochs, f"training logistic head: iteration {it.n_iter}/{epochs}, "
+                               f"loss {it.loss:.4f}", cp)
         elif opts["optimizer"] == "adam":
             bs = int(opts.get("batch_size", 512))
             lr = float(opts.get("lr", 1.0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -58,6 +59,37 @@ def configure_threads(n: int | None = None) -> int:
     n = max(1, int(n))
     torch.set_num_threads(n)
     return n
+
+
+# glibc malloc tuning (see tune_allocator)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD = 32 * 2**20  # glibc's upper bound for this setting
+TRIM_THRESHOLD = 512 * 2**20
+
+
+def tune_allocator() -> bool:
+    """Keep freed tensor memory in the process instead of handing it back to the OS after every frame (glibc only).
+
+    With glibc's defaults a CNN's activations of a few MB each are mmap'ed and unmapped, or trimmed off the heap, on
+    every forward pass, so every frame page-faults its activations in again: measured here on resnet20 at 240x320,
+    6,000-10,000 page faults per frame and 25 ms per forward; with freed blocks up to 32 MB kept on the heap and the
+    heap trimmed only above 512 MB free, 0 faults and 16 ms (the Live view: 30 -> 48 FPS). Large arrays (feature
+    caches, datasets) are still mmap'ed and returned on free. ``FILTER_EXPLORER_MALLOC_TUNING=0`` turns this off.
+    Returns True when the settings were applied."""
+    if os.environ.get("FILTER_EXPLORER_MALLOC_TUNING", "1").strip().lower() in ("0", "off", "no", "false"):
+        return False
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION"):
+            return False
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        ok = libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+        return libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1 and ok
+    except (OSError, ValueError, AttributeError):  # not glibc (musl, ...): nothing to tune
+        return False
 
 
 def pick() -> torch.device:

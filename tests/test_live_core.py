@@ -157,6 +157,61 @@ def test_mosaic_tiles_row_major_with_lut_colours():
     assert grid.count == 4 and (grid.tile_h, grid.tile_w) == (32, 48)
 
 
+@pytest.mark.parametrize("layout", ["channels_last", "contiguous", "channels_last_page", "odd", "half"])
+def test_shrink_is_the_block_mean_whatever_the_layout(layout):
+    g = torch.Generator().manual_seed(0)
+    if layout == "channels_last":
+        maps = torch.randn(1, 16, 240, 320, generator=g).contiguous(memory_format=torch.channels_last)[0]
+    elif layout == "channels_last_page":  # a page of a wide layer: channel innermost, not contiguous
+        maps = torch.randn(1, 64, 121, 161, generator=g).contiguous(memory_format=torch.channels_last)[0, 16:32]
+    elif layout == "odd":
+        maps = torch.randn(5, 100, 97, generator=g)
+    elif layout == "half":
+        maps = torch.randn(3, 200, 200, generator=g).half()
+    else:
+        maps = torch.randn(16, 240, 320, generator=g)
+    out = mz.shrink(maps, 96, 128)
+    n, h, w = maps.shape
+    f = max(-(-h // 96), -(-w // 128))
+    h2, w2 = h // f, w // f
+    ref = torch.nn.functional.avg_pool2d(maps[:, :h2 * f, :w2 * f].float()[None], f)[0]
+    assert out.shape == ref.shape and out.dtype == torch.float32 and out.is_contiguous()
+    assert torch.allclose(out, ref, atol=1e-4)
+    out[0, 0, 0] = 1e9  # a new tensor, never a view of the feature map
+    assert float(maps.float().max()) < 1e9
+
+
+def test_allocator_tuning_stops_page_faults_per_frame():
+    """glibc only: freeing and re-allocating a CNN's activation-sized blocks must not fault them in every time."""
+    import os
+
+    if not sys.platform.startswith("linux") or not os.confstr("CS_GNU_LIBC_VERSION"):
+        pytest.skip("glibc malloc tuning only")
+    code = (
+        "import resource, torch\n"
+        "from app import device\n"
+        "print(device.tune_allocator())\n"
+        "def frame():\n"
+        "    xs = [torch.ones(16, 240, 320) for _ in range(6)]\n"
+        "    return float(sum(x[0, 0, 0] for x in xs))\n"
+        "for _ in range(5): frame()\n"
+        "f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "for _ in range(20): frame()\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / 20)\n"
+    )
+    out = {}
+    for setting in ("1", "0"):
+        env = dict(os.environ, FILTER_EXPLORER_MALLOC_TUNING=setting)
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        applied, faults = r.stdout.split()
+        out[setting] = (applied == "True", float(faults))
+    assert out["1"][0] and not out["0"][0]
+    assert out["0"][1] > 1000  # untuned: 6 x 4.9 MB mmap'ed and faulted in again every frame
+    assert out["1"][1] < 50
+
+
 def test_colorbar_and_compose(tmp_path):
     bar = mz.colorbar("magma", 50, 4)
     assert bar.shape == (50, 4, 3) and tuple(bar[0, 0]) == tuple(colormaps.lut("magma")[255])
@@ -187,6 +242,9 @@ def test_engine_makes_mosaics_pages_and_focus():
     p = lf.panes[0]
     assert p.focus == 3 and p.mosaic.shape[:2] == p.map_size == (12, 16) and p.lo <= p.hi
     assert p.channel_at(1, 1) is None
+    with torch.inference_mode():  # at the frame's own size the input shown is the frame itself, as a copy
+        lf = eng.process(f, LiveConfig(panes=(PaneConfig(TINY, 0, 0, 4),), size=(48, 64)))
+    assert np.array_equal(lf.frame, f) and not np.shares_memory(lf.frame, f)
 
 
 def test_engine_reports_a_bad_model_in_its_pane_only():

@@ -1,8 +1,8 @@
 """Feature maps -> one colour-mapped uint8 mosaic, on the compute device (torch), cheaply.
 
-Per-map normalisation is vectorised (amin/amax over H, W for all maps at once), tiling is a pad + reshape +
-permute (no Python loop over maps), colour mapping is a LUT gather. Only the finished uint8 RGB mosaic leaves the
-device. Plus the small numpy helpers for snapshots and recordings (composite of the input and every pane).
+Per-map normalisation is vectorised (amin/amax over H, W for all maps at once), colour mapping is one LUT gather of
+packed RGBA words, tiling is one strided copy into a gap-coloured canvas (no Python loop over maps). Only the
+finished uint8 RGB mosaic leaves the device. Plus the small numpy helpers for snapshots and recordings (composite of the input and every pane).
 """
 
 from __future__ import annotations
@@ -74,63 +74,76 @@ def grid_shape(n: int, tile_h: int, tile_w: int, aspect: float = 1.0) -> tuple[i
 def shrink(maps: torch.Tensor, max_h: int, max_w: int) -> torch.Tensor:
     """(N, H, W) -> at most max_h x max_w per map, aspect kept: the mean of each f x f block (f an integer).
 
-    Done as f*f strided adds, which reads the input once whatever its memory layout (a channel slice of a
-    channels_last map is strided; pooling it directly is ~8x slower on CPU). The last H % f rows / W % f columns are
-    dropped. Always returns a new tensor (never a view of the worker's feature map)."""
+    Rows first, then columns, each as f strided adds: the row pass reads the input once in long contiguous runs
+    whatever its layout (a channel slice of a channels_last map has the channel innermost; pooling it directly is
+    ~5x slower on CPU, and adding the f*f sub-grids directly ~2x), the column pass works on 1/f of the data. The last
+    H % f rows / W % f columns are dropped. Always returns a new contiguous float32 tensor (never a view of the
+    worker's feature map)."""
     n, h, w = maps.shape
     f = max(math.ceil(h / max_h), math.ceil(w / max_w), 1)
     if f == 1:
-        return maps.float().clone() if maps.dtype == torch.float32 else maps.float()
+        return maps.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
     if f > 8:  # many tiny adds would cost more than one copy + pool
         return F.avg_pool2d(maps.float().contiguous()[None], kernel_size=f, stride=f)[0]
     h2, w2 = h // f, w // f
-    acc = maps[:, 0:h2 * f:f, 0:w2 * f:f].float().clone()
-    for dy in range(f):
-        for dx in range(f):
-            if dy or dx:
-                acc.add_(maps[:, dy:dy + h2 * f:f, dx:dx + w2 * f:f])
-    return acc.mul_(1.0 / (f * f))
+    channel_inner = n > 1 and maps.stride(0) == 1
+    src = maps.permute(1, 2, 0) if channel_inner else maps.transpose(0, 1)  # (H, W, N) or (H, N, W): rows first
+    rows = src[0:h2 * f:f].to(torch.float32, memory_format=torch.contiguous_format, copy=True)
+    for dy in range(1, f):
+        rows.add_(src[dy:h2 * f:f])
+    if channel_inner:  # (h2, W, N) -> (h2, w2, f, N): sum over f
+        r = rows[:, :w2 * f].view(h2, w2, f, n) if w == w2 * f else rows[:, :w2 * f].reshape(h2, w2, f, n)
+        acc = r[:, :, 0].clone(memory_format=torch.contiguous_format)
+        for dx in range(1, f):
+            acc.add_(r[:, :, dx])
+        return acc.mul_(1.0 / (f * f)).permute(2, 0, 1).contiguous()
+    r = rows[:, :, :w2 * f].reshape(h2, n, w2, f)  # (h2, N, W) -> (h2, N, w2, f)
+    acc = r[..., 0].clone(memory_format=torch.contiguous_format)
+    for dx in range(1, f):
+        acc.add_(r[..., dx])
+    return acc.mul_(1.0 / (f * f)).transpose(0, 1).contiguous()
 
 
 def normalise(maps: torch.Tensor, symmetric: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-map scaling to uint8 (N, H, W): min..max -> 0..255, or (symmetric) -lim..lim -> 0..255 with 0 at 128.
 
     Returns (uint8 maps, lo (N,), hi (N,)) with lo/hi the values that map to 0 and 255. Constant maps give 0 (or 128
-    when symmetric). Runs on the maps' device; float32 arithmetic whatever the input dtype."""
+    when symmetric). Runs on the maps' device; float32 arithmetic whatever the input dtype. (amin and amax, not
+    aminmax: on CPU the fused per-row aminmax is ~10x slower; contiguous maps reduce ~10x faster than strided ones.)"""
     x = maps.float()
+    if not x.is_contiguous():
+        x = x.contiguous()
+    xv = x.view(x.shape[0], -1)
     if symmetric:
-        lim = x.abs().amax(dim=(1, 2))
+        lim = torch.maximum(xv.amax(1), xv.amin(1).neg())
         lim = torch.where(lim > 0, lim, torch.ones_like(lim))
-        u = x.mul(127.5 / lim[:, None, None]).add_(127.5)
+        scale = 127.5 / lim
+        shift = torch.full_like(lim, 127.5)
         lo, hi = -lim, lim
     else:
-        lo, hi = torch.aminmax(x.reshape(x.shape[0], -1), dim=1)
+        lo, hi = xv.amin(1), xv.amax(1)
         span = hi - lo
         scale = torch.where(span > 0, 255.0 / span, torch.zeros_like(span))
-        u = (x - lo[:, None, None]).mul_(scale[:, None, None])
-    return u.clamp_(0, 255).round_().to(torch.uint8), lo, hi
+        shift = -lo * scale
+    # (x - lo) * scale + 0.5 in one pass; the uint8 conversion truncates, so that rounds to nearest
+    u = torch.addcmul(shift[:, None, None].add(0.5), x, scale[:, None, None])
+    return u.clamp_(0, 255).to(torch.uint8), lo, hi
 
 
 def colorize(u: torch.Tensor, cmap: str) -> torch.Tensor:
     """uint8 (...,) -> uint8 (..., 3) through the colour map's 256-entry LUT (one packed-word gather per pixel)."""
+    return _rgba_words(u, cmap).view(torch.uint8).view(*u.shape, 4)[..., :3]
+
+
+def _rgba_words(u: torch.Tensor, cmap: str) -> torch.Tensor:
+    """uint8 (...,) -> int32 (...,) words whose bytes are R, G, B, 255 (index_select: ~2.5x faster than take)."""
     packed = _lut_packed(cmap, str(u.device))
-    words = torch.take(packed, u.long())
-    return words.view(torch.uint8).view(*u.shape, 4)[..., :3]
+    return packed.index_select(0, u.reshape(-1).long()).view(u.shape)
 
 
-def tile(rgb: torch.Tensor, rows: int, cols: int, pad: int = 2, fill: int = GAP) -> torch.Tensor:
-    """(N, h, w, 3) uint8 -> (rows*(h+pad)-pad, cols*(w+pad)-pad, 3), row-major, by pad + reshape + permute."""
-    n, h, w, c = rgb.shape
-    total = rows * cols
-    if total > n:
-        rgb = torch.cat([rgb, rgb.new_full((total - n, h, w, c), fill)], 0)
-    if pad:
-        rgb = F.pad(rgb.permute(0, 3, 1, 2), (0, pad, 0, pad), value=fill).permute(0, 2, 3, 1)
-    hh, ww = h + pad, w + pad
-    out = rgb.reshape(rows, cols, hh, ww, c).permute(0, 2, 1, 3, 4).reshape(rows * hh, cols * ww, c)
-    if pad:
-        out = out[: rows * hh - pad, : cols * ww - pad]
-    return out.contiguous()
+@lru_cache(maxsize=1)
+def _gap_word() -> int:
+    return int(torch.tensor([GAP, GAP, GAP, 255], dtype=torch.uint8).view(torch.int32)[0])
 
 
 def make_mosaic(
@@ -152,8 +165,17 @@ def make_mosaic(
     u, lo, hi = normalise(maps, symmetric)
     n, h, w = u.shape
     rows, cols = grid_shape(n, h, w, aspect)
-    rgb = colorize(u, cmap)
-    mosaic = tile(rgb, rows, cols, pad)
+    words = _rgba_words(u, cmap)
+    # tiles written straight into a gap-coloured canvas of RGBA words: one strided copy, no pad/cat/permute chain
+    out = torch.full((rows, h + pad, cols, w + pad), _gap_word(), dtype=torch.int32, device=u.device)
+    full = n // cols
+    if full:
+        out[:full, :h, :, :w] = words[:full * cols].view(full, cols, h, w).permute(0, 2, 1, 3)
+    if n % cols:
+        out[full, :h, :n % cols, :w] = words[full * cols:].permute(1, 0, 2)
+    H, W = rows * (h + pad) - pad, cols * (w + pad) - pad
+    canvas = out.view(rows * (h + pad), cols * (w + pad))[:H, :W]
+    mosaic = canvas.view(torch.uint8).view(H, W, 4)[..., :3].contiguous()
     return mosaic, Grid(rows, cols, h, w, pad, n), lo, hi
 
 

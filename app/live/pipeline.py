@@ -326,8 +326,12 @@ class LiveEngine:
         panes = []
         for pc in cfg.panes:
             panes.append(self._pane(pc, x01, prepared, cfg, sym, pre_ms / max(1, len(cfg.panes))))
-        with self.serial():
-            shown = x01[0].mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy().copy()
+        if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3 and \
+                tuple(frame.shape[:2]) == tuple(x01.shape[-2:]):
+            shown = np.array(frame, order="C")  # the models saw the frame itself: a copy, no round trip
+        else:
+            with self.serial():
+                shown = x01[0].mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy().copy()
         latency = (time.perf_counter() - t0) * 1000 + read_ms
         return LiveFrame(index, shown, tuple(panes), source, fps, latency, read_ms, cfg.colormap, sym,
                          time.monotonic() - latency / 1000)

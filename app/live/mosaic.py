@@ -157,7 +157,9 @@ def make_mosaic(
     aspect: float = 1.0,
     symmetric: bool = False,
 ) -> tuple[torch.Tensor, Grid, torch.Tensor, torch.Tensor]:
-    """Channels ``first .. first+count-1`` of ``fmap`` (C, H, W) -> (RGB uint8 mosaic on the device, Grid, lo, hi)."""
+    """Channels ``first .. first+count-1`` of ``fmap`` (C, H, W) -> (RGB uint8 mosaic on the device, Grid, lo, hi).
+
+    The mosaic is a new C-contiguous tensor that shares memory with nothing else (safe to hand over as it is)."""
     c = fmap.shape[0]
     first = max(0, min(first, c - 1))
     count = max(1, min(count, c - first))
@@ -174,8 +176,11 @@ def make_mosaic(
     if n % cols:
         out[full, :h, :n % cols, :w] = words[full * cols:].permute(1, 0, 2)
     H, W = rows * (h + pad) - pad, cols * (w + pad) - pad
-    canvas = out.view(rows * (h + pad), cols * (w + pad))[:H, :W]
-    mosaic = canvas.view(torch.uint8).view(H, W, 4)[..., :3].contiguous()
+    rgba = out.view(rows * (h + pad), cols * (w + pad))[:H, :W].view(torch.uint8).view(H, W, 4)
+    if rgba.device.type == "cpu":  # OpenCV's SIMD RGBA -> RGB: ~20x faster than torch's 3-of-4-bytes copy on CPU
+        mosaic = torch.from_numpy(cv2.cvtColor(rgba.numpy(), cv2.COLOR_RGBA2RGB))
+    else:
+        mosaic = rgba[..., :3].contiguous()
     return mosaic, Grid(rows, cols, h, w, pad, n), lo, hi
 
 

@@ -242,29 +242,46 @@ class LiveEngine:
         if t is None:
             mean = torch.tensor(inp.mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
             std = torch.tensor(inp.std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-            # (x - mean) / std == x * (1 / std) + (-mean / std): one fused multiply-add per pixel
-            t = self._mean_std[key] = (1.0 / std, -mean / std)
+            # frames arrive as 0..255: (x / 255 - mean) / std == x * (1 / (255 std)) + (-mean / std), one fused
+            # multiply-add per pixel
+            t = self._mean_std[key] = (1.0 / (255.0 * std), -mean / std)
         return t
 
     def to_tensor(self, frame: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-        """RGB uint8 (H, W, 3) -> float (1, 3, h, w) in [0, 1] at the processing size, on the device."""
+        """RGB uint8 (H, W, 3) -> float (1, 3, h, w) in [0, 255] at the processing size, on the device (the 1/255
+        is folded into ``prepare``'s scale: one pass less per frame)."""
         x = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device, non_blocking=True)
         x = x.permute(2, 0, 1)[None].float()
         h, w = size if size and size[0] > 0 and size[1] > 0 else x.shape[-2:]
         if (h, w) != tuple(x.shape[-2:]):
             down = h < x.shape[-2] or w < x.shape[-1]
             x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=down)
-        return x.mul_(1.0 / 255.0)
+        return x
 
-    def prepare(self, x01: torch.Tensor, inp: InputSpec) -> torch.Tensor:
-        x = x01
+    def prepare(self, x255: torch.Tensor, inp: InputSpec) -> torch.Tensor:
+        x = x255
         if inp.channels == 1:
             w = torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
             x = (x * w).sum(1, keepdim=True)
         elif inp.channels != 3:
             raise ValueError(f"the model expects {inp.channels} input channels; live frames have 1 or 3")
         scale, shift = self._norm(inp)
-        return torch.addcmul(shift, x, scale)  # keeps the frame's channels_last layout (HWC uint8 -> NCHW view)
+        n, c, h, w = x.shape
+        if c == 3 and n == 1 and x.is_contiguous(memory_format=torch.channels_last):
+            # the frame's HWC memory as (H, W*3) rows, with the per-channel scale/shift repeated along a row: one
+            # vectorised multiply-add over long rows instead of a broadcast whose inner loop is 3 values long
+            sr, hr = self._rows(inp, w)
+            out = torch.addcmul(hr, x.permute(0, 2, 3, 1).reshape(h, w * 3), sr)
+            return out.view(1, h, w, 3).permute(0, 3, 1, 2)  # (1, 3, H, W) in channels_last memory
+        return torch.addcmul(shift, x, scale)  # keeps the frame's layout
+
+    def _rows(self, inp: InputSpec, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (inp.mean, inp.std, width)
+        t = self._mean_std.get(key)
+        if t is None:
+            scale, shift = self._norm(inp)
+            t = self._mean_std[key] = (scale.view(3).repeat(width), shift.view(3).repeat(width))
+        return t
 
     def _use_cl(self, e: _Entry, x: torch.Tensor, layer: int) -> bool:
         if self.channels_last == "on":
@@ -319,24 +336,24 @@ class LiveEngine:
                 source: str = "", fps: float = 0.0) -> LiveFrame:
         t0 = time.perf_counter()
         with self.serial():
-            x01 = self.to_tensor(frame, cfg.size)
+            x255 = self.to_tensor(frame, cfg.size)
         pre_ms = (time.perf_counter() - t0) * 1000
         sym = cfg.symmetric if cfg.symmetric is not None else cfg.colormap in mz.colormaps.DIVERGING
         prepared: dict[InputSpec, torch.Tensor] = {}
         panes = []
         for pc in cfg.panes:
-            panes.append(self._pane(pc, x01, prepared, cfg, sym, pre_ms / max(1, len(cfg.panes))))
+            panes.append(self._pane(pc, x255, prepared, cfg, sym, pre_ms / max(1, len(cfg.panes))))
         if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3 and \
-                tuple(frame.shape[:2]) == tuple(x01.shape[-2:]):
+                tuple(frame.shape[:2]) == tuple(x255.shape[-2:]):
             shown = np.array(frame, order="C")  # the models saw the frame itself: a copy, no round trip
         else:
             with self.serial():
-                shown = x01[0].mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy().copy()
+                shown = x255[0].round().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy().copy()
         latency = (time.perf_counter() - t0) * 1000 + read_ms
         return LiveFrame(index, shown, tuple(panes), source, fps, latency, read_ms, cfg.colormap, sym,
                          time.monotonic() - latency / 1000)
 
-    def _pane(self, pc: PaneConfig, x01: torch.Tensor, prepared: dict, cfg: LiveConfig, sym: bool,
+    def _pane(self, pc: PaneConfig, x255: torch.Tensor, prepared: dict, cfg: LiveConfig, sym: bool,
               share_ms: float) -> PaneResult:
         t0 = time.perf_counter()
         label = pc.spec.label or pc.spec.backbone
@@ -349,7 +366,7 @@ class LiveEngine:
             x = prepared.get(e.inp)
             if x is None:
                 with self.serial():
-                    x = prepared[e.inp] = self.prepare(x01, e.inp)
+                    x = prepared[e.inp] = self.prepare(x255, e.inp)
             fmap = self.forward(e, x, layer)
             if fmap.dim() != 3:
                 raise ValueError(f"layer {e.layers[layer][0]} gives {tuple(fmap.shape)} maps, not (C, H, W)")
@@ -369,7 +386,8 @@ class LiveEngine:
             with self.serial():
                 img, grid, lo_t, hi_t = mz.make_mosaic(fmap, first, count, cfg.colormap, tile_max=cfg.tile_max,
                                                        aspect=cfg.aspect, symmetric=sym)
-                mosaic = img.cpu().numpy().copy()  # the only thing that crosses to the GUI: an owned uint8 copy
+                # the only thing that crosses to the GUI: an owned uint8 array (make_mosaic's result is new memory)
+                mosaic = img.numpy() if img.device.type == "cpu" else img.cpu().numpy()
             ms = (time.perf_counter() - t0) * 1000 + share_ms
             return PaneResult(label, mosaic, grid, layer, e.layers, first, count, c, None,
                               float(lo_t.min()), float(hi_t.max()), (h, w), ms)

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    device.configure_threads(args.threads)
+    device.configure_threads(args.threads, gui=True)  # one core left for the GUI thread
     from widgets.application import run_gui
 
     return run_gui(args)

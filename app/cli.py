@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         "With no command, the desktop app starts.",
     )
     parser.add_argument("--device", default=None, help="compute device: auto (default), cpu, cuda, cuda:N, mps")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores; the desktop app leaves one core to its window)")
     parser.add_argument("--screenshot", metavar="PATH", help="render the window offscreen to a PNG and exit")
     parser.add_argument(
         "--workspace",

@@ -86,3 +86,22 @@ def test_task_protocol_runs_and_cancels():
     token.cancel()
     with pytest.raises(Cancelled):
         next(gen)
+
+
+def test_default_threads_leave_a_core_to_the_window(monkeypatch):
+    import torch
+
+    for cores, headless, gui in ((1, 1, 1), (2, 2, 1), (8, 8, 7)):
+        monkeypatch.setattr(device.os, "cpu_count", lambda c=cores: c)
+        assert device.default_threads() == headless and device.default_threads(gui=True) == gui
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(device.os, "cpu_count", lambda: 2)
+        monkeypatch.delenv("FILTER_EXPLORER_THREADS", raising=False)
+        assert device.configure_threads(None, gui=True) == 1 and torch.get_num_threads() == 1
+        assert device.describe(torch.device("cpu")).name == "CPU (1 thread)"
+        monkeypatch.setenv("FILTER_EXPLORER_THREADS", "2")
+        assert device.configure_threads(None, gui=True) == 2  # the user's choice wins
+        assert device.configure_threads(3, gui=True) == 3
+    finally:
+        torch.set_num_threads(before)

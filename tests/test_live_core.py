@@ -105,6 +105,41 @@ def test_missing_camera_and_bad_files_give_clear_messages(tmp_path):
         make_source(SourceConfig(kind="telepathy"))
 
 
+def test_camera_asks_for_a_one_frame_driver_queue_and_reports_unplugging(monkeypatch):
+    """No camera on CI: a stand-in VideoCapture records what the source asks of the driver."""
+    calls = []
+
+    class FakeCap:
+        def __init__(self, index):
+            self.frames = 2
+
+        def isOpened(self):  # noqa: N802 - OpenCV's name
+            return True
+
+        def set(self, prop, value):
+            calls.append((prop, value))
+            return True
+
+        def read(self):
+            if self.frames <= 0:  # unplugged after two frames
+                return False, None
+            self.frames -= 1
+            return True, np.zeros((48, 64, 3), np.uint8)
+
+        def release(self):
+            calls.append("release")
+
+    monkeypatch.setattr(cv2, "VideoCapture", FakeCap)
+    cam = CameraSource(0, 64, 48)
+    cam.open()
+    assert (cv2.CAP_PROP_BUFFERSIZE, 1) in calls and (cv2.CAP_PROP_FRAME_WIDTH, 64) in calls
+    assert cam.read().shape == (48, 64, 3) and cam.read().shape == (48, 64, 3)
+    with pytest.raises(SourceError, match="stopped delivering"):
+        cam.read()
+    cam.close()
+    assert calls[-1] == "release"
+
+
 def test_image_folder_and_dataset_sources(tmp_path):
     for i, c in enumerate([(255, 0, 0), (0, 255, 0)]):
         img = np.zeros((20, 30, 3), np.uint8)

@@ -233,6 +233,9 @@ class CameraSource(FrameSource):
         if self.width > 0 and self.height > 0:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
+        # the driver's own queue (V4L2: 4 buffers) would hand a slow pipeline frames several frames old: keep one
+        # (backends without the property ignore it)
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         ok, frame = cap.read()
         if not ok or frame is None:
             cap.release()

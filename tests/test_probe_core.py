@@ -226,6 +226,22 @@ def test_preconditioned_logistic_reaches_the_same_optimum_in_fewer_iterations():
         preconditioner(A, 1e-3, "sometimes")
 
 
+def test_logistic_accuracy_points_early_and_every_n():
+    from app.probe.heads import accuracy_due, train_logistic
+
+    assert [i for i in range(1, 40) if accuracy_due(i, 10)] == [1, 2, 4, 8, 10, 20, 30]
+    assert not any(accuracy_due(i, 0) for i in range(1, 100))
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 20)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0)
+    opts = {"optimizer": "lbfgs", "weight_decay": 1e-3, "epochs": 25, "tol": 0.0, "eval_every": 10}
+    res = run_to_end(train_logistic(X, y, X[:50], y[:50], 3, opts))
+    with_acc = [c.step for c in res.curves if c.test_acc is not None]
+    assert with_acc[:5] == [1, 2, 4, 8, 10] and with_acc[-1] == res.curves[-1].step
+    quiet = run_to_end(train_logistic(X, y, X[:50], y[:50], 3, dict(opts, eval_every=0)))
+    assert [c.step for c in quiet.curves if c.test_acc is not None] == [quiet.curves[-1].step]
+
+
 def test_logistic_cancel_between_iterations():
     from app.probe.heads import train_logistic
 

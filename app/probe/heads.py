@@ -123,6 +123,15 @@ def weight_gradient_max(flat_grad: torch.Tensor, pre, n_classes: int, d: int) ->
     return max(float(gU.abs().max()), float(gb.abs().max()))
 
 
+def accuracy_due(n_iter: int, every: int) -> bool:
+    """Whether iteration ``n_iter`` gets train/test accuracy points: every ``every`` iterations and, before the
+    first of those, at 1, 2, 4, 8, ... (a preconditioned head often converges in a dozen iterations, and the curve
+    should show how it got there). ``every`` <= 0: none (only the final point; benchmarks)."""
+    if every <= 0:
+        return False
+    return n_iter % every == 0 or (n_iter < every and n_iter & (n_iter - 1) == 0)
+
+
 def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
                    cancel: CancelToken | None = None):
     t0 = time.perf_counter()
@@ -132,7 +141,8 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
     n, d = A.shape
     wd = float(opts["weight_decay"])
     epochs = int(opts["epochs"])
-    every = max(1, int(opts.get("eval_every", 10)))
+    every_opt = int(opts.get("eval_every", 10))
+    every = max(1, every_opt)
     Wt = torch.zeros(n_classes, d, device=device, requires_grad=True)  # (C, d): F.linear is fast on CPU
     b = torch.zeros(n_classes, device=device, requires_grad=True)
     curves: list[CurvePoint] = []
@@ -197,7 +207,7 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
                 if not torch.equal(x, evaluated[-1]):  # the line search's last evaluation need not be the iterate
                     set_weights(x)
                 last = it.converged or it.stalled or it.n_iter >= epochs
-                cp = point(it.n_iter, float(it.n_iter), it.loss, force=last or it.n_iter % every == 0)
+                cp = point(it.n_iter, float(it.n_iter), it.loss, force=last or accuracy_due(it.n_iter, every_opt))
                 yield Progress(it.n_iter, epochs, f"training logistic head: iteration {it.n_iter}/{epochs}, "
                                f"loss {it.loss:.4f}", cp)
         elif opts["optimizer"] == "adam":

@@ -153,8 +153,10 @@ HEAD_OPTIONS = [
     ("logistic", "weight_decay", "Weight decay", "float", 0.0, 10.0, 1e-4,
      "L2 penalty on the head's weights. Larger values give a simpler head that overfits less;\n"
      "try 1e-4 .. 1e-2. 0 = no penalty."),
-    ("logistic", "epochs", "Epochs", "int", 1, 2000, 100,
-     "Optimiser passes over the training features (L-BFGS iterations). More = closer to convergence, slower."),
+    ("logistic", "epochs", "Max iterations", "int", 1, 2000, 100,
+     "At most this many L-BFGS iterations (each a full pass over the training features). Training stops\n"
+     "earlier once the gradient is below the tolerance (as scikit-learn's tol); up to 4096 features the\n"
+     "head is preconditioned and usually converges in a few dozen iterations."),
     ("ridge", "alpha", "Alpha", "float", 0.0, 1e6, 1.0,
      "Ridge regularisation strength: larger alpha shrinks the weights more. Closed form, no epochs."),
     ("svm", "C", "C", "float", 1e-6, 1e6, 1.0,

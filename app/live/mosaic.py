@@ -2,7 +2,8 @@
 
 Per-map normalisation is vectorised (amin/amax over H, W for all maps at once), colour mapping is one LUT gather of
 packed RGBA words, tiling is one strided copy into a gap-coloured canvas (no Python loop over maps). Only the
-finished uint8 RGB mosaic leaves the device. Plus the small numpy helpers for snapshots and recordings (composite of the input and every pane).
+finished uint8 RGB mosaic leaves the device. Plus the small numpy helpers for snapshots and recordings (composite
+of the input and every pane).
 """
 
 from __future__ import annotations

@@ -109,8 +109,8 @@ def bench_head(args) -> dict:
             "weight_decay": wd, "sklearn_C": C, "sklearn": "LogisticRegression(solver='lbfgs', max_iter=1000, "
             "tol=1e-4), standardised float32 features, threadpoolctl.threadpool_limits(1)",
             "ours": f"L-BFGS (strong Wolfe, history 20, stopping at max |gradient| <= 1e-4 like sklearn's tol), "
-                    f"preconditioned ({opts['precondition']}: d <= {PRECONDITION_MAX_FEATURES}) with the Cholesky factor "
-                    f"of 0.01 S^T S / m + wd I (S: m seeded rows), at most {args.epochs} iterations, full batch, "
+                    f"preconditioned ({opts['precondition']}: d <= {PRECONDITION_MAX_FEATURES}) with the Cholesky "
+                    f"factor of 0.01 S^T S / m + wd I (S: m seeded rows), at most {args.epochs} iterations, full batch, "
                     f"after a tiny warm-up call, "
                     f"torch {torch.__version__}, {torch.get_num_threads()} threads",
             "device": devices.describe(dev).name, "extract_seconds": round(extract_seconds, 3),

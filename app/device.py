@@ -55,9 +55,11 @@ def default_threads(gui: bool = False) -> int:
     """All cores for headless commands; one core left to the GUI thread when a window is up.
 
     The GUI thread paints the Live mosaics (and plots) while the worker computes. If torch's OpenMP team takes every
-    core, a team thread is descheduled whenever the GUI paints and the others wait for it at each barrier: on the
-    2-core development machine the Live view with its three default panes ran at 6.1 FPS with 2 torch threads and
-    14.2 FPS with 1."""
+    core, a team thread is descheduled whenever the GUI paints and the others wait for it at each barrier, and the
+    GUI thread waits for a core: on the 2-core development machine the GUI heartbeat test saw 50-100 ms gaps with 2
+    torch threads under load, and the offscreen Live view (three default panes) ran at 6.1 FPS with 2 threads vs
+    14-17.5 FPS with 1. In a real (Xvfb) window the two were within noise (17-23.5 vs 17-20 FPS), so on 2 cores this
+    trades a little compute for a window that keeps responding; on bigger machines it costs one core of many."""
     cores = os.cpu_count() or 1
     return cores - 1 if gui and cores > 1 else cores
 

@@ -20,8 +20,7 @@ COMMAND_MODULES = [
 ]
 
 
-class UserError(Exception):
-    """A problem the user can fix (bad file, bad option): printed without a traceback, exit code 2."""
+from app.errors import AppError, UserError, message  # noqa: F401  (UserError: the commands raise it)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,8 +71,8 @@ def run(argv: list[str]) -> int:
         return 2
     try:
         return int(func(args) or 0)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except AppError as exc:
+        print(f"error: {message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -52,7 +52,7 @@ def _slow(n, token):
 
 
 def test_worker_delivers_progress_and_result(qtbot):
-    from widgets.worker import Worker
+    from widgets.common.worker import Worker
 
     w = Worker(lambda token: _slow(20, token))
     seen = []
@@ -64,7 +64,7 @@ def test_worker_delivers_progress_and_result(qtbot):
 
 
 def test_worker_cancel_and_failure(qtbot):
-    from widgets.worker import Worker
+    from widgets.common.worker import Worker
 
     w = Worker(lambda token: _slow(10_000, token))
     with qtbot.waitSignal(w.cancelled, timeout=10000):

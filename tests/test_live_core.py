@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from app import colormaps
+from app.imaging import colormaps
 from app.live import mosaic as mz
 from app.live.pipeline import (
     LiveConfig,

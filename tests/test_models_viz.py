@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app import colormaps
+from app.imaging import colormaps
 from app.models import create, viz
 from app.models.spec import ModelSpec
 from app.tasks import run_to_end

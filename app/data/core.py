@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from app.errors import AppError
+
 import gzip
 import hashlib
 import os
@@ -15,7 +17,7 @@ import numpy as np
 from app import paths
 
 
-class DatasetError(Exception):
+class DatasetError(AppError):
     """A dataset could not be loaded; the message names the file and what is wrong with it."""
 
 

@@ -13,6 +13,8 @@ Freezing is enforced for training by ``apply_bank_to_conv`` + ``install_frozen_g
 
 from __future__ import annotations
 
+from app.errors import AppError
+
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -22,7 +24,7 @@ MAX_SIZE = 15  # largest kernel side the workbench generates and edits
 MAX_CHANNELS = 4096
 
 
-class KernelBankError(ValueError):
+class KernelBankError(AppError, ValueError):
     """A bank could not be built from the given values; the message says what is wrong."""
 
 

@@ -15,6 +15,8 @@ bytes (the .npz zip entries carry a fixed timestamp).
 
 from __future__ import annotations
 
+from app.errors import AppError
+
 import io
 import json
 import os
@@ -33,7 +35,7 @@ EXTENSIONS = (".json", ".npz", ".npy")
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
 
-class KernelFileError(Exception):
+class KernelFileError(AppError):
     """A bank file could not be read or written; the message says which file and what is wrong."""
 
 

@@ -6,13 +6,16 @@ RGB mosaics (row-major, C-contiguous) and map clicks through ``MosaicLayout.inde
 
 from __future__ import annotations
 
+from app.errors import AppError
+
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from app import colormaps
+from app.imaging import colormaps
+from app.imaging.scale import to_uint8_symmetric
 from app.kernels.bank import KernelBank
 
 # --- editing -------------------------------------------------------------------------------------------------
@@ -132,7 +135,7 @@ def kernel_to_text(kernel2d: np.ndarray) -> str:
 
 def cell_colors(kernel2d: np.ndarray, limit: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Editor colours: (k, k, 3) uint8 coolwarm around zero and (k, k) bool 'use dark text'."""
-    u, _ = colormaps.to_uint8_symmetric(np.asarray(kernel2d, dtype=np.float32), limit)
+    u, _ = to_uint8_symmetric(np.asarray(kernel2d, dtype=np.float32), limit)
     rgb = colormaps.apply(u, "coolwarm")
     lum = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     return np.ascontiguousarray(rgb), lum > 140
@@ -143,7 +146,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", "
 SAMPLE_IMAGES = ("china", "flower")
 
 
-class ImageLoadError(Exception):
+class ImageLoadError(AppError):
     """An image could not be read; the message names the file."""
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from app import colormaps
+from app.imaging import colormaps
 
 GAP = 255  # colour of the gaps between tiles (white, like the app's background)
 

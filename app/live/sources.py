@@ -15,6 +15,8 @@ sample photo plus moving bars, edges and blobs at several orientations), ``camer
 
 from __future__ import annotations
 
+from app.errors import AppError
+
 import math
 import os
 import time
@@ -40,7 +42,7 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm",
 KINDS = ("synthetic", "camera", "video", "image", "dataset")
 
 
-class SourceError(Exception):
+class SourceError(AppError):
     """A source cannot be opened or read; the message says what and what to do."""
 
 

@@ -17,6 +17,8 @@ go into), ``get_classifier()`` (the linear head, wherever the checkpoint format 
 
 from __future__ import annotations
 
+from app.errors import AppError
+
 from dataclasses import dataclass
 from typing import Callable
 
@@ -24,7 +26,7 @@ import torch
 from torch import nn
 
 
-class ModelError(ValueError):
+class ModelError(AppError, ValueError):
     """A model could not be built or loaded; the message says what to change (shown to the user as is)."""
 
 

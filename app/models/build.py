@@ -211,6 +211,27 @@ def _default_input(backbone: str, options: tuple) -> tuple[int, int | None]:
         return _model_input(create_model(backbone, dict(options)))
 
 
+def default_input(backbone: str, options) -> tuple[int, tuple[int, int] | None]:
+    """(channels, (H, W) or None) a backbone built with ``options`` asks for (see ``app.models.inputs``)."""
+    from app.models.inputs import model_input
+
+    opts = tuple(sorted(dict(options).items()))
+    try:
+        hash(opts)
+    except TypeError:
+        with torch.random.fork_rng(devices=[]):
+            return model_input(create_model(backbone, dict(options)))
+    return _default_input_spec(backbone, opts)
+
+
+@functools.lru_cache(maxsize=64)
+def _default_input_spec(backbone: str, options: tuple) -> tuple[int, tuple[int, int] | None]:
+    from app.models.inputs import model_input
+
+    with torch.random.fork_rng(devices=[]):
+        return model_input(create_model(backbone, dict(options)))
+
+
 def _tup(v) -> tuple[float, ...] | None:
     return None if v is None else tuple(float(x) for x in v)
 

@@ -23,6 +23,7 @@ class ModelSpec:
     label: str = ""  # what the user sees ("resnet20 (trained, CIFAR-10)")
     weight_state: str = "random"  # random, hand-designed, trained: how the comparison charts group runs
     banks: tuple[tuple[str, Any], ...] = ()  # (layer name, KernelBank) for hand-designed layers
+    input: Any = None  # a declared app.models.inputs.InputSpec (None: from the weights, else the dataset)
 
     @staticmethod
     def make(backbone: str, label: str = "", **kw: Any) -> "ModelSpec":
@@ -35,7 +36,8 @@ class ModelSpec:
 
     def to_dict(self) -> dict[str, Any]:
         # field by field: asdict() would deep-copy every bank's arrays only to drop them
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("options", "freeze", "banks")}
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("options", "freeze", "banks", "input")}
+        d["input"] = self.input.to_dict() if hasattr(self.input, "to_dict") else self.input
         d["options"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.options}
         d["freeze"] = list(self.freeze)
         d["banks"] = [name for name, _ in self.banks]
@@ -47,8 +49,15 @@ class ModelSpec:
         d["options"] = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in d.get("options", {}).items()))
         d["freeze"] = tuple(d.get("freeze", ()))
         d.pop("banks", None)
-        return ModelSpec(**d)
+        if isinstance(d.get("input"), dict):
+            from app.models.inputs import InputSpec
+
+            d["input"] = InputSpec.from_dict(d["input"])
+        return ModelSpec(**{k: v for k, v in d.items() if k in _FIELDS})
 
     def key(self) -> str:
         """A stable text key (for caches): everything that changes the weights."""
         return json.dumps(self.to_dict(), sort_keys=True, default=str)
+
+
+_FIELDS = {f.name for f in fields(ModelSpec)}

@@ -24,7 +24,8 @@ from typing import Any, Generator, Mapping
 
 import numpy as np
 
-from app import colormaps
+from app.imaging import colormaps
+from app.imaging.scale import to_uint8_symmetric
 from app.models.spec import ModelSpec
 from app.tasks import CancelToken, Progress, check
 
@@ -592,7 +593,7 @@ def kernel_mosaic(weights: np.ndarray, *, colour: str = "auto", scale: str = "la
             u = np.clip(np.round(127.5 + 127.5 * sl / lim[:, None, None]), 0, 255).astype(np.uint8)
             lim_out = float(lim.max())
         else:
-            u, lim_out = colormaps.to_uint8_symmetric(sl, limit)
+            u, lim_out = to_uint8_symmetric(sl, limit)
         tiles = colormaps.apply(u, cmap)  # (n, k, k, 3)
     per_out = 1 if (rgb_mode or i == 1) else i
     shown_out = shown // per_out

@@ -15,6 +15,8 @@ Qt-free; not thread-safe (use it from one thread: the GUI thread).
 
 from __future__ import annotations
 
+from app.errors import AppError
+
 import csv
 import json
 import math
@@ -57,7 +59,7 @@ SUMMARY_FIELDS = ("id", "created", "label", "weight_state", "dataset", "head", "
                   "top5", "n_train", "n_test", "n_classes", "seed", "note")
 
 
-class HistoryError(Exception):
+class HistoryError(AppError):
     """The history database cannot be used; the message names the file and the problem."""
 
 

@@ -17,7 +17,7 @@ API (what an embedding workspace uses)::
     b.subsetChanged(int)      # the subset size changed (0 = all)
     b.viewReady(object)       # an app.data.preview.View was rendered
 
-Loading, tiling and counting run in a ``widgets.worker.Worker`` (``app.data.preview.browse``); the widget only
+Loading, tiling and counting run in a ``widgets.common.worker.Worker`` (``app.data.preview.browse``); the widget only
 renders the resulting ``View``: one ``ImageItem`` for the mosaic, a text label per cell, one bar chart. A dataset
 that is not on disk shows a Download button (progress bar + Cancel; an interrupted download resumes). Errors are
 shown in the panel; the browser keeps working.
@@ -54,7 +54,7 @@ from PySide6.QtWidgets import (
 from app.data import formats
 from app.data.download import human_size
 from app.data.preview import View, browse
-from widgets.worker import Worker, WorkerPool
+from widgets.common.worker import Worker, WorkerPool
 
 FOLDER_ITEM = "Image folder…"
 RECENT_KEY = "data/recent_folders"

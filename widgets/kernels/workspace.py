@@ -2,7 +2,7 @@
 
 Left: bank list, generator, bank view (click to select), freezing. Centre: the editor grid. Right: the bank's
 responses on an image and its frequency responses. All maths lives in ``app.kernels``; the responses are computed
-off the GUI thread (``widgets.worker``), debounced, latest edit wins.
+off the GUI thread (``widgets.common.worker``), debounced, latest edit wins.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from app.kernels.edit import History
 from app.session import Session
 from widgets.kernels.grid import KernelGrid
 from widgets.kernels.views import MosaicView
-from widgets.worker import WorkerPool
+from widgets.common.worker import WorkerPool
 
 AUTOSAVE_NAME = "autosave-bank.json"
 BANK_FILTER = "Kernel banks (*.json *.npz *.npy);;JSON bank (*.json);;NumPy archive (*.npz);;NumPy array (*.npy)"

@@ -32,7 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import colormaps, paths
+from app import paths
+from app.imaging import colormaps
 from app.live import mosaic as mz
 from app.live.pipeline import (
     LiveConfig,

@@ -1,6 +1,6 @@
 """Train… : train the builder's model end to end (MNIST or digits) with progress, live curves and Cancel.
 
-The training itself is ``app.models.train.train`` (a task generator) run by ``widgets.worker.Worker``; frozen
+The training itself is ``app.models.train.train`` (a task generator) run by ``widgets.common.worker.Worker``; frozen
 parameters are never given to the optimiser, so they stay bit-identical. The result checkpoint
 (``.safetensors`` + ``.json`` sidecar) goes to ``paths.user_files()/models`` and the trained model joins the session
 as "<name> (trained, MNIST)".
@@ -34,7 +34,7 @@ from app import paths
 from app.models.spec import ModelSpec
 from app.session import Session
 from app.tasks import Progress
-from widgets.worker import Worker
+from widgets.common.worker import Worker
 
 DATASETS = [("digits", "digits", "scikit-learn's 8x8 digits (1,797 images, offline, seconds)"),
             ("mnist", "MNIST", "MNIST 28x28 (60,000 training images; the shared copy or a download)")]

@@ -4,7 +4,7 @@ Left: the builder (backbone, its constructor options, initialisation, weights, f
 Train...). Right, top: the layer table (per-layer freeze toggles and Workbench banks). Right, bottom: two kernel
 panels side by side (the builder's model or any reference / session model, one layer each).
 
-Every build runs off the GUI thread (``app.models.viz.inspect_task`` in a ``widgets.worker.Worker``); results are
+Every build runs off the GUI thread (``app.models.viz.inspect_task`` in a ``widgets.common.worker.Worker``); results are
 immutable ``ModelView`` snapshots cached by spec key.
 """
 
@@ -42,7 +42,7 @@ from app.models import describe, names, viz
 from app.models.spec import ModelSpec
 from app.session import Session
 from widgets.models.kernel_view import KernelPanel
-from widgets.worker import WorkerPool
+from widgets.common.worker import WorkerPool
 
 BUILDER = "builder"
 INITS = [

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import colormaps
+from app.imaging import colormaps
 from app.probe.gallery import confusion_uint8
 from widgets.probe.panels import STATE_COLOURS, state_colour
 

@@ -4,7 +4,7 @@ Left: the dataset (browser with samples and class counts, subset size). Middle: 
 each tagged random / hand-designed / trained), the probe settings, Train / Cancel with progress. Right: live
 training curves, the selected run's results, the comparison over runs, and the stored history below.
 
-Runs are ``app.probe.run.run_probe`` generators executed one after another by ``widgets.worker`` workers; each
+Runs are ``app.probe.run.run_probe`` generators executed one after another by ``widgets.common.worker`` workers; each
 finished run is stored at once in ``app.probe.history.History`` (SQLite) before anything else happens.
 """
 
@@ -41,7 +41,7 @@ from app.probe.history import History, HistoryError, compare_groups, open_histor
 from app.session import Session
 from widgets.probe.panels import Banner, HistoryTable, ModelList, ProbeSettings
 from widgets.probe.views import CompareView, CurvesView, ResultsView
-from widgets.worker import Worker, WorkerPool
+from widgets.common.worker import Worker, WorkerPool
 
 
 # --- the dataset panel: the data helper's browser when present, else a plain chooser --------------------------

@@ -12,7 +12,10 @@ One helper for every long job (training, extraction, downloads, the live loop)::
     worker.cancel(); worker.wait()                # the owner does this on close
 
 Exactly one of finished / failed / cancelled is emitted, then ``done``. Progress reports are coalesced: if the
-GUI falls behind, only the newest report per ``min_interval`` reaches it (the queue never fills).
+GUI falls behind, only the newest report per ``min_interval`` reaches it (the queue never fills). Python warnings
+raised in the worker thread are caught there and delivered as ``warned(str)`` on the GUI thread (a warning that
+reached Qt from a worker thread would touch Qt objects there). After a cancel only ``cancelled`` is emitted.
+``failed`` carries the exception's message (``app.errors.message``); the traceback is kept in ``last_traceback``.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+import warnings
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
+from app.errors import AppError, message
 from app.tasks import Cancelled, CancelToken, Progress
 
 
@@ -41,6 +46,7 @@ class Worker(QObject):
     finished = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
+    warned = Signal(str)
     done = Signal()
 
     _deliver = Signal()
@@ -58,6 +64,8 @@ class Worker(QObject):
         self._token = CancelToken()
         self._lock = threading.Lock()
         self._pending: Progress | None = None
+        self._warnings: list[str] = []
+        self.last_traceback = ""
         self._outcome: tuple[str, Any] | None = None
         self._min_interval = min_interval
         self.name = name
@@ -96,6 +104,14 @@ class Worker(QObject):
 
     # --- worker thread -------------------------------------------------------------------------------
     def _run_in_thread(self) -> None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            self._run_task()
+        if caught:
+            with self._lock:
+                self._warnings.extend(f"{w.category.__name__}: {w.message}" for w in caught)
+
+    def _run_task(self) -> None:
         try:
             # grad mode is per thread: tasks that only infer wrap themselves in torch.inference_mode()
             gen = self._make_task(self._token)
@@ -122,10 +138,11 @@ class Worker(QObject):
                 gen.close()
         except Cancelled:
             self._set_outcome("cancelled", None)
-        except Exception as exc:  # report, never crash the GUI
+        except AppError as exc:  # the user's problem: its message says what to change
+            self._set_outcome("failed", (message(exc), traceback.format_exc()))
+        except Exception as exc:  # a bug of ours: report it, never crash the GUI
             tb = traceback.format_exc()
-            msg = str(exc) or exc.__class__.__name__
-            self._set_outcome("failed", (msg, tb))
+            self._set_outcome("failed", (message(exc), tb))
 
     def _set_outcome(self, kind: str, value: Any) -> None:
         with self._lock:
@@ -147,6 +164,10 @@ class Worker(QObject):
         with self._lock:
             outcome, self._outcome = self._outcome, None
         self._running = False
+        with self._lock:
+            warned, self._warnings = self._warnings, []
+        for w in warned:
+            self.warned.emit(w)
         if outcome is None:
             outcome = ("cancelled", None)
         kind, value = outcome

@@ -1,6 +1,7 @@
 """256-entry colour lookup tables (uint8 RGB), shared by every view. Plain numpy, no Qt, no matplotlib.
 
 ``lut(name)`` -> (256, 3) uint8. ``apply(values_uint8, name)`` -> (..., 3) uint8. Diverging maps put zero at 128.
+``colorbar(name, height, width)``: a vertical bar (top = high) for a legend.
 """
 
 from __future__ import annotations
@@ -46,21 +47,13 @@ def apply(values: np.ndarray, name: str = "viridis") -> np.ndarray:
     return lut(name)[values]
 
 
-def to_uint8_symmetric(x: np.ndarray, limit: float | None = None) -> tuple[np.ndarray, float]:
-    """Scale signed values so 0 -> 128 and +-limit -> 255/0 (limit defaults to max |x|). Returns (uint8, limit)."""
-    x = np.asarray(x, dtype=np.float32)
-    if limit is None:
-        limit = float(np.max(np.abs(x))) if x.size else 1.0
-    limit = limit if limit > 0 else 1.0
-    u = np.clip(np.round(127.5 + 127.5 * x / limit), 0, 255).astype(np.uint8)
-    return u, limit
-
-
-def to_uint8_range(x: np.ndarray, lo: float | None = None, hi: float | None = None) -> tuple[np.ndarray, float, float]:
-    """Scale values linearly so lo -> 0 and hi -> 255 (defaults: min and max)."""
-    x = np.asarray(x, dtype=np.float32)
-    lo = float(x.min()) if lo is None else lo
-    hi = float(x.max()) if hi is None else hi
-    span = hi - lo if hi > lo else 1.0
-    u = np.clip(np.round(255.0 * (x - lo) / span), 0, 255).astype(np.uint8)
-    return u, lo, hi
+def colorbar(name: str, height: int = 256, width: int = 16, vertical: bool = True) -> np.ndarray:
+    """A colour bar image, RGB uint8 C-contiguous: vertical (height, width, 3) with the top = high, or horizontal
+    (width rows of ``height``... ) when ``vertical`` is False: (height, width, 3) with the right = high.
+    ``name`` "rgb" gives the grey ramp used for RGB kernels."""
+    table = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1) if name == "rgb" else lut(name)
+    if vertical:
+        idx = np.linspace(255, 0, height).round().astype(np.intp)
+        return np.ascontiguousarray(np.repeat(table[idx][:, None, :], width, axis=1))
+    idx = np.linspace(0, 255, width).round().astype(np.intp)
+    return np.ascontiguousarray(np.repeat(table[idx][None], height, axis=0))

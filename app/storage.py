@@ -1,0 +1,133 @@
+"""Files on disk, the one implementation: atomic writes, digests, sizes.
+
+- ``atomic_write(path, data)``: ``path`` holds either its old content or all of ``data``, never a mix: a unique
+  temporary file in the same folder, flushed and fsynced, then ``os.replace``; the folder is fsynced too where the
+  platform allows. A failure (or Ctrl+C) removes the temporary file.
+- ``atomic_path(path)``: the same for writers that want a file name (``torch.save``, ``np.save``, a memmap):
+  ``with atomic_path(p) as tmp: write tmp`` and ``tmp`` replaces ``p`` when the block ends without an error.
+- ``file_digest(path, algo)``: a streamed digest (cancel between blocks).
+- ``human_size(n)``: "1.5 MB".
+- ``TMP_MARK``: every temporary file is named ``.<name>.<pid>.<random>.tmp`` so that ``stale_temporaries`` can find
+  the ones whose process no longer runs (killed mid-write) and remove them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+TMP_MARK = ".tmp"
+FILE_MODE = 0o644
+_TMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _tmp_for(path: Path) -> Path:
+    folder = path.parent if str(path.parent) else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_MARK, dir=folder)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on a clean exit it replaces ``path`` (mode 0644 less the umask)."""
+    path = Path(path)
+    tmp = _tmp_for(path)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent if str(path.parent) else Path("."))
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str, encoding: str = "utf-8") -> Path:
+    """Write ``data`` to ``path`` atomically (see the module docstring). Returns the path."""
+    path = Path(path)
+    raw = data.encode(encoding) if isinstance(data, str) else bytes(data)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(raw)
+    return path
+
+
+def stale_temporaries(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Temporary files under ``folder`` left by processes that no longer run (this one's are never listed)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    out = []
+    it = folder.rglob("*" + TMP_MARK) if recursive else folder.glob("*" + TMP_MARK)
+    for p in it:
+        m = _TMP_RE.match(p.name)
+        if not m:
+            continue
+        pid = int(m.group("pid"))
+        if pid == os.getpid() or _alive(pid):
+            continue
+        out.append(p)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def file_digest(path: str | os.PathLike, algo: str = "sha256", cancel=None, block: int = 1 << 20) -> str:
+    """Hex digest of a file's bytes, read in blocks (``cancel``: an ``app.tasks.CancelToken``)."""
+    from app.tasks import check
+
+    h = hashlib.new(algo)
+    with open(path, "rb") as f:
+        while True:
+            check(cancel)
+            chunk = f.read(block)
+            if not chunk:
+                break
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def human_size(n: float | None) -> str:
+    if n is None:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"

@@ -15,7 +15,7 @@ import torch
 from app.models.spec import ModelSpec
 from app.probe import extract as ex
 from app.probe.config import CurvePoint, ProbeConfig, ProbeResult
-from app.probe.metrics import confusion_matrix, evaluate_scores, per_class_accuracy, topk_accuracy
+from app.metrics import confusion_matrix, evaluate_scores, per_class_accuracy, topk_accuracy
 from app.probe.preprocess import InputSpec, to_tensor
 from app.probe.run import evaluate_model, run_probe, test_images
 from app.tasks import CancelToken, Cancelled, run_to_end

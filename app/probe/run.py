@@ -17,7 +17,7 @@ from app.models.spec import ModelSpec
 from app.probe import extract as ex
 from app.probe.config import CurvePoint, ProbeConfig, ProbeResult, probe_defaults
 from app.probe.heads import train_head
-from app.probe.metrics import evaluate_scores
+from app.metrics import evaluate_scores
 from app.probe.preprocess import input_spec_for, to_tensor
 from app.tasks import CancelToken, Progress, check
 

@@ -1,0 +1,94 @@
+"""Command-line arguments every headless command shares, parsed one way everywhere.
+
+- ``parse_options(items)``: ``--options`` as ``KEY=VALUE`` items (``widths=32,64 batchnorm=true``; ``widths=12`` is a
+  one-value list where the option takes a list, see ``app.models.registry``) and/or JSON objects;
+- ``add_data_root(parser)``: ``--data-root`` (``--root`` is the same option) -> ``args.data_root``;
+- ``add_model_arguments(parser)``: ``--backbone --weights --options --init --model-seed --input-size --mean --std``
+  (and ``--input-preset``); ``app.models.spec_args.spec_from_args(args)`` turns them into a ``ModelSpec`` through the
+  one loading path (``app.models.build.spec_from_checkpoint`` reads the weights' JSON sidecar).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from app.errors import UserError
+
+
+def parse_options(items: list[str] | str | None, what: str = "--options") -> dict[str, Any]:
+    """``{"widths": [32, 64]}`` JSON objects and ``KEY=VALUE`` items, merged left to right."""
+    if isinstance(items, str):
+        items = [items]
+    out: dict[str, Any] = {}
+    for item in items or []:
+        item = item.strip()
+        if not item:
+            continue
+        if item.startswith("{"):
+            try:
+                d = json.loads(item)
+            except ValueError as exc:
+                raise UserError(f"{what}: not valid JSON ({exc})") from None
+            if not isinstance(d, dict):
+                raise UserError(f"{what}: the JSON must be an object")
+            out.update(d)
+            continue
+        if "=" not in item:
+            raise UserError(f"{what}: expected KEY=VALUE or a JSON object, got {item!r}")
+        key, value = item.split("=", 1)
+        key = key.strip().replace("-", "_")
+        if not key:
+            raise UserError(f"{what}: empty name in {item!r}")
+        out[key] = parse_value(value.strip())
+    return out
+
+
+def parse_value(text: str) -> Any:
+    """``true``/``false``/``none``, JSON numbers, lists and strings, ``a,b,c`` lists; anything else a string."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    if "," in text:
+        return [parse_value(t.strip()) for t in text.split(",") if t.strip()]
+    return text
+
+
+def add_data_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-root", "--root", dest="data_root", default=None, metavar="DIR",
+                        help="folder holding the datasets (default: the app's data folder)")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, *, weights_required: bool = False,
+                        backbone_help: str = "registry name (python main.py models list)") -> None:
+    parser.add_argument("--backbone", default=None, help=backbone_help + "; default: from the weights' JSON sidecar")
+    parser.add_argument("--weights", required=weights_required, default=None,
+                        help="a checkpoint (.safetensors with its JSON sidecar, or .pt/.pth/.th)")
+    parser.add_argument("--options", nargs="*", default=None, metavar="OPT",
+                        help="backbone options: KEY=VALUE items (widths=32,64 batchnorm=true) or a JSON object")
+    parser.add_argument("--init", default=None, help="initialisation: default, kaiming, gaussian[:std], uniform[:a], "
+                                                     "signed-constant, orthogonal")
+    parser.add_argument("--model-seed", type=int, default=0, help="seed of the model's random weights (default 0)")
+    parser.add_argument("--input-size", default=None, metavar="HxW",
+                        help="the input size the weights expect (e.g. 32 or 224x224; default: the sidecar's, the "
+                             "known weights', else the images' own)")
+    parser.add_argument("--mean", default=None, metavar="M[,M,M]", help="input mean per channel, in [0, 1] units")
+    parser.add_argument("--std", default=None, metavar="S[,S,S]", help="input std per channel, in [0, 1] units")
+    parser.add_argument("--input-preset", default=None, choices=["imagenet", "cifar10", "mnist", "unit", "neutral"],
+                        help="a named mean/std (imagenet, cifar10, mnist, unit = [0, 1], neutral = 0.5/0.25)")
+
+
+def floats(text: str | None, what: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in str(text).replace(" ", "").split(",") if v)
+    except ValueError:
+        raise UserError(f"{what}: expected comma-separated numbers, got {text!r}") from None

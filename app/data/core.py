@@ -53,6 +53,40 @@ class ArrayDataset:
         return ArrayDataset(self.name, self.split, self.images[idx], self.labels[idx], self.classes,
                             self.mean, self.std, self.notes)
 
+    def take(self, idx: np.ndarray, split: str | None = None) -> "ArrayDataset":
+        idx = np.sort(np.asarray(idx, dtype=np.int64))
+        return ArrayDataset(self.name, split or self.split, self.images[idx], self.labels[idx], self.classes,
+                            self.mean, self.std, self.notes)
+
+    def split_off(self, n_val: int, seed: int = 0) -> tuple["ArrayDataset", "ArrayDataset"]:
+        """(rest, validation): a seeded, class-stratified validation split of ``n_val`` examples carved from this
+        (training) split. ``n_val`` 0 gives an empty validation set. The same (data, n_val, seed) always gives the
+        same split; the validation set's ``split`` is "val"."""
+        n = len(self)
+        n_val = int(n_val)
+        if n_val < 0 or n_val >= n:
+            raise DatasetError(f"a validation split of {n_val} images needs more than {n_val} training images "
+                               f"({self.name} has {n})")
+        if n_val == 0:
+            return self, self.take(np.zeros(0, np.int64), "val")
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(n)
+        # stratified: take each class's share in proportion, then fill from the shuffled rest
+        labels = self.labels[order]
+        classes, counts = np.unique(labels, return_counts=True)
+        want = np.floor(counts * (n_val / n)).astype(np.int64)
+        picked = []
+        for c, k in zip(classes, want):
+            picked.append(order[labels == c][:k])
+        val = np.concatenate(picked) if picked else np.zeros(0, np.int64)
+        if len(val) < n_val:
+            rest_pool = np.setdiff1d(order, val, assume_unique=False)
+            rest_pool = order[np.isin(order, rest_pool)]
+            val = np.concatenate([val, rest_pool[:n_val - len(val)]])
+        mask = np.ones(n, bool)
+        mask[val] = False
+        return self.take(np.flatnonzero(mask)), self.take(val, "val")
+
 
 NORMALISATION = {
     "digits": ((0.5,), (0.5,)),

@@ -119,10 +119,22 @@ def requested_threads(n: int | None = None, gui: bool = False) -> int:
     return parse_threads(env, "FILTER_EXPLORER_THREADS") if env else default_threads(gui)
 
 
+_forced: int | None = None
+
+
+def forced_threads() -> int | None:
+    """The count the user fixed (``--threads`` or FILTER_EXPLORER_THREADS, as last configured), else None: then the
+    compute loops adapt it to the load (``app.threads.ThreadTuner``)."""
+    return _forced
+
+
 def configure_threads(n: int | None = None, gui: bool = False) -> int:
     """Set torch's intra-op threads deliberately (``requested_threads(n, gui)``): now if torch is loaded, else the
     moment it is (the light commands, ``--help``, ``kernels kinds``, ``models list``, never load it)."""
+    global _forced
+    asked = n is not None or bool(os.environ.get("FILTER_EXPLORER_THREADS", "").strip())
     n = requested_threads(n, gui)
+    _forced = n if asked else None
     when_torch_imported(lambda torch: torch.set_num_threads(n))
     return n
 

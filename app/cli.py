@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app import device
+from app import bench_load, device
 from app.data import cli as data_cli
 from app.errors import AppError, UserError, message  # noqa: F401  (UserError: kept for old callers)
 from app.kernels import cli as kernels_cli
@@ -22,7 +22,7 @@ from app.models import cli as models_cli
 from app.probe import cli as probe_cli
 
 # The modules that add commands, in --help order. Each defines register(sub, bench).
-COMMAND_MODULES = [kernels_cli, models_cli, probe_cli, live_cli, data_cli]
+COMMAND_MODULES = [kernels_cli, models_cli, probe_cli, live_cli, data_cli, bench_load]
 
 
 def build_parser() -> argparse.ArgumentParser:

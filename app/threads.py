@@ -82,7 +82,8 @@ class ThreadTuner:
             self._blas = ThreadpoolController()
         self._hist: deque[float] = deque(maxlen=HISTORY)
         self._since = 0  # steps since the last trial ended
-        self._interval = self.every  # steps until the next trial (doubles after each failed one)
+        self._interval = min(3, self.every)  # steps until the next trial: soon at first (a loop may start under
+        # load and be short), then ``every``; doubles after each failed trial
         self._cand: int | None = None  # the count under trial
         self._trial_times: list[float] = []
         self._slow: list[float] = []  # consecutive stalled steps

@@ -83,22 +83,6 @@ def _tuner(on: bool):
     return ThreadTuner("bench", adaptive=on)
 
 
-def drive(gen, tuner) -> Any:
-    """Run a task generator (``app.tasks`` protocol), timing each step between two ``Progress`` reports with
-    ``tuner`` (per item: the ``done`` delta, so a smaller last batch compares fairly); return its result.
-    The same one-line hook fits any product loop that yields a Progress per batch or iteration."""
-    done = 0.0
-    while True:
-        t0 = time.perf_counter()
-        try:
-            p = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        items = max(1.0, float(p.done) - done)
-        done = float(p.done)
-        tuner.record((time.perf_counter() - t0) / items)
-
-
 def _live(args, on: bool | None) -> dict[str, Any]:
     """App FPS: ``run_bench`` as shipped (tuner off), or the same engine frame by frame under the tuner."""
     from app.live.bench import DEFAULT_BACKBONE, parse_size, run_bench
@@ -157,6 +141,7 @@ def _extract(args, on: bool) -> dict[str, Any]:
     from app.probe.extract import extract
     from app.probe.preprocess import input_spec_for  # as app.probe.bench does: follow it when the probe moves
     from app.probe.run import build_model, effective_spec
+    from app.threads import drive
 
     ds = _dataset(args)
     n = min(args.images, len(ds.images))

@@ -12,6 +12,9 @@ its fair share. Which count is faster depends on the load of the moment, so the 
             feats = model(batch)
     result["threads"] = tuner.report()          # {"threads": 1, "max": 2, "adaptive": true, ...}
 
+or, for a task generator that yields one ``Progress`` per batch: ``result = yield from tuned(extract(...), tuner)``
+(``drive(gen, tuner)`` runs it to its end headless).
+
 Every ``every`` steps, and at once when a step is ``stall`` times slower than the running median (a stall), the
 tuner runs ``trial`` steps with one thread fewer (or, when below its maximum, one more) and keeps the faster count
 (by a ``margin``, so noise does not flip it). A trial whose first step is far slower ends at once, and each failed
@@ -26,7 +29,7 @@ import statistics
 import time
 from collections import deque
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Generator, Iterator
 
 from app import device
 
@@ -188,3 +191,35 @@ class ThreadTuner:
         self._set(n)
         if self._blas is not None:
             self._blas.limit(limits=n, user_api="blas")
+
+
+def tuned(gen: Any, tuner: ThreadTuner) -> Generator[Any, None, Any]:
+    """A task generator (``app.tasks`` protocol) with each step between two ``Progress`` reports timed by ``tuner``
+    (per item: the ``done`` delta, so a smaller last batch compares fairly); yields the same reports and returns the
+    same result. The one-line hook for a product loop that yields a Progress per batch or iteration::
+
+        result = yield from tuned(extract(...), ThreadTuner("extract"))
+
+    Only the time inside ``gen`` counts: the consumer's time (the GUI, a cancel check) between reports does not."""
+    done = 0.0
+    while True:
+        t0 = time.perf_counter()
+        try:
+            p = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        dt = time.perf_counter() - t0
+        items = max(1.0, float(getattr(p, "done", 0.0) or 0.0) - done)
+        done = max(done, float(getattr(p, "done", 0.0) or 0.0))
+        tuner.record(dt / items)
+        yield p
+
+
+def drive(gen: Any, tuner: ThreadTuner) -> Any:
+    """``tuned(gen, tuner)`` run to its end (headless): its result."""
+    it = tuned(gen, tuner)
+    while True:
+        try:
+            next(it)
+        except StopIteration as stop:
+            return stop.value

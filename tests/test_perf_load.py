@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from app.bench_load import busy_processes, drive
+from app.bench_load import busy_processes
 from app.tasks import Progress
-from app.threads import ThreadTuner
+from app.threads import ThreadTuner, drive, tuned
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +43,13 @@ def test_drive_times_each_step_per_item_and_returns_the_result():
     tuner = ThreadTuner("t", max_threads=1, adaptive=True, set_threads=lambda n: None)
     assert drive(task(), tuner) == "features"
     assert tuner.steps == 4
+    seen = []
+
+    def consumer():
+        result = yield from tuned(task(), tuner)
+        seen.append(result)
+
+    assert [p.done for p in consumer()] == [0, 10, 20, 25] and seen == ["features"] and tuner.steps == 8
 
 
 def test_bench_load_quick_json(tmp_path):

@@ -19,7 +19,11 @@ Every ``every`` steps, and at once when a step is ``stall`` times slower than th
 tuner runs ``trial`` steps with one thread fewer (or, when below its maximum, one more) and keeps the faster count
 (by a ``margin``, so noise does not flip it). A trial whose first step is far slower ends at once, and each failed
 trial doubles the wait before the next (up to 16 x ``every``), so that trying the bad count under load costs ~1%. Forced counts (``--threads N``, ``FILTER_EXPLORER_THREADS``) and
-``FILTER_EXPLORER_TUNER=0`` turn adaptation off. ``torch.set_num_threads`` is process-wide: one tuned loop at a time.
+``FILTER_EXPLORER_TUNER=0`` turn adaptation off.
+
+Create and use a tuner in the loop's own thread: with torch's OpenMP backend ``torch.set_num_threads`` sets the
+calling thread's team size (measured: a worker's count is not changed by the main thread's call, nor the other way
+round), while the BLAS pools that threadpoolctl limits are process-wide: one tuned loop at a time.
 """
 
 from __future__ import annotations

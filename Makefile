@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv screenshots clean
+.PHONY: run test lint-imports venv screenshots clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+# the architecture contracts alone (pyproject.toml [tool.importlinter]; make test runs them too)
+lint-imports: $(STAMP)
+	$(VENV)/bin/lint-imports pyproject.toml --no-cache
 
 screenshots: $(STAMP)
 	for ws in kernels models live probe; do $(PY) main.py --screenshot docs/screenshots/$$ws.png --workspace $$ws; done

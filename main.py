@@ -11,9 +11,6 @@ from __future__ import annotations
 import os
 import sys
 
-# torch must be imported before PySide6 (Windows fails otherwise).
-import torch  # noqa: F401
-
 
 def _wants_gui(argv: list[str]) -> bool:
     from app.cli import build_parser
@@ -38,12 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.screenshot:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    # torch before PySide6 (on Windows, torch's DLLs fail to load after Qt's); only the desktop app needs it here,
+    # the headless commands import it in the handlers that compute
+    import torch  # noqa: F401
+
     try:
         device.set_override(args.device)
-    except ValueError as exc:
+        device.configure_threads(args.threads, gui=True)  # one core left for the GUI thread
+    except device.DeviceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    device.configure_threads(args.threads, gui=True)  # one core left for the GUI thread
     from widgets.application import run_gui
 
     return run_gui(args)

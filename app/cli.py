@@ -2,25 +2,27 @@
 
 Each feature area registers its commands in its own module (``register(sub, bench)``: ``sub`` is the top-level
 subparsers, ``bench`` the subparsers of ``main.py bench``). A handler takes the parsed args and returns an exit code.
+
+Start-up stays instant (``--help``, ``kernels kinds``, ``models list``, ``data list``: no torch, no Qt, no
+scikit-learn): the command modules import only the standard library (and numpy) at module level and in
+``register()``; each handler imports what it needs. ``tests/test_perf_start.py`` checks it.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-# Feature modules that add commands. Each defines register(sub, bench).
-COMMAND_MODULES = [
-    "app.kernels.cli",
-    "app.models.cli",
-    "app.probe.cli",
-    "app.live.cli",
-    "app.data.cli",
-]
+from app import bench_load, device
+from app.data import cli as data_cli
+from app.errors import AppError, UserError, message  # noqa: F401  (UserError: kept for old callers)
+from app.kernels import cli as kernels_cli
+from app.live import cli as live_cli
+from app.models import cli as models_cli
+from app.probe import cli as probe_cli
 
-
-from app.errors import AppError, UserError, message  # noqa: F401  (UserError: the commands raise it)
+# The modules that add commands, in --help order. Each defines register(sub, bench).
+COMMAND_MODULES = [kernels_cli, models_cli, probe_cli, live_cli, data_cli, bench_load]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         "With no command, the desktop app starts.",
     )
     parser.add_argument("--device", default=None, help="compute device: auto (default), cpu, cuda, cuda:N, mps")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores; the desktop app leaves one core to its window)")
+    parser.add_argument("--threads", type=device.threads_arg, default=None, metavar="N",
+                        help="torch CPU threads, fixed (default: all cores, adapted to the load while computing; "
+                        "the desktop app leaves one core to its window; env FILTER_EXPLORER_THREADS)")
     parser.add_argument("--screenshot", metavar="PATH", help="render the window offscreen to a PNG and exit")
     parser.add_argument(
         "--workspace",
@@ -43,13 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks that print their figures").add_subparsers(
         dest="bench_command", metavar="BENCH", required=True
     )
-    for name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # feature not built yet
-                continue
-            raise
+    for mod in COMMAND_MODULES:
         mod.register(sub, bench)
     return parser
 
@@ -57,19 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from app import device
-
-    try:
-        device.set_override(args.device)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    device.configure_threads(args.threads)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
         return 2
     try:
+        device.set_override(args.device)
+        device.configure_threads(args.threads)
         return int(func(args) or 0)
     except AppError as exc:
         print(f"error: {message(exc)}", file=sys.stderr)

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
+from app.errors import AppError
+
+if TYPE_CHECKING:  # torch is imported where a device is needed: the light commands start without it
+    import torch
 
 _override: str | None = None
+
+
+class DeviceError(AppError, ValueError):
+    """A device or thread count the user asked for that this machine cannot give (``--device``, ``--threads``,
+    ``FILTER_EXPLORER_THREADS``)."""
 
 
 @dataclass(frozen=True)
@@ -36,19 +46,24 @@ def set_override(spec: str | None) -> None:
 def _validate(spec: str) -> None:
     if spec == "cpu":
         return
+    if spec.startswith("cuda") or spec == "mps":
+        import torch
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {spec}: CUDA is not available on this machine (torch {torch.__version__})")
+            raise DeviceError(f"--device {spec}: CUDA is not available on this machine (torch {torch.__version__})")
         if ":" in spec:
-            idx = int(spec.split(":", 1)[1])
+            try:
+                idx = int(spec.split(":", 1)[1])
+            except ValueError:
+                raise DeviceError(f"--device {spec}: the CUDA device index must be a number (cuda:0)") from None
             if idx >= torch.cuda.device_count():
-                raise ValueError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
+                raise DeviceError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
         return
     if spec == "mps":
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise ValueError("--device mps: Apple MPS is not available on this machine")
+            raise DeviceError("--device mps: Apple MPS is not available on this machine")
         return
-    raise ValueError(f"unknown device {spec!r}: use auto, cpu, cuda, cuda:N or mps")
+    raise DeviceError(f"unknown device {spec!r}: use auto, cpu, cuda, cuda:N or mps")
 
 
 def default_threads(gui: bool = False) -> int:
@@ -64,15 +79,100 @@ def default_threads(gui: bool = False) -> int:
     return cores - 1 if gui and cores > 1 else cores
 
 
-def configure_threads(n: int | None = None, gui: bool = False) -> int:
-    """Set torch's intra-op threads deliberately (``default_threads(gui)`` unless ``n`` or FILTER_EXPLORER_THREADS
-    says otherwise)."""
-    if n is None:
-        env = os.environ.get("FILTER_EXPLORER_THREADS")
-        n = int(env) if env else default_threads(gui)
-    n = max(1, int(n))
-    torch.set_num_threads(n)
+def max_threads() -> int:
+    """The most threads a user may ask for: 4 per core, at least 64 (more only oversubscribes; far more crashes
+    OpenMP: ``--threads 100000`` ended in a segfault)."""
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
+def parse_threads(value: Any, source: str = "--threads") -> int:
+    """A thread count from the command line or the environment, checked: 1..``max_threads()``, else DeviceError
+    naming ``source``."""
+    text = str(value).strip()
+    try:
+        n = int(text)
+    except ValueError:
+        raise DeviceError(f"{source}={text!r}: the number of threads must be a whole number, "
+                          f"1..{max_threads()}") from None
+    if not 1 <= n <= max_threads():
+        raise DeviceError(f"{source}={n}: the number of threads must be 1..{max_threads()} "
+                          f"(this machine has {os.cpu_count() or 1} cores)")
     return n
+
+
+def threads_arg(text: str) -> int:
+    """argparse ``type=`` for ``--threads`` (a bad value is argparse's clear usage error, exit 2)."""
+    import argparse
+
+    try:
+        return parse_threads(text)
+    except DeviceError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
+
+
+def requested_threads(n: int | None = None, gui: bool = False) -> int:
+    """The torch thread count to use: ``n`` (``--threads``), else FILTER_EXPLORER_THREADS, else
+    ``default_threads(gui)``; checked by ``parse_threads``."""
+    if n is not None:
+        return parse_threads(n, "--threads")
+    env = os.environ.get("FILTER_EXPLORER_THREADS", "").strip()
+    return parse_threads(env, "FILTER_EXPLORER_THREADS") if env else default_threads(gui)
+
+
+_forced: int | None = None
+
+
+def forced_threads() -> int | None:
+    """The count the user fixed (``--threads`` or FILTER_EXPLORER_THREADS, as last configured), else None: then the
+    compute loops adapt it to the load (``app.threads.ThreadTuner``)."""
+    return _forced
+
+
+def configure_threads(n: int | None = None, gui: bool = False) -> int:
+    """Set torch's intra-op threads deliberately (``requested_threads(n, gui)``): now if torch is loaded, else the
+    moment it is (the light commands, ``--help``, ``kernels kinds``, ``models list``, never load it)."""
+    global _forced
+    asked = n is not None or bool(os.environ.get("FILTER_EXPLORER_THREADS", "").strip())
+    n = requested_threads(n, gui)
+    _forced = n if asked else None
+    when_torch_imported(lambda torch: torch.set_num_threads(n))
+    return n
+
+
+_after_torch: list[Callable[[Any], None]] = []
+
+
+def when_torch_imported(fn: Callable[[Any], None]) -> None:
+    """Call ``fn(torch)`` now if torch is imported, else right after ``import torch`` first completes."""
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "set_num_threads"):
+        fn(torch)
+        return
+    _after_torch.append(fn)
+    if not any(isinstance(f, _TorchImportHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, _TorchImportHook())
+
+
+class _TorchImportHook:
+    """A meta path finder that wraps the loading of the top-level ``torch`` package once, so that the pending
+    ``when_torch_imported`` calls run as soon as it has executed (before any handler computes with it)."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != "torch":
+            return None
+        sys.meta_path.remove(self)  # look the real spec up without us; we are done after this one
+        spec = importlib.util.find_spec("torch")
+        if spec is None or spec.loader is None:
+            return spec
+        inner = spec.loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            inner(module)
+            while _after_torch:
+                _after_torch.pop(0)(module)
+
+        spec.loader.exec_module = exec_module  # this spec's own loader instance only
+        return spec
 
 
 # glibc malloc tuning (see tune_allocator)
@@ -106,8 +206,10 @@ def tune_allocator() -> bool:
         return False
 
 
-def pick() -> torch.device:
+def pick() -> "torch.device":
     """The device the app computes on."""
+    import torch
+
     spec = _override or os.environ.get("FILTER_EXPLORER_DEVICE")
     if spec and spec != "auto":
         _validate(spec)
@@ -119,7 +221,9 @@ def pick() -> torch.device:
     return torch.device("cpu")
 
 
-def describe(device: torch.device | None = None) -> DeviceInfo:
+def describe(device: "torch.device | None" = None) -> DeviceInfo:
+    import torch
+
     device = device or pick()
     if device.type == "cuda":
         idx = device.index if device.index is not None else torch.cuda.current_device()

@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import pkgutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-import app
 from app import device
 from app.tasks import CancelToken, Cancelled, Progress, check, run_to_end
 
 ROOT = Path(__file__).resolve().parent.parent
-QT_PREFIXES = ("PySide6", "PyQt5", "PyQt6", "shiboken6", "pyqtgraph", "superqt", "qtpy")
-
-
-def test_importing_every_app_module_loads_no_qt():
-    mods = [m.name for m in pkgutil.walk_packages(app.__path__, "app.")]
-    assert "app.tasks" in mods and len(mods) > 5
-    code = (
-        "import importlib, sys\n"
-        f"for m in {mods!r}: importlib.import_module(m)\n"
-        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {QT_PREFIXES!r})\n"
-        "print(','.join(bad))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "", f"app imported Qt modules: {out.stdout.strip()}"
+# No Qt in app/: the import contract in pyproject.toml, run by tests/test_architecture.py.
 
 
 def test_gui_opencv_variant_absent():

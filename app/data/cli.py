@@ -68,7 +68,7 @@ class _Progress:
 
 
 def _err(exc: Exception):
-    from app.cli import UserError
+    from app.errors import UserError
 
     return UserError(str(exc))
 

@@ -51,7 +51,7 @@ def register(sub, bench) -> None:
 
 
 def _generate(args) -> int:
-    from app.cli import UserError
+    from app.errors import UserError
     from app.kernels import io
     from app.kernels.bank import KernelBankError
     from app.kernels.generators import generate
@@ -83,7 +83,7 @@ def _kinds(args) -> int:
 
 
 def _show(args) -> int:
-    from app.cli import UserError
+    from app.errors import UserError
     from app.kernels import io
 
     try:

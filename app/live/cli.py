@@ -13,10 +13,8 @@ def register(sub, bench) -> None:
         "layer -> per-map normalisation, tiling, colour map -> uint8 mosaic on the host) against the same model's "
         "bare forward pass on the same device and input. Prints app_fps, bare_fps, ratio (app/bare) and device.",
     )
-    from app.live.bench import DEFAULT_BACKBONE
-
-    p.add_argument("--backbone", default=DEFAULT_BACKBONE,
-                   help=f"registry name (default {DEFAULT_BACKBONE}, the default Live pane, random weights)")
+    p.add_argument("--backbone", default=None,  # app.live.bench.DEFAULT_BACKBONE (imports torch: not at start-up)
+                   help="registry name (default: the default Live pane's, resnet20, random weights)")
     p.add_argument("--options", default=None,
                    help='backbone options as JSON, e.g. \'{"k": 64}\' (default: the Live view\'s own)')
     p.add_argument("--weights", default=None, help="a checkpoint to load (default: random weights)")
@@ -34,8 +32,8 @@ def register(sub, bench) -> None:
 
 def _bench(args) -> int:
     from app import device as devmod
-    from app.cli import UserError
-    from app.live.bench import parse_size, run_bench
+    from app.errors import UserError
+    from app.live.bench import DEFAULT_BACKBONE, parse_size, run_bench
 
     try:
         size = parse_size(args.size)
@@ -59,7 +57,7 @@ def _bench(args) -> int:
             raise UserError(str(exc)) from None
         dev = str(devmod.pick())
     try:
-        res = run_bench(args.backbone, size, args.frames, args.layer, options, dev, args.channels_last,
+        res = run_bench(args.backbone or DEFAULT_BACKBONE, size, args.frames, args.layer, options, dev, args.channels_last,
                         False if args.no_amp else None, weights=args.weights)
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(str(exc).strip("'\"")) from None

@@ -11,7 +11,18 @@ Public API (other workspaces use these; import them from their modules):
 - ``app.models.train``: ``train(...)`` / ``evaluate(...)`` task generators.
 """
 
-from app.models.base import Backbone, LayerInfo, ModelError, create, describe, names, register
 from app.models.spec import ModelSpec
 
 __all__ = ["Backbone", "LayerInfo", "ModelError", "ModelSpec", "create", "describe", "names", "register"]
+
+_FROM_BASE = frozenset(__all__) - {"ModelSpec"}
+
+
+def __getattr__(name: str):
+    """``app.models.create`` & co. load ``app.models.base`` (and torch) on first use, so that importing the package
+    (every command module does, for ``--help``) stays instant."""
+    if name in _FROM_BASE:
+        from app.models import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'app.models' has no attribute {name!r}")

@@ -11,7 +11,7 @@ from typing import Any
 
 def parse_options(items: list[str] | None) -> dict[str, Any]:
     """``--options '{"widths": [32, 64]}'`` or ``--options widths=32,64 batchnorm=true``."""
-    from app.cli import UserError
+    from app.errors import UserError
 
     out: dict[str, Any] = {}
     for item in items or []:
@@ -50,7 +50,7 @@ def _value(text: str) -> Any:
 
 
 def _spec_from_args(args) -> "Any":
-    from app.cli import UserError
+    from app.errors import UserError
     from app.models.build import spec_from_checkpoint
     from app.models.spec import ModelSpec
     from app.models.weights import WeightsError
@@ -84,16 +84,16 @@ def _dataset_name(name: str) -> str:
 
 # --- handlers ------------------------------------------------------------------------------------------------
 def cmd_models_list(args) -> int:
-    from app.models import describe, names
+    from app.models.catalog import BACKBONES  # the registry's names without torch (a test keeps them equal)
 
-    width = max(len(n) for n in names())
-    for n in names():
-        print(f"{n:<{width}}  {describe(n)}")
+    width = max(len(n) for n in BACKBONES)
+    for n, text in BACKBONES.items():
+        print(f"{n:<{width}}  {text}")
     return 0
 
 
 def cmd_train(args) -> int:
-    from app.cli import UserError
+    from app.errors import UserError
     from app.data import DatasetError
     from app.models.base import ModelError
     from app.models.train import TrainConfig, train
@@ -135,7 +135,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from app.cli import UserError
+    from app.errors import UserError
     from app.data import DatasetError
     from app.models.base import ModelError
     from app.models.build import build
@@ -155,7 +155,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_weights_download(args) -> int:
-    from app.cli import UserError
+    from app.errors import UserError
     from app.models.weights import WeightsError, download
     from app.tasks import cli_progress, run_to_end
 

@@ -10,7 +10,7 @@ import time
 
 
 def _json_arg(text: str | None, what: str) -> dict:
-    from app.cli import UserError
+    from app.errors import UserError
 
     if not text:
         return {}
@@ -64,7 +64,7 @@ def register(sub, bench) -> None:
 
 
 def make_config(args):
-    from app.cli import UserError
+    from app.errors import UserError
     from app.models.spec import ModelSpec
     from app.probe.config import ProbeConfig, probe_defaults
 
@@ -117,7 +117,7 @@ def summary(result, wall: float, cpu: float) -> dict:
 
 
 def cmd_probe(args) -> int:
-    from app.cli import UserError
+    from app.errors import UserError
     from app.data import DatasetError
     from app.probe.run import run_probe
     from app.tasks import cli_progress, run_to_end

@@ -1,0 +1,235 @@
+"""``python main.py bench load``: the live, head and extraction benchmarks idle and under load, in one run.
+
+A user's machine is never idle. This command measures each figure first on the machine as it is, then with
+``--busy N`` busy processes (pure-Python spin loops, one core each) running beside it, and prints each figure with
+its loaded/idle ratio, with the thread tuner (``app.threads.ThreadTuner``) off (the thread count fixed, as the
+product ran before) and on. The busy processes are bounded in time by themselves (``--max-seconds``) and are always
+ended by the command: on success, on an error, on Ctrl+C and on SIGTERM (own process group, killed in ``finally``).
+
+Figures:
+- live: app FPS of the Live pipeline (``app.live.bench.run_bench``; tuner on: the same engine, frame by frame);
+- extract: images/s of the probe's feature extraction (``app.probe.extract.extract``, rdsn, probe defaults,
+  MNIST from ../shared when present, else the embedded digits), driven step by step;
+- head: our logistic head against scikit-learn on the same features (``app.probe.bench.bench_head``): both
+  timings and the speedup (the tuner is not wired into the head yet: fixed threads only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+BUSY_CODE = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
+BENCHMARKS = ("live", "extract", "head")
+
+
+def register(sub, bench) -> None:
+    p = bench.add_parser(
+        "load", help="live, head and extraction benchmarks idle and beside N busy processes (loaded/idle ratios)",
+        description=__doc__.split("\n\n")[1].replace("\n", " "))
+    p.add_argument("--busy", type=int, default=2, help="busy processes for the loaded runs (default 2)")
+    p.add_argument("--benchmarks", default=",".join(BENCHMARKS),
+                   help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: all)")
+    p.add_argument("--frames", type=int, default=50, help="live: frames per measurement (default 50)")
+    p.add_argument("--size", default="240x320", help="live: frame HxW (default 240x320)")
+    p.add_argument("--images", type=int, default=4000, help="extract: images (default 4000: 8 batches)")
+    p.add_argument("--head-train", type=int, default=5000, help="head: training images (default 5000)")
+    p.add_argument("--tuner", choices=["both", "on", "off"], default="both",
+                   help="run with the thread tuner off (fixed threads), on, or both (default)")
+    p.add_argument("--max-seconds", type=float, default=900,
+                   help="the busy processes end themselves after this long in any case (default 900)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes (for tests): seconds, not minutes")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_bench_load)
+
+
+@contextmanager
+def busy_processes(n: int, seconds: float) -> Iterator[list[subprocess.Popen]]:
+    """``n`` spinning processes, each in its own process group, ended on leaving (whatever happened)."""
+    procs: list[subprocess.Popen] = []
+    try:
+        for _ in range(n):
+            procs.append(subprocess.Popen([sys.executable, "-c", BUSY_CODE.format(seconds=float(seconds))],
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, start_new_session=True))
+        time.sleep(0.5)  # let the scheduler spread them
+        yield procs
+    finally:
+        for p in procs:
+            try:
+                if hasattr(os, "killpg"):
+                    os.killpg(p.pid, signal.SIGKILL)
+                else:  # pragma: no cover - Windows
+                    p.kill()
+            except (ProcessLookupError, PermissionError):
+                pass
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a zombie we cannot reap
+                pass
+
+
+def _tuner(on: bool):
+    from app.threads import ThreadTuner
+
+    return ThreadTuner("bench", adaptive=on)
+
+
+def _live(args, on: bool | None) -> dict[str, Any]:
+    """App FPS: ``run_bench`` as shipped (tuner off), or the same engine frame by frame under the tuner."""
+    from app.live.bench import DEFAULT_BACKBONE, parse_size, run_bench
+
+    size = parse_size(args.size)
+    if not on:
+        r = run_bench(DEFAULT_BACKBONE, size, args.frames, rounds=2)
+        return {"value": r["app_fps"], "bare_fps": r["bare_fps"], "threads": r["threads"]}
+    import torch
+
+    from app import device as devmod
+    from app.live.pipeline import LIVE_OPTIONS, LiveConfig, LiveEngine, PaneConfig, default_layer
+    from app.live.sources import SyntheticSource
+    from app.models.spec import ModelSpec
+
+    tuner = _tuner(True)
+    h, w = size
+    spec = ModelSpec.make(DEFAULT_BACKBONE, label=DEFAULT_BACKBONE, options=dict(LIVE_OPTIONS.get(DEFAULT_BACKBONE, {})))
+    engine = LiveEngine(devmod.pick())
+    src = SyntheticSource(w, h)
+    src.open()
+    try:
+        with torch.inference_mode():
+            e = engine.entry(spec)
+            cfg = LiveConfig(panes=(PaneConfig(spec, default_layer(e.layers), 0, 16),), size=(h, w), max_fps=0)
+            for _ in range(5):
+                engine.process(src.read(), cfg)
+            t0 = time.perf_counter()
+            for _ in range(args.frames):
+                with tuner.step():
+                    engine.process(src.read(), cfg)
+            fps = args.frames / (time.perf_counter() - t0)
+    finally:
+        src.close()
+    return {"value": round(fps, 2), "threads": tuner.report()}
+
+
+def _dataset(args):
+    from app import paths
+    from app.data import load
+
+    shared = paths.shared_dir()
+    if shared is not None and not args.quick:
+        try:
+            return load("mnist", "train", str(shared / "datasets"))
+        except Exception:  # noqa: BLE001 - no usable MNIST there: the embedded digits
+            pass
+    return load("digits", "train")
+
+
+def _extract(args, on: bool) -> dict[str, Any]:
+    """Images/s of the probe's extraction (rdsn with the probe's defaults for gray images, no cache)."""
+    import torch
+
+    from app.models.spec import ModelSpec
+    from app.probe.extract import extract
+    from app.probe.preprocess import input_spec_for  # as app.probe.bench does: follow it when the probe moves
+    from app.probe.run import build_model, effective_spec
+    from app.threads import drive
+
+    ds = _dataset(args)
+    n = min(args.images, len(ds.images))
+    images = ds.images[:n]
+    torch.manual_seed(0)
+    spec = effective_spec(ModelSpec.make("rdsn"), ds)
+    model = build_model(spec)
+    ispec = input_spec_for(spec, model, ds)
+    tuner = _tuner(on)
+    t0 = time.perf_counter()
+    feats = drive(extract(model, images, ispec, 1, "grid3", device="cpu", key=None, label="bench load"), tuner)
+    dt = time.perf_counter() - t0
+    return {"value": round(n / dt, 1), "images": n, "features": int(feats.array.shape[1]) if hasattr(feats, "array")
+            else None, "threads": tuner.report()}
+
+
+def _head(args) -> dict[str, Any]:
+    from app.probe.bench import bench_head
+
+    ns = argparse.Namespace(quick=args.quick, dataset=None, data_root=None, backbone="rdsn", options=None, layer=0,
+                            pooling="grid2", train_limit=args.head_train, test_limit=1000, weight_decay=1e-3,
+                            epochs=100, seed=0, json=True)
+    r = bench_head(ns)
+    import torch
+
+    return {"value": r["speedup"], "ours_seconds": r["ours_seconds"], "sklearn_seconds": r["sklearn_seconds"],
+            "threads": torch.get_num_threads()}
+
+
+def _measure(args, which: list[str], tuner_modes: list[bool]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name in which:
+        if name == "head":
+            out["head speedup over scikit-learn (x)"] = _head(args)
+            continue
+        for on in tuner_modes:
+            label = {"live": "live app FPS", "extract": "extract images/s"}[name] + f" (tuner {'on' if on else 'off'})"
+            out[label] = _live(args, on) if name == "live" else _extract(args, on)
+    return out
+
+
+def cmd_bench_load(args) -> int:
+    from app import device as devmod
+    from app.errors import UserError
+
+    which = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
+    bad = [b for b in which if b not in BENCHMARKS]
+    if bad or not which:
+        raise UserError(f"--benchmarks {args.benchmarks!r}: choose from {', '.join(BENCHMARKS)}")
+    if not 0 <= args.busy <= 4 * (os.cpu_count() or 1):
+        raise UserError(f"--busy {args.busy}: 0..{4 * (os.cpu_count() or 1)} busy processes")
+    if args.frames < 1 or args.images < 1 or args.head_train < 10:
+        raise UserError("--frames and --images must be at least 1, --head-train at least 10")
+    if args.quick:
+        args.frames, args.size, args.images, args.head_train = min(args.frames, 8), "64x96", min(args.images, 256), 600
+    modes = {"both": [False, True], "on": [True], "off": [False]}[args.tuner]
+    prev_term = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # finally-blocks run on SIGTERM too
+    import torch
+
+    configured = torch.get_num_threads()
+    try:
+        load_before = list(os.getloadavg())
+        idle = _measure(args, which, modes)
+        torch.set_num_threads(configured)
+        with busy_processes(args.busy, args.max_seconds) as procs:
+            busy_pids = [p.pid for p in procs]
+            load_start = list(os.getloadavg())
+            loaded = _measure(args, which, modes)
+        torch.set_num_threads(configured)
+    finally:
+        signal.signal(signal.SIGTERM, prev_term)
+    figures = []
+    for name, a in idle.items():
+        b = loaded[name]
+        figures.append({"figure": name, "idle": a["value"], "loaded": b["value"],
+                        "ratio": round(b["value"] / a["value"], 3) if a["value"] else None,
+                        "idle_detail": a, "loaded_detail": b})
+    res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "busy": args.busy, "busy_pids": busy_pids,
+           "cpu_count": os.cpu_count(), "torch_threads": configured, "forced_threads": devmod.forced_threads(),
+           "load_average_before": load_before, "load_average_loaded_start": load_start,
+           "settings": {"frames": args.frames, "size": args.size, "images": args.images,
+                        "head_train": args.head_train, "quick": args.quick},
+           "figures": figures}
+    if args.json:
+        print(json.dumps(res))
+        return 0
+    print(f"bench load: {args.busy} busy processes on {os.cpu_count()} cores, torch threads {configured}; "
+          f"load before {load_before[0]:.2f}")
+    for f in figures:
+        print(f"  {f['figure']:<40} idle {f['idle']:>9.2f}  loaded {f['loaded']:>9.2f}  loaded/idle {f['ratio']}")
+    return 0

@@ -1,0 +1,229 @@
+"""Load-robust threading: a compute loop picks its torch thread count (and the BLAS/OpenMP pools') from what it
+measures, instead of a fixed count.
+
+Why: torch's intra-op threads meet at a barrier after every parallel region. When another process takes a core, one
+team thread is descheduled and the others spin or sleep waiting for it: measured on the 2-core development machine
+with two busy processes, ``bench live`` fell from 42-47 FPS to 2.4 FPS with 2 threads, where 1 thread keeps about
+its fair share. Which count is faster depends on the load of the moment, so the loop measures it::
+
+    tuner = ThreadTuner("extract")
+    for batch in batches:
+        with tuner.step(items=len(batch)):     # only the compute: never a yield to the GUI inside
+            feats = model(batch)
+    result["threads"] = tuner.report()          # {"threads": 1, "max": 2, "adaptive": true, ...}
+
+or, for a task generator that yields one ``Progress`` per batch: ``result = yield from tuned(extract(...), tuner)``
+(``drive(gen, tuner)`` runs it to its end headless).
+
+Every ``every`` steps, and at once when a step is ``stall`` times slower than the running median (a stall), the
+tuner runs ``trial`` steps with one thread fewer (or, when below its maximum, one more) and keeps the faster count
+(by a ``margin``, so noise does not flip it). A trial whose first step is far slower ends at once, and each failed
+trial doubles the wait before the next (up to 16 x ``every``), so that trying the bad count under load costs ~1%. Forced counts (``--threads N``, ``FILTER_EXPLORER_THREADS``) and
+``FILTER_EXPLORER_TUNER=0`` turn adaptation off.
+
+Create and use a tuner in the loop's own thread: with torch's OpenMP backend ``torch.set_num_threads`` sets the
+calling thread's team size (measured: a worker's count is not changed by the main thread's call, nor the other way
+round), while the BLAS pools that threadpoolctl limits are process-wide: one tuned loop at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections import deque
+from contextlib import contextmanager
+from typing import Any, Callable, Generator, Iterator
+
+from app import device
+
+EVERY = 40  # steps between two trials when nothing stalls
+TRIAL = 3  # timed steps per trial (after one unmeasured warm-up step at the new count)
+STALL = 3.0  # a step this many times slower than the running median triggers a trial now
+MARGIN = 0.05  # a new count must be at least this much faster to be kept
+HISTORY = 9  # steps of the running median
+
+
+def adaptive_default() -> bool:
+    """Adaptation is on unless the user fixed the count (--threads / FILTER_EXPLORER_THREADS) or turned it off."""
+    if os.environ.get("FILTER_EXPLORER_TUNER", "1").strip().lower() in ("0", "off", "no", "false"):
+        return False
+    return device.forced_threads() is None
+
+
+def _torch_setter(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def _torch_getter() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+class ThreadTuner:
+    """Chooses and adapts the thread count of one compute loop; see the module docstring.
+
+    ``max_threads``: the most it will use (default: the count set now, ``device.configure_threads``'s choice).
+    ``blas``: also limit the BLAS/OpenMP pools (numpy, scikit-learn in this process) through threadpoolctl.
+    ``clock``, ``set_threads``: injectable for tests."""
+
+    def __init__(self, name: str = "compute", max_threads: int | None = None, adaptive: bool | None = None,
+                 every: int = EVERY, trial: int = TRIAL, stall: float = STALL, margin: float = MARGIN,
+                 blas: bool = False, clock: Callable[[], float] = time.perf_counter,
+                 set_threads: Callable[[int], None] | None = None, current: int | None = None) -> None:
+        self.name = name
+        self._set = set_threads or _torch_setter
+        start = current if current is not None else (_torch_getter() if set_threads is None else max_threads or 1)
+        self.max = max(1, int(max_threads or start))
+        self.threads = max(1, min(int(start), self.max))
+        self.adaptive = adaptive_default() if adaptive is None else bool(adaptive)
+        self.every, self.trial, self.stall, self.margin = max(2, every), max(1, trial), stall, margin
+        self._clock = clock
+        self._blas = None
+        if blas:
+            from threadpoolctl import ThreadpoolController
+
+            self._blas = ThreadpoolController()
+        self._hist: deque[float] = deque(maxlen=HISTORY)
+        self._since = 0  # steps since the last trial ended
+        self._interval = min(3, self.every)  # steps until the next trial: soon at first (a loop may start under
+        # load and be short), then ``every``; doubles after each failed trial
+        self._cand: int | None = None  # the count under trial
+        self._trial_times: list[float] = []
+        self._slow: list[float] = []  # consecutive stalled steps
+        self._base = 0.0  # the per-step time the trial must beat
+        self._warm = False  # the warm-up step at a new count was taken
+        self._up_next = False  # alternate: try one fewer, then (when below max) one more
+        self.steps = 0
+        self.trials = 0
+        self.changes = 0
+        self.stalls = 0
+        self._apply(self.threads)
+
+    # --- the loop's side ---------------------------------------------------------------------------------------
+    @contextmanager
+    def step(self, items: float = 1.0) -> Iterator["ThreadTuner"]:
+        """Time one step of the loop (per item, so the last, smaller batch compares fairly)."""
+        t0 = self._clock()
+        yield self
+        self.record((self._clock() - t0) / max(float(items), 1e-12))
+
+    def record(self, seconds: float) -> None:
+        """Feed one step's duration (for loops that time themselves); ``step()`` calls it."""
+        self.steps += 1
+        if not self.adaptive:
+            return
+        if self._cand is not None:
+            self._trial_step(seconds)
+            return
+        if len(self._hist) >= 3 and seconds > self.stall * statistics.median(self._hist):
+            self.stalls += 1
+            self._slow.append(seconds)
+            if len(self._slow) >= 2:  # two in a row: the load changed (one alone may be a page fault or a GC)
+                self._start_trial(statistics.median(self._slow), prefer_fewer=True)
+            return
+        self._slow.clear()
+        self._hist.append(seconds)
+        self._since += 1
+        if self._since >= self._interval:
+            self._start_trial(statistics.median(list(self._hist)[-self.trial:]), prefer_fewer=False)
+
+    # --- reporting ---------------------------------------------------------------------------------------------
+    def report(self) -> dict[str, Any]:
+        """For ``--json`` outputs: ``{"threads", "max", "adaptive", "steps", "trials", "changes", "stalls"}``."""
+        return {"threads": self.threads, "max": self.max, "adaptive": self.adaptive, "steps": self.steps,
+                "trials": self.trials, "changes": self.changes, "stalls": self.stalls}
+
+    def describe(self) -> str:
+        """For a status bar: ``"threads 1/2 (adapted to load)"``."""
+        if not self.adaptive:
+            return f"threads {self.threads} (fixed)"
+        why = "adapted to load" if self.threads < self.max else "adaptive"
+        return f"threads {self.threads}/{self.max} ({why})"
+
+    # --- internals ---------------------------------------------------------------------------------------------
+    def _start_trial(self, base: float, prefer_fewer: bool) -> None:
+        down = self.threads - 1 if self.threads > 1 else None
+        up = self.threads + 1 if self.threads < self.max else None
+        cand = down if (prefer_fewer or not self._up_next) and down else (up or down)
+        self._up_next = not self._up_next
+        if cand is None:  # one thread of at most one: nothing to try
+            self._since = 0
+            self._settle()
+            return
+        self.trials += 1
+        self._cand, self._trial_times, self._warm, self._base = cand, [], False, base
+        self._apply(cand)
+
+    def _trial_step(self, seconds: float) -> None:
+        # far slower at once (the warm-up step, which pays for waking the pool, gets the stall factor): give up now
+        if seconds > (self.stall if not self._warm else 2.0) * self._base:
+            self._end_trial(kept=False)
+            return
+        if not self._warm:
+            self._warm = True
+            return
+        self._trial_times.append(seconds)
+        if len(self._trial_times) >= self.trial:
+            self._end_trial(kept=statistics.median(self._trial_times) < self._base * (1 - self.margin))
+
+    def _end_trial(self, kept: bool) -> None:
+        cand, self._cand, self._since = self._cand, None, 0
+        if kept:
+            self.threads = cand
+            self.changes += 1
+            self._interval = self.every
+            self._hist.clear()
+            self._hist.extend(self._trial_times)
+            self._slow.clear()
+        else:
+            self._interval = min(2 * self._interval, 16 * self.every)
+            self._apply(self.threads)
+            self._settle()
+
+    def _settle(self) -> None:
+        """After stalls that another count does not cure, the slower pace is the new normal."""
+        if self._slow:
+            self._hist.clear()
+            self._hist.extend(self._slow)
+            self._slow.clear()
+
+    def _apply(self, n: int) -> None:
+        self._set(n)
+        if self._blas is not None:
+            self._blas.limit(limits=n, user_api="blas")
+
+
+def tuned(gen: Any, tuner: ThreadTuner) -> Generator[Any, None, Any]:
+    """A task generator (``app.tasks`` protocol) with each step between two ``Progress`` reports timed by ``tuner``
+    (per item: the ``done`` delta, so a smaller last batch compares fairly); yields the same reports and returns the
+    same result. The one-line hook for a product loop that yields a Progress per batch or iteration::
+
+        result = yield from tuned(extract(...), ThreadTuner("extract"))
+
+    Only the time inside ``gen`` counts: the consumer's time (the GUI, a cancel check) between reports does not."""
+    done = 0.0
+    while True:
+        t0 = time.perf_counter()
+        try:
+            p = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        dt = time.perf_counter() - t0
+        items = max(1.0, float(getattr(p, "done", 0.0) or 0.0) - done)
+        done = max(done, float(getattr(p, "done", 0.0) or 0.0))
+        tuner.record(dt / items)
+        yield p
+
+
+def drive(gen: Any, tuner: ThreadTuner) -> Any:
+    """``tuned(gen, tuner)`` run to its end (headless): its result."""
+    it = tuned(gen, tuner)
+    while True:
+        try:
+            next(it)
+        except StopIteration as stop:
+            return stop.value

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# GPU check: run the GPU benchmarks on a machine with CUDA and write docs/benchmarks/gpu.md.
+#
+#   scripts/gpu-check.sh                  on a CUDA machine (creates .venv with `make venv` if absent, nothing else)
+#   scripts/gpu-check.sh --cpu-dry-run    every step at tiny sizes on the CPU (tests the script; writes to $TMPDIR)
+#   scripts/gpu-check.sh --out FILE       write the report elsewhere
+#
+# Steps (each bounded by `timeout`, all together by a deadline of 540 s; a failed step is reported, the rest run):
+#   1. bench live at 720x1280 and 1080x1920 (app vs bare FPS, ratio, median latency)
+#   2. bench head --json (our logistic head on the GPU vs scikit-learn on the CPU, same features)
+#   3. rdsn k = 100,000 feature extraction throughput on the device (scripts/rdsn_throughput.py: `bench rdsn`'s
+#      loop with a --device; `bench rdsn` itself computes on the CPU)
+#   4. the random-feature CIFAR-10 probe preset end to end (rdsn colour defaults, fresh caches) when
+#      ../shared/datasets/cifar10-jpg.tar.gz exists (unpacked into a cache folder outside the repository)
+# Then commit docs/benchmarks/gpu.md. Exit status: 0 all steps passed, 1 a step failed, 3 no CUDA here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DRY=0
+OUT=""
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --cpu-dry-run) DRY=1 ;;
+        --out) OUT="$2"; shift ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "gpu-check: unknown argument $1 (use --cpu-dry-run, --out FILE)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+PY=.venv/bin/python
+[[ -x "$PY" ]] || make venv
+START=$(date +%s)
+DEADLINE=$((START + 540))
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
+CACHE="${FILTER_EXPLORER_GPU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/filter-explorer-gpu-check}"
+trap 'rm -rf "$WORK/home"' EXIT
+
+if (( DRY )); then
+    DEV=cpu
+    OUT="${OUT:-${TMPDIR:-/tmp}/gpu-check-dry-run.md}"
+    DEVICE_NAME="CPU dry run: $(nproc) cores (tiny sizes; not a GPU measurement)"
+    SIZES=(64x96 96x128); FRAMES=5
+    HEAD_ARGS=(--quick); RDSN_ARGS=(--k 1000 --images 16 --batch 16)
+    PROBE_LIMITS=(--train-limit 200 --test-limit 100)
+else
+    if ! command -v nvidia-smi >/dev/null 2>&1; then
+        echo "gpu-check: no nvidia-smi here: this machine has no NVIDIA GPU (or no driver)." >&2
+        echo "gpu-check: run it on a CUDA machine, or test the script with --cpu-dry-run." >&2
+        exit 3
+    fi
+    if ! "$PY" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+        echo "gpu-check: torch $("$PY" -c 'import torch; print(torch.__version__)') sees no CUDA device; install the" >&2
+        echo "gpu-check: CUDA build of the pinned torch (README, 'Why these pins') and run again." >&2
+        exit 3
+    fi
+    DEV=cuda
+    OUT="${OUT:-docs/benchmarks/gpu.md}"
+    DEVICE_NAME="$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1)"
+    SIZES=(720x1280 1080x1920); FRAMES=200
+    HEAD_ARGS=(); RDSN_ARGS=(--k 100000 --images 2048 --batch 256)
+    PROBE_LIMITS=()
+fi
+DATA_ROOT=()
+[[ -d ../shared/datasets/MNIST ]] && DATA_ROOT=(--data-root ../shared/datasets)
+
+printf 'name\ttimeout\trc\twall_s\tcommand\n' > "$WORK/steps.tsv"
+FAILED=0
+step() {  # step NAME TIMEOUT_S COMMAND...: run with a timeout (capped by the deadline), record command, rc, wall time
+    local name="$1" limit="$2"; shift 2
+    local left=$((DEADLINE - $(date +%s)))
+    (( left < limit )) && limit=$left
+    if (( limit < 5 )); then
+        printf '%s\t%s\tskipped\t0\t%s\n' "$name" "$limit" "$*" >> "$WORK/steps.tsv"; FAILED=1; return
+    fi
+    echo "gpu-check: $name: $* (timeout ${limit}s)" >&2
+    local t0 rc=0
+    t0=$(date +%s%N)
+    timeout --kill-after=10 "$limit" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" || rc=$?
+    local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    printf '%s\t%s\t%s\t%d.%03d\t%s\n' "$name" "$limit" "$rc" $((ms / 1000)) $((ms % 1000)) "$*" >> "$WORK/steps.tsv"
+    if (( rc != 0 )); then
+        FAILED=1
+        echo "gpu-check: $name FAILED (rc $rc; 124 = timed out): $(tail -3 "$WORK/$name.err")" >&2
+    fi
+}
+
+for size in "${SIZES[@]}"; do
+    step "live-$size" 120 "$PY" main.py bench live --size "$size" --frames "$FRAMES" --device "$DEV" --json
+done
+step head 180 "$PY" main.py --device "$DEV" bench head "${HEAD_ARGS[@]}" "${DATA_ROOT[@]}" --json
+step rdsn 120 "$PY" scripts/rdsn_throughput.py --device "$DEV" "${RDSN_ARGS[@]}" --json
+
+TAR=../shared/datasets/cifar10-jpg.tar.gz
+if [[ -f "$TAR" ]]; then
+    if [[ ! -d "$CACHE/cifar10-jpg/test" ]]; then
+        mkdir -p "$CACHE"
+        step cifar-unpack 120 tar -xzf "$TAR" -C "$CACHE"
+    fi
+    # fresh app home: no feature or decoded-dataset cache from an earlier run (end to end means end to end)
+    mkdir -p "$WORK/home"
+    step cifar-probe 300 env FILTER_EXPLORER_HOME="$WORK/home" "$PY" main.py --device "$DEV" probe --backbone rdsn \
+        --dataset "imagefolder:$CACHE/cifar10-jpg" "${PROBE_LIMITS[@]}" --json
+else
+    printf 'cifar-probe\t0\tskipped\t0\t(no %s)\n' "$TAR" >> "$WORK/steps.tsv"
+fi
+
+mkdir -p "$(dirname "$OUT")"
+REPORT_ARGS=(--device-name "$DEVICE_NAME" --total "$(( $(date +%s) - START ))")
+(( DRY )) && REPORT_ARGS+=(--dry-run)
+"$PY" scripts/gpu_report.py "$WORK" "${REPORT_ARGS[@]}" > "$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+echo "gpu-check: wrote $OUT ($(( $(date +%s) - START )) s)" >&2
+rm -rf "$WORK"
+exit "$FAILED"

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Turn the step outputs of scripts/gpu-check.sh into docs/benchmarks/gpu.md (markdown on stdout).
+
+    python scripts/gpu_report.py WORKDIR --device-name NAME --total SECONDS [--dry-run]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+
+def _json(path: Path) -> dict | None:
+    try:
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip().startswith("{")]
+        return json.loads(lines[-1]) if lines else None
+    except (OSError, ValueError):
+        return None
+
+
+def _figures(name: str, d: dict | None) -> list[str]:
+    if d is None:
+        return []
+    if name.startswith("live-"):
+        return [f"- app {d['app_fps']} FPS, bare {d['bare_fps']} FPS, **app/bare {d['ratio']}** "
+                f"(medians: {d['ratio_median']}); median frame {d['app_ms_median']} ms app, {d['bare_ms_median']} ms "
+                f"bare; {d['backbone']} layer {d['layer']}, {d['frames']} frames, channels_last {d['channels_last']}, "
+                f"fp16 {d['amp_fp16']}, device {d['device']}"]
+    if name == "head":
+        s = d.get("settings", {})
+        return [f"- ours {d['ours_seconds']} s vs scikit-learn {d['sklearn_seconds']} s: **{d['speedup']}x**; top-1 "
+                f"ours {100 * d['ours_top1']:.2f}% / sklearn {100 * d['sklearn_top1']:.2f}%; {s.get('dataset')} "
+                f"n_train {s.get('n_train')}, {s.get('n_features')} features, device {s.get('device')}"]
+    if name == "rdsn":
+        return [f"- **{d['images_per_s']} images/s** ({d['images']} images {d['size']}x{d['size']} in {d['seconds']} s), "
+                f"k {d['k']} -> {d['features']} features, batch {d['batch']}, peak device memory "
+                f"{d['peak_device_mb']} MB, {d['device']}"]
+    if name == "cifar-unpack":
+        return ["- unpacked (a cache folder outside the repository; later runs reuse it)"]
+    if name == "cifar-probe":
+        return [f"- **top-1 {100 * d['top1']:.2f}%** (top-2 {100 * d['top2']:.2f}%), {d['n_train']} train / "
+                f"{d['n_test']} test, {d['n_features']} features; extract {d['extract_seconds']:.1f} s, head "
+                f"{d['train_seconds']:.1f} s, **wall {d['wall_seconds']:.1f} s** (cache hit {d['feature_cache_hit']}), "
+                f"device {d['device']}"]
+    return []
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("work", type=Path)
+    ap.add_argument("--device-name", required=True)
+    ap.add_argument("--total", type=float, required=True)
+    ap.add_argument("--dry-run", action="store_true")
+    args = ap.parse_args()
+    import torch
+
+    rows = list(csv.DictReader((args.work / "steps.tsv").open(), delimiter="\t"))
+    out = ["# GPU check" + (" (CPU dry run: tiny sizes, NOT a GPU measurement)" if args.dry_run else ""), ""]
+    out += [f"- Device: **{args.device_name}**",
+            f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; host: {platform.node() or '?'}, "
+            f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f}",
+            f"- torch {torch.__version__} (CUDA {torch.version.cuda}), Python {platform.python_version()}",
+            f"- Script: `scripts/gpu-check.sh{' --cpu-dry-run' if args.dry_run else ''}`, total {args.total:.0f} s "
+            f"wall; each step bounded by `timeout` (seconds in brackets).",
+            "- Targets (issue 14): Live at 1080x1920 >= 60 FPS with app/bare >= 0.9; head >= 20x scikit-learn; "
+            "the random-feature CIFAR-10 preset end to end <= 60 s.", ""]
+    for r in rows:
+        name = r["name"]
+        out.append(f"## {name}")
+        out.append("")
+        out.append(f"`{r['command']}`  (timeout {r['timeout']} s; exit {r['rc']}; {r['wall_s']} s wall)")
+        out.append("")
+        figs = _figures(name, _json(args.work / f"{name}.out") or ({} if name == "cifar-unpack" else None))
+        if r["rc"] not in ("0",):
+            err = (args.work / f"{name}.err")
+            tail = err.read_text().strip().splitlines()[-3:] if err.exists() else []
+            out.append(f"- **not measured** ({'timed out' if r['rc'] == '124' else 'rc ' + r['rc']}): "
+                       + " / ".join(t.strip() for t in tail))
+        out += figs or ([] if r["rc"] != "0" else ["- (no figures recognised; raw output below)", "```",
+                                                   (args.work / f"{name}.out").read_text()[-2000:], "```"])
+        out.append("")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""``bench load``: busy processes always ended; figures idle and loaded with their ratio; the generator hook."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.bench_load import busy_processes
+from app.tasks import Progress
+from app.threads import ThreadTuner, drive, tuned
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_busy_processes_end_on_errors_too():
+    with pytest.raises(RuntimeError, match="boom"):
+        with busy_processes(2, 60) as procs:
+            pids = [p.pid for p in procs]
+            assert len(pids) == 2 and all(_alive(p) for p in pids)
+            raise RuntimeError("boom")
+    assert not any(_alive(p) for p in pids)
+
+
+def test_drive_times_each_step_per_item_and_returns_the_result():
+    def task():
+        for done in (0, 10, 20, 25):
+            yield Progress(done, 25)
+        return "features"
+
+    tuner = ThreadTuner("t", max_threads=1, adaptive=True, set_threads=lambda n: None)
+    assert drive(task(), tuner) == "features"
+    assert tuner.steps == 4
+    seen = []
+
+    def consumer():
+        result = yield from tuned(task(), tuner)
+        seen.append(result)
+
+    assert [p.done for p in consumer()] == [0, 10, 20, 25] and seen == ["features"] and tuner.steps == 8
+
+
+def test_bench_load_quick_json(tmp_path):
+    env = {**os.environ, "FILTER_EXPLORER_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "main.py", "bench", "load", "--quick", "--benchmarks", "extract", "--busy",
+                          "1", "--tuner", "on", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = json.loads(out.stdout)
+    assert res["busy"] == 1 and res["cpu_count"] == os.cpu_count()
+    (fig,) = res["figures"]
+    assert fig["figure"] == "extract images/s (tuner on)"
+    assert fig["idle"] > 0 and fig["loaded"] > 0 and fig["ratio"] == round(fig["loaded"] / fig["idle"], 3)
+    assert fig["loaded_detail"]["threads"]["adaptive"] is True and fig["loaded_detail"]["images"] == 256
+    assert not any(_alive(p) for p in res["busy_pids"])
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--benchmarks", "live,gpu"], "--benchmarks 'live,gpu': choose from live, extract, head"),
+    (["--busy", "-1"], "--busy -1: 0.."),
+])
+def test_bench_load_bad_arguments(argv, expected):
+    out = subprocess.run([sys.executable, "main.py", "bench", "load", *argv], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2 and expected in out.stderr and "Traceback" not in out.stderr

@@ -1,0 +1,120 @@
+"""ThreadTuner: adapts the thread count of a compute loop to the load it measures (simulated clock: exact)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import device
+from app.threads import ThreadTuner
+
+
+class Machine:
+    """A fake machine: the time per step depends on the thread count and the load of the moment."""
+
+    IDLE = {1: 1.0, 2: 0.6}
+    LOADED = {1: 1.2, 2: 10.0}  # two busy processes on two cores: the 2-thread team waits at every barrier
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.n = 2
+        self.cost = dict(self.IDLE)
+        self.sets: list[int] = []
+
+    def clock(self) -> float:
+        return self.t
+
+    def set(self, n: int) -> None:
+        self.n = n
+        self.sets.append(n)
+
+    def run(self, tuner: ThreadTuner, steps: int) -> float:
+        t0 = self.t
+        for _ in range(steps):
+            with tuner.step():
+                self.t += self.cost[self.n]
+        return self.t - t0
+
+
+def _tuner(m: Machine, **kw) -> ThreadTuner:
+    return ThreadTuner("test", max_threads=2, adaptive=True, clock=m.clock, set_threads=m.set, current=2, **kw)
+
+
+def test_keeps_all_threads_when_idle_and_drops_one_under_load_then_returns():
+    m = Machine()
+    t = _tuner(m)
+    idle = m.run(t, 2000)
+    assert t.threads == 2 and t.changes == 0 and t.trials >= 5
+    assert idle < 2000 * 0.6 * 1.02  # the trials of 1 thread (back-off 3, 6, 12, ... 640 steps) cost under 2%
+    m.cost = dict(Machine.LOADED)
+    m.run(t, 10)
+    assert t.threads == 1 and t.stalls >= 1 and t.changes == 1  # the stall triggered the trial at once
+    loaded = m.run(t, 1000)
+    assert loaded == pytest.approx(1000 * 1.2 + 4 * (10.0 - 1.2))  # 4 failed trials of 2 threads, each ended after
+    # its first step (back-off 40, 80, 160, 320 steps): 3% over the best count
+    assert t.threads == 1
+    m.cost = dict(Machine.IDLE)
+    m.run(t, 16 * t.every + 10)
+    assert t.threads == 2 and t.changes == 2
+    assert t.report() == {"threads": 2, "max": 2, "adaptive": True, "steps": t.steps, "trials": t.trials,
+                          "changes": 2, "stalls": t.stalls}
+
+
+def test_fixed_count_never_changes():
+    m = Machine()
+    t = ThreadTuner("test", max_threads=2, adaptive=False, clock=m.clock, set_threads=m.set, current=2)
+    m.cost = dict(Machine.LOADED)
+    m.run(t, 300)
+    assert t.threads == 2 and m.sets == [2] and t.trials == 0
+    assert t.describe() == "threads 2 (fixed)"
+
+
+def test_noise_within_margin_does_not_flip():
+    m = Machine()
+    m.cost = {1: 1.0, 2: 0.98}  # 2% apart: below the 5% margin, the current count stays
+    t = _tuner(m)
+    m.run(t, 400)
+    assert t.threads == 2 and t.changes == 0
+
+
+def test_per_item_timing_compares_unequal_batches():
+    m = Machine()
+    t = _tuner(m)
+    for i in range(100):
+        items = 10 if i % 7 else 3  # a smaller last batch now and then
+        with t.step(items=items):
+            m.t += m.cost[m.n] * items
+    assert t.threads == 2 and t.changes == 0 and t.stalls == 0
+
+
+def test_forced_threads_turn_adaptation_off(monkeypatch):
+    monkeypatch.setenv("FILTER_EXPLORER_THREADS", "1")
+    before = device.forced_threads()
+    try:
+        device.configure_threads(None)
+        assert device.forced_threads() == 1
+        assert ThreadTuner("x", set_threads=lambda n: None, max_threads=1).adaptive is False
+        monkeypatch.delenv("FILTER_EXPLORER_THREADS")
+        device.configure_threads(None)
+        assert device.forced_threads() is None
+        monkeypatch.setenv("FILTER_EXPLORER_TUNER", "0")
+        assert ThreadTuner("x", set_threads=lambda n: None, max_threads=1).adaptive is False
+    finally:
+        import torch
+
+        device._forced = before
+        torch.set_num_threads(device.default_threads())
+
+
+def test_blas_pool_follows(monkeypatch):
+    pytest.importorskip("threadpoolctl")
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    m = Machine()
+    t = ThreadTuner("test", max_threads=2, adaptive=True, clock=m.clock, set_threads=m.set, current=1, blas=True)
+    np.dot(np.ones((4, 4)), np.ones((4, 4)))
+    blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    try:
+        assert blas and all(p["num_threads"] == 1 for p in blas)
+    finally:
+        t._blas.limit(limits=device.default_threads(), user_api="blas")

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app.models.base import Backbone, LayerInfo, register
+from app.models.base import Backbone, LayerInfo
+from app.models.registry import register_backbone
 
 
 class LCConv(nn.Module):
@@ -100,17 +101,17 @@ class ResNetCifar(Backbone):
         return list(zip(self.feature_info, mods))
 
 
-@register("resnet20", "CIFAR ResNet-20 (He et al.), option-A shortcuts; loads the akamaster CIFAR-10 checkpoint")
+@register_backbone("resnet20", "CIFAR ResNet-20 (He et al.), option-A shortcuts; loads the akamaster CIFAR-10 checkpoint")
 def resnet20(**kw) -> ResNetCifar:
     return ResNetCifar(depth=20, **kw)
 
 
-@register("resnet32", "CIFAR ResNet-32 (He et al.), option-A shortcuts")
+@register_backbone("resnet32", "CIFAR ResNet-32 (He et al.), option-A shortcuts")
 def resnet32(**kw) -> ResNetCifar:
     return ResNetCifar(depth=32, **kw)
 
 
-@register("lc-resnet20", "ResNet-20 with LC blocks (Gavrikov & Keuper): frozen random 3x3 convs (c_out*E filters) "
+@register_backbone("lc-resnet20", "ResNet-20 with LC blocks (Gavrikov & Keuper): frozen random 3x3 convs (c_out*E filters) "
                          "+ learned 1x1 convs; expansion E selectable")
 def lc_resnet20(expansion: int = 4, **kw) -> ResNetCifar:
     if int(expansion) < 1:

@@ -13,12 +13,9 @@
 
 from __future__ import annotations
 
-import ast
 import inspect
 import math
 import threading
-import textwrap
-import typing
 from dataclasses import dataclass, field
 from typing import Any, Generator, Mapping
 
@@ -29,167 +26,10 @@ from app.imaging.scale import to_uint8_symmetric
 from app.models.spec import ModelSpec
 from app.tasks import CancelToken, Progress, check
 
-# --- option fields -------------------------------------------------------------------------------------------
-
-HIDDEN_OPTIONS = {"seed", "chunk_bytes"}  # the seed is the spec's own field; chunking is an implementation detail
-
-TOOLTIPS = {
-    "in_channels": "Input channels: 1 for greyscale data (MNIST, digits), 3 for colour (CIFAR-10, webcam)",
-    "widths": "Output channels of each conv layer, comma separated; the number of values is the depth",
-    "kernel_size": "Kernel side in pixels (odd: 1, 3, 5, 7); one value for every layer or one per layer",
-    "stride": "Convolution stride; one value for every layer or one per layer (2 halves the map)",
-    "pool": "2x2 pooling after each layer but the last: max, avg or none (use stride instead)",
-    "activation": "Non-linearity after each convolution (sign and abs are used by random-feature networks)",
-    "batchnorm": "Batch-normalisation after each convolution (its affine weights can be trained alone)",
-    "num_classes": "Width of the linear head (0: no head; the Probe trains its own)",
-    "input_size": "Side of the square input the network is built for (pixels)",
-    "k": "Number of random filters (channels) of the stem; the depthwise layers keep k channels",
-    "blocks": "Number of [pool -> depthwise conv -> sign -> depthwise conv -> sign] blocks after the stem",
-    "stem_kernel": "Kernel side of the stem convolution (empty: 5 for inputs up to 64 px, else 7)",
-    "pool_grid": "Pool the last map over a g x g grid (1: global average) -> k x g^2 features",
-    "bias": "Random biases on the convolutions",
-    "expansion": "LC blocks: each 3x3 conv becomes c_out x E frozen random filters + a learned 1x1 mixing conv",
-    "width": "Channels of the first stage (doubled at each later stage)",
-    "depth": "Number of layers (6n+2 for CIFAR ResNets)",
-}
-
-
-@dataclass(frozen=True)
-class OptionField:
-    name: str
-    kind: str  # int, float, bool, str, choice, ints (a list), int_or_ints, optional_int
-    default: Any
-    choices: tuple[str, ...] = ()
-    tooltip: str = ""
-
-
-def _factory(backbone: str):
-    from app.models import base
-
-    base._load_all()
-    if backbone not in base._REGISTRY:
-        raise KeyError(f"unknown backbone {backbone!r}; known: {', '.join(base._REGISTRY)}")
-    return base._REGISTRY[backbone]
-
-
-def _fixed_by_factory(fn) -> set[str]:
-    """Keyword arguments the factory passes itself (``ResNetCifar(depth=20, **kw)``): not options."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-    except (OSError, TypeError, SyntaxError):
-        return set()
-    fixed = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            for kw in node.keywords:
-                if kw.arg is not None and isinstance(kw.value, ast.Constant):
-                    fixed.add(kw.arg)
-    return fixed
-
-
-def _choices(module, name: str, default: Any) -> tuple[str, ...]:
-    g = vars(module) if module is not None else {}
-    if name == "activation":
-        for key in ("ACTIVATIONS", "ACTS"):
-            if isinstance(g.get(key), dict):
-                return tuple(g[key])
-    if name == "pool":
-        if isinstance(g.get("POOLS"), (tuple, list)):
-            return tuple(g["POOLS"])
-        return ("avg", "max")
-    return ()
-
-
-def _kind(annotation: Any, default: Any) -> str:
-    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
-    text = text.replace(" ", "")
-    if isinstance(default, bool) or text == "bool":
-        return "bool"
-    if "tuple[int" in text or "list[int" in text:
-        return "int_or_ints" if text.startswith("int|") or "|int" in text else "ints"
-    if text in ("int|None", "None|int", "Optional[int]"):
-        return "optional_int"
-    if text == "float" or isinstance(default, float):
-        return "float"
-    if text == "int" or (isinstance(default, int)):
-        return "int"
-    return "str"
-
-
-def option_fields(backbone: str) -> list[OptionField]:
-    """The user-settable constructor options of a backbone, in signature order."""
-    import sys
-
-    fn = _factory(backbone)
-    fixed = _fixed_by_factory(fn)
-    params: dict[str, inspect.Parameter] = {}
-    try:
-        cls = typing.get_type_hints(fn).get("return")
-    except Exception:
-        cls = None
-    if inspect.isclass(cls):
-        for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty:
-                params[p.name] = p
-    for p in inspect.signature(fn).parameters.values():  # the factory's own arguments win (lc-resnet20: expansion)
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty:
-            params[p.name] = p
-            fixed.discard(p.name)
-    module = sys.modules.get(getattr(cls, "__module__", "") or fn.__module__)
-    out = []
-    for name, p in params.items():
-        if name in HIDDEN_OPTIONS or name in fixed:
-            continue
-        default = p.default
-        kind = _kind(p.annotation, default)
-        choices = _choices(module, name, default)
-        if choices and kind in ("str", "bool") and not isinstance(default, bool) or (choices and isinstance(default, str)):
-            kind = "choice"
-            if default is True:
-                default = choices[0]
-        tip = TOOLTIPS.get(name, name.replace("_", " "))
-        shown = format_option(OptionField(name, kind, default, choices), default)
-        out.append(OptionField(name, kind, default, choices, f"{tip} (default: {shown or 'automatic'})"))
-    return out
-
-
-def parse_option(f: OptionField, value: Any) -> Any:
-    """Turn what the user entered into the constructor's value; ``ValueError`` with a readable message."""
-    if f.kind == "bool":
-        return bool(value)
-    if f.kind == "choice":
-        if value not in f.choices:
-            raise ValueError(f"{f.name}: choose one of {', '.join(f.choices)}")
-        return value
-    text = str(value).strip()
-    try:
-        if f.kind == "int":
-            return int(text)
-        if f.kind == "float":
-            return float(text)
-        if f.kind == "optional_int":
-            return None if text in ("", "auto", "None") else int(text)
-        if f.kind in ("ints", "int_or_ints"):
-            parts = [s for s in text.replace(";", ",").replace(" ", ",").split(",") if s]
-            if not parts:
-                raise ValueError
-            vals = tuple(int(s) for s in parts)
-            if f.kind == "int_or_ints" and len(vals) == 1:
-                return vals[0]
-            return vals
-    except ValueError:
-        want = {"int": "a whole number", "float": "a number", "optional_int": "a whole number or empty",
-                "ints": "whole numbers separated by commas", "int_or_ints": "a whole number or a comma-separated list"}
-        raise ValueError(f"{f.name}: {text!r} is not {want.get(f.kind, 'valid')}") from None
-    return text
-
-
-def format_option(f: OptionField, value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (tuple, list)):
-        return ", ".join(str(v) for v in value)
-    return str(value)
+# --- option fields (derived once, at registration: app.models.options / app.models.registry) -------------------
+from app.models.options import (HIDDEN_OPTIONS, TOOLTIPS, OptionField, format_option,  # noqa: E402,F401
+                                parse_option)
+from app.models.registry import option_fields  # noqa: E402,F401
 
 
 # --- layer table ---------------------------------------------------------------------------------------------
@@ -422,54 +262,17 @@ def snapshot(model, spec: ModelSpec, title: str = "", notes: tuple[str, ...] = (
 
 
 def build_model(spec: ModelSpec):
-    """Build a spec with the core's ``app.models.build`` when present; else create + freeze patterns."""
-    import importlib
+    """Build a spec (init, weights, banks, freezing) on the CPU: the views only read weights."""
+    from app.models.build import build
 
-    try:
-        build = importlib.import_module("app.models.build").build  # init, weights, banks, freezing
-    except ModuleNotFoundError as exc:
-        if exc.name != "app.models.build":
-            raise
-        import torch
-
-        from app.models import create
-
-        torch.manual_seed(spec.seed)
-        model = create(spec.backbone, **spec.kwargs)
-        if spec.weights:
-            from app.models.weights import load_into
-
-            load_into(model, spec.weights)
-        from app.models.freeze import apply_freeze
-
-        apply_freeze(model, spec.freeze)
-        return model
-    return build(spec, device="cpu")  # the views only read weights; no need for the accelerator
+    return build(spec, device="cpu")
 
 
 def reference_specs() -> list[ModelSpec]:
-    """Ready-made specs to compare against: the zoo's defaults when present, else the known trained weights."""
-    import importlib
+    """Ready-made specs to compare against: the zoo's defaults."""
+    from app.models.zoo import default_specs
 
-    try:
-        zoo = importlib.import_module("app.models.zoo")
-    except ModuleNotFoundError as exc:
-        if exc.name != "app.models.zoo":
-            raise
-        zoo = None
-    if zoo is not None and hasattr(zoo, "default_specs"):
-        specs = zoo.default_specs()
-        return list(specs.values()) if isinstance(specs, dict) else list(specs)
-    from app.models import weights as W
-
-    out = []
-    for kw in W.KNOWN.values():
-        path = W.find_known(kw.name)
-        out.append(ModelSpec.make(kw.backbone, label=f"{kw.backbone} (random)", options=dict(kw.options)))
-        if path is not None:
-            out.append(ModelSpec.make(kw.backbone, label=kw.label, options=dict(kw.options), weights=str(path),
-                                      weight_state="trained"))
-    return out
+    return list(default_specs())
 
 
 def inspect_task(spec: ModelSpec, title: str = "", cancel: CancelToken | None = None,

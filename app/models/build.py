@@ -11,6 +11,7 @@ stay frozen in training) -> ``spec.freeze`` patterns. What input the model expec
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from app.errors import LimitError
 from app.models import registry
 from app.models.base import Backbone, ModelError
 from app.models.inputs import model_input
@@ -77,10 +79,35 @@ def restore_frozen(model: nn.Module) -> int:
 SEED_LOCK = threading.RLock()
 
 
+MAX_PARAMS = 1_000_000_000  # 4 GB of float32 weights: more is a typo (widths=[100000, 100000]), not a model
+LIMITS_ENV = "FILTER_EXPLORER_LIMITS"
+
+
+def _limits_on() -> bool:
+    return os.environ.get(LIMITS_ENV, "").strip().lower() not in ("off", "0", "no", "false", "none")
+
+
+def check_size(backbone: str, opts: dict[str, Any]) -> None:
+    """Count the parameters ``opts`` would create on the meta device (nothing allocated) and refuse more than
+    ``MAX_PARAMS`` with a ``LimitError`` (``FILTER_EXPLORER_LIMITS=off`` lifts it)."""
+    if not _limits_on():
+        return
+    try:
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            n = sum(p.numel() for p in create(backbone, **opts).parameters())
+    except Exception:  # a bad option: the real construction below reports it
+        return
+    if n > MAX_PARAMS:
+        shown = ", ".join(f"{k}={v}" for k, v in opts.items() if k != "seed")
+        raise LimitError(f"{backbone} ({shown}) would have {n:,} parameters ({n * 4 / 2**30:,.1f} GiB), over the limit "
+                         f"of {MAX_PARAMS:,}; nothing was allocated (set {LIMITS_ENV}=off if you mean it)")
+
+
 def create_model(backbone: str, options: dict[str, Any]) -> Backbone:
     if backbone not in names():
         raise BuildError(f"unknown backbone {backbone!r}; known: {', '.join(names())}")
     opts = coerce_options(options, registry.get(backbone).options)
+    check_size(backbone, opts)
     try:
         return create(backbone, **opts)
     except TypeError as exc:

@@ -60,7 +60,7 @@ def _fixed_by_factory(fn: Callable) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             for kw in node.keywords:
-                if kw.arg is not None and isinstance(kw.value, ast.Constant):
+                if kw.arg is not None:  # depth=20, depth=depth: set by the factory, not the user
                     fixed.add(kw.arg)
     return fixed
 

@@ -245,6 +245,8 @@ class KnownWeights:
 
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+# akamaster/pytorch_resnet_cifar10's official pretrained file names (pretrained_models/resnetD-TAG.th)
+AKAMASTER = {32: "d509ac18", 44: "014dd654", 56: "4bfd9763", 110: "1d1ed7c2"}
 KNOWN: dict[str, KnownWeights] = {
     "resnet20-cifar10": KnownWeights(
         "resnet20-cifar10", "resnet20", "resnet20_cifar10-12fca82f.th",
@@ -253,6 +255,12 @@ KNOWN: dict[str, KnownWeights] = {
         "cifar10", "resnet20 (trained, CIFAR-10)", 3, 32, *IMAGENET, (("num_classes", 10),),
         "akamaster/pytorch_resnet_cifar10 (BSD-2-Clause); 91.7% on CIFAR-10 test",
     ),
+    **{f"resnet{d}-cifar10": KnownWeights(
+        f"resnet{d}-cifar10", f"resnet{d}", f"resnet{d}-{tag}.th", "", None, "cifar10",
+        f"resnet{d} (trained, CIFAR-10)", 3, 32, *IMAGENET, (("num_classes", 10),),
+        "akamaster/pytorch_resnet_cifar10 (BSD-2-Clause): the official file, recognised by its name (place it in "
+        "the weights folder; no download address is stored without a checksum)",
+    ) for d, tag in AKAMASTER.items()},
     "lenet5-mnist": KnownWeights(
         "lenet5-mnist", "lenet5", "lenet5_mnist.pt",
         "d5d98d05c84b8cf305ebf37ca682a9852c41831230a3667e0e39cfeb7c88f4e2", None,

@@ -172,7 +172,7 @@ def spec_from_checkpoint(path: str | Path, label: str | None = None, weight_stat
         arch.pop("banks", None)
         try:
             base = ModelSpec.from_dict({k: v for k, v in arch.items() if k in ModelSpec.__dataclass_fields__})
-        except (TypeError, ValueError, AttributeError) as exc:
+        except (TypeError, ValueError, AttributeError) as exc:  # ModelError (a ValueError) included
             raise WeightsError(f"{path.with_suffix('.json').name}: the architecture cannot be read ({exc})") from None
         ds = side.get("dataset") or ""
         inp = None

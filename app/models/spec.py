@@ -50,6 +50,9 @@ class ModelSpec:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "ModelSpec":
+        """From ``to_dict()`` (a history record, a sidecar's architecture); ``ModelError`` naming the field when a
+        value has the wrong type."""
+        _check_types(d)
         d = dict(d)
         d["options"] = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in d.get("options", {}).items()))
         d["freeze"] = tuple(d.get("freeze", ()))
@@ -64,6 +67,29 @@ class ModelSpec:
     def key(self) -> str:
         """A stable text key (for caches): everything that changes the weights (banks by their digests)."""
         return json.dumps(self.to_dict(bank_weights=False), sort_keys=True, default=str)
+
+
+_TYPES = {"backbone": (str,), "options": (dict,), "init": (str,), "weights": (str, type(None)), "freeze": (list, tuple),
+          "seed": (int,), "label": (str,), "weight_state": (str,), "banks": (list, tuple, type(None)),
+          "input": (dict, type(None))}
+
+
+def _check_types(d: Any) -> None:
+    from app.models.base import ModelError
+
+    if not isinstance(d, dict):
+        raise ModelError(f"a model spec must be an object, got {type(d).__name__}")
+    if "backbone" not in d:
+        raise ModelError("a model spec needs a 'backbone'")
+    for key, kinds in _TYPES.items():
+        v = d.get(key)
+        if key in d and (not isinstance(v, kinds) or isinstance(v, bool)) and not (key == "input" and
+                                                                                    hasattr(v, "to_dict")):
+            raise ModelError(f"model spec: {key!r} has the wrong type ({type(v).__name__}: {str(v)[:40]})")
+    if not all(isinstance(k, str) for k in d.get("options", {})):
+        raise ModelError("model spec: option names must be text")
+    if not all(isinstance(e, str) for e in d.get("freeze", ())):
+        raise ModelError("model spec: freeze entries must be text")
 
 
 def bank_digest(weights: Any) -> str:

@@ -97,3 +97,34 @@ def test_training_sidecar_keeps_the_banks(tmp_path):
     side = json.loads((tmp_path / "b.json").read_text())
     rebuilt = ModelSpec.from_dict(side["architecture"])
     assert np.array_equal(rebuilt.banks[0][1].weights, spec.banks[0][1].weights)
+
+
+def test_train_bank_option_puts_a_bank_file_into_a_layer(tmp_path, capsys):
+    import cv2
+
+    from app.cli import run
+    from app.kernels.io import save
+    from tests.test_models_train import toy
+
+    root = tmp_path / "imgs"
+    for split, ds in (("train", toy(40, 2, 1, 8, 3)), ("test", toy(12, 3, 1, 8, 3))):
+        for i, (img, y) in enumerate(zip(ds.images, ds.labels)):
+            d = root / split / f"class{y}"
+            d.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(d / f"{i:03d}.png"), img)
+    spec = _bank_spec()
+    save(spec.banks[0][1], tmp_path / "hand.json")
+    code = run(["--threads", "1", "train", "--backbone", "simple", "--dataset", f"imagefolder:{root}", "--options",
+                "widths=4,8", "in_channels=1", "--bank", f"conv1={tmp_path / 'hand.json'}", "--max-steps", "2",
+                "--out", str(tmp_path / "c")])
+    assert code == 0, capsys.readouterr().err
+    side = json.loads((tmp_path / "c.json").read_text())
+    bank = ModelSpec.from_dict(side["architecture"]).banks[0][1]
+    assert np.array_equal(bank.weights, spec.banks[0][1].weights)
+    from app.models.weights import read_state_dict
+
+    trained = read_state_dict(tmp_path / "c.safetensors")["blocks.0.conv.weight"].numpy()
+    frozen = spec.banks[0][1].frozen
+    assert np.array_equal(trained[frozen], spec.banks[0][1].weights[frozen])  # frozen kernels stay bit-identical
+    code = run(["train", "--backbone", "simple", "--dataset", "digits", "--bank", "conv1", "--out", str(tmp_path / "d")])
+    assert code == 2 and "LAYER=FILE" in capsys.readouterr().err

@@ -30,7 +30,7 @@ def cmd_train(args) -> int:
 
     if args.resume and args.backbone is None and not args.weights:
         args.weights = str(checkpoint_paths(args.resume)[0])
-    spec = spec_from_args(args)
+    spec = with_banks(spec_from_args(args), args.bank)
     cfg = TrainConfig(
         dataset=_dataset_name(args.dataset), epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
         weight_decay=args.weight_decay, batch_size=args.batch_size,
@@ -63,6 +63,25 @@ def cmd_train(args) -> int:
         print(f"final test accuracy: {result.test_acc:.2%}")
     print(f"checkpoint: {result.checkpoint} (+ {Path(result.checkpoint).with_suffix('.json').name})")
     return 0
+
+
+def with_banks(spec, items: list[str] | None):
+    """``--bank LAYER=FILE`` items: each Workbench bank file goes into that layer (``ModelSpec.banks``)."""
+    import dataclasses
+
+    from app.cli import UserError
+    from app.kernels.io import load
+
+    banks = list(spec.banks)
+    for item in items or ():
+        layer, sep, path = item.partition("=")
+        if not sep or not layer.strip() or not path.strip():
+            raise UserError(f"--bank: expected LAYER=FILE, got {item!r}")
+        banks.append((layer.strip(), load(Path(path.strip()).expanduser())))
+    if len(banks) == len(spec.banks):
+        return spec
+    state = spec.weight_state if spec.weights else "hand-designed"
+    return dataclasses.replace(spec, banks=tuple(banks), weight_state=state)
 
 
 def cmd_eval(args) -> int:
@@ -149,6 +168,9 @@ def register(sub, bench) -> None:
                     help="freeze groups/layers/patterns: all bn conv 1x1 kxk head bias, only-bn only-1x1 only-head, "
                          "layer names (conv1: with its batch-norm; conv1:conv-only: without), parameter patterns; "
                          "prefix ! to keep trainable")
+    pt.add_argument("--bank", action="append", default=None, metavar="LAYER=FILE",
+                    help="put a Workbench kernel bank (.json/.npz/.npy) into a conv layer (repeatable); its frozen "
+                         "kernels stay frozen, and the checkpoint's sidecar stores the bank")
     pt.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
     pt.add_argument("--lr", type=float, default=None, help="learning rate (default 0.05 sgd, 0.001 adamw)")
     pt.add_argument("--weight-decay", type=float, default=None)

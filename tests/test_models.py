@@ -300,29 +300,31 @@ def test_build_is_seeded_and_leaves_global_rng_alone():
 
 
 def test_input_spec_and_preprocess():
-    from app.models.build import InputSpec, input_spec, preprocess
+    from app.models.inputs import InputSpec, Stats, input_spec, to_tensor
 
     s = input_spec(ModelSpec.make("simple", options={"in_channels": 1}))
-    assert (s.channels, s.size, s.mean, s.std) == (1, None, None, None)
-    assert input_spec(ModelSpec.make("lenet5")).size == 32
+    assert (s.channels, s.size, s.mean, s.std) == (1, None, (0.5,), (0.25,))
+    assert s.source.startswith("random weights")
+    assert input_spec(ModelSpec.make("lenet5")).size == (32, 32)
     from app.models.weights import KNOWN
 
     s = input_spec(ModelSpec.make("resnet20", weights="/somewhere/" + KNOWN["resnet20-cifar10"].filename))
-    assert s == InputSpec(3, 32, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), s.note)
+    assert s == InputSpec(3, 32, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), source=s.source)
     s = input_spec(ModelSpec.make("lenet5", weights="/x/" + KNOWN["lenet5-mnist"].filename))
-    assert (s.channels, s.size, s.mean, s.std) == (1, 32, (0.1307,), (0.3081,))
+    assert (s.channels, s.size, s.mean, s.std) == (1, (32, 32), (0.1307,), (0.3081,))
     gray = np.full((2, 28, 28, 1), 255, np.uint8)
-    x = preprocess(gray, s)
+    x = to_tensor(gray, s)
     assert x.shape == (2, 1, 32, 32)
     assert torch.allclose(x, torch.full_like(x, (1 - 0.1307) / 0.3081), atol=1e-4)
-    rgb = preprocess(gray, InputSpec(3, None), mean=(0.5,), std=(0.5,))
+    rgb = to_tensor(gray, input_spec(ModelSpec.make("simple"), stats=Stats((0.5,), (0.5,))))
     assert rgb.shape == (2, 3, 28, 28) and torch.allclose(rgb, torch.ones_like(rgb))
-    back = preprocess(np.zeros((1, 8, 8, 3), np.uint8), InputSpec(1, 16), mean=(0.0, 0.0, 0.0), std=(1, 1, 1))
+    back = to_tensor(np.zeros((1, 8, 8, 3), np.uint8), InputSpec(1, 16, (0.0, 0.0, 0.0), (1, 1, 1)))
     assert back.shape == (1, 1, 16, 16)
 
 
 def test_default_specs_build_and_describe_their_input():
-    from app.models.build import build, input_spec
+    from app.models.build import build
+    from app.models.inputs import input_spec
     from app.models.zoo import default_specs
 
     specs = default_specs()
@@ -332,13 +334,13 @@ def test_default_specs_build_and_describe_their_input():
         assert want in labels
     for s in specs:
         m = build(s, device="cpu")
-        ispec = input_spec(s)
-        size = ispec.size or 32
+        ispec = input_spec(s, m)
+        size = (ispec.size or (32, 32))[0]
         with torch.no_grad():
             out = m.forward_intermediates(torch.randn(1, ispec.channels, size, size), [0])
         assert out[0].shape[1] == m.feature_info[0].channels
         if s.weight_state == "trained":
-            assert ispec.mean is not None and m.num_classes == 10
+            assert not ispec.source.startswith(("random", "no declared")) and m.num_classes == 10
 
 
 def test_bench_rdsn_and_weights_list_commands(capsys):
@@ -354,7 +356,7 @@ def test_bench_rdsn_and_weights_list_commands(capsys):
 
 def test_options_parsing():
     from app.cli import UserError
-    from app.models.cli import parse_options
+    from app.cliargs import parse_options
 
     assert parse_options(["widths=32,64", "batchnorm=true", "activation=sign", "k=1000", "stem=cifar"]) == {
         "widths": [32, 64], "batchnorm": True, "activation": "sign", "k": 1000, "stem": "cifar"}

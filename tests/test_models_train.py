@@ -12,7 +12,8 @@ import torch
 
 from app.models import ModelSpec
 from app.models.build import build
-from app.models.train import TrainConfig, TrainError, TrainStep, evaluate, train
+from app.models.evaluate import evaluate, load_split
+from app.models.train import TrainConfig, TrainError, TrainStep, train
 from app.tasks import CancelToken, Cancelled, run_to_end
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,7 +122,7 @@ def test_checkpoint_each_epoch_and_resume(tmp_path):
                 token.cancel()
     side = json.loads((tmp_path / "run.json").read_text())
     assert side["architecture"]["backbone"] == "simple" and side["epoch"] == 1 and side["dataset"] == "toy"
-    assert side["input"]["channels"] == 1 and side["input"]["size"] == 8
+    assert side["input"]["channels"] == 1 and side["input"]["size"] == [8, 8]
     assert (tmp_path / "run.state.pt").is_file()
     resumed = run_to_end(train(spec, TrainConfig(epochs=2, out=str(out), resume=str(out), **base), device="cpu",
                                data=TOY))
@@ -198,7 +199,7 @@ def test_shared_lenet5_scores_on_mnist(shared):
     spec = next(s for s in known_specs() if s.backbone == "lenet5")
     assert Path(spec.weights) == path
     model = build(spec, device="cpu")
-    res = run_to_end(evaluate(model, "mnist", "test", limit=2000))
+    res = run_to_end(evaluate(model, load_split("mnist", "test", 2000, None, 0)))
     assert res.n == 2000 and res.top1 >= 0.98, res.top1
 
 

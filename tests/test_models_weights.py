@@ -94,7 +94,8 @@ def test_unreadable_files_are_clear_errors(tmp_path):
 
 def test_checkpoint_sidecar_and_spec_from_checkpoint(tmp_path):
     from app.models import ModelSpec
-    from app.models.build import build, input_spec, spec_from_checkpoint
+    from app.models.build import build, spec_from_checkpoint
+    from app.models.inputs import input_spec
 
     spec = ModelSpec.make("simple", options={"widths": [4, 8], "in_channels": 1}, seed=2)
     m = build(spec, device="cpu")
@@ -108,7 +109,8 @@ def test_checkpoint_sidecar_and_spec_from_checkpoint(tmp_path):
     m2 = build(s2, device="cpu")
     assert m2.num_classes == 10 and torch.equal(m2.blocks[1].conv.weight, m.blocks[1].conv.weight)
     i = input_spec(s2)
-    assert (i.channels, i.size, i.mean, i.std) == (1, 28, (0.1307,), (0.3081,))
+    assert (i.channels, i.size, i.mean, i.std) == (1, (28, 28), (0.1307,), (0.3081,))  # an old sidecar's int size
+    assert s2.input == i and i.source == "sidecar: as trained on mnist"
     (tmp_path / "lone.safetensors").write_bytes(st.read_bytes())
     with pytest.raises(WeightsError, match="no JSON sidecar"):
         spec_from_checkpoint(tmp_path / "lone.safetensors")

@@ -1,4 +1,5 @@
-"""The one interface every backbone follows (in the style of timm's ``resnet.py``), and the registry.
+"""The one interface every backbone follows (in the style of timm's ``resnet.py``); the registry is in
+``app.models.registry`` (``create``/``names``/``describe``/``register`` are re-exported here).
 
 A backbone is a ``torch.nn.Module`` with:
 
@@ -17,13 +18,12 @@ go into), ``get_classifier()`` (the linear head, wherever the checkpoint format 
 
 from __future__ import annotations
 
-from app.errors import AppError
-
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
+
+from app.errors import AppError
 
 
 class ModelError(AppError, ValueError):
@@ -118,42 +118,16 @@ class Backbone(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-_REGISTRY: dict[str, Callable[..., Backbone]] = {}
-_DESCRIPTIONS: dict[str, str] = {}
+# the registry lives in app.models.registry; these names stay importable from here
+from app.models.registry import create, describe, names, register_backbone as register  # noqa: E402,F401
 
 
-def register(name: str, description: str = ""):
-    def deco(fn: Callable[..., Backbone]) -> Callable[..., Backbone]:
-        _REGISTRY[name] = fn
-        _DESCRIPTIONS[name] = description or (fn.__doc__ or "").strip().splitlines()[0] if (description or fn.__doc__) else ""
-        return fn
+def __getattr__(name: str):
+    # compat for callers outside app.models that still read the old private table (app.probe.run): a snapshot
+    if name == "_REGISTRY":
+        from app.models.registry import factories
 
-    return deco
-
-
-def names() -> list[str]:
-    _load_all()
-    return list(_REGISTRY)
-
-
-def describe(name: str) -> str:
-    _load_all()
-    return _DESCRIPTIONS.get(name, "")
-
-
-def create(name: str, **options) -> Backbone:
-    _load_all()
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown backbone {name!r}; known: {', '.join(_REGISTRY)}")
-    return _REGISTRY[name](**options)
-
-
-def _load_all() -> None:
-    import importlib
-
-    for mod in ("simple", "rdsn", "lenet", "resnet_cifar", "resnet18"):  # lc-resnet20 lives in resnet_cifar
-        try:
-            importlib.import_module(f"app.models.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"app.models.{mod}":
-                raise
+        return factories()
+    if name == "_load_all":
+        return lambda: None  # every backbone module is imported by app.models itself
+    raise AttributeError(name)

@@ -1,20 +1,18 @@
-"""From a ``ModelSpec`` to a ready ``Backbone``, and what input that model expects.
+"""From a ``ModelSpec`` to a ready ``Backbone``.
 
     model = build(spec, device=None)      # eval mode, on ``device`` (default: app.device.pick())
-    ispec = input_spec(spec or model)     # InputSpec(channels, size, mean, std)
-    x = preprocess(images_uint8_nhwc, ispec, dataset_mean, dataset_std, device)
 
-``build`` order: create from the registry with ``spec.kwargs`` (seeded with ``spec.seed``) -> ``spec.init`` ->
-``spec.weights`` (strict, ``WeightsError`` on mismatch) -> Workbench banks (``spec.banks``: (layer name,
-KernelBank); frozen kernels stay frozen in training) -> ``spec.freeze`` patterns.
+``build`` order: create from the registry with ``spec.kwargs`` (seeded with ``spec.seed``; backbones whose
+constructor takes a ``seed`` get ``seed=spec.seed`` unless the options set it) -> ``spec.init`` -> ``spec.weights``
+(strict, ``WeightsError`` on mismatch) -> Workbench banks (``spec.banks``: (layer name, KernelBank); frozen kernels
+stay frozen in training) -> ``spec.freeze`` patterns. What input the model expects is ``app.models.inputs``.
 """
 
 from __future__ import annotations
 
-import threading
-
 import functools
-from dataclasses import dataclass
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from app.models.base import Backbone, ModelError, create, names
+from app.errors import LimitError
+from app.models import registry
+from app.models.base import Backbone, ModelError
+from app.models.inputs import model_input
+from app.models.options import coerce_options
+from app.models.registry import create, names
 from app.models.freeze import apply_freeze, apply_init, mark_always_frozen, param_counts  # noqa: F401
 from app.models.spec import ModelSpec
 from app.models.weights import WeightsError, known_for_path, load_into, read_sidecar
@@ -30,18 +33,6 @@ from app.models.weights import WeightsError, known_for_path, load_into, read_sid
 
 class BuildError(ModelError):
     """A spec could not be turned into a model (unknown backbone, bad option, bank that does not fit)."""
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """The input a model expects. ``size`` None: any size (fully convolutional). ``mean``/``std`` None: normalise
-    with the dataset's own statistics (random or untrained models)."""
-
-    channels: int
-    size: int | None
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-    note: str = ""
 
 
 # --- banks -------------------------------------------------------------------------------------------------
@@ -63,12 +54,8 @@ def resolve_conv(model: nn.Module, layer: str) -> nn.Conv2d:
 
 def apply_bank(conv: nn.Conv2d, bank: Any) -> None:
     """Copy a Workbench bank into ``conv``; its frozen kernels stay frozen in training (see app.kernels.bank)."""
-    try:
-        from app.kernels.bank import apply_bank_to_conv
-    except ModuleNotFoundError as exc:  # pragma: no cover - the kernels package ships with the app
-        if exc.name not in ("app.kernels.bank",):
-            raise
-        apply_bank_to_conv = _apply_bank_fallback
+    from app.kernels.bank import apply_bank_to_conv
+
     weights = np.asarray(getattr(bank, "weights"))
     want = tuple(conv.weight.shape)
     if tuple(weights.shape) != want:
@@ -81,49 +68,61 @@ def apply_bank(conv: nn.Conv2d, bank: Any) -> None:
         raise BuildError(str(exc)) from None
 
 
-def _apply_bank_fallback(conv: nn.Conv2d, bank: Any) -> None:  # pragma: no cover - used only without app.kernels
-    w = conv.weight
-    with torch.no_grad():
-        w.copy_(torch.as_tensor(np.asarray(bank.weights), dtype=w.dtype))
-    mask = torch.as_tensor(np.asarray(bank.frozen, dtype=bool))
-    conv.register_buffer("_fe_frozen_mask", mask, persistent=False)
-    conv.register_buffer("_fe_frozen_ref", w.detach().clone(), persistent=False)
-    if bool(mask.any()):
-        w.register_hook(lambda g: g.masked_fill(mask.to(g.device).view(-1, 1, 1, 1), 0.0))
-
-
 def restore_frozen(model: nn.Module) -> int:
     """Put Workbench-frozen kernels back bit for bit (call after each optimizer step)."""
-    try:
-        from app.kernels.bank import restore_frozen as _rf
-    except ModuleNotFoundError:  # pragma: no cover
-        _rf = None
-    if _rf is not None:
-        return _rf(model)
-    n = 0  # pragma: no cover
-    with torch.no_grad():  # pragma: no cover
-        for m in model.modules():
-            mask = getattr(m, "_fe_frozen_mask", None)
-            if mask is not None and bool(mask.any()):
-                m.weight[mask] = m._fe_frozen_ref[mask]
-                n += int(mask.sum())
-    return n
+    from app.kernels.bank import restore_frozen as _rf
+
+    return _rf(model)
 
 
 # --- build -------------------------------------------------------------------------------------------------
 SEED_LOCK = threading.RLock()
 
 
+MAX_PARAMS = 1_000_000_000  # 4 GB of float32 weights: more is a typo (widths=[100000, 100000]), not a model
+LIMITS_ENV = "FILTER_EXPLORER_LIMITS"
+
+
+def _limits_on() -> bool:
+    return os.environ.get(LIMITS_ENV, "").strip().lower() not in ("off", "0", "no", "false", "none")
+
+
+def check_size(backbone: str, opts: dict[str, Any]) -> None:
+    """Count the parameters ``opts`` would create on the meta device (nothing allocated) and refuse more than
+    ``MAX_PARAMS`` with a ``LimitError`` (``FILTER_EXPLORER_LIMITS=off`` lifts it)."""
+    if not _limits_on():
+        return
+    try:
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            n = sum(p.numel() for p in create(backbone, **opts).parameters())
+    except Exception:  # a bad option: the real construction below reports it
+        return
+    if n > MAX_PARAMS:
+        shown = ", ".join(f"{k}={v}" for k, v in opts.items() if k != "seed")
+        raise LimitError(f"{backbone} ({shown}) would have {n:,} parameters ({n * 4 / 2**30:,.1f} GiB), over the limit "
+                         f"of {MAX_PARAMS:,}; nothing was allocated (set {LIMITS_ENV}=off if you mean it)")
+
+
 def create_model(backbone: str, options: dict[str, Any]) -> Backbone:
     if backbone not in names():
         raise BuildError(f"unknown backbone {backbone!r}; known: {', '.join(names())}")
-    opts = {k: (tuple(v) if isinstance(v, list) else v) for k, v in options.items()}
+    opts = coerce_options(options, registry.get(backbone).options)
+    check_size(backbone, opts)
     try:
         return create(backbone, **opts)
     except TypeError as exc:
         raise BuildError(f"{backbone}: bad option ({exc})") from None
     except (ValueError, KeyError) as exc:
         raise BuildError(f"{backbone}: {exc}") from None
+
+
+def seeded_options(spec: ModelSpec) -> dict[str, Any]:
+    """``spec.kwargs`` plus ``seed=spec.seed`` for constructors that draw their weights from their own ``seed``
+    (rdsn, simple), so the model seed decides every random weight; a ``seed`` in the options wins."""
+    opts = spec.kwargs
+    if "seed" not in opts and spec.backbone in names() and "seed" in registry.constructor_params(spec.backbone):
+        opts["seed"] = int(spec.seed)
+    return opts
 
 
 def build(spec: ModelSpec, device: torch.device | str | None = None) -> Backbone:
@@ -136,7 +135,7 @@ def build(spec: ModelSpec, device: torch.device | str | None = None) -> Backbone
     # draws and a "seed 0" model would differ from run to run, so seeded creation is serialised.
     with SEED_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(spec.seed))
-        model = create_model(spec.backbone, spec.kwargs)
+        model = create_model(spec.backbone, seeded_options(spec))
         mark_always_frozen(model)
         g = torch.Generator().manual_seed(int(spec.seed) + 1)
         apply_init(model, spec.init, g)
@@ -149,7 +148,8 @@ def build(spec: ModelSpec, device: torch.device | str | None = None) -> Backbone
             raise WeightsError(f"{Path(spec.weights).name}: {exc}") from None
     for layer, bank in spec.banks:
         apply_bank(resolve_conv(model, layer), bank)
-    apply_freeze(model, spec.freeze)
+    froze = apply_freeze(model, spec.freeze)
+    object.__setattr__(model, "fe_froze", froze)
     model.to(device)
     model.eval()
     object.__setattr__(model, "fe_spec", spec)
@@ -157,17 +157,32 @@ def build(spec: ModelSpec, device: torch.device | str | None = None) -> Backbone
 
 
 def spec_from_checkpoint(path: str | Path, label: str | None = None, weight_state: str = "trained") -> ModelSpec:
-    """A spec for a checkpoint: from its JSON sidecar, or from the known weights table (shared files)."""
+    """A spec for a checkpoint: from its JSON sidecar (architecture, banks, input), or from the known weights table
+    (shared files). ``ModelSpec.input`` is the sidecar's input spec (what the model was trained on)."""
+    from app.models.inputs import InputSpec, InputSpecError
+
     path = Path(path).expanduser()
     side = read_sidecar(path)
     if side and isinstance(side.get("architecture"), dict):
         arch = dict(side["architecture"])
         arch.pop("weights", None)
+        arch.pop("input", None)
+        # the banks the run started from are recorded (a rebuildable record) but not re-applied: the checkpoint's
+        # weights already hold them, trained where they were not frozen
         arch.pop("banks", None)
-        base = ModelSpec.from_dict({k: v for k, v in arch.items() if k in ModelSpec.__dataclass_fields__})
+        try:
+            base = ModelSpec.from_dict({k: v for k, v in arch.items() if k in ModelSpec.__dataclass_fields__})
+        except (TypeError, ValueError, AttributeError) as exc:  # ModelError (a ValueError) included
+            raise WeightsError(f"{path.with_suffix('.json').name}: the architecture cannot be read ({exc})") from None
         ds = side.get("dataset") or ""
+        inp = None
+        if isinstance(side.get("input"), dict):
+            try:
+                inp = InputSpec.from_dict(side["input"], f"sidecar: as trained on {ds}" if ds else "sidecar")
+            except InputSpecError as exc:
+                raise WeightsError(f"{path.with_suffix('.json').name}: its input spec is not valid ({exc})") from None
         return ModelSpec(base.backbone, base.options, "checkpoint", str(path), base.freeze, base.seed,
-                         label or f"{base.backbone} (trained, {ds})", weight_state)
+                         label or f"{base.backbone} (trained, {ds})", weight_state, (), inp)
     kw = known_for_path(path)
     if kw is not None:
         return ModelSpec.make(kw.backbone, label=label or kw.label, options=dict(kw.options), init="checkpoint",
@@ -177,44 +192,8 @@ def spec_from_checkpoint(path: str | Path, label: str | None = None, weight_stat
 
 
 # --- input ---------------------------------------------------------------------------------------------------
-def input_spec(spec_or_model: ModelSpec | Backbone) -> InputSpec:
-    """What input the model expects (channels, size, normalisation; None = the dataset's own)."""
-    spec = spec_or_model if isinstance(spec_or_model, ModelSpec) else getattr(spec_or_model, "fe_spec", None)
-    model = spec_or_model if isinstance(spec_or_model, nn.Module) else None
-    if spec is not None and spec.weights:
-        side = read_sidecar(spec.weights)
-        inp = (side or {}).get("input")
-        if isinstance(inp, dict) and "channels" in inp:
-            return InputSpec(int(inp["channels"]), inp.get("size"), _tup(inp.get("mean")), _tup(inp.get("std")),
-                             f"as trained on {(side or {}).get('dataset')}")
-        kw = known_for_path(spec.weights)
-        if kw is not None:
-            return InputSpec(kw.input_channels, kw.input_size, kw.mean, kw.std, f"as trained ({kw.name})")
-    if model is None:
-        try:
-            c, size = _default_input(spec.backbone, spec.options)
-        except TypeError:  # unhashable options
-            c, size = _default_input.__wrapped__(spec.backbone, spec.options)
-    else:
-        c, size = _model_input(model)
-    return InputSpec(c, size, None, None, "random weights: dataset statistics")
-
-
-def _model_input(model: nn.Module) -> tuple[int, int | None]:
-    c, h, _ = getattr(model, "default_input", (3, 32, 32))
-    return int(c), (int(h) if getattr(model, "fixed_input_size", False) else None)
-
-
-@functools.lru_cache(maxsize=64)
-def _default_input(backbone: str, options: tuple) -> tuple[int, int | None]:
-    with torch.random.fork_rng(devices=[]):
-        return _model_input(create_model(backbone, dict(options)))
-
-
 def default_input(backbone: str, options) -> tuple[int, tuple[int, int] | None]:
     """(channels, (H, W) or None) a backbone built with ``options`` asks for (see ``app.models.inputs``)."""
-    from app.models.inputs import model_input
-
     opts = tuple(sorted(dict(options).items()))
     try:
         hash(opts)
@@ -226,50 +205,5 @@ def default_input(backbone: str, options) -> tuple[int, tuple[int, int] | None]:
 
 @functools.lru_cache(maxsize=64)
 def _default_input_spec(backbone: str, options: tuple) -> tuple[int, tuple[int, int] | None]:
-    from app.models.inputs import model_input
-
     with torch.random.fork_rng(devices=[]):
         return model_input(create_model(backbone, dict(options)))
-
-
-def _tup(v) -> tuple[float, ...] | None:
-    return None if v is None else tuple(float(x) for x in v)
-
-
-def preprocess(images: np.ndarray, ispec: InputSpec, mean: tuple[float, ...] | None = None,
-               std: tuple[float, ...] | None = None, device: torch.device | str | None = "cpu") -> torch.Tensor:
-    """uint8 (N, H, W, C) -> float (N, C', H', W') as the model expects: channels converted (gray <-> RGB),
-    resized to ``ispec.size`` (bilinear, antialiased), normalised with the model's mean/std or else the given
-    dataset statistics (or 0.5/0.25 when none)."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-    if x.dim() == 3:
-        x = x.unsqueeze(-1)
-    x = x.permute(0, 3, 1, 2).float().div_(255.0)
-    c = x.shape[1]
-    if c != ispec.channels:
-        if c == 1:
-            x = x.expand(-1, ispec.channels, -1, -1)
-        elif ispec.channels == 1:
-            w = torch.tensor([0.299, 0.587, 0.114], device=x.device)[: c].view(1, c, 1, 1)
-            x = (x * w).sum(1, keepdim=True) / w.sum()
-        else:
-            raise ModelError(f"cannot convert {c}-channel images to {ispec.channels} channels")
-    if ispec.size and (x.shape[2] != ispec.size or x.shape[3] != ispec.size):
-        x = torch.nn.functional.interpolate(x, size=(ispec.size, ispec.size), mode="bilinear",
-                                            align_corners=False, antialias=True)
-    m = ispec.mean if ispec.mean is not None else mean
-    s = ispec.std if ispec.std is not None else std
-    if m is None or s is None:
-        m, s = (0.5,), (0.25,)
-    mt = torch.tensor(_fit(m, x.shape[1]), device=x.device).view(1, -1, 1, 1)
-    st = torch.tensor(_fit(s, x.shape[1]), device=x.device).view(1, -1, 1, 1)
-    return ((x - mt) / st).contiguous()
-
-
-def _fit(v: tuple[float, ...], c: int) -> list[float]:
-    v = list(v)
-    if len(v) == c:
-        return v
-    if len(v) == 1:
-        return v * c
-    return [float(np.mean(v))] * c

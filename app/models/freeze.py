@@ -19,9 +19,12 @@ starting with ``!`` makes it trainable again. An entry is
 - a shortcut: ``only-bn`` (train only batch-norm: ``all`` then ``!bn``), ``only-1x1``, ``only-head``,
   ``only-bn-head``;
 - a layer name of ``conv_layers()``/``feature_info`` (``conv1``, ``layer1.0``, ``stem`` ...) or a module path:
-  every parameter under it;
+  every parameter under it; a conv layer brings the batch-norm that directly follows it (``conv1`` -> ``bn1``,
+  ``blocks.0.conv`` -> ``blocks.0.bn``) unless the entry ends in ``:conv-only``;
 - otherwise an fnmatch pattern on parameter names (``layer1.*.conv1.weight``).
-An entry that matches nothing is an error (a typo must not silently train everything).
+An entry that matches nothing is an error (a typo must not silently train everything), and so is ``!entry`` for
+parameters the architecture keeps fixed (rdsn, lc-resnet20's frozen 3x3 filters). ``apply_freeze`` returns one line
+per entry saying what it froze.
 """
 
 from __future__ import annotations
@@ -157,8 +160,38 @@ def _entry_params(model: nn.Module, entry: str) -> set[str]:
     return {n for n in all_names if fnmatch.fnmatchcase(n, entry)}
 
 
-def apply_freeze(model: nn.Module, entries) -> None:
-    """Set ``requires_grad`` from the freeze entries (see the module docstring). Raises ModelError on a typo."""
+CONV_ONLY = ":conv-only"
+
+
+def _paired_norm(model: nn.Module, entry: str) -> set[str]:
+    """The batch-norm that directly follows the conv layer ``entry`` names (conv1 -> bn1, conv2 -> bn2,
+    blocks.N.conv -> blocks.N.bn): its parameter names, or none when ``entry`` is not a conv layer."""
+    modules = dict(model.named_modules())
+    convs = model.conv_layers() if hasattr(model, "conv_layers") else {}
+    path = entry
+    if entry in convs:
+        path = next((n for n, m in modules.items() if m is convs[entry]), entry)
+    if path not in modules or not path:
+        return set()
+    parent, _, leaf = path.rpartition(".")
+    if not leaf.startswith("conv"):
+        parent, _, leaf = parent.rpartition(".")  # an inner conv (lc-resnet's conv1.conv): its owner's bn
+        if not leaf.startswith("conv"):
+            return set()
+    bn_path = (parent + "." if parent else "") + "bn" + leaf[len("conv"):]
+    bn = modules.get(bn_path)
+    if not isinstance(bn, NORMS):
+        return set()
+    return {f"{bn_path}.{pn}" for pn, _ in bn.named_parameters(recurse=False)}
+
+
+def apply_freeze(model: nn.Module, entries) -> tuple[str, ...]:
+    """Set ``requires_grad`` from the freeze entries (see the module docstring); returns one line per entry saying
+    what it froze or unfroze. Raises ModelError on a typo, and on an entry that would train only parameters the
+    architecture keeps fixed (rdsn's filters, lc-resnet's random 3x3 convs unless ``learn_spatial``).
+
+    Freezing a conv layer by name freezes the batch-norm that directly follows it too (conv1 -> bn1), unless the
+    entry ends in ``:conv-only``."""
     expanded: list[str] = []
     for e in entries or ():
         e = str(e).strip()
@@ -166,19 +199,40 @@ def apply_freeze(model: nn.Module, entries) -> None:
             continue
         expanded.extend(FREEZE_SHORTCUTS.get(e, (e,)))
     params = dict(model.named_parameters())
+    fixed = getattr(model, "_fe_always_frozen", set())
+    report: list[str] = []
     for e in expanded:
         unfreeze = e.startswith("!")
         key = e[1:] if unfreeze else e
+        conv_only = key.endswith(CONV_ONLY)
+        if conv_only:
+            key = key[: -len(CONV_ONLY)]
         names = _entry_params(model, key)
         if not names:
             if key in FREEZE_GROUPS:
+                report.append(f"{e}: no such parameters in {type(model).__name__}; nothing changed")
                 continue  # a group this architecture lacks (e.g. bn in a net without batch-norm)
             raise ModelError(f"freeze: {key!r} matches no parameter of {type(model).__name__} "
                              f"(groups: {', '.join(FREEZE_GROUPS)}; shortcuts: {', '.join(FREEZE_SHORTCUTS)}; "
                              f"or a layer name / parameter pattern)")
+        if key not in FREEZE_GROUPS and not conv_only:
+            names |= _paired_norm(model, key)
+        stuck = {n for n in names if n in fixed}
+        if unfreeze and stuck and stuck == names:
+            hint = getattr(model, "fixed_hint", "") or "they are never trained"
+            raise ModelError(f"freeze: {e!r} changes nothing: the {len(stuck)} parameter tensor(s) it names are fixed "
+                             f"by the architecture of {type(model).__name__} ({hint})")
         for n in names:
             if n in params:
-                params[n].requires_grad_(unfreeze and not _always_frozen(model, n))
+                params[n].requires_grad_(unfreeze and n not in fixed)
+        count = sum(params[n].numel() for n in names if n in params and n not in (stuck if unfreeze else ()))
+        shown = sorted(names)
+        line = (f"{e}: {'trainable' if unfreeze else 'frozen'} {len(names) - (len(stuck) if unfreeze else 0)} "
+                f"tensor(s), {count:,} parameters ({', '.join(shown[:6])}{' ...' if len(shown) > 6 else ''})")
+        if unfreeze and stuck:
+            line += f"; {len(stuck)} tensor(s) fixed by the architecture stay frozen"
+        report.append(line)
+    return tuple(report)
 
 
 def _always_frozen(model: nn.Module, pname: str) -> bool:

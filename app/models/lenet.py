@@ -12,7 +12,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from app.models.base import Backbone, LayerInfo, register
+from app.models.base import Backbone, LayerInfo
+from app.models.registry import register_backbone
 
 
 class LeNet5(Backbone):
@@ -55,6 +56,6 @@ class LeNet5(Backbone):
         return x if pre_logits else self.fc.f7(x)
 
 
-@register("lenet5", "LeNet-5 (1x32x32), keys of the shared MNIST checkpoint (convnet.c1 ... fc.f7)")
+@register_backbone("lenet5", "LeNet-5 (1x32x32), keys of the shared MNIST checkpoint (convnet.c1 ... fc.f7)")
 def lenet5(**kw) -> LeNet5:
     return LeNet5(**kw)

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app.models.base import Backbone, LayerInfo, register
+from app.models.base import Backbone, LayerInfo
+from app.models.registry import register_backbone
 
 ACTS = {
     "sign": torch.sign,
@@ -159,7 +160,7 @@ class RDSN(Backbone):
         return torch.cat(parts, dim=1)
 
 
-@register("rdsn", "Random depthwise signed network (Xue & Roshan): N(0,1) weights, sign activations, never trained; "
+@register_backbone("rdsn", "Random depthwise signed network (Xue & Roshan): N(0,1) weights, sign activations, never trained; "
                   "k up to 100,000 features by channel chunks")
 def rdsn(**kw) -> RDSN:
     return RDSN(**kw)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from app.models.base import Backbone, LayerInfo, register
+from app.models.base import Backbone, LayerInfo
+from app.models.registry import register_backbone
 
 
 class BasicBlock(nn.Module):
@@ -83,7 +84,7 @@ class ResNet18(Backbone):
         return list(zip([first] + self.feature_info[1:], mods))
 
 
-@register("resnet18", "ResNet-18 with torchvision's key names (loads torchvision ImageNet checkpoints); "
+@register_backbone("resnet18", "ResNet-18 with torchvision's key names (loads torchvision ImageNet checkpoints); "
                       "stem='cifar' for 32 px inputs")
 def resnet18(**kw) -> ResNet18:
     return ResNet18(**kw)

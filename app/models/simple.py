@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from app.models.base import Backbone, LayerInfo, register
+from app.models.base import Backbone, LayerInfo
+from app.models.registry import register_backbone
 
 
 class Sign(nn.Module):
@@ -101,6 +102,6 @@ class SimpleCNN(Backbone):
         return {info.name: blk.conv for info, blk in zip(self.feature_info, self.blocks)}
 
 
-@register("simple", "A configurable plain CNN: depth, widths, kernel size, stride or pooling, activation, batch-norm")
+@register_backbone("simple", "A configurable plain CNN: depth, widths, kernel size, stride or pooling, activation, batch-norm")
 def simple(**kw) -> SimpleCNN:
     return SimpleCNN(**kw)

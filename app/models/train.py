@@ -1,14 +1,22 @@
-"""Full training of a backbone (the "trained" baseline) and evaluation, as task generators.
+"""Full training of a backbone (the "trained" baseline), as a task generator.
 
     result = run_to_end(train(spec, TrainConfig(dataset="mnist", epochs=2, out="runs/simple_mnist")))
-    acc = run_to_end(evaluate(model, "mnist", split="test")).top1
+
+Protocol: a seeded validation split (``TrainConfig.val`` images; default 5000 for datasets of at least 20,000
+training images, else 10% of the training set; 0 allowed and recorded) is carved from the training data with
+``ArrayDataset.split_off(val, seed)``; every epoch reports train and validation accuracy; the test split is
+evaluated once, at the end. Subsets (``train_limit``/``test_limit``) use the same ``seed`` (the data seed; the
+model's own seed is ``ModelSpec.seed``).
+
+The input spec is resolved once, up front (``app.models.inputs.input_spec`` with the training set's statistics;
+a size-free model records the training images' size) and used by training, validation and test
+(``app.models.inputs.to_tensor``); the checkpoint's sidecar stores it (``InputSpec.to_dict()``).
 
 ``train`` yields ``Progress(step, total_steps, message, payload=TrainStep(...))`` after every step and one with
-``kind="epoch"`` (with the test accuracy) after every epoch; it checks ``cancel`` between steps. Optimisers: SGD
-with momentum (default) or AdamW; cosine schedule over all steps; flip/crop augmentation for natural (RGB) images,
-none for digits. With ``out`` set, a checkpoint (``out.safetensors`` + ``out.json`` sidecar) and the training state
-(``out.state.pt``: optimizer, scheduler, epoch; read back with ``weights_only=True``) are written atomically after
-every epoch; ``resume`` continues from such a checkpoint.
+``kind="epoch"`` after every epoch; it checks ``cancel`` between steps. Optimisers: SGD with momentum (default) or
+AdamW; cosine schedule over all steps; flip/crop augmentation for natural (RGB) images, none for digits. With ``out``
+set, a checkpoint set (``app.models.checkpoint``: weights, sidecar, training state, manifest written last) is saved
+after every epoch; ``resume`` continues from such a set after verifying it.
 
 Frozen parameters (``requires_grad`` off) are not given to the optimiser, so they stay bit-identical; kernels a
 Workbench bank froze inside a trainable conv get zero gradients and are restored bit for bit after every step
@@ -19,10 +27,8 @@ eval mode (their running statistics do not move either).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Generator
 
@@ -32,15 +38,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.models.base import ModelError
-from app.models.build import InputSpec, build, input_spec, preprocess, restore_frozen
+from app.models.build import build, restore_frozen
+from app.models.checkpoint import save_set, state_path, verify_set
+from app.models.evaluate import EvalResult, evaluate, load_split
 from app.models.freeze import NORMS, apply_freeze, param_counts
+from app.models.inputs import InputSpec, dataset_stats, input_spec, to_tensor
 from app.models.spec import ModelSpec
-from app.models.weights import WeightsError, checkpoint_paths, save_checkpoint
+from app.models.weights import WeightsError, checkpoint_paths
 from app.tasks import CancelToken, Progress, check
 
 
 class TrainError(ModelError):
     """Training cannot start or continue (nothing to train, bad resume file ...)."""
+
+
+BIG_TRAIN_SET = 20_000
+BIG_VAL = 5000
 
 
 @dataclass(frozen=True)
@@ -56,16 +69,40 @@ class TrainConfig:
     train_limit: int | None = None
     test_limit: int | None = None
     data_root: str | None = None
-    seed: int = 0
+    seed: int = 0  # the data seed: subsets, validation split, shuffles, augmentation
     out: str | None = None  # checkpoint path stem (written every epoch)
     resume: str | None = None  # a checkpoint written by train (its .state.pt beside it)
     max_steps: int | None = None  # stop after this many steps in total (tests, quick looks)
+    val: int | None = None  # validation images carved from the training data (None: 5000 / 10%; 0: none)
 
     def resolved_lr(self) -> float:
         return float(self.lr if self.lr is not None else (0.05 if self.optimizer == "sgd" else 1e-3))
 
     def resolved_wd(self) -> float:
         return float(self.weight_decay if self.weight_decay is not None else (5e-4 if self.optimizer == "sgd" else 0.05))
+
+    def resolved_val(self, n_train: int) -> int:
+        if self.val is not None:
+            return int(self.val)
+        return BIG_VAL if n_train >= BIG_TRAIN_SET else n_train // 10
+
+    def check(self) -> None:
+        if self.epochs < 1:
+            raise TrainError("epochs must be at least 1")
+        if self.batch_size < 1:
+            raise TrainError("batch size must be at least 1")
+        if not math.isfinite(self.resolved_lr()) or self.resolved_lr() <= 0:
+            raise TrainError(f"the learning rate must be a positive number, got {self.lr}")
+        if not math.isfinite(self.resolved_wd()) or self.resolved_wd() < 0:
+            raise TrainError(f"the weight decay must be zero or positive, got {self.weight_decay}")
+        if not math.isfinite(self.momentum) or not 0 <= self.momentum < 1:
+            raise TrainError(f"the momentum must be in [0, 1), got {self.momentum}")
+        if self.val is not None and self.val < 0:
+            raise TrainError(f"the validation size must be zero or positive, got {self.val}")
+        for what, v in (("train limit", self.train_limit), ("test limit", self.test_limit),
+                        ("max steps", self.max_steps)):
+            if v is not None and v < 1:
+                raise TrainError(f"the {what} must be at least 1, got {v}")
 
 
 @dataclass(frozen=True)
@@ -76,8 +113,9 @@ class TrainStep:
     steps_per_epoch: int
     loss: float
     train_acc: float  # running accuracy over the epoch so far
-    test_acc: float | None = None  # at epoch ends
+    test_acc: float | None = None  # only on the last epoch record (the test split is evaluated once, at the end)
     lr: float = 0.0
+    val_acc: float | None = None  # at epoch ends (None when there is no validation split)
 
 
 @dataclass(frozen=True)
@@ -92,26 +130,26 @@ class TrainResult:
     trainable: int
     frozen: int
     checkpoint: str | None
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    top1: float
-    n: int
-    correct: int
-    per_class: tuple[float, ...] = field(default=())
+    val_acc: float | None = None
+    n_val: int = 0
+    input: InputSpec | None = None
+    froze: tuple[str, ...] = ()  # what the freeze entries froze (one line each)
 
 
 # --- data -------------------------------------------------------------------------------------------------
-def load_split(dataset: str, split: str, limit: int | None, root: str | None, seed: int):
-    from app.data import load
-
-    ds = load(dataset, split, root)
-    return ds.subset(limit, seed=seed) if limit else ds
-
-
-def _is_natural(ds) -> bool:
-    return ds.channels == 3
+def check_dataset(ds: Any, what: str) -> None:
+    """A split must have images, and labels in 0..classes-1 (``TrainError`` before any training)."""
+    name = getattr(ds, "name", "the dataset")
+    if len(ds) == 0:
+        raise TrainError(f"{name} ({what}): no images; nothing to train or test on")
+    n_cls = len(ds.classes)
+    labels = np.asarray(ds.labels)
+    if n_cls < 1:
+        raise TrainError(f"{name} ({what}): no classes")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_cls):
+        bad = labels[(labels < 0) | (labels >= n_cls)]
+        raise TrainError(f"{name} ({what}): {bad.size} label(s) outside 0..{n_cls - 1} (e.g. {int(bad[0])}); "
+                         f"the dataset has {n_cls} classes")
 
 
 def augment_batch(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Tensor:
@@ -131,55 +169,6 @@ def augment_batch(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Te
     return x.contiguous()
 
 
-def used_input(ispec: InputSpec, ds) -> dict[str, Any]:
-    """The input actually used (model's normalisation, else the dataset's): goes into the sidecar."""
-    mean = ispec.mean if ispec.mean is not None else tuple(ds.mean) or (0.5,) * ispec.channels
-    std = ispec.std if ispec.std is not None else tuple(ds.std) or (0.25,) * ispec.channels
-    c = ispec.channels
-    mean = tuple(mean) if len(mean) == c else (float(np.mean(mean)),) * c
-    std = tuple(std) if len(std) == c else (float(np.mean(std)),) * c
-    return {"channels": c, "size": ispec.size or int(ds.images.shape[1]), "mean": list(mean), "std": list(std)}
-
-
-# --- evaluation --------------------------------------------------------------------------------------------
-def evaluate(model: nn.Module, dataset: str | Any, split: str = "test", limit: int | None = None,
-             root: str | None = None, batch_size: int = 256, ispec: InputSpec | None = None,
-             device: torch.device | str | None = None, cancel: CancelToken | None = None,
-             seed: int = 0) -> Generator[Progress, None, EvalResult]:
-    """Top-1 accuracy of ``model`` on a dataset split (preprocessed as ``input_spec(model)`` says)."""
-    ds = load_split(dataset, split, limit, root, seed) if isinstance(dataset, str) else dataset
-    ispec = ispec or input_spec(model)
-    n_head = getattr(model, "num_classes", None)
-    if n_head is not None and n_head != len(ds.classes):
-        raise ModelError(f"the model's head has {n_head or 'no'} classes but {getattr(ds, 'name', 'the dataset')} has "
-                         f"{len(ds.classes)}: train it on this dataset first (or use a probe head)")
-    if device is None:
-        device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    n = len(ds)
-    n_cls = len(ds.classes)
-    correct = 0
-    hit = np.zeros(n_cls, dtype=np.int64)
-    seen = np.zeros(n_cls, dtype=np.int64)
-    try:
-        with torch.inference_mode():
-            for start in range(0, n, batch_size):
-                check(cancel)
-                x = preprocess(ds.images[start:start + batch_size], ispec, ds.mean, ds.std, device)
-                y = torch.from_numpy(ds.labels[start:start + batch_size])
-                pred = model(x).argmax(1).cpu()
-                ok = (pred == y).numpy()
-                correct += int(ok.sum())
-                np.add.at(hit, y.numpy(), ok.astype(np.int64))
-                np.add.at(seen, y.numpy(), 1)
-                done = min(n, start + batch_size)
-                yield Progress(done, n, f"evaluating: {done}/{n} images, top-1 {correct / done:.2%}")
-    finally:
-        model.train(was_training)
-    per_class = tuple(float(h / s) if s else 0.0 for h, s in zip(hit, seen))
-    return EvalResult(correct / max(1, n), n, correct, per_class)
-
 
 # --- training ----------------------------------------------------------------------------------------------
 def _set_train_mode(model: nn.Module) -> None:
@@ -189,24 +178,6 @@ def _set_train_mode(model: nn.Module) -> None:
             ps = list(m.parameters(recurse=False))
             if ps and not any(p.requires_grad for p in ps):
                 m.eval()
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def state_path(out: str | Path) -> Path:
-    st, _ = checkpoint_paths(out)
-    return st.with_name(st.name[: -len(".safetensors")] + ".state.pt")
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -221,6 +192,34 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     raise TrainError(f"unknown optimizer {cfg.optimizer!r} (sgd or adamw)")
 
 
+def _load_data(cfg: TrainConfig, data: tuple | None):
+    if data is not None:
+        train_ds, test_ds = data[0].subset(cfg.train_limit, cfg.seed), data[1].subset(cfg.test_limit, cfg.seed)
+    else:
+        train_ds = load_split(cfg.dataset, "train", cfg.train_limit, cfg.data_root, cfg.seed)
+        test_ds = load_split(cfg.dataset, "test", cfg.test_limit, cfg.data_root, cfg.seed)
+    check_dataset(train_ds, "train")
+    check_dataset(test_ds, "test")
+    if len(test_ds.classes) != len(train_ds.classes):
+        raise TrainError(f"{cfg.dataset}: the train split has {len(train_ds.classes)} classes but the test split "
+                         f"{len(test_ds.classes)}")
+    n_val = cfg.resolved_val(len(train_ds))
+    if n_val >= len(train_ds):
+        raise TrainError(f"a validation split of {n_val} images leaves nothing to train on ({cfg.dataset} has "
+                         f"{len(train_ds)} training images); use --val with a smaller number or 0")
+    train_ds, val_ds = train_ds.split_off(n_val, cfg.seed)
+    return train_ds, val_ds, test_ds
+
+
+def resolve_input(spec: ModelSpec, model: nn.Module, train_ds: Any) -> InputSpec:
+    """The input spec of a training run, once: the model's own, else the training set's statistics; a model that
+    takes any size records the training images' size (what later evaluations resize to)."""
+    ispec = input_spec(spec, model, stats=dataset_stats(train_ds))
+    if ispec.size is None:
+        ispec = ispec.with_(size=(int(train_ds.images.shape[1]), int(train_ds.images.shape[2])))
+    return ispec
+
+
 def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None = None,
           cancel: CancelToken | None = None, model: nn.Module | None = None, data: tuple | None = None,
           ) -> Generator[Progress, None, TrainResult]:
@@ -228,42 +227,31 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
 
     ``data``: (train, test) ``ArrayDataset``s already in memory (then ``cfg.dataset`` is only a name)."""
     t0 = time.monotonic()
-    if cfg.epochs < 1:
-        raise TrainError("epochs must be at least 1")
-    if cfg.batch_size < 1:
-        raise TrainError("batch size must be at least 1")
+    cfg.check()
     yield Progress(0, None, f"loading {cfg.dataset}")
-    if data is not None:
-        train_ds, test_ds = data[0].subset(cfg.train_limit, cfg.seed), data[1].subset(cfg.test_limit, cfg.seed)
-    else:
-        train_ds = load_split(cfg.dataset, "train", cfg.train_limit, cfg.data_root, cfg.seed)
-        test_ds = load_split(cfg.dataset, "test", cfg.test_limit, cfg.data_root, cfg.seed)
+    train_ds, val_ds, test_ds = _load_data(cfg, data)
     check(cancel)
     n_classes = len(train_ds.classes)
     resume_state = None
     if cfg.resume:
-        sp = state_path(cfg.resume)
-        if not sp.is_file():
-            raise TrainError(f"cannot resume: {sp.name} (the training state written beside the checkpoint) is missing")
         try:
-            resume_state = torch.load(sp, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise TrainError(f"cannot resume: {sp.name} is not a readable training state ({str(exc)[:200]})") from None
+            resume_state = verify_set(cfg.resume)
+        except ModelError as exc:
+            raise TrainError(str(exc)) from None
         spec = replace(spec, weights=str(checkpoint_paths(cfg.resume)[0]), init="checkpoint")
+        model = None
     if model is None:
         yield Progress(0, None, f"building {spec.label or spec.backbone}")
         model = build(spec, device=device)
     device = next(model.parameters()).device
+    froze: tuple[str, ...] = tuple(getattr(model, "fe_froze", ()))
     if getattr(model, "num_classes", None) != n_classes:
         with torch.random.fork_rng(devices=[]):  # a seeded head: the same spec trains the same way
             torch.manual_seed(int(spec.seed) + 2)
             model.reset_classifier(n_classes)
-        apply_freeze(model, spec.freeze)  # patterns that name the head apply to the new one too
-    # the input the model sees: its own normalisation (trained checkpoints) or the dataset's
-    ispec0 = input_spec(model if getattr(model, "fe_spec", None) is not None else spec)
-    inp = used_input(ispec0, train_ds)
-    ispec = InputSpec(inp["channels"], ispec0.size, tuple(inp["mean"]), tuple(inp["std"]))
-    augment = _is_natural(train_ds) if cfg.augment is None else bool(cfg.augment)
+        froze = tuple(apply_freeze(model, spec.freeze))  # patterns that name the head apply to the new one too
+    ispec = resolve_input(spec, model, train_ds)
+    augment = train_ds.channels == 3 if cfg.augment is None else bool(cfg.augment)
     opt = make_optimizer(model, cfg)
     steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
@@ -279,9 +267,12 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
             sched.load_state_dict(resume_state["scheduler"])
             start_epoch = int(resume_state["epoch"])
             step = int(resume_state["step"])
-        except (KeyError, ValueError, RuntimeError) as exc:
+        except (KeyError, ValueError, RuntimeError, TypeError) as exc:
             raise TrainError(f"cannot resume from {cfg.resume}: the training state does not match this model and "
                              f"optimizer ({str(exc)[:200]})") from None
+        if start_epoch >= cfg.epochs:
+            raise TrainError(f"cannot resume from {cfg.resume}: it already has {start_epoch} epoch(s); ask for more "
+                             f"with --epochs")
     g = torch.Generator().manual_seed(cfg.seed)
     if resume_state is not None and isinstance(resume_state.get("augment_rng"), torch.Tensor):
         g.set_state(resume_state["augment_rng"])  # the same flips and crops as an uninterrupted run
@@ -289,7 +280,7 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
     for _ in range(start_epoch):  # same shuffles as an uninterrupted run
         rng.permutation(len(train_ds))
     counts = param_counts(model)
-    train_acc, test_acc, epoch = 0.0, None, start_epoch
+    train_acc, val_acc, test_acc, epoch = 0.0, None, None, start_epoch
     for epoch in range(start_epoch, cfg.epochs):
         _set_train_mode(model)
         order = rng.permutation(len(train_ds))
@@ -300,7 +291,7 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
                 break
             check(cancel)
             idx = np.sort(order[b * cfg.batch_size:(b + 1) * cfg.batch_size])
-            x = preprocess(train_ds.images[idx], ispec, None, None, device)
+            x = to_tensor(train_ds.images[idx], ispec, device)
             if augment:
                 x = augment_batch(x, g)
             y = torch.from_numpy(train_ds.labels[idx]).to(device)
@@ -323,47 +314,49 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
                             float(sched.get_last_lr()[0]))
             yield Progress(step, total_steps, f"epoch {epoch + 1}/{cfg.epochs} step {b + 1}/{steps_per_epoch}: "
                                               f"loss {float(loss.detach()):.3f}, train {train_acc:.1%}", rec)
-        ev = yield from _eval_quiet(model, test_ds, ispec, cancel)
-        test_acc = ev.top1
+        last = epoch + 1 == cfg.epochs or bool(cfg.max_steps and step >= cfg.max_steps)
+        val_acc = (yield from _eval_quiet(model, val_ds, ispec, cancel, "validation")).top1 if len(val_ds) else None
+        if last:
+            test_acc = (yield from _eval_quiet(model, test_ds, ispec, cancel, "test")).top1
         rec = TrainStep("epoch", epoch + 1, step, steps_per_epoch, loss_sum / max(1, seen), train_acc, test_acc,
-                        float(sched.get_last_lr()[0]))
+                        float(sched.get_last_lr()[0]), val_acc)
         history.append(rec)
         if cfg.out:
-            _save(model, spec, cfg, inp, test_acc, epoch + 1, step, opt, sched, g)
+            _save(model, spec, cfg, ispec, len(val_ds), val_acc, test_acc, epoch + 1, step, opt, sched, g)
+        val_text = f"val {val_acc:.2%}" if val_acc is not None else "no validation split"
+        test_text = f", test {test_acc:.2%}" if test_acc is not None else ""
         yield Progress(step, total_steps, f"epoch {epoch + 1}/{cfg.epochs}: loss {rec.loss:.3f}, "
-                                          f"train {train_acc:.1%}, test {test_acc:.2%}", rec)
-        if cfg.max_steps and step >= cfg.max_steps:
+                                          f"train {train_acc:.1%}, {val_text}{test_text}", rec)
+        if last:
             epoch += 1
             break
-    else:
-        epoch = cfg.epochs
     model.eval()
     out = str(checkpoint_paths(cfg.out)[0]) if cfg.out else None
     return TrainResult(spec, cfg, train_acc, test_acc, epoch, tuple(history), time.monotonic() - t0,
-                       counts.trainable, counts.frozen, out)
+                       counts.trainable, counts.frozen, out, val_acc, len(val_ds), ispec, froze)
 
 
-def _eval_quiet(model, ds, ispec, cancel):
-    gen = evaluate(model, ds, ispec=ispec, cancel=cancel)
+def _eval_quiet(model, ds, ispec, cancel, what: str) -> Generator[Progress, None, EvalResult]:
+    gen = evaluate(model, ds, ispec, cancel=cancel)
     while True:
         try:
             p = next(gen)
         except StopIteration as stop:
             return stop.value
-        yield Progress(0, None, p.message)
+        yield Progress(0, None, f"{what}: {p.message}")
 
 
-def _save(model, spec, cfg, inp, test_acc, epoch, step, opt, sched, g) -> None:
-    arch = replace(spec, weights=None, init="default" if spec.init == "checkpoint" else spec.init, banks=())
+def _save(model, spec, cfg, ispec, n_val, val_acc, test_acc, epoch, step, opt, sched, g) -> None:
+    arch = replace(spec, weights=None, init="default" if spec.init == "checkpoint" else spec.init, input=None)
     opts = {k: v for k, v in asdict(cfg).items() if k not in ("resume",)}
-    save_checkpoint(model, cfg.out, arch, dataset=cfg.dataset, seed=cfg.seed, accuracy=test_acc, options=opts,
-                    input=inp, extra={"epoch": epoch, "steps": step,
-                                      "started_from": Path(spec.weights).name if spec.weights else None,
-                                      "banks": [name for name, _ in spec.banks],
-                                      "trainable": param_counts(model).trainable})
-    _atomic_torch_save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch, "step": step,
-                        "augment_rng": g.get_state()}, state_path(cfg.out))
+    state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step,
+             "augment_rng": g.get_state()}
+    save_set(model, cfg.out, arch, state, epoch, dataset=cfg.dataset, seed=cfg.seed, accuracy=test_acc,
+             options=opts, input=ispec,
+             extra={"steps": step, "val": n_val, "val_accuracy": val_acc, "test_accuracy": test_acc,
+                    "started_from": Path(spec.weights).name if spec.weights else None,
+                    "trainable": param_counts(model).trainable})
 
 
 __all__ = ["TrainConfig", "TrainStep", "TrainResult", "EvalResult", "TrainError", "train", "evaluate",
-           "augment_batch", "WeightsError"]
+           "augment_batch", "check_dataset", "state_path", "WeightsError"]

@@ -1,195 +1,32 @@
 """What the Models workspace shows, as plain data (no Qt): option fields, layer tables, kernel mosaics.
 
 - ``option_fields(backbone)``: the constructor's keyword arguments as typed fields (kind, default, choices,
-  tooltip), read from the registered factory and the class it returns; ``parse_option`` / ``format_option``
+  tooltip), derived once at registration (``app.models.registry``); ``parse_option`` / ``format_option``
   convert to and from the text a user types ("32, 64, 64").
 - ``layer_rows(model)``: one ``LayerRow`` per module that owns parameters (name, kind, channels, kernel, stride,
   parameters, trainable / frozen counts).
 - ``snapshot(model, spec)`` -> ``ModelView``: an immutable copy (rows, totals, conv kernels as read-only numpy
   arrays) that crosses threads; ``inspect_task(spec)`` builds a spec and snapshots it as a task generator.
-- ``kernel_mosaic(weights)`` -> ``Mosaic``: every kernel of a layer tiled into one RGB uint8 image, a diverging
-  colour map centred on zero; first-layer RGB kernels (3 input channels) in colour.
+- ``kernel_mosaic(weights)`` -> ``Mosaic`` (from ``app.models.kernel_mosaic``): every kernel of a layer tiled
+  into one RGB uint8 image, a diverging colour map centred on zero; first-layer RGB kernels in colour.
 """
 
 from __future__ import annotations
 
-import ast
-import inspect
-import math
 import threading
-import textwrap
-import typing
 from dataclasses import dataclass, field
-from typing import Any, Generator, Mapping
+from typing import Generator, Mapping
 
 import numpy as np
 
-from app.imaging import colormaps
-from app.imaging.scale import to_uint8_symmetric
+# re-exported for the Models workspace: option fields are derived once, at registration (app.models.options,
+# app.models.registry); kernel mosaics live in app.models.kernel_mosaic
+from app.models.kernel_mosaic import (GAP_RGB, PAD_RGB, Mosaic, colour_bar, compare_text,  # noqa: F401
+                                      kernel_at, kernel_mosaic, kernel_text)
+from app.models.options import HIDDEN_OPTIONS, TOOLTIPS, OptionField, format_option, parse_option  # noqa: F401
+from app.models.registry import option_fields  # noqa: F401
 from app.models.spec import ModelSpec
 from app.tasks import CancelToken, Progress, check
-
-# --- option fields -------------------------------------------------------------------------------------------
-
-HIDDEN_OPTIONS = {"seed", "chunk_bytes"}  # the seed is the spec's own field; chunking is an implementation detail
-
-TOOLTIPS = {
-    "in_channels": "Input channels: 1 for greyscale data (MNIST, digits), 3 for colour (CIFAR-10, webcam)",
-    "widths": "Output channels of each conv layer, comma separated; the number of values is the depth",
-    "kernel_size": "Kernel side in pixels (odd: 1, 3, 5, 7); one value for every layer or one per layer",
-    "stride": "Convolution stride; one value for every layer or one per layer (2 halves the map)",
-    "pool": "2x2 pooling after each layer but the last: max, avg or none (use stride instead)",
-    "activation": "Non-linearity after each convolution (sign and abs are used by random-feature networks)",
-    "batchnorm": "Batch-normalisation after each convolution (its affine weights can be trained alone)",
-    "num_classes": "Width of the linear head (0: no head; the Probe trains its own)",
-    "input_size": "Side of the square input the network is built for (pixels)",
-    "k": "Number of random filters (channels) of the stem; the depthwise layers keep k channels",
-    "blocks": "Number of [pool -> depthwise conv -> sign -> depthwise conv -> sign] blocks after the stem",
-    "stem_kernel": "Kernel side of the stem convolution (empty: 5 for inputs up to 64 px, else 7)",
-    "pool_grid": "Pool the last map over a g x g grid (1: global average) -> k x g^2 features",
-    "bias": "Random biases on the convolutions",
-    "expansion": "LC blocks: each 3x3 conv becomes c_out x E frozen random filters + a learned 1x1 mixing conv",
-    "width": "Channels of the first stage (doubled at each later stage)",
-    "depth": "Number of layers (6n+2 for CIFAR ResNets)",
-}
-
-
-@dataclass(frozen=True)
-class OptionField:
-    name: str
-    kind: str  # int, float, bool, str, choice, ints (a list), int_or_ints, optional_int
-    default: Any
-    choices: tuple[str, ...] = ()
-    tooltip: str = ""
-
-
-def _factory(backbone: str):
-    from app.models import base
-
-    base._load_all()
-    if backbone not in base._REGISTRY:
-        raise KeyError(f"unknown backbone {backbone!r}; known: {', '.join(base._REGISTRY)}")
-    return base._REGISTRY[backbone]
-
-
-def _fixed_by_factory(fn) -> set[str]:
-    """Keyword arguments the factory passes itself (``ResNetCifar(depth=20, **kw)``): not options."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-    except (OSError, TypeError, SyntaxError):
-        return set()
-    fixed = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            for kw in node.keywords:
-                if kw.arg is not None and isinstance(kw.value, ast.Constant):
-                    fixed.add(kw.arg)
-    return fixed
-
-
-def _choices(module, name: str, default: Any) -> tuple[str, ...]:
-    g = vars(module) if module is not None else {}
-    if name == "activation":
-        for key in ("ACTIVATIONS", "ACTS"):
-            if isinstance(g.get(key), dict):
-                return tuple(g[key])
-    if name == "pool":
-        if isinstance(g.get("POOLS"), (tuple, list)):
-            return tuple(g["POOLS"])
-        return ("avg", "max")
-    return ()
-
-
-def _kind(annotation: Any, default: Any) -> str:
-    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
-    text = text.replace(" ", "")
-    if isinstance(default, bool) or text == "bool":
-        return "bool"
-    if "tuple[int" in text or "list[int" in text:
-        return "int_or_ints" if text.startswith("int|") or "|int" in text else "ints"
-    if text in ("int|None", "None|int", "Optional[int]"):
-        return "optional_int"
-    if text == "float" or isinstance(default, float):
-        return "float"
-    if text == "int" or (isinstance(default, int)):
-        return "int"
-    return "str"
-
-
-def option_fields(backbone: str) -> list[OptionField]:
-    """The user-settable constructor options of a backbone, in signature order."""
-    import sys
-
-    fn = _factory(backbone)
-    fixed = _fixed_by_factory(fn)
-    params: dict[str, inspect.Parameter] = {}
-    try:
-        cls = typing.get_type_hints(fn).get("return")
-    except Exception:
-        cls = None
-    if inspect.isclass(cls):
-        for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty:
-                params[p.name] = p
-    for p in inspect.signature(fn).parameters.values():  # the factory's own arguments win (lc-resnet20: expansion)
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty:
-            params[p.name] = p
-            fixed.discard(p.name)
-    module = sys.modules.get(getattr(cls, "__module__", "") or fn.__module__)
-    out = []
-    for name, p in params.items():
-        if name in HIDDEN_OPTIONS or name in fixed:
-            continue
-        default = p.default
-        kind = _kind(p.annotation, default)
-        choices = _choices(module, name, default)
-        if choices and kind in ("str", "bool") and not isinstance(default, bool) or (choices and isinstance(default, str)):
-            kind = "choice"
-            if default is True:
-                default = choices[0]
-        tip = TOOLTIPS.get(name, name.replace("_", " "))
-        shown = format_option(OptionField(name, kind, default, choices), default)
-        out.append(OptionField(name, kind, default, choices, f"{tip} (default: {shown or 'automatic'})"))
-    return out
-
-
-def parse_option(f: OptionField, value: Any) -> Any:
-    """Turn what the user entered into the constructor's value; ``ValueError`` with a readable message."""
-    if f.kind == "bool":
-        return bool(value)
-    if f.kind == "choice":
-        if value not in f.choices:
-            raise ValueError(f"{f.name}: choose one of {', '.join(f.choices)}")
-        return value
-    text = str(value).strip()
-    try:
-        if f.kind == "int":
-            return int(text)
-        if f.kind == "float":
-            return float(text)
-        if f.kind == "optional_int":
-            return None if text in ("", "auto", "None") else int(text)
-        if f.kind in ("ints", "int_or_ints"):
-            parts = [s for s in text.replace(";", ",").replace(" ", ",").split(",") if s]
-            if not parts:
-                raise ValueError
-            vals = tuple(int(s) for s in parts)
-            if f.kind == "int_or_ints" and len(vals) == 1:
-                return vals[0]
-            return vals
-    except ValueError:
-        want = {"int": "a whole number", "float": "a number", "optional_int": "a whole number or empty",
-                "ints": "whole numbers separated by commas", "int_or_ints": "a whole number or a comma-separated list"}
-        raise ValueError(f"{f.name}: {text!r} is not {want.get(f.kind, 'valid')}") from None
-    return text
-
-
-def format_option(f: OptionField, value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (tuple, list)):
-        return ", ".join(str(v) for v in value)
-    return str(value)
 
 
 # --- layer table ---------------------------------------------------------------------------------------------
@@ -422,54 +259,17 @@ def snapshot(model, spec: ModelSpec, title: str = "", notes: tuple[str, ...] = (
 
 
 def build_model(spec: ModelSpec):
-    """Build a spec with the core's ``app.models.build`` when present; else create + freeze patterns."""
-    import importlib
+    """Build a spec (init, weights, banks, freezing) on the CPU: the views only read weights."""
+    from app.models.build import build
 
-    try:
-        build = importlib.import_module("app.models.build").build  # init, weights, banks, freezing
-    except ModuleNotFoundError as exc:
-        if exc.name != "app.models.build":
-            raise
-        import torch
-
-        from app.models import create
-
-        torch.manual_seed(spec.seed)
-        model = create(spec.backbone, **spec.kwargs)
-        if spec.weights:
-            from app.models.weights import load_into
-
-            load_into(model, spec.weights)
-        from app.models.freeze import apply_freeze
-
-        apply_freeze(model, spec.freeze)
-        return model
-    return build(spec, device="cpu")  # the views only read weights; no need for the accelerator
+    return build(spec, device="cpu")
 
 
 def reference_specs() -> list[ModelSpec]:
-    """Ready-made specs to compare against: the zoo's defaults when present, else the known trained weights."""
-    import importlib
+    """Ready-made specs to compare against: the zoo's defaults."""
+    from app.models.zoo import default_specs
 
-    try:
-        zoo = importlib.import_module("app.models.zoo")
-    except ModuleNotFoundError as exc:
-        if exc.name != "app.models.zoo":
-            raise
-        zoo = None
-    if zoo is not None and hasattr(zoo, "default_specs"):
-        specs = zoo.default_specs()
-        return list(specs.values()) if isinstance(specs, dict) else list(specs)
-    from app.models import weights as W
-
-    out = []
-    for kw in W.KNOWN.values():
-        path = W.find_known(kw.name)
-        out.append(ModelSpec.make(kw.backbone, label=f"{kw.backbone} (random)", options=dict(kw.options)))
-        if path is not None:
-            out.append(ModelSpec.make(kw.backbone, label=kw.label, options=dict(kw.options), weights=str(path),
-                                      weight_state="trained"))
-    return out
+    return list(default_specs())
 
 
 def inspect_task(spec: ModelSpec, title: str = "", cancel: CancelToken | None = None,
@@ -507,167 +307,3 @@ def train_task(spec: ModelSpec, cfg, cancel: CancelToken | None = None):
         model = build(spec)
     check(cancel)
     return (yield from train(spec, cfg, cancel=cancel, model=model))
-
-
-# --- kernel mosaics ----------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True, eq=False)
-class Mosaic:
-    rgb: np.ndarray  # (H, W, 3) uint8, C-contiguous
-    limit: float  # |value| mapped to the ends of the colour map
-    rows: int
-    cols: int
-    cell: int  # kernel side + padding, in pixels
-    shown: int  # kernels drawn
-    total: int  # kernels in the layer
-    colour: bool  # first-layer RGB kernels drawn in colour
-    note: str = ""
-    blocks: int = 1  # an (out x in) grid cut into this many side-by-side blocks of output channels
-    pad: int = 1  # pixels between kernels (0 for 1x1 convs)
-    per_block: int = 0  # grid rows per block
-    gap: int = 0  # pixels between blocks
-
-
-PAD_RGB = np.array([190, 190, 190], dtype=np.uint8)
-GAP_RGB = np.array([255, 255, 255], dtype=np.uint8)
-
-
-def _grid(n: int, aspect: float = 1.0) -> tuple[int, int]:
-    cols = max(1, int(math.ceil(math.sqrt(n * aspect))))
-    rows = max(1, int(math.ceil(n / cols)))
-    return rows, cols
-
-
-def kernel_mosaic(weights: np.ndarray, *, colour: str = "auto", scale: str = "layer", cmap: str = "coolwarm",
-                  max_kernels: int = 4096, pad: int = 1, total_out: int | None = None,
-                  limit: float | None = None, wide_aspect: float = 1.3) -> Mosaic:
-    """Tile a conv weight (out, in, k, k) into one RGB image.
-
-    - ``colour``: "auto" draws 3-input-channel kernels as RGB pictures (0 -> mid grey), "rgb" forces it, "map"
-      draws each (out, in) slice through the diverging map ``cmap`` (0 -> the map's centre).
-    - Layout: RGB or single-input kernels in a near-square grid; otherwise one row per output channel, one
-      column per input channel (at most ``max_kernels`` slices; the note says what was left out), a tall grid
-      cut into side-by-side blocks of output channels (white gaps) to be about ``wide_aspect`` wide.
-    - ``scale``: "layer" (one limit, max |w| of the layer, or ``limit``) or "kernel" (each slice to its own max).
-    """
-    w = np.asarray(weights, dtype=np.float32)
-    if w.ndim != 4:
-        raise ValueError(f"kernels are 4-D (out, in, k, k); got shape {w.shape}")
-    o, i, kh, kw = w.shape
-    total_out = int(total_out or o)
-    if scale not in ("layer", "kernel"):
-        raise ValueError(f"scale must be 'layer' or 'kernel', got {scale!r}")
-    rgb_mode = (colour == "rgb" and i == 3) or (colour == "auto" and i == 3)
-    note = []
-    if rgb_mode:
-        n = min(o, max_kernels)
-        sl = w[:n].transpose(0, 2, 3, 1)  # (n, k, k, 3)
-        if scale == "kernel":
-            lim = np.abs(sl).reshape(n, -1).max(axis=1)
-            lim[lim == 0] = 1.0
-            vals = 0.5 + 0.5 * sl / lim[:, None, None, None]
-            lim_out = float(lim.max())
-        else:
-            lim_out = float(limit if limit else (np.abs(sl).max() if sl.size else 1.0)) or 1.0
-            vals = 0.5 + 0.5 * sl / lim_out
-        tiles = np.clip(np.round(vals * 255), 0, 255).astype(np.uint8)
-        rows, cols = _grid(n)
-        shown = n
-    else:
-        if i == 1:
-            n = min(o, max_kernels)
-            sl = w[:n, 0]
-            rows, cols = _grid(n)
-            shown = n
-        else:
-            max_out = max(1, min(o, max_kernels // i)) if i <= max_kernels else 1
-            max_in = min(i, max_kernels)
-            sl = w[:max_out, :max_in].reshape(-1, kh, kw)
-            rows, cols = max_out, max_in
-            shown = rows * cols
-            if max_in < i:
-                note.append(f"first {max_in} of {i} input channels")
-        if scale == "kernel":
-            lim = np.abs(sl).reshape(len(sl), -1).max(axis=1)
-            lim[lim == 0] = 1.0
-            u = np.clip(np.round(127.5 + 127.5 * sl / lim[:, None, None]), 0, 255).astype(np.uint8)
-            lim_out = float(lim.max())
-        else:
-            u, lim_out = to_uint8_symmetric(sl, limit)
-        tiles = colormaps.apply(u, cmap)  # (n, k, k, 3)
-    per_out = 1 if (rgb_mode or i == 1) else i
-    shown_out = shown // per_out
-    if shown_out < total_out:
-        note.insert(0, f"first {shown_out} of {total_out} output channels")
-    if kh == 1 and kw == 1:
-        pad = 0  # 1x1 convs: a plain (out x in) matrix
-    cell_h, cell_w = kh + pad, kw + pad
-    full = np.empty((rows * cols, cell_h, cell_w, 3), dtype=np.uint8)
-    full[:] = PAD_RGB
-    full[:len(tiles), :kh, :kw] = tiles
-    body = full.reshape(rows, cols, cell_h, cell_w, 3).transpose(0, 2, 1, 3, 4).reshape(rows * cell_h, cols * cell_w, 3)
-    # a tall (out x in) grid is cut into side-by-side blocks of output channels so it fills a landscape panel
-    blocks = 1
-    if not rgb_mode and i > 1:
-        blocks = max(1, min(rows, int(round(math.sqrt(rows * wide_aspect / cols)))))
-    per = int(math.ceil(rows / blocks))
-    gap = max(cell_w, 2)
-    width = blocks * cols * cell_w + (blocks - 1) * gap + pad
-    img = np.empty((per * cell_h + pad, width, 3), dtype=np.uint8)
-    img[:] = PAD_RGB
-    for b in range(blocks):
-        part = body[b * per * cell_h:(b + 1) * per * cell_h]
-        x = pad + b * (cols * cell_w + gap)
-        img[pad:pad + part.shape[0], x:x + cols * cell_w] = part
-        if b:
-            img[:, x - gap:x - pad] = GAP_RGB
-    return Mosaic(np.ascontiguousarray(img), float(lim_out), rows, cols, cell_h, len(tiles),
-                  int(total_out * per_out), bool(rgb_mode), "; ".join(note), blocks, pad, per, gap)
-
-
-def kernel_at(m: Mosaic, x: float, y: float, in_channels: int) -> tuple[int, int | None] | None:
-    """Which kernel is under mosaic pixel (x, y): (output channel, input channel or None for RGB/one-input
-    grids), or None over padding and outside."""
-    x, y = int(math.floor(x)), int(math.floor(y))
-    if x < 0 or y < 0:
-        return None
-    block_w = m.cols * m.cell + m.gap
-    b = x // block_w if m.blocks > 1 else 0
-    if b >= m.blocks:
-        return None
-    cx, cy = x - b * block_w - m.pad, y - m.pad
-    if cx < 0 or cy < 0:
-        return None
-    c, r = cx // m.cell, cy // m.cell
-    if c >= m.cols or (m.pad and (cx % m.cell >= m.cell - m.pad or cy % m.cell >= m.cell - m.pad)):
-        return None
-    r += b * m.per_block
-    if m.colour or in_channels == 1:
-        idx = r * m.cols + c
-        return (idx, None) if idx < m.shown else None
-    return (r, c) if r < m.rows and r * m.cols + c < m.shown else None
-
-
-def kernel_text(weights: np.ndarray, out: int, inp: int | None) -> str:
-    """One line about one kernel: where it is and its value range."""
-    k = weights[out] if inp is None else weights[out, inp]
-    where = f"filter {out}" if inp is None else f"output {out}, input {inp}"
-    return f"{where}: min {float(k.min()):+.3g}, max {float(k.max()):+.3g}, mean {float(k.mean()):+.3g}"
-
-
-def colour_bar(cmap: str = "coolwarm", height: int = 12) -> np.ndarray:
-    """A (height, 256, 3) uint8 strip of the colour map, for a legend ("rgb": the grey ramp of RGB kernels)."""
-    table = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1) if cmap == "rgb" else colormaps.lut(cmap)
-    return np.ascontiguousarray(np.repeat(table[None], height, axis=0))
-
-
-def compare_text(a: np.ndarray, b: np.ndarray) -> str:
-    """One line comparing two layers' kernels (same shape: correlation and mean |difference|)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    sa, sb = float(a.std()), float(b.std())
-    line = f"std {sa:.3g} vs {sb:.3g}"
-    if a.shape == b.shape and a.size > 1 and sa > 0 and sb > 0:
-        corr = float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
-        line += f"; correlation {corr:+.2f}; mean |a-b| {float(np.abs(a - b).mean()):.3g}"
-    return line

@@ -14,9 +14,7 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generator
@@ -24,6 +22,7 @@ from typing import Any, Generator
 import torch
 
 from app import paths
+from app.storage import atomic_write
 from app.models.base import ModelError
 from app.tasks import CancelToken, Progress
 
@@ -76,6 +75,16 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if suffix not in TORCH_SUFFIXES:
         raise WeightsError(f"{path.name}: unknown weights format (use .safetensors, .pt, .pth or .th)")
     try:
+        with path.open("rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise WeightsError(f"{path.name}: cannot read ({exc})") from None
+    if not head:
+        raise WeightsError(f"{path.name}: the file is empty (not a PyTorch weights file)")
+    if not head.startswith(b"PK\x03\x04") and not head[:1] == b"\x80":  # a zip (torch.save) or a legacy pickle
+        raise WeightsError(f"{path.name}: not a PyTorch weights file (it starts with {head!r}, neither a torch.save "
+                           f"archive nor a pickle)")
+    try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "disallowed content"
@@ -83,8 +92,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             f"{path.name}: refused: the file contains Python objects or code that a weights file must not hold "
             f"(it was not executed). Only plain tensors are accepted; convert it to .safetensors. [{first[:200]}]"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError) as exc:
-        raise WeightsError(f"{path.name}: not a readable PyTorch weights file ({str(exc)[:300]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError, KeyError, IndexError) as exc:
+        raise WeightsError(f"{path.name}: not a readable PyTorch weights file ({type(exc).__name__}: "
+                           f"{str(exc)[:300]})") from None
     return _unwrap(obj, path)
 
 
@@ -142,27 +152,6 @@ def load_into(model: torch.nn.Module, source: str | Path | dict[str, torch.Tenso
 
 
 # --- writing -----------------------------------------------------------------------------------------------
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
     """(``X.safetensors``, ``X.json``) for ``X``, ``X.safetensors`` or ``X.json``."""
     p = Path(path).expanduser()
@@ -173,13 +162,13 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
 
 def save_checkpoint(model: torch.nn.Module, path: str | Path, spec: Any = None, *, dataset: str | None = None,
                     seed: int | None = None, accuracy: float | None = None, options: dict | None = None,
-                    input: dict | None = None, extra: dict | None = None) -> tuple[Path, Path]:
+                    input: Any = None, extra: dict | None = None) -> tuple[Path, Path]:
     """Write ``PATH.safetensors`` and the sidecar ``PATH.json``; returns both paths."""
     from safetensors.torch import save
 
     st_path, js_path = checkpoint_paths(path)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    _atomic_write_bytes(st_path, save(state, metadata={"format": "pt"}))
+    atomic_write(st_path, save(state, metadata={"format": "pt"}))
     arch = spec.to_dict() if hasattr(spec, "to_dict") else (spec or {"backbone": type(model).__name__})
     if isinstance(arch, dict):
         arch = {**arch, "weights": None}  # the sidecar describes this file; it is not a pointer to another
@@ -190,25 +179,51 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, spec: Any = None, 
         "seed": seed,
         "accuracy": accuracy,
         "num_classes": int(getattr(model, "num_classes", 0) or 0),
-        "input": input,
+        "input": input.to_dict() if hasattr(input, "to_dict") else input,
         "format": "filter-explorer checkpoint 1",
     }
     if extra:
         side.update(extra)
-    _atomic_write_bytes(js_path, json.dumps(side, indent=2, default=str).encode())
+    atomic_write(js_path, json.dumps(side, indent=2, default=str))
     return st_path, js_path
 
 
+def sidecar_path(path: str | Path) -> Path:
+    return Path(path).expanduser().with_suffix(".json")
+
+
 def read_sidecar(path: str | Path) -> dict | None:
-    """The JSON sidecar beside a checkpoint (``X.json`` for ``X.safetensors``), or None."""
-    p = Path(path).expanduser()
-    cand = p.with_suffix(".json")
+    """The JSON sidecar beside a checkpoint (``X.json`` for ``X.safetensors``), or None when there is none.
+
+    A sidecar that is there but empty, truncated, not JSON or not a JSON object is a ``WeightsError`` naming the
+    file (it is not reported as missing)."""
+    cand = sidecar_path(path)
     if not cand.is_file():
         return None
     try:
-        return json.loads(cand.read_text())
-    except (OSError, ValueError):
-        return None
+        text = cand.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WeightsError(f"{cand.name}: the checkpoint's sidecar cannot be read ({exc})") from None
+    if not text.strip():
+        raise WeightsError(f"{cand.name}: the checkpoint's sidecar is empty (interrupted while saving?)")
+    try:
+        side = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise WeightsError(f"{cand.name}: the checkpoint's sidecar is not valid JSON (truncated?): {exc}") from None
+    if not isinstance(side, dict):
+        raise WeightsError(f"{cand.name}: the checkpoint's sidecar must be a JSON object, got {type(side).__name__}")
+    for key, kinds in SIDECAR_TYPES.items():
+        if side.get(key) is not None and not isinstance(side[key], kinds):
+            raise WeightsError(f"{cand.name}: {key!r} must be {SIDECAR_TYPE_NAMES[key]}, got "
+                               f"{type(side[key]).__name__} ({str(side[key])[:60]})")
+    return side
+
+
+SIDECAR_TYPES = {"architecture": dict, "options": dict, "dataset": str, "input": dict, "num_classes": int,
+                 "epoch": int, "accuracy": (int, float), "val_accuracy": (int, float), "test_accuracy": (int, float)}
+SIDECAR_TYPE_NAMES = {"architecture": "an object", "options": "an object", "dataset": "a string",
+                      "input": "an object", "num_classes": "a whole number", "epoch": "a whole number",
+                      "accuracy": "a number", "val_accuracy": "a number", "test_accuracy": "a number"}
 
 
 # --- known weights and downloads -------------------------------------------------------------------------
@@ -230,6 +245,8 @@ class KnownWeights:
 
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+# akamaster/pytorch_resnet_cifar10's official pretrained file names (pretrained_models/resnetD-TAG.th)
+AKAMASTER = {32: "d509ac18", 44: "014dd654", 56: "4bfd9763", 110: "1d1ed7c2"}
 KNOWN: dict[str, KnownWeights] = {
     "resnet20-cifar10": KnownWeights(
         "resnet20-cifar10", "resnet20", "resnet20_cifar10-12fca82f.th",
@@ -238,6 +255,12 @@ KNOWN: dict[str, KnownWeights] = {
         "cifar10", "resnet20 (trained, CIFAR-10)", 3, 32, *IMAGENET, (("num_classes", 10),),
         "akamaster/pytorch_resnet_cifar10 (BSD-2-Clause); 91.7% on CIFAR-10 test",
     ),
+    **{f"resnet{d}-cifar10": KnownWeights(
+        f"resnet{d}-cifar10", f"resnet{d}", f"resnet{d}-{tag}.th", "", None, "cifar10",
+        f"resnet{d} (trained, CIFAR-10)", 3, 32, *IMAGENET, (("num_classes", 10),),
+        "akamaster/pytorch_resnet_cifar10 (BSD-2-Clause): the official file, recognised by its name (place it in "
+        "the weights folder; no download address is stored without a checksum)",
+    ) for d, tag in AKAMASTER.items()},
     "lenet5-mnist": KnownWeights(
         "lenet5-mnist", "lenet5", "lenet5_mnist.pt",
         "d5d98d05c84b8cf305ebf37ca682a9852c41831230a3667e0e39cfeb7c88f4e2", None,

@@ -1,4 +1,4 @@
-"""The backbones' names and one-line descriptions, without importing torch.
+"""The backbones" names and one-line descriptions, without importing torch.
 
 ``python main.py models list`` and ``--help`` texts read this table so that they start instantly; the registry
 (``app.models.registry``, filled by ``@register_backbone`` where each backbone is defined) is the truth, and
@@ -10,12 +10,20 @@ from __future__ import annotations
 BACKBONES: dict[str, str] = {
     "simple": "A configurable plain CNN: depth, widths, kernel size, stride or pooling, activation, batch-norm",
     "rdsn": "Random depthwise signed network (Xue & Roshan): N(0,1) weights, sign activations, never trained; "
-            "k up to 100,000 features by channel chunks",
+        "k up to 100,000 features by channel chunks",
     "lenet5": "LeNet-5 (1x32x32), keys of the shared MNIST checkpoint (convnet.c1 ... fc.f7)",
-    "resnet20": "CIFAR ResNet-20 (He et al.), option-A shortcuts; loads the akamaster CIFAR-10 checkpoint",
-    "resnet32": "CIFAR ResNet-32 (He et al.), option-A shortcuts",
-    "lc-resnet20": "ResNet-20 with LC blocks (Gavrikov & Keuper): frozen random 3x3 convs (c_out*E filters) "
-                   "+ learned 1x1 convs; expansion E selectable",
-    "resnet18": "ResNet-18 with torchvision's key names (loads torchvision ImageNet checkpoints); "
-                "stem='cifar' for 32 px inputs",
+    "resnet20": "CIFAR ResNet-20 (He et al.), option-A shortcuts; loads akamaster's official resnet20-*.th "
+        "CIFAR-10 checkpoint",
+    "resnet32": "CIFAR ResNet-32 (He et al.), option-A shortcuts; loads akamaster's official resnet32-*.th "
+        "CIFAR-10 checkpoint",
+    "resnet44": "CIFAR ResNet-44 (He et al.), option-A shortcuts; loads akamaster's official resnet44-*.th "
+        "CIFAR-10 checkpoint",
+    "resnet56": "CIFAR ResNet-56 (He et al.), option-A shortcuts; loads akamaster's official resnet56-*.th "
+        "CIFAR-10 checkpoint",
+    "resnet110": "CIFAR ResNet-110 (He et al.), option-A shortcuts; loads akamaster's official resnet110-*.th "
+        "CIFAR-10 checkpoint",
+    "lc-resnet20": "ResNet-20 with LC blocks (Gavrikov & Keuper): random 3x3 convs (c_out*E filters, frozen, or "
+        "learned with learn_spatial) + learned 1x1 convs; expansion E selectable",
+    "resnet18": "ResNet-18 with torchvision's key names (loads torchvision ImageNet checkpoints); stem='cifar' "
+        "for 32 px inputs",
 }

@@ -10,7 +10,7 @@ Names (``app.data.names()``):
   ``cifar-100-python``: pickles, read with a restricted unpickler that can build nothing but dicts, lists, strings,
   numbers and uint8 numpy arrays), or either ``.tar.gz`` archive lying in the root.
 - ``stl10``: ``stl10_binary`` (``train_X.bin`` ... column-major 3x96x96) or ``stl10_binary.tar.gz``.
-- ``imagefolder:PATH``: see ``app.data.core.load_imagefolder``.
+- ``imagefolder:PATH``: see ``app.data.imagefolder``.
 
 ``root`` defaults to ``app.paths.data_root()``. The official download locations and MD5s are torchvision's (CIFAR
 binary: the dataset page's); ``FILTER_EXPLORER_MIRROR`` (or ``mirror=``) replaces every URL's folder with a mirror
@@ -37,7 +37,7 @@ from typing import Generator
 import numpy as np
 
 from app import paths
-from app.data import core
+from app.data import core, imagefolder, limits
 from app.data.core import ArrayDataset, DatasetError, NORMALISATION
 from app.tasks import CancelToken, Progress, check, run_to_end
 
@@ -415,16 +415,21 @@ def _split_members(name: str, kind_or_archive: str, split: str) -> list[str]:
 
 # --- the parsed-array cache -----------------------------------------------------------------------------
 def _source_key(src: Source) -> str:
-    h = hashlib.sha1(str(src.path.resolve()).encode())
+    """The source's content key: every file's name, size, ``st_mtime_ns``, ``st_ctime_ns`` and a digest of its
+    first and last 4 KiB (``imagefolder.edge_digest``), plus the absolute path."""
+    h = hashlib.sha1(b"v2\n" + os.fsencode(str(src.path.resolve())))
     files = [src.path] if src.path.is_file() else sorted(p for p in src.path.iterdir() if p.is_file())
     for p in files:
         st = p.stat()
-        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:".encode())
+        h.update(imagefolder.edge_digest(p, st.st_size))
     return h.hexdigest()[:16]
 
 
 def cache_path(name: str, split: str, src: Source) -> Path:
-    return paths.cache_dir() / "datasets" / f"{name}-{split}-{_source_key(src)}.npz"
+    """``cache/datasets/<name>-<split>-<digest of the absolute path>-<content key>.npz``."""
+    where = imagefolder.path_digest(src.path)
+    return paths.cache_dir() / "datasets" / f"{name}-{split}-{where}-{_source_key(src)}.npz"
 
 
 def read_cache(path: Path) -> dict[str, np.ndarray] | None:
@@ -441,7 +446,7 @@ def read_cache(path: Path) -> dict[str, np.ndarray] | None:
 # --- loading --------------------------------------------------------------------------------------------
 def _not_downloaded(name: str, root: Path) -> NotDownloaded:
     b = BUILTINS[name]
-    from app.data.download import human_size
+    from app.storage import human_size
 
     where = {"mnist": "MNIST/raw/*.gz", "fashion-mnist": "FashionMNIST/raw/*.gz",
              "cifar10": "cifar-10-batches-bin, cifar-10-batches-py or cifar-10-binary.tar.gz",
@@ -461,7 +466,7 @@ def load_task(name: str, split: str = "train", root: str | Path | None = None,
         yield Progress(0, 1, "loading digits")
         return core.load_digits(split)
     if name.startswith("imagefolder:"):
-        return (yield from core.iter_load_imagefolder(name.split(":", 1)[1], split, cancel=cancel, **kw))
+        return (yield from imagefolder.iter_load_imagefolder(name.split(":", 1)[1], split, cancel=cancel, **kw))
     if name not in BUILTINS:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(core.names())}")
     r = _root(root)
@@ -479,7 +484,7 @@ def load_task(name: str, split: str = "train", root: str | Path | None = None,
         if cpath is not None:
             check(cancel)
             yield Progress(0, None, f"caching {name} {split}")
-            for old in cpath.parent.glob(f"{name}-{split}-*.npz"):
+            for old in cpath.parent.glob(cpath.name.rsplit("-", 1)[0] + "-*.npz"):
                 if old != cpath:
                     old.unlink(missing_ok=True)
             try:

@@ -75,7 +75,7 @@ def _err(exc: Exception):
 
 def cmd_list(args) -> int:
     from app.data import formats
-    from app.data.download import human_size
+    from app.storage import human_size
 
     rows = [("NAME", "LOCAL", "DOWNLOAD", "WHERE / TITLE")]
     for name in formats.builtin_names():
@@ -154,7 +154,7 @@ def cmd_verify(args) -> int:
 
 def cmd_clear_cache(args) -> int:
     from app import paths
-    from app.data.download import human_size
+    from app.storage import human_size
 
     n, size = 0, 0
     for sub in ("datasets", "imagefolder"):

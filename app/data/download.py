@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import socket
@@ -30,22 +29,11 @@ from pathlib import Path
 from typing import Generator
 
 from app.data.core import DatasetError
+from app.storage import file_digest, human_size
 from app.tasks import CancelToken, Progress, check
 
 CHUNK = 1 << 16
 USER_AGENT = "FilterExplorer/0.1 (+https://github.com/) python-urllib"
-
-
-def file_digest(path: Path, algo: str, cancel: CancelToken | None = None) -> str:
-    h = hashlib.new(algo)
-    with open(path, "rb") as f:
-        while True:
-            check(cancel)
-            block = f.read(1 << 20)
-            if not block:
-                break
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify(path: Path, sha256: str | None = None, md5: str | None = None,
@@ -57,16 +45,6 @@ def verify(path: Path, sha256: str | None = None, md5: str | None = None,
             if got.lower() != want.lower():
                 return f"{label or Path(path).name}: {algo} mismatch (expected {want.lower()}, got {got})"
     return None
-
-
-def human_size(n: float | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
 
 
 def _open(url: str, offset: int, timeout: float):

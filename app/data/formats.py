@@ -39,6 +39,7 @@ import numpy as np
 from app import paths
 from app.data import core, imagefolder, limits
 from app.data.core import ArrayDataset, DatasetError, NORMALISATION
+from app.storage import atomic_path, file_digest, human_size
 from app.tasks import CancelToken, Progress, check, run_to_end
 
 MIRROR_ENV = "FILTER_EXPLORER_MIRROR"
@@ -446,8 +447,6 @@ def read_cache(path: Path) -> dict[str, np.ndarray] | None:
 # --- loading --------------------------------------------------------------------------------------------
 def _not_downloaded(name: str, root: Path) -> NotDownloaded:
     b = BUILTINS[name]
-    from app.storage import human_size
-
     where = {"mnist": "MNIST/raw/*.gz", "fashion-mnist": "FashionMNIST/raw/*.gz",
              "cifar10": "cifar-10-batches-bin, cifar-10-batches-py or cifar-10-binary.tar.gz",
              "cifar100": "cifar-100-binary, cifar-100-python or cifar-100-binary.tar.gz",
@@ -589,9 +588,8 @@ def unpack(archive: Path, root: Path, cancel: CancelToken | None = None) -> Gene
                     continue
                 yield Progress(raw.tell(), total, f"unpacking {base}")
                 src = tf.extractfile(m)
-                tmp = out / (base + ".part")
                 n = 0
-                with open(tmp, "wb") as dst:
+                with atomic_path(out / base) as tmp, open(tmp, "wb") as dst:
                     while True:
                         check(cancel)
                         block = src.read(1 << 20)
@@ -599,18 +597,12 @@ def unpack(archive: Path, root: Path, cancel: CancelToken | None = None) -> Gene
                             break
                         dst.write(block)
                         n += len(block)
-                    dst.flush()
-                    os.fsync(dst.fileno())
-                if n != m.size:
-                    tmp.unlink(missing_ok=True)
-                    raise EOFError(f"{m.name}: {n} of {m.size} bytes")
-                os.replace(tmp, out / base)
+                    if n != m.size:
+                        raise EOFError(f"{m.name}: {n} of {m.size} bytes")
                 found.add(base)
                 if found == wanted:
                     break
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        for p in out.glob("*.part"):
-            p.unlink(missing_ok=True)
         raise DatasetError(f"{archive.name}: truncated or damaged archive ({exc})") from None
     missing = sorted(wanted - found - OPTIONAL_MEMBERS)
     if missing:
@@ -668,8 +660,7 @@ def verify_local(name: str, root: str | Path | None = None, cancel: CancelToken 
         for i, stem in enumerate(stems):
             yield Progress(i, len(stems), f"verifying {stem}")
             path = core._find(src.path, stem)
-            with open(path, "rb") as f:
-                digest = _md5_stream(f, cancel)
+            digest = file_digest(path, "md5", cancel)
             if path.suffix == ".gz" and digest == compressed.get(path.name):
                 out.append((path.name, True, "md5 of the download"))
                 continue
@@ -691,8 +682,7 @@ def verify_local(name: str, root: str | Path | None = None, cancel: CancelToken 
     if src.kind == "archive":
         want = next((f.md5 for f in b.files if f.filename == src.path.name), None)
         yield Progress(0, None, f"verifying {src.path.name}")
-        with open(src.path, "rb") as f:
-            digest = _md5_stream(f, cancel)
+        digest = file_digest(src.path, "md5", cancel)
         if want is None:
             return [(src.path.name, None, f"no published digest (md5 {digest})")]
         return [(src.path.name, digest == want, "md5 of the archive" + ("" if digest == want else
@@ -707,8 +697,7 @@ def verify_local(name: str, root: str | Path | None = None, cancel: CancelToken 
                 out.append((p.name, None, "no published per-file digest (the archive's was checked at download)"))
             continue
         yield Progress(i, len(files), f"verifying {p.name}")
-        with open(p, "rb") as f:
-            digest = _md5_stream(f, cancel)
+        digest = file_digest(p, "md5", cancel)
         out.append((p.name, digest == want, "md5" + ("" if digest == want else f" is {digest}, expected {want}")))
     return out
 

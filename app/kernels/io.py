@@ -9,7 +9,7 @@ JSON (``.json``)::
 ``.npy``: the weights only (2-D: one kernel; 3-D: (out, k, k); 4-D: (out, in, k, k)); nothing is frozen.
 
 Every problem with a file raises ``KernelFileError`` whose message names the file and what is wrong. Saving is
-atomic (temporary file in the same folder, fsync, ``os.replace``) and deterministic: the same bank gives the same
+atomic (``app.storage.atomic_write``) and deterministic: the same bank gives the same
 bytes (the .npz zip entries carry a fixed timestamp).
 """
 
@@ -20,7 +20,6 @@ from app.errors import AppError
 import io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from app.kernels.bank import KernelBank, KernelBankError
+from app.storage import atomic_write
 
 FORMAT = "filter-explorer-bank"
 VERSION = 1
@@ -90,38 +90,13 @@ def to_bytes(bank: KernelBank, ext: str) -> bytes:
     return _npy_bytes(bank.weights)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise KernelFileError(f"{path}: the folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename itself durable where the platform allows it
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-
-
 def save(bank: KernelBank, path: str | os.PathLike) -> Path:
     """Write ``bank`` to ``path`` (format by extension), atomically. Returns the path."""
     path = Path(path)
     ext = _ext(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise KernelFileError(f"{path}: the folder {folder} does not exist")
     try:
         atomic_write(path, to_bytes(bank, ext))
     except KernelFileError:

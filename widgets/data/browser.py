@@ -52,7 +52,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.data import formats
-from app.data.download import human_size
+from app.storage import human_size
 from app.data.preview import View, browse
 from widgets.common.worker import Worker, WorkerPool
 

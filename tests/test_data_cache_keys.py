@@ -9,7 +9,7 @@ import numpy as np
 
 from app.data import formats
 from app.data.formats import load
-from tests.fixtures_data import cifar_images
+from fixtures_data import cifar_images
 
 
 def _flat_folder(root, value: int, mtime_ns: int):

@@ -1,7 +1,7 @@
 """Kernel maths for the workbench: editing (symmetry, zero-sum), images, responses, FFTs and mosaics.
 
 Everything the Kernel Workbench shows is computed here (numpy/torch, no Qt); widgets only display the uint8
-RGB mosaics (row-major, C-contiguous) and map clicks through ``MosaicLayout.index_at``.
+RGB mosaics (row-major, C-contiguous) and map clicks through ``GridLayout.index_at``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from app.imaging import colormaps
+from app.imaging import LUMA, colormaps
+from app.imaging.layout import GridLayout
+from app.imaging.layout import layout as grid_layout
+from app.imaging.mosaic import tile
 from app.imaging.scale import to_uint8_symmetric
 from app.kernels.bank import KernelBank
 
@@ -137,7 +140,7 @@ def cell_colors(kernel2d: np.ndarray, limit: float | None = None) -> tuple[np.nd
     """Editor colours: (k, k, 3) uint8 coolwarm around zero and (k, k) bool 'use dark text'."""
     u, _ = to_uint8_symmetric(np.asarray(kernel2d, dtype=np.float32), limit)
     rgb = colormaps.apply(u, "coolwarm")
-    lum = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    lum = rgb.astype(np.float32) @ np.array(LUMA, dtype=np.float32)
     return np.ascontiguousarray(rgb), lum > 140
 
 
@@ -196,7 +199,7 @@ def image_for_bank(image: np.ndarray, in_channels: int) -> np.ndarray:
     x = np.asarray(image, dtype=np.float32) / 255.0
     if in_channels == 3:
         return np.ascontiguousarray(x.transpose(2, 0, 1))
-    gray = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    gray = x @ np.array(LUMA, dtype=np.float32)
     return np.ascontiguousarray(np.repeat(gray[None], in_channels, axis=0))
 
 
@@ -229,54 +232,9 @@ def fft_magnitude(weights: np.ndarray, pad: int = 32) -> np.ndarray:
 
 
 # --- mosaics -------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MosaicLayout:
-    count: int
-    cols: int
-    tile_h: int
-    tile_w: int
-    gap: int
-    height: int
-    width: int
-
-    def origin(self, i: int) -> tuple[int, int]:
-        r, c = divmod(i, self.cols)
-        return self.gap + r * (self.tile_h + self.gap), self.gap + c * (self.tile_w + self.gap)
-
-    def index_at(self, x: float, y: float) -> int | None:
-        """Tile index under mosaic pixel (x = column, y = row), or None between tiles / outside."""
-        if x < 0 or y < 0:
-            return None
-        c, cx = divmod(int(x) - self.gap, self.tile_w + self.gap)
-        r, ry = divmod(int(y) - self.gap, self.tile_h + self.gap)
-        if c < 0 or r < 0 or c >= self.cols or cx >= self.tile_w or ry >= self.tile_h:
-            return None
-        i = r * self.cols + c
-        return i if i < self.count else None
-
-
-def layout(count: int, tile_h: int, tile_w: int, gap: int = 4, cols: int | None = None,
-           aspect: float = 1.0) -> MosaicLayout:
-    """Grid for ``count`` tiles; by default as square as possible for a target width/height ``aspect``."""
-    if cols is None:
-        cols = max(1, min(count, round(math.sqrt(count * aspect * tile_h / max(tile_w, 1)))))
-        cols = max(cols, math.ceil(count / max(1, math.ceil(count / cols))))
-    rows = math.ceil(count / cols)
-    return MosaicLayout(count, cols, tile_h, tile_w, gap, gap + rows * (tile_h + gap), gap + cols * (tile_w + gap))
-
-
 def _lut(u: np.ndarray, name: str) -> np.ndarray:
     """uint8 values -> RGB through a colour map (np.take: several times faster than fancy indexing)."""
     return np.take(colormaps.lut(name), u, axis=0)
-
-
-def tile(tiles: np.ndarray, lay: MosaicLayout, background: int = 255) -> np.ndarray:
-    """(n, h, w, 3) uint8 -> one (H, W, 3) uint8 C-contiguous mosaic."""
-    out = np.full((lay.height, lay.width, 3), background, dtype=np.uint8)
-    for i in range(lay.count):
-        y, x = lay.origin(i)
-        out[y:y + lay.tile_h, x:x + lay.tile_w] = tiles[i]
-    return out
 
 
 SELECTED_RGB = (255, 140, 0)
@@ -310,7 +268,7 @@ def kernel_tiles(weights: np.ndarray, tile_px: int = 48) -> np.ndarray:
 
 
 def bank_mosaic(bank: KernelBank, selected: int | None = None, tile_px: int = 48,
-                cols: int | None = None) -> tuple[np.ndarray, MosaicLayout]:
+                cols: int | None = None) -> tuple[np.ndarray, GridLayout]:
     """The bank as one picture: frozen kernels framed dark, the selected one framed orange."""
     tiles = kernel_tiles(bank.weights, tile_px)
     s = tiles.shape[1]
@@ -327,12 +285,12 @@ def bank_mosaic(bank: KernelBank, selected: int | None = None, tile_px: int = 48
         if bank.frozen[i]:  # a small dark corner tab: "locked"
             framed[i, ring:3 * ring + 3, ring:3 * ring + 3] = inner
     n = len(tiles)
-    lay = layout(n, framed.shape[1], framed.shape[2], gap=2,
-                 cols=cols or min(n, max(1, math.ceil(math.sqrt(n))) if n <= 64 else 12))
+    lay = grid_layout(n, framed.shape[1], framed.shape[2], gap=2, margin=2,
+                      cols=cols or min(n, max(1, math.ceil(math.sqrt(n))) if n <= 64 else 12))
     return tile(framed, lay), lay
 
 
-def response_mosaic(resp: np.ndarray, cols: int | None = None, gap: int = 4) -> tuple[np.ndarray, MosaicLayout]:
+def response_mosaic(resp: np.ndarray, cols: int | None = None, gap: int = 4) -> tuple[np.ndarray, GridLayout]:
     """Responses (n, H, W) on the diverging map, each scaled by its own 99.5th percentile of |value| (zero =
     white)."""
     resp = np.asarray(resp, dtype=np.float32)
@@ -344,12 +302,12 @@ def response_mosaic(resp: np.ndarray, cols: int | None = None, gap: int = 4) -> 
     lim = np.where(lim > 0, lim, 1.0).astype(np.float32)
     u = np.clip(resp * (127.5 / lim)[:, None, None] + 128.0, 0, 255).astype(np.uint8)
     tiles = _lut(u, "coolwarm")
-    lay = layout(n, h, w, gap=gap, cols=cols)
+    lay = grid_layout(n, h, w, gap=gap, margin=gap, cols=cols)
     return tile(tiles, lay), lay
 
 
 def fft_mosaic(weights: np.ndarray, pad: int = 32, scale: int = 2, cols: int | None = None,
-               gap: int = 4) -> tuple[np.ndarray, MosaicLayout]:
+               gap: int = 4) -> tuple[np.ndarray, GridLayout]:
     """FFT magnitudes (DC centred) on magma, each kernel scaled to its own maximum."""
     f = fft_magnitude(weights, pad)
     n = f.shape[0]
@@ -357,7 +315,7 @@ def fft_mosaic(weights: np.ndarray, pad: int = 32, scale: int = 2, cols: int | N
     mx = np.where(mx > 0, mx, 1.0)
     u = np.clip(np.round(255.0 * f / mx[:, None, None]), 0, 255).astype(np.uint8)
     tiles = _lut(u, "magma").repeat(scale, axis=1).repeat(scale, axis=2)
-    lay = layout(n, tiles.shape[1], tiles.shape[2], gap=gap, cols=cols)
+    lay = grid_layout(n, tiles.shape[1], tiles.shape[2], gap=gap, margin=gap, cols=cols)
     return tile(tiles, lay), lay
 
 
@@ -365,9 +323,9 @@ def fft_mosaic(weights: np.ndarray, pad: int = 32, scale: int = 2, cols: int | N
 class Views:
     """Everything the workbench draws for one (bank, image) pair: immutable, safe to pass between threads."""
     responses: np.ndarray  # uint8 (H, W, 3)
-    responses_layout: MosaicLayout
+    responses_layout: GridLayout
     fft: np.ndarray  # uint8 (H, W, 3)
-    fft_layout: MosaicLayout
+    fft_layout: GridLayout
     image: np.ndarray  # uint8 (h, w, 3): the preview the responses were computed on
     seconds: float
 

@@ -33,7 +33,7 @@ import torch  # noqa: F401  (torch before Qt)
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -53,7 +53,7 @@ from PySide6.QtWidgets import (
 
 from app.data import formats
 from app.storage import human_size
-from app.data.preview import View, browse
+from app.data.preview import View, browse, columns_for, relayout
 from widgets.common.worker import Worker, WorkerPool
 
 FOLDER_ITEM = "Image folder…"
@@ -85,6 +85,10 @@ class DatasetBrowser(QWidget):
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(150)
         self._debounce.timeout.connect(self._refresh)
+        self._relayout_timer = QTimer(self)
+        self._relayout_timer.setSingleShot(True)
+        self._relayout_timer.setInterval(50)
+        self._relayout_timer.timeout.connect(self._relayout)
 
         # --- controls ---
         self.combo = QComboBox()
@@ -158,6 +162,7 @@ class DatasetBrowser(QWidget):
         splitter.addWidget(self.counts_plot)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
+        self.grid_view.installEventFilter(self)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -257,6 +262,7 @@ class DatasetBrowser(QWidget):
         self._closed = True  # no new work after this
         self._initial = False
         self._debounce.stop()
+        self._relayout_timer.stop()
         self.pool.shutdown()
         self._load_worker = None
         self._dl_worker = None
@@ -426,14 +432,26 @@ class DatasetBrowser(QWidget):
 
     def _columns(self) -> int:
         """Grid columns that suit the sample area's shape (a narrow panel gets fewer, taller rows)."""
-        if self.splitter.isVisible():
-            w, h = max(1, self.grid_view.width()), max(1, self.grid_view.height())
-        else:  # hidden while nothing is shown: about 3/4 of the space below the controls
-            w, h = max(1, self.width()), max(1, int(0.75 * (self.height() - self.splitter.y())))
-        for c in (4, 6, 8, 12, 16):  # divisors of N_SAMPLES: full rows
-            if N_SAMPLES / c / c <= h / w:
-                return c
-        return 16
+        if self.grid_view.isVisible():
+            w, h = self.grid_view.width(), self.grid_view.height()
+        else:  # not laid out yet: about 3/4 of the space below the controls (corrected when it is shown)
+            w, h = self.width(), int(0.75 * max(1, self.height() - self.splitter.y()))
+        return columns_for(N_SAMPLES, w, h)
+
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802
+        if obj is self.grid_view and ev.type() in (QEvent.Type.Resize, QEvent.Type.Show):
+            self._relayout_timer.start()
+        return super().eventFilter(obj, ev)
+
+    @Slot()
+    def _relayout(self) -> None:
+        """Lay the samples out again for the area they have now (shown late, resized, splitter moved)."""
+        v = self._view
+        if v is None or not self.grid_view.isVisible() or not v.cells:
+            return
+        cols = columns_for(len(v.cells), self.grid_view.width(), self.grid_view.height())
+        if cols != v.columns:
+            self._render(relayout(v, cols), emit=False)
 
     def _reset_download_button(self) -> None:
         self.download_btn.hide()
@@ -574,7 +592,7 @@ class DatasetBrowser(QWidget):
         self.counts_plot.getAxis("bottom").setTicks(None)
         self.splitter.hide()  # nothing to show: no empty axes
 
-    def _render(self, view: View) -> None:
+    def _render(self, view: View, emit: bool = True) -> None:
         self._view = view
         self.splitter.show()
         self.image.setImage(view.mosaic, autoLevels=False, levels=(0, 255))
@@ -608,7 +626,8 @@ class DatasetBrowser(QWidget):
         self.status.setToolTip("\n".join(view.notes[:50]) if view.notes else
                                f"normalisation mean {tuple(round(v, 3) for v in view.mean)}, "
                                f"std {tuple(round(v, 3) for v in view.std)}")
-        self.viewReady.emit(view)
+        if emit:
+            self.viewReady.emit(view)
 
 
 def main() -> int:

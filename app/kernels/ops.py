@@ -290,11 +290,21 @@ def bank_mosaic(bank: KernelBank, selected: int | None = None, tile_px: int = 48
     return tile(framed, lay), lay
 
 
-def response_mosaic(resp: np.ndarray, cols: int | None = None, gap: int = 4) -> tuple[np.ndarray, GridLayout]:
-    """Responses (n, H, W) on the diverging map, each scaled by its own 99.5th percentile of |value| (zero =
-    white)."""
+RESPONSE_CENTRES = ("zero", "median")
+
+
+def response_mosaic(resp: np.ndarray, cols: int | None = None, gap: int = 4,
+                    centre: str = "zero") -> tuple[np.ndarray, GridLayout]:
+    """Responses (n, H, W) on the diverging map, each scaled by its own 99.5th percentile of |value - centre|.
+
+    ``centre`` "zero": white is 0 (what the layer outputs); "median": white is each map's median, a zero-mean
+    display in which a kernel's mean (a random kernel's offset, which lifts the whole map) saturates nothing."""
+    if centre not in RESPONSE_CENTRES:
+        raise ValueError(f"unknown centre {centre!r}; known: {', '.join(RESPONSE_CENTRES)}")
     resp = np.asarray(resp, dtype=np.float32)
     n, h, w = resp.shape
+    if centre == "median":
+        resp = resp - np.median(resp[:, ::2, ::2].reshape(n, -1), axis=1).astype(np.float32)[:, None, None]
     sub = np.abs(resp[:, ::2, ::2]).reshape(n, -1)  # robust limit: a few edge pixels do not wash it out
     q = int(sub.shape[1] * 0.995)
     lim = np.partition(sub, min(q, sub.shape[1] - 1), axis=1)[:, min(q, sub.shape[1] - 1)]
@@ -328,6 +338,7 @@ class Views:
     fft_layout: GridLayout
     image: np.ndarray  # uint8 (h, w, 3): the preview the responses were computed on
     seconds: float
+    centre: str = "zero"  # the responses' display centre (``response_mosaic``)
 
 
 def preview_side(count: int) -> int:
@@ -335,15 +346,16 @@ def preview_side(count: int) -> int:
     return 256 if count <= 32 else 192 if count <= 64 else 128 if count <= 128 else 96
 
 
-def compute_views(bank: KernelBank, image: np.ndarray, max_side: int | None = None) -> Views:
-    """Responses + FFT mosaics of a bank on an image (downscaled to ``max_side``, default ``preview_side``)."""
+def compute_views(bank: KernelBank, image: np.ndarray, max_side: int | None = None, centre: str = "zero") -> Views:
+    """Responses + FFT mosaics of a bank on an image (downscaled to ``max_side``, default ``preview_side``);
+    ``centre``: the responses' display centre, "zero" or "median" (``response_mosaic``)."""
     import time
 
     t0 = time.perf_counter()
     img = preview(image, max_side or preview_side(bank.out_channels))
     cols = max(1, min(bank.out_channels, 4 if bank.out_channels <= 16 else 8))
-    r, rl = response_mosaic(responses(bank.weights, img), cols=cols)
+    r, rl = response_mosaic(responses(bank.weights, img), cols=cols, centre=centre)
     f, fl = fft_mosaic(bank.weights, cols=cols)
     for a in (r, f, img):
         a.setflags(write=False)
-    return Views(r, rl, f, fl, img, time.perf_counter() - t0)
+    return Views(r, rl, f, fl, img, time.perf_counter() - t0, centre)

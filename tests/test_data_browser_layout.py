@@ -26,10 +26,10 @@ def test_grid_loaded_while_hidden_is_laid_out_again_when_shown_and_resized(qtbot
     b.show()
     qtbot.waitUntil(lambda: b.current_view().columns != 16, timeout=5000)
     v = b.current_view()
-    want = columns_for(len(v.cells), b.grid_view.width(), b.grid_view.height())
+    want = columns_for(len(v.cells), b.samples.grid_view.width(), b.samples.grid_view.height())
     assert v.columns == want and want <= 8
     assert len({c.x for c in v.cells}) == want and len(v.cells) == 48
-    assert b.image.image.shape[:2] == v.mosaic.shape[:2]
+    assert b.samples.image.image.shape[:2] == v.mosaic.shape[:2]
     b.resize(1400, 500)  # wide again: more columns
     qtbot.waitUntil(lambda: b.current_view().columns > want, timeout=5000)
     b.shutdown()

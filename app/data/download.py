@@ -23,6 +23,7 @@ import os
 import re
 import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 from http.client import HTTPException
 from pathlib import Path
@@ -34,6 +35,19 @@ from app.tasks import CancelToken, Progress, check
 
 CHUNK = 1 << 16
 USER_AGENT = "FilterExplorer/0.1 (+https://github.com/) python-urllib"
+
+
+def check_url(url: str, name: str = "") -> str:
+    """``url`` when it is an http(s) address with a host; else a DatasetError saying what is wrong with it."""
+    try:
+        parts = urllib.parse.urlsplit(str(url).strip())
+        host = parts.hostname
+    except ValueError as exc:
+        raise DatasetError(f"{name + ': ' if name else ''}{url!r} is not a valid URL ({exc})") from None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        raise DatasetError(f"{name + ': ' if name else ''}{url!r} is not a download address: expected "
+                           f"http://HOST/... or https://HOST/...")
+    return str(url).strip()
 
 
 def verify(path: Path, sha256: str | None = None, md5: str | None = None,
@@ -126,6 +140,7 @@ def fetch(url: str, dest: Path | str, sha256: str | None = None, md5: str | None
     """Download ``url`` to ``dest`` (see the module docstring); a task generator returning ``dest``."""
     dest = Path(dest)
     name = dest.name
+    url = check_url(url, name)
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():

@@ -39,6 +39,7 @@ import numpy as np
 from app import paths
 from app.data import core, imagefolder, limits
 from app.data.core import ArrayDataset, DatasetError, NORMALISATION
+from app.errors import LimitError
 from app.storage import atomic_path, file_digest, human_size
 from app.tasks import CancelToken, Progress, check, run_to_end
 
@@ -173,10 +174,29 @@ def _allowed_globals() -> dict[tuple[str, str], object]:
             raise pickle.UnpicklingError("object arrays are not allowed")
         return d
 
-    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): dtype, ("_codecs", "encode"): latin1_encode}
+    def reconstruct(cls, shape, dt):
+        # numpy's pickles build an array as _reconstruct(ndarray, (0,), b"b") and then fill it (BUILD) from bytes
+        # that are in the pickle, whose length numpy checks against the shape; any other use would allocate an
+        # uninitialised array of a declared size
+        if cls is not _NdarrayName:
+            raise pickle.UnpicklingError("forbidden use of numpy's _reconstruct")
+        if not isinstance(shape, tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
+            raise pickle.UnpicklingError("a malformed array shape")
+        limits.check_array("an array in the pickle", shape, dtype(dt).itemsize, limit=0)
+        return _reconstruct(np.ndarray, shape, dt)
+
+    allowed = {("numpy", "ndarray"): _NdarrayName, ("numpy", "dtype"): dtype, ("_codecs", "encode"): latin1_encode}
     for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[(mod, "_reconstruct")] = _reconstruct
+        allowed[(mod, "_reconstruct")] = reconstruct
     return allowed
+
+
+class _NdarrayName:
+    """What the name ``numpy.ndarray`` means in a CIFAR pickle: only the first argument of ``_reconstruct``; calling
+    it (``ndarray((300000, 3072))``: an uninitialised 900 MB array from a 193-byte file) is refused."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        raise pickle.UnpicklingError("numpy.ndarray may not be called directly in a dataset pickle")
 
 
 class SafeUnpickler(pickle.Unpickler):
@@ -196,8 +216,10 @@ class SafeUnpickler(pickle.Unpickler):
 def safe_unpickle(data: bytes, label: str) -> object:
     try:
         return SafeUnpickler(io.BytesIO(data), encoding="latin1").load()
+    except LimitError as exc:
+        raise LimitError(f"{label}: {exc}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-            KeyError, OverflowError, MemoryError) as exc:
+            KeyError, OverflowError, MemoryError, RecursionError) as exc:
         raise DatasetError(f"{label}: not a valid CIFAR python batch ({exc.__class__.__name__}: {exc})") from None
 
 
@@ -274,9 +296,21 @@ def _cifar_py_batch(data: bytes, label: str) -> tuple[np.ndarray, np.ndarray]:
     x = d["data"]
     if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072:
         raise DatasetError(f"{label}: 'data' is not an N x 3072 uint8 array")
-    y = np.asarray(d.get("labels", d.get("fine_labels")), dtype=np.int64)
-    if len(y) != len(x):
-        raise DatasetError(f"{label}: {len(x)} images but {len(y)} labels")
+    limits.check_count(f"{label}: 'data'", x.shape[0], limits.MAX_BATCH_IMAGES, "images")
+    raw = d.get("labels", d.get("fine_labels"))
+    if isinstance(raw, np.ndarray):
+        ok = raw.ndim == 1 and raw.dtype.kind in "iu"
+    else:
+        ok = isinstance(raw, (list, tuple)) and all(type(v) is int for v in raw)
+    if not ok:
+        raise DatasetError(f"{label}: the labels must be a list of integers (got "
+                           f"{type(raw).__name__}{' of ' + str(raw.dtype) if isinstance(raw, np.ndarray) else ''})")
+    if len(raw) != len(x):
+        raise DatasetError(f"{label}: {len(x)} images but {len(raw)} labels")
+    try:
+        y = np.asarray(raw, dtype=np.int64)
+    except OverflowError:
+        raise DatasetError(f"{label}: a label is too large for an integer class index") from None
     return np.ascontiguousarray(x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)), y
 
 
@@ -344,6 +378,10 @@ def _parse(name: str, src: Source, split: str, cancel: CancelToken | None
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise DatasetError(f"{src.path}: {img_stem} and {lab_stem} do not match ({images.shape} vs "
                                f"{labels.shape})")
+        bad = np.flatnonzero(labels >= len(b.classes))
+        if bad.size:
+            raise DatasetError(f"{lab_stem}: {bad.size:,} label(s) outside 0..{len(b.classes) - 1} (the first at "
+                               f"index {int(bad[0])}: {int(labels[bad[0]])}); the file is damaged or not {name}")
         return np.ascontiguousarray(images[..., None]), labels, b.classes
     if src.kind == "archive":
         folder, members = ARCHIVE_MEMBERS[src.path.name]
@@ -490,6 +528,8 @@ def load_task(name: str, split: str = "train", root: str | Path | None = None,
                 core.save_npz_atomic(cpath, images=images, labels=labels, classes=np.asarray(classes, dtype=str))
             except OSError as exc:  # the data is fine; only the next load will be slower
                 notes.append(f"could not write the cache {cpath.name} ({exc.strerror or exc})")
+    if len(labels) == 0:
+        raise DatasetError(f"{name} {split} under {src.path} holds no images")
     mean, std = NORMALISATION.get(name, core.normalisation(name, images.shape[-1]))
     return ArrayDataset(name, split, images, labels, tuple(classes), mean, std, tuple(notes))
 

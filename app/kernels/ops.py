@@ -6,14 +6,14 @@ RGB mosaics (row-major, C-contiguous) and map clicks through ``GridLayout.index_
 
 from __future__ import annotations
 
-from app.errors import AppError
-
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from app.data.imagesize import decode_image
+from app.errors import AppError, LimitError
 from app.imaging import LUMA, colormaps
 from app.imaging.layout import GridLayout
 from app.imaging.layout import layout as grid_layout
@@ -153,19 +153,21 @@ class ImageLoadError(AppError):
     """An image could not be read; the message names the file."""
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file as uint8 RGB (H, W, 3)."""
-    import cv2
-
+def load_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
+    """Read an image file as uint8 RGB (H, W, 3). The header's width x height is checked against
+    ``app.data.limits.MAX_IMAGE_PIXELS`` (or ``max_pixels``) before decoding."""
     path = Path(path)
     try:
         raw = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
         raise ImageLoadError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    img = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
+    try:
+        img = decode_image(raw, path.name, max_pixels)
+    except LimitError as exc:
+        raise ImageLoadError(str(exc)) from None
     if img is None:
         raise ImageLoadError(f"{path.name}: not an image OpenCV can decode (corrupt or unsupported format)")
-    return np.ascontiguousarray(img[:, :, ::-1])
+    return np.ascontiguousarray(img)
 
 
 def sample_image(name: str = "china") -> np.ndarray:

@@ -36,13 +36,13 @@ def test_digits_by_default_with_grid_labels_and_counts(qtbot, browser):
     assert browser.dataset_name == "digits"
     view = browser.current_view()
     assert view is not None and view.name == "digits"
-    img = browser.image.image
+    img = browser.samples.image.image
     assert img is not None and img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
     assert img.min() < img.max()  # real pixels, not a blank canvas
-    labels = [t.textItem.toPlainText() for t in browser._labels]
+    labels = [t.textItem.toPlainText() for t in browser.samples.labels]
     assert len(labels) == 48 and set(labels) <= {str(i) for i in range(10)}
     assert labels == [c.class_name for c in view.cells]
-    heights = browser.bars.opts["height"]
+    heights = browser.samples.bars.opts["height"]
     assert len(heights) == 10 and sum(heights) == view.used == len(browser.current_dataset())
     assert "digits (train)" in browser.status.text() and browser.error_text() == ""
     from app.data import load
@@ -56,7 +56,7 @@ def test_subset_changes_counts_and_emits(qtbot, browser):
         browser.subset_size = 100
     assert sig.args == [100]
     qtbot.waitUntil(lambda: browser.current_view() is not None and browser.current_view().used == 100, timeout=10000)
-    assert sum(browser.bars.opts["height"]) == 100
+    assert sum(browser.samples.bars.opts["height"]) == 100
     assert browser.current_view().total == len(browser.current_dataset())
 
 
@@ -71,9 +71,9 @@ def test_image_folder_via_dialog_then_corrupt_choice_keeps_working(qtbot, browse
     _wait_view(qtbot, browser)
     view = browser.current_view()
     assert view is not None and view.classes == ("cat", "dog", "owl")
-    assert {t.textItem.toPlainText() for t in browser._labels} <= {"cat", "dog", "owl"}
+    assert {t.textItem.toPlainText() for t in browser.samples.labels} <= {"cat", "dog", "owl"}
     assert "owl/broken.jpg" in browser.status.text()
-    assert str(folder) in browser._recent_folders()
+    assert str(folder) in browser.combo.recent_folders()
 
     # a folder that holds nothing readable: a clear message, and the browser still works afterwards
     bad = tmp_path / "bad"
@@ -144,8 +144,8 @@ def test_download_progress_cancel_and_resume(qtbot, browser, monkeypatch):
             n, root, mirror=srv.base, md5={name: md5(data)}, **kw))
         browser.dataset_name = "cifar10"
         browser.download_btn.click()
-        qtbot.waitUntil(lambda: browser.progress.isVisible() and browser.progress.value() > 100, timeout=10000)
-        assert browser.cancel_btn.isVisible() and "downloading" in browser.progress.format()
+        qtbot.waitUntil(lambda: browser.work.progress_bar.isVisible() and browser.work.progress_bar.value() > 100, timeout=10000)
+        assert browser.cancel_btn.isVisible() and "downloading" in browser.work.progress_bar.format()
         browser.cancel_btn.click()
         qtbot.waitUntil(lambda: not browser.is_busy(), timeout=10000)
         assert "cancelled" in browser.status.text() and browser.download_btn.isEnabled()
@@ -172,7 +172,7 @@ def test_subset_set_while_loading_is_applied(qtbot, fe_home, tmp_path):
     b.subset_size = 60  # before its result arrived: no event was processed in between
     qtbot.waitUntil(lambda: b.current_view() is not None and b.current_view().used == 60 and not b.is_busy()
                     and not b._debounce.isActive(), timeout=15000)
-    assert sum(b.bars.opts["height"]) == 60
+    assert sum(b.samples.bars.opts["height"]) == 60
     assert b.shortcuts()
     b.shutdown()
 

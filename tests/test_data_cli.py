@@ -95,6 +95,7 @@ def test_data_clear_cache(tmp_path, fe_home, capsys):
     assert list((fe_home / "cache" / "imagefolder").glob("*.npz"))
     capsys.readouterr()
     assert run(["data", "clear-cache"]) == 0
-    assert capsys.readouterr().out.startswith("removed 1 cache file(s)")
+    out = capsys.readouterr().out
+    assert "imagefolder" in out and out.splitlines()[-1].startswith("removed 1 cache file(s)")
     assert not list((fe_home / "cache" / "imagefolder").glob("*.npz"))
     assert folder.is_dir()

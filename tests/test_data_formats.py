@@ -141,6 +141,7 @@ def test_truncated_archive_is_named_and_nothing_cached(root):
     with pytest.raises(DatasetError, match=r"cifar-10-binary.tar.gz: truncated or damaged archive"):
         run_to_end(formats.unpack(root / "cifar-10-binary.tar.gz", root))
     assert not list((root / "cifar-10-batches-bin").glob("*.part"))
+    assert not list((root / "cifar-10-batches-bin").glob(".*.tmp"))  # no temporary left by the cut unpack
     assert not list((formats.paths.cache_dir() / "datasets").glob("cifar10-*"))
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+
+from app.cliargs import add_data_root
 
 
 def register(sub, bench) -> None:
@@ -14,12 +15,12 @@ def register(sub, bench) -> None:
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     ls = dsub.add_parser("list", help="the built-in datasets, whether each is local, download sizes")
-    ls.add_argument("--root", type=Path, default=None, help="data root (default: the app's data folder)")
+    add_data_root(ls)
     ls.set_defaults(func=cmd_list)
 
     dl = dsub.add_parser("download", help="download a dataset from its official location (progress on stderr)")
     dl.add_argument("name", help="mnist, fashion-mnist, cifar10, cifar100 or stl10")
-    dl.add_argument("--root", type=Path, default=None, help="data root (default: the app's data folder)")
+    add_data_root(dl)
     dl.add_argument("--mirror", default=None,
                     help="base URL serving the same file names (default: official; env FILTER_EXPLORER_MIRROR)")
     dl.add_argument("--keep-archive", action="store_true", help="keep the .tar.gz after unpacking it")
@@ -28,21 +29,27 @@ def register(sub, bench) -> None:
     info = dsub.add_parser("info", help="images per class, image shape, normalisation")
     info.add_argument("name", help="a dataset name or imagefolder:PATH")
     info.add_argument("--split", choices=["train", "test"], default="train")
-    info.add_argument("--root", type=Path, default=None, help="data root (default: the app's data folder)")
+    add_data_root(info)
     info.set_defaults(func=cmd_info)
 
     ver = dsub.add_parser("verify", help="check a local copy against the published MD5s (exit 1 on a mismatch)")
     ver.add_argument("name", help="mnist, fashion-mnist, cifar10, cifar100 or stl10")
-    ver.add_argument("--root", type=Path, default=None, help="data root (default: the app's data folder)")
+    add_data_root(ver)
     ver.set_defaults(func=cmd_verify)
 
-    cc = dsub.add_parser("clear-cache", help="delete the decoded-dataset caches (.npz); sources are kept")
+    ca = dsub.add_parser("cache", help="every cache folder with its files and size (nothing is deleted)")
+    ca.set_defaults(func=cmd_cache)
+
+    cc = dsub.add_parser("clear-cache", help="delete the caches (datasets, imagefolder, features, ...) and stale "
+                                             "temporaries; sources are kept")
+    cc.add_argument("names", nargs="*", metavar="CACHE", help="only these caches (default: all; see: data cache)")
+    cc.add_argument("--list", action="store_true", help="only list the caches with their sizes (as data cache)")
     cc.set_defaults(func=cmd_clear_cache)
 
     b = bench.add_parser("dataset-load", help="time a dataset load: first (parse/decode) and second (cache)")
     b.add_argument("name", help="a dataset name or imagefolder:PATH")
     b.add_argument("--split", choices=["train", "test"], default="train")
-    b.add_argument("--root", type=Path, default=None)
+    add_data_root(b)
     b.set_defaults(func=cmd_bench_load)
 
 
@@ -75,11 +82,11 @@ def _err(exc: Exception):
 
 def cmd_list(args) -> int:
     from app.data import formats
-    from app.data.download import human_size
+    from app.storage import human_size
 
     rows = [("NAME", "LOCAL", "DOWNLOAD", "WHERE / TITLE")]
     for name in formats.builtin_names():
-        st = formats.status(name, args.root)
+        st = formats.status(name, args.data_root)
         size = "-" if not st.download_size else human_size(st.download_size)
         rows.append((name, "yes" if st.local else "no", size, st.where if st.local else st.title))
     rows.append(("imagefolder:PATH", "-", "-", "any folder of class sub-folders (train/ and test/ when present)"))
@@ -97,8 +104,8 @@ def cmd_download(args) -> int:
         raise _err(ValueError(f"unknown dataset {args.name!r}; downloadable: {', '.join(formats.BUILTINS)}"))
     show = _Progress(f"{args.name}: ")
     try:
-        out = run_to_end(formats.download(args.name, args.root, mirror=args.mirror, keep_archive=args.keep_archive),
-                         show)
+        out = run_to_end(formats.download(args.name, args.data_root, mirror=args.mirror,
+                                          keep_archive=args.keep_archive), show)
     except DatasetError as exc:
         raise _err(exc) from None
     finally:
@@ -114,7 +121,7 @@ def cmd_info(args) -> int:
 
     show = _Progress(f"{args.name}: ")
     try:
-        ds = run_to_end(load_task(args.name, args.split, args.root), show)
+        ds = run_to_end(load_task(args.name, args.split, args.data_root), show)
     except DatasetError as exc:
         raise _err(exc) from None
     finally:
@@ -138,7 +145,7 @@ def cmd_verify(args) -> int:
 
     show = _Progress(f"{args.name}: ")
     try:
-        results = run_to_end(formats.verify_local(args.name, args.root), show)
+        results = run_to_end(formats.verify_local(args.name, args.data_root), show)
     except DatasetError as exc:
         raise _err(exc) from None
     finally:
@@ -152,20 +159,40 @@ def cmd_verify(args) -> int:
     return 1 if bad else 0
 
 
-def cmd_clear_cache(args) -> int:
-    from app import paths
-    from app.data.download import human_size
+def _print_usage() -> None:
+    from app.data import caches
+    from app.storage import human_size
 
-    n, size = 0, 0
-    for sub in ("datasets", "imagefolder"):
-        folder = paths.cache_dir() / sub
-        if not folder.is_dir():
-            continue
-        for p in folder.iterdir():
-            if p.is_file() and (p.suffix == ".npz" or p.name.endswith(".tmp")):
-                size += p.stat().st_size
-                p.unlink()
-                n += 1
+    rows = caches.usage()
+    width = max(len(u.name) for u in rows)
+    for u in rows:
+        stale = f"; {u.stale} stale temporar{'y' if u.stale == 1 else 'ies'} ({human_size(u.stale_bytes)})" \
+            if u.stale else ""
+        print(f"{u.name.ljust(width)}  {u.files:>6,} file(s)  {human_size(u.bytes):>9}  {u.description}{stale}")
+    total = sum(u.bytes + u.stale_bytes for u in rows)
+    print(f"{'total'.ljust(width)}  {sum(u.files for u in rows):>6,} file(s)  {human_size(total):>9}  in "
+          f"{rows[0].folder.parent if rows else ''}")
+
+
+def cmd_cache(args) -> int:
+    _print_usage()
+    return 0
+
+
+def cmd_clear_cache(args) -> int:
+    from app.cli import UserError
+    from app.data import caches
+    from app.storage import human_size
+
+    if args.list:
+        _print_usage()
+        return 0
+    known = [u.name for u in caches.usage()]
+    unknown = [n for n in args.names if n not in known]
+    if unknown:
+        raise UserError(f"unknown cache {', '.join(map(repr, unknown))}; the caches are: {', '.join(known)}")
+    _print_usage()
+    n, size = caches.clear(args.names or None)
     print(f"removed {n} cache file(s), {human_size(size)}")
     return 0
 
@@ -178,7 +205,7 @@ def cmd_bench_load(args) -> int:
         times = []
         for _ in range(2):
             t0 = time.perf_counter()
-            ds = load(args.name, args.split, args.root)
+            ds = load(args.name, args.split, args.data_root)
             times.append(time.perf_counter() - t0)
     except DatasetError as exc:
         raise _err(exc) from None

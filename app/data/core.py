@@ -5,16 +5,16 @@ from __future__ import annotations
 from app.errors import AppError
 
 import gzip
-import hashlib
-import os
+import math
 import struct
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from app import paths
+from app.data import limits
+from app.storage import atomic_path
 
 
 class DatasetError(AppError):
@@ -151,28 +151,35 @@ def seeded_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[n
 
 
 # --- IDX (MNIST, Fashion-MNIST) ---------------------------------------------------------------------------
-def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (optionally gzipped), checking magic, dimensions and length."""
+def read_idx(path: Path, max_bytes: int | None = None) -> np.ndarray:
+    """Read an IDX file (optionally gzipped), checking magic, dimensions and length. The header's declared size
+    is checked against ``max_bytes`` (default ``limits.MAX_DATASET_BYTES``) before the data is read, and no more
+    than the declared bytes (plus one, to see trailing data) are ever decompressed."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
+            head = f.read(4)
+            if len(head) < 4:
+                raise DatasetError(f"{path.name}: too short to be an IDX file ({len(head)} bytes)")
+            zero, dtype_code, ndim = struct.unpack(">HBB", head)
+            if zero != 0 or dtype_code != 0x08 or ndim not in (1, 3):
+                raise DatasetError(f"{path.name}: wrong header (magic 0x{head.hex()}, expected 0x00000801 or "
+                                   f"0x00000803)")
+            raw_dims = f.read(4 * ndim)
+            if len(raw_dims) < 4 * ndim:
+                raise DatasetError(f"{path.name}: truncated header")
+            dims = struct.unpack(">" + "I" * ndim, raw_dims)
+            n = math.prod(dims)  # exact: no overflow
+            limits.check_array(f"{path.name}", dims, 1, limits.MAX_DATASET_BYTES if max_bytes is None else max_bytes)
+            raw = f.read(n + 1)
     except (OSError, EOFError) as exc:
         raise DatasetError(f"{path.name}: cannot read ({exc})") from exc
-    if len(raw) < 4:
-        raise DatasetError(f"{path.name}: too short to be an IDX file ({len(raw)} bytes)")
-    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype_code != 0x08 or ndim not in (1, 3):
-        raise DatasetError(f"{path.name}: wrong header (magic 0x{raw[:4].hex()}, expected 0x00000801 or 0x00000803)")
-    if len(raw) < 4 + 4 * ndim:
-        raise DatasetError(f"{path.name}: truncated header")
-    dims = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
-    n = int(np.prod(dims))
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != n:
-        raise DatasetError(f"{path.name}: truncated: header says {dims} = {n} bytes of data, file has {data.size}")
-    return data.reshape(dims)
+    if len(raw) != n:
+        what = "truncated" if len(raw) < n else "longer than its header says"
+        raise DatasetError(f"{path.name}: {what}: header says {dims} = {n:,} bytes of data, file has "
+                           f"{len(raw):,}{'+' if len(raw) > n else ''}")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(dims)
 
 
 IDX_FILES = {
@@ -188,174 +195,10 @@ def _find(folder: Path, stem: str) -> Path:
     raise DatasetError(f"{stem}(.gz) not found in {folder}")
 
 
-def load_idx_dataset(name: str, folder: Path, split: str, classes: tuple[str, ...]) -> ArrayDataset:
-    img_stem, lab_stem = IDX_FILES[split]
-    images = read_idx(_find(folder, img_stem))
-    labels = read_idx(_find(folder, lab_stem)).astype(np.int64)
-    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise DatasetError(f"{folder}: {img_stem} and {lab_stem} do not match ({images.shape} vs {labels.shape})")
-    mean, std = NORMALISATION.get(name, ((0.5,), (0.25,)))
-    return ArrayDataset(name, split, np.ascontiguousarray(images[..., None]), labels, classes, mean, std)
-
-
-def mnist_folder(root: Path | None) -> Path:
-    root = Path(root) if root else paths.data_root()
-    for cand in (root / "MNIST" / "raw", root / "mnist" / "raw", root / "MNIST", root):
-        if (cand / "train-images-idx3-ubyte.gz").exists() or (cand / "train-images-idx3-ubyte").exists():
-            return cand
-    shared = paths.shared_dir()
-    if shared and (shared / "datasets" / "MNIST" / "raw").is_dir() and root == paths.data_root():
-        return shared / "datasets" / "MNIST" / "raw"
-    raise DatasetError(f"MNIST not found under {root} (expected MNIST/raw/train-images-idx3-ubyte.gz)")
-
-
-# --- image folders ---------------------------------------------------------------------------------------
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-
-
-def _cache_key(folder: Path) -> str:
-    """A digest of every file's relative path, size and modification time (os.scandir: fast for 60k files)."""
-    h = hashlib.sha1()
-
-    def walk(path: str, rel: str) -> None:
-        with os.scandir(path) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        for e in entries:
-            if e.is_dir(follow_symlinks=True):
-                walk(e.path, rel + e.name + "/")
-            else:
-                st = e.stat()
-                h.update(f"{rel}{e.name}:{st.st_size}:{int(st.st_mtime)}\n".encode())
-
-    walk(str(folder), "")
-    return h.hexdigest()[:16]
-
-
 def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
-    """Write an uncompressed ``.npz`` so that ``path`` is either absent or complete: a unique temporary file in the
-    same folder, flushed to disk, then ``os.replace``. A failure removes the temporary file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _decode(p: Path):
-    import cv2
-
-    try:
-        buf = np.fromfile(p, dtype=np.uint8)
-    except OSError:
-        return None
-    if buf.size == 0:
-        return None
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    if img is None:
-        return None
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
-def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None, seed: int = 0,
-                          test_fraction: float = 0.2, cancel=None, threads: int | None = None):
-    """``load_imagefolder`` as a task generator (``app.tasks``): yields Progress while decoding, returns the
-    ArrayDataset. Images are decoded in ``threads`` threads (OpenCV releases the GIL); cancel is checked between
-    chunks."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import cv2
-
-    from app.tasks import Progress, check
-
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise DatasetError(f"{root}: not a folder")
-    has_splits = (root / "train").is_dir() and (root / "test").is_dir()
-    folder = root / split if has_splits else root
-    classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not classes:
-        raise DatasetError(f"{folder}: no class sub-folders")
-    yield Progress(0, None, f"scanning {folder}")
-    key = f"{_cache_key(folder)}-{size}"
-    cache = paths.cache_dir() / "imagefolder" / f"{folder.name}-{key}.npz"
-    if cache.exists():
-        try:
-            with np.load(cache, allow_pickle=False) as z:
-                images, labels, notes = z["images"], z["labels"], tuple(z["notes"].tolist())
-        except Exception:
-            cache.unlink(missing_ok=True)
-        else:
-            yield Progress(1, 1, f"{folder.name}: {len(labels)} images from the cache")
-            return _imagefolder_result(root, split, images, labels, classes, notes, has_splits, seed, test_fraction)
-    files = [(p, ci) for ci, c in enumerate(classes) for p in sorted((folder / c).rglob("*"))
-             if p.suffix.lower() in IMAGE_EXTS and p.is_file()]
-    if not files:
-        raise DatasetError(f"{folder}: no image files ({', '.join(sorted(IMAGE_EXTS))})")
-    images_l, labels_l, notes_l = [], [], []
-    target = None if size is None else (size, size)
-    threads = threads or max(1, min(4, os.cpu_count() or 1))
-    chunk = 512
-    with ThreadPoolExecutor(threads, thread_name_prefix="decode") as pool:
-        for start in range(0, len(files), chunk):
-            check(cancel)
-            part = files[start:start + chunk]
-            for (p, ci), img in zip(part, pool.map(_decode, [p for p, _ in part])):
-                if img is None:
-                    notes_l.append(f"{p.relative_to(root)}: not a readable image, skipped")
-                    continue
-                if target is None:
-                    target = (img.shape[0], img.shape[1])
-                if img.shape[:2] != target:
-                    img = cv2.resize(img, (target[1], target[0]), interpolation=cv2.INTER_AREA)
-                images_l.append(img)
-                labels_l.append(ci)
-            yield Progress(min(start + chunk, len(files)), len(files), f"decoding {folder.name}")
-    if not images_l:
-        raise DatasetError(f"{folder}: none of {len(files)} files could be read")
-    images = np.stack(images_l)
-    labels = np.asarray(labels_l, dtype=np.int64)
-    notes = tuple(notes_l)
-    save_npz_atomic(cache, images=images, labels=labels, notes=np.asarray(notes, dtype=str))
-    return _imagefolder_result(root, split, images, labels, classes, notes, has_splits, seed, test_fraction)
-
-
-def load_imagefolder(path: str | Path, split: str, size: int | None = None, seed: int = 0,
-                     test_fraction: float = 0.2, progress=None, cancel=None) -> ArrayDataset:
-    """Load a folder of class sub-folders; ``train/`` and ``test/`` splits when present, else a seeded split.
-
-    Decoded arrays are cached (``.npz`` in the cache folder, written atomically). Corrupt images are skipped and
-    named in ``notes``. All images are resized to the first image's size (or ``size``). ``progress(done, total)``
-    is called while decoding.
-    """
-    gen = iter_load_imagefolder(path, split, size, seed, test_fraction, cancel=cancel)
-    while True:
-        try:
-            p = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None and p.total:
-            progress(int(p.done), int(p.total))
-
-
-def _imagefolder_result(root, split, images, labels, classes, notes, has_splits, seed, test_fraction):
-    if not has_splits:
-        tr, te = seeded_split(labels, test_fraction, seed)
-        idx = tr if split == "train" else te
-        images, labels = images[idx], labels[idx]
-    c = images.shape[-1]
-    # statistics from images spread over the whole split (the files are sorted by class: the first ones are
-    # all of one class and would bias the normalisation)
-    sample = images[:: max(1, len(images) // 2000)].reshape(-1, c).astype(np.float32)
-    mean = tuple(float(v) for v in (sample.mean(0) / 255.0))
-    std = tuple(float(max(v, 1e-3)) for v in (sample.std(0) / 255.0))
-    return ArrayDataset(f"imagefolder:{root}", split, images, labels, tuple(classes), mean, std, tuple(notes))
+    """An uncompressed ``.npz`` written through ``app.storage.atomic_path`` (absent or complete, never half)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 # --- the registry ---------------------------------------------------------------------------------------
@@ -369,6 +212,8 @@ def load(name: str, split: str = "train", root: str | Path | None = None, **kw) 
     if name == "digits":
         return load_digits(split)
     if name.startswith("imagefolder:"):
+        from app.data.imagefolder import load_imagefolder
+
         return load_imagefolder(name.split(":", 1)[1], split, **kw)
     try:
         from app.data import formats  # mnist, fashion-mnist, cifar10/100, stl10 (with the parsed-array cache)

@@ -19,33 +19,35 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 from http.client import HTTPException
 from pathlib import Path
 from typing import Generator
 
 from app.data.core import DatasetError
+from app.storage import file_digest, human_size
 from app.tasks import CancelToken, Progress, check
 
 CHUNK = 1 << 16
 USER_AGENT = "FilterExplorer/0.1 (+https://github.com/) python-urllib"
 
 
-def file_digest(path: Path, algo: str, cancel: CancelToken | None = None) -> str:
-    h = hashlib.new(algo)
-    with open(path, "rb") as f:
-        while True:
-            check(cancel)
-            block = f.read(1 << 20)
-            if not block:
-                break
-            h.update(block)
-    return h.hexdigest()
+def check_url(url: str, name: str = "") -> str:
+    """``url`` when it is an http(s) address with a host; else a DatasetError saying what is wrong with it."""
+    try:
+        parts = urllib.parse.urlsplit(str(url).strip())
+        host = parts.hostname
+    except ValueError as exc:
+        raise DatasetError(f"{name + ': ' if name else ''}{url!r} is not a valid URL ({exc})") from None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        raise DatasetError(f"{name + ': ' if name else ''}{url!r} is not a download address: expected "
+                           f"http://HOST/... or https://HOST/...")
+    return str(url).strip()
 
 
 def verify(path: Path, sha256: str | None = None, md5: str | None = None,
@@ -57,16 +59,6 @@ def verify(path: Path, sha256: str | None = None, md5: str | None = None,
             if got.lower() != want.lower():
                 return f"{label or Path(path).name}: {algo} mismatch (expected {want.lower()}, got {got})"
     return None
-
-
-def human_size(n: float | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
 
 
 def _open(url: str, offset: int, timeout: float):
@@ -148,6 +140,7 @@ def fetch(url: str, dest: Path | str, sha256: str | None = None, md5: str | None
     """Download ``url`` to ``dest`` (see the module docstring); a task generator returning ``dest``."""
     dest = Path(dest)
     name = dest.name
+    url = check_url(url, name)
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():

@@ -10,7 +10,7 @@ Names (``app.data.names()``):
   ``cifar-100-python``: pickles, read with a restricted unpickler that can build nothing but dicts, lists, strings,
   numbers and uint8 numpy arrays), or either ``.tar.gz`` archive lying in the root.
 - ``stl10``: ``stl10_binary`` (``train_X.bin`` ... column-major 3x96x96) or ``stl10_binary.tar.gz``.
-- ``imagefolder:PATH``: see ``app.data.core.load_imagefolder``.
+- ``imagefolder:PATH``: see ``app.data.imagefolder``.
 
 ``root`` defaults to ``app.paths.data_root()``. The official download locations and MD5s are torchvision's (CIFAR
 binary: the dataset page's); ``FILTER_EXPLORER_MIRROR`` (or ``mirror=``) replaces every URL's folder with a mirror
@@ -37,8 +37,10 @@ from typing import Generator
 import numpy as np
 
 from app import paths
-from app.data import core
+from app.data import core, imagefolder, limits
 from app.data.core import ArrayDataset, DatasetError, NORMALISATION
+from app.errors import LimitError
+from app.storage import atomic_path, file_digest, human_size
 from app.tasks import CancelToken, Progress, check, run_to_end
 
 MIRROR_ENV = "FILTER_EXPLORER_MIRROR"
@@ -172,10 +174,29 @@ def _allowed_globals() -> dict[tuple[str, str], object]:
             raise pickle.UnpicklingError("object arrays are not allowed")
         return d
 
-    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): dtype, ("_codecs", "encode"): latin1_encode}
+    def reconstruct(cls, shape, dt):
+        # numpy's pickles build an array as _reconstruct(ndarray, (0,), b"b") and then fill it (BUILD) from bytes
+        # that are in the pickle, whose length numpy checks against the shape; any other use would allocate an
+        # uninitialised array of a declared size
+        if cls is not _NdarrayName:
+            raise pickle.UnpicklingError("forbidden use of numpy's _reconstruct")
+        if not isinstance(shape, tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
+            raise pickle.UnpicklingError("a malformed array shape")
+        limits.check_array("an array in the pickle", shape, dtype(dt).itemsize, limit=0)
+        return _reconstruct(np.ndarray, shape, dt)
+
+    allowed = {("numpy", "ndarray"): _NdarrayName, ("numpy", "dtype"): dtype, ("_codecs", "encode"): latin1_encode}
     for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[(mod, "_reconstruct")] = _reconstruct
+        allowed[(mod, "_reconstruct")] = reconstruct
     return allowed
+
+
+class _NdarrayName:
+    """What the name ``numpy.ndarray`` means in a CIFAR pickle: only the first argument of ``_reconstruct``; calling
+    it (``ndarray((300000, 3072))``: an uninitialised 900 MB array from a 193-byte file) is refused."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        raise pickle.UnpicklingError("numpy.ndarray may not be called directly in a dataset pickle")
 
 
 class SafeUnpickler(pickle.Unpickler):
@@ -195,8 +216,10 @@ class SafeUnpickler(pickle.Unpickler):
 def safe_unpickle(data: bytes, label: str) -> object:
     try:
         return SafeUnpickler(io.BytesIO(data), encoding="latin1").load()
+    except LimitError as exc:
+        raise LimitError(f"{label}: {exc}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-            KeyError, OverflowError, MemoryError) as exc:
+            KeyError, OverflowError, MemoryError, RecursionError) as exc:
         raise DatasetError(f"{label}: not a valid CIFAR python batch ({exc.__class__.__name__}: {exc})") from None
 
 
@@ -273,9 +296,21 @@ def _cifar_py_batch(data: bytes, label: str) -> tuple[np.ndarray, np.ndarray]:
     x = d["data"]
     if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072:
         raise DatasetError(f"{label}: 'data' is not an N x 3072 uint8 array")
-    y = np.asarray(d.get("labels", d.get("fine_labels")), dtype=np.int64)
-    if len(y) != len(x):
-        raise DatasetError(f"{label}: {len(x)} images but {len(y)} labels")
+    limits.check_count(f"{label}: 'data'", x.shape[0], limits.MAX_BATCH_IMAGES, "images")
+    raw = d.get("labels", d.get("fine_labels"))
+    if isinstance(raw, np.ndarray):
+        ok = raw.ndim == 1 and raw.dtype.kind in "iu"
+    else:
+        ok = isinstance(raw, (list, tuple)) and all(type(v) is int for v in raw)
+    if not ok:
+        raise DatasetError(f"{label}: the labels must be a list of integers (got "
+                           f"{type(raw).__name__}{' of ' + str(raw.dtype) if isinstance(raw, np.ndarray) else ''})")
+    if len(raw) != len(x):
+        raise DatasetError(f"{label}: {len(x)} images but {len(raw)} labels")
+    try:
+        y = np.asarray(raw, dtype=np.int64)
+    except OverflowError:
+        raise DatasetError(f"{label}: a label is too large for an integer class index") from None
     return np.ascontiguousarray(x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)), y
 
 
@@ -343,6 +378,10 @@ def _parse(name: str, src: Source, split: str, cancel: CancelToken | None
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise DatasetError(f"{src.path}: {img_stem} and {lab_stem} do not match ({images.shape} vs "
                                f"{labels.shape})")
+        bad = np.flatnonzero(labels >= len(b.classes))
+        if bad.size:
+            raise DatasetError(f"{lab_stem}: {bad.size:,} label(s) outside 0..{len(b.classes) - 1} (the first at "
+                               f"index {int(bad[0])}: {int(labels[bad[0]])}); the file is damaged or not {name}")
         return np.ascontiguousarray(images[..., None]), labels, b.classes
     if src.kind == "archive":
         folder, members = ARCHIVE_MEMBERS[src.path.name]
@@ -415,16 +454,21 @@ def _split_members(name: str, kind_or_archive: str, split: str) -> list[str]:
 
 # --- the parsed-array cache -----------------------------------------------------------------------------
 def _source_key(src: Source) -> str:
-    h = hashlib.sha1(str(src.path.resolve()).encode())
+    """The source's content key: every file's name, size, ``st_mtime_ns``, ``st_ctime_ns`` and a digest of its
+    first and last 4 KiB (``imagefolder.edge_digest``), plus the absolute path."""
+    h = hashlib.sha1(b"v2\n" + os.fsencode(str(src.path.resolve())))
     files = [src.path] if src.path.is_file() else sorted(p for p in src.path.iterdir() if p.is_file())
     for p in files:
         st = p.stat()
-        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:".encode())
+        h.update(imagefolder.edge_digest(p, st.st_size))
     return h.hexdigest()[:16]
 
 
 def cache_path(name: str, split: str, src: Source) -> Path:
-    return paths.cache_dir() / "datasets" / f"{name}-{split}-{_source_key(src)}.npz"
+    """``cache/datasets/<name>-<split>-<digest of the absolute path>-<content key>.npz``."""
+    where = imagefolder.path_digest(src.path)
+    return paths.cache_dir() / "datasets" / f"{name}-{split}-{where}-{_source_key(src)}.npz"
 
 
 def read_cache(path: Path) -> dict[str, np.ndarray] | None:
@@ -441,8 +485,6 @@ def read_cache(path: Path) -> dict[str, np.ndarray] | None:
 # --- loading --------------------------------------------------------------------------------------------
 def _not_downloaded(name: str, root: Path) -> NotDownloaded:
     b = BUILTINS[name]
-    from app.data.download import human_size
-
     where = {"mnist": "MNIST/raw/*.gz", "fashion-mnist": "FashionMNIST/raw/*.gz",
              "cifar10": "cifar-10-batches-bin, cifar-10-batches-py or cifar-10-binary.tar.gz",
              "cifar100": "cifar-100-binary, cifar-100-python or cifar-100-binary.tar.gz",
@@ -461,7 +503,7 @@ def load_task(name: str, split: str = "train", root: str | Path | None = None,
         yield Progress(0, 1, "loading digits")
         return core.load_digits(split)
     if name.startswith("imagefolder:"):
-        return (yield from core.iter_load_imagefolder(name.split(":", 1)[1], split, cancel=cancel, **kw))
+        return (yield from imagefolder.iter_load_imagefolder(name.split(":", 1)[1], split, cancel=cancel, **kw))
     if name not in BUILTINS:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(core.names())}")
     r = _root(root)
@@ -479,13 +521,15 @@ def load_task(name: str, split: str = "train", root: str | Path | None = None,
         if cpath is not None:
             check(cancel)
             yield Progress(0, None, f"caching {name} {split}")
-            for old in cpath.parent.glob(f"{name}-{split}-*.npz"):
+            for old in cpath.parent.glob(cpath.name.rsplit("-", 1)[0] + "-*.npz"):
                 if old != cpath:
                     old.unlink(missing_ok=True)
             try:
                 core.save_npz_atomic(cpath, images=images, labels=labels, classes=np.asarray(classes, dtype=str))
             except OSError as exc:  # the data is fine; only the next load will be slower
                 notes.append(f"could not write the cache {cpath.name} ({exc.strerror or exc})")
+    if len(labels) == 0:
+        raise DatasetError(f"{name} {split} under {src.path} holds no images")
     mean, std = NORMALISATION.get(name, core.normalisation(name, images.shape[-1]))
     return ArrayDataset(name, split, images, labels, tuple(classes), mean, std, tuple(notes))
 
@@ -584,9 +628,8 @@ def unpack(archive: Path, root: Path, cancel: CancelToken | None = None) -> Gene
                     continue
                 yield Progress(raw.tell(), total, f"unpacking {base}")
                 src = tf.extractfile(m)
-                tmp = out / (base + ".part")
                 n = 0
-                with open(tmp, "wb") as dst:
+                with atomic_path(out / base) as tmp, open(tmp, "wb") as dst:
                     while True:
                         check(cancel)
                         block = src.read(1 << 20)
@@ -594,18 +637,12 @@ def unpack(archive: Path, root: Path, cancel: CancelToken | None = None) -> Gene
                             break
                         dst.write(block)
                         n += len(block)
-                    dst.flush()
-                    os.fsync(dst.fileno())
-                if n != m.size:
-                    tmp.unlink(missing_ok=True)
-                    raise EOFError(f"{m.name}: {n} of {m.size} bytes")
-                os.replace(tmp, out / base)
+                    if n != m.size:
+                        raise EOFError(f"{m.name}: {n} of {m.size} bytes")
                 found.add(base)
                 if found == wanted:
                     break
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        for p in out.glob("*.part"):
-            p.unlink(missing_ok=True)
         raise DatasetError(f"{archive.name}: truncated or damaged archive ({exc})") from None
     missing = sorted(wanted - found - OPTIONAL_MEMBERS)
     if missing:
@@ -663,8 +700,7 @@ def verify_local(name: str, root: str | Path | None = None, cancel: CancelToken 
         for i, stem in enumerate(stems):
             yield Progress(i, len(stems), f"verifying {stem}")
             path = core._find(src.path, stem)
-            with open(path, "rb") as f:
-                digest = _md5_stream(f, cancel)
+            digest = file_digest(path, "md5", cancel)
             if path.suffix == ".gz" and digest == compressed.get(path.name):
                 out.append((path.name, True, "md5 of the download"))
                 continue
@@ -686,8 +722,7 @@ def verify_local(name: str, root: str | Path | None = None, cancel: CancelToken 
     if src.kind == "archive":
         want = next((f.md5 for f in b.files if f.filename == src.path.name), None)
         yield Progress(0, None, f"verifying {src.path.name}")
-        with open(src.path, "rb") as f:
-            digest = _md5_stream(f, cancel)
+        digest = file_digest(src.path, "md5", cancel)
         if want is None:
             return [(src.path.name, None, f"no published digest (md5 {digest})")]
         return [(src.path.name, digest == want, "md5 of the archive" + ("" if digest == want else
@@ -702,8 +737,7 @@ def verify_local(name: str, root: str | Path | None = None, cancel: CancelToken 
                 out.append((p.name, None, "no published per-file digest (the archive's was checked at download)"))
             continue
         yield Progress(i, len(files), f"verifying {p.name}")
-        with open(p, "rb") as f:
-            digest = _md5_stream(f, cancel)
+        digest = file_digest(p, "md5", cancel)
         out.append((p.name, digest == want, "md5" + ("" if digest == want else f" is {digest}, expected {want}")))
     return out
 

@@ -24,6 +24,36 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] = ()
+    type: type | None = None  # int, float or str; None: the default's type
+
+    @property
+    def kind(self) -> type:
+        return self.type or type(self.default)
+
+    def coerce(self, value: Any, where: str) -> Any:
+        """``value`` as this parameter's type, checked against its range; KernelBankError naming it otherwise."""
+        kind = self.kind
+        label = f"{where}: {self.name}"
+        if kind is str:
+            if not isinstance(value, str):
+                raise KernelBankError(f"{label} must be text (got {value!r})")
+            if self.choices and value not in self.choices:
+                raise KernelBankError(f"{label} must be one of {', '.join(self.choices)} (got {value!r})")
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            what = "an integer" if kind is int else "a number"
+            raise KernelBankError(f"{label} must be {what} (got {value!r})")
+        if not math.isfinite(float(value)):
+            raise KernelBankError(f"{label} must be a finite number (got {value!r})")
+        if kind is int:
+            if float(value) != int(value):
+                raise KernelBankError(f"{label} must be an integer (got {value!r})")
+            value = int(value)
+        else:
+            value = float(value)
+        if self.minimum is not None and self.maximum is not None and not self.minimum <= value <= self.maximum:
+            raise KernelBankError(f"{label} must be in {self.minimum:g}..{self.maximum:g} (got {value!r})")
+        return value
 
 
 @dataclass(frozen=True)
@@ -372,7 +402,12 @@ def generate(kind: str, count: int, size: int, in_channels: int = 1, seed: int =
     if kind not in KINDS:
         raise KernelBankError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
     spec = KINDS[kind]
+    for label, v in (("count", count), ("size", size), ("in-channels", in_channels), ("seed", seed)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise KernelBankError(f"{label} must be an integer; got {v!r}")
     count, size, in_channels, seed = int(count), int(size), int(in_channels), int(seed)
+    if not 0 <= seed < 2**63:
+        raise KernelBankError(f"seed must be 0 or more (and below 2^63); got {seed}")
     if not 1 <= size <= MAX_SIZE:
         raise KernelBankError(f"kernel size must be 1..{MAX_SIZE}; got {size}")
     if not 1 <= count <= 1024:
@@ -383,11 +418,7 @@ def generate(kind: str, count: int, size: int, in_channels: int = 1, seed: int =
     for key in params:
         if key not in known:
             raise KernelBankError(f"{kind} has no parameter {key!r}; it takes: {', '.join(known) or 'none'}")
-    values = {p.name: params.get(p.name, p.default) for p in spec.params}
-    for p in spec.params:
-        v = values[p.name]
-        if p.minimum is not None and isinstance(v, (int, float)) and not (p.minimum <= float(v) <= p.maximum):
-            raise KernelBankError(f"{kind}: {p.name} must be in {p.minimum}..{p.maximum}; got {v}")
+    values = {p.name: p.coerce(params[p.name], kind) if p.name in params else p.default for p in spec.params}
     rng = np.random.default_rng(seed)
     w = np.asarray(spec.func(rng, count, in_channels, size, **values), dtype=np.float64)
     if w.shape[0] < count:

@@ -9,7 +9,7 @@ JSON (``.json``)::
 ``.npy``: the weights only (2-D: one kernel; 3-D: (out, k, k); 4-D: (out, in, k, k)); nothing is frozen.
 
 Every problem with a file raises ``KernelFileError`` whose message names the file and what is wrong. Saving is
-atomic (temporary file in the same folder, fsync, ``os.replace``) and deterministic: the same bank gives the same
+atomic (``app.storage.atomic_write``) and deterministic: the same bank gives the same
 bytes (the .npz zip entries carry a fixed timestamp).
 """
 
@@ -20,14 +20,17 @@ from app.errors import AppError
 import io
 import json
 import os
-import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from app.data import limits
+from app.errors import LimitError
 from app.kernels.bank import KernelBank, KernelBankError
+from app.storage import atomic_write
 
 FORMAT = "filter-explorer-bank"
 VERSION = 1
@@ -90,38 +93,13 @@ def to_bytes(bank: KernelBank, ext: str) -> bytes:
     return _npy_bytes(bank.weights)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise KernelFileError(f"{path}: the folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename itself durable where the platform allows it
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-
-
 def save(bank: KernelBank, path: str | os.PathLike) -> Path:
     """Write ``bank`` to ``path`` (format by extension), atomically. Returns the path."""
     path = Path(path)
     ext = _ext(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise KernelFileError(f"{path}: the folder {folder} does not exist")
     try:
         atomic_write(path, to_bytes(bank, ext))
     except KernelFileError:
@@ -173,11 +151,16 @@ def from_json_bytes(raw: bytes, path: Path) -> KernelBank:
 
     try:
         doc = json.loads(raw.decode("utf-8"), parse_constant=bad_constant)
+    except RecursionError:
+        raise KernelFileError(f"{path.name}: nested too deeply to be a kernel bank (a bank is 4 levels of "
+                              f"lists)") from None
     except UnicodeDecodeError:
         raise KernelFileError(f"{path.name}: not a text file (is it really a JSON bank?)") from None
     except json.JSONDecodeError as exc:
         what = "truncated" if exc.pos >= len(raw.rstrip()) - 1 else "malformed"
         raise KernelFileError(f"{path.name}: {what} JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except ValueError as exc:  # an integer with more digits than Python converts
+        raise KernelFileError(f"{path.name}: not a valid bank ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise KernelFileError(f"{path.name}: not a Filter Explorer bank (\"format\" should be {FORMAT!r})")
     version = doc.get("version")
@@ -192,8 +175,15 @@ def from_json_bytes(raw: bytes, path: Path) -> KernelBank:
     shape = doc["shape"]
     if not (isinstance(shape, list) and len(shape) == 4 and all(isinstance(s, int) and s > 0 for s in shape)):
         raise KernelFileError(f"{path.name}: \"shape\" must be 4 positive integers [out, in, k, k], got {shape!r}")
+    if any(s > limits.MAX_ARRAY_BYTES for s in shape):
+        raise KernelFileError(f"{path.name}: \"shape\" {shape!r} is far too large for a kernel bank")
     try:
         w = np.array(doc["kernels"], dtype=np.float64)
+    except OverflowError:
+        raise KernelFileError(f"{path.name}: \"kernels\" holds a number too large for a float (an integer of "
+                              f"hundreds of digits?)") from None
+    except RecursionError:
+        raise KernelFileError(f"{path.name}: \"kernels\" is nested too deeply (expected [out][in][k][k])") from None
     except (ValueError, TypeError):
         raise KernelFileError(f"{path.name}: \"kernels\" must be nested lists of numbers with the same length "
                               f"on each level (a ragged or non-numeric entry was found)") from None
@@ -211,7 +201,32 @@ def from_json_bytes(raw: bytes, path: Path) -> KernelBank:
     return _bank(path, w.astype(np.float32), frozen, name, meta)
 
 
-def _load_npy(raw: bytes, path: Path) -> np.ndarray:
+def _npy_header(raw: bytes, path: Path, what: str) -> None:
+    """Check a .npy header's declared shape and dtype against ``limits.MAX_ARRAY_BYTES`` before anything is
+    allocated (a 192-byte file may declare (10^9, 3, 3))."""
+    f = io.BytesIO(raw)
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise KernelFileError(f"{path.name}: unsupported .npy format version {version}")
+    except KernelFileError:
+        raise
+    except (ValueError, EOFError, OSError, SyntaxError) as exc:
+        raise KernelFileError(f"{path.name}: not a valid .npy array ({exc})") from None
+    if dtype.hasobject:
+        raise KernelFileError(f"{path.name}: holds Python objects (pickled), not numbers")
+    try:
+        limits.check_array(f"{path.name}{what}", shape, dtype.itemsize)
+    except LimitError as exc:
+        raise KernelFileError(str(exc)) from None
+
+
+def _load_npy(raw: bytes, path: Path, what: str = "") -> np.ndarray:
+    _npy_header(raw, path, what)
     try:
         return np.load(io.BytesIO(raw), allow_pickle=False)
     except ValueError as exc:
@@ -221,6 +236,19 @@ def _load_npy(raw: bytes, path: Path) -> np.ndarray:
         raise KernelFileError(f"{path.name}: not a valid .npy array ({msg})") from None
     except (EOFError, OSError) as exc:
         raise KernelFileError(f"{path.name}: truncated or corrupt .npy ({exc})") from None
+
+
+def _member(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
+    """A .npz member, refused from its declared size (the zip directory) before it is decompressed."""
+    size = zf.getinfo(name).file_size
+    if limits.enabled() and size > limits.MAX_ARRAY_BYTES:
+        raise KernelFileError(f"{path.name}: the member {name!r} declares {size:,} bytes, over the limit of "
+                              f"{limits.MAX_ARRAY_BYTES:,} bytes; nothing was read (set {limits.LIMITS_ENV}=off "
+                              f"to lift the limit if you mean it)")
+    data = zf.read(name)
+    if len(data) != size:
+        raise KernelFileError(f"{path.name}: the member {name!r} holds {len(data):,} bytes, not {size:,}")
+    return data
 
 
 def load(path: str | os.PathLike) -> KernelBank:
@@ -240,10 +268,11 @@ def load(path: str | os.PathLike) -> KernelBank:
         if "weights.npy" not in names:
             raise KernelFileError(f"{path.name}: no \"weights\" array in the archive (found: "
                                   f"{', '.join(sorted(n.removesuffix('.npy') for n in names)) or 'nothing'})")
-        arrays = {n.removesuffix(".npy"): _load_npy(zf.read(n), path) for n in names if n.endswith(".npy")}
+        arrays = {n.removesuffix(".npy"): _load_npy(_member(zf, n, path), path, f" ({n})")
+                  for n in sorted(names) if n.endswith(".npy")}
     except zipfile.BadZipFile:
         raise KernelFileError(f"{path.name}: truncated or corrupt .npz (not a valid zip archive)") from None
-    except (zipfile.LargeZipFile, EOFError, OSError) as exc:
+    except (zipfile.LargeZipFile, EOFError, OSError, zlib.error, NotImplementedError) as exc:
         raise KernelFileError(f"{path.name}: corrupt .npz ({exc})") from None
     w = arrays["weights"]
     frozen = arrays.get("frozen")

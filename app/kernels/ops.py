@@ -1,12 +1,10 @@
 """Kernel maths for the workbench: editing (symmetry, zero-sum), images, responses, FFTs and mosaics.
 
 Everything the Kernel Workbench shows is computed here (numpy/torch, no Qt); widgets only display the uint8
-RGB mosaics (row-major, C-contiguous) and map clicks through ``MosaicLayout.index_at``.
+RGB mosaics (row-major, C-contiguous) and map clicks through ``GridLayout.index_at``.
 """
 
 from __future__ import annotations
-
-from app.errors import AppError
 
 import math
 from dataclasses import dataclass
@@ -14,7 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from app.imaging import colormaps
+from app.data.imagesize import decode_image
+from app.errors import AppError, LimitError
+from app.imaging import LUMA, colormaps
+from app.imaging.layout import GridLayout
+from app.imaging.layout import layout as grid_layout
+from app.imaging.mosaic import tile
 from app.imaging.scale import to_uint8_symmetric
 from app.kernels.bank import KernelBank
 
@@ -137,7 +140,7 @@ def cell_colors(kernel2d: np.ndarray, limit: float | None = None) -> tuple[np.nd
     """Editor colours: (k, k, 3) uint8 coolwarm around zero and (k, k) bool 'use dark text'."""
     u, _ = to_uint8_symmetric(np.asarray(kernel2d, dtype=np.float32), limit)
     rgb = colormaps.apply(u, "coolwarm")
-    lum = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    lum = rgb.astype(np.float32) @ np.array(LUMA, dtype=np.float32)
     return np.ascontiguousarray(rgb), lum > 140
 
 
@@ -150,19 +153,21 @@ class ImageLoadError(AppError):
     """An image could not be read; the message names the file."""
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file as uint8 RGB (H, W, 3)."""
-    import cv2
-
+def load_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
+    """Read an image file as uint8 RGB (H, W, 3). The header's width x height is checked against
+    ``app.data.limits.MAX_IMAGE_PIXELS`` (or ``max_pixels``) before decoding."""
     path = Path(path)
     try:
         raw = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
         raise ImageLoadError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    img = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
+    try:
+        img = decode_image(raw, path.name, max_pixels)
+    except LimitError as exc:
+        raise ImageLoadError(str(exc)) from None
     if img is None:
         raise ImageLoadError(f"{path.name}: not an image OpenCV can decode (corrupt or unsupported format)")
-    return np.ascontiguousarray(img[:, :, ::-1])
+    return np.ascontiguousarray(img)
 
 
 def sample_image(name: str = "china") -> np.ndarray:
@@ -196,7 +201,7 @@ def image_for_bank(image: np.ndarray, in_channels: int) -> np.ndarray:
     x = np.asarray(image, dtype=np.float32) / 255.0
     if in_channels == 3:
         return np.ascontiguousarray(x.transpose(2, 0, 1))
-    gray = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    gray = x @ np.array(LUMA, dtype=np.float32)
     return np.ascontiguousarray(np.repeat(gray[None], in_channels, axis=0))
 
 
@@ -229,54 +234,9 @@ def fft_magnitude(weights: np.ndarray, pad: int = 32) -> np.ndarray:
 
 
 # --- mosaics -------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MosaicLayout:
-    count: int
-    cols: int
-    tile_h: int
-    tile_w: int
-    gap: int
-    height: int
-    width: int
-
-    def origin(self, i: int) -> tuple[int, int]:
-        r, c = divmod(i, self.cols)
-        return self.gap + r * (self.tile_h + self.gap), self.gap + c * (self.tile_w + self.gap)
-
-    def index_at(self, x: float, y: float) -> int | None:
-        """Tile index under mosaic pixel (x = column, y = row), or None between tiles / outside."""
-        if x < 0 or y < 0:
-            return None
-        c, cx = divmod(int(x) - self.gap, self.tile_w + self.gap)
-        r, ry = divmod(int(y) - self.gap, self.tile_h + self.gap)
-        if c < 0 or r < 0 or c >= self.cols or cx >= self.tile_w or ry >= self.tile_h:
-            return None
-        i = r * self.cols + c
-        return i if i < self.count else None
-
-
-def layout(count: int, tile_h: int, tile_w: int, gap: int = 4, cols: int | None = None,
-           aspect: float = 1.0) -> MosaicLayout:
-    """Grid for ``count`` tiles; by default as square as possible for a target width/height ``aspect``."""
-    if cols is None:
-        cols = max(1, min(count, round(math.sqrt(count * aspect * tile_h / max(tile_w, 1)))))
-        cols = max(cols, math.ceil(count / max(1, math.ceil(count / cols))))
-    rows = math.ceil(count / cols)
-    return MosaicLayout(count, cols, tile_h, tile_w, gap, gap + rows * (tile_h + gap), gap + cols * (tile_w + gap))
-
-
 def _lut(u: np.ndarray, name: str) -> np.ndarray:
     """uint8 values -> RGB through a colour map (np.take: several times faster than fancy indexing)."""
     return np.take(colormaps.lut(name), u, axis=0)
-
-
-def tile(tiles: np.ndarray, lay: MosaicLayout, background: int = 255) -> np.ndarray:
-    """(n, h, w, 3) uint8 -> one (H, W, 3) uint8 C-contiguous mosaic."""
-    out = np.full((lay.height, lay.width, 3), background, dtype=np.uint8)
-    for i in range(lay.count):
-        y, x = lay.origin(i)
-        out[y:y + lay.tile_h, x:x + lay.tile_w] = tiles[i]
-    return out
 
 
 SELECTED_RGB = (255, 140, 0)
@@ -310,7 +270,7 @@ def kernel_tiles(weights: np.ndarray, tile_px: int = 48) -> np.ndarray:
 
 
 def bank_mosaic(bank: KernelBank, selected: int | None = None, tile_px: int = 48,
-                cols: int | None = None) -> tuple[np.ndarray, MosaicLayout]:
+                cols: int | None = None) -> tuple[np.ndarray, GridLayout]:
     """The bank as one picture: frozen kernels framed dark, the selected one framed orange."""
     tiles = kernel_tiles(bank.weights, tile_px)
     s = tiles.shape[1]
@@ -327,16 +287,26 @@ def bank_mosaic(bank: KernelBank, selected: int | None = None, tile_px: int = 48
         if bank.frozen[i]:  # a small dark corner tab: "locked"
             framed[i, ring:3 * ring + 3, ring:3 * ring + 3] = inner
     n = len(tiles)
-    lay = layout(n, framed.shape[1], framed.shape[2], gap=2,
-                 cols=cols or min(n, max(1, math.ceil(math.sqrt(n))) if n <= 64 else 12))
+    lay = grid_layout(n, framed.shape[1], framed.shape[2], gap=2, margin=2,
+                      cols=cols or min(n, max(1, math.ceil(math.sqrt(n))) if n <= 64 else 12))
     return tile(framed, lay), lay
 
 
-def response_mosaic(resp: np.ndarray, cols: int | None = None, gap: int = 4) -> tuple[np.ndarray, MosaicLayout]:
-    """Responses (n, H, W) on the diverging map, each scaled by its own 99.5th percentile of |value| (zero =
-    white)."""
+RESPONSE_CENTRES = ("zero", "median")
+
+
+def response_mosaic(resp: np.ndarray, cols: int | None = None, gap: int = 4,
+                    centre: str = "zero") -> tuple[np.ndarray, GridLayout]:
+    """Responses (n, H, W) on the diverging map, each scaled by its own 99.5th percentile of |value - centre|.
+
+    ``centre`` "zero": white is 0 (what the layer outputs); "median": white is each map's median, a zero-mean
+    display in which a kernel's mean (a random kernel's offset, which lifts the whole map) saturates nothing."""
+    if centre not in RESPONSE_CENTRES:
+        raise ValueError(f"unknown centre {centre!r}; known: {', '.join(RESPONSE_CENTRES)}")
     resp = np.asarray(resp, dtype=np.float32)
     n, h, w = resp.shape
+    if centre == "median":
+        resp = resp - np.median(resp[:, ::2, ::2].reshape(n, -1), axis=1).astype(np.float32)[:, None, None]
     sub = np.abs(resp[:, ::2, ::2]).reshape(n, -1)  # robust limit: a few edge pixels do not wash it out
     q = int(sub.shape[1] * 0.995)
     lim = np.partition(sub, min(q, sub.shape[1] - 1), axis=1)[:, min(q, sub.shape[1] - 1)]
@@ -344,12 +314,12 @@ def response_mosaic(resp: np.ndarray, cols: int | None = None, gap: int = 4) -> 
     lim = np.where(lim > 0, lim, 1.0).astype(np.float32)
     u = np.clip(resp * (127.5 / lim)[:, None, None] + 128.0, 0, 255).astype(np.uint8)
     tiles = _lut(u, "coolwarm")
-    lay = layout(n, h, w, gap=gap, cols=cols)
+    lay = grid_layout(n, h, w, gap=gap, margin=gap, cols=cols)
     return tile(tiles, lay), lay
 
 
 def fft_mosaic(weights: np.ndarray, pad: int = 32, scale: int = 2, cols: int | None = None,
-               gap: int = 4) -> tuple[np.ndarray, MosaicLayout]:
+               gap: int = 4) -> tuple[np.ndarray, GridLayout]:
     """FFT magnitudes (DC centred) on magma, each kernel scaled to its own maximum."""
     f = fft_magnitude(weights, pad)
     n = f.shape[0]
@@ -357,7 +327,7 @@ def fft_mosaic(weights: np.ndarray, pad: int = 32, scale: int = 2, cols: int | N
     mx = np.where(mx > 0, mx, 1.0)
     u = np.clip(np.round(255.0 * f / mx[:, None, None]), 0, 255).astype(np.uint8)
     tiles = _lut(u, "magma").repeat(scale, axis=1).repeat(scale, axis=2)
-    lay = layout(n, tiles.shape[1], tiles.shape[2], gap=gap, cols=cols)
+    lay = grid_layout(n, tiles.shape[1], tiles.shape[2], gap=gap, margin=gap, cols=cols)
     return tile(tiles, lay), lay
 
 
@@ -365,11 +335,12 @@ def fft_mosaic(weights: np.ndarray, pad: int = 32, scale: int = 2, cols: int | N
 class Views:
     """Everything the workbench draws for one (bank, image) pair: immutable, safe to pass between threads."""
     responses: np.ndarray  # uint8 (H, W, 3)
-    responses_layout: MosaicLayout
+    responses_layout: GridLayout
     fft: np.ndarray  # uint8 (H, W, 3)
-    fft_layout: MosaicLayout
+    fft_layout: GridLayout
     image: np.ndarray  # uint8 (h, w, 3): the preview the responses were computed on
     seconds: float
+    centre: str = "zero"  # the responses' display centre (``response_mosaic``)
 
 
 def preview_side(count: int) -> int:
@@ -377,15 +348,16 @@ def preview_side(count: int) -> int:
     return 256 if count <= 32 else 192 if count <= 64 else 128 if count <= 128 else 96
 
 
-def compute_views(bank: KernelBank, image: np.ndarray, max_side: int | None = None) -> Views:
-    """Responses + FFT mosaics of a bank on an image (downscaled to ``max_side``, default ``preview_side``)."""
+def compute_views(bank: KernelBank, image: np.ndarray, max_side: int | None = None, centre: str = "zero") -> Views:
+    """Responses + FFT mosaics of a bank on an image (downscaled to ``max_side``, default ``preview_side``);
+    ``centre``: the responses' display centre, "zero" or "median" (``response_mosaic``)."""
     import time
 
     t0 = time.perf_counter()
     img = preview(image, max_side or preview_side(bank.out_channels))
     cols = max(1, min(bank.out_channels, 4 if bank.out_channels <= 16 else 8))
-    r, rl = response_mosaic(responses(bank.weights, img), cols=cols)
+    r, rl = response_mosaic(responses(bank.weights, img), cols=cols, centre=centre)
     f, fl = fft_mosaic(bank.weights, cols=cols)
     for a in (r, f, img):
         a.setflags(write=False)
-    return Views(r, rl, f, fl, img, time.perf_counter() - t0)
+    return Views(r, rl, f, fl, img, time.perf_counter() - t0, centre)

@@ -17,12 +17,12 @@ API (what an embedding workspace uses)::
     b.subsetChanged(int)      # the subset size changed (0 = all)
     b.viewReady(object)       # an app.data.preview.View was rendered
 
-Loading, tiling and counting run in a ``widgets.common.worker.Worker`` (``app.data.preview.browse``); the widget only
-renders the resulting ``View``: one ``ImageItem`` for the mosaic, a text label per cell, one bar chart. A dataset
-that is not on disk shows a Download button (progress bar + Cancel; an interrupted download resumes). Errors are
+Loading, tiling and counting run in a ``widgets.common.worker.Worker`` (``app.data.preview.browse``); the panels
+render the resulting ``View``: ``DatasetCombo`` (the choice), ``WorkBar`` (progress, Download, Cancel; an
+interrupted download resumes), ``SamplesView`` (the mosaic, laid out for its area, and the class counts). Errors are
 shown in the panel; the browser keeps working.
 
-Run alone: ``python -m widgets.data.browser``.
+``preview()`` builds one for ``python -m widgets.preview``.
 """
 
 from __future__ import annotations
@@ -31,35 +31,20 @@ from pathlib import Path
 
 import torch  # noqa: F401  (torch before Qt)
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QFont, QKeySequence, QShortcut
-from PySide6.QtWidgets import (
-    QApplication,
-    QComboBox,
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
-    QSizePolicy,
-    QSpinBox,
-    QSplitter,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QApplication, QComboBox, QFileDialog, QHBoxLayout, QLabel, QSizePolicy, QSpinBox,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from app.data import formats
-from app.data.download import human_size
 from app.data.preview import View, browse
+from app.storage import human_size
 from widgets.common.worker import Worker, WorkerPool
+from widgets.data.dataset_combo import DatasetCombo
+from widgets.data.samples_view import SamplesView
+from widgets.data.work_bar import WorkBar
 
-FOLDER_ITEM = "Image folder…"
-RECENT_KEY = "data/recent_folders"
 ROOT_KEY = "data/root"
-MAX_RECENT = 6
 N_SAMPLES = 48
 
 
@@ -73,7 +58,6 @@ class DatasetBrowser(QWidget):
         self._settings = settings
         self._root: str | None = None
         self._dataset = None  # ArrayDataset of the previewed split
-        self._view: View | None = None
         self._train_size: dict[str, int] = {}
         self._load_worker: Worker | None = None
         self._dl_worker: Worker | None = None
@@ -81,44 +65,26 @@ class DatasetBrowser(QWidget):
         self._error = ""
         self._closed = False
         self.pool = WorkerPool(self)
-        self._debounce = QTimer(self)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(150)
+        self._debounce = QTimer(self, singleShot=True, interval=150)
         self._debounce.timeout.connect(self._refresh)
 
         # --- controls ---
-        self.combo = QComboBox()
-        self.combo.setToolTip("The dataset (digits needs nothing; others are read from the data folder or "
-                              "downloaded; Image folder… = any folder of class sub-folders)")
-        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.combo.setMinimumContentsLength(12)
+        self.combo = DatasetCombo(settings)
         self.split_combo = QComboBox()
         self.split_combo.addItems(["train", "test"])
         self.split_combo.setToolTip("Which split to preview (the subset size applies to the training split)")
-        self.subset_spin = QSpinBox()
-        self.subset_spin.setRange(0, 10_000_000)
-        self.subset_spin.setSingleStep(500)
-        self.subset_spin.setSpecialValueText("all")
+        self.subset_spin = QSpinBox(minimum=0, maximum=10_000_000, singleStep=500, specialValueText="all")
         self.subset_spin.setToolTip("Use a seeded subset of N training images (all = every image); "
                                     "the samples and counts below show that subset")
         self.subset_spin.setAccelerated(True)
         self.of_label = QLabel("of ? training images")
-        self.root_btn = QToolButton()
-        self.root_btn.setText("Data folder…")
+        self.root_btn = QToolButton(text="Data folder…")
         self.root_btn.clicked.connect(self.choose_root)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = QLabel("", wordWrap=True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
-        self.download_btn = QPushButton("Download")
-        self.download_btn.setToolTip("Download this dataset from its official location (checksum-verified; "
-                                     "an interrupted download resumes)")
-        self.download_btn.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setToolTip("Stop the download or load (Esc); a download resumes where it stopped")
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(True)
+        self.work = WorkBar()
+        self.download_btn, self.cancel_btn = self.work.download_btn, self.work.cancel_btn
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Dataset"))
@@ -129,43 +95,16 @@ class DatasetBrowser(QWidget):
         sub.addWidget(self.subset_spin)
         sub.addWidget(self.of_label, 1)
         sub.addWidget(self.root_btn)
-        work = QHBoxLayout()
-        work.addWidget(self.progress, 1)
-        work.addWidget(self.download_btn)
-        work.addWidget(self.cancel_btn)
-        work.addStretch(0)
-
-        # --- plots: one mosaic image, one bar chart ---
-        self.grid_view = pg.GraphicsLayoutWidget()
-        self.grid_view.setToolTip("Random samples of the (subset of the) split with their labels; "
-                                  "wheel to zoom, drag to pan")
-        self.grid_box = self.grid_view.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.grid_box.addItem(self.image)
-        self._labels: list[pg.TextItem] = []
-        self._label_font = QFont(self.font())
-        self._label_font.setPointSizeF(max(6.0, self.font().pointSizeF() * 0.8))
-        self.counts_plot = pg.PlotWidget()
-        self.counts_plot.setMenuEnabled(False)
-        self.counts_plot.setMouseEnabled(x=False, y=False)
-        self.counts_plot.setLabel("left", "images")
-        self.counts_plot.setToolTip("Images per class (in the subset)")
-        self.counts_plot.hideButtons()
-        self.bars = pg.BarGraphItem(x=[0], height=[0], width=0.8, brush=(70, 110, 180))
-        self.counts_plot.addItem(self.bars)
-        self.splitter = splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.grid_view)
-        splitter.addWidget(self.counts_plot)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
+        self.samples = SamplesView()  # the mosaic and the class counts
+        self.samples.relaidOut.connect(self._describe)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
         lay.addLayout(sub)
         lay.addWidget(self.status)
-        lay.addLayout(work)
-        lay.addWidget(splitter, 1)
+        lay.addWidget(self.work)
+        lay.addWidget(self.samples, 1)
         lay.addStretch(0)
 
         if self._settings is not None:
@@ -173,18 +112,16 @@ class DatasetBrowser(QWidget):
             if saved and Path(str(saved)).is_dir():
                 self._root = str(saved)
         self._update_root_tip()
-        self._fill_combo()
-        self._show_busy(False)
-        self.download_btn.hide()
+        self.combo.update_texts(self._root)
+        for key, slot in ((QKeySequence.StandardKey.Open, self.choose_folder), (Qt.Key.Key_Escape, self.cancel)):
+            sc = QShortcut(QKeySequence(key), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.activated.connect(slot)
 
         self.combo.currentIndexChanged.connect(self._on_combo)
         self.split_combo.currentIndexChanged.connect(self._on_split)
         self.subset_spin.valueChanged.connect(self._on_subset)
         self.download_btn.clicked.connect(self.download)
         self.cancel_btn.clicked.connect(self.cancel)
-        esc = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
-        esc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        esc.activated.connect(self.cancel)
         self._initial = True  # the first load starts once the event loop runs (the embedder may set a name first)
         QTimer.singleShot(0, self._first_refresh)
 
@@ -199,7 +136,7 @@ class DatasetBrowser(QWidget):
         i = self.combo.findData(name)
         if i < 0:
             if name.startswith("imagefolder:"):
-                i = self._add_folder_item(name)
+                i = self.combo.add_folder(name)
             else:
                 return  # unknown names are ignored (the combo keeps its choice)
         self.combo.setCurrentIndex(i)
@@ -221,7 +158,7 @@ class DatasetBrowser(QWidget):
         self._root = str(root) if root else None
         self._update_root_tip()
         self._dataset = None
-        self._update_combo_texts()
+        self.combo.update_texts(self._root)
         self._refresh()
 
     @property
@@ -232,7 +169,7 @@ class DatasetBrowser(QWidget):
         return self._dataset
 
     def current_view(self) -> View | None:
-        return self._view
+        return self.samples.view
 
     def error_text(self) -> str:
         return self._error
@@ -257,65 +194,12 @@ class DatasetBrowser(QWidget):
         self._closed = True  # no new work after this
         self._initial = False
         self._debounce.stop()
+        self.samples.stop()
         self.pool.shutdown()
         self._load_worker = None
         self._dl_worker = None
 
-    # --- combo --------------------------------------------------------------------------------------------
-    def _fill_combo(self) -> None:
-        self.combo.blockSignals(True)
-        for name in formats.builtin_names():
-            self.combo.addItem(name, name)
-        for folder in self._recent_folders():
-            self._add_folder_item("imagefolder:" + folder, select=False)
-        self.combo.addItem(FOLDER_ITEM, None)
-        self.combo.setItemData(self.combo.count() - 1, "Choose a folder of class sub-folders (Ctrl+O)",
-                               Qt.ItemDataRole.ToolTipRole)
-        self.combo.blockSignals(False)
-        self._update_combo_texts()
-        sc = QShortcut(QKeySequence.StandardKey.Open, self)
-        sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        sc.activated.connect(self.choose_folder)
-
-    def _update_combo_texts(self) -> None:
-        for i in range(self.combo.count()):
-            name = self.combo.itemData(i)
-            if name in formats.BUILTINS:
-                st = formats.status(name, self._root)
-                self.combo.setItemText(i, name if st.local else f"{name} (download {human_size(st.download_size)})")
-                tip = f"{st.title}\n" + (f"local: {st.where}" if st.local else "not downloaded yet")
-                self.combo.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
-            elif name == "digits":
-                self.combo.setItemData(i, "scikit-learn's 8x8 digits (embedded, needs nothing)",
-                                       Qt.ItemDataRole.ToolTipRole)
-
-    def _add_folder_item(self, name: str, select: bool = True) -> int:
-        folder = name.split(":", 1)[1]
-        i = self.combo.findData(name)
-        if i >= 0:
-            return i
-        pos = self.combo.findText(FOLDER_ITEM)
-        pos = pos if pos >= 0 else self.combo.count()
-        block = self.combo.blockSignals(True)
-        self.combo.insertItem(pos, f"folder: {Path(folder).name or folder}", name)
-        self.combo.setItemData(pos, folder, Qt.ItemDataRole.ToolTipRole)
-        self.combo.blockSignals(block)
-        return pos
-
-    def _recent_folders(self) -> list[str]:
-        if self._settings is None:
-            return []
-        v = self._settings.value(RECENT_KEY) or []
-        if isinstance(v, str):
-            v = [v]
-        return [str(x) for x in v][:MAX_RECENT]
-
-    def _remember_folder(self, folder: str) -> None:
-        if self._settings is None:
-            return
-        recent = [folder] + [f for f in self._recent_folders() if f != folder]
-        self._settings.setValue(RECENT_KEY, recent[:MAX_RECENT])
-
+    # --- choices ------------------------------------------------------------------------------------------
     def _update_root_tip(self) -> None:
         from app import paths
 
@@ -350,8 +234,8 @@ class DatasetBrowser(QWidget):
             self.combo.setCurrentIndex(self._last_index)
             self.combo.blockSignals(False)
             return
-        self._remember_folder(folder)
-        i = self._add_folder_item("imagefolder:" + folder)
+        self.combo.remember(folder)
+        i = self.combo.add_folder("imagefolder:" + folder)
         if i == self.combo.currentIndex():
             self._on_combo(i)
         else:
@@ -405,11 +289,9 @@ class DatasetBrowser(QWidget):
             self._set_message(f"{name} is not downloaded yet ({human_size(st.download_size)} from its official "
                               f"location). Press Download.", error=False)
             self._clear_view()
-            self._reset_download_button()
-            self.download_btn.show()
-            self.download_btn.setEnabled(True)
+            self.work.offer()
             return
-        self._reset_download_button()
+        self.work.withdraw()
         self._cancel_load()
         subset = self.subset_spin.value() if split == "train" else 0
         ds = self._dataset
@@ -422,24 +304,12 @@ class DatasetBrowser(QWidget):
         w.failed.connect(self._on_failed)
         w.cancelled.connect(self._on_load_cancelled)
         self._load_worker = w
-        self._show_busy(True)
+        self.work.busy(True)
 
     def _columns(self) -> int:
-        """Grid columns that suit the sample area's shape (a narrow panel gets fewer, taller rows)."""
-        if self.splitter.isVisible():
-            w, h = max(1, self.grid_view.width()), max(1, self.grid_view.height())
-        else:  # hidden while nothing is shown: about 3/4 of the space below the controls
-            w, h = max(1, self.width()), max(1, int(0.75 * (self.height() - self.splitter.y())))
-        for c in (4, 6, 8, 12, 16):  # divisors of N_SAMPLES: full rows
-            if N_SAMPLES / c / c <= h / w:
-                return c
-        return 16
-
-    def _reset_download_button(self) -> None:
-        self.download_btn.hide()
-        self.download_btn.setText("Download")
-        self.download_btn.setToolTip("Download this dataset from its official location (checksum-verified; "
-                                     "an interrupted download resumes)")
+        """Grid columns that suit the sample area (before it is laid out: about 3/4 of the space below the
+        controls; the samples view lays the grid out again once it is shown)."""
+        return self.samples.columns(self.width(), int(0.75 * max(1, self.height() - self.samples.y())), N_SAMPLES)
 
     def _cancel_load(self) -> None:
         if self._load_worker is not None and self._load_worker.is_running():
@@ -458,7 +328,7 @@ class DatasetBrowser(QWidget):
         name, root = self.dataset_name, self._root
         if self._closed or name not in formats.BUILTINS or (self._dl_worker is not None and self._dl_worker.is_running()):
             return
-        force = self.download_btn.text() != "Download"  # "Download again": repair a damaged copy
+        force = self.work.repair  # "Download again": repair a damaged copy
         self._cancel_load()
         self.download_btn.setEnabled(False)
         self._set_message(f"downloading {name}…", error=False)
@@ -472,27 +342,21 @@ class DatasetBrowser(QWidget):
         w.failed.connect(self._on_download_failed)
         w.cancelled.connect(self._on_download_cancelled)
         self._dl_worker = w
-        self._show_busy(True)
+        self.work.busy(True)
 
     # --- worker results (GUI thread) ------------------------------------------------------------------------
     @Slot(object)
     def _on_progress(self, p) -> None:
         if self.sender() not in (self._load_worker, self._dl_worker):
             return
-        frac = p.fraction
-        if frac is None:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(frac * 1000))
-        self.progress.setFormat(p.message[:80] if p.message else "%p%")
+        self.work.progress(p)
 
     @Slot(object)
     def _on_loaded(self, result) -> None:
         if self.sender() is not self._load_worker:
             return  # a stale load (the choice changed meanwhile)
         self._load_worker = None
-        self._show_busy(False)
+        self.work.busy(False)
         ds, view = result
         self._dataset = ds
         if ds.split == "train":
@@ -509,97 +373,59 @@ class DatasetBrowser(QWidget):
         if self.sender() is not self._load_worker:
             return
         self._load_worker = None
-        self._show_busy(False)
+        self.work.busy(False)
         self._dataset = None
         self._clear_view()
         self._set_message(f"Cannot load {self.dataset_name}: {msg}", error=True)
         if self.dataset_name in formats.BUILTINS:  # a damaged copy: offer to fetch it again
-            self.download_btn.setText("Download again")
-            self.download_btn.setToolTip("Fetch the dataset again from its official location and unpack it "
-                                         "over the damaged copy (checksum-verified)")
-            self.download_btn.setEnabled(True)
-            self.download_btn.show()
+            self.work.offer(repair=True)
 
     @Slot()
     def _on_load_cancelled(self) -> None:
         if self.sender() is not self._load_worker:
             return
         self._load_worker = None
-        self._show_busy(False)
+        self.work.busy(False)
         self._set_message("Loading cancelled.", error=False)
 
     @Slot(object)
     def _on_downloaded(self, path) -> None:
         self._dl_worker = None
-        self._show_busy(False)
-        self._reset_download_button()
-        self._update_combo_texts()
+        self.work.busy(False)
+        self.work.withdraw()
+        self.combo.update_texts(self._root)
         self._set_message(f"Downloaded into {path}.", error=False)
         self._refresh()
 
     @Slot(str)
     def _on_download_failed(self, msg: str) -> None:
         self._dl_worker = None
-        self._show_busy(False)
+        self.work.busy(False)
         self.download_btn.setEnabled(True)
         self._set_message(f"Download failed: {msg}", error=True)
 
     @Slot()
     def _on_download_cancelled(self) -> None:
         self._dl_worker = None
-        self._show_busy(False)
+        self.work.busy(False)
         self.download_btn.setEnabled(True)
         self._set_message("Download cancelled; Download again to resume where it stopped.", error=False)
 
     # --- rendering ----------------------------------------------------------------------------------------
-    def _show_busy(self, busy: bool) -> None:
-        self.progress.setVisible(busy)
-        self.cancel_btn.setVisible(busy)
-        if busy:
-            self.progress.setRange(0, 0)
-            self.progress.setFormat("")
-
     def _set_message(self, text: str, error: bool) -> None:
         self._error = text if error else ""
         self.status.setText(text)
         self.status.setStyleSheet("color: #b00020;" if error else "color: #3b4452;")
 
     def _clear_view(self) -> None:
-        self._view = None
-        self.image.clear()
-        for t in self._labels:
-            self.grid_box.removeItem(t)
-        self._labels.clear()
-        self.bars.setOpts(x=[0], height=[0], width=0.8)
-        self.counts_plot.getAxis("bottom").setTicks(None)
-        self.splitter.hide()  # nothing to show: no empty axes
+        self.samples.clear()
 
     def _render(self, view: View) -> None:
-        self._view = view
-        self.splitter.show()
-        self.image.setImage(view.mosaic, autoLevels=False, levels=(0, 255))
-        for t in self._labels:
-            self.grid_box.removeItem(t)
-        self._labels.clear()
-        for cell in view.cells:
-            text = cell.class_name if len(cell.class_name) <= 9 else cell.class_name[:8] + "…"
-            t = pg.TextItem(text, color=(255, 255, 255), fill=pg.mkBrush(0, 0, 0, 150), anchor=(0, 1))
-            t.setFont(self._label_font)
-            t.setPos(cell.x, cell.y + cell.size)
-            t.setToolTip(f"#{cell.index}: {cell.class_name}")
-            self.grid_box.addItem(t)
-            self._labels.append(t)
-        self.grid_box.autoRange(padding=0.01)
-        k = len(view.classes)
-        x = np.arange(k)
-        self.bars.setOpts(x=x, height=view.counts.astype(float), width=0.8)
-        ax = self.counts_plot.getAxis("bottom")
-        if k <= 12:
-            ax.setTicks([[(i, n if len(n) <= 6 else n[:5] + "…") for i, n in enumerate(view.classes)]])
-        else:
-            ax.setTicks(None)
-        self.counts_plot.setXRange(-0.6, k - 0.4, padding=0)
-        self.counts_plot.setYRange(0, max(1, int(view.counts.max(initial=0))) * 1.05, padding=0)
+        self.samples.render(view)
+        self._describe(view)
+        self.viewReady.emit(view)
+
+    def _describe(self, view: View) -> None:
         text = view.summary()
         if view.notes:
             shown = "; ".join(view.notes[:3]) + (f"; and {len(view.notes) - 3} more" if len(view.notes) > 3 else "")
@@ -608,26 +434,13 @@ class DatasetBrowser(QWidget):
         self.status.setToolTip("\n".join(view.notes[:50]) if view.notes else
                                f"normalisation mean {tuple(round(v, 3) for v in view.mean)}, "
                                f"std {tuple(round(v, 3) for v in view.std)}")
-        self.viewReady.emit(view)
 
 
-def main() -> int:
-    import sys
+def preview() -> QWidget:
+    """The browser alone, for ``python -m widgets.preview data``."""
+    from widgets.common.settings import settings
 
-    from widgets.application import make_app
-
-    app = make_app()
-    settings = QSettings()
-    w = DatasetBrowser(settings=settings)
+    w = DatasetBrowser(settings=settings())
     w.setWindowTitle("Filter Explorer — datasets")
     w.resize(520, 720)
-    w.show()
-    code = app.exec()
-    w.shutdown()
-    return int(code)
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())
+    return w

@@ -62,6 +62,10 @@ class KernelGrid(QWidget):
         self.cursor_rc = (min(r, k - 1), min(c, k - 1))
         self.update()
 
+    def values(self) -> np.ndarray:
+        """The values shown (k, k)."""
+        return self._values
+
     def value_at(self, r: int, c: int) -> float:
         return float(self._values[r, c])
 

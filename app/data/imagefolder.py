@@ -1,0 +1,285 @@
+"""Folders of class sub-folders as datasets, with a decoded-array cache keyed by content and absolute path.
+
+``load_imagefolder(path, split)`` / ``iter_load_imagefolder(...)`` (task generator): one sub-folder per class
+(``train/`` and ``test/`` when present, else a seeded split). Files that cannot be used are skipped and named in
+``notes``, never fatal for the folder: unreadable or corrupt images, dangling symlinks, symlink loops, file names
+that are not valid UTF-8, images whose header declares more pixels than ``app.data.limits.MAX_IMAGE_PIXELS``.
+
+The cache (``cache/imagefolder/<name>-<path digest>-<content key>-<size>.npz``, written atomically) is keyed by
+the folder's absolute path and, for every image, its relative path, size, ``st_mtime_ns``, ``st_ctime_ns`` and a
+digest of its first and last 4 KiB (the whole file when smaller): two folders with the same name, file names,
+sizes and times but other pixels never share a cache entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat as stat_mod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app import paths
+from app.data.core import ArrayDataset, DatasetError, save_npz_atomic, seeded_split
+from app.data import limits
+from app.errors import LimitError
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+CACHE_VERSION = "2"
+EDGE = 4096  # bytes digested at each end of a file
+
+
+def display(path: str | os.PathLike) -> str:
+    """A path as text that always prints (bytes that are not UTF-8 shown as U+FFFD)."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: Path
+    rel: str  # relative to the folder, for notes
+    label: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+
+def scan(folder: Path, classes: list[str]) -> tuple[list[Entry], list[str]]:
+    """The image files under each class folder (sorted, symlinks followed once), and notes on skipped ones."""
+    entries: list[Entry] = []
+    notes: list[str] = []
+    seen: set[tuple[int, int]] = set()
+
+    def walk(path: str, rel: str, label: int) -> None:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            notes.append(f"{display(rel)}: cannot open the folder ({exc.strerror or exc}), skipped")
+            return
+        if (st.st_dev, st.st_ino) in seen:
+            notes.append(f"{display(rel)}: a symlink loop (this folder is already read), skipped")
+            return
+        seen.add((st.st_dev, st.st_ino))
+        try:
+            with os.scandir(path) as it:
+                items = sorted(it, key=lambda e: os.fsencode(e.name))
+        except OSError as exc:
+            notes.append(f"{display(rel)}: cannot list the folder ({exc.strerror or exc}), skipped")
+            return
+        for e in items:
+            r = f"{rel}/{e.name}"
+            try:
+                e.name.encode("utf-8")
+            except UnicodeEncodeError:
+                notes.append(f"{display(r)}: the file name is not valid UTF-8, skipped")
+                continue
+            if e.name.startswith("."):
+                continue
+            try:
+                is_dir = e.is_dir(follow_symlinks=True)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                walk(e.path, r, label)
+                continue
+            if os.path.splitext(e.name)[1].lower() not in IMAGE_EXTS:
+                continue
+            try:
+                st = e.stat(follow_symlinks=True)
+            except OSError as exc:
+                why = "a dangling symlink" if e.is_symlink() else f"cannot read ({exc.strerror or exc})"
+                if e.is_symlink() and getattr(exc, "errno", None) == 40:
+                    why = "a symlink loop"
+                notes.append(f"{display(r)}: {why}, skipped")
+                continue
+            if not stat_mod.S_ISREG(st.st_mode):
+                continue
+            entries.append(Entry(Path(e.path), r, label, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+
+    for ci, c in enumerate(classes):
+        walk(str(folder / c), c, ci)
+    return entries, notes
+
+
+def edge_digest(path: Path, size: int) -> bytes:
+    """A digest of the first and last ``EDGE`` bytes (the whole file when it is small); b"" when unreadable."""
+    try:
+        with open(path, "rb") as f:
+            if size <= 2 * EDGE:
+                data = f.read()
+            else:
+                data = f.read(EDGE)
+                f.seek(-EDGE, os.SEEK_END)
+                data += f.read(EDGE)
+    except OSError:
+        return b""
+    return hashlib.blake2b(data, digest_size=8).digest()
+
+
+def path_digest(folder: Path) -> str:
+    return hashlib.sha1(os.fsencode(str(Path(folder).resolve()))).hexdigest()[:12]
+
+
+def content_key(folder: Path, classes: list[str], entries: list[Entry], size: int | None) -> str:
+    """The cache key: absolute path, classes, decode size, and every file's path, size, times and edge digest."""
+    h = hashlib.sha1(f"v{CACHE_VERSION}\n{size}\n".encode())
+    h.update(os.fsencode(str(Path(folder).resolve())) + b"\n")
+    h.update(("\n".join(classes) + "\n").encode())
+    for e in entries:
+        h.update(os.fsencode(e.rel) + f":{e.label}:{e.size}:{e.mtime_ns}:{e.ctime_ns}:".encode())
+        h.update(edge_digest(e.path, e.size) + b"\n")
+    return h.hexdigest()[:16]
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", display(name))[:40] or "folder"
+
+
+def cache_file(folder: Path, key: str, size: int | None) -> Path:
+    return (paths.cache_dir() / "imagefolder" /
+            f"{_safe(Path(folder).name)}-{path_digest(folder)}-{key}-{size}.npz")
+
+
+def _decode(entry: Entry, max_pixels: int | None) -> tuple[np.ndarray | None, str | None]:
+    from app.data.imagesize import decode_image
+
+    try:
+        buf = np.fromfile(entry.path, dtype=np.uint8)
+    except OSError as exc:
+        return None, f"{display(entry.rel)}: cannot read ({exc.strerror or exc}), skipped"
+    try:
+        img = decode_image(buf, display(entry.rel), max_pixels)
+    except LimitError as exc:
+        return None, f"{exc}; skipped"
+    if img is None:
+        return None, f"{display(entry.rel)}: not a readable image, skipped"
+    return img, None
+
+
+def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None, seed: int = 0,
+                          test_fraction: float = 0.2, cancel=None, threads: int | None = None,
+                          max_pixels: int | None = None):
+    """``load_imagefolder`` as a task generator (``app.tasks``): yields Progress while decoding, returns the
+    ArrayDataset. Images are decoded in ``threads`` threads (OpenCV releases the GIL); cancel is checked between
+    chunks. ``max_pixels``: the per-image pixel limit (default ``limits.MAX_IMAGE_PIXELS``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cv2
+
+    from app.tasks import Progress, check
+
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"{display(root)}: not a folder")
+    has_splits = (root / "train").is_dir() and (root / "test").is_dir()
+    folder = root / split if has_splits else root
+    classes = sorted(d.name for d in folder.iterdir() if not d.name.startswith(".") and _is_dir(d))
+    classes = [c for c in classes if _utf8(c)]
+    if not classes:
+        raise DatasetError(f"{display(folder)}: no class sub-folders")
+    yield Progress(0, None, f"scanning {display(folder)}")
+    entries, scan_notes = scan(folder, classes)
+    check(cancel)
+    key = content_key(folder, classes, entries, size)
+    cache = cache_file(folder, key, size)
+    if cache.exists():
+        try:
+            with np.load(cache, allow_pickle=False) as z:
+                images, labels, notes = z["images"], z["labels"], tuple(z["notes"].tolist())
+        except Exception:  # a damaged cache is rebuilt, never trusted
+            cache.unlink(missing_ok=True)
+        else:
+            yield Progress(1, 1, f"{display(folder.name)}: {len(labels)} images from the cache")
+            return _result(root, split, images, labels, classes, notes, has_splits, seed, test_fraction)
+    if not entries:
+        raise DatasetError(f"{display(folder)}: no image files ({', '.join(sorted(IMAGE_EXTS))})"
+                           + (f"; {'; '.join(scan_notes[:3])}" if scan_notes else ""))
+    images_l, labels_l, notes_l = [], [], list(scan_notes)
+    target = None if size is None else (size, size)
+    threads = threads or max(1, min(4, os.cpu_count() or 1))
+    chunk = 512
+    with ThreadPoolExecutor(threads, thread_name_prefix="decode") as pool:
+        for start in range(0, len(entries), chunk):
+            check(cancel)
+            part = entries[start:start + chunk]
+            for e, (img, note) in zip(part, pool.map(lambda e: _decode(e, max_pixels), part)):
+                if img is None:
+                    notes_l.append(note)
+                    continue
+                if target is None:
+                    target = (img.shape[0], img.shape[1])
+                    limits.check_count(f"{display(folder)}: {len(entries)} images of {target[0]}x{target[1]}",
+                                       len(entries) * target[0] * target[1] * 3, limits.MAX_DATASET_BYTES,
+                                       "bytes decoded")
+                if img.shape[:2] != target:
+                    img = cv2.resize(img, (target[1], target[0]), interpolation=cv2.INTER_AREA)
+                images_l.append(img)
+                labels_l.append(e.label)
+            yield Progress(min(start + chunk, len(entries)), len(entries), f"decoding {display(folder.name)}")
+    if not images_l:
+        raise DatasetError(f"{display(folder)}: none of {len(entries)} files could be read"
+                           + (f" ({notes_l[0]})" if notes_l else ""))
+    images = np.stack(images_l)
+    labels = np.asarray(labels_l, dtype=np.int64)
+    notes = tuple(notes_l)
+    prefix = cache.name.rsplit("-", 2)[0] + "-"  # the folder's older entries (its content changed)
+    for old in cache.parent.glob(f"{prefix}*.npz") if cache.parent.is_dir() else ():
+        if old != cache:
+            old.unlink(missing_ok=True)
+    try:
+        save_npz_atomic(cache, images=images, labels=labels, notes=np.asarray(notes, dtype=str))
+    except OSError as exc:  # only the next load is slower
+        notes = notes + (f"could not write the cache ({exc.strerror or exc})",)
+    return _result(root, split, images, labels, classes, notes, has_splits, seed, test_fraction)
+
+
+def _is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except OSError:
+        return False
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def load_imagefolder(path: str | Path, split: str, size: int | None = None, seed: int = 0,
+                     test_fraction: float = 0.2, progress=None, cancel=None,
+                     max_pixels: int | None = None) -> ArrayDataset:
+    """Load a folder of class sub-folders; ``train/`` and ``test/`` splits when present, else a seeded split.
+
+    Decoded arrays are cached (see the module docstring). Unusable files are skipped and named in ``notes``.
+    All images are resized to the first image's size (or ``size``). ``progress(done, total)`` is called while
+    decoding."""
+    gen = iter_load_imagefolder(path, split, size, seed, test_fraction, cancel=cancel, max_pixels=max_pixels)
+    while True:
+        try:
+            p = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None and p.total:
+            progress(int(p.done), int(p.total))
+
+
+def _result(root, split, images, labels, classes, notes, has_splits, seed, test_fraction):
+    if not has_splits:
+        tr, te = seeded_split(labels, test_fraction, seed)
+        idx = tr if split == "train" else te
+        images, labels = images[idx], labels[idx]
+    if len(labels) == 0:
+        raise DatasetError(f"{display(root)}: the {split} split holds no images")
+    c = images.shape[-1]
+    # statistics from images spread over the whole split (the files are sorted by class: the first ones are
+    # all of one class and would bias the normalisation)
+    sample = images[:: max(1, len(images) // 2000)].reshape(-1, c).astype(np.float32)
+    mean = tuple(float(v) for v in (sample.mean(0) / 255.0))
+    std = tuple(float(max(v, 1e-3)) for v in (sample.std(0) / 255.0))
+    return ArrayDataset(f"imagefolder:{root}", split, images, labels, tuple(classes), mean, std, tuple(notes))

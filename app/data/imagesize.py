@@ -1,0 +1,152 @@
+"""An image's width and height read from its header, before decoding (no Qt, no PIL).
+
+``header_size(data) -> (width, height) | None`` understands PNG, JPEG, GIF, BMP, WebP, TIFF and PNM (the formats
+OpenCV decodes for the app); None when the header is not one of those or is damaged (the decoder then decides).
+``decode_image(data, what, max_pixels)`` checks the declared size against ``app.data.limits`` and only then
+decodes with OpenCV: uint8 RGB (H, W, 3), or None when OpenCV cannot decode it.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from app.data import limits
+
+
+def _png(b: bytes):
+    if b[:8] == b"\x89PNG\r\n\x1a\n" and len(b) >= 24 and b[12:16] == b"IHDR":
+        return struct.unpack(">II", b[16:24])
+    return None
+
+
+def _jpeg(b: bytes):
+    if b[:2] != b"\xff\xd8":
+        return None
+    i, n = 2, len(b)
+    while i + 4 <= n:
+        if b[i] != 0xFF:
+            return None
+        marker = b[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length
+            i += 2
+            continue
+        (length,) = struct.unpack(">H", b[i + 2:i + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
+            if i + 9 > n:
+                return None
+            h, w = struct.unpack(">HH", b[i + 5:i + 9])
+            return w, h
+        if marker == 0xDA or length < 2:  # start of scan before any frame header
+            return None
+        i += 2 + length
+    return None
+
+
+def _gif(b: bytes):
+    if b[:6] in (b"GIF87a", b"GIF89a") and len(b) >= 10:
+        return struct.unpack("<HH", b[6:10])
+    return None
+
+
+def _bmp(b: bytes):
+    if b[:2] == b"BM" and len(b) >= 26:
+        (hdr,) = struct.unpack("<I", b[14:18])
+        if hdr == 12:
+            w, h = struct.unpack("<HH", b[18:22])
+        else:
+            w, h = struct.unpack("<ii", b[18:26])
+        return abs(w), abs(h)
+    return None
+
+
+def _webp(b: bytes):
+    if b[:4] != b"RIFF" or b[8:12] != b"WEBP" or len(b) < 30:
+        return None
+    chunk = b[12:16]
+    if chunk == b"VP8X":
+        w = 1 + int.from_bytes(b[24:27], "little")
+        h = 1 + int.from_bytes(b[27:30], "little")
+        return w, h
+    if chunk == b"VP8 ":
+        w, h = struct.unpack("<HH", b[26:30])
+        return w & 0x3FFF, h & 0x3FFF
+    if chunk == b"VP8L" and b[20] == 0x2F:
+        bits = int.from_bytes(b[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
+
+
+def _tiff(b: bytes):
+    if b[:4] not in (b"II*\x00", b"MM\x00*") or len(b) < 8:
+        return None
+    e = "<" if b[:2] == b"II" else ">"
+    (off,) = struct.unpack(e + "I", b[4:8])
+    if off + 2 > len(b):
+        return None
+    (count,) = struct.unpack(e + "H", b[off:off + 2])
+    w = h = None
+    for k in range(count):
+        p = off + 2 + 12 * k
+        if p + 12 > len(b):
+            return None
+        tag, typ = struct.unpack(e + "HH", b[p:p + 4])
+        if tag in (256, 257):
+            val = struct.unpack(e + ("H" if typ == 3 else "I"), b[p + 8:p + (10 if typ == 3 else 12)])[0]
+            if tag == 256:
+                w = val
+            else:
+                h = val
+    return (w, h) if w is not None and h is not None else None
+
+
+def _pnm(b: bytes):
+    if len(b) < 3 or b[0:1] != b"P" or b[1:2] not in b"123456":
+        return None
+    fields: list[int] = []
+    for line in b[2:512].split(b"\n"):
+        line = line.split(b"#", 1)[0]
+        for tok in line.split():
+            if not tok.isdigit():
+                return None
+            fields.append(int(tok))
+            if len(fields) == 2:
+                return fields[0], fields[1]
+    return None
+
+
+def header_size(data: bytes | np.ndarray) -> tuple[int, int] | None:
+    """(width, height) declared by an image file's header, or None when it is not a known, readable header."""
+    b = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+    for parse in (_png, _jpeg, _gif, _bmp, _webp, _tiff, _pnm):
+        try:
+            size = parse(b)
+        except (struct.error, IndexError, ValueError):
+            size = None
+        if size is not None:
+            return int(size[0]), int(size[1])
+    return None
+
+
+def decode_image(buf: np.ndarray, what: str, max_pixels: int | None = None) -> np.ndarray | None:
+    """Decode an encoded image (uint8 bytes) to uint8 RGB (H, W, 3) after checking its declared size.
+
+    Raises ``LimitError`` (naming ``what`` and the limit) when the header declares more than ``max_pixels``
+    (default ``limits.MAX_IMAGE_PIXELS``); returns None when OpenCV cannot decode the data."""
+    import cv2
+
+    if buf.size == 0:
+        return None
+    size = header_size(buf[:1 << 16])
+    if size is None and buf.size > 1 << 16:  # a JPEG frame header after a large EXIF block
+        size = header_size(buf)
+    if size is not None:
+        limits.check_pixels(what, size[0], size[1], max_pixels)
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if img is None:
+        return None
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

@@ -1,0 +1,107 @@
+"""The dataset browser's pictures: the sample mosaic with a label per cell, and the images-per-class bar chart.
+
+``render(view)`` draws an ``app.data.preview.View``; the mosaic is laid out again (``app.data.preview.relayout``)
+whenever its area changes shape (shown late, resized, splitter moved), so that it always fills the space it has.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QSplitter, QWidget
+
+from app.data.preview import View, columns_for, relayout
+
+
+class SamplesView(QSplitter):
+    relaidOut = Signal(object)  # the View, laid out again
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Vertical, parent)
+        self.view: View | None = None
+        self.grid_view = pg.GraphicsLayoutWidget()
+        self.grid_view.setToolTip("Random samples of the (subset of the) split with their labels; "
+                                  "wheel to zoom, drag to pan")
+        self.grid_box = self.grid_view.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.grid_box.addItem(self.image)
+        self.labels: list[pg.TextItem] = []
+        self._label_font = QFont(self.font())
+        self._label_font.setPointSizeF(max(6.0, self.font().pointSizeF() * 0.8))
+        self.counts_plot = pg.PlotWidget()
+        self.counts_plot.setMenuEnabled(False)
+        self.counts_plot.setMouseEnabled(x=False, y=False)
+        self.counts_plot.setLabel("left", "images")
+        self.counts_plot.setToolTip("Images per class (in the subset)")
+        self.counts_plot.hideButtons()
+        self.bars = pg.BarGraphItem(x=[0], height=[0], width=0.8, brush=(70, 110, 180))
+        self.counts_plot.addItem(self.bars)
+        self.addWidget(self.grid_view)
+        self.addWidget(self.counts_plot)
+        self.setStretchFactor(0, 3)
+        self.setStretchFactor(1, 1)
+        self._relayout_timer = QTimer(self, singleShot=True, interval=50)
+        self._relayout_timer.timeout.connect(self._relayout)
+        self.grid_view.installEventFilter(self)
+
+    def columns(self, fallback_width: int, fallback_height: int, n: int) -> int:
+        """Columns for ``n`` samples in the grid's area (or the fallback area while it is not laid out yet)."""
+        if self.grid_view.isVisible():
+            return columns_for(n, self.grid_view.width(), self.grid_view.height())
+        return columns_for(n, fallback_width, fallback_height)
+
+    def clear(self) -> None:
+        self.view = None
+        self.image.clear()
+        for t in self.labels:
+            self.grid_box.removeItem(t)
+        self.labels.clear()
+        self.bars.setOpts(x=[0], height=[0], width=0.8)
+        self.counts_plot.getAxis("bottom").setTicks(None)
+        self.hide()  # nothing to show: no empty axes
+
+    def render(self, view: View) -> None:
+        self.view = view
+        self.show()
+        self.image.setImage(view.mosaic, autoLevels=False, levels=(0, 255))
+        for t in self.labels:
+            self.grid_box.removeItem(t)
+        self.labels.clear()
+        for cell in view.cells:
+            text = cell.class_name if len(cell.class_name) <= 9 else cell.class_name[:8] + "…"
+            t = pg.TextItem(text, color=(255, 255, 255), fill=pg.mkBrush(0, 0, 0, 150), anchor=(0, 1))
+            t.setFont(self._label_font)
+            t.setPos(cell.x, cell.y + cell.size)
+            t.setToolTip(f"#{cell.index}: {cell.class_name}")
+            self.grid_box.addItem(t)
+            self.labels.append(t)
+        self.grid_box.autoRange(padding=0.01)
+        k = len(view.classes)
+        self.bars.setOpts(x=np.arange(k), height=view.counts.astype(float), width=0.8)
+        ax = self.counts_plot.getAxis("bottom")
+        if k <= 12:
+            ax.setTicks([[(i, n if len(n) <= 6 else n[:5] + "…") for i, n in enumerate(view.classes)]])
+        else:
+            ax.setTicks(None)
+        self.counts_plot.setXRange(-0.6, k - 0.4, padding=0)
+        self.counts_plot.setYRange(0, max(1, int(view.counts.max(initial=0))) * 1.05, padding=0)
+
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802
+        if obj is self.grid_view and ev.type() in (QEvent.Type.Resize, QEvent.Type.Show):
+            self._relayout_timer.start()
+        return super().eventFilter(obj, ev)
+
+    @Slot()
+    def _relayout(self) -> None:
+        v = self.view
+        if v is None or not self.grid_view.isVisible() or not v.cells:
+            return
+        cols = columns_for(len(v.cells), self.grid_view.width(), self.grid_view.height())
+        if cols != v.columns:
+            self.render(relayout(v, cols))
+            self.relaidOut.emit(self.view)
+
+    def stop(self) -> None:
+        self._relayout_timer.stop()

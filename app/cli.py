@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "app.kernels.cli",
     "app.models.cli",
     "app.probe.cli",
+    "app.probe.bench_cli",
     "app.live.cli",
     "app.data.cli",
 ]

@@ -26,6 +26,7 @@ from app.probe.config import CurvePoint
 from app.probe.headcore import (ROW_CHUNK, HeadResult, accuracy, initial_weights, prepare, standardizer,  # noqa: F401
                                 state_of, stop_report, to_device)
 from app.probe.lbfgs import lbfgs
+from app.probe.ridge import train_ridge
 from app.probe.svm import train_svm
 from app.tasks import CancelToken, Progress, check
 
@@ -202,67 +203,6 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
     with torch.no_grad():
         scores = F.linear(B, Wt, b).float().cpu().numpy()
     return HeadResult(scores, tuple(curves), time.perf_counter() - t0, dict(opts), stop, state_of(Wt, b))
-
-
-# --- ridge ----------------------------------------------------------------------------------------------------
-def train_ridge(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
-                cancel: CancelToken | None = None):
-    t0 = time.perf_counter()
-    mean, inv = standardizer(Xtr, bool(opts.get("standardize", True)))
-    n, d = Xtr.shape
-    alpha = float(opts["alpha"])
-    ytr = np.asarray(ytr, dtype=np.int64)
-    Y = -np.ones((n, n_classes), np.float64)
-    Y[np.arange(n), ytr] = 1.0
-    ymean = Y.mean(0)
-    Yc = torch.from_numpy(Y - ymean).to(device)
-    form = "primal" if d <= n else "dual"
-    steps = math.ceil(n / ROW_CHUNK)
-    yield Progress(0, steps + 1, f"ridge ({form}, d={d}, n={n}): accumulating")
-    if form == "primal":
-        G = torch.zeros(d, d, dtype=torch.float64, device=device)
-        XtY = torch.zeros(d, n_classes, dtype=torch.float64, device=device)
-        m = torch.from_numpy(mean).to(device)
-        s = torch.from_numpy(inv).to(device)
-        for k, i in enumerate(range(0, n, ROW_CHUNK)):
-            check(cancel)
-            c = (torch.from_numpy(np.array(Xtr[i:i + ROW_CHUNK], dtype=np.float32)).to(device) - m) * s
-            G += (c.T @ c).double()
-            XtY += c.double().T @ Yc[i:i + len(c)]
-            yield Progress(k + 1, steps + 1, f"ridge (primal): {min(n, i + ROW_CHUNK)}/{n} rows")
-        del c
-        G.diagonal().add_(alpha)
-        check(cancel)
-        L = torch.linalg.cholesky(G)
-        del G
-        W = torch.cholesky_solve(XtY, L).float()
-        del L
-        B = to_device(Xte, mean, inv, device)
-        scores = B @ W + torch.from_numpy(ymean).float().to(device)
-    else:
-        A = to_device(Xtr, mean, inv, device)
-        K = torch.zeros(n, n, dtype=torch.float64, device=device)
-        for k, i in enumerate(range(0, n, ROW_CHUNK)):
-            check(cancel)
-            K[i:i + ROW_CHUNK] = (A[i:i + ROW_CHUNK] @ A.T).double()
-            yield Progress(k + 1, steps + 1, f"ridge (dual): kernel {min(n, i + ROW_CHUNK)}/{n} rows")
-        K.diagonal().add_(alpha)
-        check(cancel)
-        L = torch.linalg.cholesky(K)
-        del K
-        coef = torch.cholesky_solve(Yc, L).float()
-        del L
-        B = to_device(Xte, mean, inv, device)
-        scores = torch.zeros(len(B), n_classes, device=device)
-        for i in range(0, len(B), ROW_CHUNK):
-            scores[i:i + ROW_CHUNK] = (B[i:i + ROW_CHUNK] @ A.T) @ coef
-        scores += torch.from_numpy(ymean).float().to(device)
-    yt = torch.from_numpy(np.asarray(yte, dtype=np.int64)).to(device)
-    te = _acc(scores, yt) if len(yt) else None
-    cp = CurvePoint(1, 1.0, float("nan"), None, te)
-    yield Progress(steps + 1, steps + 1, f"ridge ({form}) solved", cp)
-    return HeadResult(scores.float().cpu().numpy(), (cp,), time.perf_counter() - t0, dict(opts, form=form),
-                      stop_report("closed form", None, None, 1, True))
 
 
 # --- k-NN -----------------------------------------------------------------------------------------------------

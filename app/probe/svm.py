@@ -36,7 +36,9 @@ def svm_objective(A: torch.Tensor, Ypm: torch.Tensor, W: torch.Tensor, b: torch.
     n = len(A)
     margin = torch.clamp_(1 - Ypm * F.linear(A, W, b), min=0)
     lam = 1.0 / (C * n)
-    loss = float((margin * margin).sum()) / n + 0.5 * lam * (float((W * W).sum()) + float((b * b).sum()))
+    # float64 sums: the line search compares losses that differ in the 7th digit near the optimum
+    m64 = margin.double()
+    loss = float((m64 * m64).sum()) / n + 0.5 * lam * (float(W.double().square().sum()) + float(b.double().square().sum()))
     dz = margin.mul_(Ypm).mul_(-2.0 / n)
     gW = dz.T @ A + lam * W
     gb = dz.sum(0) + lam * b
@@ -49,6 +51,11 @@ def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed
 
     t0 = time.perf_counter()
     A, B, y = prepare(Xtr, ytr, Xte, opts, device)
+    precision = opts.get("precision", "float32")
+    if precision not in ("float32", "float64"):
+        raise ValueError(f"svm: precision must be float32 or float64, got {precision!r}")
+    dtype = torch.float64 if precision == "float64" else torch.float32  # float64: tests against references
+    A, B = A.to(dtype), B.to(dtype)
     yt = torch.from_numpy(np.asarray(yte, dtype=np.int64)).to(device)
     n, d = A.shape
     C = float(opts["C"])
@@ -57,10 +64,11 @@ def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed
     max_iter = int(opts["epochs"])
     tol = float(opts.get("tol", SVM_TOL))
     every_opt = int(opts.get("eval_every", 10))
-    Ypm = -torch.ones(n, n_classes, device=device)
+    Ypm = -torch.ones(n, n_classes, device=device, dtype=dtype)
     Ypm[torch.arange(n, device=device), y] = 1.0
     lam = 1.0 / (C * n)
     W0, b0 = initial_weights(init, n_classes, d, device)
+    W0, b0 = W0.to(dtype), b0.to(dtype)
     # the gradient at zero weights (every margin 1): -2/n Y^T [A 1]; its norm is the reference of the stopping rule
     g0 = math.sqrt(float(((-2.0 / n) * (Ypm.T @ A)).square().sum()) + float(((-2.0 / n) * Ypm.sum(0)).square().sum()))
     g0 = max(g0, 1e-30)
@@ -104,7 +112,7 @@ def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed
     last_it = None
     with torch.no_grad():
         for it, x in lbfgs(fun, x0, max_iter, lambda g: relative(g) <= tol, history=20,
-                           lr=float(opts.get("lr", 1.0))):
+                           lr=float(opts.get("lr", 1.0)), tolerance_change=1e-13):
             check(cancel)
             if not torch.equal(x, evaluated[-1]):
                 set_weights(x)

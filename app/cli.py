@@ -19,10 +19,11 @@ from app.errors import AppError, UserError, message  # noqa: F401  (UserError: k
 from app.kernels import cli as kernels_cli
 from app.live import cli as live_cli
 from app.models import cli as models_cli
+from app.probe import bench_cli as probe_bench_cli
 from app.probe import cli as probe_cli
 
 # The modules that add commands, in --help order. Each defines register(sub, bench).
-COMMAND_MODULES = [kernels_cli, models_cli, probe_cli, live_cli, data_cli, bench_load]
+COMMAND_MODULES = [kernels_cli, models_cli, probe_cli, probe_bench_cli, live_cli, data_cli, bench_load]
 
 
 def build_parser() -> argparse.ArgumentParser:

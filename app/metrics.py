@@ -81,3 +81,45 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, n_classes: int) -> M
         mis_predicted=mis_pred,
         predicted=pred,
     )
+
+
+# --- retrieval (k-NN: the query's class is the relevant set) --------------------------------------------------------
+def _relevance(neighbour_labels: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    ranked = np.asarray(neighbour_labels)
+    labels = np.asarray(labels).astype(np.int64)
+    if ranked.ndim != 2 or ranked.shape[0] != len(labels):
+        raise ValueError(f"ranked labels {ranked.shape} do not match {len(labels)} query labels")
+    return ranked == labels[:, None]
+
+
+def precision_at_k(neighbour_labels: np.ndarray, labels: np.ndarray, k: int, per_query: bool = False):
+    """Fraction of the first ``k`` retrieved items (``neighbour_labels``: (N, K) labels of each query's results,
+    best first) that share the query's label, averaged over the N queries (``per_query``: the (N,) array).
+    ``k`` larger than K counts the missing results as not relevant (the denominator stays k)."""
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"precision@k: k must be >= 1, got {k}")
+    rel = _relevance(neighbour_labels, labels)[:, :k]
+    p = rel.sum(axis=1) / k
+    if per_query:
+        return p.astype(np.float64)
+    return float(np.mean(p)) if len(p) else float("nan")
+
+
+def average_precisions(ranked_labels: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Average precision of each query ((N,) float64): the mean of precision@r over the ranks r of its relevant
+    items in the full ranking ``ranked_labels`` (N, M); NaN for a query with no relevant item in the ranking."""
+    rel = _relevance(ranked_labels, labels)
+    hits = np.cumsum(rel, axis=1)
+    ranks = np.arange(1, rel.shape[1] + 1)
+    total = rel.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (rel * (hits / ranks)).sum(axis=1) / np.maximum(total, 1), np.nan)
+
+
+def mean_average_precision(ranked_labels: np.ndarray, labels: np.ndarray) -> float:
+    """Mean over the queries of their average precision (queries without any relevant item are left out; NaN
+    when none has one)."""
+    ap = average_precisions(ranked_labels, labels)
+    ok = ~np.isnan(ap)
+    return float(ap[ok].mean()) if ok.any() else float("nan")

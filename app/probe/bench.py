@@ -16,16 +16,13 @@ import warnings
 import numpy as np
 
 
-def bench_head(args) -> dict:
-    import torch
-    from threadpoolctl import threadpool_limits
-
+def bench_features(args, prefix: str = "bench head: "):
+    """The cached features of ``args`` (dataset, backbone, options, layer, pooling, limits, seed): a dict with
+    Xtr, Xte (float32), ytr, yte, n_classes, spec, layer, dataset, extract_seconds."""
     from app import device as devices
     from app.data import load
     from app.models.spec import ModelSpec
     from app.probe import extract as ex
-    from app.probe.config import HEAD_DEFAULTS
-    from app.probe.heads import PRECONDITION_MAX_FEATURES, standardizer, train_logistic
     from app.probe.preprocess import input_spec_for
     from app.probe.run import build_model, effective_spec
     from app.tasks import cli_progress, run_to_end
@@ -57,24 +54,43 @@ def bench_head(args) -> dict:
         key = ex.cache_key(weights=whash, layer=layer, pooling=args.pooling, dataset=dataset, data_root=args.data_root,
                            split=split, limit=lim, seed=args.seed, n=len(ds), ispec=ispec, dtype="auto")
         f = run_to_end(ex.extract(model, ds.images, ispec, layer, args.pooling, device=dev, key=key,
-                                  label=f"{split} features"), cli_progress("bench head: "))
+                                  label=f"{split} features"), cli_progress(prefix))
         feats.append(np.asarray(f.array, dtype=np.float32))
     extract_seconds = time.perf_counter() - t0
     Xtr, Xte = feats
+    return {"Xtr": Xtr, "Xte": Xte, "ytr": train.labels, "yte": test.labels, "n_classes": len(train.classes),
+            "spec": spec, "layer": layer, "dataset": dataset, "extract_seconds": extract_seconds, "device": dev}
+
+
+def bench_head(args) -> dict:
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from app import device as devices
+    from app.probe.config import HEAD_DEFAULTS
+    from app.probe.heads import PRECONDITION_MAX_FEATURES, standardizer, train_logistic
+    from app.tasks import run_to_end
+
+    f = bench_features(args)
+    Xtr, Xte, dev, spec, layer, dataset = f["Xtr"], f["Xte"], f["device"], f["spec"], f["layer"], f["dataset"]
+    extract_seconds = f["extract_seconds"]
+
+    ytr, yte = f["ytr"], f["yte"]
+
     n, d = Xtr.shape
-    n_classes = len(train.classes)
+    n_classes = f["n_classes"]
     wd = float(args.weight_decay)
 
     # ours (standardisation included in our time)
     # eval_every=0: no accuracy points while timing (only the final one)
     opts = dict(HEAD_DEFAULTS["logistic"], weight_decay=wd, epochs=int(args.epochs), eval_every=0)
     # warm-up on a tiny problem: torch.optim's first use pays one-time lazy imports (seconds), not training time
-    run_to_end(train_logistic(Xtr[:20], train.labels[:20], Xte[:5], test.labels[:5], n_classes,
+    run_to_end(train_logistic(Xtr[:20], ytr[:20], Xte[:5], yte[:5], n_classes,
                               dict(opts, epochs=2), device=dev, seed=args.seed))
     t = time.perf_counter()
-    hr = run_to_end(train_logistic(Xtr, train.labels, Xte, test.labels, n_classes, opts, device=dev, seed=args.seed))
+    hr = run_to_end(train_logistic(Xtr, ytr, Xte, yte, n_classes, opts, device=dev, seed=args.seed))
     ours_seconds = time.perf_counter() - t
-    ours_top1 = float(np.mean(hr.scores.argmax(1) == test.labels))
+    ours_top1 = float(np.mean(hr.scores.argmax(1) == yte))
     ours_steps = hr.curves[-1].step if hr.curves else 0
 
     # scikit-learn, on the same standardised features (standardisation not counted in its time)
@@ -89,9 +105,9 @@ def bench_head(args) -> dict:
     with threadpool_limits(1), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         t = time.perf_counter()
-        clf.fit(Atr, train.labels)
+        clf.fit(Atr, ytr)
         sklearn_seconds = time.perf_counter() - t
-    sk_top1 = float(np.mean(clf.predict(Ate) == test.labels))
+    sk_top1 = float(np.mean(clf.predict(Ate) == yte))
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     return {
         "ours_seconds": round(ours_seconds, 4),
@@ -114,6 +130,83 @@ def bench_head(args) -> dict:
                     f"after a tiny warm-up call, "
                     f"torch {torch.__version__}, {torch.get_num_threads()} threads",
             "device": devices.describe(dev).name, "extract_seconds": round(extract_seconds, 3),
+            "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),
+        },
+    }
+
+
+def bench_svm(args) -> dict:
+    """Our linear SVM head vs scikit-learn's ``LinearSVC`` (one-vs-rest, squared hinge, the same C, the intercept a
+    penalised constant feature in both: ``intercept_scaling=1``) on the same standardised features."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from app import device as devices
+    from app.probe.config import probe_defaults
+    from app.probe.heads import standardizer
+    from app.probe.svm import SVM_CURVATURE, SVM_TOL, train_svm
+    from app.tasks import run_to_end
+
+    d0 = probe_defaults(args.backbone)
+    if args.layer is None:
+        args.layer = d0["layer"]
+    if args.pooling in (None, "default"):
+        args.pooling = d0["pooling"]
+    if args.options is None and not args.quick:
+        args.options = "{}"  # the backbone's own defaults (rdsn: k = 1024, 2 blocks)
+    f = bench_features(args, "bench svm: ")
+    Xtr, Xte, ytr, yte, dev = f["Xtr"], f["Xte"], f["ytr"], f["yte"], f["device"]
+    n, d = Xtr.shape
+    n_classes = f["n_classes"]
+    C = float(args.C)
+    tol = float(args.tol) if args.tol is not None else SVM_TOL
+    opts = {"C": C, "epochs": int(args.epochs), "tol": tol, "standardize": True, "eval_every": 0}
+    run_to_end(train_svm(Xtr[:20], ytr[:20], Xte[:5], yte[:5], n_classes, dict(opts, epochs=2), device=dev))  # warm-up
+    t = time.perf_counter()
+    hr = run_to_end(train_svm(Xtr, ytr, Xte, yte, n_classes, opts, device=dev, seed=args.seed))
+    ours_seconds = time.perf_counter() - t
+    ours_top1 = float(np.mean(hr.scores.argmax(1) == yte))
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
+
+    mean, inv = standardizer(Xtr, True)
+    Atr = (Xtr - mean) * inv
+    Ate = (Xte - mean) * inv
+    clf = LinearSVC(C=C, loss="squared_hinge", dual=args.dual if args.dual != "auto" else "auto", tol=1e-4,
+                    max_iter=int(args.sklearn_max_iter), intercept_scaling=1.0)
+    with threadpool_limits(1), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        t = time.perf_counter()
+        clf.fit(Atr, ytr)
+        sklearn_seconds = time.perf_counter() - t
+    sk_scores = clf.decision_function(Ate)
+    sk_top1 = float(np.mean(sk_scores.argmax(1) == yte))
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return {
+        "ours_seconds": round(ours_seconds, 4),
+        "sklearn_seconds": round(sklearn_seconds, 4),
+        "speedup": round(sklearn_seconds / max(ours_seconds, 1e-9), 2),
+        "ours_top1": ours_top1,
+        "sklearn_top1": sk_top1,
+        "top1_gap_points": round(100 * (sk_top1 - ours_top1), 3),
+        "max_decision_difference": float(np.abs(hr.scores - sk_scores).max()),
+        "iterations": hr.stop["iterations"],
+        "stop": hr.stop,
+        "sklearn_iterations": int(np.max(clf.n_iter_)),
+        "sklearn_converged": converged,
+        "settings": {
+            "dataset": f["dataset"], "n_train": n, "n_test": len(Xte), "n_features": d, "n_classes": n_classes,
+            "backbone": f["spec"].backbone, "options": dict(f["spec"].options), "layer": f["layer"],
+            "pooling": args.pooling, "C": C, "tol": tol, "max_iterations": int(args.epochs),
+            "sklearn": f"LinearSVC(C={C}, loss='squared_hinge', dual={args.dual!r}, tol=1e-4, "
+                       f"max_iter={args.sklearn_max_iter}, intercept_scaling=1) (liblinear, one thread), "
+                       "standardised float32 features, threadpoolctl.threadpool_limits(1)",
+            "ours": f"one-vs-rest squared hinge, intercept penalised (as LinearSVC), full-batch L-BFGS (strong Wolfe, "
+                    f"history 20), preconditioned ({'yes' if hr.settings.get('preconditioned') else 'no'}, "
+                    f"c = {SVM_CURVATURE}), stopping at |gradient| <= {tol} |gradient at zero|, "
+                    f"after a tiny warm-up call, torch {torch.__version__}, {torch.get_num_threads()} threads",
+            "device": devices.describe(dev).name, "extract_seconds": round(f["extract_seconds"], 3),
             "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),
         },
     }

@@ -8,7 +8,8 @@ Every head is a task generator ``train_X(Xtr, ytr, Xte, yte, n_classes, opts, de
   approximate Hessian up to 4096 features) or minibatch Adam; L-BFGS stops when max |gradient| <= tol.
 - ``ridge``: closed form on one-vs-all targets (+1 / -1): primal (d x d) or dual (n x n, the extreme-learning-machine
   form) whichever is smaller, solved by Cholesky in float64.
-- ``svm``: one-vs-rest squared hinge, 1/(2 C n) ||W||^2 + mean over samples of the summed squared hinges, L-BFGS.
+- ``svm``: one-vs-rest squared hinge (LinearSVC's objective), preconditioned L-BFGS to a relative gradient norm
+  (``app.probe.svm``).
 - ``knn``: k nearest neighbours (euclidean on standardised features), votes weighted 1 + 1e-3/rank for ties.
 Features are standardised with the training mean and standard deviation unless ``standardize`` is off.
 """
@@ -17,69 +18,20 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from app.probe.config import CurvePoint
+from app.probe.headcore import (ROW_CHUNK, HeadResult, accuracy, initial_weights, prepare, standardizer,  # noqa: F401
+                                state_of, stop_report, to_device)
 from app.probe.lbfgs import lbfgs
+from app.probe.ridge import train_ridge
+from app.probe.svm import train_svm
 from app.tasks import CancelToken, Progress, check
 
-ROW_CHUNK = 4096
-
-
-@dataclass(frozen=True)
-class HeadResult:
-    scores: np.ndarray  # (n_test, C) float32
-    curves: tuple[CurvePoint, ...]
-    seconds: float
-    settings: dict
-
-
-def standardizer(X: np.ndarray, standardize: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and 1/std of the columns (float64 accumulation, row chunks; bounded memory)."""
-    d = X.shape[1]
-    if not standardize:
-        return np.zeros(d, np.float32), np.ones(d, np.float32)
-    s = np.zeros(d, np.float64)
-    ss = np.zeros(d, np.float64)
-    for i in range(0, len(X), ROW_CHUNK):
-        c = np.asarray(X[i:i + ROW_CHUNK], dtype=np.float64)
-        s += c.sum(0)
-        ss += (c * c).sum(0)
-    n = max(1, len(X))
-    mean = s / n
-    var = np.maximum(ss / n - mean * mean, 0.0)
-    inv = 1.0 / np.sqrt(var + 1e-6 * (var.mean() if var.mean() > 0 else 1.0) + 1e-12)
-    return mean.astype(np.float32), inv.astype(np.float32)
-
-
-def to_device(X: np.ndarray, mean: np.ndarray, inv: np.ndarray, device) -> torch.Tensor:
-    """Standardised float32 tensor on ``device`` (converted in row chunks)."""
-    out = torch.empty((len(X), X.shape[1]), dtype=torch.float32, device=device)
-    m = torch.from_numpy(mean).to(device)
-    s = torch.from_numpy(inv).to(device)
-    for i in range(0, len(X), ROW_CHUNK):
-        # no copy where X is float32 in memory already (asarray); float16 caches and memmaps are converted per chunk
-        c = np.ascontiguousarray(X[i:i + ROW_CHUNK], dtype=np.float32)
-        c = torch.from_numpy(c if c.flags.writeable else c.copy()).to(device)
-        torch.sub(c, m, out=out[i:i + len(c)])
-        out[i:i + len(c)] *= s
-    return out
-
-
 def _acc(scores: torch.Tensor, y: torch.Tensor) -> float:
-    return float((scores.argmax(1) == y).float().mean()) if len(y) else float("nan")
-
-
-def _prep(Xtr, ytr, Xte, opts, device):
-    mean, inv = standardizer(Xtr, bool(opts.get("standardize", True)))
-    A = to_device(Xtr, mean, inv, device)
-    B = to_device(Xte, mean, inv, device)
-    y = torch.from_numpy(np.asarray(ytr, dtype=np.int64)).to(device)
-    return A, B, y
+    return accuracy(scores, y)
 
 
 # --- logistic ------------------------------------------------------------------------------------------------
@@ -134,19 +86,21 @@ def accuracy_due(n_iter: int, every: int) -> bool:
 
 
 def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
-                   cancel: CancelToken | None = None):
+                   cancel: CancelToken | None = None, init: dict | None = None):
     t0 = time.perf_counter()
     torch.manual_seed(seed)
-    A, B, y = _prep(Xtr, ytr, Xte, opts, device)
+    A, B, y = prepare(Xtr, ytr, Xte, opts, device)
     yt = torch.from_numpy(np.asarray(yte, dtype=np.int64)).to(device)
     n, d = A.shape
     wd = float(opts["weight_decay"])
     epochs = int(opts["epochs"])
     every_opt = int(opts.get("eval_every", 10))
     every = max(1, every_opt)
-    Wt = torch.zeros(n_classes, d, device=device, requires_grad=True)  # (C, d): F.linear is fast on CPU
-    b = torch.zeros(n_classes, device=device, requires_grad=True)
+    W0, b0 = initial_weights(init, n_classes, d, device)  # (C, d): F.linear is fast on CPU
+    Wt = W0.clone().requires_grad_(True)
+    b = b0.clone().requires_grad_(True)
     curves: list[CurvePoint] = []
+    stop = stop_report("none", None, None, 0, False)
 
     def point(step: int, epoch: float, loss: float, force: bool = False):
         with torch.no_grad():
@@ -202,15 +156,21 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
                         return gmax <= tol
                 return weight_gradient_max(g, pre, n_classes, d) <= tol
 
-            x0 = torch.zeros(cd + n_classes, device=device)
+            x0 = torch.cat(((W0 @ L).reshape(-1) if L is not None else W0.reshape(-1), b0 * bscale))
+            last_it = None
             for it, x in lbfgs(fun, x0, epochs, converged, history=20, lr=float(opts.get("lr", 1.0))):
                 check(cancel)
                 if not torch.equal(x, evaluated[-1]):  # the line search's last evaluation need not be the iterate
                     set_weights(x)
                 last = it.converged or it.stalled or it.n_iter >= epochs
+                last_it = it
                 cp = point(it.n_iter, float(it.n_iter), it.loss, force=last or accuracy_due(it.n_iter, every_opt))
                 yield Progress(it.n_iter, epochs, f"training logistic head: iteration {it.n_iter}/{epochs}, "
                                f"loss {it.loss:.4f}", cp)
+            if not torch.equal(x, evaluated[-1]):  # the final iterate's own gradient, for the report
+                fun(x)
+            gmax = recent[-1][1]
+            stop = stop_report("max |gradient|", gmax, tol, last_it.n_iter if last_it else 0, gmax <= tol)
         elif opts["optimizer"] == "adam":
             bs = int(opts.get("batch_size", 512))
             lr = float(opts.get("lr", 1.0))
@@ -237,141 +197,88 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
                 cp = point(ep + 1, float(ep + 1), run_loss / steps_per_epoch,
                            force=(ep + 1) % max(1, every // 5) == 0 or ep + 1 == epochs)
                 yield Progress(ep + 1, epochs, f"training logistic head: epoch {ep + 1}/{epochs}", cp)
+            stop = stop_report("fixed number of epochs (Adam)", None, None, epochs, False)
         else:
             raise ValueError(f"logistic: optimizer must be lbfgs or adam, got {opts['optimizer']!r}")
     with torch.no_grad():
         scores = F.linear(B, Wt, b).float().cpu().numpy()
-    return HeadResult(scores, tuple(curves), time.perf_counter() - t0, dict(opts))
-
-
-# --- ridge ----------------------------------------------------------------------------------------------------
-def train_ridge(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
-                cancel: CancelToken | None = None):
-    t0 = time.perf_counter()
-    mean, inv = standardizer(Xtr, bool(opts.get("standardize", True)))
-    n, d = Xtr.shape
-    alpha = float(opts["alpha"])
-    ytr = np.asarray(ytr, dtype=np.int64)
-    Y = -np.ones((n, n_classes), np.float64)
-    Y[np.arange(n), ytr] = 1.0
-    ymean = Y.mean(0)
-    Yc = torch.from_numpy(Y - ymean).to(device)
-    form = "primal" if d <= n else "dual"
-    steps = math.ceil(n / ROW_CHUNK)
-    yield Progress(0, steps + 1, f"ridge ({form}, d={d}, n={n}): accumulating")
-    if form == "primal":
-        G = torch.zeros(d, d, dtype=torch.float64, device=device)
-        XtY = torch.zeros(d, n_classes, dtype=torch.float64, device=device)
-        m = torch.from_numpy(mean).to(device)
-        s = torch.from_numpy(inv).to(device)
-        for k, i in enumerate(range(0, n, ROW_CHUNK)):
-            check(cancel)
-            c = (torch.from_numpy(np.array(Xtr[i:i + ROW_CHUNK], dtype=np.float32)).to(device) - m) * s
-            G += (c.T @ c).double()
-            XtY += c.double().T @ Yc[i:i + len(c)]
-            yield Progress(k + 1, steps + 1, f"ridge (primal): {min(n, i + ROW_CHUNK)}/{n} rows")
-        del c
-        G.diagonal().add_(alpha)
-        check(cancel)
-        L = torch.linalg.cholesky(G)
-        del G
-        W = torch.cholesky_solve(XtY, L).float()
-        del L
-        B = to_device(Xte, mean, inv, device)
-        scores = B @ W + torch.from_numpy(ymean).float().to(device)
-    else:
-        A = to_device(Xtr, mean, inv, device)
-        K = torch.zeros(n, n, dtype=torch.float64, device=device)
-        for k, i in enumerate(range(0, n, ROW_CHUNK)):
-            check(cancel)
-            K[i:i + ROW_CHUNK] = (A[i:i + ROW_CHUNK] @ A.T).double()
-            yield Progress(k + 1, steps + 1, f"ridge (dual): kernel {min(n, i + ROW_CHUNK)}/{n} rows")
-        K.diagonal().add_(alpha)
-        check(cancel)
-        L = torch.linalg.cholesky(K)
-        del K
-        coef = torch.cholesky_solve(Yc, L).float()
-        del L
-        B = to_device(Xte, mean, inv, device)
-        scores = torch.zeros(len(B), n_classes, device=device)
-        for i in range(0, len(B), ROW_CHUNK):
-            scores[i:i + ROW_CHUNK] = (B[i:i + ROW_CHUNK] @ A.T) @ coef
-        scores += torch.from_numpy(ymean).float().to(device)
-    yt = torch.from_numpy(np.asarray(yte, dtype=np.int64)).to(device)
-    te = _acc(scores, yt) if len(yt) else None
-    cp = CurvePoint(1, 1.0, float("nan"), None, te)
-    yield Progress(steps + 1, steps + 1, f"ridge ({form}) solved", cp)
-    return HeadResult(scores.float().cpu().numpy(), (cp,), time.perf_counter() - t0, dict(opts, form=form))
-
-
-# --- linear SVM ---------------------------------------------------------------------------------------------
-def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
-              cancel: CancelToken | None = None):
-    t0 = time.perf_counter()
-    A, B, y = _prep(Xtr, ytr, Xte, opts, device)
-    yt = torch.from_numpy(np.asarray(yte, dtype=np.int64)).to(device)
-    n, d = A.shape
-    C = float(opts["C"])
-    epochs = int(opts["epochs"])
-    every = max(1, int(opts.get("eval_every", 10)))
-    Ypm = -torch.ones(n, n_classes, device=device)
-    Ypm[torch.arange(n, device=device), y] = 1.0
-    Wt = torch.zeros(n_classes, d, device=device, requires_grad=True)
-    b = torch.zeros(n_classes, device=device, requires_grad=True)
-    curves: list[CurvePoint] = []
-    with torch.enable_grad():
-        opt = torch.optim.LBFGS([Wt, b], lr=1.0, max_iter=1, history_size=20, line_search_fn="strong_wolfe")
-
-        def closure():
-            with torch.no_grad():
-                margin = torch.clamp(1 - Ypm * F.linear(A, Wt, b), min=0)
-                loss = (margin * margin).sum(1).mean() + 0.5 / (C * n) * (Wt * Wt).sum()
-                dz = (-2.0 / n) * Ypm * margin
-                Wt.grad = dz.T @ A + Wt / (C * n)
-                b.grad = dz.sum(0)
-            return loss
-
-        prev = None
-        for step in range(1, epochs + 1):
-            check(cancel)
-            loss = float(opt.step(closure).detach())
-            ev = step % every == 0 or step == epochs
-            with torch.no_grad():
-                te = _acc(F.linear(B, Wt, b), yt) if ev and len(yt) else None
-                tr = _acc(F.linear(A[:20000], Wt, b), y[:20000]) if ev else None
-            cp = CurvePoint(step, float(step), loss, tr, te)
-            curves.append(cp)
-            yield Progress(step, epochs, f"training linear SVM: step {step}/{epochs}, loss {loss:.4f}", cp)
-            if prev is not None and abs(prev - loss) < 1e-7 * max(1.0, abs(loss)):
-                break
-            prev = loss
-    with torch.no_grad():
-        scores = F.linear(B, Wt, b).float().cpu().numpy()
-    return HeadResult(scores, tuple(curves), time.perf_counter() - t0, dict(opts))
+    return HeadResult(scores, tuple(curves), time.perf_counter() - t0, dict(opts), stop, state_of(Wt, b))
 
 
 # --- k-NN -----------------------------------------------------------------------------------------------------
-def train_knn(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
-              cancel: CancelToken | None = None):
-    t0 = time.perf_counter()
-    A, B, y = _prep(Xtr, ytr, Xte, opts, device)
-    k = max(1, min(int(opts["k"]), len(A)))
+RETRIEVAL_K = (1, 5, 10)
+
+
+def knn_neighbours(Xtr, ytr, Xte, opts: dict, k_max: int, device="cpu", cancel: CancelToken | None = None,
+                   query_labels: np.ndarray | None = None):
+    """Task: the labels of the ``k_max`` nearest training rows of every test row ((n_test, k_max) int64, nearest
+    first; euclidean on standardised features), and given ``query_labels`` (the test labels) the per-query average precision and
+    precision@RETRIEVAL_K over the whole training set as the database (``app.metrics``), as
+    ``(labels, {"ap": (n_test,), "p@k": (n_test,) ...})``. One distance computation serves every k."""
+    from app.metrics import average_precisions, precision_at_k
+
+    A, B, y = prepare(Xtr, ytr, Xte, opts, device)
+    k = max(1, min(int(k_max), len(A)))
     n_te = len(B)
-    scores = torch.zeros(n_te, n_classes, device=device)
+    out = np.zeros((n_te, k), np.int64)
+    retrieval = query_labels is not None
+    per_query: dict[str, np.ndarray] = {}
+    if retrieval:
+        per_query = {"ap": np.zeros(n_te)} | {f"p@{r}": np.zeros(n_te) for r in RETRIEVAL_K}
+    ylab = y.cpu().numpy()
     chunk = max(1, min(1024, (64 * 2**20) // max(1, 4 * len(A))))
-    weights = 1.0 + 1e-3 / torch.arange(1, k + 1, device=device, dtype=torch.float32)
     total = math.ceil(n_te / chunk)
     for j, i in enumerate(range(0, n_te, chunk)):
         check(cancel)
         dist = torch.cdist(B[i:i + chunk], A)
-        nn_idx = dist.topk(k, dim=1, largest=False).indices
-        votes = F.one_hot(y[nn_idx], n_classes).float() * weights.view(1, -1, 1)
-        scores[i:i + chunk] = votes.sum(1)
+        if retrieval:
+            order = torch.sort(dist, dim=1, stable=True).indices.cpu().numpy()
+            ranked = ylab[order]
+            out[i:i + chunk] = ranked[:, :k]
+            del order
+        else:
+            out[i:i + chunk] = y[dist.topk(k, dim=1, largest=False).indices].cpu().numpy()
         yield Progress(j + 1, total, f"k-NN: {min(n_te, i + chunk)}/{n_te} test images")
-    yt = torch.from_numpy(np.asarray(yte, dtype=np.int64)).to(device)
-    cp = CurvePoint(1, 1.0, float("nan"), None, _acc(scores, yt) if len(yt) else None)
-    yield Progress(total, total, "k-NN done", cp)
-    return HeadResult(scores.cpu().numpy(), (cp,), time.perf_counter() - t0, dict(opts, k=k))
+        if retrieval:
+            q = query_labels[i:i + chunk]
+            per_query["ap"][i:i + chunk] = average_precisions(ranked, q)
+            for r in RETRIEVAL_K:
+                per_query[f"p@{r}"][i:i + chunk] = precision_at_k(ranked, q, r, per_query=True)
+    return out, per_query
+
+
+def knn_scores(neighbour_labels: np.ndarray, k: int, n_classes: int) -> np.ndarray:
+    """Votes of the first ``k`` neighbours, each weighted 1 + 1e-3/rank (ties go to the nearer neighbours)."""
+    k = max(1, min(int(k), neighbour_labels.shape[1]))
+    weights = 1.0 + 1e-3 / np.arange(1, k + 1, dtype=np.float64)
+    scores = np.zeros((len(neighbour_labels), n_classes), np.float64)
+    for r in range(k):
+        np.add.at(scores, (np.arange(len(neighbour_labels)), neighbour_labels[:, r]), weights[r])
+    return scores.astype(np.float32)
+
+
+def train_knn(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
+              cancel: CancelToken | None = None):
+    """k-NN classifier; beside it (``retrieval``, default on, when the test labels are known) the retrieval
+    figures of the test rows as queries against the training set: ``extra`` = {"precision@1", "precision@5",
+    "precision@10", "mAP"} (relevant = same class)."""
+    t0 = time.perf_counter()
+    k = max(1, min(int(opts["k"]), len(Xtr)))
+    yte = np.asarray(yte, dtype=np.int64)
+    retrieval = bool(opts.get("retrieval", True)) and len(yte) == len(Xte) and len(Xte) > 0
+    labels, per_query = yield from knn_neighbours(Xtr, ytr, Xte, opts, k, device, cancel,
+                                                  yte if retrieval else None)
+    scores = knn_scores(labels, k, n_classes)
+    extra = {}
+    if retrieval:
+        extra = {f"precision@{r}": float(np.mean(per_query[f"p@{r}"])) for r in RETRIEVAL_K}
+        extra["mAP"] = float(np.nanmean(per_query["ap"])) if np.isfinite(per_query["ap"]).any() else float("nan")
+        extra["retrieval_database"] = f"training set ({len(Xtr)} rows), queries: test set"
+    te = float(np.mean(scores.argmax(1) == yte)) if len(yte) else None
+    cp = CurvePoint(1, 1.0, float("nan"), None, te)
+    yield Progress(1, 1, "k-NN done", cp)
+    return HeadResult(scores, (cp,), time.perf_counter() - t0, dict(opts, k=k), stop_report("none", None, None, 0,
+                                                                                              True), None, extra)
 
 
 TRAINERS = {"logistic": train_logistic, "ridge": train_ridge, "svm": train_svm, "knn": train_knn}

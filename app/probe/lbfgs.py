@@ -65,7 +65,8 @@ def lbfgs(fun: Callable[[torch.Tensor], tuple[float, torch.Tensor]], x0: torch.T
         def along(x_, t_, d_):
             return fun(x_ + t_ * d_)
 
-        f_new, g_new, t, ls_evals = _strong_wolfe(along, x, t, d, f, g, gtd, max_ls=max_ls)
+        f_new, g_new, t, ls_evals = _strong_wolfe(along, x, t, d, f, g, gtd, tolerance_change=tolerance_change,
+                                               max_ls=max_ls)
         evals += int(ls_evals)
         s = d.mul(t)
         x = x + s

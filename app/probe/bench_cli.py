@@ -1,0 +1,43 @@
+"""``main.py bench svm``: our linear SVM head vs scikit-learn's LinearSVC on the same cached features."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub, bench) -> None:
+    b = bench.add_parser("svm", help="our linear SVM head vs scikit-learn's LinearSVC on the same features",
+                         description="Extract features once (cached), train our one-vs-rest squared-hinge SVM and "
+                                     "scikit-learn's LinearSVC (same objective, same C) and print times and top-1.")
+    b.add_argument("--quick", action="store_true", help="tiny settings (digits, few features) for tests")
+    b.add_argument("--dataset", default=None, help="dataset (default: mnist, digits where MNIST is absent)")
+    b.add_argument("--data-root", "--root", dest="data_root", default=None)
+    b.add_argument("--backbone", default="rdsn")
+    b.add_argument("--options", default=None, help="backbone options as JSON (default: the backbone's defaults)")
+    b.add_argument("--layer", type=int, default=None, help="feature_info index (default: the probe default)")
+    b.add_argument("--pooling", default="default", help="pooling (default: the probe default)")
+    b.add_argument("--train-limit", type=int, default=10000)
+    b.add_argument("--test-limit", type=int, default=2000)
+    b.add_argument("--C", type=float, default=1.0, help="LinearSVC's C (both heads)")
+    b.add_argument("--tol", type=float, default=None, help="ours: relative gradient-norm tolerance")
+    b.add_argument("--epochs", type=int, default=1000, help="our L-BFGS iterations (at most)")
+    b.add_argument("--dual", default="auto", choices=["auto", "True", "False"], help="LinearSVC's dual")
+    b.add_argument("--sklearn-max-iter", type=int, default=10000)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bench_svm)
+
+
+def cmd_bench_svm(args) -> int:
+    from app.probe.bench import bench_svm
+
+    if args.dual != "auto":
+        args.dual = args.dual == "True"
+    out = bench_svm(args)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"ours {out['ours_seconds']:.2f} s top-1 {100 * out['ours_top1']:.2f}% ({out['iterations']} iterations)"
+              f"   sklearn {out['sklearn_seconds']:.2f} s top-1 {100 * out['sklearn_top1']:.2f}%   "
+              f"speed-up {out['speedup']:.1f}x")
+    return 0

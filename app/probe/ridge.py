@@ -1,0 +1,107 @@
+"""Ridge head: least squares on one-vs-all targets (+1 / -1), closed form, float64 Cholesky.
+
+    min_W ||A W - (Y - mean(Y))||^2 + alpha ||W||^2      (A: standardised training features; intercept = mean(Y))
+
+the objective of scikit-learn's ``Ridge(alpha, fit_intercept=True)`` on the standardised features (the columns of A
+are centred, so the unpenalised intercept is the target mean). Solved in the primal (d x d Gram matrix) or the dual
+(n x n kernel, the extreme-learning-machine form; ``W = A^T (K + alpha I)^-1 Y``), whichever is smaller. The system
+is built once (``ridge_system``) and solved for any number of alphas (``ridge_weights``): a sweep over alpha costs one
+Gram matrix and one Cholesky factorisation per alpha.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from app.probe.config import CurvePoint
+from app.probe.headcore import ROW_CHUNK, HeadResult, accuracy, standardizer, stop_report, to_device
+from app.tasks import CancelToken, Progress, check
+
+
+@dataclass(frozen=True)
+class RidgeSystem:
+    form: str  # "primal" | "dual"
+    M: torch.Tensor  # float64 Gram (d x d) or kernel (n x n)
+    R: torch.Tensor  # float64 right-hand side: A^T Yc (d x C) or Yc (n x C)
+    A: torch.Tensor | None  # float32 standardised training features (dual only)
+    mean: np.ndarray
+    inv: np.ndarray
+    ymean: np.ndarray
+
+
+def ridge_system(Xtr, ytr, n_classes: int, opts: dict, device="cpu", cancel: CancelToken | None = None):
+    """Task returning the ``RidgeSystem`` of the training features (standardised with their own statistics)."""
+    mean, inv = standardizer(Xtr, bool(opts.get("standardize", True)))
+    n, d = Xtr.shape
+    ytr = np.asarray(ytr, dtype=np.int64)
+    Y = -np.ones((n, n_classes), np.float64)
+    Y[np.arange(n), ytr] = 1.0
+    ymean = Y.mean(0)
+    Yc = torch.from_numpy(Y - ymean).to(device)
+    form = "primal" if d <= n else "dual"
+    steps = math.ceil(n / ROW_CHUNK)
+    yield Progress(0, steps + 1, f"ridge ({form}, d={d}, n={n}): accumulating")
+    if form == "primal":
+        G = torch.zeros(d, d, dtype=torch.float64, device=device)
+        R = torch.zeros(d, n_classes, dtype=torch.float64, device=device)
+        m = torch.from_numpy(mean).to(device)
+        s = torch.from_numpy(inv).to(device)
+        for k, i in enumerate(range(0, n, ROW_CHUNK)):
+            check(cancel)
+            c = (torch.from_numpy(np.array(Xtr[i:i + ROW_CHUNK], dtype=np.float32)).to(device) - m) * s
+            G += (c.T @ c).double()
+            R += c.double().T @ Yc[i:i + len(c)]
+            yield Progress(k + 1, steps + 1, f"ridge (primal): {min(n, i + ROW_CHUNK)}/{n} rows")
+        return RidgeSystem(form, G, R, None, mean, inv, ymean)
+    A = to_device(Xtr, mean, inv, device)
+    K = torch.zeros(n, n, dtype=torch.float64, device=device)
+    for k, i in enumerate(range(0, n, ROW_CHUNK)):
+        check(cancel)
+        K[i:i + ROW_CHUNK] = (A[i:i + ROW_CHUNK] @ A.T).double()
+        yield Progress(k + 1, steps + 1, f"ridge (dual): kernel {min(n, i + ROW_CHUNK)}/{n} rows")
+    return RidgeSystem(form, K, Yc, A, mean, inv, ymean)
+
+
+def ridge_weights(system: RidgeSystem, alpha: float) -> torch.Tensor:
+    """W (d x C, float32) for ``alpha`` (the system's matrix is restored afterwards)."""
+    alpha = float(alpha)
+    if not alpha > 0:
+        raise ValueError(f"ridge: alpha must be positive, got {alpha}")
+    M = system.M
+    M.diagonal().add_(alpha)
+    try:
+        L = torch.linalg.cholesky(M)
+    finally:
+        M.diagonal().sub_(alpha)
+    sol = torch.cholesky_solve(system.R, L)
+    del L
+    if system.form == "primal":
+        return sol.float()
+    return system.A.T @ sol.float()
+
+
+def ridge_scores(system: RidgeSystem, W: torch.Tensor, Xq, device="cpu") -> torch.Tensor:
+    """Scores (N, C) float32 of the rows ``Xq`` (raw features: standardised here with the training statistics)."""
+    B = to_device(Xq, system.mean, system.inv, device)
+    return B @ W + torch.from_numpy(system.ymean).float().to(device)
+
+
+def train_ridge(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
+                cancel: CancelToken | None = None):
+    t0 = time.perf_counter()
+    system = yield from ridge_system(Xtr, ytr, n_classes, opts, device, cancel)
+    check(cancel)
+    W = ridge_weights(system, float(opts["alpha"]))
+    scores = ridge_scores(system, W, Xte, device)
+    yt = torch.from_numpy(np.asarray(yte, dtype=np.int64)).to(device)
+    cp = CurvePoint(1, 1.0, float("nan"), None, accuracy(scores, yt) if len(yt) else None)
+    steps = math.ceil(len(Xtr) / ROW_CHUNK)
+    yield Progress(steps + 1, steps + 1, f"ridge ({system.form}) solved", cp)
+    state = {"W": W.T.contiguous().cpu().numpy(), "b": system.ymean.astype(np.float32)}
+    return HeadResult(scores.float().cpu().numpy(), (cp,), time.perf_counter() - t0, dict(opts, form=system.form),
+                      stop_report("closed form", None, None, 1, True), state)

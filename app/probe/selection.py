@@ -1,0 +1,171 @@
+"""Hyperparameter selection on a validation split: one head, one hyperparameter, a grid, warm starts.
+
+Protocol (``select_and_fit``):
+- every grid value is fitted on the TRAINING features only (standardisation statistics from them too) and scored
+  on the VALIDATION features; the values are visited in order of decreasing regularisation (logistic: weight decay
+  high -> low; svm: C low -> high; ridge: alpha high -> low; knn: k high -> low), and each iterative fit starts from
+  the previous value's weights (``init=``), so the sweep costs little more than one fit; ridge builds its Gram
+  matrix once (one Cholesky per alpha); kNN computes the validation distances once for every k;
+- the best validation top-1 wins; a tie goes to the stronger regularisation (the earlier value of the sweep);
+- the test features are scored once, by the winning fit (no refit on train + validation: the model reported is the
+  one that was selected). ``Selection.result.scores`` are those TEST scores; ``result.curves`` are the winning fit's
+  curves, whose accuracy points are VALIDATION accuracy (the test set is not looked at while choosing).
+- an empty validation set or a one-value grid: a plain fit on train, scored on test; ``val_top1`` is None.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from app.probe.config import CurvePoint
+from app.probe.headcore import HeadResult, to_device
+from app.tasks import CancelToken, Progress, check
+
+HYPER = {"logistic": "weight_decay", "svm": "C", "ridge": "alpha", "knn": "k"}
+DEFAULT_GRIDS: dict[str, tuple] = {
+    "logistic": (1e-5, 1e-4, 1e-3, 1e-2, 1e-1),
+    "svm": (1e-3, 1e-2, 1e-1, 1.0, 10.0),
+    "ridge": (1e-2, 1e-1, 1.0, 10.0, 1e2, 1e3, 1e4),
+    "knn": (1, 3, 5, 10, 20),
+}
+# True: a larger value regularises more (visited first)
+STRONGER_IS_LARGER = {"logistic": True, "svm": False, "ridge": True, "knn": True}
+
+
+@dataclass(frozen=True)
+class Selection:
+    best_value: Any
+    best_opts: dict
+    table: tuple[tuple[Any, float], ...]  # (value, validation top-1), in sweep order
+    val_top1: float | None
+    result: HeadResult  # scores: the TEST scores of the selected fit
+
+
+def sweep_order(head: str, grid) -> list:
+    """The grid without duplicates, strongest regularisation first."""
+    if head not in HYPER:
+        raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HYPER)}")
+    values = sorted(set(grid), reverse=STRONGER_IS_LARGER[head])
+    if not values:
+        raise ValueError(f"{head}: the {HYPER[head]} grid is empty")
+    return values
+
+
+def _top1(scores, labels) -> float:
+    labels = np.asarray(labels, dtype=np.int64)
+    return float(np.mean(np.asarray(scores).argmax(1) == labels)) if len(labels) else float("nan")
+
+
+def _linear_scores(Xtr, X, state: dict, opts: dict, device) -> np.ndarray:
+    """Scores of X under weights in standardised coordinates (statistics of the training features)."""
+    from app.probe.headcore import standardizer
+
+    mean, inv = standardizer(Xtr, bool(opts.get("standardize", True)))
+    B = to_device(X, mean, inv, device)
+    W = torch.from_numpy(state["W"]).to(device)
+    b = torch.from_numpy(state["b"]).to(device)
+    return torch.nn.functional.linear(B, W, b).cpu().numpy()
+
+
+def select_and_fit(head: str, Xtr, ytr, Xval, yval, Xte, yte, n_classes: int, opts: dict, grid=None,
+                   device="cpu", seed: int = 0, cancel: CancelToken | None = None):
+    """Task: choose ``HYPER[head]`` on the validation split, return a ``Selection`` (see the module doc)."""
+    from app.probe.heads import TRAINERS
+
+    t0 = time.perf_counter()
+    key = HYPER.get(head)
+    if key is None:
+        raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HYPER)}")
+    values = sweep_order(head, DEFAULT_GRIDS[head] if grid is None else grid)
+    if head == "knn":
+        values = [max(1, int(v)) for v in values]
+    if Xval is None or len(Xval) == 0 or len(values) == 1:
+        value = values[0] if (grid is not None and len(values) == 1) else opts.get(key, values[0])
+        best_opts = dict(opts, **{key: value})
+        result = yield from TRAINERS[head](Xtr, ytr, Xte, yte, n_classes, best_opts, device=device, seed=seed,
+                                           cancel=cancel)
+        return Selection(value, best_opts, (), None, result)
+    if head == "knn":
+        return (yield from _select_knn(Xtr, ytr, Xval, yval, Xte, yte, n_classes, opts, values, device, cancel, t0))
+    if head == "ridge":
+        return (yield from _select_ridge(Xtr, ytr, Xval, yval, Xte, yte, n_classes, opts, values, device, cancel,
+                                         t0))
+    table: list[tuple[Any, float]] = []
+    best: tuple[float, Any, HeadResult] | None = None
+    state = None
+    for j, value in enumerate(values):
+        check(cancel)
+        o = dict(opts, **{key: value})
+        gen = TRAINERS[head](Xtr, ytr, Xval, yval, n_classes, o, device=device, seed=seed, cancel=cancel, init=state)
+        res = yield from _relabel(gen, f"{key} = {value:g} ({j + 1}/{len(values)}): ")
+        state = res.state
+        acc = _top1(res.scores, yval)
+        table.append((value, acc))
+        if best is None or acc > best[0]:  # strictly better: ties keep the stronger regularisation
+            best = (acc, value, res)
+    acc, value, res = best
+    best_opts = dict(opts, **{key: value})
+    test_scores = _linear_scores(Xtr, Xte, res.state, best_opts, device).astype(np.float32)
+    result = replace(res, scores=test_scores, seconds=time.perf_counter() - t0, settings=dict(res.settings))
+    yield Progress(len(values), len(values), f"selected {key} = {value:g} (validation top-1 {100 * acc:.2f}%)")
+    return Selection(value, best_opts, tuple(table), acc, result)
+
+
+def _relabel(gen, prefix: str):
+    """Run a task, prefixing its progress messages (the sweep position)."""
+    try:
+        p = next(gen)
+        while True:
+            yield Progress(p.done, p.total, prefix + p.message, p.payload)
+            p = next(gen)
+    except StopIteration as stop:
+        return stop.value
+
+
+def _select_ridge(Xtr, ytr, Xval, yval, Xte, yte, n_classes, opts, values, device, cancel, t0):
+    from app.probe.ridge import ridge_scores, ridge_system, ridge_weights
+    from app.probe.headcore import stop_report
+
+    system = yield from ridge_system(Xtr, ytr, n_classes, opts, device, cancel)
+    table = []
+    best = None
+    for j, alpha in enumerate(values):
+        check(cancel)
+        W = ridge_weights(system, alpha)
+        acc = _top1(ridge_scores(system, W, Xval, device).cpu().numpy(), yval)
+        table.append((alpha, acc))
+        yield Progress(j + 1, len(values), f"ridge: alpha = {alpha:g}, validation top-1 {100 * acc:.2f}%")
+        if best is None or acc > best[0]:
+            best = (acc, alpha, W)
+    acc, alpha, W = best
+    scores = ridge_scores(system, W, Xte, device).cpu().numpy().astype(np.float32)
+    best_opts = dict(opts, alpha=alpha)
+    cp = CurvePoint(1, 1.0, float("nan"), None, acc)
+    state = {"W": W.T.contiguous().cpu().numpy(), "b": system.ymean.astype(np.float32)}
+    result = HeadResult(scores, (cp,), time.perf_counter() - t0, dict(best_opts, form=system.form),
+                        stop_report("closed form", None, None, 1, True), state)
+    return Selection(alpha, best_opts, tuple(table), acc, result)
+
+
+def _select_knn(Xtr, ytr, Xval, yval, Xte, yte, n_classes, opts, values, device, cancel, t0):
+    from app.probe.heads import knn_neighbours, knn_scores, train_knn
+
+    k_max = max(values)
+    labels, _ = yield from knn_neighbours(Xtr, ytr, Xval, opts, k_max, device, cancel)
+    table = []
+    best = None
+    for k in values:  # largest k first: ties go to the smoother vote
+        acc = _top1(knn_scores(labels, k, n_classes), yval)
+        table.append((k, acc))
+        if best is None or acc > best[0]:
+            best = (acc, k)
+    acc, k = best
+    best_opts = dict(opts, k=k)
+    res = yield from train_knn(Xtr, ytr, Xte, yte, n_classes, best_opts, device=device, cancel=cancel)
+    return Selection(k, best_opts, tuple(table), acc, replace(res, seconds=time.perf_counter() - t0))
+

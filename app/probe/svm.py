@@ -1,0 +1,138 @@
+"""Linear SVM head: multi-class one-vs-rest, squared hinge, the objective of scikit-learn's ``LinearSVC``.
+
+Per class c (labels +1 for c, -1 for the rest), with the intercept penalised like ``LinearSVC`` (``intercept_scaling
+= 1``: the intercept is the weight of a constant feature 1)::
+
+    0.5 * (||w_c||^2 + b_c^2) + C * sum_i max(0, 1 - y_ic (w_c . x_i + b_c))^2
+
+All classes are optimised together (the sum of the per-class objectives, divided by C n for scale: the same
+minimiser) by full-batch L-BFGS (``app.probe.lbfgs``, strong Wolfe), in coordinates preconditioned by the Cholesky
+factor of ``c S^T S / m + I / (C n)`` (the generalised Hessian with the active fraction replaced by a constant; the
+logistic head's ``preconditioner``). Stopping rule, reported in ``HeadResult.stop``: the Euclidean norm of the
+gradient (weights and intercepts, original coordinates) <= ``tol`` x its norm at zero weights (liblinear's primal
+rule; independent of a warm start). ``init``: a previous fit's ``state`` (warm start, e.g. the next C of a sweep).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from app.probe.config import CurvePoint
+from app.probe.headcore import HeadResult, accuracy, initial_weights, prepare, state_of, stop_report
+from app.probe.lbfgs import lbfgs
+from app.tasks import CancelToken, Progress, check
+
+SVM_TOL = 1e-4  # relative gradient norm (liblinear's primal rule is about 1e-5 for 10 one-vs-rest classes)
+SVM_CURVATURE = 0.1  # the preconditioner's constant c (the Hessian's 2 x active fraction, swept on digits/MNIST)
+
+
+def svm_objective(A: torch.Tensor, Ypm: torch.Tensor, W: torch.Tensor, b: torch.Tensor, C: float):
+    """(loss, dW, db) of the scaled objective 0.5/(C n) (|W|^2 + |b|^2) + mean_i sum_c squared hinge."""
+    n = len(A)
+    margin = torch.clamp_(1 - Ypm * F.linear(A, W, b), min=0)
+    lam = 1.0 / (C * n)
+    # float64 sums: the line search compares losses that differ in the 7th digit near the optimum
+    m64 = margin.double()
+    loss = float((m64 * m64).sum()) / n + 0.5 * lam * (float(W.double().square().sum()) + float(b.double().square().sum()))
+    dz = margin.mul_(Ypm).mul_(-2.0 / n)
+    gW = dz.T @ A + lam * W
+    gb = dz.sum(0) + lam * b
+    return loss, gW, gb
+
+
+def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
+              cancel: CancelToken | None = None, init: dict | None = None):
+    from app.probe.heads import accuracy_due, preconditioner
+
+    t0 = time.perf_counter()
+    A, B, y = prepare(Xtr, ytr, Xte, opts, device)
+    precision = opts.get("precision", "float32")
+    if precision not in ("float32", "float64"):
+        raise ValueError(f"svm: precision must be float32 or float64, got {precision!r}")
+    dtype = torch.float64 if precision == "float64" else torch.float32  # float64: tests against references
+    A, B = A.to(dtype), B.to(dtype)
+    yt = torch.from_numpy(np.asarray(yte, dtype=np.int64)).to(device)
+    n, d = A.shape
+    C = float(opts["C"])
+    if not C > 0:
+        raise ValueError(f"svm: C must be positive, got {C}")
+    max_iter = int(opts["epochs"])
+    tol = float(opts.get("tol", SVM_TOL))
+    every_opt = int(opts.get("eval_every", 10))
+    Ypm = -torch.ones(n, n_classes, device=device, dtype=dtype)
+    Ypm[torch.arange(n, device=device), y] = 1.0
+    lam = 1.0 / (C * n)
+    W0, b0 = initial_weights(init, n_classes, d, device)
+    W0, b0 = W0.to(dtype), b0.to(dtype)
+    # the gradient at zero weights (every margin 1): -2/n Y^T [A 1]; its norm is the reference of the stopping rule
+    g0 = math.sqrt(float(((-2.0 / n) * (Ypm.T @ A)).square().sum()) + float(((-2.0 / n) * Ypm.sum(0)).square().sum()))
+    g0 = max(g0, 1e-30)
+    curvature = float(opts.get("curvature", SVM_CURVATURE))
+    pre = preconditioner(A, lam, opts.get("precondition", "auto"), seed, curvature) if n and d else None
+    L, LT, bscale = pre if pre is not None else (None, None, 1.0)
+    cd = n_classes * d
+    W = W0.clone()
+    b = b0.clone()
+    recent: list[tuple[torch.Tensor, float]] = []
+    evaluated: list[torch.Tensor] = []
+
+    def set_weights(x: torch.Tensor) -> None:
+        U = x[:cd].view(n_classes, d)
+        W.copy_(torch.linalg.solve_triangular(LT, U.T, upper=True).T if L is not None else U)
+        b.copy_(x[cd:] / bscale)
+
+    def fun(x: torch.Tensor):
+        set_weights(x)
+        evaluated[:] = [x]
+        loss, gW, gb = svm_objective(A, Ypm, W, b, C)
+        rel = math.sqrt(float(gW.square().sum()) + float(gb.square().sum())) / g0
+        if L is not None:
+            gW, gb = torch.linalg.solve_triangular(L, gW.T, upper=False).T, gb / bscale
+        g = torch.cat((gW.reshape(-1), gb))
+        recent.append((g, rel))
+        del recent[:-4]
+        return loss, g
+
+    def relative(g: torch.Tensor) -> float:
+        for h, rel in reversed(recent):
+            if h is g or torch.equal(h, g):
+                return rel
+        gU, gb = g[:cd].view(n_classes, d), g[cd:]  # an older evaluation: back to the original coordinates
+        if L is not None:
+            gU, gb = gU @ L.T, gb * bscale
+        return math.sqrt(float(gU.square().sum()) + float(gb.square().sum())) / g0
+
+    x0 = torch.cat(((W0 @ L).reshape(-1) if L is not None else W0.reshape(-1), b0 * bscale))
+    curves: list[CurvePoint] = []
+    last_it = None
+    with torch.no_grad():
+        for it, x in lbfgs(fun, x0, max_iter, lambda g: relative(g) <= tol, history=20,
+                           lr=float(opts.get("lr", 1.0)), tolerance_change=1e-13):
+            check(cancel)
+            if not torch.equal(x, evaluated[-1]):
+                set_weights(x)
+            last_it = it
+            last = it.converged or it.stalled or it.n_iter >= max_iter
+            ev = last or accuracy_due(it.n_iter, every_opt)
+            te = accuracy(F.linear(B, W, b), yt) if ev and len(yt) else None
+            tr = accuracy(F.linear(A[:20000], W, b), y[:20000]) if ev else None
+            cp = CurvePoint(it.n_iter, float(it.n_iter), it.loss, tr, te)
+            curves.append(cp)
+            yield Progress(it.n_iter, max_iter, f"training linear SVM: iteration {it.n_iter}/{max_iter}, "
+                           f"loss {it.loss:.4f}", cp)
+        scores = F.linear(B, W, b).float().cpu().numpy()
+    rel = recent[-1][1] if recent else float("nan")
+    if last_it is not None:
+        # the value at the final iterate (the line search's last evaluation may be another point)
+        _, gW, gb = svm_objective(A, Ypm, W, b, C)
+        rel = math.sqrt(float(gW.square().sum()) + float(gb.square().sum())) / g0
+    stop = stop_report("gradient norm / gradient norm at zero weights", rel, tol,
+                       last_it.n_iter if last_it else 0, rel <= tol)
+    settings = dict(opts, intercept="penalised (LinearSVC intercept_scaling=1)",
+                    preconditioned=pre is not None)
+    return HeadResult(scores, tuple(curves), time.perf_counter() - t0, settings, stop, state_of(W, b))

@@ -1,0 +1,81 @@
+"""Metrics on hand-computed examples: top-k with enough classes to tell k = 1, 2, 3, 5 apart; precision@k; mAP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.metrics import (average_precisions, evaluate_scores, mean_average_precision, precision_at_k, ranking,
+                         topk_accuracy)
+
+# 7 classes; each row's true class sits at a chosen rank (1-based): 1, 2, 3, 4, 5, 6, 7, 2
+RANKS = [1, 2, 3, 4, 5, 6, 7, 2]
+
+
+def _scores_with_ranks(ranks, n_classes=7):
+    scores = np.zeros((len(ranks), n_classes))
+    labels = np.zeros(len(ranks), np.int64)
+    for i, r in enumerate(ranks):
+        order = np.roll(np.arange(n_classes), i)  # class order[0] best, order[1] second, ...
+        scores[i, order] = np.linspace(1.0, 0.1, n_classes)
+        labels[i] = order[r - 1]
+    return scores, labels
+
+
+def test_topk_counts_the_true_class_within_the_first_k():
+    scores, labels = _scores_with_ranks(RANKS)
+    # by hand: rank <= k for k = 1: 1 row; 2: 3 rows; 3: 4; 4: 5; 5: 6; 7: 8
+    assert topk_accuracy(scores, labels, 1) == pytest.approx(1 / 8)
+    assert topk_accuracy(scores, labels, 2) == pytest.approx(3 / 8)
+    assert topk_accuracy(scores, labels, 3) == pytest.approx(4 / 8)
+    assert topk_accuracy(scores, labels, 5) == pytest.approx(6 / 8)
+    assert topk_accuracy(scores, labels, 7) == pytest.approx(1.0)
+    m = evaluate_scores(scores, labels, 7)
+    assert (m.top1, m.top2, m.top5) == pytest.approx((1 / 8, 3 / 8, 6 / 8))
+    assert m.predicted.tolist() == [(-i) % 7 for i in range(8)]  # np.roll moves class 7 - i to the front
+    assert m.misclassified.tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert ranking(scores)[1, :3].tolist() == [6, 0, 1]
+
+
+def test_topk_rejects_mismatched_shapes_and_handles_empty():
+    with pytest.raises(ValueError, match="do not match"):
+        topk_accuracy(np.zeros((3, 4)), np.zeros(2, np.int64), 1)
+    assert np.isnan(topk_accuracy(np.zeros((0, 4)), np.zeros(0, np.int64), 1))
+
+
+def test_evaluate_pads_missing_classes():
+    scores = np.array([[0.1, 0.9], [0.8, 0.2]])
+    m = evaluate_scores(scores, np.array([2, 0]), 3)
+    assert m.confusion.tolist() == [[1, 0, 0], [0, 0, 0], [0, 1, 0]]
+    assert m.top1 == pytest.approx(0.5) and m.top2 == pytest.approx(0.5) and m.top5 == pytest.approx(1.0)
+
+
+def test_precision_at_k_hand_example():
+    # query labels 0, 1, 2; retrieved labels best first
+    ranked = np.array([[0, 0, 1, 0, 2],
+                       [0, 1, 1, 1, 1],
+                       [1, 1, 0, 0, 0]])
+    labels = np.array([0, 1, 2])
+    assert precision_at_k(ranked, labels, 1) == pytest.approx((1 + 0 + 0) / 3)
+    assert precision_at_k(ranked, labels, 2) == pytest.approx((1.0 + 0.5 + 0) / 3)
+    assert precision_at_k(ranked, labels, 5) == pytest.approx((3 / 5 + 4 / 5 + 0) / 3)
+    assert precision_at_k(ranked, labels, 3, per_query=True).tolist() == pytest.approx([2 / 3, 2 / 3, 0.0])
+    # k beyond the list: missing results count as not relevant
+    assert precision_at_k(ranked[:, :2], labels, 4, per_query=True).tolist() == pytest.approx([0.5, 0.25, 0.0])
+    with pytest.raises(ValueError, match="k must be"):
+        precision_at_k(ranked, labels, 0)
+    with pytest.raises(ValueError, match="do not match"):
+        precision_at_k(ranked, labels[:2], 1)
+
+
+def test_average_precision_hand_example():
+    ranked = np.array([[0, 0, 1, 0, 2],    # relevant at ranks 1, 2, 4: (1/1 + 2/2 + 3/4) / 3
+                       [0, 1, 1, 0, 1],    # ranks 2, 3, 5: (1/2 + 2/3 + 3/5) / 3
+                       [1, 1, 0, 0, 0],    # none: left out
+                       [1, 1, 1, 1, 3]])   # rank 5: (1/5) / 1
+    labels = np.array([0, 1, 2, 3])
+    ap = average_precisions(ranked, labels)
+    expect = [(1 + 1 + 0.75) / 3, (0.5 + 2 / 3 + 0.6) / 3, np.nan, 0.2]
+    assert np.allclose(ap, expect, equal_nan=True)
+    assert mean_average_precision(ranked, labels) == pytest.approx((expect[0] + expect[1] + expect[3]) / 3)
+    assert np.isnan(mean_average_precision(ranked[2:3], labels[2:3]))

@@ -16,7 +16,7 @@ from app.models.spec import ModelSpec
 from app.probe import extract as ex
 from app.probe.config import CurvePoint, ProbeConfig, ProbeResult
 from app.metrics import confusion_matrix, evaluate_scores, per_class_accuracy, topk_accuracy
-from app.probe.preprocess import InputSpec, to_tensor
+from app.models.inputs import InputSpec, to_tensor
 from app.probe.run import evaluate_model, run_probe, test_images
 from app.tasks import CancelToken, Cancelled, run_to_end
 
@@ -84,7 +84,9 @@ def test_run_probe_each_head(fe_home, head):
     progress = []
     result = run_to_end(run_probe(small_config(head)), progress.append)
     assert isinstance(result, ProbeResult)
-    assert result.n_train == 300 and result.n_test == 120 and result.n_features == 16 * 4
+    # 300 training images: 20% (60) carved off for validation
+    assert result.n_train == 240 and result.n_val == 60 and result.n_test == 120 and result.n_features == 16 * 4
+    assert result.val_top1 is not None and 0.5 < result.val_top1 <= 1.0 and result.test_top1 == result.top1
     assert 0.5 < result.top1 <= result.top2 <= result.top5 <= 1.0  # far above chance (0.1) on digits
     assert result.confusion.shape == (10, 10) and result.confusion.sum() == 120
     assert len(result.misclassified) == 120 - np.trace(result.confusion)
@@ -96,10 +98,10 @@ def test_run_probe_each_head(fe_home, head):
     assert len(test_images(result.config)) == 120
 
 
-def test_logistic_adam_curves_have_test_acc(fe_home):
+def test_logistic_adam_curves_have_val_acc(fe_home):
     cfg = small_config("logistic", head_options=(("epochs", 5), ("optimizer", "adam")))
     result = run_to_end(run_probe(cfg))
-    assert len(result.curves) == 5 and result.curves[-1].test_acc is not None
+    assert len(result.curves) == 5 and result.curves[-1].val_acc == pytest.approx(result.val_top1)
     assert result.top1 > 0.3
 
 
@@ -115,8 +117,7 @@ def test_cancel_mid_extraction_leaves_no_cache(fe_home):
                     token.cancel()
     assert seen >= 2
     cache = fe_home / "cache" / "features"
-    assert not list(cache.glob("*.npy")) or all(".tmp" not in f.name for f in cache.glob("*.npy"))
-    assert not list(cache.glob("*.tmp.npy"))
+    assert not list(cache.glob("*.tmp"))
     assert not [f for f in cache.glob("*.npy")]  # the cancelled split was never written
 
 
@@ -147,12 +148,12 @@ def test_cache_written_atomically(fe_home):
     checked = False
     for p in gen:
         if p.message.startswith("extracting train") and 0 < p.done < p.total:
-            assert list(cache.glob("*.tmp.npy"))
-            assert not [f for f in cache.glob("*.npy") if ".tmp" not in f.name]
+            assert list(cache.glob("*.tmp"))
+            assert not list(cache.glob("*.npy"))
             checked = True
     assert checked
-    final = [f for f in cache.glob("*.npy") if ".tmp" not in f.name]
-    assert len(final) == 2 and not list(cache.glob("*.tmp.npy"))
+    final = list(cache.glob("*.npy"))
+    assert len(final) == 3 and not list(cache.glob("*.tmp"))  # train, validation, test
     assert np.load(final[0]).shape[1] == 64
 
 
@@ -308,8 +309,8 @@ def test_bench_head_quick(tmp_path):
 def test_stale_temporary_files_are_removed(fe_home):
     path = ex.cache_path("k" * 24)
     path.parent.mkdir(parents=True, exist_ok=True)
-    dead = path.with_name(f"{path.stem}.999999999.tmp.npy")  # no such process
-    mine = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+    dead = path.with_name(f".{path.name}.999999999.abc.tmp")  # no such process
+    mine = path.with_name(f".{path.name}.{os.getpid()}.abc.tmp")
     dead.write_bytes(b"x")
     mine.write_bytes(b"x")
     ex._remove_stale_tmp(path)
@@ -335,7 +336,7 @@ def test_effective_spec_fills_default_model_options_only_where_unset():
 
     ds = ArrayDataset("t", "train", np.zeros((4, 8, 8, 3), np.uint8), np.zeros(4, np.int64), ("a",))
     spec = effective_spec(ModelSpec.make("rdsn", options={"k": 4}), ds, {"activation": "relu", "nonsense": 1})
-    assert dict(spec.options) == {"k": 4, "in_channels": 3, "input_size": 8, "activation": "relu"}
+    assert dict(spec.options) == {"k": 4, "in_channels": 3, "input_size": 8, "activation": "relu", "seed": 0}
     mine = effective_spec(ModelSpec.make("rdsn", options={"activation": "sign"}), ds, {"activation": "relu"})
     assert dict(mine.options)["activation"] == "sign"
 

@@ -148,3 +148,10 @@ def test_a_permuted_cache_read_is_caught(fe_home, monkeypatch, planted):
     monkeypatch.setattr(ex, "extract", permuted)
     bad = run_to_end(run_probe(cfg))
     assert bad.feature_cache_hit and bad.top1 < fresh.top1 - 0.3
+
+
+def test_pooling_grid_is_bounded():
+    assert ex.parse_pooling("grid16") == ("avg", 16) and ex.parse_pooling("maxgrid1") == ("max", 1)
+    for bad in ("grid17", "grid100000", "grid0", "grid", "avggrid2", "grid" + "9" * 50):
+        with pytest.raises(ValueError, match="N = 1..16"):
+            ex.parse_pooling(bad)

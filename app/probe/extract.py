@@ -37,6 +37,7 @@ from app.tasks import CancelToken, Progress, check
 CACHE_VERSION = 2  # 2: keyed by content
 MAP_BUDGET = 192 * 2**20  # bytes of layer maps per batch
 MAX_BATCH = 512
+MAX_GRID = 16  # gridN: at most 16 x 16 cells per channel (grid100000 would ask for terabytes)
 
 
 def parse_pooling(pooling: str) -> tuple[str, int]:
@@ -45,10 +46,11 @@ def parse_pooling(pooling: str) -> tuple[str, int]:
         return "avg", 1
     if pooling == "max":
         return "max", 1
-    m = re.fullmatch(r"(avgmax|max)?grid(\d+)", pooling or "")
-    if m and int(m.group(2)) >= 1:
+    m = re.fullmatch(r"(avgmax|max)?grid(\d{1,6})", pooling or "")
+    if m and 1 <= int(m.group(2)) <= MAX_GRID:
         return (m.group(1) or "avg"), int(m.group(2))
-    raise ValueError(f"unknown pooling {pooling!r}: use gap, max, gridN, maxgridN or avgmaxgridN (N = 1..8)")
+    raise ValueError(f"unknown pooling {pooling!r}: use gap, max, gridN, maxgridN or avgmaxgridN "
+                     f"(N = 1..{MAX_GRID})")
 
 
 def pool_maps(maps: torch.Tensor, pooling: str) -> torch.Tensor:

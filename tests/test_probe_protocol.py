@@ -198,3 +198,13 @@ def test_a_trained_backbone_keeps_its_options(fe_home):
     ds = ArrayDataset("t", "train", np.zeros((2, 8, 8, 1), np.uint8), np.zeros(2, np.int64), ("a",))
     trained = ModelSpec.make("rdsn", options={"k": 4}, weights="x.safetensors", init="checkpoint")
     assert effective_spec(trained, ds) is trained
+
+
+def test_an_empty_split_is_a_clear_error(fe_home, monkeypatch):
+    from app.data import ArrayDataset, DatasetError
+    from app.probe import run as run_mod
+
+    empty = ArrayDataset("void", "train", np.zeros((0, 8, 8, 1), np.uint8), np.zeros(0, np.int64), ("a", "b"))
+    monkeypatch.setattr(run_mod, "load", lambda *a, **k: empty)
+    with pytest.raises(DatasetError, match="the train split has no images"):
+        run_to_end(run_probe(cfg()))

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from app import device as devices
-from app.data import ArrayDataset, load
+from app.data import ArrayDataset, DatasetError, load
 from app.metrics import evaluate_scores
 from app.models.build import build
 from app.models.spec import ModelSpec
@@ -96,11 +96,15 @@ def run_probe(config: ProbeConfig, cancel: CancelToken | None = None):
 
     check_config(config)
     yield Progress(0, None, f"loading dataset {config.dataset}")
-    train_full = load(config.dataset, "train", config.data_root)
+    # the own classifier needs no training images: its record is resolved from the test split
+    own = config.head == "own"
+    data = load(config.dataset, "test" if own else "train", config.data_root)
+    if len(data) == 0:
+        raise DatasetError(f"{config.dataset}: the {data.split} split has no images")
     check(cancel)
     yield Progress(0, None, f"building {config.model.label or config.model.backbone}")
-    record, model = resolve(config, train_full, devices.pick())
-    return (yield from run_resolved(record, cancel, train_full=train_full, model=model, config=config))
+    record, model = resolve(config, data, devices.pick())
+    return (yield from run_resolved(record, cancel, train_full=None if own else data, model=model, config=config))
 
 
 def rerun(stored: dict, cancel: CancelToken | None = None):
@@ -125,6 +129,9 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
     yield Progress(0, None, f"loading dataset {record.dataset}")
     train, val = train_splits(record, train_full)
     test = test_split(record)
+    for ds in (train, test):
+        if len(ds) == 0:
+            raise DatasetError(f"{record.dataset}: the {ds.split} split has no images")
     check(cancel)
     n_classes = max(len(train.classes), int(train.labels.max()) + 1 if len(train) else 0)
     t0 = time.perf_counter()
@@ -215,6 +222,8 @@ def _run_own(record: ResolvedProbe, model, config: ProbeConfig, dev, cancel):
     """The trained baseline: the model's own classifier on the test split, refused on a foreign dataset."""
     yield Progress(0, None, f"loading dataset {record.dataset}")
     test = test_split(record)
+    if len(test) == 0:
+        raise DatasetError(f"{record.dataset}: the test split has no images")
     check_classifier_fits(record.model, model, test)
     t0 = time.perf_counter()
     scores = yield from predict(model, test.images, record.input, device=dev, cancel=cancel)

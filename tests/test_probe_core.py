@@ -313,10 +313,12 @@ def test_stale_temporary_files_are_removed(fe_home):
     path.parent.mkdir(parents=True, exist_ok=True)
     dead = path.with_name(f".{path.name}.999999999.abc.tmp")  # no such process
     mine = path.with_name(f".{path.name}.{os.getpid()}.abc.tmp")
-    dead.write_bytes(b"x")
-    mine.write_bytes(b"x")
+    legacy_dead = path.with_name(f"{path.stem}.999999999.tmp.npy")  # the naming of older versions
+    legacy_mine = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+    for f in (dead, mine, legacy_dead, legacy_mine):
+        f.write_bytes(b"x")
     ex._remove_stale_tmp(path)
-    assert not dead.exists() and mine.exists()
+    assert not dead.exists() and mine.exists() and not legacy_dead.exists() and legacy_mine.exists()
 
 
 # --- input-dependent probe defaults (colour photographs), avg+max pooling, stem whitening ----------------------------

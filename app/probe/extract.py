@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -125,6 +126,20 @@ def _remove_stale_tmp(path: Path) -> None:
     """Temporary files in the cache folder left by processes that no longer run (killed, crashed)."""
     for tmp in stale_temporaries(path.parent, recursive=False):
         tmp.unlink(missing_ok=True)
+    for tmp in path.parent.glob("*.*.tmp.npy"):  # the naming before app.storage: KEY.PID.tmp.npy
+        parts = tmp.name.split(".")
+        if len(parts) == 4 and parts[1].isdigit() and not _alive(int(parts[1])):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _maps_fn(model, layer: int, pooling: str):

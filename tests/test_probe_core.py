@@ -16,7 +16,7 @@ from app.models.spec import ModelSpec
 from app.probe import extract as ex
 from app.probe.config import CurvePoint, ProbeConfig, ProbeResult
 from app.metrics import confusion_matrix, evaluate_scores, per_class_accuracy, topk_accuracy
-from app.probe.preprocess import InputSpec, to_tensor
+from app.models.inputs import InputSpec, to_tensor
 from app.probe.run import evaluate_model, run_probe, test_images
 from app.tasks import CancelToken, Cancelled, run_to_end
 
@@ -84,7 +84,9 @@ def test_run_probe_each_head(fe_home, head):
     progress = []
     result = run_to_end(run_probe(small_config(head)), progress.append)
     assert isinstance(result, ProbeResult)
-    assert result.n_train == 300 and result.n_test == 120 and result.n_features == 16 * 4
+    # 300 training images: 20% (60) carved off for validation
+    assert result.n_train == 240 and result.n_val == 60 and result.n_test == 120 and result.n_features == 16 * 4
+    assert result.val_top1 is not None and 0.5 < result.val_top1 <= 1.0 and result.test_top1 == result.top1
     assert 0.5 < result.top1 <= result.top2 <= result.top5 <= 1.0  # far above chance (0.1) on digits
     assert result.confusion.shape == (10, 10) and result.confusion.sum() == 120
     assert len(result.misclassified) == 120 - np.trace(result.confusion)
@@ -96,10 +98,10 @@ def test_run_probe_each_head(fe_home, head):
     assert len(test_images(result.config)) == 120
 
 
-def test_logistic_adam_curves_have_test_acc(fe_home):
+def test_logistic_adam_curves_have_val_acc(fe_home):
     cfg = small_config("logistic", head_options=(("epochs", 5), ("optimizer", "adam")))
     result = run_to_end(run_probe(cfg))
-    assert len(result.curves) == 5 and result.curves[-1].test_acc is not None
+    assert len(result.curves) == 5 and result.curves[-1].val_acc == pytest.approx(result.val_top1)
     assert result.top1 > 0.3
 
 
@@ -115,8 +117,7 @@ def test_cancel_mid_extraction_leaves_no_cache(fe_home):
                     token.cancel()
     assert seen >= 2
     cache = fe_home / "cache" / "features"
-    assert not list(cache.glob("*.npy")) or all(".tmp" not in f.name for f in cache.glob("*.npy"))
-    assert not list(cache.glob("*.tmp.npy"))
+    assert not list(cache.glob("*.tmp"))
     assert not [f for f in cache.glob("*.npy")]  # the cancelled split was never written
 
 
@@ -147,12 +148,12 @@ def test_cache_written_atomically(fe_home):
     checked = False
     for p in gen:
         if p.message.startswith("extracting train") and 0 < p.done < p.total:
-            assert list(cache.glob("*.tmp.npy"))
-            assert not [f for f in cache.glob("*.npy") if ".tmp" not in f.name]
+            assert list(cache.glob("*.tmp"))
+            assert not list(cache.glob("*.npy"))
             checked = True
     assert checked
-    final = [f for f in cache.glob("*.npy") if ".tmp" not in f.name]
-    assert len(final) == 2 and not list(cache.glob("*.tmp.npy"))
+    final = list(cache.glob("*.npy"))
+    assert len(final) == 3 and not list(cache.glob("*.tmp"))  # train, validation, test
     assert np.load(final[0]).shape[1] == 64
 
 
@@ -285,9 +286,11 @@ def test_probe_command_json(tmp_path):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     for key in ("top1", "top2", "top5", "n_train", "n_test", "n_features", "extract_seconds", "train_seconds",
-                "cpu_seconds", "settings", "config"):
+                "cpu_seconds", "settings", "config", "val_top1", "test_top1", "selected", "seeds", "run_id", "input"):
         assert key in out
-    assert out["n_train"] == 200 and out["n_test"] == 60 and out["n_features"] == 8 * 9  # rdsn probe default (gray): layer 1, 3x3 grid
+    assert out["run_id"] == 1 and out["test_top1"] == out["top1"] and out["selected"] == {"alpha": 1.0}
+    assert out["seeds"] == {"model": 0, "split": 0, "head": 0} and out["input"]["source"].startswith("random")
+    assert out["n_train"] == 160 and out["n_val"] == 40 and out["n_test"] == 60 and out["n_features"] == 8 * 9  # rdsn probe default (gray): layer 1, 3x3 grid
     assert out["settings"]["pooling"] == "grid3" and out["settings"]["whiten_stem"] is None
     assert 0 <= out["top1"] <= out["top2"] <= 1
     bad = _main("probe", "--backbone", "rdsn", "--dataset", "digits", "--options", "{oops", home=tmp_path)
@@ -308,12 +311,14 @@ def test_bench_head_quick(tmp_path):
 def test_stale_temporary_files_are_removed(fe_home):
     path = ex.cache_path("k" * 24)
     path.parent.mkdir(parents=True, exist_ok=True)
-    dead = path.with_name(f"{path.stem}.999999999.tmp.npy")  # no such process
-    mine = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
-    dead.write_bytes(b"x")
-    mine.write_bytes(b"x")
+    dead = path.with_name(f".{path.name}.999999999.abc.tmp")  # no such process
+    mine = path.with_name(f".{path.name}.{os.getpid()}.abc.tmp")
+    legacy_dead = path.with_name(f"{path.stem}.999999999.tmp.npy")  # the naming of older versions
+    legacy_mine = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+    for f in (dead, mine, legacy_dead, legacy_mine):
+        f.write_bytes(b"x")
     ex._remove_stale_tmp(path)
-    assert not dead.exists() and mine.exists()
+    assert not dead.exists() and mine.exists() and not legacy_dead.exists() and legacy_mine.exists()
 
 
 # --- input-dependent probe defaults (colour photographs), avg+max pooling, stem whitening ----------------------------
@@ -335,7 +340,7 @@ def test_effective_spec_fills_default_model_options_only_where_unset():
 
     ds = ArrayDataset("t", "train", np.zeros((4, 8, 8, 3), np.uint8), np.zeros(4, np.int64), ("a",))
     spec = effective_spec(ModelSpec.make("rdsn", options={"k": 4}), ds, {"activation": "relu", "nonsense": 1})
-    assert dict(spec.options) == {"k": 4, "in_channels": 3, "input_size": 8, "activation": "relu"}
+    assert dict(spec.options) == {"k": 4, "in_channels": 3, "input_size": 8, "activation": "relu", "seed": 0}
     mine = effective_spec(ModelSpec.make("rdsn", options={"activation": "sign"}), ds, {"activation": "relu"})
     assert dict(mine.options)["activation"] == "sign"
 

@@ -67,8 +67,20 @@ def spec_from_args(args: Any, label: str | None = None) -> ModelSpec:
         if backbone not in names():
             raise UserError(f"unknown backbone {backbone!r}; known: {', '.join(names())}")
         init = getattr(args, "init", None) or ("checkpoint" if weights else "default")
-        spec = ModelSpec.make(backbone, label=label or backbone, options=options, init=init, weights=weights,
-                              freeze=freeze, seed=seed, weight_state="trained" if weights else "random")
+        base = None
+        if weights:  # the sidecar (or known weights) also describes the architecture: read it with --backbone too
+            try:
+                base = spec_from_checkpoint(weights)
+            except AppError:
+                base = None
+            if base is not None and base.backbone != backbone:
+                raise UserError(f"--backbone {backbone}: the weights' sidecar says they are {base.backbone}")
+        opts = dict(base.options) if base is not None else {}
+        opts.update(options)
+        spec = ModelSpec.make(backbone, label=label or (base.label if base else backbone), options=opts, init=init,
+                              weights=weights, freeze=freeze, seed=seed,
+                              weight_state="trained" if weights else "random",
+                              input=base.input if base is not None else None)
     inp = declared_input(args)
     if inp is not None:
         import dataclasses

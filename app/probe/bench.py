@@ -23,7 +23,7 @@ def bench_features(args, prefix: str = "bench head: "):
     from app.data import load
     from app.models.spec import ModelSpec
     from app.probe import extract as ex
-    from app.probe.preprocess import input_spec_for
+    from app.models.inputs import dataset_stats, input_spec
     from app.probe.run import build_model, effective_spec
     from app.tasks import cli_progress, run_to_end
 
@@ -45,14 +45,14 @@ def bench_features(args, prefix: str = "bench head: "):
     spec = effective_spec(ModelSpec.make(args.backbone, options=options), train)
     model = build_model(spec)
     layer = args.layer if args.layer >= 0 else len(model.feature_info) + args.layer
-    ispec = input_spec_for(spec, model, train)
+    ispec = input_spec(spec, model, stats=dataset_stats(train))
     dev = devices.pick()
     whash = ex.weights_hash(model) + "|" + spec.key()
     feats = []
     t0 = time.perf_counter()
     for split, ds, lim in (("train", train, train_limit), ("test", test, test_limit)):
-        key = ex.cache_key(weights=whash, layer=layer, pooling=args.pooling, dataset=dataset, data_root=args.data_root,
-                           split=split, limit=lim, seed=args.seed, n=len(ds), ispec=ispec, dtype="auto")
+        key = ex.cache_key(weights=whash, layer=layer, pooling=args.pooling, content=ex.content_digest(ds),
+                           dataset=dataset, data_root=args.data_root, split=split, ispec=ispec, dtype="auto")
         f = run_to_end(ex.extract(model, ds.images, ispec, layer, args.pooling, device=dev, key=key,
                                   label=f"{split} features"), cli_progress(prefix))
         feats.append(np.asarray(f.array, dtype=np.float32))

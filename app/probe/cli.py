@@ -1,50 +1,58 @@
-"""Headless probe commands: ``main.py probe ...`` (one run, JSON out) and ``main.py bench head`` (our logistic head
+"""Headless probe commands: ``main.py probe ...`` (one run: resolved, run, stored in the history, JSON out),
+``main.py history list|show|export`` (``app.probe.history_cli``) and ``main.py bench head`` (our logistic head
 against scikit-learn's on the same features)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 
-
-def _json_arg(text: str | None, what: str) -> dict:
-    from app.errors import UserError
-
-    if not text:
-        return {}
-    try:
-        v = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{what}: not valid JSON ({exc.msg} at column {exc.colno}): {text!r}") from None
-    if not isinstance(v, dict):
-        raise UserError(f"{what}: expected a JSON object like '{{\"k\": 4096}}', got {text!r}")
-    return v
+from app.cliargs import add_data_root, add_model_arguments, parse_options, parse_value
+from app.errors import AppError, UserError
 
 
 def register(sub, bench) -> None:
     p = sub.add_parser("probe", help="train a head on frozen features and print the accuracy",
-                       description="Extract frozen features of a backbone (cached), train a linear head (or k-NN) "
-                                   "and report top-1/top-2/top-5 accuracy. Progress goes to stderr.")
-    p.add_argument("--backbone", required=True, help="backbone name (rdsn, simple, lenet5, resnet20, ...)")
-    p.add_argument("--weights", default=None, help="checkpoint file (.pt/.pth/.th/.safetensors); none = random")
-    p.add_argument("--options", default=None, help="backbone options as JSON, e.g. '{\"k\": 4096}'")
-    p.add_argument("--init", default="default", help="initialisation (default, kaiming, gaussian, ...)")
-    p.add_argument("--model-seed", type=int, default=0, help="seed of the random weights")
-    p.add_argument("--dataset", required=True, help="digits, mnist, fashion-mnist, cifar10, imagefolder:PATH, ...")
-    p.add_argument("--data-root", default=None, help="folder holding the dataset (default: the app's data folder)")
+                       description="Extract frozen features of a backbone (cached), select the head's "
+                                   "hyperparameter on a validation split carved from the training data, score the "
+                                   "test split once and store the run in the history. Progress goes to stderr.")
+    add_model_arguments(p)
+    p.set_defaults(model_seed=None)  # None: --seed (default 0)
+    p.add_argument("--bank", action="append", default=[], metavar="LAYER=FILE",
+                   help="put a kernel bank (.json/.npy/.npz) into a conv layer (repeatable)")
+    p.add_argument("--dataset", default=None, help="digits, mnist, fashion-mnist, cifar10, imagefolder:PATH, ...")
+    add_data_root(p)
     p.add_argument("--train-limit", type=int, default=None, help="use a seeded subset of N training images")
     p.add_argument("--test-limit", type=int, default=None, help="use a seeded subset of N test images")
+    p.add_argument("--val", type=int, default=None,
+                   help="validation images carved from the training subset (default: 5000 from 20000 images up, "
+                        "else 20%%; 0 = none, recorded as such)")
     p.add_argument("--layer", type=int, default=None, help="feature_info index (negative counts from the end)")
     p.add_argument("--pooling", default="default", help="default, gap, max, gridN (avg over NxN cells), maxgridN")
+    p.add_argument("--select-layer", action="store_true", help="choose the layer on validation too")
+    p.add_argument("--select-pooling", action="store_true", help="choose the pooling on validation too")
     p.add_argument("--head", default=None, choices=["logistic", "ridge", "svm", "knn", "own"],
                    help="head (default: the backbone's probe default; own = the model's trained classifier)")
-    p.add_argument("--head-options", default=None,
-                   help="head options as JSON, e.g. '{\"weight_decay\": 1e-3}', '{\"alpha\": 10}', '{\"k\": 5}'")
-    p.add_argument("--seed", type=int, default=0, help="seed of the subsets and the head")
+    p.add_argument("--head-options", nargs="*", default=None, metavar="OPT",
+                   help="head options: KEY=VALUE items or a JSON object, e.g. weight_decay=1e-3, alpha=10, k=5")
+    p.add_argument("--grid", default=None, metavar="V1,V2,...",
+                   help="values of the head's hyperparameter (weight_decay, C, alpha, k) to select on validation")
+    p.add_argument("--feature-budget", type=int, default=None, metavar="N",
+                   help="project the features to N dimensions (fitted on the training features only)")
+    p.add_argument("--budget-method", default="pca", choices=["pca", "random"],
+                   help="pca (default) or a seeded random Gaussian projection")
+    p.add_argument("--seed", type=int, default=0, help="the model, split and head seeds at once (default 0)")
+    p.add_argument("--split-seed", type=int, default=None, help="seed of the subsets and the validation split")
+    p.add_argument("--head-seed", type=int, default=None, help="seed of the head (and of a random projection)")
+    p.add_argument("--rerun", type=int, default=None, metavar="RUN_ID",
+                   help="rebuild a stored run from its record and run it again (other settings are ignored)")
     p.add_argument("--json", action="store_true", help="print one JSON object (else a short summary)")
     p.set_defaults(func=cmd_probe)
+
+    from app.probe.history_cli import register as register_history
+
+    register_history(sub)
 
     b = bench.add_parser("head", help="our logistic head vs scikit-learn's LogisticRegression on the same features")
     b.add_argument("--quick", action="store_true", help="tiny settings (digits, few features) for tests")
@@ -63,52 +71,71 @@ def register(sub, bench) -> None:
     b.set_defaults(func=cmd_bench_head)
 
 
+def parse_banks(items: list[str] | None) -> tuple:
+    """``LAYER=FILE`` items -> ((layer, KernelBank), ...) (``app.kernels.io.load``)."""
+    from app.kernels.io import load as load_bank
+
+    out = []
+    for item in items or []:
+        layer, sep, path = item.partition("=")
+        if not sep or not layer.strip() or not path.strip():
+            raise UserError(f"--bank: expected LAYER=FILE (e.g. stem=edges.json), got {item!r}")
+        out.append((layer.strip(), load_bank(path.strip())))
+    return tuple(out)
+
+
 def make_config(args):
-    from app.errors import UserError
-    from app.models.spec import ModelSpec
+    import dataclasses
+
+    from app.models.spec_args import spec_from_args
     from app.probe.config import ProbeConfig, probe_defaults
+    from app.probe.resolve import ProbeSettingsError, check_config
 
-    options = _json_arg(args.options, "--options")
-    head_options = _json_arg(args.head_options, "--head-options")
-    try:
-        from app.models import names
-
-        known = names()
-    except Exception:  # noqa: BLE001
-        known = []
-    if known and args.backbone not in known:
-        raise UserError(f"unknown backbone {args.backbone!r}; known: {', '.join(known)}")
-    if args.weights:
-        from pathlib import Path
-
-        if not Path(args.weights).expanduser().is_file():
-            raise UserError(f"--weights {args.weights}: no such file")
-    spec = ModelSpec.make(args.backbone, options=options, init="checkpoint" if args.weights else args.init,
-                          weights=str(args.weights) if args.weights else None, seed=args.model_seed,
-                          weight_state="trained" if args.weights else "random")
-    head = args.head or probe_defaults(args.backbone)["head"]
-    for name, v in (("--train-limit", args.train_limit), ("--test-limit", args.test_limit)):
+    if not args.dataset:
+        raise UserError("give --dataset (or --rerun RUN_ID)")
+    spec = spec_from_args(args)
+    if args.model_seed is None:
+        spec = dataclasses.replace(spec, seed=int(args.seed))
+    banks = parse_banks(args.bank)
+    if banks:
+        spec = dataclasses.replace(spec, banks=banks,
+                                   weight_state="trained" if spec.weights else "hand-designed")
+    head_options = parse_options(args.head_options, "--head-options")
+    head = args.head or probe_defaults(spec.backbone)["head"]
+    for name, v in (("--train-limit", args.train_limit), ("--test-limit", args.test_limit),
+                    ("--feature-budget", args.feature_budget)):
         if v is not None and v < 1:
             raise UserError(f"{name} must be at least 1, got {v}")
+    if args.val is not None and args.val < 0:
+        raise UserError(f"--val must be 0 or more, got {args.val}")
+    grid = None
+    if args.grid:
+        grid = parse_value(args.grid)
+        grid = tuple(grid) if isinstance(grid, list) else (grid,)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in grid):
+            raise UserError(f"--grid: expected comma-separated numbers, got {args.grid!r}")
     cfg = ProbeConfig(model=spec, dataset=args.dataset, data_root=args.data_root, layer=args.layer,
                       pooling=args.pooling, head=head, train_limit=args.train_limit, test_limit=args.test_limit,
-                      seed=args.seed, head_options=tuple(sorted(head_options.items())))
+                      seed=args.seed, head_options=tuple(sorted(head_options.items())), val=args.val,
+                      split_seed=args.split_seed, head_seed=args.head_seed, feature_budget=args.feature_budget,
+                      budget_method=args.budget_method, select_layer=args.select_layer,
+                      select_pooling=args.select_pooling, grid=grid)
     try:
-        cfg.resolved_head_options()
-        if cfg.head != "own":
-            from app.probe.extract import parse_pooling
-
-            parse_pooling(cfg.resolved_pooling())
-    except ValueError as exc:
+        check_config(cfg)
+    except ProbeSettingsError as exc:
         raise UserError(str(exc)) from None
     return cfg
 
 
+SUMMARY_KEYS = ("top1", "top2", "top5", "val_top1", "test_top1", "selected", "selection", "seeds", "n_train",
+                "n_val", "n_test", "n_features", "extract_seconds", "train_seconds", "feature_cache_hit", "device",
+                "created", "per_class", "classes", "confusion", "settings", "config", "resolved", "stop", "run_id")
+
+
 def summary(result, wall: float, cpu: float) -> dict:
     d = result.to_dict()
-    out = {k: d[k] for k in ("top1", "top2", "top5", "n_train", "n_test", "n_features", "extract_seconds",
-                             "train_seconds", "feature_cache_hit", "device", "created", "per_class", "classes",
-                             "confusion", "settings", "config")}
+    out = {k: d.get(k) for k in SUMMARY_KEYS}
+    out["input"] = (d.get("resolved") or {}).get("input")
     out["n_misclassified"] = len(d["misclassified"])
     out["wall_seconds"] = round(wall, 3)
     out["cpu_seconds"] = round(cpu, 3)
@@ -117,26 +144,46 @@ def summary(result, wall: float, cpu: float) -> dict:
 
 
 def cmd_probe(args) -> int:
-    from app.errors import UserError
-    from app.data import DatasetError
-    from app.probe.run import run_probe
+    import dataclasses
+
+    from app.probe.history import History, record
+    from app.probe.run import rerun, run_probe
     from app.tasks import cli_progress, run_to_end
 
-    cfg = make_config(args)
+    note = ""
+    if args.rerun is not None:
+        with History() as h:
+            try:
+                stored = h.get(args.rerun)
+            except KeyError:
+                raise UserError(f"--rerun {args.rerun}: no run with that id in {h.path}") from None
+        task = rerun(stored)
+        note = f"rerun of run {args.rerun}"
+    else:
+        task = run_probe(make_config(args))
     t0, c0 = time.perf_counter(), time.process_time()
     try:
-        result = run_to_end(run_probe(cfg), cli_progress("probe: "))
-    except (DatasetError, FileNotFoundError, ValueError, IndexError) as exc:
+        result = run_to_end(task, cli_progress("probe: "))
+    except AppError:
+        raise
+    except (FileNotFoundError, ValueError, IndexError) as exc:
         raise UserError(str(exc)) from None
     finally:
         sys.stderr.write("\n")  # end the progress line
+    result = dataclasses.replace(result, run_id=record(result, note=note))
     out = summary(result, time.perf_counter() - t0, time.process_time() - c0)
+    if args.rerun is not None:
+        out["rerun_of"] = args.rerun
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"{cfg.model.backbone} on {cfg.dataset}: top-1 {100 * out['top1']:.2f}%  top-2 {100 * out['top2']:.2f}%"
-              f"  top-5 {100 * out['top5']:.2f}%  ({out['n_train']} train / {out['n_test']} test, "
-              f"{out['n_features']} features, extract {out['extract_seconds']:.1f} s"
+        r = result.resolved
+        val = "" if out["val_top1"] is None else f"val top-1 {100 * out['val_top1']:.2f}%  "
+        sel = ", ".join(f"{k}={v}" for k, v in (out["selected"] or {}).items())
+        print(f"run {out['run_id']}: {r.model.backbone} on {r.dataset}: {val}test top-1 {100 * out['top1']:.2f}%  "
+              f"top-5 {100 * out['top5']:.2f}%  ({out['n_train']} train / {out['n_val']} val / {out['n_test']} test, "
+              f"{out['n_features']} features, layer {r.layer_name or r.layer}, {r.pooling}"
+              f"{', ' + sel if sel else ''}; extract {out['extract_seconds']:.1f} s"
               f"{' (cached)' if out['feature_cache_hit'] else ''}, head {out['train_seconds']:.1f} s)")
     return 0
 

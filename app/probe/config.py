@@ -1,12 +1,13 @@
 """What a probe run is (``ProbeConfig``), what it reports while training (``CurvePoint``) and what it returns
 (``ProbeResult``), plus the per-backbone probe defaults (layer, pooling, head and head options).
 
-The contract with the GUI lives in ``/work/probe-api.md``: these names and fields are shared by the Probe workspace,
-the history database and the headless ``probe`` command.
+``ProbeConfig`` is what the user asked for ("default" pooling, no layer, a seed); ``app.probe.resolve`` turns it
+once, up front, into a complete ``ResolvedProbe`` record that the run uses and the history stores.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,8 +86,16 @@ class ProbeConfig:
     head: str = "logistic"
     train_limit: int | None = None
     test_limit: int | None = None
-    seed: int = 0
+    seed: int = 0  # the default of the split and head seeds (the CLI's --seed also sets the model seed)
     head_options: tuple[tuple[str, Any], ...] = ()
+    val: int | None = None  # validation images carved from the training subset (None: the default rule; 0: none)
+    split_seed: int | None = None  # None: ``seed``
+    head_seed: int | None = None  # None: ``seed``
+    feature_budget: int | None = None  # project the features to this many dimensions (fit on train only)
+    budget_method: str = "pca"  # pca or random (a seeded Gaussian projection)
+    select_layer: bool = False  # choose the layer on validation too
+    select_pooling: bool = False  # choose the pooling on validation too
+    grid: tuple[Any, ...] | None = None  # values of the head's hyperparameter to select from (None: the head's own)
 
     # --- resolved settings ------------------------------------------------------------------------------------
     def resolved_pooling(self, channels: int | None = None) -> str:
@@ -121,8 +130,7 @@ class ProbeConfig:
     def with_options(self, **kw: Any) -> "ProbeConfig":
         d = dict(self.head_options)
         d.update(kw)
-        return ProbeConfig(self.model, self.dataset, self.data_root, self.layer, self.pooling, self.head,
-                           self.train_limit, self.test_limit, self.seed, tuple(sorted(d.items())))
+        return dataclasses.replace(self, head_options=tuple(sorted(d.items())))
 
     # --- serialisation ----------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -137,6 +145,14 @@ class ProbeConfig:
             "test_limit": self.test_limit,
             "seed": self.seed,
             "head_options": {k: _jsonable(v) for k, v in self.head_options},
+            "val": self.val,
+            "split_seed": self.split_seed,
+            "head_seed": self.head_seed,
+            "feature_budget": self.feature_budget,
+            "budget_method": self.budget_method,
+            "select_layer": self.select_layer,
+            "select_pooling": self.select_pooling,
+            "grid": None if self.grid is None else _jsonable(list(self.grid)),
         }
 
     @staticmethod
@@ -155,16 +171,41 @@ class ProbeConfig:
             test_limit=d.get("test_limit"),
             seed=int(d.get("seed", 0)),
             head_options=tuple(sorted((str(k), tuple(v) if isinstance(v, list) else v) for k, v in ho)),
+            val=d.get("val"),
+            split_seed=d.get("split_seed"),
+            head_seed=d.get("head_seed"),
+            feature_budget=d.get("feature_budget"),
+            budget_method=d.get("budget_method") or "pca",
+            select_layer=bool(d.get("select_layer", False)),
+            select_pooling=bool(d.get("select_pooling", False)),
+            grid=None if d.get("grid") is None else tuple(d["grid"]),
         )
 
 
 @dataclass(frozen=True)
 class CurvePoint:
+    """One point of a head's training curve: loss, train accuracy and validation accuracy (None where not
+    measured). The test set is never scored while a head trains."""
+
     step: int
     epoch: float
     loss: float
     train_acc: float | None
-    test_acc: float | None
+    val_acc: float | None
+
+    @property
+    def test_acc(self) -> float | None:  # the name before the validation protocol (old callers)
+        return self.val_acc
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "epoch": self.epoch, "loss": self.loss, "train_acc": self.train_acc,
+                "val_acc": self.val_acc}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "CurvePoint":
+        """Also reads runs stored before the rename (``test_acc``)."""
+        return CurvePoint(int(d["step"]), float(d["epoch"]), float(d["loss"]), d.get("train_acc"),
+                          d.get("val_acc", d.get("test_acc")))
 
 
 @dataclass(frozen=True)
@@ -188,6 +229,18 @@ class ProbeResult:
     created: str
     feature_cache_hit: bool = False
     settings: dict = field(default_factory=dict, compare=False)  # everything resolved (layer, pooling, options)
+    val_top1: float | None = None  # accuracy on the validation split (None: no validation split)
+    selected: dict = field(default_factory=dict, compare=False)  # the chosen hyperparameters (and layer/pooling)
+    selection: tuple = ()  # ((value, val_top1), ...) of the head's hyperparameter sweep
+    seeds: dict = field(default_factory=dict, compare=False)  # {"model", "split", "head"}
+    n_val: int = 0
+    resolved: Any = None  # the ResolvedProbe record the run used
+    run_id: int | None = None  # the history id, once stored
+    stop: dict = field(default_factory=dict, compare=False)  # the head's stopping information
+
+    @property
+    def test_top1(self) -> float:
+        return self.top1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -205,14 +258,20 @@ class ProbeResult:
             "n_features": int(self.n_features),
             "extract_seconds": float(self.extract_seconds),
             "train_seconds": float(self.train_seconds),
-            "curves": [
-                {"step": c.step, "epoch": c.epoch, "loss": c.loss, "train_acc": c.train_acc, "test_acc": c.test_acc}
-                for c in self.curves
-            ],
+            "curves": [c.to_dict() for c in self.curves],
             "device": self.device,
             "created": self.created,
             "feature_cache_hit": bool(self.feature_cache_hit),
             "settings": _jsonable(self.settings),
+            "val_top1": None if self.val_top1 is None else float(self.val_top1),
+            "test_top1": float(self.top1),
+            "selected": _jsonable(self.selected),
+            "selection": _jsonable([list(r) for r in self.selection]),
+            "seeds": _jsonable(self.seeds),
+            "n_val": int(self.n_val),
+            "resolved": self.resolved.to_dict() if self.resolved is not None else None,
+            "run_id": self.run_id,
+            "stop": _jsonable(self.stop),
         }
 
     def to_json(self) -> str:

@@ -7,7 +7,12 @@ that looks valid). Memory stays bounded: the batch size follows the size of the 
 ``extract_pooled`` method (rdsn: depthwise after the stem) compute channels in chunks.
 
 Poolings: ``gap`` (global average), ``max`` (global max), ``gridN`` (average over an N x N grid of cells, as in
-Coates & Ng), ``maxgridN`` (max over an N x N grid), ``avgmaxgridN`` (both, 2x the features). Feature order is channel-major (channel, cell row, cell col).
+Coates & Ng), ``maxgridN`` (max over an N x N grid), ``avgmaxgridN`` (both, 2x the features). Feature order is
+channel-major (channel, cell row, cell col).
+
+Cache keys are by content: the weights' hash, the layer, the pooling, the input spec and a digest of the decoded
+images and labels of the split actually used (``content_digest``, memoised on the dataset object), plus the
+dataset's absolute root, so an edited dataset never reads another's features.
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ import torch
 import torch.nn.functional as F
 
 from app import paths
-from app.probe.preprocess import InputSpec, to_tensor
+from app.models.inputs import InputSpec, to_tensor
+from app.storage import atomic_path, stale_temporaries
 from app.tasks import CancelToken, Progress, check
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: keyed by content
 MAP_BUDGET = 192 * 2**20  # bytes of layer maps per batch
 MAX_BATCH = 512
+MAX_GRID = 16  # gridN: at most 16 x 16 cells per channel (grid100000 would ask for terabytes)
 
 
 def parse_pooling(pooling: str) -> tuple[str, int]:
@@ -40,10 +47,11 @@ def parse_pooling(pooling: str) -> tuple[str, int]:
         return "avg", 1
     if pooling == "max":
         return "max", 1
-    m = re.fullmatch(r"(avgmax|max)?grid(\d+)", pooling or "")
-    if m and int(m.group(2)) >= 1:
+    m = re.fullmatch(r"(avgmax|max)?grid(\d{1,6})", pooling or "")
+    if m and 1 <= int(m.group(2)) <= MAX_GRID:
         return (m.group(1) or "avg"), int(m.group(2))
-    raise ValueError(f"unknown pooling {pooling!r}: use gap, max, gridN, maxgridN or avgmaxgridN (N = 1..8)")
+    raise ValueError(f"unknown pooling {pooling!r}: use gap, max, gridN, maxgridN or avgmaxgridN "
+                     f"(N = 1..{MAX_GRID})")
 
 
 def pool_maps(maps: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -73,12 +81,31 @@ def weights_hash(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def cache_key(*, weights: str, layer: int, pooling: str, dataset: str, data_root: str | None, split: str,
-              limit: int | None, seed: int, n: int, ispec: InputSpec, dtype: str) -> str:
+def array_digest(a: np.ndarray) -> str:
+    """SHA-1 of an array's dtype, shape and bytes."""
+    a = np.ascontiguousarray(a)
+    h = hashlib.sha1(f"{a.dtype.str}:{a.shape}".encode())
+    h.update(memoryview(a).cast("B") if a.size else b"")
+    return h.hexdigest()
+
+
+def content_digest(ds) -> str:
+    """The digest of a dataset's decoded images and labels, computed once per dataset object (memoised on it:
+    ``ArrayDataset`` is immutable, and every subset or split is a new object with its own digest)."""
+    d = getattr(ds, "_fe_content_digest", None)
+    if d is None:
+        d = array_digest(ds.images)[:20] + array_digest(np.asarray(ds.labels, dtype=np.int64))[:20]
+        object.__setattr__(ds, "_fe_content_digest", d)
+    return d
+
+
+def cache_key(*, weights: str, layer: int, pooling: str, content: str, data_root: str | None, split: str,
+              ispec: InputSpec, dtype: str, dataset: str = "") -> str:
+    """The feature cache key: everything the features depend on, the data by content (``content_digest``)."""
     blob = json.dumps({
-        "v": CACHE_VERSION, "weights": weights, "layer": layer, "pooling": pooling, "dataset": dataset,
-        "root": str(data_root) if data_root else None, "split": split, "limit": limit, "seed": seed, "n": n,
-        "input": ispec.key(), "dtype": dtype,
+        "v": CACHE_VERSION, "weights": weights, "layer": int(layer), "pooling": pooling, "content": content,
+        "dataset": dataset, "root": str(Path(data_root).expanduser().resolve()) if data_root else None,
+        "split": split, "input": ispec.key(), "dtype": dtype,
     }, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:24]
 
@@ -96,20 +123,23 @@ class Features:
 
 
 def _remove_stale_tmp(path: Path) -> None:
-    """Temporary files of this key left by a process that no longer runs (killed, crashed)."""
-    for tmp in path.parent.glob(f"{path.stem}.*.tmp.npy"):
-        try:
-            pid = int(tmp.name.split(".")[1])
-        except (IndexError, ValueError):
-            continue
-        if pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+    """Temporary files in the cache folder left by processes that no longer run (killed, crashed)."""
+    for tmp in stale_temporaries(path.parent, recursive=False):
+        tmp.unlink(missing_ok=True)
+    for tmp in path.parent.glob("*.*.tmp.npy"):  # the naming before app.storage: KEY.PID.tmp.npy
+        parts = tmp.name.split(".")
+        if len(parts) == 4 and parts[1].isdigit() and not _alive(int(parts[1])):
             tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _maps_fn(model, layer: int, pooling: str):
@@ -183,32 +213,28 @@ def extract(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, layer:
         n_feat = int(first.shape[1])
         if dtype == "auto":
             dtype = "float16" if n * n_feat * 4 > 3 * 2**30 else "float32"
-        tmp = None
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _remove_stale_tmp(path)
-            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=(n, n_feat))
-        else:
+        if path is None:
             out = np.empty((n, n_feat), dtype=np.dtype(dtype))
-        try:
-            for start in range(0, n, batch):
-                check(cancel)
-                stop = min(n, start + batch)
-                x = to_tensor(images[start:stop], ispec, device)
-                feats = fn(x)
-                out[start:stop] = feats.float().cpu().numpy().astype(out.dtype, copy=False)
-                yield Progress(stop, n, f"extracting {label} {stop}/{n}")
-        except BaseException:
-            if tmp is not None:
+            yield from _fill(out, fn, images, ispec, device, batch, label, cancel)
+            return Features(out, time.perf_counter() - t0, False, None)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_tmp(path)
+        with atomic_path(path) as tmp:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype), shape=(n, n_feat))
+            try:
+                yield from _fill(out, fn, images, ispec, device, batch, label, cancel)
+                out.flush()
+            finally:
                 del out
-                tmp.unlink(missing_ok=True)
-            raise
-    if tmp is not None:
-        out.flush()
-        del out
-        os.replace(tmp, path)
-        arr = np.load(path, mmap_mode="r")
-    else:
-        arr = out
+    arr = np.load(path, mmap_mode="r")
     return Features(arr, time.perf_counter() - t0, False, path)
+
+
+def _fill(out, fn, images, ispec, device, batch, label, cancel):
+    n = len(images)
+    for start in range(0, n, batch):
+        check(cancel)
+        stop = min(n, start + batch)
+        x = to_tensor(images[start:stop], ispec, device)
+        out[start:stop] = fn(x).float().cpu().numpy().astype(out.dtype, copy=False)
+        yield Progress(stop, n, f"extracting {label} {stop}/{n}")

@@ -69,7 +69,6 @@ def mosaic(images: np.ndarray, cols: int, pad: int = 2, background: int = 255, m
 def misclassified_gallery(run: dict[str, Any], limit: int = 40, cols: int = 10,
                           cancel: CancelToken | None = None) -> Generator[Progress, None, Gallery]:
     """Task: the misclassified test examples of a stored run (``ProbeResult.to_dict()``), as one mosaic."""
-    from app.probe.config import ProbeConfig
     from app.probe.run import test_images
 
     mis = np.asarray(run.get("misclassified") or [], dtype=np.int64)
@@ -77,7 +76,7 @@ def misclassified_gallery(run: dict[str, Any], limit: int = 40, cols: int = 10,
     classes = tuple(run.get("classes") or ())
     yield Progress(0, 2, "loading the test images")
     check(cancel)
-    data = test_images(ProbeConfig.from_dict(run["config"]))
+    data = test_images(run)
     check(cancel)
     n_test = run.get("n_test")
     if n_test is not None and len(data) != int(n_test):

@@ -8,27 +8,32 @@ of the app raises ``HistoryError`` with a message saying what is wrong; ``open_h
 aside (never deletes it) and starts a fresh one, returning a message the GUI shows to the user.
 
 ``compare_groups()`` aggregates runs for the comparison chart: runs that differ only by seed are one group, shown
-as mean and standard deviation.
+as mean and standard deviation of validation and test accuracy.
 
-Qt-free; not thread-safe (use it from one thread: the GUI thread).
+Schema 2 (from 1: columns added, old runs kept and filled from their JSON) lists validation and test accuracy, the
+feature count, the selected hyperparameters, the backbone, its weights and the three seeds.
+
+Qt-free. A ``History`` object belongs to one thread; ``record(result)`` opens its own connection, adds and closes,
+so any thread (the GUI's worker, the CLI) can store a run.
 """
 
 from __future__ import annotations
 
-from app.errors import AppError
-
 import csv
+import io
 import json
-import math
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from app import paths
+from app.errors import AppError
+from app.storage import atomic_write
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x46455850  # "FEXP": marks the file as ours
 FILENAME = "history.sqlite"
 
@@ -55,8 +60,13 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_dataset ON runs(dataset);
 """
 
+# schema 2: added to schema 1's table (ALTER TABLE ... ADD COLUMN), filled from the stored JSON for old runs
+COLUMNS_V2 = (("val_top1", "REAL"), ("test_top1", "REAL"), ("n_features", "INTEGER"), ("selected", "TEXT"),
+              ("backbone", "TEXT"), ("weights", "TEXT"), ("n_val", "INTEGER"), ("model_seed", "INTEGER"),
+              ("split_seed", "INTEGER"), ("head_seed", "INTEGER"))
+
 SUMMARY_FIELDS = ("id", "created", "label", "weight_state", "dataset", "head", "layer", "pooling", "top1", "top2",
-                  "top5", "n_train", "n_test", "n_classes", "seed", "note")
+                  "top5", "n_train", "n_test", "n_classes", "seed", "note") + tuple(c for c, _ in COLUMNS_V2)
 
 
 class HistoryError(AppError):
@@ -81,32 +91,64 @@ class RunSummary:
     n_test: int | None = None
     n_classes: int | None = None
     note: str = ""
+    val_top1: float | None = None
+    test_top1: float | None = None
+    n_features: int | None = None
+    selected: str | None = None  # JSON object of the selected hyperparameters
+    backbone: str | None = None
+    weights: str | None = None
+    n_val: int | None = None
+    model_seed: int | None = None
+    split_seed: int | None = None
+    head_seed: int | None = None
+
+    @property
+    def selected_dict(self) -> dict:
+        try:
+            v = json.loads(self.selected) if self.selected else {}
+        except ValueError:
+            return {}
+        return v if isinstance(v, dict) else {}
 
     def as_row(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in SUMMARY_FIELDS}
 
 
 def _summary_columns(d: dict[str, Any]) -> dict[str, Any]:
-    """The listed columns, read from a ``ProbeResult.to_dict()``."""
+    """The listed columns, read from a ``ProbeResult.to_dict()`` (its resolved record where it has one)."""
     cfg = d.get("config") or {}
-    model = cfg.get("model") or {}
+    res = d.get("resolved") or {}
+    model = res.get("model") or cfg.get("model") or {}
+    seeds = res.get("seeds") or d.get("seeds") or {}
     classes = d.get("classes") or ()
     label = model.get("label") or model.get("backbone") or "?"
+    src = res or cfg
+    selected = d.get("selected")
     return {
         "created": str(d.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S")),
         "label": str(label),
         "weight_state": str(model.get("weight_state") or "random"),
-        "dataset": str(cfg.get("dataset") or "?"),
-        "head": str(cfg.get("head") or "?"),
-        "layer": cfg.get("layer"),
-        "pooling": str(cfg.get("pooling") or "default"),
+        "dataset": str(src.get("dataset") or "?"),
+        "head": str(src.get("head") or "?"),
+        "layer": src.get("layer"),
+        "pooling": str(src.get("pooling") or "default"),
         "top1": float(d["top1"]),
         "top2": None if d.get("top2") is None else float(d["top2"]),
         "top5": None if d.get("top5") is None else float(d["top5"]),
         "n_train": d.get("n_train"),
         "n_test": d.get("n_test"),
         "n_classes": len(classes) if classes else None,
-        "seed": cfg.get("seed"),
+        "seed": seeds.get("split", cfg.get("seed")),
+        "val_top1": None if d.get("val_top1") is None else float(d["val_top1"]),
+        "test_top1": float(d.get("test_top1", d["top1"])),
+        "n_features": d.get("n_features"),
+        "selected": json.dumps(selected, sort_keys=True, default=_json_default) if selected else None,
+        "backbone": model.get("backbone"),
+        "weights": model.get("weights"),
+        "n_val": d.get("n_val"),
+        "model_seed": seeds.get("model", model.get("seed")),
+        "split_seed": seeds.get("split", cfg.get("seed")),
+        "head_seed": seeds.get("head", cfg.get("seed")),
     }
 
 
@@ -147,12 +189,31 @@ class History:
         db.execute("PRAGMA synchronous=NORMAL")
         with db:
             db.executescript(_SCHEMA)
+            self._migrate(db)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute(f"PRAGMA application_id={APPLICATION_ID}")
         # a quick structural check catches truncated/corrupt pages now rather than at the first list()
         ok = db.execute("PRAGMA quick_check").fetchone()[0]
         if ok != "ok":
             raise HistoryError(f"{self.path}: the database is damaged ({ok})")
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        """Schema 1 -> 2: add the new columns and fill them from each old run's JSON (nothing is lost)."""
+        have = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
+        missing = [(c, t) for c, t in COLUMNS_V2 if c not in have]
+        if not missing:
+            return
+        for c, t in missing:
+            db.execute(f"ALTER TABLE runs ADD COLUMN {c} {t}")
+        names = [c for c, _ in COLUMNS_V2]
+        for rid, text in db.execute("SELECT id, json FROM runs").fetchall():
+            try:
+                cols = _summary_columns(json.loads(text))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # a damaged row keeps its old columns
+            db.execute(f"UPDATE runs SET {', '.join(f'{c} = ?' for c in names)} WHERE id = ?",
+                       tuple(cols[c] for c in names) + (rid,))
 
     # --- the API --------------------------------------------------------------------------------------------
     @property
@@ -210,6 +271,7 @@ class History:
         except ValueError as exc:
             raise HistoryError(f"{self.path}: run {run_id} is stored damaged ({exc})") from exc
         d["id"] = int(run_id)
+        d["run_id"] = int(run_id)
         return d
 
     def delete(self, run_id: int | Iterable[int]) -> None:
@@ -230,34 +292,33 @@ class History:
             raise KeyError(f"no runs with ids {sorted(missing)}")
         return [r for r in runs if r.id in want]
 
-    def export_csv(self, path: Path | str, ids: Iterable[int] | None = None) -> None:
-        """One line per run: the listed columns plus timings, feature width and per-class accuracy."""
+    def csv_text(self, ids: Iterable[int] | None = None) -> str:
+        """One line per run: the listed columns plus timings, feature width, seeds and per-class accuracy."""
         runs = self._selected(ids)
-        extra = ("n_features", "extract_seconds", "train_seconds", "device", "model_backbone", "per_class")
-        path = Path(path)
-        tmp = path.with_name(path.name + ".part")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(SUMMARY_FIELDS + extra)
-            for r in runs:
-                d = self.get(r.id)
-                model = (d.get("config") or {}).get("model") or {}
-                per_class = " ".join(f"{v:.4f}" for v in d.get("per_class") or ())
-                row = r.as_row()
-                w.writerow([row[k] for k in SUMMARY_FIELDS] + [
-                    d.get("n_features"), d.get("extract_seconds"), d.get("train_seconds"), d.get("device"),
-                    model.get("backbone"), per_class])
-        tmp.replace(path)
+        extra = ("extract_seconds", "train_seconds", "device", "per_class")
+        f = io.StringIO()
+        w = csv.writer(f)
+        w.writerow(SUMMARY_FIELDS + extra)
+        for r in runs:
+            d = self.get(r.id)
+            per_class = " ".join(f"{v:.4f}" for v in d.get("per_class") or ())
+            row = r.as_row()
+            w.writerow([row[k] for k in SUMMARY_FIELDS] + [
+                d.get("extract_seconds"), d.get("train_seconds"), d.get("device"), per_class])
+        return f.getvalue()
 
-    def export_json(self, path: Path | str, ids: Iterable[int] | None = None) -> None:
-        """A JSON list of the full stored runs (each with its ``id``)."""
+    def json_text(self, ids: Iterable[int] | None = None) -> str:
+        """A JSON object with the full stored runs (each with its ``id``)."""
         runs = self._selected(ids)
         data = {"format": "filter-explorer-probe-history", "version": SCHEMA_VERSION,
                 "runs": [self.get(r.id) for r in runs]}
-        path = Path(path)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(json.dumps(data, indent=1, default=_json_default), encoding="utf-8")
-        tmp.replace(path)
+        return json.dumps(data, indent=1, default=_json_default)
+
+    def export_csv(self, path: Path | str, ids: Iterable[int] | None = None) -> None:
+        atomic_write(path, self.csv_text(ids))
+
+    def export_json(self, path: Path | str, ids: Iterable[int] | None = None) -> None:
+        atomic_write(path, self.json_text(ids))
 
     def close(self) -> None:
         if self._db is not None:
@@ -288,6 +349,20 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
+_RECORD_LOCK = threading.Lock()
+
+
+def record(result: Any, path: Path | str | None = None, note: str = "") -> int:
+    """Store one finished run in the history at ``path`` (default: the app's) and return its id. Thread-safe:
+    opens its own connection, adds (committed) and closes; call it from any thread."""
+    with _RECORD_LOCK:
+        h = History(path)
+        try:
+            return h.add(result, note)
+        finally:
+            h.close()
+
+
 def open_history(path: Path | str | None = None) -> tuple[History, str | None]:
     """Open the history; if the file is unusable, move it aside (kept, renamed) and start a fresh one.
 
@@ -316,56 +391,5 @@ def open_history(path: Path | str | None = None) -> tuple[History, str | None]:
         return fresh, f"{exc}\nThe old file was kept as {aside}; a new, empty history was started."
 
 
-# --- comparison ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class GroupStat:
-    """Runs that differ only by seed: the comparison chart's bar (mean) and error bar (std)."""
-
-    key: tuple
-    label: str
-    weight_state: str
-    dataset: str
-    head: str
-    layer: int | None
-    pooling: str
-    n_train: int | None
-    n_runs: int
-    top1_mean: float
-    top1_std: float
-    top5_mean: float | None
-    ids: tuple[int, ...]
-    chance: float | None
-
-    @property
-    def title(self) -> str:
-        extra = [] if self.head in ("logistic",) else ["own classifier" if self.head == "own" else self.head]
-        if self.layer is not None:
-            extra.append(f"layer {self.layer}")
-        if self.pooling not in ("default", ""):
-            extra.append(self.pooling)
-        return self.label + (f" [{', '.join(extra)}]" if extra else "")
-
-
-WEIGHT_STATES = ("random", "hand-designed", "trained")
-
-
-def compare_groups(runs: Iterable[RunSummary]) -> list[GroupStat]:
-    """Group runs by everything but the seed; order: random, hand-designed, trained, then by first appearance."""
-    groups: dict[tuple, list[RunSummary]] = {}
-    for r in sorted(runs, key=lambda r: r.id):
-        key = (r.label, r.weight_state, r.dataset, r.head, r.layer, r.pooling, r.n_train)
-        groups.setdefault(key, []).append(r)
-    out = []
-    for key, rs in groups.items():
-        top1 = [r.top1 for r in rs]
-        top5 = [r.top5 for r in rs if r.top5 is not None]
-        mean = sum(top1) / len(top1)
-        std = math.sqrt(sum((v - mean) ** 2 for v in top1) / (len(top1) - 1)) if len(top1) > 1 else 0.0
-        first = rs[0]
-        out.append(GroupStat(
-            key=key, label=first.label, weight_state=first.weight_state, dataset=first.dataset, head=first.head,
-            layer=first.layer, pooling=first.pooling, n_train=first.n_train, n_runs=len(rs), top1_mean=mean,
-            top1_std=std, top5_mean=(sum(top5) / len(top5)) if top5 else None, ids=tuple(r.id for r in rs),
-            chance=(1.0 / first.n_classes) if first.n_classes else None))
-    order = {s: i for i, s in enumerate(WEIGHT_STATES)}
-    return sorted(out, key=lambda g: (order.get(g.weight_state, len(order)), g.ids[0]))
+# the comparison of stored runs lives in app.probe.compare (imported here: callers name it with the history)
+from app.probe.compare import WEIGHT_STATES, GroupStat, compare_groups  # noqa: E402,F401

@@ -1,234 +1,250 @@
-"""A probe run end to end: load the dataset, build the frozen backbone, extract (or reuse) features, train a head,
-compute the metrics. ``run_probe`` and ``evaluate_model`` are task generators (see ``app.tasks``).
+"""A probe run end to end. ``run_probe(config)`` resolves everything first (``app.probe.resolve``: one frozen
+``ResolvedProbe`` record), then ``run_resolved(record)`` does the work from the record alone:
+
+1. the splits: a seeded training subset, a seeded stratified validation split carved from it (``record.val``
+   images; 0 = none), the seeded test subset;
+2. features of train and validation (cached by content), for each candidate layer/pooling when these are selected;
+3. the head's hyperparameter (and, when asked, layer and pooling) chosen on validation (``select_and_fit``);
+4. the test split scored once, at the end.
+
+Head "own" (the model's trained classifier) goes through the one evaluation (``predict``) after
+``check_classifier_fits`` refuses a dataset the classifier was not trained for. All are task generators
+(``app.tasks``).
 """
 
 from __future__ import annotations
 
-import inspect
 import time
 from datetime import datetime, timezone
 
 import numpy as np
-import torch
 
 from app import device as devices
-from app.data import ArrayDataset, load
+from app.data import ArrayDataset, DatasetError, load
+from app.metrics import evaluate_scores
+from app.models.build import build
 from app.models.spec import ModelSpec
 from app.probe import extract as ex
-from app.probe.config import CurvePoint, ProbeConfig, ProbeResult, probe_defaults
-from app.probe.heads import train_head
-from app.metrics import evaluate_scores
-from app.probe.preprocess import input_spec_for, to_tensor
+from app.probe.budget import fit_projection
+from app.probe.config import ProbeConfig, ProbeResult
+from app.probe.own_eval import check_classifier_fits, predict
+from app.probe.resolve import ResolvedProbe, effective_spec, is_random, resolve  # noqa: F401 (effective_spec: API)
+from app.probe.selection import PARAMETER, select_and_fit
 from app.tasks import CancelToken, Progress, check
+
+SELECT_POOLINGS = ("gap", "grid2", "grid3", "maxgrid2", "avgmaxgrid2")
 
 
 # --- datasets -------------------------------------------------------------------------------------------------
-def _load_split(config_dataset: str, root: str | None, split: str, limit: int | None, seed: int) -> ArrayDataset:
-    ds = load(config_dataset, split, root)
-    return ds.subset(limit, seed=seed if split == "train" else seed + 1)
+def test_split(record: ResolvedProbe) -> ArrayDataset:
+    """The exact (limited) test split the run of ``record`` evaluates on."""
+    return load(record.dataset, "test", record.data_root).subset(record.test_limit, seed=record.seeds.split + 1)
 
 
-def test_images(config: ProbeConfig) -> ArrayDataset:
-    """The exact (limited) test split a run with ``config`` evaluates on (for the misclassified gallery)."""
-    return _load_split(config.dataset, config.data_root, "test", config.test_limit, config.seed)
+def train_splits(record: ResolvedProbe, train_full: ArrayDataset | None = None) -> tuple[ArrayDataset, ArrayDataset]:
+    """(train, validation) of ``record``: the seeded subset, then the seeded stratified validation split."""
+    if train_full is None:
+        train_full = load(record.dataset, "train", record.data_root)
+    train = train_full.subset(record.train_limit, seed=record.seeds.split)
+    return train.split_off(record.val, record.seeds.split)
+
+
+def test_images(config) -> ArrayDataset:
+    """The test split of a run: from its ``ResolvedProbe`` (or a stored run's dict), else from a ``ProbeConfig``
+    (runs stored before the record existed: subset seed = seed + 1)."""
+    if isinstance(config, dict):
+        if config.get("resolved"):
+            return test_split(ResolvedProbe.from_dict(config["resolved"]))
+        config = ProbeConfig.from_dict(config["config"])
+    if isinstance(config, ResolvedProbe):
+        return test_split(config)
+    seed = config.seed if config.split_seed is None else config.split_seed
+    return load(config.dataset, "test", config.data_root).subset(config.test_limit, seed=seed + 1)
 
 
 test_images.__test__ = False  # not a pytest test, even when imported into a test module
+test_split.__test__ = False
 
 
-# --- models ---------------------------------------------------------------------------------------------------
-def _builder():
-    import importlib
-
-    try:
-        mod = importlib.import_module("app.models.build")
-        fn = getattr(mod, "build", None)
-        if callable(fn):
-            return fn
-    except ModuleNotFoundError as exc:
-        if exc.name != "app.models.build":
-            raise
-    fn = getattr(importlib.import_module("app.models"), "build", None)
-    return fn if callable(fn) else None
+def build_model(spec: ModelSpec):
+    """The frozen backbone of ``spec`` (``app.models.build.build``) on the compute device."""
+    model = build(spec)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
 
 
-def _is_random(spec: ModelSpec) -> bool:
-    return not spec.weights and spec.init != "checkpoint"
-
-
-def effective_spec(spec: ModelSpec, dataset: ArrayDataset, defaults: dict | None = None) -> ModelSpec:
-    """For a random backbone (no weights) without explicit input options, match the dataset's channels and size:
-    a fresh network has nothing to gain from replicated gray channels or upsampled digits. ``defaults``: further
-    options (the probe defaults' ``model_options``) used where the spec does not set them."""
-    if not _is_random(spec):
-        return spec
-    from app.models.base import _REGISTRY, _load_all
-
-    _load_all()
-    ctor = _REGISTRY.get(spec.backbone)
-    if ctor is None:
-        return spec
-    target = ctor
-    try:
-        params = set(inspect.signature(target).parameters)
-        if "kw" in params or not params:
-            # a registry wrapper: look at the class it builds
-            obj_params = _ctor_params(spec.backbone)
-            params = obj_params or params
-    except (TypeError, ValueError):
-        return spec
-    opts = dict(spec.options)
-    c, h, w = dataset.shape
-    changed = False
-    if "in_channels" in params and "in_channels" not in opts:
-        opts["in_channels"] = c
-        changed = True
-    if "input_size" in params and "input_size" not in opts and h == w:
-        opts["input_size"] = h
-        changed = True
-    for name, value in (defaults or {}).items():
-        if name in params and name not in opts:
-            opts[name] = value
-            changed = True
-    if not changed:
-        return spec
-    return ModelSpec(spec.backbone, tuple(sorted(opts.items())), spec.init, spec.weights, spec.freeze, spec.seed,
-                     spec.label, spec.weight_state, spec.banks)
-
-
-_CTOR_CLASSES = {"simple": ("app.models.simple", "SimpleCNN"), "rdsn": ("app.models.rdsn", "RDSN")}
-
-
-def _ctor_params(backbone: str) -> set[str]:
-    import importlib
-
-    if backbone not in _CTOR_CLASSES:
-        return set()
-    mod, cls = _CTOR_CLASSES[backbone]
-    try:
-        return set(inspect.signature(getattr(importlib.import_module(mod), cls)).parameters)
-    except (ImportError, AttributeError, TypeError, ValueError):
-        return set()
-
-
-def build_model(spec: ModelSpec) -> torch.nn.Module:
-    fn = _builder()
-    if fn is not None:
-        return fn(spec)
-    if spec.weights:
-        raise ValueError("loading weights needs app.models.build (not available in this version)")
-    from app.models import create
-
-    torch.manual_seed(spec.seed)
-    return create(spec.backbone, **spec.kwargs)
-
-
-# --- the run ----------------------------------------------------------------------------------------------------
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def config_of(record: ResolvedProbe) -> ProbeConfig:
+    """A ``ProbeConfig`` asking exactly for ``record`` (for a rerun's result)."""
+    return ProbeConfig(
+        model=record.model, dataset=record.dataset, data_root=record.data_root, layer=record.layer,
+        pooling=record.pooling, head=record.head, train_limit=record.train_limit, test_limit=record.test_limit,
+        seed=record.seeds.split, head_options=record.head_options, val=record.val, split_seed=record.seeds.split,
+        head_seed=record.seeds.head, feature_budget=record.feature_budget,
+        budget_method=record.budget_method or "pca", select_layer="layer" in record.select,
+        select_pooling="pooling" in record.select, grid=record.grid)
+
+
+# --- the run ----------------------------------------------------------------------------------------------------
 def run_probe(config: ProbeConfig, cancel: CancelToken | None = None):
-    """Task: train ``config.head`` on frozen features of ``config.model``; returns a ``ProbeResult``."""
-    if config.head == "own":
-        return (yield from evaluate_model(config.model, config.dataset, config.data_root, config.test_limit,
-                                          cancel, seed=config.seed))
-    config.resolved_head_options()  # validates the head and its options first
-    ex.parse_pooling(config.resolved_pooling())
+    """Task: resolve ``config`` (before any extraction), then run it; returns a ``ProbeResult``."""
+    from app.probe.resolve import check_config
+
+    check_config(config)
     yield Progress(0, None, f"loading dataset {config.dataset}")
-    train = _load_split(config.dataset, config.data_root, "train", config.train_limit, config.seed)
+    # the own classifier needs no training images: its record is resolved from the test split
+    own = config.head == "own"
+    data = load(config.dataset, "test" if own else "train", config.data_root)
+    if len(data) == 0:
+        raise DatasetError(f"{config.dataset}: the {data.split} split has no images")
     check(cancel)
-    test = test_images(config)
-    # the probe defaults may depend on the input (3-channel colour photographs vs 1-channel digits)
-    channels = int(train.shape[0])
-    head_opts = config.resolved_head_options(channels)
-    pooling = config.resolved_pooling(channels)
-    ex.parse_pooling(pooling)
-    defaults = probe_defaults(config.model.backbone, channels)
-    n_classes = max(len(train.classes), int(train.labels.max()) + 1 if len(train) else 0)
-    spec = effective_spec(config.model, train, defaults.get("model_options") or None)
-    yield Progress(0, None, f"building {spec.label or spec.backbone}")
-    model = build_model(spec)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    n_layers = len(model.feature_info)
-    layer = config.resolved_layer(n_layers)
+    yield Progress(0, None, f"building {config.model.label or config.model.backbone}")
+    record, model = resolve(config, data, devices.pick())
+    return (yield from run_resolved(record, cancel, train_full=None if own else data, model=model, config=config))
+
+
+def rerun(stored: dict, cancel: CancelToken | None = None):
+    """Task: the run of a stored result (``ProbeResult.to_dict()`` with its ``resolved`` record), rebuilt."""
+    if not stored.get("resolved"):
+        from app.probe.history import HistoryError
+
+        raise HistoryError("this run was stored before runs kept their complete record; it cannot be rebuilt")
+    return (yield from run_resolved(ResolvedProbe.from_dict(stored["resolved"]), cancel))
+
+
+def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, train_full=None, model=None,
+                 config: ProbeConfig | None = None):
+    """Task: the run of ``record`` (see the module docstring); ``model``: the built backbone, when at hand."""
     dev = devices.pick()
-    ispec = input_spec_for(spec, model, train)
-    t0 = time.perf_counter()
-    whiten = defaults.get("whiten")
-    if whiten is not None and _is_random(spec):
-        yield Progress(0, None, "whitening the stem filters (patch ZCA)")
-        if not ex.whiten_stem(model, train.images, ispec, float(whiten), seed=config.seed):
-            whiten = None
-    else:
-        whiten = None
-    whash = ex.weights_hash(model) + "|" + spec.key()
-    feats = {}
-    hits = []
-    for split, ds, limit in (("train", train, config.train_limit), ("test", test, config.test_limit)):
-        key = ex.cache_key(weights=whash, layer=layer, pooling=pooling, dataset=config.dataset,
-                           data_root=config.data_root, split=split, limit=limit, seed=config.seed, n=len(ds),
-                           ispec=ispec, dtype="auto")
-        f = yield from ex.extract(model, ds.images, ispec, layer, pooling, device=dev, key=key,
-                                  label=f"{split} features", cancel=cancel)
-        feats[split] = f
-        hits.append(f.cache_hit)
-    extract_seconds = time.perf_counter() - t0
-    del model
+    config = config or config_of(record)
+    if model is None:
+        yield Progress(0, None, f"building {record.model.label or record.model.backbone}")
+        model = build_model(record.model)
+    if record.head == "own":
+        return (yield from _run_own(record, model, config, dev, cancel))
+    yield Progress(0, None, f"loading dataset {record.dataset}")
+    train, val = train_splits(record, train_full)
+    test = test_split(record)
+    for ds in (train, test):
+        if len(ds) == 0:
+            raise DatasetError(f"{record.dataset}: the {ds.split} split has no images")
     check(cancel)
-    yield Progress(0, None, f"training {config.head} head")
-    hr = yield from train_head(config.head, feats["train"].array, train.labels, feats["test"].array, test.labels,
-                               n_classes, head_opts, device=dev, seed=config.seed, cancel=cancel)
+    n_classes = max(len(train.classes), int(train.labels.max()) + 1 if len(train) else 0)
+    t0 = time.perf_counter()
+    whiten = record.whiten
+    if whiten is not None:
+        yield Progress(0, None, "whitening the stem filters (patch ZCA)")
+        if not ex.whiten_stem(model, train.images, record.input, float(whiten), seed=record.seeds.split):
+            whiten = None
+    whash = ex.weights_hash(model) + "|" + record.model.key()
+    hits: list[bool] = []
+
+    def feats(ds: ArrayDataset, split: str, layer: int, pooling: str, n_feat: int | None = None):
+        if len(ds) == 0:
+            return np.zeros((0, n_feat or 0), np.float32)
+        key = ex.cache_key(weights=whash, layer=layer, pooling=pooling, content=ex.content_digest(ds),
+                           data_root=record.data_root, split=split, ispec=record.input, dtype="auto",
+                           dataset=record.dataset)
+        f = yield from ex.extract(model, ds.images, record.input, layer, pooling, device=dev, key=key,
+                                  label=f"{split} features", cancel=cancel)
+        hits.append(f.cache_hit)
+        return f.array
+
+    def project(Xtr, *others):
+        if record.feature_budget is None:
+            return (Xtr, *others)
+        proj = fit_projection(Xtr, record.feature_budget, record.budget_method or "pca", record.seeds.head)
+        return tuple(proj.apply(X) for X in (Xtr, *others))
+
+    opts = record.options
+    layers = range(len(model.feature_info)) if "layer" in record.select else (record.layer,)
+    poolings = SELECT_POOLINGS if "pooling" in record.select else (record.pooling,)
+    candidates = [(ly, po) for ly in layers for po in poolings]
+    extract_seconds = 0.0
+    if len(candidates) > 1:
+        scored = []
+        for ly, po in candidates:
+            check(cancel)
+            t1 = time.perf_counter()
+            Xtr = yield from feats(train, "train", ly, po)
+            Xva = yield from feats(val, "val", ly, po, Xtr.shape[1])
+            extract_seconds += time.perf_counter() - t1
+            Xtr, Xva = project(Xtr, Xva)
+            yield Progress(0, None, f"selecting: layer {ly}, {po}")
+            sel = yield from select_and_fit(record.head, Xtr, train.labels, Xva, val.labels,
+                                            np.zeros((0, Xtr.shape[1]), np.float32), np.zeros(0, np.int64),
+                                            n_classes, opts, grid=record.grid, device=dev, seed=record.seeds.head,
+                                            cancel=cancel)
+            scored.append(((ly, po), sel.val_top1))
+        best = max(range(len(scored)), key=lambda i: (scored[i][1], -i))  # ties: the first candidate
+        ly, po = scored[best][0]
+        record = record.with_(layer=ly, layer_name=model.feature_info[ly].name, pooling=po)
+    t1 = time.perf_counter()
+    Xtr = yield from feats(train, "train", record.layer, record.pooling)
+    Xva = yield from feats(val, "val", record.layer, record.pooling, Xtr.shape[1])
+    Xte = yield from feats(test, "test", record.layer, record.pooling, Xtr.shape[1])
+    extract_seconds += time.perf_counter() - t1
+    del model
+    Xtr, Xva, Xte = project(Xtr, Xva, Xte)
+    check(cancel)
+    yield Progress(0, None, f"training {record.head} head")
+    sel = yield from select_and_fit(record.head, Xtr, train.labels, Xva, val.labels, Xte, test.labels, n_classes,
+                                    opts, grid=record.grid, device=dev, seed=record.seeds.head, cancel=cancel)
+    hr = sel.result
     m = evaluate_scores(hr.scores, test.labels, n_classes)
+    selected = {PARAMETER[record.head]: sel.best_value}
+    if "layer" in record.select:
+        selected["layer"] = record.layer
+    if "pooling" in record.select:
+        selected["pooling"] = record.pooling
     settings = {
-        "layer": layer, "layer_name": getattr(getattr(build_model, "__self__", None), "x", None) or None,
-        "pooling": pooling, "head": config.head, "head_options": hr.settings,
-        "input": {"channels": ispec.channels, "size": list(ispec.size), "mean": list(ispec.mean),
-                  "std": list(ispec.std)},
-        "model_options": dict(spec.options), "split_seed": config.seed, "whiten_stem": whiten,
-        "feature_dtype": str(feats["train"].array.dtype),
+        "layer": record.layer, "layer_name": record.layer_name, "pooling": record.pooling, "head": record.head,
+        "head_options": dict(hr.settings), "input": record.input.to_dict(), "model_options": dict(record.model.options),
+        "split_seed": record.seeds.split, "whiten_stem": whiten, "feature_dtype": str(Xtr.dtype),
+        "feature_budget": record.feature_budget, "budget_method": record.budget_method,
     }
-    settings.pop("layer_name")
     return ProbeResult(
         config=config, top1=m.top1, top2=m.top2, top5=m.top5, per_class=m.per_class, confusion=m.confusion,
         classes=tuple(train.classes), misclassified=m.misclassified, mis_predicted=m.mis_predicted,
-        n_train=len(train), n_test=len(test), n_features=int(feats["train"].array.shape[1]),
-        extract_seconds=extract_seconds, train_seconds=hr.seconds, curves=hr.curves,
-        device=devices.describe(dev).name, created=_now(), feature_cache_hit=all(hits), settings=settings,
+        n_train=len(train), n_test=len(test), n_features=int(Xtr.shape[1]), extract_seconds=extract_seconds,
+        train_seconds=hr.seconds, curves=hr.curves, device=devices.describe(dev).name, created=_now(),
+        feature_cache_hit=bool(hits) and all(hits), settings=settings, val_top1=sel.val_top1, selected=selected,
+        selection=tuple(tuple(r) for r in sel.table), seeds=record.seeds.to_dict(), n_val=len(val),
+        resolved=record, stop=dict(getattr(hr, "stop", {}) or {}),
     )
 
 
-def evaluate_model(spec: ModelSpec, dataset: str, data_root=None, test_limit=None, cancel=None, seed: int = 0):
-    """Task: the fully trained baseline: the model's own classifier on the test split (head = "own")."""
-    config = ProbeConfig(model=spec, dataset=dataset, data_root=data_root, head="own", test_limit=test_limit,
-                         seed=seed)
-    yield Progress(0, None, f"loading dataset {dataset}")
-    test = test_images(config)
-    model = build_model(spec)
-    if getattr(model, "num_classes", 0) <= 0:
-        raise ValueError(f"{spec.label or spec.backbone} has no classifier of its own (load trained weights first)")
-    dev = devices.pick()
-    model = model.to(dev).eval()
-    ispec = input_spec_for(spec, model, test)
-    n = len(test)
+def _run_own(record: ResolvedProbe, model, config: ProbeConfig, dev, cancel):
+    """The trained baseline: the model's own classifier on the test split, refused on a foreign dataset."""
+    yield Progress(0, None, f"loading dataset {record.dataset}")
+    test = test_split(record)
+    if len(test) == 0:
+        raise DatasetError(f"{record.dataset}: the test split has no images")
+    check_classifier_fits(record.model, model, test)
     t0 = time.perf_counter()
-    outs = []
-    with torch.inference_mode():
-        for start in range(0, n, 256):
-            check(cancel)
-            x = to_tensor(test.images[start:start + 256], ispec, dev)
-            outs.append(model(x).float().cpu().numpy())
-            yield Progress(min(n, start + 256), n, f"evaluating {min(n, start + 256)}/{n}")
-    scores = np.concatenate(outs) if outs else np.zeros((0, len(test.classes)), np.float32)
+    scores = yield from predict(model, test.images, record.input, device=dev, cancel=cancel)
     seconds = time.perf_counter() - t0
     n_classes = max(len(test.classes), scores.shape[1])
     m = evaluate_scores(scores, test.labels, n_classes)
     return ProbeResult(
         config=config, top1=m.top1, top2=m.top2, top5=m.top5, per_class=m.per_class[:len(test.classes)],
         confusion=m.confusion, classes=tuple(test.classes), misclassified=m.misclassified,
-        mis_predicted=m.mis_predicted, n_train=0, n_test=n, n_features=int(getattr(model, "num_features", 0)),
+        mis_predicted=m.mis_predicted, n_train=0, n_test=len(test), n_features=int(getattr(model, "num_features", 0)),
         extract_seconds=seconds, train_seconds=0.0, curves=(), device=devices.describe(dev).name, created=_now(),
-        feature_cache_hit=False,
-        settings={"head": "own", "input": {"channels": ispec.channels, "size": list(ispec.size)}},
-    )
+        feature_cache_hit=False, settings={"head": "own", "input": record.input.to_dict()},
+        seeds=record.seeds.to_dict(), resolved=record)
+
+
+def evaluate_model(spec: ModelSpec, dataset: str, data_root=None, test_limit=None, cancel=None, seed: int = 0):
+    """Task: the fully trained baseline (head "own") of ``spec`` on ``dataset``'s test split."""
+    config = ProbeConfig(model=spec, dataset=dataset, data_root=data_root, head="own", test_limit=test_limit,
+                         seed=seed)
+    return (yield from run_probe(config, cancel))
+
+
+__all__ = ["run_probe", "run_resolved", "rerun", "evaluate_model", "test_images", "test_split", "train_splits",
+           "build_model", "effective_spec", "is_random", "config_of"]

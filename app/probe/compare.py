@@ -1,0 +1,98 @@
+"""The comparison of stored runs: runs that differ only by their seeds are one group (mean and standard deviation
+of validation and test accuracy), keyed by their resolved settings."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from app.probe.history import RunSummary
+
+
+# --- comparison ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GroupStat:
+    """Runs that differ only by their seeds: the comparison chart's bar (mean) and error bar (std), of test
+    accuracy (``top1_*`` = ``test_*``) and validation accuracy."""
+
+    key: tuple
+    label: str
+    weight_state: str
+    dataset: str
+    head: str
+    layer: int | None
+    pooling: str
+    n_train: int | None
+    n_runs: int
+    top1_mean: float
+    top1_std: float
+    top5_mean: float | None
+    ids: tuple[int, ...]
+    chance: float | None
+    backbone: str | None = None
+    weights: str | None = None
+    n_features: int | None = None
+    selected: dict = field(default_factory=dict, compare=False)
+    val_mean: float | None = None
+    val_std: float | None = None
+    seeds: tuple[tuple[int | None, int | None, int | None], ...] = ()  # (model, split, head) per run
+
+    @property
+    def test_mean(self) -> float:
+        return self.top1_mean
+
+    @property
+    def test_std(self) -> float:
+        return self.top1_std
+
+    @property
+    def title(self) -> str:
+        extra = [] if self.head in ("logistic",) else ["own classifier" if self.head == "own" else self.head]
+        if self.layer is not None and self.head != "own":
+            extra.append(f"layer {self.layer}")
+        if self.pooling not in ("default", "", "none"):
+            extra.append(self.pooling)
+        if self.n_features:
+            extra.append(f"{self.n_features} features")
+        extra += [f"{k}={v}" for k, v in sorted(self.selected.items()) if k not in ("layer", "pooling")]
+        return self.label + (f" [{', '.join(extra)}]" if extra else "")
+
+
+WEIGHT_STATES = ("random", "hand-designed", "trained")
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return mean, std
+
+
+def compare_groups(runs: Iterable[RunSummary]) -> list[GroupStat]:
+    """Group runs by their resolved settings (dataset, backbone, weights, layer, pooling, feature count, head and
+    its selected hyperparameters, training size): everything but the seeds. Order: random, hand-designed, trained,
+    then by first appearance."""
+    groups: dict[tuple, list[RunSummary]] = {}
+    for r in sorted(runs, key=lambda r: r.id):
+        sel = json.dumps(r.selected_dict, sort_keys=True)
+        key = (r.label, r.weight_state, r.dataset, r.backbone, r.weights, r.head, r.layer, r.pooling, r.n_features,
+               sel, r.n_train)
+        groups.setdefault(key, []).append(r)
+    out = []
+    for key, rs in groups.items():
+        mean, std = _mean_std([r.top1 for r in rs])
+        top5 = [r.top5 for r in rs if r.top5 is not None]
+        vals = [r.val_top1 for r in rs if r.val_top1 is not None]
+        vmean, vstd = _mean_std(vals) if vals else (None, None)
+        first = rs[0]
+        out.append(GroupStat(
+            key=key, label=first.label, weight_state=first.weight_state, dataset=first.dataset, head=first.head,
+            layer=first.layer, pooling=first.pooling, n_train=first.n_train, n_runs=len(rs), top1_mean=mean,
+            top1_std=std, top5_mean=(sum(top5) / len(top5)) if top5 else None, ids=tuple(r.id for r in rs),
+            chance=(1.0 / first.n_classes) if first.n_classes else None, backbone=first.backbone,
+            weights=first.weights, n_features=first.n_features, selected=first.selected_dict, val_mean=vmean,
+            val_std=vstd, seeds=tuple((r.model_seed, r.split_seed, r.head_seed) for r in rs)))
+    order = {s: i for i, s in enumerate(WEIGHT_STATES)}
+    return sorted(out, key=lambda g: (order.get(g.weight_state, len(order)), g.ids[0]))

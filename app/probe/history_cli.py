@@ -1,0 +1,91 @@
+"""``main.py history list|show RUN|export --json|--csv [--out FILE]``: the one run history (GUI and CLI runs alike)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from app.errors import UserError
+
+LIST_COLUMNS = ("id", "created", "label", "dataset", "head", "layer", "pooling", "n_features", "selected",
+                "val_top1", "test_top1", "model_seed", "split_seed", "head_seed")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("history", help="list, show and export the stored probe runs",
+                       description="The run history shared by the desktop app and the commands (probe).")
+    p.add_argument("--db", default=None, metavar="FILE", help="history file (default: the app's history.sqlite)")
+    hs = p.add_subparsers(dest="history_command", metavar="ACTION", required=True)
+    ls = hs.add_parser("list", help="one line per run, newest first")
+    ls.add_argument("--dataset", default=None, help="only runs on this dataset")
+    ls.add_argument("--json", action="store_true", help="a JSON list of the listed columns")
+    ls.set_defaults(func=cmd_list)
+    sh = hs.add_parser("show", help="one stored run as JSON")
+    sh.add_argument("run", type=int, metavar="RUN")
+    sh.set_defaults(func=cmd_show)
+    ex = hs.add_parser("export", help="all (or some) runs as JSON or CSV")
+    fmt = ex.add_mutually_exclusive_group(required=True)
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
+    ex.add_argument("--out", default=None, metavar="FILE", help="write to FILE (atomically) instead of stdout")
+    ex.add_argument("--ids", default=None, metavar="ID,ID,...", help="only these runs")
+    ex.set_defaults(func=cmd_export)
+
+
+def _open(args):
+    from app.probe.history import History
+
+    return History(args.db)
+
+
+def cmd_list(args) -> int:
+    with _open(args) as h:
+        runs = h.list(args.dataset)
+    rows = [{k: getattr(r, k) for k in LIST_COLUMNS} for r in runs]
+    for row in rows:
+        row["selected"] = json.loads(row["selected"]) if row["selected"] else {}
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    if not rows:
+        print("no runs stored yet")
+        return 0
+    for row in rows:
+        sel = ",".join(f"{k}={v}" for k, v in row["selected"].items())
+        val = "   -  " if row["val_top1"] is None else f"{100 * row['val_top1']:6.2f}"
+        print(f"{row['id']:>5}  {row['created'][:19]}  {row['label'][:28]:<28} {row['dataset'][:16]:<16} "
+              f"{row['head']:<8} layer {row['layer']!s:>3} {row['pooling']:<11} {row['n_features']!s:>6} feat  "
+              f"val {val}%  test {100 * (row['test_top1'] or 0):6.2f}%  {sel}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    with _open(args) as h:
+        try:
+            d = h.get(args.run)
+        except KeyError:
+            raise UserError(f"no run with id {args.run} in {h.path}") from None
+    print(json.dumps(d, indent=1))
+    return 0
+
+
+def cmd_export(args) -> int:
+    ids = None
+    if args.ids:
+        try:
+            ids = [int(v) for v in args.ids.split(",") if v.strip()]
+        except ValueError:
+            raise UserError(f"--ids: expected comma-separated run ids, got {args.ids!r}") from None
+    with _open(args) as h:
+        try:
+            text = h.json_text(ids) if args.json else h.csv_text(ids)
+        except KeyError as exc:
+            raise UserError(str(exc).strip("'\"")) from None
+    if args.out:
+        from app.storage import atomic_write
+
+        atomic_write(args.out, text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,239 @@
+"""Resolve a probe once, up front: ``ProbeConfig`` (what the user asked, with "default"s) -> ``ResolvedProbe`` (a
+complete, frozen record: the effective backbone spec, its input spec, layer index and name, concrete pooling, the
+head's complete options, the three seeds, the dataset and its absolute root, limits, validation size, feature
+budget). The run uses only the record; the result and the history store it (``to_dict``/``from_dict``), and
+``probe --rerun`` rebuilds the run from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app import paths
+from app.data import ArrayDataset
+from app.errors import AppError
+from app.models.build import build
+from app.models.inputs import InputSpec, dataset_stats, input_spec
+from app.models.registry import constructor_params
+from app.models.spec import ModelSpec
+from app.probe import extract as ex
+from app.probe.config import HEAD_DEFAULTS, HEADS, ProbeConfig, _jsonable, probe_defaults
+
+BUDGET_METHODS = ("pca", "random")
+VAL_FIXED = 5000  # validation images when the training subset has at least VAL_LARGE images
+VAL_LARGE = 20000
+VAL_FRACTION = 0.2
+
+
+class ProbeSettingsError(AppError, ValueError):
+    """A probe setting that cannot be resolved (unknown head option, pooling, layer out of range, ...)."""
+
+
+@dataclass(frozen=True)
+class Seeds:
+    model: int = 0  # the backbone's random weights
+    split: int = 0  # the train/test subsets and the validation split
+    head: int = 0  # the head's initialisation, sampling and random projections
+
+    def to_dict(self) -> dict[str, int]:
+        return {"model": self.model, "split": self.split, "head": self.head}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "Seeds":
+        return Seeds(int(d.get("model", 0)), int(d.get("split", 0)), int(d.get("head", 0)))
+
+
+@dataclass(frozen=True)
+class ResolvedProbe:
+    model: ModelSpec  # effective spec (a random backbone matched to the data's channels and size)
+    input: InputSpec | None  # None only for records read from runs stored before the record existed
+    layer: int  # index into feature_info (-1: the model's own classifier)
+    layer_name: str
+    pooling: str  # concrete ("grid3", ...; "none" for the own classifier)
+    head: str
+    head_options: tuple[tuple[str, Any], ...]  # complete (defaults merged), sorted
+    seeds: Seeds
+    dataset: str
+    data_root: str | None  # absolute
+    train_limit: int | None
+    test_limit: int | None
+    val: int  # validation images carved from the training subset (0: none)
+    feature_budget: int | None = None
+    budget_method: str | None = None
+    whiten: float | None = None  # patch-ZCA whitening folded into a random stem (eps), None = off
+    select: tuple[str, ...] = ()  # also chosen on validation: "layer", "pooling"
+    grid: tuple[Any, ...] | None = None  # values of the head's hyperparameter to select from
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.head_options)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.to_dict(),
+            "input": self.input.to_dict() if self.input is not None else None,
+            "layer": self.layer, "layer_name": self.layer_name, "pooling": self.pooling, "head": self.head,
+            "head_options": {k: _jsonable(v) for k, v in self.head_options},
+            "seeds": self.seeds.to_dict(), "dataset": self.dataset, "data_root": self.data_root,
+            "train_limit": self.train_limit, "test_limit": self.test_limit, "val": self.val,
+            "feature_budget": self.feature_budget, "budget_method": self.budget_method, "whiten": self.whiten,
+            "select": list(self.select), "grid": None if self.grid is None else _jsonable(list(self.grid)),
+        }
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "ResolvedProbe":
+        ho = d.get("head_options") or {}
+        return ResolvedProbe(
+            model=ModelSpec.from_dict(d["model"]),
+            input=InputSpec.from_dict(d["input"]) if d.get("input") else None,
+            layer=int(d["layer"]), layer_name=str(d.get("layer_name") or ""), pooling=str(d["pooling"]),
+            head=str(d["head"]),
+            head_options=tuple(sorted((str(k), tuple(v) if isinstance(v, list) else v) for k, v in ho.items())),
+            seeds=Seeds.from_dict(d.get("seeds") or {}), dataset=str(d["dataset"]), data_root=d.get("data_root"),
+            train_limit=d.get("train_limit"), test_limit=d.get("test_limit"), val=int(d.get("val") or 0),
+            feature_budget=d.get("feature_budget"), budget_method=d.get("budget_method"), whiten=d.get("whiten"),
+            select=tuple(d.get("select") or ()), grid=None if d.get("grid") is None else tuple(d["grid"]),
+        )
+
+    def with_(self, **kw: Any) -> "ResolvedProbe":
+        return dataclasses.replace(self, **kw)
+
+
+# --- pieces -------------------------------------------------------------------------------------------------
+def is_random(spec: ModelSpec) -> bool:
+    return not spec.weights and spec.init != "checkpoint"
+
+
+def effective_spec(spec: ModelSpec, dataset: ArrayDataset, defaults: dict | None = None) -> ModelSpec:
+    """For a random backbone (no weights), the options the user left unset that match it to the dataset: its
+    channels (``in_channels``) and square size (``input_size``), the model seed where the backbone takes a ``seed``
+    option, and ``defaults`` (the probe defaults' ``model_options``). A trained backbone is returned as it is."""
+    if not is_random(spec):
+        return spec
+    params = constructor_params(spec.backbone)
+    opts = dict(spec.options)
+    c, h, w = dataset.shape
+    want = {"in_channels": c, "seed": int(spec.seed)}
+    if h == w:
+        want["input_size"] = h
+    want.update(defaults or {})
+    changed = False
+    for name, value in want.items():
+        if name in params and name not in opts:
+            opts[name] = value
+            changed = True
+    if not changed:
+        return spec
+    return dataclasses.replace(spec, options=tuple(sorted(opts.items())))
+
+
+def default_val(n_train: int, n_classes: int = 0) -> int:
+    """Validation images for a training subset of ``n_train``: 5000 from 20000 up, else 20% (at least one per class
+    where the subset allows it, and always leaving training images)."""
+    if n_train >= VAL_LARGE:
+        return VAL_FIXED
+    v = int(round(VAL_FRACTION * n_train))
+    v = max(v, min(n_classes, n_train // 2))
+    return max(0, min(v, n_train - 1))
+
+
+def absolute_dataset(name: str) -> str:
+    """``imagefolder:PATH`` with PATH made absolute (other names unchanged)."""
+    if name.startswith("imagefolder:"):
+        return "imagefolder:" + str(Path(name.split(":", 1)[1]).expanduser().resolve())
+    return name
+
+
+def resolve_root(root: str | Path | None) -> str:
+    return str(Path(root).expanduser().resolve()) if root else str(paths.data_root().resolve())
+
+
+def resolve_layer(layer: int | None, backbone: str, n_layers: int) -> int:
+    layer = probe_defaults(backbone)["layer"] if layer is None else int(layer)
+    idx = layer if layer >= 0 else n_layers + layer
+    if not 0 <= idx < n_layers:
+        raise ProbeSettingsError(f"layer {layer} out of range: the backbone has {n_layers} layers (0..{n_layers - 1})")
+    return idx
+
+
+def head_options(config: ProbeConfig, channels: int) -> dict[str, Any]:
+    if config.head == "own":
+        return {}
+    if config.head not in HEAD_DEFAULTS:
+        raise ProbeSettingsError(f"unknown head {config.head!r}; choose one of {', '.join(HEADS)} or own")
+    try:
+        return config.resolved_head_options(channels)
+    except ValueError as exc:
+        raise ProbeSettingsError(str(exc)) from None
+
+
+def _seeds(config: ProbeConfig, spec: ModelSpec) -> Seeds:
+    split = config.seed if config.split_seed is None else config.split_seed
+    head = config.seed if config.head_seed is None else config.head_seed
+    return Seeds(int(spec.seed), int(split), int(head))
+
+
+def check_config(config: ProbeConfig) -> None:
+    """The checks that need no data (run before loading anything)."""
+    if config.head != "own":
+        head_options(config, 0)
+        pooling = config.resolved_pooling()
+        try:
+            ex.parse_pooling(pooling)
+        except ValueError as exc:
+            raise ProbeSettingsError(str(exc)) from None
+    if config.val is not None and int(config.val) < 0:
+        raise ProbeSettingsError(f"val must be 0 or more, got {config.val}")
+    if config.feature_budget is not None and int(config.feature_budget) < 1:
+        raise ProbeSettingsError(f"feature budget must be at least 1, got {config.feature_budget}")
+    if config.budget_method not in BUDGET_METHODS:
+        raise ProbeSettingsError(f"budget method must be one of {', '.join(BUDGET_METHODS)}, got "
+                                 f"{config.budget_method!r}")
+
+
+# --- the one resolution -------------------------------------------------------------------------------------
+def resolve(config: ProbeConfig, train: ArrayDataset, device: Any = "cpu"):
+    """(ResolvedProbe, model): everything the run needs, decided now from ``config`` and the (full) training split
+    ``train``. ``model`` is the built backbone of ``record.model`` (frozen, on ``device``)."""
+    check_config(config)
+    channels = int(train.shape[0])
+    defaults = probe_defaults(config.model.backbone, channels)
+    opts = head_options(config, channels)
+    spec = effective_spec(config.model, train, defaults.get("model_options") or None)
+    seeds = _seeds(config, spec)
+    model = build(spec, device)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    ispec = input_spec(spec, model, stats=dataset_stats(train))
+    n_sub = len(train) if config.train_limit is None else min(len(train), int(config.train_limit))
+    n_classes = len(train.classes)
+    if config.head == "own":
+        layer, layer_name, pooling, val = -1, "classifier", "none", 0
+    else:
+        pooling = config.resolved_pooling(channels)
+        try:
+            ex.parse_pooling(pooling)
+        except ValueError as exc:
+            raise ProbeSettingsError(str(exc)) from None
+        layer = resolve_layer(config.layer, spec.backbone, len(model.feature_info))
+        layer_name = model.feature_info[layer].name
+        val = default_val(n_sub, n_classes) if config.val is None else int(config.val)
+        if val >= n_sub:
+            raise ProbeSettingsError(f"a validation split of {val} images needs more than {val} training images "
+                                     f"(the training subset has {n_sub})")
+    select = tuple(s for s, on in (("layer", config.select_layer), ("pooling", config.select_pooling)) if on)
+    if select and val == 0:
+        raise ProbeSettingsError("selecting the layer or pooling needs a validation split (val > 0)")
+    whiten = defaults.get("whiten") if is_random(spec) and config.head != "own" else None
+    record = ResolvedProbe(
+        model=spec, input=ispec, layer=layer, layer_name=layer_name, pooling=pooling, head=config.head,
+        head_options=tuple(sorted(opts.items())), seeds=seeds, dataset=absolute_dataset(config.dataset),
+        data_root=resolve_root(config.data_root), train_limit=config.train_limit, test_limit=config.test_limit,
+        val=val, feature_budget=None if config.feature_budget is None else int(config.feature_budget),
+        budget_method=config.budget_method if config.feature_budget is not None else None,
+        whiten=None if whiten is None else float(whiten), select=select,
+        grid=None if config.grid is None else tuple(config.grid))
+    return record, model

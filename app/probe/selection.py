@@ -27,6 +27,7 @@ from app.probe.headcore import HeadResult, to_device
 from app.tasks import CancelToken, Progress, check
 
 HYPER = {"logistic": "weight_decay", "svm": "C", "ridge": "alpha", "knn": "k"}
+PARAMETER = HYPER  # the name the probe run uses
 DEFAULT_GRIDS: dict[str, tuple] = {
     "logistic": (1e-5, 1e-4, 1e-3, 1e-2, 1e-1),
     "svm": (1e-3, 1e-2, 1e-1, 1.0, 10.0),

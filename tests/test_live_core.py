@@ -283,16 +283,16 @@ def test_engine_makes_mosaics_pages_and_focus():
 
 
 def test_engine_input_is_the_frame_normalised_with_the_model_statistics():
-    from app.live.pipeline import InputSpec
+    from app.models.inputs import InputSpec
 
     eng = LiveEngine("cpu")
     frame = np.random.default_rng(0).integers(0, 256, (6, 8, 3), dtype=np.uint8)
-    rgb = InputSpec(3, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
-    x = eng.prepare(eng.to_tensor(frame, (6, 8)), rgb)
+    rgb = InputSpec(3, None, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+    x = eng.prepare(frame, rgb, (6, 8))
     ref = (torch.from_numpy(frame).permute(2, 0, 1).float() / 255 - torch.tensor(rgb.mean).view(3, 1, 1)) / \
         torch.tensor(rgb.std).view(3, 1, 1)
     assert x.shape == (1, 3, 6, 8) and torch.allclose(x[0], ref, atol=1e-5)
-    gray = eng.prepare(eng.to_tensor(frame, (6, 8)), InputSpec(1, (0.5,), (0.25,)))
+    gray = eng.prepare(frame, InputSpec(1, None, (0.5,), (0.25,)), (6, 8))
     luma = (torch.from_numpy(frame).float() / 255 @ torch.tensor([0.299, 0.587, 0.114]))
     assert gray.shape == (1, 1, 6, 8) and torch.allclose(gray[0, 0], (luma - 0.5) / 0.25, atol=1e-5)
 

@@ -64,7 +64,7 @@ def run_bench(backbone: str = DEFAULT_BACKBONE, size: tuple[int, int] = (240, 32
         li %= len(e.layers)
         cfg = LiveConfig(panes=(PaneConfig(spec, li, 0, per_page),), size=(h, w), max_fps=0)
         # bare input: the same tensor the pipeline feeds the model
-        x = engine.prepare(engine.to_tensor(src.read(), (h, w)), e.inp)
+        x = engine.prepare(src.read(), e.inp, (h, w))
         for _ in range(warmup):  # also settles the channels_last choice (measured on CPU)
             engine.process(src.read(), cfg)
         cl = engine._use_cl(e, x, li)

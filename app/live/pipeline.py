@@ -26,11 +26,12 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from app import device as devmod
 from app.live import mosaic as mz
 from app.live.sources import FrameSource, SourceConfig, SourceError, make_source, set_cv_threads
+from app.models import inputs
+from app.models.build import build
 from app.models.spec import ModelSpec
 from app.tasks import CancelToken
 
@@ -115,55 +116,24 @@ class LiveStatus:
 
 
 # --- models ---------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class InputSpec:
-    channels: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-
-def _input_spec(spec: ModelSpec, model: torch.nn.Module) -> InputSpec:
-    """What the model expects: channels and normalisation (app.models.build.input_spec where it exists)."""
-    try:
-        from app.models.build import input_spec as _ispec  # type: ignore
-    except ImportError:
-        _ispec = None
-    if _ispec is not None:
-        try:
-            s = _ispec(spec)
-            if isinstance(s, dict):
-                c, mean, std = s.get("channels"), s.get("mean"), s.get("std")
-            else:
-                c, mean, std = getattr(s, "channels", None), getattr(s, "mean", None), getattr(s, "std", None)
-            if c and mean and std:
-                return InputSpec(int(c), tuple(float(v) for v in mean), tuple(float(v) for v in std))
-            if c:  # random weights: no statistics of their own; a neutral scaling of [0, 1] to about [-2, 2]
-                c = int(c)
-                return InputSpec(c, (0.5,) * c, (0.25,) * c)
-        except Exception:
-            pass
-    c = int(getattr(model, "default_input", (3,))[0])
-    if spec.weight_state == "trained" and c == 3:
-        return InputSpec(3, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
-    return InputSpec(c, (0.5,) * c, (0.25,) * c)
-
-
-def build_model(spec: ModelSpec, device: torch.device) -> torch.nn.Module:
-    """A backbone from a spec (app.models.build.build where it exists, else the registry), eval mode, on device."""
-    try:
-        from app.models.build import build as _build  # type: ignore
-    except ImportError:
-        _build = None
-    if _build is not None:
-        model = _build(spec, device=device)
-    else:
-        from app.models import create
-
-        model = create(spec.backbone, **spec.kwargs)
-    model.eval()
+def build_model(spec: ModelSpec, device: torch.device) -> tuple[torch.nn.Module, inputs.InputSpec]:
+    """The pane's backbone (``app.models.build.build``: eval mode, on ``device``, no gradients) and its input spec
+    (``app.models.inputs.input_spec``: the weights' own, or neutral statistics for random weights: Live has no
+    dataset)."""
+    model = build(spec, device)
     for p in model.parameters():
         p.requires_grad_(False)
-    return model.to(device)
+    return model, inputs.input_spec(spec, model, stats=None)
+
+
+def fit_size(frame_hw: tuple[int, int], size: tuple[int, int] | None) -> tuple[int, int]:
+    """The processing size of a frame: the largest H x W that fits in ``size`` with the frame's aspect (a frame is
+    never distorted; (0, 0) or None: the frame's own size)."""
+    h, w = int(frame_hw[0]), int(frame_hw[1])
+    if not size or size[0] <= 0 or size[1] <= 0:
+        return h, w
+    s = min(size[0] / h, size[1] / w)
+    return max(1, round(h * s)), max(1, round(w * s))
 
 
 def default_layer(layers) -> int:
@@ -191,7 +161,7 @@ def _spec_key(spec: ModelSpec) -> Any:
 @dataclass
 class _Entry:
     model: torch.nn.Module
-    inp: InputSpec
+    inp: inputs.InputSpec | None  # None: the model could not be built (``error`` says why)
     layers: tuple[tuple[str, int, int], ...]
     channels_last: dict[tuple, bool] = field(default_factory=dict)  # (shape, layer) -> chosen memory format
     error: str | None = None
@@ -203,8 +173,16 @@ class _Entry:
             self.cl_now = cl
 
 
+# how the input frame shown beside the panes is resized (the policy of a default input spec)
+_SHOWN = inputs.InputSpec(3, None, (inputs.NEUTRAL_MEAN,), (inputs.NEUTRAL_STD,))
+
+
 class LiveEngine:
-    """Turns frames into mosaics for a set of panes. Use from one thread at a time (the live worker, or a bench)."""
+    """Turns frames into mosaics for a set of panes. Use from one thread at a time (the live worker, or a bench).
+
+    Each pane's model sees exactly ``app.models.inputs.to_tensor(frame[None], ispec, size=...)`` (channels, then
+    one resize, then the spec's scale/shift), computed once per frame for every distinct input spec; ``size`` is the
+    model's own fixed size, else the processing size ``fit_size(frame, config.size)``."""
 
     def __init__(self, device: torch.device | str | None = None, channels_last: str = "auto",
                  amp: bool | None = None) -> None:
@@ -213,7 +191,7 @@ class LiveEngine:
         self.amp = (self.device.type == "cuda") if amp is None else amp
         self.serial_post = True  # see serial()
         self._models: dict[Any, _Entry] = {}
-        self._mean_std: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._affine: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     # models are built lazily, on the worker thread
     def entry(self, spec: ModelSpec) -> _Entry:
@@ -221,12 +199,11 @@ class LiveEngine:
         e = self._models.get(key)
         if e is None:
             try:
-                model = build_model(spec, self.device)
+                model, ispec = build_model(spec, self.device)
                 layers = tuple((i.name, int(i.channels), int(i.stride)) for i in model.feature_info)
-                e = _Entry(model, _input_spec(spec, model), layers)
+                e = _Entry(model, ispec, layers)
             except Exception as exc:  # a bad spec or a broken checkpoint: the pane says so, the others go on
-                e = _Entry(torch.nn.Identity(), InputSpec(3, (0.5,) * 3, (0.25,) * 3), (), error=str(exc) or
-                           exc.__class__.__name__)
+                e = _Entry(torch.nn.Identity(), None, (), error=str(exc) or exc.__class__.__name__)
             self._models[key] = e
         return e
 
@@ -236,51 +213,48 @@ class LiveEngine:
             if k not in keep:
                 del self._models[k]
 
-    def _norm(self, inp: InputSpec) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (inp.mean, inp.std)
-        t = self._mean_std.get(key)
-        if t is None:
-            mean = torch.tensor(inp.mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-            std = torch.tensor(inp.std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-            # frames arrive as 0..255: (x / 255 - mean) / std == x * (1 / (255 std)) + (-mean / std), one fused
-            # multiply-add per pixel
-            t = self._mean_std[key] = (1.0 / (255.0 * std), -mean / std)
-        return t
-
-    def to_tensor(self, frame: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-        """RGB uint8 (H, W, 3) -> float (1, 3, h, w) in [0, 255] at the processing size, on the device (the 1/255
-        is folded into ``prepare``'s scale: one pass less per frame)."""
+    # --- pre-processing: the steps of inputs.to_tensor, shared between panes where they agree ------------------
+    def to_tensor(self, frame: np.ndarray) -> torch.Tensor:
+        """RGB uint8 (H, W, 3) -> float (1, 3, H, W) in [0, 255] on the device, in channels_last memory (the
+        frame's own HWC layout; no copy besides the float conversion)."""
         x = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device, non_blocking=True)
-        x = x.permute(2, 0, 1)[None].float()
-        h, w = size if size and size[0] > 0 and size[1] > 0 else x.shape[-2:]
-        if (h, w) != tuple(x.shape[-2:]):
-            down = h < x.shape[-2] or w < x.shape[-1]
-            x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=down)
-        return x
+        return x[None].permute(0, 3, 1, 2).float()
 
-    def prepare(self, x255: torch.Tensor, inp: InputSpec) -> torch.Tensor:
-        x = x255
-        if inp.channels == 1:
-            w = torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
-            x = (x * w).sum(1, keepdim=True)
-        elif inp.channels != 3:
-            raise ValueError(f"the model expects {inp.channels} input channels; live frames have 1 or 3")
-        scale, shift = self._norm(inp)
+    @staticmethod
+    def sized(x255: torch.Tensor, ispec: inputs.InputSpec, size: tuple[int, int] | None) -> torch.Tensor:
+        """Channels (LUMA grey for 1-channel models) and the one resize, as ``inputs.to_tensor`` does them."""
+        return inputs.resize(inputs.convert_channels(x255, ispec.channels), size, ispec)
+
+    def normalise(self, x: torch.Tensor, ispec: inputs.InputSpec) -> torch.Tensor:
+        """``x * scale + shift`` with ``inputs.affine(ispec)``'s very numbers, in one fused multiply-add."""
+        scale, shift = self._scale_shift(ispec)
         n, c, h, w = x.shape
         if c == 3 and n == 1 and x.is_contiguous(memory_format=torch.channels_last):
             # the frame's HWC memory as (H, W*3) rows, with the per-channel scale/shift repeated along a row: one
             # vectorised multiply-add over long rows instead of a broadcast whose inner loop is 3 values long
-            sr, hr = self._rows(inp, w)
+            sr, hr = self._rows(ispec, w)
             out = torch.addcmul(hr, x.permute(0, 2, 3, 1).reshape(h, w * 3), sr)
             return out.view(1, h, w, 3).permute(0, 3, 1, 2)  # (1, 3, H, W) in channels_last memory
         return torch.addcmul(shift, x, scale)  # keeps the frame's layout
 
-    def _rows(self, inp: InputSpec, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (inp.mean, inp.std, width)
-        t = self._mean_std.get(key)
+    def prepare(self, frame: np.ndarray, ispec: inputs.InputSpec, size: tuple[int, int] | None = None
+                ) -> torch.Tensor:
+        """One frame as a model with ``ispec`` sees it at processing size ``size`` (tests and the bench)."""
+        return self.normalise(self.sized(self.to_tensor(frame), ispec, ispec.size or size), ispec)
+
+    def _scale_shift(self, ispec: inputs.InputSpec) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (ispec.mean, ispec.std)
+        t = self._affine.get(key)
         if t is None:
-            scale, shift = self._norm(inp)
-            t = self._mean_std[key] = (scale.view(3).repeat(width), shift.view(3).repeat(width))
+            t = self._affine[key] = inputs.affine(ispec, self.device)
+        return t
+
+    def _rows(self, ispec: inputs.InputSpec, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (ispec.mean, ispec.std, width)
+        t = self._affine.get(key)
+        if t is None:
+            scale, shift = self._scale_shift(ispec)
+            t = self._affine[key] = (scale.view(3).repeat(width), shift.view(3).repeat(width))
         return t
 
     def _use_cl(self, e: _Entry, x: torch.Tensor, layer: int) -> bool:
@@ -339,26 +313,46 @@ class LiveEngine:
     def process(self, frame: np.ndarray, cfg: LiveConfig, index: int = 0, read_ms: float = 0.0,
                 source: str = "", fps: float = 0.0) -> LiveFrame:
         t0 = time.perf_counter()
+        proc = fit_size(frame.shape[:2], cfg.size)
         with self.serial():
-            x255 = self.to_tensor(frame, cfg.size)
+            x255 = self.to_tensor(frame)
         pre_ms = (time.perf_counter() - t0) * 1000
         sym = cfg.symmetric if cfg.symmetric is not None else cfg.colormap in mz.colormaps.DIVERGING
-        prepared: dict[InputSpec, torch.Tensor] = {}
+        sized: dict[tuple, torch.Tensor] = {}  # (channels, size, resize policy) -> resized 0..255 input
+        prepared: dict[tuple, torch.Tensor] = {}  # (input spec, size) -> the model's input
         panes = []
         for pc in cfg.panes:
-            panes.append(self._pane(pc, x255, prepared, cfg, sym, pre_ms / max(1, len(cfg.panes))))
-        if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3 and \
-                tuple(frame.shape[:2]) == tuple(x255.shape[-2:]):
+            panes.append(self._pane(pc, x255, proc, sized, prepared, cfg, sym, pre_ms / max(1, len(cfg.panes))))
+        if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3 and tuple(frame.shape[:2]) == proc:
             shown = np.array(frame, order="C")  # the models saw the frame itself: a copy, no round trip
         else:
             with self.serial():
-                shown = x255[0].round().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy().copy()
+                x = self._sized(x255, _SHOWN, proc, sized)
+                shown = x[0].round().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy().copy()
         latency = (time.perf_counter() - t0) * 1000 + read_ms
         return LiveFrame(index, shown, tuple(panes), source, fps, latency, read_ms, cfg.colormap, sym,
                          time.monotonic() - latency / 1000)
 
-    def _pane(self, pc: PaneConfig, x255: torch.Tensor, prepared: dict, cfg: LiveConfig, sym: bool,
-              share_ms: float) -> PaneResult:
+    def _sized(self, x255: torch.Tensor, ispec: inputs.InputSpec, size: tuple[int, int], cache: dict
+               ) -> torch.Tensor:
+        key = (ispec.channels, tuple(size), ispec.interpolation, ispec.antialias)
+        x = cache.get(key)
+        if x is None:
+            x = cache[key] = self.sized(x255, ispec, size)
+        return x
+
+    def _input(self, x255: torch.Tensor, ispec: inputs.InputSpec, proc: tuple[int, int], sized: dict,
+               prepared: dict) -> torch.Tensor:
+        size = ispec.size or proc
+        key = (ispec.key(), size)
+        x = prepared.get(key)
+        if x is None:
+            with self.serial():
+                x = prepared[key] = self.normalise(self._sized(x255, ispec, size, sized), ispec)
+        return x
+
+    def _pane(self, pc: PaneConfig, x255: torch.Tensor, proc: tuple[int, int], sized: dict, prepared: dict,
+              cfg: LiveConfig, sym: bool, share_ms: float) -> PaneResult:
         t0 = time.perf_counter()
         label = pc.spec.label or pc.spec.backbone
         e = self.entry(pc.spec)
@@ -367,10 +361,7 @@ class LiveEngine:
         n_layers = len(e.layers)
         layer = default_layer(e.layers) if pc.layer is None else max(0, min(pc.layer, n_layers - 1))
         try:
-            x = prepared.get(e.inp)
-            if x is None:
-                with self.serial():
-                    x = prepared[e.inp] = self.prepare(x255, e.inp)
+            x = self._input(x255, e.inp, proc, sized, prepared)
             fmap = self.forward(e, x, layer)
             if fmap.dim() != 3:
                 raise ValueError(f"layer {e.layers[layer][0]} gives {tuple(fmap.shape)} maps, not (C, H, W)")

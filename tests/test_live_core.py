@@ -146,15 +146,16 @@ def test_image_folder_and_dataset_sources(tmp_path):
         img[:] = c
         cv2.imwrite(str(tmp_path / f"{i}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
     (tmp_path / "notes.txt").write_text("skip me")
-    src = ImageSource(tmp_path, 40, 30)
+    src = ImageSource(tmp_path)
     src.open()
     a, b, c = src.read(), src.read(), src.read()
-    assert a.shape == (30, 40, 3) and tuple(a[5, 5]) == (255, 0, 0) and tuple(b[5, 5]) == (0, 255, 0)
+    # at their own size: the pipeline resizes once, to the processing size
+    assert a.shape == (20, 30, 3) and tuple(a[5, 5]) == (255, 0, 0) and tuple(b[5, 5]) == (0, 255, 0)
     assert np.array_equal(a, c)  # cycles
-    ds = DatasetSource("digits", 64, 48, hold=1)
+    ds = DatasetSource("digits", hold=1)
     ds.open()
     f = ds.read()
-    assert f.shape == (48, 64, 3) and f.max() > 0
+    assert f.shape == (8, 8, 3) and f.max() > 0 and ds.caption.startswith("label: ")
 
 
 # --- mosaics --------------------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ class SourceConfig:
     kind: str = "synthetic"
     path: str = ""  # video file, image file or folder
     camera: int = 0  # camera index
-    width: int = 320  # requested frame size (camera resolution; synthetic scene size; others are resized to it)
+    width: int = 320  # requested frame size: camera resolution, synthetic scene size (other sources: their own)
     height: int = 240
     dataset: str = "digits"  # app.data name for kind == "dataset"
     fps: float = 0.0  # pace of a video file (0: as fast as the pipeline runs; < 0: the file's own rate)
@@ -74,6 +74,7 @@ class FrameSource:
     """Base class: open() / read() / close() and a description."""
 
     description = "source"
+    caption = ""  # a line about the current frame (a dataset sample's label), shown under the input
 
     def open(self) -> None:
         raise NotImplementedError
@@ -92,19 +93,12 @@ class FrameSource:
         self.close()
 
 
-def _fit(frame: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize (cover + centre crop) to exactly width x height; RGB uint8, C-contiguous."""
-    h, w = frame.shape[:2]
-    if (h, w) != (height, width) and width > 0 and height > 0:
-        s = max(width / w, height / h)
-        nw, nh = max(width, round(w * s)), max(height, round(h * s))
-        interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-        frame = cv2.resize(frame, (nw, nh), interpolation=interp)
-        y0, x0 = (nh - height) // 2, (nw - width) // 2
-        frame = frame[y0:y0 + height, x0:x0 + width]
+def _rgb(frame: np.ndarray) -> np.ndarray:
+    """Any decoded image as RGB uint8 (H, W, 3), C-contiguous: grey replicated, alpha dropped. Never resized: the
+    live pipeline resizes once, to the processing size (``app.live.pipeline.fit_size``)."""
     if frame.ndim == 2:
-        frame = np.repeat(frame[..., None], 3, axis=2)
-    elif frame.shape[2] == 1:
+        frame = frame[..., None]
+    if frame.shape[2] == 1:
         frame = np.repeat(frame, 3, axis=2)
     elif frame.shape[2] == 4:
         frame = frame[..., :3]
@@ -214,7 +208,13 @@ class SyntheticSource(FrameSource):
 class CameraSource(FrameSource):
     """A webcam through cv2.VideoCapture. Open it on a worker thread: a busy device can block."""
 
+    MAX_INDEX = 99
+
     def __init__(self, index: int = 0, width: int = 640, height: int = 480) -> None:
+        # validated before OpenCV sees it: some backends crash on a negative index (CameraSource(-1) segfaulted)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index <= self.MAX_INDEX:
+            raise SourceError(f"Camera index {index!r} is not valid: use a whole number from 0 to {self.MAX_INDEX} "
+                              "(0 is usually the built-in webcam)")
         self.index, self.width, self.height = int(index), int(width), int(height)
         self.description = f"Camera {self.index}"
         self._cap: cv2.VideoCapture | None = None
@@ -273,11 +273,9 @@ class CameraSource(FrameSource):
 class VideoFileSource(FrameSource):
     """A video file, looped (``loop=False``: read() returns None at the end)."""
 
-    def __init__(self, path: str | os.PathLike, loop: bool = True, width: int = 0, height: int = 0,
-                 fps: float = 0.0) -> None:
+    def __init__(self, path: str | os.PathLike, loop: bool = True, fps: float = 0.0) -> None:
         self.path = Path(path)
         self.loop = loop
-        self.width, self.height = int(width), int(height)
         self.fps = float(fps)
         self.description = f"Video {self.path.name}"
         self._cap: cv2.VideoCapture | None = None
@@ -327,8 +325,7 @@ class VideoFileSource(FrameSource):
             ok, frame = self._cap.read()
             if not ok or frame is None:
                 raise SourceError(f"{self.path.name}: no frames could be decoded after rewinding")
-        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        return _fit(rgb, self.width, self.height) if self.width and self.height else np.ascontiguousarray(rgb)
+        return np.ascontiguousarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
 
     def close(self) -> None:
         if self._cap is not None:
@@ -337,15 +334,22 @@ class VideoFileSource(FrameSource):
 
 
 class ImageSource(FrameSource):
-    """An image file, or every image in a folder (sorted), cycled; each shown for ``hold`` reads."""
+    """An image file, or every image in a folder (sorted), cycled at their own size; each shown for ``hold`` reads.
 
-    def __init__(self, path: str | os.PathLike, width: int = 320, height: int = 240, hold: int = 1) -> None:
+    Unreadable files in a folder (not an image, damaged, a dangling link) are skipped and named in
+    ``skipped`` and in the description; the source fails only when no file at all can be read."""
+
+    CACHE_BYTES = 256 * 2**20  # decoded images kept in memory (a folder of photos must not fill it)
+
+    def __init__(self, path: str | os.PathLike, hold: int = 1) -> None:
         self.path = Path(path)
-        self.width, self.height, self.hold = int(width), int(height), max(1, int(hold))
+        self.hold = max(1, int(hold))
         self.description = f"Images {self.path.name}"
         self._files: list[Path] = []
         self._i = 0
         self._cache: dict[Path, np.ndarray] = {}
+        self._cached = 0
+        self.skipped: list[str] = []
 
     def open(self) -> None:
         if self.path.is_dir():
@@ -358,48 +362,75 @@ class ImageSource(FrameSource):
             raise SourceError(f"{self.path} does not exist")
         self._files = files
         self._i = 0
-        self._load(files[0])  # fail early on a broken single file
-        self.description = f"Image {self.path.name}" if len(files) == 1 else \
-            f"Folder {self.path.name} ({len(files)} images)"
+        self.skipped = []
+        self._first_readable()  # fail early when nothing can be read; unreadable files are skipped and named
+        self._describe()
+
+    def _describe(self) -> None:
+        if not self.path.is_dir():
+            self.description = f"Image {self.path.name}"
+            return
+        self.description = f"Folder {self.path.name} ({len(self._files) + len(self.skipped)} images"
+        if self.skipped:
+            names = ", ".join(self.skipped[:3]) + (", …" if len(self.skipped) > 3 else "")
+            self.description += f"; {len(self.skipped)} unreadable, skipped: {names}"
+        self.description += ")"
+
+    def _first_readable(self) -> np.ndarray:
+        for p in list(self._files):
+            try:
+                return self._load(p)
+            except SourceError:
+                continue
+        if self.path.is_file():
+            raise SourceError(f"{self.path.name}: not an image OpenCV can read")
+        names = ", ".join(self.skipped[:5]) + (", …" if len(self.skipped) > 5 else "")
+        raise SourceError(f"None of the {len(self.skipped)} images in {self.path} can be read ({names})")
 
     def _load(self, p: Path) -> np.ndarray:
         img = self._cache.get(p)
         if img is None:
-            raw = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            try:
+                raw = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            except cv2.error:
+                raw = None
             if raw is None:
+                self._files.remove(p)
+                self.skipped.append(p.name)
                 raise SourceError(f"{p.name}: not an image OpenCV can read")
-            img = _fit(cv2.cvtColor(raw, cv2.COLOR_BGR2RGB), self.width, self.height)
-            if len(self._cache) < 64:
+            img = _rgb(cv2.cvtColor(raw, cv2.COLOR_BGR2RGB))
+            if self._cached + img.nbytes <= self.CACHE_BYTES:
                 self._cache[p] = img
+                self._cached += img.nbytes
         return img
 
     def read(self) -> np.ndarray:
         if not self._files:
             raise SourceError("image source: read() before open()")
         n = len(self._files)
-        start = (self._i // self.hold) % n
+        p = self._files[(self._i // self.hold) % n]
         self._i += 1
-        for k in range(n):  # skip unreadable files in a folder, fail only if none is readable
-            p = self._files[(start + k) % n]
-            try:
-                return self._load(p).copy()
-            except SourceError:
-                if n == 1:
-                    raise
-        raise SourceError(f"None of the {n} images in {self.path} can be read")
+        try:
+            return self._load(p).copy()
+        except SourceError:  # unreadable since it was listed: skipped from now on, the next one shown
+            img = self._first_readable()
+            self._describe()
+            return img.copy()
 
     def close(self) -> None:
         self._cache.clear()
+        self._cached = 0
 
 
 class DatasetSource(FrameSource):
-    """Samples of an ``app.data`` dataset (test split), upscaled to the frame size, each held for ``hold`` reads."""
+    """Samples of an ``app.data`` dataset (test split) at their own size and aspect, each held for ``hold`` reads;
+    ``caption`` is the current sample's label."""
 
-    def __init__(self, name: str = "digits", width: int = 320, height: int = 240, hold: int = 15,
-                 root: str | None = None) -> None:
-        self.name, self.width, self.height, self.hold, self.root = name, int(width), int(height), max(1, hold), root
+    def __init__(self, name: str = "digits", hold: int = 15, root: str | None = None) -> None:
+        self.name, self.hold, self.root = name, max(1, hold), root
         self.description = f"Dataset {name}"
         self._images: np.ndarray | None = None
+        self._labels: list[str] = []
         self._i = 0
 
     def open(self) -> None:
@@ -415,26 +446,16 @@ class DatasetSource(FrameSource):
         self._images = ds.images[idx]
         self._labels = [ds.classes[int(i)] if ds.classes else str(int(i)) for i in ds.labels[idx]]
         self._i = 0
-        self.description = f"Dataset {self.name} (test split, {len(ds)} images)"
+        h, w = self._images.shape[1:3]
+        self.description = f"Dataset {self.name} (test split, {len(ds)} images, {h}x{w})"
 
     def read(self) -> np.ndarray:
         if self._images is None:
             raise SourceError("dataset source: read() before open()")
-        img = self._images[(self._i // self.hold) % len(self._images)]
+        k = (self._i // self.hold) % len(self._images)
         self._i += 1
-        h, w = img.shape[:2]
-        s = min(self.width / w, self.height / h)
-        nw, nh = max(1, int(w * s)), max(1, int(h * s))
-        interp = cv2.INTER_NEAREST if s >= 4 else cv2.INTER_LINEAR
-        up = cv2.resize(img, (nw, nh), interpolation=interp)
-        if up.ndim == 2:
-            up = up[..., None]
-        if up.shape[2] == 1:
-            up = np.repeat(up, 3, axis=2)
-        out = np.zeros((self.height, self.width, 3), np.uint8)
-        y0, x0 = (self.height - nh) // 2, (self.width - nw) // 2
-        out[y0:y0 + nh, x0:x0 + nw] = up
-        return out
+        self.caption = f"label: {self._labels[k]}"
+        return _rgb(np.asarray(self._images[k]))
 
     def close(self) -> None:
         self._images = None
@@ -452,9 +473,9 @@ def make_source(cfg: SourceConfig) -> FrameSource:
     if cfg.kind == "image":
         if not cfg.path:
             raise SourceError("No image file or folder chosen")
-        return ImageSource(cfg.path, cfg.width, cfg.height, hold=30)
+        return ImageSource(cfg.path, hold=30)
     if cfg.kind == "dataset":
-        return DatasetSource(cfg.dataset, cfg.width, cfg.height)
+        return DatasetSource(cfg.dataset)
     raise SourceError(f"unknown source kind {cfg.kind!r}; known: {', '.join(KINDS)}")
 
 

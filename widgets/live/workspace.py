@@ -564,9 +564,6 @@ class LiveWorkspace(QWidget):
     def source_config(self) -> SourceConfig:
         kind = self.source_combo.currentData() or "synthetic"
         w, h = _to_hw(self.res_combo.currentText())
-        if kind in ("image", "dataset"):
-            ph, pw = _to_hw(self.size_combo.currentText())
-            w, h = pw, ph
         return SourceConfig(kind=kind, path=self._paths.get(kind, "") if kind in ("video", "image") else "",
                             camera=self.camera_spin.value(), width=w, height=h,
                             dataset=self.dataset_combo.currentText(), fps=0.0 if kind != "video" else -1.0)

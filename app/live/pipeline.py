@@ -28,6 +28,8 @@ import numpy as np
 import torch
 
 from app import device as devmod
+from app.imaging import colormaps, maps
+from app.imaging.layout import GridLayout
 from app.live import mosaic as mz
 from app.live.sources import FrameSource, SourceConfig, SourceError, make_source, set_cv_threads
 from app.models import inputs
@@ -69,7 +71,7 @@ class LiveConfig:
 class PaneResult:
     label: str
     mosaic: np.ndarray | None  # RGB uint8 (H, W, 3), C-contiguous; None when the pane failed
-    grid: mz.Grid | None = None
+    grid: GridLayout | None = None
     layer: int = 0
     layers: tuple[tuple[str, int, int], ...] = ()  # (name, channels, stride) of every tappable layer
     first: int = 0  # first channel shown
@@ -317,7 +319,7 @@ class LiveEngine:
         with self.serial():
             x255 = self.to_tensor(frame)
         pre_ms = (time.perf_counter() - t0) * 1000
-        sym = cfg.symmetric if cfg.symmetric is not None else cfg.colormap in mz.colormaps.DIVERGING
+        sym = cfg.symmetric if cfg.symmetric is not None else cfg.colormap in colormaps.DIVERGING
         sized: dict[tuple, torch.Tensor] = {}  # (channels, size, resize policy) -> resized 0..255 input
         prepared: dict[tuple, torch.Tensor] = {}  # (input spec, size) -> the model's input
         panes = []
@@ -373,13 +375,13 @@ class LiveEngine:
             count = min(per, c - first)
             if pc.focus is not None and 0 <= pc.focus < c:
                 with self.serial():
-                    img, lo, hi = mz.single_map(fmap, pc.focus, cfg.colormap, sym)
+                    img, lo, hi = maps.single_map(fmap, pc.focus, cfg.colormap, sym)
                     mosaic = img.cpu().numpy().copy()
                 ms = (time.perf_counter() - t0) * 1000 + share_ms
                 return PaneResult(label, mosaic, None, layer, e.layers, first, count, c, pc.focus, lo, hi, (h, w),
                                   ms)
             with self.serial():
-                img, grid, lo_t, hi_t = mz.make_mosaic(fmap, first, count, cfg.colormap, tile_max=cfg.tile_max,
+                img, grid, lo_t, hi_t = maps.make_mosaic(fmap, first, count, cfg.colormap, tile_max=cfg.tile_max,
                                                        aspect=cfg.aspect, symmetric=sym)
                 # the only thing that crosses to the GUI: an owned uint8 array (make_mosaic's result is new memory)
                 mosaic = img.numpy() if img.device.type == "cpu" else img.cpu().numpy()

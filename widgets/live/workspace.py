@@ -130,7 +130,7 @@ class _ColorBar(QWidget):
     def set_range(self, cmap: str, lo: float, hi: float) -> None:
         if cmap != self._cmap:
             self._cmap = cmap
-            img = mz.colorbar(cmap, 200, 14)
+            img = colormaps.colorbar(cmap, 200, 14)
             q = QImage(img.data, img.shape[1], img.shape[0], img.strides[0], QImage.Format.Format_RGB888).copy()
             self.bar.setPixmap(QPixmap.fromImage(q))
         self.hi.setText(f"{hi:.3g}")

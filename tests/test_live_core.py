@@ -20,19 +20,9 @@ import torch
 from app.imaging import colormaps
 from app.imaging import maps
 from app.live import mosaic as mz
-from app.live.pipeline import (
-    LiveConfig,
-    LiveEngine,
-    LiveFrame,
-    LiveLoop,
-    LiveStatus,
-    Mailbox,
-    PaneConfig,
-    Recorder,
-    default_pane_specs,
-    live_spec,
-    model_choices,
-)
+from app.live.config import LiveConfig, LiveFrame, LiveStatus, PaneConfig
+from app.live.engine import LiveEngine
+from app.live.pipeline import LiveLoop, Mailbox, Recorder, default_pane_specs, live_spec, model_choices
 from app.live.sources import (
     CameraSource,
     DatasetSource,

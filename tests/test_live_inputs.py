@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from app.live.pipeline import LiveConfig, LiveEngine, PaneConfig, build_model, fit_size
+from app.live.config import LiveConfig, PaneConfig
+from app.live.engine import LiveEngine, build_model, fit_size
 from app.models import inputs, registry
 from app.models.spec import ModelSpec
 

@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from app.errors import AppError
-from app.live.pipeline import LiveConfig, LiveEngine, LiveLoop, Mailbox, PaneConfig
+from app.live.config import LiveConfig, PaneConfig
+from app.live.engine import LiveEngine
+from app.live.pipeline import LiveLoop, Mailbox
 from app.live.sources import CameraSource, ImageSource, SourceConfig, SourceError, make_source
 from app.models.spec import ModelSpec
 

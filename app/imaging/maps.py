@@ -43,6 +43,11 @@ def _lut_packed(name: str, device: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(rgba).view(np.int32).reshape(256)).to(device)
 
 
+def shrink_factor(h: int, w: int, max_h: int, max_w: int) -> int:
+    """The integer block size ``shrink`` pools (h, w) maps by to fit max_h x max_w."""
+    return max(math.ceil(h / max_h), math.ceil(w / max_w), 1)
+
+
 def shrink(maps: torch.Tensor, max_h: int, max_w: int) -> torch.Tensor:
     """(N, H, W) -> at most max_h x max_w per map, aspect kept: the mean of each f x f block (f an integer).
 
@@ -52,7 +57,7 @@ def shrink(maps: torch.Tensor, max_h: int, max_w: int) -> torch.Tensor:
     H % f rows / W % f columns are dropped. Always returns a new contiguous float32 tensor (never a view of the
     worker's feature map)."""
     n, h, w = maps.shape
-    f = max(math.ceil(h / max_h), math.ceil(w / max_w), 1)
+    f = shrink_factor(h, w, max_h, max_w)
     if f == 1:
         return maps.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
     if f > 8:  # many tiny adds would cost more than one copy + pool

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import replace
 from typing import Any
 
 import torch
 
 from app import device as devmod
-from app.live.pipeline import LIVE_OPTIONS, LiveConfig, LiveEngine, PaneConfig, default_layer
+from app.live.config import LiveConfig, PaneConfig
+from app.live.engine import LiveEngine, default_layer
+from app.live.pipeline import LIVE_OPTIONS
 from app.live.sources import SyntheticSource, set_cv_threads
 from app.models.spec import ModelSpec
 

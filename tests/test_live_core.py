@@ -29,11 +29,10 @@ from app.live.sources import (
     ImageSource,
     SourceConfig,
     SourceError,
-    SyntheticSource,
     VideoFileSource,
     make_source,
-    write_test_video,
 )
+from app.live.synthetic import SyntheticSource, write_test_video
 from app.models.spec import ModelSpec
 from app.tasks import CancelToken
 

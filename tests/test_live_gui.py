@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.live.sources import write_test_video
+from app.live.synthetic import write_test_video
 from app.models.spec import ModelSpec
 from app.session import Session
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from PySide6.QtCore import Qt
 
-from app.live.sources import write_test_video
+from app.live.synthetic import write_test_video
 from app.models.spec import ModelSpec
 from app.session import Session
 

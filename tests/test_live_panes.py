@@ -11,7 +11,8 @@ from app.imaging import maps
 from app.live import stats
 from app.live.config import LiveConfig, PaneConfig
 from app.live.engine import LiveEngine
-from app.live.sources import DatasetSource, SyntheticSource
+from app.live.sources import DatasetSource
+from app.live.synthetic import SyntheticSource
 from app.models.spec import ModelSpec
 
 A = ModelSpec.make("simple", label="a", options={"widths": (6, 8)})

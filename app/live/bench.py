@@ -19,7 +19,8 @@ from app import device as devmod
 from app.live.config import LiveConfig, PaneConfig
 from app.live.engine import LiveEngine, default_layer
 from app.live.pipeline import LIVE_OPTIONS
-from app.live.sources import SyntheticSource, set_cv_threads
+from app.live.sources import set_cv_threads
+from app.live.synthetic import SyntheticSource
 from app.models.spec import ModelSpec
 
 DEFAULT_BACKBONE = "resnet20"  # the default Live pane (random weights), tapped at its default layer

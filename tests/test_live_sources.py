@@ -112,3 +112,14 @@ def test_frames_are_resized_once_by_the_pipeline_keeping_the_aspect(tmp_path):
         lf = eng.process(sample, LiveConfig(panes=(PaneConfig(spec, 0),), size=(180, 240)))
     h, w = lf.panes[0].map_size
     assert lf.frame.shape == (180, 180, 3) and h == w and h >= 90
+
+
+def test_bench_measures_the_one_resize_when_the_frame_is_larger():
+    from app.live.bench import run_bench
+
+    res = run_bench("simple", (48, 64), frames=2, options={"widths": [4]}, device="cpu", warmup=1, rounds=1,
+                    frame=(96, 128))
+    assert (res["size"], res["frame"], res["input"]) == ("48x64", "96x128", "48x64")
+    res = run_bench("simple", (48, 64), frames=2, options={"widths": [4]}, device="cpu", warmup=1, rounds=1,
+                    frame=(60, 60))
+    assert res["input"] == "48x48"  # a square frame stays square

@@ -57,9 +57,9 @@ class SourceConfig:
 
     def describe(self) -> str:
         if self.kind == "synthetic":
-            return f"Synthetic scene {self.width}x{self.height}"
+            return f"Synthetic scene {self.height}x{self.width}"
         if self.kind == "camera":
-            return f"Camera {self.camera} ({self.width}x{self.height})"
+            return f"Camera {self.camera} ({self.height}x{self.width})"
         if self.kind == "video":
             return f"Video {Path(self.path).name}"
         if self.kind == "image":
@@ -143,7 +143,7 @@ class CameraSource(FrameSource):
             cap.release()
             raise SourceError(f"Camera {self.index} opened but delivers no frames (busy or unplugged?)")
         h, w = frame.shape[:2]
-        self.description = f"Camera {self.index} ({w}x{h})"
+        self.description = f"Camera {self.index} ({h}x{w})"
         self._cap = cap
         self._first = frame
 
@@ -202,8 +202,8 @@ class VideoFileSource(FrameSource):
         if self.fps < 0:  # pace at the file's own frame rate, like the camera it stands in for
             f = float(cap.get(cv2.CAP_PROP_FPS) or 0)
             self.fps = f if 1 <= f <= 240 else 25.0
-        self.description = f"Video {self.path.name} ({w}x{h}, {n} frames, looped)" if self.loop else \
-            f"Video {self.path.name} ({w}x{h}, {n} frames)"
+        self.description = f"Video {self.path.name} ({h}x{w}, {n} frames, looped)" if self.loop else \
+            f"Video {self.path.name} ({h}x{w}, {n} frames)"
         self._cap = cap
 
     def read(self) -> np.ndarray | None:

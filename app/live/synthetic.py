@@ -40,7 +40,7 @@ class SyntheticSource(FrameSource):
 
     def __init__(self, width: int = 320, height: int = 240, rate: float = 30.0) -> None:
         self.width, self.height, self.rate = int(width), int(height), float(rate)
-        self.description = f"Synthetic scene {self.width}x{self.height}"
+        self.description = f"Synthetic scene {self.height}x{self.width}"
         self._photo: np.ndarray | None = None
         self._i = 0
         self._grating: np.ndarray | None = None
@@ -49,7 +49,7 @@ class SyntheticSource(FrameSource):
 
     def open(self) -> None:
         if self.width < 16 or self.height < 16:
-            raise SourceError(f"synthetic scene: size {self.width}x{self.height} is too small (at least 16x16)")
+            raise SourceError(f"synthetic scene: size {self.height}x{self.width} is too small (at least 16x16)")
         self._photo = _sample_photo()
         f = min(1.0, self.MAX_DRAW / max(self.width, self.height))
         self._dw, self._dh = max(16, round(self.width * f)), max(16, round(self.height * f))

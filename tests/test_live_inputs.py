@@ -31,10 +31,10 @@ def test_live_input_is_inputs_to_tensor_for_every_backbone(name):
     model, ispec = build_model(spec, torch.device("cpu"))
     assert ispec == inputs.input_spec(spec, model, stats=None)
     assert ispec.mean == (inputs.NEUTRAL_MEAN,) * ispec.channels  # random weights, no dataset: neutral statistics
-    size = ispec.size or fit_size(FRAME.shape[:2], PROC)
+    size = inputs.model_input(model)[1] or fit_size(FRAME.shape[:2], PROC)  # its fixed size, else the processing size
     ref = inputs.to_tensor(FRAME[None], ispec, size=size)
     with torch.inference_mode():
-        x = eng.prepare(FRAME, ispec, fit_size(FRAME.shape[:2], PROC))
+        x = eng.prepare(FRAME, ispec, size)
         # and the tensor the pane's forward pass gets inside process()
         seen = {}
         e = eng.entry(spec)
@@ -58,7 +58,7 @@ def test_live_input_is_inputs_to_tensor_for_every_backbone(name):
 
 
 def test_trained_weights_bring_their_own_statistics(tmp_path):
-    declared = inputs.declared(3, None, preset="cifar10")
+    declared = inputs.declared(3, (32, 32), preset="cifar10")
     spec = ModelSpec.make("simple", options={"widths": (4,)})
     from dataclasses import replace
 
@@ -68,6 +68,10 @@ def test_trained_weights_bring_their_own_statistics(tmp_path):
     eng = LiveEngine("cpu")
     ref = inputs.to_tensor(FRAME[None], ispec, size=PROC)
     assert torch.equal(eng.prepare(FRAME, ispec, PROC).contiguous(), ref)
+    # trained at 32x32, but fully convolutional: Live shows it the video at the processing size, like the others
+    with torch.inference_mode():
+        lf = eng.process(FRAME, LiveConfig(panes=(PaneConfig(spec, 0),), size=PROC))
+    assert lf.panes[0].error is None and lf.panes[0].map_size[0] > 32
 
 
 def test_fit_size_keeps_the_aspect():

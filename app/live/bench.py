@@ -71,7 +71,7 @@ def run_bench(backbone: str = DEFAULT_BACKBONE, size: tuple[int, int] = (240, 32
         cfg = LiveConfig(panes=(PaneConfig(spec, li, 0, per_page),), size=(h, w), max_fps=0)
         # bare input: the same tensor the pipeline feeds the model
         proc = fit_size((fh, fw), (h, w))
-        x = engine.prepare(src.read(), e.inp, proc)
+        x = engine.prepare(src.read(), e.inp, engine.input_size(e, proc))
         for _ in range(warmup):  # also settles the channels_last choice (measured on CPU)
             engine.process(src.read(), cfg)
         cl = engine._use_cl(e, x, li)
@@ -129,7 +129,7 @@ def run_bench(backbone: str = DEFAULT_BACKBONE, size: tuple[int, int] = (240, 32
         "layer_index": li,
         "size": f"{h}x{w}",
         "frame": f"{fh}x{fw}",
-        "input": "x".join(str(v) for v in (e.inp.size or proc)),
+        "input": "x".join(str(v) for v in engine.input_size(e, proc)),
         "frames": len(app_t),
         "device": info.name,
         "device_kind": dev.type,

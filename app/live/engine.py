@@ -99,6 +99,7 @@ class _Entry:
     model: torch.nn.Module
     inp: inputs.InputSpec | None  # None: the model could not be built (``error`` says why)
     layers: tuple[tuple[str, int, int], ...]
+    fixed: tuple[int, int] | None = None  # the size the model needs (lenet5: 32x32); None: any size
     channels_last: dict[tuple, bool] = field(default_factory=dict)  # (shape, layer) -> chosen memory format
     error: str | None = None
     cl_now: bool = False  # the memory format the model's weights are in now
@@ -118,7 +119,8 @@ class LiveEngine:
 
     Each pane's model sees exactly ``app.models.inputs.to_tensor(frame[None], ispec, size=...)`` (channels, then
     one resize, then the spec's scale/shift), computed once per frame for every distinct input spec; ``size`` is the
-    model's own fixed size, else the processing size ``fit_size(frame, config.size)``."""
+    size the model needs (``fixed_input_size``: lenet5 32x32), else the processing size
+    ``fit_size(frame, config.size)``, also for trained models whose spec names the size they were trained at."""
 
     def __init__(self, device: torch.device | str | None = None, channels_last: str = "auto",
                  amp: bool | None = None) -> None:
@@ -138,7 +140,7 @@ class LiveEngine:
             try:
                 model, ispec = build_model(spec, self.device)
                 layers = tuple((i.name, int(i.channels), int(i.stride)) for i in model.feature_info)
-                e = _Entry(model, ispec, layers)
+                e = _Entry(model, ispec, layers, inputs.model_input(model)[1])
             except Exception as exc:  # a bad spec or a broken checkpoint: the pane says so, the others go on
                 e = _Entry(torch.nn.Identity(), None, (), error=str(exc) or exc.__class__.__name__)
             self._models[key] = e
@@ -177,10 +179,16 @@ class LiveEngine:
             return out.view(1, h, w, 3).permute(0, 3, 1, 2)  # (1, 3, H, W) in channels_last memory
         return torch.addcmul(shift, x, scale)  # keeps the frame's layout
 
-    def prepare(self, frame: np.ndarray, ispec: inputs.InputSpec, size: tuple[int, int] | None = None
-                ) -> torch.Tensor:
-        """One frame as a model with ``ispec`` sees it at processing size ``size`` (tests and the bench)."""
-        return self.normalise(self.sized(self.to_tensor(frame), ispec, ispec.size or size), ispec)
+    def prepare(self, frame: np.ndarray, ispec: inputs.InputSpec, size: tuple[int, int] | None) -> torch.Tensor:
+        """One frame as a model with ``ispec`` sees it at ``size`` (the model's fixed size, else the processing
+        size: ``input_size``) (tests and the bench)."""
+        return self.normalise(self.sized(self.to_tensor(frame), ispec, size), ispec)
+
+    @staticmethod
+    def input_size(entry: "_Entry", proc: tuple[int, int]) -> tuple[int, int]:
+        """The size a pane's model sees: the size it needs (``fixed_input_size`` models), else the processing size
+        (a trained fully convolutional model's ``InputSpec.size``, what it was trained at, is not forced on video)."""
+        return entry.fixed or proc
 
     def _scale_shift(self, ispec: inputs.InputSpec) -> tuple[torch.Tensor, torch.Tensor]:
         key = (ispec.mean, ispec.std)
@@ -288,9 +296,8 @@ class LiveEngine:
             x = cache[key] = self.sized(x255, ispec, size)
         return x
 
-    def _input(self, x255: torch.Tensor, ispec: inputs.InputSpec, proc: tuple[int, int], sized: dict,
+    def _input(self, x255: torch.Tensor, ispec: inputs.InputSpec, size: tuple[int, int], sized: dict,
                prepared: dict) -> torch.Tensor:
-        size = ispec.size or proc
         key = (ispec.key(), size)
         x = prepared.get(key)
         if x is None:
@@ -309,7 +316,7 @@ class LiveEngine:
         n_layers = len(e.layers)
         layer = default_layer(e.layers) if pc.layer is None else max(0, min(pc.layer, n_layers - 1))
         try:
-            x = self._input(x255, e.inp, proc, sized, prepared)
+            x = self._input(x255, e.inp, self.input_size(e, proc), sized, prepared)
             fmap = self.forward(e, x, layer)
             if fmap.dim() != 3:
                 raise ValueError(f"layer {e.layers[layer][0]} gives {tuple(fmap.shape)} maps, not (C, H, W)")

@@ -18,31 +18,21 @@ import pytest
 import torch
 
 from app.imaging import colormaps
+from app.imaging import maps
 from app.live import mosaic as mz
-from app.live.pipeline import (
-    LiveConfig,
-    LiveEngine,
-    LiveFrame,
-    LiveLoop,
-    LiveStatus,
-    Mailbox,
-    PaneConfig,
-    Recorder,
-    default_pane_specs,
-    live_spec,
-    model_choices,
-)
+from app.live.config import LiveConfig, LiveFrame, LiveStatus, PaneConfig
+from app.live.engine import LiveEngine
+from app.live.pipeline import LiveLoop, Mailbox, Recorder, default_pane_specs, live_spec, model_choices
 from app.live.sources import (
     CameraSource,
     DatasetSource,
     ImageSource,
     SourceConfig,
     SourceError,
-    SyntheticSource,
     VideoFileSource,
     make_source,
-    write_test_video,
 )
+from app.live.synthetic import SyntheticSource, write_test_video
 from app.models.spec import ModelSpec
 from app.tasks import CancelToken
 
@@ -146,27 +136,28 @@ def test_image_folder_and_dataset_sources(tmp_path):
         img[:] = c
         cv2.imwrite(str(tmp_path / f"{i}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
     (tmp_path / "notes.txt").write_text("skip me")
-    src = ImageSource(tmp_path, 40, 30)
+    src = ImageSource(tmp_path)
     src.open()
     a, b, c = src.read(), src.read(), src.read()
-    assert a.shape == (30, 40, 3) and tuple(a[5, 5]) == (255, 0, 0) and tuple(b[5, 5]) == (0, 255, 0)
+    # at their own size: the pipeline resizes once, to the processing size
+    assert a.shape == (20, 30, 3) and tuple(a[5, 5]) == (255, 0, 0) and tuple(b[5, 5]) == (0, 255, 0)
     assert np.array_equal(a, c)  # cycles
-    ds = DatasetSource("digits", 64, 48, hold=1)
+    ds = DatasetSource("digits", hold=1)
     ds.open()
     f = ds.read()
-    assert f.shape == (48, 64, 3) and f.max() > 0
+    assert f.shape == (8, 8, 3) and f.max() > 0 and ds.caption.startswith("label: ")
 
 
 # --- mosaics --------------------------------------------------------------------------------------------------
 def test_normalise_per_map_and_symmetric():
-    maps = torch.stack([torch.linspace(-1, 3, 12).view(3, 4), torch.full((3, 4), 5.0), torch.zeros(3, 4)])
-    u, lo, hi = mz.normalise(maps)
+    fm = torch.stack([torch.linspace(-1, 3, 12).view(3, 4), torch.full((3, 4), 5.0), torch.zeros(3, 4)])
+    u, lo, hi = maps.normalise(fm)
     assert u.dtype == torch.uint8
     assert u[0].min() == 0 and u[0].max() == 255 and lo[0] == -1 and hi[0] == 3
     assert (u[1] == 0).all()  # a constant map does not divide by zero
-    s, lo, hi = mz.normalise(maps[:1], symmetric=True)
+    s, lo, hi = maps.normalise(fm[:1], symmetric=True)
     assert hi[0] == 3 and lo[0] == -3
-    zero_idx = (maps[0].flatten().abs()).argmin()
+    zero_idx = (fm[0].flatten().abs()).argmin()
     assert abs(int(s[0].flatten()[zero_idx]) - 128) <= 5
 
 
@@ -174,7 +165,7 @@ def test_mosaic_tiles_row_major_with_lut_colours():
     c, h, w = 5, 6, 8
     fmap = torch.stack([torch.full((h, w), float(i)) for i in range(c)])
     fmap[:, 0, 0] = -1.0  # each map: min -1 at its corner, its own value elsewhere
-    img, grid, lo, hi = mz.make_mosaic(fmap, 0, c, "viridis", pad=2, aspect=1.0)
+    img, grid, lo, hi = maps.make_mosaic(fmap, 0, c, "viridis", pad=2, aspect=1.0)
     m = img.numpy()
     assert m.dtype == np.uint8 and m.shape == (grid.rows * (h + 2) - 2, grid.cols * (w + 2) - 2, 3)
     assert grid.count == c and grid.rows * grid.cols >= c
@@ -188,7 +179,7 @@ def test_mosaic_tiles_row_major_with_lut_colours():
     assert grid.index_at(w + 0.5, 1) is None  # a gap
     # maps larger than a tile are pooled down; paging picks the right channels
     big = torch.randn(20, 64, 96)
-    img, grid, _, _ = mz.make_mosaic(big, 16, 16, "gray", tile_max=(32, 48))
+    img, grid, _, _ = maps.make_mosaic(big, 16, 16, "gray", tile_max=(32, 48))
     assert grid.count == 4 and (grid.tile_h, grid.tile_w) == (32, 48)
 
 
@@ -196,24 +187,24 @@ def test_mosaic_tiles_row_major_with_lut_colours():
 def test_shrink_is_the_block_mean_whatever_the_layout(layout):
     g = torch.Generator().manual_seed(0)
     if layout == "channels_last":
-        maps = torch.randn(1, 16, 240, 320, generator=g).contiguous(memory_format=torch.channels_last)[0]
+        fm = torch.randn(1, 16, 240, 320, generator=g).contiguous(memory_format=torch.channels_last)[0]
     elif layout == "channels_last_page":  # a page of a wide layer: channel innermost, not contiguous
-        maps = torch.randn(1, 64, 121, 161, generator=g).contiguous(memory_format=torch.channels_last)[0, 16:32]
+        fm = torch.randn(1, 64, 121, 161, generator=g).contiguous(memory_format=torch.channels_last)[0, 16:32]
     elif layout == "odd":
-        maps = torch.randn(5, 100, 97, generator=g)
+        fm = torch.randn(5, 100, 97, generator=g)
     elif layout == "half":
-        maps = torch.randn(3, 200, 200, generator=g).half()
+        fm = torch.randn(3, 200, 200, generator=g).half()
     else:
-        maps = torch.randn(16, 240, 320, generator=g)
-    out = mz.shrink(maps, 96, 128)
-    n, h, w = maps.shape
+        fm = torch.randn(16, 240, 320, generator=g)
+    out = maps.shrink(fm, 96, 128)
+    n, h, w = fm.shape
     f = max(-(-h // 96), -(-w // 128))
     h2, w2 = h // f, w // f
-    ref = torch.nn.functional.avg_pool2d(maps[:, :h2 * f, :w2 * f].float()[None], f)[0]
+    ref = torch.nn.functional.avg_pool2d(fm[:, :h2 * f, :w2 * f].float()[None], f)[0]
     assert out.shape == ref.shape and out.dtype == torch.float32 and out.is_contiguous()
     assert torch.allclose(out, ref, atol=1e-4)
     out[0, 0, 0] = 1e9  # a new tensor, never a view of the feature map
-    assert float(maps.float().max()) < 1e9
+    assert float(fm.float().max()) < 1e9
 
 
 def test_allocator_tuning_stops_page_faults_per_frame():
@@ -248,7 +239,7 @@ def test_allocator_tuning_stops_page_faults_per_frame():
 
 
 def test_colorbar_and_compose(tmp_path):
-    bar = mz.colorbar("magma", 50, 4)
+    bar = colormaps.colorbar("magma", 50, 4)
     assert bar.shape == (50, 4, 3) and tuple(bar[0, 0]) == tuple(colormaps.lut("magma")[255])
     out = mz.compose([np.zeros((10, 20, 3), np.uint8), np.full((30, 30, 3), 7, np.uint8)], height=40, gap=4)
     assert out.shape == (40, 80 + 4 + 40, 3)
@@ -283,16 +274,16 @@ def test_engine_makes_mosaics_pages_and_focus():
 
 
 def test_engine_input_is_the_frame_normalised_with_the_model_statistics():
-    from app.live.pipeline import InputSpec
+    from app.models.inputs import InputSpec
 
     eng = LiveEngine("cpu")
     frame = np.random.default_rng(0).integers(0, 256, (6, 8, 3), dtype=np.uint8)
-    rgb = InputSpec(3, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
-    x = eng.prepare(eng.to_tensor(frame, (6, 8)), rgb)
+    rgb = InputSpec(3, None, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+    x = eng.prepare(frame, rgb, (6, 8))
     ref = (torch.from_numpy(frame).permute(2, 0, 1).float() / 255 - torch.tensor(rgb.mean).view(3, 1, 1)) / \
         torch.tensor(rgb.std).view(3, 1, 1)
     assert x.shape == (1, 3, 6, 8) and torch.allclose(x[0], ref, atol=1e-5)
-    gray = eng.prepare(eng.to_tensor(frame, (6, 8)), InputSpec(1, (0.5,), (0.25,)))
+    gray = eng.prepare(frame, InputSpec(1, None, (0.5,), (0.25,)), (6, 8))
     luma = (torch.from_numpy(frame).float() / 255 @ torch.tensor([0.299, 0.587, 0.114]))
     assert gray.shape == (1, 1, 6, 8) and torch.allclose(gray[0, 0], (luma - 0.5) / 0.25, atol=1e-5)
 

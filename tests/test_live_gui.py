@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.live.sources import write_test_video
+from app.live.synthetic import write_test_video
 from app.models.spec import ModelSpec
 from app.session import Session
 
@@ -99,9 +99,9 @@ def test_live_mosaics_from_video_and_gui_never_blocked(qtbot, fe_home, video, qu
     hb.stop()
     img = ws.panes[0].view.image.image
     assert img is not None and img.dtype == np.uint8 and img.ndim == 3 and img.std() > 0  # real maps
-    assert ws.input_view.image.image.shape == (60, 80, 3)
-    assert "Video cam.avi" in ws.source_label.text()
-    assert "FPS" in ws.panes[0].info.text() and "FPS" in ws.input_info.text()
+    assert ws.input.view.image.image.shape == (60, 80, 3)
+    assert "Video cam.avi" in ws.input.source_label.text()
+    assert "FPS" in ws.panes[0].info.text() and "FPS" in ws.input.info.text()
     assert ws.panes[1].layer_combo.count() == 2 and ws.panes[1].layer_combo.currentIndex() == 1
     print(f"heartbeat: {len(gaps)} beats, max gap {max(gaps) * 1000:.1f} ms")
     assert max(gaps) < 0.050, f"GUI thread blocked for {max(gaps) * 1000:.0f} ms"
@@ -119,7 +119,7 @@ def test_missing_camera_is_reported_and_app_keeps_running(qtbot, fe_home, video)
     assert ws.runner.is_running()  # the worker waits for another source; the GUI is alive
     ws.set_source("synthetic")
     _wait_frames(qtbot, ws, 2)
-    assert "Synthetic" in ws.source_label.text() and ws.status_level == "info"
+    assert "Synthetic" in ws.input.source_label.text() and ws.status_level == "info"
     ws.shutdown()
 
 
@@ -139,11 +139,11 @@ def test_click_enlarges_a_map_with_colour_bar_then_escape(qtbot, fe_home, video)
     _wait_frames(qtbot, ws, 2)
     pane = ws.panes[0]
     pane._on_click(1.0, 1.0)  # the first tile
-    qtbot.waitUntil(lambda: pane._last.focus == 0, timeout=20000)
+    qtbot.waitUntil(lambda: pane.last.focus == 0, timeout=20000)
     assert pane.colorbar.isVisible() and "enlarged" in pane.page_label.text()
     assert pane.colorbar.hi.text() and pane.colorbar.bar.pixmap() is not None
     ws._unfocus_all()
-    qtbot.waitUntil(lambda: pane._last.focus is None, timeout=20000)
+    qtbot.waitUntil(lambda: pane.last.focus is None, timeout=20000)
     assert not pane.colorbar.isVisible()
     ws.shutdown()
 
@@ -154,14 +154,14 @@ def test_pause_step_snapshot_record_and_settings(qtbot, fe_home, video):
     ws = _workspace(qtbot, fe_home, video)
     ws.set_active(True)
     _wait_frames(qtbot, ws, 2)
-    ws.rec_btn.setChecked(True)
+    ws.controls.rec_btn.setChecked(True)
     _wait_frames(qtbot, ws, 3)
-    ws.rec_btn.setChecked(False)
+    ws.controls.rec_btn.setChecked(False)
     qtbot.waitUntil(lambda: "Recording saved" in ws.status.text(), timeout=20000)
     rec = sorted((fe_home / "files" / "recordings").glob("*.avi"))
     assert rec and cv2.VideoCapture(str(rec[0])).read()[0]
     ws.toggle_play()
-    assert ws.play_btn.text() == "Play" and ws.config().paused
+    assert ws.controls.play_btn.text() == "Play" and ws.config().paused
     qtbot.wait(300)
     n = ws.runner.loop.frames
     ws.step()
@@ -170,12 +170,12 @@ def test_pause_step_snapshot_record_and_settings(qtbot, fe_home, video):
     assert ws.runner.loop.frames == n + 1  # one frame, then still paused
     path = ws.snapshot()
     assert path is not None and path.is_file() and cv2.imread(str(path)) is not None
-    ws.cmap_combo.setCurrentText("coolwarm")
+    ws.controls.cmap_combo.setCurrentText("coolwarm")
     ws.add_pane(TINY)
     assert len(ws.panes) == 2
     ws.shutdown()
     again = _reopen(qtbot, ws)
-    assert again.cmap_combo.currentText() == "coolwarm" and len(again.panes) == 2
+    assert again.controls.cmap_combo.currentText() == "coolwarm" and len(again.panes) == 2
     again.shutdown()
 
 

@@ -1,7 +1,11 @@
-"""The Live view's core: frame sources, the live pipeline (off the GUI thread) and mosaics on the compute device.
+"""The Live view's core: frame sources, the live engine and its loop (off the GUI thread), statistics.
 
-- ``app.live.sources``: ``FrameSource`` (synthetic scene, camera, video file, images, dataset samples)
-- ``app.live.pipeline``: ``LiveEngine`` (frame -> mosaics), ``Mailbox`` (newest frame wins), ``LiveLoop`` (thread body)
-- ``app.live.mosaic``: per-map normalisation, tiling, colour mapping in torch; snapshot/recording helpers
-- ``app.live.bench``: ``python main.py bench live``
+- ``app.live.sources``: ``FrameSource`` (camera, video file, images, dataset samples); ``app.live.synthetic``: the
+  built-in moving scene and a test-video writer
+- ``app.live.config``: ``LiveConfig``/``PaneConfig`` (GUI -> worker) and ``LiveFrame``/``PaneResult`` (worker -> GUI)
+- ``app.live.engine``: ``LiveEngine`` (frame -> each pane's input by ``app.models.inputs`` -> forward -> mosaics by
+  ``app.imaging.maps``)
+- ``app.live.pipeline``: ``Mailbox`` (newest frame wins), ``LiveLoop`` (thread body), ``Recorder``, model choices
+- ``app.live.stats``: the statistics strip of a pane (sparsity, magnitude, dominant frequency, channel correlation)
+- ``app.live.mosaic``: snapshot/recording composites; ``app.live.bench``: ``python main.py bench live``
 """

@@ -1,6 +1,8 @@
 """``python main.py bench live``: the whole live pipeline against the same model's bare forward pass.
 
-app: source (the synthetic scene, drawn at the input size) -> pre-processing -> forward up to the tapped layer ->
+app: source (the synthetic scene, drawn at ``frame`` size, by default the input size: then no resize; a larger
+``frame`` adds the pipeline's one torch resize, as a camera frame gets) -> pre-processing -> forward up to the tapped
+layer ->
 per-map normalisation + tiling + colour map -> uint8 mosaic copied to host memory (ready for display).
 bare: ``model.forward_intermediates(x, [layer])`` alone on a ready input tensor of the same size, same device,
 same memory format and precision. The two are measured in interleaved rounds so that load from other processes
@@ -11,26 +13,28 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import replace
 from typing import Any
 
 import torch
 
 from app import device as devmod
-from app.live.pipeline import LIVE_OPTIONS, LiveConfig, LiveEngine, PaneConfig, default_layer
-from app.live.sources import SyntheticSource, set_cv_threads
+from app.live.config import LiveConfig, PaneConfig
+from app.live.engine import LiveEngine, default_layer, fit_size
+from app.live.pipeline import LIVE_OPTIONS
+from app.live.sources import set_cv_threads
+from app.live.synthetic import SyntheticSource
 from app.models.spec import ModelSpec
 
 DEFAULT_BACKBONE = "resnet20"  # the default Live pane (random weights), tapped at its default layer
 
 
-def parse_size(text: str) -> tuple[int, int]:
+def parse_size(text: str, option: str = "--size") -> tuple[int, int]:
     try:
         h, w = (int(v) for v in text.lower().replace("×", "x").split("x"))
     except ValueError:
-        raise ValueError(f"--size {text!r}: expected HxW, e.g. 240x320 or 720x1280") from None
+        raise ValueError(f"{option} {text!r}: expected HxW, e.g. 240x320 or 720x1280") from None
     if h < 16 or w < 16:
-        raise ValueError(f"--size {text!r}: at least 16x16")
+        raise ValueError(f"{option} {text!r}: at least 16x16")
     return h, w
 
 
@@ -42,7 +46,8 @@ def _sync(dev: torch.device) -> None:
 def run_bench(backbone: str = DEFAULT_BACKBONE, size: tuple[int, int] = (240, 320), frames: int = 100,
               layer: int | None = None, options: dict[str, Any] | None = None, device: str | None = None,
               channels_last: str = "auto", amp: bool | None = None, warmup: int = 5, rounds: int = 4,
-              per_page: int = 16, weights: str | None = None) -> dict[str, Any]:
+              per_page: int = 16, weights: str | None = None, frame: tuple[int, int] | None = None
+              ) -> dict[str, Any]:
     dev = torch.device(device) if device else devmod.pick()
     if options is None:
         options = dict(LIVE_OPTIONS.get(backbone, {}))
@@ -51,8 +56,9 @@ def run_bench(backbone: str = DEFAULT_BACKBONE, size: tuple[int, int] = (240, 32
                           weight_state="trained" if weights else "random")
     engine = LiveEngine(dev, channels_last=channels_last, amp=amp)
     h, w = size
+    fh, fw = frame or size
     cv_prev = set_cv_threads()  # as in the app's live loop
-    src = SyntheticSource(w, h)
+    src = SyntheticSource(fw, fh)
     src.open()
     with torch.inference_mode():
         e = engine.entry(spec)
@@ -64,7 +70,8 @@ def run_bench(backbone: str = DEFAULT_BACKBONE, size: tuple[int, int] = (240, 32
         li %= len(e.layers)
         cfg = LiveConfig(panes=(PaneConfig(spec, li, 0, per_page),), size=(h, w), max_fps=0)
         # bare input: the same tensor the pipeline feeds the model
-        x = engine.prepare(engine.to_tensor(src.read(), (h, w)), e.inp)
+        proc = fit_size((fh, fw), (h, w))
+        x = engine.prepare(src.read(), e.inp, engine.input_size(e, proc))
         for _ in range(warmup):  # also settles the channels_last choice (measured on CPU)
             engine.process(src.read(), cfg)
         cl = engine._use_cl(e, x, li)
@@ -121,6 +128,8 @@ def run_bench(backbone: str = DEFAULT_BACKBONE, size: tuple[int, int] = (240, 32
         "layer": e.layers[li][0],
         "layer_index": li,
         "size": f"{h}x{w}",
+        "frame": f"{fh}x{fw}",
+        "input": "x".join(str(v) for v in engine.input_size(e, proc)),
         "frames": len(app_t),
         "device": info.name,
         "device_kind": dev.type,

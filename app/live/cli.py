@@ -19,6 +19,9 @@ def register(sub, bench) -> None:
                    help='backbone options as JSON, e.g. \'{"k": 64}\' (default: the Live view\'s own)')
     p.add_argument("--weights", default=None, help="a checkpoint to load (default: random weights)")
     p.add_argument("--size", default="240x320", help="input HxW (default 240x320; e.g. 720x1280, 1080x1920)")
+    p.add_argument("--frame", default=None,
+                   help="source frame HxW (default: the input size, no resize; e.g. 480x640 adds the pipeline's "
+                   "one resize to the input size, as a camera frame gets)")
     p.add_argument("--frames", type=int, default=100, help="frames measured for each of app and bare (default 100)")
     p.add_argument("--layer", type=int, default=None, help="layer index to tap (default: the pane's default)")
     p.add_argument("--device", dest="bench_device", default=None,
@@ -37,6 +40,7 @@ def _bench(args) -> int:
 
     try:
         size = parse_size(args.size)
+        frame = parse_size(args.frame, "--frame") if args.frame else None
     except ValueError as exc:
         raise UserError(str(exc)) from None
     if args.frames < 1:
@@ -58,7 +62,7 @@ def _bench(args) -> int:
         dev = str(devmod.pick())
     try:
         res = run_bench(args.backbone or DEFAULT_BACKBONE, size, args.frames, args.layer, options, dev, args.channels_last,
-                        False if args.no_amp else None, weights=args.weights)
+                        False if args.no_amp else None, weights=args.weights, frame=frame)
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(str(exc).strip("'\"")) from None
     if args.json:

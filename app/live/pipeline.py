@@ -1,35 +1,31 @@
-"""The live pipeline: frame -> (every pane's model) -> one colour-mapped uint8 mosaic per pane, off the GUI thread.
+"""The live pipeline off the GUI thread: the worker loop, its one-slot mailbox, recording, and which models the
+panes offer. Qt-free.
 
-Qt-free. Three parts:
-
-- ``LiveEngine.process(frame, config)``: pre-processing, forward pass (``forward_intermediates`` up to the chosen
-  layer only), per-map normalisation, tiling and colour mapping, all on the compute device (``app.device.pick()``;
-  channels_last and fp16 autocast on CUDA; channels_last on CPU where it measures faster); returns a frozen
-  ``LiveFrame`` holding numpy *copies* only.
 - ``Mailbox``: one slot for the newest ``LiveFrame`` (a slow consumer makes the loop drop frames, never queue
   them) plus a short list of status messages; ``notify`` is called only when the mailbox goes from empty to full,
   so a GUI never gets more than one pending wake-up.
-- ``LiveLoop.run(cancel)``: the thread body. Opens the source *in that thread* (a camera can block), reads, processes,
-  records, publishes; reacts to config changes, pause, single steps, retries and recording requests.
+- ``LiveLoop.run(cancel)``: the thread body. Opens the source *in that thread* (a camera can block), reads, processes
+  (``app.live.engine.LiveEngine``), records, publishes; reacts to config changes, pause, single steps, retries and
+  recording requests.
+- ``model_choices``, ``default_pane_specs``, ``live_spec``: the models a pane can show.
+
+Configurations and results live in ``app.live.config``; the frame -> mosaics work in ``app.live.engine``.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import deque
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from app import device as devmod
-from app.live import mosaic as mz
+from app.live.config import LiveConfig, LiveFrame, LiveStatus
+from app.live.engine import LiveEngine
 from app.live.sources import FrameSource, SourceConfig, SourceError, make_source, set_cv_threads
 from app.models.spec import ModelSpec
 from app.tasks import CancelToken
@@ -38,366 +34,6 @@ from app.tasks import CancelToken
 LIVE_OPTIONS: dict[str, dict[str, Any]] = {
     "rdsn": {"k": 32, "blocks": 2},
 }
-
-
-# --- configuration (immutable: the GUI replaces it, the worker reads the newest) -------------------------------
-@dataclass(frozen=True)
-class PaneConfig:
-    spec: ModelSpec
-    layer: int | None = None  # index into feature_info; None: a default (deepest layer of stride <= 2)
-    page: int = 0  # channel page
-    per_page: int = 16
-    focus: int | None = None  # a channel shown enlarged (with a colour bar), None: the mosaic
-
-
-@dataclass(frozen=True)
-class LiveConfig:
-    source: SourceConfig = SourceConfig()
-    panes: tuple[PaneConfig, ...] = ()
-    colormap: str = "viridis"
-    size: tuple[int, int] = (240, 320)  # processing size (H, W) the models see; (0, 0): the frame's own size
-    paused: bool = False
-    tile_max: tuple[int, int] = (96, 128)  # largest tile in a mosaic (bigger maps are average-pooled down)
-    aspect: float = 1.0  # target width/height of each pane's mosaic
-    symmetric: bool | None = None  # None: symmetric (0 at the centre) for diverging colour maps
-    max_fps: float = 30.0  # cap of the loop (0: as fast as possible; the GUI never shows more than ~30 Hz)
-
-
-# --- results (immutable snapshots that cross to the GUI) --------------------------------------------------------
-@dataclass(frozen=True)
-class PaneResult:
-    label: str
-    mosaic: np.ndarray | None  # RGB uint8 (H, W, 3), C-contiguous; None when the pane failed
-    grid: mz.Grid | None = None
-    layer: int = 0
-    layers: tuple[tuple[str, int, int], ...] = ()  # (name, channels, stride) of every tappable layer
-    first: int = 0  # first channel shown
-    count: int = 0  # channels shown
-    channels: int = 0  # channels in the layer
-    focus: int | None = None
-    lo: float = 0.0  # value range of the focused map (colour bar)
-    hi: float = 0.0
-    map_size: tuple[int, int] = (0, 0)  # (H, W) of the layer's maps
-    ms: float = 0.0  # this pane's time: model + mosaic (+ its share of pre-processing)
-    error: str | None = None
-
-    def channel_at(self, x: float, y: float) -> int | None:
-        """The channel under mosaic pixel (x, y) (None: a gap, or a focused single map)."""
-        if self.grid is None or self.focus is not None:
-            return None
-        i = self.grid.index_at(x, y)
-        return None if i is None else self.first + i
-
-
-@dataclass(frozen=True)
-class LiveFrame:
-    index: int
-    frame: np.ndarray  # RGB uint8 input as the models saw it (processing size)
-    panes: tuple[PaneResult, ...]
-    source: str
-    fps: float  # loop rate (frames published per second, smoothed)
-    latency_ms: float  # read -> every mosaic ready
-    read_ms: float
-    colormap: str
-    symmetric: bool
-    captured: float = field(default=0.0)  # time.monotonic() when the frame was read
-
-    def composite(self, height: int = 360) -> np.ndarray:
-        """Input and every pane side by side (RGB uint8): what snapshots and recordings save."""
-        return mz.compose([self.frame] + [p.mosaic for p in self.panes if p.mosaic is not None], height)
-
-
-@dataclass(frozen=True)
-class LiveStatus:
-    message: str
-    level: str = "info"  # info, warning, error
-    running: bool = True  # False: the source is closed (error, end); Play/Retry reopens it
-
-
-# --- models ---------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class InputSpec:
-    channels: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-
-def _input_spec(spec: ModelSpec, model: torch.nn.Module) -> InputSpec:
-    """What the model expects: channels and normalisation (app.models.build.input_spec where it exists)."""
-    try:
-        from app.models.build import input_spec as _ispec  # type: ignore
-    except ImportError:
-        _ispec = None
-    if _ispec is not None:
-        try:
-            s = _ispec(spec)
-            if isinstance(s, dict):
-                c, mean, std = s.get("channels"), s.get("mean"), s.get("std")
-            else:
-                c, mean, std = getattr(s, "channels", None), getattr(s, "mean", None), getattr(s, "std", None)
-            if c and mean and std:
-                return InputSpec(int(c), tuple(float(v) for v in mean), tuple(float(v) for v in std))
-            if c:  # random weights: no statistics of their own; a neutral scaling of [0, 1] to about [-2, 2]
-                c = int(c)
-                return InputSpec(c, (0.5,) * c, (0.25,) * c)
-        except Exception:
-            pass
-    c = int(getattr(model, "default_input", (3,))[0])
-    if spec.weight_state == "trained" and c == 3:
-        return InputSpec(3, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
-    return InputSpec(c, (0.5,) * c, (0.25,) * c)
-
-
-def build_model(spec: ModelSpec, device: torch.device) -> torch.nn.Module:
-    """A backbone from a spec (app.models.build.build where it exists, else the registry), eval mode, on device."""
-    try:
-        from app.models.build import build as _build  # type: ignore
-    except ImportError:
-        _build = None
-    if _build is not None:
-        model = _build(spec, device=device)
-    else:
-        from app.models import create
-
-        model = create(spec.backbone, **spec.kwargs)
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model.to(device)
-
-
-def default_layer(layers) -> int:
-    """The layer a pane opens on: the deepest full-resolution (stride 1) layer past the first one, else the deepest
-    layer of stride <= 2. Detailed maps, and affordable at video resolution (resnet20: layer1.2; rdsn: block1)."""
-    strides = [info.stride if hasattr(info, "stride") else info[2] for info in layers]
-    full = [i for i, s in enumerate(strides) if s == 1 and i >= 1]
-    if full:
-        return full[-1]
-    best = 0
-    for i, s in enumerate(strides):
-        if s <= 2:
-            best = i
-    return best
-
-
-def _spec_key(spec: ModelSpec) -> Any:
-    try:
-        hash(spec)
-        return spec
-    except TypeError:
-        return spec.key()
-
-
-@dataclass
-class _Entry:
-    model: torch.nn.Module
-    inp: InputSpec
-    layers: tuple[tuple[str, int, int], ...]
-    channels_last: dict[tuple, bool] = field(default_factory=dict)  # (shape, layer) -> chosen memory format
-    error: str | None = None
-    cl_now: bool = False  # the memory format the model's weights are in now
-
-    def set_format(self, cl: bool) -> None:
-        if cl != self.cl_now:
-            self.model.to(memory_format=torch.channels_last if cl else torch.contiguous_format)
-            self.cl_now = cl
-
-
-class LiveEngine:
-    """Turns frames into mosaics for a set of panes. Use from one thread at a time (the live worker, or a bench)."""
-
-    def __init__(self, device: torch.device | str | None = None, channels_last: str = "auto",
-                 amp: bool | None = None) -> None:
-        self.device = torch.device(device) if device is not None else devmod.pick()
-        self.channels_last = channels_last  # "auto" (CUDA: on; CPU: measured per model), "on", "off"
-        self.amp = (self.device.type == "cuda") if amp is None else amp
-        self.serial_post = True  # see serial()
-        self._models: dict[Any, _Entry] = {}
-        self._mean_std: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    # models are built lazily, on the worker thread
-    def entry(self, spec: ModelSpec) -> _Entry:
-        key = _spec_key(spec)
-        e = self._models.get(key)
-        if e is None:
-            try:
-                model = build_model(spec, self.device)
-                layers = tuple((i.name, int(i.channels), int(i.stride)) for i in model.feature_info)
-                e = _Entry(model, _input_spec(spec, model), layers)
-            except Exception as exc:  # a bad spec or a broken checkpoint: the pane says so, the others go on
-                e = _Entry(torch.nn.Identity(), InputSpec(3, (0.5,) * 3, (0.25,) * 3), (), error=str(exc) or
-                           exc.__class__.__name__)
-            self._models[key] = e
-        return e
-
-    def forget_except(self, specs) -> None:
-        keep = {_spec_key(s) for s in specs}
-        for k in list(self._models):
-            if k not in keep:
-                del self._models[k]
-
-    def _norm(self, inp: InputSpec) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (inp.mean, inp.std)
-        t = self._mean_std.get(key)
-        if t is None:
-            mean = torch.tensor(inp.mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-            std = torch.tensor(inp.std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-            # frames arrive as 0..255: (x / 255 - mean) / std == x * (1 / (255 std)) + (-mean / std), one fused
-            # multiply-add per pixel
-            t = self._mean_std[key] = (1.0 / (255.0 * std), -mean / std)
-        return t
-
-    def to_tensor(self, frame: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-        """RGB uint8 (H, W, 3) -> float (1, 3, h, w) in [0, 255] at the processing size, on the device (the 1/255
-        is folded into ``prepare``'s scale: one pass less per frame)."""
-        x = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device, non_blocking=True)
-        x = x.permute(2, 0, 1)[None].float()
-        h, w = size if size and size[0] > 0 and size[1] > 0 else x.shape[-2:]
-        if (h, w) != tuple(x.shape[-2:]):
-            down = h < x.shape[-2] or w < x.shape[-1]
-            x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=down)
-        return x
-
-    def prepare(self, x255: torch.Tensor, inp: InputSpec) -> torch.Tensor:
-        x = x255
-        if inp.channels == 1:
-            w = torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
-            x = (x * w).sum(1, keepdim=True)
-        elif inp.channels != 3:
-            raise ValueError(f"the model expects {inp.channels} input channels; live frames have 1 or 3")
-        scale, shift = self._norm(inp)
-        n, c, h, w = x.shape
-        if c == 3 and n == 1 and x.is_contiguous(memory_format=torch.channels_last):
-            # the frame's HWC memory as (H, W*3) rows, with the per-channel scale/shift repeated along a row: one
-            # vectorised multiply-add over long rows instead of a broadcast whose inner loop is 3 values long
-            sr, hr = self._rows(inp, w)
-            out = torch.addcmul(hr, x.permute(0, 2, 3, 1).reshape(h, w * 3), sr)
-            return out.view(1, h, w, 3).permute(0, 3, 1, 2)  # (1, 3, H, W) in channels_last memory
-        return torch.addcmul(shift, x, scale)  # keeps the frame's layout
-
-    def _rows(self, inp: InputSpec, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (inp.mean, inp.std, width)
-        t = self._mean_std.get(key)
-        if t is None:
-            scale, shift = self._norm(inp)
-            t = self._mean_std[key] = (scale.view(3).repeat(width), shift.view(3).repeat(width))
-        return t
-
-    def _use_cl(self, e: _Entry, x: torch.Tensor, layer: int) -> bool:
-        if self.channels_last == "on":
-            return True
-        if self.channels_last == "off":
-            return False
-        if self.device.type != "cpu":
-            return self.device.type == "cuda"
-        key = (tuple(x.shape), layer)
-        if key not in e.channels_last:  # measure once: which memory format is faster for this model here
-            times: dict[bool, float] = {}
-            inputs = {cl: x.contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)
-                      for cl in (True, False)}
-            for cl in (True, False):  # warm-up (first use of each format allocates and picks kernels)
-                e.set_format(cl)
-                e.model.forward_intermediates(inputs[cl], [layer])
-            # interleaved, best of three each: one noisy sample once picked the format that was 50% slower here
-            for cl in (True, False) * 3:
-                e.set_format(cl)
-                t0 = time.perf_counter()
-                e.model.forward_intermediates(inputs[cl], [layer])
-                times[cl] = min(times.get(cl, 1e9), time.perf_counter() - t0)
-            e.channels_last[key] = times[True] <= times[False]
-        return e.channels_last[key]
-
-    def forward(self, e: _Entry, x: torch.Tensor, layer: int) -> torch.Tensor:
-        """The (C, H, W) map of one layer, computing only up to that layer."""
-        cl = self._use_cl(e, x, layer)
-        e.set_format(cl)
-        if cl:
-            x = x.contiguous(memory_format=torch.channels_last)
-        amp = torch.autocast(self.device.type, dtype=torch.float16) if self.amp and self.device.type == "cuda" \
-            else nullcontext()
-        with amp:
-            return e.model.forward_intermediates(x, [layer])[0][0]
-
-    @contextmanager
-    def serial(self):
-        """On CPU, run the small element-wise work (pre-processing, mosaic) on this thread alone.
-
-        Each of those ~25 small ops would otherwise open an OpenMP parallel region; on a busy 2-core machine every
-        region waits for a time slice for its second thread (measured: rdsn app 2.6 FPS vs bare 10 FPS with 2
-        threads under load). The forward pass keeps every intra-op thread. ``torch.set_num_threads`` acts on the
-        calling thread's OpenMP setting here, and the previous value is restored at once."""
-        n = torch.get_num_threads()
-        if self.device.type != "cpu" or n <= 1 or not self.serial_post:
-            yield
-            return
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(n)
-
-    def process(self, frame: np.ndarray, cfg: LiveConfig, index: int = 0, read_ms: float = 0.0,
-                source: str = "", fps: float = 0.0) -> LiveFrame:
-        t0 = time.perf_counter()
-        with self.serial():
-            x255 = self.to_tensor(frame, cfg.size)
-        pre_ms = (time.perf_counter() - t0) * 1000
-        sym = cfg.symmetric if cfg.symmetric is not None else cfg.colormap in mz.colormaps.DIVERGING
-        prepared: dict[InputSpec, torch.Tensor] = {}
-        panes = []
-        for pc in cfg.panes:
-            panes.append(self._pane(pc, x255, prepared, cfg, sym, pre_ms / max(1, len(cfg.panes))))
-        if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3 and \
-                tuple(frame.shape[:2]) == tuple(x255.shape[-2:]):
-            shown = np.array(frame, order="C")  # the models saw the frame itself: a copy, no round trip
-        else:
-            with self.serial():
-                shown = x255[0].round().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy().copy()
-        latency = (time.perf_counter() - t0) * 1000 + read_ms
-        return LiveFrame(index, shown, tuple(panes), source, fps, latency, read_ms, cfg.colormap, sym,
-                         time.monotonic() - latency / 1000)
-
-    def _pane(self, pc: PaneConfig, x255: torch.Tensor, prepared: dict, cfg: LiveConfig, sym: bool,
-              share_ms: float) -> PaneResult:
-        t0 = time.perf_counter()
-        label = pc.spec.label or pc.spec.backbone
-        e = self.entry(pc.spec)
-        if e.error:
-            return PaneResult(label, None, error=f"{label}: {e.error}")
-        n_layers = len(e.layers)
-        layer = default_layer(e.layers) if pc.layer is None else max(0, min(pc.layer, n_layers - 1))
-        try:
-            x = prepared.get(e.inp)
-            if x is None:
-                with self.serial():
-                    x = prepared[e.inp] = self.prepare(x255, e.inp)
-            fmap = self.forward(e, x, layer)
-            if fmap.dim() != 3:
-                raise ValueError(f"layer {e.layers[layer][0]} gives {tuple(fmap.shape)} maps, not (C, H, W)")
-            c, h, w = fmap.shape
-            per = max(1, int(pc.per_page))
-            pages = max(1, math.ceil(c / per))
-            page = max(0, min(pc.page, pages - 1))
-            first = page * per
-            count = min(per, c - first)
-            if pc.focus is not None and 0 <= pc.focus < c:
-                with self.serial():
-                    img, lo, hi = mz.single_map(fmap, pc.focus, cfg.colormap, sym)
-                    mosaic = img.cpu().numpy().copy()
-                ms = (time.perf_counter() - t0) * 1000 + share_ms
-                return PaneResult(label, mosaic, None, layer, e.layers, first, count, c, pc.focus, lo, hi, (h, w),
-                                  ms)
-            with self.serial():
-                img, grid, lo_t, hi_t = mz.make_mosaic(fmap, first, count, cfg.colormap, tile_max=cfg.tile_max,
-                                                       aspect=cfg.aspect, symmetric=sym)
-                # the only thing that crosses to the GUI: an owned uint8 array (make_mosaic's result is new memory)
-                mosaic = img.numpy() if img.device.type == "cpu" else img.cpu().numpy()
-            ms = (time.perf_counter() - t0) * 1000 + share_ms
-            return PaneResult(label, mosaic, grid, layer, e.layers, first, count, c, None,
-                              float(lo_t.min()), float(hi_t.max()), (h, w), ms)
-        except Exception as exc:  # e.g. a 1-channel model fed a frame it cannot take, out of memory
-            return PaneResult(label, None, None, layer, e.layers, error=f"{label}: {exc}")
-
 
 # --- mailbox: one slot for the newest frame, a few status lines ----------------------------------------------
 class Mailbox:
@@ -525,6 +161,7 @@ class LiveLoop:
         src_cfg: SourceConfig | None = None
         recorder: Recorder | None = None
         last_frame: np.ndarray | None = None
+        last_caption = ""
         last_done: LiveConfig | None = None
         fps = 0.0
         stamps: deque[float] = deque(maxlen=12)  # publish times of the last frames: the FPS shown
@@ -577,7 +214,7 @@ class LiveLoop:
                         if last_frame is not None and cfg != last_done:
                             # paused, but the user changed a layer/page/colour map: show it on the same frame
                             lf = engine.process(last_frame, cfg, self.frames, 0.0, src.description if src else "",
-                                                fps)
+                                                fps, last_caption)
                             last_done = cfg
                             self.mailbox.put(lf)
                         self._wake.wait(0.1)
@@ -607,7 +244,8 @@ class LiveLoop:
                         continue
                     read_ms = (time.perf_counter() - t0) * 1000
                     last_frame = frame
-                    lf = engine.process(frame, cfg, self.frames, read_ms, src.description, fps)
+                    last_caption = src.caption
+                    lf = engine.process(frame, cfg, self.frames, read_ms, src.description, fps, last_caption)
                     last_done = cfg
                     self.frames += 1
                     if recorder is not None:

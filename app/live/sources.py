@@ -7,17 +7,16 @@ A ``FrameSource`` is opened, read and closed on the *worker* thread (opening a c
     frame = src.read()         # RGB uint8 (H, W, 3), C-contiguous; None at the end of a finite source
     src.close()                # idempotent
 
-Kinds: ``synthetic`` (a moving scene that needs no hardware and no files: a slow pan/zoom over scikit-learn's
-sample photo plus moving bars, edges and blobs at several orientations), ``camera`` (cv2.VideoCapture by index),
-``video`` (a file, looped), ``image`` (a file or a folder of images, cycled), ``dataset`` (samples of
-``app.data.load(name)``, upscaled, cycled).
+Kinds: ``synthetic`` (``app.live.synthetic``: a moving scene that needs no hardware and no files), ``camera``
+(cv2.VideoCapture by index, validated first), ``video`` (a file, looped), ``image`` (a file or a folder of images,
+cycled; unreadable files skipped and named), ``dataset`` (samples of ``app.data.load(name)``, with their labels).
+Every source delivers frames at their own size: the pipeline resizes once, to the processing size.
 """
 
 from __future__ import annotations
 
 from app.errors import AppError
 
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -51,16 +50,16 @@ class SourceConfig:
     kind: str = "synthetic"
     path: str = ""  # video file, image file or folder
     camera: int = 0  # camera index
-    width: int = 320  # requested frame size (camera resolution; synthetic scene size; others are resized to it)
+    width: int = 320  # requested frame size: camera resolution, synthetic scene size (other sources: their own)
     height: int = 240
     dataset: str = "digits"  # app.data name for kind == "dataset"
     fps: float = 0.0  # pace of a video file (0: as fast as the pipeline runs; < 0: the file's own rate)
 
     def describe(self) -> str:
         if self.kind == "synthetic":
-            return f"Synthetic scene {self.width}x{self.height}"
+            return f"Synthetic scene {self.height}x{self.width}"
         if self.kind == "camera":
-            return f"Camera {self.camera} ({self.width}x{self.height})"
+            return f"Camera {self.camera} ({self.height}x{self.width})"
         if self.kind == "video":
             return f"Video {Path(self.path).name}"
         if self.kind == "image":
@@ -74,6 +73,7 @@ class FrameSource:
     """Base class: open() / read() / close() and a description."""
 
     description = "source"
+    caption = ""  # a line about the current frame (a dataset sample's label), shown under the input
 
     def open(self) -> None:
         raise NotImplementedError
@@ -92,129 +92,29 @@ class FrameSource:
         self.close()
 
 
-def _fit(frame: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize (cover + centre crop) to exactly width x height; RGB uint8, C-contiguous."""
-    h, w = frame.shape[:2]
-    if (h, w) != (height, width) and width > 0 and height > 0:
-        s = max(width / w, height / h)
-        nw, nh = max(width, round(w * s)), max(height, round(h * s))
-        interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-        frame = cv2.resize(frame, (nw, nh), interpolation=interp)
-        y0, x0 = (nh - height) // 2, (nw - width) // 2
-        frame = frame[y0:y0 + height, x0:x0 + width]
+def _rgb(frame: np.ndarray) -> np.ndarray:
+    """Any decoded image as RGB uint8 (H, W, 3), C-contiguous: grey replicated, alpha dropped. Never resized: the
+    live pipeline resizes once, to the processing size (``app.live.pipeline.fit_size``)."""
     if frame.ndim == 2:
-        frame = np.repeat(frame[..., None], 3, axis=2)
-    elif frame.shape[2] == 1:
+        frame = frame[..., None]
+    if frame.shape[2] == 1:
         frame = np.repeat(frame, 3, axis=2)
     elif frame.shape[2] == 4:
         frame = frame[..., :3]
     return np.ascontiguousarray(frame)
 
 
-# --- synthetic scene --------------------------------------------------------------------------------------------
-def _sample_photo() -> np.ndarray:
-    """scikit-learn's bundled sample photo (RGB), read with OpenCV (ships offline); a procedural one otherwise."""
-    try:
-        import sklearn
-
-        p = Path(sklearn.__file__).parent / "datasets" / "images" / "china.jpg"
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        if img is not None:
-            return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    except Exception:  # pragma: no cover - sklearn is a dependency; this is a belt-and-braces fallback
-        pass
-    yy, xx = np.mgrid[0:427, 0:640].astype(np.float32)
-    r = 128 + 100 * np.sin(xx / 37.0) * np.cos(yy / 23.0)
-    g = 128 + 100 * np.sin((xx + yy) / 51.0)
-    b = 128 + 100 * np.cos(np.hypot(xx - 320, yy - 213) / 19.0)
-    return np.clip(np.stack([r, g, b], -1), 0, 255).astype(np.uint8)
-
-
-class SyntheticSource(FrameSource):
-    """A moving scene: slow pan/zoom over a photo, a rotating grating, oriented edges, a moving disc and square.
-
-    Deterministic in the frame index (``t`` advances by ``1/rate`` per read), so tests can rely on it.
-    """
-
-    def __init__(self, width: int = 320, height: int = 240, rate: float = 30.0) -> None:
-        self.width, self.height, self.rate = int(width), int(height), float(rate)
-        self.description = f"Synthetic scene {self.width}x{self.height}"
-        self._photo: np.ndarray | None = None
-        self._i = 0
-        self._grating: np.ndarray | None = None
-
-    MAX_DRAW = 640  # the scene is drawn at most this wide/high, then scaled up (HD frames stay cheap)
-
-    def open(self) -> None:
-        if self.width < 16 or self.height < 16:
-            raise SourceError(f"synthetic scene: size {self.width}x{self.height} is too small (at least 16x16)")
-        self._photo = _sample_photo()
-        f = min(1.0, self.MAX_DRAW / max(self.width, self.height))
-        self._dw, self._dh = max(16, round(self.width * f)), max(16, round(self.height * f))
-        s = max(8, min(self._dw, self._dh) // 6)
-        yy, xx = np.mgrid[-s:s, -s:s].astype(np.float32)
-        self._grating_r = s
-        self._grating_xy = (xx, yy)
-        self._i = 0
-
-    def read(self) -> np.ndarray:
-        if self._photo is None:
-            raise SourceError("synthetic scene: read() before open()")
-        t = self._i / self.rate
-        self._i += 1
-        W, H = self._dw, self._dh
-        ph, pw = self._photo.shape[:2]
-        # pan/zoom: scale so the view covers the photo, then zoom 1.0..1.6 and drift the centre slowly
-        base = max(W / pw, H / ph)
-        zoom = base * (1.3 + 0.3 * math.sin(2 * math.pi * t / 11.0))
-        cx = pw / 2 + (pw / 2 - W / (2 * zoom)) * 0.9 * math.sin(2 * math.pi * t / 17.0)
-        cy = ph / 2 + (ph / 2 - H / (2 * zoom)) * 0.9 * math.sin(2 * math.pi * t / 13.0 + 1.0)
-        M = np.array([[zoom, 0, W / 2 - zoom * cx], [0, zoom, H / 2 - zoom * cy]], dtype=np.float64)
-        frame = cv2.warpAffine(self._photo, M, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        u = min(W, H)
-        # a rotating sinusoidal grating in a circular window (edges at every orientation over time)
-        r = self._grating_r
-        xx, yy = self._grating_xy
-        ang = 2 * math.pi * t / 8.0
-        period = max(4.0, r / 3.0)
-        g = np.cos((xx * math.cos(ang) + yy * math.sin(ang)) * (2 * math.pi / period))
-        mask = (xx * xx + yy * yy) < r * r
-        gx = int(W * 0.78 + 0.08 * W * math.sin(2 * math.pi * t / 9.0))
-        gy = int(H * 0.30)
-        y0, x0 = gy - r, gx - r
-        ys, xs = slice(max(0, y0), min(H, y0 + 2 * r)), slice(max(0, x0), min(W, x0 + 2 * r))
-        sub = frame[ys, xs]
-        gm = g[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
-        mm = mask[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
-        val = (127.5 + 127.5 * gm)[..., None].astype(np.uint8)
-        sub[mm] = np.broadcast_to(val, gm.shape + (3,))[mm]
-        # oriented bars (three orientations, drifting)
-        for k, a in enumerate((0.0, math.pi / 4, math.pi / 2)):
-            cx_ = W * (0.15 + 0.12 * k) + 0.05 * W * math.sin(2 * math.pi * t / (5.0 + k))
-            cy_ = H * 0.78
-            L = u * 0.18
-            dx, dy = L * math.cos(a + 0.3 * math.sin(t)), L * math.sin(a + 0.3 * math.sin(t))
-            cv2.line(frame, (int(cx_ - dx), int(cy_ - dy)), (int(cx_ + dx), int(cy_ + dy)),
-                     (255, 255, 255) if k % 2 == 0 else (0, 0, 0), max(2, u // 60), cv2.LINE_AA)
-        # a moving red disc and a rotating blue square (colour edges)
-        cxd = int(W * (0.5 + 0.35 * math.sin(2 * math.pi * t / 7.0)))
-        cyd = int(H * (0.5 + 0.25 * math.cos(2 * math.pi * t / 7.0)))
-        cv2.circle(frame, (cxd, cyd), max(3, u // 14), (230, 40, 40), -1, cv2.LINE_AA)
-        sq = cv2.boxPoints(((W * 0.30, H * 0.30), (u * 0.16, u * 0.16), math.degrees(t * 0.7)))
-        cv2.fillConvexPoly(frame, sq.astype(np.int32), (40, 60, 220), cv2.LINE_AA)
-        if (W, H) != (self.width, self.height):
-            frame = cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
-        return frame
-
-    def close(self) -> None:
-        self._photo = None
-
-
 # --- camera and video -----------------------------------------------------------------------------------------
 class CameraSource(FrameSource):
     """A webcam through cv2.VideoCapture. Open it on a worker thread: a busy device can block."""
 
+    MAX_INDEX = 99
+
     def __init__(self, index: int = 0, width: int = 640, height: int = 480) -> None:
+        # validated before OpenCV sees it: some backends crash on a negative index (CameraSource(-1) segfaulted)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index <= self.MAX_INDEX:
+            raise SourceError(f"Camera index {index!r} is not valid: use a whole number from 0 to {self.MAX_INDEX} "
+                              "(0 is usually the built-in webcam)")
         self.index, self.width, self.height = int(index), int(width), int(height)
         self.description = f"Camera {self.index}"
         self._cap: cv2.VideoCapture | None = None
@@ -243,7 +143,7 @@ class CameraSource(FrameSource):
             cap.release()
             raise SourceError(f"Camera {self.index} opened but delivers no frames (busy or unplugged?)")
         h, w = frame.shape[:2]
-        self.description = f"Camera {self.index} ({w}x{h})"
+        self.description = f"Camera {self.index} ({h}x{w})"
         self._cap = cap
         self._first = frame
 
@@ -273,11 +173,9 @@ class CameraSource(FrameSource):
 class VideoFileSource(FrameSource):
     """A video file, looped (``loop=False``: read() returns None at the end)."""
 
-    def __init__(self, path: str | os.PathLike, loop: bool = True, width: int = 0, height: int = 0,
-                 fps: float = 0.0) -> None:
+    def __init__(self, path: str | os.PathLike, loop: bool = True, fps: float = 0.0) -> None:
         self.path = Path(path)
         self.loop = loop
-        self.width, self.height = int(width), int(height)
         self.fps = float(fps)
         self.description = f"Video {self.path.name}"
         self._cap: cv2.VideoCapture | None = None
@@ -304,8 +202,8 @@ class VideoFileSource(FrameSource):
         if self.fps < 0:  # pace at the file's own frame rate, like the camera it stands in for
             f = float(cap.get(cv2.CAP_PROP_FPS) or 0)
             self.fps = f if 1 <= f <= 240 else 25.0
-        self.description = f"Video {self.path.name} ({w}x{h}, {n} frames, looped)" if self.loop else \
-            f"Video {self.path.name} ({w}x{h}, {n} frames)"
+        self.description = f"Video {self.path.name} ({h}x{w}, {n} frames, looped)" if self.loop else \
+            f"Video {self.path.name} ({h}x{w}, {n} frames)"
         self._cap = cap
 
     def read(self) -> np.ndarray | None:
@@ -327,8 +225,7 @@ class VideoFileSource(FrameSource):
             ok, frame = self._cap.read()
             if not ok or frame is None:
                 raise SourceError(f"{self.path.name}: no frames could be decoded after rewinding")
-        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        return _fit(rgb, self.width, self.height) if self.width and self.height else np.ascontiguousarray(rgb)
+        return np.ascontiguousarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
 
     def close(self) -> None:
         if self._cap is not None:
@@ -337,15 +234,22 @@ class VideoFileSource(FrameSource):
 
 
 class ImageSource(FrameSource):
-    """An image file, or every image in a folder (sorted), cycled; each shown for ``hold`` reads."""
+    """An image file, or every image in a folder (sorted), cycled at their own size; each shown for ``hold`` reads.
 
-    def __init__(self, path: str | os.PathLike, width: int = 320, height: int = 240, hold: int = 1) -> None:
+    Unreadable files in a folder (not an image, damaged, a dangling link) are skipped and named in
+    ``skipped`` and in the description; the source fails only when no file at all can be read."""
+
+    CACHE_BYTES = 256 * 2**20  # decoded images kept in memory (a folder of photos must not fill it)
+
+    def __init__(self, path: str | os.PathLike, hold: int = 1) -> None:
         self.path = Path(path)
-        self.width, self.height, self.hold = int(width), int(height), max(1, int(hold))
+        self.hold = max(1, int(hold))
         self.description = f"Images {self.path.name}"
         self._files: list[Path] = []
         self._i = 0
         self._cache: dict[Path, np.ndarray] = {}
+        self._cached = 0
+        self.skipped: list[str] = []
 
     def open(self) -> None:
         if self.path.is_dir():
@@ -358,48 +262,75 @@ class ImageSource(FrameSource):
             raise SourceError(f"{self.path} does not exist")
         self._files = files
         self._i = 0
-        self._load(files[0])  # fail early on a broken single file
-        self.description = f"Image {self.path.name}" if len(files) == 1 else \
-            f"Folder {self.path.name} ({len(files)} images)"
+        self.skipped = []
+        self._first_readable()  # fail early when nothing can be read; unreadable files are skipped and named
+        self._describe()
+
+    def _describe(self) -> None:
+        if not self.path.is_dir():
+            self.description = f"Image {self.path.name}"
+            return
+        self.description = f"Folder {self.path.name} ({len(self._files) + len(self.skipped)} images"
+        if self.skipped:
+            names = ", ".join(self.skipped[:3]) + (", …" if len(self.skipped) > 3 else "")
+            self.description += f"; {len(self.skipped)} unreadable, skipped: {names}"
+        self.description += ")"
+
+    def _first_readable(self) -> np.ndarray:
+        for p in list(self._files):
+            try:
+                return self._load(p)
+            except SourceError:
+                continue
+        if self.path.is_file():
+            raise SourceError(f"{self.path.name}: not an image OpenCV can read")
+        names = ", ".join(self.skipped[:5]) + (", …" if len(self.skipped) > 5 else "")
+        raise SourceError(f"None of the {len(self.skipped)} images in {self.path} can be read ({names})")
 
     def _load(self, p: Path) -> np.ndarray:
         img = self._cache.get(p)
         if img is None:
-            raw = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            try:
+                raw = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            except cv2.error:
+                raw = None
             if raw is None:
+                self._files.remove(p)
+                self.skipped.append(p.name)
                 raise SourceError(f"{p.name}: not an image OpenCV can read")
-            img = _fit(cv2.cvtColor(raw, cv2.COLOR_BGR2RGB), self.width, self.height)
-            if len(self._cache) < 64:
+            img = _rgb(cv2.cvtColor(raw, cv2.COLOR_BGR2RGB))
+            if self._cached + img.nbytes <= self.CACHE_BYTES:
                 self._cache[p] = img
+                self._cached += img.nbytes
         return img
 
     def read(self) -> np.ndarray:
         if not self._files:
             raise SourceError("image source: read() before open()")
         n = len(self._files)
-        start = (self._i // self.hold) % n
+        p = self._files[(self._i // self.hold) % n]
         self._i += 1
-        for k in range(n):  # skip unreadable files in a folder, fail only if none is readable
-            p = self._files[(start + k) % n]
-            try:
-                return self._load(p).copy()
-            except SourceError:
-                if n == 1:
-                    raise
-        raise SourceError(f"None of the {n} images in {self.path} can be read")
+        try:
+            return self._load(p).copy()
+        except SourceError:  # unreadable since it was listed: skipped from now on, the next one shown
+            img = self._first_readable()
+            self._describe()
+            return img.copy()
 
     def close(self) -> None:
         self._cache.clear()
+        self._cached = 0
 
 
 class DatasetSource(FrameSource):
-    """Samples of an ``app.data`` dataset (test split), upscaled to the frame size, each held for ``hold`` reads."""
+    """Samples of an ``app.data`` dataset (test split) at their own size and aspect, each held for ``hold`` reads;
+    ``caption`` is the current sample's label."""
 
-    def __init__(self, name: str = "digits", width: int = 320, height: int = 240, hold: int = 15,
-                 root: str | None = None) -> None:
-        self.name, self.width, self.height, self.hold, self.root = name, int(width), int(height), max(1, hold), root
+    def __init__(self, name: str = "digits", hold: int = 15, root: str | None = None) -> None:
+        self.name, self.hold, self.root = name, max(1, hold), root
         self.description = f"Dataset {name}"
         self._images: np.ndarray | None = None
+        self._labels: list[str] = []
         self._i = 0
 
     def open(self) -> None:
@@ -415,26 +346,16 @@ class DatasetSource(FrameSource):
         self._images = ds.images[idx]
         self._labels = [ds.classes[int(i)] if ds.classes else str(int(i)) for i in ds.labels[idx]]
         self._i = 0
-        self.description = f"Dataset {self.name} (test split, {len(ds)} images)"
+        h, w = self._images.shape[1:3]
+        self.description = f"Dataset {self.name} (test split, {len(ds)} images, {h}x{w})"
 
     def read(self) -> np.ndarray:
         if self._images is None:
             raise SourceError("dataset source: read() before open()")
-        img = self._images[(self._i // self.hold) % len(self._images)]
+        k = (self._i // self.hold) % len(self._images)
         self._i += 1
-        h, w = img.shape[:2]
-        s = min(self.width / w, self.height / h)
-        nw, nh = max(1, int(w * s)), max(1, int(h * s))
-        interp = cv2.INTER_NEAREST if s >= 4 else cv2.INTER_LINEAR
-        up = cv2.resize(img, (nw, nh), interpolation=interp)
-        if up.ndim == 2:
-            up = up[..., None]
-        if up.shape[2] == 1:
-            up = np.repeat(up, 3, axis=2)
-        out = np.zeros((self.height, self.width, 3), np.uint8)
-        y0, x0 = (self.height - nh) // 2, (self.width - nw) // 2
-        out[y0:y0 + nh, x0:x0 + nw] = up
-        return out
+        self.caption = f"label: {self._labels[k]}"
+        return _rgb(np.asarray(self._images[k]))
 
     def close(self) -> None:
         self._images = None
@@ -442,6 +363,8 @@ class DatasetSource(FrameSource):
 
 def make_source(cfg: SourceConfig) -> FrameSource:
     if cfg.kind == "synthetic":
+        from app.live.synthetic import SyntheticSource  # the scene module builds on this one
+
         return SyntheticSource(cfg.width, cfg.height)
     if cfg.kind == "camera":
         return CameraSource(cfg.camera, cfg.width, cfg.height)
@@ -452,27 +375,7 @@ def make_source(cfg: SourceConfig) -> FrameSource:
     if cfg.kind == "image":
         if not cfg.path:
             raise SourceError("No image file or folder chosen")
-        return ImageSource(cfg.path, cfg.width, cfg.height, hold=30)
+        return ImageSource(cfg.path, hold=30)
     if cfg.kind == "dataset":
-        return DatasetSource(cfg.dataset, cfg.width, cfg.height)
+        return DatasetSource(cfg.dataset)
     raise SourceError(f"unknown source kind {cfg.kind!r}; known: {', '.join(KINDS)}")
-
-
-def write_test_video(path: str | os.PathLike, frames: int = 30, width: int = 160, height: int = 120,
-                     fps: float = 15.0) -> Path:
-    """Write a short synthetic video (MJPG .avi) with cv2.VideoWriter: the camera stand-in for tests and demos."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fourcc = cv2.VideoWriter_fourcc(*"MJPG")
-    w = cv2.VideoWriter(str(path), fourcc, fps, (width, height))
-    if not w.isOpened():
-        raise SourceError(f"cannot write a video to {path}")
-    src = SyntheticSource(width, height)
-    src.open()
-    try:
-        for _ in range(frames):
-            w.write(cv2.cvtColor(src.read(), cv2.COLOR_RGB2BGR))
-    finally:
-        w.release()
-        src.close()
-    return path

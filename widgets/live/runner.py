@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 
-from app.live.pipeline import LiveConfig, LiveEngine, LiveLoop, LiveStatus, Mailbox
+from app.live.config import LiveConfig, LiveStatus
+from app.live.engine import LiveEngine
+from app.live.pipeline import LiveLoop, Mailbox
 from app.tasks import CancelToken
 
 

@@ -1,0 +1,116 @@
+"""What crosses between the Live GUI and its worker: configurations (the GUI replaces them, the worker reads the
+newest) and results (frozen snapshots holding numpy copies only). Qt-free."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.imaging.layout import GridLayout
+from app.live import mosaic as mz
+from app.live.sources import SourceConfig
+from app.live.stats import MapStats
+from app.models.spec import ModelSpec
+
+CONTRASTS = ("map", "shared")  # per-map ranges, or one range for every shown map of every pane
+
+
+# --- configuration ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PaneConfig:
+    spec: ModelSpec
+    layer: int | None = None  # index into feature_info; None: a default (deepest layer of stride <= 2)
+    page: int = 0  # channel page
+    per_page: int = 16  # maps per page (a huge number: every channel)
+    focus: int | None = None  # a channel shown enlarged (with a colour bar), None: the mosaic
+    aspect: float = 0.0  # width / height of this pane's view (0: LiveConfig.aspect)
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    source: SourceConfig = SourceConfig()
+    panes: tuple[PaneConfig, ...] = ()
+    colormap: str = "viridis"
+    size: tuple[int, int] = (240, 320)  # largest H x W the models see (aspect kept); (0, 0): the frame's own size
+    paused: bool = False
+    tile_max: tuple[int, int] = (96, 128)  # largest tile in a mosaic (bigger maps are average-pooled down)
+    aspect: float = 1.0  # target width/height of a pane's mosaic (where the pane does not say)
+    symmetric: bool | None = None  # None: symmetric (0 at the centre) for diverging colour maps
+    max_fps: float = 30.0  # cap of the loop (0: as fast as possible; the GUI never shows more than ~30 Hz)
+    contrast: str = "map"  # "map": each map its own range; "shared": one range across maps and panes
+    stats_every: float = 0.25  # seconds between two statistics updates of a pane (0: every frame)
+
+
+# --- results ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PaneResult:
+    label: str
+    mosaic: np.ndarray | None  # RGB uint8 (H, W, 3), C-contiguous; None when the pane failed
+    grid: GridLayout | None = None
+    layer: int = 0
+    layers: tuple[tuple[str, int, int], ...] = ()  # (name, channels, stride) of every tappable layer
+    first: int = 0  # first channel shown
+    count: int = 0  # channels shown
+    channels: int = 0  # channels in the layer
+    focus: int | None = None
+    lo: float = 0.0  # value range of the colours: the focused map's, or the shared one
+    hi: float = 0.0
+    map_size: tuple[int, int] = (0, 0)  # (H, W) of the layer's maps
+    ms: float = 0.0  # this pane's time: model + mosaic (+ its share of pre-processing)
+    error: str | None = None
+    values: np.ndarray | None = None  # read-only float32 (count, h, w): the shown maps as tiled (block means)
+    factor: int = 1  # map pixels per value pixel (the shrink factor)
+    shared: bool = False  # lo..hi is the range shared by every map of every pane
+    stats: MapStats | None = None
+
+    def channel_at(self, x: float, y: float) -> int | None:
+        """The channel under mosaic pixel (x, y) (None: a gap, or a focused single map)."""
+        if self.grid is None or self.focus is not None:
+            return None
+        i = self.grid.index_at(x, y)
+        return None if i is None else self.first + i
+
+    def value_at(self, x: float, y: float) -> tuple[int, int, int, float] | None:
+        """(channel, row, col in the layer's map, value) under mosaic pixel (x, y); None in a gap or outside."""
+        if self.values is None or x < 0 or y < 0:
+            return None
+        if self.focus is not None:
+            i, ty, tx, ch = 0, int(y), int(x), self.focus
+        else:
+            if self.grid is None:
+                return None
+            i = self.grid.index_at(x, y)
+            if i is None:
+                return None
+            oy, ox = self.grid.origin(i)
+            ty, tx, ch = int(y) - oy, int(x) - ox, self.first + i
+        if i >= len(self.values) or not (0 <= ty < self.values.shape[1] and 0 <= tx < self.values.shape[2]):
+            return None
+        return ch, ty * self.factor, tx * self.factor, float(self.values[i, ty, tx])
+
+
+@dataclass(frozen=True)
+class LiveFrame:
+    index: int
+    frame: np.ndarray  # RGB uint8 input as the models saw it (processing size)
+    panes: tuple[PaneResult, ...]
+    source: str
+    fps: float  # loop rate (frames published per second, smoothed)
+    latency_ms: float  # read -> every mosaic ready
+    read_ms: float
+    colormap: str
+    symmetric: bool
+    captured: float = field(default=0.0)  # time.monotonic() when the frame was read
+    caption: str = ""  # about this frame (a dataset sample's label)
+
+    def composite(self, height: int = 360) -> np.ndarray:
+        """Input and every pane side by side (RGB uint8): what snapshots and recordings save."""
+        return mz.compose([self.frame] + [p.mosaic for p in self.panes if p.mosaic is not None], height)
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    message: str
+    level: str = "info"  # info, warning, error
+    running: bool = True  # False: the source is closed (error, end); Play/Retry reopens it

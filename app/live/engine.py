@@ -1,0 +1,376 @@
+"""The live engine: frame -> (every pane's model) -> one colour-mapped uint8 mosaic per pane, on the compute device.
+
+Qt-free. ``LiveEngine.process(frame, config)``: pre-processing (exactly ``app.models.inputs.to_tensor`` for each
+pane's input spec, the frame resized once to the processing size with its aspect kept), the forward pass
+(``forward_intermediates`` up to the chosen layer only), per-map or shared normalisation, tiling and colour mapping
+(``app.imaging.maps``), the pane's statistics (``app.live.stats``), all on the compute device
+(``app.device.pick()``; channels_last and fp16 autocast on CUDA; channels_last on CPU where it measures faster);
+returns a frozen ``LiveFrame`` holding numpy *copies* only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from app import device as devmod
+from app.imaging import colormaps, maps
+from app.live.config import LiveConfig, LiveFrame, PaneConfig, PaneResult
+from app.live.stats import MapStats, map_stats
+from app.models import inputs
+from app.models.build import build
+from app.models.spec import ModelSpec
+
+
+# --- models ---------------------------------------------------------------------------------------------------
+def build_model(spec: ModelSpec, device: torch.device) -> tuple[torch.nn.Module, inputs.InputSpec]:
+    """The pane's backbone (``app.models.build.build``: eval mode, on ``device``, no gradients) and its input spec
+    (``app.models.inputs.input_spec``: the weights' own, or neutral statistics for random weights: Live has no
+    dataset)."""
+    model = build(spec, device)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, inputs.input_spec(spec, model, stats=None)
+
+
+def fit_size(frame_hw: tuple[int, int], size: tuple[int, int] | None) -> tuple[int, int]:
+    """The processing size of a frame: the largest H x W that fits in ``size`` with the frame's aspect (a frame is
+    never distorted; (0, 0) or None: the frame's own size)."""
+    h, w = int(frame_hw[0]), int(frame_hw[1])
+    if not size or size[0] <= 0 or size[1] <= 0:
+        return h, w
+    s = min(size[0] / h, size[1] / w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def default_layer(layers) -> int:
+    """The layer a pane opens on: the deepest full-resolution (stride 1) layer past the first one, else the deepest
+    layer of stride <= 2. Detailed maps, and affordable at video resolution (resnet20: layer1.2; rdsn: block1)."""
+    strides = [info.stride if hasattr(info, "stride") else info[2] for info in layers]
+    full = [i for i, s in enumerate(strides) if s == 1 and i >= 1]
+    if full:
+        return full[-1]
+    best = 0
+    for i, s in enumerate(strides):
+        if s <= 2:
+            best = i
+    return best
+
+
+def _spec_key(spec: ModelSpec) -> Any:
+    try:
+        hash(spec)
+        return spec
+    except TypeError:
+        return spec.key()
+
+
+FOCUS_MAX = (720, 1280)  # largest enlarged map (bigger ones are average-pooled down)
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One pane between the two passes of ``process``: its maps computed, not yet coloured."""
+
+    label: str
+    layers: tuple[tuple[str, int, int], ...]
+    layer: int
+    first: int
+    count: int
+    channels: int
+    map_size: tuple[int, int]
+    focus: int | None
+    shown: torch.Tensor  # float32 (n, h, w), new memory
+    factor: int
+    stats: MapStats | None
+    range: tuple[float, float]
+    aspect: float
+    ms: float
+
+
+@dataclass
+class _Entry:
+    model: torch.nn.Module
+    inp: inputs.InputSpec | None  # None: the model could not be built (``error`` says why)
+    layers: tuple[tuple[str, int, int], ...]
+    fixed: tuple[int, int] | None = None  # the size the model needs (lenet5: 32x32); None: any size
+    channels_last: dict[tuple, bool] = field(default_factory=dict)  # (shape, layer) -> chosen memory format
+    error: str | None = None
+    cl_now: bool = False  # the memory format the model's weights are in now
+
+    def set_format(self, cl: bool) -> None:
+        if cl != self.cl_now:
+            self.model.to(memory_format=torch.channels_last if cl else torch.contiguous_format)
+            self.cl_now = cl
+
+
+# how the input frame shown beside the panes is resized (the policy of a default input spec)
+_SHOWN = inputs.InputSpec(3, None, (inputs.NEUTRAL_MEAN,), (inputs.NEUTRAL_STD,))
+
+
+class LiveEngine:
+    """Turns frames into mosaics for a set of panes. Use from one thread at a time (the live worker, or a bench).
+
+    Each pane's model sees exactly ``app.models.inputs.to_tensor(frame[None], ispec, size=...)`` (channels, then
+    one resize, then the spec's scale/shift), computed once per frame for every distinct input spec; ``size`` is the
+    size the model needs (``fixed_input_size``: lenet5 32x32), else the processing size
+    ``fit_size(frame, config.size)``, also for trained models whose spec names the size they were trained at."""
+
+    def __init__(self, device: torch.device | str | None = None, channels_last: str = "auto",
+                 amp: bool | None = None) -> None:
+        self.device = torch.device(device) if device is not None else devmod.pick()
+        self.channels_last = channels_last  # "auto" (CUDA: on; CPU: measured per model), "on", "off"
+        self.amp = (self.device.type == "cuda") if amp is None else amp
+        self.serial_post = True  # see serial()
+        self._models: dict[Any, _Entry] = {}
+        self._affine: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._stats: dict[tuple, tuple[float, MapStats]] = {}  # (spec, layer) -> (when, statistics)
+
+    # models are built lazily, on the worker thread
+    def entry(self, spec: ModelSpec) -> _Entry:
+        key = _spec_key(spec)
+        e = self._models.get(key)
+        if e is None:
+            try:
+                model, ispec = build_model(spec, self.device)
+                layers = tuple((i.name, int(i.channels), int(i.stride)) for i in model.feature_info)
+                e = _Entry(model, ispec, layers, inputs.model_input(model)[1])
+            except Exception as exc:  # a bad spec or a broken checkpoint: the pane says so, the others go on
+                e = _Entry(torch.nn.Identity(), None, (), error=str(exc) or exc.__class__.__name__)
+            self._models[key] = e
+        return e
+
+    def forget_except(self, specs) -> None:
+        keep = {_spec_key(s) for s in specs}
+        for k in list(self._models):
+            if k not in keep:
+                del self._models[k]
+        for k in list(self._stats):
+            if k[0] not in keep:
+                del self._stats[k]
+
+    # --- pre-processing: the steps of inputs.to_tensor, shared between panes where they agree ------------------
+    def to_tensor(self, frame: np.ndarray) -> torch.Tensor:
+        """RGB uint8 (H, W, 3) -> float (1, 3, H, W) in [0, 255] on the device, in channels_last memory (the
+        frame's own HWC layout; no copy besides the float conversion)."""
+        x = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device, non_blocking=True)
+        return x[None].permute(0, 3, 1, 2).float()
+
+    @staticmethod
+    def sized(x255: torch.Tensor, ispec: inputs.InputSpec, size: tuple[int, int] | None) -> torch.Tensor:
+        """Channels (LUMA grey for 1-channel models) and the one resize, as ``inputs.to_tensor`` does them."""
+        return inputs.resize(inputs.convert_channels(x255, ispec.channels), size, ispec)
+
+    def normalise(self, x: torch.Tensor, ispec: inputs.InputSpec) -> torch.Tensor:
+        """``x * scale + shift`` with ``inputs.affine(ispec)``'s very numbers, in one fused multiply-add."""
+        scale, shift = self._scale_shift(ispec)
+        n, c, h, w = x.shape
+        if c == 3 and n == 1 and x.is_contiguous(memory_format=torch.channels_last):
+            # the frame's HWC memory as (H, W*3) rows, with the per-channel scale/shift repeated along a row: one
+            # vectorised multiply-add over long rows instead of a broadcast whose inner loop is 3 values long
+            sr, hr = self._rows(ispec, w)
+            out = torch.addcmul(hr, x.permute(0, 2, 3, 1).reshape(h, w * 3), sr)
+            return out.view(1, h, w, 3).permute(0, 3, 1, 2)  # (1, 3, H, W) in channels_last memory
+        return torch.addcmul(shift, x, scale)  # keeps the frame's layout
+
+    def prepare(self, frame: np.ndarray, ispec: inputs.InputSpec, size: tuple[int, int] | None) -> torch.Tensor:
+        """One frame as a model with ``ispec`` sees it at ``size`` (the model's fixed size, else the processing
+        size: ``input_size``) (tests and the bench)."""
+        return self.normalise(self.sized(self.to_tensor(frame), ispec, size), ispec)
+
+    @staticmethod
+    def input_size(entry: "_Entry", proc: tuple[int, int]) -> tuple[int, int]:
+        """The size a pane's model sees: the size it needs (``fixed_input_size`` models), else the processing size
+        (a trained fully convolutional model's ``InputSpec.size``, what it was trained at, is not forced on video)."""
+        return entry.fixed or proc
+
+    def _scale_shift(self, ispec: inputs.InputSpec) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (ispec.mean, ispec.std)
+        t = self._affine.get(key)
+        if t is None:
+            t = self._affine[key] = inputs.affine(ispec, self.device)
+        return t
+
+    def _rows(self, ispec: inputs.InputSpec, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (ispec.mean, ispec.std, width)
+        t = self._affine.get(key)
+        if t is None:
+            scale, shift = self._scale_shift(ispec)
+            t = self._affine[key] = (scale.view(3).repeat(width), shift.view(3).repeat(width))
+        return t
+
+    def _use_cl(self, e: _Entry, x: torch.Tensor, layer: int) -> bool:
+        if self.channels_last == "on":
+            return True
+        if self.channels_last == "off":
+            return False
+        if self.device.type != "cpu":
+            return self.device.type == "cuda"
+        key = (tuple(x.shape), layer)
+        if key not in e.channels_last:  # measure once: which memory format is faster for this model here
+            times: dict[bool, float] = {}
+            inputs = {cl: x.contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)
+                      for cl in (True, False)}
+            for cl in (True, False):  # warm-up (first use of each format allocates and picks kernels)
+                e.set_format(cl)
+                e.model.forward_intermediates(inputs[cl], [layer])
+            # interleaved, best of three each: one noisy sample once picked the format that was 50% slower here
+            for cl in (True, False) * 3:
+                e.set_format(cl)
+                t0 = time.perf_counter()
+                e.model.forward_intermediates(inputs[cl], [layer])
+                times[cl] = min(times.get(cl, 1e9), time.perf_counter() - t0)
+            e.channels_last[key] = times[True] <= times[False]
+        return e.channels_last[key]
+
+    def forward(self, e: _Entry, x: torch.Tensor, layer: int) -> torch.Tensor:
+        """The (C, H, W) map of one layer, computing only up to that layer."""
+        cl = self._use_cl(e, x, layer)
+        e.set_format(cl)
+        if cl:
+            x = x.contiguous(memory_format=torch.channels_last)
+        amp = torch.autocast(self.device.type, dtype=torch.float16) if self.amp and self.device.type == "cuda" \
+            else nullcontext()
+        with amp:
+            return e.model.forward_intermediates(x, [layer])[0][0]
+
+    @contextmanager
+    def serial(self):
+        """On CPU, run the small element-wise work (pre-processing, mosaic) on this thread alone.
+
+        Each of those ~25 small ops would otherwise open an OpenMP parallel region; on a busy 2-core machine every
+        region waits for a time slice for its second thread (measured: rdsn app 2.6 FPS vs bare 10 FPS with 2
+        threads under load). The forward pass keeps every intra-op thread. ``torch.set_num_threads`` acts on the
+        calling thread's OpenMP setting here, and the previous value is restored at once."""
+        n = torch.get_num_threads()
+        if self.device.type != "cpu" or n <= 1 or not self.serial_post:
+            yield
+            return
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(n)
+
+    def process(self, frame: np.ndarray, cfg: LiveConfig, index: int = 0, read_ms: float = 0.0,
+                source: str = "", fps: float = 0.0, caption: str = "") -> LiveFrame:
+        t0 = time.perf_counter()
+        proc = fit_size(frame.shape[:2], cfg.size)
+        with self.serial():
+            x255 = self.to_tensor(frame)
+        pre_ms = (time.perf_counter() - t0) * 1000
+        sym = cfg.symmetric if cfg.symmetric is not None else cfg.colormap in colormaps.DIVERGING
+        sized: dict[tuple, torch.Tensor] = {}  # (channels, size, resize policy) -> resized 0..255 input
+        prepared: dict[tuple, torch.Tensor] = {}  # (input spec, size) -> the model's input
+        share = pre_ms / max(1, len(cfg.panes))
+        # two passes: every pane's maps first, then the colours (a shared range needs every pane's maps)
+        work = [self._compute(pc, x255, proc, sized, prepared, cfg, share) for pc in cfg.panes]
+        limits = None
+        shared = cfg.contrast == "shared"
+        if shared:
+            ranges = [w.range for w in work if isinstance(w, _Work)]
+            if ranges:
+                limits = (min(r[0] for r in ranges), max(r[1] for r in ranges))
+        panes = tuple(w if isinstance(w, PaneResult) else self._render(w, cfg, sym, limits) for w in work)
+        if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3 and tuple(frame.shape[:2]) == proc:
+            shown = np.array(frame, order="C")  # the models saw the frame itself: a copy, no round trip
+        else:
+            with self.serial():
+                x = self._sized(x255, _SHOWN, proc, sized)
+                shown = x[0].round().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
+        latency = (time.perf_counter() - t0) * 1000 + read_ms
+        return LiveFrame(index, shown, panes, source, fps, latency, read_ms, cfg.colormap, sym,
+                         time.monotonic() - latency / 1000, caption)
+
+    def _sized(self, x255: torch.Tensor, ispec: inputs.InputSpec, size: tuple[int, int], cache: dict
+               ) -> torch.Tensor:
+        key = (ispec.channels, tuple(size), ispec.interpolation, ispec.antialias)
+        x = cache.get(key)
+        if x is None:
+            x = cache[key] = self.sized(x255, ispec, size)
+        return x
+
+    def _input(self, x255: torch.Tensor, ispec: inputs.InputSpec, size: tuple[int, int], sized: dict,
+               prepared: dict) -> torch.Tensor:
+        key = (ispec.key(), size)
+        x = prepared.get(key)
+        if x is None:
+            with self.serial():
+                x = prepared[key] = self.normalise(self._sized(x255, ispec, size, sized), ispec)
+        return x
+
+    def _compute(self, pc: PaneConfig, x255: torch.Tensor, proc: tuple[int, int], sized: dict, prepared: dict,
+                 cfg: LiveConfig, share_ms: float) -> "_Work | PaneResult":
+        """Forward pass, the shown maps (shrunk floats) and, now and then, the statistics of one pane."""
+        t0 = time.perf_counter()
+        label = pc.spec.label or pc.spec.backbone
+        e = self.entry(pc.spec)
+        if e.error:
+            return PaneResult(label, None, error=f"{label}: {e.error}")
+        n_layers = len(e.layers)
+        layer = default_layer(e.layers) if pc.layer is None else max(0, min(pc.layer, n_layers - 1))
+        try:
+            x = self._input(x255, e.inp, self.input_size(e, proc), sized, prepared)
+            fmap = self.forward(e, x, layer)
+            if fmap.dim() != 3:
+                raise ValueError(f"layer {e.layers[layer][0]} gives {tuple(fmap.shape)} maps, not (C, H, W)")
+            c, h, w = fmap.shape
+            per = max(1, int(pc.per_page))
+            pages = max(1, math.ceil(c / per))
+            page = max(0, min(pc.page, pages - 1))
+            first = page * per
+            count = min(per, c - first)
+            focus = pc.focus if pc.focus is not None and 0 <= pc.focus < c else None
+            with self.serial():
+                if focus is not None:
+                    shown = maps.page_maps(fmap, focus, 1, FOCUS_MAX)
+                    factor = maps.shrink_factor(h, w, *FOCUS_MAX)
+                else:
+                    shown = maps.page_maps(fmap, first, count, cfg.tile_max)
+                    factor = maps.shrink_factor(h, w, *cfg.tile_max)
+                st = self._stats_of(pc, layer, fmap, cfg.stats_every)
+                rng = maps.value_range(shown) if cfg.contrast == "shared" else (0.0, 0.0)
+            ms = (time.perf_counter() - t0) * 1000 + share_ms
+            return _Work(label, e.layers, layer, first, count, c, (h, w), focus, shown, factor, st, rng,
+                         pc.aspect or cfg.aspect, ms)
+        except Exception as exc:  # e.g. a 1-channel model fed a frame it cannot take, out of memory
+            return PaneResult(label, None, None, layer, e.layers, error=f"{label}: {exc}")
+
+    def _stats_of(self, pc: PaneConfig, layer: int, fmap: torch.Tensor, every: float) -> MapStats | None:
+        key = (_spec_key(pc.spec), layer)
+        now = time.monotonic()
+        last = self._stats.get(key)
+        if last is None or now - last[0] >= every:
+            last = self._stats[key] = (now, map_stats(fmap))
+        return last[1]
+
+    def _render(self, wk: "_Work", cfg: LiveConfig, sym: bool, limits: tuple[float, float] | None) -> PaneResult:
+        t0 = time.perf_counter()
+        try:
+            with self.serial():
+                if wk.focus is not None:
+                    u, lo_t, hi_t = maps.normalise(wk.shown, sym, limits)
+                    img = maps.colorize(u[0], cfg.colormap).contiguous()
+                    grid = None
+                else:
+                    img, grid, lo_t, hi_t = maps.tile_maps(wk.shown, cfg.colormap, aspect=wk.aspect, symmetric=sym,
+                                                           limits=limits)
+                # what crosses to the GUI: owned arrays (the mosaic and the shrunk maps are new memory)
+                mosaic = img.numpy() if img.device.type == "cpu" else img.cpu().numpy()
+                values = wk.shown.numpy() if wk.shown.device.type == "cpu" else wk.shown.cpu().numpy()
+                values.flags.writeable = False
+        except Exception as exc:
+            return PaneResult(wk.label, None, None, wk.layer, wk.layers, error=f"{wk.label}: {exc}")
+        if wk.focus is not None or limits is not None:
+            lo, hi = float(lo_t[0]), float(hi_t[0])
+        else:
+            lo, hi = float(lo_t.min()), float(hi_t.max())
+        ms = wk.ms + (time.perf_counter() - t0) * 1000
+        return PaneResult(wk.label, mosaic, grid, wk.layer, wk.layers, wk.first, wk.count, wk.channels, wk.focus,
+                          lo, hi, wk.map_size, ms, None, values, wk.factor, limits is not None, wk.stats)

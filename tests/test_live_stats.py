@@ -1,0 +1,53 @@
+"""The Live statistics strip (issue #12): each statistic on a hand-made map whose answer is known."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from app.live import stats
+
+
+def test_sparsity_and_mean_magnitude():
+    m = torch.zeros(2, 4, 4)
+    m[0, :2] = 3.0  # 8 of 32 values are 3, the rest exact zeros
+    m[1, 0, 0] = -1.0  # one more non-zero, negative
+    assert stats.sparsity(m) == 23 / 32
+    assert stats.mean_abs(m) == (8 * 3.0 + 1.0) / 32
+    assert stats.sparsity(torch.full((1, 2, 2), 1e-7)) == 1.0  # |x| <= eps counts as zero
+
+
+def test_dominant_frequency_is_the_grating_frequency():
+    h, w = 32, 64
+    x = torch.arange(w, dtype=torch.float32)
+    for period in (4, 8, 16):
+        grating = torch.cos(2 * math.pi * x / period).expand(h, w)
+        m = torch.stack([grating, 2 * grating + 5])  # amplitude and offset do not move the peak
+        assert abs(stats.dominant_frequency(m) - 1 / period) < 1 / 64 + 1e-9, period
+    y = torch.arange(h, dtype=torch.float32)[:, None].expand(h, w)
+    vertical = torch.sin(2 * math.pi * y / 8)[None]
+    assert abs(stats.dominant_frequency(vertical) - 1 / 8) < 1 / 64 + 1e-9
+    assert stats.dominant_frequency(torch.ones(3, 8, 8)) == 0.0  # flat: no structure
+
+
+def test_channel_correlation_known_answers():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(8, 8, generator=g)
+    copies = torch.stack([a, 2 * a + 1, -a])  # every pair perfectly (anti-)correlated
+    assert abs(stats.channel_correlation(copies) - 1.0) < 1e-5
+    x = torch.tensor([[1.0, -1.0], [1.0, -1.0]])
+    y = torch.tensor([[1.0, 1.0], [-1.0, -1.0]])
+    assert abs(stats.channel_correlation(torch.stack([x, y]))) < 1e-6  # orthogonal patterns
+    assert abs(stats.channel_correlation(torch.stack([x, y, torch.zeros(2, 2)]))) < 1e-6  # constant channel left out
+    assert math.isnan(stats.channel_correlation(torch.stack([x, torch.ones(2, 2)])))
+
+
+def test_map_stats_samples_channels_and_describes():
+    m = torch.zeros(40, 8, 8)
+    m[:, :, ::2] = 1.0  # a vertical-stripe pattern of period 2 in every channel
+    s = stats.map_stats(m, sample=16)
+    assert (s.channels, s.sampled) == (40, 16)
+    assert s.sparsity == 0.5 and s.mean_abs == 0.5 and abs(s.frequency - 0.5) < 1e-9
+    assert abs(s.correlation - 1.0) < 1e-5
+    assert "zeros 50%" in s.describe() and "(2.0 px)" in s.describe() and "|corr| 1.00" in s.describe()

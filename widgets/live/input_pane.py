@@ -1,0 +1,47 @@
+"""The input column of the Live workspace: the frame the models see, where it comes from, and the loop's rates."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+
+from widgets.common.image_view import ImageView
+
+
+class InputPane(QFrame):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(QLabel("<b>Input</b>"))
+        self.source_label = QLabel("")
+        self.source_label.setWordWrap(True)
+        self.source_label.setStyleSheet("color: #555;")
+        lay.addWidget(self.source_label)
+        self.view = ImageView(zoomable=True, tooltip="The frame the models see (resized once to the model input "
+                              "size, aspect kept). Wheel: zoom, drag: pan, double-click: fit")
+        lay.addWidget(self.view, 1)
+        self.caption = QLabel("")  # a dataset sample's label
+        self.caption.setStyleSheet("font-weight: bold;")
+        self.caption.setVisible(False)
+        lay.addWidget(self.caption)
+        self.info = QLabel("")
+        lay.addWidget(self.info)
+
+    def show_frame(self, lf) -> None:
+        self.view.set_image(lf.frame)
+        self.source_label.setText(lf.source)
+        h, w = lf.frame.shape[:2]
+        self.info.setText(f"{lf.fps:4.1f} FPS · latency {lf.latency_ms:4.0f} ms · {h}x{w} (HxW)")
+        self.info.setToolTip(f"source read {lf.read_ms:.1f} ms; frame #{lf.index}")
+        caption = getattr(lf, "caption", "")
+        self.caption.setText(caption)
+        self.caption.setVisible(bool(caption))
+
+    def reset(self, message: str = "") -> None:
+        """No source (it failed or closed): no stale picture, label or rates."""
+        self.view.clear_image()
+        self.source_label.setText(message)
+        self.info.setText("no frames")
+        self.info.setToolTip("")
+        self.caption.setVisible(False)

@@ -1,0 +1,237 @@
+"""One Live pane: a model, its layer, a page of its feature maps (maps per page chosen by the user, tiled to the
+pane's shape), zoom/pan, a hover read-out (channel, position in the map, value), a click to enlarge one map with
+its colour bar, and the pane's statistics line."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QSpinBox, QToolButton, QVBoxLayout, QWidget
+
+from app.live.config import PaneConfig, PaneResult
+from app.models.spec import ModelSpec
+from widgets.common.image_view import ImageView
+from widgets.live.colorbar import ColorBar
+
+PER_PAGE = 16  # maps per page a new pane starts with
+ALL = 0  # per-page spin value meaning "all channels"
+
+
+class PaneWidget(QFrame):
+    changed = Signal()
+    removeRequested = Signal(object)
+
+    def __init__(self, choices: list[ModelSpec], spec: ModelSpec, layer: int | None = None, page: int = 0,
+                 per_page: int = PER_PAGE, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.spec = spec
+        self.layer: int | None = layer
+        self.page = page
+        self.per_page = per_page  # ALL: every channel on one page
+        self.focus: int | None = None
+        self.error: str | None = None  # the last frame's error for this pane (None: it shows maps)
+        self.last: PaneResult | None = None
+        self._layers: tuple = ()
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.setSpacing(3)
+
+        top = QHBoxLayout()
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip("The network this pane shows (random, hand-designed or trained)")
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(14)
+        self.remove_btn = QToolButton()
+        self.remove_btn.setText("✕")
+        self.remove_btn.setToolTip("Remove this pane")
+        self.remove_btn.clicked.connect(lambda: self.removeRequested.emit(self))
+        top.addWidget(self.model_combo, 1)
+        top.addWidget(self.remove_btn)
+        lay.addLayout(top)
+
+        row = QHBoxLayout()
+        self.layer_combo = QComboBox()
+        self.layer_combo.setToolTip("The layer whose feature maps are shown (deeper layers cost more time)")
+        self.layer_combo.addItem("(loading…)")
+        self.per_page_spin = QSpinBox()
+        self.per_page_spin.setRange(ALL, 4096)
+        self.per_page_spin.setSpecialValueText("all maps")
+        self.per_page_spin.setSuffix(" maps")
+        self.per_page_spin.setValue(per_page)
+        self.per_page_spin.setToolTip("Maps per page: 1 to every channel of the layer (0: all)")
+        self.page_spin = QSpinBox()
+        self.page_spin.setRange(1, 1)
+        self.page_spin.setPrefix("page ")
+        self.page_spin.setToolTip("Channel page (PgUp/PgDn on the spin box)")
+        row.addWidget(self.layer_combo, 1)
+        row.addWidget(self.per_page_spin)
+        row.addWidget(self.page_spin)
+        lay.addLayout(row)
+        self.page_label = QLabel("")
+        self.page_label.setStyleSheet("color: #555;")
+        lay.addWidget(self.page_label)
+
+        mid = QHBoxLayout()
+        mid.setSpacing(2)
+        self.view = ImageView(zoomable=True, tooltip="Click a map to enlarge it with a colour bar; click again (or "
+                              "Esc) to go back. Wheel: zoom, drag: pan, double-click: fit", padding=0.0)
+        self.colorbar = ColorBar()
+        self.colorbar.setVisible(False)
+        mid.addWidget(self.view, 1)
+        mid.addWidget(self.colorbar)
+        lay.addLayout(mid, 1)
+        self.hover = QLabel(" ")
+        self.hover.setStyleSheet("color: #333; font-family: monospace;")
+        lay.addWidget(self.hover)
+        self.stats = QLabel("")
+        self.stats.setStyleSheet("color: #333;")
+        self.stats.setWordWrap(True)
+        lay.addWidget(self.stats)
+        self.info = QLabel("waiting for the first frame…")
+        lay.addWidget(self.info)
+
+        self.set_choices(choices)
+        self.model_combo.currentIndexChanged.connect(self._on_model)
+        self.layer_combo.currentIndexChanged.connect(self._on_layer)
+        self.page_spin.valueChanged.connect(self._on_page)
+        self.per_page_spin.valueChanged.connect(self._on_per_page)
+        self.view.clicked.connect(self._on_click)
+        self.view.hovered.connect(self._on_hover)
+        self.view.left.connect(lambda: self.hover.setText(" "))
+
+    # --- state -> widgets ---
+    def set_choices(self, choices: list[ModelSpec]) -> None:
+        self._choices = list(choices)
+        labels = [s.label for s in self._choices]
+        if self.spec.label not in labels:
+            self._choices.insert(0, self.spec)
+            labels.insert(0, self.spec.label)
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for s in self._choices:
+            self.model_combo.addItem(s.label)
+            self.model_combo.setItemData(self.model_combo.count() - 1, f"{s.backbone} · {s.weight_state}",
+                                         Qt.ItemDataRole.ToolTipRole)
+        self.model_combo.setCurrentIndex(labels.index(self.spec.label))
+        self.model_combo.blockSignals(False)
+
+    def config(self) -> PaneConfig:
+        return PaneConfig(self.spec, self.layer, self.page, self.per_page or 1_000_000, self.focus)
+
+    def show_result(self, r: PaneResult, cmap: str) -> None:
+        if r.layers and r.layers != self._layers:
+            self._layers = r.layers
+            self.layer_combo.blockSignals(True)
+            self.layer_combo.clear()
+            for name, c, s in r.layers:
+                self.layer_combo.addItem(f"{name}  ({c} ch, stride {s})")
+            self.layer_combo.setCurrentIndex(r.layer)
+            self.layer_combo.blockSignals(False)
+        elif r.layers and self.layer_combo.currentIndex() != r.layer and self.layer is None:
+            self.layer_combo.blockSignals(True)
+            self.layer_combo.setCurrentIndex(r.layer)
+            self.layer_combo.blockSignals(False)
+        self.error = r.error
+        if r.error:
+            self.view.clear_image()
+            self.info.setText(r.error)
+            self.info.setStyleSheet("color: #b00020;")
+            self.info.setToolTip(r.error)
+            self.stats.setText("")
+            return
+        self.info.setStyleSheet("")
+        self.info.setToolTip("")
+        per = max(1, r.count if self.per_page == ALL else self.per_page)
+        pages = max(1, -(-r.channels // per))
+        self.page_spin.blockSignals(True)
+        self.page_spin.setRange(1, pages)
+        self.page_spin.setValue(r.first // per + 1)
+        self.page_spin.setSuffix(f" / {pages}")
+        self.page_spin.blockSignals(False)
+        mh, mw = r.map_size
+        if r.focus is not None:
+            self.page_label.setText(f"channel {r.focus + 1} of {r.channels}, {mh}x{mw} (enlarged) — click or "
+                                    "Esc: all")
+        else:
+            self.page_label.setText(f"channels {r.first + 1}–{r.first + r.count} of {r.channels}, {mh}x{mw} "
+                                    "each (HxW)")
+        shared = r.shared
+        self.colorbar.setVisible(r.focus is not None or shared)
+        if r.focus is not None or shared:
+            self.colorbar.set_range(cmap, r.lo, r.hi)
+        self.stats.setText(r.stats.describe() if r.stats is not None else "")
+        self.stats.setToolTip(r.stats.explain() if r.stats is not None else "")
+        self.last = r
+        self.view.set_image(r.mosaic)
+
+    def show_timing(self, fps: float, ms: float) -> None:
+        if self.error is None:
+            self.info.setText(f"{fps:4.1f} FPS · {ms:5.1f} ms this pane")
+
+    def reset_timing(self) -> None:
+        """The source stopped: no rates left standing from the last frame."""
+        if self.error is None:
+            self.info.setText("no frames (source stopped)")
+
+    # --- intent ---
+    @Slot(int)
+    def _on_model(self, i: int) -> None:
+        if 0 <= i < len(self._choices):
+            self.spec = self._choices[i]
+            self.layer, self.page, self.focus = None, 0, None
+            self._layers = ()
+            self.layer_combo.blockSignals(True)
+            self.layer_combo.clear()
+            self.layer_combo.addItem("(loading…)")
+            self.layer_combo.blockSignals(False)
+            self.changed.emit()
+
+    @Slot(int)
+    def _on_layer(self, i: int) -> None:
+        if i >= 0 and self._layers:
+            self.layer, self.page, self.focus = i, 0, None
+            self.changed.emit()
+
+    @Slot(int)
+    def _on_page(self, v: int) -> None:
+        self.page, self.focus = v - 1, None
+        self.changed.emit()
+
+    @Slot(int)
+    def _on_per_page(self, v: int) -> None:
+        first = self.last.first if self.last is not None else 0
+        self.per_page = v
+        self.page = 0 if v == ALL else first // max(1, v)  # keep the first map shown in view
+        self.focus = None
+        self.changed.emit()
+
+    @Slot(float, float)
+    def _on_click(self, x: float, y: float) -> None:
+        r = self.last
+        if r is None:
+            return
+        if self.focus is not None:
+            self.focus = None
+        else:
+            ch = r.channel_at(x, y)
+            if ch is None:
+                return
+            self.focus = ch
+        self.changed.emit()
+
+    @Slot(float, float)
+    def _on_hover(self, x: float, y: float) -> None:
+        r = self.last
+        hit = r.value_at(x, y) if r is not None and x >= 0 else None
+        if hit is None:
+            self.hover.setText(" ")
+            return
+        ch, row, col, value = hit
+        self.hover.setText(f"channel {ch + 1} · row {row}, col {col} · value {value:.4g}")
+
+    def unfocus(self) -> bool:
+        if self.focus is None:
+            return False
+        self.focus = None
+        self.changed.emit()
+        return True

@@ -21,14 +21,21 @@ from widgets.common.worker import WorkerPool
 from widgets.common.workspace import install_shortcut
 from widgets.models import persist
 from widgets.models.builder_form import BuilderForm
-from widgets.models.kernel_compare import KernelCompare
-from widgets.models.kernel_view import KernelPanel
+from widgets.models.kernel_compare import BUILDER, KernelCompare
 from widgets.models.layer_table import COL_BANK, COL_FROZEN, LayerTable  # noqa: F401  (tests read the columns)
 from widgets.models.view_cache import ViewCache, view_key
-from widgets.models.weights_hint import arms_text, refusal_hint
+from widgets.models.words import arms_text, auto_name, refusal_hint, stages_html
 
-BUILDER = "builder"
 
+def _splitter(orientation: Qt.Orientation, *parts: tuple[QWidget, int, int]) -> QSplitter:
+    """A splitter of (widget, stretch, initial size) parts whose children never collapse."""
+    sp = QSplitter(orientation)
+    for i, (w, stretch, _size) in enumerate(parts):
+        sp.addWidget(w)
+        sp.setStretchFactor(i, stretch)
+    sp.setSizes([size for _w, _s, size in parts])
+    sp.setChildrenCollapsible(False)
+    return sp
 
 class ModelsWorkspace(QWidget):
     _session_event = Signal(str, str)  # (kind, name), queued to the GUI thread from any thread
@@ -40,14 +47,12 @@ class ModelsWorkspace(QWidget):
         self.pool = WorkerPool(self)
         self.cache = ViewCache(self.pool, self)
         self._views = self.cache.views  # key -> snapshot (the same dict)
-        self._specs: dict[str, ModelSpec] = {}  # source id -> spec (reference and session models)
         self._builder_spec: ModelSpec | None = None
         self._builder_view: viz.ModelView | None = None
         self._layer_freeze: dict[str, bool] = {}  # layer path -> frozen (overrides on top of the preset)
         self._layer_init: dict[str, str] = {}  # conv label -> "bank:NAME" (session bank) or "init:KIND"
         self._builder_inits: tuple[tuple[str, str], ...] = ()  # per-layer inits of the current build
         self._builder_view_key = ""
-        self._arms_key = ""  # the other LC arm's build (parameter counts of both arms)
         self._weights: str | None = None
         self._pending_weights: str | None = None
         self._loading = False
@@ -69,22 +74,10 @@ class ModelsWorkspace(QWidget):
         self.table, self.totals = self.layers.table, self.layers.totals
         self.panel_a, self.panel_b, self.compare = self.kernels.panel_a, self.kernels.panel_b, self.kernels.compare
         self.scale, self.link = self.kernels.scale, self.kernels.link
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self.layers)
-        right.addWidget(self.kernels)
-        right.setStretchFactor(0, 2)
-        right.setStretchFactor(1, 3)
-        right.setSizes([300, 520])
-        self.right_splitter = right
-        main = QSplitter(Qt.Orientation.Horizontal)
-        main.addWidget(f)
-        main.addWidget(right)
-        main.setStretchFactor(1, 1)
-        main.setSizes([350, 1050])
-        main.setChildrenCollapsible(False)
+        self.right_splitter = _splitter(Qt.Orientation.Vertical, (self.layers, 2, 300), (self.kernels, 3, 520))
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(main)
+        lay.addWidget(_splitter(Qt.Orientation.Horizontal, (f, 0, 350), (self.right_splitter, 1, 1050)))
 
         f.backbone.currentIndexChanged.connect(self._on_backbone)
         f.changed.connect(self._changed)
@@ -97,8 +90,7 @@ class ModelsWorkspace(QWidget):
         self.layers.frozenToggled.connect(self._on_frozen_toggled)
         self.layers.initChosen.connect(self._on_layer_init)
         self.layers.kernelLayerSelected.connect(self._on_kernel_layer)
-        self.panel_a.source_changed.connect(lambda _s: self._load_panel(self.panel_a))
-        self.panel_b.source_changed.connect(lambda _s: self._load_panel(self.panel_b))
+        self.kernels.attach(self.cache, lambda: (self._builder_spec, self._builder_view))
         self.kernels.changed.connect(self._save)
         self.cache.built.connect(self._on_built)
         self.cache.failed.connect(self._on_built)
@@ -135,7 +127,7 @@ class ModelsWorkspace(QWidget):
                 banks.append((layer, bank))
         init = "checkpoint" if w else self.init.currentData()
         state = "trained" if w else ("hand-designed" if banks else "random")
-        label = self.name_edit.text().strip() or _auto_name(backbone, options, init, w, banks, self._layer_inits())
+        label = self.name_edit.text().strip() or auto_name(backbone, options, init, w, banks, self._layer_inits())
         return ModelSpec.make(backbone, label=label, options=options, init=init, weights=w,
                               freeze=viz.freeze_entries(self.freeze.currentData(), self._layer_freeze),
                               seed=self.seed.value(), weight_state=state, banks=tuple(banks))
@@ -205,7 +197,7 @@ class ModelsWorkspace(QWidget):
     @Slot(str)
     def _on_built(self, _key: str) -> None:
         self._deliver_builder()
-        self._deliver_panels()
+        self.kernels.deliver_panels()
         self._trim_cache()
 
     def _trim_cache(self, keep: int | None = None) -> None:
@@ -241,7 +233,7 @@ class ModelsWorkspace(QWidget):
         self.layers.fill(view, self.session.banks, self._layer_init)
         self.layers.table_title.setText(f"<b>Layers of {spec.label}</b>")
         self.totals.setText(view.totals_text())
-        self.form.stages.setText(_stages_html(view))
+        self.form.stages.setText(stages_html(view))
         self._show_arms(spec, view)
         self.add_btn.setEnabled(True)
         if self.panel_a.source_id() == BUILDER:
@@ -255,16 +247,14 @@ class ModelsWorkspace(QWidget):
 
     def _show_arms(self, spec: ModelSpec, view: viz.ModelView) -> None:
         """For a model with a ``learn_spatial`` option (LC blocks): the parameter counts of both arms."""
-        other = dict(spec.options)
         if "learn_spatial" not in self.form.field_names():
             self.form.arms.hide()
             return
-        other["learn_spatial"] = not bool(other.get("learn_spatial", self.form.field_default("learn_spatial")))
-        twin = dataclasses.replace(spec, options=tuple(sorted(other.items())))
-        self._arms_key = self.cache.request(twin, f"{spec.label} (other arm)", self._builder_inits,
-                                            self._freeze_toggles())
-        self.form.arms.setText(arms_text(view, self._views.get(self._arms_key), bool(dict(spec.options).get(
-            "learn_spatial", self.form.field_default("learn_spatial")))))
+        learned = bool(dict(spec.options).get("learn_spatial", self.form.field_default("learn_spatial")))
+        twin = dataclasses.replace(spec, options=tuple(sorted({**dict(spec.options),
+                                                               "learn_spatial": not learned}.items())))
+        key = self.cache.request(twin, f"{spec.label} (other arm)", self._builder_inits, self._freeze_toggles())
+        self.form.arms.setText(arms_text(view, self._views.get(key), learned))
         self.form.arms.show()
 
     def _show_error(self, text: str) -> None:
@@ -350,77 +340,17 @@ class ModelsWorkspace(QWidget):
 
     # ============================================================================================ panels
     def _refresh_sources(self) -> None:
-        items = [(BUILDER, "Builder: current model", "The model being built on the left")]
-        self._specs.clear()
-        try:
-            refs = viz.reference_specs()
-        except Exception as exc:  # a broken zoo must not take the workspace down
-            refs = []
-            self.status.setText(f"Reference models unavailable: {exc}")
-        for s in refs:
-            sid = f"ref:{s.label}"
-            self._specs[sid] = s
-            items.append((sid, s.label, f"{s.backbone}, {s.weight_state}" + (f": {s.weights}" if s.weights else "")))
-        for name, s in self.session.models.items():
-            sid = f"session:{name}"
-            self._specs[sid] = s
-            items.append((sid, f"session: {name}", f"{s.backbone} from the session"))
-        for panel in (self.panel_a, self.panel_b):
-            before = panel.source_id()
-            panel.set_sources(items)
-            if before and panel.source_id() != before:  # its model left the session: show what is selected now
-                self._load_panel(panel)
-
-    def _spec_for(self, sid: str) -> ModelSpec | None:
-        return self._builder_spec if sid == BUILDER else self._specs.get(sid)
-
-    def _load_panel(self, panel: KernelPanel) -> None:
-        sid = panel.source_id()
-        if sid == BUILDER:
-            panel.set_view(self._builder_view)
-        else:
-            spec = self._spec_for(sid)
-            key = view_key(spec) if spec is not None else ""
-            if spec is None:
-                panel.set_view(None, "Nothing to show.")
-                return
-            if key in self._views:
-                panel.set_view(self._views[key])
-                self.kernels.sync_layer(panel)
-            elif key in self.cache.errors:
-                panel.set_view(None, f"Could not build {spec.label}: {self.cache.errors[key]}")
-            else:
-                panel.set_view(None)
-                panel.set_busy(f"Building {spec.label}…")
-                self.cache.request(spec, spec.label)
-        self.kernels.update_compare()
-        self._save()
-
-    def _deliver_panels(self) -> None:
-        for panel in (self.panel_a, self.panel_b):
-            sid = panel.source_id()
-            spec = None if sid == BUILDER else self._spec_for(sid)
-            if spec is None:
-                continue
-            key = view_key(spec)
-            view = self._views.get(key)
-            if view is not None and panel.view() is not view:
-                panel.set_view(view)
-                self.kernels.sync_layer(panel)
-            elif key in self.cache.errors and panel.view() is None:
-                panel.set_view(None, f"Could not build {spec.label}: {self.cache.errors[key]}")
-        self.kernels.update_compare()
+        error = self.kernels.refresh_sources(self.session.models)
+        if error:
+            self.status.setText(error)
 
     # ============================================================================================ session
     @Slot()
     def add_to_session(self) -> str | None:
         try:
             spec = self.final_spec()
-        except ValueError as exc:
-            self._show_error(str(exc))
-            return None
-        except Exception as exc:  # a per-layer init that cannot be generated
-            self._show_error(f"Not added: {exc}")
+        except Exception as exc:  # a bad field (ValueError, its own message) or a per-layer init that cannot be made
+            self._show_error(str(exc) if isinstance(exc, ValueError) else f"Not added: {exc}")
             return None
         key = view_key(self.current_spec(), self._layer_inits())
         if key in self.cache.errors:
@@ -475,71 +405,15 @@ class ModelsWorkspace(QWidget):
 
     # ============================================================================================ settings
     def _save(self) -> None:
-        if self._loading:
-            return
-        s = self.settings
-        bb = self.backbone.currentData()
-        s.setValue("models/backbone", bb)
-        try:
-            options = self.form.option_values()
-        except ValueError:
-            options = None
-        persist.save_backbone(s, bb, options, self._layer_freeze, self._layer_init)
-        for key, value in (("init", self.init.currentData()), ("seed", self.seed.value()),
-                           ("freeze", self.freeze.currentData()), ("weights", self._weights or ""),
-                           ("name", self.name_edit.text()), ("panel_a", self.panel_a.source_id()),
-                           ("panel_b", self.panel_b.source_id()), ("layer", self.panel_a.layer_path()),
-                           ("scale", self.scale.currentData())):
-            s.setValue(f"models/{key}", value)
+        if not self._loading:
+            persist.save(self)
 
     def _restore(self) -> None:
-        s = self.settings
         self._loading = True
-        try:
-            refs = viz.reference_specs()
-        except Exception:
-            refs = []
-        trained = [r for r in refs if r.weight_state == "trained"]
-        default_bb = "resnet20" if any(r.backbone == "resnet20" for r in trained) else "simple"
-        first_launch = s.value("models/backbone") is None
-        bb = s.value("models/backbone", default_bb)
-        if self.backbone.findData(bb) < 0:
-            bb = default_bb if self.backbone.findData(default_bb) >= 0 else self.backbone.itemData(0)
-        twin = next((r for r in trained if r.backbone == bb), None)  # the trained model of this architecture
-        self.backbone.setCurrentIndex(self.backbone.findData(bb))
-        self.form.description.setText(describe(bb))
-        options = persist.saved_options(s, bb)
-        if first_launch and twin is not None and not options:
-            # like with like: the random model gets the trained one's architecture (channels, widths), so the
-            # two kernel panels show the same layers and can be compared
-            options = {k: v for k, v in dict(twin.options).items() if k in self.form.option_names(bb)}
-        self.form.fill_options(bb, options)
-        self._layer_freeze, self._layer_init = persist.saved_layers(s, bb, self.session.banks)
-        self.init.setCurrentIndex(max(0, self.init.findData(s.value("models/init", "default"))))
-        try:
-            self.seed.setValue(int(s.value("models/seed", 0)))
-        except (TypeError, ValueError):
-            pass
-        self.freeze.setCurrentIndex(max(0, self.freeze.findData(s.value("models/freeze", "Train everything"))))
-        w = s.value("models/weights", "") or None
-        if w and Path(w).is_file():
-            self._weights = w
-            self.weights_label.setText(Path(w).name)
-            self.weights_label.setToolTip(w)
-        self.name_edit.setText(s.value("models/name", "") or "")
-        self.scale.setCurrentIndex(max(0, self.scale.findData(s.value("models/scale", "layer"))))
-        self.panel_a.set_scale(self.scale.currentData())
-        self.panel_b.set_scale(self.scale.currentData())
-        self._refresh_sources()
-        a = s.value("models/panel_a", BUILDER)
-        ref_b = f"ref:{twin.label}" if twin is not None else (f"ref:{trained[0].label}" if trained else BUILDER)
-        b = s.value("models/panel_b", ref_b)
-        self.panel_a.select_source(a) or self.panel_a.select_source(BUILDER)
-        self.panel_b.select_source(b) or self.panel_b.select_source(ref_b)
-        self._restore_layer = s.value("models/layer", "")
+        persist.restore(self)
         self._loading = False
         self.name_edit.textEdited.connect(lambda _t: self._save())
-        self._load_panel(self.panel_b)
+        self.kernels.load_panel(self.panel_b)
 
     # ============================================================================================ lifecycle
     def set_active(self, active: bool) -> None:
@@ -573,23 +447,3 @@ class ModelsWorkspace(QWidget):
         self._unsubscribe()
         self.pool.shutdown()
 
-
-def _auto_name(backbone: str, options: dict, init: str, weights, banks, layer_inits=()) -> str:
-    bits = [f"{k}={viz.format_option(viz.OptionField(k, 'str', None), v).replace(', ', '/')}"
-            for k, v in options.items()]
-    name = backbone + (f" [{', '.join(bits)}]" if bits else "")
-    if weights:
-        return f"{name} ({Path(weights).stem})"
-    if banks:
-        return f"{name} (hand-designed)"
-    if layer_inits:
-        return f"{name} ({init}; " + ", ".join(f"{lay}: {kind}" for lay, kind in layer_inits) + ")"
-    return f"{name} ({init})" if init != "default" else f"{name} (random)"
-
-
-def _stages_html(view: viz.ModelView) -> str:
-    inp = "x".join(str(v) for v in view.input_shape)
-    taps = "".join(f"<tr><td>{n}</td><td align='right'>{c}</td><td align='right'>/{st}</td></tr>"
-                   for n, c, st in view.stages)
-    return (f"<b>Taps</b> (input {inp})<table cellspacing='0' cellpadding='1'>"
-            f"<tr><td><i>layer</i></td><td><i>channels</i></td><td><i>stride</i></td></tr>{taps}</table>")

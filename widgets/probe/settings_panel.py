@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QSpinBox,
     QStackedWidget,
@@ -131,17 +132,24 @@ class ProbeSettings(QWidget):
                 self._editors[(h, key)] = ed
                 lab = QLabel(label)
                 lab.setToolTip(tip)
-                pf.addRow(lab, ed)
                 if (h, key) in AUTO:
                     auto = QCheckBox(AUTO_TEXT)
-                    auto.setChecked(True)
                     auto.setToolTip("Checked: the backbone's own setting, selected on validation (as the command "
-                                    "line uses it).\nEditing the value unchecks this: the run then uses your value.")
+                                    "line uses it).\nUncheck to give your own value.")
                     auto.setObjectName(f"auto_{h}_{key}")
-                    auto.toggled.connect(self.changed)
-                    ed.valueChanged.connect(lambda _v, a=auto: a.setChecked(False))
                     self._auto[(h, key)] = auto
-                    pf.addRow("", auto)
+                    field = QWidget()
+                    row = QHBoxLayout(field)
+                    row.setContentsMargins(0, 0, 0, 0)
+                    row.addWidget(ed, 1)
+                    row.addWidget(auto)
+                    auto.toggled.connect(lambda on, a=auto, e=ed: self._show_auto(a, e, on))
+                    auto.toggled.connect(self.changed)
+                    ed.valueChanged.connect(lambda _v, a=auto: a.setChecked(False))  # a value set is the user's
+                    auto.setChecked(True)
+                    pf.addRow(lab, field)
+                else:
+                    pf.addRow(lab, ed)
             if pf.rowCount() == 0:
                 pf.addRow(QLabel("no options"))
             self._pages[h] = self.options.addWidget(page)
@@ -168,6 +176,12 @@ class ProbeSettings(QWidget):
         self.seeds.valueChanged.connect(self.changed)
         self.test_limit.valueChanged.connect(self.changed)
         self._on_head()
+
+    @staticmethod
+    def _show_auto(box: QCheckBox, editor: QWidget, auto: bool) -> None:
+        """Auto: the words say so and no number is shown (it would not be the one used)."""
+        box.setText(AUTO_TEXT if auto else "auto")
+        editor.setVisible(not auto)
 
     @Slot()
     def _on_head(self) -> None:

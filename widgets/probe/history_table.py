@@ -45,8 +45,11 @@ class HistoryTable(QWidget):
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         hh = self.table.horizontalHeader()
+        # every column as wide as its contents (the model's name is never cut short); the table scrolls sideways
+        # when the panel is narrow, and the last column takes what is left
         hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        hh.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        hh.setStretchLastSection(True)
+        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         hh.setMinimumSectionSize(36)
         self.table.setToolTip("Every finished run, stored in the history database. Select a run to see its results; "
                               "Delete removes the selected runs.")

@@ -156,7 +156,8 @@ def test_small_truths_in_models_and_probe(qtbot, window):
     d = fake_result()
     d["confusion"] = (np.eye(10, dtype=int) * 8 + 1).tolist()
     results.show_run(RunView.from_dict(d))
-    assert "numbers: counts" in results.confusion.plotItem.titleLabel.text
+    title = results.confusion.plotItem.titleLabel.text
+    assert "counts" in title and "row %" in title and "row-normalised" not in title
     assert results.confusion_text(2, 2) == "true 2 → predicted 2: 9 of 18 (50.0%)"
 
 

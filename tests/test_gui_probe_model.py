@@ -35,6 +35,13 @@ def test_new_record_reads_the_resolved_record():
     assert v.seeds_text() == "head 0, model 1, split 0"
 
 
+def test_hyperparameters_shown_without_the_mechanics():
+    d = fake_result()
+    d["settings"] = {"head_options": {"weight_decay": 1e-4, "epochs": 100, "tol": 1e-4, "batch_size": 512}}
+    assert RunView.from_dict(d).hyper_text() == "weight_decay=0.0001"
+    assert RunView.from_dict({**fake_result(head="own")}).hyper_text() == "none (own classifier)"
+
+
 def test_from_result_reads_new_fields_by_getattr():
     @dataclasses.dataclass
     class Result:  # a ProbeResult of the next version: to_dict() plus typed fields

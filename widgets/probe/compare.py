@@ -43,7 +43,7 @@ class CompareView(QWidget):
         page = QWidget()
         pl = QVBoxLayout(page)
         pl.setContentsMargins(0, 0, 0, 0)
-        self.chart = _plot("Top-1 test accuracy (mean ± std over seeds; the table says what was compared)", "", "top-1 accuracy")
+        self.chart = _plot("Top-1 test accuracy (mean ± std over seeds)", "", "top-1 accuracy")
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.invertY(True)
         self.chart.getAxis("left").setStyle(autoExpandTextSpace=True)
@@ -131,7 +131,8 @@ class CompareView(QWidget):
                      "Val top-1": r.val, "Test top-1": r.test, "Seeds": r.seeds}
             for j, name in enumerate(self.COLUMNS):
                 it = QTableWidgetItem(cells[name])
-                it.setToolTip(f"{name}: {cells[name]}")
+                it.setToolTip(f"{name}: {r.weights_path or cells[name]}" if name == "Weights file" else
+                              f"{name}: {cells[name]}")
                 if name in self.NUMERIC:
                     it.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 if name == "Weights":

@@ -61,6 +61,8 @@ class CurvesView(QWidget):
             "The loss and accuracy curves appear here while the heads train;<br>"
             "accuracies are compared side by side under <b>Compare</b>.")
         self.stack.addWidget(self.hint)
+        self.waiting = hint_label("")  # before the first point: no empty axes
+        self.stack.addWidget(self.waiting)
         plots = QWidget()
         pl = QVBoxLayout(plots)
         pl.setContentsMargins(0, 0, 0, 0)
@@ -99,7 +101,11 @@ class CurvesView(QWidget):
             "test": _Series(self.acc_plot.plot(pen=pen, symbol="o", symbolSize=5, symbolBrush=colour,
                                                symbolPen=None)),
         }
-        self.stack.setCurrentIndex(1)
+        if not any(x.n for series in self.series.values() for x in series.values()):
+            self.waiting.setText(f"<b>{name}</b><br><br>Extracting the frozen features first (progress, speed and "
+                                 "time left at the left, under Run).<br>The loss and accuracy curves appear here "
+                                 "as soon as the head starts training.")
+            self.stack.setCurrentWidget(self.waiting)
         if not self._timer.isActive():
             self._timer.start()
 
@@ -114,6 +120,7 @@ class CurvesView(QWidget):
         if p.test_acc is not None:
             s["test"].append(p.step, p.test_acc)
         self._dirty.add(key)
+        self.stack.setCurrentIndex(2)
 
     def set_curves(self, key: int, curves: list[dict]) -> None:
         """Replace a run's curves with its complete record (the live view may have skipped points)."""
@@ -127,6 +134,8 @@ class CurvesView(QWidget):
         s["train"].set([c["step"] for c in tr], [c["train_acc"] for c in tr])
         s["test"].set([c["step"] for c in te], [c["test_acc"] for c in te])
         self._dirty.add(key)
+        if curves:
+            self.stack.setCurrentIndex(2)
         self._redraw()
 
     def show_run(self, name: str, curves: list[dict]) -> None:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
 NOT_RECORDED = "not recorded"
+# the hyperparameters selected on validation (the rest of a head's options are mechanics: tolerances, batch sizes)
+HYPERPARAMETERS = ("weight_decay", "alpha", "C", "k")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +79,8 @@ class RunView:
 
     def hyper_text(self) -> str:
         """The head's selected hyperparameters (chosen on validation) or, for old runs, the options it ran with."""
-        d = self.selected or self.head_options
+        d = self.selected or {k: v for k, v in self.head_options.items() if k in HYPERPARAMETERS} \
+            or self.head_options
         if self.is_baseline:
             return "none (own classifier)"
         if not d:
@@ -173,6 +177,7 @@ class CompareRow:
     val: str
     test: str
     seeds: str
+    weights_path: str = ""
 
 
 def mean_std(values: Iterable[float | None]) -> tuple[float, float, int] | None:
@@ -207,14 +212,14 @@ def compare_row(runs: list[RunView]) -> CompareRow:
                   if seeds else NOT_RECORDED)
     return CompareRow(
         label=first.label, weight_state=first.weight_state, backbone=first.backbone,
-        weights=first.weights or ("its own training" if first.weight_state == "trained" else first.weight_state),
+        weights=Path(first.weights).name if first.weights else first.weight_state,
         layer=same([r.layer_text for r in runs]), pooling=same([r.pooling or NOT_RECORDED for r in runs]),
         n_features=same([NOT_RECORDED if r.n_features is None else f"{r.n_features:,}" for r in runs]),
         head="own classifier" if first.is_baseline else first.head,
         hyper=same([r.hyper_text() for r in runs]),
         n_train="" if first.n_train is None or first.is_baseline else str(first.n_train),
         n_runs=len(runs), val=pct(mean_std(r.val_top1 for r in runs)),
-        test=pct(mean_std(r.test_top1 for r in runs)), seeds=seeds_text)
+        test=pct(mean_std(r.test_top1 for r in runs)), seeds=seeds_text, weights_path=first.weights or "")
 
 
 def _first(*values: Any) -> Any:

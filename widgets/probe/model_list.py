@@ -53,6 +53,7 @@ class ModelList(QTreeWidget):
             self._specs[label] = spec
             state = getattr(spec, "weight_state", "random") or "random"
             item = QTreeWidgetItem([label, state])
+            item.setData(0, Qt.ItemDataRole.UserRole, label)  # the key, kept apart from what is displayed
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(0, Qt.CheckState.Checked if label in keep else Qt.CheckState.Unchecked)
             item.setForeground(1, QBrush(state_colour(state)))
@@ -62,6 +63,10 @@ class ModelList(QTreeWidget):
             self.addTopLevelItem(item)
         self.blockSignals(False)
         self.checkedChanged.emit(self.checked_labels())
+
+    @staticmethod
+    def label_of(item: QTreeWidgetItem) -> str:
+        return str(item.data(0, Qt.ItemDataRole.UserRole))
 
     def labels(self) -> list[str]:
         return list(self._specs)
@@ -74,7 +79,7 @@ class ModelList(QTreeWidget):
         for i in range(self.topLevelItemCount()):
             it = self.topLevelItem(i)
             if it.checkState(0) == Qt.CheckState.Checked:
-                out.append(it.text(0))
+                out.append(self.label_of(it))
         return out
 
     def checked_specs(self) -> list[Any]:
@@ -85,13 +90,13 @@ class ModelList(QTreeWidget):
         self.blockSignals(True)
         for i in range(self.topLevelItemCount()):
             it = self.topLevelItem(i)
-            it.setCheckState(0, Qt.CheckState.Checked if it.text(0) in want else Qt.CheckState.Unchecked)
+            it.setCheckState(0, Qt.CheckState.Checked if self.label_of(it) in want else Qt.CheckState.Unchecked)
         self.blockSignals(False)
         self.checkedChanged.emit(self.checked_labels())
 
     def item_for(self, label: str) -> QTreeWidgetItem | None:
         for i in range(self.topLevelItemCount()):
-            if self.topLevelItem(i).text(0) == label:
+            if self.label_of(self.topLevelItem(i)) == label:
                 return self.topLevelItem(i)
         return None
 

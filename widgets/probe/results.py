@@ -43,8 +43,7 @@ class ResultsView(QWidget):
         self.per_class.setYRange(0, 1, padding=0.02)
         self.per_class.setMouseEnabled(x=False, y=False)
         grid.addWidget(self.per_class, 1, 0)
-        self.confusion = _plot("Confusion matrix (colour: share of the true class; numbers: counts)", "true class",
-                               "predicted class")
+        self.confusion = _plot("Confusion: counts (colour: row %)", "true class", "predicted class")
         self.confusion.invertY(True)
         self.confusion.setAspectLocked(True)
         self.confusion.showGrid(x=False, y=False)

@@ -79,7 +79,8 @@ class RunPanel(QGroupBox):
         self.progress.setValue(int(1000 * (index - 1 + within) / max(1, total)))
         self.stage.setText(f"{index}/{total} · {title}: {p.message}")
         unit = "steps" if p.payload is not None and hasattr(p.payload, "loss") else "images"
-        self.rate_label.setText(self._rate.update(p.done, p.total, time.monotonic(), unit))
+        rate = self._rate.update(p.done, p.total, time.monotonic(), unit)
+        self.rate_label.setText(f"this stage: {rate}" if rate else "")
 
     def finish(self, complete: bool) -> None:
         if complete:

@@ -156,7 +156,7 @@ def test_closing_during_a_run_cancels_and_joins(qtbot, make_ws):
     seen = []
     ws.curves.series.clear()
     qtbot.mouseClick(ws.train_btn, Qt.MouseButton.LeftButton)
-    worker = ws._worker
+    worker = ws.queue.worker
     assert worker is not None and worker.is_running()
     worker.progress.connect(seen.append)
     qtbot.waitUntil(lambda: bool(seen), timeout=30_000)
@@ -165,19 +165,49 @@ def test_closing_during_a_run_cancels_and_joins(qtbot, make_ws):
     assert ws.pool.running() == []
 
 
-def test_escape_cancels_and_keeps_finished_runs(qtbot, make_ws):
+def test_escape_cancels_and_keeps_finished_runs(qtbot, make_ws, monkeypatch):
+    """Two runs: the first finishes and is stored; the second blocks (by construction, until cancelled) and Esc
+    cancels it. No race: Esc is pressed only once the second run is known to be waiting."""
+    import threading
+    import time
+
+    from app.probe import run as run_mod
+    from app.tasks import Progress, check
+
+    real = run_mod.run_probe
+    calls = []
+    waiting = threading.Event()
+
+    def run_probe(cfg, cancel=None):
+        calls.append(cfg.model.label)
+        if len(calls) == 1:
+            return (yield from real(cfg, cancel=cancel))
+        waiting.set()
+        while True:  # a run that only ends when cancelled
+            check(cancel)
+            yield Progress(0, None, "waiting for Esc")
+            time.sleep(0.01)
+
+    monkeypatch.setattr(run_mod, "run_probe", run_probe)
     ws = make_ws()
     choose_dataset(ws, "digits")
-    set_subset(ws, 0)
-    ws.probe_settings.editor("logistic", "epochs").setValue(2000)
+    set_subset(ws, 200)
+    uncheck_all(qtbot, ws)
+    click_check(qtbot, ws, "rdsn (random)")
+    click_check(qtbot, ws, "simple (random)")
+    ws.probe_settings.head.setCurrentIndex(ws.probe_settings.head.findData("ridge"))
+    ws.probe_settings.test_limit.setValue(100)
     with qtbot.waitSignal(ws.batchDone, timeout=60_000):
         qtbot.mouseClick(ws.train_btn, Qt.MouseButton.LeftButton)
         assert ws.cancel_btn.isEnabled()
-        # Esc at once: the run yields several reports, and the worker checks the token between them, so the
-        # cancel always lands before the run could finish (waiting for a stage first raced the fast heads)
+        qtbot.waitUntil(waiting.is_set, timeout=60_000)
         press(qtbot, ws, Qt.Key.Key_Escape)
+    assert calls == ["rdsn (random)", "simple (random)"]
     assert ws.stage.text().startswith("Cancelled")
     assert ws.train_btn.isEnabled() and not ws.cancel_btn.isEnabled()
+    runs = ws.history.list()  # the finished run was kept, the cancelled one not stored
+    assert [r.label for r in runs] == ["rdsn (random)"]
+    assert ws.history_table.ids() == [runs[0].id]
 
 
 def _stored_run(dataset="digits", label="simple (random)", top1=0.75):
@@ -201,7 +231,7 @@ def test_history_reopen_delete_export(qtbot, make_ws, fe_home, tmp_path, monkeyp
     assert ws.history_table.ids() == [b, a]
     assert ws.compare.table.rowCount() == 2  # previous runs are compared at launch
     ws.history_table.table.selectRow(1)  # run a
-    assert ws.results.run["id"] == a and "simple (random)" in ws.results.header.text()
+    assert ws.results.run.run_id == a and "simple (random)" in ws.results.header.text()
     assert "50.0%" in ws.results.header.text()
     qtbot.waitUntil(lambda: ws._gallery_worker is None, timeout=20_000)
     assert len(ws.results._gallery_texts) == 3, ws.results.gallery_note.text()
@@ -259,14 +289,39 @@ def test_settings_and_session_models_are_remembered(qtbot, make_ws):
     assert again.dataset_name() == "digits"
 
 
-def test_add_trained_baseline(qtbot, make_ws):
-    """The fully trained reference: a trained model's own classifier, stored and compared like a probe."""
-    ws = make_ws()
+def _digits_checkpoint(tmp_path):
+    """A ``simple`` classifier whose sidecar says it was trained on digits (its weights need not be good)."""
+    import torch
+
+    from app.models import create
+    from app.models.spec import ModelSpec
+    from app.models.weights import save_checkpoint
+
+    spec = ModelSpec.make("simple", options={"in_channels": 1, "num_classes": 10})
+    torch.manual_seed(0)
+    st, _ = save_checkpoint(create("simple", **spec.kwargs), tmp_path / "simple_digits", spec, dataset="digits")
+    return ModelSpec.make("simple", label="simple (trained, digits)", options=dict(spec.options),
+                          init="checkpoint", weights=str(st), weight_state="trained")
+
+
+def test_add_trained_baseline(qtbot, make_ws, tmp_path):
+    """The fully trained reference: a trained model's own classifier, stored and compared like a probe, and only
+    on the dataset it was trained on."""
+    from app.session import Session
+
+    session = Session()
+    ws = make_ws(session)
+    session.put_model("simple (trained, digits)", _digits_checkpoint(tmp_path))
     choose_dataset(ws, "digits")
     uncheck_all(qtbot, ws)
     assert not ws.baseline_btn.isEnabled()  # needs a checked trained model
-    trained = trained_label(ws)
-    click_check(qtbot, ws, trained)
+    # an MNIST classifier is refused on digits, with the reason, and nothing runs
+    click_check(qtbot, ws, "simple (trained, MNIST)")
+    qtbot.mouseClick(ws.baseline_btn, Qt.MouseButton.LeftButton)
+    assert not ws.is_running() and ws.history.list() == []
+    assert ws.banner.isVisible() and "trained on mnist" in ws.banner.text() and "digits" in ws.banner.text()
+    click_check(qtbot, ws, "simple (trained, MNIST)")
+    click_check(qtbot, ws, "simple (trained, digits)")
     ws.probe_settings.test_limit.setValue(150)
     assert ws.baseline_btn.isEnabled()
     with qtbot.waitSignal(ws.batchDone, timeout=60_000):
@@ -274,7 +329,8 @@ def test_add_trained_baseline(qtbot, make_ws):
     assert not ws.banner.isVisible(), ws.banner.text()
     runs = ws.history.list()
     assert len(runs) == 1 and runs[0].head == "own" and runs[0].n_test == 150
-    assert ws.compare.table.rowCount() == 1 and ws.compare.table.item(0, 2).text() == "own classifier"
+    assert runs[0].label == "simple (trained, digits)"
+    assert ws.compare.table.rowCount() == 1 and ws.compare.cell(0, "Head") == "own classifier"
     assert "its own trained classifier" in ws.results.header.text()
 
 
@@ -293,7 +349,7 @@ def test_several_seeds_give_mean_and_std(qtbot, make_ws):
     runs = ws.history.list()
     assert sorted(r.seed for r in runs) == [0, 1]
     (group,) = ws.compare.groups
-    assert group.n_runs == 2 and ws.compare.table.item(0, 5).text() == "2"
-    assert "±" in ws.compare.table.item(0, 6).text()
+    assert group.n_runs == 2 and ws.compare.cell(0, "Runs") == "2"
+    assert "±" in ws.compare.cell(0, "Test top-1")
     if group.top1_std > 0:  # two seeds with the same accuracy are possible; then there is no error bar to draw
         assert ws.compare.error_bars is not None

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import time
-
-from PySide6.QtCore import QSettings, Qt, Slot
+from PySide6.QtCore import Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
 
-from app import device, paths
+from app import device
 from app.session import Session
+from widgets.common.settings import settings  # noqa: F401  (re-exported: widgets.main_window.settings)
+from widgets.common.workspace import Workspace
 
 WORKSPACES = ["kernels", "models", "live", "probe"]
-
-
-def settings() -> QSettings:
-    return QSettings(str(paths.settings_file()), QSettings.Format.IniFormat)
 
 
 class MainWindow(QMainWindow):
@@ -37,7 +33,8 @@ class MainWindow(QMainWindow):
         self.models = ModelsWorkspace(self.session, self.settings, self)
         self.live = LiveWorkspace(self.session, self.settings, self)
         self.probe = ProbeWorkspace(self.session, self.settings, self)
-        self.workspaces = {"kernels": self.kernels, "models": self.models, "live": self.live, "probe": self.probe}
+        self.workspaces: dict[str, Workspace] = {"kernels": self.kernels, "models": self.models, "live": self.live,
+                                                 "probe": self.probe}
         titles = {"kernels": "&Kernels", "models": "&Models", "live": "&Live", "probe": "&Probe"}
         tips = {
             "kernels": "Kernel Workbench: generate, freeze and hand-design convolution kernels (Ctrl+1)",
@@ -87,7 +84,7 @@ class MainWindow(QMainWindow):
     def _on_tab(self, index: int) -> None:
         for i, key in enumerate(WORKSPACES):
             ws = self.workspaces[key]
-            if hasattr(ws, "set_active"):
+            if isinstance(ws, Workspace):  # every workspace, once the Kernels one has set_active too
                 ws.set_active(i == index)
 
     def current_workspace(self) -> str:
@@ -96,22 +93,17 @@ class MainWindow(QMainWindow):
     def show_shortcuts(self) -> None:
         lines = ["Ctrl+1..4: switch workspace", "Ctrl+Q: quit", "F1: this list"]
         for key in WORKSPACES:
-            ws = self.workspaces[key]
-            for line in getattr(ws, "shortcuts", lambda: [])():
-                lines.append(f"{key}: {line}")
+            lines += [f"{key}: {line}" for line in self.workspaces[key].shortcuts()]
         QMessageBox.information(self, "Keyboard shortcuts", "\n".join(lines))
 
     def wait_ready(self, timeout_ms: int) -> None:
         """For screenshots: give the current workspace a chance to finish its first render."""
-        ws = self.workspaces[self.current_workspace()]
-        if hasattr(ws, "wait_ready"):
-            ws.wait_ready(timeout_ms)
-        else:
-            time.sleep(timeout_ms / 1000)
+        self.workspaces[self.current_workspace()].wait_ready(timeout_ms)
 
     def closeEvent(self, event) -> None:  # noqa: N802
         for ws in self.workspaces.values():
-            if hasattr(ws, "maybe_keep_changes") and not ws.maybe_keep_changes():
+            keep = getattr(ws, "maybe_keep_changes", None)  # optional part of the protocol
+            if keep is not None and not keep():
                 event.ignore()
                 return
         if self.persist:

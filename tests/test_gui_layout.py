@@ -1,0 +1,173 @@
+"""What users tripped over (issue 12): shortcuts right after switching workspace, the Probe sample grid when Probe is
+not the first workspace shown, nothing clipped at 1280x720, small truths in the Models and Probe views."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QPushButton
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot, fe_home):
+    from widgets.application import make_app
+    from widgets.main_window import MainWindow
+
+    make_app()
+    made = []
+
+    def make(workspace="kernels", size=(1400, 900)):
+        win = MainWindow(workspace=workspace, persist=False)
+        qtbot.addWidget(win)
+        win.resize(*size)
+        win.show()
+        win.activateWindow()
+        qtbot.waitUntil(win.isActiveWindow, timeout=5000)
+        made.append(win)
+        return win
+
+    yield make
+    for win in made:
+        win.close()
+
+
+def _blocking_probe(monkeypatch):
+    """run_probe replaced by a run that waits until cancelled (the test decides when it ends)."""
+    import time
+
+    from app.probe import run as run_mod
+    from app.tasks import Progress, check
+
+    started = []
+
+    def run_probe(cfg, cancel=None):
+        started.append(cfg.model.label)
+        while True:
+            check(cancel)
+            yield Progress(0, None, "waiting")
+            time.sleep(0.01)
+
+    monkeypatch.setattr(run_mod, "run_probe", run_probe)
+    return started
+
+
+def test_shortcuts_work_right_after_switching_workspace(qtbot, window, monkeypatch):
+    started = _blocking_probe(monkeypatch)
+    win = window("kernels")
+    focus = win.kernels  # the keyboard focus stays in the Kernels workspace: nothing is clicked
+    qtbot.keyClick(focus, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
+    assert win.current_workspace() == "probe"
+    qtbot.keyClick(win.focusWidget() or win, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert win.probe.is_running(), "Ctrl+Enter did not start the probe right after Ctrl+4"
+    qtbot.waitUntil(lambda: bool(started), timeout=30_000)
+    with qtbot.waitSignal(win.probe.batchDone, timeout=30_000):
+        qtbot.keyClick(win.focusWidget() or win, Qt.Key.Key_Escape)
+    assert win.probe.stage.text().startswith("Cancelled")
+    # Models: Ctrl+T opens the training dialog at once; Ctrl+Return there adds to the session, not a probe
+    qtbot.keyClick(win.focusWidget() or win, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert win.current_workspace() == "models"
+    qtbot.keyClick(win.focusWidget() or win, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    assert win.models.train_dialog is not None and win.models.train_dialog.isVisible()
+    win.models.train_dialog.close()
+    win.activateWindow()  # back in the main window (the dialog was a window of its own)
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)
+    win.models.wait_ready(20_000)
+    n = len(win.session.models)
+    qtbot.keyClick(win.focusWidget() or win, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert len(win.session.models) == n + 1 and not win.probe.is_running()
+
+
+def test_probe_sample_grid_fills_its_panel_when_shown_second(qtbot, window):
+    win = window("kernels")
+    qtbot.wait(300)  # the dataset browser's first load happens while Probe is hidden
+    win.tabs.setCurrentIndex(3)
+    browser = win.probe.browser
+
+    def grid_shape():
+        view = browser.current_view()
+        if view is None or browser.is_busy():
+            return None
+        return len({c.y for c in view.cells}), len({c.x for c in view.cells})
+
+    qtbot.waitUntil(lambda: grid_shape() is not None and grid_shape()[0] >= grid_shape()[1], timeout=30_000)
+    rows, cols = grid_shape()
+    assert rows >= cols, f"the sample grid is a {rows}x{cols} strip in a tall, narrow panel"
+
+
+def _clipped(widget) -> list[str]:
+    """Labels and buttons narrower than their text needs (word-wrapped labels wrap instead)."""
+    out = []
+    for w in [*widget.findChildren(QLabel), *widget.findChildren(QPushButton)]:
+        if not w.isVisible() or (isinstance(w, QLabel) and w.wordWrap()) or not w.text().strip():
+            continue
+        if w.width() < w.minimumSizeHint().width():
+            out.append(f"{type(w).__name__} {w.text()!r}: {w.width()} < {w.minimumSizeHint().width()}")
+    return out
+
+
+def test_nothing_clipped_at_1280x720(qtbot, window, fe_home):
+    from app.probe.history import History
+    from tests.test_history import fake_result
+
+    long_label = "simple [widths=32/64/64, in_channels=1] (trained, MNIST)"
+    fe_home.mkdir(parents=True, exist_ok=True)
+    with History(fe_home / "history.sqlite") as h:
+        h.add(fake_result(label=long_label, state="trained", top1=0.9))
+    win = window("models", size=(1280, 720))
+    win.models.wait_ready(20_000)
+    qtbot.wait(100)
+    assert _clipped(win.models.form) == []
+    assert win.models.form.width() >= win.models.form.minimumSizeHint().width()
+    win.tabs.setCurrentIndex(3)
+    qtbot.wait(200)
+    table = win.probe.history_table.table
+    col = win.probe.history_table.COLUMNS.index("Model")
+    need = table.fontMetrics().horizontalAdvance(long_label)
+    assert table.item(0, col).text() == long_label
+    assert table.columnWidth(col) >= need, f"History 'Model' column {table.columnWidth(col)} px < text {need} px"
+    assert _clipped(win.probe.run_panel) == []
+
+
+def test_small_truths_in_models_and_probe(qtbot, window):
+    import numpy as np
+
+    from tests.test_history import fake_result
+    from widgets.probe.model import RunView
+
+    win = window("models")
+    ws = win.models
+    ws.backbone.setCurrentIndex(ws.backbone.findData("simple"))
+    ws.wait_ready(20_000)
+    nc = ws.option_widget("num_classes")
+    nc.setValue(0)
+    assert nc.text() == "none (probe heads)"  # never a bare "num classes 0"
+    header = [ws.table.horizontalHeaderItem(c).text() for c in range(ws.table.columnCount())]
+    assert "Freeze" in header
+    col = header.index("Freeze")
+    assert all(ws.table.item(r, col).text() == "" for r in range(ws.table.rowCount()))  # no unlabelled "0"
+    ws.set_layer_frozen(ws._builder_view.rows[0].path, True)
+    ws.wait_ready(20_000)
+    qtbot.waitUntil(ws.builder_ready, timeout=20_000)
+    assert ws.table.item(0, col).text() == "all frozen"
+    # the confusion matrix: colour row-normalised, numbers are counts, and the hover says both
+    results = win.probe.results
+    d = fake_result()
+    d["confusion"] = (np.eye(10, dtype=int) * 8 + 1).tolist()
+    results.show_run(RunView.from_dict(d))
+    title = results.confusion.plotItem.titleLabel.text
+    assert "counts" in title and "row %" in title and "row-normalised" not in title
+    assert results.confusion_text(2, 2) == "true 2 → predicted 2: 9 of 18 (50.0%)"
+
+
+def test_first_launch_pairs_like_with_like(qtbot, window):
+    ws = window("models").models
+    ws.wait_ready(30_000)
+    qtbot.waitUntil(lambda: ws.panel_b.view() is not None and ws.panel_a.view() is not None, timeout=30_000)
+    spec_b = ws.kernels._specs.get(ws.panel_b.source_id())
+    assert spec_b is not None and spec_b.weight_state == "trained" and spec_b.backbone == ws.backbone.currentData()
+    a, b = ws.panel_a.view(), ws.panel_b.view()
+    first = a.rows[0].path
+    assert a.kernels[first].shape == b.kernels[first].shape  # same input channels: the two can be compared
+    assert "correlation" in ws.compare.text()

@@ -1,0 +1,158 @@
+"""The Models workspace's layer table: one row per layer with parameters, a Freeze tick per layer and a per-layer
+initialisation (a formula or a Workbench bank). It shows a ``viz.ModelView``; edits leave as signals."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.models import viz
+from widgets.models.builder_form import INITS
+
+COLUMNS = ["Layer", "Kind", "In -> Out", "Kernel", "Stride", "Params", "Trainable", "Freeze", "Initialisation"]
+COL_FROZEN, COL_BANK = 7, 8
+HEADER_TIPS = [
+    "Layer name (the name a Workbench bank goes into) and its module path",
+    "conv, 1x1 conv, depthwise conv, batch-norm or linear",
+    "Input and output channels",
+    "Kernel size",
+    "Stride of the convolution",
+    "Parameters of the layer (weights and biases)",
+    "Parameters training will change",
+    "Tick to freeze the layer (bit-identical in training); the text says how many of its parameters are frozen",
+    "The layer's own initialisation: one of the formulas, or a Workbench bank from the Kernels workspace",
+]
+
+
+def _row_tip(r: viz.LayerRow) -> str:
+    return f"{r.path} ({r.kind}): {r.params:,} parameters, {r.trainable:,} trainable, {r.frozen:,} frozen"
+
+
+def frozen_text(r: viz.LayerRow) -> str:
+    """The Freeze cell's words: nothing when nothing is frozen, "all" or how many parameters otherwise."""
+    if r.frozen == 0:
+        return ""
+    return "all frozen" if r.trainable == 0 else f"{viz.fmt_count(r.frozen)} frozen"
+
+
+class LayerTable(QWidget):
+    frozenToggled = Signal(str, bool)  # layer path, frozen
+    initChosen = Signal(str, str)  # conv label, "bank:NAME" | "init:KIND" | "" (the model's init)
+    kernelLayerSelected = Signal(str)  # the path of a selected layer that has kernels
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view: viz.ModelView | None = None
+        # --- layer table -----------------------------------------------------------------------------------
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        for c, tip in enumerate(HEADER_TIPS):
+            self.table.horizontalHeaderItem(c).setToolTip(tip)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.setToolTip("Every layer with parameters. Tick Frozen to keep a layer fixed in training; choose a "
+                              "Workbench bank to put its kernels into a conv; select a conv to show its kernels.")
+        self.totals = QLabel(" ")
+        self.totals.setStyleSheet("font-weight: bold;")
+        tl = QVBoxLayout(self)
+        tl.setContentsMargins(0, 0, 0, 0)
+        head = QHBoxLayout()
+        self.table_title = QLabel("<b>Layers</b>")
+        head.addWidget(self.table_title)
+        head.addStretch(1)
+        head.addWidget(self.totals)
+        tl.addLayout(head)
+        tl.addWidget(self.table, 1)
+
+        self.table.itemChanged.connect(self._on_item)
+        self.table.itemSelectionChanged.connect(self._on_select)
+
+    def fill(self, view: viz.ModelView, banks: dict, layer_init: dict[str, str]) -> None:
+        """One row per layer with parameters; ``banks``: the session's Workbench banks by name; ``layer_init``:
+        conv label -> "bank:NAME" or "init:KIND" (the current per-layer choices)."""
+        self.view = view
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(view.rows))
+        names = sorted(banks)
+        for i, r in enumerate(view.rows):
+            label = r.label if r.label == r.path else f"{r.label}  ({r.path})"
+            io = f"{r.in_channels} -> {r.out_channels}" if r.out_channels else ""
+            cells = [label, r.kind, io, r.kernel, str(r.stride) if r.kernel else "", viz.fmt_count(r.params),
+                     viz.fmt_count(r.trainable), frozen_text(r)]
+            for c, text in enumerate(cells):
+                it = QTableWidgetItem(text)
+                it.setToolTip(_row_tip(r))
+                if c >= 4:
+                    it.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if c == 0:
+                    it.setData(Qt.ItemDataRole.UserRole, r.path)
+                if c == COL_FROZEN:
+                    it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                    state = (Qt.CheckState.Checked if r.trainable == 0 else
+                             Qt.CheckState.PartiallyChecked if r.frozen else Qt.CheckState.Unchecked)
+                    it.setCheckState(state)
+                    it.setToolTip("Tick to freeze this layer in training (kept bit-identical); partly: some kernels "
+                                  "are frozen by a Workbench bank")
+                if r.frozen and r.trainable == 0:
+                    it.setForeground(Qt.GlobalColor.darkBlue)
+                self.table.setItem(i, c, it)
+            self.table.removeCellWidget(i, COL_BANK)
+            if r.has_kernels:
+                combo = QComboBox()
+                combo.addItem("(model init)", "")
+                combo.setItemData(0, "The initialisation chosen on the left (or the loaded weights)",
+                                  Qt.ItemDataRole.ToolTipRole)
+                for kind in viz.LAYER_INITS:
+                    combo.addItem(kind, f"init:{kind}")
+                    combo.setItemData(combo.count() - 1, dict(INITS).get(kind, kind), Qt.ItemDataRole.ToolTipRole)
+                shape = tuple(r.weight_shape)
+                for b in names:
+                    bank_shape = tuple(getattr(banks[b], "shape", ()))
+                    combo.addItem(f"bank: {b}" if bank_shape == shape else f"bank: {b} (shape {bank_shape})",
+                                  f"bank:{b}")
+                    combo.setItemData(combo.count() - 1, f"Workbench bank {b!r}, shape {bank_shape}",
+                                      Qt.ItemDataRole.ToolTipRole)
+                combo.setCurrentIndex(max(0, combo.findData(layer_init.get(r.label, ""))))
+                combo.setToolTip(f"Initialise {r.label} on its own: an initialisation, or a Workbench bank of shape "
+                                 f"{shape} (out, in, k, k)")
+                combo.setObjectName(f"init_{r.label}")
+                combo.currentIndexChanged.connect(lambda _i, c=combo, lab=r.label: self.initChosen.emit(lab, c.currentData() or ""))
+                self.table.setCellWidget(i, COL_BANK, combo)
+            else:
+                self.table.setItem(i, COL_BANK, QTableWidgetItem(""))
+        self.table.blockSignals(False)
+
+    @Slot(object)
+    def _on_item(self, item: QTableWidgetItem) -> None:
+        if item.column() != COL_FROZEN or self.view is None:
+            return
+        row = self.view.rows[item.row()]
+        self.frozenToggled.emit(row.path, item.checkState() == Qt.CheckState.Checked)
+
+    @Slot()
+    def _on_select(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows or self.view is None:
+            return
+        r = self.view.rows[rows[0].row()]
+        if r.has_kernels:
+            self.kernelLayerSelected.emit(r.path)
+
+    def combo(self, label: str) -> QComboBox | None:
+        return self.findChild(QComboBox, f"init_{label}")

@@ -1,0 +1,55 @@
+"""Words for the Models workspace: the automatic model name, the taps table, why a checkpoint did not fit (and
+which architecture it is for), and the parameter counts of both arms of an LC model (frozen vs learned 3x3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.models import names, viz
+
+
+def refusal_hint(path: str, backbone: str) -> str:
+    """' — this file is for X (options); choose that first.' when the sidecar or the known-weights table says the
+    checkpoint belongs to another architecture, else ''."""
+    try:
+        from app.models.build import spec_from_checkpoint
+
+        other = spec_from_checkpoint(path)
+    except Exception:  # no sidecar, unreadable file: the main message says enough
+        return ""
+    if other.backbone not in names() or other.backbone == backbone:
+        return ""
+    opts = ", ".join(f"{k}={viz.format_option(viz.OptionField(k, 'str', None), v)}" for k, v in other.options)
+    return f" — this file is for {other.backbone}" + (f" ({opts})" if opts else "") + "; choose that first."
+
+
+def arms_text(view: viz.ModelView, other: viz.ModelView | None, learn_spatial: bool) -> str:
+    """Both arms' parameter counts, this model's first ('learned 3x3' when ``learn_spatial``)."""
+    def arm(v: viz.ModelView | None) -> str:
+        if v is None:
+            return "counting…"
+        return f"{viz.fmt_count(v.trainable)} trainable, {viz.fmt_count(v.frozen)} frozen"
+
+    this, that = ("learned 3x3", "frozen 3x3") if learn_spatial else ("frozen 3x3", "learned 3x3")
+    return f"<b>Both arms</b><br>{this} (this model): {arm(view)}<br>{that}: {arm(other)}"
+
+
+def auto_name(backbone: str, options: dict, init: str, weights, banks, layer_inits=()) -> str:
+    bits = [f"{k}={viz.format_option(viz.OptionField(k, 'str', None), v).replace(', ', '/')}"
+            for k, v in options.items()]
+    name = backbone + (f" [{', '.join(bits)}]" if bits else "")
+    if weights:
+        return f"{name} ({Path(weights).stem})"
+    if banks:
+        return f"{name} (hand-designed)"
+    if layer_inits:
+        return f"{name} ({init}; " + ", ".join(f"{lay}: {kind}" for lay, kind in layer_inits) + ")"
+    return f"{name} ({init})" if init != "default" else f"{name} (random)"
+
+
+def stages_html(view: viz.ModelView) -> str:
+    inp = "x".join(str(v) for v in view.input_shape)
+    taps = "".join(f"<tr><td>{n}</td><td align='right'>{c}</td><td align='right'>/{st}</td></tr>"
+                   for n, c, st in view.stages)
+    return (f"<b>Taps</b> (input {inp})<table cellspacing='0' cellpadding='1'>"
+            f"<tr><td><i>layer</i></td><td><i>channels</i></td><td><i>stride</i></td></tr>{taps}</table>")

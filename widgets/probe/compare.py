@@ -1,0 +1,146 @@
+"""The comparison: runs grouped by everything but the seed, as bars (mean test top-1 ± std) and a table that
+says what was compared (backbone, weights, layer, pooling, features, head and its hyperparameters, validation and
+test accuracy, seeds)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from widgets.probe.model import CompareRow
+from widgets.probe.model_list import STATE_COLOURS
+from widgets.probe.plots import hint_label, plot as _plot
+
+
+class CompareView(QWidget):
+    """Runs grouped by everything but the seed: horizontal bars (mean top-1) with ± std error bars, and a table."""
+
+    COLUMNS = ["Model", "Weights", "Backbone", "Weights file", "Layer", "Pooling", "Features", "Head",
+               "Hyperparameters", "Train n", "Runs", "Val top-1", "Test top-1", "Seeds"]
+    NUMERIC = {"Features", "Train n", "Runs", "Val top-1", "Test top-1"}
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.stack = QStackedWidget()
+        self.hint = hint_label("No runs on this dataset yet.<br><br>Train a random and a trained backbone to "
+                               "compare their features here (several seeds give mean ± std).")
+        self.stack.addWidget(self.hint)
+        page = QWidget()
+        pl = QVBoxLayout(page)
+        pl.setContentsMargins(0, 0, 0, 0)
+        self.chart = _plot("Top-1 test accuracy (mean ± std over seeds)", "", "top-1 accuracy")
+        self.chart.setMouseEnabled(x=False, y=False)
+        self.chart.invertY(True)
+        self.chart.getAxis("left").setStyle(autoExpandTextSpace=True)
+        pl.addWidget(self.chart, 3)
+        self.table = QTableWidget(0, len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        hh.setStretchLastSection(True)
+        self.table.setWordWrap(False)
+        pl.addWidget(self.table, 2)
+        self.stack.addWidget(page)
+        lay.addWidget(self.stack)
+        self.groups: list[Any] = []
+        self.rows: list[CompareRow] = []
+        self.bars: pg.BarGraphItem | None = None
+        self.error_bars: pg.ErrorBarItem | None = None
+        self._items: list[Any] = []
+
+    def set_groups(self, groups: list[Any], rows: list[CompareRow], dataset: str = "") -> None:
+        """groups: ``app.probe.history.GroupStat`` (the bars); rows: one ``CompareRow`` per group (the table)."""
+        self.groups = list(groups)
+        for it in self._items:
+            self.chart.removeItem(it)
+        self._items = []
+        self.bars = None
+        self.error_bars = None
+        if not groups:
+            self.hint.setText(f"No runs on <b>{dataset}</b> yet.<br><br>Train a random and a trained backbone to "
+                              "compare their features here (several seeds give mean ± std)." if dataset else
+                              "No runs yet.")
+            self.stack.setCurrentIndex(0)
+            self.table.setRowCount(0)
+            self.rows = []
+            return
+        self.stack.setCurrentIndex(1)
+        n = len(groups)
+        ys = np.arange(n, dtype=np.float64)
+        means = np.array([g.top1_mean for g in groups])
+        stds = np.array([g.top1_std for g in groups])
+        # the trained baselines (a model's own classifier) are lighter than the probes of the same weights
+        brushes = [pg.mkBrush(*STATE_COLOURS.get(g.weight_state, (120, 120, 120)), 120 if g.head == "own" else 220)
+                   for g in groups]
+        self.bars = pg.BarGraphItem(x0=np.zeros(n), y=ys, height=0.6, width=means, brushes=brushes, pen=None)
+        self.chart.addItem(self.bars)
+        self._items.append(self.bars)
+        if np.any(stds > 0):
+            err = pg.ErrorBarItem(x=means, y=ys, left=stds, right=stds, beam=0.2, pen=pg.mkPen((30, 30, 30), width=1.5))
+            self.chart.addItem(err)
+            self._items.append(err)
+            self.error_bars = err
+        for g, y in zip(groups, ys):
+            text = f"{100 * g.top1_mean:.1f}%" + (f" ± {100 * g.top1_std:.1f}" if g.n_runs > 1 else "")
+            if g.top1_mean > 0.3:  # inside the bar, at its end
+                t = pg.TextItem(text, color=(20, 20, 20) if g.head == "own" else (255, 255, 255), anchor=(1, 0.5))
+                t.setPos(g.top1_mean - g.top1_std - 0.01, y)
+            else:
+                t = pg.TextItem(text, color=(20, 20, 20), anchor=(0, 0.5))
+                t.setPos(g.top1_mean + g.top1_std + 0.01, y)
+            self.chart.addItem(t)
+            self._items.append(t)
+        chance = next((g.chance for g in groups if g.chance), None)
+        if chance:
+            line = pg.InfiniteLine(pos=chance, angle=90, pen=pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine),
+                                   label="chance", labelOpts={"position": 0.97, "color": (120, 120, 120)})
+            self.chart.addItem(line)
+            self._items.append(line)
+        ticks = [(float(y), g.title if len(g.title) <= 44 else g.title[:43] + "…") for g, y in zip(groups, ys)]
+        self.chart.getAxis("left").setTicks([ticks])
+        self.chart.setXRange(0, 1.02, padding=0)
+        self.chart.setYRange(-0.6, n + 0.1, padding=0)
+        # the table: what was compared, so that unlike runs are seen to be unlike
+        t = self.table
+        t.setRowCount(n)
+        self.rows = list(rows)
+        for i, (g, r) in enumerate(zip(groups, self.rows)):
+            cells = {"Model": r.label, "Weights": r.weight_state, "Backbone": r.backbone, "Weights file": r.weights,
+                     "Layer": r.layer, "Pooling": r.pooling, "Features": r.n_features, "Head": r.head,
+                     "Hyperparameters": r.hyper, "Train n": r.n_train, "Runs": str(r.n_runs),
+                     "Val top-1": r.val, "Test top-1": r.test, "Seeds": r.seeds}
+            for j, name in enumerate(self.COLUMNS):
+                it = QTableWidgetItem(cells[name])
+                it.setToolTip(f"{name}: {r.weights_path or cells[name]}" if name == "Weights file" else
+                              f"{name}: {cells[name]}")
+                if name in self.NUMERIC:
+                    it.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if name == "Weights":
+                    it.setForeground(QColor(*STATE_COLOURS.get(g.weight_state, (100, 100, 100))))
+                t.setItem(i, j, it)
+
+    def column(self, name: str) -> int:
+        return self.COLUMNS.index(name)
+
+    def cell(self, row: int, name: str) -> str:
+        return self.table.item(row, self.column(name)).text()

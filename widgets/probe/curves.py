@@ -1,0 +1,159 @@
+"""Live training curves: loss and accuracy per step, one colour per run of the batch.
+
+Curves are created once per run and updated with ``setData`` on growing numpy buffers, at most ~30 times a second.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
+
+from widgets.probe.plots import PALETTE, hint_label, plot as _plot
+
+
+class _Series:
+    """A growing (x, y) buffer for one curve: amortised appends, ``setData`` on views."""
+
+    def __init__(self, item: pg.PlotDataItem) -> None:
+        self.item = item
+        self.x = np.empty(256, np.float64)
+        self.y = np.empty(256, np.float64)
+        self.n = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.n == len(self.x):
+            self.x = np.concatenate([self.x, np.empty_like(self.x)])
+            self.y = np.concatenate([self.y, np.empty_like(self.y)])
+        self.x[self.n] = x
+        self.y[self.n] = y
+        self.n += 1
+
+    def set(self, xs: list[float], ys: list[float]) -> None:
+        self.x = np.asarray(xs, np.float64).copy()
+        self.y = np.asarray(ys, np.float64).copy()
+        self.n = len(self.x)
+        if self.n == 0:
+            self.x = np.empty(256, np.float64)
+            self.y = np.empty(256, np.float64)
+
+    def flush(self) -> None:
+        self.item.setData(self.x[: self.n], self.y[: self.n])
+
+
+class CurvesView(QWidget):
+    """Loss and accuracy per training step, one colour per run of the batch."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.stack = QStackedWidget()
+        self.hint = hint_label(
+            "<b>Pick models and press Train (Ctrl+Enter)</b><br><br>"
+            "1 · choose a dataset on the left<br>"
+            "2 · check one or more backbones: random, hand-designed, trained<br>"
+            "3 · press <b>Train</b>: a linear head learns on each backbone's frozen features<br><br>"
+            "The loss and accuracy curves appear here while the heads train;<br>"
+            "accuracies are compared side by side under <b>Compare</b>.")
+        self.stack.addWidget(self.hint)
+        self.waiting = hint_label("")  # before the first point: no empty axes
+        self.stack.addWidget(self.waiting)
+        plots = QWidget()
+        pl = QVBoxLayout(plots)
+        pl.setContentsMargins(0, 0, 0, 0)
+        self.loss_plot = _plot("Training loss", "loss", "step")
+        self.acc_plot = _plot("Accuracy (dashed: train, solid: test)", "accuracy", "step")
+        self.acc_plot.setYRange(0, 1.0, padding=0.02)
+        self.acc_plot.setXLink(self.loss_plot)
+        self.loss_legend = self.loss_plot.addLegend(offset=(-10, 10))
+        pl.addWidget(self.loss_plot)
+        pl.addWidget(self.acc_plot)
+        self.stack.addWidget(plots)
+        lay.addWidget(self.stack)
+        self.series: dict[int, dict[str, _Series]] = {}
+        self._dirty: set[int] = set()
+        self._timer = QTimer(self)
+        self._timer.setInterval(33)  # at most ~30 redraws a second
+        self._timer.timeout.connect(self._redraw)
+
+    def clear(self) -> None:
+        self.loss_plot.clear()
+        self.acc_plot.clear()
+        self.loss_legend.clear()
+        self.series.clear()
+        self._dirty.clear()
+
+    def add_run(self, key: int, name: str) -> None:
+        """Create the curves of one run (once); later points only ``setData``."""
+        colour = PALETTE[len(self.series) % len(PALETTE)]
+        pen = pg.mkPen(colour, width=2)
+        dashed = pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine)
+        self.series[key] = {
+            "loss": _Series(self.loss_plot.plot(name=name, pen=pen, symbol="o", symbolSize=4, symbolBrush=colour,
+                                                symbolPen=None)),
+            "train": _Series(self.acc_plot.plot(pen=dashed, symbol="t", symbolSize=5, symbolBrush=colour,
+                                                symbolPen=None)),
+            "test": _Series(self.acc_plot.plot(pen=pen, symbol="o", symbolSize=5, symbolBrush=colour,
+                                               symbolPen=None)),
+        }
+        if not any(x.n for series in self.series.values() for x in series.values()):
+            self.waiting.setText(f"<b>{name}</b><br><br>Extracting the frozen features first (progress, speed and "
+                                 "time left at the left, under Run).<br>The loss and accuracy curves appear here "
+                                 "as soon as the head starts training.")
+            self.stack.setCurrentWidget(self.waiting)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def add_point(self, key: int, p: Any) -> None:
+        s = self.series.get(key)
+        if s is None:
+            return
+        if p.loss is not None and math.isfinite(p.loss):  # closed-form heads (ridge, k-NN) have no loss
+            s["loss"].append(p.step, p.loss)
+        if p.train_acc is not None:
+            s["train"].append(p.step, p.train_acc)
+        if p.test_acc is not None:
+            s["test"].append(p.step, p.test_acc)
+        self._dirty.add(key)
+        self.stack.setCurrentIndex(2)
+
+    def set_curves(self, key: int, curves: list[dict]) -> None:
+        """Replace a run's curves with its complete record (the live view may have skipped points)."""
+        s = self.series.get(key)
+        if s is None:
+            return
+        lo = [c for c in curves if c.get("loss") is not None and math.isfinite(c["loss"])]
+        s["loss"].set([c["step"] for c in lo], [c["loss"] for c in lo])
+        tr = [c for c in curves if c.get("train_acc") is not None]
+        te = [c for c in curves if c.get("test_acc") is not None]
+        s["train"].set([c["step"] for c in tr], [c["train_acc"] for c in tr])
+        s["test"].set([c["step"] for c in te], [c["test_acc"] for c in te])
+        self._dirty.add(key)
+        if curves:
+            self.stack.setCurrentIndex(2)
+        self._redraw()
+
+    def show_run(self, name: str, curves: list[dict]) -> None:
+        """Show one stored run's curves (from the history)."""
+        self.clear()
+        self.add_run(0, name)
+        self.set_curves(0, curves)
+
+    def stop(self) -> None:
+        self._redraw()
+        self._timer.stop()
+
+    def point_count(self) -> int:
+        return sum(x.n for s in self.series.values() for x in s.values())
+
+    @Slot()
+    def _redraw(self) -> None:
+        for key in self._dirty:
+            for s in self.series[key].values():
+                s.flush()
+        self._dirty.clear()

@@ -1,0 +1,49 @@
+"""Progress read-out for the Probe's run panel: percentage, images per second and the time left, from the
+``app.tasks.Progress`` reports of a run (plain Python: display arithmetic, no Qt).
+
+``Rate`` is fed ``(done, total, now)`` and keeps the first report of the current stage as its origin, so a stage
+that starts over (test features after train features) starts a new rate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class Rate:
+    min_seconds: float = 0.5  # no rate or ETA before this much of a stage has run (the first batches are noisy)
+    _start: tuple[float, float] | None = None  # (time, done) at the stage's first report
+    _total: float | None = None
+
+    def reset(self) -> None:
+        self._start = None
+        self._total = None
+
+    def update(self, done: float | None, total: float | None, now: float, unit: str = "images") -> str:
+        """A short read-out such as ``"42% · 1,250 images/s · 3 s left"`` ('' when nothing can be said)."""
+        if done is None or not total or total <= 0:
+            self.reset()
+            return ""
+        if self._start is None or total != self._total or done < self._start[1]:
+            self._start = (now, float(done))
+            self._total = total
+        frac = min(1.0, max(0.0, done / total))
+        parts = [f"{100 * frac:.0f}%"]
+        t0, d0 = self._start
+        dt = now - t0
+        if dt >= self.min_seconds and done > d0:
+            rate = (done - d0) / dt
+            parts.append(f"{rate:,.0f} {unit}/s")
+            if done < total:
+                parts.append(f"{format_seconds((total - done) / rate)} left")
+        return " · ".join(parts)
+
+
+def format_seconds(s: float) -> str:
+    s = max(0.0, s)
+    if s < 60:
+        return f"{s:.0f} s"
+    if s < 3600:
+        return f"{int(s // 60)} min {int(s % 60):02d} s"
+    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"

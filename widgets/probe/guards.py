@@ -1,0 +1,39 @@
+"""Guardrail of the trained baseline: a trained model's own classifier is only scored on the dataset it was trained
+on. The training dataset is read from the checkpoint's sidecar or the known-weights table; a model whose training
+dataset is not recorded is refused too (its classes cannot be matched). When the core gains its own check, this
+file defers to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.models.weights import known_for_path, read_sidecar
+
+
+def _norm(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def trained_on(spec: Any) -> str | None:
+    """The dataset the spec's weights were trained on, or None when nothing records it."""
+    weights = getattr(spec, "weights", None)
+    if not weights:
+        return None
+    side = read_sidecar(weights)
+    if isinstance(side, dict) and isinstance(side.get("dataset"), str) and side["dataset"]:
+        return side["dataset"]
+    kw = known_for_path(weights)
+    return kw.dataset if kw is not None else None
+
+
+def baseline_refusal(spec: Any, dataset: str) -> str | None:
+    """None when ``spec``'s own classifier may be scored on ``dataset``, else the reason it may not."""
+    label = getattr(spec, "label", "") or spec.backbone
+    origin = trained_on(spec)
+    if origin is None:
+        return (f"{label}: not scored as a baseline: the dataset its classifier was trained on is not recorded "
+                "(no sidecar), so its classes cannot be matched to this dataset's.")
+    if _norm(origin) != _norm(dataset):
+        return (f"{label}: not scored as a baseline on {dataset}: its classifier was trained on {origin}, with "
+                f"other classes (choose {origin} to compare with it, or probe its features with a head instead).")
+    return None

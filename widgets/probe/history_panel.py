@@ -1,0 +1,129 @@
+"""The Probe's history box: the stored runs (read on the GUI thread; written only by the run queue's worker
+tasks), reopening one as a ``RunView``, deleting and exporting runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QFileDialog, QGroupBox, QMessageBox, QVBoxLayout, QWidget
+
+from app import paths
+from app.probe.history import History, HistoryError, RunSummary, compare_groups, open_history
+from widgets.probe.history_table import HistoryTable
+from widgets.probe.model import CompareRow, RunView, compare_row
+
+
+class HistoryPanel(QGroupBox):
+    openRequested = Signal(int)  # a run was selected
+    changed = Signal()  # runs were deleted
+    message = Signal(str, str)  # text, "error" | "note"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("History", parent)
+        self.open_message: str | None = None
+        self.history: History | None
+        try:
+            self.history, self.open_message = open_history()
+        except HistoryError as exc:
+            self.history = None
+            self.open_message = f"{exc}\nRuns of this session will not be stored."
+        lay = QVBoxLayout(self)
+        self.table = HistoryTable()
+        lay.addWidget(self.table)
+        delete = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.table.table)
+        delete.setContext(Qt.ShortcutContext.WidgetShortcut)
+        delete.activated.connect(lambda: self.delete_runs(self.table.selected_ids()))
+        self.table.openRequested.connect(self.openRequested)
+        self.table.deleteRequested.connect(self.delete_runs)
+        self.table.exportRequested.connect(self.export_runs)
+
+    @property
+    def path(self) -> Path | None:
+        return None if self.history is None else self.history.path
+
+    def __len__(self) -> int:
+        return 0 if self.history is None else len(self.history)
+
+    def runs(self, dataset: str | None = None) -> list[RunSummary]:
+        if self.history is None:
+            return []
+        try:
+            return self.history.list(dataset=dataset)
+        except HistoryError as exc:
+            self.message.emit(str(exc), "error")
+            return []
+
+    def refresh(self, select: int | None = None) -> None:
+        self.table.set_runs(self.runs(), select=select)
+
+    def load(self, run_id: int) -> RunView | None:
+        if self.history is None:
+            return None
+        try:
+            return RunView.from_dict(self.history.get(run_id))
+        except (KeyError, HistoryError) as exc:
+            self.message.emit(f"Cannot open run {run_id}: {exc}", "error")
+            return None
+
+    def comparison(self, dataset: str) -> tuple[list, list[CompareRow]]:
+        """The comparison's groups (bars) and one table row per group, read from the stored runs."""
+        groups = compare_groups(self.runs(dataset))
+        rows = []
+        for g in groups:
+            views = [v for v in (self.load(i) for i in g.ids) if v is not None]
+            rows.append(compare_row(views) if views else None)
+        keep = [(g, r) for g, r in zip(groups, rows) if r is not None]
+        return [g for g, _ in keep], [r for _, r in keep]
+
+    def select(self, run_id: int) -> None:
+        """Select a run in the table without reopening it."""
+        self.table.table.blockSignals(True)
+        self.table.select_id(run_id)
+        self.table.table.blockSignals(False)
+        self.table.refresh_buttons()
+
+    @Slot(list)
+    def delete_runs(self, ids: list[int]) -> None:
+        if self.history is None or not ids:
+            return
+        n = len(ids)
+        answer = QMessageBox.question(
+            self, "Delete runs",
+            f"Delete {n} run{'s' if n != 1 else ''} from the history?\nThis cannot be undone (export them first "
+            "to keep a copy).",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        try:
+            self.history.delete(ids)
+        except HistoryError as exc:
+            self.message.emit(str(exc), "error")
+        self.refresh()
+        self.changed.emit()
+
+    @Slot(str, list)
+    def export_runs(self, fmt: str, ids: list[int]) -> None:
+        if self.history is None:
+            return
+        what = f"{len(ids)} selected run{'s' if len(ids) != 1 else ''}" if ids else "all runs"
+        default = str(paths.user_files() / f"probe-runs.{fmt}")
+        filt = "CSV files (*.csv)" if fmt == "csv" else "JSON files (*.json)"
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {what} as {fmt.upper()}", default, filt)
+        if not path:
+            return
+        try:
+            if fmt == "csv":
+                self.history.export_csv(path, ids or None)
+            else:
+                self.history.export_json(path, ids or None)
+        except (OSError, KeyError, HistoryError) as exc:
+            self.message.emit(f"Export to {path} failed: {exc}", "error")
+            return
+        self.message.emit(f"Exported {what} to {path}", "note")
+
+    def close_history(self) -> None:
+        if self.history is not None:
+            self.history.close()
+            self.history = None

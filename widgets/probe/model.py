@@ -1,0 +1,249 @@
+"""What the Probe views read: ``RunView``, one typed, frozen view of a run (just finished or reopened from the
+history), built in ONE place from a ``ProbeResult`` or a stored dict, plus ``Job`` (one queued run) and
+``CompareRow`` (the comparison table's row for runs that differ only by seed).
+
+Older runs lack fields that newer ones record (validation accuracy, selected hyperparameters, seeds, the resolved
+record); those read as ``None`` here and the views write "not recorded", never a made-up "default".
+Plain Python (no Qt): the display logic of the views, testable alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+NOT_RECORDED = "not recorded"
+# the hyperparameters selected on validation (the rest of a head's options are mechanics: tolerances, batch sizes)
+HYPERPARAMETERS = ("weight_decay", "alpha", "C", "k")
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    kind: str  # "probe" or "baseline"
+    config: Any  # app.probe.config.ProbeConfig
+    title: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RunView:
+    run_id: int | None
+    label: str
+    backbone: str
+    weight_state: str
+    weights: str | None
+    dataset: str
+    head: str
+    layer: int | None
+    layer_name: str | None
+    pooling: str | None
+    top1: float
+    top2: float | None
+    top5: float | None
+    val_top1: float | None
+    test_top1: float | None
+    per_class: tuple[float, ...]
+    confusion: np.ndarray
+    classes: tuple[str, ...]
+    n_train: int | None
+    n_test: int | None
+    n_features: int | None
+    extract_seconds: float
+    train_seconds: float
+    device: str
+    cache_hit: bool
+    curves: tuple[dict, ...]
+    head_options: dict
+    selected: dict
+    seeds: dict
+    has_misclassified: bool
+    n_misclassified: int
+    raw: dict = dataclasses.field(repr=False, compare=False)  # the stored record (the gallery reads it)
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.head == "own"
+
+    @property
+    def head_text(self) -> str:
+        return "its own trained classifier" if self.is_baseline else f"{self.head} head"
+
+    @property
+    def layer_text(self) -> str:
+        if self.layer_name:
+            return self.layer_name
+        return NOT_RECORDED if self.layer is None else f"layer {self.layer}"
+
+    def hyper_text(self) -> str:
+        """The head's selected hyperparameters (chosen on validation) or, for old runs, the options it ran with."""
+        d = self.selected or {k: v for k, v in self.head_options.items() if k in HYPERPARAMETERS} \
+            or self.head_options
+        if self.is_baseline:
+            return "none (own classifier)"
+        if not d:
+            return NOT_RECORDED
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(d.items()))
+
+    def seeds_text(self) -> str:
+        if not self.seeds:
+            return NOT_RECORDED
+        return ", ".join(f"{k} {v}" for k, v in sorted(self.seeds.items()))
+
+    @staticmethod
+    def from_result(result: Any, run_id: int | None = None) -> "RunView":
+        d = result.to_dict()
+        for name in ("val_top1", "test_top1", "selected", "seeds", "run_id"):  # fields newer results carry
+            v = getattr(result, name, None)
+            if v is not None and name not in d:
+                d[name] = v
+        resolved = getattr(result, "resolved", None)
+        if resolved is not None and "resolved" not in d:
+            d["resolved"] = resolved.to_dict() if hasattr(resolved, "to_dict") else dataclasses.asdict(resolved)
+        if run_id is not None:
+            d["id"] = run_id
+        return RunView.from_dict(d)
+
+    @staticmethod
+    def from_dict(d: dict) -> "RunView":
+        cfg = d.get("config") or {}
+        model = cfg.get("model") or {}
+        settings = d.get("settings") or {}
+        res = d.get("resolved") or {}
+        rmodel = res.get("model") if isinstance(res.get("model"), dict) else {}
+        layer = _first(res.get("layer"), settings.get("layer"), cfg.get("layer"))
+        pooling = _first(res.get("pooling"), settings.get("pooling"))
+        if pooling is None and cfg.get("pooling") not in (None, "default"):
+            pooling = cfg.get("pooling")
+        head = str(_first(res.get("head"), cfg.get("head"), "?"))
+        head_options = dict(_first(res.get("head_options"), settings.get("head_options"), cfg.get("head_options"))
+                            or {})
+        seeds = dict(_first(res.get("seeds"), d.get("seeds")) or {})
+        run_id = _first(d.get("id"), d.get("run_id"))
+        mis = d.get("misclassified")
+        return RunView(
+            run_id=None if run_id is None else int(run_id),
+            label=str(model.get("label") or model.get("backbone") or "?"),
+            backbone=str(_first(rmodel.get("backbone"), model.get("backbone"), "?")),
+            weight_state=str(model.get("weight_state") or "random"),
+            weights=_first(rmodel.get("weights"), model.get("weights")),
+            dataset=str(cfg.get("dataset") or "?"),
+            head=head,
+            layer=None if layer is None else int(layer),
+            layer_name=_first(res.get("layer_name"), settings.get("layer_name")),
+            pooling=None if pooling is None else str(pooling),
+            top1=float(d.get("top1") or 0.0),
+            top2=_float(d.get("top2")),
+            top5=_float(d.get("top5")),
+            val_top1=_float(d.get("val_top1")),
+            test_top1=_float(_first(d.get("test_top1"), d.get("top1"))),
+            per_class=tuple(float(v) for v in d.get("per_class") or ()),
+            confusion=np.asarray(d.get("confusion") or [[0]], np.int64),
+            classes=tuple(str(c) for c in d.get("classes") or ()),
+            n_train=_int(d.get("n_train")),
+            n_test=_int(d.get("n_test")),
+            n_features=_int(_first(res.get("n_features"), d.get("n_features"))),
+            extract_seconds=float(d.get("extract_seconds") or 0.0),
+            train_seconds=float(d.get("train_seconds") or 0.0),
+            device=str(d.get("device") or ""),
+            cache_hit=bool(d.get("feature_cache_hit")),
+            curves=tuple(d.get("curves") or ()),
+            head_options=head_options,
+            selected=dict(d.get("selected") or {}),
+            seeds=seeds,
+            has_misclassified="misclassified" in d,
+            n_misclassified=len(mis or ()),
+            raw=d,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareRow:
+    """Runs that differ only by seed, as the comparison table shows them."""
+
+    label: str
+    weight_state: str
+    backbone: str
+    weights: str
+    layer: str
+    pooling: str
+    n_features: str
+    head: str
+    hyper: str
+    n_train: str
+    n_runs: int
+    val: str
+    test: str
+    seeds: str
+    weights_path: str = ""
+
+
+def mean_std(values: Iterable[float | None]) -> tuple[float, float, int] | None:
+    vs = [float(v) for v in values if v is not None]
+    if not vs:
+        return None
+    m = sum(vs) / len(vs)
+    s = math.sqrt(sum((v - m) ** 2 for v in vs) / (len(vs) - 1)) if len(vs) > 1 else 0.0
+    return m, s, len(vs)
+
+
+def pct(stat: tuple[float, float, int] | None) -> str:
+    if stat is None:
+        return NOT_RECORDED
+    m, s, n = stat
+    return f"{100 * m:.1f}%" + (f" ± {100 * s:.1f}" if n > 1 else "")
+
+
+def compare_row(runs: list[RunView]) -> CompareRow:
+    """One row from the runs of a group (same model, data, head, layer, pooling; different seeds)."""
+    first = runs[0]
+
+    def same(values: list[str]) -> str:
+        uniq = list(dict.fromkeys(values))
+        return uniq[0] if len(uniq) == 1 else " / ".join(uniq)
+
+    seeds: dict[str, list] = {}
+    for r in runs:
+        for k, v in r.seeds.items():
+            seeds.setdefault(k, []).append(v)
+    seeds_text = ("; ".join(f"{k} {', '.join(str(v) for v in sorted(set(vs)))}" for k, vs in sorted(seeds.items()))
+                  if seeds else NOT_RECORDED)
+    return CompareRow(
+        label=first.label, weight_state=first.weight_state, backbone=first.backbone,
+        weights=Path(first.weights).name if first.weights else first.weight_state,
+        layer=same([r.layer_text for r in runs]), pooling=same([r.pooling or NOT_RECORDED for r in runs]),
+        n_features=same([NOT_RECORDED if r.n_features is None else f"{r.n_features:,}" for r in runs]),
+        head="own classifier" if first.is_baseline else first.head,
+        hyper=same([r.hyper_text() for r in runs]),
+        n_train="" if first.n_train is None or first.is_baseline else str(first.n_train),
+        n_runs=len(runs), val=pct(mean_std(r.val_top1 for r in runs)),
+        test=pct(mean_std(r.test_top1 for r in runs)), seeds=seeds_text, weights_path=first.weights or "")
+
+
+def _first(*values: Any) -> Any:
+    for v in values:
+        if v is not None:
+            return v
+    return None
+
+
+def _float(v: Any) -> float | None:
+    try:
+        return None if v is None else float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _int(v: Any) -> int | None:
+    try:
+        return None if v is None else int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)

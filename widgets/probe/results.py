@@ -1,0 +1,173 @@
+"""One run's results: top-k header, per-class accuracy bars, confusion matrix, misclassified gallery.
+
+Reads a typed ``RunView``; the matrix image and the gallery are computed in ``app.probe.gallery``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QGridLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
+
+from app.imaging import colormaps
+from app.probe.gallery import confusion_uint8
+from widgets.probe.model import RunView
+from widgets.probe.model_list import state_colour
+from widgets.probe.plots import hint_label, plot as _plot
+
+
+class ResultsView(QWidget):
+    """One run: top-k header, per-class accuracy bars, confusion matrix, misclassified gallery."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(hint_label("The results of a run appear here: top-1/2/5 accuracy, accuracy per "
+                                        "class, the confusion matrix and the misclassified examples.<br><br>"
+                                        "Train, or select a run in the history below."))
+        page = QWidget()
+        grid = QGridLayout(page)
+        grid.setContentsMargins(0, 0, 0, 0)
+        self.header = QLabel()
+        self.header.setWordWrap(True)
+        self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.header.setStyleSheet("padding: 4px;")
+        grid.addWidget(self.header, 0, 0, 1, 2)
+        self.per_class = _plot("Accuracy per class", "accuracy", "class")
+        self.per_class.setYRange(0, 1, padding=0.02)
+        self.per_class.setMouseEnabled(x=False, y=False)
+        grid.addWidget(self.per_class, 1, 0)
+        self.confusion = _plot("Confusion: counts (colour: row %)", "true class", "predicted class")
+        self.confusion.invertY(True)
+        self.confusion.setAspectLocked(True)
+        self.confusion.showGrid(x=False, y=False)
+        self.conf_image = pg.ImageItem(axisOrder="row-major")
+        self.conf_image.setLookupTable(colormaps.lut("viridis"))
+        self.confusion.addItem(self.conf_image)
+        grid.addWidget(self.confusion, 1, 1)
+        self._conf = np.zeros((1, 1), np.int64)
+        self._classes: list[str] = []
+        self.confusion.scene().sigMouseMoved.connect(self._on_confusion_hover)
+        self.gallery = _plot("Misclassified test examples (true → predicted)", "", "")
+        self.gallery.hideAxis("left")
+        self.gallery.hideAxis("bottom")
+        self.gallery.invertY(True)
+        self.gallery.setAspectLocked(True)
+        self.gallery.showGrid(x=False, y=False)
+        self.gallery_image = pg.ImageItem(axisOrder="row-major")
+        self.gallery.addItem(self.gallery_image)
+        self.gallery_note = QLabel("")
+        self.gallery_note.setStyleSheet("color: #5b6472;")
+        grid.addWidget(self.gallery, 2, 0, 1, 2)
+        grid.addWidget(self.gallery_note, 3, 0, 1, 2)
+        grid.setRowStretch(1, 3)
+        grid.setRowStretch(2, 2)
+        self.stack.addWidget(page)
+        lay.addWidget(self.stack)
+        self._bars: pg.BarGraphItem | None = None
+        self._texts: list[pg.TextItem] = []
+        self._gallery_texts: list[pg.TextItem] = []
+        self.run: RunView | None = None
+
+    def clear(self) -> None:
+        self.stack.setCurrentIndex(0)
+        self.run = None
+
+    def confusion_text(self, i: int, j: int) -> str:
+        """The hover read-out of cell (true i, predicted j): its count and its share of the true class."""
+        conf = self._conf
+        if not (0 <= i < conf.shape[0] and 0 <= j < conf.shape[1]):
+            return ""
+        n, total = int(conf[i, j]), int(conf[i].sum())
+        name = lambda k: self._classes[k] if k < len(self._classes) else str(k)  # noqa: E731
+        share = f" ({100 * n / total:.1f}%)" if total else ""
+        return f"true {name(i)} → predicted {name(j)}: {n} of {total}{share}"
+
+    def _on_confusion_hover(self, pos: Any) -> None:
+        vb = self.confusion.getViewBox()
+        if not vb.sceneBoundingRect().contains(pos):
+            return
+        pt = vb.mapSceneToView(pos)
+        self.confusion.setToolTip(self.confusion_text(int(np.floor(pt.y())), int(np.floor(pt.x()))))
+
+    def show_run(self, run: RunView) -> None:
+        self.run = run
+        self.stack.setCurrentIndex(1)
+        colour = state_colour(run.weight_state).name()
+        top = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+        val = "" if run.val_top1 is None else f"validation top-1 <b>{100 * run.val_top1:.1f}%</b> &nbsp; "
+        where = "" if run.is_baseline else f" · {run.layer_text} · {run.pooling or 'pooling not recorded'}"
+        self.header.setText(
+            f"<b>{run.label}</b> <span style='color:{colour}'>({run.weight_state})</span> on <b>{run.dataset}</b>, "
+            f"{run.head_text}{where}"
+            f"<br><span style='font-size:15px'>{val}test top-1 <b>{top(run.top1)}</b> &nbsp; "
+            f"top-2 <b>{top(run.top2)}</b> &nbsp; top-5 <b>{top(run.top5)}</b></span>"
+            f"<br><span style='color:#5b6472'>{_n(run.n_train)} train / {_n(run.n_test)} test images · "
+            f"{_n(run.n_features)} features · head: {run.hyper_text()} · extract {run.extract_seconds:.1f} s"
+            f"{' (cached)' if run.cache_hit else ''} · train {run.train_seconds:.1f} s · {run.device}</span>")
+        self._conf = run.confusion
+        classes = list(run.classes)
+        self._classes = classes
+        per = np.asarray(run.per_class, np.float64)
+        if self._bars is not None:
+            self.per_class.removeItem(self._bars)
+        xs = np.arange(len(per), dtype=np.float64)
+        self._bars = pg.BarGraphItem(x=xs, height=per, width=0.7, brush=pg.mkBrush(colour), pen=None)
+        self.per_class.addItem(self._bars)
+        ax = self.per_class.getAxis("bottom")
+        ax.setTicks([[(i, c[:8]) for i, c in enumerate(classes)]] if 0 < len(classes) <= 20 else None)
+        self.per_class.setXRange(-0.6, max(len(per) - 0.4, 0.6), padding=0)
+        # confusion matrix: uint8 image (normalised in app/) + LUT; counts written on small matrices
+        conf = run.confusion
+        img = confusion_uint8(conf)
+        self.conf_image.setImage(img, levels=(0, 255), autoLevels=False)
+        for t in self._texts:
+            self.confusion.removeItem(t)
+        self._texts = []
+        n = img.shape[0]
+        if n <= 12:
+            for i in range(n):
+                for j in range(n):
+                    if conf[i, j] == 0:
+                        continue
+                    t = pg.TextItem(str(int(conf[i, j])), color=(0, 0, 0) if img[i, j] > 160 else (255, 255, 255),
+                                    anchor=(0.5, 0.5))
+                    t.setFont(QFont("Sans", 7))
+                    t.setPos(j + 0.5, i + 0.5)
+                    self.confusion.addItem(t)
+                    self._texts.append(t)
+        ticks = [[(i + 0.5, c[:6]) for i, c in enumerate(classes)]] if 0 < len(classes) <= 20 else None
+        self.confusion.getAxis("bottom").setTicks(ticks)
+        self.confusion.getAxis("left").setTicks(ticks)
+        self.confusion.setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
+        self.set_gallery(None, "loading the misclassified examples…")
+
+    def set_gallery(self, gallery: Any, note: str = "") -> None:
+        for t in self._gallery_texts:
+            self.gallery.removeItem(t)
+        self._gallery_texts = []
+        if gallery is None or not gallery.cells:
+            self.gallery_image.clear()
+            self.gallery_note.setText(note or "no misclassified examples")
+            return
+        self.gallery_image.setImage(gallery.image, levels=(0, 255), autoLevels=False)
+        for (x, y, w, h), t, p in zip(gallery.cells, gallery.true, gallery.predicted):
+            item = pg.TextItem(f"{t[:5]}→{p[:5]}", color=(180, 30, 30), anchor=(0.5, 0))
+            item.setFont(QFont("Sans", 7))
+            item.setPos(x + w / 2, y + h)
+            self.gallery.addItem(item)
+            self._gallery_texts.append(item)
+        hgt, wid = gallery.image.shape[:2]
+        self.gallery.setRange(xRange=(0, wid), yRange=(0, hgt), padding=0.01)
+        shown = len(gallery.cells)
+        self.gallery_note.setText(note or f"{shown} of {gallery.total} misclassified test examples shown")
+
+
+def _n(v: int | None) -> str:
+    return "?" if v is None else f"{v:,}"

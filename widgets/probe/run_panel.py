@@ -1,0 +1,89 @@
+"""The Probe's "Run" box: Train / Cancel / Add trained baseline, the batch's progress with percentage, images/s and
+time left, the stage line and the message banner. It shows state; the workspace decides what runs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout
+
+from widgets.probe.banner import Banner
+from widgets.probe.eta import Rate
+
+
+class RunPanel(QGroupBox):
+    def __init__(self, title: str = "4 · Run") -> None:
+        super().__init__(title)
+        rl = QVBoxLayout(self)
+        buttons = QHBoxLayout()
+        self.train_btn = QPushButton("Train")
+        self.train_btn.setDefault(True)
+        self.train_btn.setToolTip("Train a head on each checked model's frozen features, one after another "
+                                  "(Ctrl+Enter)")
+        self.train_btn.setStyleSheet("QPushButton { font-weight: bold; padding: 6px 18px; }")
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setToolTip("Stop the running job and drop the queued ones (Esc)")
+        self.cancel_btn.setEnabled(False)
+        self.baseline_btn = QPushButton("Add trained baseline")
+        self.baseline_btn.setToolTip("Evaluate each checked trained model with its OWN classifier on the test split "
+                                     "of the dataset it was trained on:\nthe fully trained reference the probes are "
+                                     "compared with")
+        buttons.addWidget(self.train_btn)
+        buttons.addWidget(self.cancel_btn)
+        buttons.addStretch(1)
+        rl.addLayout(buttons)
+        rl.addWidget(self.baseline_btn)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFormat("%p%")
+        self.progress.setToolTip("Progress of the whole batch of runs")
+        # idle, an empty bar looks like a text field: it is shown only while something runs (its place is kept)
+        policy = self.progress.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.progress.setSizePolicy(policy)
+        self.progress.hide()
+        rl.addWidget(self.progress)
+        self.stage = QLabel("Ready.")
+        self.stage.setWordWrap(True)
+        self.stage.setStyleSheet("color: #334;")
+        self.stage.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        rl.addWidget(self.stage)
+        self.rate_label = QLabel("")
+        self.rate_label.setStyleSheet("color: #5b6472;")
+        self.rate_label.setToolTip("The current stage: share done, images per second and the time left")
+        rl.addWidget(self.rate_label)
+        self.banner = Banner()
+        rl.addWidget(self.banner)
+        self._rate = Rate()
+
+    def set_running(self, running: bool, can_train: bool, can_baseline: bool) -> None:
+        self.train_btn.setEnabled(not running and can_train)
+        self.baseline_btn.setEnabled(not running and can_baseline)
+        self.cancel_btn.setEnabled(running)
+        if running:
+            self.progress.show()
+        else:
+            self.rate_label.setText("")
+            self._rate.reset()
+
+    def start_batch(self) -> None:
+        self.progress.setValue(0)
+        self.progress.show()
+        self._rate.reset()
+
+    def show_progress(self, index: int, total: int, title: str, p: Any) -> None:
+        """A ``Progress`` report of run ``index`` of ``total``: the bar (whole batch), the stage line, the rate."""
+        within = p.fraction if p.fraction is not None else 0.0
+        self.progress.setValue(int(1000 * (index - 1 + within) / max(1, total)))
+        self.stage.setText(f"{index}/{total} · {title}: {p.message}")
+        unit = "steps" if p.payload is not None and hasattr(p.payload, "loss") else "images"
+        rate = self._rate.update(p.done, p.total, time.monotonic(), unit)
+        self.rate_label.setText(f"this stage: {rate}" if rate else "")
+
+    def finish(self, complete: bool) -> None:
+        if complete:
+            self.progress.setValue(1000)
+        self.rate_label.setText("")
+        self._rate.reset()

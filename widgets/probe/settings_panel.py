@@ -1,0 +1,259 @@
+"""The Probe's settings form: layer, pooling, head and its options, seeds, test subset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QStackedWidget,
+    QWidget,
+)
+
+from widgets.common.settings import read_bool
+
+# --- probe settings ---------------------------------------------------------------------------------------------
+LAYERS = [
+    ("default", None, "each backbone's probe default (usually its last layer)"),
+    ("last layer", -1, "the backbone's last feature layer"),
+    ("2nd from last", -2, "one layer before the last"),
+    ("3rd from last", -3, "two layers before the last"),
+    ("4th from last", -4, "three layers before the last"),
+    ("first layer", 0, "the first feature layer (low-level edges and colours)"),
+]
+
+POOLING_TIPS = {
+    "default": "each backbone's probe default",
+    "gap": "global average pooling: one value per channel",
+    "max": "global max pooling: one value per channel",
+    "grid2": "average over a 2x2 grid: 4 values per channel (keeps coarse position)",
+    "grid3": "average over a 3x3 grid: 9 values per channel",
+    "grid4": "average over a 4x4 grid: 16 values per channel",
+    "maxgrid2": "max over a 2x2 grid",
+    "maxgrid3": "max over a 3x3 grid",
+    "maxgrid4": "max over a 4x4 grid",
+}
+
+HEAD_TIPS = {
+    "logistic": "Softmax (multinomial logistic) regression on the standardised features, trained with L-BFGS.",
+    "ridge": "Ridge regression on one-vs-all targets, solved in closed form (fast, no epochs).",
+    "svm": "Linear SVM (one-vs-rest, squared hinge), trained with L-BFGS.",
+    "knn": "k nearest neighbours: no training; test features vote among their nearest training features.",
+}
+
+# (head, option, label, kind, minimum, maximum, default, tooltip); options in AUTO start as "auto": the run then
+# uses the backbone's own default (selected on validation), as the command line does, until the user sets a value
+AUTO = {("logistic", "weight_decay"), ("ridge", "alpha"), ("svm", "C"), ("knn", "k")}
+AUTO_TEXT = "auto (selected on validation)"
+HEAD_OPTIONS = [
+    ("logistic", "weight_decay", "Weight decay", "float", 0.0, 10.0, 1e-4,
+     "L2 penalty on the head's weights. Larger values give a simpler head that overfits less;\n"
+     "try 1e-4 .. 1e-2. 0 = no penalty."),
+    ("logistic", "epochs", "Max iterations", "int", 1, 2000, 100,
+     "At most this many L-BFGS iterations (each a full pass over the training features). Training stops\n"
+     "earlier once the gradient is below the tolerance (as scikit-learn's tol); up to 4096 features the\n"
+     "head is preconditioned and usually converges in a few dozen iterations."),
+    ("ridge", "alpha", "Alpha", "float", 0.0, 1e6, 1.0,
+     "Ridge regularisation strength: larger alpha shrinks the weights more. Closed form, no epochs."),
+    ("svm", "C", "C", "float", 1e-6, 1e6, 1.0,
+     "Inverse regularisation of the SVM: larger C fits the training set harder (risk of overfitting)."),
+    ("svm", "epochs", "Epochs", "int", 1, 2000, 100,
+     "Optimiser passes over the training features (L-BFGS iterations)."),
+    ("knn", "k", "k", "int", 1, 200, 5,
+     "How many nearest training examples vote for each test example's class."),
+]
+
+
+class ProbeSettings(QWidget):
+    """Layer, pooling, head + its options, seeds and the test subset. Emits ``changed`` on any edit."""
+
+    changed = Signal()
+
+    def __init__(self, heads: tuple[str, ...], poolings: tuple[str, ...], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+
+        self.layer = QComboBox()
+        for text, value, tip in LAYERS:
+            self.layer.addItem(text, value)
+            self.layer.setItemData(self.layer.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.layer.setToolTip("Which layer's feature maps the head sees (counted per backbone, so one choice fits "
+                              "backbones of different depth).")
+        form.addRow("Layer", self.layer)
+
+        self.pooling = QComboBox()
+        for p in poolings:
+            self.pooling.addItem(p, p)
+            self.pooling.setItemData(self.pooling.count() - 1, POOLING_TIPS.get(p, p), Qt.ItemDataRole.ToolTipRole)
+        self.pooling.setToolTip("How a feature map becomes a feature vector before the head.")
+        form.addRow("Pooling", self.pooling)
+
+        self.head = QComboBox()
+        for h in heads:
+            self.head.addItem(h, h)
+            self.head.setItemData(self.head.count() - 1, HEAD_TIPS.get(h, h), Qt.ItemDataRole.ToolTipRole)
+        self.head.setToolTip("The classifier trained on the frozen features:\n" +
+                             "\n".join(f"{h}: {HEAD_TIPS.get(h, '')}" for h in heads))
+        form.addRow("Head", self.head)
+
+        self.options = QStackedWidget()
+        self._editors: dict[tuple[str, str], QSpinBox | QDoubleSpinBox] = {}
+        self._auto: dict[tuple[str, str], QCheckBox] = {}
+        self._pages: dict[str, int] = {}
+        for h in heads:
+            page = QWidget()
+            pf = QFormLayout(page)
+            pf.setContentsMargins(0, 0, 0, 0)
+            pf.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+            for head, key, label, kind, lo, hi, default, tip in HEAD_OPTIONS:
+                if head != h:
+                    continue
+                if kind == "int":
+                    ed: QSpinBox | QDoubleSpinBox = QSpinBox()
+                    ed.setRange(int(lo), int(hi))
+                    ed.setValue(int(default))
+                else:
+                    ed = QDoubleSpinBox()
+                    ed.setDecimals(6)
+                    ed.setRange(lo, hi)
+                    ed.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
+                    ed.setValue(default)
+                ed.setToolTip(tip)
+                ed.valueChanged.connect(self.changed)
+                self._editors[(h, key)] = ed
+                lab = QLabel(label)
+                lab.setToolTip(tip)
+                if (h, key) in AUTO:
+                    auto = QCheckBox(AUTO_TEXT)
+                    auto.setToolTip("Checked: the backbone's own setting, selected on validation (as the command "
+                                    "line uses it).\nUncheck to give your own value.")
+                    auto.setObjectName(f"auto_{h}_{key}")
+                    self._auto[(h, key)] = auto
+                    field = QWidget()
+                    row = QHBoxLayout(field)
+                    row.setContentsMargins(0, 0, 0, 0)
+                    row.addWidget(ed, 1)
+                    row.addWidget(auto)
+                    auto.toggled.connect(lambda on, a=auto, e=ed: self._show_auto(a, e, on))
+                    auto.toggled.connect(self.changed)
+                    ed.valueChanged.connect(lambda _v, a=auto: a.setChecked(False))  # a value set is the user's
+                    auto.setChecked(True)
+                    pf.addRow(lab, field)
+                else:
+                    pf.addRow(lab, ed)
+            if pf.rowCount() == 0:
+                pf.addRow(QLabel("no options"))
+            self._pages[h] = self.options.addWidget(page)
+        form.addRow(self.options)
+
+        self.seeds = QSpinBox()
+        self.seeds.setRange(1, 20)
+        self.seeds.setPrefix("seeds: ")
+        self.seeds.setToolTip("Run each model with this many seeds (different random initialisations and subsets);\n"
+                              "the comparison then shows mean ± standard deviation.")
+        form.addRow("Repeats", self.seeds)
+
+        self.test_limit = QSpinBox()
+        self.test_limit.setRange(0, 100000)
+        self.test_limit.setSingleStep(500)
+        self.test_limit.setSpecialValueText("all")
+        self.test_limit.setSuffix(" images")
+        self.test_limit.setToolTip("Evaluate on a seeded subset of the test split (all = the whole split).")
+        form.addRow("Test subset", self.test_limit)
+
+        self.head.currentIndexChanged.connect(self._on_head)
+        for w in (self.layer, self.pooling):
+            w.currentIndexChanged.connect(self.changed)
+        self.seeds.valueChanged.connect(self.changed)
+        self.test_limit.valueChanged.connect(self.changed)
+        self._on_head()
+
+    @staticmethod
+    def _show_auto(box: QCheckBox, editor: QWidget, auto: bool) -> None:
+        """Auto: the words say so and no number is shown (it would not be the one used)."""
+        box.setText(AUTO_TEXT if auto else "auto")
+        editor.setVisible(not auto)
+
+    @Slot()
+    def _on_head(self) -> None:
+        self.options.setCurrentIndex(self._pages.get(self.head.currentData(), 0))
+        self.changed.emit()
+
+    # --- values ---
+    def head_name(self) -> str:
+        return str(self.head.currentData())
+
+    def head_options(self, head: str | None = None) -> dict[str, Any]:
+        head = head or self.head_name()
+        return {key: ed.value() for (h, key), ed in self._editors.items() if h == head and not self.is_auto(h, key)}
+
+    def is_auto(self, head: str, key: str) -> bool:
+        box = self._auto.get((head, key))
+        return box is not None and box.isChecked()
+
+    def set_auto(self, head: str, key: str, auto: bool) -> None:
+        self._auto[(head, key)].setChecked(auto)
+
+    def editor(self, head: str, key: str) -> QSpinBox | QDoubleSpinBox:
+        return self._editors[(head, key)]
+
+    def layer_value(self) -> int | None:
+        return self.layer.currentData()
+
+    def pooling_value(self) -> str:
+        return str(self.pooling.currentData())
+
+    def test_limit_value(self) -> int | None:
+        return self.test_limit.value() or None
+
+    # --- settings ---
+    def save(self, s) -> None:
+        s.setValue("probe/head", self.head_name())
+        s.setValue("probe/layer", self.layer.currentIndex())
+        s.setValue("probe/pooling", self.pooling_value())
+        s.setValue("probe/seeds", self.seeds.value())
+        s.setValue("probe/test_limit", self.test_limit.value())
+        for (h, key), ed in self._editors.items():
+            s.setValue(f"probe/options/{h}/{key}", ed.value())
+        for (h, key), box in self._auto.items():
+            s.setValue(f"probe/auto/{h}/{key}", box.isChecked())
+
+    def restore(self, s) -> None:
+        def idx(combo: QComboBox, value: Any) -> None:
+            i = combo.findData(value)
+            if i >= 0:
+                combo.setCurrentIndex(i)
+
+        idx(self.head, s.value("probe/head", "logistic"))
+        li = _int(s.value("probe/layer", 0), 0)
+        if 0 <= li < self.layer.count():
+            self.layer.setCurrentIndex(li)
+        idx(self.pooling, s.value("probe/pooling", "default"))
+        self.seeds.setValue(_int(s.value("probe/seeds", 1), 1))
+        self.test_limit.setValue(_int(s.value("probe/test_limit", 0), 0))
+        for (h, key), ed in self._editors.items():
+            v = s.value(f"probe/options/{h}/{key}")
+            if v is None:
+                continue
+            try:
+                ed.setValue(int(float(v)) if isinstance(ed, QSpinBox) else float(v))
+            except (TypeError, ValueError):
+                pass
+        for (h, key), box in self._auto.items():  # after the values: setting a value unchecks "auto"
+            box.setChecked(read_bool(s, f"probe/auto/{h}/{key}", True))
+
+
+def _int(v: Any, default: int) -> int:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return default

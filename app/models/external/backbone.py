@@ -7,7 +7,8 @@
     net.first_conv_bank()                  # the first conv's kernels as a Workbench KernelBank
 
 The layers are discovered on the model's input size (``default_input``): the size given (metadata, the user, a
-static ONNX shape), else the first of 224/32/28/64/96 px that runs. ``fixed_input_size`` is True when the model
+static ONNX shape, the size a registry/timm architecture was built for), else the first size that runs
+(1 channel: 28, 32, 64, 224, 96 px; 3 channels: 224, 32, 64, 96, 28 px). ``fixed_input_size`` is True when the model
 does not also run at another size. The classifier (``get_classifier``) is the last ``nn.Linear`` whose output on the
 globally pooled last map equals the model's output; models without one have ``classifier_name == ""``.
 """
@@ -20,7 +21,7 @@ from torch import nn
 from app.models.base import Backbone, LayerInfo, ModelError
 from app.models.external.discover import EagerTaps, ScriptTaps, Tap, discover_eager, discover_script
 
-SIZES = (224, 32, 28, 64, 96)
+SIZES = {1: (28, 32, 64, 224, 96), 3: (224, 32, 64, 96, 28)}  # tried in this order when nothing says the size
 _FAIL = (RuntimeError, ValueError, IndexError, AssertionError, TypeError)
 
 
@@ -93,10 +94,11 @@ class ExternalBackbone(Backbone):
             if not _runs(self.net, c, size):
                 raise ModelError(f"{self.label}: the model does not run on a {c}-channel {size[0]}x{size[1]} input")
         else:
-            size = next(((s, s) for s in SIZES if _runs(self.net, c, (s, s))), None)
+            sizes = SIZES.get(c, SIZES[3])
+            size = next(((s, s) for s in sizes if _runs(self.net, c, (s, s))), None)
             if size is None:
                 raise ModelError(f"{self.label}: the model runs on none of the input sizes "
-                                 f"{', '.join(map(str, SIZES))} px with {c} channel(s); give its size "
+                                 f"{', '.join(map(str, sizes))} px with {c} channel(s); give its size "
                                  f"(--input-size HxW, or metadata in the file)")
         if fixed is None:
             fixed = not _runs(self.net, c, (size[0] + 32, size[1] + 32))

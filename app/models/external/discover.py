@@ -60,10 +60,7 @@ def kind_of(class_name: str, has_children: bool) -> str:
 
 
 def _tap_names(raw: list[tuple[str, int]]) -> list[str]:
-    counts: dict[str, int] = defaultdict(int)
-    for path, _ in raw:
-        counts[path] += 1
-    return [path if counts[path] == 1 and call == 0 else f"{path}#{call + 1}" for path, call in raw]
+    return [path if call == 0 else f"{path}#{call + 1}" for path, call in raw]
 
 
 def _make_taps(raw: list[tuple[str, int, str, tuple]], in_h: int) -> list[Tap]:
@@ -170,47 +167,102 @@ _SEG = re.compile(r"([^.()]+)\(([^()]*)\)")
 
 
 class _Resolver:
-    """Module path of a graph node: its module hierarchy resolved against the module tree. A traced model's
-    hierarchy skips containers that are never called (``blocks(ModuleList)``): those are looked through."""
+    """Module path of every node of an inlined graph.
 
-    def __init__(self, module: torch.jit.ScriptModule) -> None:
+    A node's module hierarchy (``Node.getModuleHierarchy``) names each call frame by its attribute name only, and a
+    traced model skips containers that are never called themselves (``layer1(Sequential)`` when the model calls
+    ``layer1[0]`` directly), so ``0(BasicBlock).conv1`` alone is ambiguous. Nodes that read parameters carry the
+    full path in their ``prim::GetAttr`` chain (``self.layer1.0.conv1.weight``); walking the graph in order, those
+    anchor each frame name to its full path, and parameter-free nodes (ReLU, add, pooling) inherit the current
+    anchor of their frame."""
+
+    def __init__(self, module: torch.jit.ScriptModule, graph: torch._C.Graph) -> None:
         self.names = {path: getattr(m, "original_name", type(m).__name__) for path, m in module.named_modules()}
         self.children: dict[str, list[str]] = defaultdict(list)
         for path in self.names:
             if path:
                 self.children[path.rsplit(".", 1)[0] if "." in path else ""].append(path)
-        self.cache: dict[str, tuple[str, ...]] = {}
+        self.anchor: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.frames: dict[torch._C.Node, list[tuple[str, ...]]] = {}
+        self._walk(graph.nodes())
 
-    def _resolve(self, h: str) -> tuple[str, ...]:
-        segs = [name for name, _ in _SEG.findall(h) if name not in ("SELF", "UNKNOWN_INSTANCE", "TOP", "top")]
-        cur = ""
+    def _segments(self, node: torch._C.Node) -> list[str]:
+        h = node.getModuleHierarchy() if hasattr(node, "getModuleHierarchy") else ""
+        return [name for name, _ in _SEG.findall(h) if name not in ("SELF", "UNKNOWN_INSTANCE", "TOP", "top")]
+
+    def _param_path(self, node: torch._C.Node) -> tuple[str, ...] | None:
+        for v in node.inputs():
+            chain, cur = [], v.node()
+            while cur.kind() == "prim::GetAttr":
+                chain.append(cur.s("name"))
+                cur = cur.input().node()
+            if chain and cur.kind() == "prim::Param":
+                chain.reverse()
+                if ".".join(chain) not in self.names:
+                    chain = chain[:-1]  # the parameter or buffer itself
+                if chain and ".".join(chain) in self.names:
+                    return tuple(chain)
+        return None
+
+    def _tree(self, segs: list[str]) -> list[tuple[str, ...]]:
+        frames, cur = [], ""
         for seg in segs:
             cand = f"{cur}.{seg}" if cur else seg
             if cand not in self.names:
-                cand = next((f"{c}.{seg}" for c in self.children[cur]
-                             if self.names[c].split(".")[-1] in SKIP and f"{c}.{seg}" in self.names), None)
+                cand = next((f"{c}.{seg}" for c in self.children[cur] if f"{c}.{seg}" in self.names), None)
                 if cand is None:
                     break
             cur = cand
-        return tuple(cur.split(".")) if cur else ()
+            frames.append(tuple(cur.split(".")))
+        return frames
+
+    def _walk(self, nodes) -> None:
+        for node in nodes:
+            for b in node.blocks():
+                self._walk(b.nodes())
+            segs = self._segments(node)
+            if not segs:  # prim::If / prim::Loop: the frames all of its inner nodes share
+                inner = [self.frames[n] for b in node.blocks() for n in b.nodes() if self.frames.get(n)]
+                common = _common([f[-1] for f in inner])
+                self.frames[node] = [f for f in (inner[0] if inner else []) if common[:len(f)] == f]
+                continue
+            full = self._param_path(node) if node.kind() != "prim::GetAttr" else None
+            n = len(segs)
+            if full is not None and len(full) >= n and list(full[len(full) - n:]) == segs:
+                frames = [full[:len(full) - n + k] for k in range(1, n + 1)]
+                for k in range(1, n + 1):
+                    self.anchor[tuple(segs[:k])] = frames[k - 1]
+                self.frames[node] = frames
+                continue
+            for k in range(n, 0, -1):
+                base = self.anchor.get(tuple(segs[:k]))
+                if base is not None:
+                    self.frames[node] = ([self.anchor[tuple(segs[:i])] for i in range(1, k + 1)
+                                          if tuple(segs[:i]) in self.anchor]
+                                         + [base + tuple(segs[k:j]) for j in range(k + 1, n + 1)])
+                    break
+            else:
+                self.frames[node] = self._tree(segs)
+
+    def frames_of(self, node: torch._C.Node) -> list[tuple[str, ...]]:
+        """The module calls (full paths, outermost first) ``node`` runs inside."""
+        return self.frames.get(node, [])
 
     def path(self, node: torch._C.Node) -> tuple[str, ...]:
-        h = node.getModuleHierarchy() if hasattr(node, "getModuleHierarchy") else ""
-        if h:
-            if h not in self.cache:
-                self.cache[h] = self._resolve(h)
-            return self.cache[h]
-        inner = [self.path(n) for b in node.blocks() for n in b.nodes()]
-        inner = [q for q in inner if q]
-        if not inner:
-            return ()
-        common = list(inner[0])
-        for q in inner[1:]:
-            k = 0
-            while k < min(len(common), len(q)) and common[k] == q[k]:
-                k += 1
-            common = common[:k]
-        return tuple(common)
+        f = self.frames.get(node)
+        return f[-1] if f else ()
+
+
+def _common(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
+    if not paths:
+        return ()
+    common = list(paths[0])
+    for q in paths[1:]:
+        k = 0
+        while k < min(len(common), len(q)) and common[k] == q[k]:
+            k += 1
+        common = common[:k]
+    return tuple(common)
 
 
 def _is_tensor(v: torch._C.Value) -> bool:
@@ -221,25 +273,24 @@ def script_graph_taps(module: torch.jit.ScriptModule):
     """(inlined graph copy, [(path, value)] in forward order) of every value leaving a submodule's scope."""
     graph = module.forward.graph.copy()
     torch._C._jit_pass_inline(graph)
-    res = _Resolver(module)
+    res = _Resolver(module, graph)
     names = res.names
     returned = set(v.unique() for v in graph.return_node().inputs())
     found: list[tuple[str, torch._C.Value]] = []
     for node in graph.nodes():
-        path = res.path(node)
-        if not path:
+        frames = res.frames_of(node)
+        if not frames or node.kind() in ("prim::GetAttr", "prim::Constant"):  # parameters, constants: no maps
             continue
         for v in node.outputs():
             if not _is_tensor(v):
                 continue
             users = [res.path(u.user) for u in v.uses()]
             escapes_all = v.unique() in returned
-            for depth in range(len(path), 0, -1):
-                prefix = path[:depth]
+            for prefix in reversed(frames):  # innermost call first, as forward hooks fire
                 dotted = ".".join(prefix)
                 if dotted not in names or names[dotted].split(".")[-1] in SKIP:
                     continue
-                if escapes_all or any(u[:depth] != prefix for u in users):
+                if escapes_all or any(u[:len(prefix)] != prefix for u in users):
                     found.append((dotted, v))
     return graph, found, names
 
@@ -274,7 +325,17 @@ def _compile(graph: torch._C.Graph, values: list, keep_output: bool):
             mapping[o_old.unique()] = o_new
     for i_old, i_new in zip(graph.inputs(), g.inputs()):
         mapping[i_old.unique()] = i_new
-    outs = [mapping[v.unique()] for v in values]
+    outs = []
+    for v in values:
+        nv = mapping[v.unique()]
+        if any(u.user.kind().endswith("_") for u in nv.uses()):  # an in-place op changes it later: keep a copy
+            none = g.insertConstant(None)
+            none.node().moveAfter(nv.node())
+            clone = g.create("aten::clone", [nv, none])
+            clone.insertAfter(none.node())
+            clone.output().setType(nv.type())
+            nv = clone.output()
+        outs.append(nv)
     ret = g.return_node()
     if keep_output:
         outs = [ret.input()] + outs

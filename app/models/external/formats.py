@@ -22,6 +22,7 @@ A file that is none of these raises ``ModelFileError`` naming the file and what 
 from __future__ import annotations
 
 import json
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ class Loaded:
     metadata: dict[str, Any] | None  # {"channels", "size", "mean", "std", ...} when the file carries them
     note: str = ""  # where the architecture came from (e.g. "sidecar: simple")
     static_input: tuple[int, int, int] | None = None  # (C, H, W) fixed by the file (ONNX static shapes)
+    size_hint: tuple[int, int] | None = None  # the size the architecture was built for (registry, timm cfg)
 
 
 # --- what is this file? ------------------------------------------------------------------------------------
@@ -162,7 +164,9 @@ def _onnx_static_input(proto: Any) -> tuple[int, int, int] | None:
 def load_torchscript(path: Path) -> Loaded:
     extra = {META_FILE: ""}
     try:
-        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        with warnings.catch_warnings():  # torch >= 2.10 marks TorchScript deprecated; it is what users have
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     except (RuntimeError, ValueError, OSError) as exc:
         first = (str(exc).strip().splitlines() or ["?"])[0]
         raise ModelFileError(f"{path.name}: not a readable TorchScript file ({first[:300]})") from None
@@ -208,15 +212,22 @@ def _import_timm():
     return timm
 
 
-def load_timm(name: str, weights: str | Path | None) -> Loaded:
-    """``timm.create_model(name)`` with the local ``weights`` (never a download); None: timm's own random init."""
-    from app.models.weights import WeightsError, load_into, read_state_dict
-
+def check_timm(name: str):
+    """timm, after checking that it knows ``name`` (``ModelFileError`` naming similar models otherwise)."""
     timm = _import_timm()
     arch = name.split(".", 1)[0]
     if not timm.is_model(name) and not timm.is_model(arch):
         near = timm.list_models(f"*{arch}*")[:8]
         raise ModelFileError(f"timm:{name}: timm has no such model" + (f"; similar: {', '.join(near)}" if near else ""))
+    return timm
+
+
+def load_timm(name: str, weights: str | Path | None) -> Loaded:
+    """``timm.create_model(name)`` with the local ``weights`` (never a download); None: timm's own random init."""
+    from app.models.weights import WeightsError, load_into, read_state_dict
+
+    timm = check_timm(name)
+    arch = name.split(".", 1)[0]
     kwargs: dict[str, Any] = {}
     state = None
     if weights:
@@ -245,10 +256,12 @@ def load_timm(name: str, weights: str | Path | None) -> Loaded:
         if kwargs.get("in_chans", c) == c:
             meta = {"channels": c, "size": [h, w], "mean": list(cfg["mean"]), "std": list(cfg["std"]),
                     "interpolation": cfg.get("interpolation", "bilinear")}
-    static = None
-    if cfg.get("fixed_input_size") and cfg.get("input_size"):
-        static = tuple(int(v) for v in cfg["input_size"])
-    return Loaded(module.eval(), "timm", meta, f"timm {name}", static)
+    static = hint = None
+    if cfg.get("input_size"):
+        hint = tuple(int(v) for v in cfg["input_size"][1:])
+        if cfg.get("fixed_input_size"):
+            static = (int(kwargs.get("in_chans", cfg["input_size"][0])),) + hint
+    return Loaded(module.eval(), "timm", meta, f"timm {name}", static, hint)
 
 
 def state_dict_architecture(path: Path, state: dict[str, torch.Tensor]):
@@ -300,8 +313,9 @@ def load_state_dict_model(path: Path, trained: bool = True) -> Loaded:
     model = create_model(spec.backbone, spec.kwargs)
     if trained:
         load_into(model, state, name=path.name)
+    c, h, w = (int(v) for v in model.default_input)
     return Loaded(model.eval(), "state_dict", None, f"state dict of {spec.backbone}",
-                  tuple(model.default_input) if getattr(model, "fixed_input_size", False) else None)
+                  (c, h, w) if getattr(model, "fixed_input_size", False) else None, (h, w))
 
 
 def load(source: str, fmt: str | None = None, weights: str | Path | None = None, trained: bool = True) -> Loaded:

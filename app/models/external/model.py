@@ -55,6 +55,9 @@ def spec_for(source: str | Path, weights: str | Path | None = None, *, fmt: str 
     if not source.startswith("timm:"):
         source = str(Path(source).expanduser())
     if fmt == "timm":
+        from app.models.external.formats import check_timm
+
+        check_timm(source[5:] if source.startswith("timm:") else source)
         if weights is not None:
             weights = str(Path(weights).expanduser())
             if not Path(weights).is_file():
@@ -135,7 +138,8 @@ def build(spec: ModelSpec, device: torch.device | str | None = None) -> External
     loaded, left = _loaded(spec)
     where = _where(str(spec.kwargs.get("source")))
     inp = spec.input if spec.input is not None else metadata_input(loaded.metadata, where)
-    channels = size = fixed = None
+    channels = fixed = None
+    size = loaded.size_hint
     if loaded.static_input is not None:
         channels, size, fixed = loaded.static_input[0], loaded.static_input[1:], True
     if inp is not None:

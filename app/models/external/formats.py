@@ -7,7 +7,8 @@
   types; no Python globals are imported or run); metadata from the extra file ``filter_explorer.json``;
 - ``onnx``: ``onnx.load`` (protobuf) converted by ``onnx2torch`` (optional extra ``pip install .[onnx]``); metadata
   from ``metadata_props`` (``filter_explorer`` = JSON, or ``channels``/``size``/``mean``/``std``) and the graph's
-  static input shape;
+  static input shape; a file whose opset onnx2torch cannot convert is first converted down to opset 17 (then 13)
+  by onnx's own version converter;
 - ``timm``: ``timm.create_model(NAME, pretrained=False)`` (optional extra ``pip install .[timm]``) + a local weights
   file read by ``app.models.weights.read_state_dict`` (safetensors, or ``torch.load(weights_only=True)``); metadata
   from the model's ``pretrained_cfg``;
@@ -36,6 +37,7 @@ from app.models.base import ModelError
 FORMATS = ("torchscript", "onnx", "timm", "state_dict")
 META_FILE = "filter_explorer.json"  # TorchScript extra file / ONNX metadata key holding the input spec
 ONNX_META_KEY = "filter_explorer"
+ONNX_FALLBACK_OPSETS = (17, 13)  # tried in turn when onnx2torch cannot convert a file's own opset
 HOW = ("open a TorchScript file (torch.jit.save), an ONNX file (.onnx), timm:NAME with --weights FILE, or a "
        "state dict of an architecture the app has (--backbone NAME --weights FILE)")
 
@@ -196,11 +198,23 @@ def load_onnx(path: Path) -> Loaded:
         raise ModelFileError(f"{path.name}: not an ONNX model (its graph has no operations); it is {what_is(path)}")
     meta = _onnx_metadata(proto, path.name)
     static = _onnx_static_input(proto)
-    try:
-        module = onnx2torch.convert(proto)
-    except Exception as exc:  # unsupported operators raise NotImplementedError, KeyError ...
-        raise ModelFileError(f"{path.name}: onnx2torch cannot convert this model ({type(exc).__name__}: "
-                             f"{str(exc)[:300]})") from None
+    module = None
+    first_error: Exception | None = None
+    for opset in (None,) + ONNX_FALLBACK_OPSETS:
+        try:
+            if opset is not None:  # onnx2torch lags the newest opsets: convert the graph down (onnx's converter)
+                from onnx import version_converter
+
+                model = version_converter.convert_version(proto, opset)
+            else:
+                model = proto
+            module = onnx2torch.convert(model)
+            break
+        except Exception as exc:  # unsupported operators raise NotImplementedError, KeyError ...
+            first_error = first_error or exc
+    if module is None:
+        raise ModelFileError(f"{path.name}: onnx2torch cannot convert this model ({type(first_error).__name__}: "
+                             f"{str(first_error)[:300]})")
     return Loaded(module.eval(), "onnx", meta, "ONNX via onnx2torch", static)
 
 

@@ -5,8 +5,8 @@
 - ``add_data_root(parser)``: ``--data-root`` (``--root`` is the same option) -> ``args.data_root``;
 - ``add_model_arguments(parser)``: ``--backbone --model --weights --options --init --model-seed --input-size --mean
   --std`` (and ``--input-preset``); ``--model FILE`` opens a model the user brings (TorchScript, ONNX, a state dict, or
-  ``timm:NAME`` with ``--weights FILE``; see ``app.models.external``); ``app.models.spec_args.spec_from_args(args)`` turns them into a ``ModelSpec`` through the
-  one loading path (``app.models.build.spec_from_checkpoint`` reads the weights' JSON sidecar).
+  ``timm:NAME`` with ``--weights FILE``; see ``app.models.external``); ``app.models.spec_args.spec_from_args(args)``
+  turns them into a ``ModelSpec`` through the one loading path (``app.models.build.spec_from_checkpoint`` reads the weights' JSON sidecar).
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, weights_required: bo
                              "--weights FILE (needs pip install .[timm]); --init other than checkpoint gives its "
                              "random twin")
     parser.add_argument("--weights", required=weights_required, default=None,
-                        help="a checkpoint (.safetensors with its JSON sidecar, or .pt/.pth/.th); with --model timm:NAME, "
-                             "the timm model's weights")
+                        help="a checkpoint (.safetensors with its JSON sidecar, or .pt/.pth/.th); with --model "
+                             "timm:NAME, the timm model's weights")
     parser.add_argument("--options", nargs="*", default=None, metavar="OPT",
                         help="backbone options: KEY=VALUE items (widths=32,64 batchnorm=true) or a JSON object")
     parser.add_argument("--init", default=None, help="initialisation: default, kaiming, gaussian[:std], uniform[:a], "

@@ -285,7 +285,8 @@ def test_input_spec_from_metadata_declared_or_dataset(tmp_path):
 def test_bad_metadata_is_named(tmp_path):
     m = small_cnn(False)
     p = tmp_path / "badmeta.pt"
-    torch.jit.save(torch.jit.trace(m, torch.zeros(1, 1, 28, 28)), str(p), _extra_files={"filter_explorer.json": "{oops"})
+    torch.jit.save(torch.jit.trace(m, torch.zeros(1, 1, 28, 28)), str(p),
+                   _extra_files={"filter_explorer.json": "{oops"})
     with pytest.raises(UserError, match=r"badmeta.pt.*filter_explorer.json is not valid JSON"):
         spec_from_args(args_for("--model", str(p)))
     torch.jit.save(torch.jit.trace(m, torch.zeros(1, 1, 28, 28)), str(p),

@@ -17,5 +17,6 @@ from app.models.external import formats
 from app.models.external.model import BACKBONE, build, create, file_channels, metadata_input, spec_for, twin_spec
 from app.models.external.twin import reinit
 
-__all__ = ["BACKBONE", "FORMATS", "ExternalBackbone", "ModelFileError", "build", "create", "detect", "file_channels", "formats", "load",
+__all__ = ["BACKBONE", "FORMATS", "ExternalBackbone", "ModelFileError", "build", "create", "detect", "file_channels",
+           "formats", "load",
            "metadata_input", "reinit", "spec_for", "twin_spec"]

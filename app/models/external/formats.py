@@ -222,7 +222,8 @@ def _import_timm():
     try:
         import timm
     except (ImportError, RuntimeError, OSError) as exc:
-        raise ModelFileError(f"timm models need the timm extra: pip install .[timm] (importing timm failed: {exc})") from None
+        raise ModelFileError(f"timm models need the timm extra: pip install .[timm] (importing timm failed: "
+                             f"{exc})") from None
     return timm
 
 

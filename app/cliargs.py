@@ -3,9 +3,10 @@
 - ``parse_options(items)``: ``--options`` as ``KEY=VALUE`` items (``widths=32,64 batchnorm=true``; ``widths=12`` is a
   one-value list where the option takes a list, see ``app.models.registry``) and/or JSON objects;
 - ``add_data_root(parser)``: ``--data-root`` (``--root`` is the same option) -> ``args.data_root``;
-- ``add_model_arguments(parser)``: ``--backbone --weights --options --init --model-seed --input-size --mean --std``
-  (and ``--input-preset``); ``app.models.spec_args.spec_from_args(args)`` turns them into a ``ModelSpec`` through the
-  one loading path (``app.models.build.spec_from_checkpoint`` reads the weights' JSON sidecar).
+- ``add_model_arguments(parser)``: ``--backbone --model --weights --options --init --model-seed --input-size --mean
+  --std`` (and ``--input-preset``); ``--model FILE`` opens a model the user brings (TorchScript, ONNX, a state dict, or
+  ``timm:NAME`` with ``--weights FILE``; see ``app.models.external``); ``app.models.spec_args.spec_from_args(args)``
+  turns them into a ``ModelSpec`` through the one loading path (``app.models.build.spec_from_checkpoint`` reads the weights' JSON sidecar).
 """
 
 from __future__ import annotations
@@ -69,8 +70,14 @@ def add_data_root(parser: argparse.ArgumentParser) -> None:
 def add_model_arguments(parser: argparse.ArgumentParser, *, weights_required: bool = False,
                         backbone_help: str = "registry name (python main.py models list)") -> None:
     parser.add_argument("--backbone", default=None, help=backbone_help + "; default: from the weights' JSON sidecar")
+    parser.add_argument("--model", default=None, metavar="FILE",
+                        help="a model you bring: TorchScript (.pt/.ts/.pth from torch.jit.save), ONNX (.onnx, needs "
+                             "pip install .[onnx]), a state dict of an architecture the app has, or timm:NAME with "
+                             "--weights FILE (needs pip install .[timm]); --init other than checkpoint gives its "
+                             "random twin")
     parser.add_argument("--weights", required=weights_required, default=None,
-                        help="a checkpoint (.safetensors with its JSON sidecar, or .pt/.pth/.th)")
+                        help="a checkpoint (.safetensors with its JSON sidecar, or .pt/.pth/.th); with --model "
+                             "timm:NAME, the timm model's weights")
     parser.add_argument("--options", nargs="*", default=None, metavar="OPT",
                         help="backbone options: KEY=VALUE items (widths=32,64 batchnorm=true) or a JSON object")
     parser.add_argument("--init", default=None, help="initialisation: default, kaiming, gaussian[:std], uniform[:a], "

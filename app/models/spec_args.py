@@ -4,6 +4,10 @@ of ``train``, ``eval``, ``probe`` and the benchmarks.
 With ``--weights`` and no ``--backbone``, the checkpoint's JSON sidecar (or the known-weights table) names the
 backbone and its options (``app.models.build.spec_from_checkpoint``); given options override the sidecar's. A
 declared input (``--input-size/--mean/--std/--input-preset``) goes into ``ModelSpec.input``.
+
+With ``--model FILE`` (or ``timm:NAME`` + ``--weights``) the spec is an ``app.models.external`` one (backbone
+``"external"``): its input spec comes from the declared arguments, else the file's metadata, else (None) the
+dataset's own size and statistics; ``--init`` other than ``checkpoint`` asks for the random twin.
 """
 
 from __future__ import annotations
@@ -37,8 +41,43 @@ def declared_input(args: Any, channels: int | None = None):
         raise UserError(str(exc)) from None
 
 
+def model_spec_from_args(args: Any, label: str | None = None) -> ModelSpec:
+    """The ``--model`` spec (see the module docstring)."""
+    from app.models import external
+
+    source = str(args.model)
+    if getattr(args, "backbone", None):
+        raise UserError("give either --model or --backbone, not both")
+    if getattr(args, "options", None):
+        raise UserError("--options sets a registry backbone's options; a --model file has its own architecture")
+    weights = getattr(args, "weights", None)
+    init = getattr(args, "init", None) or "checkpoint"
+    freeze = tuple(getattr(args, "freeze", None) or ())
+    seed = int(getattr(args, "model_seed", 0) or 0)
+    try:
+        fmt = external.detect(source)
+        if weights and fmt != "timm":
+            raise UserError(f"--weights is for --model timm:NAME; {Path(source).name} is a {fmt} "
+                            f"file that carries its own weights")
+        declared = None
+        if any(getattr(args, k, None) is not None for k in ("input_size", "mean", "std", "input_preset")):
+            declared = declared_input(args, channels=external.file_channels(source, fmt, weights))
+        spec = external.spec_for(source, weights, fmt=fmt, label=label or "", init="checkpoint", seed=seed,
+                                 declared=declared, freeze=freeze)
+        if init != "checkpoint":
+            spec = external.twin_spec(spec, init, seed)
+    except UserError:
+        raise
+    except AppError as exc:
+        raise UserError(f"--model {source}: {exc}") from None
+    return spec
+
+
 def spec_from_args(args: Any, label: str | None = None) -> ModelSpec:
     from app.models.build import spec_from_checkpoint
+
+    if getattr(args, "model", None):
+        return model_spec_from_args(args, label)
     from app.models.registry import names
 
     options = parse_options(getattr(args, "options", None))

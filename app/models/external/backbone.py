@@ -1,0 +1,199 @@
+"""``ExternalBackbone``: the app's ``Backbone`` interface around any CNN (an ``nn.Module`` or a TorchScript module).
+
+    net = ExternalBackbone(module, fmt="torchscript", source="my.pt", size=(28, 28))
+    net.feature_info                       # every conv / norm / act / pool / block output (LayerInfo)
+    net.forward_intermediates(x, [3, -1])  # maps of those layers, hooks removed after the call
+    net(x)                                 # the model's own output, unchanged
+    net.first_conv_bank()                  # the first conv's kernels as a Workbench KernelBank
+
+The layers are discovered on the model's input size (``default_input``): the size given (metadata, the user, a
+static ONNX shape, the size a registry/timm architecture was built for), else the first size that runs
+(1 channel: 28, 32, 64, 224, 96 px; 3 channels: 224, 32, 64, 96, 28 px). ``fixed_input_size`` is True when the model
+does not also run at another size. The classifier (``get_classifier``) is the last ``nn.Linear`` whose output on the
+globally pooled last map equals the model's output; models without one have ``classifier_name == ""``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from app.models.base import Backbone, LayerInfo, ModelError
+from app.models.external.discover import EagerTaps, ScriptTaps, Tap, discover_eager, discover_script
+
+SIZES = {1: (28, 32, 64, 224, 96), 3: (224, 32, 64, 96, 28)}  # tried in this order when nothing says the size
+_FAIL = (RuntimeError, ValueError, IndexError, AssertionError, TypeError)
+
+
+def is_script(net: nn.Module) -> bool:
+    return isinstance(net, torch.jit.ScriptModule)
+
+
+def conv_modules(net: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(path, module) of every 2-D convolution, eager or TorchScript, in definition order."""
+    out = []
+    for path, m in net.named_modules():
+        name = getattr(m, "original_name", None) if is_script(m) else type(m).__name__
+        w = getattr(m, "weight", None)
+        if path and name and "Conv" in name and isinstance(w, torch.Tensor) and w.dim() == 4:
+            out.append((path, m))
+    return out
+
+
+def _sample(c: int, size: tuple[int, int]) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.randn((1, c, size[0], size[1]), generator=g)
+
+
+def _runs(net: nn.Module, c: int, size: tuple[int, int]) -> bool:
+    try:
+        with torch.no_grad():
+            net(_sample(c, size))
+        return True
+    except _FAIL:
+        return False
+
+
+class ExternalBackbone(Backbone):
+    classifier_name = ""  # set per instance (``net.<path>``) when a linear classifier is found
+
+    def __init__(self, net: nn.Module, *, fmt: str = "module", source: str = "", label: str = "",
+                 channels: int | None = None, size: tuple[int, int] | None = None, fixed: bool | None = None) -> None:
+        super().__init__()
+        self.net = net.eval()
+        self.fmt, self.source, self.label = fmt, source, label or source
+        self.script = is_script(net)
+        convs = conv_modules(net)
+        c = int(channels or (convs[0][1].weight.shape[1] * getattr(convs[0][1], "groups", 1) if convs else 3))
+        size, fixed = self._input_size(c, size, fixed)
+        self.default_input = (c, size[0], size[1])
+        self.fixed_input_size = bool(fixed)
+        x = _sample(c, size)
+        discover = discover_script if self.script else discover_eager
+        try:
+            taps, out, linears = discover(net, x)
+        except _FAIL as exc:
+            raise ModelError(f"{self.label}: the layers could not be discovered ({str(exc)[:300]})") from None
+        if not taps:
+            raise ModelError(f"{self.label}: no convolutional feature maps (N, C, H, W outputs) found; "
+                             f"the app shows CNNs")
+        self.taps: list[Tap] = taps
+        self.feature_info = [LayerInfo(t.name, t.shape[0], t.stride, t.kind) for t in taps]
+        self._runner = ScriptTaps(net, taps) if self.script else EagerTaps(net, taps)
+        self.num_features = int(taps[-1].shape[0])
+        self.num_classes = int(out.shape[1]) if isinstance(out, torch.Tensor) and out.dim() == 2 else 0
+        with torch.no_grad():
+            last = self._runner.run(x, [len(taps) - 1])[0]
+        cls = self._find_classifier(last, out, [p for p, _ in linears])
+        self.classifier_name = f"net.{cls}" if cls else ""
+
+    # --- input size ----------------------------------------------------------------------------------------
+    def _input_size(self, c: int, size, fixed) -> tuple[tuple[int, int], bool]:
+        if size is not None:
+            size = (int(size[0]), int(size[1]))
+            if not _runs(self.net, c, size):
+                raise ModelError(f"{self.label}: the model does not run on a {c}-channel {size[0]}x{size[1]} input")
+        else:
+            sizes = SIZES.get(c, SIZES[3])
+            size = next(((s, s) for s in sizes if _runs(self.net, c, (s, s))), None)
+            if size is None:
+                raise ModelError(f"{self.label}: the model runs on none of the input sizes "
+                                 f"{', '.join(map(str, sizes))} px with {c} channel(s); give its size "
+                                 f"(--input-size HxW, or metadata in the file)")
+        if fixed is None:
+            fixed = not _runs(self.net, c, (size[0] + 32, size[1] + 32))
+        return size, bool(fixed)
+
+    def _find_classifier(self, last: torch.Tensor, out, linears: list[str]) -> str:
+        if not isinstance(out, torch.Tensor) or out.dim() != 2:
+            return ""
+        pooled = last.mean(dim=(2, 3))
+        mods = dict(self.net.named_modules())
+        for path in reversed(linears):
+            try:
+                with torch.no_grad():
+                    y = mods[path](pooled)
+            except _FAIL:
+                continue
+            if y.shape == out.shape and torch.allclose(y, out, rtol=1e-4, atol=1e-5):
+                return path
+        return ""
+
+    # --- the Backbone interface --------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _indices(self, indices) -> list[int]:
+        n = len(self.taps)
+        if indices is None:
+            want = list(range(n))
+        elif isinstance(indices, int):
+            want = list(range(max(0, n - indices), n))
+        else:
+            want = [int(i) + n if int(i) < 0 else int(i) for i in indices]
+        for i in want:
+            if not 0 <= i < n:
+                raise IndexError(f"layer index {i} out of range 0..{n - 1}")
+        return want
+
+    def forward_intermediates(self, x: torch.Tensor, indices=None, stop_early: bool = True) -> list[torch.Tensor]:
+        return self._runner.run(x, self._indices(indices), stop_early)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self._runner.run(x, [len(self.taps) - 1], True)[0]
+
+    def forward_head(self, feats: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.pool(feats)
+        if pre_logits:
+            return x
+        if not self.classifier_name:
+            raise ModelError(f"{self.label}: no linear classifier after global pooling was found; use the "
+                             f"model's own output (forward) or pre_logits=True")
+        return self.get_classifier()(x)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        if not self.classifier_name:
+            raise ModelError(f"{self.label}: no linear classifier was found to replace")
+        if self.script:
+            raise ModelError(f"{self.label}: the classifier of a TorchScript model cannot be replaced")
+        super().reset_classifier(num_classes)
+
+    def conv_layers(self) -> dict[str, nn.Conv2d]:
+        """Convolutions a Workbench bank can go into (eager ``nn.Conv2d`` only), by module path."""
+        return {p: m for p, m in self.net.named_modules() if isinstance(m, nn.Conv2d)}
+
+    # --- extras ------------------------------------------------------------------------------------------------
+    def first_conv(self) -> tuple[str, nn.Module]:
+        taps = {t.path for t in self.taps if t.kind == "conv"}
+        convs = conv_modules(self.net)
+        for t in self.taps:  # forward order
+            if t.path in taps:
+                for p, m in convs:
+                    if p == t.path:
+                        return p, m
+        if convs:
+            return convs[0]
+        raise ModelError(f"{self.label}: no convolution found")
+
+    def first_conv_bank(self, name: str | None = None):
+        """The first conv's kernels as a ``KernelBank`` (out x in x k x k); ``ModelError`` when it cannot be one."""
+        from app.kernels.bank import MAX_SIZE, KernelBank, KernelBankError
+
+        path, conv = self.first_conv()
+        w = conv.weight.detach().to("cpu", torch.float32).numpy()
+        kh, kw = w.shape[-2:]
+        if kh != kw or kh > MAX_SIZE:
+            raise ModelError(f"{self.label}: the first conv ({path}) has {kh}x{kw} kernels; a Workbench bank holds "
+                             f"square kernels of at most {MAX_SIZE}x{MAX_SIZE}")
+        try:
+            return KernelBank(w, None, name=name or f"{self.label}: {path}",
+                              meta={"source": self.source, "layer": path, "format": self.fmt})
+        except KernelBankError as exc:
+            raise ModelError(f"{self.label}: the first conv ({path}) cannot be a bank ({exc})") from None
+
+    def describe(self) -> dict:
+        """A JSON-ready summary (format, input, layers, classifier)."""
+        return {"format": self.fmt, "source": self.source, "input": list(self.default_input),
+                "fixed_input_size": self.fixed_input_size, "layers": len(self.taps),
+                "classifier": self.classifier_name[4:] if self.classifier_name else None,
+                "num_classes": self.num_classes, "num_features": self.num_features}

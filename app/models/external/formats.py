@@ -1,0 +1,351 @@
+"""Reading a model file a user brings, safely: nothing that executes pickled Python code is ever loaded.
+
+``detect(source)`` names the format of a file (or ``timm:NAME``); ``load(source, fmt, weights)`` returns a
+``Loaded(module, fmt, metadata, note)``:
+
+- ``torchscript``: ``torch.jit.load(map_location="cpu")`` (TorchScript's own unpickler builds only TorchScript
+  types; no Python globals are imported or run); metadata from the extra file ``filter_explorer.json``;
+- ``onnx``: ``onnx.load`` (protobuf) converted by ``onnx2torch`` (optional extra ``pip install .[onnx]``); metadata
+  from ``metadata_props`` (``filter_explorer`` = JSON, or ``channels``/``size``/``mean``/``std``) and the graph's
+  static input shape; a file whose opset onnx2torch cannot convert is first converted down to opset 17 (then 13)
+  by onnx's own version converter;
+- ``timm``: ``timm.create_model(NAME, pretrained=False)`` (optional extra ``pip install .[timm]``) + a local weights
+  file read by ``app.models.weights.read_state_dict`` (safetensors, or ``torch.load(weights_only=True)``); metadata
+  from the model's ``pretrained_cfg``;
+- ``state_dict``: a weights file whose architecture the app has: its JSON sidecar names the backbone, or its keys
+  are torchvision's resnet18 (``app.models.resnet18``). A state dict of an unknown architecture is refused with a
+  message that says how to open it.
+
+A file that is none of these raises ``ModelFileError`` naming the file and what it is (an image, text, a pickled
+``nn.Module``, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from app.models.base import ModelError
+
+FORMATS = ("torchscript", "onnx", "timm", "state_dict")
+META_FILE = "filter_explorer.json"  # TorchScript extra file / ONNX metadata key holding the input spec
+ONNX_META_KEY = "filter_explorer"
+ONNX_FALLBACK_OPSETS = (17, 13)  # tried in turn when onnx2torch cannot convert a file's own opset
+HOW = ("open a TorchScript file (torch.jit.save), an ONNX file (.onnx), timm:NAME with --weights FILE, or a "
+       "state dict of an architecture the app has (--backbone NAME --weights FILE)")
+
+
+class ModelFileError(ModelError):
+    """A model file could not be opened; the message names the file and what it is."""
+
+
+@dataclass
+class Loaded:
+    module: nn.Module  # an nn.Module or a torch.jit.ScriptModule, on the CPU, eval mode
+    fmt: str
+    metadata: dict[str, Any] | None  # {"channels", "size", "mean", "std", ...} when the file carries them
+    note: str = ""  # where the architecture came from (e.g. "sidecar: simple")
+    static_input: tuple[int, int, int] | None = None  # (C, H, W) fixed by the file (ONNX static shapes)
+    size_hint: tuple[int, int] | None = None  # the size the architecture was built for (registry, timm cfg)
+
+
+# --- what is this file? ------------------------------------------------------------------------------------
+def _zip_names(path: Path) -> list[str] | None:
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return None
+
+
+def what_is(path: Path) -> str:
+    """A short description of a file that is not a model (for error messages)."""
+    try:
+        size = path.stat().st_size
+        head = path.open("rb").read(64)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    if size == 0:
+        return "an empty file"
+    sigs = [(b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+            (b"BM", "a BMP image"), (b"%PDF", "a PDF document"), (b"\x1f\x8b", "a gzip archive"),
+            (b"PK", "a zip archive that is not a PyTorch file"), (b"\x93NUMPY", "a NumPy array (.npy)"),
+            (b"\x89HDF", "an HDF5 file (Keras/TensorFlow weights are not supported)")]
+    for sig, desc in sigs:
+        if head.startswith(sig):
+            return desc
+    try:
+        text = head.decode("utf-8")
+        stripped = text.lstrip()
+        if stripped.startswith(("{", "[")):
+            return "a JSON/text file"
+        if all(c.isprintable() or c in "\r\n\t" for c in text):
+            return "a text file"
+    except UnicodeDecodeError:
+        pass
+    return f"{size:,} bytes of unrecognised data"
+
+
+def detect(source: str | Path) -> str:
+    """The format of ``source``: one of ``FORMATS``; ``ModelFileError`` for a missing file or one that is no model."""
+    text = str(source)
+    if text.startswith("timm:"):
+        if not text[5:].strip():
+            raise ModelFileError("timm: give a model name, e.g. timm:resnet18")
+        return "timm"
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ModelFileError(f"{text}: no such file")
+    suffix = path.suffix.lower()
+    names = _zip_names(path)
+    if names is not None:
+        if any("/code/" in n or n.endswith("/constants.pkl") for n in names):
+            return "torchscript"
+        if any(n.endswith("data.pkl") for n in names):
+            return "state_dict"  # torch.save zip: a state dict, or a pickled module (refused when read)
+        raise ModelFileError(f"{path.name}: not a model file: it is a zip archive of {len(names)} entries "
+                             f"without PyTorch content; {HOW}")
+    if suffix == ".safetensors":
+        return "state_dict"
+    head = path.open("rb").read(2)
+    if suffix == ".onnx":
+        return "onnx"
+    if head[:1] == b"\x80":  # a legacy (non-zip) torch.save pickle; read_state_dict refuses code
+        return "state_dict"
+    if head[:1] == b"\x08" and suffix not in (".pt", ".pth", ".ts", ".th"):
+        return "onnx"  # protobuf ModelProto starts with field 1 (ir_version)
+    raise ModelFileError(f"{path.name}: not a model file: it is {what_is(path)}; {HOW}")
+
+
+# --- metadata ------------------------------------------------------------------------------------------------
+def parse_metadata(raw: Any, where: str) -> dict[str, Any]:
+    """``{"channels", "size", "mean", "std", ...}`` from JSON text or a dict; ``ModelFileError`` if malformed."""
+    if isinstance(raw, (bytes, str)):
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            raise ModelFileError(f"{where}: {META_FILE} is not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ModelFileError(f"{where}: {META_FILE} must be a JSON object, got {type(raw).__name__}")
+    return raw
+
+
+def _onnx_metadata(proto: Any, where: str) -> dict[str, Any] | None:
+    props = {p.key: p.value for p in proto.metadata_props}
+    if ONNX_META_KEY in props:
+        return parse_metadata(props[ONNX_META_KEY], where)
+    keys = {"channels", "size", "mean", "std"}
+    if "channels" in props and keys & set(props):
+        from app.cliargs import parse_value
+
+        return {k: parse_value(props[k]) for k in keys | {"interpolation"} if k in props}
+    return None
+
+
+def _onnx_static_input(proto: Any) -> tuple[int, int, int] | None:
+    inits = {i.name for i in proto.graph.initializer}
+    for inp in proto.graph.input:
+        if inp.name in inits:
+            continue
+        dims = inp.type.tensor_type.shape.dim
+        vals = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+        if len(vals) == 4 and all(v for v in vals[1:]):
+            return int(vals[1]), int(vals[2]), int(vals[3])
+        return None
+    return None
+
+
+# --- loaders -------------------------------------------------------------------------------------------------
+def load_torchscript(path: Path) -> Loaded:
+    extra = {META_FILE: ""}
+    try:
+        with warnings.catch_warnings():  # torch >= 2.10 marks TorchScript deprecated; it is what users have
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except (RuntimeError, ValueError, OSError) as exc:
+        first = (str(exc).strip().splitlines() or ["?"])[0]
+        raise ModelFileError(f"{path.name}: not a readable TorchScript file ({first[:300]})") from None
+    raw = extra.get(META_FILE)
+    meta = parse_metadata(raw, path.name) if raw else None
+    return Loaded(module.eval(), "torchscript", meta, "TorchScript")
+
+
+def _import_onnx():
+    try:
+        import onnx
+        import onnx2torch
+    except (ImportError, RuntimeError, OSError) as exc:  # RuntimeError: a torchvision that does not fit torch
+        raise ModelFileError(f"ONNX files need the onnx extra: pip install .[onnx] (onnx and onnx2torch; "
+                             f"importing them failed: {exc})") from None
+    return onnx, onnx2torch
+
+
+def load_onnx(path: Path) -> Loaded:
+    onnx, onnx2torch = _import_onnx()
+    try:
+        proto = onnx.load(str(path))
+    except Exception as exc:  # protobuf DecodeError, missing external data ...
+        raise ModelFileError(f"{path.name}: not a valid ONNX model ({type(exc).__name__}: {str(exc)[:200]}); "
+                             f"it is {what_is(path)}") from None
+    if not proto.graph.node:
+        raise ModelFileError(f"{path.name}: not an ONNX model (its graph has no operations); it is {what_is(path)}")
+    meta = _onnx_metadata(proto, path.name)
+    static = _onnx_static_input(proto)
+    module = None
+    first_error: Exception | None = None
+    for opset in (None,) + ONNX_FALLBACK_OPSETS:
+        try:
+            if opset is not None:  # onnx2torch lags the newest opsets: convert the graph down (onnx's converter)
+                from onnx import version_converter
+
+                model = version_converter.convert_version(proto, opset)
+            else:
+                model = proto
+            module = onnx2torch.convert(model)
+            break
+        except Exception as exc:  # unsupported operators raise NotImplementedError, KeyError ...
+            first_error = first_error or exc
+    if module is None:
+        raise ModelFileError(f"{path.name}: onnx2torch cannot convert this model ({type(first_error).__name__}: "
+                             f"{str(first_error)[:300]})")
+    return Loaded(module.eval(), "onnx", meta, "ONNX via onnx2torch", static)
+
+
+def _import_timm():
+    try:
+        import timm
+    except (ImportError, RuntimeError, OSError) as exc:
+        raise ModelFileError(f"timm models need the timm extra: pip install .[timm] (importing timm failed: "
+                             f"{exc})") from None
+    return timm
+
+
+def check_timm(name: str):
+    """timm, after checking that it knows ``name`` (``ModelFileError`` naming similar models otherwise)."""
+    timm = _import_timm()
+    arch = name.split(".", 1)[0]
+    if not timm.is_model(name) and not timm.is_model(arch):
+        near = timm.list_models(f"*{arch}*")[:8]
+        raise ModelFileError(f"timm:{name}: timm has no such model" + (f"; similar: {', '.join(near)}" if near else ""))
+    return timm
+
+
+def load_timm(name: str, weights: str | Path | None) -> Loaded:
+    """``timm.create_model(name)`` with the local ``weights`` (never a download); None: timm's own random init."""
+    from app.models.weights import WeightsError, load_into, read_state_dict
+
+    timm = check_timm(name)
+    arch = name.split(".", 1)[0]
+    kwargs: dict[str, Any] = {}
+    state = None
+    if weights:
+        state = read_state_dict(weights)
+        cfg = timm.models.get_pretrained_cfg(name) or timm.models.get_pretrained_cfg(arch)
+        cfg = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg or {})
+        cls, first = cfg.get("classifier"), cfg.get("first_conv")
+        if isinstance(cls, str):
+            w = state.get(f"{cls}.weight")
+            kwargs["num_classes"] = int(w.shape[0]) if w is not None and w.dim() == 2 else 0
+        if isinstance(first, str) and state.get(f"{first}.weight") is not None:
+            kwargs["in_chans"] = int(state[f"{first}.weight"].shape[1])
+    try:
+        module = timm.create_model(name, pretrained=False, **kwargs)
+    except Exception as exc:
+        raise ModelFileError(f"timm:{name}: could not be created ({type(exc).__name__}: {str(exc)[:300]})") from None
+    if state is not None:
+        try:
+            load_into(module, state, adapt_head=False, name=Path(weights).name)
+        except WeightsError as exc:
+            raise ModelFileError(f"timm:{name}: {exc}") from None
+    cfg = dict(getattr(module, "pretrained_cfg", None) or {})
+    meta = None
+    if cfg.get("input_size") and cfg.get("mean") and cfg.get("std"):
+        c, h, w = cfg["input_size"]
+        if kwargs.get("in_chans", c) == c:
+            meta = {"channels": c, "size": [h, w], "mean": list(cfg["mean"]), "std": list(cfg["std"]),
+                    "interpolation": cfg.get("interpolation", "bilinear")}
+    static = hint = None
+    if cfg.get("input_size"):
+        hint = tuple(int(v) for v in cfg["input_size"][1:])
+        if cfg.get("fixed_input_size"):
+            static = (int(kwargs.get("in_chans", cfg["input_size"][0])),) + hint
+    return Loaded(module.eval(), "timm", meta, f"timm {name}", static, hint)
+
+
+def state_dict_architecture(path: Path, state: dict[str, torch.Tensor]):
+    """The registry ``ModelSpec`` a state dict belongs to: its JSON sidecar, else torchvision's resnet18 layout."""
+    from app.models.build import spec_from_checkpoint
+    from app.models.spec import ModelSpec
+    from app.models.weights import WeightsError, read_sidecar
+
+    if read_sidecar(path) is not None:
+        try:
+            return spec_from_checkpoint(path)
+        except WeightsError:
+            pass
+    w = state.get("conv1.weight")
+    fc = state.get("fc.weight")
+    if w is not None and w.dim() == 4 and "layer4.1.bn2.running_var" in state and "layer4.1.conv2.weight" in state:
+        stem = "imagenet" if w.shape[-1] == 7 else "cifar"
+        opts = {"in_channels": int(w.shape[1]), "stem": stem, "num_classes": int(fc.shape[0]) if fc is not None else 0}
+        return ModelSpec.make("resnet18", label=f"resnet18 ({path.name})", options=opts, init="checkpoint",
+                              weights=str(path), weight_state="trained")
+    keys = list(state)
+    shown = ", ".join(keys[:5]) + (" ..." if len(keys) > 5 else "")
+    raise ModelFileError(f"{path.name}: holds only weights (a state dict of {len(keys)} tensors: {shown}) and no "
+                         f"architecture the app knows (no JSON sidecar; not torchvision's resnet18). Open it with "
+                         f"--backbone NAME --weights FILE or timm:NAME --weights FILE, or save the model itself with "
+                         f"torch.jit.save(torch.jit.script(model), FILE)")
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    from app.models.weights import WeightsError, read_state_dict
+
+    try:
+        return read_state_dict(path)
+    except WeightsError as exc:
+        msg = str(exc)
+        if "refused" in msg:
+            msg += (" If it is a whole model saved with torch.save(model), save it with "
+                    "torch.jit.save(torch.jit.script(model), FILE) or export it to ONNX instead.")
+        raise ModelFileError(msg) from None
+
+
+def load_state_dict_model(path: Path, trained: bool = True) -> Loaded:
+    """The registry backbone the state dict belongs to, with the weights loaded (or freshly initialised)."""
+    from app.models.build import create_model
+    from app.models.weights import load_into
+
+    state = read_weights(path)
+    spec = state_dict_architecture(path, state)
+    model = create_model(spec.backbone, spec.kwargs)
+    if trained:
+        load_into(model, state, name=path.name)
+    c, h, w = (int(v) for v in model.default_input)
+    return Loaded(model.eval(), "state_dict", None, f"state dict of {spec.backbone}",
+                  (c, h, w) if getattr(model, "fixed_input_size", False) else None, (h, w))
+
+
+def load(source: str, fmt: str | None = None, weights: str | Path | None = None, trained: bool = True) -> Loaded:
+    """Load ``source`` (a path, or ``timm:NAME``) in format ``fmt`` (detected when None)."""
+    fmt = fmt or detect(source)
+    if fmt not in FORMATS:
+        raise ModelFileError(f"unknown model format {fmt!r}; known: {', '.join(FORMATS)}")
+    if fmt == "timm":
+        name = str(source)[5:] if str(source).startswith("timm:") else str(source)
+        return load_timm(name, weights if trained else None)
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise ModelFileError(f"{source}: no such file")
+    if fmt == "torchscript":
+        return load_torchscript(path)
+    if fmt == "onnx":
+        return load_onnx(path)
+    return load_state_dict_model(path, trained)

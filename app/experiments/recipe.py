@@ -24,7 +24,7 @@ A recipe (``resources/experiments/*.toml`` are the shipped ones; any file works)
     "grid.options.k" = [64, 256]
 
     [[variants]]                        # optional: named arms (crossed with the grid), each a set of overrides
-    label = "random"
+    label = "random"                    # (a variant's own "quick" table overrides it at the quick size)
     [[variants]]
     label = "trained"
     weights = "known:resnet20-cifar10"
@@ -146,9 +146,11 @@ class Recipe:
         out = []
         for var in variants:
             vbase = copy.deepcopy(base)
-            for k, v in var.items():
-                if k != "label":
-                    set_dotted(vbase, k, copy.deepcopy(v))
+            overrides = {k: v for k, v in var.items() if k not in ("label", "quick")}
+            if quick:
+                overrides.update(var.get("quick") or {})
+            for k, v in overrides.items():
+                set_dotted(vbase, k, copy.deepcopy(v))
             for combo in itertools.product(*(grid[k] for k in keys)):
                 for seed_combo in itertools.product(*(seeds[k] for k in seed_keys)):
                     s = copy.deepcopy(vbase)
@@ -284,7 +286,8 @@ def parse(doc: dict[str, Any], where: str, path: str = "") -> Recipe:
         raise RecipeError(f"{where}: [[variants]] must be an array of tables")
     labels = set()
     for i, v in enumerate(variants):
-        _check_keys(f"{where} [[variants]] #{i + 1}", v, known | {"label"}, allow_dotted_of=known)
+        _check_keys(f"{where} [[variants]] #{i + 1}", v, known | {"label", "quick"}, allow_dotted_of=known)
+        _check_keys(f"{where} [[variants]] #{i + 1} quick", v.get("quick") or {}, known, allow_dotted_of=known)
         lab = str(v.get("label", ""))
         if not lab or lab in labels:
             raise RecipeError(f"{where} [[variants]] #{i + 1}: every variant needs its own label")

@@ -89,8 +89,11 @@ def _pct(ms: tuple[float, float]) -> str:
     return f"{100 * m:.2f} ± {100 * s:.2f}" if s > 0 else f"{100 * m:.2f}"
 
 
-def _plot(result, gs: list[dict]) -> str:
+def plot_series(result, gs: list[dict] | None = None) -> tuple[dict[str, list[tuple]], list[tuple]]:
+    """The recipe's plot as data: (series name -> [(x, mean, std)], paper reference points (label, x, value)).
+    Works on a partial result (cells still running are left out)."""
     r = result.recipe
+    gs = groups(result) if gs is None else gs
     p = r.plot or {}
     x = p.get("x")
     y = p.get("y", "test_top1")
@@ -100,18 +103,23 @@ def _plot(result, gs: list[dict]) -> str:
         m, s = g.get(y, (float("nan"), 0.0))
         if math.isnan(m):
             continue
-        c0 = g["cells"][0]
-        flat = _flatten(c0["settings"])
-        xv = flat.get(x) if x and x != "variant" else (g["variant"] or "all")
+        flat = _flatten(g["cells"][0]["settings"])
+        xv = g["variant"] if x == "variant" else (flat.get(x) if x else (g["variant"] or "all"))
         name = g["variant"] if series_key == "variant" else str(flat.get(series_key))
-        if x == "variant":
-            xv = g["variant"]
         series.setdefault(name or "ours", []).append((xv, m, s))
     refs = []
     for pp in r.paper:
         if pp.get("metric", "test_top1") == y and (pp.get("dataset") in (None, _dataset(result))):
             refs.append((f"{pp.get('source', 'paper')}: {pp.get('setting', '')}", pp.get("x"), float(pp["value"])))
-    return chart(series, title=p.get("title", r.title), x_label=p.get("x_label", x or ""),
+    return series, refs
+
+
+def _plot(result, gs: list[dict]) -> str:
+    r = result.recipe
+    p = r.plot or {}
+    y = p.get("y", "test_top1")
+    series, refs = plot_series(result, gs)
+    return chart(series, title=p.get("title", r.title), x_label=p.get("x_label", p.get("x") or ""),
                  y_label=p.get("y_label", METRIC_NAMES.get(y, y)), log_x=bool(p.get("log_x", False)), refs=refs)
 
 

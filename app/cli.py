@@ -14,7 +14,9 @@ import argparse
 import sys
 
 from app import bench_load, device
+from app.analysis import cli as analysis_cli
 from app.data import cli as data_cli
+from app.experiments import cli as experiments_cli
 from app.errors import AppError, UserError, message  # noqa: F401  (UserError: kept for old callers)
 from app.kernels import cli as kernels_cli
 from app.live import cli as live_cli
@@ -23,7 +25,8 @@ from app.probe import bench_cli as probe_bench_cli
 from app.probe import cli as probe_cli
 
 # The modules that add commands, in --help order. Each defines register(sub, bench).
-COMMAND_MODULES = [kernels_cli, models_cli, probe_cli, probe_bench_cli, live_cli, data_cli, bench_load]
+COMMAND_MODULES = [kernels_cli, models_cli, probe_cli, probe_bench_cli, live_cli, data_cli, experiments_cli,
+                   analysis_cli, bench_load]
 
 
 def build_parser() -> argparse.ArgumentParser:

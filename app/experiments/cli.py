@@ -1,0 +1,98 @@
+"""``python main.py experiment list|show|run NAME_OR_FILE [--quick] [--executor local|ray|inline] [--workers N]``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def register(sub, bench) -> None:
+    p = sub.add_parser("experiment", help="the seed papers' claims as recipes: list, show, run (reports)")
+    es = p.add_subparsers(dest="experiment_command", metavar="ACTION", required=True)
+    ls = es.add_parser("list", help="the shipped recipes")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_list)
+    sh = es.add_parser("show", help="what a recipe runs: cells, grid, seeds, estimated time")
+    sh.add_argument("recipe", help="a shipped recipe's name or a .toml file")
+    sh.add_argument("--quick", action="store_true", help="the quick size")
+    sh.add_argument("--json", action="store_true")
+    sh.set_defaults(func=cmd_show)
+    rn = es.add_parser("run", help="run a recipe (finished cells are reused) and write its report")
+    rn.add_argument("recipe", help="a shipped recipe's name or a .toml file")
+    rn.add_argument("--quick", action="store_true", help="the quick size (digits / MNIST subsets: minutes on a CPU)")
+    rn.add_argument("--executor", choices=["local", "ray", "inline"], default="local",
+                    help="local: a process pool on this machine (default); ray: Ray tasks (pip install .[cluster]; "
+                         "RAY_ADDRESS for a cluster); inline: this process, one cell at a time")
+    rn.add_argument("--workers", type=int, default=None, help="parallel cells (default: one per core)")
+    rn.add_argument("--out", default=None, help="report folder (default: <home>/files/experiments/NAME)")
+    rn.add_argument("--rerun", action="store_true", help="recompute cells that are already stored")
+    rn.add_argument("--json", action="store_true", help="print one JSON object (cells and report paths)")
+    rn.set_defaults(func=cmd_run)
+
+
+def _recipe(name):
+    from app.cli import UserError
+    from app.experiments.recipe import RecipeError, load_recipe
+
+    try:
+        return load_recipe(name)
+    except RecipeError as exc:
+        raise UserError(str(exc)) from None
+
+
+def cmd_list(args) -> int:
+    from app.experiments.recipe import load_recipe, shipped
+
+    rows = []
+    for p in shipped():
+        r = load_recipe(p)
+        rows.append({"name": r.name, "kind": r.kind, "title": r.title, "quick": r.describe(True),
+                     "full": r.describe(False)})
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        w = max((len(r["name"]) for r in rows), default=4)
+        for r in rows:
+            print(f"{r['name']:<{w}}  {r['title']}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    r = _recipe(args.recipe)
+    cells = [c.to_dict() for c in r.cells(args.quick)]
+    if args.json:
+        print(json.dumps({"name": r.name, "title": r.title, "claim": r.claim, "kind": r.kind,
+                          "describe": r.describe(args.quick), "cells": cells, "paper": list(r.paper)}))
+        return 0
+    print(f"{r.title}\n{r.claim}\n\n{r.describe(args.quick)}")
+    for c in cells[:40]:
+        print(f"  {c['key']}  {c['variant'] or '-':<12} {json.dumps(c['settings'], sort_keys=True)[:150]}")
+    if len(cells) > 40:
+        print(f"  ... {len(cells) - 40} more")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from app.cli import UserError
+    from app.experiments.runner import run_experiment
+    from app.tasks import cli_progress, run_to_end
+
+    r = _recipe(args.recipe)
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    sys.stderr.write(r.describe(args.quick) + "\n")
+    res = run_to_end(run_experiment(r, args.quick, args.executor, args.workers, out_dir=args.out, rerun=args.rerun),
+                     cli_progress("experiment: "))
+    sys.stderr.write("\n")
+    if args.json:
+        print(json.dumps({"name": r.name, "quick": args.quick, "executor": args.executor, "cells": len(res.cells),
+                          "reused": res.reused, "failed": res.failed, "seconds": round(res.seconds, 2),
+                          "report": res.report,
+                          "results": [{"key": c["key"], "variant": c.get("variant", ""), "settings": c["settings"],
+                                       "result": {k: v for k, v in res.results.get(c["key"], {}).items()
+                                                  if k != "history"}} for c in res.cells]}, default=str))
+    else:
+        print(f"{r.name}: {len(res.cells)} cells ({res.reused} reused, {res.failed} failed) in {res.seconds:.0f} s")
+        for k, v in res.report.items():
+            print(f"  {k}: {v}")
+    return 1 if res.failed and res.failed == len(res.cells) else 0

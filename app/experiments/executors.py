@@ -1,0 +1,130 @@
+"""Where cells run: ``inline`` (this process, one after another), ``local`` (a process pool sized to the machine),
+``ray`` (Ray core tasks with per-cell CPU/GPU resources, on a local Ray instance or the cluster at ``RAY_ADDRESS``).
+
+Each executor is a generator ``run(cells, cancel) -> yields (cell, result_or_error)`` in completion order. A cell
+that fails yields ``{"error": message}`` (it is not stored, so the next run retries it); cancel stops submitting
+new cells and ends the ones running where the executor can (process pool: at exit; Ray: ``ray.cancel``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterator
+
+from app import paths
+from app.errors import AppError, message
+from app.tasks import Cancelled, check
+
+EXECUTORS = ("inline", "local", "ray")
+
+
+class ExecutorError(AppError):
+    """An executor cannot run here (Ray not installed, no cluster at RAY_ADDRESS ...)."""
+
+
+def _call(cell: dict[str, Any]) -> dict[str, Any]:
+    from app.experiments.cell import run_cell
+
+    try:
+        return run_cell(cell)
+    except AppError as exc:
+        return {"error": message(exc), "key": cell["key"]}
+
+
+def default_workers(threads_per_cell: int = 1) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, threads_per_cell))
+
+
+def run_inline(cells: list[dict], cancel=None, on_cell_progress=None) -> Iterator[tuple[dict, dict]]:
+    from app.experiments.cell import run_cell
+
+    for cell in cells:
+        check(cancel)
+        try:
+            result = run_cell(cell, cancel=cancel, on_progress=on_cell_progress)
+        except Cancelled:
+            raise
+        except AppError as exc:
+            result = {"error": message(exc), "key": cell["key"]}
+        yield cell, result
+
+
+def run_local(cells: list[dict], workers: int | None = None, cancel=None) -> Iterator[tuple[dict, dict]]:
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    workers = workers or default_workers()
+    if workers <= 1 or len(cells) <= 1:
+        yield from run_inline(cells, cancel)
+        return
+    ctx = mp.get_context("spawn")  # torch and forked threads do not mix
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    try:
+        queue = list(cells)
+        running: dict[Any, dict] = {}
+        while queue or running:
+            while queue and len(running) < workers and not (cancel is not None and cancel.cancelled):
+                c = queue.pop(0)
+                running[pool.submit(_call, c)] = c
+            check(cancel)
+            done, _ = wait(list(running), timeout=0.3, return_when=FIRST_COMPLETED)
+            for fut in done:
+                c = running.pop(fut)
+                try:
+                    yield c, fut.result()
+                except Exception as exc:  # a worker died (out of memory ...): say so, go on
+                    yield c, {"error": f"the worker process failed: {message(exc)}", "key": c["key"]}
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_ray(cells: list[dict], workers: int | None = None, cancel=None, gpus_per_cell: float = 0.0,
+            address: str | None = None) -> Iterator[tuple[dict, dict]]:
+    try:
+        import ray
+    except ImportError:
+        raise ExecutorError("--executor ray needs Ray: pip install .[cluster] (or pip install 'ray[default]'), "
+                            "then run again; --executor local runs on this machine without it") from None
+    address = address or os.environ.get("RAY_ADDRESS")
+    started = False
+    if not ray.is_initialized():
+        env = {"env_vars": {"PYTHONPATH": str(paths.REPO_ROOT), "FILTER_EXPLORER_HOME": str(paths.home())}}
+        try:
+            if address:
+                ray.init(address=address, runtime_env=env, ignore_reinit_error=True, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers or default_workers(), include_dashboard=False, runtime_env=env,
+                         _node_ip_address="127.0.0.1", ignore_reinit_error=True, log_to_driver=False)
+        except Exception as exc:  # noqa: BLE001 - ray raises many kinds; the message is what matters
+            raise ExecutorError(f"could not start or reach Ray ({message(exc)})") from None
+        started = True
+    try:
+        threads = 1
+        remote = ray.remote(num_cpus=threads, num_gpus=gpus_per_cell)(_call)
+        refs = {remote.remote(c): c for c in cells}
+        pending = list(refs)
+        while pending:
+            if cancel is not None and cancel.cancelled:
+                for r in pending:
+                    ray.cancel(r, force=True)
+                check(cancel)
+            ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+            for r in ready:
+                c = refs[r]
+                try:
+                    yield c, ray.get(r)
+                except Exception as exc:  # noqa: BLE001
+                    yield c, {"error": f"the Ray task failed: {message(exc)}", "key": c["key"]}
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run(executor: str, cells: list[dict], workers: int | None = None, cancel=None, **kw) -> Iterator[tuple[dict, dict]]:
+    if executor == "inline":
+        return run_inline(cells, cancel)
+    if executor == "local":
+        return run_local(cells, workers, cancel)
+    if executor == "ray":
+        return run_ray(cells, workers, cancel, **kw)
+    raise ExecutorError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")

@@ -1,0 +1,284 @@
+"""The report of an experiment: Markdown (+ a CSV of every cell) and a self-contained HTML page with the plot
+embedded as SVG. Groups are the cells that differ only by seed: mean +- sample std over seeds. The paper's figures
+stand beside ours with the differences stated (dataset copy, budget, hardware).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import platform
+import time
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from app import paths
+from app.experiments.svg import chart
+from app.storage import atomic_write
+
+METRIC_NAMES = {"test_top1": "test top-1", "val_top1": "validation top-1", "top2": "test top-2",
+                "top5": "test top-5", "train_acc": "train accuracy"}
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def group_key(cell: dict[str, Any]) -> tuple:
+    s = {k: v for k, v in cell["settings"].items() if not k.endswith("_seed")}
+    return (cell.get("variant", ""), tuple(sorted((k, repr(v)) for k, v in s.items())))
+
+
+def _varying(cells: list[dict]) -> list[str]:
+    """Setting names (dotted for dicts) whose value differs between cells (seeds excluded)."""
+    flat = [_flatten(c["settings"]) for c in cells]
+    keys = sorted({k for f in flat for k in f if not k.endswith("_seed")})
+    return [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k != "bank":
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    vals = [float(v) for v in values if isinstance(v, (int, float)) and not math.isnan(float(v))]
+    if not vals:
+        return float("nan"), float("nan")
+    m = sum(vals) / len(vals)
+    s = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+    return m, s
+
+
+def groups(result) -> list[dict[str, Any]]:
+    """[{variant, settings (flat, varying keys), n, failed, metric -> (mean, std), cells}] in recipe order."""
+    cells = list(result.cells)
+    vary = _varying(cells)
+    order: dict[tuple, dict] = {}
+    for c in cells:
+        g = order.setdefault(group_key(c), {"variant": c.get("variant", ""), "cells": [],
+                                             "settings": {k: _flatten(c["settings"]).get(k) for k in vary}})
+        g["cells"].append(c)
+    out = []
+    for g in order.values():
+        rs = [result.results.get(c["key"], {"error": "not run"}) for c in g["cells"]]
+        ok = [r for r in rs if "error" not in r]
+        g["n"] = len(ok)
+        g["failed"] = [r["error"] for r in rs if "error" in r]
+        for m in ("test_top1", "val_top1", "top2", "train_acc", "n_features", "trainable", "seconds"):
+            g[m] = mean_std([r.get(m) for r in ok if r.get(m) is not None])
+        g["seeds"] = sorted({tuple((k, v) for k, v in c["settings"].items() if k.endswith("_seed"))
+                             for c in g["cells"]})
+        out.append(g)
+    return out
+
+
+def _pct(ms: tuple[float, float]) -> str:
+    m, s = ms
+    if math.isnan(m):
+        return "-"
+    return f"{100 * m:.2f} ± {100 * s:.2f}" if s > 0 else f"{100 * m:.2f}"
+
+
+def plot_series(result, gs: list[dict] | None = None) -> tuple[dict[str, list[tuple]], list[tuple]]:
+    """The recipe's plot as data: (series name -> [(x, mean, std)], paper reference points (label, x, value)).
+    Works on a partial result (cells still running are left out)."""
+    r = result.recipe
+    gs = groups(result) if gs is None else gs
+    p = r.plot or {}
+    x = p.get("x")
+    y = p.get("y", "test_top1")
+    series_key = p.get("series", "variant")
+    series: dict[str, list] = {}
+    for g in gs:
+        m, s = g.get(y, (float("nan"), 0.0))
+        if math.isnan(m):
+            continue
+        flat = _flatten(g["cells"][0]["settings"])
+        xv = g["variant"] if x == "variant" else (flat.get(x) if x else (g["variant"] or "all"))
+        name = g["variant"] if series_key == "variant" else str(flat.get(series_key))
+        series.setdefault(name or "ours", []).append((xv, m, s))
+    refs = []
+    for pp in r.paper:
+        if pp.get("metric", "test_top1") == y and (pp.get("dataset") in (None, _dataset(result))):
+            refs.append((f"{pp.get('source', 'paper')}: {pp.get('setting', '')}", pp.get("x"), float(pp["value"])))
+    return series, refs
+
+
+def _plot(result, gs: list[dict]) -> str:
+    r = result.recipe
+    p = r.plot or {}
+    y = p.get("y", "test_top1")
+    series, refs = plot_series(result, gs)
+    return chart(series, title=p.get("title", r.title), x_label=p.get("x_label", p.get("x") or ""),
+                 y_label=p.get("y_label", METRIC_NAMES.get(y, y)), log_x=bool(p.get("log_x", False)), refs=refs)
+
+
+def _dataset(result) -> str:
+    return str(result.cells[0]["settings"].get("dataset")) if result.cells else ""
+
+
+def _versions() -> str:
+    import numpy
+    import torch
+
+    from app import __version__
+    from app.device import describe
+
+    return (f"Filter Explorer {__version__}, Python {platform.python_version()}, torch {torch.__version__}, "
+            f"numpy {numpy.__version__}, {platform.system()} {platform.machine()}, device {describe().name}, "
+            f"{__import__('os').cpu_count()} CPU core(s)")
+
+
+def command(result) -> str:
+    r = result.recipe
+    shipped = not r.path or Path(r.path).parent == (paths.RESOURCES / "experiments").resolve()
+    name = r.name if shipped else r.path
+    return f"python main.py experiment run {name}{' --quick' if result.quick else ''} --executor {result.executor}"
+
+
+def markdown(result, svg_name: str | None = None) -> str:
+    r = result.recipe
+    gs = groups(result)
+    vary = _varying(list(result.cells))
+    lines = [f"# {r.title}", "", f"**Claim.** {r.claim}" if r.claim else "", "",
+             f"Recipe `{r.name}` ({'quick' if result.quick else 'full'} size): {len(result.cells)} cells, "
+             f"{result.reused} reused from earlier runs, {result.failed} failed; {result.seconds:.0f} s wall. "
+             f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
+             "Reproduce with:", "", "```", command(result), "```", "",
+             f"Machine and versions: {_versions()}.", "", "## Results (mean ± std over seeds, in %)", ""]
+    cols = ["variant"] + vary + ["n", "test top-1", "val top-1", "top-2", "features / trainable params"]
+    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("|" + "---|" * len(cols))
+    for g in gs:
+        extra = g["n_features"][0] if not math.isnan(g["n_features"][0]) else g["trainable"][0]
+        row = [g["variant"] or "-"] + [_fmt(g["settings"].get(k)) for k in vary] + [
+            str(g["n"]), _pct(g["test_top1"]), _pct(g["val_top1"]), _pct(g["top2"]),
+            "-" if isinstance(extra, float) and math.isnan(extra) else f"{extra:,.0f}"]
+        lines.append("| " + " | ".join(row) + " |")
+    failed = [(g, e) for g in gs for e in g["failed"]]
+    if failed:
+        lines += ["", "Failed or skipped cells:", ""] + [f"- {g['variant'] or '-'} {g['settings']}: {e}"
+                                                        for g, e in failed[:20]]
+    if svg_name:
+        lines += ["", f"![plot]({svg_name})"]
+    lines += ["", "## Beside the paper", ""]
+    if r.paper:
+        for pp in r.paper:
+            lines.append(f"- {pp.get('source', '')}: {pp.get('setting', '')}, {pp.get('dataset', '')} "
+                         f"{METRIC_NAMES.get(pp.get('metric', 'test_top1'), pp.get('metric'))} "
+                         f"**{100 * float(pp['value']):.2f}%**" + (f" ({pp['note']})" if pp.get("note") else ""))
+        lines += ["", _differences(result)]
+    else:
+        lines.append("The recipe names no published figure.")
+    if r.notes:
+        lines += ["", "## Notes", "", r.notes]
+    return "\n".join(x for x in lines if x is not None) + "\n"
+
+
+def _differences(result) -> str:
+    ds = _dataset(result)
+    s = result.cells[0]["settings"] if result.cells else {}
+    parts = [f"Our numbers: dataset `{ds}`"]
+    if s.get("train_limit"):
+        parts.append(f"{s['train_limit']} training images (the paper: the full training set)")
+    if result.quick:
+        parts.append("the quick size (smaller data, smaller models, fewer epochs than the paper)")
+    if "cifar10-jpg" in str(ds):
+        parts.append("the shared CIFAR-10 copy is JPEG-compressed (a trained ResNet-20 loses 10 points on it)")
+    parts.append("hyperparameters selected on a validation split carved from the training data, test scored once")
+    parts.append("a 2-core CPU, no GPU" if "CPU" in _versions() else "")
+    return "How ours differs: " + "; ".join(p for p in parts if p) + "."
+
+
+def csv_text(result) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    keys = sorted({k for c in result.cells for k in _flatten(c["settings"])})
+    metrics = ["test_top1", "val_top1", "top2", "top5", "train_acc", "n_features", "trainable", "frozen", "seconds",
+               "run_id", "error"]
+    w.writerow(["key", "variant"] + keys + metrics)
+    for c in result.cells:
+        f = _flatten(c["settings"])
+        r = result.results.get(c["key"], {"error": "not run"})
+        w.writerow([c["key"], c.get("variant", "")] + [_fmt(f.get(k, "")) for k in keys]
+                   + [_fmt(r.get(m, "")) for m in metrics])
+    return buf.getvalue()
+
+
+def html(result, md: str, svg: str) -> str:
+    body = []
+    in_table = False
+    for line in md.splitlines():
+        if line.startswith("![plot]"):
+            body.append(svg)
+            continue
+        if line.startswith("|"):
+            cells = [escape(c.strip()) for c in line.strip("|").split("|")]
+            if set("".join(cells)) <= {"-"}:
+                continue
+            tag = "th" if not in_table else "td"
+            if not in_table:
+                body.append("<table>")
+                in_table = True
+            body.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            body.append("</table>")
+            in_table = False
+        if line.startswith("# "):
+            body.append(f"<h1>{escape(line[2:])}</h1>")
+        elif line.startswith("## "):
+            body.append(f"<h2>{escape(line[3:])}</h2>")
+        elif line.startswith("- "):
+            body.append(f"<li>{_inline(line[2:])}</li>")
+        elif line.startswith("```"):
+            continue
+        elif line.startswith("python main.py"):
+            body.append(f"<pre>{escape(line)}</pre>")
+        elif line.strip():
+            body.append(f"<p>{_inline(line)}</p>")
+    if in_table:
+        body.append("</table>")
+    style = ("body{font-family:sans-serif;max-width:900px;margin:2em auto;color:#222}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}"
+             "pre{background:#f6f6f6;padding:6px}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(result.recipe.title)}</title>"
+            f"<style>{style}</style></head><body>" + "\n".join(body) + "</body></html>\n")
+
+
+def _inline(text: str) -> str:
+    t = escape(text)
+    parts = t.split("**")
+    t = "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
+    parts = t.split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def default_dir(result) -> Path:
+    return paths.user_files() / "experiments" / f"{result.recipe.name}{'-quick' if result.quick else ''}"
+
+
+def write_report(result, out_dir: str | Path | None = None) -> dict[str, str]:
+    out = Path(out_dir) if out_dir else default_dir(result)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{result.recipe.name}{'-quick' if result.quick else ''}"
+    gs = groups(result)
+    svg = _plot(result, gs)
+    md = markdown(result, f"{stem}.svg")
+    files = {"md": out / f"{stem}.md", "csv": out / f"{stem}.csv", "html": out / f"{stem}.html",
+             "svg": out / f"{stem}.svg"}
+    atomic_write(files["svg"], svg)
+    atomic_write(files["md"], md)
+    atomic_write(files["csv"], csv_text(result))
+    atomic_write(files["html"], html(result, md, svg))
+    return {k: str(v) for k, v in files.items()}

@@ -1,0 +1,132 @@
+"""A small, dependency-free SVG chart for reports: lines (or bars when x is categorical) with error bars, a legend,
+optional log x axis, and reference points (a paper's figures) drawn as hollow diamonds."""
+
+from __future__ import annotations
+
+import math
+from html import escape
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if hi <= lo:
+        hi = lo + 1.0
+    step = 10 ** math.floor(math.log10((hi - lo) / n))
+    for m in (1, 2, 5, 10):
+        if (hi - lo) / (step * m) <= n:
+            step *= m
+            break
+    start = math.ceil(lo / step) * step
+    out, v = [], start
+    while v <= hi + 1e-12:
+        out.append(round(v, 10))
+        v += step
+    return out
+
+
+def chart(series: dict[str, list[tuple[object, float, float]]], *, title: str = "", x_label: str = "",
+          y_label: str = "", log_x: bool = False, refs: list[tuple[str, object, float]] | None = None,
+          width: int = 640, height: int = 360, percent: bool = True) -> str:
+    """``series``: name -> [(x, mean, std)]. x numeric -> lines; otherwise categories -> grouped bars.
+    ``refs``: (label, x or None, value) reference points (x None: a horizontal dashed line)."""
+    refs = refs or []
+    xs_all = [x for pts in series.values() for x, _, _ in pts]
+    numeric = bool(xs_all) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs_all)
+    cats = [] if numeric else list(dict.fromkeys(str(x) for x in xs_all))
+    ys = [m + s for pts in series.values() for _, m, s in pts] + [m - s for pts in series.values() for _, m, s in pts]
+    ys += [v for _, _, v in refs]
+    y_lo, y_hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
+    pad = 0.05 * (y_hi - y_lo or 1.0)
+    y_lo, y_hi = y_lo - pad, y_hi + pad
+    L, R, T, B = 64, 150, 34, 46
+    pw, ph = width - L - R, height - T - B
+
+    def fy(v: float) -> float:
+        return T + ph * (1 - (v - y_lo) / (y_hi - y_lo or 1.0))
+
+    if numeric:
+        xv = [float(x) for x in xs_all] + [float(x) for _, x, _ in refs if isinstance(x, (int, float))]
+        if log_x:
+            xv = [math.log10(max(v, 1e-12)) for v in xv]
+        x_lo, x_hi = min(xv), max(xv)
+        if x_hi == x_lo:
+            x_lo, x_hi = x_lo - 1, x_hi + 1
+        xpad = 0.04 * (x_hi - x_lo)
+        x_lo, x_hi = x_lo - xpad, x_hi + xpad
+
+        def fx(x: object) -> float:
+            v = float(x)
+            v = math.log10(max(v, 1e-12)) if log_x else v
+            return L + pw * (v - x_lo) / (x_hi - x_lo)
+    else:
+        def fx(x: object) -> float:
+            i = cats.index(str(x)) if str(x) in cats else 0
+            return L + pw * (i + 0.5) / max(1, len(cats))
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>']
+    if title:
+        out.append(f'<text x="{L}" y="18" font-size="13" font-weight="bold">{escape(title)}</text>')
+    for t in _ticks(y_lo, y_hi):
+        y = fy(t)
+        lab = f"{100 * t:.1f}%" if percent else f"{t:.3g}"
+        out.append(f'<line x1="{L}" x2="{L + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>')
+        out.append(f'<text x="{L - 6}" y="{y + 4:.1f}" text-anchor="end">{lab}</text>')
+    out.append(f'<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>')
+    if numeric:
+        xs_u = sorted(set(float(x) for x in xs_all))
+        for x in xs_u:
+            out.append(f'<text x="{fx(x):.1f}" y="{T + ph + 16}" text-anchor="middle">{x:g}</text>')
+    else:
+        for c in cats:
+            out.append(f'<text x="{fx(c):.1f}" y="{T + ph + 16}" text-anchor="middle">{escape(c[:18])}</text>')
+    if x_label:
+        out.append(f'<text x="{L + pw / 2}" y="{height - 8}" text-anchor="middle">{escape(x_label)}'
+                   f'{" (log scale)" if log_x and numeric else ""}</text>')
+    if y_label:
+        out.append(f'<text x="14" y="{T + ph / 2}" transform="rotate(-90 14 {T + ph / 2})" '
+                   f'text-anchor="middle">{escape(y_label)}</text>')
+    n_series = max(1, len(series))
+    for si, (name, pts) in enumerate(series.items()):
+        col = PALETTE[si % len(PALETTE)]
+        if numeric:
+            pts = sorted(pts, key=lambda p: float(p[0]))
+            path = " ".join(f"{'M' if i == 0 else 'L'}{fx(x):.1f},{fy(m):.1f}" for i, (x, m, _) in enumerate(pts))
+            out.append(f'<path d="{path}" fill="none" stroke="{col}" stroke-width="2"/>')
+            for x, m, s in pts:
+                cx = fx(x)
+                if s > 0:
+                    out.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{fy(m - s):.1f}" y2="{fy(m + s):.1f}" '
+                               f'stroke="{col}"/>')
+                out.append(f'<circle cx="{cx:.1f}" cy="{fy(m):.1f}" r="3.5" fill="{col}"/>')
+        else:
+            bw = pw / max(1, len(cats)) * 0.8 / n_series
+            for x, m, s in pts:
+                cx = fx(x) - 0.4 * pw / max(1, len(cats)) + bw * (si + 0.5)
+                y0 = fy(max(y_lo, 0.0) if y_lo < 0 < y_hi else y_lo)
+                out.append(f'<rect x="{cx - bw / 2:.1f}" y="{fy(m):.1f}" width="{bw:.1f}" '
+                           f'height="{max(0.0, y0 - fy(m)):.1f}" fill="{col}" opacity="0.85"/>')
+                if s > 0:
+                    out.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{fy(m - s):.1f}" y2="{fy(m + s):.1f}" '
+                               f'stroke="black"/>')
+        ly = T + 14 + 16 * si
+        out.append(f'<rect x="{L + pw + 10}" y="{ly - 9}" width="10" height="10" fill="{col}"/>')
+        out.append(f'<text x="{L + pw + 24}" y="{ly}">{escape(str(name)[:20])}</text>')
+    for ri, (label, x, v) in enumerate(refs):
+        if x is None or not numeric and str(x) not in cats:
+            y = fy(v)
+            out.append(f'<line x1="{L}" x2="{L + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#555" stroke-dasharray="5,4"/>')
+            out.append(f'<text x="{L + pw - 4}" y="{y - 4:.1f}" text-anchor="end" fill="#555">{escape(label[:40])}</text>')
+        else:
+            cx, cy = fx(x), fy(v)
+            out.append(f'<path d="M{cx:.1f},{cy - 6:.1f} L{cx + 6:.1f},{cy:.1f} L{cx:.1f},{cy + 6:.1f} '
+                       f'L{cx - 6:.1f},{cy:.1f} Z" fill="none" stroke="black" stroke-width="1.5"/>')
+    if refs:
+        ly = T + 14 + 16 * len(series)
+        out.append(f'<path d="M{L + pw + 15},{ly - 10} L{L + pw + 20},{ly - 5} L{L + pw + 15},{ly} '
+                   f'L{L + pw + 10},{ly - 5} Z" fill="none" stroke="black"/>')
+        out.append(f'<text x="{L + pw + 24}" y="{ly - 1}">paper</text>')
+    out.append("</svg>")
+    return "\n".join(out)

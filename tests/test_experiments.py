@@ -1,0 +1,211 @@
+"""Experiments: recipe validation, cell expansion, resumable runs, reports, executors that agree."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.experiments import executors, recipe as rc
+from app.experiments.recipe import RecipeError, load_recipe, parse
+from app.experiments.report import groups, mean_std
+from app.experiments.runner import run_experiment
+from app.experiments.store import Store
+from app.tasks import CancelToken, Cancelled, run_to_end
+
+REPO = Path(__file__).resolve().parent.parent
+
+TINY = """
+name = "tiny"
+title = "tiny rdsn grid"
+claim = "k matters"
+kind = "probe"
+[base]
+backbone = "rdsn"
+dataset = "digits"
+head = "ridge"
+pooling = "gap"
+train_limit = 300
+test_limit = 120
+options = { k = 8, blocks = 1 }
+[grid]
+"options.k" = [8, 24]
+[seeds]
+model = [0, 1]
+[quick]
+"grid.options.k" = [8]
+[plot]
+x = "options.k"
+y = "test_top1"
+[[paper]]
+source = "nobody"
+setting = "k = 24"
+dataset = "digits"
+value = 0.5
+"""
+
+
+def tiny(tmp_path: Path, text: str = TINY) -> Path:
+    p = tmp_path / "tiny.toml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("bad, key", [
+    ('nmae = "x"\n', "nmae"),
+    ('[base]\nbackbone = "rdsn"\ndatset = "digits"\n', "datset"),
+    ('[grid]\n"options.k" = 8\n', "non-empty list"),
+    ('[seeds]\nmodle = [0]\n', "modle"),
+    ('[plot]\nxx = "a"\n', "xx"),
+    ('[[variants]]\nlabel = "a"\nweigths = "x"\n', "weigths"),
+    ('[quick]\n"grid.nope" = [1]\n', "grid.nope"),
+])
+def test_unknown_keys_are_refused_with_their_name(tmp_path, bad, key):
+    base = 'name = "t"\nkind = "probe"\n'
+    if not bad.startswith("[base]"):
+        base += '[base]\nbackbone = "rdsn"\n'
+    with pytest.raises(RecipeError, match=key):
+        load_recipe(tiny(tmp_path, base + bad))
+
+
+def test_bad_toml_and_unknown_names(tmp_path):
+    with pytest.raises(RecipeError, match="not valid TOML"):
+        load_recipe(tiny(tmp_path, "name = \n"))
+    with pytest.raises(RecipeError, match="unknown experiment 'no-such'"):
+        load_recipe("no-such")
+    with pytest.raises(RecipeError, match="kind must be"):
+        parse({"name": "x", "kind": "dance", "base": {}}, "x")
+
+
+def test_cells_expand_grid_seeds_variants_and_quick(tmp_path):
+    r = load_recipe(tiny(tmp_path))
+    cells = r.cells()
+    assert len(cells) == 2 * 2
+    assert sorted((c.get("options.k"), c.get("model_seed")) for c in cells) == [(8, 0), (8, 1), (24, 0), (24, 1)]
+    assert len({c.key for c in cells}) == 4  # stable, distinct keys
+    assert [c.key for c in cells] == [c.key for c in r.cells()]
+    quick = r.cells(quick=True)
+    assert {c.get("options.k") for c in quick} == {8} and len(quick) == 2
+    two = parse({**r.raw, "variants": [{"label": "a"}, {"label": "b", "head": "knn"}]}, "x")
+    heads = sorted((c.variant, c.get("head")) for c in two.cells())
+    assert heads.count(("b", "knn")) == 4 and heads.count(("a", "ridge")) == 4
+
+
+def test_every_shipped_recipe_parses_and_expands():
+    names = rc.names()
+    for required in ("untrained-features", "rosenfeld", "frankle", "xue-roshan", "gavrikov-keuper",
+                     "probe-every-layer"):
+        assert required in names
+    for n in names:
+        r = load_recipe(n)
+        assert r.cells(quick=True) and r.cells(quick=False)
+        assert "cell" in r.describe(quick=True)
+
+
+def test_run_stores_cells_reuses_them_and_writes_a_report(tmp_path, monkeypatch):
+    r = load_recipe(tiny(tmp_path))
+    store = Store(tmp_path / "exp.sqlite")
+    res = run_to_end(run_experiment(r, executor="inline", store=store, out_dir=tmp_path / "rep"))
+    assert res.failed == 0 and res.reused == 0 and len(res.results) == 4
+    accs = {(c["settings"]["options"]["k"], c["settings"]["model_seed"]): res.results[c["key"]]["test_top1"]
+            for c in res.cells}
+    assert all(0.0 <= a <= 1.0 for a in accs.values())
+    # the table's mean +- std is the sample statistic over the two seeds
+    g = {gr["settings"]["options.k"]: gr for gr in groups(res)}
+    m, s = mean_std([accs[(24, 0)], accs[(24, 1)]])
+    assert g[24]["test_top1"] == pytest.approx((m, s))
+    assert s == pytest.approx(abs(accs[(24, 0)] - accs[(24, 1)]) / math.sqrt(2))
+    md = Path(res.report["md"]).read_text()
+    assert "tiny rdsn grid" in md and "python main.py experiment run" in md and "nobody" in md
+    assert f"{100 * m:.2f}" in md
+    assert "<svg" in Path(res.report["html"]).read_text()
+    rows = list(csv.DictReader(open(res.report["csv"])))
+    assert len(rows) == 4 and {r_["key"] for r_ in rows} == set(res.results)
+    # a second run computes nothing: every cell comes from the store
+    calls = []
+    monkeypatch.setattr("app.experiments.cell.run_cell", lambda *a, **k: calls.append(1) or {})
+    again = run_to_end(run_experiment(r, executor="inline", store=store, out_dir=tmp_path / "rep2"))
+    assert calls == [] and again.reused == 4
+    assert {k: v["test_top1"] for k, v in again.results.items()} == {k: v["test_top1"] for k, v in res.results.items()}
+
+
+def test_cancel_keeps_the_finished_cells(tmp_path):
+    r = load_recipe(tiny(tmp_path))
+    store = Store(tmp_path / "exp.sqlite")
+    token = CancelToken()
+    gen = run_experiment(r, executor="inline", store=store, cancel=token, report=False)
+    seen = 0
+    with pytest.raises(Cancelled):
+        for p in gen:
+            if p.payload is not None and not p.payload.reused:
+                seen += 1
+                token.cancel()
+    assert seen == 1
+    assert len(store.done("tiny")) == 1
+
+
+def test_a_failing_cell_is_reported_not_stored(tmp_path):
+    text = TINY.replace('backbone = "rdsn"', 'backbone = "rdsn"\nweights = "known:no-such-weights"')
+    r = load_recipe(tiny(tmp_path, text))
+    store = Store(tmp_path / "exp.sqlite")
+    res = run_to_end(run_experiment(r, quick=True, executor="inline", store=store, out_dir=tmp_path / "r"))
+    assert res.failed == 2 and store.done("tiny") == {}
+    assert all("unknown known weights" in v["error"] for v in res.results.values())
+    assert "Failed or skipped cells" in Path(res.report["md"]).read_text()
+
+
+def _numbers(res):
+    return {k: (round(v["test_top1"], 10), v["n_features"]) for k, v in res.results.items()}
+
+
+def test_process_pool_and_inline_give_identical_numbers(tmp_path):
+    r = load_recipe(tiny(tmp_path))
+    a = run_to_end(run_experiment(r, executor="inline", store=Store(tmp_path / "a.sqlite"), report=False))
+    b = run_to_end(run_experiment(r, executor="local", workers=2, store=Store(tmp_path / "b.sqlite"), report=False))
+    assert _numbers(a) == _numbers(b) and len(a.results) == 4
+
+
+def test_ray_and_local_give_identical_numbers(tmp_path):
+    pytest.importorskip("ray")
+    r = load_recipe(tiny(tmp_path))
+    a = run_to_end(run_experiment(r, quick=True, executor="inline", store=Store(tmp_path / "a.sqlite"), report=False))
+    b = run_to_end(run_experiment(r, quick=True, executor="ray", workers=2, store=Store(tmp_path / "b.sqlite"),
+                                  report=False))
+    assert b.failed == 0 and _numbers(a) == _numbers(b)
+
+
+def test_ray_missing_says_how_to_install(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def fake(name, *a, **k):
+        if name == "ray":
+            raise ImportError("no ray")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    with pytest.raises(executors.ExecutorError, match=r"pip install \.\[cluster\]"):
+        list(executors.run_ray([{"key": "x"}]))
+
+
+def _cli(*args, home):
+    return subprocess.run([sys.executable, "main.py", *args], cwd=REPO, capture_output=True, text=True,
+                          env={"FILTER_EXPLORER_HOME": str(home), "PATH": "/usr/bin:/bin"}, timeout=300)
+
+
+def test_cli_list_show_and_a_bad_recipe(tmp_path):
+    out = _cli("experiment", "list", "--json", home=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "xue-roshan" in {r["name"] for r in json.loads(out.stdout)}
+    show = _cli("experiment", "show", "xue-roshan", "--quick", "--json", home=tmp_path)
+    assert show.returncode == 0 and json.loads(show.stdout)["cells"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "b"\nkind = "probe"\n[base]\nbakbone = "rdsn"\n')
+    r = _cli("experiment", "run", str(bad), home=tmp_path)
+    assert r.returncode == 2 and "bakbone" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,112 @@
+"""The Experiments workspace's two views: the live table of cells and the claim's plot."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+COLUMNS = ("variant", "settings", "status", "test top-1", "val top-1", "features / trainable", "seconds")
+PENS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
+
+
+def _pct(v: Any) -> str:
+    return f"{100 * v:.2f}%" if isinstance(v, (int, float)) and not math.isnan(v) else "-"
+
+
+class CellTable(QTableWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(0, len(COLUMNS), parent)
+        self.setHorizontalHeaderLabels(COLUMNS)
+        self.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self._rows: dict[str, int] = {}
+
+    def set_cells(self, cells: list[dict], results: dict[str, dict]) -> None:
+        self.setRowCount(len(cells))
+        self._rows = {}
+        for i, c in enumerate(cells):
+            self._rows[c["key"]] = i
+            s = {k: v for k, v in c["settings"].items() if k not in ("backbone", "dataset")}
+            self.setItem(i, 0, QTableWidgetItem(c.get("variant") or "-"))
+            item = QTableWidgetItem(json.dumps(s, sort_keys=True)[:200])
+            item.setToolTip(json.dumps(c["settings"], sort_keys=True, indent=1))
+            self.setItem(i, 1, item)
+            self.update_cell(c["key"], results.get(c["key"]))
+
+    def update_cell(self, key: str, r: dict | None) -> None:
+        i = self._rows.get(key)
+        if i is None:
+            return
+        if r is None:
+            vals = ("waiting", "", "", "", "")
+        elif "error" in r:
+            vals = ("failed", "", "", "", "")
+            self.setItem(i, 2, QTableWidgetItem("failed"))
+            self.item(i, 2).setToolTip(r["error"])
+        else:
+            extra = r.get("n_features") if r.get("n_features") is not None else r.get("trainable")
+            vals = ("done", _pct(r.get("test_top1")), _pct(r.get("val_top1")),
+                    f"{extra:,}" if isinstance(extra, int) else "-", f"{r.get('seconds', 0):.1f}")
+        for j, v in enumerate(vals):
+            if j == 0 and r is not None and "error" in r:
+                continue
+            self.setItem(i, 2 + j, QTableWidgetItem(v))
+
+    def status_of(self, key: str) -> str:
+        i = self._rows.get(key)
+        item = self.item(i, 2) if i is not None else None
+        return item.text() if item is not None else ""
+
+
+class ExperimentPlot(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot = pg.PlotWidget()
+        self.plot.showGrid(x=True, y=True, alpha=0.3)
+        self.plot.addLegend(offset=(10, 10))
+        self.plot.setMinimumHeight(220)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.plot)
+        self.series_count = 0
+
+    def set_series(self, series: dict[str, list[tuple]], refs: list[tuple], spec: dict) -> None:
+        self.plot.clear()
+        if self.plot.plotItem.legend is not None:
+            self.plot.plotItem.legend.clear()
+        xs_all = [x for pts in series.values() for x, _, _ in pts]
+        numeric = bool(xs_all) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs_all)
+        cats = [] if numeric else list(dict.fromkeys(str(x) for x in xs_all))
+        log_x = bool(spec.get("log_x")) and numeric
+        self.plot.setLogMode(x=log_x, y=False)
+        self.plot.setLabel("left", spec.get("y_label", spec.get("y", "test_top1")) + " (%)")
+        self.plot.setLabel("bottom", spec.get("x_label", spec.get("x", "")))
+        ax = self.plot.getAxis("bottom")
+        ax.setTicks([list(enumerate(cats))] if cats else None)
+        self.series_count = 0
+        for si, (name, pts) in enumerate(series.items()):
+            pts = sorted(pts, key=lambda p: float(p[0]) if numeric else cats.index(str(p[0])))
+            x = [float(p[0]) if numeric else cats.index(str(p[0])) + 0.1 * si for p in pts]
+            y = [100 * p[1] for p in pts]
+            e = [100 * p[2] for p in pts]
+            col = PENS[si % len(PENS)]
+            self.plot.plot(x, y, pen=pg.mkPen(col, width=2) if numeric else None, symbol="o", symbolBrush=col,
+                           name=name)
+            if any(v > 0 for v in e):
+                import numpy as np
+
+                xe = np.log10(np.maximum(np.asarray(x), 1e-12)) if log_x else np.asarray(x)
+                self.plot.addItem(pg.ErrorBarItem(x=xe, y=np.asarray(y), height=2 * np.asarray(e), pen=col))
+            self.series_count += 1
+        for label, x, v in refs:
+            if x is None or not numeric:
+                self.plot.addItem(pg.InfiniteLine(pos=100 * v, angle=0, pen=pg.mkPen("#555", style=pg.QtCore.Qt.PenStyle.DashLine),
+                                                  label=label[:40], labelOpts={"position": 0.8}))
+            else:
+                self.plot.plot([float(x)], [100 * v], pen=None, symbol="d", symbolBrush=None, symbolPen="k",
+                               name="paper")

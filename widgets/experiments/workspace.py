@@ -1,0 +1,295 @@
+"""The Experiments workspace: pick a recipe (shipped or a .toml file), see its grid and estimated time, Run, watch
+cells fill in a live table and plot, open the report; finished experiments are listed from the store.
+
+The run is ``app.experiments.runner.run_experiment`` in a ``widgets.common.worker.Worker``; every finished cell
+arrives as a ``CellDone`` payload and updates the table and the plot. Esc cancels (finished cells stay stored).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QListWidget, QMessageBox,
+                               QProgressBar, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+
+from app.errors import AppError, message
+from app.experiments.recipe import Recipe, load_recipe, shipped
+from app.experiments.runner import ExperimentResult
+from app.experiments.store import Store
+from widgets.common.settings import read_bool, read_str
+from widgets.common.worker import Worker
+from widgets.common.workspace import install_shortcut
+from widgets.experiments.panels import CellTable, ExperimentPlot
+
+
+class ExperimentsWorkspace(QWidget):
+    def __init__(self, session: Any = None, settings: QSettings | None = None, parent: QWidget | None = None,
+                 store: Store | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.store = store or Store()
+        self.recipe: Recipe | None = None
+        self.worker: Worker | None = None
+        self.result: ExperimentResult | None = None
+        self._results: dict[str, dict] = {}
+        self._cells: list[dict] = []
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.addWidget(QLabel("<b>Recipe</b>"))
+        self.recipe_combo = QComboBox()
+        self.recipe_combo.setToolTip("The seed papers' claims as recipes (resources/experiments/*.toml), or a "
+                                     "recipe file of your own")
+        for p in shipped():
+            self.recipe_combo.addItem(p.stem, str(p))
+        lv.addWidget(self.recipe_combo)
+        self.open_btn = QPushButton("Open recipe file…")
+        self.open_btn.setToolTip("A TOML recipe (see resources/experiments for examples)")
+        lv.addWidget(self.open_btn)
+        self.claim = QLabel()
+        self.claim.setWordWrap(True)
+        lv.addWidget(self.claim)
+        self.quick = QCheckBox("Quick size (minutes on a CPU)")
+        self.quick.setChecked(True)
+        self.quick.setToolTip("Digits / MNIST subsets and small models; the full size uses the papers' datasets")
+        lv.addWidget(self.quick)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Run on"))
+        self.executor = QComboBox()
+        self.executor.addItems(["inline", "local", "ray"])
+        self.executor.setToolTip("inline: this process, one cell at a time (shows per-cell progress); local: a "
+                                 "process pool on this machine; ray: Ray tasks (pip install .[cluster], RAY_ADDRESS "
+                                 "for a cluster)")
+        row.addWidget(self.executor)
+        row.addWidget(QLabel("workers"))
+        self.workers = QSpinBox()
+        self.workers.setRange(1, 256)
+        self.workers.setValue(1)
+        row.addWidget(self.workers)
+        lv.addLayout(row)
+        self.plan = QLabel()
+        self.plan.setWordWrap(True)
+        lv.addWidget(self.plan)
+        self.run_btn = QPushButton("Run")
+        self.run_btn.setToolTip("Run the recipe (Ctrl+Return); cells already stored are reused")
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setToolTip("Stop after the running cell (Esc); finished cells stay stored")
+        self.report_btn = QPushButton("Open report")
+        br = QHBoxLayout()
+        for b in (self.run_btn, self.cancel_btn, self.report_btn):
+            br.addWidget(b)
+        lv.addLayout(br)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        lv.addWidget(self.progress)
+        self.status = QLabel("Pick a recipe and press Run.")
+        self.status.setWordWrap(True)
+        lv.addWidget(self.status)
+        lv.addWidget(QLabel("<b>Finished experiments</b>"))
+        self.history = QListWidget()
+        self.history.setToolTip("Double-click to open a report")
+        lv.addWidget(self.history, 1)
+
+        right = QSplitter()
+        right.setOrientation(right.orientation().Vertical)
+        self.table = CellTable()
+        self.plot = ExperimentPlot()
+        right.addWidget(self.plot)
+        right.addWidget(self.table)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(1, 3)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(split)
+
+        self.recipe_combo.currentIndexChanged.connect(self._on_recipe)
+        self.quick.toggled.connect(self._show_plan)
+        self.open_btn.clicked.connect(self.open_file)
+        self.run_btn.clicked.connect(self.run)
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.report_btn.clicked.connect(self.open_report)
+        self.history.itemDoubleClicked.connect(lambda item: self._open(item.data(256)))
+        install_shortcut(self, "Ctrl+Return", self.run, "Run the experiment")
+        install_shortcut(self, "Esc", self.cancel, "Cancel the experiment")
+        self._restore()
+        self._on_recipe()
+        self._refresh_history()
+        self._set_running(False)
+
+    # --- the Workspace protocol ------------------------------------------------------------------------------
+    def set_active(self, active: bool) -> None:
+        if active:
+            self._refresh_history()
+
+    def shortcuts(self) -> list[str]:
+        return ["Ctrl+Return: run the experiment", "Esc: cancel it (finished cells are kept)"]
+
+    def wait_ready(self, ms: int) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        if self.worker is not None and self.worker.is_running():
+            self.worker.stop(60000)
+        self._save()
+
+    # --- settings ------------------------------------------------------------------------------------------
+    def _restore(self) -> None:
+        if self.settings is None:
+            return
+        name = read_str(self.settings, "experiments/recipe", "")
+        i = self.recipe_combo.findText(name)
+        if i >= 0:
+            self.recipe_combo.setCurrentIndex(i)
+        self.quick.setChecked(read_bool(self.settings, "experiments/quick", True))
+        ex = read_str(self.settings, "experiments/executor", "inline")
+        if self.executor.findText(ex) >= 0:
+            self.executor.setCurrentText(ex)
+
+    def _save(self) -> None:
+        if self.settings is None:
+            return
+        self.settings.setValue("experiments/recipe", self.recipe_combo.currentText())
+        self.settings.setValue("experiments/quick", self.quick.isChecked())
+        self.settings.setValue("experiments/executor", self.executor.currentText())
+
+    # --- recipe ----------------------------------------------------------------------------------------------
+    def _on_recipe(self, *_a) -> None:
+        path = self.recipe_combo.currentData()
+        if not path:
+            return
+        try:
+            self.recipe = load_recipe(path)
+        except AppError as exc:
+            self.recipe = None
+            self.status.setText(message(exc))
+            return
+        self.claim.setText(f"<b>{self.recipe.title}</b><br>{self.recipe.claim}")
+        self._show_plan()
+
+    def open_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open recipe", str(Path.home()), "Recipes (*.toml)")
+        if path:
+            self.load_file(path)
+
+    def load_file(self, path: str) -> bool:
+        try:
+            r = load_recipe(path)
+        except AppError as exc:
+            QMessageBox.warning(self, "Recipe", message(exc))
+            return False
+        self.recipe_combo.addItem(r.name, str(path))
+        self.recipe_combo.setCurrentIndex(self.recipe_combo.count() - 1)
+        return True
+
+    def _show_plan(self, *_a) -> None:
+        if self.recipe is None:
+            return
+        q = self.quick.isChecked()
+        cells = [c.to_dict() for c in self.recipe.cells(q)]
+        done = self.store.done(self.recipe.name)
+        n_done = sum(c["key"] in done for c in cells)
+        self.plan.setText(f"{self.recipe.describe(q)}. {n_done} of {len(cells)} cell(s) already stored.")
+        self._cells = cells
+        self._results = {c["key"]: done[c["key"]] for c in cells if c["key"] in done}
+        self.table.set_cells(cells, self._results)
+        self._replot()
+
+    # --- running -------------------------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        return self.worker is not None and self.worker.is_running()
+
+    def _set_running(self, running: bool) -> None:
+        self.run_btn.setEnabled(not running and self.recipe is not None)
+        self.cancel_btn.setEnabled(running)
+        self.report_btn.setEnabled(not running and self.result is not None and bool(self.result.report))
+        self.recipe_combo.setEnabled(not running)
+        self.quick.setEnabled(not running)
+
+    def run(self) -> None:
+        if self.recipe is None or self.is_running():
+            return
+        from app.experiments.runner import run_experiment
+
+        recipe, quick = self.recipe, self.quick.isChecked()
+        ex, workers, store = self.executor.currentText(), self.workers.value(), self.store
+        self._show_plan()
+        self.result = None
+        self.worker = Worker(lambda token: run_experiment(recipe, quick, ex, workers, cancel=token, store=store),
+                             parent=self, name="experiment")
+        self.worker.progress.connect(self._on_progress)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.cancelled.connect(self._on_cancelled)
+        self.worker.done.connect(lambda: self._set_running(False))
+        self.progress.setRange(0, max(1, len(self._cells)))
+        self.progress.setValue(0)
+        self.status.setText("Starting…")
+        self._set_running(True)
+        self.worker.start()
+
+    def cancel(self) -> None:
+        if self.is_running():
+            self.status.setText("Cancelling after the running cell…")
+            self.worker.cancel()
+
+    @Slot(object)
+    def _on_progress(self, p) -> None:
+        if p.total:
+            self.progress.setRange(0, int(p.total))
+            self.progress.setValue(int(p.done))
+        self.status.setText(p.message)
+        done = p.payload
+        if done is not None and hasattr(done, "cell"):
+            self._results[done.cell["key"]] = done.result
+            self.table.update_cell(done.cell["key"], done.result)
+            self._replot()
+
+    @Slot(object)
+    def _on_finished(self, result: ExperimentResult) -> None:
+        self.result = result
+        self._results = dict(result.results)
+        self.table.set_cells(list(result.cells), self._results)
+        self._replot()
+        self.status.setText(f"Done: {len(result.cells)} cells ({result.reused} reused, {result.failed} failed) in "
+                            f"{result.seconds:.0f} s. Report: {result.report.get('html', '')}")
+        self._refresh_history()
+
+    @Slot(str)
+    def _on_failed(self, msg: str) -> None:
+        self.status.setText(f"The experiment stopped: {msg}")
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        self.status.setText("Cancelled; the finished cells are stored and will be reused by the next run.")
+
+    def _replot(self) -> None:
+        if self.recipe is None:
+            return
+        from app.experiments.report import plot_series
+
+        partial = ExperimentResult(self.recipe, self.quick.isChecked(), tuple(self._cells), dict(self._results))
+        series, refs = plot_series(partial)
+        self.plot.set_series(series, refs, self.recipe.plot)
+
+    # --- reports ---------------------------------------------------------------------------------------------
+    def open_report(self) -> None:
+        if self.result is not None and self.result.report.get("html"):
+            self._open(self.result.report["html"])
+
+    def _open(self, path: str | None) -> None:
+        if path:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+    def _refresh_history(self) -> None:
+        self.history.clear()
+        for run in self.store.runs()[:100]:
+            if not run.get("finished"):
+                continue
+            text = f"{run['experiment']}{' (quick)' if run['quick'] else ''}: {run['cells']} cells, {run['finished']}"
+            self.history.addItem(text)
+            self.history.item(self.history.count() - 1).setData(256, run.get("report"))

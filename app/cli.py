@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "app.probe.cli",
     "app.live.cli",
     "app.data.cli",
+    "app.analysis.cli",
 ]
 
 

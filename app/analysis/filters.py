@@ -1,0 +1,93 @@
+"""Filter statistics, per layer, so trained, random and hand-designed kernels can be compared on one plot:
+
+- ``spectrum``: the radially averaged power spectrum of the kernels (mean over kernels and input channels),
+  normalised to sum 1: where the energy sits, from DC to the highest frequency;
+- ``orientations``: each kernel's dominant orientation (structure tensor of its spatial gradient, channel-mean),
+  as a histogram over 0..180 degrees, weighted by how oriented it is (coherence);
+- ``pca_explained``: the fraction of variance explained by the top eigen-kernels (PCA of the flattened kernels);
+- ``sparsity``: the fraction of weights with |w| < 1% of the layer's largest |w|; and ``norm_mean``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FilterStats:
+    layer: str
+    shape: tuple[int, ...]
+    spectrum: tuple[float, ...]  # radial bins, DC first
+    orientation_hist: tuple[float, ...]  # bins of 180 / n degrees, sums to 1 (0s when no kernel is oriented)
+    coherence_mean: float
+    pca_explained: tuple[float, ...]  # cumulative, first k components
+    sparsity: float
+    norm_mean: float
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+def spectrum(weights: np.ndarray, pad: int = 16, bins: int | None = None) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64)
+    o, i, k, _ = w.shape
+    pad = max(pad, k)
+    F = np.abs(np.fft.fftshift(np.fft.fft2(w, s=(pad, pad)), axes=(-2, -1))) ** 2
+    P = F.mean(axis=(0, 1))
+    yy, xx = np.mgrid[:pad, :pad]
+    r = np.hypot(yy - pad // 2, xx - pad // 2)
+    bins = bins or pad // 2 + 1
+    idx = np.minimum((r / (pad / 2) * (bins - 1)).round().astype(int), bins - 1)
+    out = np.bincount(idx.ravel(), P.ravel(), minlength=bins) / np.maximum(np.bincount(idx.ravel(), minlength=bins), 1)
+    s = out.sum()
+    return out / s if s > 0 else out
+
+
+def orientations(weights: np.ndarray, n_bins: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """(histogram over 0..180 degrees weighted by coherence, per-kernel coherence)."""
+    w = np.asarray(weights, dtype=np.float64).mean(axis=1)  # (o, k, k)
+    gy, gx = np.gradient(w, axis=(1, 2))
+    jxx, jyy, jxy = (gx * gx).sum((1, 2)), (gy * gy).sum((1, 2)), (gx * gy).sum((1, 2))
+    # dominant gradient direction; the edge/bar orientation is perpendicular to it
+    theta = (0.5 * np.degrees(np.arctan2(2 * jxy, jxx - jyy)) + 90.0) % 180.0
+    tr = jxx + jyy
+    coh = np.where(tr > 0, np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / np.maximum(tr, 1e-300), 0.0)
+    hist = np.bincount(np.minimum((theta / (180.0 / n_bins)).astype(int), n_bins - 1), coh, minlength=n_bins)
+    s = hist.sum()
+    return (hist / s if s > 0 else hist), coh
+
+
+def pca_explained(weights: np.ndarray, k: int = 8) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64).reshape(weights.shape[0], -1)
+    w = w - w.mean(0)
+    if w.shape[0] < 2:
+        return np.ones(1)
+    s = np.linalg.svd(w, compute_uv=False) ** 2
+    tot = s.sum()
+    return np.cumsum(s[:k]) / tot if tot > 0 else np.zeros(min(k, len(s)))
+
+
+def stats(weights: np.ndarray, layer: str = "") -> FilterStats:
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 4:
+        raise ValueError(f"kernels are 4-D (out, in, k, k); got {w.shape}")
+    hist, coh = orientations(w)
+    mx = np.abs(w).max()
+    return FilterStats(layer, tuple(int(v) for v in w.shape), tuple(float(v) for v in spectrum(w)),
+                       tuple(float(v) for v in hist), float(coh.mean()),
+                       tuple(float(v) for v in pca_explained(w)),
+                       float((np.abs(w) < 0.01 * mx).mean()) if mx > 0 else 1.0,
+                       float(np.linalg.norm(w.reshape(w.shape[0], -1), axis=1).mean()))
+
+
+def model_stats(model) -> list[FilterStats]:
+    """Statistics of every conv with spatial kernels (k > 1) of a built model."""
+    out = []
+    convs = model.conv_layers() if hasattr(model, "conv_layers") else {}
+    for name, conv in convs.items():
+        w = conv.weight.detach().float().cpu().numpy()
+        if w.ndim == 4 and w.shape[-1] > 1:
+            out.append(stats(w, name))
+    return out

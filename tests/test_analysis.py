@@ -1,0 +1,138 @@
+"""Analyses with known answers: CKA of a model with itself is 1, folding an LC block reproduces its output, the
+top patch of a channel is the argmax, filter statistics of hand-made kernels."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from app.analysis import cka, filters, fold, patches, project
+from app.models.build import build
+from app.models.inputs import InputSpec
+from app.models.spec import ModelSpec
+from app.tasks import run_to_end
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_linear_cka_hand_values():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 6))
+    assert cka.linear_cka(X, X) == pytest.approx(1.0)
+    Q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    assert cka.linear_cka(X, 3.0 * X @ Q) == pytest.approx(1.0)  # invariant to rotation and scale
+    # a hand-computed case: X = [1,2,3,4]^T, Y = [1,0,0,1]^T -> centred x=(-1.5,-.5,.5,1.5), y=(.5,-.5,-.5,.5)
+    x = np.array([[1.0], [2.0], [3.0], [4.0]])
+    y = np.array([[1.0], [0.0], [0.0], [1.0]])
+    assert cka.linear_cka(x, y) == pytest.approx(0.0, abs=1e-12)  # orthogonal after centring
+    y2 = np.array([[2.0], [4.0], [6.0], [9.0]])
+    xc, yc = x - x.mean(), y2 - y2.mean()
+    hand = float(((xc.T @ yc) ** 2 / ((xc.T @ xc) * (yc.T @ yc)))[0, 0])
+    assert cka.linear_cka(x, y2) == pytest.approx(hand)
+    assert cka.rbf_cka(X, X) == pytest.approx(1.0)
+    assert cka.linear_cka(X, rng.normal(size=(50, 6))) < 0.5
+
+
+def test_cka_matrix_of_a_model_with_itself_has_ones_on_the_diagonal():
+    spec = ModelSpec.make("simple", options={"in_channels": 1, "widths": [8, 8, 8]})
+    model = build(spec, device="cpu")
+    ispec = InputSpec(1, None, (0.5,), (0.25,))
+    imgs = np.random.default_rng(1).integers(0, 255, (40, 16, 16, 1), dtype=np.uint8)
+    res = run_to_end(cka.cka_matrix(model, model, imgs, ispec, ispec))
+    assert res.matrix.shape == (3, 3)
+    assert np.allclose(np.diag(res.matrix), 1.0)
+    assert res.layers_a == ("conv1", "conv2", "conv3")
+    assert json.loads(json.dumps(res.to_dict()))["matrix"][0][0] == pytest.approx(1.0)
+
+
+def test_folding_an_lc_block_reproduces_the_layer_output():
+    model = build(ModelSpec.make("lc-resnet20", options={"expansion": 3, "num_classes": 10}), device="cpu")
+    layers = fold.lc_layers(model)
+    assert layers, "lc-resnet20 has LC blocks"
+    f = layers[0]
+    mod = dict(model.named_modules())[f.name]
+    x = torch.randn(2, f.basis.shape[1], 12, 12)
+    with torch.no_grad():
+        ref = mod(x)
+        eff = torch.nn.functional.conv2d(x, torch.from_numpy(f.effective), stride=f.stride, padding=f.padding)
+    assert torch.allclose(ref, eff, atol=1e-4)
+    assert f.effective.shape == (f.mixing.shape[0],) + f.basis.shape[1:]
+
+
+def test_the_top_patch_of_a_channel_is_its_argmax():
+    spec = ModelSpec.make("simple", options={"in_channels": 1, "widths": [4], "kernel_size": 3})
+    model = build(spec, device="cpu")
+    ispec = InputSpec(1, None, (0.0,), (1.0 / 255.0 * 255.0,))
+    rng = np.random.default_rng(3)
+    imgs = rng.integers(0, 60, (30, 12, 12, 1), dtype=np.uint8)
+    labels = np.arange(30) % 3
+    found, rf = run_to_end(patches.top_patches(model, imgs, labels, ispec, layer=0, channel=2, k=3))
+    from app.models.inputs import to_tensor
+
+    with torch.no_grad():
+        m = model.forward_intermediates(to_tensor(imgs, ispec), [0])[0][:, 2]
+    per_image = m.flatten(1).max(1).values.numpy()
+    assert found[0].index == int(np.argmax(per_image))
+    assert found[0].value == pytest.approx(float(per_image.max()), rel=1e-5)
+    assert [p.index for p in found] == list(np.argsort(-per_image, kind="stable")[:3])
+    y, x = np.unravel_index(int(m[found[0].index].argmax()), m.shape[-2:])
+    assert (found[0].y, found[0].x) == (y, x)
+    assert rf.size == (3, 3)  # one 3x3 conv sees 3x3 pixels
+    assert found[0].image.shape[0] <= 3 and found[0].image.shape[1] <= 3
+
+
+def test_filter_statistics_of_hand_made_kernels():
+    vert = np.zeros((1, 1, 5, 5))
+    vert[0, 0, :, 2] = 1.0  # a vertical bar: orientation 90 degrees, fully coherent
+    h, coh = filters.orientations(np.concatenate([vert, vert]))
+    assert coh[0] == pytest.approx(1.0)
+    assert int(np.argmax(h)) == 90 // 15  # the 90-degree bin of 12
+    box = filters.spectrum(np.ones((4, 1, 3, 3)))
+    assert int(np.argmax(box)) == 0 and box[0] > 10 * box[-1]  # a box filter's energy sits at DC
+    checker = np.array([[(-1.0) ** (i + j) for j in range(3)] for i in range(3)])[None, None]
+    hi = filters.spectrum(checker)
+    assert int(np.argmax(hi)) >= len(hi) - 2 and hi[0] < 0.05  # a checkerboard: Nyquist (its sum, 1, is its small DC)
+    s = filters.stats(np.random.default_rng(0).normal(size=(16, 3, 3, 3)), "x")
+    assert 0 < s.pca_explained[0] < s.pca_explained[-1] <= 1.0 + 1e-9
+    rank1 = np.outer(np.arange(1, 9), np.ones(27)).reshape(8, 3, 3, 3) + 0.0
+    assert filters.pca_explained(rank1)[0] == pytest.approx(1.0)
+
+
+def test_projection_pca_and_click_to_image():
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (30, 5)), rng.normal(8, 1, (30, 5))])
+    y = np.array([0] * 30 + [1] * 30)
+    p = project.project(X, y, "pca")
+    assert p.xy.shape == (60, 2) and p.explained[0] > 0.5
+    a, b = p.xy[y == 0, 0].mean(), p.xy[y == 1, 0].mean()
+    assert abs(a - b) > 3  # the two clusters separate along the first axis
+    i = p.nearest(float(p.xy[45, 0]), float(p.xy[45, 1]))
+    assert i == 45
+    with pytest.raises(Exception, match="unknown projection"):
+        project.project(X, y, "tsne")
+
+
+def _cli(*args, home):
+    return subprocess.run([sys.executable, "main.py", *args], cwd=REPO, capture_output=True, text=True,
+                          env={"FILTER_EXPLORER_HOME": str(home), "PATH": "/usr/bin:/bin"}, timeout=300)
+
+
+def test_analyze_cka_cli_prints_a_layer_matrix(tmp_path):
+    r = _cli("analyze", "cka", "--a", "simple", "--b", "simple", "--options-a", "in_channels=1", "widths=8,8",
+             "--options-b", "in_channels=1", "widths=8,8", "--dataset", "digits", "--n", "60", "--json",
+             home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["layers_a"] == ["conv1", "conv2"] and len(d["matrix"]) == 2 and len(d["matrix"][0]) == 2
+    assert d["matrix"][0][0] == pytest.approx(1.0, abs=1e-6)
+    bad = _cli("analyze", "top-patches", "--backbone", "simple", "--layer", "9", "--channel", "0", "--dataset",
+               "digits", home=tmp_path)
+    assert bad.returncode == 2 and "--layer 9" in bad.stderr and "Traceback" not in bad.stderr
+    fo = _cli("analyze", "fold", "--backbone", "simple", home=tmp_path)
+    assert fo.returncode == 2 and "no LC blocks" in fo.stderr

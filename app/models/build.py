@@ -104,6 +104,10 @@ def check_size(backbone: str, opts: dict[str, Any]) -> None:
 
 
 def create_model(backbone: str, options: dict[str, Any]) -> Backbone:
+    if backbone == "external":  # a model the user brings (TorchScript, ONNX, timm): app.models.external
+        from app.models import external
+
+        return external.create(dict(options))
     if backbone not in names():
         raise BuildError(f"unknown backbone {backbone!r}; known: {', '.join(names())}")
     opts = coerce_options(options, registry.get(backbone).options)
@@ -127,6 +131,10 @@ def seeded_options(spec: ModelSpec) -> dict[str, Any]:
 
 def build(spec: ModelSpec, device: torch.device | str | None = None) -> Backbone:
     """Create, initialise, load, apply banks and freeze (see the module docstring); returns it in eval mode."""
+    if spec.backbone == "external":  # a model the user brings: loaded, discovered and wrapped there
+        from app.models import external
+
+        return external.build(spec, device)
     if device is None:
         from app import device as _dev
 

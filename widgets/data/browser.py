@@ -306,21 +306,6 @@ class DatasetBrowser(QWidget):
         self._load_worker = w
         self.work.busy(True)
 
-    def showEvent(self, event) -> None:  # noqa: N802
-        super().showEvent(event)
-        QTimer.singleShot(0, self._refit)  # a grid laid out while hidden (another tab first) had the wrong shape
-
-    def resizeEvent(self, event) -> None:  # noqa: N802
-        super().resizeEvent(event)
-        self._refit()
-
-    def _refit(self) -> None:
-        """Lay the samples out again (cheap: the dataset is kept) when the panel's shape asks for other columns."""
-        view = self._view
-        if self.isVisible() and view is not None and view.cells and not self.is_busy() \
-                and len({c.x for c in view.cells}) != self._columns():
-            self._debounce.start()
-
     def _columns(self) -> int:
         """Grid columns that suit the sample area (before it is laid out: about 3/4 of the space below the
         controls; the samples view lays the grid out again once it is shown)."""

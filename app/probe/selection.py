@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from app.probe.config import HYPERPARAMETER as PARAMETER
 from app.probe.config import CurvePoint
 from app.probe.heads import HeadResult, train_head
 from app.tasks import Progress
 
-PARAMETER = {"logistic": "weight_decay", "svm": "C", "ridge": "alpha", "knn": "k"}
 
 
 @dataclass(frozen=True)

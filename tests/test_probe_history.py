@@ -159,7 +159,8 @@ def test_probe_bank_and_sidecar(tmp_path):
     w[2, 0, 1, 1] = 1
     w[3, 0] = 1 / 9
     np.save(bank, w)
-    args = ("probe", "--backbone", "simple", "--options", "{\"widths\": [4]}", "--dataset", "digits", "--train-limit", "150",
+    args = ("probe", "--backbone", "simple", "--options", '{"widths": [4]}', "--dataset", "digits",
+            "--train-limit", "150",
             "--test-limit", "50", "--head", "ridge", "--json")
     plain = json.loads(_main(*args, home=tmp_path).stdout)
     r = _main(*args, "--bank", f"conv1={bank}", home=tmp_path)

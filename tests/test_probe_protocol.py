@@ -208,3 +208,22 @@ def test_an_empty_split_is_a_clear_error(fe_home, monkeypatch):
     monkeypatch.setattr(run_mod, "load", lambda *a, **k: empty)
     with pytest.raises(DatasetError, match="the train split has no images"):
         run_to_end(run_probe(cfg()))
+
+
+def test_the_test_split_is_scored_once_at_the_end(fe_home, monkeypatch):
+    """Selection sees validation only; the test features reach the head once, in the last call."""
+    from app.probe import run as run_mod
+
+    calls = []
+    real = run_mod.select_and_fit
+
+    def spy(head, Xtr, ytr, Xval, yval, Xte, yte, *a, **kw):
+        calls.append((len(Xtr), len(Xval), len(Xte), np.array_equal(yval, yte)))
+        return (yield from real(head, Xtr, ytr, Xval, yval, Xte, yte, *a, **kw))
+
+    monkeypatch.setattr(run_mod, "select_and_fit", spy)
+    result = run_to_end(run_probe(cfg(select_layer=True, grid=(0.1, 10.0))))
+    assert (result.n_train, result.n_val, result.n_test) == (160, 40, 80)
+    assert len(calls) == 2 + 1  # two layers of rdsn (blocks=1), then the final fit
+    assert all(c == (160, 40, 40, True) for c in calls[:-1])  # candidates: validation in place of test
+    assert calls[-1] == (160, 40, 80, False)

@@ -34,6 +34,9 @@ HEAD_DEFAULTS: dict[str, dict[str, Any]] = {
     "knn": {"k": 5, "standardize": True},
 }
 
+# the hyperparameter of each head that is selected on validation (``app.probe.selection.select_and_fit``)
+HYPERPARAMETER = {"logistic": "weight_decay", "svm": "C", "ridge": "alpha", "knn": "k"}
+
 # probe defaults per backbone: used where the config says layer=None / pooling="default" / head_options omit a key.
 # "layer": index into feature_info (negative counts from the end). "pooling": see POOLINGS. "head": used by the
 # headless command when --head is not given. "head_options": overrides of HEAD_DEFAULTS for that backbone.

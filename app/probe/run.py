@@ -26,10 +26,10 @@ from app.models.build import build
 from app.models.spec import ModelSpec
 from app.probe import extract as ex
 from app.probe.budget import fit_projection
-from app.probe.config import ProbeConfig, ProbeResult
-from app.probe.own_eval import check_classifier_fits, predict
+from app.probe.config import HYPERPARAMETER, ProbeConfig, ProbeResult
+from app.models.evaluate import check_classifier_fits, predict
 from app.probe.resolve import ResolvedProbe, effective_spec, is_random, resolve  # noqa: F401 (effective_spec: API)
-from app.probe.selection import PARAMETER, select_and_fit
+from app.probe.selection import select_and_fit
 from app.tasks import CancelToken, Progress, check
 
 SELECT_POOLINGS = ("gap", "grid2", "grid3", "maxgrid2", "avgmaxgrid2")
@@ -175,8 +175,8 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
             extract_seconds += time.perf_counter() - t1
             Xtr, Xva = project(Xtr, Xva)
             yield Progress(0, None, f"selecting: layer {ly}, {po}")
-            sel = yield from select_and_fit(record.head, Xtr, train.labels, Xva, val.labels,
-                                            np.zeros((0, Xtr.shape[1]), np.float32), np.zeros(0, np.int64),
+            # the test split is not touched while selecting: validation stands in for it
+            sel = yield from select_and_fit(record.head, Xtr, train.labels, Xva, val.labels, Xva, val.labels,
                                             n_classes, opts, grid=record.grid, device=dev, seed=record.seeds.head,
                                             cancel=cancel)
             scored.append(((ly, po), sel.val_top1))
@@ -196,7 +196,7 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
                                     opts, grid=record.grid, device=dev, seed=record.seeds.head, cancel=cancel)
     hr = sel.result
     m = evaluate_scores(hr.scores, test.labels, n_classes)
-    selected = {PARAMETER[record.head]: sel.best_value}
+    selected = {HYPERPARAMETER[record.head]: sel.best_value}
     if "layer" in record.select:
         selected["layer"] = record.layer
     if "pooling" in record.select:

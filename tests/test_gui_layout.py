@@ -171,3 +171,15 @@ def test_first_launch_pairs_like_with_like(qtbot, window):
     first = a.rows[0].path
     assert a.kernels[first].shape == b.kernels[first].shape  # same input channels: the two can be compared
     assert "correlation" in ws.compare.text()
+
+
+def test_esc_cancels_the_probe_wherever_the_focus_is(qtbot, window, monkeypatch):
+    """Esc with the focus in the dataset browser (which has an Esc of its own) still cancels the run."""
+    started = _blocking_probe(monkeypatch)
+    win = window("probe")
+    win.probe.train()
+    qtbot.waitUntil(lambda: bool(started), timeout=30_000)
+    win.probe.browser.combo.setFocus()
+    with qtbot.waitSignal(win.probe.batchDone, timeout=10_000):
+        qtbot.keyClick(win.probe.browser.combo, Qt.Key.Key_Escape)
+    assert win.probe.stage.text().startswith("Cancelled")

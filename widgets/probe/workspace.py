@@ -14,6 +14,7 @@ import dataclasses
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Signal, Slot
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QGroupBox, QLabel, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from app.probe.config import HEADS, POOLINGS, ProbeConfig
@@ -108,6 +109,11 @@ class ProbeWorkspace(QWidget):
         for key in ("Ctrl+Return", "Ctrl+Enter"):
             install_shortcut(self, key, self.train, "Train")
         install_shortcut(self, "Esc", self.cancel, "Cancel")
+        # one Esc in this workspace (two would be ambiguous and neither would fire): the Probe's cancels the run,
+        # else the dataset browser's load or download
+        for sc in self.browser.findChildren(QShortcut):
+            if sc.key().matches(QKeySequence("Esc")) == QKeySequence.SequenceMatch.ExactMatch:
+                sc.setEnabled(False)
         self.queue.jobStarted.connect(self._on_job_started)
         self.queue.progress.connect(self._on_progress)
         self.queue.runFinished.connect(self._on_run_finished)
@@ -310,6 +316,8 @@ class ProbeWorkspace(QWidget):
     def cancel(self) -> None:
         if self.queue.cancel():
             self.stage.setText("Cancelling…")
+        else:
+            self.browser.cancel()
 
     # --- history ----------------------------------------------------------------------------------------------
     def refresh_history(self, select: int | None = None) -> None:

@@ -183,3 +183,36 @@ def test_esc_cancels_the_probe_wherever_the_focus_is(qtbot, window, monkeypatch)
     with qtbot.waitSignal(win.probe.batchDone, timeout=10_000):
         qtbot.keyClick(win.probe.browser.combo, Qt.Key.Key_Escape)
     assert win.probe.stage.text().startswith("Cancelled")
+
+
+def test_workspaces_implement_the_protocol(window):
+    from widgets.common.workspace import Workspace
+
+    win = window("probe")
+    for key in ("models", "live", "probe"):
+        assert isinstance(win.workspaces[key], Workspace), key
+
+
+def test_preview_shows_one_panel_alone(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "settings.png"
+    env = {"QT_QPA_PLATFORM": "offscreen", "FILTER_EXPLORER_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, "-m", "widgets.preview", "probe.settings", "--size", "400x500",
+                        "--screenshot", str(out)], cwd=root, capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(out))
+    assert (img.width(), img.height()) == (400, 500)
+
+
+def test_preview_time_is_for_the_probe(capsys):
+    from widgets.preview import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["models", "--time"])
+    assert exc.value.code == 2 and "--time measures the probe workspace" in capsys.readouterr().err

@@ -216,3 +216,22 @@ def test_preview_time_is_for_the_probe(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["models", "--time"])
     assert exc.value.code == 2 and "--time measures the probe workspace" in capsys.readouterr().err
+
+
+def test_builder_form_fits_every_backbone(qtbot):
+    """The Models left column at the width the window gives it at 1280x720: no option clipped, for every backbone."""
+    from app.models import names
+    from widgets.application import make_app
+    from widgets.models.builder_form import BuilderForm
+
+    make_app()
+    form = BuilderForm()
+    qtbot.addWidget(form)
+    form.resize(form.minimumWidth(), 700)
+    form.show()
+    for name in names():
+        form.fill_options(name)
+        form.resize(form.minimumWidth(), 700)
+        qtbot.wait(20)
+        assert form.minimumWidth() <= form.maximumWidth()
+        assert _clipped(form) == [], name

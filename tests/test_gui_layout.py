@@ -171,3 +171,67 @@ def test_first_launch_pairs_like_with_like(qtbot, window):
     first = a.rows[0].path
     assert a.kernels[first].shape == b.kernels[first].shape  # same input channels: the two can be compared
     assert "correlation" in ws.compare.text()
+
+
+def test_esc_cancels_the_probe_wherever_the_focus_is(qtbot, window, monkeypatch):
+    """Esc with the focus in the dataset browser (which has an Esc of its own) still cancels the run."""
+    started = _blocking_probe(monkeypatch)
+    win = window("probe")
+    win.probe.train()
+    qtbot.waitUntil(lambda: bool(started), timeout=30_000)
+    win.probe.browser.combo.setFocus()
+    with qtbot.waitSignal(win.probe.batchDone, timeout=10_000):
+        qtbot.keyClick(win.probe.browser.combo, Qt.Key.Key_Escape)
+    assert win.probe.stage.text().startswith("Cancelled")
+
+
+def test_workspaces_implement_the_protocol(window):
+    from widgets.common.workspace import Workspace
+
+    win = window("probe")
+    for key in ("models", "live", "probe"):
+        assert isinstance(win.workspaces[key], Workspace), key
+
+
+def test_preview_shows_one_panel_alone(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "settings.png"
+    env = {"QT_QPA_PLATFORM": "offscreen", "FILTER_EXPLORER_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, "-m", "widgets.preview", "probe.settings", "--size", "400x500",
+                        "--screenshot", str(out)], cwd=root, capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(out))
+    assert (img.width(), img.height()) == (400, 500)
+
+
+def test_preview_time_is_for_the_probe(capsys):
+    from widgets.preview import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["models", "--time"])
+    assert exc.value.code == 2 and "--time measures the probe workspace" in capsys.readouterr().err
+
+
+def test_builder_form_fits_every_backbone(qtbot):
+    """The Models left column at the width the window gives it at 1280x720: no option clipped, for every backbone."""
+    from app.models import names
+    from widgets.application import make_app
+    from widgets.models.builder_form import BuilderForm
+
+    make_app()
+    form = BuilderForm()
+    qtbot.addWidget(form)
+    form.resize(form.minimumWidth(), 700)
+    form.show()
+    for name in names():
+        form.fill_options(name)
+        form.resize(form.minimumWidth(), 700)
+        qtbot.wait(20)
+        assert form.minimumWidth() <= form.maximumWidth()
+        assert _clipped(form) == [], name

@@ -120,7 +120,7 @@ def test_train_random_and_trained_on_digits(qtbot, make_ws):
     assert all(s["loss"].n > 0 and s["test"].n > 0 for s in ws.curves.series.values())
     assert ws.stage.text().startswith("Done: 2 runs finished")
     # the last run's results and its misclassified gallery are on show
-    qtbot.waitUntil(lambda: ws._gallery_worker is None, timeout=20_000)
+    qtbot.waitUntil(lambda: not ws.gallery.busy(), timeout=20_000)
     assert ws.results.run is not None and "top-1" in ws.results.header.text()
     assert ws.results.gallery_image.image is not None or "no misclassified" in ws.results.gallery_note.text()
 
@@ -233,7 +233,7 @@ def test_history_reopen_delete_export(qtbot, make_ws, fe_home, tmp_path, monkeyp
     ws.history_table.table.selectRow(1)  # run a
     assert ws.results.run.run_id == a and "simple (random)" in ws.results.header.text()
     assert "50.0%" in ws.results.header.text()
-    qtbot.waitUntil(lambda: ws._gallery_worker is None, timeout=20_000)
+    qtbot.waitUntil(lambda: not ws.gallery.busy(), timeout=20_000)
     assert len(ws.results._gallery_texts) == 3, ws.results.gallery_note.text()
     # export all as CSV and the selection as JSON (file dialogs answered)
     out = tmp_path / "runs.csv"

@@ -52,7 +52,7 @@ def save(ws) -> None:
         options = ws.form.option_values()
     except ValueError:
         options = None
-    save_backbone(s, bb, options, ws._layer_freeze, ws._layer_init)
+    save_backbone(s, bb, options, ws.choices.freeze, ws.choices.init)
     for key, value in (("init", ws.init.currentData()), ("seed", ws.seed.value()),
                        ("freeze", ws.freeze.currentData()), ("weights", ws._weights or ""),
                        ("name", ws.name_edit.text()), ("panel_a", ws.panel_a.source_id()),
@@ -84,7 +84,7 @@ def restore(ws) -> None:
         # two kernel panels show the same layers and can be compared
         options = {k: v for k, v in dict(twin.options).items() if k in ws.form.option_names(bb)}
     ws.form.fill_options(bb, options)
-    ws._layer_freeze, ws._layer_init = saved_layers(s, bb, ws.session.banks)
+    ws.choices.freeze, ws.choices.init = saved_layers(s, bb, ws.session.banks)
     ws.init.setCurrentIndex(max(0, ws.init.findData(s.value("models/init", "default"))))
     try:
         ws.seed.setValue(int(s.value("models/seed", 0)))

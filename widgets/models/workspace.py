@@ -21,6 +21,7 @@ from widgets.common.worker import WorkerPool
 from widgets.common.workspace import install_shortcut
 from widgets.models import persist
 from widgets.models.builder_form import BuilderForm
+from widgets.models.choices import LayerChoices
 from widgets.models.kernel_compare import BUILDER, KernelCompare
 from widgets.models.layer_table import COL_BANK, COL_FROZEN, LayerTable  # noqa: F401  (tests read the columns)
 from widgets.models.view_cache import ViewCache, view_key
@@ -49,8 +50,7 @@ class ModelsWorkspace(QWidget):
         self._views = self.cache.views  # key -> snapshot (the same dict)
         self._builder_spec: ModelSpec | None = None
         self._builder_view: viz.ModelView | None = None
-        self._layer_freeze: dict[str, bool] = {}  # layer path -> frozen (overrides on top of the preset)
-        self._layer_init: dict[str, str] = {}  # conv label -> "bank:NAME" (session bank) or "init:KIND"
+        self.choices = LayerChoices()  # the layer table's freeze toggles and per-layer initialisations
         self._builder_inits: tuple[tuple[str, str], ...] = ()  # per-layer inits of the current build
         self._builder_view_key = ""
         self._weights: str | None = None
@@ -120,34 +120,23 @@ class ModelsWorkspace(QWidget):
         backbone = self.backbone.currentData()
         options = self.form.option_values()
         w = self._weights if weights is False else weights
-        banks = []
-        for layer, choice in self._layer_init.items():
-            bank = self.session.banks.get(choice[5:]) if choice.startswith("bank:") else None
-            if bank is not None:
-                banks.append((layer, bank))
+        banks = self.choices.banks(self.session.banks)
         init = "checkpoint" if w else self.init.currentData()
         state = "trained" if w else ("hand-designed" if banks else "random")
-        label = self.name_edit.text().strip() or auto_name(backbone, options, init, w, banks, self._layer_inits())
+        label = self.name_edit.text().strip() or auto_name(backbone, options, init, w, banks, self.choices.inits())
         return ModelSpec.make(backbone, label=label, options=options, init=init, weights=w,
-                              freeze=viz.freeze_entries(self.freeze.currentData(), self._layer_freeze),
+                              freeze=viz.freeze_entries(self.freeze.currentData(), self.choices.freeze),
                               seed=self.seed.value(), weight_state=state, banks=tuple(banks))
-
-    def _layer_inits(self) -> tuple[tuple[str, str], ...]:
-        """(layer, init) for the layers given their own initialisation in the table."""
-        return tuple(sorted((k, v[5:]) for k, v in self._layer_init.items() if v.startswith("init:")))
 
     def final_spec(self) -> ModelSpec:
         """The complete builder spec (per-layer initialisations turned into banks), as Live/Probe/training get it."""
-        spec, inits, toggles = self.current_spec(), self._layer_inits(), self._freeze_toggles()
+        spec, inits, toggles = self.current_spec(), self.choices.inits(), self.choices.toggles()
         if not inits and not toggles:
             return spec
         view = self._views.get(view_key(spec, inits))
         if view is not None:
             return view.spec
         return viz.resolve_layer_inits(spec, inits, toggles)[0]
-
-    def _freeze_toggles(self) -> tuple[str, ...]:
-        return viz.freeze_entries("", self._layer_freeze)
 
     # ============================================================================================ builds
     @Slot()
@@ -160,7 +149,7 @@ class ModelsWorkspace(QWidget):
         if self._loading:
             return
         bb = self.backbone.currentData()
-        self._layer_freeze, self._layer_init = persist.saved_layers(self.settings, bb, self.session.banks)
+        self.choices = LayerChoices(*persist.saved_layers(self.settings, bb, self.session.banks))
         self._weights = None
         self.weights_label.setText("none (random)")
         self.form.fill_options(bb, persist.saved_options(self.settings, bb))
@@ -170,7 +159,7 @@ class ModelsWorkspace(QWidget):
     @Slot(int)
     def _on_preset(self, _index: int) -> None:
         if not self._loading:
-            self._layer_freeze.clear()
+            self.choices.freeze.clear()
             self._rebuild_timer.start()
 
     @Slot()
@@ -188,10 +177,10 @@ class ModelsWorkspace(QWidget):
             self._show_error(str(exc))
             return
         self._builder_spec = spec
-        self._builder_inits = self._layer_inits()
+        self._builder_inits = self.choices.inits()
         self._save()
         self.status.setText(f"Building {spec.label}…")
-        self.cache.request(spec, spec.label, self._builder_inits, self._freeze_toggles())
+        self.cache.request(spec, spec.label, self._builder_inits, self.choices.toggles())
         self._deliver_builder()
 
     @Slot(str)
@@ -230,7 +219,7 @@ class ModelsWorkspace(QWidget):
         self.banner.hide()
         self.status.setText(f"{spec.label}: {len(view.rows)} layers with parameters"
                             + "".join(f"\n{n}" for n in view.notes))
-        self.layers.fill(view, self.session.banks, self._layer_init)
+        self.layers.fill(view, self.session.banks, self.choices.init)
         self.layers.table_title.setText(f"<b>Layers of {spec.label}</b>")
         self.totals.setText(view.totals_text())
         self.form.stages.setText(stages_html(view))
@@ -253,7 +242,7 @@ class ModelsWorkspace(QWidget):
         learned = bool(dict(spec.options).get("learn_spatial", self.form.field_default("learn_spatial")))
         twin = dataclasses.replace(spec, options=tuple(sorted({**dict(spec.options),
                                                                "learn_spatial": not learned}.items())))
-        key = self.cache.request(twin, f"{spec.label} (other arm)", self._builder_inits, self._freeze_toggles())
+        key = self.cache.request(twin, f"{spec.label} (other arm)", self._builder_inits, self.choices.toggles())
         self.form.arms.setText(arms_text(view, self._views.get(key), learned))
         self.form.arms.show()
 
@@ -281,9 +270,9 @@ class ModelsWorkspace(QWidget):
             self._show_error(str(exc))
             return
         self._builder_spec = spec
-        self._builder_inits = self._layer_inits()
+        self._builder_inits = self.choices.inits()
         self.status.setText(f"Loading {Path(path).name}…")
-        self.cache.request(spec, spec.label, self._builder_inits, self._freeze_toggles())
+        self.cache.request(spec, spec.label, self._builder_inits, self.choices.toggles())
         self._deliver_builder()
 
     def _weights_refused(self, msg: str) -> None:
@@ -297,7 +286,7 @@ class ModelsWorkspace(QWidget):
             return
         text, visible = self.banner.text(), self.banner.isVisibleTo(self)
         self.cache.request(self._builder_spec, self._builder_spec.label, self._builder_inits,
-                           self._freeze_toggles())
+                           self.choices.toggles())
         self._deliver_builder()
         if visible:
             self.banner.setText(text)
@@ -313,20 +302,17 @@ class ModelsWorkspace(QWidget):
     # ============================================================================================ table
     @Slot(str, bool)
     def _on_frozen_toggled(self, path: str, frozen: bool) -> None:
-        self._layer_freeze[path] = frozen
+        self.choices.freeze[path] = frozen
         self._rebuild_timer.start()
 
     def set_layer_frozen(self, path: str, frozen: bool) -> None:
         """Freeze or unfreeze one layer (what ticking its Freeze box does)."""
-        self._layer_freeze[path] = frozen
+        self.choices.freeze[path] = frozen
         self.rebuild()
 
     @Slot(str, str)
     def _on_layer_init(self, layer: str, choice: str) -> None:
-        if choice:
-            self._layer_init[layer] = choice
-        else:
-            self._layer_init.pop(layer, None)
+        self.choices.choose_init(layer, choice)
         self.rebuild()
 
     def layer_init_combo(self, label: str):
@@ -352,7 +338,7 @@ class ModelsWorkspace(QWidget):
         except Exception as exc:  # a bad field (ValueError, its own message) or a per-layer init that cannot be made
             self._show_error(str(exc) if isinstance(exc, ValueError) else f"Not added: {exc}")
             return None
-        key = view_key(self.current_spec(), self._layer_inits())
+        key = view_key(self.current_spec(), self.choices.inits())
         if key in self.cache.errors:
             self._show_error(f"Not added: {self.cache.errors[key]}")
             return None
@@ -368,16 +354,14 @@ class ModelsWorkspace(QWidget):
         if kind == "models":
             self._refresh_sources()
         elif kind == "banks":
-            if f"bank:{name}" in self._layer_init.values():
+            if self.choices.uses_bank(name):
                 if name not in self.session.banks:  # removed: those layers go back to the model's init
-                    gone = [lay for lay, c in self._layer_init.items() if c == f"bank:{name}"]
-                    for lay in gone:
-                        del self._layer_init[lay]
+                    gone = self.choices.drop_bank(name)
                     self._show_error(f"The Workbench bank {name!r} was removed from the session; "
                                      f"{', '.join(gone)} now use the model's initialisation.")
                 self._rebuild_timer.start()
             if self._builder_view is not None:
-                self.layers.fill(self._builder_view, self.session.banks, self._layer_init)
+                self.layers.fill(self._builder_view, self.session.banks, self.choices.init)
 
     # ============================================================================================ training
     @Slot()

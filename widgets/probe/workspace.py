@@ -11,22 +11,24 @@ history from the worker thread; the views read typed ``RunView`` records (``widg
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
-from PySide6.QtCore import QElapsedTimer, QSettings, Qt, Signal, Slot
-from PySide6.QtWidgets import QApplication, QGroupBox, QLabel, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import QSettings, Qt, Signal, Slot
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QGroupBox, QLabel, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from app.probe.config import HEADS, POOLINGS, ProbeConfig
 from app.session import Session
-from widgets.common.worker import Worker, WorkerPool
+from widgets.common.worker import WorkerPool
 from widgets.common.workspace import install_shortcut
 from widgets.probe.compare import CompareView
 from widgets.probe.curves import CurvesView
+from widgets.probe import persist
 from widgets.probe.dataset_panel import make_dataset_panel, zoo_specs
 from widgets.probe.guards import baseline_refusal
+from widgets.probe.gallery_loader import GalleryLoader
 from widgets.probe.history_panel import HistoryPanel
-from widgets.probe.model import Job, RunView
+from widgets.probe.model import Job
 from widgets.probe.model_list import ModelList
 from widgets.probe.results import ResultsView
 from widgets.probe.run_panel import RunPanel
@@ -44,7 +46,6 @@ class ProbeWorkspace(QWidget):
         self.settings = settings
         self.pool = WorkerPool(self)
         self.queue = ProbeQueue(self.pool, self)
-        self._gallery_worker: Worker | None = None
         self._last_stored: int | None = None
         self._restoring = True
 
@@ -77,6 +78,7 @@ class ProbeWorkspace(QWidget):
 
         self.tabs = QTabWidget()
         self.curves, self.results, self.compare = CurvesView(), ResultsView(), CompareView()
+        self.gallery = GalleryLoader(self.pool, self.results, self)
         for view, title, tip in ((self.curves, "Training", "Loss and accuracy while the heads train"),
                                  (self.results, "Results", "The selected run: top-k accuracy, per-class accuracy, "
                                                            "confusion, mistakes"),
@@ -107,6 +109,11 @@ class ProbeWorkspace(QWidget):
         for key in ("Ctrl+Return", "Ctrl+Enter"):
             install_shortcut(self, key, self.train, "Train")
         install_shortcut(self, "Esc", self.cancel, "Cancel")
+        # one Esc in this workspace (two would be ambiguous and neither would fire): the Probe's cancels the run,
+        # else the dataset browser's load or download
+        for sc in self.browser.findChildren(QShortcut):
+            if sc.key().matches(QKeySequence("Esc")) == QKeySequence.SequenceMatch.ExactMatch:
+                sc.setEnabled(False)
         self.queue.jobStarted.connect(self._on_job_started)
         self.queue.progress.connect(self._on_progress)
         self.queue.runFinished.connect(self._on_run_finished)
@@ -121,9 +128,9 @@ class ProbeWorkspace(QWidget):
         self._unsubscribe = session.subscribe(self._on_session)
 
         self._refresh_models(checked=[])
-        self.models.set_checked(self._saved_models())
+        self.models.set_checked(persist.saved_models(settings, self.models.labels()))
         self.probe_settings.restore(settings)
-        self._restore_dataset()
+        persist.restore_dataset(settings, self.browser)
         state = settings.value("probe/splitter")
         if state is not None:
             self.splitter.restoreState(state)
@@ -144,49 +151,22 @@ class ProbeWorkspace(QWidget):
         return self.history_panel.history
 
     # --- settings -----------------------------------------------------------------------------------------------
-    def _saved_models(self) -> list[str]:
-        v = self.settings.value("probe/models")
-        if v is None:  # first launch: a random backbone beside a trained one, ready to compare
-            trained = [label for label in self.models.labels() if "(trained, MNIST)" in label]
-            return ["simple (random)"] + trained[:1]
-        if isinstance(v, str):
-            try:
-                v = json.loads(v)
-            except ValueError:
-                v = [v]
-        return [str(x) for x in v] if isinstance(v, list) else []
-
-    def _restore_dataset(self) -> None:
-        name, subset = self.settings.value("probe/dataset"), self.settings.value("probe/subset")
-        try:
-            if name:
-                self.browser.dataset_name = str(name)
-            if subset is not None:
-                self.browser.subset_size = int(subset)
-        except (AttributeError, ValueError, TypeError):
-            pass  # a browser without setters keeps its own remembered state
-
     @Slot()
     def _save_settings(self) -> None:
-        if self._restoring:
-            return
-        s = self.settings
-        s.setValue("probe/dataset", self.dataset_name())
-        s.setValue("probe/subset", int(getattr(self.browser, "subset_size", 0) or 0))
-        s.setValue("probe/models", json.dumps(self.models.checked_labels()))
-        s.setValue("probe/splitter", self.splitter.saveState())
-        self.probe_settings.save(s)
+        if not self._restoring:
+            persist.save(self.settings, self.dataset_name(), self.browser, self.models.checked_labels(),
+                         self.splitter, self.probe_settings)
 
     # --- state helpers ----------------------------------------------------------------------------------------
     def dataset_name(self) -> str:
         return str(self.browser.dataset_name or "").strip()
 
     def data_root(self) -> str | None:
-        root = getattr(self.browser, "data_root", None)
+        root = self.browser.data_root
         return str(root) if root else None
 
     def train_limit(self) -> int | None:
-        return int(getattr(self.browser, "subset_size", 0) or 0) or None
+        return int(self.browser.subset_size or 0) or None
 
     def is_running(self) -> bool:
         return self.queue.is_running()
@@ -336,6 +316,8 @@ class ProbeWorkspace(QWidget):
     def cancel(self) -> None:
         if self.queue.cancel():
             self.stage.setText("Cancelling…")
+        else:
+            self.browser.cancel()
 
     # --- history ----------------------------------------------------------------------------------------------
     def refresh_history(self, select: int | None = None) -> None:
@@ -364,34 +346,7 @@ class ProbeWorkspace(QWidget):
             self.curves.stop()
             if self.tabs.currentWidget() is self.curves:
                 self.tabs.setCurrentWidget(self.results)
-        self._load_gallery(run)
-
-    def _load_gallery(self, run: RunView) -> None:
-        from app.probe.gallery import misclassified_gallery
-
-        if self._gallery_worker is not None:
-            self._gallery_worker.cancel()
-            self._gallery_worker = None
-        if not run.n_misclassified:
-            self.results.set_gallery(None, "no misclassified examples" if run.has_misclassified else "")
-            return
-        w = self.pool.start(lambda token, d=run.raw: misclassified_gallery(d, limit=40, cols=10, cancel=token),
-                            name="gallery")
-        w.finished.connect(self._on_gallery)
-        w.failed.connect(self._on_gallery_failed)
-        self._gallery_worker = w
-
-    @Slot(object)
-    def _on_gallery(self, gallery: Any) -> None:
-        if self.sender() is self._gallery_worker:
-            self._gallery_worker = None
-            self.results.set_gallery(gallery)
-
-    @Slot(str)
-    def _on_gallery_failed(self, message: str) -> None:
-        if self.sender() is self._gallery_worker:
-            self._gallery_worker = None
-            self.results.set_gallery(None, f"Misclassified examples unavailable: {message}")
+        self.gallery.load(run)
 
     # --- workspace protocol -----------------------------------------------------------------------------------
     def shortcuts(self) -> list[str]:
@@ -402,26 +357,17 @@ class ProbeWorkspace(QWidget):
         pass  # the shortcuts are window-wide and follow visibility (install_shortcut)
 
     def wait_ready(self, ms: int) -> None:
-        fn = getattr(self.browser, "wait_ready", None)
-        if callable(fn):
-            fn(ms)
-            return
-        timer = QElapsedTimer()
-        timer.start()
-        while timer.elapsed() < ms:
-            QApplication.processEvents()
+        self.browser.wait_ready(ms)
 
     def shutdown(self) -> None:
         """Cancel the running probe and the queue, join every worker, close the history (called on close)."""
         self.queue.cancel()
         self.pool.shutdown()
         self.queue.forget()
-        self._gallery_worker = None
+        self.gallery.forget()
         self.curves.stop()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        fn = getattr(self.browser, "shutdown", None)
-        if callable(fn):
-            fn()
+        self.browser.shutdown()
         self.history_panel.close_history()

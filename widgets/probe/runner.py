@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from app.errors import AppError, message
 from widgets.common.worker import Worker, WorkerPool
 from widgets.probe.model import Job, RunView
-from widgets.probe.store import record
+from app.probe.history import record
 
 
 @dataclasses.dataclass(frozen=True)

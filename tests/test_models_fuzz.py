@@ -44,7 +44,8 @@ def ckpt(tmp_path_factory):
     return st_path
 
 
-@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(side=sidecars)
 def test_any_sidecar_loads_or_is_a_clear_error(ckpt, side):
     ckpt.with_suffix(".json").write_text(json.dumps(side))

@@ -151,3 +151,12 @@ def test_resume_after_a_kill_between_files_gives_the_uninterrupted_result(tmp_pa
     for k in a:
         assert np.allclose(a[k].float().numpy(), b[k].float().numpy(), atol=1e-6), k
     assert torch.is_tensor(a[next(iter(a))])
+
+
+def test_huge_option_values_are_refused_before_allocating():
+    from app.models.build import BuildError
+
+    with pytest.raises(LimitError, match="rdsn .*k=1000000000.* over the limit"):
+        build(ModelSpec.make("rdsn", options={"k": 10**9}), device="cpu")
+    with pytest.raises(BuildError, match="rdsn"):
+        build(ModelSpec.make("rdsn", options={"k": 1e9}), device="cpu")  # a float count: a bad option, not a crash

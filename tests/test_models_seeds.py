@@ -126,5 +126,34 @@ def test_train_bank_option_puts_a_bank_file_into_a_layer(tmp_path, capsys):
     trained = read_state_dict(tmp_path / "c.safetensors")["blocks.0.conv.weight"].numpy()
     frozen = spec.banks[0][1].frozen
     assert np.array_equal(trained[frozen], spec.banks[0][1].weights[frozen])  # frozen kernels stay bit-identical
-    code = run(["train", "--backbone", "simple", "--dataset", "digits", "--bank", "conv1", "--out", str(tmp_path / "d")])
+    code = run(["train", "--backbone", "simple", "--dataset", "digits", "--bank", "conv1", "--out",
+                str(tmp_path / "d")])
     assert code == 2 and "LAYER=FILE" in capsys.readouterr().err
+
+
+def test_a_checkpoint_trained_from_a_bank_keeps_its_trained_and_frozen_kernels(tmp_path):
+    from app.models.build import spec_from_checkpoint
+    from app.models.train import TrainConfig, TrainStep, train
+    from app.models.weights import read_state_dict
+    from app.tasks import CancelToken, Cancelled, run_to_end
+    from tests.test_models_train import TOY
+
+    spec = _bank_spec()
+    bank = spec.banks[0][1]
+    out = tmp_path / "b"
+    cfg = TrainConfig(dataset="toy", epochs=2, batch_size=64, out=str(out))
+    token = CancelToken()
+    with pytest.raises(Cancelled):
+        for p in train(spec, cfg, device="cpu", cancel=token, data=TOY):
+            if isinstance(p.payload, TrainStep) and p.payload.kind == "epoch":
+                token.cancel()
+    saved = read_state_dict(out.with_suffix(".safetensors"))["blocks.0.conv.weight"].numpy()
+    loaded = spec_from_checkpoint(out.with_suffix(".safetensors"))  # what eval / train --resume use
+    m = build(loaded, device="cpu")
+    assert np.array_equal(m.blocks[0].conv.weight.detach().numpy(), saved)  # trained kernels are not reset
+    assert not np.array_equal(saved[~bank.frozen], bank.weights[~bank.frozen])
+    run_to_end(train(loaded, TrainConfig(dataset="toy", epochs=2, batch_size=64, out=str(out), resume=str(out)),
+                     device="cpu", data=TOY))
+    after = read_state_dict(out.with_suffix(".safetensors"))["blocks.0.conv.weight"].numpy()
+    assert np.array_equal(after[bank.frozen], bank.weights[bank.frozen])  # still frozen after the resume
+    assert not np.array_equal(after[~bank.frozen], saved[~bank.frozen])  # and the others still train

@@ -3,9 +3,12 @@
     model = build(spec, device=None)      # eval mode, on ``device`` (default: app.device.pick())
 
 ``build`` order: create from the registry with ``spec.kwargs`` (seeded with ``spec.seed``; backbones whose
-constructor takes a ``seed`` get ``seed=spec.seed`` unless the options set it) -> ``spec.init`` -> ``spec.weights``
-(strict, ``WeightsError`` on mismatch) -> Workbench banks (``spec.banks``: (layer name, KernelBank); frozen kernels
-stay frozen in training) -> ``spec.freeze`` patterns. What input the model expects is ``app.models.inputs``.
+constructor takes a ``seed`` get ``seed=spec.seed`` unless the options set it) -> ``spec.init`` -> banks a checkpoint
+was trained from (marked ``in_weights``: their frozen kernels) -> ``spec.weights`` (strict, ``WeightsError`` on
+mismatch) -> other Workbench banks (``spec.banks``: (layer name, KernelBank); frozen kernels stay frozen in training)
+-> ``spec.freeze`` patterns. ``spec_from_checkpoint`` marks a sidecar's banks ``in_weights``, so a resumed or
+re-loaded run keeps its frozen kernels frozen and its trained ones trained. What input the model expects is
+``app.models.inputs``.
 """
 
 from __future__ import annotations
@@ -66,6 +69,17 @@ def apply_bank(conv: nn.Conv2d, bank: Any) -> None:
         apply_bank_to_conv(conv, bank)
     except ValueError as exc:
         raise BuildError(str(exc)) from None
+
+
+IN_WEIGHTS = "in_weights"  # bank meta flag: the checkpoint's weights already hold this bank (trained from it)
+
+
+def baked(banks) -> tuple:
+    """``banks`` marked as already in a checkpoint's weights (see ``build``)."""
+    from app.kernels.bank import KernelBank
+
+    return tuple((layer, KernelBank(b.weights, b.frozen, b.name, {**(b.meta or {}), IN_WEIGHTS: True}))
+                 for layer, b in banks)
 
 
 def restore_frozen(model: nn.Module) -> int:
@@ -147,6 +161,11 @@ def build(spec: ModelSpec, device: torch.device | str | None = None) -> Backbone
         mark_always_frozen(model)
         g = torch.Generator().manual_seed(int(spec.seed) + 1)
         apply_init(model, spec.init, g)
+    # banks a checkpoint was trained from (``IN_WEIGHTS`` in their meta) go in first, for their frozen kernels: the
+    # weights then load over them (trained where the bank did not freeze); any other bank replaces the layer
+    pre = [(layer, bank) for layer, bank in spec.banks if (getattr(bank, "meta", None) or {}).get(IN_WEIGHTS)]
+    for layer, bank in pre:
+        apply_bank(resolve_conv(model, layer), bank)
     if spec.weights:
         try:
             load_into(model, spec.weights)
@@ -155,7 +174,8 @@ def build(spec: ModelSpec, device: torch.device | str | None = None) -> Backbone
         except (OSError, RuntimeError) as exc:
             raise WeightsError(f"{Path(spec.weights).name}: {exc}") from None
     for layer, bank in spec.banks:
-        apply_bank(resolve_conv(model, layer), bank)
+        if not any(bank is b for _, b in pre):
+            apply_bank(resolve_conv(model, layer), bank)
     froze = apply_freeze(model, spec.freeze)
     object.__setattr__(model, "fe_froze", froze)
     model.to(device)
@@ -175,9 +195,7 @@ def spec_from_checkpoint(path: str | Path, label: str | None = None, weight_stat
         arch = dict(side["architecture"])
         arch.pop("weights", None)
         arch.pop("input", None)
-        # the banks the run started from are recorded (a rebuildable record) but not re-applied: the checkpoint's
-        # weights already hold them, trained where they were not frozen
-        arch.pop("banks", None)
+
         try:
             base = ModelSpec.from_dict({k: v for k, v in arch.items() if k in ModelSpec.__dataclass_fields__})
         except (TypeError, ValueError, AttributeError) as exc:  # ModelError (a ValueError) included
@@ -190,7 +208,7 @@ def spec_from_checkpoint(path: str | Path, label: str | None = None, weight_stat
             except InputSpecError as exc:
                 raise WeightsError(f"{path.with_suffix('.json').name}: its input spec is not valid ({exc})") from None
         return ModelSpec(base.backbone, base.options, "checkpoint", str(path), base.freeze, base.seed,
-                         label or f"{base.backbone} (trained, {ds})", weight_state, (), inp)
+                         label or f"{base.backbone} (trained, {ds})", weight_state, baked(base.banks), inp)
     kw = known_for_path(path)
     if kw is not None:
         return ModelSpec.make(kw.backbone, label=label or kw.label, options=dict(kw.options), init="checkpoint",

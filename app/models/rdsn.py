@@ -160,7 +160,7 @@ class RDSN(Backbone):
         return torch.cat(parts, dim=1)
 
 
-@register_backbone("rdsn", "Random depthwise signed network (Xue & Roshan): N(0,1) weights, sign activations, never trained; "
-                  "k up to 100,000 features by channel chunks")
+@register_backbone("rdsn", "Random depthwise signed network (Xue & Roshan): N(0,1) weights, sign activations, never "
+                           "trained; k up to 100,000 features by channel chunks")
 def rdsn(**kw) -> RDSN:
     return RDSN(**kw)

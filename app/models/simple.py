@@ -102,6 +102,7 @@ class SimpleCNN(Backbone):
         return {info.name: blk.conv for info, blk in zip(self.feature_info, self.blocks)}
 
 
-@register_backbone("simple", "A configurable plain CNN: depth, widths, kernel size, stride or pooling, activation, batch-norm")
+@register_backbone("simple", "A configurable plain CNN: depth, widths, kernel size, stride or pooling, activation, "
+                             "batch-norm")
 def simple(**kw) -> SimpleCNN:
     return SimpleCNN(**kw)

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.models.base import ModelError
-from app.models.build import build, restore_frozen
+from app.models.build import baked, build, restore_frozen
 from app.models.checkpoint import save_set, state_path, verify_set
 from app.models.evaluate import EvalResult, evaluate, load_split
 from app.models.freeze import NORMS, apply_freeze, param_counts
@@ -238,7 +238,8 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
             resume_state = verify_set(cfg.resume)
         except ModelError as exc:
             raise TrainError(str(exc)) from None
-        spec = replace(spec, weights=str(checkpoint_paths(cfg.resume)[0]), init="checkpoint")
+        spec = replace(spec, weights=str(checkpoint_paths(cfg.resume)[0]), init="checkpoint",
+                       banks=baked(spec.banks))  # the weights hold the banks; their frozen kernels stay frozen
         model = None
     if model is None:
         yield Progress(0, None, f"building {spec.label or spec.backbone}")

@@ -124,7 +124,7 @@ class TrainDialog(QDialog):
         self.acc_plot.addLegend(offset=(10, 10))
         self.acc_curve = self.acc_plot.plot([], [], pen=pg.mkPen("#2471a3", width=2), name="train (running)")
         self.test_curve = self.acc_plot.plot([], [], pen=pg.mkPen("#27ae60", width=2), symbol="o", symbolSize=7,
-                                             symbolBrush="#27ae60", name="test (per epoch)")
+                                             symbolBrush="#27ae60", name="validation (per epoch)")
         for p in (self.loss_plot, self.acc_plot):
             p.setMinimumHeight(180)
             p.setMenuEnabled(False)
@@ -272,9 +272,9 @@ class TrainDialog(QDialog):
                 self._steps.append(rec.step)
                 self._loss.append(rec.loss)
                 self._acc.append(rec.train_acc)
-            elif rec.test_acc is not None:
+            elif _epoch_acc(rec) is not None:
                 self._ep_x.append(rec.step)
-                self._ep_acc.append(rec.test_acc)
+                self._ep_acc.append(_epoch_acc(rec))
             self._redraw()
 
     def _redraw(self) -> None:
@@ -288,7 +288,7 @@ class TrainDialog(QDialog):
 
         self.result = result
         self._ep_x = [r.step for r in result.history]  # epoch points a coalesced report may have skipped
-        self._ep_acc = [r.test_acc for r in result.history]
+        self._ep_acc = [_epoch_acc(r) for r in result.history]
         self._redraw()
         self.progress.setRange(0, 1000)
         self.progress.setValue(1000)
@@ -298,8 +298,11 @@ class TrainDialog(QDialog):
         spec = spec_from_checkpoint(result.checkpoint, label=name)
         self.session.put_model(name, spec)
         acc = f"{result.test_acc:.2%}" if result.test_acc is not None else "n/a"
+        val = getattr(result, "val_acc", None)
+        val_text = f"validation {val:.2%}, " if val is not None else ""
         self.status.setText(
-            f"Done in {result.seconds:.1f} s: test accuracy {acc} after {result.epochs_done} epoch(s); "
+            f"Done in {result.seconds:.1f} s: {val_text}test accuracy {acc} (scored once, at the end) after "
+            f"{result.epochs_done} epoch(s); "
             f"{result.trainable:,} trainable / {result.frozen:,} frozen parameters. Saved {result.checkpoint} "
             f"and added “{name}” to the session.")
         self.trained.emit(name)
@@ -334,3 +337,10 @@ class TrainDialog(QDialog):
     def shutdown(self) -> None:
         if self.worker is not None:
             self.worker.stop()
+
+
+def _epoch_acc(rec):
+    """The per-epoch accuracy the curve shows: validation (the test set is scored once, at the end); runs
+    trained with --val 0 show the test accuracy of their last epoch."""
+    v = getattr(rec, "val_acc", None)
+    return v if v is not None else rec.test_acc

@@ -172,14 +172,21 @@ def read_idx(path: Path, max_bytes: int | None = None) -> np.ndarray:
             dims = struct.unpack(">" + "I" * ndim, raw_dims)
             n = math.prod(dims)  # exact: no overflow
             limits.check_array(f"{path.name}", dims, 1, limits.MAX_DATASET_BYTES if max_bytes is None else max_bytes)
-            raw = f.read(n + 1)
+            chunks, left = [], n + 1  # read in blocks: a header may declare more than the file holds
+            while left > 0 and (block := f.read(min(left, 1 << 24))):
+                chunks.append(block)
+                left -= len(block)
+            raw = b"".join(chunks)
     except (OSError, EOFError) as exc:
         raise DatasetError(f"{path.name}: cannot read ({exc})") from exc
     if len(raw) != n:
         what = "truncated" if len(raw) < n else "longer than its header says"
         raise DatasetError(f"{path.name}: {what}: header says {dims} = {n:,} bytes of data, file has "
                            f"{len(raw):,}{'+' if len(raw) > n else ''}")
-    return np.frombuffer(raw, dtype=np.uint8).reshape(dims)
+    try:
+        return np.frombuffer(raw, dtype=np.uint8).reshape(dims)
+    except ValueError:  # e.g. (0, 3e9, 3e9): no data, but too many elements per image for an array
+        raise DatasetError(f"{path.name}: the header's dimensions {dims} do not form an image array") from None
 
 
 IDX_FILES = {

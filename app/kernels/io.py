@@ -20,6 +20,7 @@ from app.errors import AppError
 import io
 import json
 import os
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -215,7 +216,7 @@ def _npy_header(raw: bytes, path: Path, what: str) -> None:
             raise KernelFileError(f"{path.name}: unsupported .npy format version {version}")
     except KernelFileError:
         raise
-    except (ValueError, EOFError, OSError, SyntaxError) as exc:
+    except (ValueError, EOFError, OSError, SyntaxError, TypeError, RecursionError, tokenize.TokenError) as exc:
         raise KernelFileError(f"{path.name}: not a valid .npy array ({exc})") from None
     if dtype.hasobject:
         raise KernelFileError(f"{path.name}: holds Python objects (pickled), not numbers")

@@ -8,11 +8,13 @@
 - ``file_digest(path, algo)``: a streamed digest (cancel between blocks).
 - ``human_size(n)``: "1.5 MB".
 - ``TMP_MARK``: every temporary file is named ``.<name>.<pid>.<random>.tmp`` so that ``stale_temporaries`` can find
-  the ones whose process no longer runs (killed mid-write) and remove them.
+  the ones whose process no longer runs (killed mid-write) and remove them; the next atomic write of the same file
+  removes that file's own stale temporaries.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import re
@@ -35,9 +37,18 @@ def _umask() -> int:
 def _tmp_for(path: Path) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
+    _clear_stale(folder, path.name)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_MARK, dir=folder)
     os.close(fd)
     return Path(tmp)
+
+
+def _clear_stale(folder: Path, name: str) -> None:
+    """Remove the temporaries of ``name`` left by dead processes (a killed save of this very file)."""
+    for p in folder.glob(f".{glob.escape(name)}.*{TMP_MARK}"):
+        m = _TMP_RE.match(p.name)
+        if m and m.group("name") == name and int(m.group("pid")) != os.getpid() and not _alive(int(m.group("pid"))):
+            p.unlink(missing_ok=True)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -200,7 +200,7 @@ class LiveLoop:
                             s = self._open_source(cfg.source)
                             s.open()
                             src = s
-                            post(LiveStatus(f"Showing {s.description}"))
+                            post(LiveStatus(f"Showing {s.description}", opened=True))
                         except SourceError as exc:
                             post(LiveStatus(str(exc), "error", running=False))
                         except Exception as exc:  # anything else opening a source: say it, keep the app

@@ -75,13 +75,23 @@ def _idx_folder(root: Path, sub: str) -> Path | None:
     return None
 
 
+def _is_default_root(root: str | Path | None) -> bool:
+    """No root given, or the default data folder spelled out (a resolved probe record stores it absolute)."""
+    if root is None:
+        return True
+    try:
+        return Path(root).expanduser().resolve() == paths.data_root().resolve()
+    except OSError:
+        return False
+
+
 def locate(name: str, root: str | Path | None = None) -> Source | None:
     """Where ``name`` lies under ``root`` (None: not there). MNIST also falls back to ``../shared`` when the root
     is the default one."""
     r = _root(root)
     if name in ("mnist", "fashion-mnist"):
         folder = _idx_folder(r, "MNIST" if name == "mnist" else "FashionMNIST")
-        if folder is None and name == "mnist" and root is None:
+        if folder is None and name == "mnist" and _is_default_root(root):
             shared = paths.shared_dir()
             if shared is not None:
                 folder = _idx_folder(shared / "datasets", "MNIST")

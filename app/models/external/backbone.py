@@ -65,15 +65,21 @@ class ExternalBackbone(Backbone):
         self.script = is_script(net)
         convs = conv_modules(net)
         c = int(channels or (convs[0][1].weight.shape[1] * getattr(convs[0][1], "groups", 1) if convs else 3))
-        size, fixed = self._input_size(c, size, fixed)
-        self.default_input = (c, size[0], size[1])
-        self.fixed_input_size = bool(fixed)
+        if size is None:
+            size = self._pick_size(c)
+        size = (int(size[0]), int(size[1]))
         x = _sample(c, size)
         discover = discover_script if self.script else discover_eager
         try:
-            taps, out, linears = discover(net, x)
+            taps, out, linears, last = discover(net, x)
         except _FAIL as exc:
-            raise ModelError(f"{self.label}: the layers could not be discovered ({str(exc)[:300]})") from None
+            raise ModelError(f"{self.label}: the model does not run on a {c}-channel {size[0]}x{size[1]} input "
+                             f"({str(exc).strip()[:300]})") from None
+        if fixed is None:  # does it also run at another size? (a cheaper one for large inputs)
+            other = (size[0] + 32, size[1] + 32) if max(size) <= 64 else (size[0] * 3 // 4, size[1] * 3 // 4)
+            fixed = not _runs(net, c, other)
+        self.default_input = (c, size[0], size[1])
+        self.fixed_input_size = bool(fixed)
         if not taps:
             raise ModelError(f"{self.label}: no convolutional feature maps (N, C, H, W outputs) found; "
                              f"the app shows CNNs")
@@ -82,27 +88,18 @@ class ExternalBackbone(Backbone):
         self._runner = ScriptTaps(net, taps) if self.script else EagerTaps(net, taps)
         self.num_features = int(taps[-1].shape[0])
         self.num_classes = int(out.shape[1]) if isinstance(out, torch.Tensor) and out.dim() == 2 else 0
-        with torch.no_grad():
-            last = self._runner.run(x, [len(taps) - 1])[0]
         cls = self._find_classifier(last, out, [p for p, _ in linears])
         self.classifier_name = f"net.{cls}" if cls else ""
 
     # --- input size ----------------------------------------------------------------------------------------
-    def _input_size(self, c: int, size, fixed) -> tuple[tuple[int, int], bool]:
-        if size is not None:
-            size = (int(size[0]), int(size[1]))
-            if not _runs(self.net, c, size):
-                raise ModelError(f"{self.label}: the model does not run on a {c}-channel {size[0]}x{size[1]} input")
-        else:
-            sizes = SIZES.get(c, SIZES[3])
-            size = next(((s, s) for s in sizes if _runs(self.net, c, (s, s))), None)
-            if size is None:
-                raise ModelError(f"{self.label}: the model runs on none of the input sizes "
-                                 f"{', '.join(map(str, sizes))} px with {c} channel(s); give its size "
-                                 f"(--input-size HxW, or metadata in the file)")
-        if fixed is None:
-            fixed = not _runs(self.net, c, (size[0] + 32, size[1] + 32))
-        return size, bool(fixed)
+    def _pick_size(self, c: int) -> tuple[int, int]:
+        sizes = SIZES.get(c, SIZES[3])
+        size = next(((s, s) for s in sizes if _runs(self.net, c, (s, s))), None)
+        if size is None:
+            raise ModelError(f"{self.label}: the model runs on none of the input sizes "
+                             f"{', '.join(map(str, sizes))} px with {c} channel(s); give its size "
+                             f"(--input-size HxW, or metadata in the file)")
+        return size
 
     def _find_classifier(self, last: torch.Tensor, out, linears: list[str]) -> str:
         if not isinstance(out, torch.Tensor) or out.dim() != 2:

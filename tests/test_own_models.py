@@ -379,3 +379,12 @@ def test_spec_round_trips_and_builds_the_same(tmp_path):
         assert torch.equal(build(again)(X), build(spec)(X))
     frozen = build(spec_from_args(args_for("--model", str(tmp_path / "sd.safetensors"), "--freeze", "conv")))
     assert not frozen.net.blocks[0].conv.weight.requires_grad and frozen.net.head.weight.requires_grad
+
+
+def test_weights_required_accepts_model_instead(tmp_path):
+    p = argparse.ArgumentParser()
+    add_model_arguments(p, weights_required=True)
+    with pytest.raises(UserError, match=r"give --weights FILE \(a checkpoint\) or --model FILE"):
+        spec_from_args(p.parse_args([]))
+    path = save_three(small_cnn(False), tmp_path)["torchscript"]
+    assert spec_from_args(p.parse_args(["--model", str(path)])).backbone == ext.BACKBONE

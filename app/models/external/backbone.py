@@ -15,11 +15,23 @@ globally pooled last map equals the model's output; models without one have ``cl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from app.models.base import Backbone, LayerInfo, ModelError
 from app.models.external.discover import EagerTaps, ScriptTaps, Tap, discover_eager, discover_script
+
+@dataclass(frozen=True)
+class ArchRow:
+    path: str  # "" is the whole model
+    type: str
+    depth: int
+    params: int
+    shape: tuple[int, int, int] | None  # (C, H, W) on the model's input size, for tapped modules
+    tap: int | None  # index into feature_info (the module's first call), None when not a tap
+
 
 SIZES = {1: (28, 32, 64, 224, 96), 3: (224, 32, 64, 96, 28)}  # tried in this order when nothing says the size
 _FAIL = (RuntimeError, ValueError, IndexError, AssertionError, TypeError)
@@ -187,6 +199,22 @@ class ExternalBackbone(Backbone):
                               meta={"source": self.source, "layer": path, "format": self.fmt})
         except KernelBankError as exc:
             raise ModelError(f"{self.label}: the first conv ({path}) cannot be a bank ({exc})") from None
+
+    def architecture(self) -> list[ArchRow]:
+        """The module tree, in definition order, for a read-only architecture view: every module's path, class,
+        depth, parameter count (its whole subtree) and, for tapped modules, the output shape and ``feature_info``
+        index (its first call)."""
+        first: dict[str, int] = {}
+        for i, t in enumerate(self.taps):
+            first.setdefault(t.path, i)
+        rows = []
+        for path, m in self.net.named_modules():
+            kind = getattr(m, "original_name", None) if is_script(m) else type(m).__name__
+            tap = first.get(path)
+            rows.append(ArchRow(path, str(kind), path.count(".") + 1 if path else 0,
+                                sum(p.numel() for p in m.parameters()),
+                                self.taps[tap].shape if tap is not None else None, tap))
+        return rows
 
     def describe(self) -> dict:
         """A JSON-ready summary (format, input, layers, classifier)."""

@@ -180,7 +180,7 @@ def cmd_cache(args) -> int:
 
 
 def cmd_clear_cache(args) -> int:
-    from app.cli import UserError
+    from app.errors import UserError
     from app.data import caches
     from app.storage import human_size
 

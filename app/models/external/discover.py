@@ -85,12 +85,13 @@ def _eager_candidates(net: nn.Module) -> dict[str, nn.Module]:
     return out
 
 
-def discover_eager(net: nn.Module, x: torch.Tensor) -> tuple[list[Tap], torch.Tensor, list[tuple[str, torch.Tensor]]]:
-    """(taps, the model's output, [(path, input) of every nn.Linear call]) for one forward of ``x``."""
+def discover_eager(net: nn.Module, x: torch.Tensor):
+    """(taps, the model's output, [(path, input) of every nn.Linear call], the last tap's map) for one forward."""
     mods = _eager_candidates(net)
     raw: list[tuple[str, int, str, tuple]] = []
     calls: dict[str, int] = defaultdict(int)
     linears: list[tuple[str, torch.Tensor]] = []
+    last: list[torch.Tensor] = []
     handles = []
 
     def hook_for(path: str, m: nn.Module):
@@ -103,6 +104,7 @@ def discover_eager(net: nn.Module, x: torch.Tensor) -> tuple[list[Tap], torch.Te
                 linears.append((path, inputs[0].detach()))
             if isinstance(output, torch.Tensor) and output.dim() == 4:
                 raw.append((path, k, kind, tuple(output.shape[1:])))
+                last[:] = [output.detach().clone()]
         return hook
 
     try:
@@ -113,7 +115,7 @@ def discover_eager(net: nn.Module, x: torch.Tensor) -> tuple[list[Tap], torch.Te
     finally:
         for h in handles:
             h.remove()
-    return _make_taps(raw, x.shape[-2]), out, linears
+    return _make_taps(raw, x.shape[-2]), out, linears, (last[0] if last else None)
 
 
 class EagerTaps:
@@ -123,9 +125,10 @@ class EagerTaps:
         self.net = net
         self.taps = taps
         self.index = {(t.path, t.call): i for i, t in enumerate(taps)}
+        self.modules = dict(net.named_modules())
 
     def run(self, x: torch.Tensor, want: list[int], stop_early: bool = True) -> list[torch.Tensor]:
-        mods = dict(self.net.named_modules())
+        mods = self.modules
         remaining = set(want)
         got: dict[int, torch.Tensor] = {}
         calls: dict[str, int] = defaultdict(int)
@@ -184,6 +187,8 @@ class _Resolver:
                 self.children[path.rsplit(".", 1)[0] if "." in path else ""].append(path)
         self.anchor: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.frames: dict[torch._C.Node, list[tuple[str, ...]]] = {}
+        self.inferred: dict[torch._C.Node, tuple[str, ...]] = {}
+        self.graph_return = graph.return_node()
         self._walk(graph.nodes())
 
     def _segments(self, node: torch._C.Node) -> list[str]:
@@ -249,8 +254,40 @@ class _Resolver:
         return self.frames.get(node, [])
 
     def path(self, node: torch._C.Node) -> tuple[str, ...]:
+        """The innermost module call ``node`` runs in. Nodes without a module hierarchy are root-level code or
+        code of a script function a module called (timm's helpers): they sit where their inputs and users meet."""
         f = self.frames.get(node)
-        return f[-1] if f else ()
+        if f:
+            return f[-1]
+        got = self._inferred(node, set())
+        return got if got is not None else ()
+
+    def _inferred(self, node: torch._C.Node, visiting: set) -> tuple[str, ...] | None:
+        if node.kind() == "prim::Return":  # the graph's own return is root-level; a sub-block's, its owner's
+            owner = node.owningBlock().owningNode() if node != self.graph_return else None
+            return () if owner is None else self._inferred(owner, visiting)
+        f = self.frames.get(node)
+        if f:
+            return f[-1]
+        if node in self.inferred:
+            return self.inferred[node]
+        if node in visiting:
+            return None
+        visiting.add(node)
+        known = []
+        for v in node.inputs():
+            src = v.node()
+            if src.kind() not in ("prim::Constant", "prim::GetAttr", "prim::Param") and self.frames.get(src):
+                known.append(self.frames[src][-1])
+        for v in node.outputs():
+            for u in v.uses():
+                p = self._inferred(u.user, visiting)
+                if p is not None:
+                    known.append(p)
+        out = _common(known) if known else None
+        if out is not None:
+            self.inferred[node] = out
+        return out
 
 
 def _common(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
@@ -296,7 +333,7 @@ def script_graph_taps(module: torch.jit.ScriptModule):
 
 
 def discover_script(module: torch.jit.ScriptModule, x: torch.Tensor):
-    """(taps, the model's output, [(path, None)] of Linear submodules) for a TorchScript module."""
+    """(taps, the model's output, [(path, None)] of Linear submodules, the last tap's map) for a TorchScript module."""
     graph, found, names = script_graph_taps(module)
     has_children = defaultdict(bool)
     for path in names:
@@ -306,14 +343,15 @@ def discover_script(module: torch.jit.ScriptModule, x: torch.Tensor):
     with torch.no_grad():
         res = fn(module._c, x)
     out, values = res[0], list(res[1:])
-    raw, calls = [], defaultdict(int)
+    raw, calls, last = [], defaultdict(int), None
     for (path, _), val in zip(found, values):
         k = calls[path]
         calls[path] += 1
         if isinstance(val, torch.Tensor) and val.dim() == 4:
             raw.append((path, k, kind_of(names[path], has_children[path]), tuple(val.shape[1:])))
+            last = val
     linears = [(p, None) for p, n in names.items() if n.split(".")[-1] == "Linear"]
-    return _make_taps(raw, x.shape[-2]), out, linears
+    return _make_taps(raw, x.shape[-2]), out, linears, last
 
 
 def _compile(graph: torch._C.Graph, values: list, keep_output: bool):

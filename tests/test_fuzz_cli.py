@@ -117,7 +117,8 @@ def misc(draw, folder: Path):
 @contextlib.contextmanager
 def isolated():
     """A fresh home per example; the global device/thread choices restored afterwards."""
-    keep_env = {k: os.environ.get(k) for k in ("FILTER_EXPLORER_HOME", "FILTER_EXPLORER_DATA")}
+    keep_env = {k: os.environ.get(k) for k in ("FILTER_EXPLORER_HOME", "FILTER_EXPLORER_DATA",
+                                               "FILTER_EXPLORER_THREADS")}
     keep_dev = (device._override, device._forced)
     with tempfile.TemporaryDirectory() as d:
         os.environ["FILTER_EXPLORER_HOME"] = os.path.join(d, "home")
@@ -133,7 +134,7 @@ def isolated():
             device._override, device._forced = keep_dev
             import torch
 
-            torch.set_num_threads(int(os.environ.get("FILTER_EXPLORER_THREADS", "1")))
+            torch.set_num_threads(int(os.environ.get("FILTER_EXPLORER_THREADS") or "1"))
 
 
 def run_captured(argv: list[str]) -> tuple[int, str]:
@@ -157,9 +158,11 @@ COMMANDS = {"kernels-generate": kernels_generate, "files": file_command, "probe"
 @given(data=st.data())
 def test_any_argument_list_returns_or_is_a_clear_error(command, data):
     with isolated() as folder:
+        threads = data.draw(st.sampled_from(["1", "1", "1", "abc", "0", "-1", "100000", " ", "2.5"]))
+        os.environ["FILTER_EXPLORER_THREADS"] = threads  # (restored by isolated())
         argv = data.draw(GLOBAL) + data.draw(COMMANDS[command](folder))
         rc, err = run_captured(argv)
-        assert rc in (0, 2), (argv, rc, err)
+        assert rc in (0, 2), (threads, argv, rc, err)
         assert "Traceback" not in err, (argv, err)
         if rc == 2:
             assert "error:" in err or "usage:" in err, (argv, err)

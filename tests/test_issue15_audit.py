@@ -28,6 +28,7 @@ from app.kernels.generators import generate
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
 A = "tests/test_issue15_audit.py::"
+K = "tests/test_kernels_bad_inputs.py::"
 
 CASES: dict[str, list[str]] = {
     # --- Wrong answers ---------------------------------------------------------------------------------------
@@ -43,12 +44,14 @@ CASES: dict[str, list[str]] = {
     "PNG 20000x20000 bounded before decoding": [
         "tests/test_data_bad_inputs.py::test_a_20000x20000_png_is_refused_from_its_header_before_decoding",
         "tests/test_data_bad_inputs.py::test_image_folder_skips_and_names_a_bomb_a_dangling_link_a_loop_and_a_non_utf8_name"],
-    ".npz with a 2 GiB member": [A + "test_kernel_npz_with_a_2gib_member_is_refused_before_reading",
+    ".npz with a 2 GiB member": [K + "test_npz_member_declaring_2_gib_is_refused_from_the_zip_directory",
+                                 A + "test_kernel_npz_with_a_2gib_member_is_refused_before_reading",
                                  A + "test_kernel_bombs_via_the_cli_under_a_memory_limit"],
     "CIFAR pickle declaring 300,000 images": [
         "tests/test_data_bad_inputs.py::test_cifar_pickles_cannot_declare_arrays_they_do_not_hold",
         "tests/test_data_bad_inputs.py::test_cifar_batches_over_the_image_limit_and_labels_of_the_wrong_type_or_size"],
-    ".npy header (10^9, 3, 3)": [A + "test_kernel_npy_declaring_a_billion_kernels_is_refused_before_allocating",
+    ".npy header (10^9, 3, 3)": [K + "test_npy_header_declaring_10_9_x_3_x_3_is_refused_from_the_header",
+                                 A + "test_kernel_npy_declaring_a_billion_kernels_is_refused_before_allocating",
                                  A + "test_kernel_bombs_via_the_cli_under_a_memory_limit"],
     "sidecar widths [100000, 100000]": [
         "tests/test_models_robust.py::test_huge_sidecar_widths_hit_a_parameter_limit_before_allocating",
@@ -57,10 +60,13 @@ CASES: dict[str, list[str]] = {
     "--options '{\"k\": 1e9}'": ["tests/test_models_robust.py::test_huge_option_values_are_refused_before_allocating",
                                  A + "test_cli_huge_rdsn_k"],
     # --- Tracebacks instead of messages ----------------------------------------------------------------------
-    "kernel JSON with a 401-digit integer": [A + "test_kernel_json_with_a_401_digit_integer_or_100000_levels"],
-    "kernel JSON with 100,000 nesting levels": [A + "test_kernel_json_with_a_401_digit_integer_or_100000_levels"],
+    "kernel JSON with a 401-digit integer": [K + "test_json_with_a_401_digit_integer_or_100000_nesting_levels",
+                                             A + "test_kernel_json_with_a_401_digit_integer_or_100000_levels"],
+    "kernel JSON with 100,000 nesting levels": [K + "test_json_with_a_401_digit_integer_or_100000_nesting_levels",
+                                                A + "test_kernel_json_with_a_401_digit_integer_or_100000_levels"],
     "kernels generate --seed -1 / -p std=abc / -p std=[1] / -p orientations=abc": [
-        A + "test_kernels_generate_bad_arguments_cli", "tests/test_kernels.py::test_generate_rejects_bad_arguments"],
+        A + "test_kernels_generate_bad_arguments_cli", K + "test_kernels_generate_bad_arguments_are_messages",
+        "tests/test_kernels.py::test_generate_rejects_bad_arguments"],
     "a text file named .pt (eval)": ["tests/test_models_robust.py::test_a_text_file_named_pt_is_not_a_keyerror"],
     "a text file named .pt (bench live --weights)": [A + "test_bench_live_with_a_text_file_as_weights"],
     "truncated or empty sidecar": ["tests/test_models_robust.py::test_damaged_sidecars_are_reported_as_such"],
@@ -69,6 +75,8 @@ CASES: dict[str, list[str]] = {
                                   "tests/test_fuzz_files.py::test_any_sidecar_json_text_loads_or_is_a_clear_error"],
     "MNIST headers whose dimensions overflow": [
         "tests/test_data_bad_inputs.py::test_idx_headers_that_overflow_or_exceed_the_limit_are_refused_before_reading",
+        "tests/test_fuzz_files.py::test_idx_header_declaring_gigabytes_it_does_not_hold_reads_only_what_is_there",
+        "tests/test_fuzz_files.py::test_idx_header_with_a_zero_and_huge_dimensions_is_a_clear_error",
         "tests/test_fuzz_files.py::test_any_idx_file_loads_or_is_a_clear_error"],
     "labels out of range (data info)": [
         "tests/test_data_bad_inputs.py::test_mnist_labels_out_of_range_are_an_error_naming_the_file"],
@@ -100,11 +108,13 @@ CASES: dict[str, list[str]] = {
         "tests/test_models_kill.py::test_killed_while_saving_is_refused",
         "tests/test_models_kill.py::test_killed_between_saves_resumes_to_the_uninterrupted_weights",
         "tests/test_models_robust.py::test_resume_refuses_an_inconsistent_checkpoint_set",
-        "tests/test_models_robust.py::test_resume_after_a_kill_between_files_gives_the_uninterrupted_result"],
+        "tests/test_models_robust.py::test_resume_after_a_kill_between_files_gives_the_uninterrupted_result",
+        "tests/test_faults_train.py::test_train_killed_at_random_moments_resumes_to_the_uninterrupted_result"],
     "orphan temporaries cleaned; cache commands show and clear every cache": [
         "tests/test_data_bad_inputs.py::test_cache_commands_show_and_clear_every_cache_with_sizes",
         "tests/test_faults_kill.py::test_killed_bank_save_leaves_old_or_complete_file_and_no_temporary",
-        "tests/test_faults_kill.py::test_killed_probe_reruns_to_the_uninterrupted_result"],
+        "tests/test_faults_kill.py::test_killed_probe_reruns_to_the_uninterrupted_result",
+        "tests/test_faults_kill.py::test_a_stale_temporary_of_a_dead_process_is_removed_by_the_next_save_of_that_file"],
     # --- The test suite itself -------------------------------------------------------------------------------
     "probe GUI Esc test without a race": ["tests/test_probe_gui.py::test_escape_cancels_and_keeps_finished_runs"],
     # --- Beyond today -----------------------------------------------------------------------------------------
@@ -116,6 +126,7 @@ CASES: dict[str, list[str]] = {
     "fault injection: probe, train, bank save killed at seeded points": [
         "tests/test_faults_kill.py::test_killed_probe_reruns_to_the_uninterrupted_result",
         "tests/test_faults_kill.py::test_killed_bank_save_leaves_old_or_complete_file_and_no_temporary",
+        "tests/test_faults_train.py::test_train_killed_at_random_moments_resumes_to_the_uninterrupted_result",
         "tests/test_models_kill.py::test_killed_between_saves_resumes_to_the_uninterrupted_weights"],
 }
 

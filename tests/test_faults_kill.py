@@ -23,6 +23,7 @@ import pytest
 from app.storage import stale_temporaries
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # real processes killed and rerun: ~30-60 s each on a loaded 2-core machine
 POINTS = int(os.environ.get("FAULT_POINTS", "2"))  # the probe: max(1, POINTS // 2)
 
 # main.py with os.replace wrapped: SIGKILL itself just before a temporary replaces a file whose path holds $KILL_AT

@@ -17,10 +17,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from app.storage import stale_temporaries
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # real processes killed and rerun: ~30-60 s each on a loaded 2-core machine
 POINTS = int(os.environ.get("FAULT_POINTS", "1"))
 
 

@@ -28,6 +28,7 @@ from app.kernels.generators import generate
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
 A = "tests/test_issue15_audit.py::"
+D = D + ""
 K = "tests/test_kernels_bad_inputs.py::"
 
 CASES: dict[str, list[str]] = {
@@ -37,26 +38,28 @@ CASES: dict[str, list[str]] = {
         "tests/test_probe_cache.py::test_content_digest_sees_images_and_labels_and_is_memoised",
         "tests/test_probe_cache.py::test_a_permuted_cache_read_is_caught"],
     "image folders named alike do not share a decoded cache": [
-        "tests/test_data_cache_keys.py::test_two_folders_called_data_with_same_names_sizes_and_times_read_as_themselves",
+        "tests/test_data_cache_keys.py::"
+        "test_two_folders_called_data_with_same_names_sizes_and_times_read_as_themselves",
         "tests/test_data_cache_keys.py::test_a_file_rewritten_in_place_with_its_old_size_and_mtime_is_seen",
         "tests/test_data_cache_keys.py::test_builtin_cache_two_roots_same_names_sizes_times_read_as_themselves"],
     # --- Resource bombs --------------------------------------------------------------------------------------
     "PNG 20000x20000 bounded before decoding": [
-        "tests/test_data_bad_inputs.py::test_a_20000x20000_png_is_refused_from_its_header_before_decoding",
-        "tests/test_data_bad_inputs.py::test_image_folder_skips_and_names_a_bomb_a_dangling_link_a_loop_and_a_non_utf8_name"],
+        D + "test_a_20000x20000_png_is_refused_from_its_header_before_decoding",
+        D + "test_image_folder_skips_and_names_a_bomb_a_dangling_link_a_loop_and_a_non_utf8_name"],
     ".npz with a 2 GiB member": [K + "test_npz_member_declaring_2_gib_is_refused_from_the_zip_directory",
                                  A + "test_kernel_npz_with_a_2gib_member_is_refused_before_reading",
                                  A + "test_kernel_bombs_via_the_cli_under_a_memory_limit"],
     "CIFAR pickle declaring 300,000 images": [
-        "tests/test_data_bad_inputs.py::test_cifar_pickles_cannot_declare_arrays_they_do_not_hold",
-        "tests/test_data_bad_inputs.py::test_cifar_batches_over_the_image_limit_and_labels_of_the_wrong_type_or_size"],
+        D + "test_cifar_pickles_cannot_declare_arrays_they_do_not_hold",
+        D + "test_cifar_batches_over_the_image_limit_and_labels_of_the_wrong_type_or_size"],
     ".npy header (10^9, 3, 3)": [K + "test_npy_header_declaring_10_9_x_3_x_3_is_refused_from_the_header",
                                  A + "test_kernel_npy_declaring_a_billion_kernels_is_refused_before_allocating",
                                  A + "test_kernel_bombs_via_the_cli_under_a_memory_limit"],
     "sidecar widths [100000, 100000]": [
         "tests/test_models_robust.py::test_huge_sidecar_widths_hit_a_parameter_limit_before_allocating",
         A + "test_cli_sidecar_with_huge_widths"],
-    "--pooling grid100000": ["tests/test_probe_cache.py::test_pooling_grid_is_bounded", A + "test_cli_pooling_grid100000"],
+    "--pooling grid100000": ["tests/test_probe_cache.py::test_pooling_grid_is_bounded",
+                             A + "test_cli_pooling_grid100000"],
     "--options '{\"k\": 1e9}'": ["tests/test_models_robust.py::test_huge_option_values_are_refused_before_allocating",
                                  A + "test_cli_huge_rdsn_k"],
     # --- Tracebacks instead of messages ----------------------------------------------------------------------
@@ -74,35 +77,36 @@ CASES: dict[str, list[str]] = {
                                   "tests/test_models_fuzz.py::test_any_sidecar_loads_or_is_a_clear_error",
                                   "tests/test_fuzz_files.py::test_any_sidecar_json_text_loads_or_is_a_clear_error"],
     "MNIST headers whose dimensions overflow": [
-        "tests/test_data_bad_inputs.py::test_idx_headers_that_overflow_or_exceed_the_limit_are_refused_before_reading",
+        D + "test_idx_headers_that_overflow_or_exceed_the_limit_are_refused_before_reading",
         "tests/test_fuzz_files.py::test_idx_header_declaring_gigabytes_it_does_not_hold_reads_only_what_is_there",
         "tests/test_fuzz_files.py::test_idx_header_with_a_zero_and_huge_dimensions_is_a_clear_error",
         "tests/test_fuzz_files.py::test_any_idx_file_loads_or_is_a_clear_error"],
     "labels out of range (data info)": [
-        "tests/test_data_bad_inputs.py::test_mnist_labels_out_of_range_are_an_error_naming_the_file"],
+        D + "test_mnist_labels_out_of_range_are_an_error_naming_the_file"],
     "labels out of range (train)": [
         "tests/test_models_robust.py::test_empty_dataset_and_bad_labels_are_refused_before_training",
         A + "test_cli_train_and_probe_on_bad_labels_and_no_images"],
     "a dataset with 0 images (train, probe)": [
-        "tests/test_data_bad_inputs.py::test_a_dataset_with_no_images_is_an_error",
+        D + "test_a_dataset_with_no_images_is_an_error",
         "tests/test_models_robust.py::test_empty_dataset_and_bad_labels_are_refused_before_training",
         A + "test_cli_train_and_probe_on_bad_labels_and_no_images"],
     "CIFAR labels of the wrong type or size": [
-        "tests/test_data_bad_inputs.py::test_cifar_batches_over_the_image_limit_and_labels_of_the_wrong_type_or_size",
+        D + "test_cifar_batches_over_the_image_limit_and_labels_of_the_wrong_type_or_size",
         "tests/test_fuzz_files.py::test_any_cifar_python_batch_loads_or_is_a_clear_error"],
     "dangling symlink / symlink loop / non-UTF-8 name in an image folder": [
-        "tests/test_data_bad_inputs.py::test_image_folder_skips_and_names_a_bomb_a_dangling_link_a_loop_and_a_non_utf8_name"],
+        D + "test_image_folder_skips_and_names_a_bomb_a_dangling_link_a_loop_and_a_non_utf8_name"],
     "Live image folder whose first file is unreadable": [
         "tests/test_live_sources.py::test_folder_whose_first_file_is_unreadable_is_shown_with_it_skipped",
         "tests/test_live_sources.py::test_folder_with_no_readable_image_is_refused_naming_the_files"],
-    "weights download --url notaurl": ["tests/test_data_bad_inputs.py::test_download_urls_are_checked"],
+    "weights download --url notaurl": [D + "test_download_urls_are_checked"],
     "FILTER_EXPLORER_THREADS=abc": ["tests/test_perf_start.py::test_bad_thread_counts_and_devices_are_clear_errors"],
     "weight_decay -1": ["tests/test_models_robust.py::test_bad_hyperparameters_are_refused",
                         "tests/test_models_robust.py::test_cli_weight_decay_minus_one"],
     "--threads 100000 (segfault)": ["tests/test_perf_start.py::test_bad_thread_counts_and_devices_are_clear_errors",
                                     "tests/test_perf_start.py::test_parse_threads_bounds"],
-    "CameraSource(-1) (segfault)": ["tests/test_live_sources.py::test_bad_camera_index_is_a_source_error_before_opencv",
-                                    "tests/test_live_sources.py::test_bad_camera_index_in_a_config_is_reported_by_the_loop"],
+    "CameraSource(-1) (segfault)": [
+        "tests/test_live_sources.py::test_bad_camera_index_is_a_source_error_before_opencv",
+        "tests/test_live_sources.py::test_bad_camera_index_in_a_config_is_reported_by_the_loop"],
     # --- Consistency under kill -9 ---------------------------------------------------------------------------
     "train killed while saving: --resume verifies the set": [
         "tests/test_models_kill.py::test_killed_while_saving_is_refused",
@@ -111,7 +115,7 @@ CASES: dict[str, list[str]] = {
         "tests/test_models_robust.py::test_resume_after_a_kill_between_files_gives_the_uninterrupted_result",
         "tests/test_faults_train.py::test_train_killed_at_random_moments_resumes_to_the_uninterrupted_result"],
     "orphan temporaries cleaned; cache commands show and clear every cache": [
-        "tests/test_data_bad_inputs.py::test_cache_commands_show_and_clear_every_cache_with_sizes",
+        D + "test_cache_commands_show_and_clear_every_cache_with_sizes",
         "tests/test_faults_kill.py::test_killed_bank_save_leaves_old_or_complete_file_and_no_temporary",
         "tests/test_faults_kill.py::test_killed_probe_reruns_to_the_uninterrupted_result",
         "tests/test_faults_kill.py::test_a_stale_temporary_of_a_dead_process_is_removed_by_the_next_save_of_that_file"],

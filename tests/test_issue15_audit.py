@@ -28,7 +28,7 @@ from app.kernels.generators import generate
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
 A = "tests/test_issue15_audit.py::"
-D = D + ""
+D = "tests/test_data_bad_inputs.py::"
 K = "tests/test_kernels_bad_inputs.py::"
 
 CASES: dict[str, list[str]] = {

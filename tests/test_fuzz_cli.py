@@ -21,7 +21,10 @@ from app.cli import run
 from app.kernels.generators import KINDS
 
 N = int(os.environ.get("FUZZ_EXAMPLES", "8"))
-FUZZ = settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck))
+# make test: the same examples every run (a suite that passes 3 runs out of 3); FUZZ_EXAMPLES=N: a random hunt
+HUNT = "FUZZ_EXAMPLES" in os.environ
+FUZZ = settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck), derandomize=not HUNT,
+                database=None if not HUNT else settings.default.database)
 
 WEIRD = ["", "-1", "0", "1", "2", "3", "1e9", "1e999", "nan", "inf", "-inf", "abc", "[1]", "{}", "{\"k\": 1e9}",
          "9" * 40, "0x10", "1,2", ",", "=", "a=b", "true", "null", "é", " ", "--", "-", "100000", "grid100000",

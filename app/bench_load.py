@@ -139,7 +139,7 @@ def _extract(args, on: bool) -> dict[str, Any]:
 
     from app.models.spec import ModelSpec
     from app.probe.extract import extract
-    from app.probe.preprocess import input_spec_for  # as app.probe.bench does: follow it when the probe moves
+    from app.models.inputs import dataset_stats, input_spec
     from app.probe.run import build_model, effective_spec
     from app.threads import drive
 
@@ -149,7 +149,7 @@ def _extract(args, on: bool) -> dict[str, Any]:
     torch.manual_seed(0)
     spec = effective_spec(ModelSpec.make("rdsn"), ds)
     model = build_model(spec)
-    ispec = input_spec_for(spec, model, ds)
+    ispec = input_spec(spec, model, stats=dataset_stats(ds))
     tuner = _tuner(on)
     t0 = time.perf_counter()
     feats = drive(extract(model, images, ispec, 1, "grid3", device="cpu", key=None, label="bench load"), tuner)

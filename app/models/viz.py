@@ -24,6 +24,7 @@ import numpy as np
 from app.models.kernel_mosaic import (GAP_RGB, PAD_RGB, Mosaic, colour_bar, compare_text,  # noqa: F401
                                       kernel_at, kernel_mosaic, kernel_text)
 from app.models.options import HIDDEN_OPTIONS, TOOLTIPS, OptionField, format_option, parse_option  # noqa: F401
+from app.kernels.bank import readonly
 from app.models.registry import option_fields  # noqa: F401
 from app.models.spec import ModelSpec
 from app.tasks import CancelToken, Progress, check
@@ -214,12 +215,6 @@ BUILD_LOCK = threading.RLock()
 MAX_KERNEL_CHANNELS = 1024  # output channels kept per layer in a snapshot (the mosaic shows at most this many)
 
 
-def _ro(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a)
-    a.setflags(write=False)
-    return a
-
-
 @dataclass(frozen=True, eq=False)
 class ModelView:
     spec: ModelSpec
@@ -252,7 +247,7 @@ def snapshot(model, spec: ModelSpec, title: str = "", notes: tuple[str, ...] = (
         if r.has_kernels:
             w = mods[r.path].weight.detach()
             totals[r.path] = int(w.shape[0])
-            kernels[r.path] = _ro(w[:MAX_KERNEL_CHANNELS].to("cpu", copy=True).float().numpy())
+            kernels[r.path] = readonly(w[:MAX_KERNEL_CHANNELS].to("cpu", copy=True).float().numpy())
     stages = tuple((i.name, int(i.channels), int(i.stride)) for i in getattr(model, "feature_info", []))
     return ModelView(spec, title or spec.label or spec.backbone, rows, tr, fr, kernels, totals,
                      tuple(int(v) for v in getattr(model, "default_input", (3, 32, 32))), tuple(notes), stages)

@@ -27,8 +27,11 @@ class InsightError(AppError):
 
 def random_twin(spec):
     """``spec``'s architecture and declared input, default random weights (no checkpoint, no banks)."""
+    label = spec.label or spec.backbone
+    inner = label[len(spec.backbone) + 2:-1] if label.startswith(spec.backbone + " (") and label.endswith(")") \
+        else label
     return dataclasses.replace(spec, weights=None, init="default", banks=(), weight_state="random",
-                               label=f"{spec.backbone} (random twin of {spec.label or spec.backbone})")
+                               label=f"{spec.backbone} (random twin: {inner})")
 
 
 def sample(dataset: str, n: int, split: str = "test", data_root: str | None = None):

@@ -237,3 +237,28 @@ def projector_job(stored: dict, method: str = "pca", cancel: CancelToken | None 
             + (f" · axes explain {100 * proj.explained[0]:.0f}% + {100 * proj.explained[1]:.0f}%"
                if proj.explained else ""))
     return ProjectorData(proj, test.images, np.asarray(test.labels), classes, bool(f.cache_hit), note)
+
+
+def pair_gallery(stored: dict, true: int, predicted: int, limit: int = 40, cols: int = 10,
+                 cancel: CancelToken | None = None):
+    """Task: the stored run's misclassified test examples of one confusion cell (true class ``true`` predicted as
+    ``predicted``), as an ``app.probe.gallery.Gallery`` (``total``: how many that cell holds)."""
+    from app.probe.gallery import Gallery, mosaic
+    from app.probe.run import test_images
+
+    mis = np.asarray(stored.get("misclassified") or [], dtype=np.int64)
+    pred = np.asarray(stored.get("mis_predicted") or [], dtype=np.int64)
+    classes = tuple(stored.get("classes") or ())
+    yield Progress(0, 2, "loading the test images")
+    data = test_images(stored)
+    check(cancel)
+    if mis.size and (mis.max() >= len(data) or mis.min() < 0 or len(pred) < len(mis)):
+        raise InsightError("the stored misclassified indices do not fit the test split (the dataset changed)")
+    keep = (np.asarray(data.labels)[mis] == true) & (pred[:len(mis)] == predicted) if mis.size else np.zeros(0, bool)
+    sel = mis[keep]
+    show = sel[:limit]
+    yield Progress(1, 2, "tiling the examples")
+    image, cells = mosaic(data.images[show], cols=cols, pad=3, label_space=14)
+    name = lambda i: classes[i] if 0 <= i < len(classes) else str(i)  # noqa: E731
+    return Gallery(image, cells, tuple(name(true) for _ in show), tuple(name(predicted) for _ in show),
+                   tuple(int(i) for i in show), int(len(sel)))

@@ -56,14 +56,15 @@ class ProjectorView(QWidget):
         top.addWidget(self.run_btn)
         top.addWidget(self.status, 1)
         self.plot = pg.PlotWidget()
+        self.plot.setMinimumSize(160, 120)
         self.plot.setMenuEnabled(False)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
-        self.plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
+        self.plot.addLegend(offset=(-4, 4), labelTextSize="8pt", brush=(255, 255, 255, 210))
         self.scatter = pg.ScatterPlotItem(size=6, pen=None)
         self.plot.addItem(self.scatter)
         self.marker = pg.ScatterPlotItem(size=14, pen=pg.mkPen((0, 0, 0), width=2), brush=None)
         self.plot.addItem(self.marker)
-        self.image = ImageView(tooltip="The test image of the clicked point", min_size=(140, 140))
+        self.image = ImageView(tooltip="The test image of the clicked point", min_size=(90, 90))
         self.caption = QLabel("Click a point to see its image.")
         self.caption.setWordWrap(True)
         self.caption.setAlignment(Qt.AlignmentFlag.AlignTop)
@@ -110,12 +111,16 @@ class ProjectorView(QWidget):
         brushes = [pg.mkBrush(*label_colour(int(k)), 200) for k in labels]
         self.scatter.setData(x=p.xy[:, 0], y=p.xy[:, 1], brush=brushes, data=p.indices)
         legend = self.plot.getPlotItem().legend
-        for k in sorted(set(labels.tolist()))[:20]:
+        present = sorted(set(labels.tolist()))[:20]
+        legend.setColumnCount(max(1, (len(present) + 1) // 2))  # two rows above the points, not a column over them
+        for k in present:
             item = pg.ScatterPlotItem(size=8, pen=None, brush=pg.mkBrush(*label_colour(k)))
             legend.addItem(item, self.class_name(k))
         self.plot.setLabel("bottom", f"{p.method.upper()} 1")
         self.plot.setLabel("left", f"{p.method.upper()} 2")
         self.plot.autoRange()
+        lo, hi = float(p.xy[:, 1].min()), float(p.xy[:, 1].max())
+        self.plot.setYRange(lo, hi + 0.3 * (hi - lo + 1e-9), padding=0.02)  # room for the legend above the points
 
     def class_name(self, k: int) -> str:
         classes = self.data.classes if self.data is not None else ()

@@ -14,7 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QGridLayout, QLabel, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
 from app.imaging import colormaps
 from app.probe.gallery import confusion_uint8
@@ -37,8 +37,10 @@ class ResultsView(QWidget):
         self.stack.addWidget(hint_label("The results of a run appear here: top-1/2/5 accuracy, accuracy per "
                                         "class, the confusion matrix and the misclassified examples.<br><br>"
                                         "Train, or select a run in the history below."))
-        page = QWidget()
-        grid = QGridLayout(page)
+        page = QSplitter(Qt.Orientation.Vertical)  # the plots above, the gallery / projector tabs below
+        page.setChildrenCollapsible(False)
+        upper = QWidget()
+        grid = QGridLayout(upper)
         grid.setContentsMargins(0, 0, 0, 0)
         self.header = QLabel()
         self.header.setWordWrap(True)
@@ -84,9 +86,13 @@ class ResultsView(QWidget):
         self.lower.setTabToolTip(0, "The misclassified test examples (click a confusion cell to see only that pair)")
         self.lower.setTabToolTip(1, "The run's frozen test features in 2-D, coloured by label; click a point to "
                                     "see its image")
-        grid.addWidget(self.lower, 2, 0, 1, 2)
-        grid.setRowStretch(1, 3)
-        grid.setRowStretch(2, 3)
+        for w in (self.per_class, self.confusion):
+            w.setMinimumHeight(150)
+        grid.setRowStretch(1, 1)
+        page.addWidget(upper)
+        page.addWidget(self.lower)
+        page.setStretchFactor(0, 1)
+        page.setStretchFactor(1, 1)
         self.stack.addWidget(page)
         lay.addWidget(self.stack)
         self._bars: pg.BarGraphItem | None = None

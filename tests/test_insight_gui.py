@@ -188,3 +188,27 @@ def test_a_confusion_cell_click_filters_the_gallery(qtbot, results):
     qtbot.waitUntil(lambda: not loader.busy() and "misclassified test examples shown" in view.gallery_note.text(),
                     timeout=30_000)
     assert len(view._gallery_texts) == min(run.n_misclassified, 40)
+
+
+def test_main_window_has_the_insight_tab_on_ctrl_6(qtbot, fe_home):
+    from widgets.application import make_app
+    from widgets.main_window import WORKSPACES, MainWindow
+
+    make_app()
+    win = MainWindow(workspace="kernels", persist=False)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        assert WORKSPACES.index("insight") == 5 and win.tabs.tabText(5) == "Insight"
+        win.activateWindow()
+        qtbot.waitUntil(win.isActiveWindow, timeout=5000)
+        qtbot.keyClick(win, Qt.Key.Key_6, Qt.KeyboardModifier.ControlModifier)
+        assert win.current_workspace() == "insight" and win.insight.isVisible()
+        # shown for the first time, it computes the default pair (a trained model beside its random twin)
+        assert win.insight.busy() or win.insight.cka.result is not None
+        win.insight.wait_ready(60_000)
+        res = win.insight.cka.result
+        assert res is not None and res.label_b == win.insight.cka.model_b.currentText()
+        assert "random twin" in res.label_a or res.label_a == res.label_b
+    finally:
+        win.close()

@@ -24,7 +24,9 @@ def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
     w.setLabel("bottom", bottom)
     w.showGrid(x=True, y=True, alpha=0.2)
     w.setMenuEnabled(False)
-    w.addLegend(offset=(-4, 4), labelTextSize="8pt")
+    w.addLegend(offset=(-4, 4), labelTextSize="8pt", brush=(255, 255, 255, 200))
+    for ax in ("left", "bottom"):
+        w.getAxis(ax).enableAutoSIPrefix(False)  # shares are shares, not "x0.001"
     return w
 
 
@@ -37,6 +39,7 @@ class FiltersPanel(QWidget):
         self.model.select("simple (trained, MNIST)")
         self.layer = QComboBox()
         self.layer.setToolTip("The convolution (k > 1) whose kernels are summarised")
+        self.layer.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         row = QHBoxLayout()
         for text, w in (("Model", self.model), ("layer", self.layer)):
             row.addWidget(QLabel(text))

@@ -24,6 +24,7 @@ class FoldPanel(QWidget):
         self._add_default()
         self.layer = QComboBox()
         self.layer.setToolTip("The LC block")
+        self.layer.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         row = QHBoxLayout()
         for text, w in (("Model", self.model), ("LC block", self.layer)):
             row.addWidget(QLabel(text))

@@ -23,6 +23,7 @@ class LayerPicker(QWidget):
         self.model = ModelCombo(session, "The model to look into")
         self.layer = QComboBox()
         self.layer.setToolTip("The layer (its channel count in brackets)")
+        self.layer.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.layers = None  # LayerList of the current model, once known
         self.worker: Worker | None = None
         self._pending_layer: int | None = None

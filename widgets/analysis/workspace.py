@@ -108,7 +108,7 @@ class InsightWorkspace(QWidget):
         self.patches.show_patches(spec, layer, channel)
 
     def _save_tab(self, i: int) -> None:
-        if self.settings is not None:
+        if self.settings is not None and getattr(self.window(), "persist", True):  # a screenshot changes nothing
             self.settings.setValue("insight/tab", i)
 
     def _on_session(self, kind: str, _name: str) -> None:

@@ -44,7 +44,7 @@ class ModelCombo(QComboBox):
         super().__init__(parent)
         self.session = session
         self.setToolTip(tooltip)
-        self.setMinimumContentsLength(18)
+        self.setMinimumContentsLength(26)
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.refresh()
 

@@ -3,8 +3,9 @@
 
     QT_QPA_PLATFORM=offscreen python -m widgets.analysis.screenshots docs/screenshots
 
-writes ``insight-patches.png`` (top-activating patches of a trained model's channel) and ``probe-projector.png``
-(a Probe run on digits with its feature projection and one point's image opened).
+writes ``insight-patches.png`` (top-activating patches of a trained model's channel), ``insight-filters.png``
+(trained vs random twin vs the session's bank), ``insight-fold.png`` (lc-resnet20's fold view) and
+``probe-projector.png`` (a Probe run on digits with its feature projection and one point's image opened).
 """
 
 from __future__ import annotations
@@ -42,6 +43,17 @@ def patches(app, out: Path) -> None:
     win.insight.show_patches(spec, 1, 5)
     _settle(app, lambda: win.insight.patches.view_data is not None)
     _grab(win, out / "insight-patches.png")
+    ins = win.insight
+    ins.tabs.setCurrentWidget(ins.filters)
+    ins.filters.compute()
+    _settle(app, lambda: len(ins.filters.sets) > 0 and not ins.busy())
+    _grab(win, out / "insight-filters.png")
+    ins.tabs.setCurrentWidget(ins.fold)
+    ins.fold.compute()
+    _settle(app, lambda: len(ins.fold.folded) > 0)
+    ins.fold.layer.setCurrentIndex(min(4, ins.fold.layer.count() - 1))
+    _settle(app, lambda: True)
+    _grab(win, out / "insight-fold.png")
     win.close()
 
 

@@ -212,20 +212,33 @@ class HeadInfo:
     created: str
 
 
+def _info(p: Path, meta: dict) -> HeadInfo:
+    try:
+        spec = ModelSpec.from_dict(meta["backbone"])
+    except (AppError, TypeError, ValueError) as exc:
+        raise HeadFileError(f"{p}: its backbone: {exc}") from None
+    acc = f", top-1 {100 * meta['top1']:.1f}%" if isinstance(meta.get("top1"), (int, float)) else ""
+    title = (f"{meta['head']} · {spec.label or spec.backbone} · {meta.get('layer_name', meta['layer'])} · "
+             f"{meta['pooling']} · {meta.get('dataset', '')}{acc} ({str(meta.get('created', ''))[:16]})")
+    return HeadInfo(p, str(meta.get("name") or p.stem), spec, title, str(meta.get("created") or ""))
+
+
+def head_info(path: str | Path) -> HeadInfo:
+    """A stored head's ``HeadInfo`` from its JSON (``HeadFileError`` when it cannot be read)."""
+    path = Path(path)
+    path = path.with_suffix(".json") if path.suffix == ".npz" else path
+    return _info(path, _read_meta(path))
+
+
 def list_heads(folder: Path | None = None) -> list[HeadInfo]:
     """The stored heads, newest first (unreadable files are skipped)."""
     folder = Path(folder) if folder is not None else heads_dir()
     out = []
     for p in sorted(folder.glob("run-*.json")) if folder.is_dir() else ():
         try:
-            meta = _read_meta(p)
-            spec = ModelSpec.from_dict(meta["backbone"])
+            out.append(_info(p, _read_meta(p)))
         except AppError:
             continue
-        acc = f", top-1 {100 * meta['top1']:.1f}%" if isinstance(meta.get("top1"), (int, float)) else ""
-        title = (f"{meta['head']} · {spec.label or spec.backbone} · {meta.get('layer_name', meta['layer'])} · "
-                 f"{meta['pooling']} · {meta.get('dataset', '')}{acc} ({str(meta.get('created', ''))[:16]})")
-        out.append(HeadInfo(p, str(meta.get("name") or p.stem), spec, title, str(meta.get("created") or "")))
     out.sort(key=lambda h: h.created, reverse=True)
     return out
 

@@ -33,6 +33,7 @@ from app.storage import atomic_path, atomic_write
 
 FORMAT = "filter-explorer probe head 1"
 EXPORTED_HEADS = ("logistic", "ridge", "svm")  # linear heads (k-NN and the model's own classifier are not)
+MAX_BYTES = 256 * 2**20  # a head bigger than this (a huge feature-budget projection) is not kept
 
 
 class HeadFileError(AppError):
@@ -70,8 +71,8 @@ class LiveHead:
         return int(self.W.shape[1])
 
     def title(self) -> str:
-        acc = f", test top-1 {100 * self.top1:.1f}%" if self.top1 is not None else ""
-        return (f"{self.head} head on {self.backbone.label or self.backbone.backbone} · {self.layer_name} · "
+        acc = f" ({100 * self.top1:.1f}% on its test split)" if self.top1 is not None else ""
+        return (f"{self.head} · {self.backbone.label or self.backbone.backbone} · {self.layer_name} · "
                 f"{self.pooling} · {self.dataset}{acc}")
 
 
@@ -98,7 +99,8 @@ def save_head(result: Any, record: Any, head_result: Any, *, mean: np.ndarray, i
               size: tuple[int, int] | None, projection: Any = None, stem: tuple[np.ndarray, np.ndarray] | None = None,
               folder: Path | None = None) -> Path | None:
     """Write the head of a finished run (``ProbeResult``, its ``ResolvedProbe``, the selected ``HeadResult``);
-    returns the .json path, or None for heads that are not linear (k-NN, own). ``mean``/``inv_std``: the
+    returns the .json path, or None for heads that are not linear (k-NN, own); ``OSError`` when it cannot be
+    written or is larger than ``MAX_BYTES`` (the run keeps its result and says why in its settings). ``mean``/``inv_std``: the
     standardisation of the training features the head was fitted on (after ``projection``, the run's
     ``app.probe.budget.Projection`` or None); ``size``: the size of the training images; ``stem``: the whitened
     stem's (weight, bias) when the run whitened the input."""
@@ -120,6 +122,9 @@ def save_head(result: Any, record: Any, head_result: Any, *, mean: np.ndarray, i
     if stem is not None:
         arrays["stem_weight"] = np.asarray(stem[0], np.float32)
         arrays["stem_bias"] = np.asarray(stem[1], np.float32)
+    total = sum(a.nbytes for a in arrays.values())
+    if total > MAX_BYTES:
+        raise OSError(f"the head's arrays take {total / 2**20:.0f} MB (more than {MAX_BYTES // 2**20} MB): not kept")
     npz = folder / f"{name}.npz"
     with atomic_path(npz) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)

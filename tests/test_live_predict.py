@@ -205,3 +205,15 @@ def test_no_opener_no_heads():
     p = Predictor("cpu", None)
     pred = p.head_prediction("/x/run-1.json", ModelSpec.make("simple"), np.zeros((8, 8, 3), np.uint8))
     assert pred.error == "probe head: this engine cannot open probe heads"
+
+
+def test_session_requests_reach_listeners():
+    from app.session import Session
+
+    s = Session()
+    got = []
+    unsubscribe = s.subscribe(lambda kind, name: got.append((kind, name)))
+    s.request("live-head", "/h/run-1.json")
+    unsubscribe()
+    s.request("live-head", "/h/run-2.json")
+    assert got == [("live-head", "/h/run-1.json")] and s.models == {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-Listener = Callable[[str, str], None]  # (kind, name): kind is "banks" or "models"
+Listener = Callable[[str, str], None]  # (kind, name): kind is "banks" or "models", or a request (see ``request``)
 
 
 class Session:
@@ -31,6 +31,11 @@ class Session:
     def remove_bank(self, name: str) -> None:
         if self.banks.pop(name, None) is not None:
             self._emit("banks", name)
+
+    def request(self, kind: str, name: str) -> None:
+        """Ask whichever workspace serves ``kind`` to act (listeners ignore kinds they do not know). Known:
+        "live-head": show the stored probe head ``name`` (its .json path) in a Live pane, on its backbone."""
+        self._emit(kind, name)
 
     def put_model(self, name: str, spec: Any) -> None:
         self.models[name] = spec

@@ -83,6 +83,9 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentIndex(WORKSPACES.index(ws))
         self.tabs.currentChanged.connect(self._on_tab)
         self._on_tab(self.tabs.currentIndex())
+        # "Use in Live" (Probe): the Live workspace attaches the head (its own listener, first), then it is shown
+        self._unsubscribe = self.session.subscribe(
+            lambda kind, _name: self.tabs.setCurrentIndex(WORKSPACES.index("live")) if kind == "live-head" else None)
 
     @Slot()
     def _noop(self) -> None:

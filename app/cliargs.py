@@ -75,7 +75,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, weights_required: bo
                              "pip install .[onnx]), a state dict of an architecture the app has, or timm:NAME with "
                              "--weights FILE (needs pip install .[timm]); --init other than checkpoint gives its "
                              "random twin")
-    parser.add_argument("--weights", required=weights_required, default=None,
+    # weights_required: --weights or --model (checked by spec_from_args, so that --model FILE alone is enough)
+    parser.set_defaults(weights_required=bool(weights_required))
+    parser.add_argument("--weights", default=None,
                         help="a checkpoint (.safetensors with its JSON sidecar, or .pt/.pth/.th); with --model "
                              "timm:NAME, the timm model's weights")
     parser.add_argument("--options", nargs="*", default=None, metavar="OPT",

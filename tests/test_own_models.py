@@ -379,3 +379,24 @@ def test_spec_round_trips_and_builds_the_same(tmp_path):
         assert torch.equal(build(again)(X), build(spec)(X))
     frozen = build(spec_from_args(args_for("--model", str(tmp_path / "sd.safetensors"), "--freeze", "conv")))
     assert not frozen.net.blocks[0].conv.weight.requires_grad and frozen.net.head.weight.requires_grad
+
+
+def test_weights_required_accepts_model_instead(tmp_path):
+    p = argparse.ArgumentParser()
+    add_model_arguments(p, weights_required=True)
+    with pytest.raises(UserError, match=r"give --weights FILE \(a checkpoint\) or --model FILE"):
+        spec_from_args(p.parse_args([]))
+    path = save_three(small_cnn(False), tmp_path)["torchscript"]
+    assert spec_from_args(p.parse_args(["--model", str(path)])).backbone == ext.BACKBONE
+
+
+def test_architecture_rows_for_a_tree_view(tmp_path):
+    m = small_cnn(True)
+    for path in save_three(m, tmp_path).values():
+        model = open_model("--model", str(path))
+        rows = {r.path: r for r in model.architecture()}
+        assert rows[""].depth == 0 and rows[""].params == sum(p.numel() for p in m.parameters())
+        conv = rows["blocks.0.conv"]
+        assert (conv.type, conv.depth, conv.params, conv.shape) == ("Conv2d", 3, 8 * 9, (8, 28, 28))
+        assert model.feature_info[conv.tap].name == "blocks.0.conv"
+        assert rows["blocks"].tap is None and rows["head"].shape is None  # a container; the 2-D classifier

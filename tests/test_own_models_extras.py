@@ -181,3 +181,24 @@ def test_timm_errors_are_named(tmp_path):
     save_checkpoint(small_cnn(), tmp_path / "other", ModelSpec.make("simple", options=OPTS))
     with pytest.raises(UserError, match=r"timm:resnet18: other.safetensors does not fit ResNet: missing keys"):
         open_spec("--model", "timm:resnet18", "--weights", str(w))
+
+
+@needs_onnx
+def test_onnx_resnet18_3ch_224_every_layer(tmp_path):
+    torch.manual_seed(0)
+    r18 = create_model("resnet18", {"num_classes": 10}).eval()
+    p = tmp_path / "r18.onnx"
+    torch.onnx.export(r18, (torch.zeros(1, 3, 224, 224),), str(p), dynamo=False, input_names=["x"],
+                      dynamic_axes={"x": {0: "n"}})
+    model = build(open_spec("--model", str(p)))
+    assert model.default_input == (3, 224, 224) and model.fixed_input_size
+    kinds = [i.kind for i in model.feature_info]
+    assert kinds.count("conv") == 20 and "norm" not in kinds  # batch-norm folded into the convs by the exporter
+    assert kinds.count("op") == 8  # the residual additions, one per block
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        maps = model.forward_intermediates(x, list(range(len(kinds))))
+        assert [tuple(t.shape[1:]) for t in maps] == [t.shape for t in model.taps]
+        assert torch.allclose(model(x), r18(x), atol=1e-4)
+        assert torch.allclose(maps[-1], r18.forward_features(x), atol=1e-4)
+    assert model.classifier_name and model.num_classes == 10

@@ -78,6 +78,8 @@ def spec_from_args(args: Any, label: str | None = None) -> ModelSpec:
 
     if getattr(args, "model", None):
         return model_spec_from_args(args, label)
+    if getattr(args, "weights_required", False) and not getattr(args, "weights", None):
+        raise UserError("give --weights FILE (a checkpoint) or --model FILE (a model you bring)")
     from app.models.registry import names
 
     options = parse_options(getattr(args, "options", None))

@@ -15,11 +15,23 @@ globally pooled last map equals the model's output; models without one have ``cl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from app.models.base import Backbone, LayerInfo, ModelError
 from app.models.external.discover import EagerTaps, ScriptTaps, Tap, discover_eager, discover_script
+
+@dataclass(frozen=True)
+class ArchRow:
+    path: str  # "" is the whole model
+    type: str
+    depth: int
+    params: int
+    shape: tuple[int, int, int] | None  # (C, H, W) on the model's input size, for tapped modules
+    tap: int | None  # index into feature_info (the module's first call), None when not a tap
+
 
 SIZES = {1: (28, 32, 64, 224, 96), 3: (224, 32, 64, 96, 28)}  # tried in this order when nothing says the size
 _FAIL = (RuntimeError, ValueError, IndexError, AssertionError, TypeError)
@@ -65,15 +77,21 @@ class ExternalBackbone(Backbone):
         self.script = is_script(net)
         convs = conv_modules(net)
         c = int(channels or (convs[0][1].weight.shape[1] * getattr(convs[0][1], "groups", 1) if convs else 3))
-        size, fixed = self._input_size(c, size, fixed)
-        self.default_input = (c, size[0], size[1])
-        self.fixed_input_size = bool(fixed)
+        if size is None:
+            size = self._pick_size(c)
+        size = (int(size[0]), int(size[1]))
         x = _sample(c, size)
         discover = discover_script if self.script else discover_eager
         try:
-            taps, out, linears = discover(net, x)
+            taps, out, linears, last = discover(net, x)
         except _FAIL as exc:
-            raise ModelError(f"{self.label}: the layers could not be discovered ({str(exc)[:300]})") from None
+            raise ModelError(f"{self.label}: the model does not run on a {c}-channel {size[0]}x{size[1]} input "
+                             f"({str(exc).strip()[:300]})") from None
+        if fixed is None:  # does it also run at another size? (a cheaper one for large inputs)
+            other = (size[0] + 32, size[1] + 32) if max(size) <= 64 else (size[0] * 3 // 4, size[1] * 3 // 4)
+            fixed = not _runs(net, c, other)
+        self.default_input = (c, size[0], size[1])
+        self.fixed_input_size = bool(fixed)
         if not taps:
             raise ModelError(f"{self.label}: no convolutional feature maps (N, C, H, W outputs) found; "
                              f"the app shows CNNs")
@@ -82,27 +100,18 @@ class ExternalBackbone(Backbone):
         self._runner = ScriptTaps(net, taps) if self.script else EagerTaps(net, taps)
         self.num_features = int(taps[-1].shape[0])
         self.num_classes = int(out.shape[1]) if isinstance(out, torch.Tensor) and out.dim() == 2 else 0
-        with torch.no_grad():
-            last = self._runner.run(x, [len(taps) - 1])[0]
         cls = self._find_classifier(last, out, [p for p, _ in linears])
         self.classifier_name = f"net.{cls}" if cls else ""
 
     # --- input size ----------------------------------------------------------------------------------------
-    def _input_size(self, c: int, size, fixed) -> tuple[tuple[int, int], bool]:
-        if size is not None:
-            size = (int(size[0]), int(size[1]))
-            if not _runs(self.net, c, size):
-                raise ModelError(f"{self.label}: the model does not run on a {c}-channel {size[0]}x{size[1]} input")
-        else:
-            sizes = SIZES.get(c, SIZES[3])
-            size = next(((s, s) for s in sizes if _runs(self.net, c, (s, s))), None)
-            if size is None:
-                raise ModelError(f"{self.label}: the model runs on none of the input sizes "
-                                 f"{', '.join(map(str, sizes))} px with {c} channel(s); give its size "
-                                 f"(--input-size HxW, or metadata in the file)")
-        if fixed is None:
-            fixed = not _runs(self.net, c, (size[0] + 32, size[1] + 32))
-        return size, bool(fixed)
+    def _pick_size(self, c: int) -> tuple[int, int]:
+        sizes = SIZES.get(c, SIZES[3])
+        size = next(((s, s) for s in sizes if _runs(self.net, c, (s, s))), None)
+        if size is None:
+            raise ModelError(f"{self.label}: the model runs on none of the input sizes "
+                             f"{', '.join(map(str, sizes))} px with {c} channel(s); give its size "
+                             f"(--input-size HxW, or metadata in the file)")
+        return size
 
     def _find_classifier(self, last: torch.Tensor, out, linears: list[str]) -> str:
         if not isinstance(out, torch.Tensor) or out.dim() != 2:
@@ -190,6 +199,22 @@ class ExternalBackbone(Backbone):
                               meta={"source": self.source, "layer": path, "format": self.fmt})
         except KernelBankError as exc:
             raise ModelError(f"{self.label}: the first conv ({path}) cannot be a bank ({exc})") from None
+
+    def architecture(self) -> list[ArchRow]:
+        """The module tree, in definition order, for a read-only architecture view: every module's path, class,
+        depth, parameter count (its whole subtree) and, for tapped modules, the output shape and ``feature_info``
+        index (its first call)."""
+        first: dict[str, int] = {}
+        for i, t in enumerate(self.taps):
+            first.setdefault(t.path, i)
+        rows = []
+        for path, m in self.net.named_modules():
+            kind = getattr(m, "original_name", None) if is_script(m) else type(m).__name__
+            tap = first.get(path)
+            rows.append(ArchRow(path, str(kind), path.count(".") + 1 if path else 0,
+                                sum(p.numel() for p in m.parameters()),
+                                self.taps[tap].shape if tap is not None else None, tap))
+        return rows
 
     def describe(self) -> dict:
         """A JSON-ready summary (format, input, layers, classifier)."""

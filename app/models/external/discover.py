@@ -85,12 +85,13 @@ def _eager_candidates(net: nn.Module) -> dict[str, nn.Module]:
     return out
 
 
-def discover_eager(net: nn.Module, x: torch.Tensor) -> tuple[list[Tap], torch.Tensor, list[tuple[str, torch.Tensor]]]:
-    """(taps, the model's output, [(path, input) of every nn.Linear call]) for one forward of ``x``."""
+def discover_eager(net: nn.Module, x: torch.Tensor):
+    """(taps, the model's output, [(path, input) of every nn.Linear call], the last tap's map) for one forward."""
     mods = _eager_candidates(net)
     raw: list[tuple[str, int, str, tuple]] = []
     calls: dict[str, int] = defaultdict(int)
     linears: list[tuple[str, torch.Tensor]] = []
+    last: list[torch.Tensor] = []
     handles = []
 
     def hook_for(path: str, m: nn.Module):
@@ -103,6 +104,7 @@ def discover_eager(net: nn.Module, x: torch.Tensor) -> tuple[list[Tap], torch.Te
                 linears.append((path, inputs[0].detach()))
             if isinstance(output, torch.Tensor) and output.dim() == 4:
                 raw.append((path, k, kind, tuple(output.shape[1:])))
+                last[:] = [output.detach().clone()]
         return hook
 
     try:
@@ -113,7 +115,7 @@ def discover_eager(net: nn.Module, x: torch.Tensor) -> tuple[list[Tap], torch.Te
     finally:
         for h in handles:
             h.remove()
-    return _make_taps(raw, x.shape[-2]), out, linears
+    return _make_taps(raw, x.shape[-2]), out, linears, (last[0] if last else None)
 
 
 class EagerTaps:
@@ -123,9 +125,10 @@ class EagerTaps:
         self.net = net
         self.taps = taps
         self.index = {(t.path, t.call): i for i, t in enumerate(taps)}
+        self.modules = dict(net.named_modules())
 
     def run(self, x: torch.Tensor, want: list[int], stop_early: bool = True) -> list[torch.Tensor]:
-        mods = dict(self.net.named_modules())
+        mods = self.modules
         remaining = set(want)
         got: dict[int, torch.Tensor] = {}
         calls: dict[str, int] = defaultdict(int)
@@ -296,7 +299,7 @@ def script_graph_taps(module: torch.jit.ScriptModule):
 
 
 def discover_script(module: torch.jit.ScriptModule, x: torch.Tensor):
-    """(taps, the model's output, [(path, None)] of Linear submodules) for a TorchScript module."""
+    """(taps, the model's output, [(path, None)] of Linear submodules, the last tap's map) for a TorchScript module."""
     graph, found, names = script_graph_taps(module)
     has_children = defaultdict(bool)
     for path in names:
@@ -306,14 +309,15 @@ def discover_script(module: torch.jit.ScriptModule, x: torch.Tensor):
     with torch.no_grad():
         res = fn(module._c, x)
     out, values = res[0], list(res[1:])
-    raw, calls = [], defaultdict(int)
+    raw, calls, last = [], defaultdict(int), None
     for (path, _), val in zip(found, values):
         k = calls[path]
         calls[path] += 1
         if isinstance(val, torch.Tensor) and val.dim() == 4:
             raw.append((path, k, kind_of(names[path], has_children[path]), tuple(val.shape[1:])))
+            last = val
     linears = [(p, None) for p, n in names.items() if n.split(".")[-1] == "Linear"]
-    return _make_taps(raw, x.shape[-2]), out, linears
+    return _make_taps(raw, x.shape[-2]), out, linears, last
 
 
 def _compile(graph: torch._C.Graph, values: list, keep_output: bool):

@@ -7,8 +7,8 @@
   types; no Python globals are imported or run); metadata from the extra file ``filter_explorer.json``;
 - ``onnx``: ``onnx.load`` (protobuf) converted by ``onnx2torch`` (optional extra ``pip install .[onnx]``); metadata
   from ``metadata_props`` (``filter_explorer`` = JSON, or ``channels``/``size``/``mean``/``std``) and the graph's
-  static input shape; a file whose opset onnx2torch cannot convert is first converted down to opset 17 (then 13)
-  by onnx's own version converter;
+  static input shape; a file that onnx2torch cannot convert as it is gets its constants folded into initializers
+  and is then converted down to opset 17 (then 13) by onnx's own version converter;
 - ``timm``: ``timm.create_model(NAME, pretrained=False)`` (optional extra ``pip install .[timm]``) + a local weights
   file read by ``app.models.weights.read_state_dict`` (safetensors, or ``torch.load(weights_only=True)``); metadata
   from the model's ``pretrained_cfg``;
@@ -187,6 +187,36 @@ def _import_onnx():
     return onnx, onnx2torch
 
 
+def fold_constants(proto: Any) -> Any:
+    """A copy of ``proto`` with ``Constant`` nodes and ``Identity`` nodes of initializers turned into initializers
+    (newer exporters emit them at opsets onnx2torch does not convert yet)."""
+    import copy
+
+    proto = copy.deepcopy(proto)
+    g = proto.graph
+    inits = {i.name: i for i in g.initializer}
+    changed = True
+    while changed:
+        changed = False
+        keep = []
+        for n in g.node:
+            t = None
+            if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value":
+                t = copy.deepcopy(n.attribute[0].t)
+            elif n.op_type == "Identity" and n.input[0] in inits:
+                t = copy.deepcopy(inits[n.input[0]])
+            if t is None:
+                keep.append(n)
+                continue
+            t.name = n.output[0]
+            g.initializer.append(t)
+            inits[t.name] = t
+            changed = True
+        del g.node[:]
+        g.node.extend(keep)
+    return proto
+
+
 def load_onnx(path: Path) -> Loaded:
     onnx, onnx2torch = _import_onnx()
     try:
@@ -200,14 +230,16 @@ def load_onnx(path: Path) -> Loaded:
     static = _onnx_static_input(proto)
     module = None
     first_error: Exception | None = None
-    for opset in (None,) + ONNX_FALLBACK_OPSETS:
+    folded = None
+    for opset in (None, "fold") + ONNX_FALLBACK_OPSETS:
         try:
-            if opset is not None:  # onnx2torch lags the newest opsets: convert the graph down (onnx's converter)
+            if opset is None:
+                model = proto
+            else:  # onnx2torch lags the newest opsets: fold constants, then convert the graph down (onnx's converter)
                 from onnx import version_converter
 
-                model = version_converter.convert_version(proto, opset)
-            else:
-                model = proto
+                folded = folded or fold_constants(proto)
+                model = folded if opset == "fold" else version_converter.convert_version(folded, opset)
             module = onnx2torch.convert(model)
             break
         except Exception as exc:  # unsupported operators raise NotImplementedError, KeyError ...
@@ -265,12 +297,7 @@ def load_timm(name: str, weights: str | Path | None) -> Loaded:
         except WeightsError as exc:
             raise ModelFileError(f"timm:{name}: {exc}") from None
     cfg = dict(getattr(module, "pretrained_cfg", None) or {})
-    meta = None
-    if cfg.get("input_size") and cfg.get("mean") and cfg.get("std"):
-        c, h, w = cfg["input_size"]
-        if kwargs.get("in_chans", c) == c:
-            meta = {"channels": c, "size": [h, w], "mean": list(cfg["mean"]), "std": list(cfg["std"]),
-                    "interpolation": cfg.get("interpolation", "bilinear")}
+    meta = _timm_meta(cfg, kwargs.get("in_chans"))
     static = hint = None
     if cfg.get("input_size"):
         hint = tuple(int(v) for v in cfg["input_size"][1:])
@@ -331,6 +358,45 @@ def load_state_dict_model(path: Path, trained: bool = True) -> Loaded:
     c, h, w = (int(v) for v in model.default_input)
     return Loaded(model.eval(), "state_dict", None, f"state dict of {spec.backbone}",
                   (c, h, w) if getattr(model, "fixed_input_size", False) else None, (h, w))
+
+
+def _timm_meta(cfg: dict, in_chans: int | None) -> dict[str, Any] | None:
+    if not (cfg.get("input_size") and cfg.get("mean") and cfg.get("std")):
+        return None
+    c, h, w = cfg["input_size"]
+    if in_chans is not None and in_chans != c:
+        return None
+    return {"channels": c, "size": [h, w], "mean": list(cfg["mean"]), "std": list(cfg["std"]),
+            "interpolation": cfg.get("interpolation", "bilinear")}
+
+
+def read_metadata(source: str, fmt: str, weights: str | Path | None = None) -> dict[str, Any] | None:
+    """The input metadata a model file carries, read without building the model (None when there is none)."""
+    if fmt == "timm":
+        name = source[5:] if source.startswith("timm:") else source
+        timm = check_timm(name)
+        cfg = timm.models.get_pretrained_cfg(name) or timm.models.get_pretrained_cfg(name.split(".", 1)[0])
+        cfg = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg or {})
+        in_chans = None
+        if weights and isinstance(cfg.get("first_conv"), str):
+            w = read_weights(Path(weights)).get(f"{cfg['first_conv']}.weight")
+            in_chans = int(w.shape[1]) if w is not None and w.dim() == 4 else None
+        return _timm_meta(cfg, in_chans)
+    path = Path(source)
+    if fmt == "torchscript":
+        with zipfile.ZipFile(path) as z:
+            entry = next((n for n in z.namelist() if n.endswith(f"/extra/{META_FILE}")), None)
+            raw = z.read(entry) if entry else b""
+        return parse_metadata(raw, path.name) if raw else None
+    if fmt == "onnx":
+        onnx, _ = _import_onnx()
+        try:
+            proto = onnx.load(str(path), load_external_data=False)
+        except Exception as exc:
+            raise ModelFileError(f"{path.name}: not a valid ONNX model ({type(exc).__name__}: {str(exc)[:200]}); "
+                                 f"it is {what_is(path)}") from None
+        return _onnx_metadata(proto, path.name)
+    return None
 
 
 def load(source: str, fmt: str | None = None, weights: str | Path | None = None, trained: bool = True) -> Loaded:

@@ -21,7 +21,7 @@ import torch
 
 from app.models.base import ModelError
 from app.models.external.backbone import ExternalBackbone
-from app.models.external.formats import ModelFileError, Loaded, detect, load, parse_metadata
+from app.models.external.formats import Loaded, ModelFileError, detect, load, parse_metadata, read_metadata
 from app.models.external.twin import reinit
 from app.models.spec import ModelSpec
 
@@ -69,8 +69,15 @@ def spec_for(source: str | Path, weights: str | Path | None = None, *, fmt: str 
     trained = init == "checkpoint" and (fmt != "timm" or weights is not None)
     inp = declared
     if inp is None and trained:
-        loaded = load(source, fmt, weights)
-        inp = metadata_input(loaded.metadata, _where(source))
+        inp = metadata_input(read_metadata(source, fmt, weights), _where(source))
+    elif fmt == "onnx":
+        read_metadata(source, fmt)  # the extra is there and the file is ONNX: say so now, not at build time
+    if fmt == "timm" and trained:  # the weights fit the architecture: say so now, not at build time
+        load(source, fmt, weights)
+    if fmt == "state_dict":  # readable, and an architecture the app has: say so now, not at build time
+        from app.models.external.formats import read_weights, state_dict_architecture
+
+        state_dict_architecture(Path(source), read_weights(Path(source)))
     name = label or (_where(source) + ("" if trained else " (random twin)"))
     return ModelSpec.make(BACKBONE, label=name, options={"source": source, "format": fmt},
                           init=init if trained or init != "checkpoint" else "default",
@@ -83,6 +90,9 @@ def file_channels(source: str, fmt: str | None = None, weights: str | Path | Non
     from app.models.external.backbone import conv_modules
 
     fmt = fmt or detect(source)
+    meta = read_metadata(str(source), fmt, weights)
+    if meta and "channels" in meta:
+        return int(meta["channels"])
     loaded = load(str(source), fmt, weights)
     if loaded.metadata and "channels" in loaded.metadata:
         return int(loaded.metadata["channels"])

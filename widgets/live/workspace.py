@@ -159,11 +159,18 @@ class LiveWorkspace(QWidget):
         self.controls.add_btn.setEnabled(len(self.panes) < MAX_PANES)
 
     def _on_session(self, kind: str, name: str) -> None:
+        if kind == "tap" and name in self.session.taps:  # the Models workspace's architecture view
+            self.tap(name, self.session.taps[name])
         if kind != "models":
             return
         self._choices = model_choices(self.session.models)
         for p in self.panes:
             p.set_choices(self._choices)
+
+    def tap(self, label: str, layer: int) -> None:
+        """Show ``layer`` of model ``label``: in the first pane showing it, else the last pane switches to it."""
+        pane = next((p for p in self.panes if p.spec.label == label), None) or self.panes[-1]
+        pane.tap(label, layer)
 
     @Slot()
     def _unfocus_all(self) -> None:

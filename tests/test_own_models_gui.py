@@ -107,6 +107,8 @@ def test_open_1ch_and_3ch_torchscript_add_to_session_run_in_live_and_probe(qtbot
     assert ws.own.tree.items[0].text(1) == "Conv2d" and ws.own.tree.items[0].text(2) == "6×28×28"
     assert ws.own.tree.items[4].text(2) == "8×14×14"
     assert ws.panel_b.source_id() == "session:grey.pt"  # its kernels in the right panel
+    qtbot.waitUntil(lambda: ws.panel_b.mosaic() is not None, timeout=20000)
+    assert ws.panel_b.mosaic().shown == 6
     # opened again: the remembered input, not asked a second time; the session gets a second entry
     open_and_wait(qtbot, ws, grey)
     assert len(ws.own.asked) == 1 and ws.session.models["grey.pt (2)"].input == spec.input
@@ -211,3 +213,21 @@ def test_resnet18_state_dict_and_torchscript_same_probe_top1(qtbot, ws, tmp_path
     ra, rb = probe(a, 120, 60), probe(b, 120, 60)
     assert ra.top1 == rb.top1 and np.array_equal(ra.confusion, rb.confusion)
     assert ra.top1 > 0.2  # not a degenerate head (chance is 0.1)
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_layer_rows_of_torchscript_convs_have_kernels(tmp_path, how):
+    from app.models import external as ext
+    from app.models.viz import snapshot
+
+    m = small_cnn(3)
+    path = tmp_path / f"{how}.pt"
+    net = torch.jit.script(m) if how == "script" else torch.jit.trace(m, torch.zeros(1, 3, 32, 32))
+    torch.jit.save(net, str(path))
+    spec = ext.spec_for(str(path))
+    view = snapshot(ext.build(spec, "cpu"), spec)
+    convs = [r for r in view.rows if r.has_kernels]
+    assert [(r.path, r.kind, r.in_channels, r.out_channels, r.kernel) for r in convs] == [
+        ("net.0", "conv", 3, 6, "3x3"), ("net.4", "conv", 6, 8, "3x3")]
+    assert np.array_equal(view.kernels["net.0"], m[0].weight.detach().numpy())
+    assert [r.kind for r in view.rows if not r.has_kernels][:1] == ["BatchNorm2d"]

@@ -82,7 +82,9 @@ class ModelsWorkspace(QWidget):
         self.left_tabs = QTabWidget()
         self.left_tabs.addTab(f, "Build")
         self.left_tabs.addTab(self.own, "Your model")
-        lay.addWidget(_splitter(Qt.Orientation.Horizontal, (self.left_tabs, 0, 380), (self.right_splitter, 1, 1020)))
+        self.main_splitter = _splitter(Qt.Orientation.Horizontal, (self.left_tabs, 0, 380), (self.right_splitter, 1, 1020))
+        lay.addWidget(self.main_splitter)
+        self.left_tabs.currentChanged.connect(self._on_left_tab)
 
         f.backbone.currentIndexChanged.connect(self._on_backbone)
         f.changed.connect(self._changed)
@@ -389,6 +391,13 @@ class ModelsWorkspace(QWidget):
         self.train_dialog.show()
         if QGuiApplication.platformName() != "offscreen":  # the offscreen platform warns on raise()
             self.train_dialog.raise_()
+
+    @Slot(int)
+    def _on_left_tab(self, index: int) -> None:
+        """The architecture tree wants more room than the builder form."""
+        total = sum(self.main_splitter.sizes())
+        left = max(380, min(560, total // 3)) if index == 1 else 380
+        self.main_splitter.setSizes([left, max(1, total - left)])
 
     @Slot()
     def open_model(self) -> None:

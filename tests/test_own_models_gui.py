@@ -231,3 +231,31 @@ def test_layer_rows_of_torchscript_convs_have_kernels(tmp_path, how):
         ("net.0", "conv", 3, 6, "3x3"), ("net.4", "conv", 6, 8, "3x3")]
     assert np.array_equal(view.kernels["net.0"], m[0].weight.detach().numpy())
     assert [r.kind for r in view.rows if not r.has_kernels][:1] == ["BatchNorm2d"]
+
+
+def test_probe_workspace_lists_and_runs_an_opened_model(qtbot, ws, tmp_path):
+    from PySide6.QtWidgets import QComboBox, QSpinBox
+
+    from widgets.probe.workspace import ProbeWorkspace
+
+    open_and_wait(qtbot, ws, save_script(small_cnn(1), tmp_path / "probe_me.pt"))
+    pw = ProbeWorkspace(ws.session, QSettings(str(tmp_path / "probe.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(pw)
+    pw.resize(1400, 860)
+    pw.show()
+    try:
+        assert "probe_me.pt" in pw.models.labels() and pw.models.spec("probe_me.pt").backbone == "external"
+        pw.models.set_checked(["probe_me.pt"])
+        pw.probe_settings.head.setCurrentIndex(pw.probe_settings.head.findData("ridge"))
+        combo = next(c for c in pw.browser.findChildren(QComboBox) if c.findData("digits") >= 0)
+        combo.setCurrentIndex(combo.findData("digits"))
+        try:
+            pw.browser.subset_size = 150
+        except AttributeError:
+            pw.browser.findChildren(QSpinBox)[0].setValue(150)
+        with qtbot.waitSignal(pw.batchDone, timeout=120_000):
+            pw.train_btn.click()
+        assert not pw.banner.isVisible(), pw.banner.text()
+        assert pw.history_table.table.rowCount() == 1
+    finally:
+        pw.shutdown()

@@ -259,3 +259,29 @@ def test_probe_workspace_lists_and_runs_an_opened_model(qtbot, ws, tmp_path):
         assert pw.history_table.table.rowCount() == 1
     finally:
         pw.shutdown()
+
+
+def test_ctrl_shift_o_opens_the_file_dialog_and_the_model(qtbot, ws, tmp_path, monkeypatch):
+    from PySide6.QtGui import QKeySequence
+    from PySide6.QtWidgets import QFileDialog
+
+    path = save_script(small_cnn(1), tmp_path / "key.pt")
+    seen = []
+
+    def dialog(_parent, title, _start, filters):
+        seen.append((title, filters))
+        return path, ""
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(dialog))
+    act = next(a for a in ws.actions() if a.shortcut() == QKeySequence("Ctrl+Shift+O"))
+    act.trigger()
+    qtbot.waitUntil(lambda: not ws.own.busy() and "key.pt" in ws.session.models, timeout=60000)
+    assert seen and seen[0][0] == "Open model" and "*.onnx" in seen[0][1]
+    assert ws.left_tabs.currentWidget() is ws.own and ws.own.current() == "key.pt"
+
+
+def test_timm_name_that_cannot_open_says_why(qtbot, ws):
+    open_and_wait(qtbot, ws, "timm:no_such_architecture_xyz")
+    msg = ws.own.banner.text()
+    assert ws.own.banner.isVisibleTo(ws.own) and "timm" in msg and "Traceback" not in msg
+    assert ws.session.models == {}

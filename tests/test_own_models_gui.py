@@ -5,6 +5,7 @@ and its first conv to the session; Live and Probe run them; the architecture tre
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -112,9 +113,13 @@ def test_open_1ch_and_3ch_torchscript_add_to_session_run_in_live_and_probe(qtbot
     # opened again: the remembered input, not asked a second time; the session gets a second entry
     open_and_wait(qtbot, ws, grey)
     assert len(ws.own.asked) == 1 and ws.session.models["grey.pt (2)"].input == spec.input
-    # a changed file (new mtime) is asked again
+    # a changed file (new modification time) is asked again
+    st = os.stat(grey)
+    os.utime(grey, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    open_and_wait(qtbot, ws, grey)
+    assert len(ws.own.asked) == 2 and "grey.pt (3)" in ws.session.models
     open_and_wait(qtbot, ws, colour)
-    assert len(ws.own.asked) == 1  # metadata: nothing asked
+    assert len(ws.own.asked) == 2  # metadata: nothing asked
     cspec = ws.session.models["colour.pt"]
     assert cspec.input.size == (224, 224) and cspec.input.source.startswith("model metadata")
     assert ws.own.entries["colour.pt"][0].default_input == (3, 224, 224)

@@ -82,7 +82,8 @@ class ModelsWorkspace(QWidget):
         self.left_tabs = QTabWidget()
         self.left_tabs.addTab(f, "Build")
         self.left_tabs.addTab(self.own, "Your model")
-        self.main_splitter = _splitter(Qt.Orientation.Horizontal, (self.left_tabs, 0, 380), (self.right_splitter, 1, 1020))
+        self.main_splitter = _splitter(Qt.Orientation.Horizontal, (self.left_tabs, 0, 380),
+                                       (self.right_splitter, 1, 1020))
         lay.addWidget(self.main_splitter)
         self.left_tabs.currentChanged.connect(self._on_left_tab)
 

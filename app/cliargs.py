@@ -6,7 +6,8 @@
 - ``add_model_arguments(parser)``: ``--backbone --model --weights --options --init --model-seed --input-size --mean
   --std`` (and ``--input-preset``); ``--model FILE`` opens a model the user brings (TorchScript, ONNX, a state dict, or
   ``timm:NAME`` with ``--weights FILE``; see ``app.models.external``); ``app.models.spec_args.spec_from_args(args)``
-  turns them into a ``ModelSpec`` through the one loading path (``app.models.build.spec_from_checkpoint`` reads the weights' JSON sidecar).
+  turns them into a ``ModelSpec`` through the one loading path (``app.models.build.spec_from_checkpoint`` reads the
+  weights' JSON sidecar).
 """
 
 from __future__ import annotations

@@ -96,13 +96,13 @@ def test_cancelled_folder_dialog_keeps_previous_choice(qtbot, browser, monkeypat
 
 
 def test_missing_dataset_offers_download_then_loads(qtbot, browser, tmp_path, monkeypatch):
-    from app.data import formats
+    from app.data import remote
 
     _wait_view(qtbot, browser)
     files = idx_files(20, 10)
-    real = formats.download
+    real = remote.download
     with serve(files) as srv:
-        monkeypatch.setattr(formats, "download", lambda name, root, **kw: real(
+        monkeypatch.setattr(remote, "download", lambda name, root, **kw: real(
             name, root, mirror=srv.base, md5={n: md5(d) for n, d in files.items()}, **kw))
         browser.dataset_name = "fashion-mnist"
         assert browser.download_btn.isVisible() and "not downloaded" in browser.status.text()
@@ -115,12 +115,12 @@ def test_missing_dataset_offers_download_then_loads(qtbot, browser, tmp_path, mo
 
 
 def test_download_failure_is_shown_and_retry_possible(qtbot, browser, monkeypatch):
-    from app.data import formats
+    from app.data import remote
 
     _wait_view(qtbot, browser)
     with serve({}) as srv:
-        real = formats.download
-        monkeypatch.setattr(formats, "download", lambda name, root, **kw: real(
+        real = remote.download
+        monkeypatch.setattr(remote, "download", lambda name, root, **kw: real(
             name, root, mirror=srv.base, **kw))
         browser.dataset_name = "cifar10"
         browser.download_btn.click()
@@ -132,19 +132,20 @@ def test_download_failure_is_shown_and_retry_possible(qtbot, browser, monkeypatc
 def test_download_progress_cancel_and_resume(qtbot, browser, monkeypatch):
     import os
 
-    from app.data import formats
+    from app.data import remote
 
     _wait_view(qtbot, browser)
     data = os.urandom(400_000)
     name = "cifar-10-binary.tar.gz"
-    real = formats.download
+    real = remote.download
     with serve({name: data}) as srv:
         srv.delay = 0.01  # about 50 chunks: slow enough to cancel half-way
-        monkeypatch.setattr(formats, "download", lambda n, root, **kw: real(
+        monkeypatch.setattr(remote, "download", lambda n, root, **kw: real(
             n, root, mirror=srv.base, md5={name: md5(data)}, **kw))
         browser.dataset_name = "cifar10"
         browser.download_btn.click()
-        qtbot.waitUntil(lambda: browser.work.progress_bar.isVisible() and browser.work.progress_bar.value() > 100, timeout=10000)
+        bar = browser.work.progress_bar
+        qtbot.waitUntil(lambda: bar.isVisible() and bar.value() > 100, timeout=10000)
         assert browser.cancel_btn.isVisible() and "downloading" in browser.work.progress_bar.format()
         browser.cancel_btn.click()
         qtbot.waitUntil(lambda: not browser.is_busy(), timeout=10000)
@@ -193,11 +194,11 @@ def test_truncated_archive_choice_names_the_file_and_download_again_repairs(qtbo
     assert browser.current_view() is None
     assert browser.download_btn.isVisible() and browser.download_btn.text() == "Download again"
     # repair: fetch the archive again (the damaged one fails its checksum), unpack, load
-    from app.data import formats
+    from app.data import remote
 
-    real = formats.download
+    real = remote.download
     with serve({"cifar-10-binary.tar.gz": data}) as srv:
-        monkeypatch.setattr(formats, "download", lambda n, r, **kw: real(
+        monkeypatch.setattr(remote, "download", lambda n, r, **kw: real(
             n, r, mirror=srv.base, md5={"cifar-10-binary.tar.gz": md5(data)}, **kw))
         browser.download_btn.click()
         qtbot.waitUntil(lambda: browser.current_view() is not None, timeout=15000)

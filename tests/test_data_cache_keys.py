@@ -92,3 +92,20 @@ def test_builtin_cache_sees_a_rewrite_with_the_same_size_and_mtime(tmp_path, fe_
     second = load("cifar10", "test", root)
     assert np.array_equal(second.images[0], imgs[0]) and not np.array_equal(first.images, second.images)
     assert formats.locate("cifar10", root).kind == "cifar-py"
+
+
+def test_dataset_fingerprint_follows_the_content_not_the_name():
+    from app.data import ArrayDataset
+
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (6, 4, 4, 1), np.uint8)
+    labels = np.arange(6) % 2
+    a = ArrayDataset("imagefolder:/x/data", "test", imgs, labels, ("a", "b"))
+    same = ArrayDataset("imagefolder:/x/data", "test", imgs.copy(), labels.copy(), ("a", "b"))
+    swapped = ArrayDataset("imagefolder:/x/data", "test", imgs, 1 - labels, ("a", "b"))  # two classes swapped
+    edited = imgs.copy()
+    edited[3, 0, 0, 0] ^= 1
+    assert a.fingerprint == same.fingerprint and len(a.fingerprint) == 16
+    assert swapped.fingerprint != a.fingerprint
+    assert ArrayDataset("n", "test", edited, labels, ("a", "b")).fingerprint != \
+        ArrayDataset("n", "test", imgs, labels, ("a", "b")).fingerprint

@@ -12,7 +12,7 @@ import pytest
 from fixtures_data import (cifar10_binary_tar, cifar10_python_folder, cifar100_binary_tar, idx_files, idx_pair,
                            image_folder, md5, serve, stl10_tar)
 
-from app.data import DatasetError, formats, load, names
+from app.data import DatasetError, formats, load, names, remote, safe_pickle
 from app.data.formats import NotDownloaded
 from app.tasks import CancelToken, Cancelled, run_to_end
 
@@ -34,7 +34,7 @@ def test_names_and_digits_embedded():
     assert {"digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "stl10"} <= set(names())
     ds = load("digits", "train")
     assert ds.images.dtype == np.uint8 and ds.images.shape[1:] == (8, 8, 1) and len(ds.classes) == 10
-    assert formats.status("digits").local
+    assert remote.status("digits").local
 
 
 def test_fashion_mnist_idx_gz_in_torchvision_layout_and_cache(root):
@@ -85,7 +85,7 @@ def test_cifar10_binary_archive_and_unpacked_folder(root):
     np.testing.assert_array_equal(ds.images, expect["train"][0])
     np.testing.assert_array_equal(ds.labels, expect["train"][1])
     assert ds.classes[1] == "automobile" and ds.images.shape[1:] == (32, 32, 3)
-    out = run_to_end(formats.unpack(root / "cifar-10-binary.tar.gz", root))
+    out = run_to_end(remote.unpack(root / "cifar-10-binary.tar.gz", root))
     assert out == root / "cifar-10-batches-bin" and not list(out.glob("*.part"))
     assert formats.locate("cifar10", root).kind == "cifar-bin"
     test = load("cifar10", "test", root)
@@ -95,7 +95,7 @@ def test_cifar10_binary_archive_and_unpacked_folder(root):
 def test_cifar100_binary_uses_fine_labels(root):
     data, expect = cifar100_binary_tar()
     (root / "cifar-100-binary.tar.gz").write_bytes(data)
-    run_to_end(formats.unpack(root / "cifar-100-binary.tar.gz", root))
+    run_to_end(remote.unpack(root / "cifar-100-binary.tar.gz", root))
     ds = load("cifar100", "train", root)
     np.testing.assert_array_equal(ds.labels, expect["train"][1])
     np.testing.assert_array_equal(ds.images, expect["train"][0])
@@ -121,7 +121,7 @@ def test_malicious_pickle_is_refused_not_executed(root):
     with pytest.raises(DatasetError, match=r"data_batch_2: not a valid CIFAR python batch .*forbidden global"):
         load("cifar10", "train", root)
     with pytest.raises(DatasetError, match="forbidden global builtins.eval"):
-        formats.safe_unpickle(pickle.dumps(eval), "x")
+        safe_pickle.safe_unpickle(pickle.dumps(eval), "x")
 
 
 def test_stl10_column_major_binary(root):
@@ -139,7 +139,7 @@ def test_truncated_archive_is_named_and_nothing_cached(root):
     with pytest.raises(DatasetError, match=r"cifar-10-binary.tar.gz: truncated or damaged archive"):
         load("cifar10", "train", root)
     with pytest.raises(DatasetError, match=r"cifar-10-binary.tar.gz: truncated or damaged archive"):
-        run_to_end(formats.unpack(root / "cifar-10-binary.tar.gz", root))
+        run_to_end(remote.unpack(root / "cifar-10-binary.tar.gz", root))
     assert not list((root / "cifar-10-batches-bin").glob("*.part"))
     assert not list((root / "cifar-10-batches-bin").glob(".*.tmp"))  # no temporary left by the cut unpack
     assert not list((formats.paths.cache_dir() / "datasets").glob("cifar10-*"))
@@ -148,7 +148,7 @@ def test_truncated_archive_is_named_and_nothing_cached(root):
 def test_truncated_cifar_batch_names_the_file(root):
     data, _ = cifar10_binary_tar()
     (root / "cifar-10-binary.tar.gz").write_bytes(data)
-    run_to_end(formats.unpack(root / "cifar-10-binary.tar.gz", root))
+    run_to_end(remote.unpack(root / "cifar-10-binary.tar.gz", root))
     f = root / "cifar-10-batches-bin" / "data_batch_3.bin"
     f.write_bytes(f.read_bytes()[:-100])
     with pytest.raises(DatasetError, match=r"data_batch_3.bin: truncated"):
@@ -158,7 +158,7 @@ def test_truncated_cifar_batch_names_the_file(root):
 def test_missing_dataset_says_how_to_download(root):
     with pytest.raises(NotDownloaded, match=r"cifar100 is not downloaded under .*data download cifar100"):
         load("cifar100", "test", root)
-    assert not formats.status("cifar100", root).local
+    assert not remote.status("cifar100", root).local
 
 
 def test_cache_file_is_never_partial(root, monkeypatch):
@@ -190,11 +190,11 @@ def test_download_mnist_from_mirror_env_with_checksums(root, monkeypatch):
         monkeypatch.setenv(formats.MIRROR_ENV, srv.base)
         sums = {n: md5(d) for n, d in files.items()}
         seen = []
-        out = run_to_end(formats.download("mnist", root, md5=sums), seen.append)
+        out = run_to_end(remote.download("mnist", root, md5=sums), seen.append)
         assert {p for p, _ in srv.requests} == {"/" + n for n in files}
     assert out == root / "MNIST" / "raw"
     assert any("[4/4]" in p.message for p in seen)
-    assert formats.status("mnist", root).local
+    assert remote.status("mnist", root).local
     assert len(load("mnist", "train", root)) == 20
 
 
@@ -203,7 +203,7 @@ def test_download_checksum_mismatch_with_official_md5(root):
     with serve(files) as srv:  # fixture content does not match the official MD5s
         with pytest.raises(DatasetError, match=r"checksum mismatch: train-images-idx3-ubyte.gz: md5 mismatch "
                                                r"\(expected f68b3c2dcbeaaa9fbdd348bbdeb94873"):
-            run_to_end(formats.download("mnist", root, mirror=srv.base))
+            run_to_end(remote.download("mnist", root, mirror=srv.base))
     assert not list((root / "MNIST" / "raw").iterdir())
 
 
@@ -212,20 +212,20 @@ def test_download_cifar_archive_resume_then_unpack(root):
     name = "cifar-10-binary.tar.gz"
     token = CancelToken()
     with serve({name: data}) as srv:
-        gen = formats.download("cifar10", root, mirror=srv.base, md5={name: md5(data)}, cancel=token)
+        gen = remote.download("cifar10", root, mirror=srv.base, md5={name: md5(data)}, cancel=token)
         with pytest.raises(Cancelled):
             for p in gen:
                 if p.done > 20_000 and "downloading" in p.message:
                     token.cancel()
         assert (root / (name + ".part")).exists() and not (root / name).exists()
-        out = run_to_end(formats.download("cifar10", root, mirror=srv.base, md5={name: md5(data)}))
+        out = run_to_end(remote.download("cifar10", root, mirror=srv.base, md5={name: md5(data)}))
         assert srv.requests[-1][1] is not None and srv.requests[-1][1].startswith("bytes=")
     assert out == root / "cifar-10-batches-bin"
     assert not (root / name).exists()  # archive removed after unpacking
     ds = load("cifar10", "test", root)
     np.testing.assert_array_equal(ds.images, expect["test"][0])
     # already there: no second download
-    assert run_to_end(formats.download("cifar10", root, mirror="http://127.0.0.1:9/")) == out
+    assert run_to_end(remote.download("cifar10", root, mirror="http://127.0.0.1:9/")) == out
 
 
 # --- image folders --------------------------------------------------------------------------------------
@@ -338,7 +338,7 @@ def test_cifar100_python_folder_fine_labels_and_meta(root):
 def test_stl10_download_unpacks_labelled_part_only(root):
     data, expect = stl10_tar(unlabeled=3)
     with serve({"stl10_binary.tar.gz": data}) as srv:
-        out = run_to_end(formats.download("stl10", root, mirror=srv.base, md5={"stl10_binary.tar.gz": md5(data)}))
+        out = run_to_end(remote.download("stl10", root, mirror=srv.base, md5={"stl10_binary.tar.gz": md5(data)}))
     assert sorted(p.name for p in out.iterdir()) == ["class_names.txt", "test_X.bin", "test_y.bin", "train_X.bin",
                                                     "train_y.bin"]
     ds = load("stl10", "train", root)

@@ -95,3 +95,32 @@ def test_dataset_samples_keep_their_aspect_and_label(frame):
     with torch.inference_mode():
         lf = eng.process(img, LiveConfig(panes=(PaneConfig(A, 0),), size=(120, 160)), caption=src.caption)
     assert lf.frame.shape == (120, 120, 3) and lf.caption.startswith("label: ")
+
+
+def test_the_loop_hands_the_sample_label_to_the_frame():
+    import threading
+
+    from app.live.config import LiveFrame
+    from app.live.pipeline import LiveLoop, Mailbox
+    from app.live.sources import SourceConfig
+    from app.tasks import CancelToken
+
+    mb = Mailbox()
+    loop = LiveLoop(LiveConfig(SourceConfig("dataset", dataset="digits"), (PaneConfig(A, 0),), size=(32, 32),
+                               max_fps=0), mb, LiveEngine("cpu"))
+    token = CancelToken()
+    th = threading.Thread(target=loop.run, args=(token,), daemon=True)
+    th.start()
+    got = None
+    try:
+        for _ in range(600):
+            f, _ = mb.take()
+            if isinstance(f, LiveFrame):
+                got = f
+                break
+            th.join(0.05)
+    finally:
+        token.cancel()
+        loop.wake()
+        th.join(10)
+    assert got is not None and got.caption.startswith("label: ") and got.frame.shape == (32, 32, 3)

@@ -202,3 +202,22 @@ def test_onnx_resnet18_3ch_224_every_layer(tmp_path):
         assert torch.allclose(model(x), r18(x), atol=1e-4)
         assert torch.allclose(maps[-1], r18.forward_features(x), atol=1e-4)
     assert model.classifier_name and model.num_classes == 10
+
+
+@needs_timm
+def test_scripted_timm_model_has_the_eager_layers_and_maps(tmp_path):
+    import timm
+
+    torch.manual_seed(0)
+    net = timm.create_model("mobilenetv3_small_050", pretrained=False, num_classes=7).eval()
+    p = tmp_path / "mnv3.pt"
+    torch.jit.save(torch.jit.script(net), str(p))  # helper script functions, control flow, in-place ops
+    scripted = build(open_spec("--model", str(p), "--input-size", "96", "--input-preset", "imagenet"))
+    eager = ext.ExternalBackbone(net, size=(96, 96))
+    assert scripted.script and layer_list(scripted) == layer_list(eager) and len(eager.feature_info) > 100
+    x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for u, v in zip(scripted.forward_intermediates(x), eager.forward_intermediates(x)):
+            assert torch.equal(u, v)
+        assert torch.equal(scripted(x), net(x))
+    assert scripted.classifier_name == eager.classifier_name == "net.classifier"

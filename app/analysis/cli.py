@@ -132,9 +132,9 @@ def cmd_top(args) -> int:
         raise UserError(str(exc)) from None
     sys.stderr.write("\n")
     if args.out:
-        from app.imaging.mosaic import mosaic
-        from app.live.mosaic import save_png
         import numpy as np
+
+        from app.imaging.mosaic import mosaic, save_png
 
         side = max(max(p.image.shape[0], p.image.shape[1]) for p in patches)
         tiles = np.zeros((len(patches), side, side, patches[0].image.shape[-1]), np.uint8)

@@ -81,12 +81,12 @@ def _err(exc: Exception):
 
 
 def cmd_list(args) -> int:
-    from app.data import formats
+    from app.data import formats, remote
     from app.storage import human_size
 
     rows = [("NAME", "LOCAL", "DOWNLOAD", "WHERE / TITLE")]
     for name in formats.builtin_names():
-        st = formats.status(name, args.data_root)
+        st = remote.status(name, args.data_root)
         size = "-" if not st.download_size else human_size(st.download_size)
         rows.append((name, "yes" if st.local else "no", size, st.where if st.local else st.title))
     rows.append(("imagefolder:PATH", "-", "-", "any folder of class sub-folders (train/ and test/ when present)"))
@@ -97,14 +97,14 @@ def cmd_list(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from app.data import DatasetError, formats
+    from app.data import DatasetError, formats, remote
     from app.tasks import run_to_end
 
     if args.name != "digits" and args.name not in formats.BUILTINS:
         raise _err(ValueError(f"unknown dataset {args.name!r}; downloadable: {', '.join(formats.BUILTINS)}"))
     show = _Progress(f"{args.name}: ")
     try:
-        out = run_to_end(formats.download(args.name, args.data_root, mirror=args.mirror,
+        out = run_to_end(remote.download(args.name, args.data_root, mirror=args.mirror,
                                           keep_archive=args.keep_archive), show)
     except DatasetError as exc:
         raise _err(exc) from None
@@ -140,12 +140,12 @@ def cmd_info(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from app.data import DatasetError, formats
+    from app.data import DatasetError, formats, remote
     from app.tasks import run_to_end
 
     show = _Progress(f"{args.name}: ")
     try:
-        results = run_to_end(formats.verify_local(args.name, args.data_root), show)
+        results = run_to_end(remote.verify_local(args.name, args.data_root), show)
     except DatasetError as exc:
         raise _err(exc) from None
     finally:
@@ -180,7 +180,7 @@ def cmd_cache(args) -> int:
 
 
 def cmd_clear_cache(args) -> int:
-    from app.cli import UserError
+    from app.errors import UserError
     from app.data import caches
     from app.storage import human_size
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from app.errors import AppError
 
 import gzip
+import hashlib
 import math
 import struct
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +36,18 @@ class ArrayDataset:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of the pixels, labels and class names (blake2b, 16 hex digits; about 0.5 s for CIFAR-10's
+        150 MB): the content key for caches of anything computed from this dataset (the probe's features), so
+        that an edited image folder never serves stale results."""
+        h = hashlib.blake2b(digest_size=8)
+        h.update(f"{self.images.shape}|{self.images.dtype}|{len(self.labels)}|".encode())
+        h.update("\n".join(self.classes).encode("utf-8", "surrogateescape"))
+        h.update(np.ascontiguousarray(self.labels, dtype=np.int64).tobytes())
+        h.update(memoryview(np.ascontiguousarray(self.images)).cast("B"))
+        return h.hexdigest()
 
     @property
     def channels(self) -> int:

@@ -31,7 +31,7 @@ def register(sub, bench) -> None:
 
 
 def _recipe(name):
-    from app.cli import UserError
+    from app.errors import UserError
     from app.experiments.recipe import RecipeError, load_recipe
 
     try:
@@ -73,7 +73,7 @@ def cmd_show(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from app.cli import UserError
+    from app.errors import UserError
     from app.experiments.runner import run_experiment
     from app.tasks import cli_progress, run_to_end
 

@@ -66,3 +66,21 @@ def mosaic(images: np.ndarray, cols: int | None = None, *, gap: int = 2, margin:
         imgs = padded
     lay = layout(n, imgs.shape[1], w, gap=gap, margin=margin, cols=cols, aspect=aspect)
     return np.ascontiguousarray(tile(imgs, lay, background)), lay
+
+
+def save_png(path, rgb: np.ndarray):
+    """Write an RGB uint8 image as PNG (parent folders created, written atomically); returns the path."""
+    from pathlib import Path
+
+    import cv2
+
+    from app.storage import atomic_write
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        path = path.with_suffix(".png")
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"could not encode a PNG for {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(path, buf.tobytes())

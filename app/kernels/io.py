@@ -223,6 +223,10 @@ def _npy_header(raw: bytes, path: Path, what: str) -> None:
         limits.check_array(f"{path.name}{what}", shape, dtype.itemsize)
     except LimitError as exc:
         raise KernelFileError(str(exc)) from None
+    declared, held = limits.declared_bytes(shape, dtype.itemsize), len(raw) - f.tell()
+    if declared > held:  # also when the limits are off: never allocate what the file cannot fill
+        raise KernelFileError(f"{path.name}{what}: truncated .npy: the header declares {declared:,} bytes of data, "
+                              f"the file holds {held:,}")
 
 
 def _load_npy(raw: bytes, path: Path, what: str = "") -> np.ndarray:

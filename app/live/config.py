@@ -114,3 +114,4 @@ class LiveStatus:
     message: str
     level: str = "info"  # info, warning, error
     running: bool = True  # False: the source is closed (error, end); Play/Retry reopens it
+    opened: bool = False  # True: a source has just been opened (frames follow)

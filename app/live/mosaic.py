@@ -28,11 +28,7 @@ def compose(images: list[np.ndarray], height: int = 360, gap: int = 8, fill: int
 
 
 def save_png(path: str | Path, rgb: np.ndarray) -> Path:
-    """Write an RGB uint8 image as PNG (parent folders created); raises OSError with the path on failure."""
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        path = path.with_suffix(".png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
-    return path
+    """Write an RGB uint8 image as PNG (``app.imaging.mosaic.save_png``: atomic, parent folders created)."""
+    from app.imaging.mosaic import save_png as _save
+
+    return _save(path, rgb)

@@ -28,6 +28,7 @@ from app.live.config import LiveConfig, LiveFrame, LiveStatus
 from app.live.engine import LiveEngine
 from app.live.sources import FrameSource, SourceConfig, SourceError, make_source, set_cv_threads
 from app.models.spec import ModelSpec
+from app.models.zoo import default_specs
 from app.tasks import CancelToken
 
 # Options that keep a backbone affordable at video resolution (the registry defaults target 32x32 inputs).
@@ -200,7 +201,7 @@ class LiveLoop:
                             s = self._open_source(cfg.source)
                             s.open()
                             src = s
-                            post(LiveStatus(f"Showing {s.description}"))
+                            post(LiveStatus(f"Showing {s.description}", opened=True))
                         except SourceError as exc:
                             post(LiveStatus(str(exc), "error", running=False))
                         except Exception as exc:  # anything else opening a source: say it, keep the app
@@ -287,17 +288,6 @@ def live_spec(spec: ModelSpec) -> ModelSpec:
     return replace(spec, options=tuple(sorted(opts.items())), label=f"{spec.label or spec.backbone} [{note}]")
 
 
-def _zoo_specs() -> list[ModelSpec]:
-    try:
-        from app.models.zoo import default_specs  # type: ignore
-    except ImportError:
-        return []
-    try:
-        return list(default_specs())
-    except Exception:
-        return []
-
-
 def model_choices(session_models: dict[str, ModelSpec] | None = None) -> list[ModelSpec]:
     """Specs a pane can show: the built-in ones (random, hand-designed, trained) and the session's, by label."""
     out: list[ModelSpec] = []
@@ -312,16 +302,8 @@ def model_choices(session_models: dict[str, ModelSpec] | None = None) -> list[Mo
             seen.add(lab)
             out.append(spec if spec.label else replace(spec, label=lab))
 
-    zoo = _zoo_specs()
-    if not zoo:  # the zoo is not there: a small built-in list so the Live view still works
-        zoo = [ModelSpec.make("rdsn", label="rdsn (random)"),
-               ModelSpec.make("resnet20", label="resnet20 (random)"),
-               ModelSpec.make("simple", label="simple (random)")]
-    for s in zoo:
-        try:
-            add(s)
-        except Exception:
-            continue
+    for s in default_specs():  # the zoo skips damaged shipped files itself
+        add(s)
     for name, s in (session_models or {}).items():
         add(s, s.label or name)
     return out

@@ -69,7 +69,7 @@ def with_banks(spec, items: list[str] | None):
     """``--bank LAYER=FILE`` items: each Workbench bank file goes into that layer (``ModelSpec.banks``)."""
     import dataclasses
 
-    from app.cli import UserError
+    from app.errors import UserError
     from app.kernels.io import load
 
     banks = list(spec.banks)

@@ -36,7 +36,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QApplication, QComboBox, QFileDialog, QHBoxLayout, QLabel, QSizePolicy, QSpinBox,
                                QToolButton, QVBoxLayout, QWidget)
 
-from app.data import formats
+from app.data import formats, remote
 from app.data.preview import View, browse
 from app.storage import human_size
 from widgets.common.worker import Worker, WorkerPool
@@ -285,7 +285,7 @@ class DatasetBrowser(QWidget):
         if name in formats.BUILTINS and formats.locate(name, root) is None:
             self._cancel_load()
             self._dataset = None
-            st = formats.status(name, root)
+            st = remote.status(name, root)
             self._set_message(f"{name} is not downloaded yet ({human_size(st.download_size)} from its official "
                               f"location). Press Download.", error=False)
             self._clear_view()
@@ -326,16 +326,17 @@ class DatasetBrowser(QWidget):
     @Slot()
     def download(self) -> None:
         name, root = self.dataset_name, self._root
-        if self._closed or name not in formats.BUILTINS or (self._dl_worker is not None and self._dl_worker.is_running()):
+        running = self._dl_worker is not None and self._dl_worker.is_running()
+        if self._closed or name not in formats.BUILTINS or running:
             return
         force = self.work.repair  # "Download again": repair a damaged copy
         self._cancel_load()
         self.download_btn.setEnabled(False)
         self._set_message(f"downloading {name}…", error=False)
         if force:
-            make = lambda token: formats.download(name, root, cancel=token, force=True)  # noqa: E731
+            make = lambda token: remote.download(name, root, cancel=token, force=True)  # noqa: E731
         else:
-            make = lambda token: formats.download(name, root, cancel=token)  # noqa: E731
+            make = lambda token: remote.download(name, root, cancel=token)  # noqa: E731
         w = self.pool.start(make, name="dataset-download")
         w.progress.connect(self._on_progress)
         w.finished.connect(self._on_downloaded)

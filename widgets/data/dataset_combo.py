@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QComboBox, QWidget
 
-from app.data import formats
+from app.data import formats, remote
 from app.storage import human_size
 
 FOLDER_ITEM = "Image folder…"
@@ -38,7 +38,7 @@ class DatasetCombo(QComboBox):
         for i in range(self.count()):
             name = self.itemData(i)
             if name in formats.BUILTINS:
-                st = formats.status(name, root)
+                st = remote.status(name, root)
                 self.setItemText(i, name if st.local else f"{name} (download {human_size(st.download_size)})")
                 tip = f"{st.title}\n" + (f"local: {st.where}" if st.local else "not downloaded yet")
                 self.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)

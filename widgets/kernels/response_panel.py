@@ -31,7 +31,7 @@ class ResponsePanel(QWidget):
         self.input_view.setMaximumHeight(150)
         lay.addWidget(self.input_view, 1)
         row = QHBoxLayout()
-        self.response_title = QLabel()
+        self.response_title = QLabel(wordWrap=True)
         row.addWidget(self.response_title, 1)
         self.zero_mean_check = QCheckBox("zero-mean display")
         self.zero_mean_check.setToolTip("Centre each response on its median (white = the map's median) instead of "

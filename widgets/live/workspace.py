@@ -219,9 +219,9 @@ class LiveWorkspace(QWidget):
             self.controls.camera_spin.blockSignals(False)
         self.controls.set_kind(kind)
         self.source_ok = True
+        self._push_config()  # the new source first, then the retry (else the old one is retried once more)
         if self.runner.loop is not None:
             self.runner.retry()
-        self._schedule()
 
     # --- config to the worker ---
     def config(self) -> LiveConfig:
@@ -304,8 +304,8 @@ class LiveWorkspace(QWidget):
     # --- frames and status from the worker ---
     @Slot(object)
     def _on_frame(self, lf: LiveFrame) -> None:
-        if not self._active:
-            return
+        if not self._active or not self.source_ok:
+            return  # (a frame read before the source failed, delivered with the failure: stale)
         self._last = lf
         self._frames_shown += 1
         self.input.show_frame(lf)
@@ -320,11 +320,10 @@ class LiveWorkspace(QWidget):
 
     @Slot(object)
     def _on_status(self, st: LiveStatus) -> None:
-        if st.level == "error":
-            self.source_ok = False
-        elif st.message.startswith("Showing"):
+        if st.opened:
             self.source_ok = True
-        if not st.running:  # the source is closed: no stale picture, label or rates
+        elif not st.running:  # the source is closed: no stale picture, label or rates
+            self.source_ok = False
             self.input.reset(st.message if st.level == "error" else "")
             for p in self.panes:
                 p.reset_timing()

@@ -187,6 +187,8 @@ class _Resolver:
                 self.children[path.rsplit(".", 1)[0] if "." in path else ""].append(path)
         self.anchor: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.frames: dict[torch._C.Node, list[tuple[str, ...]]] = {}
+        self.inferred: dict[torch._C.Node, tuple[str, ...]] = {}
+        self.graph_return = graph.return_node()
         self._walk(graph.nodes())
 
     def _segments(self, node: torch._C.Node) -> list[str]:
@@ -252,8 +254,40 @@ class _Resolver:
         return self.frames.get(node, [])
 
     def path(self, node: torch._C.Node) -> tuple[str, ...]:
+        """The innermost module call ``node`` runs in. Nodes without a module hierarchy are root-level code or
+        code of a script function a module called (timm's helpers): they sit where their inputs and users meet."""
         f = self.frames.get(node)
-        return f[-1] if f else ()
+        if f:
+            return f[-1]
+        got = self._inferred(node, set())
+        return got if got is not None else ()
+
+    def _inferred(self, node: torch._C.Node, visiting: set) -> tuple[str, ...] | None:
+        if node.kind() == "prim::Return":  # the graph's own return is root-level; a sub-block's, its owner's
+            owner = node.owningBlock().owningNode() if node != self.graph_return else None
+            return () if owner is None else self._inferred(owner, visiting)
+        f = self.frames.get(node)
+        if f:
+            return f[-1]
+        if node in self.inferred:
+            return self.inferred[node]
+        if node in visiting:
+            return None
+        visiting.add(node)
+        known = []
+        for v in node.inputs():
+            src = v.node()
+            if src.kind() not in ("prim::Constant", "prim::GetAttr", "prim::Param") and self.frames.get(src):
+                known.append(self.frames[src][-1])
+        for v in node.outputs():
+            for u in v.uses():
+                p = self._inferred(u.user, visiting)
+                if p is not None:
+                    known.append(p)
+        out = _common(known) if known else None
+        if out is not None:
+            self.inferred[node] = out
+        return out
 
 
 def _common(paths: list[tuple[str, ...]]) -> tuple[str, ...]:

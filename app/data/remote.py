@@ -1,0 +1,228 @@
+"""The built-in datasets' local copies: status, downloads from the official locations (or a mirror), unpacking
+the archives, and verifying a copy against the published digests (no Qt).
+
+``status(name, root)``, ``download(name, root, ...)`` and ``verify_local(name, root)`` (task generators),
+``unpack(archive, root)``. ``FILTER_EXPLORER_MIRROR`` (or ``mirror=``) replaces every URL's folder with a mirror
+that serves the same file names.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tarfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generator
+
+from app.data import core
+from app.data.core import DatasetError
+from app.data.catalog import ARCHIVE_MEMBERS, BUILTINS, MIRROR_ENV, OPTIONAL_MEMBERS, RemoteFile, builtin_names
+from app.data.formats import _not_downloaded, _root, locate
+from app.storage import atomic_path, file_digest
+from app.tasks import CancelToken, Progress, check
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    title: str
+    local: bool
+    where: str  # the local folder/archive, or "" when missing; "embedded" for digits
+    download_size: int  # bytes (0: nothing to download)
+
+
+def status(name: str, root: str | Path | None = None) -> Status:
+    if name == "digits":
+        return Status("digits", "scikit-learn 8x8 digits (embedded)", True, "embedded", 0)
+    b = BUILTINS.get(name)
+    if b is None:
+        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(builtin_names())}")
+    src = locate(name, root)
+    return Status(name, b.title, src is not None, str(src.path) if src else "", b.download_size)
+
+
+def mirror_url(f: RemoteFile, mirror: str | None) -> str:
+    mirror = mirror or os.environ.get(MIRROR_ENV) or ""
+    if not mirror:
+        return f.url
+    return mirror.rstrip("/") + "/" + f.filename
+
+
+def download(name: str, root: str | Path | None = None, *, mirror: str | None = None,
+             md5: dict[str, str] | None = None, cancel: CancelToken | None = None,
+             keep_archive: bool = False, force: bool = False) -> Generator[Progress, None, Path]:
+    """Fetch ``name`` from its official location (or ``mirror``) into ``root``; returns the local folder.
+
+    Each file is checked against its published MD5 (``md5`` overrides per file name, for mirrors of other
+    content such as test fixtures); archives are unpacked member by member (only the members the loader reads)
+    and then deleted unless ``keep_archive``. Interrupted downloads resume; a cancelled one keeps its ``.part``.
+    ``force``: fetch and unpack again even when the unpacked files are there (to repair a damaged copy; files
+    that still match their checksum are not fetched again).
+    """
+    from app.data.download import fetch
+
+    if name == "digits":
+        yield Progress(1, 1, "digits ships with scikit-learn: nothing to download")
+        return Path(core.__file__)
+    b = BUILTINS.get(name)
+    if b is None:
+        raise DatasetError(f"unknown dataset {name!r}; downloadable: {', '.join(BUILTINS)}")
+    r = _root(root)
+    target = r / b.download_dir if b.download_dir else r
+    target.mkdir(parents=True, exist_ok=True)
+    got = []
+    for i, f in enumerate(b.files):
+        check(cancel)
+        want = (md5 or {}).get(f.filename, f.md5)
+        dest = target / f.filename
+        if f.filename in ARCHIVE_MEMBERS:
+            folder, members = ARCHIVE_MEMBERS[f.filename]
+            if not force and all((r / folder / m).exists() for m in members if m not in OPTIONAL_MEMBERS):
+                yield Progress(1, 1, f"{name}: already unpacked in {r / folder}")
+                return r / folder
+        prefix = f"[{i + 1}/{len(b.files)}] " if len(b.files) > 1 else ""
+        for p in fetch(mirror_url(f, mirror), dest, md5=want, cancel=cancel):
+            yield Progress(p.done, p.total, prefix + p.message)
+        got.append(dest)
+    if len(got) == 1 and got[0].name in ARCHIVE_MEMBERS:
+        out = yield from unpack(got[0], r, cancel)
+        if not keep_archive:
+            got[0].unlink(missing_ok=True)
+        return out
+    return target
+
+
+def unpack(archive: Path, root: Path, cancel: CancelToken | None = None) -> Generator[Progress, None, Path]:
+    """Unpack the members the loaders read into ``root/<folder>``; each file appears complete or not at all.
+
+    Member names are taken from the known list only (no path from the archive is trusted)."""
+    folder, members = ARCHIVE_MEMBERS[archive.name]
+    out = root / folder
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = set(members)
+    found: set[str] = set()
+    total = archive.stat().st_size
+    try:
+        with open(archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r:gz") as tf:
+            for m in tf:
+                check(cancel)
+                base = m.name.rsplit("/", 1)[-1]
+                if base not in wanted or base in found or not m.isfile():
+                    continue
+                yield Progress(raw.tell(), total, f"unpacking {base}")
+                src = tf.extractfile(m)
+                n = 0
+                with atomic_path(out / base) as tmp, open(tmp, "wb") as dst:
+                    while True:
+                        check(cancel)
+                        block = src.read(1 << 20)
+                        if not block:
+                            break
+                        dst.write(block)
+                        n += len(block)
+                    if n != m.size:
+                        raise EOFError(f"{m.name}: {n} of {m.size} bytes")
+                found.add(base)
+                if found == wanted:
+                    break
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise DatasetError(f"{archive.name}: truncated or damaged archive ({exc})") from None
+    missing = sorted(wanted - found - OPTIONAL_MEMBERS)
+    if missing:
+        raise DatasetError(f"{archive.name}: missing {', '.join(missing)}")
+    yield Progress(total, total, f"unpacked {archive.name} into {out}")
+    return out
+
+
+# --- verifying a local copy -----------------------------------------------------------------------------
+# published MD5s of single files as they lie on disk: MNIST's decompressed IDX files (the shared copy was
+# recompressed, so its .gz digests differ from the download's), torchvision's per-file digests for the CIFAR
+# python version and STL-10. The CIFAR binary version publishes only the archive's digest.
+FILE_MD5 = {
+    "mnist": {"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+              "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+              "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+              "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637"},
+    "cifar-py10": {"data_batch_1": "c99cafc152244af753f735de768cd75f",
+                   "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+                   "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+                   "data_batch_4": "634d18415352ddfa80567beed471001a",
+                   "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+                   "test_batch": "40351d587109b95175f43aff81a1287e"},
+    "cifar-py100": {"train": "16019d7e3df5f24257cddd939b257f8d", "test": "f0ef6b0ae62326f3e7ffdfab6717acfc"},
+    "stl10": {"train_X.bin": "918c2871b30a85fa023e0c44e0bee87f", "train_y.bin": "5a34089d4802c674881badbb80307741",
+              "test_X.bin": "7f263ba9f9e0b06b93213547f721ac82", "test_y.bin": "36f9794fa4beb8a2c72628de14fa638e"},
+}
+
+
+def _md5_stream(f, cancel: CancelToken | None) -> str:
+    h = hashlib.md5()
+    while True:
+        check(cancel)
+        block = f.read(1 << 20)
+        if not block:
+            return h.hexdigest()
+        h.update(block)
+
+
+def verify_local(name: str, root: str | Path | None = None, cancel: CancelToken | None = None
+                 ) -> Generator[Progress, None, list[tuple[str, bool | None, str]]]:
+    """Check a local copy against published digests: ``[(file, ok, detail)]`` with ok None where no digest is
+    published. IDX ``.gz`` files pass on the download's digest or, failing that, on their decompressed content."""
+    if name not in BUILTINS:
+        raise DatasetError(f"nothing to verify for {name!r}; built-in datasets: {', '.join(BUILTINS)}")
+    src = locate(name, root)
+    if src is None:
+        raise _not_downloaded(name, _root(root))
+    b = BUILTINS[name]
+    out: list[tuple[str, bool | None, str]] = []
+    if src.kind == "idx":
+        compressed = {f.filename: f.md5 for f in b.files}
+        plain = FILE_MD5.get(name, {})
+        stems = [s for pair in core.IDX_FILES.values() for s in pair]
+        for i, stem in enumerate(stems):
+            yield Progress(i, len(stems), f"verifying {stem}")
+            path = core._find(src.path, stem)
+            digest = file_digest(path, "md5", cancel)
+            if path.suffix == ".gz" and digest == compressed.get(path.name):
+                out.append((path.name, True, "md5 of the download"))
+                continue
+            if path.suffix == ".gz":
+                try:
+                    with gzip.open(path, "rb") as f:
+                        digest = _md5_stream(f, cancel)
+                except (OSError, EOFError, zlib.error) as exc:
+                    out.append((path.name, False, f"cannot decompress ({exc})"))
+                    continue
+            want = plain.get(stem)
+            if want is None:
+                out.append((path.name, None, f"no published digest for this content (md5 {digest})"))
+            else:
+                ok = digest == want
+                out.append((path.name, ok, "md5 of the decompressed content" + ("" if ok else
+                            f" is {digest}, expected {want}")))
+        return out
+    if src.kind == "archive":
+        want = next((f.md5 for f in b.files if f.filename == src.path.name), None)
+        yield Progress(0, None, f"verifying {src.path.name}")
+        digest = file_digest(src.path, "md5", cancel)
+        if want is None:
+            return [(src.path.name, None, f"no published digest (md5 {digest})")]
+        return [(src.path.name, digest == want, "md5 of the archive" + ("" if digest == want else
+                 f" is {digest}, expected {want}"))]
+    table = {"cifar-py": FILE_MD5["cifar-py10" if name == "cifar10" else "cifar-py100"],
+             "stl-bin": FILE_MD5["stl10"]}.get(src.kind, {})
+    files = sorted(p for p in src.path.iterdir() if p.is_file() and not p.name.endswith(".part"))
+    for i, p in enumerate(files):
+        want = table.get(p.name)
+        if want is None:
+            if src.kind == "cifar-bin" and p.suffix == ".bin":
+                out.append((p.name, None, "no published per-file digest (the archive's was checked at download)"))
+            continue
+        yield Progress(i, len(files), f"verifying {p.name}")
+        digest = file_digest(p, "md5", cancel)
+        out.append((p.name, digest == want, "md5" + ("" if digest == want else f" is {digest}, expected {want}")))
+    return out

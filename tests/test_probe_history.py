@@ -180,7 +180,7 @@ def test_probe_bank_and_sidecar(tmp_path):
         assert s.returncode == 0, s.stderr
         assert json.loads(s.stdout)["resolved"]["model"]["options"]["widths"] == [32, 64, 64]
         own = _main("probe", "--weights", str(side), "--dataset", "digits", "--head", "own", home=tmp_path)
-        assert own.returncode == 2 and "trained on mnist, not digits" in own.stderr
+        assert own.returncode == 2 and "trained on mnist, not on digits" in own.stderr
 
 
 def test_a_banked_run_reruns_to_the_same_numbers(fe_home, tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import platform
 import time
 from html import escape
@@ -136,7 +137,7 @@ def _versions() -> str:
 
     return (f"Filter Explorer {__version__}, Python {platform.python_version()}, torch {torch.__version__}, "
             f"numpy {numpy.__version__}, {platform.system()} {platform.machine()}, device {describe().name}, "
-            f"{__import__('os').cpu_count()} CPU core(s)")
+            f"{os.cpu_count()} CPU core(s)")
 
 
 def command(result) -> str:

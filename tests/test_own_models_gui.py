@@ -290,3 +290,21 @@ def test_timm_name_that_cannot_open_says_why(qtbot, ws):
     msg = ws.own.banner.text()
     assert ws.own.banner.isVisibleTo(ws.own) and "timm" in msg and "Traceback" not in msg
     assert ws.session.models == {}
+
+
+def test_input_dialog_presets_and_a_bad_size(settings):
+    from widgets.models.input_dialog import InputDialog
+
+    d = InputDialog("net.pt", 3)
+    assert d.preset.currentData() == "imagenet" and d.size.text() == "224" and d.channels.currentData() == 3
+    d.preset.setCurrentIndex(d.preset.findData("cifar10"))
+    spec = d.spec()
+    assert (spec.channels, spec.size, spec.mean) == (3, (32, 32), (0.4914, 0.4822, 0.4465))
+    d.size.setText("")  # any size (fully convolutional)
+    assert d.spec().size is None
+    d.size.setText("big")
+    d.accept()
+    assert d.result_spec is None and d.error.text()  # refused with a message, the dialog stays open
+    d.size.setText("64x48")
+    d.accept()
+    assert d.result_spec.size == (64, 48) and d.result() == d.DialogCode.Accepted

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+                               QLineEdit, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from app.models.external import twin_spec
 from app.models.external.opened import Opened, Peek, open_task, peek_task
@@ -27,6 +27,13 @@ from widgets.models.input_dialog import ask_input, remember, remembered
 
 FILTER = ("Models (*.pt *.pth *.ts *.th *.onnx *.safetensors *.bin);;TorchScript (*.pt *.pth *.ts);;ONNX (*.onnx);;"
           "State dicts (*.safetensors *.pth *.pt *.bin);;All files (*)")
+
+
+def widen_for_tree(splitter: QSplitter, tree: bool) -> None:
+    """The architecture tree wants more room on the left than the builder form."""
+    total = sum(splitter.sizes())
+    left = max(380, min(560, total // 3)) if tree else 380
+    splitter.setSizes([left, max(1, total - left)])
 
 
 class TimmDialog(QDialog):

@@ -23,7 +23,7 @@ from widgets.models import persist
 from widgets.models.builder_form import BuilderForm
 from widgets.models.choices import LayerChoices
 from widgets.models.kernel_compare import BUILDER, KernelCompare
-from widgets.models.open_model import OwnModelPanel
+from widgets.models.open_model import OwnModelPanel, widen_for_tree
 from widgets.models.layer_table import COL_BANK, COL_FROZEN, LayerTable  # noqa: F401  (tests read the columns)
 from widgets.models.view_cache import ViewCache, view_key
 from widgets.models.words import arms_text, auto_name, refusal_hint, stages_html
@@ -80,12 +80,12 @@ class ModelsWorkspace(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         self.own = OwnModelPanel(session, settings, self.pool)  # "Your model": open a model file (Ctrl+Shift+O)
         self.left_tabs = QTabWidget()
-        self.left_tabs.addTab(f, "Build")
-        self.left_tabs.addTab(self.own, "Your model")
+        for w, text in ((f, "Build"), (self.own, "Your model")):
+            self.left_tabs.addTab(w, text)
         self.main_splitter = _splitter(Qt.Orientation.Horizontal, (self.left_tabs, 0, 380),
                                        (self.right_splitter, 1, 1020))
         lay.addWidget(self.main_splitter)
-        self.left_tabs.currentChanged.connect(self._on_left_tab)
+        self.left_tabs.currentChanged.connect(lambda i: widen_for_tree(self.main_splitter, i == 1))
 
         f.backbone.currentIndexChanged.connect(self._on_backbone)
         f.changed.connect(self._changed)
@@ -392,13 +392,6 @@ class ModelsWorkspace(QWidget):
         self.train_dialog.show()
         if QGuiApplication.platformName() != "offscreen":  # the offscreen platform warns on raise()
             self.train_dialog.raise_()
-
-    @Slot(int)
-    def _on_left_tab(self, index: int) -> None:
-        """The architecture tree wants more room than the builder form."""
-        total = sum(self.main_splitter.sizes())
-        left = max(380, min(560, total // 3)) if index == 1 else 380
-        self.main_splitter.setSizes([left, max(1, total - left)])
 
     @Slot()
     def open_model(self) -> None:

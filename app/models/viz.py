@@ -76,17 +76,20 @@ def layer_rows(model) -> list[LayerRow]:
         if mask is not None and getattr(mod, "weight", None) is not None and mod.weight.requires_grad:
             tr -= int(np.asarray(mask).sum()) * int(mod.weight[0].numel())
         label = names.get(id(mod), path)
-        if isinstance(mod, nn.Conv2d):
-            k = mod.kernel_size
-            if mod.groups > 1 and mod.groups == mod.in_channels:
+        cls = getattr(mod, "original_name", None) or type(mod).__name__  # a TorchScript module's class name
+        w = getattr(mod, "weight", None)
+        if isinstance(mod, nn.Conv2d) or (cls == "Conv2d" and w is not None and w.dim() == 4):
+            # from the weight: a traced TorchScript conv keeps no kernel_size / groups / in_channels attributes
+            k, groups = tuple(int(v) for v in w.shape[-2:]), int(getattr(mod, "groups", 1))
+            cin, stride = int(w.shape[1]) * groups, getattr(mod, "stride", (1,))
+            if groups > 1 and groups == cin:
                 kind = "depthwise conv"
             elif k == (1, 1):
                 kind = "1x1 conv"
             else:
                 kind = "conv"
-            rows.append(LayerRow(path, label, kind, mod.in_channels, mod.out_channels, f"{k[0]}x{k[1]}",
-                                 int(mod.stride[0]), n, tr, n - tr, mod.weight.dim() == 4,
-                                 tuple(int(v) for v in mod.weight.shape)))
+            rows.append(LayerRow(path, label, kind, cin, int(w.shape[0]), f"{k[0]}x{k[1]}", int(stride[0]), n, tr,
+                                 n - tr, w.dim() == 4, tuple(int(v) for v in w.shape)))
         elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
             rows.append(LayerRow(path, label, "batch-norm", mod.num_features, mod.num_features, "", 1, n, tr, n - tr,
                                  False))
@@ -94,7 +97,7 @@ def layer_rows(model) -> list[LayerRow]:
             rows.append(LayerRow(path, label, "linear", mod.in_features, mod.out_features, "", 1, n, tr, n - tr,
                                  False))
         else:
-            rows.append(LayerRow(path, label, type(mod).__name__, 0, 0, "", 1, n, tr, n - tr, False))
+            rows.append(LayerRow(path, label, cls, 0, 0, "", 1, n, tr, n - tr, False))
     return rows
 
 

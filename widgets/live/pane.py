@@ -254,6 +254,14 @@ class PaneWidget(QFrame):
         self.layer, self.page, self.focus = None, 0, None
         self._layers = ()
 
+    def tap(self, label: str, layer: int) -> None:
+        """Switch to the model ``label`` (one of the choices) and its layer ``layer``."""
+        labels = [s.label for s in self._choices]
+        if label in labels and self.spec.label != label:
+            self.model_combo.setCurrentIndex(labels.index(label))  # resets the layer and page
+        self.layer, self.page, self.focus, self._layers = int(layer), 0, None, ()  # the menu refills on the result
+        self.changed.emit()
+
     # --- intent ---
     @Slot(int)
     def _on_model(self, i: int) -> None:

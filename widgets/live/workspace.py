@@ -199,11 +199,19 @@ class LiveWorkspace(QWidget):
         if kind == "live-head":
             self.attach_head(name)
             return
+        if kind == "tap" and name in self.session.taps:  # the Models workspace's architecture view
+            self.tap(name, self.session.taps[name])
+            return
         if kind != "models":
             return
         self._choices = model_choices(self.session.models)
         for p in self.panes:
             p.set_choices(self._choices)
+
+    def tap(self, label: str, layer: int) -> None:
+        """Show ``layer`` of model ``label``: in the first pane showing it, else the last pane switches to it."""
+        pane = next((p for p in self.panes if p.spec.label == label), None) or self.panes[-1]
+        pane.tap(label, layer)
 
     @Slot()
     def _unfocus_all(self) -> None:

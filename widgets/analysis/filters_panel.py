@@ -11,6 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.analysis.jobs import filters_job
+from widgets.probe.plots import plot
 from widgets.analysis.common import ModelCombo, TaskBar
 from widgets.common.worker import WorkerPool
 
@@ -18,13 +19,7 @@ COLOURS = {"trained": (31, 119, 180), "random": (214, 39, 40), "hand-designed": 
 
 
 def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
-    w = pg.PlotWidget()
-    w.setTitle(title, size="9pt")
-    w.setLabel("left", left)
-    w.setLabel("bottom", bottom)
-    w.showGrid(x=True, y=True, alpha=0.2)
-    w.setMenuEnabled(False)
-    w.addLegend(offset=(-4, 4), labelTextSize="8pt", brush=(255, 255, 255, 200))
+    w = plot(title, left, bottom, size="9pt", legend=True)
     for ax in ("left", "bottom"):
         w.getAxis(ax).enableAutoSIPrefix(False)  # shares are shares, not "x0.001"
     return w

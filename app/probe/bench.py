@@ -16,7 +16,8 @@ import warnings
 import numpy as np
 
 
-def bench_head(args) -> dict:
+def bench_head(args, tuner=None) -> dict:
+    """``tuner``: an ``app.threads.ThreadTuner`` timing our head's iterations (``bench load``), or None."""
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -29,6 +30,7 @@ def bench_head(args) -> dict:
     from app.probe.preprocess import input_spec_for
     from app.probe.run import build_model, effective_spec
     from app.tasks import cli_progress, run_to_end
+    from app.threads import tuned
 
     if args.quick:
         dataset, train_limit, test_limit = args.dataset or "digits", min(args.train_limit, 600), min(args.test_limit, 200)
@@ -72,7 +74,8 @@ def bench_head(args) -> dict:
     run_to_end(train_logistic(Xtr[:20], train.labels[:20], Xte[:5], test.labels[:5], n_classes,
                               dict(opts, epochs=2), device=dev, seed=args.seed))
     t = time.perf_counter()
-    hr = run_to_end(train_logistic(Xtr, train.labels, Xte, test.labels, n_classes, opts, device=dev, seed=args.seed))
+    task = train_logistic(Xtr, train.labels, Xte, test.labels, n_classes, opts, device=dev, seed=args.seed)
+    hr = run_to_end(task if tuner is None else tuned(task, tuner))
     ours_seconds = time.perf_counter() - t
     ours_top1 = float(np.mean(hr.scores.argmax(1) == test.labels))
     ours_steps = hr.curves[-1].step if hr.curves else 0

@@ -171,9 +171,14 @@ def _head(args, on: bool) -> dict[str, Any]:
 
 
 def _measure(args, which: list[str], tuner_modes: list[bool]) -> dict[str, dict[str, Any]]:
+    from app import device as devmod
+
     out: dict[str, dict[str, Any]] = {}
     for name in which:
         for on in tuner_modes:
+            import torch
+
+            torch.set_num_threads(devmod.configured_threads())  # as configured: a tuned run may have lowered it
             label = {"live": "live app FPS", "extract": "extract images/s",
                      "head": "head speedup over scikit-learn (x)"}[name] + f" (tuner {'on' if on else 'off'})"
             out[label] = {"live": _live, "extract": _extract, "head": _head}[name](args, on)

@@ -62,13 +62,15 @@ def bench_features(args, prefix: str = "bench head: "):
             "spec": spec, "layer": layer, "dataset": dataset, "extract_seconds": extract_seconds, "device": dev}
 
 
-def bench_head(args) -> dict:
+def bench_head(args, tuner=None) -> dict:
+    """``tuner``: an ``app.threads.ThreadTuner`` timing our head's iterations (``bench load``), or None."""
     import torch
 
     from app import device as devices
     from app.probe.config import HEAD_DEFAULTS
     from app.probe.heads import PRECONDITION_MAX_FEATURES, standardizer, train_logistic
     from app.tasks import run_to_end
+    from app.threads import tuned
 
     f = bench_features(args)
     Xtr, Xte, dev, spec, layer, dataset = f["Xtr"], f["Xte"], f["device"], f["spec"], f["layer"], f["dataset"]
@@ -87,7 +89,8 @@ def bench_head(args) -> dict:
     run_to_end(train_logistic(Xtr[:20], ytr[:20], Xte[:5], yte[:5], n_classes,
                               dict(opts, epochs=2), device=dev, seed=args.seed))
     t = time.perf_counter()
-    hr = run_to_end(train_logistic(Xtr, ytr, Xte, yte, n_classes, opts, device=dev, seed=args.seed))
+    task = train_logistic(Xtr, ytr, Xte, yte, n_classes, opts, device=dev, seed=args.seed)
+    hr = run_to_end(task if tuner is None else tuned(task, tuner))
     ours_seconds = time.perf_counter() - t
     ours_top1 = float(np.mean(hr.scores.argmax(1) == yte))
     ours_steps = hr.curves[-1].step if hr.curves else 0

@@ -10,8 +10,8 @@ Figures:
 - live: app FPS of the Live pipeline (``app.live.bench.run_bench``; tuner on: the same engine, frame by frame);
 - extract: images/s of the probe's feature extraction (``app.probe.extract.extract``, rdsn, probe defaults,
   MNIST from ../shared when present, else the embedded digits), driven step by step;
-- head: our logistic head against scikit-learn on the same features (``app.probe.bench.bench_head``): both
-  timings and the speedup (the tuner is not wired into the head yet: fixed threads only).
+- head: our logistic head against scikit-learn on the same features (``app.probe.bench.bench_head``, its
+  L-BFGS iterations timed by the tuner when on): both timings and the speedup.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def _extract(args, on: bool) -> dict[str, Any]:
 
     from app.models.spec import ModelSpec
     from app.probe.extract import extract
-    from app.probe.preprocess import input_spec_for  # as app.probe.bench does: follow it when the probe moves
+    from app.models.inputs import dataset_stats, input_spec
     from app.probe.run import build_model, effective_spec
     from app.threads import drive
 
@@ -149,7 +149,7 @@ def _extract(args, on: bool) -> dict[str, Any]:
     torch.manual_seed(0)
     spec = effective_spec(ModelSpec.make("rdsn"), ds)
     model = build_model(spec)
-    ispec = input_spec_for(spec, model, ds)
+    ispec = input_spec(spec, model, stats=dataset_stats(ds))
     tuner = _tuner(on)
     t0 = time.perf_counter()
     feats = drive(extract(model, images, ispec, 1, "grid3", device="cpu", key=None, label="bench load"), tuner)
@@ -158,28 +158,30 @@ def _extract(args, on: bool) -> dict[str, Any]:
             else None, "threads": tuner.report()}
 
 
-def _head(args) -> dict[str, Any]:
+def _head(args, on: bool) -> dict[str, Any]:
     from app.probe.bench import bench_head
 
     ns = argparse.Namespace(quick=args.quick, dataset=None, data_root=None, backbone="rdsn", options=None, layer=0,
                             pooling="grid2", train_limit=args.head_train, test_limit=1000, weight_decay=1e-3,
                             epochs=100, seed=0, json=True)
-    r = bench_head(ns)
-    import torch
-
+    tuner = _tuner(on)
+    r = bench_head(ns, tuner)
     return {"value": r["speedup"], "ours_seconds": r["ours_seconds"], "sklearn_seconds": r["sklearn_seconds"],
-            "threads": torch.get_num_threads()}
+            "threads": tuner.report()}
 
 
 def _measure(args, which: list[str], tuner_modes: list[bool]) -> dict[str, dict[str, Any]]:
+    from app import device as devmod
+
     out: dict[str, dict[str, Any]] = {}
     for name in which:
-        if name == "head":
-            out["head speedup over scikit-learn (x)"] = _head(args)
-            continue
         for on in tuner_modes:
-            label = {"live": "live app FPS", "extract": "extract images/s"}[name] + f" (tuner {'on' if on else 'off'})"
-            out[label] = _live(args, on) if name == "live" else _extract(args, on)
+            import torch
+
+            torch.set_num_threads(devmod.configured_threads())  # as configured: a tuned run may have lowered it
+            label = {"live": "live app FPS", "extract": "extract images/s",
+                     "head": "head speedup over scikit-learn (x)"}[name] + f" (tuner {'on' if on else 'off'})"
+            out[label] = {"live": _live, "extract": _extract, "head": _head}[name](args, on)
     return out
 
 
@@ -231,5 +233,5 @@ def cmd_bench_load(args) -> int:
     print(f"bench load: {args.busy} busy processes on {os.cpu_count()} cores, torch threads {configured}; "
           f"load before {load_before[0]:.2f}")
     for f in figures:
-        print(f"  {f['figure']:<40} idle {f['idle']:>9.2f}  loaded {f['loaded']:>9.2f}  loaded/idle {f['ratio']}")
+        print(f"  {f['figure']:<46} idle {f['idle']:>9.2f}  loaded {f['loaded']:>9.2f}  loaded/idle {f['ratio']}")
     return 0

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", metavar="PATH", help="render the window offscreen to a PNG and exit")
     parser.add_argument(
         "--workspace",
-        choices=["kernels", "models", "live", "probe", "experiments"],
+        choices=["kernels", "models", "live", "probe", "experiments", "insight"],
         default=None,
         help="workspace to open (with --screenshot: the one to render)",
     )

@@ -120,6 +120,12 @@ def requested_threads(n: int | None = None, gui: bool = False) -> int:
 
 
 _forced: int | None = None
+_configured: int | None = None
+
+
+def configured_threads() -> int:
+    """The count ``configure_threads`` chose last (else ``default_threads()``): the most a ThreadTuner uses."""
+    return _configured or default_threads()
 
 
 def forced_threads() -> int | None:
@@ -131,10 +137,11 @@ def forced_threads() -> int | None:
 def configure_threads(n: int | None = None, gui: bool = False) -> int:
     """Set torch's intra-op threads deliberately (``requested_threads(n, gui)``): now if torch is loaded, else the
     moment it is (the light commands, ``--help``, ``kernels kinds``, ``models list``, never load it)."""
-    global _forced
+    global _forced, _configured
     asked = n is not None or bool(os.environ.get("FILTER_EXPLORER_THREADS", "").strip())
     n = requested_threads(n, gui)
     _forced = n if asked else None
+    _configured = n
     when_torch_imported(lambda torch: torch.set_num_threads(n))
     return n
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-Listener = Callable[[str, str], None]  # (kind, name): kind is "banks" or "models"
+Listener = Callable[[str, str], None]  # (kind, name): "banks", "models", "tap", or a request (see ``request``)
 
 
 class Session:
@@ -15,6 +15,7 @@ class Session:
         self.banks: dict[str, Any] = {}  # name -> app.kernels.KernelBank
         self.models: dict[str, Any] = {}  # name -> app.models.ModelSpec
         self._listeners: list[Listener] = []
+        self.taps: dict[str, int] = {}  # model name -> feature_info index last asked for (request_tap)
 
     def subscribe(self, fn: Listener) -> Callable[[], None]:
         self._listeners.append(fn)
@@ -32,6 +33,11 @@ class Session:
         if self.banks.pop(name, None) is not None:
             self._emit("banks", name)
 
+    def request(self, kind: str, name: str) -> None:
+        """Ask whichever workspace serves ``kind`` to act (listeners ignore kinds they do not know). Known:
+        "live-head": show the stored probe head ``name`` (its .json path) in a Live pane, on its backbone."""
+        self._emit(kind, name)
+
     def put_model(self, name: str, spec: Any) -> None:
         self.models[name] = spec
         self._emit("models", name)
@@ -39,6 +45,11 @@ class Session:
     def remove_model(self, name: str) -> None:
         if self.models.pop(name, None) is not None:
             self._emit("models", name)
+
+    def request_tap(self, name: str, layer: int) -> None:
+        """Ask Live to show layer ``layer`` (a feature_info index) of the session model ``name``."""
+        self.taps[name] = int(layer)
+        self._emit("tap", name)
 
     @staticmethod
     def unique_name(existing: dict[str, Any], base: str) -> str:

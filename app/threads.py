@@ -57,16 +57,11 @@ def _torch_setter(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def _torch_getter() -> int:
-    import torch
-
-    return torch.get_num_threads()
-
-
 class ThreadTuner:
     """Chooses and adapts the thread count of one compute loop; see the module docstring.
 
-    ``max_threads``: the most it will use (default: the count set now, ``device.configure_threads``'s choice).
+    ``max_threads``: the most it will use (default: ``device.configured_threads()``, not the count of the moment,
+    which an earlier tuned loop may have lowered); it starts there.
     ``blas``: also limit the BLAS/OpenMP pools (numpy, scikit-learn in this process) through threadpoolctl.
     ``clock``, ``set_threads``: injectable for tests."""
 
@@ -76,7 +71,7 @@ class ThreadTuner:
                  set_threads: Callable[[int], None] | None = None, current: int | None = None) -> None:
         self.name = name
         self._set = set_threads or _torch_setter
-        start = current if current is not None else (_torch_getter() if set_threads is None else max_threads or 1)
+        start = current if current is not None else (max_threads or device.configured_threads())
         self.max = max(1, int(max_threads or start))
         self.threads = max(1, min(int(start), self.max))
         self.adaptive = adaptive_default() if adaptive is None else bool(adaptive)

@@ -19,8 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 LINT = Path(sys.executable).parent / "lint-imports"
 needs_linter = pytest.mark.skipif(not LINT.exists(), reason="import-linter is not installed (pip install import-linter)")
 
-# Hidden imports (importlib.import_module) that the wave-1 refactors of these areas delete; any other one fails.
-KNOWN_ELSEWHERE = {"app/models/base.py", "app/models/viz.py", "app/probe/run.py", "app/probe/preprocess.py"}
 
 
 def _lint(cwd: Path, config: Path) -> subprocess.CompletedProcess:
@@ -69,7 +67,4 @@ def test_no_hidden_imports_in_the_core():
     """No importlib.import_module / __import__ in app/: a missing module is an ImportError, not a fallback."""
     offenders = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "app").rglob("*.py")
                        if re.search(r"import_module|__import__", p.read_text(encoding="utf-8")))
-    unknown = set(offenders) - KNOWN_ELSEWHERE
-    assert not unknown, f"hidden imports in {sorted(unknown)}"
-    if offenders:
-        pytest.xfail(f"still to be removed by their areas' refactors: {offenders}")
+    assert not offenders, f"hidden imports in {offenders}"

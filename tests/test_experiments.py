@@ -173,7 +173,8 @@ def test_process_pool_and_inline_give_identical_numbers(tmp_path):
 def test_ray_and_local_give_identical_numbers(tmp_path):
     pytest.importorskip("ray")
     r = load_recipe(tiny(tmp_path))
-    a = run_to_end(run_experiment(r, quick=True, executor="inline", store=Store(tmp_path / "a.sqlite"), report=False))
+    a = run_to_end(run_experiment(r, quick=True, executor="local", workers=2, store=Store(tmp_path / "a.sqlite"),
+                                  report=False))
     b = run_to_end(run_experiment(r, quick=True, executor="ray", workers=2, store=Store(tmp_path / "b.sqlite"),
                                   report=False))
     assert b.failed == 0 and _numbers(a) == _numbers(b)

@@ -79,3 +79,37 @@ def test_average_precision_hand_example():
     assert np.allclose(ap, expect, equal_nan=True)
     assert mean_average_precision(ranked, labels) == pytest.approx((expect[0] + expect[1] + expect[3]) / 3)
     assert np.isnan(mean_average_precision(ranked[2:3], labels[2:3]))
+
+
+def test_one_sample_and_empty_inputs():
+    assert topk_accuracy(np.array([[0.2, 0.8]]), np.array([1]), 1) == 1.0
+    assert topk_accuracy(np.array([[0.2, 0.8]]), np.array([0]), 1) == 0.0
+    assert np.isnan(precision_at_k(np.zeros((0, 3), np.int64), np.zeros(0, np.int64), 2))
+    assert precision_at_k(np.array([[1, 1, 0]]), np.array([1]), 3) == pytest.approx(2 / 3)
+
+
+def test_per_class_accuracy_fractions_and_absent_classes():
+    from app.metrics import confusion_matrix, per_class_accuracy
+
+    cm = confusion_matrix(np.array([0, 1, 1, 2, 2, 2, 0]), np.array([0, 0, 1, 2, 2, 1, 0]), 4)
+    assert cm.tolist() == [[2, 1, 0, 0], [0, 1, 1, 0], [0, 0, 2, 0], [0, 0, 0, 0]]
+    pc = per_class_accuracy(cm)
+    assert pc[:3].tolist() == pytest.approx([2 / 3, 1 / 2, 1.0]) and np.isnan(pc[3])
+    one = per_class_accuracy(np.array([[1, 0], [0, 0]]))
+    assert one[0] == 1.0 and np.isnan(one[1])
+
+
+def test_evaluate_scores_outputs_are_complete_and_read_only():
+    scores, labels = _scores_with_ranks(RANKS)
+    m = evaluate_scores(scores, labels, 7)
+    assert m.mis_predicted.tolist() == [(-i) % 7 for i in range(1, 8)]
+    # labels: rows 0-6 are class 0 (only row 0 right), row 7 is class 1 (wrong); classes 2-6 never occur
+    assert labels.tolist() == [0] * 7 + [1]
+    assert m.per_class[:2] == pytest.approx((1 / 7, 0.0)) and np.isnan(m.per_class[2:]).all()
+    assert m.confusion.sum() == 8 and m.confusion.dtype == np.int64
+    for arr in (m.confusion, m.misclassified, m.mis_predicted):
+        assert not arr.flags.writeable
+    # a head with fewer classes than the dataset: 3 samples x 2 scores, 4 classes
+    small = evaluate_scores(np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), np.array([0, 3, 1]), 4)
+    assert small.confusion.shape == (4, 4) and small.predicted.tolist() == [0, 1, 0]
+    assert small.top2 == pytest.approx(2 / 3) and small.top5 == pytest.approx(1.0)  # padded classes rank last

@@ -181,7 +181,11 @@ def test_train_eval_and_list_commands(tmp_path, image_folder, capsys, monkeypatc
     code, _, se = _cli(capsys, "train", "--backbone", "simple", "--dataset", ds, "--freeze", "layr9", "--out", str(out))
     assert code == 2 and "matches no parameter" in se
     code, _, se = _cli(capsys, "eval", "--backbone", "resnet20", "--weights", str(out) + ".safetensors",
-                       "--dataset", ds)
+                       "--dataset", ds)  # the sidecar names the backbone: a clash is refused before any loading
+    assert code == 2 and "sidecar says they are simple" in se
+    bare = out.parent / "bare.safetensors"  # the same weights without their sidecar
+    bare.write_bytes(Path(str(out) + ".safetensors").read_bytes())
+    code, _, se = _cli(capsys, "eval", "--backbone", "resnet20", "--weights", str(bare), "--dataset", ds)
     assert code == 2 and "does not fit" in se and "missing keys" in se
     code, _, se = _cli(capsys, "train", "--backbone", "simple", "--dataset", ds, "--options", "{bad", "--out",
                        str(out))

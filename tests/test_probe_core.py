@@ -288,7 +288,9 @@ def test_probe_command_json(tmp_path):
     for key in ("top1", "top2", "top5", "n_train", "n_test", "n_features", "extract_seconds", "train_seconds",
                 "cpu_seconds", "settings", "config", "val_top1", "test_top1", "selected", "seeds", "run_id", "input"):
         assert key in out
-    assert out["run_id"] == 1 and out["test_top1"] == out["top1"] and out["selected"] == {"alpha": 1.0}
+    assert out["run_id"] == 1 and out["test_top1"] == out["top1"] and list(out["selected"]) == ["alpha"]
+    table = dict((float(a), acc) for a, acc in out["selection"])  # the best validation top-1 was selected
+    assert out["selected"]["alpha"] in table and table[out["selected"]["alpha"]] == max(table.values())
     assert out["seeds"] == {"model": 0, "split": 0, "head": 0} and out["input"]["source"].startswith("random")
     assert out["n_train"] == 160 and out["n_val"] == 40 and out["n_test"] == 60 and out["n_features"] == 8 * 9  # rdsn probe default (gray): layer 1, 3x3 grid
     assert out["settings"]["pooling"] == "grid3" and out["settings"]["whiten_stem"] is None

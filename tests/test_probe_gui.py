@@ -117,7 +117,7 @@ def test_train_random_and_trained_on_digits(qtbot, make_ws):
     assert ws.history_table.table.rowCount() == 2
     assert len(ws.history.list()) == 2
     assert ws.curves.point_count() > 0 and len(ws.curves.series) == 2
-    assert all(s["loss"].n > 0 and s["test"].n > 0 for s in ws.curves.series.values())
+    assert all(s["loss"].n > 0 and s["val"].n > 0 for s in ws.curves.series.values())
     assert ws.stage.text().startswith("Done: 2 runs finished")
     # the last run's results and its misclassified gallery are on show
     qtbot.waitUntil(lambda: not ws.gallery.busy(), timeout=20_000)

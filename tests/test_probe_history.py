@@ -96,16 +96,19 @@ def test_compare_groups_on_resolved_settings_with_val_and_test(tmp_path):
     with History(tmp_path / "h.sqlite") as h:
         h.add(resolved_result(val=0.5, test=0.6, split=0))
         h.add(resolved_result(val=0.7, test=0.8, split=1))
-        h.add(resolved_result(val=0.9, test=0.9, wd=1e-2))  # another selected weight decay: another group
-        h.add(resolved_result(val=0.9, test=0.9, pooling="gap", n_features=8))  # another pooling
+        h.add(resolved_result(val=0.9, test=0.9, pooling="gap", n_features=8))  # another pooling: another group
         groups = compare_groups(h.list())
-    assert len(groups) == 3
-    g = groups[0]
-    assert g.n_runs == 2 and g.selected == {"weight_decay": 1e-3} and g.n_features == 72 and g.pooling == "grid3"
-    assert g.val_mean == pytest.approx(0.6) and g.val_std == pytest.approx(0.1414213, rel=1e-5)
-    assert g.test_mean == pytest.approx(0.7) and g.test_std == pytest.approx(0.1414213, rel=1e-5)
-    assert g.seeds == ((0, 0, 0), (0, 1, 1))
-    assert "72 features" in g.title and "weight_decay=0.001" in g.title
+        assert len(groups) == 2
+        g = groups[0]
+        assert g.n_runs == 2 and g.selected == {"weight_decay": 1e-3} and g.n_features == 72 and g.pooling == "grid3"
+        assert g.val_mean == pytest.approx(0.6) and g.val_std == pytest.approx(0.1414213, rel=1e-5)
+        assert g.test_mean == pytest.approx(0.7) and g.test_std == pytest.approx(0.1414213, rel=1e-5)
+        assert g.seeds == ((0, 0, 0), (0, 1, 1))
+        assert "72 features" in g.title and "weight_decay=0.001" in g.title
+        # a seed that selects another weight decay on validation stays in the group (an outcome, not a setting)
+        h.add(resolved_result(val=0.9, test=0.9, wd=1e-2, split=2))
+        g = compare_groups(h.list())[0]
+        assert g.n_runs == 3 and g.selected == {"weight_decay": [1e-3, 1e-2]}
 
 
 # --- the commands ---------------------------------------------------------------------------------------------------
@@ -180,7 +183,7 @@ def test_probe_bank_and_sidecar(tmp_path):
         assert s.returncode == 0, s.stderr
         assert json.loads(s.stdout)["resolved"]["model"]["options"]["widths"] == [32, 64, 64]
         own = _main("probe", "--weights", str(side), "--dataset", "digits", "--head", "own", home=tmp_path)
-        assert own.returncode == 2 and "trained on mnist, not digits" in own.stderr
+        assert own.returncode == 2 and "trained on mnist, not on digits" in own.stderr
 
 
 def test_a_banked_run_reruns_to_the_same_numbers(fe_home, tmp_path):

@@ -176,7 +176,7 @@ def _checkpoint(tmp_path, num_classes: int, dataset: str):
 
 def test_own_head_refuses_a_classifier_of_another_dataset(fe_home, tmp_path):
     spec = _checkpoint(tmp_path, 10, "cifar10")
-    with pytest.raises(ModelError, match="trained on cifar10, not digits"):
+    with pytest.raises(ModelError, match="trained on cifar10, not on digits"):
         run_to_end(run_probe(ProbeConfig(model=spec, dataset="digits", head="own", test_limit=20)))
 
 

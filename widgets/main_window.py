@@ -11,7 +11,7 @@ from app.session import Session
 from widgets.common.settings import settings  # noqa: F401  (re-exported: widgets.main_window.settings)
 from widgets.common.workspace import Workspace
 
-WORKSPACES = ["kernels", "models", "live", "probe", "experiments"]
+WORKSPACES = ["kernels", "models", "live", "probe", "experiments", "insight"]
 
 
 class MainWindow(QMainWindow):
@@ -25,6 +25,7 @@ class MainWindow(QMainWindow):
         from widgets.kernels.workspace import KernelWorkspace
         from widgets.live.workspace import LiveWorkspace
         from widgets.models.workspace import ModelsWorkspace
+        from widgets.analysis.workspace import InsightWorkspace
         from widgets.experiments.workspace import ExperimentsWorkspace
         from widgets.probe.workspace import ProbeWorkspace
 
@@ -35,16 +36,18 @@ class MainWindow(QMainWindow):
         self.live = LiveWorkspace(self.session, self.settings, self)
         self.probe = ProbeWorkspace(self.session, self.settings, self)
         self.experiments = ExperimentsWorkspace(self.session, self.settings, self)
+        self.insight = InsightWorkspace(self.session, self.settings, self)
         self.workspaces: dict[str, Workspace] = {"kernels": self.kernels, "models": self.models, "live": self.live,
-                                                 "probe": self.probe, "experiments": self.experiments}
+                                                 "probe": self.probe, "experiments": self.experiments, "insight": self.insight}
         titles = {"kernels": "&Kernels", "models": "&Models", "live": "&Live", "probe": "&Probe",
-                  "experiments": "&Experiments"}
+                  "experiments": "&Experiments", "insight": "&Insight"}
         tips = {
             "kernels": "Kernel Workbench: generate, freeze and hand-design convolution kernels (Ctrl+1)",
             "models": "Model builder: random, hand-designed and trained CNNs, layer by layer (Ctrl+2)",
             "live": "Live: feature maps of several networks side by side, in real time (Ctrl+3)",
             "probe": "Probe: train a linear head on frozen features and compare accuracies (Ctrl+4)",
             "experiments": "Experiments: the papers' claims as recipes, run as grids with seeds, with reports (Ctrl+5)",
+            "insight": "Insight: CKA similarity, top-activating patches, filter statistics, LC fold (Ctrl+6)",
         }
         for i, key in enumerate(WORKSPACES):
             idx = self.tabs.addTab(self.workspaces[key], titles[key].replace("&", ""))
@@ -80,6 +83,9 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentIndex(WORKSPACES.index(ws))
         self.tabs.currentChanged.connect(self._on_tab)
         self._on_tab(self.tabs.currentIndex())
+        # "Use in Live" (Probe): the Live workspace attaches the head (its own listener, first), then it is shown
+        self._unsubscribe = self.session.subscribe(
+            lambda kind, _name: self.tabs.setCurrentIndex(WORKSPACES.index("live")) if kind == "live-head" else None)
 
     @Slot()
     def _noop(self) -> None:
@@ -95,7 +101,7 @@ class MainWindow(QMainWindow):
         return WORKSPACES[self.tabs.currentIndex()]
 
     def show_shortcuts(self) -> None:
-        lines = ["Ctrl+1..5: switch workspace", "Ctrl+Q: quit", "F1: this list"]
+        lines = ["Ctrl+1..6: switch workspace", "Ctrl+Q: quit", "F1: this list"]
         for key in WORKSPACES:
             lines += [f"{key}: {line}" for line in self.workspaces[key].shortcuts()]
         QMessageBox.information(self, "Keyboard shortcuts", "\n".join(lines))

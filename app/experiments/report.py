@@ -153,7 +153,8 @@ def markdown(result, svg_name: str | None = None) -> str:
     vary = _varying(list(result.cells))
     lines = [f"# {r.title}", "", f"**Claim.** {r.claim}" if r.claim else "", "",
              f"Recipe `{r.name}` ({'quick' if result.quick else 'full'} size): {len(result.cells)} cells, "
-             f"{result.reused} reused from earlier runs, {result.failed} failed; {result.seconds:.0f} s wall. "
+             f"{result.reused} reused from earlier runs, {result.failed} failed; the cells took "
+             f"{_cell_seconds(result):.0f} s of compute in all, this run {result.seconds:.0f} s wall. "
              f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
              "Reproduce with:", "", "```", command(result), "```", "",
              f"Machine and versions: {_versions()}.", "", "## Results (mean ± std over seeds, in %)", ""]
@@ -184,6 +185,10 @@ def markdown(result, svg_name: str | None = None) -> str:
     if r.notes:
         lines += ["", "## Notes", "", r.notes]
     return "\n".join(x for x in lines if x is not None) + "\n"
+
+
+def _cell_seconds(result) -> float:
+    return sum(float(r.get("seconds") or 0.0) for r in result.results.values() if "error" not in r)
 
 
 def _differences(result) -> str:

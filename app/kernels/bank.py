@@ -28,7 +28,8 @@ class KernelBankError(AppError, ValueError):
     """A bank could not be built from the given values; the message says what is wrong."""
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
+def readonly(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous, read-only array (what may cross threads and stay in undo stacks)."""
     a = np.ascontiguousarray(a)
     a.setflags(write=False)
     return a
@@ -59,8 +60,8 @@ class KernelBank:
         fr = np.zeros(o, dtype=bool) if fr is None else np.array(fr, dtype=bool, copy=True).reshape(-1)
         if fr.shape != (o,):
             raise KernelBankError(f"frozen flags: expected {o} values (one per kernel), got {fr.size}")
-        object.__setattr__(self, "weights", _readonly(w))
-        object.__setattr__(self, "frozen", _readonly(fr))
+        object.__setattr__(self, "weights", readonly(w))
+        object.__setattr__(self, "frozen", readonly(fr))
         object.__setattr__(self, "meta", dict(self.meta or {}))
 
     # --- shape -----------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ class PaneConfig:
     per_page: int = 16  # maps per page (a huge number: every channel)
     focus: int | None = None  # a channel shown enlarged (with a colour bar), None: the mosaic
     aspect: float = 0.0  # width / height of this pane's view (0: LiveConfig.aspect)
+    predict: bool = False  # the model's own classifier's top-5 on each frame (a full forward; trained models)
+    head: str | None = None  # a stored probe head (its .json path, app.probe.head_export) whose top-5 to show
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,22 @@ class LiveConfig:
 
 
 # --- results ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Prediction:
+    """Top classes of one classifier on one frame (``app.live.predict``)."""
+
+    title: str  # which classifier: the model's own, or a probe head (its run, layer, pooling, dataset)
+    top: tuple[tuple[str, float], ...]  # (class name, probability), most probable first
+    note: str = ""  # how the frame was fed to it
+    kind: str = "model"  # "model": the network's own classifier; "head": a probe head
+    error: str | None = None
+
+    def describe(self) -> str:
+        if self.error:
+            return self.error
+        return "  ".join(f"{name} {100 * p:.0f}%" for name, p in self.top)
+
+
 @dataclass(frozen=True)
 class PaneResult:
     label: str
@@ -63,6 +81,8 @@ class PaneResult:
     factor: int = 1  # map pixels per value pixel (the shrink factor)
     shared: bool = False  # lo..hi is the range shared by every map of every pane
     stats: MapStats | None = None
+    predictions: tuple[Prediction, ...] = ()  # the model's own top-5 and/or an attached probe head's
+    classifier: bool = False  # the model has a trained classifier of its own (its top-5 can be shown)
 
     def channel_at(self, x: float, y: float) -> int | None:
         """The channel under mosaic pixel (x, y) (None: a gap, or a focused single map)."""

@@ -21,7 +21,8 @@ import torch
 
 from app import device as devmod
 from app.imaging import colormaps, maps
-from app.live.config import LiveConfig, LiveFrame, PaneConfig, PaneResult
+from app.live.config import LiveConfig, LiveFrame, PaneConfig, PaneResult, Prediction
+from app.live.predict import Predictor
 from app.live.stats import MapStats, map_stats
 from app.models import inputs
 from app.models.build import build
@@ -92,6 +93,8 @@ class _Work:
     range: tuple[float, float]
     aspect: float
     ms: float
+    predictions: tuple[Prediction, ...] = ()
+    classifier: bool = False
 
 
 @dataclass
@@ -123,7 +126,9 @@ class LiveEngine:
     ``fit_size(frame, config.size)``, also for trained models whose spec names the size they were trained at."""
 
     def __init__(self, device: torch.device | str | None = None, channels_last: str = "auto",
-                 amp: bool | None = None) -> None:
+                 amp: bool | None = None, open_head=None) -> None:
+        """``open_head``: (path, device) -> a probe head applier (``app.probe.head_export.open_head``; the GUI
+        passes it: app.live does not import app.probe); None: panes cannot attach probe heads."""
         self.device = torch.device(device) if device is not None else devmod.pick()
         self.channels_last = channels_last  # "auto" (CUDA: on; CPU: measured per model), "on", "off"
         self.amp = (self.device.type == "cuda") if amp is None else amp
@@ -131,6 +136,7 @@ class LiveEngine:
         self._models: dict[Any, _Entry] = {}
         self._affine: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self._stats: dict[tuple, tuple[float, MapStats]] = {}  # (spec, layer) -> (when, statistics)
+        self.predictor = Predictor(self.device, open_head)  # top-5 of a model's own classifier or of a probe head
 
     # models are built lazily, on the worker thread
     def entry(self, spec: ModelSpec) -> _Entry:
@@ -262,6 +268,7 @@ class LiveEngine:
                 source: str = "", fps: float = 0.0, caption: str = "") -> LiveFrame:
         t0 = time.perf_counter()
         proc = fit_size(frame.shape[:2], cfg.size)
+        self.predictor.forget_except([p.head for p in cfg.panes])
         with self.serial():
             x255 = self.to_tensor(frame)
         pre_ms = (time.perf_counter() - t0) * 1000
@@ -270,7 +277,7 @@ class LiveEngine:
         prepared: dict[tuple, torch.Tensor] = {}  # (input spec, size) -> the model's input
         share = pre_ms / max(1, len(cfg.panes))
         # two passes: every pane's maps first, then the colours (a shared range needs every pane's maps)
-        work = [self._compute(pc, x255, proc, sized, prepared, cfg, share) for pc in cfg.panes]
+        work = [self._compute(pc, x255, proc, sized, prepared, cfg, share, frame) for pc in cfg.panes]
         limits = None
         shared = cfg.contrast == "shared"
         if shared:
@@ -306,7 +313,7 @@ class LiveEngine:
         return x
 
     def _compute(self, pc: PaneConfig, x255: torch.Tensor, proc: tuple[int, int], sized: dict, prepared: dict,
-                 cfg: LiveConfig, share_ms: float) -> "_Work | PaneResult":
+                 cfg: LiveConfig, share_ms: float, frame: np.ndarray | None = None) -> "_Work | PaneResult":
         """Forward pass, the shown maps (shrunk floats) and, now and then, the statistics of one pane."""
         t0 = time.perf_counter()
         label = pc.spec.label or pc.spec.backbone
@@ -336,11 +343,24 @@ class LiveEngine:
                     factor = maps.shrink_factor(h, w, *cfg.tile_max)
                 st = self._stats_of(pc, layer, fmap, cfg.stats_every)
                 rng = maps.value_range(shown) if cfg.contrast == "shared" else (0.0, 0.0)
+            preds = self._predictions(pc, e, frame)
             ms = (time.perf_counter() - t0) * 1000 + share_ms
             return _Work(label, e.layers, layer, first, count, c, (h, w), focus, shown, factor, st, rng,
-                         pc.aspect or cfg.aspect, ms)
+                         pc.aspect or cfg.aspect, ms, preds, self.predictor.classes_of(pc.spec, e.model) is not None)
         except Exception as exc:  # e.g. a 1-channel model fed a frame it cannot take, out of memory
             return PaneResult(label, None, None, layer, e.layers, error=f"{label}: {exc}")
+
+    def _predictions(self, pc: PaneConfig, e: _Entry, frame: np.ndarray | None) -> tuple[Prediction, ...]:
+        """Only when asked: the model's own top-5 (a full forward) and an attached probe head's
+        (``app.live.predict``); the mosaic's forward stays as it is."""
+        if frame is None or not (pc.predict or pc.head):
+            return ()
+        out = []
+        if pc.predict:
+            out.append(self.predictor.model_prediction(pc.spec, e.model, e.inp, frame))
+        if pc.head:
+            out.append(self.predictor.head_prediction(pc.head, pc.spec, frame))
+        return tuple(out)
 
     def _stats_of(self, pc: PaneConfig, layer: int, fmap: torch.Tensor, every: float) -> MapStats | None:
         key = (_spec_key(pc.spec), layer)
@@ -373,4 +393,5 @@ class LiveEngine:
             lo, hi = float(lo_t.min()), float(hi_t.max())
         ms = wk.ms + (time.perf_counter() - t0) * 1000
         return PaneResult(wk.label, mosaic, grid, wk.layer, wk.layers, wk.first, wk.count, wk.channels, wk.focus,
-                          lo, hi, wk.map_size, ms, None, values, wk.factor, limits is not None, wk.stats)
+                          lo, hi, wk.map_size, ms, None, values, wk.factor, limits is not None, wk.stats,
+                          wk.predictions, wk.classifier)

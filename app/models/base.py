@@ -120,14 +120,3 @@ class Backbone(nn.Module):
 
 # the registry lives in app.models.registry; these names stay importable from here
 from app.models.registry import create, describe, names, register_backbone as register  # noqa: E402,F401
-
-
-def __getattr__(name: str):
-    # compat for callers outside app.models that still read the old private table (app.probe.run): a snapshot
-    if name == "_REGISTRY":
-        from app.models.registry import factories
-
-        return factories()
-    if name == "_load_all":
-        return lambda: None  # every backbone module is imported by app.models itself
-    raise AttributeError(name)

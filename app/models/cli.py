@@ -152,7 +152,6 @@ def cmd_bench_rdsn(args) -> int:
 
 def register(sub, bench) -> None:
     from app.cliargs import add_data_root, add_model_arguments
-    from app.models.weights import KNOWN
 
     p = sub.add_parser("models", help="the backbones: list")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
@@ -201,7 +200,8 @@ def register(sub, bench) -> None:
     pw = sub.add_parser("weights", help="known trained weights: list, download")
     wsub = pw.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
     pd = wsub.add_parser("download", help="download known weights (sha256-checked) into the user's weights folder")
-    pd.add_argument("name", choices=[n for n, kw in KNOWN.items() if kw.url])
+    pd.add_argument("name", help="known weights with a download address (python main.py weights list): "
+                                 "resnet20-cifar10")
     pd.add_argument("--url", default=None, help="another address for the same file (a mirror)")
     pd.set_defaults(func=cmd_weights_download)
     pwl = wsub.add_parser("list", help="known weights and where they are")

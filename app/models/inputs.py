@@ -292,6 +292,24 @@ def resize(x, size: tuple[int, int] | None, ispec: InputSpec):
     return F.interpolate(x, size=tuple(size), mode=mode, align_corners=False, antialias=aa and mode in ("bilinear", "bicubic"))
 
 
+def crop_to_aspect(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """The centre of an (H, W, ...) image with the aspect of ``size`` (H, W) (the image itself when it has that
+    aspect within a pixel, or for no size): how a video frame is fed to a classifier trained at ``size``."""
+    if not size:
+        return image
+    h, w = image.shape[:2]
+    th, tw = int(size[0]), int(size[1])
+    if abs(h * tw - w * th) <= max(h, w):
+        return image
+    if w * th > h * tw:  # too wide
+        cw = max(1, round(h * tw / th))
+        x0 = (w - cw) // 2
+        return image[:, x0:x0 + cw]
+    ch = max(1, round(w * th / tw))
+    y0 = (h - ch) // 2
+    return image[y0:y0 + ch]
+
+
 def to_tensor(images: np.ndarray, ispec: InputSpec, device: Any = "cpu", size: tuple[int, int] | None = None):
     """uint8 (N, H, W, C) (or (N, H, W)) -> float32 (N, channels, H', W') normalised, on ``device``.
 

@@ -24,6 +24,7 @@ import numpy as np
 from app.models.kernel_mosaic import (GAP_RGB, PAD_RGB, Mosaic, colour_bar, compare_text,  # noqa: F401
                                       kernel_at, kernel_mosaic, kernel_text)
 from app.models.options import HIDDEN_OPTIONS, TOOLTIPS, OptionField, format_option, parse_option  # noqa: F401
+from app.kernels.bank import readonly
 from app.models.registry import option_fields  # noqa: F401
 from app.models.spec import ModelSpec
 from app.tasks import CancelToken, Progress, check
@@ -75,17 +76,20 @@ def layer_rows(model) -> list[LayerRow]:
         if mask is not None and getattr(mod, "weight", None) is not None and mod.weight.requires_grad:
             tr -= int(np.asarray(mask).sum()) * int(mod.weight[0].numel())
         label = names.get(id(mod), path)
-        if isinstance(mod, nn.Conv2d):
-            k = mod.kernel_size
-            if mod.groups > 1 and mod.groups == mod.in_channels:
+        cls = getattr(mod, "original_name", None) or type(mod).__name__  # a TorchScript module's class name
+        w = getattr(mod, "weight", None)
+        if isinstance(mod, nn.Conv2d) or (cls == "Conv2d" and w is not None and w.dim() == 4):
+            # from the weight: a traced TorchScript conv keeps no kernel_size / groups / in_channels attributes
+            k, groups = tuple(int(v) for v in w.shape[-2:]), int(getattr(mod, "groups", 1))
+            cin, stride = int(w.shape[1]) * groups, getattr(mod, "stride", (1,))
+            if groups > 1 and groups == cin:
                 kind = "depthwise conv"
             elif k == (1, 1):
                 kind = "1x1 conv"
             else:
                 kind = "conv"
-            rows.append(LayerRow(path, label, kind, mod.in_channels, mod.out_channels, f"{k[0]}x{k[1]}",
-                                 int(mod.stride[0]), n, tr, n - tr, mod.weight.dim() == 4,
-                                 tuple(int(v) for v in mod.weight.shape)))
+            rows.append(LayerRow(path, label, kind, cin, int(w.shape[0]), f"{k[0]}x{k[1]}", int(stride[0]), n, tr,
+                                 n - tr, w.dim() == 4, tuple(int(v) for v in w.shape)))
         elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
             rows.append(LayerRow(path, label, "batch-norm", mod.num_features, mod.num_features, "", 1, n, tr, n - tr,
                                  False))
@@ -93,7 +97,7 @@ def layer_rows(model) -> list[LayerRow]:
             rows.append(LayerRow(path, label, "linear", mod.in_features, mod.out_features, "", 1, n, tr, n - tr,
                                  False))
         else:
-            rows.append(LayerRow(path, label, type(mod).__name__, 0, 0, "", 1, n, tr, n - tr, False))
+            rows.append(LayerRow(path, label, cls, 0, 0, "", 1, n, tr, n - tr, False))
     return rows
 
 
@@ -214,12 +218,6 @@ BUILD_LOCK = threading.RLock()
 MAX_KERNEL_CHANNELS = 1024  # output channels kept per layer in a snapshot (the mosaic shows at most this many)
 
 
-def _ro(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a)
-    a.setflags(write=False)
-    return a
-
-
 @dataclass(frozen=True, eq=False)
 class ModelView:
     spec: ModelSpec
@@ -252,7 +250,7 @@ def snapshot(model, spec: ModelSpec, title: str = "", notes: tuple[str, ...] = (
         if r.has_kernels:
             w = mods[r.path].weight.detach()
             totals[r.path] = int(w.shape[0])
-            kernels[r.path] = _ro(w[:MAX_KERNEL_CHANNELS].to("cpu", copy=True).float().numpy())
+            kernels[r.path] = readonly(w[:MAX_KERNEL_CHANNELS].to("cpu", copy=True).float().numpy())
     stages = tuple((i.name, int(i.channels), int(i.stride)) for i in getattr(model, "feature_info", []))
     return ModelView(spec, title or spec.label or spec.backbone, rows, tr, fr, kernels, totals,
                      tuple(int(v) for v in getattr(model, "default_input", (3, 32, 32))), tuple(notes), stages)

@@ -62,14 +62,15 @@ def bench_features(args, prefix: str = "bench head: "):
             "spec": spec, "layer": layer, "dataset": dataset, "extract_seconds": extract_seconds, "device": dev}
 
 
-def bench_head(args) -> dict:
+def bench_head(args, tuner=None) -> dict:
+    """``tuner``: an ``app.threads.ThreadTuner`` timing our head's iterations (``bench load``), or None."""
     import torch
-    from threadpoolctl import threadpool_limits
 
     from app import device as devices
     from app.probe.config import HEAD_DEFAULTS
     from app.probe.heads import PRECONDITION_MAX_FEATURES, standardizer, train_logistic
     from app.tasks import run_to_end
+    from app.threads import tuned
 
     f = bench_features(args)
     Xtr, Xte, dev, spec, layer, dataset = f["Xtr"], f["Xte"], f["device"], f["spec"], f["layer"], f["dataset"]
@@ -88,13 +89,13 @@ def bench_head(args) -> dict:
     run_to_end(train_logistic(Xtr[:20], ytr[:20], Xte[:5], yte[:5], n_classes,
                               dict(opts, epochs=2), device=dev, seed=args.seed))
     t = time.perf_counter()
-    hr = run_to_end(train_logistic(Xtr, ytr, Xte, yte, n_classes, opts, device=dev, seed=args.seed))
+    task = train_logistic(Xtr, ytr, Xte, yte, n_classes, opts, device=dev, seed=args.seed)
+    hr = run_to_end(task if tuner is None else tuned(task, tuner))
     ours_seconds = time.perf_counter() - t
     ours_top1 = float(np.mean(hr.scores.argmax(1) == yte))
     ours_steps = hr.curves[-1].step if hr.curves else 0
 
     # scikit-learn, on the same standardised features (standardisation not counted in its time)
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
     mean, inv = standardizer(Xtr, True)
@@ -102,13 +103,8 @@ def bench_head(args) -> dict:
     Ate = (Xte - mean) * inv
     C = 1.0 / (wd * n)
     clf = LogisticRegression(C=C, solver="lbfgs", max_iter=1000, tol=1e-4)
-    with threadpool_limits(1), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        t = time.perf_counter()
-        clf.fit(Atr, ytr)
-        sklearn_seconds = time.perf_counter() - t
+    sklearn_seconds, converged = timed_fit(clf, Atr, ytr)
     sk_top1 = float(np.mean(clf.predict(Ate) == yte))
-    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     return {
         "ours_seconds": round(ours_seconds, 4),
         "sklearn_seconds": round(sklearn_seconds, 4),
@@ -139,7 +135,6 @@ def bench_svm(args) -> dict:
     """Our linear SVM head vs scikit-learn's ``LinearSVC`` (one-vs-rest, squared hinge, the same C, the intercept a
     penalised constant feature in both: ``intercept_scaling=1``) on the same standardised features."""
     import torch
-    from threadpoolctl import threadpool_limits
 
     from app import device as devices
     from app.probe.config import probe_defaults
@@ -167,7 +162,6 @@ def bench_svm(args) -> dict:
     ours_seconds = time.perf_counter() - t
     ours_top1 = float(np.mean(hr.scores.argmax(1) == yte))
 
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.svm import LinearSVC
 
     mean, inv = standardizer(Xtr, True)
@@ -175,14 +169,9 @@ def bench_svm(args) -> dict:
     Ate = (Xte - mean) * inv
     clf = LinearSVC(C=C, loss="squared_hinge", dual=args.dual if args.dual != "auto" else "auto", tol=1e-4,
                     max_iter=int(args.sklearn_max_iter), intercept_scaling=1.0)
-    with threadpool_limits(1), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        t = time.perf_counter()
-        clf.fit(Atr, ytr)
-        sklearn_seconds = time.perf_counter() - t
+    sklearn_seconds, converged = timed_fit(clf, Atr, ytr)
     sk_scores = clf.decision_function(Ate)
     sk_top1 = float(np.mean(sk_scores.argmax(1) == yte))
-    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     return {
         "ours_seconds": round(ours_seconds, 4),
         "sklearn_seconds": round(sklearn_seconds, 4),
@@ -210,3 +199,17 @@ def bench_svm(args) -> dict:
             "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),
         },
     }
+
+
+def timed_fit(clf, X, y) -> tuple[float, bool]:
+    """Fit a scikit-learn estimator with one BLAS thread (timing stability on a shared machine): (seconds, whether
+    it converged, i.e. raised no ConvergenceWarning)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        t = time.perf_counter()
+        clf.fit(X, y)
+        seconds = time.perf_counter() - t
+    return seconds, not any(issubclass(w.category, ConvergenceWarning) for w in caught)

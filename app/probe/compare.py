@@ -71,12 +71,13 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def compare_groups(runs: Iterable[RunSummary]) -> list[GroupStat]:
-    """Group runs by their resolved settings (dataset, backbone, weights, layer, pooling, feature count, head and
-    its selected hyperparameters, training size): everything but the seeds. Order: random, hand-designed, trained,
-    then by first appearance."""
+    """Group runs by their resolved settings (dataset, backbone, weights, layer, pooling, feature count, head,
+    training size): everything but the seeds. A hyperparameter selected on validation is an outcome of the protocol
+    (each seed may select another value), so it does not split a group; a fixed one (no validation split) does.
+    Order: random, hand-designed, trained, then by first appearance."""
     groups: dict[tuple, list[RunSummary]] = {}
     for r in sorted(runs, key=lambda r: r.id):
-        sel = json.dumps(r.selected_dict, sort_keys=True)
+        sel = "selected on validation" if (r.n_val or 0) > 0 else json.dumps(r.selected_dict, sort_keys=True)
         key = (r.label, r.weight_state, r.dataset, r.backbone, r.weights, r.head, r.layer, r.pooling, r.n_features,
                sel, r.n_train)
         groups.setdefault(key, []).append(r)
@@ -92,7 +93,18 @@ def compare_groups(runs: Iterable[RunSummary]) -> list[GroupStat]:
             layer=first.layer, pooling=first.pooling, n_train=first.n_train, n_runs=len(rs), top1_mean=mean,
             top1_std=std, top5_mean=(sum(top5) / len(top5)) if top5 else None, ids=tuple(r.id for r in rs),
             chance=(1.0 / first.n_classes) if first.n_classes else None, backbone=first.backbone,
-            weights=first.weights, n_features=first.n_features, selected=first.selected_dict, val_mean=vmean,
+            weights=first.weights, n_features=first.n_features, selected=_merged_selected(rs), val_mean=vmean,
             val_std=vstd, seeds=tuple((r.model_seed, r.split_seed, r.head_seed) for r in rs)))
     order = {s: i for i, s in enumerate(WEIGHT_STATES)}
     return sorted(out, key=lambda g: (order.get(g.weight_state, len(order)), g.ids[0]))
+
+
+def _merged_selected(rs: list[RunSummary]) -> dict:
+    """The selected hyperparameters of a group: one value, or the values its seeds selected (sorted, distinct)."""
+    out: dict = {}
+    for r in rs:
+        for k, v in r.selected_dict.items():
+            out.setdefault(k, [])
+            if v not in out[k]:
+                out[k].append(v)
+    return {k: (v[0] if len(v) == 1 else sorted(v, key=lambda x: (str(type(x)), x))) for k, v in out.items()}

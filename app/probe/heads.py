@@ -212,9 +212,9 @@ RETRIEVAL_K = (1, 5, 10)
 def knn_neighbours(Xtr, ytr, Xte, opts: dict, k_max: int, device="cpu", cancel: CancelToken | None = None,
                    query_labels: np.ndarray | None = None):
     """Task: the labels of the ``k_max`` nearest training rows of every test row ((n_test, k_max) int64, nearest
-    first; euclidean on standardised features), and given ``query_labels`` (the test labels) the per-query average precision and
-    precision@RETRIEVAL_K over the whole training set as the database (``app.metrics``), as
-    ``(labels, {"ap": (n_test,), "p@k": (n_test,) ...})``. One distance computation serves every k."""
+    first; euclidean on standardised features), and given ``query_labels`` (the test labels) the per-query average
+    precision and precision@RETRIEVAL_K over the whole training set as the database (``app.metrics``), as
+    ``(labels, {"ap": (n_test,), "p@1": (n_test,), ...})``. One distance computation serves every k."""
     from app.metrics import average_precisions, precision_at_k
 
     A, B, y = prepare(Xtr, ytr, Xte, opts, device)

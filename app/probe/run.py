@@ -26,6 +26,8 @@ from app.models.build import build
 from app.models.spec import ModelSpec
 from app.probe import extract as ex
 from app.probe.budget import fit_projection
+from app.probe.head_export import EXPORTED_HEADS, save_head
+from app.probe.headcore import standardizer
 from app.probe.config import HYPERPARAMETER, ProbeConfig, ProbeResult
 from app.models.evaluate import check_classifier_fits, predict
 from app.probe.resolve import ResolvedProbe, effective_spec, is_random, resolve  # noqa: F401 (effective_spec: API)
@@ -154,10 +156,13 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         hits.append(f.cache_hit)
         return f.array
 
+    projections = []  # the last fitted projection (kept with the exported head)
+
     def project(Xtr, *others):
         if record.feature_budget is None:
             return (Xtr, *others)
         proj = fit_projection(Xtr, record.feature_budget, record.budget_method or "pca", record.seeds.head)
+        projections[:] = [proj]
         return tuple(proj.apply(X) for X in (Xtr, *others))
 
     opts = record.options
@@ -188,6 +193,7 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
     Xva = yield from feats(val, "val", record.layer, record.pooling, Xtr.shape[1])
     Xte = yield from feats(test, "test", record.layer, record.pooling, Xtr.shape[1])
     extract_seconds += time.perf_counter() - t1
+    stem = _whitened_stem(model) if whiten is not None else None
     del model
     Xtr, Xva, Xte = project(Xtr, Xva, Xte)
     check(cancel)
@@ -207,7 +213,7 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         "split_seed": record.seeds.split, "whiten_stem": whiten, "feature_dtype": str(Xtr.dtype),
         "feature_budget": record.feature_budget, "budget_method": record.budget_method,
     }
-    return ProbeResult(
+    result = ProbeResult(
         config=config, top1=m.top1, top2=m.top2, top5=m.top5, per_class=m.per_class, confusion=m.confusion,
         classes=tuple(train.classes), misclassified=m.misclassified, mis_predicted=m.mis_predicted,
         n_train=len(train), n_test=len(test), n_features=int(Xtr.shape[1]), extract_seconds=extract_seconds,
@@ -216,6 +222,23 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         selection=tuple(tuple(r) for r in sel.table), seeds=record.seeds.to_dict(), n_val=len(val),
         resolved=record, stop=dict(getattr(hr, "stop", {}) or {}),
     )
+    if record.head in EXPORTED_HEADS and hr.state:  # keep the fitted head: Live applies it to any frame
+        mean, inv = standardizer(Xtr, bool(sel.best_opts.get("standardize", True)))
+        try:
+            path = save_head(result, record, hr, mean=mean, inv_std=inv, size=tuple(train.images.shape[1:3]),
+                             projection=projections[0] if projections else None, stem=stem)
+            settings["head_file"] = str(path)
+        except OSError as exc:  # the run itself succeeded: say why its head is not kept, lose nothing else
+            settings["head_file"] = None
+            settings["head_file_error"] = str(exc)
+    return result
+
+
+def _whitened_stem(model) -> tuple[np.ndarray, np.ndarray] | None:
+    conv = getattr(model, "stem", None)
+    if conv is None or getattr(conv, "bias", None) is None:
+        return None
+    return conv.weight.detach().float().cpu().numpy().copy(), conv.bias.detach().float().cpu().numpy().copy()
 
 
 def _run_own(record: ResolvedProbe, model, config: ProbeConfig, dev, cancel):

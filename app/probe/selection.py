@@ -140,7 +140,8 @@ def _select_ridge(Xtr, ytr, Xval, yval, Xte, yte, n_classes, opts, values, devic
         W = ridge_weights(system, alpha)
         acc = _top1(ridge_scores(system, W, Xval, device).cpu().numpy(), yval)
         table.append((alpha, acc))
-        yield Progress(j + 1, len(values), f"ridge: alpha = {alpha:g}, validation top-1 {100 * acc:.2f}%")
+        yield Progress(j + 1, len(values), f"ridge: alpha = {alpha:g}, validation top-1 {100 * acc:.2f}%",
+                       CurvePoint(j + 1, float(j + 1), float("nan"), None, acc))
         if best is None or acc > best[0]:
             best = (acc, alpha, W)
     acc, alpha, W = best

@@ -38,7 +38,8 @@ def svm_objective(A: torch.Tensor, Ypm: torch.Tensor, W: torch.Tensor, b: torch.
     lam = 1.0 / (C * n)
     # float64 sums: the line search compares losses that differ in the 7th digit near the optimum
     m64 = margin.double()
-    loss = float((m64 * m64).sum()) / n + 0.5 * lam * (float(W.double().square().sum()) + float(b.double().square().sum()))
+    penalty = float(W.double().square().sum()) + float(b.double().square().sum())
+    loss = float((m64 * m64).sum()) / n + 0.5 * lam * penalty
     dz = margin.mul_(Ypm).mul_(-2.0 / n)
     gW = dz.T @ A + lam * W
     gb = dz.sum(0) + lam * b

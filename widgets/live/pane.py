@@ -4,13 +4,19 @@ its colour bar, and the pane's statistics line."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QSpinBox, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QMenu, QSpinBox, QToolButton, QVBoxLayout,
+                               QWidget)
 
 from app.live.config import PaneConfig, PaneResult
 from app.models.spec import ModelSpec
+from app.probe.head_export import backbone_key, list_heads
 from widgets.common.image_view import ImageView
 from widgets.live.colorbar import ColorBar
+from widgets.live.predictions import PredictionView
 
 PER_PAGE = 16  # maps per page a new pane starts with
 ALL = 0  # per-page spin value meaning "all channels"
@@ -21,10 +27,13 @@ class PaneWidget(QFrame):
     removeRequested = Signal(object)
 
     def __init__(self, choices: list[ModelSpec], spec: ModelSpec, layer: int | None = None, page: int = 0,
-                 per_page: int = PER_PAGE, parent: QWidget | None = None) -> None:
+                 per_page: int = PER_PAGE, parent: QWidget | None = None, predict: bool = False,
+                 head: str | None = None) -> None:
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.spec = spec
+        self.predict = predict  # show the model's own classifier's top-5
+        self.head: str | None = head  # an attached probe head (.json path)
         self.layer: int | None = layer
         self.page = page
         self.per_page = per_page  # ALL: every channel on one page
@@ -45,7 +54,23 @@ class PaneWidget(QFrame):
         self.remove_btn.setText("✕")
         self.remove_btn.setToolTip("Remove this pane")
         self.remove_btn.clicked.connect(lambda: self.removeRequested.emit(self))
+        self.predict_btn = QToolButton()
+        self.predict_btn.setText("Top-5")
+        self.predict_btn.setCheckable(True)
+        self.predict_btn.setChecked(predict)
+        self.predict_btn.setToolTip("Predictions: the model's own trained classifier's top-5 classes on each frame "
+                                    "(a full forward pass; models with a trained classifier only)")
+        self.head_btn = QToolButton()
+        self.head_btn.setText("Head ▾")
+        self.head_btn.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.head_btn.setToolTip("Attach a probe head…: a linear head trained in Probe on this backbone (random "
+                                 "ones too) predicts on each frame")
+        self.head_menu = QMenu(self.head_btn)
+        self.head_menu.aboutToShow.connect(self._fill_head_menu)
+        self.head_btn.setMenu(self.head_menu)
         top.addWidget(self.model_combo, 1)
+        top.addWidget(self.predict_btn)
+        top.addWidget(self.head_btn)
         top.addWidget(self.remove_btn)
         lay.addLayout(top)
 
@@ -80,6 +105,8 @@ class PaneWidget(QFrame):
         mid.addWidget(self.view, 1)
         mid.addWidget(self.colorbar)
         lay.addLayout(mid, 1)
+        self.predictions = PredictionView()
+        lay.addWidget(self.predictions)
         self.hover = QLabel(" ")
         self.hover.setStyleSheet("color: #333; font-family: monospace;")
         lay.addWidget(self.hover)
@@ -95,6 +122,7 @@ class PaneWidget(QFrame):
         self.layer_combo.currentIndexChanged.connect(self._on_layer)
         self.page_spin.valueChanged.connect(self._on_page)
         self.per_page_spin.valueChanged.connect(self._on_per_page)
+        self.predict_btn.toggled.connect(self._on_predict)
         self.view.clicked.connect(self._on_click)
         self.view.hovered.connect(self._on_hover)
         self.view.left.connect(lambda: self.hover.setText(" "))
@@ -116,7 +144,8 @@ class PaneWidget(QFrame):
         self.model_combo.blockSignals(False)
 
     def config(self) -> PaneConfig:
-        return PaneConfig(self.spec, self.layer, self.page, self.per_page or 1_000_000, self.focus)
+        return PaneConfig(self.spec, self.layer, self.page, self.per_page or 1_000_000, self.focus,
+                          predict=self.predict, head=self.head)
 
     def show_result(self, r: PaneResult, cmap: str) -> None:
         if r.layers and r.layers != self._layers:
@@ -132,6 +161,8 @@ class PaneWidget(QFrame):
             self.layer_combo.setCurrentIndex(r.layer)
             self.layer_combo.blockSignals(False)
         self.error = r.error
+        self.predict_btn.setEnabled(r.classifier or self.predict)
+        self.predictions.set_predictions(r.predictions if (self.predict or self.head) else ())
         if r.error:
             self.view.clear_image()
             self.info.setText(r.error)
@@ -172,6 +203,64 @@ class PaneWidget(QFrame):
         """The source stopped: no rates left standing from the last frame."""
         if self.error is None:
             self.info.setText("no frames (source stopped)")
+
+    # --- predictions ---
+    def attach_head(self, path: str | None, spec: ModelSpec | None = None) -> None:
+        """Attach the stored probe head ``path`` (None: detach); ``spec``: its backbone, shown in this pane when the
+        pane's model is another one."""
+        if path and spec is not None and backbone_key(spec) != backbone_key(self.spec):
+            self._set_spec(spec)
+        self.head = str(path) if path else None
+        self.head_btn.setText("Head ✓" if self.head else "Head ▾")
+        self.head_btn.setToolTip(f"Probe head attached: {Path(self.head).stem}" if self.head else
+                                 "Attach a probe head…: a linear head trained in Probe predicts on each frame")
+        if not self.head and not self.predict:
+            self.predictions.set_predictions(())
+        self.changed.emit()
+
+    @Slot()
+    def _fill_head_menu(self) -> None:
+        m = self.head_menu
+        m.clear()
+        heads = list_heads()
+        key = backbone_key(self.spec)
+        same = [h for h in heads if backbone_key(h.backbone) == key]
+        other = [h for h in heads if backbone_key(h.backbone) != key]
+        if self.head:
+            m.addAction("Detach the probe head", lambda: self.attach_head(None))
+            m.addSeparator()
+        if not heads:
+            a = m.addAction("No probe heads yet: train a logistic, ridge or SVM head in Probe")
+            a.setEnabled(False)
+        for h in same:
+            a = m.addAction(h.title, lambda h=h: self.attach_head(str(h.path)))
+            a.setCheckable(True)
+            a.setChecked(self.head == str(h.path))
+        if other:
+            sub = m.addMenu("Heads on other backbones (the pane switches to that backbone)")
+            for h in other:
+                sub.addAction(h.title, lambda h=h: self.attach_head(str(h.path), probe_spec(h.backbone)))
+
+    @Slot(bool)
+    def _on_predict(self, on: bool) -> None:
+        self.predict = on
+        if not on and not self.head:
+            self.predictions.set_predictions(())
+        self.changed.emit()
+
+    def _set_spec(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.set_choices(self._choices)
+        self.layer, self.page, self.focus = None, 0, None
+        self._layers = ()
+
+    def tap(self, label: str, layer: int) -> None:
+        """Switch to the model ``label`` (one of the choices) and its layer ``layer``."""
+        labels = [s.label for s in self._choices]
+        if label in labels and self.spec.label != label:
+            self.model_combo.setCurrentIndex(labels.index(label))  # resets the layer and page
+        self.layer, self.page, self.focus, self._layers = int(layer), 0, None, ()  # the menu refills on the result
+        self.changed.emit()
 
     # --- intent ---
     @Slot(int)
@@ -235,3 +324,10 @@ class PaneWidget(QFrame):
         self.focus = None
         self.changed.emit()
         return True
+
+
+def probe_spec(spec: ModelSpec) -> ModelSpec:
+    """A probe head's backbone as a pane shows it: its exact spec, labelled apart from the zoo's models (whose
+    live options can differ: rdsn's k and blocks)."""
+    base = spec.label or spec.backbone
+    return spec if base.endswith("(as probed)") else replace(spec, label=f"{base} (as probed)")

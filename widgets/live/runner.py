@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 from app.live.config import LiveConfig, LiveStatus
 from app.live.engine import LiveEngine
 from app.live.pipeline import LiveLoop, Mailbox
+from app.probe.head_export import open_head
 from app.tasks import CancelToken
 
 
@@ -53,7 +54,7 @@ class LiveRunner(QObject):
         # the engine (its built models) is reused only when no old thread can still be using it; never wait here
         engine = self._engine if not self._retired else None
         if engine is None:
-            engine = self._engine = LiveEngine()
+            engine = self._engine = LiveEngine(open_head=open_head)
         self._token = CancelToken()
         self.loop = LiveLoop(cfg, self.mailbox, engine)
         self._thread = _LoopThread(self.loop, self._token)

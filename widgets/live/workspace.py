@@ -22,11 +22,12 @@ from app.live import mosaic as mz
 from app.live.config import LiveConfig, LiveFrame, LiveStatus
 from app.live.pipeline import default_pane_specs, model_choices
 from app.models.spec import ModelSpec
+from app.probe.head_export import HeadFileError, backbone_key, head_info
 from app.session import Session
 from widgets.common.workspace import install_shortcut
 from widgets.live.controls import LiveControls
 from widgets.live.input_pane import InputPane
-from widgets.live.pane import PER_PAGE, PaneWidget
+from widgets.live.pane import PER_PAGE, PaneWidget, probe_spec
 from widgets.live.runner import LiveRunner
 
 MAX_PANES = 4
@@ -112,28 +113,45 @@ class LiveWorkspace(QWidget):
         except ValueError:
             panes = []
         by_label = {c.label: c for c in self._choices}
-        restored = [(by_label[p["label"]], p.get("layer"), int(p.get("page", 0)), int(p.get("per_page", PER_PAGE)))
-                    for p in panes if isinstance(p, dict) and p.get("label") in by_label]
+        restored = []
+        for p in panes:
+            if not isinstance(p, dict):
+                continue
+            spec, head = by_label.get(p.get("label")), p.get("head") if isinstance(p.get("head"), str) else None
+            if head:
+                try:
+                    info = head_info(head)
+                    if spec is None or backbone_key(spec) != backbone_key(info.backbone):
+                        spec = probe_spec(info.backbone)  # the head's backbone (not among the zoo's models)
+                except HeadFileError:
+                    head = None  # the head was deleted: the pane comes back without it
+            if spec is not None:
+                restored.append((spec, p.get("layer"), int(p.get("page", 0)), int(p.get("per_page", PER_PAGE)),
+                                 bool(p.get("predict", False)), head))
         if not restored:
-            restored = [(sp, None, 0, PER_PAGE) for sp in default_pane_specs(self._choices)]
-        for spec, layer, page, per_page in restored[:MAX_PANES]:
-            self.add_pane(spec, layer, page, push=False, per_page=per_page)
+            restored = [(sp, None, 0, PER_PAGE, False, None) for sp in default_pane_specs(self._choices)]
+        for spec, layer, page, per_page, predict, head in restored[:MAX_PANES]:
+            self.add_pane(spec, layer, page, push=False, per_page=per_page, predict=predict, head=head)
 
     def _save(self) -> None:
         self.controls.save(self.settings)
         self.settings.setValue("live/panes", json.dumps([{"label": p.spec.label, "layer": p.layer, "page": p.page,
-                                                          "per_page": p.per_page} for p in self.panes]))
+                                                          "per_page": p.per_page, "predict": p.predict,
+                                                          "head": p.head} for p in self.panes]))
 
     # --- panes ---
     def add_pane(self, spec: ModelSpec | None = None, layer: int | None = None, page: int = 0,
-                 push: bool = True, per_page: int = PER_PAGE) -> PaneWidget | None:
+                 push: bool = True, per_page: int = PER_PAGE, predict: bool = False,
+                 head: str | None = None) -> PaneWidget | None:
         if len(self.panes) >= MAX_PANES:
             self._show_status(f"At most {MAX_PANES} panes (each costs a forward pass per frame)", "warning")
             return None
         if spec is None:
             used = {p.spec.label for p in self.panes}
             spec = next((c for c in self._choices if c.label not in used), self._choices[0])
-        pane = PaneWidget(self._choices, spec, layer, page, per_page)
+        pane = PaneWidget(self._choices, spec, layer, page, per_page, predict=predict, head=head)
+        if head:
+            pane.attach_head(head)
         pane.changed.connect(self._schedule)
         pane.removeRequested.connect(self.remove_pane)
         self.panes.append(pane)
@@ -158,12 +176,42 @@ class LiveWorkspace(QWidget):
             p.remove_btn.setEnabled(len(self.panes) > 1)
         self.controls.add_btn.setEnabled(len(self.panes) < MAX_PANES)
 
+    def attach_head(self, path: str) -> PaneWidget | None:
+        """Show the stored probe head ``path`` in a pane on its backbone: a pane already showing that backbone, else
+        a new pane, else the last pane switched to it. The pane (None: the head cannot be read; the status says)."""
+        try:
+            info = head_info(path)
+        except HeadFileError as exc:
+            self._show_status(str(exc), "error")
+            return None
+        key = backbone_key(info.backbone)
+        pane = next((p for p in self.panes if backbone_key(p.spec) == key), None)
+        if pane is None and len(self.panes) < MAX_PANES:
+            pane = self.add_pane(probe_spec(info.backbone), push=False)
+        if pane is None:
+            pane = self.panes[-1]
+        pane.attach_head(str(info.path), probe_spec(info.backbone))
+        self._show_status(f"Probe head attached: {info.title}", "info")
+        self._schedule()
+        return pane
+
     def _on_session(self, kind: str, name: str) -> None:
+        if kind == "live-head":
+            self.attach_head(name)
+            return
+        if kind == "tap" and name in self.session.taps:  # the Models workspace's architecture view
+            self.tap(name, self.session.taps[name])
+            return
         if kind != "models":
             return
         self._choices = model_choices(self.session.models)
         for p in self.panes:
             p.set_choices(self._choices)
+
+    def tap(self, label: str, layer: int) -> None:
+        """Show ``layer`` of model ``label``: in the first pane showing it, else the last pane switches to it."""
+        pane = next((p for p in self.panes if p.spec.label == label), None) or self.panes[-1]
+        pane.tap(label, layer)
 
     @Slot()
     def _unfocus_all(self) -> None:

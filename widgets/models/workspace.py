@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFileDialog, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from app.models import describe, names, viz
 from app.models.spec import ModelSpec
@@ -23,6 +23,7 @@ from widgets.models import persist
 from widgets.models.builder_form import BuilderForm
 from widgets.models.choices import LayerChoices
 from widgets.models.kernel_compare import BUILDER, KernelCompare
+from widgets.models.open_model import OwnModelPanel, widen_for_tree
 from widgets.models.layer_table import COL_BANK, COL_FROZEN, LayerTable  # noqa: F401  (tests read the columns)
 from widgets.models.view_cache import ViewCache, view_key
 from widgets.models.words import arms_text, auto_name, refusal_hint, stages_html
@@ -77,7 +78,14 @@ class ModelsWorkspace(QWidget):
         self.right_splitter = _splitter(Qt.Orientation.Vertical, (self.layers, 2, 300), (self.kernels, 3, 520))
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(_splitter(Qt.Orientation.Horizontal, (f, 0, 350), (self.right_splitter, 1, 1050)))
+        self.own = OwnModelPanel(session, settings, self.pool)  # "Your model": open a model file (Ctrl+Shift+O)
+        self.left_tabs = QTabWidget()
+        for w, text in ((f, "Build"), (self.own, "Your model")):
+            self.left_tabs.addTab(w, text)
+        self.main_splitter = _splitter(Qt.Orientation.Horizontal, (self.left_tabs, 0, 380),
+                                       (self.right_splitter, 1, 1020))
+        lay.addWidget(self.main_splitter)
+        self.left_tabs.currentChanged.connect(lambda i: widen_for_tree(self.main_splitter, i == 1))
 
         f.backbone.currentIndexChanged.connect(self._on_backbone)
         f.changed.connect(self._changed)
@@ -94,9 +102,11 @@ class ModelsWorkspace(QWidget):
         self.kernels.changed.connect(self._save)
         self.cache.built.connect(self._on_built)
         self.cache.failed.connect(self._on_built)
+        self.own.opened.connect(lambda name: self.panel_b.select_source(f"session:{name}"))
         for seq, fn, text in (("Ctrl+O", self.choose_weights, "Load weights"),
                               ("Ctrl+Return", self.add_to_session, "Add to session"),
                               ("Ctrl+Enter", self.add_to_session, "Add to session"),
+                              ("Ctrl+Shift+O", self.open_model, "Open model"),
                               ("Ctrl+T", self.open_train, "Train"), ("Ctrl+B", self.backbone.setFocus, "Backbone"),
                               ("Ctrl+R", self.rebuild, "Rebuild")):
             install_shortcut(self, seq, fn, text)
@@ -108,7 +118,8 @@ class ModelsWorkspace(QWidget):
         self.rebuild()
 
     def shortcuts(self) -> list[str]:
-        return ["Ctrl+B: choose the backbone", "Ctrl+O: load weights", "Ctrl+Return: add to session",
+        return ["Ctrl+B: choose the backbone", "Ctrl+O: load weights", "Ctrl+Shift+O: open a model file",
+                "Ctrl+Return: add to session",
                 "Ctrl+T: train…", "Ctrl+R: rebuild now"]
 
     def option_widget(self, name: str) -> QWidget:
@@ -353,6 +364,7 @@ class ModelsWorkspace(QWidget):
     def _on_session_event(self, kind: str, name: str) -> None:
         if kind == "models":
             self._refresh_sources()
+            self.own.refresh()
         elif kind == "banks":
             if self.choices.uses_bank(name):
                 if name not in self.session.banks:  # removed: those layers go back to the model's init
@@ -381,6 +393,11 @@ class ModelsWorkspace(QWidget):
         if QGuiApplication.platformName() != "offscreen":  # the offscreen platform warns on raise()
             self.train_dialog.raise_()
 
+    @Slot()
+    def open_model(self) -> None:
+        self.left_tabs.setCurrentWidget(self.own)
+        self.own.choose_file()
+
     @Slot(str)
     def _on_trained(self, name: str) -> None:
         self._refresh_sources()
@@ -404,7 +421,7 @@ class ModelsWorkspace(QWidget):
         pass  # the shortcuts are window-wide and follow visibility (install_shortcut)
 
     def busy(self) -> bool:
-        return self.cache.busy() or self._rebuild_timer.isActive()
+        return self.cache.busy() or self._rebuild_timer.isActive() or self.own.busy()
 
     def builder_ready(self) -> bool:
         """True when the table and panel show the builder's current spec (nothing pending)."""

@@ -67,7 +67,7 @@ class CurvesView(QWidget):
         pl = QVBoxLayout(plots)
         pl.setContentsMargins(0, 0, 0, 0)
         self.loss_plot = _plot("Training loss", "loss", "step")
-        self.acc_plot = _plot("Accuracy (dashed: train, solid: test)", "accuracy", "step")
+        self.acc_plot = _plot("Accuracy (dashed: train, solid: validation)", "accuracy", "step")
         self.acc_plot.setYRange(0, 1.0, padding=0.02)
         self.acc_plot.setXLink(self.loss_plot)
         self.loss_legend = self.loss_plot.addLegend(offset=(-10, 10))
@@ -98,7 +98,7 @@ class CurvesView(QWidget):
                                                 symbolPen=None)),
             "train": _Series(self.acc_plot.plot(pen=dashed, symbol="t", symbolSize=5, symbolBrush=colour,
                                                 symbolPen=None)),
-            "test": _Series(self.acc_plot.plot(pen=pen, symbol="o", symbolSize=5, symbolBrush=colour,
+            "val": _Series(self.acc_plot.plot(pen=pen, symbol="o", symbolSize=5, symbolBrush=colour,
                                                symbolPen=None)),
         }
         if not any(x.n for series in self.series.values() for x in series.values()):
@@ -117,8 +117,8 @@ class CurvesView(QWidget):
             s["loss"].append(p.step, p.loss)
         if p.train_acc is not None:
             s["train"].append(p.step, p.train_acc)
-        if p.test_acc is not None:
-            s["test"].append(p.step, p.test_acc)
+        if p.val_acc is not None:
+            s["val"].append(p.step, p.val_acc)
         self._dirty.add(key)
         self.stack.setCurrentIndex(2)
 
@@ -130,9 +130,9 @@ class CurvesView(QWidget):
         lo = [c for c in curves if c.get("loss") is not None and math.isfinite(c["loss"])]
         s["loss"].set([c["step"] for c in lo], [c["loss"] for c in lo])
         tr = [c for c in curves if c.get("train_acc") is not None]
-        te = [c for c in curves if c.get("test_acc") is not None]
+        te = [c for c in curves if c.get("val_acc", c.get("test_acc")) is not None]  # older runs: "test_acc"
         s["train"].set([c["step"] for c in tr], [c["train_acc"] for c in tr])
-        s["test"].set([c["step"] for c in te], [c["test_acc"] for c in te])
+        s["val"].set([c["step"] for c in te], [c.get("val_acc", c.get("test_acc")) for c in te])
         self._dirty.add(key)
         if curves:
             self.stack.setCurrentIndex(2)

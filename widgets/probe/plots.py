@@ -18,11 +18,14 @@ def hint_label(text: str) -> QLabel:
     return lab
 
 
-def plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
+def plot(title: str, left: str, bottom: str, *, size: str = "10pt", legend: bool = False) -> pg.PlotWidget:
+    """A plot with a title, axis labels, a light grid and no context menu (``legend``: a small legend top right)."""
     w = pg.PlotWidget()
-    w.setTitle(title, size="10pt")
+    w.setTitle(title, size=size)
     w.setLabel("left", left)
     w.setLabel("bottom", bottom)
     w.showGrid(x=True, y=True, alpha=0.2)
     w.setMenuEnabled(False)
+    if legend:
+        w.addLegend(offset=(-4, 4), labelTextSize="8pt", brush=(255, 255, 255, 200))
     return w

@@ -1,6 +1,9 @@
-"""One run's results: top-k header, per-class accuracy bars, confusion matrix, misclassified gallery.
+"""One run's results: top-k header, per-class accuracy bars, confusion matrix, misclassified gallery and the feature
+projector (``widgets.probe.projector``).
 
-Reads a typed ``RunView``; the matrix image and the gallery are computed in ``app.probe.gallery``.
+Reads a typed ``RunView``; the matrix image and the gallery are computed in ``app.probe.gallery``. A click on an
+off-diagonal confusion cell asks (``cell_clicked(true, predicted)``) for the gallery of that cell only; a click on the
+diagonal asks for every misclassified example again (``cell_clicked(-1, -1)``).
 """
 
 from __future__ import annotations
@@ -9,19 +12,22 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QGridLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
 from app.imaging import colormaps
 from app.probe.gallery import confusion_uint8
 from widgets.probe.model import RunView
 from widgets.probe.model_list import state_colour
 from widgets.probe.plots import hint_label, plot as _plot
+from widgets.probe.projector import ProjectorView
 
 
 class ResultsView(QWidget):
-    """One run: top-k header, per-class accuracy bars, confusion matrix, misclassified gallery."""
+    """One run: top-k header, per-class accuracy bars, confusion matrix, misclassified gallery, projector."""
+
+    cell_clicked = Signal(int, int)  # (true, predicted) of a clicked confusion cell; (-1, -1): all again
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -31,8 +37,10 @@ class ResultsView(QWidget):
         self.stack.addWidget(hint_label("The results of a run appear here: top-1/2/5 accuracy, accuracy per "
                                         "class, the confusion matrix and the misclassified examples.<br><br>"
                                         "Train, or select a run in the history below."))
-        page = QWidget()
-        grid = QGridLayout(page)
+        page = QSplitter(Qt.Orientation.Vertical)  # the plots above, the gallery / projector tabs below
+        page.setChildrenCollapsible(False)
+        upper = QWidget()
+        grid = QGridLayout(upper)
         grid.setContentsMargins(0, 0, 0, 0)
         self.header = QLabel()
         self.header.setWordWrap(True)
@@ -54,6 +62,8 @@ class ResultsView(QWidget):
         self._conf = np.zeros((1, 1), np.int64)
         self._classes: list[str] = []
         self.confusion.scene().sigMouseMoved.connect(self._on_confusion_hover)
+        self.confusion.scene().sigMouseClicked.connect(self._on_confusion_click)
+        self.pair: tuple[int, int] | None = None  # the confusion cell the gallery is filtered to
         self.gallery = _plot("Misclassified test examples (true → predicted)", "", "")
         self.gallery.hideAxis("left")
         self.gallery.hideAxis("bottom")
@@ -64,10 +74,25 @@ class ResultsView(QWidget):
         self.gallery.addItem(self.gallery_image)
         self.gallery_note = QLabel("")
         self.gallery_note.setStyleSheet("color: #5b6472;")
-        grid.addWidget(self.gallery, 2, 0, 1, 2)
-        grid.addWidget(self.gallery_note, 3, 0, 1, 2)
-        grid.setRowStretch(1, 3)
-        grid.setRowStretch(2, 2)
+        gallery_page = QWidget()
+        gl = QVBoxLayout(gallery_page)
+        gl.setContentsMargins(0, 0, 0, 0)
+        gl.addWidget(self.gallery, 1)
+        gl.addWidget(self.gallery_note)
+        self.projector = ProjectorView()
+        self.lower = QTabWidget()
+        self.lower.addTab(gallery_page, "Misclassified")
+        self.lower.addTab(self.projector, "Feature projector")
+        self.lower.setTabToolTip(0, "The misclassified test examples (click a confusion cell to see only that pair)")
+        self.lower.setTabToolTip(1, "The run's frozen test features in 2-D, coloured by label; click a point to "
+                                    "see its image")
+        for w in (self.per_class, self.confusion):
+            w.setMinimumHeight(150)
+        grid.setRowStretch(1, 1)
+        page.addWidget(upper)
+        page.addWidget(self.lower)
+        page.setStretchFactor(0, 1)
+        page.setStretchFactor(1, 1)
         self.stack.addWidget(page)
         lay.addWidget(self.stack)
         self._bars: pg.BarGraphItem | None = None
@@ -96,8 +121,42 @@ class ResultsView(QWidget):
         pt = vb.mapSceneToView(pos)
         self.confusion.setToolTip(self.confusion_text(int(np.floor(pt.y())), int(np.floor(pt.x()))))
 
+    def cell_at(self, pos: Any) -> tuple[int, int] | None:
+        """The confusion cell (true, predicted) under scene position ``pos``."""
+        vb = self.confusion.getViewBox()
+        if not vb.sceneBoundingRect().contains(pos):
+            return None
+        pt = vb.mapSceneToView(pos)
+        i, j = int(np.floor(pt.y())), int(np.floor(pt.x()))
+        return (i, j) if 0 <= i < self._conf.shape[0] and 0 <= j < self._conf.shape[1] else None
+
+    def cell_pos(self, i: int, j: int):
+        """Where the centre of confusion cell (true i, predicted j) lies on ``self.confusion`` (tests click)."""
+        from PySide6.QtCore import QPointF
+
+        return self.confusion.mapFromScene(self.confusion.getViewBox().mapViewToScene(QPointF(j + 0.5, i + 0.5)))
+
+    def _on_confusion_click(self, ev: Any) -> None:
+        if self.run is None or ev.button() != Qt.MouseButton.LeftButton:
+            return
+        cell = self.cell_at(ev.scenePos())
+        if cell is None:
+            return
+        i, j = cell
+        self.lower.setCurrentIndex(0)
+        if i == j:
+            if self.pair is not None:
+                self.pair = None
+                self.cell_clicked.emit(-1, -1)
+            return
+        self.pair = (i, j)
+        self.set_gallery(None, f"loading the examples of {self.confusion_text(i, j)}…")
+        self.cell_clicked.emit(i, j)
+
     def show_run(self, run: RunView) -> None:
         self.run = run
+        self.pair = None
+        self.projector.set_run(run)
         self.stack.setCurrentIndex(1)
         colour = state_colour(run.weight_state).name()
         top = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
@@ -166,7 +225,11 @@ class ResultsView(QWidget):
         hgt, wid = gallery.image.shape[:2]
         self.gallery.setRange(xRange=(0, wid), yRange=(0, hgt), padding=0.01)
         shown = len(gallery.cells)
-        self.gallery_note.setText(note or f"{shown} of {gallery.total} misclassified test examples shown")
+        if self.pair is not None and not note:
+            note = (f"{shown} of {gallery.total} examples of {self.confusion_text(*self.pair).split(':')[0]} shown "
+                    f"(click a diagonal cell for all)")
+        self.gallery_note.setText(note or f"{shown} of {gallery.total} misclassified test examples shown "
+                                          f"(click a confusion cell to see one pair)")
 
 
 def _n(v: int | None) -> str:

@@ -34,6 +34,11 @@ class RunPanel(QGroupBox):
         buttons.addStretch(1)
         rl.addLayout(buttons)
         rl.addWidget(self.baseline_btn)
+        self.live_btn = QPushButton("Use in Live")
+        self.live_btn.setToolTip("Show the selected run's head predicting on the Live input (webcam, video, dataset "
+                                 "samples), on a pane with that run's backbone")
+        self.live_btn.setEnabled(False)
+        rl.addWidget(self.live_btn)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)

@@ -11,6 +11,7 @@ history from the worker thread; the views read typed ``RunView`` records (``widg
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Signal, Slot
@@ -106,6 +107,8 @@ class ProbeWorkspace(QWidget):
         self.train_btn.clicked.connect(self.train)
         self.cancel_btn.clicked.connect(self.cancel)
         self.baseline_btn.clicked.connect(self.add_baseline)
+        self.live_head: str | None = None  # the shown run's stored head (app.probe.head_export), for "Use in Live"
+        rp.live_btn.clicked.connect(self.use_in_live)
         for key in ("Ctrl+Return", "Ctrl+Enter"):
             install_shortcut(self, key, self.train, "Train")
         install_shortcut(self, "Esc", self.cancel, "Cancel")
@@ -285,6 +288,7 @@ class ProbeWorkspace(QWidget):
             self._last_stored = run.run_id
             self.runStored.emit(run.run_id)
         self.results.show_run(run)
+        self._set_live_head(run)
         self.refresh_history()
         self.refresh_compare()
 
@@ -319,6 +323,18 @@ class ProbeWorkspace(QWidget):
         else:
             self.browser.cancel()
 
+    def _set_live_head(self, run) -> None:
+        raw = getattr(run, "raw", None) or {}  # a RunView: the stored record
+        path = (raw.get("settings") or getattr(run, "settings", None) or {}).get("head_file")
+        self.live_head = path if path and Path(path).exists() else None
+        self.run_panel.live_btn.setEnabled(self.live_head is not None)
+
+    @Slot()
+    def use_in_live(self) -> None:
+        """Live shows this run's head predicting, on a pane with its backbone (the main window switches there)."""
+        if self.live_head:
+            self.session.request("live-head", self.live_head)
+
     # --- history ----------------------------------------------------------------------------------------------
     def refresh_history(self, select: int | None = None) -> None:
         self.history_panel.refresh(select)
@@ -341,6 +357,7 @@ class ProbeWorkspace(QWidget):
         if run is None:
             return
         self.results.show_run(run)
+        self._set_live_head(run)
         if show_curves and not self.is_running():
             self.curves.show_run(run.label, list(run.curves))
             self.curves.stop()

@@ -177,10 +177,13 @@ def load_torchscript(path: Path) -> Loaded:
     return Loaded(module.eval(), "torchscript", meta, "TorchScript")
 
 
-def _import_onnx():
+def _import_onnx(converter: bool = True):
+    """onnx (and onnx2torch when ``converter``: it imports torchvision, which a file need not reach to be read)."""
     try:
         import onnx
-        import onnx2torch
+        onnx2torch = None
+        if converter:
+            import onnx2torch
     except (ImportError, RuntimeError, OSError) as exc:  # RuntimeError: a torchvision that does not fit torch
         raise ModelFileError(f"ONNX files need the onnx extra: pip install .[onnx] (onnx and onnx2torch; "
                              f"importing them failed: {exc})") from None
@@ -218,7 +221,7 @@ def fold_constants(proto: Any) -> Any:
 
 
 def load_onnx(path: Path) -> Loaded:
-    onnx, onnx2torch = _import_onnx()
+    onnx, _ = _import_onnx(converter=False)  # a file that is no ONNX model says so, whatever onnx2torch does
     try:
         proto = onnx.load(str(path))
     except Exception as exc:  # protobuf DecodeError, missing external data ...
@@ -228,6 +231,7 @@ def load_onnx(path: Path) -> Loaded:
         raise ModelFileError(f"{path.name}: not an ONNX model (its graph has no operations); it is {what_is(path)}")
     meta = _onnx_metadata(proto, path.name)
     static = _onnx_static_input(proto)
+    _, onnx2torch = _import_onnx()
     module = None
     first_error: Exception | None = None
     folded = None
@@ -389,12 +393,13 @@ def read_metadata(source: str, fmt: str, weights: str | Path | None = None) -> d
             raw = z.read(entry) if entry else b""
         return parse_metadata(raw, path.name) if raw else None
     if fmt == "onnx":
-        onnx, _ = _import_onnx()
+        onnx, _ = _import_onnx(converter=False)
         try:
             proto = onnx.load(str(path), load_external_data=False)
         except Exception as exc:
             raise ModelFileError(f"{path.name}: not a valid ONNX model ({type(exc).__name__}: {str(exc)[:200]}); "
                                  f"it is {what_is(path)}") from None
+        _import_onnx()  # a readable file: say now (at spec time) when the converter is missing
         return _onnx_metadata(proto, path.name)
     return None
 

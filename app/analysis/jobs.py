@@ -1,0 +1,264 @@
+"""The insight views' jobs for the GUI, Qt-free: each is a task generator (``app.tasks.Progress``, ``CancelToken``)
+that builds what it needs from immutable specs and returns an immutable result ready to display (mosaics are drawn
+here, the widgets only show them).
+
+- ``random_twin(spec)``: the same architecture and input with default random weights (the baseline of every view);
+- ``layers_job(spec)``: the tappable layers (name, channels) of a spec, for the layer choosers;
+- ``cka_job``, ``patches_job``, ``filters_job``, ``fold_job``: the four Insight panels;
+- ``projector_job(stored_run)``: a Probe run's frozen test features (from the feature cache when the run left them
+  there, else extracted again), projected to 2-D, with the test images the points link to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.errors import AppError
+from app.tasks import CancelToken, Progress, check
+
+
+class InsightError(AppError):
+    """An insight view cannot be computed for the chosen model or run; the message says why."""
+
+
+def random_twin(spec):
+    """``spec``'s architecture and declared input, default random weights (no checkpoint, no banks)."""
+    label = spec.label or spec.backbone
+    inner = label[len(spec.backbone) + 2:-1] if label.startswith(spec.backbone + " (") and label.endswith(")") \
+        else label
+    return dataclasses.replace(spec, weights=None, init="default", banks=(), weight_state="random",
+                               label=f"{spec.backbone} (random twin: {inner})")
+
+
+def sample(dataset: str, n: int, split: str = "test", data_root: str | None = None):
+    """A seeded subset of ``n`` images of a dataset split."""
+    from app.data import load
+
+    if n < 2:
+        raise InsightError(f"a sample needs at least 2 images, got {n}")
+    return load(dataset, split, data_root).subset(n, seed=0)
+
+
+def built(spec, ds=None):
+    """(model on the CPU in eval mode, its input spec for ``ds``)."""
+    from app.models.build import build
+    from app.models.inputs import dataset_stats, input_spec
+
+    model = build(spec, device="cpu").eval()
+    return model, input_spec(spec, model, stats=dataset_stats(ds) if ds is not None else None)
+
+
+@dataclass(frozen=True)
+class LayerList:
+    spec: Any
+    names: tuple[str, ...]
+    channels: tuple[int, ...]
+    lc: bool  # the model has LC blocks (the fold view applies)
+
+
+def layers_job(spec, cancel: CancelToken | None = None):
+    from app.analysis.fold import lc_layers
+    from app.models.build import build
+
+    yield Progress(0, None, f"building {spec.label or spec.backbone}")
+    model = build(spec, device="cpu")
+    check(cancel)
+    info = model.feature_info
+    return LayerList(spec, tuple(i.name for i in info), tuple(int(i.channels) for i in info), bool(lc_layers(model)))
+
+
+def cka_job(spec_a, spec_b, dataset: str = "digits", n: int = 300, kernel: str = "linear",
+            cancel: CancelToken | None = None):
+    """Task: ``CKAResult`` between every layer of the two models on ``n`` test images of ``dataset``."""
+    from app.analysis.cka import cka_matrix
+
+    yield Progress(0, None, f"loading {dataset}")
+    ds = sample(dataset, n)
+    yield Progress(0, None, "building the models")
+    ma, ia = built(spec_a, ds)
+    mb, ib = built(spec_b, ds)
+    check(cancel)
+    return (yield from cka_matrix(ma, mb, ds.images, ia, ib, kernel=kernel, label_a=spec_a.label or spec_a.backbone,
+                                  label_b=spec_b.label or spec_b.backbone, cancel=cancel))
+
+
+@dataclass(frozen=True)
+class PatchesView:
+    image: np.ndarray  # uint8 RGB mosaic of the crops, a caption row under each
+    cells: tuple[tuple[int, int, int, int], ...]  # (x, y, w, h) of each crop in the mosaic (without the caption)
+    captions: tuple[str, ...]  # "0.83 · 7" (value · label) per crop
+    patches: tuple  # app.analysis.patches.Patch
+    rf: Any  # app.analysis.patches.RF
+    layer_name: str
+    channel: int
+    title: str
+
+
+def patches_job(spec, layer: int, channel: int, dataset: str = "digits", n: int = 500, k: int = 16,
+                cancel: CancelToken | None = None):
+    """Task: the ``k`` dataset crops that excite ``channel`` of ``layer`` most, as a captioned mosaic."""
+    from app.analysis.patches import top_patches
+    from app.imaging.mosaic import mosaic
+
+    yield Progress(0, None, f"loading {dataset}")
+    ds = sample(dataset, n)
+    model, ispec = built(spec, ds)
+    info = model.feature_info
+    if not 0 <= layer < len(info):
+        raise InsightError(f"layer {layer}: {spec.backbone} has layers 0..{len(info) - 1}")
+    if not 0 <= channel < info[layer].channels:
+        raise InsightError(f"channel {channel}: layer {info[layer].name} has channels 0..{info[layer].channels - 1}")
+    patches, rf = yield from top_patches(model, ds.images, ds.labels, ispec, layer, channel, k, cancel=cancel)
+    side = max(max(p.image.shape[0], p.image.shape[1]) for p in patches)
+    ch = patches[0].image.shape[-1]
+    tiles = np.full((len(patches), side, side, ch), 255, np.uint8)
+    for i, p in enumerate(patches):
+        tiles[i, :p.image.shape[0], :p.image.shape[1]] = p.image
+    img, lay = mosaic(tiles, cols=min(8, len(patches)), min_size=64, label_space=16, gap=4)
+    cells = []
+    for i in range(len(patches)):
+        x, y, w, h = lay.rect(i)
+        cells.append((int(x), int(y), int(w), int(h) - 16))
+    name = lambda c: ds.classes[c] if 0 <= c < len(ds.classes) else str(c)  # noqa: E731
+    captions = tuple(f"{p.value:.3g} · {name(p.label)}" for p in patches)
+    title = (f"{spec.label or spec.backbone} · {info[layer].name} channel {channel} · receptive field "
+             f"{rf.size[0]}x{rf.size[1]} px · top {len(patches)} of {len(ds)} {dataset} test images")
+    return PatchesView(img, tuple(cells), captions, patches, rf, info[layer].name, channel, title)
+
+
+@dataclass(frozen=True)
+class FilterSet:
+    label: str
+    kind: str  # "trained", "random", "hand-designed"
+    stats: tuple  # app.analysis.filters.FilterStats, per layer
+
+
+def filters_job(spec, banks: tuple[tuple[str, np.ndarray], ...] = (), cancel: CancelToken | None = None):
+    """Task: filter statistics of ``spec``, of its random twin (when ``spec`` has weights or banks) and of each
+    hand-designed bank given as (name, weights (out, in, k, k))."""
+    from app.analysis.filters import model_stats, stats
+    from app.models.build import build
+
+    out = []
+    twin = spec.weights is not None or bool(spec.banks)
+    yield Progress(0, 2, f"statistics of {spec.label or spec.backbone}")
+    out.append(FilterSet(spec.label or spec.backbone, spec.weight_state, tuple(model_stats(build(spec, "cpu")))))
+    check(cancel)
+    if twin:
+        t = random_twin(spec)
+        yield Progress(1, 2, "statistics of the random twin")
+        out.append(FilterSet(f"{spec.backbone} (random)", "random", tuple(model_stats(build(t, "cpu")))))
+    for name, w in banks:
+        check(cancel)
+        w = np.asarray(w)
+        if w.ndim == 4 and w.shape[-1] > 1:
+            out.append(FilterSet(f"{name} (bank)", "hand-designed", (stats(w, "bank"),)))
+    yield Progress(2, 2, "done")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class FoldView:
+    name: str
+    effective: Any  # app.models.kernel_mosaic.Mosaic
+    basis: Any
+    shape_effective: tuple[int, ...]
+    shape_basis: tuple[int, ...]
+
+
+def fold_job(spec, cancel: CancelToken | None = None):
+    """Task: every LC block of ``spec`` folded, as (effective, basis) kernel mosaics."""
+    from app.analysis.fold import lc_layers
+    from app.models.build import build
+    from app.models.kernel_mosaic import kernel_mosaic
+
+    yield Progress(0, None, f"building {spec.label or spec.backbone}")
+    folded = lc_layers(build(spec, "cpu"))
+    if not folded:
+        raise InsightError(f"{spec.label or spec.backbone} has no LC blocks (a frozen k x k conv followed by a "
+                           f"learned 1x1): choose an lc-* backbone, e.g. lc-resnet20")
+    out = []
+    for i, f in enumerate(folded):
+        check(cancel)
+        out.append(FoldView(f.name, kernel_mosaic(f.effective, max_kernels=1024),
+                            kernel_mosaic(f.basis, max_kernels=1024), tuple(f.effective.shape),
+                            tuple(f.basis.shape)))
+        yield Progress(i + 1, len(folded), f"folded {f.name}")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class ProjectorData:
+    projection: Any  # app.analysis.project.Projection (indices into the run's test split)
+    images: np.ndarray  # the run's test images (uint8 NHWC)
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    cache_hit: bool
+    note: str
+
+
+def projector_job(stored: dict, method: str = "pca", cancel: CancelToken | None = None):
+    """Task: the stored run's test features at its layer and pooling (the feature cache's copy when the run left
+    one, else extracted again), projected to 2-D."""
+    from app.analysis.project import project
+    from app.probe import extract as ex
+    from app.probe.resolve import ResolvedProbe
+    from app.probe.run import build_model, test_split
+
+    if not stored.get("resolved"):
+        raise InsightError("this run was stored before runs recorded their settings: its features cannot be "
+                           "rebuilt (train it again)")
+    record = ResolvedProbe.from_dict(stored["resolved"])
+    if record.layer < 0 or record.head == "own":
+        raise InsightError("this run used the model's own classifier: it has no frozen features to project")
+    yield Progress(0, None, f"loading {record.dataset} test split")
+    test = test_split(record)
+    check(cancel)
+    yield Progress(0, None, f"building {record.model.label or record.model.backbone}")
+    model = build_model(record.model)
+    key = None
+    if record.whiten is None:  # the run's own cache key; a whitened stem changed the weights (extract without the cache)
+        key = ex.cache_key(weights=ex.weights_hash(model) + "|" + record.model.key(), layer=record.layer,
+                           pooling=record.pooling, content=ex.content_digest(test), data_root=record.data_root,
+                           split="test", ispec=record.input, dtype="auto", dataset=record.dataset)
+    f = yield from ex.extract(model, test.images, record.input, record.layer, record.pooling, device="cpu", key=key,
+                              label="test features", cancel=cancel)
+    check(cancel)
+    yield Progress(0, None, f"{method.upper()} of {len(test)} points")
+    proj = project(np.asarray(f.array, np.float32), test.labels, method)
+    classes = tuple(stored.get("classes") or test.classes)
+    note = (f"{method.upper()} of {f.array.shape[1]:,} features ({record.layer_name}, {record.pooling}) of "
+            f"{len(test):,} test images" + (" · from the feature cache" if f.cache_hit else "")
+            + (" · stem not whitened (the run whitened it)" if record.whiten is not None else "")
+            + (f" · axes explain {100 * proj.explained[0]:.0f}% + {100 * proj.explained[1]:.0f}%"
+               if proj.explained else ""))
+    return ProjectorData(proj, test.images, np.asarray(test.labels), classes, bool(f.cache_hit), note)
+
+
+def pair_gallery(stored: dict, true: int, predicted: int, limit: int = 40, cols: int = 10,
+                 cancel: CancelToken | None = None):
+    """Task: the stored run's misclassified test examples of one confusion cell (true class ``true`` predicted as
+    ``predicted``), as an ``app.probe.gallery.Gallery`` (``total``: how many that cell holds)."""
+    from app.probe.gallery import Gallery, mosaic
+    from app.probe.run import test_images
+
+    mis = np.asarray(stored.get("misclassified") or [], dtype=np.int64)
+    pred = np.asarray(stored.get("mis_predicted") or [], dtype=np.int64)
+    classes = tuple(stored.get("classes") or ())
+    yield Progress(0, 2, "loading the test images")
+    data = test_images(stored)
+    check(cancel)
+    if mis.size and (mis.max() >= len(data) or mis.min() < 0 or len(pred) < len(mis)):
+        raise InsightError("the stored misclassified indices do not fit the test split (the dataset changed)")
+    keep = (np.asarray(data.labels)[mis] == true) & (pred[:len(mis)] == predicted) if mis.size else np.zeros(0, bool)
+    sel = mis[keep]
+    show = sel[:limit]
+    yield Progress(1, 2, "tiling the examples")
+    image, cells = mosaic(data.images[show], cols=cols, pad=3, label_space=14)
+    name = lambda i: classes[i] if 0 <= i < len(classes) else str(i)  # noqa: E731
+    return Gallery(image, cells, tuple(name(true) for _ in show), tuple(name(predicted) for _ in show),
+                   tuple(int(i) for i in show), int(len(sel)))

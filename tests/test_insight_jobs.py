@@ -1,0 +1,101 @@
+"""app.analysis.jobs (the Insight panels' tasks, Qt-free): known answers on tiny models and every bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.analysis.jobs import (InsightError, cka_job, filters_job, fold_job, layers_job, pair_gallery, patches_job,
+                               projector_job, random_twin)
+from app.errors import AppError
+from app.models.spec import ModelSpec
+from app.tasks import run_to_end
+
+TINY = {"widths": (4, 8), "in_channels": 1, "input_size": 8}
+
+
+def tiny(**kw):
+    return ModelSpec.make("simple", label="tiny", options=TINY, **kw)
+
+
+def test_random_twin_keeps_architecture_and_input_drops_weights():
+    spec = ModelSpec.make("simple", label="simple (trained, MNIST)", options=TINY, weights="/x.safetensors",
+                          init="checkpoint", weight_state="trained", input="declared")
+    t = random_twin(spec)
+    assert (t.backbone, t.options, t.input) == (spec.backbone, spec.options, "declared")
+    assert (t.weights, t.init, t.banks, t.weight_state) == (None, "default", (), "random")
+    assert t.label == "simple (random twin: trained, MNIST)"
+
+
+def test_cka_of_a_model_with_itself_is_one_on_the_diagonal():
+    res = run_to_end(cka_job(tiny(), tiny(), "digits", 30))
+    assert res.layers_a == ("conv1", "conv2") and res.n_images == 30
+    np.testing.assert_allclose(np.diag(res.matrix), 1.0, atol=1e-6)
+
+
+def test_top_patch_is_the_argmax_and_the_mosaic_has_a_cell_per_patch():
+    v = run_to_end(patches_job(tiny(), 1, 2, "digits", 40, k=5))
+    assert len(v.patches) == len(v.cells) == len(v.captions) == 5
+    values = [p.value for p in v.patches]
+    assert values == sorted(values, reverse=True)
+    x, y, w, h = v.cells[0]
+    assert v.image.shape[2] == 3 and x + w <= v.image.shape[1] and y + h <= v.image.shape[0]
+
+
+@pytest.mark.parametrize("layer,channel,msg", [(5, 0, "layer 5: simple has layers 0..1"),
+                                               (1, 8, "channel 8: layer conv2 has channels 0..7")])
+def test_patches_out_of_range_say_what_exists(layer, channel, msg):
+    with pytest.raises(InsightError, match=msg):
+        run_to_end(patches_job(tiny(), layer, channel, "digits", 20))
+
+
+def test_a_sample_needs_two_images():
+    with pytest.raises(InsightError, match="at least 2 images, got 1"):
+        run_to_end(cka_job(tiny(), tiny(), "digits", 1))
+
+
+def test_filters_of_a_random_model_have_no_twin_and_banks_join():
+    bank = np.random.default_rng(0).normal(size=(6, 1, 5, 5)).astype(np.float32)
+    sets = run_to_end(filters_job(tiny(), (("mine", bank), ("1x1", np.ones((2, 1, 1, 1))))))
+    assert [(s.label, s.kind) for s in sets] == [("tiny", "random"), ("mine (bank)", "hand-designed")]
+    assert [s.layer for s in sets[0].stats] == ["conv1", "conv2"]
+
+
+def test_filters_of_a_model_with_weights_add_its_random_twin(tmp_path):
+    import torch
+
+    from app.models.build import build
+
+    path = tmp_path / "w.pt"
+    torch.save(build(tiny(seed=3)).state_dict(), path)
+    spec = tiny(weights=str(path), init="checkpoint", weight_state="trained")
+    sets = run_to_end(filters_job(spec))
+    assert [s.kind for s in sets] == ["trained", "random"]
+
+
+def test_fold_of_a_model_without_lc_blocks_names_one_that_has_them():
+    with pytest.raises(InsightError, match="no LC blocks.*lc-resnet20"):
+        run_to_end(fold_job(tiny()))
+
+
+def test_fold_of_an_lc_model_gives_effective_and_basis_mosaics():
+    folded = run_to_end(fold_job(ModelSpec.make("lc-resnet20")))
+    assert len(folded) > 0
+    f = folded[0]
+    assert f.shape_basis[0] % f.shape_effective[0] == 0 and f.shape_basis[1:] == f.shape_effective[1:]
+    assert f.effective.rgb.dtype == np.uint8 and f.basis.rgb.ndim == 3
+    assert run_to_end(layers_job(ModelSpec.make("lc-resnet20"))).lc
+    assert not run_to_end(layers_job(tiny())).lc
+
+
+def test_projector_refuses_runs_it_cannot_rebuild():
+    with pytest.raises(InsightError, match="stored before runs recorded their settings"):
+        run_to_end(projector_job({"config": {}}))
+    assert issubclass(InsightError, AppError)
+
+
+def test_pair_gallery_refuses_indices_that_do_not_fit(tmp_path):
+    stored = {"resolved": None, "config": {"model": tiny().to_dict(), "dataset": "digits", "test_limit": 10},
+              "misclassified": [50], "mis_predicted": [1], "classes": [str(i) for i in range(10)]}
+    with pytest.raises(InsightError, match="do not fit the test split"):
+        run_to_end(pair_gallery(stored, 0, 1))

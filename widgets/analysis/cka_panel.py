@@ -1,0 +1,128 @@
+"""CKA heatmap: how similar every layer of model A is to every layer of model B on a dataset sample (linear or RBF
+CKA, ``app.analysis.jobs.cka_job``), as an image with a colour bar, the layer names on both axes and the value under
+the mouse. The default pair is a trained model and its random twin (same architecture, same input)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+
+from app.analysis.jobs import cka_job, random_twin
+from app.data import formats
+from app.imaging import colormaps
+from widgets.analysis.common import ModelCombo, TaskBar
+from widgets.common.worker import WorkerPool
+
+DEFAULT_B = "simple (trained, MNIST)"
+
+
+def dataset_combo() -> QComboBox:
+    c = QComboBox()
+    for name in formats.builtin_names():
+        c.addItem(name)
+    c.setCurrentText("digits")
+    c.setToolTip("The images both models see (digits needs no download)")
+    return c
+
+
+class CKAPanel(QWidget):
+    def __init__(self, session: Any, pool: WorkerPool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.result = None
+        self.model_a = ModelCombo(session, "Model A (rows)")
+        self.model_b = ModelCombo(session, "Model B (columns)")
+        if self.model_b.select(DEFAULT_B):
+            self.model_a.select(random_twin(self.model_b.spec()).label)
+        self.dataset = dataset_combo()
+        self.n = QSpinBox()
+        self.n.setRange(10, 5000)
+        self.n.setValue(300)
+        self.n.setToolTip("Test images in the sample (seeded)")
+        self.kernel = QComboBox()
+        self.kernel.addItems(["linear", "rbf"])
+        self.kernel.setToolTip("linear CKA, or RBF CKA (bandwidth: the median distance)")
+        row = QHBoxLayout()
+        for text, w in (("A", self.model_a), ("B", self.model_b), ("on", self.dataset), ("images", self.n),
+                        ("CKA", self.kernel)):
+            row.addWidget(QLabel(text))
+            row.addWidget(w)
+        row.addStretch(1)
+        self.bar = TaskBar(pool, "Compute CKA")
+        self.bar.run_btn.setToolTip("CKA between every layer of A and every layer of B (Ctrl+Return)")
+        self.bar.run_clicked.connect(self.compute)
+
+        self.plot = pg.PlotWidget()
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.invertY(True)
+        self.plot.setAspectLocked(True)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        self.cmap = pg.ColorMap(np.linspace(0, 1, 256), colormaps.lut("viridis"))
+        self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=self.cmap, interactive=False, label="CKA")
+        self.colorbar.setImageItem(self.image, insert_in=self.plot.getPlotItem())
+        self.readout = QLabel("Choose two models and press Compute CKA: 1 = the same representation (up to rotation "
+                              "and scale), 0 = unrelated.")
+        self.readout.setWordWrap(True)
+        self.plot.scene().sigMouseMoved.connect(self._on_hover)
+        self._texts: list[pg.TextItem] = []
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(row)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.plot, 1)
+        lay.addWidget(self.readout)
+
+    def compute(self) -> None:
+        a, b = self.model_a.spec(), self.model_b.spec()
+        if a is None or b is None:
+            return
+        ds, n, k = self.dataset.currentText(), self.n.value(), self.kernel.currentText()
+        self.bar.run(lambda token: cka_job(a, b, ds, n, k, cancel=token), self.show_result, name="cka")
+
+    def show_result(self, res: Any) -> None:
+        self.result = res
+        M = np.nan_to_num(np.asarray(res.matrix, np.float32), nan=0.0)
+        self.image.setImage(M, levels=(0, 1), autoLevels=False)
+        self.image.setLookupTable(colormaps.lut("viridis"))
+        for t in self._texts:
+            self.plot.removeItem(t)
+        self._texts = []
+        if M.size <= 400:
+            for i in range(M.shape[0]):
+                for j in range(M.shape[1]):
+                    t = pg.TextItem(f"{M[i, j]:.2f}", color=(0, 0, 0) if M[i, j] > 0.6 else (255, 255, 255),
+                                    anchor=(0.5, 0.5))
+                    t.setFont(QFont("Sans", 8))
+                    t.setPos(j + 0.5, i + 0.5)
+                    self.plot.addItem(t)
+                    self._texts.append(t)
+        self.plot.getAxis("bottom").setTicks([[(j + 0.5, n) for j, n in enumerate(res.layers_b)]])
+        self.plot.getAxis("left").setTicks([[(i + 0.5, n) for i, n in enumerate(res.layers_a)]])
+        self.plot.setLabel("left", f"A: {res.label_a}")
+        self.plot.setLabel("bottom", f"B: {res.label_b}")
+        self.plot.setTitle(f"{res.kernel} CKA on {res.n_images} images", size="10pt")
+        self.plot.setRange(xRange=(0, M.shape[1]), yRange=(0, M.shape[0]), padding=0.02)
+        self.readout.setText(f"Rows: the layers of {res.label_a}; columns: {res.label_b}. Hover a cell for its value.")
+
+    def value_text(self, i: int, j: int) -> str:
+        res = self.result
+        if res is None or not (0 <= i < len(res.layers_a) and 0 <= j < len(res.layers_b)):
+            return ""
+        v = float(res.matrix[i, j])
+        return f"A {res.layers_a[i]} vs B {res.layers_b[j]}: CKA {'n/a' if np.isnan(v) else f'{v:.3f}'}"
+
+    def _on_hover(self, pos: Any) -> None:
+        vb = self.plot.getViewBox()
+        if self.result is None or not vb.sceneBoundingRect().contains(pos):
+            return
+        pt = vb.mapSceneToView(pos)
+        text = self.value_text(int(np.floor(pt.y())), int(np.floor(pt.x())))
+        if text:
+            self.readout.setText(text)
+            self.plot.setToolTip(text)
+

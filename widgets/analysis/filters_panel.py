@@ -1,0 +1,111 @@
+"""Filter statistics, trained vs random twin (vs the session's hand-designed banks), per layer, on one set of plots:
+radial power spectrum, orientation histogram, variance explained by the top eigen-kernels, sparsity
+(``app.analysis.jobs.filters_job`` in a worker)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from app.analysis.jobs import filters_job
+from widgets.probe.plots import plot
+from widgets.analysis.common import ModelCombo, TaskBar
+from widgets.common.worker import WorkerPool
+
+COLOURS = {"trained": (31, 119, 180), "random": (214, 39, 40), "hand-designed": (44, 160, 44)}
+
+
+def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
+    w = plot(title, left, bottom, size="9pt", legend=True)
+    for ax in ("left", "bottom"):
+        w.getAxis(ax).enableAutoSIPrefix(False)  # shares are shares, not "x0.001"
+    return w
+
+
+class FiltersPanel(QWidget):
+    def __init__(self, session: Any, pool: WorkerPool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.sets: tuple = ()
+        self.model = ModelCombo(session, "A model: its kernels are compared with those of its random twin")
+        self.model.select("simple (trained, MNIST)")
+        self.layer = QComboBox()
+        self.layer.setToolTip("The convolution (k > 1) whose kernels are summarised")
+        self.layer.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        row = QHBoxLayout()
+        for text, w in (("Model", self.model), ("layer", self.layer)):
+            row.addWidget(QLabel(text))
+            row.addWidget(w)
+        row.addStretch(1)
+        self.bar = TaskBar(pool, "Compare filters")
+        self.bar.run_btn.setToolTip("Statistics of the model's kernels, its random twin's and the session's banks "
+                                    "(Ctrl+Return)")
+        self.bar.run_clicked.connect(self.compute)
+        self.note = QLabel("Trained (blue) vs random twin (red) vs hand-designed banks of the session (green).")
+        self.note.setWordWrap(True)
+        self.spectrum = _plot("Radial power spectrum", "energy share", "frequency (0 = DC … Nyquist)")
+        self.orient = _plot("Orientation (coherence-weighted)", "share", "degrees")
+        self.pca = _plot("PCA of the kernels", "variance explained (cumulative)", "eigen-kernels")
+        self.sparse = _plot("Sparsity and coherence", "fraction", "")
+        grid = QGridLayout()
+        for i, p in enumerate((self.spectrum, self.orient, self.pca, self.sparse)):
+            grid.addWidget(p, i // 2, i % 2)
+        lay = QVBoxLayout(self)
+        lay.addLayout(row)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.note)
+        lay.addLayout(grid, 1)
+        self.layer.currentIndexChanged.connect(lambda _=0: self.draw())
+
+    def compute(self) -> None:
+        spec = self.model.spec()
+        if spec is None:
+            return
+        banks = tuple((name, b.weights) for name, b in (getattr(self.session, "banks", None) or {}).items())
+        self.bar.run(lambda token: filters_job(spec, banks, cancel=token), self.show_result, name="filters")
+
+    def show_result(self, sets: tuple) -> None:
+        self.sets = sets
+        keep = self.layer.currentText()
+        self.layer.blockSignals(True)
+        self.layer.clear()
+        if sets:
+            for s in sets[0].stats:
+                self.layer.addItem(f"{s.layer}  {'x'.join(map(str, s.shape))}", s.layer)
+        i = self.layer.findText(keep)
+        self.layer.setCurrentIndex(max(0, i))
+        self.layer.blockSignals(False)
+        self.draw()
+
+    def series(self) -> list[tuple[str, str, Any]]:
+        """(label, kind, FilterStats) of every set at the chosen layer (a bank stands beside every layer)."""
+        name = self.layer.currentData()
+        out = []
+        for fs in self.sets:
+            for s in fs.stats:
+                if fs.kind == "hand-designed" or s.layer == name:
+                    out.append((fs.label, fs.kind, s))
+                    break
+        return out
+
+    def draw(self) -> None:
+        for p in (self.spectrum, self.orient, self.pca, self.sparse):
+            p.clear()
+        ser = self.series()
+        for k, (label, kind, s) in enumerate(ser):
+            c = COLOURS.get(kind, (120, 120, 120))
+            pen = pg.mkPen(c, width=2)
+            sym = dict(symbol="o", symbolSize=5, symbolBrush=c, symbolPen=None)
+            self.spectrum.plot(np.arange(len(s.spectrum)), s.spectrum, pen=pen, name=label, **sym)
+            nb = len(s.orientation_hist)
+            self.orient.plot((np.arange(nb) + 0.5) * 180.0 / nb, s.orientation_hist, pen=pen, name=label, **sym)
+            self.pca.plot(np.arange(1, len(s.pca_explained) + 1), s.pca_explained, pen=pen, name=label, **sym)
+            x = np.array([0.0, 1.0]) + (k - (len(ser) - 1) / 2) * 0.25
+            self.sparse.addItem(pg.BarGraphItem(x=x, height=[s.sparsity, s.coherence_mean], width=0.22,
+                                                brush=pg.mkBrush(c), pen=None, name=label))
+        self.sparse.getAxis("bottom").setTicks([[(0, "sparsity (|w| < 1% max)"), (1, "mean coherence")]])
+        self.sparse.setYRange(0, 1, padding=0.05)
+        self.pca.setYRange(0, 1, padding=0.05)

@@ -1,0 +1,278 @@
+""""Your model" (Models workspace, Ctrl+Shift+O): open a trained CNN the user has (TorchScript, ONNX, timm by name
+with a weights file, a state dict of an app architecture), add it and its random twin to the session (Live and
+Probe list them), its first conv as a Workbench bank, and its architecture as a read-only tree whose modules tap
+Live.
+
+Loading runs off the GUI thread (``app.models.external.opened``: ``peek_task`` then ``open_task``); errors come as
+messages in the banner. A file without an input spec in its metadata asks for one once (``input_dialog``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Signal, Slot
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+
+from app.models.external import twin_spec
+from app.models.external.opened import Opened, Peek, open_task, peek_task
+from app.models.spec import ModelSpec
+from app.session import Session
+from widgets.common.worker import WorkerPool
+from widgets.models.arch_tree import ArchTree
+from widgets.models.builder_form import INITS
+from widgets.models.input_dialog import ask_input, remember, remembered
+
+FILTER = ("Models (*.pt *.pth *.ts *.th *.onnx *.safetensors *.bin);;TorchScript (*.pt *.pth *.ts);;ONNX (*.onnx);;"
+          "State dicts (*.safetensors *.pth *.pt *.bin);;All files (*)")
+
+
+def widen_for_tree(splitter: QSplitter, tree: bool) -> None:
+    """The architecture tree wants more room on the left than the builder form."""
+    total = sum(splitter.sizes())
+    left = max(380, min(560, total // 3)) if tree else 380
+    splitter.setSizes([left, max(1, total - left)])
+
+
+class TimmDialog(QDialog):
+    """A timm architecture by name and a local weights file (nothing is downloaded)."""
+
+    def __init__(self, name: str = "", weights: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Open a timm architecture")
+        form = QFormLayout(self)
+        self.name = QLineEdit(name)
+        self.name.setPlaceholderText("e.g. resnet18.a1_in1k")
+        self.weights = QLineEdit(weights)
+        self.weights.setPlaceholderText("a .safetensors / .pth file (empty: timm's random initialisation)")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.weights, 1)
+        row.addWidget(browse)
+        form.addRow("Architecture", self.name)
+        form.addRow("Weights", row)
+        note = QLabel("Needs the timm extra (pip install .[timm]); the hub is never contacted.")
+        note.setStyleSheet("color: #555;")
+        form.addRow(note)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "timm weights", self.weights.text(),
+                                              "Weights (*.safetensors *.pth *.pt *.bin);;All files (*)")
+        if path:
+            self.weights.setText(path)
+
+
+class OwnModelPanel(QWidget):
+    opened = Signal(str)  # session name of a model (or twin) just added
+
+    def __init__(self, session: Session, settings: QSettings, pool: WorkerPool, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session, self.settings, self.pool = session, settings, pool
+        self.entries: dict[str, tuple[Opened, ModelSpec]] = {}  # session name -> (snapshot, the trained spec)
+        self.running: list = []
+        self.ask_input = ask_input  # (parent, name, channels) -> InputSpec | None; tests replace it
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        row = QHBoxLayout()
+        self.open_btn = QPushButton("Open model…")
+        self.open_btn.setToolTip("Open a TorchScript (.pt), ONNX (.onnx) or state-dict file (Ctrl+Shift+O)")
+        self.open_btn.clicked.connect(self.choose_file)
+        self.timm_btn = QPushButton("timm architecture…")
+        self.timm_btn.setToolTip("A timm model by name with a local weights file (pip install .[timm])")
+        self.timm_btn.clicked.connect(self.choose_timm)
+        row.addWidget(self.open_btn, 1)
+        row.addWidget(self.timm_btn)
+        lay.addLayout(row)
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.banner.setStyleSheet("background: #fde8e8; color: #8b0000; padding: 6px; border-radius: 3px;")
+        self.banner.hide()
+        lay.addWidget(self.banner)
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip("Opened models and their random twins (all in the session)")
+        self.model_combo.currentIndexChanged.connect(self._show_current)
+        lay.addWidget(self.model_combo)
+        self.info = QLabel("Open a trained CNN of yours: its layers appear here and in Live and Probe, its first "
+                           "convolution as a Workbench bank.")
+        self.info.setWordWrap(True)
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.info)
+        twin = QHBoxLayout()
+        self.twin_init = QComboBox()
+        for key, tip in INITS:
+            self.twin_init.addItem(key, key)
+            self.twin_init.setItemData(self.twin_init.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.twin_seed = QSpinBox()
+        self.twin_seed.setRange(0, 2**31 - 1)
+        self.twin_seed.setPrefix("seed ")
+        self.twin_btn = QPushButton("Random twin")
+        self.twin_btn.setToolTip("The same architecture re-initialised (seeded), added to the session next to it")
+        self.twin_btn.clicked.connect(self.make_twin)
+        self.twin_btn.setEnabled(False)
+        twin.addWidget(self.twin_init, 1)
+        twin.addWidget(self.twin_seed)
+        twin.addWidget(self.twin_btn)
+        lay.addLayout(twin)
+        self.tree = ArchTree()
+        self.tree.tapRequested.connect(self._on_tap)
+        lay.addWidget(self.tree, 1)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet("color: #333;")
+        lay.addWidget(self.status)
+
+    # ============================================================================================ opening
+    @Slot()
+    def choose_file(self) -> None:
+        start = self.settings.value("models/own_dir", str(Path.home()))
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", str(start), FILTER)
+        if path:
+            self.settings.setValue("models/own_dir", str(Path(path).parent))
+            self.open_source(path)
+
+    @Slot()
+    def choose_timm(self) -> None:
+        dlg = TimmDialog(str(self.settings.value("models/timm_name", "")), "", self)
+        if dlg.exec() != QDialog.DialogCode.Accepted or not dlg.name.text().strip():
+            return
+        name = dlg.name.text().strip()
+        self.settings.setValue("models/timm_name", name)
+        self.open_source(name if name.startswith("timm:") else f"timm:{name}", dlg.weights.text().strip() or None)
+
+    def busy(self) -> bool:
+        return bool(self.running)
+
+    def _start(self, make, done, what: str) -> None:
+        self.banner.hide()
+        self.status.setText(what)
+        w = self.pool.start(make, name=what)
+        self.running.append(w)
+        w.finished.connect(done)
+        w.failed.connect(self._fail)
+        w.progress.connect(lambda p: self.status.setText(p.message))
+        w.done.connect(lambda w=w: self.running.remove(w) if w in self.running else None)
+
+    def open_source(self, source: str, weights: str | None = None) -> None:
+        """Open ``source`` (a file, or ``timm:NAME`` with ``weights``) off the GUI thread."""
+        name = source if source.startswith("timm:") else Path(source).name
+        self._start(lambda token: peek_task(source, weights, token),
+                    lambda peek: self._on_peek(peek, source, weights), f"Opening {name}…")
+
+    def _on_peek(self, peek: Peek, source: str, weights: str | None) -> None:
+        spec = peek.spec
+        if spec.input is None:
+            inp = remembered(self.settings, source, weights)
+            if inp is None:
+                inp = self.ask_input(self, spec.label, peek.channels)
+                if inp is None:
+                    self.status.setText(f"{spec.label} not opened (no input chosen).")
+                    return
+                remember(self.settings, source, weights, inp)
+            spec = dataclasses.replace(spec, input=inp)
+        self.build(spec, spec)
+
+    def build(self, spec: ModelSpec, base: ModelSpec) -> None:
+        """Build ``spec`` (``base``: the trained model it belongs to) and add it to the session."""
+        self._start(lambda token: open_task(spec, token), lambda o: self._on_opened(o, base),
+                    f"Building {spec.label} and finding its layers…")
+
+    def _fail(self, msg: str) -> None:
+        self.banner.setText(f"Could not open the model: {msg}")
+        self.banner.show()
+        self.status.setText("")
+
+    def _on_opened(self, o: Opened, base: ModelSpec) -> None:
+        name = Session.unique_name(self.session.models, o.spec.label)
+        o = dataclasses.replace(o, spec=dataclasses.replace(o.spec, label=name))
+        self.entries[name] = (o, base if base.weights else o.spec)
+        self.session.put_model(name, o.spec)
+        bank_text = o.bank_note
+        if o.bank is not None:
+            bank_name = Session.unique_name(self.session.banks, f"{name}: first conv")
+            self.session.put_bank(bank_name, o.bank.renamed(bank_name))
+            bank_text = f"First conv in the Workbench as “{bank_name}”."
+        self.refresh(select=name)
+        msg = f"Added “{name}” to the session: Live and Probe list it. {bank_text}"
+        if o.untouched:
+            msg += f" Kept as they were by the re-initialisation: {', '.join(o.untouched)}."
+        self.status.setText(msg)
+        self.opened.emit(name)
+
+    # ============================================================================================ twin
+    @Slot()
+    def make_twin(self) -> str | None:
+        cur = self.current()
+        if cur is None:
+            return None
+        _o, base = self.entries[cur]
+        init, seed = str(self.twin_init.currentData()), int(self.twin_seed.value())
+        twin = twin_spec(base, init, seed)
+        label = base.label + (f" (random twin, seed {seed})" if init == "default" else
+                              f" (random twin, {init}, seed {seed})")
+        twin = dataclasses.replace(twin, input=base.input, label=label)
+        same = next((n for n, s in self.session.models.items() if n in self.entries and
+                     dataclasses.replace(s, label="") == dataclasses.replace(twin, label="")), None)
+        if same is not None:  # already there: show it
+            self.refresh(select=same)
+            self.status.setText(f"“{same}” is already in the session.")
+            return same
+        self.build(twin, base)
+        return label
+
+    # ============================================================================================ view
+    def current(self) -> str | None:
+        name = self.model_combo.currentData()
+        return name if name in self.entries else None
+
+    def refresh(self, select: str | None = None) -> None:
+        """The combo lists the opened models still in the session."""
+        for n in [n for n in self.entries if n not in self.session.models]:
+            del self.entries[n]
+        keep = select or self.current()
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for n in self.entries:
+            self.model_combo.addItem(n, n)
+        if keep in self.entries:
+            self.model_combo.setCurrentIndex(list(self.entries).index(keep))
+        self.model_combo.blockSignals(False)
+        self._show_current()
+
+    @Slot()
+    def _show_current(self, *_a) -> None:
+        name = self.current()
+        self.twin_btn.setEnabled(name is not None)
+        if name is None:
+            self.tree.clear()
+            return
+        o, _base = self.entries[name]
+        s = o.summary
+        c, h, w = o.default_input
+        inp = o.spec.input.describe() if o.spec.input is not None else "the dataset's own size and statistics"
+        cls = s.get("classifier")
+        self.info.setText(
+            f"<b>{name}</b> — {s.get('format')}, {o.spec.weight_state}<br>input: {inp}<br>"
+            f"{len(o.layers)} layers found on {c}×{h}×{w}"
+            + ("" if not s.get("fixed_input_size") else " (fixed size)")
+            + (f"; classifier <tt>{cls}</tt> ({s.get('num_classes')} classes)" if cls else "; no linear classifier")
+            + ("" if o.bank is not None else f"<br><span style='color:#8a5a00'>{o.bank_note}</span>"))
+        self.tree.fill(o.rows, self.session.taps.get(name))
+
+    @Slot(int)
+    def _on_tap(self, index: int) -> None:
+        name = self.current()
+        if name is None:
+            return
+        self.session.request_tap(name, index)
+        self.tree.set_tapped(index)
+        layer = self.entries[name][0].layers[index][0]
+        self.status.setText(f"Live shows layer {index} ({layer}) of “{name}”.")

@@ -15,6 +15,7 @@ from widgets.common.settings import settings  # noqa: F401  (re-exported: widget
 from widgets.common.workspace import Workspace
 
 WORKSPACES = ["kernels", "models", "live", "probe", "experiments", "insight"]
+LIVE_THREADS = "Live: threads"  # the LiveStatus that app.live.pipeline posts when its thread choice changes
 TITLES = {"kernels": "&Kernels", "models": "&Models", "live": "&Live", "probe": "&Probe",
           "experiments": "&Experiments", "insight": "&Insight"}
 TIPS = {
@@ -102,6 +103,10 @@ class MainWindow(QMainWindow):
         if "torch" in sys.modules:
             self._show_device()
         self.device_label.setToolTip("Compute device (override with --device cpu|cuda|mps)")
+        self.threads_label = QLabel("")  # the live loop's torch thread choice (app.threads, via LiveStatus)
+        self.threads_label.setToolTip("Torch threads of the Live loop: adapted to the machine's load unless forced "
+                                      "with --threads N or FILTER_EXPLORER_THREADS")
+        self.statusBar().addPermanentWidget(self.threads_label)
         self.statusBar().addPermanentWidget(self.device_label)
         self.statusBar().showMessage("Ready", 3000)
 
@@ -181,10 +186,17 @@ class MainWindow(QMainWindow):
                 item.widget().deleteLater()
         lay.addWidget(ws)
         ws.show()  # visible now when its tab is (the layout alone would show it one event-loop turn later)
+        runner = getattr(ws, "runner", None) if key == "live" else None
+        if runner is not None:
+            runner.statusChanged.connect(self._on_live_status)
         ws.set_active(self.current_workspace() == key)
         if len(self._built) == len(WORKSPACES):
             self.all_built.emit()
         return ws
+
+    def _on_live_status(self, st) -> None:
+        if st.message.startswith(LIVE_THREADS):
+            self.threads_label.setText(st.message)
 
     def built(self) -> list[str]:
         """The workspaces built so far, in build order."""

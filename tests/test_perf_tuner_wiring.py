@@ -121,3 +121,38 @@ def test_status_bar_shows_the_live_thread_choice(qtbot, fe_home):
     live.runner.statusChanged.emit(LiveStatus("Showing camera 0"))
     assert win.threads_label.text() == "Live: threads 1/2 (adapted to load)"
     win.close()
+
+
+def test_live_loop_tunes_in_its_own_thread_and_posts_the_choice(monkeypatch):
+    import time
+
+    from app.live import pipeline
+    from app.live.config import LiveConfig, LiveFrame, LiveStatus, PaneConfig
+    from app.live.engine import LiveEngine
+    from app.live.sources import SourceConfig
+    from app.models.spec import ModelSpec
+    from app.tasks import CancelToken
+
+    made = _recording_tuner(monkeypatch, pipeline)
+    tiny = ModelSpec.make("simple", label="tiny", options={"widths": (4, 6), "pool": "max"})
+    cfg = LiveConfig(SourceConfig("synthetic", width=32, height=24), (PaneConfig(tiny),), size=(24, 32), max_fps=0)
+    got: list = []
+    mb = pipeline.Mailbox()
+    loop = pipeline.LiveLoop(cfg, mb, LiveEngine("cpu"))
+    token = CancelToken()
+    th = threading.Thread(target=loop.run, args=(token,), daemon=True)
+    th.start()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 60 and sum(isinstance(g, LiveFrame) for g in got) < 3:
+        time.sleep(0.05)
+        f, msgs = mb.take()
+        got += msgs + ([f] if f is not None else [])
+    token.cancel()
+    loop.wake()
+    th.join(10)
+    assert not th.is_alive() and sum(isinstance(g, LiveFrame) for g in got) >= 3
+    assert [(name, ident) for name, ident, _ in made] == [("live", th.ident)]
+    tuner = made[0][2]
+    told = [g.message for g in got if isinstance(g, LiveStatus) and g.message.startswith("Live: threads")]
+    assert told and told[-1] == "Live: " + tuner.describe()  # posted when the choice changes
+    assert tuner.steps >= 3

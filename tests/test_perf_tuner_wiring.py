@@ -150,9 +150,32 @@ def test_live_loop_tunes_in_its_own_thread_and_posts_the_choice(monkeypatch):
     token.cancel()
     loop.wake()
     th.join(10)
+    got += mb.take()[1]  # what it posted after the last look
     assert not th.is_alive() and sum(isinstance(g, LiveFrame) for g in got) >= 3
     assert [(name, ident) for name, ident, _ in made] == [("live", th.ident)]
     tuner = made[0][2]
     told = [g.message for g in got if isinstance(g, LiveStatus) and g.message.startswith("Live: threads")]
     assert told and told[-1] == "Live: " + tuner.describe()  # posted when the choice changes
     assert tuner.steps >= 3
+
+
+def test_train_prints_the_threads_of_its_steps(tmp_path, capsys, monkeypatch):
+    import cv2
+
+    from app.cli import run
+
+    monkeypatch.setenv("FILTER_EXPLORER_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(0)
+    root = tmp_path / "imgs"
+    for split, n in (("train", 40), ("test", 10)):
+        for i in range(n):
+            d = root / split / f"class{i % 2}"
+            d.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(d / f"{i:03d}.png"), rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
+    code = run(["--threads", "1", "train", "--backbone", "simple", "--dataset", f"imagefolder:{root}", "--epochs",
+                "1", "--options", "widths=4,8", "--batch-size", "8", "--out", str(tmp_path / "ck")])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    line = [ln for ln in out.out.splitlines() if ln.startswith("threads: ")]
+    rep = json.loads(line[0][len("threads: "):])
+    assert rep["adaptive"] is False and rep["threads"] == 1 and rep["steps"] == 5  # 40 images / 8 (forced: fixed)

@@ -95,6 +95,8 @@ def screenshot(app, win, path: Path, settle_ms: int = 1500) -> int:
     from PySide6.QtCore import QElapsedTimer
 
     win.show()
+    app.processEvents()
+    win.workspace(win.current_workspace())  # built now (the others fill in during the settle time)
     timer = QElapsedTimer()
     timer.start()
     while timer.elapsed() < settle_ms:

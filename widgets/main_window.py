@@ -87,6 +87,8 @@ class MainWindow(QMainWindow):
         # (issue 14: the window paints before the heavy imports and constructors; see docs/benchmarks/startup.md)
         self._built: dict[str, Workspace] = {}
         self._torch_thread: threading.Thread | None = None
+        self._torch_done = False
+        self._torch_thread_used = False  # torch was loaded by our thread: its import hook set that thread's count
         self._closed = False
         self._holders: dict[str, QWidget] = {}
         self.workspaces = _Workspaces(self)
@@ -150,6 +152,19 @@ class MainWindow(QMainWindow):
     def _noop(self) -> None:
         """Target of the timer that lets Python handle Ctrl+C / SIGTERM while Qt's loop waits."""
 
+    def _torch_ready(self) -> None:
+        """Once, in the GUI thread, before the first workspace: torch loaded (waiting for the loading thread if it
+        runs), this thread's torch thread count set (per thread with OpenMP; the import hook may have run in the
+        loading thread), the device shown."""
+        if self._torch_done:
+            return
+        import torch  # after Qt on Linux/macOS (main.py imports it first on Windows)
+
+        if self._torch_thread_used:
+            torch.set_num_threads(device.configured_threads())
+        self._show_device()
+        self._torch_done = True
+
     def _show_device(self) -> None:
         self.device_label.setText(f"Device: {device.describe().name}")
 
@@ -172,16 +187,14 @@ class MainWindow(QMainWindow):
         if "torch" not in sys.modules and self._torch_thread is None:
             # Linux, macOS: after the first paint, off the GUI thread (Windows: main.py loaded it before Qt)
             self._torch_thread = threading.Thread(target=_import_torch, name="import torch", daemon=True)
+            self._torch_thread_used = True
             self._torch_thread.start()
         if self._torch_thread is not None:  # torch (1.5-2 s here) loads in a thread: the GUI thread stays free
             if self._torch_thread.is_alive():
                 QTimer.singleShot(20, lambda: self._build_next(waited))
                 return
             self._torch_thread = None
-            import torch  # noqa: F401  (loaded: a dictionary look-up)
-
-            torch.set_num_threads(device.configured_threads())  # the GUI thread's own count (per thread with OpenMP)
-            self._show_device()
+            self._torch_ready()
         current = self.current_workspace()
         self.workspace(current if current in missing else missing[0])
         if len(missing) > 1:  # 10 ms, not 0: zero timers run back to back, starving the other timers in between
@@ -192,10 +205,7 @@ class MainWindow(QMainWindow):
         ws = self._built.get(key)
         if ws is not None:
             return ws
-        if not sys.platform.startswith("win"):
-            import torch  # noqa: F401  (after Qt here; main.py imports it first on Windows)
-        if self.device_label.text() == "Device: ...":
-            self._show_device()
+        self._torch_ready()
         ws = _construct(key, self)
         self._built[key] = ws
         holder = self._holders[key]

@@ -35,9 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.screenshot:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    # torch before PySide6 (on Windows, torch's DLLs fail to load after Qt's); only the desktop app needs it here,
-    # the headless commands import it in the handlers that compute
-    import torch  # noqa: F401
+    # torch before PySide6 on Windows (its DLLs fail to load after Qt's there); elsewhere the window paints first
+    # and torch comes with the first workspace (issue 14). The headless commands import it in their handlers.
+    if sys.platform.startswith("win"):
+        import torch  # noqa: F401
 
     try:
         device.set_override(args.device)

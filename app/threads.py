@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import threading
 import time
 from collections import deque
 from contextlib import contextmanager
@@ -70,11 +71,16 @@ class ThreadTuner:
                  blas: bool = False, clock: Callable[[], float] = time.perf_counter,
                  set_threads: Callable[[int], None] | None = None, current: int | None = None) -> None:
         self.name = name
+        # inside a loop that an outer tuner already times (``tuned``/``drive``, e.g. ``bench load``): the outer one
+        # decides; this one only counts its steps and never sets a count
+        self.nested = getattr(_local, "depth", 0) > 0
+        if not self.nested:
+            _latest[name] = self  # reports(): what the loops of this process chose (``--json`` "threads")
         self._set = set_threads or _torch_setter
         start = current if current is not None else (max_threads or device.configured_threads())
         self.max = max(1, int(max_threads or start))
         self.threads = max(1, min(int(start), self.max))
-        self.adaptive = adaptive_default() if adaptive is None else bool(adaptive)
+        self.adaptive = (adaptive_default() if adaptive is None else bool(adaptive)) and not self.nested
         self.every, self.trial, self.stall, self.margin = max(2, every), max(1, trial), stall, margin
         self._clock = clock
         self._blas = None
@@ -187,9 +193,26 @@ class ThreadTuner:
             self._slow.clear()
 
     def _apply(self, n: int) -> None:
+        if self.nested:
+            return
         self._set(n)
         if self._blas is not None:
             self._blas.limit(limits=n, user_api="blas")
+
+
+_latest: dict[str, ThreadTuner] = {}
+_local = threading.local()  # depth: how many ``tuned`` wrappers are stepping a generator in this thread
+
+
+def reports() -> dict[str, dict[str, Any]]:
+    """The report of the latest tuner of each loop name created in this process (``{"extract": {...}, ...}``): the
+    ``"threads"`` field of ``probe --json`` and ``train --json``."""
+    return {name: t.report() for name, t in list(_latest.items())}
+
+
+def forget_reports() -> None:
+    """Start a new command's ``reports()`` (tests run several commands in one process)."""
+    _latest.clear()
 
 
 def tuned(gen: Any, tuner: ThreadTuner) -> Generator[Any, None, Any]:
@@ -203,10 +226,13 @@ def tuned(gen: Any, tuner: ThreadTuner) -> Generator[Any, None, Any]:
     done = 0.0
     while True:
         t0 = time.perf_counter()
+        _local.depth = getattr(_local, "depth", 0) + 1
         try:
             p = next(gen)
         except StopIteration as stop:
             return stop.value
+        finally:
+            _local.depth -= 1
         dt = time.perf_counter() - t0
         items = max(1.0, float(getattr(p, "done", 0.0) or 0.0) - done)
         done = max(done, float(getattr(p, "done", 0.0) or 0.0))

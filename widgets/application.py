@@ -6,7 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-import torch  # noqa: F401  (before Qt)
+if sys.platform.startswith("win"):  # torch's DLLs fail to load after Qt's there; elsewhere after the window shows
+    import torch  # noqa: F401
 
 
 def _platform_ok() -> str | None:
@@ -46,12 +47,10 @@ def run_gui(args) -> int:
     from widgets.main_window import MainWindow
 
     win = MainWindow(workspace=args.workspace, persist=not args.screenshot)
-    # the ~300k objects of the start-up (torch, Qt, models) never die: keep them out of full collections, which
-    # otherwise stall the GUI thread for 100+ ms on a busy 2-core machine (measured in the Live heartbeat test)
-    import gc
-
-    gc.collect()
-    gc.freeze()
+    # the window frame paints first; the workspaces are built one per event-loop turn (MainWindow._build_next).
+    # The ~300k objects of the start-up (torch, Qt, models) never die: once all are built, keep them out of full
+    # collections, which otherwise stall the GUI thread for 100+ ms on a busy 2-core machine (Live heartbeat test)
+    win.all_built.connect(_freeze_garbage)
     if args.screenshot:
         w, h = 1400, 900
         if args.size:
@@ -62,6 +61,13 @@ def run_gui(args) -> int:
     win.show()
     code = app.exec()
     return int(code)
+
+
+def _freeze_garbage() -> None:
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def _close_on_signals(win) -> None:
@@ -89,6 +95,8 @@ def screenshot(app, win, path: Path, settle_ms: int = 1500) -> int:
     from PySide6.QtCore import QElapsedTimer
 
     win.show()
+    app.processEvents()
+    win.workspace(win.current_workspace())  # built now (the others fill in during the settle time)
     timer = QElapsedTimer()
     timer.start()
     while timer.elapsed() < settle_ms:

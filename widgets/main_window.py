@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Slot
+import sys
+import threading
+from collections.abc import Mapping
+
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from app import device
 from app.session import Session
@@ -12,9 +16,64 @@ from widgets.common.settings import settings  # noqa: F401  (re-exported: widget
 from widgets.common.workspace import Workspace
 
 WORKSPACES = ["kernels", "models", "live", "probe", "experiments", "insight"]
+LIVE_THREADS = "Live: threads"  # the LiveStatus that app.live.pipeline posts when its thread choice changes
+TITLES = {"kernels": "&Kernels", "models": "&Models", "live": "&Live", "probe": "&Probe",
+          "experiments": "&Experiments", "insight": "&Insight"}
+TIPS = {
+    "kernels": "Kernel Workbench: generate, freeze and hand-design convolution kernels (Ctrl+1)",
+    "models": "Model builder: random, hand-designed and trained CNNs, layer by layer (Ctrl+2)",
+    "live": "Live: feature maps of several networks side by side, in real time (Ctrl+3)",
+    "probe": "Probe: train a linear head on frozen features and compare accuracies (Ctrl+4)",
+    "experiments": "Experiments: the papers' claims as recipes, run as grids with seeds, with reports (Ctrl+5)",
+    "insight": "Insight: CKA similarity, top-activating patches, filter statistics, LC fold (Ctrl+6)",
+}
+
+
+def _import_torch() -> None:
+    """Measured here: importing torch in a thread leaves the GUI thread's heartbeat gaps at ~0.25 s instead of 2 s."""
+    import torch  # noqa: F401
+
+
+def _construct(key: str, win: "MainWindow") -> Workspace:
+    """Import and build one workspace (the heavy part of the start-up: torch-using modules, models, renders)."""
+    if key == "kernels":
+        from widgets.kernels.workspace import KernelWorkspace as cls
+    elif key == "models":
+        from widgets.models.workspace import ModelsWorkspace as cls
+    elif key == "live":
+        from widgets.live.workspace import LiveWorkspace as cls
+    elif key == "probe":
+        from widgets.probe.workspace import ProbeWorkspace as cls
+    elif key == "experiments":
+        from widgets.experiments.workspace import ExperimentsWorkspace as cls
+    else:
+        from widgets.analysis.workspace import InsightWorkspace as cls
+    return cls(win.session, win.settings, win)
+
+
+class _Workspaces(Mapping):
+    """``win.workspaces[key]``: the workspace, built on first access (iteration order = WORKSPACES)."""
+
+    def __init__(self, win: "MainWindow") -> None:
+        self._win = win
+
+    def __getitem__(self, key: str) -> Workspace:
+        if key not in WORKSPACES:
+            raise KeyError(key)
+        return self._win.workspace(key)
+
+    def __iter__(self):
+        return iter(WORKSPACES)
+
+    def __len__(self) -> int:
+        return len(WORKSPACES)
 
 
 class MainWindow(QMainWindow):
+    all_built = Signal()  # every workspace exists (emitted once)
+    painted = False  # set at the first Paint event (Qt sends events during __init__ already)
+    built_at_first_paint: list[str] | None = None  # which workspaces existed at the first paint
+
     def __init__(self, workspace: str | None = None, session: Session | None = None, persist: bool = True) -> None:
         super().__init__()
         self.persist = persist  # False for --screenshot: a picture must not change the user's remembered layout
@@ -22,45 +81,41 @@ class MainWindow(QMainWindow):
         self.session = session or Session()
         self.settings = settings()
 
-        from widgets.kernels.workspace import KernelWorkspace
-        from widgets.live.workspace import LiveWorkspace
-        from widgets.models.workspace import ModelsWorkspace
-        from widgets.analysis.workspace import InsightWorkspace
-        from widgets.experiments.workspace import ExperimentsWorkspace
-        from widgets.probe.workspace import ProbeWorkspace
-
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.kernels = KernelWorkspace(self.session, self.settings, self)
-        self.models = ModelsWorkspace(self.session, self.settings, self)
-        self.live = LiveWorkspace(self.session, self.settings, self)
-        self.probe = ProbeWorkspace(self.session, self.settings, self)
-        self.experiments = ExperimentsWorkspace(self.session, self.settings, self)
-        self.insight = InsightWorkspace(self.session, self.settings, self)
-        self.workspaces: dict[str, Workspace] = {"kernels": self.kernels, "models": self.models, "live": self.live,
-                                                 "probe": self.probe, "experiments": self.experiments, "insight": self.insight}
-        titles = {"kernels": "&Kernels", "models": "&Models", "live": "&Live", "probe": "&Probe",
-                  "experiments": "&Experiments", "insight": "&Insight"}
-        tips = {
-            "kernels": "Kernel Workbench: generate, freeze and hand-design convolution kernels (Ctrl+1)",
-            "models": "Model builder: random, hand-designed and trained CNNs, layer by layer (Ctrl+2)",
-            "live": "Live: feature maps of several networks side by side, in real time (Ctrl+3)",
-            "probe": "Probe: train a linear head on frozen features and compare accuracies (Ctrl+4)",
-            "experiments": "Experiments: the papers' claims as recipes, run as grids with seeds, with reports (Ctrl+5)",
-            "insight": "Insight: CKA similarity, top-activating patches, filter statistics, LC fold (Ctrl+6)",
-        }
+        # the frame first (tabs with light placeholders), the workspaces one per event-loop turn afterwards
+        # (issue 14: the window paints before the heavy imports and constructors; see docs/benchmarks/startup.md)
+        self._built: dict[str, Workspace] = {}
+        self._torch_thread: threading.Thread | None = None
+        self._torch_done = False
+        self._torch_thread_used = False  # torch was loaded by our thread: its import hook set that thread's count
+        self._closed = False
+        self._holders: dict[str, QWidget] = {}
+        self.workspaces = _Workspaces(self)
         for i, key in enumerate(WORKSPACES):
-            idx = self.tabs.addTab(self.workspaces[key], titles[key].replace("&", ""))
-            self.tabs.setTabToolTip(idx, tips[key])
+            holder = QWidget()
+            lay = QVBoxLayout(holder)
+            lay.setContentsMargins(0, 0, 0, 0)
+            placeholder = QLabel(f"Loading {TITLES[key].replace('&', '')}...")
+            placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            lay.addWidget(placeholder)
+            self._holders[key] = holder
+            idx = self.tabs.addTab(holder, TITLES[key].replace("&", ""))
+            self.tabs.setTabToolTip(idx, TIPS[key])
             act = QAction(self)
             act.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
             act.triggered.connect(lambda _=False, i=i: self.tabs.setCurrentIndex(i))
             self.addAction(act)
         self.setCentralWidget(self.tabs)
 
-        info = device.describe()
-        self.device_label = QLabel(f"Device: {info.name}")
+        self.device_label = QLabel("Device: ...")
+        if "torch" in sys.modules:
+            self._show_device()
         self.device_label.setToolTip("Compute device (override with --device cpu|cuda|mps)")
+        self.threads_label = QLabel("")  # the live loop's torch thread choice (app.threads, via LiveStatus)
+        self.threads_label.setToolTip("Torch threads of the Live loop: adapted to the machine's load unless forced "
+                                      "with --threads N or FILTER_EXPLORER_THREADS")
+        self.statusBar().addPermanentWidget(self.threads_label)
         self.statusBar().addPermanentWidget(self.device_label)
         self.statusBar().showMessage("Ready", 3000)
 
@@ -82,19 +137,106 @@ class MainWindow(QMainWindow):
         if ws in WORKSPACES:
             self.tabs.setCurrentIndex(WORKSPACES.index(ws))
         self.tabs.currentChanged.connect(self._on_tab)
-        self._on_tab(self.tabs.currentIndex())
+        QTimer.singleShot(0, self._build_next)
         # "Use in Live" (Probe): the Live workspace attaches the head (its own listener, first), then it is shown
-        self._unsubscribe = self.session.subscribe(
-            lambda kind, _name: self.tabs.setCurrentIndex(WORKSPACES.index("live")) if kind == "live-head" else None)
+        self._unsubscribe = self.session.subscribe(self._on_session)
+
+    def _on_session(self, kind: str, name: str) -> None:
+        if kind in ("live-head", "tap") and "live" not in self._built:
+            # not built yet: its listener missed this request; build it now and hand the request over
+            self.workspace("live")._on_session(kind, name)
+        if kind == "live-head":
+            self.tabs.setCurrentIndex(WORKSPACES.index("live"))
 
     @Slot()
     def _noop(self) -> None:
         """Target of the timer that lets Python handle Ctrl+C / SIGTERM while Qt's loop waits."""
 
+    def _torch_ready(self) -> None:
+        """Once, in the GUI thread, before the first workspace: torch loaded (waiting for the loading thread if it
+        runs), this thread's torch thread count set (per thread with OpenMP; the import hook may have run in the
+        loading thread), the device shown."""
+        if self._torch_done:
+            return
+        import torch  # after Qt on Linux/macOS (main.py imports it first on Windows)
+
+        if self._torch_thread_used:
+            torch.set_num_threads(device.configured_threads())
+        self._show_device()
+        self._torch_done = True
+
+    def _show_device(self) -> None:
+        self.device_label.setText(f"Device: {device.describe().name}")
+
+    def event(self, ev) -> bool:  # noqa: D401
+        if not self.painted and ev.type() == QEvent.Type.Paint and hasattr(self, "_built"):
+            self.painted = True
+            self.built_at_first_paint = list(self._built)
+        return super().event(ev)
+
+    def _build_next(self, waited: int = 0) -> None:
+        """One workspace per event-loop turn, the current one first; waits (up to ~0.5 s) for the first paint."""
+        if self._closed:
+            return
+        if self.isVisible() and not self.painted and waited < 100:
+            QTimer.singleShot(5, lambda: self._build_next(waited + 1))
+            return
+        missing = [k for k in WORKSPACES if k not in self._built]
+        if not missing:
+            return
+        if "torch" not in sys.modules and self._torch_thread is None:
+            # Linux, macOS: after the first paint, off the GUI thread (Windows: main.py loaded it before Qt)
+            self._torch_thread = threading.Thread(target=_import_torch, name="import torch", daemon=True)
+            self._torch_thread_used = True
+            self._torch_thread.start()
+        if self._torch_thread is not None:  # torch (1.5-2 s here) loads in a thread: the GUI thread stays free
+            if self._torch_thread.is_alive():
+                QTimer.singleShot(20, lambda: self._build_next(waited))
+                return
+            self._torch_thread = None
+            self._torch_ready()
+        current = self.current_workspace()
+        self.workspace(current if current in missing else missing[0])
+        if len(missing) > 1:  # 10 ms, not 0: zero timers run back to back, starving the other timers in between
+            QTimer.singleShot(10, self._build_next)
+
+    def workspace(self, key: str) -> Workspace:
+        """The workspace ``key``, built now if it is not yet."""
+        ws = self._built.get(key)
+        if ws is not None:
+            return ws
+        self._torch_ready()
+        ws = _construct(key, self)
+        self._built[key] = ws
+        holder = self._holders[key]
+        lay = holder.layout()
+        while lay.count():
+            item = lay.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        lay.addWidget(ws)
+        ws.show()  # visible now when its tab is (the layout alone would show it one event-loop turn later)
+        runner = getattr(ws, "runner", None) if key == "live" else None
+        if runner is not None:
+            runner.statusChanged.connect(self._on_live_status)
+        ws.set_active(self.current_workspace() == key)
+        if len(self._built) == len(WORKSPACES):
+            self.all_built.emit()
+        return ws
+
+    def _on_live_status(self, st) -> None:
+        if st.message.startswith(LIVE_THREADS):
+            self.threads_label.setText(st.message)
+
+    def built(self) -> list[str]:
+        """The workspaces built so far, in build order."""
+        return list(self._built)
+
     def _on_tab(self, index: int) -> None:
+        self.workspace(WORKSPACES[index])  # a tab opened before its turn is built now
         for i, key in enumerate(WORKSPACES):
-            ws = self.workspaces[key]
-            if isinstance(ws, Workspace):  # every workspace, once the Kernels one has set_active too
+            ws = self._built.get(key)
+            if ws is not None:
                 ws.set_active(i == index)
 
     def current_workspace(self) -> str:
@@ -107,11 +249,12 @@ class MainWindow(QMainWindow):
         QMessageBox.information(self, "Keyboard shortcuts", "\n".join(lines))
 
     def wait_ready(self, timeout_ms: int) -> None:
-        """For screenshots: give the current workspace a chance to finish its first render."""
-        self.workspaces[self.current_workspace()].wait_ready(timeout_ms)
+        """For screenshots: build the current workspace (if not yet) and give it a chance to finish its first
+        render."""
+        self.workspace(self.current_workspace()).wait_ready(timeout_ms)
 
     def closeEvent(self, event) -> None:  # noqa: N802
-        for ws in self.workspaces.values():
+        for ws in list(self._built.values()):  # a workspace not yet built has nothing to keep or stop
             keep = getattr(ws, "maybe_keep_changes", None)  # optional part of the protocol
             if keep is not None and not keep():
                 event.ignore()
@@ -119,7 +262,16 @@ class MainWindow(QMainWindow):
         if self.persist:
             self.settings.setValue("main/geometry", self.saveGeometry())
             self.settings.setValue("main/workspace", self.current_workspace())
-        for ws in self.workspaces.values():
+        self._closed = True  # no more workspaces built after this
+        for ws in list(self._built.values()):
             ws.shutdown()
         self.settings.sync()
         super().closeEvent(event)
+
+
+def _lazy(key: str) -> property:
+    return property(lambda self: self.workspace(key), doc=f"The {key} workspace (built on first access).")
+
+
+for _key in WORKSPACES:
+    setattr(MainWindow, _key, _lazy(_key))

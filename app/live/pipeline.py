@@ -26,6 +26,7 @@ import torch
 
 from app.live.config import LiveConfig, LiveFrame, LiveStatus
 from app.live.engine import LiveEngine
+from app.threads import ThreadTuner
 from app.live.sources import FrameSource, SourceConfig, SourceError, make_source, set_cv_threads
 from app.models.spec import ModelSpec
 from app.models.zoo import default_specs
@@ -168,6 +169,8 @@ class LiveLoop:
         stamps: deque[float] = deque(maxlen=12)  # publish times of the last frames: the FPS shown
         post = self.mailbox.post
         cv_prev = set_cv_threads()  # deliberately single-threaded OpenCV (torch has the cores)
+        tuner = ThreadTuner("live")  # in this thread: torch's thread count is per thread (app.threads)
+        threads_told = ""
         with torch.inference_mode():
             if self.engine is None:
                 self.engine = LiveEngine()
@@ -246,7 +249,11 @@ class LiveLoop:
                     read_ms = (time.perf_counter() - t0) * 1000
                     last_frame = frame
                     last_caption = src.caption
-                    lf = engine.process(frame, cfg, self.frames, read_ms, src.description, fps, last_caption)
+                    with tuner.step():
+                        lf = engine.process(frame, cfg, self.frames, read_ms, src.description, fps, last_caption)
+                    if tuner.describe() != threads_told:  # the status bar shows the choice (issue 14)
+                        threads_told = tuner.describe()
+                        post(LiveStatus(f"Live: {threads_told}"))
                     last_done = cfg
                     self.frames += 1
                     if recorder is not None:

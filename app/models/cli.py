@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -57,6 +58,8 @@ def cmd_train(args) -> int:
         print(f"freeze {line}")
     if result.input is not None:
         print(f"input: {result.input.describe()}")
+    if result.threads is not None:
+        print("threads: " + json.dumps(result.threads))
     print(f"validation: {result.n_val} images carved from the training split (seed {cfg.seed})"
           + (f", accuracy {result.val_acc:.2%}" if result.val_acc is not None else ""))
     if result.test_acc is not None:

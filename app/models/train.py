@@ -46,6 +46,7 @@ from app.models.inputs import InputSpec, dataset_stats, input_spec, to_tensor
 from app.models.spec import ModelSpec
 from app.models.weights import WeightsError, checkpoint_paths
 from app.tasks import CancelToken, Progress, check
+from app.threads import ThreadTuner
 
 
 class TrainError(ModelError):
@@ -134,6 +135,7 @@ class TrainResult:
     n_val: int = 0
     input: InputSpec | None = None
     froze: tuple[str, ...] = ()  # what the freeze entries froze (one line each)
+    threads: dict | None = None  # the thread tuner's report of the training steps (app.threads)
 
 
 # --- data -------------------------------------------------------------------------------------------------
@@ -281,6 +283,7 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
     for _ in range(start_epoch):  # same shuffles as an uninterrupted run
         rng.permutation(len(train_ds))
     counts = param_counts(model)
+    tuner = ThreadTuner("train")  # in the thread that runs this task (app.threads; issue 14)
     train_acc, val_acc, test_acc, epoch = 0.0, None, None, start_epoch
     for epoch in range(start_epoch, cfg.epochs):
         _set_train_mode(model)
@@ -292,20 +295,21 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
                 break
             check(cancel)
             idx = np.sort(order[b * cfg.batch_size:(b + 1) * cfg.batch_size])
-            x = to_tensor(train_ds.images[idx], ispec, device)
-            if augment:
-                x = augment_batch(x, g)
-            y = torch.from_numpy(train_ds.labels[idx]).to(device)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
-            if not torch.isfinite(loss):
-                raise TrainError(f"training diverged at step {step + 1} (loss {loss.item()}); lower the learning "
-                                 f"rate or use an initialisation with a smaller scale")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            restore_frozen(model)
+            with tuner.step(items=len(idx)):  # the compute of one step, never the yield
+                x = to_tensor(train_ds.images[idx], ispec, device)
+                if augment:
+                    x = augment_batch(x, g)
+                y = torch.from_numpy(train_ds.labels[idx]).to(device)
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
+                if not torch.isfinite(loss):
+                    raise TrainError(f"training diverged at step {step + 1} (loss {loss.item()}); lower the "
+                                     f"learning rate or use an initialisation with a smaller scale")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                restore_frozen(model)
             step += 1
             seen += len(idx)
             hits += int((logits.argmax(1) == y).sum())
@@ -334,7 +338,7 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
     model.eval()
     out = str(checkpoint_paths(cfg.out)[0]) if cfg.out else None
     return TrainResult(spec, cfg, train_acc, test_acc, epoch, tuple(history), time.monotonic() - t0,
-                       counts.trainable, counts.frozen, out, val_acc, len(val_ds), ispec, froze)
+                       counts.trainable, counts.frozen, out, val_acc, len(val_ds), ispec, froze, tuner.report())
 
 
 def _eval_quiet(model, ds, ispec, cancel, what: str) -> Generator[Progress, None, EvalResult]:

@@ -149,6 +149,9 @@ def cmd_probe(args) -> int:
     from app.probe.history import History, record
     from app.probe.run import rerun, run_probe
     from app.tasks import cli_progress, run_to_end
+    from app.threads import forget_reports, reports
+
+    forget_reports()  # only this run's loops in "threads"
 
     note = ""
     if args.rerun is not None:
@@ -174,6 +177,7 @@ def cmd_probe(args) -> int:
     out = summary(result, time.perf_counter() - t0, time.process_time() - c0)
     if args.rerun is not None:
         out["rerun_of"] = args.rerun
+    out["threads"] = reports()  # each compute loop's thread choice (app.threads; issue 14)
     if args.json:
         print(json.dumps(out))
     else:

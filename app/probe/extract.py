@@ -34,6 +34,7 @@ from app import paths
 from app.models.inputs import InputSpec, to_tensor
 from app.storage import atomic_path, stale_temporaries
 from app.tasks import CancelToken, Progress, check
+from app.threads import ThreadTuner
 
 CACHE_VERSION = 2  # 2: keyed by content
 MAP_BUDGET = 192 * 2**20  # bytes of layer maps per batch
@@ -233,9 +234,11 @@ def extract(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, layer:
 
 def _fill(out, fn, images, ispec, device, batch, label, cancel):
     n = len(images)
+    tuner = ThreadTuner("extract")  # created on the first step: in the thread that runs this task (app.threads)
     for start in range(0, n, batch):
         check(cancel)
         stop = min(n, start + batch)
-        x = to_tensor(images[start:stop], ispec, device)
-        out[start:stop] = fn(x).float().cpu().numpy().astype(out.dtype, copy=False)
+        with tuner.step(items=stop - start):  # the compute only, never the yield
+            x = to_tensor(images[start:stop], ispec, device)
+            out[start:stop] = fn(x).float().cpu().numpy().astype(out.dtype, copy=False)
         yield Progress(stop, n, f"extracting {label} {stop}/{n}")

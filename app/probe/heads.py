@@ -29,6 +29,7 @@ from app.probe.lbfgs import lbfgs
 from app.probe.ridge import train_ridge
 from app.probe.svm import train_svm
 from app.tasks import CancelToken, Progress, check
+from app.threads import ThreadTuner
 
 def _acc(scores: torch.Tensor, y: torch.Tensor) -> float:
     return accuracy(scores, y)
@@ -97,6 +98,7 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
     every_opt = int(opts.get("eval_every", 10))
     every = max(1, every_opt)
     W0, b0 = initial_weights(init, n_classes, d, device)  # (C, d): F.linear is fast on CPU
+    tuner = ThreadTuner("head")  # in the thread that runs this task (app.threads; issue 14)
     Wt = W0.clone().requires_grad_(True)
     b = b0.clone().requires_grad_(True)
     curves: list[CurvePoint] = []
@@ -131,6 +133,10 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
 
             @torch.no_grad()
             def fun(x: torch.Tensor) -> tuple[float, torch.Tensor]:
+                with tuner.step():  # one evaluation = one step (iterations differ in their line-search evaluations)
+                    return _fun(x)
+
+            def _fun(x: torch.Tensor) -> tuple[float, torch.Tensor]:
                 # gradients by hand: autograd's A.T @ G is several times slower on CPU than (G.T @ A).T
                 set_weights(x)
                 evaluated[:] = [x]
@@ -187,11 +193,12 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
                 for i in range(steps_per_epoch):
                     check(cancel)
                     idx = perm[i * bs:(i + 1) * bs]
-                    opt.zero_grad()
-                    loss = F.cross_entropy(F.linear(A[idx], Wt, b), y[idx]) + 0.5 * wd * (Wt * Wt).sum()
-                    loss.backward()
-                    opt.step()
-                    sched.step()
+                    with tuner.step(items=len(idx)):
+                        opt.zero_grad()
+                        loss = F.cross_entropy(F.linear(A[idx], Wt, b), y[idx]) + 0.5 * wd * (Wt * Wt).sum()
+                        loss.backward()
+                        opt.step()
+                        sched.step()
                     run_loss += float(loss.detach())
                     step += 1
                 cp = point(ep + 1, float(ep + 1), run_loss / steps_per_epoch,

@@ -26,6 +26,7 @@ from app.probe.config import CurvePoint
 from app.probe.headcore import HeadResult, accuracy, initial_weights, prepare, state_of, stop_report
 from app.probe.lbfgs import lbfgs
 from app.tasks import CancelToken, Progress, check
+from app.threads import ThreadTuner
 
 SVM_TOL = 1e-4  # relative gradient norm (liblinear's primal rule is about 1e-5 for 10 one-vs-rest classes)
 SVM_CURVATURE = 0.1  # the preconditioner's constant c (the Hessian's 2 x active fraction, swept on digits/MNIST)
@@ -82,12 +83,18 @@ def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed
     recent: list[tuple[torch.Tensor, float]] = []
     evaluated: list[torch.Tensor] = []
 
+    tuner = ThreadTuner("head")  # in the thread that runs this task
+
     def set_weights(x: torch.Tensor) -> None:
         U = x[:cd].view(n_classes, d)
         W.copy_(torch.linalg.solve_triangular(LT, U.T, upper=True).T if L is not None else U)
         b.copy_(x[cd:] / bscale)
 
     def fun(x: torch.Tensor):
+        with tuner.step():  # one evaluation = one step of the thread tuner (app.threads; issue 14)
+            return _fun(x)
+
+    def _fun(x: torch.Tensor):
         set_weights(x)
         evaluated[:] = [x]
         loss, gW, gb = svm_objective(A, Ypm, W, b, C)

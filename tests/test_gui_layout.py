@@ -170,7 +170,7 @@ def test_first_launch_pairs_like_with_like(qtbot, window):
     a, b = ws.panel_a.view(), ws.panel_b.view()
     first = a.rows[0].path
     assert a.kernels[first].shape == b.kernels[first].shape  # same input channels: the two can be compared
-    assert "correlation" in ws.compare.text()
+    assert "CKA" in ws.compare.text()
 
 
 def test_esc_cancels_the_probe_wherever_the_focus_is(qtbot, window, monkeypatch):

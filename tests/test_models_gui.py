@@ -159,7 +159,7 @@ def test_compare_two_models_side_by_side(qtbot, ws, shared):
     assert a.colour and b.colour and a.shown == b.shown == 16  # conv1: RGB filters in colour
     assert ws.panel_b.layer_path() == ws.panel_a.layer_path() == "conv1"
     assert not np.array_equal(a.rgb, b.rgb)
-    assert "correlation" in ws.compare.text()
+    assert "CKA" in ws.compare.text()
     assert ws.panel_b.describe_point(1.5, 1.5).startswith("filter 0: min ")
     # choosing a deeper layer on one side follows on the other
     ws.panel_a.select_layer("layer2.0.conv1")

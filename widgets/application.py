@@ -90,6 +90,19 @@ def _close_on_signals(win) -> None:
     win._signal_timer.timeout.connect(win._noop)
 
 
+def _settled(win) -> bool:
+    from widgets.main_window import WORKSPACES
+
+    if len(win.built()) < len(WORKSPACES):
+        return False
+    ws = win.workspace(win.current_workspace())
+    ready = getattr(ws, "is_ready", None)
+    if ready is not None:
+        return bool(ready())
+    busy = getattr(ws, "busy", None)
+    return not (busy() if busy is not None else False)
+
+
 def screenshot(app, win, path: Path, settle_ms: int = 1500) -> int:
     """Show offscreen, let the workspace render real content for a moment, grab, write the PNG, close."""
     from PySide6.QtCore import QElapsedTimer
@@ -99,7 +112,9 @@ def screenshot(app, win, path: Path, settle_ms: int = 1500) -> int:
     win.workspace(win.current_workspace())  # built now (the others fill in during the settle time)
     timer = QElapsedTimer()
     timer.start()
-    while timer.elapsed() < settle_ms:
+    # at least settle_ms, and until every workspace is built and the shown one has finished its first render (its
+    # own workers: a model build, a preview), at most a minute on a busy machine
+    while timer.elapsed() < settle_ms or (timer.elapsed() < 60_000 and not _settled(win)):
         app.processEvents()
         win.wait_ready(10)
     app.processEvents()

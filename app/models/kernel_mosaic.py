@@ -167,12 +167,12 @@ def colour_bar(cmap: str = "coolwarm", height: int = 12) -> np.ndarray:
 
 
 def compare_text(a: np.ndarray, b: np.ndarray) -> str:
-    """One line comparing two layers' kernels (same shape: correlation and mean |difference|)."""
+    """One line comparing two layers' kernels by their scale (std, mean |w|). An element-wise correlation of two
+    networks' weights would be meaningless across arbitrary channel orders: the line points to CKA (Insight), which
+    compares what the layers compute."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    sa, sb = float(a.std()), float(b.std())
-    line = f"std {sa:.3g} vs {sb:.3g}"
-    if a.shape == b.shape and a.size > 1 and sa > 0 and sb > 0:
-        corr = float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
-        line += f"; correlation {corr:+.2f}; mean |a-b| {float(np.abs(a - b).mean()):.3g}"
+    line = f"std {float(a.std()):.3g} vs {float(b.std()):.3g}; mean |w| {float(np.abs(a).mean()):.3g} vs " \
+           f"{float(np.abs(b).mean()):.3g}"
+    line += "; to compare what the layers compute: CKA in Insight (Ctrl+6)"
     return line

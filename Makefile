@@ -26,7 +26,7 @@ lint-imports: $(STAMP)
 	$(VENV)/bin/lint-imports pyproject.toml --no-cache
 
 screenshots: $(STAMP)
-	for ws in kernels models live probe; do $(PY) main.py --screenshot docs/screenshots/$$ws.png --workspace $$ws; done
+	for ws in kernels models live probe experiments insight; do QT_QPA_PLATFORM=offscreen $(PY) main.py --screenshot docs/screenshots/$$ws.png --workspace $$ws; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -84,7 +84,12 @@ class ExperimentPlot(QWidget):
         cats = [] if numeric else list(dict.fromkeys(str(x) for x in xs_all))
         log_x = bool(spec.get("log_x")) and numeric
         self.plot.setLogMode(x=log_x, y=False)
-        self.plot.setLabel("left", spec.get("y_label", spec.get("y", "test_top1")) + " (%)")
+        from app.experiments.report import METRIC_NAMES
+
+        y = spec.get("y", "test_top1")
+        self.plot.setLabel("left", spec.get("y_label", METRIC_NAMES.get(y, y)) + " (%)")
+        self.plot.setTitle("" if series else "No finished cells yet: press Run; each cell appears here as it finishes",
+                           size="10pt")
         self.plot.setLabel("bottom", spec.get("x_label", spec.get("x", "")))
         ax = self.plot.getAxis("bottom")
         ax.setTicks([list(enumerate(cats))] if cats else None)

@@ -116,6 +116,7 @@ class ExperimentsWorkspace(QWidget):
         self.history.itemDoubleClicked.connect(lambda item: self._open(item.data(256)))
         install_shortcut(self, "Ctrl+Return", self.run, "Run the experiment")
         install_shortcut(self, "Esc", self.cancel, "Cancel the experiment")
+        self.progress.hide()  # shown while an experiment runs (idle, it would look like a text field)
         self._restore()
         self._on_recipe()
         self._refresh_history()
@@ -225,12 +226,18 @@ class ExperimentsWorkspace(QWidget):
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
         self.worker.cancelled.connect(self._on_cancelled)
-        self.worker.done.connect(lambda: self._set_running(False))
+        self.worker.done.connect(self._on_done)
         self.progress.setRange(0, max(1, len(self._cells)))
         self.progress.setValue(0)
+        self.progress.show()
         self.status.setText("Starting…")
         self._set_running(True)
         self.worker.start()
+
+    @Slot()
+    def _on_done(self) -> None:
+        self._set_running(False)
+        self.progress.hide()
 
     def cancel(self) -> None:
         if self.is_running():

@@ -106,12 +106,7 @@ def bench_head(args, tuner=None) -> dict:
     sklearn_seconds, converged = timed_fit(clf, Atr, ytr)
     sk_top1 = float(np.mean(clf.predict(Ate) == yte))
     return {
-        "ours_seconds": round(ours_seconds, 4),
-        "sklearn_seconds": round(sklearn_seconds, 4),
-        "speedup": round(sklearn_seconds / max(ours_seconds, 1e-9), 2),
-        "ours_top1": ours_top1,
-        "sklearn_top1": sk_top1,
-        "top1_gap_points": round(100 * (sk_top1 - ours_top1), 3),
+        **versus(ours_seconds, sklearn_seconds, ours_top1, sk_top1),
         "ours_iterations": ours_steps,
         "sklearn_iterations": int(np.max(clf.n_iter_)),
         "sklearn_converged": converged,
@@ -173,12 +168,7 @@ def bench_svm(args) -> dict:
     sk_scores = clf.decision_function(Ate)
     sk_top1 = float(np.mean(sk_scores.argmax(1) == yte))
     return {
-        "ours_seconds": round(ours_seconds, 4),
-        "sklearn_seconds": round(sklearn_seconds, 4),
-        "speedup": round(sklearn_seconds / max(ours_seconds, 1e-9), 2),
-        "ours_top1": ours_top1,
-        "sklearn_top1": sk_top1,
-        "top1_gap_points": round(100 * (sk_top1 - ours_top1), 3),
+        **versus(ours_seconds, sklearn_seconds, ours_top1, sk_top1),
         "max_decision_difference": float(np.abs(hr.scores - sk_scores).max()),
         "iterations": hr.stop["iterations"],
         "stop": hr.stop,
@@ -213,3 +203,10 @@ def timed_fit(clf, X, y) -> tuple[float, bool]:
         clf.fit(X, y)
         seconds = time.perf_counter() - t
     return seconds, not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+
+
+def versus(ours_seconds: float, sklearn_seconds: float, ours_top1: float, sklearn_top1: float) -> dict:
+    """The figures every head benchmark prints: both times, the speed-up, both top-1 and their gap in points."""
+    return {"ours_seconds": round(ours_seconds, 4), "sklearn_seconds": round(sklearn_seconds, 4),
+            "speedup": round(sklearn_seconds / max(ours_seconds, 1e-9), 2), "ours_top1": ours_top1,
+            "sklearn_top1": sklearn_top1, "top1_gap_points": round(100 * (sklearn_top1 - ours_top1), 3)}

@@ -212,7 +212,8 @@ class MainWindow(QMainWindow):
         lay = holder.layout()
         while lay.count():
             item = lay.takeAt(0)
-            if item.widget() is not None:
+            if item.widget() is not None:  # hidden now: a deferred delete would leave it drawn over the workspace
+                item.widget().hide()
                 item.widget().deleteLater()
         lay.addWidget(ws)
         ws.show()  # visible now when its tab is (the layout alone would show it one event-loop turn later)

@@ -174,5 +174,5 @@ def compare_text(a: np.ndarray, b: np.ndarray) -> str:
     b = np.asarray(b, dtype=np.float64)
     line = f"std {float(a.std()):.3g} vs {float(b.std()):.3g}; mean |w| {float(np.abs(a).mean()):.3g} vs " \
            f"{float(np.abs(b).mean()):.3g}"
-    line += "; to compare what the layers compute: CKA in Insight (Ctrl+6)"
+    line += " (what layers compute: CKA, Insight)"
     return line

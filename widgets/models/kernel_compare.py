@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from app.models import viz
 from app.models.spec import ModelSpec
@@ -34,7 +34,11 @@ class KernelCompare(QWidget):
         self.link.setToolTip("Choosing a layer on one side chooses the layer of the same name on the other")
         self.compare = QLabel(" ")
         self.compare.setStyleSheet("color: #444;")
-        self.compare.setToolTip("Statistics of the two shown layers (correlation when shapes match)")
+        self.compare.setToolTip("The scale of the two shown layers' kernels. To compare what two layers compute, use "
+                                "CKA in the Insight workspace (Ctrl+6): it does not depend on the order of channels")
+        # the line's length must never widen the window (it is elided to the space there is)
+        self.compare.setMinimumWidth(40)
+        self.compare.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         ctl = QHBoxLayout()
         ctl.addWidget(QLabel("<b>Kernels</b>"))
         ctl.addWidget(self.scale)

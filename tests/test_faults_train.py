@@ -34,16 +34,27 @@ def _train(out: Path, home: Path, resume: bool = False, kill_after: float | None
     env = {**os.environ, "FILTER_EXPLORER_HOME": str(home), "FILTER_EXPLORER_DATA": str(home / "data"),
            "FILTER_EXPLORER_THREADS": "1"}
     t0 = time.perf_counter()
-    p = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if kill_after is not None:
-        manifest = out.with_suffix(".manifest.json")
-        before = manifest.stat().st_mtime_ns if manifest.exists() else None
-        while p.poll() is None and (not manifest.exists() or manifest.stat().st_mtime_ns == before):
-            time.sleep(0.02)
-        time.sleep(kill_after)
-        p.send_signal(signal.SIGKILL)
-    out_, err = p.communicate(timeout=400)
-    return p.returncode, err, time.perf_counter() - t0
+    # output to files, not pipes: a pipe nobody reads while we wait for the checkpoint would block a chatty child
+    log = home / "logs" / f"train-{time.monotonic_ns()}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as sink:
+        p = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, text=True)
+        try:
+            if kill_after is not None:
+                manifest = out.with_suffix(".manifest.json")
+                before = manifest.stat().st_mtime_ns if manifest.exists() else None
+                deadline = time.monotonic() + 400
+                while p.poll() is None and (not manifest.exists() or manifest.stat().st_mtime_ns == before):
+                    assert time.monotonic() < deadline, "train wrote no checkpoint set within 400 s"
+                    time.sleep(0.02)
+                time.sleep(kill_after)
+                p.send_signal(signal.SIGKILL)
+            p.wait(timeout=400)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return p.returncode, log.read_text(), time.perf_counter() - t0
 
 
 def _weights(out: Path) -> dict:

@@ -66,6 +66,39 @@ def _validate(spec: str) -> None:
     raise DeviceError(f"unknown device {spec!r}: use auto, cpu, cuda, cuda:N or mps")
 
 
+def _cgroup_cpus() -> float | None:
+    """The CPU quota of this process's container (cgroup v2 ``cpu.max`` or v1 ``cfs_quota_us``), in cores; None
+    when there is none or it cannot be read."""
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max" and float(period) > 0:
+            return float(quota) / float(period)
+        return None
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = float(open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read())
+        period = float(open("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read())
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def available_cores() -> int:
+    """The cores this process may really use: ``os.cpu_count()`` limited by the CPU affinity mask and a container's
+    CPU quota (a container on a 64-core host limited to 2 cores reports 64 in ``os.cpu_count()``; 64 torch threads or
+    64 worker processes there wait on each other for minutes)."""
+    n = os.cpu_count() or 1
+    try:
+        n = min(n, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        pass
+    quota = _cgroup_cpus()
+    if quota is not None:
+        n = min(n, max(1, int(quota + 0.5)))
+    return max(1, n)
+
+
 def default_threads(gui: bool = False) -> int:
     """All cores for headless commands; one core left to the GUI thread when a window is up.
 
@@ -75,7 +108,7 @@ def default_threads(gui: bool = False) -> int:
     torch threads under load, and the offscreen Live view (three default panes) ran at 6.1 FPS with 2 threads vs
     14-17.5 FPS with 1. In a real (Xvfb) window the two were within noise (17-23.5 vs 17-20 FPS), so on 2 cores this
     trades a little compute for a window that keeps responding; on bigger machines it costs one core of many."""
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     return cores - 1 if gui and cores > 1 else cores
 
 
@@ -96,7 +129,7 @@ def parse_threads(value: Any, source: str = "--threads") -> int:
                           f"1..{max_threads()}") from None
     if not 1 <= n <= max_threads():
         raise DeviceError(f"{source}={n}: the number of threads must be 1..{max_threads()} "
-                          f"(this machine has {os.cpu_count() or 1} cores)")
+                          f"(this machine has {available_cores()} cores)")
     return n
 
 

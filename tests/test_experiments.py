@@ -216,3 +216,29 @@ def test_cli_list_show_and_a_bad_recipe(tmp_path):
     bad.write_text('name = "b"\nkind = "probe"\n[base]\nbakbone = "rdsn"\n')
     r = _cli("experiment", "run", str(bad), home=tmp_path)
     assert r.returncode == 2 and "bakbone" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ray_whose_workers_never_start_is_reported_not_waited_for(monkeypatch):
+    class Ref:
+        pass
+
+    class FakeRay:
+        cancelled = []
+
+        def remote(self, **kw):
+            return lambda fn: type("R", (), {"remote": staticmethod(lambda *a: Ref())})
+
+        def wait(self, refs, num_returns=1, timeout=None):
+            return [], refs  # pending for ever
+
+        def cancel(self, ref, force=False):
+            self.cancelled.append(ref)
+
+    fake = FakeRay()
+    with pytest.raises(executors.ExecutorError, match=r"started no task within 1 s"):
+        executors._ray_ready(fake, timeout_s=1.0)
+    assert fake.cancelled  # the probe task is not left behind
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        executors._ray_ready(fake, cancel=token, timeout_s=60.0)

@@ -75,6 +75,8 @@ def test_task_protocol_runs_and_cancels():
 def test_default_threads_leave_a_core_to_the_window(monkeypatch):
     import torch
 
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: set(range(1024)))
+    monkeypatch.setattr(device, "_cgroup_cpus", lambda: None)
     for cores, headless, gui in ((1, 1, 1), (2, 2, 1), (8, 8, 7)):
         monkeypatch.setattr(device.os, "cpu_count", lambda c=cores: c)
         assert device.default_threads() == headless and device.default_threads(gui=True) == gui
@@ -89,3 +91,21 @@ def test_default_threads_leave_a_core_to_the_window(monkeypatch):
         assert device.configure_threads(3, gui=True) == 3
     finally:
         torch.set_num_threads(before)
+
+
+def test_available_cores_honours_affinity_and_container_quota(monkeypatch):
+    from app import device
+
+    monkeypatch.setattr(device.os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr(device, "_cgroup_cpus", lambda: None)
+    assert device.available_cores() == 8  # the affinity mask
+    monkeypatch.setattr(device, "_cgroup_cpus", lambda: 2.0)
+    assert device.available_cores() == 2  # a container's quota on a big host
+    assert device.default_threads() == 2 and device.default_threads(gui=True) == 1
+    monkeypatch.setattr(device, "_cgroup_cpus", lambda: 0.3)
+    assert device.available_cores() == 1
+    from app.experiments.executors import default_workers
+
+    monkeypatch.setattr(device, "_cgroup_cpus", lambda: 4.0)
+    assert default_workers() == 4 and default_workers(threads_per_cell=2) == 2

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from app import paths
+from app.device import available_cores
 from app.data.core import ArrayDataset, DatasetError, save_npz_atomic, seeded_split
 from app.data import limits
 from app.errors import LimitError
@@ -199,7 +200,7 @@ def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None,
                            + (f"; {'; '.join(scan_notes[:3])}" if scan_notes else ""))
     images_l, labels_l, notes_l = [], [], list(scan_notes)
     target = None if size is None else (size, size)
-    threads = threads or max(1, min(4, os.cpu_count() or 1))
+    threads = threads or max(1, min(4, available_cores()))
     chunk = 512
     with ThreadPoolExecutor(threads, thread_name_prefix="decode") as pool:
         for start in range(0, len(entries), chunk):

@@ -32,7 +32,9 @@ def _call(cell: dict[str, Any]) -> dict[str, Any]:
 
 
 def default_workers(threads_per_cell: int = 1) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, threads_per_cell))
+    from app.device import available_cores
+
+    return max(1, available_cores() // max(1, threads_per_cell))
 
 
 def run_inline(cells: list[dict], cancel=None, on_cell_progress=None) -> Iterator[tuple[dict, dict]]:
@@ -99,6 +101,7 @@ def run_ray(cells: list[dict], workers: int | None = None, cancel=None, gpus_per
             raise ExecutorError(f"could not start or reach Ray ({message(exc)})") from None
         started = True
     try:
+        _ray_ready(ray, cancel)
         threads = 1
         remote = ray.remote(num_cpus=threads, num_gpus=gpus_per_cell)(_call)
         refs = {remote.remote(c): c for c in cells}
@@ -118,6 +121,37 @@ def run_ray(cells: list[dict], workers: int | None = None, cancel=None, gpus_per
     finally:
         if started:
             ray.shutdown()
+
+
+def _ping() -> int:
+    return os.getpid()
+
+
+def _ray_ready(ray, cancel=None, timeout_s: float | None = None) -> None:
+    """One trivial task first: a Ray whose workers cannot start (a runtime-env agent that failed, no resources)
+    leaves tasks pending for ever; say so within ``timeout_s`` (FILTER_EXPLORER_RAY_START_S, default 120 s)."""
+    import time
+
+    if timeout_s is None:
+        timeout_s = float(os.environ.get("FILTER_EXPLORER_RAY_START_S", "120"))
+    ref = ray.remote(num_cpus=0)(_ping).remote()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if cancel is not None and cancel.cancelled:
+            ray.cancel(ref, force=True)
+            check(cancel)
+        ready, _ = ray.wait([ref], num_returns=1, timeout=0.5)
+        if ready:
+            try:
+                ray.get(ready[0])
+            except Exception as exc:  # noqa: BLE001
+                raise ExecutorError(f"Ray could not run a task ({message(exc)})") from None
+            return
+        if time.monotonic() > deadline:
+            ray.cancel(ref, force=True)
+            raise ExecutorError(f"Ray is running but started no task within {timeout_s:.0f} s (its workers cannot "
+                                f"start here: see `ray status` and the logs under /tmp/ray; "
+                                f"FILTER_EXPLORER_RAY_START_S sets this wait); --executor local runs on this machine")
 
 
 def run(executor: str, cells: list[dict], workers: int | None = None, cancel=None, **kw) -> Iterator[tuple[dict, dict]]:

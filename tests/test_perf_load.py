@@ -54,9 +54,10 @@ def test_drive_times_each_step_per_item_and_returns_the_result():
 
 def test_bench_load_quick_json(tmp_path):
     env = {**os.environ, "FILTER_EXPLORER_HOME": str(tmp_path)}
+    # --max-seconds: were this command killed (the timeout), its busy process would still end by itself
     out = subprocess.run([sys.executable, "main.py", "bench", "load", "--quick", "--benchmarks", "extract", "--busy",
-                          "1", "--tuner", "on", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                         env=env)
+                          "1", "--tuner", "on", "--max-seconds", "120", "--json"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads(out.stdout)
     assert res["busy"] == 1 and res["cpu_count"] == os.cpu_count()

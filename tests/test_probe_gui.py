@@ -353,3 +353,13 @@ def test_several_seeds_give_mean_and_std(qtbot, make_ws):
     assert "±" in ws.compare.cell(0, "Test top-1")
     if group.top1_std > 0:  # two seeds with the same accuracy are possible; then there is no error bar to draw
         assert ws.compare.error_bars is not None
+
+
+def test_the_dataset_count_is_not_clipped_at_the_default_size(make_ws, qtbot):
+    """In the workspace at its default size, "of 1,347 training images" shows whole (it was cut to "training im")."""
+    ws = make_ws()
+    b = ws.browser
+    qtbot.waitUntil(lambda: "1,347" in b.of_label.text(), timeout=20000)
+    qtbot.wait(50)
+    label = b.of_label
+    assert label.width() >= label.fontMetrics().horizontalAdvance(label.text()), (label.width(), label.text())

@@ -90,11 +90,11 @@ class DatasetBrowser(QWidget):
         top.addWidget(QLabel("Dataset"))
         top.addWidget(self.combo, 1)
         top.addWidget(self.split_combo)
+        top.addWidget(self.root_btn)  # on this row: the count beside the subset keeps its whole text
         sub = QHBoxLayout()
         sub.addWidget(QLabel("Use"))
         sub.addWidget(self.subset_spin)
         sub.addWidget(self.of_label, 1)
-        sub.addWidget(self.root_btn)
         self.samples = SamplesView()  # the mosaic and the class counts
         self.samples.relaidOut.connect(self._describe)
 

@@ -12,6 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("FILTER_EXPLORER_THREADS", "1")  # stable timings when tests share the CPU
+# one BLAS/OpenMP thread for numpy and scikit-learn too (before numpy loads; children inherit it): no thread team
+# that waits on a descheduled member when CI's cores are busy, and no BLAS pool resized under a running call
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 import torch  # noqa: E402  (torch before Qt)
 

@@ -1,0 +1,205 @@
+"""Issue #15 in the desktop app: every bad input a user can reach from the GUI, driven as the user does it.
+
+Each test opens the bad file through the slot the file dialog calls (``QFileDialog`` answers with the path), or types
+the bad value where the GUI takes free text, and asserts what the user sees: a dialog (``QMessageBox`` captured) or
+the workspace's error banner / status line, with the project's own message naming the file and what is wrong; never
+traceback text, never a silent failure, and nothing lost (the previous state remains). The bad files are the ones
+the command-line tests build (``tests/test_issue15_audit.py``, ``tests/test_data_bad_inputs.py``, ...).
+Where the GUI cannot take the bad value at all (a spin box with a range, a combo box), the test pins that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from app.kernels import generate, io
+from app.session import Session
+from fixtures_data import image_folder
+from test_data_bad_inputs import _cifar_py, _idx_gz, _mnist, _png_header
+from test_issue15_audit import _npy_bytes, _npz_declaring
+
+pytestmark = pytest.mark.gui
+
+
+def no_traceback(text: str) -> None:
+    assert "Traceback" not in text and 'File "' not in text, text
+
+
+@pytest.fixture
+def dialogs(monkeypatch):
+    """Every QMessageBox the app raises, as (kind, title, text); each answers as if the user pressed OK / No."""
+    shown: list[tuple[str, str, str]] = []
+
+    def capture(kind, answer):
+        def box(parent, title, text, *a, **k):
+            shown.append((kind, title, text))
+            return answer
+        return box
+
+    for kind in ("warning", "critical", "information"):
+        monkeypatch.setattr(QMessageBox, kind, capture(kind, QMessageBox.StandardButton.Ok))
+    monkeypatch.setattr(QMessageBox, "question", capture("question", QMessageBox.StandardButton.No))
+    return shown
+
+
+def answer_open(monkeypatch, path) -> None:
+    """The open-file dialogs answer with ``path`` (what a user picking it does)."""
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+
+
+def answer_folder(monkeypatch, path) -> None:
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(path))
+
+
+# =============================================================================================== Kernels
+@pytest.fixture
+def kernels_ws(qtbot, fe_home):
+    from widgets.application import make_app
+    from widgets.kernels.workspace import KernelWorkspace
+
+    make_app()
+    settings = QSettings(str(Path(fe_home) / "settings.ini"), QSettings.Format.IniFormat)
+    ws = KernelWorkspace(Session(), settings)
+    qtbot.addWidget(ws)
+    ws.resize(1200, 800)
+    ws.show()
+    ws.wait_ready(10000)
+    yield ws
+    ws.shutdown()
+
+
+def _bad_banks(folder: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (file, what the message must say): the bad kernel files of issue #15."""
+    good = json.loads(io.to_json_bytes(generate("classic", 2, 3, 1)))
+    (folder / "big.json").write_text(json.dumps(dict(good, shape=[1, 1, 1, 1], kernels=[[[[int("9" * 401)]]]])))
+    (folder / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (folder / "huge.npy").write_bytes(_npy_bytes((10**9, 3, 3)))
+    _npz_declaring(folder / "huge.npz", 2**31)
+    (folder / "notes.json").write_text("these are my notes, not a bank\n")
+    (folder / "empty.npy").write_bytes(b"")
+    return {
+        "401-digit integer": (folder / "big.json", "too large for a float"),
+        "100,000 nesting levels": (folder / "deep.json", "nested too deeply"),
+        ".npy declaring (10^9, 3, 3)": (folder / "huge.npy", "over the limit"),
+        ".npz with a 2 GiB member": (folder / "huge.npz", "over the limit"),
+        "text named .json": (folder / "notes.json", "malformed JSON"),
+        "empty .npy": (folder / "empty.npy", "the file is empty"),
+    }
+
+
+def test_kernels_open_bank_refuses_each_bad_file_in_a_dialog_and_keeps_the_bank(kernels_ws, dialogs, monkeypatch,
+                                                                                tmp_path):
+    ws = kernels_ws
+    bank, path = ws.bank, ws.files.path
+    for case, (file, needle) in _bad_banks(tmp_path).items():
+        dialogs.clear()
+        answer_open(monkeypatch, file)
+        ws.open_act.trigger()  # File > Open bank... -> the dialog answers with the bad file
+        assert len(dialogs) == 1, (case, dialogs)
+        kind, title, text = dialogs[0]
+        assert (kind, title) == ("warning", "Cannot open bank"), case
+        assert file.name in text and needle in text and "Nothing was changed" in text, (case, text)
+        no_traceback(text)
+        assert ws.bank is bank and ws.files.path == path, case
+
+
+def test_kernels_open_image_refuses_a_pixel_bomb_in_a_dialog(kernels_ws, dialogs, monkeypatch, tmp_path):
+    ws = kernels_ws
+    before = ws.views.image
+    (tmp_path / "bomb.png").write_bytes(_png_header(20000, 20000))
+    answer_open(monkeypatch, tmp_path / "bomb.png")
+    ws.image_act.trigger()
+    assert [(k, t) for k, t, _ in dialogs] == [("warning", "Cannot open image")]
+    text = dialogs[0][2]
+    assert "bomb.png: 20000x20000 = 400,000,000 pixels is over the image limit" in text, text
+    assert "FILTER_EXPLORER_LIMITS=off" in text
+    no_traceback(text)
+    ws.wait_ready(10000)
+    assert ws.views.image is before or np.array_equal(ws.views.image, before)
+
+
+def _type_into_spin(qtbot, spin, text: str) -> None:
+    spin.setFocus()
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin.lineEdit(), text)
+    qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Return)
+
+
+def test_kernels_generator_cannot_take_seed_minus_one_or_text_numbers(kernels_ws, dialogs, qtbot):
+    """``--seed -1``, ``-p std=abc``, ``-p orientations=abc``: the GUI's fields are spin boxes that cannot hold them."""
+    ws, gen = kernels_ws, kernels_ws.gen
+    gen.kind_combo.setCurrentIndex(gen.kind_combo.findData("gaussian"))
+    gen.seed_spin.setValue(5)
+    _type_into_spin(qtbot, gen.seed_spin, "-1")
+    assert gen.seed_spin.value() >= 0 and gen.seed_spin.minimum() == 0
+    std = gen.param_widgets["std"]
+    before = std.value()
+    _type_into_spin(qtbot, std, "abc")
+    assert std.value() == before
+    gen.kind_combo.setCurrentIndex(gen.kind_combo.findData("gabor"))
+    orient = gen.param_widgets["orientations"]
+    _type_into_spin(qtbot, orient, "abc")
+    assert isinstance(orient.value(), int) and 0 <= orient.value() <= 64
+    assert not dialogs
+
+
+@pytest.mark.parametrize("kind, saved", [("gaussian", {"std": "abc"}), ("gaussian", {"std": [1]}),
+                                         ("gabor", {"orientations": "abc"})])
+def test_kernels_generator_saved_parameters_of_the_wrong_type_fall_back_to_the_default(
+        qtbot, fe_home, dialogs, kind, saved):
+    """A settings file holding ``std=abc`` (edited by hand, an old version): the default, and Generate works."""
+    from widgets.application import make_app
+    from widgets.kernels.workspace import KernelWorkspace
+
+    make_app()
+    settings = QSettings(str(Path(fe_home) / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("kernels/kind", kind)
+    settings.setValue(f"kernels/params/{kind}", json.dumps(saved))
+    settings.setValue("kernels/seed", -1)
+    ws = KernelWorkspace(Session(), settings)
+    qtbot.addWidget(ws)
+    try:
+        ws.wait_ready(10000)
+        from app.kernels import generators
+
+        (name,) = saved
+        default = next(p.default for p in generators.KINDS[kind].params if p.name == name)
+        assert ws.gen.param_widgets[name].value() == default and ws.gen.seed_spin.value() == 0
+        ws.gen.count_spin.setValue(4)
+        ws.gen.size_spin.setValue(5)
+        ws.generate()
+        ws.wait_ready(10000)
+        assert ws.bank.meta["generator"] == kind and ws.bank.shape[0] == 4 and not dialogs
+    finally:
+        ws.shutdown()
+
+
+def test_kernels_patches_with_a_bad_dataset_is_a_dialog(kernels_ws, dialogs, qtbot, tmp_path, monkeypatch):
+    """The patches generator's dataset is free text: an unknown name, an unreadable folder and an MNIST copy with
+    labels out of range each end in a dialog naming the problem; the bank stays."""
+    ws, gen = kernels_ws, kernels_ws.gen
+    bank = ws.bank
+    _mnist(tmp_path / "root", np.zeros((3, 28, 28), np.uint8), np.array([1, 12, 200], np.uint8))
+    monkeypatch.setenv("FILTER_EXPLORER_DATA", str(tmp_path / "root"))
+    (tmp_path / "junk" / "a").mkdir(parents=True)
+    (tmp_path / "junk" / "a" / "x.png").write_bytes(b"junk")
+    gen.kind_combo.setCurrentIndex(gen.kind_combo.findData("patches"))
+    gen.count_spin.setValue(4)
+    gen.size_spin.setValue(5)
+    for dataset, needle in (("nosuch", "nosuch"), (f"imagefolder:{tmp_path / 'junk'}", "x.png"),
+                            ("mnist", "train-labels-idx1-ubyte: 2 label(s) outside 0..9")):
+        dialogs.clear()
+        gen.param_widgets["dataset"].setText(dataset)
+        qtbot.mouseClick(gen.generate_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: bool(dialogs) and gen.generate_button.isEnabled(), timeout=30000)
+        assert [(k, t) for k, t, _ in dialogs] == [("warning", "Cannot generate")], dialogs
+        assert needle in dialogs[0][2], (dataset, dialogs[0][2])
+        no_traceback(dialogs[0][2])
+        assert ws.bank is bank

@@ -203,3 +203,122 @@ def test_kernels_patches_with_a_bad_dataset_is_a_dialog(kernels_ws, dialogs, qtb
         assert needle in dialogs[0][2], (dataset, dialogs[0][2])
         no_traceback(dialogs[0][2])
         assert ws.bank is bank
+
+
+# =============================================================================================== Models
+SIDECARS = [("", "ck.json: the checkpoint's sidecar is empty"),
+            ('{"architecture": {"backb', "ck.json: the checkpoint's sidecar is not valid JSON"),
+            ("[1, 2]", "ck.json: the checkpoint's sidecar must be a JSON object"),
+            ('{"architecture": 5}', "ck.json: 'architecture' must be an object"),
+            ('{"dataset": 3}', "ck.json: 'dataset' must be a string")]
+
+
+@pytest.fixture
+def models_ws(qtbot, fe_home, tmp_path):
+    from widgets.application import make_app
+    from widgets.models.workspace import ModelsWorkspace
+
+    make_app()
+    s = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    s.setValue("models/backbone", "simple")
+    s.setValue("models/options/simple", '{"widths": [4, 8], "in_channels": 1}')
+    s.setValue("models/panel_b", "builder")
+    ws = ModelsWorkspace(Session(), s)
+    qtbot.addWidget(ws)
+    ws.resize(1200, 800)
+    ws.show()
+    qtbot.waitUntil(ws.builder_ready, timeout=20000)
+    yield ws
+    ws.shutdown()
+
+
+def _checkpoint(folder: Path, widths=(4, 8)) -> tuple[Path, Path]:
+    """A checkpoint of the Models fixture's architecture (simple, 1 channel) and its sidecar."""
+    from app.models.build import build
+    from app.models.spec import ModelSpec
+    from app.models.weights import save_checkpoint
+
+    spec = ModelSpec.make("simple", options={"in_channels": 1, "widths": list(widths)})
+    folder.mkdir(parents=True, exist_ok=True)
+    return save_checkpoint(build(spec, device="cpu"), folder / "ck", spec, dataset="digits")
+
+
+def _bad_weights(tmp_path: Path) -> list[tuple[str, Path, str]]:
+    """(case, weights file, what the message must say)."""
+    (tmp_path / "notes.pt").write_text("hello, these are not weights\n")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    out = [("a text file named .pt", tmp_path / "notes.pt", "notes.pt: not a PyTorch weights file"),
+           ("an empty .pt", tmp_path / "empty.pt", "empty.pt: the file is empty")]
+    for i, (text, needle) in enumerate(SIDECARS):
+        st, js = _checkpoint(tmp_path / f"side{i}")
+        js.write_text(text)
+        out.append((f"sidecar {text!r}", st, needle))
+    return out
+
+
+def test_models_load_weights_refuses_each_bad_file_in_the_banner(models_ws, qtbot, monkeypatch, tmp_path):
+    ws = models_ws
+    before = ws._builder_view.kernels["blocks.0.conv"].copy()
+    for case, file, needle in _bad_weights(tmp_path):
+        answer_open(monkeypatch, file)
+        ws.choose_weights()  # Load weights… (Ctrl+O) -> the dialog answers with the bad file
+        qtbot.waitUntil(lambda: ws.banner.isVisible() and f"Could not load {file.name}" in ws.banner.text()
+                        and not ws.busy(), timeout=20000)
+        text = ws.banner.text()
+        assert needle in text, (case, text)
+        no_traceback(text)
+        assert "101" not in text and "KeyError" not in text
+        assert ws.weights_label.text() == "none (random)" and ws.current_spec().weights is None, case
+        assert np.array_equal(ws._builder_view.kernels["blocks.0.conv"], before), case
+        ws.banner.hide()
+
+
+def test_models_open_model_refuses_bad_files_and_sidecars_in_the_banner(models_ws, qtbot, monkeypatch, tmp_path):
+    """"Your model" (Ctrl+Shift+O) reads a state dict's sidecar for its architecture: each damaged sidecar, a text
+    file named .pt and a sidecar declaring widths [100000, 100000] are messages in its banner; nothing is added."""
+    ws = models_ws
+    monkeypatch.setattr(ws.own, "ask_input", lambda *a: pytest.fail("asked for an input spec of a bad file"))
+    st, js = _checkpoint(tmp_path / "huge")
+    side = json.loads(js.read_text())
+    side["architecture"]["options"]["widths"] = [100000, 100000]
+    js.write_text(json.dumps(side))
+    cases = _bad_weights(tmp_path) + [("sidecar widths [100000, 100000]", st, "over the limit")]
+    own = {"notes.pt": "notes.pt: not a model file: it is a text file", "empty.pt": "empty.pt: not a model file: it is an empty file"}
+    for case, file, needle in cases:
+        needle = own.get(file.name, needle)
+        answer_open(monkeypatch, file)
+        ws.open_model()  # Open model… -> the dialog answers with the bad file
+        qtbot.waitUntil(lambda: not ws.own.busy(), timeout=30000)
+        text = ws.own.banner.text()
+        assert ws.own.banner.isVisibleTo(ws.own) and text.startswith("Could not open the model:"), (case, text)
+        assert file.name in text or Path(file).with_suffix(".json").name in text, (case, text)
+        assert needle in text, (case, text)
+        no_traceback(text)
+        assert "101" not in text and ws.session.models == {}, case
+    assert "FILTER_EXPLORER_LIMITS=off" in text
+
+
+def test_models_builder_option_over_the_parameter_limit_is_refused_in_the_banner(models_ws, qtbot):
+    """Widths typed as free text ("100000, 100000": 90 billion parameters): the limit, before anything is
+    allocated; the last good model stays shown."""
+    ws = models_ws
+    before = ws._builder_view
+    w = ws.option_widget("widths")
+    w.setText("100000, 100000")
+    w.textEdited.emit(w.text())
+    qtbot.waitUntil(lambda: ws.banner.isVisible() and not ws.busy(), timeout=20000)
+    text = ws.banner.text()
+    assert "simple" in text and "widths=(100000, 100000)" in text and "over the limit of 1,000,000,000" in text, text
+    assert "nothing was allocated" in text and "FILTER_EXPLORER_LIMITS=off" in text
+    no_traceback(text)
+    assert ws._builder_view is before and ws.table.rowCount() == 2
+
+
+def test_models_rdsn_k_cannot_be_typed_past_its_range(models_ws, qtbot):
+    """``k=1e9`` cannot be typed in the GUI: the spin box stops at 1,000,000 (116 M parameters, under the limit)."""
+    ws = models_ws
+    ws.backbone.setCurrentIndex(ws.backbone.findData("rdsn"))
+    qtbot.waitUntil(lambda: not ws.busy(), timeout=60000)
+    k = ws.option_widget("k")
+    _type_into_spin(qtbot, k, "1000000000")
+    assert k.maximum() == 1_000_000 and k.value() <= 1_000_000

@@ -322,3 +322,81 @@ def test_models_rdsn_k_cannot_be_typed_past_its_range(models_ws, qtbot):
     k = ws.option_widget("k")
     _type_into_spin(qtbot, k, "1000000000")
     assert k.maximum() == 1_000_000 and k.value() <= 1_000_000
+
+
+# =============================================================================================== Experiments
+RECIPE = """
+name = "bad-{name}"
+title = "a recipe with a bad value"
+claim = "none"
+kind = "probe"
+[base]
+backbone = "rdsn"
+dataset = "digits"
+head = "ridge"
+pooling = "{pooling}"
+train_limit = 100
+test_limit = 50
+options = {{ k = 8, blocks = 1 }}
+[grid]
+"options.k" = [8, {k}]
+"""
+
+
+@pytest.fixture
+def experiments_ws(qtbot, fe_home, tmp_path):
+    from app.experiments.store import Store
+    from widgets.application import make_app
+    from widgets.experiments.workspace import ExperimentsWorkspace
+
+    make_app()
+    ws = ExperimentsWorkspace(store=Store(tmp_path / "exp.sqlite"))
+    qtbot.addWidget(ws)
+    ws.show()
+    yield ws
+    ws.shutdown()
+
+
+def test_experiments_recipe_with_rdsn_k_1e9_fails_that_cell_with_the_limit(experiments_ws, dialogs, qtbot,
+                                                                           monkeypatch, tmp_path):
+    """A recipe is free text: ``k = 1e9`` (a float in TOML) reaches the build and is refused there, before
+    allocating, with the project's message (the option, the limit, the override); the other cell runs."""
+    ws = experiments_ws
+    recipe = tmp_path / "k.toml"
+    recipe.write_text(RECIPE.format(name="k", pooling="gap", k="1e9"))
+    answer_open(monkeypatch, recipe)
+    ws.open_file()
+    assert not dialogs and ws.recipe is not None
+    ws.quick.setChecked(False)
+    ws.executor.setCurrentText("inline")
+    ws.run()
+    qtbot.waitUntil(lambda: not ws.is_running(), timeout=120_000)
+    assert ws.result is not None and ws.result.failed == 1, ws.status.text()
+    assert "1 failed" in ws.status.text()
+    (bad,) = [c for c in ws._cells if "error" in (ws._results.get(c["key"]) or {})]
+    err = ws._results[bad["key"]]["error"]
+    assert "rdsn (" in err and "k=1000000000) would have" in err and "over the limit of 1,000,000,000" in err, err
+    assert "FILTER_EXPLORER_LIMITS=off" in err and "empty()" not in err
+    no_traceback(err)
+    row = [i for i, c in enumerate(ws._cells) if c["key"] == bad["key"]][0]
+    assert ws.table.item(row, 2).text() == "failed" and ws.table.item(row, 2).toolTip() == err
+
+
+def test_experiments_recipe_with_pooling_grid100000_is_refused(experiments_ws, dialogs, qtbot, monkeypatch,
+                                                               tmp_path):
+    ws = experiments_ws
+    recipe = tmp_path / "grid.toml"
+    recipe.write_text(RECIPE.format(name="grid", pooling="grid100000", k="16"))
+    answer_open(monkeypatch, recipe)
+    ws.open_file()
+    assert not dialogs and ws.recipe is not None  # read as written; each cell is refused when it runs
+    ws.quick.setChecked(False)
+    ws.executor.setCurrentText("inline")
+    ws.run()
+    qtbot.waitUntil(lambda: not ws.is_running(), timeout=120_000)
+    assert ws.result is not None and ws.result.failed == 2 and "2 failed" in ws.status.text(), ws.status.text()
+    for row, cell in enumerate(ws._cells):
+        text = ws._results[cell["key"]]["error"]
+        assert "grid100000" in text and "N = 1..16" in text, text
+        no_traceback(text)
+        assert ws.table.item(row, 2).text() == "failed" and ws.table.item(row, 2).toolTip() == text

@@ -124,7 +124,10 @@ def create_model(backbone: str, options: dict[str, Any]) -> Backbone:
         return external.create(dict(options))
     if backbone not in names():
         raise BuildError(f"unknown backbone {backbone!r}; known: {', '.join(names())}")
-    opts = coerce_options(options, registry.get(backbone).options)
+    try:
+        opts = coerce_options(options, registry.get(backbone).options)
+    except ValueError as exc:
+        raise BuildError(f"{backbone}: {exc}") from None
     check_size(backbone, opts)
     try:
         return create(backbone, **opts)

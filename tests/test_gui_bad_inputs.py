@@ -400,3 +400,140 @@ def test_experiments_recipe_with_pooling_grid100000_is_refused(experiments_ws, d
         assert "grid100000" in text and "N = 1..16" in text, text
         no_traceback(text)
         assert ws.table.item(row, 2).text() == "failed" and ws.table.item(row, 2).toolTip() == text
+
+
+# =============================================================================================== Probe (datasets)
+@pytest.fixture
+def probe_ws(qtbot, fe_home, tmp_path):
+    from widgets.application import make_app
+    from widgets.probe.workspace import ProbeWorkspace
+
+    make_app()
+    ws = ProbeWorkspace(Session(), QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(ws)
+    ws.resize(1400, 860)
+    ws.show()
+    _browser_idle(qtbot, ws.browser)
+    yield ws
+    ws.shutdown()
+
+
+def _browser_idle(qtbot, b, timeout=30000):
+    qtbot.waitUntil(lambda: not b.is_busy() and not b._debounce.isActive() and not b._initial, timeout=timeout)
+
+
+def _bad_roots(tmp_path: Path) -> list[tuple[str, str, Path, str]]:
+    """(case, dataset, data root, what the message must say): the bad MNIST / CIFAR copies of issue #15."""
+    import struct
+
+    from fixtures_data import idx_bytes
+
+    over = tmp_path / "overflow"
+    head = struct.pack(">HBB", 0, 8, 3) + struct.pack(">III", 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+    for prefix in ("train", "t10k"):
+        _idx_gz(over / "MNIST" / "raw", f"{prefix}-images-idx3-ubyte", head + b"\0" * 100)
+        _idx_gz(over / "MNIST" / "raw", f"{prefix}-labels-idx1-ubyte", idx_bytes(np.zeros(2, np.uint8)))
+    cut = tmp_path / "truncated"
+    head = struct.pack(">HBB", 0, 8, 3) + struct.pack(">III", 1000, 28, 28)
+    for prefix in ("train", "t10k"):
+        _idx_gz(cut / "MNIST" / "raw", f"{prefix}-images-idx3-ubyte", head + b"\0" * 100)
+        _idx_gz(cut / "MNIST" / "raw", f"{prefix}-labels-idx1-ubyte", idx_bytes(np.zeros(1000, np.uint8)))
+    _mnist(tmp_path / "labels", np.zeros((3, 28, 28), np.uint8), np.array([1, 12, 200], np.uint8))
+    _mnist(tmp_path / "empty", np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
+    data = np.zeros((4, 3072), np.uint8)
+    _cifar_py(tmp_path / "cifar-text", {"data": data, "labels": ["a", "b", "c", "d"]})
+    _cifar_py(tmp_path / "cifar-float", {"data": data, "labels": np.zeros(4, np.float32)})
+    _cifar_py(tmp_path / "cifar-size", {"data": data, "labels": [0, 1]})
+    _cifar_py(tmp_path / "cifar-range", {"data": data, "labels": [0, 1, 2, 10]})
+    return [
+        ("MNIST header whose dimensions overflow", "mnist", over,
+         "train-images-idx3-ubyte.gz: the declared shape (4294967295, 4294967295, 4294967295) takes"),
+        ("MNIST header longer than its data", "mnist", cut, "truncated: header says (1000, 28, 28)"),
+        ("MNIST labels out of range", "mnist", tmp_path / "labels",
+         "train-labels-idx1-ubyte: 2 label(s) outside 0..9 (the first at index 1: 12)"),
+        ("MNIST with 0 images", "mnist", tmp_path / "empty", "holds no images"),
+        ("CIFAR labels of text", "cifar10", tmp_path / "cifar-text",
+         "the labels must be a list of integers (got list)"),
+        ("CIFAR labels of floats", "cifar10", tmp_path / "cifar-float",
+         "the labels must be a list of integers (got ndarray of float32)"),
+        ("CIFAR labels of the wrong size", "cifar10", tmp_path / "cifar-size", "4 images but 2 labels"),
+        ("CIFAR labels out of range", "cifar10", tmp_path / "cifar-range", "labels outside 0..9"),
+    ]
+
+
+def _choose(ws, name: str) -> None:
+    combo = ws.browser.combo
+    i = combo.findData(name)
+    assert i >= 0, name
+    combo.setCurrentIndex(i)
+
+
+def test_probe_data_folder_with_bad_mnist_or_cifar_copies_says_what_is_wrong(probe_ws, qtbot, monkeypatch,
+                                                                             tmp_path):
+    """Data folder… picks a folder holding a damaged MNIST / CIFAR-10: the browser names the file and the fault
+    (offering to download it again), and Train refuses with the same message in the banner; no run is stored."""
+    ws, b = probe_ws, probe_ws.browser
+    for case, dataset, root, needle in _bad_roots(tmp_path):
+        answer_folder(monkeypatch, root)
+        b.root_btn.click()  # Data folder… -> the dialog answers with the damaged copy
+        _choose(ws, dataset)
+        _browser_idle(qtbot, b)
+        text = b.error_text()
+        assert text.startswith(f"Cannot load {dataset}:") and needle in text, (case, text)
+        assert b.status.text() == text and b.status.isVisible()
+        no_traceback(text)
+        assert b.current_dataset() is None
+    # Train on the last two: the run is refused with the reason, the workspace keeps working
+    for _case, dataset, root, needle in _bad_roots(tmp_path)[2:4]:
+        answer_folder(monkeypatch, root)
+        b.root_btn.click()
+        _choose(ws, dataset)
+        _browser_idle(qtbot, b)
+        with qtbot.waitSignal(ws.batchDone, timeout=60_000):
+            qtbot.mouseClick(ws.train_btn, Qt.MouseButton.LeftButton)
+        assert ws.banner.isVisible() and needle in ws.banner.text(), ws.banner.text()
+        no_traceback(ws.banner.text())
+        assert ws.history_table.table.rowCount() == 0 and ws.train_btn.isEnabled()
+
+
+def test_probe_image_folder_with_a_bomb_dangling_link_loop_and_non_utf8_name_loads_naming_them(
+        probe_ws, qtbot, monkeypatch, tmp_path):
+    """The README's promise: unreadable images are skipped and named; the folder loads."""
+    ws, b = probe_ws, probe_ws.browser
+    folder = image_folder(tmp_path / "pics", classes=("a", "b"), per_class=4)
+    (folder / "a" / "bomb.png").write_bytes(_png_header(20000, 20000))
+    os.symlink(folder / "nowhere.png", folder / "a" / "dangling.png")
+    os.symlink(folder / "b" / "self.png", folder / "b" / "self.png")
+    os.symlink(folder / "b", folder / "b" / "again")
+    with open(os.path.join(os.fsencode(folder / "b"), b"caf\xe9.png"), "wb") as f:
+        f.write((folder / "b" / "000.png").read_bytes())
+    answer_folder(monkeypatch, folder)
+    b.combo.setCurrentIndex(b.combo.findText("Image folder…"))  # -> the folder dialog answers
+    _browser_idle(qtbot, b)
+    assert ws.dataset_name() == f"imagefolder:{folder}" and b.error_text() == ""
+    assert b.current_dataset() is not None and b.current_view().classes == ("a", "b")
+    text, tip = b.status.text(), b.status.toolTip()
+    assert "note(s)" in text
+    for needle in ("a/bomb.png: 20000x20000 = 400,000,000 pixels is over the image limit",
+                   "a/dangling.png: a dangling symlink, skipped", "b/self.png: a symlink loop, skipped",
+                   "b/again: a symlink loop", "the file name is not valid UTF-8, skipped"):
+        assert needle in tip, (needle, tip)
+    no_traceback(tip)
+
+
+def test_probe_pooling_is_a_list_that_cannot_hold_grid100000(probe_ws, qtbot, tmp_path):
+    """``--pooling grid100000`` cannot be chosen: the pooling is a combo box of bounded grids; a settings file
+    holding it is not taken."""
+    from widgets.probe.workspace import ProbeWorkspace
+
+    pooling = probe_ws.probe_settings.pooling
+    items = [pooling.itemData(i) for i in range(pooling.count())]
+    assert "grid100000" not in items and pooling.isEditable() is False
+    s = QSettings(str(tmp_path / "bad.ini"), QSettings.Format.IniFormat)
+    s.setValue("probe/pooling", "grid100000")
+    ws = ProbeWorkspace(Session(), s)
+    qtbot.addWidget(ws)
+    try:
+        assert ws.probe_settings.pooling_value() in items and ws.probe_settings.pooling_value() != "grid100000"
+    finally:
+        ws.shutdown()

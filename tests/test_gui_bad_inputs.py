@@ -537,3 +537,138 @@ def test_probe_pooling_is_a_list_that_cannot_hold_grid100000(probe_ws, qtbot, tm
         assert ws.probe_settings.pooling_value() in items and ws.probe_settings.pooling_value() != "grid100000"
     finally:
         ws.shutdown()
+
+
+def test_models_train_on_bad_labels_or_no_images_fails_with_the_reason_and_saves_nothing(
+        models_ws, qtbot, monkeypatch, tmp_path):
+    """Train… on an MNIST copy (the data folder) with labels out of range or 0 images: "Training failed" with the
+    file and the fault; no 0.00% checkpoint, nothing added to the session."""
+    from app import paths
+
+    ws = models_ws
+    cases = [("labels", np.zeros((3, 28, 28), np.uint8), np.array([1, 12, 200], np.uint8),
+              "train-labels-idx1-ubyte: 2 label(s) outside 0..9"),
+             ("empty", np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), "holds no images")]
+    for name, images, labels, needle in cases:
+        _mnist(tmp_path / name, images, labels)
+        monkeypatch.setenv("FILTER_EXPLORER_DATA", str(tmp_path / name))
+        ws.open_train()
+        dlg = ws.train_dialog
+        dlg.dataset.setCurrentIndex(dlg.dataset.findData("mnist"))
+        dlg.epochs.setValue(1)
+        qtbot.mouseClick(dlg.start_btn, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not dlg.is_running(), timeout=60_000)
+        text = dlg.status.text()
+        assert "Training failed" in text and needle in text, (name, text)
+        no_traceback(text)
+        assert ws.session.models == {} and dlg.start_btn.isEnabled()
+        saved = list((paths.user_files() / "models").glob("**/*.safetensors"))
+        assert saved == [], saved
+    ws.train_dialog.close()
+
+
+# =============================================================================================== Live
+def _png(path: Path, colour, size=(20, 30)) -> None:
+    import cv2
+
+    img = np.zeros(size + (3,), np.uint8)
+    img[:] = colour
+    cv2.imwrite(str(path), img)
+
+
+@pytest.fixture
+def live_ws(qtbot, fe_home, tmp_path):
+    from app.models.spec import ModelSpec
+    from widgets.application import make_app
+    from widgets.live.workspace import LiveWorkspace
+
+    make_app()
+    s = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    s.setValue("live/source", "synthetic")
+    s.setValue("live/size", "60x80")
+    s.setValue("live/panes", json.dumps([{"label": "tiny", "layer": 1, "page": 0}]))
+    session = Session()
+    session.put_model("tiny", ModelSpec.make("simple", label="tiny", options={"widths": (4, 6)}))
+    ws = LiveWorkspace(session, s)
+    qtbot.addWidget(ws)
+    ws.resize(900, 500)
+    ws.show()
+    qtbot.waitExposed(ws)
+    yield ws
+    ws.shutdown()
+
+
+def _frames(qtbot, ws, n=2):
+    start = ws._frames_shown
+    qtbot.waitUntil(lambda: ws._frames_shown >= start + n, timeout=60000)
+
+
+def _choose_image_folder(ws, monkeypatch, folder: Path) -> None:
+    """Source: Image / folder… -> the folder dialog answers with ``folder``."""
+    answer_folder(monkeypatch, folder)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: pytest.fail("asked for a file"))
+    c = ws.controls
+    c.source_combo.setCurrentIndex(c.source_combo.findData("image"))
+
+
+def test_live_image_folder_whose_first_file_is_unreadable_is_shown_naming_the_skipped(live_ws, qtbot, monkeypatch,
+                                                                                     tmp_path):
+    ws = live_ws
+    ws.set_active(True)
+    _frames(qtbot, ws)
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    (folder / "0_broken.png").write_bytes(b"not a png at all")
+    (folder / "1_bomb.png").write_bytes(_png_header(20000, 20000))
+    (folder / "2_dangling.png").symlink_to(folder / "nowhere.png")
+    _png(folder / "3_red.png", (0, 0, 255))
+    _choose_image_folder(ws, monkeypatch, folder)
+    qtbot.waitUntil(lambda: "pics" in ws.input.source_label.text() and ws.source_ok and ws._last is not None
+                    and "unreadable" in ws._last.source, timeout=60000)
+    _frames(qtbot, ws)
+    shown = ws._last.source
+    assert "3 unreadable, skipped: 0_broken.png, 1_bomb.png, 2_dangling.png" in shown, shown
+    assert ws.input.view.has_image() and ws.status_level != "error"
+    no_traceback(ws.status.text())
+
+
+def test_live_image_folder_with_nothing_readable_is_an_error_and_live_keeps_running(live_ws, qtbot, monkeypatch,
+                                                                                   tmp_path):
+    ws = live_ws
+    ws.set_active(True)
+    _frames(qtbot, ws)
+    folder = tmp_path / "junk"
+    folder.mkdir()
+    for name in ("a.png", "b.jpg"):
+        (folder / name).write_bytes(b"junk")
+    _choose_image_folder(ws, monkeypatch, folder)
+    qtbot.waitUntil(lambda: ws.status_level == "error" and "can be read" in ws.status.text(), timeout=60000)
+    text = ws.status.text()
+    assert "None of the 2 images in" in text and "(a.png, b.jpg)" in text, text
+    no_traceback(text)
+    assert not ws.input.view.has_image()
+    # the user picks something else: it plays again
+    ws.controls.source_combo.setCurrentIndex(ws.controls.source_combo.findData("synthetic"))
+    qtbot.waitUntil(lambda: ws.source_ok and ws.status_level != "error", timeout=30000)
+    _frames(qtbot, ws)
+
+
+@pytest.mark.parametrize("saved", [-1, "abc"])
+def test_live_camera_index_minus_one_cannot_be_chosen(qtbot, fe_home, tmp_path, saved):
+    """The camera index is a spin box from 0; a settings file holding -1 (or text) gives camera 0, no crash."""
+    from widgets.application import make_app
+    from widgets.live.workspace import LiveWorkspace
+
+    make_app()
+    s = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    s.setValue("live/source", "camera")
+    s.setValue("live/camera", saved)
+    ws = LiveWorkspace(Session(), s)  # not activated: no camera is opened
+    qtbot.addWidget(ws)
+    try:
+        spin = ws.controls.camera_spin
+        assert spin.minimum() == 0 and spin.value() == 0
+        _type_into_spin(qtbot, spin, "-1")
+        assert spin.value() >= 0 and ws.controls.source_config().camera >= 0
+    finally:
+        ws.shutdown()

@@ -672,3 +672,80 @@ def test_live_camera_index_minus_one_cannot_be_chosen(qtbot, fe_home, tmp_path, 
         assert spin.value() >= 0 and ws.controls.source_config().camera >= 0
     finally:
         ws.shutdown()
+
+
+def test_models_timm_weights_given_as_an_address_is_not_downloaded_and_says_so(models_ws, qtbot, monkeypatch):
+    """The GUI has no download address field (Download uses the datasets' built-in addresses); the one free-text
+    weights field, in "Open a timm architecture", takes a local file: an address typed there is refused as a file
+    that is not there, never fetched, and nothing is added."""
+    from PySide6.QtWidgets import QDialog
+
+    import app.models.external.formats as formats
+    from widgets.models.open_model import TimmDialog
+
+    ws = models_ws
+    monkeypatch.setattr(formats, "check_timm", lambda name: None)  # as if the timm extra were installed
+    for typed in ("notaurl", "https://example.org/w.pth"):
+        def answer(dlg, typed=typed):
+            dlg.name.setText("resnet18")
+            dlg.weights.setText(typed)
+            return QDialog.DialogCode.Accepted
+
+        monkeypatch.setattr(TimmDialog, "exec", answer)
+        ws.own.choose_timm()
+        qtbot.waitUntil(lambda: not ws.own.busy(), timeout=30000)
+        text = ws.own.banner.text()
+        assert ws.own.banner.isVisibleTo(ws.own) and "no such file (the weights of timm:resnet18)" in text, text
+        assert Path(typed).name in text
+        no_traceback(text)
+        assert ws.session.models == {}
+
+
+# ============================================================================ weights that went bad, in Probe and Live
+def _gone_bad(tmp_path: Path) -> list[tuple[str, "object", str]]:
+    """Session models whose weights file was damaged after it was added (Probe and Live open weights only through
+    the session and the shipped zoo): (case, spec, what the message must say)."""
+    from app.models.spec import ModelSpec
+
+    out = []
+    for case, file, needle in _bad_weights(tmp_path):
+        spec = ModelSpec.make("simple", label=f"bad {file.parent.name}/{file.name}",
+                              options={"in_channels": 1, "widths": [4, 8]}, init="checkpoint", weights=str(file),
+                              weight_state="trained")
+        out.append((case, spec, needle))
+    return out
+
+
+def test_probe_on_a_model_whose_weights_went_bad_says_so_in_the_banner(probe_ws, qtbot, tmp_path):
+    ws = probe_ws
+    from test_probe_gui import click_check, uncheck_all
+
+    cases = _gone_bad(tmp_path)
+    for _case, spec, _needle in cases:
+        ws.session.put_model(spec.label, spec)
+    qtbot.waitUntil(lambda: all(ws.models.item_for(s.label) is not None for _c, s, _n in cases), timeout=10000)
+    ws.browser.subset_size = 100
+    ws.probe_settings.test_limit.setValue(50)
+    for case, spec, needle in cases:
+        uncheck_all(qtbot, ws)
+        click_check(qtbot, ws, spec.label)
+        with qtbot.waitSignal(ws.batchDone, timeout=60_000):
+            qtbot.mouseClick(ws.train_btn, Qt.MouseButton.LeftButton)
+        text = ws.banner.text()
+        assert ws.banner.isVisible() and "failed" in text and needle in text, (case, text)
+        no_traceback(text)
+        assert "KeyError" not in text and ws.history.list() == [], case
+
+
+def test_live_pane_on_a_model_whose_weights_went_bad_shows_why(live_ws, qtbot, tmp_path):
+    ws = live_ws
+    ws.set_active(True)
+    _frames(qtbot, ws)
+    for case, spec, needle in _gone_bad(tmp_path)[::3]:  # a text file, a damaged sidecar
+        ws.session.put_model(spec.label, spec)
+        pane = ws.panes[0]
+        qtbot.waitUntil(lambda: pane.model_combo.findText(spec.label) >= 0, timeout=10000)
+        pane.model_combo.setCurrentIndex(pane.model_combo.findText(spec.label))
+        qtbot.waitUntil(lambda: pane.error is not None and needle in pane.info.text(), timeout=60000)
+        no_traceback(pane.info.text())
+        assert not pane.view.has_image() and ws.input.view.has_image(), case  # the input keeps playing

@@ -283,7 +283,8 @@ def test_models_open_model_refuses_bad_files_and_sidecars_in_the_banner(models_w
     side["architecture"]["options"]["widths"] = [100000, 100000]
     js.write_text(json.dumps(side))
     cases = _bad_weights(tmp_path) + [("sidecar widths [100000, 100000]", st, "over the limit")]
-    own = {"notes.pt": "notes.pt: not a model file: it is a text file", "empty.pt": "empty.pt: not a model file: it is an empty file"}
+    own = {"notes.pt": "notes.pt: not a model file: it is a text file",
+           "empty.pt": "empty.pt: not a model file: it is an empty file"}
     for case, file, needle in cases:
         needle = own.get(file.name, needle)
         answer_open(monkeypatch, file)

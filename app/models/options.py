@@ -182,8 +182,8 @@ def format_option(f: OptionField, value: Any) -> str:
 
 
 def _whole(name: str, v: Any) -> Any:
-    """A whole-number option given as ``1e9`` (JSON has no integers beyond its floats' look) or ``"12"`` -> int;
-    ``ValueError`` naming the option for 1.5, inf or text (before the constructor's own, less clear, error)."""
+    """A whole-number option written ``1e9`` (a float in JSON and TOML) or ``"12"`` -> int, so that the size limit
+    sees it; ``ValueError`` naming the option for 1.5, inf or text (not the constructor's or torch's own text)."""
     if isinstance(v, float):
         if v.is_integer():
             return int(v)

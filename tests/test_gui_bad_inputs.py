@@ -750,3 +750,31 @@ def test_live_pane_on_a_model_whose_weights_went_bad_shows_why(live_ws, qtbot, t
         qtbot.waitUntil(lambda: pane.error is not None and needle in pane.info.text(), timeout=60000)
         no_traceback(pane.info.text())
         assert not pane.view.has_image() and ws.input.view.has_image(), case  # the input keeps playing
+
+
+def test_insight_cka_on_a_model_whose_weights_went_bad_says_why(qtbot, fe_home, tmp_path):
+    from widgets.analysis.workspace import InsightWorkspace
+    from widgets.application import make_app
+
+    make_app()
+    session = Session()
+    cases = _gone_bad(tmp_path)[::3]  # a text file, a damaged sidecar
+    for _case, spec, _needle in cases:
+        session.put_model(spec.label, spec)
+    ws = InsightWorkspace(session, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(ws)
+    ws.resize(1200, 800)
+    ws.show()
+    try:
+        p = ws.cka
+        for case, spec, needle in cases:
+            assert p.model_a.select(spec.label) and p.model_b.select(spec.label)
+            p.n.setValue(40)
+            qtbot.mouseClick(p.bar.run_btn, Qt.MouseButton.LeftButton)
+            qtbot.waitUntil(lambda: not p.bar.busy() and p.bar.status.text().startswith("failed:"), timeout=60_000)
+            text = p.bar.status.text()
+            assert needle in text, (case, text)
+            no_traceback(text)
+            assert p.result is None and p.bar.run_btn.isEnabled()
+    finally:
+        ws.shutdown()

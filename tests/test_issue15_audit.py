@@ -124,9 +124,10 @@ CASES: dict[str, list[str]] = {
     "GUI Models: text file named .pt, empty .pt, truncated / empty / wrong-type sidecars as weights": [
         G + "test_models_load_weights_refuses_each_bad_file_in_the_banner",
         G + "test_models_open_model_refuses_bad_files_and_sidecars_in_the_banner"],
-    "GUI Probe / Live: a session model whose weights file or sidecar went bad": [
+    "GUI Probe / Live / Insight: a session model whose weights file or sidecar went bad": [
         G + "test_probe_on_a_model_whose_weights_went_bad_says_so_in_the_banner",
-        G + "test_live_pane_on_a_model_whose_weights_went_bad_shows_why"],
+        G + "test_live_pane_on_a_model_whose_weights_went_bad_shows_why",
+        G + "test_insight_cka_on_a_model_whose_weights_went_bad_says_why"],
     "GUI sidecar widths [100000, 100000] / widths typed 100000, 100000": [
         G + "test_models_open_model_refuses_bad_files_and_sidecars_in_the_banner",
         G + "test_models_builder_option_over_the_parameter_limit_is_refused_in_the_banner"],

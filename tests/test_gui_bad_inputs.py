@@ -778,3 +778,29 @@ def test_insight_cka_on_a_model_whose_weights_went_bad_says_why(qtbot, fe_home, 
             assert p.result is None and p.bar.run_btn.isEnabled()
     finally:
         ws.shutdown()
+
+
+def test_live_image_over_the_pixel_limit_is_refused_before_decoding(live_ws, qtbot, monkeypatch, tmp_path):
+    """Live's image source decodes through the pixel cap (it called cv2.imread: a real 389 KB PNG of 20000x20000
+    decoded to 1.2 GB). With the cap set to 100 pixels, a 20x30 PNG is skipped and named in a folder, and alone it
+    is refused with the limit's message; a 5x5 one plays."""
+    from app.data import limits
+
+    monkeypatch.setattr(limits, "MAX_IMAGE_PIXELS", 100)
+    ws = live_ws
+    ws.set_active(True)
+    _frames(qtbot, ws)
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    _png(folder / "a_big.png", (0, 0, 255), (20, 30))
+    _png(folder / "b_small.png", (0, 255, 0), (5, 5))
+    _choose_image_folder(ws, monkeypatch, folder)
+    qtbot.waitUntil(lambda: "1 unreadable, skipped: a_big.png" in ws.input.source_label.text(), timeout=60000)
+    _frames(qtbot, ws)
+    assert tuple(ws._last.frame[0, 0]) == (0, 255, 0) and ws.source_ok  # the small one, in green
+    ws.set_source("image", str(folder / "a_big.png"))
+    qtbot.waitUntil(lambda: ws.status_level == "error" and "a_big.png" in ws.status.text(), timeout=60000)
+    text = ws.status.text()
+    assert "a_big.png: 30x20 = 600 pixels is over the image limit of 100 pixels" in text, text
+    assert "FILTER_EXPLORER_LIMITS=off" in text
+    no_traceback(text)

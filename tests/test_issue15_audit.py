@@ -120,7 +120,8 @@ CASES: dict[str, list[str]] = {
     "GUI huge PNG (pixel cap): Kernels image, Probe image folder, Live image folder": [
         G + "test_kernels_open_image_refuses_a_pixel_bomb_in_a_dialog",
         G + "test_probe_image_folder_with_a_bomb_dangling_link_loop_and_non_utf8_name_loads_naming_them",
-        G + "test_live_image_folder_whose_first_file_is_unreadable_is_shown_naming_the_skipped"],
+        G + "test_live_image_folder_whose_first_file_is_unreadable_is_shown_naming_the_skipped",
+        G + "test_live_image_over_the_pixel_limit_is_refused_before_decoding"],
     "GUI Models: text file named .pt, empty .pt, truncated / empty / wrong-type sidecars as weights": [
         G + "test_models_load_weights_refuses_each_bad_file_in_the_banner",
         G + "test_models_open_model_refuses_bad_files_and_sidecars_in_the_banner"],

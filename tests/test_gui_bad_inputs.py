@@ -804,3 +804,19 @@ def test_live_image_over_the_pixel_limit_is_refused_before_decoding(live_ws, qtb
     assert "a_big.png: 30x20 = 600 pixels is over the image limit of 100 pixels" in text, text
     assert "FILTER_EXPLORER_LIMITS=off" in text
     no_traceback(text)
+
+
+def test_live_dataset_samples_from_a_damaged_mnist_copy_say_what_is_wrong(live_ws, qtbot, monkeypatch, tmp_path):
+    ws = live_ws
+    _mnist(tmp_path / "root", np.zeros((3, 28, 28), np.uint8), np.array([1, 12, 200], np.uint8))
+    monkeypatch.setenv("FILTER_EXPLORER_DATA", str(tmp_path / "root"))
+    ws.set_active(True)
+    _frames(qtbot, ws)
+    c = ws.controls
+    c.dataset_combo.setCurrentText("mnist")
+    c.source_combo.setCurrentIndex(c.source_combo.findData("dataset"))
+    qtbot.waitUntil(lambda: ws.status_level == "error" and "label(s)" in ws.status.text(), timeout=60000)
+    text = ws.status.text()
+    assert "2 label(s) outside 0..9" in text and "labels-idx1-ubyte" in text, text
+    no_traceback(text)
+    assert not ws.input.view.has_image()

@@ -138,8 +138,9 @@ CASES: dict[str, list[str]] = {
     "GUI pooling grid100000 (Probe combo box; an Experiments recipe)": [
         G + "test_probe_pooling_is_a_list_that_cannot_hold_grid100000",
         G + "test_experiments_recipe_with_pooling_grid100000_is_refused"],
-    "GUI bad MNIST headers, labels out of range, 0 images, CIFAR labels as a Probe data folder": [
-        G + "test_probe_data_folder_with_bad_mnist_or_cifar_copies_says_what_is_wrong"],
+    "GUI bad MNIST headers, labels out of range, 0 images, CIFAR labels as a Probe data folder / Live samples": [
+        G + "test_probe_data_folder_with_bad_mnist_or_cifar_copies_says_what_is_wrong",
+        G + "test_live_dataset_samples_from_a_damaged_mnist_copy_say_what_is_wrong"],
     "GUI training on labels out of range / 0 images (Models, Train…)": [
         G + "test_models_train_on_bad_labels_or_no_images_fails_with_the_reason_and_saves_nothing"],
     "GUI image folder with a dangling symlink / symlink loop / non-UTF-8 name (loads, naming them)": [

@@ -158,5 +158,8 @@ def test_huge_option_values_are_refused_before_allocating():
 
     with pytest.raises(LimitError, match="rdsn .*k=1000000000.* over the limit"):
         build(ModelSpec.make("rdsn", options={"k": 10**9}), device="cpu")
-    with pytest.raises(BuildError, match="rdsn"):
-        build(ModelSpec.make("rdsn", options={"k": 1e9}), device="cpu")  # a float count: a bad option, not a crash
+    # JSON's 1e9 is a float: the same whole number, the same limit (not torch's "empty(): argument 'size'")
+    with pytest.raises(LimitError, match=r"rdsn .*k=1000000000\) would have .* over the limit of 1,000,000,000"):
+        build(ModelSpec.make("rdsn", options={"k": 1e9}), device="cpu")
+    with pytest.raises(BuildError, match=r"rdsn: k must be a whole number \(got 1.5\)"):
+        build(ModelSpec.make("rdsn", options={"k": 1.5}), device="cpu")  # a fractional count: a bad option

@@ -15,7 +15,8 @@ Every source delivers frames at their own size: the pipeline resizes once, to th
 
 from __future__ import annotations
 
-from app.errors import AppError
+from app.data.imagesize import decode_image
+from app.errors import AppError, LimitError
 
 import os
 import time
@@ -277,28 +278,33 @@ class ImageSource(FrameSource):
         self.description += ")"
 
     def _first_readable(self) -> np.ndarray:
+        last: SourceError | None = None
         for p in list(self._files):
             try:
                 return self._load(p)
-            except SourceError:
+            except SourceError as exc:
+                last = exc
                 continue
         if self.path.is_file():
-            raise SourceError(f"{self.path.name}: not an image OpenCV can read")
+            raise last or SourceError(f"{self.path.name}: not an image OpenCV can read")
         names = ", ".join(self.skipped[:5]) + (", …" if len(self.skipped) > 5 else "")
         raise SourceError(f"None of the {len(self.skipped)} images in {self.path} can be read ({names})")
 
     def _load(self, p: Path) -> np.ndarray:
         img = self._cache.get(p)
         if img is None:
-            try:
-                raw = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            except cv2.error:
+            why = f"{p.name}: not an image OpenCV can read"
+            try:  # the header's width x height against the pixel limit before decoding (a 389 KB PNG -> 1.2 GB)
+                raw = decode_image(np.fromfile(str(p), dtype=np.uint8), p.name)
+            except LimitError as exc:
+                raw, why = None, str(exc)
+            except (OSError, ValueError, cv2.error):
                 raw = None
             if raw is None:
                 self._files.remove(p)
                 self.skipped.append(p.name)
-                raise SourceError(f"{p.name}: not an image OpenCV can read")
-            img = _rgb(cv2.cvtColor(raw, cv2.COLOR_BGR2RGB))
+                raise SourceError(why)
+            img = _rgb(raw)
             if self._cached + img.nbytes <= self.CACHE_BYTES:
                 self._cache[p] = img
                 self._cached += img.nbytes

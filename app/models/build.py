@@ -124,7 +124,10 @@ def create_model(backbone: str, options: dict[str, Any]) -> Backbone:
         return external.create(dict(options))
     if backbone not in names():
         raise BuildError(f"unknown backbone {backbone!r}; known: {', '.join(names())}")
-    opts = coerce_options(options, registry.get(backbone).options)
+    try:
+        opts = coerce_options(options, registry.get(backbone).options)
+    except ValueError as exc:
+        raise BuildError(f"{backbone}: {exc}") from None
     check_size(backbone, opts)
     try:
         return create(backbone, **opts)
@@ -157,7 +160,12 @@ def build(spec: ModelSpec, device: torch.device | str | None = None) -> Backbone
     # draws and a "seed 0" model would differ from run to run, so seeded creation is serialised.
     with SEED_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(spec.seed))
-        model = create_model(spec.backbone, seeded_options(spec))
+        try:
+            model = create_model(spec.backbone, seeded_options(spec))
+        except LimitError as exc:  # the architecture came with these weights (their sidecar): name the file
+            if not spec.weights:
+                raise
+            raise LimitError(f"{Path(spec.weights).name}: {exc}") from None
         mark_always_frozen(model)
         g = torch.Generator().manual_seed(int(spec.seed) + 1)
         apply_init(model, spec.init, g)
@@ -167,6 +175,8 @@ def build(spec: ModelSpec, device: torch.device | str | None = None) -> Backbone
     for layer, bank in pre:
         apply_bank(resolve_conv(model, layer), bank)
     if spec.weights:
+        if spec.input is None:  # a damaged sidecar is reported with the weights, not later by its first reader
+            read_sidecar(spec.weights)
         try:
             load_into(model, spec.weights)
         except WeightsError:

@@ -181,14 +181,33 @@ def format_option(f: OptionField, value: Any) -> str:
     return str(value)
 
 
+def _whole(name: str, v: Any) -> Any:
+    """A whole-number option written ``1e9`` (a float in JSON and TOML) or ``"12"`` -> int, so that the size limit
+    sees it; ``ValueError`` naming the option for 1.5, inf or text (not the constructor's or torch's own text)."""
+    if isinstance(v, float):
+        if v.is_integer():
+            return int(v)
+        raise ValueError(f"{name} must be a whole number (got {v})")
+    if isinstance(v, str):
+        try:
+            return int(v.strip())
+        except ValueError:
+            raise ValueError(f"{name} must be a whole number (got {v!r})") from None
+    return v
+
+
 def coerce_options(options: Mapping[str, Any], fields: tuple[OptionField, ...]) -> dict[str, Any]:
-    """Options as the constructor takes them: lists -> tuples; a scalar for an "ints" option -> a 1-tuple."""
+    """Options as the constructor takes them: lists -> tuples; a scalar for an "ints" option -> a 1-tuple; whole
+    numbers written as floats (``k=1e9``) -> ints (``ValueError`` naming the option for 1.5 or text)."""
     kinds = {f.name: f.kind for f in fields}
     out = {}
     for k, v in options.items():
         if isinstance(v, list):
             v = tuple(v)
-        if kinds.get(k) == "ints" and isinstance(v, (int, float, str)) and not isinstance(v, bool):
+        kind = kinds.get(k)
+        if kind == "ints" and isinstance(v, (int, float, str)) and not isinstance(v, bool):
             v = (v,)
+        if kind in ("int", "optional_int", "ints", "int_or_ints") and not isinstance(v, bool):
+            v = tuple(_whole(k, x) for x in v) if isinstance(v, tuple) else _whole(k, v)
         out[k] = v
     return out

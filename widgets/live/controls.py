@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpin
 
 from app.imaging import colormaps
 from app.live.sources import SourceConfig
+from widgets.common.settings import read_int
 
 SOURCES = [
     ("synthetic", "Synthetic scene", "A moving scene built in: needs no camera and no files"),
@@ -146,7 +147,7 @@ class LiveControls(QWidget):
             w.blockSignals(True)
         self.source_combo.setCurrentIndex(max(0, self.source_combo.findData(str(s.value("live/source",
                                                                                           "synthetic")))))
-        self.camera_spin.setValue(int(s.value("live/camera", 0)))
+        self.camera_spin.setValue(read_int(s, "live/camera", 0))  # text in the file: camera 0, not a crash
         res = str(s.value("live/resolution", "480x640"))
         if res not in RESOLUTIONS and "x" in res:  # written W x H before sizes were H x W everywhere
             res = "x".join(reversed(res.split("x")))

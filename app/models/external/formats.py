@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from app.errors import LimitError
 from app.models.base import ModelError
 
 FORMATS = ("torchscript", "onnx", "timm", "state_dict")
@@ -356,7 +357,10 @@ def load_state_dict_model(path: Path, trained: bool = True) -> Loaded:
 
     state = read_weights(path)
     spec = state_dict_architecture(path, state)
-    model = create_model(spec.backbone, spec.kwargs)
+    try:
+        model = create_model(spec.backbone, spec.kwargs)
+    except LimitError as exc:  # the architecture its sidecar declares is too large: name the file
+        raise LimitError(f"{path.name}: {exc}") from None
     if trained:
         load_into(model, state, name=path.name)
     c, h, w = (int(v) for v in model.default_input)

@@ -185,6 +185,22 @@ def whiten_stem(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, ep
     return True
 
 
+def fit_backbone(model: torch.nn.Module, train, ispec: InputSpec, seed: int, cancel: CancelToken | None = None):
+    """Task: the fit hook of a data-dependent backbone (``model.needs_fit``, e.g. ``patches``): its filters are fitted
+    on ``train``, the TRAINING split (after the validation split was carved off; never validation or test images),
+    from a seeded subset of at most ``model.fit_images`` images, once, before any extraction. The fitted state is a
+    deterministic function of (``seed``, the training images) and lives in the state dict, so ``weights_hash`` (the
+    feature cache key) covers it. Returns the record the run stores: seed, the training data's digest, the images
+    used and the fitted state's hash."""
+    n = min(len(train), int(getattr(model, "fit_images", len(train))))
+    idx = np.sort(np.random.default_rng(int(seed)).choice(len(train), n, replace=False))
+    dev = next(iter(model.buffers()), torch.zeros(0)).device
+    x = to_tensor(train.images[idx], ispec, dev)
+    yield from model.fit_steps(x, int(seed), cancel)
+    return {"seed": int(seed), "train_digest": content_digest(train), "images": int(n),
+            "state": weights_hash(model)[:16]}
+
+
 def extract(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, layer: int, pooling: str, *,
             device: torch.device | str = "cpu", key: str | None = None, dtype: str = "auto",
             label: str = "features", cancel: CancelToken | None = None):

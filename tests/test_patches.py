@@ -8,7 +8,6 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from app.errors import AppError
 from app.models import patch_fit as pf

@@ -15,7 +15,8 @@ def _dataset_name(name: str) -> str:
 
 # --- handlers ------------------------------------------------------------------------------------------------
 def cmd_models_list(args) -> int:
-    from app.models.catalog import BACKBONES, family_label  # the registry's names without torch (a test keeps them equal)
+    # the registry's names without torch (a test keeps them equal)
+    from app.models.catalog import BACKBONES, family_label
 
     width = max(len(n) for n in BACKBONES)
     fwidth = max(len(family_label(n)) for n in BACKBONES)

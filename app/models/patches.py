@@ -9,7 +9,8 @@ mean eigenvalue; 0 = off) -> the encoder: ``k`` filters from ``source``:
   patches);
 - ``kmeans``: the k centroids of seeded mini-batch k-means on the whitened patches (Coates & Ng).
 
--> ``activation``: ``triangle`` (Coates' k-means triangle: max(0, mean_j |z - c_j| - |z - c_k|)), ``split`` (the
+-> ``activation`` (layers: ``whiten``, the D = C x size^2 whitened patch values per position; ``encode``, the
+features): ``triangle`` (Coates' k-means triangle: max(0, mean_j |z - c_j| - |z - c_k|)), ``split`` (the
 split +-ReLU of Coates' soft-threshold encoder: [max(0, f.z - alpha), max(0, -f.z - alpha)], 2k channels), ``soft``
 (max(0, f.z - alpha)) or ``relu`` (max(0, f.z)); dot products use unit-norm filters.
 
@@ -92,7 +93,8 @@ class Patches(Backbone):
         for p in self.parameters():
             p.requires_grad_(False)
         channels = 2 * self.k if activation == "split" else self.k
-        self.feature_info = [LayerInfo("encode", channels, self.stride, "conv")]
+        self.feature_info = [LayerInfo("whiten", D, self.stride, "conv"),
+                             LayerInfo("encode", channels, self.stride, "conv")]
         self.num_features = channels * self.pool_grid ** 2
         self.reset_classifier(num_classes)
 
@@ -113,8 +115,8 @@ class Patches(Backbone):
             z = (z - mu * self.zca.sum(1).view(1, -1, 1, 1)) / torch.sqrt(var + pf.NORM_EPS)
         return z - (self.zca @ self.patch_mean).view(1, -1, 1, 1)
 
-    def _encode(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.whitened(x)
+    def _encode(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, D, H', W') whitened patches -> (N, k or 2k, H', W') activations."""
         s = F.conv2d(z, self.encoder.weight)
         if self.act_name == "triangle":
             c2 = (self.encoder.weight.reshape(self.k, -1) ** 2).sum(1).view(1, -1, 1, 1)
@@ -127,7 +129,7 @@ class Patches(Backbone):
         return torch.relu(s)
 
     def stages(self):
-        return [(self.feature_info[0], self._encode)]
+        return [(self.feature_info[0], self.whitened), (self.feature_info[1], self._encode)]
 
     def pool(self, feats: torch.Tensor) -> torch.Tensor:
         if feats.dim() != 4:

@@ -152,7 +152,8 @@ def make_config(args):
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in grid):
             raise UserError(f"--grid: expected comma-separated numbers, got {args.grid!r}")
     cfg = ProbeConfig(model=spec, dataset=args.dataset, data_root=args.data_root, layer=args.layer,
-                      pooling=args.pooling or "default", head=head, train_limit=args.train_limit, test_limit=args.test_limit,
+                      pooling=args.pooling or "default", head=head, train_limit=args.train_limit,
+                      test_limit=args.test_limit,
                       seed=args.seed, head_options=tuple(sorted(head_options.items())), val=args.val,
                       split_seed=args.split_seed, head_seed=args.head_seed, feature_budget=args.feature_budget,
                       budget_method=args.budget_method, select_layer=args.select_layer,

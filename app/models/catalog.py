@@ -44,6 +44,7 @@ FAMILY_TIPS = {
     "data-independent": "data-independent: random or hand-designed filters, no filter sees the data",
     "data-dependent": "data-dependent: filters fitted on training patches (no labels; never validation or test)",
     "trainable": "trainable: learned end to end from a checkpoint; with random weights it is data-independent",
+    "trained": "trained: weights learned end to end on labelled data (the reference the families are compared with)",
 }
 
 

@@ -131,6 +131,14 @@ def get(name: str) -> Preset:
                           f"(python main.py probe --list-presets)") from None
 
 
+def model_spec(name: str, seed: int = 0):
+    """The preset's backbone as a ``ModelSpec`` (random weights, labelled with the preset's name)."""
+    from app.models.spec import ModelSpec
+
+    p = get(name)
+    return ModelSpec.make(p.backbone, label=f"{p.name} ({p.backbone})", options=dict(p.options), seed=int(seed))
+
+
 def apply(name: str, given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(values, overrides): the preset's ``FIELDS`` with the user's explicit ``given`` values over them.
 

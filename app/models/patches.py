@@ -105,28 +105,40 @@ class Patches(Backbone):
     def whitened(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N, D, H', W'): each position's patch, contrast-normalised and whitened."""
         x = self._pad(x)
-        n, c = x.shape[:2]
+        c = x.shape[1]
         W = self.zca.reshape(self.D, c, self.size, self.size)
-        z = F.conv2d(x, W, None, stride=self.stride)
+        z = F.conv2d(x, W, None, stride=self.stride)  # (a convolution: far faster on CPU than unfold + matmul)
         if self.normalize:
             pool = lambda t: F.avg_pool2d(t, self.size, self.stride)  # noqa: E731
             mu = pool(x.mean(1, keepdim=True))
-            var = (pool((x * x).mean(1, keepdim=True)) - mu * mu).clamp_min(0)
+            var = (pool((x * x).mean(1, keepdim=True)) - mu * mu).clamp_min_(0)
             z = (z - mu * self.zca.sum(1).view(1, -1, 1, 1)) / torch.sqrt(var + pf.NORM_EPS)
         return z - (self.zca @ self.patch_mean).view(1, -1, 1, 1)
 
     def _encode(self, z: torch.Tensor) -> torch.Tensor:
-        """(N, D, H', W') whitened patches -> (N, k or 2k, H', W') activations."""
-        s = F.conv2d(z, self.encoder.weight)
+        """(N, D, H', W') whitened patches -> (N, k or 2k, H', W') activations (in place where no gradient is
+        recorded: these maps are the largest tensors of the probe)."""
+        n, D, h, w = z.shape
+        Wk = self.encoder.weight.reshape(self.k, D)
+        s = torch.matmul(Wk, z.reshape(n, D, h * w))  # (N, k, L)
+        inplace = not torch.is_grad_enabled()
         if self.act_name == "triangle":
-            c2 = (self.encoder.weight.reshape(self.k, -1) ** 2).sum(1).view(1, -1, 1, 1)
-            d = torch.sqrt(((z * z).sum(1, keepdim=True) - 2 * s + c2).clamp_min(0))
-            return torch.relu(d.mean(1, keepdim=True) - d)
-        if self.act_name == "split":
-            return torch.cat([torch.relu(s - self.alpha), torch.relu(-s - self.alpha)], dim=1)
-        if self.act_name == "soft":
-            return torch.relu(s - self.alpha)
-        return torch.relu(s)
+            c2 = (Wk * Wk).sum(1).view(1, -1, 1)
+            z2 = (z * z).sum(1).reshape(n, 1, h * w)
+            if inplace:
+                d = s.mul_(-2).add_(z2).add_(c2).clamp_min_(0).sqrt_()
+                mu = d.mean(1, keepdim=True)
+                out = d.neg_().add_(mu).relu_()  # mean - d
+            else:
+                d = torch.sqrt((z2 - 2 * s + c2).clamp_min(0))
+                out = torch.relu(d.mean(1, keepdim=True) - d)
+        elif self.act_name == "split":
+            out = torch.cat([torch.relu(s - self.alpha), torch.relu(-s - self.alpha)], dim=1)
+        elif self.act_name == "soft":
+            out = s.sub_(self.alpha).relu_() if inplace else torch.relu(s - self.alpha)
+        else:
+            out = s.relu_() if inplace else torch.relu(s)
+        return out.reshape(n, -1, h, w)
 
     def stages(self):
         return [(self.feature_info[0], self.whitened), (self.feature_info[1], self._encode)]

@@ -107,11 +107,11 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         target="CIFAR-10 JPEG copy test top-1 >= 75% in < 30 min on this CPU (issue 13; not yet measured)"),
     Preset(
         name="patches-cifar10",
-        summary="k-means on whitened 6x6 patches (Coates, Lee & Ng 2011): 1600 centroids, stride 1, triangle "
-                "activation, 2x2 average grid (6400 features), logistic head",
+        summary="k-means on whitened 6x6 patches (Coates, Lee & Ng 2011): 1600 centroids, stride 1 (27x27 valid "
+                "positions on 32 px), triangle activation, 2x2 average grid (6400 features), logistic head",
         backbone="patches",
-        options=(("activation", "triangle"), ("k", 1600), ("patch_size", 6), ("source", "kmeans"), ("stride", 1),
-                 ("zca_eps", 0.1)),
+        options=(("activation", "triangle"), ("k", 1600), ("padding", "valid"), ("patch_size", 6),
+                 ("source", "kmeans"), ("stride", 1), ("zca_eps", 0.1)),
         layer=-1, pooling="grid2", head="logistic", head_options=(), grid=(1e-4, 1e-3, 1e-2, 1e-1),
         chosen=PROVISIONAL + "the published configuration of Coates, Lee & Ng (2011: 1600 centroids, 6x6 patches, "
                "stride 1, triangle, quadrant pooling), not tuned here; the weight decay is selected on validation",

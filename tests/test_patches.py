@@ -90,6 +90,15 @@ def test_triangle_and_split_activations():
     s.encoder.weight.data.copy_(torch.tensor([1.0, -1.0]).reshape(2, 1, 1, 1))
     out = s.forward_features(torch.tensor([[[[1.0]]]])).flatten().tolist()
     assert out == [0.75, 0.0, 0.0, 0.75] and s.num_features == 2 * 2 * s.pool_grid ** 2
+    # the in-place path (no gradient recorded: extraction) computes the same maps
+    x = torch.randn(2, 3, 12, 12, generator=torch.Generator().manual_seed(0))
+    for act in ("triangle", "split", "soft", "relu"):
+        m = create("patches", k=6, patch_size=3, activation=act)
+        if act == "triangle":
+            m = create("patches", k=6, patch_size=3, activation=act, n_patches=200).fit_patches(x, seed=0)
+        want = m.forward_features(x)
+        with torch.inference_mode():
+            assert torch.allclose(m.forward_features(x), want, atol=1e-5), act
 
 
 def test_bad_options_are_the_project_s_errors():

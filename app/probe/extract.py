@@ -189,8 +189,8 @@ def whiten_stem(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, ep
 def fit_backbone(model: torch.nn.Module, train, ispec: InputSpec, seed: int, cancel: CancelToken | None = None):
     """Task: the fit hook of a data-dependent backbone (``model.needs_fit``, e.g. ``patches``): its filters are fitted
     on ``train``, the TRAINING split (after the validation split was carved off; never validation or test images),
-    from a seeded subset of at most ``model.fit_images`` images (and ``FIT_BYTES`` of them as floats), once, before any extraction. The fitted state is a
-    deterministic function of (``seed``, the training images) and lives in the state dict, so ``weights_hash`` (the
+    from a seeded subset of at most ``model.fit_images`` images (and ``FIT_BYTES`` of them as floats), once, before
+    any extraction. The fitted state is a deterministic function of (``seed``, the training images) and lives in the state dict, so ``weights_hash`` (the
     feature cache key) covers it. Returns the record the run stores: seed, the training data's digest, the images
     used and the fitted state's hash."""
     per_image = max(1, int(np.prod(train.images.shape[1:])) * 4)  # float32 bytes of one image as the model sees it

@@ -190,9 +190,9 @@ def fit_backbone(model: torch.nn.Module, train, ispec: InputSpec, seed: int, can
     """Task: the fit hook of a data-dependent backbone (``model.needs_fit``, e.g. ``patches``): its filters are fitted
     on ``train``, the TRAINING split (after the validation split was carved off; never validation or test images),
     from a seeded subset of at most ``model.fit_images`` images (and ``FIT_BYTES`` of them as floats), once, before
-    any extraction. The fitted state is a deterministic function of (``seed``, the training images) and lives in the state dict, so ``weights_hash`` (the
-    feature cache key) covers it. Returns the record the run stores: seed, the training data's digest, the images
-    used and the fitted state's hash."""
+    any extraction. The fitted state is a deterministic function of (``seed``, the training images) and lives in the
+    state dict, so ``weights_hash`` (the feature cache key) covers it. Returns the record the run stores: seed, the
+    training data's digest, the images used and the fitted state's hash."""
     per_image = max(1, int(np.prod(train.images.shape[1:])) * 4)  # float32 bytes of one image as the model sees it
     n = min(len(train), int(getattr(model, "fit_images", len(train))), max(1, FIT_BYTES // per_image))
     idx = np.sort(np.random.default_rng(int(seed)).choice(len(train), n, replace=False))

@@ -35,7 +35,6 @@ ACTIVATIONS = {"triangle": "Coates' k-means triangle", "split": "split +-ReLU (2
                "soft": "soft threshold", "relu": "ReLU"}
 SOURCES = ("patches", "kmeans")
 PADDINGS = ("same", "valid")
-FAMILY = "data-dependent"
 
 
 class Patches(Backbone):

@@ -220,6 +220,11 @@ def projector_job(stored: dict, method: str = "pca", cancel: CancelToken | None 
     check(cancel)
     yield Progress(0, None, f"building {record.model.label or record.model.backbone}")
     model = build_model(record.model)
+    if getattr(model, "needs_fit", False):  # data-dependent (patches): the run's fit, rebuilt from its training split
+        from app.probe.run import train_splits
+
+        yield Progress(0, None, "fitting the filters on the training split (as the run did)")
+        yield from ex.fit_backbone(model, train_splits(record)[0], record.input, record.seeds.model, cancel)
     key = None
     if record.whiten is None:  # the run's own cache key; a whitened stem changed the weights (extract without the cache)
         key = ex.cache_key(weights=ex.weights_hash(model) + "|" + record.model.key(), layer=record.layer,

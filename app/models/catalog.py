@@ -26,4 +26,36 @@ BACKBONES: dict[str, str] = {
         "learned with learn_spatial) + learned 1x1 convs; expansion E selectable",
     "resnet18": "ResNet-18 with torchvision's key names (loads torchvision ImageNet checkpoints); stem='cifar' "
         "for 32 px inputs",
+    "patches": "Data-dependent single layer (Coates & Ng; Thiry et al.): k filters from training patches (random, "
+        "whitened or k-means centroids), triangle / split +-ReLU / soft-threshold activation, grid pooling; fitted on "
+        "the training split only",
 }
+
+# The two families of issue 13. data-independent: no filter sees the data (random or hand-designed filters; input
+# whitening statistics and feature standardisation are allowed and stated). data-dependent: the filters are fitted
+# on training images (no labels). trainable: networks meant to be trained end to end; with random weights (no
+# checkpoint) they are data-independent too.
+FAMILIES: dict[str, str] = {
+    "simple": "data-independent",
+    "rdsn": "data-independent",
+    "patches": "data-dependent",
+}
+FAMILY_TIPS = {
+    "data-independent": "data-independent: random or hand-designed filters, no filter sees the data",
+    "data-dependent": "data-dependent: filters fitted on training patches (no labels; never validation or test)",
+    "trainable": "trainable: learned end to end from a checkpoint; with random weights it is data-independent",
+    "trained": "trained: weights learned end to end on labelled data (the reference the families are compared with)",
+}
+
+
+def family(name: str, trained: bool = False) -> str:
+    """The family of backbone ``name``: data-dependent (``patches``), trained (weights learned on labels) or
+    data-independent (every random backbone)."""
+    if trained:
+        return "trained"
+    return FAMILIES.get(name, "data-independent")
+
+
+def family_label(name: str) -> str:
+    """How ``models list`` names a backbone's family (a network meant for training says both)."""
+    return FAMILIES.get(name, "trainable")

@@ -15,11 +15,13 @@ def _dataset_name(name: str) -> str:
 
 # --- handlers ------------------------------------------------------------------------------------------------
 def cmd_models_list(args) -> int:
-    from app.models.catalog import BACKBONES  # the registry's names without torch (a test keeps them equal)
+    # the registry's names without torch (a test keeps them equal)
+    from app.models.catalog import BACKBONES, family_label
 
     width = max(len(n) for n in BACKBONES)
+    fwidth = max(len(family_label(n)) for n in BACKBONES)
     for n, desc in BACKBONES.items():
-        print(f"{n:<{width}}  {desc}")
+        print(f"{n:<{width}}  {family_label(n):<{fwidth}}  {desc}")
     return 0
 
 

@@ -29,7 +29,7 @@ def register(sub, bench) -> None:
                    help="validation images carved from the training subset (default: 5000 from 20000 images up, "
                         "else 20%%; 0 = none, recorded as such)")
     p.add_argument("--layer", type=int, default=None, help="feature_info index (negative counts from the end)")
-    p.add_argument("--pooling", default="default", help="default, gap, max, gridN (avg over NxN cells), maxgridN")
+    p.add_argument("--pooling", default=None, help="default, gap, max, gridN (avg over NxN cells), maxgridN")
     p.add_argument("--select-layer", action="store_true", help="choose the layer on validation too")
     p.add_argument("--select-pooling", action="store_true", help="choose the pooling on validation too")
     p.add_argument("--head", default=None, choices=["logistic", "ridge", "svm", "knn", "own"],
@@ -47,8 +47,14 @@ def register(sub, bench) -> None:
     p.add_argument("--head-seed", type=int, default=None, help="seed of the head (and of a random projection)")
     p.add_argument("--rerun", type=int, default=None, metavar="RUN_ID",
                    help="rebuild a stored run from its record and run it again (other settings are ignored)")
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="a named preset fixing backbone, options, layer, pooling and head (+ grid): "
+                        "random-mnist, random-cifar10, patches-cifar10; flags given beside it override it")
+    p.add_argument("--list-presets", action="store_true",
+                   help="list the presets (family, what each fixes, how its settings were chosen) and exit")
     p.add_argument("--json", action="store_true", help="print one JSON object (else a short summary)")
-    p.set_defaults(func=cmd_probe)
+    # None = not given: a --preset then supplies it (make_config falls back to "default")
+    p.set_defaults(func=cmd_probe, pooling=None)
 
     from app.probe.history_cli import register as register_history
 
@@ -84,6 +90,36 @@ def parse_banks(items: list[str] | None) -> tuple:
     return tuple(out)
 
 
+def apply_preset(args):
+    """(args with the preset's fields filled in, the ``preset`` record for --json) for ``--preset NAME``; the flags the
+    user gave win field by field (``app.probe.presets.apply``). Without --preset: (args, None)."""
+    import argparse
+
+    from app.probe import presets
+
+    if not getattr(args, "preset", None):
+        return args, None
+    grid = None
+    if args.grid:
+        grid = parse_value(args.grid)
+        grid = list(grid) if isinstance(grid, list) else [grid]
+    given = {"backbone": args.backbone, "options": parse_options(args.options), "layer": args.layer,
+             "pooling": args.pooling, "head": args.head,
+             "head_options": parse_options(args.head_options, "--head-options"), "grid": grid}
+    values, overrides = presets.apply(args.preset, given)
+    if args.model:
+        overrides["model"] = args.model
+    if args.weights:
+        overrides["weights"] = args.weights
+    out = argparse.Namespace(**vars(args))
+    out.backbone, out.layer, out.pooling, out.head = values["backbone"], values["layer"], values["pooling"], \
+        values["head"]
+    out.options = [json.dumps(values["options"])] if values["options"] else None
+    out.head_options = [json.dumps(values["head_options"])] if values["head_options"] else None
+    out.grid = json.dumps(values["grid"]) if values["grid"] else None
+    return out, {"name": args.preset, "family": presets.get(args.preset).family, "overrides": overrides}
+
+
 def make_config(args):
     import dataclasses
 
@@ -93,6 +129,7 @@ def make_config(args):
 
     if not args.dataset:
         raise UserError("give --dataset (or --rerun RUN_ID)")
+    args, preset = apply_preset(args)
     spec = spec_from_args(args)
     if args.model_seed is None:
         spec = dataclasses.replace(spec, seed=int(args.seed))
@@ -115,11 +152,14 @@ def make_config(args):
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in grid):
             raise UserError(f"--grid: expected comma-separated numbers, got {args.grid!r}")
     cfg = ProbeConfig(model=spec, dataset=args.dataset, data_root=args.data_root, layer=args.layer,
-                      pooling=args.pooling, head=head, train_limit=args.train_limit, test_limit=args.test_limit,
+                      pooling=args.pooling or "default", head=head, train_limit=args.train_limit,
+                      test_limit=args.test_limit,
                       seed=args.seed, head_options=tuple(sorted(head_options.items())), val=args.val,
                       split_seed=args.split_seed, head_seed=args.head_seed, feature_budget=args.feature_budget,
                       budget_method=args.budget_method, select_layer=args.select_layer,
-                      select_pooling=args.select_pooling, grid=grid)
+                      select_pooling=args.select_pooling, grid=grid,
+                      preset=preset["name"] if preset else None,
+                      preset_overrides=tuple(sorted(preset["overrides"])) if preset else ())
     try:
         check_config(cfg)
     except ProbeSettingsError as exc:
@@ -151,9 +191,12 @@ def cmd_probe(args) -> int:
     from app.tasks import cli_progress, run_to_end
     from app.threads import forget_reports, reports
 
+    if args.list_presets:
+        return cmd_list_presets(args)
     forget_reports()  # only this run's loops in "threads"
 
     note = ""
+    preset = None
     if args.rerun is not None:
         with History() as h:
             try:
@@ -163,6 +206,11 @@ def cmd_probe(args) -> int:
         task = rerun(stored)
         note = f"rerun of run {args.rerun}"
     else:
+        if args.preset:
+            from app.probe.presets import note as preset_note
+
+            preset = apply_preset(args)[1]
+            note = preset_note(preset["name"], preset["overrides"])
         task = run_probe(make_config(args))
     t0, c0 = time.perf_counter(), time.process_time()
     try:
@@ -177,6 +225,7 @@ def cmd_probe(args) -> int:
     out = summary(result, time.perf_counter() - t0, time.process_time() - c0)
     if args.rerun is not None:
         out["rerun_of"] = args.rerun
+    out["preset"] = preset
     out["threads"] = reports()  # each compute loop's thread choice (app.threads; issue 14)
     if args.json:
         print(json.dumps(out))
@@ -189,6 +238,16 @@ def cmd_probe(args) -> int:
               f"{out['n_features']} features, layer {r.layer_name or r.layer}, {r.pooling}"
               f"{', ' + sel if sel else ''}; extract {out['extract_seconds']:.1f} s"
               f"{' (cached)' if out['feature_cache_hit'] else ''}, head {out['train_seconds']:.1f} s)")
+    return 0
+
+
+def cmd_list_presets(args) -> int:
+    from app.probe.presets import PRESETS, listing
+
+    if args.json:
+        print(json.dumps([p.to_dict() for p in PRESETS.values()]))
+    else:
+        print(listing())
     return 0
 
 

@@ -48,6 +48,8 @@ PROBE_DEFAULTS: dict[str, dict[str, Any]] = {
              "rgb": {"pooling": "avgmaxgrid3", "head_options": {"weight_decay": 1e-2},
                      "model_options": {"activation": "relu"}, "whiten": 0.1}},
     "simple": {"layer": -1, "pooling": "grid2", "head": "logistic", "head_options": {}},
+    # Coates & Ng's quadrant pooling (not selected on validation here)
+    "patches": {"layer": -1, "pooling": "grid2", "head": "logistic", "head_options": {}},
     "_other": {"layer": -1, "pooling": "gap", "head": "logistic", "head_options": {}},
 }
 
@@ -99,6 +101,8 @@ class ProbeConfig:
     select_layer: bool = False  # choose the layer on validation too
     select_pooling: bool = False  # choose the pooling on validation too
     grid: tuple[Any, ...] | None = None  # values of the head's hyperparameter to select from (None: the head's own)
+    preset: str | None = None  # the named preset the settings came from (app.probe.presets), recorded
+    preset_overrides: tuple[str, ...] = ()  # the preset's fields the user's flags overrode
 
     # --- resolved settings ------------------------------------------------------------------------------------
     def resolved_pooling(self, channels: int | None = None) -> str:
@@ -156,6 +160,8 @@ class ProbeConfig:
             "select_layer": self.select_layer,
             "select_pooling": self.select_pooling,
             "grid": None if self.grid is None else _jsonable(list(self.grid)),
+            "preset": self.preset,
+            "preset_overrides": list(self.preset_overrides),
         }
 
     @staticmethod
@@ -182,6 +188,8 @@ class ProbeConfig:
             select_layer=bool(d.get("select_layer", False)),
             select_pooling=bool(d.get("select_pooling", False)),
             grid=None if d.get("grid") is None else tuple(d["grid"]),
+            preset=d.get("preset"),
+            preset_overrides=tuple(d.get("preset_overrides") or ()),
         )
 
 

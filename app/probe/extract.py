@@ -39,6 +39,7 @@ from app.threads import ThreadTuner
 CACHE_VERSION = 2  # 2: keyed by content
 MAP_BUDGET = 192 * 2**20  # bytes of layer maps per batch
 MAX_BATCH = 512
+FIT_BYTES = 768 * 2**20  # a data-dependent backbone is fitted on at most this many bytes of (float) training images
 MAX_GRID = 16  # gridN: at most 16 x 16 cells per channel (grid100000 would ask for terabytes)
 
 
@@ -183,6 +184,23 @@ def whiten_stem(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, ep
         conv.weight.copy_(wn.reshape(conv.weight.shape).to(conv.weight))
         conv.bias.sub_((wn @ m).to(conv.bias))
     return True
+
+
+def fit_backbone(model: torch.nn.Module, train, ispec: InputSpec, seed: int, cancel: CancelToken | None = None):
+    """Task: the fit hook of a data-dependent backbone (``model.needs_fit``, e.g. ``patches``): its filters are fitted
+    on ``train``, the TRAINING split (after the validation split was carved off; never validation or test images),
+    from a seeded subset of at most ``model.fit_images`` images (and ``FIT_BYTES`` of them as floats), once, before
+    any extraction. The fitted state is a deterministic function of (``seed``, the training images) and lives in the
+    state dict, so ``weights_hash`` (the feature cache key) covers it. Returns the record the run stores: seed, the
+    training data's digest, the images used and the fitted state's hash."""
+    per_image = max(1, int(np.prod(train.images.shape[1:])) * 4)  # float32 bytes of one image as the model sees it
+    n = min(len(train), int(getattr(model, "fit_images", len(train))), max(1, FIT_BYTES // per_image))
+    idx = np.sort(np.random.default_rng(int(seed)).choice(len(train), n, replace=False))
+    dev = next(iter(model.buffers()), torch.zeros(0)).device
+    x = to_tensor(train.images[idx], ispec, dev)
+    yield from model.fit_steps(x, int(seed), cancel)
+    return {"seed": int(seed), "train_digest": content_digest(train), "images": int(n),
+            "state": weights_hash(model)[:16]}
 
 
 def extract(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, layer: int, pooling: str, *,

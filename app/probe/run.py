@@ -142,6 +142,10 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         yield Progress(0, None, "whitening the stem filters (patch ZCA)")
         if not ex.whiten_stem(model, train.images, record.input, float(whiten), seed=record.seeds.split):
             whiten = None
+    fit = None
+    if getattr(model, "needs_fit", False):  # data-dependent backbone: filters from the training split only
+        yield Progress(0, None, "fitting the filters on the training split")
+        fit = yield from ex.fit_backbone(model, train, record.input, record.seeds.model, cancel)
     whash = ex.weights_hash(model) + "|" + record.model.key()
     hits: list[bool] = []
 
@@ -213,6 +217,8 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         "split_seed": record.seeds.split, "whiten_stem": whiten, "feature_dtype": str(Xtr.dtype),
         "feature_budget": record.feature_budget, "budget_method": record.budget_method,
     }
+    if fit is not None:
+        settings["fit"] = fit
     result = ProbeResult(
         config=config, top1=m.top1, top2=m.top2, top5=m.top5, per_class=m.per_class, confusion=m.confusion,
         classes=tuple(train.classes), misclassified=m.misclassified, mis_predicted=m.mis_predicted,
@@ -222,7 +228,10 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         selection=tuple(tuple(r) for r in sel.table), seeds=record.seeds.to_dict(), n_val=len(val),
         resolved=record, stop=dict(getattr(hr, "stop", {}) or {}),
     )
-    if record.head in EXPORTED_HEADS and hr.state:  # keep the fitted head: Live applies it to any frame
+    if fit is not None:  # Live rebuilds the backbone from its spec alone: it would not have the fitted filters
+        settings["head_file"] = None
+        settings["head_file_error"] = "not exported: Live cannot rebuild a data-dependent backbone's fitted filters"
+    elif record.head in EXPORTED_HEADS and hr.state:  # keep the fitted head: Live applies it to any frame
         mean, inv = standardizer(Xtr, bool(sel.best_opts.get("standardize", True)))
         try:
             path = save_head(result, record, hr, mean=mean, inv_std=inv, size=tuple(train.images.shape[1:3]),

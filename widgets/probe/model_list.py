@@ -8,6 +8,8 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
+from app.models.catalog import FAMILY_TIPS, family
+
 STATE_COLOURS = {"random": (71, 85, 105), "hand-designed": (217, 119, 6), "trained": (22, 128, 61)}
 STATE_TIPS = {
     "random": "random: the backbone keeps its random initialisation (nothing learned)",
@@ -57,8 +59,9 @@ class ModelList(QTreeWidget):
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(0, Qt.CheckState.Checked if label in keep else Qt.CheckState.Unchecked)
             item.setForeground(1, QBrush(state_colour(state)))
-            where = "built in" if source == "zoo" else "from the Models workspace"
-            item.setToolTip(0, f"{label}\nbackbone: {spec.backbone} ({where})")
+            where = {"zoo": "built in", "preset": "from a preset"}.get(source, "from the Models workspace")
+            fam = family(spec.backbone, trained=state == "trained")
+            item.setToolTip(0, f"{label}\nbackbone: {spec.backbone} ({where})\nfamily: {FAMILY_TIPS.get(fam, fam)}")
             item.setToolTip(1, STATE_TIPS.get(state, state))
             self.addTopLevelItem(item)
         self.blockSignals(False)

@@ -17,7 +17,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.probe.config import HYPERPARAMETER
+from app.probe.presets import PRESETS
 from widgets.common.settings import read_bool
+
+NO_PRESET = "none: set the fields yourself"
 
 # --- probe settings ---------------------------------------------------------------------------------------------
 LAYERS = [
@@ -75,12 +79,26 @@ class ProbeSettings(QWidget):
     """Layer, pooling, head + its options, seeds and the test subset. Emits ``changed`` on any edit."""
 
     changed = Signal()
+    presetChosen = Signal(str)  # a preset was chosen: the workspace adds and checks its model
 
     def __init__(self, heads: tuple[str, ...], poolings: tuple[str, ...], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+
+        self.preset = QComboBox()
+        self.preset.addItem(NO_PRESET, "")
+        for p in PRESETS.values():
+            self.preset.addItem(f"{p.name} ({p.family})", p.name)
+            self.preset.setItemData(self.preset.count() - 1, f"{p.name} · {p.family}\n{p.summary}\nfixes: "
+                                    f"{p.describe()}\nhow chosen: {p.chosen}\ntarget: {p.target}",
+                                    Qt.ItemDataRole.ToolTipRole)
+        self.preset.setToolTip("A named preset (as probe --preset on the command line) sets the layer, pooling and "
+                               "head below and adds its model, checked, to the list.\ndata-independent: random "
+                               "filters that never see the data; data-dependent: filters fitted on training patches."
+                               "\nFields you change afterwards are recorded as overrides of the preset.")
+        form.addRow("Preset", self.preset)
 
         self.layer = QComboBox()
         for text, value, tip in LAYERS:
@@ -170,6 +188,7 @@ class ProbeSettings(QWidget):
         self.test_limit.setToolTip("Evaluate on a seeded subset of the test split (all = the whole split).")
         form.addRow("Test subset", self.test_limit)
 
+        self.preset.currentIndexChanged.connect(self._on_preset)
         self.head.currentIndexChanged.connect(self._on_head)
         for w in (self.layer, self.pooling):
             w.currentIndexChanged.connect(self.changed)
@@ -187,6 +206,60 @@ class ProbeSettings(QWidget):
     def _on_head(self) -> None:
         self.options.setCurrentIndex(self._pages.get(self.head.currentData(), 0))
         self.changed.emit()
+
+    # --- presets ---
+    @Slot()
+    def _on_preset(self) -> None:
+        name = self.preset_name()
+        if name:
+            self._apply_fields(name)
+        self.changed.emit()
+
+    def preset_name(self) -> str:
+        return str(self.preset.currentData() or "")
+
+    def apply_preset(self, name: str) -> None:
+        """Choose preset ``name``: set the fields it fixes (its model is the workspace's: ``presetChosen``)."""
+        if name not in PRESETS:
+            raise KeyError(f"unknown preset {name!r}")
+        if self.preset_name() != name:
+            self.preset.setCurrentIndex(self.preset.findData(name))  # -> _on_preset
+        else:
+            self._apply_fields(name)
+
+    def _apply_fields(self, name: str) -> None:
+        p = PRESETS[name]
+        for combo, value in ((self.layer, p.layer), (self.pooling, p.pooling), (self.head, p.head)):
+            i = combo.findData(value)
+            if i < 0:  # a layer index the list does not name
+                combo.addItem(f"layer {value}", value)
+                i = combo.count() - 1
+            combo.setCurrentIndex(i)
+        given = dict(p.head_options)
+        for (h, key), ed in self._editors.items():
+            if h != p.head:
+                continue
+            if key in given:
+                ed.setValue(given[key])  # unchecks "auto"
+            elif (h, key) in self._auto:
+                self.set_auto(h, key, True)
+        self.presetChosen.emit(name)
+
+    def preset_fields(self) -> dict[str, Any]:
+        """The ``ProbeConfig`` fields of the chosen preset: its name, what the form now overrides, and its grid of
+        the head's hyperparameter (while its head is kept and that hyperparameter is on auto)."""
+        name = self.preset_name()
+        if not name:
+            return {}
+        p = PRESETS[name]
+        over = [f for f, mine, its in (("layer", self.layer_value(), p.layer), ("pooling", self.pooling_value(),
+                                       p.pooling), ("head", self.head_name(), p.head)) if mine != its]
+        if self.head_name() == p.head and {k: v for k, v in self.head_options().items()
+                                           if (p.head, k) in self._auto} != dict(p.head_options):
+            over.append("head_options")
+        auto = self.is_auto(p.head, HYPERPARAMETER.get(p.head, ""))
+        grid = tuple(p.grid) if p.grid and self.head_name() == p.head and auto else None
+        return {"preset": name, "preset_overrides": tuple(sorted(over)), "grid": grid}
 
     # --- values ---
     def head_name(self) -> str:
@@ -217,6 +290,7 @@ class ProbeSettings(QWidget):
 
     # --- settings ---
     def save(self, s) -> None:
+        s.setValue("probe/preset", self.preset_name())
         s.setValue("probe/head", self.head_name())
         s.setValue("probe/layer", self.layer.currentIndex())
         s.setValue("probe/pooling", self.pooling_value())
@@ -250,6 +324,9 @@ class ProbeSettings(QWidget):
                 pass
         for (h, key), box in self._auto.items():  # after the values: setting a value unchecks "auto"
             box.setChecked(read_bool(s, f"probe/auto/{h}/{key}", True))
+        self.preset.blockSignals(True)  # the name only: the fields restored above may override it
+        self.preset.setCurrentIndex(max(0, self.preset.findData(str(s.value("probe/preset", "") or ""))))
+        self.preset.blockSignals(False)
 
 
 def _int(v: Any, default: int) -> int:

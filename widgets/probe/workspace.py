@@ -49,6 +49,7 @@ class ProbeWorkspace(QWidget):
         self.queue = ProbeQueue(self.pool, self)
         self._last_stored: int | None = None
         self._restoring = True
+        self._preset_specs: dict[str, Any] = {}  # label -> ModelSpec of the presets chosen (app.probe.presets)
 
         self.history_panel = HistoryPanel()  # first: its message (file unreadable) goes into the banner
         self.queue.history_path = self.history_panel.path
@@ -133,6 +134,10 @@ class ProbeWorkspace(QWidget):
         self._refresh_models(checked=[])
         self.models.set_checked(persist.saved_models(settings, self.models.labels()))
         self.probe_settings.restore(settings)
+        if self.probe_settings.preset_name():  # its model too, checked as it was
+            self._add_preset_model(self.probe_settings.preset_name())
+            self.models.set_checked(persist.saved_models(settings, self.models.labels()))
+        self.probe_settings.presetChosen.connect(self._on_preset)
         persist.restore_dataset(settings, self.browser)
         state = settings.value("probe/splitter")
         if state is not None:
@@ -189,11 +194,25 @@ class ProbeWorkspace(QWidget):
     def _refresh_models(self, checked: list[str] | None = None) -> None:
         specs = [(getattr(s, "label", "") or s.backbone, s, "zoo") for s in zoo_specs()]
         specs += [(name, spec, "session") for name, spec in self.session.models.items()]
+        specs += [(label, spec, "preset") for label, spec in self._preset_specs.items()]
         self.models.set_specs(specs, checked=checked)
 
     def _on_session(self, kind: str, name: str) -> None:
         if kind == "models":
             self._refresh_models()
+
+    def _add_preset_model(self, name: str) -> str:
+        from app.probe.presets import model_spec
+
+        spec = model_spec(name)
+        self._preset_specs[spec.label] = spec
+        self._refresh_models()
+        return spec.label
+
+    @Slot(str)
+    def _on_preset(self, name: str) -> None:
+        """A preset fixes the backbone too: its model is added to the list and is the one checked."""
+        self.models.set_checked([self._add_preset_model(name)])
 
     @Slot(list)
     def _on_models_checked(self, labels: list[str]) -> None:
@@ -211,14 +230,18 @@ class ProbeWorkspace(QWidget):
         dataset, ps = self.dataset_name(), self.probe_settings
         head = ps.head_name()
         options = tuple(sorted(ps.head_options(head).items()))
+        preset = ps.preset_fields()
+        own = self._preset_specs.get(_preset_label(preset["preset"])) if preset else None
         jobs = []
         for spec in self.models.checked_specs():
+            # the chosen preset is recorded (with its grid) on its own model's runs only
+            extra = preset if own is not None and spec == own else {}
             for seed in range(ps.seeds.value()):
                 # several seeds: another random initialisation (nothing to vary for trained weights) and subset
                 model = spec if spec.weight_state == "trained" else dataclasses.replace(spec, seed=spec.seed + seed)
                 cfg = ProbeConfig(model=model, dataset=dataset, data_root=self.data_root(), layer=ps.layer_value(),
                                   pooling=ps.pooling_value(), head=head, train_limit=self.train_limit(),
-                                  test_limit=ps.test_limit_value(), seed=seed, head_options=options)
+                                  test_limit=ps.test_limit_value(), seed=seed, head_options=options, **extra)
                 jobs.append(Job("probe", cfg, spec.label + (f" · seed {seed}" if ps.seeds.value() > 1 else "")))
         return jobs
 
@@ -388,3 +411,9 @@ class ProbeWorkspace(QWidget):
             self._unsubscribe = None
         self.browser.shutdown()
         self.history_panel.close_history()
+
+
+def _preset_label(name: str) -> str:
+    from app.probe.presets import model_spec
+
+    return model_spec(name).label

@@ -1,0 +1,141 @@
+"""The fitting maths of the data-dependent ``patches`` backbone (Coates & Ng 2011; Thiry et al. 2021), in torch.
+
+- ``pad_same(x, size, stride)``: the padding the backbone uses (a map of H // stride rows for H divisible by stride);
+- ``patch_matrix(x, size, stride)``: every patch of a batch as rows (N * L, C * size * size), channel-major, the order
+  of a ``conv2d`` weight of shape (out, C, size, size);
+- ``sample_patches(x, size, stride, n, seed)``: ``n`` patches drawn at seeded random images and positions;
+- ``contrast_normalize(P, eps)``: each row minus its mean, divided by sqrt(its variance + eps) (biased variance,
+  the same numbers the backbone computes with pooling);
+- ``zca(P, eps)``: (W, mean) with W = U diag(1 / sqrt(lambda + eps * mean(lambda))) U^T (eps relative to the mean
+  eigenvalue; 0 = no whitening: W = I, mean = 0);
+- ``kmeans(X, k, ...)``: seeded mini-batch k-means (Sculley 2010) with a k-means++ start on a subsample; a task
+  generator (``app.tasks.Progress``, cancel between steps) returning the (k, D) centroids.
+
+Everything is deterministic for a given seed and input (CPU float arithmetic).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from app.tasks import CancelToken, Progress, check
+
+NORM_EPS = 0.01  # contrast normalisation: sqrt(var + eps), in the units of the normalised input (unit-variance pixels)
+
+
+def pad_same(x: torch.Tensor, size: int, stride: int = 1) -> torch.Tensor:
+    """Zero padding so that a ``size`` x ``size`` window at ``stride`` gives ceil(H / stride) positions."""
+    total = size - 1
+    lo, hi = total // 2, total - total // 2
+    return F.pad(x, (lo, hi, lo, hi)) if total > 0 else x
+
+
+def patch_matrix(x: torch.Tensor, size: int, stride: int = 1) -> torch.Tensor:
+    """(N, C, H, W) -> (N * L, C * size * size): every window as a row (no padding here)."""
+    cols = F.unfold(x, (size, size), stride=stride)  # (N, D, L)
+    return cols.transpose(1, 2).reshape(-1, cols.shape[1])
+
+
+def sample_patches(x: torch.Tensor, size: int, stride: int, n: int, seed: int) -> torch.Tensor:
+    """``n`` patches (rows) of ``x`` (already padded as the backbone pads), at seeded random (image, position)
+    pairs drawn with replacement."""
+    N, C, H, W = x.shape
+    rows = (H - size) // stride + 1
+    cols = (W - size) // stride + 1
+    if rows < 1 or cols < 1:
+        raise ValueError(f"patches: a {size}x{size} patch does not fit images of {H}x{W}")
+    g = torch.Generator().manual_seed(int(seed))
+    img = torch.randint(0, N, (n,), generator=g)
+    r = torch.randint(0, rows, (n,), generator=g) * stride
+    c = torch.randint(0, cols, (n,), generator=g) * stride
+    ar = torch.arange(size)
+    dev = x.device
+    # advanced indexing straight into the windows: (n, C, size, size), never a copy of whole images
+    ii = img.view(n, 1, 1, 1).to(dev)
+    cc = torch.arange(C).view(1, C, 1, 1).to(dev)
+    rr = (r[:, None] + ar[None, :]).view(n, 1, size, 1).to(dev)
+    kk = (c[:, None] + ar[None, :]).view(n, 1, 1, size).to(dev)
+    return x[ii, cc, rr, kk].reshape(n, -1)
+
+
+def contrast_normalize(P: torch.Tensor, eps: float = NORM_EPS) -> torch.Tensor:
+    m = P.mean(1, keepdim=True)
+    v = (P * P).mean(1, keepdim=True) - m * m
+    return (P - m) / torch.sqrt(v.clamp_min(0) + eps)
+
+
+def zca(P: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W, mean) of the rows of ``P`` (see the module doc); float64 maths, returned in ``P``'s dtype."""
+    D = P.shape[1]
+    if eps <= 0:
+        return torch.eye(D, dtype=P.dtype, device=P.device), torch.zeros(D, dtype=P.dtype, device=P.device)
+    X = P.double()
+    m = X.mean(0)
+    Xc = X - m
+    cov = Xc.T @ Xc / max(1, len(X) - 1)
+    ev, U = torch.linalg.eigh(cov)
+    ev = ev.clamp_min(0)
+    W = U @ torch.diag(1.0 / torch.sqrt(ev + float(eps) * float(ev.mean()) + 1e-12)) @ U.T
+    return W.to(P.dtype), m.to(P.dtype)
+
+
+def _assign(B: torch.Tensor, C: torch.Tensor, c2: torch.Tensor) -> torch.Tensor:
+    """The nearest centroid of each row of ``B`` (|b|^2 is the same for every centroid: left out)."""
+    return torch.addmm(c2[None, :], B, C.T, alpha=-2).argmin(1)
+
+
+def kmeans_pp(X: torch.Tensor, k: int, g: torch.Generator) -> torch.Tensor:
+    """k-means++ seeding (Arthur & Vassilvitskii) of ``k`` centroids among the rows of ``X``."""
+    n = len(X)
+    x2 = (X * X).sum(1)
+    idx = [int(torch.randint(0, n, (1,), generator=g))]
+    d = (x2 - 2 * (X @ X[idx[0]]) + x2[idx[0]]).clamp_min_(0)
+    for _ in range(1, k):
+        cum = torch.cumsum(d.double(), 0)
+        total = float(cum[-1])
+        if total <= 0:  # fewer distinct points than k: a random row
+            i = int(torch.randint(0, n, (1,), generator=g))
+        else:  # a row drawn with probability proportional to its squared distance to the nearest centroid
+            u = float(torch.rand(1, generator=g, dtype=torch.float64)) * total
+            i = min(n - 1, int(torch.searchsorted(cum, torch.tensor([u], dtype=torch.float64), right=True)))
+        idx.append(i)
+        d = torch.minimum(d, (x2 - 2 * (X @ X[i]) + x2[i]).clamp_min_(0))
+    return X[torch.tensor(idx, device=X.device)]
+
+
+def kmeans(X: torch.Tensor, k: int, *, epochs: int = 10, batch: int = 4096, seed: int = 0, init_sample: int = 20000,
+           cancel: CancelToken | None = None):
+    """Task: seeded mini-batch k-means of the rows of ``X`` -> (k, D) centroids.
+
+    Start: k-means++ on a seeded subsample of ``init_sample`` rows (at least k). Then ``epochs`` passes over ``X`` in
+    seeded mini-batches; each centroid moves to the running mean of the rows assigned to it (per-centroid learning
+    rate 1 / count). A centroid that no row chose during an epoch is moved to a random row."""
+    n, D = X.shape
+    if k < 1 or n < k:
+        raise ValueError(f"k-means: need at least k={k} points, got {n}")
+    g = torch.Generator().manual_seed(int(seed))
+    sub = X[torch.randperm(n, generator=g)[:max(k, min(n, init_sample))].to(X.device)]
+    C = kmeans_pp(sub, k, g).clone()
+    counts = torch.zeros(k, dtype=X.dtype, device=X.device)
+    steps = max(1, -(-n // batch))
+    for ep in range(int(epochs)):
+        order = torch.randperm(n, generator=g).to(X.device)
+        hit = torch.zeros(k, dtype=torch.bool, device=X.device)
+        for s in range(steps):
+            check(cancel)
+            B = X[order[s * batch:(s + 1) * batch]]
+            a = _assign(B, C, (C * C).sum(1))
+            o = torch.argsort(a)  # index_add_ over sorted indices: several times faster on CPU
+            S = torch.zeros_like(C).index_add_(0, a[o], B[o])
+            nb = torch.bincount(a, minlength=k).to(X.dtype)
+            counts += nb
+            hit |= nb > 0
+            # rows no batch point chose: S = 0 and nb = 0, unchanged
+            C += (S - nb[:, None] * C) / counts.clamp_min(1)[:, None]
+        dead = (~hit).nonzero().flatten()
+        if len(dead):
+            C[dead] = X[torch.randint(0, n, (len(dead),), generator=g).to(X.device)]
+            counts[dead] = 0
+        yield Progress(ep + 1, int(epochs), f"k-means: epoch {ep + 1}/{epochs}")
+    return C

@@ -1,0 +1,190 @@
+"""Named probe presets (#13): one name fixes the backbone, its options, the layer, the pooling and the head (with its
+options and the hyperparameter grid selected on validation); the dataset and the data root are still the user's.
+
+    python main.py probe --preset random-cifar10 --dataset imagefolder:PATH --json
+    python main.py probe --list-presets [--json]
+
+Flags given beside ``--preset`` override it, field by field (``--options`` and ``--head-options`` key by key; a
+``--backbone`` other than the preset's drops the preset's backbone options, a ``--head`` other than its head drops its
+head options and grid); the run records the preset's name and what was overridden (``ProbeConfig.preset`` and
+``preset_overrides``, the ``preset`` object of ``probe --json``, the history note).
+
+Each preset says how its settings were chosen. None has been selected on a validation split at the sizes of the
+issue's targets yet: each is marked "provisional" with where its values come from, and its target is a target, not a
+measurement (docs/benchmarks.md). Qt-free and torch-free (the CLI lists presets instantly).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.errors import AppError
+from app.models.catalog import family
+
+FIELDS = ("backbone", "options", "layer", "pooling", "head", "head_options", "grid")
+
+
+class PresetError(AppError, ValueError):
+    """An unknown preset name (the message lists the known ones)."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    summary: str
+    backbone: str
+    options: tuple[tuple[str, Any], ...]
+    layer: int | None
+    pooling: str
+    head: str
+    head_options: tuple[tuple[str, Any], ...]
+    grid: tuple[float, ...] | None
+    chosen: str  # how the settings were chosen (honest: "provisional" until selected on validation)
+    target: str  # the figure this preset is meant to reach (issue 13), not a measurement
+
+    @property
+    def family(self) -> str:
+        return family(self.backbone)
+
+    def fixes(self) -> dict[str, Any]:
+        """What the preset fixes, field by field (the ``FIELDS``)."""
+        return {"backbone": self.backbone, "options": dict(self.options), "layer": self.layer,
+                "pooling": self.pooling, "head": self.head, "head_options": dict(self.head_options),
+                "grid": None if self.grid is None else list(self.grid)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "family": self.family, "summary": self.summary, "fixes": self.fixes(),
+                "chosen": self.chosen, "target": self.target}
+
+    def describe(self) -> str:
+        """One line of what it fixes, as flags."""
+        opts = " ".join(f"{k}={_text(v)}" for k, v in self.options)
+        hopts = " ".join(f"{k}={_text(v)}" for k, v in self.head_options)
+        parts = [f"--backbone {self.backbone}"]
+        if opts:
+            parts.append(f"--options {opts}")
+        if self.layer is not None:
+            parts.append(f"--layer {self.layer}")
+        parts += [f"--pooling {self.pooling}", f"--head {self.head}"]
+        if hopts:
+            parts.append(f"--head-options {hopts}")
+        if self.grid is not None:
+            parts.append("--grid " + ",".join(_text(v) for v in self.grid))
+        return " ".join(parts)
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+PROVISIONAL = "not yet selected on validation; provisional: "
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset(
+        name="random-mnist",
+        summary="random depthwise signed network (Xue & Roshan), k = 1024, two blocks, block-1 maps, 3x3 average "
+                "grid, logistic head",
+        backbone="rdsn", options=(("blocks", 2), ("k", 1024)), layer=1, pooling="grid3", head="logistic",
+        head_options=(), grid=(1e-5, 1e-4, 1e-3, 1e-2),
+        chosen=PROVISIONAL + "the rdsn probe defaults (docs/benchmarks.md: 98.81% test top-1 on full MNIST with "
+               "the weight decay selected on validation; layer and pooling were chosen on test subsets in the first "
+               "wave); only the weight decay is selected on validation, from the grid",
+        target="full MNIST test top-1 >= 99.5% in < 10 min on this CPU (issue 13; not yet measured)"),
+    Preset(
+        name="random-cifar10",
+        summary="random depthwise signed network with ReLU, k = 1024, patch-ZCA-whitened stem (the probe's colour "
+                "default), block-1 maps, average + max 3x3 grid, logistic head",
+        backbone="rdsn", options=(("activation", "relu"), ("blocks", 2), ("k", 1024)), layer=1,
+        pooling="avgmaxgrid3", head="logistic", head_options=(), grid=(1e-3, 1e-2, 1e-1, 1.0),
+        chosen=PROVISIONAL + "the rdsn colour defaults (docs/benchmarks.md: 72.30% test top-1 on the CIFAR-10 JPEG "
+               "copy; stem whitening, activation and pooling were chosen on test subsets in the first wave); the "
+               "weight-decay grid extends past 0.1, the grid edge that run selected",
+        target="CIFAR-10 JPEG copy test top-1 >= 75% in < 30 min on this CPU (issue 13; not yet measured)"),
+    Preset(
+        name="patches-cifar10",
+        summary="k-means on whitened 6x6 patches (Coates, Lee & Ng 2011): 1600 centroids, stride 1 (27x27 valid "
+                "positions on 32 px), triangle activation, 2x2 average grid (6400 features), logistic head",
+        backbone="patches",
+        options=(("activation", "triangle"), ("k", 1600), ("padding", "valid"), ("patch_size", 6),
+                 ("source", "kmeans"), ("stride", 1), ("zca_eps", 0.1)),
+        layer=-1, pooling="grid2", head="logistic", head_options=(), grid=(1e-4, 1e-3, 1e-2, 1e-1),
+        chosen=PROVISIONAL + "the published configuration of Coates, Lee & Ng (2011: 1600 centroids, 6x6 patches, "
+               "stride 1, triangle, quadrant pooling), not tuned here; the weight decay is selected on validation",
+        target="CIFAR-10 JPEG copy test top-1 >= 80% in < 30 min on this CPU (issue 13; not yet measured)"),
+)}
+
+
+def names() -> list[str]:
+    return list(PRESETS)
+
+
+def get(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise PresetError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)} "
+                          f"(python main.py probe --list-presets)") from None
+
+
+def model_spec(name: str, seed: int = 0):
+    """The preset's backbone as a ``ModelSpec`` (random weights, labelled with the preset's name)."""
+    from app.models.spec import ModelSpec
+
+    p = get(name)
+    return ModelSpec.make(p.backbone, label=f"{p.name} ({p.backbone})", options=dict(p.options), seed=int(seed))
+
+
+def apply(name: str, given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(values, overrides): the preset's ``FIELDS`` with the user's explicit ``given`` values over them.
+
+    ``given`` maps a field to what the user set (None or absent: not given; ``options`` and ``head_options`` are
+    dicts). ``overrides`` holds what the user's values changed (an option dict: the keys given)."""
+    p = get(name)
+    values = p.fixes()
+    overrides: dict[str, Any] = {}
+    backbone = given.get("backbone")
+    if backbone is not None and backbone != p.backbone:
+        values["backbone"] = backbone
+        values["options"] = {}  # the preset's options belong to its own backbone
+        overrides["backbone"] = backbone
+    head = given.get("head")
+    if head is not None and head != p.head:
+        values["head"] = head
+        values["head_options"], values["grid"] = {}, None  # its options and grid are the preset head's
+        overrides["head"] = head
+    for key in ("options", "head_options"):
+        mine = given.get(key) or {}
+        if mine:
+            values[key] = {**values[key], **mine}
+            overrides[key] = dict(mine)
+    for key in ("layer", "pooling", "grid"):
+        v = given.get(key)
+        if v is not None:
+            v = list(v) if isinstance(v, tuple) else v
+            if v != values[key]:
+                overrides[key] = v
+            values[key] = v
+    return values, overrides
+
+
+def note(name: str, overrides: dict[str, Any]) -> str:
+    """The history note of a preset run: its name and what was overridden."""
+    if not overrides:
+        return f"preset {name}"
+    return f"preset {name} (overridden: " + ", ".join(f"{k}={v}" for k, v in overrides.items()) + ")"
+
+
+def listing() -> str:
+    """``probe --list-presets`` as text."""
+    out = []
+    for p in PRESETS.values():
+        out += [f"{p.name}  [{p.family}]", f"  {p.summary}", f"  fixes: {p.describe()}",
+                f"  how chosen: {p.chosen}", f"  target: {p.target}", ""]
+    out.append("The dataset and data root are yours: python main.py probe --preset NAME --dataset ... [--data-root "
+               "DIR]; flags given beside --preset override it.")
+    return "\n".join(out)

@@ -81,14 +81,17 @@ def test_ties_go_to_the_stronger_regularisation():
         assert sel.best_value == strongest
 
 
-def test_empty_validation_or_one_value_is_a_plain_fit():
+def test_empty_validation_is_a_plain_fit_and_one_value_is_scored_on_validation():
     Xtr, ytr, Xv, yv, Xte, yte, c = _split(seed=2)
     sel = run_to_end(select_and_fit("ridge", Xtr, ytr, Xv[:0], yv[:0], Xte, yte, c, {"alpha": 7.0}))
     plain = run_to_end(train_ridge(Xtr, ytr, Xte, yte, c, {"alpha": 7.0}))
     assert sel.val_top1 is None and sel.table == () and sel.best_value == 7.0
     assert np.array_equal(sel.result.scores, plain.scores)
+    # one value (fixed by the user): that fit, scored on validation (reported) and on test
     one = run_to_end(select_and_fit("knn", Xtr, ytr, Xv, yv, Xte, yte, c, {"k": 5}, grid=[3]))
-    assert one.val_top1 is None and one.best_value == 3 and one.best_opts["k"] == 3
+    assert one.best_value == 3 and one.best_opts["k"] == 3 and len(one.table) == 1
+    knn3 = run_to_end(train_knn(Xtr, ytr, Xv, yv, c, {"k": 3}))
+    assert one.val_top1 == one.table[0][1] == float(np.mean(knn3.scores.argmax(1) == yv))
     assert np.array_equal(one.result.scores, run_to_end(train_knn(Xtr, ytr, Xte, yte, c, {"k": 3})).scores)
 
 

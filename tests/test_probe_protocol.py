@@ -227,3 +227,15 @@ def test_the_test_split_is_scored_once_at_the_end(fe_home, monkeypatch):
     assert len(calls) == 2 + 1  # two layers of rdsn (blocks=1), then the final fit
     assert all(c == (160, 40, 40, True) for c in calls[:-1])  # candidates: validation in place of test
     assert calls[-1] == (160, 40, 80, False)
+
+
+def test_a_hyperparameter_the_user_fixed_is_used_not_swept(fe_home):
+    """--head-options alpha=X (or the GUI field with "auto" unchecked) is that value, scored on validation and test;
+    without it, the default grid is swept."""
+    fixed = run_to_end(run_probe(cfg(head_options=(("alpha", 123.0),))))
+    assert fixed.resolved.grid == (123.0,) and fixed.selected == {"alpha": 123.0}
+    assert fixed.val_top1 is not None and fixed.n_val > 0
+    swept = run_to_end(run_probe(cfg()))
+    assert swept.resolved.grid is None and swept.selected["alpha"] in (1e-2, 1e-1, 1.0, 10.0, 1e2, 1e3, 1e4)
+    given = run_to_end(run_probe(cfg(head_options=(("alpha", 123.0),), grid=(1.0, 10.0))))
+    assert given.resolved.grid == (1.0, 10.0) and given.selected["alpha"] in (1.0, 10.0)  # an explicit grid wins

@@ -21,6 +21,7 @@ from app.models.registry import constructor_params
 from app.models.spec import ModelSpec
 from app.probe import extract as ex
 from app.probe.config import HEAD_DEFAULTS, HEADS, ProbeConfig, _jsonable, probe_defaults
+from app.probe.selection import HYPER
 
 BUDGET_METHODS = ("pca", "random")
 VAL_FIXED = 5000  # validation images when the training subset has at least VAL_LARGE images
@@ -235,5 +236,18 @@ def resolve(config: ProbeConfig, train: ArrayDataset, device: Any = "cpu"):
         val=val, feature_budget=None if config.feature_budget is None else int(config.feature_budget),
         budget_method=config.budget_method if config.feature_budget is not None else None,
         whiten=None if whiten is None else float(whiten), select=select,
-        grid=None if config.grid is None else tuple(config.grid))
+        grid=_grid(config))
     return record, model
+
+
+def _grid(config: ProbeConfig) -> tuple[Any, ...] | None:
+    """The values to select from: ``config.grid`` when given; a hyperparameter value the user fixed in the head
+    options (``--head-options weight_decay=X``, the GUI field with "auto" unchecked) is a grid of that one value (it
+    is fitted and scored on validation and test, not swept over); otherwise None (the head's default grid)."""
+    if config.grid is not None:
+        return tuple(config.grid)
+    key = HYPER.get(config.head)
+    given = dict(config.head_options or ())
+    if key is not None and key in given:
+        return (given[key],)
+    return None

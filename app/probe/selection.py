@@ -10,7 +10,8 @@ Protocol (``select_and_fit``):
 - the test features are scored once, by the winning fit (no refit on train + validation: the model reported is the
   one that was selected). ``Selection.result.scores`` are those TEST scores; ``result.curves`` are the winning fit's
   curves, whose accuracy points are VALIDATION accuracy (the test set is not looked at while choosing).
-- an empty validation set or a one-value grid: a plain fit on train, scored on test; ``val_top1`` is None.
+- a one-value grid (a value the user fixed): that one fit, scored on validation (reported) and test;
+- an empty validation set (``--val 0``): a plain fit on train, scored on test; ``val_top1`` is None.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def select_and_fit(head: str, Xtr, ytr, Xval, yval, Xte, yte, n_classes: int, op
     values = sweep_order(head, DEFAULT_GRIDS[head] if grid is None else grid)
     if head == "knn":
         values = [max(1, int(v)) for v in values]
-    if Xval is None or len(Xval) == 0 or len(values) == 1:
+    if Xval is None or len(Xval) == 0:
         value = values[0] if (grid is not None and len(values) == 1) else opts.get(key, values[0])
         best_opts = dict(opts, **{key: value})
         result = yield from TRAINERS[head](Xtr, ytr, Xte, yte, n_classes, best_opts, device=device, seed=seed,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Mapping
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
@@ -14,6 +15,7 @@ from app import device
 from app.session import Session
 from widgets.common.settings import settings  # noqa: F401  (re-exported: widgets.main_window.settings)
 from widgets.common.workspace import Workspace
+from widgets.startup import Preloader, Step, workspace_class
 
 WORKSPACES = ["kernels", "models", "live", "probe", "experiments", "insight"]
 LIVE_THREADS = "Live: threads"  # the LiveStatus that app.live.pipeline posts when its thread choice changes
@@ -29,26 +31,9 @@ TIPS = {
 }
 
 
-def _import_torch() -> None:
-    """Measured here: importing torch in a thread leaves the GUI thread's heartbeat gaps at ~0.25 s instead of 2 s."""
-    import torch  # noqa: F401
-
-
 def _construct(key: str, win: "MainWindow") -> Workspace:
-    """Import and build one workspace (the heavy part of the start-up: torch-using modules, models, renders)."""
-    if key == "kernels":
-        from widgets.kernels.workspace import KernelWorkspace as cls
-    elif key == "models":
-        from widgets.models.workspace import ModelsWorkspace as cls
-    elif key == "live":
-        from widgets.live.workspace import LiveWorkspace as cls
-    elif key == "probe":
-        from widgets.probe.workspace import ProbeWorkspace as cls
-    elif key == "experiments":
-        from widgets.experiments.workspace import ExperimentsWorkspace as cls
-    else:
-        from widgets.analysis.workspace import InsightWorkspace as cls
-    return cls(win.session, win.settings, win)
+    """Import (if the preloader has not yet) and build one workspace."""
+    return workspace_class(key)(win.session, win.settings, win)
 
 
 class _Workspaces(Mapping):
@@ -86,9 +71,9 @@ class MainWindow(QMainWindow):
         # the frame first (tabs with light placeholders), the workspaces one per event-loop turn afterwards
         # (issue 14: the window paints before the heavy imports and constructors; see docs/benchmarks/startup.md)
         self._built: dict[str, Workspace] = {}
-        self._torch_thread: threading.Thread | None = None
+        self._preloader: Preloader | None = None  # the start-up's imports and warm-ups, off the GUI thread
+        self.startup_steps: list[Step] = []  # what the start-up did, where and how long (widgets.startup.Step)
         self._torch_done = False
-        self._torch_thread_used = False  # torch was loaded by our thread: its import hook set that thread's count
         self._closed = False
         self._holders: dict[str, QWidget] = {}
         self.workspaces = _Workspaces(self)
@@ -160,7 +145,7 @@ class MainWindow(QMainWindow):
             return
         import torch  # after Qt on Linux/macOS (main.py imports it first on Windows)
 
-        if self._torch_thread_used:
+        if self._preloader is not None and self._preloader.loaded_torch:  # its import hook set that thread's count
             torch.set_num_threads(device.configured_threads())
         self._show_device()
         self._torch_done = True
@@ -175,7 +160,8 @@ class MainWindow(QMainWindow):
         return super().event(ev)
 
     def _build_next(self, waited: int = 0) -> None:
-        """One workspace per event-loop turn, the current one first; waits (up to ~0.5 s) for the first paint."""
+        """One workspace per event-loop turn, the current one first, each once the preloader (a thread started after
+        the first paint, which waits up to ~0.5 s) has imported its module; the GUI thread only builds widgets."""
         if self._closed:
             return
         if self.isVisible() and not self.painted and waited < 100:
@@ -184,19 +170,17 @@ class MainWindow(QMainWindow):
         missing = [k for k in WORKSPACES if k not in self._built]
         if not missing:
             return
-        if "torch" not in sys.modules and self._torch_thread is None:
-            # Linux, macOS: after the first paint, off the GUI thread (Windows: main.py loaded it before Qt)
-            self._torch_thread = threading.Thread(target=_import_torch, name="import torch", daemon=True)
-            self._torch_thread_used = True
-            self._torch_thread.start()
-        if self._torch_thread is not None:  # torch (1.5-2 s here) loads in a thread: the GUI thread stays free
-            if self._torch_thread.is_alive():
-                QTimer.singleShot(20, lambda: self._build_next(waited))
-                return
-            self._torch_thread = None
-            self._torch_ready()
+        if self._preloader is None:
+            current = self.current_workspace()
+            self._preloader = Preloader([current] + [k for k in WORKSPACES if k != current],
+                                        self.startup_steps.append)
+            self._preloader.start()
+        ready = [k for k in self._preloader.order if k in missing and self._preloader.ready(k)]
+        if not ready:  # poll: the imports hold no lock the GUI thread needs, it stays free meanwhile
+            QTimer.singleShot(20, lambda: self._build_next(waited))
+            return
         current = self.current_workspace()
-        self.workspace(current if current in missing else missing[0])
+        self.workspace(current if current in ready else ready[0])
         if len(missing) > 1:  # 10 ms, not 0: zero timers run back to back, starving the other timers in between
             QTimer.singleShot(10, self._build_next)
 
@@ -206,7 +190,9 @@ class MainWindow(QMainWindow):
         if ws is not None:
             return ws
         self._torch_ready()
+        t = time.perf_counter()
         ws = _construct(key, self)
+        self.startup_steps.append(Step(f"build {key}", threading.get_ident(), t, time.perf_counter() - t))
         self._built[key] = ws
         holder = self._holders[key]
         lay = holder.layout()
@@ -264,6 +250,8 @@ class MainWindow(QMainWindow):
             self.settings.setValue("main/geometry", self.saveGeometry())
             self.settings.setValue("main/workspace", self.current_workspace())
         self._closed = True  # no more workspaces built after this
+        if self._preloader is not None:
+            self._preloader.stop()
         for ws in list(self._built.values()):
             ws.shutdown()
         self.settings.sync()

@@ -23,6 +23,7 @@ from app.kernels.edit import History
 from app.session import Session
 from widgets.common.worker import WorkerPool
 from widgets.kernels.bank_panel import BankPanel
+from widgets.kernels.defaults import default_bank
 from widgets.kernels.editor_panel import EditorPanel
 from widgets.kernels.files import BankFiles, autosave_path  # noqa: F401  (autosave_path: where the bank lives)
 from widgets.kernels.generator_panel import GeneratorPanel
@@ -42,10 +43,12 @@ class KernelWorkspace(QWidget):
         self._render_dirty = False
         self._selected = 0
         self._gen_worker = None
+        self._image_worker = None
+        self._image_request = 0  # the newest image asked for: a sample that loads late never replaces a newer one
         self.last_status = ""
         sample = self.settings.value("kernels/sample", "china", str)
         sample = sample if sample in ops.SAMPLE_IMAGES else "china"
-        self._image = ops.sample_image(sample)
+        self._image: np.ndarray | None = None  # loading (the sample photographs load off the GUI thread)
         self._image_name = f"sample: {sample}.jpg"
         self._render_timer = QTimer(self, singleShot=True, interval=60)
         self._render_timer.timeout.connect(self._start_render)
@@ -58,11 +61,18 @@ class KernelWorkspace(QWidget):
         if sample in ops.SAMPLE_IMAGES:
             self.sample_combo.setCurrentIndex(ops.SAMPLE_IMAGES.index(sample))
         bank, note = self.files.initial()
+        restored = bank is not None
         if bank is None:  # first launch (or an unreadable autosave): a useful default
-            bank = generators.generate("gabor", 16, 11, 3, seed=0, name="gabor bank")
+            bank = default_bank()
         self.history = History(bank)
         self._unsubscribe = session.subscribe(self._on_session)
-        self._on_bank_changed(immediate_commit=True)
+        # shared with the session at once; autosaved only when it is new (a restored bank is the autosave already)
+        self.session.put_bank(bank.name, bank)
+        self._on_bank_changed(immediate_commit=False)
+        if restored:
+            self._commit_timer.stop()
+        self._load_sample(sample)
+        self._refresh_image_label()
         if note:
             self.show_status(note)
 
@@ -315,6 +325,7 @@ class KernelWorkspace(QWidget):
         return True
 
     def set_image(self, image: np.ndarray, name: str) -> None:
+        self._image_request += 1
         self._image = np.ascontiguousarray(image)
         self._image_name = name
         self._refresh_image_label()
@@ -324,9 +335,25 @@ class KernelWorkspace(QWidget):
     def _on_sample(self, index: int) -> None:
         name = self.sample_combo.itemData(index)
         self.settings.setValue("kernels/sample", name)
-        self.set_image(ops.sample_image(name), f"sample: {name}.jpg")
+        self._load_sample(name)
+
+    def _load_sample(self, name: str) -> None:
+        """Load a bundled sample photograph off the GUI thread (its first load imports scikit-learn), then show it."""
+        self._image_request += 1
+        request, label = self._image_request, f"sample: {name}.jpg"
+        w = self.pool.start(lambda token: ops.sample_image(name), name="sample image")
+        w.finished.connect(lambda img: self._on_sample_loaded(request, img, label))
+        w.failed.connect(lambda m: self.responses.render_label.setText(f"Could not load the sample image: {m}"))
+        self._image_worker = w
+
+    def _on_sample_loaded(self, request: int, image: np.ndarray, label: str) -> None:
+        if request == self._image_request:  # else a newer image was chosen meanwhile
+            self.set_image(image, label)
 
     def _refresh_image_label(self) -> None:
+        if self._image is None:
+            self.responses.image_label.setText(f"Image: {self._image_name} (loading…)")
+            return
         h, w = self._image.shape[:2]
         side = ops.preview_side(self.bank.out_channels)
         self.responses.image_label.setText(f"Image: {self._image_name} ({w}x{h}, previewed at {side} px)")
@@ -340,6 +367,8 @@ class KernelWorkspace(QWidget):
     def _start_render(self) -> None:
         if self._render_worker is not None and self._render_worker.is_running():
             self._render_dirty = True
+            return
+        if self._image is None:  # the sample is loading: set_image renders when it arrives
             return
         self._render_dirty = False
         bank, image, centre = self.bank, self._image, self.responses.centre()  # immutable snapshots
@@ -360,7 +389,8 @@ class KernelWorkspace(QWidget):
             self._schedule_render()
 
     def busy(self) -> bool:
-        running = self._render_worker is not None and self._render_worker.is_running()
+        loading = self._image_worker is not None and self._image_worker.is_running()
+        running = loading or (self._render_worker is not None and self._render_worker.is_running())
         return running or self._render_timer.isActive() or self._render_dirty
 
     def wait_ready(self, timeout_ms: int) -> None:

@@ -194,6 +194,8 @@ class MainWindow(QMainWindow):
         ws = _construct(key, self)
         self.startup_steps.append(Step(f"build {key}", threading.get_ident(), t, time.perf_counter() - t))
         self._built[key] = ws
+        if self._preloader is not None:
+            self._preloader.built()
         holder = self._holders[key]
         lay = holder.layout()
         while lay.count():

@@ -1,7 +1,6 @@
 """The desktop start-up's heavy work, off the GUI thread (issue 14: the GUI thread is never blocked > 50 ms).
 
-After the first paint the main window starts one ``Preloader`` thread. It imports torch, scikit-learn and then, in
-build order (the shown workspace first), the Qt-free modules each workspace needs (``import_core``) and does its
+After the first paint the main window starts one ``Preloader`` thread. It imports torch and then, in build order (the shown workspace first), the Qt-free modules each workspace needs (``import_core``) and does its
 start-up work whose results are immutable (``warm_up``: the Kernel Workbench's default bank). The GUI thread stays free
 meanwhile (paints, input, timers) and builds each workspace once its part is loaded: what is left on the GUI thread is
 importing the workspace's own widget modules and constructing its widgets, which Qt allows nowhere else.
@@ -109,15 +108,14 @@ def _import_torch() -> None:
     import torch  # noqa: F401
 
 
-def _import_sklearn() -> None:
-    """scikit-learn (with SciPy: 1-3 s here): the Kernel Workbench's sample photographs and the probe heads."""
-    import sklearn  # noqa: F401
+WAIT_BUILT_S = 5.0  # the longest the preloader waits for the GUI thread to build the workspace it prepared
 
 
 class Preloader:
     """One thread that does the start-up's imports and warm-ups in ``order`` (module keys of ``workspace_class``).
 
-    ``ready(key)``: that workspace's module is loaded (and warmed up): building it now costs only its widgets.
+    ``ready(key)``: that workspace's Qt-free modules are loaded and its warm-up done: building it now costs only its
+    widget modules and widgets. After each workspace it waits (``WAIT_BUILT_S`` at most) until ``built()``.
     A step that fails marks the rest ready: the GUI thread then imports the module itself and reports the real error.
     The thread is a daemon (an import cannot be interrupted); ``stop()`` skips the steps not yet begun.
     """
@@ -128,6 +126,7 @@ class Preloader:
         self._ready: set[str] = set()
         self._lock = threading.Lock()
         self._stopped = False
+        self._built = threading.Event()
         self.error: str | None = None
         self.loaded_torch = "torch" not in sys.modules  # torch's import hook then ran in this thread (thread counts)
         self.thread = threading.Thread(target=self._run, name="start-up preload", daemon=True)
@@ -137,6 +136,11 @@ class Preloader:
 
     def stop(self) -> None:
         self._stopped = True
+        self._built.set()
+
+    def built(self) -> None:
+        """The GUI thread built a workspace: go on with the next one's imports."""
+        self._built.set()
 
     def ready(self, key: str) -> bool:
         with self._lock:
@@ -160,13 +164,17 @@ class Preloader:
         try:
             self._step("import torch", _import_torch)
             self._mark("torch")
-            self._step("import sklearn", _import_sklearn)
             for key in self.order:
                 if self._stopped:
                     return
                 self._step(f"import {key}", lambda: import_core(key))
                 self._step(f"warm up {key}", lambda: warm_up(key))
                 self._mark(key)
+                # one at a time: while the GUI thread builds this workspace, the next imports would compete with it
+                # for the interpreter (the GIL) and double its build time; the timeout keeps a window that is never
+                # shown (or builds nothing) from holding the preloading
+                self._built.wait(WAIT_BUILT_S)
+                self._built.clear()
         except Exception as exc:  # the GUI thread imports again and shows the real error there
             self.error = f"{type(exc).__name__}: {exc}"
         finally:

@@ -56,8 +56,11 @@ def import_core(key: str) -> None:
         import app.kernels.io  # noqa: F401
         import app.kernels.ops  # noqa: F401
         import app.session  # noqa: F401
+        import app.tasks  # noqa: F401
     elif key == "models":
         import app.models.external  # noqa: F401
+        import app.models.external.opened  # noqa: F401
+        import app.models.inputs  # noqa: F401
         import app.models.kernel_mosaic  # noqa: F401
         import app.models.registry  # noqa: F401
         import app.models.viz  # noqa: F401

@@ -76,7 +76,7 @@ def make_app():
 
     _construct = mw._construct
 
-    def construct(key, win):  # the heavy calls are wrapped once their modules are loaded (by the preloader)
+    def construct(key, win, *args, **kw):  # the heavy calls are wrapped once their modules are loaded (preloader)
         from app.kernels import ops
         record(ops, "sample_image")
         record(ops, "compute_views")
@@ -84,7 +84,7 @@ def make_app():
             from app.models import viz
             record(viz, "build_model")
         state["win"] = win
-        return _construct(key, win)
+        return _construct(key, win, *args, **kw)
 
     mw._construct = construct
 

@@ -31,9 +31,13 @@ TIPS = {
 }
 
 
-def _construct(key: str, win: "MainWindow") -> Workspace:
-    """Import (if the preloader has not yet) and build one workspace."""
-    return workspace_class(key)(win.session, win.settings, win)
+def _construct(key: str, win: "MainWindow", stepwise: bool = False) -> Workspace:
+    """Import (if the preloader has not yet) and build one workspace; ``stepwise``: a workspace that supports it
+    (``STEPWISE``) leaves its ``build_steps`` to the caller (``widgets.common.workspace``)."""
+    cls = workspace_class(key)
+    if stepwise and getattr(cls, "STEPWISE", False):
+        return cls(win.session, win.settings, win, stepwise=True)
+    return cls(win.session, win.settings, win)
 
 
 class _Workspaces(Mapping):
@@ -71,6 +75,7 @@ class MainWindow(QMainWindow):
         # the frame first (tabs with light placeholders), the workspaces one per event-loop turn afterwards
         # (issue 14: the window paints before the heavy imports and constructors; see docs/benchmarks/startup.md)
         self._built: dict[str, Workspace] = {}
+        self._building: tuple[str, Workspace, int] | None = None  # a stepwise build in progress (key, ws, steps)
         self._preloader: Preloader | None = None  # the start-up's imports and warm-ups, off the GUI thread
         self.startup_steps: list[Step] = []  # what the start-up did, where and how long (widgets.startup.Step)
         self._torch_done = False
@@ -179,20 +184,51 @@ class MainWindow(QMainWindow):
         if not ready:  # poll: the imports hold no lock the GUI thread needs, it stays free meanwhile
             QTimer.singleShot(20, lambda: self._build_next(waited))
             return
-        current = self.current_workspace()
-        self.workspace(current if current in ready else ready[0])
-        if len(missing) > 1:  # 10 ms, not 0: zero timers run back to back, starving the other timers in between
+        if self._building is None:
+            current = self.current_workspace()
+            self._build_slice(current if current in ready else ready[0])
+        else:
+            self._build_slice(self._building[0])
+        if len(self._built) < len(WORKSPACES):  # 10 ms, not 0: zero timers run back to back, starving the others
             QTimer.singleShot(10, self._build_next)
 
+    def _build_slice(self, key: str) -> None:
+        """One event-loop turn's share of building ``key`` in the background: its construction, or one of its
+        ``build_steps`` (a workspace that is ``STEPWISE``); it is shown once the last step ran."""
+        self._torch_ready()
+        t = time.perf_counter()
+        if self._building is None:
+            ws, n = _construct(key, self, stepwise=True), 1
+            done = not getattr(type(ws), "STEPWISE", False)
+        else:
+            _, ws, n = self._building
+            n += 1
+            done = next(ws.build_steps, StopIteration) is StopIteration
+        name = f"build {key}" if n == 1 else f"build {key} ({n})"
+        self.startup_steps.append(Step(name, threading.get_ident(), t, time.perf_counter() - t))
+        self._building = None if done else (key, ws, n)
+        if done:
+            self._install(key, ws)
+
     def workspace(self, key: str) -> Workspace:
-        """The workspace ``key``, built now if it is not yet."""
+        """The workspace ``key``, built now if it is not yet (the rest of its steps when it is being built)."""
         ws = self._built.get(key)
         if ws is not None:
             return ws
         self._torch_ready()
         t = time.perf_counter()
-        ws = _construct(key, self)
+        if self._building is not None and self._building[0] == key:
+            ws = self._building[1]
+            self._building = None
+            for _ in ws.build_steps:
+                pass
+        else:
+            ws = _construct(key, self)
         self.startup_steps.append(Step(f"build {key}", threading.get_ident(), t, time.perf_counter() - t))
+        return self._install(key, ws)
+
+    def _install(self, key: str, ws: Workspace) -> Workspace:
+        """Put a built workspace in its tab (in place of the placeholder) and activate it when shown."""
         self._built[key] = ws
         if self._preloader is not None:
             self._preloader.built()
@@ -254,6 +290,8 @@ class MainWindow(QMainWindow):
         self._closed = True  # no more workspaces built after this
         if self._preloader is not None:
             self._preloader.stop()
+        if self._building is not None:  # half built: finish it, so that its shutdown finds what it stops
+            self.workspace(self._building[0])
         for ws in list(self._built.values()):
             ws.shutdown()
         self.settings.sync()

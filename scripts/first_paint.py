@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(os.environ.get("FIRST_PAINT_ROOT") or Path(__file__).resolve().parent.parent)  # the checkout to launch
 
 CHILD = r"""
 import json, os, sys, threading, time
@@ -36,7 +36,8 @@ import main
 import widgets.application as wa
 
 MAIN = threading.get_ident()
-state = {"paint": None, "ready": None, "gaps": [], "last": None, "calls": [], "win": None, "timed_out": False}
+state = {"paint": None, "ready": None, "gaps": [], "last": None, "calls": [], "win": None, "timed_out": False,
+         "painted": False}
 
 
 def record(mod, name):
@@ -95,11 +96,12 @@ def make_app():
                 state["win"] = obj
             return False
 
-    def tick():
+    def tick():  # a gap counts as "after the first paint" when it began after it (the window was on screen)
         now = time.perf_counter()
         if state["last"] is not None:
-            state["gaps"].append((now - state["last"], state["last"] - PC0, state["paint"] is not None))
+            state["gaps"].append((now - state["last"], state["last"] - PC0, state["painted"]))
         state["last"] = now
+        state["painted"] = state["paint"] is not None
         win = state["win"]
         if state["ready"] is None and win is not None and state["paint"] is not None:
             late = time.time() - T0 > DEADLINE
@@ -121,13 +123,19 @@ PC0 = time.perf_counter() - (time.time() - T0)
 wa.make_app = make_app
 rc = main.main(sys.argv[1:])
 win = state["win"]
-from widgets.kernels.defaults import default_bank
+try:
+    from widgets.kernels.defaults import default_bank
+    misses = default_bank.cache_info().misses
+except ImportError:  # an older checkout (the script also measures the code before issue 14's preloader)
+    misses = None
+preloader = getattr(win, "_preloader", None)
 out = {
     "rc": rc, "paint_s": state["paint"], "ready_s": state["ready"], "timed_out": state["timed_out"], "main": MAIN,
     "gaps": sorted(([round(g * 1000, 1), round(at, 3), after] for g, at, after in state["gaps"]), reverse=True)[:12],
-    "steps": [[s.name, s.thread, round(s.start - PC0, 3), round(s.seconds * 1000, 1)] for s in win.startup_steps],
-    "calls": sorted(set(state["calls"])), "default_bank_misses": default_bank.cache_info().misses,
-    "preload_error": win._preloader.error if win._preloader is not None else None,
+    "steps": [[s.name, s.thread, round(s.start - PC0, 3), round(s.seconds * 1000, 1)]
+              for s in getattr(win, "startup_steps", [])],
+    "calls": sorted(set(state["calls"])), "default_bank_misses": misses,
+    "preload_error": preloader.error if preloader is not None else None,
 }
 print("FIRST_PAINT " + json.dumps(out), flush=True)
 """

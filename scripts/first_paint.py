@@ -7,9 +7,10 @@ Each run is a fresh process (``python main.py`` under the offscreen platform, se
 QApplication gets an event filter and a 10 ms heartbeat timer from the moment it exists. The first Paint event of the
 main window stops the first clock (seconds since the process was launched, interpreter start-up included); the
 heartbeat records every gap between its ticks (the GUI thread blocked) until every workspace is built and has
-finished its start-up work (the shown one's ``is_ready()``, the others' ``busy()``), with a 120 s deadline; then the window closes. Each run also
-reports the start-up's steps (``MainWindow.startup_steps``: imports, warm-ups and builds, with their thread) and the
-threads that ran the heavy calls (sample image, kernel responses, model builds). Prints medians over the runs.
+finished its start-up work (the shown one's ``is_ready()``, the others' ``busy()``), with a 120 s deadline; then the
+window closes. Each run also reports the start-up's steps (``MainWindow.startup_steps``: imports, warm-ups and
+builds, with their thread) and the threads that ran the heavy calls (sample image, kernel responses, model builds).
+Prints medians over the runs; ``FIRST_PAINT_ROOT=<checkout>`` launches another checkout (a before/after comparison).
 ``tests/test_perf_heartbeat_start.py`` runs the same child and checks where the heavy work ran (no timing).
 """
 

@@ -1,9 +1,10 @@
 """The desktop start-up's heavy work, off the GUI thread (issue 14: the GUI thread is never blocked > 50 ms).
 
-After the first paint the main window starts one ``Preloader`` thread. It imports torch and then, in build order (the shown workspace first), the Qt-free modules each workspace needs (``import_core``) and does its
-start-up work whose results are immutable (``warm_up``: the Kernel Workbench's default bank). The GUI thread stays free
-meanwhile (paints, input, timers) and builds each workspace once its part is loaded: what is left on the GUI thread is
-importing the workspace's own widget modules and constructing its widgets, which Qt allows nowhere else.
+After the first paint the main window starts one ``Preloader`` thread. It imports torch and then, in build order
+(the shown workspace first), the Qt-free modules each workspace needs (``import_core``) and does its start-up work
+whose results are immutable (``warm_up``: the Kernel Workbench's default bank). The GUI thread stays free meanwhile
+(paints, input, timers) and builds each workspace once its part is loaded: what is left on the GUI thread is importing
+the workspace's own widget modules and constructing its widgets, which Qt allows nowhere else.
 
 Every step, in the thread and on the GUI thread, is logged as a ``Step`` (name, thread, start, seconds), so that a test
 can check where the heavy work ran and ``scripts/first_paint.py`` can report what the start-up spent where.

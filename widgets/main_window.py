@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QVBo
 from app import device
 from app.session import Session
 from widgets.common.settings import settings  # noqa: F401  (re-exported: widgets.main_window.settings)
+from widgets.common.worker import deferred_starts, start_deferred
 from widgets.common.workspace import Workspace
 from widgets.startup import Preloader, Step, workspace_class
 
@@ -197,13 +198,14 @@ class MainWindow(QMainWindow):
         ``build_steps`` (a workspace that is ``STEPWISE``); it is shown once the last step ran."""
         self._torch_ready()
         t = time.perf_counter()
-        if self._building is None:
-            ws, n = _construct(key, self, stepwise=True), 1
-            done = not getattr(type(ws), "STEPWISE", False)
-        else:
-            _, ws, n = self._building
-            n += 1
-            done = next(ws.build_steps, StopIteration) is StopIteration
+        with deferred_starts(key != self.current_workspace()):  # a hidden one's workers wait (start_deferred)
+            if self._building is None:
+                ws, n = _construct(key, self, stepwise=True), 1
+                done = not getattr(type(ws), "STEPWISE", False)
+            else:
+                _, ws, n = self._building
+                n += 1
+                done = next(ws.build_steps, StopIteration) is StopIteration
         name = f"build {key}" if n == 1 else f"build {key} ({n})"
         self.startup_steps.append(Step(name, threading.get_ident(), t, time.perf_counter() - t))
         self._building = None if done else (key, ws, n)
@@ -246,6 +248,7 @@ class MainWindow(QMainWindow):
             runner.statusChanged.connect(self._on_live_status)
         ws.set_active(self.current_workspace() == key)
         if len(self._built) == len(WORKSPACES):
+            start_deferred()
             self.all_built.emit()
         return ws
 
@@ -258,6 +261,7 @@ class MainWindow(QMainWindow):
         return list(self._built)
 
     def _on_tab(self, index: int) -> None:
+        start_deferred()  # the work the hidden workspaces began while they were built in the background
         self.workspace(WORKSPACES[index])  # a tab opened before its turn is built now
         for i, key in enumerate(WORKSPACES):
             ws = self._built.get(key)
@@ -294,6 +298,7 @@ class MainWindow(QMainWindow):
             self.workspace(self._building[0])
         for ws in list(self._built.values()):
             ws.shutdown()
+        start_deferred()  # forgets the held workers: their workspaces cancelled and waited for them
         self.settings.sync()
         super().closeEvent(event)
 

@@ -20,6 +20,7 @@ reached Qt from a worker thread would touch Qt objects there). After a cancel on
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
@@ -30,6 +31,33 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from app.errors import AppError, message
 from app.tasks import Cancelled, CancelToken, Progress
+
+
+class _Deferral:
+    """Workers started while ``active`` wait in ``queue`` (GUI thread only): see ``deferred_starts``."""
+
+    active = False
+    queue: list["Worker"] = []
+
+
+@contextlib.contextmanager
+def deferred_starts(active: bool = True):
+    """Workers started inside run only at ``start_deferred()``: the main window builds the hidden workspaces this way
+    during the start-up, so that their first model builds do not compete with the building of the others for the
+    interpreter (issue 14: they doubled the GUI thread's build steps). ``is_running()`` is True meanwhile."""
+    before, _Deferral.active = _Deferral.active, active or _Deferral.active
+    try:
+        yield
+    finally:
+        _Deferral.active = before
+
+
+def start_deferred() -> None:
+    """Start every worker held by ``deferred_starts`` (those cancelled and waited for meanwhile are dropped)."""
+    queue, _Deferral.queue = _Deferral.queue, []
+    for w in queue:
+        if w._running and not w._thread.isRunning():
+            w._thread.start()
 
 
 class _Runner(QThread):
@@ -78,6 +106,9 @@ class Worker(QObject):
     # --- GUI thread API -------------------------------------------------------------------------------
     def start(self) -> None:
         self._running = True
+        if _Deferral.active:
+            _Deferral.queue.append(self)
+            return
         self._thread.start()
 
     def cancel(self) -> None:
@@ -91,7 +122,12 @@ class Worker(QObject):
         return self._running
 
     def wait(self, timeout_ms: int = 30000) -> bool:
-        """Block until the thread ends (used on close). Pending results are still delivered."""
+        """Block until the thread ends (used on close). Pending results are still delivered. A worker held by
+        ``deferred_starts`` starts now (unless it was cancelled)."""
+        if self in _Deferral.queue:
+            _Deferral.queue.remove(self)
+            if not self._token.cancelled:
+                self._thread.start()
         ok = self._thread.wait(timeout_ms)
         if ok:
             self._flush()

@@ -27,11 +27,12 @@ from widgets.kernels.defaults import default_bank
 from widgets.kernels.editor_panel import EditorPanel
 from widgets.kernels.files import BankFiles, autosave_path  # noqa: F401  (autosave_path: where the bank lives)
 from widgets.kernels.generator_panel import GeneratorPanel
+from widgets.kernels.image_input import ImageInput
 from widgets.kernels.response_panel import ResponsePanel
 from widgets.kernels.toolbar import KernelToolbar
 
 
-class KernelWorkspace(QWidget):
+class KernelWorkspace(ImageInput, QWidget):
     def __init__(self, session: Session, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
@@ -44,6 +45,7 @@ class KernelWorkspace(QWidget):
         self._selected = 0
         self._gen_worker = None
         self._image_worker = None
+        self._closed = False  # shut down: results that arrive while the workers are joined start nothing new
         self._image_request = 0  # the newest image asked for: a sample that loads late never replaces a newer one
         self.last_status = ""
         sample = self.settings.value("kernels/sample", "china", str)
@@ -311,53 +313,6 @@ class KernelWorkspace(QWidget):
         self.show_status(f"Saved {path}{note}")
         return True
 
-    @Slot()
-    def open_image(self) -> None:
-        path = self.files.ask_image()
-        if path:
-            self.open_image_file(path)
-
-    def open_image_file(self, path: Path) -> bool:
-        img = self.files.read_image(Path(path))
-        if img is None:
-            return False
-        self.set_image(img, Path(path).name)
-        return True
-
-    def set_image(self, image: np.ndarray, name: str) -> None:
-        self._image_request += 1
-        self._image = np.ascontiguousarray(image)
-        self._image_name = name
-        self._refresh_image_label()
-        self._schedule_render()
-
-    @Slot(int)
-    def _on_sample(self, index: int) -> None:
-        name = self.sample_combo.itemData(index)
-        self.settings.setValue("kernels/sample", name)
-        self._load_sample(name)
-
-    def _load_sample(self, name: str) -> None:
-        """Load a bundled sample photograph off the GUI thread (its first load imports scikit-learn), then show it."""
-        self._image_request += 1
-        request, label = self._image_request, f"sample: {name}.jpg"
-        w = self.pool.start(lambda token: ops.sample_image(name), name="sample image")
-        w.finished.connect(lambda img: self._on_sample_loaded(request, img, label))
-        w.failed.connect(lambda m: self.responses.render_label.setText(f"Could not load the sample image: {m}"))
-        self._image_worker = w
-
-    def _on_sample_loaded(self, request: int, image: np.ndarray, label: str) -> None:
-        if request == self._image_request:  # else a newer image was chosen meanwhile
-            self.set_image(image, label)
-
-    def _refresh_image_label(self) -> None:
-        if self._image is None:
-            self.responses.image_label.setText(f"Image: {self._image_name} (loading…)")
-            return
-        h, w = self._image.shape[:2]
-        side = ops.preview_side(self.bank.out_channels)
-        self.responses.image_label.setText(f"Image: {self._image_name} ({w}x{h}, previewed at {side} px)")
-
     # ======================================================================================= rendering
     @Slot()
     def _schedule_render(self) -> None:
@@ -368,7 +323,7 @@ class KernelWorkspace(QWidget):
         if self._render_worker is not None and self._render_worker.is_running():
             self._render_dirty = True
             return
-        if self._image is None:  # the sample is loading: set_image renders when it arrives
+        if self._image is None or self._closed:  # the sample is loading: set_image renders when it arrives
             return
         self._render_dirty = False
         bank, image, centre = self.bank, self._image, self.responses.centre()  # immutable snapshots
@@ -446,6 +401,7 @@ class KernelWorkspace(QWidget):
 
     def shutdown(self) -> None:
         """Stop every worker and timer; share and autosave the working bank."""
+        self._closed = True
         self._render_timer.stop()
         if self._commit_timer.isActive():
             self._commit()

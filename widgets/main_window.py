@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QVBo
 from app import device
 from app.session import Session
 from widgets.common.settings import settings  # noqa: F401  (re-exported: widgets.main_window.settings)
-from widgets.common.worker import deferred_starts, start_deferred
+from widgets.common.worker import hold_workers, start_deferred
 from widgets.common.workspace import Workspace
 from widgets.startup import Preloader, Step, workspace_class
 
@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
         # (issue 14: the window paints before the heavy imports and constructors; see docs/benchmarks/startup.md)
         self._built: dict[str, Workspace] = {}
         self._building: tuple[str, Workspace, int] | None = None  # a stepwise build in progress (key, ws, steps)
+        self._constructing: str | None = None  # the workspace whose constructor runs in _build_slice
         self._preloader: Preloader | None = None  # the start-up's imports and warm-ups, off the GUI thread
         self.startup_steps: list[Step] = []  # what the start-up did, where and how long (widgets.startup.Step)
         self._torch_done = False
@@ -181,6 +182,7 @@ class MainWindow(QMainWindow):
             self._preloader = Preloader([current] + [k for k in WORKSPACES if k != current],
                                         self.startup_steps.append)
             self._preloader.start()
+            hold_workers(self._hidden_worker)  # until every workspace is built (start_deferred in _install)
         ready = [k for k in self._preloader.order if k in missing and self._preloader.ready(k)]
         if not ready:  # poll: the imports hold no lock the GUI thread needs, it stays free meanwhile
             QTimer.singleShot(20, lambda: self._build_next(waited))
@@ -198,14 +200,17 @@ class MainWindow(QMainWindow):
         ``build_steps`` (a workspace that is ``STEPWISE``); it is shown once the last step ran."""
         self._torch_ready()
         t = time.perf_counter()
-        with deferred_starts(key != self.current_workspace()):  # a hidden one's workers wait (start_deferred)
-            if self._building is None:
+        if self._building is None:
+            self._constructing = key  # the workers its constructor starts are not yet its children (_hidden_worker)
+            try:
                 ws, n = _construct(key, self, stepwise=True), 1
-                done = not getattr(type(ws), "STEPWISE", False)
-            else:
-                _, ws, n = self._building
-                n += 1
-                done = next(ws.build_steps, StopIteration) is StopIteration
+            finally:
+                self._constructing = None
+            done = not getattr(type(ws), "STEPWISE", False)
+        else:
+            _, ws, n = self._building
+            n += 1
+            done = next(ws.build_steps, StopIteration) is StopIteration
         name = f"build {key}" if n == 1 else f"build {key} ({n})"
         self.startup_steps.append(Step(name, threading.get_ident(), t, time.perf_counter() - t))
         self._building = None if done else (key, ws, n)
@@ -248,9 +253,29 @@ class MainWindow(QMainWindow):
             runner.statusChanged.connect(self._on_live_status)
         ws.set_active(self.current_workspace() == key)
         if len(self._built) == len(WORKSPACES):
+            hold_workers(None)
             start_deferred()
             self.all_built.emit()
         return ws
+
+    def _hidden_worker(self, worker) -> bool:
+        """During the start-up: ``worker`` belongs to a workspace that is not shown (it waits: ``hold_workers``)."""
+        try:
+            current = self.current_workspace()
+        except RuntimeError:  # this window is gone (deleted without a close): hold nothing
+            hold_workers(None)
+            return False
+        if self._constructing is not None:
+            return self._constructing != current
+        hidden = [ws for k, ws in self._built.items() if k != current]
+        if self._building is not None and self._building[0] != current:
+            hidden.append(self._building[1])
+        obj = worker.parent()
+        while obj is not None:
+            if any(obj is ws for ws in hidden):
+                return True
+            obj = obj.parent()
+        return False
 
     def _on_live_status(self, st) -> None:
         if st.message.startswith(LIVE_THREADS):
@@ -298,6 +323,7 @@ class MainWindow(QMainWindow):
             self.workspace(self._building[0])
         for ws in list(self._built.values()):
             ws.shutdown()
+        hold_workers(None)
         start_deferred()  # forgets the held workers: their workspaces cancelled and waited for them
         self.settings.sync()
         super().closeEvent(event)

@@ -20,7 +20,6 @@ reached Qt from a worker thread would touch Qt objects there). After a cancel on
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import traceback
@@ -34,26 +33,22 @@ from app.tasks import Cancelled, CancelToken, Progress
 
 
 class _Deferral:
-    """Workers started while ``active`` wait in ``queue`` (GUI thread only): see ``deferred_starts``."""
+    """Workers that ``hold`` selects wait in ``queue`` when started (GUI thread only): see ``hold_workers``."""
 
-    active = False
+    hold: Callable[["Worker"], bool] | None = None
     queue: list["Worker"] = []
 
 
-@contextlib.contextmanager
-def deferred_starts(active: bool = True):
-    """Workers started inside run only at ``start_deferred()``: the main window builds the hidden workspaces this way
-    during the start-up, so that their first model builds do not compete with the building of the others for the
-    interpreter (issue 14: they doubled the GUI thread's build steps). ``is_running()`` is True meanwhile."""
-    before, _Deferral.active = _Deferral.active, active or _Deferral.active
-    try:
-        yield
-    finally:
-        _Deferral.active = before
+def hold_workers(hold: Callable[["Worker"], bool] | None) -> None:
+    """From now on a worker for which ``hold(worker)`` is true waits when started, until ``start_deferred()``
+    (``None``: none waits). The main window holds the hidden workspaces' workers while it builds them at start-up,
+    so that their first model builds and dataset loads do not compete with the building of the others for the
+    interpreter (issue 14: they made the GUI thread's build steps 2-10x slower). ``is_running()`` is True meanwhile."""
+    _Deferral.hold = hold
 
 
 def start_deferred() -> None:
-    """Start every worker held by ``deferred_starts`` (those cancelled and waited for meanwhile are dropped)."""
+    """Start every held worker (those cancelled and waited for meanwhile are dropped)."""
     queue, _Deferral.queue = _Deferral.queue, []
     for w in queue:
         if w._running and not w._thread.isRunning():
@@ -106,7 +101,7 @@ class Worker(QObject):
     # --- GUI thread API -------------------------------------------------------------------------------
     def start(self) -> None:
         self._running = True
-        if _Deferral.active:
+        if _Deferral.hold is not None and _Deferral.hold(self):
             _Deferral.queue.append(self)
             return
         self._thread.start()
@@ -122,8 +117,8 @@ class Worker(QObject):
         return self._running
 
     def wait(self, timeout_ms: int = 30000) -> bool:
-        """Block until the thread ends (used on close). Pending results are still delivered. A worker held by
-        ``deferred_starts`` starts now (unless it was cancelled)."""
+        """Block until the thread ends (used on close). Pending results are still delivered. A held worker
+        (``hold_workers``) starts now, unless it was cancelled."""
         if self in _Deferral.queue:
             _Deferral.queue.remove(self)
             if not self._token.cancelled:

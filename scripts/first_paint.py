@@ -6,9 +6,9 @@
 Each run is a fresh process (``python main.py`` under the offscreen platform, settings in a temporary home) whose
 QApplication gets an event filter and a 10 ms heartbeat timer from the moment it exists. The first Paint event of the
 main window stops the first clock (seconds since the process was launched, interpreter start-up included); the
-heartbeat records every gap between its ticks (the GUI thread blocked) until every workspace is built (``all_built``)
-and has finished its start-up work (the shown one's ``is_ready()``, the others' ``busy()``), with a 120 s deadline; then the
-window closes. Each run also reports the start-up's steps (``MainWindow.startup_steps``: imports, warm-ups and
+heartbeat records every gap between its ticks (the GUI thread blocked) until every workspace is built
+(``all_built``) and has finished its start-up work (the shown one's ``is_ready()``, the others' ``busy()``), with a
+120 s deadline; then the window closes. Each run also reports the start-up's steps (``MainWindow.startup_steps``: imports, warm-ups and
 builds, with their thread) and the threads that ran the heavy calls (sample image, kernel responses, model builds).
 Prints medians over the runs; ``FIRST_PAINT_ROOT=<checkout>`` launches another checkout (a before/after comparison).
 ``tests/test_perf_heartbeat_start.py`` runs the same child and checks where the heavy work ran (no timing).
@@ -135,7 +135,8 @@ except ImportError:  # an older checkout (the script also measures the code befo
     misses = None
 preloader = getattr(win, "_preloader", None)
 out = {
-    "rc": rc, "paint_s": state["paint"], "built_s": state.get("built"), "ready_s": state["ready"], "timed_out": state["timed_out"], "main": MAIN,
+    "rc": rc, "paint_s": state["paint"], "built_s": state.get("built"), "ready_s": state["ready"],
+    "timed_out": state["timed_out"], "main": MAIN,
     "gaps": sorted(([round(g * 1000, 1), round(at, 3), after] for g, at, after in state["gaps"]), reverse=True)[:12],
     "steps": [[s.name, s.thread, round(s.start - PC0, 3), round(s.seconds * 1000, 1)]
               for s in getattr(win, "startup_steps", [])],

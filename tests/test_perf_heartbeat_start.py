@@ -128,3 +128,30 @@ def test_a_failed_preload_step_still_builds_every_workspace(qtbot, fe_home, monk
     assert win._preloader.error == "RuntimeError: preload failed"
     assert sorted(win.built()) == sorted(WORKSPACES)
     win.close()
+
+
+def test_held_workers_start_when_released_or_waited_for(qtbot):
+    """``hold_workers``: a held worker runs only at ``start_deferred`` (or when waited for); one cancelled and waited
+    for meanwhile never runs; the others are not held."""
+    from widgets.common.worker import Worker, hold_workers, start_deferred
+
+    ran: list[str] = []
+
+    def make(name):
+        return Worker(lambda token: ran.append(name) or name, name=name)
+
+    held, waited, cancelled, free = make("held"), make("waited"), make("cancelled"), make("free")
+    hold_workers(lambda w: w.name != "free")
+    try:
+        for w in (held, waited, cancelled, free):
+            w.start()
+        assert free.wait(10_000) and ran == ["free"]
+        assert held.is_running() and not held._thread.isRunning()  # busy, but its thread has not started
+        assert waited.wait(10_000) and ran == ["free", "waited"]
+        cancelled.cancel()
+        assert cancelled.wait(10_000) and not cancelled.is_running()
+    finally:
+        hold_workers(None)
+    with qtbot.waitSignal(held.finished, timeout=10_000) as got:
+        start_deferred()
+    assert got.args == ["held"] and sorted(ran) == ["free", "held", "waited"]

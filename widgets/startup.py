@@ -180,9 +180,6 @@ class Preloader:
         with self._lock:
             return key in self._ready
 
-    def torch_loaded(self) -> bool:
-        return "torch" in sys.modules and self.ready("torch")
-
     def _mark(self, key: str) -> None:
         with self._lock:
             self._ready.add(key)

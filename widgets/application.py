@@ -64,9 +64,11 @@ def run_gui(args) -> int:
 
 
 def _freeze_garbage() -> None:
+    """Keep the start-up's objects out of later full collections. A full collection first would itself block the GUI
+    thread ~230 ms here (220k objects) to free ~20 of them: the young generations only (7 ms), then freeze."""
     import gc
 
-    gc.collect()
+    gc.collect(1)
     gc.freeze()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Mapping
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
@@ -13,7 +14,9 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QVBo
 from app import device
 from app.session import Session
 from widgets.common.settings import settings  # noqa: F401  (re-exported: widgets.main_window.settings)
+from widgets.common.worker import hold_workers, start_deferred
 from widgets.common.workspace import Workspace
+from widgets.startup import Preloader, Step, workspace_class
 
 WORKSPACES = ["kernels", "models", "live", "probe", "experiments", "insight"]
 LIVE_THREADS = "Live: threads"  # the LiveStatus that app.live.pipeline posts when its thread choice changes
@@ -29,25 +32,12 @@ TIPS = {
 }
 
 
-def _import_torch() -> None:
-    """Measured here: importing torch in a thread leaves the GUI thread's heartbeat gaps at ~0.25 s instead of 2 s."""
-    import torch  # noqa: F401
-
-
-def _construct(key: str, win: "MainWindow") -> Workspace:
-    """Import and build one workspace (the heavy part of the start-up: torch-using modules, models, renders)."""
-    if key == "kernels":
-        from widgets.kernels.workspace import KernelWorkspace as cls
-    elif key == "models":
-        from widgets.models.workspace import ModelsWorkspace as cls
-    elif key == "live":
-        from widgets.live.workspace import LiveWorkspace as cls
-    elif key == "probe":
-        from widgets.probe.workspace import ProbeWorkspace as cls
-    elif key == "experiments":
-        from widgets.experiments.workspace import ExperimentsWorkspace as cls
-    else:
-        from widgets.analysis.workspace import InsightWorkspace as cls
+def _construct(key: str, win: "MainWindow", stepwise: bool = False) -> Workspace:
+    """Import (if the preloader has not yet) and build one workspace; ``stepwise``: a workspace that supports it
+    (``STEPWISE``) leaves its ``build_steps`` to the caller (``widgets.common.workspace``)."""
+    cls = workspace_class(key)
+    if stepwise and getattr(cls, "STEPWISE", False):
+        return cls(win.session, win.settings, win, stepwise=True)
     return cls(win.session, win.settings, win)
 
 
@@ -86,9 +76,11 @@ class MainWindow(QMainWindow):
         # the frame first (tabs with light placeholders), the workspaces one per event-loop turn afterwards
         # (issue 14: the window paints before the heavy imports and constructors; see docs/benchmarks/startup.md)
         self._built: dict[str, Workspace] = {}
-        self._torch_thread: threading.Thread | None = None
+        self._building: tuple[str, Workspace, int] | None = None  # a stepwise build in progress (key, ws, steps)
+        self._constructing: str | None = None  # the workspace whose constructor runs in _build_slice
+        self._preloader: Preloader | None = None  # the start-up's imports and warm-ups, off the GUI thread
+        self.startup_steps: list[Step] = []  # what the start-up did, where and how long (widgets.startup.Step)
         self._torch_done = False
-        self._torch_thread_used = False  # torch was loaded by our thread: its import hook set that thread's count
         self._closed = False
         self._holders: dict[str, QWidget] = {}
         self.workspaces = _Workspaces(self)
@@ -160,7 +152,7 @@ class MainWindow(QMainWindow):
             return
         import torch  # after Qt on Linux/macOS (main.py imports it first on Windows)
 
-        if self._torch_thread_used:
+        if self._preloader is not None and self._preloader.loaded_torch:  # its import hook set that thread's count
             torch.set_num_threads(device.configured_threads())
         self._show_device()
         self._torch_done = True
@@ -175,7 +167,8 @@ class MainWindow(QMainWindow):
         return super().event(ev)
 
     def _build_next(self, waited: int = 0) -> None:
-        """One workspace per event-loop turn, the current one first; waits (up to ~0.5 s) for the first paint."""
+        """One workspace per event-loop turn, the current one first, each once the preloader (a thread started after
+        the first paint, which waits up to ~0.5 s) has imported its module; the GUI thread only builds widgets."""
         if self._closed:
             return
         if self.isVisible() and not self.painted and waited < 100:
@@ -184,30 +177,68 @@ class MainWindow(QMainWindow):
         missing = [k for k in WORKSPACES if k not in self._built]
         if not missing:
             return
-        if "torch" not in sys.modules and self._torch_thread is None:
-            # Linux, macOS: after the first paint, off the GUI thread (Windows: main.py loaded it before Qt)
-            self._torch_thread = threading.Thread(target=_import_torch, name="import torch", daemon=True)
-            self._torch_thread_used = True
-            self._torch_thread.start()
-        if self._torch_thread is not None:  # torch (1.5-2 s here) loads in a thread: the GUI thread stays free
-            if self._torch_thread.is_alive():
-                QTimer.singleShot(20, lambda: self._build_next(waited))
-                return
-            self._torch_thread = None
-            self._torch_ready()
-        current = self.current_workspace()
-        self.workspace(current if current in missing else missing[0])
-        if len(missing) > 1:  # 10 ms, not 0: zero timers run back to back, starving the other timers in between
+        if self._preloader is None:
+            current = self.current_workspace()
+            self._preloader = Preloader([current] + [k for k in WORKSPACES if k != current],
+                                        self.startup_steps.append)
+            self._preloader.start()
+            hold_workers(self._hidden_worker)  # until every workspace is built (start_deferred in _install)
+        ready = [k for k in self._preloader.order if k in missing and self._preloader.ready(k)]
+        if not ready:  # poll: the imports hold no lock the GUI thread needs, it stays free meanwhile
+            QTimer.singleShot(20, lambda: self._build_next(waited))
+            return
+        if self._building is None:
+            current = self.current_workspace()
+            self._build_slice(current if current in ready else ready[0])
+        else:
+            self._build_slice(self._building[0])
+        if len(self._built) < len(WORKSPACES):  # 10 ms, not 0: zero timers run back to back, starving the others
             QTimer.singleShot(10, self._build_next)
 
+    def _build_slice(self, key: str) -> None:
+        """One event-loop turn's share of building ``key`` in the background: its construction, or one of its
+        ``build_steps`` (a workspace that is ``STEPWISE``); it is shown once the last step ran."""
+        self._torch_ready()
+        t = time.perf_counter()
+        if self._building is None:
+            self._constructing = key  # the workers its constructor starts are not yet its children (_hidden_worker)
+            try:
+                ws, n = _construct(key, self, stepwise=True), 1
+            finally:
+                self._constructing = None
+            done = not getattr(type(ws), "STEPWISE", False)
+        else:
+            _, ws, n = self._building
+            n += 1
+            done = next(ws.build_steps, StopIteration) is StopIteration
+        name = f"build {key}" if n == 1 else f"build {key} ({n})"
+        self.startup_steps.append(Step(name, threading.get_ident(), t, time.perf_counter() - t))
+        self._building = None if done else (key, ws, n)
+        if done:
+            self._install(key, ws)
+
     def workspace(self, key: str) -> Workspace:
-        """The workspace ``key``, built now if it is not yet."""
+        """The workspace ``key``, built now if it is not yet (the rest of its steps when it is being built)."""
         ws = self._built.get(key)
         if ws is not None:
             return ws
         self._torch_ready()
-        ws = _construct(key, self)
+        t = time.perf_counter()
+        if self._building is not None and self._building[0] == key:
+            ws = self._building[1]
+            self._building = None
+            for _ in ws.build_steps:
+                pass
+        else:
+            ws = _construct(key, self)
+        self.startup_steps.append(Step(f"build {key}", threading.get_ident(), t, time.perf_counter() - t))
+        return self._install(key, ws)
+
+    def _install(self, key: str, ws: Workspace) -> Workspace:
+        """Put a built workspace in its tab (in place of the placeholder) and activate it when shown."""
         self._built[key] = ws
+        if self._preloader is not None:
+            self._preloader.built()
         holder = self._holders[key]
         lay = holder.layout()
         while lay.count():
@@ -222,8 +253,29 @@ class MainWindow(QMainWindow):
             runner.statusChanged.connect(self._on_live_status)
         ws.set_active(self.current_workspace() == key)
         if len(self._built) == len(WORKSPACES):
+            hold_workers(None)
+            start_deferred()
             self.all_built.emit()
         return ws
+
+    def _hidden_worker(self, worker) -> bool:
+        """During the start-up: ``worker`` belongs to a workspace that is not shown (it waits: ``hold_workers``)."""
+        try:
+            current = self.current_workspace()
+        except RuntimeError:  # this window is gone (deleted without a close): hold nothing
+            hold_workers(None)
+            return False
+        if self._constructing is not None:
+            return self._constructing != current
+        hidden = [ws for k, ws in self._built.items() if k != current]
+        if self._building is not None and self._building[0] != current:
+            hidden.append(self._building[1])
+        obj = worker.parent()
+        while obj is not None:
+            if any(obj is ws for ws in hidden):
+                return True
+            obj = obj.parent()
+        return False
 
     def _on_live_status(self, st) -> None:
         if st.message.startswith(LIVE_THREADS):
@@ -234,6 +286,7 @@ class MainWindow(QMainWindow):
         return list(self._built)
 
     def _on_tab(self, index: int) -> None:
+        start_deferred()  # the work the hidden workspaces began while they were built in the background
         self.workspace(WORKSPACES[index])  # a tab opened before its turn is built now
         for i, key in enumerate(WORKSPACES):
             ws = self._built.get(key)
@@ -264,8 +317,14 @@ class MainWindow(QMainWindow):
             self.settings.setValue("main/geometry", self.saveGeometry())
             self.settings.setValue("main/workspace", self.current_workspace())
         self._closed = True  # no more workspaces built after this
+        if self._preloader is not None:
+            self._preloader.stop()
+        if self._building is not None:  # half built: finish it, so that its shutdown finds what it stops
+            self.workspace(self._building[0])
         for ws in list(self._built.values()):
             ws.shutdown()
+        hold_workers(None)
+        start_deferred()  # forgets the held workers: their workspaces cancelled and waited for them
         self.settings.sync()
         super().closeEvent(event)
 

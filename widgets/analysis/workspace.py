@@ -22,19 +22,32 @@ from widgets.analysis.filters_panel import FiltersPanel
 from widgets.analysis.fold_panel import FoldPanel
 from widgets.analysis.patches_panel import PatchesPanel
 from widgets.common.worker import WorkerPool
-from widgets.common.workspace import install_shortcut
+from widgets.common.workspace import install_shortcut, run_steps
 
 
 class InsightWorkspace(QWidget):
-    def __init__(self, session: Any = None, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+    STEPWISE = True  # one panel per step (widgets.common.workspace): the start-up never blocks for all four
+
+    def __init__(self, session: Any = None, settings: QSettings | None = None, parent: QWidget | None = None, *,
+                 stepwise: bool = False) -> None:
         super().__init__(parent)
         self.session = session
         self.settings = settings
         self.pool = WorkerPool(self)
+        self.build_steps = self._build(session, settings)
+        if not stepwise:
+            run_steps(self.build_steps)
+
+    def _build(self, session: Any, settings: QSettings | None):
+        models = tuple(getattr(session, "models", ()))  # a model added between the steps is replayed at the end
         self.cka = CKAPanel(session, self.pool)
+        yield
         self.patches = PatchesPanel(session, self.pool)
+        yield
         self.filters = FiltersPanel(session, self.pool)
+        yield
         self.fold = FoldPanel(session, self.pool)
+        yield
         self.tabs = QTabWidget()
         for panel, title, tip in (
                 (self.cka, "CKA similarity", "How similar the layers of two models are (CKA on a dataset sample)"),
@@ -54,6 +67,8 @@ class InsightWorkspace(QWidget):
         if settings is not None:
             self.tabs.setCurrentIndex(int(settings.value("insight/tab", 0) or 0))
         self.tabs.currentChanged.connect(self._save_tab)
+        if tuple(getattr(session, "models", ())) != models:
+            self._on_session("models", "")
 
     # --- Workspace protocol ----------------------------------------------------------------------------------
     def set_active(self, active: bool) -> None:

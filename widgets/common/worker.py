@@ -32,6 +32,29 @@ from app.errors import AppError, message
 from app.tasks import Cancelled, CancelToken, Progress
 
 
+class _Deferral:
+    """Workers that ``hold`` selects wait in ``queue`` when started (GUI thread only): see ``hold_workers``."""
+
+    hold: Callable[["Worker"], bool] | None = None
+    queue: list["Worker"] = []
+
+
+def hold_workers(hold: Callable[["Worker"], bool] | None) -> None:
+    """From now on a worker for which ``hold(worker)`` is true waits when started, until ``start_deferred()``
+    (``None``: none waits). The main window holds the hidden workspaces' workers while it builds them at start-up,
+    so that their first model builds and dataset loads do not compete with the building of the others for the
+    interpreter (issue 14: they made the GUI thread's build steps 2-10x slower). ``is_running()`` is True meanwhile."""
+    _Deferral.hold = hold
+
+
+def start_deferred() -> None:
+    """Start every held worker (those cancelled and waited for meanwhile are dropped)."""
+    queue, _Deferral.queue = _Deferral.queue, []
+    for w in queue:
+        if w._running and not w._thread.isRunning():
+            w._thread.start()
+
+
 class _Runner(QThread):
     def __init__(self, worker: "Worker") -> None:
         super().__init__()
@@ -78,6 +101,9 @@ class Worker(QObject):
     # --- GUI thread API -------------------------------------------------------------------------------
     def start(self) -> None:
         self._running = True
+        if _Deferral.hold is not None and _Deferral.hold(self):
+            _Deferral.queue.append(self)
+            return
         self._thread.start()
 
     def cancel(self) -> None:
@@ -91,7 +117,12 @@ class Worker(QObject):
         return self._running
 
     def wait(self, timeout_ms: int = 30000) -> bool:
-        """Block until the thread ends (used on close). Pending results are still delivered."""
+        """Block until the thread ends (used on close). Pending results are still delivered. A held worker
+        (``hold_workers``) starts now, unless it was cancelled."""
+        if self in _Deferral.queue:
+            _Deferral.queue.remove(self)
+            if not self._token.cancelled:
+                self._thread.start()
         ok = self._thread.wait(timeout_ms)
         if ok:
             self._flush()

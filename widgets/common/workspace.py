@@ -5,7 +5,11 @@
 - ``shortcuts() -> list[str]``: lines for the F1 list;
 - ``wait_ready(ms)``: for screenshots and tests, let the first render finish;
 - ``shutdown()``: stop and join every worker, thread, camera and process it owns (the window is closing);
-- optional ``maybe_keep_changes() -> bool``: False cancels the close (unsaved work the user wants to keep).
+- optional ``maybe_keep_changes() -> bool``: False cancels the close (unsaved work the user wants to keep);
+- optional ``STEPWISE = True`` (class attribute): the constructor also takes ``stepwise=True``, then builds only
+  its frame and leaves the rest to ``build_steps``, an iterator whose owner advances it one step per event-loop turn
+  (the main window's start-up: no step blocks the GUI thread long) and uses the workspace only once it is exhausted.
+  Without ``stepwise`` (tests, previews, a tab opened early) the constructor runs every step (``run_steps``).
 
 ``install_shortcut(workspace, key, slot)`` makes such a shortcut: a ``QAction`` added to the workspace with
 ``Qt.WindowShortcut`` context, enabled only while the workspace is the visible tab.
@@ -13,7 +17,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, runtime_checkable
+from typing import Callable, Iterator, Protocol, runtime_checkable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
@@ -29,6 +33,12 @@ class Workspace(Protocol):
     def wait_ready(self, ms: int) -> None: ...
 
     def shutdown(self) -> None: ...
+
+
+def run_steps(steps: Iterator[object]) -> None:
+    """Run every remaining step of a ``build_steps`` iterator now."""
+    for _ in steps:
+        pass
 
 
 def install_shortcut(owner: QWidget, key: str | QKeySequence | QKeySequence.StandardKey, slot: Callable[[], None],

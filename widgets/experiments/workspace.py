@@ -21,13 +21,15 @@ from app.experiments.runner import ExperimentResult
 from app.experiments.store import Store
 from widgets.common.settings import read_bool, read_str
 from widgets.common.worker import Worker
-from widgets.common.workspace import install_shortcut
+from widgets.common.workspace import install_shortcut, run_steps
 from widgets.experiments.panels import CellTable, ExperimentPlot
 
 
 class ExperimentsWorkspace(QWidget):
+    STEPWISE = True  # built in three steps (widgets.common.workspace): the start-up never blocks for all of it
+
     def __init__(self, session: Any = None, settings: QSettings | None = None, parent: QWidget | None = None,
-                 store: Store | None = None) -> None:
+                 store: Store | None = None, *, stepwise: bool = False) -> None:
         super().__init__(parent)
         self.settings = settings
         self.store = store or Store()
@@ -36,7 +38,12 @@ class ExperimentsWorkspace(QWidget):
         self.result: ExperimentResult | None = None
         self._results: dict[str, dict] = {}
         self._cells: list[dict] = []
+        self.build_steps = self._build()
+        if not stepwise:
+            run_steps(self.build_steps)
 
+    def _build(self):
+        """The recipe column, then the plot and table, then the wiring and the restored recipe."""
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.addWidget(QLabel("<b>Recipe</b>"))
@@ -93,10 +100,12 @@ class ExperimentsWorkspace(QWidget):
         self.history.setToolTip("Double-click to open a report")
         lv.addWidget(self.history, 1)
 
+        yield
         right = QSplitter()
         right.setOrientation(right.orientation().Vertical)
         self.table = CellTable()
         self.plot = ExperimentPlot()
+        yield
         right.addWidget(self.plot)
         right.addWidget(self.table)
         split = QSplitter()

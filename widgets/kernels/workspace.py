@@ -23,14 +23,16 @@ from app.kernels.edit import History
 from app.session import Session
 from widgets.common.worker import WorkerPool
 from widgets.kernels.bank_panel import BankPanel
+from widgets.kernels.defaults import default_bank
 from widgets.kernels.editor_panel import EditorPanel
 from widgets.kernels.files import BankFiles, autosave_path  # noqa: F401  (autosave_path: where the bank lives)
 from widgets.kernels.generator_panel import GeneratorPanel
+from widgets.kernels.image_input import ImageInput
 from widgets.kernels.response_panel import ResponsePanel
 from widgets.kernels.toolbar import KernelToolbar
 
 
-class KernelWorkspace(QWidget):
+class KernelWorkspace(ImageInput, QWidget):
     def __init__(self, session: Session, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
@@ -42,10 +44,13 @@ class KernelWorkspace(QWidget):
         self._render_dirty = False
         self._selected = 0
         self._gen_worker = None
+        self._image_worker = None
+        self._closed = False  # shut down: results that arrive while the workers are joined start nothing new
+        self._image_request = 0  # the newest image asked for: a sample that loads late never replaces a newer one
         self.last_status = ""
         sample = self.settings.value("kernels/sample", "china", str)
         sample = sample if sample in ops.SAMPLE_IMAGES else "china"
-        self._image = ops.sample_image(sample)
+        self._image: np.ndarray | None = None  # loading (the sample photographs load off the GUI thread)
         self._image_name = f"sample: {sample}.jpg"
         self._render_timer = QTimer(self, singleShot=True, interval=60)
         self._render_timer.timeout.connect(self._start_render)
@@ -58,11 +63,18 @@ class KernelWorkspace(QWidget):
         if sample in ops.SAMPLE_IMAGES:
             self.sample_combo.setCurrentIndex(ops.SAMPLE_IMAGES.index(sample))
         bank, note = self.files.initial()
+        restored = bank is not None
         if bank is None:  # first launch (or an unreadable autosave): a useful default
-            bank = generators.generate("gabor", 16, 11, 3, seed=0, name="gabor bank")
+            bank = default_bank()
         self.history = History(bank)
         self._unsubscribe = session.subscribe(self._on_session)
-        self._on_bank_changed(immediate_commit=True)
+        # shared with the session at once; autosaved only when it is new (a restored bank is the autosave already)
+        self.session.put_bank(bank.name, bank)
+        self._on_bank_changed(immediate_commit=False)
+        if restored:
+            self._commit_timer.stop()
+        self._load_sample(sample)
+        self._refresh_image_label()
         if note:
             self.show_status(note)
 
@@ -301,36 +313,6 @@ class KernelWorkspace(QWidget):
         self.show_status(f"Saved {path}{note}")
         return True
 
-    @Slot()
-    def open_image(self) -> None:
-        path = self.files.ask_image()
-        if path:
-            self.open_image_file(path)
-
-    def open_image_file(self, path: Path) -> bool:
-        img = self.files.read_image(Path(path))
-        if img is None:
-            return False
-        self.set_image(img, Path(path).name)
-        return True
-
-    def set_image(self, image: np.ndarray, name: str) -> None:
-        self._image = np.ascontiguousarray(image)
-        self._image_name = name
-        self._refresh_image_label()
-        self._schedule_render()
-
-    @Slot(int)
-    def _on_sample(self, index: int) -> None:
-        name = self.sample_combo.itemData(index)
-        self.settings.setValue("kernels/sample", name)
-        self.set_image(ops.sample_image(name), f"sample: {name}.jpg")
-
-    def _refresh_image_label(self) -> None:
-        h, w = self._image.shape[:2]
-        side = ops.preview_side(self.bank.out_channels)
-        self.responses.image_label.setText(f"Image: {self._image_name} ({w}x{h}, previewed at {side} px)")
-
     # ======================================================================================= rendering
     @Slot()
     def _schedule_render(self) -> None:
@@ -340,6 +322,8 @@ class KernelWorkspace(QWidget):
     def _start_render(self) -> None:
         if self._render_worker is not None and self._render_worker.is_running():
             self._render_dirty = True
+            return
+        if self._image is None or self._closed:  # the sample is loading: set_image renders when it arrives
             return
         self._render_dirty = False
         bank, image, centre = self.bank, self._image, self.responses.centre()  # immutable snapshots
@@ -360,7 +344,8 @@ class KernelWorkspace(QWidget):
             self._schedule_render()
 
     def busy(self) -> bool:
-        running = self._render_worker is not None and self._render_worker.is_running()
+        loading = self._image_worker is not None and self._image_worker.is_running()
+        running = loading or (self._render_worker is not None and self._render_worker.is_running())
         return running or self._render_timer.isActive() or self._render_dirty
 
     def wait_ready(self, timeout_ms: int) -> None:
@@ -416,6 +401,7 @@ class KernelWorkspace(QWidget):
 
     def shutdown(self) -> None:
         """Stop every worker and timer; share and autosave the working bank."""
+        self._closed = True
         self._render_timer.stop()
         if self._commit_timer.isActive():
             self._commit()

@@ -24,7 +24,7 @@ from app.live.pipeline import default_pane_specs, model_choices
 from app.models.spec import ModelSpec
 from app.probe.head_export import HeadFileError, backbone_key, head_info
 from app.session import Session
-from widgets.common.workspace import install_shortcut
+from widgets.common.workspace import install_shortcut, run_steps
 from widgets.live.controls import LiveControls
 from widgets.live.input_pane import InputPane
 from widgets.live.pane import PER_PAGE, PaneWidget, probe_spec
@@ -34,7 +34,10 @@ MAX_PANES = 4
 
 
 class LiveWorkspace(QWidget):
-    def __init__(self, session: Session, settings: QSettings, parent: QWidget | None = None) -> None:
+    STEPWISE = True  # the frame, then one pane per step (widgets.common.workspace): no long start-up block
+
+    def __init__(self, session: Session, settings: QSettings, parent: QWidget | None = None, *,
+                 stepwise: bool = False) -> None:
         super().__init__(parent)
         self.session = session
         self.settings = settings
@@ -50,7 +53,12 @@ class LiveWorkspace(QWidget):
         self._last: LiveFrame | None = None
         self._frames_shown = 0
         self._choices = model_choices(session.models)
+        self.build_steps = self._build(session)
+        if not stepwise:
+            run_steps(self.build_steps)
 
+    def _build(self, session: Session):
+        models = tuple(session.models)  # a model added between the steps is replayed at the end
         root = QVBoxLayout(self)
         root.setContentsMargins(6, 6, 6, 4)
         root.setSpacing(4)
@@ -67,7 +75,8 @@ class LiveWorkspace(QWidget):
         root.addWidget(self.status)
 
         self.panes: list[PaneWidget] = []
-        self._restore()
+        yield
+        yield from self._restore()
         self._unsubscribe = session.subscribe(self._on_session)
         self._config_timer = QTimer(self)  # coalesce bursts of changes (typing in a spin box) into one config
         self._config_timer.setSingleShot(True)
@@ -75,6 +84,8 @@ class LiveWorkspace(QWidget):
         self._config_timer.timeout.connect(self._push_config)
         self._connect()
         self._make_shortcuts()
+        if tuple(session.models) != models:
+            self._on_session("models", "")
 
     def _connect(self) -> None:
         c = self.controls
@@ -105,7 +116,8 @@ class LiveWorkspace(QWidget):
                 "Wheel / drag on a pane: zoom / pan; double-click: fit; hover: channel, position, value"]
 
     # --- settings ---
-    def _restore(self) -> None:
+    def _restore(self):
+        """The controls and the panes as they were (one pane per step of ``build_steps``)."""
         s = self.settings
         self.controls.restore(s)
         try:
@@ -132,6 +144,7 @@ class LiveWorkspace(QWidget):
             restored = [(sp, None, 0, PER_PAGE, False, None) for sp in default_pane_specs(self._choices)]
         for spec, layer, page, per_page, predict, head in restored[:MAX_PANES]:
             self.add_pane(spec, layer, page, push=False, per_page=per_page, predict=predict, head=head)
+            yield
 
     def _save(self) -> None:
         self.controls.save(self.settings)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QGroupBox, QLabel, QSplitter, QTabWidget, QVBoxLay
 from app.probe.config import HEADS, POOLINGS, ProbeConfig
 from app.session import Session
 from widgets.common.worker import WorkerPool
-from widgets.common.workspace import install_shortcut
+from widgets.common.workspace import install_shortcut, run_steps
 from widgets.probe.compare import CompareView
 from widgets.probe.curves import CurvesView
 from widgets.probe import persist
@@ -41,7 +41,10 @@ class ProbeWorkspace(QWidget):
     runStored = Signal(int)  # a finished run was saved to the history (its id)
     batchDone = Signal()  # the queue of runs ended (finished, failed or cancelled)
 
-    def __init__(self, session: Session, settings: QSettings, parent: QWidget | None = None) -> None:
+    STEPWISE = True  # built in a few steps (widgets.common.workspace): the start-up never blocks for all of it
+
+    def __init__(self, session: Session, settings: QSettings, parent: QWidget | None = None, *,
+                 stepwise: bool = False) -> None:
         super().__init__(parent)
         self.session = session
         self.settings = settings
@@ -50,9 +53,22 @@ class ProbeWorkspace(QWidget):
         self._last_stored: int | None = None
         self._restoring = True
         self._preset_specs: dict[str, Any] = {}  # label -> ModelSpec of the presets chosen (app.probe.presets)
+        self.build_steps = self._build(session, settings)
+        if not stepwise:
+            run_steps(self.build_steps)
 
+    def _build(self, session: Session, settings: QSettings):
+        """The views first (one step each: their plots are the slow part), then the rest in one step (the dataset
+        browser refreshes itself on the next event-loop turn: everything that listens to it is connected before)."""
         self.history_panel = HistoryPanel()  # first: its message (file unreadable) goes into the banner
         self.queue.history_path = self.history_panel.path
+        yield
+        self.curves = CurvesView()
+        yield
+        self.results = ResultsView()
+        yield
+        self.compare = CompareView()
+        yield
         data_box = QGroupBox("1 · Dataset")
         QVBoxLayout(data_box).addWidget(browser := make_dataset_panel(settings, self))
         self.browser = browser
@@ -79,7 +95,6 @@ class ProbeWorkspace(QWidget):
         mid.addWidget(self.run_panel, 0)
 
         self.tabs = QTabWidget()
-        self.curves, self.results, self.compare = CurvesView(), ResultsView(), CompareView()
         self.gallery = GalleryLoader(self.pool, self.results, self)
         for view, title, tip in ((self.curves, "Training", "Loss and accuracy while the heads train"),
                                  (self.results, "Results", "The selected run: top-k accuracy, per-class accuracy, "

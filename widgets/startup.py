@@ -1,0 +1,213 @@
+"""The desktop start-up's heavy work, off the GUI thread (issue 14: the GUI thread is never blocked > 50 ms).
+
+After the first paint the main window starts one ``Preloader`` thread. It imports torch and then, in build order
+(the shown workspace first), the Qt-free modules each workspace needs (``import_core``) and does its start-up work
+whose results are immutable (``warm_up``: the Kernel Workbench's default bank). The GUI thread stays free meanwhile
+(paints, input, timers) and builds each workspace once its part is loaded: what is left on the GUI thread is importing
+the workspace's own widget modules and constructing its widgets, which Qt allows nowhere else.
+
+Every step, in the thread and on the GUI thread, is logged as a ``Step`` (name, thread, start, seconds), so that a test
+can check where the heavy work ran and ``scripts/first_paint.py`` can report what the start-up spent where.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # "import torch", "import kernels", "warm up kernels", "build kernels"
+    thread: int  # threading.get_ident() of the thread that ran it
+    start: float  # time.perf_counter() when it began
+    seconds: float
+
+
+def workspace_class(key: str) -> type:
+    """Import the module of workspace ``key`` and return its class. On the GUI thread only: these modules define Qt
+    classes (PySide6 registers their meta-objects; doing that in another thread crashed Qt's event dispatch here)."""
+    if key == "kernels":
+        from widgets.kernels.workspace import KernelWorkspace as cls
+    elif key == "models":
+        from widgets.models.workspace import ModelsWorkspace as cls
+    elif key == "live":
+        from widgets.live.workspace import LiveWorkspace as cls
+    elif key == "probe":
+        from widgets.probe.workspace import ProbeWorkspace as cls
+    elif key == "experiments":
+        from widgets.experiments.workspace import ExperimentsWorkspace as cls
+    elif key == "insight":
+        from widgets.analysis.workspace import InsightWorkspace as cls
+    else:
+        raise KeyError(key)
+    return cls
+
+
+def import_core(key: str) -> None:
+    """Import the Qt-free modules (``app``, OpenCV, SQLite) that workspace ``key``'s module needs, so that importing
+    it on the GUI thread afterwards costs only its widget classes. Any thread. ``tests/test_perf_heartbeat_start.py``
+    keeps these lists complete (importing the workspace module after them loads no new ``app`` module)."""
+    if key == "kernels":
+        import app.kernels.edit  # noqa: F401
+        import app.kernels.generators  # noqa: F401
+        import app.kernels.io  # noqa: F401
+        import app.kernels.ops  # noqa: F401
+        import app.session  # noqa: F401
+        import app.tasks  # noqa: F401
+    elif key == "models":
+        import app.models.external  # noqa: F401
+        import app.models.external.opened  # noqa: F401
+        import app.models.inputs  # noqa: F401
+        import app.models.kernel_mosaic  # noqa: F401
+        import app.models.registry  # noqa: F401
+        import app.models.viz  # noqa: F401
+    elif key == "live":
+        import cv2  # noqa: F401
+
+        import app.live.config  # noqa: F401
+        import app.live.engine  # noqa: F401
+        import app.live.pipeline  # noqa: F401
+        import app.live.predict  # noqa: F401
+        import app.live.sources  # noqa: F401
+        import app.live.stats  # noqa: F401
+        import app.models.zoo  # noqa: F401
+        import app.probe.head_export  # noqa: F401
+    elif key == "probe":
+        import sqlite3  # noqa: F401
+
+        import app.data.catalog  # noqa: F401
+        import app.data.formats  # noqa: F401
+        import app.data.imagefolder  # noqa: F401
+        import app.data.preview  # noqa: F401
+        import app.data.remote  # noqa: F401
+        import app.probe.compare  # noqa: F401
+        import app.probe.config  # noqa: F401
+        import app.probe.gallery  # noqa: F401
+        import app.probe.history  # noqa: F401
+    elif key == "experiments":
+        import app.experiments.executors  # noqa: F401
+        import app.experiments.recipe  # noqa: F401
+        import app.experiments.runner  # noqa: F401
+        import app.experiments.store  # noqa: F401
+    elif key == "insight":
+        import app.analysis.jobs  # noqa: F401
+    else:
+        raise KeyError(key)
+
+
+def warm_up(key: str) -> None:
+    """Start-up work whose results are immutable, done before workspace ``key`` is built. Any thread."""
+    if key == "kernels":
+        from widgets.kernels.defaults import default_bank
+
+        default_bank()
+
+
+TORCH_LIBRARIES = ("libtorch_global_deps.so", "libc10.so", "libtorch_cpu.so", "libtorch_cuda.so", "libtorch.so",
+                   "libtorch_python.so")
+
+
+def _load_torch_libraries() -> None:
+    """Linux: load torch's shared libraries with the C library's ``dlopen`` through ctypes, which releases the GIL
+    during a foreign call. Python's own import holds the GIL while the dynamic linker loads them (libtorch_cpu.so:
+    430 MB, 0.4-0.5 s here, the GUI thread frozen meanwhile: heartbeat gaps of 410-430 ms, 80-100 ms with this);
+    ``import torch`` then finds them loaded. The same flags as torch (global for its deps library). Only a head start:
+    a library that is not there is skipped and the import does the rest as usual."""
+    import ctypes
+    import os
+    from importlib.util import find_spec
+
+    spec = find_spec("torch")
+    if not sys.platform.startswith("linux") or spec is None or not spec.submodule_search_locations:
+        return
+    lib = os.path.join(list(spec.submodule_search_locations)[0], "lib")
+    dlopen = ctypes.CDLL(None).dlopen
+    dlopen.restype, dlopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_int]
+    for name in TORCH_LIBRARIES:
+        path = os.path.join(lib, name)
+        if os.path.exists(path):
+            flags = os.RTLD_NOW | (os.RTLD_GLOBAL if name == "libtorch_global_deps.so" else os.RTLD_LOCAL)
+            dlopen(path.encode(), flags)
+
+
+def _import_torch() -> None:
+    """Measured here: importing torch in a thread leaves the GUI thread's heartbeat gaps at ~0.25-0.4 s instead of
+    2 s; its shared libraries loaded first without the GIL (``_load_torch_libraries``), at ~0.1 s."""
+    if "torch" not in sys.modules:
+        _load_torch_libraries()
+    import torch  # noqa: F401
+
+
+WAIT_BUILT_S = 5.0  # the longest the preloader waits for the GUI thread to build the workspace it prepared
+
+
+class Preloader:
+    """One thread that does the start-up's imports and warm-ups in ``order`` (module keys of ``workspace_class``).
+
+    ``ready(key)``: that workspace's Qt-free modules are loaded and its warm-up done: building it now costs only its
+    widget modules and widgets. After each workspace it waits (``WAIT_BUILT_S`` at most) until ``built()``.
+    A step that fails marks the rest ready: the GUI thread then imports the module itself and reports the real error.
+    The thread is a daemon (an import cannot be interrupted); ``stop()`` skips the steps not yet begun.
+    """
+
+    def __init__(self, order: list[str], log: Callable[[Step], None]) -> None:
+        self.order = list(order)
+        self._log = log
+        self._ready: set[str] = set()
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._built = threading.Event()
+        self.error: str | None = None
+        self.loaded_torch = "torch" not in sys.modules  # torch's import hook then ran in this thread (thread counts)
+        self.thread = threading.Thread(target=self._run, name="start-up preload", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._built.set()
+
+    def built(self) -> None:
+        """The GUI thread built a workspace: go on with the next one's imports."""
+        self._built.set()
+
+    def ready(self, key: str) -> bool:
+        with self._lock:
+            return key in self._ready
+
+    def _mark(self, key: str) -> None:
+        with self._lock:
+            self._ready.add(key)
+
+    def _step(self, name: str, fn: Callable[[], object]) -> object:
+        t = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self._log(Step(name, threading.get_ident(), t, time.perf_counter() - t))
+
+    def _run(self) -> None:
+        try:
+            self._step("import torch", _import_torch)
+            self._mark("torch")
+            for key in self.order:
+                if self._stopped:
+                    return
+                self._step(f"import {key}", lambda: import_core(key))
+                self._step(f"warm up {key}", lambda: warm_up(key))
+                self._mark(key)
+                # one at a time: while the GUI thread builds this workspace, the next imports would compete with it
+                # for the interpreter (the GIL) and double its build time; the timeout keeps a window that is never
+                # shown (or builds nothing) from holding the preloading
+                self._built.wait(WAIT_BUILT_S)
+                self._built.clear()
+        except Exception as exc:  # the GUI thread imports again and shows the real error there
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            with self._lock:
+                self._ready.update(["torch", *self.order])

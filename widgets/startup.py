@@ -84,10 +84,12 @@ def import_core(key: str) -> None:
         import app.data.imagefolder  # noqa: F401
         import app.data.preview  # noqa: F401
         import app.data.remote  # noqa: F401
+        import app.models.catalog  # noqa: F401
         import app.probe.compare  # noqa: F401
         import app.probe.config  # noqa: F401
         import app.probe.gallery  # noqa: F401
         import app.probe.history  # noqa: F401
+        import app.probe.presets  # noqa: F401
     elif key == "experiments":
         import app.experiments.executors  # noqa: F401
         import app.experiments.recipe  # noqa: F401

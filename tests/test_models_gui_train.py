@@ -48,12 +48,12 @@ def test_train_keeps_frozen_layer_bit_identical(qtbot, ws, fe_home):
     from app.models.build import build
 
     ws.set_layer_frozen("blocks.0.conv", True)
-    qtbot.waitUntil(ws.builder_ready, timeout=20000)
+    qtbot.waitUntil(ws.builder_ready, timeout=60000)
     assert ws._builder_view.frozen == 4 * 9 + 4
     before = build(ws.current_spec(), device="cpu").state_dict()
     dlg = _start(qtbot, ws, limit=300)
     assert dlg.name.text() == "simple [in_channels=1, widths=4/8] (trained, digits)"
-    with qtbot.waitSignal(dlg.trained, timeout=60000) as blocker:
+    with qtbot.waitSignal(dlg.trained, timeout=180000) as blocker:
         dlg.start_btn.click()
     name = blocker.args[0]
     assert name in ws.session.models and "(trained, digits)" in name
@@ -70,7 +70,7 @@ def test_train_keeps_frozen_layer_bit_identical(qtbot, ws, fe_home):
     spec = ws.session.models[name]
     assert spec.weights == ckpt and spec.weight_state == "trained"
     assert ws.panel_b.source_id() == f"session:{name}"
-    qtbot.waitUntil(dlg.start_btn.isEnabled, timeout=5000)
+    qtbot.waitUntil(dlg.start_btn.isEnabled, timeout=30000)
 
 
 def test_train_cancel_adds_nothing(qtbot, ws):

@@ -89,6 +89,7 @@ def test_svm_quality_objective_and_gradient():
     sk = LinearSVC(C=0.5, dual=True, tol=1e-10, max_iter=200000).fit(A.astype(np.float64), ytr)
     q = svm_quality(A, ytr, sk.coef_, sk.intercept_, 0.5, c)
     assert q["relative_gradient"] < 1e-4 and q["objective"] < 0.5 * zero["objective"]
+    assert abs(q["relative_duality_gap"]) < 1e-5 and zero["relative_duality_gap"] > 0.5
     # liblinear's per-class primal objectives summed, computed independently in numpy
     Y = np.where(np.arange(c)[None, :] == ytr[:, None], 1.0, -1.0)
     m = np.maximum(0, 1 - Y * (A.astype(np.float64) @ sk.coef_.T + sk.intercept_))
@@ -96,6 +97,7 @@ def test_svm_quality_objective_and_gradient():
     assert q["objective"] == pytest.approx(expect, rel=1e-5)
     worse = svm_quality(A, ytr, 1.1 * sk.coef_, sk.intercept_, 0.5, c)
     assert worse["objective"] > q["objective"] and worse["relative_gradient"] > 10 * q["relative_gradient"]
+    assert worse["relative_duality_gap"] > 100 * max(q["relative_duality_gap"], 1e-9)
 
 
 def test_bench_svm_refuses_a_bad_C():

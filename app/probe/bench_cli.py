@@ -22,7 +22,11 @@ def register(sub, bench) -> None:
     b.add_argument("--test-limit", type=int, default=2000)
     b.add_argument("--C", type=float, default=None,
                    help="LinearSVC's C (both heads; default: the value chosen on validation, app.probe.bench.DEFAULT_C)")
-    b.add_argument("--tol", type=float, default=None, help="ours: relative gradient-norm tolerance")
+    b.add_argument("--tol", type=float, default=None,
+                   help="ours: relative gradient-norm tolerance (default 1e-5: liblinear's primal rule for tol=1e-4)")
+    b.add_argument("--select-C", default=None, metavar="C1,C2,...",
+                   help="choose C from these values on a validation split of the training images (ours), then compare")
+    b.add_argument("--val", type=int, default=2000, help="validation images for --select-C (default 2000)")
     b.add_argument("--epochs", type=int, default=1000, help="our L-BFGS iterations (at most)")
     b.add_argument("--dual", default="True", choices=["auto", "True", "False"],
                    help="LinearSVC's dual (default True: dual coordinate descent, its fastest solver here; auto picks "
@@ -45,6 +49,13 @@ def cmd_bench_svm(args) -> int:
         args.C = DEFAULT_C
     if not args.C > 0:
         raise UserError(f"bench svm: --C must be positive, got {args.C:g}")
+    if args.select_C is not None:
+        try:
+            args.select_C = [float(v) for v in args.select_C.split(",") if v.strip()]
+        except ValueError:
+            raise UserError(f"bench svm: --select-C must be numbers separated by commas, got {args.select_C!r}")
+        if not args.select_C or min(args.select_C) <= 0:
+            raise UserError("bench svm: --select-C needs positive values")
     out = bench_svm(args)
     if args.json:
         print(json.dumps(out))

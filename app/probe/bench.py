@@ -223,8 +223,8 @@ def bench_svm(args) -> dict:
 # The bench's default C, chosen on VALIDATION (never test): ``bench svm --select-C 1e-4,1e-3,1e-2,0.1,1`` (2,000 of
 # the 10,000 default training images held out, seed 0); see docs/benchmarks/probe.md#linear-svm-head.
 DEFAULT_C = 0.01
-C_CHOICE = ("selected on validation: 2,000 of the 10,000 training images held out (seed 0), grid 1e-4..1, by "
-            "`bench svm --select-C 1e-4,1e-3,1e-2,0.1,1`")
+C_CHOICE = ("selected on validation: 1,999 of the 10,000 training images held out (stratified, seed 0), "
+            "grid 1e-4..1, by `bench svm --select-C 1e-4,1e-3,1e-2,0.1,1`")
 # Our stopping tolerance here: liblinear's primal rule for LinearSVC's tol = 1e-4 with 10 one-vs-rest classes
 # (|gradient| <= tol x min(#positive, #negative) / n x |gradient at zero| ~ 1e-5 |gradient at zero|)
 BENCH_TOL = 1e-5

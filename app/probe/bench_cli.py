@@ -21,7 +21,8 @@ def register(sub, bench) -> None:
     b.add_argument("--train-limit", type=int, default=10000)
     b.add_argument("--test-limit", type=int, default=2000)
     b.add_argument("--C", type=float, default=None,
-                   help="LinearSVC's C (both heads; default: the value chosen on validation, app.probe.bench.DEFAULT_C)")
+                   help="LinearSVC's C (both heads; default: the value chosen on validation, "
+                        "app.probe.bench.DEFAULT_C)")
     b.add_argument("--tol", type=float, default=None,
                    help="ours: relative gradient-norm tolerance (default 1e-5: liblinear's primal rule for tol=1e-4)")
     b.add_argument("--select-C", default=None, metavar="C1,C2,...",

@@ -9,9 +9,11 @@ All classes are optimised together (the sum of the per-class objectives, divided
 minimiser) by full-batch L-BFGS (``app.probe.lbfgs``, strong Wolfe), in coordinates preconditioned by
 ``c S^T S / m + I / (C n)`` (the generalised Hessian with the active fraction replaced by a constant): its exact
 Cholesky factor up to ``PRECONDITION_MAX_FEATURES`` features (the logistic head's ``preconditioner``), a randomized
-Nystrom approximation of rank ``NYSTROM_RANK`` above (``app.probe.precond``). Stopping rule, reported in ``HeadResult.stop``: the Euclidean norm of the
-gradient (weights and intercepts, original coordinates) <= ``tol`` x its norm at zero weights (liblinear's primal
-rule; independent of a warm start). ``init``: a previous fit's ``state`` (warm start, e.g. the next C of a sweep).
+Nystrom approximation of rank ``NYSTROM_RANK`` above (``app.probe.precond``). Stopping rule, reported in
+``HeadResult.stop``: the Euclidean norm of the gradient (weights and intercepts, original coordinates) <= ``tol`` x
+its norm at zero weights (liblinear's primal rule; independent of a warm start). At large C this rule is reached
+far from the optimum (the gradient at zero is ~ C n): ``app.probe.bench.svm_quality`` reports the duality gap.
+``init``: a previous fit's ``state`` (warm start, e.g. the next C of a sweep).
 """
 
 from __future__ import annotations

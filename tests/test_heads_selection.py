@@ -121,5 +121,12 @@ def test_bench_svm_quick(tmp_path):
     out = json.loads(r.stdout)
     for key in ("ours_seconds", "sklearn_seconds", "speedup", "ours_top1", "sklearn_top1", "iterations", "settings"):
         assert key in out
-    assert out["stop"]["converged"] and out["settings"]["C"] == 1.0
+    # the default C (chosen on MNIST validation) and both sides at the optimum of the one objective: the duality
+    # gap certifies it (our gradient rule at 1e-5 can stall at float32 precision there: reported, not hidden)
+    from app.probe.bench import BENCH_TOL, DEFAULT_C
+
+    assert out["settings"]["C"] == DEFAULT_C and out["stop"]["tolerance"] == BENCH_TOL
+    assert out["settings"]["C_chosen"].startswith("fixed")
+    assert abs(out["ours_duality_gap"]) < 1e-5 and abs(out["sklearn_duality_gap"]) < 1e-5
+    assert abs(out["objective_relative_difference"]) < 1e-5 and out["sklearn_converged"]
     assert abs(out["ours_top1"] - out["sklearn_top1"]) <= 0.011  # 2 of 200 test images at most

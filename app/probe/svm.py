@@ -6,11 +6,14 @@ Per class c (labels +1 for c, -1 for the rest), with the intercept penalised lik
     0.5 * (||w_c||^2 + b_c^2) + C * sum_i max(0, 1 - y_ic (w_c . x_i + b_c))^2
 
 All classes are optimised together (the sum of the per-class objectives, divided by C n for scale: the same
-minimiser) by full-batch L-BFGS (``app.probe.lbfgs``, strong Wolfe), in coordinates preconditioned by the Cholesky
-factor of ``c S^T S / m + I / (C n)`` (the generalised Hessian with the active fraction replaced by a constant; the
-logistic head's ``preconditioner``). Stopping rule, reported in ``HeadResult.stop``: the Euclidean norm of the
-gradient (weights and intercepts, original coordinates) <= ``tol`` x its norm at zero weights (liblinear's primal
-rule; independent of a warm start). ``init``: a previous fit's ``state`` (warm start, e.g. the next C of a sweep).
+minimiser) by full-batch L-BFGS (``app.probe.lbfgs``, strong Wolfe), in coordinates preconditioned by
+``c S^T S / m + I / (C n)`` (the generalised Hessian with the active fraction replaced by a constant): its exact
+Cholesky factor up to ``PRECONDITION_MAX_FEATURES`` features (the logistic head's ``preconditioner``), a randomized
+Nystrom approximation of rank ``NYSTROM_RANK`` above (``app.probe.precond``). Stopping rule, reported in
+``HeadResult.stop``: the Euclidean norm of the gradient (weights and intercepts, original coordinates) <= ``tol`` x
+its norm at zero weights (liblinear's primal rule; independent of a warm start). At large C this rule is reached
+far from the optimum (the gradient at zero is ~ C n): ``app.probe.bench.svm_quality`` reports the duality gap.
+``init``: a previous fit's ``state`` (warm start, e.g. the next C of a sweep).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import torch.nn.functional as F
 from app.probe.config import CurvePoint
 from app.probe.headcore import HeadResult, accuracy, initial_weights, prepare, state_of, stop_report
 from app.probe.lbfgs import lbfgs
+from app.probe.precond import NYSTROM_RANK, NYSTROM_ROWS, Cholesky, Identity, nystrom
 from app.tasks import CancelToken, Progress, check
 from app.threads import ThreadTuner
 
@@ -47,9 +51,30 @@ def svm_objective(A: torch.Tensor, Ypm: torch.Tensor, W: torch.Tensor, b: torch.
     return loss, gW, gb
 
 
+def coordinates(A: torch.Tensor, lam: float, mode, seed: int, curvature: float, opts: dict):
+    """The preconditioner of ``mode`` (``app.probe.precond``): "auto" = the exact Cholesky factor up to
+    ``PRECONDITION_MAX_FEATURES`` features, the Nystrom approximation above; "on"/True (Cholesky), "nystrom",
+    "off"/False."""
+    from app.probe.heads import PRECONDITION_MAX_FEATURES, preconditioner
+
+    n, d = A.shape
+    if not (n and d) or mode in (False, "off", "no", 0):
+        return Identity()
+    if mode == "nystrom" or (mode == "auto" and d > PRECONDITION_MAX_FEATURES):
+        try:
+            return nystrom(A, lam, curvature, seed, int(opts.get("nystrom_rank", NYSTROM_RANK)),
+                           int(opts.get("nystrom_rows", NYSTROM_ROWS)))
+        except ValueError:  # a degenerate sketch (constant features): go without
+            return Identity()
+    if mode not in ("auto", "on", True, "yes", 1):
+        raise ValueError(f"svm: precondition must be auto, on, nystrom or off, got {mode!r}")
+    pre = preconditioner(A, lam, "on", seed, curvature)
+    return Identity() if pre is None else Cholesky(*pre)
+
+
 def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
               cancel: CancelToken | None = None, init: dict | None = None):
-    from app.probe.heads import accuracy_due, preconditioner
+    from app.probe.heads import accuracy_due
 
     t0 = time.perf_counter()
     A, B, y = prepare(Xtr, ytr, Xte, opts, device)
@@ -75,8 +100,8 @@ def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed
     g0 = math.sqrt(float(((-2.0 / n) * (Ypm.T @ A)).square().sum()) + float(((-2.0 / n) * Ypm.sum(0)).square().sum()))
     g0 = max(g0, 1e-30)
     curvature = float(opts.get("curvature", SVM_CURVATURE))
-    pre = preconditioner(A, lam, opts.get("precondition", "auto"), seed, curvature) if n and d else None
-    L, LT, bscale = pre if pre is not None else (None, None, 1.0)
+    pre = coordinates(A, lam, opts.get("precondition", "auto"), seed, curvature, opts)
+    bscale = pre.bscale
     cd = n_classes * d
     W = W0.clone()
     b = b0.clone()
@@ -86,8 +111,7 @@ def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed
     tuner = ThreadTuner("head")  # in the thread that runs this task
 
     def set_weights(x: torch.Tensor) -> None:
-        U = x[:cd].view(n_classes, d)
-        W.copy_(torch.linalg.solve_triangular(LT, U.T, upper=True).T if L is not None else U)
+        W.copy_(pre.weights(x[:cd].view(n_classes, d)))
         b.copy_(x[cd:] / bscale)
 
     def fun(x: torch.Tensor):
@@ -99,9 +123,7 @@ def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed
         evaluated[:] = [x]
         loss, gW, gb = svm_objective(A, Ypm, W, b, C)
         rel = math.sqrt(float(gW.square().sum()) + float(gb.square().sum())) / g0
-        if L is not None:
-            gW, gb = torch.linalg.solve_triangular(L, gW.T, upper=False).T, gb / bscale
-        g = torch.cat((gW.reshape(-1), gb))
+        g = torch.cat((pre.to_coords(gW).reshape(-1), gb / bscale))
         recent.append((g, rel))
         del recent[:-4]
         return loss, g
@@ -110,12 +132,11 @@ def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed
         for h, rel in reversed(recent):
             if h is g or torch.equal(h, g):
                 return rel
-        gU, gb = g[:cd].view(n_classes, d), g[cd:]  # an older evaluation: back to the original coordinates
-        if L is not None:
-            gU, gb = gU @ L.T, gb * bscale
+        # an older evaluation: back to the original coordinates
+        gU, gb = pre.from_coords(g[:cd].view(n_classes, d)), g[cd:] * bscale
         return math.sqrt(float(gU.square().sum()) + float(gb.square().sum())) / g0
 
-    x0 = torch.cat(((W0 @ L).reshape(-1) if L is not None else W0.reshape(-1), b0 * bscale))
+    x0 = torch.cat((pre.coords(W0).reshape(-1), b0 * bscale))
     curves: list[CurvePoint] = []
     last_it = None
     with torch.no_grad():
@@ -142,5 +163,5 @@ def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed
     stop = stop_report("gradient norm / gradient norm at zero weights", rel, tol,
                        last_it.n_iter if last_it else 0, rel <= tol)
     settings = dict(opts, intercept="penalised (LinearSVC intercept_scaling=1)",
-                    preconditioned=pre is not None)
+                    preconditioned=pre.kind != "none", preconditioner=pre.kind)
     return HeadResult(scores, tuple(curves), time.perf_counter() - t0, settings, stop, state_of(W, b))

@@ -1,0 +1,90 @@
+"""The logistic head's options and messages in detail: the progress a user reads (L-BFGS iterations, Adam epochs),
+Adam's learning-rate rule, batch size, seed, accuracy points, and train_head passing keywords through.
+Written against the surviving mutants of a mutmut run (docs/testing.md, "Mutation testing")."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch._dynamo  # noqa: F401  (the first Adam step imports it, ~4 s: here once per session, and once for
+# all mutants under mutmut's forkserver, which imports the test modules before it forks)
+
+from app.probe.heads import train_head, train_logistic
+from app.tasks import CancelToken, Cancelled, run_to_end
+
+
+def _problem(n=200, d=8, c=4, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, c, n)
+    X = (rng.standard_normal((n, d)) + 1.5 * np.eye(c, d)[y]).astype(np.float32)
+    return X, y, c
+
+
+def _drain(gen):
+    steps = []
+    try:
+        while True:
+            steps.append(next(gen))
+    except StopIteration as stop:
+        return steps, stop.value
+
+
+def test_lbfgs_progress_messages_and_time():
+    X, y, c = _problem()
+    opts = {"optimizer": "lbfgs", "weight_decay": 1e-2, "epochs": 150}
+    t0 = time.perf_counter()
+    steps, res = _drain(train_logistic(X, y, X[:40], y[:40], c, opts))
+    elapsed = time.perf_counter() - t0
+    assert [(p.done, p.total) for p in steps] == [(cp.step, 150) for cp in res.curves]
+    assert [p.message for p in steps] == [f"training logistic head: iteration {cp.step}/150, loss {cp.loss:.4f}"
+                                         for cp in res.curves]
+    assert 0 < res.seconds <= elapsed
+    auto = run_to_end(train_logistic(X, y, X[:40], y[:40], c, dict(opts, precondition="auto")))
+    assert np.array_equal(auto.scores, res.scores)  # "auto" is the default
+    off = run_to_end(train_logistic(X, y, X[:40], y[:40], c, dict(opts, precondition="off")))
+    assert np.allclose(off.scores, res.scores, atol=2e-3)  # the same optimum without the preconditioner
+
+
+def test_adam_progress_learning_rate_rule_batches_and_seed():
+    X, y, c = _problem(n=600, seed=1)
+    base = {"optimizer": "adam", "weight_decay": 1e-3, "epochs": 3, "eval_every": 3}
+    steps, ref = _drain(train_logistic(X, y, X[:50], y[:50], c, base))  # lr and batch_size: the defaults
+    assert [(p.done, p.total, p.message) for p in steps] == [
+        (k, 3, f"training logistic head: epoch {k}/3") for k in (1, 2, 3)]
+    # eval_every 3: every max(1, 3 // 5) = 1 epoch gets accuracies
+    assert all(cp.val_acc is not None and cp.train_acc is not None for cp in ref.curves)
+
+    def fit(**kw):
+        return run_to_end(train_logistic(X, y, X[:50], y[:50], c, dict(base, **kw))).scores
+
+    # an L-BFGS-sized step (>= 0.5, the default 1.0 included) is replaced by Adam's 1e-3; smaller ones are kept
+    assert np.array_equal(fit(lr=1.0), ref.scores) and np.array_equal(fit(lr=0.5), ref.scores)
+    assert np.array_equal(fit(lr=1e-3), ref.scores)
+    assert not np.allclose(fit(lr=0.05), ref.scores, atol=1e-3)
+    # batch size 512 is the default (600 rows: two batches per epoch)
+    assert np.array_equal(fit(batch_size=512), ref.scores)
+    assert not np.allclose(fit(batch_size=600), ref.scores, atol=1e-5)
+    # the seed draws the batches: seed 0 is the default, another seed gives other batches
+    seeded = run_to_end(train_logistic(X, y, X[:50], y[:50], c, base, seed=0)).scores
+    other = run_to_end(train_logistic(X, y, X[:50], y[:50], c, base, seed=1)).scores
+    assert np.array_equal(seeded, ref.scores) and not np.allclose(other, ref.scores, atol=1e-5)
+    # weight decay reaches the Adam loss
+    assert np.abs(fit(weight_decay=1.0) - ref.scores).max() > 1e-5
+
+
+def test_adam_cancel_and_train_head_passes_keywords():
+    X, y, c = _problem(seed=2)
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        run_to_end(train_logistic(X, y, X, y, c, {"optimizer": "adam", "weight_decay": 0.0, "epochs": 2},
+                                  cancel=token))
+    with pytest.raises(Cancelled):
+        run_to_end(train_head("logistic", X, y, X, y, c, {"optimizer": "lbfgs", "weight_decay": 1e-2,
+                                                          "epochs": 10}, cancel=token))
+    opts = {"optimizer": "lbfgs", "weight_decay": 1e-2, "epochs": 100}
+    cold = run_to_end(train_head("logistic", X, y, X, y, c, opts))
+    warm = run_to_end(train_head("logistic", X, y, X, y, c, opts, init=cold.state))
+    assert warm.stop["iterations"] <= 1 < cold.stop["iterations"]

@@ -231,6 +231,8 @@ def test_ridge_weights_restore_the_system_and_refuse_bad_alpha():
         assert W.dtype == torch.float32 and np.allclose(W.numpy(), _closed_form(Xtr, ytr, Xte, c, alpha)[1],
                                                         atol=1e-5)
     assert torch.equal(system.M, before)
+    scores = ridge.ridge_scores(system, ridge_weights(system, 0.5), Xte)  # the device defaults to the CPU
+    assert np.allclose(scores.numpy(), _closed_form(Xtr, ytr, Xte, c, 0.5)[0], atol=1e-4)
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="ridge: alpha must be positive, got"):
             ridge_weights(system, bad)

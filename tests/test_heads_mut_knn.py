@@ -101,3 +101,28 @@ def test_knn_neighbours_refuse_nothing_and_cancel():
     token.cancel()
     with pytest.raises(Cancelled):
         run_to_end(train_knn(Xtr, ytr, Xtr, ytr, 2, {"k": 1}, cancel=token))
+
+
+def test_knn_map_is_nan_without_a_warning_when_no_query_has_a_relevant_item():
+    import warnings
+
+    Xtr = np.array([[0.0], [1.0], [2.0]], np.float32)
+    ytr = np.array([0, 1, 0])
+    Xte = np.array([[0.1], [1.9]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Mean of empty slice" would reach the user's terminal
+        res = run_to_end(train_knn(Xtr, ytr, Xte, np.array([2, 2]), 3, {"k": 1, "standardize": False}))
+    assert np.isnan(res.extra["mAP"]) and res.extra["precision@1"] == 0.0 and res.curves[0].val_acc == 0.0
+
+
+def test_knn_retrieval_ranks_equal_distances_by_training_index():
+    # 100 training rows at the same distance from the query: the ranking keeps their order (a stable sort), so the
+    # retrieval figures do not depend on how the sort breaks ties
+    ytr = np.tile([0, 1, 1, 0, 1], 20)
+    Xtr = np.ones((100, 2), np.float32)
+    Xte = np.zeros((2, 2), np.float32)
+    labels, per_query = run_to_end(knn_neighbours(Xtr, ytr, Xte, {"standardize": False}, 10,
+                                                  query_labels=np.array([0, 1])))
+    assert labels.tolist() == [ytr[:10].tolist()] * 2
+    assert per_query["p@5"].tolist() == [0.4, 0.6] and per_query["p@1"].tolist() == [1.0, 0.0]
+    assert per_query["ap"] == pytest.approx([average_precisions(ytr[None], np.array([q]))[0] for q in (0, 1)])

@@ -67,6 +67,16 @@ def test_standardizer_constant_columns_and_one_row():
     assert mean.tolist() == [2.0, -4.0] and inv.tolist() == [np.float32(1.0 / np.sqrt(1e-6 + 1e-12))] * 2
 
 
+def test_standardizer_accumulates_in_float64():
+    # 1000 rows of a feature near 3000 with standard deviation 1: in float32, x^2 ~ 9e6 has a spacing of 1 and the
+    # variance (mean of squares - square of the mean) would be lost; float64 sums keep it
+    rng = np.random.default_rng(2)
+    X = (3000.0 + rng.standard_normal((1000, 2))).astype(np.float32)
+    mean, inv = standardizer(X, True)
+    m, i = _reference_standardizer(X)
+    assert np.allclose(mean, m, rtol=1e-7) and np.allclose(inv, i, rtol=1e-4)
+
+
 @pytest.mark.parametrize("chunk", [4096, 3])
 def test_to_device_standardises_every_row_and_keeps_float32(monkeypatch, chunk):
     monkeypatch.setattr(headcore, "ROW_CHUNK", chunk)
@@ -88,7 +98,7 @@ def test_to_device_standardises_every_row_and_keeps_float32(monkeypatch, chunk):
 def test_prepare_uses_training_statistics_and_int64_labels():
     Xtr = np.array([[0.0, 10.0], [2.0, 30.0]], np.float32)
     Xte = np.array([[1.0, 50.0]], np.float32)
-    A, B, y = prepare(Xtr, [1, 0], Xte, {}, "cpu")
+    A, B, y = prepare(Xtr, np.array([1, 0], np.int32), Xte, {}, "cpu")  # int32 labels arrive as int64
     _, inv = _reference_standardizer(Xtr)  # mean (1, 20), standard deviation (1, 10) and a 1e-6 relative epsilon
     assert y.dtype == torch.int64 and y.tolist() == [1, 0]
     assert np.allclose(A.numpy(), [[-inv[0], -10 * inv[1]], [inv[0], 10 * inv[1]]], atol=1e-6)

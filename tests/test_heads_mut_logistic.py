@@ -88,3 +88,53 @@ def test_adam_cancel_and_train_head_passes_keywords():
     cold = run_to_end(train_head("logistic", X, y, X, y, c, opts))
     warm = run_to_end(train_head("logistic", X, y, X, y, c, opts, init=cold.state))
     assert warm.stop["iterations"] <= 1 < cold.stop["iterations"]
+
+
+def _start_gradient_max(X, y, c):
+    """max |gradient| of the mean cross-entropy at zero weights (uniform probabilities), numpy float64."""
+    from app.probe.headcore import standardizer
+
+    m, inv = standardizer(X, True)
+    A = ((X - m) * inv).astype(np.float64)
+    P = np.full((len(y), c), 1.0 / c)
+    P[np.arange(len(y)), y] -= 1.0
+    return max(np.abs(P.T @ A / len(y)).max(), np.abs(P.mean(0)).max())
+
+
+def test_lbfgs_without_iterations_reports_the_start():
+    # epochs = 0 used to end in UnboundLocalError (the final iterate was never bound)
+    X, y, c = _problem(seed=4)
+    res = run_to_end(train_logistic(X, y, X[:10], y[:10], c, {"optimizer": "lbfgs", "weight_decay": 1e-2,
+                                                               "epochs": 0}))
+    assert res.stop["iterations"] == 0 and res.stop["converged"] is False
+    assert res.stop["value"] == pytest.approx(_start_gradient_max(X, y, c), rel=1e-5)
+    assert res.curves == () and not res.scores.any() and not res.state["W"].any()
+
+
+def test_lbfgs_stops_at_the_first_iterate_under_the_tolerance_and_measures_the_last_point():
+    X, y, c = _problem(seed=5)
+    opts = {"optimizer": "lbfgs", "weight_decay": 1e-2, "epochs": 300, "tol": 1e-3, "eval_every": 0}
+    full = run_to_end(train_logistic(X, y, X[:30], y[:30], c, opts))
+    n = full.stop["iterations"]
+    assert full.stop["converged"] and n > 2
+    before = run_to_end(train_logistic(X, y, X[:30], y[:30], c, dict(opts, epochs=n - 1)))
+    assert before.stop["iterations"] == n - 1 and not before.stop["converged"] and before.stop["value"] > 1e-3
+    stalled = run_to_end(train_logistic(X, y, X[:30], y[:30], c, dict(opts, tol=0.0)))  # never met: stalls
+    assert not stalled.stop["converged"] and stalled.stop["iterations"] < 300
+    for res in (full, before, stalled):  # eval_every 0: only the last point is measured, however the run ended
+        assert [cp.step for cp in res.curves if cp.val_acc is not None] == [res.stop["iterations"]]
+        assert res.curves[-1].train_acc is not None
+
+
+def test_train_accuracy_on_more_than_20000_rows_uses_the_first_20000():
+    from app.probe.headcore import standardizer
+
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, 20003)
+    X = (rng.standard_normal((20003, 2)) + 2.0 * y[:, None]).astype(np.float32)
+    for optimizer in ("lbfgs", "adam"):
+        res = run_to_end(train_logistic(X, y, X[:5], y[:5], 2, {"optimizer": optimizer, "weight_decay": 1e-3,
+                                                                 "epochs": 1, "eval_every": 1, "lr": 0.01}))
+        m, inv = standardizer(X, True)
+        pred = ((((X - m) * inv) @ res.state["W"].T) + res.state["b"]).argmax(1)
+        assert res.curves[-1].train_acc == pytest.approx(np.mean(pred[:20000] == y[:20000]), abs=1e-4)

@@ -199,3 +199,40 @@ def test_svm_cancel_and_live_token():
     token.cancel()
     with pytest.raises(Cancelled):
         run_to_end(train_svm(Xtr, ytr, Xte, yte, c, {"C": 1.0, "epochs": 300}, cancel=token))
+
+
+def test_svm_stops_at_the_first_iterate_under_the_tolerance_and_marks_the_last_point():
+    Xtr, ytr, Xte, yte, c = _problem(seed=5)
+    opts = {"C": 1.0, "epochs": 300, "tol": 1e-6, "precision": "float64", "eval_every": 0}
+    full = run_to_end(train_svm(Xtr, ytr, Xte, yte, c, opts))
+    n = full.stop["iterations"]
+    assert full.stop["converged"] and n > 2
+    before = run_to_end(train_svm(Xtr, ytr, Xte, yte, c, dict(opts, epochs=n - 1)))
+    assert before.stop["iterations"] == n - 1 and not before.stop["converged"] and before.stop["value"] > 1e-6
+    # eval_every 0: only the last point is measured, whether the run converged, hit its cap or stalled
+    for res in (full, before):
+        assert [cp.step for cp in res.curves if cp.val_acc is not None] == [res.stop["iterations"]]
+        assert res.curves[-1].train_acc is not None
+    stalled = run_to_end(train_svm(Xtr, ytr, Xte, yte, c, {"C": 1.0, "epochs": 300, "tol": 1e-12,
+                                                           "eval_every": 0}))  # float32 stalls long before 1e-12
+    assert not stalled.stop["converged"] and stalled.stop["iterations"] < 300
+    assert stalled.curves[-1].val_acc is not None and stalled.curves[-1].train_acc is not None
+
+
+def test_svm_without_iterations_reports_the_start():
+    # no iteration allowed: the weights stay at zero, whose relative gradient norm is 1 by definition
+    Xtr, ytr, Xte, yte, c = _problem(seed=6)
+    res = run_to_end(train_svm(Xtr, ytr, Xte, yte, c, {"C": 1.0, "epochs": 0, "precision": "float64"}))
+    assert res.stop["iterations"] == 0 and not res.stop["converged"]
+    assert res.stop["value"] == pytest.approx(1.0, rel=1e-12)
+    assert res.curves == () and not res.scores.any() and not res.state["W"].any()
+
+
+def test_svm_train_accuracy_on_more_than_20000_rows_uses_the_first_20000():
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, 20003)
+    X = (rng.standard_normal((20003, 2)) + 2.0 * y[:, None]).astype(np.float32)
+    res = run_to_end(train_svm(X, y, X[:5], y[:5], 2, {"C": 1.0, "epochs": 2, "eval_every": 1}))
+    A = _std(X, X)[:20000]
+    pred = (A @ res.state["W"].T + res.state["b"]).argmax(1)
+    assert res.curves[-1].train_acc == pytest.approx(np.mean(pred == y[:20000]), abs=1e-4)

@@ -236,3 +236,15 @@ def test_svm_train_accuracy_on_more_than_20000_rows_uses_the_first_20000():
     A = _std(X, X)[:20000]
     pred = (A @ res.state["W"].T + res.state["b"]).argmax(1)
     assert res.curves[-1].train_acc == pytest.approx(np.mean(pred == y[:20000]), abs=1e-4)
+
+
+def test_svm_preconditioner_saves_iterations_on_correlated_features():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 4, 300)
+    X = ((rng.standard_normal((300, 6)) + np.eye(4, 6)[y]) @ (np.eye(6) + 0.95 * np.ones((6, 6)))).astype(np.float32)
+    opts = {"C": 1.0, "epochs": 500, "precision": "float64"}  # precondition: the default, "auto"
+    auto = run_to_end(train_svm(X, y, X[:20], y[:20], 4, opts))
+    off = run_to_end(train_svm(X, y, X[:20], y[:20], 4, dict(opts, precondition="off")))
+    assert auto.stop["converged"] and off.stop["converged"] and auto.settings["preconditioned"]
+    assert 2 * auto.stop["iterations"] < off.stop["iterations"]  # measured: 7 vs 27
+    assert np.allclose(auto.scores, off.scores, atol=1e-3)

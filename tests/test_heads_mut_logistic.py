@@ -159,3 +159,23 @@ def test_preconditioner_saves_iterations_on_correlated_features():
     assert last > 10 and 10 in due
     assert [cp.step for cp in off.curves if cp.val_acc is not None] == due
     assert [cp.step for cp in off.curves if cp.train_acc is not None] == due
+
+
+def test_adam_epoch_loss_is_the_objective_when_the_step_is_negligible():
+    # lr 1e-12: the weights stay at the warm start, so each epoch's reported loss is the mean cross-entropy plus
+    # weight_decay/2 |W|^2 at those weights, computed here in numpy (200 rows < the default batch of 512: one batch)
+    from app.probe.headcore import standardizer
+
+    X, y, c = _problem(seed=6)
+    rng = np.random.default_rng(0)
+    init = {"W": rng.standard_normal((c, 8)).astype(np.float32) * 0.3, "b": rng.standard_normal(c).astype(np.float32)}
+    wd = 0.5
+    res = run_to_end(train_logistic(X, y, X[:10], y[:10], c, {"optimizer": "adam", "weight_decay": wd, "epochs": 2,
+                                                               "lr": 1e-12}, init=init))
+    m, inv = standardizer(X, True)
+    z = ((X - m) * inv).astype(np.float64) @ init["W"].T.astype(np.float64) + init["b"]
+    z -= z.max(1, keepdims=True)
+    ce = -(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(1))).mean()
+    expect = ce + 0.5 * wd * (init["W"].astype(np.float64) ** 2).sum()
+    assert [cp.loss for cp in res.curves] == pytest.approx([expect, expect], rel=1e-5)
+    assert np.allclose(res.state["W"], init["W"], atol=1e-6) and np.isfinite(res.scores).all()

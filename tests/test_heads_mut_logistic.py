@@ -179,3 +179,24 @@ def test_adam_epoch_loss_is_the_objective_when_the_step_is_negligible():
     expect = ce + 0.5 * wd * (init["W"].astype(np.float64) ** 2).sum()
     assert [cp.loss for cp in res.curves] == pytest.approx([expect, expect], rel=1e-5)
     assert np.allclose(res.state["W"], init["W"], atol=1e-6) and np.isfinite(res.scores).all()
+
+
+def test_preconditioner_defaults_and_seeded_row_sample():
+    import torch
+
+    from app.probe.heads import preconditioner
+
+    rng = np.random.default_rng(8)
+    A = torch.from_numpy(rng.standard_normal((40, 3)).astype(np.float32))
+    L, LT, s = preconditioner(A, 0.1)  # defaults: mode "auto", curvature 0.01, all 40 rows (fewer than 1024)
+    assert torch.allclose(L @ LT, 0.01 * A.T @ A / 40 + 0.1 * torch.eye(3), atol=1e-6) and s == pytest.approx(0.1)
+    # more rows than max(d, 1024): a sample of 1024 rows, drawn by a generator seeded with ``seed`` (default 0)
+    big = torch.from_numpy(rng.standard_normal((1100, 3)).astype(np.float32))
+    for seed in (0, 3):
+        idx = torch.randperm(1100, generator=torch.Generator().manual_seed(seed))[:1024]
+        S = big[idx]
+        expect = 0.5 * S.T @ S / 1024 + 0.1 * torch.eye(3)
+        L, _, _ = preconditioner(big, 0.1, "on", seed, curvature=0.5) if seed else preconditioner(big, 0.1, "on",
+                                                                                                    curvature=0.5)
+        assert torch.allclose(L @ L.T, expect, atol=1e-5)
+        assert not torch.allclose(L @ L.T, 0.5 * big.T @ big / 1100 + 0.1 * torch.eye(3), atol=1e-5)

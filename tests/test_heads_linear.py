@@ -52,7 +52,12 @@ def test_svm_C_matters_and_stop_is_reported():
     for r in (a, b):
         s = r.stop
         assert s["criterion"].startswith("gradient norm") and s["tolerance"] == 1e-4
-        assert s["converged"] and s["value"] <= s["tolerance"] and 0 < s["iterations"] < 500
+        # float32 (the default): the line search can stall just above the tolerance (measured: C = 0.001 ends at
+        # 1.05e-4 with 2 torch threads, 0.87e-4 with 1), and the report must then say so
+        assert s["converged"] == (s["value"] <= s["tolerance"]) and s["value"] <= 2e-4 and 0 < s["iterations"] < 500
+    for C in (0.001, 10.0):  # float64: converges below the tolerance whatever the thread count
+        s = run_to_end(train_svm(Xtr, ytr, Xte, yte, c, {"C": C, "epochs": 500, "precision": "float64"})).stop
+        assert s["converged"] and s["value"] <= s["tolerance"] == 1e-4 and 0 < s["iterations"] < 500
     capped = run_to_end(train_svm(Xtr, ytr, Xte, yte, c, {"C": 10.0, "epochs": 3, "tol": 1e-12}))
     assert capped.stop["iterations"] == 3 and not capped.stop["converged"] and capped.stop["value"] > 1e-12
     with pytest.raises(ValueError, match="C must be positive"):
@@ -61,7 +66,8 @@ def test_svm_C_matters_and_stop_is_reported():
 
 def test_svm_warm_start_reaches_the_same_optimum_in_fewer_iterations():
     Xtr, ytr, Xte, yte, c = _problem(seed=2)
-    opts = {"C": 1.0, "epochs": 2000, "tol": 1e-6}
+    # float64: in float32 the line search stalls near 1e-5 > tol, and the iteration counts then depend on rounding
+    opts = {"C": 1.0, "epochs": 2000, "tol": 1e-6, "precision": "float64"}
     cold = run_to_end(train_svm(Xtr, ytr, Xte, yte, c, opts))
     near = run_to_end(train_svm(Xtr, ytr, Xte, yte, c, dict(opts, C=0.5)))
     warm = run_to_end(train_svm(Xtr, ytr, Xte, yte, c, opts, init=near.state))

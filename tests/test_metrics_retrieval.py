@@ -113,3 +113,27 @@ def test_evaluate_scores_outputs_are_complete_and_read_only():
     small = evaluate_scores(np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), np.array([0, 3, 1]), 4)
     assert small.confusion.shape == (4, 4) and small.predicted.tolist() == [0, 1, 0]
     assert small.top2 == pytest.approx(2 / 3) and small.top5 == pytest.approx(1.0)  # padded classes rank last
+
+
+def test_ties_keep_class_order_with_many_classes():
+    # 200 classes, 3 score levels: numpy's default (unstable) sort reorders ties in rows this long; the ranking, top-k
+    # and predicted class must not (ties go to the lower class index, as documented)
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 3, (6, 200)).astype(np.float32)
+    expect = [sorted(range(200), key=lambda j, row=row: (-row[j], j)) for row in scores]
+    assert ranking(scores).tolist() == expect
+    labels = np.array([row[7] for row in expect])  # the true class at rank 8 of each row
+    assert topk_accuracy(scores, labels, 7) == 0.0 and topk_accuracy(scores, labels, 8) == 1.0
+    m = evaluate_scores(scores, labels, 200)
+    assert m.predicted.tolist() == [row[0] for row in expect]
+    assert m.predicted.dtype == np.int64 and m.mis_predicted.dtype == np.int64 and m.misclassified.dtype == np.int64
+
+
+def test_empty_retrieval_means_say_nan_without_a_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Mean of empty slice" would reach the user's terminal
+        assert np.isnan(mean_average_precision(np.array([[1, 1]]), np.array([0])))
+        assert np.isnan(topk_accuracy(np.zeros((0, 3)), np.zeros(0, np.int64), 2))
+        assert np.isnan(precision_at_k(np.zeros((0, 2), np.int64), np.zeros(0, np.int64), 1))

@@ -164,6 +164,7 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
 
             x0 = torch.cat(((W0 @ L).reshape(-1) if L is not None else W0.reshape(-1), b0 * bscale))
             last_it = None
+            x = x0  # epochs = 0: no iteration, the report is about the start
             for it, x in lbfgs(fun, x0, epochs, converged, history=20, lr=float(opts.get("lr", 1.0))):
                 check(cancel)
                 if not torch.equal(x, evaluated[-1]):  # the line search's last evaluation need not be the iterate

@@ -42,10 +42,19 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         device.set_override(args.device)
-        device.configure_threads(args.threads, gui=True)  # one core left for the GUI thread
     except device.DeviceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    args.startup_notes = []
+    try:
+        device.configure_threads(args.threads, gui=True)  # one core left for the GUI thread
+    except device.DeviceError as exc:
+        # only FILTER_EXPLORER_THREADS can be wrong here (argparse checked --threads): the environment of a desktop
+        # session, whose user sees no terminal. Start with the default count and say so in the window.
+        os.environ.pop("FILTER_EXPLORER_THREADS", None)
+        device.configure_threads(None, gui=True)
+        args.startup_notes.append(f"{exc}. It was ignored: the default thread count is used.")
+        print(f"warning: {args.startup_notes[-1]}", file=sys.stderr)
     from widgets.application import run_gui
 
     return run_gui(args)

@@ -101,7 +101,9 @@ CASES: dict[str, list[str]] = {
         "tests/test_live_sources.py::test_folder_whose_first_file_is_unreadable_is_shown_with_it_skipped",
         "tests/test_live_sources.py::test_folder_with_no_readable_image_is_refused_naming_the_files"],
     "weights download --url notaurl": [D + "test_download_urls_are_checked"],
-    "FILTER_EXPLORER_THREADS=abc": ["tests/test_perf_start.py::test_bad_thread_counts_and_devices_are_clear_errors"],
+    "FILTER_EXPLORER_THREADS=abc": ["tests/test_perf_start.py::test_bad_thread_counts_and_devices_are_clear_errors",
+                                    "tests/test_gui_startup_notes.py::"
+                                    "test_bad_thread_setting_starts_the_window_and_says_why"],
     "weight_decay -1": ["tests/test_models_robust.py::test_bad_hyperparameters_are_refused",
                         "tests/test_models_robust.py::test_cli_weight_decay_minus_one"],
     "--threads 100000 (segfault)": ["tests/test_perf_start.py::test_bad_thread_counts_and_devices_are_clear_errors",

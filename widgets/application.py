@@ -51,6 +51,7 @@ def run_gui(args) -> int:
     # The ~300k objects of the start-up (torch, Qt, models) never die: once all are built, keep them out of full
     # collections, which otherwise stall the GUI thread for 100+ ms on a busy 2-core machine (Live heartbeat test)
     win.all_built.connect(_freeze_garbage)
+    show_startup_notes(win, getattr(args, "startup_notes", None) or [])
     if args.screenshot:
         w, h = 1400, 900
         if args.size:
@@ -61,6 +62,21 @@ def run_gui(args) -> int:
     win.show()
     code = app.exec()
     return int(code)
+
+
+def show_startup_notes(win, notes: list[str]) -> list:
+    """A warning box per note (a bad setting the start-up ignored), shown without blocking: the window starts behind
+    it and the user reads why. Returns the boxes (kept on the window)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    boxes = []
+    for text in notes:
+        box = QMessageBox(QMessageBox.Icon.Warning, "Filter Explorer", text, QMessageBox.StandardButton.Ok, win)
+        box.setModal(False)
+        box.show()  # not open(): that makes it window-modal
+        boxes.append(box)
+    win._startup_notes = boxes
+    return boxes
 
 
 def _freeze_garbage() -> None:

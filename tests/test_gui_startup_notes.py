@@ -37,3 +37,31 @@ def test_startup_notes_are_boxes_that_do_not_block(qtbot):
     qtbot.waitUntil(box.isVisible, timeout=5000)  # shown, and we got here: it did not block
     assert "whole number" in box.text() and not box.isModal()
     box.close()
+
+
+def test_damaged_live_pane_settings_do_not_stop_the_workspace(qtbot, fe_home):
+    """page / per_page / layer of the saved panes as text, floats, negatives, huge: the panes come back with
+    defaults (the window must start whatever the settings file says)."""
+    import json
+
+    from app.models.spec import ModelSpec
+    from app.session import Session
+    from widgets.application import make_app
+    from widgets.live.workspace import LiveWorkspace
+    from widgets.main_window import settings
+
+    make_app()
+    s = settings()
+    s.setValue("live/source", "synthetic")
+    s.setValue("live/panes", json.dumps([
+        {"label": "tiny", "layer": "x", "page": "abc", "per_page": "many"},
+        {"label": "tiny", "layer": 1.5, "page": -3, "per_page": 2.5},
+        {"label": "tiny", "layer": None, "page": "1e400", "per_page": True}]))
+    session = Session()
+    session.put_model("tiny", ModelSpec.make("simple", label="tiny", options={"widths": (4, 6)}))
+    ws = LiveWorkspace(session, s)
+    qtbot.addWidget(ws)
+    ws.show()
+    assert [p.spec.label for p in ws.panes] == ["tiny", "tiny", "tiny"]
+    assert all(p.page == 0 for p in ws.panes)
+    ws.shutdown()

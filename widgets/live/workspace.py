@@ -138,7 +138,9 @@ class LiveWorkspace(QWidget):
                 except HeadFileError:
                     head = None  # the head was deleted: the pane comes back without it
             if spec is not None:
-                restored.append((spec, p.get("layer"), int(p.get("page", 0)), int(p.get("per_page", PER_PAGE)),
+                layer = p.get("layer") if isinstance(p.get("layer"), int) and not isinstance(p.get("layer"), bool) \
+                    else None
+                restored.append((spec, layer, _whole(p.get("page"), 0, 0), _whole(p.get("per_page"), PER_PAGE, 0),
                                  bool(p.get("predict", False)), head))
         if not restored:
             restored = [(sp, None, 0, PER_PAGE, False, None) for sp in default_pane_specs(self._choices)]
@@ -433,3 +435,15 @@ class LiveWorkspace(QWidget):
             self.recording = None
             self.runner.stop_recording()
         self.controls.set_recording(on)
+
+
+def _whole(value, default: int, minimum: int) -> int:
+    """A whole number from the settings file, or ``default`` when it is not one (a hand-edited or damaged file must
+    not stop the window from starting)."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        return default
+    try:
+        n = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return n if n >= minimum else default

@@ -33,6 +33,26 @@ def _isolated_home(tmp_path_factory):
     yield home
 
 
+@pytest.fixture(scope="session")
+def qapp():
+    """pytest-qt's application, made the app's way: ``make_app`` also moves cyclic garbage collection to the GUI
+    thread (``widgets.application.main_thread_gc``; a collection in a worker thread that freed Qt objects
+    deadlocked the suite)."""
+    from widgets.application import make_app
+
+    return make_app()
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_on_the_main_thread():
+    """Between tests no event loop runs the GUI-thread collector's timer: collect what is due here (main thread)."""
+    yield
+    app_module = sys.modules.get("widgets.application")
+    guard = getattr(app_module, "_gc_guard", None) if app_module is not None else None
+    if guard is not None:
+        guard.check()
+
+
 @pytest.fixture
 def fe_home(tmp_path, monkeypatch):
     """A fresh home folder for one test (settings, history, caches)."""

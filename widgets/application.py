@@ -32,10 +32,29 @@ def make_app():
     QCoreApplication.setOrganizationName("FilterExplorer")
     QCoreApplication.setApplicationName("Filter Explorer")
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    main_thread_gc()
     icon = Path(__file__).resolve().parent.parent / "resources" / "icons" / "app.png"
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
     return app
+
+
+_gc_guard = None
+
+
+def main_thread_gc():
+    """Python's cyclic garbage collector runs in whichever thread happens to allocate when a threshold is crossed.
+    When it frees Qt objects there (a closed dialog's menus, a replaced plot) from a worker thread, PySide6 can
+    deadlock: seen in this project's test suite (the CI run that never finished): the GUI thread, deleting a QObject
+    with the GIL held, waited for a Qt mutex that the worker held while it waited for the GIL. So while a
+    QApplication exists, automatic collection is off and a timer on the GUI thread collects by the same thresholds
+    (as pyqtgraph's ``GarbageCollector``). Idempotent; returns the guard (``check()`` collects now if due)."""
+    global _gc_guard
+    if _gc_guard is None:
+        from widgets.common.gcguard import MainThreadGC
+
+        _gc_guard = MainThreadGC()
+    return _gc_guard
 
 
 def run_gui(args) -> int:

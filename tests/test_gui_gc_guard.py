@@ -1,0 +1,47 @@
+"""Cyclic garbage is collected on the GUI thread only while a QApplication exists (a collection in a worker thread
+that freed Qt objects deadlocked PySide6: the suite's hang)."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+import pytest
+
+pytestmark = pytest.mark.gui
+
+
+class Cycle:
+    def __init__(self):
+        self.me = self
+
+
+def test_automatic_collection_is_off_and_the_gui_thread_collects(qtbot):
+    from widgets.application import main_thread_gc, make_app
+
+    make_app()
+    guard = main_thread_gc()
+    assert main_thread_gc() is guard and not gc.isenabled() and guard.timer.isActive()
+    assert guard.timer.interval() == 500 and guard.timer.thread() is guard.thread()
+    gc.collect()
+    alive = []
+
+    def make_garbage():
+        for _ in range(guard.threshold[0] + 50):
+            c = Cycle()
+            alive.append(c)
+        alive.clear()  # now cyclic garbage only
+
+    worker = threading.Thread(target=make_garbage)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert gc.get_count()[0] > guard.threshold[0]  # due, yet nothing collected it in the worker thread
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(guard.check()))  # a worker asking: refused
+    t.start()
+    t.join(30)
+    assert seen == [0] and gc.get_count()[0] > guard.threshold[0]
+    assert guard.check() >= guard.threshold[0]  # the GUI thread frees the cycles
+    assert gc.get_count()[0] < guard.threshold[0]
+

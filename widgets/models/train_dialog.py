@@ -289,6 +289,10 @@ class TrainDialog(QDialog):
         self.result = result
         self._ep_x = [r.step for r in result.history]  # epoch points a coalesced report may have skipped
         self._ep_acc = [_epoch_acc(r) for r in result.history]
+        if not self._steps:  # a fast run whose step reports were all coalesced away: the epochs' own figures
+            self._steps = [r.step for r in result.history]
+            self._loss = [float(r.loss) for r in result.history]
+            self._acc = [float(r.train_acc) for r in result.history]
         self._redraw()
         self.progress.setRange(0, 1000)
         self.progress.setValue(1000)

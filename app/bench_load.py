@@ -94,8 +94,10 @@ def _live(args, on: bool | None) -> dict[str, Any]:
     import torch
 
     from app import device as devmod
-    from app.live.pipeline import LIVE_OPTIONS, LiveConfig, LiveEngine, PaneConfig, default_layer
-    from app.live.sources import SyntheticSource
+    from app.live.config import LiveConfig, PaneConfig
+    from app.live.engine import LiveEngine, default_layer
+    from app.live.pipeline import LIVE_OPTIONS
+    from app.live.synthetic import SyntheticSource
     from app.models.spec import ModelSpec
 
     tuner = _tuner(True)

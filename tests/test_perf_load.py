@@ -76,3 +76,15 @@ def test_bench_load_bad_arguments(argv, expected):
     out = subprocess.run([sys.executable, "main.py", "bench", "load", *argv], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 2 and expected in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bench_load_live_with_the_tuner_runs(tmp_path):
+    """The live figure with the tuner on (``_live(args, True)``) builds its pane from app.live's config types (an
+    import that went stale once: the whole ``bench load`` then failed at its first figure)."""
+    env = {**os.environ, "FILTER_EXPLORER_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "main.py", "bench", "load", "--quick", "--benchmarks", "live", "--busy",
+                          "0", "--tuner", "on", "--frames", "3", "--size", "24x32", "--max-seconds", "120", "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    (fig,) = json.loads(out.stdout)["figures"]
+    assert fig["figure"] == "live app FPS (tuner on)" and fig["idle"] > 0 and fig["loaded"] > 0

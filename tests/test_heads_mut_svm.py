@@ -12,7 +12,7 @@ import torch
 
 from app.probe.headcore import standardizer
 from app.probe.heads import accuracy_due
-from app.probe.svm import SVM_TOL, svm_objective, train_svm
+from app.probe.svm import STOP_CRITERION, SVM_TOL, svm_objective, train_svm
 from app.tasks import CancelToken, Cancelled, run_to_end
 
 
@@ -83,7 +83,7 @@ def test_svm_curve_progress_settings_and_stop_value(precondition):
     A, B = _std(Xtr, Xtr), _std(Xtr, Xte)
     loss, _, _, rel = _numpy_objective(A, ytr, c, res.state["W"], res.state["b"], 0.5)
     s = res.stop
-    assert s["criterion"] == "gradient norm / gradient norm at zero weights" and s["tolerance"] == 1e-6
+    assert s["criterion"] == STOP_CRITERION and s["tolerance"] == 1e-6 and s["gap_tolerance"] == 1e-3
     assert s["converged"] is True and s["value"] <= 1e-6 and s["iterations"] > 10  # past the first eval_every
     assert s["value"] == pytest.approx(rel, rel=5e-2, abs=1e-9)
     assert res.settings == dict(opts, intercept="penalised (LinearSVC intercept_scaling=1)",

@@ -155,7 +155,8 @@ def bench_svm(args) -> dict:
     n, d = Xtr.shape
     n_classes = f["n_classes"]
     tol = float(args.tol) if args.tol is not None else BENCH_TOL
-    opts = {"C": float(args.C), "epochs": int(args.epochs), "tol": tol, "standardize": True, "eval_every": 0}
+    opts = {"C": float(args.C), "epochs": int(args.epochs), "tol": tol, "standardize": True, "eval_every": 0,
+            "multiclass": "ovr"}  # LinearSVC's problem (the default may differ), the one compared
     run_to_end(train_svm(Xtr[:20], ytr[:20], Xte[:5], yte[:5], n_classes, dict(opts, epochs=2), device=dev))  # warm-up
     selection = None
     if getattr(args, "select_C", None):

@@ -73,6 +73,36 @@ def objective_and_gap(A: torch.Tensor, Ypm: torch.Tensor, W: torch.Tensor, b: to
     return loss, dW.add_(W, alpha=lam), db.add_(b, alpha=lam), gap
 
 
+def ww_objective_and_gap(A: torch.Tensor, y: torch.Tensor, W: torch.Tensor, b: torch.Tensor, C: float):
+    """(loss, dW, db, relative duality gap) of the Weston-Watkins multi-class squared hinge, scaled like
+    ``svm_objective``: 0.5/(C n) (|W|^2 + |b|^2) + mean_i sum_{j != y_i} max(0, 1 - (s_iy - s_ij))^2.
+
+    One problem for all classes (the scores compete, as in softmax regression) instead of K independent one-vs-rest
+    problems. Its Fenchel dual has the same form as the one-vs-rest one with the margins m_ij (j != y_i) in place of
+    the one-vs-rest margins (dual point beta = 2 C m): the gap is computed by the same formula."""
+    n = len(A)
+    S = F.linear(A, W, b)
+    margin = torch.clamp_(S.sub_(S.gather(1, y[:, None])).add_(1.0), min=0)
+    margin.scatter_(1, y[:, None], 0.0)
+    lam = 1.0 / (C * n)
+    m64 = margin.double()
+    msq = float((m64 * m64).sum())
+    msum = float(m64.sum())
+    penalty = float(W.double().square().sum()) + float(b.double().square().sum())
+    loss = msq / n + 0.5 * lam * penalty
+    dz = margin.mul_(2.0 / n)
+    dz.scatter_(1, y[:, None], -dz.sum(1, keepdim=True))
+    dW = dz.T @ A
+    db = dz.sum(0)
+    data2 = float(dW.double().square().sum()) + float(db.double().square().sum())
+    dual = (2.0 * msum - msq) / n - 0.5 * data2 / lam
+    gap = (loss - dual) / max(abs(loss), 1e-300)
+    return loss, dW.add_(W, alpha=lam), db.add_(b, alpha=lam), gap
+
+
+MULTICLASS = ("ovr", "ww")  # one-vs-rest (LinearSVC's), Weston-Watkins (one multi-class problem)
+
+
 def coordinates(A: torch.Tensor, lam: float, mode, seed: int, curvature: float, opts: dict):
     """The preconditioner of ``mode`` (``app.probe.precond``): "auto" = the exact Cholesky factor up to
     ``PRECONDITION_MAX_FEATURES`` features, the Nystrom approximation above; "on"/True (Cholesky), "nystrom",
@@ -116,14 +146,25 @@ def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed
     if not (tol >= 0 and gap_tol >= 0):  # 0: never met (the other rule, the iteration cap or a stall ends it)
         raise ValueError(f"svm: tol and gap_tol must be >= 0, got {tol} and {gap_tol}")
     every_opt = int(opts.get("eval_every", 10))
-    Ypm = -torch.ones(n, n_classes, device=device, dtype=dtype)
-    Ypm[torch.arange(n, device=device), y] = 1.0
+    multiclass = opts.get("multiclass", "ovr")
+    if multiclass not in MULTICLASS:
+        raise ValueError(f"svm: multiclass must be one of {', '.join(MULTICLASS)}, got {multiclass!r}")
+    if multiclass == "ovr":
+        Ypm = -torch.ones(n, n_classes, device=device, dtype=dtype)
+        Ypm[torch.arange(n, device=device), y] = 1.0
+
+        def objective(W_, b_):
+            return objective_and_gap(A, Ypm, W_, b_, C)
+    else:
+        def objective(W_, b_):
+            return ww_objective_and_gap(A, y, W_, b_, C)
     lam = 1.0 / (C * n)
     W0, b0 = initial_weights(init, n_classes, d, device)
     W0, b0 = W0.to(dtype), b0.to(dtype)
-    # the gradient at zero weights (every margin 1): -2/n Y^T [A 1]; its norm is the reference of the stopping rule
-    g0 = math.sqrt(float(((-2.0 / n) * (Ypm.T @ A)).square().sum()) + float(((-2.0 / n) * Ypm.sum(0)).square().sum()))
-    g0 = max(g0, 1e-30)
+    # the gradient at zero weights (every margin 1): the reference of the stopping rule (independent of a warm start)
+    _, gW0, gb0, _ = objective(torch.zeros(n_classes, d, device=device, dtype=dtype),
+                               torch.zeros(n_classes, device=device, dtype=dtype))
+    g0 = max(math.sqrt(float(gW0.square().sum()) + float(gb0.square().sum())), 1e-30)
     curvature = float(opts.get("curvature", SVM_CURVATURE))
     pre = coordinates(A, lam, opts.get("precondition", "auto"), seed, curvature, opts)
     bscale = pre.bscale
@@ -146,7 +187,7 @@ def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed
     def _fun(x: torch.Tensor):
         set_weights(x)
         evaluated[:] = [x]
-        loss, gW, gb, gap = objective_and_gap(A, Ypm, W, b, C)
+        loss, gW, gb, gap = objective(W, b)
         rel = math.sqrt(float(gW.square().sum()) + float(gb.square().sum())) / g0
         g = torch.cat((pre.to_coords(gW).reshape(-1), gb / bscale))
         recent.append((g, rel, gap))
@@ -183,10 +224,10 @@ def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed
     rel, gap = (recent[-1][1], recent[-1][2]) if recent else (float("nan"), float("nan"))
     if last_it is not None:
         # the values at the final iterate (the line search's last evaluation may be another point)
-        _, gW, gb, gap = objective_and_gap(A, Ypm, W, b, C)
+        _, gW, gb, gap = objective(W, b)
         rel = math.sqrt(float(gW.square().sum()) + float(gb.square().sum())) / g0
     stop = stop_report(STOP_CRITERION, rel, tol, last_it.n_iter if last_it else 0, rel <= tol and gap <= gap_tol)
     stop.update(duality_gap=float(gap), gap_tolerance=gap_tol)
-    settings = dict(opts, intercept="penalised (LinearSVC intercept_scaling=1)",
+    settings = dict(opts, multiclass=multiclass, intercept="penalised (LinearSVC intercept_scaling=1)",
                     preconditioned=pre.kind != "none", preconditioner=pre.kind)
     return HeadResult(scores, tuple(curves), time.perf_counter() - t0, settings, stop, state_of(W, b))

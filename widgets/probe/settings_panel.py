@@ -68,8 +68,10 @@ HEAD_OPTIONS = [
      "Ridge regularisation strength: larger alpha shrinks the weights more. Closed form, no epochs."),
     ("svm", "C", "C", "float", 1e-6, 1e6, 1.0,
      "Inverse regularisation of the SVM: larger C fits the training set harder (risk of overfitting)."),
-    ("svm", "epochs", "Epochs", "int", 1, 2000, 100,
-     "Optimiser passes over the training features (L-BFGS iterations)."),
+    ("svm", "epochs", "Max iterations", "int", 1, 5000, 1000,
+     "At most this many L-BFGS iterations (each a full pass over the training features). Training stops\n"
+     "earlier once both the gradient (as liblinear's rule) and the duality gap (how far the objective can\n"
+     "still be from its optimum) are below their tolerances; the result says which held."),
     ("knn", "k", "k", "int", 1, 200, 5,
      "How many nearest training examples vote for each test example's class."),
 ]

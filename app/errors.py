@@ -28,5 +28,8 @@ class LimitError(AppError, ValueError):
 
 def message(exc: BaseException) -> str:
     """The text to show for an error: its message, or its class name when it has none."""
-    text = str(exc).strip().strip("'\"")
+    if isinstance(exc, KeyError) and len(exc.args) == 1:  # str(KeyError) quotes its argument: show it bare
+        text = str(exc.args[0]).strip()
+    else:  # a message may end in a quoted value ("got 'cs'"): keep its quotes
+        text = str(exc).strip()
     return text or exc.__class__.__name__

@@ -29,7 +29,8 @@ HEAD_DEFAULTS: dict[str, dict[str, Any]] = {
     # closed-form ridge regression on one-vs-all targets (primal or dual, whichever is smaller)
     "ridge": {"alpha": 1.0, "standardize": True},
     # one-vs-rest squared-hinge linear SVM, L-BFGS on the device
-    "svm": {"C": 1.0, "epochs": 1000, "tol": 1e-4, "gap_tol": 1e-3, "standardize": True, "eval_every": 10},
+    "svm": {"C": 1.0, "epochs": 1000, "tol": 1e-4, "gap_tol": 1e-3, "multiclass": "ovr", "standardize": True,
+            "eval_every": 10},
     # k nearest neighbours (euclidean, torch.cdist in chunks)
     "knn": {"k": 5, "standardize": True},
 }

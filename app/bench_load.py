@@ -37,7 +37,10 @@ def register(sub, bench) -> None:
     p.add_argument("--busy", type=int, default=2, help="busy processes for the loaded runs (default 2)")
     p.add_argument("--benchmarks", default=",".join(BENCHMARKS),
                    help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: all)")
-    p.add_argument("--frames", type=int, default=50, help="live: frames per measurement (default 50)")
+    p.add_argument("--frames", type=int, default=200,
+                   help="live: frames per measurement (default 200: about 5-15 s, so that the thread tuner's first "
+                        "trials, which a Live view pays once, weigh as they do in a view left running; 50 frames "
+                        "under load were ~3 s, a fifth of them spent trying the slower count)")
     p.add_argument("--size", default="240x320", help="live: frame HxW (default 240x320)")
     p.add_argument("--images", type=int, default=4000, help="extract: images (default 4000: 8 batches)")
     p.add_argument("--head-train", type=int, default=5000, help="head: training images (default 5000)")

@@ -86,7 +86,7 @@ def test_svm_curve_progress_settings_and_stop_value(precondition):
     assert s["criterion"] == STOP_CRITERION and s["tolerance"] == 1e-6 and s["gap_tolerance"] == 1e-3
     assert s["converged"] is True and s["value"] <= 1e-6 and s["iterations"] > 10  # past the first eval_every
     assert s["value"] == pytest.approx(rel, rel=5e-2, abs=1e-9)
-    assert res.settings == dict(opts, intercept="penalised (LinearSVC intercept_scaling=1)",
+    assert res.settings == dict(opts, multiclass="ovr", intercept="penalised (LinearSVC intercept_scaling=1)",
                                 preconditioned=precondition == "auto",
                                 preconditioner="cholesky" if precondition == "auto" else "none")  # 5 features
     assert 0 < res.seconds <= elapsed

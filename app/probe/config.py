@@ -28,8 +28,11 @@ HEAD_DEFAULTS: dict[str, dict[str, Any]] = {
                  "standardize": True, "eval_every": 10},
     # closed-form ridge regression on one-vs-all targets (primal or dual, whichever is smaller)
     "ridge": {"alpha": 1.0, "standardize": True},
-    # one-vs-rest squared-hinge linear SVM, L-BFGS on the device
-    "svm": {"C": 1.0, "epochs": 1000, "tol": 1e-4, "gap_tol": 1e-3, "multiclass": "ovr", "standardize": True,
+    # squared-hinge linear SVM, L-BFGS on the device, stopped by gradient norm and duality gap. multiclass "ww"
+    # (Weston-Watkins, one problem for all classes) chosen on validation: rdsn MNIST features (15,000 train / 5,000
+    # validation), validation top-1 98.62% against one-vs-rest's 98.22% (each at its C selected on validation);
+    # "ovr" is LinearSVC's problem (bench svm compares that one)
+    "svm": {"C": 1.0, "epochs": 1000, "tol": 1e-4, "gap_tol": 1e-3, "multiclass": "ww", "standardize": True,
             "eval_every": 10},
     # k nearest neighbours (euclidean, torch.cdist in chunks)
     "knn": {"k": 5, "standardize": True},

@@ -8,7 +8,8 @@ Every head is a task generator ``train_X(Xtr, ytr, Xte, yte, n_classes, opts, de
   approximate Hessian up to 4096 features) or minibatch Adam; L-BFGS stops when max |gradient| <= tol.
 - ``ridge``: closed form on one-vs-all targets (+1 / -1): primal (d x d) or dual (n x n, the extreme-learning-machine
   form) whichever is smaller, solved by Cholesky in float64.
-- ``svm``: one-vs-rest squared hinge (LinearSVC's objective), preconditioned L-BFGS to a relative gradient norm
+- ``svm``: squared hinge, multi-class by Weston-Watkins (the probe's default) or one-vs-rest (LinearSVC's
+  objective), preconditioned L-BFGS until the relative gradient norm and the relative duality gap are small
   (``app.probe.svm``).
 - ``knn``: k nearest neighbours (euclidean on standardised features), votes weighted 1 + 1e-3/rank for ties.
 Features are standardised with the training mean and standard deviation unless ``standardize`` is off.

@@ -48,7 +48,9 @@ POOLING_TIPS = {
 HEAD_TIPS = {
     "logistic": "Softmax (multinomial logistic) regression on the standardised features, trained with L-BFGS.",
     "ridge": "Ridge regression on one-vs-all targets, solved in closed form (fast, no epochs).",
-    "svm": "Linear SVM (one-vs-rest, squared hinge), trained with L-BFGS.",
+    "svm": "Linear SVM (squared hinge; multi-class by Weston-Watkins, or one-vs-rest as scikit-learn's LinearSVC\n"
+           "with the head option multiclass=ovr on the command line), trained with L-BFGS until the gradient and\n"
+           "the duality gap are small.",
     "knn": "k nearest neighbours: no training; test features vote among their nearest training features.",
 }
 

@@ -198,7 +198,7 @@ def test_chunks_bound_memory_and_change_nothing():
     orig = small._scatter
     small._scatter = lambda t, *a: calls.append(len(t)) or orig(t, *a)
     assert torch.allclose(small.forward_features(x), full, atol=1e-6)
-    assert calls == [2] * 7  # 7 images of 2 channels, one image at a time
+    assert calls == [1] * 14  # 7 images of 2 channels: one image channel at a time (and one theta1 at a time)
 
 
 def test_no_random_weights_and_the_state_follows_the_options():

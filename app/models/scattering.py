@@ -187,14 +187,18 @@ class Scattering(Backbone):
         phi = [p.to(x.dtype) for p in phi]
         psi = [[p.to(x.dtype) for p in levels] for levels in psi]
         L = self.L
-        per_image = C * Mp * Np * 2 * x.element_size() * 2 * (L * L if order == 2 and self.J > 1 else L)  # complex
-        step = max(1, self.chunk_bytes // max(1, per_image))
-        outs = [self._scatter(x[i:i + step].reshape(-1, H, W), Mp, Np, phi, psi, order)
-                for i in range(0, B, step)]
+        # the largest intermediate per image channel: the order-2 products of the finest scale, L (theta1 group) x L
+        # complex values per padded pixel, twice (product and transform); a chunk is a run of image channels
+        two = order == 2 and self.J > 1
+        group = max(1, min(L, self.chunk_bytes // max(1, Mp * Np * 4 * x.element_size() * L))) if two else L
+        per_channel = Mp * Np * 4 * x.element_size() * L * (group if two else 1)
+        step = max(1, self.chunk_bytes // max(1, per_channel))
+        flat = x.reshape(B * C, H, W)
+        outs = [self._scatter(flat[i:i + step], Mp, Np, phi, psi, order, group) for i in range(0, B * C, step)]
         S = torch.cat(outs) if len(outs) > 1 else outs[0]
         return S.reshape(B, C, *S.shape[1:])
 
-    def _scatter(self, x: torch.Tensor, Mp: int, Np: int, phi, psi, order: int) -> torch.Tensor:
+    def _scatter(self, x: torch.Tensor, Mp: int, Np: int, phi, psi, order: int, group: int) -> torch.Tensor:
         """(n, H, W) real -> (n, K, H', W'): kymatio's ``scattering2d`` core, the L orientations of a scale (and the
         L x L pairs of a scale pair) at once."""
         J = self.J
@@ -216,14 +220,16 @@ class Scattering(Backbone):
             out.append(low(u, j1))
             U1.append(u)
         if order >= 2:
+            g = group
             for j1 in range(J - 1):
-                parts = []
-                for j2 in range(j1 + 1, J):
-                    u2 = fold(U1[j1][:, :, None] * (psi[j2][j1] / 4 ** (j2 - j1)), 2 ** (j2 - j1))
-                    u2 = fft(ifft(u2).abs())  # (n, L, L, ...)
-                    parts.append(low(u2, j2))
-                    del u2
-                out.append(torch.cat(parts, dim=2).reshape(n, -1, *parts[0].shape[-2:]))
+                for t0 in range(0, self.L, g):  # theta1 in groups: bounds the (n, g, L, ...) products
+                    parts = []
+                    for j2 in range(j1 + 1, J):
+                        u2 = U1[j1][:, t0:t0 + g, None] * (psi[j2][j1] / 4 ** (j2 - j1))
+                        u2 = fft(ifft(fold(u2, 2 ** (j2 - j1))).abs())  # (n, g, L, ...)
+                        parts.append(low(u2, j2))
+                        del u2
+                    out.append(torch.cat(parts, dim=2).reshape(n, -1, *parts[0].shape[-2:]))
         return torch.cat(out, dim=1)
 
     # --- the backbone interface -----------------------------------------------------------------------------

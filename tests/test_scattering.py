@@ -253,7 +253,32 @@ def test_an_input_smaller_than_2J_or_of_other_channels_is_refused():
         m.forward_features(torch.zeros(1, 3, 16, 16))
 
 
-def test_probe_cli_names_the_option(capsys):
+def test_probe_runs_on_digits_with_every_layer(fe_home, capsys):
+    """``probe --backbone scattering --dataset digits --json``: the backbone is matched to the data (1 channel, 8 px),
+    the default layer is order2 (81 maps of 2x2), and order1 can be probed too."""
+    import json
+
+    from app.cli import run
+
+    common = ["probe", "--backbone", "scattering", "--dataset", "digits", "--train-limit", "300", "--test-limit", "60",
+              "--json"]
+    assert run(common) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["settings"]["layer_name"] == "order2" and out["settings"]["pooling"] == "gap"
+    assert out["settings"]["model_options"] == {"in_channels": 1, "input_size": 8} and out["n_features"] == 81
+    assert run(common + ["--layer", "0", "--pooling", "grid2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["settings"]["layer_name"] == "order1" and out["n_features"] == 17 * 4
+
+
+def test_whole_numbers_of_any_integer_type_are_options():
+    m = create("scattering", J=np.int64(2), L=np.int32(4), in_channels=1)
+    assert (m.J, m.L, type(m.J)) == (2, 4, int)
+    with pytest.raises(ModelError, match="J must be a whole number, got 2.5"):
+        create("scattering", J=2.5)
+
+
+def test_probe_cli_names_the_option(fe_home, capsys):
     from app.cli import run
 
     code = run(["probe", "--backbone", "scattering", "--options", "J=4", "--dataset", "digits"])

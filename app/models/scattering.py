@@ -20,13 +20,16 @@ theta1, j2, theta2)): ``order2`` of a grey image is kymatio's output ``(B, 1, K,
 
 The filters of the built size (``input_size``) are buffers (so the state dict, hence the probe's feature-cache key,
 changes with J, L and the size); other sizes (Live's processing size) get theirs built once and cached (a few kept).
-Memory is bounded: a batch is transformed ``chunk_bytes`` at a time (the largest intermediate is the order-2 product
-of the finest scale, C L^2 padded-size complex values per image).
+Memory is bounded: a batch is transformed as runs of image channels of about ``chunk_bytes`` of intermediates each
+(the largest is the order-2 product of the finest scale, L x L padded-size complex values per image channel; order 2
+takes the first-order orientations in groups, so that even one large colour frame stays within the budget). The
+transform runs in float32 (float64 inputs in float64), outside autocast.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from numbers import Integral
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +47,7 @@ def check_options(J: int, L: int, max_order: int, in_channels: int, input_size: 
     """``ModelError`` naming the option for a value the transform cannot use."""
     for name, v in (("J", J), ("L", L), ("max_order", max_order), ("in_channels", in_channels),
                     ("input_size", input_size)):
-        if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, bool) or not isinstance(v, Integral):
             raise ModelError(f"{name} must be a whole number, got {v!r}")
     if J < 1:
         raise ModelError(f"J (the number of scales, log2 of the scattering scale) must be at least 1, got {J}")
@@ -117,6 +120,7 @@ class Scattering(Backbone):
     ) -> None:
         super().__init__()
         check_options(J, L, max_order, in_channels, input_size)
+        J, L, max_order, in_channels, input_size = (int(v) for v in (J, L, max_order, in_channels, input_size))
         self.J, self.L, self.max_order = int(J), int(L), int(max_order)
         self.in_channels = int(in_channels)
         self.chunk_bytes = int(chunk_bytes)
@@ -194,7 +198,8 @@ class Scattering(Backbone):
         per_channel = Mp * Np * 4 * x.element_size() * L * (group if two else 1)
         step = max(1, self.chunk_bytes // max(1, per_channel))
         flat = x.reshape(B * C, H, W)
-        outs = [self._scatter(flat[i:i + step], Mp, Np, phi, psi, order, group) for i in range(0, B * C, step)]
+        with torch.autocast(x.device.type, enabled=False):  # FFTs of half precision: power-of-2 sizes only (CUDA)
+            outs = [self._scatter(flat[i:i + step], Mp, Np, phi, psi, order, group) for i in range(0, B * C, step)]
         S = torch.cat(outs) if len(outs) > 1 else outs[0]
         return S.reshape(B, C, *S.shape[1:])
 

@@ -255,7 +255,7 @@ def test_an_input_smaller_than_2J_or_of_other_channels_is_refused():
 
 def test_probe_runs_on_digits_with_every_layer(fe_home, capsys):
     """``probe --backbone scattering --dataset digits --json``: the backbone is matched to the data (1 channel, 8 px),
-    the default layer is order2 (81 maps of 2x2), and order1 can be probed too."""
+    the default layer is order2 (81 maps of 2x2, pooled on a 4x4 grid), and order1 can be probed too."""
     import json
 
     from app.cli import run
@@ -264,8 +264,8 @@ def test_probe_runs_on_digits_with_every_layer(fe_home, capsys):
               "--json"]
     assert run(common) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["settings"]["layer_name"] == "order2" and out["settings"]["pooling"] == "gap"
-    assert out["settings"]["model_options"] == {"in_channels": 1, "input_size": 8} and out["n_features"] == 81
+    assert out["settings"]["layer_name"] == "order2" and out["settings"]["pooling"] == "grid4"  # its probe default
+    assert out["settings"]["model_options"] == {"in_channels": 1, "input_size": 8} and out["n_features"] == 81 * 16
     assert run(common + ["--layer", "0", "--pooling", "grid2"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["settings"]["layer_name"] == "order1" and out["n_features"] == 17 * 4

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from app.models.base import Backbone, LayerInfo, ModelError
 from app.models.registry import register_backbone
-from app.models.scattering_filters import FilterBank, compute_padding, filter_bank
+from app.models.scattering_filters import FilterBank, compute_padding, filter_bank, psi_levels
 
 MAX_L = 64  # orientations: more is a typo (and L^2 order-2 maps per scale pair)
 MAX_ORDERS = (1, 2)
@@ -120,7 +120,6 @@ class Scattering(Backbone):
     ) -> None:
         super().__init__()
         check_options(J, L, max_order, in_channels, input_size)
-        J, L, max_order, in_channels, input_size = (int(v) for v in (J, L, max_order, in_channels, input_size))
         self.J, self.L, self.max_order = int(J), int(L), int(max_order)
         self.in_channels = int(in_channels)
         self.chunk_bytes = int(chunk_bytes)
@@ -149,7 +148,7 @@ class Scattering(Backbone):
         if (Mp, Np) == self.padded and self.phi0.device == device:
             bufs = dict(self.named_buffers())
             phi = [bufs[f"phi{r}"] for r in range(self.J)]
-            psi = [[bufs[f"psi{j}_{r}"] for r in range(self._levels(j))] for j in range(self.J)]
+            psi = [[bufs[f"psi{j}_{r}"] for r in range(psi_levels(j, self.J))] for j in range(self.J)]
             return phi, psi
         key = (Mp, Np, str(device))
         got = self._banks.get(key)
@@ -164,9 +163,6 @@ class Scattering(Backbone):
         else:
             self._banks.move_to_end(key)
         return got
-
-    def _levels(self, j: int) -> int:
-        return min(j + 1, max(self.J - 1, 1))
 
     def _apply(self, fn, *args, **kwargs):  # .to() / .cuda(): the cached banks of other sizes are rebuilt lazily
         self._banks = OrderedDict()

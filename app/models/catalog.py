@@ -29,6 +29,8 @@ BACKBONES: dict[str, str] = {
     "patches": "Data-dependent single layer (Coates & Ng; Thiry et al.): k filters from training patches (random, "
         "whitened or k-means centroids), triangle / split +-ReLU / soft-threshold activation, grid pooling; fitted on "
         "the training split only",
+    "scattering": "2-D wavelet scattering (Mallat; kymatio's Scattering2D): fixed Morlet wavelets, orders 0-2, J "
+        "scales, L orientations, per input channel; data-independent",
 }
 
 # The two families of issue 13. data-independent: no filter sees the data (random or hand-designed filters; input
@@ -39,6 +41,7 @@ FAMILIES: dict[str, str] = {
     "simple": "data-independent",
     "rdsn": "data-independent",
     "patches": "data-dependent",
+    "scattering": "data-independent",
 }
 FAMILY_TIPS = {
     "data-independent": "data-independent: random or hand-designed filters, no filter sees the data",

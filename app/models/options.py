@@ -38,6 +38,9 @@ TOOLTIPS = {
     "learn_spatial": "LC blocks: train the random 3x3 filters too (Gavrikov & Keuper's learned arm; off: frozen)",
     "width": "Channels of the first stage (doubled at each later stage)",
     "depth": "Number of layers (6n+2 for CIFAR ResNets)",
+    "J": "Scattering: number of wavelet scales (log2 of the scale; maps are subsampled by 2^J; 2^J <= image side)",
+    "L": "Scattering: number of wavelet orientations per scale (kymatio's design is tuned for 8)",
+    "max_order": "Scattering: highest order computed, 1 or 2 (order 2: L^2 J(J-1)/2 more maps per input channel)",
 }
 
 

@@ -83,4 +83,4 @@ def factories() -> dict[str, Callable[..., Any]]:
 
 # Every backbone module registers itself when imported; importing the registry imports them all (plainly, so a
 # missing module is an ImportError). They import ``register_backbone`` from here, which is defined above.
-from app.models import simple, rdsn, lenet, resnet_cifar, resnet18, patches  # noqa: E402,F401,I001  (registry order)
+from app.models import simple, rdsn, lenet, resnet_cifar, resnet18, patches, scattering  # noqa: E402,F401,I001  (registry order)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 import platform
@@ -164,7 +165,9 @@ def ablation(result) -> list[dict[str, Any]]:
     for arm, per_seed in by_arm.items():
         if arm in base_set or current is None:
             current = arm
-        row: dict[str, Any] = {"arm": arm, "baseline": current, "is_baseline": arm == current, "n": len(per_seed)}
+        row: dict[str, Any] = {"arm": arm, "baseline": current, "is_baseline": arm == current, "n": len(per_seed),
+                               "selected": sorted({json.dumps(r.get("selected"), sort_keys=True)
+                                                   for r in per_seed.values() if r.get("selected")})}
         ref = by_arm[current]
         for m in ABLATION_METRICS:
             row[m] = mean_std([r.get(m) for r in per_seed.values() if r.get(m) is not None])
@@ -182,16 +185,25 @@ def _points(ms: tuple[float, float]) -> str:
     return f"{100 * m:+.2f} ± {100 * s:.2f}" if s > 0 else f"{100 * m:+.2f}"
 
 
+def _selected(values: list[str]) -> str:
+    """The hyperparameter values the arm's cells selected on validation (``weight_decay 0.1``; several: seeds)."""
+    out = []
+    for v in values:
+        d = json.loads(v)
+        out.append(", ".join(f"{k} {_fmt(x)}" for k, x in d.items()) if isinstance(d, dict) else str(d))
+    return "; ".join(out) or "-"
+
+
 def ablation_table(result) -> list[str]:
     """The Markdown lines of the ablation table (each arm's cost against its baseline, in points)."""
     lines = ["## Ablation: what each ingredient is worth (change against the baseline, in points)", "",
-             "| arm | compared with | n | test top-1 | change (test) | val top-1 | change (val) |",
-             "|---|---|---|---|---|---|---|"]
+             "| arm | compared with | n | test top-1 | change (test) | val top-1 | change (val) | selected on val |",
+             "|---|---|---|---|---|---|---|---|"]
     for a in ablation(result):
         dt = "(baseline)" if a["is_baseline"] else _points(a["delta_test_top1"])
         dv = "(baseline)" if a["is_baseline"] else _points(a["delta_val_top1"])
         lines.append(f"| {a['arm'] or '-'} | {a['baseline'] or '-'} | {a['n']} | {_pct(a['test_top1'])} | {dt} | "
-                     f"{_pct(a['val_top1'])} | {dv} |")
+                     f"{_pct(a['val_top1'])} | {dv} | {_selected(a['selected'])} |")
     return lines
 
 
@@ -240,7 +252,8 @@ def _recipe_dataset(recipe, quick: bool) -> str:
 def markdown(result, svg_name: str | None = None) -> str:
     r = result.recipe
     gs = groups(result)
-    vary = _varying(list(result.cells))
+    # an ablation's arms are named by what they change (the CSV has every setting): no column per setting
+    vary = [] if (r.plot or {}).get("kind") == "ablation" else _varying(list(result.cells))
     lines = [f"# {r.title}", "", f"**Claim.** {r.claim}" if r.claim else "", "",
              f"Recipe `{r.name}` ({'quick' if result.quick else 'full'} size): {len(result.cells)} cells, "
              f"{result.reused} reused from earlier runs, {result.failed} failed; the cells took "

@@ -159,14 +159,17 @@ def delta_chart(rows: list[dict], *, metrics: tuple[str, ...] = ("test top-1", "
            f'<rect width="{width}" height="{height}" fill="white"/>']
     if title:
         out.append(f'<text x="8" y="18" font-size="13" font-weight="bold">{escape(title)}</text>')
+    x = L
     for mi, m in enumerate(metrics):
-        x = L + 170 * mi
         out.append(f'<rect x="{x}" y="28" width="10" height="10" fill="{PALETTE[mi % len(PALETTE)]}"/>')
-        out.append(f'<text x="{x + 14}" y="37">{escape(m)}: change vs. its baseline (points)</text>')
+        out.append(f'<text x="{x + 14}" y="37">{escape(m)}</text>')
+        x += 14 + 7 * len(m) + 24
+    out.append(f'<text x="{L + pw + 8}" y="37" fill="#555">value (change)</text>')
     for t in _ticks(lo * 100, hi * 100, 6):
         x = fx(t / 100)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{T}" y2="{T + ph}" stroke="#e5e5e5"/>')
-        out.append(f'<text x="{x:.1f}" y="{T + ph + 14}" text-anchor="middle">{t:+g}</text>')
+        out.append(f'<text x="{x:.1f}" y="{T + ph + 14}" text-anchor="middle">{t:+g}</text>'
+                   if t else f'<text x="{x:.1f}" y="{T + ph + 14}" text-anchor="middle">0</text>')
     out.append(f'<text x="{L + pw / 2}" y="{T + ph + 32}" text-anchor="middle">accuracy change vs. the baseline '
                f'arm above it (percentage points; mean ± std over seeds)</text>')
     for i, r in enumerate(rows):

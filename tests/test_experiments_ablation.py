@@ -68,7 +68,8 @@ def test_the_full_arms_are_the_presets_and_every_other_arm_changes_one_setting()
 def test_the_quick_size_runs_a_subset_with_smaller_feature_counts():
     r = load_recipe(NAME)
     quick = r.cells(quick=True)
-    assert len(quick) == 17 and len({c.key for c in quick}) == 17 and {c.get("model_seed") for c in quick} == {0}
+    assert len(quick) == 17 * 2 and len({c.key for c in quick}) == 34
+    assert {c.get("model_seed") for c in quick} == {0, 1}
     assert len(r.cells()) == 17 * 2
     arms = _by_arm(quick)
     assert {s["train_limit"] for s in arms.values()} == {2500} and {s["test_limit"] for s in arms.values()} == {1000}
@@ -91,7 +92,7 @@ def test_dataset_given_on_the_command_line_replaces_the_recipes(tmp_path):
                          env={"FILTER_EXPLORER_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=120)
     assert out.returncode == 0, out.stderr
     cells = json.loads(out.stdout)["cells"]
-    assert len(cells) == 17 and {c["settings"]["dataset"] for c in cells} == {"imagefolder:/data/cifar10-jpg"}
+    assert len(cells) == 34 and {c["settings"]["dataset"] for c in cells} == {"imagefolder:/data/cifar10-jpg"}
     bad = subprocess.run([sys.executable, "main.py", "experiment", "show", NAME, "--dataset", " "], cwd=REPO,
                          capture_output=True, text=True, timeout=120,
                          env={"FILTER_EXPLORER_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})

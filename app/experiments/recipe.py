@@ -34,6 +34,8 @@ A recipe (``resources/experiments/*.toml`` are the shipped ones; any file works)
     y = "test_top1"
     series = "variant"
     log_x = true
+    # kind = "ablation"                 # instead: each variant's change (test and validation top-1, in points)
+    # baseline = ["full"]               # against the last baseline variant before it (default: the first variant)
 
     [[paper]]                           # the paper's figures, shown beside ours
     source = "Xue & Roshan (2019)"
@@ -41,6 +43,9 @@ A recipe (``resources/experiments/*.toml`` are the shipped ones; any file works)
     dataset = "mnist"
     metric = "test_top1"
     value = 0.994
+
+Probe cells also take ``head_grid`` (the values the head's hyperparameter is selected from, on validation) and
+``whiten`` (a random stem's patch-ZCA whitening: false = off, a number = its epsilon; unset = the probe's default).
 
 Unknown keys anywhere are an error naming the key and the known ones (a typo must not silently run the default).
 """

@@ -135,8 +135,11 @@ def _probe(s, cancel, on_progress, run_to_end) -> dict[str, Any]:
     for name in ("split_seed", "head_seed", "val", "feature_budget"):
         if name in fields and s.get(name) is not None:
             kw[name] = s[name]
+    if s.get("head_grid") is not None:  # the values the head's hyperparameter is selected from (on validation)
+        kw["grid"] = tuple(s["head_grid"])
     cfg = ProbeConfig(**kw)
-    result = run_to_end(run_probe(cfg, cancel=cancel), on_progress)
+    task = run_probe(cfg, cancel=cancel) if "whiten" not in s else _probe_whiten(cfg, s["whiten"], cancel)
+    result = run_to_end(task, on_progress)
     d = result.to_dict() if hasattr(result, "to_dict") else dict(result)
     run_id = None
     try:
@@ -153,7 +156,29 @@ def _probe(s, cancel, on_progress, run_to_end) -> dict[str, Any]:
             "n_test": d.get("n_test"), "selected": d.get("selected") or (d.get("settings") or {}).get("head_options"),
             "retrieval": (d.get("settings") or {}).get("retrieval") or d.get("retrieval"),
             "run_id": run_id if run_id is not None else d.get("run_id"), "label": spec.label,
-            "weight_state": spec.weight_state, "device": d.get("device")}
+            "weight_state": spec.weight_state, "device": d.get("device"),
+            "whiten_stem": (d.get("settings") or {}).get("whiten_stem")}
+
+
+def _probe_whiten(cfg, whiten, cancel):
+    """``run_probe`` with the stem's patch-ZCA whitening set by the cell (``whiten``: false = off, a number = its
+    epsilon) instead of the probe's per-backbone default; the run records what it used (``whiten_stem``)."""
+    from app.data import load
+    from app.device import pick
+    from app.probe.resolve import check_config, is_random, resolve
+    from app.probe.run import run_resolved
+    from app.tasks import Progress
+
+    if whiten is not False and (isinstance(whiten, bool) or not isinstance(whiten, (int, float)) or whiten <= 0):
+        raise CellError(f"whiten must be false (off) or a positive epsilon, got {whiten!r}")
+    check_config(cfg)
+    yield Progress(0, None, f"loading dataset {cfg.dataset}")
+    data = load(cfg.dataset, "train", cfg.data_root)
+    record, model = resolve(cfg, data, pick())
+    if whiten is not False and not is_random(record.model):
+        raise CellError("whiten applies to a random backbone's stem only (this cell's backbone has weights)")
+    record = record.with_(whiten=None if whiten is False else float(whiten))
+    return (yield from run_resolved(record, cancel, train_full=data, model=model, config=cfg))
 
 
 def _train(s, cancel, on_progress, run_to_end) -> dict[str, Any]:

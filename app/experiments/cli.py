@@ -6,6 +6,10 @@ import json
 import sys
 
 
+DATASET_HELP = ("run the recipe on this dataset instead of the one it names (e.g. imagefolder:PATH for a copy of "
+                "CIFAR-10 elsewhere); the report's command line says so")
+
+
 def register(sub, bench) -> None:
     p = sub.add_parser("experiment", help="the seed papers' claims as recipes: list, show, run (reports)")
     es = p.add_subparsers(dest="experiment_command", metavar="ACTION", required=True)
@@ -16,6 +20,7 @@ def register(sub, bench) -> None:
     sh.add_argument("recipe", help="a shipped recipe's name or a .toml file")
     sh.add_argument("--quick", action="store_true", help="the quick size")
     sh.add_argument("--json", action="store_true")
+    sh.add_argument("--dataset", default=None, help=DATASET_HELP)
     sh.set_defaults(func=cmd_show)
     rn = es.add_parser("run", help="run a recipe (finished cells are reused) and write its report")
     rn.add_argument("recipe", help="a shipped recipe's name or a .toml file")
@@ -25,19 +30,25 @@ def register(sub, bench) -> None:
                          "RAY_ADDRESS for a cluster); inline: this process, one cell at a time")
     rn.add_argument("--workers", type=int, default=None, help="parallel cells (default: one per core)")
     rn.add_argument("--out", default=None, help="report folder (default: <home>/files/experiments/NAME)")
+    rn.add_argument("--dataset", default=None, help=DATASET_HELP)
     rn.add_argument("--rerun", action="store_true", help="recompute cells that are already stored")
     rn.add_argument("--json", action="store_true", help="print one JSON object (cells and report paths)")
     rn.set_defaults(func=cmd_run)
 
 
-def _recipe(name):
+def _recipe(name, dataset: str | None = None):
     from app.errors import UserError
     from app.experiments.recipe import RecipeError, load_recipe
 
     try:
-        return load_recipe(name)
+        r = load_recipe(name)
     except RecipeError as exc:
         raise UserError(str(exc)) from None
+    if dataset is not None:
+        if not dataset.strip():
+            raise UserError("--dataset needs a dataset name (digits, mnist, cifar10, imagefolder:PATH ...)")
+        r = r.with_dataset(dataset.strip())
+    return r
 
 
 def cmd_list(args) -> int:
@@ -58,7 +69,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    r = _recipe(args.recipe)
+    r = _recipe(args.recipe, args.dataset)
     cells = [c.to_dict() for c in r.cells(args.quick)]
     if args.json:
         print(json.dumps({"name": r.name, "title": r.title, "claim": r.claim, "kind": r.kind,
@@ -77,7 +88,7 @@ def cmd_run(args) -> int:
     from app.experiments.runner import run_experiment
     from app.tasks import cli_progress, run_to_end
 
-    r = _recipe(args.recipe)
+    r = _recipe(args.recipe, args.dataset)
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
     sys.stderr.write(r.describe(args.quick) + "\n")

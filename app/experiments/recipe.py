@@ -34,6 +34,8 @@ A recipe (``resources/experiments/*.toml`` are the shipped ones; any file works)
     y = "test_top1"
     series = "variant"
     log_x = true
+    # kind = "ablation"                 # instead: each variant's change (test and validation top-1, in points)
+    # baseline = ["full"]               # against the last baseline variant before it (default: the first variant)
 
     [[paper]]                           # the paper's figures, shown beside ours
     source = "Xue & Roshan (2019)"
@@ -42,12 +44,16 @@ A recipe (``resources/experiments/*.toml`` are the shipped ones; any file works)
     metric = "test_top1"
     value = 0.994
 
+Probe cells also take ``head_grid`` (the values the head's hyperparameter is selected from, on validation) and
+``whiten`` (a random stem's patch-ZCA whitening: false = off, a number = its epsilon; unset = the probe's default).
+
 Unknown keys anywhere are an error naming the key and the known ones (a typo must not silently run the default).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -67,11 +73,12 @@ SEED_KEYS = ("model", "split", "head", "train")
 # settings a cell may have (the union of what probe and train cells read)
 PROBE_KEYS = {"backbone", "options", "weights", "init", "model_seed", "dataset", "data_root", "train_limit",
               "test_limit", "val", "layer", "pooling", "head", "head_options", "split_seed", "head_seed", "bank",
-              "feature_budget", "label", "weight_state", "freeze", "threads"}
+              "feature_budget", "label", "weight_state", "freeze", "threads", "whiten", "head_grid"}
 TRAIN_KEYS = {"backbone", "options", "weights", "init", "model_seed", "dataset", "data_root", "train_limit",
               "test_limit", "val", "epochs", "optimizer", "lr", "weight_decay", "batch_size", "augment", "freeze",
               "train_seed", "label", "weight_state", "max_steps", "bank", "threads", "layer", "pooling"}
-PLOT_KEYS = {"x", "y", "series", "log_x", "title", "x_label", "y_label", "kind"}
+PLOT_KEYS = {"x", "y", "series", "log_x", "title", "x_label", "y_label", "kind", "baseline"}
+PLOT_KINDS = ("auto", "ablation")  # auto: lines over a numeric x, bars over categories; ablation: each arm's change
 PAPER_KEYS = {"source", "setting", "dataset", "metric", "value", "note", "series", "x"}
 METRICS = ("test_top1", "val_top1", "top2", "top5", "train_acc", "precision_at_10", "map")
 
@@ -160,6 +167,14 @@ class Recipe:
                         s[f"{k}_seed"] = int(v)
                     out.append(Cell(self.name, self.kind, tuple(sorted(s.items())), str(var.get("label", ""))))
         return out
+
+    def with_dataset(self, dataset: str) -> "Recipe":
+        """This recipe on another dataset, at both sizes (``experiment run --dataset``; a variant that names its
+        own dataset keeps it)."""
+        quick = dict(self.quick)
+        if "dataset" in quick:
+            quick["dataset"] = dataset
+        return dataclasses.replace(self, base={**self.base, "dataset": dataset}, quick=quick)
 
     def describe(self, quick: bool = False) -> str:
         cells = self.cells(quick)
@@ -294,6 +309,13 @@ def parse(doc: dict[str, Any], where: str, path: str = "") -> Recipe:
         labels.add(lab)
     plot = doc.get("plot", {}) or {}
     _check_keys(f"{where} [plot]", plot, PLOT_KEYS)
+    if plot.get("kind", "auto") not in PLOT_KINDS:
+        raise RecipeError(f"{where} [plot]: kind must be one of {', '.join(PLOT_KINDS)}, got {plot['kind']!r}")
+    base_arms = plot.get("baseline", [])
+    for b in base_arms if isinstance(base_arms, list) else [base_arms]:
+        if str(b) not in labels:
+            raise RecipeError(f"{where} [plot]: baseline {b!r} is not a variant's label; the variants: "
+                              f"{', '.join(sorted(labels)) or 'none'}")
     paper = doc.get("paper", []) or []
     if not isinstance(paper, list):
         raise RecipeError(f"{where}: [[paper]] must be an array of tables")

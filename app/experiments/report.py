@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 import platform
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app import paths
-from app.experiments.svg import chart
+from app.experiments.svg import chart, delta_chart
 from app.storage import atomic_write
 
 METRIC_NAMES = {"test_top1": "test top-1", "val_top1": "validation top-1", "top2": "test top-2",
@@ -118,10 +119,92 @@ def plot_series(result, gs: list[dict] | None = None) -> tuple[dict[str, list[tu
 def _plot(result, gs: list[dict]) -> str:
     r = result.recipe
     p = r.plot or {}
+    if p.get("kind") == "ablation":
+        rows = [{"label": a["arm"], "baseline": a["is_baseline"], "values": [a[m] for m in ABLATION_METRICS],
+                 "deltas": [None if a["is_baseline"] else a[f"delta_{m}"] for m in ABLATION_METRICS]}
+                for a in ablation(result)]
+        return delta_chart(rows, metrics=tuple(METRIC_NAMES[m] for m in ABLATION_METRICS),
+                           title=p.get("title", r.title))
     y = p.get("y", "test_top1")
     series, refs = plot_series(result, gs)
     return chart(series, title=p.get("title", r.title), x_label=p.get("x_label", p.get("x") or ""),
                  y_label=p.get("y_label", METRIC_NAMES.get(y, y)), log_x=bool(p.get("log_x", False)), refs=refs)
+
+
+# --- ablation (plot kind "ablation"): each arm against its baseline --------------------------------------------
+ABLATION_METRICS = ("test_top1", "val_top1")
+
+
+def baselines(recipe) -> list[str]:
+    """The baseline arms of an ablation recipe: ``plot.baseline`` (a variant label or a list of them), by default
+    the first variant."""
+    b = (recipe.plot or {}).get("baseline")
+    if b is None:
+        return [str(recipe.variants[0].get("label", ""))] if recipe.variants else [""]
+    return [str(x) for x in b] if isinstance(b, list) else [str(b)]
+
+
+def _seed_key(cell: dict) -> tuple:
+    return tuple(sorted((k, v) for k, v in cell["settings"].items() if k.endswith("_seed")))
+
+
+def ablation(result) -> list[dict[str, Any]]:
+    """The ablation as data, one row per arm (variant) in recipe order: ``arm``, ``baseline`` (the arm it is compared
+    with: the last baseline arm before it), ``is_baseline``, ``n`` (finished cells), per metric of
+    ``ABLATION_METRICS`` its (mean, std) over seeds and ``delta_<metric>``: the (mean, std) of the per-seed
+    differences arm - baseline (cells paired by their seeds; seeds either side lacks are left out; NaN when no
+    pair finished). Fractions, like the metrics (x 100 = points)."""
+    base_set = set(baselines(result.recipe))
+    by_arm: dict[str, dict[tuple, dict]] = {}
+    for c in result.cells:
+        r = result.results.get(c["key"])
+        arm = by_arm.setdefault(c.get("variant", ""), {})
+        if r is not None and "error" not in r:
+            arm[_seed_key(c)] = r
+    rows, current = [], None
+    for arm, per_seed in by_arm.items():
+        if arm in base_set or current is None:
+            current = arm
+        row: dict[str, Any] = {"arm": arm, "baseline": current, "is_baseline": arm == current, "n": len(per_seed),
+                               "selected": sorted({json.dumps(r.get("selected"), sort_keys=True)
+                                                   for r in per_seed.values() if r.get("selected")})}
+        ref = by_arm[current]
+        for m in ABLATION_METRICS:
+            row[m] = mean_std([r.get(m) for r in per_seed.values() if r.get(m) is not None])
+            diffs = [float(per_seed[k][m]) - float(ref[k][m]) for k in per_seed
+                     if k in ref and per_seed[k].get(m) is not None and ref[k].get(m) is not None]
+            row[f"delta_{m}"] = mean_std(diffs)
+        rows.append(row)
+    return rows
+
+
+def _points(ms: tuple[float, float]) -> str:
+    m, s = ms
+    if math.isnan(m):
+        return "-"
+    return f"{100 * m:+.2f} ± {100 * s:.2f}" if s > 0 else f"{100 * m:+.2f}"
+
+
+def _selected(values: list[str]) -> str:
+    """The hyperparameter values the arm's cells selected on validation (``weight_decay 0.1``; several: seeds)."""
+    out = []
+    for v in values:
+        d = json.loads(v)
+        out.append(", ".join(f"{k} {_fmt(x)}" for k, x in d.items()) if isinstance(d, dict) else str(d))
+    return "; ".join(out) or "-"
+
+
+def ablation_table(result) -> list[str]:
+    """The Markdown lines of the ablation table (each arm's cost against its baseline, in points)."""
+    lines = ["## Ablation: what each ingredient is worth (change against the baseline, in points)", "",
+             "| arm | compared with | n | test top-1 | change (test) | val top-1 | change (val) | selected on val |",
+             "|---|---|---|---|---|---|---|---|"]
+    for a in ablation(result):
+        dt = "(baseline)" if a["is_baseline"] else _points(a["delta_test_top1"])
+        dv = "(baseline)" if a["is_baseline"] else _points(a["delta_val_top1"])
+        lines.append(f"| {a['arm'] or '-'} | {a['baseline'] or '-'} | {a['n']} | {_pct(a['test_top1'])} | {dt} | "
+                     f"{_pct(a['val_top1'])} | {dv} | {_selected(a['selected'])} |")
+    return lines
 
 
 def _dataset(result) -> str:
@@ -144,13 +227,33 @@ def command(result) -> str:
     r = result.recipe
     shipped = not r.path or Path(r.path).parent == (paths.RESOURCES / "experiments").resolve()
     name = r.name if shipped else r.path
-    return f"python main.py experiment run {name}{' --quick' if result.quick else ''} --executor {result.executor}"
+    extra = ""
+    ds = _dataset(result)
+    if ds and ds != _recipe_dataset(r, result.quick):
+        extra = f" --dataset {ds}"  # the run's dataset was given on the command line (experiment run --dataset)
+    return (f"python main.py experiment run {name}{' --quick' if result.quick else ''}{extra} "
+            f"--executor {result.executor}")
+
+
+def _recipe_dataset(recipe, quick: bool) -> str:
+    """The dataset of the first cell as the recipe file itself names it (at the quick or full size), before any
+    --dataset."""
+    from app.errors import AppError
+    from app.experiments.recipe import load_recipe
+
+    try:
+        original = load_recipe(recipe.path) if recipe.path and Path(recipe.path).is_file() else recipe
+    except AppError:  # the file changed or went since the run: the command line names the run's own dataset
+        return ""
+    cells = original.cells(quick)
+    return str(cells[0].get("dataset")) if cells else ""
 
 
 def markdown(result, svg_name: str | None = None) -> str:
     r = result.recipe
     gs = groups(result)
-    vary = _varying(list(result.cells))
+    # an ablation's arms are named by what they change (the CSV has every setting): no column per setting
+    vary = [] if (r.plot or {}).get("kind") == "ablation" else _varying(list(result.cells))
     lines = [f"# {r.title}", "", f"**Claim.** {r.claim}" if r.claim else "", "",
              f"Recipe `{r.name}` ({'quick' if result.quick else 'full'} size): {len(result.cells)} cells, "
              f"{result.reused} reused from earlier runs, {result.failed} failed; the cells took "
@@ -171,6 +274,8 @@ def markdown(result, svg_name: str | None = None) -> str:
     if failed:
         lines += ["", "Failed or skipped cells:", ""] + [f"- {g['variant'] or '-'} {g['settings']}: {e}"
                                                         for g, e in failed[:20]]
+    if (r.plot or {}).get("kind") == "ablation":
+        lines += [""] + ablation_table(result)
     if svg_name:
         lines += ["", f"![plot]({svg_name})"]
     lines += ["", "## Beside the paper", ""]

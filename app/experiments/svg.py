@@ -130,3 +130,78 @@ def chart(series: dict[str, list[tuple[object, float, float]]], *, title: str = 
         out.append(f'<text x="{L + pw + 24}" y="{ly - 1}">paper</text>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def delta_chart(rows: list[dict], *, metrics: tuple[str, ...] = ("test top-1", "validation top-1"), title: str = "",
+                width: int = 760) -> str:
+    """An ablation chart: one row per arm, horizontal bars of each metric's change against the arm's baseline, in
+    points (zero = the baseline; left = the ingredient helped), with the spread over seeds as error bars and the
+    values written beside them. ``rows``: ``{"label", "baseline": bool, "values": [(mean, std) per metric],
+    "deltas": [(mean, std) | None per metric]}`` (fractions; a baseline row shows its values, no bar)."""
+    n_m = max(1, len(metrics))
+    bar_h, gap = 11, 10
+    row_h = n_m * bar_h + gap
+    L, R, T = 190, 230, 50
+    pw = width - L - R
+    ph = max(1, len(rows)) * row_h
+    height = T + ph + 40
+    d_all = [d[0] + s * d[1] for r in rows for d in (r.get("deltas") or []) if d is not None and not math.isnan(d[0])
+             for s in (-1, 1)]
+    lo, hi = min(d_all + [0.0]), max(d_all + [0.0])
+    span = (hi - lo) or 0.01
+    lo, hi = lo - 0.06 * span, hi + 0.06 * span
+
+    def fx(v: float) -> float:
+        return L + pw * (v - lo) / (hi - lo)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>']
+    if title:
+        out.append(f'<text x="8" y="18" font-size="13" font-weight="bold">{escape(title)}</text>')
+    x = L
+    for mi, m in enumerate(metrics):
+        out.append(f'<rect x="{x}" y="28" width="10" height="10" fill="{PALETTE[mi % len(PALETTE)]}"/>')
+        out.append(f'<text x="{x + 14}" y="37">{escape(m)}</text>')
+        x += 14 + 7 * len(m) + 24
+    out.append(f'<text x="{L + pw + 8}" y="37" fill="#555">value (change)</text>')
+    for t in _ticks(lo * 100, hi * 100, 6):
+        x = fx(t / 100)
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{T}" y2="{T + ph}" stroke="#e5e5e5"/>')
+        out.append(f'<text x="{x:.1f}" y="{T + ph + 14}" text-anchor="middle">{t:+g}</text>'
+                   if t else f'<text x="{x:.1f}" y="{T + ph + 14}" text-anchor="middle">0</text>')
+    out.append(f'<text x="{L + pw / 2}" y="{T + ph + 32}" text-anchor="middle">accuracy change vs. the baseline '
+               f'arm above it (percentage points; mean ± std over seeds)</text>')
+    for i, r in enumerate(rows):
+        y0 = T + i * row_h + gap / 2
+        if r.get("baseline"):
+            if i:
+                out.append(f'<line x1="4" x2="{width - 4}" y1="{y0 - gap / 2:.1f}" y2="{y0 - gap / 2:.1f}" '
+                           f'stroke="#999"/>')
+            out.append(f'<rect x="{L}" y="{y0 - 3:.1f}" width="{pw}" height="{row_h - gap + 6}" fill="#f3f3f3"/>')
+        weight = ' font-weight="bold"' if r.get("baseline") else ""
+        out.append(f'<text x="{L - 8}" y="{y0 + n_m * bar_h / 2 + 4:.1f}" text-anchor="end"{weight}>'
+                   f'{escape(str(r["label"])[:30])}</text>')
+        values = r.get("values") or []
+        deltas = r.get("deltas") or []
+        for mi in range(n_m):
+            col = PALETTE[mi % len(PALETTE)]
+            yb = y0 + mi * bar_h
+            m, s = values[mi] if mi < len(values) else (float("nan"), 0.0)
+            d = deltas[mi] if mi < len(deltas) else None
+            text = "-" if math.isnan(m) else f"{100 * m:.2f}%" + (f" ± {100 * s:.2f}" if s > 0 else "")
+            if d is not None and not math.isnan(d[0]):
+                x0, x1 = sorted((fx(0.0), fx(d[0])))
+                out.append(f'<rect x="{x0:.1f}" y="{yb + 1:.1f}" width="{max(1.0, x1 - x0):.1f}" '
+                           f'height="{bar_h - 2}" fill="{col}" opacity="0.85"/>')
+                if d[1] > 0:
+                    yc = yb + bar_h / 2
+                    out.append(f'<line x1="{fx(d[0] - d[1]):.1f}" x2="{fx(d[0] + d[1]):.1f}" y1="{yc:.1f}" '
+                               f'y2="{yc:.1f}" stroke="black"/>')
+                text += f" ({100 * d[0]:+.2f})"
+            out.append(f'<text x="{L + pw + 8}" y="{yb + bar_h - 2:.1f}" fill="{col}">{escape(text)}</text>')
+    zx = fx(0.0)
+    out.append(f'<line x1="{zx:.1f}" x2="{zx:.1f}" y1="{T}" y2="{T + ph}" stroke="#333"/>')
+    out.append(f'<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>')
+    out.append("</svg>")
+    return "\n".join(out)

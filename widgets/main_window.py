@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import threading
 import time
@@ -189,11 +190,23 @@ class MainWindow(QMainWindow):
             return
         if self._building is None:
             current = self.current_workspace()
-            self._build_slice(current if current in ready else ready[0])
+            key = current if current in ready else ready[0]
+            pending = [m for m in self._preloader.modules.get(key, []) if m not in sys.modules]
+            if pending:  # its widget modules first, one per turn (widgets.startup.widget_modules)
+                self._import_slice(pending[0])
+            else:
+                self._build_slice(key)
         else:
             self._build_slice(self._building[0])
         if len(self._built) < len(WORKSPACES):  # 10 ms, not 0: zero timers run back to back, starving the others
             QTimer.singleShot(10, self._build_next)
+
+    def _import_slice(self, name: str) -> None:
+        """One event-loop turn: import one widget module (its Qt classes: on the GUI thread only)."""
+        self._torch_ready()
+        t = time.perf_counter()
+        importlib.import_module(name)
+        self.startup_steps.append(Step(f"load {name}", threading.get_ident(), t, time.perf_counter() - t))
 
     def _build_slice(self, key: str) -> None:
         """One event-loop turn's share of building ``key`` in the background: its construction, or one of its

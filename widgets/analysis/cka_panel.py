@@ -55,7 +55,7 @@ class CKAPanel(QWidget):
         self.bar.run_btn.setToolTip("CKA between every layer of A and every layer of B (Ctrl+Return)")
         self.bar.run_clicked.connect(self.compute)
 
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(enableMenu=False)  # never built (then disabled): issue 14
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.invertY(True)

@@ -45,7 +45,7 @@ class KernelPanel(QFrame):
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
-        self.vb = self.graphics.addViewBox()
+        self.vb = self.graphics.addViewBox(enableMenu=False)  # never built (then disabled): issue 14
         self.vb.setAspectLocked(True)
         self.vb.invertY(True)
         self.vb.setMenuEnabled(False)

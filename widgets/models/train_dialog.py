@@ -113,11 +113,11 @@ class TrainDialog(QDialog):
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        self.loss_plot = pg.PlotWidget(title="loss")
+        self.loss_plot = pg.PlotWidget(title="loss", enableMenu=False)
         self.loss_plot.setLabel("bottom", "step")
         self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
         self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#c0392b", width=2), name="train loss")
-        self.acc_plot = pg.PlotWidget(title="accuracy")
+        self.acc_plot = pg.PlotWidget(title="accuracy", enableMenu=False)
         self.acc_plot.setLabel("bottom", "step")
         self.acc_plot.setYRange(0, 1)
         self.acc_plot.showGrid(x=True, y=True, alpha=0.3)

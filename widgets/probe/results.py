@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QSplitter, QStackedWidget, QT
 
 from app.imaging import colormaps
 from app.probe.gallery import confusion_uint8
+from widgets.common.workspace import run_steps
 from widgets.probe.model import RunView
 from widgets.probe.model_list import state_colour
 from widgets.probe.plots import hint_label, plot as _plot
@@ -29,8 +30,20 @@ class ResultsView(QWidget):
 
     cell_clicked = Signal(int, int)  # (true, predicted) of a clicked confusion cell; (-1, -1): all again
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, stepwise: bool = False) -> None:
         super().__init__(parent)
+        self._bars: pg.BarGraphItem | None = None
+        self._texts: list[pg.TextItem] = []
+        self._gallery_texts: list[pg.TextItem] = []
+        self.run: RunView | None = None
+        self._conf = np.zeros((1, 1), np.int64)
+        self._classes: list[str] = []
+        self.pair: tuple[int, int] | None = None  # the confusion cell the gallery is filtered to
+        self.build_steps = self._build()  # one plot per step (the Probe's start-up: widgets.common.workspace)
+        if not stepwise:
+            run_steps(self.build_steps)
+
+    def _build(self):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.stack = QStackedWidget()
@@ -51,6 +64,7 @@ class ResultsView(QWidget):
         self.per_class.setYRange(0, 1, padding=0.02)
         self.per_class.setMouseEnabled(x=False, y=False)
         grid.addWidget(self.per_class, 1, 0)
+        yield
         self.confusion = _plot("Confusion: counts (colour: row %)", "true class", "predicted class")
         self.confusion.invertY(True)
         self.confusion.setAspectLocked(True)
@@ -59,11 +73,9 @@ class ResultsView(QWidget):
         self.conf_image.setLookupTable(colormaps.lut("viridis"))
         self.confusion.addItem(self.conf_image)
         grid.addWidget(self.confusion, 1, 1)
-        self._conf = np.zeros((1, 1), np.int64)
-        self._classes: list[str] = []
         self.confusion.scene().sigMouseMoved.connect(self._on_confusion_hover)
         self.confusion.scene().sigMouseClicked.connect(self._on_confusion_click)
-        self.pair: tuple[int, int] | None = None  # the confusion cell the gallery is filtered to
+        yield
         self.gallery = _plot("Misclassified test examples (true → predicted)", "", "")
         self.gallery.hideAxis("left")
         self.gallery.hideAxis("bottom")
@@ -79,6 +91,7 @@ class ResultsView(QWidget):
         gl.setContentsMargins(0, 0, 0, 0)
         gl.addWidget(self.gallery, 1)
         gl.addWidget(self.gallery_note)
+        yield
         self.projector = ProjectorView()
         self.lower = QTabWidget()
         self.lower.addTab(gallery_page, "Misclassified")
@@ -95,10 +108,6 @@ class ResultsView(QWidget):
         page.setStretchFactor(1, 1)
         self.stack.addWidget(page)
         lay.addWidget(self.stack)
-        self._bars: pg.BarGraphItem | None = None
-        self._texts: list[pg.TextItem] = []
-        self._gallery_texts: list[pg.TextItem] = []
-        self.run: RunView | None = None
 
     def clear(self) -> None:
         self.stack.setCurrentIndex(0)

@@ -167,6 +167,14 @@ def warm_up(key: str) -> None:
         from widgets.kernels.defaults import default_bank
 
         default_bank()
+    elif key == "experiments":  # creates the experiments database at the first launch (its schema: a disk write)
+        from app.errors import AppError
+        from app.experiments.store import Store
+
+        try:
+            Store().done("")
+        except AppError:  # an unusable database: the workspace says so when it reads it
+            pass
 
 
 TORCH_LIBRARIES = ("libtorch_global_deps.so", "libc10.so", "libtorch_cpu.so", "libtorch_cuda.so", "libtorch.so",

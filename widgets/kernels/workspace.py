@@ -22,6 +22,7 @@ from app.kernels.bank import KernelBank, KernelBankError
 from app.kernels.edit import History
 from app.session import Session
 from widgets.common.worker import WorkerPool
+from widgets.common.workspace import run_steps
 from widgets.kernels.bank_panel import BankPanel
 from widgets.kernels.defaults import default_bank
 from widgets.kernels.editor_panel import EditorPanel
@@ -33,7 +34,10 @@ from widgets.kernels.toolbar import KernelToolbar
 
 
 class KernelWorkspace(ImageInput, QWidget):
-    def __init__(self, session: Session, settings: QSettings, parent: QWidget | None = None) -> None:
+    STEPWISE = True  # built in four steps (widgets.common.workspace): the start-up never blocks for all of it
+
+    def __init__(self, session: Session, settings: QSettings, parent: QWidget | None = None, *,
+                 stepwise: bool = False) -> None:
         super().__init__(parent)
         self.session = session
         self.settings = settings
@@ -57,7 +61,14 @@ class KernelWorkspace(ImageInput, QWidget):
         self._commit_timer = QTimer(self, singleShot=True, interval=500)
         self._commit_timer.timeout.connect(self._commit)
 
-        self._build_ui()
+        self.build_steps = self._build(session, settings, sample)
+        if not stepwise:
+            run_steps(self.build_steps)
+
+    def _build(self, session: Session, settings: QSettings, sample: str):
+        """The panels (``_build_ui``: three steps), then the restored state, the bank and the first render."""
+        yield from self._build_ui()
+        yield
         self.gen.restore()
         self.editor.restore(settings)
         if sample in ops.SAMPLE_IMAGES:
@@ -79,7 +90,7 @@ class KernelWorkspace(ImageInput, QWidget):
             self.show_status(note)
 
     # ======================================================================================== UI
-    def _build_ui(self) -> None:
+    def _build_ui(self):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(4, 2, 4, 4)
         outer.setSpacing(2)
@@ -94,9 +105,11 @@ class KernelWorkspace(ImageInput, QWidget):
         self.bank_panel.freezeAll.connect(self.set_all_frozen)
         self.bank_panel.renameRequested.connect(self.rename_bank)
         self.bank_panel.bankChosen.connect(self._on_bank_chosen)
+        yield
         self.editor = EditorPanel()
         self.editor.kernelEdited.connect(self._on_kernel_edited)
         self.editor.message.connect(self.show_status)
+        yield
         self.responses = ResponsePanel()
         self.responses.kernelClicked.connect(self.select)
         self.responses.centreChanged.connect(self._schedule_render)

@@ -13,7 +13,7 @@ import re
 import time
 
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Qt, Signal, Slot
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -56,6 +56,8 @@ class TrainDialog(QDialog):
         self.result = None
         self.last_checkpoint: str | None = None
         self._steps: list[float] = []
+        self._redraw_timer = QTimer(self, singleShot=True, interval=250)
+        self._redraw_timer.timeout.connect(self._redraw)
         self._loss: list[float] = []
         self._acc: list[float] = []
         self._ep_x: list[float] = []
@@ -275,7 +277,8 @@ class TrainDialog(QDialog):
             elif _epoch_acc(rec) is not None:
                 self._ep_x.append(rec.step)
                 self._ep_acc.append(_epoch_acc(rec))
-            self._redraw()
+            if not self._redraw_timer.isActive():  # a few redraws a second (each re-ranges and repaints the axes,
+                self._redraw_timer.start()  # 20-100 ms of the GUI thread under load), not one per report
 
     def _redraw(self) -> None:
         self.loss_curve.setData(self._steps, self._loss)
@@ -289,6 +292,7 @@ class TrainDialog(QDialog):
         self.result = result
         self._ep_x = [r.step for r in result.history]  # epoch points a coalesced report may have skipped
         self._ep_acc = [_epoch_acc(r) for r in result.history]
+        self._redraw_timer.stop()
         if not self._steps:  # a fast run whose step reports were all coalesced away: the epochs' own figures
             self._steps = [r.step for r in result.history]
             self._loss = [float(r.loss) for r in result.history]

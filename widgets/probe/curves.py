@@ -1,6 +1,6 @@
 """Live training curves: loss and accuracy per step, one colour per run of the batch.
 
-Curves are created once per run and updated with ``setData`` on growing numpy buffers, at most ~30 times a second.
+Curves are created once per run and updated with ``setData`` on growing numpy buffers, at most 4 times a second.
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ class CurvesView(QWidget):
         self.series: dict[int, dict[str, _Series]] = {}
         self._dirty: set[int] = set()
         self._timer = QTimer(self)
-        self._timer.setInterval(33)  # at most ~30 redraws a second
+        self._timer.setInterval(250)  # a few redraws a second: each re-ranges and repaints the axes (pyqtgraph's
+        # tick layout in Python: 20-100 ms of the GUI thread under load at ~30 a second, issue 14); stop() draws the end
         self._timer.timeout.connect(self._redraw)
 
     def clear(self) -> None:

@@ -195,21 +195,21 @@ class ResultsView(QWidget):
         conf = run.confusion
         img = confusion_uint8(conf)
         self.conf_image.setImage(img, levels=(0, 255), autoLevels=False)
-        for t in self._texts:
-            self.confusion.removeItem(t)
-        self._texts = []
         n = img.shape[0]
-        if n <= 12:
-            for i in range(n):
-                for j in range(n):
-                    if conf[i, j] == 0:
-                        continue
-                    t = pg.TextItem(str(int(conf[i, j])), color=(0, 0, 0) if img[i, j] > 160 else (255, 255, 255),
-                                    anchor=(0.5, 0.5))
-                    t.setFont(QFont("Sans", 7))
-                    t.setPos(j + 0.5, i + 0.5)
-                    self.confusion.addItem(t)
-                    self._texts.append(t)
+        cells = [(i, j) for i in range(n) for j in range(n) if conf[i, j] != 0] if n <= 12 else []
+        while len(self._texts) > len(cells):
+            self.confusion.removeItem(self._texts.pop())
+        for k, (i, j) in enumerate(cells):  # the last run's count items reused (creating one is the slow part)
+            text, colour = str(int(conf[i, j])), (0, 0, 0) if img[i, j] > 160 else (255, 255, 255)
+            if k < len(self._texts):
+                t = self._texts[k]
+                t.setText(text, color=colour)
+            else:
+                t = pg.TextItem(text, color=colour, anchor=(0.5, 0.5))
+                t.setFont(QFont("Sans", 7))
+                self.confusion.addItem(t)
+                self._texts.append(t)
+            t.setPos(j + 0.5, i + 0.5)
         ticks = [[(i + 0.5, c[:6]) for i, c in enumerate(classes)]] if 0 < len(classes) <= 20 else None
         self.confusion.getAxis("bottom").setTicks(ticks)
         self.confusion.getAxis("left").setTicks(ticks)

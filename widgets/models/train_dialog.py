@@ -56,6 +56,7 @@ class TrainDialog(QDialog):
         self.result = None
         self.last_checkpoint: str | None = None
         self._steps: list[float] = []
+        self._x_total: int | None = None
         self._redraw_timer = QTimer(self, singleShot=True, interval=250)
         self._redraw_timer.timeout.connect(self._redraw)
         self._loss: list[float] = []
@@ -231,6 +232,9 @@ class TrainDialog(QDialog):
                           test_limit=self.test_limit.value() or None, seed=self.spec.seed, out=str(out))
         spec = self.spec
         self._steps, self._loss, self._acc, self._ep_x, self._ep_acc = [], [], [], [], []
+        self._x_total = None  # the run's steps: the x axes' fixed range once known (_on_progress)
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.enableAutoRange(x=True)
         self._redraw()
         self.result = None
         self.progress.setRange(0, 1000)
@@ -267,6 +271,10 @@ class TrainDialog(QDialog):
         else:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * frac))
+            if p.total and p.total != self._x_total:  # the whole run's width at once: the x axes stay as they are
+                self._x_total = p.total  # (a changing range re-lays their ticks at every redraw)
+                for plot in (self.loss_plot, self.acc_plot):
+                    plot.setXRange(0, p.total, padding=0.02)
         self.status.setText(p.message)
         rec = p.payload
         if rec is not None and hasattr(rec, "loss"):

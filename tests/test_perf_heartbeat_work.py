@@ -45,6 +45,19 @@ class Heartbeat:
                 f"{[round(g * 1000, 1) for g in longest]}")
 
 
+@pytest.fixture(autouse=True)
+def app_collector(qapp):
+    """The GUI-thread garbage collector as the desktop app sets it (``run_gui``: big imports' young objects frozen,
+    not collected; ``widgets.common.gcguard``): the workers' first imports (the optimiser, the probe heads) would
+    otherwise show up as one collection of 100-300 ms here."""
+    from widgets.application import main_thread_gc
+
+    guard = main_thread_gc()
+    guard.freeze_imports = True
+    yield guard
+    guard.freeze_imports = False
+
+
 def _spy(monkeypatch, module, name: str, threads: list[int]) -> None:
     fn = getattr(module, name)
 

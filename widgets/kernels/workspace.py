@@ -34,7 +34,7 @@ from widgets.kernels.toolbar import KernelToolbar
 
 
 class KernelWorkspace(ImageInput, QWidget):
-    STEPWISE = True  # built in four steps (widgets.common.workspace): the start-up never blocks for all of it
+    STEPWISE = True  # built in six steps (widgets.common.workspace): the start-up never blocks for all of it
 
     def __init__(self, session: Session, settings: QSettings, parent: QWidget | None = None, *,
                  stepwise: bool = False) -> None:
@@ -66,13 +66,14 @@ class KernelWorkspace(ImageInput, QWidget):
             run_steps(self.build_steps)
 
     def _build(self, session: Session, settings: QSettings, sample: str):
-        """The panels (``_build_ui``: three steps), then the restored state, the bank and the first render."""
+        """The panels (``_build_ui``: three steps), then the restored settings, the bank, the sample image."""
         yield from self._build_ui()
         yield
         self.gen.restore()
         self.editor.restore(settings)
         if sample in ops.SAMPLE_IMAGES:
             self.sample_combo.setCurrentIndex(ops.SAMPLE_IMAGES.index(sample))
+        yield
         bank, note = self.files.initial()
         restored = bank is not None
         if bank is None:  # first launch (or an unreadable autosave): a useful default
@@ -84,6 +85,7 @@ class KernelWorkspace(ImageInput, QWidget):
         self._on_bank_changed(immediate_commit=False)
         if restored:
             self._commit_timer.stop()
+        yield
         self._load_sample(sample)
         self._refresh_image_label()
         if note:

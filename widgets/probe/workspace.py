@@ -64,8 +64,8 @@ class ProbeWorkspace(QWidget):
         self.history_panel = HistoryPanel()  # first: its message (file unreadable) goes into the banner
         self.queue.history_path = self.history_panel.path
         yield
-        self.curves = CurvesView()
-        yield
+        self.curves = CurvesView(stepwise=True)
+        yield from self.curves.build_steps  # one plot per step
         self.results = ResultsView(stepwise=True)
         yield from self.results.build_steps  # one plot per step
         yield

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time the desktop app's start-up: launch -> first paint, every workspace ready, and the GUI thread's longest stall.
 
-    .venv/bin/python scripts/first_paint.py [--runs 3] [--workspace kernels] [--json]
+    .venv/bin/python scripts/first_paint.py [--runs 3] [--workspace kernels] [--json] [--steps] [--sample]
 
 Each run is a fresh process (``python main.py`` under the offscreen platform, settings in a temporary home) whose
 QApplication gets an event filter and a 10 ms heartbeat timer from the moment it exists. The first Paint event of the

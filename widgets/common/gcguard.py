@@ -29,8 +29,8 @@ class MainThreadGC(QObject):
         # start-up, scikit-learn's when a worker first needs it (50k-200k objects in 500 ms; collecting them stalled the
         # GUI thread 50-110 ms at a time). ``gc.freeze`` moves lists (no cost) and leaves only the few cyclic garbage
         # objects made in the same moment uncollected (acyclic ones are still freed by reference counting):
-        # ``starting``: every due young generation (until every workspace is built); ``freeze_imports``: one of more than
-        # ``FREEZE_ABOVE`` objects while ``IMPORTS`` or more modules were imported since the last check.
+        # ``starting``: every due young generation (until every workspace is built); ``freeze_imports``: one of more
+        # than ``FREEZE_ABOVE`` objects while ``IMPORTS`` or more modules were imported since the last check.
         self.starting = False
         self.freeze_imports = False
         self.froze = 0

@@ -50,6 +50,7 @@ class KernelWorkspace(ImageInput, QWidget):
         self._gen_worker = None
         self._image_worker = None
         self._closed = False  # shut down: results that arrive while the workers are joined start nothing new
+        self._save_worker, self._save_next = None, None  # the autosave in progress, the bank to save after it
         self._image_request = 0  # the newest image asked for: a sample that loads late never replaces a newer one
         self.last_status = ""
         sample = self.settings.value("kernels/sample", "china", str)
@@ -175,9 +176,27 @@ class KernelWorkspace(ImageInput, QWidget):
         bank = self.bank
         if self.session.banks.get(bank.name) is not bank:
             self.session.put_bank(bank.name, bank)
-        problem = self.files.autosave(bank)
+        self._autosave(bank)
+
+    def _autosave(self, bank: KernelBank) -> None:
+        """In a worker (two fsyncs: 30-200 ms of the GUI thread on a busy disk), one at a time, the newest bank last;
+        once shut down, here (the workers are joined by then)."""
+        if self._closed:
+            self._on_autosaved(self.files.autosave(bank))
+        elif self._save_worker is not None and self._save_worker.is_running():
+            self._save_next = bank
+        else:
+            self._save_next = None
+            w = self._save_worker = self.pool.start(lambda t: self.files.autosave(bank), name="autosave")
+            w.finished.connect(self._on_autosaved)
+            w.failed.connect(lambda msg: self._on_autosaved(f"Autosave failed: {msg}"))
+
+    @Slot(object)
+    def _on_autosaved(self, problem: str) -> None:
         if problem:
             self.show_status(problem)
+        if self._save_next is not None and not self._closed:
+            self._autosave(self._save_next)
 
     def _on_session(self, kind: str, name: str) -> None:
         if kind == "banks":
@@ -418,19 +437,13 @@ class KernelWorkspace(ImageInput, QWidget):
         """Stop every worker and timer; share and autosave the working bank."""
         self._closed = True
         self._render_timer.stop()
-        if self._commit_timer.isActive():
-            self._commit()
+        pending = self._commit_timer.isActive() or self._save_next is not None
+        self._commit_timer.stop()
         self._save_settings()
-        self.pool.shutdown()
+        self.pool.shutdown()  # joins an autosave in progress
+        if pending:
+            self._commit()  # shut down: saved now, on this thread
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
 
-
-def preview() -> QWidget:
-    """The workbench alone, for ``python -m widgets.preview kernels``."""
-    from widgets.common.settings import settings
-
-    ws = KernelWorkspace(Session(), settings())
-    ws.resize(1400, 860)
-    return ws

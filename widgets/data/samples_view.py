@@ -13,9 +13,10 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QSplitter, QWidget
 
 from app.data.preview import View, columns_for, relayout
+from widgets.common.image_view import set_item_image
 
 
-LABELS_PER_TURN = 8
+LABELS_PER_TURN = 4
 
 
 def _label_text(cell) -> str:
@@ -77,7 +78,7 @@ class SamplesView(QSplitter):
     def render(self, view: View) -> None:
         self.view = view
         self.show()
-        self.image.setImage(view.mosaic, autoLevels=False, levels=(0, 255))
+        set_item_image(self.image, view.mosaic)
         holder = self.parentWidget()
         # the labels (a pyqtgraph item each: 48 took 100-200 ms of the GUI thread under load) wait until the grid is
         # shown when its workspace is hidden (the Probe's at start-up); shown, the items of the last render are reused

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QSplitter, QStackedWidget, QT
 
 from app.imaging import colormaps
 from app.probe.gallery import confusion_uint8
+from widgets.common.image_view import set_item_image
 from widgets.common.workspace import run_steps
 from widgets.probe.model import RunView
 from widgets.probe.model_list import state_colour
@@ -224,7 +225,7 @@ class ResultsView(QWidget):
             self.gallery_image.clear()
             self.gallery_note.setText(note or "no misclassified examples")
             return
-        self.gallery_image.setImage(gallery.image, levels=(0, 255), autoLevels=False)
+        set_item_image(self.gallery_image, gallery.image)
         for (x, y, w, h), t, p in zip(gallery.cells, gallery.true, gallery.predicted):
             item = pg.TextItem(f"{t[:5]}→{p[:5]}", color=(180, 30, 30), anchor=(0.5, 0))
             item.setFont(QFont("Sans", 7))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time the desktop app's start-up: launch -> first paint, every workspace ready, and the GUI thread's longest stall.
 
-    .venv/bin/python scripts/first_paint.py [--runs 3] [--workspace kernels] [--json]
+    .venv/bin/python scripts/first_paint.py [--runs 3] [--workspace kernels] [--json] [--steps] [--sample]
 
 Each run is a fresh process (``python main.py`` under the offscreen platform, settings in a temporary home) whose
 QApplication gets an event filter and a 10 ms heartbeat timer from the moment it exists. The first Paint event of the
@@ -98,6 +98,8 @@ def make_app():
             if state["paint"] is None and ev.type() == QEvent.Type.Paint and type(obj).__name__ == "MainWindow":
                 state["paint"] = time.time() - T0
                 state["win"] = obj
+                # measured: a Python call for every event of the app would slow what the heartbeat measures
+                QTimer.singleShot(0, lambda: app.removeEventFilter(self))
             return False
 
     def tick():  # a gap counts as "after the first paint" when it began after it (the window was on screen)
@@ -126,6 +128,26 @@ def make_app():
 
 PC0 = time.perf_counter() - (time.time() - T0)
 wa.make_app = make_app
+SAMPLES = []  # (seconds since launch, the GUI thread's stack: innermost frames first) every ~2 ms, with --sample
+
+
+def sampler():  # what the GUI thread runs, sampled from another thread (it waits for the GIL like any thread)
+    here = os.getcwd()
+    while state["ready"] is None:
+        frame = sys._current_frames().get(MAIN)
+        stack = []
+        while frame is not None and len(stack) < 40:
+            code = frame.f_code
+            name = code.co_filename
+            name = name[len(here) + 1:] if name.startswith(here) else name.rsplit("site-packages/", 1)[-1]
+            stack.append(f"{name}:{frame.f_lineno} {code.co_name}")
+            frame = frame.f_back
+        SAMPLES.append((time.perf_counter() - PC0, stack))
+        time.sleep(0.002)
+
+
+if os.environ.get("FIRST_PAINT_SAMPLE"):
+    threading.Thread(target=sampler, daemon=True, name="first_paint sampler").start()
 rc = main.main(sys.argv[1:])
 win = state["win"]
 try:
@@ -143,6 +165,18 @@ out = {
     "calls": sorted(set(state["calls"])), "default_bank_misses": misses,
     "preload_error": preloader.error if preloader is not None else None,
 }
+if SAMPLES:  # per long gap: the GUI thread's most frequent stacks in it (the project's frames first)
+    prof = []
+    for g, at, _ in sorted(state["gaps"], reverse=True)[:8]:
+        inside = [st for t, st in SAMPLES if at <= t <= at + g]
+        counts = {}
+        for st in inside:
+            own = [f for f in st if f.startswith(("app/", "widgets/"))][:3]
+            key = " < ".join(st[:2] + (["..."] if own else []) + own)
+            counts[key] = counts.get(key, 0) + 1
+        prof.append([round(g * 1000, 1), round(at, 3), len(inside),
+                     sorted(counts.items(), key=lambda kv: -kv[1])[:6]])
+    out["profile"] = prof
 print("FIRST_PAINT " + json.dumps(out), flush=True)
 """
 
@@ -180,9 +214,13 @@ def main() -> int:
     ap.add_argument("--workspace", default=None)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--steps", action="store_true", help="also print each run's start-up steps and longest gaps")
+    ap.add_argument("--sample", action="store_true",
+                    help="sample the GUI thread's stack every ~2 ms and print its most frequent stacks in each long "
+                         "gap (with --steps; the sampling thread itself slows the start-up a little)")
     args = ap.parse_args()
     argv = ["--workspace", args.workspace] if args.workspace else []
-    runs = [one_run(argv) for _ in range(args.runs)]
+    env = {"FIRST_PAINT_SAMPLE": "1"} if args.sample else None
+    runs = [one_run(argv, env=env) for _ in range(args.runs)]
     sums = [summary(r) for r in runs]
     res = {key: [s[key] for s in sums] for key in sums[0]}
     res["first_paint_median_s"] = round(statistics.median(s["first_paint_s"] for s in sums), 3)

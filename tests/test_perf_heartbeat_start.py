@@ -52,7 +52,8 @@ def test_start_up_reaches_every_workspace_ready(launch):
 
 def test_heavy_start_up_steps_run_off_the_gui_thread(launch):
     """torch, each workspace's Qt-free modules and warm-ups in the preloader; what stays on the GUI thread is the
-    building of the workspaces (their widget modules and widgets), one per event-loop turn."""
+    building of the workspaces (their widget modules and widgets), one step per event-loop turn."""
+    from widgets import startup
     from widgets.main_window import WORKSPACES
 
     main = launch["main"]
@@ -65,7 +66,11 @@ def test_heavy_start_up_steps_run_off_the_gui_thread(launch):
     assert builds and all(st[1] == main for st in builds)  # Qt widgets: the GUI thread only
     # the widget-heavy workspaces were built in several steps (one per event-loop turn: widgets.common.workspace)
     stepwise = {st[0] for st in builds if st[0].endswith(" (2)")}
-    assert stepwise == {f"build {k} (2)" for k in ("live", "probe", "experiments", "insight")}, stepwise
+    assert stepwise == {f"build {k} (2)" for k in WORKSPACES}, stepwise
+    # and their widget modules imported one per turn before (widgets.startup.widget_modules)
+    loads = [st for st in launch["steps"] if st[0].startswith("load widgets.")]
+    assert loads and all(st[1] == main for st in loads)
+    assert {st[0] for st in loads} >= {f"load {m}" for m in startup.WORKSPACE_MODULES.values()}
     # the builds took turns with the preloading: each began after its workspace's warm-up had ended
     for k in WORKSPACES:
         warm = steps[f"warm up {k}"]

@@ -70,6 +70,8 @@ def run_gui(args) -> int:
     # The ~300k objects of the start-up (torch, Qt, models) never die: once all are built, keep them out of full
     # collections, which otherwise stall the GUI thread for 100+ ms on a busy 2-core machine (Live heartbeat test)
     win.all_built.connect(_freeze_garbage)
+    guard = main_thread_gc()  # young objects of the start-up and of big imports are frozen (gcguard.MainThreadGC)
+    guard.starting = guard.freeze_imports = True
     show_startup_notes(win, getattr(args, "startup_notes", None) or [])
     if args.screenshot:
         w, h = 1400, 900
@@ -105,6 +107,7 @@ def _freeze_garbage() -> None:
 
     gc.collect(1)
     gc.freeze()
+    main_thread_gc().starting = False
 
 
 def _close_on_signals(win) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import threading
 import time
@@ -77,6 +78,7 @@ class MainWindow(QMainWindow):
         # (issue 14: the window paints before the heavy imports and constructors; see docs/benchmarks/startup.md)
         self._built: dict[str, Workspace] = {}
         self._building: tuple[str, Workspace, int] | None = None  # a stepwise build in progress (key, ws, steps)
+        self._installing: tuple[str, Workspace] | None = None  # built, shown in its tab on the next turn
         self._constructing: str | None = None  # the workspace whose constructor runs in _build_slice
         self._preloader: Preloader | None = None  # the start-up's imports and warm-ups, off the GUI thread
         self.startup_steps: list[Step] = []  # what the start-up did, where and how long (widgets.startup.Step)
@@ -183,17 +185,38 @@ class MainWindow(QMainWindow):
                                         self.startup_steps.append)
             self._preloader.start()
             hold_workers(self._hidden_worker)  # until every workspace is built (start_deferred in _install)
+        if self._installing is not None:  # a turn of its own: its first layout and paint apart from its last step
+            key, ws = self._installing
+            self._installing = None
+            t = time.perf_counter()
+            self._install(key, ws)
+            self.startup_steps.append(Step(f"show {key}", threading.get_ident(), t, time.perf_counter() - t))
+            if len(self._built) < len(WORKSPACES):
+                QTimer.singleShot(10, self._build_next)
+            return
         ready = [k for k in self._preloader.order if k in missing and self._preloader.ready(k)]
         if not ready:  # poll: the imports hold no lock the GUI thread needs, it stays free meanwhile
             QTimer.singleShot(20, lambda: self._build_next(waited))
             return
         if self._building is None:
             current = self.current_workspace()
-            self._build_slice(current if current in ready else ready[0])
+            key = current if current in ready else ready[0]
+            pending = [m for m in self._preloader.modules.get(key, []) if m not in sys.modules]
+            if pending:  # its widget modules first, one per turn (widgets.startup.widget_modules)
+                self._import_slice(pending[0])
+            else:
+                self._build_slice(key)
         else:
             self._build_slice(self._building[0])
         if len(self._built) < len(WORKSPACES):  # 10 ms, not 0: zero timers run back to back, starving the others
             QTimer.singleShot(10, self._build_next)
+
+    def _import_slice(self, name: str) -> None:
+        """One event-loop turn: import one widget module (its Qt classes: on the GUI thread only)."""
+        self._torch_ready()
+        t = time.perf_counter()
+        importlib.import_module(name)
+        self.startup_steps.append(Step(f"load {name}", threading.get_ident(), t, time.perf_counter() - t))
 
     def _build_slice(self, key: str) -> None:
         """One event-loop turn's share of building ``key`` in the background: its construction, or one of its
@@ -215,13 +238,17 @@ class MainWindow(QMainWindow):
         self.startup_steps.append(Step(name, threading.get_ident(), t, time.perf_counter() - t))
         self._building = None if done else (key, ws, n)
         if done:
-            self._install(key, ws)
+            self._installing = (key, ws)
 
     def workspace(self, key: str) -> Workspace:
         """The workspace ``key``, built now if it is not yet (the rest of its steps when it is being built)."""
         ws = self._built.get(key)
         if ws is not None:
             return ws
+        if self._installing is not None and self._installing[0] == key:  # built, not yet in its tab
+            ws = self._installing[1]
+            self._installing = None
+            return self._install(key, ws)
         self._torch_ready()
         t = time.perf_counter()
         if self._building is not None and self._building[0] == key:
@@ -268,8 +295,9 @@ class MainWindow(QMainWindow):
         if self._constructing is not None:
             return self._constructing != current
         hidden = [ws for k, ws in self._built.items() if k != current]
-        if self._building is not None and self._building[0] != current:
-            hidden.append(self._building[1])
+        for pending in (self._building, self._installing):
+            if pending is not None and pending[0] != current:
+                hidden.append(pending[1])
         obj = worker.parent()
         while obj is not None:
             if any(obj is ws for ws in hidden):
@@ -321,6 +349,8 @@ class MainWindow(QMainWindow):
             self._preloader.stop()
         if self._building is not None:  # half built: finish it, so that its shutdown finds what it stops
             self.workspace(self._building[0])
+        if self._installing is not None:  # built, not yet shown: the same
+            self.workspace(self._installing[0])
         for ws in list(self._built.values()):
             ws.shutdown()
         hold_workers(None)

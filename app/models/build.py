@@ -101,13 +101,31 @@ def _limits_on() -> bool:
     return os.environ.get(LIMITS_ENV, "").strip().lower() not in ("off", "0", "no", "false", "none")
 
 
+class _ShapesOnly(torch.overrides.TorchFunctionMode):
+    """On the meta device only the shapes count: in-place fills of meta tensors (``normal_``, ``sign_``, ``erfinv_``)
+    are skipped. Their meta kernels are Python references whose first call imports ``torch._dynamo`` (with sympy and
+    more: 1.2-2.6 s and ~300k objects, at every launch's first model build: the desktop app's GUI thread then stalled
+    ~100 ms in each garbage collection of them). ``torch.randn``/``rand`` (whose meta kernels are the same) give an
+    empty tensor of the same shape instead."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name.endswith("_") and not name.endswith("__") and args and isinstance(args[0], torch.Tensor) \
+                and args[0].is_meta:
+            return args[0]
+        if func is torch.randn or func is torch.rand:
+            return torch.empty(*args, **{k: v for k, v in kwargs.items() if k != "generator"})
+        return func(*args, **kwargs)
+
+
 def check_size(backbone: str, opts: dict[str, Any]) -> None:
     """Count the parameters ``opts`` would create on the meta device (nothing allocated) and refuse more than
     ``MAX_PARAMS`` with a ``LimitError`` (``FILTER_EXPLORER_LIMITS=off`` lifts it)."""
     if not _limits_on():
         return
     try:
-        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+        with torch.random.fork_rng(devices=[]), torch.device("meta"), _ShapesOnly():
             n = sum(p.numel() for p in create(backbone, **opts).parameters())
     except Exception:  # a bad option: the real construction below reports it
         return

@@ -16,6 +16,7 @@ from app.data import formats
 from app.imaging import colormaps
 from widgets.analysis.common import ModelCombo, TaskBar
 from widgets.common.worker import WorkerPool
+from widgets.common.workspace import run_steps
 
 DEFAULT_B = "simple (trained, MNIST)"
 
@@ -30,9 +31,16 @@ def dataset_combo() -> QComboBox:
 
 
 class CKAPanel(QWidget):
-    def __init__(self, session: Any, pool: WorkerPool, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Any, pool: WorkerPool, parent: QWidget | None = None, *,
+                 stepwise: bool = False) -> None:
         super().__init__(parent)
         self.result = None
+        self._texts: list[pg.TextItem] = []
+        self.build_steps = self._build(session, pool)  # the choices, the heatmap, its colour bar: a step each
+        if not stepwise:
+            run_steps(self.build_steps)
+
+    def _build(self, session: Any, pool: WorkerPool):
         self.model_a = ModelCombo(session, "Model A (rows)")
         self.model_b = ModelCombo(session, "Model B (columns)")
         if self.model_b.select(DEFAULT_B):
@@ -54,14 +62,15 @@ class CKAPanel(QWidget):
         self.bar = TaskBar(pool, "Compute CKA")
         self.bar.run_btn.setToolTip("CKA between every layer of A and every layer of B (Ctrl+Return)")
         self.bar.run_clicked.connect(self.compute)
-
-        self.plot = pg.PlotWidget()
+        yield
+        self.plot = pg.PlotWidget(enableMenu=False)  # never built (then disabled): issue 14
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.invertY(True)
         self.plot.setAspectLocked(True)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
+        yield
         self.cmap = pg.ColorMap(np.linspace(0, 1, 256), colormaps.lut("viridis"))
         self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=self.cmap, interactive=False, label="CKA")
         self.colorbar.setImageItem(self.image, insert_in=self.plot.getPlotItem())
@@ -69,7 +78,6 @@ class CKAPanel(QWidget):
                               "and scale), 0 = unrelated.")
         self.readout.setWordWrap(True)
         self.plot.scene().sigMouseMoved.connect(self._on_hover)
-        self._texts: list[pg.TextItem] = []
 
         lay = QVBoxLayout(self)
         lay.addLayout(row)

@@ -14,6 +14,7 @@ from app.analysis.jobs import filters_job
 from widgets.probe.plots import plot
 from widgets.analysis.common import ModelCombo, TaskBar
 from widgets.common.worker import WorkerPool
+from widgets.common.workspace import run_steps
 
 COLOURS = {"trained": (31, 119, 180), "random": (214, 39, 40), "hand-designed": (44, 160, 44)}
 
@@ -26,10 +27,16 @@ def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
 
 
 class FiltersPanel(QWidget):
-    def __init__(self, session: Any, pool: WorkerPool, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Any, pool: WorkerPool, parent: QWidget | None = None, *,
+                 stepwise: bool = False) -> None:
         super().__init__(parent)
         self.session = session
         self.sets: tuple = ()
+        self.build_steps = self._build(session, pool)  # a plot per step (the start-up: widgets.common.workspace)
+        if not stepwise:
+            run_steps(self.build_steps)
+
+    def _build(self, session: Any, pool: WorkerPool):
         self.model = ModelCombo(session, "A model: its kernels are compared with those of its random twin")
         self.model.select("simple (trained, MNIST)")
         self.layer = QComboBox()
@@ -46,9 +53,13 @@ class FiltersPanel(QWidget):
         self.bar.run_clicked.connect(self.compute)
         self.note = QLabel("Trained (blue) vs random twin (red) vs hand-designed banks of the session (green).")
         self.note.setWordWrap(True)
+        yield
         self.spectrum = _plot("Radial power spectrum", "energy share", "frequency (0 = DC … Nyquist)")
+        yield
         self.orient = _plot("Orientation (coherence-weighted)", "share", "degrees")
+        yield
         self.pca = _plot("PCA of the kernels", "variance explained (cumulative)", "eigen-kernels")
+        yield
         self.sparse = _plot("Sparsity and coherence", "fraction", "")
         grid = QGridLayout()
         for i, p in enumerate((self.spectrum, self.orient, self.pca, self.sparse)):

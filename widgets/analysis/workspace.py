@@ -40,12 +40,12 @@ class InsightWorkspace(QWidget):
 
     def _build(self, session: Any, settings: QSettings | None):
         models = tuple(getattr(session, "models", ()))  # a model added between the steps is replayed at the end
-        self.cka = CKAPanel(session, self.pool)
-        yield
+        self.cka = CKAPanel(session, self.pool, stepwise=True)
+        yield from self.cka.build_steps
         self.patches = PatchesPanel(session, self.pool)
         yield
-        self.filters = FiltersPanel(session, self.pool)
-        yield
+        self.filters = FiltersPanel(session, self.pool, stepwise=True)
+        yield from self.filters.build_steps
         self.fold = FoldPanel(session, self.pool)
         yield
         self.tabs = QTabWidget()

@@ -9,7 +9,7 @@ API (what an embedding workspace uses)::
     b.data_root               # str | None, read/write: datasets root (None = app.paths.data_root())
     b.split                   # "train" or "test": the split being previewed
     b.current_dataset()       # the loaded app.data.ArrayDataset of the previewed split, or None
-    b.is_busy()               # a load or download is running
+    b.is_busy()               # a load or download is running (or the grid's labels are being made)
     b.wait_ready(ms)          # process events until the preview is shown (screenshots, tests)
     b.shortcuts()             # ["Ctrl+O: choose an image folder", "Esc: cancel the download or load"]
     b.shutdown()              # cancel and join the workers (call from the workspace's shutdown())
@@ -175,7 +175,8 @@ class DatasetBrowser(QWidget):
         return self._error
 
     def is_busy(self) -> bool:
-        return any(w is not None and w.is_running() for w in (self._load_worker, self._dl_worker))
+        return any(w is not None and w.is_running() for w in (self._load_worker, self._dl_worker)) or \
+            self.samples.busy()
 
     def wait_ready(self, ms: int = 5000) -> bool:
         from PySide6.QtCore import QElapsedTimer

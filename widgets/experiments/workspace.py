@@ -26,7 +26,7 @@ from widgets.experiments.panels import CellTable, ExperimentPlot
 
 
 class ExperimentsWorkspace(QWidget):
-    STEPWISE = True  # built in three steps (widgets.common.workspace): the start-up never blocks for all of it
+    STEPWISE = True  # built in five steps (widgets.common.workspace): the start-up never blocks for all of it
 
     def __init__(self, session: Any = None, settings: QSettings | None = None, parent: QWidget | None = None,
                  store: Store | None = None, *, stepwise: bool = False) -> None:
@@ -127,7 +127,9 @@ class ExperimentsWorkspace(QWidget):
         install_shortcut(self, "Esc", self.cancel, "Cancel the experiment")
         self.progress.hide()  # shown while an experiment runs (idle, it would look like a text field)
         self._restore()
-        self._on_recipe()
+        yield
+        self._on_recipe()  # reads the store (a database connection each: one step each)
+        yield
         self._refresh_history()
         self._set_running(False)
 

@@ -22,6 +22,7 @@ from app.kernels.bank import KernelBank, KernelBankError
 from app.kernels.edit import History
 from app.session import Session
 from widgets.common.worker import WorkerPool
+from widgets.common.workspace import run_steps
 from widgets.kernels.bank_panel import BankPanel
 from widgets.kernels.defaults import default_bank
 from widgets.kernels.editor_panel import EditorPanel
@@ -33,7 +34,10 @@ from widgets.kernels.toolbar import KernelToolbar
 
 
 class KernelWorkspace(ImageInput, QWidget):
-    def __init__(self, session: Session, settings: QSettings, parent: QWidget | None = None) -> None:
+    STEPWISE = True  # built in six steps (widgets.common.workspace): the start-up never blocks for all of it
+
+    def __init__(self, session: Session, settings: QSettings, parent: QWidget | None = None, *,
+                 stepwise: bool = False) -> None:
         super().__init__(parent)
         self.session = session
         self.settings = settings
@@ -46,6 +50,7 @@ class KernelWorkspace(ImageInput, QWidget):
         self._gen_worker = None
         self._image_worker = None
         self._closed = False  # shut down: results that arrive while the workers are joined start nothing new
+        self._save_worker, self._save_next = None, None  # the autosave in progress, the bank to save after it
         self._image_request = 0  # the newest image asked for: a sample that loads late never replaces a newer one
         self.last_status = ""
         sample = self.settings.value("kernels/sample", "china", str)
@@ -57,11 +62,19 @@ class KernelWorkspace(ImageInput, QWidget):
         self._commit_timer = QTimer(self, singleShot=True, interval=500)
         self._commit_timer.timeout.connect(self._commit)
 
-        self._build_ui()
+        self.build_steps = self._build(session, settings, sample)
+        if not stepwise:
+            run_steps(self.build_steps)
+
+    def _build(self, session: Session, settings: QSettings, sample: str):
+        """The panels (``_build_ui``: three steps), then the restored settings, the bank, the sample image."""
+        yield from self._build_ui()
+        yield
         self.gen.restore()
         self.editor.restore(settings)
         if sample in ops.SAMPLE_IMAGES:
             self.sample_combo.setCurrentIndex(ops.SAMPLE_IMAGES.index(sample))
+        yield
         bank, note = self.files.initial()
         restored = bank is not None
         if bank is None:  # first launch (or an unreadable autosave): a useful default
@@ -73,13 +86,14 @@ class KernelWorkspace(ImageInput, QWidget):
         self._on_bank_changed(immediate_commit=False)
         if restored:
             self._commit_timer.stop()
+        yield
         self._load_sample(sample)
         self._refresh_image_label()
         if note:
             self.show_status(note)
 
     # ======================================================================================== UI
-    def _build_ui(self) -> None:
+    def _build_ui(self):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(4, 2, 4, 4)
         outer.setSpacing(2)
@@ -94,9 +108,11 @@ class KernelWorkspace(ImageInput, QWidget):
         self.bank_panel.freezeAll.connect(self.set_all_frozen)
         self.bank_panel.renameRequested.connect(self.rename_bank)
         self.bank_panel.bankChosen.connect(self._on_bank_chosen)
+        yield
         self.editor = EditorPanel()
         self.editor.kernelEdited.connect(self._on_kernel_edited)
         self.editor.message.connect(self.show_status)
+        yield
         self.responses = ResponsePanel()
         self.responses.kernelClicked.connect(self.select)
         self.responses.centreChanged.connect(self._schedule_render)
@@ -160,9 +176,27 @@ class KernelWorkspace(ImageInput, QWidget):
         bank = self.bank
         if self.session.banks.get(bank.name) is not bank:
             self.session.put_bank(bank.name, bank)
-        problem = self.files.autosave(bank)
+        self._autosave(bank)
+
+    def _autosave(self, bank: KernelBank) -> None:
+        """In a worker (two fsyncs: 30-200 ms of the GUI thread on a busy disk), one at a time, the newest bank last;
+        once shut down, here (the workers are joined by then)."""
+        if self._closed:
+            self._on_autosaved(self.files.autosave(bank))
+        elif self._save_worker is not None and self._save_worker.is_running():
+            self._save_next = bank
+        else:
+            self._save_next = None
+            w = self._save_worker = self.pool.start(lambda t: self.files.autosave(bank), name="autosave")
+            w.finished.connect(self._on_autosaved)
+            w.failed.connect(lambda msg: self._on_autosaved(f"Autosave failed: {msg}"))
+
+    @Slot(object)
+    def _on_autosaved(self, problem: str) -> None:
         if problem:
             self.show_status(problem)
+        if self._save_next is not None and not self._closed:
+            self._autosave(self._save_next)
 
     def _on_session(self, kind: str, name: str) -> None:
         if kind == "banks":
@@ -403,19 +437,13 @@ class KernelWorkspace(ImageInput, QWidget):
         """Stop every worker and timer; share and autosave the working bank."""
         self._closed = True
         self._render_timer.stop()
-        if self._commit_timer.isActive():
-            self._commit()
+        pending = self._commit_timer.isActive() or self._save_next is not None
+        self._commit_timer.stop()
         self._save_settings()
-        self.pool.shutdown()
+        self.pool.shutdown()  # joins an autosave in progress
+        if pending:
+            self._commit()  # shut down: saved now, on this thread
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
 
-
-def preview() -> QWidget:
-    """The workbench alone, for ``python -m widgets.preview kernels``."""
-    from widgets.common.settings import settings
-
-    ws = KernelWorkspace(Session(), settings())
-    ws.resize(1400, 860)
-    return ws

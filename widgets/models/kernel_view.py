@@ -12,6 +12,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout
 
 from app.models import viz
+from widgets.common.image_view import set_item_image
 
 
 class KernelPanel(QFrame):
@@ -45,7 +46,7 @@ class KernelPanel(QFrame):
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
-        self.vb = self.graphics.addViewBox()
+        self.vb = self.graphics.addViewBox(enableMenu=False)  # never built (then disabled): issue 14
         self.vb.setAspectLocked(True)
         self.vb.invertY(True)
         self.vb.setMenuEnabled(False)
@@ -154,7 +155,7 @@ class KernelPanel(QFrame):
             return
         m = viz.kernel_mosaic(v.kernels[path], scale=self._scale, cmap=self._cmap, total_out=v.kernel_totals[path])
         self._mosaic = m
-        self.image.setImage(m.rgb, levels=(0, 255), autoLevels=False)
+        set_item_image(self.image, m.rgb)
         self.vb.autoRange(padding=0.01)
         row = next(r for r in v.rows if r.path == path)
         what = "RGB filters" if m.colour else "kernels"

@@ -3,7 +3,7 @@ initialisation (a formula or a Workbench bank). It shows a ``viz.ModelView``; ed
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -21,6 +21,7 @@ from widgets.models.builder_form import INITS
 
 COLUMNS = ["Layer", "Kind", "In -> Out", "Kernel", "Stride", "Params", "Trainable", "Freeze", "Initialisation"]
 COL_FROZEN, COL_BANK = 7, 8
+COMBOS_PER_TURN = 6
 HEADER_TIPS = [
     "Layer name (the name a Workbench bank goes into) and its module path",
     "conv, 1x1 conv, depthwise conv, batch-norm or linear",
@@ -82,11 +83,18 @@ class LayerTable(QWidget):
 
         self.table.itemChanged.connect(self._on_item)
         self.table.itemSelectionChanged.connect(self._on_select)
+        # the per-layer combos are widgets (a ResNet's twenty took 50-150 ms of the GUI thread at once): a few per turn
+        self._combos: list[tuple[int, viz.LayerRow]] = []
+        self._combo_args: tuple = ([], {}, {})
+        self._combo_timer = QTimer(self, singleShot=True, interval=5)
+        self._combo_timer.timeout.connect(self._more_combos)
 
     def fill(self, view: viz.ModelView, banks: dict, layer_init: dict[str, str]) -> None:
         """One row per layer with parameters; ``banks``: the session's Workbench banks by name; ``layer_init``:
         conv label -> "bank:NAME" or "init:KIND" (the current per-layer choices)."""
         self.view = view
+        self._combo_timer.stop()
+        self._combos = []
         self.table.blockSignals(True)
         self.table.setRowCount(len(view.rows))
         names = sorted(banks)
@@ -114,29 +122,44 @@ class LayerTable(QWidget):
                 self.table.setItem(i, c, it)
             self.table.removeCellWidget(i, COL_BANK)
             if r.has_kernels:
-                combo = QComboBox()
-                combo.addItem("(model init)", "")
-                combo.setItemData(0, "The initialisation chosen on the left (or the loaded weights)",
-                                  Qt.ItemDataRole.ToolTipRole)
-                for kind in viz.LAYER_INITS:
-                    combo.addItem(kind, f"init:{kind}")
-                    combo.setItemData(combo.count() - 1, dict(INITS).get(kind, kind), Qt.ItemDataRole.ToolTipRole)
-                shape = tuple(r.weight_shape)
-                for b in names:
-                    bank_shape = tuple(getattr(banks[b], "shape", ()))
-                    combo.addItem(f"bank: {b}" if bank_shape == shape else f"bank: {b} (shape {bank_shape})",
-                                  f"bank:{b}")
-                    combo.setItemData(combo.count() - 1, f"Workbench bank {b!r}, shape {bank_shape}",
-                                      Qt.ItemDataRole.ToolTipRole)
-                combo.setCurrentIndex(max(0, combo.findData(layer_init.get(r.label, ""))))
-                combo.setToolTip(f"Initialise {r.label} on its own: an initialisation, or a Workbench bank of shape "
-                                 f"{shape} (out, in, k, k)")
-                combo.setObjectName(f"init_{r.label}")
-                combo.currentIndexChanged.connect(lambda _i, c=combo, lab=r.label: self.initChosen.emit(lab, c.currentData() or ""))
-                self.table.setCellWidget(i, COL_BANK, combo)
+                self._combos.append((i, r))
             else:
                 self.table.setItem(i, COL_BANK, QTableWidgetItem(""))
+        self._combo_args = (names, banks, layer_init)
+        self._add_combos(COMBOS_PER_TURN)  # the first rows' at once, the others' a few per event-loop turn
         self.table.blockSignals(False)
+
+    def _add_combos(self, count: int | None = None) -> None:
+        """Create the Initialisation combos of the next ``count`` rows (all when None)."""
+        names, banks, layer_init = self._combo_args
+        todo, self._combos = (self._combos, []) if count is None else (self._combos[:count], self._combos[count:])
+        for i, r in todo:
+            combo = QComboBox()
+            combo.addItem("(model init)", "")
+            combo.setItemData(0, "The initialisation chosen on the left (or the loaded weights)",
+                              Qt.ItemDataRole.ToolTipRole)
+            for kind in viz.LAYER_INITS:
+                combo.addItem(kind, f"init:{kind}")
+                combo.setItemData(combo.count() - 1, dict(INITS).get(kind, kind), Qt.ItemDataRole.ToolTipRole)
+            shape = tuple(r.weight_shape)
+            for b in names:
+                bank_shape = tuple(getattr(banks[b], "shape", ()))
+                combo.addItem(f"bank: {b}" if bank_shape == shape else f"bank: {b} (shape {bank_shape})",
+                              f"bank:{b}")
+                combo.setItemData(combo.count() - 1, f"Workbench bank {b!r}, shape {bank_shape}",
+                                  Qt.ItemDataRole.ToolTipRole)
+            combo.setCurrentIndex(max(0, combo.findData(layer_init.get(r.label, ""))))
+            combo.setToolTip(f"Initialise {r.label} on its own: an initialisation, or a Workbench bank of shape "
+                             f"{shape} (out, in, k, k)")
+            combo.setObjectName(f"init_{r.label}")
+            combo.currentIndexChanged.connect(lambda _i, c=combo, lab=r.label: self.initChosen.emit(lab, c.currentData() or ""))
+            self.table.setCellWidget(i, COL_BANK, combo)
+        if self._combos:
+            self._combo_timer.start()
+
+    @Slot()
+    def _more_combos(self) -> None:
+        self._add_combos(COMBOS_PER_TURN)
 
     @Slot(object)
     def _on_item(self, item: QTableWidgetItem) -> None:
@@ -155,4 +178,5 @@ class LayerTable(QWidget):
             self.kernelLayerSelected.emit(r.path)
 
     def combo(self, label: str) -> QComboBox | None:
+        self._add_combos()
         return self.findChild(QComboBox, f"init_{label}")

@@ -29,11 +29,22 @@ FILTER = ("Models (*.pt *.pth *.ts *.th *.onnx *.safetensors *.bin);;TorchScript
           "State dicts (*.safetensors *.pth *.pt *.bin);;All files (*)")
 
 
-def widen_for_tree(splitter: QSplitter, tree: bool) -> None:
+def splitter(orientation: Qt.Orientation, *parts: tuple[QWidget, int, int]) -> QSplitter:
+    """A splitter of (widget, stretch, initial size) parts whose children never collapse."""
+    sp = QSplitter(orientation)
+    for i, (w, stretch, _size) in enumerate(parts):
+        sp.addWidget(w)
+        sp.setStretchFactor(i, stretch)
+    sp.setSizes([size for _w, _s, size in parts])
+    sp.setChildrenCollapsible(False)
+    return sp
+
+
+def widen_for_tree(sp: QSplitter, tree: bool) -> None:
     """The architecture tree wants more room on the left than the builder form."""
-    total = sum(splitter.sizes())
+    total = sum(sp.sizes())
     left = max(380, min(560, total // 3)) if tree else 380
-    splitter.setSizes([left, max(1, total - left)])
+    sp.setSizes([left, max(1, total - left)])
 
 
 class TimmDialog(QDialog):

@@ -13,7 +13,7 @@ import re
 import time
 
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Qt, Signal, Slot
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -56,6 +56,9 @@ class TrainDialog(QDialog):
         self.result = None
         self.last_checkpoint: str | None = None
         self._steps: list[float] = []
+        self._x_total: int | None = None
+        self._redraw_timer = QTimer(self, singleShot=True, interval=250)
+        self._redraw_timer.timeout.connect(self._redraw)
         self._loss: list[float] = []
         self._acc: list[float] = []
         self._ep_x: list[float] = []
@@ -113,11 +116,11 @@ class TrainDialog(QDialog):
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        self.loss_plot = pg.PlotWidget(title="loss")
+        self.loss_plot = pg.PlotWidget(title="loss", enableMenu=False)
         self.loss_plot.setLabel("bottom", "step")
         self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
         self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#c0392b", width=2), name="train loss")
-        self.acc_plot = pg.PlotWidget(title="accuracy")
+        self.acc_plot = pg.PlotWidget(title="accuracy", enableMenu=False)
         self.acc_plot.setLabel("bottom", "step")
         self.acc_plot.setYRange(0, 1)
         self.acc_plot.showGrid(x=True, y=True, alpha=0.3)
@@ -229,6 +232,9 @@ class TrainDialog(QDialog):
                           test_limit=self.test_limit.value() or None, seed=self.spec.seed, out=str(out))
         spec = self.spec
         self._steps, self._loss, self._acc, self._ep_x, self._ep_acc = [], [], [], [], []
+        self._x_total = None  # the run's steps: the x axes' fixed range once known (_on_progress)
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.enableAutoRange(x=True)
         self._redraw()
         self.result = None
         self.progress.setRange(0, 1000)
@@ -265,6 +271,10 @@ class TrainDialog(QDialog):
         else:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * frac))
+            if p.total and p.total != self._x_total:  # the whole run's width at once: the x axes stay as they are
+                self._x_total = p.total  # (a changing range re-lays their ticks at every redraw)
+                for plot in (self.loss_plot, self.acc_plot):
+                    plot.setXRange(0, p.total, padding=0.02)
         self.status.setText(p.message)
         rec = p.payload
         if rec is not None and hasattr(rec, "loss"):
@@ -275,7 +285,8 @@ class TrainDialog(QDialog):
             elif _epoch_acc(rec) is not None:
                 self._ep_x.append(rec.step)
                 self._ep_acc.append(_epoch_acc(rec))
-            self._redraw()
+            if not self._redraw_timer.isActive():  # a few redraws a second (each re-ranges and repaints the axes,
+                self._redraw_timer.start()  # 20-100 ms of the GUI thread under load), not one per report
 
     def _redraw(self) -> None:
         self.loss_curve.setData(self._steps, self._loss)
@@ -289,6 +300,7 @@ class TrainDialog(QDialog):
         self.result = result
         self._ep_x = [r.step for r in result.history]  # epoch points a coalesced report may have skipped
         self._ep_acc = [_epoch_acc(r) for r in result.history]
+        self._redraw_timer.stop()
         if not self._steps:  # a fast run whose step reports were all coalesced away: the epochs' own figures
             self._steps = [r.step for r in result.history]
             self._loss = [float(r.loss) for r in result.history]

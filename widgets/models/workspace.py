@@ -12,37 +12,29 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFileDialog, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QTabWidget, QVBoxLayout, QWidget
 
 from app.models import describe, names, viz
 from app.models.spec import ModelSpec
 from app.session import Session
 from widgets.common.worker import WorkerPool
-from widgets.common.workspace import install_shortcut
+from widgets.common.workspace import install_shortcut, run_steps
 from widgets.models import persist
 from widgets.models.builder_form import BuilderForm
 from widgets.models.choices import LayerChoices
 from widgets.models.kernel_compare import BUILDER, KernelCompare
-from widgets.models.open_model import OwnModelPanel, widen_for_tree
+from widgets.models.open_model import OwnModelPanel, splitter, widen_for_tree
 from widgets.models.layer_table import COL_BANK, COL_FROZEN, LayerTable  # noqa: F401  (tests read the columns)
 from widgets.models.view_cache import ViewCache, view_key
 from widgets.models.words import arms_text, auto_name, refusal_hint, stages_html
 
 
-def _splitter(orientation: Qt.Orientation, *parts: tuple[QWidget, int, int]) -> QSplitter:
-    """A splitter of (widget, stretch, initial size) parts whose children never collapse."""
-    sp = QSplitter(orientation)
-    for i, (w, stretch, _size) in enumerate(parts):
-        sp.addWidget(w)
-        sp.setStretchFactor(i, stretch)
-    sp.setSizes([size for _w, _s, size in parts])
-    sp.setChildrenCollapsible(False)
-    return sp
-
 class ModelsWorkspace(QWidget):
     _session_event = Signal(str, str)  # (kind, name), queued to the GUI thread from any thread
+    STEPWISE = True  # built in four steps (widgets.common.workspace): the start-up never blocks for all of it
 
-    def __init__(self, session: Session, settings: QSettings, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, settings: QSettings, parent: QWidget | None = None, *,
+                 stepwise: bool = False) -> None:
         super().__init__(parent)
         self.session = session
         self.settings = settings
@@ -64,10 +56,17 @@ class ModelsWorkspace(QWidget):
         self._rebuild_timer.setSingleShot(True)
         self._rebuild_timer.setInterval(200)
         self._rebuild_timer.timeout.connect(self.rebuild)
+        self.build_steps = self._build(session, settings)
+        if not stepwise:
+            run_steps(self.build_steps)
 
+    def _build(self, session: Session, settings: QSettings):
+        """The form, the layer table and kernel panels, "Your model" and the wiring, then the restored state."""
         self.form = f = BuilderForm()
+        yield
         self.layers = LayerTable()
         self.kernels = KernelCompare()
+        yield
         # the widgets tests and the preview reach for, by their old names
         self.backbone, self.init, self.seed, self.freeze, self.name_edit = f.backbone, f.init, f.seed, f.freeze, \
             f.name_edit
@@ -75,14 +74,14 @@ class ModelsWorkspace(QWidget):
         self.table, self.totals = self.layers.table, self.layers.totals
         self.panel_a, self.panel_b, self.compare = self.kernels.panel_a, self.kernels.panel_b, self.kernels.compare
         self.scale, self.link = self.kernels.scale, self.kernels.link
-        self.right_splitter = _splitter(Qt.Orientation.Vertical, (self.layers, 2, 300), (self.kernels, 3, 520))
+        self.right_splitter = splitter(Qt.Orientation.Vertical, (self.layers, 2, 300), (self.kernels, 3, 520))
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         self.own = OwnModelPanel(session, settings, self.pool)  # "Your model": open a model file (Ctrl+Shift+O)
         self.left_tabs = QTabWidget()
         for w, text in ((f, "Build"), (self.own, "Your model")):
             self.left_tabs.addTab(w, text)
-        self.main_splitter = _splitter(Qt.Orientation.Horizontal, (self.left_tabs, 0, 380),
+        self.main_splitter = splitter(Qt.Orientation.Horizontal, (self.left_tabs, 0, 380),
                                        (self.right_splitter, 1, 1020))
         lay.addWidget(self.main_splitter)
         self.left_tabs.currentChanged.connect(lambda i: widen_for_tree(self.main_splitter, i == 1))
@@ -110,7 +109,7 @@ class ModelsWorkspace(QWidget):
                               ("Ctrl+T", self.open_train, "Train"), ("Ctrl+B", self.backbone.setFocus, "Backbone"),
                               ("Ctrl+R", self.rebuild, "Rebuild")):
             install_shortcut(self, seq, fn, text)
-
+        yield
         self._restore()
         self._session_event.connect(self._on_session_event)
         self._unsubscribe = session.subscribe(lambda kind, name: self._session_event.emit(kind, name))

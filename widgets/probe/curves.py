@@ -1,6 +1,6 @@
 """Live training curves: loss and accuracy per step, one colour per run of the batch.
 
-Curves are created once per run and updated with ``setData`` on growing numpy buffers, at most ~30 times a second.
+Curves are created once per run and updated with ``setData`` on growing numpy buffers, at most 4 times a second.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
 
+from widgets.common.workspace import run_steps
 from widgets.probe.plots import PALETTE, hint_label, plot as _plot
 
 
@@ -48,8 +49,15 @@ class _Series:
 class CurvesView(QWidget):
     """Loss and accuracy per training step, one colour per run of the batch."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, stepwise: bool = False) -> None:
         super().__init__(parent)
+        self.series: dict[int, dict[str, _Series]] = {}
+        self._dirty: set[int] = set()
+        self.build_steps = self._build()  # a plot per step (the Probe's start-up: widgets.common.workspace)
+        if not stepwise:
+            run_steps(self.build_steps)
+
+    def _build(self):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.stack = QStackedWidget()
@@ -67,6 +75,7 @@ class CurvesView(QWidget):
         pl = QVBoxLayout(plots)
         pl.setContentsMargins(0, 0, 0, 0)
         self.loss_plot = _plot("Training loss", "loss", "step")
+        yield
         self.acc_plot = _plot("Accuracy (dashed: train, solid: validation)", "accuracy", "step")
         self.acc_plot.setYRange(0, 1.0, padding=0.02)
         self.acc_plot.setXLink(self.loss_plot)
@@ -75,10 +84,9 @@ class CurvesView(QWidget):
         pl.addWidget(self.acc_plot)
         self.stack.addWidget(plots)
         lay.addWidget(self.stack)
-        self.series: dict[int, dict[str, _Series]] = {}
-        self._dirty: set[int] = set()
         self._timer = QTimer(self)
-        self._timer.setInterval(33)  # at most ~30 redraws a second
+        self._timer.setInterval(250)  # a few redraws a second: each re-ranges and repaints the axes (pyqtgraph's
+        # tick layout in Python: 20-100 ms of the GUI thread under load at ~30 a second, issue 14); stop() draws the end
         self._timer.timeout.connect(self._redraw)
 
     def clear(self) -> None:

@@ -55,7 +55,7 @@ class ProjectorView(QWidget):
         top.addWidget(self.method)
         top.addWidget(self.run_btn)
         top.addWidget(self.status, 1)
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(enableMenu=False)  # never built (then disabled): issue 14
         self.plot.setMinimumSize(160, 120)
         self.plot.setMenuEnabled(False)
         self.plot.showGrid(x=True, y=True, alpha=0.15)

@@ -18,6 +18,8 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QSplitter, QStackedWidget, QT
 
 from app.imaging import colormaps
 from app.probe.gallery import confusion_uint8
+from widgets.common.image_view import set_item_image
+from widgets.common.workspace import run_steps
 from widgets.probe.model import RunView
 from widgets.probe.model_list import state_colour
 from widgets.probe.plots import hint_label, plot as _plot
@@ -29,8 +31,20 @@ class ResultsView(QWidget):
 
     cell_clicked = Signal(int, int)  # (true, predicted) of a clicked confusion cell; (-1, -1): all again
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, stepwise: bool = False) -> None:
         super().__init__(parent)
+        self._bars: pg.BarGraphItem | None = None
+        self._texts: list[pg.TextItem] = []
+        self._gallery_texts: list[pg.TextItem] = []
+        self.run: RunView | None = None
+        self._conf = np.zeros((1, 1), np.int64)
+        self._classes: list[str] = []
+        self.pair: tuple[int, int] | None = None  # the confusion cell the gallery is filtered to
+        self.build_steps = self._build()  # one plot per step (the Probe's start-up: widgets.common.workspace)
+        if not stepwise:
+            run_steps(self.build_steps)
+
+    def _build(self):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.stack = QStackedWidget()
@@ -51,6 +65,7 @@ class ResultsView(QWidget):
         self.per_class.setYRange(0, 1, padding=0.02)
         self.per_class.setMouseEnabled(x=False, y=False)
         grid.addWidget(self.per_class, 1, 0)
+        yield
         self.confusion = _plot("Confusion: counts (colour: row %)", "true class", "predicted class")
         self.confusion.invertY(True)
         self.confusion.setAspectLocked(True)
@@ -59,11 +74,9 @@ class ResultsView(QWidget):
         self.conf_image.setLookupTable(colormaps.lut("viridis"))
         self.confusion.addItem(self.conf_image)
         grid.addWidget(self.confusion, 1, 1)
-        self._conf = np.zeros((1, 1), np.int64)
-        self._classes: list[str] = []
         self.confusion.scene().sigMouseMoved.connect(self._on_confusion_hover)
         self.confusion.scene().sigMouseClicked.connect(self._on_confusion_click)
-        self.pair: tuple[int, int] | None = None  # the confusion cell the gallery is filtered to
+        yield
         self.gallery = _plot("Misclassified test examples (true → predicted)", "", "")
         self.gallery.hideAxis("left")
         self.gallery.hideAxis("bottom")
@@ -79,6 +92,7 @@ class ResultsView(QWidget):
         gl.setContentsMargins(0, 0, 0, 0)
         gl.addWidget(self.gallery, 1)
         gl.addWidget(self.gallery_note)
+        yield
         self.projector = ProjectorView()
         self.lower = QTabWidget()
         self.lower.addTab(gallery_page, "Misclassified")
@@ -95,10 +109,6 @@ class ResultsView(QWidget):
         page.setStretchFactor(1, 1)
         self.stack.addWidget(page)
         lay.addWidget(self.stack)
-        self._bars: pg.BarGraphItem | None = None
-        self._texts: list[pg.TextItem] = []
-        self._gallery_texts: list[pg.TextItem] = []
-        self.run: RunView | None = None
 
     def clear(self) -> None:
         self.stack.setCurrentIndex(0)
@@ -186,21 +196,21 @@ class ResultsView(QWidget):
         conf = run.confusion
         img = confusion_uint8(conf)
         self.conf_image.setImage(img, levels=(0, 255), autoLevels=False)
-        for t in self._texts:
-            self.confusion.removeItem(t)
-        self._texts = []
         n = img.shape[0]
-        if n <= 12:
-            for i in range(n):
-                for j in range(n):
-                    if conf[i, j] == 0:
-                        continue
-                    t = pg.TextItem(str(int(conf[i, j])), color=(0, 0, 0) if img[i, j] > 160 else (255, 255, 255),
-                                    anchor=(0.5, 0.5))
-                    t.setFont(QFont("Sans", 7))
-                    t.setPos(j + 0.5, i + 0.5)
-                    self.confusion.addItem(t)
-                    self._texts.append(t)
+        cells = [(i, j) for i in range(n) for j in range(n) if conf[i, j] != 0] if n <= 12 else []
+        while len(self._texts) > len(cells):
+            self.confusion.removeItem(self._texts.pop())
+        for k, (i, j) in enumerate(cells):  # the last run's count items reused (creating one is the slow part)
+            text, colour = str(int(conf[i, j])), (0, 0, 0) if img[i, j] > 160 else (255, 255, 255)
+            if k < len(self._texts):
+                t = self._texts[k]
+                t.setText(text, color=colour)
+            else:
+                t = pg.TextItem(text, color=colour, anchor=(0.5, 0.5))
+                t.setFont(QFont("Sans", 7))
+                self.confusion.addItem(t)
+                self._texts.append(t)
+            t.setPos(j + 0.5, i + 0.5)
         ticks = [[(i + 0.5, c[:6]) for i, c in enumerate(classes)]] if 0 < len(classes) <= 20 else None
         self.confusion.getAxis("bottom").setTicks(ticks)
         self.confusion.getAxis("left").setTicks(ticks)
@@ -215,7 +225,7 @@ class ResultsView(QWidget):
             self.gallery_image.clear()
             self.gallery_note.setText(note or "no misclassified examples")
             return
-        self.gallery_image.setImage(gallery.image, levels=(0, 255), autoLevels=False)
+        set_item_image(self.gallery_image, gallery.image)
         for (x, y, w, h), t, p in zip(gallery.cells, gallery.true, gallery.predicted):
             item = pg.TextItem(f"{t[:5]}→{p[:5]}", color=(180, 30, 30), anchor=(0.5, 0))
             item.setFont(QFont("Sans", 7))

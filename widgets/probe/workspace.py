@@ -58,20 +58,19 @@ class ProbeWorkspace(QWidget):
             run_steps(self.build_steps)
 
     def _build(self, session: Session, settings: QSettings):
-        """The views first (one step each: their plots are the slow part), then the rest in one step (the dataset
-        browser refreshes itself on the next event-loop turn: everything that listens to it is connected before)."""
+        """The views first (one step per plot: they are the slow part), the model list and settings, the tabs, then
+        the dataset browser with the wiring in one step (the browser refreshes itself on the next event-loop turn:
+        everything that listens to it is connected before)."""
         self.history_panel = HistoryPanel()  # first: its message (file unreadable) goes into the banner
         self.queue.history_path = self.history_panel.path
         yield
-        self.curves = CurvesView()
-        yield
-        self.results = ResultsView()
+        self.curves = CurvesView(stepwise=True)
+        yield from self.curves.build_steps  # one plot per step
+        self.results = ResultsView(stepwise=True)
+        yield from self.results.build_steps  # one plot per step
         yield
         self.compare = CompareView()
         yield
-        data_box = QGroupBox("1 · Dataset")
-        QVBoxLayout(data_box).addWidget(browser := make_dataset_panel(settings, self))
-        self.browser = browser
         models_box = QGroupBox("2 · Models")
         ml = QVBoxLayout(models_box)
         self.models = ModelList()
@@ -93,7 +92,7 @@ class ProbeWorkspace(QWidget):
         mid.addWidget(models_box, 3)
         mid.addWidget(probe_box, 0)
         mid.addWidget(self.run_panel, 0)
-
+        yield
         self.tabs = QTabWidget()
         self.gallery = GalleryLoader(self.pool, self.results, self)
         for view, title, tip in ((self.curves, "Training", "Loss and accuracy while the heads train"),
@@ -109,6 +108,10 @@ class ProbeWorkspace(QWidget):
         right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 1)
         right.setSizes([600, 240])
+        yield
+        data_box = QGroupBox("1 · Dataset")  # with its wiring: the browser refreshes itself on the next turn
+        QVBoxLayout(data_box).addWidget(browser := make_dataset_panel(settings, self))
+        self.browser = browser
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         for i, w in enumerate((data_box, middle, right)):
             self.splitter.addWidget(w)

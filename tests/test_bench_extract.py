@@ -101,3 +101,30 @@ def test_cache_sized_channel_chunks_change_no_feature(monkeypatch):
     ours = run_to_end(ex.extract(model, images, ispec, layer, "grid2", key=None)).array
     bare = bare_features(model, x, layer, "grid2", 30)
     np.testing.assert_allclose(ours, bare, rtol=1e-6, atol=1e-6)
+
+
+def test_slices_on_threads_give_the_one_thread_features():
+    """``extract.in_parts``: a batch computed as slices on single-threaded workers equals the whole batch, in order
+    (rdsn and patches), and the pool's threads run one torch thread each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    from app.models.inputs import to_tensor
+    from app.models.registry import create
+    from app.probe import extract as ex
+    from app.probe.bench_extract import prepare, settings_from_args
+
+    model, images, ispec, layer, dev = prepare(settings_from_args(_args(pooling="grid2")))
+    x = to_tensor(images[:21], ispec, dev)
+    patches = create("patches", in_channels=1, k=12, patch_size=3, n_patches=500, kmeans_epochs=1, input_size=8)
+    patches.fit_patches(x, seed=0)
+    with ThreadPoolExecutor(3, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        assert set(pool.map(lambda _: torch.get_num_threads(), range(6))) == {1}
+        for m, ly in ((model, layer), (patches.eval(), 1)):
+            fn = ex._maps_fn(m, ly, "grid2")
+            with torch.inference_mode():
+                whole = fn(x)
+            for workers in (2, 3):
+                assert torch.equal(ex.in_parts(fn, x, workers, pool), whole)
+            assert torch.equal(ex.in_parts(fn, x[:1], 3, pool), fn(x[:1]))  # one image: no slices

@@ -217,7 +217,7 @@ def bench_extract(args) -> dict:
     ours, bare = round(best["ours"]["img_s"], 2), round(best["bare"]["img_s"], 2)
     b = best["ours"]
     return {
-        "ours_img_s": ours, "bare_img_s": bare, "ratio": round(ours / bare, 4),
+        "ours_img_s": ours, "bare_img_s": bare, "ratio": float(f"{ours / bare:.4g}"),
         "ours_seconds": round(best["ours"]["seconds"], 3), "bare_seconds": round(best["bare"]["seconds"], 3),
         "ours_peak_rss_mb": round(peak["ours"], 1), "bare_peak_rss_mb": round(peak["bare"], 1),
         "ours_rss_increase_mb": round(rise["ours"], 1), "bare_rss_increase_mb": round(rise["bare"], 1),

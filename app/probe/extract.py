@@ -4,7 +4,9 @@
 ``Features`` record. Features stream batch by batch into a preallocated array (a ``.npy`` memmap in the cache folder,
 written under a temporary name and renamed when complete, so a cancelled or crashed run never leaves a half file
 that looks valid). Memory stays bounded: the batch size follows the size of the maps, and backbones with an
-``extract_pooled`` method (rdsn: depthwise after the stem) compute channels in chunks.
+``extract_pooled`` method (rdsn: depthwise after the stem) compute channels in chunks (of cache-sized maps:
+``cache_chunk``), backbones with ``map_chunks`` (patches) a few images at a time. On the CPU each batch is computed as
+one slice of images per thread on single-threaded workers (``in_parts``): no thread waits for a descheduled one.
 
 Poolings: ``gap`` (global average), ``max`` (global max), ``gridN`` (average over an N x N grid of cells, as in
 Coates & Ng), ``maxgridN`` (max over an N x N grid), ``avgmaxgridN`` (both, 2x the features). Feature order is

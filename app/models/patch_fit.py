@@ -31,6 +31,13 @@ def pad_same(x: torch.Tensor, size: int, stride: int = 1) -> torch.Tensor:
     return F.pad(x, (lo, hi, lo, hi)) if total > 0 else x
 
 
+def out_size(hw, size: int, stride: int = 1, same: bool = True) -> tuple[int, int]:
+    """The (rows, cols) of positions a ``size`` x ``size`` window at ``stride`` takes on an (H, W) image, padded by
+    ``pad_same`` when ``same``."""
+    pad = size - 1 if same else 0
+    return tuple(max(0, (int(v) + pad - size) // stride + 1) for v in hw)
+
+
 def patch_matrix(x: torch.Tensor, size: int, stride: int = 1) -> torch.Tensor:
     """(N, C, H, W) -> (N * L, C * size * size): every window as a row (no padding here)."""
     cols = F.unfold(x, (size, size), stride=stride)  # (N, D, L)

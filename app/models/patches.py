@@ -35,6 +35,7 @@ ACTIVATIONS = {"triangle": "Coates' k-means triangle", "split": "split +-ReLU (2
                "soft": "soft threshold", "relu": "ReLU"}
 SOURCES = ("patches", "kmeans")
 PADDINGS = ("same", "valid")
+CHUNK_BYTES = 24 * 2**20  # encoder maps per chunk of images (``map_chunks``): ~ the last-level cache, measured
 
 
 class Patches(Backbone):
@@ -107,12 +108,23 @@ class Patches(Backbone):
         c = x.shape[1]
         W = self.zca.reshape(self.D, c, self.size, self.size)
         z = F.conv2d(x, W, None, stride=self.stride)  # (a convolution: far faster on CPU than unfold + matmul)
+        shift = (self.zca @ self.patch_mean).view(1, -1, 1, 1)
+        if not torch.is_grad_enabled():  # extraction: the same maths in place, no (N, D, H', W') temporaries
+            if self.normalize:
+                mu, sd = self._moments(x)
+                z.addcmul_(mu, self.zca.sum(1).view(1, -1, 1, 1), value=-1).div_(sd)
+            return z.sub_(shift)
         if self.normalize:
-            pool = lambda t: F.avg_pool2d(t, self.size, self.stride)  # noqa: E731
-            mu = pool(x.mean(1, keepdim=True))
-            var = (pool((x * x).mean(1, keepdim=True)) - mu * mu).clamp_min_(0)
-            z = (z - mu * self.zca.sum(1).view(1, -1, 1, 1)) / torch.sqrt(var + pf.NORM_EPS)
-        return z - (self.zca @ self.patch_mean).view(1, -1, 1, 1)
+            mu, sd = self._moments(x)
+            z = (z - mu * self.zca.sum(1).view(1, -1, 1, 1)) / sd
+        return z - shift
+
+    def _moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each window's mean and sqrt(variance + eps) over its C x size x size values, (N, 1, H', W') each."""
+        pool = lambda t: F.avg_pool2d(t, self.size, self.stride)  # noqa: E731
+        mu = pool(x.mean(1, keepdim=True))
+        var = (pool((x * x).mean(1, keepdim=True)) - mu * mu).clamp_min_(0)
+        return mu, torch.sqrt(var + pf.NORM_EPS)
 
     def _encode(self, z: torch.Tensor) -> torch.Tensor:
         """(N, D, H', W') whitened patches -> (N, k or 2k, H', W') activations (in place where no gradient is
@@ -127,7 +139,7 @@ class Patches(Backbone):
             if inplace:
                 d = s.mul_(-2).add_(z2).add_(c2).clamp_min_(0).sqrt_()
                 mu = d.mean(1, keepdim=True)
-                out = d.neg_().add_(mu).relu_()  # mean - d
+                out = torch.sub(mu, d, out=d).relu_()  # mean - d, one pass
             else:
                 d = torch.sqrt((z2 - 2 * s + c2).clamp_min(0))
                 out = torch.relu(d.mean(1, keepdim=True) - d)
@@ -138,6 +150,17 @@ class Patches(Backbone):
         else:
             out = s.relu_() if inplace else torch.relu(s)
         return out.reshape(n, -1, h, w)
+
+    def map_chunks(self, x: torch.Tensor, layer: int):
+        """The maps of layer ``layer`` for ``x`` (N, C, H, W), a few images at a time: each chunk's encoder maps stay
+        within ``CHUNK_BYTES``, so that the encoder's element-wise passes run in the processor's cache instead of
+        main memory (``app.probe.extract`` pools each chunk as it comes). Every image's maps are the same numbers as
+        in one batch."""
+        h, w = pf.out_size(x.shape[-2:], self.size, self.stride, self.padding == "same")
+        per_image = max(1, self.feature_info[-1].channels * h * w * x.element_size())
+        step = max(1, CHUNK_BYTES // per_image)
+        for start in range(0, len(x), step):
+            yield self.forward_intermediates(x[start:start + step], [layer])[0]
 
     def stages(self):
         return [(self.feature_info[0], self.whitened), (self.feature_info[1], self._encode)]

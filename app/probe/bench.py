@@ -15,6 +15,37 @@ import warnings
 
 import numpy as np
 
+from app.errors import UserError
+
+
+def bench_dataset(args) -> str:
+    """The benchmarks' dataset: ``--dataset``; else the embedded digits with ``--quick``; else MNIST where it loads
+    (``--data-root``, or ../shared), the embedded digits otherwise."""
+    from app.data import load
+
+    if args.dataset:
+        return args.dataset
+    if args.quick:
+        return "digits"
+    try:
+        load("mnist", "test", args.data_root)
+        return "mnist"
+    except Exception:  # noqa: BLE001 - no MNIST here: fall back to the embedded digits
+        return "digits"
+
+
+def bench_options(args, default: dict) -> dict:
+    """``--options`` (a JSON object; UserError otherwise), else ``default``."""
+    if not args.options:
+        return dict(default)
+    try:
+        options = json.loads(args.options)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--options must be a JSON object, e.g. '{{\"k\": 512}}': {exc}") from None
+    if not isinstance(options, dict):
+        raise UserError(f"--options must be a JSON object, e.g. '{{\"k\": 512}}', got {args.options!r}")
+    return options
+
 
 def bench_features(args, prefix: str = "bench head: "):
     """The cached features of ``args`` (dataset, backbone, options, layer, pooling, limits, seed): a dict with
@@ -27,19 +58,12 @@ def bench_features(args, prefix: str = "bench head: "):
     from app.probe.run import build_model, effective_spec
     from app.tasks import cli_progress, run_to_end
 
+    dataset = bench_dataset(args)
+    options = bench_options(args, {"k": 32} if args.quick else {"k": 512})
     if args.quick:
-        dataset, train_limit, test_limit = args.dataset or "digits", min(args.train_limit, 600), min(args.test_limit, 200)
-        options = json.loads(args.options) if args.options else {"k": 32}
+        train_limit, test_limit = min(args.train_limit, 600), min(args.test_limit, 200)
     else:
-        dataset = args.dataset
-        if dataset is None:
-            try:
-                load("mnist", "test", args.data_root)
-                dataset = "mnist"
-            except Exception:  # noqa: BLE001 - no MNIST here: fall back to the embedded digits
-                dataset = "digits"
         train_limit, test_limit = args.train_limit, args.test_limit
-        options = json.loads(args.options) if args.options else {"k": 512}
     train = load(dataset, "train", args.data_root).subset(train_limit, seed=args.seed)
     test = load(dataset, "test", args.data_root).subset(test_limit, seed=args.seed + 1)
     spec = effective_spec(ModelSpec.make(args.backbone, options=options), train)

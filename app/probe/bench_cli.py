@@ -1,4 +1,5 @@
-"""``main.py bench svm``: our linear SVM head vs scikit-learn's LinearSVC on the same cached features."""
+"""``main.py bench svm``: our linear SVM head vs scikit-learn's LinearSVC on the same cached features;
+``main.py bench extract``: the probe's extraction against a bare batched forward (``app.probe.bench_extract``)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,26 @@ def register(sub, bench) -> None:
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench_svm)
 
+    e = bench.add_parser("extract", help="the probe's feature extraction vs a bare batched forward of the same filters",
+                         description="Time the probe's extraction (fresh cache key, images -> features) and a plain "
+                                     "batched forward of the same model to the same layer + the same pooling, "
+                                     "alternating, each in its own process (peak memory), and print both images/s "
+                                     "and their ratio.")
+    e.add_argument("--quick", action="store_true", help=f"tiny settings for tests (digits, at most 300 images, "
+                                                        f"'{{\"k\": 32}}')")
+    e.add_argument("--dataset", default=None, help="dataset (default: mnist, digits where MNIST is absent)")
+    e.add_argument("--data-root", "--root", dest="data_root", default=None)
+    e.add_argument("--backbone", default="rdsn")
+    e.add_argument("--options", default=None, help="backbone options as JSON (default: the backbone's defaults)")
+    e.add_argument("--layer", type=int, default=None, help="feature_info index (default: the probe default)")
+    e.add_argument("--pooling", default="default", help="pooling (default: the probe default)")
+    e.add_argument("--images", type=int, default=10000, help="training images (default 10000)")
+    e.add_argument("--rounds", type=int, default=2, help="measurements of each side, alternating (default 2)")
+    e.add_argument("--timeout", type=float, default=600, help="seconds allowed to one measurement (default 600)")
+    e.add_argument("--seed", type=int, default=0, help="the images' subset seed")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_bench_extract)
+
 
 def cmd_bench_svm(args) -> int:
     from app.probe.bench import bench_svm
@@ -65,4 +86,20 @@ def cmd_bench_svm(args) -> int:
               f"   sklearn {out['sklearn_seconds']:.2f} s top-1 {100 * out['sklearn_top1']:.2f}%   "
               f"speed-up {out['speedup']:.1f}x   objective ours/sklearn {out['ours_objective']:.6g} / "
               f"{out['sklearn_objective']:.6g}")
+    return 0
+
+
+def cmd_bench_extract(args) -> int:
+    from app.probe.bench_extract import bench_extract
+
+    out = bench_extract(args)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        st = out["settings"]
+        print(f"ours {out['ours_img_s']:.1f} img/s (peak {out['ours_peak_rss_mb']:.0f} MB)   bare "
+              f"{out['bare_img_s']:.1f} img/s (peak {out['bare_peak_rss_mb']:.0f} MB)   ratio {out['ratio']:.3f}   "
+              f"features match: {out['features_match']}   ({st['images']} {st['dataset']} images, {st['backbone']} "
+              f"{json.dumps(st['options'])}, layer {st['layer']}, {st['pooling']}, batch {st['batch']}, "
+              f"{st['threads']} threads, load {st['load_average_before'][0]:.1f})")
     return 0

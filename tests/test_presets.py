@@ -34,11 +34,12 @@ def test_the_three_presets_of_the_issue_fix_every_field():
         known = {f.name for f in option_fields(p.backbone)}
         assert set(dict(p.options)) <= known, p.name
         # honest provenance: either provisional, or partly selected on validation with the validation figures and
-        # what was not re-selected named; no full-size figure is claimed for the target (none was measured)
+        # what was not re-selected named
         assert p.chosen.startswith((presets.PROVISIONAL, presets.PARTLY)), p.name
         if p.chosen.startswith(presets.PARTLY):
             assert "validation" in p.chosen[len(presets.PARTLY):] and "%" in p.chosen and "not re-selected" in p.chosen
-        assert "not yet measured" in p.target
+        # a target is the issue's figure: either not measured, or measured once with the outcome said
+        assert "not yet measured" in p.target or ("measured once" in p.target and "reached" in p.target), p.name
     assert presets.get("random-cifar10").chosen.startswith(presets.PROVISIONAL)  # nothing of it selected yet
     assert presets.get("random-mnist").chosen.startswith(presets.PARTLY)
 

@@ -33,10 +33,10 @@ def test_choosing_a_preset_sets_the_fields_and_its_model(make_ws):
     assert dict(ws.models.spec(label).options) == {"blocks": 2, "k": 1024}
     assert "family: data-independent" in ws.models.item_for(label).toolTip(0)
     tip = ps.preset.itemData(ps.preset.currentIndex(), Qt.ItemDataRole.ToolTipRole)
-    assert "data-independent" in tip and "not yet selected on validation" in tip
+    assert "data-independent" in tip and "partly selected on validation" in tip
     (job,) = ws._configs()
     cfg = job.config
-    assert cfg.preset == "random-mnist" and cfg.preset_overrides == () and cfg.grid == (1e-5, 1e-4, 1e-3, 1e-2)
+    assert cfg.preset == "random-mnist" and cfg.preset_overrides == () and cfg.grid == (1e-5, 1e-4, 1e-3)
     assert (cfg.layer, cfg.pooling, cfg.head) == (1, "grid3", "logistic")
 
     # a field changed after choosing is recorded as an override; another head drops the preset's grid
@@ -49,7 +49,7 @@ def test_choosing_a_preset_sets_the_fields_and_its_model(make_ws):
     label = "patches-cifar10 (patches)"
     assert ws.models.checked_labels() == [label] and "random-mnist (rdsn)" in ws.models.labels()
     assert "family: data-dependent" in ws.models.item_for(label).toolTip(0)
-    assert (ps.layer_value(), ps.pooling_value(), ps.head_name()) == (-1, "grid2", "logistic")
+    assert (ps.layer_value(), ps.pooling_value(), ps.head_name()) == (-1, "avgmaxgrid3", "logistic")
     ws.models.set_checked([label, "random-mnist (rdsn)"])
     jobs = {j.config.model.label: j.config for j in ws._configs()}
     assert jobs[label].preset == "patches-cifar10" and jobs["random-mnist (rdsn)"].preset is None  # its own model
@@ -57,4 +57,4 @@ def test_choosing_a_preset_sets_the_fields_and_its_model(make_ws):
 
     again = make_ws()  # the chosen preset and its checked model come back
     assert again.probe_settings.preset_name() == "patches-cifar10"
-    assert again.models.checked_labels() == [label] and again.probe_settings.pooling_value() == "grid2"
+    assert again.models.checked_labels() == [label] and again.probe_settings.pooling_value() == "avgmaxgrid3"

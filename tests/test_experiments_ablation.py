@@ -53,7 +53,7 @@ def test_the_full_arms_are_the_presets_and_every_other_arm_changes_one_setting()
                                f"resources/experiments/{NAME}.toml (its full arm and the one-change arms)")
     assert arms["full"]["whiten"] == 0.1  # the probe's colour default for a random stem, stated explicitly
     family = _full_of(r)
-    assert len(family) == 17
+    assert len(family) == 18
     for arm, s in arms.items():
         if family[arm] == arm:
             continue
@@ -61,16 +61,16 @@ def test_the_full_arms_are_the_presets_and_every_other_arm_changes_one_setting()
         changed = sorted(k for k in set(s) | set(ref) if s.get(k, "absent") != ref.get(k, "absent"))
         assert len(changed) == 1, (arm, changed)
     assert arms["no input whitening"]["whiten"] is False
-    assert arms["k / 4"]["options.k"] == 256 and arms["patches: k / 4"]["options.k"] == 400
+    assert arms["k / 4"]["options.k"] == 256 and arms["patches: k / 4"]["options.k"] == 100
     assert arms["no feature standardisation"]["head_options.standardize"] is False
 
 
 def test_the_quick_size_runs_a_subset_with_smaller_feature_counts():
     r = load_recipe(NAME)
     quick = r.cells(quick=True)
-    assert len(quick) == 17 * 2 and len({c.key for c in quick}) == 34
+    assert len(quick) == 18 * 2 and len({c.key for c in quick}) == 36
     assert {c.get("model_seed") for c in quick} == {0, 1}
-    assert len(r.cells()) == 17 * 2
+    assert len(r.cells()) == 18 * 2
     arms = _by_arm(quick)
     assert {s["train_limit"] for s in arms.values()} == {2500} and {s["test_limit"] for s in arms.values()} == {1000}
     assert arms["full"]["options.k"] == 256 and arms["k / 4"]["options.k"] == 64
@@ -92,7 +92,7 @@ def test_dataset_given_on_the_command_line_replaces_the_recipes(tmp_path):
                          env={"FILTER_EXPLORER_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=120)
     assert out.returncode == 0, out.stderr
     cells = json.loads(out.stdout)["cells"]
-    assert len(cells) == 34 and {c["settings"]["dataset"] for c in cells} == {"imagefolder:/data/cifar10-jpg"}
+    assert len(cells) == 36 and {c["settings"]["dataset"] for c in cells} == {"imagefolder:/data/cifar10-jpg"}
     bad = subprocess.run([sys.executable, "main.py", "experiment", "show", NAME, "--dataset", " "], cwd=REPO,
                          capture_output=True, text=True, timeout=120,
                          env={"FILTER_EXPLORER_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})

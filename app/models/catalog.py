@@ -43,6 +43,16 @@ FAMILIES: dict[str, str] = {
     "patches": "data-dependent",
     "scattering": "data-independent",
 }
+# backbones whose filters are designed, with nothing random (no seed changes them): without a checkpoint their
+# weight state is "hand-designed", not "random" (``default_weight_state``)
+DESIGNED: frozenset[str] = frozenset({"scattering"})
+
+
+def default_weight_state(name: str) -> str:
+    """The weight state of backbone ``name`` built without a checkpoint: "hand-designed" or "random"."""
+    return "hand-designed" if name in DESIGNED else "random"
+
+
 FAMILY_TIPS = {
     "data-independent": "data-independent: random or hand-designed filters, no filter sees the data",
     "data-dependent": "data-dependent: filters fitted on training patches (no labels; never validation or test)",

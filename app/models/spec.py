@@ -31,6 +31,10 @@ class ModelSpec:
     @staticmethod
     def make(backbone: str, label: str = "", **kw: Any) -> "ModelSpec":
         options = kw.pop("options", {}) or {}
+        if "weight_state" not in kw and not kw.get("weights"):
+            from app.models.catalog import default_weight_state
+
+            kw["weight_state"] = default_weight_state(backbone)  # designed filters (scattering) are not "random"
         return ModelSpec(backbone=backbone, options=tuple(sorted(options.items())), label=label or backbone, **kw)
 
     @property

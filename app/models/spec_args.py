@@ -17,6 +17,7 @@ from typing import Any
 
 from app.cliargs import floats, parse_options
 from app.errors import AppError, UserError
+from app.models.catalog import default_weight_state
 from app.models.spec import ModelSpec
 
 
@@ -120,7 +121,7 @@ def spec_from_args(args: Any, label: str | None = None) -> ModelSpec:
         opts.update(options)
         spec = ModelSpec.make(backbone, label=label or (base.label if base else backbone), options=opts, init=init,
                               weights=weights, freeze=freeze, seed=seed,
-                              weight_state="trained" if weights else "random",
+                              weight_state="trained" if weights else default_weight_state(backbone),
                               input=base.input if base is not None else None)
     inp = declared_input(args)
     if inp is not None:

@@ -55,22 +55,12 @@ def objective_and_gap(A: torch.Tensor, Ypm: torch.Tensor, W: torch.Tensor, b: to
     is (2 sum m - sum m^2) / n - |G|^2 / (2 lam), G the data part of the gradient (-2/n sum_i m_i y_i [x_i 1]), and
     (primal - dual) / primal bounds the relative distance of the primal objective from its optimum (liblinear's dual
     solvers stop on the same kind of bound). Costs nothing beyond the gradient: every term is already computed."""
-    n = len(A)
     margin = torch.clamp_(1 - Ypm * F.linear(A, W, b), min=0)
-    lam = 1.0 / (C * n)
-    # float64 sums: the line search compares losses that differ in the 7th digit near the optimum
-    m64 = margin.double()
-    msq = float((m64 * m64).sum())
-    msum = float(m64.sum())
-    penalty = float(W.double().square().sum()) + float(b.double().square().sum())
-    loss = msq / n + 0.5 * lam * penalty
-    dz = margin.mul_(Ypm).mul_(-2.0 / n)
-    dW = dz.T @ A
-    db = dz.sum(0)
-    data2 = float(dW.double().square().sum()) + float(db.double().square().sum())
-    dual = (2.0 * msum - msq) / n - 0.5 * data2 / lam
-    gap = (loss - dual) / max(abs(loss), 1e-300)
-    return loss, dW.add_(W, alpha=lam), db.add_(b, alpha=lam), gap
+
+    def scores_gradient(m: torch.Tensor) -> torch.Tensor:  # d mean-loss / d scores, in place of the margins
+        return m.mul_(Ypm).mul_(-2.0 / len(A))
+
+    return _with_gap(A, W, b, C, margin, scores_gradient)
 
 
 def ww_objective_and_gap(A: torch.Tensor, y: torch.Tensor, W: torch.Tensor, b: torch.Tensor, C: float):
@@ -80,18 +70,29 @@ def ww_objective_and_gap(A: torch.Tensor, y: torch.Tensor, W: torch.Tensor, b: t
     One problem for all classes (the scores compete, as in softmax regression) instead of K independent one-vs-rest
     problems. Its Fenchel dual has the same form as the one-vs-rest one with the margins m_ij (j != y_i) in place of
     the one-vs-rest margins (dual point beta = 2 C m): the gap is computed by the same formula."""
-    n = len(A)
     S = F.linear(A, W, b)
     margin = torch.clamp_(S.sub_(S.gather(1, y[:, None])).add_(1.0), min=0)
     margin.scatter_(1, y[:, None], 0.0)
+
+    def scores_gradient(m: torch.Tensor) -> torch.Tensor:
+        dz = m.mul_(2.0 / len(A))
+        return dz.scatter_(1, y[:, None], -dz.sum(1, keepdim=True))
+
+    return _with_gap(A, W, b, C, margin, scores_gradient)
+
+
+def _with_gap(A, W, b, C: float, margin: torch.Tensor, scores_gradient):
+    """The loss, gradient and relative duality gap shared by both problems, from their margins (n, K) and the map
+    margins -> d(mean loss)/d(scores) (which may reuse the margins' memory)."""
+    n = len(A)
     lam = 1.0 / (C * n)
+    # float64 sums: the line search compares losses that differ in the 7th digit near the optimum
     m64 = margin.double()
     msq = float((m64 * m64).sum())
     msum = float(m64.sum())
     penalty = float(W.double().square().sum()) + float(b.double().square().sum())
     loss = msq / n + 0.5 * lam * penalty
-    dz = margin.mul_(2.0 / n)
-    dz.scatter_(1, y[:, None], -dz.sum(1, keepdim=True))
+    dz = scores_gradient(margin)
     dW = dz.T @ A
     db = dz.sum(0)
     data2 = float(dW.double().square().sum()) + float(db.double().square().sum())

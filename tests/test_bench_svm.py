@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from app.probe.bench import svm_quality
-from app.probe.headcore import standardizer
 from app.probe.precond import nystrom
 from app.probe.svm import train_svm
 from app.tasks import run_to_end
+from head_helpers import standardised
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,8 +30,7 @@ def _wide(n=300, d=60, c=5, seed=0, n_test=80):
 
 
 def _std(Xtr, X):
-    m, inv = standardizer(Xtr, True)
-    return ((X - m) * inv).astype(np.float64)
+    return standardised(Xtr, X).astype(np.float64)
 
 
 def test_nystrom_is_exact_at_full_rank_and_its_half_powers_invert():

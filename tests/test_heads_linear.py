@@ -8,11 +8,11 @@ import warnings
 import numpy as np
 import pytest
 
-from app.probe.headcore import standardizer
 from app.probe.ridge import train_ridge
 from app.probe.svm import train_svm
 from app.probe.heads import train_logistic
 from app.tasks import CancelToken, Cancelled, run_to_end
+from head_helpers import standardised
 
 
 def _problem(n=240, d=12, c=6, seed=0, n_test=60):
@@ -23,8 +23,7 @@ def _problem(n=240, d=12, c=6, seed=0, n_test=60):
 
 
 def _std(Xtr, X):
-    m, inv = standardizer(Xtr, True)
-    return ((X - m) * inv).astype(np.float64)
+    return standardised(Xtr, X).astype(np.float64)
 
 
 # --- SVM -------------------------------------------------------------------------------------------------------

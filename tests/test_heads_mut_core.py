@@ -17,6 +17,7 @@ from app.probe.headcore import (accuracy, initial_weights, prepare, standardizer
                                 to_device)
 from app.probe.ridge import ridge_system, ridge_weights, train_ridge
 from app.tasks import CancelToken, Cancelled, Progress, run_to_end
+from head_helpers import drain as _drain
 
 
 def _reference_standardizer(X):
@@ -25,15 +26,6 @@ def _reference_standardizer(X):
     var = X.var(0)
     eps = 1e-6 * (var.mean() if var.mean() > 0 else 1.0) + 1e-12
     return mean, 1.0 / np.sqrt(var + eps)
-
-
-def _drain(gen):
-    steps = []
-    try:
-        while True:
-            steps.append(next(gen))
-    except StopIteration as stop:
-        return steps, stop.value
 
 
 # --- standardisation ----------------------------------------------------------------------------------------------

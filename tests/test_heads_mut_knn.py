@@ -12,15 +12,7 @@ import pytest
 from app.metrics import average_precisions, precision_at_k
 from app.probe.heads import knn_neighbours, knn_scores, train_knn
 from app.tasks import CancelToken, Cancelled, run_to_end
-
-
-def _drain(gen):
-    steps = []
-    try:
-        while True:
-            steps.append(next(gen))
-    except StopIteration as stop:
-        return steps, stop.value
+from head_helpers import drain as _drain
 
 
 def _brute_force(Xtr, ytr, Xte, k):

@@ -13,6 +13,7 @@ import torch._dynamo  # noqa: F401  (the first Adam step imports it, ~4 s: here 
 
 from app.probe.heads import train_head, train_logistic
 from app.tasks import CancelToken, Cancelled, run_to_end
+from head_helpers import drain as _drain
 
 
 def _problem(n=200, d=8, c=4, seed=0):
@@ -20,15 +21,6 @@ def _problem(n=200, d=8, c=4, seed=0):
     y = rng.integers(0, c, n)
     X = (rng.standard_normal((n, d)) + 1.5 * np.eye(c, d)[y]).astype(np.float32)
     return X, y, c
-
-
-def _drain(gen):
-    steps = []
-    try:
-        while True:
-            steps.append(next(gen))
-    except StopIteration as stop:
-        return steps, stop.value
 
 
 def test_lbfgs_progress_messages_and_time():

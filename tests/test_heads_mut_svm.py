@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from app.probe.headcore import standardizer
 from app.probe.heads import accuracy_due
 from app.probe.svm import STOP_CRITERION, SVM_TOL, svm_objective, train_svm
 from app.tasks import CancelToken, Cancelled, run_to_end
+from head_helpers import standardised, drain as _drain
 
 
 def _problem(n=120, d=6, c=4, seed=0, n_test=40):
@@ -24,8 +24,7 @@ def _problem(n=120, d=6, c=4, seed=0, n_test=40):
 
 
 def _std(Xtr, X):
-    m, inv = standardizer(Xtr, True)
-    return ((X - m) * inv).astype(np.float64)
+    return standardised(Xtr, X).astype(np.float64)
 
 
 def _numpy_objective(A, y, c, W, b, C):
@@ -44,15 +43,6 @@ def _numpy_objective(A, y, c, W, b, C):
     g0 = np.sqrt(((-2.0 / n * Y.T @ A) ** 2).sum() + ((-2.0 / n * Y.sum(0)) ** 2).sum())
     rel = np.sqrt((gW ** 2).sum() + (gb ** 2).sum()) / g0
     return loss, gW, gb, rel
-
-
-def _drain(gen):
-    steps = []
-    try:
-        while True:
-            steps.append(next(gen))
-    except StopIteration as stop:
-        return steps, stop.value
 
 
 def test_svm_objective_matches_numpy():

@@ -10,9 +10,9 @@ import torch
 from scipy.optimize import minimize
 
 from app.probe.bench import svm_quality
-from app.probe.headcore import standardizer
 from app.probe.svm import SVM_GAP_TOL, objective_and_gap, train_svm
 from app.tasks import run_to_end
+from head_helpers import standardised
 
 
 def _problem(n=300, d=12, c=4, seed=3):
@@ -23,8 +23,7 @@ def _problem(n=300, d=12, c=4, seed=3):
 
 
 def _std(X):
-    m, inv = standardizer(X, True)
-    return ((X - m) * inv).astype(np.float64)
+    return standardised(X).astype(np.float64)
 
 
 def _numpy_gap(A, y, c, W, b, C):

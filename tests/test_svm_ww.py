@@ -8,9 +8,9 @@ import pytest
 import torch
 from scipy.optimize import minimize
 
-from app.probe.headcore import standardizer
 from app.probe.svm import train_svm, ww_objective_and_gap
 from app.tasks import run_to_end
+from head_helpers import standardised
 
 
 def _problem(n=240, d=10, c=4, seed=5):
@@ -21,8 +21,7 @@ def _problem(n=240, d=10, c=4, seed=5):
 
 
 def _std(X):
-    m, inv = standardizer(X, True)
-    return ((X - m) * inv).astype(np.float64)
+    return standardised(X).astype(np.float64)
 
 
 def _numpy_ww(A, y, W, b, C):

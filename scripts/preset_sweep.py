@@ -67,7 +67,8 @@ def extract_all(images):
                 for v in variants:
                     parts[v].append(ex.pool_maps(y, v[1]).reshape(len(x), -1))
                 del y
-            for c0 in (range(0, model.k, model.chunk_size(x)) if backbone == "rdsn" else ()):
+            chunk = model.chunk_size(x) if backbone == "rdsn" else 0
+            for c0 in (range(0, model.k, chunk) if backbone == "rdsn" else ()):
                 sl = slice(c0, min(model.k, c0 + chunk))
                 y = model._stem(x, sl)
                 for layer in range(maxl + 1):

@@ -53,7 +53,7 @@ def test_explicit_values_override_the_preset_and_are_reported():
     assert values["head"] == "ridge" and values["grid"] is None and values["head_options"] == {}
     assert values["backbone"] == "simple" and values["options"] == {}  # rdsn's options do not go to simple
     assert over == {"head": "ridge", "backbone": "simple"}
-    values, over = presets.apply("random-mnist", {"pooling": "grid3", "head": "logistic"})
+    values, over = presets.apply("random-mnist", {"pooling": "avgmaxgrid3", "head": "logistic"})
     assert over == {} and values == presets.get("random-mnist").fixes()  # the preset's own values: no override
 
 
@@ -88,7 +88,7 @@ def test_a_preset_run_records_the_preset_and_the_overrides(fe_home, capsys):
     assert d["preset"] == {"name": "random-mnist", "family": "data-independent",
                            "overrides": {"head": "ridge", "options": {"k": 16}}}
     assert d["config"]["preset"] == "random-mnist" and d["config"]["preset_overrides"] == ["head", "options"]
-    assert d["resolved"]["layer"] == 1 and d["resolved"]["pooling"] == "grid3" and d["resolved"]["head"] == "ridge"
+    assert d["resolved"]["layer"] == 1 and d["resolved"]["pooling"] == "avgmaxgrid3" and d["resolved"]["head"] == "ridge"
     assert dict(d["resolved"]["model"]["options"])["k"] == 16
     assert dict(d["resolved"]["model"]["options"])["blocks"] == 2  # the preset's, not overridden
     with History() as h:

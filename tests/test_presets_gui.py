@@ -26,18 +26,18 @@ def test_choosing_a_preset_sets_the_fields_and_its_model(make_ws):
     ps.pooling.setCurrentIndex(ps.pooling.findData("gap"))
     ps.head.setCurrentIndex(ps.head.findData("ridge"))
     _choose(ws, "random-mnist")
-    assert (ps.layer_value(), ps.pooling_value(), ps.head_name()) == (1, "grid3", "logistic")
+    assert (ps.layer_value(), ps.pooling_value(), ps.head_name()) == (1, "avgmaxgrid3", "logistic")
     assert ps.is_auto("logistic", "weight_decay")
     label = "random-mnist (rdsn)"
     assert ws.models.checked_labels() == [label]  # the preset fixes the backbone: only its model is checked
-    assert dict(ws.models.spec(label).options) == {"blocks": 2, "k": 1024}
+    assert dict(ws.models.spec(label).options) == {"activation": "relu", "blocks": 2, "k": 1024}
     assert "family: data-independent" in ws.models.item_for(label).toolTip(0)
     tip = ps.preset.itemData(ps.preset.currentIndex(), Qt.ItemDataRole.ToolTipRole)
     assert "data-independent" in tip and "partly selected on validation" in tip
     (job,) = ws._configs()
     cfg = job.config
     assert cfg.preset == "random-mnist" and cfg.preset_overrides == () and cfg.grid == (1e-5, 1e-4, 1e-3)
-    assert (cfg.layer, cfg.pooling, cfg.head) == (1, "grid3", "logistic")
+    assert (cfg.layer, cfg.pooling, cfg.head) == (1, "avgmaxgrid3", "logistic")
 
     # a field changed after choosing is recorded as an override; another head drops the preset's grid
     ps.pooling.setCurrentIndex(ps.pooling.findData("grid2"))

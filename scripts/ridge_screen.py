@@ -1,0 +1,55 @@
+"""Validation-only screening of backbone variants with a ridge (least-squares) proxy head (issue #13; log:
+docs/benchmarks/presets-selection.md, session 6). Same resolution, seeded split, input spec, stem whitening and fit as
+``python main.py probe``; features standardised with the training rows' statistics; the ridge penalty is swept over
+100, 300, 1000 and each validation top-1 printed. The test split is never loaded.
+
+usage: PYTHONPATH=. python scripts/ridge_screen.py DATASET ROOT|- TRAIN_LIMIT VAL 'BACKBONE|OPTIONS_JSON|LAYER|POOLING' ...
+"""
+import sys, time, json
+import numpy as np, torch
+from app.data.core import load
+from app.models.spec import ModelSpec
+from app.probe import extract as ex
+from app.probe.config import ProbeConfig
+from app.probe.resolve import resolve
+from app.probe.run import train_splits
+from app.tasks import run_to_end
+torch.set_num_threads(2)
+dataset, root, limit, val = sys.argv[1:5]
+root = None if root == "-" else root
+train_full = load(dataset, "train", root)
+C = len(train_full.classes)
+def ridge(A, ytr, B, yva, alphas):
+    A = torch.from_numpy(np.asarray(A, np.float32)); B = torch.from_numpy(np.asarray(B, np.float32))
+    m = A.mean(0); s = A.std(0).clamp_min(1e-6); A = (A - m) / s; B = (B - m) / s
+    Y = -torch.ones(len(A), C, dtype=torch.float64); Y[torch.arange(len(A)), torch.from_numpy(ytr).long()] = 1
+    Yc = Y - Y.mean(0); n, d = A.shape
+    res = {}
+    if d <= n:
+        G = (A.T @ A).double(); R = A.double().T @ Yc
+        for a in alphas:
+            W = torch.cholesky_solve(R, torch.linalg.cholesky(G + a * torch.eye(d, dtype=G.dtype))).float()
+            res[a] = ((B @ W).argmax(1).numpy() == yva).mean() * 100
+    else:
+        K = (A @ A.T).double(); KB = (B @ A.T).double()
+        for a in alphas:
+            sol = torch.cholesky_solve(Yc, torch.linalg.cholesky(K + a * torch.eye(n, dtype=K.dtype)))
+            res[a] = ((KB @ sol).argmax(1).numpy() == yva).mean() * 100
+    return res
+for spec in sys.argv[5:]:
+    backbone, opts, layer, pooling = spec.split("|")
+    t0 = time.time()
+    config = ProbeConfig(model=ModelSpec.make(backbone, options=json.loads(opts), seed=0), dataset=dataset,
+                         data_root=root, train_limit=int(limit), val=int(val), layer=int(layer), pooling=pooling)
+    record, model = resolve(config, train_full)
+    train, valds = train_splits(record, train_full)
+    if record.whiten is not None:
+        ex.whiten_stem(model, train.images, record.input, float(record.whiten), seed=record.seeds.split)
+    if getattr(model, "needs_fit", False):
+        run_to_end(ex.fit_backbone(model, train, record.input, record.seeds.model))
+    F = [np.asarray(run_to_end(ex.extract(model, ds.images, record.input, record.layer, record.pooling,
+                                          dtype="float32")).array) for ds in (train, valds)]
+    te = time.time() - t0
+    res = ridge(F[0], train.labels, F[1], valds.labels, [100, 300, 1000])
+    print(f"{spec:70s} d={F[0].shape[1]:6d} ext {te:4.0f}s tot {time.time()-t0:4.0f}s  " +
+          " ".join(f"{a:g}:{v:.2f}" for a, v in res.items()), flush=True)

@@ -19,6 +19,7 @@ from widgets.common.worker import hold_workers, start_deferred
 from widgets.common.workspace import Workspace
 from widgets.startup import Preloader, Step, workspace_class
 
+FIRST_RENDER_CAP_S = 1.5  # the longest the start-up's preloading waits for the shown workspace's first render
 WORKSPACES = ["kernels", "models", "live", "probe", "experiments", "insight"]
 LIVE_THREADS = "Live: threads"  # the LiveStatus that app.live.pipeline posts when its thread choice changes
 TITLES = {"kernels": "&Kernels", "models": "&Models", "live": "&Live", "probe": "&Probe",
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
         # one) its own held workers wait for its first layout and paint, on the next turn (issue 14: they competed
         # with it for the GIL: the longest start-up gap, 50-65 ms at load 2-3)
         self._settling: Workspace | None = None
+        self._first_render: tuple[Workspace, float] | None = None  # the shown one, rendering (until a deadline)
         self._go_on = False
         self.startup_steps: list[Step] = []  # what the start-up did, where and how long (widgets.startup.Step)
         self._torch_done = False
@@ -271,11 +273,25 @@ class MainWindow(QMainWindow):
         """The workspace that the last turn put in its tab has been laid out and painted: the preloader goes on, and
         that workspace's workers (held since its construction when it is the shown one) start."""
         ws, self._settling = self._settling, None
-        if self._go_on:
-            self._go_on = False
-            self._preloader.built()
         if ws is not None:
             start_deferred(lambda w: self._owner(w) is ws)
+            self._first_render = (ws, time.perf_counter() + FIRST_RENDER_CAP_S)
+        if self._go_on and not self._rendering():
+            self._go_on = False
+            self._preloader.built()
+
+    def _rendering(self) -> bool:
+        """The shown workspace's first render (its workers, ``busy()``) still runs: the preloader's next imports wait
+        for it (``FIRST_RENDER_CAP_S`` at most; measured: both at once, gaps of 50-80 ms at load 3-4)."""
+        if self._first_render is None:
+            return False
+        ws, until = self._first_render
+        busy = getattr(ws, "busy", None)
+        if busy is not None and time.perf_counter() < until and self._built.get(self.current_workspace()) is ws \
+                and busy():
+            return True
+        self._first_render = None
+        return False
 
     def _install(self, key: str, ws: Workspace, settle: bool = False) -> Workspace:
         """Put a built workspace in its tab (in place of the placeholder) and activate it when shown. ``settle``

@@ -173,6 +173,14 @@ def warm_up(key: str) -> None:
         from widgets.kernels.defaults import default_bank
 
         default_bank()
+    elif key == "probe":  # the run history: created at the first launch (schema, WAL: disk writes), checked
+        from app.errors import AppError
+        from app.probe.history import History
+
+        try:
+            History().close()
+        except AppError:  # unusable: the workspace moves it aside and says so when it opens it
+            pass
     elif key == "experiments":  # creates the experiments database at the first launch (its schema: a disk write)
         from app.errors import AppError
         from app.experiments.store import Store

@@ -38,7 +38,7 @@ import widgets.application as wa
 
 MAIN = threading.get_ident()
 state = {"paint": None, "ready": None, "gaps": [], "last": None, "calls": [], "win": None, "timed_out": False,
-         "painted": False}
+         "painted": False, "call_times": {}}
 
 
 def record(mod, name):
@@ -47,7 +47,11 @@ def record(mod, name):
         return
     def wrapper(*a, **k):
         state["calls"].append((name, threading.get_ident()))
-        return fn(*a, **k)
+        t = time.perf_counter() - PC0
+        try:
+            return fn(*a, **k)
+        finally:  # the first call's start and end (seconds since launch)
+            state["call_times"].setdefault(name, (round(t, 3), round(time.perf_counter() - PC0, 3)))
     wrapper._recorded = True
     setattr(mod, name, wrapper)
 
@@ -182,7 +186,7 @@ out = {
     "gaps": sorted(([round(g * 1000, 1), round(at, 3), after] for g, at, after in state["gaps"]), reverse=True)[:12],
     "steps": [[s.name, s.thread, round(s.start - PC0, 3), round(s.seconds * 1000, 1)]
               for s in getattr(win, "startup_steps", [])],
-    "calls": sorted(set(state["calls"])), "default_bank_misses": misses,
+    "calls": sorted(set(state["calls"])), "call_times": state["call_times"], "default_bank_misses": misses,
     "preload_error": preloader.error if preloader is not None else None,
 }
 if SAMPLES:  # per long gap: the GUI thread's most frequent stacks in it (the project's frames first)

@@ -9,7 +9,9 @@ main window stops the first clock (seconds since the process was launched, inter
 heartbeat records every gap between its ticks (the GUI thread blocked) until every workspace is built
 (``all_built``) and has finished its start-up work (the shown one's ``is_ready()``, the others' ``busy()``), with a
 120 s deadline; then the window closes. Each run also reports the start-up's steps (``MainWindow.startup_steps``: imports, warm-ups and
-builds, with their thread) and the threads that ran the heavy calls (sample image, kernel responses, model builds).
+builds, with their thread) and the threads that ran the heavy calls (sample image, kernel responses, model builds),
+with the first call's start and end (``call_times``). ``--sample`` also lists, per long gap, the GUI thread's most
+frequent stacks and the other threads that were running Python meanwhile (what held the GIL).
 Prints medians over the runs; ``FIRST_PAINT_ROOT=<checkout>`` launches another checkout (a before/after comparison).
 ``tests/test_perf_heartbeat_start.py`` runs the same child and checks where the heavy work ran (no timing).
 """

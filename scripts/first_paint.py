@@ -9,7 +9,9 @@ main window stops the first clock (seconds since the process was launched, inter
 heartbeat records every gap between its ticks (the GUI thread blocked) until every workspace is built
 (``all_built``) and has finished its start-up work (the shown one's ``is_ready()``, the others' ``busy()``), with a
 120 s deadline; then the window closes. Each run also reports the start-up's steps (``MainWindow.startup_steps``: imports, warm-ups and
-builds, with their thread) and the threads that ran the heavy calls (sample image, kernel responses, model builds).
+builds, with their thread) and the threads that ran the heavy calls (sample image, kernel responses, model builds),
+with the first call's start and end (``call_times``). ``--sample`` also lists, per long gap, the GUI thread's most
+frequent stacks and the other threads that were running Python meanwhile (what held the GIL).
 Prints medians over the runs; ``FIRST_PAINT_ROOT=<checkout>`` launches another checkout (a before/after comparison).
 ``tests/test_perf_heartbeat_start.py`` runs the same child and checks where the heavy work ran (no timing).
 """
@@ -38,7 +40,7 @@ import widgets.application as wa
 
 MAIN = threading.get_ident()
 state = {"paint": None, "ready": None, "gaps": [], "last": None, "calls": [], "win": None, "timed_out": False,
-         "painted": False}
+         "painted": False, "call_times": {}}
 
 
 def record(mod, name):
@@ -47,7 +49,11 @@ def record(mod, name):
         return
     def wrapper(*a, **k):
         state["calls"].append((name, threading.get_ident()))
-        return fn(*a, **k)
+        t = time.perf_counter() - PC0
+        try:
+            return fn(*a, **k)
+        finally:  # the first call's start and end (seconds since launch)
+            state["call_times"].setdefault(name, (round(t, 3), round(time.perf_counter() - PC0, 3)))
     wrapper._recorded = True
     setattr(mod, name, wrapper)
 
@@ -128,21 +134,41 @@ def make_app():
 
 PC0 = time.perf_counter() - (time.time() - T0)
 wa.make_app = make_app
-SAMPLES = []  # (seconds since launch, the GUI thread's stack: innermost frames first) every ~2 ms, with --sample
+SAMPLES = []  # (seconds since launch, the GUI thread's stack (innermost first), the other threads running Python)
+
+
+def _where(frame, here, depth=40):
+    stack = []
+    while frame is not None and len(stack) < depth:
+        code = frame.f_code
+        name = code.co_filename
+        name = name[len(here) + 1:] if name.startswith(here) else name.rsplit("site-packages/", 1)[-1]
+        stack.append(f"{name}:{frame.f_lineno} {code.co_name}")
+        frame = frame.f_back
+    return stack
+
+
+IDLE = ("threading.py", "queue.py", "selectors.py")  # a thread that waits (a lock, a queue) is not running Python
 
 
 def sampler():  # what the GUI thread runs, sampled from another thread (it waits for the GIL like any thread)
-    here = os.getcwd()
+    here, me = os.getcwd(), threading.get_ident()
+    names = {}
     while state["ready"] is None:
-        frame = sys._current_frames().get(MAIN)
-        stack = []
-        while frame is not None and len(stack) < 40:
-            code = frame.f_code
-            name = code.co_filename
-            name = name[len(here) + 1:] if name.startswith(here) else name.rsplit("site-packages/", 1)[-1]
-            stack.append(f"{name}:{frame.f_lineno} {code.co_name}")
-            frame = frame.f_back
-        SAMPLES.append((time.perf_counter() - PC0, stack))
+        frames = sys._current_frames()
+        stack = _where(frames.get(MAIN), here)
+        others = []  # the other threads that were running Python code (one of them held the GIL in a gap)
+        for ident, frame in frames.items():
+            if ident in (MAIN, me):
+                continue
+            top = _where(frame, here, 400)
+            if top and not any(i in top[0] for i in IDLE) and "sleep" not in top[0]:
+                if ident not in names:
+                    names[ident] = next((t.name for t in threading.enumerate() if t.ident == ident), str(ident))
+                own = [f for f in top if f.startswith(("app/", "widgets/"))]  # its innermost and outermost
+                own = [f for f in own[:1] + own[-1:] if f != top[0]]
+                others.append(f"[{names[ident]}] {top[0]}" + "".join(f" < {f}" for f in dict.fromkeys(own)))
+        SAMPLES.append((time.perf_counter() - PC0, stack, others))
         time.sleep(0.002)
 
 
@@ -162,20 +188,26 @@ out = {
     "gaps": sorted(([round(g * 1000, 1), round(at, 3), after] for g, at, after in state["gaps"]), reverse=True)[:12],
     "steps": [[s.name, s.thread, round(s.start - PC0, 3), round(s.seconds * 1000, 1)]
               for s in getattr(win, "startup_steps", [])],
-    "calls": sorted(set(state["calls"])), "default_bank_misses": misses,
+    "calls": sorted(set(state["calls"])), "call_times": state["call_times"], "default_bank_misses": misses,
     "preload_error": preloader.error if preloader is not None else None,
 }
 if SAMPLES:  # per long gap: the GUI thread's most frequent stacks in it (the project's frames first)
     prof = []
     for g, at, _ in sorted(state["gaps"], reverse=True)[:8]:
-        inside = [st for t, st in SAMPLES if at <= t <= at + g]
+        inside = [st for t, st, _ in SAMPLES if at <= t <= at + g]
+        busy = {}
+        for t, _, others in SAMPLES:
+            if at <= t <= at + g:
+                for o in others:
+                    busy[o] = busy.get(o, 0) + 1
         counts = {}
         for st in inside:
             own = [f for f in st if f.startswith(("app/", "widgets/"))][:3]
             key = " < ".join(st[:2] + (["..."] if own else []) + own)
             counts[key] = counts.get(key, 0) + 1
         prof.append([round(g * 1000, 1), round(at, 3), len(inside),
-                     sorted(counts.items(), key=lambda kv: -kv[1])[:6]])
+                     sorted(counts.items(), key=lambda kv: -kv[1])[:6],
+                     sorted(busy.items(), key=lambda kv: -kv[1])[:4]])
     out["profile"] = prof
 print("FIRST_PAINT " + json.dumps(out), flush=True)
 """

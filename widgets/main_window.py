@@ -19,6 +19,7 @@ from widgets.common.worker import hold_workers, start_deferred
 from widgets.common.workspace import Workspace
 from widgets.startup import Preloader, Step, workspace_class
 
+FIRST_RENDER_CAP_S = 1.5  # the longest the start-up's preloading waits for the shown workspace's first render
 WORKSPACES = ["kernels", "models", "live", "probe", "experiments", "insight"]
 LIVE_THREADS = "Live: threads"  # the LiveStatus that app.live.pipeline posts when its thread choice changes
 TITLES = {"kernels": "&Kernels", "models": "&Models", "live": "&Live", "probe": "&Probe",
@@ -81,6 +82,12 @@ class MainWindow(QMainWindow):
         self._installing: tuple[str, Workspace] | None = None  # built, shown in its tab on the next turn
         self._constructing: str | None = None  # the workspace whose constructor runs in _build_slice
         self._preloader: Preloader | None = None  # the start-up's imports and warm-ups, off the GUI thread
+        # a workspace was just put in its tab by _build_next: the preloader's next imports and (when it is the shown
+        # one) its own held workers wait for its first layout and paint, on the next turn (issue 14: they competed
+        # with it for the GIL: the longest start-up gap, 50-65 ms at load 2-3)
+        self._settling: Workspace | None = None
+        self._first_render: tuple[Workspace, float] | None = None  # the shown one, rendering (until a deadline)
+        self._go_on = False
         self.startup_steps: list[Step] = []  # what the start-up did, where and how long (widgets.startup.Step)
         self._torch_done = False
         self._closed = False
@@ -185,11 +192,12 @@ class MainWindow(QMainWindow):
                                         self.startup_steps.append)
             self._preloader.start()
             hold_workers(self._hidden_worker)  # until every workspace is built (start_deferred in _install)
+        self._settled()  # the turn after an install: its layout and first paint are done (posted events come first)
         if self._installing is not None:  # a turn of its own: its first layout and paint apart from its last step
             key, ws = self._installing
             self._installing = None
             t = time.perf_counter()
-            self._install(key, ws)
+            self._install(key, ws, settle=True)
             self.startup_steps.append(Step(f"show {key}", threading.get_ident(), t, time.perf_counter() - t))
             if len(self._built) < len(WORKSPACES):
                 QTimer.singleShot(10, self._build_next)
@@ -261,11 +269,45 @@ class MainWindow(QMainWindow):
         self.startup_steps.append(Step(f"build {key}", threading.get_ident(), t, time.perf_counter() - t))
         return self._install(key, ws)
 
-    def _install(self, key: str, ws: Workspace) -> Workspace:
-        """Put a built workspace in its tab (in place of the placeholder) and activate it when shown."""
-        self._built[key] = ws
-        if self._preloader is not None:
+    def _settled(self) -> None:
+        """The workspace that the last turn put in its tab has been laid out and painted: the preloader goes on, and
+        that workspace's workers (held since its construction when it is the shown one) start."""
+        ws, self._settling = self._settling, None
+        if ws is not None:
+            start_deferred(lambda w: self._owner(w) is ws)
+            self._first_render = (ws, time.perf_counter() + FIRST_RENDER_CAP_S)
+        if self._go_on and not self._rendering():
+            self._go_on = False
             self._preloader.built()
+
+    def _rendering(self) -> bool:
+        """The shown workspace's first render (its workers, ``busy()``) still runs: the preloader's next imports wait
+        for it (``FIRST_RENDER_CAP_S`` at most; measured: both at once, gaps of 50-80 ms at load 3-4)."""
+        if self._first_render is None:
+            return False
+        ws, until = self._first_render
+        busy = getattr(ws, "busy", None)
+        if busy is not None and time.perf_counter() < until and self._built.get(self.current_workspace()) is ws \
+                and busy():
+            return True
+        self._first_render = None
+        return False
+
+    def _install(self, key: str, ws: Workspace, settle: bool = False) -> Workspace:
+        """Put a built workspace in its tab (in place of the placeholder) and activate it when shown. ``settle``
+        (a start-up turn): the preloader and the workspace's held workers go on after its first paint
+        (``_settled``, next turn); otherwise at once."""
+        self._built[key] = ws
+        self._settled()  # an earlier one's, if any
+        if self._preloader is not None:
+            self._go_on = settle and len(self._built) < len(WORKSPACES)
+            if not self._go_on:
+                self._preloader.built()
+        if key == self.current_workspace():  # a hidden one's workers wait until every workspace is built
+            if settle:
+                self._settling = ws
+            else:
+                start_deferred(lambda w: self._owner(w) is ws)
         holder = self._holders[key]
         lay = holder.layout()
         while lay.count():
@@ -281,7 +323,7 @@ class MainWindow(QMainWindow):
         ws.set_active(self.current_workspace() == key)
         if len(self._built) == len(WORKSPACES):
             hold_workers(None)
-            start_deferred()
+            start_deferred(one_at_a_time=True)  # all at once, they and the GUI thread waited for the GIL in turn
             self.all_built.emit()
         return ws
 
@@ -292,18 +334,26 @@ class MainWindow(QMainWindow):
         except RuntimeError:  # this window is gone (deleted without a close): hold nothing
             hold_workers(None)
             return False
-        if self._constructing is not None:
-            return self._constructing != current
+        if self._constructing is not None:  # the shown one's too: they start after its first paint (_settled)
+            return True
         hidden = [ws for k, ws in self._built.items() if k != current]
-        for pending in (self._building, self._installing):
-            if pending is not None and pending[0] != current:
+        for pending in (self._building, self._installing):  # the shown one's too, as above
+            if pending is not None:
                 hidden.append(pending[1])
+        if self._settling is not None:
+            hidden.append(self._settling)
+        owner = self._owner(worker)
+        return any(owner is ws for ws in hidden)
+
+    def _owner(self, worker) -> QWidget | None:
+        """The workspace (a child of a tab's holder) that ``worker`` belongs to, or None."""
+        known = [*self._built.values(), *(p[1] for p in (self._building, self._installing) if p is not None)]
         obj = worker.parent()
         while obj is not None:
-            if any(obj is ws for ws in hidden):
-                return True
+            if any(obj is ws for ws in known):
+                return obj
             obj = obj.parent()
-        return False
+        return None
 
     def _on_live_status(self, st) -> None:
         if st.message.startswith(LIVE_THREADS):

@@ -112,6 +112,9 @@ def import_core(key: str) -> None:
     it on the GUI thread afterwards costs only its widget classes. Any thread. ``tests/test_perf_heartbeat_start.py``
     keeps these lists complete (importing the workspace module after them loads no new ``app`` module)."""
     if key == "kernels":
+        import cv2  # noqa: F401  (its sample photograph's decoder: imported by the first worker otherwise, 50-100 ms
+        # of the GIL while the workbench first paints)
+
         import app.kernels.edit  # noqa: F401
         import app.kernels.generators  # noqa: F401
         import app.kernels.io  # noqa: F401
@@ -119,12 +122,14 @@ def import_core(key: str) -> None:
         import app.session  # noqa: F401
         import app.tasks  # noqa: F401
     elif key == "models":
+        import app.models.build  # noqa: F401  (the shipped model list, read by its constructor's last step)
         import app.models.external  # noqa: F401
         import app.models.external.opened  # noqa: F401
         import app.models.inputs  # noqa: F401
         import app.models.kernel_mosaic  # noqa: F401
         import app.models.registry  # noqa: F401
         import app.models.viz  # noqa: F401
+        import app.models.zoo  # noqa: F401
     elif key == "live":
         import cv2  # noqa: F401
 
@@ -153,6 +158,7 @@ def import_core(key: str) -> None:
     elif key == "experiments":
         import app.experiments.executors  # noqa: F401
         import app.experiments.recipe  # noqa: F401
+        import app.experiments.report  # noqa: F401  (the plot of the first recipe's plan, on the GUI thread)
         import app.experiments.runner  # noqa: F401
         import app.experiments.store  # noqa: F401
     elif key == "insight":
@@ -167,6 +173,14 @@ def warm_up(key: str) -> None:
         from widgets.kernels.defaults import default_bank
 
         default_bank()
+    elif key == "probe":  # the run history: created at the first launch (schema, WAL: disk writes), checked
+        from app.errors import AppError
+        from app.probe.history import History
+
+        try:
+            History().close()
+        except AppError:  # unusable: the workspace moves it aside and says so when it opens it
+            pass
     elif key == "experiments":  # creates the experiments database at the first launch (its schema: a disk write)
         from app.errors import AppError
         from app.experiments.store import Store

@@ -53,7 +53,8 @@ class DatasetBrowser(QWidget):
     subsetChanged = Signal(int)
     viewReady = Signal(object)
 
-    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None, *,
+                 auto_load: bool = True) -> None:  # False: the first load waits for load_first()
         super().__init__(parent)
         self._settings = settings
         self._root: str | None = None
@@ -123,6 +124,10 @@ class DatasetBrowser(QWidget):
         self.download_btn.clicked.connect(self.download)
         self.cancel_btn.clicked.connect(self.cancel)
         self._initial = True  # the first load starts once the event loop runs (the embedder may set a name first)
+        if auto_load:
+            self.load_first()
+
+    def load_first(self) -> None:  # the first load, on the next turn (an embedder built in steps: once wired up)
         QTimer.singleShot(0, self._first_refresh)
 
     # --- public API ---------------------------------------------------------------------------------------

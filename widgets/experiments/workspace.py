@@ -38,6 +38,7 @@ class ExperimentsWorkspace(QWidget):
         self.result: ExperimentResult | None = None
         self._results: dict[str, dict] = {}
         self._cells: list[dict] = []
+        self._plot_later = True  # while built: the plan's plot is drawn on a step of its own (issue 14)
         self.build_steps = self._build()
         if not stepwise:
             run_steps(self.build_steps)
@@ -130,6 +131,9 @@ class ExperimentsWorkspace(QWidget):
         yield
         self._on_recipe()  # reads the store (a database connection each: one step each)
         yield
+        self._plot_later = False
+        self._replot()
+        yield
         self._refresh_history()
         self._set_running(False)
 
@@ -209,7 +213,8 @@ class ExperimentsWorkspace(QWidget):
         self._cells = cells
         self._results = {c["key"]: done[c["key"]] for c in cells if c["key"] in done}
         self.table.set_cells(cells, self._results)
-        self._replot()
+        if not self._plot_later:
+            self._replot()
 
     # --- running -------------------------------------------------------------------------------------------
     def is_running(self) -> bool:

@@ -13,8 +13,8 @@ from app.models.zoo import default_specs
 from widgets.data.browser import DatasetBrowser
 
 
-def make_dataset_panel(settings: QSettings, parent: QWidget) -> QWidget:
-    browser = DatasetBrowser(settings=settings, parent=parent)
+def make_dataset_panel(settings: QSettings, parent: QWidget, auto_load: bool = True) -> QWidget:
+    browser = DatasetBrowser(settings=settings, parent=parent, auto_load=auto_load)
     # the browser fills the column it is given (its sample grid must not collapse when Probe is shown later)
     browser.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
     return browser

@@ -66,6 +66,7 @@ class ProbeWorkspace(QWidget):
         yield
         self.curves = CurvesView(stepwise=True)
         yield from self.curves.build_steps  # one plot per step
+        yield  # its last plot and the next view's first one apart (issue 14: 2 plots, 40-75 ms at load 2-3)
         self.results = ResultsView(stepwise=True)
         yield from self.results.build_steps  # one plot per step
         yield
@@ -109,9 +110,10 @@ class ProbeWorkspace(QWidget):
         right.setStretchFactor(1, 1)
         right.setSizes([600, 240])
         yield
-        data_box = QGroupBox("1 · Dataset")  # with its wiring: the browser refreshes itself on the next turn
-        QVBoxLayout(data_box).addWidget(browser := make_dataset_panel(settings, self))
+        data_box = QGroupBox("1 · Dataset")  # its first load starts once it is wired up (load_first, next step)
+        QVBoxLayout(data_box).addWidget(browser := make_dataset_panel(settings, self, auto_load=False))
         self.browser = browser
+        yield  # issue 14: the browser (a plot, its samples view) and the wiring below were one step of 45-75 ms
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         for i, w in enumerate((data_box, middle, right)):
             self.splitter.addWidget(w)
@@ -161,6 +163,8 @@ class ProbeWorkspace(QWidget):
         if state is not None:
             self.splitter.restoreState(state)
         self.splitter.splitterMoved.connect(lambda *_: self._save_settings())
+        browser.load_first()
+        yield  # the history and the comparison filled on a turn of their own (the browser's refresh may come first)
         self._restoring = False
         self.refresh_history()
         self.refresh_compare()

@@ -33,6 +33,8 @@ import statistics
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Generator, Iterator
 
@@ -238,6 +240,59 @@ def tuned(gen: Any, tuner: ThreadTuner) -> Generator[Any, None, Any]:
         done = max(done, float(getattr(p, "done", 0.0) or 0.0))
         tuner.record(dt / items)
         yield p
+
+
+def slice_pool(workers: int, name: str) -> ThreadPoolExecutor | None:
+    """``workers`` threads that each run torch with ONE thread, for the slices of one batch computed at once
+    (``app.probe.extract.in_parts``, ``summed``): none of them waits at a team barrier for a descheduled thread, the
+    collapse under load that the tuner otherwise only softens. None where ``workers`` <= 1. Shut it down after use."""
+    if workers <= 1:
+        return None
+    return ThreadPoolExecutor(workers, thread_name_prefix=name, initializer=_torch_setter, initargs=(1,))
+
+
+def summed(fn: Callable[[Any], tuple], parts: Sequence[Any], workers: int, pool: ThreadPoolExecutor | None) -> tuple:
+    """``fn(part)`` (a tuple of tensors or numbers) for every part, at most ``workers`` at once on ``pool``'s
+    single-threaded workers (worker i: parts i, i + workers, ...), added term by term in the order of ``parts``
+    whoever computed them: for one set of parts the same sum whatever ``workers``, where the caller runs torch with
+    one thread when ``workers`` <= 1 (the parts are then computed in turn in the calling thread). The caller's grad
+    mode holds in the workers."""
+    import torch
+
+    if workers <= 1 or pool is None or len(parts) < 2:
+        results = [fn(p) for p in parts]
+    else:
+        w, grad = min(int(workers), len(parts)), torch.is_grad_enabled()
+
+        def run(group: Sequence[Any]) -> list[tuple]:
+            with torch.set_grad_enabled(grad):
+                return [fn(p) for p in group]
+
+        futures = [pool.submit(run, parts[i::w]) for i in range(w)]
+        results = [None] * len(parts)
+        for i, fut in enumerate(futures):
+            results[i::w] = fut.result()
+    total = tuple(results[0])
+    for r in results[1:]:
+        total = tuple(a + b for a, b in zip(total, r))
+    return total
+
+
+@contextmanager
+def one_thread() -> Iterator[int]:
+    """torch with one thread in the calling thread for the block (restored after); yields the count before it: the
+    number of slices to compute at once, while the small work around them (a triangular solve, a softmax) runs alone
+    instead of as a team that waits at every barrier for a descheduled thread."""
+    import torch
+
+    n = torch.get_num_threads()
+    if n > 1:
+        torch.set_num_threads(1)
+    try:
+        yield n
+    finally:
+        if n > 1:
+            torch.set_num_threads(n)
 
 
 def drive(gen: Any, tuner: ThreadTuner) -> Any:

@@ -160,3 +160,33 @@ def test_the_workers_end_when_the_task_is_cancelled(monkeypatch, threads3):
     with pytest.raises(Cancelled):
         _fit(3, monkeypatch, cancel=token)
     assert not [t for t in threading.enumerate() if t.name.startswith("head_")]
+
+
+def test_lbfgs_runs_every_iteration_and_evaluation_in_its_scope_and_never_yields_inside_it():
+    from contextlib import contextmanager
+
+    from app.probe.lbfgs import lbfgs
+
+    state = {"inside": False, "entered": 0}
+
+    @contextmanager
+    def scope():
+        assert not state["inside"]  # not nested by the loop itself
+        state["inside"], state["entered"] = True, state["entered"] + 1
+        try:
+            yield
+        finally:
+            state["inside"] = False
+
+    target = torch.tensor([1.0, -2.0, 3.0])
+
+    def fun(x):
+        assert state["inside"]
+        return float(((x - target) ** 2).sum()), 2 * (x - target)
+
+    iterations = []
+    for it, x in lbfgs(fun, torch.zeros(3), 50, lambda g: float(g.abs().max()) <= 1e-6, scope=scope):
+        assert not state["inside"]
+        iterations.append(it)
+    assert iterations[-1].converged and torch.allclose(x, target)
+    assert state["entered"] == len(iterations) + 2  # the start, the first direction, one per iteration

@@ -191,7 +191,8 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
                 x0 = torch.cat(((W0 @ L).reshape(-1) if L is not None else W0.reshape(-1), b0 * bscale))
             last_it = None
             x = x0  # epochs = 0: no iteration, the report is about the start
-            for it, x in lbfgs(fun, x0, epochs, converged, history=20, lr=float(opts.get("lr", 1.0))):
+            for it, x in lbfgs(fun, x0, epochs, converged, history=20, lr=float(opts.get("lr", 1.0)),
+                               scope=slices.evaluation):
                 check(cancel)
                 last = it.converged or it.stalled or it.n_iter >= epochs
                 last_it = it

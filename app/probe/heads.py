@@ -5,7 +5,8 @@ Every head is a task generator ``train_X(Xtr, ytr, Xte, yte, n_classes, opts, de
 
 - ``logistic``: softmax regression, mean cross-entropy + weight_decay/2 * ||W||^2 (so scikit-learn's ``C`` is
   ``1 / (weight_decay * n_train)``), full-batch L-BFGS (strong Wolfe; preconditioned by a Cholesky factor of the
-  approximate Hessian up to 4096 features) or minibatch Adam; L-BFGS stops when max |gradient| <= tol.
+  approximate Hessian up to 4096 features) or minibatch Adam; L-BFGS stops when max |gradient| <= tol. On the CPU
+  each L-BFGS evaluation's sums over rows run as row slices on single-threaded workers (``RowSlices``, issue 14).
 - ``ridge``: closed form on one-vs-all targets (+1 / -1): primal (d x d) or dual (n x n, the extreme-learning-machine
   form) whichever is smaller, solved by Cholesky in float64.
 - ``svm``: squared hinge, multi-class by Weston-Watkins (the probe's default) or one-vs-rest (LinearSVC's
@@ -49,7 +50,8 @@ def preconditioner(A: torch.Tensor, wd: float, mode="auto", seed: int = 0, curva
     p(1-p) replaced by one constant c it is the matrix above. Optimising U = W L instead of W makes that matrix the
     identity: on 5000 x 2048 MNIST features L-BFGS then reaches the gradient tolerance in 27 iterations instead of
     100+ (scikit-learn's lbfgs: 215). The constant c = 0.01 was swept there (0.005-0.02 best).
-    ``mode``: "auto" (when d <= PRECONDITION_MAX_FEATURES), "on"/True, "off"/False.
+    ``mode``: "auto" (when d <= PRECONDITION_MAX_FEATURES), "on"/True, "off"/False. ``slices`` (``RowSlices``):
+    S^T S as a sum over row slices of S on its single-threaded workers (at most ``PARTIAL_BYTES`` of partial sums).
     """
     n, d = A.shape
     if mode in (False, "off", "no", 0) or (mode == "auto" and d > PRECONDITION_MAX_FEATURES):

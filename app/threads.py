@@ -57,6 +57,10 @@ def adaptive_default() -> bool:
 def _torch_setter(n: int) -> None:
     import torch
 
+    restore = getattr(_local, "restore", None)
+    if restore:  # inside ``one_thread()``: the count its outermost block restores (and ``workers()`` reports)
+        restore[:] = [n] * len(restore)
+        return
     torch.set_num_threads(n)
 
 
@@ -283,19 +287,32 @@ def summed(fn: Callable[[Any], tuple], parts: Sequence[Any], workers: int, pool:
 
 @contextmanager
 def one_thread() -> Iterator[int]:
-    """torch with one thread in the calling thread for the block (restored after); yields the count before it: the
-    number of slices to compute at once, while the small work around them (a triangular solve, a softmax) runs alone
-    instead of as a team that waits at every barrier for a descheduled thread."""
+    """torch with one thread in the calling thread for the block, restored after; yields ``workers()``: the number of
+    slices to compute at once, while the small work around them (a triangular solve, a dot product) runs alone
+    instead of as a team that waits at every barrier for a descheduled thread. Nests; a tuner that changes the count
+    inside (``ThreadTuner``'s default setter) changes the count restored at the end and ``workers()`` at once."""
     import torch
 
-    n = torch.get_num_threads()
-    if n > 1:
+    restore = _local.__dict__.setdefault("restore", [])
+    n = restore[-1] if restore else torch.get_num_threads()
+    restore.append(n)
+    if torch.get_num_threads() != 1:
         torch.set_num_threads(1)
     try:
         yield n
     finally:
-        if n > 1:
+        n = restore.pop()
+        if not restore and n != 1:
             torch.set_num_threads(n)
+
+
+def workers() -> int:
+    """The calling thread's torch thread count, or inside ``one_thread()`` the count it will have again after it:
+    the number of slices to compute at once (``summed``)."""
+    import torch
+
+    restore = getattr(_local, "restore", None)
+    return restore[-1] if restore else torch.get_num_threads()
 
 
 def drive(gen: Any, tuner: ThreadTuner) -> Any:

@@ -190,3 +190,15 @@ def test_lbfgs_runs_every_iteration_and_evaluation_in_its_scope_and_never_yields
         iterations.append(it)
     assert iterations[-1].converged and torch.allclose(x, target)
     assert state["entered"] == len(iterations) + 2  # the start, the first direction, one per iteration
+
+
+def test_a_tuner_changing_the_count_inside_one_thread_takes_effect_when_it_ends(threads3):
+    from app.threads import ThreadTuner, workers
+
+    with one_thread():
+        with one_thread() as before:
+            assert before == 3 and workers() == 3 and torch.get_num_threads() == 1
+            ThreadTuner("test-inside", max_threads=3, adaptive=False, current=2)  # applies 2 (the default setter)
+            assert workers() == 2 and torch.get_num_threads() == 1  # the slices now 2 at once, the caller alone
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2 and workers() == 2

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from app.probe.config import CurvePoint
-from app.threads import one_thread, slice_pool, summed
+from app.threads import one_thread, slice_pool, summed, workers
 
 ROW_CHUNK = 4096
 
@@ -141,7 +141,6 @@ class RowSlices:
         on_cpu = torch.device(device).type == "cpu"
         self.parts = max(1, int(parts)) if on_cpu else 1
         self.pool = slice_pool(self.parts, name)
-        self._workers: int | None = None  # inside ``evaluation()``: the count the caller had
 
     @property
     def sliced(self) -> bool:
@@ -150,16 +149,13 @@ class RowSlices:
     @contextmanager
     def evaluation(self) -> Iterator[None]:
         """The calling thread runs torch with one thread for the block (the small operations between the sums),
-        the sums inside use as many workers as it had before. A no-op where nothing is sliced."""
-        if not self.sliced or self._workers is not None:  # nothing sliced, or inside one already
+        the sums inside use as many workers as its count outside it (``app.threads.workers``, which a thread tuner
+        may change inside). A no-op where nothing is sliced."""
+        if not self.sliced:
             yield
             return
-        with one_thread() as workers:
-            self._workers = workers
-            try:
-                yield
-            finally:
-                self._workers = None
+        with one_thread():
+            yield
 
     def sum(self, fn: Callable[[int, int], tuple], n: int, parts: int | None = None) -> tuple:
         """``fn(start, stop)`` summed term by term over the slices of rows 0..n (at most ``parts`` slices: large
@@ -167,9 +163,7 @@ class RowSlices:
         k = self.parts if parts is None else max(1, min(int(parts), self.parts))
         if not self.sliced or k <= 1:
             return tuple(fn(0, n))
-        # one worker: the slices in turn in the caller, which then runs torch with one thread (as a worker does)
-        workers = self._workers if self._workers is not None else torch.get_num_threads()
-        return summed(lambda rows: fn(*rows), row_bounds(n, k), workers, self.pool)
+        return summed(lambda rows: fn(*rows), row_bounds(n, k), workers(), self.pool)
 
     def close(self) -> None:
         if self.pool is not None:

@@ -25,7 +25,6 @@ import json
 import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from app import paths
 from app.models.inputs import InputSpec, to_tensor
 from app.storage import atomic_path, stale_temporaries
 from app.tasks import CancelToken, Progress, check
-from app.threads import ThreadTuner
+from app.threads import ThreadTuner, slice_pool
 
 CACHE_VERSION = 2  # 2: keyed by content
 MAP_BUDGET = 192 * 2**20  # bytes of layer maps per batch
@@ -299,8 +298,7 @@ def _fill(out, fn, images, ispec, device, batch, label, cancel):
     n = len(images)
     tuner = ThreadTuner("extract")  # created on the first step: in the thread that runs this task (app.threads)
     # CPU: the tuner's count of the moment is the number of slices computed at once (``in_parts``)
-    pool = ThreadPoolExecutor(tuner.max, thread_name_prefix="extract", initializer=torch.set_num_threads,
-                              initargs=(1,)) if torch.device(device).type == "cpu" and tuner.max > 1 else None
+    pool = slice_pool(tuner.max, "extract") if torch.device(device).type == "cpu" else None
     try:
         for start in range(0, n, batch):
             check(cancel)

@@ -8,16 +8,22 @@
 knn: "none"). ``HeadResult.state`` holds the fitted weights in standardised coordinates (``{"W": (C, d), "b": (C,)}``
 float32 numpy arrays) so that another fit of the same head can start from them (``init=``, warm starts).
 ``HeadResult.extra`` holds head-specific measurements (kNN: retrieval precision@k and mAP).
+
+``RowSlices``: a full-batch evaluation over the training rows (loss and gradient: sums over rows) as consecutive
+row slices computed at once on single-threaded workers and added in a fixed order (issue 14: load-robust).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
 from app.probe.config import CurvePoint
+from app.threads import one_thread, slice_pool, summed, workers
 
 ROW_CHUNK = 4096
 
@@ -99,3 +105,73 @@ def initial_weights(init: dict | None, n_classes: int, d: int, device) -> tuple[
 
 def state_of(W: torch.Tensor, b: torch.Tensor) -> dict:
     return {"W": W.detach().float().cpu().numpy().copy(), "b": b.detach().float().cpu().numpy().copy()}
+
+
+def row_bounds(n: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` consecutive (start, stop) row ranges covering 0..n, sizes differing by at most one (the larger
+    first, as ``torch.tensor_split``); fewer where n < parts, one (0, 0) where n = 0."""
+    parts = max(1, min(int(parts), n))
+    q, r = divmod(n, parts)
+    bounds, start = [], 0
+    for i in range(parts):
+        stop = start + q + (1 if i < r else 0)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+class RowSlices:
+    """Sums over the rows of a full-batch evaluation, as ``parts`` consecutive row slices on a pool of ``parts``
+    single-threaded workers (``app.threads.slice_pool``), as many at once as the calling thread's torch count of the
+    moment (a ``ThreadTuner``'s choice), added in slice order (``app.threads.summed``): the same sums, bit for bit,
+    whatever that count. Why: a torch team ends every operation at a barrier, and under load one team thread is
+    descheduled at most barriers; measured on the 5000 x 2048 ``bench head`` features at load ~2 (2026-11-30): one
+    softmax loss/gradient evaluation took 18 ms with one thread, 124 ms with a team of two, 20 ms as two slices.
+
+    ``parts`` <= 1 or a device other than the CPU: ``fn(0, n)`` in the caller, as before (a GPU runs one kernel
+    over all rows; a machine configured for one thread has nothing to split). Use as a context manager (the pool is
+    shut down on leaving)::
+
+        with RowSlices(tuner.max, A.device, "head") as rs:
+            with rs.evaluation():                    # the work around the sums with one torch thread
+                loss, gW, gb = rs.sum(part, n)       # part(start, stop) -> (loss, gW, gb) of those rows
+    """
+
+    def __init__(self, parts: int, device, name: str = "head") -> None:
+        on_cpu = torch.device(device).type == "cpu"
+        self.parts = max(1, int(parts)) if on_cpu else 1
+        self.pool = slice_pool(self.parts, name)
+
+    @property
+    def sliced(self) -> bool:
+        return self.pool is not None
+
+    @contextmanager
+    def evaluation(self) -> Iterator[None]:
+        """The calling thread runs torch with one thread for the block (the small operations between the sums),
+        the sums inside use as many workers as its count outside it (``app.threads.workers``, which a thread tuner
+        may change inside). A no-op where nothing is sliced."""
+        if not self.sliced:
+            yield
+            return
+        with one_thread():
+            yield
+
+    def sum(self, fn: Callable[[int, int], tuple], n: int, parts: int | None = None) -> tuple:
+        """``fn(start, stop)`` summed term by term over the slices of rows 0..n (at most ``parts`` slices: large
+        partial sums)."""
+        k = self.parts if parts is None else max(1, min(int(parts), self.parts))
+        if not self.sliced or k <= 1:
+            return tuple(fn(0, n))
+        return summed(lambda rows: fn(*rows), row_bounds(n, k), workers(), self.pool)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
+
+    def __enter__(self) -> "RowSlices":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

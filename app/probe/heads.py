@@ -5,7 +5,8 @@ Every head is a task generator ``train_X(Xtr, ytr, Xte, yte, n_classes, opts, de
 
 - ``logistic``: softmax regression, mean cross-entropy + weight_decay/2 * ||W||^2 (so scikit-learn's ``C`` is
   ``1 / (weight_decay * n_train)``), full-batch L-BFGS (strong Wolfe; preconditioned by a Cholesky factor of the
-  approximate Hessian up to 4096 features) or minibatch Adam; L-BFGS stops when max |gradient| <= tol.
+  approximate Hessian up to 4096 features) or minibatch Adam; L-BFGS stops when max |gradient| <= tol. On the CPU
+  each L-BFGS evaluation's sums over rows run as row slices on single-threaded workers (``RowSlices``, issue 14).
 - ``ridge``: closed form on one-vs-all targets (+1 / -1): primal (d x d) or dual (n x n, the extreme-learning-machine
   form) whichever is smaller, solved by Cholesky in float64.
 - ``svm``: squared hinge, multi-class by Weston-Watkins (the probe's default) or one-vs-rest (LinearSVC's
@@ -24,8 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from app.probe.config import CurvePoint
-from app.probe.headcore import (ROW_CHUNK, HeadResult, accuracy, initial_weights, prepare, standardizer,  # noqa: F401
-                                state_of, stop_report, to_device)
+from app.probe.headcore import (ROW_CHUNK, HeadResult, RowSlices, accuracy, initial_weights, prepare,  # noqa: F401
+                                standardizer, state_of, stop_report, to_device)
 from app.probe.lbfgs import lbfgs
 from app.probe.ridge import train_ridge
 from app.probe.svm import train_svm
@@ -38,16 +39,19 @@ def _acc(scores: torch.Tensor, y: torch.Tensor) -> float:
 
 # --- logistic ------------------------------------------------------------------------------------------------
 PRECONDITION_MAX_FEATURES = 4096  # "auto": a d x d factor up to 64 MB, and its cost below a few L-BFGS evaluations
+PARTIAL_BYTES = 256 * 2**20  # the d x d partial sums of a sliced S^T S: 16 of 2048 features, 4 of 4096
 
 
-def preconditioner(A: torch.Tensor, wd: float, mode="auto", seed: int = 0, curvature: float = 0.01):
+def preconditioner(A: torch.Tensor, wd: float, mode="auto", seed: int = 0, curvature: float = 0.01,
+                   slices: RowSlices | None = None):
     """``(L, L^T, sqrt(c))`` with ``L L^T = c * S^T S / m + wd * I`` for a seeded sample S of m rows of A, or None.
 
     The softmax loss's Hessian is ``A^T diag(p(1-p)) A / n + wd I`` (per class, ignoring the coupling); with
     p(1-p) replaced by one constant c it is the matrix above. Optimising U = W L instead of W makes that matrix the
     identity: on 5000 x 2048 MNIST features L-BFGS then reaches the gradient tolerance in 27 iterations instead of
     100+ (scikit-learn's lbfgs: 215). The constant c = 0.01 was swept there (0.005-0.02 best).
-    ``mode``: "auto" (when d <= PRECONDITION_MAX_FEATURES), "on"/True, "off"/False.
+    ``mode``: "auto" (when d <= PRECONDITION_MAX_FEATURES), "on"/True, "off"/False. ``slices`` (``RowSlices``):
+    S^T S as a sum over row slices of S on its single-threaded workers (at most ``PARTIAL_BYTES`` of partial sums).
     """
     n, d = A.shape
     if mode in (False, "off", "no", 0) or (mode == "auto" and d > PRECONDITION_MAX_FEATURES):
@@ -58,7 +62,11 @@ def preconditioner(A: torch.Tensor, wd: float, mode="auto", seed: int = 0, curva
     g = torch.Generator(device="cpu").manual_seed(seed)
     idx = torch.randperm(n, generator=g)[:m].to(A.device)
     S = A[idx]
-    M = (S.T @ S) * (curvature / m)
+    if slices is None:
+        M = S.T @ S
+    else:  # row slices on single-threaded workers; at most PARTIAL_BYTES of d x d partial sums
+        (M,) = slices.sum(lambda i, j: (S[i:j].T @ S[i:j],), m, parts=PARTIAL_BYTES // (4 * d * d))
+    M *= curvature / m
     del S
     ridge = wd if wd > 0 else 1e-6 * float(M.diagonal().mean()) + 1e-12
     M.diagonal().add_(ridge)
@@ -67,6 +75,28 @@ def preconditioner(A: torch.Tensor, wd: float, mode="auto", seed: int = 0, curva
     if int(info) != 0:  # not positive definite in float32 (wd ~ 0 and collinear features): go without
         return None
     return L, L.T.contiguous(), math.sqrt(curvature)
+
+
+def softmax_objective(A: torch.Tensor, y: torch.Tensor, W: torch.Tensor, b: torch.Tensor, wd: float,
+                      slices: RowSlices | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, dW, db) of mean cross-entropy + wd/2 ||W||^2 over the rows of A (labels y; W (C, d), b (C,)); the sums
+    over rows computed by ``slices`` (``RowSlices``: consecutive row slices on single-threaded workers, added in
+    order), else in one piece. Gradients by hand: autograd's A.T @ G is several times slower on CPU than (G.T @ A).T.
+    """
+    n = len(A)
+
+    def part(start: int, stop: int):
+        As, ys = A[start:stop], y[start:stop]
+        z = F.linear(As, W, b)
+        rows = torch.arange(stop - start, device=A.device)
+        loss = (torch.logsumexp(z, 1) - z[rows, ys]).sum()
+        P = torch.softmax(z, 1)
+        P[rows, ys] -= 1.0
+        P /= n
+        return loss, P.T @ As, P.sum(0)
+
+    loss, gW, gb = slices.sum(part, n) if slices is not None else part(0, n)
+    return loss / n + 0.5 * wd * (W * W).sum(), gW + wd * W, gb
 
 
 def weight_gradient_max(flat_grad: torch.Tensor, pre, n_classes: int, d: int) -> float:
@@ -113,14 +143,16 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
         curves.append(cp)
         return cp
 
-    with torch.enable_grad():
-        if opts["optimizer"] == "lbfgs":
+    # the L-BFGS evaluations' row sums as slices on single-threaded workers (CPU), and the work around them with one
+    # torch thread (``slices.evaluation()``): no team waits for a descheduled thread (issue 14); shut down at the end
+    full_batch = opts["optimizer"] == "lbfgs"
+    with torch.enable_grad(), RowSlices(tuner.max if full_batch else 1, A.device, "head") as slices:
+        if full_batch:
             tol = float(opts.get("tol", 1e-4))
-            pre = preconditioner(A, wd, opts.get("precondition", "auto"), seed) if n and d else None
+            pre = preconditioner(A, wd, opts.get("precondition", "auto"), seed, slices=slices) if n and d else None
             # with a preconditioner the optimiser works on U = W L, bu = b sqrt(c), where L L^T ~ the Hessian: a
             # nearly isotropic problem that L-BFGS solves in a fraction of the iterations (see ``preconditioner``)
             L, LT, bscale = pre if pre is not None else (None, None, 1.0)
-            rows = torch.arange(n, device=A.device)
             cd = n_classes * d
             recent: list[tuple[torch.Tensor, float]] = []  # (gradient returned, max |weight gradient|)
             evaluated: list[torch.Tensor] = []  # the last x whose weights Wt, b hold
@@ -134,21 +166,15 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
 
             @torch.no_grad()
             def fun(x: torch.Tensor) -> tuple[float, torch.Tensor]:
-                with tuner.step():  # one evaluation = one step (iterations differ in their line-search evaluations)
+                # one evaluation = one step (iterations differ in their line-search evaluations); on the CPU its
+                # row sums as slices on single-threaded workers, the solves around them with one thread
+                with tuner.step(), slices.evaluation():
                     return _fun(x)
 
             def _fun(x: torch.Tensor) -> tuple[float, torch.Tensor]:
-                # gradients by hand: autograd's A.T @ G is several times slower on CPU than (G.T @ A).T
                 set_weights(x)
                 evaluated[:] = [x]
-                z = F.linear(A, Wt, b)
-                lse = torch.logsumexp(z, 1)
-                loss = (lse - z[rows, y]).mean() + 0.5 * wd * (Wt * Wt).sum()
-                P = torch.softmax(z, 1)
-                P[rows, y] -= 1.0
-                P /= n
-                gW = P.T @ A + wd * Wt
-                gb = P.sum(0)
+                loss, gW, gb = softmax_objective(A, y, Wt, b, wd, slices)
                 gmax = max(float(gW.abs().max()), float(gb.abs().max()))
                 if L is not None:  # dU = dW L^-T, i.e. dU^T = L^-1 dW^T
                     gW, gb = torch.linalg.solve_triangular(L, gW.T, upper=False).T, gb / bscale
@@ -163,16 +189,19 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
                         return gmax <= tol
                 return weight_gradient_max(g, pre, n_classes, d) <= tol
 
-            x0 = torch.cat(((W0 @ L).reshape(-1) if L is not None else W0.reshape(-1), b0 * bscale))
+            with slices.evaluation():
+                x0 = torch.cat(((W0 @ L).reshape(-1) if L is not None else W0.reshape(-1), b0 * bscale))
             last_it = None
             x = x0  # epochs = 0: no iteration, the report is about the start
-            for it, x in lbfgs(fun, x0, epochs, converged, history=20, lr=float(opts.get("lr", 1.0))):
+            for it, x in lbfgs(fun, x0, epochs, converged, history=20, lr=float(opts.get("lr", 1.0)),
+                               scope=slices.evaluation):
                 check(cancel)
-                if not torch.equal(x, evaluated[-1]):  # the line search's last evaluation need not be the iterate
-                    set_weights(x)
                 last = it.converged or it.stalled or it.n_iter >= epochs
                 last_it = it
-                cp = point(it.n_iter, float(it.n_iter), it.loss, force=last or accuracy_due(it.n_iter, every_opt))
+                with slices.evaluation():
+                    if not torch.equal(x, evaluated[-1]):  # the line search's last evaluation need not be the iterate
+                        set_weights(x)
+                    cp = point(it.n_iter, float(it.n_iter), it.loss, force=last or accuracy_due(it.n_iter, every_opt))
                 yield Progress(it.n_iter, epochs, f"training logistic head: iteration {it.n_iter}/{epochs}, "
                                f"loss {it.loss:.4f}", cp)
             if not torch.equal(x, evaluated[-1]):  # the final iterate's own gradient, for the report
@@ -209,8 +238,8 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
             stop = stop_report("fixed number of epochs (Adam)", None, None, epochs, False)
         else:
             raise ValueError(f"logistic: optimizer must be lbfgs or adam, got {opts['optimizer']!r}")
-    with torch.no_grad():
-        scores = F.linear(B, Wt, b).float().cpu().numpy()
+        with torch.no_grad(), slices.evaluation():
+            scores = F.linear(B, Wt, b).float().cpu().numpy()
     return HeadResult(scores, tuple(curves), time.perf_counter() - t0, dict(opts), stop, state_of(Wt, b))
 
 

@@ -1,0 +1,204 @@
+"""The logistic head's full-batch evaluation as row slices on single-threaded workers (issue 14: load-robust):
+the slices cover the rows, their sums equal the unsplit evaluation, the same whatever the number of workers, and a
+fitted head is the same with and without slices."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from app.probe import heads
+from app.probe.headcore import RowSlices, row_bounds
+from app.probe.heads import preconditioner, softmax_objective, train_logistic
+from app.tasks import CancelToken, Cancelled
+from app.threads import one_thread, slice_pool, summed
+from tests.head_helpers import drain
+
+
+@pytest.fixture
+def threads3():
+    """torch with 3 threads in this thread (the count a sliced evaluation takes as its workers), restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    yield
+    torch.set_num_threads(before)
+
+
+def problem(n=1003, d=37, c=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(n, d, generator=g)
+    y = torch.randint(0, c, (n,), generator=g)
+    W = 0.3 * torch.randn(c, d, generator=g)
+    b = 0.1 * torch.randn(c, generator=g)
+    return A, y, W, b
+
+
+def close(a, b, rel=1e-6):
+    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    return float((a - b).abs().max()) <= rel * max(float(b.abs().max()), 1e-12)
+
+
+def test_row_bounds_are_consecutive_cover_every_row_and_differ_by_at_most_one():
+    assert row_bounds(10, 3) == [(0, 4), (4, 7), (7, 10)]
+    assert row_bounds(9, 3) == [(0, 3), (3, 6), (6, 9)]
+    assert row_bounds(2, 5) == [(0, 1), (1, 2)]  # fewer slices than rows: one row each
+    assert row_bounds(0, 4) == [(0, 0)]
+    assert row_bounds(7, 1) == [(0, 7)]
+    for n, k in ((1003, 7), (5000, 2), (17, 16)):
+        b = row_bounds(n, k)
+        assert b[0][0] == 0 and b[-1][1] == n and len(b) == min(n, k)
+        assert all(b[i][1] == b[i + 1][0] for i in range(len(b) - 1))
+        sizes = [stop - start for start, stop in b]
+        assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)  # as torch.tensor_split
+
+
+def test_summed_adds_in_part_order_whatever_the_workers_and_keeps_the_grad_mode():
+    A, y, W, b = problem()
+    parts = row_bounds(len(A), 5)
+
+    def fn(rows):
+        i, j = rows
+        return (A[i:j] * W[0]).sum(), A[i:j].T @ A[i:j], j - i
+
+    pool = slice_pool(3, "test-slices")
+    try:
+        with one_thread():
+            one = summed(fn, parts, 1, None)  # in turn, here, with one torch thread (as a worker)
+        for workers in (2, 3, 5):
+            many = summed(fn, parts, workers, pool)
+            assert torch.equal(many[0], one[0]) and torch.equal(many[1], one[1]) and many[2] == len(A)
+        whole = fn((0, len(A)))
+        assert close(one[0], whole[0]) and close(one[1], whole[1])
+        Wg = W.clone().requires_grad_(True)
+        with torch.no_grad():
+            assert not summed(lambda r: ((A[r[0]:r[1]] @ Wg.T).sum(),), parts, 3, pool)[0].requires_grad
+        with torch.enable_grad():
+            assert summed(lambda r: ((A[r[0]:r[1]] @ Wg.T).sum(),), parts, 3, pool)[0].requires_grad
+    finally:
+        pool.shutdown(wait=True)
+    assert slice_pool(1, "none") is None
+
+
+@pytest.mark.parametrize("parts", [2, 3, 5, 7, 16])
+def test_sliced_softmax_objective_equals_the_unsplit_one(parts, threads3):
+    A, y, W, b = problem()
+    wd = 0.01
+    loss, gW, gb = softmax_objective(A, y, W, b, wd)
+    with RowSlices(parts, "cpu", "test") as rs:
+        assert rs.sliced
+        sl, sW, sb = softmax_objective(A, y, W, b, wd, rs)
+        with rs.evaluation():  # the caller at one thread, the sums on min(3, parts) workers
+            assert torch.get_num_threads() == 1
+            el, eW, eb = softmax_objective(A, y, W, b, wd, rs)
+        assert torch.get_num_threads() == 3
+    for a, r in ((sl, loss), (sW, gW), (sb, gb)):
+        assert close(a, r)
+    assert torch.equal(el, sl) and torch.equal(eW, sW) and torch.equal(eb, sb)
+    # and the unsplit one is the objective's gradient (float64 autograd reference)
+    W64, b64 = W.double().requires_grad_(True), b.double().requires_grad_(True)
+    ref = torch.nn.functional.cross_entropy(A.double() @ W64.T + b64, y) + 0.5 * wd * (W64 * W64).sum()
+    ref.backward()
+    assert close(loss, ref.detach(), 1e-5) and close(sW, W64.grad, 1e-5) and close(sb, b64.grad, 1e-5)
+
+
+def test_one_worker_gives_the_same_bits_as_several(threads3):
+    A, y, W, b = problem(n=801)
+    with RowSlices(4, "cpu", "test") as rs:
+        many = softmax_objective(A, y, W, b, 0.0, rs)
+        with one_thread():  # the tuner chose one thread: the slices in turn in the caller
+            one = softmax_objective(A, y, W, b, 0.0, rs)
+    assert all(torch.equal(m, o) for m, o in zip(many, one))
+
+
+def test_one_part_or_another_device_is_the_unsplit_path():
+    assert not RowSlices(1, "cpu").sliced
+    assert not RowSlices(4, "meta").sliced  # not the CPU (a GPU): one kernel over all rows
+    with RowSlices(1, "cpu") as rs:
+        with rs.evaluation():
+            assert rs.sum(lambda i, j: (i, j), 9) == (0, 9)
+
+
+def test_sliced_preconditioner_equals_the_unsplit_one(threads3):
+    A, _, _, _ = problem(n=1500, d=40)
+    L0, LT0, s0 = preconditioner(A, 1e-3, "on", seed=3)
+    with RowSlices(3, "cpu", "test") as rs:
+        L1, LT1, s1 = preconditioner(A, 1e-3, "on", seed=3, slices=rs)
+    assert s1 == s0 and close(L1, L0, 1e-5) and torch.equal(LT1, L1.T)
+
+
+def _fit(parts, monkeypatch, **kw):
+    monkeypatch.setattr(heads, "RowSlices", lambda _max, device, name="head": RowSlices(parts, device, name))
+    g = np.random.default_rng(1)
+    centres = g.normal(size=(3, 30)) * 1.5
+    ytr, yte = g.integers(0, 3, 601), g.integers(0, 3, 200)
+    Xtr = (centres[ytr] + g.normal(size=(601, 30))).astype(np.float32)
+    Xte = (centres[yte] + g.normal(size=(200, 30))).astype(np.float32)
+    opts = {"optimizer": "lbfgs", "weight_decay": 1e-3, "epochs": 60, "eval_every": 5, "tol": 1e-4}
+    steps, hr = drain(train_logistic(Xtr, ytr, Xte, yte, 3, opts, **kw))
+    return steps, hr, yte
+
+
+@pytest.mark.parametrize("parts", [2, 5])
+def test_a_head_fitted_with_slices_is_the_head_fitted_without(parts, monkeypatch, threads3):
+    steps0, hr0, yte = _fit(1, monkeypatch)
+    steps1, hr1, _ = _fit(parts, monkeypatch)
+    assert hr1.stop["converged"] and hr1.stop["iterations"] == hr0.stop["iterations"] == len(steps1)
+    assert np.allclose(hr1.state["W"], hr0.state["W"], rtol=1e-3, atol=1e-4 * np.abs(hr0.state["W"]).max())
+    assert np.allclose(hr1.state["b"], hr0.state["b"], rtol=1e-3, atol=1e-4 * np.abs(hr0.state["b"]).max())
+    top0, top1 = (np.mean(h.scores.argmax(1) == yte) for h in (hr0, hr1))
+    assert top1 == top0 and top0 > 0.9  # separable blobs: the fit learned them
+    assert [round(c.loss, 6) for c in hr1.curves] == [round(c.loss, 6) for c in hr0.curves]
+    assert not [t for t in threading.enumerate() if t.name.startswith("head_")]  # the workers ended with the task
+
+
+def test_the_workers_end_when_the_task_is_cancelled(monkeypatch, threads3):
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        _fit(3, monkeypatch, cancel=token)
+    assert not [t for t in threading.enumerate() if t.name.startswith("head_")]
+
+
+def test_lbfgs_runs_every_iteration_and_evaluation_in_its_scope_and_never_yields_inside_it():
+    from contextlib import contextmanager
+
+    from app.probe.lbfgs import lbfgs
+
+    state = {"inside": False, "entered": 0}
+
+    @contextmanager
+    def scope():
+        assert not state["inside"]  # not nested by the loop itself
+        state["inside"], state["entered"] = True, state["entered"] + 1
+        try:
+            yield
+        finally:
+            state["inside"] = False
+
+    target = torch.tensor([1.0, -2.0, 3.0])
+
+    def fun(x):
+        assert state["inside"]
+        return float(((x - target) ** 2).sum()), 2 * (x - target)
+
+    iterations = []
+    for it, x in lbfgs(fun, torch.zeros(3), 50, lambda g: float(g.abs().max()) <= 1e-6, scope=scope):
+        assert not state["inside"]
+        iterations.append(it)
+    assert iterations[-1].converged and torch.allclose(x, target)
+    assert state["entered"] == len(iterations) + 2  # the start, the first direction, one per iteration
+
+
+def test_a_tuner_changing_the_count_inside_one_thread_takes_effect_when_it_ends(threads3):
+    from app.threads import ThreadTuner, workers
+
+    with one_thread():
+        with one_thread() as before:
+            assert before == 3 and workers() == 3 and torch.get_num_threads() == 1
+            ThreadTuner("test-inside", max_threads=3, adaptive=False, current=2)  # applies 2 (the default setter)
+            assert workers() == 2 and torch.get_num_threads() == 1  # the slices now 2 at once, the caller alone
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2 and workers() == 2

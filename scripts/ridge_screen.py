@@ -1,11 +1,14 @@
 """Validation-only screening of backbone variants with a ridge (least-squares) proxy head (issue #13; log:
 docs/benchmarks/presets-selection.md, session 6). Same resolution, seeded split, input spec, stem whitening and fit as
 ``python main.py probe``; features standardised with the training rows' statistics; the ridge penalty is swept over
-100, 300, 1000 and each validation top-1 printed. The test split is never loaded.
+$RIDGE_ALPHAS (default 100,300,1000) and each validation top-1 printed. The test split is never loaded.
 
 usage: PYTHONPATH=. python scripts/ridge_screen.py DATASET ROOT|- TRAIN_LIMIT VAL 'BACKBONE|OPTIONS_JSON|LAYER|POOLING' ...
 """
-import sys, time, json
+import json
+import os
+import sys
+import time
 import numpy as np, torch
 from app.data.core import load
 from app.models.spec import ModelSpec
@@ -15,6 +18,7 @@ from app.probe.resolve import resolve
 from app.probe.run import train_splits
 from app.tasks import run_to_end
 torch.set_num_threads(2)
+ALPHAS = [float(a) for a in os.environ.get("RIDGE_ALPHAS", "100,300,1000").split(",")]
 dataset, root, limit, val = sys.argv[1:5]
 root = None if root == "-" else root
 train_full = load(dataset, "train", root)
@@ -50,6 +54,6 @@ for spec in sys.argv[5:]:
     F = [np.asarray(run_to_end(ex.extract(model, ds.images, record.input, record.layer, record.pooling,
                                           dtype="float32")).array) for ds in (train, valds)]
     te = time.time() - t0
-    res = ridge(F[0], train.labels, F[1], valds.labels, [100, 300, 1000])
+    res = ridge(F[0], train.labels, F[1], valds.labels, ALPHAS)
     print(f"{spec:70s} d={F[0].shape[1]:6d} ext {te:4.0f}s tot {time.time()-t0:4.0f}s  " +
           " ".join(f"{a:g}:{v:.2f}" for a, v in res.items()), flush=True)

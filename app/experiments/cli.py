@@ -36,19 +36,14 @@ def register(sub, bench) -> None:
     rn.set_defaults(func=cmd_run)
 
 
-def _recipe(name, dataset: str | None = None):
+def _recipe(name, dataset: str | None = None, quick: bool = False):
     from app.errors import UserError
-    from app.experiments.recipe import RecipeError, load_recipe
+    from app.experiments.recipe import RecipeError, load_recipe, on_dataset
 
     try:
-        r = load_recipe(name)
+        return on_dataset(load_recipe(name), dataset, quick)
     except RecipeError as exc:
         raise UserError(str(exc)) from None
-    if dataset is not None:
-        if not dataset.strip():
-            raise UserError("--dataset needs a dataset name (digits, mnist, cifar10, imagefolder:PATH ...)")
-        r = r.with_dataset(dataset.strip())
-    return r
 
 
 def cmd_list(args) -> int:
@@ -69,7 +64,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    r = _recipe(args.recipe, args.dataset)
+    r = _recipe(args.recipe, args.dataset, args.quick)
     cells = [c.to_dict() for c in r.cells(args.quick)]
     if args.json:
         print(json.dumps({"name": r.name, "title": r.title, "claim": r.claim, "kind": r.kind,
@@ -85,10 +80,14 @@ def cmd_show(args) -> int:
 
 def cmd_run(args) -> int:
     from app.errors import UserError
+    from app.experiments.recipe import dataset_problem
     from app.experiments.runner import run_experiment
     from app.tasks import cli_progress, run_to_end
 
-    r = _recipe(args.recipe, args.dataset)
+    r = _recipe(args.recipe, args.dataset, args.quick)
+    problem = dataset_problem(r, args.quick)
+    if problem:
+        raise UserError(problem + " with --dataset NAME")
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
     sys.stderr.write(r.describe(args.quick) + "\n")

@@ -176,6 +176,10 @@ class Recipe:
             quick["dataset"] = dataset
         return dataclasses.replace(self, base={**self.base, "dataset": dataset}, quick=quick)
 
+    def dataset(self, quick: bool = False) -> str:
+        """The dataset this recipe names at that size (its base's, or the quick table's at the quick size)."""
+        return str(self._base(quick).get("dataset") or "")
+
     def describe(self, quick: bool = False) -> str:
         cells = self.cells(quick)
         per = self.quick_estimate_seconds if quick else self.estimate_seconds
@@ -336,3 +340,35 @@ def load_recipe(name_or_file: str | Path) -> Recipe:
     except (OSError, UnicodeDecodeError) as exc:
         raise RecipeError(f"{path}: cannot read ({exc})") from None
     return parse(doc, path.name, str(path.resolve()))
+
+
+# --- running a recipe on another dataset (``experiment run --dataset``, the Experiments workspace's Dataset field)
+EMPTY_DATASET = "--dataset needs a dataset name (digits, mnist, cifar10, imagefolder:PATH ...)"
+
+
+def on_dataset(recipe: Recipe, dataset: str | None, quick: bool = False) -> Recipe:
+    """``recipe`` run on ``dataset``: None, or the dataset the recipe names at that size, leaves it unchanged;
+    anything else is ``recipe.with_dataset(name)``. A blank name is a RecipeError (``EMPTY_DATASET``)."""
+    if dataset is None:
+        return recipe
+    name = dataset.strip()
+    if not name:
+        raise RecipeError(EMPTY_DATASET)
+    return recipe if name == recipe.dataset(quick) else recipe.with_dataset(name)
+
+
+def dataset_problem(recipe: Recipe, quick: bool = False) -> str | None:
+    """Why the cells of that size cannot read their data before any of them starts: an ``imagefolder:PATH`` whose
+    folder does not exist (a recipe's path that only exists where its author unpacked the data); None when fine."""
+    seen: list[str] = []
+    for cell in recipe.cells(quick):
+        name = str(dict(cell.settings).get("dataset") or "")
+        if name.startswith("imagefolder:") and name not in seen:
+            seen.append(name)
+    for name in seen:
+        folder = Path(name.split(":", 1)[1]).expanduser()
+        if not folder.is_dir():
+            what = "is not a folder" if folder.exists() else "does not exist"
+            return (f"{recipe.name}: the dataset folder {folder} ({name}) {what}; choose another dataset "
+                    f"(e.g. cifar10 or digits, or imagefolder:PATH of a folder of class sub-folders)")
+    return None

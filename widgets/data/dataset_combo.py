@@ -60,15 +60,25 @@ class DatasetCombo(QComboBox):
         return pos
 
     def recent_folders(self) -> list[str]:
-        if self._settings is None:
-            return []
-        v = self._settings.value(RECENT_KEY) or []
-        if isinstance(v, str):
-            v = [v]
-        return [str(x) for x in v][:MAX_RECENT]
+        return recent_folders(self._settings)
 
     def remember(self, folder: str) -> None:
         if self._settings is None:
             return
         recent = [folder] + [f for f in self.recent_folders() if f != folder]
         self._settings.setValue(RECENT_KEY, recent[:MAX_RECENT])
+
+
+def recent_folders(settings: QSettings | None) -> list[str]:
+    """The image folders chosen lately (newest first), as the dataset browser keeps them in the settings."""
+    if settings is None:
+        return []
+    v = settings.value(RECENT_KEY) or []
+    if isinstance(v, str):
+        v = [v]
+    return [str(x) for x in v][:MAX_RECENT]
+
+
+def known_datasets(settings: QSettings | None) -> list[str]:
+    """The dataset names the browser offers: the built-ins, then ``imagefolder:PATH`` of the recent folders."""
+    return [*formats.builtin_names(), *("imagefolder:" + f for f in recent_folders(settings))]

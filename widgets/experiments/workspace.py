@@ -16,12 +16,13 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
                                QProgressBar, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from app.errors import AppError, message
-from app.experiments.recipe import Recipe, load_recipe, shipped
+from app.experiments.recipe import Recipe, dataset_problem, load_recipe, on_dataset, shipped
 from app.experiments.runner import ExperimentResult
 from app.experiments.store import Store
 from widgets.common.settings import read_bool, read_str
 from widgets.common.worker import Worker
 from widgets.common.workspace import install_shortcut, run_steps
+from widgets.experiments.dataset_field import DatasetField
 from widgets.experiments.panels import CellTable, ExperimentPlot
 
 
@@ -38,6 +39,7 @@ class ExperimentsWorkspace(QWidget):
         self.result: ExperimentResult | None = None
         self._results: dict[str, dict] = {}
         self._cells: list[dict] = []
+        self._own_dataset = ""  # the dataset the recipe names at the size shown (the field's prefill)
         self._plot_later = True  # while built: the plan's plot is drawn on a step of its own (issue 14)
         self.build_steps = self._build()
         if not stepwise:
@@ -64,6 +66,8 @@ class ExperimentsWorkspace(QWidget):
         self.quick.setChecked(True)
         self.quick.setToolTip("Digits / MNIST subsets and small models; the full size uses the papers' datasets")
         lv.addWidget(self.quick)
+        self.dataset = DatasetField(self.settings)
+        lv.addWidget(self.dataset)
         row = QHBoxLayout()
         row.addWidget(QLabel("Run on"))
         self.executor = QComboBox()
@@ -118,7 +122,8 @@ class ExperimentsWorkspace(QWidget):
         lay.addWidget(split)
 
         self.recipe_combo.currentIndexChanged.connect(self._on_recipe)
-        self.quick.toggled.connect(self._show_plan)
+        self.quick.toggled.connect(self._on_quick)
+        self.dataset.changed.connect(self._on_dataset)
         self.open_btn.clicked.connect(self.open_file)
         self.run_btn.clicked.connect(self.run)
         self.cancel_btn.clicked.connect(self.cancel)
@@ -185,7 +190,34 @@ class ExperimentsWorkspace(QWidget):
             self.status.setText(message(exc))
             return
         self.claim.setText(f"<b>{self.recipe.title}</b><br>{self.recipe.claim}")
+        self._own_dataset = self.recipe.dataset(self.quick.isChecked())
+        remembered = read_str(self.settings, self._dataset_key(), "") if self.settings is not None else ""
+        self.dataset.set_value(remembered or self._own_dataset)
         self._show_plan()
+
+    # --- the dataset it runs on ------------------------------------------------------------------------------
+    def _dataset_key(self) -> str:
+        return f"experiments/dataset/{self.recipe.name if self.recipe is not None else ''}"
+
+    def _on_quick(self, *_a) -> None:
+        if self.recipe is not None:
+            own = self.recipe.dataset(self.quick.isChecked())
+            if self.dataset.value() == self._own_dataset:  # not chosen by the user: follow the size
+                self.dataset.set_value(own)
+            self._own_dataset = own
+        self._show_plan()
+
+    def _on_dataset(self, text: str) -> None:
+        if self.recipe is not None and self.settings is not None:
+            if text.strip() and text.strip() != self._own_dataset:
+                self.settings.setValue(self._dataset_key(), text.strip())
+            else:
+                self.settings.remove(self._dataset_key())
+        self._show_plan()
+
+    def effective_recipe(self) -> Recipe:
+        """The selected recipe on the field's dataset (``on_dataset``: a RecipeError for an empty name)."""
+        return on_dataset(self.recipe, self.dataset.value(), self.quick.isChecked())
 
     def open_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open recipe", str(Path.home()), "Recipes (*.toml)")
@@ -206,10 +238,17 @@ class ExperimentsWorkspace(QWidget):
         if self.recipe is None:
             return
         q = self.quick.isChecked()
-        cells = [c.to_dict() for c in self.recipe.cells(q)]
-        done = self.store.done(self.recipe.name)
+        try:
+            recipe = self.effective_recipe()
+        except AppError as exc:
+            recipe = self.recipe
+            self.dataset.set_problem(message(exc))
+        else:
+            self.dataset.set_problem(dataset_problem(recipe, q))
+        cells = [c.to_dict() for c in recipe.cells(q)]
+        done = self.store.done(recipe.name)
         n_done = sum(c["key"] in done for c in cells)
-        self.plan.setText(f"{self.recipe.describe(q)}. {n_done} of {len(cells)} cell(s) already stored.")
+        self.plan.setText(f"{recipe.describe(q)}. {n_done} of {len(cells)} cell(s) already stored.")
         self._cells = cells
         self._results = {c["key"]: done[c["key"]] for c in cells if c["key"] in done}
         self.table.set_cells(cells, self._results)
@@ -226,13 +265,21 @@ class ExperimentsWorkspace(QWidget):
         self.report_btn.setEnabled(not running and self.result is not None and bool(self.result.report))
         self.recipe_combo.setEnabled(not running)
         self.quick.setEnabled(not running)
+        self.dataset.setEnabled(not running)
 
     def run(self) -> None:
         if self.recipe is None or self.is_running():
             return
         from app.experiments.runner import run_experiment
 
-        recipe, quick = self.recipe, self.quick.isChecked()
+        quick = self.quick.isChecked()
+        try:
+            recipe = self.effective_recipe()
+        except AppError as exc:
+            return self._refuse(message(exc))
+        problem = dataset_problem(recipe, quick)
+        if problem:
+            return self._refuse(problem)
         ex, workers, store = self.executor.currentText(), self.workers.value(), self.store
         self._show_plan()
         self.result = None
@@ -249,6 +296,11 @@ class ExperimentsWorkspace(QWidget):
         self.status.setText("Starting…")
         self._set_running(True)
         self.worker.start()
+
+    def _refuse(self, text: str) -> None:
+        """Say inline why the run does not start (nothing is started)."""
+        self.dataset.set_problem(text)
+        self.status.setText(f"Not started: {text}")
 
     @Slot()
     def _on_done(self) -> None:

@@ -1,0 +1,79 @@
+"""Running a recipe on another dataset: the one function the CLI's --dataset and the Experiments workspace share."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.experiments.recipe import EMPTY_DATASET, RecipeError, dataset_problem, load_recipe, on_dataset
+
+ABLATION = "ablation-cifar10"
+
+
+def _recipe(tmp_path, dataset: str, quick_dataset: str | None = None):
+    text = (f'name = "tiny-ds"\nkind = "probe"\n[base]\nbackbone = "rdsn"\ndataset = "{dataset}"\nhead = "ridge"\n'
+            f'train_limit = 50\ntest_limit = 20\noptions = {{ k = 8, blocks = 1 }}\n')
+    if quick_dataset:
+        text += f'[quick]\ndataset = "{quick_dataset}"\n'
+    p = tmp_path / "tiny.toml"
+    p.write_text(text)
+    return load_recipe(p)
+
+
+def test_on_dataset_keeps_the_recipe_for_none_or_its_own_name_and_replaces_it_otherwise(tmp_path):
+    r = _recipe(tmp_path, "mnist", quick_dataset="digits")
+    assert r.dataset(False) == "mnist" and r.dataset(True) == "digits"
+    assert on_dataset(r, None) is r
+    assert on_dataset(r, " mnist ", quick=False) is r
+    assert on_dataset(r, "digits", quick=True) is r
+    other = on_dataset(r, " cifar10 ", quick=True)
+    assert {c.get("dataset") for c in other.cells(True)} == {"cifar10"}
+    assert {c.get("dataset") for c in other.cells(False)} == {"cifar10"}
+    assert other.name == r.name
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t"])
+def test_an_empty_dataset_name_is_refused_with_the_projects_error(tmp_path, blank):
+    r = _recipe(tmp_path, "digits")
+    with pytest.raises(RecipeError) as exc:
+        on_dataset(r, blank)
+    assert str(exc.value) == EMPTY_DATASET
+    assert "--dataset needs a dataset name" in EMPTY_DATASET
+
+
+def test_a_missing_image_folder_is_named_before_any_cell_runs(tmp_path):
+    missing = tmp_path / "nowhere" / "cifar10-jpg"
+    r = _recipe(tmp_path, f"imagefolder:{missing}")
+    problem = dataset_problem(r)
+    assert problem is not None
+    assert str(missing) in problem and "does not exist" in problem and "choose another dataset" in problem
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    assert "is not a folder" in dataset_problem(r.with_dataset(f"imagefolder:{a_file}"))
+    (tmp_path / "there").mkdir()
+    assert dataset_problem(r.with_dataset(f"imagefolder:{tmp_path / 'there'}")) is None
+    assert dataset_problem(r.with_dataset("digits")) is None
+
+
+def test_the_shipped_ablation_names_its_folder_only_where_it_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # ~/.cache/fe/cifar10-jpg under an empty home
+    r = load_recipe(ABLATION)
+    assert r.dataset(True).startswith("imagefolder:")
+    problem = dataset_problem(r, quick=True)
+    assert problem is not None and str(tmp_path / ".cache" / "fe" / "cifar10-jpg") in problem
+    assert dataset_problem(on_dataset(r, "digits", quick=True), quick=True) is None
+
+
+def test_the_cli_refuses_an_empty_name_and_a_missing_folder_before_running(tmp_path, monkeypatch, capsys):
+    from app.cli import run
+
+    monkeypatch.setenv("FILTER_EXPLORER_HOME", str(tmp_path / "home"))
+    missing = tmp_path / "gone"
+    p = _recipe(tmp_path, f"imagefolder:{missing}")
+    assert p.name == "tiny-ds"
+    recipe = str(tmp_path / "tiny.toml")
+    assert run(["experiment", "run", recipe, "--executor", "inline", "--dataset", "  "]) == 2
+    assert f"error: {EMPTY_DATASET}" in capsys.readouterr().err
+    assert run(["experiment", "run", recipe, "--executor", "inline"]) == 2
+    err = capsys.readouterr().err
+    assert f"{missing}" in err and "does not exist" in err and "--dataset NAME" in err and "Traceback" not in err
+    assert not (tmp_path / "home" / "files" / "experiments" / "tiny-ds").exists()

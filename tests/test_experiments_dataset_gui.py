@@ -1,0 +1,87 @@
+"""The Experiments workspace's Dataset field, driven as a user would: run a recipe on another dataset, be told before
+the run when the recipe's image folder is missing, and be refused an empty name."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from app.experiments.recipe import EMPTY_DATASET
+from app.experiments.store import Store
+
+pytestmark = pytest.mark.gui
+
+TINY = """
+name = "tiny-ds-gui"
+title = "one tiny cell"
+claim = "the dataset can be changed"
+kind = "probe"
+[base]
+backbone = "rdsn"
+dataset = "imagefolder:{folder}"
+head = "ridge"
+pooling = "gap"
+train_limit = 200
+test_limit = 80
+options = {{ k = 8, blocks = 1 }}
+[plot]
+x = "options.k"
+y = "test_top1"
+"""
+
+
+def _workspace(qtbot, tmp_path, settings=None):
+    from widgets.experiments.workspace import ExperimentsWorkspace
+
+    missing = tmp_path / "nowhere" / "cifar10-jpg"
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(TINY.format(folder=missing))
+    ws = ExperimentsWorkspace(settings=settings, store=Store(tmp_path / "exp.sqlite"))
+    qtbot.addWidget(ws)
+    ws.show()
+    assert ws.load_file(str(recipe))
+    ws.executor.setCurrentText("inline")
+    return ws, missing
+
+
+def test_the_field_shows_the_recipes_dataset_and_a_missing_folder_starts_nothing(qtbot, tmp_path):
+    ws, missing = _workspace(qtbot, tmp_path)
+    assert ws.dataset.value() == f"imagefolder:{missing}"
+    assert "digits" in [ws.dataset.combo.itemText(i) for i in range(ws.dataset.combo.count())]
+    assert ws.dataset.combo.toolTip() and "--dataset" in ws.dataset.combo.toolTip()
+    # the note is there before anything runs
+    assert str(missing) in ws.dataset.problem() and "choose another dataset" in ws.dataset.problem()
+    ws.run()
+    assert ws.worker is None and not ws.is_running()
+    assert str(missing) in ws.status.text() and ws.status.text().startswith("Not started")
+    ws.shutdown()
+
+
+def test_an_empty_name_is_refused_with_the_projects_error(qtbot, tmp_path):
+    ws, _ = _workspace(qtbot, tmp_path)
+    ws.dataset.combo.setEditText("   ")
+    assert ws.dataset.problem() == EMPTY_DATASET
+    ws.run()
+    assert ws.worker is None and EMPTY_DATASET in ws.status.text()
+    ws.shutdown()
+
+
+def test_a_user_runs_the_recipe_on_digits_and_the_choice_is_remembered(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    ws, missing = _workspace(qtbot, tmp_path, settings)
+    ws.dataset.combo.setEditText("digits")  # as typed / picked by the user
+    assert ws.dataset.problem() == ""
+    assert "dataset digits" in ws.plan.text()
+    ws.run()
+    qtbot.waitUntil(lambda: not ws.is_running(), timeout=120_000)
+    assert ws.result is not None and ws.result.failed == 0 and len(ws.result.cells) == 1
+    assert {c["settings"]["dataset"] for c in ws.result.cells} == {"digits"}
+    assert ws.recipe.dataset() == f"imagefolder:{missing}"  # the recipe itself is unchanged
+    assert settings.value("experiments/dataset/tiny-ds-gui") == "digits"
+    ws.shutdown()
+    # a new workspace (a restart) shows the remembered dataset for that recipe; choosing the recipe's own forgets it
+    ws2, _ = _workspace(qtbot, tmp_path, settings)
+    assert ws2.dataset.value() == "digits" and ws2.dataset.problem() == ""
+    ws2.dataset.combo.setEditText(f"imagefolder:{missing}")
+    assert settings.value("experiments/dataset/tiny-ds-gui") is None
+    ws2.shutdown()

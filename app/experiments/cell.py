@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from app.errors import AppError
+from app.models.catalog import default_weight_state
 
 
 class CellError(AppError):
@@ -83,7 +84,8 @@ def model_spec(s: dict[str, Any]):
         backbone = s.get("backbone")
         if not backbone:
             raise CellError("a cell needs a backbone (or weights with a JSON sidecar)")
-        state = s.get("weight_state") or ("trained" if weights else ("hand-designed" if s.get("bank") else "random"))
+        state = s.get("weight_state") or ("trained" if weights else ("hand-designed" if s.get("bank")
+                                                                       else default_weight_state(backbone)))
         spec = ModelSpec.make(backbone, label=label or backbone, options=options,
                               init=s.get("init") or ("checkpoint" if weights else "default"), weights=weights,
                               freeze=freeze, seed=seed, weight_state=state)

@@ -46,11 +46,25 @@ FAMILIES: dict[str, str] = {
 # backbones whose filters are designed, with nothing random (no seed changes them): without a checkpoint their
 # weight state is "hand-designed", not "random" (``default_weight_state``)
 DESIGNED: frozenset[str] = frozenset({"scattering"})
+# backbones whose filters are fitted to training images (no labels): their weight state is "fitted", not "random"
+FITTED: frozenset[str] = frozenset({"patches"})
 
 
 def default_weight_state(name: str) -> str:
-    """The weight state of backbone ``name`` built without a checkpoint: "hand-designed" or "random"."""
-    return "hand-designed" if name in DESIGNED else "random"
+    """The weight state of backbone ``name`` built without a checkpoint: "hand-designed", "fitted" or "random"."""
+    if name in DESIGNED:
+        return "hand-designed"
+    return "fitted" if name in FITTED else "random"
+
+
+def stored_weight_state(model: dict) -> str:
+    """The weight state of a stored model spec (a run's ``model`` dict). Runs stored before designed and fitted
+    backbones had their own state say "random" (or nothing) for them: read as ``default_weight_state`` instead, so
+    a scattering or patches run is never shown as random filters."""
+    state = str(model.get("weight_state") or "random")
+    if state == "random" and not model.get("weights"):
+        return default_weight_state(str(model.get("backbone") or ""))
+    return state
 
 
 FAMILY_TIPS = {

@@ -61,7 +61,7 @@ class GroupStat:
         return self.label + (f" [{', '.join(extra)}]" if extra else "")
 
 
-WEIGHT_STATES = ("random", "hand-designed", "trained")
+WEIGHT_STATES = ("random", "hand-designed", "fitted", "trained")
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -74,7 +74,7 @@ def compare_groups(runs: Iterable[RunSummary]) -> list[GroupStat]:
     """Group runs by their resolved settings (dataset, backbone, weights, layer, pooling, feature count, head,
     training size): everything but the seeds. A hyperparameter selected on validation is an outcome of the protocol
     (each seed may select another value), so it does not split a group; a fixed one (no validation split) does.
-    Order: random, hand-designed, trained, then by first appearance."""
+    Order: random, hand-designed, fitted, trained, then by first appearance."""
     groups: dict[tuple, list[RunSummary]] = {}
     for r in sorted(runs, key=lambda r: r.id):
         sel = "selected on validation" if (r.n_val or 0) > 0 else json.dumps(r.selected_dict, sort_keys=True)

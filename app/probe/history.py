@@ -31,6 +31,7 @@ from typing import Any, Iterable
 
 from app import paths
 from app.errors import AppError
+from app.models.catalog import stored_weight_state
 from app.storage import atomic_write
 
 SCHEMA_VERSION = 2
@@ -127,7 +128,7 @@ def _summary_columns(d: dict[str, Any]) -> dict[str, Any]:
     return {
         "created": str(d.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S")),
         "label": str(label),
-        "weight_state": str(model.get("weight_state") or "random"),
+        "weight_state": stored_weight_state(model),
         "dataset": str(src.get("dataset") or "?"),
         "head": str(src.get("head") or "?"),
         "layer": src.get("layer"),

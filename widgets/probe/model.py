@@ -16,6 +16,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from app.models.catalog import stored_weight_state
+
 NOT_RECORDED = "not recorded"
 # the hyperparameters selected on validation (the rest of a head's options are mechanics: tolerances, batch sizes)
 HYPERPARAMETERS = ("weight_decay", "alpha", "C", "k")
@@ -127,7 +129,7 @@ class RunView:
             run_id=None if run_id is None else int(run_id),
             label=str(model.get("label") or model.get("backbone") or "?"),
             backbone=str(_first(rmodel.get("backbone"), model.get("backbone"), "?")),
-            weight_state=str(model.get("weight_state") or "random"),
+            weight_state=stored_weight_state(model),
             weights=_first(rmodel.get("weights"), model.get("weights")),
             dataset=str(cfg.get("dataset") or "?"),
             head=head,

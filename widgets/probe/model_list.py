@@ -10,10 +10,13 @@ from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from app.models.catalog import FAMILY_TIPS, family
 
-STATE_COLOURS = {"random": (71, 85, 105), "hand-designed": (217, 119, 6), "trained": (22, 128, 61)}
+STATE_COLOURS = {"random": (71, 85, 105), "hand-designed": (217, 119, 6), "fitted": (124, 58, 237),
+                 "trained": (22, 128, 61)}
 STATE_TIPS = {
     "random": "random: the backbone keeps its random initialisation (nothing learned)",
-    "hand-designed": "hand-designed: kernels chosen by hand in the Kernel Workbench (nothing learned)",
+    "hand-designed": "hand-designed: kernels chosen by hand in the Kernel Workbench or designed filters such as "
+                     "scattering's wavelets (nothing learned)",
+    "fitted": "fitted: filters fitted to training images without labels (patches, k-means: data-dependent)",
     "trained": "trained: weights learned on a dataset (the reference the others are compared with)",
 }
 

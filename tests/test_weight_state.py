@@ -49,3 +49,18 @@ def test_compare_orders_fitted_between_hand_designed_and_trained():
     from app.probe.compare import WEIGHT_STATES
 
     assert WEIGHT_STATES == ("random", "hand-designed", "fitted", "trained")
+
+
+def test_the_history_reads_old_rows_with_their_true_state(tmp_path):
+    """A row written with "random" for a patches run (as before) is listed and summarised as fitted."""
+    from app.probe.history import History
+
+    stored = {"top1": 0.7, "created": "2026-11-30T20:22:00", "classes": list("0123456789"),
+              "config": {"dataset": "cifar10", "head": "logistic",
+                         "model": {"backbone": "patches", "weight_state": "fitted"}}}
+    with History(tmp_path / "h.sqlite") as h:
+        run_id = h.add(stored)
+        h.db.execute("UPDATE runs SET weight_state = 'random' WHERE id = ?", (run_id,))  # as an old row says
+        h.db.commit()
+        assert h.summary(run_id).weight_state == "fitted"
+        assert [r.weight_state for r in h.list()] == ["fitted"]

@@ -115,6 +115,14 @@ class RunSummary:
         return {k: getattr(self, k) for k in SUMMARY_FIELDS}
 
 
+def _summary(row) -> RunSummary:
+    """A stored row as a ``RunSummary``; its weight state read as ``stored_weight_state`` (rows stored before the
+    hand-designed / fitted states existed say "random" for scattering and patches runs)."""
+    d = dict(zip(SUMMARY_FIELDS, row))
+    d["weight_state"] = stored_weight_state(d)
+    return RunSummary(**d)
+
+
 def _summary_columns(d: dict[str, Any]) -> dict[str, Any]:
     """The listed columns, read from a ``ProbeResult.to_dict()`` (its resolved record where it has one)."""
     cfg = d.get("config") or {}
@@ -254,14 +262,14 @@ class History:
             rows = self.db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise HistoryError(f"{self.path}: could not read the runs ({exc})") from exc
-        return [RunSummary(**dict(zip(SUMMARY_FIELDS, r))) for r in rows]
+        return [_summary(r) for r in rows]
 
     def summary(self, run_id: int) -> RunSummary:
         cols = ", ".join(SUMMARY_FIELDS)
         row = self.db.execute(f"SELECT {cols} FROM runs WHERE id = ?", (int(run_id),)).fetchone()
         if row is None:
             raise KeyError(f"no run with id {run_id}")
-        return RunSummary(**dict(zip(SUMMARY_FIELDS, row)))
+        return _summary(row)
 
     def get(self, run_id: int) -> dict:
         row = self.db.execute("SELECT json FROM runs WHERE id = ?", (int(run_id),)).fetchone()

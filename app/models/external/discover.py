@@ -17,6 +17,7 @@ Only 4-D (N, C, H, W) outputs become taps; the linear classifier is found separa
 from __future__ import annotations
 
 import re
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -119,15 +120,24 @@ def discover_eager(net: nn.Module, x: torch.Tensor):
 
 
 class EagerTaps:
-    """Tap layers of an eager module with forward hooks that live only during one call."""
+    """Tap layers of an eager module with forward hooks that live only during one call.
+
+    One call at a time (a lock): the hooks are the module's, so two threads tapping it at once (the extraction's
+    slices, ``app.probe.extract.in_parts``) would each see the other's calls and remove hooks the other still needs
+    ("layer(s) ... did not run"; seen when the thread tuner chose two slices on a quiet machine)."""
 
     def __init__(self, net: nn.Module, taps: list[Tap]) -> None:
         self.net = net
         self.taps = taps
         self.index = {(t.path, t.call): i for i, t in enumerate(taps)}
         self.modules = dict(net.named_modules())
+        self._lock = threading.Lock()
 
     def run(self, x: torch.Tensor, want: list[int], stop_early: bool = True) -> list[torch.Tensor]:
+        with self._lock:
+            return self._run(x, want, stop_early)
+
+    def _run(self, x: torch.Tensor, want: list[int], stop_early: bool) -> list[torch.Tensor]:
         mods = self.modules
         remaining = set(want)
         got: dict[int, torch.Tensor] = {}

@@ -323,3 +323,46 @@ def drive(gen: Any, tuner: ThreadTuner) -> Any:
             next(it)
         except StopIteration as stop:
             return stop.value
+
+
+BACKGROUND_NICE = 0  # default nice increment of the desktop app's background work: none (see background_priority)
+
+
+def background_nice(environ=os.environ) -> int:
+    """The nice increment for background work: ``FILTER_EXPLORER_WORKER_NICE`` (0..19) or ``BACKGROUND_NICE``."""
+    text = environ.get("FILTER_EXPLORER_WORKER_NICE", "").strip()
+    if not text:
+        return BACKGROUND_NICE
+    try:
+        return max(0, min(19, int(text)))
+    except ValueError:
+        return BACKGROUND_NICE
+
+
+def background_priority(increment: int | None = None) -> int | None:
+    """Run the calling thread (and the threads it starts later) ``increment`` nice steps below the rest of the
+    process (default ``background_nice()``); the thread's nice value after, or None where nothing was done (not
+    Linux, increment 0, refused).
+
+    The desktop app's ``Worker`` threads call it. Off by default because of what it costs (issue 14, measured on
+    this 2-core VM, docs/benchmarks/startup.md "Training curves"): with ``FILTER_EXPLORER_WORKER_NICE=10`` the GUI
+    thread is served before the app's own worker when it wakes, and its longest gaps while a model trains fell from
+    29-36 / 38-67 ms (Models training / a Probe run, one other process busy) to 18-30 / 23-34 ms, at no cost to the
+    worker while a core is free; but on a saturated machine (two other busy processes) a niced single-threaded worker
+    ran 6.3x slower than at nice 0 (2.8 s -> 18 s; nice 5: 2.3x), and a nice value cannot be lowered back without
+    privileges. Linux only: there ``setpriority`` on a thread id changes that thread alone (elsewhere it would change
+    the whole process). The live loop (its own thread) never calls it."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    step = background_nice() if increment is None else int(increment)
+    if step <= 0:
+        return None
+    tid = threading.get_native_id()
+    try:
+        now = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, now + step))
+        return os.getpriority(os.PRIO_PROCESS, tid)
+    except OSError:
+        return None

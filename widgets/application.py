@@ -22,7 +22,27 @@ def _platform_ok() -> str | None:
     return None
 
 
+POOL_MAX_CPUS = 4  # machines of this many logical CPUs or fewer paint on the GUI thread alone
+
+
+def paint_on_gui_thread_only(cpus: int | None, environ=os.environ) -> bool:
+    """Whether to turn off Qt's GUI thread pool (``QT_NO_GUI_THREADPOOL``), before the first paint.
+
+    Qt's raster engine splits a large fill (a plot's background, a style's frame, an image drawn scaled) into parts,
+    hands them to its GUI thread pool and waits on a latch for every part. On a machine of few cores whose other core
+    is busy (a probe's or a training's worker, another program), a part waits for a core, and so does the GUI thread:
+    the same stall as torch's OpenMP team (issue 14). Measured on this 2-core VM, a Models training and a Probe run
+    beside one busy process: longest GUI-thread gaps 50-63 / 70-112 ms with the pool, 30-39 / 47-59 ms without
+    (docs/benchmarks/startup.md, "Training curves"). Machines of more than ``POOL_MAX_CPUS`` keep Qt's default; a
+    ``QT_NO_GUI_THREADPOOL`` already in the environment is left as it is (set it to turn the pool off anywhere)."""
+    if "QT_NO_GUI_THREADPOOL" in environ:
+        return False
+    return (cpus or 1) <= POOL_MAX_CPUS
+
+
 def make_app():
+    if paint_on_gui_thread_only(os.cpu_count()):
+        os.environ["QT_NO_GUI_THREADPOOL"] = "1"  # read by Qt at the first paint that would use the pool
     import pyqtgraph as pg
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtGui import QIcon

@@ -30,6 +30,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from app.errors import AppError, message
 from app.tasks import Cancelled, CancelToken, Progress
+from app.threads import background_priority
 
 
 class _Deferral:
@@ -132,6 +133,7 @@ class Worker(QObject):
         self._outcome: tuple[str, Any] | None = None
         self._min_interval = min_interval
         self.name = name
+        self.nice: int | None = None  # the worker thread's nice value once it runs (None: not lowered)
         self._thread = _Runner(self)
         self._thread.finished.connect(self._on_thread_finished)
         self._deliver.connect(self._flush)
@@ -176,6 +178,7 @@ class Worker(QObject):
 
     # --- worker thread -------------------------------------------------------------------------------
     def _run_in_thread(self) -> None:
+        self.nice = background_priority()  # FILTER_EXPLORER_WORKER_NICE: below the GUI thread (issue 14)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("default")
             self._run_task()

@@ -9,6 +9,7 @@ as "<name> (trained, MNIST)".
 from __future__ import annotations
 
 import html
+import math
 import re
 import time
 
@@ -34,6 +35,7 @@ from app import paths
 from app.models.spec import ModelSpec
 from app.session import Session
 from app.tasks import Progress
+from widgets.common.live_plot import SteppedRange, cache_axes
 from widgets.common.worker import Worker
 
 DATASETS = [("digits", "digits", "scikit-learn's 8x8 digits (1,797 images, offline, seconds)"),
@@ -131,6 +133,9 @@ class TrainDialog(QDialog):
         for p in (self.loss_plot, self.acc_plot):
             p.setMinimumHeight(180)
             p.setMenuEnabled(False)
+            cache_axes(p)  # axes drawn from a pixmap; the loss range steps only when the points leave it (issue 14)
+        self.loss_range = SteppedRange(self.loss_plot, x=False, y=True)
+        self._loss_lo = self._loss_hi = None
         plots = QHBoxLayout()
         plots.addWidget(self.loss_plot)
         plots.addWidget(self.acc_plot)
@@ -235,6 +240,8 @@ class TrainDialog(QDialog):
         self._x_total = None  # the run's steps: the x axes' fixed range once known (_on_progress)
         for plot in (self.loss_plot, self.acc_plot):
             plot.enableAutoRange(x=True)
+        self.loss_range.reset()
+        self._loss_lo = self._loss_hi = None
         self._redraw()
         self.result = None
         self.progress.setRange(0, 1000)
@@ -281,6 +288,9 @@ class TrainDialog(QDialog):
             if rec.kind == "step":
                 self._steps.append(rec.step)
                 self._loss.append(rec.loss)
+                if rec.loss is not None and math.isfinite(rec.loss):
+                    self._loss_lo = rec.loss if self._loss_lo is None else min(self._loss_lo, rec.loss)
+                    self._loss_hi = rec.loss if self._loss_hi is None else max(self._loss_hi, rec.loss)
                 self._acc.append(rec.train_acc)
             elif _epoch_acc(rec) is not None:
                 self._ep_x.append(rec.step)
@@ -290,6 +300,7 @@ class TrainDialog(QDialog):
 
     def _redraw(self) -> None:
         self.loss_curve.setData(self._steps, self._loss)
+        self.loss_range.update(None, self._loss_lo, self._loss_hi)
         self.acc_curve.setData(self._steps, self._acc)
         self.test_curve.setData(self._ep_x, self._ep_acc)
 
@@ -305,6 +316,8 @@ class TrainDialog(QDialog):
             self._steps = [r.step for r in result.history]
             self._loss = [float(r.loss) for r in result.history]
             self._acc = [float(r.train_acc) for r in result.history]
+            finite = [v for v in self._loss if math.isfinite(v)]
+            self._loss_lo, self._loss_hi = (min(finite), max(finite)) if finite else (None, None)
         self._redraw()
         self.progress.setRange(0, 1000)
         self.progress.setValue(1000)

@@ -1,6 +1,8 @@
 """Live training curves: loss and accuracy per step, one colour per run of the batch.
 
-Curves are created once per run and updated with ``setData`` on growing numpy buffers, at most 4 times a second.
+Curves are created once per run and updated with ``setData`` on growing numpy buffers, at most 4 times a second;
+the axes are cached and their ranges step out only when the points leave them (``widgets.common.live_plot``), so a
+redraw repaints the curves, not the axes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
 
+from widgets.common.live_plot import SteppedRange, cache_axes
 from widgets.common.workspace import run_steps
 from widgets.probe.plots import PALETTE, hint_label, plot as _plot
 
@@ -79,6 +82,10 @@ class CurvesView(QWidget):
         self.acc_plot = _plot("Accuracy (dashed: train, solid: validation)", "accuracy", "step")
         self.acc_plot.setYRange(0, 1.0, padding=0.02)
         self.acc_plot.setXLink(self.loss_plot)
+        self.acc_plot.disableAutoRange()
+        self.loss_range = SteppedRange(self.loss_plot)  # x (shared with the accuracy plot) and the loss
+        for p in (self.loss_plot, self.acc_plot):
+            cache_axes(p)
         self.loss_legend = self.loss_plot.addLegend(offset=(-10, 10))
         pl.addWidget(self.loss_plot)
         pl.addWidget(self.acc_plot)
@@ -95,6 +102,7 @@ class CurvesView(QWidget):
         self.loss_legend.clear()
         self.series.clear()
         self._dirty.clear()
+        self.loss_range.reset()
 
     def add_run(self, key: int, name: str) -> None:
         """Create the curves of one run (once); later points only ``setData``."""
@@ -159,9 +167,20 @@ class CurvesView(QWidget):
     def point_count(self) -> int:
         return sum(x.n for s in self.series.values() for x in s.values())
 
+    def extent(self) -> tuple[float | None, float | None, float | None]:
+        """(last step, lowest loss, highest loss) over every run's points (None where there are none)."""
+        steps = [s[k].x[s[k].n - 1] for s in self.series.values() for k in s if s[k].n]
+        losses = [s["loss"].y[: s["loss"].n] for s in self.series.values() if s["loss"].n]
+        if not losses:
+            return (max(steps) if steps else None), None, None
+        return (max(steps) if steps else None), min(float(v.min()) for v in losses), max(float(v.max()) for v in losses)
+
     @Slot()
     def _redraw(self) -> None:
+        if not self._dirty:
+            return
         for key in self._dirty:
             for s in self.series[key].values():
                 s.flush()
         self._dirty.clear()
+        self.loss_range.update(*self.extent())

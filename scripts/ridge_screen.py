@@ -19,6 +19,9 @@ from app.probe.run import train_splits
 from app.tasks import run_to_end
 torch.set_num_threads(2)
 ALPHAS = [float(a) for a in os.environ.get("RIDGE_ALPHAS", "100,300,1000").split(",")]
+# $FEATURE_TRANSFORMS: transforms of the pooled features tried on the same extraction (none, sqrt: signed square root)
+TRANSFORMS = {"none": lambda f: f, "sqrt": lambda f: np.sign(f) * np.sqrt(np.abs(f))}
+WANT = os.environ.get("FEATURE_TRANSFORMS", "none").split(",")
 dataset, root, limit, val = sys.argv[1:5]
 root = None if root == "-" else root
 train_full = load(dataset, "train", root)
@@ -54,6 +57,7 @@ for spec in sys.argv[5:]:
     F = [np.asarray(run_to_end(ex.extract(model, ds.images, record.input, record.layer, record.pooling,
                                           dtype="float32")).array) for ds in (train, valds)]
     te = time.time() - t0
-    res = ridge(F[0], train.labels, F[1], valds.labels, ALPHAS)
-    print(f"{spec:70s} d={F[0].shape[1]:6d} ext {te:4.0f}s tot {time.time()-t0:4.0f}s  " +
-          " ".join(f"{a:g}:{v:.2f}" for a, v in res.items()), flush=True)
+    for name in WANT:
+        res = ridge(TRANSFORMS[name](F[0]), train.labels, TRANSFORMS[name](F[1]), valds.labels, ALPHAS)
+        print(f"{spec:70s} {name:5s} d={F[0].shape[1]:6d} ext {te:4.0f}s tot {time.time()-t0:4.0f}s  " +
+              " ".join(f"{a:g}:{v:.2f}" for a, v in res.items()), flush=True)

@@ -72,6 +72,11 @@ class ArrayDataset:
         return ArrayDataset(self.name, split or self.split, self.images[idx], self.labels[idx], self.classes,
                             self.mean, self.std, self.notes)
 
+    def mirrored(self) -> "ArrayDataset":
+        """The same images mirrored left to right (the labels unchanged): the probe's test-time view "hflip"."""
+        return ArrayDataset(self.name, self.split, np.ascontiguousarray(self.images[:, :, ::-1]), self.labels,
+                            self.classes, self.mean, self.std, self.notes)
+
     def split_off(self, n_val: int, seed: int = 0) -> tuple["ArrayDataset", "ArrayDataset"]:
         """(rest, validation): a seeded, class-stratified validation split of ``n_val`` examples carved from this
         (training) split. ``n_val`` 0 gives an empty validation set. The same (data, n_val, seed) always gives the

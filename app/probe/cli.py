@@ -38,6 +38,9 @@ def register(sub, bench) -> None:
                    help="head options: KEY=VALUE items or a JSON object, e.g. weight_decay=1e-3, alpha=10, k=5")
     p.add_argument("--grid", default=None, metavar="V1,V2,...",
                    help="values of the head's hyperparameter (weight_decay, C, alpha, k) to select on validation")
+    p.add_argument("--tta", default=None, choices=["none", "hflip"],
+                   help="test-time views: hflip scores each validation and test image by the mean of its own and its "
+                        "left-right mirror's features (photographs, not digits); default none")
     p.add_argument("--feature-budget", type=int, default=None, metavar="N",
                    help="project the features to N dimensions (fitted on the training features only)")
     p.add_argument("--budget-method", default="pca", choices=["pca", "random"],
@@ -105,7 +108,8 @@ def apply_preset(args):
         grid = list(grid) if isinstance(grid, list) else [grid]
     given = {"backbone": args.backbone, "options": parse_options(args.options), "layer": args.layer,
              "pooling": args.pooling, "head": args.head,
-             "head_options": parse_options(args.head_options, "--head-options"), "grid": grid}
+             "head_options": parse_options(args.head_options, "--head-options"), "grid": grid,
+             "tta": getattr(args, "tta", None)}
     values, overrides = presets.apply(args.preset, given)
     if args.model:
         overrides["model"] = args.model
@@ -117,6 +121,7 @@ def apply_preset(args):
     out.options = [json.dumps(values["options"])] if values["options"] else None
     out.head_options = [json.dumps(values["head_options"])] if values["head_options"] else None
     out.grid = json.dumps(values["grid"]) if values["grid"] else None
+    out.tta = values["tta"]
     return out, {"name": args.preset, "family": presets.get(args.preset).family, "overrides": overrides}
 
 
@@ -157,7 +162,7 @@ def make_config(args):
                       seed=args.seed, head_options=tuple(sorted(head_options.items())), val=args.val,
                       split_seed=args.split_seed, head_seed=args.head_seed, feature_budget=args.feature_budget,
                       budget_method=args.budget_method, select_layer=args.select_layer,
-                      select_pooling=args.select_pooling, grid=grid,
+                      select_pooling=args.select_pooling, grid=grid, tta=getattr(args, "tta", None) or "none",
                       preset=preset["name"] if preset else None,
                       preset_overrides=tuple(sorted(preset["overrides"])) if preset else ())
     try:

@@ -39,6 +39,7 @@ class GroupStat:
     val_mean: float | None = None
     val_std: float | None = None
     seeds: tuple[tuple[int | None, int | None, int | None], ...] = ()  # (model, split, head) per run
+    tta: str = "none"  # test-time views: runs with and without are never one group
 
     @property
     def test_mean(self) -> float:
@@ -57,6 +58,8 @@ class GroupStat:
             extra.append(self.pooling)
         if self.n_features:
             extra.append(f"{self.n_features} features")
+        if self.tta == "hflip":
+            extra.append("mirror views")
         extra += [f"{k}={v}" for k, v in sorted(self.selected.items()) if k not in ("layer", "pooling")]
         return self.label + (f" [{', '.join(extra)}]" if extra else "")
 
@@ -72,14 +75,15 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 def compare_groups(runs: Iterable[RunSummary]) -> list[GroupStat]:
     """Group runs by their resolved settings (dataset, backbone, weights, layer, pooling, feature count, head,
-    training size): everything but the seeds. A hyperparameter selected on validation is an outcome of the protocol
-    (each seed may select another value), so it does not split a group; a fixed one (no validation split) does.
+    training size, test-time views): everything but the seeds. A hyperparameter selected on validation is an outcome
+    of the protocol (each seed may select another value), so it does not split a group; a fixed one (no validation
+    split) does.
     Order: random, hand-designed, fitted, trained, then by first appearance."""
     groups: dict[tuple, list[RunSummary]] = {}
     for r in sorted(runs, key=lambda r: r.id):
         sel = "selected on validation" if (r.n_val or 0) > 0 else json.dumps(r.selected_dict, sort_keys=True)
         key = (r.label, r.weight_state, r.dataset, r.backbone, r.weights, r.head, r.layer, r.pooling, r.n_features,
-               sel, r.n_train)
+               sel, r.n_train, r.tta or "none")
         groups.setdefault(key, []).append(r)
     out = []
     for key, rs in groups.items():
@@ -94,7 +98,7 @@ def compare_groups(runs: Iterable[RunSummary]) -> list[GroupStat]:
             top1_std=std, top5_mean=(sum(top5) / len(top5)) if top5 else None, ids=tuple(r.id for r in rs),
             chance=(1.0 / first.n_classes) if first.n_classes else None, backbone=first.backbone,
             weights=first.weights, n_features=first.n_features, selected=_merged_selected(rs), val_mean=vmean,
-            val_std=vstd, seeds=tuple((r.model_seed, r.split_seed, r.head_seed) for r in rs)))
+            val_std=vstd, seeds=tuple((r.model_seed, r.split_seed, r.head_seed) for r in rs), tta=first.tta or "none"))
     order = {s: i for i, s in enumerate(WEIGHT_STATES)}
     return sorted(out, key=lambda g: (order.get(g.weight_state, len(order)), g.ids[0]))
 

@@ -38,6 +38,11 @@ HEAD_DEFAULTS: dict[str, dict[str, Any]] = {
     "knn": {"k": 5, "standardize": True},
 }
 
+# test-time views (``ProbeConfig.tta``): "hflip" scores each validation and test image by the mean of its own and its
+# left-right mirror's features (for a linear head: the mean of the two views' scores); the head trains on the training
+# images as they are. For photographs (CIFAR-10), not digits or text, whose mirror images are other symbols.
+TTA = ("none", "hflip")
+
 # the hyperparameter of each head that is selected on validation (``app.probe.selection.select_and_fit``)
 HYPERPARAMETER = {"logistic": "weight_decay", "svm": "C", "ridge": "alpha", "knn": "k"}
 
@@ -110,6 +115,7 @@ class ProbeConfig:
     grid: tuple[Any, ...] | None = None  # values of the head's hyperparameter to select from (None: the head's own)
     preset: str | None = None  # the named preset the settings came from (app.probe.presets), recorded
     preset_overrides: tuple[str, ...] = ()  # the preset's fields the user's flags overrode
+    tta: str = "none"  # test-time views (``TTA``): "hflip" averages each evaluated image's and its mirror's features
 
     # --- resolved settings ------------------------------------------------------------------------------------
     def resolved_pooling(self, channels: int | None = None) -> str:
@@ -169,6 +175,7 @@ class ProbeConfig:
             "grid": None if self.grid is None else _jsonable(list(self.grid)),
             "preset": self.preset,
             "preset_overrides": list(self.preset_overrides),
+            "tta": self.tta,
         }
 
     @staticmethod
@@ -197,6 +204,7 @@ class ProbeConfig:
             grid=None if d.get("grid") is None else tuple(d["grid"]),
             preset=d.get("preset"),
             preset_overrides=tuple(d.get("preset_overrides") or ()),
+            tta=d.get("tta") or "none",
         )
 
 

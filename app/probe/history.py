@@ -61,10 +61,11 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_dataset ON runs(dataset);
 """
 
-# schema 2: added to schema 1's table (ALTER TABLE ... ADD COLUMN), filled from the stored JSON for old runs
+# schema 2: added to schema 1's table (ALTER TABLE ... ADD COLUMN), filled from the stored JSON for old runs; "tta"
+# (test-time views) was added later the same way (a reader of the first schema-2 files ignores the extra column)
 COLUMNS_V2 = (("val_top1", "REAL"), ("test_top1", "REAL"), ("n_features", "INTEGER"), ("selected", "TEXT"),
               ("backbone", "TEXT"), ("weights", "TEXT"), ("n_val", "INTEGER"), ("model_seed", "INTEGER"),
-              ("split_seed", "INTEGER"), ("head_seed", "INTEGER"))
+              ("split_seed", "INTEGER"), ("head_seed", "INTEGER"), ("tta", "TEXT"))
 
 SUMMARY_FIELDS = ("id", "created", "label", "weight_state", "dataset", "head", "layer", "pooling", "top1", "top2",
                   "top5", "n_train", "n_test", "n_classes", "seed", "note") + tuple(c for c, _ in COLUMNS_V2)
@@ -102,6 +103,7 @@ class RunSummary:
     model_seed: int | None = None
     split_seed: int | None = None
     head_seed: int | None = None
+    tta: str | None = "none"  # test-time views (app.probe.config.TTA)
 
     @property
     def selected_dict(self) -> dict:
@@ -120,6 +122,7 @@ def _summary(row) -> RunSummary:
     hand-designed / fitted states existed say "random" for scattering and patches runs)."""
     d = dict(zip(SUMMARY_FIELDS, row))
     d["weight_state"] = stored_weight_state(d)
+    d["tta"] = d.get("tta") or "none"
     return RunSummary(**d)
 
 
@@ -158,6 +161,7 @@ def _summary_columns(d: dict[str, Any]) -> dict[str, Any]:
         "model_seed": seeds.get("model", model.get("seed")),
         "split_seed": seeds.get("split", cfg.get("seed")),
         "head_seed": seeds.get("head", cfg.get("seed")),
+        "tta": str(src.get("tta") or "none"),
     }
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from app.errors import AppError
 from app.models.catalog import family
 
-FIELDS = ("backbone", "options", "layer", "pooling", "head", "head_options", "grid")
+FIELDS = ("backbone", "options", "layer", "pooling", "head", "head_options", "grid", "tta")
 
 
 class PresetError(AppError, ValueError):
@@ -44,6 +44,7 @@ class Preset:
     grid: tuple[float, ...] | None
     chosen: str  # how the settings were chosen (honest: "provisional" until selected on validation)
     target: str  # the figure this preset is meant to reach (issue 13), not a measurement
+    tta: str = "none"  # test-time views (app.probe.config.TTA)
 
     @property
     def family(self) -> str:
@@ -53,7 +54,7 @@ class Preset:
         """What the preset fixes, field by field (the ``FIELDS``)."""
         return {"backbone": self.backbone, "options": dict(self.options), "layer": self.layer,
                 "pooling": self.pooling, "head": self.head, "head_options": dict(self.head_options),
-                "grid": None if self.grid is None else list(self.grid)}
+                "grid": None if self.grid is None else list(self.grid), "tta": self.tta}
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "family": self.family, "summary": self.summary, "fixes": self.fixes(),
@@ -73,6 +74,8 @@ class Preset:
             parts.append(f"--head-options {hopts}")
         if self.grid is not None:
             parts.append("--grid " + ",".join(_text(v) for v in self.grid))
+        if self.tta != "none":
+            parts.append(f"--tta {self.tta}")
         return " ".join(parts)
 
 
@@ -189,7 +192,7 @@ def apply(name: str, given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
         if mine:
             values[key] = {**values[key], **mine}
             overrides[key] = dict(mine)
-    for key in ("layer", "pooling", "grid"):
+    for key in ("layer", "pooling", "grid", "tta"):
         v = given.get(key)
         if v is not None:
             v = list(v) if isinstance(v, tuple) else v

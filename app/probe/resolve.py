@@ -20,7 +20,7 @@ from app.models.inputs import InputSpec, dataset_stats, input_spec
 from app.models.registry import constructor_params
 from app.models.spec import ModelSpec
 from app.probe import extract as ex
-from app.probe.config import HEAD_DEFAULTS, HEADS, ProbeConfig, _jsonable, probe_defaults
+from app.probe.config import HEAD_DEFAULTS, HEADS, TTA, ProbeConfig, _jsonable, probe_defaults
 from app.probe.selection import HYPER
 
 BUDGET_METHODS = ("pca", "random")
@@ -67,6 +67,7 @@ class ResolvedProbe:
     whiten: float | None = None  # patch-ZCA whitening folded into a random stem (eps), None = off
     select: tuple[str, ...] = ()  # also chosen on validation: "layer", "pooling"
     grid: tuple[Any, ...] | None = None  # values of the head's hyperparameter to select from
+    tta: str = "none"  # test-time views (app.probe.config.TTA): "hflip" = each evaluated image with its mirror
 
     @property
     def options(self) -> dict[str, Any]:
@@ -82,6 +83,7 @@ class ResolvedProbe:
             "train_limit": self.train_limit, "test_limit": self.test_limit, "val": self.val,
             "feature_budget": self.feature_budget, "budget_method": self.budget_method, "whiten": self.whiten,
             "select": list(self.select), "grid": None if self.grid is None else _jsonable(list(self.grid)),
+            "tta": self.tta,
         }
 
     @staticmethod
@@ -97,6 +99,7 @@ class ResolvedProbe:
             train_limit=d.get("train_limit"), test_limit=d.get("test_limit"), val=int(d.get("val") or 0),
             feature_budget=d.get("feature_budget"), budget_method=d.get("budget_method"), whiten=d.get("whiten"),
             select=tuple(d.get("select") or ()), grid=None if d.get("grid") is None else tuple(d["grid"]),
+            tta=str(d.get("tta") or "none"),
         )
 
     def with_(self, **kw: Any) -> "ResolvedProbe":
@@ -193,6 +196,11 @@ def check_config(config: ProbeConfig) -> None:
     if config.budget_method not in BUDGET_METHODS:
         raise ProbeSettingsError(f"budget method must be one of {', '.join(BUDGET_METHODS)}, got "
                                  f"{config.budget_method!r}")
+    if config.tta not in TTA:
+        raise ProbeSettingsError(f"tta (test-time views) must be one of {', '.join(TTA)}, got {config.tta!r}")
+    if config.tta != "none" and config.head == "own":
+        raise ProbeSettingsError("test-time views (tta) apply to a trained head's features, not to a model's own "
+                                 "classifier (head own)")
 
 
 # --- the one resolution -------------------------------------------------------------------------------------
@@ -236,7 +244,7 @@ def resolve(config: ProbeConfig, train: ArrayDataset, device: Any = "cpu"):
         val=val, feature_budget=None if config.feature_budget is None else int(config.feature_budget),
         budget_method=config.budget_method if config.feature_budget is not None else None,
         whiten=None if whiten is None else float(whiten), select=select,
-        grid=_grid(config))
+        grid=_grid(config), tta=config.tta)
     return record, model
 
 

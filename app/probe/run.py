@@ -88,7 +88,7 @@ def config_of(record: ResolvedProbe) -> ProbeConfig:
         seed=record.seeds.split, head_options=record.head_options, val=record.val, split_seed=record.seeds.split,
         head_seed=record.seeds.head, feature_budget=record.feature_budget,
         budget_method=record.budget_method or "pca", select_layer="layer" in record.select,
-        select_pooling="pooling" in record.select, grid=record.grid)
+        select_pooling="pooling" in record.select, grid=record.grid, tta=record.tta)
 
 
 # --- the run ----------------------------------------------------------------------------------------------------
@@ -160,6 +160,15 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         hits.append(f.cache_hit)
         return f.array
 
+    def evaluated(ds: ArrayDataset, split: str, layer: int, pooling: str, n_feat: int):
+        """Features of a split that is scored (validation, test): with ``tta`` "hflip", the mean of each image's
+        and its left-right mirror's (a linear head's scores are then the mean of the two views' scores)."""
+        X = yield from feats(ds, split, layer, pooling, n_feat)
+        if record.tta != "hflip" or len(ds) == 0:
+            return X
+        Xm = yield from feats(ds.mirrored(), split + " mirrored", layer, pooling, n_feat)
+        return ((X.astype(np.float32) + Xm.astype(np.float32)) * 0.5).astype(X.dtype, copy=False)
+
     projections = []  # the last fitted projection (kept with the exported head)
 
     def project(Xtr, *others):
@@ -180,7 +189,7 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
             check(cancel)
             t1 = time.perf_counter()
             Xtr = yield from feats(train, "train", ly, po)
-            Xva = yield from feats(val, "val", ly, po, Xtr.shape[1])
+            Xva = yield from evaluated(val, "val", ly, po, Xtr.shape[1])
             extract_seconds += time.perf_counter() - t1
             Xtr, Xva = project(Xtr, Xva)
             yield Progress(0, None, f"selecting: layer {ly}, {po}")
@@ -194,8 +203,8 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         record = record.with_(layer=ly, layer_name=model.feature_info[ly].name, pooling=po)
     t1 = time.perf_counter()
     Xtr = yield from feats(train, "train", record.layer, record.pooling)
-    Xva = yield from feats(val, "val", record.layer, record.pooling, Xtr.shape[1])
-    Xte = yield from feats(test, "test", record.layer, record.pooling, Xtr.shape[1])
+    Xva = yield from evaluated(val, "val", record.layer, record.pooling, Xtr.shape[1])
+    Xte = yield from evaluated(test, "test", record.layer, record.pooling, Xtr.shape[1])
     extract_seconds += time.perf_counter() - t1
     stem = _whitened_stem(model) if whiten is not None else None
     del model
@@ -215,7 +224,7 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         "layer": record.layer, "layer_name": record.layer_name, "pooling": record.pooling, "head": record.head,
         "head_options": dict(hr.settings), "input": record.input.to_dict(), "model_options": dict(record.model.options),
         "split_seed": record.seeds.split, "whiten_stem": whiten, "feature_dtype": str(Xtr.dtype),
-        "feature_budget": record.feature_budget, "budget_method": record.budget_method,
+        "feature_budget": record.feature_budget, "budget_method": record.budget_method, "tta": record.tta,
     }
     if fit is not None:
         settings["fit"] = fit

@@ -192,12 +192,21 @@ class ProbeSettings(QWidget):
         self.test_limit.setToolTip("Evaluate on a seeded subset of the test split (all = the whole split).")
         form.addRow("Test subset", self.test_limit)
 
+        self.tta = QCheckBox("mirror views")
+        self.tta.setObjectName("tta")
+        self.tta.setToolTip("Score each validation and test image by the mean of its own and its left-right mirror "
+                            "image's features\n(test-time views, probe --tta hflip; the head trains on the training "
+                            "images as they are).\nFor photographs such as CIFAR-10, not for digits or text: "
+                            "their mirror images are other symbols.")
+        form.addRow("Test time", self.tta)
+
         self.preset.currentIndexChanged.connect(self._on_preset)
         self.head.currentIndexChanged.connect(self._on_head)
         for w in (self.layer, self.pooling):
             w.currentIndexChanged.connect(self.changed)
         self.seeds.valueChanged.connect(self.changed)
         self.test_limit.valueChanged.connect(self.changed)
+        self.tta.toggled.connect(self.changed)
         self._on_head()
 
     @staticmethod
@@ -239,6 +248,7 @@ class ProbeSettings(QWidget):
                 combo.addItem(f"layer {value}", value)
                 i = combo.count() - 1
             combo.setCurrentIndex(i)
+        self.tta.setChecked(p.tta == "hflip")
         given = dict(p.head_options)
         for (h, key), ed in self._editors.items():
             if h != p.head:
@@ -257,7 +267,8 @@ class ProbeSettings(QWidget):
             return {}
         p = PRESETS[name]
         over = [f for f, mine, its in (("layer", self.layer_value(), p.layer), ("pooling", self.pooling_value(),
-                                       p.pooling), ("head", self.head_name(), p.head)) if mine != its]
+                                       p.pooling), ("head", self.head_name(), p.head), ("tta", self.tta_value(),
+                                       p.tta)) if mine != its]
         if self.head_name() == p.head and {k: v for k, v in self.head_options().items()
                                            if (p.head, k) in self._auto} != dict(p.head_options):
             over.append("head_options")
@@ -292,6 +303,9 @@ class ProbeSettings(QWidget):
     def test_limit_value(self) -> int | None:
         return self.test_limit.value() or None
 
+    def tta_value(self) -> str:
+        return "hflip" if self.tta.isChecked() else "none"
+
     # --- settings ---
     def save(self, s) -> None:
         s.setValue("probe/preset", self.preset_name())
@@ -300,6 +314,7 @@ class ProbeSettings(QWidget):
         s.setValue("probe/pooling", self.pooling_value())
         s.setValue("probe/seeds", self.seeds.value())
         s.setValue("probe/test_limit", self.test_limit.value())
+        s.setValue("probe/tta", self.tta_value())
         for (h, key), ed in self._editors.items():
             s.setValue(f"probe/options/{h}/{key}", ed.value())
         for (h, key), box in self._auto.items():
@@ -318,6 +333,7 @@ class ProbeSettings(QWidget):
         idx(self.pooling, s.value("probe/pooling", "default"))
         self.seeds.setValue(_int(s.value("probe/seeds", 1), 1))
         self.test_limit.setValue(_int(s.value("probe/test_limit", 0), 0))
+        self.tta.setChecked(str(s.value("probe/tta", "none")) == "hflip")
         for (h, key), ed in self._editors.items():
             v = s.value(f"probe/options/{h}/{key}")
             if v is None:

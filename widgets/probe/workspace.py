@@ -263,7 +263,8 @@ class ProbeWorkspace(QWidget):
                 model = spec if spec.weight_state == "trained" else dataclasses.replace(spec, seed=spec.seed + seed)
                 cfg = ProbeConfig(model=model, dataset=dataset, data_root=self.data_root(), layer=ps.layer_value(),
                                   pooling=ps.pooling_value(), head=head, train_limit=self.train_limit(),
-                                  test_limit=ps.test_limit_value(), seed=seed, head_options=options, **extra)
+                                  test_limit=ps.test_limit_value(), seed=seed, head_options=options,
+                                  tta=ps.tta_value(), **extra)
                 jobs.append(Job("probe", cfg, spec.label + (f" · seed {seed}" if ps.seeds.value() > 1 else "")))
         return jobs
 

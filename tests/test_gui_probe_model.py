@@ -66,6 +66,10 @@ def test_compare_row_mean_std_and_seeds():
     assert row.seeds == "model 0, 1; split 0" and row.layer == NOT_RECORDED and row.n_features == "64"
     old = compare_row([RunView.from_dict(fake_result(top1=0.5))])
     assert old.val == NOT_RECORDED and old.test == "50.0%" and old.seeds == NOT_RECORDED
+    assert row.weights == "none" and row.head == "logistic"  # no weights file; no test-time views
+    d = fake_result(top1=0.5)
+    d["config"]["tta"] = "hflip"
+    assert compare_row([RunView.from_dict(d)]).head == "logistic · mirror views"
 
 
 def test_rate_percentage_throughput_and_time_left():

@@ -64,6 +64,7 @@ class RunView:
     has_misclassified: bool
     n_misclassified: int
     raw: dict = dataclasses.field(repr=False, compare=False)  # the stored record (the gallery reads it)
+    tta: str = "none"  # test-time views (app.probe.config.TTA)
 
     @property
     def is_baseline(self) -> bool:
@@ -158,6 +159,7 @@ class RunView:
             has_misclassified="misclassified" in d,
             n_misclassified=len(mis or ()),
             raw=d,
+            tta=str(_first(res.get("tta"), settings.get("tta"), cfg.get("tta")) or "none"),
         )
 
 
@@ -214,10 +216,11 @@ def compare_row(runs: list[RunView]) -> CompareRow:
                   if seeds else NOT_RECORDED)
     return CompareRow(
         label=first.label, weight_state=first.weight_state, backbone=first.backbone,
-        weights=Path(first.weights).name if first.weights else first.weight_state,
+        weights=Path(first.weights).name if first.weights else "none",  # no file: random, hand-designed, fitted
         layer=same([r.layer_text for r in runs]), pooling=same([r.pooling or NOT_RECORDED for r in runs]),
         n_features=same([NOT_RECORDED if r.n_features is None else f"{r.n_features:,}" for r in runs]),
-        head="own classifier" if first.is_baseline else first.head,
+        head="own classifier" if first.is_baseline else
+        first.head + (" · mirror views" if first.tta == "hflip" else ""),
         hyper=same([r.hyper_text() for r in runs]),
         n_train="" if first.n_train is None or first.is_baseline else str(first.n_train),
         n_runs=len(runs), val=pct(mean_std(r.val_top1 for r in runs)),

@@ -48,12 +48,12 @@ def test_the_full_arms_are_the_presets_and_every_other_arm_changes_one_setting()
         s = arms[arm]
         ours = {"backbone": s["backbone"], "options": {k[8:]: v for k, v in s.items() if k.startswith("options.")},
                 "layer": s["layer"], "pooling": s["pooling"], "head": s["head"], "head_options": {},
-                "grid": s["head_grid"]}
+                "grid": s["head_grid"], "tta": s.get("tta", "none")}
         assert ours == fixes, (f"the ablation's {arm!r} arm is no longer the {preset} preset: update "
                                f"resources/experiments/{NAME}.toml (its full arm and the one-change arms)")
     assert arms["full"]["whiten"] == 0.1  # the probe's colour default for a random stem, stated explicitly
     family = _full_of(r)
-    assert len(family) == 18
+    assert len(family) == 19
     for arm, s in arms.items():
         if family[arm] == arm:
             continue
@@ -63,14 +63,15 @@ def test_the_full_arms_are_the_presets_and_every_other_arm_changes_one_setting()
     assert arms["no input whitening"]["whiten"] is False
     assert arms["k / 4"]["options.k"] == 512 and arms["patches: k / 4"]["options.k"] == 100
     assert arms["no feature standardisation"]["head_options.standardize"] is False
+    assert arms["full"]["tta"] == "hflip" and arms["no mirror views"]["tta"] == "none"
 
 
 def test_the_quick_size_runs_a_subset_with_smaller_feature_counts():
     r = load_recipe(NAME)
     quick = r.cells(quick=True)
-    assert len(quick) == 18 * 2 and len({c.key for c in quick}) == 36
+    assert len(quick) == 19 * 2 and len({c.key for c in quick}) == 38
     assert {c.get("model_seed") for c in quick} == {0, 1}
-    assert len(r.cells()) == 18 * 2
+    assert len(r.cells()) == 19 * 2
     arms = _by_arm(quick)
     assert {s["train_limit"] for s in arms.values()} == {2500} and {s["test_limit"] for s in arms.values()} == {1000}
     assert arms["full"]["options.k"] == 256 and arms["k / 4"]["options.k"] == 64
@@ -92,7 +93,7 @@ def test_dataset_given_on_the_command_line_replaces_the_recipes(tmp_path):
                          env={"FILTER_EXPLORER_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=120)
     assert out.returncode == 0, out.stderr
     cells = json.loads(out.stdout)["cells"]
-    assert len(cells) == 36 and {c["settings"]["dataset"] for c in cells} == {"imagefolder:/data/cifar10-jpg"}
+    assert len(cells) == 38 and {c["settings"]["dataset"] for c in cells} == {"imagefolder:/data/cifar10-jpg"}
     bad = subprocess.run([sys.executable, "main.py", "experiment", "show", NAME, "--dataset", " "], cwd=REPO,
                          capture_output=True, text=True, timeout=120,
                          env={"FILTER_EXPLORER_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
@@ -118,7 +119,8 @@ def test_a_bad_whiten_setting_is_the_cells_error():
         run_cell(cell.to_dict())
 
 
-ARMS = ("full", "no input whitening", "sign activation", "patches: full", "patches: no ZCA whitening")
+ARMS = ("full", "no input whitening", "sign activation", "no mirror views", "patches: full",
+        "patches: no ZCA whitening")
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +150,8 @@ def test_the_quick_run_completes_and_whitening_is_switched_as_the_arms_say(quick
     by = {(c["variant"], c["settings"]["model_seed"]): res.results[c["key"]] for c in res.cells}
     assert by[("full", 0)]["whiten_stem"] == 0.1 and by[("no input whitening", 0)]["whiten_stem"] is None
     assert by[("patches: full", 1)]["whiten_stem"] is None
+    assert by[("full", 0)]["tta"] == "hflip" and by[("no mirror views", 1)]["tta"] == "none"
+    assert by[("patches: full", 0)]["tta"] == "none"
     assert all(0.0 < v["test_top1"] <= 1.0 and 0.0 < v["val_top1"] <= 1.0 for v in res.results.values())
 
 

@@ -134,7 +134,7 @@ def _probe(s, cancel, on_progress, run_to_end) -> dict[str, Any]:
     split_seed = int(s.get("split_seed", 0))
     if "seed" in fields:
         kw["seed"] = split_seed
-    for name in ("split_seed", "head_seed", "val", "feature_budget"):
+    for name in ("split_seed", "head_seed", "val", "feature_budget", "tta"):
         if name in fields and s.get(name) is not None:
             kw[name] = s[name]
     if s.get("head_grid") is not None:  # the values the head's hyperparameter is selected from (on validation)
@@ -159,7 +159,7 @@ def _probe(s, cancel, on_progress, run_to_end) -> dict[str, Any]:
             "retrieval": (d.get("settings") or {}).get("retrieval") or d.get("retrieval"),
             "run_id": run_id if run_id is not None else d.get("run_id"), "label": spec.label,
             "weight_state": spec.weight_state, "device": d.get("device"),
-            "whiten_stem": (d.get("settings") or {}).get("whiten_stem")}
+            "whiten_stem": (d.get("settings") or {}).get("whiten_stem"), "tta": (d.get("settings") or {}).get("tta")}
 
 
 def _probe_whiten(cfg, whiten, cancel):

@@ -44,8 +44,9 @@ A recipe (``resources/experiments/*.toml`` are the shipped ones; any file works)
     metric = "test_top1"
     value = 0.994
 
-Probe cells also take ``head_grid`` (the values the head's hyperparameter is selected from, on validation) and
-``whiten`` (a random stem's patch-ZCA whitening: false = off, a number = its epsilon; unset = the probe's default).
+Probe cells also take ``head_grid`` (the values the head's hyperparameter is selected from, on validation),
+``whiten`` (a random stem's patch-ZCA whitening: false = off, a number = its epsilon; unset = the probe's default)
+and ``tta`` (test-time views: "hflip" scores each validation and test image with its mirror image; unset = none).
 
 Unknown keys anywhere are an error naming the key and the known ones (a typo must not silently run the default).
 """
@@ -73,7 +74,7 @@ SEED_KEYS = ("model", "split", "head", "train")
 # settings a cell may have (the union of what probe and train cells read)
 PROBE_KEYS = {"backbone", "options", "weights", "init", "model_seed", "dataset", "data_root", "train_limit",
               "test_limit", "val", "layer", "pooling", "head", "head_options", "split_seed", "head_seed", "bank",
-              "feature_budget", "label", "weight_state", "freeze", "threads", "whiten", "head_grid"}
+              "feature_budget", "label", "weight_state", "freeze", "threads", "whiten", "head_grid", "tta"}
 TRAIN_KEYS = {"backbone", "options", "weights", "init", "model_seed", "dataset", "data_root", "train_limit",
               "test_limit", "val", "epochs", "optimizer", "lr", "weight_decay", "batch_size", "augment", "freeze",
               "train_seed", "label", "weight_state", "max_steps", "bank", "threads", "layer", "pooling"}

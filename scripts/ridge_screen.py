@@ -22,11 +22,18 @@ ALPHAS = [float(a) for a in os.environ.get("RIDGE_ALPHAS", "100,300,1000").split
 # $FEATURE_TRANSFORMS: transforms of the pooled features tried on the same extraction (none, sqrt: signed square root)
 TRANSFORMS = {"none": lambda f: f, "sqrt": lambda f: np.sign(f) * np.sqrt(np.abs(f))}
 WANT = os.environ.get("FEATURE_TRANSFORMS", "none").split(",")
+# $VIEWS=hflip: also score each validation image with its mirror image (the mean of the two views' scores, as the
+# probe's --tta hflip; printed as a second line per transform)
+VIEWS = os.environ.get("VIEWS", "none")
 dataset, root, limit, val = sys.argv[1:5]
 root = None if root == "-" else root
 train_full = load(dataset, "train", root)
 C = len(train_full.classes)
-def ridge(A, ytr, B, yva, alphas):
+def ridge(A, ytr, B, yva, alphas, Bm=None):
+    """Validation top-1 per penalty; ``Bm``: the mirrored validation features (scores averaged with ``B``'s; a linear
+    head's mean score is its score of the mean features)."""
+    if Bm is not None:
+        B = (np.asarray(B, np.float32) + np.asarray(Bm, np.float32)) / 2
     A = torch.from_numpy(np.asarray(A, np.float32)); B = torch.from_numpy(np.asarray(B, np.float32))
     m = A.mean(0); s = A.std(0).clamp_min(1e-6); A = (A - m) / s; B = (B - m) / s
     Y = -torch.ones(len(A), C, dtype=torch.float64); Y[torch.arange(len(A)), torch.from_numpy(ytr).long()] = 1
@@ -54,10 +61,16 @@ for spec in sys.argv[5:]:
         ex.whiten_stem(model, train.images, record.input, float(record.whiten), seed=record.seeds.split)
     if getattr(model, "needs_fit", False):
         run_to_end(ex.fit_backbone(model, train, record.input, record.seeds.model))
+    views = (train, valds, valds.mirrored()) if VIEWS == "hflip" else (train, valds)
     F = [np.asarray(run_to_end(ex.extract(model, ds.images, record.input, record.layer, record.pooling,
-                                          dtype="float32")).array) for ds in (train, valds)]
+                                          dtype="float32")).array) for ds in views]
     te = time.time() - t0
     for name in WANT:
         res = ridge(TRANSFORMS[name](F[0]), train.labels, TRANSFORMS[name](F[1]), valds.labels, ALPHAS)
         print(f"{spec:70s} {name:5s} d={F[0].shape[1]:6d} ext {te:4.0f}s tot {time.time()-t0:4.0f}s  " +
               " ".join(f"{a:g}:{v:.2f}" for a, v in res.items()), flush=True)
+        if VIEWS == "hflip":
+            T = TRANSFORMS[name]
+            res = ridge(T(F[0]), train.labels, T(F[1]), valds.labels, ALPHAS, Bm=T(F[2]))
+            print(f"{spec:70s} {name:5s} + mirror views  " + " ".join(f"{a:g}:{v:.2f}" for a, v in res.items()),
+                  flush=True)

@@ -53,7 +53,7 @@ def test_the_full_arms_are_the_presets_and_every_other_arm_changes_one_setting()
                                f"resources/experiments/{NAME}.toml (its full arm and the one-change arms)")
     assert arms["full"]["whiten"] == 0.1  # the probe's colour default for a random stem, stated explicitly
     family = _full_of(r)
-    assert len(family) == 19
+    assert len(family) == 20
     for arm, s in arms.items():
         if family[arm] == arm:
             continue
@@ -64,14 +64,15 @@ def test_the_full_arms_are_the_presets_and_every_other_arm_changes_one_setting()
     assert arms["k / 4"]["options.k"] == 512 and arms["patches: k / 4"]["options.k"] == 100
     assert arms["no feature standardisation"]["head_options.standardize"] is False
     assert arms["full"]["tta"] == "hflip" and arms["no mirror views"]["tta"] == "none"
+    assert arms["patches: full"]["tta"] == "hflip" and arms["patches: no mirror views"]["tta"] == "none"
 
 
 def test_the_quick_size_runs_a_subset_with_smaller_feature_counts():
     r = load_recipe(NAME)
     quick = r.cells(quick=True)
-    assert len(quick) == 19 * 2 and len({c.key for c in quick}) == 38
+    assert len(quick) == 20 * 2 and len({c.key for c in quick}) == 40
     assert {c.get("model_seed") for c in quick} == {0, 1}
-    assert len(r.cells()) == 19 * 2
+    assert len(r.cells()) == 20 * 2
     arms = _by_arm(quick)
     assert {s["train_limit"] for s in arms.values()} == {2500} and {s["test_limit"] for s in arms.values()} == {1000}
     assert arms["full"]["options.k"] == 256 and arms["k / 4"]["options.k"] == 64
@@ -93,7 +94,7 @@ def test_dataset_given_on_the_command_line_replaces_the_recipes(tmp_path):
                          env={"FILTER_EXPLORER_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=120)
     assert out.returncode == 0, out.stderr
     cells = json.loads(out.stdout)["cells"]
-    assert len(cells) == 38 and {c["settings"]["dataset"] for c in cells} == {"imagefolder:/data/cifar10-jpg"}
+    assert len(cells) == 40 and {c["settings"]["dataset"] for c in cells} == {"imagefolder:/data/cifar10-jpg"}
     bad = subprocess.run([sys.executable, "main.py", "experiment", "show", NAME, "--dataset", " "], cwd=REPO,
                          capture_output=True, text=True, timeout=120,
                          env={"FILTER_EXPLORER_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
@@ -151,7 +152,7 @@ def test_the_quick_run_completes_and_whitening_is_switched_as_the_arms_say(quick
     assert by[("full", 0)]["whiten_stem"] == 0.1 and by[("no input whitening", 0)]["whiten_stem"] is None
     assert by[("patches: full", 1)]["whiten_stem"] is None
     assert by[("full", 0)]["tta"] == "hflip" and by[("no mirror views", 1)]["tta"] == "none"
-    assert by[("patches: full", 0)]["tta"] == "none"
+    assert by[("patches: full", 0)]["tta"] == "hflip"
     assert all(0.0 < v["test_top1"] <= 1.0 and 0.0 < v["val_top1"] <= 1.0 for v in res.results.values())
 
 

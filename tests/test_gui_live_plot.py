@@ -89,6 +89,9 @@ def test_probe_curves_keep_their_axes_cached_and_their_range_around_every_point(
     view._redraw()
     (x0, x1), (y0, y1) = view.loss_plot.getViewBox().viewRange()
     assert x1 >= 79 and y0 <= 2.3 / 8.9 and view.loss_range.changes > moves
+    view.stop()  # the run ended: the x range fits the last step (head-room only while it ran)
+    (x0, x1), _ = view.loss_plot.getViewBox().viewRange()
+    assert x0 <= 0 and 79 <= x1 <= 79 * 1.1
 
 
 @pytest.mark.gui

@@ -111,3 +111,13 @@ class SteppedRange:
             self.vb.setYRange(*yr, padding=0)
             self._yr = yr
             self.changes += 1
+
+    def settle(self, x_max: float | None, y_min: float | None, y_max: float | None) -> None:
+        """The run ended: fit the x range to the last step (one re-layout; during the run it had head-room)."""
+        if not self.active():
+            return
+        self.update(x_max, y_min, y_max)
+        if self.x and x_max is not None and x_max > 0:
+            self._xr = (0.0, float(x_max))
+            self.vb.setXRange(0.0, float(x_max), padding=0.03)
+            self.changes += 1

@@ -163,6 +163,7 @@ class CurvesView(QWidget):
     def stop(self) -> None:
         self._redraw()
         self._timer.stop()
+        self.loss_range.settle(*self.extent())  # the whole run in view, without the head-room kept while it ran
 
     def point_count(self) -> int:
         return sum(x.n for s in self.series.values() for x in s.values())

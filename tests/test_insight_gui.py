@@ -180,14 +180,14 @@ def test_a_confusion_cell_click_filters_the_gallery(qtbot, results):
     names = run.classes
     expected = int(off[i, j])
     assert view.gallery_note.text().startswith(f"{min(expected, 40)} of {expected} examples of true {names[i]}")
-    assert len(view._gallery_texts) == min(expected, 40)
-    assert {t.toPlainText() for t in view._gallery_texts} == {f"{names[i][:5]}→{names[j][:5]}"}
+    assert len(view.captions.texts()) == min(expected, 40)
+    assert set(view.captions.texts()) == {f"{names[i][:5]}→{names[j][:5]}"}
     # the diagonal shows every misclassified example again
     qtbot.mouseClick(view.confusion.viewport(), Qt.MouseButton.LeftButton, pos=view.cell_pos(i, i))
     assert view.pair is None
     qtbot.waitUntil(lambda: not loader.busy() and "misclassified test examples shown" in view.gallery_note.text(),
                     timeout=30_000)
-    assert len(view._gallery_texts) == min(run.n_misclassified, 40)
+    assert len(view.captions.texts()) == min(run.n_misclassified, 40)
 
 
 def test_main_window_has_the_insight_tab_on_ctrl_6(qtbot, fe_home):

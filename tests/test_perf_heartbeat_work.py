@@ -129,5 +129,8 @@ def test_a_probe_run_runs_in_a_worker_and_the_gui_thread_keeps_beating(qtbot, fe
         assert not ws.banner.isVisible(), ws.banner.text()
         assert threads and threading.get_ident() not in threads  # extraction and head training: a worker thread
         assert len(beat.gaps) >= 1 and ws.history_table.table.rowCount() == 1
+        # the run's end spread over several turns (widgets.common.turns), all of it done when batchDone is emitted
+        assert ws.compare.table.rowCount() == 1 and ws.results.run.run_id == ws.history_table.ids()[0]
+        assert ws.turns.pending() == 0 and ws.history_table.selected_ids() == ws.history_table.ids()
     finally:
         ws.shutdown()

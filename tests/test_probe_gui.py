@@ -234,7 +234,7 @@ def test_history_reopen_delete_export(qtbot, make_ws, fe_home, tmp_path, monkeyp
     assert ws.results.run.run_id == a and "simple (random)" in ws.results.header.text()
     assert "50.0%" in ws.results.header.text()
     qtbot.waitUntil(lambda: not ws.gallery.busy(), timeout=20_000)
-    assert len(ws.results._gallery_texts) == 3, ws.results.gallery_note.text()
+    assert len(ws.results.captions.texts()) == 3, ws.results.gallery_note.text()
     # export all as CSV and the selection as JSON (file dialogs answered)
     out = tmp_path / "runs.csv"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))

@@ -12,13 +12,14 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QGridLayout, QLabel, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
 from app.imaging import colormaps
 from app.probe.gallery import confusion_uint8
 from widgets.common.image_view import set_item_image
+from widgets.common.labels_item import LabelsItem
 from widgets.common.workspace import run_steps
 from widgets.probe.model import RunView
 from widgets.probe.model_list import state_colour
@@ -34,8 +35,6 @@ class ResultsView(QWidget):
     def __init__(self, parent: QWidget | None = None, *, stepwise: bool = False) -> None:
         super().__init__(parent)
         self._bars: pg.BarGraphItem | None = None
-        self._texts: list[pg.TextItem] = []
-        self._gallery_texts: list[pg.TextItem] = []
         self.run: RunView | None = None
         self._conf = np.zeros((1, 1), np.int64)
         self._classes: list[str] = []
@@ -73,6 +72,8 @@ class ResultsView(QWidget):
         self.conf_image = pg.ImageItem(axisOrder="row-major")
         self.conf_image.setLookupTable(colormaps.lut("viridis"))
         self.confusion.addItem(self.conf_image)
+        self.counts = LabelsItem(QFont("Sans", 7))  # the counts, written on small matrices (one item: issue 14)
+        self.confusion.addItem(self.counts)
         grid.addWidget(self.confusion, 1, 1)
         self.confusion.scene().sigMouseMoved.connect(self._on_confusion_hover)
         self.confusion.scene().sigMouseClicked.connect(self._on_confusion_click)
@@ -85,6 +86,8 @@ class ResultsView(QWidget):
         self.gallery.showGrid(x=False, y=False)
         self.gallery_image = pg.ImageItem(axisOrder="row-major")
         self.gallery.addItem(self.gallery_image)
+        self.captions = LabelsItem(QFont("Sans", 7), anchor=(0.5, 0.0))  # "true→predicted" under each example
+        self.gallery.addItem(self.captions)
         self.gallery_note = QLabel("")
         self.gallery_note.setStyleSheet("color: #5b6472;")
         gallery_page = QWidget()
@@ -198,19 +201,8 @@ class ResultsView(QWidget):
         self.conf_image.setImage(img, levels=(0, 255), autoLevels=False)
         n = img.shape[0]
         cells = [(i, j) for i in range(n) for j in range(n) if conf[i, j] != 0] if n <= 12 else []
-        while len(self._texts) > len(cells):
-            self.confusion.removeItem(self._texts.pop())
-        for k, (i, j) in enumerate(cells):  # the last run's count items reused (creating one is the slow part)
-            text, colour = str(int(conf[i, j])), (0, 0, 0) if img[i, j] > 160 else (255, 255, 255)
-            if k < len(self._texts):
-                t = self._texts[k]
-                t.setText(text, color=colour)
-            else:
-                t = pg.TextItem(text, color=colour, anchor=(0.5, 0.5))
-                t.setFont(QFont("Sans", 7))
-                self.confusion.addItem(t)
-                self._texts.append(t)
-            t.setPos(j + 0.5, i + 0.5)
+        self.counts.set_labels([(j + 0.5, i + 0.5, str(int(conf[i, j])), (0, 0, 0) if img[i, j] > 160
+                                 else (255, 255, 255)) for i, j in cells], QRectF(0, 0, n, n))
         ticks = [[(i + 0.5, c[:6]) for i, c in enumerate(classes)]] if 0 < len(classes) <= 20 else None
         self.confusion.getAxis("bottom").setTicks(ticks)
         self.confusion.getAxis("left").setTicks(ticks)
@@ -218,20 +210,15 @@ class ResultsView(QWidget):
         self.set_gallery(None, "loading the misclassified examples…")
 
     def set_gallery(self, gallery: Any, note: str = "") -> None:
-        for t in self._gallery_texts:
-            self.gallery.removeItem(t)
-        self._gallery_texts = []
         if gallery is None or not gallery.cells:
+            self.captions.clear()
             self.gallery_image.clear()
             self.gallery_note.setText(note or "no misclassified examples")
             return
         set_item_image(self.gallery_image, gallery.image)
-        for (x, y, w, h), t, p in zip(gallery.cells, gallery.true, gallery.predicted):
-            item = pg.TextItem(f"{t[:5]}→{p[:5]}", color=(180, 30, 30), anchor=(0.5, 0))
-            item.setFont(QFont("Sans", 7))
-            item.setPos(x + w / 2, y + h)
-            self.gallery.addItem(item)
-            self._gallery_texts.append(item)
+        self.captions.set_labels([(x + w / 2, y + h, f"{t[:5]}→{p[:5]}", (180, 30, 30))
+                                  for (x, y, w, h), t, p in zip(gallery.cells, gallery.true, gallery.predicted)],
+                                 QRectF(0, 0, gallery.image.shape[1], gallery.image.shape[0]))
         hgt, wid = gallery.image.shape[:2]
         self.gallery.setRange(xRange=(0, wid), yRange=(0, hgt), padding=0.01)
         shown = len(gallery.cells)

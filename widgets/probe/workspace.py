@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QGroupBox, QLabel, QSplitter, QTabWidget, QVBoxLay
 
 from app.probe.config import HEADS, POOLINGS, ProbeConfig
 from app.session import Session
+from widgets.common.turns import Turns
 from widgets.common.worker import WorkerPool
 from widgets.common.workspace import install_shortcut, run_steps
 from widgets.probe.compare import CompareView
@@ -51,6 +52,7 @@ class ProbeWorkspace(QWidget):
         self.pool = WorkerPool(self)
         self.queue = ProbeQueue(self.pool, self)
         self._last_stored: int | None = None
+        self.turns = Turns(self)  # a run's end: the views updated one per event-loop turn (issue 14)
         self._restoring = True
         self._preset_specs: dict[str, Any] = {}  # label -> ModelSpec of the presets chosen (app.probe.presets)
         self.build_steps = self._build(session, settings)
@@ -335,8 +337,9 @@ class ProbeWorkspace(QWidget):
             self.runStored.emit(run.run_id)
         self.results.show_run(run)
         self._set_live_head(run)
-        self.refresh_history()
-        self.refresh_compare()
+        # the history and the comparison on turns of their own: the window paints the results in between
+        self.turns.later(self.refresh_history)
+        self.turns.later(self.refresh_compare)
 
     @Slot(bool, list)
     def _finish_batch(self, cancelled: bool, failures: list[str]) -> None:
@@ -355,11 +358,18 @@ class ProbeWorkspace(QWidget):
             self.banner.show_message("\n".join(failures))
         if not cancelled and n_ok > 0:
             self.tabs.setCurrentWidget(self.compare if total > 1 else self.results)
+        self._update_buttons()
+        self.turns.later(self._finish_batch_views, cancelled)  # after the history and comparison refreshes
+
+    def _finish_batch_views(self, cancelled: bool) -> None:
         if self._last_stored is not None and not cancelled:
             # show that run's results and gallery, keeping the whole batch's curves on the Training tab
             self.history_panel.select(self._last_stored)
-            self.open_run(self._last_stored, show_curves=False)
-        self._update_buttons()
+            shown = self.results.run
+            if shown is not None and shown.run_id == self._last_stored:
+                self.gallery.load(shown)  # the results show it already: only its gallery is missing
+            else:
+                self.open_run(self._last_stored, show_curves=False)
         self.batchDone.emit()
 
     @Slot()
@@ -424,6 +434,7 @@ class ProbeWorkspace(QWidget):
 
     def shutdown(self) -> None:
         """Cancel the running probe and the queue, join every worker, close the history (called on close)."""
+        self.turns.stop()
         self.queue.cancel()
         self.pool.shutdown()
         self.queue.forget()

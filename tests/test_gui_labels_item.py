@@ -1,0 +1,71 @@
+"""``widgets.common.labels_item.LabelsItem``: many texts painted by one item (issue 14: the confusion matrix's counts
+and the misclassified gallery's captions were one ``pg.TextItem`` each, ~0.3 ms of the GUI thread apiece)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QFont
+
+from widgets.common.labels_item import Label, LabelsItem
+
+pytestmark = pytest.mark.gui
+
+
+def _dark_pixels(widget) -> np.ndarray:
+    img = widget.grab().toImage().convertToFormat(widget.grab().toImage().Format.Format_RGB888)
+    a = np.frombuffer(img.constBits(), np.uint8, img.bytesPerLine() * img.height()).reshape(img.height(), -1)
+    a = a[:, : img.width() * 3].reshape(img.height(), img.width(), 3)
+    return (a.max(axis=2) < 60)
+
+
+def test_labels_are_kept_as_data_and_painted_at_their_points(qtbot):
+    w = pg.PlotWidget(background="w")
+    qtbot.addWidget(w)
+    w.resize(300, 300)
+    w.hideAxis("left")
+    w.hideAxis("bottom")
+    item = LabelsItem(QFont("Sans", 14))
+    w.addItem(item)
+    w.setRange(xRange=(0, 2), yRange=(0, 2), padding=0)
+    w.show()
+    qtbot.waitExposed(w)
+    assert not _dark_pixels(w).any()  # nothing drawn yet
+    item.set_labels([(0.5, 1.5, "88"), Label(1.5, 0.5, "7", (0, 0, 0))], QRectF(0, 0, 2, 2))
+    assert item.texts() == ["88", "7"] and item.boundingRect() == QRectF(0, 0, 2, 2)
+    qtbot.wait(50)
+    dark = _dark_pixels(w)
+    h, wd = dark.shape
+    # y up in this plot: (0.5, 1.5) is the upper-left quarter, (1.5, 0.5) the lower-right one
+    assert dark[: h // 2, : wd // 2].sum() > 20 and dark[h // 2:, wd // 2:].sum() > 10
+    assert dark[: h // 2, wd // 2:].sum() == 0 and dark[h // 2:, : wd // 2].sum() == 0
+    item.clear()
+    qtbot.wait(50)
+    assert item.texts() == [] and not _dark_pixels(w).any()
+
+
+def test_the_confusion_counts_are_the_nonzero_cells(qtbot):
+    from widgets.probe.results import ResultsView
+
+    view = ResultsView()
+    qtbot.addWidget(view)
+
+    class Run:
+        run_id, label, dataset, weight_state, head_text, is_baseline = 1, "r", "digits", "random", "logistic", False
+        layer_text, pooling, val_top1, top1, top2, top5 = "layer 0", "gap", 0.5, 0.5, 0.7, 1.0
+        n_train, n_test, n_features, extract_seconds, train_seconds, cache_hit, device = 10, 7, 4, 0.1, 0.1, False, "cpu"
+        confusion = np.array([[3, 1, 0], [0, 2, 0], [1, 0, 0]])
+        classes, per_class = ("a", "b", "c"), (0.75, 1.0, 0.0)
+
+        def hyper_text(self):
+            return "C 1"
+
+    view.projector.set_run = lambda run: None  # the projector is not what is tested here
+    view.show_run(Run())
+    labels = view.counts.labels()
+    assert [(lb.x, lb.y, lb.text) for lb in labels] == [(0.5, 0.5, "3"), (1.5, 0.5, "1"), (1.5, 1.5, "2"),
+                                                          (0.5, 2.5, "1")]
+    # dark text on the light cells (row share > 160/255), light text on the dark ones
+    assert labels[0].colour == (0, 0, 0) and labels[1].colour == (255, 255, 255)

@@ -18,11 +18,12 @@ class Cycle:
 
 def test_automatic_collection_is_off_and_the_gui_thread_collects(qtbot):
     from widgets.application import main_thread_gc, make_app
+    from widgets.common import gcguard
 
     make_app()
     guard = main_thread_gc()
     assert main_thread_gc() is guard and not gc.isenabled() and guard.timer.isActive()
-    assert guard.timer.interval() == 500 and guard.timer.thread() is guard.thread()
+    assert guard.timer.interval() == gcguard.INTERVAL_MS == 100 and guard.timer.thread() is guard.thread()
     gc.collect()
     alive = []
 

@@ -123,6 +123,10 @@ def test_a_probe_run_runs_in_a_worker_and_the_gui_thread_keeps_beating(qtbot, fe
         ws.models.set_checked(["simple (random)"])
         assert ws.models.checked_labels() == ["simple (random)"]
         ws.probe_settings.test_limit.setValue(200)
+        # as a user would: the chosen dataset's preview shown first, then Train (its loading and first paints are not
+        # the run's: tests/test_perf_heartbeat_start.py measures those)
+        assert ws.browser.wait_ready(30_000)
+        qtbot.wait(300)
         with Heartbeat() as beat, qtbot.waitSignal(ws.batchDone, timeout=180_000):
             ws.train()
         print(beat.report("Probe Train (simple random, digits 400)"))

@@ -1,0 +1,73 @@
+"""The random-mnist preset's features on full MNIST (its own split: 55,000 train / 5,000 validation), a head variant
+each (issue #13; log: docs/benchmarks/presets-selection.md, "random-mnist, session 8"). Features through the probe's
+extraction and cache, the head through ``app.probe.selection.select_and_fit`` fitted from zero for each weight decay
+(no warm start). Prints validation top-1 and, for the record only, test top-1 (the choice is made on validation).
+
+usage: PYTHONPATH=. python scripts/mnist_head_screen.py ROOT UNITS WD1,WD2,... [KEY=VALUE,...]
+  UNITS: random ReLU units appended to the standardised features (0: none; N(0, 1/d) weights, seed 1)
+  KEY=VALUE: head options (e.g. tol=1e-6,epochs=300)
+"""
+import sys
+import time
+
+import numpy as np
+import torch
+
+from app.data import load
+from app.models.spec import ModelSpec
+from app.probe import extract as ex
+from app.probe.config import ProbeConfig
+from app.probe.headcore import standardizer
+from app.probe.resolve import resolve
+from app.probe.run import test_split, train_splits
+from app.probe.selection import select_and_fit
+from app.tasks import run_to_end
+
+torch.set_num_threads(2)
+root, units, wds = sys.argv[1], int(sys.argv[2]), [float(x) for x in sys.argv[3].split(",")]
+full = load("mnist", "train", root)
+cfg = ProbeConfig(model=ModelSpec.make("rdsn", options={"blocks": 2, "k": 1024, "activation": "relu"}, seed=0),
+                  dataset="mnist", data_root=root, layer=1, pooling="avgmaxgrid3", head="logistic")
+record, model = resolve(cfg, full)
+tr, va = train_splits(record, full)
+te = test_split(record)
+whash = ex.weights_hash(model) + "|" + record.model.key()
+
+
+def feats(ds, split):
+    key = ex.cache_key(weights=whash, layer=1, pooling="avgmaxgrid3", content=ex.content_digest(ds),
+                       data_root=record.data_root, split=split, ispec=record.input, dtype="auto", dataset="mnist")
+    f = run_to_end(ex.extract(model, ds.images, record.input, 1, "avgmaxgrid3", key=key))
+    return torch.from_numpy(np.array(f.array, dtype=np.float32))
+
+
+t0 = time.time()
+F = [feats(tr, "train"), feats(va, "val"), feats(te, "test")]
+print(f"features {F[0].shape[1]} in {time.time() - t0:.0f} s", flush=True)
+if units:
+    t0 = time.time()
+    mean, inv = (torch.from_numpy(a) for a in standardizer(F[0].numpy(), True))
+    d = F[0].shape[1]
+    W = torch.randn(d, units, generator=torch.Generator().manual_seed(1)) / d ** 0.5 * inv[:, None]
+    b = -(mean @ W)
+
+    def expand(X):
+        out = torch.empty(len(X), units)
+        for i in range(0, len(X), 4096):
+            out[i:i + 4096] = torch.relu(X[i:i + 4096] @ W + b)
+        return torch.cat([X, out], 1)
+
+    F = [expand(X) for X in F]
+    print(f"expansion to {F[0].shape[1]} in {time.time() - t0:.0f} s", flush=True)
+X = [f.numpy() for f in F]
+opts = dict(record.options)
+for kv in (sys.argv[4].split(",") if len(sys.argv) > 4 else []):
+    k, v = kv.split("=")
+    opts[k] = type(opts[k])(v)
+for wd in wds:
+    t0 = time.time()
+    sel = run_to_end(select_and_fit("logistic", X[0], tr.labels, X[1], va.labels, X[2], te.labels, 10, opts,
+                                    grid=(wd,)))
+    test = float((sel.result.scores.argmax(1) == te.labels).mean() * 100)
+    print(f"units {units} wd {wd:g}: validation {100 * sel.val_top1:.2f}%, test {test:.2f}% "
+          f"({sel.result.stop}; {time.time() - t0:.0f} s)", flush=True)

@@ -51,7 +51,7 @@ def test_cka_of_a_tiny_model_with_itself_has_ones_on_the_diagonal(qtbot, insight
     np.testing.assert_allclose(np.diag(shown), 1.0, atol=1e-6)
     assert [t for _, t in p.plot.getAxis("left")._tickLevels[0]] == ["conv1", "conv2"]
     assert p.value_text(1, 1) == "A conv2 vs B conv2: CKA 1.000"
-    assert "1.00" in {t.toPlainText() for t in p._texts}
+    assert "1.00" in p.values.texts()
 
 
 def test_top_patches_appear_for_a_channel(qtbot, insight):
@@ -63,8 +63,8 @@ def test_top_patches_appear_for_a_channel(qtbot, insight):
     assert v.layer_name == "conv2" and v.channel == 3 and len(v.patches) == 16
     vals = [q.value for q in v.patches]
     assert vals == sorted(vals, reverse=True)
-    assert p.view.has_image() and len(p._texts) == 16
-    assert p._texts[0].toPlainText() == v.captions[0] and v.captions[0].startswith(f"{vals[0]:.3g} · ")
+    assert p.view.has_image() and len(p.captions.texts()) == 16
+    assert p.captions.texts()[0] == v.captions[0] and v.captions[0].startswith(f"{vals[0]:.3g} · ")
     assert "conv2 channel 3" in p.title.text()
     # the same choice again comes from the cache (no new worker)
     p.compute()

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
@@ -15,6 +16,7 @@ from app.analysis.jobs import cka_job, random_twin
 from app.data import formats
 from app.imaging import colormaps
 from widgets.analysis.common import ModelCombo, TaskBar
+from widgets.common.labels_item import LabelsItem
 from widgets.common.worker import WorkerPool
 from widgets.common.workspace import run_steps
 
@@ -35,7 +37,6 @@ class CKAPanel(QWidget):
                  stepwise: bool = False) -> None:
         super().__init__(parent)
         self.result = None
-        self._texts: list[pg.TextItem] = []
         self.build_steps = self._build(session, pool)  # the choices, the heatmap, its colour bar: a step each
         if not stepwise:
             run_steps(self.build_steps)
@@ -70,6 +71,9 @@ class CKAPanel(QWidget):
         self.plot.setAspectLocked(True)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
+        self.values = LabelsItem(QFont("Sans", 8))  # each cell's value (one item for all: a TextItem each cost
+        # ~0.3 ms of the GUI thread, 120 ms for 20 x 20 layers)
+        self.plot.addItem(self.values)
         yield
         self.cmap = pg.ColorMap(np.linspace(0, 1, 256), colormaps.lut("viridis"))
         self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=self.cmap, interactive=False, label="CKA")
@@ -97,18 +101,9 @@ class CKAPanel(QWidget):
         M = np.nan_to_num(np.asarray(res.matrix, np.float32), nan=0.0)
         self.image.setImage(M, levels=(0, 1), autoLevels=False)
         self.image.setLookupTable(colormaps.lut("viridis"))
-        for t in self._texts:
-            self.plot.removeItem(t)
-        self._texts = []
-        if M.size <= 400:
-            for i in range(M.shape[0]):
-                for j in range(M.shape[1]):
-                    t = pg.TextItem(f"{M[i, j]:.2f}", color=(0, 0, 0) if M[i, j] > 0.6 else (255, 255, 255),
-                                    anchor=(0.5, 0.5))
-                    t.setFont(QFont("Sans", 8))
-                    t.setPos(j + 0.5, i + 0.5)
-                    self.plot.addItem(t)
-                    self._texts.append(t)
+        self.values.set_labels([(j + 0.5, i + 0.5, f"{M[i, j]:.2f}", (0, 0, 0) if M[i, j] > 0.6 else (255, 255, 255))
+                                for i in range(M.shape[0]) for j in range(M.shape[1])] if M.size <= 400 else [],
+                               QRectF(0, 0, M.shape[1], M.shape[0]))
         self.plot.getAxis("bottom").setTicks([[(j + 0.5, n) for j, n in enumerate(res.layers_b)]])
         self.plot.getAxis("left").setTicks([[(i + 0.5, n) for i, n in enumerate(res.layers_a)]])
         self.plot.setLabel("left", f"A: {res.label_a}")

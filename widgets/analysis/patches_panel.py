@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyqtgraph as pg
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
@@ -15,6 +15,7 @@ from widgets.analysis.cka_panel import dataset_combo
 from widgets.analysis.common import TaskBar
 from widgets.analysis.layer_picker import LayerPicker
 from widgets.common.image_view import ImageView
+from widgets.common.labels_item import LabelsItem
 from widgets.common.worker import WorkerPool
 
 
@@ -50,7 +51,8 @@ class PatchesPanel(QWidget):
         self.title.setWordWrap(True)
         self.view = ImageView(zoomable=True, tooltip="The crops that excite the channel most, strongest first "
                                                      "(caption: activation · label); wheel zooms")
-        self._texts: list[pg.TextItem] = []
+        self.captions = LabelsItem(QFont("Sans", 8), anchor=(0.5, 0.0))  # "activation · label" under each crop
+        self.view.vb.addItem(self.captions, ignoreBounds=True)
         lay = QVBoxLayout(self)
         lay.addLayout(row)
         lay.addWidget(self.bar)
@@ -109,13 +111,7 @@ class PatchesPanel(QWidget):
     def show_result(self, v: Any) -> None:
         self.view_data = v
         self.title.setText(v.title)
-        for t in self._texts:
-            self.view.vb.removeItem(t)
-        self._texts = []
         self.view.set_image(v.image)
-        for (x, y, w, h), cap in zip(v.cells, v.captions):
-            t = pg.TextItem(cap, color=(30, 30, 30), anchor=(0.5, 0))
-            t.setFont(QFont("Sans", 8))
-            t.setPos(x + w / 2, y + h)
-            self.view.vb.addItem(t, ignoreBounds=True)
-            self._texts.append(t)
+        self.captions.set_labels([(x + w / 2, y + h, cap, (30, 30, 30))
+                                  for (x, y, w, h), cap in zip(v.cells, v.captions)],
+                                 QRectF(0, 0, v.image.shape[1], v.image.shape[0]))

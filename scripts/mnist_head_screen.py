@@ -3,10 +3,12 @@ each (issue #13; log: docs/benchmarks/presets-selection.md, "random-mnist, sessi
 extraction and cache, the head through ``app.probe.selection.select_and_fit`` fitted from zero for each weight decay
 (no warm start). Prints validation top-1 and, for the record only, test top-1 (the choice is made on validation).
 
-usage: PYTHONPATH=. python scripts/mnist_head_screen.py ROOT UNITS WD1,WD2,... [KEY=VALUE,...]
+usage: [VIEWS=shift1] PYTHONPATH=. python scripts/mnist_head_screen.py ROOT UNITS WD1,WD2,... [KEY=VALUE,...]
+  VIEWS=shift1: validation and test images scored by the mean of their own and their four one-pixel shifts' features
   UNITS: random ReLU units appended to the standardised features (0: none; N(0, 1/d) weights, seed 1)
   KEY=VALUE: head options (e.g. tol=1e-6,epochs=300)
 """
+import os
 import sys
 import time
 
@@ -41,8 +43,17 @@ def feats(ds, split):
     return torch.from_numpy(np.array(f.array, dtype=np.float32))
 
 
+def views(ds, split):
+    X = feats(ds, split)
+    if os.environ.get("VIEWS") != "shift1":
+        return X
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        X = X + feats(ds.shifted(dy, dx), f"{split} shifted {dy},{dx}")
+    return X / 5
+
+
 t0 = time.time()
-F = [feats(tr, "train"), feats(va, "val"), feats(te, "test")]
+F = [feats(tr, "train"), views(va, "val"), views(te, "test")]
 print(f"features {F[0].shape[1]} in {time.time() - t0:.0f} s", flush=True)
 if units:
     t0 = time.time()

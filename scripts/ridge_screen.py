@@ -23,17 +23,37 @@ ALPHAS = [float(a) for a in os.environ.get("RIDGE_ALPHAS", "100,300,1000").split
 TRANSFORMS = {"none": lambda f: f, "sqrt": lambda f: np.sign(f) * np.sqrt(np.abs(f))}
 WANT = os.environ.get("FEATURE_TRANSFORMS", "none").split(",")
 # $VIEWS=hflip: also score each validation image with its mirror image (the mean of the two views' scores, as the
-# probe's --tta hflip; printed as a second line per transform)
+# probe's --tta hflip; printed as a second line per transform); $VIEWS=shift1: with its four one-pixel shifts (up,
+# down, left, right; the edge filled with zeros), the mean of the five views' scores
 VIEWS = os.environ.get("VIEWS", "none")
+
+
+def shifted(ds, dy, dx):
+    """``ds`` with every image moved by (dy, dx) pixels, the uncovered edge zero (MNIST's background)."""
+    from app.data.core import ArrayDataset
+
+    img = np.zeros_like(ds.images)
+    h, w = ds.images.shape[1:3]
+    img[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        ds.images[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return ArrayDataset(ds.name, ds.split, img, ds.labels, ds.classes, ds.mean, ds.std, ds.notes)
+
+
+def extra_views(ds):
+    if VIEWS == "hflip":
+        return [ds.mirrored()]
+    if VIEWS == "shift1":
+        return [shifted(ds, dy, dx) for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1))]
+    return []
 dataset, root, limit, val = sys.argv[1:5]
 root = None if root == "-" else root
 train_full = load(dataset, "train", root)
 C = len(train_full.classes)
 def ridge(A, ytr, B, yva, alphas, Bm=None):
-    """Validation top-1 per penalty; ``Bm``: the mirrored validation features (scores averaged with ``B``'s; a linear
-    head's mean score is its score of the mean features)."""
-    if Bm is not None:
-        B = (np.asarray(B, np.float32) + np.asarray(Bm, np.float32)) / 2
+    """Validation top-1 per penalty; ``Bm``: the other views' validation features (scores averaged with ``B``'s; a
+    linear head's mean score is its score of the mean features)."""
+    if Bm:
+        B = sum((np.asarray(X, np.float32) for X in Bm), np.asarray(B, np.float32)) / (1 + len(Bm))
     A = torch.from_numpy(np.asarray(A, np.float32)); B = torch.from_numpy(np.asarray(B, np.float32))
     m = A.mean(0); s = A.std(0).clamp_min(1e-6); A = (A - m) / s; B = (B - m) / s
     Y = -torch.ones(len(A), C, dtype=torch.float64); Y[torch.arange(len(A)), torch.from_numpy(ytr).long()] = 1
@@ -61,7 +81,7 @@ for spec in sys.argv[5:]:
         ex.whiten_stem(model, train.images, record.input, float(record.whiten), seed=record.seeds.split)
     if getattr(model, "needs_fit", False):
         run_to_end(ex.fit_backbone(model, train, record.input, record.seeds.model))
-    views = (train, valds, valds.mirrored()) if VIEWS == "hflip" else (train, valds)
+    views = (train, valds, *extra_views(valds))
     F = [np.asarray(run_to_end(ex.extract(model, ds.images, record.input, record.layer, record.pooling,
                                           dtype="float32")).array) for ds in views]
     te = time.time() - t0
@@ -69,8 +89,8 @@ for spec in sys.argv[5:]:
         res = ridge(TRANSFORMS[name](F[0]), train.labels, TRANSFORMS[name](F[1]), valds.labels, ALPHAS)
         print(f"{spec:70s} {name:5s} d={F[0].shape[1]:6d} ext {te:4.0f}s tot {time.time()-t0:4.0f}s  " +
               " ".join(f"{a:g}:{v:.2f}" for a, v in res.items()), flush=True)
-        if VIEWS == "hflip":
+        if len(F) > 2:
             T = TRANSFORMS[name]
-            res = ridge(T(F[0]), train.labels, T(F[1]), valds.labels, ALPHAS, Bm=T(F[2]))
-            print(f"{spec:70s} {name:5s} + mirror views  " + " ".join(f"{a:g}:{v:.2f}" for a, v in res.items()),
+            res = ridge(T(F[0]), train.labels, T(F[1]), valds.labels, ALPHAS, Bm=[T(X) for X in F[2:]])
+            print(f"{spec:70s} {name:5s} + {VIEWS} views  " + " ".join(f"{a:g}:{v:.2f}" for a, v in res.items()),
                   flush=True)

@@ -29,6 +29,20 @@ def test_a_mirrored_dataset_flips_each_image_left_to_right_and_keeps_the_labels(
     assert m.fingerprint != ds.fingerprint  # its own content key: features are never served from the other's cache
 
 
+def test_a_shifted_dataset_moves_each_image_one_pixel_and_fills_the_edge_with_black():
+    ds = load("digits", "test")
+    down = ds.shifted(1, 0)
+    assert down.images.shape == ds.images.shape and np.array_equal(down.labels, ds.labels)
+    assert np.array_equal(down.images[:, 1:], ds.images[:, :-1]) and not down.images[:, 0].any()
+    left = ds.shifted(0, -1)
+    assert np.array_equal(left.images[:, :, :-1], ds.images[:, :, 1:]) and not left.images[:, :, -1].any()
+    img = np.arange(9, dtype=np.uint8).reshape(1, 3, 3)  # by hand: up and right by one
+    small = type(ds)("t", "test", img, np.zeros(1, np.int64), ("a",), ds.mean, ds.std, ds.notes)
+    assert small.shifted(-1, 1).images[0].tolist() == [[0, 3, 4], [0, 6, 7], [0, 0, 0]]
+    assert not small.shifted(3, 0).images.any()  # moved out of the frame: black
+    assert down.fingerprint != ds.fingerprint  # its own content key in the feature cache
+
+
 def _config(tta: str) -> ProbeConfig:
     return ProbeConfig(model=ModelSpec.make("simple", options={"widths": [4, 8], "in_channels": 1}, seed=0),
                        dataset="digits", head="ridge", grid=(10.0,), test_limit=150, tta=tta, layer=-1,
@@ -52,6 +66,20 @@ def test_hflip_scores_each_test_image_by_the_mean_of_its_two_views(fe_home):
     # digit presets do not use them)
 
 
+def test_shift1_scores_each_test_image_by_the_mean_of_its_five_views(fe_home):
+    plain = run_to_end(run_probe(_config("none")))
+    shift = run_to_end(run_probe(_config("shift1")))
+    assert shift.settings["tta"] == "shift1" and shift.resolved.tta == "shift1"
+    np.testing.assert_array_equal(load_head(plain.settings["head_file"]).W, load_head(shift.settings["head_file"]).W)
+    head = open_head(plain.settings["head_file"])
+    test = test_split(plain.resolved)
+    views = [test] + [test.shifted(dy, dx) for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1))]
+    total = sum(head.scores(v.images) for v in views)  # by hand: the five views' scores added
+    assert np.mean(total.argmax(1) == test.labels) == pytest.approx(shift.top1, abs=1 / len(test))
+    missing = sum(head.scores(v.images) for v in views[:3])  # three of the views only: another answer
+    assert np.mean(missing.argmax(1) == test.labels) != pytest.approx(shift.top1, abs=0.5 / len(test))
+
+
 def test_the_setting_round_trips_and_old_records_read_as_none():
     cfg = _config("hflip")
     assert ProbeConfig.from_dict(cfg.to_dict()).tta == "hflip"
@@ -63,7 +91,7 @@ def test_the_setting_round_trips_and_old_records_read_as_none():
 def test_bad_values_are_the_projects_errors(fe_home):
     import dataclasses
 
-    with pytest.raises(ProbeSettingsError, match="tta .*none, hflip"):
+    with pytest.raises(ProbeSettingsError, match="tta .*none, hflip, shift1"):
         run_to_end(run_probe(dataclasses.replace(_config("none"), tta="vflip")))
     with pytest.raises(ProbeSettingsError, match="own classifier"):
         run_to_end(run_probe(dataclasses.replace(_config("hflip"), head="own")))

@@ -77,6 +77,17 @@ class ArrayDataset:
         return ArrayDataset(self.name, self.split, np.ascontiguousarray(self.images[:, :, ::-1]), self.labels,
                             self.classes, self.mean, self.std, self.notes)
 
+    def shifted(self, dy: int, dx: int) -> "ArrayDataset":
+        """The same images moved by ``dy`` rows and ``dx`` columns (positive: down, right), the uncovered edge filled
+        with zeros (black; MNIST's background), the labels unchanged: the probe's test-time views "shift1"."""
+        dy, dx = int(dy), int(dx)
+        h, w = self.images.shape[1:3]
+        out = np.zeros_like(self.images)
+        if abs(dy) < h and abs(dx) < w:
+            out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+                self.images[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+        return ArrayDataset(self.name, self.split, out, self.labels, self.classes, self.mean, self.std, self.notes)
+
     def split_off(self, n_val: int, seed: int = 0) -> tuple["ArrayDataset", "ArrayDataset"]:
         """(rest, validation): a seeded, class-stratified validation split of ``n_val`` examples carved from this
         (training) split. ``n_val`` 0 gives an empty validation set. The same (data, n_val, seed) always gives the

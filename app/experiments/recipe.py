@@ -46,7 +46,8 @@ A recipe (``resources/experiments/*.toml`` are the shipped ones; any file works)
 
 Probe cells also take ``head_grid`` (the values the head's hyperparameter is selected from, on validation),
 ``whiten`` (a random stem's patch-ZCA whitening: false = off, a number = its epsilon; unset = the probe's default)
-and ``tta`` (test-time views: "hflip" scores each validation and test image with its mirror image; unset = none).
+and ``tta`` (test-time views: "hflip" scores each validation and test image with its mirror image, "shift1" with its
+four one-pixel shifts; unset = none).
 
 Unknown keys anywhere are an error naming the key and the known ones (a typo must not silently run the default).
 """

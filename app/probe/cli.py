@@ -38,9 +38,10 @@ def register(sub, bench) -> None:
                    help="head options: KEY=VALUE items or a JSON object, e.g. weight_decay=1e-3, alpha=10, k=5")
     p.add_argument("--grid", default=None, metavar="V1,V2,...",
                    help="values of the head's hyperparameter (weight_decay, C, alpha, k) to select on validation")
-    p.add_argument("--tta", default=None, choices=["none", "hflip"],
+    p.add_argument("--tta", default=None, choices=["none", "hflip", "shift1"],
                    help="test-time views: hflip scores each validation and test image by the mean of its own and its "
-                        "left-right mirror's features (photographs, not digits); default none")
+                        "left-right mirror's features (photographs, not digits); shift1 by the mean over the image "
+                        "and its four one-pixel shifts (digits); default none")
     p.add_argument("--feature-budget", type=int, default=None, metavar="N",
                    help="project the features to N dimensions (fitted on the training features only)")
     p.add_argument("--budget-method", default="pca", choices=["pca", "random"],

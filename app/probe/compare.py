@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
+from app.probe.config import TTA_NAMES
+
 if TYPE_CHECKING:
     from app.probe.history import RunSummary
 
@@ -58,8 +60,8 @@ class GroupStat:
             extra.append(self.pooling)
         if self.n_features:
             extra.append(f"{self.n_features} features")
-        if self.tta == "hflip":
-            extra.append("mirror views")
+        if self.tta in TTA_NAMES and self.tta != "none":
+            extra.append(TTA_NAMES[self.tta])
         extra += [f"{k}={v}" for k, v in sorted(self.selected.items()) if k not in ("layer", "pooling")]
         return self.label + (f" [{', '.join(extra)}]" if extra else "")
 

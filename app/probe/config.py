@@ -41,7 +41,11 @@ HEAD_DEFAULTS: dict[str, dict[str, Any]] = {
 # test-time views (``ProbeConfig.tta``): "hflip" scores each validation and test image by the mean of its own and its
 # left-right mirror's features (for a linear head: the mean of the two views' scores); the head trains on the training
 # images as they are. For photographs (CIFAR-10), not digits or text, whose mirror images are other symbols.
-TTA = ("none", "hflip")
+# "shift1": the mean over the image and its four one-pixel shifts (up, down, left, right; the uncovered edge black):
+# for digits, whose label a pixel's move does not change.
+TTA = ("none", "hflip", "shift1")
+TTA_SHIFTS = ((-1, 0), (1, 0), (0, -1), (0, 1))  # (rows, columns) of "shift1"'s four extra views
+TTA_NAMES = {"none": "none", "hflip": "mirror views", "shift1": "shift views"}  # as the views and reports name them
 
 # the hyperparameter of each head that is selected on validation (``app.probe.selection.select_and_fit``)
 HYPERPARAMETER = {"logistic": "weight_decay", "svm": "C", "ridge": "alpha", "knn": "k"}

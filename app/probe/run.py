@@ -28,7 +28,7 @@ from app.probe import extract as ex
 from app.probe.budget import fit_projection
 from app.probe.head_export import EXPORTED_HEADS, save_head
 from app.probe.headcore import standardizer
-from app.probe.config import HYPERPARAMETER, ProbeConfig, ProbeResult
+from app.probe.config import HYPERPARAMETER, TTA_SHIFTS, ProbeConfig, ProbeResult
 from app.models.evaluate import check_classifier_fits, predict
 from app.probe.resolve import ResolvedProbe, effective_spec, is_random, resolve  # noqa: F401 (effective_spec: API)
 from app.probe.selection import select_and_fit
@@ -49,6 +49,15 @@ def train_splits(record: ResolvedProbe, train_full: ArrayDataset | None = None) 
         train_full = load(record.dataset, "train", record.data_root)
     train = train_full.subset(record.train_limit, seed=record.seeds.split)
     return train.split_off(record.val, record.seeds.split)
+
+
+def tta_views(ds: ArrayDataset, tta: str) -> list[tuple[str, ArrayDataset]]:
+    """The extra views of ``ds`` that test-time views ``tta`` score it with (``app.probe.config.TTA``), named."""
+    if tta == "hflip":
+        return [("mirrored", ds.mirrored())]
+    if tta == "shift1":
+        return [(f"shifted {dy},{dx}", ds.shifted(dy, dx)) for dy, dx in TTA_SHIFTS]
+    return []
 
 
 def test_images(config) -> ArrayDataset:
@@ -161,13 +170,17 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         return f.array
 
     def evaluated(ds: ArrayDataset, split: str, layer: int, pooling: str, n_feat: int):
-        """Features of a split that is scored (validation, test): with ``tta`` "hflip", the mean of each image's
-        and its left-right mirror's (a linear head's scores are then the mean of the two views' scores)."""
+        """Features of a split that is scored (validation, test): with test-time views (``tta``), the mean over each
+        image's views (a linear head's scores are then the mean of the views' scores): "hflip" the image and its
+        left-right mirror, "shift1" the image and its four one-pixel shifts."""
         X = yield from feats(ds, split, layer, pooling, n_feat)
-        if record.tta != "hflip" or len(ds) == 0:
+        others = tta_views(ds, record.tta)
+        if not others or len(ds) == 0:
             return X
-        Xm = yield from feats(ds.mirrored(), split + " mirrored", layer, pooling, n_feat)
-        return ((X.astype(np.float32) + Xm.astype(np.float32)) * 0.5).astype(X.dtype, copy=False)
+        total = X.astype(np.float32)
+        for name, view in others:
+            total += (yield from feats(view, f"{split} {name}", layer, pooling, n_feat)).astype(np.float32)
+        return (total / (1 + len(others))).astype(X.dtype, copy=False)
 
     projections = []  # the last fitted projection (kept with the exported head)
 

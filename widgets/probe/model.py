@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from app.models.catalog import stored_weight_state
+from app.probe.config import TTA_NAMES
 
 NOT_RECORDED = "not recorded"
 # the hyperparameters selected on validation (the rest of a head's options are mechanics: tolerances, batch sizes)
@@ -220,7 +221,7 @@ def compare_row(runs: list[RunView]) -> CompareRow:
         layer=same([r.layer_text for r in runs]), pooling=same([r.pooling or NOT_RECORDED for r in runs]),
         n_features=same([NOT_RECORDED if r.n_features is None else f"{r.n_features:,}" for r in runs]),
         head="own classifier" if first.is_baseline else
-        first.head + (" · mirror views" if first.tta == "hflip" else ""),
+        first.head + (f" · {TTA_NAMES.get(first.tta, first.tta)}" if first.tta not in (None, "", "none") else ""),
         hyper=same([r.hyper_text() for r in runs]),
         n_train="" if first.n_train is None or first.is_baseline else str(first.n_train),
         n_runs=len(runs), val=pct(mean_std(r.val_top1 for r in runs)),

@@ -192,12 +192,17 @@ class ProbeSettings(QWidget):
         self.test_limit.setToolTip("Evaluate on a seeded subset of the test split (all = the whole split).")
         form.addRow("Test subset", self.test_limit)
 
-        self.tta = QCheckBox("mirror views")
+        self.tta = QComboBox()
         self.tta.setObjectName("tta")
-        self.tta.setToolTip("Score each validation and test image by the mean of its own and its left-right mirror "
-                            "image's features\n(test-time views, probe --tta hflip; the head trains on the training "
-                            "images as they are).\nFor photographs such as CIFAR-10, not for digits or text: "
-                            "their mirror images are other symbols.")
+        for value, text in (("none", "one view (the image)"), ("hflip", "mirror views (2)"),
+                            ("shift1", "one-pixel shifts (5)")):
+            self.tta.addItem(text, value)
+        self.tta.setToolTip("Test-time views (probe --tta): score each validation and test image by the mean of its "
+                            "views' features;\nthe head trains on the training images as they are.\n"
+                            "Mirror views: the image and its left-right mirror (photographs such as CIFAR-10, not "
+                            "digits or text: their mirror images are other symbols).\n"
+                            "One-pixel shifts: the image and its four one-pixel shifts (digits: a pixel's move keeps "
+                            "the label); five extractions of each evaluated image.")
         form.addRow("Test time", self.tta)
 
         self.preset.currentIndexChanged.connect(self._on_preset)
@@ -206,7 +211,7 @@ class ProbeSettings(QWidget):
             w.currentIndexChanged.connect(self.changed)
         self.seeds.valueChanged.connect(self.changed)
         self.test_limit.valueChanged.connect(self.changed)
-        self.tta.toggled.connect(self.changed)
+        self.tta.currentIndexChanged.connect(self.changed)
         self._on_head()
 
     @staticmethod
@@ -248,7 +253,7 @@ class ProbeSettings(QWidget):
                 combo.addItem(f"layer {value}", value)
                 i = combo.count() - 1
             combo.setCurrentIndex(i)
-        self.tta.setChecked(p.tta == "hflip")
+        self.set_tta(p.tta)
         given = dict(p.head_options)
         for (h, key), ed in self._editors.items():
             if h != p.head:
@@ -304,7 +309,11 @@ class ProbeSettings(QWidget):
         return self.test_limit.value() or None
 
     def tta_value(self) -> str:
-        return "hflip" if self.tta.isChecked() else "none"
+        return str(self.tta.currentData() or "none")
+
+    def set_tta(self, value: str) -> None:
+        i = self.tta.findData(value)
+        self.tta.setCurrentIndex(i if i >= 0 else 0)
 
     # --- settings ---
     def save(self, s) -> None:
@@ -333,7 +342,7 @@ class ProbeSettings(QWidget):
         idx(self.pooling, s.value("probe/pooling", "default"))
         self.seeds.setValue(_int(s.value("probe/seeds", 1), 1))
         self.test_limit.setValue(_int(s.value("probe/test_limit", 0), 0))
-        self.tta.setChecked(str(s.value("probe/tta", "none")) == "hflip")
+        self.set_tta(str(s.value("probe/tta", "none")))
         for (h, key), ed in self._editors.items():
             v = s.value(f"probe/options/{h}/{key}")
             if v is None:

@@ -70,6 +70,8 @@ def test_compare_row_mean_std_and_seeds():
     d = fake_result(top1=0.5)
     d["config"]["tta"] = "hflip"
     assert compare_row([RunView.from_dict(d)]).head == "logistic · mirror views"
+    d["config"]["tta"] = "shift1"
+    assert compare_row([RunView.from_dict(d)]).head == "logistic · shift views"
 
 
 def test_rate_percentage_throughput_and_time_left():

@@ -129,14 +129,17 @@ def test_runs_with_and_without_mirror_views_are_never_one_comparison_group(fe_ho
     h = History(tmp_path / "history.sqlite")
     plain = run_to_end(run_probe(_config("none")))
     mirror = run_to_end(run_probe(_config("hflip")))
-    ids = [h.add(plain), h.add(mirror), h.add(plain)]
+    shift = run_to_end(run_probe(_config("shift1")))
+    ids = [h.add(plain), h.add(mirror), h.add(plain), h.add(shift)]
     runs = {r.id: r for r in h.list()}
-    assert [runs[i].tta for i in ids] == ["none", "hflip", "none"]
+    assert [runs[i].tta for i in ids] == ["none", "hflip", "none", "shift1"]
     groups = compare_groups(runs.values())
-    assert sorted(g.ids for g in groups) == [(ids[0], ids[2]), (ids[1],)]  # the two plain runs alone are one group
-    assert {g.tta for g in groups} == {"none", "hflip"}
+    # the two plain runs alone are one group
+    assert sorted(g.ids for g in groups) == [(ids[0], ids[2]), (ids[1],), (ids[3],)]
+    assert {g.tta for g in groups} == {"none", "hflip", "shift1"}
     titles = {g.tta: g.title for g in groups}
-    assert "mirror views" in titles["hflip"] and "mirror views" not in titles["none"]
+    assert "mirror views" in titles["hflip"] and "shift views" in titles["shift1"]
+    assert "views" not in titles["none"]
     h.close()
 
 

@@ -58,9 +58,15 @@ def test_the_confusion_counts_are_the_nonzero_cells(qtbot):
         n_train, n_test, n_features, extract_seconds, train_seconds, cache_hit, device = 10, 7, 4, 0.1, 0.1, False, "cpu"
         confusion = np.array([[3, 1, 0], [0, 2, 0], [1, 0, 0]])
         classes, per_class = ("a", "b", "c"), (0.75, 1.0, 0.0)
+        selected = {"weight_decay": 1e-3}
 
         def hyper_text(self):
-            return "C 1"
+            return "weight_decay=0.001"
+
+        def selection_text(self):
+            from app.probe.config import selection_note
+
+            return selection_note([(1e-3, 0.5), (1e-4, 0.5)])
 
     view.projector.set_run = lambda run: None  # the projector is not what is tested here
     view.show_run(Run())
@@ -69,3 +75,5 @@ def test_the_confusion_counts_are_the_nonzero_cells(qtbot):
                                                           (0.5, 2.5, "1")]
     # dark text on the light cells (row share > 160/255), light text on the dark ones
     assert labels[0].colour == (0, 0, 0) and labels[1].colour == (255, 255, 255)
+    # what validation said of each weight decay, the tie named
+    assert "validation per weight_decay: 0.001: 50.00%, 0.0001: 50.00%; all 2 tie" in view.header.text()

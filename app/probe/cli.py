@@ -192,6 +192,7 @@ def summary(result, wall: float, cpu: float) -> dict:
 def cmd_probe(args) -> int:
     import dataclasses
 
+    from app.probe.config import selection_note
     from app.probe.history import History, record
     from app.probe.run import rerun, run_probe
     from app.tasks import cli_progress, run_to_end
@@ -244,6 +245,9 @@ def cmd_probe(args) -> int:
               f"{out['n_features']} features, layer {r.layer_name or r.layer}, {r.pooling}"
               f"{', ' + sel if sel else ''}; extract {out['extract_seconds']:.1f} s"
               f"{' (cached)' if out['feature_cache_hit'] else ''}, head {out['train_seconds']:.1f} s)")
+        note = selection_note(out.get("selection"))
+        if note:
+            print(f"  validation per {next(iter(out['selected'] or {}), 'value')}: {note}")
     return 0
 
 

@@ -50,6 +50,24 @@ TTA_NAMES = {"none": "none", "hflip": "mirror views", "shift1": "shift views"}  
 # the hyperparameter of each head that is selected on validation (``app.probe.selection.select_and_fit``)
 HYPERPARAMETER = {"logistic": "weight_decay", "svm": "C", "ridge": "alpha", "knn": "k"}
 
+
+def selection_note(table) -> str:
+    """What validation said of each value of the selected hyperparameter, in sweep order (strongest regularisation
+    first), e.g. "1e-3: 99.10%, 1e-4: 99.10%, 1e-5: 99.08%; 2 tie at the best, the first swept kept". ``table``: the
+    run's ``selection`` ((value, validation top-1) pairs); "" for fewer than two values (nothing was chosen)."""
+    rows = [(v, float(a)) for v, a in (table or ()) if a is not None]
+    if len(rows) < 2:
+        return ""
+    best = max(a for _, a in rows)
+    text = ", ".join(f"{v:g}: {100 * a:.2f}%" if isinstance(v, (int, float)) else f"{v}: {100 * a:.2f}%"
+                     for v, a in rows)
+    tied = sum(1 for _, a in rows if a == best)
+    if tied == len(rows):
+        return f"{text}; all {tied} tie: validation cannot tell them apart, the first swept kept"
+    if tied > 1:
+        return f"{text}; {tied} tie at the best, the first swept kept"
+    return text
+
 # probe defaults per backbone: used where the config says layer=None / pooling="default" / head_options omit a key.
 # "layer": index into feature_info (negative counts from the end). "pooling": see POOLINGS. "head": used by the
 # headless command when --head is not given. "head_options": overrides of HEAD_DEFAULTS for that backbone.

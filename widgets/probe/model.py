@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from app.models.catalog import stored_weight_state
-from app.probe.config import TTA_NAMES
+from app.probe.config import TTA_NAMES, selection_note
 
 NOT_RECORDED = "not recorded"
 # the hyperparameters selected on validation (the rest of a head's options are mechanics: tolerances, batch sizes)
@@ -66,6 +66,7 @@ class RunView:
     n_misclassified: int
     raw: dict = dataclasses.field(repr=False, compare=False)  # the stored record (the gallery reads it)
     tta: str = "none"  # test-time views (app.probe.config.TTA)
+    selection: tuple = ()  # (value, validation top-1) of each value of the selected hyperparameter, in sweep order
 
     @property
     def is_baseline(self) -> bool:
@@ -90,6 +91,10 @@ class RunView:
         if not d:
             return NOT_RECORDED
         return ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(d.items()))
+
+    def selection_text(self) -> str:
+        """Validation's figure for each value of the selected hyperparameter ("" when nothing was selected)."""
+        return selection_note(self.selection)
 
     def seeds_text(self) -> str:
         if not self.seeds:
@@ -161,6 +166,7 @@ class RunView:
             n_misclassified=len(mis or ()),
             raw=d,
             tta=str(_first(res.get("tta"), settings.get("tta"), cfg.get("tta")) or "none"),
+            selection=tuple(tuple(r) for r in d.get("selection") or () if isinstance(r, (list, tuple)) and len(r) == 2),
         )
 
 

@@ -8,6 +8,7 @@ diagonal asks for every misclassified example again (``cell_clicked(-1, -1)``).
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
@@ -182,7 +183,9 @@ class ResultsView(QWidget):
             f"top-2 <b>{top(run.top2)}</b> &nbsp; top-5 <b>{top(run.top5)}</b></span>"
             f"<br><span style='color:#5b6472'>{_n(run.n_train)} train / {_n(run.n_test)} test images · "
             f"{_n(run.n_features)} features · head: {run.hyper_text()} · extract {run.extract_seconds:.1f} s"
-            f"{' (cached)' if run.cache_hit else ''} · train {run.train_seconds:.1f} s · {run.device}</span>")
+            f"{' (cached)' if run.cache_hit else ''} · train {run.train_seconds:.1f} s · {run.device}</span>"
+            + (f"<br><span style='color:#5b6472'>validation per {next(iter(run.selected), 'value')}: "
+               f"{html.escape(run.selection_text())}</span>" if run.selection_text() else ""))
         self._conf = run.confusion
         classes = list(run.classes)
         self._classes = classes

@@ -4,6 +4,11 @@ The caches are the sub-folders of ``app.paths.cache_dir()``: ``datasets`` (parse
 ``imagefolder`` (decoded image folders), ``features`` (the probe's extracted features) and any other folder there.
 Temporary files left by killed processes (``app.storage.stale_temporaries``) are counted apart and always cleared;
 a running process's temporaries are never touched. Sources (downloads, image folders) are never touched.
+
+The features cache has a size cap (``feature_cache_limit``: ``FILTER_EXPLORER_FEATURE_CACHE_GB``, default 20 GB;
+0 = no cap): after each new feature file, ``trim`` removes the least recently used ones (a cache hit marks its file
+used) until the folder fits, never the file just written. A full disk is what an uncapped cache did to this
+project's own CI (a 32 GB features folder on a 252 GB disk shared with everything else).
 """
 
 from __future__ import annotations
@@ -13,7 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app import paths
+from app.errors import UserError
 from app.storage import TMP_MARK, stale_temporaries
+
+FEATURE_CACHE_GB = 20.0  # the features cache's default cap (FILTER_EXPLORER_FEATURE_CACHE_GB overrides; 0: none)
 
 KNOWN = {"datasets": "parsed built-in datasets", "imagefolder": "decoded image folders",
          "features": "the probe's extracted features"}
@@ -81,3 +89,62 @@ def clear(names: list[str] | None = None, root: Path | None = None) -> tuple[int
         p.unlink(missing_ok=True)
         n += 1
     return n, size
+
+
+def feature_cache_limit() -> int | None:
+    """The features cache's cap in bytes (None: no cap), from ``FILTER_EXPLORER_FEATURE_CACHE_GB``."""
+    text = os.environ.get("FILTER_EXPLORER_FEATURE_CACHE_GB", "").strip()
+    if not text:
+        gb = FEATURE_CACHE_GB
+    else:
+        try:
+            gb = float(text)
+        except ValueError:
+            raise UserError(f"FILTER_EXPLORER_FEATURE_CACHE_GB must be a number of gigabytes (0: no cap), got "
+                            f"{text!r}") from None
+        if not gb >= 0 or gb == float("inf"):
+            raise UserError(f"FILTER_EXPLORER_FEATURE_CACHE_GB must be 0 or more gigabytes, got {text!r}")
+    return None if gb == 0 else int(gb * 2**30)
+
+
+def trim(name: str, max_bytes: int | None, root: Path | None = None, keep=()) -> tuple[int, int]:
+    """Remove the least recently used files (oldest modification time first) of cache ``name`` until its files
+    take at most ``max_bytes``; the paths in ``keep`` stay whatever their age. (files, bytes) removed."""
+    if max_bytes is None:
+        return 0, 0
+    folder = (Path(root) if root else paths.cache_dir()) / name
+    if not folder.is_dir():
+        return 0, 0
+    keep = {Path(p).resolve() for p in keep}
+    entries = []
+    for p in _files(folder):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        entries.append((st.st_mtime, st.st_size, p))
+    total = sum(size for _, size, _ in entries)
+    n = removed = 0
+    for _, size, p in sorted(entries, key=lambda e: e[0]):
+        if total <= max_bytes:
+            break
+        if p.resolve() in keep:
+            continue
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            continue  # not ours to remove (permissions): leave it, trim the rest
+        total -= size
+        n += 1
+        removed += size
+    return n, removed
+
+
+def mark_used(path: Path) -> None:
+    """A cache hit: the file becomes the most recently used (``trim`` removes it last)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass  # a read-only cache still serves; it is only trimmed in a different order

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from app import paths
+from app.data import caches
 from app.models.inputs import InputSpec, to_tensor
 from app.storage import atomic_path, stale_temporaries
 from app.tasks import CancelToken, Progress, check
@@ -243,6 +244,7 @@ def extract(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, layer:
         try:
             arr = np.load(path, mmap_mode="r")
             if arr.ndim == 2 and arr.shape[0] == n:
+                caches.mark_used(path)
                 yield Progress(n, n, f"{label}: loaded from cache")
                 return Features(arr, time.perf_counter() - t0, True, path)
         except (OSError, ValueError):
@@ -272,6 +274,7 @@ def extract(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, layer:
             finally:
                 del out
     arr = np.load(path, mmap_mode="r")
+    caches.trim("features", caches.feature_cache_limit(), keep=(path,))  # least recently used first (app.data.caches)
     return Features(arr, time.perf_counter() - t0, False, path)
 
 

@@ -189,6 +189,7 @@ def test_cache_commands_show_and_clear_every_cache_with_sizes(tmp_path, fe_home,
     assert "1 file(s)" in rows["features"] and "2.0 KB" in rows["features"]
     assert "1 stale temporary (1.0 KB)" in rows["features"]
     assert "1 file(s)" in rows["imagefolder"] and "0 file(s)" in rows["datasets"]
+    assert rows["cap"].startswith("cap of the features cache: 20.0 GB, the least recently used removed first")
     assert run(["data", "clear-cache", "--list"]) == 0 and capsys.readouterr().out == out  # lists, deletes nothing
     assert run(["data", "clear-cache", "features"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "removed 2 cache file(s), 3.0 KB"

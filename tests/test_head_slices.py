@@ -96,7 +96,10 @@ def test_sliced_softmax_objective_equals_the_unsplit_one(parts, threads3):
         assert torch.get_num_threads() == 3
     for a, r in ((sl, loss), (sW, gW), (sb, gb)):
         assert close(a, r)
-    assert torch.equal(el, sl) and torch.equal(eW, sW) and torch.equal(eb, sb)
+    # the same sums in evaluation mode, within rounding: a slice's single-threaded GEMM can round its last bit
+    # differently with another memory alignment of its operands (seen once, in a CI run on 2026-12-01; not
+    # reproduced in 18 runs after it, idle and beside two busy processes)
+    assert close(el, sl, 1e-6) and close(eW, sW, 1e-6) and close(eb, sb, 1e-6)
     # and the unsplit one is the objective's gradient (float64 autograd reference)
     W64, b64 = W.double().requires_grad_(True), b.double().requires_grad_(True)
     ref = torch.nn.functional.cross_entropy(A.double() @ W64.T + b64, y) + 0.5 * wd * (W64 * W64).sum()

@@ -173,7 +173,8 @@ def _print_usage() -> None:
     print(f"{'total'.ljust(width)}  {sum(u.files for u in rows):>6,} file(s)  {human_size(total):>9}  in "
           f"{rows[0].folder.parent if rows else ''}")
     cap = caches.feature_cache_limit()
-    print("features cap: " + ("none" if cap is None else f"{human_size(cap)}, the least recently used removed first")
+    print("cap of the features cache: " + ("none" if cap is None else
+                                          f"{human_size(cap)}, the least recently used removed first")
           + " (FILTER_EXPLORER_FEATURE_CACHE_GB; 0: none)")
 
 

@@ -18,7 +18,7 @@ import torch
 from app.data import load
 from app.models.spec import ModelSpec
 from app.probe import extract as ex
-from app.probe.config import ProbeConfig
+from app.probe.config import TTA_SHIFTS, ProbeConfig
 from app.probe.headcore import standardizer
 from app.probe.resolve import resolve
 from app.probe.run import test_split, train_splits
@@ -47,7 +47,7 @@ def views(ds, split):
     X = feats(ds, split)
     if os.environ.get("VIEWS") != "shift1":
         return X
-    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+    for dy, dx in TTA_SHIFTS:
         X = X + feats(ds.shifted(dy, dx), f"{split} shifted {dy},{dx}")
     return X / 5
 

@@ -13,7 +13,7 @@ import numpy as np, torch
 from app.data.core import load
 from app.models.spec import ModelSpec
 from app.probe import extract as ex
-from app.probe.config import ProbeConfig
+from app.probe.config import TTA_SHIFTS, ProbeConfig
 from app.probe.resolve import resolve
 from app.probe.run import train_splits
 from app.tasks import run_to_end
@@ -28,22 +28,11 @@ WANT = os.environ.get("FEATURE_TRANSFORMS", "none").split(",")
 VIEWS = os.environ.get("VIEWS", "none")
 
 
-def shifted(ds, dy, dx):
-    """``ds`` with every image moved by (dy, dx) pixels, the uncovered edge zero (MNIST's background)."""
-    from app.data.core import ArrayDataset
-
-    img = np.zeros_like(ds.images)
-    h, w = ds.images.shape[1:3]
-    img[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-        ds.images[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
-    return ArrayDataset(ds.name, ds.split, img, ds.labels, ds.classes, ds.mean, ds.std, ds.notes)
-
-
 def extra_views(ds):
     if VIEWS == "hflip":
         return [ds.mirrored()]
     if VIEWS == "shift1":
-        return [shifted(ds, dy, dx) for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1))]
+        return [ds.shifted(dy, dx) for dy, dx in TTA_SHIFTS]  # the probe's --tta shift1 views
     return []
 dataset, root, limit, val = sys.argv[1:5]
 root = None if root == "-" else root

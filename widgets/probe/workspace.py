@@ -10,7 +10,6 @@ history from the worker thread; the views read typed ``RunView`` records (``widg
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from widgets.probe.dataset_panel import make_dataset_panel, zoo_specs
 from widgets.probe.guards import baseline_refusal
 from widgets.probe.gallery_loader import GalleryLoader
 from widgets.probe.history_panel import HistoryPanel
+from widgets.probe.jobs import probe_jobs
 from widgets.probe.model import Job
 from widgets.probe.model_list import ModelList
 from widgets.probe.results import ResultsView
@@ -251,24 +251,8 @@ class ProbeWorkspace(QWidget):
 
     # --- running ----------------------------------------------------------------------------------------------
     def _configs(self) -> list[Job]:
-        dataset, ps = self.dataset_name(), self.probe_settings
-        head = ps.head_name()
-        options = tuple(sorted(ps.head_options(head).items()))
-        preset = ps.preset_fields()
-        own = self._preset_specs.get(_preset_label(preset["preset"])) if preset else None
-        jobs = []
-        for spec in self.models.checked_specs():
-            # the chosen preset is recorded (with its grid) on its own model's runs only
-            extra = preset if own is not None and spec == own else {}
-            for seed in range(ps.seeds.value()):
-                # several seeds: another random initialisation (nothing to vary for trained weights) and subset
-                model = spec if spec.weight_state == "trained" else dataclasses.replace(spec, seed=spec.seed + seed)
-                cfg = ProbeConfig(model=model, dataset=dataset, data_root=self.data_root(), layer=ps.layer_value(),
-                                  pooling=ps.pooling_value(), head=head, train_limit=self.train_limit(),
-                                  test_limit=ps.test_limit_value(), seed=seed, head_options=options,
-                                  tta=ps.tta_value(), **extra)
-                jobs.append(Job("probe", cfg, spec.label + (f" · seed {seed}" if ps.seeds.value() > 1 else "")))
-        return jobs
+        return probe_jobs(self.probe_settings, self.models.checked_specs(), self.dataset_name(), self.data_root(),
+                          self.train_limit(), self._preset_specs)
 
     @Slot()
     def train(self) -> None:
@@ -446,8 +430,3 @@ class ProbeWorkspace(QWidget):
         self.browser.shutdown()
         self.history_panel.close_history()
 
-
-def _preset_label(name: str) -> str:
-    from app.probe.presets import model_spec
-
-    return model_spec(name).label

@@ -339,11 +339,8 @@ class DatasetBrowser(QWidget):
         self._cancel_load()
         self.download_btn.setEnabled(False)
         self._set_message(f"downloading {name}…", error=False)
-        if force:
-            make = lambda token: remote.download(name, root, cancel=token, force=True)  # noqa: E731
-        else:
-            make = lambda token: remote.download(name, root, cancel=token)  # noqa: E731
-        w = self.pool.start(make, name="dataset-download")
+        w = self.pool.start(lambda token: remote.download(name, root, cancel=token, force=force),
+                            name="dataset-download")
         w.progress.connect(self._on_progress)
         w.finished.connect(self._on_downloaded)
         w.failed.connect(self._on_download_failed)

@@ -39,7 +39,7 @@ from app.storage import atomic_path, stale_temporaries
 from app.tasks import CancelToken, Progress, check
 from app.threads import ThreadTuner, slice_pool
 
-CACHE_VERSION = 2  # 2: keyed by content
+CACHE_VERSION = 3  # 2: keyed by content; 3: batches channels-last (app.models.inputs.channels_last; rounding)
 MAP_BUDGET = 192 * 2**20  # bytes of layer maps per batch
 MAX_BATCH = 512
 FIT_BYTES = 768 * 2**20  # a data-dependent backbone is fitted on at most this many bytes of (float) training images

@@ -1,0 +1,48 @@
+"""Every batch from ``to_tensor`` is stored channels-last (``app.models.inputs.channels_last``): the same values as
+the NCHW computation, the memory order torch's CPU convolutions and pooling are fastest with (the speed is a
+benchmark, docs/benchmarks/probe.md; not timed here)."""
+
+import numpy as np
+import pytest
+import torch
+
+from app.models.inputs import InputSpec, channels_last, to_tensor
+from app.models.registry import create
+
+
+def _nhwc_strides(x):
+    n, c, h, w = x.shape
+    return (c * h * w, 1, w * c, c)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_to_tensor_is_channels_last_with_the_normalised_values(channels):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (4, 6, 5, channels), dtype=np.uint8)
+    mean, std = (0.5,) * channels, (0.25,) * channels
+    x = to_tensor(images, InputSpec(channels, None, mean, std))
+    assert x.shape == (4, channels, 6, 5)
+    assert x.stride() == _nhwc_strides(x)  # C = 1 too: channel stride 1, not H W
+    by_hand = (images.astype(np.float32) / 255.0 - 0.5) / 0.25  # (N, H, W, C)
+    assert np.allclose(x.permute(0, 2, 3, 1).numpy(), by_hand, atol=1e-5)
+
+
+def test_channels_last_keeps_values_and_leaves_a_channels_last_batch_alone():
+    x = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)  # NCHW
+    y = channels_last(x)
+    assert torch.equal(y, x) and y.stride() == (60, 1, 15, 3)
+    assert channels_last(y) is y
+    grey = torch.zeros(2, 1, 4, 5)  # contiguous NCHW with channel stride 20: restrided to 1
+    assert channels_last(grey).stride() == (20, 1, 5, 1)
+    flat = torch.arange(6.0).reshape(2, 3).t()
+    assert channels_last(flat).is_contiguous() and torch.equal(channels_last(flat), flat)
+    assert channels_last(torch.zeros(0, 3, 2, 2)).shape == (0, 3, 2, 2)
+
+
+def test_a_model_gives_the_same_features_for_either_order():
+    m = create("rdsn", k=16, blocks=1, in_channels=3, activation="relu", seed=0)
+    x = torch.randn(3, 3, 12, 12, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a = m.extract_pooled(x.contiguous(), pool=2, layer=1)
+        b = m.extract_pooled(channels_last(x), pool=2, layer=1)
+    assert torch.allclose(a, b, atol=1e-4, rtol=1e-5)

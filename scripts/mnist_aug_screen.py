@@ -1,0 +1,91 @@
+"""Training-time shift views for the random-mnist preset's features on full MNIST (its own split: 55,000 train /
+5,000 validation; issue #13; log: docs/benchmarks/presets-selection.md, "random-mnist, session 9"). Validation and
+test are scored with the preset's test-time views (the mean over each image's own and its four one-pixel shifts'
+features); the training split is one of:
+
+  none   the training images alone (the preset today)
+  mean   each training image as the mean of its own and its four one-pixel shifts' features (the same transform as
+         the scored splits)
+  rows1  the training images plus one one-pixel shift of each (the shift drawn per image, seed 0): 110,000 rows
+  rows2  the training images plus two different one-pixel shifts of each (seeded): 165,000 rows
+
+Features through the probe's extraction and cache (float16 as the probe stores them), the head through
+``app.probe.selection.select_and_fit`` for each weight decay. Prints validation top-1 and, for the record only,
+test top-1 (the choice is made on validation).
+
+usage: PYTHONPATH=. python scripts/mnist_aug_screen.py ROOT MODE WD1,WD2,... [KEY=VALUE,...]
+"""
+import sys
+import time
+
+import numpy as np
+import torch
+
+from app.data import load
+from app.models.spec import ModelSpec
+from app.probe import extract as ex
+from app.probe.config import TTA_SHIFTS, ProbeConfig
+from app.probe.resolve import resolve
+from app.probe.run import test_split, train_splits
+from app.probe.selection import select_and_fit
+from app.tasks import run_to_end
+
+torch.set_num_threads(2)
+root, mode, wds = sys.argv[1], sys.argv[2], [float(x) for x in sys.argv[3].split(",")]
+full = load("mnist", "train", root)
+cfg = ProbeConfig(model=ModelSpec.make("rdsn", options={"blocks": 2, "k": 1024, "activation": "relu"}, seed=0),
+                  dataset="mnist", data_root=root, layer=1, pooling="avgmaxgrid3", head="logistic")
+record, model = resolve(cfg, full)
+tr, va = train_splits(record, full)
+te = test_split(record)
+whash = ex.weights_hash(model) + "|" + record.model.key()
+
+
+def feats(ds, split):
+    key = ex.cache_key(weights=whash, layer=1, pooling="avgmaxgrid3", content=ex.content_digest(ds),
+                       data_root=record.data_root, split=split, ispec=record.input, dtype="auto", dataset="mnist")
+    return run_to_end(ex.extract(model, ds.images, record.input, 1, "avgmaxgrid3", key=key)).array
+
+
+def views(ds, split):
+    X = np.array(feats(ds, split), dtype=np.float32)
+    for dy, dx in TTA_SHIFTS:
+        X += feats(ds.shifted(dy, dx), f"{split} shifted {dy},{dx}")
+    return X / 5
+
+
+t0 = time.time()
+Xva, Xte = views(va, "val"), views(te, "test")
+base = feats(tr, "train")
+ytr = tr.labels
+if mode == "none":
+    Xtr = base
+elif mode == "mean":
+    Xtr = views(tr, "train")
+elif mode in ("rows1", "rows2"):
+    shifted = [feats(tr.shifted(dy, dx), f"train shifted {dy},{dx}") for dy, dx in TTA_SHIFTS]
+    rng = np.random.default_rng(0)
+    order = np.argsort(rng.random((len(tr), len(TTA_SHIFTS))), axis=1)  # a random permutation of the 4 per image
+    parts, labels = [np.asarray(base)], [ytr]
+    for j in range(1 if mode == "rows1" else 2):
+        pick = order[:, j]
+        rows = np.empty_like(np.asarray(base))
+        for s, S in enumerate(shifted):
+            m = pick == s
+            rows[m] = S[m]
+        parts.append(rows)
+        labels.append(ytr)
+    Xtr, ytr = np.concatenate(parts), np.concatenate(labels)
+else:
+    raise SystemExit(f"unknown mode {mode!r}")
+print(f"{mode}: train {Xtr.shape} {Xtr.dtype}, features in {time.time() - t0:.0f} s", flush=True)
+opts = dict(record.options)
+for kv in (sys.argv[4].split(",") if len(sys.argv) > 4 else []):
+    k, v = kv.split("=")
+    opts[k] = type(opts[k])(v)
+for wd in wds:
+    t0 = time.time()
+    sel = run_to_end(select_and_fit("logistic", Xtr, ytr, Xva, va.labels, Xte, te.labels, 10, opts, grid=(wd,)))
+    test = float((sel.result.scores.argmax(1) == te.labels).mean() * 100)
+    print(f"{mode} wd {wd:g}: validation {100 * sel.val_top1:.2f}%, test {test:.2f}% "
+          f"({sel.result.stop}; {time.time() - t0:.0f} s)", flush=True)

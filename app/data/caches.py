@@ -148,3 +148,33 @@ def mark_used(path: Path) -> None:
         os.utime(path)
     except OSError:
         pass  # a read-only cache still serves; it is only trimmed in a different order
+
+
+def cap_text() -> str:
+    """The features cache's cap in words (``data cache`` prints it; the Disk use dialog shows it)."""
+    from app.storage import human_size
+
+    cap = feature_cache_limit()
+    return ("cap of the features cache: " + ("none" if cap is None else
+                                            f"{human_size(cap)}, the least recently used removed first")
+            + " (FILTER_EXPLORER_FEATURE_CACHE_GB; 0: none)")
+
+
+def survey(cancel=None):
+    """Task: (the caches' ``usage()`` rows, ``cap_text()``), for a view that must not walk the folders on its own
+    thread (a features folder can hold thousands of files)."""
+    from app.tasks import Progress, check
+
+    yield Progress(0, None, "measuring the caches")
+    rows = usage()
+    check(cancel)
+    return tuple(rows), cap_text()
+
+
+def clear_task(names: list[str], cancel=None):
+    """Task: ``clear(names)`` (an empty list clears nothing but the stale temporaries); (files, bytes) removed."""
+    from app.tasks import Progress, check
+
+    check(cancel)
+    yield Progress(0, None, "clearing " + (", ".join(names) if names else "stale temporaries"))
+    return clear(list(names))

@@ -172,10 +172,7 @@ def _print_usage() -> None:
     total = sum(u.bytes + u.stale_bytes for u in rows)
     print(f"{'total'.ljust(width)}  {sum(u.files for u in rows):>6,} file(s)  {human_size(total):>9}  in "
           f"{rows[0].folder.parent if rows else ''}")
-    cap = caches.feature_cache_limit()
-    print("cap of the features cache: " + ("none" if cap is None else
-                                          f"{human_size(cap)}, the least recently used removed first")
-          + " (FILTER_EXPLORER_FEATURE_CACHE_GB; 0: none)")
+    print(caches.cap_text())
 
 
 def cmd_cache(args) -> int:

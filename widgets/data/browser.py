@@ -12,6 +12,7 @@ API (what an embedding workspace uses)::
     b.is_busy()               # a load or download is running (or the grid's labels are being made)
     b.wait_ready(ms)          # process events until the preview is shown (screenshots, tests)
     b.shortcuts()             # ["Ctrl+O: choose an image folder", "Esc: cancel the download or load"]
+    b.show_disk_use()         # the Disk use dialog: the app's caches with their sizes, clearing (cache_dialog)
     b.shutdown()              # cancel and join the workers (call from the workspace's shutdown())
     b.datasetChanged(str)     # the user (or the setter) chose another dataset
     b.subsetChanged(int)      # the subset size changed (0 = all)
@@ -81,6 +82,11 @@ class DatasetBrowser(QWidget):
         self.of_label = QLabel("of ? training images")
         self.root_btn = QToolButton(text="Data folder…")
         self.root_btn.clicked.connect(self.choose_root)
+        self.disk_btn = QToolButton(text="Disk use…")
+        self.disk_btn.setToolTip("The app's caches (decoded datasets, extracted features) with their sizes; clear "
+                                 "the ones you choose")
+        self.disk_btn.clicked.connect(self.show_disk_use)
+        self.disk_dialog = None  # widgets.data.cache_dialog.CacheDialog, once opened
         self.status = QLabel("", wordWrap=True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
@@ -96,6 +102,7 @@ class DatasetBrowser(QWidget):
         sub.addWidget(QLabel("Use"))
         sub.addWidget(self.subset_spin)
         sub.addWidget(self.of_label, 1)
+        sub.addWidget(self.disk_btn)
         self.samples = SamplesView()  # the mosaic and the class counts
         self.samples.relaidOut.connect(self._describe)
 
@@ -202,6 +209,8 @@ class DatasetBrowser(QWidget):
         self._debounce.stop()
         self.samples.stop()
         self.pool.shutdown()
+        if self.disk_dialog is not None:
+            self.disk_dialog.shutdown()  # cancels and joins its workers
         self._load_worker = None
         self._dl_worker = None
 
@@ -220,6 +229,16 @@ class DatasetBrowser(QWidget):
         return QFileDialog.getExistingDirectory(self, "Datasets folder", self._root or str(paths.data_root()))
 
     @Slot()
+    def show_disk_use(self) -> None:
+        """The Disk use dialog (the app's caches, their sizes, clearing), measured afresh each time it opens."""
+        from widgets.data.cache_dialog import CacheDialog
+
+        if self.disk_dialog is None:
+            self.disk_dialog = CacheDialog(self)
+        else:
+            self.disk_dialog.refresh()
+        self.disk_dialog.show()  # a second click on a dialog already open refreshes it
+
     def choose_root(self) -> None:
         folder = self.ask_root()
         if not folder:

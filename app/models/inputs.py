@@ -326,17 +326,20 @@ def to_tensor(images: np.ndarray, ispec: InputSpec, device: Any = "cpu", size: t
     x = convert_channels(x, ispec.channels)
     x = resize(x, size or ispec.size, ispec)
     scale, shift = affine(ispec, x.device)
-    return channels_last(torch.addcmul(shift, x, scale))
+    x = torch.addcmul(shift, x, scale)
+    # channels-last where it was measured faster (the CPU); other devices keep torch's default layout (Live chooses
+    # its own there: app.live.engine)
+    return channels_last(x) if x.device.type == "cpu" else x.contiguous()
 
 
 def channels_last(x):
     """(N, C, H, W) ``x`` stored channels-last (strides C H W, 1, W C, C; also for C = 1, whose channel stride torch
-    would otherwise leave at H W), as ``to_tensor`` returns every batch. torch's CPU convolutions and pooling take a
-    faster path for this layout: measured on one thread (2026-12-01, load < 1), rdsn k = 2048 block-1 maps of 32x32
-    CIFAR-10 images 49 -> 169 images/s, the random-cifar10 preset's extraction on two threads 125 -> 233 images/s;
-    at 240x320, 2 threads: resnet20 features 13.8 -> 18.5 frames/s, a 4-layer ``simple`` CNN 35.6 -> 87.8. (A 1-channel
-    batch made by permuting (N, H, W, 1) images already had channel stride 1, which is why MNIST extraction was fast and
-    CIFAR-10's was not.) The values are the same tensor's; only the memory order differs."""
+    would otherwise leave at H W), as ``to_tensor`` returns every batch on the CPU. torch's CPU convolutions and
+    pooling take a faster path for this layout: measured on one thread (2026-12-01, load < 1), rdsn k = 2048 block-1
+    maps of 32x32 CIFAR-10 images 49 -> 169 images/s, the random-cifar10 preset's extraction on two threads 125 ->
+    233 images/s; at 240x320, 2 threads: resnet20 features 13.8 -> 18.5 frames/s, a 4-layer ``simple`` CNN 35.6 ->
+    87.8. (A 1-channel batch made by permuting (N, H, W, 1) images already had channel stride 1, which is why MNIST
+    extraction was fast and CIFAR-10's was not.) The values are the same tensor's; only the memory order differs."""
     import torch
 
     if x.dim() != 4:

@@ -46,3 +46,39 @@ def test_a_model_gives_the_same_features_for_either_order():
         a = m.extract_pooled(x.contiguous(), pool=2, layer=1)
         b = m.extract_pooled(channels_last(x), pool=2, layer=1)
     assert torch.allclose(a, b, atol=1e-4, rtol=1e-5)
+
+
+class _ViewNet(torch.nn.Module):
+    """A model file's typical code: ``x.view(n, -1)`` after its convolutions (fails on channels-last maps)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(channels, 4, 5)
+        self.fc = torch.nn.Linear(4 * 12 * 12, 10)
+
+    def forward(self, x):
+        x = torch.nn.functional.max_pool2d(torch.relu(self.conv(x)), 2)
+        return self.fc(x.view(x.size(0), -1))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("script", [False, True])
+def test_an_imported_model_that_views_its_maps_runs_on_the_channels_last_batches(channels, script):
+    from app.models.evaluate import predict
+    from app.models.external.backbone import ExternalBackbone
+    from app.tasks import run_to_end
+
+    torch.manual_seed(0)
+    net = _ViewNet(channels).eval()
+    model = ExternalBackbone(torch.jit.script(net) if script else net, size=(28, 28), channels=channels)
+    images = np.random.default_rng(1).integers(0, 256, (5, 28, 28, channels), dtype=np.uint8)
+    ispec = InputSpec(channels, (28, 28), (0.5,) * channels, (0.25,) * channels)
+    x = to_tensor(images, ispec)
+    assert x.stride() == _nhwc_strides(x)  # what the model is handed
+    with torch.no_grad():
+        expected = net(torch.empty(x.shape).copy_(x))  # torch's default layout
+        assert torch.allclose(model(x), expected, atol=1e-5)
+        maps = model.forward_intermediates(x, [0])[0]
+    assert maps.shape[:2] == (5, 4)
+    scores = run_to_end(predict(model, images, ispec))
+    assert np.allclose(scores, expected.numpy(), atol=1e-4)

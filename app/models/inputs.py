@@ -332,6 +332,21 @@ def to_tensor(images: np.ndarray, ispec: InputSpec, device: Any = "cpu", size: t
     return channels_last(x) if x.device.type == "cpu" else x.contiguous()
 
 
+def standard_layout(x):
+    """(N, C, H, W) ``x`` in torch's default memory order with plain strides (C H W, H W, W, 1), also for C = 1.
+    A model file's own code may assume it (``x.view(n, -1)`` after its convolutions fails on channels-last maps), so
+    the imported models (``app.models.external``) run on this layout whatever the batch's."""
+    import torch
+
+    if x.dim() != 4:
+        return x.contiguous()
+    n, c, h, w = x.shape
+    if tuple(x.stride()) == (c * h * w, h * w, w, 1) or x.numel() == 0:
+        return x
+    out = torch.empty(tuple(x.shape), dtype=x.dtype, device=x.device)
+    return out.copy_(x)
+
+
 def channels_last(x):
     """(N, C, H, W) ``x`` stored channels-last (strides C H W, 1, W C, C; also for C = 1, whose channel stride torch
     would otherwise leave at H W), as ``to_tensor`` returns every batch on the CPU. torch's CPU convolutions and

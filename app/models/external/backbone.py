@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from app.models.base import Backbone, LayerInfo, ModelError
+from app.models.inputs import standard_layout
 from app.models.external.discover import EagerTaps, ScriptTaps, Tap, discover_eager, discover_script
 
 @dataclass(frozen=True)
@@ -129,8 +130,10 @@ class ExternalBackbone(Backbone):
         return ""
 
     # --- the Backbone interface --------------------------------------------------------------------------
+    # the model file's code runs on torch's default layout (``standard_layout``): batches come channels-last
+    # (``to_tensor``), and code such as ``x.view(n, -1)`` after a convolution fails on channels-last maps
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(standard_layout(x))
 
     def _indices(self, indices) -> list[int]:
         n = len(self.taps)
@@ -146,10 +149,10 @@ class ExternalBackbone(Backbone):
         return want
 
     def forward_intermediates(self, x: torch.Tensor, indices=None, stop_early: bool = True) -> list[torch.Tensor]:
-        return self._runner.run(x, self._indices(indices), stop_early)
+        return self._runner.run(standard_layout(x), self._indices(indices), stop_early)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self._runner.run(x, [len(self.taps) - 1], True)[0]
+        return self._runner.run(standard_layout(x), [len(self.taps) - 1], True)[0]
 
     def forward_head(self, feats: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.pool(feats)

@@ -43,8 +43,9 @@ def _figures(name: str, d: dict | None) -> list[str]:
                 f"{d['peak_device_mb']} MB, {d['device']}"]
     if name == "cifar-unpack":
         return ["- unpacked (a cache folder outside the repository; later runs reuse it)"]
-    if name == "cifar-probe":
-        return [f"- **top-1 {100 * d['top1']:.2f}%** (top-2 {100 * d['top2']:.2f}%), {d['n_train']} train / "
+    if name == "cifar-probe" or name.startswith("preset-"):
+        val = f", validation {100 * d['val_top1']:.2f}%" if d.get("val_top1") is not None else ""
+        return [f"- **test top-1 {100 * d['top1']:.2f}%** (top-2 {100 * d['top2']:.2f}%){val}, {d['n_train']} train / "
                 f"{d['n_test']} test, {d['n_features']} features; extract {d['extract_seconds']:.1f} s, head "
                 f"{d['train_seconds']:.1f} s, **wall {d['wall_seconds']:.1f} s** (cache hit {d['feature_cache_hit']}), "
                 f"device {d['device']}"]
@@ -69,7 +70,7 @@ def main() -> int:
             f"- Script: `scripts/gpu-check.sh{' --cpu-dry-run' if args.dry_run else ''}`, total {args.total:.0f} s "
             f"wall; each step bounded by `timeout` (seconds in brackets).",
             "- Targets (issue 14): Live at 1080x1920 >= 60 FPS with app/bare >= 0.9; head >= 20x scikit-learn; "
-            "the random-feature CIFAR-10 preset end to end <= 60 s.", ""]
+            "the random-feature CIFAR-10 preset (preset-random-cifar10) end to end <= 60 s.", ""]
     for r in rows:
         name = r["name"]
         out.append(f"## {name}")

@@ -31,12 +31,17 @@ def test_report_lists_each_command_with_its_figures(tmp_path):
             "bare_ms_median": 15.2, "backbone": "resnet20", "layer": "layer1.2", "frames": 200,
             "channels_last": True, "amp_fp16": True, "device": "CUDA: X"}
     (tmp_path / "live-1080x1920.out").write_text("progress\n" + json.dumps(live) + "\n")
+    preset = {"top1": 0.7604, "top2": 0.8919, "val_top1": 0.7624, "n_train": 45000, "n_test": 10000,
+              "n_features": 36864, "extract_seconds": 12.34, "train_seconds": 20.0, "wall_seconds": 41.5,
+              "feature_cache_hit": False, "device": "CUDA: X"}
+    (tmp_path / "preset-random-cifar10.out").write_text(json.dumps(preset) + "\n")
     (tmp_path / "head.out").write_text("")
     (tmp_path / "head.err").write_text("Traceback ...\nRuntimeError: out of memory\n")
     (tmp_path / "steps.tsv").write_text(
         "name\ttimeout\trc\twall_s\tcommand\n"
         "live-1080x1920\t120\t0\t12.5\tpy main.py bench live --size 1080x1920\n"
-        "head\t180\t124\t180.0\tpy main.py bench head --json\n")
+        "head\t180\t124\t180.0\tpy main.py bench head --json\n"
+        "preset-random-cifar10\t240\t0\t45.0\tpy main.py probe --preset random-cifar10 --json\n")
     out = subprocess.run([sys.executable, "scripts/gpu_report.py", str(tmp_path), "--device-name", "NVIDIA X, 80 GB",
                           "--total", "200"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -45,6 +50,8 @@ def test_report_lists_each_command_with_its_figures(tmp_path):
     assert "`py main.py bench live --size 1080x1920`  (timeout 120 s; exit 0; 12.5 s wall)" in md
     assert "app 61.2 FPS, bare 64.0 FPS, **app/bare 0.956**" in md
     assert "**not measured** (timed out): Traceback ... / RuntimeError: out of memory" in md
+    assert ("**test top-1 76.04%** (top-2 89.19%), validation 76.24%, 45000 train / 10000 test, 36864 features; "
+            "extract 12.3 s, head 20.0 s, **wall 41.5 s**") in md
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")

@@ -4,6 +4,10 @@
 #   scripts/gpu-check.sh                  on a CUDA machine (creates .venv with `make venv` if absent, nothing else)
 #   scripts/gpu-check.sh --cpu-dry-run    every step at tiny sizes on the CPU (tests the script; writes to $TMPDIR)
 #   scripts/gpu-check.sh --out FILE       write the report elsewhere
+#   scripts/gpu-check.sh --paper-sized    instead: issue 13's paper-sized probes (rdsn k = 100,000 after Xue & Roshan:
+#                                         sign, two blocks, global average pooling, on full MNIST and CIFAR-10; the
+#                                         k-means whitened-patches preset at k = 2048), deadline 840 s, report
+#                                         docs/benchmarks/gpu-paper.md
 #
 # Steps (each bounded by `timeout`, all together by a deadline of 540 s; a failed step is reported, the rest run):
 #   1. bench live at 720x1280 and 1080x1920 (app vs bare FPS, ratio, median latency)
@@ -18,13 +22,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DRY=0
+PAPER=0
 OUT=""
+OUT_GIVEN=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --cpu-dry-run) DRY=1 ;;
-        --out) OUT="$2"; shift ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "gpu-check: unknown argument $1 (use --cpu-dry-run, --out FILE)" >&2; exit 2 ;;
+        --paper-sized) PAPER=1 ;;
+        --out) OUT="$2"; OUT_GIVEN=1; shift ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "gpu-check: unknown argument $1 (use --cpu-dry-run, --paper-sized, --out FILE)" >&2; exit 2 ;;
     esac
     shift
 done
@@ -32,7 +39,7 @@ done
 PY=.venv/bin/python
 [[ -x "$PY" ]] || make venv
 START=$(date +%s)
-DEADLINE=$((START + 540))
+DEADLINE=$((START + (PAPER ? 840 : 540)))
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
 CACHE="${FILTER_EXPLORER_GPU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/filter-explorer-gpu-check}"
 trap 'rm -rf "$WORK/home"' EXIT
@@ -44,6 +51,7 @@ if (( DRY )); then
     SIZES=(64x96 96x128); FRAMES=5
     HEAD_ARGS=(--quick); RDSN_ARGS=(--k 1000 --images 16 --batch 16)
     PROBE_LIMITS=(--train-limit 200 --test-limit 100)
+    PAPER_K=1000; PATCH_K=64
 else
     if ! command -v nvidia-smi >/dev/null 2>&1; then
         echo "gpu-check: no nvidia-smi here: this machine has no NVIDIA GPU (or no driver)." >&2
@@ -61,7 +69,9 @@ else
     SIZES=(720x1280 1080x1920); FRAMES=200
     HEAD_ARGS=(); RDSN_ARGS=(--k 100000 --images 2048 --batch 256)
     PROBE_LIMITS=()
+    PAPER_K=100000; PATCH_K=2048
 fi
+if (( PAPER )) && (( ! OUT_GIVEN )); then OUT="${OUT%.md}-paper.md"; fi
 DATA_ROOT=()
 [[ -d ../shared/datasets/MNIST ]] && DATA_ROOT=(--data-root ../shared/datasets)
 
@@ -86,33 +96,57 @@ step() {  # step NAME TIMEOUT_S COMMAND...: run with a timeout (capped by the de
     fi
 }
 
-for size in "${SIZES[@]}"; do
-    step "live-$size" 120 "$PY" main.py bench live --size "$size" --frames "$FRAMES" --device "$DEV" --json
-done
-step head 180 "$PY" main.py --device "$DEV" bench head "${HEAD_ARGS[@]}" "${DATA_ROOT[@]}" --json
-step rdsn 120 "$PY" scripts/rdsn_throughput.py --device "$DEV" "${RDSN_ARGS[@]}" --json
-
-TAR=../shared/datasets/cifar10-jpg.tar.gz
-if [[ -f "$TAR" ]]; then
-    if [[ ! -d "$CACHE/cifar10-jpg/test" ]]; then
-        mkdir -p "$CACHE"
-        step cifar-unpack 120 tar -xzf "$TAR" -C "$CACHE"
-    fi
-    # the probe presets (issue 13), each from a fresh app home: no feature or decoded-dataset cache from an earlier
-    # run (end to end means end to end); the random-feature one first (issue 14's target: <= 60 s)
-    for preset in random-cifar10 patches-cifar10; do
+paper_steps() {  # issue 13's paper-sized runs, each from a fresh app home
+    local tar=../shared/datasets/cifar10-jpg.tar.gz rdsn=(--backbone rdsn --options "k=$PAPER_K" activation=sign
+        blocks=2 --layer 2 --pooling gap)
+    if (( ${#DATA_ROOT[@]} )); then
         rm -rf "$WORK/home"; mkdir -p "$WORK/home"
-        step "preset-$preset" 240 env FILTER_EXPLORER_HOME="$WORK/home" "$PY" main.py --device "$DEV" probe \
-            --preset "$preset" --dataset "imagefolder:$CACHE/cifar10-jpg" "${PROBE_LIMITS[@]}" --json
+        step paper-rdsn-mnist 300 env FILTER_EXPLORER_HOME="$WORK/home" "$PY" main.py --device "$DEV" probe \
+            "${rdsn[@]}" --dataset mnist "${DATA_ROOT[@]}" "${PROBE_LIMITS[@]}" --json
+    fi
+    if [[ -f "$tar" ]]; then
+        [[ -d "$CACHE/cifar10-jpg/test" ]] || { mkdir -p "$CACHE"; step cifar-unpack 120 tar -xzf "$tar" -C "$CACHE"; }
+        rm -rf "$WORK/home"; mkdir -p "$WORK/home"
+        step paper-rdsn-cifar10 300 env FILTER_EXPLORER_HOME="$WORK/home" "$PY" main.py --device "$DEV" probe \
+            "${rdsn[@]}" --dataset "imagefolder:$CACHE/cifar10-jpg" "${PROBE_LIMITS[@]}" --json
+        rm -rf "$WORK/home"; mkdir -p "$WORK/home"
+        step paper-patches-cifar10 300 env FILTER_EXPLORER_HOME="$WORK/home" "$PY" main.py --device "$DEV" probe \
+            --preset patches-cifar10 --options "k=$PATCH_K" --dataset "imagefolder:$CACHE/cifar10-jpg" \
+            "${PROBE_LIMITS[@]}" --json
+    fi
+}
+
+standard_steps() {  # the issue-14 check: Live, head, extraction, the three presets
+    for size in "${SIZES[@]}"; do
+        step "live-$size" 120 "$PY" main.py bench live --size "$size" --frames "$FRAMES" --device "$DEV" --json
     done
-else
-    printf 'preset-random-cifar10\t0\tskipped\t0\t(no %s)\n' "$TAR" >> "$WORK/steps.tsv"
-fi
-if (( ${#DATA_ROOT[@]} )); then
-    rm -rf "$WORK/home"; mkdir -p "$WORK/home"
-    step preset-random-mnist 180 env FILTER_EXPLORER_HOME="$WORK/home" "$PY" main.py --device "$DEV" probe \
-        --preset random-mnist --dataset mnist "${DATA_ROOT[@]}" "${PROBE_LIMITS[@]}" --json
-fi
+    step head 180 "$PY" main.py --device "$DEV" bench head "${HEAD_ARGS[@]}" "${DATA_ROOT[@]}" --json
+    step rdsn 120 "$PY" scripts/rdsn_throughput.py --device "$DEV" "${RDSN_ARGS[@]}" --json
+
+    local TAR=../shared/datasets/cifar10-jpg.tar.gz
+    if [[ -f "$TAR" ]]; then
+        if [[ ! -d "$CACHE/cifar10-jpg/test" ]]; then
+            mkdir -p "$CACHE"
+            step cifar-unpack 120 tar -xzf "$TAR" -C "$CACHE"
+        fi
+        # the probe presets (issue 13), each from a fresh app home: no feature or decoded-dataset cache from an earlier
+        # run (end to end means end to end); the random-feature one first (issue 14's target: <= 60 s)
+        for preset in random-cifar10 patches-cifar10; do
+            rm -rf "$WORK/home"; mkdir -p "$WORK/home"
+            step "preset-$preset" 240 env FILTER_EXPLORER_HOME="$WORK/home" "$PY" main.py --device "$DEV" probe \
+                --preset "$preset" --dataset "imagefolder:$CACHE/cifar10-jpg" "${PROBE_LIMITS[@]}" --json
+        done
+    else
+        printf 'preset-random-cifar10\t0\tskipped\t0\t(no %s)\n' "$TAR" >> "$WORK/steps.tsv"
+    fi
+    if (( ${#DATA_ROOT[@]} )); then
+        rm -rf "$WORK/home"; mkdir -p "$WORK/home"
+        step preset-random-mnist 180 env FILTER_EXPLORER_HOME="$WORK/home" "$PY" main.py --device "$DEV" probe \
+            --preset random-mnist --dataset mnist "${DATA_ROOT[@]}" "${PROBE_LIMITS[@]}" --json
+    fi
+}
+
+if (( PAPER )); then paper_steps; else standard_steps; fi
 
 mkdir -p "$(dirname "$OUT")"
 REPORT_ARGS=(--device-name "$DEVICE_NAME" --total "$(( $(date +%s) - START ))")

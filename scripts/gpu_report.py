@@ -43,7 +43,7 @@ def _figures(name: str, d: dict | None) -> list[str]:
                 f"{d['peak_device_mb']} MB, {d['device']}"]
     if name == "cifar-unpack":
         return ["- unpacked (a cache folder outside the repository; later runs reuse it)"]
-    if name == "cifar-probe" or name.startswith("preset-"):
+    if name == "cifar-probe" or name.startswith(("preset-", "paper-")):
         val = f", validation {100 * d['val_top1']:.2f}%" if d.get("val_top1") is not None else ""
         return [f"- **test top-1 {100 * d['top1']:.2f}%** (top-2 {100 * d['top2']:.2f}%){val}, {d['n_train']} train / "
                 f"{d['n_test']} test, {d['n_features']} features; extract {d['extract_seconds']:.1f} s, head "

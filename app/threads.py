@@ -328,15 +328,35 @@ def drive(gen: Any, tuner: ThreadTuner) -> Any:
 BACKGROUND_NICE = 0  # default nice increment of the desktop app's background work: none (see background_priority)
 
 
-def background_nice(environ=os.environ) -> int:
-    """The nice increment for background work: ``FILTER_EXPLORER_WORKER_NICE`` (0..19) or ``BACKGROUND_NICE``."""
+_chosen_nice: int | None = None  # the desktop app's choice (``set_background_nice``); the variable wins over it
+
+
+def set_background_nice(increment: int | None) -> None:
+    """The nice increment for background work started from now on, as the user chose it in the app (None: the
+    default); ``FILTER_EXPLORER_WORKER_NICE``, where set, still wins. Work already running keeps its priority (a
+    nice value cannot be lowered back without privileges)."""
+    global _chosen_nice
+    _chosen_nice = None if increment is None else max(0, min(19, int(increment)))
+
+
+def forced_background_nice(environ=os.environ) -> int | None:
+    """``FILTER_EXPLORER_WORKER_NICE`` as a valid increment (0..19), or None where it is unset or not a number."""
     text = environ.get("FILTER_EXPLORER_WORKER_NICE", "").strip()
     if not text:
-        return BACKGROUND_NICE
+        return None
     try:
         return max(0, min(19, int(text)))
     except ValueError:
-        return BACKGROUND_NICE
+        return None
+
+
+def background_nice(environ=os.environ) -> int:
+    """The nice increment for background work: ``FILTER_EXPLORER_WORKER_NICE`` (0..19), else the app's choice
+    (``set_background_nice``), else ``BACKGROUND_NICE``."""
+    forced = forced_background_nice(environ)
+    if forced is not None:
+        return forced
+    return BACKGROUND_NICE if _chosen_nice is None else _chosen_nice
 
 
 def background_priority(increment: int | None = None) -> int | None:

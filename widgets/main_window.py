@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QVBo
 
 from app import device
 from app.session import Session
+from widgets.common.background import BackgroundChoice
 from widgets.common.settings import settings  # noqa: F401  (re-exported: widgets.main_window.settings)
 from widgets.common.worker import hold_workers, start_deferred
 from widgets.common.workspace import Workspace
@@ -116,6 +117,8 @@ class MainWindow(QMainWindow):
         self.threads_label = QLabel("")  # the live loop's torch thread choice (app.threads, via LiveStatus)
         self.threads_label.setToolTip("Torch threads of the Live loop: adapted to the machine's load unless forced "
                                       "with --threads N or FILTER_EXPLORER_THREADS")
+        self.background = BackgroundChoice(self.settings)  # how the workers share the machine (issue 14)
+        self.statusBar().addPermanentWidget(self.background)
         self.statusBar().addPermanentWidget(self.threads_label)
         self.statusBar().addPermanentWidget(self.device_label)
         self.statusBar().showMessage("Ready", 3000)

@@ -96,6 +96,10 @@ step() {  # step NAME TIMEOUT_S COMMAND...: run with a timeout (capped by the de
     fi
 }
 
+unpack_cifar() {  # unpack_cifar TAR: the CIFAR-10 JPEG copy into the cache folder outside the repository, once
+    [[ -d "$CACHE/cifar10-jpg/test" ]] || { mkdir -p "$CACHE"; step cifar-unpack 120 tar -xzf "$1" -C "$CACHE"; }
+}
+
 paper_steps() {  # issue 13's paper-sized runs, each from a fresh app home
     local tar=../shared/datasets/cifar10-jpg.tar.gz rdsn=(--backbone rdsn --options "k=$PAPER_K" activation=sign
         blocks=2 --layer 2 --pooling gap)
@@ -105,7 +109,7 @@ paper_steps() {  # issue 13's paper-sized runs, each from a fresh app home
             "${rdsn[@]}" --dataset mnist "${DATA_ROOT[@]}" "${PROBE_LIMITS[@]}" --json
     fi
     if [[ -f "$tar" ]]; then
-        [[ -d "$CACHE/cifar10-jpg/test" ]] || { mkdir -p "$CACHE"; step cifar-unpack 120 tar -xzf "$tar" -C "$CACHE"; }
+        unpack_cifar "$tar"
         rm -rf "$WORK/home"; mkdir -p "$WORK/home"
         step paper-rdsn-cifar10 300 env FILTER_EXPLORER_HOME="$WORK/home" "$PY" main.py --device "$DEV" probe \
             "${rdsn[@]}" --dataset "imagefolder:$CACHE/cifar10-jpg" "${PROBE_LIMITS[@]}" --json
@@ -125,10 +129,7 @@ standard_steps() {  # the issue-14 check: Live, head, extraction, the three pres
 
     local TAR=../shared/datasets/cifar10-jpg.tar.gz
     if [[ -f "$TAR" ]]; then
-        if [[ ! -d "$CACHE/cifar10-jpg/test" ]]; then
-            mkdir -p "$CACHE"
-            step cifar-unpack 120 tar -xzf "$TAR" -C "$CACHE"
-        fi
+        unpack_cifar "$TAR"
         # the probe presets (issue 13), each from a fresh app home: no feature or decoded-dataset cache from an earlier
         # run (end to end means end to end); the random-feature one first (issue 14's target: <= 60 s)
         for preset in random-cifar10 patches-cifar10; do

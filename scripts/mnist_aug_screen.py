@@ -21,37 +21,16 @@ import time
 import numpy as np
 import torch
 
-from app.data import load
-from app.models.spec import ModelSpec
-from app.probe import extract as ex
-from app.probe.config import TTA_SHIFTS, ProbeConfig
-from app.probe.resolve import resolve
-from app.probe.run import test_split, train_splits
+from app.probe.config import TTA_SHIFTS
 from app.probe.selection import select_and_fit
 from app.tasks import run_to_end
+from mnist_preset_features import PresetFeatures
 
 torch.set_num_threads(2)
 root, mode, wds = sys.argv[1], sys.argv[2], [float(x) for x in sys.argv[3].split(",")]
-full = load("mnist", "train", root)
-cfg = ProbeConfig(model=ModelSpec.make("rdsn", options={"blocks": 2, "k": 1024, "activation": "relu"}, seed=0),
-                  dataset="mnist", data_root=root, layer=1, pooling="avgmaxgrid3", head="logistic")
-record, model = resolve(cfg, full)
-tr, va = train_splits(record, full)
-te = test_split(record)
-whash = ex.weights_hash(model) + "|" + record.model.key()
-
-
-def feats(ds, split):
-    key = ex.cache_key(weights=whash, layer=1, pooling="avgmaxgrid3", content=ex.content_digest(ds),
-                       data_root=record.data_root, split=split, ispec=record.input, dtype="auto", dataset="mnist")
-    return run_to_end(ex.extract(model, ds.images, record.input, 1, "avgmaxgrid3", key=key)).array
-
-
-def views(ds, split):
-    X = np.array(feats(ds, split), dtype=np.float32)
-    for dy, dx in TTA_SHIFTS:
-        X += feats(ds.shifted(dy, dx), f"{split} shifted {dy},{dx}")
-    return X / 5
+pf = PresetFeatures(root)
+record, tr, va, te = pf.record, pf.train, pf.val, pf.test
+feats, views = pf.features, pf.views
 
 
 t0 = time.time()

@@ -15,41 +15,25 @@ import time
 import numpy as np
 import torch
 
-from app.data import load
-from app.models.spec import ModelSpec
-from app.probe import extract as ex
-from app.probe.config import TTA_SHIFTS, ProbeConfig
 from app.probe.headcore import standardizer
-from app.probe.resolve import resolve
-from app.probe.run import test_split, train_splits
 from app.probe.selection import select_and_fit
 from app.tasks import run_to_end
+from mnist_preset_features import PresetFeatures
 
 torch.set_num_threads(2)
 root, units, wds = sys.argv[1], int(sys.argv[2]), [float(x) for x in sys.argv[3].split(",")]
-full = load("mnist", "train", root)
-cfg = ProbeConfig(model=ModelSpec.make("rdsn", options={"blocks": 2, "k": 1024, "activation": "relu"}, seed=0),
-                  dataset="mnist", data_root=root, layer=1, pooling="avgmaxgrid3", head="logistic")
-record, model = resolve(cfg, full)
-tr, va = train_splits(record, full)
-te = test_split(record)
-whash = ex.weights_hash(model) + "|" + record.model.key()
+pf = PresetFeatures(root)
+record, tr, va, te = pf.record, pf.train, pf.val, pf.test
 
 
 def feats(ds, split):
-    key = ex.cache_key(weights=whash, layer=1, pooling="avgmaxgrid3", content=ex.content_digest(ds),
-                       data_root=record.data_root, split=split, ispec=record.input, dtype="auto", dataset="mnist")
-    f = run_to_end(ex.extract(model, ds.images, record.input, 1, "avgmaxgrid3", key=key))
-    return torch.from_numpy(np.array(f.array, dtype=np.float32))
+    return torch.from_numpy(np.array(pf.features(ds, split), dtype=np.float32))
 
 
 def views(ds, split):
-    X = feats(ds, split)
     if os.environ.get("VIEWS") != "shift1":
-        return X
-    for dy, dx in TTA_SHIFTS:
-        X = X + feats(ds.shifted(dy, dx), f"{split} shifted {dy},{dx}")
-    return X / 5
+        return feats(ds, split)
+    return torch.from_numpy(pf.views(ds, split))
 
 
 t0 = time.time()

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from app import paths
 from app.errors import UserError
-from app.storage import TMP_MARK, stale_temporaries
+from app.storage import TMP_MARK, human_size, stale_temporaries
+from app.tasks import Progress, check
 
 FEATURE_CACHE_GB = 20.0  # the features cache's default cap (FILTER_EXPLORER_FEATURE_CACHE_GB overrides; 0: none)
 
@@ -152,8 +153,6 @@ def mark_used(path: Path) -> None:
 
 def cap_text() -> str:
     """The features cache's cap in words (``data cache`` prints it; the Disk use dialog shows it)."""
-    from app.storage import human_size
-
     cap = feature_cache_limit()
     return ("cap of the features cache: " + ("none" if cap is None else
                                             f"{human_size(cap)}, the least recently used removed first")
@@ -163,8 +162,6 @@ def cap_text() -> str:
 def survey(cancel=None):
     """Task: (the caches' ``usage()`` rows, ``cap_text()``), for a view that must not walk the folders on its own
     thread (a features folder can hold thousands of files)."""
-    from app.tasks import Progress, check
-
     yield Progress(0, None, "measuring the caches")
     rows = usage()
     check(cancel)
@@ -173,8 +170,6 @@ def survey(cancel=None):
 
 def clear_task(names: list[str], cancel=None):
     """Task: ``clear(names)`` (an empty list clears nothing but the stale temporaries); (files, bytes) removed."""
-    from app.tasks import Progress, check
-
     check(cancel)
     yield Progress(0, None, "clearing " + (", ".join(names) if names else "stale temporaries"))
     return clear(list(names))

@@ -336,15 +336,19 @@ def standard_layout(x):
     """(N, C, H, W) ``x`` in torch's default memory order with plain strides (C H W, H W, W, 1), also for C = 1.
     A model file's own code may assume it (``x.view(n, -1)`` after its convolutions fails on channels-last maps), so
     the imported models (``app.models.external``) run on this layout whatever the batch's."""
-    import torch
-
     if x.dim() != 4:
         return x.contiguous()
     n, c, h, w = x.shape
-    if tuple(x.stride()) == (c * h * w, h * w, w, 1) or x.numel() == 0:
+    return _restrided(x, (c * h * w, h * w, w, 1))
+
+
+def _restrided(x, strides: tuple[int, ...]):
+    """``x`` itself where it has ``strides`` (or no elements), else a copy with them."""
+    import torch
+
+    if tuple(x.stride()) == strides or x.numel() == 0:
         return x
-    out = torch.empty(tuple(x.shape), dtype=x.dtype, device=x.device)
-    return out.copy_(x)
+    return torch.empty_strided(tuple(x.shape), strides, dtype=x.dtype, device=x.device).copy_(x)
 
 
 def channels_last(x):
@@ -355,13 +359,7 @@ def channels_last(x):
     233 images/s; at 240x320, 2 threads: resnet20 features 13.8 -> 18.5 frames/s, a 4-layer ``simple`` CNN 35.6 ->
     87.8. (A 1-channel batch made by permuting (N, H, W, 1) images already had channel stride 1, which is why MNIST
     extraction was fast and CIFAR-10's was not.) The values are the same tensor's; only the memory order differs."""
-    import torch
-
     if x.dim() != 4:
         return x.contiguous()
     n, c, h, w = x.shape
-    strides = (c * h * w, 1, w * c, c)
-    if tuple(x.stride()) == strides or x.numel() == 0:
-        return x
-    out = torch.empty_strided(tuple(x.shape), strides, dtype=x.dtype, device=x.device)
-    return out.copy_(x)
+    return _restrided(x, (c * h * w, 1, w * c, c))

@@ -41,6 +41,7 @@ from app.data import formats, remote
 from app.data.preview import View, browse
 from app.storage import human_size
 from widgets.common.worker import Worker, WorkerPool
+from widgets.data.cache_dialog import DiskUseButton
 from widgets.data.dataset_combo import DatasetCombo
 from widgets.data.samples_view import SamplesView
 from widgets.data.work_bar import WorkBar
@@ -82,11 +83,7 @@ class DatasetBrowser(QWidget):
         self.of_label = QLabel("of ? training images")
         self.root_btn = QToolButton(text="Data folder…")
         self.root_btn.clicked.connect(self.choose_root)
-        self.disk_btn = QToolButton(text="Disk use…")
-        self.disk_btn.setToolTip("The app's caches (decoded datasets, extracted features) with their sizes; clear "
-                                 "the ones you choose")
-        self.disk_btn.clicked.connect(self.show_disk_use)
-        self.disk_dialog = None  # widgets.data.cache_dialog.CacheDialog, once opened
+        self.disk_btn = DiskUseButton()  # the caches' sizes and clearing, in a dialog of its own
         self.status = QLabel("", wordWrap=True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
@@ -209,8 +206,7 @@ class DatasetBrowser(QWidget):
         self._debounce.stop()
         self.samples.stop()
         self.pool.shutdown()
-        if self.disk_dialog is not None:
-            self.disk_dialog.shutdown()  # cancels and joins its workers
+        self.disk_btn.shutdown()  # its dialog's workers
         self._load_worker = None
         self._dl_worker = None
 
@@ -230,14 +226,11 @@ class DatasetBrowser(QWidget):
 
     @Slot()
     def show_disk_use(self) -> None:
-        """The Disk use dialog (the app's caches, their sizes, clearing), measured afresh each time it opens."""
-        from widgets.data.cache_dialog import CacheDialog
+        self.disk_btn.open_dialog()
 
-        if self.disk_dialog is None:
-            self.disk_dialog = CacheDialog(self)
-        else:
-            self.disk_dialog.refresh()
-        self.disk_dialog.show()  # a second click on a dialog already open refreshes it
+    @property
+    def disk_dialog(self):
+        return self.disk_btn.dialog
 
     def choose_root(self) -> None:
         folder = self.ask_root()

@@ -1,5 +1,6 @@
 """Disk use: every cache of the app with its files and size, the features cache's cap, and clearing chosen caches
-(the dialog of the dataset browser's "Disk use…" button; the same as ``data cache`` / ``data clear-cache``).
+(``CacheDialog``, opened and owned by the dataset browser's ``DiskUseButton``; the same as ``data cache`` /
+``data clear-cache``).
 
 Measuring and clearing run in a ``widgets.common.worker.Worker`` (``app.data.caches.survey`` / ``clear_task``); the
 dialog renders the rows. Clearing asks first, names what goes and says what stays (sources, downloads, image
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QLabel, QMessageBox,
-                               QPushButton, QTableWidget, QTableWidgetItem, QTableWidgetSelectionRange, QVBoxLayout,
-                               QWidget)
+                               QPushButton, QTableWidget, QTableWidgetItem, QTableWidgetSelectionRange, QToolButton,
+                               QVBoxLayout, QWidget)
 
 from app.data import caches
 from app.storage import human_size
@@ -155,3 +156,27 @@ class CacheDialog(QDialog):
         """Cancel and join its workers (the browser's shutdown, on the app's close)."""
         self.pool.shutdown()
         self.hide()
+
+
+class DiskUseButton(QToolButton):
+    """The dataset browser's "Disk use…" button: opens its ``CacheDialog`` (made on the first click, measured afresh
+    at each), which it owns: ``shutdown()`` cancels and joins the dialog's workers."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setText("Disk use…")
+        self.setToolTip("The app's caches (decoded datasets, extracted features) with their sizes; clear the ones "
+                        "you choose")
+        self.dialog: CacheDialog | None = None
+        self.clicked.connect(self.open_dialog)
+
+    def open_dialog(self) -> None:
+        if self.dialog is None:
+            self.dialog = CacheDialog(self.window())
+        else:
+            self.dialog.refresh()
+        self.dialog.show()  # a second click on a dialog already open refreshes it
+
+    def shutdown(self) -> None:
+        if self.dialog is not None:
+            self.dialog.shutdown()

@@ -144,6 +144,7 @@ def import_core(key: str) -> None:
     elif key == "probe":
         import sqlite3  # noqa: F401
 
+        import app.data.caches  # noqa: F401  (the browser's Disk use button)
         import app.data.catalog  # noqa: F401
         import app.data.formats  # noqa: F401
         import app.data.imagefolder  # noqa: F401

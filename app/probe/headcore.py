@@ -26,6 +26,7 @@ from app.probe.config import CurvePoint
 from app.threads import one_thread, slice_pool, summed, workers
 
 ROW_CHUNK = 4096
+STATS_CHUNK = 256  # rows per float64 chunk of the standardisation statistics (a 4 MB buffer at 2048 features)
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,15 @@ def standardizer(X: np.ndarray, standardize: bool) -> tuple[np.ndarray, np.ndarr
         return np.zeros(d, np.float32), np.ones(d, np.float32)
     s = np.zeros(d, np.float64)
     ss = np.zeros(d, np.float64)
-    for i in range(0, len(X), ROW_CHUNK):
-        c = np.asarray(X[i:i + ROW_CHUNK], dtype=np.float64)
+    # one small float64 buffer for every chunk: a fresh 4096-row float64 copy (and its square) per chunk cost up to
+    # 0.3 s of page faults on 5000 x 2048 features, against 0.03 s like this (issue 14)
+    buf = np.empty((min(STATS_CHUNK, len(X)), d), np.float64)
+    for i in range(0, len(X), STATS_CHUNK):
+        c = buf[:len(X[i:i + STATS_CHUNK])]
+        np.copyto(c, X[i:i + STATS_CHUNK])
         s += c.sum(0)
-        ss += (c * c).sum(0)
+        np.multiply(c, c, out=c)
+        ss += c.sum(0)
     n = max(1, len(X))
     mean = s / n
     var = np.maximum(ss / n - mean * mean, 0.0)
@@ -76,6 +82,13 @@ def to_device(X: np.ndarray, mean: np.ndarray, inv: np.ndarray, device) -> torch
         torch.sub(c, m, out=out[i:i + len(c)])
         out[i:i + len(c)] *= s
     return out
+
+
+def class_scores(A: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``A W^T + b`` (n, C) for a head's few classes, as the transposed view of ``W A^T + b`` (C, n): on the CPU
+    that product is ~1.6x faster than ``F.linear``'s (5000 x 2048 MNIST features, 10 classes, one thread: 5.9 vs
+    9.6 ms; a logistic evaluation 18.0 -> 14.3 ms), the same sums to float32 rounding (issue 14)."""
+    return torch.addmm(b[:, None], W, A.T).T
 
 
 def accuracy(scores: torch.Tensor, y: torch.Tensor) -> float:

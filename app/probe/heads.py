@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from app.probe.config import CurvePoint
-from app.probe.headcore import (ROW_CHUNK, HeadResult, RowSlices, accuracy, initial_weights, prepare,  # noqa: F401
+from app.probe.headcore import (ROW_CHUNK, HeadResult, RowSlices, accuracy, class_scores, initial_weights, prepare,  # noqa: F401
                                 standardizer, state_of, stop_report, to_device)
 from app.probe.lbfgs import lbfgs
 from app.probe.ridge import train_ridge
@@ -81,19 +81,20 @@ def softmax_objective(A: torch.Tensor, y: torch.Tensor, W: torch.Tensor, b: torc
                       slices: RowSlices | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, dW, db) of mean cross-entropy + wd/2 ||W||^2 over the rows of A (labels y; W (C, d), b (C,)); the sums
     over rows computed by ``slices`` (``RowSlices``: consecutive row slices on single-threaded workers, added in
-    order), else in one piece. Gradients by hand: autograd's A.T @ G is several times slower on CPU than (G.T @ A).T.
+    order), else in one piece. Gradients by hand: autograd's A.T @ G is several times slower on CPU than (G.T @ A).T;
+    the scores as (classes, rows) (``class_scores``).
     """
     n = len(A)
 
     def part(start: int, stop: int):
         As, ys = A[start:stop], y[start:stop]
-        z = F.linear(As, W, b)
+        zT = class_scores(As, W, b).T  # (C, rows): the classes' scores, each class a contiguous row
         rows = torch.arange(stop - start, device=A.device)
-        loss = (torch.logsumexp(z, 1) - z[rows, ys]).sum()
-        P = torch.softmax(z, 1)
-        P[rows, ys] -= 1.0
-        P /= n
-        return loss, P.T @ As, P.sum(0)
+        loss = (torch.logsumexp(zT, 0) - zT[ys, rows]).sum()
+        PT = torch.softmax(zT, 0)
+        PT[ys, rows] -= 1.0
+        PT /= n
+        return loss, PT @ As, PT.sum(1)
 
     loss, gW, gb = slices.sum(part, n) if slices is not None else part(0, n)
     return loss / n + 0.5 * wd * (W * W).sum(), gW + wd * W, gb
@@ -128,7 +129,7 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
     epochs = int(opts["epochs"])
     every_opt = int(opts.get("eval_every", 10))
     every = max(1, every_opt)
-    W0, b0 = initial_weights(init, n_classes, d, device)  # (C, d): F.linear is fast on CPU
+    W0, b0 = initial_weights(init, n_classes, d, device)  # (C, d): class_scores multiplies W A^T
     tuner = ThreadTuner("head")  # in the thread that runs this task (app.threads; issue 14)
     Wt = W0.clone().requires_grad_(True)
     b = b0.clone().requires_grad_(True)
@@ -137,8 +138,8 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
 
     def point(step: int, epoch: float, loss: float, force: bool = False):
         with torch.no_grad():
-            te = _acc(F.linear(B, Wt, b), yt) if force and len(yt) else None
-            tr = _acc(F.linear(A[:20000], Wt, b), y[:20000]) if force else None
+            te = _acc(class_scores(B, Wt, b), yt) if force and len(yt) else None
+            tr = _acc(class_scores(A[:20000], Wt, b), y[:20000]) if force else None
         cp = CurvePoint(step, epoch, loss, tr, te)
         curves.append(cp)
         return cp
@@ -239,7 +240,7 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
         else:
             raise ValueError(f"logistic: optimizer must be lbfgs or adam, got {opts['optimizer']!r}")
         with torch.no_grad(), slices.evaluation():
-            scores = F.linear(B, Wt, b).float().cpu().numpy()
+            scores = class_scores(B, Wt, b).float().cpu().numpy()
     return HeadResult(scores, tuple(curves), time.perf_counter() - t0, dict(opts), stop, state_of(Wt, b))
 
 

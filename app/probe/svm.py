@@ -26,10 +26,9 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from app.probe.config import CurvePoint
-from app.probe.headcore import HeadResult, accuracy, initial_weights, prepare, state_of, stop_report
+from app.probe.headcore import HeadResult, accuracy, class_scores, initial_weights, prepare, state_of, stop_report
 from app.probe.lbfgs import lbfgs
 from app.probe.precond import NYSTROM_RANK, NYSTROM_ROWS, Cholesky, Identity, nystrom
 from app.tasks import CancelToken, Progress, check
@@ -55,7 +54,7 @@ def objective_and_gap(A: torch.Tensor, Ypm: torch.Tensor, W: torch.Tensor, b: to
     is (2 sum m - sum m^2) / n - |G|^2 / (2 lam), G the data part of the gradient (-2/n sum_i m_i y_i [x_i 1]), and
     (primal - dual) / primal bounds the relative distance of the primal objective from its optimum (liblinear's dual
     solvers stop on the same kind of bound). Costs nothing beyond the gradient: every term is already computed."""
-    margin = torch.clamp_(1 - Ypm * F.linear(A, W, b), min=0)
+    margin = torch.clamp_(1 - Ypm * class_scores(A, W, b), min=0)
 
     def scores_gradient(m: torch.Tensor) -> torch.Tensor:  # d mean-loss / d scores, in place of the margins
         return m.mul_(Ypm).mul_(-2.0 / len(A))
@@ -70,7 +69,7 @@ def ww_objective_and_gap(A: torch.Tensor, y: torch.Tensor, W: torch.Tensor, b: t
     One problem for all classes (the scores compete, as in softmax regression) instead of K independent one-vs-rest
     problems. Its Fenchel dual has the same form as the one-vs-rest one with the margins m_ij (j != y_i) in place of
     the one-vs-rest margins (dual point beta = 2 C m): the gap is computed by the same formula."""
-    S = F.linear(A, W, b)
+    S = class_scores(A, W, b)
     margin = torch.clamp_(S.sub_(S.gather(1, y[:, None])).add_(1.0), min=0)
     margin.scatter_(1, y[:, None], 0.0)
 
@@ -215,13 +214,13 @@ def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed
             last_it = it
             last = it.converged or it.stalled or it.n_iter >= max_iter
             ev = last or accuracy_due(it.n_iter, every_opt)
-            te = accuracy(F.linear(B, W, b), yt) if ev and len(yt) else None
-            tr = accuracy(F.linear(A[:20000], W, b), y[:20000]) if ev else None
+            te = accuracy(class_scores(B, W, b), yt) if ev and len(yt) else None
+            tr = accuracy(class_scores(A[:20000], W, b), y[:20000]) if ev else None
             cp = CurvePoint(it.n_iter, float(it.n_iter), it.loss, tr, te)
             curves.append(cp)
             yield Progress(it.n_iter, max_iter, f"training linear SVM: iteration {it.n_iter}/{max_iter}, "
                            f"loss {it.loss:.4f}", cp)
-        scores = F.linear(B, W, b).float().cpu().numpy()
+        scores = class_scores(B, W, b).float().cpu().numpy()
     rel, gap = (recent[-1][1], recent[-1][2]) if recent else (float("nan"), float("nan"))
     if last_it is not None:
         # the values at the final iterate (the line search's last evaluation may be another point)

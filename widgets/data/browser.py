@@ -20,8 +20,8 @@ API (what an embedding workspace uses)::
 
 Loading, tiling and counting run in a ``widgets.common.worker.Worker`` (``app.data.preview.browse``); the panels
 render the resulting ``View``: ``DatasetCombo`` (the choice), ``WorkBar`` (progress, Download, Cancel; an
-interrupted download resumes), ``SamplesView`` (the mosaic, laid out for its area, and the class counts). Errors are
-shown in the panel; the browser keeps working.
+interrupted download resumes), ``SamplesView`` (the mosaic, laid out for its area, and the class counts);
+``DownloadFlow`` runs a download and says its outcome. Errors are shown in the panel; the browser keeps working.
 
 ``preview()`` builds one for ``python -m widgets.preview``.
 """
@@ -43,6 +43,7 @@ from app.storage import human_size
 from widgets.common.worker import Worker, WorkerPool
 from widgets.data.cache_dialog import DiskUseButton
 from widgets.data.dataset_combo import DatasetCombo
+from widgets.data.download import DownloadFlow
 from widgets.data.samples_view import SamplesView
 from widgets.data.work_bar import WorkBar
 
@@ -63,7 +64,6 @@ class DatasetBrowser(QWidget):
         self._dataset = None  # ArrayDataset of the previewed split
         self._train_size: dict[str, int] = {}
         self._load_worker: Worker | None = None
-        self._dl_worker: Worker | None = None
         self._last_index = 0
         self._error = ""
         self._closed = False
@@ -89,6 +89,9 @@ class DatasetBrowser(QWidget):
         self.status.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.work = WorkBar()
         self.download_btn, self.cancel_btn = self.work.download_btn, self.work.cancel_btn
+        self.downloads = DownloadFlow(self.pool, self.work, self)  # one download at a time, on the work bar
+        self.downloads.message.connect(self._set_message)
+        self.downloads.downloaded.connect(self._on_downloaded)
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Dataset"))
@@ -184,8 +187,8 @@ class DatasetBrowser(QWidget):
         return self._error
 
     def is_busy(self) -> bool:
-        return any(w is not None and w.is_running() for w in (self._load_worker, self._dl_worker)) or \
-            self.samples.busy()
+        loading = self._load_worker is not None and self._load_worker.is_running()
+        return loading or self.downloads.running() or self.samples.busy()
 
     def wait_ready(self, ms: int = 5000) -> bool:
         from PySide6.QtCore import QElapsedTimer
@@ -208,7 +211,7 @@ class DatasetBrowser(QWidget):
         self.pool.shutdown()
         self.disk_btn.shutdown()  # its dialog's workers
         self._load_worker = None
-        self._dl_worker = None
+        self.downloads.forget()
 
     # --- choices ------------------------------------------------------------------------------------------
     def _update_root_tip(self) -> None:
@@ -298,7 +301,7 @@ class DatasetBrowser(QWidget):
         if self._closed:
             return
         name, split, root = self.dataset_name, self.split, self._root
-        if self._dl_worker is not None and self._dl_worker.is_running():
+        if self.downloads.running():
             return
         if name in formats.BUILTINS and formats.locate(name, root) is None:
             self._cancel_load()
@@ -336,34 +339,22 @@ class DatasetBrowser(QWidget):
 
     @Slot()
     def cancel(self) -> None:
-        if self._dl_worker is not None and self._dl_worker.is_running():
-            self._dl_worker.cancel()
-        elif self._load_worker is not None and self._load_worker.is_running():
+        if self.downloads.cancel():
+            return
+        if self._load_worker is not None and self._load_worker.is_running():
             self._load_worker.cancel()
 
     @Slot()
     def download(self) -> None:
-        name, root = self.dataset_name, self._root
-        running = self._dl_worker is not None and self._dl_worker.is_running()
-        if self._closed or name not in formats.BUILTINS or running:
+        if self._closed or self.dataset_name not in formats.BUILTINS or self.downloads.running():
             return
-        force = self.work.repair  # "Download again": repair a damaged copy
         self._cancel_load()
-        self.download_btn.setEnabled(False)
-        self._set_message(f"downloading {name}…", error=False)
-        w = self.pool.start(lambda token: remote.download(name, root, cancel=token, force=force),
-                            name="dataset-download")
-        w.progress.connect(self._on_progress)
-        w.finished.connect(self._on_downloaded)
-        w.failed.connect(self._on_download_failed)
-        w.cancelled.connect(self._on_download_cancelled)
-        self._dl_worker = w
-        self.work.busy(True)
+        self.downloads.start(self.dataset_name, self._root)  # its progress, outcome and messages: DownloadFlow
 
     # --- worker results (GUI thread) ------------------------------------------------------------------------
     @Slot(object)
     def _on_progress(self, p) -> None:
-        if self.sender() not in (self._load_worker, self._dl_worker):
+        if self.sender() is not self._load_worker:
             return
         self.work.progress(p)
 
@@ -405,29 +396,12 @@ class DatasetBrowser(QWidget):
         self._set_message("Loading cancelled.", error=False)
 
     @Slot(object)
-    def _on_downloaded(self, path) -> None:
-        self._dl_worker = None
-        self.work.busy(False)
-        self.work.withdraw()
+    def _on_downloaded(self, _path) -> None:  # DownloadFlow said where; the new copy is now the one to show
         self.combo.update_texts(self._root)
-        self._set_message(f"Downloaded into {path}.", error=False)
         self._refresh()
 
-    @Slot(str)
-    def _on_download_failed(self, msg: str) -> None:
-        self._dl_worker = None
-        self.work.busy(False)
-        self.download_btn.setEnabled(True)
-        self._set_message(f"Download failed: {msg}", error=True)
-
-    @Slot()
-    def _on_download_cancelled(self) -> None:
-        self._dl_worker = None
-        self.work.busy(False)
-        self.download_btn.setEnabled(True)
-        self._set_message("Download cancelled; Download again to resume where it stopped.", error=False)
-
     # --- rendering ----------------------------------------------------------------------------------------
+    @Slot(str, bool)
     def _set_message(self, text: str, error: bool) -> None:
         self._error = text if error else ""
         self.status.setText(text)

@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from app.probe.config import CurvePoint
 from app.threads import one_thread, slice_pool, summed, workers
@@ -85,10 +86,15 @@ def to_device(X: np.ndarray, mean: np.ndarray, inv: np.ndarray, device) -> torch
 
 
 def class_scores(A: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``A W^T + b`` (n, C) for a head's few classes, as the transposed view of ``W A^T + b`` (C, n): on the CPU
-    that product is ~1.6x faster than ``F.linear``'s (5000 x 2048 MNIST features, 10 classes, one thread: 5.9 vs
-    9.6 ms; a logistic evaluation 18.0 -> 14.3 ms), the same sums to float32 rounding (issue 14)."""
-    return torch.addmm(b[:, None], W, A.T).T
+    """``A W^T + b`` (n, C) for a head's few classes. On the CPU with one torch thread (the logistic head's row
+    slices, ``RowSlices``) as the transposed view of ``W A^T + b`` (C, n): MKL computes that product ~1.6x faster
+    than ``F.linear``'s (5000 x 2048 MNIST features, 10 classes: 5.9 vs 9.6 ms; 4096 x 18432: 48 vs 81 ms; a
+    logistic evaluation 18.0 -> 14.3 ms), the same sums to float32 rounding (issue 14). With a team of threads it
+    does not split that product (2 threads: 47 ms against ``F.linear``'s 41 ms), nor is it faster on a GPU: there
+    ``F.linear``."""
+    if A.device.type == "cpu" and torch.get_num_threads() == 1:
+        return torch.addmm(b[:, None], W, A.T).T
+    return F.linear(A, W, b)
 
 
 def accuracy(scores: torch.Tensor, y: torch.Tensor) -> float:

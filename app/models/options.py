@@ -32,6 +32,8 @@ TOOLTIPS = {
     "k": "Number of random filters (channels) of the stem; the depthwise layers keep k channels",
     "blocks": "Number of [pool -> depthwise conv -> sign -> depthwise conv -> sign] blocks after the stem",
     "stem_kernel": "Kernel side of the stem convolution (empty: 5 for inputs up to 64 px, else 7)",
+    "stem_padding": "Zero padding of the stem convolution in pixels (empty: half its kernel, maps keep the input's "
+                    "size; Xue & Roshan's published code pads 1)",
     "pool_grid": "Pool the last map over a g x g grid (1: global average) -> k x g^2 features",
     "bias": "Random biases on the convolutions",
     "expansion": "LC blocks: each 3x3 conv becomes c_out x E frozen random filters + a learned 1x1 mixing conv",

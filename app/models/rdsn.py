@@ -1,6 +1,6 @@
 """``rdsn``: the random depthwise signed network of Xue & Roshan.
 
-stem: conv in->k (``stem_kernel``, 5x5 for 32 px inputs, "same" padding) + sign; then ``blocks`` times
+stem: conv in->k (``stem_kernel``, 5x5 for 32 px inputs, "same" padding unless ``stem_padding``) + sign; then ``blocks`` times
 [2x2 average pool -> depthwise conv -> sign -> depthwise conv -> sign]; global average pooling (or a
 ``pool_grid`` x ``pool_grid`` grid of averages) -> k (x grid^2) features. Weights and biases are drawn N(0, 1) from
 ``seed`` and never trained (``requires_grad`` is off).
@@ -40,6 +40,7 @@ class RDSN(Backbone):
         k: int = 1024,
         blocks: int = 2,
         stem_kernel: int | None = None,
+        stem_padding: int | None = None,
         kernel_size: int = 3,
         pool_grid: int = 1,
         pool: str = "avg",
@@ -61,12 +62,16 @@ class RDSN(Backbone):
             raise ValueError("rdsn: pool must be 'avg' or 'max'")
         if stem_kernel is None:
             stem_kernel = 5 if input_size <= 64 else 7
+        pad = stem_kernel // 2 if stem_padding is None else int(stem_padding)
+        if not 0 <= pad < stem_kernel:
+            raise ValueError(f"rdsn: stem_padding must be 0..{stem_kernel - 1} for a {stem_kernel}x{stem_kernel} stem, "
+                             f"got {stem_padding}")
         self.k, self.n_blocks, self.pool_grid, self.pool_kind = int(k), int(blocks), int(pool_grid), pool
         self.act_name = activation
         self.chunk_bytes = int(chunk_bytes)
         self.default_input = (int(in_channels), int(input_size), int(input_size))
         g = torch.Generator().manual_seed(int(seed))
-        self.stem = nn.Conv2d(in_channels, k, stem_kernel, padding=stem_kernel // 2, bias=bias)
+        self.stem = nn.Conv2d(in_channels, k, stem_kernel, padding=pad, bias=bias)
         self.dw = nn.ModuleList()
         for _ in range(2 * blocks):
             self.dw.append(nn.Conv2d(k, k, kernel_size, padding=kernel_size // 2, groups=k, bias=bias))

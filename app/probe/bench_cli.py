@@ -56,6 +56,13 @@ def register(sub, bench) -> None:
     e.add_argument("--rounds", type=int, default=2, help="measurements of each side, alternating (default 2)")
     e.add_argument("--timeout", type=float, default=600, help="seconds allowed to one measurement (default 600)")
     e.add_argument("--seed", type=int, default=0, help="the images' subset seed")
+    e.add_argument("--authors", default=None, metavar="RANDOM_HP_PY",
+                   help="also time Xue & Roshan's published model code: the path of their random_hp.py "
+                        "(github.com/xyzacademic/RandomDepthwiseCNN, mnist/random_hp.py); needs settings their network "
+                        "computes, e.g. --options '{\"k\": 1024, \"blocks\": 1, \"stem_kernel\": 5, \"kernel_size\": 5, "
+                        "\"stem_padding\": 1}' --layer 1 --pooling gap")
+    e.add_argument("--authors-batch", type=int, default=None, metavar="N",
+                   help="images per forward of the authors' network (default 8, as their mnist/run_job.sh)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_bench_extract)
 
@@ -102,4 +109,7 @@ def cmd_bench_extract(args) -> int:
               f"features match: {out['features_match']}   ({st['images']} {st['dataset']} images, {st['backbone']} "
               f"{json.dumps(st['options'])}, layer {st['layer']}, {st['pooling']}, batch {st['batch']}, "
               f"{st['threads']} threads, load {st['load_average_before'][0]:.1f})")
+        if "authors_img_s" in out:
+            print(f"authors' code {out['authors_img_s']:.1f} img/s (peak {out['authors_peak_rss_mb']:.0f} MB)   "
+                  f"ours/authors {out['ratio_vs_authors']:.3f}   features match: {out['authors_features_match']}")
     return 0

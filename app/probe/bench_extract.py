@@ -8,6 +8,15 @@ pre-processing is not in its time). Both: the same images, model, device, batch 
 fixed thread count (the tuner off); each measurement in its own process, after a one-batch warm-up, so that its peak
 resident memory (``VmHWM``, reset through ``/proc/self/clear_refs`` where allowed) is its own. Measurements alternate
 (ours, bare, ours, bare, ...) and the best time of each counts, so the machine's load affects both alike.
+
+``--authors PATH`` adds a third side (issue 13): Xue & Roshan's published model code (the ``random_hp.py`` of their
+repository github.com/xyzacademic/RandomDepthwiseCNN, ``mnist/`` for grey images; not shipped here), its ``Rh``
+built for the same settings with OUR weights copied in (so that the features must match: the sketch checks it), its
+own forward per batch on the images pre-processed once like the bare side, ``--authors-batch`` images at a time
+(default 8, their ``mnist/run_job.sh``'s; their network is fastest on small batches here). Only settings
+their network can express are accepted: rdsn, ``stem_padding`` 1 (their stem pads 1 whatever its kernel),
+``kernel_size`` = ``stem_kernel`` (their depthwise kernels are the stem's size), the last block, global average
+pooling, sign, biases.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ import numpy as np
 from app.errors import AppError, UserError
 
 KINDS = ("ours", "bare")
+AUTHORS_KIND = "authors"
+AUTHORS_BATCH = 8  # the batch size of Xue & Roshan's mnist/run_job.sh
 QUICK_IMAGES = 300
 QUICK_OPTIONS = {"k": 32}
 SKETCH = 4  # columns of the seeded random projection that compares the two feature arrays
@@ -49,7 +60,16 @@ def settings_from_args(args) -> dict:
     except ValueError as exc:
         raise UserError(f"bench extract: --pooling: {exc}") from None
     dataset = bench_dataset(args)
+    authors = getattr(args, "authors", None)
+    if authors is not None and not Path(authors).is_file():
+        raise UserError(f"bench extract: --authors {authors}: no such file (the random_hp.py of Xue & Roshan's "
+                        "repository, e.g. RandomDepthwiseCNN/mnist/random_hp.py)")
+    authors_batch = getattr(args, "authors_batch", None)
+    authors_batch = AUTHORS_BATCH if authors_batch is None else int(authors_batch)
+    if authors_batch < 1:
+        raise UserError(f"bench extract: --authors-batch must be at least 1, got {authors_batch}")
     return {"dataset": dataset, "data_root": args.data_root,
+            "authors": None if authors is None else str(Path(authors).resolve()), "authors_batch": authors_batch,
             "images": min(args.images, QUICK_IMAGES) if args.quick else int(args.images),
             "backbone": args.backbone, "options": bench_options(args, QUICK_OPTIONS if args.quick else {}),
             "layer": d0["layer"] if args.layer is None else int(args.layer), "pooling": pooling,
@@ -89,6 +109,71 @@ def prepare(settings: dict, fit: bool = True):
     if fit and getattr(model, "needs_fit", False):
         run_to_end(ex.fit_backbone(model, ds, ispec, settings["seed"]))
     return model, ds.images, ispec, layer, dev
+
+
+def check_authors_settings(settings: dict, model, layer: int) -> None:
+    """UserError unless the authors' ``Rh`` can compute exactly what ``settings`` ask for (see the module text)."""
+    opts = settings["options"]
+    need = []
+    if settings["backbone"] != "rdsn":
+        need.append("--backbone rdsn")
+    else:
+        stem = model.stem
+        dw = list(model.dw)
+        if stem.padding != (1, 1):
+            need.append('"stem_padding": 1')
+        if dw and dw[0].kernel_size != stem.kernel_size:
+            need.append(f'"kernel_size": {stem.kernel_size[0]} (the stem\'s)')
+        if model.act_name != "sign" or stem.bias is None or model.pool_grid != 1:
+            need.append('"activation": "sign", "bias": true, "pool_grid": 1')
+        if layer != model.n_blocks or model.n_blocks < 1:
+            need.append(f"--layer {max(1, model.n_blocks)} (the last block; at least one)")
+    if settings["pooling"] != "gap":
+        need.append("--pooling gap")
+    if need:
+        raise UserError("bench extract --authors: their network computes only rdsn with its stem padded by 1, "
+                        "depthwise kernels of the stem's size, sign, biases and global average pooling of the last "
+                        f"block; set {', '.join(need)} (got --options {json.dumps(opts)})")
+
+
+def authors_model(path: str, model, seed: int):
+    """The authors' ``Rh`` from ``path`` for ``model``'s shape, with ``model``'s weights copied in."""
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("authors_random_hp", path)
+    mod = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(mod)
+        torch.manual_seed(seed)
+        net = mod.Rh(num_layers=model.n_blocks, kernel_size=model.stem.kernel_size[0], n=model.k)
+        stem_shape = net.conv.weight.shape
+    except Exception as exc:  # their file, their errors: say whose
+        raise UserError(f"bench extract --authors {path}: cannot build its Rh: {type(exc).__name__}: {exc}") from None
+    if stem_shape != model.stem.weight.shape:
+        raise UserError(f"bench extract --authors {path}: its stem takes {stem_shape[1]} input channel(s), "
+                        f"the images have {model.stem.weight.shape[1]} (use their repository's file for this dataset)")
+    try:
+        with torch.no_grad():
+            net.conv.weight.copy_(model.stem.weight)
+            net.conv.bias.copy_(model.stem.bias)
+            for i, block in enumerate(net.conv2):
+                for theirs, ours in ((block.conv, model.dw[2 * i]), (block.conv2, model.dw[2 * i + 1])):
+                    theirs.weight.copy_(ours.weight)
+                    theirs.bias.copy_(ours.bias)
+    except (AttributeError, IndexError, RuntimeError, TypeError) as exc:
+        raise UserError(f"bench extract --authors {path}: its Rh is not the published network (conv, then conv2 "
+                        f"blocks of conv and conv2): {type(exc).__name__}: {exc}") from None
+    return net.eval()
+
+
+def authors_features(net, x, batch: int):
+    """Their forward, batch by batch, as their ``stack_features.py`` runs it (no_grad): (N, k) float32."""
+    import torch
+
+    with torch.no_grad():
+        return torch.cat([net(x[s:s + batch]).float() for s in range(0, len(x), batch)]).cpu().numpy()
 
 
 def bare_features(model, x, layer: int, pooling: str, batch: int):
@@ -135,8 +220,15 @@ def measure(kind: str, settings: dict) -> dict:
     pooling = settings["pooling"]
     batch = ex.batch_size(model, to_tensor(images[:1], ispec, dev), layer)
     warm = images[:batch]  # one batch through the same path: lazy initialisation is nobody's time
+    net = None
+    if kind == AUTHORS_KIND:
+        check_authors_settings(settings, model, layer)
+        net = authors_model(settings["authors"], model, settings["seed"]).to(dev)
     if kind == "ours":
         run_to_end(ex.extract(model, warm, ispec, layer, pooling, device=dev, key=None))
+    elif net is not None:
+        batch = settings["authors_batch"]
+        authors_features(net, to_tensor(images[:batch], ispec, dev), batch)
     else:
         bare_features(model, to_tensor(warm, ispec, dev), layer, pooling, batch)
     key = f"bench-extract-{os.getpid()}-{time.time_ns()}"  # the home folder is new and empty: never a hit
@@ -153,7 +245,7 @@ def measure(kind: str, settings: dict) -> dict:
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        feats = bare_features(model, x, layer, pooling, batch)
+        feats = authors_features(net, x, batch) if net is not None else bare_features(model, x, layer, pooling, batch)
         seconds = time.perf_counter() - t0
     peak_kb = _status_kb("VmHWM")
     R = np.random.default_rng(0).standard_normal((feats.shape[1], SKETCH)).astype(np.float32)
@@ -204,24 +296,39 @@ def bench_extract(args) -> dict:
     import torch
 
     settings = settings_from_args(args)
-    prepare(settings, fit=False)  # bad backbone / options / layer: the user's error here, before any process starts
+    # bad backbone / options / layer: the user's error here, before any process starts
+    model, _, _, layer, _ = prepare(settings, fit=False)
+    kinds = KINDS + ((AUTHORS_KIND,) if settings["authors"] else ())
+    if settings["authors"]:
+        check_authors_settings(settings, model, layer)
+    del model
     load_before = list(os.getloadavg())
-    runs = [run_child(kind, settings, args.timeout) for _ in range(args.rounds) for kind in KINDS]
+    runs = [run_child(kind, settings, args.timeout) for _ in range(args.rounds) for kind in kinds]
     load_after = list(os.getloadavg())
-    best = {k: min((r for r in runs if r["kind"] == k), key=lambda r: r["seconds"]) for k in KINDS}
-    peak = {k: max(r["peak_rss_mb"] or 0.0 for r in runs if r["kind"] == k) for k in KINDS}
+    best = {k: min((r for r in runs if r["kind"] == k), key=lambda r: r["seconds"]) for k in kinds}
+    peak = {k: max(r["peak_rss_mb"] or 0.0 for r in runs if r["kind"] == k) for k in kinds}
     rise = {k: max((r["peak_rss_mb"] or 0.0) - (r["start_rss_mb"] or 0.0) for r in runs if r["kind"] == k)
-            for k in KINDS}
+            for k in kinds}
     so, sb = np.asarray(best["ours"]["sketch"]), np.asarray(best["bare"]["sketch"])
     diff = float(np.abs(so - sb).max() / max(float(np.abs(sb).max()), 1e-30))
     ours, bare = round(best["ours"]["img_s"], 2), round(best["bare"]["img_s"], 2)
     b = best["ours"]
+    authors = {}
+    if AUTHORS_KIND in best:
+        sa = np.asarray(best[AUTHORS_KIND]["sketch"])
+        adiff = float(np.abs(so - sa).max() / max(float(np.abs(sa).max()), 1e-30))
+        a_img_s = round(best[AUTHORS_KIND]["img_s"], 2)
+        authors = {"authors_img_s": a_img_s, "ratio_vs_authors": float(f"{ours / a_img_s:.4g}"),
+                   "authors_seconds": round(best[AUTHORS_KIND]["seconds"], 3),
+                   "authors_peak_rss_mb": round(peak[AUTHORS_KIND], 1),
+                   "authors_rss_increase_mb": round(rise[AUTHORS_KIND], 1),
+                   "authors_features_match": adiff < 1e-4, "authors_sketch_relative_difference": adiff}
     return {
         "ours_img_s": ours, "bare_img_s": bare, "ratio": float(f"{ours / bare:.4g}"),
         "ours_seconds": round(best["ours"]["seconds"], 3), "bare_seconds": round(best["bare"]["seconds"], 3),
         "ours_peak_rss_mb": round(peak["ours"], 1), "bare_peak_rss_mb": round(peak["bare"], 1),
         "ours_rss_increase_mb": round(rise["ours"], 1), "bare_rss_increase_mb": round(rise["bare"], 1),
-        "features_match": diff < 1e-4, "sketch_relative_difference": diff,
+        "features_match": diff < 1e-4, "sketch_relative_difference": diff, **authors,
         "rounds": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "sketch"}
                    for r in runs],
         "settings": {
@@ -234,6 +341,10 @@ def bench_extract(args) -> dict:
                     "pre-processing per batch included",
             "bare": "model.forward_intermediates + pool_maps per batch, torch.cat, on images pre-processed once "
                     "(not timed)",
+            **({"authors": f"Rh of {settings['authors']} (Xue & Roshan's published model code) with our weights "
+                           f"copied in, its forward per batch of {settings['authors_batch']} under no_grad, on images "
+                           "pre-processed once (not timed; their own script also times its DataLoader)",
+                "authors_batch": settings["authors_batch"]} if settings["authors"] else {}),
             "memory": "VmHWM of the measurement process (peak resident, after a reset through /proc/self/clear_refs "
                       "when peak_reset); increase = peak - resident size at the start of the measurement",
         },

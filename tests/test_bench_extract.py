@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from app.errors import UserError
+from app.tasks import run_to_end
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,28 +104,45 @@ def test_cache_sized_channel_chunks_change_no_feature(monkeypatch):
     np.testing.assert_allclose(ours, bare, rtol=1e-6, atol=1e-6)
 
 
-def test_slices_on_threads_give_the_one_thread_features():
-    """``extract.in_parts``: a batch computed as slices on single-threaded workers equals the whole batch, in order
-    (rdsn and patches), and the pool's threads run one torch thread each."""
-    from concurrent.futures import ThreadPoolExecutor
+def test_whole_batches_on_workers_give_the_one_thread_features(monkeypatch):
+    """``extract._fill`` on the CPU: whole batches on 1, 2 or 3 single-threaded workers at once give the same
+    features bit for bit, in order (rdsn and patches), as the one-thread path; a cancel between batches leaves no
+    worker running."""
+    import threading
 
     import torch
 
+    from app import device
     from app.models.inputs import to_tensor
     from app.models.registry import create
     from app.probe import extract as ex
     from app.probe.bench_extract import prepare, settings_from_args
+    from app.tasks import CancelToken, Cancelled
 
     model, images, ispec, layer, dev = prepare(settings_from_args(_args(pooling="grid2")))
-    x = to_tensor(images[:21], ispec, dev)
+    images = images[:47]
     patches = create("patches", in_channels=1, k=12, patch_size=3, n_patches=500, kmeans_epochs=1, input_size=8)
-    patches.fit_patches(x, seed=0)
-    with ThreadPoolExecutor(3, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        assert set(pool.map(lambda _: torch.get_num_threads(), range(6))) == {1}
+    patches.fit_patches(to_tensor(images, ispec, dev), seed=0)
+    monkeypatch.setattr(ex, "batch_size", lambda *a: 5)  # 10 batches, the last one short
+    threads = torch.get_num_threads()
+    try:
         for m, ly in ((model, layer), (patches.eval(), 1)):
-            fn = ex._maps_fn(m, ly, "grid2")
-            with torch.inference_mode():
-                whole = fn(x)
-            for workers in (2, 3):
-                assert torch.equal(ex.in_parts(fn, x, workers, pool), whole)
-            assert torch.equal(ex.in_parts(fn, x[:1], 3, pool), fn(x[:1]))  # one image: no slices
+            got = {}
+            for workers in (1, 2, 3):
+                monkeypatch.setattr(device, "configured_threads", lambda w=workers: w)
+                got[workers] = run_to_end(ex.extract(m, images, ispec, ly, "grid2", key=None)).array
+            assert np.array_equal(got[1], got[2]) and np.array_equal(got[1], got[3])
+            with torch.inference_mode():  # in order: the batches' rows where they belong
+                np.testing.assert_array_equal(got[2][:5], ex._maps_fn(m, ly, "grid2")(to_tensor(images[:5], ispec,
+                                                                                                dev)).numpy())
+        token = CancelToken()
+        seen = []
+        gen = ex.extract(model, images, ispec, layer, "grid2", key=None, cancel=token)
+        with pytest.raises(Cancelled):
+            for p in gen:
+                seen.append(p)
+                if len(seen) == 3:
+                    token.cancel()
+        assert not [t for t in threading.enumerate() if t.name.startswith("extract")]  # the workers ended
+    finally:
+        torch.set_num_threads(threads)

@@ -5,8 +5,8 @@
 written under a temporary name and renamed when complete, so a cancelled or crashed run never leaves a half file
 that looks valid). Memory stays bounded: the batch size follows the size of the maps, and backbones with an
 ``extract_pooled`` method (rdsn: depthwise after the stem) compute channels in chunks (of cache-sized maps:
-``cache_chunk``), backbones with ``map_chunks`` (patches) a few images at a time. On the CPU each batch is computed as
-one slice of images per thread on single-threaded workers (``in_parts``): no thread waits for a descheduled one.
+``cache_chunk``), backbones with ``map_chunks`` (patches) a few images at a time. On the CPU whole batches are computed
+at once on single-threaded workers, one per thread (``_fill``): no thread waits for a descheduled one.
 
 Poolings: ``gap`` (global average), ``max`` (global max), ``gridN`` (average over an N x N grid of cells, as in
 Coates & Ng), ``maxgridN`` (max over an N x N grid), ``avgmaxgridN`` (both, 2x the features). Feature order is
@@ -25,6 +25,7 @@ import json
 import os
 import re
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,11 +40,12 @@ from app.storage import atomic_path, stale_temporaries
 from app.tasks import CancelToken, Progress, check
 from app.threads import ThreadTuner, slice_pool
 
-CACHE_VERSION = 3  # 2: keyed by content; 3: batches channels-last (app.models.inputs.channels_last; rounding)
+CACHE_VERSION = 4  # 2: keyed by content; 3: batches channels-last (app.models.inputs.channels_last; rounding);
+# 4: 6 MB channel chunks and whole batches per worker (rounding: ~1e-8 relative with relu)
 MAP_BUDGET = 192 * 2**20  # bytes of layer maps per batch
 MAX_BATCH = 512
 FIT_BYTES = 768 * 2**20  # a data-dependent backbone is fitted on at most this many bytes of (float) training images
-CACHE_MAPS = 12 * 2**20  # bytes of maps per channel chunk: about a third of this machine's 32 MB last-level cache
+CACHE_MAPS = 6 * 2**20  # bytes of input-sized maps per channel chunk (measured best on this 2-core machine, 32 MB L3)
 MAX_GRID = 16  # gridN: at most 16 x 16 cells per channel (grid100000 would ask for terabytes)
 
 
@@ -154,7 +156,12 @@ def cache_chunk(model, x: torch.Tensor) -> int:
     (``model.chunk_size``), and at most ``CACHE_MAPS`` of input-sized maps, so that each chunk's element-wise passes
     run in the processor's cache. Measured on MNIST 28x28, k = 1024, 62 images per batch (2026-11-30, load 15-16,
     1 thread): 64 channels (12 MB) 295 images/s, 112 (the model's bound alone, 22 MB) 247, 32: 250, 16: 197, and with
-    2 threads 79 vs 78 (16 channels: 22, too many small operations)."""
+    2 threads 79 vs 78 (16 channels: 22, too many small operations). With two single-threaded workers at once, whose
+    chunks share the last-level cache, 6 MB is faster than 12 (2026-12-01, quiet machine, 2 threads, best of 2-3
+    alternating rounds, images/s; two slices of each batch: rdsn k = 1024 one block GAP on MNIST 1,589 vs 1,196, the
+    random-mnist preset's maps 1,223 vs 897, random-cifar10's 319 vs 279, 5 and 7 MB in between, one thread 960 vs
+    883 and 775 vs 816; two whole batches at once (``_fill``): 1,872 vs 1,714, 1,509 vs 1,322, 352 vs 333, 4 and 8 MB
+    slower)."""
     n, _, h, w = x.shape
     return max(1, min(model.chunk_size(x), CACHE_MAPS // max(1, n * h * w * x.element_size())))
 
@@ -278,39 +285,57 @@ def extract(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, layer:
     return Features(arr, time.perf_counter() - t0, False, path)
 
 
-def in_parts(fn, x: torch.Tensor, workers: int, pool) -> torch.Tensor:
-    """``fn(x)`` as ``workers`` consecutive slices of the images computed at once on ``pool``'s threads (each thread
-    with one torch thread), joined in order; ``fn(x)`` itself where ``workers`` <= 1 or there is no pool.
-
-    Why: a torch operation run by a team of threads ends at a barrier, and on a loaded machine one team thread is
-    descheduled at most barriers, so an extraction of many small, cache-sized operations (rdsn's channel chunks,
-    patches' image chunks) stalls at every one of them. Threads that each run whole slices alone never wait for one
-    another until the batch ends. Measured on 310 MNIST images, rdsn k = 1024, 1 block, load ~8 (2026-11-30): one
-    thread 168-170 images/s, two threads in one team 27-28, two threads on slices 150-175; the features equal."""
-    if workers <= 1 or pool is None or len(x) < 2:
-        return fn(x)
-
-    def part(xs):
-        with torch.inference_mode():
-            return fn(xs)
-
-    return torch.cat(list(pool.map(part, torch.tensor_split(x, min(workers, len(x))))))
-
-
 def _fill(out, fn, images, ispec, device, batch, label, cancel):
+    """Compute ``out`` batch by batch. On the CPU (more than one thread configured) whole batches go to single-threaded
+    workers, as many at once as the thread tuner's count of the moment, and are written in order as they complete:
+    no thread waits for another inside a batch (a torch team does at every operation's barrier, and on a loaded
+    machine one of its threads is descheduled at most of them), the pre-processing runs in the workers too, and
+    the next batch starts while the caller handles the last one's progress. Each batch is computed by one thread,
+    so the features do not depend on the thread count.
+
+    Measured (2026-12-01, quiet 2-core machine, 2 threads, best of 2-3 alternating rounds, images/s) against the
+    earlier design (each batch split into one slice per thread, joined before the next batch: ``in_parts``): rdsn
+    k = 1024 one block GAP on MNIST 1,592 -> 1,802; the random-mnist preset's maps 1,207 -> 1,298; random-cifar10's
+    314 -> 357. (Session 6 measured those slices against one team of two threads at load ~8: 150-175 vs 27-28.)"""
     n = len(images)
     tuner = ThreadTuner("extract")  # created on the first step: in the thread that runs this task (app.threads)
-    # CPU: the tuner's count of the moment is the number of slices computed at once (``in_parts``)
     pool = slice_pool(tuner.max, "extract") if torch.device(device).type == "cpu" else None
-    try:
+    if pool is None:  # a GPU, or one thread: batch after batch in this thread
         for start in range(0, n, batch):
             check(cancel)
             stop = min(n, start + batch)
             with tuner.step(items=stop - start):  # the compute only, never the yield
-                x = to_tensor(images[start:stop], ispec, device)
-                f = in_parts(fn, x, torch.get_num_threads(), pool)
+                f = fn(to_tensor(images[start:stop], ispec, device))
                 out[start:stop] = f.float().cpu().numpy().astype(out.dtype, copy=False)
             yield Progress(stop, n, f"extracting {label} {stop}/{n}")
+        return
+
+    def job(start: int, stop: int) -> np.ndarray:  # on a worker with one torch thread
+        with torch.inference_mode():
+            return fn(to_tensor(images[start:stop], ispec, device)).float().numpy()
+
+    starts = iter(range(0, n, batch))
+    inflight: deque = deque()  # (start, stop, future), oldest first
+    last = time.perf_counter()
+    try:
+        while True:
+            while len(inflight) < max(1, torch.get_num_threads()):  # the tuner's count of the moment
+                start = next(starts, None)
+                if start is None:
+                    break
+                check(cancel)
+                stop = min(n, start + batch)
+                inflight.append((start, stop, pool.submit(job, start, stop)))
+            if not inflight:
+                break
+            start, stop, fut = inflight.popleft()
+            out[start:stop] = fut.result().astype(out.dtype, copy=False)
+            now = time.perf_counter()  # the pace of completed batches: their throughput, whatever is in flight
+            tuner.record((now - last) / max(1, stop - start))
+            last = now
+            yield Progress(stop, n, f"extracting {label} {stop}/{n}")
+            check(cancel)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True)  # idle here: every slice of the last batch has been joined
+        for _, _, fut in inflight:
+            fut.cancel()
+        pool.shutdown(wait=True)  # a batch still running (cancel, error) ends before the task does

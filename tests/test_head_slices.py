@@ -205,3 +205,23 @@ def test_a_tuner_changing_the_count_inside_one_thread_takes_effect_when_it_ends(
             assert workers() == 2 and torch.get_num_threads() == 1  # the slices now 2 at once, the caller alone
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == 2 and workers() == 2
+
+
+def test_class_scores_equal_a_float64_product_in_either_form():
+    """``headcore.class_scores``: A W^T + b, as the transposed (classes, rows) product with one CPU thread and as
+    ``F.linear`` with a team; both within float32 rounding of a float64 hand computation, shape (rows, classes)."""
+    from app.probe.headcore import class_scores
+
+    A, _, W, b = problem(n=257, d=61, c=5)
+    want = (A.double() @ W.double().T + b.double()).numpy()
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            got = class_scores(A, W, b)
+            assert got.shape == (257, 5)
+            np.testing.assert_allclose(got.double().numpy(), want, rtol=1e-5, atol=1e-5)
+        with one_thread():
+            assert class_scores(A, W, b).stride() == (1, 257)  # one thread: the (classes, rows) product's view
+    finally:
+        torch.set_num_threads(before)

@@ -54,9 +54,13 @@ class Rh(nn.Module):
 EQUAL = {"k": 16, "blocks": 1, "stem_kernel": 5, "kernel_size": 5, "stem_padding": 1}
 
 
+def _stand_in_text(stem_pad: int, in_channels: int) -> str:
+    return STAND_IN.replace("STEM_PAD", str(stem_pad)).replace("IN_CHANNELS", str(in_channels))
+
+
 def _stand_in(tmp_path: Path, stem_pad: int = 1, in_channels: int = 1) -> str:
     p = tmp_path / f"random_hp_{stem_pad}_{in_channels}.py"
-    p.write_text(STAND_IN.replace("STEM_PAD", str(stem_pad)).replace("IN_CHANNELS", str(in_channels)))
+    p.write_text(_stand_in_text(stem_pad, in_channels))
     return str(p)
 
 
@@ -138,8 +142,7 @@ def test_missing_or_wrong_authors_file_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="its stem takes 3 input channel"):
         authors_model(_stand_in(tmp_path, in_channels=3), model, 0)
     other = tmp_path / "other.py"  # an Rh of another structure: named, not a traceback
-    other.write_text(STAND_IN.replace("STEM_PAD", "1").replace("IN_CHANNELS", "1").replace("self.conv2 = nn.Sequential",
-                                                                                          "self.blocks = nn.Sequential"))
+    other.write_text(_stand_in_text(1, 1).replace("self.conv2 = nn.Sequential", "self.blocks = nn.Sequential"))
     with pytest.raises(UserError, match="is not the published network"):
         authors_model(str(other), model, 0)
 

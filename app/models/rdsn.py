@@ -1,7 +1,7 @@
 """``rdsn``: the random depthwise signed network of Xue & Roshan.
 
-stem: conv in->k (``stem_kernel``, 5x5 for 32 px inputs, "same" padding unless ``stem_padding``) + sign; then ``blocks`` times
-[2x2 average pool -> depthwise conv -> sign -> depthwise conv -> sign]; global average pooling (or a
+stem: conv in->k (``stem_kernel``, 5x5 for 32 px inputs, "same" padding unless ``stem_padding``) + sign; then
+``blocks`` times [2x2 average pool -> depthwise conv -> sign -> depthwise conv -> sign]; global average pooling (or a
 ``pool_grid`` x ``pool_grid`` grid of averages) -> k (x grid^2) features. Weights and biases are drawn N(0, 1) from
 ``seed`` and never trained (``requires_grad`` is off).
 

@@ -59,8 +59,8 @@ def register(sub, bench) -> None:
     e.add_argument("--authors", default=None, metavar="RANDOM_HP_PY",
                    help="also time Xue & Roshan's published model code: the path of their random_hp.py "
                         "(github.com/xyzacademic/RandomDepthwiseCNN, mnist/random_hp.py); needs settings their network "
-                        "computes, e.g. --options '{\"k\": 1024, \"blocks\": 1, \"stem_kernel\": 5, \"kernel_size\": 5, "
-                        "\"stem_padding\": 1}' --layer 1 --pooling gap")
+                        "computes, e.g. --options '{\"k\": 1024, \"blocks\": 1, \"stem_kernel\": 5, "
+                        "\"kernel_size\": 5, \"stem_padding\": 1}' --layer 1 --pooling gap")
     e.add_argument("--authors-batch", type=int, default=None, metavar="N",
                    help="images per forward of the authors' network (default 8, as their mnist/run_job.sh)")
     e.add_argument("--json", action="store_true")

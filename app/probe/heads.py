@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from app.probe.config import CurvePoint
-from app.probe.headcore import (ROW_CHUNK, HeadResult, RowSlices, accuracy, class_scores, initial_weights, prepare,  # noqa: F401
-                                standardizer, state_of, stop_report, to_device)
+from app.probe.headcore import (ROW_CHUNK, HeadResult, RowSlices, accuracy, class_scores,  # noqa: F401
+                                initial_weights, prepare, standardizer, state_of, stop_report, to_device)
 from app.probe.lbfgs import lbfgs
 from app.probe.ridge import train_ridge
 from app.probe.svm import train_svm

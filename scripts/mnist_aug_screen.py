@@ -22,9 +22,7 @@ import numpy as np
 import torch
 
 from app.probe.config import TTA_SHIFTS
-from app.probe.selection import select_and_fit
-from app.tasks import run_to_end
-from mnist_preset_features import PresetFeatures
+from mnist_preset_features import PresetFeatures, fit_each, head_options
 
 torch.set_num_threads(2)
 root, mode, wds = sys.argv[1], sys.argv[2], [float(x) for x in sys.argv[3].split(",")]
@@ -58,13 +56,5 @@ elif mode in ("rows1", "rows2"):
 else:
     raise SystemExit(f"unknown mode {mode!r}")
 print(f"{mode}: train {Xtr.shape} {Xtr.dtype}, features in {time.time() - t0:.0f} s", flush=True)
-opts = dict(record.options)
-for kv in (sys.argv[4].split(",") if len(sys.argv) > 4 else []):
-    k, v = kv.split("=")
-    opts[k] = type(opts[k])(v)
-for wd in wds:
-    t0 = time.time()
-    sel = run_to_end(select_and_fit("logistic", Xtr, ytr, Xva, va.labels, Xte, te.labels, 10, opts, grid=(wd,)))
-    test = float((sel.result.scores.argmax(1) == te.labels).mean() * 100)
-    print(f"{mode} wd {wd:g}: validation {100 * sel.val_top1:.2f}%, test {test:.2f}% "
-          f"({sel.result.stop}; {time.time() - t0:.0f} s)", flush=True)
+fit_each(mode, wds, (Xtr, ytr), (Xva, va.labels), (Xte, te.labels),
+         head_options(record, sys.argv[4] if len(sys.argv) > 4 else None))

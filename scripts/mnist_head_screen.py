@@ -16,9 +16,7 @@ import numpy as np
 import torch
 
 from app.probe.headcore import standardizer
-from app.probe.selection import select_and_fit
-from app.tasks import run_to_end
-from mnist_preset_features import PresetFeatures
+from mnist_preset_features import PresetFeatures, fit_each, head_options
 
 torch.set_num_threads(2)
 root, units, wds = sys.argv[1], int(sys.argv[2]), [float(x) for x in sys.argv[3].split(",")]
@@ -55,14 +53,5 @@ if units:
     F = [expand(X) for X in F]
     print(f"expansion to {F[0].shape[1]} in {time.time() - t0:.0f} s", flush=True)
 X = [f.numpy() for f in F]
-opts = dict(record.options)
-for kv in (sys.argv[4].split(",") if len(sys.argv) > 4 else []):
-    k, v = kv.split("=")
-    opts[k] = type(opts[k])(v)
-for wd in wds:
-    t0 = time.time()
-    sel = run_to_end(select_and_fit("logistic", X[0], tr.labels, X[1], va.labels, X[2], te.labels, 10, opts,
-                                    grid=(wd,)))
-    test = float((sel.result.scores.argmax(1) == te.labels).mean() * 100)
-    print(f"units {units} wd {wd:g}: validation {100 * sel.val_top1:.2f}%, test {test:.2f}% "
-          f"({sel.result.stop}; {time.time() - t0:.0f} s)", flush=True)
+fit_each(f"units {units}", wds, (X[0], tr.labels), (X[1], va.labels), (X[2], te.labels),
+         head_options(record, sys.argv[4] if len(sys.argv) > 4 else None))

@@ -2,6 +2,8 @@
 seed 0) and its features through the probe's extraction and cache: the shared part of the screening scripts
 ``mnist_head_screen.py`` and ``mnist_aug_screen.py`` (issue #13)."""
 
+import time
+
 import numpy as np
 
 from app.data import load
@@ -9,6 +11,7 @@ from app.models.spec import ModelSpec
 from app.probe import extract as ex
 from app.probe.config import TTA_SHIFTS, ProbeConfig
 from app.probe.resolve import resolve
+from app.probe.selection import select_and_fit
 from app.probe.run import test_split, train_splits
 from app.tasks import run_to_end
 
@@ -36,3 +39,23 @@ class PresetFeatures:
         for dy, dx in TTA_SHIFTS:
             X += self.features(ds.shifted(dy, dx), f"{split} shifted {dy},{dx}")
         return X / (1 + len(TTA_SHIFTS))
+
+
+def head_options(record, arg: str | None) -> dict:
+    """The preset's head options with ``key=value,...`` overrides (each value of its option's type)."""
+    opts = dict(record.options)
+    for kv in (arg.split(",") if arg else []):
+        k, v = kv.split("=")
+        opts[k] = type(opts[k])(v)
+    return opts
+
+
+def fit_each(label: str, wds, train, val, test, opts: dict) -> None:
+    """One logistic fit from zero per weight decay on (features, labels) pairs; prints validation and test top-1
+    (test printed, never used to choose)."""
+    for wd in wds:
+        t0 = time.time()
+        sel = run_to_end(select_and_fit("logistic", *train, *val, *test, 10, opts, grid=(wd,)))
+        top1 = float((sel.result.scores.argmax(1) == test[1]).mean() * 100)
+        print(f"{label} wd {wd:g}: validation {100 * sel.val_top1:.2f}%, test {top1:.2f}% "
+              f"({sel.result.stop}; {time.time() - t0:.0f} s)", flush=True)

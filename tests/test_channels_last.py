@@ -82,3 +82,16 @@ def test_an_imported_model_that_views_its_maps_runs_on_the_channels_last_batches
     assert maps.shape[:2] == (5, 4)
     scores = run_to_end(predict(model, images, ispec))
     assert np.allclose(scores, expected.numpy(), atol=1e-4)
+
+
+def test_a_read_only_batch_converts_without_a_warning_and_stays_untouched(recwarn):
+    """A memmap or a cached dataset's view is read-only: to_tensor gives the same values and torch's "not writable"
+    warning never reaches the user (the CLI printed it during the random-mnist preset)."""
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (3, 4, 4, 1), dtype=np.uint8)
+    frozen = images.copy()
+    frozen.flags.writeable = False
+    x = to_tensor(frozen, InputSpec(1, None, (0.5,), (0.25,)))
+    assert torch.equal(x, to_tensor(images, InputSpec(1, None, (0.5,), (0.25,))))
+    assert not [w for w in recwarn if "not writable" in str(w.message)]
+    assert np.array_equal(frozen, images)

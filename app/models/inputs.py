@@ -321,7 +321,10 @@ def to_tensor(images: np.ndarray, ispec: InputSpec, device: Any = "cpu", size: t
         images = images[..., None]
     if images.ndim != 4:
         raise InputSpecError(f"images must be (N, H, W, C), got shape {images.shape}")
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+    arr = np.ascontiguousarray(images)
+    # a read-only batch (a memmap, a cached dataset's view) is copied: uint8, small beside the float32 it becomes, and
+    # torch warns on wrapping read-only memory (the CLI printed that warning during the random-mnist preset)
+    x = torch.from_numpy(arr if arr.flags.writeable else arr.copy()).to(device)
     x = x.permute(0, 3, 1, 2).float()
     x = convert_channels(x, ispec.channels)
     x = resize(x, size or ispec.size, ispec)

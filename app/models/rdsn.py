@@ -3,7 +3,8 @@
 stem: conv in->k (``stem_kernel``, 5x5 for 32 px inputs, "same" padding unless ``stem_padding``) + sign; then
 ``blocks`` times [2x2 average pool -> depthwise conv -> sign -> depthwise conv -> sign]; global average pooling (or a
 ``pool_grid`` x ``pool_grid`` grid of averages) -> k (x grid^2) features. Weights and biases are drawn N(0, 1) from
-``seed`` and never trained (``requires_grad`` is off).
+``seed`` and never trained (``requires_grad`` is off). With ``deskew`` (off by default) each image is first deskewed
+by its own moments (``app.models.deskew``: no dataset statistics, so the network stays data-independent).
 
 After the stem the net is depthwise, so channels are independent: ``extract_pooled(x, chunk=...)`` computes a
 chunk of channels through all layers, pools it and concatenates, so k = 100,000 features fit in bounded memory
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.models.base import Backbone, LayerInfo
+from app.models.deskew import deskew as deskew_images
 from app.models.registry import register_backbone
 
 ACTS = {
@@ -50,6 +52,7 @@ class RDSN(Backbone):
         num_classes: int = 0,
         seed: int = 0,
         chunk_bytes: int = 64 * 2**20,
+        deskew: bool = False,
     ) -> None:
         super().__init__()
         if in_channels not in (1, 3):
@@ -68,6 +71,7 @@ class RDSN(Backbone):
                              f"got {stem_padding}")
         self.k, self.n_blocks, self.pool_grid, self.pool_kind = int(k), int(blocks), int(pool_grid), pool
         self.act_name = activation
+        self.deskew = bool(deskew)
         self.chunk_bytes = int(chunk_bytes)
         self.default_input = (int(in_channels), int(input_size), int(input_size))
         g = torch.Generator().manual_seed(int(seed))
@@ -102,6 +106,10 @@ class RDSN(Backbone):
         groups = w.shape[0] if depthwise else 1
         return F.conv2d(x, w, b, padding=conv.padding, groups=groups)
 
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """What the stem sees: the pre-processed batch, each image deskewed by itself where ``deskew`` is on."""
+        return deskew_images(x) if self.deskew else x
+
     def _stem(self, x: torch.Tensor, sl: slice | None = None) -> torch.Tensor:
         return self._act(self._conv(x, self.stem, sl, False))
 
@@ -111,7 +119,7 @@ class RDSN(Backbone):
         return self._act(self._conv(x, self.dw[2 * i + 1], sl, True))
 
     def stages(self):
-        out = [(self.feature_info[0], self._stem)]
+        out = [(self.feature_info[0], (lambda x: self._stem(self.prepare(x))))]
         for i in range(self.n_blocks):
             out.append((self.feature_info[i + 1], (lambda x, i=i: self._block(i, x))))
         return out
@@ -155,6 +163,7 @@ class RDSN(Backbone):
         chunk = int(chunk) if chunk else self.chunk_size(x)
         parts = []
         with torch.no_grad():
+            x = self.prepare(x)
             for start in range(0, self.k, chunk):
                 sl = slice(start, min(self.k, start + chunk))
                 y = self._stem(x, sl)

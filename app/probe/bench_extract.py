@@ -126,14 +126,16 @@ def check_authors_settings(settings: dict, model, layer: int) -> None:
             need.append(f'"kernel_size": {stem.kernel_size[0]} (the stem\'s)')
         if model.act_name != "sign" or stem.bias is None or model.pool_grid != 1:
             need.append('"activation": "sign", "bias": true, "pool_grid": 1')
+        if model.deskew:
+            need.append('"deskew": false')
         if layer != model.n_blocks or model.n_blocks < 1:
             need.append(f"--layer {max(1, model.n_blocks)} (the last block; at least one)")
     if settings["pooling"] != "gap":
         need.append("--pooling gap")
     if need:
         raise UserError("bench extract --authors: their network computes only rdsn with its stem padded by 1, "
-                        "depthwise kernels of the stem's size, sign, biases and global average pooling of the last "
-                        f"block; set {', '.join(need)} (got --options {json.dumps(opts)})")
+                        "depthwise kernels of the stem's size, sign, biases, no deskewing and global average pooling "
+                        f"of the last block; set {', '.join(need)} (got --options {json.dumps(opts)})")
 
 
 def authors_model(path: str, model, seed: int):

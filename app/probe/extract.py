@@ -197,6 +197,9 @@ def whiten_stem(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, ep
         return False
     kh, kw = conv.kernel_size
     x = to_tensor(images[:sample], ispec, "cpu")
+    if hasattr(model, "prepare"):  # the statistics of what the stem sees (rdsn's deskewed images)
+        with torch.no_grad():
+            x = model.prepare(x)
     P = F.unfold(x, (kh, kw)).transpose(1, 2).reshape(-1, x.shape[1] * kh * kw)
     g = torch.Generator().manual_seed(int(seed))
     P = P[torch.randperm(len(P), generator=g)[:patches]].double()

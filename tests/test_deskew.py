@@ -109,3 +109,16 @@ def test_stem_whitening_sees_the_deskewed_images():
     on2 = RDSN(in_channels=1, k=8, blocks=1, input_size=28, deskew=True, seed=5)
     whiten_stem(on2, imgs, ispec, 0.1)
     assert torch.equal(on.stem.weight, on2.stem.weight)
+
+
+def test_keeps_the_batch_memory_order():
+    """A channels-last batch (the CPU's) stays channels-last, or every convolution after it takes torch's slow path."""
+    from app.models.inputs import channels_last, standard_layout
+
+    x = torch.from_numpy(blobs(3, seed=6)).unsqueeze(1).repeat(1, 3, 1, 1)
+    for c in (1, 3):
+        cl = channels_last(x[:, :c].contiguous())
+        assert deskew(cl).stride() == cl.stride()
+        st = standard_layout(x[:, :c])
+        assert deskew(st).stride() == st.stride()
+        torch.testing.assert_close(deskew(cl), deskew(st))

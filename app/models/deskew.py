@@ -17,9 +17,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from app.models.inputs import channels_last
+
 
 def deskew(x: torch.Tensor) -> torch.Tensor:
-    """Each image of the batch ``x`` (N, C, H, W), pre-processed or not, deskewed about its own centre of mass."""
+    """Each image of the batch ``x`` (N, C, H, W), pre-processed or not, deskewed about its own centre of mass; in
+    the batch's memory order (channels-last stays channels-last)."""
     n, _, h, w = x.shape
     if n == 0:
         return x
@@ -47,5 +50,7 @@ def deskew(x: torch.Tensor) -> torch.Tensor:
     src_c = m_c.view(n, 1, 1) + alpha.view(n, 1, 1) * o_r + o_c
     # grid_sample's coordinates: -1 and 1 are the centres of the first and last pixels (align_corners=True)
     grid = torch.stack([src_c * (2 / max(w - 1, 1)) - 1, src_r * (2 / max(h - 1, 1)) - 1], dim=-1)
-    out = F.grid_sample(xf - bg, grid, mode="bilinear", padding_mode="zeros", align_corners=True) + bg
-    return out.to(x.dtype)
+    out = (F.grid_sample(xf - bg, grid, mode="bilinear", padding_mode="zeros", align_corners=True) + bg).to(x.dtype)
+    # the batch's own memory order: a channels-last batch (the CPU's, ``to_tensor``) stays channels-last, or every
+    # convolution after this takes torch's slow path (rdsn k = 1024 on MNIST, 2 threads: 230 vs 1,240 images/s)
+    return channels_last(out) if x.stride(1) == 1 and x.shape[1] * x.shape[2] * x.shape[3] > 1 else out

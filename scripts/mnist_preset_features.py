@@ -1,4 +1,5 @@
-"""The random-mnist preset's backbone and splits on full MNIST (55,000 train / 5,000 validation / 10,000 test, split
+"""The random-mnist preset's backbone as it was in sessions 8-10 (no deskewing; one-pixel shift views at test time,
+``views``) and its splits on full MNIST (55,000 train / 5,000 validation / 10,000 test, split
 seed 0) and its features through the probe's extraction and cache: the shared part of the screening scripts
 ``mnist_head_screen.py`` and ``mnist_aug_screen.py`` (issue #13)."""
 

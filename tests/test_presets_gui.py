@@ -30,7 +30,7 @@ def test_choosing_a_preset_sets_the_fields_and_its_model(make_ws):
     assert ps.is_auto("logistic", "weight_decay")
     label = "random-mnist (rdsn)"
     assert ws.models.checked_labels() == [label]  # the preset fixes the backbone: only its model is checked
-    assert dict(ws.models.spec(label).options) == {"activation": "relu", "blocks": 2, "k": 1024}
+    assert dict(ws.models.spec(label).options) == {"activation": "relu", "blocks": 2, "deskew": True, "k": 1024}
     assert "family: data-independent" in ws.models.item_for(label).toolTip(0)
     tip = ps.preset.itemData(ps.preset.currentIndex(), Qt.ItemDataRole.ToolTipRole)
     assert "data-independent" in tip and "partly selected on validation" in tip

@@ -146,3 +146,44 @@ def test_whole_batches_on_workers_give_the_one_thread_features(monkeypatch):
         assert not [t for t in threading.enumerate() if t.name.startswith("extract")]  # the workers ended
     finally:
         torch.set_num_threads(threads)
+
+
+def test_accelerator_budget_from_free_memory(monkeypatch):
+    """On a CUDA device the maps of a batch may take a quarter of the free memory (at least the CPU's budget, at most
+    8 GB) and a channel chunk the whole budget, so that rdsn k = 100,000 is not computed one image and ~50 small
+    chunks at a time as on the CPU; the CPU keeps its measured figures."""
+    import torch
+
+    from app.probe import extract as ex
+
+    assert ex.map_budget("cpu") == ex.MAP_BUDGET
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda dev=None: (100 * 2**30, 141 * 2**30))
+    assert ex.map_budget("cuda") == 8 * 2**30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda dev=None: (2 * 2**30, 141 * 2**30))
+    assert ex.map_budget("cuda:0") == 2**29
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda dev=None: (100 * 2**20, 141 * 2**30))
+    assert ex.map_budget("cuda") == ex.MAP_BUDGET
+
+    def no_driver(dev=None):
+        raise RuntimeError("Found no NVIDIA driver on your system")
+    monkeypatch.setattr(torch.cuda, "mem_get_info", no_driver)
+    assert ex.map_budget("cuda") == ex.MAP_BUDGET
+    assert ex.map_budget("mps") == 2**30  # reports no free memory: a fixed 1 GB
+
+    class Wide:  # rdsn-like: k channels of input-sized maps, chunked
+        k = 100_000
+
+        def extract_pooled(self, x, chunk=None, pool=None, layer=None):
+            raise AssertionError("not called")
+
+        def chunk_size(self, x):
+            return 13
+
+    probe = torch.empty(1, 1, 28, 28, device="meta")  # an accelerator's tensor without one
+    assert ex.batch_size(Wide(), probe, 1) == 2**30 // (28 * 28 * 4 * 100_000) == 3
+    assert ex.batch_size(Wide(), torch.zeros(1, 1, 28, 28), 1) == 1  # the CPU: 192 MB hold less than one image
+    assert ex.cache_chunk(Wide(), torch.empty(3, 1, 28, 28, device="meta")) == 2**30 // (3 * 3 * 28 * 28 * 4)
+    cpu = torch.zeros(1, 1, 28, 28)
+    assert ex.cache_chunk(Wide(), cpu) == 13  # the model's own bound, then the CPU's cache-sized chunk
+    monkeypatch.setattr(ex, "CACHE_MAPS", 5 * 28 * 28 * 4)
+    assert ex.cache_chunk(Wide(), cpu) == 5

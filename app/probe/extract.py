@@ -4,8 +4,9 @@
 ``Features`` record. Features stream batch by batch into a preallocated array (a ``.npy`` memmap in the cache folder,
 written under a temporary name and renamed when complete, so a cancelled or crashed run never leaves a half file
 that looks valid). Memory stays bounded: the batch size follows the size of the maps, and backbones with an
-``extract_pooled`` method (rdsn: depthwise after the stem) compute channels in chunks (of cache-sized maps:
-``cache_chunk``), backbones with ``map_chunks`` (patches) a few images at a time. On the CPU whole batches are computed
+``extract_pooled`` method (rdsn: depthwise after the stem) compute channels in chunks (of cache-sized maps on the
+CPU, ``cache_chunk``; on a GPU as large as a share of its free memory allows, ``map_budget``), backbones with
+``map_chunks`` (patches) a few images at a time. On the CPU whole batches are computed
 at once on single-threaded workers, one per thread (``_fill``): no thread waits for a descheduled one.
 
 Poolings: ``gap`` (global average), ``max`` (global max), ``gridN`` (average over an N x N grid of cells, as in
@@ -47,6 +48,13 @@ MAX_BATCH = 512
 FIT_BYTES = 768 * 2**20  # a data-dependent backbone is fitted on at most this many bytes of (float) training images
 CACHE_MAPS = 6 * 2**20  # bytes of input-sized maps per channel chunk (measured best on this 2-core machine, 32 MB L3)
 MAX_GRID = 16  # gridN: at most 16 x 16 cells per channel (grid100000 would ask for terabytes)
+# On an accelerator the CPU's cache-sized numbers above would launch thousands of tiny kernels per batch (rdsn k =
+# 100,000 on MNIST: one image per batch, ~50 chunks per image): there the maps of a batch may take a share of the
+# device's free memory instead (``map_budget``), and a channel chunk as much as the batch's maps. Not yet measured on a
+# GPU (none lent so far): scripts/gpu-check.sh --paper-sized times exactly these runs.
+GPU_MAP_SHARE = 4  # a quarter of the free memory...
+GPU_MAP_MAX = 8 * 2**30  # ...at most 8 GB of maps per batch
+OTHER_ACCELERATOR_BUDGET = 1 * 2**30  # MPS and other devices that do not report their free memory
 
 
 def parse_pooling(pooling: str) -> tuple[str, int]:
@@ -151,6 +159,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def map_budget(device: torch.device | str) -> int:
+    """Bytes of layer maps one extraction batch may hold on ``device``: ``MAP_BUDGET`` on the CPU (cache- and
+    RAM-friendly, measured on this 2-core machine); on a CUDA device a ``GPU_MAP_SHARE``-th of its free memory, at
+    least ``MAP_BUDGET`` and at most ``GPU_MAP_MAX``; on other accelerators ``OTHER_ACCELERATOR_BUDGET``."""
+    dev = torch.device(device)
+    if dev.type == "cpu":
+        return MAP_BUDGET
+    if dev.type == "cuda":
+        try:
+            free, _total = torch.cuda.mem_get_info(dev)
+        except (RuntimeError, AssertionError, ValueError):  # no driver: keep the CPU's figure
+            return MAP_BUDGET
+        return int(max(MAP_BUDGET, min(GPU_MAP_MAX, free // GPU_MAP_SHARE)))
+    return max(MAP_BUDGET, OTHER_ACCELERATOR_BUDGET)
+
+
 def cache_chunk(model, x: torch.Tensor) -> int:
     """Channels per chunk for a channel-chunked backbone (rdsn): within the model's own memory bound
     (``model.chunk_size``), and at most ``CACHE_MAPS`` of input-sized maps, so that each chunk's element-wise passes
@@ -163,7 +187,10 @@ def cache_chunk(model, x: torch.Tensor) -> int:
     883 and 775 vs 816; two whole batches at once (``_fill``): 1,872 vs 1,714, 1,509 vs 1,322, 352 vs 333, 4 and 8 MB
     slower)."""
     n, _, h, w = x.shape
-    return max(1, min(model.chunk_size(x), CACHE_MAPS // max(1, n * h * w * x.element_size())))
+    per_channel = max(1, n * h * w * x.element_size())
+    if x.device.type != "cpu":  # an accelerator: as many channels as the batch's map budget holds (three buffers)
+        return max(1, min(int(getattr(model, "k", 1)), map_budget(x.device) // (3 * per_channel)))
+    return max(1, min(model.chunk_size(x), CACHE_MAPS // per_channel))
 
 
 def _maps_fn(model, layer: int, pooling: str):
@@ -233,14 +260,14 @@ def fit_backbone(model: torch.nn.Module, train, ispec: InputSpec, seed: int, can
 
 
 def batch_size(model: torch.nn.Module, probe: torch.Tensor, layer: int) -> int:
-    """Images per extraction batch: one batch's layer maps within ``MAP_BUDGET`` (at most ``MAX_BATCH``), sized from
-    one pre-processed image ``probe`` (1, C, H, W) on the compute device."""
+    """Images per extraction batch: one batch's layer maps within the device's ``map_budget`` (``MAP_BUDGET`` on the
+    CPU; at most ``MAX_BATCH``), sized from one pre-processed image ``probe`` (1, C, H, W) on the compute device."""
     with torch.inference_mode():
         if hasattr(model, "extract_pooled"):  # chunked over channels: k maps of the input's size per image
             per_image = probe[0].numel() * 4 * max(1, getattr(model, "k", 64)) // max(1, probe.shape[1])
         else:
             per_image = model.forward_intermediates(probe, [layer])[0][0].numel() * 4 * 3
-    return int(max(1, min(MAX_BATCH, MAP_BUDGET // max(1, per_image))))
+    return int(max(1, min(MAX_BATCH, map_budget(probe.device) // max(1, per_image))))
 
 
 def extract(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, layer: int, pooling: str, *,

@@ -32,3 +32,55 @@ def test_the_command_line_prints_it_under_the_run(capsys, fe_home):
     assert code == 0
     line = [ln for ln in out.splitlines() if ln.strip().startswith("validation per weight_decay:")]
     assert len(line) == 1 and line[0].split(": ", 1)[1].startswith("0.1: ") and ", 0.01: " in line[0]
+
+
+def test_a_value_whose_warm_started_fit_needed_no_iteration_is_named_as_the_same_model():
+    """The MNIST ties of issue 13: from the 1e-3 solution the smaller penalties' gradient was already under the head's
+    tolerance, so their fits stopped at once: the note says so instead of suggesting three fitted models."""
+    table = ((1e-3, 0.993), (1e-4, 0.993), (1e-5, 0.993))
+    assert selection_note(table, (29, 0, 0)) == (
+        "0.001: 99.30%, 0.0001: 99.30%, 1e-05: 99.30%; all 3 tie: validation cannot tell them apart, the first swept "
+        "kept; 0.0001, 1e-05 were already within the head's tolerance at the previous value's solution (warm start): "
+        "the same model")
+    assert selection_note(table, (29, 0, 4)).endswith("; 0.0001 was already within the head's tolerance at the "
+                                                      "previous value's solution (warm start): the same model")
+    assert selection_note(table, (29, 3, 4)) == selection_note(table)  # each fitted: nothing more to say
+    assert selection_note(table, (0, 3, 4)) == selection_note(table)  # the first value has no previous solution
+    assert selection_note(table, (29, 0)) == selection_note(table)  # misaligned (a damaged record): ignored
+    assert selection_note(table, (None, None, None)) == selection_note(table)  # closed-form heads
+
+
+def test_the_sweep_keeps_each_fit_s_iterations_and_the_run_records_them(fe_home):
+    """``select_and_fit`` keeps one count per value (the heads' own stop reports); the probe's JSON and the history's
+    record carry them, and the results view's text uses them."""
+    import numpy as np
+
+    from app.probe.config import HEAD_DEFAULTS
+    from app.probe.selection import select_and_fit
+    from app.tasks import run_to_end
+
+    g = np.random.default_rng(0)
+    X = g.normal(size=(300, 8)).astype(np.float32)
+    y = (X[:, 0] + 0.3 * g.normal(size=300) > 0).astype(np.int64)
+    sel = run_to_end(select_and_fit("logistic", X[:200], y[:200], X[200:250], y[200:250], X[250:], y[250:], 2,
+                                    dict(HEAD_DEFAULTS["logistic"]), grid=(1e-3, 1e-4, 1e-5)))
+    assert len(sel.iterations) == len(sel.table) == 3 and sel.iterations[0] > 0
+    assert all(isinstance(i, int) and i >= 0 for i in sel.iterations)
+    ridge = run_to_end(select_and_fit("ridge", X[:200], y[:200], X[200:250], y[200:250], X[250:], y[250:], 2,
+                                      dict(HEAD_DEFAULTS["ridge"]), grid=(1.0, 10.0)))
+    assert ridge.iterations == ()  # closed form: no fits to count
+
+
+def test_the_run_json_and_the_results_view_carry_the_counts(capsys, fe_home):
+    import json
+
+    from app.cli import run
+    from widgets.probe.model import RunView
+
+    code = run(["--threads", "1", "probe", "--dataset", "digits", "--backbone", "rdsn", "--options", "k=64",
+                "--head", "logistic", "--grid", "1e-3,1e-4,1e-5", "--test-limit", "100", "--json"])
+    d = json.loads(capsys.readouterr().out)
+    assert code == 0 and len(d["selection_iterations"]) == 3 and d["selection_iterations"][0] > 0
+    view = RunView.from_dict(d)
+    assert view.selection_iterations == tuple(d["selection_iterations"])
+    assert view.selection_text() == selection_note(d["selection"], d["selection_iterations"])

@@ -173,7 +173,8 @@ def make_config(args):
     return cfg
 
 
-SUMMARY_KEYS = ("top1", "top2", "top5", "val_top1", "test_top1", "selected", "selection", "seeds", "n_train",
+SUMMARY_KEYS = ("top1", "top2", "top5", "val_top1", "test_top1", "selected", "selection", "selection_iterations",
+                "seeds", "n_train",
                 "n_val", "n_test", "n_features", "extract_seconds", "train_seconds", "feature_cache_hit", "device",
                 "created", "per_class", "classes", "confusion", "settings", "config", "resolved", "stop", "run_id")
 
@@ -245,7 +246,7 @@ def cmd_probe(args) -> int:
               f"{out['n_features']} features, layer {r.layer_name or r.layer}, {r.pooling}"
               f"{', ' + sel if sel else ''}; extract {out['extract_seconds']:.1f} s"
               f"{' (cached)' if out['feature_cache_hit'] else ''}, head {out['train_seconds']:.1f} s)")
-        note = selection_note(out.get("selection"))
+        note = selection_note(out.get("selection"), out.get("selection_iterations"))
         if note:
             print(f"  validation per {next(iter(out['selected'] or {}), 'value')}: {note}")
     return 0

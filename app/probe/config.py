@@ -51,21 +51,34 @@ TTA_NAMES = {"none": "none", "hflip": "mirror views", "shift1": "shift views"}  
 HYPERPARAMETER = {"logistic": "weight_decay", "svm": "C", "ridge": "alpha", "knn": "k"}
 
 
-def selection_note(table) -> str:
+def _value_text(v) -> str:
+    return f"{v:g}" if isinstance(v, (int, float)) else str(v)
+
+
+def selection_note(table, iterations=()) -> str:
     """What validation said of each value of the selected hyperparameter, in sweep order (strongest regularisation
     first), e.g. "1e-3: 99.10%, 1e-4: 99.10%, 1e-5: 99.08%; 2 tie at the best, the first swept kept". ``table``: the
-    run's ``selection`` ((value, validation top-1) pairs); "" for fewer than two values (nothing was chosen)."""
-    rows = [(v, float(a)) for v, a in (table or ()) if a is not None]
+    run's ``selection`` ((value, validation top-1) pairs); "" for fewer than two values (nothing was chosen).
+    ``iterations``: the run's ``selection_iterations`` (each value's fit, aligned with ``table``): a value after the
+    first whose fit needed no iteration started within the head's tolerance from the previous value's solution (the
+    sweep's warm start), so its model is that solution; the note names such values."""
+    pairs = [(v, a) for v, a in (table or ())]
+    its = list(iterations or ())
+    its = its if len(its) == len(pairs) else [None] * len(pairs)
+    rows = [(v, float(a), it) for (v, a), it in zip(pairs, its) if a is not None]
     if len(rows) < 2:
         return ""
-    best = max(a for _, a in rows)
-    text = ", ".join(f"{v:g}: {100 * a:.2f}%" if isinstance(v, (int, float)) else f"{v}: {100 * a:.2f}%"
-                     for v, a in rows)
-    tied = sum(1 for _, a in rows if a == best)
+    best = max(a for _, a, _ in rows)
+    text = ", ".join(f"{_value_text(v)}: {100 * a:.2f}%" for v, a, _ in rows)
+    tied = sum(1 for _, a, _ in rows if a == best)
     if tied == len(rows):
-        return f"{text}; all {tied} tie: validation cannot tell them apart, the first swept kept"
-    if tied > 1:
-        return f"{text}; {tied} tie at the best, the first swept kept"
+        text = f"{text}; all {tied} tie: validation cannot tell them apart, the first swept kept"
+    elif tied > 1:
+        text = f"{text}; {tied} tie at the best, the first swept kept"
+    same = [_value_text(v) for v, _, it in rows[1:] if it == 0]
+    if same:
+        text += (f"; {', '.join(same)} {'was' if len(same) == 1 else 'were'} already within the head's tolerance at "
+                 f"the previous value's solution (warm start): the same model")
     return text
 
 # probe defaults per backbone: used where the config says layer=None / pooling="default" / head_options omit a key.
@@ -280,6 +293,7 @@ class ProbeResult:
     val_top1: float | None = None  # accuracy on the validation split (None: no validation split)
     selected: dict = field(default_factory=dict, compare=False)  # the chosen hyperparameters (and layer/pooling)
     selection: tuple = ()  # ((value, val_top1), ...) of the head's hyperparameter sweep
+    selection_iterations: tuple = ()  # each of those values' fit: iterations (None: closed form), same order
     seeds: dict = field(default_factory=dict, compare=False)  # {"model", "split", "head"}
     n_val: int = 0
     resolved: Any = None  # the ResolvedProbe record the run used
@@ -315,6 +329,7 @@ class ProbeResult:
             "test_top1": float(self.top1),
             "selected": _jsonable(self.selected),
             "selection": _jsonable([list(r) for r in self.selection]),
+            "selection_iterations": _jsonable(list(self.selection_iterations)),
             "seeds": _jsonable(self.seeds),
             "n_val": int(self.n_val),
             "resolved": self.resolved.to_dict() if self.resolved is not None else None,

@@ -4,7 +4,9 @@ Protocol (``select_and_fit``):
 - every grid value is fitted on the TRAINING features only (standardisation statistics from them too) and scored
   on the VALIDATION features; the values are visited in order of decreasing regularisation (logistic: weight decay
   high -> low; svm: C low -> high; ridge: alpha high -> low; knn: k high -> low), and each iterative fit starts from
-  the previous value's weights (``init=``), so the sweep costs little more than one fit; ridge builds its Gram
+  the previous value's weights (``init=``), so the sweep costs little more than one fit (each fit's iteration count
+  is kept, ``Selection.iterations``: a value whose fit needed none was already within the head's tolerance at the
+  previous value's solution, so its model IS that solution, which the run's note says); ridge builds its Gram
   matrix once (one Cholesky per alpha); kNN computes the validation distances once for every k;
 - the best validation top-1 wins; a tie goes to the stronger regularisation (the earlier value of the sweep);
 - the test features are scored once, by the winning fit (no refit on train + validation: the model reported is the
@@ -46,6 +48,7 @@ class Selection:
     table: tuple[tuple[Any, float], ...]  # (value, validation top-1), in sweep order
     val_top1: float | None
     result: HeadResult  # scores: the TEST scores of the selected fit
+    iterations: tuple[int | None, ...] = ()  # each value's fit, aligned with ``table`` (None: closed form / no fit)
 
 
 def sweep_order(head: str, grid) -> list:
@@ -98,6 +101,7 @@ def select_and_fit(head: str, Xtr, ytr, Xval, yval, Xte, yte, n_classes: int, op
         return (yield from _select_ridge(Xtr, ytr, Xval, yval, Xte, yte, n_classes, opts, values, device, cancel,
                                          t0))
     table: list[tuple[Any, float]] = []
+    iterations: list[int | None] = []
     best: tuple[float, Any, HeadResult] | None = None
     state = None
     for j, value in enumerate(values):
@@ -108,6 +112,8 @@ def select_and_fit(head: str, Xtr, ytr, Xval, yval, Xte, yte, n_classes: int, op
         state = res.state
         acc = _top1(res.scores, yval)
         table.append((value, acc))
+        it = (res.stop or {}).get("iterations")
+        iterations.append(None if it is None else int(it))
         if best is None or acc > best[0]:  # strictly better: ties keep the stronger regularisation
             best = (acc, value, res)
     acc, value, res = best
@@ -115,7 +121,7 @@ def select_and_fit(head: str, Xtr, ytr, Xval, yval, Xte, yte, n_classes: int, op
     test_scores = _linear_scores(Xtr, Xte, res.state, best_opts, device).astype(np.float32)
     result = replace(res, scores=test_scores, seconds=time.perf_counter() - t0, settings=dict(res.settings))
     yield Progress(len(values), len(values), f"selected {key} = {value:g} (validation top-1 {100 * acc:.2f}%)")
-    return Selection(value, best_opts, tuple(table), acc, result)
+    return Selection(value, best_opts, tuple(table), acc, result, tuple(iterations))
 
 
 def _relabel(gen, prefix: str):

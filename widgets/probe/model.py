@@ -67,6 +67,7 @@ class RunView:
     raw: dict = dataclasses.field(repr=False, compare=False)  # the stored record (the gallery reads it)
     tta: str = "none"  # test-time views (app.probe.config.TTA)
     selection: tuple = ()  # (value, validation top-1) of each value of the selected hyperparameter, in sweep order
+    selection_iterations: tuple = ()  # each of those values' fit: iterations (0: the warm start was the solution)
 
     @property
     def is_baseline(self) -> bool:
@@ -94,7 +95,7 @@ class RunView:
 
     def selection_text(self) -> str:
         """Validation's figure for each value of the selected hyperparameter ("" when nothing was selected)."""
-        return selection_note(self.selection)
+        return selection_note(self.selection, self.selection_iterations)
 
     def seeds_text(self) -> str:
         if not self.seeds:
@@ -167,6 +168,7 @@ class RunView:
             raw=d,
             tta=str(_first(res.get("tta"), settings.get("tta"), cfg.get("tta")) or "none"),
             selection=tuple(tuple(r) for r in d.get("selection") or () if isinstance(r, (list, tuple)) and len(r) == 2),
+            selection_iterations=tuple(d.get("selection_iterations") or ()),
         )
 
 

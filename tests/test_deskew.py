@@ -122,3 +122,15 @@ def test_keeps_the_batch_memory_order():
         st = standard_layout(x[:, :c])
         assert deskew(st).stride() == st.stride()
         torch.testing.assert_close(deskew(cl), deskew(st))
+
+
+def test_scattering_deskew_option_is_the_same_transform_of_deskewed_images():
+    """The scattering backbone offers the same pre-processing (the fair peer of a deskewing rdsn, issue #13)."""
+    from app.models.scattering import Scattering
+
+    x = torch.from_numpy(blobs(3, seed=7)).unsqueeze(1) / 255
+    on = Scattering(in_channels=1, J=2, L=4, input_size=28, deskew=True)
+    off = Scattering(in_channels=1, J=2, L=4, input_size=28)
+    with torch.no_grad():
+        torch.testing.assert_close(on.forward_features(x), off.forward_features(deskew(x)))
+        assert not torch.allclose(on.forward_features(x), off.forward_features(x))

@@ -34,9 +34,9 @@ TOOLTIPS = {
     "stem_kernel": "Kernel side of the stem convolution (empty: 5 for inputs up to 64 px, else 7)",
     "stem_padding": "Zero padding of the stem convolution in pixels (empty: half its kernel, maps keep the input's "
                     "size; Xue & Roshan's published code pads 1)",
-    "deskew": "Deskew each image by its own moments before the stem (centre of mass to the middle, slant sheared "
-              "away; the classic MNIST pre-processing, meant for dark-background images such as digits; uses no "
-              "dataset statistics)",
+    "deskew": "Deskew each image by its own moments before the first layer (centre of mass to the middle, slant "
+              "sheared away; the classic MNIST pre-processing, meant for dark-background images such as digits; "
+              "uses no dataset statistics)",
     "pool_grid": "Pool the last map over a g x g grid (1: global average) -> k x g^2 features",
     "bias": "Random biases on the convolutions",
     "expansion": "LC blocks: each 3x3 conv becomes c_out x E frozen random filters + a learned 1x1 mixing conv",

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from app.models.base import Backbone, LayerInfo, ModelError
+from app.models.deskew import deskew as deskew_images
 from app.models.registry import register_backbone
 from app.models.scattering_filters import FilterBank, compute_padding, filter_bank, psi_levels
 
@@ -117,9 +118,11 @@ class Scattering(Backbone):
         input_size: int = 32,
         num_classes: int = 0,
         chunk_bytes: int = 64 * 2**20,
+        deskew: bool = False,
     ) -> None:
         super().__init__()
         check_options(J, L, max_order, in_channels, input_size)
+        self.deskew = bool(deskew)
         self.J, self.L, self.max_order = int(J), int(L), int(max_order)
         self.in_channels = int(in_channels)
         self.chunk_bytes = int(chunk_bytes)
@@ -234,6 +237,10 @@ class Scattering(Backbone):
         return torch.cat(out, dim=1)
 
     # --- the backbone interface -----------------------------------------------------------------------------
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """What the transform sees: each image deskewed by its own moments where ``deskew`` is on (as rdsn's)."""
+        return deskew_images(x) if self.deskew else x
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_intermediates(x, [-1])[0]
 
@@ -251,7 +258,7 @@ class Scattering(Backbone):
                 raise IndexError(f"layer index {i} out of range 0..{n - 1}")
         if not want:
             return []
-        S = self.scatter(x, order=max(want) + 1)  # order1 needs no order-2 coefficients
+        S = self.scatter(self.prepare(x), order=max(want) + 1)  # order1 needs no order-2 coefficients
         B, C, _, h, w = S.shape
         maps = []
         for i in want:

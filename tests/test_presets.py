@@ -19,11 +19,11 @@ def _cli(capsys, *args: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-def test_the_three_presets_of_the_issue_fix_every_field():
-    assert presets.names() == ["random-mnist", "random-cifar10", "patches-cifar10"]
+def test_the_presets_of_the_issue_and_the_scattering_peer_fix_every_field():
+    assert presets.names() == ["random-mnist", "scattering-mnist", "random-cifar10", "patches-cifar10"]
     fam = {p.name: p.family for p in presets.PRESETS.values()}
-    assert fam == {"random-mnist": "data-independent", "random-cifar10": "data-independent",
-                   "patches-cifar10": "data-dependent"}
+    assert fam == {"random-mnist": "data-independent", "scattering-mnist": "data-independent",
+                   "random-cifar10": "data-independent", "patches-cifar10": "data-dependent"}
     from app.models.registry import names, option_fields
     from app.probe.config import HEADS, POOLINGS
 
@@ -38,8 +38,10 @@ def test_the_three_presets_of_the_issue_fix_every_field():
         assert p.chosen.startswith((presets.PROVISIONAL, presets.PARTLY)), p.name
         if p.chosen.startswith(presets.PARTLY):
             assert "validation" in p.chosen[len(presets.PARTLY):] and "%" in p.chosen and "not re-selected" in p.chosen
-        # a target is the issue's figure: either not measured, or measured once with the outcome said
-        assert "not yet measured" in p.target or ("measured once" in p.target and "reached" in p.target), p.name
+        # a target is the issue's figure: either not measured, or measured once with the outcome said (a peer
+        # preset without a figure of its own says so, and what it measured)
+        assert "not yet measured" in p.target or ("measured once" in p.target and (
+            "reached" in p.target or p.target.startswith("no target of its own"))), p.name
     for name in ("random-mnist", "random-cifar10", "patches-cifar10"):  # each now partly selected on validation
         assert presets.get(name).chosen.startswith(presets.PARTLY), name
 
@@ -58,8 +60,8 @@ def test_explicit_values_override_the_preset_and_are_reported():
 
 
 def test_an_unknown_preset_is_the_project_s_error_listing_the_names(capsys):
-    with pytest.raises(AppError, match="unknown preset 'nope'; known presets: random-mnist, random-cifar10, "
-                                       "patches-cifar10"):
+    with pytest.raises(AppError, match="unknown preset 'nope'; known presets: random-mnist, scattering-mnist, "
+                                       "random-cifar10, patches-cifar10"):
         presets.get("nope")
     code, _, err = _cli(capsys, "probe", "--preset", "nope", "--dataset", "digits")
     assert code == 2 and "error: unknown preset 'nope'" in err and "patches-cifar10" in err
@@ -75,7 +77,8 @@ def test_list_presets(capsys):
     code, out, _ = _cli(capsys, "probe", "--list-presets", "--json")
     listed = json.loads(out)
     assert [d["name"] for d in listed] == presets.names()
-    assert listed[2]["fixes"]["backbone"] == "patches" and listed[2]["family"] == "data-dependent"
+    assert listed[3]["fixes"]["backbone"] == "patches" and listed[3]["family"] == "data-dependent"
+    assert listed[1]["fixes"]["backbone"] == "scattering" and listed[1]["fixes"]["options"] == {"deskew": True}
 
 
 def test_a_preset_run_records_the_preset_and_the_overrides(fe_home, capsys):

@@ -17,8 +17,8 @@ import numpy as np
 from app.models.spec import ModelSpec
 
 HEADS = ("logistic", "ridge", "svm", "knn")
-POOLINGS = ("default", "gap", "max", "grid2", "grid3", "grid4", "maxgrid2", "maxgrid3", "maxgrid4",
-            "avgmaxgrid2", "avgmaxgrid3", "avgmaxgrid4")
+POOLINGS = ("default", "gap", "max", "grid2", "grid3", "grid4", "grid7", "maxgrid2", "maxgrid3", "maxgrid4",
+            "avgmaxgrid2", "avgmaxgrid3", "avgmaxgrid4")  # grid7: every coefficient of MNIST's 7x7 scattering maps
 
 # head option defaults (every value a run used is recorded in its result)
 HEAD_DEFAULTS: dict[str, dict[str, Any]] = {

@@ -14,6 +14,8 @@ ink (every pixel equal) is returned unchanged.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -53,4 +55,30 @@ def deskew(x: torch.Tensor) -> torch.Tensor:
     out = (F.grid_sample(xf - bg, grid, mode="bilinear", padding_mode="zeros", align_corners=True) + bg).to(x.dtype)
     # the batch's own memory order: a channels-last batch (the CPU's, ``to_tensor``) stays channels-last, or every
     # convolution after this takes torch's slow path (rdsn k = 1024 on MNIST, 2 threads: 230 vs 1,240 images/s)
+    return channels_last(out) if x.stride(1) == 1 and x.shape[1] * x.shape[2] * x.shape[3] > 1 else out
+
+
+def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
+    """Each image of the batch ``x`` (N, C, H, W) rotated by ``degrees`` about the middle of its frame (a positive
+    angle turns the picture counter-clockwise as a person sees it); bilinear, each channel's background (its darkest
+    value, as ``deskew`` takes it) where the rotated frame leaves the image; in the batch's memory order. 0 degrees
+    returns ``x`` itself. With pixel centres at integer coordinates, the middle m = ((H-1)/2, (W-1)/2), rows down and
+    a = the angle in radians:
+
+        output(r, c) = input(m_r + cos(a) (r - m_r) + sin(a) (c - m_c), m_c - sin(a) (r - m_r) + cos(a) (c - m_c))
+    """
+    if float(degrees) == 0.0 or x.shape[0] == 0:
+        return x
+    n, _, h, w = x.shape
+    a = math.radians(float(degrees))
+    xf = x.float()
+    bg = xf.amin(dim=(2, 3), keepdim=True)
+    m_r, m_c = (h - 1) / 2, (w - 1) / 2
+    o_r = (torch.arange(h, dtype=xf.dtype, device=x.device) - m_r).view(h, 1).expand(h, w)
+    o_c = (torch.arange(w, dtype=xf.dtype, device=x.device) - m_c).view(1, w).expand(h, w)
+    src_r = m_r + math.cos(a) * o_r + math.sin(a) * o_c
+    src_c = m_c - math.sin(a) * o_r + math.cos(a) * o_c
+    grid = torch.stack([src_c * (2 / max(w - 1, 1)) - 1, src_r * (2 / max(h - 1, 1)) - 1], dim=-1)
+    grid = grid.unsqueeze(0).expand(n, h, w, 2)
+    out = (F.grid_sample(xf - bg, grid, mode="bilinear", padding_mode="zeros", align_corners=True) + bg).to(x.dtype)
     return channels_last(out) if x.stride(1) == 1 and x.shape[1] * x.shape[2] * x.shape[3] > 1 else out

@@ -37,6 +37,10 @@ TOOLTIPS = {
     "deskew": "Deskew each image by its own moments before the first layer (centre of mass to the middle, slant "
               "sheared away; the classic MNIST pre-processing, meant for dark-background images such as digits; "
               "uses no dataset statistics)",
+    "rotation_views": "Degrees a (0: off): the pooled features the Probe uses are the mean of the image's own and of "
+                      "two copies rotated by -a and +a (each deskewed after its rotation when deskew is on); less "
+                      "sensitive to small rotations, no dataset statistics, three times the extraction. The maps "
+                      "shown are the image's own",
     "pool_grid": "Pool the last map over a g x g grid (1: global average) -> k x g^2 features",
     "bias": "Random biases on the convolutions",
     "expansion": "LC blocks: each 3x3 conv becomes c_out x E frozen random filters + a learned 1x1 mixing conv",

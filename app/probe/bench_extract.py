@@ -301,6 +301,10 @@ def bench_extract(args) -> dict:
     # bad backbone / options / layer: the user's error here, before any process starts
     model, _, _, layer, _ = prepare(settings, fit=False)
     kinds = KINDS + ((AUTHORS_KIND,) if settings["authors"] else ())
+    if getattr(model, "rotation_views", 0.0):
+        raise UserError("bench extract: with rotation_views the probe averages three forwards per image (the image "
+                        "and two rotated copies), which the bare forward it is compared with does not compute; set "
+                        '"rotation_views": 0 to measure the extraction of one view')
     if settings["authors"]:
         check_authors_settings(settings, model, layer)
     del model

@@ -30,13 +30,14 @@ def test_the_full_arm_is_the_preset_and_every_arm_changes_one_thing():
             "grid": s["head_grid"], "tta": s.get("tta", "none")}
     assert ours == presets.get("random-mnist").fixes(), (
         f"the ablation's full arm is no longer the random-mnist preset: update resources/experiments/{NAME}.toml")
-    assert len(arms) == 13 and s["dataset"] == "mnist"
+    assert len(arms) == 14 and s["dataset"] == "mnist"
     for arm, a in arms.items():
         if arm in ("full", "scattering", "scattering, deskewed", "shift views, no deskewing"):
             continue
         assert len(_changed(a, s)) == 1, (arm, _changed(a, s))
     assert _changed(arms["shift views, no deskewing"], s) == ["options.deskew", "tta"]
     assert arms["no deskewing"]["options.deskew"] is False and arms["k / 4"]["options.k"] == 256
+    assert arms["+ rotation views (12 degrees)"]["options.rotation_views"] == 12.0
     assert _changed(arms["scattering, deskewed"], arms["scattering"]) == ["options.deskew"]
     assert arms["scattering"]["backbone"] == "scattering" and "options.k" not in arms["scattering"]
 
@@ -44,7 +45,7 @@ def test_the_full_arm_is_the_preset_and_every_arm_changes_one_thing():
 def test_the_quick_size_is_a_subset_with_a_smaller_k_and_no_k_for_scattering():
     r = load_recipe(NAME)
     quick = _arms(r.cells(quick=True))
-    assert len(r.cells(quick=True)) == 26
+    assert len(r.cells(quick=True)) == 28
     assert {a["train_limit"] for a in quick.values()} == {5000} and {a["test_limit"] for a in quick.values()} == {2000}
     assert quick["full"]["options.k"] == 256 and quick["k / 4"]["options.k"] == 64
     assert "options.k" not in quick["scattering, deskewed"]  # its own options replace the base's (no k to refuse)

@@ -170,8 +170,8 @@ class RDSN(Backbone):
                        layer: int | None = None, kind: str | None = None) -> torch.Tensor:
         """Pooled features (N, k * grid^2) of layer ``layer`` (default: the last), computed ``chunk`` channels at
         a time. Feature order is channel-major (channel, grid row, grid column), the same as ``forward_head(...,
-        pre_logits=True)`` for the same grid. ``kind`` ("avg", "max" or "avgmax" = both, 2 k grid^2 features)
-        overrides the model's pooling kind."""
+        pre_logits=True)`` for the same grid (with ``rotation_views``: the mean over ``views(x)``). ``kind`` ("avg",
+        "max" or "avgmax" = both, 2 k grid^2 features) overrides the model's pooling kind."""
         grid = self.pool_grid if pool is None else int(pool)
         last = self.n_blocks if layer is None else (layer if layer >= 0 else self.n_blocks + 1 + layer)
         if not 0 <= last <= self.n_blocks:

@@ -82,6 +82,32 @@ def test_worker_cancel_and_failure(qtbot):
     assert "kernel size must be odd" in blocker.args[0]
 
 
+def test_worker_on_wires_every_signal_given(qtbot):
+    """``Worker.on``: each slot given reaches its own signal, the worker comes back for chaining; one failing job
+    reports through failed and done only."""
+    from widgets.common.worker import Worker
+
+    got = {"progress": [], "finished": [], "failed": [], "cancelled": [], "done": []}
+    w = Worker(lambda token: _slow(5, token))
+    assert w.on(progress=got["progress"].append, finished=got["finished"].append, failed=got["failed"].append,
+                cancelled=lambda: got["cancelled"].append(True), done=lambda: got["done"].append(True)) is w
+    with qtbot.waitSignal(w.done, timeout=10000):
+        w.start()
+    assert got["finished"] == [5] and got["progress"][-1].done == 5
+    assert got["failed"] == [] and got["cancelled"] == [] and got["done"] == [True]
+
+    def boom(token):
+        raise ValueError("no such layer")
+        yield
+
+    seen = []
+    w2 = Worker(boom).on(finished=lambda r: seen.append(("finished", r)), failed=lambda m: seen.append(("failed", m)),
+                         done=lambda: seen.append(("done",)))
+    with qtbot.waitSignal(w2.done, timeout=10000):
+        w2.start()
+    assert seen == [("failed", "no such layer"), ("done",)]
+
+
 @pytest.mark.parametrize("ws", ["kernels", "models", "live", "probe"])
 def test_screenshot_command_writes_png(tmp_path, ws):
     out = tmp_path / f"{ws}.png"

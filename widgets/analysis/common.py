@@ -107,10 +107,9 @@ class TaskBar(QWidget):
         self.cancel_btn.setEnabled(True)
         self.progress.setRange(0, 0)
         self.status.setText("working…")
-        w.progress.connect(lambda p, w=w: self._on_progress(w, p))
-        w.finished.connect(lambda r, w=w: self._on_finished(w, r, on_result))
-        w.failed.connect(lambda m, w=w: self._end(w, f"failed: {m}"))
-        w.cancelled.connect(lambda w=w: self._end(w, "cancelled"))
+        w.on(progress=lambda p, w=w: self._on_progress(w, p),
+             finished=lambda r, w=w: self._on_finished(w, r, on_result),
+             failed=lambda m, w=w: self._end(w, f"failed: {m}"), cancelled=lambda w=w: self._end(w, "cancelled"))
         return w
 
     def cancel(self) -> None:

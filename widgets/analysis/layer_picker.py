@@ -41,8 +41,7 @@ class LayerPicker(QWidget):
             self.worker.cancel()
         w = self.pool.start(lambda token, s=spec: layers_job(s, cancel=token), name="layers")
         self.worker = w
-        w.finished.connect(lambda r, w=w: self._on_layers(w, r))
-        w.failed.connect(lambda m, w=w: self._on_failed(w, m))
+        w.on(finished=lambda r, w=w: self._on_layers(w, r), failed=lambda m, w=w: self._on_failed(w, m))
 
     def _on_layers(self, w: Worker, res: Any) -> None:
         if w is not self.worker:

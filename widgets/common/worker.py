@@ -11,6 +11,8 @@ One helper for every long job (training, extraction, downloads, the live loop)::
     ...
     worker.cancel(); worker.wait()                # the owner does this on close
 
+(the four connections in one call: ``worker.on(progress=..., finished=..., failed=..., cancelled=...)``).
+
 Exactly one of finished / failed / cancelled is emitted, then ``done``. Progress reports are coalesced: if the
 GUI falls behind, only the newest report per ``min_interval`` reaches it (the queue never fills). Python warnings
 raised in the worker thread are caught there and delivered as ``warned(str)`` on the GUI thread (a warning that
@@ -147,6 +149,18 @@ class Worker(QObject):
             _Deferral.queue.append(self)
             return
         self._thread.start()
+
+    def on(self, *, progress: Callable | None = None, finished: Callable | None = None,
+           failed: Callable | None = None, cancelled: Callable | None = None, warned: Callable | None = None,
+           done: Callable | None = None) -> "Worker":
+        """Connect each slot given to its signal (in this order) and return the worker: one job's wiring in one
+        call, ``pool.start(task).on(finished=self._show, failed=self._fail)``. Connect before ``start`` returns to
+        the event loop (a worker delivers nothing until then)."""
+        for signal, slot in ((self.progress, progress), (self.finished, finished), (self.failed, failed),
+                             (self.cancelled, cancelled), (self.warned, warned), (self.done, done)):
+            if slot is not None:
+                signal.connect(slot)
+        return self
 
     def cancel(self) -> None:
         self._token.cancel()

@@ -320,10 +320,8 @@ class DatasetBrowser(QWidget):
         cols = self._columns()
         w = self.pool.start(lambda token: browse(name, split, root, subset or None, N_SAMPLES, 0, ds, token, cols),
                             name="dataset-load")
-        w.progress.connect(self._on_progress)
-        w.finished.connect(self._on_loaded)
-        w.failed.connect(self._on_failed)
-        w.cancelled.connect(self._on_load_cancelled)
+        w.on(progress=self._on_progress, finished=self._on_loaded, failed=self._on_failed,
+             cancelled=self._on_load_cancelled)
         self._load_worker = w
         self.work.busy(True)
 

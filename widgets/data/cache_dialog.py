@@ -71,8 +71,7 @@ class CacheDialog(QDialog):
             return
         self.status.setText("Measuring the caches…")
         w = self.pool.start(lambda token: caches.survey(token))
-        w.finished.connect(self._show)
-        w.failed.connect(self._failed)
+        w.on(finished=self._show, failed=self._failed)
         self._update_buttons()
 
     def _show(self, result) -> None:
@@ -130,8 +129,8 @@ class CacheDialog(QDialog):
             return
         self.status.setText(f"Clearing {', '.join(names)}…")
         w = self.pool.start(lambda token: caches.clear_task(names, token))
-        w.finished.connect(self._done_clearing)
-        w.failed.connect(lambda msg: (self.status.setText(f"Could not clear: {msg}"), self._update_buttons()))
+        w.on(finished=self._done_clearing,
+             failed=lambda msg: (self.status.setText(f"Could not clear: {msg}"), self._update_buttons()))
         self._update_buttons()
 
     def _done_clearing(self, result) -> None:
@@ -139,8 +138,7 @@ class CacheDialog(QDialog):
         self.cleared.emit(int(n), int(size))
         said = f"Removed {n:,} file(s), {human_size(size)}."
         w = self.pool.start(lambda token: caches.survey(token))
-        w.finished.connect(lambda r: (self._show(r), self.status.setText(said)))
-        w.failed.connect(self._failed)
+        w.on(finished=lambda r: (self._show(r), self.status.setText(said)), failed=self._failed)
 
     def _update_buttons(self) -> None:
         busy = self.busy()

@@ -48,10 +48,8 @@ class DownloadFlow(QObject):
         self.message.emit(f"downloading {name}…", False)
         w = self._pool.start(lambda token: remote.download(name, root, cancel=token, force=force),
                              name="dataset-download")
-        w.progress.connect(self._on_progress)
-        w.finished.connect(self._on_downloaded)
-        w.failed.connect(self._on_failed)
-        w.cancelled.connect(self._on_cancelled)
+        w.on(progress=self._on_progress, finished=self._on_downloaded, failed=self._on_failed,
+             cancelled=self._on_cancelled)
         self._worker = w
         self._work.busy(True)
 

@@ -285,11 +285,8 @@ class ExperimentsWorkspace(QWidget):
         self.result = None
         self.worker = Worker(lambda token: run_experiment(recipe, quick, ex, workers, cancel=token, store=store),
                              parent=self, name="experiment")
-        self.worker.progress.connect(self._on_progress)
-        self.worker.finished.connect(self._on_finished)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.cancelled.connect(self._on_cancelled)
-        self.worker.done.connect(self._on_done)
+        self.worker.on(progress=self._on_progress, finished=self._on_finished, failed=self._on_failed,
+                       cancelled=self._on_cancelled, done=self._on_done)
         self.progress.setRange(0, max(1, len(self._cells)))
         self.progress.setValue(0)
         self.progress.show()

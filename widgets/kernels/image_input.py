@@ -45,8 +45,8 @@ class ImageInput:
         self._image_request += 1
         request, label = self._image_request, f"sample: {name}.jpg"
         w = self.pool.start(lambda token: ops.sample_image(name), name="sample image")
-        w.finished.connect(lambda img: self._on_sample_loaded(request, img, label))
-        w.failed.connect(lambda m: self.responses.render_label.setText(f"Could not load the sample image: {m}"))
+        w.on(finished=lambda img: self._on_sample_loaded(request, img, label),
+             failed=lambda m: self.responses.render_label.setText(f"Could not load the sample image: {m}"))
         self._image_worker = w
 
     def _on_sample_loaded(self, request: int, image: np.ndarray, label: str) -> None:

@@ -188,8 +188,7 @@ class KernelWorkspace(ImageInput, QWidget):
         else:
             self._save_next = None
             w = self._save_worker = self.pool.start(lambda t: self.files.autosave(bank), name="autosave")
-            w.finished.connect(self._on_autosaved)
-            w.failed.connect(lambda msg: self._on_autosaved(f"Autosave failed: {msg}"))
+            w.on(finished=self._on_autosaved, failed=lambda msg: self._on_autosaved(f"Autosave failed: {msg}"))
 
     @Slot(object)
     def _on_autosaved(self, problem: str) -> None:
@@ -243,9 +242,8 @@ class KernelWorkspace(ImageInput, QWidget):
         if req.kind == "patches":  # loads a dataset: off the GUI thread
             self.gen.set_busy(True)
             w = self.pool.start(lambda token: make(), name="generate patches")
-            w.finished.connect(self._on_generated)
-            w.failed.connect(lambda m: QMessageBox.warning(self, "Cannot generate", m))
-            w.done.connect(lambda: self.gen.set_busy(False))
+            w.on(finished=self._on_generated, failed=lambda m: QMessageBox.warning(self, "Cannot generate", m),
+                 done=lambda: self.gen.set_busy(False))
             self._gen_worker = w
             return
         try:
@@ -362,9 +360,9 @@ class KernelWorkspace(ImageInput, QWidget):
         self._render_dirty = False
         bank, image, centre = self.bank, self._image, self.responses.centre()  # immutable snapshots
         w = self.pool.start(lambda token: ops.compute_views(bank, image, centre=centre), name="kernel responses")
-        w.finished.connect(self._on_views)
-        w.failed.connect(lambda m: self.responses.render_label.setText(f"Could not compute the responses: {m}"))
-        w.done.connect(self._on_render_done)
+        w.on(finished=self._on_views,
+             failed=lambda m: self.responses.render_label.setText(f"Could not compute the responses: {m}"),
+             done=self._on_render_done)
         self._render_worker = w
 
     @Slot(object)

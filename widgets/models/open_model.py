@@ -167,10 +167,8 @@ class OwnModelPanel(QWidget):
         self.status.setText(what)
         w = self.pool.start(make, name=what)
         self.running.append(w)
-        w.finished.connect(done)
-        w.failed.connect(self._fail)
-        w.progress.connect(lambda p: self.status.setText(p.message))
-        w.done.connect(lambda w=w: self.running.remove(w) if w in self.running else None)
+        w.on(progress=lambda p: self.status.setText(p.message), finished=done, failed=self._fail,
+             done=lambda w=w: self.running.remove(w) if w in self.running else None)
 
     def open_source(self, source: str, weights: str | None = None) -> None:
         """Open ``source`` (a file, or ``timm:NAME`` with ``weights``) off the GUI thread."""

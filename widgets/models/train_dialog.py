@@ -248,11 +248,8 @@ class TrainDialog(QDialog):
         self.progress.setValue(0)
         self.status.setText(f"Starting: {spec.label} on {self._dataset_title()}…")
         self.worker = Worker(lambda token: train_task(spec, cfg, token), parent=self, name="train")
-        self.worker.progress.connect(self._on_progress)
-        self.worker.finished.connect(self._on_finished)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.cancelled.connect(self._on_cancelled)
-        self.worker.done.connect(self._on_done)
+        self.worker.on(progress=self._on_progress, finished=self._on_finished, failed=self._on_failed,
+                       cancelled=self._on_cancelled, done=self._on_done)
         self._set_running(True)
         self.worker.start()
 

@@ -36,9 +36,8 @@ class ViewCache(QObject):
             lambda token, s=spec, t=title, i=inits, o=optional: viz.inspect_task(s, t, token, i, o),
             name=f"build {title}")
         self.running[key] = worker
-        worker.finished.connect(lambda view, k=key: self._on_built(k, view))
-        worker.failed.connect(lambda msg, k=key: self._on_failed(k, msg))
-        worker.cancelled.connect(lambda k=key: self.running.pop(k, None))
+        worker.on(finished=lambda view, k=key: self._on_built(k, view),
+                  failed=lambda msg, k=key: self._on_failed(k, msg), cancelled=lambda k=key: self.running.pop(k, None))
         return key
 
     def busy(self) -> bool:

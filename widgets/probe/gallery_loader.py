@@ -36,8 +36,7 @@ class GalleryLoader(QObject):
             return
         w = self.pool.start(lambda token, d=run.raw: misclassified_gallery(d, limit=40, cols=10, cancel=token),
                             name="gallery")
-        w.finished.connect(self._on_gallery)
-        w.failed.connect(self._on_failed)
+        w.on(finished=self._on_gallery, failed=self._on_failed)
         self.worker = w
 
     @Slot(int, int)
@@ -55,8 +54,7 @@ class GalleryLoader(QObject):
             self.worker.cancel()
         w = self.pool.start(lambda token, d=run.raw: pair_gallery(d, true, predicted, limit=40, cols=10,
                                                                   cancel=token), name="gallery")
-        w.finished.connect(self._on_gallery)
-        w.failed.connect(self._on_failed)
+        w.on(finished=self._on_gallery, failed=self._on_failed)
         self.worker = w
 
     @Slot(str)
@@ -70,9 +68,8 @@ class GalleryLoader(QObject):
         if self.projector_worker is not None:
             self.projector_worker.cancel()
         w = self.pool.start(lambda token, d=run.raw: projector_job(d, method, cancel=token), name="projector")
-        w.progress.connect(lambda p, w=w: view.set_busy(p.message) if w is self.projector_worker else None)
-        w.finished.connect(lambda r, w=w: self._on_projection(w, r))
-        w.failed.connect(lambda m, w=w: self._on_projection_failed(w, m))
+        w.on(progress=lambda p, w=w: view.set_busy(p.message) if w is self.projector_worker else None,
+             finished=lambda r, w=w: self._on_projection(w, r), failed=lambda m, w=w: self._on_projection_failed(w, m))
         self.projector_worker = w
         view.set_busy("projecting…")
 

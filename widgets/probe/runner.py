@@ -108,10 +108,8 @@ class ProbeQueue(QObject):
         self.index += 1
         self.jobStarted.emit(self.index, self.total, job.title)
         w = self.pool.start(job_task(job, self.history_path), name=f"probe {job.title}")
-        w.progress.connect(lambda p, i=self.index: self.progress.emit(i, p))
-        w.finished.connect(self._on_finished)
-        w.failed.connect(self._on_failed)
-        w.cancelled.connect(self._on_cancelled)
+        w.on(progress=lambda p, i=self.index: self.progress.emit(i, p), finished=self._on_finished,
+             failed=self._on_failed, cancelled=self._on_cancelled)
         self.worker = w
 
     @Slot(object)

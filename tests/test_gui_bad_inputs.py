@@ -325,6 +325,23 @@ def test_models_rdsn_k_cannot_be_typed_past_its_range(models_ws, qtbot):
     assert k.maximum() == 1_000_000 and k.value() <= 1_000_000
 
 
+def test_models_rdsn_rotation_views_out_of_range_is_refused_in_the_banner(models_ws, qtbot):
+    """rotation views of 60 degrees (the option takes 0 to 45): rdsn's own message in the banner, no traceback; the
+    last good model stays shown."""
+    ws = models_ws
+    ws.backbone.setCurrentIndex(ws.backbone.findData("rdsn"))
+    qtbot.waitUntil(lambda: not ws.busy() and ws.option_widget("rotation_views") is not None, timeout=60000)
+    before = ws._builder_view
+    w = ws.option_widget("rotation_views")
+    w.setText("60")
+    w.textEdited.emit(w.text())
+    qtbot.waitUntil(lambda: ws.banner.isVisible() and not ws.busy(), timeout=20000)
+    text = ws.banner.text()
+    assert "rotation_views must be 0 (off) to 45 degrees, got 60" in text, text
+    no_traceback(text)
+    assert ws._builder_view is before
+
+
 # =============================================================================================== Experiments
 RECIPE = """
 name = "bad-{name}"

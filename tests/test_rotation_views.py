@@ -80,6 +80,14 @@ def test_rdsn_rotation_views_off_is_the_plain_network_and_bad_values_are_refused
     for bad in (-1.0, 46.0):
         with pytest.raises(ValueError, match="rotation_views must be 0"):
             _net(rotation_views=bad)
+    from app.models.build import BuildError, create_model
+
+    with pytest.raises(BuildError) as e:  # as the CLI and the builder show it: the backbone named once
+        create_model("rdsn", {"rotation_views": 60})
+    assert str(e.value) == "rdsn: rotation_views must be 0 (off) to 45 degrees, got 60"
+    with pytest.raises(BuildError) as e:
+        create_model("simple", {"widths": [4, 8], "kernel_size": [3, 3, 3]})
+    assert str(e.value).startswith("simple: ") and "simple: simple:" not in str(e.value)
 
 
 def test_the_option_is_offered_with_a_tooltip():

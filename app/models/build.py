@@ -151,8 +151,9 @@ def create_model(backbone: str, options: dict[str, Any]) -> Backbone:
         return create(backbone, **opts)
     except TypeError as exc:
         raise BuildError(f"{backbone}: bad option ({exc})") from None
-    except (ValueError, KeyError) as exc:
-        raise BuildError(f"{backbone}: {exc}") from None
+    except (ValueError, KeyError) as exc:  # the backbone's name once, whether its own message starts with it or not
+        text = str(exc)
+        raise BuildError(text if text.startswith(f"{backbone}:") else f"{backbone}: {text}") from None
 
 
 def seeded_options(spec: ModelSpec) -> dict[str, Any]:

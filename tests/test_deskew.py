@@ -70,8 +70,8 @@ def test_the_same_on_preprocessed_inputs_and_per_channel_backgrounds():
     assert torch.equal(deskew(flat), flat)
     assert deskew(torch.zeros(0, 1, 28, 28)).shape == (0, 1, 28, 28)
     rgb = x.repeat(1, 3, 1, 1) + torch.tensor([0.0, 10.0, 20.0]).view(1, 3, 1, 1)  # three channels, three backgrounds
-    torch.testing.assert_close(deskew(rgb), deskew(x).repeat(1, 3, 1, 1) + torch.tensor([0.0, 10.0, 20.0]).view(1, 3, 1, 1),
-                               atol=1e-3, rtol=1e-5)
+    bgs = torch.tensor([0.0, 10.0, 20.0]).view(1, 3, 1, 1)
+    torch.testing.assert_close(deskew(rgb), deskew(x).repeat(1, 3, 1, 1) + bgs, atol=1e-3, rtol=1e-5)
 
 
 def test_rdsn_deskew_option_is_the_same_network_on_deskewed_images():

@@ -247,7 +247,8 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         n_train=len(train), n_test=len(test), n_features=int(Xtr.shape[1]), extract_seconds=extract_seconds,
         train_seconds=hr.seconds, curves=hr.curves, device=devices.describe(dev).name, created=_now(),
         feature_cache_hit=bool(hits) and all(hits), settings=settings, val_top1=sel.val_top1, selected=selected,
-        selection=tuple(tuple(r) for r in sel.table), selection_iterations=tuple(sel.iterations), seeds=record.seeds.to_dict(), n_val=len(val),
+        selection=tuple(tuple(r) for r in sel.table), selection_iterations=tuple(sel.iterations),
+        seeds=record.seeds.to_dict(), n_val=len(val),
         resolved=record, stop=dict(getattr(hr, "stop", {}) or {}),
     )
     if fit is not None:  # Live rebuilds the backbone from its spec alone: it would not have the fitted filters

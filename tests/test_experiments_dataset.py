@@ -77,3 +77,51 @@ def test_the_cli_refuses_an_empty_name_and_a_missing_folder_before_running(tmp_p
     err = capsys.readouterr().err
     assert f"{missing}" in err and "does not exist" in err and "--dataset NAME" in err and "Traceback" not in err
     assert not (tmp_path / "home" / "files" / "experiments" / "tiny-ds").exists()
+
+
+def _mnist_recipe(tmp_path, root):
+    text = (f'name = "tiny-mnist"\nkind = "probe"\n[base]\nbackbone = "rdsn"\ndataset = "mnist"\n'
+            f'data_root = "{root}"\nhead = "ridge"\ntrain_limit = 50\ntest_limit = 20\n'
+            f'options = {{ k = 8, blocks = 1 }}\n[quick]\ndataset = "digits"\n')
+    p = tmp_path / "tiny-mnist.toml"
+    p.write_text(text)
+    return load_recipe(p)
+
+
+def test_a_builtin_dataset_with_no_local_copy_is_named_before_any_cell_runs(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    r = _mnist_recipe(tmp_path, root)
+    problem = dataset_problem(r)
+    assert problem is not None and problem.startswith("tiny-mnist: mnist is not downloaded under ")
+    assert str(root) in problem and "python main.py data download mnist" in problem and "digits" in problem
+    assert dataset_problem(r, quick=True) is None  # the quick size runs on digits
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(b"")  # a local copy is there (read by the cells)
+    assert dataset_problem(r) is None
+
+
+def test_the_default_data_root_is_the_one_looked_at(tmp_path, monkeypatch):
+    from app import paths
+
+    monkeypatch.setenv("FILTER_EXPLORER_DATA", str(tmp_path / "empty"))
+    monkeypatch.setattr(paths, "shared_dir", lambda: None)  # a user's machine: no ../shared
+    r = load_recipe("ablation-mnist")
+    problem = dataset_problem(r, quick=True)
+    assert problem is not None and f"mnist is not downloaded under {tmp_path / 'empty'}" in problem
+    assert dataset_problem(on_dataset(r, "digits", quick=True), quick=True) is None
+
+
+def test_the_cli_refuses_a_recipe_whose_dataset_is_not_downloaded(tmp_path, monkeypatch, capsys):
+    from app.cli import run
+
+    monkeypatch.setenv("FILTER_EXPLORER_HOME", str(tmp_path / "home"))
+    root = tmp_path / "data"
+    root.mkdir()
+    _mnist_recipe(tmp_path, root)
+    assert run(["experiment", "run", str(tmp_path / "tiny-mnist.toml"), "--executor", "inline"]) == 2
+    err = capsys.readouterr().err
+    assert "error: tiny-mnist: mnist is not downloaded" in err and "--dataset NAME" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "home" / "files" / "experiments" / "tiny-mnist").exists()

@@ -85,3 +85,30 @@ def test_a_user_runs_the_recipe_on_digits_and_the_choice_is_remembered(qtbot, tm
     ws2.dataset.combo.setEditText(f"imagefolder:{missing}")
     assert settings.value("experiments/dataset/tiny-ds-gui") is None
     ws2.shutdown()
+
+
+def test_the_first_launch_shows_a_recipe_whose_data_is_on_this_machine(qtbot, tmp_path, monkeypatch):
+    """No remembered recipe, no CIFAR-10 folder under ~/.cache, no MNIST: the workspace opens on a recipe that runs
+    (its quick size on the bundled digits), not on the first name with a red note; a remembered one is kept."""
+    from app import paths
+    from widgets.experiments.workspace import ExperimentsWorkspace
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("FILTER_EXPLORER_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(paths, "shared_dir", lambda: None)
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    ws = ExperimentsWorkspace(settings=settings, store=Store(tmp_path / "exp.sqlite"))
+    qtbot.addWidget(ws)
+    shown = ws.recipe_combo.currentText()
+    assert shown not in ("ablation-cifar10", "ablation-mnist", "")
+    assert ws.dataset.problem() == "" and ws.quick.isChecked()
+    assert ws.dataset.value() == "digits"
+    ws.recipe_combo.setCurrentText("ablation-mnist")  # the user picks one whose data is missing: told before Run
+    assert "mnist is not downloaded" in ws.dataset.problem()
+    ws.run()
+    assert ws.worker is None and ws.status.text().startswith("Not started")
+    ws.shutdown()
+    again = ExperimentsWorkspace(settings=settings, store=Store(tmp_path / "exp.sqlite"))
+    qtbot.addWidget(again)
+    assert again.recipe_combo.currentText() == "ablation-mnist"  # remembered, not replaced
+    again.shutdown()

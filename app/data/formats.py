@@ -327,7 +327,9 @@ def read_cache(path: Path) -> dict[str, np.ndarray] | None:
 
 
 # --- loading --------------------------------------------------------------------------------------------
-def _not_downloaded(name: str, root: Path) -> NotDownloaded:
+def not_downloaded(name: str, root: str | Path | None = None) -> NotDownloaded:
+    """The error (and message) for a built-in dataset with no local copy under ``root`` (None: the default)."""
+    root = _root(root)
     b = BUILTINS[name]
     where = {"mnist": "MNIST/raw/*.gz", "fashion-mnist": "FashionMNIST/raw/*.gz",
              "cifar10": "cifar-10-batches-bin, cifar-10-batches-py or cifar-10-binary.tar.gz",
@@ -353,7 +355,7 @@ def load_task(name: str, split: str = "train", root: str | Path | None = None,
     r = _root(root)
     src = locate(name, root)
     if src is None:
-        raise _not_downloaded(name, r)
+        raise not_downloaded(name, r)
     cpath = cache_path(name, split, src) if src.compressed else None
     cached = read_cache(cpath) if cpath is not None else None
     notes: list[str] = []

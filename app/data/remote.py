@@ -20,7 +20,7 @@ from typing import Generator
 from app.data import core
 from app.data.core import DatasetError
 from app.data.catalog import ARCHIVE_MEMBERS, BUILTINS, MIRROR_ENV, OPTIONAL_MEMBERS, RemoteFile, builtin_names
-from app.data.formats import _not_downloaded, _root, locate
+from app.data.formats import _root, locate, not_downloaded
 from app.storage import atomic_path, file_digest
 from app.tasks import CancelToken, Progress, check
 
@@ -176,7 +176,7 @@ def verify_local(name: str, root: str | Path | None = None, cancel: CancelToken 
         raise DatasetError(f"nothing to verify for {name!r}; built-in datasets: {', '.join(BUILTINS)}")
     src = locate(name, root)
     if src is None:
-        raise _not_downloaded(name, _root(root))
+        raise not_downloaded(name, _root(root))
     b = BUILTINS[name]
     out: list[tuple[str, bool | None, str]] = []
     if src.kind == "idx":

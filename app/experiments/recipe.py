@@ -360,17 +360,26 @@ def on_dataset(recipe: Recipe, dataset: str | None, quick: bool = False) -> Reci
 
 
 def dataset_problem(recipe: Recipe, quick: bool = False) -> str | None:
-    """Why the cells of that size cannot read their data before any of them starts: an ``imagefolder:PATH`` whose
-    folder does not exist (a recipe's path that only exists where its author unpacked the data); None when fine."""
-    seen: list[str] = []
+    """Why the cells of that size cannot read their data before any of them starts; None when fine: an
+    ``imagefolder:PATH`` whose folder does not exist (a recipe's path that only exists where its author unpacked the
+    data), or a built-in dataset (mnist, cifar10 ...) with no local copy under the cell's data root (every cell would
+    fail on it; the message says how to download it)."""
+    from app.data import formats
+
+    seen: list[tuple[str, Any]] = []
     for cell in recipe.cells(quick):
-        name = str(dict(cell.settings).get("dataset") or "")
-        if name.startswith("imagefolder:") and name not in seen:
-            seen.append(name)
-    for name in seen:
-        folder = Path(name.split(":", 1)[1]).expanduser()
-        if not folder.is_dir():
-            what = "is not a folder" if folder.exists() else "does not exist"
-            return (f"{recipe.name}: the dataset folder {folder} ({name}) {what}; choose another dataset "
-                    f"(e.g. cifar10 or digits, or imagefolder:PATH of a folder of class sub-folders)")
+        s = dict(cell.settings)
+        key = (str(s.get("dataset") or ""), s.get("data_root"))
+        if key not in seen:
+            seen.append(key)
+    for name, root in seen:
+        if name.startswith("imagefolder:"):
+            folder = Path(name.split(":", 1)[1]).expanduser()
+            if not folder.is_dir():
+                what = "is not a folder" if folder.exists() else "does not exist"
+                return (f"{recipe.name}: the dataset folder {folder} ({name}) {what}; choose another dataset "
+                        f"(e.g. cifar10 or digits, or imagefolder:PATH of a folder of class sub-folders)")
+        elif name in formats.BUILTINS and formats.locate(name, root) is None:
+            return (f"{recipe.name}: {formats.not_downloaded(name, root)} (the Probe workspace's dataset panel); "
+                    f"or choose another dataset (e.g. digits, which ships with the application)")
     return None

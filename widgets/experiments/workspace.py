@@ -164,12 +164,24 @@ class ExperimentsWorkspace(QWidget):
             return
         name = read_str(self.settings, "experiments/recipe", "")
         i = self.recipe_combo.findText(name)
+        if i < 0:  # first launch: a recipe whose quick size runs on data this machine has, not a red note
+            i = self._first_runnable()
         if i >= 0:
             self.recipe_combo.setCurrentIndex(i)
         self.quick.setChecked(read_bool(self.settings, "experiments/quick", True))
         ex = read_str(self.settings, "experiments/executor", "inline")
         if self.executor.findText(ex) >= 0:
             self.executor.setCurrentText(ex)
+
+    def _first_runnable(self) -> int:
+        """The index of the first shipped recipe whose quick cells find their data (``dataset_problem``), -1: none."""
+        for i in range(self.recipe_combo.count()):
+            try:
+                if dataset_problem(load_recipe(self.recipe_combo.itemData(i)), True) is None:
+                    return i
+            except AppError:
+                continue
+        return -1
 
     def _save(self) -> None:
         if self.settings is None:

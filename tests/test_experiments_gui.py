@@ -43,12 +43,18 @@ def test_run_a_tiny_recipe_and_see_cells_and_plot(qtbot, tmp_path):
     ws.quick.setChecked(False)
     assert "2 probe cell(s)" in ws.plan.text() and "0 of 2" in ws.plan.text()
     assert ws.table.rowCount() == 2 and ws.table.status_of(ws._cells[0]["key"]) == "waiting"
+    # before any cell: an empty 0-100 % frame, no numbers along the x axis that no cell gave
+    assert ws.plot.series_count == 0
+    assert ws.plot.plot.getAxis("bottom")._tickLevels == [[]]
+    y0, y1 = ws.plot.plot.viewRange()[1]
+    assert y0 <= 0 and y1 >= 100
     ws.executor.setCurrentText("inline")
     ws.run()
     qtbot.waitUntil(lambda: not ws.is_running(), timeout=120_000)
     assert ws.result is not None and ws.result.failed == 0
     assert all(ws.table.status_of(c["key"]) == "done" for c in ws._cells)
     assert ws.plot.series_count == 1
+    assert ws.plot.plot.getAxis("bottom")._tickLevels is None  # the finished cells' own x values
     assert Path(ws.result.report["html"]).is_file() and ws.report_btn.isEnabled()
     assert ws.history.count() >= 1
     # a second look reuses both cells

@@ -21,7 +21,10 @@ class CellTable(QTableWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(0, len(COLUMNS), parent)
         self.setHorizontalHeaderLabels(COLUMNS)
-        self.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header = self.horizontalHeader()
+        for j in range(len(COLUMNS)):  # every header readable in full; the settings take what is left
+            header.setSectionResizeMode(j, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self._rows: dict[str, int] = {}
@@ -92,7 +95,13 @@ class ExperimentPlot(QWidget):
                            size="10pt")
         self.plot.setLabel("bottom", spec.get("x_label", spec.get("x", "")))
         ax = self.plot.getAxis("bottom")
-        ax.setTicks([list(enumerate(cats))] if cats else None)
+        # nothing finished yet: an empty 0-100 % frame, no made-up numbers along the x axis
+        ax.setTicks([list(enumerate(cats))] if cats else (None if series else [[]]))
+        if not series:
+            self.plot.setYRange(0, 100, padding=0.02)
+            self.plot.enableAutoRange(x=False, y=False)
+        else:
+            self.plot.enableAutoRange()
         self.series_count = 0
         for si, (name, pts) in enumerate(series.items()):
             pts = sorted(pts, key=lambda p: float(p[0]) if numeric else cats.index(str(p[0])))

@@ -258,3 +258,27 @@ def test_per_layer_initialisation(qtbot, ws):
     assert not ws.banner.isVisible() and ws.table.rowCount() == 2
     assert "blocks.2.conv: no such layer any more" in ws.status.text()
     assert "blocks.2.conv" not in ws.final_spec().freeze
+
+
+def test_a_long_bank_name_does_not_push_the_initialisation_column_out_of_view(qtbot):
+    """The column was as wide as the longest bank entry ("bank: gabor bank (shape (16, 3, 11, 11))"), wider than the
+    table's room: the combos showed "(model ini" cut by the edge. Now it fits "(model init)" whatever the banks."""
+    from app.kernels.bank import KernelBank
+    from app.models import viz
+    from app.models.spec import ModelSpec
+    from widgets.models.layer_table import COL_BANK, LayerTable
+
+    spec = ModelSpec.make("resnet20", seed=0)
+    table = LayerTable()
+    qtbot.addWidget(table)
+    table.resize(1000, 400)
+    table.show()
+    long_bank = KernelBank(np.zeros((16, 3, 11, 11), np.float32), None, name="gabor bank")
+    table.fill(viz.snapshot(viz.build_model(spec), spec), {"gabor bank": long_bank}, {})
+    combo = table.table.cellWidget(0, COL_BANK)
+    entry = combo.itemText(combo.findData("bank:gabor bank"))
+    assert entry == "bank: gabor bank (shape (16, 3, 11, 11))"
+    width = table.table.columnWidth(COL_BANK)
+    metrics = combo.fontMetrics()
+    assert metrics.horizontalAdvance("(model init)") < width < metrics.horizontalAdvance(entry)
+    assert width >= combo.sizeHint().width() and combo.currentText() == "(model init)"

@@ -67,6 +67,10 @@ class LayerTable(QWidget):
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # the Initialisation combos are cell widgets, which resizing to contents does not measure: the column is as
+        # wide as a combo that shows "(model init)" in full (the popup lists the long bank names at their width)
+        hh.setSectionResizeMode(COL_BANK, QHeaderView.ResizeMode.Interactive)
+        self.table.setColumnWidth(COL_BANK, self._init_combo().sizeHint().width())
         self.table.setToolTip("Every layer with parameters. Tick Frozen to keep a layer fixed in training; choose a "
                               "Workbench bank to put its kernels into a conv; select a conv to show its kernels.")
         self.totals = QLabel(" ")
@@ -129,12 +133,20 @@ class LayerTable(QWidget):
         self._add_combos(COMBOS_PER_TURN)  # the first rows' at once, the others' a few per event-loop turn
         self.table.blockSignals(False)
 
+    @staticmethod
+    def _init_combo() -> QComboBox:
+        """An Initialisation combo, sized for "(model init)" whatever the bank names it lists."""
+        combo = QComboBox()
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(len("(model init)") + 1)
+        return combo
+
     def _add_combos(self, count: int | None = None) -> None:
         """Create the Initialisation combos of the next ``count`` rows (all when None)."""
         names, banks, layer_init = self._combo_args
         todo, self._combos = (self._combos, []) if count is None else (self._combos[:count], self._combos[count:])
         for i, r in todo:
-            combo = QComboBox()
+            combo = self._init_combo()
             combo.addItem("(model init)", "")
             combo.setItemData(0, "The initialisation chosen on the left (or the loaded weights)",
                               Qt.ItemDataRole.ToolTipRole)

@@ -363,3 +363,31 @@ def test_the_dataset_count_is_not_clipped_at_the_default_size(make_ws, qtbot):
     qtbot.wait(50)
     label = b.of_label
     assert label.width() >= label.fontMetrics().horizontalAdvance(label.text()), (label.width(), label.text())
+
+
+def test_the_compare_bars_name_the_layer_as_the_table_does_and_read_in_percent(qtbot):
+    """The bars said "layer 2" beside a table that said "conv3" (the same tap), over an axis in fractions (0.2 ...
+    0.8) under labels in percent; now the bar names the tapped layer as the runs recorded it and the axis reads %."""
+    from app.probe.compare import GroupStat
+    from widgets.probe.compare import CompareView
+    from widgets.probe.model import CompareRow
+
+    def group(label, state, top1, layer=2):
+        return GroupStat(key=(label,), label=label, weight_state=state, dataset="digits", head="logistic",
+                         layer=layer, pooling="grid2", n_train=1078, n_runs=1, top1_mean=top1, top1_std=0.0,
+                         top5_mean=None, ids=(1,), chance=0.1, backbone="simple", n_features=256)
+
+    def row(label, state, layer_text):
+        return CompareRow(label=label, weight_state=state, backbone="simple", weights="none", layer=layer_text,
+                          pooling="grid2", n_features="256", head="logistic", hyper="weight_decay=1e-05",
+                          n_train="1078", n_runs=1, val="95.0%", test="95.1%", seeds="model 0")
+
+    view = CompareView()
+    qtbot.addWidget(view)
+    view.set_groups([group("simple (random)", "random", 0.951), group("old run", "random", 0.9)],
+                    [row("simple (random)", "random", "conv3"), row("old run", "random", "not recorded")], "digits")
+    names = [t for _, t in view.chart.getAxis("left")._tickLevels[0]]
+    assert names[0].startswith("simple (random) [conv3, grid2") and "layer 2" not in names[0]
+    assert "layer 2" in names[1]  # a run that did not record its layer's name keeps the index
+    assert view.table.item(0, view.COLUMNS.index("Layer")).text() == "conv3"
+    assert view.chart.getAxis("bottom").tickStrings([0.2, 0.5, 1.0], 1, 0.1) == ["20%", "50%", "100%"]

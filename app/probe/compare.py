@@ -53,9 +53,14 @@ class GroupStat:
 
     @property
     def title(self) -> str:
+        return self.titled()
+
+    def titled(self, layer_name: str | None = None) -> str:
+        """The group's label and what sets it apart; ``layer_name``: the tapped layer's name (e.g. "conv3", as the
+        runs recorded it) instead of its index ("layer 2")."""
         extra = [] if self.head in ("logistic",) else ["own classifier" if self.head == "own" else self.head]
         if self.layer is not None and self.head != "own":
-            extra.append(f"layer {self.layer}")
+            extra.append(layer_name or f"layer {self.layer}")
         if self.pooling not in ("default", "", "none"):
             extra.append(self.pooling)
         if self.n_features:

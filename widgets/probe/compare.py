@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from widgets.probe.model import CompareRow
+from widgets.probe.model import NOT_RECORDED, CompareRow
 from widgets.probe.model_list import STATE_COLOURS
 from widgets.probe.plots import hint_label, plot as _plot
 
@@ -43,7 +43,9 @@ class CompareView(QWidget):
         page = QWidget()
         pl = QVBoxLayout(page)
         pl.setContentsMargins(0, 0, 0, 0)
-        self.chart = _plot("Top-1 test accuracy (mean ± std over seeds)", "", "top-1 accuracy")
+        self.chart = _plot("Top-1 test accuracy (mean ± std over seeds)", "", "test top-1")
+        # the bars' values are fractions; the axis reads in percent, as the bars' own labels and the table do
+        self.chart.getAxis("bottom").tickStrings = lambda values, scale, spacing: [f"{100 * v:.0f}%" for v in values]
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.invertY(True)
         self.chart.getAxis("left").setStyle(autoExpandTextSpace=True)
@@ -116,7 +118,10 @@ class CompareView(QWidget):
                                    label="chance", labelOpts={"position": 0.97, "color": (120, 120, 120)})
             self.chart.addItem(line)
             self._items.append(line)
-        ticks = [(float(y), g.title if len(g.title) <= 44 else g.title[:43] + "…") for g, y in zip(groups, ys)]
+        # the layer as the table names it (the runs' recorded layer name: "conv3", not "layer 2")
+        titles = [g.titled(r.layer if r.layer and r.layer != NOT_RECORDED and " / " not in r.layer else None)
+                  for g, r in zip(groups, rows)]
+        ticks = [(float(y), t if len(t) <= 44 else t[:43] + "…") for t, y in zip(titles, ys)]
         self.chart.getAxis("left").setTicks([ticks])
         self.chart.setXRange(0, 1.02, padding=0)
         self.chart.setYRange(-0.6, n + 0.1, padding=0)

@@ -81,6 +81,7 @@ def test_the_top_patch_of_a_channel_is_its_argmax():
     assert found[0].index == int(np.argmax(per_image))
     assert found[0].value == pytest.approx(float(per_image.max()), rel=1e-5)
     assert [p.index for p in found] == list(np.argsort(-per_image, kind="stable")[:3])
+    assert found[-1].tied == int(np.count_nonzero(per_image >= per_image[found[-1].index]))  # = 3: distinct values
     y, x = np.unravel_index(int(m[found[0].index].argmax()), m.shape[-2:])
     assert (found[0].y, found[0].x) == (y, x)
     assert rf.size == (3, 3)  # one 3x3 conv sees 3x3 pixels

@@ -42,6 +42,18 @@ def test_top_patch_is_the_argmax_and_the_mosaic_has_a_cell_per_patch():
     assert v.image.shape[2] == 3 and x + w <= v.image.shape[1] and y + h <= v.image.shape[0]
 
 
+def test_tied_top_values_are_said_to_be_no_ranking():
+    """rdsn's stem with the sign activation: every positive response is exactly 1, so the "top" crops are the first
+    of many images that tie; the title says so and how many tie (it said nothing: it read as a ranking)."""
+    spec = ModelSpec.make("rdsn", options={"k": 8, "blocks": 1, "activation": "sign"})
+    v = run_to_end(patches_job(spec, 0, 0, "digits", 60, k=4))
+    assert all(p.value == 1.0 for p in v.patches)
+    assert v.patches[-1].tied > 4
+    assert f"Not a ranking: {v.patches[-1].tied} of the 60 images reach this channel's top value 1" in v.title
+    relu = run_to_end(patches_job(tiny(), 1, 2, "digits", 40, k=5))  # distinct values: a ranking, no note
+    assert relu.patches[-1].tied == 5 and "Not a ranking" not in relu.title
+
+
 @pytest.mark.parametrize("layer,channel,msg", [(5, 0, "layer 5: simple has layers 0..1"),
                                                (1, 8, "channel 8: layer conv2 has channels 0..7")])
 def test_patches_out_of_range_say_what_exists(layer, channel, msg):

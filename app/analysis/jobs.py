@@ -127,6 +127,10 @@ def patches_job(spec, layer: int, channel: int, dataset: str = "digits", n: int 
     captions = tuple(f"{p.value:.3g} · {name(p.label)}" for p in patches)
     title = (f"{spec.label or spec.backbone} · {info[layer].name} channel {channel} · receptive field "
              f"{rf.size[0]}x{rf.size[1]} px · top {len(patches)} of {len(ds)} {dataset} test images")
+    tied = patches[-1].tied
+    if tied > len(patches):  # e.g. a sign activation: every positive response is 1, so "top" ranks nothing
+        title += (f". Not a ranking: {tied} of the {len(ds)} images reach this channel's top value "
+                  f"{patches[-1].value:.3g}; these {len(patches)} are the first of them in the dataset's order")
     return PatchesView(img, tuple(cells), captions, patches, rf, info[layer].name, channel, title)
 
 

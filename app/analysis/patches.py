@@ -24,6 +24,7 @@ class Patch:
     box: tuple[int, int, int, int]  # (top, left, bottom, right) in input pixels (clipped)
     label: int
     image: np.ndarray  # uint8 crop (h, w, C)
+    tied: int = 0  # images whose best value reaches the k-th's: more than k, and the choice among them is no ranking
 
 
 @dataclass(frozen=True)
@@ -106,5 +107,6 @@ def top_patches(model, images: np.ndarray, labels: np.ndarray, ispec, layer: int
             if img.ndim == 2:
                 img = img[..., None]
         crop = np.ascontiguousarray(img[top:bottom, left:right])
-        out.append(Patch(int(i), float(best_v[i]), y, x, (top, left, bottom, right), int(labels[i]), crop))
+        out.append(Patch(int(i), float(best_v[i]), y, x, (top, left, bottom, right), int(labels[i]), crop,
+                         int(np.count_nonzero(best_v >= best_v[order[-1]])) if len(order) else 0))
     return tuple(out), rf

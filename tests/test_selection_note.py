@@ -7,8 +7,23 @@ from __future__ import annotations
 from app.probe.config import selection_note
 
 
-def test_each_value_in_sweep_order_and_a_clear_winner_says_nothing_more():
-    assert selection_note([(1e-3, 0.991), (1e-4, 0.99), (1e-5, 0.9892)]) == "0.001: 99.10%, 0.0001: 99.00%, 1e-05: 98.92%"
+def test_each_value_in_sweep_order_and_a_clear_winner_inside_the_grid_says_nothing_more():
+    assert selection_note([(1e-2, 0.985), (1e-3, 0.991), (1e-4, 0.99), (1e-5, 0.9892)]) == \
+        "0.01: 98.50%, 0.001: 99.10%, 0.0001: 99.00%, 1e-05: 98.92%"
+
+
+def test_a_best_value_at_an_end_of_the_grid_is_said_to_be_there():
+    """The digits probe selected weight decay 1e-5, the grid's weakest, by 0.37 points over 1e-4: a smaller value was
+    never tried, which the note now says (it read as an optimum)."""
+    weakest = selection_note([(0.1, 0.9591), (0.01, 0.9814), (0.001, 0.9851), (1e-4, 0.9851), (1e-5, 0.9888)])
+    assert weakest == ("0.1: 95.91%, 0.01: 98.14%, 0.001: 98.51%, 0.0001: 98.51%, 1e-05: 98.88%; the best is the "
+                       "grid's last value (its weakest regularisation): a weaker one was not tried")
+    assert selection_note([(1e-3, 0.991), (1e-4, 0.99), (1e-5, 0.9892)]) == (
+        "0.001: 99.10%, 0.0001: 99.00%, 1e-05: 98.92%; the best is the grid's first value (its strongest "
+        "regularisation): a stronger one was not tried")
+    assert selection_note([(20, 0.9), (10, 0.95)]).endswith("a weaker one was not tried")  # kNN: k high -> low
+    # a plateau that reaches an end is a tie, said as such, not an edge
+    assert "grid's" not in selection_note([(0.1, 0.97), (0.01, 0.97), (0.001, 0.96)])
 
 
 def test_ties_are_named_with_the_rule_that_broke_them():

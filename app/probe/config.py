@@ -61,7 +61,8 @@ def selection_note(table, iterations=()) -> str:
     run's ``selection`` ((value, validation top-1) pairs); "" for fewer than two values (nothing was chosen).
     ``iterations``: the run's ``selection_iterations`` (each value's fit, aligned with ``table``): a value after the
     first whose fit needed no iteration started within the head's tolerance from the previous value's solution (the
-    sweep's warm start), so its model is that solution; the note names such values."""
+    sweep's warm start), so its model is that solution; the note names such values. A best value at either end of
+    the grid (strictly above its neighbour) is said to be there: the optimum may lie beyond what was tried."""
     pairs = [(v, a) for v, a in (table or ())]
     its = list(iterations or ())
     its = its if len(its) == len(pairs) else [None] * len(pairs)
@@ -75,6 +76,11 @@ def selection_note(table, iterations=()) -> str:
         text = f"{text}; all {tied} tie: validation cannot tell them apart, the first swept kept"
     elif tied > 1:
         text = f"{text}; {tied} tie at the best, the first swept kept"
+    # the chosen value at an end of the grid, strictly better than its neighbour: the optimum may lie beyond it
+    if rows[-1][1] == best and rows[-2][1] < best and tied == 1:
+        text += "; the best is the grid's last value (its weakest regularisation): a weaker one was not tried"
+    elif rows[0][1] == best and rows[1][1] < best:
+        text += "; the best is the grid's first value (its strongest regularisation): a stronger one was not tried"
     same = [_value_text(v) for v, _, it in rows[1:] if it == 0]
     if same:
         text += (f"; {', '.join(same)} {'was' if len(same) == 1 else 'were'} already within the head's tolerance at "

@@ -125,3 +125,19 @@ def test_the_cli_refuses_a_recipe_whose_dataset_is_not_downloaded(tmp_path, monk
     assert "error: tiny-mnist: mnist is not downloaded" in err and "--dataset NAME" in err
     assert "Traceback" not in err
     assert not (tmp_path / "home" / "files" / "experiments" / "tiny-mnist").exists()
+
+
+def test_show_says_before_a_run_that_the_data_is_missing(tmp_path, monkeypatch, capsys):
+    import json
+
+    from app.cli import run
+
+    monkeypatch.setenv("FILTER_EXPLORER_HOME", str(tmp_path / "home"))
+    root = tmp_path / "data"
+    root.mkdir()
+    _mnist_recipe(tmp_path, root)
+    recipe = str(tmp_path / "tiny-mnist.toml")
+    assert run(["experiment", "show", recipe]) == 0
+    assert "not runnable here yet: tiny-mnist: mnist is not downloaded" in capsys.readouterr().out
+    assert run(["experiment", "show", recipe, "--quick", "--json"]) == 0  # the quick size runs on digits
+    assert json.loads(capsys.readouterr().out)["dataset_problem"] is None

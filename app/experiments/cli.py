@@ -64,13 +64,19 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
+    from app.experiments.recipe import dataset_problem
+
     r = _recipe(args.recipe, args.dataset, args.quick)
     cells = [c.to_dict() for c in r.cells(args.quick)]
+    problem = dataset_problem(r, args.quick)  # what `run` would refuse, said before anyone tries
     if args.json:
         print(json.dumps({"name": r.name, "title": r.title, "claim": r.claim, "kind": r.kind,
-                          "describe": r.describe(args.quick), "cells": cells, "paper": list(r.paper)}))
+                          "describe": r.describe(args.quick), "cells": cells, "paper": list(r.paper),
+                          "dataset_problem": problem}))
         return 0
     print(f"{r.title}\n{r.claim}\n\n{r.describe(args.quick)}")
+    if problem:
+        print(f"not runnable here yet: {problem}")
     for c in cells[:40]:
         print(f"  {c['key']}  {c['variant'] or '-':<12} {json.dumps(c['settings'], sort_keys=True)[:150]}")
     if len(cells) > 40:

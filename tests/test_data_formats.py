@@ -344,3 +344,15 @@ def test_stl10_download_unpacks_labelled_part_only(root):
     ds = load("stl10", "train", root)
     np.testing.assert_array_equal(ds.images, expect["train"][0])
     assert formats.locate("stl10", root).kind == "stl-bin"
+
+
+def test_missing_names_a_builtin_without_a_local_copy_and_nothing_else(tmp_path):
+    from app.data.formats import missing
+
+    assert missing("mnist", tmp_path).startswith(f"mnist is not downloaded under {tmp_path}")
+    assert "python main.py data download mnist" in missing("mnist", tmp_path)
+    assert missing("cifar10", tmp_path).startswith("cifar10 is not downloaded")
+    assert missing("digits", tmp_path) is None and missing(f"imagefolder:{tmp_path}", tmp_path) is None
+    (tmp_path / "MNIST" / "raw").mkdir(parents=True)
+    (tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    assert missing("mnist", tmp_path) is None

@@ -82,3 +82,24 @@ def test_train_cancel_adds_nothing(qtbot, ws):
     assert "Cancelled" in dlg.status.text()
     assert ws.session.models == {}
     assert dlg.start_btn.isEnabled()
+
+
+def test_a_dataset_that_is_not_here_is_said_before_start_and_the_first_use_picks_digits(qtbot, ws, tmp_path,
+                                                                                         monkeypatch):
+    """A user's machine without MNIST: the dialog opened on MNIST (its default) and Start failed inside the run with
+    "not downloaded"; now the first use opens on digits, and choosing MNIST says why before anything starts."""
+    from app import paths
+
+    monkeypatch.setenv("FILTER_EXPLORER_DATA", str(tmp_path / "nodata"))
+    monkeypatch.setattr(paths, "shared_dir", lambda: None)
+    ws.open_train()
+    dlg = ws.train_dialog
+    qtbot.addWidget(dlg)
+    assert dlg.dataset.currentData() == "digits" and dlg.status.text() == "Ready."
+    dlg.dataset.setCurrentIndex(dlg.dataset.findData("mnist"))
+    assert "mnist is not downloaded under" in dlg.status.text() and "choose digits" in dlg.status.text()
+    dlg.start_btn.click()
+    assert dlg.worker is None and not dlg.is_running()
+    assert "Not started:" in dlg.status.text() and "python main.py data download mnist" in dlg.status.text()
+    dlg.dataset.setCurrentIndex(dlg.dataset.findData("digits"))
+    assert dlg.status.text() == "Ready."

@@ -327,6 +327,13 @@ def read_cache(path: Path) -> dict[str, np.ndarray] | None:
 
 
 # --- loading --------------------------------------------------------------------------------------------
+def missing(name: str, root: str | Path | None = None) -> str | None:
+    """Why ``name`` cannot be read here before anyone tries: a built-in dataset with no local copy under ``root``
+    (None: the default root) gives ``not_downloaded``'s message (where it looked, the command that downloads it);
+    None when it is there, or for a name that is not a built-in (digits ships with the application)."""
+    return str(not_downloaded(name, root)) if name in BUILTINS and locate(name, root) is None else None
+
+
 def not_downloaded(name: str, root: str | Path | None = None) -> NotDownloaded:
     """The error (and message) for a built-in dataset with no local copy under ``root`` (None: the default)."""
     root = _root(root)

@@ -379,7 +379,7 @@ def dataset_problem(recipe: Recipe, quick: bool = False) -> str | None:
                 what = "is not a folder" if folder.exists() else "does not exist"
                 return (f"{recipe.name}: the dataset folder {folder} ({name}) {what}; choose another dataset "
                         f"(e.g. cifar10 or digits, or imagefolder:PATH of a folder of class sub-folders)")
-        elif name in formats.BUILTINS and formats.locate(name, root) is None:
-            return (f"{recipe.name}: {formats.not_downloaded(name, root)} (the Probe workspace's dataset panel); "
+        elif formats.missing(name, root):
+            return (f"{recipe.name}: {formats.missing(name, root)} (the Probe workspace's dataset panel); "
                     f"or choose another dataset (e.g. digits, which ships with the application)")
     return None

@@ -43,6 +43,16 @@ DATASETS = [("digits", "digits", "scikit-learn's 8x8 digits (1,797 images, offli
 DEFAULT_LR = {"sgd": 0.05, "adamw": 0.001}
 
 
+def missing_data(key: str | None) -> str | None:
+    """Why ``key`` cannot be trained on here (a built-in dataset with no local copy under the data root); None: fine
+    (digits ships with the application)."""
+    from app.data.formats import missing
+
+    why = missing(key) if key else None
+    return f"{why} (the Probe workspace's dataset panel); or choose digits, which ships with the application" \
+        if why else None
+
+
 class TrainDialog(QDialog):
     """Signals: ``trained(str)``: the session name of the trained model."""
 
@@ -166,13 +176,17 @@ class TrainDialog(QDialog):
         self.close_btn.clicked.connect(self.close)
         self.optimizer.currentIndexChanged.connect(self._on_optimizer)
         self.dataset.currentIndexChanged.connect(self._suggest_name)
+        self.dataset.currentIndexChanged.connect(self._say_missing_data)
         QShortcut(QKeySequence("Ctrl+Return"), self, self.start)
         self._restore()
 
     # --- settings ------------------------------------------------------------------------------------------
     def _restore(self) -> None:
         s = self.settings
-        self.dataset.setCurrentIndex(max(0, self.dataset.findData(s.value("models/train/dataset", "mnist"))))
+        # first use: MNIST where this machine has it, else the bundled digits (not a dataset that fails at Start)
+        first = "digits" if missing_data("mnist") else "mnist"
+        self.dataset.setCurrentIndex(max(0, self.dataset.findData(s.value("models/train/dataset", first))))
+        self._say_missing_data()
         self.epochs.setValue(int(s.value("models/train/epochs", 2)))
         self.optimizer.setCurrentIndex(max(0, self.optimizer.findData(s.value("models/train/optimizer", "sgd"))))
         self.lr.setValue(float(s.value("models/train/lr", DEFAULT_LR[self.optimizer.currentData()])))
@@ -193,6 +207,14 @@ class TrainDialog(QDialog):
     @Slot(int)
     def _on_optimizer(self, _i: int) -> None:
         self.lr.setValue(DEFAULT_LR[self.optimizer.currentData()])
+
+    @Slot()
+    def _say_missing_data(self, *_a) -> None:
+        """Before Start: the chosen dataset has no local copy (how to get it, or choose digits)."""
+        if self.is_running():
+            return
+        missing = missing_data(self.dataset.currentData())
+        self.status.setText(f"<span style='color:#a93226'>{html.escape(missing)}</span>" if missing else "Ready.")
 
     def _dataset_title(self) -> str:
         return self.dataset.currentText()
@@ -223,6 +245,10 @@ class TrainDialog(QDialog):
     @Slot()
     def start(self) -> None:
         if self.spec is None or self.is_running():
+            return
+        missing = missing_data(self.dataset.currentData())
+        if missing:  # said before anything starts (it failed inside the run)
+            self.status.setText(f"<span style='color:#a93226'><b>Not started:</b> {html.escape(missing)}</span>")
             return
         from app.models.train import TrainConfig
         from app.models.viz import train_task

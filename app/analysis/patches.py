@@ -93,6 +93,7 @@ def top_patches(model, images: np.ndarray, labels: np.ndarray, ispec, layer: int
             yield Progress(min(n, s + batch), n, f"scanning {min(n, s + batch)}/{n} images")
     order = np.argsort(-best_v, kind="stable")[:k]
     rf = receptive_field(model, layer, ispec, hw, device)
+    tied = int(np.count_nonzero(best_v >= best_v[order[-1]])) if len(order) else 0
     out = []
     for i in order:
         y, x = (int(v) for v in best_pos[i])
@@ -107,6 +108,5 @@ def top_patches(model, images: np.ndarray, labels: np.ndarray, ispec, layer: int
             if img.ndim == 2:
                 img = img[..., None]
         crop = np.ascontiguousarray(img[top:bottom, left:right])
-        out.append(Patch(int(i), float(best_v[i]), y, x, (top, left, bottom, right), int(labels[i]), crop,
-                         int(np.count_nonzero(best_v >= best_v[order[-1]])) if len(order) else 0))
+        out.append(Patch(int(i), float(best_v[i]), y, x, (top, left, bottom, right), int(labels[i]), crop, tied))
     return tuple(out), rf

@@ -67,7 +67,8 @@ class LayerTable(QWidget):
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        # the Initialisation combos are cell widgets, which resizing to contents does not measure: the column is as
+        # sized to its contents, the Initialisation column took the longest entry of its combos ("bank: gabor bank
+        # (shape (16, 3, 11, 11))"), wider than the table's room: the combos were cut at the table's edge. It is as
         # wide as a combo that shows "(model init)" in full (the popup lists the long bank names at their width)
         hh.setSectionResizeMode(COL_BANK, QHeaderView.ResizeMode.Interactive)
         self.table.setColumnWidth(COL_BANK, self._init_combo().sizeHint().width())

@@ -391,3 +391,20 @@ def test_the_compare_bars_name_the_layer_as_the_table_does_and_read_in_percent(q
     assert "layer 2" in names[1]  # a run that did not record its layer's name keeps the index
     assert view.table.item(0, view.COLUMNS.index("Layer")).text() == "conv3"
     assert view.chart.getAxis("bottom").tickStrings([0.2, 0.5, 1.0], 1, 0.1) == ["20%", "50%", "100%"]
+
+
+def test_a_short_window_scrolls_the_middle_column_instead_of_squeezing_its_rows(qtbot, make_ws):
+    """At 1280x660 (a laptop screen's room) the Linear probe form's rows were squeezed into each other ("Weight decay"
+    cut, "Max iterations" over it); the column now scrolls and every row keeps its height; wide and tall, no bar."""
+    ws = make_ws()
+    qtbot.waitUntil(lambda: ws.probe_settings.isVisible(), timeout=10_000)
+    ws.resize(1280, 660)
+    qtbot.wait(50)
+    ed = ws.probe_settings.editor("logistic", "epochs")
+    rows = [ed, ws.probe_settings.head, ws.probe_settings.seeds]
+    assert all(w.height() >= w.minimumSizeHint().height() for w in rows), [(w.height(), w.minimumSizeHint()) for w in rows]
+    assert ws.middle_scroll.verticalScrollBar().maximum() > 0  # the rest of the column is a scroll away
+    assert ws.middle_scroll.widget().width() >= ws.middle_scroll.widget().minimumSizeHint().width()  # nothing cut
+    ws.resize(1400, 1000)
+    qtbot.wait(50)
+    assert ws.middle_scroll.verticalScrollBar().maximum() == 0

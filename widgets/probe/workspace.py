@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QGroupBox, QLabel, QSplitter, QTabWidget, QVBoxLay
 from app.probe.config import HEADS, POOLINGS, ProbeConfig
 from app.session import Session
 from widgets.common.turns import Turns
+from widgets.common.vscroll import VerticalScroll
 from widgets.common.worker import WorkerPool
 from widgets.common.workspace import install_shortcut, run_steps
 from widgets.probe.compare import CompareView
@@ -95,6 +96,8 @@ class ProbeWorkspace(QWidget):
         mid.addWidget(models_box, 3)
         mid.addWidget(probe_box, 0)
         mid.addWidget(self.run_panel, 0)
+        # a short window scrolls the column instead of squeezing the probe's form rows into each other
+        self.middle_scroll = middle_scroll = VerticalScroll(middle)
         yield
         self.tabs = QTabWidget()
         self.gallery = GalleryLoader(self.pool, self.results, self)
@@ -117,7 +120,7 @@ class ProbeWorkspace(QWidget):
         self.browser = browser
         yield  # issue 14: the browser (a plot, its samples view) and the wiring below were one step of 45-75 ms
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        for i, w in enumerate((data_box, middle, right)):
+        for i, w in enumerate((data_box, middle_scroll, right)):
             self.splitter.addWidget(w)
             self.splitter.setStretchFactor(i, 1 if i == 2 else 0)
         self.splitter.setSizes([360, 320, 720])

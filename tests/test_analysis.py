@@ -132,6 +132,11 @@ def test_analyze_cka_cli_prints_a_layer_matrix(tmp_path):
     d = json.loads(r.stdout)
     assert d["layers_a"] == ["conv1", "conv2"] and len(d["matrix"]) == 2 and len(d["matrix"][0]) == 2
     assert d["matrix"][0][0] == pytest.approx(1.0, abs=1e-6)
+    assert d["reference_seeds"] == [0, 1] and len(d["reference"]) == 2 and all(0 < v < 1 for v in d["reference"])
+    text = _cli("analyze", "cka", "--a", "simple", "--b", "simple", "--options-a", "in_channels=1", "widths=8,8",
+                "--options-b", "in_channels=1", "widths=8,8", "--dataset", "digits", "--n", "60", home=tmp_path)
+    assert "input of the rows: 1 channel(s)" in text.stdout and "input of the columns:" in text.stdout
+    assert "Two random initialisations of this architecture (seeds 0 and 1), layer by layer: conv1 " in text.stdout
     bad = _cli("analyze", "top-patches", "--backbone", "simple", "--layer", "9", "--channel", "0", "--dataset",
                "digits", home=tmp_path)
     assert bad.returncode == 2 and "--layer 9" in bad.stderr and "Traceback" not in bad.stderr

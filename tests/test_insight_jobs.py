@@ -33,6 +33,24 @@ def test_cka_of_a_model_with_itself_is_one_on_the_diagonal():
     np.testing.assert_allclose(np.diag(res.matrix), 1.0, atol=1e-6)
 
 
+def test_cka_of_one_architecture_carries_two_random_initialisations_as_its_reference():
+    """Trained (here: another seed) against the random twin reads against how similar two untrained copies already
+    are: the reference is each layer's CKA between the architecture's seeds s and s + 1, computed independently."""
+    from app.analysis.cka import CKAResult
+
+    res = run_to_end(cka_job(tiny(seed=4), tiny(seed=7), "digits", 40))
+    assert res.reference_seeds == (4, 5) and len(res.reference) == len(res.layers_a) == 2
+    direct = run_to_end(cka_job(random_twin(tiny(seed=4)), random_twin(tiny(seed=5)), "digits", 40))
+    np.testing.assert_allclose(res.reference, np.diag(direct.matrix), atol=1e-6)
+    assert all(0.0 < v < 1.0 for v in res.reference)  # two random networks: similar, not the same
+    assert res.reference_text().startswith("Two random initialisations of this architecture (seeds 4 and 5), layer "
+                                           f"by layer: conv1 {res.reference[0]:.2f} · conv2 {res.reference[1]:.2f}")
+    assert res.to_dict()["reference_seeds"] == [4, 5]
+    other = run_to_end(cka_job(tiny(), ModelSpec.make("simple", options=dict(TINY, widths=(4, 6))), "digits", 40))
+    assert other.reference == () and other.reference_text() == "" and "reference" not in other.to_dict()
+    assert CKAResult(np.eye(1), ("a",), ("a",), "linear", 2, "x", "y").reference == ()
+
+
 def test_top_patch_is_the_argmax_and_the_mosaic_has_a_cell_per_patch():
     v = run_to_end(patches_job(tiny(), 1, 2, "digits", 40, k=5))
     assert len(v.patches) == len(v.cells) == len(v.captions) == 5

@@ -66,11 +66,28 @@ class CKAResult:
     n_images: int
     label_a: str
     label_b: str
+    # where A and B share one architecture: CKA of each layer between two random initialisations of it (seeds
+    # ``reference_seeds``), the same images and kernel: how similar two untrained copies already are, the scale
+    # against which "trained vs its random twin" reads
+    reference: tuple[float, ...] = ()
+    reference_seeds: tuple[int, int] | None = None
 
     def to_dict(self) -> dict:
-        return {"matrix": [[None if math.isnan(v) else round(float(v), 6) for v in row] for row in self.matrix],
-                "layers_a": list(self.layers_a), "layers_b": list(self.layers_b), "kernel": self.kernel,
-                "n_images": self.n_images, "a": self.label_a, "b": self.label_b}
+        d = {"matrix": [[None if math.isnan(v) else round(float(v), 6) for v in row] for row in self.matrix],
+             "layers_a": list(self.layers_a), "layers_b": list(self.layers_b), "kernel": self.kernel,
+             "n_images": self.n_images, "a": self.label_a, "b": self.label_b}
+        if self.reference:
+            d["reference"] = [None if math.isnan(v) else round(float(v), 6) for v in self.reference]
+            d["reference_seeds"] = list(self.reference_seeds or ())
+        return d
+
+    def reference_text(self) -> str:
+        """One line: the reference per layer, or "" without one."""
+        if not self.reference:
+            return ""
+        s0, s1 = self.reference_seeds or (0, 1)
+        vals = " · ".join(f"{n} {v:.2f}" for n, v in zip(self.layers_a, self.reference))
+        return f"Two random initialisations of this architecture (seeds {s0} and {s1}), layer by layer: {vals}"
 
 
 def layer_features(model, images: np.ndarray, ispec, layers: list[int], device="cpu", batch: int = 64,

@@ -92,6 +92,7 @@ def _dataset(args):
 
 def cmd_cka(args) -> int:
     from app.analysis.cka import cka_matrix
+    from app.analysis.jobs import same_architecture, with_seed_reference
     from app.tasks import cli_progress, run_to_end
 
     ds = _dataset(args)
@@ -101,15 +102,20 @@ def cmd_cka(args) -> int:
     mb, ib = _built(sb, ds)
     res = run_to_end(cka_matrix(ma, mb, ds.images, ia, ib, kernel=args.kernel, label_a=sa.label, label_b=sb.label),
                      cli_progress("cka: "))
+    if same_architecture(sa, sb):
+        res = run_to_end(with_seed_reference(res, sa, ds, args.kernel), cli_progress("cka reference: "))
     sys.stderr.write("\n")
     if args.json:
         print(json.dumps(res.to_dict()))
     else:
         w = max(len(n) for n in res.layers_a)
         print(f"{args.kernel} CKA, rows: {sa.label}, columns: {sb.label}, {res.n_images} images")
+        print(f"input of the rows: {ia.describe()}\ninput of the columns: {ib.describe()}")
         print(" " * w + "  " + " ".join(f"{n[:8]:>8}" for n in res.layers_b))
         for n, row in zip(res.layers_a, res.matrix):
             print(f"{n:<{w}}  " + " ".join(f"{v:8.3f}" for v in row))
+        if res.reference:
+            print(res.reference_text())
     return 0
 
 

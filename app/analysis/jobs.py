@@ -82,8 +82,33 @@ def cka_job(spec_a, spec_b, dataset: str = "digits", n: int = 300, kernel: str =
     ma, ia = built(spec_a, ds)
     mb, ib = built(spec_b, ds)
     check(cancel)
-    return (yield from cka_matrix(ma, mb, ds.images, ia, ib, kernel=kernel, label_a=spec_a.label or spec_a.backbone,
-                                  label_b=spec_b.label or spec_b.backbone, cancel=cancel))
+    res = yield from cka_matrix(ma, mb, ds.images, ia, ib, kernel=kernel, label_a=spec_a.label or spec_a.backbone,
+                                label_b=spec_b.label or spec_b.backbone, cancel=cancel)
+    if same_architecture(spec_a, spec_b):
+        res = yield from with_seed_reference(res, spec_a, ds, kernel, cancel)
+    return res
+
+
+def same_architecture(spec_a, spec_b) -> bool:
+    """The two specs build the same network (backbone and options), whatever their weights."""
+    return spec_a.backbone == spec_b.backbone and dict(spec_a.options) == dict(spec_b.options)
+
+
+def with_seed_reference(res, spec, ds, kernel: str = "linear", cancel: CancelToken | None = None):
+    """Task: ``res`` with its reference: each layer's CKA between two random initialisations of ``spec``'s
+    architecture (its random twin at seeds s and s + 1) on the same images, the layers being ``res``'s rows."""
+    from app.analysis.cka import cka_matrix
+
+    twin = random_twin(spec)
+    seeds = (int(twin.seed), int(twin.seed) + 1)
+    m0, i0 = built(dataclasses.replace(twin, seed=seeds[0]), ds)
+    m1, i1 = built(dataclasses.replace(twin, seed=seeds[1]), ds)
+    names = [i.name for i in m0.feature_info]
+    layers = [names.index(n) for n in res.layers_a]
+    yield Progress(0, None, "the reference: two random initialisations")
+    ref = yield from cka_matrix(m0, m1, ds.images, i0, i1, kernel=kernel, layers_a=layers, layers_b=layers,
+                                label_a=f"seed {seeds[0]}", label_b=f"seed {seeds[1]}", cancel=cancel)
+    return dataclasses.replace(res, reference=tuple(float(v) for v in np.diag(ref.matrix)), reference_seeds=seeds)
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,13 @@ class CKAPanel(QWidget):
         self.readout = QLabel("Choose two models and press Compute CKA: 1 = the same representation (up to rotation "
                               "and scale), 0 = unrelated.")
         self.readout.setWordWrap(True)
+        self.reference = QLabel()
+        self.reference.setWordWrap(True)
+        self.reference.setStyleSheet("color: #5b6472;")
+        self.reference.setToolTip("How similar two untrained copies of this architecture already are (linear CKA is "
+                                  "high between random networks on the same images): the scale against which "
+                                  "'trained vs its random twin' reads. Shown when A and B share one architecture.")
+        self.reference.hide()
         self.plot.scene().sigMouseMoved.connect(self._on_hover)
 
         lay = QVBoxLayout(self)
@@ -88,6 +95,7 @@ class CKAPanel(QWidget):
         lay.addWidget(self.bar)
         lay.addWidget(self.plot, 1)
         lay.addWidget(self.readout)
+        lay.addWidget(self.reference)
 
     def compute(self) -> None:
         a, b = self.model_a.spec(), self.model_b.spec()
@@ -111,6 +119,9 @@ class CKAPanel(QWidget):
         self.plot.setTitle(f"{res.kernel} CKA on {res.n_images} images", size="10pt")
         self.plot.setRange(xRange=(0, M.shape[1]), yRange=(0, M.shape[0]), padding=0.02)
         self.readout.setText(f"Rows: the layers of {res.label_a}; columns: {res.label_b}. Hover a cell for its value.")
+        # the scale the matrix reads against (same architecture only): shown apart from the hover read-out
+        self.reference.setText(res.reference_text())
+        self.reference.setVisible(bool(res.reference))
 
     def value_text(self, i: int, j: int) -> str:
         res = self.result

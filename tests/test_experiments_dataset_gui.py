@@ -112,3 +112,88 @@ def test_the_first_launch_shows_a_recipe_whose_data_is_on_this_machine(qtbot, tm
     qtbot.addWidget(again)
     assert again.recipe_combo.currentText() == "ablation-mnist"  # remembered, not replaced
     again.shutdown()
+
+
+def test_a_missing_dataset_is_downloaded_in_place_and_the_recipe_becomes_runnable(qtbot, tmp_path, monkeypatch):
+    """No MNIST on the machine: ablation-mnist offers "Download mnist (11.1 MB)" under the Dataset field; a failed
+    download says why and keeps the button; a finished one clears the note and Run may start."""
+    from fixtures_data import idx_files
+
+    from app import paths
+    from app.data import remote
+    from app.tasks import Progress
+    from widgets.experiments.workspace import ExperimentsWorkspace
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("FILTER_EXPLORER_DATA", str(data))
+    monkeypatch.setattr(paths, "shared_dir", lambda: None)
+    calls = []
+
+    def fake_download(name, root, cancel=None, **kw):  # the real one's shape: a task returning the folder
+        calls.append((name, root))
+        yield Progress(1, 4, f"{name}: fetching")
+        if len(calls) == 1:
+            raise remote.DatasetError("the mirror answered 503")
+        folder = data / "MNIST" / "raw"
+        folder.mkdir(parents=True, exist_ok=True)
+        for n, b in idx_files(20, 10).items():
+            (folder / n).write_bytes(b)
+        yield Progress(4, 4, f"{name}: done")
+        return folder
+
+    monkeypatch.setattr(remote, "download", fake_download)
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    settings.setValue("experiments/recipe", "ablation-mnist")
+    ws = ExperimentsWorkspace(settings=settings, store=Store(tmp_path / "exp.sqlite"))
+    qtbot.addWidget(ws)
+    ws.show()
+    assert ws.recipe_combo.currentText() == "ablation-mnist" and ws.quick.isChecked()
+    assert "mnist is not downloaded" in ws.dataset.problem()
+    assert ws.download_btn.isVisible() and ws.download_btn.text() == "Download mnist (11.1 MB)"
+    ws.download_btn.click()
+    qtbot.waitUntil(lambda: not ws.is_downloading(), timeout=10_000)
+    assert "The download of mnist failed: the mirror answered 503" in ws.status.text()
+    assert ws.download_btn.isVisible() and ws.download_btn.isEnabled() and ws.run_btn.isEnabled()
+    ws.download_btn.click()
+    qtbot.waitUntil(lambda: not ws.is_downloading(), timeout=10_000)
+    assert calls == [("mnist", None), ("mnist", None)]
+    assert ws.status.text() == "mnist downloaded."
+    assert ws.dataset.problem() == "" and not ws.download_btn.isVisible()
+    assert ws.run_btn.isEnabled() and not ws.progress.isVisible()
+    ws.shutdown()
+
+
+def test_a_download_in_place_can_be_cancelled_and_blocks_run_meanwhile(qtbot, tmp_path, monkeypatch):
+    import time
+
+    from app import paths
+    from app.data import remote
+    from app.tasks import Progress, check
+    from widgets.experiments.workspace import ExperimentsWorkspace
+
+    monkeypatch.setenv("FILTER_EXPLORER_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(paths, "shared_dir", lambda: None)
+
+    def slow_download(name, root, cancel=None, **kw):
+        for i in range(400):
+            check(cancel)
+            yield Progress(i, 400, f"{name}: {i}")
+            time.sleep(0.02)
+        return None
+
+    monkeypatch.setattr(remote, "download", slow_download)
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    settings.setValue("experiments/recipe", "ablation-mnist")
+    ws = ExperimentsWorkspace(settings=settings, store=Store(tmp_path / "exp.sqlite"))
+    qtbot.addWidget(ws)
+    ws.show()
+    ws.download_btn.click()
+    qtbot.waitUntil(lambda: ws.progress.isVisible() and "mnist:" in ws.status.text(), timeout=5_000)
+    assert not ws.run_btn.isEnabled() and ws.cancel_btn.isEnabled() and not ws.download_btn.isEnabled()
+    ws.run()
+    assert ws.worker is None  # no experiment while its data downloads
+    ws.cancel()
+    qtbot.waitUntil(lambda: not ws.is_downloading(), timeout=10_000)
+    assert "was cancelled; the next one resumes it" in ws.status.text()
+    assert ws.download_btn.isVisible() and ws.download_btn.isEnabled() and ws.run_btn.isEnabled()
+    ws.shutdown()

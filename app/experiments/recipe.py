@@ -359,6 +359,20 @@ def on_dataset(recipe: Recipe, dataset: str | None, quick: bool = False) -> Reci
     return recipe if name == recipe.dataset(quick) else recipe.with_dataset(name)
 
 
+def missing_datasets(recipe: Recipe, quick: bool = False) -> list[tuple[str, Any]]:
+    """The built-in datasets (name, data root) the cells of that size read and this machine has no copy of (what a
+    download would fix), in the cells' order."""
+    from app.data import formats
+
+    out: list[tuple[str, Any]] = []
+    for cell in recipe.cells(quick):
+        s = dict(cell.settings)
+        key = (str(s.get("dataset") or ""), s.get("data_root"))
+        if key not in out and formats.missing(*key):
+            out.append(key)
+    return out
+
+
 def dataset_problem(recipe: Recipe, quick: bool = False) -> str | None:
     """Why the cells of that size cannot read their data before any of them starts; None when fine: an
     ``imagefolder:PATH`` whose folder does not exist (a recipe's path that only exists where its author unpacked the

@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
                                QProgressBar, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from app.errors import AppError, message
-from app.experiments.recipe import Recipe, dataset_problem, load_recipe, on_dataset, shipped
+from app.experiments.recipe import (Recipe, dataset_problem, load_recipe, missing_datasets, on_dataset,
+                                    shipped)
 from app.experiments.runner import ExperimentResult
 from app.experiments.store import Store
 from widgets.common.settings import read_bool, read_str
@@ -68,6 +69,14 @@ class ExperimentsWorkspace(QWidget):
         lv.addWidget(self.quick)
         self.dataset = DatasetField(self.settings)
         lv.addWidget(self.dataset)
+        self.download_btn = QPushButton()  # shown when a built-in dataset the cells read is not on this machine
+        self.download_btn.setToolTip("Download it into the data folder (as `python main.py data download NAME`); "
+                                     "an interrupted download resumes, Esc cancels it")
+        self.download_btn.hide()
+        self.download_btn.clicked.connect(self.download)
+        self.downloader: Worker | None = None
+        self._missing: tuple[str, Any] | None = None
+        lv.addWidget(self.download_btn)
         row = QHBoxLayout()
         row.addWidget(QLabel("Run on"))
         self.executor = QComboBox()
@@ -154,6 +163,8 @@ class ExperimentsWorkspace(QWidget):
         pass
 
     def shutdown(self) -> None:
+        if self.is_downloading():
+            self.downloader.stop(10000)
         if self.worker is not None and self.worker.is_running():
             self.worker.stop(60000)
         self._save()
@@ -257,6 +268,15 @@ class ExperimentsWorkspace(QWidget):
             self.dataset.set_problem(message(exc))
         else:
             self.dataset.set_problem(dataset_problem(recipe, q))
+        missing = missing_datasets(recipe, q)
+        self._missing = missing[0] if missing else None
+        if self._missing is not None and not self.is_downloading():
+            from app.data.catalog import BUILTINS
+            from app.storage import human_size
+
+            name = self._missing[0]
+            self.download_btn.setText(f"Download {name} ({human_size(BUILTINS[name].download_size)})")
+        self.download_btn.setVisible(self._missing is not None or self.is_downloading())
         cells = [c.to_dict() for c in recipe.cells(q)]
         done = self.store.done(recipe.name)
         n_done = sum(c["key"] in done for c in cells)
@@ -267,20 +287,63 @@ class ExperimentsWorkspace(QWidget):
         if not self._plot_later:
             self._replot()
 
+    # --- the missing dataset, downloaded in place ----------------------------------------------------------
+    def is_downloading(self) -> bool:
+        return self.downloader is not None and self.downloader.is_running()
+
+    def download(self) -> None:
+        """Download the first built-in dataset the recipe's cells need and this machine lacks; the plan is checked
+        again when it is there (the note under the Dataset field goes, Run runs)."""
+        if self._missing is None or self.is_downloading() or self.is_running():
+            return
+        from app.data import remote
+
+        name, root = self._missing
+        self.downloader = Worker(lambda token: remote.download(name, root, cancel=token), parent=self,
+                                 name="dataset-download")
+        ended = self._download_ended
+        self.downloader.on(progress=self._on_download_progress,
+                           finished=lambda _folder: ended(f"{name} downloaded."),
+                           failed=lambda msg: ended(f"The download of {name} failed: {msg}"),
+                           cancelled=lambda: ended(f"The download of {name} was cancelled; the next one resumes it."))
+        self.download_btn.setEnabled(False)
+        self.download_btn.setText(f"Downloading {name}…")
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.status.setText(f"Downloading {name}…")
+        self.downloader.start()
+        self._set_running(False)  # Run off, Cancel on while it downloads (is_downloading() once started)
+
+    @Slot(object)
+    def _on_download_progress(self, p) -> None:
+        if p.total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * p.done / p.total))
+        self.status.setText(p.message)
+
+    def _download_ended(self, text: str) -> None:
+        self.downloader = None
+        self.progress.hide()
+        self.download_btn.setEnabled(True)
+        self._set_running(False)
+        self._show_plan()  # the note goes (or stays, with the button) as the data now is
+        self.status.setText(text)
+
     # --- running -------------------------------------------------------------------------------------------
     def is_running(self) -> bool:
         return self.worker is not None and self.worker.is_running()
 
     def _set_running(self, running: bool) -> None:
-        self.run_btn.setEnabled(not running and self.recipe is not None)
-        self.cancel_btn.setEnabled(running)
+        downloading = self.is_downloading()
+        self.run_btn.setEnabled(not running and not downloading and self.recipe is not None)
+        self.cancel_btn.setEnabled(running or downloading)
         self.report_btn.setEnabled(not running and self.result is not None and bool(self.result.report))
         self.recipe_combo.setEnabled(not running)
         self.quick.setEnabled(not running)
         self.dataset.setEnabled(not running)
 
     def run(self) -> None:
-        if self.recipe is None or self.is_running():
+        if self.recipe is None or self.is_running() or self.is_downloading():
             return
         from app.experiments.runner import run_experiment
 
@@ -317,6 +380,10 @@ class ExperimentsWorkspace(QWidget):
         self.progress.hide()
 
     def cancel(self) -> None:
+        if self.is_downloading():
+            self.status.setText("Cancelling the download…")
+            self.downloader.cancel()
+            return
         if self.is_running():
             self.status.setText("Cancelling after the running cell…")
             self.worker.cancel()

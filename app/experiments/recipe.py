@@ -394,6 +394,6 @@ def dataset_problem(recipe: Recipe, quick: bool = False) -> str | None:
                 return (f"{recipe.name}: the dataset folder {folder} ({name}) {what}; choose another dataset "
                         f"(e.g. cifar10 or digits, or imagefolder:PATH of a folder of class sub-folders)")
         elif formats.missing(name, root):
-            return (f"{recipe.name}: {formats.missing(name, root)} (the Probe workspace's dataset panel); "
-                    f"or choose another dataset (e.g. digits, which ships with the application)")
+            return (f"{recipe.name}: {formats.missing(name, root)}; or choose another dataset (e.g. digits, which "
+                    f"ships with the application)")
     return None

@@ -393,7 +393,6 @@ def dataset_problem(recipe: Recipe, quick: bool = False) -> str | None:
                 what = "is not a folder" if folder.exists() else "does not exist"
                 return (f"{recipe.name}: the dataset folder {folder} ({name}) {what}; choose another dataset "
                         f"(e.g. cifar10 or digits, or imagefolder:PATH of a folder of class sub-folders)")
-        elif formats.missing(name, root):
-            return (f"{recipe.name}: {formats.missing(name, root)}; or choose another dataset (e.g. digits, which "
-                    f"ships with the application)")
+        elif why := formats.missing(name, root):
+            return f"{recipe.name}: {why}; or choose another dataset (e.g. digits, which ships with the application)"
     return None

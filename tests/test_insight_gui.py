@@ -215,3 +215,15 @@ def test_main_window_has_the_insight_tab_on_ctrl_6(qtbot, fe_home):
         assert "random twin" in res.label_a or res.label_a == res.label_b
     finally:
         win.close()
+
+
+def test_top_patches_open_on_a_trained_model_where_there_is_one(qtbot, insight):
+    """The first entry, a random rdsn's sign stem, ties every positive response at 1 (no ranking to show): the
+    panel opens on the shipped trained model instead, the same first choice as CKA's B and the filter statistics."""
+    from widgets.analysis.common import DEFAULT_TRAINED
+
+    p = insight.patches
+    if p.picker.model.findText(DEFAULT_TRAINED) < 0:
+        pytest.skip("no shipped trained model here")
+    assert p.picker.model.currentText() == DEFAULT_TRAINED
+    assert insight.cka.model_b.currentText() == DEFAULT_TRAINED

@@ -72,6 +72,22 @@ def test_tied_top_values_are_said_to_be_no_ranking():
     assert relu.patches[-1].tied == 5 and "Not a ranking" not in relu.title
 
 
+def test_the_tie_note_says_which_shown_crops_rest_on_the_datasets_order():
+    from app.analysis.jobs import tie_note
+    from app.analysis.patches import Patch
+
+    def shown(values, tied):
+        return [Patch(i, v, 0, 0, (0, 0, 1, 1), 0, np.zeros((1, 1, 1), np.uint8), tied) for i, v in enumerate(values)]
+
+    assert tie_note(shown([3.0, 2.0, 1.0, 1.0], 4), 100) == ""  # nothing tied past the cut: a ranking
+    assert tie_note(shown([3.0, 2.0, 1.0, 1.0], 6), 100) == (
+        ". The last 2 shown tie at 1 with 2 more images not shown (the first in the dataset's order are shown)")
+    assert tie_note(shown([1.0, 1.0, 1.0], 90), 100) == (
+        ". Not a ranking: 90 of the 100 images reach this channel's top value 1; these 3 are the first of them in "
+        "the dataset's order")
+    assert tie_note([], 10) == ""
+
+
 @pytest.mark.parametrize("layer,channel,msg", [(5, 0, "layer 5: simple has layers 0..1"),
                                                (1, 8, "channel 8: layer conv2 has channels 0..7")])
 def test_patches_out_of_range_say_what_exists(layer, channel, msg):

@@ -152,11 +152,25 @@ def patches_job(spec, layer: int, channel: int, dataset: str = "digits", n: int 
     captions = tuple(f"{p.value:.3g} · {name(p.label)}" for p in patches)
     title = (f"{spec.label or spec.backbone} · {info[layer].name} channel {channel} · receptive field "
              f"{rf.size[0]}x{rf.size[1]} px · top {len(patches)} of {len(ds)} {dataset} test images")
-    tied = patches[-1].tied
-    if tied > len(patches):  # e.g. a sign activation: every positive response is 1, so "top" ranks nothing
-        title += (f". Not a ranking: {tied} of the {len(ds)} images reach this channel's top value "
-                  f"{patches[-1].value:.3g}; these {len(patches)} are the first of them in the dataset's order")
+    title += tie_note(patches, len(ds))
     return PatchesView(img, tuple(cells), captions, patches, rf, info[layer].name, channel, title)
+
+
+def tie_note(patches, n_images: int) -> str:
+    """What the choice of the shown crops rests on where more images reach the cut (the last shown value) than are
+    shown: "" when none tie past it. Every shown value tied (a sign activation: every positive response is 1): no
+    ranking at all; otherwise the last ones shown tie with images not shown (the first in the dataset's order are
+    shown)."""
+    if not patches or patches[-1].tied <= len(patches):
+        return ""
+    cut = patches[-1].value
+    above = sum(1 for p in patches if p.value > cut)
+    if above == 0:
+        return (f". Not a ranking: {patches[-1].tied} of the {n_images} images reach this channel's top value "
+                f"{cut:.3g}; these {len(patches)} are the first of them in the dataset's order")
+    at_cut = len(patches) - above
+    return (f". The last {at_cut} shown tie at {cut:.3g} with {patches[-1].tied - len(patches)} more images not "
+            f"shown (the first in the dataset's order are shown)")
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLay
 from app.analysis.jobs import cka_job, random_twin
 from app.data import formats
 from app.imaging import colormaps
-from widgets.analysis.common import ModelCombo, TaskBar
+from widgets.analysis.common import DEFAULT_TRAINED, ModelCombo, TaskBar
 from widgets.common.labels_item import LabelsItem
 from widgets.common.worker import WorkerPool
 from widgets.common.workspace import run_steps
 
-DEFAULT_B = "simple (trained, MNIST)"
+DEFAULT_B = DEFAULT_TRAINED
 
 
 def dataset_combo() -> QComboBox:

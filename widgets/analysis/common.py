@@ -37,6 +37,9 @@ def model_choices(session: Any) -> list[tuple[str, Any]]:
     return out
 
 
+DEFAULT_TRAINED = "simple (trained, MNIST)"  # the views' first choice where it exists: a trained model shipped offline
+
+
 class ModelCombo(QComboBox):
     """A model of the zoo or the session; refreshed when the session's models change."""
 

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBox
 
 from app.analysis.jobs import filters_job
 from widgets.probe.plots import plot
-from widgets.analysis.common import ModelCombo, TaskBar
+from widgets.analysis.common import DEFAULT_TRAINED, ModelCombo, TaskBar
 from widgets.common.worker import WorkerPool
 from widgets.common.workspace import run_steps
 
@@ -38,7 +38,7 @@ class FiltersPanel(QWidget):
 
     def _build(self, session: Any, pool: WorkerPool):
         self.model = ModelCombo(session, "A model: its kernels are compared with those of its random twin")
-        self.model.select("simple (trained, MNIST)")
+        self.model.select(DEFAULT_TRAINED)
         self.layer = QComboBox()
         self.layer.setToolTip("The convolution (k > 1) whose kernels are summarised")
         self.layer.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidge
 
 from app.analysis.jobs import patches_job
 from widgets.analysis.cka_panel import dataset_combo
-from widgets.analysis.common import TaskBar
+from widgets.analysis.common import DEFAULT_TRAINED, TaskBar
 from widgets.analysis.layer_picker import LayerPicker
 from widgets.common.image_view import ImageView
 from widgets.common.labels_item import LabelsItem
@@ -61,6 +61,11 @@ class PatchesPanel(QWidget):
         self.picker.ready.connect(self._on_layers)
         self.picker.failed.connect(lambda m: self.title.setText(f"Cannot build the model: {m}"))
         self.picker.layer.currentIndexChanged.connect(lambda _=0: self._sync_channels())
+        # first a trained model's first layer: its channels have graded responses (a random rdsn's sign stem, the
+        # first entry, gives every positive response the value 1: a tie, not a ranking)
+        self.picker.model.blockSignals(True)
+        self.picker.model.select(DEFAULT_TRAINED)
+        self.picker.model.blockSignals(False)
         self.picker.load()
 
     def _sync_channels(self) -> None:

@@ -87,18 +87,36 @@ def test_a_user_runs_the_recipe_on_digits_and_the_choice_is_remembered(qtbot, tm
     ws2.shutdown()
 
 
+def _no_mnist_here(tmp_path, monkeypatch):
+    """A user's machine: an empty data folder, no ../shared. Returns the data folder."""
+    from app import paths
+
+    monkeypatch.setenv("FILTER_EXPLORER_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(paths, "shared_dir", lambda: None)
+    return tmp_path / "data"
+
+
+def _opened(qtbot, tmp_path, recipe: str | None = None):
+    """The workspace as a launch shows it; ``recipe``: the one remembered from an earlier session."""
+    from widgets.experiments.workspace import ExperimentsWorkspace
+
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    if recipe:
+        settings.setValue("experiments/recipe", recipe)
+    ws = ExperimentsWorkspace(settings=settings, store=Store(tmp_path / "exp.sqlite"))
+    qtbot.addWidget(ws)
+    ws.show()
+    return ws, settings
+
+
 def test_the_first_launch_shows_a_recipe_whose_data_is_on_this_machine(qtbot, tmp_path, monkeypatch):
     """No remembered recipe, no CIFAR-10 folder under ~/.cache, no MNIST: the workspace opens on a recipe that runs
     (its quick size on the bundled digits), not on the first name with a red note; a remembered one is kept."""
-    from app import paths
     from widgets.experiments.workspace import ExperimentsWorkspace
 
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("FILTER_EXPLORER_DATA", str(tmp_path / "data"))
-    monkeypatch.setattr(paths, "shared_dir", lambda: None)
-    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
-    ws = ExperimentsWorkspace(settings=settings, store=Store(tmp_path / "exp.sqlite"))
-    qtbot.addWidget(ws)
+    _no_mnist_here(tmp_path, monkeypatch)
+    ws, settings = _opened(qtbot, tmp_path)
     shown = ws.recipe_combo.currentText()
     assert shown not in ("ablation-cifar10", "ablation-mnist", "")
     assert ws.dataset.problem() == "" and ws.quick.isChecked()
@@ -119,14 +137,10 @@ def test_a_missing_dataset_is_downloaded_in_place_and_the_recipe_becomes_runnabl
     download says why and keeps the button; a finished one clears the note and Run may start."""
     from fixtures_data import idx_files
 
-    from app import paths
     from app.data import remote
     from app.tasks import Progress
-    from widgets.experiments.workspace import ExperimentsWorkspace
 
-    data = tmp_path / "data"
-    monkeypatch.setenv("FILTER_EXPLORER_DATA", str(data))
-    monkeypatch.setattr(paths, "shared_dir", lambda: None)
+    data = _no_mnist_here(tmp_path, monkeypatch)
     calls = []
 
     def fake_download(name, root, cancel=None, **kw):  # the real one's shape: a task returning the folder
@@ -142,11 +156,7 @@ def test_a_missing_dataset_is_downloaded_in_place_and_the_recipe_becomes_runnabl
         return folder
 
     monkeypatch.setattr(remote, "download", fake_download)
-    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
-    settings.setValue("experiments/recipe", "ablation-mnist")
-    ws = ExperimentsWorkspace(settings=settings, store=Store(tmp_path / "exp.sqlite"))
-    qtbot.addWidget(ws)
-    ws.show()
+    ws, _ = _opened(qtbot, tmp_path, "ablation-mnist")
     assert ws.recipe_combo.currentText() == "ablation-mnist" and ws.quick.isChecked()
     assert "mnist is not downloaded" in ws.dataset.problem()
     assert ws.download_btn.isVisible() and ws.download_btn.text() == "Download mnist (11.1 MB)"
@@ -166,13 +176,10 @@ def test_a_missing_dataset_is_downloaded_in_place_and_the_recipe_becomes_runnabl
 def test_a_download_in_place_can_be_cancelled_and_blocks_run_meanwhile(qtbot, tmp_path, monkeypatch):
     import time
 
-    from app import paths
     from app.data import remote
     from app.tasks import Progress, check
-    from widgets.experiments.workspace import ExperimentsWorkspace
 
-    monkeypatch.setenv("FILTER_EXPLORER_DATA", str(tmp_path / "data"))
-    monkeypatch.setattr(paths, "shared_dir", lambda: None)
+    _no_mnist_here(tmp_path, monkeypatch)
 
     def slow_download(name, root, cancel=None, **kw):
         for i in range(400):
@@ -182,11 +189,7 @@ def test_a_download_in_place_can_be_cancelled_and_blocks_run_meanwhile(qtbot, tm
         return None
 
     monkeypatch.setattr(remote, "download", slow_download)
-    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
-    settings.setValue("experiments/recipe", "ablation-mnist")
-    ws = ExperimentsWorkspace(settings=settings, store=Store(tmp_path / "exp.sqlite"))
-    qtbot.addWidget(ws)
-    ws.show()
+    ws, _ = _opened(qtbot, tmp_path, "ablation-mnist")
     ws.download_btn.click()
     qtbot.waitUntil(lambda: ws.progress.isVisible() and "mnist:" in ws.status.text(), timeout=5_000)
     assert not ws.run_btn.isEnabled() and ws.cancel_btn.isEnabled() and not ws.download_btn.isEnabled()

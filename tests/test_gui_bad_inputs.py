@@ -299,16 +299,21 @@ def test_models_open_model_refuses_bad_files_and_sidecars_in_the_banner(models_w
     assert "FILTER_EXPLORER_LIMITS=off" in text
 
 
+def _typed_option_banner(ws, qtbot, option: str, text: str) -> str:
+    """Type ``text`` into the builder's free-text ``option`` field as a user does; the banner's text once shown."""
+    w = ws.option_widget(option)
+    w.setText(text)
+    w.textEdited.emit(w.text())
+    qtbot.waitUntil(lambda: ws.banner.isVisible() and not ws.busy(), timeout=20000)
+    return ws.banner.text()
+
+
 def test_models_builder_option_over_the_parameter_limit_is_refused_in_the_banner(models_ws, qtbot):
     """Widths typed as free text ("100000, 100000": 90 billion parameters): the limit, before anything is
     allocated; the last good model stays shown."""
     ws = models_ws
     before = ws._builder_view
-    w = ws.option_widget("widths")
-    w.setText("100000, 100000")
-    w.textEdited.emit(w.text())
-    qtbot.waitUntil(lambda: ws.banner.isVisible() and not ws.busy(), timeout=20000)
-    text = ws.banner.text()
+    text = _typed_option_banner(ws, qtbot, "widths", "100000, 100000")
     assert "simple" in text and "widths=(100000, 100000)" in text and "over the limit of 1,000,000,000" in text, text
     assert "nothing was allocated" in text and "FILTER_EXPLORER_LIMITS=off" in text
     no_traceback(text)
@@ -332,11 +337,7 @@ def test_models_rdsn_rotation_views_out_of_range_is_refused_in_the_banner(models
     ws.backbone.setCurrentIndex(ws.backbone.findData("rdsn"))
     qtbot.waitUntil(lambda: not ws.busy() and ws.option_widget("rotation_views") is not None, timeout=60000)
     before = ws._builder_view
-    w = ws.option_widget("rotation_views")
-    w.setText("60")
-    w.textEdited.emit(w.text())
-    qtbot.waitUntil(lambda: ws.banner.isVisible() and not ws.busy(), timeout=20000)
-    text = ws.banner.text()
+    text = _typed_option_banner(ws, qtbot, "rotation_views", "60")
     assert "rotation_views must be 0 (off) to 45 degrees, got 60" in text, text
     no_traceback(text)
     assert ws._builder_view is before

@@ -53,6 +53,38 @@ def _collect_garbage_on_the_main_thread():
         guard.check()
 
 
+@pytest.fixture(scope="session")
+def screenshot_launches(tmp_path_factory):
+    """``python main.py --screenshot`` launched as a user would, each in a fresh home: the four workspaces of
+    test_gui_foundation and test_gui_startup_notes' bad thread setting. Every launch takes ~9 s of start-up on its
+    own; started side by side they take ~20 s in all. Returns {name: (png path, return code, stderr)}."""
+    import subprocess
+
+    base = tmp_path_factory.mktemp("screenshots")
+    plain = {"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"}
+    launches = {ws: ("kernels" if ws == "bad-threads" else ws,
+                     {**os.environ, "FILTER_EXPLORER_THREADS": "abc", "QT_QPA_PLATFORM": "offscreen"}
+                     if ws == "bad-threads" else dict(plain))
+                for ws in ("kernels", "models", "live", "probe", "bad-threads")}
+    procs = {}
+    for name, (ws, env) in launches.items():
+        out = base / f"{name}.png"
+        env["FILTER_EXPLORER_HOME"] = str(base / f"home-{name}")
+        procs[name] = (out, subprocess.Popen([sys.executable, "main.py", "--screenshot", str(out), "--workspace", ws],
+                                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                             env=env))
+    done = {}
+    for name, (out, proc) in procs.items():
+        try:
+            _, err = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+            err += "\n(killed after 300 s)"
+        done[name] = (out, proc.returncode, err)
+    return done
+
+
 @pytest.fixture
 def fe_home(tmp_path, monkeypatch):
     """A fresh home folder for one test (settings, history, caches)."""

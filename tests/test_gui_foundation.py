@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from app.tasks import Progress, check
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.gui
 
 
@@ -109,14 +105,11 @@ def test_worker_on_wires_every_signal_given(qtbot):
 
 
 @pytest.mark.parametrize("ws", ["kernels", "models", "live", "probe"])
-def test_screenshot_command_writes_png(tmp_path, ws):
-    out = tmp_path / f"{ws}.png"
-    env = {"QT_QPA_PLATFORM": "offscreen", "FILTER_EXPLORER_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
-    r = subprocess.run([sys.executable, "main.py", "--screenshot", str(out), "--workspace", ws], cwd=ROOT,
-                       capture_output=True, text=True, timeout=180, env=env)
-    assert r.returncode == 0, r.stderr
-    assert out.stat().st_size > 10_000
+def test_screenshot_command_writes_png(screenshot_launches, ws):
     from PySide6.QtGui import QImage
 
+    out, rc, err = screenshot_launches[ws]
+    assert rc == 0, err
+    assert out.stat().st_size > 10_000
     img = QImage(str(out))
     assert img.width() == 1400 and img.height() == 900

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.gui
 
 
-def test_bad_thread_setting_starts_the_window_and_says_why(tmp_path):
-    out = tmp_path / "k.png"
-    env = {**os.environ, "FILTER_EXPLORER_HOME": str(tmp_path / "home"), "FILTER_EXPLORER_THREADS": "abc",
-           "QT_QPA_PLATFORM": "offscreen"}
-    r = subprocess.run([sys.executable, "main.py", "--screenshot", str(out), "--workspace", "kernels"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=300, env=env)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "FILTER_EXPLORER_THREADS='abc'" in r.stderr and "ignored" in r.stderr and "Traceback" not in r.stderr
+def test_bad_thread_setting_starts_the_window_and_says_why(screenshot_launches):
+    out, rc, err = screenshot_launches["bad-threads"]  # FILTER_EXPLORER_THREADS=abc, --screenshot, kernels
+    assert rc == 0, err[-3000:]
+    assert "FILTER_EXPLORER_THREADS='abc'" in err and "ignored" in err and "Traceback" not in err
     assert out.stat().st_size > 0
 
 

@@ -68,6 +68,9 @@ def test_the_confusion_counts_are_the_nonzero_cells(qtbot):
 
             return selection_note([(1e-3, 0.5), (1e-4, 0.5)])
 
+        def caveats(self):
+            return ["mirror views on digits: <not symmetric>"]
+
     view.projector.set_run = lambda run: None  # the projector is not what is tested here
     view.show_run(Run())
     labels = view.counts.labels()
@@ -77,3 +80,5 @@ def test_the_confusion_counts_are_the_nonzero_cells(qtbot):
     assert labels[0].colour == (0, 0, 0) and labels[1].colour == (255, 255, 255)
     # what validation said of each weight decay, the tie named
     assert "validation per weight_decay: 0.001: 50.00%, 0.0001: 50.00%; all 2 tie" in view.header.text()
+    # each caveat on a line of its own, its text escaped (it is not markup)
+    assert "Caveat: mirror views on digits: &lt;not symmetric&gt;" in view.header.text()

@@ -33,6 +33,12 @@ def test_new_record_reads_the_resolved_record():
     assert (v.backbone, v.layer, v.layer_text, v.pooling, v.n_features) == ("rdsn", 2, "stage3", "grid3", 9216)
     assert v.val_top1 == 0.82 and v.hyper_text() == "weight_decay=0.001"  # the selected value, not the options
     assert v.seeds_text() == "head 0, model 1, split 0"
+    assert v.caveats() == [] and RunView.from_dict({**fake_result(), "id": 4}).caveats() == []  # nothing to say
+    d.update(dataset="digits", stop={"criterion": "max |gradient|", "value": 2e-3, "tolerance": 1e-4,
+                                     "iterations": 100, "converged": False})
+    d["resolved"].update(tta="hflip", dataset="digits")
+    notes = RunView.from_dict(d).caveats()  # a stored run reopened from the history: its caveats come back
+    assert len(notes) == 2 and notes[0].startswith("mirror views on digits") and "iteration cap (100)" in notes[1]
 
 
 def test_hyperparameters_shown_without_the_mechanics():

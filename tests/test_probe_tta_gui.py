@@ -35,3 +35,22 @@ def test_the_choice_goes_into_every_job_and_follows_the_presets(make_ws):
     assert job.config.tta == "hflip" and "tta" in job.config.preset_overrides
     ws._save_settings()
     assert make_ws().probe_settings.tta_value() == "hflip"  # remembered
+
+
+def test_mirror_views_on_digits_say_their_caveat_before_the_run(make_ws):
+    """Picking mirror views with handwritten digits: the ready line says what they do to digits (measured in
+    tests/test_probe_caveats.py), as the choice is made; one view, or a dataset of photographs, says nothing."""
+    ws = make_ws()
+    ps = ws.probe_settings
+    choose_dataset(ws, "digits")
+    ws.models.set_checked(ws.models.labels()[:1])
+    assert "Ready: press Train" in ws.stage.text() and "Caveat" not in ws.stage.text()
+    ps.tta.setCurrentIndex(ps.tta.findData("hflip"))  # as a user picks it
+    assert "Caveat: mirror views on digits: handwritten digits are not left-right symmetric" in ws.stage.text()
+    assert ws.stage.text().startswith("Ready: press Train")
+    choose_dataset(ws, "fashion-mnist")  # clothes: a mirrored shirt is a shirt
+    assert "Caveat" not in ws.stage.text()
+    choose_dataset(ws, "mnist")
+    assert "Caveat: mirror views on mnist" in ws.stage.text()
+    ps.tta.setCurrentIndex(ps.tta.findData("shift1"))
+    assert "Caveat" not in ws.stage.text()

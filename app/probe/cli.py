@@ -180,8 +180,11 @@ SUMMARY_KEYS = ("top1", "top2", "top5", "val_top1", "test_top1", "selected", "se
 
 
 def summary(result, wall: float, cpu: float) -> dict:
+    from app.probe.caveats import caveats
+
     d = result.to_dict()
     out = {k: d.get(k) for k in SUMMARY_KEYS}
+    out["caveats"] = caveats(d)
     out["input"] = (d.get("resolved") or {}).get("input")
     out["n_misclassified"] = len(d["misclassified"])
     out["wall_seconds"] = round(wall, 3)
@@ -249,6 +252,8 @@ def cmd_probe(args) -> int:
         note = selection_note(out.get("selection"), out.get("selection_iterations"))
         if note:
             print(f"  validation per {next(iter(out['selected'] or {}), 'value')}: {note}")
+        for line in out["caveats"]:
+            print(f"  caveat: {line}")
     return 0
 
 

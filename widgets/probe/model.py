@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from app.models.catalog import stored_weight_state
+from app.probe.caveats import caveats
 from app.probe.config import TTA_NAMES, selection_note
 
 NOT_RECORDED = "not recorded"
@@ -96,6 +97,11 @@ class RunView:
     def selection_text(self) -> str:
         """Validation's figure for each value of the selected hyperparameter ("" when nothing was selected)."""
         return selection_note(self.selection, self.selection_iterations)
+
+    def caveats(self) -> list[str]:
+        """What the figures do not say by themselves (app.probe.caveats: mirror views on digits, a head stopped
+        before its tolerance), from the run's record."""
+        return caveats(self.raw)
 
     def seeds_text(self) -> str:
         if not self.seeds:

@@ -27,6 +27,8 @@ from widgets.probe.model_list import state_colour
 from widgets.probe.plots import hint_label, plot as _plot
 from widgets.probe.projector import ProjectorView
 
+CAVEAT_COLOUR = "#a15c00"  # amber, as the Live workspace's warnings: a caveat is no error
+
 
 class ResultsView(QWidget):
     """One run: top-k header, per-class accuracy bars, confusion matrix, misclassified gallery, projector."""
@@ -185,7 +187,9 @@ class ResultsView(QWidget):
             f"{_n(run.n_features)} features · head: {run.hyper_text()} · extract {run.extract_seconds:.1f} s"
             f"{' (cached)' if run.cache_hit else ''} · train {run.train_seconds:.1f} s · {run.device}</span>"
             + (f"<br><span style='color:#5b6472'>validation per {next(iter(run.selected), 'value')}: "
-               f"{html.escape(run.selection_text())}</span>" if run.selection_text() else ""))
+               f"{html.escape(run.selection_text())}</span>" if run.selection_text() else "")
+            + "".join(f"<br><span style='color:{CAVEAT_COLOUR}'>Caveat: {html.escape(c)}</span>"
+                      for c in run.caveats()))
         self._conf = run.confusion
         classes = list(run.classes)
         self._classes = classes

@@ -17,6 +17,7 @@ from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QGroupBox, QLabel, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
+from app.probe.caveats import views_caveat
 from app.probe.config import HEADS, POOLINGS, ProbeConfig
 from app.session import Session
 from widgets.common.turns import Turns
@@ -151,6 +152,7 @@ class ProbeWorkspace(QWidget):
         self.browser.subsetChanged.connect(lambda _n: self._save_settings())
         self.models.checkedChanged.connect(self._on_models_checked)
         self.probe_settings.changed.connect(self._save_settings)
+        self.probe_settings.changed.connect(self._idle_text)  # a caveat of the test-time views on this dataset
         self.history_panel.openRequested.connect(self.open_run)
         self.history_panel.changed.connect(self._on_runs_deleted)
         self.history_panel.message.connect(self.banner.show_message)
@@ -214,8 +216,10 @@ class ProbeWorkspace(QWidget):
         if self.is_running():
             return
         n = len(self.models.checked_labels())
-        self.stage.setText(f"Ready: press Train (Ctrl+Enter) to probe the {n} checked model{'s' if n != 1 else ''}."
-                           if n else "Pick models and press Train (Ctrl+Enter).")
+        text = (f"Ready: press Train (Ctrl+Enter) to probe the {n} checked model{'s' if n != 1 else ''}."
+                if n else "Pick models and press Train (Ctrl+Enter).")
+        caveat = views_caveat(self.dataset_name(), self.probe_settings.tta_value())
+        self.stage.setText(f"{text}\nCaveat: {caveat}." if caveat else text)
 
     # --- models and dataset -----------------------------------------------------------------------------------
     def _refresh_models(self, checked: list[str] | None = None) -> None:
@@ -251,6 +255,7 @@ class ProbeWorkspace(QWidget):
     def _on_dataset(self, name: str) -> None:
         self._save_settings()
         self.refresh_compare()
+        self._idle_text()
 
     # --- running ----------------------------------------------------------------------------------------------
     def _configs(self) -> list[Job]:

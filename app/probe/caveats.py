@@ -23,8 +23,7 @@ def views_caveat(dataset: str | None, tta: str | None) -> str | None:
     kind = MIRROR_SENSITIVE.get(str(dataset or "").strip().lower())
     if tta == "hflip" and kind is not None:
         return (f"mirror views on {dataset}: {kind} are not left-right symmetric (a mirrored 2 or 7 is another "
-                f"shape), so averaging each image with its mirror usually lowers accuracy; compare the validation "
-                f"figure with one view (Test time: one view; probe --tta none)")
+                f"shape), so the views usually lower accuracy; compare with one view (--tta none)")
     return None
 
 

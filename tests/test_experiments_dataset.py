@@ -141,3 +141,42 @@ def test_show_says_before_a_run_that_the_data_is_missing(tmp_path, monkeypatch, 
     assert "not runnable here yet: tiny-mnist: mnist is not downloaded" in capsys.readouterr().out
     assert run(["experiment", "show", recipe, "--quick", "--json"]) == 0  # the quick size runs on digits
     assert json.loads(capsys.readouterr().out)["dataset_problem"] is None
+
+
+def test_mirror_views_on_digits_are_a_caveat_of_the_recipe_not_a_refusal(tmp_path, monkeypatch, capsys):
+    """The CIFAR-10 ablation (photographs, mirror views in most arms) run on digits: `show` and `run` say which
+    variants score digits with their mirror images; the shipped datasets say nothing."""
+    import json
+
+    from app.cli import run
+    from app.experiments.recipe import recipe_caveats
+    from app.probe.caveats import views_caveat
+
+    r = load_recipe(ABLATION)
+    assert recipe_caveats(r, quick=True) == []  # its own dataset: photographs
+    on_digits = recipe_caveats(on_dataset(r, "digits", quick=True), quick=True)
+    assert on_digits == [f"{views_caveat('digits', 'hflip')} (18 of 20 variants; not: no mirror views, patches: no "
+                         f"mirror views)"]
+    assert recipe_caveats(load_recipe("ablation-mnist"), quick=True) == []
+    monkeypatch.setenv("FILTER_EXPLORER_HOME", str(tmp_path / "home"))
+    assert run(["experiment", "show", ABLATION, "--quick", "--dataset", "digits"]) == 0
+    assert f"caveat: {on_digits[0]}\n" in capsys.readouterr().out
+    assert run(["experiment", "show", ABLATION, "--quick", "--dataset", "digits", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["caveats"] == on_digits
+
+
+def test_run_says_the_caveat_before_its_cells_and_runs_them(tmp_path, monkeypatch, capsys):
+    from app.cli import run
+
+    monkeypatch.setenv("FILTER_EXPLORER_HOME", str(tmp_path / "home"))
+    recipe = tmp_path / "mirrored-digits.toml"
+    recipe.write_text('name = "mirrored-digits"\ntitle = "t"\nclaim = "c"\nkind = "probe"\n[base]\n'
+                      'backbone = "rdsn"\ndataset = "digits"\nhead = "ridge"\npooling = "gap"\ntrain_limit = 200\n'
+                      'test_limit = 80\ntta = "hflip"\noptions = { k = 8, blocks = 1 }\n[plot]\nx = "options.k"\n'
+                      'y = "test_top1"\n')
+    assert run(["experiment", "run", str(recipe), "--out", str(tmp_path / "report")]) == 0
+    err = capsys.readouterr().err
+    assert "caveat: mirror views on digits: handwritten digits are not left-right symmetric" in err
+    assert err.index("caveat:") < err.index("experiment:")  # before the first cell's progress
+    report = (tmp_path / "report" / "mirrored-digits.md").read_text()  # and in the report, for its readers
+    assert "**Caveat.** mirror views on digits: handwritten digits are not left-right symmetric" in report

@@ -200,3 +200,22 @@ def test_a_download_in_place_can_be_cancelled_and_blocks_run_meanwhile(qtbot, tm
     assert "was cancelled; the next one resumes it" in ws.status.text()
     assert ws.download_btn.isVisible() and ws.download_btn.isEnabled() and ws.run_btn.isEnabled()
     ws.shutdown()
+
+
+def test_a_recipe_for_photographs_run_on_digits_says_its_caveat_in_amber(qtbot, tmp_path):
+    from app.experiments.recipe import recipe_caveats
+    from widgets.experiments.workspace import ExperimentsWorkspace
+
+    ws = ExperimentsWorkspace(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                              store=Store(tmp_path / "exp.sqlite"))
+    qtbot.addWidget(ws)
+    ws.show()
+    ws.recipe_combo.setCurrentText("ablation-cifar10")
+    assert not ws.caveat.isVisible()
+    ws.dataset.combo.setEditText("digits")  # as typed / picked by the user
+    assert ws.caveat.isVisible() and ws.caveat.text().startswith("Caveat: mirror views on digits")
+    assert ws.caveat.text() == "Caveat: " + recipe_caveats(ws.effective_recipe(), True)[0]
+    assert ws.run_btn.isEnabled()  # a caveat, not a refusal
+    ws.dataset.combo.setEditText("cifar10")
+    assert not ws.caveat.isVisible()
+    ws.shutdown()

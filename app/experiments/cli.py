@@ -64,19 +64,22 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from app.experiments.recipe import dataset_problem
+    from app.experiments.recipe import dataset_problem, recipe_caveats
 
     r = _recipe(args.recipe, args.dataset, args.quick)
     cells = [c.to_dict() for c in r.cells(args.quick)]
     problem = dataset_problem(r, args.quick)  # what `run` would refuse, said before anyone tries
+    caveats = recipe_caveats(r, args.quick)
     if args.json:
         print(json.dumps({"name": r.name, "title": r.title, "claim": r.claim, "kind": r.kind,
                           "describe": r.describe(args.quick), "cells": cells, "paper": list(r.paper),
-                          "dataset_problem": problem}))
+                          "dataset_problem": problem, "caveats": caveats}))
         return 0
     print(f"{r.title}\n{r.claim}\n\n{r.describe(args.quick)}")
     if problem:
         print(f"not runnable here yet: {problem}")
+    for text in caveats:
+        print(f"caveat: {text}")
     for c in cells[:40]:
         print(f"  {c['key']}  {c['variant'] or '-':<12} {json.dumps(c['settings'], sort_keys=True)[:150]}")
     if len(cells) > 40:
@@ -86,7 +89,7 @@ def cmd_show(args) -> int:
 
 def cmd_run(args) -> int:
     from app.errors import UserError
-    from app.experiments.recipe import dataset_problem
+    from app.experiments.recipe import dataset_problem, recipe_caveats
     from app.experiments.runner import run_experiment
     from app.tasks import cli_progress, run_to_end
 
@@ -97,6 +100,8 @@ def cmd_run(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
     sys.stderr.write(r.describe(args.quick) + "\n")
+    for text in recipe_caveats(r, args.quick):  # said before the run, not a refusal: the user may mean it
+        sys.stderr.write(f"caveat: {text}\n")
     res = run_to_end(run_experiment(r, args.quick, args.executor, args.workers, out_dir=args.out, rerun=args.rerun),
                      cli_progress("experiment: "))
     sys.stderr.write("\n")

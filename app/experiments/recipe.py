@@ -396,3 +396,33 @@ def dataset_problem(recipe: Recipe, quick: bool = False) -> str | None:
         elif why := formats.missing(name, root):
             return f"{recipe.name}: {why}; or choose another dataset (e.g. digits, which ships with the application)"
     return None
+
+
+def recipe_caveats(recipe: Recipe, quick: bool = False) -> list[str]:
+    """What the cells' figures will not say by themselves, before any runs (``app.probe.caveats``): test-time views
+    that do not suit the dataset a cell reads, e.g. mirror views once a recipe made for photographs is run on digits
+    (``--dataset digits``). Each caveat once, with the variants it concerns."""
+    from app.probe.caveats import views_caveat
+
+    found: dict[str, list[str]] = {}
+    every: list[str] = []
+    for cell in recipe.cells(quick):
+        s = dict(cell.settings)
+        if cell.variant not in every:
+            every.append(cell.variant)
+        text = views_caveat(str(s.get("dataset") or ""), s.get("tta"))
+        if text:
+            variants = found.setdefault(text, [])
+            if cell.variant not in variants:
+                variants.append(cell.variant)
+    out = []
+    for text, variants in found.items():
+        others = [v for v in every if v not in variants]
+        if not others:
+            where = "every cell"
+        elif len(variants) <= 3:
+            where = "variants: " + ", ".join(v or "(unnamed)" for v in variants)
+        else:
+            where = f"{len(variants)} of {len(every)} variants; not: " + ", ".join(v or "(unnamed)" for v in others)
+        out.append(f"{text} ({where})")
+    return out

@@ -260,7 +260,12 @@ def markdown(result, svg_name: str | None = None) -> str:
              f"{_cell_seconds(result):.0f} s of compute in all, this run {result.seconds:.0f} s wall. "
              f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
              "Reproduce with:", "", "```", command(result), "```", "",
-             f"Machine and versions: {_versions()}.", "", "## Results (mean ± std over seeds, in %)", ""]
+             f"Machine and versions: {_versions()}.", ""]
+    from app.experiments.recipe import recipe_caveats
+
+    for c in recipe_caveats(r, result.quick):
+        lines += [f"**Caveat.** {c}.", ""]
+    lines += ["## Results (mean ± std over seeds, in %)", ""]
     cols = ["variant"] + vary + ["n", "test top-1", "val top-1", "top-2", "features / trainable params"]
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "---|" * len(cols))

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
                                QProgressBar, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from app.errors import AppError, message
-from app.experiments.recipe import (Recipe, dataset_problem, load_recipe, missing_datasets, on_dataset,
+from app.experiments.recipe import (Recipe, dataset_problem, load_recipe, missing_datasets, on_dataset, recipe_caveats,
                                     shipped)
 from app.experiments.runner import ExperimentResult
 from app.experiments.store import Store
@@ -94,6 +94,11 @@ class ExperimentsWorkspace(QWidget):
         self.plan = QLabel()
         self.plan.setWordWrap(True)
         lv.addWidget(self.plan)
+        self.caveat = QLabel()  # what the cells' figures will not say (recipe_caveats): amber, not a refusal
+        self.caveat.setWordWrap(True)
+        self.caveat.setStyleSheet("color: #a15c00;")
+        self.caveat.hide()
+        lv.addWidget(self.caveat)
         self.run_btn = QPushButton("Run")
         self.run_btn.setToolTip("Run the recipe (Ctrl+Return); cells already stored are reused")
         self.cancel_btn = QPushButton("Cancel")
@@ -281,6 +286,9 @@ class ExperimentsWorkspace(QWidget):
         done = self.store.done(recipe.name)
         n_done = sum(c["key"] in done for c in cells)
         self.plan.setText(f"{recipe.describe(q)}. {n_done} of {len(cells)} cell(s) already stored.")
+        caveats = recipe_caveats(recipe, q)
+        self.caveat.setText("\n".join(f"Caveat: {c}" for c in caveats))
+        self.caveat.setVisible(bool(caveats))
         self._cells = cells
         self._results = {c["key"]: done[c["key"]] for c in cells if c["key"] in done}
         self.table.set_cells(cells, self._results)

@@ -136,6 +136,9 @@ class Recipe:
     estimate_seconds: float | None = None  # per cell, full size (the recipe's own statement)
     quick_estimate_seconds: float | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
+    # the datasets (full, quick) the estimates were made on, once ``with_dataset`` moved the recipe elsewhere: an
+    # estimate for CIFAR-10 says nothing of digits
+    estimated_on: tuple[str, str] | None = None
 
     def cells(self, quick: bool = False) -> list[Cell]:
         base = copy.deepcopy(self.base)
@@ -176,7 +179,8 @@ class Recipe:
         quick = dict(self.quick)
         if "dataset" in quick:
             quick["dataset"] = dataset
-        return dataclasses.replace(self, base={**self.base, "dataset": dataset}, quick=quick)
+        on = self.estimated_on or (self.dataset(False), self.dataset(True))
+        return dataclasses.replace(self, base={**self.base, "dataset": dataset}, quick=quick, estimated_on=on)
 
     def dataset(self, quick: bool = False) -> str:
         """The dataset this recipe names at that size (its base's, or the quick table's at the quick size)."""
@@ -186,6 +190,10 @@ class Recipe:
         cells = self.cells(quick)
         per = self.quick_estimate_seconds if quick else self.estimate_seconds
         est = f", about {fmt_seconds(per * len(cells))} on a 2-core CPU" if per else ""
+        own = None if self.estimated_on is None else self.estimated_on[1 if quick else 0]
+        if per and own is not None and own != self.dataset(quick):  # the recipe's estimate is for another dataset
+            est = (f", no time estimate for {self.dataset(quick)} (the recipe's, about {fmt_seconds(per * len(cells))} "
+                   f"on a 2-core CPU, is for {own})")
         grid = ", ".join(f"{k} in {v}" for k, v in (self._grid(quick)).items()) or "no grid"
         return (f"{self.name} ({'quick' if quick else 'full'} size): {len(cells)} {self.kind} cell(s){est}; "
                 f"{grid}; seeds {self._seeds(quick) or 'one'}; dataset {self._base(quick).get('dataset')}")

@@ -151,6 +151,7 @@ def import_core(key: str) -> None:
         import app.data.preview  # noqa: F401
         import app.data.remote  # noqa: F401
         import app.models.catalog  # noqa: F401
+        import app.probe.caveats  # noqa: F401
         import app.probe.compare  # noqa: F401
         import app.probe.config  # noqa: F401
         import app.probe.gallery  # noqa: F401
@@ -162,6 +163,7 @@ def import_core(key: str) -> None:
         import app.experiments.report  # noqa: F401  (the plot of the first recipe's plan, on the GUI thread)
         import app.experiments.runner  # noqa: F401
         import app.experiments.store  # noqa: F401
+        import app.probe.caveats  # noqa: F401  (recipe_caveats, the plan's amber note)
     elif key == "insight":
         import app.analysis.jobs  # noqa: F401
     else:

@@ -118,8 +118,10 @@ class ArrayDataset:
         return self.take(np.flatnonzero(mask)), self.take(val, "val")
 
 
+# per-channel mean and standard deviation of each dataset's training split, pixels in [0, 1] (digits: its seeded
+# 1,347-image training split, measured here; the others as published)
 NORMALISATION = {
-    "digits": ((0.5,), (0.5,)),
+    "digits": ((0.3049,), (0.3761,)),
     "mnist": ((0.1307,), (0.3081,)),
     "fashion-mnist": ((0.2860,), (0.3530,)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),

@@ -19,7 +19,7 @@ MIRROR_SENSITIVE = {"digits": "handwritten digits", "mnist": "handwritten digits
 
 def views_caveat(dataset: str | None, tta: str | None) -> str | None:
     """A caveat of test-time views ``tta`` (app.probe.config.TTA) on ``dataset``, or None. Measured (rdsn, the
-    probe's defaults, digits): validation top-1 98.9% with one view, 94.8% with mirror views."""
+    probe's defaults, digits): validation top-1 97.8% with one view, 94.8% with mirror views."""
     kind = MIRROR_SENSITIVE.get(str(dataset or "").strip().lower())
     if tta == "hflip" and kind is not None:
         return (f"mirror views on {dataset}: {kind} are not left-right symmetric (a mirrored 2 or 7 is another "

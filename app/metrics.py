@@ -83,6 +83,16 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, n_classes: int) -> M
     )
 
 
+def standard_error(accuracy: float | None, n: int | None) -> float | None:
+    """The standard error of an accuracy measured on ``n`` images, sqrt(p (1 - p) / n): how far the figure would move
+    on another sample of the same size (the test split's sampling error, not the spread over seeds). None without
+    images or a figure."""
+    if accuracy is None or not n or n <= 0:
+        return None
+    p = min(max(float(accuracy), 0.0), 1.0)
+    return float(np.sqrt(p * (1.0 - p) / int(n)))
+
+
 # --- retrieval (k-NN: the query's class is the relevant set) --------------------------------------------------------
 def _relevance(neighbour_labels: np.ndarray, labels: np.ndarray) -> np.ndarray:
     ranked = np.asarray(neighbour_labels)

@@ -71,6 +71,9 @@ def test_the_confusion_counts_are_the_nonzero_cells(qtbot):
         def caveats(self):
             return ["mirror views on digits: <not symmetric>"]
 
+        def standard_errors(self):
+            return 0.04, None  # validation's; the test split's size "not recorded"
+
     view.projector.set_run = lambda run: None  # the projector is not what is tested here
     view.show_run(Run())
     labels = view.counts.labels()
@@ -80,5 +83,8 @@ def test_the_confusion_counts_are_the_nonzero_cells(qtbot):
     assert labels[0].colour == (0, 0, 0) and labels[1].colour == (255, 255, 255)
     # what validation said of each weight decay, the tie named
     assert "validation per weight_decay: 0.001: 50.00%, 0.0001: 50.00%; all 2 tie" in view.header.text()
+    # the validation figure's standard error beside it, none where the split's size is unknown
+    assert "50.0%</b> <span style='color:#5b6472'>(s.e. 4.0)</span>" in view.header.text()
+    assert view.header.text().count("s.e.") == 1
     # each caveat on a line of its own, its text escaped (it is not markup)
     assert "Caveat: mirror views on digits: &lt;not symmetric&gt;" in view.header.text()

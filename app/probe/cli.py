@@ -180,11 +180,15 @@ SUMMARY_KEYS = ("top1", "top2", "top5", "val_top1", "test_top1", "selected", "se
 
 
 def summary(result, wall: float, cpu: float) -> dict:
+    from app.metrics import standard_error
     from app.probe.caveats import caveats
 
     d = result.to_dict()
     out = {k: d.get(k) for k in SUMMARY_KEYS}
     out["caveats"] = caveats(d)
+    # sampling error of each figure on its own split (binomial): whether two runs' difference is more than noise
+    out["test_top1_se"] = standard_error(d.get("top1"), d.get("n_test"))
+    out["val_top1_se"] = standard_error(d.get("val_top1"), d.get("n_val"))
     out["input"] = (d.get("resolved") or {}).get("input")
     out["n_misclassified"] = len(d["misclassified"])
     out["wall_seconds"] = round(wall, 3)
@@ -242,9 +246,11 @@ def cmd_probe(args) -> int:
         print(json.dumps(out))
     else:
         r = result.resolved
-        val = "" if out["val_top1"] is None else f"val top-1 {100 * out['val_top1']:.2f}%  "
+        se = lambda v: "" if v is None else f" (s.e. {100 * v:.2f})"  # noqa: E731  (sampling error of the split)
+        val = "" if out["val_top1"] is None else f"val top-1 {100 * out['val_top1']:.2f}%{se(out['val_top1_se'])}  "
         sel = ", ".join(f"{k}={v}" for k, v in (out["selected"] or {}).items())
-        print(f"run {out['run_id']}: {r.model.backbone} on {r.dataset}: {val}test top-1 {100 * out['top1']:.2f}%  "
+        print(f"run {out['run_id']}: {r.model.backbone} on {r.dataset}: {val}test top-1 {100 * out['top1']:.2f}%"
+              f"{se(out['test_top1_se'])}  "
               f"top-5 {100 * out['top5']:.2f}%  ({out['n_train']} train / {out['n_val']} val / {out['n_test']} test, "
               f"{out['n_features']} features, layer {r.layer_name or r.layer}, {r.pooling}"
               f"{', ' + sel if sel else ''}; extract {out['extract_seconds']:.1f} s"

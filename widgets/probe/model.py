@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from app.metrics import standard_error
 from app.models.catalog import stored_weight_state
 from app.probe.caveats import caveats
 from app.probe.config import TTA_NAMES, selection_note
@@ -97,6 +98,12 @@ class RunView:
     def selection_text(self) -> str:
         """Validation's figure for each value of the selected hyperparameter ("" when nothing was selected)."""
         return selection_note(self.selection, self.selection_iterations)
+
+    def standard_errors(self) -> tuple[float | None, float | None]:
+        """(validation, test) top-1 standard errors: each figure's sampling error on its split (binomial,
+        ``app.metrics.standard_error``); None where the split's size is not recorded."""
+        n_val = self.raw.get("n_val") if isinstance(self.raw, dict) else None
+        return standard_error(self.val_top1, n_val), standard_error(self.top1, self.n_test)
 
     def caveats(self) -> list[str]:
         """What the figures do not say by themselves (app.probe.caveats: mirror views on digits, a head stopped

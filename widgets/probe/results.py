@@ -62,6 +62,10 @@ class ResultsView(QWidget):
         self.header.setWordWrap(True)
         self.header.setTextFormat(Qt.TextFormat.RichText)
         self.header.setStyleSheet("padding: 4px;")
+        self.header.setToolTip("s.e.: the standard error of a top-1 figure on its split, sqrt(p (1 - p) / n) with n "
+                               "the split's images: how far the figure\nwould move on another sample of that size. "
+                               "Two runs on the same split that differ by less than about two of them are not\n"
+                               "told apart by it (the spread over seeds is another matter: Repeats, and Compare).")
         grid.addWidget(self.header, 0, 0, 1, 2)
         self.per_class = _plot("Accuracy per class", "accuracy", "class")
         self.per_class.setYRange(0, 1, padding=0.02)
@@ -176,12 +180,14 @@ class ResultsView(QWidget):
         self.stack.setCurrentIndex(1)
         colour = state_colour(run.weight_state).name()
         top = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-        val = "" if run.val_top1 is None else f"validation top-1 <b>{100 * run.val_top1:.1f}%</b> &nbsp; "
+        val_se, test_se = run.standard_errors()
+        se = lambda v: "" if v is None else f" <span style='color:#5b6472'>(s.e. {100 * v:.1f})</span>"  # noqa: E731
+        val = "" if run.val_top1 is None else f"validation top-1 <b>{100 * run.val_top1:.1f}%</b>{se(val_se)} &nbsp; "
         where = "" if run.is_baseline else f" · {run.layer_text} · {run.pooling or 'pooling not recorded'}"
         self.header.setText(
             f"<b>{run.label}</b> <span style='color:{colour}'>({run.weight_state})</span> on <b>{run.dataset}</b>, "
             f"{run.head_text}{where}"
-            f"<br><span style='font-size:15px'>{val}test top-1 <b>{top(run.top1)}</b> &nbsp; "
+            f"<br><span style='font-size:15px'>{val}test top-1 <b>{top(run.top1)}</b>{se(test_se)} &nbsp; "
             f"top-2 <b>{top(run.top2)}</b> &nbsp; top-5 <b>{top(run.top5)}</b></span>"
             f"<br><span style='color:#5b6472'>{_n(run.n_train)} train / {_n(run.n_test)} test images · "
             f"{_n(run.n_features)} features · head: {run.hyper_text()} · extract {run.extract_seconds:.1f} s"

@@ -150,6 +150,7 @@ def import_core(key: str) -> None:
         import app.data.imagefolder  # noqa: F401
         import app.data.preview  # noqa: F401
         import app.data.remote  # noqa: F401
+        import app.metrics  # noqa: F401  (the Results header's standard errors)
         import app.models.catalog  # noqa: F401
         import app.probe.caveats  # noqa: F401
         import app.probe.compare  # noqa: F401

@@ -4,9 +4,6 @@ top patch of a channel is the argmax, filter statistics of hand-made kernels."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +15,6 @@ from app.models.inputs import InputSpec
 from app.models.spec import ModelSpec
 from app.tasks import run_to_end
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def test_linear_cka_hand_values():
@@ -120,8 +116,9 @@ def test_projection_pca_and_click_to_image():
 
 
 def _cli(*args, home):
-    return subprocess.run([sys.executable, "main.py", *args], cwd=REPO, capture_output=True, text=True,
-                          env={"FILTER_EXPLORER_HOME": str(home), "PATH": "/usr/bin:/bin"}, timeout=300)
+    from tests.cli_inprocess import run_cli
+
+    return run_cli(*args, home=home)
 
 
 def test_analyze_cka_cli_prints_a_layer_matrix(tmp_path):

@@ -8,8 +8,6 @@ import io
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import numpy as np
 import pytest
 
 from app.probe.history import APPLICATION_ID, SCHEMA_VERSION, History, compare_groups, record
+from tests.cli_inprocess import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,10 +111,8 @@ def test_compare_groups_on_resolved_settings_with_val_and_test(tmp_path):
 
 
 # --- the commands ---------------------------------------------------------------------------------------------------
-def _main(*args, home: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, FILTER_EXPLORER_HOME=str(home), FILTER_EXPLORER_THREADS="1")
-    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], capture_output=True, text=True, env=env,
-                          timeout=240, cwd=ROOT)
+def _main(*args, home: Path):
+    return run_cli(*args, home=home)
 
 
 def test_probe_stores_every_run_and_history_commands(tmp_path):

@@ -74,6 +74,7 @@ def test_compare_row_mean_std_and_seeds():
     row = compare_row(runs)
     assert row.n_runs == 2 and row.val == "85.0% ± 7.1" and row.test == "75.0% ± 7.1"
     assert row.seeds == "model 0, 1; split 0" and row.layer == NOT_RECORDED and row.n_features == "64"
+    assert row.n_test == str(runs[0].n_test)  # the test split's size, shown as a setting
     old = compare_row([RunView.from_dict(fake_result(top1=0.5))])
     assert old.val == NOT_RECORDED and old.test == "50.0%" and old.seeds == NOT_RECORDED
     assert row.weights == "none" and row.head == "logistic"  # no weights file; no test-time views

@@ -353,6 +353,14 @@ def test_several_seeds_give_mean_and_std(qtbot, make_ws):
     assert "±" in ws.compare.cell(0, "Test top-1")
     if group.top1_std > 0:  # two seeds with the same accuracy are possible; then there is no error bar to draw
         assert ws.compare.error_bars is not None
+    assert ws.compare.cell(0, "Test n") == "150"
+    # the same model on a smaller test subset: a setting, so a group of its own, not a third "seed"
+    ws.probe_settings.test_limit.setValue(100)
+    ws.probe_settings.seeds.setValue(1)
+    with qtbot.waitSignal(ws.batchDone, timeout=60_000):
+        qtbot.mouseClick(ws.train_btn, Qt.MouseButton.LeftButton)
+    assert [g.n_runs for g in ws.compare.groups] == [2, 1]
+    assert [ws.compare.cell(i, "Test n") for i in range(2)] == ["150", "100"]
 
 
 def test_the_dataset_count_is_not_clipped_at_the_default_size(make_ws, qtbot):

@@ -108,6 +108,14 @@ def test_compare_groups_on_resolved_settings_with_val_and_test(tmp_path):
         h.add(resolved_result(val=0.9, test=0.9, wd=1e-2, split=2))
         g = compare_groups(h.list())[0]
         assert g.n_runs == 3 and g.selected == {"weight_decay": [1e-3, 1e-2]}
+        # the same settings scored on a smaller test subset (--test-limit): another group, not a fourth seed whose
+        # difference would be read as the seeds' spread
+        small = resolved_result(val=0.5, test=0.3, split=3)
+        small["n_test"] = 40
+        h.add(small)
+        groups = compare_groups(h.list())
+        assert [x.n_runs for x in groups] == [3, 1, 1] and groups[0].test_std == pytest.approx(g.test_std)
+        assert groups[2].ids == (5,) and groups[2].test_mean == pytest.approx(0.3)  # (the second: id 3's pooling)
 
 
 # --- the commands ---------------------------------------------------------------------------------------------------

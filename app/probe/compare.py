@@ -82,7 +82,8 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 def compare_groups(runs: Iterable[RunSummary]) -> list[GroupStat]:
     """Group runs by their resolved settings (dataset, backbone, weights, layer, pooling, feature count, head,
-    training size, test-time views): everything but the seeds. A hyperparameter selected on validation is an outcome
+    training size, test split size, test-time views): everything but the seeds. (A run scored on a 100-image test
+    subset and one on the whole split are not two seeds of one setting: their spread would be read as the seeds'.) A hyperparameter selected on validation is an outcome
     of the protocol (each seed may select another value), so it does not split a group; a fixed one (no validation
     split) does.
     Order: random, hand-designed, fitted, trained, then by first appearance."""
@@ -90,7 +91,7 @@ def compare_groups(runs: Iterable[RunSummary]) -> list[GroupStat]:
     for r in sorted(runs, key=lambda r: r.id):
         sel = "selected on validation" if (r.n_val or 0) > 0 else json.dumps(r.selected_dict, sort_keys=True)
         key = (r.label, r.weight_state, r.dataset, r.backbone, r.weights, r.head, r.layer, r.pooling, r.n_features,
-               sel, r.n_train, r.tta or "none")
+               sel, r.n_train, r.n_test, r.tta or "none")
         groups.setdefault(key, []).append(r)
     out = []
     for key, rs in groups.items():

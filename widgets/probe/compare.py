@@ -29,8 +29,8 @@ class CompareView(QWidget):
     """Runs grouped by everything but the seed: horizontal bars (mean top-1) with ± std error bars, and a table."""
 
     COLUMNS = ["Model", "Weights", "Backbone", "Weights file", "Layer", "Pooling", "Features", "Head",
-               "Hyperparameters", "Train n", "Runs", "Val top-1", "Test top-1", "Seeds"]
-    NUMERIC = {"Features", "Train n", "Runs", "Val top-1", "Test top-1"}
+               "Hyperparameters", "Train n", "Test n", "Runs", "Val top-1", "Test top-1", "Seeds"]
+    NUMERIC = {"Features", "Train n", "Test n", "Runs", "Val top-1", "Test top-1"}
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -132,7 +132,7 @@ class CompareView(QWidget):
         for i, (g, r) in enumerate(zip(groups, self.rows)):
             cells = {"Model": r.label, "Weights": r.weight_state, "Backbone": r.backbone, "Weights file": r.weights,
                      "Layer": r.layer, "Pooling": r.pooling, "Features": r.n_features, "Head": r.head,
-                     "Hyperparameters": r.hyper, "Train n": r.n_train, "Runs": str(r.n_runs),
+                     "Hyperparameters": r.hyper, "Train n": r.n_train, "Test n": r.n_test, "Runs": str(r.n_runs),
                      "Val top-1": r.val, "Test top-1": r.test, "Seeds": r.seeds}
             for j, name in enumerate(self.COLUMNS):
                 it = QTableWidgetItem(cells[name])

@@ -204,6 +204,7 @@ class CompareRow:
     test: str
     seeds: str
     weights_path: str = ""
+    n_test: str = ""  # the test split's size: a setting (app.probe.compare keys on it), not a seed
 
 
 def mean_std(values: Iterable[float | None]) -> tuple[float, float, int] | None:
@@ -246,7 +247,8 @@ def compare_row(runs: list[RunView]) -> CompareRow:
         hyper=same([r.hyper_text() for r in runs]),
         n_train="" if first.n_train is None or first.is_baseline else str(first.n_train),
         n_runs=len(runs), val=pct(mean_std(r.val_top1 for r in runs)),
-        test=pct(mean_std(r.test_top1 for r in runs)), seeds=seeds_text, weights_path=first.weights or "")
+        test=pct(mean_std(r.test_top1 for r in runs)), seeds=seeds_text, weights_path=first.weights or "",
+        n_test=same(["" if r.n_test is None else str(r.n_test) for r in runs]))
 
 
 def _first(*values: Any) -> Any:

@@ -361,6 +361,15 @@ def test_several_seeds_give_mean_and_std(qtbot, make_ws):
         qtbot.mouseClick(ws.train_btn, Qt.MouseButton.LeftButton)
     assert [g.n_runs for g in ws.compare.groups] == [2, 1]
     assert [ws.compare.cell(i, "Test n") for i in range(2)] == ["150", "100"]
+    # the same run again with its seed (a reproducibility check): a second run of its group, not a second seed
+    with qtbot.waitSignal(ws.batchDone, timeout=60_000):
+        qtbot.mouseClick(ws.train_btn, Qt.MouseButton.LeftButton)
+    assert [g.n_runs for g in ws.compare.groups] == [2, 2]
+    assert ws.compare.cell(1, "Runs") == "2 (1 distinct seed)" and ws.compare.cell(0, "Runs") == "2"
+    import pyqtgraph as pg
+
+    labels = [t.toPlainText() for t in ws.compare._items if isinstance(t, pg.TextItem)]  # the bars' own, in order
+    assert len(labels) == 2 and "±" in labels[0] and "±" not in labels[1]  # no spread claimed for one seed
 
 
 def test_the_dataset_count_is_not_clipped_at_the_default_size(make_ws, qtbot):

@@ -116,6 +116,11 @@ def test_compare_groups_on_resolved_settings_with_val_and_test(tmp_path):
         groups = compare_groups(h.list())
         assert [x.n_runs for x in groups] == [3, 1, 1] and groups[0].test_std == pytest.approx(g.test_std)
         assert groups[2].ids == (5,) and groups[2].test_mean == pytest.approx(0.3)  # (the second: id 3's pooling)
+        assert groups[0].repeated_seeds == 0
+        # a rerun with the very same seeds joins its group but adds no seed: said, not hidden
+        h.add(resolved_result(val=0.7, test=0.8, split=1))
+        g = compare_groups(h.list())[0]
+        assert g.n_runs == 4 and g.repeated_seeds == 1 and len(set(g.seeds)) == 3
 
 
 # --- the commands ---------------------------------------------------------------------------------------------------

@@ -44,6 +44,14 @@ class GroupStat:
     tta: str = "none"  # test-time views: runs with and without are never one group
 
     @property
+    def repeated_seeds(self) -> int:
+        """How many runs of the group repeat another run's (model, split, head) seeds (a rerun): their results add no
+        spread, so "mean +- std over seeds" is over fewer seeds than runs. 0 where a run's seeds are not recorded."""
+        if not self.seeds or any(None in s for s in self.seeds):
+            return 0
+        return len(self.seeds) - len(set(self.seeds))
+
+    @property
     def test_mean(self) -> float:
         return self.top1_mean
 
@@ -83,9 +91,9 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 def compare_groups(runs: Iterable[RunSummary]) -> list[GroupStat]:
     """Group runs by their resolved settings (dataset, backbone, weights, layer, pooling, feature count, head,
     training size, test split size, test-time views): everything but the seeds. (A run scored on a 100-image test
-    subset and one on the whole split are not two seeds of one setting: their spread would be read as the seeds'.) A hyperparameter selected on validation is an outcome
-    of the protocol (each seed may select another value), so it does not split a group; a fixed one (no validation
-    split) does.
+    subset and one on the whole split are not two seeds of one setting: their spread would be read as the seeds'.)
+    A hyperparameter selected on validation is an outcome of the protocol (each seed may select another value), so
+    it does not split a group; a fixed one (no validation split) does.
     Order: random, hand-designed, fitted, trained, then by first appearance."""
     groups: dict[tuple, list[RunSummary]] = {}
     for r in sorted(runs, key=lambda r: r.id):

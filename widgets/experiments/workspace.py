@@ -24,6 +24,7 @@ from widgets.common.settings import read_bool, read_str
 from widgets.common.worker import Worker
 from widgets.common.workspace import install_shortcut, run_steps
 from widgets.experiments.dataset_field import DatasetField
+from widgets.experiments.download_button import DownloadButton
 from widgets.experiments.panels import CellTable, ExperimentPlot
 
 
@@ -69,13 +70,10 @@ class ExperimentsWorkspace(QWidget):
         lv.addWidget(self.quick)
         self.dataset = DatasetField(self.settings)
         lv.addWidget(self.dataset)
-        self.download_btn = QPushButton()  # shown when a built-in dataset the cells read is not on this machine
-        self.download_btn.setToolTip("Download it into the data folder (as `python main.py data download NAME`); "
-                                     "an interrupted download resumes, Esc cancels it")
-        self.download_btn.hide()
+        self.download_btn = DownloadButton()  # shown when a built-in dataset the cells read is not on this machine
         self.download_btn.clicked.connect(self.download)
-        self.downloader: Worker | None = None
-        self._missing: tuple[str, Any] | None = None
+        self.download_btn.progress.connect(self._on_download_progress)
+        self.download_btn.ended.connect(self._download_ended)
         lv.addWidget(self.download_btn)
         row = QHBoxLayout()
         row.addWidget(QLabel("Run on"))
@@ -168,8 +166,7 @@ class ExperimentsWorkspace(QWidget):
         pass
 
     def shutdown(self) -> None:
-        if self.is_downloading():
-            self.downloader.stop(10000)
+        self.download_btn.stop(10000)
         if self.worker is not None and self.worker.is_running():
             self.worker.stop(60000)
         self._save()
@@ -274,14 +271,7 @@ class ExperimentsWorkspace(QWidget):
         else:
             self.dataset.set_problem(dataset_problem(recipe, q))
         missing = missing_datasets(recipe, q)
-        self._missing = missing[0] if missing else None
-        if self._missing is not None and not self.is_downloading():
-            from app.data.catalog import BUILTINS
-            from app.storage import human_size
-
-            name = self._missing[0]
-            self.download_btn.setText(f"Download {name} ({human_size(BUILTINS[name].download_size)})")
-        self.download_btn.setVisible(self._missing is not None or self.is_downloading())
+        self.download_btn.set_missing(missing[0] if missing else None)
         cells = [c.to_dict() for c in recipe.cells(q)]
         done = self.store.done(recipe.name)
         n_done = sum(c["key"] in done for c in cells)
@@ -297,29 +287,17 @@ class ExperimentsWorkspace(QWidget):
 
     # --- the missing dataset, downloaded in place ----------------------------------------------------------
     def is_downloading(self) -> bool:
-        return self.downloader is not None and self.downloader.is_running()
+        return self.download_btn.running()
 
     def download(self) -> None:
-        """Download the first built-in dataset the recipe's cells need and this machine lacks; the plan is checked
-        again when it is there (the note under the Dataset field goes, Run runs)."""
-        if self._missing is None or self.is_downloading() or self.is_running():
+        """Download the first built-in dataset the recipe's cells need and this machine lacks (``DownloadButton``);
+        the plan is checked again when it is there (the note under the Dataset field goes, Run runs)."""
+        if self.is_running() or not self.download_btn.start():
             return
-        from app.data import remote
-
-        name, root = self._missing
-        self.downloader = Worker(lambda token: remote.download(name, root, cancel=token), parent=self,
-                                 name="dataset-download")
-        ended = self._download_ended
-        self.downloader.on(progress=self._on_download_progress,
-                           finished=lambda _folder: ended(f"{name} downloaded."),
-                           failed=lambda msg: ended(f"The download of {name} failed: {msg}"),
-                           cancelled=lambda: ended(f"The download of {name} was cancelled; the next one resumes it."))
-        self.download_btn.setEnabled(False)
-        self.download_btn.setText(f"Downloading {name}…")
+        name = self.download_btn.missing[0]
         self.progress.setRange(0, 0)
         self.progress.show()
         self.status.setText(f"Downloading {name}…")
-        self.downloader.start()
         self._set_running(False)  # Run off, Cancel on while it downloads (is_downloading() once started)
 
     @Slot(object)
@@ -329,10 +307,9 @@ class ExperimentsWorkspace(QWidget):
             self.progress.setValue(int(1000 * p.done / p.total))
         self.status.setText(p.message)
 
+    @Slot(str)
     def _download_ended(self, text: str) -> None:
-        self.downloader = None
         self.progress.hide()
-        self.download_btn.setEnabled(True)
         self._set_running(False)
         self._show_plan()  # the note goes (or stays, with the button) as the data now is
         self.status.setText(text)
@@ -388,9 +365,8 @@ class ExperimentsWorkspace(QWidget):
         self.progress.hide()
 
     def cancel(self) -> None:
-        if self.is_downloading():
+        if self.download_btn.cancel():
             self.status.setText("Cancelling the download…")
-            self.downloader.cancel()
             return
         if self.is_running():
             self.status.setText("Cancelling after the running cell…")

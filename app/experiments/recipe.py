@@ -367,18 +367,23 @@ def on_dataset(recipe: Recipe, dataset: str | None, quick: bool = False) -> Reci
     return recipe if name == recipe.dataset(quick) else recipe.with_dataset(name)
 
 
+def cell_datasets(recipe: Recipe, quick: bool = False) -> list[tuple[str, Any]]:
+    """The distinct (dataset, data root) pairs the cells of that size read, in the cells' order."""
+    out: list[tuple[str, Any]] = []
+    for cell in recipe.cells(quick):
+        s = dict(cell.settings)
+        key = (str(s.get("dataset") or ""), s.get("data_root"))
+        if key not in out:
+            out.append(key)
+    return out
+
+
 def missing_datasets(recipe: Recipe, quick: bool = False) -> list[tuple[str, Any]]:
     """The built-in datasets (name, data root) the cells of that size read and this machine has no copy of (what a
     download would fix), in the cells' order."""
     from app.data import formats
 
-    out: list[tuple[str, Any]] = []
-    for cell in recipe.cells(quick):
-        s = dict(cell.settings)
-        key = (str(s.get("dataset") or ""), s.get("data_root"))
-        if key not in out and formats.missing(*key):
-            out.append(key)
-    return out
+    return [key for key in cell_datasets(recipe, quick) if formats.missing(*key)]
 
 
 def dataset_problem(recipe: Recipe, quick: bool = False) -> str | None:
@@ -388,13 +393,7 @@ def dataset_problem(recipe: Recipe, quick: bool = False) -> str | None:
     fail on it; the message says how to download it)."""
     from app.data import formats
 
-    seen: list[tuple[str, Any]] = []
-    for cell in recipe.cells(quick):
-        s = dict(cell.settings)
-        key = (str(s.get("dataset") or ""), s.get("data_root"))
-        if key not in seen:
-            seen.append(key)
-    for name, root in seen:
+    for name, root in cell_datasets(recipe, quick):
         if name.startswith("imagefolder:"):
             folder = Path(name.split(":", 1)[1]).expanduser()
             if not folder.is_dir():

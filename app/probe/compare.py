@@ -52,6 +52,11 @@ class GroupStat:
         return len(self.seeds) - len(set(self.seeds))
 
     @property
+    def distinct_seeds(self) -> int:
+        """The runs that are seeds of their own: the runs less the reruns of a seed already there."""
+        return self.n_runs - self.repeated_seeds
+
+    @property
     def test_mean(self) -> float:
         return self.top1_mean
 

@@ -103,8 +103,8 @@ class CompareView(QWidget):
             self._items.append(err)
             self.error_bars = err
         for g, y in zip(groups, ys):
-            distinct = g.n_runs - g.repeated_seeds  # a rerun with the same seeds is no second seed
-            text = f"{100 * g.top1_mean:.1f}%" + (f" ± {100 * g.top1_std:.1f}" if distinct > 1 else "")
+            # a rerun with the same seeds is no second seed
+            text = f"{100 * g.top1_mean:.1f}%" + (f" ± {100 * g.top1_std:.1f}" if g.distinct_seeds > 1 else "")
             if g.top1_mean > 0.3:  # inside the bar, at its end
                 t = pg.TextItem(text, color=(20, 20, 20) if g.head == "own" else (255, 255, 255), anchor=(1, 0.5))
                 t.setPos(g.top1_mean - g.top1_std - 0.01, y)
@@ -131,9 +131,8 @@ class CompareView(QWidget):
         t.setRowCount(n)
         self.rows = list(rows)
         for i, (g, r) in enumerate(zip(groups, self.rows)):
-            distinct = g.n_runs - g.repeated_seeds
-            runs = str(r.n_runs) if not g.repeated_seeds else \
-                f"{r.n_runs} ({distinct} distinct seed{'s' if distinct != 1 else ''})"
+            d = g.distinct_seeds
+            runs = str(r.n_runs) if not g.repeated_seeds else f"{r.n_runs} ({d} distinct seed{'s' if d != 1 else ''})"
             cells = {"Model": r.label, "Weights": r.weight_state, "Backbone": r.backbone, "Weights file": r.weights,
                      "Layer": r.layer, "Pooling": r.pooling, "Features": r.n_features, "Head": r.head,
                      "Hyperparameters": r.hyper, "Train n": r.n_train, "Test n": r.n_test, "Runs": runs,

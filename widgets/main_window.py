@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QVBo
 from app import device
 from app.session import Session
 from widgets.common.background import BackgroundChoice
+from widgets.common.qt_override import add_listener, qt_override
 from widgets.common.settings import settings  # noqa: F401  (re-exported: widgets.main_window.settings)
 from widgets.common.worker import hold_workers, start_deferred
 from widgets.common.workspace import Workspace
@@ -122,6 +123,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.threads_label)
         self.statusBar().addPermanentWidget(self.device_label)
         self.statusBar().showMessage("Ready", 3000)
+        self._unlisten = add_listener(self._on_caught)  # an exception in a Qt override, caught (qt_override)
 
         quit_act = QAction("Quit", self)
         quit_act.setShortcut(QKeySequence.StandardKey.Quit)
@@ -169,9 +171,14 @@ class MainWindow(QMainWindow):
         self._show_device()
         self._torch_done = True
 
+    def _on_caught(self, report: str) -> None:
+        self.statusBar().showMessage(f"An internal error was caught and the window carries on ({report}); the "
+                                     "details are on the terminal", 20000)
+
     def _show_device(self) -> None:
         self.device_label.setText(f"Device: {device.describe().name}")
 
+    @qt_override
     def event(self, ev) -> bool:  # noqa: D401
         if not self.painted and ev.type() == QEvent.Type.Paint and hasattr(self, "_built"):
             self.painted = True
@@ -388,6 +395,7 @@ class MainWindow(QMainWindow):
         render."""
         self.workspace(self.current_workspace()).wait_ready(timeout_ms)
 
+    @qt_override
     def closeEvent(self, event) -> None:  # noqa: N802
         for ws in list(self._built.values()):  # a workspace not yet built has nothing to keep or stop
             keep = getattr(ws, "maybe_keep_changes", None)  # optional part of the protocol
@@ -398,6 +406,7 @@ class MainWindow(QMainWindow):
             self.settings.setValue("main/geometry", self.saveGeometry())
             self.settings.setValue("main/workspace", self.current_workspace())
         self._closed = True  # no more workspaces built after this
+        self._unlisten()
         if self._preloader is not None:
             self._preloader.stop()
         if self._building is not None:  # half built: finish it, so that its shutdown finds what it stops

@@ -17,6 +17,8 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QSizePolicy
 
+from widgets.common.qt_override import qt_override
+
 
 def set_item_image(item: pg.ImageItem, img: np.ndarray, levels: tuple[float, float] = (0, 255)) -> None:
     """``item.setImage(img, levels=levels, autoLevels=False)``, except that uint8 RGB(A) on (0, 255) is shown as it is:
@@ -100,11 +102,13 @@ class ImageView(pg.GraphicsView):
             self.highlight.show()
 
     # --- events ----------------------------------------------------------------------------------------------
+    @qt_override
     def resizeEvent(self, ev) -> None:  # noqa: N802
         super().resizeEvent(ev)
         if getattr(self, "_shape", None) is not None and not getattr(self, "zoomable", False):
             self.fit()
 
+    @qt_override
     def leaveEvent(self, ev) -> None:  # noqa: N802
         super().leaveEvent(ev)
         self.left.emit()

@@ -14,6 +14,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter
 
+from widgets.common.qt_override import qt_override
+
 
 @dataclass(frozen=True)
 class Label:
@@ -55,6 +57,7 @@ class LabelsItem(pg.GraphicsObject):
     def labels(self) -> tuple[Label, ...]:
         return self._labels
 
+    @qt_override
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt)
         return QRectF(self._bounds)
 
@@ -64,6 +67,7 @@ class LabelsItem(pg.GraphicsObject):
         r = self._bounds
         return (r.left(), r.right()) if axis == 0 else (r.top(), r.bottom())
 
+    @qt_override
     def paint(self, p: QPainter, *args) -> None:
         if not self._labels:
             return

@@ -5,6 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QFrame, QScrollArea, QWidget
 
+from widgets.common.qt_override import qt_override
+
 
 class VerticalScroll(QScrollArea):
     """``widget`` in a frameless scroll area with no horizontal scroll bar. Its minimum width is the content's
@@ -19,10 +21,12 @@ class VerticalScroll(QScrollArea):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
+    @qt_override
     def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
         inner = self.widget().minimumSizeHint() if self.widget() is not None else QSize(0, 0)
         return QSize(inner.width() + self.verticalScrollBar().sizeHint().width(), 120)
 
+    @qt_override
     def sizeHint(self) -> QSize:  # noqa: N802
         inner = self.widget().sizeHint() if self.widget() is not None else QSize(0, 0)
         return QSize(max(inner.width(), self.minimumSizeHint().width()), inner.height())

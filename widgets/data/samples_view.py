@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QSplitter, QWidget
 
 from app.data.preview import View, columns_for, relayout
 from widgets.common.image_view import set_item_image
+from widgets.common.qt_override import qt_override
 
 
 LABELS_PER_TURN = 4
@@ -127,6 +128,7 @@ class SamplesView(QSplitter):
         """Labels still being created (a few per event-loop turn)."""
         return bool(self._label_queue)
 
+    @qt_override
     def eventFilter(self, obj, ev) -> bool:  # noqa: N802
         if obj is self.grid_view and ev.type() in (QEvent.Type.Resize, QEvent.Type.Show):
             self._relayout_timer.start()

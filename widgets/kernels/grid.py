@@ -17,6 +17,8 @@ from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeyEvent, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QLineEdit, QSizePolicy, QWidget
 
+from widgets.common.qt_override import qt_override
+
 
 class KernelGrid(QWidget):
     paintRequested = Signal(object, float, int)  # list[(row, col)], value, stroke id
@@ -69,6 +71,7 @@ class KernelGrid(QWidget):
     def value_at(self, r: int, c: int) -> float:
         return float(self._values[r, c])
 
+    @qt_override
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(440, 440)
 
@@ -96,6 +99,7 @@ class KernelGrid(QWidget):
         return (r, c) if 0 <= r < k and 0 <= c < k else None
 
     # --- painting ---------------------------------------------------------------------------------------
+    @qt_override
     def paintEvent(self, event) -> None:  # noqa: N802
         p = QPainter(self)
         p.fillRect(self.rect(), self.palette().window())
@@ -132,6 +136,7 @@ class KernelGrid(QWidget):
         p.end()
 
     # --- mouse ------------------------------------------------------------------------------------------
+    @qt_override
     def mousePressEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
         cell = self.cell_at(ev.position())
         if cell is None:
@@ -147,6 +152,7 @@ class KernelGrid(QWidget):
             self._last_cell = cell
             self.paintRequested.emit([cell], self._stroke_sign * self.brush, self._stroke)
 
+    @qt_override
     def mouseMoveEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
         if not self._stroke_sign:
             return
@@ -156,6 +162,7 @@ class KernelGrid(QWidget):
             self._move(*cell)
             self.paintRequested.emit([cell], self._stroke_sign * self.brush, self._stroke)
 
+    @qt_override
     def mouseReleaseEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
         self._stroke_sign = 0.0
         self._last_cell = None
@@ -167,6 +174,7 @@ class KernelGrid(QWidget):
         self.cursorMoved.emit(*self.cursor_rc)
         self.update()
 
+    @qt_override
     def keyPressEvent(self, ev: QKeyEvent) -> None:  # noqa: N802
         r, c = self.cursor_rc
         key = ev.key()

@@ -21,6 +21,7 @@ from app.kernels import generators, io, ops
 from app.kernels.bank import KernelBank, KernelBankError
 from app.kernels.edit import History
 from app.session import Session
+from widgets.common.qt_override import qt_override
 from widgets.common.worker import WorkerPool
 from widgets.common.workspace import run_steps
 from widgets.kernels.bank_panel import BankPanel
@@ -390,11 +391,13 @@ class KernelWorkspace(ImageInput, QWidget):
             time.sleep(0.005)
 
     # ======================================================================================= drag & drop
+    @qt_override
     def dragEnterEvent(self, ev) -> None:  # noqa: N802
         urls = ev.mimeData().urls() if ev.mimeData().hasUrls() else []
         exts = io.EXTENSIONS + ops.IMAGE_EXTENSIONS
         ev.acceptProposedAction() if any(Path(u.toLocalFile()).suffix.lower() in exts for u in urls) else ev.ignore()
 
+    @qt_override
     def dropEvent(self, ev) -> None:  # noqa: N802
         for u in ev.mimeData().urls():
             self.open_dropped(Path(u.toLocalFile()))

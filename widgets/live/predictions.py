@@ -8,6 +8,7 @@ from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.live.config import Prediction
+from widgets.common.qt_override import qt_override
 
 ROW = 15
 COLOURS = {"model": QColor("#3b6fb6"), "head": QColor("#c0591a")}
@@ -38,9 +39,11 @@ class PredictionView(QWidget):
     def _height(self) -> int:
         return sum(ROW * (1 + (len(p.top) if not p.error else 1)) + 4 for p in self.predictions)
 
+    @qt_override
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(200, self._height())
 
+    @qt_override
     def paintEvent(self, _ev) -> None:  # noqa: N802
         qp = QPainter(self)
         qp.setRenderHint(QPainter.RenderHint.Antialiasing, False)

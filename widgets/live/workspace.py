@@ -24,6 +24,7 @@ from app.live.pipeline import default_pane_specs, model_choices
 from app.models.spec import ModelSpec
 from app.probe.head_export import HeadFileError, backbone_key, head_info
 from app.session import Session
+from widgets.common.qt_override import qt_override
 from widgets.common.workspace import install_shortcut, run_steps
 from widgets.live.controls import LiveControls
 from widgets.live.input_pane import InputPane
@@ -53,6 +54,11 @@ class LiveWorkspace(QWidget):
         self._last: LiveFrame | None = None
         self._frames_shown = 0
         self._choices = model_choices(session.models)
+        self._config_timer = QTimer(self)  # coalesce bursts of changes (typing in a spin box) into one config
+        self._config_timer.setSingleShot(True)
+        self._config_timer.setInterval(30)
+        self.panes: list[PaneWidget] = []
+        self._built = False  # resizes and shows before the last build step push nothing (its end does, if shown)
         self.build_steps = self._build(session)
         if not stepwise:
             run_steps(self.build_steps)
@@ -74,18 +80,17 @@ class LiveWorkspace(QWidget):
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         root.addWidget(self.status)
 
-        self.panes: list[PaneWidget] = []
         yield
         yield from self._restore()
         self._unsubscribe = session.subscribe(self._on_session)
-        self._config_timer = QTimer(self)  # coalesce bursts of changes (typing in a spin box) into one config
-        self._config_timer.setSingleShot(True)
-        self._config_timer.setInterval(30)
         self._config_timer.timeout.connect(self._push_config)
         self._connect()
         self._make_shortcuts()
         if tuple(session.models) != models:
             self._on_session("models", "")
+        self._built = True
+        if self.isVisible():
+            self._schedule()
 
     def _connect(self) -> None:
         c = self.controls
@@ -292,18 +297,21 @@ class LiveWorkspace(QWidget):
         v = pane.view
         return max(0.2, min(5.0, max(1, v.width()) / max(1, v.height())))
 
+    @qt_override
     def resizeEvent(self, ev) -> None:  # noqa: N802 - the mosaics follow the panes' shape
         super().resizeEvent(ev)
         if self.panes:
             self._schedule()
 
+    @qt_override
     def showEvent(self, ev) -> None:  # noqa: N802
         super().showEvent(ev)
         self._schedule()
 
     @Slot()
     def _schedule(self, *_a) -> None:
-        self._config_timer.start()
+        if self._built:  # half built (the window shown or resized between build steps): the last step schedules
+            self._config_timer.start()
 
     @Slot()
     def _push_config(self) -> None:

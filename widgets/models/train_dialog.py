@@ -36,6 +36,7 @@ from app.models.spec import ModelSpec
 from app.session import Session
 from app.tasks import Progress
 from widgets.common.live_plot import SteppedRange, cache_axes
+from widgets.common.qt_override import qt_override
 from widgets.common.worker import Worker
 
 DATASETS = [("digits", "digits", "scikit-learn's 8x8 digits (1,797 images, offline, seconds)"),
@@ -381,6 +382,7 @@ class TrainDialog(QDialog):
             return
         super().reject()
 
+    @qt_override
     def closeEvent(self, event) -> None:  # noqa: N802
         if self.is_running():
             self.cancel()

@@ -1,0 +1,93 @@
+"""Python overrides of Qt's virtual functions never let an exception out (``@qt_override``).
+
+Why: PySide6 6.10 and 6.11 (``Sbk_GetPyOverride`` in shiboken) keep an exception raised inside a Python override as
+a *stored* error while a Python caller is up the stack (``app.exec()`` counts). Every override looked up for the
+first time on a widget while that error is stored has its function's reference count decremented once more than it
+was incremented (a borrowed reference released on the error path). A few such lookups later the function in the class
+dict is freed, and the next resize or paint of any widget of that class crashes the process with a segmentation
+fault, with no traceback printed. Measured here (PySide6-Essentials 6.11.3 and 6.10.3; 6.9.3 and 6.8.3 are not
+affected): a widget whose ``resizeEvent`` raises inside ``app.exec()`` and a fresh ``QGraphicsView`` subclass shown
+next take the subclass's ``resizeEvent`` from 3 references to 2, then the process dies (SIGSEGV). It is how the Probe
+crashed in about one run in ten: the Live workspace, half built at start-up, raised in ``resizeEvent`` during a
+``grab()``; the next ``ImageView`` resized freed ``ImageView.resizeEvent``.
+
+So every Qt virtual this package overrides (``*Event``, ``event``, ``eventFilter``, ``sizeHint``, ``paint``,
+``boundingRect``, ...) is decorated with ``@qt_override``: an exception is reported (its traceback on standard error,
+the newest in ``caught``, and each listener called, such as the main window's status bar) and the override returns
+what Qt's own implementation would (the base class's result for the value-returning ones, nothing for the event
+handlers). ``tests/test_qt_override.py`` checks that every such override in ``widgets/`` is decorated, and drives
+the crash that started it.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from typing import Callable
+
+#: The virtuals whose result Qt uses: on an exception, the base class's result is returned instead.
+RETURNING = frozenset({"sizeHint", "minimumSizeHint", "event", "eventFilter", "viewportEvent", "boundingRect",
+                       "heightForWidth", "hasHeightForWidth", "shape", "itemChange"})
+
+#: The reports so far, newest last ("Class.method: ExceptionType: message"); at most ``KEEP``.
+caught: list[str] = []
+KEEP = 50
+_listeners: list[Callable[[str], None]] = []
+
+
+def add_listener(fn: Callable[[str], None]) -> Callable[[], None]:
+    """Call ``fn(report)`` for each exception caught from now on (in the GUI thread); returns the unsubscribe."""
+    _listeners.append(fn)
+    return lambda: _listeners.remove(fn) if fn in _listeners else None
+
+
+def report(obj: object, name: str, exc: BaseException) -> str:
+    """Print the traceback and tell the listeners; never raises."""
+    text = f"{type(obj).__name__}.{name}: {type(exc).__name__}: {exc}"
+    try:
+        sys.stderr.write(f"Filter Explorer: an exception in the Qt override {type(obj).__name__}.{name} was caught "
+                         f"(the window carries on):\n")
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    except Exception:  # noqa: BLE001 - a closed stderr must not turn a report into a crash
+        pass
+    caught.append(text)
+    del caught[:-KEEP]
+    for fn in list(_listeners):
+        try:
+            fn(text)
+        except Exception:  # noqa: BLE001 - the same: a listener's failure stays here
+            pass
+    return text
+
+
+def _fallback(self, wrapper, name: str, args: tuple):
+    """What Qt's implementation returns: the next class's ``name`` after the one that holds ``wrapper``."""
+    if name not in RETURNING:
+        return None
+    try:
+        owner = next(c for c in type(self).__mro__ if c.__dict__.get(name) is wrapper)
+        return getattr(super(owner, self), name)(*args)
+    except Exception as exc:  # noqa: BLE001 - e.g. a pure virtual (QGraphicsItem.boundingRect)
+        report(self, f"{name} (Qt's own)", exc)
+        if name == "boundingRect":
+            from PySide6.QtCore import QRectF
+
+            return QRectF()
+        return False if name in ("event", "eventFilter", "viewportEvent", "hasHeightForWidth") else None
+
+
+def qt_override(fn):
+    """Decorate a Python override of a Qt virtual function: see the module docstring."""
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def guarded(self, *args):
+        try:
+            return fn(self, *args)
+        except Exception as exc:  # noqa: BLE001 - nothing may leave a Qt virtual (module docstring)
+            report(self, name, exc)
+            return _fallback(self, guarded, name, args)
+
+    guarded.__qt_override__ = True
+    return guarded

@@ -85,20 +85,13 @@ def _widget_classes():
                 yield cls
 
 
-def _qt_virtual(cls, name: str) -> bool:
-    """``name`` is a method of a PySide6 class in ``cls``'s ancestry, and one of the kinds Qt calls back."""
-    if not (name.endswith("Event") or name in ("event", "eventFilter", "sizeHint", "minimumSizeHint", "paint",
-                                               "boundingRect", "shape", "itemChange", "heightForWidth",
-                                               "hasHeightForWidth", "viewportEvent", "timerEvent")):
-        return False
-    return any(c.__module__.startswith("PySide6") and name in vars(c) for c in cls.__mro__[1:])
-
-
 def test_every_qt_virtual_overridden_in_widgets_is_guarded(qapp):
+    from widgets.common.qt_override import is_qt_virtual
+
     overrides, unguarded = [], []
     for cls in _widget_classes():
         for name, fn in vars(cls).items():
-            if callable(fn) and _qt_virtual(cls, name):
+            if callable(fn) and is_qt_virtual(cls, name):
                 overrides.append(f"{cls.__name__}.{name}")
                 if not getattr(fn, "__qt_override__", False):
                     unguarded.append(f"{cls.__module__}.{cls.__name__}.{name}")
@@ -189,3 +182,25 @@ def test_the_main_window_says_when_an_exception_was_caught(qtbot, fe_home):
     w.hide()
     win.close()
     assert q._listeners.count(win._on_caught) == 0  # closed: no longer listening
+
+
+def test_pyqtgraph_overrides_are_guarded_once_the_app_exists(qapp):
+    """``make_app`` decorates pyqtgraph's overrides (an AxisItem that cannot paint is reported, not a crash)."""
+    import pyqtgraph as pg
+
+    from widgets.application import make_app
+    from widgets.common import qt_override as q
+
+    make_app()
+    for cls, name in ((pg.ViewBox, "resizeEvent"), (pg.AxisItem, "paint"), (pg.ImageItem, "paint"),
+                      (pg.GraphicsView, "resizeEvent"), (pg.PlotCurveItem, "boundingRect")):
+        assert getattr(vars(cls)[name], "__qt_override__", False), (cls, name)
+    assert q.guard_modules("pyqtgraph") == 0  # already done: nothing wrapped twice
+    n0 = len(q.caught)
+    w = pg.PlotWidget()
+    w.resize(200, 150)
+    axis = w.getPlotItem().getAxis("bottom")
+    axis.generateDrawSpecs = lambda p: 1 / 0  # planted: its paint raises
+    axis.picture = None
+    w.grab()
+    assert any(r.startswith("AxisItem.paint: ZeroDivisionError") for r in q.caught[n0:]), q.caught[n0:]

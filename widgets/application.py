@@ -49,6 +49,9 @@ def make_app():
     from PySide6.QtWidgets import QApplication
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
+    from widgets.common.qt_override import guard_modules
+
+    guard_modules("pyqtgraph")  # no exception may leave its overrides either (widgets.common.qt_override)
     QCoreApplication.setOrganizationName("FilterExplorer")
     QCoreApplication.setApplicationName("Filter Explorer")
     app = QApplication.instance() or QApplication(sys.argv[:1])

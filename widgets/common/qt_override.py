@@ -16,7 +16,8 @@ So every Qt virtual this package overrides (``*Event``, ``event``, ``eventFilter
 the newest in ``caught``, and each listener called, such as the main window's status bar) and the override returns
 what Qt's own implementation would (the base class's result for the value-returning ones, nothing for the event
 handlers). ``tests/test_qt_override.py`` checks that every such override in ``widgets/`` is decorated, and drives
-the crash that started it.
+the crash that started it. pyqtgraph's own overrides (154 in 0.14) are decorated the same way when the app starts
+(``guard_modules("pyqtgraph")`` in ``widgets.application.make_app``).
 """
 
 from __future__ import annotations
@@ -75,6 +76,35 @@ def _fallback(self, wrapper, name: str, args: tuple):
 
             return QRectF()
         return False if name in ("event", "eventFilter", "viewportEvent", "hasHeightForWidth") else None
+
+
+#: The method names Qt calls back (besides every ``*Event``) that ``is_qt_virtual`` recognises.
+CALLBACKS = frozenset({"event", "eventFilter", "sizeHint", "minimumSizeHint", "paint", "boundingRect", "shape",
+                       "itemChange", "heightForWidth", "hasHeightForWidth", "viewportEvent", "timerEvent"})
+
+
+def is_qt_virtual(cls: type, name: str) -> bool:
+    """``name`` is a method of a PySide6 class in ``cls``'s ancestry, and one of the kinds Qt calls back."""
+    if not (name.endswith("Event") or name in CALLBACKS):
+        return False
+    return any(c.__module__.startswith("PySide6") and name in vars(c) for c in cls.__mro__[1:])
+
+
+def guard_modules(prefix: str) -> int:
+    """Decorate, in place, every Qt virtual overridden by a class of the modules already imported whose name starts
+    with ``prefix`` (``make_app`` does it for pyqtgraph: an exception in its ``paint`` or ``resizeEvent`` would crash
+    the app the same way). Returns how many were decorated; a second call decorates none."""
+    n = 0
+    for modname, mod in list(sys.modules.items()):
+        if mod is None or not (modname == prefix or modname.startswith(prefix + ".")):
+            continue
+        for cls in [c for c in list(vars(mod).values()) if isinstance(c, type) and c.__module__ == modname]:
+            for name, fn in list(vars(cls).items()):
+                if (name.endswith("Event") or name in CALLBACKS) and callable(fn) \
+                        and not getattr(fn, "__qt_override__", False) and is_qt_virtual(cls, name):
+                    setattr(cls, name, qt_override(fn))
+                    n += 1
+    return n
 
 
 def qt_override(fn):

@@ -53,6 +53,20 @@ def _collect_garbage_on_the_main_thread():
         guard.check()
 
 
+@pytest.fixture(autouse=True)
+def _no_exception_in_a_qt_override(request):
+    """A test after which an override of a Qt virtual raised (caught by ``widgets.common.qt_override``, which keeps
+    the app alive) fails: each is a bug a user would meet. Tests that plant one say so (``allow_caught``)."""
+    mod = sys.modules.get("widgets.common.qt_override")
+    n0 = mod.total if mod is not None else 0
+    yield
+    mod = sys.modules.get("widgets.common.qt_override")
+    if mod is None or request.node.get_closest_marker("allow_caught") or mod.total == n0:
+        return
+    new = mod.caught[-min(mod.total - n0, mod.KEEP):]
+    pytest.fail(f"an exception in a Qt override was caught during this test: {new}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def screenshot_launches(tmp_path_factory):
     """``python main.py --screenshot`` launched as a user would, each in a fresh home: the four workspaces of

@@ -99,6 +99,7 @@ def test_every_qt_virtual_overridden_in_widgets_is_guarded(qapp):
     assert unguarded == [], unguarded
 
 
+@pytest.mark.allow_caught
 def test_a_guarded_override_reports_and_returns_what_qt_would(qapp):
     from PySide6.QtCore import QEvent, QSize
     from PySide6.QtWidgets import QWidget
@@ -156,6 +157,7 @@ def test_every_workspace_survives_show_resize_and_grab_between_build_steps(qtbot
     assert q.caught[n0:] == []
 
 
+@pytest.mark.allow_caught
 @pytest.mark.gui
 def test_the_main_window_says_when_an_exception_was_caught(qtbot, fe_home):
     """A user sees that something went wrong (the status bar, for 20 s) and where to look; the window carries on."""
@@ -184,6 +186,7 @@ def test_the_main_window_says_when_an_exception_was_caught(qtbot, fe_home):
     assert q._listeners.count(win._on_caught) == 0  # closed: no longer listening
 
 
+@pytest.mark.allow_caught
 def test_pyqtgraph_overrides_are_guarded_once_the_app_exists(qapp):
     """``make_app`` decorates pyqtgraph's overrides (an AxisItem that cannot paint is reported, not a crash)."""
     import pyqtgraph as pg

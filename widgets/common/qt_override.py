@@ -34,6 +34,7 @@ RETURNING = frozenset({"sizeHint", "minimumSizeHint", "event", "eventFilter", "v
 #: The reports so far, newest last ("Class.method: ExceptionType: message"); at most ``KEEP``.
 caught: list[str] = []
 KEEP = 50
+total = 0  # how many were caught since the start (``caught`` keeps the last ``KEEP``)
 _listeners: list[Callable[[str], None]] = []
 
 
@@ -52,6 +53,8 @@ def report(obj: object, name: str, exc: BaseException) -> str:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     except Exception:  # noqa: BLE001 - a closed stderr must not turn a report into a crash
         pass
+    global total
+    total += 1
     caught.append(text)
     del caught[:-KEEP]
     for fn in list(_listeners):

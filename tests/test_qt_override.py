@@ -128,6 +128,27 @@ def test_a_guarded_override_reports_and_returns_what_qt_would(qapp):
         unsubscribe()
     assert seen[-2:] == ["Hint.sizeHint: ValueError: no hint", "Hint.event: KeyError: 'no event'"]
     assert q.caught[-1] == seen[-1]
+    assert q._printed[("test_a_guarded_override_reports_and_returns_what_qt_would.<locals>.Hint", "sizeHint",
+                       "ValueError")] == 1
+
+
+@pytest.mark.allow_caught
+def test_the_same_exception_again_is_counted_not_printed_again(qapp, capsys):
+    from PySide6.QtWidgets import QWidget
+
+    from widgets.common import qt_override as q
+
+    class Again(QWidget):
+        @q.qt_override
+        def sizeHint(self):  # noqa: N802
+            raise ValueError("every time")
+
+    w = Again()
+    n0 = q.total
+    for _ in range(3):
+        w.sizeHint()
+    err = capsys.readouterr().err
+    assert q.total == n0 + 3 and err.count("Traceback") == 1 and "Again.sizeHint" in err
 
 
 @pytest.mark.gui

@@ -5,11 +5,13 @@ a *stored* error while a Python caller is up the stack (``app.exec()`` counts). 
 first time on a widget while that error is stored has its function's reference count decremented once more than it
 was incremented (a borrowed reference released on the error path). A few such lookups later the function in the class
 dict is freed, and the next resize or paint of any widget of that class crashes the process with a segmentation
-fault, with no traceback printed. Measured here (PySide6-Essentials 6.11.3 and 6.10.3; 6.9.3 and 6.8.3 are not
-affected): a widget whose ``resizeEvent`` raises inside ``app.exec()`` and a fresh ``QGraphicsView`` subclass shown
-next take the subclass's ``resizeEvent`` from 3 references to 2, then the process dies (SIGSEGV). It is how the Probe
-crashed in about one run in ten: the Live workspace, half built at start-up, raised in ``resizeEvent`` during a
-``grab()``; the next ``ImageView`` resized freed ``ImageView.resizeEvent``.
+fault, with no traceback printed. Measured here (PySide6-Essentials 6.11.3 and 6.10.3; 6.9.3 and 6.8.3 do not
+crash, though 6.9.3 drops the exception without printing it): a widget whose ``resizeEvent`` raises inside
+``app.exec()`` and a fresh ``QGraphicsView`` subclass shown next take the subclass's ``resizeEvent`` from 3
+references to 2, then the process dies (SIGSEGV). It is how a script that trains in the Probe and then ``grab()``s the
+window crashed in 3 of 15 runs (found from core dumps): the Live workspace, half built at start-up, raised in
+``resizeEvent`` during the ``grab()`` (which sends hidden widgets their pending resizes); the next ``ImageView``
+resized freed ``ImageView.resizeEvent``.
 
 So every Qt virtual this package overrides (``*Event``, ``event``, ``eventFilter``, ``sizeHint``, ``paint``,
 ``boundingRect``, ...) is decorated with ``@qt_override``: an exception is reported (its traceback on standard error,
@@ -36,6 +38,7 @@ caught: list[str] = []
 KEEP = 50
 total = 0  # how many were caught since the start (``caught`` keeps the last ``KEEP``)
 _listeners: list[Callable[[str], None]] = []
+_printed: dict[tuple[str, str, str], int] = {}  # (class, method, exception type) -> how many times caught
 
 
 def add_listener(fn: Callable[[str], None]) -> Callable[[], None]:
@@ -45,12 +48,16 @@ def add_listener(fn: Callable[[str], None]) -> Callable[[], None]:
 
 
 def report(obj: object, name: str, exc: BaseException) -> str:
-    """Print the traceback and tell the listeners; never raises."""
+    """Print the traceback (once per override and exception type: a paint that fails fails at every frame) and
+    tell the listeners; never raises."""
     text = f"{type(obj).__name__}.{name}: {type(exc).__name__}: {exc}"
+    key = (type(obj).__qualname__, name, type(exc).__name__)
+    _printed[key] = _printed.get(key, 0) + 1
     try:
-        sys.stderr.write(f"Filter Explorer: an exception in the Qt override {type(obj).__name__}.{name} was caught "
-                         f"(the window carries on):\n")
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        if _printed[key] == 1:
+            sys.stderr.write(f"Filter Explorer: an exception in the Qt override {type(obj).__name__}.{name} was "
+                             f"caught (the window carries on; the same again is not printed):\n")
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     except Exception:  # noqa: BLE001 - a closed stderr must not turn a report into a crash
         pass
     global total

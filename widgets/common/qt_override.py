@@ -16,8 +16,8 @@ resized freed ``ImageView.resizeEvent``.
 So every Qt virtual this package overrides (``*Event``, ``event``, ``eventFilter``, ``sizeHint``, ``paint``,
 ``boundingRect``, ...) is decorated with ``@qt_override``: an exception is reported (its traceback on standard error,
 the newest in ``caught``, and each listener called, such as the main window's status bar) and the override returns
-what Qt's own implementation would (the base class's result for the value-returning ones, nothing for the event
-handlers). ``tests/test_qt_override.py`` checks that every such override in ``widgets/`` is decorated, and drives
+what Qt's own implementation would (the base class's result for the value-returning ones; for ``QDialog.done`` and
+``reject`` the base's, which closes the dialog; nothing for the event handlers). ``tests/test_qt_override.py`` checks that every such override in ``widgets/`` is decorated, and drives
 the crash that started it. pyqtgraph's own overrides (154 in 0.14) are decorated the same way when the app starts
 (``guard_modules("pyqtgraph")`` in ``widgets.application.make_app``).
 """
@@ -29,9 +29,10 @@ import sys
 import traceback
 from typing import Callable
 
-#: The virtuals whose result Qt uses: on an exception, the base class's result is returned instead.
+#: The virtuals whose result Qt uses, and QDialog's ``done`` / ``reject`` (a dialog can always be closed): on an
+#: exception, the base class's implementation runs instead (and its result is returned).
 RETURNING = frozenset({"sizeHint", "minimumSizeHint", "event", "eventFilter", "viewportEvent", "boundingRect",
-                       "heightForWidth", "hasHeightForWidth", "shape", "itemChange"})
+                       "heightForWidth", "hasHeightForWidth", "shape", "itemChange", "done", "reject"})
 
 #: The reports so far, newest last ("Class.method: ExceptionType: message"); at most ``KEEP``.
 caught: list[str] = []
@@ -90,11 +91,15 @@ def _fallback(self, wrapper, name: str, args: tuple):
 
 #: The method names Qt calls back (besides every ``*Event``) that ``is_qt_virtual`` recognises.
 CALLBACKS = frozenset({"event", "eventFilter", "sizeHint", "minimumSizeHint", "paint", "boundingRect", "shape",
-                       "itemChange", "heightForWidth", "hasHeightForWidth", "viewportEvent", "timerEvent"})
+                       "itemChange", "heightForWidth", "hasHeightForWidth", "viewportEvent", "timerEvent",
+                       "done", "accept", "reject"})  # QDialog's: Esc and the window's close call them virtually
 
 
 def is_qt_virtual(cls: type, name: str) -> bool:
-    """``name`` is a method of a PySide6 class in ``cls``'s ancestry, and one of the kinds Qt calls back."""
+    """``name`` is a method of a PySide6 class in ``cls``'s ancestry, and one of the kinds Qt calls back on the GUI
+    thread. ``QThread.run`` is not among them: it runs in its own thread with no Python caller, where PySide6 prints
+    an exception instead of storing it, and the listeners here are GUI-thread code; the app's two ``run`` overrides
+    catch everything themselves (``widgets.common.worker``, ``widgets.live.runner``)."""
     if not (name.endswith("Event") or name in CALLBACKS):
         return False
     return any(c.__module__.startswith("PySide6") and name in vars(c) for c in cls.__mro__[1:])

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QLa
 
 from app.data import caches
 from app.storage import human_size
+from widgets.common.qt_override import qt_override
 from widgets.common.worker import WorkerPool
 
 COLUMNS = ("Cache", "What it holds", "Files", "Size", "Stale temporaries")
@@ -145,6 +146,7 @@ class CacheDialog(QDialog):
         self.clear_btn.setEnabled(not busy and bool(self.selected_names()))
         self.refresh_btn.setEnabled(not busy)
 
+    @qt_override
     def done(self, result: int) -> None:  # closed by the user: a measurement is cancelled, a clearing finishes
         for w in self.pool.running():
             w.cancel()

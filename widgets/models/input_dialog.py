@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout
 
 from app.models.inputs import InputSpec, InputSpecError, declared, parse_size
 
+from widgets.common.qt_override import qt_override
+
 PRESETS = (("ImageNet", "imagenet", 224), ("CIFAR-10", "cifar10", 32), ("MNIST", "mnist", 28), ("[0, 1]", "unit", 0))
 
 
@@ -110,6 +112,7 @@ class InputDialog(QDialog):
         return declared(int(self.channels.currentData()), parse_size(self.size.text().strip() or None),
                         preset=str(self.preset.currentData()))
 
+    @qt_override
     def accept(self) -> None:
         try:
             self.result_spec = self.spec()

@@ -376,6 +376,7 @@ class TrainDialog(QDialog):
         self._set_running(False)
 
     # --- lifecycle -------------------------------------------------------------------------------------------
+    @qt_override
     def reject(self) -> None:  # Esc: cancel a running training first, close otherwise
         if self.is_running():
             self.cancel()

@@ -2,14 +2,14 @@
 several networks see, layer by layer, in real time.
 
 Thin: it wires the panels (``controls.LiveControls`` toolbar, ``input_pane.InputPane``, one ``pane.PaneWidget`` per
-model), keeps the settings and the workspace protocol (``set_active``, ``shortcuts``, ``wait_ready``, ``shutdown``).
+model), keeps the settings (the panes as saved: ``saved_panes``) and the workspace protocol (``set_active``,
+``shortcuts``, ``wait_ready``, ``shutdown``).
 Every frame is processed by ``app.live`` on a worker thread owned by ``LiveRunner``; what arrives is a frozen
 ``LiveFrame``; the widgets only render it and forward intent.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +30,7 @@ from widgets.live.controls import LiveControls
 from widgets.live.input_pane import InputPane
 from widgets.live.pane import PER_PAGE, PaneWidget, probe_spec
 from widgets.live.runner import LiveRunner
+from widgets.live.saved_panes import SavedPane, panes_json, read_panes
 
 MAX_PANES = 4
 
@@ -122,42 +123,18 @@ class LiveWorkspace(QWidget):
 
     # --- settings ---
     def _restore(self):
-        """The controls and the panes as they were (one pane per step of ``build_steps``)."""
-        s = self.settings
-        self.controls.restore(s)
-        try:
-            panes = json.loads(str(s.value("live/panes", "[]")))
-        except ValueError:
-            panes = []
-        by_label = {c.label: c for c in self._choices}
-        restored = []
-        for p in panes:
-            if not isinstance(p, dict):
-                continue
-            spec, head = by_label.get(p.get("label")), p.get("head") if isinstance(p.get("head"), str) else None
-            if head:
-                try:
-                    info = head_info(head)
-                    if spec is None or backbone_key(spec) != backbone_key(info.backbone):
-                        spec = probe_spec(info.backbone)  # the head's backbone (not among the zoo's models)
-                except HeadFileError:
-                    head = None  # the head was deleted: the pane comes back without it
-            if spec is not None:
-                layer = p.get("layer") if isinstance(p.get("layer"), int) and not isinstance(p.get("layer"), bool) \
-                    else None
-                restored.append((spec, layer, _whole(p.get("page"), 0, 0), _whole(p.get("per_page"), PER_PAGE, 0),
-                                 bool(p.get("predict", False)), head))
+        """The controls and the panes as they were (one pane per step of ``build_steps``; ``saved_panes``)."""
+        self.controls.restore(self.settings)
+        restored = read_panes(str(self.settings.value("live/panes", "[]")), self._choices)
         if not restored:
-            restored = [(sp, None, 0, PER_PAGE, False, None) for sp in default_pane_specs(self._choices)]
+            restored = [SavedPane(sp, None, 0, PER_PAGE, False, None) for sp in default_pane_specs(self._choices)]
         for spec, layer, page, per_page, predict, head in restored[:MAX_PANES]:
             self.add_pane(spec, layer, page, push=False, per_page=per_page, predict=predict, head=head)
             yield
 
     def _save(self) -> None:
         self.controls.save(self.settings)
-        self.settings.setValue("live/panes", json.dumps([{"label": p.spec.label, "layer": p.layer, "page": p.page,
-                                                          "per_page": p.per_page, "predict": p.predict,
-                                                          "head": p.head} for p in self.panes]))
+        self.settings.setValue("live/panes", panes_json(self.panes))
 
     # --- panes ---
     def add_pane(self, spec: ModelSpec | None = None, layer: int | None = None, page: int = 0,
@@ -444,14 +421,3 @@ class LiveWorkspace(QWidget):
             self.runner.stop_recording()
         self.controls.set_recording(on)
 
-
-def _whole(value, default: int, minimum: int) -> int:
-    """A whole number from the settings file, or ``default`` when it is not one (a hand-edited or damaged file must
-    not stop the window from starting)."""
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        return default
-    try:
-        n = int(value)
-    except (TypeError, ValueError, OverflowError):
-        return default
-    return n if n >= minimum else default

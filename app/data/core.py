@@ -157,16 +157,36 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
             return imgs, labels
     except (OSError, KeyError, ValueError):
         pass
-    from sklearn.datasets import load_digits as _ld
-
-    d = _ld()
-    imgs = np.clip(d.images * (255.0 / 16.0), 0, 255).astype(np.uint8)[..., None]
-    labels = d.target.astype(np.int64)
+    pixels, target = _digits_table()
+    imgs = np.clip(pixels.reshape(-1, 8, 8) * (255.0 / 16.0), 0, 255).astype(np.uint8)[..., None]
+    labels = target.astype(np.int64)
     try:
         save_npz_atomic(cache, images=imgs, labels=labels)
     except OSError:
         pass  # only the next start is slower
     return imgs, labels
+
+
+def _digits_table() -> tuple[np.ndarray, np.ndarray]:
+    """The 1,797 digits' 64 pixels (0-16) and labels as scikit-learn ships them (``datasets/data/digits.csv.gz``),
+    read without importing scikit-learn: its import takes seconds, and in a worker thread its thousands of file
+    system calls keep the GUI thread from the interpreter lock (issue 14; docs/benchmarks/startup.md, session 16).
+    Falls back to ``sklearn.datasets.load_digits`` where the file is not where this expects it."""
+    from importlib.util import find_spec
+
+    spec = find_spec("sklearn")
+    for root in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(root) / "datasets" / "data" / "digits.csv.gz"
+        try:
+            table = np.loadtxt(path, delimiter=",")
+        except (OSError, ValueError):
+            continue
+        if table.shape == (1797, 65):
+            return table[:, :-1], table[:, -1]
+    from sklearn.datasets import load_digits as _ld
+
+    d = _ld()
+    return d.data, d.target
 
 
 def seeded_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

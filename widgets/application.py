@@ -40,9 +40,35 @@ def paint_on_gui_thread_only(cpus: int | None, environ=os.environ) -> bool:
     return (cpus or 1) <= POOL_MAX_CPUS
 
 
+SWITCH_INTERVAL_MS = 0.5  # the interpreter lock's switch interval in the desktop app (Python's default: 5 ms)
+
+
+def gui_switch_interval(environ=os.environ) -> float:
+    """The interpreter lock's switch interval for the desktop app, in seconds: ``SWITCH_INTERVAL_MS`` (0.5 ms), or
+    ``FILTER_EXPLORER_SWITCH_INTERVAL_MS`` from the environment (``5`` is Python's own; a value that is not a positive
+    number is ignored).
+
+    Why: the GUI thread needs the lock for every Python slot, timer and override. A thread that waits for it asks the
+    holder to let go only when a whole switch interval passed without *any* hand-over; a busy thread that releases
+    and retakes the lock often on its own (a system call, one of torch's operators) keeps resetting that clock and
+    the waiter starves: the "convoy effect" of CPython's lock (bpo-7946). Measured here (docs/benchmarks/startup.md,
+    session 16) while the preload thread imports torch: a thread standing in for the GUI thread waited up to 60-200
+    ms at a time with 5 ms; with 0.5 ms, no wait over 12 ms, and the import itself was no slower."""
+    raw = environ.get("FILTER_EXPLORER_SWITCH_INTERVAL_MS")
+    if raw:
+        try:
+            ms = float(raw)
+        except ValueError:
+            ms = 0.0
+        if ms > 0 and ms == ms and ms != float("inf"):
+            return ms / 1000.0
+    return SWITCH_INTERVAL_MS / 1000.0
+
+
 def make_app():
     if paint_on_gui_thread_only(os.cpu_count()):
         os.environ["QT_NO_GUI_THREADPOOL"] = "1"  # read by Qt at the first paint that would use the pool
+    sys.setswitchinterval(gui_switch_interval())  # the GUI thread gets the interpreter lock in time
     import pyqtgraph as pg
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtGui import QIcon

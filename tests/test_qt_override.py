@@ -240,6 +240,44 @@ def test_pyqtgraph_overrides_are_guarded_once_the_app_exists(qapp):
     assert any(r.startswith("AxisItem.paint: ZeroDivisionError") for r in q.caught[n0:]), q.caught[n0:]
 
 
+def test_a_module_imported_after_the_app_started_is_guarded_as_it_is_imported(qapp, tmp_path, monkeypatch):
+    """pyqtgraph's export dialog imports its exporters the first time a user asks for it, long after ``make_app``:
+    their overrides are decorated as each module is imported (``guard_on_import``); so is a package of one's own
+    registered the same way, and a module outside the prefixes is left alone."""
+    from widgets.application import make_app
+    from widgets.common import qt_override as q
+
+    make_app()
+    already = "pyqtgraph.exporters.Matplotlib" in sys.modules
+    import pyqtgraph.exporters.Matplotlib as mpl
+
+    assert getattr(vars(mpl.MatplotlibWindow)["closeEvent"], "__qt_override__", False), already
+    pkg = tmp_path / "fe_lazy_pkg"
+    pkg.mkdir()
+    body = ("from PySide6.QtWidgets import QWidget\n"
+            "class Lazy(QWidget):\n"
+            "    def paintEvent(self, ev):\n        pass\n"
+            "    def helper(self):\n        pass\n")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "views.py").write_text(body)
+    (tmp_path / "fe_other_views.py").write_text(body)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    q.guard_on_import("fe_lazy_pkg")
+    q.guard_on_import("fe_lazy_pkg")  # idempotent
+    assert sum(f is q._on_import for f in sys.meta_path) == 1
+    try:
+        from fe_lazy_pkg.views import Lazy
+        from fe_other_views import Lazy as Other
+
+        assert getattr(vars(Lazy)["paintEvent"], "__qt_override__", False)
+        assert not hasattr(vars(Lazy)["helper"], "__qt_override__")  # not a Qt virtual
+        assert not hasattr(vars(Other)["paintEvent"], "__qt_override__")  # not under a guarded prefix
+    finally:
+        q._on_import.prefixes.discard("fe_lazy_pkg")
+        for name in ("fe_lazy_pkg", "fe_lazy_pkg.views", "fe_other_views"):
+            sys.modules.pop(name, None)
+
+
 @pytest.mark.allow_caught
 def test_a_dialog_whose_reject_fails_still_closes(qtbot):
     """Esc on a dialog whose ``reject`` raises: reported, and QDialog's own reject closes it (no dialog that cannot be

@@ -19,7 +19,8 @@ the newest in ``caught``, and each listener called, such as the main window's st
 what Qt's own implementation would (the base class's result for the value-returning ones; for ``QDialog.done`` and
 ``reject`` the base's, which closes the dialog; nothing for the event handlers). ``tests/test_qt_override.py`` checks that every such override in ``widgets/`` is decorated, and drives
 the crash that started it. pyqtgraph's own overrides (154 in 0.14) are decorated the same way when the app starts
-(``guard_modules("pyqtgraph")`` in ``widgets.application.make_app``).
+(``guard_modules("pyqtgraph")`` in ``widgets.application.make_app``), and those of a pyqtgraph module imported later
+as it is imported.
 """
 
 from __future__ import annotations
@@ -108,18 +109,70 @@ def is_qt_virtual(cls: type, name: str) -> bool:
 def guard_modules(prefix: str) -> int:
     """Decorate, in place, every Qt virtual overridden by a class of the modules already imported whose name starts
     with ``prefix`` (``make_app`` does it for pyqtgraph: an exception in its ``paint`` or ``resizeEvent`` would crash
-    the app the same way). Returns how many were decorated; a second call decorates none."""
+    the app the same way), and of those imported later (``guard_on_import``: pyqtgraph's export dialog imports its
+    exporters when a user first asks for it). Returns how many were decorated now; a second call decorates none."""
     n = 0
     for modname, mod in list(sys.modules.items()):
-        if mod is None or not (modname == prefix or modname.startswith(prefix + ".")):
-            continue
-        for cls in [c for c in list(vars(mod).values()) if isinstance(c, type) and c.__module__ == modname]:
-            for name, fn in list(vars(cls).items()):
-                if (name.endswith("Event") or name in CALLBACKS) and callable(fn) \
-                        and not getattr(fn, "__qt_override__", False) and is_qt_virtual(cls, name):
-                    setattr(cls, name, qt_override(fn))
-                    n += 1
+        if mod is not None and (modname == prefix or modname.startswith(prefix + ".")):
+            n += _guard_module(mod)
+    guard_on_import(prefix)
     return n
+
+
+def _guard_module(mod) -> int:
+    n = 0
+    modname = getattr(mod, "__name__", None)
+    for cls in [c for c in list(vars(mod).values()) if isinstance(c, type) and c.__module__ == modname]:
+        for name, fn in list(vars(cls).items()):
+            if (name.endswith("Event") or name in CALLBACKS) and callable(fn) \
+                    and not getattr(fn, "__qt_override__", False) and is_qt_virtual(cls, name):
+                setattr(cls, name, qt_override(fn))
+                n += 1
+    return n
+
+
+class _GuardOnImport:
+    """A ``sys.meta_path`` finder that finds nothing itself: for a module under one of ``prefixes`` it asks the other
+    finders for the spec and wraps the loader's ``exec_module`` so that the module's overrides are decorated as soon
+    as its code ran (``_guard_module``)."""
+
+    def __init__(self) -> None:
+        self.prefixes: set[str] = set()
+        self.guarded = 0  # overrides decorated this way
+
+    def find_spec(self, name, path, target=None):
+        if not any(name == p or name.startswith(p + ".") for p in self.prefixes):
+            return None
+        import importlib.machinery
+
+        for finder in list(sys.meta_path):
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        run = getattr(spec.loader, "exec_module", None)
+        if run is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+            return spec  # a loader this does not know: the module stays as it is (``guard_modules`` can run again)
+
+        def exec_module(module) -> None:
+            run(module)
+            self.guarded += _guard_module(module)
+
+        spec.loader.exec_module = exec_module  # this module's own loader object (one per spec)
+        return spec
+
+
+_on_import = _GuardOnImport()
+
+
+def guard_on_import(prefix: str) -> None:
+    """From now on, decorate the Qt overrides of each module under ``prefix`` when it is imported. Idempotent."""
+    _on_import.prefixes.add(prefix)
+    if _on_import not in sys.meta_path:
+        sys.meta_path.insert(0, _on_import)
 
 
 def qt_override(fn):

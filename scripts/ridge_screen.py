@@ -26,6 +26,9 @@ WANT = os.environ.get("FEATURE_TRANSFORMS", "none").split(",")
 # probe's --tta hflip; printed as a second line per transform); $VIEWS=shift1: with its four one-pixel shifts (up,
 # down, left, right; the edge filled with zeros), the mean of the five views' scores
 VIEWS = os.environ.get("VIEWS", "none")
+# $WHITEN=EPS: patch-ZCA whitening of the input folded into the stem (``extract.whiten_stem``) at EPS, whatever the
+# backbone's default (the colour rdsn has 0.1); $WHITEN=none: off
+WHITEN = os.environ.get("WHITEN")
 
 
 def extra_views(ds):
@@ -66,8 +69,9 @@ for spec in sys.argv[5:]:
                          data_root=root, train_limit=int(limit), val=int(val), layer=int(layer), pooling=pooling)
     record, model = resolve(config, train_full)
     train, valds = train_splits(record, train_full)
-    if record.whiten is not None:
-        ex.whiten_stem(model, train.images, record.input, float(record.whiten), seed=record.seeds.split)
+    eps = record.whiten if WHITEN is None else (None if WHITEN == "none" else float(WHITEN))
+    if eps is not None:
+        ex.whiten_stem(model, train.images, record.input, float(eps), seed=record.seeds.split)
     if getattr(model, "needs_fit", False):
         run_to_end(ex.fit_backbone(model, train, record.input, record.seeds.model))
     views = (train, valds, *extra_views(valds))
@@ -76,7 +80,7 @@ for spec in sys.argv[5:]:
     te = time.time() - t0
     for name in WANT:
         res = ridge(TRANSFORMS[name](F[0]), train.labels, TRANSFORMS[name](F[1]), valds.labels, ALPHAS)
-        print(f"{spec:70s} {name:5s} d={F[0].shape[1]:6d} ext {te:4.0f}s tot {time.time()-t0:4.0f}s  " +
+        print(f"{spec:70s} whiten={eps} {name:5s} d={F[0].shape[1]:6d} ext {te:4.0f}s tot {time.time()-t0:4.0f}s  " +
               " ".join(f"{a:g}:{v:.2f}" for a, v in res.items()), flush=True)
         if len(F) > 2:
             T = TRANSFORMS[name]

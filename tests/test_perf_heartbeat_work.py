@@ -90,6 +90,10 @@ def test_models_training_runs_in_a_worker_and_the_gui_thread_keeps_beating(qtbot
     dlg.epochs.setValue(2)
     dlg.batch.setValue(32)
     dlg.limit.setValue(400)
+    # as a user would: the dialog shown and painted first, then Start (its first paint, ~100 ms of axes for its two
+    # plots, is the dialog's opening, not the training's)
+    qtbot.waitExposed(dlg)
+    qtbot.wait(300)
     try:
         with Heartbeat() as beat, qtbot.waitSignal(dlg.trained, timeout=180_000):
             dlg.start_btn.click()

@@ -76,3 +76,28 @@ def test_a_broken_recipe_file_says_why(qtbot, tmp_path, monkeypatch):
     qtbot.addWidget(ws)
     assert not ws.load_file(str(bad))
     assert shown and "bakbone" in shown[0]
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_the_remembered_recipe_is_loaded_once_at_start(qtbot, tmp_path, monkeypatch, which):
+    """The start-up selects the remembered recipe and loads it once (it used to load it twice when the remembered one
+    was not the first of the list: once on the selection, once more on the next build step: issue 14's steps)."""
+    from PySide6.QtCore import QSettings
+
+    import widgets.experiments.workspace as wsmod
+
+    loads: list[str] = []
+    real = wsmod.load_recipe
+    monkeypatch.setattr(wsmod, "load_recipe", lambda path: (loads.append(str(path)), real(path))[1])
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    probe = wsmod.ExperimentsWorkspace(settings=QSettings(str(tmp_path / "t.ini"), QSettings.Format.IniFormat),
+                                       store=Store(tmp_path / "exp0.sqlite"))
+    qtbot.addWidget(probe)
+    name = probe.recipe_combo.itemText(which)
+    settings.setValue("experiments/recipe", name)
+    loads.clear()
+    ws = wsmod.ExperimentsWorkspace(settings=settings, store=Store(tmp_path / "exp.sqlite"))
+    qtbot.addWidget(ws)
+    assert ws.recipe_combo.currentText() == name and ws.recipe is not None and ws.recipe.name == name
+    assert loads == [ws.recipe_combo.itemData(which)], loads
+    assert ws.plan.text()  # its plan is shown

@@ -37,6 +37,7 @@ class ExperimentsWorkspace(QWidget):
         self.settings = settings
         self.store = store or Store()
         self.recipe: Recipe | None = None
+        self._loaded_from: str | None = None  # the recipe file the selection last loaded
         self.worker: Worker | None = None
         self.result: ExperimentResult | None = None
         self._results: dict[str, dict] = {}
@@ -144,9 +145,12 @@ class ExperimentsWorkspace(QWidget):
         install_shortcut(self, "Ctrl+Return", self.run, "Run the experiment")
         install_shortcut(self, "Esc", self.cancel, "Cancel the experiment")
         self.progress.hide()  # shown while an experiment runs (idle, it would look like a text field)
-        self._restore()
+        index = self._restored_index()  # a first launch loads every recipe to find one whose data is here
         yield
-        self._on_recipe()  # reads the store (a database connection each: one step each)
+        self._restore(index)  # picking the recipe loads it and shows its plan (reads the store)
+        yield
+        if self._loaded_from is None or self._loaded_from != self.recipe_combo.currentData():
+            self._on_recipe()  # the remembered recipe is the one already selected: not loaded yet
         yield
         self._plot_later = False
         self._replot()
@@ -172,13 +176,17 @@ class ExperimentsWorkspace(QWidget):
         self._save()
 
     # --- settings ------------------------------------------------------------------------------------------
-    def _restore(self) -> None:
+    def _restored_index(self) -> int:
+        """The recipe to select at start: the remembered one, else (first launch) the first whose quick size runs on
+        data this machine has (not a red note); -1: leave the selection as it is."""
+        if self.settings is None:
+            return -1
+        i = self.recipe_combo.findText(read_str(self.settings, "experiments/recipe", ""))
+        return i if i >= 0 else self._first_runnable()
+
+    def _restore(self, i: int) -> None:
         if self.settings is None:
             return
-        name = read_str(self.settings, "experiments/recipe", "")
-        i = self.recipe_combo.findText(name)
-        if i < 0:  # first launch: a recipe whose quick size runs on data this machine has, not a red note
-            i = self._first_runnable()
         if i >= 0:
             self.recipe_combo.setCurrentIndex(i)
         self.quick.setChecked(read_bool(self.settings, "experiments/quick", True))
@@ -212,8 +220,10 @@ class ExperimentsWorkspace(QWidget):
             self.recipe = load_recipe(path)
         except AppError as exc:
             self.recipe = None
+            self._loaded_from = None
             self.status.setText(message(exc))
             return
+        self._loaded_from = path
         self.claim.setText(f"<b>{self.recipe.title}</b><br>{self.recipe.claim}")
         self._own_dataset = self.recipe.dataset(self.quick.isChecked())
         remembered = read_str(self.settings, self._dataset_key(), "") if self.settings is not None else ""

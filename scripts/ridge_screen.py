@@ -4,6 +4,7 @@ docs/benchmarks/presets-selection.md, session 6). Same resolution, seeded split,
 $RIDGE_ALPHAS (default 100,300,1000) and each validation top-1 printed. The test split is never loaded.
 
 usage: PYTHONPATH=. python scripts/ridge_screen.py DATASET ROOT|- TRAIN_LIMIT VAL 'BACKBONE|OPTIONS_JSON|LAYER|POOLING' ...
+(LAYER|POOLING may list several taps joined by "+", e.g. '1+2|avgmaxgrid3+grid3': their features side by side)
 """
 import json
 import os
@@ -64,9 +65,11 @@ def ridge(A, ytr, B, yva, alphas, Bm=None):
     return res
 for spec in sys.argv[5:]:
     backbone, opts, layer, pooling = spec.split("|")
+    # LAYER and POOLING may name several taps, "1+2" and "avgmaxgrid3+grid3": their pooled features side by side
+    taps = list(zip((int(v) for v in layer.split("+")), pooling.split("+")))
     t0 = time.time()
     config = ProbeConfig(model=ModelSpec.make(backbone, options=json.loads(opts), seed=0), dataset=dataset,
-                         data_root=root, train_limit=int(limit), val=int(val), layer=int(layer), pooling=pooling)
+                         data_root=root, train_limit=int(limit), val=int(val), layer=taps[0][0], pooling=taps[0][1])
     record, model = resolve(config, train_full)
     train, valds = train_splits(record, train_full)
     eps = record.whiten if WHITEN is None else (None if WHITEN == "none" else float(WHITEN))
@@ -77,6 +80,9 @@ for spec in sys.argv[5:]:
     views = (train, valds, *extra_views(valds))
     F = [np.asarray(run_to_end(ex.extract(model, ds.images, record.input, record.layer, record.pooling,
                                           dtype="float32")).array) for ds in views]
+    for lay, pool in taps[1:]:
+        F = [np.hstack([X, np.asarray(run_to_end(ex.extract(model, ds.images, record.input, lay, pool,
+                                                             dtype="float32")).array)]) for X, ds in zip(F, views)]
     te = time.time() - t0
     for name in WANT:
         res = ridge(TRANSFORMS[name](F[0]), train.labels, TRANSFORMS[name](F[1]), valds.labels, ALPHAS)

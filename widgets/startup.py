@@ -222,6 +222,27 @@ def _load_torch_libraries() -> None:
             dlopen(path.encode(), flags)
 
 
+def _load_opencv_library() -> None:
+    """Linux: load OpenCV's extension module (``cv2/cv2*.so``, 74 MB, and the 80 MB of libraries it links) with
+    ``dlopen`` through ctypes, which releases the GIL, as ``_load_torch_libraries`` does for torch: Python's import
+    would hold the GIL while the dynamic linker reads them. Measured on a cold start (the page cache dropped): the
+    GUI thread waited 94-111 ms when the Kernel Workbench's modules imported cv2 (docs/benchmarks/startup.md,
+    session 16). ``import cv2`` then finds the library loaded (the same path). Skipped where it is not found."""
+    import ctypes
+    import os
+    from importlib.util import find_spec
+
+    spec = find_spec("cv2")
+    if not sys.platform.startswith("linux") or spec is None or not spec.submodule_search_locations \
+            or "cv2" in sys.modules:
+        return
+    folder = Path(list(spec.submodule_search_locations)[0])
+    dlopen = ctypes.CDLL(None).dlopen  # a foreign call: ctypes releases the GIL for it (ctypes.CDLL's own may not)
+    dlopen.restype, dlopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_int]
+    for lib in sorted(folder.glob("cv2*.so")):
+        dlopen(str(lib).encode(), os.RTLD_NOW | os.RTLD_LOCAL)  # NULL where it fails: the import reports why
+
+
 def _import_torch() -> None:
     """Measured here: importing torch in a thread leaves the GUI thread's heartbeat gaps at ~0.25-0.4 s instead of
     2 s; its shared libraries loaded first without the GIL (``_load_torch_libraries``), at ~0.1 s."""
@@ -283,6 +304,7 @@ class Preloader:
     def _run(self) -> None:
         try:
             self._step("import torch", _import_torch)
+            self._step("load opencv", _load_opencv_library)
             self._mark("torch")
             for key in self.order:
                 if self._stopped:

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(os.environ.get("FIRST_PAINT_ROOT") or Path(__file__).resolve().parent.parent)  # the checkout to launch
 
 CHILD = r"""
-import json, os, sys, threading, time
+import collections, json, os, sys, threading, time
 T0 = float(os.environ["FIRST_PAINT_T0"])
 DEADLINE = float(os.environ.get("FIRST_PAINT_DEADLINE", "120"))
 sys.path.insert(0, os.getcwd())
@@ -112,6 +112,8 @@ def make_app():
 
     def tick():  # a gap counts as "after the first paint" when it began after it (the window was on screen)
         now = time.perf_counter()
+        while SAMPLED:  # the sampler's frames are let go here, on the GUI thread (see ``sampler``)
+            SAMPLED.popleft()
         if state["last"] is not None:
             state["gaps"].append((now - state["last"], state["last"] - PC0, state["painted"]))
         state["last"] = now
@@ -137,6 +139,7 @@ def make_app():
 PC0 = time.perf_counter() - (time.time() - T0)
 wa.make_app = make_app
 SAMPLES = []  # (seconds since launch, the GUI thread's stack (innermost first), the other threads running Python)
+SAMPLED = collections.deque()  # the frames each sample read, released by the GUI thread's heartbeat
 
 
 def _where(frame, here, depth=40):
@@ -154,6 +157,11 @@ IDLE = ("threading.py", "queue.py", "selectors.py")  # a thread that waits (a lo
 
 
 def sampler():  # what the GUI thread runs, sampled from another thread (it waits for the GIL like any thread)
+    # The frames read here must not be released here: a frame whose function returned meanwhile owns its locals, and
+    # the last reference dropped in this thread would destroy a Qt object of the GUI thread here, in the wrong thread
+    # (Qt cannot stop its timers from another thread: a timer event later reached the freed object, a segmentation
+    # fault in QCoreApplication::notifyInternal2 in 1 of ~20 sampled launches, found from a core dump). So each
+    # sample's frames go to SAMPLED and the GUI thread's heartbeat lets go of them.
     here, me = os.getcwd(), threading.get_ident()
     names = {}
     while state["ready"] is None:
@@ -171,6 +179,8 @@ def sampler():  # what the GUI thread runs, sampled from another thread (it wait
                 own = [f for f in own[:1] + own[-1:] if f != top[0]]
                 others.append(f"[{names[ident]}] {top[0]}" + "".join(f" < {f}" for f in dict.fromkeys(own)))
         SAMPLES.append((time.perf_counter() - PC0, stack, others))
+        SAMPLED.append(frames)
+        frames = frame = None  # noqa: F841 - this thread's own references go; SAMPLED keeps them
         time.sleep(0.002)
 
 

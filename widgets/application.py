@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -60,7 +61,7 @@ def gui_switch_interval(environ=os.environ) -> float:
             ms = float(raw)
         except ValueError:
             ms = 0.0
-        if ms > 0 and ms == ms and ms != float("inf"):
+        if ms > 0 and math.isfinite(ms):
             return ms / 1000.0
     return SWITCH_INTERVAL_MS / 1000.0
 

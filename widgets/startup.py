@@ -199,48 +199,54 @@ TORCH_LIBRARIES = ("libtorch_global_deps.so", "libc10.so", "libtorch_cpu.so", "l
                    "libtorch_python.so")
 
 
-def _load_torch_libraries() -> None:
-    """Linux: load torch's shared libraries with the C library's ``dlopen`` through ctypes, which releases the GIL
-    during a foreign call. Python's own import holds the GIL while the dynamic linker loads them (libtorch_cpu.so:
-    430 MB, 0.4-0.5 s here, the GUI thread frozen meanwhile: heartbeat gaps of 410-430 ms, 80-100 ms with this);
-    ``import torch`` then finds them loaded. The same flags as torch (global for its deps library). Only a head start:
-    a library that is not there is skipped and the import does the rest as usual."""
-    import ctypes
-    import os
+def _package_folder(name: str) -> Path | None:
+    """Linux: the folder of the installed package ``name`` while it is not imported yet, else None (nothing to do)."""
     from importlib.util import find_spec
 
-    spec = find_spec("torch")
-    if not sys.platform.startswith("linux") or spec is None or not spec.submodule_search_locations:
-        return
-    lib = os.path.join(list(spec.submodule_search_locations)[0], "lib")
+    if not sys.platform.startswith("linux") or name in sys.modules:
+        return None
+    spec = find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _dlopen(paths, flags_of) -> None:
+    """Load each existing shared library in ``paths`` with the C library's ``dlopen`` through ctypes: a foreign call,
+    for which ctypes releases the GIL (Python's own import holds it while the dynamic linker works). ``flags_of(path)``:
+    its dlopen flags. A library that fails to load is left to the import, which reports why."""
+    import ctypes
+
     dlopen = ctypes.CDLL(None).dlopen
     dlopen.restype, dlopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_int]
-    for name in TORCH_LIBRARIES:
-        path = os.path.join(lib, name)
-        if os.path.exists(path):
-            flags = os.RTLD_NOW | (os.RTLD_GLOBAL if name == "libtorch_global_deps.so" else os.RTLD_LOCAL)
-            dlopen(path.encode(), flags)
+    for path in paths:
+        if path.exists():
+            dlopen(str(path).encode(), flags_of(path))
+
+
+def _load_torch_libraries() -> None:
+    """Linux: load torch's shared libraries without the GIL (``_dlopen``). Python's own import holds the GIL while the
+    dynamic linker loads them (libtorch_cpu.so: 430 MB, 0.4-0.5 s here, the GUI thread frozen meanwhile: heartbeat
+    gaps of 410-430 ms, 80-100 ms with this); ``import torch`` then finds them loaded. The same flags as torch (global
+    for its deps library). Only a head start: a library that is not there is skipped and the import does the rest."""
+    import os
+
+    folder = _package_folder("torch")
+    if folder is not None:
+        _dlopen([folder / "lib" / name for name in TORCH_LIBRARIES],
+                lambda p: os.RTLD_NOW | (os.RTLD_GLOBAL if p.name == "libtorch_global_deps.so" else os.RTLD_LOCAL))
 
 
 def _load_opencv_library() -> None:
-    """Linux: load OpenCV's extension module (``cv2/cv2*.so``, 74 MB, and the 80 MB of libraries it links) with
-    ``dlopen`` through ctypes, which releases the GIL, as ``_load_torch_libraries`` does for torch: Python's import
-    would hold the GIL while the dynamic linker reads them. Measured on a cold start (the page cache dropped): the
-    GUI thread waited 94-111 ms when the Kernel Workbench's modules imported cv2 (docs/benchmarks/startup.md,
+    """Linux: load OpenCV's extension module (``cv2/cv2*.so``, 74 MB, and the 80 MB of libraries it links) without the
+    GIL (``_dlopen``), as ``_load_torch_libraries`` does for torch. Measured on a cold start (the page cache dropped):
+    the GUI thread waited 94-111 ms when the Kernel Workbench's modules imported cv2 (docs/benchmarks/startup.md,
     session 16). ``import cv2`` then finds the library loaded (the same path). Skipped where it is not found."""
-    import ctypes
     import os
-    from importlib.util import find_spec
 
-    spec = find_spec("cv2")
-    if not sys.platform.startswith("linux") or spec is None or not spec.submodule_search_locations \
-            or "cv2" in sys.modules:
-        return
-    folder = Path(list(spec.submodule_search_locations)[0])
-    dlopen = ctypes.CDLL(None).dlopen  # a foreign call: ctypes releases the GIL for it (ctypes.CDLL's own may not)
-    dlopen.restype, dlopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_int]
-    for lib in sorted(folder.glob("cv2*.so")):
-        dlopen(str(lib).encode(), os.RTLD_NOW | os.RTLD_LOCAL)  # NULL where it fails: the import reports why
+    folder = _package_folder("cv2")
+    if folder is not None:
+        _dlopen(sorted(folder.glob("cv2*.so")), lambda p: os.RTLD_NOW | os.RTLD_LOCAL)
 
 
 def _import_torch() -> None:

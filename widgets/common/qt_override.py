@@ -138,7 +138,6 @@ class _GuardOnImport:
 
     def __init__(self) -> None:
         self.prefixes: set[str] = set()
-        self.guarded = 0  # overrides decorated this way
 
     def find_spec(self, name, path, target=None):
         if not any(name == p or name.startswith(p + ".") for p in self.prefixes):
@@ -159,7 +158,7 @@ class _GuardOnImport:
 
         def exec_module(module) -> None:
             run(module)
-            self.guarded += _guard_module(module)
+            _guard_module(module)
 
         spec.loader.exec_module = exec_module  # this module's own loader object (one per spec)
         return spec

@@ -149,7 +149,7 @@ class ExperimentsWorkspace(QWidget):
         yield
         self._restore(index)  # picking the recipe loads it and shows its plan (reads the store)
         yield
-        if self._loaded_from is None or self._loaded_from != self.recipe_combo.currentData():
+        if self._loaded_from != self.recipe_combo.currentData():
             self._on_recipe()  # the remembered recipe is the one already selected: not loaded yet
         yield
         self._plot_later = False

@@ -118,6 +118,9 @@ def test_train_random_and_trained_on_digits(qtbot, make_ws):
     assert len(ws.history.list()) == 2
     assert ws.curves.point_count() > 0 and len(ws.curves.series) == 2
     assert all(s["loss"].n > 0 and s["val"].n > 0 for s in ws.curves.series.values())
+    # the two curve plots are painted on turns of their own (widgets.common.turns.Stagger): none is left held
+    qtbot.waitUntil(lambda: ws.curves._stagger.held() == 0, timeout=2_000)
+    assert ws.curves.loss_plot.updatesEnabled() and ws.curves.acc_plot.updatesEnabled()
     assert ws.stage.text().startswith("Done: 2 runs finished")
     # the last run's results and its misclassified gallery are on show
     qtbot.waitUntil(lambda: not ws.gallery.busy(), timeout=20_000)

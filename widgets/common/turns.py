@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Callable
 
+import shiboken6
 from PySide6.QtCore import QObject, QTimer
 
 
@@ -40,3 +41,51 @@ class Turns(QObject):
             fn(*args)
         if not self._queue:
             self._timer.stop()
+
+
+class Stagger(QObject):
+    """Paint several widgets on separate turns of the event loop instead of in one window update (issue 14).
+
+    Qt paints every dirty widget of a window in one go: two plots whose axes changed together (~12 ms each here) plus
+    the slot that changed them held the GUI thread for 35-45 ms. ``hold(first, *others)`` lets ``first`` paint on this
+    turn and keeps each of ``others`` from painting (``setUpdatesEnabled(False)``: the window keeps showing its last
+    pixels there) until a later turn of its own, in order. The timer is a child of this object: it stops with it.
+    """
+
+    INTERVAL_MS = 4  # not 0: the window's pending update (a posted event) is painted before the next is let go
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._held: deque = deque()
+        self._timer = QTimer(self)
+        self._timer.setInterval(self.INTERVAL_MS)
+        self._timer.timeout.connect(self._release_one)
+
+    def hold(self, first, *others) -> None:
+        for w in others:
+            if w is first or any(w is h for h in self._held):
+                continue
+            if w.updatesEnabled():
+                w.setUpdatesEnabled(False)
+                self._held.append(w)
+        if self._held and not self._timer.isActive():
+            self._timer.start()
+
+    def held(self) -> int:
+        return len(self._held)
+
+    def release_all(self) -> None:
+        self._timer.stop()
+        while self._held:
+            _enable(self._held.popleft())
+
+    def _release_one(self) -> None:
+        if self._held:
+            _enable(self._held.popleft())  # schedules its repaint
+        if not self._held:
+            self._timer.stop()
+
+
+def _enable(widget) -> None:
+    if shiboken6.isValid(widget):  # a widget deleted while held is simply dropped
+        widget.setUpdatesEnabled(True)

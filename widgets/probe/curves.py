@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
 
 from widgets.common.live_plot import SteppedRange, cache_axes
+from widgets.common.turns import Stagger
 from widgets.common.workspace import run_steps
 from widgets.probe.plots import PALETTE, hint_label, plot as _plot
 
@@ -95,6 +96,7 @@ class CurvesView(QWidget):
         self._timer.setInterval(250)  # a few redraws a second: each re-ranges and repaints the axes (pyqtgraph's
         # tick layout in Python: 20-100 ms of the GUI thread under load at ~30 a second, issue 14); stop() draws the end
         self._timer.timeout.connect(self._redraw)
+        self._stagger = Stagger(self)  # the two plots painted on turns of their own (issue 14)
 
     def clear(self) -> None:
         self.loss_plot.clear()
@@ -136,7 +138,12 @@ class CurvesView(QWidget):
         if p.val_acc is not None:
             s["val"].append(p.step, p.val_acc)
         self._dirty.add(key)
-        self.stack.setCurrentIndex(2)
+        self._show_plots()
+
+    def _show_plots(self) -> None:
+        if self.stack.currentIndex() != 2:
+            self.stack.setCurrentIndex(2)
+            self._stagger.hold(self.loss_plot, self.acc_plot)
 
     def set_curves(self, key: int, curves: list[dict]) -> None:
         """Replace a run's curves with its complete record (the live view may have skipped points)."""
@@ -151,7 +158,7 @@ class CurvesView(QWidget):
         s["val"].set([c["step"] for c in te], [c.get("val_acc", c.get("test_acc")) for c in te])
         self._dirty.add(key)
         if curves:
-            self.stack.setCurrentIndex(2)
+            self._show_plots()
         self._redraw()
 
     def show_run(self, name: str, curves: list[dict]) -> None:
@@ -185,3 +192,4 @@ class CurvesView(QWidget):
                 s.flush()
         self._dirty.clear()
         self.loss_range.update(*self.extent())
+        self._stagger.hold(self.loss_plot, self.acc_plot)

@@ -348,10 +348,11 @@ class ProbeWorkspace(QWidget):
                                "See Compare for the accuracies side by side.")
         if failures:
             self.banner.show_message("\n".join(failures))
-        if not cancelled and n_ok > 0:
-            self.tabs.setCurrentWidget(self.compare if total > 1 else self.results)
         self._update_buttons()
-        self.turns.later(self._finish_batch_views, cancelled)  # after the history and comparison refreshes
+        if not cancelled and n_ok > 0:  # on a turn of its own, after the history and comparison refreshes: the
+            # page shown lays out and paints its plots for the first time (~25 ms here)
+            self.turns.later(self.tabs.setCurrentWidget, self.compare if total > 1 else self.results)
+        self.turns.later(self._finish_batch_views, cancelled)
 
     def _finish_batch_views(self, cancelled: bool) -> None:
         if self._last_stored is not None and not cancelled:

@@ -3,6 +3,9 @@
 A run's end updates several views (results, history, comparison, gallery); done in one slot they held the GUI thread
 for 30-50 ms at once on this machine. Queued here, each runs on a turn of its own and the window paints and handles
 input between them. The owner calls ``stop()`` on close (what is still queued is dropped).
+
+``Stagger``: widgets that changed together painted on turns of their own (the Probe's two curve plots), where Qt would
+paint them in one window update.
 """
 
 from __future__ import annotations

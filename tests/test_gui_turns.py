@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import shiboken6
 from PySide6.QtCore import QCoreApplication
-
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from widgets.common.turns import Stagger, Turns
@@ -59,7 +58,7 @@ def test_stagger_paints_the_others_on_later_turns_of_their_own(qtbot):
     top.show()
     qtbot.waitExposed(top)
     qtbot.wait(50)
-    stagger = Stagger(top)
+    stagger = Stagger(top, interval_ms=150)  # (the app's 4 ms could pass before processEvents on a busy machine)
     before = [w.paints for w in (a, b, c)]
     for w in (a, b, c):
         w.update()

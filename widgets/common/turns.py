@@ -57,11 +57,11 @@ class Stagger(QObject):
 
     INTERVAL_MS = 4  # not 0: the window's pending update (a posted event) is painted before the next is let go
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, interval_ms: int | None = None) -> None:
         super().__init__(parent)
         self._held: deque = deque()
         self._timer = QTimer(self)
-        self._timer.setInterval(self.INTERVAL_MS)
+        self._timer.setInterval(self.INTERVAL_MS if interval_ms is None else interval_ms)
         self._timer.timeout.connect(self._release_one)
 
     def hold(self, first, *others) -> None:

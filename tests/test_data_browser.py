@@ -125,7 +125,7 @@ def test_download_failure_is_shown_and_retry_possible(qtbot, browser, monkeypatc
         browser.dataset_name = "cifar10"
         browser.download_btn.click()
         qtbot.waitUntil(lambda: browser.error_text() != "", timeout=10000)
-    assert "Download failed" in browser.error_text() and "HTTP 404" in browser.error_text()
+    assert "The download of cifar10 failed" in browser.error_text() and "HTTP 404" in browser.error_text()
     assert browser.download_btn.isVisible() and browser.download_btn.isEnabled()
 
 

@@ -167,7 +167,7 @@ def test_a_missing_dataset_is_downloaded_in_place_and_the_recipe_becomes_runnabl
     ws.download_btn.click()
     qtbot.waitUntil(lambda: not ws.is_downloading(), timeout=10_000)
     assert calls == [("mnist", None), ("mnist", None)]
-    assert ws.status.text() == "mnist downloaded."
+    assert ws.status.text() == f"mnist downloaded into {data / 'MNIST' / 'raw'}."
     assert ws.dataset.problem() == "" and not ws.download_btn.isVisible()
     assert ws.run_btn.isEnabled() and not ws.progress.isVisible()
     ws.shutdown()

@@ -1,5 +1,5 @@
-"""The dataset browser's download flow: one download at a time in a worker, its progress on the ``WorkBar``, and its
-outcome as signals the browser renders.
+"""The dataset browser's download flow: one download at a time (``widgets.common.download.DatasetDownload``), its
+progress on the ``WorkBar``, and its outcome as signals the browser renders.
 
 API::
 
@@ -7,8 +7,7 @@ API::
     d.start(name, root)     # download (or repair, where the bar offers "Download again") the built-in dataset
     d.running()             # a download is running
     d.cancel()              # cancel it (True where one was running); an interrupted download resumes next time
-    d.owns(sender)          # whether a worker's signal is this download's (the browser filters progress by it)
-    d.forget()              # drop the worker (shutdown: the pool joins it)
+    d.forget()              # nothing to join here (shutdown: the pool joins the worker)
     d.message(str, bool)    # a line for the browser's status (text, is_error)
     d.downloaded(object)    # the folder it downloaded into
 
@@ -17,10 +16,10 @@ The work is ``app.data.remote.download``; nothing numerical here.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
-from app.data import remote
-from widgets.common.worker import Worker, WorkerPool
+from widgets.common.download import DatasetDownload
+from widgets.common.worker import WorkerPool
 from widgets.data.work_bar import WorkBar
 
 
@@ -30,15 +29,13 @@ class DownloadFlow(QObject):
 
     def __init__(self, pool: WorkerPool, work: WorkBar, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._pool = pool
         self._work = work
-        self._worker: Worker | None = None
+        self._download = DatasetDownload(self, pool=pool)
+        self._download.progress.connect(work.progress)
+        self._download.ended.connect(self._on_ended)
 
     def running(self) -> bool:
-        return self._worker is not None and self._worker.is_running()
-
-    def owns(self, sender) -> bool:
-        return sender is not None and sender is self._worker
+        return self._download.running()
 
     def start(self, name: str, root: str | None) -> None:
         if self.running():
@@ -46,47 +43,21 @@ class DownloadFlow(QObject):
         force = self._work.repair  # "Download again": repair a damaged copy
         self._work.download_btn.setEnabled(False)
         self.message.emit(f"downloading {name}…", False)
-        w = self._pool.start(lambda token: remote.download(name, root, cancel=token, force=force),
-                             name="dataset-download")
-        w.on(progress=self._on_progress, finished=self._on_downloaded, failed=self._on_failed,
-             cancelled=self._on_cancelled)
-        self._worker = w
+        self._download.start(name, root, force=force)
         self._work.busy(True)
 
     def cancel(self) -> bool:
-        if not self.running():
-            return False
-        self._worker.cancel()
-        return True
+        return self._download.cancel()
 
     def forget(self) -> None:
-        self._worker = None
+        """The browser shuts down: its pool cancels and joins the worker."""
 
-    # --- the worker's results (GUI thread) ------------------------------------------------------------------
-    @Slot(object)
-    def _on_progress(self, p) -> None:
-        if self.owns(self.sender()):
-            self._work.progress(p)
-
-    def _ended(self) -> None:
-        self._worker = None
+    def _on_ended(self, kind: str, text: str, folder) -> None:
         self._work.busy(False)
-
-    @Slot(object)
-    def _on_downloaded(self, path) -> None:
-        self._ended()
-        self._work.withdraw()
-        self.message.emit(f"Downloaded into {path}.", False)
-        self.downloaded.emit(path)
-
-    @Slot(str)
-    def _on_failed(self, msg: str) -> None:
-        self._ended()
-        self._work.download_btn.setEnabled(True)
-        self.message.emit(f"Download failed: {msg}", True)
-
-    @Slot()
-    def _on_cancelled(self) -> None:
-        self._ended()
-        self._work.download_btn.setEnabled(True)
-        self.message.emit("Download cancelled; Download again to resume where it stopped.", False)
+        if kind == "downloaded":
+            self._work.withdraw()
+        else:
+            self._work.download_btn.setEnabled(True)
+        self.message.emit(text, kind == "failed")
+        if kind == "downloaded":
+            self.downloaded.emit(folder)

@@ -10,7 +10,8 @@ API::
     b.running(); b.cancel(); b.stop(ms)  # an interrupted download resumes next time
     b.progress(Progress); b.ended(str)   # its progress; what happened, for the status line
 
-The work is ``app.data.remote.download``; nothing numerical here.
+The work is ``app.data.remote.download``, through ``widgets.common.download.DatasetDownload`` (the one download
+helper, as the data browser's); nothing numerical here.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QPushButton, QWidget
 
-from widgets.common.worker import Worker
+from widgets.common.download import DatasetDownload
 
 
 class DownloadButton(QPushButton):
@@ -33,7 +34,9 @@ class DownloadButton(QPushButton):
                         "download resumes, Esc cancels it")
         self.hide()
         self.missing: tuple[str, Any] | None = None
-        self.worker: Worker | None = None
+        self.download = DatasetDownload(self)  # owns its worker
+        self.download.progress.connect(self.progress)
+        self.download.ended.connect(self._end)
 
     def set_missing(self, missing: tuple[str, Any] | None) -> None:
         self.missing = missing
@@ -45,36 +48,23 @@ class DownloadButton(QPushButton):
         self.setVisible(missing is not None or self.running())
 
     def running(self) -> bool:
-        return self.worker is not None and self.worker.is_running()
+        return self.download.running()
 
     def start(self) -> bool:
         if self.missing is None or self.running():
             return False
-        from app.data import remote
-
         name, root = self.missing
-        self.worker = Worker(lambda token: remote.download(name, root, cancel=token), parent=self,
-                             name="dataset-download")
-        self.worker.on(progress=self.progress.emit,
-                       finished=lambda _folder: self._end(f"{name} downloaded."),
-                       failed=lambda msg: self._end(f"The download of {name} failed: {msg}"),
-                       cancelled=lambda: self._end(f"The download of {name} was cancelled; the next one resumes it."))
+        self.download.start(name, root)
         self.setEnabled(False)
         self.setText(f"Downloading {name}…")
-        self.worker.start()
         return True
 
     def cancel(self) -> bool:
-        if not self.running():
-            return False
-        self.worker.cancel()
-        return True
+        return self.download.cancel()
 
     def stop(self, ms: int) -> None:
-        if self.running():
-            self.worker.stop(ms)
+        self.download.stop(ms)
 
-    def _end(self, text: str) -> None:
-        self.worker = None
+    def _end(self, _kind: str, text: str, _folder) -> None:
         self.setEnabled(True)
         self.ended.emit(text)

@@ -53,9 +53,16 @@ def test_train_keeps_frozen_layer_bit_identical(qtbot, ws, fe_home):
     before = build(ws.current_spec(), device="cpu").state_dict()
     dlg = _start(qtbot, ws, limit=300)
     assert dlg.name.text() == "simple [in_channels=1, widths=4/8] (trained, digits)"
+    qtbot.waitExposed(dlg)
+    sizes = [p.size() for p in (dlg.loss_plot, dlg.acc_plot)]
     with qtbot.waitSignal(dlg.trained, timeout=180000) as blocker:
         dlg.start_btn.click()
     name = blocker.args[0]
+    qtbot.wait(50)  # the layout settles on the turns after the closing summary
+    # the summary (four lines, the checkpoint's path among them) fits the status line's reserved height: the plots
+    # keep their size (a shrink re-lays and repaints both in one turn: issue 14's training gap)
+    assert dlg.status.heightForWidth(dlg.status.width()) <= dlg.status.height()
+    assert [p.size() for p in (dlg.loss_plot, dlg.acc_plot)] == sizes
     assert name in ws.session.models and "(trained, digits)" in name
     ckpt = dlg.last_checkpoint
     assert ckpt.startswith(str(fe_home / "files" / "models")) and ckpt.endswith(".safetensors")

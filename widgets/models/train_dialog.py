@@ -42,6 +42,7 @@ from widgets.common.worker import Worker
 DATASETS = [("digits", "digits", "scikit-learn's 8x8 digits (1,797 images, offline, seconds)"),
             ("mnist", "MNIST", "MNIST 28x28 (60,000 training images; the shared copy or a download)")]
 DEFAULT_LR = {"sgd": 0.05, "adamw": 0.001}
+STATUS_LINES = 4  # the status line's height, reserved from the start (a run's closing summary with its file takes four)
 
 
 def missing_data(key: str | None) -> str | None:
@@ -128,6 +129,11 @@ class TrainDialog(QDialog):
         self.status = QLabel("Ready.")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # room for STATUS_LINES lines from the start: the run's closing summary (four lines) then does not shrink
+        # the plots, which re-laid and repainted both in one turn as the run ended (issue 14: the training's longest
+        # GUI-thread gap) and made them jump
+        self.status.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.status.setMinimumHeight(STATUS_LINES * self.status.fontMetrics().lineSpacing() + 4)
 
         self.loss_plot = pg.PlotWidget(title="loss", enableMenu=False)
         self.loss_plot.setLabel("bottom", "step")

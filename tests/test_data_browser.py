@@ -232,3 +232,25 @@ def test_data_folder_choice_is_used_and_remembered(qtbot, browser, tmp_path, mon
     qtbot.addWidget(again)
     assert again.data_root == str(other)
     again.shutdown()
+
+
+def test_a_load_does_not_move_the_mosaic(qtbot, browser):
+    """The work row keeps its height while empty: a load's progress bar (every dataset or split chosen) appears in
+    it without pushing the sample mosaic down, and the mosaic does not move back when it ends (each move re-lays and
+    repaints its plots)."""
+    from PySide6.QtWidgets import QApplication
+
+    _wait_view(qtbot, browser)
+    qtbot.wait(50)
+    where = (browser.samples.geometry(), browser.work.height())
+    assert where[1] > 0
+    browser.work.busy(True)  # what a load shows while it runs
+    QApplication.processEvents()
+    assert browser.work.progress_bar.isVisible()
+    assert (browser.samples.geometry(), browser.work.height()) == where
+    browser.work.busy(False)
+    browser.split_combo.setCurrentIndex(browser.split_combo.findText("test"))  # a real load, to its end
+    _wait_view(qtbot, browser)
+    qtbot.wait(50)
+    assert browser.current_view().split == "test" and not browser.work.progress_bar.isVisible()
+    assert (browser.samples.geometry(), browser.work.height()) == where

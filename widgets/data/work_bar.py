@@ -34,6 +34,10 @@ class WorkBar(QWidget):
         lay.addStretch(0)
         self.busy(False)
         self.download_btn.hide()
+        # the row keeps its height while empty: a load's progress (every dataset or split chosen) then does not
+        # push the sample mosaic down and back up, two re-layouts and repaints of its plots per load
+        self.setFixedHeight(max(w.sizeHint().height() for w in (self.progress_bar, self.download_btn,
+                                                                 self.cancel_btn)))
 
     def busy(self, on: bool) -> None:
         self.progress_bar.setVisible(on)

@@ -17,6 +17,7 @@ from app.data import formats
 from app.imaging import colormaps
 from widgets.analysis.common import DEFAULT_TRAINED, ModelCombo, TaskBar
 from widgets.common.labels_item import LabelsItem
+from widgets.common.steady import reserve_lines
 from widgets.common.worker import WorkerPool
 from widgets.common.workspace import run_steps
 
@@ -80,7 +81,7 @@ class CKAPanel(QWidget):
         self.colorbar.setImageItem(self.image, insert_in=self.plot.getPlotItem())
         self.readout = QLabel("Choose two models and press Compute CKA: 1 = the same representation (up to rotation "
                               "and scale), 0 = unrelated.")
-        self.readout.setWordWrap(True)
+        reserve_lines(self.readout, 2)  # its texts (the hint, the result's line, a hovered cell) move no plot
         self.reference = QLabel()
         self.reference.setWordWrap(True)
         self.reference.setStyleSheet("color: #5b6472;")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 from widgets.common.image_view import ImageView
+from widgets.common.steady import reserve_lines
 
 
 class InputPane(QFrame):
@@ -14,8 +15,7 @@ class InputPane(QFrame):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(QLabel("<b>Input</b>"))
-        self.source_label = QLabel("")
-        self.source_label.setWordWrap(True)
+        self.source_label = reserve_lines(QLabel(""), 1)  # its first text does not push the frame down
         self.source_label.setStyleSheet("color: #555;")
         lay.addWidget(self.source_label)
         self.view = ImageView(zoomable=True, tooltip="The frame the models see (resized once to the model input "
@@ -25,7 +25,7 @@ class InputPane(QFrame):
         self.caption.setStyleSheet("font-weight: bold;")
         self.caption.setVisible(False)
         lay.addWidget(self.caption)
-        self.info = QLabel("")
+        self.info = QLabel(" ")  # one line from the start: the rates' first text moves nothing
         lay.addWidget(self.info)
 
     def show_frame(self, lf) -> None:

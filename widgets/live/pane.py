@@ -15,6 +15,7 @@ from app.live.config import PaneConfig, PaneResult
 from app.models.spec import ModelSpec
 from app.probe.head_export import backbone_key, list_heads
 from widgets.common.image_view import ImageView
+from widgets.common.steady import reserve_lines
 from widgets.live.colorbar import ColorBar
 from widgets.live.predictions import PredictionView
 
@@ -112,7 +113,9 @@ class PaneWidget(QFrame):
         lay.addWidget(self.hover)
         self.stats = QLabel("")
         self.stats.setStyleSheet("color: #333;")
-        self.stats.setWordWrap(True)
+        # two lines from the start: the statistics change every frame, and a text that wrapped onto a second line
+        # in one frame and not the next would re-lay and repaint the mosaic each time
+        reserve_lines(self.stats, 2)
         lay.addWidget(self.stats)
         self.info = QLabel("waiting for the first frame…")
         lay.addWidget(self.info)

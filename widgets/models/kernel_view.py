@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QSizePolic
 
 from app.models import viz
 from widgets.common.image_view import set_item_image
+from widgets.common.steady import reserve_lines
 
 
 class KernelPanel(QFrame):
@@ -61,8 +62,7 @@ class KernelPanel(QFrame):
                                  "double-click the layer table to jump to a layer.")
         self.graphics.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
-        self.info = QLabel(" ")
-        self.info.setWordWrap(True)
+        self.info = reserve_lines(QLabel(" "), 2)  # the layer's line, two lines with a note: the mosaic holds still
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.bar = QLabel()
         self.bar.setToolTip("Colour scale: blue negative, white zero, red positive (RGB kernels: grey is zero)")

@@ -37,6 +37,7 @@ from app.session import Session
 from app.tasks import Progress
 from widgets.common.live_plot import SteppedRange, cache_axes
 from widgets.common.qt_override import qt_override
+from widgets.common.steady import reserve_lines
 from widgets.common.worker import Worker
 
 DATASETS = [("digits", "digits", "scikit-learn's 8x8 digits (1,797 images, offline, seconds)"),
@@ -132,8 +133,7 @@ class TrainDialog(QDialog):
         # room for STATUS_LINES lines from the start: the run's closing summary (four lines) then does not shrink
         # the plots, which re-laid and repainted both in one turn as the run ended (issue 14: the training's longest
         # GUI-thread gap) and made them jump
-        self.status.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.status.setMinimumHeight(STATUS_LINES * self.status.fontMetrics().lineSpacing() + 4)
+        reserve_lines(self.status, STATUS_LINES)
 
         self.loss_plot = pg.PlotWidget(title="loss", enableMenu=False)
         self.loss_plot.setLabel("bottom", "step")

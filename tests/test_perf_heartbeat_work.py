@@ -142,3 +142,57 @@ def test_a_probe_run_runs_in_a_worker_and_the_gui_thread_keeps_beating(qtbot, fe
         assert ws.turns.pending() == 0 and ws.history_table.selected_ids() == ws.history_table.ids()
     finally:
         ws.shutdown()
+
+
+GRID = """
+name = "heartbeat-grid"
+title = "a small grid"
+claim = "the window keeps beating while cells finish"
+kind = "probe"
+[base]
+backbone = "rdsn"
+dataset = "digits"
+head = "logistic"
+pooling = "grid2"
+train_limit = 400
+test_limit = 200
+options = { blocks = 1 }
+[grid]
+"options.k" = [8, 16, 32]
+model_seed = [0, 1]
+[plot]
+x = "options.k"
+y = "test_top1"
+"""
+
+
+def test_an_experiment_runs_in_a_worker_and_the_gui_thread_keeps_beating(qtbot, fe_home, tmp_path, monkeypatch):
+    """Experiments: Run on a grid of six quick cells (inline, in the workspace's worker); the table and the plot
+    follow each finished cell."""
+    from app.experiments import cell as experiment_cell
+    from app.experiments.store import Store
+    from widgets.application import make_app
+    from widgets.experiments.workspace import ExperimentsWorkspace
+
+    make_app()
+    recipe = tmp_path / "grid.toml"
+    recipe.write_text(GRID)
+    ws = ExperimentsWorkspace(store=Store(tmp_path / "exp.sqlite"))
+    qtbot.addWidget(ws)
+    ws.resize(1400, 860)
+    ws.show()
+    threads: list[int] = []
+    _spy(monkeypatch, experiment_cell, "run_cell", threads)
+    try:
+        assert ws.load_file(str(recipe))
+        ws.executor.setCurrentText("inline")
+        qtbot.wait(300)
+        with Heartbeat() as beat:
+            ws.run()
+            qtbot.waitUntil(lambda: not ws.is_running(), timeout=180_000)
+        print(beat.report("Experiments Run (6 cells: rdsn k 8-32 x 2 seeds, digits 400)"))
+        assert ws.result is not None and ws.result.failed == 0 and len(ws.result.cells) == 6
+        assert threads and threading.get_ident() not in threads  # each cell: the worker thread
+        assert ws.plot.series_count == 1 and len(beat.gaps) >= 1
+    finally:
+        ws.shutdown()

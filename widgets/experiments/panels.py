@@ -28,10 +28,18 @@ class CellTable(QTableWidget):
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self._rows: dict[str, int] = {}
+        self._shown: dict[str, Any] = {}  # key -> the result its row shows (``update_cell`` skips an unchanged one)
 
     def set_cells(self, cells: list[dict], results: dict[str, dict]) -> None:
+        """Show these cells and their results. The same cells again (a run's end after its live updates) only
+        update the rows whose result changed: building every row again cost ~1 ms of the GUI thread per cell."""
+        if list(self._rows) == [c["key"] for c in cells] and self.rowCount() == len(cells):
+            for c in cells:
+                self.update_cell(c["key"], results.get(c["key"]))
+            return
         self.setRowCount(len(cells))
         self._rows = {}
+        self._shown = {}
         for i, c in enumerate(cells):
             self._rows[c["key"]] = i
             s = {k: v for k, v in c["settings"].items() if k not in ("backbone", "dataset")}
@@ -43,8 +51,9 @@ class CellTable(QTableWidget):
 
     def update_cell(self, key: str, r: dict | None) -> None:
         i = self._rows.get(key)
-        if i is None:
+        if i is None or (key in self._shown and self._shown[key] == r):
             return
+        self._shown[key] = r
         if r is None:
             vals = ("waiting", "", "", "", "")
         elif "error" in r:
@@ -77,45 +86,76 @@ class ExperimentPlot(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.plot)
         self.series_count = 0
+        self._shape: tuple | None = None  # what the items drawn now were built for (``set_series``)
+        self._items: list[tuple[Any, Any]] = []  # (curve, error bars or None) per series, in order
+        self.rebuilds = 0  # how many times the plot was cleared and built again (tests)
+        self._decor: dict[str, Any] = {}  # the axes' labels, title, ticks and log mode as last set
 
     def set_series(self, series: dict[str, list[tuple]], refs: list[tuple], spec: dict) -> None:
-        self.plot.clear()
-        if self.plot.plotItem.legend is not None:
-            self.plot.plotItem.legend.clear()
+        """Draw the claim's series (``app.experiments.report.plot_series``). When only the points changed (a cell
+        finished: the same series, axes and references), the curves get their new data in place; clearing and
+        building the plot again (its items, legend and axes) took 20-60 ms of the GUI thread per finished cell."""
+        import numpy as np
+
         xs_all = [x for pts in series.values() for x, _, _ in pts]
         numeric = bool(xs_all) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs_all)
         cats = [] if numeric else list(dict.fromkeys(str(x) for x in xs_all))
         log_x = bool(spec.get("log_x")) and numeric
-        self.plot.setLogMode(x=log_x, y=False)
+        data = []
+        for si, (name, pts) in enumerate(series.items()):
+            pts = sorted(pts, key=lambda p: float(p[0]) if numeric else cats.index(str(p[0])))
+            x = [float(p[0]) if numeric else cats.index(str(p[0])) + 0.1 * si for p in pts]
+            data.append((name, x, [100 * p[1] for p in pts], [100 * p[2] for p in pts]))
+        shape = (numeric, tuple(cats), log_x, json.dumps(spec, sort_keys=True, default=str),
+                 tuple(name for name, _, _, _ in data), json.dumps(refs, default=str))
+        if shape == self._shape and len(self._items) == len(data):
+            for (curve, bars), (_, x, y, e) in zip(self._items, data):
+                curve.setData(x, y)
+                xe = np.log10(np.maximum(np.asarray(x), 1e-12)) if log_x else np.asarray(x)
+                bars.setData(x=xe, y=np.asarray(y), height=2 * np.asarray(e))  # zero height: no bar drawn
+            return
+        self._shape = shape
+        self._items = []
+        self.rebuilds += 1
+        self.plot.clear()
+        if self.plot.plotItem.legend is not None:
+            self.plot.plotItem.legend.clear()
         from app.experiments.report import METRIC_NAMES
 
-        y = spec.get("y", "test_top1")
-        self.plot.setLabel("left", spec.get("y_label", METRIC_NAMES.get(y, y)) + " (%)")
-        self.plot.setTitle("" if series else "No finished cells yet: press Run; each cell appears here as it finishes",
-                           size="10pt")
-        self.plot.setLabel("bottom", spec.get("x_label", spec.get("x", "")))
-        ax = self.plot.getAxis("bottom")
+        metric = spec.get("y", "test_top1")
         # nothing finished yet: an empty 0-100 % frame, no made-up numbers along the x axis
-        ax.setTicks([list(enumerate(cats))] if cats else (None if series else [[]]))
+        decor = {"log_x": log_x, "left": spec.get("y_label", METRIC_NAMES.get(metric, metric)) + " (%)",
+                 "title": " " if series else "No finished cells yet: press Run; each cell appears here as it finishes",
+                 "bottom": spec.get("x_label", spec.get("x", "")),
+                 "ticks": [list(enumerate(cats))] if cats else (None if series else [[]])}
+        # only what changed: each axis label or title set again re-lays the axes (a few ms apiece)
+        changed = {k for k, v in decor.items() if k not in self._decor or self._decor[k] != v}
+        self._decor = decor
+        if "log_x" in changed:
+            self.plot.setLogMode(x=log_x, y=False)
+        if "left" in changed:
+            self.plot.setLabel("left", decor["left"])
+        if "title" in changed:
+            self.plot.setTitle(decor["title"], size="10pt")
+        if "bottom" in changed:
+            self.plot.setLabel("bottom", decor["bottom"])
+        if "ticks" in changed:
+            self.plot.getAxis("bottom").setTicks(decor["ticks"])
         if not series:
             self.plot.setYRange(0, 100, padding=0.02)
             self.plot.enableAutoRange(x=False, y=False)
         else:
             self.plot.enableAutoRange()
         self.series_count = 0
-        for si, (name, pts) in enumerate(series.items()):
-            pts = sorted(pts, key=lambda p: float(p[0]) if numeric else cats.index(str(p[0])))
-            x = [float(p[0]) if numeric else cats.index(str(p[0])) + 0.1 * si for p in pts]
-            y = [100 * p[1] for p in pts]
-            e = [100 * p[2] for p in pts]
+        for si, (name, x, y, e) in enumerate(data):
             col = PENS[si % len(PENS)]
-            self.plot.plot(x, y, pen=pg.mkPen(col, width=2) if numeric else None, symbol="o", symbolBrush=col,
-                           name=name)
-            if any(v > 0 for v in e):
-                import numpy as np
-
-                xe = np.log10(np.maximum(np.asarray(x), 1e-12)) if log_x else np.asarray(x)
-                self.plot.addItem(pg.ErrorBarItem(x=xe, y=np.asarray(y), height=2 * np.asarray(e), pen=col))
+            curve = self.plot.plot(x, y, pen=pg.mkPen(col, width=2) if numeric else None, symbol="o",
+                                   symbolBrush=col, name=name)
+            # every series has its error bars (the spread over seeds), of zero height until a second seed finished
+            xe = np.log10(np.maximum(np.asarray(x), 1e-12)) if log_x else np.asarray(x)
+            bars = pg.ErrorBarItem(x=xe, y=np.asarray(y), height=2 * np.asarray(e), pen=col)
+            self.plot.addItem(bars)
+            self._items.append((curve, bars))
             self.series_count += 1
         for label, x, v in refs:
             if x is None or not numeric:

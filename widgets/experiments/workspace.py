@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QUrl, Slot
+from PySide6.QtCore import QSettings, QTimer, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QListWidget, QMessageBox,
                                QProgressBar, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
@@ -26,6 +26,8 @@ from widgets.common.workspace import install_shortcut, run_steps
 from widgets.experiments.dataset_field import DatasetField
 from widgets.experiments.download_button import DownloadButton
 from widgets.experiments.panels import CellTable, ExperimentPlot
+
+REPLOT_MS = 250  # the plot follows finished cells at most four times a second (the table row at once)
 
 
 class ExperimentsWorkspace(QWidget):
@@ -44,6 +46,12 @@ class ExperimentsWorkspace(QWidget):
         self._cells: list[dict] = []
         self._own_dataset = ""  # the dataset the recipe names at the size shown (the field's prefill)
         self._plot_later = True  # while built: the plan's plot is drawn on a step of its own (issue 14)
+        # finished cells replot at most every REPLOT_MS (a quick grid finishes several a second): one redraw for a
+        # burst of cells, each in place (``ExperimentPlot.set_series``); the table row is filled at once
+        self._replot_timer = QTimer(self)
+        self._replot_timer.setSingleShot(True)
+        self._replot_timer.setInterval(REPLOT_MS)
+        self._replot_timer.timeout.connect(self._replot)
         self.build_steps = self._build()
         if not stepwise:
             run_steps(self.build_steps)
@@ -392,13 +400,15 @@ class ExperimentsWorkspace(QWidget):
         if done is not None and hasattr(done, "cell"):
             self._results[done.cell["key"]] = done.result
             self.table.update_cell(done.cell["key"], done.result)
-            self._replot()
+            if not self._replot_timer.isActive():
+                self._replot_timer.start()
 
     @Slot(object)
     def _on_finished(self, result: ExperimentResult) -> None:
         self.result = result
         self._results = dict(result.results)
         self.table.set_cells(list(result.cells), self._results)
+        self._replot_timer.stop()
         self._replot()
         self.status.setText(f"Done: {len(result.cells)} cells ({result.reused} reused, {result.failed} failed) in "
                             f"{result.seconds:.0f} s. Report: {result.report.get('html', '')}")

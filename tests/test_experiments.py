@@ -242,3 +242,21 @@ def test_ray_whose_workers_never_start_is_reported_not_waited_for(monkeypatch):
     token.cancel()
     with pytest.raises(Cancelled):
         executors._ray_ready(fake, cancel=token, timeout_s=60.0)
+
+
+def test_the_planned_plot_names_every_series_before_its_cells_finish(tmp_path):
+    """``plot_series(planned=True)``: the live view lays its plot out once, at the plan: every series the cells will
+    give is named (with no point where none finished) and ``planned_x`` gives the x values they will take; the
+    report's plot (``planned=False``) shows only what finished."""
+    from app.experiments.report import planned_x, plot_series
+    from app.experiments.runner import ExperimentResult
+
+    r = parse({**load_recipe(tiny(tmp_path)).raw, "variants": [{"label": "a"}, {"label": "b", "head": "knn"}]}, "x")
+    cells = tuple(c.to_dict() for c in r.cells())
+    done = next(c for c in cells if c["variant"] == "a" and c["settings"]["options"]["k"] == 24)
+    partial = ExperimentResult(r, False, cells, {done["key"]: {"test_top1": 0.75, "seconds": 1.0}})
+    planned, refs = plot_series(partial, planned=True)
+    assert planned == {"a": [(24, 0.75, 0.0)], "b": []}
+    assert plot_series(partial)[0] == {"a": [(24, 0.75, 0.0)]}
+    assert sorted(planned_x(partial)) == [8, 8, 24, 24]  # per group: two variants x two k
+    assert refs == [("nobody: k = 24", None, 0.5)]

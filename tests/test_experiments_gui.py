@@ -43,8 +43,9 @@ def test_run_a_tiny_recipe_and_see_cells_and_plot(qtbot, tmp_path):
     ws.quick.setChecked(False)
     assert "2 probe cell(s)" in ws.plan.text() and "0 of 2" in ws.plan.text()
     assert ws.table.rowCount() == 2 and ws.table.status_of(ws._cells[0]["key"]) == "waiting"
-    # before any cell: an empty 0-100 % frame, no numbers along the x axis that no cell gave
-    assert ws.plot.series_count == 0
+    # before any cell: an empty 0-100 % frame, no numbers along the x axis that no cell gave; the series is laid
+    # out from the plan (its legend entry), with no point
+    assert ws.plot.series_count == 1 and ws.plot.point_count() == 0
     assert ws.plot.plot.getAxis("bottom")._tickLevels == [[]]
     y0, y1 = ws.plot.plot.viewRange()[1]
     assert y0 <= 0 and y1 >= 100
@@ -53,7 +54,7 @@ def test_run_a_tiny_recipe_and_see_cells_and_plot(qtbot, tmp_path):
     qtbot.waitUntil(lambda: not ws.is_running(), timeout=120_000)
     assert ws.result is not None and ws.result.failed == 0
     assert all(ws.table.status_of(c["key"]) == "done" for c in ws._cells)
-    assert ws.plot.series_count == 1
+    assert ws.plot.series_count == 1 and ws.plot.point_count() == 2
     assert ws.plot.plot.getAxis("bottom")._tickLevels is None  # the finished cells' own x values
     assert Path(ws.result.report["html"]).is_file() and ws.report_btn.isEnabled()
     assert ws.history.count() >= 1
@@ -134,6 +135,11 @@ def test_the_plot_takes_new_points_in_place_and_a_burst_of_cells_replots_once(qt
     ws.show()
     assert ws.load_file(str(recipe))
     ws.quick.setChecked(False)
+    laid_out = ws.plot.rebuilds  # the plan's layout: the finished cells below only move points
+    assert ws.plot.series_count == 1 and ws.plot.point_count() == 0
+    x0, x1 = ws.plot.plot.viewRange()[0]
+    assert x0 < 8 and x1 > 16  # the x range of every planned cell, before any finished
+    assert not ws.plot.plot.plotItem.legend.isVisible()  # an empty frame until a point exists
     calls = []
     real = ws.plot.set_series
     ws.plot.set_series = lambda *a, **k: (calls.append(1), real(*a, **k))
@@ -147,7 +153,11 @@ def test_the_plot_takes_new_points_in_place_and_a_burst_of_cells_replots_once(qt
     assert [ws.table.status_of(c["key"]) for c in ws._cells] == ["done", "done"] and calls == []
     qtbot.waitUntil(lambda: len(calls) == 1, timeout=2000)
     qtbot.wait(400)
-    assert len(calls) == 1 and ws.plot.series_count == 1
+    assert len(calls) == 1 and ws.plot.series_count == 1 and ws.plot.point_count() == 2
+    assert ws.plot.rebuilds == laid_out and ws.plot.plot.plotItem.legend.isVisible()
+    assert ws.plot.plot.viewRange()[0] == [x0, x1]  # the x axis did not move
+    y0, y1 = ws.plot.plot.viewRange()[1]
+    assert y0 <= 50 and 60 <= y1 < 100  # the y range stepped to the points (50% and 60%), not 0-100
     first = ws.table.item(0, 3)
     ws.table.set_cells(list(ws._cells), dict(ws._results))  # a run's end: the same cells and results
     assert ws.table.item(0, 3) is first  # the row was not built again

@@ -91,9 +91,12 @@ def _pct(ms: tuple[float, float]) -> str:
     return f"{100 * m:.2f} ± {100 * s:.2f}" if s > 0 else f"{100 * m:.2f}"
 
 
-def plot_series(result, gs: list[dict] | None = None) -> tuple[dict[str, list[tuple]], list[tuple]]:
+def plot_series(result, gs: list[dict] | None = None, planned: bool = False
+                ) -> tuple[dict[str, list[tuple]], list[tuple]]:
     """The recipe's plot as data: (series name -> [(x, mean, std)], paper reference points (label, x, value)).
-    Works on a partial result (cells still running are left out)."""
+    Works on a partial result (cells still running are left out). ``planned``: every series the recipe's cells will
+    give is named, with no points yet where none finished (the live view lays its plot out once, at the plan);
+    ``planned_x`` gives the x values they will take."""
     r = result.recipe
     gs = groups(result) if gs is None else gs
     p = r.plot or {}
@@ -103,17 +106,30 @@ def plot_series(result, gs: list[dict] | None = None) -> tuple[dict[str, list[tu
     series: dict[str, list] = {}
     for g in gs:
         m, s = g.get(y, (float("nan"), 0.0))
-        if math.isnan(m):
+        if math.isnan(m) and not planned:
             continue
         flat = _flatten(g["cells"][0]["settings"])
         xv = g["variant"] if x == "variant" else (flat.get(x) if x else (g["variant"] or "all"))
         name = g["variant"] if series_key == "variant" else str(flat.get(series_key))
-        series.setdefault(name or "ours", []).append((xv, m, s))
+        points = series.setdefault(name or "ours", [])
+        if not math.isnan(m):
+            points.append((xv, m, s))
     refs = []
     for pp in r.paper:
         if pp.get("metric", "test_top1") == y and (pp.get("dataset") in (None, _dataset(result))):
             refs.append((f"{pp.get('source', 'paper')}: {pp.get('setting', '')}", pp.get("x"), float(pp["value"])))
     return series, refs
+
+
+def planned_x(result, gs: list[dict] | None = None) -> list:
+    """The x value of every group of the recipe's cells, finished or not, in the order of ``plot_series``."""
+    p = result.recipe.plot or {}
+    x = p.get("x")
+    out = []
+    for g in groups(result) if gs is None else gs:
+        flat = _flatten(g["cells"][0]["settings"])
+        out.append(g["variant"] if x == "variant" else (flat.get(x) if x else (g["variant"] or "all")))
+    return out
 
 
 def _plot(result, gs: list[dict]) -> str:

@@ -9,6 +9,8 @@ from typing import Any
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
+from widgets.common.live_plot import SteppedRange
+
 COLUMNS = ("variant", "settings", "status", "test top-1", "val top-1", "features / trainable", "seconds")
 PENS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
 
@@ -90,14 +92,20 @@ class ExperimentPlot(QWidget):
         self._items: list[tuple[Any, Any]] = []  # (curve, error bars or None) per series, in order
         self.rebuilds = 0  # how many times the plot was cleared and built again (tests)
         self._decor: dict[str, Any] = {}  # the axes' labels, title, ticks and log mode as last set
+        # the y range steps only when the points (their error bars, the paper's lines) leave it, and the x range is
+        # the plan's: a finished cell does not re-lay and repaint both axes as auto-range did (issue 14)
+        self.y_range = SteppedRange(self.plot, x=False, y=True)
 
-    def set_series(self, series: dict[str, list[tuple]], refs: list[tuple], spec: dict) -> None:
+    def set_series(self, series: dict[str, list[tuple]], refs: list[tuple], spec: dict,
+                   xs: list | None = None) -> None:
         """Draw the claim's series (``app.experiments.report.plot_series``). When only the points changed (a cell
         finished: the same series, axes and references), the curves get their new data in place; clearing and
-        building the plot again (its items, legend and axes) took 20-60 ms of the GUI thread per finished cell."""
+        building the plot again (its items, legend and axes) took 20-60 ms of the GUI thread per finished cell.
+        ``xs``: the x values every planned cell will take (``app.experiments.report.planned_x``), so that the axis
+        kind and the categories are fixed from the plan on; a series may have no points yet."""
         import numpy as np
 
-        xs_all = [x for pts in series.values() for x, _, _ in pts]
+        xs_all = list(xs) if xs else [x for pts in series.values() for x, _, _ in pts]
         numeric = bool(xs_all) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs_all)
         cats = [] if numeric else list(dict.fromkeys(str(x) for x in xs_all))
         log_x = bool(spec.get("log_x")) and numeric
@@ -108,44 +116,24 @@ class ExperimentPlot(QWidget):
             data.append((name, x, [100 * p[1] for p in pts], [100 * p[2] for p in pts]))
         shape = (numeric, tuple(cats), log_x, json.dumps(spec, sort_keys=True, default=str),
                  tuple(name for name, _, _, _ in data), json.dumps(refs, default=str))
-        if shape == self._shape and len(self._items) == len(data):
+        rebuild = shape != self._shape or len(self._items) != len(data)
+        if rebuild:
+            self._shape = shape
+            self._items = []
+            self.rebuilds += 1
+            self.plot.clear()
+            if self.plot.plotItem.legend is not None:
+                self.plot.plotItem.legend.clear()
+        self._decorate(spec, log_x, cats, any(pts for pts in series.values()))
+        if rebuild:
+            self._x_range(xs_all, numeric, log_x, cats, len(data))
+        self._y_range(data, refs)
+        if not rebuild:
             for (curve, bars), (_, x, y, e) in zip(self._items, data):
                 curve.setData(x, y)
                 xe = np.log10(np.maximum(np.asarray(x), 1e-12)) if log_x else np.asarray(x)
                 bars.setData(x=xe, y=np.asarray(y), height=2 * np.asarray(e))  # zero height: no bar drawn
             return
-        self._shape = shape
-        self._items = []
-        self.rebuilds += 1
-        self.plot.clear()
-        if self.plot.plotItem.legend is not None:
-            self.plot.plotItem.legend.clear()
-        from app.experiments.report import METRIC_NAMES
-
-        metric = spec.get("y", "test_top1")
-        # nothing finished yet: an empty 0-100 % frame, no made-up numbers along the x axis
-        decor = {"log_x": log_x, "left": spec.get("y_label", METRIC_NAMES.get(metric, metric)) + " (%)",
-                 "title": " " if series else "No finished cells yet: press Run; each cell appears here as it finishes",
-                 "bottom": spec.get("x_label", spec.get("x", "")),
-                 "ticks": [list(enumerate(cats))] if cats else (None if series else [[]])}
-        # only what changed: each axis label or title set again re-lays the axes (a few ms apiece)
-        changed = {k for k, v in decor.items() if k not in self._decor or self._decor[k] != v}
-        self._decor = decor
-        if "log_x" in changed:
-            self.plot.setLogMode(x=log_x, y=False)
-        if "left" in changed:
-            self.plot.setLabel("left", decor["left"])
-        if "title" in changed:
-            self.plot.setTitle(decor["title"], size="10pt")
-        if "bottom" in changed:
-            self.plot.setLabel("bottom", decor["bottom"])
-        if "ticks" in changed:
-            self.plot.getAxis("bottom").setTicks(decor["ticks"])
-        if not series:
-            self.plot.setYRange(0, 100, padding=0.02)
-            self.plot.enableAutoRange(x=False, y=False)
-        else:
-            self.plot.enableAutoRange()
         self.series_count = 0
         for si, (name, x, y, e) in enumerate(data):
             col = PENS[si % len(PENS)]
@@ -164,3 +152,56 @@ class ExperimentPlot(QWidget):
             else:
                 self.plot.plot([float(x)], [100 * v], pen=None, symbol="d", symbolBrush=None, symbolPen="k",
                                name="paper")
+
+    def point_count(self) -> int:
+        """How many points the series' curves show (a series laid out from the plan may have none yet)."""
+        return sum(len(curve.getData()[0] if curve.getData()[0] is not None else ()) for curve, _ in self._items)
+
+    def _decorate(self, spec: dict, log_x: bool, cats: list, points: bool) -> None:
+        """The axes' labels, title, ticks, log mode and range mode, each set only when it changed (each set again
+        re-lays the axes: a few ms apiece). No point yet: an empty 0-100 % frame, no made-up numbers along x."""
+        from app.experiments.report import METRIC_NAMES
+
+        metric = spec.get("y", "test_top1")
+        decor = {"log_x": log_x, "left": spec.get("y_label", METRIC_NAMES.get(metric, metric)) + " (%)",
+                 "title": " " if points else "No finished cells yet: press Run; each cell appears here as it finishes",
+                 "bottom": spec.get("x_label", spec.get("x", "")),
+                 "ticks": ([list(enumerate(cats))] if cats else None) if points else [[]],
+                 "auto": points}
+        changed = {k for k, v in decor.items() if k not in self._decor or self._decor[k] != v}
+        self._decor = decor
+        if "log_x" in changed:
+            self.plot.setLogMode(x=log_x, y=False)
+        if "left" in changed:
+            self.plot.setLabel("left", decor["left"])
+        if "title" in changed:
+            self.plot.setTitle(decor["title"], size="10pt")
+        if "bottom" in changed:
+            self.plot.setLabel("bottom", decor["bottom"])
+        if "ticks" in changed:
+            self.plot.getAxis("bottom").setTicks(decor["ticks"])
+        if "auto" in changed:
+            legend = self.plot.plotItem.legend
+            if legend is not None:  # the plan's series are named once points exist (an empty frame until then)
+                legend.setVisible(points)
+            if not points:
+                self.y_range.reset()
+                self.plot.setYRange(0, 100, padding=0.02)
+
+    def _x_range(self, xs: list, numeric: bool, log_x: bool, cats: list, n_series: int) -> None:
+        """The x range of every planned cell (set when the plot is laid out; the user may zoom and pan it)."""
+        self.plot.getViewBox().disableAutoRange(axis=pg.ViewBox.XAxis)
+        if numeric:
+            vals = [math.log10(max(float(v), 1e-12)) if log_x else float(v) for v in xs]
+            lo, hi = min(vals), max(vals)
+            pad = 0.05 * (hi - lo) if hi > lo else max(abs(lo) * 0.1, 0.5)
+            self.plot.setXRange(lo - pad, hi + pad, padding=0)
+        elif cats:
+            self.plot.setXRange(-0.5, len(cats) - 0.5 + 0.1 * max(n_series - 1, 0), padding=0)
+
+    def _y_range(self, data: list, refs: list) -> None:
+        ys = [v for _, _, y, e in data for m, s in zip(y, e) for v in (m - s, m + s)]
+        if not ys:
+            return
+        ys += [100 * v for _, _, v in refs]
+        self.y_range.update(None, min(ys), max(ys))

@@ -425,11 +425,14 @@ class ExperimentsWorkspace(QWidget):
     def _replot(self) -> None:
         if self.recipe is None:
             return
-        from app.experiments.report import plot_series
+        from app.experiments.report import groups, planned_x, plot_series
 
         partial = ExperimentResult(self.recipe, self.quick.isChecked(), tuple(self._cells), dict(self._results))
-        series, refs = plot_series(partial)
-        self.plot.set_series(series, refs, self.recipe.plot)
+        gs = groups(partial)
+        # laid out for every cell of the plan: the series, legend and x categories are there before the first
+        # result, so a finished cell only moves points (no rebuild while the experiment runs; issue 14)
+        series, refs = plot_series(partial, gs, planned=True)
+        self.plot.set_series(series, refs, self.recipe.plot, xs=planned_x(partial, gs))
 
     # --- reports ---------------------------------------------------------------------------------------------
     def open_report(self) -> None:

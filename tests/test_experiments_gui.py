@@ -31,7 +31,8 @@ y = "test_top1"
 """
 
 
-def test_run_a_tiny_recipe_and_see_cells_and_plot(qtbot, tmp_path):
+def _tiny_opened(qtbot, tmp_path):
+    """The Experiments workspace with the TINY recipe loaded at its full size (two cells)."""
     from widgets.experiments.workspace import ExperimentsWorkspace
 
     recipe = tmp_path / "tiny.toml"
@@ -41,6 +42,11 @@ def test_run_a_tiny_recipe_and_see_cells_and_plot(qtbot, tmp_path):
     ws.show()
     assert ws.load_file(str(recipe))
     ws.quick.setChecked(False)
+    return ws
+
+
+def test_run_a_tiny_recipe_and_see_cells_and_plot(qtbot, tmp_path):
+    ws = _tiny_opened(qtbot, tmp_path)
     assert "2 probe cell(s)" in ws.plan.text() and "0 of 2" in ws.plan.text()
     assert ws.table.rowCount() == 2 and ws.table.status_of(ws._cells[0]["key"]) == "waiting"
     # before any cell: an empty 0-100 % frame, no numbers along the x axis that no cell gave; the series is laid
@@ -126,15 +132,7 @@ def test_the_plot_takes_new_points_in_place_and_a_burst_of_cells_replots_once(qt
     plot.set_series({"ours": [(8, 0.5, 0.0)], "theirs": [(8, 0.4, 0.0)]}, [], spec)  # a new series: built again
     assert plot.rebuilds == built + 1 and plot.series_count == 2
 
-    from widgets.experiments.workspace import ExperimentsWorkspace
-
-    recipe = tmp_path / "tiny.toml"
-    recipe.write_text(TINY)
-    ws = ExperimentsWorkspace(store=Store(tmp_path / "exp.sqlite"))
-    qtbot.addWidget(ws)
-    ws.show()
-    assert ws.load_file(str(recipe))
-    ws.quick.setChecked(False)
+    ws = _tiny_opened(qtbot, tmp_path)
     laid_out = ws.plot.rebuilds  # the plan's layout: the finished cells below only move points
     assert ws.plot.series_count == 1 and ws.plot.point_count() == 0
     x0, x1 = ws.plot.plot.viewRange()[0]

@@ -149,6 +149,12 @@ def test_missing_or_wrong_authors_file_is_a_user_error(tmp_path):
 
 def test_bench_extract_with_authors_cli_json(tmp_path):
     env = {"FILTER_EXPLORER_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    # the refusal below runs beside the benchmark (it mostly waits on its imports)
+    (tmp_path / "other").mkdir()
+    refusal = subprocess.Popen([sys.executable, "main.py", "bench", "extract", "--quick", "--authors",
+                                _stand_in(tmp_path / "other")], cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True,
+                               env={**env, "FILTER_EXPLORER_HOME": str(tmp_path / "h2")})
     r = subprocess.run([sys.executable, "main.py", "--threads", "1", "bench", "extract", "--quick", "--rounds", "1",
                         "--options", json.dumps(EQUAL), "--layer", "1", "--pooling", "gap",
                         "--authors", _stand_in(tmp_path), "--json"],
@@ -160,6 +166,5 @@ def test_bench_extract_with_authors_cli_json(tmp_path):
     assert [x["kind"] for x in out["rounds"]] == ["ours", "bare", "authors"]
     assert out["rounds"][2]["batch"] == 8 == out["settings"]["authors_batch"]  # their run_job.sh's batch size
     assert "Xue & Roshan" in out["settings"]["authors"]
-    r = subprocess.run([sys.executable, "main.py", "bench", "extract", "--quick", "--authors",
-                        _stand_in(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
-    assert r.returncode == 2 and "their network computes only" in r.stderr
+    _, err = refusal.communicate(timeout=120)
+    assert refusal.returncode == 2 and "their network computes only" in err

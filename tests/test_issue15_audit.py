@@ -209,6 +209,23 @@ def cli(*argv: str, env: dict | None = None, mem_gb: float | None = None, timeou
     return r.returncode, r.stderr
 
 
+def clis(*runs: tuple[str, ...], env: dict | None = None, timeout: int = 240) -> list[tuple[int, str]]:
+    """Several independent ``main.py`` runs started together (each mostly waits on its imports: two cores take
+    them side by side); [(rc, stderr)] in order."""
+    e = {**os.environ, "FILTER_EXPLORER_THREADS": "1", **(env or {})}
+    procs = [subprocess.Popen([sys.executable, "main.py", *argv], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, env=e) for argv in runs]
+    out = []
+    for p in procs:
+        try:
+            _, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            _, err = p.communicate()
+        out.append((p.returncode, err))
+    return out
+
+
 def refused(rc: int, err: str, *needles: str) -> None:
     assert rc == 2, (rc, err)
     assert "Traceback" not in err, err
@@ -349,15 +366,14 @@ def test_cli_train_and_probe_on_bad_labels_and_no_images(tmp_path):
     bad = _mnist(tmp_path / "bad", np.zeros((3, 28, 28), np.uint8), np.array([1, 12, 200], np.uint8))
     empty = _mnist(tmp_path / "empty", np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
     out = tmp_path / "out" / "ck"
-    rc, err = cli("train", "--backbone", "simple", "--dataset", "mnist", "--data-root", str(bad), "--epochs", "1",
-                  "--out", str(out), env=env)
-    refused(rc, err, "train-labels-idx1-ubyte: 2 label(s) outside 0..9")
-    rc, err = cli("train", "--backbone", "simple", "--dataset", "mnist", "--data-root", str(empty), "--epochs", "1",
-                  "--out", str(out), env=env)
-    refused(rc, err, "holds no images")
-    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())  # no 0.00% checkpoint
-    rc, err = cli("probe", "--backbone", "simple", "--dataset", "mnist", "--data-root", str(empty), env=env)
-    refused(rc, err, "holds no images")
     (tmp_path / "folder" / "cat").mkdir(parents=True)
-    rc, err = cli("probe", "--backbone", "simple", "--dataset", f"imagefolder:{tmp_path / 'folder'}", env=env)
-    refused(rc, err, "no image files")
+    runs = clis(("train", "--backbone", "simple", "--dataset", "mnist", "--data-root", str(bad), "--epochs", "1",
+                 "--out", str(out)),
+                ("train", "--backbone", "simple", "--dataset", "mnist", "--data-root", str(empty), "--epochs", "1",
+                 "--out", str(out)),
+                ("probe", "--backbone", "simple", "--dataset", "mnist", "--data-root", str(empty)),
+                ("probe", "--backbone", "simple", "--dataset", f"imagefolder:{tmp_path / 'folder'}"), env=env)
+    for (rc, err), needle in zip(runs, ("train-labels-idx1-ubyte: 2 label(s) outside 0..9", "holds no images",
+                                        "holds no images", "no image files")):
+        refused(rc, err, needle)
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())  # no 0.00% checkpoint

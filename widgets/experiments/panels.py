@@ -147,8 +147,9 @@ class ExperimentPlot(QWidget):
             self.series_count += 1
         for label, x, v in refs:
             if x is None or not numeric:
-                self.plot.addItem(pg.InfiniteLine(pos=100 * v, angle=0, pen=pg.mkPen("#555", style=pg.QtCore.Qt.PenStyle.DashLine),
-                                                  label=label[:40], labelOpts={"position": 0.8}))
+                dashed = pg.mkPen("#555", style=pg.QtCore.Qt.PenStyle.DashLine)
+                self.plot.addItem(pg.InfiniteLine(pos=100 * v, angle=0, pen=dashed, label=label[:40],
+                                                  labelOpts={"position": 0.8}))
             else:
                 self.plot.plot([float(x)], [100 * v], pen=None, symbol="d", symbolBrush=None, symbolPen="k",
                                name="paper")

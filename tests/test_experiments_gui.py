@@ -160,3 +160,74 @@ def test_the_plot_takes_new_points_in_place_and_a_burst_of_cells_replots_once(qt
     ws.table.set_cells(list(ws._cells), dict(ws._results))  # a run's end: the same cells and results
     assert ws.table.item(0, 3) is first  # the row was not built again
     ws.shutdown()
+
+
+ARMS = """
+name = "tiny-arms"
+title = "tiny ablation"
+claim = "each ingredient costs something"
+kind = "probe"
+[base]
+backbone = "rdsn"
+dataset = "digits"
+head = "ridge"
+pooling = "gap"
+train_limit = 200
+test_limit = 80
+options = { k = 8, blocks = 1 }
+[[variants]]
+label = "full"
+[[variants]]
+label = "a much longer arm name that would not fit under an axis"
+options = { k = 4, blocks = 1 }
+[[variants]]
+label = "third"
+pooling = "grid2"
+[plot]
+kind = "ablation"
+baseline = ["full"]
+x = "variant"
+y = "test_top1"
+"""
+
+
+def test_an_ablation_is_drawn_one_row_per_arm_and_other_recipes_get_their_axes_back(qtbot, tmp_path):
+    """An ablation recipe's plot: one row per arm in the recipe's order from the top, the names on the left axis,
+    the baseline as a square; a finished cell moves its point in place. Loading another recipe gives the lines'
+    axes back."""
+    from app.tasks import Progress
+    from widgets.experiments.workspace import ExperimentsWorkspace
+
+    arms = tmp_path / "arms.toml"
+    arms.write_text(ARMS)
+    ws = ExperimentsWorkspace(store=Store(tmp_path / "exp.sqlite"))
+    qtbot.addWidget(ws)
+    ws.show()
+    assert ws.load_file(str(arms))
+    names = ["full", "a much longer arm name that would not fit under an axis", "third"]
+    left = ws.plot.plot.getAxis("left")
+    assert left._tickLevels == [list(enumerate(names))] and ws.plot.plot.getViewBox().yInverted()
+    assert ws.plot.point_count() == 0 and not ws.plot.plot.plotItem.legend.isVisible()
+    laid_out = ws.plot.rebuilds
+
+    class Done:
+        def __init__(self, cell, acc):
+            self.cell, self.result = cell, {"test_top1": acc, "seconds": 0.1}
+
+    by_arm = {c["variant"]: c for c in ws._cells}
+    ws._on_progress(Progress(1, 3, "cell done", Done(by_arm["third"], 0.6)))
+    ws._on_progress(Progress(2, 3, "cell done", Done(by_arm["full"], 0.8)))
+    qtbot.waitUntil(lambda: ws.plot.point_count() == 2, timeout=2000)
+    curve, _ = ws.plot._items[0]
+    xs, ys = curve.getData()
+    assert sorted(zip(ys.tolist(), xs.tolist())) == [(0.0, 80.0), (2.0, 60.0)]  # rows: full, third
+    symbols = curve.opts["symbol"]
+    assert [symbols[list(ys).index(0.0)], symbols[list(ys).index(2.0)]] == ["s", "o"]  # the baseline: a square
+    x0, x1 = ws.plot.plot.viewRange()[0]
+    assert x0 <= 60 and 80 <= x1 < 100 and ws.plot.rebuilds == laid_out
+
+    tiny = tmp_path / "tiny.toml"
+    tiny.write_text(TINY)
+    assert ws.load_file(str(tiny))
+    assert left._tickLevels is None and not ws.plot.plot.getViewBox().yInverted()
+    ws.shutdown()

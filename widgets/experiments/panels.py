@@ -9,7 +9,7 @@ from typing import Any
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from widgets.common.live_plot import SteppedRange
+from widgets.common.live_plot import SteppedRange, fitted
 
 COLUMNS = ("variant", "settings", "status", "test top-1", "val top-1", "features / trainable", "seconds")
 PENS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
@@ -95,6 +95,8 @@ class ExperimentPlot(QWidget):
         # the y range steps only when the points (their error bars, the paper's lines) leave it, and the x range is
         # the plan's: a finished cell does not re-lay and repaint both axes as auto-range did (issue 14)
         self.y_range = SteppedRange(self.plot, x=False, y=True)
+        self._arms = False  # an ablation drawn as one row per arm (``_set_arms``)
+        self._x_fit: tuple[float, float] | None = None  # the arms' x range (it steps like ``y_range``)
 
     def set_series(self, series: dict[str, list[tuple]], refs: list[tuple], spec: dict,
                    xs: list | None = None) -> None:
@@ -105,6 +107,14 @@ class ExperimentPlot(QWidget):
         kind and the categories are fixed from the plan on; a series may have no points yet."""
         import numpy as np
 
+        if spec.get("kind") == "ablation":
+            self._set_arms(series, refs, spec, xs)
+            return
+        if self._arms:  # leaving the arms' layout: the axes as the lines over x want them
+            self._arms = False
+            self._shape = None
+            self.plot.invertY(False)
+            self.plot.getAxis("left").setTicks(None)
         xs_all = list(xs) if xs else [x for pts in series.values() for x, _, _ in pts]
         numeric = bool(xs_all) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs_all)
         cats = [] if numeric else list(dict.fromkeys(str(x) for x in xs_all))
@@ -206,3 +216,70 @@ class ExperimentPlot(QWidget):
             return
         ys += [100 * v for _, _, v in refs]
         self.y_range.update(None, min(ys), max(ys))
+
+    # --- an ablation: one row per arm ---------------------------------------------------------------------------
+    def _set_arms(self, series: dict[str, list[tuple]], refs: list[tuple], spec: dict, xs: list | None) -> None:
+        """A recipe whose plot is an ablation (``kind = "ablation"``, x = the variant): one row per arm, in the
+        recipe's order from the top, its name on the left axis (long names stay readable), its mean and spread over
+        seeds along x; the baseline arms (``baseline``) as squares, families of arms in colours of their own, a
+        paper's figure as a vertical line. Laid out once
+        from the plan; a finished cell moves its point in place and the x range steps (as the lines' y range)."""
+        import numpy as np
+
+        from app.experiments.report import METRIC_NAMES
+
+        arms = list(dict.fromkeys(str(x) for x in (xs or [])) or series)
+        base = {str(b) for b in (spec.get("baseline") or [])}
+        # (row, value, spread, series index): x is the arm (the variant); the series may be the arms themselves or
+        # families of them (``series = "backbone"``), coloured apart
+        pts = [(arms.index(str(x)), 100 * m, 100 * sd, si) for si, p in enumerate(series.values())
+               for x, m, sd in p if str(x) in arms]
+        shape = ("arms", tuple(arms), json.dumps(spec, sort_keys=True, default=str), json.dumps(refs, default=str))
+        if shape != self._shape or not self._items:
+            self._shape, self._arms, self._decor, self._x_fit = shape, True, {}, None
+            self.rebuilds += 1
+            self.plot.clear()
+            if self.plot.plotItem.legend is not None:
+                self.plot.plotItem.legend.clear()
+                self.plot.plotItem.legend.setVisible(False)  # the names are on the axis
+            self.y_range.reset()
+            self.plot.getViewBox().disableAutoRange()
+            self.plot.setLogMode(x=False, y=False)
+            metric = spec.get("y", "test_top1")
+            self.plot.setLabel("bottom", spec.get("y_label", METRIC_NAMES.get(metric, metric)) + " (%)")
+            self.plot.setLabel("left", "")
+            self.plot.getAxis("bottom").setTicks(None)
+            self.plot.getAxis("left").setTicks([list(enumerate(arms))])
+            self.plot.invertY(True)  # the recipe's first arm at the top
+            self.plot.setYRange(-0.6, len(arms) - 0.4, padding=0)
+            curve = self.plot.plot([], [], pen=None, symbol="o", symbolSize=9)
+            bars = pg.ErrorBarItem(x=np.zeros(0), y=np.zeros(0), width=np.zeros(0), pen="#1f77b4")
+            self.plot.addItem(bars)
+            self._items = [(curve, bars)]
+            self.series_count = len(arms)
+            for label, _x, v in refs:
+                dashed = pg.mkPen("#555", style=pg.QtCore.Qt.PenStyle.DashLine)
+                self.plot.addItem(pg.InfiniteLine(pos=100 * v, angle=90, pen=dashed, label=label[:40],
+                                                  labelOpts={"position": 0.05}))
+        title = " " if pts else "No finished cells yet: press Run; each arm appears here as it finishes"
+        if self._decor.get("title") != title:
+            self._decor["title"] = title
+            self.plot.setTitle(title, size="10pt")
+        curve, bars = self._items[0]
+        ys = [p[0] for p in pts]
+        xv = [p[1] for p in pts]
+        er = [p[2] for p in pts]
+        families = len(series) > 1 and len(series) < len(arms)
+        brushes = [PENS[p[3] % len(PENS)] if families else PENS[0] for p in pts]
+        symbols = ["s" if arms[i] in base else "o" for i in ys]  # a baseline arm: a square
+        curve.setData(xv, ys, symbolBrush=brushes, symbol=symbols)
+        bars.setData(x=np.asarray(xv), y=np.asarray(ys), width=2 * np.asarray(er))
+        if pts:
+            ends = [v for x, e in zip(xv, er) for v in (x - e, x + e)] + [100 * v for _, _, v in refs]
+            fit = fitted(min(ends), max(ends), self._x_fit)
+            if fit != self._x_fit:
+                self._x_fit = fit
+                self.plot.setXRange(*fit, padding=0)
+        elif self._x_fit is None:
+            self._x_fit = (0.0, 100.0)
+            self.plot.setXRange(0, 100, padding=0.02)

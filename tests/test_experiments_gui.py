@@ -31,12 +31,12 @@ y = "test_top1"
 """
 
 
-def _tiny_opened(qtbot, tmp_path):
-    """The Experiments workspace with the TINY recipe loaded at its full size (two cells)."""
+def _tiny_opened(qtbot, tmp_path, text: str = TINY):
+    """The Experiments workspace with a recipe (by default TINY) loaded at its full size."""
     from widgets.experiments.workspace import ExperimentsWorkspace
 
     recipe = tmp_path / "tiny.toml"
-    recipe.write_text(TINY)
+    recipe.write_text(text)
     ws = ExperimentsWorkspace(store=Store(tmp_path / "exp.sqlite"))
     qtbot.addWidget(ws)
     ws.show()
@@ -162,19 +162,7 @@ def test_the_plot_takes_new_points_in_place_and_a_burst_of_cells_replots_once(qt
     ws.shutdown()
 
 
-ARMS = """
-name = "tiny-arms"
-title = "tiny ablation"
-claim = "each ingredient costs something"
-kind = "probe"
-[base]
-backbone = "rdsn"
-dataset = "digits"
-head = "ridge"
-pooling = "gap"
-train_limit = 200
-test_limit = 80
-options = { k = 8, blocks = 1 }
+ARMS = TINY.split("[grid]")[0].replace('name = "tiny-gui"', 'name = "tiny-arms"') + """
 [[variants]]
 label = "full"
 [[variants]]
@@ -196,14 +184,8 @@ def test_an_ablation_is_drawn_one_row_per_arm_and_other_recipes_get_their_axes_b
     the baseline as a square; a finished cell moves its point in place. Loading another recipe gives the lines'
     axes back."""
     from app.tasks import Progress
-    from widgets.experiments.workspace import ExperimentsWorkspace
 
-    arms = tmp_path / "arms.toml"
-    arms.write_text(ARMS)
-    ws = ExperimentsWorkspace(store=Store(tmp_path / "exp.sqlite"))
-    qtbot.addWidget(ws)
-    ws.show()
-    assert ws.load_file(str(arms))
+    ws = _tiny_opened(qtbot, tmp_path, ARMS)
     names = ["full", "a much longer arm name that would not fit under an axis", "third"]
     left = ws.plot.plot.getAxis("left")
     assert left._tickLevels == [list(enumerate(names))] and ws.plot.plot.getViewBox().yInverted()

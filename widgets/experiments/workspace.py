@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QTimer, QUrl, Slot
-from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QListWidget, QMessageBox,
+from PySide6.QtCore import QSettings, QTimer, Slot
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMessageBox,
                                QProgressBar, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from app.errors import AppError, message
@@ -25,6 +24,7 @@ from widgets.common.worker import Worker
 from widgets.common.workspace import install_shortcut, run_steps
 from widgets.experiments.dataset_field import DatasetField
 from widgets.experiments.download_button import DownloadButton
+from widgets.experiments.history import RunHistory, open_report
 from widgets.experiments.panels import CellTable, ExperimentPlot
 
 REPLOT_MS = 250  # the plot follows finished cells at most four times a second (the table row at once)
@@ -122,8 +122,7 @@ class ExperimentsWorkspace(QWidget):
         self.status.setWordWrap(True)
         lv.addWidget(self.status)
         lv.addWidget(QLabel("<b>Finished experiments</b>"))
-        self.history = QListWidget()
-        self.history.setToolTip("Double-click to open a report")
+        self.history = RunHistory(self.store)
         lv.addWidget(self.history, 1)
 
         yield
@@ -149,7 +148,6 @@ class ExperimentsWorkspace(QWidget):
         self.run_btn.clicked.connect(self.run)
         self.cancel_btn.clicked.connect(self.cancel)
         self.report_btn.clicked.connect(self.open_report)
-        self.history.itemDoubleClicked.connect(lambda item: self._open(item.data(256)))
         install_shortcut(self, "Ctrl+Return", self.run, "Run the experiment")
         install_shortcut(self, "Esc", self.cancel, "Cancel the experiment")
         self.progress.hide()  # shown while an experiment runs (idle, it would look like a text field)
@@ -163,13 +161,13 @@ class ExperimentsWorkspace(QWidget):
         self._plot_later = False
         self._replot()
         yield
-        self._refresh_history()
+        self.history.refresh()
         self._set_running(False)
 
     # --- the Workspace protocol ------------------------------------------------------------------------------
     def set_active(self, active: bool) -> None:
         if active:
-            self._refresh_history()
+            self.history.refresh()
 
     def shortcuts(self) -> list[str]:
         return ["Ctrl+Return: run the experiment", "Esc: cancel it (finished cells are kept)"]
@@ -412,7 +410,7 @@ class ExperimentsWorkspace(QWidget):
         self._replot()
         self.status.setText(f"Done: {len(result.cells)} cells ({result.reused} reused, {result.failed} failed) in "
                             f"{result.seconds:.0f} s. Report: {result.report.get('html', '')}")
-        self._refresh_history()
+        self.history.refresh()
 
     @Slot(str)
     def _on_failed(self, msg: str) -> None:
@@ -437,17 +435,4 @@ class ExperimentsWorkspace(QWidget):
     # --- reports ---------------------------------------------------------------------------------------------
     def open_report(self) -> None:
         if self.result is not None and self.result.report.get("html"):
-            self._open(self.result.report["html"])
-
-    def _open(self, path: str | None) -> None:
-        if path:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
-
-    def _refresh_history(self) -> None:
-        self.history.clear()
-        for run in self.store.runs()[:100]:
-            if not run.get("finished"):
-                continue
-            text = f"{run['experiment']}{' (quick)' if run['quick'] else ''}: {run['cells']} cells, {run['finished']}"
-            self.history.addItem(text)
-            self.history.item(self.history.count() - 1).setData(256, run.get("report"))
+            open_report(self.result.report["html"])

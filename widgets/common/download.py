@@ -81,7 +81,7 @@ class DatasetDownload(QObject):
             self._worker.stop(ms)
 
     def _on_progress(self, p) -> None:
-        if self.sender() is self._worker or self._worker is None:
+        if self.sender() is self._worker:  # an earlier download's late report is dropped
             self.progress.emit(p)
 
     def _end(self, w: Worker, kind: str, detail: Any, folder: Any) -> None:

@@ -211,7 +211,6 @@ class DatasetBrowser(QWidget):
         self.pool.shutdown()
         self.disk_btn.shutdown()  # its dialog's workers
         self._load_worker = None
-        self.downloads.forget()
 
     # --- choices ------------------------------------------------------------------------------------------
     def _update_root_tip(self) -> None:

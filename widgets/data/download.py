@@ -7,7 +7,6 @@ API::
     d.start(name, root)     # download (or repair, where the bar offers "Download again") the built-in dataset
     d.running()             # a download is running
     d.cancel()              # cancel it (True where one was running); an interrupted download resumes next time
-    d.forget()              # nothing to join here (shutdown: the pool joins the worker)
     d.message(str, bool)    # a line for the browser's status (text, is_error)
     d.downloaded(object)    # the folder it downloaded into
 
@@ -48,9 +47,6 @@ class DownloadFlow(QObject):
 
     def cancel(self) -> bool:
         return self._download.cancel()
-
-    def forget(self) -> None:
-        """The browser shuts down: its pool cancels and joins the worker."""
 
     def _on_ended(self, kind: str, text: str, folder) -> None:
         self._work.busy(False)

@@ -13,7 +13,7 @@ import pytest
 
 from app.experiments.cell import CellError, run_cell
 from app.experiments.recipe import Cell, RecipeError, load_recipe, parse
-from app.experiments.report import _flatten, ablation, baselines, command, markdown
+from app.experiments.report import _flatten, ablation, baselines, cell_changes, command, markdown, plot_series
 from app.experiments.runner import run_experiment
 from app.experiments.store import Store
 from app.experiments.svg import delta_chart
@@ -177,6 +177,28 @@ def test_each_arms_change_is_the_mean_of_its_per_seed_differences(quick_on_digit
     svg = Path(res.report["svg"]).read_text()
     assert svg.startswith("<svg") and "sign activation" in svg and f"({100 * (d0 + d1) / 2:+.2f})" in svg
     assert "<svg" in Path(res.report["html"]).read_text()
+
+
+def test_the_live_views_changes_are_the_per_seed_differences(quick_on_digits):
+    """What the Experiments workspace draws for an ablation (``plot_series(change=True)``, ``cell_changes``): each
+    cell's difference against its baseline's cell of the same seed, and per arm their mean and spread; the
+    baselines at zero, no paper figure on a scale of changes."""
+    r, res = quick_on_digits
+    by = {(c["variant"], c["settings"]["model_seed"]): res.results[c["key"]]["test_top1"] for c in res.cells}
+    key = {(c["variant"], c["settings"]["model_seed"]): c["key"] for c in res.cells}
+    changes = cell_changes(res)
+    assert changes[key[("sign activation", 1)]] == pytest.approx(by[("sign activation", 1)] - by[("full", 1)])
+    assert changes[key[("patches: no ZCA whitening", 0)]] == pytest.approx(
+        by[("patches: no ZCA whitening", 0)] - by[("patches: full", 0)])
+    assert changes[key[("full", 0)]] is None and changes[key[("patches: full", 1)]] is None
+    series, refs = plot_series(res, change=True)
+    points = {x: (m, s) for pts in series.values() for x, m, s in pts}
+    d = [by[("no mirror views", s)] - by[("full", s)] for s in (0, 1)]
+    assert points["no mirror views"] == pytest.approx(((d[0] + d[1]) / 2, abs(d[0] - d[1]) / 2 ** 0.5))
+    assert points["full"] == (0.0, 0.0) and points["patches: full"] == (0.0, 0.0) and refs == []
+    values, _ = plot_series(res)
+    assert {x: m for pts in values.values() for x, m, _ in pts}["full"] == pytest.approx(
+        (by[("full", 0)] + by[("full", 1)]) / 2)
 
 
 def test_the_reports_command_names_the_dataset_given_on_the_command_line(quick_on_digits, tmp_path):

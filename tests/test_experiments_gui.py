@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyqtgraph as pg
 import pytest
 
 from app.experiments.store import Store
+from widgets.experiments.panels import CHANGE
 
 pytestmark = pytest.mark.gui
 
@@ -186,6 +188,8 @@ def test_an_ablation_is_drawn_one_row_per_arm_and_other_recipes_get_their_axes_b
     from app.tasks import Progress
 
     ws = _tiny_opened(qtbot, tmp_path, ARMS)
+    assert ws.plot.view_row.isVisibleTo(ws) and ws.plot.shows_change(ws.recipe.plot)  # the default: the change
+    ws.plot.set_view("value")  # here: each arm's accuracy
     names = ["full", "a much longer arm name that would not fit under an axis", "third"]
     left = ws.plot.plot.getAxis("left")
     assert left._tickLevels == [list(enumerate(names))] and ws.plot.plot.getViewBox().yInverted()
@@ -212,4 +216,80 @@ def test_an_ablation_is_drawn_one_row_per_arm_and_other_recipes_get_their_axes_b
     tiny.write_text(TINY)
     assert ws.load_file(str(tiny))
     assert left._tickLevels is None and not ws.plot.plot.getViewBox().yInverted()
+    assert not ws.plot.view_row.isVisibleTo(ws) and ws.table.isColumnHidden(CHANGE)
     ws.shutdown()
+
+
+def _done(cell, acc):
+    class Done:  # what the runner reports for a finished cell
+        def __init__(self):
+            self.cell, self.result = cell, {"test_top1": acc, "val_top1": acc, "seconds": 0.1}
+    return Done()
+
+
+SEEDED_ARMS = ARMS.replace("[plot]", "[seeds]\nmodel = [0, 1]\n[plot]") + """
+[[paper]]
+source = "Somebody"
+setting = "full"
+value = 0.9
+"""
+
+
+def test_an_ablation_shows_each_arms_change_against_its_baseline_in_the_plot_and_the_table(qtbot, tmp_path):
+    """The default view of an ablation is the report's: each arm's change against its baseline, paired by seed
+    (mean and spread of the per-seed differences), around a line at zero; the baseline at zero; an arm whose
+    baseline has not finished has no point; the paper's accuracy is not drawn on a scale of changes. The table's
+    change column gives each cell's own difference. The other view gives the accuracies back; the view is
+    remembered."""
+    from PySide6.QtCore import QSettings
+
+    from app.tasks import Progress
+    from widgets.experiments.workspace import ExperimentsWorkspace
+
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    recipe = tmp_path / "arms.toml"
+    recipe.write_text(SEEDED_ARMS)
+    ws = ExperimentsWorkspace(settings=settings, store=Store(tmp_path / "exp.sqlite"))
+    qtbot.addWidget(ws)
+    ws.show()
+    assert ws.load_file(str(recipe))
+    ws.quick.setChecked(False)
+    assert ws.plot.shows_change(ws.recipe.plot) and not ws.table.isColumnHidden(CHANGE)
+    assert "change of test top-1" in ws.plot.plot.getAxis("bottom").labelText
+    cells = {(c["variant"], c["settings"]["model_seed"]): c for c in ws._cells}
+    third = "third"
+    ws._on_progress(Progress(1, 6, "cell done", _done(cells[(third, 0)], 0.60)))
+    ws._on_progress(Progress(2, 6, "cell done", _done(cells[(third, 1)], 0.70)))
+    ws._replot()
+    assert ws.plot.point_count() == 0  # no baseline yet: no change to show
+    assert ws.table.change_of(cells[(third, 0)]["key"]) == ""
+    ws._on_progress(Progress(3, 6, "cell done", _done(cells[("full", 0)], 0.80)))
+    ws._on_progress(Progress(4, 6, "cell done", _done(cells[("full", 1)], 0.76)))
+    ws._replot()
+    curve, bars = ws.plot._items[0]
+    xs, ys = curve.getData()
+    # by hand: third - full per seed: 0.60 - 0.80 = -20 points, 0.70 - 0.76 = -6 points; mean -13, sample std
+    # |(-20) - (-6)| / sqrt(2) = 9.8995 points
+    got = dict(zip(ys.tolist(), xs.tolist()))
+    assert got[0.0] == pytest.approx(0.0) and got[2.0] == pytest.approx(-13.0)
+    assert bars.opts["width"][list(ys).index(2.0)] == pytest.approx(2 * 14 / 2 ** 0.5)
+    assert ws.table.change_of(cells[(third, 0)]["key"]) == "-20.00 pts"
+    assert ws.table.change_of(cells[(third, 1)]["key"]) == "-6.00 pts"
+    assert ws.table.change_of(cells[("full", 0)]["key"]) == "baseline"
+    assert ws.table.change_of(cells[("a much longer arm name that would not fit under an axis", 0)]["key"]) == ""
+    x0, x1 = ws.plot.plot.viewRange()[0]
+    assert x0 <= -13 - 9.9 and 0 < x1 < 50  # the changes and the zero line in view, not the paper's 90 %
+    lines = [i for i in ws.plot.plot.getPlotItem().items if isinstance(i, pg.InfiniteLine)]
+    assert [ln.value() for ln in lines] == [0.0]
+    ws.plot.view.setCurrentIndex(ws.plot.view.findData("value"))  # the user picks the accuracies
+    curve, _ = ws.plot._items[0]
+    xs, ys = curve.getData()
+    assert dict(zip(ys.tolist(), xs.tolist())) == pytest.approx({0.0: 78.0, 2.0: 65.0})
+    assert sorted(ln.value() for ln in ws.plot.plot.getPlotItem().items if isinstance(ln, pg.InfiniteLine)) == [
+        pytest.approx(90.0)]
+    assert "change" not in ws.plot.plot.getAxis("bottom").labelText
+    ws.shutdown()
+    again = ExperimentsWorkspace(settings=settings, store=Store(tmp_path / "exp.sqlite"))
+    qtbot.addWidget(again)
+    assert again.plot.view.currentData() == "value"
+    again.shutdown()

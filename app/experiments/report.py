@@ -91,21 +91,32 @@ def _pct(ms: tuple[float, float]) -> str:
     return f"{100 * m:.2f} ± {100 * s:.2f}" if s > 0 else f"{100 * m:.2f}"
 
 
-def plot_series(result, gs: list[dict] | None = None, planned: bool = False
+def plot_series(result, gs: list[dict] | None = None, planned: bool = False, change: bool = False
                 ) -> tuple[dict[str, list[tuple]], list[tuple]]:
     """The recipe's plot as data: (series name -> [(x, mean, std)], paper reference points (label, x, value)).
     Works on a partial result (cells still running are left out). ``planned``: every series the recipe's cells will
     give is named, with no points yet where none finished (the live view lays its plot out once, at the plan);
-    ``planned_x`` gives the x values they will take."""
+    ``planned_x`` gives the x values they will take. ``change`` (an ablation recipe): each arm's point is its change
+    against its baseline (``ablation``'s ``delta_<y>``: the mean and std of the per-seed differences; a baseline
+    that finished sits at 0; an arm whose baseline has not finished has no point yet), and no paper figure (those
+    are accuracies, not changes)."""
     r = result.recipe
     gs = groups(result) if gs is None else gs
     p = r.plot or {}
     x = p.get("x")
     y = p.get("y", "test_top1")
     series_key = p.get("series", "variant")
+    change = change and p.get("kind") == "ablation"
+    arms = {a["arm"]: a for a in ablation(result, (y,))} if change else {}
     series: dict[str, list] = {}
     for g in gs:
         m, s = g.get(y, (float("nan"), 0.0))
+        if change:
+            a = arms.get(g["variant"])
+            if a is None or a["n"] == 0:
+                m, s = float("nan"), 0.0
+            else:
+                m, s = (0.0, 0.0) if a["is_baseline"] else a[f"delta_{y}"]
         if math.isnan(m) and not planned:
             continue
         flat = _flatten(g["cells"][0]["settings"])
@@ -115,7 +126,7 @@ def plot_series(result, gs: list[dict] | None = None, planned: bool = False
         if not math.isnan(m):
             points.append((xv, m, s))
     refs = []
-    for pp in r.paper:
+    for pp in [] if change else r.paper:
         if pp.get("metric", "test_top1") == y and (pp.get("dataset") in (None, _dataset(result))):
             refs.append((f"{pp.get('source', 'paper')}: {pp.get('setting', '')}", pp.get("x"), float(pp["value"])))
     return series, refs
@@ -164,12 +175,9 @@ def _seed_key(cell: dict) -> tuple:
     return tuple(sorted((k, v) for k, v in cell["settings"].items() if k.endswith("_seed")))
 
 
-def ablation(result) -> list[dict[str, Any]]:
-    """The ablation as data, one row per arm (variant) in recipe order: ``arm``, ``baseline`` (the arm it is compared
-    with: the last baseline arm before it), ``is_baseline``, ``n`` (finished cells), per metric of
-    ``ABLATION_METRICS`` its (mean, std) over seeds and ``delta_<metric>``: the (mean, std) of the per-seed
-    differences arm - baseline (cells paired by their seeds; seeds either side lacks are left out; NaN when no
-    pair finished). Fractions, like the metrics (x 100 = points)."""
+def _arms(result) -> tuple[dict[str, dict[tuple, dict]], dict[str, str]]:
+    """Each arm's (variant's) finished results by seed key, in recipe order, and the baseline arm each arm is
+    compared with (the last baseline arm before it; the first arm when none is named before it)."""
     base_set = set(baselines(result.recipe))
     by_arm: dict[str, dict[tuple, dict]] = {}
     for c in result.cells:
@@ -177,21 +185,53 @@ def ablation(result) -> list[dict[str, Any]]:
         arm = by_arm.setdefault(c.get("variant", ""), {})
         if r is not None and "error" not in r:
             arm[_seed_key(c)] = r
-    rows, current = [], None
-    for arm, per_seed in by_arm.items():
+    base_of: dict[str, str] = {}
+    current = None
+    for arm in by_arm:
         if arm in base_set or current is None:
             current = arm
+        base_of[arm] = current
+    return by_arm, base_of
+
+
+def ablation(result, metrics: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The ablation as data, one row per arm (variant) in recipe order: ``arm``, ``baseline`` (the arm it is compared
+    with: the last baseline arm before it), ``is_baseline``, ``n`` (finished cells), per metric of
+    ``ABLATION_METRICS`` (and of ``metrics``) its (mean, std) over seeds and ``delta_<metric>``: the (mean, std) of
+    the per-seed differences arm - baseline (cells paired by their seeds; seeds either side lacks are left out; NaN
+    when no pair finished). Fractions, like the metrics (x 100 = points)."""
+    by_arm, base_of = _arms(result)
+    rows = []
+    for arm, per_seed in by_arm.items():
+        current = base_of[arm]
         row: dict[str, Any] = {"arm": arm, "baseline": current, "is_baseline": arm == current, "n": len(per_seed),
                                "selected": sorted({json.dumps(r.get("selected"), sort_keys=True)
                                                    for r in per_seed.values() if r.get("selected")})}
         ref = by_arm[current]
-        for m in ABLATION_METRICS:
+        for m in dict.fromkeys(ABLATION_METRICS + tuple(metrics)):
             row[m] = mean_std([r.get(m) for r in per_seed.values() if r.get(m) is not None])
             diffs = [float(per_seed[k][m]) - float(ref[k][m]) for k in per_seed
                      if k in ref and per_seed[k].get(m) is not None and ref[k].get(m) is not None]
             row[f"delta_{m}"] = mean_std(diffs)
         rows.append(row)
     return rows
+
+
+def cell_changes(result, metric: str = "test_top1") -> dict[str, float | None]:
+    """Each cell's change of ``metric`` against its baseline arm's cell of the same seeds (a fraction; the per-seed
+    differences whose mean is the arm's ``delta_<metric>`` in ``ablation``). None: the cell is a baseline's, has not
+    finished, or its baseline's cell of the same seeds has not."""
+    by_arm, base_of = _arms(result)
+    out: dict[str, float | None] = {}
+    for c in result.cells:
+        arm = c.get("variant", "")
+        base = base_of.get(arm, arm)
+        mine = by_arm.get(arm, {}).get(_seed_key(c))
+        ref = by_arm.get(base, {}).get(_seed_key(c))
+        ok = (arm != base and mine is not None and ref is not None and mine.get(metric) is not None
+              and ref.get(metric) is not None)
+        out[c["key"]] = float(mine[metric]) - float(ref[metric]) if ok else None
+    return out
 
 
 def _points(ms: tuple[float, float]) -> str:

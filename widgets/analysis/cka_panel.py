@@ -17,6 +17,7 @@ from app.data import formats
 from app.imaging import colormaps
 from widgets.analysis.common import DEFAULT_TRAINED, ModelCombo, TaskBar
 from widgets.common.labels_item import LabelsItem
+from widgets.common.live_plot import axis_label
 from widgets.common.steady import reserve_lines
 from widgets.common.worker import WorkerPool
 from widgets.common.workspace import run_steps
@@ -115,8 +116,8 @@ class CKAPanel(QWidget):
                                QRectF(0, 0, M.shape[1], M.shape[0]))
         self.plot.getAxis("bottom").setTicks([[(j + 0.5, n) for j, n in enumerate(res.layers_b)]])
         self.plot.getAxis("left").setTicks([[(i + 0.5, n) for i, n in enumerate(res.layers_a)]])
-        self.plot.setLabel("left", f"A: {res.label_a}")
-        self.plot.setLabel("bottom", f"B: {res.label_b}")
+        axis_label(self.plot, "left", f"A: {res.label_a}")
+        axis_label(self.plot, "bottom", f"B: {res.label_b}")
         self.plot.setTitle(f"{res.kernel} CKA on {res.n_images} images", size="10pt")
         self.plot.setRange(xRange=(0, M.shape[1]), yRange=(0, M.shape[0]), padding=0.02)
         self.readout.setText(f"Rows: the layers of {res.label_a}; columns: {res.label_b}. Hover a cell for its value.")

@@ -20,6 +20,15 @@ from PySide6.QtWidgets import QGraphicsItem
 AXES = ("left", "bottom", "right", "top")
 
 
+def axis_label(plot: pg.PlotWidget | pg.PlotItem, side: str, text: str) -> None:
+    """Set an axis' label and centre it again. pyqtgraph positions the label only when the axis is resized: a new
+    text of another length on an axis that keeps its size stayed where the old text was centred (a short label
+    after a long one sat far left of the middle)."""
+    item = plot.getPlotItem() if isinstance(plot, pg.PlotWidget) else plot
+    item.setLabel(side, text)
+    item.getAxis(side).resizeEvent()
+
+
 def cache_axes(plot: pg.PlotWidget | pg.PlotItem) -> None:
     """Draw the plot's axes from a cached pixmap (redrawn only when their range, size or labels change)."""
     item = plot.getPlotItem() if isinstance(plot, pg.PlotWidget) else plot

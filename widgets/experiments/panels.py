@@ -7,11 +7,15 @@ import math
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
-from widgets.common.live_plot import SteppedRange, fitted
+from widgets.common.live_plot import SteppedRange, axis_label, fitted
 
-COLUMNS = ("variant", "settings", "status", "test top-1", "val top-1", "features / trainable", "seconds")
+COLUMNS = ("variant", "settings", "status", "test top-1", "vs baseline", "val top-1", "features / trainable",
+           "seconds")
+CHANGE = COLUMNS.index("vs baseline")  # an ablation's column (hidden for other recipes): the change per cell
 PENS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
 
 
@@ -29,8 +33,11 @@ class CellTable(QTableWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.setColumnHidden(CHANGE, True)
         self._rows: dict[str, int] = {}
         self._shown: dict[str, Any] = {}  # key -> the result its row shows (``update_cell`` skips an unchanged one)
+        self._variants: dict[str, str] = {}  # key -> its arm (variant)
+        self._changes: dict[str, str] = {}  # key -> the text its change column shows
 
     def set_cells(self, cells: list[dict], results: dict[str, dict]) -> None:
         """Show these cells and their results. The same cells again (a run's end after its live updates) only
@@ -42,6 +49,8 @@ class CellTable(QTableWidget):
         self.setRowCount(len(cells))
         self._rows = {}
         self._shown = {}
+        self._changes = {}
+        self._variants = {c["key"]: c.get("variant") or "" for c in cells}
         for i, c in enumerate(cells):
             self._rows[c["key"]] = i
             s = {k: v for k, v in c["settings"].items() if k not in ("backbone", "dataset")}
@@ -66,10 +75,36 @@ class CellTable(QTableWidget):
             extra = r.get("n_features") if r.get("n_features") is not None else r.get("trainable")
             vals = ("done", _pct(r.get("test_top1")), _pct(r.get("val_top1")),
                     f"{extra:,}" if isinstance(extra, int) else "-", f"{r.get('seconds', 0):.1f}")
-        for j, v in enumerate(vals):
-            if j == 0 and r is not None and "error" in r:
+        for j, v in zip((2, 3, 5, 6, 7), vals):
+            if j == 2 and r is not None and "error" in r:
                 continue
-            self.setItem(i, 2 + j, QTableWidgetItem(v))
+            self.setItem(i, j, QTableWidgetItem(v))
+
+    def set_changes(self, changes: dict[str, float | None] | None, baselines: set[str] = frozenset(),
+                    metric: str = "test top-1") -> None:
+        """An ablation's column: each cell's change of ``metric`` against its baseline arm's cell of the same seeds
+        (``app.experiments.report.cell_changes``, fractions), "baseline" for a baseline arm's cells, empty while a
+        pair is unfinished; None hides the column (other recipes). Only the cells whose text changed are set."""
+        self.setColumnHidden(CHANGE, changes is None)
+        if changes is None:
+            return
+        tip = (f"The change of {metric} against the baseline arm's cell of the same seeds, in percentage points "
+               "(the plot's change view shows the mean and spread over seeds)")
+        if self.horizontalHeaderItem(CHANGE).toolTip() != tip:
+            self.horizontalHeaderItem(CHANGE).setToolTip(tip)
+        for key, i in self._rows.items():
+            d = changes.get(key)
+            text = ("baseline" if self._variants.get(key) in baselines
+                    else "" if d is None or math.isnan(d) else f"{100 * d:+.2f} pts")
+            if self._changes.get(key) != text or self.item(i, CHANGE) is None:
+                self._changes[key] = text
+                self.setItem(i, CHANGE, QTableWidgetItem(text))
+
+    def change_of(self, key: str) -> str:
+        """The text the change column shows for this cell (tests)."""
+        i = self._rows.get(key)
+        item = self.item(i, CHANGE) if i is not None else None
+        return item.text() if item is not None else ""
 
     def status_of(self, key: str) -> str:
         i = self._rows.get(key)
@@ -78,6 +113,8 @@ class CellTable(QTableWidget):
 
 
 class ExperimentPlot(QWidget):
+    view_changed = Signal()  # the user picked the other view of an ablation (its change or its accuracy)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.plot = pg.PlotWidget()
@@ -86,6 +123,21 @@ class ExperimentPlot(QWidget):
         self.plot.setMinimumHeight(220)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        # an ablation is shown as each arm's change against its baseline (as the report's chart) or as its accuracy
+        self.view_row = QWidget()
+        vr = QHBoxLayout(self.view_row)
+        vr.setContentsMargins(0, 0, 0, 0)
+        vr.addWidget(QLabel("Show"))
+        self.view = QComboBox()
+        self.view.addItem("each arm's change against its baseline", "change")
+        self.view.addItem("each arm's accuracy", "value")
+        self.view.setToolTip("An ablation: the change of each arm against the baseline arm above it (paired by seed, "
+                             "mean and spread over seeds; the report's chart), or each arm's accuracy")
+        vr.addWidget(self.view)
+        vr.addStretch(1)
+        self.view_row.hide()
+        self.view.currentIndexChanged.connect(lambda *_: self.view_changed.emit())
+        lay.addWidget(self.view_row)
         lay.addWidget(self.plot)
         self.series_count = 0
         self._shape: tuple | None = None  # what the items drawn now were built for (``set_series``)
@@ -98,6 +150,16 @@ class ExperimentPlot(QWidget):
         self._arms = False  # an ablation drawn as one row per arm (``_set_arms``)
         self._x_fit: tuple[float, float] | None = None  # the arms' x range (it steps like ``y_range``)
 
+    def shows_change(self, spec: dict | None) -> bool:
+        """Whether a recipe with this plot is drawn as its arms' changes (an ablation, the change view picked)."""
+        return bool(spec) and spec.get("kind") == "ablation" and self.view.currentData() == "change"
+
+    def set_view(self, view: str) -> None:
+        """Pick the ablation view: "change" or "value" (a remembered setting; anything else is ignored)."""
+        i = self.view.findData(view)
+        if i >= 0:
+            self.view.setCurrentIndex(i)
+
     def set_series(self, series: dict[str, list[tuple]], refs: list[tuple], spec: dict,
                    xs: list | None = None) -> None:
         """Draw the claim's series (``app.experiments.report.plot_series``). When only the points changed (a cell
@@ -107,6 +169,7 @@ class ExperimentPlot(QWidget):
         kind and the categories are fixed from the plan on; a series may have no points yet."""
         import numpy as np
 
+        self.view_row.setHidden(spec.get("kind") != "ablation")
         if spec.get("kind") == "ablation":
             self._set_arms(series, refs, spec, xs)
             return
@@ -184,11 +247,11 @@ class ExperimentPlot(QWidget):
         if "log_x" in changed:
             self.plot.setLogMode(x=log_x, y=False)
         if "left" in changed:
-            self.plot.setLabel("left", decor["left"])
+            axis_label(self.plot, "left", decor["left"])
         if "title" in changed:
             self.plot.setTitle(decor["title"], size="10pt")
         if "bottom" in changed:
-            self.plot.setLabel("bottom", decor["bottom"])
+            axis_label(self.plot, "bottom", decor["bottom"])
         if "ticks" in changed:
             self.plot.getAxis("bottom").setTicks(decor["ticks"])
         if "auto" in changed:
@@ -222,8 +285,9 @@ class ExperimentPlot(QWidget):
         """A recipe whose plot is an ablation (``kind = "ablation"``, x = the variant): one row per arm, in the
         recipe's order from the top, its name on the left axis (long names stay readable), its mean and spread over
         seeds along x; the baseline arms (``baseline``) as squares, families of arms in colours of their own, a
-        paper's figure as a vertical line. Laid out once
-        from the plan; a finished cell moves its point in place and the x range steps (as the lines' y range)."""
+        paper's figure as a vertical line. Laid out once from the plan; a finished cell moves its point in place and
+        the x range steps (as the lines' y range). ``spec["view"] == "change"``: the points are the arms' changes
+        against their baselines (``plot_series(change=True)``), in points, around a line at zero."""
         import numpy as np
 
         from app.experiments.report import METRIC_NAMES
@@ -234,6 +298,7 @@ class ExperimentPlot(QWidget):
         # families of them (``series = "backbone"``), coloured apart
         pts = [(arms.index(str(x)), 100 * m, 100 * sd, si) for si, p in enumerate(series.values())
                for x, m, sd in p if str(x) in arms]
+        change = spec.get("view") == "change"
         shape = ("arms", tuple(arms), json.dumps(spec, sort_keys=True, default=str), json.dumps(refs, default=str))
         if shape != self._shape or not self._items:
             self._shape, self._arms, self._decor, self._x_fit = shape, True, {}, None
@@ -246,8 +311,10 @@ class ExperimentPlot(QWidget):
             self.plot.getViewBox().disableAutoRange()
             self.plot.setLogMode(x=False, y=False)
             metric = spec.get("y", "test_top1")
-            self.plot.setLabel("bottom", spec.get("y_label", METRIC_NAMES.get(metric, metric)) + " (%)")
-            self.plot.setLabel("left", "")
+            name = spec.get("y_label", METRIC_NAMES.get(metric, metric))
+            axis_label(self.plot, "bottom", f"change of {name} against the baseline arm above it (points; mean ± "
+                                            "std over seeds)" if change else f"{name} (%)")
+            axis_label(self.plot, "left", "")
             self.plot.getAxis("bottom").setTicks(None)
             self.plot.getAxis("left").setTicks([list(enumerate(arms))])
             self.plot.invertY(True)  # the recipe's first arm at the top
@@ -261,6 +328,8 @@ class ExperimentPlot(QWidget):
                 dashed = pg.mkPen("#555", style=pg.QtCore.Qt.PenStyle.DashLine)
                 self.plot.addItem(pg.InfiniteLine(pos=100 * v, angle=90, pen=dashed, label=label[:40],
                                                   labelOpts={"position": 0.05}))
+            if change:  # zero: no change against the baseline (left of it: the ingredient the arm drops helped)
+                self.plot.addItem(pg.InfiniteLine(pos=0.0, angle=90, pen=pg.mkPen("#888", width=1)))
         title = " " if pts else "No finished cells yet: press Run; each arm appears here as it finishes"
         if self._decor.get("title") != title:
             self._decor["title"] = title
@@ -276,10 +345,12 @@ class ExperimentPlot(QWidget):
         bars.setData(x=np.asarray(xv), y=np.asarray(ys), width=2 * np.asarray(er))
         if pts:
             ends = [v for x, e in zip(xv, er) for v in (x - e, x + e)] + [100 * v for _, _, v in refs]
+            if change:  # the zero line in view, and at least half a point either side of it
+                ends += [-0.5, 0.5]
             fit = fitted(min(ends), max(ends), self._x_fit)
             if fit != self._x_fit:
                 self._x_fit = fit
                 self.plot.setXRange(*fit, padding=0)
         elif self._x_fit is None:
-            self._x_fit = (0.0, 100.0)
-            self.plot.setXRange(0, 100, padding=0.02)
+            self._x_fit = (-1.0, 1.0) if change else (0.0, 100.0)
+            self.plot.setXRange(*self._x_fit, padding=0.02)

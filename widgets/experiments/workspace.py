@@ -133,6 +133,7 @@ class ExperimentsWorkspace(QWidget):
         yield
         right.addWidget(self.plot)
         right.addWidget(self.table)
+        self.plot.view_changed.connect(self._replot)
         split = QSplitter()
         split.addWidget(left)
         split.addWidget(right)
@@ -199,6 +200,7 @@ class ExperimentsWorkspace(QWidget):
         ex = read_str(self.settings, "experiments/executor", "inline")
         if self.executor.findText(ex) >= 0:
             self.executor.setCurrentText(ex)
+        self.plot.set_view(read_str(self.settings, "experiments/ablation_view", "change"))
 
     def _first_runnable(self) -> int:
         """The index of the first shipped recipe whose quick cells find their data (``dataset_problem``), -1: none."""
@@ -216,6 +218,7 @@ class ExperimentsWorkspace(QWidget):
         self.settings.setValue("experiments/recipe", self.recipe_combo.currentText())
         self.settings.setValue("experiments/quick", self.quick.isChecked())
         self.settings.setValue("experiments/executor", self.executor.currentText())
+        self.settings.setValue("experiments/ablation_view", self.plot.view.currentData())
 
     # --- recipe ----------------------------------------------------------------------------------------------
     def _on_recipe(self, *_a) -> None:
@@ -429,8 +432,23 @@ class ExperimentsWorkspace(QWidget):
         gs = groups(partial)
         # laid out for every cell of the plan: the series, legend and x categories are there before the first
         # result, so a finished cell only moves points (no rebuild while the experiment runs; issue 14)
-        series, refs = plot_series(partial, gs, planned=True)
-        self.plot.set_series(series, refs, self.recipe.plot, xs=planned_x(partial, gs))
+        spec = dict(self.recipe.plot or {})
+        change = self.plot.shows_change(spec)
+        series, refs = plot_series(partial, gs, planned=True, change=change)
+        self.plot.set_series(series, refs, {**spec, "view": "change"} if change else spec,
+                             xs=planned_x(partial, gs))
+        self._show_changes(partial)
+
+    def _show_changes(self, partial: ExperimentResult) -> None:
+        """An ablation's table column: each finished cell's change against its baseline's cell of the same seeds."""
+        from app.experiments.report import METRIC_NAMES, baselines, cell_changes
+
+        spec = self.recipe.plot or {}
+        if spec.get("kind") != "ablation":
+            self.table.set_changes(None)
+            return
+        y = spec.get("y", "test_top1")
+        self.table.set_changes(cell_changes(partial, y), set(baselines(self.recipe)), METRIC_NAMES.get(y, y))
 
     # --- reports ---------------------------------------------------------------------------------------------
     def open_report(self) -> None:

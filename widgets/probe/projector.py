@@ -14,6 +14,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from widgets.common.image_view import ImageView
+from widgets.common.live_plot import axis_label
 from widgets.probe.plots import PALETTE
 
 EXTRA = [(188, 189, 34), (127, 127, 127)]
@@ -116,8 +117,8 @@ class ProjectorView(QWidget):
         for k in present:
             item = pg.ScatterPlotItem(size=8, pen=None, brush=pg.mkBrush(*label_colour(k)))
             legend.addItem(item, self.class_name(k))
-        self.plot.setLabel("bottom", f"{p.method.upper()} 1")
-        self.plot.setLabel("left", f"{p.method.upper()} 2")
+        axis_label(self.plot, "bottom", f"{p.method.upper()} 1")
+        axis_label(self.plot, "left", f"{p.method.upper()} 2")
         self.plot.autoRange()
         lo, hi = float(p.xy[:, 1].min()), float(p.xy[:, 1].max())
         self.plot.setYRange(lo, hi + 0.3 * (hi - lo + 1e-9), padding=0.02)  # room for the legend above the points

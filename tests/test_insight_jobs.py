@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -49,6 +51,42 @@ def test_cka_of_one_architecture_carries_two_random_initialisations_as_its_refer
     other = run_to_end(cka_job(tiny(), ModelSpec.make("simple", options=dict(TINY, widths=(4, 6))), "digits", 40))
     assert other.reference == () and other.reference_text() == "" and "reference" not in other.to_dict()
     assert CKAResult(np.eye(1), ("a",), ("a",), "linear", 2, "x", "y").reference == ()
+
+
+def test_the_seed_reference_is_computed_once_per_architecture_images_and_kernel(monkeypatch):
+    """Comparing one architecture again (another model of it, or the same pair) reuses the reference; other
+    images, another kernel, another architecture or other seeds compute it (the values as computed afresh)."""
+    import app.analysis.cka as cka
+    from app.analysis import jobs
+    from app.analysis.jobs import sample, with_seed_reference
+
+    monkeypatch.setattr(jobs, "_REFERENCES", {})
+    calls = []
+    real = cka.cka_matrix
+
+    def counted(*a, **kw):
+        calls.append(kw.get("label_a"))
+        return (yield from real(*a, **kw))
+
+    monkeypatch.setattr(cka, "cka_matrix", counted)
+    first = run_to_end(cka_job(tiny(seed=4), tiny(seed=7), "digits", 40))
+    assert calls == ["tiny", "seed 4"]
+    other_model = dataclasses.replace(tiny(seed=4), label="another model of it")
+    again = run_to_end(cka_job(other_model, random_twin(tiny(seed=4)), "digits", 40))
+    assert calls == ["tiny", "seed 4", "another model of it"] and again.reference == first.reference
+    run_to_end(cka_job(tiny(seed=4), tiny(seed=7), "digits", 41))  # other images
+    run_to_end(cka_job(tiny(seed=4), tiny(seed=7), "digits", 40, kernel="rbf"))
+    run_to_end(cka_job(tiny(seed=5), tiny(seed=7), "digits", 40))  # other seeds: 5 and 6
+    wider = ModelSpec.make("simple", label="tiny", options=dict(TINY, widths=(4, 6)), seed=4)
+    run_to_end(cka_job(wider, wider, "digits", 40))
+    assert calls.count("seed 4") == 4 and calls.count("seed 5") == 1
+    # a changed dataset is never answered from the cache: the same name and size, other pixels
+    ds = sample("digits", 40)
+    run_to_end(with_seed_reference(first, tiny(seed=4), ds))
+    assert calls.count("seed 4") == 4  # the same images: reused
+    changed = dataclasses.replace(ds, images=np.ascontiguousarray(ds.images[::-1]))
+    run_to_end(with_seed_reference(first, tiny(seed=4), changed))
+    assert calls.count("seed 4") == 5
 
 
 def test_top_patch_is_the_argmax_and_the_mosaic_has_a_cell_per_patch():

@@ -12,6 +12,7 @@ here, the widgets only show them).
 from __future__ import annotations
 
 import dataclasses
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,13 +95,39 @@ def same_architecture(spec_a, spec_b) -> bool:
     return spec_a.backbone == spec_b.backbone and dict(spec_a.options) == dict(spec_b.options)
 
 
+# the seed references computed in this process, newest last: (architecture, seeds, images, kernel, layers) -> values.
+# A reference depends on nothing else (no weights: both models are random twins), so comparing one model with
+# several others, or again, computes it once (it was half of each comparison: 0.3-0.6 s on 300 digits, more on
+# larger models and samples). The images' bytes are in the key: a changed dataset is never answered from here.
+_REFERENCES: dict[tuple, tuple[float, ...]] = {}
+_REFERENCES_LOCK = threading.Lock()  # the Insight panels' workers may compute two at once
+REFERENCES_KEPT = 8
+
+
+def _reference_key(twin, seeds: tuple[int, int], ds, kernel: str, layers: tuple[str, ...]) -> tuple:
+    import hashlib
+
+    images = np.ascontiguousarray(ds.images)
+    digest = hashlib.sha256(images.view(np.uint8).reshape(-1) if images.size else b"").hexdigest()
+    arch = dataclasses.replace(twin, label="", seed=0)
+    return (repr(arch), seeds, images.shape, str(images.dtype), digest, kernel, layers)
+
+
 def with_seed_reference(res, spec, ds, kernel: str = "linear", cancel: CancelToken | None = None):
     """Task: ``res`` with its reference: each layer's CKA between two random initialisations of ``spec``'s
-    architecture (its random twin at seeds s and s + 1) on the same images, the layers being ``res``'s rows."""
+    architecture (its random twin at seeds s and s + 1) on the same images, the layers being ``res``'s rows.
+    Computed once per process for the same architecture, seeds, images, kernel and layers (``_REFERENCES``)."""
     from app.analysis.cka import cka_matrix
 
     twin = random_twin(spec)
     seeds = (int(twin.seed), int(twin.seed) + 1)
+    key = _reference_key(twin, seeds, ds, kernel, tuple(res.layers_a))
+    with _REFERENCES_LOCK:
+        kept = _REFERENCES.pop(key, None)
+        if kept is not None:
+            _REFERENCES[key] = kept  # the newest again
+    if kept is not None:
+        return dataclasses.replace(res, reference=kept, reference_seeds=seeds)
     m0, i0 = built(dataclasses.replace(twin, seed=seeds[0]), ds)
     m1, i1 = built(dataclasses.replace(twin, seed=seeds[1]), ds)
     names = [i.name for i in m0.feature_info]
@@ -108,7 +135,12 @@ def with_seed_reference(res, spec, ds, kernel: str = "linear", cancel: CancelTok
     yield Progress(0, None, "the reference: two random initialisations")
     ref = yield from cka_matrix(m0, m1, ds.images, i0, i1, kernel=kernel, layers_a=layers, layers_b=layers,
                                 label_a=f"seed {seeds[0]}", label_b=f"seed {seeds[1]}", cancel=cancel)
-    return dataclasses.replace(res, reference=tuple(float(v) for v in np.diag(ref.matrix)), reference_seeds=seeds)
+    values = tuple(float(v) for v in np.diag(ref.matrix))
+    with _REFERENCES_LOCK:
+        _REFERENCES[key] = values
+        while len(_REFERENCES) > REFERENCES_KEPT:
+            _REFERENCES.pop(next(iter(_REFERENCES)))
+    return dataclasses.replace(res, reference=values, reference_seeds=seeds)
 
 
 @dataclass(frozen=True)

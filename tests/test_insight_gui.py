@@ -107,6 +107,10 @@ def test_filters_panel_plots_trained_beside_random_twin(qtbot, insight):
     assert [s.kind for s in p.sets] == ["trained", "random"]
     assert p.layer.count() == 3 and len(p.series()) == 2
     assert len(p.spectrum.getPlotItem().listDataItems()) == 2
+    # one legend over the four plots, none inside them (a corner legend covered the data there)
+    assert all(w.getPlotItem().legend is None for w in (p.spectrum, p.orient, p.pca, p.sparse))
+    text = p.legend.text()
+    assert "simple (trained, MNIST)" in text and "rgb(31, 119, 180)" in text and "rgb(214, 39, 40)" in text
 
 
 # --- the projector and the confusion filter in Probe's results --------------------------------------------------

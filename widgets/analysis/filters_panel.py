@@ -4,23 +4,34 @@ radial power spectrum, orientation histogram, variance explained by the top eige
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.analysis.jobs import filters_job
 from widgets.probe.plots import plot
 from widgets.analysis.common import DEFAULT_TRAINED, ModelCombo, TaskBar
+from widgets.common.steady import reserve_lines
 from widgets.common.worker import WorkerPool
 from widgets.common.workspace import run_steps
+
+def legend_html(entries: list[tuple[str, tuple[int, int, int]]]) -> str:
+    """One line of legend: a coloured square and the label of each (label, rgb); " " for none."""
+    return "&nbsp;&nbsp;&nbsp;".join(f'<span style="color: rgb{tuple(c)}">&#9632;</span>&nbsp;{escape(label)}'
+                                     for label, c in entries) or " "
+
 
 COLOURS = {"trained": (31, 119, 180), "random": (214, 39, 40), "hand-designed": (44, 160, 44)}
 
 
 def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
-    w = plot(title, left, bottom, size="9pt", legend=True)
+    # no legend in the plot: one legend line over the four (``FiltersPanel.legend``). A legend in each plot's corner
+    # covered the data there (the highest bar, the spectrum's and the PCA's curves in the upper right)
+    w = plot(title, left, bottom, size="9pt")
     for ax in ("left", "bottom"):
         w.getAxis(ax).enableAutoSIPrefix(False)  # shares are shares, not "x0.001"
     return w
@@ -53,6 +64,8 @@ class FiltersPanel(QWidget):
         self.bar.run_clicked.connect(self.compute)
         self.note = QLabel("Trained (blue) vs random twin (red) vs hand-designed banks of the session (green).")
         self.note.setWordWrap(True)
+        self.legend = reserve_lines(QLabel(" "), 1)  # the four plots' one legend (``draw``); its line from the start
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
         yield
         self.spectrum = _plot("Radial power spectrum", "energy share", "frequency (0 = DC … Nyquist)")
         yield
@@ -68,6 +81,7 @@ class FiltersPanel(QWidget):
         lay.addLayout(row)
         lay.addWidget(self.bar)
         lay.addWidget(self.note)
+        lay.addWidget(self.legend)
         lay.addLayout(grid, 1)
         self.layer.currentIndexChanged.connect(lambda _=0: self.draw())
 
@@ -117,6 +131,7 @@ class FiltersPanel(QWidget):
             x = np.array([0.0, 1.0]) + (k - (len(ser) - 1) / 2) * 0.25
             self.sparse.addItem(pg.BarGraphItem(x=x, height=[s.sparsity, s.coherence_mean], width=0.22,
                                                 brush=pg.mkBrush(c), pen=None, name=label))
+        self.legend.setText(legend_html([(label, COLOURS.get(kind, (120, 120, 120))) for label, kind, _ in ser]))
         self.sparse.getAxis("bottom").setTicks([[(0, "sparsity (|w| < 1% max)"), (1, "mean coherence")]])
         self.sparse.setYRange(0, 1, padding=0.05)
         self.pca.setYRange(0, 1, padding=0.05)

@@ -133,3 +133,24 @@ def test_the_training_dialogs_loss_range_follows_its_points(qtbot, fe_home, tmp_
     dlg._redraw()
     y0, y1 = dlg.loss_plot.getViewBox().viewRange()[1]
     assert y0 <= 3.0 / 40 and y1 >= 3.0
+
+
+@pytest.mark.gui
+def test_probe_curves_show_a_validation_sweeps_fit_in_progress_from_its_start(qtbot):
+    """A sweep fits each grid value from step 1 again: the live curves start over with each fit (they drew a line
+    back to step 1 over the previous fit); two runs keep their own curves; the run's end shows what it stored."""
+    from widgets.probe.curves import CurvesView
+
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.add_run(0, "run")
+    view.add_run(1, "other")
+    _points(view, 1, 14)  # the first grid value's fit: steps 1..13
+    view.add_point(1, types.SimpleNamespace(step=5, loss=1.0, train_acc=None, val_acc=None))
+    _points(view, 1, 6, loss=lambda i: 0.5 / i)  # the second value's fit, from its warm start
+    view._redraw()
+    x, y = view.series[0]["loss"].item.getData()
+    assert x.tolist() == [1, 2, 3, 4, 5] and y.tolist() == pytest.approx([0.5 / i for i in range(1, 6)])
+    assert view.series[0]["val"].n == 5 and view.series[1]["loss"].n == 1
+    view.set_curves(0, [{"step": 1, "loss": 0.4, "train_acc": 1.0, "val_acc": 0.9}])  # the selected fit, stored
+    assert view.series[0]["loss"].item.getData()[0].tolist() == [1]

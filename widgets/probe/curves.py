@@ -56,6 +56,7 @@ class CurvesView(QWidget):
     def __init__(self, parent: QWidget | None = None, *, stepwise: bool = False) -> None:
         super().__init__(parent)
         self.series: dict[int, dict[str, _Series]] = {}
+        self._last_step: dict[int, float] = {}  # each run's last live step (``add_point``: a new fit of a sweep)
         self._dirty: set[int] = set()
         self.build_steps = self._build()  # a plot per step (the Probe's start-up: widgets.common.workspace)
         if not stepwise:
@@ -103,6 +104,7 @@ class CurvesView(QWidget):
         self.acc_plot.clear()
         self.loss_legend.clear()
         self.series.clear()
+        self._last_step.clear()
         self._dirty.clear()
         self.loss_range.reset()
 
@@ -128,9 +130,18 @@ class CurvesView(QWidget):
             self._timer.start()
 
     def add_point(self, key: int, p: Any) -> None:
+        """One point of a run's fit in progress. A step that does not follow the run's last one starts the next fit
+        of a validation sweep (each grid value is a fit of its own, counted from step 1): the run's curves then
+        show that fit from its start, instead of a line drawn back across the plot to step 1 and over the previous
+        fit (the run's end shows the selected value's fit: ``set_curves``)."""
         s = self.series.get(key)
         if s is None:
             return
+        last = self._last_step.get(key)
+        if last is not None and p.step <= last:
+            for x in s.values():
+                x.set([], [])
+        self._last_step[key] = p.step
         if p.loss is not None and math.isfinite(p.loss):  # closed-form heads (ridge, k-NN) have no loss
             s["loss"].append(p.step, p.loss)
         if p.train_acc is not None:

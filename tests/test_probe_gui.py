@@ -118,6 +118,11 @@ def test_train_random_and_trained_on_digits(qtbot, make_ws):
     assert len(ws.history.list()) == 2
     assert ws.curves.point_count() > 0 and len(ws.curves.series) == 2
     assert all(s["loss"].n > 0 and s["val"].n > 0 for s in ws.curves.series.values())
+    # under the curves: each run whose sweep selected a value after the first, and where its fit started
+    runs = [ws.history_panel.load(r.id) for r in ws.history.list()]
+    notes = [f"{r.label}: {r.curve_text()}" for r in runs if r.curve_text()]
+    assert all(n in ws.curves.caption.toolTip() for n in notes)
+    assert (ws.curves.caption.text() == " ") == (not notes)
     # the two curve plots are painted on turns of their own (widgets.common.turns.Stagger): none is left held
     qtbot.waitUntil(lambda: ws.curves._stagger.held() == 0, timeout=2_000)
     assert ws.curves.loss_plot.updatesEnabled() and ws.curves.acc_plot.updatesEnabled()

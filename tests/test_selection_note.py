@@ -4,6 +4,8 @@ others is never shown as a choice (issue 13: the weight decays that tied on MNIS
 
 from __future__ import annotations
 
+import pytest
+
 from app.probe.config import selection_note
 
 
@@ -99,3 +101,48 @@ def test_the_run_json_and_the_results_view_carry_the_counts(capsys, fe_home):
     view = RunView.from_dict(d)
     assert view.selection_iterations == tuple(d["selection_iterations"])
     assert view.selection_text() == selection_note(d["selection"], d["selection_iterations"])
+
+
+def test_the_curves_note_names_the_selected_fit_and_where_it_started():
+    """The Probe's training curves show the selected value's fit, which the sweep started from the previous value's
+    solution: a one-point curve (the trained simple model on digits: 1e-5 after 1e-4, one iteration) is that fit's
+    whole length, as the note under the curves says."""
+    from app.probe.config import curve_note
+
+    table = [(0.1, 0.9591), (0.01, 0.9814), (0.001, 0.9851), (1e-4, 0.9851), (1e-5, 0.9888)]
+    assert curve_note("logistic", {"weight_decay": 1e-5}, table, (16, 19, 13, 5, 1)) == \
+        "weight_decay 1e-05 (from 0.0001) in 1 iteration"
+    # the layer the run also selected is not the swept value (its 1 would match the grid's 1.0)
+    assert curve_note("svm", {"layer": 1, "C": 1.0}, [(0.1, 0.9), (1.0, 0.95)], (7, 3)) == \
+        "C 1 (from 0.1) in 3 iterations"
+    assert curve_note("logistic", {"weight_decay": 1e-5}, table) == "weight_decay 1e-05 (from 0.0001)"  # old runs
+    assert curve_note("logistic", {"weight_decay": 0.1}, table, (16, 19, 13, 5, 1)) == ""  # fitted from zero
+    assert curve_note("ridge", {"alpha": 1.0}, [(10.0, 0.9), (1.0, 0.95)]) == ""  # closed form: no curve to explain
+    assert curve_note("logistic", {}, table) == "" and curve_note("logistic", {"weight_decay": 1e-3}, []) == ""
+
+
+@pytest.mark.gui
+def test_the_probe_says_under_its_curves_what_a_finished_runs_curves_are(qtbot, fe_home):
+    """After a run whose sweep selected a value after the first, the line under the Training tab's plots says which
+    fit the curves are and where it started; a history run shows its own; a new batch clears it."""
+    import types
+
+    from widgets.probe.curves import CurvesView
+
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.add_run(0, "rdsn (random)")
+    view.set_note(0, "rdsn (random)", "weight_decay 1e-05 (from 0.0001) in 1 iteration")
+    assert view.caption.text() == ("The selected value's fit, from the previous grid value's solution: rdsn (random): "
+                                   "weight_decay 1e-05 (from 0.0001) in 1 iteration.")
+    before = view.caption.height()
+    view.add_run(1, "other")
+    view.set_note(1, "a model with a much longer name than the others have", "weight_decay 0.01 (from 0.1) in 14 "
+                                                                            "iterations")
+    assert view.caption.height() == before and "much longer name" in view.caption.toolTip()
+    view.set_note(1, "other", "")
+    assert "other" not in view.caption.text()
+    view.clear()
+    assert view.caption.text() == " "
+    view.show_run("stored", [{"step": 1, "loss": 0.1, "train_acc": 1.0, "val_acc": 0.9}], "weight_decay 1 (from 10)")
+    assert view.caption.text().endswith("stored: weight_decay 1 (from 10).")

@@ -87,6 +87,25 @@ def selection_note(table, iterations=()) -> str:
                  f"the previous value's solution (warm start): the same model")
     return text
 
+
+def curve_note(head: str, selected: dict | None, table, iterations=()) -> str:
+    """What a run's training curves show when a sweep chose its hyperparameter: the selected value's fit, started
+    from the previous value's solution, e.g. "weight_decay 1e-05 (from 0.0001) in 1 iteration" (a short
+    curve, a single point, is that fit's whole length); "" for a head without iterations (ridge, k-NN), when nothing
+    was selected or when the selected value was the sweep's first (its fit started from zero, as a plain fit does)."""
+    values = [v for v, _ in (table or ())]
+    its = list(iterations or ())
+    if head not in ("logistic", "svm") or len(values) < 2 or not selected:
+        return ""
+    key = next((k for k in selected if k in HYPERPARAMETER.values()), None)  # not the layer or pooling chosen
+    value = selected.get(key)
+    i = next((j for j, v in enumerate(values) if _value_text(v) == _value_text(value)), None)
+    if key is None or not i:
+        return ""
+    n = its[i] if len(its) == len(values) else None
+    steps = "" if n is None else f" in {n} iteration{'s' if n != 1 else ''}"
+    return f"{key} {_value_text(value)} (from {_value_text(values[i - 1])}){steps}"
+
 # probe defaults per backbone: used where the config says layer=None / pooling="default" / head_options omit a key.
 # "layer": index into feature_info (negative counts from the end). "pooling": see POOLINGS. "head": used by the
 # headless command when --head is not given. "head_options": overrides of HEAD_DEFAULTS for that backbone.

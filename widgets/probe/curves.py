@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from widgets.common.live_plot import SteppedRange, cache_axes
+from widgets.common.steady import reserve_lines
 from widgets.common.turns import Stagger
 from widgets.common.workspace import run_steps
 from widgets.probe.plots import PALETTE, hint_label, plot as _plot
@@ -56,6 +57,7 @@ class CurvesView(QWidget):
     def __init__(self, parent: QWidget | None = None, *, stepwise: bool = False) -> None:
         super().__init__(parent)
         self.series: dict[int, dict[str, _Series]] = {}
+        self._notes: dict[int, tuple[str, str]] = {}  # key -> (run name, what its curves are: ``set_note``)
         self._last_step: dict[int, float] = {}  # each run's last live step (``add_point``: a new fit of a sweep)
         self._dirty: set[int] = set()
         self.build_steps = self._build()  # a plot per step (the Probe's start-up: widgets.common.workspace)
@@ -91,6 +93,12 @@ class CurvesView(QWidget):
         self.loss_legend = self.loss_plot.addLegend(offset=(-10, 10))
         pl.addWidget(self.loss_plot)
         pl.addWidget(self.acc_plot)
+        # what a finished run's curves are when a sweep chose its hyperparameter (``set_note``): its lines kept from
+        # the start, so that a note at a run's end moves neither plot (issue 14)
+        self.caption = reserve_lines(QLabel(" "), 2)
+        self.caption.setMaximumHeight(self.caption.minimumHeight())  # never more: the whole text is its tooltip
+        self.caption.setStyleSheet("color: #5b6472;")
+        pl.addWidget(self.caption)
         self.stack.addWidget(plots)
         lay.addWidget(self.stack)
         self._timer = QTimer(self)
@@ -104,6 +112,8 @@ class CurvesView(QWidget):
         self.acc_plot.clear()
         self.loss_legend.clear()
         self.series.clear()
+        self._notes.clear()
+        self.caption.setText(" ")
         self._last_step.clear()
         self._dirty.clear()
         self.loss_range.reset()
@@ -172,11 +182,24 @@ class CurvesView(QWidget):
             self._show_plots()
         self._redraw()
 
-    def show_run(self, name: str, curves: list[dict]) -> None:
+    def set_note(self, key: int, name: str, note: str) -> None:
+        """Say under the plots what a finished run's curves are (``RunView.curve_text``: the selected value's fit,
+        from the previous value's solution; a one-point curve is that fit's whole length). "" says nothing."""
+        if note:
+            self._notes[key] = (name, note)
+        else:
+            self._notes.pop(key, None)
+        text = "; ".join(f"{n}: {t}" for n, t in self._notes.values())
+        text = f"The selected value's fit, from the previous grid value's solution: {text}." if text else " "
+        self.caption.setText(text)
+        self.caption.setToolTip(text.strip())
+
+    def show_run(self, name: str, curves: list[dict], note: str = "") -> None:
         """Show one stored run's curves (from the history)."""
         self.clear()
         self.add_run(0, name)
         self.set_curves(0, curves)
+        self.set_note(0, name, note)
 
     def stop(self) -> None:
         self._redraw()

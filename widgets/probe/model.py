@@ -19,7 +19,7 @@ import numpy as np
 from app.metrics import standard_error
 from app.models.catalog import stored_weight_state
 from app.probe.caveats import caveats
-from app.probe.config import TTA_NAMES, selection_note
+from app.probe.config import TTA_NAMES, curve_note, selection_note
 
 NOT_RECORDED = "not recorded"
 # the hyperparameters selected on validation (the rest of a head's options are mechanics: tolerances, batch sizes)
@@ -98,6 +98,11 @@ class RunView:
     def selection_text(self) -> str:
         """Validation's figure for each value of the selected hyperparameter ("" when nothing was selected)."""
         return selection_note(self.selection, self.selection_iterations)
+
+    def curve_text(self) -> str:
+        """What the run's training curves are: the selected value's fit from the previous value's solution ("" when
+        nothing was selected or it started from zero; ``app.probe.config.curve_note``)."""
+        return curve_note(self.head, self.selected, self.selection, self.selection_iterations)
 
     def standard_errors(self) -> tuple[float | None, float | None]:
         """(validation, test) top-1 standard errors: each figure's sampling error on its split (binomial,

@@ -324,6 +324,7 @@ class ProbeWorkspace(QWidget):
     def _on_run_finished(self, index: int, out: Finished) -> None:
         run = out.run
         self.curves.set_curves(index, list(run.curves))
+        self.curves.set_note(index, run.label, run.curve_text())
         if run.run_id is not None:
             self._last_stored = run.run_id
             self.runStored.emit(run.run_id)
@@ -408,7 +409,7 @@ class ProbeWorkspace(QWidget):
         self.results.show_run(run)
         self._set_live_head(run)
         if show_curves and not self.is_running():
-            self.curves.show_run(run.label, list(run.curves))
+            self.curves.show_run(run.label, list(run.curves), run.curve_text())
             self.curves.stop()
             if self.tabs.currentWidget() is self.curves:
                 self.tabs.setCurrentWidget(self.results)

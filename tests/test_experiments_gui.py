@@ -64,6 +64,9 @@ def test_run_a_tiny_recipe_and_see_cells_and_plot(qtbot, tmp_path):
     assert all(ws.table.status_of(c["key"]) == "done" for c in ws._cells)
     assert ws.plot.series_count == 1 and ws.plot.point_count() == 2
     assert ws.plot.plot.getAxis("bottom")._tickLevels is None  # the finished cells' own x values
+    points = ws.plot._items[0][0].scatter.points()
+    assert [pt.data().split(":")[0] for pt in points] == ["ours · options.k 8", "ours · options.k 16"]
+    assert points[0].data().endswith(f"{100 * ws.result.results[ws._cells[0]['key']]['test_top1']:.2f}%")
     assert Path(ws.result.report["html"]).is_file() and ws.report_btn.isEnabled()
     assert ws.history.count() >= 1
     # a second look reuses both cells
@@ -273,6 +276,11 @@ def test_an_ablation_shows_each_arms_change_against_its_baseline_in_the_plot_and
     got = dict(zip(ys.tolist(), xs.tolist()))
     assert got[0.0] == pytest.approx(0.0) and got[2.0] == pytest.approx(-13.0)
     assert bars.opts["width"][list(ys).index(2.0)] == pytest.approx(2 * 14 / 2 ** 0.5)
+    # resting the mouse on a point says what it is (the scatter's tool tip; pyqtgraph shows the tip of the point)
+    scatter = curve.scatter
+    assert scatter.opts["hoverable"]
+    tips = {scatter.opts["tip"](x=pt.pos().x(), y=pt.pos().y(), data=pt.data()) for pt in scatter.points()}
+    assert tips == {"full: +0.00 points against its baseline", "third: -13.00 points against its baseline ± 9.90"}
     assert ws.table.change_of(cells[(third, 0)]["key"]) == "-20.00 pts"
     assert ws.table.change_of(cells[(third, 1)]["key"]) == "-6.00 pts"
     assert ws.table.change_of(cells[("full", 0)]["key"]) == "baseline"
@@ -285,6 +293,8 @@ def test_an_ablation_shows_each_arms_change_against_its_baseline_in_the_plot_and
     curve, _ = ws.plot._items[0]
     xs, ys = curve.getData()
     assert dict(zip(ys.tolist(), xs.tolist())) == pytest.approx({0.0: 78.0, 2.0: 65.0})
+    assert {pt.data() for pt in curve.scatter.points()} == {"full: 78.00% ± 2.83 (spread over seeds)",
+                                                            "third: 65.00% ± 7.07 (spread over seeds)"}
     assert sorted(ln.value() for ln in ws.plot.plot.getPlotItem().items if isinstance(ln, pg.InfiniteLine)) == [
         pytest.approx(90.0)]
     assert "change" not in ws.plot.plot.getAxis("bottom").labelText

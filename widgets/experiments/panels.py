@@ -23,6 +23,21 @@ def _pct(v: Any) -> str:
     return f"{100 * v:.2f}%" if isinstance(v, (int, float)) and not math.isnan(v) else "-"
 
 
+def _fmt(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _value(mean: float, spread: float) -> str:
+    """A point's accuracy in percent, with its spread over seeds where there is one."""
+    return f"{mean:.2f}%" + (f" ± {spread:.2f} (spread over seeds)" if spread else "")
+
+
+def _hover(curve: pg.PlotDataItem) -> None:
+    """The curve's points say what they are when the mouse rests on one (the text is each point's ``data``)."""
+    curve.scatter.opts["hoverable"] = True
+    curve.scatter.opts["tip"] = lambda x, y, data: str(data) if data is not None else ""
+
+
 class CellTable(QTableWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(0, len(COLUMNS), parent)
@@ -186,9 +201,11 @@ class ExperimentPlot(QWidget):
         for si, (name, pts) in enumerate(series.items()):
             pts = sorted(pts, key=lambda p: float(p[0]) if numeric else cats.index(str(p[0])))
             x = [float(p[0]) if numeric else cats.index(str(p[0])) + 0.1 * si for p in pts]
-            data.append((name, x, [100 * p[1] for p in pts], [100 * p[2] for p in pts]))
+            xname = spec.get("x_label", spec.get("x", "")) or "x"
+            tips = [f"{name} · {xname} {_fmt(p[0])}: {_value(100 * p[1], 100 * p[2])}" for p in pts]
+            data.append((name, x, [100 * p[1] for p in pts], [100 * p[2] for p in pts], tips))
         shape = (numeric, tuple(cats), log_x, json.dumps(spec, sort_keys=True, default=str),
-                 tuple(name for name, _, _, _ in data), json.dumps(refs, default=str))
+                 tuple(d[0] for d in data), json.dumps(refs, default=str))
         rebuild = shape != self._shape or len(self._items) != len(data)
         if rebuild:
             self._shape = shape
@@ -202,16 +219,17 @@ class ExperimentPlot(QWidget):
             self._x_range(xs_all, numeric, log_x, cats, len(data))
         self._y_range(data, refs)
         if not rebuild:
-            for (curve, bars), (_, x, y, e) in zip(self._items, data):
-                curve.setData(x, y)
+            for (curve, bars), (_, x, y, e, tips) in zip(self._items, data):
+                curve.setData(x, y, data=tips)
                 xe = np.log10(np.maximum(np.asarray(x), 1e-12)) if log_x else np.asarray(x)
                 bars.setData(x=xe, y=np.asarray(y), height=2 * np.asarray(e))  # zero height: no bar drawn
             return
         self.series_count = 0
-        for si, (name, x, y, e) in enumerate(data):
+        for si, (name, x, y, e, tips) in enumerate(data):
             col = PENS[si % len(PENS)]
             curve = self.plot.plot(x, y, pen=pg.mkPen(col, width=2) if numeric else None, symbol="o",
-                                   symbolBrush=col, name=name)
+                                   symbolBrush=col, name=name, data=tips)
+            _hover(curve)
             # every series has its error bars (the spread over seeds), of zero height until a second seed finished
             xe = np.log10(np.maximum(np.asarray(x), 1e-12)) if log_x else np.asarray(x)
             bars = pg.ErrorBarItem(x=xe, y=np.asarray(y), height=2 * np.asarray(e), pen=col)
@@ -274,7 +292,7 @@ class ExperimentPlot(QWidget):
             self.plot.setXRange(-0.5, len(cats) - 0.5 + 0.1 * max(n_series - 1, 0), padding=0)
 
     def _y_range(self, data: list, refs: list) -> None:
-        ys = [v for _, _, y, e in data for m, s in zip(y, e) for v in (m - s, m + s)]
+        ys = [v for _, _, y, e, _ in data for m, s in zip(y, e) for v in (m - s, m + s)]
         if not ys:
             return
         ys += [100 * v for _, _, v in refs]
@@ -320,6 +338,7 @@ class ExperimentPlot(QWidget):
             self.plot.invertY(True)  # the recipe's first arm at the top
             self.plot.setYRange(-0.6, len(arms) - 0.4, padding=0)
             curve = self.plot.plot([], [], pen=None, symbol="o", symbolSize=9)
+            _hover(curve)
             bars = pg.ErrorBarItem(x=np.zeros(0), y=np.zeros(0), width=np.zeros(0), pen="#1f77b4")
             self.plot.addItem(bars)
             self._items = [(curve, bars)]
@@ -341,7 +360,9 @@ class ExperimentPlot(QWidget):
         families = len(series) > 1 and len(series) < len(arms)
         brushes = [PENS[p[3] % len(PENS)] if families else PENS[0] for p in pts]
         symbols = ["s" if arms[i] in base else "o" for i in ys]  # a baseline arm: a square
-        curve.setData(xv, ys, symbolBrush=brushes, symbol=symbols)
+        tips = [f"{arms[i]}: " + (f"{v:+.2f} points against its baseline" + (f" ± {e:.2f}" if e else "") if change
+                                   else _value(v, e)) for i, v, e in zip(ys, xv, er)]
+        curve.setData(xv, ys, symbolBrush=brushes, symbol=symbols, data=tips)
         bars.setData(x=np.asarray(xv), y=np.asarray(ys), width=2 * np.asarray(er))
         if pts:
             ends = [v for x, e in zip(xv, er) for v in (x - e, x + e)] + [100 * v for _, _, v in refs]

@@ -280,7 +280,8 @@ def test_an_ablation_shows_each_arms_change_against_its_baseline_in_the_plot_and
     scatter = curve.scatter
     assert scatter.opts["hoverable"]
     tips = {scatter.opts["tip"](x=pt.pos().x(), y=pt.pos().y(), data=pt.data()) for pt in scatter.points()}
-    assert tips == {"full: +0.00 points against its baseline", "third: -13.00 points against its baseline ± 9.90"}
+    assert tips == {"full: the baseline the arms below it are compared with",
+                    "third: -13.00 points against its baseline ± 9.90"}
     assert ws.table.change_of(cells[(third, 0)]["key"]) == "-20.00 pts"
     assert ws.table.change_of(cells[(third, 1)]["key"]) == "-6.00 pts"
     assert ws.table.change_of(cells[("full", 0)]["key"]) == "baseline"

@@ -19,6 +19,7 @@ from widgets.common.steady import reserve_lines
 from widgets.common.worker import WorkerPool
 from widgets.common.workspace import run_steps
 
+
 def legend_html(entries: list[tuple[str, tuple[int, int, int]]]) -> str:
     """One line of legend: a coloured square and the label of each (label, rgb); " " for none."""
     return "&nbsp;&nbsp;&nbsp;".join(f'<span style="color: rgb{tuple(c)}">&#9632;</span>&nbsp;{escape(label)}'

@@ -360,8 +360,9 @@ class ExperimentPlot(QWidget):
         families = len(series) > 1 and len(series) < len(arms)
         brushes = [PENS[p[3] % len(PENS)] if families else PENS[0] for p in pts]
         symbols = ["s" if arms[i] in base else "o" for i in ys]  # a baseline arm: a square
-        tips = [f"{arms[i]}: " + (f"{v:+.2f} points against its baseline" + (f" ± {e:.2f}" if e else "") if change
-                                   else _value(v, e)) for i, v, e in zip(ys, xv, er)]
+        tips = [f"{arms[i]}: " + (_value(v, e) if not change else "the baseline the arms below it are compared with"
+                                   if arms[i] in base else f"{v:+.2f} points against its baseline"
+                                   + (f" ± {e:.2f}" if e else "")) for i, v, e in zip(ys, xv, er)]
         curve.setData(xv, ys, symbolBrush=brushes, symbol=symbols, data=tips)
         bars.setData(x=np.asarray(xv), y=np.asarray(ys), width=2 * np.asarray(er))
         if pts:

@@ -228,3 +228,63 @@ def test_the_delta_chart_draws_each_change_from_zero():
     assert len(bars) == 2
     assert bars[0][0] + bars[0][1] == pytest.approx(zero, abs=0.15) and bars[1][0] == pytest.approx(zero, abs=0.15)
     assert bars[0][1] == pytest.approx(3 * bars[1][1], rel=0.05)  # -3 points is three times +1 point
+
+
+def test_markdown_tables_as_aligned_text():
+    from app.experiments.report import as_text
+
+    md = ["| arm | n | change |", "|---|---|---|", "| full | 2 | (baseline) |", "| a longer arm | 10 | -1.25 |", "",
+          "after"]
+    assert as_text(md).split("\n") == ["arm           n   change",
+                                       "------------  --  ----------",
+                                       "full          2   (baseline)",
+                                       "a longer arm  10  -1.25",
+                                       "",
+                                       "after"]
+
+
+TINY_ABLATION = """name = "tiny-abl"
+title = "t"
+claim = "c"
+kind = "probe"
+[base]
+backbone = "rdsn"
+dataset = "digits"
+head = "ridge"
+pooling = "gap"
+train_limit = 200
+test_limit = 80
+options = { k = 8, blocks = 1 }
+[seeds]
+model = [0, 1]
+[[variants]]
+label = "full"
+[[variants]]
+label = "fewer filters"
+options = { k = 4, blocks = 1 }
+[plot]
+kind = "ablation"
+baseline = ["full"]
+x = "variant"
+y = "test_top1"
+"""
+
+
+def test_the_command_prints_the_results_and_each_arms_change_as_the_report_gives_them(tmp_path, monkeypatch,
+                                                                                       capsys):
+    """``experiment run`` without --json printed only counts and file paths: the figures are now on the terminal,
+    the same as the report's tables (mean ± std over seeds; an ablation's change against its baseline)."""
+    from app.cli import run
+
+    monkeypatch.setenv("FILTER_EXPLORER_HOME", str(tmp_path / "home"))
+    recipe = tmp_path / "tiny-abl.toml"
+    recipe.write_text(TINY_ABLATION)
+    assert run(["experiment", "run", str(recipe), "--executor", "inline", "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    md = (tmp_path / "r" / "tiny-abl.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| fewer filters | full |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    printed = [line for line in out.splitlines() if line.startswith("fewer filters  full")]
+    assert len(printed) == 1 and all(c in printed[0] for c in cells[2:6]), out
+    assert "Results (mean ± std over seeds, in %; changes in points):" in out
+    assert out.index("change (test)") > out.index("test top-1") and "md: " in out

@@ -113,7 +113,14 @@ def cmd_run(args) -> int:
                                        "result": {k: v for k, v in res.results.get(c["key"], {}).items()
                                                   if k != "history"}} for c in res.cells]}, default=str))
     else:
+        from app.experiments.report import ablation_table, as_text, results_table
+
         print(f"{r.name}: {len(res.cells)} cells ({res.reused} reused, {res.failed} failed) in {res.seconds:.0f} s")
+        # the figures themselves, as the report's tables give them (mean ± std over seeds, in %)
+        table = results_table(res)
+        if (r.plot or {}).get("kind") == "ablation":
+            table += [""] + ablation_table(res)[2:]  # each arm's change against its baseline (without its heading)
+        print("\nResults (mean ± std over seeds, in %; changes in points):\n" + as_text(table) + "\n")
         for k, v in res.report.items():
             print(f"  {k}: {v}")
     return 1 if res.failed and res.failed == len(res.cells) else 0

@@ -321,16 +321,7 @@ def markdown(result, svg_name: str | None = None) -> str:
 
     for c in recipe_caveats(r, result.quick):
         lines += [f"**Caveat.** {c}.", ""]
-    lines += ["## Results (mean ± std over seeds, in %)", ""]
-    cols = ["variant"] + vary + ["n", "test top-1", "val top-1", "top-2", "features / trainable params"]
-    lines.append("| " + " | ".join(cols) + " |")
-    lines.append("|" + "---|" * len(cols))
-    for g in gs:
-        extra = g["n_features"][0] if not math.isnan(g["n_features"][0]) else g["trainable"][0]
-        row = [g["variant"] or "-"] + [_fmt(g["settings"].get(k)) for k in vary] + [
-            str(g["n"]), _pct(g["test_top1"]), _pct(g["val_top1"]), _pct(g["top2"]),
-            "-" if isinstance(extra, float) and math.isnan(extra) else f"{extra:,.0f}"]
-        lines.append("| " + " | ".join(row) + " |")
+    lines += ["## Results (mean ± std over seeds, in %)", ""] + results_table(result, gs)
     failed = [(g, e) for g in gs for e in g["failed"]]
     if failed:
         lines += ["", "Failed or skipped cells:", ""] + [f"- {g['variant'] or '-'} {g['settings']}: {e}"
@@ -351,6 +342,52 @@ def markdown(result, svg_name: str | None = None) -> str:
     if r.notes:
         lines += ["", "## Notes", "", r.notes]
     return "\n".join(x for x in lines if x is not None) + "\n"
+
+
+def results_table(result, gs: list[dict] | None = None) -> list[str]:
+    """The Markdown lines of the results table: one row per group of cells that differ only by seed (mean ± std
+    over seeds, in %), a column per setting that varies (none for an ablation, whose arms are named by what they
+    change)."""
+    gs = groups(result) if gs is None else gs
+    vary = [] if (result.recipe.plot or {}).get("kind") == "ablation" else _varying(list(result.cells))
+    cols = ["variant"] + vary + ["n", "test top-1", "val top-1", "top-2", "features / trainable params"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for g in gs:
+        extra = g["n_features"][0] if not math.isnan(g["n_features"][0]) else g["trainable"][0]
+        row = [g["variant"] or "-"] + [_fmt(g["settings"].get(k)) for k in vary] + [
+            str(g["n"]), _pct(g["test_top1"]), _pct(g["val_top1"]), _pct(g["top2"]),
+            "-" if isinstance(extra, float) and math.isnan(extra) else f"{extra:,.0f}"]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def as_text(md_lines: list[str]) -> str:
+    """Markdown table lines as aligned plain-text columns for a terminal (other lines as they are; the ``|---|``
+    rule becomes dashes under the header)."""
+    out: list[str] = []
+    block: list[list[str]] = []
+
+    def flush() -> None:
+        if not block:
+            return
+        widths = [max(len(r[j]) if j < len(r) else 0 for r in block) for j in range(max(map(len, block)))]
+        for i, r in enumerate(block):
+            out.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+            if i == 0:
+                out.append("  ".join("-" * w for w in widths))
+        block.clear()
+
+    for line in md_lines:
+        t = line.strip()
+        if t.startswith("|") and t.endswith("|"):
+            cells = [c.strip() for c in t[1:-1].split("|")]
+            if not all(set(c) <= {"-", ":"} and c for c in cells):
+                block.append(cells)
+            continue
+        flush()
+        out.append(line)
+    flush()
+    return "\n".join(out)
 
 
 def _cell_seconds(result) -> float:

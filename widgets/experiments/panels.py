@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QTab
                                QVBoxLayout, QWidget)
 
 from widgets.common.live_plot import SteppedRange, axis_label, fitted
+from widgets.common.tables import bulk_fill
 
 COLUMNS = ("variant", "settings", "status", "test top-1", "vs baseline", "val top-1", "features / trainable",
            "seconds")
@@ -61,19 +62,20 @@ class CellTable(QTableWidget):
             for c in cells:
                 self.update_cell(c["key"], results.get(c["key"]))
             return
-        self.setRowCount(len(cells))
-        self._rows = {}
-        self._shown = {}
-        self._changes = {}
-        self._variants = {c["key"]: c.get("variant") or "" for c in cells}
-        for i, c in enumerate(cells):
-            self._rows[c["key"]] = i
-            s = {k: v for k, v in c["settings"].items() if k not in ("backbone", "dataset")}
-            self.setItem(i, 0, QTableWidgetItem(c.get("variant") or "-"))
-            item = QTableWidgetItem(json.dumps(s, sort_keys=True)[:200])
-            item.setToolTip(json.dumps(c["settings"], sort_keys=True, indent=1))
-            self.setItem(i, 1, item)
-            self.update_cell(c["key"], results.get(c["key"]))
+        with bulk_fill(self):  # the columns measured once, not at every cell (40 cells: 240 -> 4 ms)
+            self.setRowCount(len(cells))
+            self._rows = {}
+            self._shown = {}
+            self._changes = {}
+            self._variants = {c["key"]: c.get("variant") or "" for c in cells}
+            for i, c in enumerate(cells):
+                self._rows[c["key"]] = i
+                s = {k: v for k, v in c["settings"].items() if k not in ("backbone", "dataset")}
+                self.setItem(i, 0, QTableWidgetItem(c.get("variant") or "-"))
+                item = QTableWidgetItem(json.dumps(s, sort_keys=True)[:200])
+                item.setToolTip(json.dumps(c["settings"], sort_keys=True, indent=1))
+                self.setItem(i, 1, item)
+                self.update_cell(c["key"], results.get(c["key"]))
 
     def update_cell(self, key: str, r: dict | None) -> None:
         i = self._rows.get(key)

@@ -418,6 +418,44 @@ def test_the_compare_bars_name_the_layer_as_the_table_does_and_read_in_percent(q
     assert view.chart.getAxis("bottom").tickStrings([0.2, 0.5, 1.0], 1, 0.1) == ["20%", "50%", "100%"]
 
 
+def test_the_mouse_over_a_compare_bar_says_its_whole_name_and_figures(qtbot):
+    """A bar's name is cut at 44 characters on the axis; the mouse over the bar or its name says the whole name,
+    test (and validation) top-1 with the spread over seeds and how many runs and seeds it averages."""
+    from PySide6.QtCore import QPointF
+
+    from app.probe.compare import GroupStat
+    from widgets.probe.compare import CompareView
+    from widgets.probe.model import CompareRow
+
+    long = "my own network trained on digits with a long name (seed 3)"
+    groups = [GroupStat(key=(long,), label=long, weight_state="trained", dataset="digits", head="logistic", layer=1,
+                        pooling="grid2", n_train=1078, n_runs=2, top1_mean=0.9512, top1_std=0.0042, top5_mean=None,
+                        ids=(1, 2), chance=0.1, val_mean=0.94, val_std=0.01, seeds=((0, 0, 0), (1, 0, 0))),
+              GroupStat(key=("b",), label="b", weight_state="random", dataset="digits", head="logistic", layer=1,
+                        pooling="grid2", n_train=1078, n_runs=1, top1_mean=0.5, top1_std=0.0, top5_mean=None,
+                        ids=(3,), chance=0.1)]
+    rows = [CompareRow(label=g.label, weight_state=g.weight_state, backbone="simple", weights="none", layer="conv1",
+                       pooling="grid2", n_features="256", head="logistic", hyper="weight_decay=1e-05",
+                       n_train="1078", n_runs=g.n_runs, val="-", test="-", seeds="-") for g in groups]
+    view = CompareView()
+    qtbot.addWidget(view)
+    view.resize(700, 400)
+    view.show()
+    view.set_groups(groups, rows, "digits")
+    qtbot.wait(20)
+    vb = view.chart.getViewBox()
+    names = [t for _, t in view.chart.getAxis("left")._tickLevels[0]]
+    assert names[0].endswith("…") and len(names[0]) == 44
+    view._hover(vb.mapViewToScene(QPointF(0.4, 0.0)))  # over the first bar
+    tip = view.chart.toolTip().split("\n")
+    assert tip[0].startswith(long) and tip[1:] == ["test top-1 95.12% ± 0.42", "validation top-1 94.00% ± 1.00",
+                                                  "2 runs, 2 distinct seeds"]
+    view._hover(vb.mapViewToScene(QPointF(0.2, 1.0)))  # the second: one run, no spread, no validation recorded
+    assert view.chart.toolTip().split("\n")[1:] == ["test top-1 50.00%", "1 run, 1 distinct seed"]
+    view._hover(vb.mapViewToScene(QPointF(0.2, 0.5)))  # between the rows: nothing
+    assert view.chart.toolTip() == ""
+
+
 def test_a_short_window_scrolls_the_middle_column_instead_of_squeezing_its_rows(qtbot, make_ws):
     """At 1280x660 (a laptop screen's room) the Linear probe form's rows were squeezed into each other ("Weight decay"
     cut, "Max iterations" over it); the column now scrolls and every row keeps its height; wide and tall, no bar."""

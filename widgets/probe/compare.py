@@ -25,6 +25,20 @@ from widgets.probe.model_list import STATE_COLOURS
 from widgets.probe.plots import hint_label, plot as _plot
 
 
+def bar_tip(title: str, g: Any) -> str:
+    """What a comparison bar says under the mouse: its whole name, test (and validation) top-1 with the spread over
+    seeds, and how many runs and distinct seeds it averages."""
+    def pct(m, s, n):
+        return f"{100 * m:.2f}%" + (f" ± {100 * s:.2f}" if n > 1 and s else "")
+
+    d = g.distinct_seeds
+    lines = [title, f"test top-1 {pct(g.top1_mean, g.top1_std, d)}"]
+    if g.val_mean is not None:
+        lines.append(f"validation top-1 {pct(g.val_mean, g.val_std or 0.0, d)}")
+    lines.append(f"{g.n_runs} run{'s' if g.n_runs != 1 else ''}, {d} distinct seed{'s' if d != 1 else ''}")
+    return "\n".join(lines)
+
+
 class CompareView(QWidget):
     """Runs grouped by everything but the seed: horizontal bars (mean top-1) with ± std error bars, and a table."""
 
@@ -49,6 +63,9 @@ class CompareView(QWidget):
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.invertY(True)
         self.chart.getAxis("left").setStyle(autoExpandTextSpace=True)
+        # the mouse over a bar (or its name, cut at 44 characters) says the whole name and the figures
+        self.chart.scene().sigMouseMoved.connect(self._hover)
+        self._tips: list[str] = []
         pl.addWidget(self.chart, 3)
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
@@ -85,6 +102,7 @@ class CompareView(QWidget):
             self.stack.setCurrentIndex(0)
             self.table.setRowCount(0)
             self.rows = []
+            self._tips = []
             return
         self.stack.setCurrentIndex(1)
         n = len(groups)
@@ -123,6 +141,7 @@ class CompareView(QWidget):
         titles = [g.titled(r.layer if r.layer and r.layer != NOT_RECORDED and " / " not in r.layer else None)
                   for g, r in zip(groups, rows)]
         ticks = [(float(y), t if len(t) <= 44 else t[:43] + "…") for t, y in zip(titles, ys)]
+        self._tips = [bar_tip(t, g) for t, g in zip(titles, groups)]
         self.chart.getAxis("left").setTicks([ticks])
         self.chart.setXRange(0, 1.02, padding=0)
         self.chart.setYRange(-0.6, n + 0.1, padding=0)
@@ -146,6 +165,16 @@ class CompareView(QWidget):
                 if name == "Weights":
                     it.setForeground(QColor(*STATE_COLOURS.get(g.weight_state, (100, 100, 100))))
                 t.setItem(i, j, it)
+
+    def _hover(self, pos) -> None:
+        """The tooltip of the bar row under the mouse (its whole name and figures); none between rows."""
+        vb = self.chart.getViewBox()
+        inside = self.chart.getPlotItem().sceneBoundingRect().contains(pos)
+        y = vb.mapSceneToView(pos).y() if inside else -1.0
+        i = int(round(y))
+        tip = self._tips[i] if inside and 0 <= i < len(self._tips) and abs(y - i) <= 0.35 else ""
+        if self.chart.toolTip() != tip:
+            self.chart.setToolTip(tip)
 
     def column(self, name: str) -> int:
         return self.COLUMNS.index(name)

@@ -14,7 +14,7 @@ import pytest
 
 from app.experiments import executors, recipe as rc
 from app.experiments.recipe import RecipeError, load_recipe, parse
-from app.experiments.report import groups, mean_std
+from app.experiments.results import groups, mean_std
 from app.experiments.runner import run_experiment
 from app.experiments.store import Store
 from app.tasks import CancelToken, Cancelled, run_to_end
@@ -248,7 +248,7 @@ def test_the_planned_plot_names_every_series_before_its_cells_finish(tmp_path):
     """``plot_series(planned=True)``: the live view lays its plot out once, at the plan: every series the cells will
     give is named (with no point where none finished) and ``planned_x`` gives the x values they will take; the
     report's plot (``planned=False``) shows only what finished."""
-    from app.experiments.report import planned_x, plot_series
+    from app.experiments.results import planned_x, plot_series
     from app.experiments.runner import ExperimentResult
 
     r = parse({**load_recipe(tiny(tmp_path)).raw, "variants": [{"label": "a"}, {"label": "b", "head": "knn"}]}, "x")

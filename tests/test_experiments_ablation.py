@@ -13,7 +13,8 @@ import pytest
 
 from app.experiments.cell import CellError, run_cell
 from app.experiments.recipe import Cell, RecipeError, load_recipe, parse
-from app.experiments.report import _flatten, ablation, baselines, cell_changes, command, markdown, plot_series
+from app.experiments.report import command, markdown
+from app.experiments.results import _flatten, ablation, baselines, cell_changes, plot_series
 from app.experiments.runner import run_experiment
 from app.experiments.store import Store
 from app.experiments.svg import delta_chart
@@ -231,7 +232,7 @@ def test_the_delta_chart_draws_each_change_from_zero():
 
 
 def test_markdown_tables_as_aligned_text():
-    from app.experiments.report import as_text
+    from app.experiments.results import as_text
 
     md = ["| arm | n | change |", "|---|---|---|", "| full | 2 | (baseline) |", "| a longer arm | 10 | -1.25 |", "",
           "after"]

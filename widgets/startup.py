@@ -161,7 +161,7 @@ def import_core(key: str) -> None:
     elif key == "experiments":
         import app.experiments.executors  # noqa: F401
         import app.experiments.recipe  # noqa: F401
-        import app.experiments.report  # noqa: F401  (the plot of the first recipe's plan, on the GUI thread)
+        import app.experiments.report  # noqa: F401  (with app.experiments.results: the plot of the first recipe's plan)
         import app.experiments.runner  # noqa: F401
         import app.experiments.store  # noqa: F401
         import app.probe.caveats  # noqa: F401  (recipe_caveats, the plan's amber note)

@@ -6,5 +6,6 @@ seeds, on this machine (a process pool) or on a Ray cluster, resumable, with a s
 - ``app.experiments.runner``: ``run_experiment(recipe, quick, executor, workers, cancel)`` (a task generator);
 - ``app.experiments.executors``: ``inline``, ``local`` (process pool), ``ray``;
 - ``app.experiments.store``: finished cells by key (resumability);
+- ``app.experiments.results``: the figures as data (groups over seeds, the plot's series, an ablation's arms);
 - ``app.experiments.report``: Markdown + CSV + HTML (embedded SVG plots).
 """

@@ -1,146 +1,24 @@
 """The report of an experiment: Markdown (+ a CSV of every cell) and a self-contained HTML page with the plot
-embedded as SVG. Groups are the cells that differ only by seed: mean +- sample std over seeds. The paper's figures
-stand beside ours with the differences stated (dataset copy, budget, hardware).
+embedded as SVG. Groups are the cells that differ only by seed: mean +- sample std over seeds
+(``app.experiments.results``, the figures as data). The paper's figures stand beside ours with the differences
+stated (dataset copy, budget, hardware).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
-import math
 import os
 import platform
 import time
 from html import escape
 from pathlib import Path
-from typing import Any
 
 from app import paths
+from app.experiments.results import (ABLATION_METRICS, METRIC_NAMES, _dataset, _flatten, _fmt, _varying, ablation,
+                                     ablation_table, groups, plot_series, results_table)
 from app.experiments.svg import chart, delta_chart
 from app.storage import atomic_write
-
-METRIC_NAMES = {"test_top1": "test top-1", "val_top1": "validation top-1", "top2": "test top-2",
-                "top5": "test top-5", "train_acc": "train accuracy"}
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
-
-
-def group_key(cell: dict[str, Any]) -> tuple:
-    s = {k: v for k, v in cell["settings"].items() if not k.endswith("_seed")}
-    return (cell.get("variant", ""), tuple(sorted((k, repr(v)) for k, v in s.items())))
-
-
-def _varying(cells: list[dict]) -> list[str]:
-    """Setting names (dotted for dicts) whose value differs between cells (seeds excluded)."""
-    flat = [_flatten(c["settings"]) for c in cells]
-    keys = sorted({k for f in flat for k in f if not k.endswith("_seed")})
-    return [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and k != "bank":
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    vals = [float(v) for v in values if isinstance(v, (int, float)) and not math.isnan(float(v))]
-    if not vals:
-        return float("nan"), float("nan")
-    m = sum(vals) / len(vals)
-    s = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
-    return m, s
-
-
-def groups(result) -> list[dict[str, Any]]:
-    """[{variant, settings (flat, varying keys), n, failed, metric -> (mean, std), cells}] in recipe order."""
-    cells = list(result.cells)
-    vary = _varying(cells)
-    order: dict[tuple, dict] = {}
-    for c in cells:
-        g = order.setdefault(group_key(c), {"variant": c.get("variant", ""), "cells": [],
-                                             "settings": {k: _flatten(c["settings"]).get(k) for k in vary}})
-        g["cells"].append(c)
-    out = []
-    for g in order.values():
-        rs = [result.results.get(c["key"], {"error": "not run"}) for c in g["cells"]]
-        ok = [r for r in rs if "error" not in r]
-        g["n"] = len(ok)
-        g["failed"] = [r["error"] for r in rs if "error" in r]
-        for m in ("test_top1", "val_top1", "top2", "train_acc", "n_features", "trainable", "seconds"):
-            g[m] = mean_std([r.get(m) for r in ok if r.get(m) is not None])
-        g["seeds"] = sorted({tuple((k, v) for k, v in c["settings"].items() if k.endswith("_seed"))
-                             for c in g["cells"]})
-        out.append(g)
-    return out
-
-
-def _pct(ms: tuple[float, float]) -> str:
-    m, s = ms
-    if math.isnan(m):
-        return "-"
-    return f"{100 * m:.2f} ± {100 * s:.2f}" if s > 0 else f"{100 * m:.2f}"
-
-
-def plot_series(result, gs: list[dict] | None = None, planned: bool = False, change: bool = False
-                ) -> tuple[dict[str, list[tuple]], list[tuple]]:
-    """The recipe's plot as data: (series name -> [(x, mean, std)], paper reference points (label, x, value)).
-    Works on a partial result (cells still running are left out). ``planned``: every series the recipe's cells will
-    give is named, with no points yet where none finished (the live view lays its plot out once, at the plan);
-    ``planned_x`` gives the x values they will take. ``change`` (an ablation recipe): each arm's point is its change
-    against its baseline (``ablation``'s ``delta_<y>``: the mean and std of the per-seed differences; a baseline
-    that finished sits at 0; an arm whose baseline has not finished has no point yet), and no paper figure (those
-    are accuracies, not changes)."""
-    r = result.recipe
-    gs = groups(result) if gs is None else gs
-    p = r.plot or {}
-    x = p.get("x")
-    y = p.get("y", "test_top1")
-    series_key = p.get("series", "variant")
-    change = change and p.get("kind") == "ablation"
-    arms = {a["arm"]: a for a in ablation(result, (y,))} if change else {}
-    series: dict[str, list] = {}
-    for g in gs:
-        m, s = g.get(y, (float("nan"), 0.0))
-        if change:
-            a = arms.get(g["variant"])
-            if a is None or a["n"] == 0:
-                m, s = float("nan"), 0.0
-            else:
-                m, s = (0.0, 0.0) if a["is_baseline"] else a[f"delta_{y}"]
-        if math.isnan(m) and not planned:
-            continue
-        flat = _flatten(g["cells"][0]["settings"])
-        xv = g["variant"] if x == "variant" else (flat.get(x) if x else (g["variant"] or "all"))
-        name = g["variant"] if series_key == "variant" else str(flat.get(series_key))
-        points = series.setdefault(name or "ours", [])
-        if not math.isnan(m):
-            points.append((xv, m, s))
-    refs = []
-    for pp in [] if change else r.paper:
-        if pp.get("metric", "test_top1") == y and (pp.get("dataset") in (None, _dataset(result))):
-            refs.append((f"{pp.get('source', 'paper')}: {pp.get('setting', '')}", pp.get("x"), float(pp["value"])))
-    return series, refs
-
-
-def planned_x(result, gs: list[dict] | None = None) -> list:
-    """The x value of every group of the recipe's cells, finished or not, in the order of ``plot_series``."""
-    p = result.recipe.plot or {}
-    x = p.get("x")
-    out = []
-    for g in groups(result) if gs is None else gs:
-        flat = _flatten(g["cells"][0]["settings"])
-        out.append(g["variant"] if x == "variant" else (flat.get(x) if x else (g["variant"] or "all")))
-    return out
 
 
 def _plot(result, gs: list[dict]) -> str:
@@ -156,115 +34,6 @@ def _plot(result, gs: list[dict]) -> str:
     series, refs = plot_series(result, gs)
     return chart(series, title=p.get("title", r.title), x_label=p.get("x_label", p.get("x") or ""),
                  y_label=p.get("y_label", METRIC_NAMES.get(y, y)), log_x=bool(p.get("log_x", False)), refs=refs)
-
-
-# --- ablation (plot kind "ablation"): each arm against its baseline --------------------------------------------
-ABLATION_METRICS = ("test_top1", "val_top1")
-
-
-def baselines(recipe) -> list[str]:
-    """The baseline arms of an ablation recipe: ``plot.baseline`` (a variant label or a list of them), by default
-    the first variant."""
-    b = (recipe.plot or {}).get("baseline")
-    if b is None:
-        return [str(recipe.variants[0].get("label", ""))] if recipe.variants else [""]
-    return [str(x) for x in b] if isinstance(b, list) else [str(b)]
-
-
-def _seed_key(cell: dict) -> tuple:
-    return tuple(sorted((k, v) for k, v in cell["settings"].items() if k.endswith("_seed")))
-
-
-def _arms(result) -> tuple[dict[str, dict[tuple, dict]], dict[str, str]]:
-    """Each arm's (variant's) finished results by seed key, in recipe order, and the baseline arm each arm is
-    compared with (the last baseline arm before it; the first arm when none is named before it)."""
-    base_set = set(baselines(result.recipe))
-    by_arm: dict[str, dict[tuple, dict]] = {}
-    for c in result.cells:
-        r = result.results.get(c["key"])
-        arm = by_arm.setdefault(c.get("variant", ""), {})
-        if r is not None and "error" not in r:
-            arm[_seed_key(c)] = r
-    base_of: dict[str, str] = {}
-    current = None
-    for arm in by_arm:
-        if arm in base_set or current is None:
-            current = arm
-        base_of[arm] = current
-    return by_arm, base_of
-
-
-def ablation(result, metrics: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """The ablation as data, one row per arm (variant) in recipe order: ``arm``, ``baseline`` (the arm it is compared
-    with: the last baseline arm before it), ``is_baseline``, ``n`` (finished cells), per metric of
-    ``ABLATION_METRICS`` (and of ``metrics``) its (mean, std) over seeds and ``delta_<metric>``: the (mean, std) of
-    the per-seed differences arm - baseline (cells paired by their seeds; seeds either side lacks are left out; NaN
-    when no pair finished). Fractions, like the metrics (x 100 = points)."""
-    by_arm, base_of = _arms(result)
-    rows = []
-    for arm, per_seed in by_arm.items():
-        current = base_of[arm]
-        row: dict[str, Any] = {"arm": arm, "baseline": current, "is_baseline": arm == current, "n": len(per_seed),
-                               "selected": sorted({json.dumps(r.get("selected"), sort_keys=True)
-                                                   for r in per_seed.values() if r.get("selected")})}
-        ref = by_arm[current]
-        for m in dict.fromkeys(ABLATION_METRICS + tuple(metrics)):
-            row[m] = mean_std([r.get(m) for r in per_seed.values() if r.get(m) is not None])
-            diffs = [float(per_seed[k][m]) - float(ref[k][m]) for k in per_seed
-                     if k in ref and per_seed[k].get(m) is not None and ref[k].get(m) is not None]
-            row[f"delta_{m}"] = mean_std(diffs)
-        rows.append(row)
-    return rows
-
-
-def cell_changes(result, metric: str = "test_top1") -> dict[str, float | None]:
-    """Each cell's change of ``metric`` against its baseline arm's cell of the same seeds (a fraction; the per-seed
-    differences whose mean is the arm's ``delta_<metric>`` in ``ablation``). None: the cell is a baseline's, has not
-    finished, or its baseline's cell of the same seeds has not."""
-    by_arm, base_of = _arms(result)
-    out: dict[str, float | None] = {}
-    for c in result.cells:
-        arm = c.get("variant", "")
-        base = base_of.get(arm, arm)
-        mine = by_arm.get(arm, {}).get(_seed_key(c))
-        ref = by_arm.get(base, {}).get(_seed_key(c))
-        ok = (arm != base and mine is not None and ref is not None and mine.get(metric) is not None
-              and ref.get(metric) is not None)
-        out[c["key"]] = float(mine[metric]) - float(ref[metric]) if ok else None
-    return out
-
-
-def _points(ms: tuple[float, float]) -> str:
-    m, s = ms
-    if math.isnan(m):
-        return "-"
-    return f"{100 * m:+.2f} ± {100 * s:.2f}" if s > 0 else f"{100 * m:+.2f}"
-
-
-def _selected(values: list[str]) -> str:
-    """The hyperparameter values the arm's cells selected on validation (``weight_decay 0.1``; several: seeds)."""
-    out = []
-    for v in values:
-        d = json.loads(v)
-        out.append(", ".join(f"{k} {_fmt(x)}" for k, x in d.items()) if isinstance(d, dict) else str(d))
-    return "; ".join(out) or "-"
-
-
-def ablation_table(result) -> list[str]:
-    """The Markdown lines of the ablation table (each arm's cost against its baseline, in points)."""
-    lines = ["## Ablation: what each ingredient is worth (change against the baseline, in points)", "",
-             "| arm | compared with | n | test top-1 | change (test) | val top-1 | change (val) | selected on val |",
-             "|---|---|---|---|---|---|---|---|"]
-    for a in ablation(result):
-        dt = "(baseline)" if a["is_baseline"] else _points(a["delta_test_top1"])
-        dv = "(baseline)" if a["is_baseline"] else _points(a["delta_val_top1"])
-        lines.append(f"| {a['arm'] or '-'} | {a['baseline'] or '-'} | {a['n']} | {_pct(a['test_top1'])} | {dt} | "
-                     f"{_pct(a['val_top1'])} | {dv} | {_selected(a['selected'])} |")
-    return lines
-
-
-def _dataset(result) -> str:
-    return str(result.cells[0]["settings"].get("dataset")) if result.cells else ""
 
 
 def _versions() -> str:
@@ -342,52 +111,6 @@ def markdown(result, svg_name: str | None = None) -> str:
     if r.notes:
         lines += ["", "## Notes", "", r.notes]
     return "\n".join(x for x in lines if x is not None) + "\n"
-
-
-def results_table(result, gs: list[dict] | None = None) -> list[str]:
-    """The Markdown lines of the results table: one row per group of cells that differ only by seed (mean ± std
-    over seeds, in %), a column per setting that varies (none for an ablation, whose arms are named by what they
-    change)."""
-    gs = groups(result) if gs is None else gs
-    vary = [] if (result.recipe.plot or {}).get("kind") == "ablation" else _varying(list(result.cells))
-    cols = ["variant"] + vary + ["n", "test top-1", "val top-1", "top-2", "features / trainable params"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for g in gs:
-        extra = g["n_features"][0] if not math.isnan(g["n_features"][0]) else g["trainable"][0]
-        row = [g["variant"] or "-"] + [_fmt(g["settings"].get(k)) for k in vary] + [
-            str(g["n"]), _pct(g["test_top1"]), _pct(g["val_top1"]), _pct(g["top2"]),
-            "-" if isinstance(extra, float) and math.isnan(extra) else f"{extra:,.0f}"]
-        lines.append("| " + " | ".join(row) + " |")
-    return lines
-
-
-def as_text(md_lines: list[str]) -> str:
-    """Markdown table lines as aligned plain-text columns for a terminal (other lines as they are; the ``|---|``
-    rule becomes dashes under the header)."""
-    out: list[str] = []
-    block: list[list[str]] = []
-
-    def flush() -> None:
-        if not block:
-            return
-        widths = [max(len(r[j]) if j < len(r) else 0 for r in block) for j in range(max(map(len, block)))]
-        for i, r in enumerate(block):
-            out.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-            if i == 0:
-                out.append("  ".join("-" * w for w in widths))
-        block.clear()
-
-    for line in md_lines:
-        t = line.strip()
-        if t.startswith("|") and t.endswith("|"):
-            cells = [c.strip() for c in t[1:-1].split("|")]
-            if not all(set(c) <= {"-", ":"} and c for c in cells):
-                block.append(cells)
-            continue
-        flush()
-        out.append(line)
-    flush()
-    return "\n".join(out)
 
 
 def _cell_seconds(result) -> float:

@@ -100,7 +100,7 @@ class CellTable(QTableWidget):
     def set_changes(self, changes: dict[str, float | None] | None, baselines: set[str] = frozenset(),
                     metric: str = "test top-1") -> None:
         """An ablation's column: each cell's change of ``metric`` against its baseline arm's cell of the same seeds
-        (``app.experiments.report.cell_changes``, fractions), "baseline" for a baseline arm's cells, empty while a
+        (``app.experiments.results.cell_changes``, fractions), "baseline" for a baseline arm's cells, empty while a
         pair is unfinished; None hides the column (other recipes). Only the cells whose text changed are set."""
         self.setColumnHidden(CHANGE, changes is None)
         if changes is None:
@@ -179,10 +179,10 @@ class ExperimentPlot(QWidget):
 
     def set_series(self, series: dict[str, list[tuple]], refs: list[tuple], spec: dict,
                    xs: list | None = None) -> None:
-        """Draw the claim's series (``app.experiments.report.plot_series``). When only the points changed (a cell
+        """Draw the claim's series (``app.experiments.results.plot_series``). When only the points changed (a cell
         finished: the same series, axes and references), the curves get their new data in place; clearing and
         building the plot again (its items, legend and axes) took 20-60 ms of the GUI thread per finished cell.
-        ``xs``: the x values every planned cell will take (``app.experiments.report.planned_x``), so that the axis
+        ``xs``: the x values every planned cell will take (``app.experiments.results.planned_x``), so that the axis
         kind and the categories are fixed from the plan on; a series may have no points yet."""
         import numpy as np
 
@@ -254,7 +254,7 @@ class ExperimentPlot(QWidget):
     def _decorate(self, spec: dict, log_x: bool, cats: list, points: bool) -> None:
         """The axes' labels, title, ticks, log mode and range mode, each set only when it changed (each set again
         re-lays the axes: a few ms apiece). No point yet: an empty 0-100 % frame, no made-up numbers along x."""
-        from app.experiments.report import METRIC_NAMES
+        from app.experiments.results import METRIC_NAMES
 
         metric = spec.get("y", "test_top1")
         decor = {"log_x": log_x, "left": spec.get("y_label", METRIC_NAMES.get(metric, metric)) + " (%)",
@@ -310,7 +310,7 @@ class ExperimentPlot(QWidget):
         against their baselines (``plot_series(change=True)``), in points, around a line at zero."""
         import numpy as np
 
-        from app.experiments.report import METRIC_NAMES
+        from app.experiments.results import METRIC_NAMES
 
         arms = list(dict.fromkeys(str(x) for x in (xs or [])) or series)
         base = {str(b) for b in (spec.get("baseline") or [])}

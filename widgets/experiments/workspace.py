@@ -426,7 +426,7 @@ class ExperimentsWorkspace(QWidget):
     def _replot(self) -> None:
         if self.recipe is None:
             return
-        from app.experiments.report import groups, planned_x, plot_series
+        from app.experiments.results import groups, planned_x, plot_series
 
         partial = ExperimentResult(self.recipe, self.quick.isChecked(), tuple(self._cells), dict(self._results))
         gs = groups(partial)
@@ -441,7 +441,7 @@ class ExperimentsWorkspace(QWidget):
 
     def _show_changes(self, partial: ExperimentResult) -> None:
         """An ablation's table column: each finished cell's change against its baseline's cell of the same seeds."""
-        from app.experiments.report import METRIC_NAMES, baselines, cell_changes
+        from app.experiments.results import METRIC_NAMES, baselines, cell_changes
 
         spec = self.recipe.plot or {}
         if spec.get("kind") != "ablation":

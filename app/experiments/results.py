@@ -1,12 +1,14 @@
 """An experiment's results as data, for the report, the command line and the Experiments workspace: the groups of
 cells that differ only by seed (mean +- sample std over seeds), the plot's series, an ablation's arms against their
-baselines (paired by seed) and the results tables (Markdown, and as aligned text for a terminal).
+baselines (paired by seed), the results tables (Markdown, and as aligned text for a terminal) and what the
+Experiments workspace draws while a run goes on (``live_view``).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -286,3 +288,33 @@ def as_text(md_lines: list[str]) -> str:
         out.append(line)
     flush()
     return "\n".join(out)
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """What the Experiments workspace draws for a (partial) result: the plot's series laid out for every planned
+    cell (``plot_series(planned=True)``), the x values they take (``planned_x``), the plot spec (with ``view =
+    "change"`` when an ablation is drawn as changes) and, for an ablation, each cell's change against its baseline
+    (``cell_changes``; None for other recipes), the baseline arms and the metric's name."""
+
+    series: dict
+    refs: list
+    spec: dict
+    xs: list
+    changes: dict | None
+    baselines: frozenset
+    metric: str
+
+
+def live_view(result, change: bool = False) -> LiveView:
+    """The live table's and plot's data of ``result`` (cells still running have no result yet); ``change``: an
+    ablation's arms as their changes against their baselines (ignored for other recipes)."""
+    spec = dict(result.recipe.plot or {})
+    ablating = spec.get("kind") == "ablation"
+    change = change and ablating
+    gs = groups(result)
+    series, refs = plot_series(result, gs, planned=True, change=change)
+    y = spec.get("y", "test_top1")
+    return LiveView(series, refs, {**spec, "view": "change"} if change else spec, planned_x(result, gs),
+                    cell_changes(result, y) if ablating else None,
+                    frozenset(baselines(result.recipe)) if ablating else frozenset(), METRIC_NAMES.get(y, y))

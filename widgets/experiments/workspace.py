@@ -426,29 +426,15 @@ class ExperimentsWorkspace(QWidget):
     def _replot(self) -> None:
         if self.recipe is None:
             return
-        from app.experiments.results import groups, planned_x, plot_series
+        from app.experiments.results import live_view
 
         partial = ExperimentResult(self.recipe, self.quick.isChecked(), tuple(self._cells), dict(self._results))
-        gs = groups(partial)
         # laid out for every cell of the plan: the series, legend and x categories are there before the first
-        # result, so a finished cell only moves points (no rebuild while the experiment runs; issue 14)
-        spec = dict(self.recipe.plot or {})
-        change = self.plot.shows_change(spec)
-        series, refs = plot_series(partial, gs, planned=True, change=change)
-        self.plot.set_series(series, refs, {**spec, "view": "change"} if change else spec,
-                             xs=planned_x(partial, gs))
-        self._show_changes(partial)
-
-    def _show_changes(self, partial: ExperimentResult) -> None:
-        """An ablation's table column: each finished cell's change against its baseline's cell of the same seeds."""
-        from app.experiments.results import METRIC_NAMES, baselines, cell_changes
-
-        spec = self.recipe.plot or {}
-        if spec.get("kind") != "ablation":
-            self.table.set_changes(None)
-            return
-        y = spec.get("y", "test_top1")
-        self.table.set_changes(cell_changes(partial, y), set(baselines(self.recipe)), METRIC_NAMES.get(y, y))
+        # result, so a finished cell only moves points (no rebuild while the experiment runs; issue 14); an
+        # ablation's table column gives each cell's change against its baseline's cell of the same seeds
+        v = live_view(partial, self.plot.shows_change(self.recipe.plot))
+        self.plot.set_series(v.series, v.refs, v.spec, xs=v.xs)
+        self.table.set_changes(v.changes, set(v.baselines), v.metric)
 
     # --- reports ---------------------------------------------------------------------------------------------
     def open_report(self) -> None:

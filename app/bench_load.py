@@ -9,7 +9,8 @@ ended by the command: on success, on an error, on Ctrl+C and on SIGTERM (own pro
 Figures:
 - live: app FPS of the Live pipeline (``app.live.bench.run_bench``; tuner on: the same engine, frame by frame);
 - extract: images/s of the probe's feature extraction (``app.probe.extract.extract``, rdsn, probe defaults,
-  MNIST from ../shared when present, else the embedded digits), driven step by step;
+  MNIST from ../shared when present, else the embedded digits); tuner on: the extraction's own tuner, as in a probe
+  run; off: driven step by step by an outer tuner that holds the configured count;
 - head: our logistic head against scikit-learn on the same features (``app.probe.bench.bench_head``, its
   L-BFGS iterations timed by the tuner when on): both timings and the speedup.
 """
@@ -146,7 +147,8 @@ def _extract(args, on: bool) -> dict[str, Any]:
     from app.probe.extract import extract
     from app.models.inputs import dataset_stats, input_spec
     from app.probe.run import build_model, effective_spec
-    from app.threads import drive
+    from app.tasks import run_to_end
+    from app.threads import drive, reports
 
     ds = _dataset(args)
     n = min(args.images, len(ds.images))
@@ -155,12 +157,16 @@ def _extract(args, on: bool) -> dict[str, Any]:
     spec = effective_spec(ModelSpec.make("rdsn"), ds)
     model = build_model(spec)
     ispec = input_spec(spec, model, stats=dataset_stats(ds))
-    tuner = _tuner(on)
+    task = extract(model, images, ispec, 1, "grid3", device="cpu", key=None, label="bench load")
+    # tuner on: the extraction's own tuner decides, as in a probe run (it times each batch on its worker); off: an
+    # outer tuner that never adapts holds the configured count (the inner one, nested, only counts)
+    tuner = None if on else _tuner(False)
     t0 = time.perf_counter()
-    feats = drive(extract(model, images, ispec, 1, "grid3", device="cpu", key=None, label="bench load"), tuner)
+    feats = run_to_end(task) if on else drive(task, tuner)
     dt = time.perf_counter() - t0
+    report = reports().get("extract", {}) if on else tuner.report()
     return {"value": round(n / dt, 1), "images": n, "features": int(feats.array.shape[1]) if hasattr(feats, "array")
-            else None, "threads": tuner.report()}
+            else None, "threads": report}
 
 
 def _head(args, on: bool) -> dict[str, Any]:

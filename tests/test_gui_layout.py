@@ -125,7 +125,7 @@ def test_nothing_clipped_at_1280x720(qtbot, window, fe_home):
     table = win.probe.history_table.table
     col = win.probe.history_table.COLUMNS.index("Model")
     need = table.fontMetrics().horizontalAdvance(long_label)
-    assert table.item(0, col).text() == long_label
+    assert win.probe.history_table.text(0, col) == long_label
     assert table.columnWidth(col) >= need, f"History 'Model' column {table.columnWidth(col)} px < text {need} px"
     assert _clipped(win.probe.run_panel) == []
 

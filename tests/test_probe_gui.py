@@ -237,7 +237,7 @@ def test_history_reopen_delete_export(qtbot, make_ws, fe_home, tmp_path, monkeyp
     ws = make_ws()
     choose_dataset(ws, "digits")
     assert ws.history_table.ids() == [b, a]
-    assert ws.compare.table.rowCount() == 2  # previous runs are compared at launch
+    qtbot.waitUntil(lambda: ws.compare.table.rowCount() == 2)  # previous runs are compared at launch (next turn)
     ws.history_table.table.selectRow(1)  # run a
     assert ws.results.run.run_id == a and "simple (random)" in ws.results.header.text()
     assert "50.0%" in ws.results.header.text()

@@ -21,34 +21,70 @@ def _summary(i: int, label: str = "simple (random)"):
 
 
 def _texts(table) -> list[list[str]]:
-    t = table.table
-    return [[t.item(r, c).text() for c in range(t.columnCount())] for r in range(t.rowCount())]
+    return [[table.text(r, c) for c in range(len(table.COLUMNS))] for r in range(table.table.rowCount())]
 
 
 def test_new_and_deleted_runs_change_only_their_rows(qtbot):
+    """The history is a table model: a finished run is one row inserted on top, a deleted run one row removed, the
+    other rows untouched (no reset); a run that is not the one shown resets the model. Selecting from here never
+    asks to open a run."""
     from widgets.probe.history_table import HistoryTable
 
     h = HistoryTable()
     qtbot.addWidget(h)
+    events = []
+    m = h.model
+    m.rowsInserted.connect(lambda _p, a, b: events.append(("insert", a, b)))
+    m.rowsRemoved.connect(lambda _p, a, b: events.append(("remove", a, b)))
+    m.modelReset.connect(lambda: events.append(("reset",)))
+    opened = []
+    h.openRequested.connect(opened.append)
     a, b, c = _summary(1), _summary(2), _summary(3, "resnet20 (trained, CIFAR-10)")
     h.set_runs([b, a])
-    first = [h.table.item(r, 2) for r in range(2)]
+    assert events == [("reset",)]
+    events.clear()
     h.set_runs([c, b, a], select=3)  # a run finished: it comes on top, selected
+    assert events == [("insert", 0, 0)]  # the rows of b and a were not built again
     assert [row[2] for row in _texts(h)] == ["resnet20 (trained, CIFAR-10)", "simple (random)", "simple (random)"]
-    assert [h.table.item(r, 2) for r in (1, 2)] == first  # the rows of b and a were not built again
-    assert h.ids() == [3, 2, 1] and h.selected_ids() == [3]
-    assert _texts(h)[0][:2] == ["3", "12-02 08:03"]
+    assert h.ids() == [3, 2, 1] and h.selected_ids() == [3] and opened == []
+    assert _texts(h)[0][:2] == ["3", "12-02 08:03"] and _texts(h)[0][6:] == ["53.0%", "100.0%", "1078", "3"]
+    events.clear()
     h.set_runs([c, a])  # b deleted
-    assert h.ids() == [3, 1] and h.table.item(1, 2) is first[1] and h.table.rowCount() == 2
+    assert events == [("remove", 1, 1)] and h.ids() == [3, 1] and h.table.rowCount() == 2
     fresh = HistoryTable()  # the same runs shown from scratch: the same texts
     qtbot.addWidget(fresh)
     fresh.set_runs([c, a])
     assert _texts(fresh) == _texts(h)
+    events.clear()
     changed = dataclasses.replace(a, label="renamed")  # a row whose run is not the one shown: every row again
     h.set_runs([c, changed])
-    assert _texts(h)[1][2] == "renamed"
+    assert events == [("reset",)] and _texts(h)[1][2] == "renamed"
+    h.select_id(1, emit=False)
+    assert h.selected_ids() == [1] and opened == [] and h.delete_btn.isEnabled()
+    h.table.selectRow(0)  # the user's click
+    assert opened == [3]
     h.set_runs([])
-    assert h.table.rowCount() == 0 and h.ids() == []
+    assert h.table.rowCount() == 0 and h.ids() == [] and not h.delete_btn.isEnabled()
+
+
+def test_column_widths_measure_the_newest_rows_only(qtbot):
+    """Column widths from the newest ``SIZE_ROWS`` runs: with 1,000 stored runs Qt's default measured 1,000 rows
+    at the first paint (105-137 ms of the GUI thread). The model's name column still fits the newest long names."""
+    from widgets.probe import history_table as ht
+
+    h = ht.HistoryTable()
+    qtbot.addWidget(h)
+    asked = []
+    real = ht.RunsModel.text
+    runs = [_summary(i, "resnet20 (trained, a long name of a model)" if i == 999 else "s") for i in range(999, 0, -1)]
+    h.set_runs(runs)
+    h.model.text = lambda row, col: (asked.append(row), real(h.model, row, col))[1]
+    h.resize(900, 300)
+    h.show()
+    qtbot.waitExposed(h)
+    assert asked and max(asked) < ht.SIZE_ROWS + 5  # not every row: the newest ones (and what is visible)
+    col = h.COLUMNS.index("Model")
+    assert h.table.columnWidth(col) >= h.table.fontMetrics().horizontalAdvance(runs[0].label)
 
 
 def test_the_comparison_reads_each_stored_run_once(qtbot, fe_home, monkeypatch):
@@ -76,3 +112,46 @@ def test_the_comparison_reads_each_stored_run_once(qtbot, fe_home, monkeypatch):
     third = panel.history.add(dict(record, seeds={"model": 2, "split": 0, "head": 0}))
     panel.comparison("digits")
     assert loads == [third]  # only the new run
+
+
+def test_the_first_comparison_is_read_on_turns_of_its_own(qtbot, fe_home, monkeypatch):
+    """The first comparison after start-up read every stored run's record in one go (1,000 runs: 125-390 ms of the
+    GUI thread). It is read a slice per event-loop turn (here one run per turn), the comparison tab saying how many
+    runs are left, and shown when done: the same rows as read at once. A refresh while one is reading replaces it."""
+    from app.probe.history import History
+    from tests.test_history import fake_result
+    from widgets.application import make_app
+    from widgets.probe import history_panel as hp
+
+    from PySide6.QtCore import QSettings
+    from app.session import Session
+    from widgets.probe.workspace import ProbeWorkspace
+
+    fe_home.mkdir(parents=True, exist_ok=True)
+    with History(fe_home / "history.sqlite") as h:
+        for seed in range(3):
+            h.add(fake_result(label="simple (random)", state="random", top1=0.8 + seed / 100, seed=seed))
+    monkeypatch.setattr(hp, "READ_BUDGET_S", -1.0)  # every run a turn of its own
+    make_app()
+    reading = []
+    ws = ProbeWorkspace(Session(), QSettings(str(fe_home / "s.ini"), QSettings.Format.IniFormat), stepwise=True)
+    qtbot.addWidget(ws)
+    try:
+        while not hasattr(ws, "compare"):  # the build, up to the comparison's view
+            next(ws.build_steps)
+        monkeypatch.setattr(ws.compare, "show_reading", lambda left, dataset="": reading.append(left))
+        for _ in ws.build_steps:  # the rest of the build
+            pass
+        dataset = ws.dataset_name()
+        assert reading == [] and ws.compare.rows == []  # not read in the build step
+        qtbot.waitUntil(lambda: ws.turns.pending() == 0)
+        assert reading == [3, 2, 1, 0] and len(ws.compare.rows) == 1 and ws.compare.rows[0].n_runs == 3
+        assert ws.compare.rows == hp.HistoryPanel.comparison(ws.history_panel, dataset)[1]
+        ws.history_panel._views.clear()
+        reading.clear()
+        ws.refresh_compare()
+        ws.refresh_compare()  # replaces the first: its queued turn does nothing
+        qtbot.waitUntil(lambda: ws.turns.pending() == 0)
+        assert reading == [3, 3, 2, 1, 0] and len(ws.compare.rows) == 1
+    finally:
+        ws.shutdown()

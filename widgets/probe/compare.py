@@ -87,6 +87,12 @@ class CompareView(QWidget):
         self.error_bars: pg.ErrorBarItem | None = None
         self._items: list[Any] = []
 
+    def show_reading(self, left: int, dataset: str = "") -> None:
+        """While the stored runs are read (``HistoryPanel.comparison_steps``): how many are left."""
+        on = f" on <b>{dataset}</b>" if dataset else ""
+        self.hint.setText(f"Reading the stored runs{on}… {left:,} left." if left else f"Comparing the stored runs{on}…")
+        self.stack.setCurrentIndex(0)
+
     def set_groups(self, groups: list[Any], rows: list[CompareRow], dataset: str = "") -> None:
         """groups: ``app.probe.history.GroupStat`` (the bars); rows: one ``CompareRow`` per group (the table)."""
         self.groups = list(groups)

@@ -1,10 +1,15 @@
-"""The Probe's history table: every stored run, newest first, with delete and export buttons."""
+"""The Probe's history table: every stored run, newest first, with delete and export buttons.
+
+A table model over the runs' summaries (``RunsModel``), not a widget of items: a researcher's history grows to
+thousands of runs, and filling a ``QTableWidget`` created ten items per run on the GUI thread (1,000 runs: 46-66 ms
+to fill, then 105-137 ms for the first paint, whose column widths measured every row). The model makes a cell's text
+when the view asks for it, and the columns are measured on the first ``SIZE_ROWS`` rows (the newest runs)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -12,13 +17,100 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from widgets.probe.model_list import state_colour
+
+COLUMNS = ["#", "When", "Model", "Weights", "Dataset", "Head", "Top-1", "Top-5", "Train n", "Seed"]
+RIGHT = (0, 6, 7, 8, 9)  # numbers: right-aligned
+SIZE_ROWS = 50  # rows (the newest runs) the column widths are measured on (Qt's default: 1,000)
+_DISPLAY, _ALIGN, _FOREGROUND = (int(r.value) for r in (Qt.ItemDataRole.DisplayRole,
+                                                        Qt.ItemDataRole.TextAlignmentRole,
+                                                        Qt.ItemDataRole.ForegroundRole))
+
+
+def cells(r: Any) -> list[str]:
+    """The texts of one run's row."""
+    return [str(r.id), r.created.replace("T", " ")[5:16], r.label, r.weight_state, r.dataset,
+            "own classifier" if r.head == "own" else r.head,
+            f"{100 * r.top1:.1f}%", "" if r.top5 is None else f"{100 * r.top5:.1f}%",
+            "" if r.n_train is None or r.head == "own" else str(r.n_train),
+            "" if r.seed is None else str(r.seed)]
+
+
+class RunsModel(QAbstractTableModel):
+    """The runs' summaries as rows (newest first); a row's texts made when first asked for and kept with it."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.runs: list[Any] = []
+        self._texts: dict[int, list[str]] = {}  # id(summary) -> its row's texts
+        self._right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt's name
+        return 0 if parent.isValid() else len(self.runs)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt's name
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def text(self, row: int, col: int) -> str:
+        r = self.runs[row]
+        texts = self._texts.get(id(r))
+        if texts is None:
+            texts = self._texts[id(r)] = cells(r)
+        return texts[col]
+
+    def data(self, index, role=_DISPLAY):
+        # called for eight roles of every cell measured or painted: roles compared as the ints Qt passes (an enum
+        # member's comparison costs more than the rest of the call)
+        if role == _DISPLAY:
+            row = index.row()
+            return self.text(row, index.column()) if 0 <= row < len(self.runs) else None
+        if role == _ALIGN:
+            return self._right if index.column() in RIGHT else None
+        if role == _FOREGROUND and index.column() == 3 and 0 <= index.row() < len(self.runs):
+            return QBrush(state_colour(self.runs[index.row()].weight_state))
+        return None
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt's name
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def set_runs(self, runs: list[Any]) -> str:
+        """Show these runs. Stored runs never change: when the rows shown are still there in the same order (runs
+        added on top, runs deleted) only those rows are inserted or removed; anything else resets the model.
+        Returns what was done: "rows" or "reset"."""
+        present = {r.id for r in runs}
+        old = {r.id: r for r in self.runs}
+        kept = [r for r in runs if old.get(r.id) == r]
+        if kept and [r.id for r in kept] == [r.id for r in self.runs if r.id in present]:
+            for row in reversed([i for i, r in enumerate(self.runs) if r.id not in present]):
+                self.beginRemoveRows(QModelIndex(), row, row)
+                self._texts.pop(id(self.runs.pop(row)), None)
+                self.endRemoveRows()
+            for row, r in enumerate(runs):  # the new runs, at their places (on top after a run)
+                if old.get(r.id) != r:
+                    self.beginInsertRows(QModelIndex(), row, row)
+                    self.runs.insert(row, r)
+                    self.endInsertRows()
+            self.runs = list(self.runs)  # (same objects, same order as ``runs`` now)
+            return "rows"
+        self.beginResetModel()
+        self.runs, self._texts = list(runs), {}
+        self.endResetModel()
+        return "reset"
+
+
+class RunsView(QTableView):
+    """The history's table view; ``rowCount()`` as a table widget has it."""
+
+    def rowCount(self) -> int:  # noqa: N802 - as QTableWidget's
+        return self.model().rowCount()
+
 
 # --- history ----------------------------------------------------------------------------------------------------
 class HistoryTable(QWidget):
@@ -28,14 +120,15 @@ class HistoryTable(QWidget):
     deleteRequested = Signal(list)
     exportRequested = Signal(str, list)  # "csv"/"json", ids ([] = all)
 
-    COLUMNS = ["#", "When", "Model", "Weights", "Dataset", "Head", "Top-1", "Top-5", "Train n", "Seed"]
+    COLUMNS = COLUMNS
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        self.table = QTableWidget(0, len(self.COLUMNS))
-        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.model = RunsModel(self)
+        self.table = RunsView()
+        self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -45,17 +138,18 @@ class HistoryTable(QWidget):
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         hh = self.table.horizontalHeader()
-        # every column as wide as its contents (the model's name is never cut short); the table scrolls sideways
-        # when the panel is narrow, and the last column takes what is left
+        # every column as wide as its contents among the newest SIZE_ROWS runs (the model's name is never cut
+        # short); the table scrolls sideways when the panel is narrow, and the last column takes what is left
         hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        hh.setResizeContentsPrecision(SIZE_ROWS)
         hh.setStretchLastSection(True)
         self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         hh.setMinimumSectionSize(36)
         self.table.setToolTip("Every finished run, stored in the history database. Select a run to see its results; "
                               "Delete removes the selected runs.")
-        self.table.itemSelectionChanged.connect(self._on_selection)
+        self._quiet = False  # True while the rows or the selection change from here: no openRequested
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection())
         lay.addWidget(self.table)
-
         self.empty = QLabel("No runs yet. Finished runs are stored here and kept between sessions.")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setStyleSheet("color: #667; padding: 12px;")
@@ -77,67 +171,46 @@ class HistoryTable(QWidget):
         self.delete_btn.clicked.connect(lambda: self.deleteRequested.emit(self.selected_ids()))
         self.csv_btn.clicked.connect(lambda: self.exportRequested.emit("csv", self.selected_ids()))
         self.json_btn.clicked.connect(lambda: self.exportRequested.emit("json", self.selected_ids()))
-        self._ids: list[int] = []
-        self._runs: list[Any] = []  # the summaries the rows show, in order
         self.set_runs([])
 
     def set_runs(self, runs: list[Any], select: int | None = None) -> None:
-        """Show these runs (newest first). Stored runs never change, so when the rows shown are still there in the
-        same order (runs added on top, runs deleted) only those rows are inserted or removed: filling every row
-        again took ~0.3 s of the GUI thread with 1,000 runs, after each run. Anything else: every row again."""
-        t = self.table
-        t.blockSignals(True)
-        ids = [r.id for r in runs]
-        present = set(ids)
-        old = dict(zip(self._ids, self._runs))
-        kept = [r for r in runs if old.get(r.id) == r]
-        if kept and [r.id for r in kept] == [i for i in self._ids if i in present]:
-            gone = [row for row, i in enumerate(self._ids) if i not in present]
-            for row in reversed(gone):
-                t.removeRow(row)
-            for row, r in enumerate(runs):  # the new runs, at their places (on top after a run)
-                if old.get(r.id) != r:
-                    t.insertRow(row)
-                    self._fill_row(row, r)
-        else:
-            t.setRowCount(len(runs))
-            for i, r in enumerate(runs):
-                self._fill_row(i, r)
-        self._ids = ids
-        self._runs = list(runs)
-        t.clearSelection()
-        if select is not None and select in self._ids:
-            t.selectRow(self._ids.index(select))
-        t.blockSignals(False)
+        """Show these runs (newest first), ``select`` selected (no ``openRequested``); see ``RunsModel.set_runs``."""
+        self._quiet = True
+        try:
+            self.model.set_runs(runs)
+            self.table.clearSelection()
+            if select is not None and select in self.ids():
+                self.table.selectRow(self.ids().index(select))
+        finally:
+            self._quiet = False
         self.table.setVisible(bool(runs))
         self.empty.setVisible(not runs)
         self.count.setText(f"{len(runs)} run{'s' if len(runs) != 1 else ''} stored" if runs else "")
         self._on_selection(emit=False)
 
-    def _fill_row(self, i: int, r: Any) -> None:
-        cells = [str(r.id), r.created.replace("T", " ")[5:16], r.label, r.weight_state, r.dataset,
-                 "own classifier" if r.head == "own" else r.head,
-                 f"{100 * r.top1:.1f}%", "" if r.top5 is None else f"{100 * r.top5:.1f}%",
-                 "" if r.n_train is None or r.head == "own" else str(r.n_train),
-                 "" if r.seed is None else str(r.seed)]
-        for j, text in enumerate(cells):
-            it = QTableWidgetItem(text)
-            if j in (0, 6, 7, 8, 9):
-                it.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            if j == 3:
-                it.setForeground(QBrush(state_colour(r.weight_state)))
-            self.table.setItem(i, j, it)
+    def text(self, row: int, col: int) -> str:
+        """The text shown in a cell."""
+        return self.model.text(row, col)
 
     def ids(self) -> list[int]:
-        return list(self._ids)
+        return [r.id for r in self.model.runs]
 
     def selected_ids(self) -> list[int]:
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        return [self._ids[r] for r in rows if r < len(self._ids)]
+        runs = self.model.runs
+        return [runs[r].id for r in rows if r < len(runs)]
 
-    def select_id(self, run_id: int) -> None:
-        if run_id in self._ids:
-            self.table.selectRow(self._ids.index(run_id))
+    def select_id(self, run_id: int, emit: bool = True) -> None:
+        """Select a run's row; ``emit=False``: without ``openRequested``."""
+        ids = self.ids()
+        if run_id not in ids:
+            return
+        self._quiet = not emit
+        try:
+            self.table.selectRow(ids.index(run_id))
+        finally:
+            self._quiet = False
+        self._on_selection(emit=False)
 
     def refresh_buttons(self) -> None:
         self._on_selection(emit=False)
@@ -146,8 +219,8 @@ class HistoryTable(QWidget):
     def _on_selection(self, emit: bool = True) -> None:
         sel = self.selected_ids()
         self.delete_btn.setEnabled(bool(sel))
-        has = bool(self._ids)
+        has = bool(self.model.runs)
         self.csv_btn.setEnabled(has)
         self.json_btn.setEnabled(has)
-        if emit and len(sel) == 1:
+        if emit and not self._quiet and len(sel) == 1:
             self.openRequested.emit(sel[0])

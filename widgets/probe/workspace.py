@@ -55,6 +55,7 @@ class ProbeWorkspace(QWidget):
         self.queue = ProbeQueue(self.pool, self)
         self._last_stored: int | None = None
         self.turns = Turns(self)  # a run's end: the views updated one per event-loop turn (issue 14)
+        self._compare_steps = None  # the comparison being read (``refresh_compare``)
         self._restoring = True
         self._preset_specs: dict[str, Any] = {}  # label -> ModelSpec of the presets chosen (app.probe.presets)
         self.build_steps = self._build(session, settings)
@@ -174,7 +175,7 @@ class ProbeWorkspace(QWidget):
         yield  # the history and the comparison filled on a turn of their own (the browser's refresh may come first)
         self._restoring = False
         self.refresh_history()
-        self.refresh_compare()
+        self.turns.later(self.refresh_compare)  # on a turn of its own: with 1,000 stored runs each takes ~30-40 ms
         self._update_buttons()
         self._idle_text()
         if self.history_panel.open_message:
@@ -390,9 +391,24 @@ class ProbeWorkspace(QWidget):
         self.history_panel.refresh(select)
 
     def refresh_compare(self) -> None:
+        """The comparison of the current dataset's stored runs; where many are not read yet (the first one after
+        start-up, another dataset), read on turns of their own, a slice of ~20 ms each, the comparison shown when
+        done (a later call replaces one still reading)."""
         dataset = self.dataset_name()
-        groups, rows = self.history_panel.comparison(dataset)
-        self.compare.set_groups(groups, rows, dataset)
+        self._compare_steps = steps = self.history_panel.comparison_steps(dataset)
+        self._compare_step(steps, dataset)
+
+    def _compare_step(self, steps, dataset: str) -> None:
+        if steps is not self._compare_steps:  # replaced by a later refresh
+            return
+        try:
+            left = next(steps)
+        except StopIteration as stop:
+            self._compare_steps = None
+            self.compare.set_groups(*stop.value, dataset)
+            return
+        self.compare.show_reading(left, dataset)
+        self.turns.later(self._compare_step, steps, dataset)
 
     @Slot()
     def _on_runs_deleted(self) -> None:

@@ -33,7 +33,8 @@ from typing import Callable
 #: The virtuals whose result Qt uses, and QDialog's ``done`` / ``reject`` (a dialog can always be closed): on an
 #: exception, the base class's implementation runs instead (and its result is returned).
 RETURNING = frozenset({"sizeHint", "minimumSizeHint", "event", "eventFilter", "viewportEvent", "boundingRect",
-                       "heightForWidth", "hasHeightForWidth", "shape", "itemChange", "done", "reject"})
+                       "heightForWidth", "hasHeightForWidth", "shape", "itemChange", "done", "reject",
+                       "rowCount", "columnCount"})
 
 #: The reports so far, newest last ("Class.method: ExceptionType: message"); at most ``KEEP``.
 caught: list[str] = []
@@ -87,6 +88,8 @@ def _fallback(self, wrapper, name: str, args: tuple):
             from PySide6.QtCore import QRectF
 
             return QRectF()
+        if name in ("rowCount", "columnCount"):  # a table model's (pure virtual): an empty table
+            return 0
         return False if name in ("event", "eventFilter", "viewportEvent", "hasHeightForWidth") else None
 
 
@@ -94,6 +97,9 @@ def _fallback(self, wrapper, name: str, args: tuple):
 CALLBACKS = frozenset({"event", "eventFilter", "sizeHint", "minimumSizeHint", "paint", "boundingRect", "shape",
                        "itemChange", "heightForWidth", "hasHeightForWidth", "viewportEvent", "timerEvent",
                        "done", "accept", "reject"})  # QDialog's: Esc and the window's close call them virtually
+#: An item model's methods its views call back (only for ``QAbstractItemModel`` subclasses: ``QGraphicsItem.data``,
+#: for one, is no callback).
+MODEL_CALLBACKS = frozenset({"data", "headerData", "rowCount", "columnCount", "flags", "index", "parent"})
 
 
 def is_qt_virtual(cls: type, name: str) -> bool:
@@ -101,6 +107,10 @@ def is_qt_virtual(cls: type, name: str) -> bool:
     thread. ``QThread.run`` is not among them: it runs in its own thread with no Python caller, where PySide6 prints
     an exception instead of storing it, and the listeners here are GUI-thread code; the app's two ``run`` overrides
     catch everything themselves (``widgets.common.worker``, ``widgets.live.runner``)."""
+    if name in MODEL_CALLBACKS:
+        from PySide6.QtCore import QAbstractItemModel
+
+        return issubclass(cls, QAbstractItemModel)
     if not (name.endswith("Event") or name in CALLBACKS):
         return False
     return any(c.__module__.startswith("PySide6") and name in vars(c) for c in cls.__mro__[1:])
@@ -124,7 +134,7 @@ def _guard_module(mod) -> int:
     modname = getattr(mod, "__name__", None)
     for cls in [c for c in list(vars(mod).values()) if isinstance(c, type) and c.__module__ == modname]:
         for name, fn in list(vars(cls).items()):
-            if (name.endswith("Event") or name in CALLBACKS) and callable(fn) \
+            if (name.endswith("Event") or name in CALLBACKS or name in MODEL_CALLBACKS) and callable(fn) \
                     and not getattr(fn, "__qt_override__", False) and is_qt_virtual(cls, name):
                 setattr(cls, name, qt_override(fn))
                 n += 1

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widgets.common.qt_override import qt_override
 from widgets.probe.model_list import state_colour
 
 COLUMNS = ["#", "When", "Model", "Weights", "Dataset", "Head", "Top-1", "Top-5", "Train n", "Seed"]
@@ -50,9 +51,11 @@ class RunsModel(QAbstractTableModel):
         self._texts: dict[int, list[str]] = {}  # id(summary) -> its row's texts
         self._right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
+    @qt_override
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt's name
         return 0 if parent.isValid() else len(self.runs)
 
+    @qt_override
     def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt's name
         return 0 if parent.isValid() else len(COLUMNS)
 
@@ -63,6 +66,7 @@ class RunsModel(QAbstractTableModel):
             texts = self._texts[id(r)] = cells(r)
         return texts[col]
 
+    @qt_override
     def data(self, index, role=_DISPLAY):
         # called for eight roles of every cell measured or painted: roles compared as the ints Qt passes (an enum
         # member's comparison costs more than the rest of the call)
@@ -75,6 +79,7 @@ class RunsModel(QAbstractTableModel):
             return QBrush(state_colour(self.runs[index.row()].weight_state))
         return None
 
+    @qt_override
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt's name
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
             return COLUMNS[section]

@@ -70,6 +70,9 @@ def make_app():
     if paint_on_gui_thread_only(os.cpu_count()):
         os.environ["QT_NO_GUI_THREADPOOL"] = "1"  # read by Qt at the first paint that would use the pool
     sys.setswitchinterval(gui_switch_interval())  # the GUI thread gets the interpreter lock in time
+    from widgets.common import feature_scan
+
+    feature_scan.install()  # PySide6's scan of every module imported later, without inspect.getsource
     import pyqtgraph as pg
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtGui import QIcon

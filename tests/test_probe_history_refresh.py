@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from PySide6.QtCore import Qt
 
 pytestmark = pytest.mark.gui
 
@@ -155,3 +156,58 @@ def test_the_first_comparison_is_read_on_turns_of_its_own(qtbot, fe_home, monkey
         assert reading == [3, 3, 2, 1, 0] and len(ws.compare.rows) == 1
     finally:
         ws.shutdown()
+
+
+def test_sort_by_a_column_and_filter_the_runs(qtbot):
+    """A click on a column's header sorts the runs by it (again: the other way; ties newest first); typing in the
+    filter box keeps the rows that contain the text, says how many of how many are shown, and the export buttons
+    then save the runs shown when none is selected. Every stored run stays known (``ids``); back to newest first
+    with no filter, a finished run is one row inserted again."""
+    from PySide6.QtCore import QPoint
+
+    from widgets.probe.history_table import HistoryTable
+
+    h = HistoryTable()
+    qtbot.addWidget(h)
+    h.resize(900, 300)
+    h.show()
+    qtbot.waitExposed(h)
+    runs = [_summary(4, "resnet20 (trained, CIFAR-10)"), _summary(3), _summary(2, "lenet5 (trained, MNIST)"),
+            _summary(1)]
+    runs[0] = dataclasses.replace(runs[0], top1=0.40)  # the newest run is the least accurate
+    h.set_runs(runs)
+    exported = []
+    h.exportRequested.connect(lambda fmt, ids: exported.append(ids))
+    hh = h.table.horizontalHeader()
+
+    def click(col):
+        x = hh.sectionViewportPosition(col) + hh.sectionSize(col) // 2
+        qtbot.mouseClick(hh.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, hh.height() // 2))
+
+    assert h.shown_ids() == [4, 3, 2, 1] and h.count.text() == "4 runs stored"
+    top1 = h.COLUMNS.index("Top-1")
+    click(top1)  # a number: highest first
+    assert h.shown_ids() == [3, 2, 1, 4] and [h.text(r, top1) for r in range(4)] == ["53.0%", "52.0%", "51.0%",
+                                                                                     "40.0%"]
+    assert h.count.text() == "4 runs stored · by Top-1, highest first"
+    click(top1)  # again: the other way
+    assert h.shown_ids() == [4, 1, 2, 3] and h.count.text().endswith("by Top-1, lowest first")
+    click(h.COLUMNS.index("Model"))  # text: A to Z, ties newest first
+    assert h.shown_ids() == [2, 4, 3, 1] and h.count.text().endswith("by Model, A to Z")
+    click(0)  # back to the run number: newest first
+    assert h.shown_ids() == [4, 3, 2, 1] and h.model.plain() and h.count.text() == "4 runs stored"
+
+    qtbot.keyClicks(h.filter, "TRAINED")
+    assert h.shown_ids() == [4, 2] and h.count.text() == "2 of 4 runs shown" and h.ids() == [4, 3, 2, 1]
+    qtbot.mouseClick(h.csv_btn, Qt.MouseButton.LeftButton)
+    h.table.selectRow(1)
+    qtbot.mouseClick(h.json_btn, Qt.MouseButton.LeftButton)
+    assert exported == [[4, 2], [2]]
+    h.set_runs([_summary(5, "resnet20 (trained, CIFAR-10)"), _summary(6)] + runs)  # runs ended while filtered
+    assert h.shown_ids() == [5, 4, 2] and h.count.text() == "3 of 6 runs shown"
+    h.filter.clear()
+    assert h.count.text() == "6 runs stored" and h.shown_ids() == [5, 6, 4, 3, 2, 1]
+    inserted = []
+    h.model.rowsInserted.connect(lambda *a: inserted.append(a[1]))
+    h.set_runs([_summary(7)] + h.model.stored)
+    assert inserted == [0] and h.shown_ids()[0] == 7

@@ -99,7 +99,7 @@ CALLBACKS = frozenset({"event", "eventFilter", "sizeHint", "minimumSizeHint", "p
                        "done", "accept", "reject"})  # QDialog's: Esc and the window's close call them virtually
 #: An item model's methods its views call back (only for ``QAbstractItemModel`` subclasses: ``QGraphicsItem.data``,
 #: for one, is no callback).
-MODEL_CALLBACKS = frozenset({"data", "headerData", "rowCount", "columnCount", "flags", "index", "parent"})
+MODEL_CALLBACKS = frozenset({"data", "headerData", "rowCount", "columnCount", "flags", "index", "parent", "sort"})
 
 
 def is_qt_virtual(cls: type, name: str) -> bool:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -27,6 +28,7 @@ from widgets.probe.model_list import state_colour
 
 COLUMNS = ["#", "When", "Model", "Weights", "Dataset", "Head", "Top-1", "Top-5", "Train n", "Seed"]
 RIGHT = (0, 6, 7, 8, 9)  # numbers: right-aligned
+NUMERIC = (0, 1, 6, 7, 8, 9)  # sorted highest (latest) first at the first click
 SIZE_ROWS = 50  # rows (the newest runs) the column widths are measured on (Qt's default: 1,000)
 _DISPLAY, _ALIGN, _FOREGROUND = (int(r.value) for r in (Qt.ItemDataRole.DisplayRole,
                                                         Qt.ItemDataRole.TextAlignmentRole,
@@ -42,13 +44,27 @@ def cells(r: Any) -> list[str]:
             "" if r.seed is None else str(r.seed)]
 
 
+def _or(v, missing=-1.0):
+    return missing if v is None else v
+
+
+# how each column sorts (ties: newest first)
+SORT_KEYS = [lambda r: r.id, lambda r: r.created, lambda r: r.label.lower(), lambda r: r.weight_state,
+             lambda r: r.dataset, lambda r: r.head, lambda r: r.top1, lambda r: _or(r.top5),
+             lambda r: _or(r.n_train if r.head != "own" else None), lambda r: _or(r.seed)]
+
+
 class RunsModel(QAbstractTableModel):
-    """The runs' summaries as rows (newest first); a row's texts made when first asked for and kept with it."""
+    """Every stored run (``stored``, newest first) and the rows shown (``runs``): the runs whose texts contain the
+    filter, in the order of the column chosen (``set_view``). A row's texts are made when first asked for and kept
+    with the run."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
+        self.stored: list[Any] = []
         self.runs: list[Any] = []
-        self._texts: dict[int, list[str]] = {}  # id(summary) -> its row's texts
+        self.column, self.descending, self.needle = 0, True, ""
+        self._texts: dict[int, tuple[Any, list[str]]] = {}  # run id -> (its summary, its row's texts)
         self._right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
     @qt_override
@@ -59,12 +75,14 @@ class RunsModel(QAbstractTableModel):
     def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt's name
         return 0 if parent.isValid() else len(COLUMNS)
 
+    def texts(self, r: Any) -> list[str]:
+        entry = self._texts.get(r.id)
+        if entry is None or entry[0] is not r:
+            entry = self._texts[r.id] = (r, cells(r))
+        return entry[1]
+
     def text(self, row: int, col: int) -> str:
-        r = self.runs[row]
-        texts = self._texts.get(id(r))
-        if texts is None:
-            texts = self._texts[id(r)] = cells(r)
-        return texts[col]
+        return self.texts(self.runs[row])[col]
 
     @qt_override
     def data(self, index, role=_DISPLAY):
@@ -85,27 +103,52 @@ class RunsModel(QAbstractTableModel):
             return COLUMNS[section]
         return None
 
+    def plain(self) -> bool:
+        """Every stored run, newest first: the view in which a run's end only inserts a row."""
+        return self.column == 0 and self.descending and not self.needle
+
+    def _shown(self) -> list[Any]:
+        runs = self.stored
+        if self.needle:
+            runs = [r for r in runs if self.needle in " ".join(self.texts(r)).lower()]
+        if not (self.column == 0 and self.descending):
+            runs = sorted(runs, key=SORT_KEYS[self.column], reverse=self.descending)  # stable: ties newest first
+        return list(runs)
+
+    def set_view(self, column: int | None = None, descending: bool | None = None, needle: str | None = None) -> None:
+        """Sort by ``column`` (``descending``) and/or keep the runs whose row contains ``needle`` (any case)."""
+        new = (self.column if column is None else max(0, min(len(COLUMNS) - 1, column)),
+               self.descending if descending is None else bool(descending),
+               self.needle if needle is None else needle.strip().lower())
+        if new == (self.column, self.descending, self.needle):
+            return
+        self.column, self.descending, self.needle = new
+        self.beginResetModel()
+        self.runs = self._shown()
+        self.endResetModel()
+
     def set_runs(self, runs: list[Any]) -> str:
-        """Show these runs. Stored runs never change: when the rows shown are still there in the same order (runs
-        added on top, runs deleted) only those rows are inserted or removed; anything else resets the model.
-        Returns what was done: "rows" or "reset"."""
+        """Show these runs (every stored run, newest first). Stored runs never change: in the plain view, when the
+        rows shown are still there in the same order (runs added on top, runs deleted) only those rows are inserted
+        or removed; anything else resets the model. Returns what was done: "rows" or "reset"."""
+        self.stored = list(runs)
         present = {r.id for r in runs}
+        self._texts = {i: e for i, e in self._texts.items() if i in present}
         old = {r.id: r for r in self.runs}
         kept = [r for r in runs if old.get(r.id) == r]
-        if kept and [r.id for r in kept] == [r.id for r in self.runs if r.id in present]:
+        if self.plain() and kept and [r.id for r in kept] == [r.id for r in self.runs if r.id in present]:
             for row in reversed([i for i, r in enumerate(self.runs) if r.id not in present]):
                 self.beginRemoveRows(QModelIndex(), row, row)
-                self._texts.pop(id(self.runs.pop(row)), None)
+                del self.runs[row]
                 self.endRemoveRows()
             for row, r in enumerate(runs):  # the new runs, at their places (on top after a run)
                 if old.get(r.id) != r:
                     self.beginInsertRows(QModelIndex(), row, row)
                     self.runs.insert(row, r)
                     self.endInsertRows()
-            self.runs = list(self.runs)  # (same objects, same order as ``runs`` now)
             return "rows"
         self.beginResetModel()
-        self.runs, self._texts = list(runs), {}
+        self.runs = self._shown()
         self.endResetModel()
         return "reset"
 
@@ -119,7 +162,8 @@ class RunsView(QTableView):
 
 # --- history ----------------------------------------------------------------------------------------------------
 class HistoryTable(QWidget):
-    """The stored runs, newest first. Emits ``openRequested(id)`` for the selected run."""
+    """The stored runs, newest first (a header click sorts by its column), a filter box above them. Emits
+    ``openRequested(id)`` for the selected run."""
 
     openRequested = Signal(int)
     deleteRequested = Signal(list)
@@ -152,8 +196,20 @@ class HistoryTable(QWidget):
         hh.setMinimumSectionSize(36)
         self.table.setToolTip("Every finished run, stored in the history database. Select a run to see its results; "
                               "Delete removes the selected runs.")
+        # a header click sorts by that column (numbers: highest first, text: A to Z; again: the other way); newest
+        # first to begin with. No sort arrows: Qt widens every column by one to draw them, and the table would no
+        # longer fit the panel; the count under the table says the order instead
+        hh.setSectionsClickable(True)
+        hh.sectionClicked.connect(self._on_header)
         self._quiet = False  # True while the rows or the selection change from here: no openRequested
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection())
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter the runs: model, weights, dataset, head, accuracy…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.setToolTip("Show only the runs whose row contains this text (any case), e.g. 'trained', "
+                               "'cifar10', 'svm'. Click a column's header to sort by it, again for the other way.")
+        self.filter.textChanged.connect(self._on_filter)
+        lay.addWidget(self.filter)
         lay.addWidget(self.table)
         self.empty = QLabel("No runs yet. Finished runs are stored here and kept between sessions.")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -167,15 +223,13 @@ class HistoryTable(QWidget):
         self.delete_btn = QPushButton("Delete…")
         self.delete_btn.setToolTip("Delete the selected runs from the history (Delete key; asks first)")
         self.csv_btn = QPushButton("Export CSV…")
-        self.csv_btn.setToolTip("Save the selected runs (all runs when none is selected) as a CSV table")
         self.json_btn = QPushButton("Export JSON…")
-        self.json_btn.setToolTip("Save the selected runs (all when none is selected) with every stored detail")
         for b in (self.delete_btn, self.csv_btn, self.json_btn):
             row.addWidget(b)
         lay.addLayout(row)
         self.delete_btn.clicked.connect(lambda: self.deleteRequested.emit(self.selected_ids()))
-        self.csv_btn.clicked.connect(lambda: self.exportRequested.emit("csv", self.selected_ids()))
-        self.json_btn.clicked.connect(lambda: self.exportRequested.emit("json", self.selected_ids()))
+        self.csv_btn.clicked.connect(lambda: self.exportRequested.emit("csv", self.export_ids()))
+        self.json_btn.clicked.connect(lambda: self.exportRequested.emit("json", self.export_ids()))
         self.set_runs([])
 
     def set_runs(self, runs: list[Any], select: int | None = None) -> None:
@@ -184,21 +238,69 @@ class HistoryTable(QWidget):
         try:
             self.model.set_runs(runs)
             self.table.clearSelection()
-            if select is not None and select in self.ids():
-                self.table.selectRow(self.ids().index(select))
+            if select is not None and select in self.shown_ids():
+                self.table.selectRow(self.shown_ids().index(select))
         finally:
             self._quiet = False
         self.table.setVisible(bool(runs))
+        self.filter.setVisible(bool(runs))
         self.empty.setVisible(not runs)
-        self.count.setText(f"{len(runs)} run{'s' if len(runs) != 1 else ''} stored" if runs else "")
+        self._show_count()
         self._on_selection(emit=False)
+
+    @Slot(str)
+    def _on_filter(self, text: str) -> None:
+        self._quiet = True
+        try:
+            self.model.set_view(needle=text)
+        finally:
+            self._quiet = False
+        self._show_count()
+        self._on_selection(emit=False)
+
+    @Slot(int)
+    def _on_header(self, column: int) -> None:
+        m = self.model
+        descending = (not m.descending) if column == m.column else column in NUMERIC
+        self._quiet = True
+        try:
+            m.set_view(column=column, descending=descending)
+        finally:
+            self._quiet = False
+        self._show_count()
+        self._on_selection(emit=False)
+
+    def _show_count(self) -> None:
+        m = self.model
+        n, shown = len(m.stored), len(m.runs)
+        if not n:
+            self.count.setText("")
+            return
+        text = f"{shown:,} of {n:,} runs shown" if m.needle else f"{n:,} run{'s' if n != 1 else ''} stored"
+        if not (m.column == 0 and m.descending):
+            if m.column in NUMERIC:
+                order = "highest first" if m.descending else "lowest first"
+            else:
+                order = "Z to A" if m.descending else "A to Z"
+            text += f" · by {COLUMNS[m.column]}, {order}"
+        self.count.setText(text)
+
+    def shown_ids(self) -> list[int]:
+        """The runs shown, in the table's order."""
+        return [r.id for r in self.model.runs]
+
+    def export_ids(self) -> list[int]:
+        """What the export buttons save: the selected runs; none selected: the runs shown when a filter hides some
+        ([] = every run)."""
+        return self.selected_ids() or (self.shown_ids() if self.model.needle else [])
 
     def text(self, row: int, col: int) -> str:
         """The text shown in a cell."""
         return self.model.text(row, col)
 
     def ids(self) -> list[int]:
-        return [r.id for r in self.model.runs]
+        """Every stored run (newest first), shown or not."""
+        return [r.id for r in self.model.stored]
 
     def selected_ids(self) -> list[int]:
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
@@ -207,7 +309,7 @@ class HistoryTable(QWidget):
 
     def select_id(self, run_id: int, emit: bool = True) -> None:
         """Select a run's row; ``emit=False``: without ``openRequested``."""
-        ids = self.ids()
+        ids = self.shown_ids()
         if run_id not in ids:
             return
         self._quiet = not emit
@@ -225,6 +327,9 @@ class HistoryTable(QWidget):
         sel = self.selected_ids()
         self.delete_btn.setEnabled(bool(sel))
         has = bool(self.model.runs)
+        what = "the runs shown" if self.model.needle else "all runs"
+        self.csv_btn.setToolTip(f"Save the selected runs ({what} when none is selected) as a CSV table")
+        self.json_btn.setToolTip(f"Save the selected runs ({what} when none is selected) with every stored detail")
         self.csv_btn.setEnabled(has)
         self.json_btn.setEnabled(has)
         if emit and not self._quiet and len(sel) == 1:

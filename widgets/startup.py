@@ -270,7 +270,8 @@ class Preloader:
     """
 
     def __init__(self, order: list[str], log: Callable[[Step], None]) -> None:
-        self.order = list(order)
+        self.order = list(order)  # the order of the imports (``prefer`` moves a key forward)
+        self._todo = list(order)  # the keys whose imports have not begun
         self._log = log
         self._ready: set[str] = set()
         self._lock = threading.Lock()
@@ -296,6 +297,19 @@ class Preloader:
         with self._lock:
             return key in self._ready
 
+    def prefer(self, key: str) -> None:
+        """The user opened ``key``'s tab: its imports come next, before the other workspaces' (not before the one
+        under way)."""
+        with self._lock:
+            if key in self._todo:
+                self._todo.remove(key)
+                self._todo.insert(0, key)
+                self.order = [k for k in self.order if k not in self._todo] + list(self._todo)
+
+    def _next(self) -> str | None:
+        with self._lock:
+            return self._todo.pop(0) if self._todo else None
+
     def _mark(self, key: str) -> None:
         with self._lock:
             self._ready.add(key)
@@ -312,7 +326,7 @@ class Preloader:
             self._step("import torch", _import_torch)
             self._step("load opencv", _load_opencv_library)
             self._mark("torch")
-            for key in self.order:
+            while (key := self._next()) is not None:
                 if self._stopped:
                     return
                 self._step(f"import {key}", lambda: import_core(key))

@@ -211,3 +211,36 @@ def test_sort_by_a_column_and_filter_the_runs(qtbot):
     h.model.rowsInserted.connect(lambda *a: inserted.append(a[1]))
     h.set_runs([_summary(7)] + h.model.stored)
     assert inserted == [0] and h.shown_ids()[0] == 7
+
+
+def test_the_historys_order_is_remembered(qtbot, fe_home):
+    """The order a header click chose comes back at the next launch; a broken remembered value gives newest first."""
+    from PySide6.QtCore import QSettings
+
+    from app.session import Session
+    from widgets.application import make_app
+    from widgets.probe.workspace import ProbeWorkspace
+
+    make_app()
+    ini = str(fe_home.parent / "remember.ini")
+
+    def launch():
+        ws = ProbeWorkspace(Session(), QSettings(ini, QSettings.Format.IniFormat))
+        qtbot.addWidget(ws)
+        return ws
+
+    ws = launch()
+    ws.history_table._on_header(ws.history_table.COLUMNS.index("Top-1"))  # as a click on its header
+    ws.shutdown()
+    again = launch()
+    m = again.history_table.model
+    assert (m.column, m.descending) == (6, True)
+    again.history_table._on_header(6)
+    again.shutdown()
+    third = launch()
+    assert (third.history_table.model.column, third.history_table.model.descending) == (6, False)
+    third.shutdown()
+    QSettings(ini, QSettings.Format.IniFormat).setValue("probe/history_sort", "99,sideways")
+    fourth = launch()
+    assert fourth.history_table.model.plain()
+    fourth.shutdown()

@@ -166,6 +166,7 @@ class HistoryTable(QWidget):
     ``openRequested(id)`` for the selected run."""
 
     openRequested = Signal(int)
+    sortChanged = Signal(int, bool)  # column, descending (a header click)
     deleteRequested = Signal(list)
     exportRequested = Signal(str, list)  # "csv"/"json", ids ([] = all)
 
@@ -262,9 +263,14 @@ class HistoryTable(QWidget):
     def _on_header(self, column: int) -> None:
         m = self.model
         descending = (not m.descending) if column == m.column else column in NUMERIC
+        self.set_sort(column, descending)
+        self.sortChanged.emit(m.column, m.descending)
+
+    def set_sort(self, column: int, descending: bool) -> None:
+        """Sort the rows by ``column`` (as a header click does, without ``sortChanged``)."""
         self._quiet = True
         try:
-            m.set_view(column=column, descending=descending)
+            self.model.set_view(column=int(column), descending=bool(descending))
         finally:
             self._quiet = False
         self._show_count()

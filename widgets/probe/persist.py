@@ -40,3 +40,16 @@ def save(s: QSettings, dataset: str, browser: Any, checked: list[str], splitter:
     s.setValue("probe/models", json.dumps(checked))
     s.setValue("probe/splitter", splitter.saveState())
     probe_settings.save(s)
+
+
+def save_history_sort(s: QSettings, column: int, descending: bool) -> None:
+    """The history's order (a header click): remembered between launches."""
+    s.setValue("probe/history_sort", f"{int(column)},{'desc' if descending else 'asc'}")
+
+
+def restore_history_sort(s: QSettings, table: Any) -> None:
+    """The remembered order, if it is one (a broken value: newest first)."""
+    raw = str(s.value("probe/history_sort", "") or "")
+    col, _, order = raw.partition(",")
+    if col.isdigit() and 0 <= int(col) < len(table.COLUMNS) and order in ("asc", "desc"):
+        table.set_sort(int(col), order == "desc")

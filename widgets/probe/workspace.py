@@ -162,6 +162,8 @@ class ProbeWorkspace(QWidget):
         self._refresh_models(checked=[])
         self.models.set_checked(persist.saved_models(settings, self.models.labels()))
         self.probe_settings.restore(settings)
+        persist.restore_history_sort(settings, self.history_table)
+        self.history_table.sortChanged.connect(lambda col, desc: persist.save_history_sort(settings, col, desc))
         if self.probe_settings.preset_name():  # its model too, checked as it was
             self._add_preset_model(self.probe_settings.preset_name())
             self.models.set_checked(persist.saved_models(settings, self.models.labels()))

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widgets.common.tables import bulk_fill
 from widgets.probe.model import NOT_RECORDED, CompareRow
 from widgets.probe.model_list import STATE_COLOURS
 from widgets.probe.plots import hint_label, plot as _plot
@@ -152,8 +153,12 @@ class CompareView(QWidget):
         self.chart.setXRange(0, 1.02, padding=0)
         self.chart.setYRange(-0.6, n + 0.1, padding=0)
         # the table: what was compared, so that unlike runs are seen to be unlike
+        with bulk_fill(self.table):  # the columns measured once, not at every cell (200 groups again: 29 s)
+            self._fill_table(groups, rows)
+
+    def _fill_table(self, groups: list[Any], rows: list[CompareRow]) -> None:
         t = self.table
-        t.setRowCount(n)
+        t.setRowCount(len(groups))
         self.rows = list(rows)
         for i, (g, r) in enumerate(zip(groups, self.rows)):
             d = g.distinct_seeds

@@ -253,6 +253,17 @@ def test_history_reopen_delete_export(qtbot, make_ws, fe_home, tmp_path, monkeyp
     out = tmp_path / "one.json"
     qtbot.mouseClick(ws.history_table.json_btn, Qt.MouseButton.LeftButton)
     assert [r["id"] for r in json.loads(out.read_text())["runs"]] == [b]
+    # a filter and nothing selected: the runs shown
+    said = []
+    ws.history_panel.message.connect(lambda text, level: said.append(text))
+    ws.history_table.table.clearSelection()
+    qtbot.keyClicks(ws.history_table.filter, "lenet")
+    out = tmp_path / "shown.csv"
+    qtbot.mouseClick(ws.history_table.csv_btn, Qt.MouseButton.LeftButton)
+    assert [int(r["id"]) for r in csv.DictReader(open(out, encoding="utf-8"))] == [b]
+    assert said[-1] == f"Exported the 1 run shown to {out}"
+    ws.history_table.filter.clear()
+    ws.history_table.table.selectRow(0)
     # delete asks first: "No" keeps the run, "Yes" deletes it
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)

@@ -383,8 +383,8 @@ class MainWindow(QMainWindow):
             self._preloader.prefer(key)
         else:
             self.workspace(key)
-        for i, key in enumerate(WORKSPACES):
-            ws = self._built.get(key)
+        for i, other in enumerate(WORKSPACES):
+            ws = self._built.get(other)
             if ws is not None:
                 ws.set_active(i == index)
 

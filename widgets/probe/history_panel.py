@@ -150,7 +150,10 @@ class HistoryPanel(QGroupBox):
     def export_runs(self, fmt: str, ids: list[int]) -> None:
         if self.history is None:
             return
-        what = f"{len(ids)} selected run{'s' if len(ids) != 1 else ''}" if ids else "all runs"
+        plural = "s" if len(ids) != 1 else ""
+        shown = bool(ids) and not self.table.selected_ids()  # a filter's runs (HistoryTable.export_ids)
+        what = (f"the {len(ids)} run{plural} shown" if shown else f"{len(ids)} selected run{plural}") if ids \
+            else "all runs"
         default = str(paths.user_files() / f"probe-runs.{fmt}")
         filt = "CSV files (*.csv)" if fmt == "csv" else "JSON files (*.json)"
         path, _ = QFileDialog.getSaveFileName(self, f"Export {what} as {fmt.upper()}", default, filt)

@@ -244,3 +244,11 @@ def test_the_historys_order_is_remembered(qtbot, fe_home):
     fourth = launch()
     assert fourth.history_table.model.plain()
     fourth.shutdown()
+
+
+def test_text_columns_sort_numbers_as_numbers():
+    from widgets.probe.history_table import natural
+
+    names = ["simple variant 10", "Simple variant 2", "simple variant 1", "resnet20 (trained, CIFAR-10)", "lenet5"]
+    assert sorted(names, key=natural) == ["lenet5", "resnet20 (trained, CIFAR-10)", "simple variant 1",
+                                          "Simple variant 2", "simple variant 10"]

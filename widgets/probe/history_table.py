@@ -7,6 +7,7 @@ when the view asks for it, and the columns are measured on the first ``SIZE_ROWS
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal, Slot
@@ -48,9 +49,15 @@ def _or(v, missing=-1.0):
     return missing if v is None else v
 
 
+def natural(text: str) -> tuple:
+    """A text's sort key with its numbers as numbers ("variant 2" before "variant 10"), any case."""
+    parts = re.split(r"(\d+)", text.lower())
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
+
+
 # how each column sorts (ties: newest first)
-SORT_KEYS = [lambda r: r.id, lambda r: r.created, lambda r: r.label.lower(), lambda r: r.weight_state,
-             lambda r: r.dataset, lambda r: r.head, lambda r: r.top1, lambda r: _or(r.top5),
+SORT_KEYS = [lambda r: r.id, lambda r: r.created, lambda r: natural(r.label), lambda r: r.weight_state,
+             lambda r: natural(r.dataset), lambda r: r.head, lambda r: r.top1, lambda r: _or(r.top5),
              lambda r: _or(r.n_train if r.head != "own" else None), lambda r: _or(r.seed)]
 
 

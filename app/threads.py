@@ -18,7 +18,8 @@ or, for a task generator that yields one ``Progress`` per batch: ``result = yiel
 Every ``every`` steps, and at once when a step is ``stall`` times slower than the running median (a stall), the
 tuner runs ``trial`` steps with one thread fewer (or, when below its maximum, one more) and keeps the faster count
 (by a ``margin``, so noise does not flip it). A trial whose first step is far slower ends at once, and each failed
-trial doubles the wait before the next (up to 16 x ``every``), so that trying the bad count under load costs ~1%. Forced counts (``--threads N``, ``FILTER_EXPLORER_THREADS``) and
+trial doubles the wait before the next (at least ``every``, up to 16 x ``every``), so that trying the bad count
+under load costs ~1%. Forced counts (``--threads N``, ``FILTER_EXPLORER_THREADS``) and
 ``FILTER_EXPLORER_TUNER=0`` turn adaptation off.
 
 Create and use a tuner in the loop's own thread: with torch's OpenMP backend ``torch.set_num_threads`` sets the
@@ -187,7 +188,10 @@ class ThreadTuner:
             self._hist.extend(self._trial_times)
             self._slow.clear()
         else:
-            self._interval = min(2 * self._interval, 16 * self.every)
+            # at least ``every`` steps after a failed trial, even after the early first one (3 steps in): on an idle
+            # machine a short loop otherwise paid trials at 3, 9, 21 and 45 steps (65 batches of bench load's
+            # extraction: ~12% of it); a load that comes later is caught by its stalls at once
+            self._interval = min(max(2 * self._interval, self.every), 16 * self.every)
             self._apply(self.threads)
             self._settle()
 

@@ -118,3 +118,16 @@ def test_blas_pool_follows(monkeypatch):
         assert blas and all(p["num_threads"] == 1 for p in blas)
     finally:
         t._blas.limit(limits=device.default_threads(), user_api="blas")
+
+
+def test_after_the_early_trial_fails_the_next_waits_a_full_interval():
+    """A loop tries one thread fewer 3 steps in (it may start under load); on an idle machine that trial fails and
+    the next comes ``every`` steps later, not 6, 12, 24 steps later (65 batches of bench load's extraction paid four
+    trials, ~12% of the run). A load that comes later is still caught at once by its stalls."""
+    m = Machine()
+    t = _tuner(m)
+    m.run(t, 65)
+    assert t.trials == 2 and t.threads == 2  # at step 3 and ~every steps after it
+    m.cost = dict(Machine.LOADED)
+    m.run(t, 6)
+    assert t.threads == 1 and t.stalls >= 1

@@ -156,3 +156,39 @@ def test_the_experiments_table_takes_results_without_measuring_per_cell(qtbot):
     t.set_cells(cells, {k: result for k in keys})  # a finished run shown over its plan: every row's result
     assert Cells.measured <= 2 * t.columnCount(), Cells.measured
     assert [t.item(i, 2).text() for i in range(40)] == ["done"] * 40
+
+
+def test_many_compared_configurations_stay_readable(qtbot, fe_home):
+    """Past what fits, the chart names every k-th bar (the mouse over a bar names any) and writes no figure on the
+    bars (the table has them); a few configurations are all named, each with its figure. A taller chart names more."""
+    import pyqtgraph as pg
+
+    from app.probe.history import History
+    from tests.test_history import fake_result
+    from widgets.probe import compare
+    from widgets.probe.history_panel import HistoryPanel
+
+    fe_home.mkdir(parents=True, exist_ok=True)
+    with History(fe_home / "history.sqlite") as h:
+        for i in range(60):
+            h.add(fake_result(label=f"simple variant {i}", top1=0.5 + i / 200))
+    panel = HistoryPanel()
+    qtbot.addWidget(panel)
+    groups, rows = panel.comparison("digits")
+    view = compare.CompareView()
+    qtbot.addWidget(view)
+    view.resize(700, 600)
+    view.show()
+    qtbot.waitExposed(view)
+
+    def texts():
+        return [it for it in view.chart.getPlotItem().items if isinstance(it, pg.TextItem)]
+
+    view.set_groups(groups, rows, "digits")
+    named = len(view._ticks)
+    assert 4 <= named < 60 and named * compare.TICK_PX <= view.chart.height() and texts() == []
+    assert view._ticks[0][0] == 0.0 and len(view._tips) == 60  # every bar still has its tip
+    view.resize(700, 1400)
+    qtbot.waitUntil(lambda: len(view._ticks) > named)
+    view.set_groups(groups[:5], rows[:5], "digits")
+    assert [y for y, _ in view._ticks] == [0.0, 1.0, 2.0, 3.0, 4.0] and len(texts()) == 5

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widgets.common.qt_override import qt_override
 from widgets.common.tables import bulk_fill
 from widgets.probe.model import NOT_RECORDED, CompareRow
 from widgets.probe.model_list import STATE_COLOURS
@@ -38,6 +39,12 @@ def bar_tip(title: str, g: Any) -> str:
         lines.append(f"validation top-1 {pct(g.val_mean, g.val_std or 0.0, d)}")
     lines.append(f"{g.n_runs} run{'s' if g.n_runs != 1 else ''}, {d} distinct seed{'s' if d != 1 else ''}")
     return "\n".join(lines)
+
+
+# more bars than this: no figure written on each (they would overlap, and 200 text items took ~80 ms of the GUI
+# thread at every refresh); the mouse over a bar and the table below still give every figure
+MAX_BAR_LABELS = 24
+TICK_PX = 16  # the height a bar's name needs on the left axis
 
 
 class CompareView(QWidget):
@@ -67,6 +74,8 @@ class CompareView(QWidget):
         # the mouse over a bar (or its name, cut at 44 characters) says the whole name and the figures
         self.chart.scene().sigMouseMoved.connect(self._hover)
         self._tips: list[str] = []
+        self._titles: list[str] = []  # the bars' names, top to bottom
+        self._ticks: list = []  # the names on the axis (``_apply_ticks``)
         pl.addWidget(self.chart, 3)
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
@@ -110,6 +119,7 @@ class CompareView(QWidget):
             self.table.setRowCount(0)
             self.rows = []
             self._tips = []
+            self._titles = []
             return
         self.stack.setCurrentIndex(1)
         n = len(groups)
@@ -127,7 +137,7 @@ class CompareView(QWidget):
             self.chart.addItem(err)
             self._items.append(err)
             self.error_bars = err
-        for g, y in zip(groups, ys):
+        for g, y in zip(groups if n <= MAX_BAR_LABELS else [], ys):
             # a rerun with the same seeds is no second seed
             text = f"{100 * g.top1_mean:.1f}%" + (f" ± {100 * g.top1_std:.1f}" if g.distinct_seeds > 1 else "")
             if g.top1_mean > 0.3:  # inside the bar, at its end
@@ -147,9 +157,9 @@ class CompareView(QWidget):
         # the layer as the table names it (the runs' recorded layer name: "conv3", not "layer 2")
         titles = [g.titled(r.layer if r.layer and r.layer != NOT_RECORDED and " / " not in r.layer else None)
                   for g, r in zip(groups, rows)]
-        ticks = [(float(y), t if len(t) <= 44 else t[:43] + "…") for t, y in zip(titles, ys)]
+        self._titles = titles
         self._tips = [bar_tip(t, g) for t, g in zip(titles, groups)]
-        self.chart.getAxis("left").setTicks([ticks])
+        self._apply_ticks()
         self.chart.setXRange(0, 1.02, padding=0)
         self.chart.setYRange(-0.6, n + 0.1, padding=0)
         # the table: what was compared, so that unlike runs are seen to be unlike
@@ -176,6 +186,24 @@ class CompareView(QWidget):
                 if name == "Weights":
                     it.setForeground(QColor(*STATE_COLOURS.get(g.weight_state, (100, 100, 100))))
                 t.setItem(i, j, it)
+
+    def _apply_ticks(self) -> None:
+        """The bars' names on the left axis: every one where they fit (~16 px each), else every k-th (the mouse over
+        a bar names it): 200 names drawn over each other took ~40 ms of each paint and could not be read."""
+        n = len(self._titles)
+        if not n:
+            return
+        fits = max(4, (self.chart.height() - 60) // TICK_PX)
+        step = -(-n // fits)
+        ticks = [(float(y), t if len(t) <= 44 else t[:43] + "…") for y, t in list(enumerate(self._titles))[::step]]
+        if ticks != self._ticks:
+            self._ticks = ticks
+            self.chart.getAxis("left").setTicks([ticks])
+
+    @qt_override
+    def resizeEvent(self, ev) -> None:  # noqa: N802 - the names that fit follow the chart's height
+        super().resizeEvent(ev)
+        self._apply_ticks()
 
     def _hover(self, pos) -> None:
         """The tooltip of the bar row under the mouse (its whole name and figures); none between rows."""

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from widgets.common.qt_override import qt_override
 from widgets.common.tables import bulk_fill
 from widgets.probe.model import NOT_RECORDED, CompareRow
 from widgets.probe.model_list import STATE_COLOURS
@@ -76,6 +75,7 @@ class CompareView(QWidget):
         self._tips: list[str] = []
         self._titles: list[str] = []  # the bars' names, top to bottom
         self._ticks: list = []  # the names on the axis (``_apply_ticks``)
+        self.chart.getViewBox().sigResized.connect(lambda *_: self._apply_ticks())  # the names that fit follow it
         pl.addWidget(self.chart, 3)
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
@@ -193,17 +193,12 @@ class CompareView(QWidget):
         n = len(self._titles)
         if not n:
             return
-        fits = max(4, (self.chart.height() - 60) // TICK_PX)
+        fits = max(4, int(self.chart.getViewBox().height()) // TICK_PX)  # the plot area's pixels
         step = -(-n // fits)
         ticks = [(float(y), t if len(t) <= 44 else t[:43] + "…") for y, t in list(enumerate(self._titles))[::step]]
         if ticks != self._ticks:
             self._ticks = ticks
             self.chart.getAxis("left").setTicks([ticks])
-
-    @qt_override
-    def resizeEvent(self, ev) -> None:  # noqa: N802 - the names that fit follow the chart's height
-        super().resizeEvent(ev)
-        self._apply_ticks()
 
     def _hover(self, pos) -> None:
         """The tooltip of the bar row under the mouse (its whole name and figures); none between rows."""

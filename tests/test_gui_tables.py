@@ -60,7 +60,9 @@ def test_a_fill_in_bulk_measures_no_column_while_it_runs_and_gives_the_modes_bac
         QHeaderView.ResizeMode.ResizeToContents] * 2
 
 
-def test_the_experiments_table_is_filled_without_measuring_per_cell(qtbot):
+def _ablation_table(qtbot):
+    """The CIFAR-10 ablation's 40 cells in an Experiments cell table on screen that counts its column measurements
+    (``type(t).measured``)."""
     from PySide6.QtWidgets import QApplication
 
     from app.experiments.recipe import load_recipe
@@ -77,6 +79,11 @@ def test_the_experiments_table_is_filled_without_measuring_per_cell(qtbot):
     t = _shown(qtbot, Cells())
     t.set_cells(cells, {})
     QApplication.processEvents()
+    return t, Cells, cells
+
+
+def test_the_experiments_table_is_filled_without_measuring_per_cell(qtbot):
+    t, Cells, cells = _ablation_table(qtbot)
     Cells.measured = 0
     t.set_cells(cells[::-1], {})  # other cells (another order): the rows are built again
     assert t.rowCount() == 40 and Cells.measured <= 2 * t.columnCount(), Cells.measured
@@ -99,23 +106,29 @@ def test_the_layer_table_is_filled_without_measuring_per_cell(qtbot, monkeypatch
     assert lt.table.rowCount() == len(view.rows) > 40 and Counting.measured <= 2 * len(layer_table.COLUMNS)
 
 
+def _configurations(qtbot, fe_home, n: int):
+    """The comparison (groups, rows) of ``n`` stored runs of different models on digits."""
+    from app.probe.history import History
+    from tests.test_history import fake_result
+    from widgets.probe.history_panel import HistoryPanel
+
+    fe_home.mkdir(parents=True, exist_ok=True)
+    with History(fe_home / "history.sqlite") as h:
+        for i in range(n):
+            h.add(fake_result(label=f"simple variant {i}", top1=0.5 + i / (2 * n)))
+    panel = HistoryPanel()
+    qtbot.addWidget(panel)
+    return panel.comparison("digits")
+
+
 def test_the_probe_comparison_table_is_filled_without_measuring_per_cell(qtbot, fe_home, monkeypatch):
     """A researcher's comparison of many configurations, shown again after a run: cell by cell, 200 groups took
     29 s of the GUI thread (3,000 cells, each measuring its column over every row)."""
     from PySide6.QtWidgets import QApplication
 
-    from app.probe.history import History
-    from tests.test_history import fake_result
     from widgets.probe import compare
-    from widgets.probe.history_panel import HistoryPanel
 
-    fe_home.mkdir(parents=True, exist_ok=True)
-    with History(fe_home / "history.sqlite") as h:
-        for i in range(30):
-            h.add(fake_result(label=f"simple variant {i}", top1=0.5 + i / 100))
-    panel = HistoryPanel()
-    qtbot.addWidget(panel)
-    groups, rows = panel.comparison("digits")
+    groups, rows = _configurations(qtbot, fe_home, 30)
     assert len(groups) == 30
     monkeypatch.setattr(compare, "QTableWidget", Counting)
     view = _shown(qtbot, compare.CompareView())
@@ -131,22 +144,7 @@ def test_the_experiments_table_takes_results_without_measuring_per_cell(qtbot):
     """Results arriving for rows already shown (one per finished cell while a run goes, or a finished run's over its
     plan): each result's five cells set one by one measured every column over every row five times (the CIFAR-10
     ablation's 40 results: 108 ms of the GUI thread, 2.7 ms a cell)."""
-    from PySide6.QtWidgets import QApplication
-
-    from app.experiments.recipe import load_recipe
-    from widgets.experiments.panels import CellTable
-
-    class Cells(CellTable):
-        measured = 0
-
-        def sizeHintForColumn(self, column: int) -> int:  # noqa: N802
-            Cells.measured += 1
-            return super().sizeHintForColumn(column)
-
-    cells = [c.to_dict() for c in load_recipe("ablation-cifar10").cells(True)]
-    t = _shown(qtbot, Cells())
-    t.set_cells(cells, {})
-    QApplication.processEvents()
+    t, Cells, cells = _ablation_table(qtbot)
     keys = [c["key"] for c in cells]
     result = {"test_top1": 0.5, "val_top1": 0.5, "n_features": 1000, "seconds": 3.0}
     Cells.measured = 0
@@ -163,18 +161,9 @@ def test_many_compared_configurations_stay_readable(qtbot, fe_home):
     bars (the table has them); a few configurations are all named, each with its figure. A taller chart names more."""
     import pyqtgraph as pg
 
-    from app.probe.history import History
-    from tests.test_history import fake_result
     from widgets.probe import compare
-    from widgets.probe.history_panel import HistoryPanel
 
-    fe_home.mkdir(parents=True, exist_ok=True)
-    with History(fe_home / "history.sqlite") as h:
-        for i in range(60):
-            h.add(fake_result(label=f"simple variant {i}", top1=0.5 + i / 200))
-    panel = HistoryPanel()
-    qtbot.addWidget(panel)
-    groups, rows = panel.comparison("digits")
+    groups, rows = _configurations(qtbot, fe_home, 60)
     view = compare.CompareView()
     qtbot.addWidget(view)
     view.resize(700, 600)

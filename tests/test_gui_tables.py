@@ -182,3 +182,8 @@ def test_many_compared_configurations_stay_readable(qtbot, fe_home):
     qtbot.waitUntil(lambda: len(view._ticks) > named)
     view.set_groups(groups[:5], rows[:5], "digits")
     assert [y for y, _ in view._ticks] == [0.0, 1.0, 2.0, 3.0, 4.0] and len(texts()) == 5
+    assert all(t.isVisible() for t in texts())
+    view.set_groups(groups[:20], rows[:20], "digits")
+    view.resize(700, 300)  # too low for 20 names: every other one, and no figures on bars that thin
+    qtbot.waitUntil(lambda: len(view._ticks) < 20)
+    assert len(texts()) == 20 and not any(t.isVisible() for t in texts())

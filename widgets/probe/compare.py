@@ -75,6 +75,7 @@ class CompareView(QWidget):
         self._tips: list[str] = []
         self._titles: list[str] = []  # the bars' names, top to bottom
         self._ticks: list = []  # the names on the axis (``_apply_ticks``)
+        self._figures: list = []  # the figures written on the bars (shown while every bar's name fits)
         self.chart.getViewBox().sigResized.connect(lambda *_: self._apply_ticks())  # the names that fit follow it
         pl.addWidget(self.chart, 3)
         self.table = QTableWidget(0, len(self.COLUMNS))
@@ -109,6 +110,7 @@ class CompareView(QWidget):
         for it in self._items:
             self.chart.removeItem(it)
         self._items = []
+        self._figures = []
         self.bars = None
         self.error_bars = None
         if not groups:
@@ -148,6 +150,7 @@ class CompareView(QWidget):
                 t.setPos(g.top1_mean + g.top1_std + 0.01, y)
             self.chart.addItem(t)
             self._items.append(t)
+            self._figures.append(t)
         chance = next((g.chance for g in groups if g.chance), None)
         if chance:
             line = pg.InfiniteLine(pos=chance, angle=90, pen=pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine),
@@ -195,6 +198,8 @@ class CompareView(QWidget):
             return
         fits = max(4, int(self.chart.getViewBox().height()) // TICK_PX)  # the plot area's pixels
         step = -(-n // fits)
+        for t in self._figures:  # the bars too thin for their names are too thin for their figures
+            t.setVisible(step == 1)
         ticks = [(float(y), t if len(t) <= 44 else t[:43] + "…") for y, t in list(enumerate(self._titles))[::step]]
         if ticks != self._ticks:
             self._ticks = ticks

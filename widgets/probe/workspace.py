@@ -25,6 +25,7 @@ from widgets.common.vscroll import VerticalScroll
 from widgets.common.worker import WorkerPool
 from widgets.common.workspace import install_shortcut, run_steps
 from widgets.probe.compare import CompareView
+from widgets.probe.compare_feed import CompareFeed
 from widgets.probe.curves import CurvesView
 from widgets.probe import persist
 from widgets.probe.dataset_panel import make_dataset_panel, zoo_specs
@@ -55,7 +56,6 @@ class ProbeWorkspace(QWidget):
         self.queue = ProbeQueue(self.pool, self)
         self._last_stored: int | None = None
         self.turns = Turns(self)  # a run's end: the views updated one per event-loop turn (issue 14)
-        self._compare_steps = None  # the comparison being read (``refresh_compare``)
         self._restoring = True
         self._preset_specs: dict[str, Any] = {}  # label -> ModelSpec of the presets chosen (app.probe.presets)
         self.build_steps = self._build(session, settings)
@@ -76,6 +76,7 @@ class ProbeWorkspace(QWidget):
         yield from self.results.build_steps  # one plot per step
         yield
         self.compare = CompareView()
+        self.compare_feed = CompareFeed(self.history_panel, self.compare, self.turns)
         yield
         models_box = QGroupBox("2 · Models")
         ml = QVBoxLayout(models_box)
@@ -393,24 +394,9 @@ class ProbeWorkspace(QWidget):
         self.history_panel.refresh(select)
 
     def refresh_compare(self) -> None:
-        """The comparison of the current dataset's stored runs; where many are not read yet (the first one after
-        start-up, another dataset), read on turns of their own, a slice of ~20 ms each, the comparison shown when
-        done (a later call replaces one still reading)."""
-        dataset = self.dataset_name()
-        self._compare_steps = steps = self.history_panel.comparison_steps(dataset)
-        self._compare_step(steps, dataset)
-
-    def _compare_step(self, steps, dataset: str) -> None:
-        if steps is not self._compare_steps:  # replaced by a later refresh
-            return
-        try:
-            left = next(steps)
-        except StopIteration as stop:
-            self._compare_steps = None
-            self.compare.set_groups(*stop.value, dataset)
-            return
-        self.compare.show_reading(left, dataset)
-        self.turns.later(self._compare_step, steps, dataset)
+        """The comparison of the current dataset's stored runs, read on turns of their own where many are new
+        (``CompareFeed``)."""
+        self.compare_feed.refresh(self.dataset_name())
 
     @Slot()
     def _on_runs_deleted(self) -> None:

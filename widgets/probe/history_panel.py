@@ -11,6 +11,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QGroupBox, QMessageBox, QVBoxLayout, QWidget
 
 from app import paths
+from app.tasks import run_to_end
 from app.probe.history import History, HistoryError, RunSummary, compare_groups, open_history
 from widgets.probe.history_table import HistoryTable
 from widgets.probe.model import CompareRow, RunView, compare_row
@@ -77,12 +78,7 @@ class HistoryPanel(QGroupBox):
         changes, so each run's record is read once (``_views``, keyed by its id and its summary: an id that SQLite
         gives again after a deletion is another run); reading every run's JSON again after each run took 234 ms of
         the GUI thread with 1,000 runs."""
-        steps = self.comparison_steps(dataset, budget_s=float("inf"))
-        while True:
-            try:
-                next(steps)
-            except StopIteration as stop:
-                return stop.value
+        return run_to_end(self.comparison_steps(dataset, budget_s=float("inf")))
 
     def comparison_steps(self, dataset: str, budget_s: float | None = None):
         """``comparison(dataset)`` in steps, for the GUI thread: yields the number of runs still to read after

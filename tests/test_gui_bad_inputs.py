@@ -343,6 +343,26 @@ def test_models_rdsn_rotation_views_out_of_range_is_refused_in_the_banner(models
     assert ws._builder_view is before
 
 
+def test_models_patches_choices_are_lists_and_a_bad_fraction_is_refused_in_the_banner(models_ws, qtbot):
+    """The patches backbone's filter source and padding are lists (a free field let a typo through to a build
+    error); the nearest encoder's fraction typed as 1.5: the backbone's own message, the last good model kept."""
+    from PySide6.QtWidgets import QComboBox
+
+    ws = models_ws
+    ws.backbone.setCurrentIndex(ws.backbone.findData("patches"))
+    qtbot.waitUntil(lambda: not ws.busy() and ws.option_widget("fraction") is not None, timeout=60000)
+    source = ws.option_widget("source")
+    assert isinstance(source, QComboBox) and [source.itemText(i) for i in range(source.count())] == \
+        ["patches", "kmeans"]
+    assert "Thiry" in source.toolTip() and "Coates" in source.toolTip()
+    assert isinstance(ws.option_widget("padding"), QComboBox)
+    before = ws._builder_view
+    text = _typed_option_banner(ws, qtbot, "fraction", "1.5")
+    assert "fraction must be between 0 and 1" in text and "got 1.5" in text, text
+    no_traceback(text)
+    assert ws._builder_view is before
+
+
 # =============================================================================================== Experiments
 RECIPE = """
 name = "bad-{name}"

@@ -34,6 +34,24 @@ def test_entries_are_frozen_and_derived_once():
         registry.get("vgg99")
 
 
+def test_every_option_has_a_tooltip_and_text_options_with_known_values_are_lists():
+    """The Models workspace shows each option's tooltip: none may fall back to the bare option name, and a text
+    option whose values the backbone knows is a list (a free field let "kmean" through to a build error)."""
+    from app.models.options import TOOLTIPS
+
+    for name in registry.names():
+        for f in registry.option_fields(name):
+            tip = f.tooltip.rsplit(" (default:", 1)[0]
+            assert tip != f.name.replace("_", " ") and len(tip) > 15, (name, f.name, tip)
+    fields = {f.name: f for f in registry.option_fields("patches")}
+    assert fields["source"].kind == "choice" and fields["source"].choices == ("patches", "kmeans")
+    assert fields["padding"].choices == ("same", "valid")
+    assert "nearest" in fields["activation"].choices
+    assert fields["k"].tooltip.startswith("Number of filters taken from the training patches")  # its own, not rdsn's
+    assert TOOLTIPS["k"].startswith("Number of random filters")
+    assert {f.name: f for f in registry.option_fields("resnet18")}["stem"].choices == ("imagenet", "cifar")
+
+
 def test_old_names_stay_importable():
     from app.models import create, describe, names, register  # noqa: F401
     from app.models.base import create as c2, names as n2  # noqa: F401

@@ -92,7 +92,7 @@ def test_triangle_and_split_activations():
     assert out == [0.75, 0.0, 0.0, 0.75] and s.num_features == 2 * 2 * s.pool_grid ** 2
     # the in-place path (no gradient recorded: extraction) computes the same maps
     x = torch.randn(2, 3, 12, 12, generator=torch.Generator().manual_seed(0))
-    for act in ("triangle", "split", "soft", "relu"):
+    for act in ("triangle", "split", "soft", "relu", "nearest"):
         m = create("patches", k=6, patch_size=3, activation=act)
         if act == "triangle":
             m = create("patches", k=6, patch_size=3, activation=act, n_patches=200).fit_patches(x, seed=0)
@@ -101,8 +101,32 @@ def test_triangle_and_split_activations():
             assert torch.allclose(m.forward_features(x), want, atol=1e-5), act
 
 
+def test_nearest_activation_marks_the_nearest_filters_of_z_and_minus_z():
+    """Thiry et al.'s code by a brute-force answer: euclidean distances of the patch and of its negative to every
+    filter (not unit norm: the distances use the filters as fitted), 1 for the round(fraction x k) nearest."""
+    m = create("patches", in_channels=1, k=5, patch_size=1, normalize=False, zca_eps=0.0, activation="nearest",
+               fraction=0.4, padding="valid")
+    C = torch.tensor([0.0, 1.0, 3.0, -2.0, 10.0])
+    m.encoder.weight.data.copy_(C.reshape(5, 1, 1, 1))
+    out = m.forward_features(torch.tensor([[[[2.0]]]])).flatten().tolist()
+    # z = 2: distances 2, 1, 1, 4, 8 -> the 2 nearest: filters 1 and 2; -z = -2: 2, 3, 5, 0, 12 -> filters 3 and 0
+    assert out == [0, 1, 1, 0, 0, 1, 0, 0, 1, 0] and m.num_features == 2 * 5 * m.pool_grid ** 2
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 3, 10, 10, generator=g)
+    m = create("patches", k=20, patch_size=3, activation="nearest", fraction=0.25, n_patches=300,
+               padding="valid").fit_patches(x, seed=0)
+    z = m.whitened(x).permute(0, 2, 3, 1).reshape(-1, m.D)  # every position's whitened patch
+    Wk = m.encoder.weight.reshape(m.k, m.D)
+    assert not torch.allclose(Wk.norm(dim=1), torch.ones(m.k))  # the fitted patches, not unit filters
+    want = torch.cat([(torch.cdist(z, Wk).argsort(1)[:, :5, None] == torch.arange(m.k)).any(1),
+                      (torch.cdist(-z, Wk).argsort(1)[:, :5, None] == torch.arange(m.k)).any(1)], 1)
+    got = m.forward_intermediates(x, [1])[0].permute(0, 2, 3, 1).reshape(-1, 2 * m.k)
+    assert torch.equal(got, want.float()) and int(got.sum()) == 2 * 5 * len(z)
+
+
 def test_bad_options_are_the_project_s_errors():
     for bad, word in (({"source": "pca"}, "source"), ({"activation": "gelu"}, "activation"),
+                      ({"fraction": 1.0}, "fraction"), ({"fraction": 0}, "fraction"),
                       ({"padding": "reflect"}, "padding"), ({"k": 64, "n_patches": 10}, "n_patches"),
                       ({"zca_eps": -1.0}, "zca_eps")):
         with pytest.raises(AppError, match=word):

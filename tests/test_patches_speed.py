@@ -38,6 +38,10 @@ def reference_maps(m, x: torch.Tensor, layer: int) -> torch.Tensor:
         out = torch.cat([torch.relu(s - m.alpha), torch.relu(-s - m.alpha)], dim=1)
     elif m.act_name == "soft":
         out = torch.relu(s - m.alpha)
+    elif m.act_name == "nearest":
+        half = (Wk * Wk).sum(1).view(1, -1, 1) / 2
+        q = round(m.fraction * m.k)
+        out = torch.cat([(d <= d.kthvalue(q, dim=1, keepdim=True).values).float() for d in (half - s, half + s)], 1)
     else:
         out = torch.relu(s)
     return out.reshape(n, -1, h, w)
@@ -52,7 +56,7 @@ def _fitted(act: str, padding: str, normalize: bool = True, stride: int = 1):
     return m.eval(), torch.randn(10, 3, 16, 16, generator=g)
 
 
-@pytest.mark.parametrize("act", ["triangle", "split", "soft", "relu"])
+@pytest.mark.parametrize("act", ["triangle", "split", "soft", "relu", "nearest"])
 @pytest.mark.parametrize("padding, normalize, stride", [("valid", True, 1), ("same", True, 2), ("same", False, 1)])
 def test_layer_equals_the_reference_maths(act, padding, normalize, stride):
     m, x = _fitted(act, padding, normalize, stride)

@@ -1,7 +1,9 @@
 """A backbone's user-settable options as typed fields, derived once from its constructor (at registration).
 
 - ``fields_of(factory)`` -> ``(options, params)``: ``OptionField``s (name, kind, default, choices, tooltip) of the
-  factory and the class it returns, in signature order, and every keyword the constructor accepts;
+  factory and the class it returns, in signature order, and every keyword the constructor accepts; a backbone's
+  module may name its own tooltips (``OPTION_TIPS``, over the shared ``TOOLTIPS``) and the values of its text
+  options (``OPTION_CHOICES``: shown as a list, not a free field);
 - ``parse_option`` / ``format_option``: to and from the text a user types ("32, 64, 64");
 - ``coerce_options(options, fields)``: values as the constructor wants them (a scalar for an "ints" option is a
   one-layer list: ``widths=12`` -> ``(12,)``; JSON lists -> tuples).
@@ -78,7 +80,12 @@ def _fixed_by_factory(fn: Callable) -> set[str]:
 
 
 def _choices(module: Any, name: str) -> tuple[str, ...]:
+    """The values a text option may take: the backbone module's ``OPTION_CHOICES[name]``, else its
+    ``ACTIVATIONS`` / ``ACTS`` (activation) or ``POOLS`` (pool); () for a free value."""
     g = vars(module) if module is not None else {}
+    own = g.get("OPTION_CHOICES")
+    if isinstance(own, dict) and name in own:
+        return tuple(own[name])
     if name == "activation":
         for key in ("ACTIVATIONS", "ACTS"):
             if isinstance(g.get(key), dict):
@@ -148,7 +155,8 @@ def fields_of(fn: Callable) -> tuple[tuple[OptionField, ...], frozenset[str]]:
             kind = "choice"
             if default is True:
                 default = choices[0]
-        tip = TOOLTIPS.get(name, name.replace("_", " "))
+        own_tips = getattr(module, "OPTION_TIPS", None) if module is not None else None
+        tip = (own_tips or {}).get(name) or TOOLTIPS.get(name, name.replace("_", " "))
         shown = format_option(OptionField(name, kind, default, choices), default)
         out.append(OptionField(name, kind, default, choices, f"{tip} (default: {shown or 'automatic'})"))
     return tuple(out), frozenset(accepted)

@@ -12,7 +12,10 @@ mean eigenvalue; 0 = off) -> the encoder: ``k`` filters from ``source``:
 -> ``activation`` (layers: ``whiten``, the D = C x size^2 whitened patch values per position; ``encode``, the
 features): ``triangle`` (Coates' k-means triangle: max(0, mean_j |z - c_j| - |z - c_k|)), ``split`` (the
 split +-ReLU of Coates' soft-threshold encoder: [max(0, f.z - alpha), max(0, -f.z - alpha)], 2k channels), ``soft``
-(max(0, f.z - alpha)) or ``relu`` (max(0, f.z)); dot products use unit-norm filters.
+(max(0, f.z - alpha)), ``relu`` (max(0, f.z)) or ``nearest`` (Thiry et al.'s code: 1 for each of the
+round(fraction x k) filters nearest to z, and, in k more channels, to -z, else 0; euclidean distances to the
+filters as fitted; 2k channels; a k-th-value search per position makes it several times slower than ``split``);
+dot products use unit-norm filters.
 
 The fitted state (whitening matrix, patch mean, filters) is in the state dict, so the weights' hash (the probe's
 feature cache key) covers it. Until ``fit_patches`` runs, the model is usable but data-independent: identity
@@ -32,9 +35,31 @@ from app.models.registry import register_backbone
 from app.tasks import CancelToken, Progress, check, run_to_end
 
 ACTIVATIONS = {"triangle": "Coates' k-means triangle", "split": "split +-ReLU (2k channels)",
-               "soft": "soft threshold", "relu": "ReLU"}
+               "soft": "soft threshold", "relu": "ReLU", "nearest": "Thiry's nearest filters of z and -z (2k channels)"}
 SOURCES = ("patches", "kmeans")
 PADDINGS = ("same", "valid")
+OPTION_CHOICES = {"source": SOURCES, "padding": PADDINGS}  # shown as lists in the Models workspace
+OPTION_TIPS = {  # the Models workspace's tooltips (app.models.options)
+    "k": "Number of filters taken from the training patches (random patches or k-means centroids); the split and "
+         "nearest encoders give 2k channels",
+    "patch_size": "Side of the square patches (pixels): the filters' size",
+    "stride": "Step between two patch positions (pixels; 1: every position)",
+    "source": "Where the filters come from: 'patches', k random whitened training patches (Thiry et al.); "
+              "'kmeans', the centroids of k-means on them (Coates & Ng)",
+    "zca_eps": "ZCA whitening strength: added to the patch covariance's eigenvalues, relative to their mean (0: no "
+               "whitening; smaller whitens harder)",
+    "activation": "Encoder: triangle (Coates' k-means triangle), split (+-ReLU of the dot products, 2k channels), "
+                  "soft (soft threshold), relu, nearest (Thiry et al.: 1 for the filters among the nearest "
+                  "'fraction' of k to the patch, and to its negative; 2k channels; slower)",
+    "alpha": "Threshold of the split and soft encoders (dot products of unit vectors)",
+    "fraction": "Nearest encoder: the share of the k filters marked as near each patch (Thiry et al. use 0.4)",
+    "normalize": "Contrast-normalise each patch (minus its mean, over its standard deviation) before whitening",
+    "padding": "same: patches centred on every pixel (zero padded; maps keep the image's size); valid: only "
+               "patches inside the image",
+    "fit_images": "Training images the whitening and the filters are fitted on (at most)",
+    "n_patches": "Training patches sampled for the whitening statistics and the filters",
+    "kmeans_epochs": "Passes of mini-batch k-means over the sampled patches",
+}
 CHUNK_BYTES = 24 * 2**20  # encoder maps per chunk of images (``map_chunks``): ~ the last-level cache, measured
 
 
@@ -51,6 +76,7 @@ class Patches(Backbone):
         zca_eps: float = 0.1,
         activation: str = "triangle",
         alpha: float = 0.25,
+        fraction: float = 0.4,
         normalize: bool = True,
         padding: str = "same",
         pool_grid: int = 2,
@@ -71,12 +97,16 @@ class Patches(Backbone):
             raise ModelError(f"patches: activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
         if padding not in PADDINGS:
             raise ModelError(f"patches: padding must be one of {', '.join(PADDINGS)}, got {padding!r}")
+        if not 0 < fraction < 1:
+            raise ModelError(f"patches: fraction must be between 0 and 1 (the share of the k filters marked near a "
+                             f"patch), got {fraction}")
         if zca_eps < 0 or fit_images < 1 or n_patches < k or kmeans_epochs < 1:
             raise ModelError(f"patches: need zca_eps >= 0, fit_images >= 1, n_patches >= k and kmeans_epochs >= 1 "
                              f"(got {zca_eps}, {fit_images}, {n_patches} for k={k}, {kmeans_epochs})")
         self.k, self.size, self.stride = int(k), int(patch_size), int(stride)
         self.source, self.zca_eps, self.act_name = source, float(zca_eps), activation
         self.alpha, self.normalize, self.padding = float(alpha), bool(normalize), padding
+        self.fraction = float(fraction)
         self.pool_grid, self.fit_images, self.n_patches = int(pool_grid), int(fit_images), int(n_patches)
         self.kmeans_epochs, self.seed = int(kmeans_epochs), int(seed)
         self.default_input = (int(in_channels), int(input_size), int(input_size))
@@ -92,7 +122,7 @@ class Patches(Backbone):
             self.encoder.weight.copy_(F.normalize(w, dim=1).reshape(self.k, D, 1, 1))
         for p in self.parameters():
             p.requires_grad_(False)
-        channels = 2 * self.k if activation == "split" else self.k
+        channels = 2 * self.k if activation in ("split", "nearest") else self.k
         self.feature_info = [LayerInfo("whiten", D, self.stride, "conv"),
                              LayerInfo("encode", channels, self.stride, "conv")]
         self.num_features = channels * self.pool_grid ** 2
@@ -143,6 +173,9 @@ class Patches(Backbone):
             else:
                 d = torch.sqrt((z2 - 2 * s + c2).clamp_min(0))
                 out = torch.relu(d.mean(1, keepdim=True) - d)
+        elif self.act_name == "nearest":  # |z - c|^2 / 2 = |z|^2 / 2 + (|c|^2 / 2 - c.z): rank by the bracket
+            half = (Wk * Wk).sum(1).view(1, -1, 1) * 0.5
+            out = torch.cat([self._nearest(half - s), self._nearest(half + s)], dim=1)  # z's, then -z's
         elif self.act_name == "split":
             out = torch.cat([torch.relu(s - self.alpha), torch.relu(-s - self.alpha)], dim=1)
         elif self.act_name == "soft":
@@ -150,6 +183,12 @@ class Patches(Backbone):
         else:
             out = s.relu_() if inplace else torch.relu(s)
         return out.reshape(n, -1, h, w)
+
+    def _nearest(self, dist: torch.Tensor) -> torch.Tensor:
+        """(N, k, L) distances (up to a per-position constant) -> 1 where a filter is among the ``fraction`` x k
+        nearest to the position's patch, else 0 (ties at the boundary all count)."""
+        q = max(1, min(self.k, int(round(self.fraction * self.k))))
+        return (dist <= dist.kthvalue(q, dim=1, keepdim=True).values).to(dist.dtype)
 
     def map_chunks(self, x: torch.Tensor, layer: int):
         """The maps of layer ``layer`` for ``x`` (N, C, H, W), a few images at a time: each chunk's encoder maps stay
@@ -190,7 +229,7 @@ class Patches(Backbone):
         else:
             g = torch.Generator().manual_seed(seed + 1)
             C = Z[torch.randperm(len(Z), generator=g)[:self.k].to(dev)]
-        if self.act_name != "triangle":  # dot-product encoders: unit filters
+        if self.act_name not in ("triangle", "nearest"):  # dot-product encoders: unit filters
             C = F.normalize(C, dim=1)
         with torch.no_grad():
             self.zca.copy_(W)
@@ -206,6 +245,7 @@ class Patches(Backbone):
 
 @register_backbone("patches", "Data-dependent single layer (Coates & Ng; Thiry et al.): k filters from training "
                               "patches (random, whitened or k-means centroids), triangle / split +-ReLU / soft-"
-                              "threshold activation, grid pooling; fitted on the training split only")
+                              "threshold / nearest-filters encoder, grid pooling; fitted on the training split "
+                              "only")
 def patches(**kw) -> Patches:
     return Patches(**kw)

@@ -13,6 +13,11 @@ from torch import nn
 from app.models.base import Backbone, LayerInfo
 from app.models.registry import register_backbone
 
+STEMS = ("imagenet", "cifar")
+OPTION_CHOICES = {"stem": STEMS}  # shown as a list in the Models workspace
+OPTION_TIPS = {"stem": "imagenet: 7x7 stride-2 convolution and 3x3 max-pool, for ~224 px inputs; cifar: 3x3 "
+                       "stride-1 convolution and no max-pool, for 32 px inputs"}
+
 
 class BasicBlock(nn.Module):
     def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
@@ -39,7 +44,7 @@ class ResNet18(Backbone):
     def __init__(self, in_channels: int = 3, num_classes: int = 1000, stem: str = "imagenet",
                  input_size: int | None = None) -> None:
         super().__init__()
-        if stem not in ("imagenet", "cifar"):
+        if stem not in STEMS:
             raise ValueError(f"resnet18: stem must be 'imagenet' or 'cifar', got {stem!r}")
         size = input_size or (224 if stem == "imagenet" else 32)
         self.default_input = (int(in_channels), int(size), int(size))

@@ -18,7 +18,6 @@ Figures:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -26,6 +25,8 @@ import sys
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
+
+from app import jsonout
 
 BUSY_CODE = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
 BENCHMARKS = ("live", "extract", "head")
@@ -239,7 +240,7 @@ def cmd_bench_load(args) -> int:
                         "head_train": args.head_train, "quick": args.quick},
            "figures": figures}
     if args.json:
-        print(json.dumps(res))
+        print(jsonout.dumps(res))
         return 0
     print(f"bench load: {args.busy} busy processes on {os.cpu_count()} cores, torch threads {configured}; "
           f"load before {load_before[0]:.2f}")

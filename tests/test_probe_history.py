@@ -127,12 +127,22 @@ def _main(*args, home: Path):
     return run_cli(*args, home=home)
 
 
+def _refuse(token: str):
+    raise ValueError(f"not JSON: {token}")
+
+
+def strict(text: str):
+    """JSON as a strict reader takes it (JavaScript, jq 1.6, Go): a NaN or Infinity token is an error."""
+    return json.loads(text, parse_constant=_refuse)
+
+
 def test_probe_stores_every_run_and_history_commands(tmp_path):
     common = ("--backbone", "rdsn", "--options", "k=8", "blocks=1", "--dataset", "digits", "--train-limit", "150",
               "--test-limit", "50", "--head", "ridge", "--json")
     a = _main("probe", *common, "--seed", "3", "--grid", "0.01,1000000", home=tmp_path)
     assert a.returncode == 0, a.stderr
-    out = json.loads(a.stdout)
+    out = strict(a.stdout)  # the closed-form head has no loss: null, not NaN
+    assert out["curves"] and all(c["loss"] is None for c in out["curves"])
     assert out["run_id"] == 1 and out["seeds"] == {"model": 3, "split": 3, "head": 3}
     assert out["selected"] == {"alpha": 0.01} and out["n_val"] == 30 and out["test_top1"] == out["top1"]
     b = _main("probe", *common, "--model-seed", "1", "--split-seed", "2", "--head-seed", "4", "--val", "0",
@@ -141,16 +151,16 @@ def test_probe_stores_every_run_and_history_commands(tmp_path):
     out_b = json.loads(b.stdout)
     assert out_b["seeds"] == {"model": 1, "split": 2, "head": 4} and out_b["val_top1"] is None
     assert out_b["n_features"] == 5 and out_b["resolved"]["val"] == 0
-    rows = json.loads(_main("history", "list", "--json", home=tmp_path).stdout)
+    rows = strict(_main("history", "list", "--json", home=tmp_path).stdout)
     assert [r["id"] for r in rows] == [2, 1] and rows[1]["selected"] == {"alpha": 0.01}
-    shown = json.loads(_main("history", "show", "1", home=tmp_path).stdout)
+    shown = strict(_main("history", "show", "1", home=tmp_path).stdout)
     assert shown["top1"] == out["top1"] and shown["resolved"]["grid"] == [0.01, 1000000]
     csv_file = tmp_path / "runs.csv"
     r = _main("history", "export", "--csv", "--out", str(csv_file), home=tmp_path)
     assert r.returncode == 0, r.stderr
     lines = list(csv.DictReader(io.StringIO(csv_file.read_text())))
     assert [int(x["id"]) for x in lines] == [2, 1] and float(lines[1]["test_top1"]) == out["top1"]
-    exported = json.loads(_main("history", "export", "--json", home=tmp_path).stdout)
+    exported = strict(_main("history", "export", "--json", home=tmp_path).stdout)
     assert len(exported["runs"]) == 2 and exported["version"] == 2
     again = _main("probe", "--rerun", "1", "--json", home=tmp_path)
     assert again.returncode == 0, again.stderr

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
+
+from app import jsonout
 
 
 def register(sub, bench) -> None:
@@ -106,7 +107,7 @@ def cmd_cka(args) -> int:
         res = run_to_end(with_seed_reference(res, sa, ds, args.kernel), cli_progress("cka reference: "))
     sys.stderr.write("\n")
     if args.json:
-        print(json.dumps(res.to_dict()))
+        print(jsonout.dumps(res.to_dict()))
     else:
         w = max(len(n) for n in res.layers_a)
         print(f"{args.kernel} CKA, rows: {sa.label}, columns: {sb.label}, {res.n_images} images")
@@ -152,7 +153,7 @@ def cmd_top(args) -> int:
            "patches": [{"index": p.index, "value": p.value, "position": [p.y, p.x], "box": list(p.box),
                         "label": ds.classes[p.label] if 0 <= p.label < len(ds.classes) else p.label}
                        for p in patches]}
-    print(json.dumps(out) if args.json else "\n".join(
+    print(jsonout.dumps(out) if args.json else "\n".join(
         f"{i + 1:>3}. image {p['index']:>6} ({p['label']}): {p['value']:.4g} at {p['position']}"
         for i, p in enumerate(out["patches"])))
     return 0
@@ -171,7 +172,7 @@ def cmd_filters(args) -> int:
                                    weight_state="random")
         rows[twin.label] = [s.to_dict() for s in model_stats(build(twin, device="cpu"))]
     if args.json:
-        print(json.dumps(rows))
+        print(jsonout.dumps(rows))
         return 0
     for label, layers in rows.items():
         print(label)
@@ -193,7 +194,7 @@ def cmd_fold(args) -> int:
         raise UserError(f"{spec.backbone} has no LC blocks (a frozen k x k conv followed by a learned 1x1): try "
                         f"lc-resnet20")
     if args.json:
-        print(json.dumps([{"layer": f.name, "effective_shape": list(f.effective.shape),
+        print(jsonout.dumps([{"layer": f.name, "effective_shape": list(f.effective.shape),
                            "basis_shape": list(f.basis.shape), "effective_norm_mean":
                            float((f.effective.reshape(f.effective.shape[0], -1) ** 2).sum(1).mean() ** 0.5)}
                           for f in layers]))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from app import jsonout
+
 
 DATASET_HELP = ("run the recipe on this dataset instead of the one it names (e.g. imagefolder:PATH for a copy of "
                 "CIFAR-10 elsewhere); the report's command line says so")
@@ -55,7 +57,7 @@ def cmd_list(args) -> int:
         rows.append({"name": r.name, "kind": r.kind, "title": r.title, "quick": r.describe(True),
                      "full": r.describe(False)})
     if args.json:
-        print(json.dumps(rows))
+        print(jsonout.dumps(rows))
     else:
         w = max((len(r["name"]) for r in rows), default=4)
         for r in rows:
@@ -71,7 +73,7 @@ def cmd_show(args) -> int:
     problem = dataset_problem(r, args.quick)  # what `run` would refuse, said before anyone tries
     caveats = recipe_caveats(r, args.quick)
     if args.json:
-        print(json.dumps({"name": r.name, "title": r.title, "claim": r.claim, "kind": r.kind,
+        print(jsonout.dumps({"name": r.name, "title": r.title, "claim": r.claim, "kind": r.kind,
                           "describe": r.describe(args.quick), "cells": cells, "paper": list(r.paper),
                           "dataset_problem": problem, "caveats": caveats}))
         return 0
@@ -106,7 +108,7 @@ def cmd_run(args) -> int:
                      cli_progress("experiment: "))
     sys.stderr.write("\n")
     if args.json:
-        print(json.dumps({"name": r.name, "quick": args.quick, "executor": args.executor, "cells": len(res.cells),
+        print(jsonout.dumps({"name": r.name, "quick": args.quick, "executor": args.executor, "cells": len(res.cells),
                           "reused": res.reused, "failed": res.failed, "seconds": round(res.seconds, 2),
                           "report": res.report,
                           "results": [{"key": c["key"], "variant": c.get("variant", ""), "settings": c["settings"],

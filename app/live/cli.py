@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from app import jsonout
+
 
 def register(sub, bench) -> None:
     p = bench.add_parser(
@@ -66,7 +68,7 @@ def _bench(args) -> int:
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(str(exc).strip("'\"")) from None
     if args.json:
-        print(json.dumps(res))
+        print(jsonout.dumps(res))
     else:
         print(f"live pipeline, {res['backbone']} @ {res['size']}, layer {res['layer']}, {res['device']}")
         print(f"  app  {res['app_fps']:8.2f} FPS  (median frame {res['app_ms_median']} ms, source "

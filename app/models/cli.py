@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+
+from app import jsonout
 
 
 def _dataset_name(name: str) -> str:
@@ -61,7 +62,7 @@ def cmd_train(args) -> int:
     if result.input is not None:
         print(f"input: {result.input.describe()}")
     if result.threads is not None:
-        print("threads: " + json.dumps(result.threads))
+        print("threads: " + jsonout.dumps(result.threads))
     print(f"validation: {result.n_val} images carved from the training split (seed {cfg.seed})"
           + (f", accuracy {result.val_acc:.2%}" if result.val_acc is not None else ""))
     if result.test_acc is not None:

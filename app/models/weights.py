@@ -21,6 +21,7 @@ from typing import Any, Generator
 
 import torch
 
+from app import jsonout
 from app import paths
 from app.storage import atomic_write
 from app.models.base import ModelError
@@ -184,7 +185,7 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, spec: Any = None, 
     }
     if extra:
         side.update(extra)
-    atomic_write(js_path, json.dumps(side, indent=2, default=str))
+    atomic_write(js_path, jsonout.dumps(side, indent=2, default=str))
     return st_path, js_path
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from app import jsonout
 from app.errors import UserError
 
 
@@ -87,7 +88,7 @@ def cmd_bench_svm(args) -> int:
             raise UserError("bench svm: --select-C needs positive values")
     out = bench_svm(args)
     if args.json:
-        print(json.dumps(out))
+        print(jsonout.dumps(out))
     else:
         print(f"ours {out['ours_seconds']:.2f} s top-1 {100 * out['ours_top1']:.2f}% ({out['iterations']} iterations)"
               f"   sklearn {out['sklearn_seconds']:.2f} s top-1 {100 * out['sklearn_top1']:.2f}%   "
@@ -101,7 +102,7 @@ def cmd_bench_extract(args) -> int:
 
     out = bench_extract(args)
     if args.json:
-        print(json.dumps(out))
+        print(jsonout.dumps(out))
     else:
         st = out["settings"]
         print(f"ours {out['ours_img_s']:.1f} img/s (peak {out['ours_peak_rss_mb']:.0f} MB)   bare "

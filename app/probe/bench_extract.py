@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app import jsonout
 from app.errors import AppError, UserError
 
 KINDS = ("ours", "bare")
@@ -274,7 +275,7 @@ def child_main() -> None:
         out = measure(req["kind"], req["settings"])
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    print(json.dumps(out))
+    print(jsonout.dumps(out))
 
 
 def run_child(kind: str, settings: dict, timeout: float) -> dict:

@@ -8,6 +8,7 @@ import json
 import sys
 import time
 
+from app import jsonout
 from app.cliargs import add_data_root, add_model_arguments, parse_options, parse_value
 from app.errors import AppError, UserError
 
@@ -243,7 +244,7 @@ def cmd_probe(args) -> int:
     out["preset"] = preset
     out["threads"] = reports()  # each compute loop's thread choice (app.threads; issue 14)
     if args.json:
-        print(json.dumps(out))
+        print(jsonout.dumps(out))
     else:
         r = result.resolved
         se = lambda v: "" if v is None else f" (s.e. {100 * v:.2f})"  # noqa: E731  (sampling error of the split)
@@ -267,7 +268,7 @@ def cmd_list_presets(args) -> int:
     from app.probe.presets import PRESETS, listing
 
     if args.json:
-        print(json.dumps([p.to_dict() for p in PRESETS.values()]))
+        print(jsonout.dumps([p.to_dict() for p in PRESETS.values()]))
     else:
         print(listing())
     return 0
@@ -278,7 +279,7 @@ def cmd_bench_head(args) -> int:
 
     out = bench_head(args)
     if args.json:
-        print(json.dumps(out))
+        print(jsonout.dumps(out))
     else:
         print(f"ours {out['ours_seconds']:.2f} s top-1 {100 * out['ours_top1']:.2f}%   sklearn "
               f"{out['sklearn_seconds']:.2f} s top-1 {100 * out['sklearn_top1']:.2f}%   speed-up {out['speedup']:.1f}x")

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from app import jsonout
 from app import paths
 from app.errors import AppError
 from app.models.inputs import InputSpec
@@ -136,7 +137,7 @@ def save_head(result: Any, record: Any, head_result: Any, *, mean: np.ndarray, i
         "whiten": record.whiten, "feature_budget": record.feature_budget,
     }
     path = folder / f"{name}.json"
-    atomic_write(path, json.dumps(meta, indent=1))
+    atomic_write(path, jsonout.dumps(meta, indent=1))
     return path
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from app import jsonout
 from app import paths
 from app.errors import AppError
 from app.models.catalog import stored_weight_state
@@ -325,7 +326,7 @@ class History:
         runs = self._selected(ids)
         data = {"format": "filter-explorer-probe-history", "version": SCHEMA_VERSION,
                 "runs": [self.get(r.id) for r in runs]}
-        return json.dumps(data, indent=1, default=_json_default)
+        return jsonout.dumps(data, indent=1, default=_json_default)
 
     def export_csv(self, path: Path | str, ids: Iterable[int] | None = None) -> None:
         atomic_write(path, self.csv_text(ids))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from app import jsonout
 from app.errors import UserError
 
 LIST_COLUMNS = ("id", "created", "label", "dataset", "head", "layer", "pooling", "n_features", "selected",
@@ -45,7 +46,7 @@ def cmd_list(args) -> int:
     for row in rows:
         row["selected"] = json.loads(row["selected"]) if row["selected"] else {}
     if args.json:
-        print(json.dumps(rows))
+        print(jsonout.dumps(rows))
         return 0
     if not rows:
         print("no runs stored yet")
@@ -65,7 +66,7 @@ def cmd_show(args) -> int:
             d = h.get(args.run)
         except KeyError:
             raise UserError(f"no run with id {args.run} in {h.path}") from None
-    print(json.dumps(d, indent=1))
+    print(jsonout.dumps(d, indent=1))
     return 0
 
 

@@ -56,6 +56,19 @@ def test_builder_shows_layers_and_totals(ws):
     assert any(v is ws._builder_view for v in ws._views.values())
 
 
+def test_patches_filters_are_drawn_as_patches(qtbot, ws):
+    """The patches backbone's encoder (a 1x1 convolution over whitened patch values) is drawn as its k filters,
+    each a 6x6 colour patch, and the line under it says they are random until the Probe fits them."""
+    ws.backbone.setCurrentIndex(ws.backbone.findData("patches"))
+    qtbot.waitUntil(lambda: ws.builder_ready() and ws.backbone.currentData() == "patches"
+                    and ws.panel_a.mosaic() is not None and ws.panel_a.layer_path() == "encoder", timeout=20000)
+    m = ws.panel_a.mosaic()
+    assert m.colour and m.shown == 256 and m.cell == 6 + m.pad
+    text = ws.panel_a.info.text()
+    assert "256 RGB filters (6x6 patches in whitened space, not fitted: random until the Probe fits them" in text, text
+    assert ws.table.item(0, 3).text() == "1x1"  # the layer table keeps the module's shape
+
+
 def test_option_change_rebuilds_and_bad_input_keeps_last_model(qtbot, ws):
     w = ws.option_widget("widths")
     w.setText("4, 8, 16")

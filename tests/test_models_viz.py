@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from app.imaging import colormaps
 from app.models import create, viz
@@ -112,6 +113,27 @@ def test_kernel_mosaic_grid_caps_and_kernel_scale():
 def test_one_by_one_conv_is_a_plain_matrix():
     m = viz.kernel_mosaic(np.ones((16, 64, 1, 1), np.float32))
     assert m.rgb.shape == (16, 64, 3)
+
+
+def test_patches_filters_are_shown_as_the_patches_they_are():
+    """The patches encoder is a 1x1 convolution over the D = C x s x s whitened patch values: its kernel view draws
+    each filter as a C x s x s patch (RGB: in colour), saying whether the Probe has fitted them; the row table keeps
+    the module's own shape."""
+    spec = ModelSpec.make("patches", options={"k": 12, "patch_size": 4, "n_patches": 500})
+    model = viz.build_model(spec)
+    v = viz.snapshot(model, spec)
+    w = v.kernels["encoder"]
+    assert w.shape == (12, 3, 4, 4) and v.kernel_totals["encoder"] == 12
+    assert np.array_equal(w.reshape(12, -1), model.encoder.weight.detach().reshape(12, -1).numpy())
+    assert v.kernel_notes["encoder"].startswith("4x4 patches in whitened space, not fitted")
+    assert next(r for r in v.rows if r.path == "encoder").kernel == "1x1"
+    assert viz.kernel_mosaic(w).colour  # drawn as RGB patches
+    x = torch.rand(20, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    fitted = viz.snapshot(model.fit_patches(x, seed=0), spec)
+    assert fitted.kernel_notes["encoder"] == "4x4 patches in whitened space, fitted on training patches"
+    assert not np.array_equal(fitted.kernels["encoder"], w)
+    simple = ModelSpec.make("simple")
+    assert viz.snapshot(viz.build_model(simple), simple).kernel_notes == {}  # other backbones as they are
 
 
 def test_trained_reference_differs_from_random(shared):

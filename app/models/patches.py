@@ -201,6 +201,18 @@ class Patches(Backbone):
         for start in range(0, len(x), step):
             yield self.forward_intermediates(x[start:start + step], [layer])[0]
 
+    def kernels_as_shown(self, path: str, weight: torch.Tensor) -> tuple[torch.Tensor, str] | None:
+        """The Models workspace's kernel view: the encoder's k filters (a 1x1 convolution over the D whitened patch
+        values) drawn as the C x size x size patches they are, in whitened space (as Coates & Ng draw their
+        centroids); other layers as they are."""
+        if path != "encoder":
+            return None
+        c = self.D // (self.size * self.size)
+        state = ("fitted on training patches" if int(self.fitted) else
+                 "not fitted: random until the Probe fits them on its training split")
+        return (weight.reshape(self.k, c, self.size, self.size),
+                f"{self.size}x{self.size} patches in whitened space, {state}")
+
     def stages(self):
         return [(self.feature_info[0], self.whitened), (self.feature_info[1], self._encode)]
 

@@ -230,6 +230,8 @@ class ModelView:
     input_shape: tuple[int, int, int] = (3, 32, 32)
     notes: tuple[str, ...] = ()
     stages: tuple[tuple[str, int, int], ...] = ()  # feature_info: (name, channels, output stride)
+    kernel_notes: Mapping[str, str] = field(default_factory=dict)  # row path -> what the shown kernels are, where a
+    # backbone shows a layer's weights in another shape than the module's (``kernels_as_shown``)
 
     @property
     def kernel_layers(self) -> list[LayerRow]:
@@ -245,15 +247,20 @@ def snapshot(model, spec: ModelSpec, title: str = "", notes: tuple[str, ...] = (
     rows = tuple(layer_rows(model))
     tr, fr = count_parameters(model)
     mods = dict(model.named_modules())
-    kernels, totals = {}, {}
+    kernels, totals, kernel_notes = {}, {}, {}
+    as_shown = getattr(model, "kernels_as_shown", None)  # a backbone whose weights read better in another shape
     for r in rows:
         if r.has_kernels:
             w = mods[r.path].weight.detach()
+            shown = as_shown(r.path, w) if callable(as_shown) else None
+            if shown is not None:
+                w, kernel_notes[r.path] = shown
             totals[r.path] = int(w.shape[0])
             kernels[r.path] = readonly(w[:MAX_KERNEL_CHANNELS].to("cpu", copy=True).float().numpy())
     stages = tuple((i.name, int(i.channels), int(i.stride)) for i in getattr(model, "feature_info", []))
     return ModelView(spec, title or spec.label or spec.backbone, rows, tr, fr, kernels, totals,
-                     tuple(int(v) for v in getattr(model, "default_input", (3, 32, 32))), tuple(notes), stages)
+                     tuple(int(v) for v in getattr(model, "default_input", (3, 32, 32))), tuple(notes), stages,
+                     kernel_notes)
 
 
 def build_model(spec: ModelSpec):

@@ -160,7 +160,9 @@ class KernelPanel(QFrame):
         row = next(r for r in v.rows if r.path == path)
         what = "RGB filters" if m.colour else "kernels"
         lim = "per-kernel scale" if self._scale == "kernel" else f"|w| up to {m.limit:.3g}"
-        parts = [f"{v.title}: {row.label} - {m.total:,} {what} {row.kernel}, {lim}"]
+        note = v.kernel_notes.get(path)  # e.g. the patches encoder: its filters drawn as the patches they are
+        shape = f"({note})" if note else row.kernel
+        parts = [f"{v.title}: {row.label} - {m.total:,} {what} {shape}, {lim}"]
         if m.note:
             parts.append(f"showing {m.note}")
         if row.frozen and row.trainable == 0:

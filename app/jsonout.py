@@ -4,8 +4,9 @@ exports (probe history, exported heads, weight side files).
 Python's ``json`` writes a float NaN or infinity as the bare tokens ``NaN`` / ``Infinity``, which are not JSON
 (RFC 8259): JavaScript's ``JSON.parse``, jq 1.6, Go's ``encoding/json`` and Rust's serde reject the whole document.
 The product has such numbers where a quantity does not exist (the loss curve of the closed-form heads, the
-per-class accuracy of a class absent from the test images, the CKA of a constant layer). ``dumps`` writes them as ``null`` and refuses any it missed (``allow_nan=False``);
-numpy scalars and arrays, tuples and sets, and objects with ``to_dict()`` are converted on the way.
+per-class accuracy of a class absent from the test images, the CKA of a constant layer). ``dumps`` writes them as
+``null`` and refuses any it missed (``allow_nan=False``); numpy scalars and arrays, tuples and sets, and objects with
+``to_dict()`` are converted on the way.
 
 Not for content hashes (spec and cache keys keep their own ``json.dumps``: changing their text would change every
 key) nor for the SQLite columns the product reads back itself."""

@@ -195,9 +195,9 @@ def cmd_fold(args) -> int:
                         f"lc-resnet20")
     if args.json:
         print(jsonout.dumps([{"layer": f.name, "effective_shape": list(f.effective.shape),
-                           "basis_shape": list(f.basis.shape), "effective_norm_mean":
-                           float((f.effective.reshape(f.effective.shape[0], -1) ** 2).sum(1).mean() ** 0.5)}
-                          for f in layers]))
+                              "basis_shape": list(f.basis.shape), "effective_norm_mean":
+                              float((f.effective.reshape(f.effective.shape[0], -1) ** 2).sum(1).mean() ** 0.5)}
+                             for f in layers]))
     else:
         for f in layers:
             print(f"{f.name:<24} basis {f.basis.shape} -> effective {f.effective.shape}")

@@ -74,8 +74,8 @@ def cmd_show(args) -> int:
     caveats = recipe_caveats(r, args.quick)
     if args.json:
         print(jsonout.dumps({"name": r.name, "title": r.title, "claim": r.claim, "kind": r.kind,
-                          "describe": r.describe(args.quick), "cells": cells, "paper": list(r.paper),
-                          "dataset_problem": problem, "caveats": caveats}))
+                             "describe": r.describe(args.quick), "cells": cells, "paper": list(r.paper),
+                             "dataset_problem": problem, "caveats": caveats}))
         return 0
     print(f"{r.title}\n{r.claim}\n\n{r.describe(args.quick)}")
     if problem:
@@ -109,11 +109,11 @@ def cmd_run(args) -> int:
     sys.stderr.write("\n")
     if args.json:
         print(jsonout.dumps({"name": r.name, "quick": args.quick, "executor": args.executor, "cells": len(res.cells),
-                          "reused": res.reused, "failed": res.failed, "seconds": round(res.seconds, 2),
-                          "report": res.report,
-                          "results": [{"key": c["key"], "variant": c.get("variant", ""), "settings": c["settings"],
-                                       "result": {k: v for k, v in res.results.get(c["key"], {}).items()
-                                                  if k != "history"}} for c in res.cells]}, default=str))
+                             "reused": res.reused, "failed": res.failed, "seconds": round(res.seconds, 2),
+                             "report": res.report,
+                             "results": [{"key": c["key"], "variant": c.get("variant", ""), "settings": c["settings"],
+                                          "result": {k: v for k, v in res.results.get(c["key"], {}).items()
+                                                     if k != "history"}} for c in res.cells]}, default=str))
     else:
         from app.experiments.results import ablation_table, as_text, results_table
 

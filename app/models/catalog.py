@@ -28,8 +28,7 @@ BACKBONES: dict[str, str] = {
         "for 32 px inputs",
     "patches": "Data-dependent single layer (Coates & Ng; Thiry et al.): k filters from training patches (random, "
         "whitened or k-means centroids), triangle / split +-ReLU / soft-threshold / nearest-filters encoder, grid "
-        "pooling; fitted on "
-        "the training split only",
+        "pooling; fitted on the training split only",
     "scattering": "2-D wavelet scattering (Mallat; kymatio's Scattering2D): fixed Morlet wavelets, orders 0-2, J "
         "scales, L orientations, per input channel; data-independent",
 }

@@ -4,7 +4,14 @@ A user's machine is never idle. This command measures each figure first on the m
 ``--busy N`` busy processes (pure-Python spin loops, one core each) running beside it, and prints each figure with
 its loaded/idle ratio, with the thread tuner (``app.threads.ThreadTuner``) off (the thread count fixed, as the
 product ran before) and on. The busy processes are bounded in time by themselves (``--max-seconds``) and are always
-ended by the command: on success, on an error, on Ctrl+C and on SIGTERM (own process group, killed in ``finally``).
+ended by the command: on success, on an error, on Ctrl+C and on SIGTERM (killed in ``finally``).
+
+Where the busy processes run (``--busy-session``) decides what share of the machine this process can get on Linux
+with autogroup scheduling (``/proc/sys/kernel/sched_autogroup_enabled`` = 1, the default of most distributions):
+``own`` (default): each in a session of its own, as programs started from another terminal or the desktop; the
+kernel shares the cores between sessions first, so beside two of them this process gets about 2/3 of a core
+whatever its thread count. ``shared``: in this process's session, as programs started from the same terminal;
+the cores are shared thread by thread. The JSON says which, and whether autogroup is on.
 
 Figures:
 - live: app FPS of the Live pipeline (``app.live.bench.run_bench``; tuner on: the same engine, frame by frame);
@@ -30,6 +37,8 @@ from app import jsonout
 
 BUSY_CODE = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
 BENCHMARKS = ("live", "extract", "head")
+BUSY_SESSIONS = ("own", "shared")
+AUTOGROUP = "/proc/sys/kernel/sched_autogroup_enabled"
 
 
 def register(sub, bench) -> None:
@@ -48,6 +57,10 @@ def register(sub, bench) -> None:
     p.add_argument("--head-train", type=int, default=5000, help="head: training images (default 5000)")
     p.add_argument("--tuner", choices=["both", "on", "off"], default="both",
                    help="run with the thread tuner off (fixed threads), on, or both (default)")
+    p.add_argument("--busy-session", choices=BUSY_SESSIONS, default="own",
+                   help="own (default): each busy process in a session of its own (started from elsewhere: with "
+                        "autogroup scheduling the cores are shared between sessions first); shared: in this "
+                        "process's session (shared thread by thread)")
     p.add_argument("--max-seconds", type=float, default=900,
                    help="the busy processes end themselves after this long in any case (default 900)")
     p.add_argument("--quick", action="store_true", help="tiny sizes (for tests): seconds, not minutes")
@@ -55,23 +68,34 @@ def register(sub, bench) -> None:
     p.set_defaults(func=cmd_bench_load)
 
 
+def autogroup() -> bool | None:
+    """Whether the kernel schedules by session first (Linux autogroup); None where it cannot be read."""
+    try:
+        with open(AUTOGROUP) as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return None
+
+
 @contextmanager
-def busy_processes(n: int, seconds: float) -> Iterator[list[subprocess.Popen]]:
-    """``n`` spinning processes, each in its own process group, ended on leaving (whatever happened)."""
+def busy_processes(n: int, seconds: float, session: str = "own") -> Iterator[list[subprocess.Popen]]:
+    """``n`` spinning processes, each in a session (and process group) of its own (``session="own"``) or in this
+    process's (``"shared"``), ended on leaving (whatever happened)."""
+    own = session == "own"
     procs: list[subprocess.Popen] = []
     try:
         for _ in range(n):
             procs.append(subprocess.Popen([sys.executable, "-c", BUSY_CODE.format(seconds=float(seconds))],
                                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL, start_new_session=True))
+                                          stderr=subprocess.DEVNULL, start_new_session=own))
         time.sleep(0.5)  # let the scheduler spread them
         yield procs
     finally:
         for p in procs:
             try:
-                if hasattr(os, "killpg"):
-                    os.killpg(p.pid, signal.SIGKILL)
-                else:  # pragma: no cover - Windows
+                if own and hasattr(os, "killpg"):
+                    os.killpg(p.pid, signal.SIGKILL)  # the group it leads (and anything it started)
+                else:  # in our own group, or Windows: the process itself
                     p.kill()
             except (ProcessLookupError, PermissionError):
                 pass
@@ -220,7 +244,7 @@ def cmd_bench_load(args) -> int:
         load_before = list(os.getloadavg())
         idle = _measure(args, which, modes)
         torch.set_num_threads(configured)
-        with busy_processes(args.busy, args.max_seconds) as procs:
+        with busy_processes(args.busy, args.max_seconds, args.busy_session) as procs:
             busy_pids = [p.pid for p in procs]
             load_start = list(os.getloadavg())
             loaded = _measure(args, which, modes)
@@ -234,6 +258,7 @@ def cmd_bench_load(args) -> int:
                         "ratio": round(b["value"] / a["value"], 3) if a["value"] else None,
                         "idle_detail": a, "loaded_detail": b})
     res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "busy": args.busy, "busy_pids": busy_pids,
+           "busy_session": args.busy_session, "autogroup": autogroup(),
            "cpu_count": os.cpu_count(), "torch_threads": configured, "forced_threads": devmod.forced_threads(),
            "load_average_before": load_before, "load_average_loaded_start": load_start,
            "settings": {"frames": args.frames, "size": args.size, "images": args.images,
@@ -242,8 +267,10 @@ def cmd_bench_load(args) -> int:
     if args.json:
         print(jsonout.dumps(res))
         return 0
-    print(f"bench load: {args.busy} busy processes on {os.cpu_count()} cores, torch threads {configured}; "
-          f"load before {load_before[0]:.2f}")
+    where = {"own": "each in a session of its own", "shared": "in this process's session"}[args.busy_session]
+    group = {True: "autogroup scheduling on", False: "autogroup scheduling off", None: "autogroup unknown"}[autogroup()]
+    print(f"bench load: {args.busy} busy processes ({where}; {group}) on {os.cpu_count()} cores, torch threads "
+          f"{configured}; load before {load_before[0]:.2f}")
     for f in figures:
         print(f"  {f['figure']:<46} idle {f['idle']:>9.2f}  loaded {f['loaded']:>9.2f}  loaded/idle {f['ratio']}")
     return 0

@@ -25,11 +25,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_busy_processes_end_on_errors_too():
+@pytest.mark.parametrize("session", ["own", "shared"])
+def test_busy_processes_end_on_errors_too(session):
+    """In sessions of their own (killed by process group) or in ours (killed one by one: killing our group would
+    kill the test): ended either way; a session of its own is what the name says."""
     with pytest.raises(RuntimeError, match="boom"):
-        with busy_processes(2, 60) as procs:
+        with busy_processes(2, 60, session) as procs:
             pids = [p.pid for p in procs]
             assert len(pids) == 2 and all(_alive(p) for p in pids)
+            if hasattr(os, "getsid"):
+                same = [os.getsid(p) == os.getsid(0) for p in pids]
+                assert same == ([False, False] if session == "own" else [True, True])
             raise RuntimeError("boom")
     assert not any(_alive(p) for p in pids)
 
@@ -62,7 +68,8 @@ def test_bench_load_quick_json(tmp_path):
                          text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads(out.stdout)
-    assert res["busy"] == 1 and res["cpu_count"] == os.cpu_count()
+    assert res["busy"] == 1 and res["cpu_count"] == os.cpu_count() and res["busy_session"] == "own"
+    assert res["autogroup"] in (True, False, None)
     (fig,) = res["figures"]
     assert fig["figure"] == "extract images/s (tuner on)"
     assert fig["idle"] > 0 and fig["loaded"] > 0 and fig["ratio"] == round(fig["loaded"] / fig["idle"], 3)

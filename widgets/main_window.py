@@ -388,6 +388,25 @@ class MainWindow(QMainWindow):
             if ws is not None:
                 ws.set_active(i == index)
 
+    @qt_override
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        """A shortcut pressed on a tab whose workspace is still being built (its actions do not exist yet) reaches
+        the window: said in the status bar instead of lost without a word."""
+        key = self.current_workspace()
+        k = event.key()
+        modifiers = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier | \
+            Qt.KeyboardModifier.MetaModifier
+        special = k in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape, Qt.Key.Key_Delete) or \
+            Qt.Key.Key_F1 <= k <= Qt.Key.Key_F35
+        alone = k in (Qt.Key.Key_Control, Qt.Key.Key_Shift, Qt.Key.Key_Alt, Qt.Key.Key_Meta)
+        if key not in self._built and not alone and (event.modifiers() & modifiers or special):
+            combo = QKeySequence(event.keyCombination()).toString(QKeySequence.SequenceFormat.NativeText)
+            self.statusBar().showMessage(f"{TITLES[key].replace('&', '')} is still loading: {combo} did nothing; "
+                                         "press it again once it shows", 5000)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
     def _starting_up(self) -> bool:
         """The start-up builds the workspaces in the background (``_build_next``) and has not finished."""
         return self._preloader is not None and not self._closed and len(self._built) < len(WORKSPACES)

@@ -19,7 +19,7 @@ from widgets.common.qt_override import add_listener, qt_override
 from widgets.common.settings import settings  # noqa: F401  (re-exported: widgets.main_window.settings)
 from widgets.common.worker import hold_workers, start_deferred
 from widgets.common.workspace import Workspace
-from widgets.startup import Preloader, Step, workspace_class
+from widgets.startup import Preloader, Step, shortcut_text, workspace_class
 
 FIRST_RENDER_CAP_S = 1.5  # the longest the start-up's preloading waits for the shown workspace's first render
 WORKSPACES = ["kernels", "models", "live", "probe", "experiments", "insight"]
@@ -392,15 +392,8 @@ class MainWindow(QMainWindow):
     def keyPressEvent(self, event) -> None:  # noqa: N802
         """A shortcut pressed on a tab whose workspace is still being built (its actions do not exist yet) reaches
         the window: said in the status bar instead of lost without a word."""
-        key = self.current_workspace()
-        k = event.key()
-        modifiers = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier | \
-            Qt.KeyboardModifier.MetaModifier
-        special = k in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape, Qt.Key.Key_Delete) or \
-            Qt.Key.Key_F1 <= k <= Qt.Key.Key_F35
-        alone = k in (Qt.Key.Key_Control, Qt.Key.Key_Shift, Qt.Key.Key_Alt, Qt.Key.Key_Meta)
-        if key not in self._built and not alone and (event.modifiers() & modifiers or special):
-            combo = QKeySequence(event.keyCombination()).toString(QKeySequence.SequenceFormat.NativeText)
+        key, combo = self.current_workspace(), shortcut_text(event)
+        if key not in self._built and combo:
             self.statusBar().showMessage(f"{TITLES[key].replace('&', '')} is still loading: {combo} did nothing; "
                                          "press it again once it shows", 5000)
             event.accept()

@@ -8,6 +8,9 @@ the workspace's own widget modules and constructing its widgets, which Qt allows
 
 Every step, in the thread and on the GUI thread, is logged as a ``Step`` (name, thread, start, seconds), so that a test
 can check where the heavy work ran and ``scripts/first_paint.py`` can report what the start-up spent where.
+
+``shortcut_text``: which key presses count as shortcuts, for the window's word about one pressed on a tab whose
+workspace is still being built.
 """
 
 from __future__ import annotations
@@ -343,3 +346,20 @@ class Preloader:
         finally:
             with self._lock:
                 self._ready.update(["torch", *self.order])
+
+
+def shortcut_text(event) -> str | None:
+    """The key combination of a key press that looks like a shortcut (with Ctrl, Alt or Meta, or Return, Enter,
+    Escape, Delete, an F-key), as the platform writes it; None for plain typing and a modifier pressed alone."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QKeySequence
+
+    k = event.key()
+    mods = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.MetaModifier
+    special = k in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape, Qt.Key.Key_Delete) or \
+        Qt.Key.Key_F1 <= k <= Qt.Key.Key_F35
+    if k in (Qt.Key.Key_Control, Qt.Key.Key_Shift, Qt.Key.Key_Alt, Qt.Key.Key_Meta):
+        return None
+    if not (event.modifiers() & mods or special):
+        return None
+    return QKeySequence(event.keyCombination()).toString(QKeySequence.SequenceFormat.NativeText)

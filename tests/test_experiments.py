@@ -14,7 +14,7 @@ import pytest
 
 from app.experiments import executors, recipe as rc
 from app.experiments.recipe import RecipeError, load_recipe, parse
-from app.experiments.results import groups, mean_std
+from app.experiments.results import cell_settings, groups, mean_std
 from app.experiments.runner import run_experiment
 from app.experiments.store import Store
 from app.tasks import CancelToken, Cancelled, run_to_end
@@ -106,6 +106,30 @@ def test_every_shipped_recipe_parses_and_expands():
         r = load_recipe(n)
         assert r.cells(quick=True) and r.cells(quick=False)
         assert "cell" in r.describe(quick=True)
+
+
+def test_cell_settings_name_only_what_differs_arm_settings_before_seeds():
+    cells = [
+        {"key": "a", "settings": {"head": "logistic", "layer": 1, "model_seed": 0, "options": {"k": 8, "act": "relu"}}},
+        {"key": "b", "settings": {"head": "logistic", "layer": 1, "model_seed": 1, "options": {"k": 8, "act": "relu"}}},
+        {"key": "c", "settings": {"head": "logistic", "layer": 2, "model_seed": 0, "options": {"k": 8}}},
+    ]
+    assert cell_settings(cells) == {
+        "a": "layer = 1 · options.act = relu · model_seed = 0",
+        "b": "layer = 1 · options.act = relu · model_seed = 1",
+        "c": "layer = 2 · options.act = (none) · model_seed = 0",
+    }
+    assert cell_settings(cells[:1]) == {"a": "(every cell alike)"}
+    assert cell_settings([]) == {}
+
+
+def test_every_shipped_recipe_tells_its_cells_apart():
+    """No two cells of a shipped recipe (full and quick size) read alike in the Experiments table's settings column."""
+    for name in rc.names():
+        for quick in (False, True):
+            cells = [c.to_dict() for c in load_recipe(name).cells(quick=quick)]
+            shown = cell_settings(cells)
+            assert len(set(shown.values())) == len(cells), (name, quick)
 
 
 def test_run_stores_cells_reuses_them_and_writes_a_report(tmp_path, monkeypatch):

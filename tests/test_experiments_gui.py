@@ -304,3 +304,13 @@ def test_an_ablation_shows_each_arms_change_against_its_baseline_in_the_plot_and
     qtbot.addWidget(again)
     assert again.plot.view.currentData() == "value"
     again.shutdown()
+
+
+def test_the_settings_column_shows_what_tells_each_cell_apart(qtbot, tmp_path):
+    """Every cell of a recipe shares most of its settings (head, grid, layer...): the column shows only what
+    differs (here the grid's k), the whole settings in the tooltip, so that no two rows read alike."""
+    ws = _tiny_opened(qtbot, tmp_path)
+    texts = [ws.table.item(i, 1).text() for i in range(ws.table.rowCount())]
+    assert texts == ["options.k = 8", "options.k = 16"]
+    tip = ws.table.item(0, 1).toolTip()
+    assert '"head": "ridge"' in tip and '"train_limit": 200' in tip

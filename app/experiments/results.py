@@ -34,6 +34,22 @@ def _varying(cells: list[dict]) -> list[str]:
     return [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
 
 
+def cell_settings(cells: list[dict]) -> dict[str, str]:
+    """Each cell's key -> the settings that tell it apart from the recipe's other cells (dotted names, seeds
+    included: a row of the live table is one cell), as ``name = value`` joined by " · "; what every cell shares is
+    left out (a table whose rows all began with the same head, grid and layer showed no difference before the text
+    was cut). A recipe of one cell, or cells alike but for nothing: ``"(every cell alike)"``."""
+    flat = [_flatten(c["settings"]) for c in cells]
+    keys = sorted({k for f in flat for k in f})
+    vary = [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
+    vary.sort(key=lambda k: (k.endswith("_seed"), k))  # the arm's settings first, the seeds last
+    out = {}
+    for c, f in zip(cells, flat):
+        parts = [f"{k} = {_fmt(f[k]) if k in f else '(none)'}" for k in vary]
+        out[c["key"]] = " · ".join(parts) if parts else "(every cell alike)"
+    return out
+
+
 def _flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():

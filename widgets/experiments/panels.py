@@ -11,6 +11,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
+from app.experiments.results import cell_settings
 from widgets.common.live_plot import SteppedRange, axis_label, fitted
 from widgets.common.tables import bulk_fill
 
@@ -69,12 +70,12 @@ class CellTable(QTableWidget):
             self._shown = {}
             self._changes = {}
             self._variants = {c["key"]: c.get("variant") or "" for c in cells}
+            shown = cell_settings(cells)  # what tells each cell apart; the whole settings in its tooltip
             for i, c in enumerate(cells):
                 self._rows[c["key"]] = i
-                s = {k: v for k, v in c["settings"].items() if k not in ("backbone", "dataset")}
                 self.setItem(i, 0, QTableWidgetItem(c.get("variant") or "-"))
-                item = QTableWidgetItem(json.dumps(s, sort_keys=True)[:200])
-                item.setToolTip(json.dumps(c["settings"], sort_keys=True, indent=1))
+                item = QTableWidgetItem(shown[c["key"]])
+                item.setToolTip("Every setting of this cell:\n" + json.dumps(c["settings"], sort_keys=True, indent=1))
                 self.setItem(i, 1, item)
                 self.update_cell(c["key"], results.get(c["key"]))
 

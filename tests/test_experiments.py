@@ -112,14 +112,20 @@ def test_cell_settings_name_only_what_differs_arm_settings_before_seeds():
     cells = [
         {"key": "a", "settings": {"head": "logistic", "layer": 1, "model_seed": 0, "options": {"k": 8, "act": "relu"}}},
         {"key": "b", "settings": {"head": "logistic", "layer": 1, "model_seed": 1, "options": {"k": 8, "act": "relu"}}},
-        {"key": "c", "settings": {"head": "logistic", "layer": 2, "model_seed": 0, "options": {"k": 8}}},
+        {"key": "c", "settings": {"head": "logistic", "layer": 2, "model_seed": 0, "options": {"k": 8, "deskew": True}}},
     ]
+    # layer and options.act: most cells share 1 / relu, so only c names them; the seed has a majority too (0)
     assert cell_settings(cells) == {
-        "a": "layer = 1 · options.act = relu · model_seed = 0",
-        "b": "layer = 1 · options.act = relu · model_seed = 1",
-        "c": "layer = 2 · options.act = (none) · model_seed = 0",
+        "a": "(the settings most cells share)",
+        "b": "model_seed = 1",
+        "c": "layer = 2 · options.act = (none) · options.deskew = true",
     }
-    assert cell_settings(cells[:1]) == {"a": "(every cell alike)"}
+    # a grid's axis (no majority value) is named in every cell, the arm's settings before the seeds
+    grid = [{"key": f"{k}{s}", "settings": {"head": "ridge", "options": {"k": k}, "model_seed": s}}
+            for k in (8, 16) for s in (0, 1)]
+    assert cell_settings(grid) == {"80": "options.k = 8 · model_seed = 0", "81": "options.k = 8 · model_seed = 1",
+                                   "160": "options.k = 16 · model_seed = 0", "161": "options.k = 16 · model_seed = 1"}
+    assert cell_settings(cells[:1]) == {"a": "(one cell)"}
     assert cell_settings([]) == {}
 
 

@@ -314,3 +314,4 @@ def test_the_settings_column_shows_what_tells_each_cell_apart(qtbot, tmp_path):
     assert texts == ["options.k = 8", "options.k = 16"]
     tip = ws.table.item(0, 1).toolTip()
     assert '"head": "ridge"' in tip and '"train_limit": 200' in tip
+    assert "apart" in ws.table.horizontalHeaderItem(1).toolTip()

@@ -34,19 +34,35 @@ def _varying(cells: list[dict]) -> list[str]:
     return [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
 
 
+def _setting(v: Any) -> str:
+    """A setting as a recipe file writes it (TOML's true / false)."""
+    return ("true" if v else "false") if isinstance(v, bool) else _fmt(v)
+
+
 def cell_settings(cells: list[dict]) -> dict[str, str]:
-    """Each cell's key -> the settings that tell it apart from the recipe's other cells (dotted names, seeds
-    included: a row of the live table is one cell), as ``name = value`` joined by " · "; what every cell shares is
-    left out (a table whose rows all began with the same head, grid and layer showed no difference before the text
-    was cut). A recipe of one cell, or cells alike but for nothing: ``"(every cell alike)"``."""
+    """Each cell's key -> the settings that tell it apart from the recipe's other cells, as ``name = value`` (dotted
+    names) joined by " · ", the arm's settings before the seeds. A setting that most cells share (a strict
+    majority: an ablation's baseline value, the head every arm but one uses) is named only where a cell departs from
+    it; a setting with no majority value (a grid's axis, the seeds) is named in every cell. What every cell shares
+    is left out. (A table whose rows all began with the same head, grid and layer showed no difference before the
+    text was cut.) A cell with nothing to name: ``"(the settings most cells share)"``; one cell: ``"(one cell)"``."""
     flat = [_flatten(c["settings"]) for c in cells]
-    keys = sorted({k for f in flat for k in f})
-    vary = [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
-    vary.sort(key=lambda k: (k.endswith("_seed"), k))  # the arm's settings first, the seeds last
+    keys = sorted({k for f in flat for k in f}, key=lambda k: (k.endswith("_seed"), k))
+    common: dict[str, str | None] = {}  # a varying key -> its majority value's repr (None: no majority)
+    for k in keys:
+        counts: dict[str, int] = {}
+        for f in flat:
+            r = repr(f.get(k))
+            counts[r] = counts.get(r, 0) + 1
+        if len(counts) > 1:
+            top, n = max(counts.items(), key=lambda kv: kv[1])
+            common[k] = top if 2 * n > len(flat) else None
     out = {}
     for c, f in zip(cells, flat):
-        parts = [f"{k} = {_fmt(f[k]) if k in f else '(none)'}" for k in vary]
-        out[c["key"]] = " · ".join(parts) if parts else "(every cell alike)"
+        parts = [f"{k} = {_setting(f[k]) if k in f else '(none)'}" for k, top in common.items()
+                 if top is None or repr(f.get(k)) != top]
+        out[c["key"]] = (" · ".join(parts) if parts
+                         else "(one cell)" if len(cells) == 1 else "(the settings most cells share)")
     return out
 
 

@@ -48,6 +48,9 @@ class CellTable(QTableWidget):
         for j in range(len(COLUMNS)):  # every header readable in full; the settings take what is left
             header.setSectionResizeMode(j, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.horizontalHeaderItem(1).setToolTip("What tells each cell apart from most of the recipe's cells (settings "
+                                                "all cells share are left out); rest the mouse on a cell for every "
+                                                "setting it ran with")
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.setColumnHidden(CHANGE, True)

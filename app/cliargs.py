@@ -102,3 +102,33 @@ def floats(text: str | None, what: str) -> tuple[float, ...] | None:
         return tuple(float(v) for v in str(text).replace(" ", "").split(",") if v)
     except ValueError:
         raise UserError(f"{what}: expected comma-separated numbers, got {text!r}") from None
+
+
+def out_file(path: str, what: str = "--out") -> str:
+    """A file a command is asked to write (``--out FILE``), checked before any work: its folder must exist (a typo'd
+    folder is refused, not created somewhere the user did not mean) and the path must not be a folder. Returns
+    ``path``."""
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise UserError(f"{what} {path}: that is a folder; give a file name inside it")
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        what_is = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise UserError(f"{what} {path}: the folder {folder} {what_is}")
+    return path
+
+
+def out_folder(path: str, what: str = "--out") -> str:
+    """A folder a command writes files into (``--out DIR``, created if missing): not an existing file, and the
+    folder it goes in must exist. Returns ``path``."""
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise UserError(f"{what} {path}: that is a file, not a folder")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not p.exists() and not parent.is_dir():
+        raise UserError(f"{what} {path}: the folder {parent} does not exist")
+    return path

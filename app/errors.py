@@ -20,6 +20,11 @@ class UserError(AppError):
     """A bad command-line argument or option (the headless commands)."""
 
 
+class UnknownNameError(AppError, KeyError):
+    """A name that is not registered (a backbone, a kernel kind ...); a ``KeyError`` too for callers that catch
+    that. The message lists the known names."""
+
+
 class LimitError(AppError, ValueError):
     """A declared size (image pixels, array bytes, feature count) is over a safety limit; nothing was allocated.
 

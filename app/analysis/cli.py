@@ -62,16 +62,17 @@ def _data(p) -> None:
 
 
 def _spec(backbone, weights, options, seed):
-    from app.cliargs import parse_options
-    from app.errors import UserError
-    from app.models.registry import names
-    from app.models.spec import ModelSpec
+    """The model as the other commands read it (``app.models.spec_args.spec_from_args``): the weights' JSON sidecar,
+    where there is one, gives the architecture's options and the input it was trained on (the shipped checkpoints
+    need it: a one-channel model is not the registry's three-channel default)."""
+    from types import SimpleNamespace
 
-    if backbone not in names():
-        raise UserError(f"unknown backbone {backbone!r}; known: {', '.join(names())}")
-    return ModelSpec.make(backbone, label=backbone + (" (trained)" if weights else " (random)"),
-                          options=parse_options(options), weights=weights, init="checkpoint" if weights else "default",
-                          seed=seed, weight_state="trained" if weights else "random")
+    from app.models.spec_args import spec_from_args
+
+    import dataclasses
+
+    spec = spec_from_args(SimpleNamespace(backbone=backbone, weights=weights, options=options, model_seed=seed))
+    return spec if weights else dataclasses.replace(spec, label=f"{backbone} (random)")
 
 
 def _built(spec, ds):
@@ -125,6 +126,16 @@ def cmd_top(args) -> int:
     from app.errors import UserError
     from app.tasks import cli_progress, run_to_end
 
+    if args.k < 1:
+        raise UserError(f"--k {args.k}: show at least one patch")
+    if args.out:
+        from pathlib import Path
+
+        from app.cliargs import out_file
+
+        out_file(args.out)
+        if Path(args.out).suffix.lower() != ".png":
+            raise UserError(f"--out {args.out}: the mosaic is a PNG image; give a file name ending in .png")
     ds = _dataset(args)
     spec = _spec(args.backbone, args.weights, args.options, args.model_seed)
     model, ispec = _built(spec, ds)
@@ -149,13 +160,19 @@ def cmd_top(args) -> int:
             tiles[i, :p.image.shape[0], :p.image.shape[1]] = p.image
         img, _ = mosaic(tiles, cols=8, min_size=48)
         save_png(args.out, img)
+    from app.analysis.jobs import tie_note
+
+    note = tie_note(patches, len(ds)).lstrip(". ")
     out = {"layer": model.feature_info[layer].name, "channel": args.channel, "receptive_field": list(rf.size),
+           "tied": patches[-1].tied if patches and patches[-1].tied > len(patches) else 0, "note": note or None,
            "patches": [{"index": p.index, "value": p.value, "position": [p.y, p.x], "box": list(p.box),
                         "label": ds.classes[p.label] if 0 <= p.label < len(ds.classes) else p.label}
                        for p in patches]}
     print(jsonout.dumps(out) if args.json else "\n".join(
-        f"{i + 1:>3}. image {p['index']:>6} ({p['label']}): {p['value']:.4g} at {p['position']}"
-        for i, p in enumerate(out["patches"])))
+        [f"{i + 1:>3}. image {p['index']:>6} ({p['label']}): {p['value']:.4g} at {p['position']}"
+         for i, p in enumerate(out["patches"])] + ([note + "."] if note else [])))
+    if args.out:
+        sys.stderr.write(f"wrote {args.out}\n")
     return 0
 
 

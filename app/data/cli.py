@@ -100,7 +100,10 @@ def cmd_download(args) -> int:
     from app.data import DatasetError, formats, remote
     from app.tasks import run_to_end
 
-    if args.name != "digits" and args.name not in formats.BUILTINS:
+    if args.name == "digits":  # scikit-learn's 8x8 digits ship inside the package: nothing to download
+        print("digits: ships with the application (scikit-learn's 8x8 digits); nothing to download")
+        return 0
+    if args.name not in formats.BUILTINS:
         raise _err(ValueError(f"unknown dataset {args.name!r}; downloadable: {', '.join(formats.BUILTINS)}"))
     show = _Progress(f"{args.name}: ")
     try:

@@ -101,6 +101,10 @@ def cmd_run(args) -> int:
         raise UserError(problem + " with --dataset NAME")
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
+    if args.out:
+        from app.cliargs import out_folder
+
+        out_folder(args.out)
     sys.stderr.write(r.describe(args.quick) + "\n")
     for text in recipe_caveats(r, args.quick):  # said before the run, not a refusal: the user may mean it
         sys.stderr.write(f"caveat: {text}\n")

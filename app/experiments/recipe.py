@@ -392,8 +392,12 @@ def dataset_problem(recipe: Recipe, quick: bool = False) -> str | None:
     data), or a built-in dataset (mnist, cifar10 ...) with no local copy under the cell's data root (every cell would
     fail on it; the message says how to download it)."""
     from app.data import formats
+    from app.data.core import names
 
     for name, root in cell_datasets(recipe, quick):
+        if not name.startswith("imagefolder:") and name not in names():
+            known = ", ".join(names())
+            return f"{recipe.name}: unknown dataset {name!r} (known: {known}); choose another dataset"
         if name.startswith("imagefolder:"):
             folder = Path(name.split(":", 1)[1]).expanduser()
             if not folder.is_dir():

@@ -10,6 +10,7 @@ import csv
 import io
 import os
 import platform
+import re
 import time
 from html import escape
 from pathlib import Path
@@ -196,14 +197,28 @@ def _inline(text: str) -> str:
     return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
 
+def report_stem(result) -> str:
+    """The report's name: the recipe's, ``-quick`` at the quick size, and ``-on-DATASET`` when it ran on a dataset
+    other than the recipe's own (``--dataset``): a run on another dataset never overwrites the recipe's report."""
+    r = result.recipe
+    stem = f"{r.name}{'-quick' if result.quick else ''}"
+    own = None if r.estimated_on is None else r.estimated_on[1 if result.quick else 0]
+    ds = r.dataset(result.quick)
+    if own is not None and ds != own:
+        name = ds.split(":", 1)[1].rstrip("/\\") if ds.startswith("imagefolder:") else ds
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(name).name if ds.startswith("imagefolder:") else name)
+        stem += f"-on-{'imagefolder-' if ds.startswith('imagefolder:') else ''}{name.strip('-.') or 'dataset'}"
+    return stem
+
+
 def default_dir(result) -> Path:
-    return paths.user_files() / "experiments" / f"{result.recipe.name}{'-quick' if result.quick else ''}"
+    return paths.user_files() / "experiments" / report_stem(result)
 
 
 def write_report(result, out_dir: str | Path | None = None) -> dict[str, str]:
     out = Path(out_dir) if out_dir else default_dir(result)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{result.recipe.name}{'-quick' if result.quick else ''}"
+    stem = report_stem(result)
     gs = groups(result)
     svg = _plot(result, gs)
     md = markdown(result, f"{stem}.svg")

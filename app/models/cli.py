@@ -32,6 +32,9 @@ def cmd_train(args) -> int:
     from app.models.weights import checkpoint_paths
     from app.tasks import cli_progress, run_to_end
 
+    from app.cliargs import out_file
+
+    out_file(args.out)  # a checkpoint stem: PATH.safetensors + PATH.json beside it, in a folder that exists
     if args.resume and args.backbone is None and not args.weights:
         args.weights = str(checkpoint_paths(args.resume)[0])
     spec = with_banks(spec_from_args(args), args.bank)
@@ -128,6 +131,20 @@ def cmd_weights_list(args) -> int:
     return 0
 
 
+def check_bench_rdsn(args) -> None:
+    """``bench rdsn``'s arguments, checked before the model is built (UserError)."""
+    from app.errors import UserError
+
+    for name, value, least in (("--k", args.k, 1), ("--blocks", args.blocks, 0), ("--grid", args.grid, 1),
+                               ("--images", args.images, 1), ("--batch", args.batch, 1),
+                               ("--chunk-mb", args.chunk_mb, 0)):
+        if value < least:
+            raise UserError(f"bench rdsn: {name} must be at least {least}, got {value}")
+    if args.size < 2 ** args.blocks:
+        raise UserError(f"bench rdsn: --size must be at least 2^blocks = {2 ** args.blocks} px (each of the "
+                        f"{args.blocks} blocks halves the maps), got {args.size}")
+
+
 def cmd_bench_rdsn(args) -> int:
     import resource
     import time
@@ -136,6 +153,7 @@ def cmd_bench_rdsn(args) -> int:
 
     from app.models.registry import create
 
+    check_bench_rdsn(args)
     torch.manual_seed(0)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     model = create("rdsn", k=args.k, blocks=args.blocks, in_channels=3, pool_grid=args.grid,
@@ -214,11 +232,14 @@ def register(sub, bench) -> None:
     pwl.set_defaults(func=cmd_weights_list)
 
     pb = bench.add_parser("rdsn", help="rdsn feature extraction: time and peak memory (RSS)")
-    pb.add_argument("--k", type=int, default=100_000)
-    pb.add_argument("--blocks", type=int, default=2)
-    pb.add_argument("--grid", type=int, default=1)
-    pb.add_argument("--images", type=int, default=256)
-    pb.add_argument("--batch", type=int, default=256)
-    pb.add_argument("--size", type=int, default=32)
-    pb.add_argument("--chunk-mb", type=int, default=64)
+    pb.add_argument("--k", type=int, default=100_000, help="random filters (channels), at least 1 (default 100000)")
+    pb.add_argument("--blocks", type=int, default=2, help="depthwise blocks after the stem, 0 or more (default 2)")
+    pb.add_argument("--grid", type=int, default=1,
+                    help="pooling grid: G x G averages per channel, at least 1 (default 1: global average)")
+    pb.add_argument("--images", type=int, default=256, help="random RGB images to extract, at least 1 (default 256)")
+    pb.add_argument("--batch", type=int, default=256, help="images per forward, at least 1 (default 256)")
+    pb.add_argument("--size", type=int, default=32,
+                    help="image side in px, at least 2^blocks (each block halves it; default 32)")
+    pb.add_argument("--chunk-mb", type=int, default=64,
+                    help="MB of feature maps per channel chunk (default 64; 0: one channel at a time)")
     pb.set_defaults(func=cmd_bench_rdsn)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from app.errors import UnknownNameError
 from app.models.options import OptionField, fields_of
 
 
@@ -53,7 +54,7 @@ def get(name: str) -> BackboneEntry:
     try:
         return _ENTRIES[name]
     except KeyError:
-        raise KeyError(f"unknown backbone {name!r}; known: {', '.join(_ENTRIES)}") from None
+        raise UnknownNameError(f"unknown backbone {name!r}; known: {', '.join(_ENTRIES)}") from None
 
 
 def describe(name: str) -> str:

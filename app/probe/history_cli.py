@@ -34,8 +34,13 @@ def register(sub) -> None:
 
 
 def _open(args):
+    from pathlib import Path
+
     from app.probe.history import History
 
+    if args.db is not None and not Path(args.db).is_file():  # a read: a typo'd --db is not a new, empty history
+        what = "is a folder, not a history file" if Path(args.db).is_dir() else "does not exist"
+        raise UserError(f"--db {args.db}: {what}")
     return History(args.db)
 
 
@@ -49,7 +54,13 @@ def cmd_list(args) -> int:
         print(jsonout.dumps(rows))
         return 0
     if not rows:
-        print("no runs stored yet")
+        if args.dataset is None:
+            print("no runs stored yet")
+        else:
+            with _open(args) as h:
+                others = sorted({r.dataset for r in h.list(None)})
+            print(f"no stored run on dataset {args.dataset!r}" + (f" (runs are on: {', '.join(others)})" if others
+                                                                  else "; no runs stored yet"))
         return 0
     for row in rows:
         sel = ",".join(f"{k}={v}" for k, v in row["selected"].items())
@@ -71,6 +82,10 @@ def cmd_show(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from app.cliargs import out_file
+
+    if args.out:
+        out_file(args.out)
     ids = None
     if args.ids:
         try:

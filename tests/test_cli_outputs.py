@@ -1,0 +1,130 @@
+"""Where the headless commands write and what they read, checked before any work: an ``--out`` in a folder that
+does not exist is refused (never created somewhere the user did not mean), a folder given for a file is refused,
+``history --db`` that does not exist is not a new empty history, a report run on another dataset never overwrites
+the recipe's own, the analyses read a checkpoint's sidecar as the other commands do and say when a ranking is a tie.
+Each a clear ``error: ...`` (exit 2), nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from app.probe.history import History, record
+from tests.cli_inprocess import run_cli
+from tests.test_probe_history import resolved_result
+
+ROOT = Path(__file__).resolve().parent.parent
+SIMPLE_MNIST = ROOT / "resources" / "models" / "simple_mnist.safetensors"
+
+
+def _history_with_a_run(home: Path) -> Path:
+    path = home / "history.sqlite"
+    record(resolved_result(), path)
+    return path
+
+
+def test_history_export_out_refuses_a_missing_folder_and_a_folder(tmp_path):
+    home = tmp_path / "home"
+    db = _history_with_a_run(home)
+    r = run_cli("history", "--db", str(db), "export", "--csv", "--out", str(tmp_path / "nope" / "x.csv"), home=home)
+    assert r.returncode == 2 and f"the folder {tmp_path / 'nope'} does not exist" in r.stderr
+    assert not (tmp_path / "nope").exists()
+    r = run_cli("history", "--db", str(db), "export", "--csv", "--out", str(tmp_path), home=home)
+    assert r.returncode == 2 and "that is a folder" in r.stderr
+    ok = run_cli("history", "--db", str(db), "export", "--csv", "--out", str(tmp_path / "x.csv"), home=home)
+    assert ok.returncode == 0 and (tmp_path / "x.csv").read_text().startswith("id,")
+
+
+def test_history_db_that_does_not_exist_is_an_error_and_stays_absent(tmp_path):
+    missing = tmp_path / "nosuch.sqlite"
+    for action in (["list"], ["show", "1"], ["export", "--json"]):
+        r = run_cli("history", "--db", str(missing), *action, home=tmp_path / "home")
+        assert r.returncode == 2 and f"--db {missing}: does not exist" in r.stderr, action
+    assert not missing.exists()
+
+
+def test_history_list_says_when_a_filter_matches_nothing(tmp_path):
+    home = tmp_path / "home"
+    _history_with_a_run(home)
+    r = run_cli("history", "list", "--dataset", "nosuch", home=home)
+    assert r.returncode == 0 and r.stdout.strip() == "no stored run on dataset 'nosuch' (runs are on: digits)"
+    empty = run_cli("history", "list", home=tmp_path / "empty")
+    assert empty.stdout.strip() == "no runs stored yet"
+
+
+def test_experiment_run_refuses_an_unknown_dataset_and_a_file_as_report_folder(tmp_path):
+    home = tmp_path / "home"
+    r = run_cli("experiment", "run", "xue-roshan", "--quick", "--dataset", "nosuch", home=home)
+    assert r.returncode == 2 and "unknown dataset 'nosuch'" in r.stderr and "digits" in r.stderr
+    f = tmp_path / "a-file"
+    f.write_text("keep me")
+    r = run_cli("experiment", "run", "xue-roshan", "--quick", "--out", str(f), home=home)
+    assert r.returncode == 2 and "that is a file, not a folder" in r.stderr and f.read_text() == "keep me"
+    r = run_cli("experiment", "run", "xue-roshan", "--quick", "--out", str(tmp_path / "no" / "dir"), home=home)
+    assert r.returncode == 2 and "does not exist" in r.stderr and not (tmp_path / "no").exists()
+    assert not (home / "files").exists()  # no cell ran, no report written
+
+
+def test_a_report_on_another_dataset_has_its_own_name():
+    from app.experiments.recipe import load_recipe
+    from app.experiments.report import default_dir, report_stem
+
+    r = load_recipe("xue-roshan")
+    own = SimpleNamespace(recipe=r, quick=True)
+    assert report_stem(own) == "xue-roshan-quick" and default_dir(own).name == "xue-roshan-quick"
+    assert report_stem(SimpleNamespace(recipe=r.with_dataset("mnist"), quick=True)) == "xue-roshan-quick-on-mnist"
+    folder = SimpleNamespace(recipe=r.with_dataset("imagefolder:/data/my cifar/"), quick=False)
+    assert report_stem(folder) == "xue-roshan-on-imagefolder-my-cifar"
+    back = SimpleNamespace(recipe=r.with_dataset("mnist").with_dataset(r.dataset(True)), quick=True)
+    assert report_stem(back) == "xue-roshan-quick"  # back on its own dataset: its own report
+
+
+def test_an_unknown_backbone_in_a_recipe_fails_its_cell_with_the_message(tmp_path):
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text('name = "bad"\ntitle = "bad"\nclaim = "x"\nkind = "probe"\n[base]\nbackbone = "nosuch"\n'
+                      'dataset = "digits"\nhead = "ridge"\npooling = "gap"\ntrain_limit = 60\ntest_limit = 30\n')
+    r = run_cli("experiment", "run", str(recipe), "--quick", "--executor", "inline", home=tmp_path / "home")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "unknown backbone 'nosuch'; known: simple" in r.stderr + r.stdout
+
+
+@pytest.mark.skipif(not SIMPLE_MNIST.is_file(), reason="the shipped checkpoint is absent")
+def test_analyze_reads_a_checkpoints_sidecar(tmp_path):
+    r = run_cli("analyze", "filters", "--backbone", "simple", "--weights", str(SIMPLE_MNIST), home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "conv1" in r.stdout and "32x1x3x3" in r.stdout  # one input channel: the sidecar's options
+    r = run_cli("analyze", "cka", "--a", "simple", "--weights-a", str(SIMPLE_MNIST), "--b", "simple",
+                "--dataset", "digits", "--n", "20", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("analyze", "filters", "--backbone", "rdsn", "--weights", str(SIMPLE_MNIST), home=tmp_path)
+    assert r.returncode == 2 and "the weights' sidecar says they are simple" in r.stderr
+
+
+def test_analyze_top_patches_says_a_tie_is_no_ranking_and_checks_k_and_out(tmp_path):
+    base = ("analyze", "top-patches", "--backbone", "rdsn", "--layer", "0", "--channel", "0", "--dataset", "digits",
+            "--n", "40")
+    r = run_cli(*base, "--k", "3", home=tmp_path)  # a sign activation: every response is -1 or 1
+    assert r.returncode == 0 and r.stdout.strip().splitlines()[-1].startswith("Not a ranking: ")
+    import json
+
+    d = json.loads(run_cli(*base, "--k", "3", "--json", home=tmp_path).stdout)
+    assert d["tied"] > 3 and d["note"].startswith("Not a ranking")
+    r = run_cli(*base, "--k", "0", home=tmp_path)
+    assert r.returncode == 2 and "--k 0" in r.stderr
+    r = run_cli(*base, "--k", "2", "--out", str(tmp_path / "p.txt"), home=tmp_path)
+    assert r.returncode == 2 and "ending in .png" in r.stderr and not list(tmp_path.glob("p.*"))
+    r = run_cli(*base, "--k", "2", "--out", str(tmp_path / "no" / "p.png"), home=tmp_path)
+    assert r.returncode == 2 and not (tmp_path / "no").exists()
+
+
+def test_models_train_out_in_a_missing_folder_is_refused(tmp_path):
+    r = run_cli("train", "--backbone", "simple", "--dataset", "digits", "--epochs", "1",
+                "--out", str(tmp_path / "no" / "m"), home=tmp_path / "home")
+    assert r.returncode == 2 and "does not exist" in r.stderr and not (tmp_path / "no").exists()
+
+
+def test_data_download_digits_says_it_ships(tmp_path):
+    r = run_cli("data", "download", "digits", home=tmp_path)
+    assert r.returncode == 0 and "ships with the application" in r.stdout and ".py" not in r.stdout

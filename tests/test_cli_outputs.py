@@ -128,3 +128,16 @@ def test_models_train_out_in_a_missing_folder_is_refused(tmp_path):
 def test_data_download_digits_says_it_ships(tmp_path):
     r = run_cli("data", "download", "digits", home=tmp_path)
     assert r.returncode == 0 and "ships with the application" in r.stdout and ".py" not in r.stdout
+
+
+def test_a_reports_failed_cells_say_which_cell_and_why(tmp_path):
+    recipe = tmp_path / "half.toml"
+    recipe.write_text('name = "half"\ntitle = "half"\nclaim = "x"\nkind = "probe"\n[base]\nbackbone = "rdsn"\n'
+                      'dataset = "digits"\nhead = "ridge"\npooling = "gap"\ntrain_limit = 60\ntest_limit = 30\n'
+                      'options = { k = 4, blocks = 1 }\n[grid]\nbackbone = ["rdsn", "nosuch"]\n')
+    home = tmp_path / "home"
+    r = run_cli("experiment", "run", str(recipe), "--executor", "inline", home=home)
+    assert "1 failed" in r.stdout
+    md = next((home / "files" / "experiments").rglob("half.md")).read_text()
+    failed = [line for line in md.split("Failed or skipped cells:", 1)[1].strip().split("\n\n")[0].splitlines()]
+    assert failed == ["- backbone = nosuch: unknown backbone 'nosuch'; known: " + failed[0].split("known: ", 1)[1]]

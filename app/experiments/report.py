@@ -17,6 +17,7 @@ from pathlib import Path
 
 from app import paths
 from app.experiments.results import (ABLATION_METRICS, METRIC_NAMES, _dataset, _flatten, _fmt, _varying, ablation,
+                                     cell_settings,
                                      ablation_table, groups, plot_series, results_table)
 from app.experiments.svg import chart, delta_chart
 from app.storage import atomic_write
@@ -92,10 +93,14 @@ def markdown(result, svg_name: str | None = None) -> str:
     for c in recipe_caveats(r, result.quick):
         lines += [f"**Caveat.** {c}.", ""]
     lines += ["## Results (mean ± std over seeds, in %)", ""] + results_table(result, gs)
-    failed = [(g, e) for g in gs for e in g["failed"]]
+    shown = cell_settings(list(result.cells))
+    failed = [(c, res["error"]) for c in result.cells
+              if "error" in (res := result.results.get(c["key"], {"error": "not run"}))]
     if failed:
-        lines += ["", "Failed or skipped cells:", ""] + [f"- {g['variant'] or '-'} {g['settings']}: {e}"
-                                                        for g, e in failed[:20]]
+        lines += ["", "Failed or skipped cells:", ""] + [
+            f"- {' · '.join(t for t in (c.get('variant'), shown[c['key']]) if t)}: {e}" for c, e in failed[:20]]
+        if len(failed) > 20:
+            lines.append(f"- ... {len(failed) - 20} more")
     if (r.plot or {}).get("kind") == "ablation":
         lines += [""] + ablation_table(result)
     if svg_name:

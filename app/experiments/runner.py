@@ -83,7 +83,8 @@ def run_experiment(recipe: Recipe, quick: bool = False, executor: str = "local",
             elapsed = time.perf_counter() - started
             per = elapsed / max(1, n_done - reused)
             eta = per * left if executor == "inline" else per * left
-            msg = (f"cell {n_done}/{total} done ({cell.get('variant') or ''} {_short(cell)}): "
+            what = " ".join(t for t in (cell.get("variant") or "", _short(cell)) if t)
+            msg = (f"cell {n_done}/{total} done{f' ({what})' if what else ''}: "
                    f"{_metric(result)}; ETA {fmt_seconds(eta)}")
             yield Progress(n_done, total, msg, CellDone(cell, result))
     except Cancelled:

@@ -195,8 +195,10 @@ class Recipe:
             est = (f", no time estimate for {self.dataset(quick)} (the recipe's, about {fmt_seconds(per * len(cells))} "
                    f"on a 2-core CPU, is for {own})")
         grid = ", ".join(f"{k} in {v}" for k, v in (self._grid(quick)).items()) or "no grid"
+        seeds = "; ".join(f"{k} seeds {', '.join(str(v) for v in vs)}" for k, vs in self._seeds(quick).items()) \
+            or "one seed"
         return (f"{self.name} ({'quick' if quick else 'full'} size): {len(cells)} {self.kind} cell(s){est}; "
-                f"{grid}; seeds {self._seeds(quick) or 'one'}; dataset {self._base(quick).get('dataset')}")
+                f"{grid}; {seeds}; dataset {self._base(quick).get('dataset')}")
 
     def _base(self, quick: bool) -> dict:
         b = copy.deepcopy(self.base)

@@ -18,6 +18,10 @@ def _param(text: str) -> tuple[str, object]:
     return k.strip().replace("-", "_"), val
 
 
+# ``bench kernels-preview --max-side``'s least value: the side of the largest kernel it times (15) and more
+MIN_PREVIEW_SIDE = 16
+
+
 def register(sub, bench) -> None:
     p = sub.add_parser("kernels", help="kernel banks: generate, list kinds, show")
     ks = p.add_subparsers(dest="kernels_command", metavar="ACTION", required=True)
@@ -44,9 +48,11 @@ def register(sub, bench) -> None:
     s.set_defaults(func=_show)
 
     b = bench.add_parser("kernels-preview", help="time the workbench's live preview (responses + FFT mosaics)")
-    b.add_argument("--repeat", type=int, default=5, help="timed runs per configuration (median reported)")
+    b.add_argument("--repeat", type=int, default=5,
+                   help="timed runs per configuration, at least 1 (median reported; default 5)")
     b.add_argument("--max-side", type=int, default=None,
-                   help="preview image size (default: as the GUI, 256 px up to 32 kernels, less for bigger banks)")
+                   help=f"preview image size, at least {MIN_PREVIEW_SIDE} px (default: as the GUI, 256 px up to 32 "
+                        f"kernels, less for bigger banks; never more than the image's own size)")
     b.set_defaults(func=_bench_preview)
 
 
@@ -100,22 +106,28 @@ def _bench_preview(args) -> int:
 
     import torch
 
+    from app.errors import UserError
     from app.kernels import ops
     from app.kernels.generators import generate
 
+    if args.repeat < 1:
+        raise UserError(f"--repeat must be at least 1 (timed runs per configuration), got {args.repeat}")
+    if args.max_side is not None and args.max_side < MIN_PREVIEW_SIDE:
+        raise UserError(f"--max-side must be at least {MIN_PREVIEW_SIDE} px (the largest kernel timed is 15 px), "
+                        f"got {args.max_side}")
     image = ops.sample_image("china")
     print(f"live preview on china.jpg; torch threads {torch.get_num_threads()}; median of {args.repeat} runs")
     print(f"{'bank (out x in x k x k)':<26}{'image px':>9}{'preview ms':>12}{'generate ms':>13}")
     for n, c, k in ((16, 3, 11), (64, 3, 7), (64, 3, 15), (128, 1, 5), (256, 3, 7)):
         gen_t, prev_t = [], []
-        for _ in range(max(1, args.repeat)):
+        for _ in range(args.repeat):
             t0 = time.perf_counter()
             bank = generate("gabor", n, k, c)
             gen_t.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            ops.compute_views(bank, image, args.max_side)
+            views = ops.compute_views(bank, image, args.max_side)
             prev_t.append(time.perf_counter() - t0)
-        side = args.max_side or ops.preview_side(n)
+        side = max(views.image.shape[:2])  # the side used (--max-side above the image's own size: the image's)
         print(f"{f'{n} x {c} x {k} x {k}':<26}{side:>9}{1000 * statistics.median(prev_t):>12.1f}"
               f"{1000 * statistics.median(gen_t):>13.1f}")
     return 0

@@ -47,6 +47,45 @@ def bench_options(args, default: dict) -> dict:
     return options
 
 
+def check_positive(name: str, value, what: str = "a positive number") -> None:
+    """UserError unless ``value`` (the option ``name``'s) is at least 1."""
+    if value is None or value < 1:
+        raise UserError(f"{name} must be {what}, got {value}")
+
+
+def check_backbone(name: str) -> None:
+    """UserError for a backbone name the registry does not know (before any data is loaded)."""
+    from app.models import registry
+
+    if name not in registry.names():
+        raise UserError(f"--backbone {name!r}: unknown backbone; known: {', '.join(registry.names())}")
+
+
+def check_feature_args(args, default_pooling: bool = False) -> None:
+    """The arguments of ``bench_features`` that can be checked before any work: limits, backbone, options, pooling
+    (``default_pooling``: None or "default" stand for the probe default, resolved later)."""
+    from app.probe.extract import parse_pooling
+
+    check_positive("--train-limit", args.train_limit, "a positive number of images")
+    check_positive("--test-limit", args.test_limit, "a positive number of images")
+    check_backbone(args.backbone)
+    bench_options(args, {})
+    if default_pooling and args.pooling in (None, "default"):
+        return
+    try:
+        parse_pooling(args.pooling)
+    except ValueError as exc:
+        raise UserError(f"--pooling: {exc}") from None
+
+
+def check_head_args(args) -> None:
+    """``bench head``'s arguments, checked before any features are extracted (UserError)."""
+    check_feature_args(args)
+    if not (args.weight_decay > 0 and np.isfinite(args.weight_decay)):  # sklearn's C = 1 / (wd n): positive, finite
+        raise UserError(f"--weight-decay must be positive (scikit-learn's C = 1 / (wd n)), got {args.weight_decay:g}")
+    check_positive("--epochs", args.epochs, "at least 1 (our L-BFGS iterations)")
+
+
 def bench_features(args, prefix: str = "bench head: "):
     """The cached features of ``args`` (dataset, backbone, options, layer, pooling, limits, seed): a dict with
     Xtr, Xte (float32), ytr, yte, n_classes, spec, layer, dataset, extract_seconds."""
@@ -58,6 +97,7 @@ def bench_features(args, prefix: str = "bench head: "):
     from app.probe.run import build_model, effective_spec
     from app.tasks import cli_progress, run_to_end
 
+    check_feature_args(args)
     dataset = bench_dataset(args)
     options = bench_options(args, {"k": 32} if args.quick else {"k": 512})
     if args.quick:
@@ -68,7 +108,11 @@ def bench_features(args, prefix: str = "bench head: "):
     test = load(dataset, "test", args.data_root).subset(test_limit, seed=args.seed + 1)
     spec = effective_spec(ModelSpec.make(args.backbone, options=options), train)
     model = build_model(spec)
-    layer = args.layer if args.layer >= 0 else len(model.feature_info) + args.layer
+    n_layers = len(model.feature_info)
+    layer = args.layer if args.layer >= 0 else n_layers + args.layer
+    if not 0 <= layer < n_layers:
+        raise UserError(f"--layer {args.layer}: {spec.backbone} has feature layers 0..{n_layers - 1} "
+                        f"(or -{n_layers}..-1 from the end)")
     ispec = input_spec(spec, model, stats=dataset_stats(train))
     dev = devices.pick()
     whash = ex.weights_hash(model) + "|" + spec.key()
@@ -96,6 +140,7 @@ def bench_head(args, tuner=None) -> dict:
     from app.tasks import run_to_end
     from app.threads import tuned
 
+    check_head_args(args)
     f = bench_features(args)
     Xtr, Xte, dev, spec, layer, dataset = f["Xtr"], f["Xte"], f["device"], f["spec"], f["layer"], f["dataset"]
     extract_seconds = f["extract_seconds"]
@@ -322,6 +367,11 @@ def timed_fit(clf, X, y) -> tuple[float, bool]:
         clf.fit(X, y)
         seconds = time.perf_counter() - t
     return seconds, not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+
+
+def ms(seconds: float) -> str:
+    """A benchmark time for print: milliseconds with one decimal (a ratio of two printed times can be checked)."""
+    return f"{1000 * seconds:.1f} ms"
 
 
 def versus(ours_seconds: float, sklearn_seconds: float, ours_top1: float, sklearn_top1: float) -> dict:

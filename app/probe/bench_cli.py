@@ -15,13 +15,16 @@ def register(sub, bench) -> None:
                                      "scikit-learn's LinearSVC (same objective, same C) and print times and top-1.")
     b.add_argument("--quick", action="store_true", help="tiny settings (digits, few features) for tests")
     b.add_argument("--dataset", default=None, help="dataset (default: mnist, digits where MNIST is absent)")
-    b.add_argument("--data-root", "--root", dest="data_root", default=None)
-    b.add_argument("--backbone", default="rdsn")
+    b.add_argument("--data-root", "--root", dest="data_root", default=None, metavar="DIR",
+                   help="folder holding the datasets (default: the app's data folder)")
+    b.add_argument("--backbone", default="rdsn", help="backbone registry name (default rdsn)")
     b.add_argument("--options", default=None, help="backbone options as JSON (default: the backbone's defaults)")
     b.add_argument("--layer", type=int, default=None, help="feature_info index (default: the probe default)")
     b.add_argument("--pooling", default="default", help="pooling (default: the probe default)")
-    b.add_argument("--train-limit", type=int, default=10000)
-    b.add_argument("--test-limit", type=int, default=2000)
+    b.add_argument("--train-limit", type=int, default=10000,
+                   help="training images, a seeded subset (default 10000; at most 600 with --quick)")
+    b.add_argument("--test-limit", type=int, default=2000,
+                   help="test images, a seeded subset (default 2000; at most 200 with --quick)")
     b.add_argument("--C", type=float, default=None,
                    help="LinearSVC's C (both heads; default: the value chosen on validation, "
                         "app.probe.bench.DEFAULT_C)")
@@ -35,9 +38,9 @@ def register(sub, bench) -> None:
                    help="LinearSVC's dual (default True: dual coordinate descent, its fastest solver here; auto picks "
                         "the primal Newton solver when n_train >= n_features, > 14 minutes on the default features)")
     b.add_argument("--sklearn-tol", type=float, default=1e-4, help="LinearSVC's tol (its default)")
-    b.add_argument("--sklearn-max-iter", type=int, default=10000)
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--json", action="store_true")
+    b.add_argument("--sklearn-max-iter", type=int, default=10000, help="LinearSVC's max_iter (default 10000)")
+    b.add_argument("--seed", type=int, default=0, help="the images' subset seed (and our head's)")
+    b.add_argument("--json", action="store_true", help="print one JSON object (else a one-line summary)")
     b.set_defaults(func=cmd_bench_svm)
 
     e = bench.add_parser("extract", help="the probe's feature extraction vs a bare batched forward of the same filters",
@@ -48,8 +51,9 @@ def register(sub, bench) -> None:
     e.add_argument("--quick", action="store_true", help=f"tiny settings for tests (digits, at most 300 images, "
                                                         f"'{{\"k\": 32}}')")
     e.add_argument("--dataset", default=None, help="dataset (default: mnist, digits where MNIST is absent)")
-    e.add_argument("--data-root", "--root", dest="data_root", default=None)
-    e.add_argument("--backbone", default="rdsn")
+    e.add_argument("--data-root", "--root", dest="data_root", default=None, metavar="DIR",
+                   help="folder holding the datasets (default: the app's data folder)")
+    e.add_argument("--backbone", default="rdsn", help="backbone registry name (default rdsn)")
     e.add_argument("--options", default=None, help="backbone options as JSON (default: the backbone's defaults)")
     e.add_argument("--layer", type=int, default=None, help="feature_info index (default: the probe default)")
     e.add_argument("--pooling", default="default", help="pooling (default: the probe default)")
@@ -64,14 +68,12 @@ def register(sub, bench) -> None:
                         "\"kernel_size\": 5, \"stem_padding\": 1}' --layer 1 --pooling gap")
     e.add_argument("--authors-batch", type=int, default=None, metavar="N",
                    help="images per forward of the authors' network (default 8, as their mnist/run_job.sh)")
-    e.add_argument("--json", action="store_true")
+    e.add_argument("--json", action="store_true", help="print one JSON object (else a one-line summary)")
     e.set_defaults(func=cmd_bench_extract)
 
 
 def cmd_bench_svm(args) -> int:
-    from app.probe.bench import bench_svm
-
-    from app.probe.bench import DEFAULT_C
+    from app.probe.bench import DEFAULT_C, bench_svm, check_feature_args, check_positive, ms
 
     if args.dual != "auto":
         args.dual = args.dual == "True"
@@ -86,13 +88,21 @@ def cmd_bench_svm(args) -> int:
             raise UserError(f"bench svm: --select-C must be numbers separated by commas, got {args.select_C!r}")
         if not args.select_C or min(args.select_C) <= 0:
             raise UserError("bench svm: --select-C needs positive values")
+        check_positive("bench svm: --val", args.val, "at least 1 (validation images for --select-C)")
+    if args.tol is not None and not args.tol > 0:
+        raise UserError(f"bench svm: --tol must be positive, got {args.tol:g}")
+    if not args.sklearn_tol > 0:
+        raise UserError(f"bench svm: --sklearn-tol must be positive, got {args.sklearn_tol:g}")
+    check_positive("bench svm: --epochs", args.epochs, "at least 1 (our L-BFGS iterations)")
+    check_positive("bench svm: --sklearn-max-iter", args.sklearn_max_iter, "at least 1")
+    check_feature_args(args, default_pooling=True)  # limits, backbone, --options, --pooling: before any work
     out = bench_svm(args)
     if args.json:
         print(jsonout.dumps(out))
     else:
-        print(f"ours {out['ours_seconds']:.2f} s top-1 {100 * out['ours_top1']:.2f}% ({out['iterations']} iterations)"
-              f"   sklearn {out['sklearn_seconds']:.2f} s top-1 {100 * out['sklearn_top1']:.2f}%   "
-              f"speed-up {out['speedup']:.1f}x   objective ours/sklearn {out['ours_objective']:.6g} / "
+        print(f"ours {ms(out['ours_seconds'])} top-1 {100 * out['ours_top1']:.2f}% ({out['iterations']} iterations)"
+              f"   sklearn {ms(out['sklearn_seconds'])} top-1 {100 * out['sklearn_top1']:.2f}%   "
+              f"speed-up {out['speedup']:.2f}x   objective ours/sklearn {out['ours_objective']:.6g} / "
               f"{out['sklearn_objective']:.6g}")
     return 0
 

@@ -20,6 +20,11 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import torch  # noqa: E402  (torch before Qt)
 
 torch.set_num_threads(int(os.environ["FILTER_EXPLORER_THREADS"]))
+# as main.py does at start: the count is the user's (FILTER_EXPLORER_THREADS), so no compute loop adapts it
+# (app.threads.ThreadTuner); without this a test's result depended on whether an earlier test had configured it
+from app import device as _device  # noqa: E402
+
+_device.configure_threads()
 
 SHARED = ROOT.parent / "shared"
 

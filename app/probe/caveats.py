@@ -62,4 +62,7 @@ def caveats(record: dict) -> list[str]:
     halted = _stop_caveat(stop, head_options.get("epochs") if isinstance(head_options, dict) else None)
     if halted:
         out.append(halted)
+    budget = settings.get("feature_budget_note")  # --feature-budget at least the feature count: not applied
+    if isinstance(budget, str) and budget:
+        out.append(budget)
     return out

@@ -131,7 +131,7 @@ def make_config(args):
     import dataclasses
 
     from app.models.spec_args import spec_from_args
-    from app.probe.config import ProbeConfig, probe_defaults
+    from app.probe.config import ProbeConfig, check_grid, check_head_options, probe_defaults
     from app.probe.resolve import ProbeSettingsError, check_config
 
     if not args.dataset:
@@ -158,6 +158,11 @@ def make_config(args):
         grid = tuple(grid) if isinstance(grid, list) else (grid,)
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in grid):
             raise UserError(f"--grid: expected comma-separated numbers, got {args.grid!r}")
+    try:  # the values, before anything is loaded or extracted (the flag named; unknown options: check_config)
+        check_head_options(head, head_options, "--head-options")
+        check_grid(head, grid, "--grid")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     cfg = ProbeConfig(model=spec, dataset=args.dataset, data_root=args.data_root, layer=args.layer,
                       pooling=args.pooling or "default", head=head, train_limit=args.train_limit,
                       test_limit=args.test_limit,
@@ -281,6 +286,8 @@ def cmd_bench_head(args) -> int:
     if args.json:
         print(jsonout.dumps(out))
     else:
-        print(f"ours {out['ours_seconds']:.2f} s top-1 {100 * out['ours_top1']:.2f}%   sklearn "
-              f"{out['sklearn_seconds']:.2f} s top-1 {100 * out['sklearn_top1']:.2f}%   speed-up {out['speedup']:.1f}x")
+        from app.probe.bench import ms
+
+        print(f"ours {ms(out['ours_seconds'])} top-1 {100 * out['ours_top1']:.2f}%   sklearn "
+              f"{ms(out['sklearn_seconds'])} top-1 {100 * out['sklearn_top1']:.2f}%   speed-up {out['speedup']:.2f}x")
     return 0

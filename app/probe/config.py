@@ -50,6 +50,79 @@ TTA_NAMES = {"none": "none", "hflip": "mirror views", "shift1": "shift views"}  
 # the hyperparameter of each head that is selected on validation (``app.probe.selection.select_and_fit``)
 HYPERPARAMETER = {"logistic": "weight_decay", "svm": "C", "ridge": "alpha", "knn": "k"}
 
+# what each head option of a probe run may be (``head_option_problem``), checked before anything is loaded or
+# extracted: "count" a whole number >= 1, "positive" a number > 0, "nonneg" a number >= 0, "every" a whole number
+# >= 0, "flag" true/false, a tuple one of those choices. (The head functions themselves stay lenient where their
+# tests rely on it: epochs 0 reports the start, k 0 means 1.)
+OPTION_RULES: dict[str, dict[str, Any]] = {
+    "logistic": {"weight_decay": "nonneg", "epochs": "count", "lr": "positive", "batch_size": "count",
+                 "tol": "nonneg", "eval_every": "every", "optimizer": ("lbfgs", "adam"),
+                 "precondition": ("auto", "on", "off", "yes", "no", True, False), "standardize": "flag"},
+    "ridge": {"alpha": "positive", "standardize": "flag"},
+    "svm": {"C": "positive", "epochs": "count", "tol": "nonneg", "gap_tol": "nonneg", "eval_every": "every",
+            "multiclass": ("ovr", "ww"), "standardize": "flag"},
+    "knn": {"k": "count", "standardize": "flag"},
+}
+_RULE_TEXT = {"count": "a positive integer", "every": "a whole number (0 or more)", "positive": "positive",
+              "nonneg": "0 or more"}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_flag(v: Any) -> bool:
+    return isinstance(v, (bool, np.bool_)) or (_is_number(v) and v in (0, 1))
+
+
+def head_option_problem(head: str, key: str, value: Any) -> str | None:
+    """What is wrong with head option ``key`` = ``value`` of ``head`` ("epochs must be a positive integer, got -3"),
+    or None (fine, or an option this check does not know: unknown options are refused elsewhere)."""
+    rule = OPTION_RULES.get(head, {}).get(key)
+    if rule is None:
+        return None
+    if isinstance(rule, tuple):
+        if not any(value == c and (isinstance(value, str) if isinstance(c, str) else _is_flag(value)) for c in rule):
+            names = ", ".join("true" if c is True else "false" if c is False else str(c) for c in rule)
+            return f"{key} must be one of {names}, got {value!r}"
+        return None
+    if rule == "flag":
+        if _is_flag(value):
+            return None
+        return f"{key} must be true or false, got {value!r}"
+    if not _is_number(value):
+        return f"{key} must be {_RULE_TEXT[rule] if rule in ('count', 'every') else 'a number'}, got {value!r}"
+    v = float(value)
+    if v != v or v in (float("inf"), float("-inf")):
+        return f"{key} must be a finite number, got {value!r}"
+    if rule in ("count", "every") and v != int(v):
+        return f"{key} must be {_RULE_TEXT[rule]}, got {value!r}"
+    bad = {"count": v < 1, "every": v < 0, "positive": not v > 0, "nonneg": v < 0}[rule]
+    if bad:
+        extra = " (0: no penalty)" if (head, key) == ("logistic", "weight_decay") else ""
+        return f"{key} must be {_RULE_TEXT[rule]}{extra}, got {value!r}"
+    return None
+
+
+def check_head_options(head: str, opts: dict, where: str) -> None:
+    """Raise ValueError("``where``: <problem>") for the first bad value among ``opts`` (``head_option_problem``)."""
+    for key, value in opts.items():
+        problem = head_option_problem(head, key, value)
+        if problem:
+            raise ValueError(f"{where}: {problem}")
+
+
+def check_grid(head: str, grid, where: str) -> None:
+    """Raise ValueError("``where``: <problem>") for the first bad value of a grid of ``head``'s hyperparameter (the
+    rules of that option: logistic weight_decay >= 0, svm C and ridge alpha > 0, knn k a positive integer)."""
+    key = HYPERPARAMETER.get(head)
+    if key is None or grid is None:
+        return
+    for value in grid:
+        problem = head_option_problem(head, key, value)
+        if problem:
+            raise ValueError(f"{where}: {problem}")
+
 
 def _value_text(v) -> str:
     return f"{v:g}" if isinstance(v, (int, float)) else str(v)
@@ -78,7 +151,10 @@ def selection_note(table, iterations=()) -> str:
         text = f"{text}; {tied} tie at the best, the first swept kept"
     # the chosen value at an end of the grid, strictly better than its neighbour: the optimum may lie beyond it
     if rows[-1][1] == best and rows[-2][1] < best and tied == 1:
-        text += "; the best is the grid's last value (its weakest regularisation): a weaker one was not tried"
+        if rows[-1][0] == 0:  # a weight decay of 0 (the only hyperparameter that may be 0): nothing weaker exists
+            text += "; the best is the grid's last value, 0 (no regularisation at all)"
+        else:
+            text += "; the best is the grid's last value (its weakest regularisation): a weaker one was not tried"
     elif rows[0][1] == best and rows[1][1] < best:
         text += "; the best is the grid's first value (its strongest regularisation): a stronger one was not tried"
     same = [_value_text(v) for v, _, it in rows[1:] if it == 0]
@@ -205,6 +281,10 @@ class ProbeConfig:
             raise ValueError(f"unknown option(s) for head {self.head!r}: {', '.join(sorted(unknown))}; "
                              f"known: {', '.join(sorted(opts))}")
         opts.update(given)
+        # the values too, and the grid of the head's hyperparameter, before anything is loaded or extracted
+        # (a run would otherwise train on them: epochs -3 = no iteration, weight_decay -1 = a diverging fit)
+        check_head_options(self.head, opts, self.head)
+        check_grid(self.head, self.grid, self.head)
         return opts
 
     def with_options(self, **kw: Any) -> "ProbeConfig":

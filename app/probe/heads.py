@@ -118,16 +118,33 @@ def accuracy_due(n_iter: int, every: int) -> bool:
     return n_iter % every == 0 or (n_iter < every and n_iter & (n_iter - 1) == 0)
 
 
+def _number(opts: dict, key: str, default=None, head: str = "logistic") -> float:
+    """Head option ``key`` as a float, or a ValueError naming it ("logistic: tol must be a number, got 'abc'")."""
+    value = opts[key] if default is None else opts.get(key, default)
+    if isinstance(value, bool):
+        raise ValueError(f"{head}: {key} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{head}: {key} must be a number, got {value!r}") from None
+
+
 def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
                    cancel: CancelToken | None = None, init: dict | None = None):
     t0 = time.perf_counter()
     torch.manual_seed(seed)
+    wd = _number(opts, "weight_decay")
+    epochs = int(_number(opts, "epochs"))
+    every_opt = int(_number(opts, "eval_every", 10))
+    if not wd >= 0 or math.isinf(wd):  # a negative penalty makes the loss unbounded below: the fit diverges
+        raise ValueError(f"logistic: weight_decay must be 0 or more (0: no penalty), got {opts['weight_decay']!r}")
+    if epochs < 0:  # 0: no iteration, the report is about the start
+        raise ValueError(f"logistic: epochs must be 0 or more, got {opts['epochs']!r}")
+    if not _number(opts, "lr", 1.0) > 0:
+        raise ValueError(f"logistic: lr must be positive, got {opts.get('lr')!r}")
     A, B, y = prepare(Xtr, ytr, Xte, opts, device)
     yt = torch.from_numpy(np.asarray(yte, dtype=np.int64)).to(device)
     n, d = A.shape
-    wd = float(opts["weight_decay"])
-    epochs = int(opts["epochs"])
-    every_opt = int(opts.get("eval_every", 10))
     every = max(1, every_opt)
     W0, b0 = initial_weights(init, n_classes, d, device)  # (C, d): class_scores multiplies W A^T
     tuner = ThreadTuner("head")  # in the thread that runs this task (app.threads; issue 14)
@@ -149,7 +166,9 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
     full_batch = opts["optimizer"] == "lbfgs"
     with torch.enable_grad(), RowSlices(tuner.max if full_batch else 1, A.device, "head") as slices:
         if full_batch:
-            tol = float(opts.get("tol", 1e-4))
+            tol = _number(opts, "tol", 1e-4)
+            if not tol >= 0:  # 0: never met (the iteration cap or a stall ends the fit)
+                raise ValueError(f"logistic: tol must be 0 or more, got {opts.get('tol')!r}")
             pre = preconditioner(A, wd, opts.get("precondition", "auto"), seed, slices=slices) if n and d else None
             # with a preconditioner the optimiser works on U = W L, bu = b sqrt(c), where L L^T ~ the Hessian: a
             # nearly isotropic problem that L-BFGS solves in a fraction of the iterations (see ``preconditioner``)
@@ -210,7 +229,9 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
             gmax = recent[-1][1]
             stop = stop_report("max |gradient|", gmax, tol, last_it.n_iter if last_it else 0, gmax <= tol)
         elif opts["optimizer"] == "adam":
-            bs = int(opts.get("batch_size", 512))
+            bs = int(_number(opts, "batch_size", 512))
+            if bs < 1:
+                raise ValueError(f"logistic: batch_size must be a positive integer, got {opts.get('batch_size')!r}")
             lr = float(opts.get("lr", 1.0))
             lr = 1e-3 if lr >= 0.5 else lr  # the L-BFGS default step is no Adam learning rate
             opt = torch.optim.Adam([Wt, b], lr=lr)

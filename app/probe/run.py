@@ -137,12 +137,14 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         model = build_model(record.model)
     if record.head == "own":
         return (yield from _run_own(record, model, config, dev, cancel))
+    _check_head_values(record)  # a rerun's record too: before anything is loaded or extracted
     yield Progress(0, None, f"loading dataset {record.dataset}")
     train, val = train_splits(record, train_full)
     test = test_split(record)
     for ds in (train, test):
         if len(ds) == 0:
             raise DatasetError(f"{record.dataset}: the {ds.split} split has no images")
+    _check_k(record, len(train), len(val))
     check(cancel)
     n_classes = max(len(train.classes), int(train.labels.max()) + 1 if len(train) else 0)
     t0 = time.perf_counter()
@@ -183,12 +185,16 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         return (total / (1 + len(others))).astype(X.dtype, copy=False)
 
     projections = []  # the last fitted projection (kept with the exported head)
+    unprojected = []  # the feature count, when the last projection was none (the budget >= the features)
 
     def project(Xtr, *others):
         if record.feature_budget is None:
             return (Xtr, *others)
         proj = fit_projection(Xtr, record.feature_budget, record.budget_method or "pca", record.seeds.head)
-        projections[:] = [proj]
+        if proj.matrix is None:  # no more features than the budget: nothing to project, nothing kept
+            projections[:], unprojected[:] = [], [int(Xtr.shape[1])]
+            return (Xtr, *others)
+        projections[:], unprojected[:] = [proj], []
         return tuple(proj.apply(X) for X in (Xtr, *others))
 
     opts = record.options
@@ -222,6 +228,11 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
     stem = _whitened_stem(model) if whiten is not None else None
     del model
     Xtr, Xva, Xte = project(Xtr, Xva, Xte)
+    budget_note = None
+    if unprojected:  # the record says what the run did: no budget applied (the request is kept in ``config``)
+        budget_note = (f"feature budget {record.feature_budget} not applied: there are only {unprojected[0]} "
+                       f"features, no more than the budget (nothing to project)")
+        record = record.with_(feature_budget=None, budget_method=None)
     check(cancel)
     yield Progress(0, None, f"training {record.head} head")
     sel = yield from select_and_fit(record.head, Xtr, train.labels, Xva, val.labels, Xte, test.labels, n_classes,
@@ -239,6 +250,8 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         "split_seed": record.seeds.split, "whiten_stem": whiten, "feature_dtype": str(Xtr.dtype),
         "feature_budget": record.feature_budget, "budget_method": record.budget_method, "tta": record.tta,
     }
+    if budget_note:
+        settings["feature_budget_note"] = budget_note
     if fit is not None:
         settings["fit"] = fit
     result = ProbeResult(
@@ -264,6 +277,32 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
             settings["head_file"] = None
             settings["head_file_error"] = str(exc)
     return result
+
+
+def _check_head_values(record: ResolvedProbe) -> None:
+    """The head's options and grid of ``record`` (``app.probe.config.check_head_options``), as ProbeSettingsError."""
+    from app.probe.config import check_grid, check_head_options
+    from app.probe.resolve import ProbeSettingsError
+
+    try:
+        check_head_options(record.head, record.options, record.head)
+        check_grid(record.head, record.grid, record.head)
+    except ValueError as exc:
+        raise ProbeSettingsError(str(exc)) from None
+
+
+def _check_k(record: ResolvedProbe, n_train: int, n_val: int) -> None:
+    """Refuse a k-NN k the user gave (options or grid) larger than the training rows: it could not be honoured
+    (every vote would be the whole training set's) and the record would claim it."""
+    from app.probe.resolve import ProbeSettingsError
+
+    if record.head != "knn" or record.grid is None:
+        return
+    k = max(int(v) for v in record.grid)
+    if k > n_train:
+        where = f" ({n_train + n_val} training images less {n_val} for validation)" if n_val else ""
+        raise ProbeSettingsError(f"knn: k = {k} is more than the {n_train} training rows{where}; choose k <= "
+                                 f"{n_train} or use more training images")
 
 
 def _whitened_stem(model) -> tuple[np.ndarray, np.ndarray] | None:

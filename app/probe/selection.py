@@ -18,6 +18,7 @@ Protocol (``select_and_fit``):
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -61,6 +62,24 @@ def sweep_order(head: str, grid) -> list:
     return values
 
 
+def knn_values(values, n_train: int, given: bool = True) -> list[int]:
+    """The k of a k-NN sweep as integers. A k given by the user must be a positive integer and at most the
+    ``n_train`` training rows (ValueError otherwise: it could not be honoured, and the run would record it); the
+    default grid's values above ``n_train`` are left out (at least one k stays)."""
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v) \
+                or v != int(v) or v < 1:
+            raise ValueError(f"knn: k must be a positive integer, got {v!r}")
+        out.append(int(v))
+    if given:
+        if n_train and max(out) > n_train:
+            raise ValueError(f"knn: k = {max(out)} is more than the {n_train} training rows; choose k <= {n_train}")
+        return out
+    kept = [k for k in out if k <= max(1, n_train)]
+    return kept or [max(1, min(min(out), n_train))]
+
+
 def _top1(scores, labels) -> float:
     labels = np.asarray(labels, dtype=np.int64)
     return float(np.mean(np.asarray(scores).argmax(1) == labels)) if len(labels) else float("nan")
@@ -88,9 +107,11 @@ def select_and_fit(head: str, Xtr, ytr, Xval, yval, Xte, yte, n_classes: int, op
         raise ValueError(f"unknown head {head!r}; choose one of {', '.join(HYPER)}")
     values = sweep_order(head, DEFAULT_GRIDS[head] if grid is None else grid)
     if head == "knn":
-        values = [max(1, int(v)) for v in values]
+        values = knn_values(values, len(Xtr), given=grid is not None)
     if Xval is None or len(Xval) == 0:
         value = values[0] if (grid is not None and len(values) == 1) else opts.get(key, values[0])
+        if head == "knn" and grid is None:  # the head's default k: at most the training rows (what is used)
+            value = max(1, min(int(value), len(Xtr)))
         best_opts = dict(opts, **{key: value})
         result = yield from TRAINERS[head](Xtr, ytr, Xte, yte, n_classes, best_opts, device=device, seed=seed,
                                            cancel=cancel)

@@ -66,11 +66,13 @@ def _weights(out: Path) -> dict:
 def test_train_killed_at_random_moments_resumes_to_the_uninterrupted_result(tmp_path):
     home = tmp_path / "home"
     full = tmp_path / "full" / "ck"
+    full.parent.mkdir()  # an --out folder must exist (tests/test_cli_outputs.py)
     rc, err, wall = _train(full, home)
     assert rc == 0, err[-3000:]
     expected = json.loads(full.with_suffix(".json").read_text())
 
     out = tmp_path / "run" / "ck"
+    out.parent.mkdir()
     rng = random.Random(15)
     resume = False
     for _ in range(POINTS):  # killed at a seeded moment of the epochs after the first save (or of that save)

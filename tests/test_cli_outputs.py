@@ -141,3 +141,17 @@ def test_a_reports_failed_cells_say_which_cell_and_why(tmp_path):
     md = next((home / "files" / "experiments").rglob("half.md")).read_text()
     failed = [line for line in md.split("Failed or skipped cells:", 1)[1].strip().split("\n\n")[0].splitlines()]
     assert failed == ["- backbone = nosuch: unknown backbone 'nosuch'; known: " + failed[0].split("known: ", 1)[1]]
+
+
+def test_probe_help_lists_every_preset_and_pooling_and_val0_says_nothing_was_selected(tmp_path):
+    from app.probe.presets import names
+
+    r = run_cli("probe", "--help", home=tmp_path)
+    text = " ".join(r.stdout.split()).replace("- ", "-")  # argparse wraps at hyphens
+    assert all(n in text for n in names()) and "avgmaxgridN" in text
+    r = run_cli("probe", "--backbone", "simple", "--dataset", "digits", "--train-limit", "120", "--test-limit", "40",
+                "--val", "0", home=tmp_path)
+    assert r.returncode == 0 and "(not selected: no validation split)" in r.stdout
+    r = run_cli("probe", "--backbone", "simple", "--dataset", "digits", "--train-limit", "120", "--test-limit", "40",
+                home=tmp_path)
+    assert r.returncode == 0 and "not selected" not in r.stdout

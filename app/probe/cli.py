@@ -14,6 +14,8 @@ from app.errors import AppError, UserError
 
 
 def register(sub, bench) -> None:
+    from app.probe.presets import names as preset_names
+
     p = sub.add_parser("probe", help="train a head on frozen features and print the accuracy",
                        description="Extract frozen features of a backbone (cached), select the head's "
                                    "hyperparameter on a validation split carved from the training data, score the "
@@ -30,7 +32,8 @@ def register(sub, bench) -> None:
                    help="validation images carved from the training subset (default: 5000 from 20000 images up, "
                         "else 20%%; 0 = none, recorded as such)")
     p.add_argument("--layer", type=int, default=None, help="feature_info index (negative counts from the end)")
-    p.add_argument("--pooling", default=None, help="default, gap, max, gridN (avg over NxN cells), maxgridN")
+    p.add_argument("--pooling", default=None, help="default, gap, max, gridN (avg over NxN cells), maxgridN, "
+                                                   "avgmaxgridN (both side by side)")
     p.add_argument("--select-layer", action="store_true", help="choose the layer on validation too")
     p.add_argument("--select-pooling", action="store_true", help="choose the pooling on validation too")
     p.add_argument("--head", default=None, choices=["logistic", "ridge", "svm", "knn", "own"],
@@ -54,7 +57,7 @@ def register(sub, bench) -> None:
                    help="rebuild a stored run from its record and run it again (other settings are ignored)")
     p.add_argument("--preset", default=None, metavar="NAME",
                    help="a named preset fixing backbone, options, layer, pooling and head (+ grid): "
-                        "random-mnist, random-cifar10, patches-cifar10; flags given beside it override it")
+                        f"{', '.join(preset_names())}; flags given beside it override it")
     p.add_argument("--list-presets", action="store_true",
                    help="list the presets (family, what each fixes, how its settings were chosen) and exit")
     p.add_argument("--json", action="store_true", help="print one JSON object (else a short summary)")
@@ -255,6 +258,8 @@ def cmd_probe(args) -> int:
         se = lambda v: "" if v is None else f" (s.e. {100 * v:.2f})"  # noqa: E731  (sampling error of the split)
         val = "" if out["val_top1"] is None else f"val top-1 {100 * out['val_top1']:.2f}%{se(out['val_top1_se'])}  "
         sel = ", ".join(f"{k}={v}" for k, v in (out["selected"] or {}).items())
+        if sel and out["val_top1"] is None:  # --val 0: the value was used as given (or the head's default), not chosen
+            sel += " (not selected: no validation split)"
         print(f"run {out['run_id']}: {r.model.backbone} on {r.dataset}: {val}test top-1 {100 * out['top1']:.2f}%"
               f"{se(out['test_top1_se'])}  "
               f"top-5 {100 * out['top5']:.2f}%  ({out['n_train']} train / {out['n_val']} val / {out['n_test']} test, "

@@ -290,3 +290,22 @@ def test_the_planned_plot_names_every_series_before_its_cells_finish(tmp_path):
     assert plot_series(partial)[0] == {"a": [(24, 0.75, 0.0)]}
     assert sorted(planned_x(partial)) == [8, 8, 24, 24]  # per group: two variants x two k
     assert refs == [("nobody: k = 24", None, 0.5)]
+
+
+def test_cell_settings_compare_cells_within_their_backbone_and_read_as_a_recipe():
+    """An ablation with two backbones' arms: each arm named by what it changes against its own backbone's cells
+    (the random-filter arms and the patch arms split half and half, so no setting has a majority over all cells)."""
+    def cell(key, backbone, **kw):
+        base = {"rdsn": {"whiten": 0.1, "options": {"k": 256}}, "patches": {"options": {"k": 200, "zca_eps": 0.1}}}
+        s = {**base[backbone], "backbone": backbone, "head": "logistic"}
+        for k, v in kw.items():
+            s[k] = {**s[k], **v} if isinstance(v, dict) and isinstance(s.get(k), dict) else v
+        return {"key": key, "settings": s}
+
+    cells = [cell("r", "rdsn"), cell("r-w", "rdsn", whiten=None), cell("r-k", "rdsn", options={"k": 64}),
+             cell("p", "patches"), cell("p-z", "patches", options={"zca_eps": 0}),
+             cell("p-b", "patches", bank={"kind": "gabor", "count": 32}, freeze=["conv1", "conv2"], tta=True)]
+    assert cell_settings(cells) == {
+        "r": "backbone = rdsn", "r-w": "backbone = rdsn · whiten = none", "r-k": "backbone = rdsn · options.k = 64",
+        "p": "backbone = patches", "p-z": "backbone = patches · options.zca_eps = 0",
+        "p-b": "backbone = patches · bank = {kind: gabor, count: 32} · freeze = [conv1, conv2] · tta = true"}

@@ -69,6 +69,7 @@ def test_run_a_tiny_recipe_and_see_cells_and_plot(qtbot, tmp_path):
     assert points[0].data().endswith(f"{100 * ws.result.results[ws._cells[0]['key']]['test_top1']:.2f}%")
     assert Path(ws.result.report["html"]).is_file() and ws.report_btn.isEnabled()
     assert ws.history.count() >= 1
+    assert "2 of 2 cell(s) already stored" in ws.plan.text()  # the plan line says so at the run's end
     # a second look reuses both cells
     ws._show_plan()
     assert "2 of 2" in ws.plan.text()

@@ -35,31 +35,54 @@ def _varying(cells: list[dict]) -> list[str]:
 
 
 def _setting(v: Any) -> str:
-    """A setting as a recipe file writes it (TOML's true / false)."""
-    return ("true" if v else "false") if isinstance(v, bool) else _fmt(v)
+    """A setting as a person reads it in a recipe file: TOML's true / false, lists and tables without Python's
+    quotes ("[conv1, conv2]", "{kind: gabor, count: 32}")."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "none"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_setting(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_setting(x)}" for k, x in v.items()) + "}"
+    return _fmt(v)
 
 
 def cell_settings(cells: list[dict]) -> dict[str, str]:
     """Each cell's key -> the settings that tell it apart from the recipe's other cells, as ``name = value`` (dotted
-    names) joined by " · ", the arm's settings before the seeds. A setting that most cells share (a strict
-    majority: an ablation's baseline value, the head every arm but one uses) is named only where a cell departs from
-    it; a setting with no majority value (a grid's axis, the seeds) is named in every cell. What every cell shares
-    is left out. (A table whose rows all began with the same head, grid and layer showed no difference before the
-    text was cut.) A cell with nothing to name: ``"(the settings most cells share)"``; one cell: ``"(one cell)"``."""
+    names) joined by " · ", the backbone first, the seeds last. Cells are compared with the cells of their own
+    backbone (an ablation's random-filter arms with each other, its patch arms with each other): a setting most of
+    them share (a strict majority: the baseline's value) is named only where a cell departs from it; a setting with
+    no majority value (a grid's axis, the seeds) is named in every cell; what they all share is left out. The
+    backbone itself follows the same rule over all cells. (A table whose rows all began with the same head, grid and
+    layer showed no difference before the text was cut.) A cell with nothing to name: ``"(the settings most cells
+    share)"``; one cell: ``"(one cell)"``."""
     flat = [_flatten(c["settings"]) for c in cells]
-    keys = sorted({k for f in flat for k in f}, key=lambda k: (k.endswith("_seed"), k))
-    common: dict[str, str | None] = {}  # a varying key -> its majority value's repr (None: no majority)
-    for k in keys:
-        counts: dict[str, int] = {}
-        for f in flat:
-            r = repr(f.get(k))
-            counts[r] = counts.get(r, 0) + 1
-        if len(counts) > 1:
-            top, n = max(counts.items(), key=lambda kv: kv[1])
-            common[k] = top if 2 * n > len(flat) else None
+    keys = sorted({k for f in flat for k in f}, key=lambda k: (k != "backbone", k.endswith("_seed"), k))
+
+    def commons(rows: list[dict], names: list[str]) -> dict[str, str | None]:
+        """varying name -> its strict-majority value's repr among ``rows`` (None: no majority)."""
+        out: dict[str, str | None] = {}
+        for k in names:
+            counts: dict[str, int] = {}
+            for f in rows:
+                counts[repr(f.get(k))] = counts.get(repr(f.get(k)), 0) + 1
+            if len(counts) > 1:
+                top, n = max(counts.items(), key=lambda kv: kv[1])
+                out[k] = top if 2 * n > len(rows) else None
+        return out
+
+    overall = commons(flat, keys)
+    by_backbone: dict[str, dict[str, str | None]] = {}
+    for b in {repr(f.get("backbone")) for f in flat}:
+        rows = [f for f in flat if repr(f.get("backbone")) == b]
+        by_backbone[b] = commons(rows, [k for k in keys if k != "backbone" and k in overall])
     out = {}
     for c, f in zip(cells, flat):
-        parts = [f"{k} = {_setting(f[k]) if k in f else '(none)'}" for k, top in common.items()
+        rule = dict(by_backbone[repr(f.get("backbone"))])
+        if "backbone" in overall:
+            rule = {"backbone": overall["backbone"], **rule}
+        parts = [f"{k} = {_setting(f[k]) if k in f else '(none)'}" for k, top in rule.items()
                  if top is None or repr(f.get(k)) != top]
         out[c["key"]] = (" · ".join(parts) if parts
                          else "(one cell)" if len(cells) == 1 else "(the settings most cells share)")

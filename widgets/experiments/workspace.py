@@ -118,7 +118,7 @@ class ExperimentsWorkspace(QWidget):
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         lv.addWidget(self.progress)
-        self.status = QLabel("Pick a recipe and press Run.")
+        self.status = QLabel("Press Run (Ctrl+Return) to run the cells not stored yet.")
         self.status.setWordWrap(True)
         lv.addWidget(self.status)
         lv.addWidget(QLabel("<b>Finished experiments</b>"))
@@ -293,8 +293,7 @@ class ExperimentsWorkspace(QWidget):
         self.download_btn.set_missing(missing[0] if missing else None)
         cells = [c.to_dict() for c in recipe.cells(q)]
         done = self.store.done(recipe.name)
-        n_done = sum(c["key"] in done for c in cells)
-        self.plan.setText(f"{recipe.describe(q)}. {n_done} of {len(cells)} cell(s) already stored.")
+        self._plan_count(recipe, cells, done)
         caveats = recipe_caveats(recipe, q)
         self.caveat.setText("\n".join(f"Caveat: {c}" for c in caveats))
         self.caveat.setVisible(bool(caveats))
@@ -303,6 +302,13 @@ class ExperimentsWorkspace(QWidget):
         self.table.set_cells(cells, self._results)
         if not self._plot_later:
             self._replot()
+
+    def _plan_count(self, recipe, cells: list[dict], done: dict | None = None) -> None:
+        """The plan line: the recipe's size and how many of its cells are stored (after a run too)."""
+        done = self.store.done(recipe.name) if done is None else done
+        n_done = sum(c["key"] in done for c in cells)
+        self.plan.setText(f"{recipe.describe(self.quick.isChecked())}. {n_done} of {len(cells)} cell(s) already "
+                          "stored.")
 
     # --- the missing dataset, downloaded in place ----------------------------------------------------------
     def is_downloading(self) -> bool:
@@ -413,6 +419,7 @@ class ExperimentsWorkspace(QWidget):
         self._replot()
         self.status.setText(f"Done: {len(result.cells)} cells ({result.reused} reused, {result.failed} failed) in "
                             f"{result.seconds:.0f} s. Report: {result.report.get('html', '')}")
+        self._plan_count(result.recipe, list(result.cells))  # the run's cells are stored now
         self.history.refresh()
 
     @Slot(str)
@@ -422,6 +429,11 @@ class ExperimentsWorkspace(QWidget):
     @Slot()
     def _on_cancelled(self) -> None:
         self.status.setText("Cancelled; the finished cells are stored and will be reused by the next run.")
+        if self.recipe is not None and self._cells:
+            try:
+                self._plan_count(self.effective_recipe(), self._cells)
+            except AppError:  # the dataset field changed meanwhile: its own banner says why
+                pass
 
     def _replot(self) -> None:
         if self.recipe is None:

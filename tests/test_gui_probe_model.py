@@ -107,7 +107,8 @@ def test_baseline_guard(tmp_path):
     spec = ModelSpec.make("resnet20", label="resnet20 (trained, CIFAR-10)", weights=str(tmp_path / "m.safetensors"),
                           weight_state="trained")
     msg = baseline_refusal(spec, "digits")
-    assert msg and "trained on cifar10" in msg and "digits" in msg
+    assert msg and "trained on cifar10" in msg and "digits" in msg and "change of dataset" in msg
+    assert "with other classes" not in msg  # MNIST's classifier on digits: the same classes, other images
     assert baseline_refusal(spec, "cifar10") is None
     unknown = ModelSpec.make("resnet20", weights=str(tmp_path / "other.pt"), weight_state="trained")
     assert "not recorded" in baseline_refusal(unknown, "cifar10")

@@ -34,6 +34,7 @@ def baseline_refusal(spec: Any, dataset: str) -> str | None:
         return (f"{label}: not scored as a baseline: the dataset its classifier was trained on is not recorded "
                 "(no sidecar), so its classes cannot be matched to this dataset's.")
     if _norm(origin) != _norm(dataset):
-        return (f"{label}: not scored as a baseline on {dataset}: its classifier was trained on {origin}, with "
-                f"other classes (choose {origin} to compare with it, or probe its features with a head instead).")
+        return (f"{label}: not scored as a baseline on {dataset}: its classifier was trained on {origin}, so its "
+                f"score here would measure the change of dataset (other images, perhaps other classes), not its "
+                f"features (choose {origin} to compare with it, or probe its features with a head instead).")
     return None

@@ -78,6 +78,13 @@ def test_train_keeps_frozen_layer_bit_identical(qtbot, ws, fe_home):
     assert spec.weights == ckpt and spec.weight_state == "trained"
     assert ws.panel_b.source_id() == f"session:{name}"
     qtbot.waitUntil(dlg.start_btn.isEnabled, timeout=30000)
+    # a run short enough to report one step: that point is drawn as a marker (a line of one point shows nothing)
+    dlg._steps, dlg._loss, dlg._acc = [3], [2.30], [0.1]
+    dlg._redraw()
+    assert dlg.loss_curve.opts["symbol"] == "o" and dlg.acc_curve.opts["symbol"] == "o"
+    dlg._steps, dlg._loss, dlg._acc = [3, 6], [2.30, 2.1], [0.1, 0.2]
+    dlg._redraw()
+    assert dlg.loss_curve.opts["symbol"] is None
 
 
 def test_train_cancel_adds_nothing(qtbot, ws):

@@ -329,6 +329,12 @@ class TrainDialog(QDialog):
                 self._redraw_timer.start()  # 20-100 ms of the GUI thread under load), not one per report
 
     def _redraw(self) -> None:
+        lone = len(self._steps) == 1  # a line needs two points: a lone point gets a marker, or nothing shows
+        for curve, colour in ((self.loss_curve, "#c0392b"), (self.acc_curve, "#2471a3")):
+            curve.setSymbol("o" if lone else None)
+            if lone:
+                curve.setSymbolBrush(colour)
+                curve.setSymbolSize(7)
         self.loss_curve.setData(self._steps, self._loss)
         self.loss_range.update(None, self._loss_lo, self._loss_hi)
         self.acc_curve.setData(self._steps, self._acc)
@@ -342,7 +348,8 @@ class TrainDialog(QDialog):
         self._ep_x = [r.step for r in result.history]  # epoch points a coalesced report may have skipped
         self._ep_acc = [_epoch_acc(r) for r in result.history]
         self._redraw_timer.stop()
-        if not self._steps:  # a fast run whose step reports were all coalesced away: the epochs' own figures
+        if len(self._steps) < min(2, len(result.history)):  # a fast run whose step reports were coalesced away
+            # (one point or none): the epochs' own figures
             self._steps = [r.step for r in result.history]
             self._loss = [float(r.loss) for r in result.history]
             self._acc = [float(r.train_acc) for r in result.history]

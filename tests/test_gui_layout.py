@@ -135,6 +135,28 @@ def test_nothing_clipped_at_1280x720(qtbot, window, fe_home):
     assert _clipped(win.probe.run_panel) == []
 
 
+def test_the_window_fits_a_small_screen_whatever_a_workspace_holds(qtbot, window):
+    """Four Live panes side by side need ~1,570 px: the tab scrolls its workspace instead of widening the window
+    (which then no longer fit a 1366 or 1024 px screen, on every tab)."""
+    from widgets.live.workspace import MAX_PANES
+
+    win = window("live", size=(1024, 700))
+    live = win.live
+    while len(live.panes) < MAX_PANES:
+        live.add_pane()
+    qtbot.wait(100)
+    assert live.minimumSizeHint().width() > 1024  # what the panes need
+    for i in range(win.tabs.count()):
+        win.tabs.setCurrentIndex(i)
+        qtbot.wait(50)
+        assert win.minimumSizeHint().width() <= 1024 and win.minimumSizeHint().height() <= 700
+        assert win.width() == 1024, (i, win.width())
+    win.tabs.setCurrentIndex(2)
+    qtbot.wait(50)
+    holder = win.tabs.currentWidget()
+    assert holder.horizontalScrollBar().maximum() > 0  # the rest of the panes is a scroll away
+
+
 def test_small_truths_in_models_and_probe(qtbot, window):
     import numpy as np
 

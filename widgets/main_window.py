@@ -10,7 +10,8 @@ from collections.abc import Mapping
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea, QTabWidget, QVBoxLayout,
+                               QWidget)
 
 from app import device
 from app.session import Session
@@ -93,11 +94,17 @@ class MainWindow(QMainWindow):
         self.startup_steps: list[Step] = []  # what the start-up did, where and how long (widgets.startup.Step)
         self._torch_done = False
         self._closed = False
-        self._holders: dict[str, QWidget] = {}
+        self._holders: dict[str, QScrollArea] = {}
         self.workspaces = _Workspaces(self)
         for i, key in enumerate(WORKSPACES):
-            holder = QWidget()
-            lay = QVBoxLayout(holder)
+            # each tab scrolls its workspace when the window is smaller than the workspace's minimum: the window
+            # fits a 1024 x 700 screen whatever a workspace holds (four Live panes need ~1,570 px side by side)
+            holder = QScrollArea()
+            holder.setWidgetResizable(True)
+            holder.setFrameShape(QFrame.Shape.NoFrame)
+            inner = QWidget()
+            holder.setWidget(inner)
+            lay = QVBoxLayout(inner)
             lay.setContentsMargins(0, 0, 0, 0)
             placeholder = QLabel(f"Loading {TITLES[key].replace('&', '')}...")
             placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -319,7 +326,7 @@ class MainWindow(QMainWindow):
             else:
                 start_deferred(lambda w: self._owner(w) is ws)
         holder = self._holders[key]
-        lay = holder.layout()
+        lay = holder.widget().layout()
         while lay.count():
             item = lay.takeAt(0)
             if item.widget() is not None:  # hidden now: a deferred delete would leave it drawn over the workspace

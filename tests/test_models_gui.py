@@ -295,3 +295,13 @@ def test_a_long_bank_name_does_not_push_the_initialisation_column_out_of_view(qt
     metrics = combo.fontMetrics()
     assert metrics.horizontalAdvance("(model init)") < width < metrics.horizontalAdvance(entry)
     assert width >= combo.sizeHint().width() and combo.currentText() == "(model init)"
+
+
+def test_a_backbone_without_weights_is_named_for_what_it_holds():
+    """scattering's wavelets are fixed, patches' filters are fitted to the data: neither is "random"."""
+    from widgets.models.words import auto_name, unweighted
+
+    assert auto_name("rdsn", {}, "default", None, ()) == "rdsn (random)"
+    assert auto_name("scattering", {}, "default", None, ()) == "scattering (hand-designed)"
+    assert auto_name("patches", {}, "default", None, ()) == "patches (fitted to the data)"
+    assert unweighted("resnet20") == "random"

@@ -34,6 +34,15 @@ def arms_text(view: viz.ModelView, other: viz.ModelView | None, learn_spatial: b
     return f"<b>Both arms</b><br>{this} (this model): {arm(view)}<br>{that}: {arm(other)}"
 
 
+def unweighted(backbone: str) -> str:
+    """What a backbone built without a checkpoint holds: random filters, fixed (hand-designed) wavelets or
+    filters fitted to the data at probe time (``app.models.catalog.default_weight_state``)."""
+    from app.models.catalog import default_weight_state
+
+    return {"hand-designed": "hand-designed", "fitted": "fitted to the data"}.get(default_weight_state(backbone),
+                                                                                 "random")
+
+
 def auto_name(backbone: str, options: dict, init: str, weights, banks, layer_inits=()) -> str:
     bits = [f"{k}={viz.format_option(viz.OptionField(k, 'str', None), v).replace(', ', '/')}"
             for k, v in options.items()]
@@ -44,7 +53,7 @@ def auto_name(backbone: str, options: dict, init: str, weights, banks, layer_ini
         return f"{name} (hand-designed)"
     if layer_inits:
         return f"{name} ({init}; " + ", ".join(f"{lay}: {kind}" for lay, kind in layer_inits) + ")"
-    return f"{name} ({init})" if init != "default" else f"{name} (random)"
+    return f"{name} ({init})" if init != "default" else f"{name} ({unweighted(backbone)})"
 
 
 def stages_html(view: viz.ModelView) -> str:

@@ -26,7 +26,7 @@ from widgets.models.kernel_compare import BUILDER, KernelCompare
 from widgets.models.open_model import OwnModelPanel, splitter, widen_for_tree
 from widgets.models.layer_table import COL_BANK, COL_FROZEN, LayerTable  # noqa: F401  (tests read the columns)
 from widgets.models.view_cache import ViewCache, view_key
-from widgets.models.words import arms_text, auto_name, refusal_hint, stages_html
+from widgets.models.words import arms_text, auto_name, refusal_hint, stages_html, unweighted
 
 
 class ModelsWorkspace(QWidget):
@@ -161,7 +161,7 @@ class ModelsWorkspace(QWidget):
         bb = self.backbone.currentData()
         self.choices = LayerChoices(*persist.saved_layers(self.settings, bb, self.session.banks))
         self._weights = None
-        self.weights_label.setText("none (random)")
+        self.weights_label.setText(f"none ({unweighted(bb)})")
         self.form.fill_options(bb, persist.saved_options(self.settings, bb))
         self.form.description.setText(describe(bb))
         self.rebuild()
@@ -306,7 +306,7 @@ class ModelsWorkspace(QWidget):
     def clear_weights(self) -> None:
         self._weights = None
         self._pending_weights = None
-        self.weights_label.setText("none (random)")
+        self.weights_label.setText(f"none ({unweighted(self.backbone.currentData())})")
         self.rebuild()
 
     # ============================================================================================ table

@@ -73,6 +73,17 @@ def test_a_head_trained_in_probe_on_a_random_backbone_predicts_in_live(qtbot, fe
         pane.head_menu.actions()[0].trigger()
         assert pane.head is None
         assert isinstance(win.session, Session)
+        # every pane in use by another backbone: the head goes to the last pane, and the status says whose place
+        from widgets.live.workspace import MAX_PANES
+
+        while len(live.panes) < MAX_PANES:
+            live.add_pane()
+        rdsn = next(c for c in live._choices if c.backbone == "rdsn")
+        for p in live.panes:
+            p._set_spec(rdsn)
+        replaced = live.panes[-1].spec.label
+        assert live.attach_head(ws.live_head) is live.panes[-1]
+        assert live.status_level == "warning" and f"in place of {replaced}" in live.status.text()
     finally:
         win.close()
 

@@ -185,10 +185,16 @@ class LiveWorkspace(QWidget):
         pane = next((p for p in self.panes if backbone_key(p.spec) == key), None)
         if pane is None and len(self.panes) < MAX_PANES:
             pane = self.add_pane(probe_spec(info.backbone), push=False)
-        if pane is None:
+        replaced = None
+        if pane is None:  # every pane in use by other models: the last one switches (said, not silent)
             pane = self.panes[-1]
+            replaced = pane.spec.label
         pane.attach_head(str(info.path), probe_spec(info.backbone))
-        self._show_status(f"Probe head attached: {info.title}", "info")
+        if replaced:
+            self._show_status(f"Probe head attached: {info.title}, in the last pane in place of {replaced} (at most "
+                              f"{MAX_PANES} panes; close one to keep it)", "warning")
+        else:
+            self._show_status(f"Probe head attached: {info.title}", "info")
         self._schedule()
         return pane
 

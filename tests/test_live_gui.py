@@ -184,6 +184,7 @@ def test_pause_step_snapshot_record_and_settings(qtbot, fe_home, video):
     qtbot.waitUntil(lambda: ws.runner.loop.frames == n + 1, timeout=20000)
     qtbot.wait(200)
     assert ws.runner.loop.frames == n + 1  # one frame, then still paused
+    assert "FPS" not in ws.status.text()  # paused: no frame rate claimed (the stepped frame's own time)
     path = ws.snapshot()
     assert path is not None and path.is_file() and cv2.imread(str(path)) is not None
     ws.controls.cmap_combo.setCurrentText("coolwarm")

@@ -362,8 +362,10 @@ class LiveWorkspace(QWidget):
             pane.show_result(r, lf.colormap)
             pane.show_timing(lf.fps, r.ms)
         if self.source_ok and self.recording is None and time.monotonic() >= self._status_until:
-            self._show_status(f"{lf.source} · {lf.fps:.1f} FPS · latency {lf.latency_ms:.0f} ms"
-                              + (" · paused" if self.paused else ""), "info")
+            if self.paused:  # a step or a changed setting: no frame rate to speak of, this frame's time
+                self._show_status(f"{lf.source} · paused (Space resumes) · this frame {lf.latency_ms:.0f} ms", "info")
+            else:
+                self._show_status(f"{lf.source} · {lf.fps:.1f} FPS · latency {lf.latency_ms:.0f} ms", "info")
 
     @Slot(object)
     def _on_status(self, st: LiveStatus) -> None:

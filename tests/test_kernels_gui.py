@@ -288,3 +288,21 @@ def test_patches_generate_off_thread_rename_and_drop(make_ws, qtbot, tmp_path, m
                     Qt.KeyboardModifier.NoModifier)
     ws.dropEvent(ev)
     assert ws.bank.equals(other) and ws.bank.name == "dropped haar"
+
+
+def test_a_structured_kinds_count_is_bounded_by_what_it_has(make_ws, qtbot):
+    """Classic presets have 12 kernels, DCT k x k: the count box offers no more (Generate used to fail with the
+    form's default of 16), and a random kind takes up to 256 again."""
+    ws = make_ws()
+    ws.gen.count_spin.setValue(16)
+    ws.gen.kind_combo.setCurrentIndex(ws.gen.kind_combo.findData("classic"))
+    assert ws.gen.count_spin.maximum() == 12 and ws.gen.count_spin.value() == 12
+    qtbot.mouseClick(ws.gen.generate_button, Qt.MouseButton.LeftButton)
+    assert ws.bank.shape[0] == 12
+    ws.gen.kind_combo.setCurrentIndex(ws.gen.kind_combo.findData("dct"))
+    ws.gen.size_spin.setValue(3)
+    assert ws.gen.count_spin.maximum() == 9 and ws.gen.count_spin.value() == 9
+    ws.gen.size_spin.setValue(5)
+    assert ws.gen.count_spin.maximum() == 25
+    ws.gen.kind_combo.setCurrentIndex(ws.gen.kind_combo.findData("gaussian"))
+    assert ws.gen.count_spin.maximum() == 256

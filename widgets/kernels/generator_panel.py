@@ -66,6 +66,7 @@ class GeneratorPanel(QGroupBox):
             shape_row.addWidget(QLabel(lbl))
             shape_row.addWidget(w, 1)
         form.addRow("Shape", shape_row)
+        self.size_spin.valueChanged.connect(self._fit_count)
         form.addRow("Seed", self.seed_spin)
         self.params_box = QWidget()
         self.params_form = QFormLayout(self.params_box)
@@ -108,12 +109,20 @@ class GeneratorPanel(QGroupBox):
             label.setToolTip(p.help)
             self.params_form.addRow(label, w)
             self.param_widgets[p.name] = w
+        self._fit_count()
+        self.seed_spin.setEnabled(kind.random)
+
+    def _fit_count(self, *_args) -> None:
+        """A structured kind (classic presets, DCT ...) has a fixed number of kernels at each size: the count box
+        goes up to that number (the value lowered to it where it was more), so Generate does not fail on a count
+        the kind cannot give; other kinds take up to 256."""
+        kind = generators.KINDS[self.kind_combo.currentData()]
         avail = None
         if kind.structured and kind.name != "gabor":
             avail = generators.available(kind.name, self.size_spin.value())
+        self.count_spin.setMaximum(avail if avail else 256)
         self.count_spin.setToolTip("Number of kernels (output channels)" +
                                    (f"; {kind.title} has {avail} at this size" if avail else ""))
-        self.seed_spin.setEnabled(kind.random)
 
     @staticmethod
     def _param_widget(p, value) -> QWidget:

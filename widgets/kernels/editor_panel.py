@@ -88,7 +88,8 @@ class EditorPanel(QGroupBox):
         self._index = index
         frozen = bool(bank.frozen[index])
         self.kernel_label.setText(f"Kernel {index + 1} of {bank.out_channels} · {bank.in_channels} x "
-                                  f"{bank.size} x {bank.size}" + (" · frozen" if frozen else " · trainable"))
+                                  f"{bank.size} x {bank.size}" + (" · frozen (training keeps it; your edits apply)" if frozen
+                                                       else " · trainable"))
         self._refresh()
 
     def _set_channels(self, c: int) -> None:

@@ -57,7 +57,10 @@ def test_run_a_tiny_recipe_and_see_cells_and_plot(qtbot, tmp_path):
     assert ws.plot.plot.getAxis("bottom")._tickLevels == [[]]
     y0, y1 = ws.plot.plot.viewRange()[1]
     assert y0 <= 0 and y1 >= 100
+    ws.executor.setCurrentText("local")
+    assert ws.workers.isEnabled() and "at once" in ws.workers.toolTip()
     ws.executor.setCurrentText("inline")
+    assert not ws.workers.isEnabled()  # inline runs one cell at a time
     ws.run()
     qtbot.waitUntil(lambda: not ws.is_running(), timeout=120_000)
     assert ws.result is not None and ws.result.failed == 0
@@ -69,6 +72,9 @@ def test_run_a_tiny_recipe_and_see_cells_and_plot(qtbot, tmp_path):
     assert points[0].data().endswith(f"{100 * ws.result.results[ws._cells[0]['key']]['test_top1']:.2f}%")
     assert Path(ws.result.report["html"]).is_file() and ws.report_btn.isEnabled()
     assert ws.history.count() >= 1
+    import re
+
+    assert re.search(r", \d{4}-\d\d-\d\d \d\d:\d\d$", ws.history.item(0).text())  # a date as people read it
     assert "2 of 2 cell(s) already stored" in ws.plan.text()  # the plan line says so at the run's end
     # a second look reuses both cells
     ws._show_plan()

@@ -36,6 +36,7 @@ class RunHistory(QListWidget):
         for run in self.store.runs()[:100]:
             if not run.get("finished"):
                 continue
-            text = f"{run['experiment']}{' (quick)' if run['quick'] else ''}: {run['cells']} cells, {run['finished']}"
+            when = str(run["finished"]).replace("T", " ")[:16]  # minutes, as a person reads a date
+            text = f"{run['experiment']}{' (quick)' if run['quick'] else ''}: {run['cells']} cells, {when}"
             self.addItem(text)
             self.item(self.count() - 1).setData(REPORT_ROLE, run.get("report"))

@@ -66,7 +66,8 @@ def test_run_a_tiny_recipe_and_see_cells_and_plot(qtbot, tmp_path):
     assert ws.result is not None and ws.result.failed == 0
     assert all(ws.table.status_of(c["key"]) == "done" for c in ws._cells)
     assert ws.plot.series_count == 1 and ws.plot.point_count() == 2
-    assert ws.plot.plot.getAxis("bottom")._tickLevels is None  # the finished cells' own x values
+    # the finished cells' own x values, whole numbers as ticks (no 12.5 between k = 8 and k = 16)
+    assert ws.plot.plot.getAxis("bottom")._tickLevels == [[(8, "8"), (16, "16")]]
     points = ws.plot._items[0][0].scatter.points()
     assert [pt.data().split(":")[0] for pt in points] == ["ours · options.k 8", "ours · options.k 16"]
     assert points[0].data().endswith(f"{100 * ws.result.results[ws._cells[0]['key']]['test_top1']:.2f}%")

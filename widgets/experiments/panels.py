@@ -225,7 +225,10 @@ class ExperimentPlot(QWidget):
             self.plot.clear()
             if self.plot.plotItem.legend is not None:
                 self.plot.plotItem.legend.clear()
-        self._decorate(spec, log_x, cats, any(pts for pts in series.values()))
+        whole = sorted({int(x) for x in xs_all}) if numeric and not log_x and all(
+            float(x).is_integer() for x in xs_all) else []
+        self._decorate(spec, log_x, cats, any(pts for pts in series.values()),
+                       whole if 0 < len(whole) <= 24 else None)
         if rebuild:
             self._x_range(xs_all, numeric, log_x, cats, len(data))
         self._y_range(data, refs)
@@ -260,16 +263,19 @@ class ExperimentPlot(QWidget):
         """How many points the series' curves show (a series laid out from the plan may have none yet)."""
         return sum(len(curve.getData()[0] if curve.getData()[0] is not None else ()) for curve, _ in self._items)
 
-    def _decorate(self, spec: dict, log_x: bool, cats: list, points: bool) -> None:
+    def _decorate(self, spec: dict, log_x: bool, cats: list, points: bool, whole: list | None = None) -> None:
         """The axes' labels, title, ticks, log mode and range mode, each set only when it changed (each set again
-        re-lays the axes: a few ms apiece). No point yet: an empty 0-100 % frame, no made-up numbers along x."""
+        re-lays the axes: a few ms apiece). No point yet: an empty 0-100 % frame, no made-up numbers along x.
+        ``whole``: the planned x values when they are a few whole numbers (layer indices, k): the ticks are those
+        values (no "0.5" between two layers)."""
         from app.experiments.results import METRIC_NAMES
 
         metric = spec.get("y", "test_top1")
         decor = {"log_x": log_x, "left": spec.get("y_label", METRIC_NAMES.get(metric, metric)) + " (%)",
                  "title": " " if points else "No finished cells yet: press Run; each cell appears here as it finishes",
                  "bottom": spec.get("x_label", spec.get("x", "")),
-                 "ticks": ([list(enumerate(cats))] if cats else None) if points else [[]],
+                 "ticks": ([list(enumerate(cats))] if cats else [[(v, str(v)) for v in whole]] if whole else None)
+                 if points else [[]],
                  "auto": points}
         changed = {k for k, v in decor.items() if k not in self._decor or self._decor[k] != v}
         self._decor = decor

@@ -263,7 +263,7 @@ def cmd_probe(args) -> int:
         print(f"run {out['run_id']}: {r.model.backbone} on {r.dataset}: {val}test top-1 {100 * out['top1']:.2f}%"
               f"{se(out['test_top1_se'])}  "
               f"top-5 {100 * out['top5']:.2f}%  ({out['n_train']} train / {out['n_val']} val / {out['n_test']} test, "
-              f"{out['n_features']} features, layer {r.layer_name or r.layer}, {r.pooling}"
+              f"{out['n_features']:,} features, layer {r.layer_name or r.layer}, {r.pooling}"
               f"{', ' + sel if sel else ''}; extract {out['extract_seconds']:.1f} s"
               f"{' (cached)' if out['feature_cache_hit'] else ''}, head {out['train_seconds']:.1f} s)")
         note = selection_note(out.get("selection"), out.get("selection_iterations"))

@@ -44,6 +44,10 @@ def _open(args):
     return History(args.db)
 
 
+def _count(n) -> str:
+    return f"{n:,}" if isinstance(n, int) else str(n)
+
+
 def cmd_list(args) -> int:
     with _open(args) as h:
         runs = h.list(args.dataset)
@@ -64,10 +68,10 @@ def cmd_list(args) -> int:
         return 0
     for row in rows:
         sel = ",".join(f"{k}={v}" for k, v in row["selected"].items())
-        val = "   -  " if row["val_top1"] is None else f"{100 * row['val_top1']:6.2f}"
-        print(f"{row['id']:>5}  {row['created'][:19]}  {row['label'][:28]:<28} {row['dataset'][:16]:<16} "
-              f"{row['head']:<8} layer {row['layer']!s:>3} {row['pooling']:<11} {row['n_features']!s:>6} feat  "
-              f"val {val}%  test {100 * (row['test_top1'] or 0):6.2f}%  {sel}")
+        val = "     - " if row["val_top1"] is None else f"{100 * row['val_top1']:6.2f}%"
+        print(f"{row['id']:>5}  {row['created'][:19].replace('T', ' ')}  {row['label'][:28]:<28} {row['dataset'][:16]:<16} "
+              f"{row['head']:<8} layer {row['layer']!s:>3} {row['pooling']:<11} {_count(row['n_features']):>7} feat  "
+              f"val {val}  test {100 * (row['test_top1'] or 0):6.2f}%  {sel}")
     return 0
 
 

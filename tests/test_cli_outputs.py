@@ -155,3 +155,9 @@ def test_probe_help_lists_every_preset_and_pooling_and_val0_says_nothing_was_sel
     r = run_cli("probe", "--backbone", "simple", "--dataset", "digits", "--train-limit", "120", "--test-limit", "40",
                 home=tmp_path)
     assert r.returncode == 0 and "not selected" not in r.stdout
+
+
+@pytest.mark.parametrize("flag", ["--seed", "--model-seed", "--split-seed", "--head-seed"])
+def test_a_negative_seed_is_refused_by_name(tmp_path, flag):
+    r = run_cli("probe", "--backbone", "simple", "--dataset", "digits", flag, "-1", home=tmp_path)
+    assert r.returncode == 2 and f"{flag} -1: a seed is a whole number of 0 or more" in r.stderr

@@ -139,6 +139,10 @@ def make_config(args):
 
     if not args.dataset:
         raise UserError("give --dataset (or --rerun RUN_ID)")
+    for flag in ("seed", "model_seed", "split_seed", "head_seed"):  # numpy's and torch's generators take >= 0
+        value = getattr(args, flag, None)
+        if value is not None and value < 0:
+            raise UserError(f"--{flag.replace('_', '-')} {value}: a seed is a whole number of 0 or more")
     args, preset = apply_preset(args)
     spec = spec_from_args(args)
     if args.model_seed is None:

@@ -11,6 +11,10 @@ that catch that). ``Cancelled`` (``app.tasks``) is not an error: the user asked 
 
 from __future__ import annotations
 
+import re
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
 
 class AppError(Exception):
     """A problem the user can fix; the message says what is wrong and, where it helps, what to do."""
@@ -37,4 +41,5 @@ def message(exc: BaseException) -> str:
         text = str(exc.args[0]).strip()
     else:  # a message may end in a quoted value ("got 'cs'"): keep its quotes
         text = str(exc).strip()
+    text = _ANSI.sub("", text)  # a library's terminal colours (torch's weights-only refusal) are no text
     return text or exc.__class__.__name__

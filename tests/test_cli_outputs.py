@@ -161,3 +161,10 @@ def test_probe_help_lists_every_preset_and_pooling_and_val0_says_nothing_was_sel
 def test_a_negative_seed_is_refused_by_name(tmp_path, flag):
     r = run_cli("probe", "--backbone", "simple", "--dataset", "digits", flag, "-1", home=tmp_path)
     assert r.returncode == 2 and f"{flag} -1: a seed is a whole number of 0 or more" in r.stderr
+
+
+def test_an_errors_text_loses_a_librarys_terminal_colours():
+    from app.errors import message
+
+    assert message(ValueError("\x1b[1mWeights only load failed.\x1b[0m see below")) == \
+        "Weights only load failed. see below"

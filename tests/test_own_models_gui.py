@@ -135,8 +135,12 @@ def test_open_1ch_and_3ch_torchscript_add_to_session_run_in_live_and_probe(qtbot
 
 
 def test_random_twin_one_click_seeded(qtbot, ws, tmp_path):
+    # nothing opened yet: the list says so, the twin's controls wait for a model
+    assert ws.own.model_combo.count() == 0 and "Open model" in ws.own.model_combo.placeholderText()
+    assert not any(w.isEnabled() for w in (ws.own.twin_btn, ws.own.twin_init, ws.own.twin_seed))
     path = save_script(small_cnn(1), tmp_path / "net.pt")
     open_and_wait(qtbot, ws, path)
+    assert all(w.isEnabled() for w in (ws.own.twin_btn, ws.own.twin_init, ws.own.twin_seed))
     ws.own.twin_seed.setValue(4)
     ws.own.twin_btn.click()
     qtbot.waitUntil(lambda: not ws.own.busy(), timeout=60000)

@@ -110,6 +110,7 @@ class OwnModelPanel(QWidget):
         lay.addWidget(self.banner)
         self.model_combo = QComboBox()
         self.model_combo.setToolTip("Opened models and their random twins (all in the session)")
+        self.model_combo.setPlaceholderText("no model opened yet: Open model… above")
         self.model_combo.currentIndexChanged.connect(self._show_current)
         lay.addWidget(self.model_combo)
         self.info = QLabel("Open a trained CNN of yours: its layers appear here and in Live and Probe, its first "
@@ -125,6 +126,10 @@ class OwnModelPanel(QWidget):
         self.twin_seed = QSpinBox()
         self.twin_seed.setRange(0, 2**31 - 1)
         self.twin_seed.setPrefix("seed ")
+        self.twin_init.setToolTip("How the random twin's weights are drawn (hover an entry for its rule)")
+        self.twin_seed.setToolTip("The random twin's seed: the same seed gives the same twin")
+        self.twin_init.setEnabled(False)
+        self.twin_seed.setEnabled(False)
         self.twin_btn = QPushButton("Random twin")
         self.twin_btn.setToolTip("The same architecture re-initialised (seeded), added to the session next to it")
         self.twin_btn.clicked.connect(self.make_twin)
@@ -259,7 +264,8 @@ class OwnModelPanel(QWidget):
     @Slot()
     def _show_current(self, *_a) -> None:
         name = self.current()
-        self.twin_btn.setEnabled(name is not None)
+        for w in (self.twin_btn, self.twin_init, self.twin_seed):  # a twin needs an opened model
+            w.setEnabled(name is not None)
         if name is None:
             self.tree.clear()
             return

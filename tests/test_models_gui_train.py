@@ -115,5 +115,7 @@ def test_a_dataset_that_is_not_here_is_said_before_start_and_the_first_use_picks
     dlg.start_btn.click()
     assert dlg.worker is None and not dlg.is_running()
     assert "Not started:" in dlg.status.text() and "python main.py data download mnist" in dlg.status.text()
+    dlg.dataset.setCurrentIndex(dlg.dataset.findData("cifar10"))  # colour data too, said missing the same way
+    assert "cifar10 is not downloaded under" in dlg.status.text()
     dlg.dataset.setCurrentIndex(dlg.dataset.findData("digits"))
     assert dlg.status.text() == "Ready."

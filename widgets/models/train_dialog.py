@@ -41,7 +41,10 @@ from widgets.common.steady import reserve_lines
 from widgets.common.worker import Worker
 
 DATASETS = [("digits", "digits", "scikit-learn's 8x8 digits (1,797 images, offline, seconds)"),
-            ("mnist", "MNIST", "MNIST 28x28 (60,000 training images; the shared copy or a download)")]
+            ("mnist", "MNIST", "MNIST 28x28 (60,000 training images; the shared copy or a download)"),
+            ("fashion-mnist", "Fashion-MNIST", "Fashion-MNIST 28x28 clothing (60,000 training images; a download)"),
+            ("cifar10", "CIFAR-10", "CIFAR-10 32x32 colour (50,000 training images; a download; minutes per epoch "
+                                    "on a CPU: set a train limit to try it)")]
 DEFAULT_LR = {"sgd": 0.05, "adamw": 0.001}
 STATUS_LINES = 4  # the status line's height, reserved from the start (a run's closing summary with its file takes four)
 

@@ -62,7 +62,7 @@ class PaneWidget(QFrame):
         self.predict_btn.setToolTip("Predictions: the model's own trained classifier's top-5 classes on each frame "
                                     "(a full forward pass; models with a trained classifier only)")
         self.head_btn = QToolButton()
-        self.head_btn.setText("Head ▾")
+        self.head_btn.setText("Head")
         self.head_btn.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.head_btn.setToolTip("Attach a probe head…: a linear head trained in Probe on this backbone (random "
                                  "ones too) predicts on each frame")
@@ -214,7 +214,7 @@ class PaneWidget(QFrame):
         if path and spec is not None and backbone_key(spec) != backbone_key(self.spec):
             self._set_spec(spec)
         self.head = str(path) if path else None
-        self.head_btn.setText("Head ✓" if self.head else "Head ▾")
+        self.head_btn.setText("Head ✓" if self.head else "Head")
         self.head_btn.setToolTip(f"Probe head attached: {Path(self.head).stem}" if self.head else
                                  "Attach a probe head…: a linear head trained in Probe predicts on each frame")
         if not self.head and not self.predict:

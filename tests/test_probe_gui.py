@@ -113,6 +113,9 @@ def test_train_random_and_trained_on_digits(qtbot, make_ws):
     widths = list(ws.compare.bars.opts["width"])
     assert len(widths) == 2 and all(w > 0.3 for w in widths), widths
     assert all(g.top1_mean > g.chance for g in ws.compare.groups)
+    # the accuracy axis is labelled up to 100%, with room for that label (a 99% bar no longer passes the last one)
+    major = ws.compare.chart.getAxis("bottom")._tickLevels[0]
+    assert major[-1] == (1.0, "100%") and ws.compare.chart.viewRange()[0][1] >= 1.04
     # history: two stored rows; curves: points from both runs
     assert ws.history_table.table.rowCount() == 2
     assert len(ws.history.list()) == 2

@@ -137,7 +137,7 @@ def test_a_reports_failed_cells_say_which_cell_and_why(tmp_path):
                       'options = { k = 4, blocks = 1 }\n[grid]\nbackbone = ["rdsn", "nosuch"]\n')
     home = tmp_path / "home"
     r = run_cli("experiment", "run", str(recipe), "--executor", "inline", home=home)
-    assert "1 failed" in r.stdout
+    assert r.returncode == 1 and "1 failed" in r.stdout and "1 of 2 cell(s) failed" in r.stderr
     md = next((home / "files" / "experiments").rglob("half.md")).read_text()
     failed = [line for line in md.split("Failed or skipped cells:", 1)[1].strip().split("\n\n")[0].splitlines()]
     assert failed == ["- backbone = nosuch: unknown backbone 'nosuch'; known: " + failed[0].split("known: ", 1)[1]]

@@ -309,3 +309,16 @@ def test_cell_settings_compare_cells_within_their_backbone_and_read_as_a_recipe(
         "r": "backbone = rdsn", "r-w": "backbone = rdsn · whiten = none", "r-k": "backbone = rdsn · options.k = 64",
         "p": "backbone = patches", "p-z": "backbone = patches · options.zca_eps = 0",
         "p-b": "backbone = patches · bank = {kind: gabor, count: 32} · freeze = [conv1, conv2] · tta = true"}
+
+
+def test_no_executor_is_started_when_every_cell_is_reused(monkeypatch):
+    """Ray (or a process pool) started only to run nothing took ~15 s and left services behind for a moment."""
+    def boom(*a, **k):
+        raise AssertionError("an executor was started for no cell")
+
+    monkeypatch.setattr(executors, "run_ray", boom)
+    monkeypatch.setattr(executors, "run_local", boom)
+    for ex in ("ray", "local", "inline"):
+        assert list(executors.run(ex, [], 2)) == []
+    with pytest.raises(executors.ExecutorError):
+        executors.run("nosuch", [], 2)

@@ -155,6 +155,8 @@ def _ray_ready(ray, cancel=None, timeout_s: float | None = None) -> None:
 
 
 def run(executor: str, cells: list[dict], workers: int | None = None, cancel=None, **kw) -> Iterator[tuple[dict, dict]]:
+    if executor in EXECUTORS and not cells:  # every cell reused: no pool or Ray instance started for nothing
+        return iter(())
     if executor == "inline":
         return run_inline(cells, cancel)
     if executor == "local":

@@ -168,3 +168,11 @@ def test_an_errors_text_loses_a_librarys_terminal_colours():
 
     assert message(ValueError("\x1b[1mWeights only load failed.\x1b[0m see below")) == \
         "Weights only load failed. see below"
+
+
+def test_data_info_says_whose_statistics_the_normalisation_is(tmp_path):
+    train = run_cli("data", "info", "digits", home=tmp_path)
+    test = run_cli("data", "info", "digits", "--split", "test", home=tmp_path)
+    line = [x for x in test.stdout.splitlines() if x.startswith("normalisation")][0]
+    assert "the training split's statistics" in line
+    assert line == [x for x in train.stdout.splitlines() if x.startswith("normalisation")][0]

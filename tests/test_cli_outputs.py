@@ -176,3 +176,15 @@ def test_data_info_says_whose_statistics_the_normalisation_is(tmp_path):
     line = [x for x in test.stdout.splitlines() if x.startswith("normalisation")][0]
     assert "the training split's statistics" in line
     assert line == [x for x in train.stdout.splitlines() if x.startswith("normalisation")][0]
+
+
+def test_models_list_and_data_list_print_json(tmp_path):
+    import json
+
+    from app.models.catalog import BACKBONES
+
+    models = json.loads(run_cli("models", "list", "--json", home=tmp_path).stdout)
+    assert [m["name"] for m in models] == list(BACKBONES) and all(m["description"] for m in models)
+    data = json.loads(run_cli("data", "list", "--json", home=tmp_path).stdout)
+    digits = next(d for d in data if d["name"] == "digits")
+    assert digits["local"] is True and {"download_bytes", "where", "title"} <= set(digits)

@@ -16,6 +16,7 @@ def register(sub, bench) -> None:
 
     ls = dsub.add_parser("list", help="the built-in datasets, whether each is local, download sizes")
     add_data_root(ls)
+    ls.add_argument("--json", action="store_true", help="a JSON list of {name, local, download_bytes, where, title}")
     ls.set_defaults(func=cmd_list)
 
     dl = dsub.add_parser("download", help="download a dataset from its official location (progress on stderr)")
@@ -84,6 +85,16 @@ def cmd_list(args) -> int:
     from app.data import formats, remote
     from app.storage import human_size
 
+    if getattr(args, "json", False):
+        from app import jsonout
+
+        out = []
+        for name in formats.builtin_names():
+            st = remote.status(name, args.data_root)
+            out.append({"name": name, "local": bool(st.local), "download_bytes": st.download_size or None,
+                        "where": st.where if st.local else None, "title": st.title})
+        print(jsonout.dumps(out))
+        return 0
     rows = [("NAME", "LOCAL", "DOWNLOAD", "WHERE / TITLE")]
     for name in formats.builtin_names():
         st = remote.status(name, args.data_root)

@@ -19,6 +19,9 @@ def cmd_models_list(args) -> int:
     # the registry's names without torch (a test keeps them equal)
     from app.models.catalog import BACKBONES, family_label
 
+    if getattr(args, "json", False):
+        print(jsonout.dumps([{"name": n, "family": family_label(n), "description": d} for n, d in BACKBONES.items()]))
+        return 0
     width = max(len(n) for n in BACKBONES)
     fwidth = max(len(family_label(n)) for n in BACKBONES)
     for n, desc in BACKBONES.items():
@@ -180,6 +183,7 @@ def register(sub, bench) -> None:
     p = sub.add_parser("models", help="the backbones: list")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     pl = msub.add_parser("list", help="registry names and descriptions")
+    pl.add_argument("--json", action="store_true", help="a JSON list of {name, family, description}")
     pl.set_defaults(func=cmd_models_list)
 
     pt = sub.add_parser("train", help="train a backbone end to end on a dataset (writes PATH.safetensors + PATH.json)")

@@ -188,3 +188,16 @@ def test_models_list_and_data_list_print_json(tmp_path):
     data = json.loads(run_cli("data", "list", "--json", home=tmp_path).stdout)
     digits = next(d for d in data if d["name"] == "digits")
     assert digits["local"] is True and {"download_bytes", "where", "title"} <= set(digits)
+
+
+def test_eval_prints_json(tmp_path):
+    import json
+
+    out = tmp_path / "m"
+    r = run_cli("train", "--backbone", "simple", "--options", "in_channels=1", "widths=4,8", "--dataset", "digits",
+                "--train-limit", "200", "--test-limit", "60", "--epochs", "1", "--out", str(out), home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("eval", "--weights", str(out.with_suffix(".safetensors")), "--dataset", "digits", "--test-limit",
+                "60", "--json", home=tmp_path)
+    d = json.loads(r.stdout)
+    assert d["n"] == 60 and d["top1"] == d["correct"] / 60 and 0 < d["top1_se"] < 0.1 and d["dataset"] == "digits"

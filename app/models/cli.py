@@ -108,8 +108,17 @@ def cmd_eval(args) -> int:
     model = build(spec)
     check_classifier_fits(spec, model, ds)
     ispec = input_spec(spec, model, stats=dataset_stats(ds))
-    print(f"input: {ispec.describe()}")
+    if not args.json:
+        print(f"input: {ispec.describe()}")
     res = run_to_end(evaluate(model, ds, ispec, batch_size=args.batch_size), cli_progress("eval "))
+    if args.json:
+        from app.metrics import standard_error
+
+        print(jsonout.dumps({"backbone": spec.backbone, "weights": spec.weights, "dataset": args.dataset,
+                             "split": "test", "n": res.n, "correct": res.correct, "top1": res.top1,
+                             "top5": res.top5, "top1_se": standard_error(res.top1, res.n), "seed": args.seed,
+                             "input": ispec.describe()}))
+        return 0
     print(f"{spec.backbone} ({Path(spec.weights).name if spec.weights else 'random'}) on {args.dataset} test "
           f"({res.n} images): top-1 {res.top1:.2%} ({res.correct}/{res.n}), top-5 {res.top5:.2%}")
     return 0
@@ -223,6 +232,7 @@ def register(sub, bench) -> None:
     pe.add_argument("--test-limit", type=int, default=None, help="use a seeded subset of N test images")
     pe.add_argument("--seed", type=int, default=0, help="data seed of the test subset")
     pe.add_argument("--batch-size", type=int, default=256)
+    pe.add_argument("--json", action="store_true", help="print one JSON object (top1, top5, n, correct, top1_se ...)")
     pe.set_defaults(func=cmd_eval, freeze=None)
 
     pw = sub.add_parser("weights", help="known trained weights: list, download")

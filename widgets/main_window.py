@@ -8,10 +8,9 @@ import threading
 import time
 from collections.abc import Mapping
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea, QTabWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from app import device
 from app.session import Session
@@ -21,6 +20,7 @@ from widgets.common.settings import settings  # noqa: F401  (re-exported: widget
 from widgets.common.worker import hold_workers, start_deferred
 from widgets.common.workspace import Workspace
 from widgets.startup import Preloader, Step, shortcut_text, workspace_class
+from widgets.tab_holder import TabHolder
 
 FIRST_RENDER_CAP_S = 1.5  # the longest the start-up's preloading waits for the shown workspace's first render
 WORKSPACES = ["kernels", "models", "live", "probe", "experiments", "insight"]
@@ -94,21 +94,10 @@ class MainWindow(QMainWindow):
         self.startup_steps: list[Step] = []  # what the start-up did, where and how long (widgets.startup.Step)
         self._torch_done = False
         self._closed = False
-        self._holders: dict[str, QScrollArea] = {}
+        self._holders: dict[str, TabHolder] = {}
         self.workspaces = _Workspaces(self)
         for i, key in enumerate(WORKSPACES):
-            # each tab scrolls its workspace when the window is smaller than the workspace's minimum: the window
-            # fits a 1024 x 700 screen whatever a workspace holds (four Live panes need ~1,570 px side by side)
-            holder = QScrollArea()
-            holder.setWidgetResizable(True)
-            holder.setFrameShape(QFrame.Shape.NoFrame)
-            inner = QWidget()
-            holder.setWidget(inner)
-            lay = QVBoxLayout(inner)
-            lay.setContentsMargins(0, 0, 0, 0)
-            placeholder = QLabel(f"Loading {TITLES[key].replace('&', '')}...")
-            placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            lay.addWidget(placeholder)
+            holder = TabHolder(TITLES[key].replace("&", ""))  # a placeholder, then the workspace; scrolls
             self._holders[key] = holder
             idx = self.tabs.addTab(holder, TITLES[key].replace("&", ""))
             self.tabs.setTabToolTip(idx, TIPS[key])
@@ -325,15 +314,7 @@ class MainWindow(QMainWindow):
                 self._settling = ws
             else:
                 start_deferred(lambda w: self._owner(w) is ws)
-        holder = self._holders[key]
-        lay = holder.widget().layout()
-        while lay.count():
-            item = lay.takeAt(0)
-            if item.widget() is not None:  # hidden now: a deferred delete would leave it drawn over the workspace
-                item.widget().hide()
-                item.widget().deleteLater()
-        lay.addWidget(ws)
-        ws.show()  # visible now when its tab is (the layout alone would show it one event-loop turn later)
+        self._holders[key].put(ws)
         runner = getattr(ws, "runner", None) if key == "live" else None
         if runner is not None:
             runner.statusChanged.connect(self._on_live_status)

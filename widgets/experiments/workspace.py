@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, QTimer, Slot
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMessageBox,
-                               QProgressBar, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+                               QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from app.errors import AppError, message
 from app.experiments.recipe import (Recipe, dataset_problem, load_recipe, missing_datasets, on_dataset, recipe_caveats,
@@ -24,6 +24,7 @@ from widgets.common.worker import Worker
 from widgets.common.workspace import install_shortcut, run_steps
 from widgets.experiments.dataset_field import DatasetField
 from widgets.experiments.download_button import DownloadButton
+from widgets.experiments.executor_row import ExecutorRow
 from widgets.experiments.history import RunHistory, open_report
 from widgets.experiments.panels import CellTable, ExperimentPlot
 
@@ -84,23 +85,9 @@ class ExperimentsWorkspace(QWidget):
         self.download_btn.progress.connect(self._on_download_progress)
         self.download_btn.ended.connect(self._download_ended)
         lv.addWidget(self.download_btn)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Run on"))
-        self.executor = QComboBox()
-        self.executor.addItems(["inline", "local", "ray"])
-        self.executor.setToolTip("inline: this process, one cell at a time (shows per-cell progress); local: a "
-                                 "process pool on this machine; ray: Ray tasks (pip install .[cluster], RAY_ADDRESS "
-                                 "for a cluster)")
-        row.addWidget(self.executor)
-        row.addWidget(QLabel("workers"))
-        self.workers = QSpinBox()
-        self.workers.setRange(1, 256)
-        self.workers.setValue(1)
-        self.workers.setToolTip("How many cells run at once (local and ray); inline runs one cell at a time")
-        self.executor.currentTextChanged.connect(lambda ex: self.workers.setEnabled(ex != "inline"))
-        self.workers.setEnabled(self.executor.currentText() != "inline")
-        row.addWidget(self.workers)
-        lv.addLayout(row)
+        runs_on = ExecutorRow()
+        self.executor, self.workers = runs_on.executor, runs_on.workers
+        lv.addWidget(runs_on)
         self.plan = QLabel()
         self.plan.setWordWrap(True)
         lv.addWidget(self.plan)

@@ -210,9 +210,9 @@ def report_stem(result) -> str:
     own = None if r.estimated_on is None else r.estimated_on[1 if result.quick else 0]
     ds = r.dataset(result.quick)
     if own is not None and ds != own:
-        name = ds.split(":", 1)[1].rstrip("/\\") if ds.startswith("imagefolder:") else ds
-        name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(name).name if ds.startswith("imagefolder:") else name)
-        stem += f"-on-{'imagefolder-' if ds.startswith('imagefolder:') else ''}{name.strip('-.') or 'dataset'}"
+        folder = ds.startswith("imagefolder:")  # a folder's own name, not its whole path
+        name = "imagefolder-" + Path(ds.split(":", 1)[1]).name if folder else ds
+        stem += "-on-" + (re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "dataset")
     return stem
 
 

@@ -51,6 +51,8 @@ def _count(n) -> str:
 def cmd_list(args) -> int:
     with _open(args) as h:
         runs = h.list(args.dataset)
+        # a filter that matches nothing: which datasets the runs are on (read in the same open)
+        others = sorted({r.dataset for r in h.list(None)}) if not runs and args.dataset is not None else []
     rows = [{k: getattr(r, k) for k in LIST_COLUMNS} for r in runs]
     for row in rows:
         row["selected"] = json.loads(row["selected"]) if row["selected"] else {}
@@ -61,15 +63,14 @@ def cmd_list(args) -> int:
         if args.dataset is None:
             print("no runs stored yet")
         else:
-            with _open(args) as h:
-                others = sorted({r.dataset for r in h.list(None)})
             print(f"no stored run on dataset {args.dataset!r}" + (f" (runs are on: {', '.join(others)})" if others
                                                                   else "; no runs stored yet"))
         return 0
     for row in rows:
         sel = ",".join(f"{k}={v}" for k, v in row["selected"].items())
         val = "     - " if row["val_top1"] is None else f"{100 * row['val_top1']:6.2f}%"
-        print(f"{row['id']:>5}  {row['created'][:19].replace('T', ' ')}  {row['label'][:28]:<28} {row['dataset'][:16]:<16} "
+        when = row["created"][:19].replace("T", " ")
+        print(f"{row['id']:>5}  {when}  {row['label'][:28]:<28} {row['dataset'][:16]:<16} "
               f"{row['head']:<8} layer {row['layer']!s:>3} {row['pooling']:<11} {_count(row['n_features']):>7} feat  "
               f"val {val}  test {100 * (row['test_top1'] or 0):6.2f}%  {sel}")
     return 0

@@ -334,10 +334,11 @@ class TrainDialog(QDialog):
     def _redraw(self) -> None:
         lone = len(self._steps) == 1  # a line needs two points: a lone point gets a marker, or nothing shows
         for curve, colour in ((self.loss_curve, "#c0392b"), (self.acc_curve, "#2471a3")):
-            curve.setSymbol("o" if lone else None)
-            if lone:
-                curve.setSymbolBrush(colour)
-                curve.setSymbolSize(7)
+            if (curve.opts["symbol"] is not None) != lone:  # only on a change (redraws come a few times a second)
+                curve.setSymbol("o" if lone else None)
+                if lone:
+                    curve.setSymbolBrush(colour)
+                    curve.setSymbolSize(7)
         self.loss_curve.setData(self._steps, self._loss)
         self.loss_range.update(None, self._loss_lo, self._loss_hi)
         self.acc_curve.setData(self._steps, self._acc)

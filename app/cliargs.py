@@ -19,6 +19,20 @@ from typing import Any
 from app.errors import UserError
 
 
+SEED_MAX = 2 ** 63 - 1  # torch.manual_seed and numpy take any whole number 0..this
+
+
+def seed_value(text: str) -> int:
+    """argparse ``type`` of every seed flag: a whole number from 0 to 2^63 - 1 (numpy and torch refuse the rest)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number; got {text!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"seed must be 0 or more (and below 2^63); got {value}")
+    return value
+
+
 def parse_options(items: list[str] | str | None, what: str = "--options") -> dict[str, Any]:
     """``{"widths": [32, 64]}`` JSON objects and ``KEY=VALUE`` items, merged left to right."""
     if isinstance(items, str):
@@ -85,7 +99,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, weights_required: bo
                         help="backbone options: KEY=VALUE items (widths=32,64 batchnorm=true) or a JSON object")
     parser.add_argument("--init", default=None, help="initialisation: default, kaiming, gaussian[:std], uniform[:a], "
                                                      "signed-constant, orthogonal")
-    parser.add_argument("--model-seed", type=int, default=0, help="seed of the model's random weights (default 0)")
+    parser.add_argument("--model-seed", type=seed_value, default=0, help="seed of the model's random weights (default 0)")
     parser.add_argument("--input-size", default=None, metavar="HxW",
                         help="the input size the weights expect (e.g. 32 or 224x224; default: the sidecar's, the "
                              "known weights', else the images' own)")

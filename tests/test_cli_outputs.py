@@ -160,7 +160,51 @@ def test_probe_help_lists_every_preset_and_pooling_and_val0_says_nothing_was_sel
 @pytest.mark.parametrize("flag", ["--seed", "--model-seed", "--split-seed", "--head-seed"])
 def test_a_negative_seed_is_refused_by_name(tmp_path, flag):
     r = run_cli("probe", "--backbone", "simple", "--dataset", "digits", flag, "-1", home=tmp_path)
-    assert r.returncode == 2 and f"{flag} -1: a seed is a whole number of 0 or more" in r.stderr
+    assert r.returncode == 2 and f"argument {flag}: seed must be 0 or more (and below 2^63); got -1" in r.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--backbone", "simple", "--dataset", "digits", "--out", "OUT", "--seed", "-1"],
+    ["train", "--backbone", "simple", "--dataset", "digits", "--out", "OUT", "--model-seed", "-1"],
+    ["eval", "--backbone", "simple", "--weights", "W", "--dataset", "digits", "--seed", "-2"],
+    ["eval", "--backbone", "simple", "--weights", "W", "--dataset", "digits", "--model-seed", "-2"],
+    ["bench", "head", "--dataset", "digits", "--seed", "-1"],
+    ["bench", "extract", "--dataset", "digits", "--seed", "-1"],
+    ["analyze", "fold", "--backbone", "lc", "--model-seed", "-1"],
+    ["kernels", "generate", "--kind", "gaussian", "--count", "2", "--size", "3", "--out", "OUT", "--seed", "-1"],
+    ["probe", "--backbone", "simple", "--dataset", "digits", "--seed", str(2 ** 63)],
+    ["probe", "--backbone", "simple", "--dataset", "digits", "--seed", "1.5"],
+])
+def test_every_seed_flag_refuses_what_no_generator_takes_before_any_work(tmp_path, argv):
+    """A negative seed went through train/eval/bench/analyze (numpy's traceback in train, silently used elsewhere)."""
+    argv = [str(tmp_path / "x") if a in ("OUT", "W") else a for a in argv]
+    r = run_cli(*argv, home=tmp_path)
+    assert r.returncode == 2 and "seed" in r.stderr and "Traceback" not in r.stderr
+    flag = next(a for a in argv if a.endswith("seed"))
+    assert f"argument {flag}:" in r.stderr and not list(tmp_path.glob("x*"))
+
+
+def test_train_seed_is_the_models_seed_too_unless_model_seed_is_given(tmp_path):
+    """``train --seed 3`` drew the same random weights as ``--seed 0`` (only the data moved), where ``probe --seed``
+    sets every seed and the training dialog trains with one seed for both."""
+    import json
+
+    from safetensors.torch import load_file
+
+    def trained(name: str, *flags: str):
+        out = tmp_path / name
+        r = run_cli("train", "--backbone", "simple", "--options", "widths=4,8", "--dataset", "digits",
+                    "--max-steps", "1", "--freeze", "conv", "--val", "0", "--test-limit", "10", *flags, "--out", str(out), home=tmp_path)
+        assert r.returncode == 0, r.stderr
+        side = json.loads(out.with_suffix(".json").read_text())
+        return r.stdout, load_file(str(out.with_suffix(".safetensors")))["blocks.0.conv.weight"], side
+
+    out0, w0, _ = trained("a", "--seed", "0")
+    out3, w3, side3 = trained("b", "--seed", "3")
+    out_m, w_m, _ = trained("c", "--seed", "3", "--model-seed", "0")
+    assert "seeds: data 0, model 0" in out0 and "seeds: data 3, model 3" in out3 and "seeds: data 3, model 0" in out_m
+    assert not w0.equal(w3) and w0.equal(w_m)
+    assert side3["seed"] == 3 and side3["architecture"]["seed"] == 3
 
 
 def test_an_errors_text_loses_a_librarys_terminal_colours():

@@ -45,10 +45,12 @@ def register(sub, bench) -> None:
 
 
 def _model(p) -> None:
+    from app.cliargs import seed_value
+
     p.add_argument("--backbone", required=True, help="registry name")
     p.add_argument("--weights", default=None, help="weights (default: random)")
     p.add_argument("--options", nargs="*", default=None, metavar="OPT")
-    p.add_argument("--model-seed", type=int, default=0)
+    p.add_argument("--model-seed", type=seed_value, default=0)
 
 
 def _data(p) -> None:

@@ -23,6 +23,8 @@ MIN_PREVIEW_SIDE = 16
 
 
 def register(sub, bench) -> None:
+    from app.cliargs import seed_value
+
     p = sub.add_parser("kernels", help="kernel banks: generate, list kinds, show")
     ks = p.add_subparsers(dest="kernels_command", metavar="ACTION", required=True)
 
@@ -31,7 +33,7 @@ def register(sub, bench) -> None:
     g.add_argument("--count", type=int, required=True, help="number of kernels (output channels)")
     g.add_argument("--size", type=int, required=True, help="kernel side k (1..15)")
     g.add_argument("--in-channels", type=int, default=1, help="input channels (1 grey, 3 RGB; default 1)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0): same seed, same bytes")
+    g.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0): same seed, same bytes")
     g.add_argument("--zero-mean", action="store_true", help="subtract each kernel's mean")
     g.add_argument("--unit-norm", action="store_true", help="scale each kernel to L2 norm 1")
     g.add_argument("--param", "-p", action="append", type=_param, default=[], metavar="NAME=VALUE",

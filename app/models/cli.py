@@ -30,6 +30,8 @@ def cmd_models_list(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from dataclasses import replace
+
     from app.models.spec_args import spec_from_args
     from app.models.train import TrainConfig, train
     from app.models.weights import checkpoint_paths
@@ -41,6 +43,8 @@ def cmd_train(args) -> int:
     if args.resume and args.backbone is None and not args.weights:
         args.weights = str(checkpoint_paths(args.resume)[0])
     spec = with_banks(spec_from_args(args), args.bank)
+    if args.model_seed is None:  # as in probe: --seed is the model's seed too unless --model-seed says otherwise
+        spec = replace(spec, seed=int(args.seed))
     cfg = TrainConfig(
         dataset=_dataset_name(args.dataset), epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
         weight_decay=args.weight_decay, batch_size=args.batch_size,
@@ -69,6 +73,7 @@ def cmd_train(args) -> int:
         print(f"input: {result.input.describe()}")
     if result.threads is not None:
         print("threads: " + jsonout.dumps(result.threads))
+    print(f"seeds: data {cfg.seed}, model {spec.seed}")
     print(f"validation: {result.n_val} images carved from the training split (seed {cfg.seed})"
           + (f", accuracy {result.val_acc:.2%}" if result.val_acc is not None else ""))
     if result.test_acc is not None:
@@ -187,7 +192,7 @@ def cmd_bench_rdsn(args) -> int:
 
 
 def register(sub, bench) -> None:
-    from app.cliargs import add_data_root, add_model_arguments
+    from app.cliargs import add_data_root, add_model_arguments, seed_value
 
     p = sub.add_parser("models", help="the backbones: list")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
@@ -219,18 +224,19 @@ def register(sub, bench) -> None:
                     help="validation images carved (seeded, stratified) from the training data; default 5000 for "
                          "datasets of 20,000+ training images, else 10%%; 0: none")
     pt.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps in total")
-    pt.add_argument("--seed", type=int, default=0,
-                    help="data seed: subsets, validation split, shuffles, augmentation (the model's: --model-seed)")
+    pt.add_argument("--seed", type=seed_value, default=0,
+                    help="the data seed (subsets, validation split, shuffles, augmentation) and, unless --model-seed "
+                         "is given, the model's random weights' and new head's seed too (default 0)")
     pt.add_argument("--resume", default=None, metavar="CKPT", help="continue from a checkpoint written by train")
     pt.add_argument("--out", required=True, metavar="PATH", help="checkpoint stem: PATH.safetensors + PATH.json")
-    pt.set_defaults(func=cmd_train)
+    pt.set_defaults(func=cmd_train, model_seed=None)  # None: --seed (default 0), as in probe
 
     pe = sub.add_parser("eval", help="top-1 accuracy of a backbone with weights on a dataset's test split")
     add_model_arguments(pe, weights_required=True)
     add_data_root(pe)
     pe.add_argument("--dataset", required=True)
     pe.add_argument("--test-limit", type=int, default=None, help="use a seeded subset of N test images")
-    pe.add_argument("--seed", type=int, default=0, help="data seed of the test subset")
+    pe.add_argument("--seed", type=seed_value, default=0, help="data seed of the test subset")
     pe.add_argument("--batch-size", type=int, default=256)
     pe.add_argument("--json", action="store_true", help="print one JSON object (top1, top5, n, correct, top1_se ...)")
     pe.set_defaults(func=cmd_eval, freeze=None)

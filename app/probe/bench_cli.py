@@ -10,6 +10,8 @@ from app.errors import UserError
 
 
 def register(sub, bench) -> None:
+    from app.cliargs import seed_value
+
     b = bench.add_parser("svm", help="our linear SVM head vs scikit-learn's LinearSVC on the same features",
                          description="Extract features once (cached), train our one-vs-rest squared-hinge SVM and "
                                      "scikit-learn's LinearSVC (same objective, same C) and print times and top-1.")
@@ -39,7 +41,7 @@ def register(sub, bench) -> None:
                         "the primal Newton solver when n_train >= n_features, > 14 minutes on the default features)")
     b.add_argument("--sklearn-tol", type=float, default=1e-4, help="LinearSVC's tol (its default)")
     b.add_argument("--sklearn-max-iter", type=int, default=10000, help="LinearSVC's max_iter (default 10000)")
-    b.add_argument("--seed", type=int, default=0, help="the images' subset seed (and our head's)")
+    b.add_argument("--seed", type=seed_value, default=0, help="the images' subset seed (and our head's)")
     b.add_argument("--json", action="store_true", help="print one JSON object (else a one-line summary)")
     b.set_defaults(func=cmd_bench_svm)
 
@@ -60,7 +62,7 @@ def register(sub, bench) -> None:
     e.add_argument("--images", type=int, default=10000, help="training images (default 10000)")
     e.add_argument("--rounds", type=int, default=2, help="measurements of each side, alternating (default 2)")
     e.add_argument("--timeout", type=float, default=600, help="seconds allowed to one measurement (default 600)")
-    e.add_argument("--seed", type=int, default=0, help="the images' subset seed")
+    e.add_argument("--seed", type=seed_value, default=0, help="the images' subset seed")
     e.add_argument("--authors", default=None, metavar="RANDOM_HP_PY",
                    help="also time Xue & Roshan's published model code: the path of their random_hp.py "
                         "(github.com/xyzacademic/RandomDepthwiseCNN, mnist/random_hp.py); needs settings their network "

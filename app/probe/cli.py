@@ -9,7 +9,7 @@ import sys
 import time
 
 from app import jsonout
-from app.cliargs import add_data_root, add_model_arguments, parse_options, parse_value
+from app.cliargs import add_data_root, add_model_arguments, parse_options, parse_value, seed_value
 from app.errors import AppError, UserError
 
 
@@ -50,9 +50,12 @@ def register(sub, bench) -> None:
                    help="project the features to N dimensions (fitted on the training features only)")
     p.add_argument("--budget-method", default="pca", choices=["pca", "random"],
                    help="pca (default) or a seeded random Gaussian projection")
-    p.add_argument("--seed", type=int, default=0, help="the model, split and head seeds at once (default 0)")
-    p.add_argument("--split-seed", type=int, default=None, help="seed of the subsets and the validation split")
-    p.add_argument("--head-seed", type=int, default=None, help="seed of the head (and of a random projection)")
+    p.add_argument("--seed", type=seed_value, default=0,
+                   help="the model, split and head seeds at once (default 0)")
+    p.add_argument("--split-seed", type=seed_value, default=None,
+                   help="seed of the subsets and the validation split")
+    p.add_argument("--head-seed", type=seed_value, default=None,
+                   help="seed of the head (and of a random projection)")
     p.add_argument("--rerun", type=int, default=None, metavar="RUN_ID",
                    help="rebuild a stored run from its record and run it again (other settings are ignored)")
     p.add_argument("--preset", default=None, metavar="NAME",
@@ -80,7 +83,7 @@ def register(sub, bench) -> None:
     b.add_argument("--test-limit", type=int, default=1000)
     b.add_argument("--weight-decay", type=float, default=1e-3, help="ours: mean CE + wd/2 |W|^2; sklearn C=1/(wd n)")
     b.add_argument("--epochs", type=int, default=100, help="our L-BFGS iterations (at most)")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=seed_value, default=0)
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench_head)
 
@@ -139,10 +142,6 @@ def make_config(args):
 
     if not args.dataset:
         raise UserError("give --dataset (or --rerun RUN_ID)")
-    for flag in ("seed", "model_seed", "split_seed", "head_seed"):  # numpy's and torch's generators take >= 0
-        value = getattr(args, flag, None)
-        if value is not None and value < 0:
-            raise UserError(f"--{flag.replace('_', '-')} {value}: a seed is a whole number of 0 or more")
     args, preset = apply_preset(args)
     spec = spec_from_args(args)
     if args.model_seed is None:

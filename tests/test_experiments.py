@@ -322,3 +322,19 @@ def test_no_executor_is_started_when_every_cell_is_reused(monkeypatch):
         assert list(executors.run(ex, [], 2)) == []
     with pytest.raises(executors.ExecutorError):
         executors.run("nosuch", [], 2)
+
+
+def test_a_train_cell_of_the_old_validation_protocol_is_not_reused():
+    """train's default validation split became the probe's (20%, was 10%): a stored train cell of the old protocol
+    answered under the same key would be a stale number; probe cells keep their keys (their protocol did not move)."""
+    import hashlib
+
+    def old_key(c):
+        blob = json.dumps({"kind": c.kind, "variant": c.variant, "settings": dict(c.settings)}, sort_keys=True,
+                          default=str)
+        return hashlib.sha1(blob.encode()).hexdigest()[:20]
+
+    settings = (("backbone", "simple"), ("dataset", "digits"), ("epochs", 1))
+    train, probe = rc.Cell("t", "train", settings), rc.Cell("p", "probe", settings)
+    assert train.key != old_key(train) and probe.key == old_key(probe)
+    assert rc.Cell("t", "train", settings).key == train.key  # still stable

@@ -24,8 +24,9 @@ SPEC = ModelSpec.make("simple", options={"in_channels": 1, "widths": [8]})
 def test_default_validation_sizes():
     assert TrainConfig("x").resolved_val(20_000) == 5000
     assert TrainConfig("x").resolved_val(60_000) == 5000
-    assert TrainConfig("x").resolved_val(19_999) == 1999
-    assert TrainConfig("x").resolved_val(320) == 32
+    assert TrainConfig("x").resolved_val(19_999) == 4000  # the probe's default (app.data.core.default_val): 20%
+    assert TrainConfig("x").resolved_val(320) == 64
+    assert TrainConfig("x").resolved_val(20, 10) == 10  # one per class where the subset allows it, as the probe
     assert TrainConfig("x", val=0).resolved_val(60_000) == 0
 
 
@@ -37,12 +38,12 @@ def test_epochs_report_val_and_the_test_split_once(tmp_path):
     assert [r.epoch for r in epochs] == [1, 2, 3]
     assert all(r.val_acc is not None for r in epochs)
     assert [r.test_acc is not None for r in epochs] == [False, False, True]
-    assert res.n_val == 32 and res.val_acc == epochs[-1].val_acc and res.test_acc == epochs[-1].test_acc
+    assert res.n_val == 64 and res.val_acc == epochs[-1].val_acc and res.test_acc == epochs[-1].test_acc
     side = json.loads((tmp_path / "p.json").read_text())
-    assert side["val"] == 32 and side["val_accuracy"] == res.val_acc
+    assert side["val"] == 64 and side["val_accuracy"] == res.val_acc
     assert side["test_accuracy"] == res.test_acc == side["accuracy"]
-    # the validation images are carved from the training data: training saw 320 - 32 images
-    assert epochs[0].steps_per_epoch == 5  # ceil(288 / 64)
+    # the validation images are carved from the training data: training saw 320 - 64 images
+    assert epochs[0].steps_per_epoch == 4  # ceil(256 / 64)
 
 
 def test_val_zero_is_allowed_and_recorded(tmp_path):

@@ -64,7 +64,7 @@ def test_frozen_layers_and_bank_kernels_stay_bit_identical(tmp_path):
     others_before = {n: _bytes(p) for n, p in model.named_parameters() if n.startswith("blocks.2.")}
     bn_stats_before = _bytes(model.blocks[1].bn.running_mean)
     cfg = TrainConfig(dataset="toy", epochs=1, optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-3,
-                      batch_size=32, train_limit=160, test_limit=64, max_steps=5)
+                      batch_size=32, train_limit=160, test_limit=64, max_steps=5, val=16)
     seen = []
     result = run_to_end(train(spec, cfg, device="cpu", model=model, data=TOY), seen.append)
     steps = [p.payload for p in seen if isinstance(p.payload, TrainStep) and p.payload.kind == "step"]

@@ -173,9 +173,9 @@ def test_train_prints_the_threads_of_its_steps(tmp_path, capsys, monkeypatch):
             d.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(d / f"{i:03d}.png"), rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
     code = run(["--threads", "1", "train", "--backbone", "simple", "--dataset", f"imagefolder:{root}", "--epochs",
-                "1", "--options", "widths=4,8", "--batch-size", "8", "--out", str(tmp_path / "ck")])
+                "1", "--options", "widths=4,8", "--batch-size", "8", "--val", "4", "--out", str(tmp_path / "ck")])
     out = capsys.readouterr()
     assert code == 0, out.err
     line = [ln for ln in out.out.splitlines() if ln.startswith("threads: ")]
     rep = json.loads(line[0][len("threads: "):])
-    assert rep["adaptive"] is False and rep["threads"] == 1 and rep["steps"] == 5  # 40 images / 8 (forced: fixed)
+    assert rep["adaptive"] is False and rep["threads"] == 1 and rep["steps"] == 5  # 36 images / 8 (forced: fixed)

@@ -23,6 +23,22 @@ class DatasetError(AppError):
     """A dataset could not be loaded; the message names the file and what is wrong with it."""
 
 
+VAL_FIXED = 5000  # validation images when the training subset has at least VAL_LARGE images
+VAL_LARGE = 20000
+VAL_FRACTION = 0.2
+
+
+def default_val(n_train: int, n_classes: int = 0) -> int:
+    """The validation images carved from a training subset of ``n_train`` when the user names none, for the probe and
+    for training alike: 5000 from 20000 up, else 20% (at least one per class where the subset allows it, and always
+    leaving training images)."""
+    if n_train >= VAL_LARGE:
+        return VAL_FIXED
+    v = int(round(VAL_FRACTION * n_train))
+    v = max(v, min(n_classes, n_train // 2))
+    return max(0, min(v, n_train - 1))
+
+
 @dataclass(frozen=True)
 class ArrayDataset:
     name: str

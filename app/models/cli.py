@@ -222,7 +222,7 @@ def register(sub, bench) -> None:
     pt.add_argument("--test-limit", type=int, default=None, help="use a seeded subset of N test images")
     pt.add_argument("--val", type=int, default=None,
                     help="validation images carved (seeded, stratified) from the training data; default 5000 for "
-                         "datasets of 20,000+ training images, else 10%%; 0: none")
+                         "datasets of 20,000+ training images, else 20%% (as probe); 0: none")
     pt.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps in total")
     pt.add_argument("--seed", type=seed_value, default=0,
                     help="the data seed (subsets, validation split, shuffles, augmentation) and, unless --model-seed "

@@ -2,9 +2,9 @@
 
     result = run_to_end(train(spec, TrainConfig(dataset="mnist", epochs=2, out="runs/simple_mnist")))
 
-Protocol: a seeded validation split (``TrainConfig.val`` images; default 5000 for datasets of at least 20,000
-training images, else 10% of the training set; 0 allowed and recorded) is carved from the training data with
-``ArrayDataset.split_off(val, seed)``; every epoch reports train and validation accuracy; the test split is
+Protocol: a seeded validation split (``TrainConfig.val`` images; default ``app.data.core.default_val``, the
+probe's: 5000 for datasets of at least 20,000 training images, else 20%; 0 allowed and recorded) is carved from the
+training data with ``ArrayDataset.split_off(val, seed)``; every epoch reports train and validation accuracy; the test split is
 evaluated once, at the end. Subsets (``train_limit``/``test_limit``) use the same ``seed`` (the data seed; the
 model's own seed is ``ModelSpec.seed``).
 
@@ -53,8 +53,6 @@ class TrainError(ModelError):
     """Training cannot start or continue (nothing to train, bad resume file ...)."""
 
 
-BIG_TRAIN_SET = 20_000
-BIG_VAL = 5000
 
 
 @dataclass(frozen=True)
@@ -74,7 +72,7 @@ class TrainConfig:
     out: str | None = None  # checkpoint path stem (written every epoch)
     resume: str | None = None  # a checkpoint written by train (its .state.pt beside it)
     max_steps: int | None = None  # stop after this many steps in total (tests, quick looks)
-    val: int | None = None  # validation images carved from the training data (None: 5000 / 10%; 0: none)
+    val: int | None = None  # validation images carved from the training data (None: 5000 / 20%, default_val; 0: none)
 
     def resolved_lr(self) -> float:
         return float(self.lr if self.lr is not None else (0.05 if self.optimizer == "sgd" else 1e-3))
@@ -82,10 +80,12 @@ class TrainConfig:
     def resolved_wd(self) -> float:
         return float(self.weight_decay if self.weight_decay is not None else (5e-4 if self.optimizer == "sgd" else 0.05))
 
-    def resolved_val(self, n_train: int) -> int:
+    def resolved_val(self, n_train: int, n_classes: int = 0) -> int:
         if self.val is not None:
             return int(self.val)
-        return BIG_VAL if n_train >= BIG_TRAIN_SET else n_train // 10
+        from app.data.core import default_val
+
+        return default_val(n_train, n_classes)
 
     def check(self) -> None:
         if self.epochs < 1:
@@ -205,7 +205,7 @@ def _load_data(cfg: TrainConfig, data: tuple | None):
     if len(test_ds.classes) != len(train_ds.classes):
         raise TrainError(f"{cfg.dataset}: the train split has {len(train_ds.classes)} classes but the test split "
                          f"{len(test_ds.classes)}")
-    n_val = cfg.resolved_val(len(train_ds))
+    n_val = cfg.resolved_val(len(train_ds), len(train_ds.classes))
     if n_val >= len(train_ds):
         raise TrainError(f"a validation split of {n_val} images leaves nothing to train on ({cfg.dataset} has "
                          f"{len(train_ds)} training images); use --val with a smaller number or 0")

@@ -14,6 +14,7 @@ from typing import Any
 
 from app import paths
 from app.data import ArrayDataset
+from app.data.core import default_val  # noqa: F401  (the probe's default validation size; re-exported)
 from app.errors import AppError
 from app.models.build import build
 from app.models.inputs import InputSpec, dataset_stats, input_spec
@@ -24,9 +25,6 @@ from app.probe.config import HEAD_DEFAULTS, HEADS, TTA, ProbeConfig, _jsonable, 
 from app.probe.selection import HYPER
 
 BUDGET_METHODS = ("pca", "random")
-VAL_FIXED = 5000  # validation images when the training subset has at least VAL_LARGE images
-VAL_LARGE = 20000
-VAL_FRACTION = 0.2
 
 
 class ProbeSettingsError(AppError, ValueError):
@@ -132,16 +130,6 @@ def effective_spec(spec: ModelSpec, dataset: ArrayDataset, defaults: dict | None
     if not changed:
         return spec
     return dataclasses.replace(spec, options=tuple(sorted(opts.items())))
-
-
-def default_val(n_train: int, n_classes: int = 0) -> int:
-    """Validation images for a training subset of ``n_train``: 5000 from 20000 up, else 20% (at least one per class
-    where the subset allows it, and always leaving training images)."""
-    if n_train >= VAL_LARGE:
-        return VAL_FIXED
-    v = int(round(VAL_FRACTION * n_train))
-    v = max(v, min(n_classes, n_train // 2))
-    return max(0, min(v, n_train - 1))
 
 
 def absolute_dataset(name: str) -> str:

@@ -157,6 +157,45 @@ def test_the_window_fits_a_small_screen_whatever_a_workspace_holds(qtbot, window
     assert holder.horizontalScrollBar().maximum() > 0  # the rest of the panes is a scroll away
 
 
+def test_the_probe_reflows_its_columns_into_tabs_on_a_narrow_window(qtbot, window, monkeypatch):
+    """Its three columns need ~1,240 px: at 1024 px the results column was a sideways scroll away and the dataset's
+    buttons were cut ("Da...r..."). Narrow, the dataset and the models/settings columns are two tabs beside the
+    results; wide again, three columns as they were, and the run and the remembered layout unharmed."""
+    started = _blocking_probe(monkeypatch)
+    win = window("probe", size=(1024, 700))
+    qtbot.waitUntil(lambda: hasattr(win.probe, "reflow"), timeout=20_000)
+    ws = win.probe
+    qtbot.waitUntil(lambda: ws.reflow.narrow, timeout=5000)
+    holder = win.tabs.currentWidget()
+    qtbot.wait(50)
+    assert holder.horizontalScrollBar().maximum() == 0  # nothing a sideways scroll away
+    assert ws.splitter.count() == 2 and ws.reflow.tabs.count() == 2
+    assert ws.reflow.tabs.tabText(1) == "2 · Models and probe"
+    assert _clipped(ws.browser) == []  # the dataset's row fits its tab
+    right = ws.splitter.widget(1)
+    assert right.width() >= right.minimumSizeHint().width()
+    saved = ws.settings.value("probe/splitter")
+    ws.reflow.tabs.setCurrentIndex(1)
+    qtbot.wait(50)
+    assert ws.train_btn.isVisible() and _clipped(ws.run_panel) == []  # the run box below the scrolled settings
+    ws.models.set_checked(["simple (random)"])
+    qtbot.mouseClick(ws.train_btn, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: started == ["simple (random)"], timeout=5000)
+    ws.cancel()
+    qtbot.waitUntil(lambda: ws.train_btn.isEnabled(), timeout=5000)
+    ws._save_settings()
+    assert ws.settings.value("probe/splitter") == saved  # the wide layout is what is remembered
+    win.resize(1600, 1000)
+    qtbot.waitUntil(lambda: not ws.reflow.narrow, timeout=5000)
+    assert ws.splitter.count() == 3 and not ws.reflow.tabs.isVisible()
+    assert [ws.splitter.widget(i) for i in range(2)] == list(ws.reflow.columns)
+    assert all(w.isVisible() and w.width() >= w.minimumSizeHint().width() for w in ws.reflow.columns)
+    assert holder.horizontalScrollBar().maximum() == 0
+    win.resize(1250, 800)  # between the limit and the limit + margin: stays as it is (no flicker at the edge)
+    qtbot.wait(50)
+    assert not ws.reflow.narrow
+
+
 def test_small_truths_in_models_and_probe(qtbot, window):
     import numpy as np
 

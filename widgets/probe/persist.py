@@ -38,7 +38,8 @@ def save(s: QSettings, dataset: str, browser: Any, checked: list[str], splitter:
     s.setValue("probe/dataset", dataset)
     s.setValue("probe/subset", int(browser.subset_size or 0))
     s.setValue("probe/models", json.dumps(checked))
-    s.setValue("probe/splitter", splitter.saveState())
+    if splitter is not None:  # None: the columns are reflowed into tabs (a narrow window); the wide layout is kept
+        s.setValue("probe/splitter", splitter.saveState())
     probe_settings.save(s)
 
 

@@ -2,7 +2,8 @@
 
 Left: the dataset (browser with samples and class counts, subset size). Middle: the models to probe (checkable,
 each tagged random / hand-designed / trained), the probe settings, the run box. Right: live training curves, the
-selected run's results, the comparison over runs, and the stored history below.
+selected run's results, the comparison over runs, and the stored history below. On a window too narrow for the
+three (below ~1,240 px), left and middle are two tabs of one column (``widgets.common.reflow.Reflow``).
 
 Runs go through ``widgets.probe.runner.ProbeQueue``: one worker at a time, each storing its finished run in the
 history from the worker thread; the views read typed ``RunView`` records (``widgets.probe.model``).
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import QGroupBox, QLabel, QSplitter, QTabWidget, QVBoxLay
 from app.probe.caveats import views_caveat
 from app.probe.config import HEADS, POOLINGS, ProbeConfig
 from app.session import Session
+from widgets.common.reflow import Reflow
 from widgets.common.turns import Turns
 from widgets.common.vscroll import VerticalScroll
 from widgets.common.worker import WorkerPool
@@ -98,9 +100,14 @@ class ProbeWorkspace(QWidget):
         mid.setContentsMargins(0, 0, 0, 0)
         mid.addWidget(models_box, 3)
         mid.addWidget(probe_box, 0)
-        mid.addWidget(self.run_panel, 0)
-        # a short window scrolls the column instead of squeezing the probe's form rows into each other
-        self.middle_scroll = middle_scroll = VerticalScroll(middle)
+        # a short window scrolls the models and settings instead of squeezing the probe's form rows into each other;
+        # the run box stays below them, in view (Train within reach at any height)
+        self.middle_scroll = VerticalScroll(middle)
+        self.middle_column = middle_column = QWidget()
+        col = QVBoxLayout(middle_column)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.addWidget(self.middle_scroll, 1)
+        col.addWidget(self.run_panel, 0)
         yield
         self.tabs = QTabWidget()
         self.gallery = GalleryLoader(self.pool, self.results, self)
@@ -123,15 +130,19 @@ class ProbeWorkspace(QWidget):
         self.browser = browser
         yield  # issue 14: the browser (a plot, its samples view) and the wiring below were one step of 45-75 ms
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        for i, w in enumerate((data_box, middle_scroll, right)):
+        for i, w in enumerate((data_box, middle_column, right)):
             self.splitter.addWidget(w)
             self.splitter.setStretchFactor(i, 1 if i == 2 else 0)
         self.splitter.setSizes([360, 320, 720])
         self.splitter.setChildrenCollapsible(False)
-        data_box.setMinimumWidth(260)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(self.splitter)
+        # a narrow window (below ~1,230 px): the dataset and the models/settings columns become two tabs
+        self.reflow = Reflow(self, self.splitter, (data_box, middle_column), ("1 · Dataset", "2 · Models and probe"),
+                             ("The dataset, its samples and class counts, the subset size",
+                              "The models to probe, the probe's settings and the Train button"))
+        self.reflow.changed.connect(lambda tabs: data_box.setTitle("" if tabs else "1 · Dataset"))  # the tab says it
 
         self.train_btn.clicked.connect(self.train)
         self.cancel_btn.clicked.connect(self.cancel)
@@ -196,7 +207,7 @@ class ProbeWorkspace(QWidget):
     def _save_settings(self) -> None:
         if not self._restoring:
             persist.save(self.settings, self.dataset_name(), self.browser, self.models.checked_labels(),
-                         self.splitter, self.probe_settings)
+                         None if self.reflow.narrow else self.splitter, self.probe_settings)
 
     # --- state helpers ----------------------------------------------------------------------------------------
     def dataset_name(self) -> str:

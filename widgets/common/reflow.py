@@ -1,11 +1,13 @@
-"""Two side-by-side columns of a splitter that become two tabs of one column when their host is too narrow for both.
+"""Layouts that change shape when their workspace is too narrow for them, instead of widening the window.
 
-The Probe workspace's three columns (dataset, models and settings, results) need about 1,230 pixels; on a 1,024 or
-1,280 pixel laptop screen the window scrolled sideways and the results column was cut off. ``Reflow`` watches the
-host's width: below what the splitter's columns need side by side, the first two move into a ``QTabWidget`` in the
-splitter's first place ("1 · Dataset" | "2 · Models and probe"); once the host is wide enough again (plus a margin,
-so that a width near the limit does not flip back and forth), they go back to their own places with the sizes they
-had. The widgets move, nothing is rebuilt: their state and signal connections stay as they are.
+A workspace sits in a tab that scrolls it (``widgets.tab_holder.TabHolder``): whatever it needs beyond the window is
+a sideways scroll away, and on a 1,024 or 1,280 pixel laptop screen the right-hand columns were cut off. A
+``WidthWatch`` compares the width the workspace can have (its scroll area's viewport) with what the wide layout
+needs, and switches to the narrow layout below it and back once there is room again (plus a margin, so that a width
+near the limit does not flip back and forth). Widgets move, nothing is rebuilt: their state and connections stay.
+
+``Reflow``: two side-by-side columns of a splitter become two tabs of one column (the Probe's dataset and
+models/settings columns; the wide layout needs ~1,240 px).
 """
 
 from __future__ import annotations
@@ -14,34 +16,26 @@ from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtWidgets import QAbstractScrollArea, QSplitter, QTabWidget, QWidget
 
 
-class Reflow(QObject):
-    changed = Signal(bool)  # True: the two columns are tabs now
+class WidthWatch(QObject):
+    """Calls ``set_narrow(True)`` when the host's available width drops below ``need()``, ``set_narrow(False)`` when
+    it is at least ``need() + MARGIN`` again. Subclasses say what they need and how they change."""
 
-    MARGIN = 40  # pixels past the limit before the columns go back side by side
+    changed = Signal(bool)  # True: the narrow layout now
 
-    def __init__(self, host: QWidget, splitter: QSplitter, columns: tuple[QWidget, QWidget],
-                 titles: tuple[str, str], tips: tuple[str, str] = ("", "")) -> None:
+    MARGIN = 40  # pixels past the limit before the wide layout comes back
+
+    def __init__(self, host: QWidget) -> None:
         super().__init__(host)
-        self.host, self.splitter, self.columns = host, splitter, columns
-        self.tabs = QTabWidget(host)
-        self.tabs.setObjectName("reflowTabs")
-        self.tabs.hide()
-        self.titles, self.tips = titles, tips
+        self.host = host
         self.narrow = False
-        self._wide_sizes: list[int] | None = None
         self._watched: QWidget | None = None  # the viewport of the scroll area the host sits in, if any
         host.installEventFilter(self)
 
     def need(self) -> int:
-        """The host width the columns need side by side: each one's least width, the handles, the host's margins."""
-        widths = [c.minimumSizeHint().width() for c in self.columns]
-        rest = [self.splitter.widget(i) for i in range(self.splitter.count())]
-        widths += [w.minimumSizeHint().width() for w in rest if w not in self.columns and w is not self.tabs]
-        m = self.host.contentsMargins()
-        lay = self.host.layout()
-        lm = lay.contentsMargins() if lay is not None else m
-        handles = self.splitter.handleWidth() * (len(widths) - 1)
-        return sum(widths) + handles + lm.left() + lm.right() + m.left() + m.right()
+        raise NotImplementedError
+
+    def set_narrow(self, narrow: bool) -> None:
+        raise NotImplementedError
 
     def available(self) -> int:
         """The width the host can have: its own, or less where it sits in a scroll area (the window's tabs scroll
@@ -71,13 +65,43 @@ class Reflow(QObject):
     def fit(self, width: int) -> None:
         need = self.need()
         if not self.narrow and width < need:
-            self.set_narrow(True)
+            self._switch(True)
         elif self.narrow and width >= need + self.MARGIN:
-            self.set_narrow(False)
+            self._switch(False)
+
+    def _switch(self, narrow: bool) -> None:
+        if narrow != self.narrow:
+            self.set_narrow(narrow)
+            self.narrow = narrow
+            self.changed.emit(narrow)
+
+
+class Reflow(WidthWatch):
+    """Below what the splitter's columns need side by side, its first two columns move into a ``QTabWidget`` in the
+    splitter's first place; wide again, they go back to their own places with the sizes they had."""
+
+    def __init__(self, host: QWidget, splitter: QSplitter, columns: tuple[QWidget, QWidget],
+                 titles: tuple[str, str], tips: tuple[str, str] = ("", "")) -> None:
+        super().__init__(host)
+        self.splitter, self.columns = splitter, columns
+        self.tabs = QTabWidget(host)
+        self.tabs.setObjectName("reflowTabs")
+        self.tabs.hide()
+        self.titles, self.tips = titles, tips
+        self._wide_sizes: list[int] | None = None
+
+    def need(self) -> int:
+        """The host width the columns need side by side: each one's least width, the handles, the host's margins."""
+        widths = [c.minimumSizeHint().width() for c in self.columns]
+        rest = [self.splitter.widget(i) for i in range(self.splitter.count())]
+        widths += [w.minimumSizeHint().width() for w in rest if w not in self.columns and w is not self.tabs]
+        m = self.host.contentsMargins()
+        lay = self.host.layout()
+        lm = lay.contentsMargins() if lay is not None else m
+        handles = self.splitter.handleWidth() * (len(widths) - 1)
+        return sum(widths) + handles + lm.left() + lm.right() + m.left() + m.right()
 
     def set_narrow(self, narrow: bool) -> None:
-        if narrow == self.narrow:
-            return
         first, second = self.columns
         if narrow:
             self._wide_sizes = self.splitter.sizes()
@@ -100,5 +124,3 @@ class Reflow(QObject):
                 self.splitter.setStretchFactor(i, 0)
             if self._wide_sizes and len(self._wide_sizes) == self.splitter.count():
                 self.splitter.setSizes(self._wide_sizes)
-        self.narrow = narrow
-        self.changed.emit(narrow)

@@ -40,7 +40,9 @@ class BankPanel(QWidget):
         lay.addLayout(row)
         self._row_index = lay.count()  # the generator panel goes here (``insert``)
 
-        lay.addWidget(QLabel("Bank view: click a kernel to edit it (dark frame = frozen)"))
+        view_label = QLabel("Bank view: click a kernel to edit it (dark frame = frozen)")
+        view_label.setWordWrap(True)  # a narrow window wraps it instead of widening the column
+        lay.addWidget(view_label)
         self.bank_view = ImageView(tooltip="Each kernel on a blue-white-red scale around zero (RGB kernels in "
                                            "colour). Click to select; orange = selected, dark frame = frozen.")
         self.bank_view.setMinimumHeight(180)

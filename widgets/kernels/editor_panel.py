@@ -79,6 +79,7 @@ class EditorPanel(QGroupBox):
         self.grid.cursorMoved.connect(self._on_cursor)
         lay.addWidget(self.grid, 1)
         self.cell_label = QLabel()
+        self.cell_label.setWordWrap(True)  # a narrow window wraps it instead of widening the column
         lay.addWidget(self.cell_label)
 
     # --- showing --------------------------------------------------------------------------------------------

@@ -45,7 +45,9 @@ class ResponsePanel(QWidget):
                                                "to select its kernel.")
         self.response_view.clicked.connect(lambda x, y: self._click(x, y, "responses"))
         lay.addWidget(self.response_view, 3)
-        lay.addWidget(QLabel("Frequency response |FFT| (centre = DC, bright = passes)"))
+        fft_label = QLabel("Frequency response |FFT| (centre = DC, bright = passes)")
+        fft_label.setWordWrap(True)  # a narrow window wraps it instead of widening the column
+        lay.addWidget(fft_label)
         self.fft_view = ImageView(tooltip="Magnitude of each kernel's 2-D FFT (zero-padded to 32x32, fftshifted)")
         self.fft_view.clicked.connect(lambda x, y: self._click(x, y, "fft"))
         lay.addWidget(self.fft_view, 2)

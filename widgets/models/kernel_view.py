@@ -35,11 +35,11 @@ class KernelPanel(QFrame):
         self.source.setToolTip("Which model to show: the builder's current model, a reference model or a model "
                                "of the session")
         self.source.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.source.setMinimumContentsLength(18)
+        self.source.setMinimumContentsLength(11)  # wider where there is room; a narrow window elides the name
         self.layer = QComboBox()
         self.layer.setToolTip("Which conv layer's kernels to show (same layer on both sides when it exists)")
         self.layer.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.layer.setMinimumContentsLength(16)
+        self.layer.setMinimumContentsLength(9)
         top = QHBoxLayout()
         top.addWidget(self.title)
         top.addWidget(self.source, 2)
@@ -65,6 +65,9 @@ class KernelPanel(QFrame):
         self.info = reserve_lines(QLabel(" "), 2)  # the layer's line, two lines with a note: the mosaic holds still
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.bar = QLabel()
+        self.bar.setMinimumWidth(80)  # the 220 px scale is drawn scaled into what there is (a narrow window)
+        self.bar.setScaledContents(True)
+        self.bar.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.bar.setToolTip("Colour scale: blue negative, white zero, red positive (RGB kernels: grey is zero)")
         self.lo = QLabel("")
         self.hi = QLabel("")

@@ -157,11 +157,13 @@ def test_the_window_fits_a_small_screen_whatever_a_workspace_holds(qtbot, window
     assert holder.horizontalScrollBar().maximum() > 0  # the rest of the panes is a scroll away
 
 
-@pytest.mark.parametrize("name", ["kernels", "models", "probe", "experiments", "insight"])
+@pytest.mark.parametrize("name", ["kernels", "models", "live", "probe", "experiments", "insight"])
 def test_a_1024_px_window_shows_the_whole_workspace_without_a_sideways_scroll(qtbot, window, name):
-    """Kernels needed 1,090 px (three one-line labels: "Bank view: ...", the cell readout, "Frequency response ...")
-    and Models 1,213 (each kernel panel's two combos held 18 and 16 characters, its colour bar 220 px): their right
-    columns were cut at 1024 px. Live is not in the list: its panes are the user's choice (three need ~1,220 px)."""
+    """Kernels needed 1,090 px (three one-line labels: "Bank view: ...", the cell readout, "Frequency response ..."),
+    Models 1,213 (each kernel panel's two combos held 18 and 16 characters, its colour bar 220 px), Live 1,217 with its
+    three first panes (a one-row tool bar of 1,167 px; each pane's combos and spin boxes): their right columns were
+    cut at 1024 px. Nor does a workspace scroll up and down at 700 px: the tab sized Live to its preferred height for
+    the width (the wrapping tool bar), 716 px on a 647 px viewport."""
     win = window(name, size=(1024, 700))
     ws = win.workspaces[name]
     win.wait_ready(20_000)
@@ -169,6 +171,7 @@ def test_a_1024_px_window_shows_the_whole_workspace_without_a_sideways_scroll(qt
     qtbot.wait(300)
     assert ws.minimumSizeHint().width() <= holder.viewport().width(), (ws.minimumSizeHint(), holder.viewport().width())
     assert holder.horizontalScrollBar().maximum() == 0
+    assert holder.verticalScrollBar().maximum() == 0 and ws.height() == holder.viewport().height()
 
 
 def test_the_probe_reflows_its_columns_into_tabs_on_a_narrow_window(qtbot, window, monkeypatch):
@@ -356,3 +359,28 @@ def test_the_preloader_takes_a_preferred_workspace_next():
     p.prefer("nothing")
     assert p.order == ["kernels", "probe", "models", "live"]
     assert [p._next(), p._next(), p._next(), p._next()] == ["probe", "models", "live", None]
+
+
+def test_a_flow_layout_wraps_its_groups_onto_a_second_row_only_when_the_first_is_full(qtbot):
+    from PySide6.QtCore import QRect
+    from PySide6.QtWidgets import QWidget
+
+    from widgets.common.flow import FlowLayout, flow_group
+
+    host = QWidget()
+    qtbot.addWidget(host)
+    flow = FlowLayout(host, spacing=10)
+    groups = [flow_group(QPushButton(f"button {i}")) for i in range(3)]
+    for g in groups:
+        g.setFixedSize(100, 20)
+        flow.addWidget(g)
+    flow.setGeometry(QRect(0, 0, 320, 100))  # 100 + 10 + 100 + 10 + 100 = 320: one row
+    assert [g.geometry().topLeft().toTuple() for g in groups] == [(0, 0), (110, 0), (220, 0)]
+    assert flow.heightForWidth(320) == 20 and flow.sizeHint().toTuple() == (320, 20)
+    flow.setGeometry(QRect(0, 0, 319, 100))  # a pixel short: the third group on the next row
+    assert [g.geometry().topLeft().toTuple() for g in groups] == [(0, 0), (110, 0), (0, 30)]
+    assert flow.heightForWidth(319) == 50 and flow.heightForWidth(100) == 80
+    assert flow.minimumSize().toTuple() == (100, 20)  # the widest group: never narrower than that
+    groups[1].hide()
+    flow.setGeometry(QRect(0, 0, 210, 100))
+    assert groups[2].geometry().topLeft().toTuple() == (110, 0)  # a hidden group takes no room

@@ -8,6 +8,15 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 
+class _Column(QVBoxLayout):
+    """The holder's layout, which tells the scroll area it has no height-for-width: a scroll area then sizes the
+    workspace to the viewport (or to its least size), where it would size it to the workspace's *preferred* height
+    for the width (a wrapping label or tool bar anywhere in it: Live's 630 px mosaics on a 647 px viewport scrolled)."""
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt's name)
+        return False
+
+
 class TabHolder(QScrollArea):
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -15,7 +24,7 @@ class TabHolder(QScrollArea):
         self.setFrameShape(QFrame.Shape.NoFrame)
         inner = QWidget()
         self.setWidget(inner)
-        self._lay = QVBoxLayout(inner)
+        self._lay = _Column(inner)
         self._lay.setContentsMargins(0, 0, 0, 0)
         placeholder = QLabel(f"Loading {title}...")
         placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)

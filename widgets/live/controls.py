@@ -8,10 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QPushButton, QSpinBox, QWidget
 
 from app.imaging import colormaps
 from app.live.sources import SourceConfig
+from widgets.common.flow import FlowLayout, flow_group
 from widgets.common.settings import read_int
 
 SOURCES = [
@@ -35,9 +36,7 @@ def to_hw(text: str) -> tuple[int, int]:
 class LiveControls(QWidget):
     def __init__(self, max_panes: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        bar = QHBoxLayout(self)
-        bar.setContentsMargins(0, 0, 0, 0)
-        bar.setSpacing(4)
+        bar = FlowLayout(self, spacing=10)  # its groups take two rows on a narrow window instead of widening it
         self.paths: dict[str, str] = {"video": "", "image": ""}
         self.source_combo = QComboBox()
         for key, text, tip in SOURCES:
@@ -85,17 +84,11 @@ class LiveControls(QWidget):
         self.add_btn = QPushButton("Add pane")
         self.add_btn.setToolTip(f"Show another model side by side (up to {max_panes})")
 
-        for w in (QLabel("Source"), self.source_combo, self.camera_spin, self.res_combo, self.dataset_combo,
-                  self.open_btn, self.path_label):
-            bar.addWidget(w)
-        bar.addSpacing(10)
-        for w in (self.play_btn, self.step_btn, self.snap_btn, self.rec_btn):
-            bar.addWidget(w)
-        bar.addSpacing(10)
-        for w in (QLabel("Colours"), self.cmap_combo, QLabel("Contrast"), self.contrast_combo,
-                  QLabel("Model input"), self.size_combo):
-            bar.addWidget(w)
-        bar.addStretch(1)
+        bar.addWidget(flow_group(QLabel("Source"), self.source_combo, self.camera_spin, self.res_combo,
+                                 self.dataset_combo, self.open_btn, self.path_label))
+        bar.addWidget(flow_group(self.play_btn, self.step_btn, self.snap_btn, self.rec_btn))
+        bar.addWidget(flow_group(QLabel("Colours"), self.cmap_combo, QLabel("Contrast"), self.contrast_combo,
+                                 QLabel("Model input"), self.size_combo))
         bar.addWidget(self.add_btn)
 
     # --- state --------------------------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ class InputPane(QFrame):
         self.caption.setStyleSheet("font-weight: bold;")
         self.caption.setVisible(False)
         lay.addWidget(self.caption)
-        self.info = QLabel(" ")  # one line from the start: the rates' first text moves nothing
+        # two lines reserved from the start: the rates' first text, or a narrow window wrapping them, moves nothing
+        self.info = reserve_lines(QLabel(" "), 2)
         lay.addWidget(self.info)
 
     def show_frame(self, lf) -> None:

@@ -8,8 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QMenu, QSpinBox, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QMenu, QSizePolicy, QSpinBox, QToolButton,
+                               QVBoxLayout, QWidget)
 
 from app.live.config import PaneConfig, PaneResult
 from app.models.spec import ModelSpec
@@ -50,7 +50,7 @@ class PaneWidget(QFrame):
         self.model_combo = QComboBox()
         self.model_combo.setToolTip("The network this pane shows (random, hand-designed or trained)")
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_combo.setMinimumContentsLength(14)
+        self.model_combo.setMinimumContentsLength(7)  # wider where there is room; a narrow window elides
         self.remove_btn = QToolButton()
         self.remove_btn.setText("✕")
         self.remove_btn.setToolTip("Remove this pane")
@@ -79,6 +79,8 @@ class PaneWidget(QFrame):
         self.layer_combo = QComboBox()
         self.layer_combo.setToolTip("The layer whose feature maps are shown (deeper layers cost more time)")
         self.layer_combo.addItem("(loading…)")
+        self.layer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.layer_combo.setMinimumContentsLength(6)
         self.per_page_spin = QSpinBox()
         self.per_page_spin.setRange(ALL, 4096)
         self.per_page_spin.setSpecialValueText("all maps")
@@ -89,12 +91,15 @@ class PaneWidget(QFrame):
         self.page_spin.setRange(1, 1)
         self.page_spin.setPrefix("page ")
         self.page_spin.setToolTip("Channel page (PgUp/PgDn on the spin box)")
+        # down to its least width on a narrow window (its hint holds "4096 maps"; the page box keeps its own)
+        self.per_page_spin.setSizePolicy(QSizePolicy.Policy.Preferred, self.per_page_spin.sizePolicy().verticalPolicy())
         row.addWidget(self.layer_combo, 1)
         row.addWidget(self.per_page_spin)
         row.addWidget(self.page_spin)
         lay.addLayout(row)
         self.page_label = QLabel("")
         self.page_label.setStyleSheet("color: #555;")
+        self.page_label.setWordWrap(True)  # a narrow pane wraps it instead of widening the window
         lay.addWidget(self.page_label)
 
         mid = QHBoxLayout()
@@ -121,6 +126,11 @@ class PaneWidget(QFrame):
         lay.addWidget(self.info)
 
         self.set_choices(choices)
+        # a narrow window elides the names: the tooltips hold them whole
+        for combo in (self.model_combo, self.layer_combo):
+            tip = combo.toolTip()
+            combo.currentTextChanged.connect(lambda text, c=combo, t=tip: c.setToolTip(f"{text}\n\n{t}" if text else t))
+            combo.setToolTip(f"{combo.currentText()}\n\n{tip}" if combo.currentText() else tip)
         self.model_combo.currentIndexChanged.connect(self._on_model)
         self.layer_combo.currentIndexChanged.connect(self._on_layer)
         self.page_spin.valueChanged.connect(self._on_page)

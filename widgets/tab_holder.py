@@ -7,12 +7,15 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
+from widgets.common.qt_override import qt_override
+
 
 class _Column(QVBoxLayout):
     """The holder's layout, which tells the scroll area it has no height-for-width: a scroll area then sizes the
     workspace to the viewport (or to its least size), where it would size it to the workspace's *preferred* height
     for the width (a wrapping label or tool bar anywhere in it: Live's 630 px mosaics on a 647 px viewport scrolled)."""
 
+    @qt_override
     def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt's name)
         return False
 

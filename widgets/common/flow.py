@@ -7,6 +7,8 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
 from PySide6.QtWidgets import QLayout, QLayoutItem, QSizePolicy, QWidget
 
+from widgets.common.qt_override import qt_override
+
 
 class FlowLayout(QLayout):
     def __init__(self, parent: QWidget | None = None, spacing: int = 4) -> None:
@@ -16,31 +18,40 @@ class FlowLayout(QLayout):
         self.setContentsMargins(0, 0, 0, 0)
 
     # --- QLayout's interface ------------------------------------------------------------------------------------
+    @qt_override
     def addItem(self, item: QLayoutItem) -> None:  # noqa: N802 (Qt's name)
         self._items.append(item)
 
+    @qt_override
     def count(self) -> int:
         return len(self._items)
 
+    @qt_override
     def itemAt(self, index: int) -> QLayoutItem | None:  # noqa: N802
         return self._items[index] if 0 <= index < len(self._items) else None
 
+    @qt_override
     def takeAt(self, index: int) -> QLayoutItem | None:  # noqa: N802
         return self._items.pop(index) if 0 <= index < len(self._items) else None
 
+    @qt_override
     def expandingDirections(self) -> Qt.Orientation:  # noqa: N802
         return Qt.Orientation(0)
 
+    @qt_override
     def hasHeightForWidth(self) -> bool:  # noqa: N802
         return True
 
+    @qt_override
     def heightForWidth(self, width: int) -> int:  # noqa: N802
         return self._place(QRect(0, 0, width, 0), move=False)
 
+    @qt_override
     def setGeometry(self, rect: QRect) -> None:  # noqa: N802
         super().setGeometry(rect)
         self._place(rect, move=True)
 
+    @qt_override
     def sizeHint(self) -> QSize:  # noqa: N802
         """One row of everything (what it takes where there is room)."""
         shown = [i for i in self._items if not i.isEmpty()]
@@ -49,6 +60,7 @@ class FlowLayout(QLayout):
         m = self.contentsMargins()
         return QSize(w + m.left() + m.right(), h + m.top() + m.bottom())
 
+    @qt_override
     def minimumSize(self) -> QSize:  # noqa: N802
         size = QSize()
         for item in self._items:

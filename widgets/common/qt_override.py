@@ -34,7 +34,8 @@ from typing import Callable
 #: exception, the base class's implementation runs instead (and its result is returned).
 RETURNING = frozenset({"sizeHint", "minimumSizeHint", "event", "eventFilter", "viewportEvent", "boundingRect",
                        "heightForWidth", "hasHeightForWidth", "shape", "itemChange", "done", "reject",
-                       "rowCount", "columnCount"})
+                       "rowCount", "columnCount", "count", "itemAt", "takeAt", "expandingDirections",
+                       "minimumSize"})
 
 #: The reports so far, newest last ("Class.method: ExceptionType: message"); at most ``KEEP``.
 caught: list[str] = []
@@ -88,7 +89,7 @@ def _fallback(self, wrapper, name: str, args: tuple):
             from PySide6.QtCore import QRectF
 
             return QRectF()
-        if name in ("rowCount", "columnCount"):  # a table model's (pure virtual): an empty table
+        if name in ("rowCount", "columnCount", "count"):  # a table model's or a layout's (pure virtual): empty
             return 0
         return False if name in ("event", "eventFilter", "viewportEvent", "hasHeightForWidth") else None
 
@@ -100,6 +101,9 @@ CALLBACKS = frozenset({"event", "eventFilter", "sizeHint", "minimumSizeHint", "p
 #: An item model's methods its views call back (only for ``QAbstractItemModel`` subclasses: ``QGraphicsItem.data``,
 #: for one, is no callback).
 MODEL_CALLBACKS = frozenset({"data", "headerData", "rowCount", "columnCount", "flags", "index", "parent", "sort"})
+#: A layout's methods Qt calls back (only for ``QLayout`` subclasses, such as ``widgets.common.flow.FlowLayout``).
+LAYOUT_CALLBACKS = frozenset({"addItem", "count", "itemAt", "takeAt", "expandingDirections", "setGeometry",
+                              "minimumSize", "sizeHint", "heightForWidth", "hasHeightForWidth"})
 
 
 def is_qt_virtual(cls: type, name: str) -> bool:
@@ -111,6 +115,11 @@ def is_qt_virtual(cls: type, name: str) -> bool:
         from PySide6.QtCore import QAbstractItemModel
 
         return issubclass(cls, QAbstractItemModel)
+    if name in LAYOUT_CALLBACKS:
+        from PySide6.QtWidgets import QLayout
+
+        if issubclass(cls, QLayout):
+            return True
     if not (name.endswith("Event") or name in CALLBACKS):
         return False
     return any(c.__module__.startswith("PySide6") and name in vars(c) for c in cls.__mro__[1:])

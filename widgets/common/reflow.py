@@ -15,6 +15,8 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtWidgets import QAbstractScrollArea, QSplitter, QTabWidget, QWidget
 
+from widgets.common.qt_override import qt_override
+
 
 class WidthWatch(QObject):
     """Calls ``set_narrow(True)`` when the host's available width drops below ``need()``, ``set_narrow(False)`` when
@@ -51,6 +53,7 @@ class WidthWatch(QObject):
             w = w.parentWidget()
         return None
 
+    @qt_override
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
         kind = event.type()
         if obj is self.host and kind in (QEvent.Type.ParentChange, QEvent.Type.Show):

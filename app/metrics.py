@@ -17,6 +17,11 @@ def ranking(scores: np.ndarray) -> np.ndarray:
     return np.argsort(-scores, axis=1, kind="stable")
 
 
+def top5_text(top5: float | None, n_classes: int) -> str:
+    """"top-5 97.12%", or why there is none ("top-5 n/a (3 classes)": every class is in the top 5)."""
+    return f"top-5 n/a ({n_classes} classes)" if top5 is None else f"top-5 {100 * top5:.2f}%"
+
+
 def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
     scores = np.asarray(scores)
     labels = np.asarray(labels).astype(np.int64)
@@ -49,8 +54,8 @@ def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Metrics:
     top1: float
-    top2: float
-    top5: float
+    top2: float | None  # None with 2 classes or fewer: every image's class is among the top 2 (a trivial 100%)
+    top5: float | None  # None with 5 classes or fewer, the same
     per_class: tuple[float, ...]
     confusion: np.ndarray
     misclassified: np.ndarray
@@ -73,8 +78,8 @@ def evaluate_scores(scores: np.ndarray, labels: np.ndarray, n_classes: int) -> M
     mis_pred.setflags(write=False)
     return Metrics(
         top1=topk_accuracy(scores, labels, 1),
-        top2=topk_accuracy(scores, labels, 2),
-        top5=topk_accuracy(scores, labels, 5),
+        top2=topk_accuracy(scores, labels, 2) if scores.shape[1] > 2 else None,
+        top5=topk_accuracy(scores, labels, 5) if scores.shape[1] > 5 else None,
         per_class=tuple(float(v) for v in per_class_accuracy(cm)),
         confusion=cm,
         misclassified=wrong,

@@ -96,6 +96,6 @@ def test_data_clear_cache(tmp_path, fe_home, capsys):
     capsys.readouterr()
     assert run(["data", "clear-cache"]) == 0
     out = capsys.readouterr().out
-    assert "imagefolder" in out and out.splitlines()[-1].startswith("removed 1 cache file(s)")
+    assert "imagefolder" in out and out.splitlines()[-1].startswith("removed 2 cache file(s)")  # arrays + size
     assert not list((fe_home / "cache" / "imagefolder").glob("*.npz"))
     assert folder.is_dir()

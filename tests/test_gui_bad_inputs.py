@@ -555,7 +555,7 @@ def test_probe_image_folder_with_a_bomb_dangling_link_loop_and_non_utf8_name_loa
     assert "note(s)" in text
     for needle in ("a/bomb.png: 20000x20000 = 400,000,000 pixels is over the image limit",
                    "a/dangling.png: a dangling symlink, skipped", "b/self.png: a symlink loop, skipped",
-                   "b/again: a symlink loop", "the file name is not valid UTF-8, skipped"):
+                   "b/again: a folder already read", "the file name is not valid UTF-8, skipped"):
         assert needle in tip, (needle, tip)
     no_traceback(tip)
 

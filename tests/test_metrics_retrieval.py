@@ -47,7 +47,8 @@ def test_evaluate_pads_missing_classes():
     scores = np.array([[0.1, 0.9], [0.8, 0.2]])
     m = evaluate_scores(scores, np.array([2, 0]), 3)
     assert m.confusion.tolist() == [[1, 0, 0], [0, 0, 0], [0, 1, 0]]
-    assert m.top1 == pytest.approx(0.5) and m.top2 == pytest.approx(0.5) and m.top5 == pytest.approx(1.0)
+    # 3 classes: no top-5 (every class is in it: a trivial 100% was printed for 1-5 class image folders)
+    assert m.top1 == pytest.approx(0.5) and m.top2 == pytest.approx(0.5) and m.top5 is None
 
 
 def test_precision_at_k_hand_example():
@@ -112,7 +113,9 @@ def test_evaluate_scores_outputs_are_complete_and_read_only():
     # a head with fewer classes than the dataset: 3 samples x 2 scores, 4 classes
     small = evaluate_scores(np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), np.array([0, 3, 1]), 4)
     assert small.confusion.shape == (4, 4) and small.predicted.tolist() == [0, 1, 0]
-    assert small.top2 == pytest.approx(2 / 3) and small.top5 == pytest.approx(1.0)  # padded classes rank last
+    assert small.top2 == pytest.approx(2 / 3) and small.top5 is None  # padded classes rank last; 4 classes: no top-5
+    two = evaluate_scores(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([1, 1]), 2)
+    assert two.top1 == pytest.approx(0.5) and two.top2 is None and two.top5 is None
 
 
 def test_ties_keep_class_order_with_many_classes():

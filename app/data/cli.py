@@ -144,8 +144,12 @@ def cmd_info(args) -> int:
     counts = np.bincount(ds.labels, minlength=len(ds.classes))
     print(f"{ds.name} ({ds.split}): {len(ds):,} images, {h}x{w}, {c} channel{'s' if c > 1 else ''}, "
           f"{len(ds.classes)} classes")
-    print(f"normalisation (the training split's statistics, whichever split is shown): mean "
-          f"{tuple(round(v, 4) for v in ds.mean)}, std {tuple(round(v, 4) for v in ds.std)}")
+    # a built-in dataset carries its training split's statistics in both splits; an image folder each split's own
+    who = ("this split's pixel statistics; probe and train normalise with the training split's"
+           if ds.name.startswith("imagefolder:") and ds.split != "train"
+           else "the training split's statistics, whichever split is shown")
+    print(f"normalisation ({who}): mean {tuple(round(v, 4) for v in ds.mean)}, "
+          f"std {tuple(round(v, 4) for v in ds.std)}")
     width = max(len(n) for n in ds.classes)
     for name, k in zip(ds.classes, counts):
         print(f"  {name.ljust(width)}  {int(k):>7,}")

@@ -23,6 +23,35 @@ class DatasetError(AppError):
     """A dataset could not be loaded; the message names the file and what is wrong with it."""
 
 
+def class_problem(train: "ArrayDataset", test: "ArrayDataset") -> str | None:
+    """Why a classifier cannot be trained on ``train`` and scored on ``test``, or None: fewer than two classes (every
+    figure would be 100%), or splits whose classes differ (a label index would name another class in each)."""
+    names = tuple(train.classes)
+    if len(names) < 2:
+        return (f"{train.name}: {len(names)} class ({', '.join(names) or 'none'}); a classifier needs at least "
+                f"two (its accuracy would be 100% whatever it learnt)")
+    if tuple(test.classes) != names:
+        only_train = [c for c in names if c not in test.classes]
+        only_test = [c for c in test.classes if c not in names]
+        if only_train or only_test:
+            what = "; ".join(x for x in (f"only in train: {', '.join(only_train)}" if only_train else "",
+                                         f"only in test: {', '.join(only_test)}" if only_test else "") if x)
+        else:
+            what = "the same names in another order"
+        return f"{train.name}: the train and test splits' classes differ ({what})"
+    return None
+
+
+def data_notes(*splits: "ArrayDataset") -> tuple[str, ...]:
+    """What loading said of these splits (files skipped or resized, a test split's missing classes ...), each note
+    once, in order: shown beside a result computed on them (``data info`` lists a split's own)."""
+    seen: dict[str, None] = {}
+    for ds in splits:
+        for note in getattr(ds, "notes", ()) or ():
+            seen.setdefault(str(note), None)
+    return tuple(seen)
+
+
 VAL_FIXED = 5000  # validation images when the training subset has at least VAL_LARGE images
 VAL_LARGE = 20000
 VAL_FRACTION = 0.2

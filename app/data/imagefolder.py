@@ -1,9 +1,18 @@
 """Folders of class sub-folders as datasets, with a decoded-array cache keyed by content and absolute path.
 
-``load_imagefolder(path, split)`` / ``iter_load_imagefolder(...)`` (task generator): one sub-folder per class
-(``train/`` and ``test/`` when present, else a seeded split). Files that cannot be used are skipped and named in
-``notes``, never fatal for the folder: unreadable or corrupt images, dangling symlinks, symlink loops, file names
-that are not valid UTF-8, images whose header declares more pixels than ``app.data.limits.MAX_IMAGE_PIXELS``.
+``load_imagefolder(path, split)`` / ``iter_load_imagefolder(...)`` (task generator): one sub-folder per class.
+The splits (``layout``): ``train/`` and ``test/`` when present; ``train/`` and ``val/`` (or ``valid/``,
+``validation/``) without ``test/``: that folder is the test split (the probe and training carve their own
+validation split from ``train/``), said in ``notes``; ``train/`` alone: a seeded split of it; else the folder's
+class sub-folders, split the same way. The classes are the training folder's (class sub-folders without an image
+are left out and named), in both splits: a test image is labelled by its folder's *name*, and a test class folder
+that training has no class for is refused by name (its images could not be scored). Every image is resized to the
+most common size among the training images (their headers, read before decoding; ``size`` overrides it), the same
+for both splits; how many were resized is said in ``notes``.
+
+Files that cannot be used are skipped and named in ``notes``, never fatal for the folder: unreadable or corrupt
+images, dangling symlinks, symlink loops, file names that are not valid UTF-8, images whose header declares more
+pixels than ``app.data.limits.MAX_IMAGE_PIXELS``. Files with other extensions are ignored (``IMAGE_EXTS``).
 
 The cache (``cache/imagefolder/<name>-<path digest>-<content key>-<size>.npz``, written atomically) is keyed by
 the folder's absolute path and, for every image, its relative path, size, ``st_mtime_ns``, ``st_ctime_ns`` and a
@@ -29,7 +38,7 @@ from app.data import limits
 from app.errors import LimitError
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"  # 3: classes by name across splits, the most common size
 EDGE = 4096  # bytes digested at each end of a file
 
 
@@ -48,8 +57,9 @@ class Entry:
     ctime_ns: int
 
 
-def scan(folder: Path, classes: list[str]) -> tuple[list[Entry], list[str]]:
-    """The image files under each class folder (sorted, symlinks followed once), and notes on skipped ones."""
+def scan(folder: Path, classes: list[str], present: set[str] | None = None) -> tuple[list[Entry], list[str]]:
+    """The image files under each class folder (sorted, symlinks followed once; labels: the index in ``classes``),
+    and notes on skipped ones. ``present``: the class folders this folder has (None: all of ``classes``)."""
     entries: list[Entry] = []
     notes: list[str] = []
     seen: set[tuple[int, int]] = set()
@@ -61,7 +71,7 @@ def scan(folder: Path, classes: list[str]) -> tuple[list[Entry], list[str]]:
             notes.append(f"{display(rel)}: cannot open the folder ({exc.strerror or exc}), skipped")
             return
         if (st.st_dev, st.st_ino) in seen:
-            notes.append(f"{display(rel)}: a symlink loop (this folder is already read), skipped")
+            notes.append(f"{display(rel)}: a folder already read (a symlink to it, or a loop), skipped")
             return
         seen.add((st.st_dev, st.st_ino))
         try:
@@ -101,7 +111,8 @@ def scan(folder: Path, classes: list[str]) -> tuple[list[Entry], list[str]]:
             entries.append(Entry(Path(e.path), r, label, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
 
     for ci, c in enumerate(classes):
-        walk(str(folder / c), c, ci)
+        if present is None or c in present:
+            walk(str(folder / c), c, ci)
     return entries, notes
 
 
@@ -124,8 +135,9 @@ def path_digest(folder: Path) -> str:
     return hashlib.sha1(os.fsencode(str(Path(folder).resolve()))).hexdigest()[:12]
 
 
-def content_key(folder: Path, classes: list[str], entries: list[Entry], size: int | None) -> str:
-    """The cache key: absolute path, classes, decode size, and every file's path, size, times and edge digest."""
+def content_key(folder: Path, classes: list[str], entries: list[Entry], size: object) -> str:
+    """The cache key: absolute path, classes, decode size (for a test split, the training images' size), and every
+    file's path, size, times and edge digest."""
     h = hashlib.sha1(f"v{CACHE_VERSION}\n{size}\n".encode())
     h.update(os.fsencode(str(Path(folder).resolve())) + b"\n")
     h.update(("\n".join(classes) + "\n").encode())
@@ -160,6 +172,106 @@ def _decode(entry: Entry, max_pixels: int | None) -> tuple[np.ndarray | None, st
     return img, None
 
 
+VAL_NAMES = ("val", "valid", "validation")  # a test split's folder beside train/ when there is no test/
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the splits of an image folder are: ``train`` holds the class folders of the training images; ``test``
+    those of the test split (None: a seeded split of ``train``); ``note``: what a user should know about it."""
+
+    train: Path
+    test: Path | None
+    note: str | None = None
+
+
+def layout(root: Path) -> Layout:
+    train, test = root / "train", root / "test"
+    if _is_dir(train) and _is_dir(test):
+        return Layout(train, test)
+    if _is_dir(train):
+        for name in VAL_NAMES:
+            if _is_dir(root / name):
+                return Layout(train, root / name, f"no test/ folder: {name}/ is the test split (the validation "
+                                                  f"split is carved from train/)")
+        return Layout(train, None, "no test/ folder: the test split is a seeded part of train/")
+    return Layout(root, None)
+
+
+def class_dirs(folder: Path) -> list[str]:
+    """The class sub-folders' names, sorted (hidden ones and names that are not UTF-8 left out)."""
+    try:
+        names = sorted(d.name for d in folder.iterdir() if not d.name.startswith(".") and _is_dir(d))
+    except OSError as exc:
+        raise DatasetError(f"{display(folder)}: cannot list the folder ({exc.strerror or exc})") from None
+    return [c for c in names if _utf8(c)]
+
+
+def training_classes(folder: Path) -> tuple[list[str], list[Entry], list[str]]:
+    """The training folder's classes (class folders with at least one image file), its entries and notes."""
+    from dataclasses import replace
+
+    names = class_dirs(folder)
+    if not names:
+        raise DatasetError(f"{display(folder)}: no class sub-folders")
+    entries, notes = scan(folder, names)
+    used = sorted({e.label for e in entries})
+    if len(used) < len(names):
+        empty = [names[i] for i in range(len(names)) if i not in set(used)]
+        notes.insert(0, f"{', '.join(display(c) + '/' for c in empty)}: no image files, not a class")
+        new = {old: k for k, old in enumerate(used)}
+        entries = [replace(e, label=new[e.label]) for e in entries]
+        names = [names[i] for i in used]
+    return names, entries, notes
+
+
+def _header(entry: Entry) -> tuple[int, int] | None:
+    """(height, width) from the file's header (no decoding), or None."""
+    from app.data.imagesize import header_size
+
+    try:
+        with open(entry.path, "rb") as f:
+            head = f.read(4096)
+            size = header_size(head)
+            if size is None and entry.size > 4096:  # a JPEG frame header after a large EXIF block
+                size = header_size(head + f.read(65536 - 4096))
+    except OSError:
+        return None
+    return None if size is None else (size[1], size[0])
+
+
+def common_size(folder: Path, entries: list[Entry]) -> tuple[int, int] | None:
+    """The most common (height, width) among the images' headers (ties: the first such image's), or None.
+    Remembered in the cache beside the decoded arrays, keyed by every file's path, size and times (reading 50,000
+    headers takes ~4 s; a test split's load needs its training folder's figure every time)."""
+    import json
+    from collections import Counter
+
+    from app.storage import atomic_write
+
+    h = hashlib.sha1(f"v{CACHE_VERSION}\n".encode() + os.fsencode(str(Path(folder).resolve())) + b"\n")
+    for e in entries:
+        h.update(os.fsencode(e.rel) + f":{e.size}:{e.mtime_ns}:{e.ctime_ns}\n".encode())
+    stem = f"{_safe(Path(folder).name)}-{path_digest(folder)}-size-"
+    memo = paths.cache_dir() / "imagefolder" / f"{stem}{h.hexdigest()[:16]}.json"
+    try:
+        value = json.loads(memo.read_text(encoding="utf-8"))
+        return None if value is None else (int(value[0]), int(value[1]))
+    except (OSError, ValueError, TypeError, IndexError):
+        pass  # not there yet (or damaged): read the headers
+    counts = Counter(s for s in map(_header, entries) if s is not None)
+    best = max(counts.values()) if counts else 0
+    size = next((s for s in counts if counts[s] == best), None)  # Counter keeps first-seen order
+    try:
+        for old in memo.parent.glob(f"{stem}*.json") if memo.parent.is_dir() else ():
+            old.unlink(missing_ok=True)  # the folder's older figure (its files changed)
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(memo, json.dumps(None if size is None else list(size)))
+    except OSError:
+        pass  # only the next load reads the headers again
+    return size
+
+
 def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None, seed: int = 0,
                           test_fraction: float = 0.2, cancel=None, threads: int | None = None,
                           max_pixels: int | None = None):
@@ -175,16 +287,35 @@ def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None,
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DatasetError(f"{display(root)}: not a folder")
-    has_splits = (root / "train").is_dir() and (root / "test").is_dir()
-    folder = root / split if has_splits else root
-    classes = sorted(d.name for d in folder.iterdir() if not d.name.startswith(".") and _is_dir(d))
-    classes = [c for c in classes if _utf8(c)]
-    if not classes:
-        raise DatasetError(f"{display(folder)}: no class sub-folders")
-    yield Progress(0, None, f"scanning {display(folder)}")
-    entries, scan_notes = scan(folder, classes)
+    lay = layout(root)
+    yield Progress(0, None, f"scanning {display(lay.train)}")
+    classes, train_entries, train_notes = training_classes(lay.train)
+    notes_l = [lay.note] if lay.note else []
+    if split == "train" or lay.test is None:
+        folder, entries = lay.train, train_entries
+        notes_l += train_notes
+        size_key: object = size  # the decode size follows from these entries' own content (in the key)
+        target = None if size is None else (size, size)
+    else:
+        folder = lay.test
+        yield Progress(0, None, f"scanning {display(folder)}")
+        here = class_dirs(folder)
+        entries, scan_notes = scan(folder, classes, present=set(here) & set(classes))
+        extra = [c for c in here if c not in classes]
+        if extra and scan(folder, extra)[0]:
+            raise DatasetError(
+                f"{display(folder)}: class folder(s) {', '.join(display(c) for c in extra)} hold images but "
+                f"{display(lay.train.name)}/ has no such class: a classifier trained there could not score them "
+                f"(the classes are matched by name; rename or remove those folders)")
+        missing = [c for c in classes if c not in here]
+        if missing:
+            notes_l.append(f"{display(folder.name)}/ has no folder for class(es) {', '.join(missing)} of "
+                           f"{display(lay.train.name)}/: their accuracy is not measured")
+        notes_l += scan_notes
+        target = (size, size) if size is not None else common_size(lay.train, train_entries)
+        size_key = target  # the training images decide it: it is part of this split's key
     check(cancel)
-    key = content_key(folder, classes, entries, size)
+    key = content_key(folder, classes, entries, size_key)
     cache = cache_file(folder, key, size)
     if cache.exists():
         try:
@@ -194,14 +325,23 @@ def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None,
             cache.unlink(missing_ok=True)
         else:
             yield Progress(1, 1, f"{display(folder.name)}: {len(labels)} images from the cache")
-            return _result(root, split, images, labels, classes, notes, has_splits, seed, test_fraction)
+            return _result(root, split, images, labels, classes, notes, lay.test is None, seed, test_fraction)
     if not entries:
         raise DatasetError(f"{display(folder)}: no image files ({', '.join(sorted(IMAGE_EXTS))})"
-                           + (f"; {'; '.join(scan_notes[:3])}" if scan_notes else ""))
-    images_l, labels_l, notes_l = [], [], list(scan_notes)
-    target = None if size is None else (size, size)
+                           + (f"; {'; '.join(notes_l[:3])}" if notes_l else ""))
+    if target is None:
+        target = common_size(folder, entries)
+    images_l, labels_l = [], []
+    resized = 0
     threads = threads or max(1, min(4, available_cores()))
     chunk = 512
+
+    def check_bytes(t: tuple[int, int]) -> None:
+        limits.check_count(f"{display(folder)}: {len(entries)} images of {t[0]}x{t[1]}",
+                           len(entries) * t[0] * t[1] * 3, limits.MAX_DATASET_BYTES, "bytes decoded")
+
+    if target is not None:
+        check_bytes(target)
     with ThreadPoolExecutor(threads, thread_name_prefix="decode") as pool:
         for start in range(0, len(entries), chunk):
             check(cancel)
@@ -210,19 +350,21 @@ def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None,
                 if img is None:
                     notes_l.append(note)
                     continue
-                if target is None:
+                if target is None:  # no header could be read: the first image's size
                     target = (img.shape[0], img.shape[1])
-                    limits.check_count(f"{display(folder)}: {len(entries)} images of {target[0]}x{target[1]}",
-                                       len(entries) * target[0] * target[1] * 3, limits.MAX_DATASET_BYTES,
-                                       "bytes decoded")
+                    check_bytes(target)
                 if img.shape[:2] != target:
                     img = cv2.resize(img, (target[1], target[0]), interpolation=cv2.INTER_AREA)
+                    resized += 1
                 images_l.append(img)
                 labels_l.append(e.label)
             yield Progress(min(start + chunk, len(entries)), len(entries), f"decoding {display(folder.name)}")
     if not images_l:
         raise DatasetError(f"{display(folder)}: none of {len(entries)} files could be read"
-                           + (f" ({notes_l[0]})" if notes_l else ""))
+                           + (f" ({notes_l[-1]})" if notes_l else ""))
+    if resized:
+        whose = "the requested size" if size is not None else "the training images' most common size"
+        notes_l.append(f"{resized} of {len(images_l)} images resized to {target[0]}x{target[1]} (HxW), {whose}")
     images = np.stack(images_l)
     labels = np.asarray(labels_l, dtype=np.int64)
     notes = tuple(notes_l)
@@ -234,7 +376,7 @@ def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None,
         save_npz_atomic(cache, images=images, labels=labels, notes=np.asarray(notes, dtype=str))
     except OSError as exc:  # only the next load is slower
         notes = notes + (f"could not write the cache ({exc.strerror or exc})",)
-    return _result(root, split, images, labels, classes, notes, has_splits, seed, test_fraction)
+    return _result(root, split, images, labels, classes, notes, lay.test is None, seed, test_fraction)
 
 
 def _is_dir(p: Path) -> bool:
@@ -255,11 +397,12 @@ def _utf8(name: str) -> bool:
 def load_imagefolder(path: str | Path, split: str, size: int | None = None, seed: int = 0,
                      test_fraction: float = 0.2, progress=None, cancel=None,
                      max_pixels: int | None = None) -> ArrayDataset:
-    """Load a folder of class sub-folders; ``train/`` and ``test/`` splits when present, else a seeded split.
+    """Load a folder of class sub-folders; ``train/`` and ``test/`` splits when present, else a seeded split (see
+    the module docstring for ``val/`` and the classes by name).
 
     Decoded arrays are cached (see the module docstring). Unusable files are skipped and named in ``notes``.
-    All images are resized to the first image's size (or ``size``). ``progress(done, total)`` is called while
-    decoding."""
+    All images are resized to the training images' most common size (or ``size``). ``progress(done, total)`` is
+    called while decoding."""
     gen = iter_load_imagefolder(path, split, size, seed, test_fraction, cancel=cancel, max_pixels=max_pixels)
     while True:
         try:
@@ -270,8 +413,8 @@ def load_imagefolder(path: str | Path, split: str, size: int | None = None, seed
             progress(int(p.done), int(p.total))
 
 
-def _result(root, split, images, labels, classes, notes, has_splits, seed, test_fraction):
-    if not has_splits:
+def _result(root, split, images, labels, classes, notes, seeded, seed, test_fraction):
+    if seeded:
         tr, te = seeded_split(labels, test_fraction, seed)
         idx = tr if split == "train" else te
         images, labels = images[idx], labels[idx]

@@ -73,6 +73,7 @@ def cmd_train(args) -> int:
         print(f"input: {result.input.describe()}")
     if result.threads is not None:
         print("threads: " + jsonout.dumps(result.threads))
+    print_notes(result.data_notes, cfg.dataset)
     print(f"seeds: data {cfg.seed}, model {spec.seed}")
     print(f"validation: {result.n_val} images carved from the training split (seed {cfg.seed})"
           + (f", accuracy {result.val_acc:.2%}" if result.val_acc is not None else ""))
@@ -80,6 +81,14 @@ def cmd_train(args) -> int:
         print(f"final test accuracy: {result.test_acc:.2%}")
     print(f"checkpoint: {result.checkpoint} (+ {Path(result.checkpoint).with_suffix('.json').name})")
     return 0
+
+
+def print_notes(notes, dataset: str, shown: int = 5) -> None:
+    """A dataset's loading notes (files skipped or resized ...), the first ``shown``, under the result."""
+    for note in list(notes)[:shown]:
+        print(f"note: {note}")
+    if len(notes) > shown:
+        print(f"note: ... and {len(notes) - shown} more (python main.py data info {dataset} lists them)")
 
 
 def with_banks(spec, items: list[str] | None):
@@ -102,6 +111,7 @@ def with_banks(spec, items: list[str] | None):
 
 
 def cmd_eval(args) -> int:
+    from app.metrics import top5_text
     from app.models.build import build
     from app.models.evaluate import check_classifier_fits, evaluate, load_split
     from app.models.inputs import dataset_stats, input_spec
@@ -122,10 +132,12 @@ def cmd_eval(args) -> int:
         print(jsonout.dumps({"backbone": spec.backbone, "weights": spec.weights, "dataset": args.dataset,
                              "split": "test", "n": res.n, "correct": res.correct, "top1": res.top1,
                              "top5": res.top5, "top1_se": standard_error(res.top1, res.n), "seed": args.seed,
-                             "input": ispec.describe()}))
+                             "input": ispec.describe(), "notes": list(ds.notes)}))
         return 0
     print(f"{spec.backbone} ({Path(spec.weights).name if spec.weights else 'random'}) on {args.dataset} test "
-          f"({res.n} images): top-1 {res.top1:.2%} ({res.correct}/{res.n}), top-5 {res.top5:.2%}")
+          f"({res.n} images): top-1 {res.top1:.2%} ({res.correct}/{res.n}), "
+          f"{top5_text(res.top5, len(ds.classes))}")
+    print_notes(ds.notes, args.dataset)
     return 0
 
 

@@ -29,8 +29,8 @@ from app.tasks import CancelToken, Progress, check
 @dataclass(frozen=True, eq=False)
 class EvalResult:
     top1: float
-    top2: float
-    top5: float
+    top2: float | None  # None: 2 classes or fewer (app.metrics.Metrics)
+    top5: float | None  # None: 5 classes or fewer
     per_class: tuple[float, ...]
     confusion: np.ndarray  # (classes, classes): rows true, columns predicted
     n: int
@@ -105,7 +105,7 @@ def evaluate(model: nn.Module, dataset: Any, ispec=None, device: Any = None, bat
     labels = np.asarray(dataset.labels, dtype=np.int64)
     m = evaluate_scores(scores, labels, len(dataset.classes))
     correct = int((m.predicted == labels).sum())
-    return EvalResult(float(m.top1), float(m.top2), float(m.top5), tuple(float(v) for v in m.per_class),
+    return EvalResult(float(m.top1), m.top2, m.top5, tuple(float(v) for v in m.per_class),
                       m.confusion, len(labels), correct, scores, labels)
 
 
@@ -134,11 +134,34 @@ def _named(name: str | None) -> str | None:
     return base if base in names() and base != "imagefolder" else None
 
 
+def trained_classes(spec: Any) -> list[str] | None:
+    """The class names of a checkpoint's classifier outputs, in order (its sidecar's ``classes``, written by
+    ``train`` since the classes were checked by name), or None."""
+    weights = getattr(spec, "weights", None)
+    if not weights:
+        return None
+    from app.models.weights import read_sidecar
+
+    try:
+        classes = (read_sidecar(weights) or {}).get("classes")
+    except Exception:  # noqa: BLE001 - an unreadable sidecar is reported where the weights are loaded
+        return None
+    return [str(c) for c in classes] if isinstance(classes, list) and classes else None
+
+
 def check_classifier_fits(spec: Any, model: nn.Module, dataset: Any) -> None:
     """Refuse (``ModelError``) to score a trained classifier on a dataset it was not trained on: the head must have
-    one output per class, and a checkpoint trained on a named dataset (sidecar or known weights) is only scored on
-    that dataset (image folders and unknown names: the class count only)."""
+    one output per class, a checkpoint that names its classes (sidecar ``classes``) is only scored on a dataset with
+    the same classes in the same order, and one trained on a named dataset (sidecar or known weights) only on that
+    dataset (older checkpoints of image folders: the class count only)."""
     check_head(model, dataset)
+    mine, theirs = trained_classes(spec), [str(c) for c in getattr(dataset, "classes", ())]
+    if mine is not None and theirs and mine != theirs:
+        what = Path(getattr(spec, "weights", "") or "").name or "the model"
+        show = (lambda cs: ", ".join(cs[:6]) + (f" ... ({len(cs)})" if len(cs) > 6 else ""))
+        raise ModelError(f"{what}: its classifier's outputs are the classes {show(mine)}; "
+                         f"{getattr(dataset, 'name', 'the dataset')} has {show(theirs)}: its scores there would mean "
+                         f"nothing (use a probe head, or weights trained on these classes)")
     was = _named(trained_on(spec))
     now = _named(getattr(dataset, "name", None))
     if was is not None and now is not None and was != now:

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from app.data.core import class_problem, data_notes
 from app.models.base import ModelError
 from app.models.build import baked, build, restore_frozen
 from app.models.checkpoint import save_set, state_path, verify_set
@@ -136,6 +137,7 @@ class TrainResult:
     input: InputSpec | None = None
     froze: tuple[str, ...] = ()  # what the freeze entries froze (one line each)
     threads: dict | None = None  # the thread tuner's report of the training steps (app.threads)
+    data_notes: tuple[str, ...] = ()  # what loading the splits said (app.data.core.data_notes)
 
 
 # --- data -------------------------------------------------------------------------------------------------
@@ -202,9 +204,9 @@ def _load_data(cfg: TrainConfig, data: tuple | None):
         test_ds = load_split(cfg.dataset, "test", cfg.test_limit, cfg.data_root, cfg.seed)
     check_dataset(train_ds, "train")
     check_dataset(test_ds, "test")
-    if len(test_ds.classes) != len(train_ds.classes):
-        raise TrainError(f"{cfg.dataset}: the train split has {len(train_ds.classes)} classes but the test split "
-                         f"{len(test_ds.classes)}")
+    problem = class_problem(train_ds, test_ds)
+    if problem:
+        raise TrainError(problem)
     n_val = cfg.resolved_val(len(train_ds), len(train_ds.classes))
     if n_val >= len(train_ds):
         raise TrainError(f"a validation split of {n_val} images leaves nothing to train on ({cfg.dataset} has "
@@ -327,7 +329,8 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
                         float(sched.get_last_lr()[0]), val_acc)
         history.append(rec)
         if cfg.out:
-            _save(model, spec, cfg, ispec, len(val_ds), val_acc, test_acc, epoch + 1, step, opt, sched, g)
+            _save(model, spec, cfg, ispec, len(val_ds), val_acc, test_acc, epoch + 1, step, opt, sched, g,
+                  classes=tuple(train_ds.classes))
         val_text = f"val {val_acc:.2%}" if val_acc is not None else "no validation split"
         test_text = f", test {test_acc:.2%}" if test_acc is not None else ""
         yield Progress(step, total_steps, f"epoch {epoch + 1}/{cfg.epochs}: loss {rec.loss:.3f}, "
@@ -338,7 +341,8 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
     model.eval()
     out = str(checkpoint_paths(cfg.out)[0]) if cfg.out else None
     return TrainResult(spec, cfg, train_acc, test_acc, epoch, tuple(history), time.monotonic() - t0,
-                       counts.trainable, counts.frozen, out, val_acc, len(val_ds), ispec, froze, tuner.report())
+                       counts.trainable, counts.frozen, out, val_acc, len(val_ds), ispec, froze, tuner.report(),
+                       data_notes(train_ds, test_ds))
 
 
 def _eval_quiet(model, ds, ispec, cancel, what: str) -> Generator[Progress, None, EvalResult]:
@@ -351,7 +355,7 @@ def _eval_quiet(model, ds, ispec, cancel, what: str) -> Generator[Progress, None
         yield Progress(0, None, f"{what}: {p.message}")
 
 
-def _save(model, spec, cfg, ispec, n_val, val_acc, test_acc, epoch, step, opt, sched, g) -> None:
+def _save(model, spec, cfg, ispec, n_val, val_acc, test_acc, epoch, step, opt, sched, g, classes=()) -> None:
     arch = replace(spec, weights=None, init="default" if spec.init == "checkpoint" else spec.init, input=None)
     opts = {k: v for k, v in asdict(cfg).items() if k not in ("resume",)}
     state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step,
@@ -360,7 +364,8 @@ def _save(model, spec, cfg, ispec, n_val, val_acc, test_acc, epoch, step, opt, s
              options=opts, input=ispec,
              extra={"steps": step, "val": n_val, "val_accuracy": val_acc, "test_accuracy": test_acc,
                     "started_from": Path(spec.weights).name if spec.weights else None,
-                    "trainable": param_counts(model).trainable})
+                    "trainable": param_counts(model).trainable,
+                    "classes": list(classes)})  # the classifier's outputs, in order: checked where it is scored
 
 
 __all__ = ["TrainConfig", "TrainStep", "TrainResult", "EvalResult", "TrainError", "train", "evaluate",

@@ -62,6 +62,10 @@ def caveats(record: dict) -> list[str]:
     halted = _stop_caveat(stop, head_options.get("epochs") if isinstance(head_options, dict) else None)
     if halted:
         out.append(halted)
+    notes = settings.get("data_notes")  # what loading the dataset said: files skipped or resized, classes missing
+    if isinstance(notes, list) and notes:
+        more = f" (and {len(notes) - 1} more: python main.py data info {dataset} lists them)" if len(notes) > 1 else ""
+        out.append(f"the dataset's loading note{'s' if len(notes) > 1 else ''}: {notes[0]}{more}")
     budget = settings.get("feature_budget_note")  # --feature-budget at least the feature count: not applied
     if isinstance(budget, str) and budget:
         out.append(budget)

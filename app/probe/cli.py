@@ -212,6 +212,7 @@ def summary(result, wall: float, cpu: float) -> dict:
 def cmd_probe(args) -> int:
     import dataclasses
 
+    from app.metrics import top5_text
     from app.probe.config import selection_note
     from app.probe.history import History, record
     from app.probe.run import rerun, run_probe
@@ -265,7 +266,7 @@ def cmd_probe(args) -> int:
             sel += " (not selected: no validation split)"
         print(f"run {out['run_id']}: {r.model.backbone} on {r.dataset}: {val}test top-1 {100 * out['top1']:.2f}%"
               f"{se(out['test_top1_se'])}  "
-              f"top-5 {100 * out['top5']:.2f}%  ({out['n_train']} train / {out['n_val']} val / {out['n_test']} test, "
+              f"{top5_text(out['top5'], len(out.get('classes') or ()))}  ({out['n_train']} train / {out['n_val']} val / {out['n_test']} test, "
               f"{out['n_features']:,} features, layer {r.layer_name or r.layer}, {r.pooling}"
               f"{', ' + sel if sel else ''}; extract {out['extract_seconds']:.1f} s"
               f"{' (cached)' if out['feature_cache_hit'] else ''}, head {out['train_seconds']:.1f} s)")

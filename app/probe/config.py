@@ -378,8 +378,8 @@ class CurvePoint:
 class ProbeResult:
     config: ProbeConfig
     top1: float
-    top2: float
-    top5: float
+    top2: float | None  # None: 2 classes or fewer (trivially 100%); top5 the same with 5 or fewer
+    top5: float | None
     per_class: tuple[float, ...]
     confusion: np.ndarray
     classes: tuple[str, ...]
@@ -413,8 +413,8 @@ class ProbeResult:
         return {
             "config": self.config.to_dict(),
             "top1": float(self.top1),
-            "top2": float(self.top2),
-            "top5": float(self.top5),
+            "top2": None if self.top2 is None else float(self.top2),
+            "top5": None if self.top5 is None else float(self.top5),
             "per_class": [float(v) for v in self.per_class],
             "confusion": np.asarray(self.confusion).astype(int).tolist(),
             "classes": list(self.classes),

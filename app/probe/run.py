@@ -21,6 +21,7 @@ import numpy as np
 
 from app import device as devices
 from app.data import ArrayDataset, DatasetError, load
+from app.data.core import class_problem, data_notes
 from app.metrics import evaluate_scores
 from app.models.build import build
 from app.models.spec import ModelSpec
@@ -144,6 +145,9 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
     for ds in (train, test):
         if len(ds) == 0:
             raise DatasetError(f"{record.dataset}: the {ds.split} split has no images")
+    problem = class_problem(train, test)
+    if problem:
+        raise DatasetError(problem)
     _check_k(record, len(train), len(val))
     check(cancel)
     n_classes = max(len(train.classes), int(train.labels.max()) + 1 if len(train) else 0)
@@ -252,6 +256,9 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
     }
     if budget_note:
         settings["feature_budget_note"] = budget_note
+    notes = data_notes(train, test)
+    if notes:  # what loading the dataset said (files skipped or resized ...): a caveat of the figures
+        settings["data_notes"] = list(notes)
     if fit is not None:
         settings["fit"] = fit
     result = ProbeResult(

@@ -1,0 +1,157 @@
+"""A researcher's own image folders (an audit's findings): the splits' classes matched by name (a test folder with
+other classes was scored against the wrong labels: 0% on perfectly separable data), train/ + val/ read as two
+classes, one odd image setting every image's size, fewer than two classes, a trivial top-5, a checkpoint scored on
+a folder with other classes, and the files loading skipped said only by ``data info``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.data import DatasetError
+from app.data.core import ArrayDataset, class_problem
+from app.data.imagefolder import load_imagefolder
+from tests.cli_inprocess import run_cli
+
+COLOURS = {"cat": (255, 0, 0), "dog": (0, 255, 0), "fox": (0, 0, 255), "kitten": (255, 0, 0)}
+
+
+def _write(folder: Path, cls: str, n: int, size=(8, 8), start: int = 0) -> None:
+    import cv2
+
+    d = folder / cls
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(len(cls) + start)
+    for i in range(n):
+        img = np.zeros((*size, 3), np.uint8) + np.array(COLOURS.get(cls, (90, 90, 90)), np.uint8)
+        img = np.clip(img.astype(int) + rng.integers(-20, 20, img.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(d / f"{start + i:03d}.png"), img[..., ::-1])
+
+
+def test_the_test_splits_classes_are_the_training_ones_by_name(tmp_path, fe_home):
+    root = tmp_path / "pets"
+    for c in ("cat", "dog", "fox"):
+        _write(root / "train", c, 4)
+    for c in ("dog", "fox"):  # no cat in test: dog must stay class 1, fox class 2
+        _write(root / "test", c, 3)
+    train, test = load_imagefolder(root, "train"), load_imagefolder(root, "test")
+    assert train.classes == test.classes == ("cat", "dog", "fox")
+    assert test.labels.tolist() == [1, 1, 1, 2, 2, 2]  # by name (it was 0, 0, 0, 1, 1, 1: dog scored as cat)
+    assert any("test/ has no folder for class(es) cat of train/" in n for n in test.notes)
+    assert class_problem(train, test) is None
+
+
+def test_a_test_class_that_training_lacks_is_refused_by_name(tmp_path, fe_home):
+    root = tmp_path / "pets"
+    for c in ("cat", "dog"):
+        _write(root / "train", c, 4)
+    for c in ("dog", "kitten"):
+        _write(root / "test", c, 3)
+    with pytest.raises(DatasetError, match=r"class folder\(s\) kitten hold images but train/ has no such class"):
+        load_imagefolder(root, "test")
+    (root / "test" / "kitten").rename(tmp_path / "away")
+    (root / "test" / "kitten").mkdir()  # an empty folder of another name is no class: nothing to score
+    assert load_imagefolder(root, "test").classes == ("cat", "dog")
+
+
+def test_train_and_val_folders_are_the_train_and_test_splits_not_two_classes(tmp_path, fe_home):
+    root = tmp_path / "pets"
+    for c in ("cat", "dog"):
+        _write(root / "train", c, 5)
+        _write(root / "val", c, 2)
+    train, test = load_imagefolder(root, "train"), load_imagefolder(root, "test")
+    assert train.classes == test.classes == ("cat", "dog") and (len(train), len(test)) == (10, 4)
+    assert "no test/ folder: val/ is the test split (the validation split is carved from train/)" in test.notes
+    alone = tmp_path / "alone"
+    for c in ("cat", "dog"):
+        _write(alone / "train", c, 5)
+    tr, te = load_imagefolder(alone, "train"), load_imagefolder(alone, "test")
+    assert tr.classes == ("cat", "dog") and len(tr) + len(te) == 10 and len(te) == 2  # a seeded 20%
+    assert "no test/ folder: the test split is a seeded part of train/" in tr.notes
+
+
+def test_the_most_common_size_not_the_first_images_and_the_test_split_takes_the_trainings(tmp_path, fe_home):
+    root = tmp_path / "sizes"
+    _write(root / "train", "cat", 3, size=(32, 32))
+    _write(root / "train", "dog", 3, size=(32, 32))
+    import cv2
+
+    cv2.imwrite(str(root / "train" / "cat" / "-wide.png"), np.zeros((100, 200, 3), np.uint8))  # sorts first
+    _write(root / "test", "cat", 2, size=(48, 64))
+    _write(root / "test", "dog", 2, size=(48, 64))
+    train, test = load_imagefolder(root, "train"), load_imagefolder(root, "test")
+    assert train.images.shape[1:3] == (32, 32) and test.images.shape[1:3] == (32, 32)  # it was 100x200, 48x64
+    assert "1 of 7 images resized to 32x32 (HxW), the training images' most common size" in train.notes
+    assert "4 of 4 images resized to 32x32 (HxW), the training images' most common size" in test.notes
+
+
+def test_class_folders_without_images_are_no_classes(tmp_path, fe_home):
+    root = tmp_path / "pets"
+    _write(root, "cat", 5)
+    _write(root, "dog", 5)
+    (root / "empty").mkdir()
+    ds = load_imagefolder(root, "train")
+    assert ds.classes == ("cat", "dog") and set(ds.labels.tolist()) == {0, 1}
+    assert ds.notes[0] == "empty/: no image files, not a class"
+
+
+def _ds(classes, name="x"):
+    return ArrayDataset(name, "train", np.zeros((2, 4, 4, 1), np.uint8), np.zeros(2, np.int64), tuple(classes),
+                        (0.5,), (0.25,))
+
+
+def test_class_problem_names_what_differs():
+    assert "1 class (only); a classifier needs at least two" in class_problem(_ds(["only"]), _ds(["only"]))
+    assert class_problem(_ds(["a", "b"]), _ds(["a", "c"])) == \
+        "x: the train and test splits' classes differ (only in train: b; only in test: c)"
+    assert "another order" in class_problem(_ds(["a", "b"]), _ds(["b", "a"]))
+    assert class_problem(_ds(["a", "b"]), _ds(["a", "b"])) is None
+
+
+def test_the_commands_refuse_one_class_say_what_loading_skipped_and_no_trivial_top5(tmp_path, fe_home):
+    one = tmp_path / "one"
+    _write(one, "only", 10)
+    for argv in (["probe", "--backbone", "simple"], ["train", "--backbone", "simple", "--out", str(tmp_path / "c")]):
+        r = run_cli(*argv, "--dataset", f"imagefolder:{one}", home=tmp_path / "h")
+        assert r.returncode == 2 and "1 class (only); a classifier needs at least two" in r.stderr, r.stderr
+    root = tmp_path / "three"
+    for c in ("cat", "dog", "fox"):
+        _write(root, c, 10)
+    (root / "cat" / "broken.png").write_bytes(b"not a png")
+    r = run_cli("probe", "--backbone", "simple", "--options", "widths=4,8", "--dataset", f"imagefolder:{root}",
+                home=tmp_path / "h")
+    assert r.returncode == 0, r.stderr
+    assert "top-5 n/a (3 classes)" in r.stdout  # it printed "top-5 100.00%" whatever the head learnt
+    assert "caveat: the dataset's loading note: cat/broken.png: not a readable image, skipped" in r.stdout
+    r = run_cli("probe", "--backbone", "simple", "--options", "widths=4,8", "--dataset", f"imagefolder:{root}",
+                "--json", home=tmp_path / "h")
+    import json
+
+    out = json.loads(r.stdout)
+    assert out["top5"] is None and out["top2"] is not None
+    assert out["settings"]["data_notes"] == ["cat/broken.png: not a readable image, skipped"]
+
+
+def test_a_checkpoint_is_scored_only_on_the_classes_it_was_trained_on(tmp_path, fe_home):
+    import json
+
+    pets, other = tmp_path / "pets", tmp_path / "other"
+    for c in ("cat", "dog", "fox"):
+        _write(pets, c, 10)
+    for c in ("10", "2", "9"):  # the same number of classes: the count alone let it through (33% "accuracy")
+        _write(other, c, 10)
+    out = tmp_path / "ck"
+    r = run_cli("train", "--backbone", "simple", "--options", "widths=4,8", "--dataset", f"imagefolder:{pets}",
+                "--max-steps", "1", "--out", str(out), home=tmp_path / "h")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(out.with_suffix(".json").read_text())["classes"] == ["cat", "dog", "fox"]
+    r = run_cli("eval", "--weights", str(out.with_suffix(".safetensors")), "--dataset", f"imagefolder:{other}",
+                home=tmp_path / "h")
+    assert r.returncode == 2
+    assert "its classifier's outputs are the classes cat, dog, fox; imagefolder:" in r.stderr
+    assert "has 10, 2, 9" in r.stderr
+    r = run_cli("eval", "--weights", str(out.with_suffix(".safetensors")), "--dataset", f"imagefolder:{pets}",
+                home=tmp_path / "h")
+    assert r.returncode == 0 and "top-5 n/a (3 classes)" in r.stdout

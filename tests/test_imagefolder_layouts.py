@@ -155,3 +155,15 @@ def test_a_checkpoint_is_scored_only_on_the_classes_it_was_trained_on(tmp_path, 
     r = run_cli("eval", "--weights", str(out.with_suffix(".safetensors")), "--dataset", f"imagefolder:{pets}",
                 home=tmp_path / "h")
     assert r.returncode == 0 and "top-5 n/a (3 classes)" in r.stdout
+
+
+def test_a_linked_image_is_one_image_and_a_class_with_no_test_image_is_said(tmp_path, fe_home):
+    root = tmp_path / "pets"
+    _write(root, "cat", 10)
+    _write(root, "dog", 2)  # 20% of 2 rounds to 0: no dog in the seeded test split
+    (root / "cat" / "link.png").symlink_to(root / "cat" / "000.png")
+    train, test = load_imagefolder(root, "train"), load_imagefolder(root, "test")
+    assert len(train) + len(test) == 12  # not 13: the link is the same image
+    assert "cat/link.png: the same file as cat/000.png, skipped" in train.notes
+    assert ("class(es) too small for a test image in the seeded split (images in all): dog (2): their accuracy is "
+            "not measured") in test.notes

@@ -63,6 +63,7 @@ def scan(folder: Path, classes: list[str], present: set[str] | None = None) -> t
     entries: list[Entry] = []
     notes: list[str] = []
     seen: set[tuple[int, int]] = set()
+    files: dict[tuple[int, int], str] = {}  # (device, inode) of the image files read -> their relative path
 
     def walk(path: str, rel: str, label: int) -> None:
         try:
@@ -108,6 +109,11 @@ def scan(folder: Path, classes: list[str], present: set[str] | None = None) -> t
                 continue
             if not stat_mod.S_ISREG(st.st_mode):
                 continue
+            # a link to an image already read is one image, not two (a seeded split could put it in both splits)
+            if (st.st_dev, st.st_ino) in files:
+                notes.append(f"{display(r)}: the same file as {files[(st.st_dev, st.st_ino)]}, skipped")
+                continue
+            files[(st.st_dev, st.st_ino)] = display(r)
             entries.append(Entry(Path(e.path), r, label, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
 
     for ci, c in enumerate(classes):
@@ -417,6 +423,11 @@ def _result(root, split, images, labels, classes, notes, seeded, seed, test_frac
     if seeded:
         tr, te = seeded_split(labels, test_fraction, seed)
         idx = tr if split == "train" else te
+        counts = np.bincount(labels, minlength=len(classes))
+        untested = [f"{classes[c]} ({counts[c]})" for c in range(len(classes)) if not np.any(labels[te] == c)]
+        if untested and split == "test":
+            notes = tuple(notes) + (f"class(es) too small for a test image in the seeded split (images in all): "
+                                    f"{', '.join(untested)}: their accuracy is not measured",)
         images, labels = images[idx], labels[idx]
     if len(labels) == 0:
         raise DatasetError(f"{display(root)}: the {split} split holds no images")

@@ -44,7 +44,10 @@ def _recipe(name, dataset: str | None = None, quick: bool = False):
     from app.experiments.recipe import RecipeError, load_recipe, on_dataset
 
     try:
-        return on_dataset(load_recipe(name), dataset, quick)
+        recipe = load_recipe(name)
+        if dataset is not None and dataset.strip() and (problem := recipe.dataset_grid(quick)):
+            raise RecipeError(problem)  # even its own dataset's name: the grid's datasets would run all the same
+        return on_dataset(recipe, dataset, quick)
     except RecipeError as exc:
         raise UserError(str(exc)) from None
 
@@ -92,11 +95,15 @@ def cmd_show(args) -> int:
 
 def cmd_run(args) -> int:
     from app.errors import UserError
-    from app.experiments.recipe import dataset_problem, recipe_caveats
+    from app.experiments.recipe import RecipeError, check_runnable, dataset_problem, recipe_caveats
     from app.experiments.runner import run_experiment
     from app.tasks import cli_progress, run_to_end
 
     r = _recipe(args.recipe, args.dataset, args.quick)
+    try:
+        check_runnable(r, args.quick)
+    except RecipeError as exc:
+        raise UserError(str(exc)) from None
     problem = dataset_problem(r, args.quick)
     if problem:
         raise UserError(problem + " with --dataset NAME")

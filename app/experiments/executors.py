@@ -2,7 +2,8 @@
 ``ray`` (Ray core tasks with per-cell CPU/GPU resources, on a local Ray instance or the cluster at ``RAY_ADDRESS``).
 
 Each executor is a generator ``run(cells, cancel) -> yields (cell, result_or_error)`` in completion order. A cell
-that fails yields ``{"error": message}`` (it is not stored, so the next run retries it); cancel stops submitting
+that fails yields ``{"error": message}`` (it is not stored, so the next run retries it; the runner drops an older
+stored result of its key), whatever it raised (``failure``); cancel stops submitting
 new cells and ends the ones running where the executor can (process pool: at exit; Ray: ``ray.cancel``).
 """
 
@@ -22,13 +23,20 @@ class ExecutorError(AppError):
     """An executor cannot run here (Ray not installed, no cluster at RAY_ADDRESS ...)."""
 
 
+def failure(cell: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+    """A failed cell's result: the project's message for an ``AppError``; for anything else (a setting of the wrong
+    type reaching the code, a bug of ours) its class and message, so one cell's failure does not end the run."""
+    text = message(exc) if isinstance(exc, AppError) else f"{type(exc).__name__}: {message(exc)}"
+    return {"error": text, "key": cell["key"]}
+
+
 def _call(cell: dict[str, Any]) -> dict[str, Any]:
     from app.experiments.cell import run_cell
 
     try:
         return run_cell(cell)
-    except AppError as exc:
-        return {"error": message(exc), "key": cell["key"]}
+    except Exception as exc:  # noqa: BLE001 - the cell's failure, reported as inline reports it
+        return failure(cell, exc)
 
 
 def default_workers(threads_per_cell: int = 1) -> int:
@@ -46,8 +54,8 @@ def run_inline(cells: list[dict], cancel=None, on_cell_progress=None) -> Iterato
             result = run_cell(cell, cancel=cancel, on_progress=on_cell_progress)
         except Cancelled:
             raise
-        except AppError as exc:
-            result = {"error": message(exc), "key": cell["key"]}
+        except Exception as exc:  # noqa: BLE001 - the cell's failure (as the process pool's ``_call`` reports it)
+            result = failure(cell, exc)
         yield cell, result
 
 

@@ -28,6 +28,8 @@ A recipe (``resources/experiments/*.toml`` are the shipped ones; any file works)
     [[variants]]
     label = "trained"
     weights = "known:resnet20-cifar10"
+    # options = { k = 64 }              # a table REPLACES the base's whole table (here: options is {k = 64} only);
+    # "options.k" = 64                  # a dotted key changes one entry and keeps the rest (the same in [quick])
 
     [plot]                              # the plot that fits the claim
     x = "options.k"
@@ -50,6 +52,18 @@ and ``tta`` (test-time views: "hflip" scores each validation and test image with
 four one-pixel shifts; unset = none).
 
 Unknown keys anywhere are an error naming the key and the known ones (a typo must not silently run the default).
+So are recipes whose cells would not mean what they say, each refused when the file is read: a ``name`` that is
+not a plain file name (the report files are named after it); a value listed twice in a [grid] or [seeds] list
+(two cells of one setting counted as two replicates); seeds a kind of cell does not use (probe cells: model,
+split, head; train cells: model, train); a variant that sets a key the [grid] (or a seed list) varies; a [grid]
+with ``[plot] kind = "ablation"`` (its arms are paired by seed only); a plot ``y`` that is not a metric or an
+``x`` / ``series`` that is not "variant" or a setting every cell has; a [[paper]] entry without a ``value``
+between 0 and 1 (a fraction: 0.994 for 99.4%); whole-number settings (``train_limit``, ``epochs`` ...) of another
+type. The [quick] table's "grid." and "seeds." lists are checked as [grid] and [seeds] are.
+
+A cell's key (what makes a stored result reusable) covers its settings and, for ``weights`` naming a file on this
+machine (not ``known:`` / ``shipped:`` names), a digest of that file and its JSON sidecar: a checkpoint replaced
+under the same name gives new keys.
 """
 
 from __future__ import annotations
@@ -61,6 +75,7 @@ import itertools
 import json
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -69,19 +84,7 @@ from app.errors import AppError
 
 RECIPE_DIR = paths.RESOURCES / "experiments"
 KINDS = ("probe", "train")
-TOP_KEYS = {"name", "title", "claim", "kind", "base", "grid", "seeds", "quick", "variants", "plot", "paper",
-            "notes", "estimate_seconds", "quick_estimate_seconds"}
 SEED_KEYS = ("model", "split", "head", "train")
-# settings a cell may have (the union of what probe and train cells read)
-PROBE_KEYS = {"backbone", "options", "weights", "init", "model_seed", "dataset", "data_root", "train_limit",
-              "test_limit", "val", "layer", "pooling", "head", "head_options", "split_seed", "head_seed", "bank",
-              "feature_budget", "label", "weight_state", "freeze", "threads", "whiten", "head_grid", "tta"}
-TRAIN_KEYS = {"backbone", "options", "weights", "init", "model_seed", "dataset", "data_root", "train_limit",
-              "test_limit", "val", "epochs", "optimizer", "lr", "weight_decay", "batch_size", "augment", "freeze",
-              "train_seed", "label", "weight_state", "max_steps", "bank", "threads", "layer", "pooling"}
-PLOT_KEYS = {"x", "y", "series", "log_x", "title", "x_label", "y_label", "kind", "baseline"}
-PLOT_KINDS = ("auto", "ablation")  # auto: lines over a numeric x, bars over categories; ablation: each arm's change
-PAPER_KEYS = {"source", "setting", "dataset", "metric", "value", "note", "series", "x"}
 METRICS = ("test_top1", "val_top1", "top2", "top5", "train_acc", "precision_at_10", "map")
 
 
@@ -113,6 +116,9 @@ class Cell:
         doc = {"kind": self.kind, "variant": self.variant, "settings": dict(self.settings)}
         if PROTOCOLS.get(self.kind):  # a changed protocol gives new keys: a stored result of the old one is not reused
             doc["protocol"] = PROTOCOLS[self.kind]
+        files = file_digests(dict(self.settings))
+        if files:  # a checkpoint replaced under the same name gives new keys (cells without one keep theirs)
+            doc["files"] = files
         blob = json.dumps(doc, sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:20]
 
@@ -183,12 +189,25 @@ class Recipe:
 
     def with_dataset(self, dataset: str) -> "Recipe":
         """This recipe on another dataset, at both sizes (``experiment run --dataset``; a variant that names its
-        own dataset keeps it)."""
+        own dataset keeps it). A recipe whose [grid] varies the dataset is a RecipeError (``dataset_grid``): the grid's
+        values would replace the one given."""
+        for q in (False, True):
+            if problem := self.dataset_grid(q):
+                raise RecipeError(problem)
         quick = dict(self.quick)
         if "dataset" in quick:
             quick["dataset"] = dataset
         on = self.estimated_on or (self.dataset(False), self.dataset(True))
         return dataclasses.replace(self, base={**self.base, "dataset": dataset}, quick=quick, estimated_on=on)
+
+    def dataset_grid(self, quick: bool = False) -> str | None:
+        """Why another dataset cannot be given for this recipe (``--dataset``, the Experiments workspace's field): its
+        [grid] varies the dataset at that size, so every cell names its own; None when it does not."""
+        values = self._grid(quick).get("dataset")
+        if values is None:
+            return None
+        return (f"{self.name}: its [grid] varies the dataset ({', '.join(str(v) for v in values)}), so each cell runs "
+                f"on its own: another dataset (--dataset) cannot replace them; edit the recipe's [grid] instead")
 
     def dataset(self, quick: bool = False) -> str:
         """The dataset this recipe names at that size (its base's, or the quick table's at the quick size)."""
@@ -227,6 +246,38 @@ class Recipe:
         if quick:
             s.update({k[6:]: v for k, v in self.quick.items() if k.startswith("seeds.")})
         return s
+
+
+def file_digests(settings: dict[str, Any]) -> dict[str, str]:
+    """The contents of the files a cell's settings name, as digests: ``weights`` naming a file on this machine (and
+    its JSON sidecar, which a checkpoint without a backbone is built from). ``known:`` / ``shipped:`` names, and a
+    path that is not a file (the cell fails on it), give none."""
+    w = settings.get("weights")
+    if not isinstance(w, str) or not w or w.startswith(("known:", "shipped:")):
+        return {}
+    p = Path(w).expanduser()
+    out: dict[str, str] = {}
+    files = [("weights", p)] + ([("weights sidecar", p.with_suffix(".json"))] if p.suffix != ".json" else [])
+    for what, f in files:
+        try:
+            if f.is_file():
+                st = f.stat()
+                out[what] = _digest(str(f.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+        except OSError:  # unreadable: the cell says so when it runs
+            continue
+    if "weights" not in out:
+        return {}
+    return out
+
+
+@lru_cache(maxsize=256)
+def _digest(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    """A file's SHA-256 (its first 16 hex digits), read once per (path, size, mtime, inode) in a process."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
 
 
 def fmt_seconds(s: float) -> str:
@@ -280,75 +331,12 @@ def find(name_or_file: str | Path) -> Path:
                       f"(or give a .toml file)")
 
 
-def _check_keys(where: str, d: Any, known: set[str], allow_dotted_of: set[str] | None = None) -> None:
-    if not isinstance(d, dict):
-        raise RecipeError(f"{where}: expected a table, got {type(d).__name__}")
-    for k in d:
-        root = k.split(".", 1)[0]
-        if k in known or (allow_dotted_of is not None and root in allow_dotted_of):
-            continue
-        raise RecipeError(f"{where}: unknown key {k!r}; known: {', '.join(sorted(known))}")
-
-
 def parse(doc: dict[str, Any], where: str, path: str = "") -> Recipe:
-    _check_keys(where, doc, TOP_KEYS)
-    for req in ("name", "kind", "base"):
-        if req not in doc:
-            raise RecipeError(f"{where}: missing {req!r}")
-    kind = doc["kind"]
-    if kind not in KINDS:
-        raise RecipeError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    known = PROBE_KEYS if kind == "probe" else TRAIN_KEYS
-    _check_keys(f"{where} [base]", doc["base"], known)
-    grid = doc.get("grid", {}) or {}
-    _check_keys(f"{where} [grid]", grid, known, allow_dotted_of=known)
-    for k, v in grid.items():
-        if not isinstance(v, list) or not v:
-            raise RecipeError(f"{where} [grid]: {k!r} must be a non-empty list of values")
-    seeds = doc.get("seeds", {}) or {}
-    _check_keys(f"{where} [seeds]", seeds, set(SEED_KEYS))
-    for k, v in seeds.items():
-        if not isinstance(v, list) or not v or not all(isinstance(x, int) and x >= 0 for x in v):
-            raise RecipeError(f"{where} [seeds]: {k!r} must be a list of non-negative integers")
-    quick = doc.get("quick", {}) or {}
-    for k in quick:
-        if k.startswith("grid."):
-            if k[5:].split(".", 1)[0] not in known:
-                raise RecipeError(f"{where} [quick]: unknown grid key {k!r}")
-        elif k.startswith("seeds."):
-            if k[6:] not in SEED_KEYS:
-                raise RecipeError(f"{where} [quick]: unknown seeds key {k!r}; known: {', '.join(SEED_KEYS)}")
-        elif k.split(".", 1)[0] not in known:
-            raise RecipeError(f"{where} [quick]: unknown key {k!r}; known: {', '.join(sorted(known))}")
-    variants = doc.get("variants", []) or []
-    if not isinstance(variants, list):
-        raise RecipeError(f"{where}: [[variants]] must be an array of tables")
-    labels = set()
-    for i, v in enumerate(variants):
-        _check_keys(f"{where} [[variants]] #{i + 1}", v, known | {"label", "quick"}, allow_dotted_of=known)
-        _check_keys(f"{where} [[variants]] #{i + 1} quick", v.get("quick") or {}, known, allow_dotted_of=known)
-        lab = str(v.get("label", ""))
-        if not lab or lab in labels:
-            raise RecipeError(f"{where} [[variants]] #{i + 1}: every variant needs its own label")
-        labels.add(lab)
-    plot = doc.get("plot", {}) or {}
-    _check_keys(f"{where} [plot]", plot, PLOT_KEYS)
-    if plot.get("kind", "auto") not in PLOT_KINDS:
-        raise RecipeError(f"{where} [plot]: kind must be one of {', '.join(PLOT_KINDS)}, got {plot['kind']!r}")
-    base_arms = plot.get("baseline", [])
-    for b in base_arms if isinstance(base_arms, list) else [base_arms]:
-        if str(b) not in labels:
-            raise RecipeError(f"{where} [plot]: baseline {b!r} is not a variant's label; the variants: "
-                              f"{', '.join(sorted(labels)) or 'none'}")
-    paper = doc.get("paper", []) or []
-    if not isinstance(paper, list):
-        raise RecipeError(f"{where}: [[paper]] must be an array of tables")
-    for i, p in enumerate(paper):
-        _check_keys(f"{where} [[paper]] #{i + 1}", p, PAPER_KEYS)
-    return Recipe(str(doc["name"]), str(doc.get("title", doc["name"])), str(doc.get("claim", "")), kind,
-                  dict(doc["base"]), dict(grid), dict(seeds), dict(quick), tuple(variants), dict(plot),
-                  tuple(paper), str(doc.get("notes", "")), path or where, doc.get("estimate_seconds"),
-                  doc.get("quick_estimate_seconds"), doc)
+    """A recipe from its TOML document (``app.experiments.recipe_parse.parse``: every check of the module docstring);
+    ``where`` names the file in messages."""
+    from app.experiments.recipe_parse import parse as parse_doc
+
+    return parse_doc(doc, where, path)
 
 
 def load_recipe(name_or_file: str | Path) -> Recipe:
@@ -375,6 +363,13 @@ def on_dataset(recipe: Recipe, dataset: str | None, quick: bool = False) -> Reci
     if not name:
         raise RecipeError(EMPTY_DATASET)
     return recipe if name == recipe.dataset(quick) else recipe.with_dataset(name)
+
+
+def check_runnable(recipe: Recipe, quick: bool = False) -> None:
+    """A RecipeError when the recipe gives no cell at that size (a run would write an empty report)."""
+    if not recipe.cells(quick):
+        raise RecipeError(f"{recipe.name}: the recipe gives no cells at the {'quick' if quick else 'full'} size "
+                          f"(an empty [grid] or [seeds] list?); nothing to run")
 
 
 def cell_datasets(recipe: Recipe, quick: bool = False) -> list[tuple[str, Any]]:

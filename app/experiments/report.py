@@ -17,7 +17,7 @@ from pathlib import Path
 
 from app import paths
 from app.experiments.results import (ABLATION_METRICS, METRIC_NAMES, _dataset, _flatten, _fmt, _varying, ablation,
-                                     cell_settings,
+                                     cell_settings, md_row,
                                      ablation_table, groups, plot_series, results_table)
 from app.experiments.svg import chart, delta_chart
 from app.storage import atomic_write
@@ -161,7 +161,7 @@ def html(result, md: str, svg: str) -> str:
             body.append(svg)
             continue
         if line.startswith("|"):
-            cells = [escape(c.strip()) for c in line.strip("|").split("|")]
+            cells = [escape(c) for c in md_row(line)]
             if set("".join(cells)) <= {"-"}:
                 continue
             tag = "th" if not in_table else "td"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,19 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:g}"
     return str(v)
+
+
+def md_cell(text: str) -> str:
+    """Text for a Markdown table cell: a ``|`` (a variant's label may have one) escaped so it splits no column."""
+    return str(text).replace("|", "\\|")
+
+
+def md_row(line: str) -> list[str]:
+    """The cells of a Markdown table row (``| a | b \\| c |``), split at unescaped ``|`` and unescaped."""
+    t = line.strip()
+    t = t[1:] if t.startswith("|") else t
+    t = t[:-1] if t.endswith("|") and not t.endswith("\\|") else t
+    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", t)]
 
 
 def group_key(cell: dict[str, Any]) -> tuple:
@@ -290,8 +304,9 @@ def ablation_table(result) -> list[str]:
     for a in ablation(result):
         dt = "(baseline)" if a["is_baseline"] else _points(a["delta_test_top1"])
         dv = "(baseline)" if a["is_baseline"] else _points(a["delta_val_top1"])
-        lines.append(f"| {a['arm'] or '-'} | {a['baseline'] or '-'} | {a['n']} | {_pct(a['test_top1'])} | {dt} | "
-                     f"{_pct(a['val_top1'])} | {dv} | {_selected(a['selected'])} |")
+        lines.append(f"| {md_cell(a['arm'] or '-')} | {md_cell(a['baseline'] or '-')} | {a['n']} | "
+                     f"{_pct(a['test_top1'])} | {dt} | "
+                     f"{_pct(a['val_top1'])} | {dv} | {md_cell(_selected(a['selected']))} |")
     return lines
 
 
@@ -306,10 +321,12 @@ def results_table(result, gs: list[dict] | None = None) -> list[str]:
     gs = groups(result) if gs is None else gs
     vary = [] if (result.recipe.plot or {}).get("kind") == "ablation" else _varying(list(result.cells))
     cols = ["variant"] + vary + ["n", "test top-1", "val top-1", "top-2", "features / trainable params"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines = ["| " + " | ".join(md_cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
     for g in gs:
         extra = g["n_features"][0] if not math.isnan(g["n_features"][0]) else g["trainable"][0]
-        row = [g["variant"] or "-"] + [_fmt(g["settings"].get(k)) for k in vary] + [
+        flat = _flatten(g["cells"][0]["settings"])  # as a recipe writes it (TOML's [a, b], true), "(none)": unset
+        row = [md_cell(g["variant"] or "-")] + [md_cell(_setting(flat[k]) if k in flat else "(none)")
+                                                for k in vary] + [
             str(g["n"]), _pct(g["test_top1"]), _pct(g["val_top1"]), _pct(g["top2"]),
             "-" if isinstance(extra, float) and math.isnan(extra) else f"{extra:,.0f}"]
         lines.append("| " + " | ".join(row) + " |")
@@ -335,7 +352,7 @@ def as_text(md_lines: list[str]) -> str:
     for line in md_lines:
         t = line.strip()
         if t.startswith("|") and t.endswith("|"):
-            cells = [c.strip() for c in t[1:-1].split("|")]
+            cells = md_row(t)
             if not all(set(c) <= {"-", ":"} and c for c in cells):
                 block.append(cells)
             continue

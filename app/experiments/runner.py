@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from app.experiments import executors
-from app.experiments.recipe import Cell, Recipe, fmt_seconds
+from app.experiments.recipe import Cell, Recipe, check_runnable, fmt_seconds
 from app.experiments.store import Store
 from app.tasks import Cancelled, CancelToken, Progress
 
@@ -51,6 +51,7 @@ def run_experiment(recipe: Recipe, quick: bool = False, executor: str = "local",
     from app.experiments.report import write_report
 
     t0 = time.perf_counter()
+    check_runnable(recipe, quick)  # no cell: refused before a run is recorded or an empty report written
     store = store or Store()
     cells = [c.to_dict() for c in recipe.cells(quick)]
     total = len(cells)
@@ -75,6 +76,8 @@ def run_experiment(recipe: Recipe, quick: bool = False, executor: str = "local",
             n_done += 1
             if "error" in result:
                 failed += 1
+                # an older result of this key (a --rerun) must not stand for it: the next run would reuse it
+                store.drop(recipe.name, cell["key"])
             else:
                 store.put(cell, result)
                 times.append(float(result.get("seconds", 0.0)))

@@ -2,8 +2,8 @@
 ``ray`` (Ray core tasks with per-cell CPU/GPU resources, on a local Ray instance or the cluster at ``RAY_ADDRESS``).
 
 Each executor is a generator ``run(cells, cancel) -> yields (cell, result_or_error)`` in completion order. A cell
-that fails yields ``{"error": message}`` (it is not stored, so the next run retries it; the runner drops an older
-stored result of its key), whatever it raised (``failure``); cancel stops submitting
+that fails yields ``{"error": message}`` whatever it raised (``failure``): it is not stored, so the next run retries
+it (a --rerun's failure keeps the older result of its key: the same settings and files); cancel stops submitting
 new cells and ends the ones running where the executor can (process pool: at exit; Ray: ``ray.cancel``).
 """
 

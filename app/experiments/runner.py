@@ -75,9 +75,7 @@ def run_experiment(recipe: Recipe, quick: bool = False, executor: str = "local",
         for cell, result in executors.run(executor, pending, workers, cancel):
             n_done += 1
             if "error" in result:
-                failed += 1
-                # an older result of this key (a --rerun) must not stand for it: the next run would reuse it
-                store.drop(recipe.name, cell["key"])
+                failed += 1  # an older result of the same key (a --rerun's) is kept: same settings and files
             else:
                 store.put(cell, result)
                 times.append(float(result.get("seconds", 0.0)))

@@ -80,11 +80,6 @@ class Store:
                         json.dumps(cell["settings"], sort_keys=True), json.dumps(result, default=str),
                         time.strftime("%Y-%m-%dT%H:%M:%S")))
 
-    def drop(self, experiment: str, key: str) -> bool:
-        """Forget one stored cell (its rerun failed: the old result no longer stands for its settings)."""
-        with closing(_connect(self.path)) as db, db:
-            return db.execute("DELETE FROM cells WHERE experiment = ? AND key = ?", (experiment, key)).rowcount > 0
-
     def start_run(self, experiment: str, quick: bool, cells: int) -> int:
         with closing(_connect(self.path)) as db, db:
             cur = db.execute("INSERT INTO runs (experiment, quick, started, cells) VALUES (?, ?, ?, ?)",

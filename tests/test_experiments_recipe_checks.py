@@ -394,3 +394,35 @@ def test_every_shipped_recipe_reads_and_shows(tmp_path):
         for quick in ((), ("--quick",)):
             out = run_cli("experiment", "show", name, *quick, "--json", home=tmp_path / "home")
             assert out.returncode == 0 and json.loads(out.stdout)["cells"], (name, quick, out.stderr)
+
+
+def test_an_image_folder_changed_gives_new_keys_so_its_old_results_are_not_reused(tmp_path, monkeypatch):
+    """The features cache followed the images' contents but the experiment store did not: a recipe on an image
+    folder answered "reused" with the numbers of the images it held before."""
+    import os
+
+    import cv2
+    import numpy as np
+
+    from app.data import imagefolder
+
+    root = tmp_path / "pics"
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for i in range(3):
+            cv2.imwrite(str(root / c / f"{i}.png"), np.full((8, 8, 3), 40 * i, np.uint8))
+    cell = Cell("t", "probe", (("backbone", "simple"), ("dataset", f"imagefolder:{root}")))
+    first = cell.key
+    assert Cell("t", "probe", cell.settings).key == first  # the same images: the same key
+    cv2.imwrite(str(root / "a" / "3.png"), np.zeros((8, 8, 3), np.uint8))  # an image added
+    second = Cell("t", "probe", cell.settings).key
+    assert second != first
+    imagefolder._SIGNATURES.clear()  # a new process: a file rewritten in place (its folder's time unchanged)
+    st = os.stat(root / "b" / "0.png")
+    os.utime(root / "b" / "0.png", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert Cell("t", "probe", cell.settings).key not in (first, second)
+    missing = Cell("t", "probe", (("backbone", "simple"), ("dataset", f"imagefolder:{tmp_path / 'none'}")))
+    import hashlib
+
+    blob = json.dumps({"kind": "probe", "variant": "", "settings": dict(missing.settings)}, sort_keys=True)
+    assert missing.key == hashlib.sha1(blob.encode()).hexdigest()[:20]  # nothing there: its settings' key alone

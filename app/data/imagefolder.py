@@ -231,6 +231,43 @@ def training_classes(folder: Path) -> tuple[list[str], list[Entry], list[str]]:
     return names, entries, notes
 
 
+_SIGNATURES: dict[tuple, str] = {}  # folder_signature's memo: (path, the folders' times) -> signature
+
+
+def folder_signature(path: str | Path) -> str | None:
+    """What an image folder holds, as a digest of every image file's relative path, size and modification time in
+    both splits (a stat per file, no reading: 60,000 files in ~0.6 s), or None when it is not a folder. For keys of
+    results computed on the folder (``app.experiments``): an image added, removed, renamed or rewritten gives another
+    signature. Remembered in this process while the folder, its splits' and its class folders' times stay the same
+    (adding or removing a file changes its folder's time)."""
+    root = Path(path).expanduser()
+    try:
+        root = root.resolve()
+        if not root.is_dir():
+            return None
+        dirs = [root] + sorted(p for p in root.iterdir() if _is_dir(p))
+        dirs += sorted(q for p in dirs[1:] for q in p.iterdir() if _is_dir(q))
+        memo = (str(root), tuple((str(d), d.stat().st_mtime_ns) for d in dirs))
+    except OSError:
+        return None
+    if memo in _SIGNATURES:
+        return _SIGNATURES[memo]
+    lay = layout(root)
+    h = hashlib.sha1(os.fsencode(str(root)) + b"\n")
+    for folder in (lay.train, lay.test):
+        if folder is None:
+            continue
+        try:
+            entries, _notes = scan(folder, class_dirs(folder))
+        except DatasetError:
+            continue
+        h.update(os.fsencode(str(folder)) + b"\n")
+        for e in entries:
+            h.update(os.fsencode(e.rel) + f":{e.size}:{e.mtime_ns}\n".encode())
+    _SIGNATURES[memo] = sig = h.hexdigest()[:16]
+    return sig
+
+
 def _header(entry: Entry) -> tuple[int, int] | None:
     """(height, width) from the file's header (no decoding), or None."""
     from app.data.imagesize import header_size

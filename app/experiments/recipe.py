@@ -63,7 +63,9 @@ type. The [quick] table's "grid." and "seeds." lists are checked as [grid] and [
 
 A cell's key (what makes a stored result reusable) covers its settings and, for ``weights`` naming a file on this
 machine (not ``known:`` / ``shipped:`` names), a digest of that file and its JSON sidecar: a checkpoint replaced
-under the same name gives new keys.
+under the same name gives new keys; for an ``imagefolder:PATH`` dataset, its images' paths, sizes and times (an
+image added, removed or rewritten gives new keys; within one process, a file rewritten in place without its folder
+changing is seen at the next start).
 """
 
 from __future__ import annotations
@@ -250,23 +252,30 @@ class Recipe:
 
 def file_digests(settings: dict[str, Any]) -> dict[str, str]:
     """The contents of the files a cell's settings name, as digests: ``weights`` naming a file on this machine (and
-    its JSON sidecar, which a checkpoint without a backbone is built from). ``known:`` / ``shipped:`` names, and a
-    path that is not a file (the cell fails on it), give none."""
-    w = settings.get("weights")
-    if not isinstance(w, str) or not w or w.startswith(("known:", "shipped:")):
-        return {}
-    p = Path(w).expanduser()
+    its JSON sidecar, which a checkpoint without a backbone is built from), and an ``imagefolder:PATH`` dataset (its
+    images' paths, sizes and times: ``app.data.imagefolder.folder_signature``). ``known:`` / ``shipped:`` names,
+    built-in datasets, and a path that is not there (the cell fails on it), give none."""
     out: dict[str, str] = {}
-    files = [("weights", p)] + ([("weights sidecar", p.with_suffix(".json"))] if p.suffix != ".json" else [])
-    for what, f in files:
-        try:
-            if f.is_file():
-                st = f.stat()
-                out[what] = _digest(str(f.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
-        except OSError:  # unreadable: the cell says so when it runs
-            continue
-    if "weights" not in out:
-        return {}
+    w = settings.get("weights")
+    if isinstance(w, str) and w and not w.startswith(("known:", "shipped:")):
+        p = Path(w).expanduser()
+        files = [("weights", p)] + ([("weights sidecar", p.with_suffix(".json"))] if p.suffix != ".json" else [])
+        for what, f in files:
+            try:
+                if f.is_file():
+                    st = f.stat()
+                    out[what] = _digest(str(f.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+            except OSError:  # unreadable: the cell says so when it runs
+                continue
+        if "weights" not in out:
+            out = {}
+    dataset = settings.get("dataset")
+    if isinstance(dataset, str) and dataset.startswith("imagefolder:"):
+        from app.data.imagefolder import folder_signature
+
+        sig = folder_signature(dataset.split(":", 1)[1])
+        if sig:  # an image added, removed or rewritten: new keys, the stored results are not reused
+            out["dataset"] = sig
     return out
 
 

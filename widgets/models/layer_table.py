@@ -81,9 +81,10 @@ class LayerTable(QWidget):
         tl.setContentsMargins(0, 0, 0, 0)
         head = QHBoxLayout()
         self.table_title = QLabel("<b>Layers</b>")
-        head.addWidget(self.table_title)
-        head.addStretch(1)
-        head.addWidget(self.totals)
+        for label in (self.table_title, self.totals):  # a long model name wraps instead of widening the window
+            label.setWordWrap(True)
+        head.addWidget(self.table_title, 1)
+        head.addWidget(self.totals, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
         tl.addLayout(head)
         tl.addWidget(self.table, 1)
 

@@ -404,7 +404,7 @@ def test_an_image_folder_changed_gives_new_keys_so_its_old_results_are_not_reuse
     import cv2
     import numpy as np
 
-    from app.data import imagefolder
+    from app.data import folder_scan
 
     root = tmp_path / "pics"
     for c in ("a", "b"):
@@ -417,7 +417,7 @@ def test_an_image_folder_changed_gives_new_keys_so_its_old_results_are_not_reuse
     cv2.imwrite(str(root / "a" / "3.png"), np.zeros((8, 8, 3), np.uint8))  # an image added
     second = Cell("t", "probe", cell.settings).key
     assert second != first
-    imagefolder._SIGNATURES.clear()  # a new process: a file rewritten in place (its folder's time unchanged)
+    folder_scan._SIGNATURES.clear()  # a new process: a file rewritten in place (its folder's time unchanged)
     st = os.stat(root / "b" / "0.png")
     os.utime(root / "b" / "0.png", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     assert Cell("t", "probe", cell.settings).key not in (first, second)

@@ -35,6 +35,75 @@ def test_linear_cka_hand_values():
     assert cka.linear_cka(X, rng.normal(size=(50, 6))) < 0.5
 
 
+def _hsic_unbiased(K, L):
+    """Song et al. 2012's unbiased HSIC, written out from the paper's formula (the test's own reference)."""
+    n = len(K)
+    K, L = K.copy(), L.copy()
+    np.fill_diagonal(K, 0)
+    np.fill_diagonal(L, 0)
+    one = np.ones(n)
+    return (np.trace(K @ L) + (one @ K @ one) * (one @ L @ one) / ((n - 1) * (n - 2))
+            - 2 / (n - 2) * (one @ K @ L @ one)) / (n * (n - 3))
+
+
+def test_debiased_cka_is_the_unbiased_hsic_ratio_and_is_not_fooled_by_many_features():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(30, 7)), rng.normal(size=(30, 5))
+    X[:, :3] += 2 * Y[:, :3]
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    K, L = Xc @ Xc.T, Yc @ Yc.T
+    ref = _hsic_unbiased(K, L) / np.sqrt(_hsic_unbiased(K, K) * _hsic_unbiased(L, L))
+    assert cka.debiased_cka(X, Y) == pytest.approx(ref, rel=1e-10)
+    assert cka.debiased_cka(X, X) == pytest.approx(1.0)
+    # independent Gaussian features, 1,000 of them, 100 images: linear CKA reads 0.9 (an audit's figure); debiased ~0
+    A, B = rng.normal(size=(100, 1000)), rng.normal(size=(100, 1000))
+    assert cka.linear_cka(A, B) > 0.85 and abs(cka.debiased_cka(A, B)) < 0.05
+    with pytest.raises(ValueError, match="at least 4 examples"):
+        cka.debiased_cka(X[:3], Y[:3])
+
+
+def test_a_layer_whose_features_are_all_the_same_has_no_cka():
+    X = np.random.default_rng(1).normal(size=(20, 4))
+    dead = np.ones((20, 4))
+    for fn in (cka.linear_cka, cka.rbf_cka, cka.debiased_cka):
+        assert np.isnan(fn(X, dead)) and np.isnan(fn(dead, X))  # rbf gave -0.02 (its centred Gram: rounding noise)
+
+
+def test_linear_cka_from_the_gram_matrices_equals_the_feature_formula():
+    rng = np.random.default_rng(2)
+    for n, p, q in ((40, 3, 5), (10, 200, 300)):
+        X, Y = rng.normal(size=(n, p)), rng.normal(size=(n, q))
+        Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+        feature = np.linalg.norm(Yc.T @ Xc) ** 2 / (np.linalg.norm(Xc.T @ Xc) * np.linalg.norm(Yc.T @ Yc))
+        assert cka.linear_cka(X, Y) == pytest.approx(feature, rel=1e-9)
+
+
+def test_the_cka_note_says_the_pooling_and_when_features_outnumber_images():
+    assert cka.summary_note("linear", 500, [64, 256]) == \
+        "each layer's maps average-pooled to a 4 x 4 grid (channels x 16: 64-256 values per image)"
+    note = cka.summary_note("linear", 120, [512, 1024])
+    assert note.endswith("the features outnumber the 120 images (up to 1,024): linear CKA then reads high even for "
+                         "unrelated features: read it against the random-initialisation line, or use the debiased "
+                         "estimate")
+    assert "outnumber" not in cka.summary_note("debiased", 120, [512])
+
+
+def test_a_trained_model_and_its_random_twin_share_an_architecture_whatever_the_options_types():
+    from app.analysis.jobs import same_architecture
+
+    a = ModelSpec.make("simple", options={"widths": (32, 64, 64), "in_channels": 1})  # a sidecar's tuple
+    b = ModelSpec.make("simple", options={"in_channels": 1, "widths": [32, 64, 64]})  # the command line's list
+    assert same_architecture(a, b)
+    assert not same_architecture(a, ModelSpec.make("simple", options={"widths": [32, 64], "in_channels": 1}))
+
+
+def test_the_patches_backbone_is_not_analysed_unfitted():
+    from app.analysis.jobs import InsightError, built
+
+    with pytest.raises(InsightError, match="its filters are fitted to a dataset's training images"):
+        built(ModelSpec.make("patches"))
+
+
 def test_cka_matrix_of_a_model_with_itself_has_ones_on_the_diagonal():
     spec = ModelSpec.make("simple", options={"in_channels": 1, "widths": [8, 8, 8]})
     model = build(spec, device="cpu")
@@ -91,7 +160,10 @@ def test_filter_statistics_of_hand_made_kernels():
     assert coh[0] == pytest.approx(1.0)
     assert int(np.argmax(h)) == 90 // 15  # the 90-degree bin of 12
     box = filters.spectrum(np.ones((4, 1, 3, 3)))
-    assert int(np.argmax(box)) == 0 and box[0] > 10 * box[-1]  # a box filter's energy sits at DC
+    # the share of the power at DC, by Parseval: |F(0)|^2 = 9^2 = 81 of the total 16 * 16 * 9 = 2304 (a ring's
+    # mean over the sum of ring means, 10x larger, was shown as the "energy share")
+    assert box[0] == pytest.approx(81 / 2304) and box.sum() == pytest.approx(1.0)
+    assert box[:5].sum() > 0.85 > 0.15 > box[5:].sum()  # a box filter's energy: the lower half of the rings
     checker = np.array([[(-1.0) ** (i + j) for j in range(3)] for i in range(3)])[None, None]
     hi = filters.spectrum(checker)
     assert int(np.argmax(hi)) >= len(hi) - 2 and hi[0] < 0.05  # a checkerboard: Nyquist (its sum, 1, is its small DC)

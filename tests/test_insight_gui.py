@@ -53,7 +53,8 @@ def test_cka_of_a_tiny_model_with_itself_has_ones_on_the_diagonal(qtbot, insight
     assert p.value_text(1, 1) == "A conv2 vs B conv2: CKA 1.000"
     assert "1.00" in p.values.texts()
     # one architecture on both sides: the scale of two random initialisations is shown under the matrix
-    assert p.reference.isVisible() and p.reference.text() == p.result.reference_text()
+    assert p.reference.isVisible() and p.reference.text() == f"{p.result.reference_text()}\nNote: {p.result.note}"
+    assert "linear CKA then reads high" in p.result.note  # the tiny model's pooled features outnumber 40 images
     assert p.reference.text().startswith("Two random initialisations of this architecture (seeds 0 and 1)")
 
 

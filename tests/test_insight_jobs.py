@@ -133,9 +133,11 @@ def test_patches_out_of_range_say_what_exists(layer, channel, msg):
         run_to_end(patches_job(tiny(), layer, channel, "digits", 20))
 
 
-def test_a_sample_needs_two_images():
-    with pytest.raises(InsightError, match="at least 2 images, got 1"):
-        run_to_end(cka_job(tiny(), tiny(), "digits", 1))
+def test_cka_needs_ten_images():
+    """On 2 images every linear value is 1.000 (an audit's --n 2): refused, as on 1."""
+    for n in (1, 2, 9):
+        with pytest.raises(InsightError, match=f"CKA needs at least 10 images \\(on 2 every value is 1\\), got {n}"):
+            run_to_end(cka_job(tiny(), tiny(), "digits", n))
 
 
 def test_filters_of_a_random_model_have_no_twin_and_banks_join():

@@ -8,6 +8,8 @@ from app import jsonout
 
 
 def register(sub, bench) -> None:
+    from app.cliargs import seed_value
+
     p = sub.add_parser("analyze", help="explain random vs trained: CKA, top-activating patches, filter statistics, "
                                        "LC fold")
     a = p.add_subparsers(dest="analyze_command", metavar="ANALYSIS", required=True)
@@ -17,8 +19,10 @@ def register(sub, bench) -> None:
         c.add_argument(f"--{side}", required=True, metavar="BACKBONE", help=f"model {side}: a registry name")
         c.add_argument(f"--weights-{side}", default=None, help=f"weights of model {side} (default: random)")
         c.add_argument(f"--options-{side}", nargs="*", default=None, metavar="OPT", help="backbone options")
-        c.add_argument(f"--seed-{side}", type=int, default=0, help=f"model seed of {side}")
-    c.add_argument("--kernel", choices=["linear", "rbf"], default="linear")
+        c.add_argument(f"--seed-{side}", type=seed_value, default=0, help=f"model seed of {side}")
+    c.add_argument("--kernel", choices=["linear", "rbf", "debiased"], default="linear",
+                   help="linear CKA (default), RBF CKA (bandwidth: the median distance), or debiased linear CKA "
+                        "(the unbiased HSIC estimator: no upward bias when a layer has more features than images)")
     _data(c)
     c.set_defaults(func=cmd_cka)
 
@@ -78,11 +82,14 @@ def _spec(backbone, weights, options, seed):
 
 
 def _built(spec, ds):
-    from app.models.build import build
-    from app.models.inputs import dataset_stats, input_spec
+    """``app.analysis.jobs.built`` (the Insight workspace's), its refusals as the command's errors."""
+    from app.analysis.jobs import InsightError, built
+    from app.errors import UserError
 
-    model = build(spec, device="cpu")
-    return model, input_spec(spec, model, stats=dataset_stats(ds))
+    try:
+        return built(spec, ds)
+    except InsightError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _dataset(args):
@@ -99,6 +106,13 @@ def cmd_cka(args) -> int:
     from app.analysis.jobs import same_architecture, with_seed_reference
     from app.tasks import cli_progress, run_to_end
 
+    from app.analysis.jobs import InsightError, check_cka_images
+    from app.errors import UserError
+
+    try:
+        check_cka_images(args.n)
+    except InsightError as exc:
+        raise UserError(f"--n {args.n}: {exc}") from None
     ds = _dataset(args)
     sa = _spec(args.a, args.weights_a, args.options_a, args.seed_a)
     sb = _spec(args.b, args.weights_b, args.options_b, args.seed_b)
@@ -117,9 +131,11 @@ def cmd_cka(args) -> int:
         print(f"input of the rows: {ia.describe()}\ninput of the columns: {ib.describe()}")
         print(" " * w + "  " + " ".join(f"{n[:8]:>8}" for n in res.layers_b))
         for n, row in zip(res.layers_a, res.matrix):
-            print(f"{n:<{w}}  " + " ".join(f"{v:8.3f}" for v in row))
+            print(f"{n:<{w}}  " + " ".join("     n/a" if v != v else f"{v:8.3f}" for v in row))
         if res.reference:
             print(res.reference_text())
+        if res.note:
+            print(f"note: {res.note}")
     return 0
 
 
@@ -198,7 +214,7 @@ def cmd_filters(args) -> int:
         for s in layers:
             print(f"  {s['layer']:<24} {'x'.join(map(str, s['shape'])):<14} PCA top-1 {s['pca_explained'][0]:.2f}  "
                   f"coherence {s['coherence_mean']:.2f}  sparsity {s['sparsity']:.2f}  "
-                  f"DC energy {s['spectrum'][0]:.2f}")
+                  f"energy at DC {s['spectrum'][0]:.3f}")
     return 0
 
 

@@ -1,7 +1,8 @@
 """Filter statistics, per layer, so trained, random and hand-designed kernels can be compared on one plot:
 
-- ``spectrum``: the radially averaged power spectrum of the kernels (mean over kernels and input channels),
-  normalised to sum 1: where the energy sits, from DC to the highest frequency;
+- ``spectrum``: where the kernels' energy sits: the share of their power (mean over kernels and input channels, on
+  a zero-padded DFT) in each ring of radial frequency, from DC (bin 0) to the Nyquist radius (the last bin, which
+  also holds the diagonal "corner" frequencies beyond it); the shares sum to 1;
 - ``orientations``: each kernel's dominant orientation (structure tensor of its spatial gradient, channel-mean),
   as a histogram over 0..180 degrees, weighted by how oriented it is (coherence);
 - ``pca_explained``: the fraction of variance explained by the top eigen-kernels (PCA of the flattened kernels);
@@ -39,8 +40,10 @@ def spectrum(weights: np.ndarray, pad: int = 16, bins: int | None = None) -> np.
     yy, xx = np.mgrid[:pad, :pad]
     r = np.hypot(yy - pad // 2, xx - pad // 2)
     bins = bins or pad // 2 + 1
-    idx = np.minimum((r / (pad / 2) * (bins - 1)).round().astype(int), bins - 1)
-    out = np.bincount(idx.ravel(), P.ravel(), minlength=bins) / np.maximum(np.bincount(idx.ravel(), minlength=bins), 1)
+    idx = np.minimum((r / (pad / 2) * (bins - 1)).round().astype(int), bins - 1)  # corners: the last bin
+    # each ring's share of the total power (its sum, not its mean: a ring's mean over a sum of ring means was
+    # shown as an "energy share", 0.10 at DC where DC holds 0.4% of the energy)
+    out = np.bincount(idx.ravel(), P.ravel(), minlength=bins)
     s = out.sum()
     return out / s if s > 0 else out
 

@@ -50,6 +50,9 @@ def built(spec, ds=None):
     from app.models.inputs import dataset_stats, input_spec
 
     model = build(spec, device="cpu").eval()
+    if getattr(model, "needs_fit", False):  # the patches backbone: its filters come from a dataset, in the Probe
+        raise InsightError(f"{spec.label or spec.backbone}: its filters are fitted to a dataset's training images "
+                           f"when it is probed; unfitted, its numbers here would describe placeholder filters")
     return model, input_spec(spec, model, stats=dataset_stats(ds) if ds is not None else None)
 
 
@@ -77,6 +80,7 @@ def cka_job(spec_a, spec_b, dataset: str = "digits", n: int = 300, kernel: str =
     """Task: ``CKAResult`` between every layer of the two models on ``n`` test images of ``dataset``."""
     from app.analysis.cka import cka_matrix
 
+    check_cka_images(n)
     yield Progress(0, None, f"loading {dataset}")
     ds = sample(dataset, n)
     yield Progress(0, None, "building the models")
@@ -90,9 +94,24 @@ def cka_job(spec_a, spec_b, dataset: str = "digits", n: int = 300, kernel: str =
     return res
 
 
+CKA_MIN_IMAGES = 10
+
+
+def check_cka_images(n: int) -> None:
+    """CKA on a handful of images means nothing (on 2 every linear value is 1.000): at least ``CKA_MIN_IMAGES``."""
+    if n < CKA_MIN_IMAGES:
+        raise InsightError(f"CKA needs at least {CKA_MIN_IMAGES} images (on 2 every value is 1), got {n}")
+
+
 def same_architecture(spec_a, spec_b) -> bool:
-    """The two specs build the same network (backbone and options), whatever their weights."""
-    return spec_a.backbone == spec_b.backbone and dict(spec_a.options) == dict(spec_b.options)
+    """The two specs build the same network (backbone and options), whatever their weights. Options compare by
+    value: a sidecar's ``widths`` tuple (32, 64, 64) is the command line's list [32, 64, 64]."""
+    import json
+
+    def plain(spec) -> str:
+        return json.dumps(dict(spec.options), sort_keys=True, default=str)
+
+    return spec_a.backbone == spec_b.backbone and plain(spec_a) == plain(spec_b)
 
 
 # the seed references computed in this process, newest last: (architecture, seeds, images, kernel, layers) -> values.

@@ -54,8 +54,9 @@ class CKAPanel(QWidget):
         self.n.setValue(300)
         self.n.setToolTip("Test images in the sample (seeded)")
         self.kernel = QComboBox()
-        self.kernel.addItems(["linear", "rbf"])
-        self.kernel.setToolTip("linear CKA, or RBF CKA (bandwidth: the median distance)")
+        self.kernel.addItems(["linear", "rbf", "debiased"])
+        self.kernel.setToolTip("linear CKA, RBF CKA (bandwidth: the median distance), or debiased linear CKA (the "
+                               "unbiased HSIC estimator: no upward bias when a layer has more features than images)")
         row = QHBoxLayout()
         for text, w in (("A", self.model_a), ("B", self.model_b), ("on", self.dataset), ("images", self.n),
                         ("CKA", self.kernel)):
@@ -108,10 +109,13 @@ class CKAPanel(QWidget):
 
     def show_result(self, res: Any) -> None:
         self.result = res
-        M = np.nan_to_num(np.asarray(res.matrix, np.float32), nan=0.0)
+        raw = np.asarray(res.matrix, np.float32)
+        M = np.nan_to_num(raw, nan=0.0)
         self.image.setImage(M, levels=(0, 1), autoLevels=False)
         self.image.setLookupTable(colormaps.lut("viridis"))
-        self.values.set_labels([(j + 0.5, i + 0.5, f"{M[i, j]:.2f}", (0, 0, 0) if M[i, j] > 0.6 else (255, 255, 255))
+        # a layer whose features are all the same has no CKA: "n/a", not the 0.00 its colour is drawn with
+        text = lambda i, j: "n/a" if np.isnan(raw[i, j]) else f"{M[i, j]:.2f}"  # noqa: E731
+        self.values.set_labels([(j + 0.5, i + 0.5, text(i, j), (0, 0, 0) if M[i, j] > 0.6 else (255, 255, 255))
                                 for i in range(M.shape[0]) for j in range(M.shape[1])] if M.size <= 400 else [],
                                QRectF(0, 0, M.shape[1], M.shape[0]))
         self.plot.getAxis("bottom").setTicks([[(j + 0.5, n) for j, n in enumerate(res.layers_b)]])
@@ -122,8 +126,10 @@ class CKAPanel(QWidget):
         self.plot.setRange(xRange=(0, M.shape[1]), yRange=(0, M.shape[0]), padding=0.02)
         self.readout.setText(f"Rows: the layers of {res.label_a}; columns: {res.label_b}. Hover a cell for its value.")
         # the scale the matrix reads against (same architecture only): shown apart from the hover read-out
-        self.reference.setText(res.reference_text())
-        self.reference.setVisible(bool(res.reference))
+        # and what the matrix was computed on (the pooling; linear CKA's upward bias when features outnumber images)
+        lines = [t for t in (res.reference_text(), f"Note: {res.note}" if getattr(res, "note", "") else "") if t]
+        self.reference.setText("\n".join(lines))
+        self.reference.setVisible(bool(lines))
 
     def value_text(self, i: int, j: int) -> str:
         res = self.result

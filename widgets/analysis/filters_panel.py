@@ -68,7 +68,8 @@ class FiltersPanel(QWidget):
         self.legend = reserve_lines(QLabel(" "), 1)  # the four plots' one legend (``draw``); its line from the start
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         yield
-        self.spectrum = _plot("Radial power spectrum", "energy share", "frequency (0 = DC … Nyquist)")
+        self.spectrum = _plot("Radial power spectrum", "energy share",
+                              "frequency ring (0 = DC … Nyquist; the last also holds the corners)")
         yield
         self.orient = _plot("Orientation (coherence-weighted)", "share", "degrees")
         yield

@@ -211,3 +211,18 @@ def test_analyze_cka_cli_prints_a_layer_matrix(tmp_path):
     assert bad.returncode == 2 and "--layer 9" in bad.stderr and "Traceback" not in bad.stderr
     fo = _cli("analyze", "fold", "--backbone", "simple", home=tmp_path)
     assert fo.returncode == 2 and "no LC blocks" in fo.stderr
+
+
+def test_fold_reports_the_mean_of_the_norms_and_compare_random_needs_weights(tmp_path):
+    from app.analysis.fold import lc_layers
+    from tests.cli_inprocess import run_cli
+
+    r = run_cli("analyze", "fold", "--backbone", "lc-resnet20", "--json", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    first = json.loads(r.stdout)[0]
+    eff = lc_layers(build(ModelSpec.make("lc-resnet20"), device="cpu"))[0].effective
+    norms = np.linalg.norm(eff.reshape(eff.shape[0], -1), axis=1)
+    assert first["effective_norm_mean"] == pytest.approx(float(norms.mean()))  # it was the RMS of the norms
+    assert not np.isclose(norms.mean(), np.sqrt((norms ** 2).mean()))  # (the two differ here: the test can fail)
+    r = run_cli("analyze", "filters", "--backbone", "simple", "--compare-random", home=tmp_path)
+    assert r.returncode == 2 and "--compare-random sets trained weights beside their random twin" in r.stderr

@@ -200,7 +200,12 @@ def cmd_filters(args) -> int:
     from app.analysis.filters import model_stats
     from app.models.build import build
 
+    from app.errors import UserError
+
     spec = _spec(args.backbone, args.weights, args.options, args.model_seed)
+    if args.compare_random and not spec.weights:
+        raise UserError("--compare-random sets trained weights beside their random twin: give --weights (without "
+                        "them the model is already random)")
     rows = {spec.label: [s.to_dict() for s in model_stats(build(spec, device="cpu"))]}
     if args.compare_random and spec.weights:
         twin = dataclasses.replace(spec, weights=None, init="default", label=f"{spec.backbone} (random)",
@@ -219,6 +224,8 @@ def cmd_filters(args) -> int:
 
 
 def cmd_fold(args) -> int:
+    import numpy as np
+
     from app.analysis.fold import lc_layers
     from app.errors import UserError
     from app.models.build import build
@@ -230,8 +237,8 @@ def cmd_fold(args) -> int:
                         f"lc-resnet20")
     if args.json:
         print(jsonout.dumps([{"layer": f.name, "effective_shape": list(f.effective.shape),
-                              "basis_shape": list(f.basis.shape), "effective_norm_mean":
-                              float((f.effective.reshape(f.effective.shape[0], -1) ** 2).sum(1).mean() ** 0.5)}
+                              "basis_shape": list(f.basis.shape), "effective_norm_mean":  # the mean of the norms
+                              float(np.linalg.norm(f.effective.reshape(f.effective.shape[0], -1), axis=1).mean())}
                              for f in layers]))
     else:
         for f in layers:

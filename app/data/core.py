@@ -104,7 +104,8 @@ class ArrayDataset:
         return (c, h, w)
 
     def subset(self, n: int | None, seed: int = 0) -> "ArrayDataset":
-        """A seeded, class-stratified-by-shuffle subset of at most n examples."""
+        """A seeded subset of at most n examples (a random permutation's first n, in their original order: not
+        stratified by class)."""
         if n is None or n >= len(self):
             return self
         idx = np.random.default_rng(seed).permutation(len(self))[:n]

@@ -4,6 +4,7 @@ top patch of a channel is the argmax, filter statistics of hand-made kernels."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -226,3 +227,37 @@ def test_fold_reports_the_mean_of_the_norms_and_compare_random_needs_weights(tmp
     assert not np.isclose(norms.mean(), np.sqrt((norms ** 2).mean()))  # (the two differ here: the test can fail)
     r = run_cli("analyze", "filters", "--backbone", "simple", "--compare-random", home=tmp_path)
     assert r.returncode == 2 and "--compare-random sets trained weights beside their random twin" in r.stderr
+
+
+def test_top_patches_name_each_image_by_its_place_in_the_split(tmp_path):
+    """``index`` was the place in the seeded sample of --n images ("image 2" was the split's image 18)."""
+    from app.data import load
+    from tests.cli_inprocess import run_cli
+
+    r = run_cli("analyze", "top-patches", "--backbone", "simple", "--options", "widths=4,8", "--layer", "0",
+                "--channel", "0", "--dataset", "digits", "--n", "100", "--k", "8", "--json", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    full = load("digits", "test")
+    sample = full.subset_indices(100, seed=0)
+    out = json.loads(r.stdout)
+    assert all(p["index"] in set(sample.tolist()) for p in out["patches"])
+    assert all(full.classes[full.labels[p["index"]]] == p["label"] for p in out["patches"])
+    assert max(p["index"] for p in out["patches"]) >= 100  # places in the split, not in the sample of 100
+
+
+def test_cka_against_a_trained_models_twin_sees_the_same_input_and_says_when_inputs_differ(tmp_path):
+    from tests.cli_inprocess import run_cli
+
+    weights = str(Path(__file__).resolve().parent.parent / "resources" / "models" / "simple_mnist.safetensors")
+    r = run_cli("analyze", "cka", "--a", "simple", "--weights-a", weights, "--b", "twin", "--dataset", "digits",
+                "--n", "40", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = [ln for ln in r.stdout.splitlines() if ln.startswith("input of the")]
+    assert len(rows) == 2 and rows[0].split(": ", 1)[1] == rows[1].split(": ", 1)[1]  # the twin: a's input
+    assert "Two random initialisations of this architecture" in r.stdout and "different inputs" not in r.stdout
+    r = run_cli("analyze", "cka", "--a", "simple", "--weights-a", weights, "--b", "simple", "--options-b",
+                "batchnorm=true", "in_channels=1", "input_size=28", "widths=32,64,64", "--dataset", "digits", "--n",
+                "40", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "Two random initialisations" in r.stdout  # the options' tuple vs list no longer hides it
+    assert "note: the two sides saw different inputs" in r.stdout

@@ -16,7 +16,10 @@ def register(sub, bench) -> None:
 
     c = a.add_parser("cka", help="CKA similarity between every layer of two models on a dataset sample")
     for side in ("a", "b"):
-        c.add_argument(f"--{side}", required=True, metavar="BACKBONE", help=f"model {side}: a registry name")
+        c.add_argument(f"--{side}", required=True, metavar="BACKBONE",
+                       help=f"model {side}: a registry name" + ("; twin: model a's random twin (its architecture and "
+                                                               "input, random weights at --seed-b)" if side == "b"
+                                                               else ""))
         c.add_argument(f"--weights-{side}", default=None, help=f"weights of model {side} (default: random)")
         c.add_argument(f"--options-{side}", nargs="*", default=None, metavar="OPT", help="backbone options")
         c.add_argument(f"--seed-{side}", type=seed_value, default=0, help=f"model seed of {side}")
@@ -92,13 +95,16 @@ def _built(spec, ds):
         raise UserError(str(exc)) from None
 
 
-def _dataset(args):
+def _dataset(args, with_indices: bool = False):
+    """The seeded sample of ``--n`` images (and, ``with_indices``, where each is in the split)."""
     from app.data import load
     from app.errors import UserError
 
     if args.n < 2:
         raise UserError("--n must be at least 2")
-    return load(args.dataset, args.split, args.data_root).subset(args.n, seed=0)
+    full = load(args.dataset, args.split, args.data_root)
+    ds = full.subset(args.n, seed=0)
+    return (ds, full.subset_indices(args.n, seed=0)) if with_indices else ds
 
 
 def cmd_cka(args) -> int:
@@ -115,7 +121,16 @@ def cmd_cka(args) -> int:
         raise UserError(f"--n {args.n}: {exc}") from None
     ds = _dataset(args)
     sa = _spec(args.a, args.weights_a, args.options_a, args.seed_a)
-    sb = _spec(args.b, args.weights_b, args.options_b, args.seed_b)
+    if args.b == "twin":  # the same architecture and declared input (a sidecar's 28x28, MNIST's statistics ...)
+        import dataclasses
+
+        from app.analysis.jobs import random_twin
+
+        if args.weights_b or args.options_b:
+            raise UserError("--b twin is model a's architecture with random weights: no --weights-b or --options-b")
+        sb = dataclasses.replace(random_twin(sa), seed=int(args.seed_b))
+    else:
+        sb = _spec(args.b, args.weights_b, args.options_b, args.seed_b)
     ma, ia = _built(sa, ds)
     mb, ib = _built(sb, ds)
     res = run_to_end(cka_matrix(ma, mb, ds.images, ia, ib, kernel=args.kernel, label_a=sa.label, label_b=sb.label),
@@ -129,6 +144,9 @@ def cmd_cka(args) -> int:
         w = max(len(n) for n in res.layers_a)
         print(f"{args.kernel} CKA, rows: {sa.label}, columns: {sb.label}, {res.n_images} images")
         print(f"input of the rows: {ia.describe()}\ninput of the columns: {ib.describe()}")
+        if same_architecture(sa, sb) and ia.describe() != ib.describe():
+            print("note: the two sides saw different inputs (size or normalisation): the matrix mixes that with "
+                  "their weights; --b twin gives model a's random twin with a's input")
         print(" " * w + "  " + " ".join(f"{n[:8]:>8}" for n in res.layers_b))
         for n, row in zip(res.layers_a, res.matrix):
             print(f"{n:<{w}}  " + " ".join("     n/a" if v != v else f"{v:8.3f}" for v in row))
@@ -154,7 +172,7 @@ def cmd_top(args) -> int:
         out_file(args.out)
         if Path(args.out).suffix.lower() != ".png":
             raise UserError(f"--out {args.out}: the mosaic is a PNG image; give a file name ending in .png")
-    ds = _dataset(args)
+    ds, where = _dataset(args, with_indices=True)
     spec = _spec(args.backbone, args.weights, args.options, args.model_seed)
     model, ispec = _built(spec, ds)
     n_layers = len(model.feature_info)
@@ -183,7 +201,8 @@ def cmd_top(args) -> int:
     note = tie_note(patches, len(ds)).lstrip(". ")
     out = {"layer": model.feature_info[layer].name, "channel": args.channel, "receptive_field": list(rf.size),
            "tied": patches[-1].tied if patches and patches[-1].tied > len(patches) else 0, "note": note or None,
-           "patches": [{"index": p.index, "value": p.value, "position": [p.y, p.x], "box": list(p.box),
+           # "index": the image's place in the dataset split (not in the seeded sample of --n images)
+           "patches": [{"index": int(where[p.index]), "value": p.value, "position": [p.y, p.x], "box": list(p.box),
                         "label": ds.classes[p.label] if 0 <= p.label < len(ds.classes) else p.label}
                        for p in patches]}
     print(jsonout.dumps(out) if args.json else "\n".join(

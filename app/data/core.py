@@ -103,13 +103,20 @@ class ArrayDataset:
         n, h, w, c = self.images.shape
         return (c, h, w)
 
+    def subset_indices(self, n: int | None, seed: int = 0) -> np.ndarray:
+        """The indices ``subset(n, seed)`` keeps, in this dataset (sorted)."""
+        if n is None or n >= len(self):
+            return np.arange(len(self))
+        idx = np.random.default_rng(seed).permutation(len(self))[:n]
+        idx.sort()
+        return idx
+
     def subset(self, n: int | None, seed: int = 0) -> "ArrayDataset":
         """A seeded subset of at most n examples (a random permutation's first n, in their original order: not
         stratified by class)."""
         if n is None or n >= len(self):
             return self
-        idx = np.random.default_rng(seed).permutation(len(self))[:n]
-        idx.sort()
+        idx = self.subset_indices(n, seed)
         return ArrayDataset(self.name, self.split, self.images[idx], self.labels[idx], self.classes,
                             self.mean, self.std, self.notes)
 

@@ -167,3 +167,39 @@ def test_a_linked_image_is_one_image_and_a_class_with_no_test_image_is_said(tmp_
     assert "cat/link.png: the same file as cat/000.png, skipped" in train.notes
     assert ("class(es) too small for a test image in the seeded split (images in all): dog (2): their accuracy is "
             "not measured") in test.notes
+
+
+def test_a_folder_of_grey_images_is_read_as_one_channel(tmp_path, fe_home):
+    """MNIST saved as grey PNGs was read as three equal channels (three times the work, another model input than
+    the built-in mnist's)."""
+    import cv2
+
+    root = tmp_path / "grey"
+    for c in ("a", "b"):
+        for split in ("train", "test"):
+            (root / split / c).mkdir(parents=True)
+            for i in range(3):
+                cv2.imwrite(str(root / split / c / f"{i}.png"), np.full((8, 8), 60 * i + (c == "b") * 20, np.uint8))
+    cv2.imwrite(str(root / "test" / "a" / "colour.png"), np.full((8, 8, 3), (10, 200, 90), np.uint8))
+    train, test = load_imagefolder(root, "train"), load_imagefolder(root, "test")
+    assert train.images.shape == (6, 8, 8, 1) and test.images.shape == (7, 8, 8, 1)  # the test split follows
+    assert train.images[:, 0, 0, 0].tolist() == [0, 60, 120, 20, 80, 140]
+    assert "every training image is grey (its header): the images are read as one grey channel" in train.notes
+    assert len(train.mean) == 1
+    colour = tmp_path / "colour"
+    _write(colour, "cat", 3)
+    _write(colour, "dog", 3)
+    assert load_imagefolder(colour, "train").images.shape[-1] == 3
+
+
+def test_image_headers_declare_their_channels():
+    import cv2
+
+    from app.data.imagesize import header_channels
+
+    grey, rgb = np.zeros((4, 4), np.uint8), np.zeros((4, 4, 3), np.uint8)
+    for ext in (".png", ".jpg", ".pgm"):
+        assert header_channels(cv2.imencode(ext, grey)[1]) == 1, ext
+    for ext in (".png", ".jpg", ".ppm"):
+        assert header_channels(cv2.imencode(ext, rgb)[1]) == 3, ext
+    assert header_channels(cv2.imencode(".bmp", grey)[1]) is None  # a format whose channels it does not read

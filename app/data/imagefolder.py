@@ -8,7 +8,9 @@ class sub-folders, split the same way. The classes are the training folder's (cl
 are left out and named), in both splits: a test image is labelled by its folder's *name*, and a test class folder
 that training has no class for is refused by name (its images could not be scored). Every image is resized to the
 most common size among the training images (their headers, read before decoding; ``size`` overrides it), the same
-for both splits; how many were resized is said in ``notes``.
+for both splits; how many were resized is said in ``notes``. When every training image's header declares one grey
+channel (PNG, JPEG, PNM), both splits are read as one channel (a folder of MNIST PNGs is then what ``mnist`` is,
+not three equal channels).
 
 Files that cannot be used are skipped and named in ``notes``, never fatal for the folder: unreadable or corrupt
 images, dangling symlinks, symlink loops, file names that are not valid UTF-8, images whose header declares more
@@ -25,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +41,7 @@ from app.data.folder_scan import (IMAGE_EXTS, Entry, class_dirs, display, folder
                                   scan, training_classes)
 from app.errors import LimitError
 
-CACHE_VERSION = "3"  # 3: classes by name across splits, the most common size
+CACHE_VERSION = "4"  # 3: classes by name across splits, the most common size; 4: grey folders as one channel
 EDGE = 4096  # bytes digested at each end of a file
 
 
@@ -82,7 +85,7 @@ def cache_file(folder: Path, key: str, size: int | None) -> Path:
             f"{_safe(Path(folder).name)}-{path_digest(folder)}-{key}-{size}.npz")
 
 
-def _decode(entry: Entry, max_pixels: int | None) -> tuple[np.ndarray | None, str | None]:
+def _decode(entry: Entry, max_pixels: int | None, grey: bool = False) -> tuple[np.ndarray | None, str | None]:
     from app.data.imagesize import decode_image
 
     try:
@@ -90,7 +93,7 @@ def _decode(entry: Entry, max_pixels: int | None) -> tuple[np.ndarray | None, st
     except OSError as exc:
         return None, f"{display(entry.rel)}: cannot read ({exc.strerror or exc}), skipped"
     try:
-        img = decode_image(buf, display(entry.rel), max_pixels)
+        img = decode_image(buf, display(entry.rel), max_pixels, grey=grey)
     except LimitError as exc:
         return None, f"{exc}; skipped"
     if img is None:
@@ -98,25 +101,36 @@ def _decode(entry: Entry, max_pixels: int | None) -> tuple[np.ndarray | None, st
     return img, None
 
 
-def _header(entry: Entry) -> tuple[int, int] | None:
-    """(height, width) from the file's header (no decoding), or None."""
-    from app.data.imagesize import header_size
+def _header(entry: Entry) -> tuple[tuple[int, int] | None, int | None]:
+    """((height, width), channels: 1 grey, 3 colour) from the file's header (no decoding); None where unknown."""
+    from app.data.imagesize import header_channels, header_size
 
     try:
         with open(entry.path, "rb") as f:
             head = f.read(4096)
             size = header_size(head)
             if size is None and entry.size > 4096:  # a JPEG frame header after a large EXIF block
-                size = header_size(head + f.read(65536 - 4096))
+                head += f.read(65536 - 4096)
+                size = header_size(head)
     except OSError:
-        return None
-    return None if size is None else (size[1], size[0])
+        return None, None
+    return (None if size is None else (size[1], size[0])), header_channels(head)
 
 
-def common_size(folder: Path, entries: list[Entry]) -> tuple[int, int] | None:
-    """The most common (height, width) among the images' headers (ties: the first such image's), or None.
-    Remembered in the cache beside the decoded arrays, keyed by every file's path, size and times (reading 50,000
-    headers takes ~4 s; a test split's load needs its training folder's figure every time)."""
+@dataclass(frozen=True)
+class Look:
+    """What a folder's images declare in their headers: their most common (height, width) (ties: the first such
+    image's; None: no header read) and whether every one is grey (PNG/JPEG/PNM headers of one channel: the images
+    are then read as one channel, as the built-in digit datasets are, not as three equal ones)."""
+
+    size: tuple[int, int] | None
+    grey: bool
+
+
+def training_look(folder: Path, entries: list[Entry]) -> Look:
+    """The ``Look`` of ``entries``, remembered in the cache beside the decoded arrays, keyed by every file's path,
+    size and times (reading 50,000 headers takes ~4 s; a test split's load needs its training folder's every
+    time)."""
     import json
     from collections import Counter
 
@@ -129,20 +143,23 @@ def common_size(folder: Path, entries: list[Entry]) -> tuple[int, int] | None:
     memo = paths.cache_dir() / "imagefolder" / f"{stem}{h.hexdigest()[:16]}.json"
     try:
         value = json.loads(memo.read_text(encoding="utf-8"))
-        return None if value is None else (int(value[0]), int(value[1]))
-    except (OSError, ValueError, TypeError, IndexError):
+        size = None if value["size"] is None else (int(value["size"][0]), int(value["size"][1]))
+        return Look(size, bool(value["grey"]))
+    except (OSError, ValueError, TypeError, IndexError, KeyError):
         pass  # not there yet (or damaged): read the headers
-    counts = Counter(s for s in map(_header, entries) if s is not None)
+    heads = [_header(e) for e in entries]
+    counts = Counter(s for s, _c in heads if s is not None)
     best = max(counts.values()) if counts else 0
-    size = next((s for s in counts if counts[s] == best), None)  # Counter keeps first-seen order
+    look = Look(next((s for s in counts if counts[s] == best), None),  # Counter keeps first-seen order
+                bool(heads) and all(c == 1 for _s, c in heads))
     try:
         for old in memo.parent.glob(f"{stem}*.json") if memo.parent.is_dir() else ():
             old.unlink(missing_ok=True)  # the folder's older figure (its files changed)
         memo.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(memo, json.dumps(None if size is None else list(size)))
+        atomic_write(memo, json.dumps({"size": None if look.size is None else list(look.size), "grey": look.grey}))
     except OSError:
         pass  # only the next load reads the headers again
-    return size
+    return look
 
 
 def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None, seed: int = 0,
@@ -167,8 +184,8 @@ def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None,
     if split == "train" or lay.test is None:
         folder, entries = lay.train, train_entries
         notes_l += train_notes
-        size_key: object = size  # the decode size follows from these entries' own content (in the key)
-        target = None if size is None else (size, size)
+        size_key: object = size  # the decode size and channels follow from these entries' own content (in the key)
+        look = None
     else:
         folder = lay.test
         yield Progress(0, None, f"scanning {display(folder)}")
@@ -185,8 +202,8 @@ def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None,
             notes_l.append(f"{display(folder.name)}/ has no folder for class(es) {', '.join(missing)} of "
                            f"{display(lay.train.name)}/: their accuracy is not measured")
         notes_l += scan_notes
-        target = (size, size) if size is not None else common_size(lay.train, train_entries)
-        size_key = target  # the training images decide it: it is part of this split's key
+        look = training_look(lay.train, train_entries)
+        size_key = (size, look.size, look.grey)  # the training images decide them: part of this split's key
     check(cancel)
     key = content_key(folder, classes, entries, size_key)
     cache = cache_file(folder, key, size)
@@ -202,8 +219,10 @@ def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None,
     if not entries:
         raise DatasetError(f"{display(folder)}: no image files ({', '.join(sorted(IMAGE_EXTS))})"
                            + (f"; {'; '.join(notes_l[:3])}" if notes_l else ""))
-    if target is None:
-        target = common_size(folder, entries)
+    look = look or training_look(folder, entries)
+    target = (size, size) if size is not None else look.size
+    if look.grey:
+        notes_l.append("every training image is grey (its header): the images are read as one grey channel")
     images_l, labels_l = [], []
     resized = 0
     threads = threads or max(1, min(4, available_cores()))
@@ -219,7 +238,7 @@ def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None,
         for start in range(0, len(entries), chunk):
             check(cancel)
             part = entries[start:start + chunk]
-            for e, (img, note) in zip(part, pool.map(lambda e: _decode(e, max_pixels), part)):
+            for e, (img, note) in zip(part, pool.map(lambda e: _decode(e, max_pixels, look.grey), part)):
                 if img is None:
                     notes_l.append(note)
                     continue
@@ -228,6 +247,7 @@ def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None,
                     check_bytes(target)
                 if img.shape[:2] != target:
                     img = cv2.resize(img, (target[1], target[0]), interpolation=cv2.INTER_AREA)
+                    img = img[..., None] if img.ndim == 2 else img  # cv2 drops a single channel's axis
                     resized += 1
                 images_l.append(img)
                 labels_l.append(e.label)

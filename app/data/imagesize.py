@@ -22,6 +22,15 @@ def _png(b: bytes):
 
 
 def _jpeg(b: bytes):
+    i = _jpeg_frame(b)
+    if i is None or i + 9 > len(b):
+        return None
+    h, w = struct.unpack(">HH", b[i + 5:i + 9])
+    return w, h
+
+
+def _jpeg_frame(b: bytes) -> int | None:
+    """Where a JPEG's start-of-frame segment begins (its marker's 0xFF), or None."""
     if b[:2] != b"\xff\xd8":
         return None
     i, n = 2, len(b)
@@ -37,10 +46,7 @@ def _jpeg(b: bytes):
             continue
         (length,) = struct.unpack(">H", b[i + 2:i + 4])
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
-            if i + 9 > n:
-                return None
-            h, w = struct.unpack(">HH", b[i + 5:i + 9])
-            return w, h
+            return i
         if marker == 0xDA or length < 2:  # start of scan before any frame header
             return None
         i += 2 + length
@@ -132,8 +138,27 @@ def header_size(data: bytes | np.ndarray) -> tuple[int, int] | None:
     return None
 
 
-def decode_image(buf: np.ndarray, what: str, max_pixels: int | None = None) -> np.ndarray | None:
-    """Decode an encoded image (uint8 bytes) to uint8 RGB (H, W, 3) after checking its declared size.
+def header_channels(data: bytes | np.ndarray) -> int | None:
+    """The colour channels an image file declares, 1 (grey) or 3, from a PNG, JPEG or PNM header (grey with alpha
+    counts as grey: the app drops alpha); None for other formats or a damaged header."""
+    b = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+    if b[:8] == b"\x89PNG\r\n\x1a\n" and len(b) >= 26 and b[12:16] == b"IHDR":
+        return {0: 1, 4: 1, 2: 3, 3: 3, 6: 3}.get(b[25])
+    try:
+        i = _jpeg_frame(b)
+    except (struct.error, IndexError, ValueError):
+        i = None
+    if i is not None:
+        return (1 if b[i + 9] == 1 else 3) if i + 10 <= len(b) else None
+    if len(b) >= 2 and b[0:1] == b"P" and b[1:2] in b"123456":
+        return 1 if b[1:2] in b"1245" else 3
+    return None
+
+
+def decode_image(buf: np.ndarray, what: str, max_pixels: int | None = None,
+                 grey: bool = False) -> np.ndarray | None:
+    """Decode an encoded image (uint8 bytes) to uint8 RGB (H, W, 3), or ``grey`` (H, W, 1), after checking its
+    declared size.
 
     Raises ``LimitError`` (naming ``what`` and the limit) when the header declares more than ``max_pixels``
     (default ``limits.MAX_IMAGE_PIXELS``); returns None when OpenCV cannot decode the data."""
@@ -146,6 +171,9 @@ def decode_image(buf: np.ndarray, what: str, max_pixels: int | None = None) -> n
         size = header_size(buf)
     if size is not None:
         limits.check_pixels(what, size[0], size[1], max_pixels)
+    if grey:
+        img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+        return None if img is None else img[..., None]
     img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if img is None:
         return None

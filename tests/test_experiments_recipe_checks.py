@@ -426,3 +426,18 @@ def test_an_image_folder_changed_gives_new_keys_so_its_old_results_are_not_reuse
 
     blob = json.dumps({"kind": "probe", "variant": "", "settings": dict(missing.settings)}, sort_keys=True)
     assert missing.key == hashlib.sha1(blob.encode()).hexdigest()[:20]  # nothing there: its settings' key alone
+
+
+def test_progress_names_what_sets_each_cell_apart(tmp_path, monkeypatch):
+    """"cell 1/6 done (model_seed=0)" read the same for every k of a grid."""
+    r = load_recipe(_write(tmp_path, PROBE + '[grid]\n"options.k" = [8, 16]\n[seeds]\nmodel = [0, 1]\n'))
+
+    def fake_run(executor, cells, workers=None, cancel=None, **kw):
+        return iter([(c, {"test_top1": 0.5, "seconds": 0.1, "key": c["key"]}) for c in cells])
+
+    monkeypatch.setattr(executors, "run", fake_run)
+    seen = []
+    run_to_end(run_experiment(r, executor="inline", store=Store(tmp_path / "e.sqlite"), report=False),
+               lambda p: seen.append(p.message))
+    done = [m for m in seen if m.startswith("cell ")]
+    assert len(done) == 4 and "(options.k = 8 · model_seed = 0)" in done[0] and "options.k = 16" in done[-1]

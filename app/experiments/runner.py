@@ -70,6 +70,9 @@ def run_experiment(recipe: Recipe, quick: bool = False, executor: str = "local",
     n_done = reused
     cancelled = False
     workers_n = workers or executors.default_workers()
+    from app.experiments.results import cell_settings
+
+    names = cell_settings(cells)  # what tells each cell apart (its grid values, its arm, its seeds)
     try:
         started = time.perf_counter()
         for cell, result in executors.run(executor, pending, workers, cancel):
@@ -83,8 +86,8 @@ def run_experiment(recipe: Recipe, quick: bool = False, executor: str = "local",
             left = total - n_done
             elapsed = time.perf_counter() - started
             per = elapsed / max(1, n_done - reused)
-            eta = per * left if executor == "inline" else per * left
-            what = " ".join(t for t in (cell.get("variant") or "", _short(cell)) if t)
+            eta = per * left
+            what = " · ".join(t for t in (cell.get("variant") or "", names.get(cell["key"]) or _short(cell)) if t)
             msg = (f"cell {n_done}/{total} done{f' ({what})' if what else ''}: "
                    f"{_metric(result)}; ETA {fmt_seconds(eta)}")
             yield Progress(n_done, total, msg, CellDone(cell, result))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from app.live import stats
@@ -51,3 +52,26 @@ def test_map_stats_samples_channels_and_describes():
     assert s.sparsity == 0.5 and s.mean_abs == 0.5 and abs(s.frequency - 0.5) < 1e-9
     assert abs(s.correlation - 1.0) < 1e-5
     assert "zeros 50%" in s.describe() and "(2.0 px)" in s.describe() and "|corr| 1.00" in s.describe()
+
+
+def test_noise_has_no_dominant_frequency_and_a_long_period_is_a_bound():
+    """An audit: white noise showed a "frequency" anywhere from 0.016 to 0.7 c/px (the argmax of a flat spectrum),
+    and a period of 200 px on a 256 px map showed "128.0 px" (the crop's lowest ring) as if measured."""
+    import math
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        noise = torch.relu(torch.randn(16, 64, 64, generator=g))
+        assert math.isnan(stats.dominant_frequency(noise))
+    assert stats.map_stats(torch.relu(torch.randn(16, 64, 64, generator=g))).frequency_text() == "freq: no peak"
+    yy, xx = torch.meshgrid(torch.arange(256.0), torch.arange(256.0), indexing="ij")
+    slow = torch.sin(2 * math.pi * xx / 200)[None].repeat(3, 1, 1)
+    f, floor = stats.frequency_peak(slow)
+    assert floor and f == pytest.approx(1 / 128, rel=0.05)
+    assert stats.map_stats(slow).frequency_text() == "freq <= 0.008 c/px (>= 128 px)"
+    fine = torch.sin(2 * math.pi * xx / 8)[None].repeat(3, 1, 1)
+    f, floor = stats.frequency_peak(fine)
+    assert not floor and f == pytest.approx(1 / 8, abs=1e-6)  # measured, on the central crop
+    checker = torch.tensor([[(-1.0) ** (i + j) for j in range(16)] for i in range(16)])[None]
+    assert stats.dominant_frequency(checker) == pytest.approx(math.sqrt(0.5), abs=1e-6)  # not its ring's 0.72
+    assert stats.map_stats(torch.ones(2, 8, 8)).frequency_text() == "freq: flat"

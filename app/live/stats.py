@@ -3,7 +3,10 @@
 - ``sparsity``: the fraction of activations with ``|x| <= eps`` (exact zeros after a ReLU);
 - ``mean_abs``: the mean ``|x|`` (magnitude: random and trained layers differ by orders of magnitude);
 - ``frequency``: the dominant spatial frequency in cycles per pixel of the map: the radial peak (DC excluded) of
-  the power spectrum averaged over channels, each map's mean removed; ``1 / frequency`` is the period in pixels;
+  the power spectrum averaged over channels, each map's mean removed; ``1 / frequency`` is the period in pixels.
+  Only a peak that stands out is one (its ring's power at least ``PROMINENCE`` times the median ring's: white noise
+  reaches ~2.2, a grating 80 and more); else "no peak" (NaN). A peak at the lowest ring of a map larger than the
+  ``CROP`` it is measured on is a bound: the period is ``CROP`` pixels or longer (``frequency_floor``);
 - ``correlation``: the mean absolute Pearson correlation between distinct channels, over a sample of channels
   (constant channels left out): 1 when the channels are copies of each other, near 0 when independent.
 
@@ -20,6 +23,7 @@ import torch
 
 SAMPLE = 16  # channels for the spectrum and the correlation
 CROP = 128  # the spectrum's central crop (pixels)
+PROMINENCE = 3.0  # a peak ring's power over the median ring's power, at least
 PIXELS = 16384  # pixels per channel for the correlation
 
 
@@ -27,22 +31,33 @@ PIXELS = 16384  # pixels per channel for the correlation
 class MapStats:
     sparsity: float
     mean_abs: float
-    frequency: float  # cycles per pixel (0: no structure, a flat map)
+    frequency: float  # cycles per pixel (0: a flat map; nan: no ring stands out, as for noise)
     correlation: float  # nan: fewer than two non-constant channels in the sample
     channels: int  # channels in the layer
     sampled: int  # channels the spectrum and the correlation used
+    frequency_floor: bool = False  # the peak is the lowest ring of a cropped map: the period is CROP px or longer
+
+    def frequency_text(self) -> str:
+        f = self.frequency
+        if math.isnan(f):
+            return "freq: no peak"
+        if f <= 0:
+            return "freq: flat"
+        if self.frequency_floor:
+            return f"freq <= {f:.3f} c/px (>= {1 / f:.0f} px)"
+        return f"freq {f:.3f} c/px ({1 / f:.1f} px)"
 
     def describe(self) -> str:
-        period = f" ({1 / self.frequency:.1f} px)" if self.frequency > 0 else ""
         corr = "n/a" if math.isnan(self.correlation) else f"{self.correlation:.2f}"
         return (f"zeros {100 * self.sparsity:.0f}% · mean |a| {self.mean_abs:.3g} · "
-                f"freq {self.frequency:.3f} c/px{period} · |corr| {corr}")
+                f"{self.frequency_text()} · |corr| {corr}")
 
     def explain(self) -> str:
         return ("zeros: fraction of activations that are 0 (|a| <= 1e-6)\n"
                 "mean |a|: mean magnitude of the activations\n"
                 "freq: dominant spatial frequency (cycles per map pixel; period in pixels), the peak of the "
-                "channel-averaged power spectrum\n"
+                f"channel-averaged power spectrum where one stands out ({PROMINENCE:g}x the median ring: 'no peak' "
+                f"for noise-like maps; maps larger than {CROP} px are measured on their centre: '<=' a bound)\n"
                 f"|corr|: mean absolute correlation between channels ({self.sampled} of {self.channels} sampled)")
 
 
@@ -64,14 +79,21 @@ def mean_abs(fmap: torch.Tensor) -> float:
 
 
 def dominant_frequency(fmap: torch.Tensor, crop: int = CROP) -> float:
-    """Cycles per pixel of the radial peak of the mean power spectrum of (C, H, W) maps (0 for flat maps); large
-    maps are cropped to their central ``crop`` x ``crop`` pixels (the frequency in cycles per pixel is the same)."""
+    """``frequency_peak``'s frequency."""
+    return frequency_peak(fmap, crop)[0]
+
+
+def frequency_peak(fmap: torch.Tensor, crop: int = CROP) -> tuple[float, bool]:
+    """(cycles per pixel of the radial peak of the mean power spectrum of (C, H, W) maps, floor): 0 for flat maps,
+    NaN when no ring stands out (``PROMINENCE``); the power-weighted mean radius of the peak ring (a checkerboard:
+    0.707, not its ring's rounded 0.72). Large maps are cropped to their central ``crop`` x ``crop`` pixels: a peak
+    at their lowest ring (``floor`` True) says only that the period is ``crop`` pixels or longer."""
     h0, w0 = fmap.shape[-2:]
     y0, x0 = max(0, (h0 - crop) // 2), max(0, (w0 - crop) // 2)
     x = fmap[:, y0:y0 + crop, x0:x0 + crop].float()
     c, h, w = x.shape
     if h < 2 and w < 2:
-        return 0.0
+        return 0.0, False
     x = x - x.mean(dim=(1, 2), keepdim=True)
     power = torch.fft.rfft2(x).abs().pow(2).mean(0)  # (H, W//2+1)
     fy = torch.fft.fftfreq(h, device=x.device).abs()
@@ -84,9 +106,15 @@ def dominant_frequency(fmap: torch.Tensor, crop: int = CROP) -> float:
     count = torch.zeros(nb, device=x.device).index_add_(0, bins.reshape(-1), torch.ones_like(power).reshape(-1))
     radial = total / count.clamp_min(1)
     radial[0] = 0  # DC (removed anyway)
-    if float(radial.max()) <= 0:
-        return 0.0
-    return float(radial.argmax()) * step
+    top = float(radial.max())
+    if top <= 1e-12 * max(1.0, float(power.max())):
+        return 0.0, False
+    if nb > 2 and top < PROMINENCE * float(radial[1:].median()):
+        return float("nan"), False
+    peak = int(radial.argmax())
+    ring = (bins == peak).float() * power
+    freq = float((ring * r).sum() / ring.sum().clamp_min(1e-30))
+    return freq, peak == 1 and (h0 > crop or w0 > crop)
 
 
 def channel_correlation(fmap: torch.Tensor) -> float:
@@ -108,5 +136,6 @@ def channel_correlation(fmap: torch.Tensor) -> float:
 def map_stats(fmap: torch.Tensor, sample: int = SAMPLE, eps: float = 1e-6) -> MapStats:
     """Every statistic of one layer's (C, H, W) maps."""
     s = _sample(fmap, sample)
-    return MapStats(sparsity(fmap, eps), mean_abs(fmap), dominant_frequency(s), channel_correlation(s),
-                    int(fmap.shape[0]), int(s.shape[0]))
+    freq, floor = frequency_peak(s)
+    return MapStats(sparsity(fmap, eps), mean_abs(fmap), freq, channel_correlation(s), int(fmap.shape[0]),
+                    int(s.shape[0]), floor)

@@ -137,6 +137,14 @@ def cmd_run(args) -> int:
         print("\nResults (mean ± std over seeds, in %; changes in points):\n" + as_text(table) + "\n")
         for k, v in res.report.items():
             print(f"  {k}: {v}")
-    if res.failed:  # a script that runs a recipe learns that some figures are missing (the report says which)
-        sys.stderr.write(f"{res.failed} of {len(res.cells)} cell(s) failed: see the report's failed cells\n")
+    if res.failed:  # a script that runs a recipe learns that some figures are missing, and why (the report too)
+        from app.experiments.results import cell_settings
+
+        names = cell_settings(list(res.cells))
+        sys.stderr.write(f"{res.failed} of {len(res.cells)} cell(s) failed:\n")
+        for c in res.cells:
+            err = (res.results.get(c["key"]) or {}).get("error")
+            if err:
+                what = " · ".join(t for t in (c.get("variant") or "", names.get(c["key"]) or "") if t)
+                sys.stderr.write(f"  {what or c['key']}: {err}\n")
     return 1 if res.failed else 0

@@ -3,10 +3,11 @@ of validation and test accuracy), keyed by their resolved settings."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from app.probe.config import TTA_NAMES
 
@@ -42,6 +43,7 @@ class GroupStat:
     val_std: float | None = None
     seeds: tuple[tuple[int | None, int | None, int | None], ...] = ()  # (model, split, head) per run
     tta: str = "none"  # test-time views: runs with and without are never one group
+    detail: str = ""  # what sets it apart from a group of the same title (options.widths = [8, 8], init = kaiming)
 
     @property
     def repeated_seeds(self) -> int:
@@ -81,6 +83,8 @@ class GroupStat:
         if self.tta in TTA_NAMES and self.tta != "none":
             extra.append(TTA_NAMES[self.tta])
         extra += [f"{k}={v}" for k, v in sorted(self.selected.items()) if k not in ("layer", "pooling")]
+        if self.detail:
+            extra.append(self.detail)
         return self.label + (f" [{', '.join(extra)}]" if extra else "")
 
 
@@ -103,8 +107,10 @@ def compare_groups(runs: Iterable[RunSummary]) -> list[GroupStat]:
     groups: dict[tuple, list[RunSummary]] = {}
     for r in sorted(runs, key=lambda r: r.id):
         sel = "selected on validation" if (r.n_val or 0) > 0 else json.dumps(r.selected_dict, sort_keys=True)
+        # and everything else the run resolved (model options, init, input, head options ...): "simple" with widths
+        # 4,8 and with 8,8, or with 2 head epochs, were one group, their spread read as the seeds'
         key = (r.label, r.weight_state, r.dataset, r.backbone, r.weights, r.head, r.layer, r.pooling, r.n_features,
-               sel, r.n_train, r.n_test, r.tta or "none")
+               sel, r.n_train, r.n_test, r.tta or "none", r.setting)
         groups.setdefault(key, []).append(r)
     out = []
     for key, rs in groups.items():
@@ -120,8 +126,52 @@ def compare_groups(runs: Iterable[RunSummary]) -> list[GroupStat]:
             chance=(1.0 / first.n_classes) if first.n_classes else None, backbone=first.backbone,
             weights=first.weights, n_features=first.n_features, selected=_merged_selected(rs), val_mean=vmean,
             val_std=vstd, seeds=tuple((r.model_seed, r.split_seed, r.head_seed) for r in rs), tta=first.tta or "none"))
+    out = _told_apart(out, {r.id: r.setting for r in groups_runs(groups)})
     order = {s: i for i, s in enumerate(WEIGHT_STATES)}
     return sorted(out, key=lambda g: (order.get(g.weight_state, len(order)), g.ids[0]))
+
+
+def groups_runs(groups: dict[tuple, list[RunSummary]]) -> list[RunSummary]:
+    return [r for rs in groups.values() for r in rs]
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _value(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def _told_apart(stats: list[GroupStat], settings: dict[int, str | None]) -> list[GroupStat]:
+    """Groups of one label on one dataset get a ``detail``: the settings in which they differ from each other (from
+    their runs' stored ``setting``: options, init, head options ...), so two bars never read alike."""
+    by_title: dict[tuple, list[int]] = {}
+    for i, g in enumerate(stats):
+        by_title.setdefault((g.label, g.dataset), []).append(i)
+    out = list(stats)
+    skip = ("layer_name", "model.label", "data_root", "input.source")
+    for idx in by_title.values():
+        if len(idx) < 2:
+            continue
+        flats = []
+        for i in idx:
+            try:
+                flats.append(_flat(json.loads(settings.get(stats[i].ids[0]) or "{}")))
+            except ValueError:
+                flats.append({})
+        keys = sorted({k for f in flats for k in f if not k.startswith(skip)})
+        differ = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
+        for i, f in zip(idx, flats):
+            text = ", ".join(f"{k.removeprefix('model.')} = {_value(f.get(k))}" for k in differ[:3]) \
+                or f"runs {stats[i].ids[0]}..."
+            out[i] = dataclasses.replace(stats[i], detail=text)
+    return out
 
 
 def _merged_selected(rs: list[RunSummary]) -> dict:

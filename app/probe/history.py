@@ -63,10 +63,11 @@ CREATE INDEX IF NOT EXISTS runs_dataset ON runs(dataset);
 """
 
 # schema 2: added to schema 1's table (ALTER TABLE ... ADD COLUMN), filled from the stored JSON for old runs; "tta"
-# (test-time views) was added later the same way (a reader of the first schema-2 files ignores the extra column)
+# (test-time views) and "setting" (``setting_of``: everything a run resolved but its seeds) were added later the same
+# way (a reader of the first schema-2 files ignores the extra columns)
 COLUMNS_V2 = (("val_top1", "REAL"), ("test_top1", "REAL"), ("n_features", "INTEGER"), ("selected", "TEXT"),
               ("backbone", "TEXT"), ("weights", "TEXT"), ("n_val", "INTEGER"), ("model_seed", "INTEGER"),
-              ("split_seed", "INTEGER"), ("head_seed", "INTEGER"), ("tta", "TEXT"))
+              ("split_seed", "INTEGER"), ("head_seed", "INTEGER"), ("tta", "TEXT"), ("setting", "TEXT"))
 
 SUMMARY_FIELDS = ("id", "created", "label", "weight_state", "dataset", "head", "layer", "pooling", "top1", "top2",
                   "top5", "n_train", "n_test", "n_classes", "seed", "note") + tuple(c for c, _ in COLUMNS_V2)
@@ -105,6 +106,7 @@ class RunSummary:
     split_seed: int | None = None
     head_seed: int | None = None
     tta: str | None = "none"  # test-time views (app.probe.config.TTA)
+    setting: str | None = None  # ``setting_of``: the run's resolved settings but its seeds (None: an older record)
 
     @property
     def selected_dict(self) -> dict:
@@ -125,6 +127,22 @@ def _summary(row) -> RunSummary:
     d["weight_state"] = stored_weight_state(d)
     d["tta"] = d.get("tta") or "none"
     return RunSummary(**d)
+
+
+def setting_of(d: dict[str, Any]) -> str | None:
+    """Everything a run resolved but its seeds (model options, init, input, head options, grid, limits, data ...), as
+    canonical JSON: runs with the same one differ by their seeds alone (``app.probe.compare``). None without a
+    resolved record (runs stored before it)."""
+    res = d.get("resolved")
+    if not isinstance(res, dict) or not res:
+        return None
+    res = json.loads(json.dumps(res, default=_json_default))
+    res.pop("seeds", None)
+    model = res.get("model") if isinstance(res.get("model"), dict) else {}
+    model.pop("seed", None)
+    if isinstance(model.get("options"), dict):
+        model["options"].pop("seed", None)  # the model seed, copied into the options
+    return json.dumps(res, sort_keys=True)
 
 
 def _summary_columns(d: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +181,7 @@ def _summary_columns(d: dict[str, Any]) -> dict[str, Any]:
         "split_seed": seeds.get("split", cfg.get("seed")),
         "head_seed": seeds.get("head", cfg.get("seed")),
         "tta": str(src.get("tta") or "none"),
+        "setting": setting_of(d),
     }
 
 

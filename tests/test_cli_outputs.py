@@ -245,3 +245,16 @@ def test_eval_prints_json(tmp_path):
                 "60", "--json", home=tmp_path)
     d = json.loads(r.stdout)
     assert d["n"] == 60 and d["top1"] == d["correct"] / 60 and 0 < d["top1_se"] < 0.1 and d["dataset"] == "digits"
+
+
+def test_a_declared_input_follows_a_one_channel_models_channels_or_is_refused_by_name(tmp_path):
+    """``--input-preset unit`` on a 1-channel model was a RuntimeError traceback (the preset stood for 3 channels)."""
+    base = ("probe", "--backbone", "simple", "--options", "widths=4,8", "--dataset", "digits", "--json")
+    r = run_cli(*base, "--input-preset", "unit", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    inp = json.loads(r.stdout)["resolved"]["input"]
+    assert inp["channels"] == 1 and inp["mean"] == [0.0] and inp["std"] == [1.0]
+    r = run_cli(*base, "--mean", "0.1,0.2,0.3", "--std", "0.2,0.2,0.2", home=tmp_path)
+    assert r.returncode == 2 and "the declared input has 3 channels" in r.stderr and "Traceback" not in r.stderr

@@ -227,6 +227,14 @@ def input_spec(spec: Any, model: Any = None, stats: Stats | None = None) -> Inpu
     """THE input spec of a model (see the module docstring). ``model``: the built backbone (its channels and fixed
     size; built from ``spec`` without weights when not given); ``stats``: the dataset it will be fed."""
     own = weights_input_spec(spec)
+    if own is not None and model is not None and getattr(spec, "input", None) is not None:
+        channels, _size = model_input(model)
+        if own.channels != channels:  # a declared input (--input-preset unit: 3 channels) for a 1-channel model
+            if len(set(own.mean)) == 1 and len(set(own.std)) == 1:  # one value per channel alike: the model's count
+                return own.with_(channels=channels, mean=(own.mean[0],) * channels, std=(own.std[0],) * channels)
+            raise InputSpecError(f"the declared input has {own.channels} channels (mean {own.mean}) but "
+                                 f"{getattr(spec, 'label', '') or getattr(spec, 'backbone', 'the model')} takes "
+                                 f"{channels}: give {channels} mean and std values")
     if own is not None:
         return own
     if model is None:

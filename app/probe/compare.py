@@ -72,8 +72,10 @@ class GroupStat:
 
     def titled(self, layer_name: str | None = None) -> str:
         """The group's label and what sets it apart; ``layer_name``: the tapped layer's name (e.g. "conv3", as the
-        runs recorded it) instead of its index ("layer 2")."""
-        extra = [] if self.head in ("logistic",) else ["own classifier" if self.head == "own" else self.head]
+        runs recorded it) instead of its index ("layer 2"). The ``detail`` first: it is what tells apart groups of
+        one label, and a long name is cut at its end."""
+        extra = [self.detail] if self.detail else []
+        extra += [] if self.head in ("logistic",) else ["own classifier" if self.head == "own" else self.head]
         if self.layer is not None and self.head != "own":
             extra.append(layer_name or f"layer {self.layer}")
         if self.pooling not in ("default", "", "none"):
@@ -83,8 +85,6 @@ class GroupStat:
         if self.tta in TTA_NAMES and self.tta != "none":
             extra.append(TTA_NAMES[self.tta])
         extra += [f"{k}={v}" for k, v in sorted(self.selected.items()) if k not in ("layer", "pooling")]
-        if self.detail:
-            extra.append(self.detail)
         return self.label + (f" [{', '.join(extra)}]" if extra else "")
 
 

@@ -180,7 +180,9 @@ class CompareView(QWidget):
         for i, (g, r) in enumerate(zip(groups, self.rows)):
             d = g.distinct_seeds
             runs = str(r.n_runs) if not g.repeated_seeds else f"{r.n_runs} ({d} distinct seed{'s' if d != 1 else ''})"
-            cells = {"Model": r.label, "Weights": r.weight_state, "Backbone": r.backbone, "Weights file": r.weights,
+            # a group of one model name with other settings says them beside the name (options.widths = [8, 8])
+            model = f"{r.label} [{g.detail}]" if getattr(g, "detail", "") else r.label
+            cells = {"Model": model, "Weights": r.weight_state, "Backbone": r.backbone, "Weights file": r.weights,
                      "Layer": r.layer, "Pooling": r.pooling, "Features": r.n_features, "Head": r.head,
                      "Hyperparameters": r.hyper, "Train n": r.n_train, "Test n": r.n_test, "Runs": runs,
                      "Val top-1": r.val, "Test top-1": r.test, "Seeds": r.seeds}

@@ -77,7 +77,6 @@ import itertools
 import json
 import tomllib
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +117,8 @@ class Cell:
         doc = {"kind": self.kind, "variant": self.variant, "settings": dict(self.settings)}
         if PROTOCOLS.get(self.kind):  # a changed protocol gives new keys: a stored result of the old one is not reused
             doc["protocol"] = PROTOCOLS[self.kind]
+        from app.experiments.cell_files import file_digests
+
         files = file_digests(dict(self.settings))
         if files:  # a checkpoint replaced under the same name gives new keys (cells without one keep theirs)
             doc["files"] = files
@@ -248,45 +249,6 @@ class Recipe:
         if quick:
             s.update({k[6:]: v for k, v in self.quick.items() if k.startswith("seeds.")})
         return s
-
-
-def file_digests(settings: dict[str, Any]) -> dict[str, str]:
-    """The contents of the files a cell's settings name, as digests: ``weights`` naming a file on this machine (and
-    its JSON sidecar, which a checkpoint without a backbone is built from), and an ``imagefolder:PATH`` dataset (its
-    images' paths, sizes and times: ``app.data.imagefolder.folder_signature``). ``known:`` / ``shipped:`` names,
-    built-in datasets, and a path that is not there (the cell fails on it), give none."""
-    out: dict[str, str] = {}
-    w = settings.get("weights")
-    if isinstance(w, str) and w and not w.startswith(("known:", "shipped:")):
-        p = Path(w).expanduser()
-        files = [("weights", p)] + ([("weights sidecar", p.with_suffix(".json"))] if p.suffix != ".json" else [])
-        for what, f in files:
-            try:
-                if f.is_file():
-                    st = f.stat()
-                    out[what] = _digest(str(f.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
-            except OSError:  # unreadable: the cell says so when it runs
-                continue
-        if "weights" not in out:
-            out = {}
-    dataset = settings.get("dataset")
-    if isinstance(dataset, str) and dataset.startswith("imagefolder:"):
-        from app.data.imagefolder import folder_signature
-
-        sig = folder_signature(dataset.split(":", 1)[1])
-        if sig:  # an image added, removed or rewritten: new keys, the stored results are not reused
-            out["dataset"] = sig
-    return out
-
-
-@lru_cache(maxsize=256)
-def _digest(path: str, size: int, mtime_ns: int, inode: int) -> str:
-    """A file's SHA-256 (its first 16 hex digits), read once per (path, size, mtime, inode) in a process."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
 
 
 def fmt_seconds(s: float) -> str:

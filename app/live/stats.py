@@ -113,8 +113,9 @@ def frequency_peak(fmap: torch.Tensor, crop: int = CROP) -> tuple[float, bool]:
         return float("nan"), False
     peak = int(radial.argmax())
     ring = (bins == peak).float() * power
-    freq = float((ring * r).sum() / ring.sum().clamp_min(1e-30))
-    return freq, peak == 1 and (h0 > crop or w0 > crop)
+    if peak == 1 and (h0 > crop or w0 > crop):  # the crop's lowest ring: a bound, the crop's own frequency
+        return step, True
+    return float((ring * r).sum() / ring.sum().clamp_min(1e-30)), False
 
 
 def channel_correlation(fmap: torch.Tensor) -> float:

@@ -163,14 +163,16 @@ def folder_signature(path: str | Path) -> str | None:
         root = root.resolve()
         if not root.is_dir():
             return None
-        dirs = [root] + sorted(p for p in root.iterdir() if _is_dir(p))
-        dirs += sorted(q for p in dirs[1:] for q in p.iterdir() if _is_dir(q))
+        # the folder, its splits and their class folders: only folders are listed (a class folder's thousands of
+        # files are not: this runs at every access of a cell's key)
+        lay = layout(root)
+        splits = [f for f in (lay.train, lay.test) if f is not None]
+        dirs = [root, *splits] + [f / c for f in splits for c in class_dirs(f)]
         memo = (str(root), tuple((str(d), d.stat().st_mtime_ns) for d in dirs))
-    except OSError:
+    except (OSError, DatasetError):
         return None
     if memo in _SIGNATURES:
         return _SIGNATURES[memo]
-    lay = layout(root)
     h = hashlib.sha1(os.fsencode(str(root)) + b"\n")
     for folder in (lay.train, lay.test):
         if folder is None:

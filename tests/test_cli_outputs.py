@@ -245,6 +245,9 @@ def test_eval_prints_json(tmp_path):
                 "60", "--json", home=tmp_path)
     d = json.loads(r.stdout)
     assert d["n"] == 60 and d["top1"] == d["correct"] / 60 and 0 < d["top1_se"] < 0.1 and d["dataset"] == "digits"
+    from app.metrics import accuracy_interval
+
+    assert tuple(d["top1_ci95"]) == pytest.approx(accuracy_interval(d["top1"], 60))  # the Wilson 95% interval
 
 
 def test_a_declared_input_follows_a_one_channel_models_channels_or_is_refused_by_name(tmp_path):

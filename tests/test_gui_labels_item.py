@@ -71,8 +71,8 @@ def test_the_confusion_counts_are_the_nonzero_cells(qtbot):
         def caveats(self):
             return ["mirror views on digits: <not symmetric>"]
 
-        def standard_errors(self):
-            return 0.04, None  # validation's; the test split's size "not recorded"
+        def spread_texts(self):
+            return "s.e. 4.0", ""  # validation's; the test split's size "not recorded"
 
     view.projector.set_run = lambda run: None  # the projector is not what is tested here
     view.show_run(Run())

@@ -34,10 +34,12 @@ def test_new_record_reads_the_resolved_record():
     assert v.val_top1 == 0.82 and v.hyper_text() == "weight_decay=0.001"  # the selected value, not the options
     assert v.seeds_text() == "head 0, model 1, split 0"
     assert v.caveats() == [] and RunView.from_dict({**fake_result(), "id": 4}).caveats() == []  # nothing to say
-    val_se, test_se = RunView.from_dict({**d, "n_val": 400}).standard_errors()
-    assert val_se == pytest.approx((0.82 * 0.18 / 400) ** 0.5)
-    assert test_se == pytest.approx((0.8 * 0.2 / v.n_test) ** 0.5)
-    assert v.standard_errors()[0] is None  # the validation split's size not recorded: no figure made up
+    val_se, test_se = RunView.from_dict({**d, "n_val": 400}).spread_texts()
+    assert val_se == f"s.e. {100 * (0.82 * 0.18 / 400) ** 0.5:.1f}" == "s.e. 1.9"
+    assert test_se == f"s.e. {100 * (0.8 * 0.2 / v.n_test) ** 0.5:.1f}"
+    assert v.spread_texts()[0] == ""  # the validation split's size not recorded: no figure made up
+    # 20 of 20 right: no s.e. of 0.0 (certainty), the Wilson 95% interval
+    assert RunView.from_dict({**d, "val_top1": 1.0, "n_val": 20}).spread_texts()[0] == "95% CI 83.9-100.0"
     d.update(dataset="digits", stop={"criterion": "max |gradient|", "value": 2e-3, "tolerance": 1e-4,
                                      "iterations": 100, "converged": False})
     d["resolved"].update(tta="hflip", dataset="digits")

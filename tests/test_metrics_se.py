@@ -38,3 +38,44 @@ def test_probe_reports_each_figures_standard_error_on_its_own_split(capsys, fe_h
     assert run(args + ["--val", "0", "--json"]) == 0  # no validation split: no figure, no error
     d = json.loads(capsys.readouterr().out)
     assert d["val_top1"] is None and d["val_top1_se"] is None and d["test_top1_se"] is not None
+
+
+def test_the_wilson_interval_by_hand():
+    """Pinned against the closed form (Wilson 1927; the values statsmodels' proportion_confint(method="wilson")
+    gives): 10 of 10 -> 72.25-100%, 5 of 10 -> 23.66-76.34%, 0 of 10 -> 0-27.75%."""
+    from app.metrics import accuracy_interval
+
+    assert accuracy_interval(1.0, 10) == (pytest.approx(0.7224672, abs=1e-6), 1.0)
+    lo, hi = accuracy_interval(0.5, 10)
+    assert (lo, hi) == (pytest.approx(0.2365931, abs=1e-6), pytest.approx(0.7634069, abs=1e-6))
+    assert accuracy_interval(0.0, 10) == (0.0, pytest.approx(0.2775328, abs=1e-6))
+    # z^2 / n -> 0: the interval closes on p +- z s.e.
+    lo, hi = accuracy_interval(0.9, 1_000_000)
+    assert hi - lo == pytest.approx(2 * 1.959964 * standard_error(0.9, 1_000_000), rel=1e-3)
+    for p, n in ((None, 100), (0.5, 0), (0.5, None), (0.5, -3)):
+        assert accuracy_interval(p, n) is None
+
+
+def test_the_text_is_an_se_only_where_the_normal_approximation_holds():
+    from app.metrics import spread_text
+
+    assert spread_text(0.9, 100) == "s.e. 3.00"  # 90 right, 10 wrong: the rule's edge, still an s.e.
+    assert spread_text(0.91, 100) == "95% CI 83.77-95.19"  # 9 wrong: the interval (asymmetric around 91%)
+    assert spread_text(1.0, 10, digits=1) == "95% CI 72.2-100.0"  # never "s.e. 0.0" for 10 of 10
+    assert spread_text(0.0, 50) == "95% CI 0.00-7.13"
+    assert spread_text(0.5, None) == "" and spread_text(None, 10) == ""
+
+
+def test_probe_and_eval_give_the_interval_where_an_se_says_too_little(capsys, fe_home):
+    from app.cli import run
+
+    args = ["--threads", "1", "probe", "--dataset", "digits", "--backbone", "rdsn", "--options", "k=8", "blocks=1",
+            "--head", "ridge", "--grid", "10", "--test-limit", "12"]
+    assert run(args + ["--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    lo, hi = d["test_top1_ci95"]
+    assert lo <= d["top1"] <= hi and hi - lo > 0.2  # 12 test images: a wide interval
+    assert run(args) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert f"test top-1 {100 * d['top1']:.2f}% (95% CI {100 * lo:.2f}-{100 * hi:.2f})" in line
+    assert "(s.e." in line  # the 269 validation images: their s.e., as before

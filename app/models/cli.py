@@ -111,7 +111,7 @@ def with_banks(spec, items: list[str] | None):
 
 
 def cmd_eval(args) -> int:
-    from app.metrics import top5_text
+    from app.metrics import spread_text, top5_text
     from app.models.build import build
     from app.models.evaluate import check_classifier_fits, evaluate, load_split
     from app.models.inputs import dataset_stats, input_spec
@@ -127,15 +127,16 @@ def cmd_eval(args) -> int:
         print(f"input: {ispec.describe()}")
     res = run_to_end(evaluate(model, ds, ispec, batch_size=args.batch_size), cli_progress("eval "))
     if args.json:
-        from app.metrics import standard_error
+        from app.metrics import accuracy_interval, standard_error
 
         print(jsonout.dumps({"backbone": spec.backbone, "weights": spec.weights, "dataset": args.dataset,
                              "split": "test", "n": res.n, "correct": res.correct, "top1": res.top1,
-                             "top5": res.top5, "top1_se": standard_error(res.top1, res.n), "seed": args.seed,
+                             "top5": res.top5, "top1_se": standard_error(res.top1, res.n),
+                             "top1_ci95": accuracy_interval(res.top1, res.n), "seed": args.seed,
                              "input": ispec.describe(), "notes": list(ds.notes)}))
         return 0
     print(f"{spec.backbone} ({Path(spec.weights).name if spec.weights else 'random'}) on {args.dataset} test "
-          f"({res.n} images): top-1 {res.top1:.2%} ({res.correct}/{res.n}), "
+          f"({res.n} images): top-1 {res.top1:.2%} ({res.correct}/{res.n}; {spread_text(res.top1, res.n)}), "
           f"{top5_text(res.top5, len(ds.classes))}")
     print_notes(ds.notes, args.dataset)
     return 0
@@ -250,7 +251,7 @@ def register(sub, bench) -> None:
     pe.add_argument("--test-limit", type=int, default=None, help="use a seeded subset of N test images")
     pe.add_argument("--seed", type=seed_value, default=0, help="data seed of the test subset")
     pe.add_argument("--batch-size", type=int, default=256)
-    pe.add_argument("--json", action="store_true", help="print one JSON object (top1, top5, n, correct, top1_se ...)")
+    pe.add_argument("--json", action="store_true", help="print one JSON object (top1, top5, n, correct, top1_se, top1_ci95 ...)")
     pe.set_defaults(func=cmd_eval, freeze=None)
 
     pw = sub.add_parser("weights", help="known trained weights: list, download")

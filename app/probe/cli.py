@@ -192,7 +192,7 @@ SUMMARY_KEYS = ("top1", "top2", "top5", "val_top1", "test_top1", "selected", "se
 
 
 def summary(result, wall: float, cpu: float) -> dict:
-    from app.metrics import standard_error
+    from app.metrics import accuracy_interval, standard_error
     from app.probe.caveats import caveats
 
     d = result.to_dict()
@@ -201,6 +201,9 @@ def summary(result, wall: float, cpu: float) -> dict:
     # sampling error of each figure on its own split (binomial): whether two runs' difference is more than noise
     out["test_top1_se"] = standard_error(d.get("top1"), d.get("n_test"))
     out["val_top1_se"] = standard_error(d.get("val_top1"), d.get("n_val"))
+    # and its Wilson 95% interval: honest where the s.e. is not (a few images, or a figure near 0% or 100%)
+    out["test_top1_ci95"] = accuracy_interval(d.get("top1"), d.get("n_test"))
+    out["val_top1_ci95"] = accuracy_interval(d.get("val_top1"), d.get("n_val"))
     out["input"] = (d.get("resolved") or {}).get("input")
     out["n_misclassified"] = len(d["misclassified"])
     out["wall_seconds"] = round(wall, 3)
@@ -212,7 +215,7 @@ def summary(result, wall: float, cpu: float) -> dict:
 def cmd_probe(args) -> int:
     import dataclasses
 
-    from app.metrics import top5_text
+    from app.metrics import spread_text, top5_text
     from app.probe.config import selection_note
     from app.probe.history import History, record
     from app.probe.run import rerun, run_probe
@@ -259,13 +262,15 @@ def cmd_probe(args) -> int:
         print(jsonout.dumps(out))
     else:
         r = result.resolved
-        se = lambda v: "" if v is None else f" (s.e. {100 * v:.2f})"  # noqa: E731  (sampling error of the split)
-        val = "" if out["val_top1"] is None else f"val top-1 {100 * out['val_top1']:.2f}%{se(out['val_top1_se'])}  "
+        # each figure's sampling error on its split: s.e., or the Wilson interval where an s.e. says too little
+        se = lambda p, n: f" ({spread_text(p, n)})" if spread_text(p, n) else ""  # noqa: E731
+        val = ("" if out["val_top1"] is None else
+               f"val top-1 {100 * out['val_top1']:.2f}%{se(out['val_top1'], out['n_val'])}  ")
         sel = ", ".join(f"{k}={v}" for k, v in (out["selected"] or {}).items())
         if sel and out["val_top1"] is None:  # --val 0: the value was used as given (or the head's default), not chosen
             sel += " (not selected: no validation split)"
         print(f"run {out['run_id']}: {r.model.backbone} on {r.dataset}: {val}test top-1 {100 * out['top1']:.2f}%"
-              f"{se(out['test_top1_se'])}  "
+              f"{se(out['top1'], out['n_test'])}  "
               f"{top5_text(out['top5'], len(out.get('classes') or ()))}  ({out['n_train']} train / {out['n_val']} val / {out['n_test']} test, "
               f"{out['n_features']:,} features, layer {r.layer_name or r.layer}, {r.pooling}"
               f"{', ' + sel if sel else ''}; extract {out['extract_seconds']:.1f} s"

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from app.metrics import standard_error
+from app.metrics import spread_text
 from app.models.catalog import stored_weight_state
 from app.probe.caveats import caveats
 from app.probe.config import TTA_NAMES, curve_note, selection_note
@@ -104,11 +104,11 @@ class RunView:
         nothing was selected or it started from zero; ``app.probe.config.curve_note``)."""
         return curve_note(self.head, self.selected, self.selection, self.selection_iterations)
 
-    def standard_errors(self) -> tuple[float | None, float | None]:
-        """(validation, test) top-1 standard errors: each figure's sampling error on its split (binomial,
-        ``app.metrics.standard_error``); None where the split's size is not recorded."""
+    def spread_texts(self) -> tuple[str, str]:
+        """(validation, test) top-1 sampling errors as the header shows them (``app.metrics.spread_text``: the s.e.,
+        or the Wilson 95% interval on a few images or near 0% / 100%); "" where the split's size is not recorded."""
         n_val = self.raw.get("n_val") if isinstance(self.raw, dict) else None
-        return standard_error(self.val_top1, n_val), standard_error(self.top1, self.n_test)
+        return spread_text(self.val_top1, n_val, digits=1), spread_text(self.top1, self.n_test, digits=1)
 
     def caveats(self) -> list[str]:
         """What the figures do not say by themselves (app.probe.caveats: mirror views on digits, a head stopped

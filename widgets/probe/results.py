@@ -65,7 +65,9 @@ class ResultsView(QWidget):
         self.header.setToolTip("s.e.: the standard error of a top-1 figure on its split, sqrt(p (1 - p) / n) with n "
                                "the split's images: how far the figure\nwould move on another sample of that size. "
                                "Two runs on the same split that differ by less than about two of them are not\n"
-                               "told apart by it (the spread over seeds is another matter: Repeats, and Compare).")
+                               "told apart by it (the spread over seeds is another matter: Repeats, and Compare).\n"
+                               "95% CI: on a few images, or near 0% or 100%, where an s.e. says too little (0.0 for "
+                               "10 of 10 right), the Wilson 95% interval instead.")
         grid.addWidget(self.header, 0, 0, 1, 2)
         self.per_class = _plot("Accuracy per class", "accuracy", "class")
         self.per_class.setYRange(0, 1, padding=0.02)
@@ -180,8 +182,8 @@ class ResultsView(QWidget):
         self.stack.setCurrentIndex(1)
         colour = state_colour(run.weight_state).name()
         top = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-        val_se, test_se = run.standard_errors()
-        se = lambda v: "" if v is None else f" <span style='color:#5b6472'>(s.e. {100 * v:.1f})</span>"  # noqa: E731
+        val_se, test_se = run.spread_texts()
+        se = lambda t: f" <span style='color:#5b6472'>({t})</span>" if t else ""  # noqa: E731
         val = "" if run.val_top1 is None else f"validation top-1 <b>{100 * run.val_top1:.1f}%</b>{se(val_se)} &nbsp; "
         where = "" if run.is_baseline else f" · {run.layer_text} · {run.pooling or 'pooling not recorded'}"
         self.header.setText(

@@ -1,0 +1,392 @@
+"""The receptive field of a layer's units, measured, not assumed (``receptive_field``): the input pixels that can change
+a unit are where its gradient is not zero at some of a few random inputs (at a blank input BatchNorm, ReLUs and sign
+give no gradient, and max-pooling passes it to one element); step functions and max-pooling are made to pass
+gradients on for the measurement, and layers with no gradient at all (comparisons, non-torch code) are measured by
+perturbing the input. A few positions are measured; where they follow one translation (any padding, stride or
+pooling) they give every position's box, else each needed position is measured (``box_for``, ``boxes_for``). Boxes
+are (top, left, bottom, right) in input pixels, end-exclusive, clipped to the image. Used by the top-activating
+patches (``app.analysis.patches``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RF:
+    """A layer's receptive field, measured on inputs of ``hw`` (``receptive_field``).
+
+    ``size`` is the extent a unit sees away from the image borders (where no unit sees it whole: the clipped box of
+    the central unit), ``stride`` the input pixels per map step and ``offset`` the input position of map position
+    (0, 0)'s centre. The boxes come from ``box_for``: where the layer is a translation (checked at the middle, the
+    borders and two corners of its map), from the table of every map row's (top, bottom) and every map column's
+    (left, right) input pixels, clipped (``rows``, ``cols``); else each asked position is measured (``measure``)."""
+
+    size: tuple[int, int]  # receptive field height, width in input pixels
+    stride: tuple[float, float]  # input pixels per map step
+    offset: tuple[float, float]  # input position of map position (0, 0)'s centre
+    rows: tuple[tuple[int, int], ...] | None = None  # per map row: (top, bottom) input rows, end-exclusive, clipped
+    cols: tuple[tuple[int, int], ...] | None = None  # per map column: (left, right) input columns, likewise
+    hw: tuple[int, int] | None = None  # the input size it was measured on
+    measure: Callable | None = field(default=None, compare=False, repr=False)  # (positions, hw) -> boxes
+    cache: dict = field(default_factory=dict, compare=False, repr=False)  # measured boxes by (y, x, h, w)
+
+
+N_INPUTS = 8  # random inputs whose gradient supports are united (ReLUs dead at one input are alive at another)
+ROUNDS = (2, 2, 4)  # ... drawn at once, used in rounds of these sizes (see _grad_boxes); they sum to N_INPUTS
+SEED = 0
+PERTURB_INPUTS = 4  # base images of the perturbation fallback (layers with no gradient: comparisons, non-torch code)
+BUDGET = 512 * 2**20  # bytes of activations one measuring pass may hold (rough estimate; at least one position)
+_STEPS = frozenset({"sign", "sgn", "round", "floor", "ceil", "trunc", "fix", "heaviside"})
+_POOL_ARGS = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+
+
+def _through_mode():
+    """A torch function mode under which gradients pass where a unit's value depends on an input but its gradient is
+    zero or picks one element: step functions (sign, round, ...) pass the gradient on as the identity would, and
+    max-pooling to every element of its window as average pooling would (straight-through: the values are
+    unchanged). ReLUs are left as they are (the union over random inputs covers them)."""
+    import torch
+    import torch.nn.functional as F
+
+    class Through(torch.overrides.TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            name = getattr(func, "__name__", "")
+            x = args[0] if args else kwargs.get("input")
+            if not isinstance(x, torch.Tensor) or not x.requires_grad or not torch.is_grad_enabled():
+                return out
+            if name in _STEPS and isinstance(out, torch.Tensor) and out.shape == x.shape \
+                    and out.is_floating_point() and "out" not in kwargs:
+                return out.detach() + (x - x.detach())
+            if name == "max_pool2d" and isinstance(out, torch.Tensor):
+                a = dict(zip(_POOL_ARGS, args))
+                a.update(kwargs)
+                dil = a.get("dilation", 1)
+                if a.get("return_indices") or any(int(d) != 1 for d in (dil if isinstance(dil, (tuple, list))
+                                                                          else (dil,))):
+                    return out
+                try:
+                    avg = F.avg_pool2d(x, a["kernel_size"], a.get("stride") or None, a.get("padding", 0),
+                                       bool(a.get("ceil_mode", False)), True)
+                except (RuntimeError, ValueError, TypeError):
+                    return out
+                if avg.shape == out.shape:
+                    return out.detach() + (avg - avg.detach())
+            return out
+
+    return Through()
+
+
+class _Probe:
+    """What the measurements of ``layer`` run on: a copy of the model (the caller's model is neither changed nor given
+    gradients), in eval mode (BatchNorm with its running statistics: no unit depends on the rest of the batch), in
+    float64 where the model runs in it (exact zeros on the CPU: no Winograd or FFT convolution), else float32; the
+    model itself, switched to eval for the while (``close`` restores it), where it cannot be copied."""
+
+    def __init__(self, model, layer: int, channels: int, hw: tuple[int, int], device) -> None:
+        import copy
+
+        import torch
+
+        self.layer, self.channels, self.hw = int(layer), int(channels), (int(hw[0]), int(hw[1]))
+        self.device = torch.device(device)
+        self.flags = None
+        try:
+            net = copy.deepcopy(model)
+        except Exception:  # noqa: BLE001 - a module that cannot be copied (some compiled or external ones)
+            net = None
+        if net is None:
+            self.flags = [(m, m.training) for m in model.modules()]
+            model.eval()
+            self.net = model
+            self.dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+            self.shape = self._shape()
+            return
+        net.eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        dtypes = (torch.float64, torch.float32) if self.device.type != "mps" else (torch.float32,)
+        for dtype in dtypes:
+            try:
+                self.net, self.dtype = net.to(self.device, dtype), dtype
+                self.shape = self._shape()
+                return
+            except Exception:  # noqa: BLE001 - a model that does not run in float64 runs in float32
+                if dtype == dtypes[-1]:
+                    raise
+
+    def close(self) -> None:
+        for m, training in self.flags or ():
+            m.train(training)
+        self.flags = None
+
+    def randn(self, n: int, seed: int):
+        import torch
+
+        g = torch.Generator().manual_seed(seed)
+        return torch.randn(n, self.channels, *self.hw, generator=g, dtype=torch.float64).to(self.device, self.dtype)
+
+    def forward(self, x):
+        return self.net.forward_intermediates(x, [self.layer])[0]
+
+    def _shape(self) -> tuple:
+        import torch
+
+        with torch.inference_mode(False), torch.no_grad():
+            return tuple(self.forward(self.randn(1, SEED)).shape[1:])
+
+
+def _chunk(probe: _Probe, per_position: int, copies: float = 3.0) -> int:
+    """Positions per pass: the batch's activations (a rough estimate) within ``BUDGET``."""
+    c, h, w = probe.shape if len(probe.shape) == 3 else (1, 1, 1)
+    item = 8 if probe.dtype.itemsize == 8 else 4
+    per_image = max(probe.channels * probe.hw[0] * probe.hw[1], c * h * w) * item * copies * (probe.layer + 2)
+    return max(1, int(BUDGET // max(1.0, per_image * per_position)))
+
+
+def _bbox(mask) -> tuple[int, int, int, int] | None:
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return None
+    return int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1
+
+
+def _grad_boxes(probe: _Probe, positions: list[tuple[int, int]]) -> list:
+    """Per position (y, x): the bounding box of the union, over up to ``N_INPUTS`` standard-normal inputs, of the
+    pixels where the gradient of the unit (its channels weighted by fixed random positive numbers) is not zero; None
+    where it is zero everywhere (or the model gives no gradient). The inputs come in ``ROUNDS``; after the first two
+    a round that widens no box ends the measurement."""
+    import torch
+
+    base = probe.randn(N_INPUTS, SEED)
+    g = torch.Generator().manual_seed(SEED + 1)
+    weights = (0.5 + torch.rand(probe.shape[0], generator=g, dtype=torch.float64)).to(probe.device, probe.dtype)
+    union = np.zeros((len(positions), *probe.hw), bool)
+    boxes: list = [None] * len(positions)
+    done = 0
+    for r, n in enumerate(ROUNDS):
+        imgs = base[done:done + n]
+        done += n
+        step = _chunk(probe, n)
+        for s in range(0, len(positions), step):
+            pos = positions[s:s + step]
+            x = imgs.repeat(len(pos), 1, 1, 1).requires_grad_(True)
+            try:
+                with torch.inference_mode(False), torch.enable_grad(), _through_mode():
+                    m = probe.forward(x)
+                    units = torch.stack([m[j * n:(j + 1) * n, :, y, xx] for j, (y, xx) in enumerate(pos)])
+                    grad = torch.autograd.grad((units * weights).sum(), x, allow_unused=True)[0]
+            except RuntimeError:  # no graph (the model's own no_grad, code outside torch): no gradient
+                grad = None
+            if grad is not None:
+                union[s:s + len(pos)] |= (grad.detach() != 0).reshape(len(pos), n, -1, *probe.hw).any(2).any(1) \
+                    .cpu().numpy()
+        now = [_bbox(u) for u in union]
+        if r >= 1 and now == boxes:
+            break
+        boxes = now
+    return boxes
+
+
+def _perturb_boxes(probe: _Probe, positions: list[tuple[int, int]]) -> list:
+    """The fallback where a unit has no gradient: per position, the input rows and columns whose redrawing (with
+    fresh standard-normal values, one row or one column at a time, on ``PERTURB_INPUTS`` base images) changes the
+    unit; None where none does."""
+    import torch
+
+    H, W = probe.hw
+    rows = np.zeros((len(positions), H), bool)
+    cols = np.zeros((len(positions), W), bool)
+    ys = torch.tensor([p[0] for p in positions])
+    xs = torch.tensor([p[1] for p in positions])
+    step = max(1, _chunk(probe, 1, copies=1.0))
+    with torch.inference_mode(False), torch.no_grad():
+        for b in range(PERTURB_INPUTS):
+            x0 = probe.randn(1, SEED + 10 + 2 * b)
+            fresh = probe.randn(1, SEED + 11 + 2 * b)
+            ref = probe.forward(x0)[0][:, ys, xs]  # (C, P)
+            tol = 1e-9 * ref.abs().amax(0).clamp_min(1.0)
+            for axis, n, acc in ((2, H, rows), (3, W, cols)):
+                for s in range(0, n, step):
+                    idx = range(s, min(n, s + step))
+                    batch = x0.repeat(len(idx), 1, 1, 1)
+                    for j, r in enumerate(idx):
+                        if axis == 2:
+                            batch[j, :, r] = fresh[0, :, r]
+                        else:
+                            batch[j, :, :, r] = fresh[0, :, :, r]
+                    m = probe.forward(batch)[:, :, ys, xs]  # (B, C, P)
+                    changed = ((m - ref).abs() > tol).any(1).cpu().numpy()  # (B, P)
+                    acc[:, s:s + len(idx)] |= changed.T
+    out = []
+    for j in range(len(positions)):
+        r, c = np.nonzero(rows[j])[0], np.nonzero(cols[j])[0]
+        out.append(None if len(r) == 0 or len(c) == 0 else
+                   (int(r.min()), int(c.min()), int(r.max()) + 1, int(c.max()) + 1))
+    return out
+
+
+def _boxes(probe: _Probe, positions: list[tuple[int, int]]) -> list[tuple[int, int, int, int]]:
+    """Exact boxes (top, left, bottom, right; end-exclusive) of ``positions``: the gradient's support, then the
+    perturbation where there is no gradient; the whole image for a unit that no pixel changes."""
+    got = _grad_boxes(probe, positions)
+    missing = [i for i, b in enumerate(got) if b is None]
+    if missing:
+        for i, b in zip(missing, _perturb_boxes(probe, [positions[i] for i in missing])):
+            got[i] = b
+    H, W = probe.hw
+    return [b if b is not None else (0, 0, H, W) for b in got]
+
+
+def _fit_axis(obs: dict[int, tuple[int, int]], m: int, n: int) -> tuple[tuple[int, int], ...] | None:
+    """The (first, end) input pixels of every index 0..m-1 of one map axis from those observed at some indices: the
+    observations themselves where every index was observed, else the translation clipped to 0..n they follow (one
+    integer stride; a side clipped at every observed index, the end one included, is clipped everywhere); None where
+    they follow no such translation."""
+    if len(obs) == m:
+        return tuple(obs[i] for i in range(m))
+    ys = sorted(obs)
+    lo_pts = [(y, obs[y][0]) for y in ys if obs[y][0] > 0]
+    hi_pts = [(y, obs[y][1]) for y in ys if obs[y][1] < n]
+    slopes = set()
+    for pts in (lo_pts, hi_pts):
+        for (y0, v0), (y1, v1) in zip(pts, pts[1:]):
+            d, r = divmod(v1 - v0, y1 - y0)
+            if r:
+                return None
+            slopes.add(d)
+    if len(slopes) > 1 or (slopes and min(slopes) < 1):
+        return None
+    s = slopes.pop() if slopes else None
+    if (lo_pts or hi_pts) and s is None:
+        return None
+    a = lo_pts[0][1] - s * lo_pts[0][0] if lo_pts else None  # first pixel of index 0, unclipped
+    b = hi_pts[0][1] - s * hi_pts[0][0] if hi_pts else None  # end pixel of index 0, unclipped
+    if (a is None and obs[ys[-1]][0] != 0) or (b is None and obs[ys[0]][1] != n):
+        return None
+    table = tuple((0 if a is None else max(0, a + s * y), n if b is None else min(n, b + s * y)) for y in range(m))
+    if any(table[y] != obs[y] for y in ys) or any(lo >= hi for lo, hi in table):
+        return None
+    return table
+
+
+def _geometry(table: tuple[tuple[int, int], ...], n: int) -> tuple[int, float, float]:
+    """(size, stride, centre of index 0) of one axis from its table: the extent, step and position of an unclipped
+    box (from the unclipped sides where none is), else the central index's clipped box and n / m."""
+    m = len(table)
+    c = m // 2
+    steps = [table[i + 1][0] - table[i][0] for i in range(m - 1) if table[i][0] > 0] + \
+            [table[i + 1][1] - table[i][1] for i in range(m - 1) if table[i + 1][1] < n]
+    stride = float(steps[0]) if steps else n / max(1, m)
+    whole = sorted((abs(i - c), i) for i, (lo, hi) in enumerate(table) if lo > 0 and hi < n)
+    los = [i for i, (lo, _) in enumerate(table) if lo > 0]
+    his = [i for i, (_, hi) in enumerate(table) if hi < n]
+    if whole:
+        i = whole[0][1]
+        size, first = table[i][1] - table[i][0], table[i][0] - stride * i
+    elif steps and los and his:
+        first = table[los[0]][0] - stride * los[0]
+        size = int(round(table[his[0]][1] - stride * his[0] - first))
+    else:
+        size, first = table[c][1] - table[c][0], table[c][0] - stride * c
+    return int(size), stride, first + (size - 1) / 2.0
+
+
+def _axis_indices(m: int) -> list[int]:
+    c = m // 2
+    return sorted({i for i in (0, 1, c - 1, c, c + 1, m - 2, m - 1) if 0 <= i < m})
+
+
+def receptive_field(model, layer: int, ispec, input_hw: tuple[int, int], device="cpu") -> RF:
+    """The receptive field of ``layer`` on inputs of ``input_hw``, measured: a unit's box is the bounding box of the
+    input pixels that can change it, the union over ``N_INPUTS`` random inputs of its gradient's support (step
+    functions and max-pooling pass gradients on: ``_through_mode``). Map positions at the middle, the borders and two
+    corners are measured in one pass; where they follow one translation (valid or padded convolutions, strides,
+    pooling; clipped at the borders) every box follows from them, else ``box_for`` measures each position asked."""
+    h, w = int(input_hw[0]), int(input_hw[1])
+    measure = _measurer(model, layer, ispec, device)
+    probe = _Probe(model, layer, ispec.channels, (h, w), device)
+    try:
+        if len(probe.shape) != 3:  # no spatial map: every unit sees the whole image
+            return RF((h, w), (float(h), float(w)), ((h - 1) / 2.0, (w - 1) / 2.0), ((0, h),), ((0, w),), (h, w),
+                      measure)
+        _, mh, mw = probe.shape
+        ry, rx = _axis_indices(mh), _axis_indices(mw)
+        k = max(len(ry), len(rx))
+        diag = list(zip(ry + [ry[len(ry) // 2]] * (k - len(ry)), rx + [rx[len(rx) // 2]] * (k - len(rx))))
+        positions = list(dict.fromkeys(diag + [(ry[0], rx[-1]), (ry[-1], rx[0])]))  # + corners: one table or not
+        boxes = dict(zip(positions, _boxes(probe, positions)))
+    finally:
+        probe.close()
+    oy: dict[int, tuple[int, int]] = {}
+    ox: dict[int, tuple[int, int]] = {}
+    consistent = True
+    for (y, x), (t, left, b, r) in boxes.items():
+        consistent &= oy.setdefault(y, (t, b)) == (t, b) and ox.setdefault(x, (left, r)) == (left, r)
+    rows = _fit_axis(oy, mh, h) if consistent else None
+    cols = _fit_axis(ox, mw, w) if consistent else None
+    if rows is None or cols is None:  # no translation: each position is measured (these ones already are)
+        py, px = diag[len(diag) // 2]
+        t, left, b, r = boxes[(py, px)]
+        stride = (h / mh, w / mw)
+        offset = ((t + b - 1) / 2.0 - py * stride[0], (left + r - 1) / 2.0 - px * stride[1])
+        return RF((b - t, r - left), stride, offset, None, None, (h, w), measure,
+                  {(y, x, h, w): bx for (y, x), bx in boxes.items()})
+    gy, gx = _geometry(rows, h), _geometry(cols, w)
+    return RF((gy[0], gx[0]), (gy[1], gx[1]), (gy[2], gx[2]), rows, cols, (h, w), measure)
+
+
+def _measurer(model, layer: int, ispec, device):
+    """(positions, hw) -> their boxes, measured together (on a fresh copy of the model)."""
+    channels = ispec.channels
+
+    def measure(positions, hw):
+        probe = _Probe(model, layer, channels, hw, device)
+        try:
+            return _boxes(probe, list(positions))
+        finally:
+            probe.close()
+
+    return measure
+
+
+def boxes_for(rf: RF, positions, hw: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """``box_for`` of each (y, x) of ``positions``; the positions to measure (where the layer is no translation)
+    are measured together, in one pass."""
+    hw = (int(hw[0]), int(hw[1]))
+    positions = [(int(y), int(x)) for y, x in positions]
+    if rf.rows is not None and rf.cols is not None and rf.hw == hw:
+        for y, x in positions:
+            if not (0 <= y < len(rf.rows) and 0 <= x < len(rf.cols)):
+                raise IndexError(f"map position ({y}, {x}) is outside the {len(rf.rows)}x{len(rf.cols)} map")
+        return [_clip((rf.rows[y][0], rf.cols[x][0], rf.rows[y][1], rf.cols[x][1]), hw) for y, x in positions]
+    if rf.measure is not None:
+        todo = list(dict.fromkeys(p for p in positions if (*p, *hw) not in rf.cache))
+        if todo:
+            for p, b in zip(todo, rf.measure(todo, hw)):
+                rf.cache[(*p, *hw)] = b
+        return [rf.cache[(*p, *hw)] for p in positions]
+    out = []
+    for y, x in positions:  # an RF made by hand: its size, stride and offset, box centred on the unit's centre
+        cy = rf.offset[0] + y * rf.stride[0]
+        cx = rf.offset[1] + x * rf.stride[1]
+        top = int(round(cy - (rf.size[0] - 1) / 2))
+        left = int(round(cx - (rf.size[1] - 1) / 2))
+        out.append(_clip((top, left, top + rf.size[0], left + rf.size[1]), hw))
+    return out
+
+
+def _clip(box, hw) -> tuple[int, int, int, int]:
+    top, left, bottom, right = box
+    return max(0, int(top)), max(0, int(left)), min(int(hw[0]), int(bottom)), min(int(hw[1]), int(right))
+
+
+def box_for(rf: RF, y: int, x: int, hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The input pixels map position (y, x) can be changed by: (top, left, bottom, right), end-exclusive (rows
+    top..bottom-1, columns left..right-1: ``image[top:bottom, left:right]``), clipped to ``hw``."""
+    return boxes_for(rf, [(y, x)], hw)[0]

@@ -203,3 +203,38 @@ def test_image_headers_declare_their_channels():
     for ext in (".png", ".jpg", ".ppm"):
         assert header_channels(cv2.imencode(ext, rgb)[1]) == 3, ext
     assert header_channels(cv2.imencode(".bmp", grey)[1]) is None  # a format whose channels it does not read
+
+
+def _png_with_trns(rgb_png: bytes) -> bytes:
+    """An RGB PNG with a tRNS chunk (one transparent colour) after its IHDR, CRC and all."""
+    import struct
+    import zlib
+
+    body = b"tRNS" + struct.pack(">HHH", 0, 0, 0)
+    chunk = struct.pack(">I", 6) + body + struct.pack(">I", zlib.crc32(body))
+    return rgb_png[:33] + chunk + rgb_png[33:]  # 8 signature + 25 IHDR
+
+
+def test_transparency_is_detected_in_headers_and_said_when_a_folder_drops_it(tmp_path, fe_home):
+    import cv2
+
+    from app.data.imagesize import has_alpha
+
+    rgb = cv2.imencode(".png", np.full((8, 8, 3), 90, np.uint8))[1].tobytes()
+    rgba = cv2.imencode(".png", np.full((8, 8, 4), 90, np.uint8))[1].tobytes()
+    assert not has_alpha(rgb) and has_alpha(rgba) and has_alpha(_png_with_trns(rgb))
+    assert cv2.imdecode(np.frombuffer(_png_with_trns(rgb), np.uint8), cv2.IMREAD_COLOR) is not None  # a valid PNG
+    assert not has_alpha(cv2.imencode(".jpg", np.full((8, 8, 3), 90, np.uint8))[1].tobytes())
+    assert not has_alpha(b"\x89PNG\r\n\x1a\n") and not has_alpha(b"")  # cut short: no claim
+    root = tmp_path / "icons"
+    for c in ("cat", "dog"):
+        _write(root / "train", c, 3)
+        _write(root / "test", c, 2)
+    img = np.zeros((8, 8, 4), np.uint8)
+    img[..., 2], img[..., 3] = 200, 0  # fully transparent red: its colour is what the model sees
+    cv2.imwrite(str(root / "train" / "cat" / "900.png"), img)
+    cv2.imwrite(str(root / "train" / "dog" / "901.png"), img)
+    train = load_imagefolder(root, "train")
+    assert any(n.startswith("2 of 8 images have transparency (alpha): it is dropped") for n in train.notes)
+    assert (train.images[train.labels == 0][-1] == [200, 0, 0]).all()  # RGB as stored, as torchvision reads it
+    assert not any("transparency" in n for n in load_imagefolder(root, "test").notes)

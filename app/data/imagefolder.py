@@ -41,7 +41,8 @@ from app.data.folder_scan import (IMAGE_EXTS, Entry, class_dirs, display, folder
                                   scan, training_classes)
 from app.errors import LimitError
 
-CACHE_VERSION = "4"  # 3: classes by name across splits, the most common size; 4: grey folders as one channel
+CACHE_VERSION = "5"  # 3: classes by name across splits, the most common size; 4: grey folders as one channel;
+# 5: the note on images with transparency
 EDGE = 4096  # bytes digested at each end of a file
 
 
@@ -85,20 +86,21 @@ def cache_file(folder: Path, key: str, size: int | None) -> Path:
             f"{_safe(Path(folder).name)}-{path_digest(folder)}-{key}-{size}.npz")
 
 
-def _decode(entry: Entry, max_pixels: int | None, grey: bool = False) -> tuple[np.ndarray | None, str | None]:
-    from app.data.imagesize import decode_image
+def _decode(entry: Entry, max_pixels: int | None, grey: bool = False) -> tuple[np.ndarray | None, str | None, bool]:
+    """(image or None, why it was skipped, whether the file declares transparency: its alpha is dropped)."""
+    from app.data.imagesize import decode_image, has_alpha
 
     try:
         buf = np.fromfile(entry.path, dtype=np.uint8)
     except OSError as exc:
-        return None, f"{display(entry.rel)}: cannot read ({exc.strerror or exc}), skipped"
+        return None, f"{display(entry.rel)}: cannot read ({exc.strerror or exc}), skipped", False
     try:
         img = decode_image(buf, display(entry.rel), max_pixels, grey=grey)
     except LimitError as exc:
-        return None, f"{exc}; skipped"
+        return None, f"{exc}; skipped", False
     if img is None:
-        return None, f"{display(entry.rel)}: not a readable image, skipped"
-    return img, None
+        return None, f"{display(entry.rel)}: not a readable image, skipped", False
+    return img, None, has_alpha(buf[:1 << 16])
 
 
 def _header(entry: Entry) -> tuple[tuple[int, int] | None, int | None]:
@@ -224,7 +226,7 @@ def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None,
     if look.grey:
         notes_l.append("every training image is grey (its header): the images are read as one grey channel")
     images_l, labels_l = [], []
-    resized = 0
+    resized = transparent = 0
     threads = threads or max(1, min(4, available_cores()))
     chunk = 512
 
@@ -238,10 +240,11 @@ def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None,
         for start in range(0, len(entries), chunk):
             check(cancel)
             part = entries[start:start + chunk]
-            for e, (img, note) in zip(part, pool.map(lambda e: _decode(e, max_pixels, look.grey), part)):
+            for e, (img, note, alpha) in zip(part, pool.map(lambda e: _decode(e, max_pixels, look.grey), part)):
                 if img is None:
                     notes_l.append(note)
                     continue
+                transparent += alpha
                 if target is None:  # no header could be read: the first image's size
                     target = (img.shape[0], img.shape[1])
                     check_bytes(target)
@@ -258,6 +261,9 @@ def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None,
     if resized:
         whose = "the requested size" if size is not None else "the training images' most common size"
         notes_l.append(f"{resized} of {len(images_l)} images resized to {target[0]}x{target[1]} (HxW), {whose}")
+    if transparent:
+        notes_l.append(f"{transparent} of {len(images_l)} images have transparency (alpha): it is dropped, as "
+                       f"torchvision's ImageFolder does, and the colours under transparent pixels are read as stored")
     images = np.stack(images_l)
     labels = np.asarray(labels_l, dtype=np.int64)
     notes = tuple(notes_l)

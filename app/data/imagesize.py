@@ -155,6 +155,27 @@ def header_channels(data: bytes | np.ndarray) -> int | None:
     return None
 
 
+def has_alpha(data: bytes | np.ndarray) -> bool:
+    """Whether an image file declares transparency: a PNG of colour type 4 or 6 (grey or RGB with alpha) or with a
+    ``tRNS`` chunk (a transparent palette entry or colour), a WebP with the alpha flag; False for other formats."""
+    b = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+    if b[:8] == b"\x89PNG\r\n\x1a\n" and len(b) >= 26 and b[12:16] == b"IHDR":
+        if b[25] in (4, 6):
+            return True
+        i = 8
+        while i + 8 <= len(b):  # the chunks before the image data (tRNS must come before IDAT)
+            n, kind = struct.unpack(">I4s", b[i:i + 8])
+            if kind == b"tRNS":
+                return True
+            if kind == b"IDAT":
+                return False
+            i += 12 + n
+        return False
+    if b[:4] == b"RIFF" and b[8:12] == b"WEBP" and len(b) >= 21 and b[12:16] == b"VP8X":
+        return bool(b[20] & 0x10)
+    return False
+
+
 def decode_image(buf: np.ndarray, what: str, max_pixels: int | None = None,
                  grey: bool = False) -> np.ndarray | None:
     """Decode an encoded image (uint8 bytes) to uint8 RGB (H, W, 3), or ``grey`` (H, W, 1), after checking its

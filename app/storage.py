@@ -5,6 +5,7 @@
   platform allows. A failure (or Ctrl+C) removes the temporary file.
 - ``atomic_path(path)``: the same for writers that want a file name (``torch.save``, ``np.save``, a memmap):
   ``with atomic_path(p) as tmp: write tmp`` and ``tmp`` replaces ``p`` when the block ends without an error.
+  Through a symbolic link the link's target is replaced (the link stays); an existing file keeps its permissions.
 - ``file_digest(path, algo)``: a streamed digest (cancel between blocks).
 - ``human_size(n)``: "1.5 MB".
 - ``TMP_MARK``: every temporary file is named ``.<name>.<pid>.<random>.tmp`` so that ``stale_temporaries`` can find
@@ -64,16 +65,34 @@ def _fsync_dir(folder: Path) -> None:
         os.close(dfd)
 
 
+def _target(path: Path) -> Path:
+    """The file a write of ``path`` means: a symbolic link's target (followed to its end), so that the link stays a
+    link to the new content; ``path`` itself otherwise (a dangling link: its target is created)."""
+    if not path.is_symlink():
+        return path
+    return Path(os.path.realpath(path))
+
+
+def _mode_for(path: Path) -> int:
+    """An existing file keeps its permission bits (a private 0600 file stays private); a new one gets 0644 less the
+    umask."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return FILE_MODE & ~_umask()
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on a clean exit it replaces ``path`` (mode 0644 less the umask)."""
-    path = Path(path)
+    """Yield a temporary path beside ``path``; on a clean exit it replaces ``path`` (a symbolic link: its target;
+    the file's permission bits kept, a new file's 0644 less the umask)."""
+    path = _target(Path(path))
     tmp = _tmp_for(path)
     try:
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.chmod(tmp, FILE_MODE & ~_umask())
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

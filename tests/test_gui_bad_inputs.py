@@ -97,7 +97,7 @@ def _bad_banks(folder: Path) -> dict[str, tuple[Path, str]]:
 def test_kernels_open_bank_refuses_each_bad_file_in_a_dialog_and_keeps_the_bank(kernels_ws, dialogs, monkeypatch,
                                                                                 tmp_path):
     ws = kernels_ws
-    bank, path = ws.bank, ws.files.path
+    bank, files = ws.bank, dict(ws.files.files)
     for case, (file, needle) in _bad_banks(tmp_path).items():
         dialogs.clear()
         answer_open(monkeypatch, file)
@@ -107,7 +107,7 @@ def test_kernels_open_bank_refuses_each_bad_file_in_a_dialog_and_keeps_the_bank(
         assert (kind, title) == ("warning", "Cannot open bank"), case
         assert file.name in text and needle in text and "Nothing was changed" in text, (case, text)
         no_traceback(text)
-        assert ws.bank is bank and ws.files.path == path, case
+        assert ws.bank is bank and ws.files.files == files, case
 
 
 def test_kernels_open_image_refuses_a_pixel_bomb_in_a_dialog(kernels_ws, dialogs, monkeypatch, tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings
 
-from app.kernels import generate, io
+from app.kernels import generate
 from app.session import Session
 
 pytestmark = pytest.mark.gui
@@ -46,7 +46,8 @@ def test_autosave_runs_in_a_worker_and_the_newest_bank_wins(ws, qtbot, monkeypat
     ws._commit()  # while the first save may still run: queued, saved after it
     qtbot.waitUntil(lambda: ws._save_next is None and not ws._save_worker.is_running(), timeout=20_000)
     assert threads and threading.get_ident() not in threads
-    assert io.load(files.autosave_path()).equals(second)
+    assert files.autosaved("second").equals(second)  # and "first" too: every bank of the session
+    assert files.autosaved("first").equals(first)
 
 
 def test_a_change_not_yet_saved_is_saved_at_shutdown(ws, qtbot):
@@ -56,4 +57,4 @@ def test_a_change_not_yet_saved_is_saved_at_shutdown(ws, qtbot):
     ws.set_bank(bank, "late")  # the debounced commit has not fired yet
     assert ws._commit_timer.isActive()
     ws.shutdown()
-    assert io.load(files.autosave_path()).equals(bank)
+    assert files.autosaved("late").equals(bank)

@@ -7,6 +7,8 @@ JSON (``.json``)::
 
 ``.npz``: arrays ``weights`` (float32, 4-D), ``frozen`` (bool) and ``meta`` (UTF-8 JSON bytes as uint8; no pickle).
 ``.npy``: the weights only (2-D: one kernel; 3-D: (out, k, k); 4-D: (out, in, k, k)); nothing is frozen.
+Every format is read as float32, the precision the models compute in (a float64 or integer .npy is rounded to it).
+A file over ``MAX_FILE_BYTES`` is neither read nor written (a large bank: .npz, about 4 bytes a value; JSON ~28).
 
 Every problem with a file raises ``KernelFileError`` whose message names the file and what is wrong. Saving is
 atomic (``app.storage.atomic_write``) and deterministic: the same bank gives the same
@@ -102,7 +104,15 @@ def save(bank: KernelBank, path: str | os.PathLike) -> Path:
     if not folder.is_dir():
         raise KernelFileError(f"{path}: the folder {folder} does not exist")
     try:
-        atomic_write(path, to_bytes(bank, ext))
+        data = to_bytes(bank, ext)
+    except ValueError as exc:  # a NaN in the bank's metadata: JSON has no NaN
+        raise KernelFileError(f"{path.name}: the bank's metadata cannot be written as JSON ({exc})") from None
+    if len(data) > MAX_FILE_BYTES:  # never write what load() refuses to read back
+        better = " (as .npz it takes about 4 bytes per value)" if ext == ".json" else ""
+        raise KernelFileError(f"{path.name}: {len(data) / 1e6:.0f} MB is over the {MAX_FILE_BYTES / 1e6:.0f} MB a "
+                              f"bank file may have to be read back{better}; nothing was written")
+    try:
+        atomic_write(path, data)
     except KernelFileError:
         raise
     except OSError as exc:
@@ -165,7 +175,7 @@ def from_json_bytes(raw: bytes, path: Path) -> KernelBank:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise KernelFileError(f"{path.name}: not a Filter Explorer bank (\"format\" should be {FORMAT!r})")
     version = doc.get("version")
-    if not isinstance(version, int) or version < 1:
+    if type(version) is not int or version < 1:  # noqa: E721  (true is an int to isinstance)
         raise KernelFileError(f"{path.name}: missing or invalid \"version\"")
     if version > VERSION:
         raise KernelFileError(f"{path.name}: written by a newer Filter Explorer (format version {version}; "
@@ -174,7 +184,7 @@ def from_json_bytes(raw: bytes, path: Path) -> KernelBank:
         if key not in doc:
             raise KernelFileError(f"{path.name}: missing \"{key}\"")
     shape = doc["shape"]
-    if not (isinstance(shape, list) and len(shape) == 4 and all(isinstance(s, int) and s > 0 for s in shape)):
+    if not (isinstance(shape, list) and len(shape) == 4 and all(type(s) is int and s > 0 for s in shape)):  # noqa: E721
         raise KernelFileError(f"{path.name}: \"shape\" must be 4 positive integers [out, in, k, k], got {shape!r}")
     if any(s > limits.MAX_ARRAY_BYTES for s in shape):
         raise KernelFileError(f"{path.name}: \"shape\" {shape!r} is far too large for a kernel bank")
@@ -190,6 +200,10 @@ def from_json_bytes(raw: bytes, path: Path) -> KernelBank:
                               f"on each level (a ragged or non-numeric entry was found)") from None
     if tuple(w.shape) != tuple(shape):
         raise KernelFileError(f"{path.name}: \"kernels\" has shape {tuple(w.shape)} but \"shape\" says {tuple(shape)}")
+    odd = {type(v).__name__ for v in np.array(doc["kernels"], dtype=object).ravel()} - {"int", "float"}
+    if odd:  # numpy reads "1.5" and true as numbers
+        raise KernelFileError(f"{path.name}: \"kernels\" must hold numbers only, found {', '.join(sorted(odd))} "
+                              f"value(s)")
     frozen = doc.get("frozen", [False] * shape[0])
     if not (isinstance(frozen, list) and len(frozen) == shape[0] and all(isinstance(f, bool) for f in frozen)):
         raise KernelFileError(f"{path.name}: \"frozen\" must be {shape[0]} true/false values")
@@ -288,8 +302,11 @@ def load(path: str | os.PathLike) -> KernelBank:
                                   f"{tuple(frozen.shape)}")
     name, meta = path.stem, {}
     if "meta" in arrays:
+        def bad_constant(c):
+            raise KernelFileError(f"{path.name}: the \"meta\" entry holds {c}: NaN/Inf values are not allowed")
+
         try:
-            doc = json.loads(arrays["meta"].astype(np.uint8).tobytes().decode("utf-8"))
+            doc = json.loads(arrays["meta"].astype(np.uint8).tobytes().decode("utf-8"), parse_constant=bad_constant)
             name = doc.get("name", name) if isinstance(doc.get("name"), str) else name
             meta = doc.get("meta", {}) if isinstance(doc.get("meta"), dict) else {}
             if isinstance(doc.get("version"), int) and doc["version"] > VERSION:

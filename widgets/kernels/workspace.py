@@ -27,7 +27,7 @@ from widgets.common.workspace import run_steps
 from widgets.kernels.bank_panel import BankPanel
 from widgets.kernels.defaults import default_bank
 from widgets.kernels.editor_panel import EditorPanel
-from widgets.kernels.files import BankFiles, autosave_path  # noqa: F401  (autosave_path: where the bank lives)
+from widgets.kernels.files import BankFiles
 from widgets.kernels.generator_panel import GeneratorPanel
 from widgets.kernels.image_input import ImageInput
 from widgets.kernels.response_panel import ResponsePanel
@@ -51,7 +51,7 @@ class KernelWorkspace(ImageInput, QWidget):
         self._gen_worker = None
         self._image_worker = None
         self._closed = False  # shut down: results that arrive while the workers are joined start nothing new
-        self._save_worker, self._save_next = None, None  # the autosave in progress, the bank to save after it
+        self._save_worker, self._save_next = None, None  # the autosave in progress, the banks to save after it
         self._image_request = 0  # the newest image asked for: a sample that loads late never replaces a newer one
         self.last_status = ""
         sample = self.settings.value("kernels/sample", "china", str)
@@ -76,16 +76,21 @@ class KernelWorkspace(ImageInput, QWidget):
         if sample in ops.SAMPLE_IMAGES:
             self.sample_combo.setCurrentIndex(ops.SAMPLE_IMAGES.index(sample))
         yield
-        bank, note = self.files.initial()
-        restored = bank is not None
-        if bank is None:  # first launch (or an unreadable autosave): a useful default
-            bank = default_bank()
+        banks, current, note = self.files.initial()
+        restored = bool(banks)
+        if not banks:  # first launch (or an unreadable autosave): a useful default
+            banks = [default_bank()]
+        bank = next((b for b in banks if b.name == current), banks[-1])
         self.history = History(bank)
         self._unsubscribe = session.subscribe(self._on_session)
-        # shared with the session at once; autosaved only when it is new (a restored bank is the autosave already)
+        # every bank of the last session back in the session (a Models layer may name one), the working one last;
+        # shared at once, autosaved only when new (a restored bank is the autosave already)
+        for other in banks:
+            if other is not bank and other.name not in self.session.banks:
+                self.session.put_bank(other.name, other)
         self.session.put_bank(bank.name, bank)
         self._on_bank_changed(immediate_commit=False)
-        if restored:
+        if restored and not self.files.from_legacy:
             self._commit_timer.stop()
         yield
         self._load_sample(sample)
@@ -172,23 +177,25 @@ class KernelWorkspace(ImageInput, QWidget):
 
     @Slot()
     def _commit(self) -> None:
-        """Share the bank with the session and autosave it (debounced while painting)."""
+        """Share the bank with the session and autosave every bank of the session (debounced while painting)."""
         self._commit_timer.stop()
         bank = self.bank
         if self.session.banks.get(bank.name) is not bank:
             self.session.put_bank(bank.name, bank)
-        self._autosave(bank)
+        banks = [b for b in self.session.banks.values() if isinstance(b, KernelBank)]
+        self._autosave((tuple(banks), bank.name, self.files.snapshot()))
 
-    def _autosave(self, bank: KernelBank) -> None:
-        """In a worker (two fsyncs: 30-200 ms of the GUI thread on a busy disk), one at a time, the newest bank last;
-        once shut down, here (the workers are joined by then)."""
+    def _autosave(self, job: tuple) -> None:
+        """In a worker (two fsyncs per file: 30-200 ms of the GUI thread on a busy disk), one at a time, the newest
+        banks last; once shut down, here (the workers are joined by then). ``job``: (banks, working bank's name, each
+        bank's file), immutable."""
         if self._closed:
-            self._on_autosaved(self.files.autosave(bank))
+            self._on_autosaved(self.files.autosave(*job))
         elif self._save_worker is not None and self._save_worker.is_running():
-            self._save_next = bank
+            self._save_next = job
         else:
             self._save_next = None
-            w = self._save_worker = self.pool.start(lambda t: self.files.autosave(bank), name="autosave")
+            w = self._save_worker = self.pool.start(lambda t: self.files.autosave(*job), name="autosave")
             w.on(finished=self._on_autosaved, failed=lambda msg: self._on_autosaved(f"Autosave failed: {msg}"))
 
     @Slot(object)
@@ -215,6 +222,7 @@ class KernelWorkspace(ImageInput, QWidget):
         self._commit_timer.stop()
         self.set_bank(self.bank.renamed(name), f"rename to {name}")
         self.session.remove_bank(old)
+        self.files.renamed(old, name)
         self._commit()
         self.show_status(f"Renamed {old!r} to {name!r}")
 
@@ -269,7 +277,6 @@ class KernelWorkspace(ImageInput, QWidget):
         req = self.gen.request()
         shape = (req.count, req.in_channels, req.size, req.size)
         self._commit()
-        self.files.path, self.files.saved = None, None
         self.set_bank(KernelBank(np.zeros(shape, np.float32), None, name, {"generator": "empty"}), "new bank")
         self.show_status(f"New empty bank {name!r}: paint kernels in the editor or Generate")
 
@@ -301,7 +308,15 @@ class KernelWorkspace(ImageInput, QWidget):
 
     def _step(self, can: bool, label: str, step, verb: str) -> None:
         if can:
+            before = self.bank
             step()
+            if label.startswith("rename to ") and before.name != self.bank.name:
+                # a rename undone or redone: the bank goes back to its other name, in the session and for its file
+                # (the name it leaves would stay behind as a stale copy)
+                if self.session.banks.get(before.name) is before:
+                    self.session.remove_bank(before.name)
+                self.files.renamed(before.name, self.bank.name)
+                self._commit()
             self._on_bank_changed()
             self.show_status(f"{verb} {label}")
 
@@ -318,9 +333,9 @@ class KernelWorkspace(ImageInput, QWidget):
             return False
         self._commit()
         current = self.session.banks.get(bank.name)
-        if current is not None and current is not self.bank and not current.equals(bank):
-            bank = bank.renamed(Session.unique_name(self.session.banks, bank.name))
-            self.files.saved = bank
+        if current is not None and not current.equals(bank):  # never replaces another bank's content, the working
+            bank = bank.renamed(Session.unique_name(self.session.banks, bank.name))  # one's included: a name of its own
+        self.files.remember(bank, Path(path), bank)
         self._selected = 0
         self.set_bank(bank, f"open {Path(path).name}")
         self._save_settings()
@@ -330,7 +345,8 @@ class KernelWorkspace(ImageInput, QWidget):
 
     @Slot()
     def save_bank(self) -> bool:
-        return self._save_to(self.files.path) if self.files.path else self.save_bank_as()
+        path = self.files.path_of(self.bank)
+        return self._save_to(path) if path else self.save_bank_as()
 
     @Slot()
     def save_bank_as(self) -> bool:
@@ -342,7 +358,8 @@ class KernelWorkspace(ImageInput, QWidget):
             return False
         self._save_settings()
         self._refresh()
-        note = " (.npy keeps the weights only: frozen flags and names are not stored)" if path.suffix == ".npy" else ""
+        npy = path.suffix.lower() == ".npy"
+        note = " (.npy keeps the weights only: frozen flags and names are not stored)" if npy else ""
         self.show_status(f"Saved {path}{note}")
         return True
 

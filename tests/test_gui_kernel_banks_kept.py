@@ -1,0 +1,182 @@
+"""The Kernel Workbench never loses a bank nor writes one over another's file (an audit's findings):
+
+- only the working bank was autosaved: a bank left for New bank (Ctrl+N), an opened file or a switch was gone at
+  the next launch, and a Models layer naming it was reset;
+- the file a bank was opened from or saved to was the workbench's, not the bank's: after switching banks (or undoing
+  an open) Ctrl+S wrote the other bank over it;
+- a bank too large for a JSON file was autosaved as 820 MB of JSON that the next launch refused (its edits lost);
+- a .npy save (which keeps no frozen flags) marked the bank saved; a rename undone left the new name behind as a stale
+  copy in the session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+
+from app.kernels import generate, io
+from app.session import Session
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def make_ws(qtbot, fe_home):
+    from widgets.application import make_app
+    from widgets.kernels.workspace import KernelWorkspace
+
+    make_app()
+    made = []
+
+    def make(session=None):
+        ws = KernelWorkspace(session or Session(),
+                             QSettings(str(Path(fe_home) / "settings.ini"), QSettings.Format.IniFormat))
+        qtbot.addWidget(ws)
+        ws.show()
+        ws.wait_ready(10000)
+        made.append(ws)
+        return ws
+
+    yield make
+    for ws in made:
+        if not ws._closed:
+            ws.shutdown()
+
+
+def _save_as(monkeypatch, ws, path: Path) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
+    assert ws.save_bank_as()
+
+
+def test_every_bank_of_the_session_comes_back_at_the_next_launch(make_ws):
+    ws = make_ws()
+    first = ws.bank.with_frozen(0, True)
+    ws.set_bank(first, "freeze kernel 1")
+    ws.new_bank()  # Ctrl+N: the edited bank is left in the session, not open
+    ws.set_bank(ws.bank.with_kernel(0, np.ones(ws.bank.shape[1:], np.float32)), "paint")
+    second = ws.bank
+    ws.shutdown()
+    again = make_ws()
+    assert list(again.session.banks) == [first.name, second.name]  # the order of the last session
+    assert again.session.banks[first.name].equals(first) and again.session.banks[first.name].frozen[0]
+    assert again.bank.name == second.name and again.bank.equals(second)  # the working one is the one last open
+    assert "and 1 more bank(s)" in again.last_status
+
+
+def test_ctrl_s_writes_each_bank_to_its_own_file(make_ws, monkeypatch, tmp_path):
+    ws = make_ws()
+    a = generate("dct", 4, 3, 1, name="A-bank")
+    io.save(a, tmp_path / "A.json")
+    assert ws.open_bank_file(tmp_path / "A.json")
+    other = next(n for n in ws.session.banks if n != "A-bank")
+    ws._on_bank_chosen(other)  # the bank combo: another bank
+    asked = []
+    monkeypatch.setattr(ws.files, "ask_save", lambda name: asked.append(name))  # Save As's dialog, cancelled
+    assert not ws.save_bank()  # this bank has no file: Save asks where, it does not write A.json
+    assert asked == [other] and io.load(tmp_path / "A.json").equals(a)
+    ws._on_bank_chosen("A-bank")
+    ws.set_bank(ws.bank.with_frozen(1, True), "freeze kernel 2")
+    assert "A.json · modified" in ws.title_label.text()
+    assert ws.save_bank() and io.load(tmp_path / "A.json").frozen[1]  # A's own file
+    ws.undo()
+    ws.undo()  # back past the switch to A: the other bank again
+    assert ws.bank.name == other and ws.files.path_of(ws.bank) is None
+
+
+def test_an_opened_file_never_replaces_the_working_banks_content(make_ws, tmp_path, monkeypatch):
+    ws = make_ws()
+    working = ws.bank
+    same_name = generate("haar", 4, 2, 1, name=working.name)  # another bank, the same name
+    io.save(same_name, tmp_path / "same.json")
+    assert ws.open_bank_file(tmp_path / "same.json")
+    assert ws.bank.name != working.name and ws.session.banks[working.name] is working
+    ws.undo()  # undo the open: the working bank, whose file is not same.json
+    asked = []
+    monkeypatch.setattr(ws.files, "ask_save", lambda name: asked.append(name))
+    assert not ws.save_bank() and asked and io.load(tmp_path / "same.json").equals(same_name)
+
+
+def test_a_npy_save_keeps_a_bank_with_frozen_kernels_modified(make_ws, monkeypatch, tmp_path):
+    ws = make_ws()
+    ws.set_bank(ws.bank.with_frozen(0, True), "freeze kernel 1")
+    _save_as(monkeypatch, ws, tmp_path / "W.NPY")  # any case of the suffix
+    assert "frozen flags and names are not stored" in ws.last_status
+    assert not io.load(tmp_path / "W.NPY").frozen.any()
+    assert "W.NPY · modified" in ws.title_label.text()  # the file lacks the frozen flag
+    ws.set_bank(ws.bank.with_frozen(0, False), "unfreeze kernel 1")
+    assert "modified" not in ws.title_label.text()  # now the file holds the bank
+
+
+def test_a_rename_undone_leaves_no_stale_copy_and_keeps_the_file(make_ws, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QInputDialog
+
+    ws = make_ws()
+    old = ws.bank.name
+    _save_as(monkeypatch, ws, tmp_path / "b.json")
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("renamed", True))
+    ws.rename_bank()
+    assert list(ws.session.banks) == ["renamed"] and ws.files.path_of(ws.bank) == tmp_path / "b.json"
+    ws.undo()
+    assert list(ws.session.banks) == [old] and ws.bank.name == old
+    assert ws.files.path_of(ws.bank) == tmp_path / "b.json"
+    ws.redo()
+    assert list(ws.session.banks) == ["renamed"]
+
+
+def test_a_large_bank_is_autosaved_as_npz_and_refused_as_json_before_writing(make_ws, monkeypatch, tmp_path):
+    from widgets.kernels import files
+
+    monkeypatch.setattr(io, "MAX_FILE_BYTES", 200_000)  # 20,000 values: 0.6 MB of JSON, 80 KB as .npz
+    big = io.KernelBank(np.random.default_rng(0).normal(size=(80, 10, 5, 5)).astype(np.float32), None, "big", {})
+    with pytest.raises(io.KernelFileError, match=r"over the 0 MB .*as \.npz it takes about 4 bytes"):
+        io.save(big, tmp_path / "big.json")
+    assert not (tmp_path / "big.json").exists()
+    ws = make_ws()
+    ws.set_bank(big, "open big")
+    ws.shutdown()
+    assert files.autosaved("big").equals(big)
+    assert make_ws().bank.equals(big)  # the next launch reads it back
+
+
+def test_an_autosave_from_before_is_restored_and_an_unreadable_bank_file_is_kept(make_ws, fe_home):
+    from app import paths
+    from widgets.kernels import files
+
+    old = generate("dct", 4, 3, 1, name="from version 1")
+    io.save(old, paths.user_files() / files.LEGACY_AUTOSAVE)  # the single-bank autosave of earlier versions
+    ws = make_ws()
+    assert ws.bank.equals(old) and ws.bank.name == "from version 1"
+    ws.shutdown()
+    assert not (paths.user_files() / files.LEGACY_AUTOSAVE).exists() and files.autosaved(old.name).equals(old)
+    files.autosave_file(old.name).write_bytes(b"PK\x03\x04 not a zip")
+    ws = make_ws()
+    assert "could not be read" in ws.last_status and ".unreadable" in ws.last_status
+    assert list(files.autosave_dir().glob("*.unreadable"))  # kept for recovery, never deleted
+    ws.shutdown()
+    assert list(files.autosave_dir().glob("*.unreadable"))  # and the next autosave leaves it too
+
+
+def test_bank_files_refuse_values_that_are_not_numbers_and_a_nan_in_metadata(tmp_path):
+    import json
+
+    bank = generate("dct", 2, 3, 1, name="x")
+    io.save(bank, tmp_path / "x.json")
+    doc = json.loads((tmp_path / "x.json").read_text())
+    for bad, needle in (("1.5", "str"), (True, "bool")):
+        doc["kernels"][0][0][0][0] = bad
+        (tmp_path / "b.json").write_text(json.dumps(doc))
+        with pytest.raises(io.KernelFileError, match=f"must hold numbers only, found {needle}"):
+            io.load(tmp_path / "b.json")
+    doc = json.loads((tmp_path / "x.json").read_text())
+    for key, value in (("version", True), ("shape", [True, 1, 3, 3])):
+        (tmp_path / "b.json").write_text(json.dumps({**doc, key: value}))
+        with pytest.raises(io.KernelFileError):
+            io.load(tmp_path / "b.json")
+    np.savez(tmp_path / "m.npz", weights=bank.weights,
+             meta=np.frombuffer(b'{"meta": {"a": NaN}}', np.uint8))
+    with pytest.raises(io.KernelFileError, match="holds NaN"):
+        io.load(tmp_path / "m.npz")

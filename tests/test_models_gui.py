@@ -305,3 +305,28 @@ def test_a_backbone_without_weights_is_named_for_what_it_holds():
     assert auto_name("scattering", {}, "default", None, ()) == "scattering (hand-designed)"
     assert auto_name("patches", {}, "default", None, ()) == "patches (fitted to the data)"
     assert unweighted("resnet20") == "random"
+
+
+def test_load_weights_keeps_the_checkpoints_frozen_kernels_and_its_input(qtbot, ws, tmp_path, fe_home):
+    """A checkpoint trained with a Workbench bank frozen (its sidecar names the bank and flags): Load weights built it
+    with nothing frozen (training further here would change kernels the user froze) and without the input it was
+    trained on, where the CLI's eval keeps both."""
+    from app.kernels import generate, io
+    from app.models.build import spec_from_checkpoint
+    from tests.cli_inprocess import run_cli
+
+    bank = generate("dct", 4, 3, 1, name="dct4").with_frozen(None, True)
+    io.save(bank, tmp_path / "bank.json")
+    r = run_cli("train", "--backbone", "simple", "--options", "widths=4,8", "in_channels=1", "--dataset", "digits",
+                "--bank", f"conv1={tmp_path / 'bank.json'}", "--train-limit", "200", "--test-limit", "50",
+                "--epochs", "1", "--out", str(tmp_path / "run"), home=fe_home)
+    assert r.returncode == 0, r.stderr
+    ck = spec_from_checkpoint(tmp_path / "run.safetensors")
+    assert [(layer, b.frozen_count()) for layer, b in ck.banks] == [("conv1", 4)] and ck.input is not None
+    ws.load_weights(str(tmp_path / "run.safetensors"))
+    qtbot.waitUntil(lambda: ws.weights_label.text() == "run.safetensors", timeout=10000)
+    settle(qtbot, ws)
+    spec = ws.final_spec()
+    assert [(layer, b.frozen_count()) for layer, b in spec.banks] == [("conv1", 4)]
+    assert spec.input == ck.input
+    assert ws.totals.text() == "426 parameters: 390 trainable, 36 frozen"  # the 4 frozen 3x3 kernels

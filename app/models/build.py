@@ -246,6 +246,22 @@ def spec_from_checkpoint(path: str | Path, label: str | None = None, weight_stat
                        f"give the backbone explicitly")
 
 
+def checkpoint_extras(path: str | Path, backbone: str) -> tuple[tuple, object]:
+    """What a checkpoint's JSON sidecar adds to its weights when it is loaded on ``backbone``: its kernel banks (their
+    frozen flags: kernels frozen in the Workbench stay frozen when the model trains further here; the values are the
+    checkpoint's, ``app.models.build.baked``) and the input it was trained on. Nothing without a sidecar, for another
+    backbone, or when the sidecar cannot be read (the load itself says why)."""
+    from app.errors import AppError
+
+    try:
+        if not read_sidecar(path):
+            return (), None
+        ck = spec_from_checkpoint(path)
+    except (AppError, OSError, ValueError):
+        return (), None
+    return (ck.banks, ck.input) if ck.backbone == backbone else ((), None)
+
+
 # --- input ---------------------------------------------------------------------------------------------------
 def default_input(backbone: str, options) -> tuple[int, tuple[int, int] | None]:
     """(channels, (H, W) or None) a backbone built with ``options`` asks for (see ``app.models.inputs``)."""

@@ -15,6 +15,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QTabWidget, QVBoxLayout, QWidget
 
 from app.models import describe, names, viz
+from app.models.build import checkpoint_extras
 from app.models.spec import ModelSpec
 from app.session import Session
 from widgets.common.worker import WorkerPool
@@ -134,9 +135,13 @@ class ModelsWorkspace(QWidget):
         init = "checkpoint" if w else self.init.currentData()
         state = "trained" if w else ("hand-designed" if banks else "random")
         label = self.name_edit.text().strip() or auto_name(backbone, options, init, w, banks, self.choices.inits())
-        return ModelSpec.make(backbone, label=label, options=options, init=init, weights=w,
+        ck_banks, ck_input = checkpoint_extras(w, backbone) if w else ((), None)
+        mine = {layer for layer, _ in banks}  # a bank chosen here for a layer wins over the checkpoint's
+        banks = list(banks) + [(layer, b) for layer, b in ck_banks if layer not in mine]
+        spec = ModelSpec.make(backbone, label=label, options=options, init=init, weights=w,
                               freeze=viz.freeze_entries(self.freeze.currentData(), self.choices.freeze),
                               seed=self.seed.value(), weight_state=state, banks=tuple(banks))
+        return dataclasses.replace(spec, input=ck_input) if ck_input is not None else spec
 
     def final_spec(self) -> ModelSpec:
         """The complete builder spec (per-layer initialisations turned into banks), as Live/Probe/training get it."""

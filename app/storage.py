@@ -6,7 +6,8 @@
 - ``atomic_path(path)``: the same for writers that want a file name (``torch.save``, ``np.save``, a memmap):
   ``with atomic_path(p) as tmp: write tmp`` and ``tmp`` replaces ``p`` when the block ends without an error.
   Through a symbolic link the link's target is replaced (the link stays); an existing file keeps its permissions.
-- ``file_digest(path, algo)``: a streamed digest (cancel between blocks).
+- ``file_digest(path, algo)``: a streamed digest (cancel between blocks); ``content_id(path)``: a file's SHA-256
+  prefix, read once per (path, size, mtime, inode) in a process (cache keys that must change with a file).
 - ``human_size(n)``: "1.5 MB".
 - ``TMP_MARK``: every temporary file is named ``.<name>.<pid>.<random>.tmp`` so that ``stale_temporaries`` can find
   the ones whose process no longer runs (killed mid-write) and remove them; the next atomic write of the same file
@@ -21,6 +22,7 @@ import os
 import re
 import tempfile
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -151,6 +153,24 @@ def file_digest(path: str | os.PathLike, algo: str = "sha256", cancel=None, bloc
                 break
             h.update(chunk)
     return h.hexdigest()
+
+
+def content_id(path: str | os.PathLike) -> str | None:
+    """The first 16 hex digits of a file's SHA-256, or None when it is not a readable file; memoised per (resolved
+    path, size, mtime, inode): a file rewritten in place, even at the same size, gets a new id."""
+    try:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            return None
+        st = p.stat()
+        return _content_id(str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    except OSError:
+        return None
+
+
+@lru_cache(maxsize=256)
+def _content_id(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    return file_digest(path, "sha256")[:16]
 
 
 def human_size(n: float | None) -> str:

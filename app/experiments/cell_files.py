@@ -3,10 +3,10 @@ a checkpoint replaced under the same name, or an image folder's images added or 
 
 from __future__ import annotations
 
-import hashlib
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from app.storage import content_id
 
 
 def file_digests(settings: dict[str, Any]) -> dict[str, str]:
@@ -20,12 +20,9 @@ def file_digests(settings: dict[str, Any]) -> dict[str, str]:
         p = Path(w).expanduser()
         files = [("weights", p)] + ([("weights sidecar", p.with_suffix(".json"))] if p.suffix != ".json" else [])
         for what, f in files:
-            try:
-                if f.is_file():
-                    st = f.stat()
-                    out[what] = _digest(str(f.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
-            except OSError:  # unreadable: the cell says so when it runs
-                continue
+            digest = content_id(f)
+            if digest:  # unreadable or missing: the cell says so when it runs
+                out[what] = digest
         if "weights" not in out:
             out = {}
     dataset = settings.get("dataset")
@@ -36,13 +33,3 @@ def file_digests(settings: dict[str, Any]) -> dict[str, str]:
         if sig:  # an image added, removed or rewritten: new keys, the stored results are not reused
             out["dataset"] = sig
     return out
-
-
-@lru_cache(maxsize=256)
-def _digest(path: str, size: int, mtime_ns: int, inode: int) -> str:
-    """A file's SHA-256 (its first 16 hex digits), read once per (path, size, mtime, inode) in a process."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]

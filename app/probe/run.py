@@ -33,6 +33,7 @@ from app.probe.config import HYPERPARAMETER, TTA_SHIFTS, ProbeConfig, ProbeResul
 from app.models.evaluate import check_classifier_fits, predict
 from app.probe.resolve import ResolvedProbe, effective_spec, is_random, resolve  # noqa: F401 (effective_spec: API)
 from app.probe.selection import select_and_fit
+from app.storage import content_id
 from app.tasks import CancelToken, Progress, check
 
 SELECT_POOLINGS = ("gap", "grid2", "grid3", "maxgrid2", "avgmaxgrid2")
@@ -162,6 +163,8 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         yield Progress(0, None, "fitting the filters on the training split")
         fit = yield from ex.fit_backbone(model, train, record.input, record.seeds.model, cancel)
     whash = ex.weights_hash(model) + "|" + record.model.key()
+    if record.model.backbone == "external" and record.model.weights:  # a TorchScript/ONNX file's program is not in
+        whash += "|" + (content_id(record.model.weights) or "")  # its state_dict: re-exported in place, new features
     hits: list[bool] = []
 
     def feats(ds: ArrayDataset, split: str, layer: int, pooling: str, n_feat: int | None = None):

@@ -128,8 +128,14 @@ class EditorPanel(QGroupBox):
             return
         k = np.array(self._kernel, copy=True)
         ch = self.channel()
-        for c in (range(k.shape[0]) if ch < 0 else [ch]):
-            k[c] = fn(k[c])
+        with np.errstate(over="ignore", invalid="ignore"):
+            for c in (range(k.shape[0]) if ch < 0 else [ch]):
+                k[c] = fn(k[c])
+        if not np.all(np.isfinite(k)):  # e.g. zero sum over two cells of 3e38: their sum is inf in float32, and
+            # the bank refuses a NaN/Inf (an exception in a slot, the edit silently lost): refused here, said why
+            self.message.emit(f"Not changed: {label} would leave values outside the float32 range of a kernel "
+                              "(about ±3.4e38)")
+            return
         self.kernelEdited.emit(k, f"{label} kernel {self._index + 1}", merge_key)
 
     @Slot(object, float, int)
@@ -165,8 +171,14 @@ class EditorPanel(QGroupBox):
         values = self.grid.values()
         k = values.shape[0] if values is not None else 0
         if r < k and c < k:
-            self.cell_label.setText(f"cell ({r}, {c}) = {self.grid.value_at(r, c):.6g} · brush "
-                                    f"{self.brush_spin.value():g} · sum of channel {float(values.sum()):.4g}")
+            # with the channel "all" the grid shows the channels' mean: say so where they differ at this cell
+            kern = self._kernel
+            mean = (self.channel() < 0 and kern is not None and kern.shape[1:] == values.shape
+                    and bool(np.ptp(kern[:, r, c]) > 0))
+            self.cell_label.setText(f"cell ({r}, {c}) = {self.grid.value_at(r, c):.6g}"
+                                    + (" (mean of the channels, which differ)" if mean else "")
+                                    + f" · brush {self.brush_spin.value():g}"
+                                    + f" · sum of channel {float(values.sum()):.4g}")
 
     # --- clipboard --------------------------------------------------------------------------------------------
     @Slot()

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QSettings, Qt, Signal
@@ -134,8 +135,9 @@ class GeneratorPanel(QGroupBox):
                 w.setSpecialValueText("auto")  # 0 means "chosen for you" (see the tooltip)
             w.setValue(int(value))
             return w
-        w = QDoubleSpinBox(minimum=float(p.minimum or 0.0), maximum=float(p.maximum or 1e6), decimals=4,
-                           singleStep=0.05)
+        lo, hi = float(p.minimum or 0.0), float(p.maximum or 1e6)
+        # the decimals first: Qt rounds the range to the decimals it has when the range is set
+        w = QDoubleSpinBox(decimals=_decimals(lo, hi), minimum=lo, maximum=hi, singleStep=0.05)
         w.setValue(float(value))
         return w
 
@@ -180,3 +182,15 @@ class GeneratorPanel(QGroupBox):
         s.setValue("kernels/zero_mean", self.zero_mean_check.isChecked())
         s.setValue("kernels/unit_norm", self.unit_norm_check.isChecked())
         s.setValue(f"kernels/params/{self.kind_combo.currentData()}", json.dumps(self.param_values()))
+
+
+def _decimals(lo: float, hi: float) -> int:
+    """Decimals for a number box of ``lo..hi``: 3 significant digits at the smallest non-zero end, 4 at least.
+
+    A 4-decimal box showed Gaussian std's minimum 1e-6 as 0.0000 and held 0, which the generator refuses ("std must
+    be in 1e-06..100 (got 0.0)"); std (1e-6..100) gets 8: 0.00000100, 0.00000125 ... (Qt rounds a value to the
+    decimals, and its box takes no scientific notation without overriding Qt virtuals that ``qt_override`` does not
+    know yet.)
+    """
+    low = min((abs(x) for x in (lo, hi) if x), default=1.0)
+    return max(4, 2 - math.floor(math.log10(low)))

@@ -5,7 +5,8 @@ It only renders what it is given (values, colours computed in ``app.kernels.ops`
 ``pickRequested(value)`` when the user picks a cell's value as the brush.
 
 Mouse: left drag paints the brush value, right drag paints minus the brush value, Shift+click picks a value.
-Keyboard: arrows move the cursor, Space paints the brush, Delete sets 0, Enter/F2 or typing a number edits the cell.
+Keyboard: arrows move the cursor, Space paints the brush, Delete sets 0, Enter/F2 or typing a number edits the cell
+(Enter/F2 pre-fill its exact float32 value; committed unchanged, it is no edit).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class KernelGrid(QWidget):
         self._stroke = 0
         self._stroke_sign = 0.0
         self._last_cell: tuple[int, int] | None = None
+        self._prefilled: str | None = None  # the text start_edit put into the editor (None: the user typed it)
         self._editor = QLineEdit(self)
         self._editor.hide()
         self._editor.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -204,7 +206,9 @@ class KernelGrid(QWidget):
         rect = self.cell_rect(r, c)
         w = max(rect.width(), 70)
         self._editor.setGeometry(rect.center().x() - w // 2, rect.center().y() - 14, w, 28)
-        self._editor.setText(_fmt(self.value_at(r, c), 7) if initial is None else initial)
+        # F2/Enter pre-fill the cell's exact value (see _exact): Enter on it unchanged is then no edit at all
+        self._prefilled = _exact(self.value_at(r, c)) if initial is None else None
+        self._editor.setText(self._prefilled if initial is None else initial)
         self._editor.show()
         self._editor.setFocus()
         if initial is None:
@@ -213,23 +217,40 @@ class KernelGrid(QWidget):
     @Slot()
     def _commit_editor(self) -> None:
         text = self._editor.text().strip()
+        prefilled, self._prefilled = self._prefilled, None
         self._editor.hide()
         self.setFocus()
-        try:
-            v = float(text)
-        except ValueError:
-            self.invalidValue.emit(f"{text!r} is not a number")
-            return
-        if not math.isfinite(v):
-            self.invalidValue.emit("NaN and infinity are not allowed in a kernel")
-            return
         r, c = self.cursor_rc
-        self.valueEntered.emit(r, c, v)
+        # the pre-filled text left as it was changes nothing: with the channel "all" the grid shows the channels'
+        # mean, which committed would overwrite every channel (and add an undo step)
+        if text != prefilled:
+            try:
+                v = float(text)
+            except ValueError:
+                self.invalidValue.emit(f"{text!r} is not a number")
+                return
+            if not math.isfinite(v):
+                self.invalidValue.emit("NaN and infinity are not allowed in a kernel")
+                return
+            with np.errstate(over="ignore"):
+                fits = bool(np.isfinite(np.float32(v)))
+            if not fits:  # the bank is float32: 1e39 would be stored as infinity (and the bank refuses it)
+                self.invalidValue.emit(f"{text} is outside the float32 range of a kernel (about ±3.4e38)")
+                return
+            self.valueEntered.emit(r, c, v)
         if r + 1 < self.size_k:  # like a spreadsheet: Enter moves down
             self._move(r + 1, c)
 
     def editor(self) -> QLineEdit:
         return self._editor
+
+
+def _exact(v: float) -> str:
+    """The shortest text that reads back as the same float32 (-0.20406781): the cell editor's text, so that
+    committing it unchanged cannot move the value (7 significant digits, -0.2040678, did)."""
+    if v == 0:
+        return "0"
+    return str(np.float32(v)).replace("e-0", "e-").replace("e+0", "e").replace("e+", "e")
 
 
 def _fmt(v: float, digits: int = 3) -> str:

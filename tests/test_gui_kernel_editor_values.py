@@ -203,3 +203,28 @@ def test_every_generator_number_box_holds_both_ends_of_its_range(ws, qtbot):
                 assert p.coerce(spin.value(), kind.name) == end
             seen += 1
     assert seen >= 10
+
+
+def test_up_or_down_in_the_cell_editor_puts_the_value_in_the_cell_being_edited(ws):
+    """Down in the open cell editor moved the cursor with the editor left open over the old cell, and the value typed
+    then went into the cell the cursor had reached."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    g = ws.editor.grid
+    ch = ws.editor.channel()
+    g.setFocus()
+    g._move(2, 2)
+    QTest.keyClick(g, Qt.Key.Key_F2)
+    e = g.editor()
+    e.selectAll()
+    QTest.keyClicks(e, "0.5")
+    QTest.keyClick(e, Qt.Key.Key_Down)  # the value goes into (2, 2), then the cursor moves to (3, 2)
+    assert not e.isVisible() and g.cursor_rc == (3, 2)
+    w = ws.bank.weights[ws.selected]
+    cells = w[:, 2, 2] if ch < 0 else w[ch, 2, 2]
+    assert np.all(cells == np.float32(0.5))
+    below = ws.bank.weights[ws.selected][:, 3, 2].copy()
+    QTest.keyClick(g, Qt.Key.Key_F2)
+    QTest.keyClick(g.editor(), Qt.Key.Key_Up)  # unchanged text and Up: no edit, the cursor moves up
+    assert g.cursor_rc == (2, 2) and np.array_equal(ws.bank.weights[ws.selected][:, 3, 2], below)

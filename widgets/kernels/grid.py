@@ -43,6 +43,7 @@ class KernelGrid(QWidget):
         self._stroke_sign = 0.0
         self._last_cell: tuple[int, int] | None = None
         self._prefilled: str | None = None  # the text start_edit put into the editor (None: the user typed it)
+        self._editing: tuple[int, int] | None = None  # the cell the editor was opened on
         self._editor = QLineEdit(self)
         self._editor.hide()
         self._editor.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -181,6 +182,11 @@ class KernelGrid(QWidget):
         r, c = self.cursor_rc
         key = ev.key()
         moves = {Qt.Key.Key_Left: (0, -1), Qt.Key.Key_Right: (0, 1), Qt.Key.Key_Up: (-1, 0), Qt.Key.Key_Down: (1, 0)}
+        if self._editor.isVisible() and key in (Qt.Key.Key_Up, Qt.Key.Key_Down):
+            # Up/Down in the cell editor (the line edit passes them on): the typed value goes into the cell being
+            # edited, then the cursor moves, as in a spreadsheet (it moved with the editor left open, and the
+            # value went into the cell the cursor had reached)
+            self._commit_editor(move=False)
         if key in moves and not (ev.modifiers() & (Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.ControlModifier)):
             dr, dc = moves[key]
             self._move(r + dr, c + dc)
@@ -208,6 +214,7 @@ class KernelGrid(QWidget):
         self._editor.setGeometry(rect.center().x() - w // 2, rect.center().y() - 14, w, 28)
         # F2/Enter pre-fill the cell's exact value (see _exact): Enter on it unchanged is then no edit at all
         self._prefilled = _exact(self.value_at(r, c)) if initial is None else None
+        self._editing = (r, c)
         self._editor.setText(self._prefilled if initial is None else initial)
         self._editor.show()
         self._editor.setFocus()
@@ -215,12 +222,13 @@ class KernelGrid(QWidget):
             self._editor.selectAll()
 
     @Slot()
-    def _commit_editor(self) -> None:
+    def _commit_editor(self, move: bool = True) -> None:
         text = self._editor.text().strip()
         prefilled, self._prefilled = self._prefilled, None
+        editing, self._editing = self._editing, None
         self._editor.hide()
         self.setFocus()
-        r, c = self.cursor_rc
+        r, c = editing or self.cursor_rc  # the cell the editor was opened on, wherever the cursor went since
         # the pre-filled text left as it was changes nothing: with the channel "all" the grid shows the channels'
         # mean, which committed would overwrite every channel (and add an undo step)
         if text != prefilled:
@@ -238,7 +246,7 @@ class KernelGrid(QWidget):
                 self.invalidValue.emit(f"{text} is outside the float32 range of a kernel (about ±3.4e38)")
                 return
             self.valueEntered.emit(r, c, v)
-        if r + 1 < self.size_k:  # like a spreadsheet: Enter moves down
+        if move and r + 1 < self.size_k:  # like a spreadsheet: Enter moves down
             self._move(r + 1, c)
 
     def editor(self) -> QLineEdit:

@@ -238,3 +238,29 @@ def test_transparency_is_detected_in_headers_and_said_when_a_folder_drops_it(tmp
     assert any(n.startswith("2 of 8 images have transparency (alpha): it is dropped") for n in train.notes)
     assert (train.images[train.labels == 0][-1] == [200, 0, 0]).all()  # RGB as stored, as torchvision reads it
     assert not any("transparency" in n for n in load_imagefolder(root, "test").notes)
+
+
+def test_shipped_and_known_checkpoints_are_scored_only_on_their_classes_in_their_order(tmp_path, fe_home):
+    """The shipped checkpoints' sidecars named no classes and known weights have none: an image folder of CIFAR-10's
+    classes in another order ("c0_truck", ... "c9_airplane") was scored, 6.2% for the shipped CIFAR model."""
+    from app.data.catalog import CIFAR10_CLASSES
+    from app.models.build import spec_from_checkpoint
+    from app.models.evaluate import trained_classes
+    from app.models.spec import ModelSpec
+
+    root = Path(__file__).resolve().parent.parent / "resources" / "models"
+    ck = spec_from_checkpoint(root / "simple_cifar10.safetensors")
+    assert trained_classes(ck) == list(CIFAR10_CLASSES)
+    assert trained_classes(spec_from_checkpoint(root / "simple_mnist.safetensors")) == [str(i) for i in range(10)]
+    known = ModelSpec.make("resnet20", init="checkpoint", weights=str(tmp_path / "resnet20_cifar10-12fca82f.th"))
+    assert trained_classes(known) == list(CIFAR10_CLASSES)  # the known weights' dataset's classes
+    perm, right = tmp_path / "perm", tmp_path / "right"
+    for i, c in enumerate(reversed(CIFAR10_CLASSES)):
+        for split in ("train", "test"):
+            _write(perm / split, f"c{i}_{c}", 1, size=(32, 32))
+            _write(right / split, c, 1, size=(32, 32))
+    weights = str(root / "simple_cifar10.safetensors")
+    r = run_cli("eval", "--weights", weights, "--dataset", f"imagefolder:{perm}", home=tmp_path / "h")
+    assert r.returncode == 2 and "its classifier's outputs are the classes airplane, automobile" in r.stderr
+    r = run_cli("eval", "--weights", weights, "--dataset", f"imagefolder:{right}", home=tmp_path / "h")
+    assert r.returncode == 0, r.stderr

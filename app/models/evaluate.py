@@ -135,18 +135,24 @@ def _named(name: str | None) -> str | None:
 
 
 def trained_classes(spec: Any) -> list[str] | None:
-    """The class names of a checkpoint's classifier outputs, in order (its sidecar's ``classes``, written by
-    ``train`` since the classes were checked by name), or None."""
+    """The class names of a checkpoint's classifier outputs, in order: its sidecar's ``classes`` (written by ``train``
+    since the classes were checked by name), else those of the built-in dataset it was trained on (sidecar or known
+    weights: ResNet-20 on CIFAR-10 has CIFAR-10's, so an image folder of its classes in another order is refused
+    instead of scored at 3%); None when unknown."""
     weights = getattr(spec, "weights", None)
     if not weights:
         return None
+    from app.data.catalog import BUILTINS
     from app.models.weights import read_sidecar
 
     try:
         classes = (read_sidecar(weights) or {}).get("classes")
+        base = _named(trained_on(spec))
     except Exception:  # noqa: BLE001 - an unreadable sidecar is reported where the weights are loaded
         return None
-    return [str(c) for c in classes] if isinstance(classes, list) and classes else None
+    if isinstance(classes, list) and classes:
+        return [str(c) for c in classes]
+    return [str(c) for c in BUILTINS[base].classes] if base in BUILTINS else None
 
 
 def check_classifier_fits(spec: Any, model: nn.Module, dataset: Any) -> None:
@@ -155,16 +161,15 @@ def check_classifier_fits(spec: Any, model: nn.Module, dataset: Any) -> None:
     the same classes in the same order, and one trained on a named dataset (sidecar or known weights) only on that
     dataset (older checkpoints of image folders: the class count only)."""
     check_head(model, dataset)
+    what = Path(getattr(spec, "weights", "") or "").name or "the model"
+    was = _named(trained_on(spec))
+    now = _named(getattr(dataset, "name", None))
+    if was is not None and now is not None and was != now:
+        raise ModelError(f"{what}: its classifier was trained on {was}, not on {now}; its scores there would mean "
+                         f"nothing (use a probe head, or weights trained on {now})")
     mine, theirs = trained_classes(spec), [str(c) for c in getattr(dataset, "classes", ())]
     if mine is not None and theirs and mine != theirs:
-        what = Path(getattr(spec, "weights", "") or "").name or "the model"
         show = (lambda cs: ", ".join(cs[:6]) + (f" ... ({len(cs)})" if len(cs) > 6 else ""))
         raise ModelError(f"{what}: its classifier's outputs are the classes {show(mine)}; "
                          f"{getattr(dataset, 'name', 'the dataset')} has {show(theirs)}: its scores there would mean "
                          f"nothing (use a probe head, or weights trained on these classes)")
-    was = _named(trained_on(spec))
-    now = _named(getattr(dataset, "name", None))
-    if was is not None and now is not None and was != now:
-        what = Path(getattr(spec, "weights", "") or "").name or "the model"
-        raise ModelError(f"{what}: its classifier was trained on {was}, not on {now}; its scores there would mean "
-                         f"nothing (use a probe head, or weights trained on {now})")

@@ -57,6 +57,14 @@ VAL_LARGE = 20000
 VAL_FRACTION = 0.2
 
 
+def limited(ds: "ArrayDataset", limit: int | None, seed: int) -> "ArrayDataset":
+    """A split limited to ``limit`` images: the one subset rule of every command (probe, train, eval, the GUI).
+    The training split takes the seeded subset of ``seed``, the test split that of ``seed + 1`` (two draws, not one
+    permutation's first images twice), so that ``eval --seed S --test-limit N`` scores the images a probe with split
+    seed S scores (they were different subsets: 98 of 1,000 images in common)."""
+    return ds.subset(limit, seed=int(seed) + (1 if ds.split == "test" else 0))
+
+
 def default_val(n_train: int, n_classes: int = 0) -> int:
     """The validation images carved from a training subset of ``n_train`` when the user names none, for the probe and
     for training alike: 5000 from 20000 up, else 20% (at least one per class where the subset allows it, and always

@@ -8,8 +8,8 @@
 ``predict`` preprocesses with ``app.models.inputs.to_tensor`` (the one preprocessing) batch by batch, checking
 ``cancel`` between batches; ``evaluate`` scores a whole ``ArrayDataset`` with ``app.metrics.evaluate_scores``.
 
-Subsets: ``load_split(name, split, limit, root, seed)`` takes the seeded subset ``ds.subset(limit, seed)``; train and
-eval use the same ``seed`` for the training and the test subset (one seed rule everywhere: the data seed).
+Subsets: ``load_split(name, split, limit, root, seed)`` takes the seeded subset of ``app.data.core.limited``, the one
+rule of every command (probe, train, eval): the training split's draw is the data seed, the test split's seed + 1.
 """
 
 from __future__ import annotations
@@ -40,11 +40,13 @@ class EvalResult:
 
 
 def load_split(dataset: str, split: str, limit: int | None, root: str | None, seed: int):
-    """A dataset split, limited to the seeded subset of ``limit`` images (the same ``seed`` for every split)."""
+    """A dataset split, limited to the seeded subset of ``limit`` images (``app.data.core.limited``: the probe's rule,
+    the test split's draw is seed + 1)."""
     from app.data import load
+    from app.data.core import limited
 
     ds = load(dataset, split, root)
-    return ds.subset(limit, seed=seed) if limit else ds
+    return limited(ds, limit, seed) if limit else ds
 
 
 def _device_of(model: nn.Module, device: Any) -> Any:

@@ -92,6 +92,7 @@ def bench_features(args, prefix: str = "bench head: "):
     from app import device as devices
     from app.data import load
     from app.models.spec import ModelSpec
+    from app.data.core import limited
     from app.probe import extract as ex
     from app.models.inputs import dataset_stats, input_spec
     from app.probe.run import build_model, effective_spec
@@ -104,8 +105,8 @@ def bench_features(args, prefix: str = "bench head: "):
         train_limit, test_limit = min(args.train_limit, 600), min(args.test_limit, 200)
     else:
         train_limit, test_limit = args.train_limit, args.test_limit
-    train = load(dataset, "train", args.data_root).subset(train_limit, seed=args.seed)
-    test = load(dataset, "test", args.data_root).subset(test_limit, seed=args.seed + 1)
+    train = limited(load(dataset, "train", args.data_root), train_limit, args.seed)
+    test = limited(load(dataset, "test", args.data_root), test_limit, args.seed)
     spec = effective_spec(ModelSpec.make(args.backbone, options=options), train)
     model = build_model(spec)
     n_layers = len(model.feature_info)

@@ -27,7 +27,7 @@ def register(sub, bench) -> None:
     p.add_argument("--dataset", default=None, help="digits, mnist, fashion-mnist, cifar10, imagefolder:PATH, ...")
     add_data_root(p)
     p.add_argument("--train-limit", type=int, default=None, help="use a seeded subset of N training images")
-    p.add_argument("--test-limit", type=int, default=None, help="use a seeded subset of N test images")
+    p.add_argument("--test-limit", type=int, default=None, help="use a seeded subset of N test images (drawn with the split seed + 1: the images eval --seed S --test-limit N scores)")
     p.add_argument("--val", type=int, default=None,
                    help="validation images carved from the training subset (default: 5000 from 20000 images up, "
                         "else 20%%; 0 = none, recorded as such)")

@@ -21,7 +21,7 @@ import numpy as np
 
 from app import device as devices
 from app.data import ArrayDataset, DatasetError, load
-from app.data.core import class_problem, data_notes
+from app.data.core import class_problem, data_notes, limited
 from app.metrics import evaluate_scores
 from app.models.build import build
 from app.models.spec import ModelSpec
@@ -42,14 +42,14 @@ SELECT_POOLINGS = ("gap", "grid2", "grid3", "maxgrid2", "avgmaxgrid2")
 # --- datasets -------------------------------------------------------------------------------------------------
 def test_split(record: ResolvedProbe) -> ArrayDataset:
     """The exact (limited) test split the run of ``record`` evaluates on."""
-    return load(record.dataset, "test", record.data_root).subset(record.test_limit, seed=record.seeds.split + 1)
+    return limited(load(record.dataset, "test", record.data_root), record.test_limit, record.seeds.split)
 
 
 def train_splits(record: ResolvedProbe, train_full: ArrayDataset | None = None) -> tuple[ArrayDataset, ArrayDataset]:
     """(train, validation) of ``record``: the seeded subset, then the seeded stratified validation split."""
     if train_full is None:
         train_full = load(record.dataset, "train", record.data_root)
-    train = train_full.subset(record.train_limit, seed=record.seeds.split)
+    train = limited(train_full, record.train_limit, record.seeds.split)
     return train.split_off(record.val, record.seeds.split)
 
 
@@ -72,7 +72,7 @@ def test_images(config) -> ArrayDataset:
     if isinstance(config, ResolvedProbe):
         return test_split(config)
     seed = config.seed if config.split_seed is None else config.split_seed
-    return load(config.dataset, "test", config.data_root).subset(config.test_limit, seed=seed + 1)
+    return limited(load(config.dataset, "test", config.data_root), config.test_limit, seed)
 
 
 test_images.__test__ = False  # not a pytest test, even when imported into a test module

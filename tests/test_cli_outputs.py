@@ -155,6 +155,16 @@ def test_probe_help_lists_every_preset_and_pooling_and_val0_says_nothing_was_sel
     r = run_cli("probe", "--backbone", "simple", "--dataset", "digits", "--train-limit", "120", "--test-limit", "40",
                 home=tmp_path)
     assert r.returncode == 0 and "not selected" not in r.stdout
+    # a grid with no validation split to choose on: refused (the head's default was fitted, reported "selected")
+    r = run_cli("probe", "--backbone", "simple", "--dataset", "digits", "--train-limit", "120", "--test-limit", "40",
+                "--val", "0", "--grid", "0.1,0.01", home=tmp_path)
+    assert r.returncode == 2 and "val 0 leaves no validation split to choose among the grid's 2 values (0.1, 0.01)" \
+        in r.stderr
+    r = run_cli("probe", "--backbone", "simple", "--dataset", "digits", "--train-limit", "120", "--test-limit", "40",
+                "--val", "0", "--grid", "0.1", "--json", home=tmp_path)
+    import json
+
+    assert r.returncode == 0 and json.loads(r.stdout)["selected"] == {"weight_decay": 0.1}  # one value: that one
 
 
 @pytest.mark.parametrize("flag", ["--seed", "--model-seed", "--split-seed", "--head-seed"])

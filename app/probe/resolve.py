@@ -179,6 +179,12 @@ def check_config(config: ProbeConfig) -> None:
             raise ProbeSettingsError(str(exc)) from None
     if config.val is not None and int(config.val) < 0:
         raise ProbeSettingsError(f"val must be 0 or more, got {config.val}")
+    grid = list(config.grid) if isinstance(config.grid, (list, tuple)) else []
+    if config.val is not None and int(config.val) == 0 and config.head != "own" and len(set(map(str, grid))) > 1:
+        # the head's default value was fitted and reported as "selected" (the grid silently dropped)
+        raise ProbeSettingsError(f"val 0 leaves no validation split to choose among the grid's {len(grid)} values "
+                                 f"({', '.join(f'{v:g}' if isinstance(v, float) else str(v) for v in grid)}): give "
+                                 f"one value, or a validation split")
     if config.feature_budget is not None and int(config.feature_budget) < 1:
         raise ProbeSettingsError(f"feature budget must be at least 1, got {config.feature_budget}")
     if config.budget_method not in BUDGET_METHODS:

@@ -103,3 +103,27 @@ def test_bench_svm_refuses_a_bad_C():
     r = subprocess.run([sys.executable, str(ROOT / "main.py"), "bench", "svm", "--quick", "--C", "-1"],
                        capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 2 and "--C must be positive" in r.stderr
+
+
+def test_a_speed_up_over_an_unfinished_fit_says_so_and_select_c_holds_out_exactly_val(tmp_path, fe_home):
+    """``bench svm`` printed a speed-up while our fit had stopped at its iteration cap ("converged": false), and
+    ``--val 200`` held out 201 images (per-class rounding)."""
+    import json
+
+    from app.data.core import validation_indices
+    from app.probe.bench import convergence_note
+    from tests.cli_inprocess import run_cli
+
+    r = run_cli("bench", "svm", "--quick", "--epochs", "2", home=fe_home)
+    assert r.returncode == 0, r.stderr
+    assert "note: ours stopped at the iteration cap before reaching the tolerance: the speed-up times an " \
+           "unfinished fit" in r.stdout
+    r = run_cli("bench", "svm", "--quick", "--select-C", "0.01,0.1", "--val", "200", "--json", home=fe_home)
+    d = json.loads(r.stdout)
+    assert d["settings"]["selection"]["n_val"] == 200
+    assert d["convergence_note"] == convergence_note(d["stop"]["converged"], d["sklearn_converged"])
+    assert convergence_note(True, True) == "" and "two unfinished fits" in convergence_note(False, False)
+    labels = np.repeat(np.arange(10), [57, 61, 59, 60, 58, 62, 63, 55, 64, 61])
+    for n_val in (1, 7, 200, 599):
+        idx = validation_indices(labels, n_val, 0)
+        assert len(idx) == n_val == len(set(idx.tolist()))

@@ -65,6 +65,26 @@ def limited(ds: "ArrayDataset", limit: int | None, seed: int) -> "ArrayDataset":
     return ds.subset(limit, seed=int(seed) + (1 if ds.split == "test" else 0))
 
 
+def validation_indices(labels: np.ndarray, n_val: int, seed: int) -> np.ndarray:
+    """The indices of a seeded, class-stratified validation split of exactly ``n_val`` of ``labels`` (each class's
+    share rounded down, the rest filled from the shuffled remainder): ``ArrayDataset.split_off``'s, and ``bench
+    svm --select-C``'s."""
+    labels = np.asarray(labels)
+    n = len(labels)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    ordered = labels[order]
+    classes, counts = np.unique(ordered, return_counts=True)
+    want = np.floor(counts * (n_val / n)).astype(np.int64)
+    picked = [order[ordered == c][:k] for c, k in zip(classes, want)]
+    val = np.concatenate(picked) if picked else np.zeros(0, np.int64)
+    if len(val) < n_val:
+        rest_pool = np.setdiff1d(order, val, assume_unique=False)
+        rest_pool = order[np.isin(order, rest_pool)]
+        val = np.concatenate([val, rest_pool[:n_val - len(val)]])
+    return val
+
+
 def default_val(n_train: int, n_classes: int = 0) -> int:
     """The validation images carved from a training subset of ``n_train`` when the user names none, for the probe and
     for training alike: 5000 from 20000 up, else 20% (at least one per class where the subset allows it, and always
@@ -160,20 +180,7 @@ class ArrayDataset:
                                f"({self.name} has {n})")
         if n_val == 0:
             return self, self.take(np.zeros(0, np.int64), "val")
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(n)
-        # stratified: take each class's share in proportion, then fill from the shuffled rest
-        labels = self.labels[order]
-        classes, counts = np.unique(labels, return_counts=True)
-        want = np.floor(counts * (n_val / n)).astype(np.int64)
-        picked = []
-        for c, k in zip(classes, want):
-            picked.append(order[labels == c][:k])
-        val = np.concatenate(picked) if picked else np.zeros(0, np.int64)
-        if len(val) < n_val:
-            rest_pool = np.setdiff1d(order, val, assume_unique=False)
-            rest_pool = order[np.isin(order, rest_pool)]
-            val = np.concatenate([val, rest_pool[:n_val - len(val)]])
+        val = validation_indices(self.labels, n_val, seed)
         mask = np.ones(n, bool)
         mask[val] = False
         return self.take(np.flatnonzero(mask)), self.take(val, "val")

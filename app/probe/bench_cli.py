@@ -106,6 +106,8 @@ def cmd_bench_svm(args) -> int:
               f"   sklearn {ms(out['sklearn_seconds'])} top-1 {100 * out['sklearn_top1']:.2f}%   "
               f"speed-up {out['speedup']:.2f}x   objective ours/sklearn {out['ours_objective']:.6g} / "
               f"{out['sklearn_objective']:.6g}")
+        if out["convergence_note"]:
+            print(f"note: {out['convergence_note']}")
     return 0
 
 

@@ -304,4 +304,6 @@ def cmd_bench_head(args) -> int:
 
         print(f"ours {ms(out['ours_seconds'])} top-1 {100 * out['ours_top1']:.2f}%   sklearn "
               f"{ms(out['sklearn_seconds'])} top-1 {100 * out['sklearn_top1']:.2f}%   speed-up {out['speedup']:.2f}x")
+        if out["convergence_note"]:
+            print(f"note: {out['convergence_note']}")
     return 0

@@ -264,3 +264,22 @@ def test_shipped_and_known_checkpoints_are_scored_only_on_their_classes_in_their
     assert r.returncode == 2 and "its classifier's outputs are the classes airplane, automobile" in r.stderr
     r = run_cli("eval", "--weights", weights, "--dataset", f"imagefolder:{right}", home=tmp_path / "h")
     assert r.returncode == 0, r.stderr
+
+
+def test_data_info_says_an_image_folders_statistics_are_estimated_from_a_sample(tmp_path, fe_home, monkeypatch,
+                                                                                 capsys):
+    from app.cli import run
+    from app.data import imagefolder
+
+    root = tmp_path / "pets"
+    for c in ("cat", "dog"):
+        _write(root / "train", c, 6)
+        _write(root / "test", c, 2)
+    monkeypatch.setattr(imagefolder, "STATS_IMAGES", 4)
+    assert run(["data", "info", f"imagefolder:{root}"]) == 0
+    out = capsys.readouterr().out
+    assert "estimated from 4 images spread over the split, within ~0.004 of all 12" in out
+    sample = load_imagefolder(root, "train").images[::3].reshape(-1, 3).astype(np.float32)
+    assert load_imagefolder(root, "train").mean == pytest.approx(tuple(sample.mean(0) / 255), abs=1e-6)
+    assert run(["data", "info", f"imagefolder:{root}", "--split", "test"]) == 0  # 4 images: all of them
+    assert "estimated" not in capsys.readouterr().out

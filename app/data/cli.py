@@ -131,6 +131,7 @@ def cmd_download(args) -> int:
 def cmd_info(args) -> int:
     from app.data import DatasetError
     from app.data.formats import load_task
+    from app.data.imagefolder import STATS_IMAGES
     from app.tasks import run_to_end
 
     show = _Progress(f"{args.name}: ")
@@ -148,6 +149,8 @@ def cmd_info(args) -> int:
     who = ("this split's pixel statistics; probe and train normalise with the training split's"
            if ds.name.startswith("imagefolder:") and ds.split != "train"
            else "the training split's statistics, whichever split is shown")
+    if ds.name.startswith("imagefolder:") and len(ds) > STATS_IMAGES:
+        who += f"; estimated from {STATS_IMAGES:,} images spread over the split, within ~0.004 of all {len(ds):,}"
     print(f"normalisation ({who}): mean {tuple(round(v, 4) for v in ds.mean)}, "
           f"std {tuple(round(v, 4) for v in ds.std)}")
     width = max(len(n) for n in ds.classes)

@@ -180,3 +180,32 @@ def test_bank_files_refuse_values_that_are_not_numbers_and_a_nan_in_metadata(tmp
              meta=np.frombuffer(b'{"meta": {"a": NaN}}', np.uint8))
     with pytest.raises(io.KernelFileError, match="holds NaN"):
         io.load(tmp_path / "m.npz")
+
+
+def test_a_models_layer_keeps_an_autosaved_bank_when_the_window_opens_on_models(qtbot, fe_home, tmp_path):
+    """The window builds the shown workspace first: opened on Models, its saved layer "bank:edges" was dropped
+    before the Kernel Workbench had put the autosaved bank back into the session."""
+    from app.kernels.bank import KernelBank
+    from widgets.application import make_app
+    from widgets.kernels import files
+    from widgets.main_window import MainWindow
+
+    make_app()
+    w = np.random.default_rng(1).standard_normal((4, 1, 3, 3)).astype(np.float32)
+    edges = KernelBank(w, None, "edges", {})
+    files.BankFiles(None, None).autosave([edges], "edges")  # the last session's autosave
+    from widgets.common.settings import settings as app_settings
+
+    settings = app_settings()
+    settings.setValue("models/backbone", "simple")
+    settings.setValue("models/options/simple", '{"widths": [4, 8], "in_channels": 1}')
+    settings.setValue("models/layers/simple", '{"freeze": {}, "init": {"conv1": "bank:edges"}}')
+    settings.sync()
+    win = MainWindow(workspace="models")
+    qtbot.addWidget(win)
+    win.show()
+    models = win.workspace("models")
+    qtbot.waitUntil(lambda: "kernels" in win.built() and models.builder_ready(), timeout=30000)
+    qtbot.waitUntil(lambda: [n for n, _ in models.current_spec().banks] == ["conv1"], timeout=10000)
+    assert np.array_equal(dict(models.current_spec().banks)["conv1"].weights, w)
+    win.close()

@@ -35,6 +35,16 @@ def autosave_file(name: str) -> Path:
     return autosave_dir() / f"{hashlib.sha1(name.encode('utf-8')).hexdigest()[:16]}.npz"
 
 
+def autosaved_names() -> set[str]:
+    """The names of the banks the last session autosaved (its index; nothing read but the index): what the Kernel
+    Workbench will put back into the session when it is built, perhaps after another workspace."""
+    try:
+        doc = json.loads((autosave_dir() / INDEX).read_text(encoding="utf-8"))
+        return {e["name"] for e in doc["banks"] if isinstance(e, dict) and isinstance(e.get("name"), str)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
 def autosaved(name: str) -> KernelBank:
     """The autosaved bank ``name`` (tests and the restore read it)."""
     return io.load(autosave_file(name))

@@ -84,7 +84,11 @@ def restore(ws) -> None:
         # two kernel panels show the same layers and can be compared
         options = {k: v for k, v in dict(twin.options).items() if k in ws.form.option_names(bb)}
     ws.form.fill_options(bb, options)
-    ws.choices.freeze, ws.choices.init = saved_layers(s, bb, ws.session.banks)
+    # a bank the Kernel Workbench restores when it is built (after this workspace, when the window opens on Models)
+    # is kept: the layer gets it with the session's "banks" event
+    from widgets.kernels.files import autosaved_names
+
+    ws.choices.freeze, ws.choices.init = saved_layers(s, bb, set(ws.session.banks) | autosaved_names())
     ws.init.setCurrentIndex(max(0, ws.init.findData(s.value("models/init", "default"))))
     try:
         ws.seed.setValue(int(s.value("models/seed", 0)))

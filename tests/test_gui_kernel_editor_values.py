@@ -228,3 +228,19 @@ def test_up_or_down_in_the_cell_editor_puts_the_value_in_the_cell_being_edited(w
     QTest.keyClick(g, Qt.Key.Key_F2)
     QTest.keyClick(g.editor(), Qt.Key.Key_Up)  # unchanged text and Up: no edit, the cursor moves up
     assert g.cursor_rc == (2, 2) and np.array_equal(ws.bank.weights[ws.selected][:, 3, 2], below)
+
+
+def test_a_picked_value_is_painted_exactly(ws, qtbot):
+    """Shift+click picks a cell's value as the brush; the brush box shows 4 decimals, and 0.123456 was painted as
+    0.1235."""
+    k = np.zeros(ws.bank.shape[1:], np.float32)
+    k[:, 0, 0] = 0.123456
+    ws.set_bank(ws.bank.with_kernel(ws.selected, k), "set")
+    g = ws.editor.grid
+    qtbot.mouseClick(g, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, g.cell_rect(0, 0).center())
+    assert ws.editor.brush_spin.value() == pytest.approx(0.1235) and g.brush == pytest.approx(0.123456, abs=1e-7)
+    qtbot.mouseClick(g, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, g.cell_rect(1, 1).center())
+    w = ws.bank.weights[ws.selected]
+    assert np.all(w[:, 1, 1] == w[:, 0, 0]) and w[0, 1, 1] == np.float32(0.123456)
+    ws.editor.brush_spin.setValue(0.5)  # typed in the box: its value again
+    assert g.brush == 0.5

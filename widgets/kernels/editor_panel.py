@@ -75,7 +75,7 @@ class EditorPanel(QGroupBox):
         self.grid.paintRequested.connect(self._on_paint)
         self.grid.valueEntered.connect(self._on_value)
         self.grid.invalidValue.connect(lambda m: self.message.emit(f"Not changed: {m}"))
-        self.grid.pickRequested.connect(self.brush_spin.setValue)
+        self.grid.pickRequested.connect(self._pick)
         self.grid.cursorMoved.connect(self._on_cursor)
         lay.addWidget(self.grid, 1)
         self.cell_label = QLabel()
@@ -165,6 +165,18 @@ class EditorPanel(QGroupBox):
     @Slot(float)
     def _on_brush(self, v: float) -> None:
         self.grid.brush = float(v)
+        self.brush_spin.setToolTip("Value painted by the left button (the right button paints minus it)")
+
+    @Slot(float)
+    def _pick(self, v: float) -> None:
+        """Shift+click: the cell's value becomes the brush, exactly (the box shows 4 decimals: 0.123456 painted as
+        0.1235 made the copy another value)."""
+        self.brush_spin.blockSignals(True)
+        self.brush_spin.setValue(float(v))
+        self.brush_spin.blockSignals(False)
+        self.grid.brush = float(v)
+        self.brush_spin.setToolTip(f"Value painted by the left button (the right button paints minus it): "
+                                   f"{float(v)!r}, picked (the box shows it rounded)")
 
     @Slot(int, int)
     def _on_cursor(self, r: int, c: int) -> None:

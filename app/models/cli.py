@@ -29,20 +29,82 @@ def cmd_models_list(args) -> int:
     return 0
 
 
+# train's defaults for a new run; on --resume, what the command line leaves out is the checkpoint's (resume_arguments)
+TRAIN_DEFAULTS = {"epochs": 1, "optimizer": "sgd", "batch_size": 128, "seed": 0}
+
+
+def resume_arguments(args) -> tuple[dict, dict]:
+    """``train --resume CKPT``: the checkpoint set, verified, and every run setting the command line left out taken
+    from its sidecar (``args`` is filled in place), so that ``train --resume CKPT --epochs 5`` just continues; a
+    setting that is given and differs is refused by ``app.models.train`` before any work. Returns (sidecar,
+    what else the run needs from it: momentum, which has no option)."""
+    from app.errors import AppError, UserError
+    from app.models.checkpoint import verify_set
+    from app.models.weights import checkpoint_paths, read_sidecar
+
+    if Path(args.resume).expanduser().name in ("", ".", ".."):
+        raise UserError(f"--resume {args.resume}: give the checkpoint's path stem (PATH of PATH.safetensors), not a "
+                        f"folder")
+    try:
+        verify_set(args.resume)  # the clear "cannot resume ..." messages before anything else is read
+        side = read_sidecar(checkpoint_paths(args.resume)[0])
+    except AppError as exc:
+        raise UserError(str(exc)) from None
+    if not side:
+        raise UserError(f"cannot resume from {args.resume}: its JSON sidecar (the run's settings) is missing")
+    weights = checkpoint_paths(args.resume)[0]
+    other = args.weights and Path(args.weights).expanduser().resolve() != weights.resolve()
+    if getattr(args, "model", None) or other:
+        raise UserError("--resume continues from the checkpoint's own weights; --weights and --model cannot be "
+                        "given with it")
+    args.weights = str(weights)
+    opts = side.get("options") if isinstance(side.get("options"), dict) else {}
+    arch = side.get("architecture") if isinstance(side.get("architecture"), dict) else {}
+    seed_given = args.seed is not None
+    recorded = {"dataset": opts.get("dataset", side.get("dataset")), "data_root": opts.get("data_root"),
+                "train_limit": opts.get("train_limit"), "test_limit": opts.get("test_limit"),
+                "val": side["val"] if isinstance(side.get("val"), int) else opts.get("val"),
+                "lr": opts.get("lr"), "weight_decay": opts.get("weight_decay"), "batch_size": opts.get("batch_size"),
+                "optimizer": opts.get("optimizer"), "seed": opts.get("seed", side.get("seed")),
+                "epochs": opts.get("epochs")}  # the planned epochs: --resume alone finishes the interrupted run
+    for dest, value in recorded.items():
+        if getattr(args, dest, None) is None and value is not None:
+            setattr(args, dest, value)
+    if args.augment is None and isinstance(opts.get("augment"), bool):
+        args.augment = "on" if opts["augment"] else "off"
+    if args.model_seed is None and not seed_given and isinstance(arch.get("seed"), int):
+        args.model_seed = arch["seed"]  # the weights' own seed, not the data seed's default
+    extra = {}
+    if isinstance(opts.get("momentum"), (int, float)) and not isinstance(opts.get("momentum"), bool):
+        extra["momentum"] = float(opts["momentum"])
+    return side, extra
+
+
 def cmd_train(args) -> int:
     from dataclasses import replace
 
+    from app.errors import UserError
     from app.models.spec_args import spec_from_args
-    from app.models.train import TrainConfig, train
-    from app.models.weights import checkpoint_paths
+    from app.models.train import TrainConfig, threads_text, train
     from app.tasks import cli_progress, run_to_end
 
     from app.cliargs import out_file
 
     out_file(args.out)  # a checkpoint stem: PATH.safetensors + PATH.json beside it, in a folder that exists
-    if args.resume and args.backbone is None and not args.weights:
-        args.weights = str(checkpoint_paths(args.resume)[0])
+    side, extra = resume_arguments(args) if args.resume else (None, {})
+    if args.dataset is None:
+        raise UserError("train: give --dataset (digits, mnist, imagefolder:PATH, ...); only --resume takes it from "
+                        "the checkpoint")
+    for dest, value in TRAIN_DEFAULTS.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, value)
     spec = with_banks(spec_from_args(args), args.bank)
+    if side is not None:  # what the command line left out is the checkpoint's: its freeze, its init
+        arch = side.get("architecture") if isinstance(side.get("architecture"), dict) else {}
+        if args.freeze is None and isinstance(arch.get("freeze"), list):
+            spec = replace(spec, freeze=tuple(str(e) for e in arch["freeze"]))
+        if args.init is not None:
+            spec = replace(spec, init=args.init)  # compared with the checkpoint's (spec_from_args may drop it)
     if args.model_seed is None:  # as in probe: --seed is the model's seed too unless --model-seed says otherwise
         spec = replace(spec, seed=int(args.seed))
     cfg = TrainConfig(
@@ -50,7 +112,7 @@ def cmd_train(args) -> int:
         weight_decay=args.weight_decay, batch_size=args.batch_size,
         augment=None if args.augment is None else args.augment == "on",
         train_limit=args.train_limit, test_limit=args.test_limit, data_root=args.data_root, seed=args.seed,
-        out=str(Path(args.out).expanduser()), resume=args.resume, max_steps=args.max_steps, val=args.val,
+        out=str(Path(args.out).expanduser()), resume=args.resume, max_steps=args.max_steps, val=args.val, **extra,
     )
     show = cli_progress("train ")
 
@@ -59,20 +121,34 @@ def cmd_train(args) -> int:
         if rec is not None and getattr(rec, "kind", "") == "epoch":
             sys.stderr.write("\n")
             val = f"val acc {rec.val_acc:.2%}" if rec.val_acc is not None else "no validation split"
-            print(f"epoch {rec.epoch}: loss {rec.loss:.4f}  train acc {rec.train_acc:.2%}  {val}  lr {rec.lr:.4g}",
-                  flush=True)
+            part = "" if rec.complete else f" (stopped by --max-steps after step {rec.step})"
+            print(f"epoch {rec.epoch}{part}: loss {rec.loss:.4f}  train acc {rec.train_acc:.2%}  {val}  "
+                  f"lr {rec.lr:.4g}", flush=True)
         else:
             show(p)
 
     result = run_to_end(train(spec, cfg), on_progress)
-    print(f"trained {spec.backbone} on {cfg.dataset}: {result.epochs_done} epoch(s) in {result.seconds:.0f} s; "
+    if result.stopped_early:
+        complete = not result.history or result.history[-1].complete
+        how = (f"{result.steps} of {result.total_steps} steps ({result.epochs_done} complete epoch(s) of {cfg.epochs}"
+               + ("" if complete else f", epoch {result.epochs_done + 1} part-done") + ")")
+    else:
+        how = f"{result.epochs_done} epoch(s), {result.steps} steps"
+    print(f"trained {spec.backbone} on {cfg.dataset}: {how} in {result.seconds:.0f} s; "
           f"{result.trainable:,} trainable / {result.frozen:,} frozen parameters")
+    if result.stopped_early:
+        print(f"stopped by --max-steps {cfg.max_steps}: train --resume {cfg.out} --out {cfg.out} continues the run "
+              f"at step {result.steps}")
     for line in result.froze:
         print(f"freeze {line}")
     if result.input is not None:
         print(f"input: {result.input.describe()}")
     if result.threads is not None:
         print("threads: " + jsonout.dumps(result.threads))
+        print(f"threads used: {threads_text(result.threads)}")
+    print(f"schedule: cosine over {result.total_steps} steps ({cfg.epochs} epoch(s))")
+    for note in result.notes:
+        print(f"note: {note}")
     print_notes(result.data_notes, cfg.dataset)
     print(f"seeds: data {cfg.seed}, model {spec.seed}")
     print(f"validation: {result.n_val} images carved from the training split (seed {cfg.seed})"
@@ -216,8 +292,13 @@ def register(sub, bench) -> None:
     pt = sub.add_parser("train", help="train a backbone end to end on a dataset (writes PATH.safetensors + PATH.json)")
     add_model_arguments(pt)
     add_data_root(pt)
-    pt.add_argument("--dataset", required=True, help="digits, mnist, imagefolder:PATH, ...")
-    pt.add_argument("--epochs", type=int, default=1)
+    # the run's settings default to None: a new run takes TRAIN_DEFAULTS, --resume the checkpoint's (cmd_train)
+    pt.add_argument("--dataset", default=None,
+                    help="digits, mnist, imagefolder:PATH, ... (required, except with --resume: the checkpoint's)")
+    pt.add_argument("--epochs", type=int, default=None,
+                    help="epochs of the run (default 1; with --resume: the checkpoint's run's; a different number "
+                         "extends or shortens it: the cosine schedule is then rebuilt at the resumed step, and the "
+                         "output and sidecar say so)")
     pt.add_argument("--freeze", nargs="*", default=None, metavar="ENTRY",
                     help="freeze groups/layers/patterns: all bn conv 1x1 kxk head bias, only-bn only-1x1 only-head, "
                          "layer names (conv1: with its batch-norm; conv1:conv-only: without), parameter patterns; "
@@ -225,10 +306,10 @@ def register(sub, bench) -> None:
     pt.add_argument("--bank", action="append", default=None, metavar="LAYER=FILE",
                     help="put a Workbench kernel bank (.json/.npz/.npy) into a conv layer (repeatable); its frozen "
                          "kernels stay frozen, and the checkpoint's sidecar stores the bank")
-    pt.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
+    pt.add_argument("--optimizer", choices=["sgd", "adamw"], default=None, help="default sgd")
     pt.add_argument("--lr", type=float, default=None, help="learning rate (default 0.05 sgd, 0.001 adamw)")
-    pt.add_argument("--weight-decay", type=float, default=None)
-    pt.add_argument("--batch-size", type=int, default=128)
+    pt.add_argument("--weight-decay", type=float, default=None, help="default 5e-4 sgd, 0.05 adamw")
+    pt.add_argument("--batch-size", type=int, default=None, help="default 128")
     pt.add_argument("--augment", choices=["on", "off"], default=None,
                     help="flip+crop (default: on for RGB images, off for gray digits)")
     pt.add_argument("--train-limit", type=int, default=None, help="use a seeded subset of N training images")
@@ -236,11 +317,19 @@ def register(sub, bench) -> None:
     pt.add_argument("--val", type=int, default=None,
                     help="validation images carved (seeded, stratified) from the training data; default 5000 for "
                          "datasets of 20,000+ training images, else 20%% (as probe); 0: none")
-    pt.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps in total")
-    pt.add_argument("--seed", type=seed_value, default=0,
+    pt.add_argument("--max-steps", type=int, default=None,
+                    help="stop after N optimizer steps in total, counted from the run's start (resumes included); "
+                         "the cosine schedule still spans --epochs, so this stops the run early, it does not make "
+                         "it shorter; a part-done epoch is recorded as such and --resume continues at that step")
+    pt.add_argument("--seed", type=seed_value, default=None,
                     help="the data seed (subsets, validation split, shuffles, augmentation) and, unless --model-seed "
-                         "is given, the model's random weights' and new head's seed too (default 0)")
-    pt.add_argument("--resume", default=None, metavar="CKPT", help="continue from a checkpoint written by train")
+                         "is given, the model's random weights' and new head's seed too (default 0). Bit-for-bit "
+                         "identical weights from the same seed also need a fixed --threads N: the automatic thread "
+                         "count adapts to the machine's load, which changes the order of float sums")
+    pt.add_argument("--resume", default=None, metavar="CKPT",
+                    help="continue from a checkpoint written by train, as the same run: the settings not given are "
+                         "the checkpoint's, and one given that differs from them is refused (only --epochs, "
+                         "--max-steps, --out, --device and --threads may change)")
     pt.add_argument("--out", required=True, metavar="PATH", help="checkpoint stem: PATH.safetensors + PATH.json")
     pt.set_defaults(func=cmd_train, model_seed=None)  # None: --seed (default 0), as in probe
 

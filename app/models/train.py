@@ -14,9 +14,26 @@ a size-free model records the training images' size) and used by training, valid
 
 ``train`` yields ``Progress(step, total_steps, message, payload=TrainStep(...))`` after every step and one with
 ``kind="epoch"`` after every epoch; it checks ``cancel`` between steps. Optimisers: SGD with momentum (default) or
-AdamW; cosine schedule over all steps; flip/crop augmentation for natural (RGB) images, none for digits. With ``out``
-set, a checkpoint set (``app.models.checkpoint``: weights, sidecar, training state, manifest written last) is saved
-after every epoch; ``resume`` continues from such a set after verifying it.
+AdamW; cosine schedule over all the steps of ``epochs``; flip/crop augmentation for natural (RGB) images, none for
+digits. ``max_steps`` only stops the run early (after that many optimizer steps in total, counted from the run's
+start across resumes): the schedule still spans ``epochs``, and a run stopped part-way through an epoch records that
+epoch as incomplete (``TrainStep.complete``, the sidecar's ``partial_epoch``; ``epoch`` counts complete epochs). With
+``out`` set, a checkpoint set (``app.models.checkpoint``: weights, sidecar, training state, manifest written last) is
+saved after every epoch and at such a stop; ``resume`` continues from such a set after verifying it, at the very
+step it stopped at.
+
+A resume must be the same run: every setting that defines it (``run_settings``: data, limits, validation split,
+seeds, optimiser, schedule, augmentation, architecture, freeze, banks, input) is compared with what the checkpoint's
+sidecar recorded (``recorded_settings``) before anything is loaded, and a difference is refused (``TrainError``
+naming each setting and both values). Only ``epochs`` (to extend or shorten the run), ``max_steps``, ``out`` and how
+it runs (device, threads) may change; a changed ``epochs`` changes the schedule's length, so the schedule is rebuilt
+at the resumed step and the result says so (``TrainResult.notes``, the sidecar's ``schedule.rebuilt``): such a run
+is not the same as an uninterrupted one of that length. The sidecar records the resolved values actually used (lr,
+weight decay, augmentation, validation size), and on a resume the first run's architecture and starting weights.
+
+Threads: the steps run under ``app.threads.ThreadTuner``, which adapts the torch thread count to the machine's load
+unless the count is fixed (``--threads N``). A different count changes the order of float sums, so only a fixed
+count gives bit-identical weights for the same seed; the result and the sidecar record the counts the steps used.
 
 Frozen parameters (``requires_grad`` off) are not given to the optimiser, so they stay bit-identical; kernels a
 Workbench bank froze inside a trainable conv get zero gradients and are restored bit for bit after every step
@@ -37,74 +54,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app.data.core import class_problem, data_notes
-from app.models.base import ModelError
+from app.data.core import class_problem, data_notes, limited
 from app.models.build import baked, build, restore_frozen
-from app.models.checkpoint import save_set, state_path, verify_set
+from app.models.checkpoint import save_set, state_path
 from app.models.evaluate import EvalResult, evaluate, load_split
 from app.models.freeze import NORMS, apply_freeze, param_counts
 from app.models.inputs import InputSpec, dataset_stats, input_spec, to_tensor
 from app.models.spec import ModelSpec
 from app.models.weights import WeightsError, checkpoint_paths
+from app.models.train_config import TrainConfig, TrainError  # noqa: F401  (re-exported: app.models.train.*)
+from app.models.train_resume import (UNKNOWN, _open_resume, _planned_steps, _refuse_changes,  # noqa: F401
+                                     recorded_settings, resume_differences, run_settings)  # (re-exported too)
 from app.tasks import CancelToken, Progress, check
 from app.threads import ThreadTuner
-
-
-class TrainError(ModelError):
-    """Training cannot start or continue (nothing to train, bad resume file ...)."""
-
-
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    dataset: str
-    epochs: int = 1
-    optimizer: str = "sgd"  # sgd | adamw
-    lr: float | None = None  # default 0.05 (sgd) / 1e-3 (adamw)
-    momentum: float = 0.9
-    weight_decay: float | None = None  # default 5e-4 (sgd) / 0.05 (adamw)
-    batch_size: int = 128
-    augment: bool | None = None  # None: flip + crop for RGB images, nothing for gray (digits)
-    train_limit: int | None = None
-    test_limit: int | None = None
-    data_root: str | None = None
-    seed: int = 0  # the data seed: subsets, validation split, shuffles, augmentation
-    out: str | None = None  # checkpoint path stem (written every epoch)
-    resume: str | None = None  # a checkpoint written by train (its .state.pt beside it)
-    max_steps: int | None = None  # stop after this many steps in total (tests, quick looks)
-    val: int | None = None  # validation images carved from the training data (None: 5000 / 20%, default_val; 0: none)
-
-    def resolved_lr(self) -> float:
-        return float(self.lr if self.lr is not None else (0.05 if self.optimizer == "sgd" else 1e-3))
-
-    def resolved_wd(self) -> float:
-        return float(self.weight_decay if self.weight_decay is not None else (5e-4 if self.optimizer == "sgd" else 0.05))
-
-    def resolved_val(self, n_train: int, n_classes: int = 0) -> int:
-        if self.val is not None:
-            return int(self.val)
-        from app.data.core import default_val
-
-        return default_val(n_train, n_classes)
-
-    def check(self) -> None:
-        if self.epochs < 1:
-            raise TrainError("epochs must be at least 1")
-        if self.batch_size < 1:
-            raise TrainError("batch size must be at least 1")
-        if not math.isfinite(self.resolved_lr()) or self.resolved_lr() <= 0:
-            raise TrainError(f"the learning rate must be a positive number, got {self.lr}")
-        if not math.isfinite(self.resolved_wd()) or self.resolved_wd() < 0:
-            raise TrainError(f"the weight decay must be zero or positive, got {self.weight_decay}")
-        if not math.isfinite(self.momentum) or not 0 <= self.momentum < 1:
-            raise TrainError(f"the momentum must be in [0, 1), got {self.momentum}")
-        if self.val is not None and self.val < 0:
-            raise TrainError(f"the validation size must be zero or positive, got {self.val}")
-        for what, v in (("train limit", self.train_limit), ("test limit", self.test_limit),
-                        ("max steps", self.max_steps)):
-            if v is not None and v < 1:
-                raise TrainError(f"the {what} must be at least 1, got {v}")
 
 
 @dataclass(frozen=True)
@@ -118,6 +80,7 @@ class TrainStep:
     test_acc: float | None = None  # only on the last epoch record (the test split is evaluated once, at the end)
     lr: float = 0.0
     val_acc: float | None = None  # at epoch ends (None when there is no validation split)
+    complete: bool = True  # False on the record of an epoch that ``max_steps`` stopped part-way through
 
 
 @dataclass(frozen=True)
@@ -126,7 +89,7 @@ class TrainResult:
     config: TrainConfig
     train_acc: float
     test_acc: float | None
-    epochs_done: int
+    epochs_done: int  # complete epochs (a run that max_steps stopped part-way through an epoch does not count it)
     history: tuple[TrainStep, ...]  # the epoch records
     seconds: float
     trainable: int
@@ -136,8 +99,13 @@ class TrainResult:
     n_val: int = 0
     input: InputSpec | None = None
     froze: tuple[str, ...] = ()  # what the freeze entries froze (one line each)
-    threads: dict | None = None  # the thread tuner's report of the training steps (app.threads)
+    threads: dict | None = None  # the thread tuner's report of the training steps (app.threads), with "used" (the
+    # counts the steps ran with, sorted) and "fixed" (False when the tuner could change it: not bit-reproducible)
     data_notes: tuple[str, ...] = ()  # what loading the splits said (app.data.core.data_notes)
+    steps: int = 0  # optimizer steps done in total (a resumed run counts the checkpoint's too)
+    total_steps: int = 0  # the schedule's length: steps per epoch x epochs
+    stopped_early: bool = False  # max_steps stopped the run before its last epoch ended
+    notes: tuple[str, ...] = ()  # what the run did that a reader must know (a schedule rebuilt on resume)
 
 
 # --- data -------------------------------------------------------------------------------------------------
@@ -198,7 +166,7 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 def _load_data(cfg: TrainConfig, data: tuple | None):
     if data is not None:
-        train_ds, test_ds = data[0].subset(cfg.train_limit, cfg.seed), data[1].subset(cfg.test_limit, cfg.seed)
+        train_ds, test_ds = limited(data[0], cfg.train_limit, cfg.seed), limited(data[1], cfg.test_limit, cfg.seed)
     else:
         train_ds = load_split(cfg.dataset, "train", cfg.train_limit, cfg.data_root, cfg.seed)
         test_ds = load_split(cfg.dataset, "test", cfg.test_limit, cfg.data_root, cfg.seed)
@@ -232,16 +200,20 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
     ``data``: (train, test) ``ArrayDataset``s already in memory (then ``cfg.dataset`` is only a name)."""
     t0 = time.monotonic()
     cfg.check()
+    resume_state, side = None, None
+    if cfg.resume:  # refused before any loading when a setting differs from the checkpoint's run
+        resume_state, side = _open_resume(cfg)
+        _refuse_changes(cfg.resume, resume_differences(run_settings(cfg, spec), recorded_settings(side)))
     yield Progress(0, None, f"loading {cfg.dataset}")
     train_ds, val_ds, test_ds = _load_data(cfg, data)
     check(cancel)
     n_classes = len(train_ds.classes)
-    resume_state = None
-    if cfg.resume:
-        try:
-            resume_state = verify_set(cfg.resume)
-        except ModelError as exc:
-            raise TrainError(str(exc)) from None
+    if side is not None:  # what only the data resolves: default augmentation and validation size, the classes
+        asked = run_settings(cfg, spec, channels=train_ds.channels, n_val=len(val_ds))
+        asked["classes"] = list(train_ds.classes)
+        recorded = recorded_settings(side, channels=train_ds.channels)
+        recorded["classes"] = list(side["classes"]) if isinstance(side.get("classes"), list) else UNKNOWN
+        _refuse_changes(cfg.resume, resume_differences(asked, recorded))
         spec = replace(spec, weights=str(checkpoint_paths(cfg.resume)[0]), init="checkpoint",
                        banks=baked(spec.banks))  # the weights hold the banks; their frozen kernels stay frozen
         model = None
@@ -259,13 +231,20 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
     augment = train_ds.channels == 3 if cfg.augment is None else bool(cfg.augment)
     opt = make_optimizer(model, cfg)
     steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
+    # the schedule spans every epoch; max_steps only stops the run early (it used to squeeze the whole schedule into
+    # max_steps, so that a stopped run was a different, shorter run and could not be continued)
     total_steps = steps_per_epoch * cfg.epochs
-    if cfg.max_steps:
-        total_steps = min(total_steps, cfg.max_steps)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / max(1, total_steps))))
-    start_epoch, step = 0, 0
+
+    def cosine(s: int) -> float:
+        return 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / max(1, total_steps)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
+    start_epoch, step, first_step = 0, 0, 0  # first_step: steps of the start epoch already done (a stopped epoch)
+    sums: tuple[int, int, float] = (0, 0, 0.0)  # images seen, hits, loss sum of that epoch so far
     history: list[TrainStep] = []
+    notes: list[str] = []
+    schedule: dict[str, Any] = {"kind": "cosine", "total_steps": total_steps, "rebuilt": []}
+    threads_before: dict = {}
     if resume_state is not None:
         try:
             opt.load_state_dict(resume_state["optimizer"])
@@ -275,9 +254,40 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
         except (KeyError, ValueError, RuntimeError, TypeError) as exc:
             raise TrainError(f"cannot resume from {cfg.resume}: the training state does not match this model and "
                              f"optimizer ({str(exc)[:200]})") from None
+        first_step = step - start_epoch * steps_per_epoch
+        partial = resume_state.get("epoch_sums")
+        if not 0 <= first_step < steps_per_epoch or (first_step and not isinstance(partial, (list, tuple))):
+            raise TrainError(
+                f"cannot resume from {cfg.resume}: its training state says step {step} after {start_epoch} complete "
+                f"epoch(s) of {steps_per_epoch} steps, which does not add up; it was probably stopped by --max-steps "
+                f"part-way through an epoch by an earlier version, which recorded that epoch as complete, so it "
+                f"cannot be continued at the right step. Train again without --resume")
+        if first_step:
+            sums = (int(partial[0]), int(partial[1]), float(partial[2]))
         if start_epoch >= cfg.epochs:
             raise TrainError(f"cannot resume from {cfg.resume}: it already has {start_epoch} epoch(s); ask for more "
                              f"with --epochs")
+        if cfg.max_steps and step >= cfg.max_steps:
+            raise TrainError(f"cannot resume from {cfg.resume}: it already has {step} steps, and --max-steps "
+                             f"{cfg.max_steps} stops at {cfg.max_steps}; give a larger --max-steps, or none")
+        if isinstance(side.get("schedule"), dict):
+            schedule["rebuilt"] = list(side["schedule"].get("rebuilt") or [])
+        planned = _planned_steps(resume_state, side, steps_per_epoch)
+        if planned != total_steps:
+            # a changed --epochs changes the cosine's length: from here on, the schedule of a run of the new length
+            lr_was = float(opt.param_groups[0]["lr"])
+            for group, base in zip(opt.param_groups, sched.base_lrs):
+                group["lr"] = base * cosine(step)
+            sched._last_lr = [group["lr"] for group in opt.param_groups]
+            lr_now = float(opt.param_groups[0]["lr"])
+            schedule["rebuilt"].append({"at_step": step, "total_steps_before": planned, "total_steps": total_steps,
+                                        "lr_before": lr_was, "lr_after": lr_now})
+            notes.append(f"schedule rebuilt: the checkpoint's run planned its cosine learning-rate schedule over "
+                         f"{planned} steps, this one over {total_steps} ({cfg.epochs} epochs); at step {step} the "
+                         f"learning rate goes from {lr_was:.4g} to {lr_now:.4g}. The result is not that of an "
+                         f"uninterrupted {cfg.epochs}-epoch run")
+        if isinstance(side.get("threads"), dict):
+            threads_before = side["threads"]
     g = torch.Generator().manual_seed(cfg.seed)
     if resume_state is not None and isinstance(resume_state.get("augment_rng"), torch.Tensor):
         g.set_state(resume_state["augment_rng"])  # the same flips and crops as an uninterrupted run
@@ -286,18 +296,23 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
         rng.permutation(len(train_ds))
     counts = param_counts(model)
     tuner = ThreadTuner("train")  # in the thread that runs this task (app.threads; issue 14)
-    train_acc, val_acc, test_acc, epoch = 0.0, None, None, start_epoch
+    # the counts the steps ran with: the tuner may change it between steps, and with it the order of float sums
+    used: set[int] = set()
+    fixed = not tuner.adaptive and not tuner.nested
+    train_acc, val_acc, test_acc, epoch, epochs_done, stopped = 0.0, None, None, start_epoch, start_epoch, False
     for epoch in range(start_epoch, cfg.epochs):
         _set_train_mode(model)
         order = rng.permutation(len(train_ds))
-        seen = hits = 0
-        loss_sum = 0.0
-        for b in range(steps_per_epoch):
+        begin = first_step if epoch == start_epoch else 0
+        seen, hits, loss_sum = sums if epoch == start_epoch else (0, 0, 0.0)
+        done = begin
+        for b in range(begin, steps_per_epoch):
             if cfg.max_steps and step >= cfg.max_steps:
                 break
             check(cancel)
             idx = np.sort(order[b * cfg.batch_size:(b + 1) * cfg.batch_size])
             with tuner.step(items=len(idx)):  # the compute of one step, never the yield
+                used.add(torch.get_num_threads())
                 x = to_tensor(train_ds.images[idx], ispec, device)
                 if augment:
                     x = augment_batch(x, g)
@@ -313,6 +328,7 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
                 sched.step()
                 restore_frozen(model)
             step += 1
+            done = b + 1
             seen += len(idx)
             hits += int((logits.argmax(1) == y).sum())
             loss_sum += float(loss.detach()) * len(idx)
@@ -321,28 +337,54 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
                             float(sched.get_last_lr()[0]))
             yield Progress(step, total_steps, f"epoch {epoch + 1}/{cfg.epochs} step {b + 1}/{steps_per_epoch}: "
                                               f"loss {float(loss.detach()):.3f}, train {train_acc:.1%}", rec)
-        last = epoch + 1 == cfg.epochs or bool(cfg.max_steps and step >= cfg.max_steps)
+        complete = done == steps_per_epoch
+        stopped = not complete or (bool(cfg.max_steps and step >= cfg.max_steps) and epoch + 1 < cfg.epochs)
+        last = epoch + 1 == cfg.epochs or stopped
+        epochs_done = epoch + 1 if complete else epoch
         val_acc = (yield from _eval_quiet(model, val_ds, ispec, cancel, "validation")).top1 if len(val_ds) else None
         if last:
             test_acc = (yield from _eval_quiet(model, test_ds, ispec, cancel, "test")).top1
         rec = TrainStep("epoch", epoch + 1, step, steps_per_epoch, loss_sum / max(1, seen), train_acc, test_acc,
-                        float(sched.get_last_lr()[0]), val_acc)
+                        float(sched.get_last_lr()[0]), val_acc, complete)
         history.append(rec)
         if cfg.out:
-            _save(model, spec, cfg, ispec, len(val_ds), val_acc, test_acc, epoch + 1, step, opt, sched, g,
-                  classes=tuple(train_ds.classes))
+            _save(model, spec, cfg, ispec, len(val_ds), val_acc, test_acc, epochs_done, step, opt, sched, g,
+                  classes=tuple(train_ds.classes), augment=augment, total_steps=total_steps, schedule=schedule,
+                  partial=None if complete else {"epoch": epoch + 1, "steps": done, "of": steps_per_epoch,
+                                                 "sums": [seen, hits, loss_sum]},
+                  threads=_threads_record(threads_before, used, fixed), side=side)
         val_text = f"val {val_acc:.2%}" if val_acc is not None else "no validation split"
         test_text = f", test {test_acc:.2%}" if test_acc is not None else ""
-        yield Progress(step, total_steps, f"epoch {epoch + 1}/{cfg.epochs}: loss {rec.loss:.3f}, "
+        part = "" if complete else f" (stopped by max steps after {done} of {steps_per_epoch} steps)"
+        yield Progress(step, total_steps, f"epoch {epoch + 1}/{cfg.epochs}{part}: loss {rec.loss:.3f}, "
                                           f"train {train_acc:.1%}, {val_text}{test_text}", rec)
         if last:
-            epoch += 1
             break
     model.eval()
     out = str(checkpoint_paths(cfg.out)[0]) if cfg.out else None
-    return TrainResult(spec, cfg, train_acc, test_acc, epoch, tuple(history), time.monotonic() - t0,
-                       counts.trainable, counts.frozen, out, val_acc, len(val_ds), ispec, froze, tuner.report(),
-                       data_notes(train_ds, test_ds))
+    threads = {**tuner.report(), "used": sorted(used), "fixed": fixed}
+    return TrainResult(spec, cfg, train_acc, test_acc, epochs_done, tuple(history), time.monotonic() - t0,
+                       counts.trainable, counts.frozen, out, val_acc, len(val_ds), ispec, froze, threads,
+                       data_notes(train_ds, test_ds), step, total_steps, stopped, tuple(notes))
+
+
+def _threads_record(before: dict, used: set[int], fixed: bool) -> dict[str, Any]:
+    """The sidecar's ``threads``: every count the run's steps used (a resumed run adds the checkpoint's) and whether
+    the count was fixed throughout (only then are the weights bit-reproducible from the seed)."""
+    was = [int(n) for n in before.get("used") or () if isinstance(n, int)]
+    return {"used": sorted(set(was) | used), "fixed": bool(before.get("fixed", True)) and fixed}
+
+
+def threads_text(threads: dict | None) -> str:
+    """``"1-2 (automatic: adapted to the load; ...)"``: the counts a run's steps used, for its output."""
+    if not threads or not threads.get("used"):
+        return "none used (no training step ran)"
+    used = threads["used"]
+    counts = str(used[0]) if len(used) == 1 else f"{used[0]}-{used[-1]}"
+    if threads.get("fixed"):
+        return f"{counts} (fixed)"
+    return (f"{counts} (automatic: adapted to the machine's load; the count changes the order of float sums, so "
+            f"bit-for-bit reproducible weights need a fixed --threads N)")
 
 
 def _eval_quiet(model, ds, ispec, cancel, what: str) -> Generator[Progress, None, EvalResult]:
@@ -355,15 +397,32 @@ def _eval_quiet(model, ds, ispec, cancel, what: str) -> Generator[Progress, None
         yield Progress(0, None, f"{what}: {p.message}")
 
 
-def _save(model, spec, cfg, ispec, n_val, val_acc, test_acc, epoch, step, opt, sched, g, classes=()) -> None:
-    arch = replace(spec, weights=None, init="default" if spec.init == "checkpoint" else spec.init, input=None)
+def _save(model, spec, cfg, ispec, n_val, val_acc, test_acc, epoch, step, opt, sched, g, classes=(), *,
+          augment: bool, total_steps: int, schedule: dict, partial: dict | None, threads: dict,
+          side: dict | None) -> None:
+    """One checkpoint set. ``epoch``: the complete epochs; ``partial``: the epoch max_steps stopped part-way through
+    (its steps and running sums go into the state, so a resume continues it at the very step). The options are the
+    resolved values used (not null for a default). On a resume (``side``: the checkpoint's sidecar) the architecture
+    and the starting weights are the first run's: the resumed spec is only the checkpoint reloaded."""
+    if side is not None and isinstance(side.get("architecture"), dict):
+        arch = side["architecture"]
+        started_from = side.get("started_from")
+    else:
+        arch = replace(spec, weights=None, init="default" if spec.init == "checkpoint" else spec.init, input=None)
+        started_from = Path(spec.weights).name if spec.weights else None
     opts = {k: v for k, v in asdict(cfg).items() if k not in ("resume",)}
+    opts.update(lr=cfg.resolved_lr(), weight_decay=cfg.resolved_wd(), augment=bool(augment), val=int(n_val))
     state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step,
-             "augment_rng": g.get_state()}
+             "augment_rng": g.get_state(), "total_steps": int(total_steps)}
+    if partial is not None:
+        state["epoch_sums"] = list(partial["sums"])
     save_set(model, cfg.out, arch, state, epoch, dataset=cfg.dataset, seed=cfg.seed, accuracy=test_acc,
              options=opts, input=ispec,
-             extra={"steps": step, "val": n_val, "val_accuracy": val_acc, "test_accuracy": test_acc,
-                    "started_from": Path(spec.weights).name if spec.weights else None,
+             extra={"steps": step,
+                    "partial_epoch": None if partial is None else {k: partial[k] for k in ("epoch", "steps", "of")},
+                    "schedule": {**schedule, "total_steps": int(total_steps)}, "threads": threads,
+                    "val": n_val, "val_accuracy": val_acc, "test_accuracy": test_acc,
+                    "started_from": started_from,
                     "trainable": param_counts(model).trainable,
                     "classes": list(classes)})  # the classifier's outputs, in order: checked where it is scored
 

@@ -117,9 +117,39 @@ def test_compare_groups_on_resolved_settings_with_val_and_test(tmp_path):
         assert groups[2].ids == (5,) and groups[2].test_mean == pytest.approx(0.3)  # (the second: id 3's pooling)
         assert groups[0].repeated_seeds == 0
         # a rerun with the very same seeds joins its group but adds no seed: said, not hidden
+        before = groups[0]
         h.add(resolved_result(val=0.7, test=0.8, split=1))
         g = compare_groups(h.list())[0]
         assert g.n_runs == 4 and g.repeated_seeds == 1 and len(set(g.seeds)) == 3
+        # ... and moves neither the mean nor the spread (they were over 4 runs: the rerun's seed counted twice)
+        assert (g.test_mean, g.test_std, g.val_mean, g.val_std) == \
+            pytest.approx((before.test_mean, before.test_std, before.val_mean, before.val_std))
+        tests = [0.6, 0.8, 0.9]  # the three seeds, by hand
+        mean = sum(tests) / 3
+        assert g.test_mean == pytest.approx(mean)
+        assert g.test_std == pytest.approx((sum((t - mean) ** 2 for t in tests) / 2) ** 0.5)
+
+
+def test_compare_does_not_split_a_group_on_what_draws_the_same_data_or_was_never_used(tmp_path):
+    """Runs on the same images and head were three groups (an audit): a training limit above the split's size, a
+    data folder that digits does not read; and a head's pre-selection default (alpha 1.0, never used: validation
+    chose) named groups apart."""
+    def run(split, **resolved):
+        d = resolved_result(split=split)
+        d["resolved"].update({"head_options": {"weight_decay": 1e-4, "epochs": 100}, **resolved})
+        return d
+
+    with History(tmp_path / "h.sqlite") as h:
+        h.add(run(0))
+        h.add(run(1, train_limit=5000))  # more than digits has: the same 240 + 60 images
+        h.add(run(2, data_root="/somewhere"))  # digits reads no folder
+        h.add(run(3, head_options={"weight_decay": 1e-2, "epochs": 100}))  # a value validation did not use
+        groups = compare_groups(h.list())
+        assert [g.ids for g in groups] == [(1, 2, 3, 4)]
+        h.add({**run(4, dataset="mnist", data_root="/copy/a"), "dataset": "mnist"})
+        h.add({**run(5, dataset="mnist", data_root="/copy/b"), "dataset": "mnist"})  # another copy of MNIST
+        groups = compare_groups(h.list())
+        assert len(groups) == 3
 
 
 # --- the commands ---------------------------------------------------------------------------------------------------

@@ -234,9 +234,13 @@ def _stored_run(dataset="digits", label="simple (random)", top1=0.75):
 def test_history_reopen_delete_export(qtbot, make_ws, fe_home, tmp_path, monkeypatch):
     from app.probe.history import History
 
+    head_file = tmp_path / "head.safetensors"
+    head_file.write_bytes(b"a head")  # only its existence matters here: "Use in Live" is offered for the run
     with History(fe_home / "history.sqlite") as h:
         a = h.add(_stored_run(top1=0.5))
-        b = h.add(_stored_run(label="lenet5 (trained, MNIST)", top1=0.9))
+        run_b = _stored_run(label="lenet5 (trained, MNIST)", top1=0.9)
+        run_b.setdefault("settings", {})["head_file"] = str(head_file)
+        b = h.add(run_b)
     ws = make_ws()
     choose_dataset(ws, "digits")
     assert ws.history_table.ids() == [b, a]
@@ -267,6 +271,7 @@ def test_history_reopen_delete_export(qtbot, make_ws, fe_home, tmp_path, monkeyp
     assert said[-1] == f"Exported the 1 run shown to {out}"
     ws.history_table.filter.clear()
     ws.history_table.table.selectRow(0)
+    assert ws.results.run.run_id == b and ws.run_panel.live_btn.isEnabled()
     # delete asks first: "No" keeps the run, "Yes" deletes it
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
@@ -275,6 +280,7 @@ def test_history_reopen_delete_export(qtbot, make_ws, fe_home, tmp_path, monkeyp
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     qtbot.mouseClick(ws.history_table.delete_btn, Qt.MouseButton.LeftButton)
     assert ws.history_table.ids() == [a] and ws.compare.table.rowCount() == 1
+    assert not ws.run_panel.live_btn.isEnabled() and ws.live_head is None  # not the deleted run's head
 
 
 def test_corrupt_history_is_kept_aside_with_a_message(qtbot, make_ws, fe_home):
@@ -485,3 +491,25 @@ def test_a_short_window_scrolls_the_middle_column_instead_of_squeezing_its_rows(
     ws.resize(1400, 1000)
     qtbot.wait(50)
     assert ws.middle_scroll.verticalScrollBar().maximum() == 0
+
+
+def test_a_presets_layer_comes_back_after_a_restart(qtbot, make_ws):
+    """The layer was saved as its place in the list: a preset's "layer 1" (an item the preset adds) came back as
+    "default", and the next run used the backbone's default layer, recorded as the user's override of the preset."""
+    ws = make_ws()
+    choose_dataset(ws, "digits")
+    ps = ws.probe_settings
+    ps.preset.setCurrentIndex(ps.preset.findData("random-mnist"))
+    assert ps.layer_value() == 1 and ps.layer.currentText() == "layer 1"
+    jobs = ws._configs()
+    assert jobs and all(j.config.layer == 1 and j.config.preset_overrides == () for j in jobs)
+    ws._save_settings()
+    ws.shutdown()
+    again = make_ws()
+    ps = again.probe_settings
+    assert ps.preset_name() == "random-mnist" and ps.layer_value() == 1 and ps.layer.currentText() == "layer 1"
+    assert all(j.config.layer == 1 and j.config.preset_overrides == () for j in again._configs())
+    ps.layer.setCurrentIndex(ps.layer.findData(-2))  # a built-in item: by value too
+    again._save_settings()
+    again.shutdown()
+    assert make_ws().probe_settings.layer_value() == -2

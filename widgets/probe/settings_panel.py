@@ -319,7 +319,10 @@ class ProbeSettings(QWidget):
     def save(self, s) -> None:
         s.setValue("probe/preset", self.preset_name())
         s.setValue("probe/head", self.head_name())
-        s.setValue("probe/layer", self.layer.currentIndex())
+        # the layer's value, not its place in the list: a preset's "layer 1" is an item added to the list, and its
+        # index restored as nothing (the run then used the backbone's default layer, marked as the user's choice)
+        value = self.layer_value()
+        s.setValue("probe/layer_value", "default" if value is None else int(value))
         s.setValue("probe/pooling", self.pooling_value())
         s.setValue("probe/seeds", self.seeds.value())
         s.setValue("probe/test_limit", self.test_limit.value())
@@ -336,9 +339,18 @@ class ProbeSettings(QWidget):
                 combo.setCurrentIndex(i)
 
         idx(self.head, s.value("probe/head", "logistic"))
-        li = _int(s.value("probe/layer", 0), 0)
-        if 0 <= li < self.layer.count():
-            self.layer.setCurrentIndex(li)
+        saved = s.value("probe/layer_value")
+        if saved is None:  # settings of an earlier version: the index into the built-in items
+            li = _int(s.value("probe/layer", 0), 0)
+            if 0 <= li < self.layer.count():
+                self.layer.setCurrentIndex(li)
+        elif str(saved) != "default" and _int(saved, None) is not None:
+            value = _int(saved, 0)
+            if self.layer.findData(value) < 0:  # a layer index the list does not name (a preset's)
+                self.layer.addItem(f"layer {value}", value)
+            self.layer.setCurrentIndex(self.layer.findData(value))
+        else:
+            self.layer.setCurrentIndex(0)
         idx(self.pooling, s.value("probe/pooling", "default"))
         self.seeds.setValue(_int(s.value("probe/seeds", 1), 1))
         self.test_limit.setValue(_int(s.value("probe/test_limit", 0), 0))
@@ -358,7 +370,7 @@ class ProbeSettings(QWidget):
         self.preset.blockSignals(False)
 
 
-def _int(v: Any, default: int) -> int:
+def _int(v: Any, default: int | None) -> int | None:
     try:
         return int(v)
     except (TypeError, ValueError):

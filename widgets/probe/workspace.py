@@ -414,6 +414,7 @@ class ProbeWorkspace(QWidget):
         run = self.results.run
         if run is not None and run.run_id not in self.history_panel.table.ids():
             self.results.clear()
+            self._set_live_head(None)  # "Use in Live" offered the deleted run's head
         self.refresh_compare()
 
     @Slot(int)

@@ -283,3 +283,13 @@ def test_data_info_says_an_image_folders_statistics_are_estimated_from_a_sample(
     assert load_imagefolder(root, "train").mean == pytest.approx(tuple(sample.mean(0) / 255), abs=1e-6)
     assert run(["data", "info", f"imagefolder:{root}", "--split", "test"]) == 0  # 4 images: all of them
     assert "estimated" not in capsys.readouterr().out
+
+
+def test_a_one_class_folder_is_summarised_as_one_class(tmp_path, fe_home):
+    from app.data.preview import view
+
+    _write(tmp_path / "one", "cat", 3)
+    v = view(load_imagefolder(tmp_path / "one", "train"))
+    assert v.summary().endswith(", 1 class")
+    _write(tmp_path / "one", "dog", 3)
+    assert view(load_imagefolder(tmp_path / "one", "train")).summary().endswith(", 2 classes")

@@ -133,7 +133,7 @@ class View:
     def summary(self) -> str:
         c, h, w = self.shape
         return (f"{display_name(self.name)} ({self.split}): {self.used:,} of {self.total:,} images, {h}x{w}x{c}, "
-                f"{len(self.classes)} classes")
+                f"{len(self.classes)} class{'es' if len(self.classes) != 1 else ''}")
 
 
 def view(ds: ArrayDataset, subset: int | None = None, n: int = 48, seed: int = 0,

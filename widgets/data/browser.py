@@ -284,7 +284,12 @@ class DatasetBrowser(QWidget):
 
     def _train_size_label(self) -> None:
         m = self._train_size.get(self.dataset_name)
-        self.of_label.setText(f"of {m:,} training images" if m else "of ? training images")
+        if m is None:  # not loaded yet (the test split on show): a built-in dataset's count is known
+            from app.data.catalog import BUILTINS
+
+            b = BUILTINS.get(self.dataset_name)
+            m = b.counts[0] if b is not None else None
+        self.of_label.setText(f"of {m:,} training images" if m else "of ? training images (not loaded yet)")
 
     # --- work ---------------------------------------------------------------------------------------------
     @Slot()

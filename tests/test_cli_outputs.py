@@ -81,6 +81,27 @@ def test_a_report_on_another_dataset_has_its_own_name():
     assert report_stem(back) == "xue-roshan-quick"  # back on its own dataset: its own report
 
 
+
+def test_a_copy_of_a_shipped_recipe_gets_a_report_of_its_own(tmp_path):
+    """A user's edited copy named as a shipped recipe wrote the shipped recipe's report (xue-roshan-quick.md), and
+    the finished run of one opened the other's."""
+    from app.experiments.recipe import RECIPE_DIR, load_recipe
+    from app.experiments.report import report_stem
+
+    copy = tmp_path / "xue-roshan.toml"
+    copy.write_text((RECIPE_DIR / "xue-roshan.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    mine = report_stem(SimpleNamespace(recipe=load_recipe(str(copy)), quick=True))
+    assert mine.startswith("xue-roshan-") and mine.endswith("-quick") and mine != "xue-roshan-quick"
+    other = tmp_path / "b" / "xue-roshan.toml"
+    other.parent.mkdir()
+    other.write_text(copy.read_text(encoding="utf-8"), encoding="utf-8")
+    assert report_stem(SimpleNamespace(recipe=load_recipe(str(other)), quick=True)) not in (mine, "xue-roshan-quick")
+    own_name = tmp_path / "mine.toml"  # a name of its own: its name
+    own_name.write_text(copy.read_text(encoding="utf-8").replace('name = "xue-roshan"', 'name = "mine"'),
+                        encoding="utf-8")
+    assert report_stem(SimpleNamespace(recipe=load_recipe(str(own_name)), quick=True)) == "mine-quick"
+
+
 def test_an_unknown_backbone_in_a_recipe_fails_its_cell_with_the_message(tmp_path):
     recipe = tmp_path / "bad.toml"
     recipe.write_text('name = "bad"\ntitle = "bad"\nclaim = "x"\nkind = "probe"\n[base]\nbackbone = "nosuch"\n'

@@ -219,3 +219,17 @@ def test_a_recipe_for_photographs_run_on_digits_says_its_caveat_in_amber(qtbot, 
     ws.dataset.combo.setEditText("cifar10")
     assert not ws.caveat.isVisible()
     ws.shutdown()
+
+
+def test_the_executor_and_its_workers_are_remembered(qtbot, tmp_path):
+    """The workers count came back as 1 after a restart (only the executor was saved)."""
+    from widgets.experiments.workspace import ExperimentsWorkspace
+
+    ws, settings = _opened(qtbot, tmp_path)
+    ws.executor.setCurrentText("local")
+    ws.workers.setValue(2)
+    ws.shutdown()
+    again = ExperimentsWorkspace(settings=settings, store=Store(tmp_path / "exp.sqlite"))
+    qtbot.addWidget(again)
+    assert again.executor.currentText() == "local" and again.workers.value() == 2
+    again.shutdown()

@@ -388,6 +388,29 @@ def test_tables_escape_a_pipe_and_show_settings_as_a_recipe_writes_them(tmp_path
     assert re.search(r"\| head \| all \\\| none \| 1 \|", ablation_table(abl)[5])
 
 
+def test_a_group_whose_seeds_give_the_same_figures_is_said_to_be_one_result(tmp_path):
+    """untrained-features' Gabor, DCT and trained arms gave bit-identical figures for model seeds 0 and 1 (the tapped
+    layer is a frozen bank or trained weights): the report listed n = 2 "over seeds", a replication that did not
+    happen."""
+    from app.experiments.report import markdown
+    from app.experiments.results import groups, results_table
+
+    text = TRAIN + '[seeds]\ntrain = [0, 1]\n[[variants]]\nlabel = "a"\n[[variants]]\nlabel = "b"\n[plot]\nx = "variant"\n'
+    r = load_recipe(_write(tmp_path, text))
+    cells = tuple(c.to_dict() for c in r.cells())
+    figures = {}
+    for c in cells:  # arm a: the same for both seeds; arm b: the seeds differ
+        same = c["variant"] == "a"
+        figures[c["key"]] = {"test_top1": 0.5 if same else 0.4 + 0.1 * c["settings"]["train_seed"],
+                             "val_top1": 0.6, "top2": 0.7, "seconds": 1.0}
+    res = ExperimentResult(r, False, cells, figures)
+    gs = groups(res)
+    assert [g["identical"] for g in gs] == [True, False]
+    table = results_table(res, gs)
+    assert table[2].startswith("| a | 2 (identical) | 50.00 |") and table[3].startswith("| b | 2 | 45.00 ± 7.07 |")
+    assert "n (identical): every seed gave the very same figures" in markdown(res, "x.svg")
+
+
 # --- every shipped recipe still reads, and `show` works for each ------------------------------------------------------
 def test_every_shipped_recipe_reads_and_shows(tmp_path):
     for name in rc.names():

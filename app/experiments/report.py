@@ -7,6 +7,7 @@ stated (dataset copy, budget, hardware).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import platform
@@ -16,6 +17,8 @@ from html import escape
 from pathlib import Path
 
 from app import paths
+from app.experiments.recipe import RECIPE_DIR
+from app.experiments.recipe import names as recipe_names
 from app.experiments.results import (ABLATION_METRICS, METRIC_NAMES, _dataset, _flatten, _fmt, _varying, ablation,
                                      cell_settings, md_row,
                                      ablation_table, groups, plot_series, results_table)
@@ -93,6 +96,10 @@ def markdown(result, svg_name: str | None = None) -> str:
     for c in recipe_caveats(r, result.quick):
         lines += [f"**Caveat.** {c}.", ""]
     lines += ["## Results (mean ± std over seeds, in %)", ""] + results_table(result, gs)
+    if any(g.get("identical") for g in gs):
+        lines += ["", "n (identical): every seed gave the very same figures: the seed does not reach these cells (a "
+                      "frozen bank or trained weights at the tapped layer), so they are one result, not a "
+                      "replication over seeds."]
     shown = cell_settings(list(result.cells))
     failed = [(c, res["error"]) for c in result.cells
               if "error" in (res := result.results.get(c["key"], {"error": "not run"}))]
@@ -204,9 +211,15 @@ def _inline(text: str) -> str:
 
 def report_stem(result) -> str:
     """The report's name: the recipe's, ``-quick`` at the quick size, and ``-on-DATASET`` when it ran on a dataset
-    other than the recipe's own (``--dataset``): a run on another dataset never overwrites the recipe's report."""
+    other than the recipe's own (``--dataset``): a run on another dataset never overwrites the recipe's report. A
+    recipe file outside the shipped ones that bears a shipped recipe's name gets a digest of its path after the name."""
     r = result.recipe
-    stem = f"{r.name}{'-quick' if result.quick else ''}"
+    stem = r.name
+    if r.path and r.name in recipe_names() and Path(r.path).resolve().parent != RECIPE_DIR.resolve():
+        # a file of its own named as a shipped recipe (an edited copy): its own report, never the shipped one's
+        # (both wrote xue-roshan-quick.md, and the finished run of one opened the other's report)
+        stem += "-" + hashlib.sha1(str(Path(r.path).resolve()).encode("utf-8")).hexdigest()[:6]
+    stem += "-quick" if result.quick else ""
     own = None if r.estimated_on is None else r.estimated_on[1 if result.quick else 0]
     ds = r.dataset(result.quick)
     if own is not None and ds != own:

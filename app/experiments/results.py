@@ -141,6 +141,10 @@ def groups(result) -> list[dict[str, Any]]:
             g[m] = mean_std([r.get(m) for r in ok if r.get(m) is not None])
         g["seeds"] = sorted({tuple((k, v) for k, v in c["settings"].items() if k.endswith("_seed"))
                              for c in g["cells"]})
+        # every seed gave the very same figures: the seed does not reach these cells (a frozen bank or trained
+        # weights at the tapped layer, a fixed head), so n counts one result, not a replication
+        figures = {tuple(r.get(m) for m in ("test_top1", "val_top1", "top2")) for r in ok}
+        g["identical"] = len(ok) > 1 and len(g["seeds"]) > 1 and len(figures) == 1
         out.append(g)
     return out
 
@@ -327,7 +331,8 @@ def results_table(result, gs: list[dict] | None = None) -> list[str]:
         flat = _flatten(g["cells"][0]["settings"])  # as a recipe writes it (TOML's [a, b], true), "(none)": unset
         row = [md_cell(g["variant"] or "-")] + [md_cell(_setting(flat[k]) if k in flat else "(none)")
                                                 for k in vary] + [
-            str(g["n"]), _pct(g["test_top1"]), _pct(g["val_top1"]), _pct(g["top2"]),
+            str(g["n"]) + (" (identical)" if g.get("identical") else ""), _pct(g["test_top1"]), _pct(g["val_top1"]),
+            _pct(g["top2"]),
             "-" if isinstance(extra, float) and math.isnan(extra) else f"{extra:,.0f}"]
         lines.append("| " + " | ".join(row) + " |")
     return lines

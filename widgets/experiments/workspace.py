@@ -19,7 +19,7 @@ from app.experiments.recipe import (Recipe, dataset_problem, load_recipe, missin
                                     shipped)
 from app.experiments.runner import ExperimentResult
 from app.experiments.store import Store
-from widgets.common.settings import read_bool, read_str
+from widgets.common.settings import read_bool, read_int, read_str
 from widgets.common.worker import Worker
 from widgets.common.workspace import install_shortcut, run_steps
 from widgets.experiments.dataset_field import DatasetField
@@ -190,6 +190,7 @@ class ExperimentsWorkspace(QWidget):
         ex = read_str(self.settings, "experiments/executor", "inline")
         if self.executor.findText(ex) >= 0:
             self.executor.setCurrentText(ex)
+        self.workers.setValue(read_int(self.settings, "experiments/workers", self.workers.value()))
         self.plot.set_view(read_str(self.settings, "experiments/ablation_view", "change"))
 
     def _first_runnable(self) -> int:
@@ -208,6 +209,7 @@ class ExperimentsWorkspace(QWidget):
         self.settings.setValue("experiments/recipe", self.recipe_combo.currentText())
         self.settings.setValue("experiments/quick", self.quick.isChecked())
         self.settings.setValue("experiments/executor", self.executor.currentText())
+        self.settings.setValue("experiments/workers", self.workers.value())
         self.settings.setValue("experiments/ablation_view", self.plot.view.currentData())
 
     # --- recipe ----------------------------------------------------------------------------------------------

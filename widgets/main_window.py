@@ -75,6 +75,14 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Filter Explorer")
         self.session = session or Session()
         self.settings = settings()
+        # the models of the last session (added, trained, opened) come back; kept at every change from now on
+        self.session_notes: list[str] = []
+        if session is None and persist:
+            from app.models import session_models
+
+            restored, self.session_notes = session_models.load()
+            for name, spec in restored.items():
+                self.session.models[name] = spec
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -142,8 +150,18 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self._build_next)
         # "Use in Live" (Probe): the Live workspace attaches the head (its own listener, first), then it is shown
         self._unsubscribe = self.session.subscribe(self._on_session)
+        if self.session_notes:
+            QTimer.singleShot(0, lambda: self.statusBar().showMessage(
+                "Session models: " + "; ".join(self.session_notes), 20000))
 
     def _on_session(self, kind: str, name: str) -> None:
+        if kind == "models" and self.persist:  # the session's models kept between launches
+            from app.models import session_models
+
+            try:
+                session_models.save(self.session.models)
+            except OSError as exc:
+                self.statusBar().showMessage(f"Could not keep the session's models: {exc}", 10000)
         if kind in ("live-head", "tap") and "live" not in self._built:
             # not built yet: its listener missed this request; build it now and hand the request over
             self.workspace("live")._on_session(kind, name)

@@ -116,13 +116,16 @@ class LiveFrame:
     frame: np.ndarray  # RGB uint8 input as the models saw it (processing size)
     panes: tuple[PaneResult, ...]
     source: str
-    fps: float  # loop rate (frames published per second, smoothed)
-    latency_ms: float  # read -> every mosaic ready
-    read_ms: float
+    fps: float  # loop rate (frames published per second over the last 12 played); 0: no rate (paused, a step, the
+    # first frame after opening a source or resuming)
+    latency_ms: float  # the frame there -> every mosaic ready: read_ms + processing (wait_ms not in it)
+    read_ms: float  # reading/decoding the frame (a paced video's wait for it to be due not included)
     colormap: str
     symmetric: bool
     captured: float = field(default=0.0)  # time.monotonic() when the frame was read
     caption: str = ""  # about this frame (a dataset sample's label)
+    wait_ms: float = 0.0  # the source's wait for this frame to be due (a video file paced at its own rate, like
+    # the interval of a camera): the time between frames, not latency
 
     def composite(self, height: int = 360) -> np.ndarray:
         """Input and every pane side by side (RGB uint8): what snapshots and recordings save."""

@@ -341,7 +341,9 @@ class LiveEngine:
                 else:
                     shown = maps.page_maps(fmap, first, count, cfg.tile_max)
                     factor = maps.shrink_factor(h, w, *cfg.tile_max)
-                st = self._stats_of(pc, layer, fmap, cfg.stats_every)
+                # playing, the statistics refresh every stats_every s (they would flicker unreadably at 30 Hz);
+                # paused (a step, or a setting changed on the held frame) one frame is studied: its own numbers
+                st = self._stats_of(pc, layer, fmap, 0.0 if cfg.paused else cfg.stats_every)
                 rng = maps.value_range(shown) if cfg.contrast == "shared" else (0.0, 0.0)
             preds = self._predictions(pc, e, frame)
             ms = (time.perf_counter() - t0) * 1000 + share_ms
@@ -363,6 +365,8 @@ class LiveEngine:
         return tuple(out)
 
     def _stats_of(self, pc: PaneConfig, layer: int, fmap: torch.Tensor, every: float) -> MapStats | None:
+        """The statistics of ``fmap``, or those of an earlier frame of the same pane layer computed less than
+        ``every`` s ago (0: always this frame's)."""
         key = (_spec_key(pc.spec), layer)
         now = time.monotonic()
         last = self._stats.get(key)

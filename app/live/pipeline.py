@@ -166,7 +166,9 @@ class LiveLoop:
         last_caption = ""
         last_done: LiveConfig | None = None
         fps = 0.0
-        stamps: deque[float] = deque(maxlen=12)  # publish times of the last frames: the FPS shown
+        # publish times of the last frames played: the FPS shown. Only frames read while playing enter it (a step is
+        # one frame on demand, not a rate), and it restarts after a pause (else the pause counts as one slow frame)
+        stamps: deque[float] = deque(maxlen=12)
         post = self.mailbox.post
         cv_prev = set_cv_threads()  # deliberately single-threaded OpenCV (torch has the cores)
         tuner = ThreadTuner("live")  # in this thread: torch's thread count is per thread (app.threads)
@@ -215,10 +217,13 @@ class LiveLoop:
                         if stepping:
                             self._step -= 1
                     if cfg.paused and not stepping:
+                        stamps.clear()
+                        fps = 0.0
                         if last_frame is not None and cfg != last_done:
-                            # paused, but the user changed a layer/page/colour map: show it on the same frame
-                            lf = engine.process(last_frame, cfg, self.frames, 0.0, src.description if src else "",
-                                                fps, last_caption)
+                            # paused, but the user changed a layer/page/colour map: show it on the same frame (its
+                            # own index, the last one read; no rate: fps 0)
+                            lf = engine.process(last_frame, cfg, max(0, self.frames - 1), 0.0,
+                                                src.description if src else "", 0.0, last_caption)
                             last_done = cfg
                             self.mailbox.put(lf)
                         self._wake.wait(0.1)
@@ -230,6 +235,8 @@ class LiveLoop:
                         continue
                     t0 = time.perf_counter()
                     try:
+                        if stepping:
+                            src.advance()  # a step shows the next picture, also of a source that holds each one
                         frame = src.read()
                     except SourceError as exc:
                         src.close()
@@ -246,7 +253,10 @@ class LiveLoop:
                         src = None
                         post(LiveStatus(f"{cfg.source.describe()}: end of stream", "info", running=False))
                         continue
-                    read_ms = (time.perf_counter() - t0) * 1000
+                    # the source's own wait for the frame to be due (a video paced at its rate) is the interval
+                    # between frames, not latency: latency counts from the frame being there (read/decoded)
+                    wait_ms = max(0.0, float(getattr(src, "wait_ms", 0.0) or 0.0))
+                    read_ms = max(0.0, (time.perf_counter() - t0) * 1000 - wait_ms)
                     last_frame = frame
                     last_caption = src.caption
                     with tuner.step():
@@ -263,13 +273,16 @@ class LiveLoop:
                             post(LiveStatus(f"Recording stopped: {exc}", "error"))
                             recorder.close()
                             recorder = None
+                    if cfg.paused:  # a step: one frame on demand, not a rate (fps 0: its own time only)
+                        self.mailbox.put(replace(lf, fps=0.0, wait_ms=wait_ms))
+                        continue
                     now = time.monotonic()
                     if self.frames == 1:
                         stamps.clear()  # the first frame builds and measures the models: not a rate
                     stamps.append(now)
                     if len(stamps) >= 2:
                         fps = (len(stamps) - 1) / max(1e-6, stamps[-1] - stamps[0])
-                    self.mailbox.put(replace(lf, fps=fps))
+                    self.mailbox.put(replace(lf, fps=fps, wait_ms=wait_ms))
                     if cfg.max_fps > 0:  # never faster than the display needs
                         wait = 1.0 / cfg.max_fps - (time.perf_counter() - t0)
                         if wait > 0:

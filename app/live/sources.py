@@ -75,12 +75,20 @@ class FrameSource:
 
     description = "source"
     caption = ""  # a line about the current frame (a dataset sample's label), shown under the input
+    # ms the last read() spent waiting for its frame to be due (a video file paced at its own rate): the wait for
+    # the next frame, not the cost of this one; the live loop keeps it out of the latency it shows
+    wait_ms = 0.0
 
     def open(self) -> None:
         raise NotImplementedError
 
     def read(self) -> np.ndarray | None:
         raise NotImplementedError
+
+    def advance(self) -> None:
+        """Make the next read() deliver the next picture (a single step while paused). Sources that show each picture
+        for several reads (``hold``: an image folder, dataset samples) skip the rest of its hold; the others deliver
+        a new frame on every read anyway."""
 
     def close(self) -> None:
         pass
@@ -210,11 +218,16 @@ class VideoFileSource(FrameSource):
     def read(self) -> np.ndarray | None:
         if self._cap is None:
             raise SourceError(f"{self.path.name} is not open")
+        self.wait_ms = 0.0
         if self.fps > 0:  # pace a file like the camera it stands in for
-            wait = self._last + 1.0 / self.fps - time.monotonic()
+            now = time.monotonic()
+            wait = self._last + 1.0 / self.fps - now
             if wait > 0:
                 time.sleep(wait)
-            self._last = time.monotonic()
+                self._last = time.monotonic()
+                self.wait_ms = (self._last - now) * 1000  # what a camera's frame interval is: not latency
+            else:
+                self._last = now
         ok, frame = self._cap.read()
         if not ok or frame is None:
             if not self.loop:
@@ -232,6 +245,12 @@ class VideoFileSource(FrameSource):
         if self._cap is not None:
             self._cap.release()
             self._cap = None
+
+
+def _next_hold(i: int, hold: int) -> int:
+    """The read counter of a held source (picture ``i // hold`` next) moved to the next picture's first read: the
+    picture shown last is the one of read ``i - 1``; nothing read yet: unchanged (the first picture comes first)."""
+    return i if i <= 0 else ((i - 1) // hold + 1) * hold
 
 
 class ImageSource(FrameSource):
@@ -323,6 +342,9 @@ class ImageSource(FrameSource):
             self._describe()
             return img.copy()
 
+    def advance(self) -> None:
+        self._i = _next_hold(self._i, self.hold)
+
     def close(self) -> None:
         self._cache.clear()
         self._cached = 0
@@ -362,6 +384,9 @@ class DatasetSource(FrameSource):
         self._i += 1
         self.caption = f"label: {self._labels[k]}"
         return _rgb(np.asarray(self._images[k]))
+
+    def advance(self) -> None:
+        self._i = _next_hold(self._i, self.hold)
 
     def close(self) -> None:
         self._images = None

@@ -30,14 +30,27 @@ class InputPane(QFrame):
         lay.addWidget(self.info)
 
     def show_frame(self, lf) -> None:
+        """The frame, its source and caption (the rates under it: ``show_rates``)."""
         self.view.set_image(lf.frame)
         self.source_label.setText(lf.source)
-        h, w = lf.frame.shape[:2]
-        self.info.setText(f"{lf.fps:4.1f} FPS · latency {lf.latency_ms:4.0f} ms · {h}x{w} (HxW)")
-        self.info.setToolTip(f"source read {lf.read_ms:.1f} ms; frame #{lf.index}")
         caption = getattr(lf, "caption", "")
         self.caption.setText(caption)
         self.caption.setVisible(bool(caption))
+
+    def show_rates(self, lf, paused: bool = False) -> None:
+        """The loop's rate and the frame's latency; paused, no rate is claimed (a held frame or a step has none),
+        only this frame's own time. Latency counts from the frame being read: a paced video's wait for its next
+        frame (``wait_ms``, the frame interval) is in the tooltip, apart."""
+        h, w = lf.frame.shape[:2]
+        if paused:
+            self.info.setText(f"paused · this frame {lf.latency_ms:4.0f} ms · {h}x{w} (HxW)")
+        else:
+            rate = f"{lf.fps:4.1f} FPS" if lf.fps > 0 else "-- FPS"  # 0: not measured yet (just opened/resumed)
+            self.info.setText(f"{rate} · latency {lf.latency_ms:4.0f} ms · {h}x{w} (HxW)")
+        wait = getattr(lf, "wait_ms", 0.0)
+        self.info.setToolTip(f"latency: the frame read -> every pane ready (source read {lf.read_ms:.1f} ms)"
+                             + (f"; waited {wait:.0f} ms for the frame to be due (the video's own rate; not "
+                                "latency)" if wait > 0 else "") + f"; frame #{lf.index}")
 
     def reset(self, message: str = "") -> None:
         """No source (it failed or closed): no stale picture, label or rates."""

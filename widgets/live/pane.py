@@ -209,9 +209,14 @@ class PaneWidget(QFrame):
         self.last = r
         self.view.set_image(r.mosaic)
 
-    def show_timing(self, fps: float, ms: float) -> None:
+    def show_timing(self, fps: float, ms: float, paused: bool = False) -> None:
+        """The loop's rate and this pane's time on the frame; paused (a held frame, a step) no rate is claimed."""
         if self.error is None:
-            self.info.setText(f"{fps:4.1f} FPS · {ms:5.1f} ms this pane")
+            if paused:
+                self.info.setText(f"paused · {ms:5.1f} ms this pane")
+            else:
+                rate = f"{fps:4.1f} FPS" if fps > 0 else "-- FPS"  # 0: not measured yet (just opened/resumed)
+                self.info.setText(f"{rate} · {ms:5.1f} ms this pane")
 
     def reset_timing(self) -> None:
         """The source stopped: no rates left standing from the last frame."""

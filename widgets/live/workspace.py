@@ -34,6 +34,28 @@ from widgets.live.saved_panes import SavedPane, panes_json, read_panes
 
 MAX_PANES = 4
 
+# files handed out in this process: a recording's file only appears on disk with its first frame, so the disk alone
+# cannot tell that a name is taken
+_CLAIMED: set[Path] = set()
+
+
+def _stamp() -> str:
+    """The time in snapshot and recording names (to the second; ``new_file`` keeps two in one second apart)."""
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def new_file(folder: Path, stem: str, suffix: str) -> Path:
+    """``folder/<stem><suffix>``, else ``<stem>-2<suffix>``, ``-3``, ... : the first name neither on disk nor handed
+    out before in this process. A snapshot or a recording is always a new file: two in the same second (paused,
+    the same frame index in the name) never replace one another or a user's file."""
+    n = 1
+    while True:
+        path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+        if path not in _CLAIMED and not path.exists():
+            _CLAIMED.add(path)
+            return path
+        n += 1
+
 
 class LiveWorkspace(QWidget):
     STEPWISE = True  # the frame, then one pane per step (widgets.common.workspace): no long start-up block
@@ -54,6 +76,7 @@ class LiveWorkspace(QWidget):
         self._status_until = 0.0  # a message from the worker stays this long before the rates replace it
         self._last: LiveFrame | None = None
         self._frames_shown = 0
+        self._source_kind = "synthetic"  # the source kind in use (the combo returns to it when a dialog is cancelled)
         self._choices = model_choices(session.models)
         self._config_timer = QTimer(self)  # coalesce bursts of changes (typing in a spin box) into one config
         self._config_timer.setSingleShot(True)
@@ -98,7 +121,7 @@ class LiveWorkspace(QWidget):
         c.source_combo.currentIndexChanged.connect(self._on_source_kind)
         for sig in (c.camera_spin.valueChanged, c.res_combo.currentIndexChanged, c.dataset_combo.currentIndexChanged):
             sig.connect(self._on_source_changed)
-        c.open_btn.clicked.connect(self._choose_path)
+        c.open_btn.clicked.connect(lambda: self._choose_path())
         c.play_btn.clicked.connect(self.toggle_play)
         c.step_btn.clicked.connect(self.step)
         c.snap_btn.clicked.connect(self.snapshot)
@@ -125,6 +148,7 @@ class LiveWorkspace(QWidget):
     def _restore(self):
         """The controls and the panes as they were (one pane per step of ``build_steps``; ``saved_panes``)."""
         self.controls.restore(self.settings)
+        self._source_kind = self.controls.kind()
         restored = read_panes(str(self.settings.value("live/panes", "[]")), self._choices)
         if not restored:
             restored = [SavedPane(sp, None, 0, PER_PAGE, False, None) for sp in default_pane_specs(self._choices)]
@@ -224,11 +248,16 @@ class LiveWorkspace(QWidget):
     # --- source ---
     @Slot(int)
     def _on_source_kind(self, _i: int) -> None:
-        self.controls.update_source_widgets()
         kind = self.controls.kind()
         if kind in ("video", "image") and not self.controls.paths.get(kind):
-            self._choose_path()
+            # a kind that needs a path: the combo stays on the running source while the dialog is open (a config
+            # pushed meanwhile, or the settings saved, must not name a source without its file) and a cancelled
+            # dialog changes nothing; a chosen path switches to it (set_source)
+            self.controls.set_kind(self._source_kind)
+            self._choose_path(kind)
             return
+        self._source_kind = kind
+        self.controls.update_source_widgets()
         self._on_source_changed()
 
     @Slot()
@@ -236,9 +265,10 @@ class LiveWorkspace(QWidget):
         self.source_ok = True
         self._schedule()
 
-    @Slot()
-    def _choose_path(self) -> None:
-        kind = self.controls.kind()
+    def _choose_path(self, kind: str = "") -> bool:
+        """Ask for the file (or folder) of a ``kind`` source (default: the combo's); True when one was chosen and
+        shown, False when the dialog was cancelled (nothing changes)."""
+        kind = kind or self.controls.kind()
         start = self.controls.paths.get(kind) or str(Path.home())
         if kind == "video":
             path, _ = QFileDialog.getOpenFileName(self, "Open a video", start,
@@ -249,9 +279,11 @@ class LiveWorkspace(QWidget):
                 path, _ = QFileDialog.getOpenFileName(self, "Open an image", start,
                                                       "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)")
         else:
-            return
-        if path:
-            self.set_source(kind, path)
+            return False
+        if not path:
+            return False
+        self.set_source(kind, path)
+        return True
 
     def set_source(self, kind: str, path: str = "", camera: int | None = None) -> None:
         """Choose a source programmatically (tests, command line)."""
@@ -262,6 +294,7 @@ class LiveWorkspace(QWidget):
             self.controls.camera_spin.setValue(camera)
             self.controls.camera_spin.blockSignals(False)
         self.controls.set_kind(kind)
+        self._source_kind = self.controls.kind()
         self.source_ok = True
         self._push_config()  # the new source first, then the retry (else the old one is retried once more)
         if self.runner.loop is not None:
@@ -360,12 +393,21 @@ class LiveWorkspace(QWidget):
             if r.label != pane.spec.label:
                 continue  # a frame computed before the user changed this pane's model
             pane.show_result(r, lf.colormap)
-            pane.show_timing(lf.fps, r.ms)
+        self._show_rates(lf)
+
+    def _show_rates(self, lf: LiveFrame) -> None:
+        """The rates under the input and every pane, and the status line. Paused (a held frame, a step) no rate is
+        claimed: the frame's own time only."""
+        self.input.show_rates(lf, self.paused)
+        for pane, r in zip(self.panes, lf.panes):
+            if r.label == pane.spec.label:
+                pane.show_timing(lf.fps, r.ms, self.paused)
         if self.source_ok and self.recording is None and time.monotonic() >= self._status_until:
             if self.paused:  # a step or a changed setting: no frame rate to speak of, this frame's time
                 self._show_status(f"{lf.source} · paused (Space resumes) · this frame {lf.latency_ms:.0f} ms", "info")
             else:
-                self._show_status(f"{lf.source} · {lf.fps:.1f} FPS · latency {lf.latency_ms:.0f} ms", "info")
+                rate = f"{lf.fps:.1f} FPS" if lf.fps > 0 else "-- FPS"  # 0: not measured yet (opened, resumed)
+                self._show_status(f"{lf.source} · {rate} · latency {lf.latency_ms:.0f} ms", "info")
 
     @Slot(object)
     def _on_status(self, st: LiveStatus) -> None:
@@ -390,6 +432,8 @@ class LiveWorkspace(QWidget):
     def toggle_play(self) -> None:
         self.paused = not self.paused
         self.controls.set_paused(self.paused)
+        if self.paused and self._last is not None and self.source_ok:
+            self._show_rates(self._last)  # the last rates would stand under a held picture: say paused at once
         if not self.paused and not self.source_ok:
             self.source_ok = True
             self.runner.retry()
@@ -407,8 +451,8 @@ class LiveWorkspace(QWidget):
         if self._last is None:
             self._show_status("Nothing to save yet: no frame has been shown", "warning")
             return None
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = paths.user_files() / "snapshots" / f"live-{stamp}-{self._last.index}.png"
+        # paused, two snapshots (another colour map, layer...) have the same second and frame index: a new name
+        path = new_file(paths.user_files() / "snapshots", f"live-{_stamp()}-{self._last.index}", ".png")
         try:
             saved = mz.save_png(path, self._last.composite(480))
         except OSError as exc:
@@ -420,8 +464,7 @@ class LiveWorkspace(QWidget):
     @Slot(bool)
     def _on_record(self, on: bool) -> None:
         if on:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            self.recording = paths.user_files() / "recordings" / f"live-{stamp}.avi"
+            self.recording = new_file(paths.user_files() / "recordings", f"live-{_stamp()}", ".avi")
             fps = self._last.fps if self._last is not None and self._last.fps > 1 else 15.0
             self.runner.start_recording(str(self.recording), round(fps, 1))
         else:

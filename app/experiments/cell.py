@@ -104,16 +104,17 @@ def _set_threads(n: int) -> None:
 def run_cell(cell: dict[str, Any], cancel=None, on_progress=None) -> dict[str, Any]:
     """Run one cell (``Cell.to_dict()``); returns its metrics and what it used (plain JSON-able data)."""
     from app.tasks import run_to_end
+    from app.threads import fixed
 
     s = dict(cell["settings"])
-    _set_threads(int(s.get("threads", 1)))
-    t0 = time.perf_counter()
-    if cell["kind"] == "probe":
-        out = _probe(s, cancel, on_progress, run_to_end)
-    elif cell["kind"] == "train":
-        out = _train(s, cancel, on_progress, run_to_end)
-    else:
+    if cell["kind"] not in ("probe", "train"):
         raise CellError(f"unknown cell kind {cell['kind']!r}")
+    threads = int(s.get("threads", 1))
+    _set_threads(threads)
+    t0 = time.perf_counter()
+    with fixed(threads):  # the tuners inside (extraction, heads, training) keep it: no count that follows the load
+        run = _probe if cell["kind"] == "probe" else _train
+        out = run(s, cancel, on_progress, run_to_end)
     out["seconds"] = round(time.perf_counter() - t0, 3)
     out["key"] = cell["key"]
     out["variant"] = cell.get("variant", "")
@@ -205,4 +206,4 @@ def _train(s, cancel, on_progress, run_to_end) -> dict[str, Any]:
     return {"kind": "train", "test_top1": result.test_acc, "val_top1": getattr(result, "val_acc", None) or val,
             "train_acc": result.train_acc, "trainable": result.trainable, "frozen": result.frozen,
             "params_total": counts.total, "epochs": result.epochs_done, "label": spec.label,
-            "weight_state": spec.weight_state, "history": hist}
+            "weight_state": spec.weight_state, "history": hist, "threads": result.threads}

@@ -97,9 +97,9 @@ def markdown(result, svg_name: str | None = None) -> str:
         lines += [f"**Caveat.** {c}.", ""]
     lines += ["## Results (mean ± std over seeds, in %)", ""] + results_table(result, gs)
     if any(g.get("identical") for g in gs):
-        lines += ["", "n (identical): every seed gave the very same figures: the seed does not reach these cells (a "
-                      "frozen bank or trained weights at the tapped layer), so they are one result, not a "
-                      "replication over seeds."]
+        lines += ["", "n (identical): every seed gave the very same figures: the seed does not reach these cells (their "
+                      "features are fixed: a frozen bank, trained weights or wavelets at the tapped layer), so they "
+                      "are one result, not a replication over seeds."]
     shown = cell_settings(list(result.cells))
     failed = [(c, res["error"]) for c in result.cells
               if "error" in (res := result.results.get(c["key"], {"error": "not run"}))]

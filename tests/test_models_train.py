@@ -167,6 +167,15 @@ def test_train_eval_and_list_commands(tmp_path, image_folder, capsys, monkeypatc
                         "widths=8,16", "batchnorm=true", "--freeze", "conv1", "--batch-size", "16", "--out", str(out))
     assert code == 0, se
     assert "final test accuracy:" in so and "epoch 2:" in so and "trainable" in so
+    import re
+
+    from app.data import load
+    from app.metrics import spread_text
+
+    n = len(load(ds, "test"))  # the figure says how many images it is on, and its sampling error
+    shown = re.search(r"final test accuracy: ([0-9.]+)% on (\S+) test images \((.*)\)", so)
+    right = round(float(shown.group(1)) / 100 * n)  # the count of right images behind the percentage
+    assert int(shown.group(2).replace(",", "")) == n and shown.group(3) == spread_text(right / n, n)
     side = json.loads((tmp_path / "ck.json").read_text())
     assert side["architecture"]["options"]["widths"] == [8, 16] and side["architecture"]["freeze"] == ["conv1"]
     code, so, se = _cli(capsys, "eval", "--weights", str(out) + ".safetensors", "--dataset", ds)

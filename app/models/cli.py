@@ -154,7 +154,11 @@ def cmd_train(args) -> int:
     print(f"validation: {result.n_val} images carved from the training split (seed {cfg.seed})"
           + (f", accuracy {result.val_acc:.2%}" if result.val_acc is not None else ""))
     if result.test_acc is not None:
-        print(f"final test accuracy: {result.test_acc:.2%}")
+        from app.metrics import spread_text
+
+        n = result.n_test
+        print(f"final test accuracy: {result.test_acc:.2%}"
+              + (f" on {n:,} test images ({spread_text(result.test_acc, n)})" if n else ""))
     print(f"checkpoint: {result.checkpoint} (+ {Path(result.checkpoint).with_suffix('.json').name})")
     return 0
 

@@ -106,6 +106,7 @@ class TrainResult:
     total_steps: int = 0  # the schedule's length: steps per epoch x epochs
     stopped_early: bool = False  # max_steps stopped the run before its last epoch ended
     notes: tuple[str, ...] = ()  # what the run did that a reader must know (a schedule rebuilt on resume)
+    n_test: int = 0  # test images the figure ``test_acc`` is on (the seeded subset of --test-limit, or all)
 
 
 # --- data -------------------------------------------------------------------------------------------------
@@ -365,7 +366,7 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
     threads = {**tuner.report(), "used": sorted(used), "fixed": fixed}
     return TrainResult(spec, cfg, train_acc, test_acc, epochs_done, tuple(history), time.monotonic() - t0,
                        counts.trainable, counts.frozen, out, val_acc, len(val_ds), ispec, froze, threads,
-                       data_notes(train_ds, test_ds), step, total_steps, stopped, tuple(notes))
+                       data_notes(train_ds, test_ds), step, total_steps, stopped, tuple(notes), len(test_ds))
 
 
 def _threads_record(before: dict, used: set[int], fixed: bool) -> dict[str, Any]:

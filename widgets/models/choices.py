@@ -37,6 +37,15 @@ class LayerChoices:
         else:
             self.init.pop(layer, None)
 
+    def drop_inits(self) -> tuple[tuple[str, str], ...]:
+        """Forget the per-layer initialisation formulas (a Workbench bank stays: it wins over a checkpoint by design
+        and the table shows it); returns the (layer, init) dropped. Loading weights does this: an initialisation
+        chosen before would otherwise replace that layer's trained weights unseen."""
+        gone = self.inits()
+        for layer, _kind in gone:
+            del self.init[layer]
+        return gone
+
     def uses_bank(self, name: str) -> bool:
         return f"bank:{name}" in self.init.values()
 

@@ -24,6 +24,7 @@ from widgets.common.worker import WorkerPool
 from widgets.models.arch_tree import ArchTree
 from widgets.models.builder_form import INITS
 from widgets.models.input_dialog import ask_input, remember, remembered
+from widgets.models.words import gui_advice
 
 FILTER = ("Models (*.pt *.pth *.ts *.th *.onnx *.safetensors *.bin);;TorchScript (*.pt *.pth *.ts);;ONNX (*.onnx);;"
           "State dicts (*.safetensors *.pth *.pt *.bin);;All files (*)")
@@ -200,7 +201,7 @@ class OwnModelPanel(QWidget):
                     f"Building {spec.label} and finding its layers…")
 
     def _fail(self, msg: str) -> None:
-        self.banner.setText(f"Could not open the model: {msg}")
+        self.banner.setText(f"Could not open the model: {gui_advice(msg)}")
         self.banner.show()
         self.status.setText("")
 

@@ -2,8 +2,11 @@
 
 The training itself is ``app.models.train.train`` (a task generator) run by ``widgets.common.worker.Worker``; frozen
 parameters are never given to the optimiser, so they stay bit-identical. The result checkpoint
-(``.safetensors`` + ``.json`` sidecar) goes to ``paths.user_files()/models`` and the trained model joins the session
-as "<name> (trained, MNIST)".
+(``.safetensors`` + ``.json`` sidecar) goes to ``paths.user_files()/models`` under a name no earlier run holds, and
+the trained model joins the session as "<name> (trained, MNIST)".
+
+Start trains the builder's model as it is at that moment (``current``: the workspace's ``train_spec``), not as it was
+when the dialog opened; the workspace also keeps the dialog's "Model" line current while it is open.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import html
 import math
 import re
 import time
+from pathlib import Path
+from typing import Callable
 
 import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
@@ -24,6 +29,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -46,7 +52,60 @@ DATASETS = [("digits", "digits", "scikit-learn's 8x8 digits (1,797 images, offli
             ("cifar10", "CIFAR-10", "CIFAR-10 32x32 colour (50,000 training images; a download; minutes per epoch "
                                     "on a CPU: set a train limit to try it)")]
 DEFAULT_LR = {"sgd": 0.05, "adamw": 0.001}
-STATUS_LINES = 4  # the status line's height, reserved from the start (a run's closing summary with its file takes four)
+STATUS_LINES = 5  # the status line's height, reserved from the start (a run's closing summary with its file, its
+# figures with their image counts, seeds and sampling errors, takes five)
+
+
+def unique_out(folder: Path, stem: str) -> Path:
+    """``folder/stem`` where no file of a checkpoint set (weights, sidecar, training state, manifest:
+    ``app.models.checkpoint``) exists yet, else ``stem-2``, ``stem-3`` ...: two runs started within the same second
+    (the stem's timestamp) wrote the same files, and the first result was overwritten under both session names."""
+    from app.models.checkpoint import manifest_path, state_path
+    from app.models.weights import checkpoint_paths
+
+    def taken(out: Path) -> bool:
+        return any(p.exists() for p in (*checkpoint_paths(out), state_path(out), manifest_path(out)))
+
+    out, n = folder / stem, 1
+    while taken(out):
+        n += 1
+        out = folder / f"{stem}-{n}"
+    return out
+
+
+def train_and_count(spec: ModelSpec, cfg, cancel):
+    """The dialog's task: ``viz.train_task``; returns (result, the number of test images it scored)."""
+    from app.models.viz import train_task
+
+    result = yield from train_task(spec, cfg, cancel)
+    return result, (getattr(result, "n_test", 0) or None)  # the test images app.models.train scored
+
+
+def result_lines(result, n_test: int | None, cfg) -> tuple[str, str]:
+    """(validation text, test text) of a finished run: each figure with the number of images it is on, the seed
+    that drew them and, from ``app.metrics.spread_text``, its sampling error (the Wilson 95% interval where a few
+    images make an s.e. meaningless: 0.00% on 3 images is not "no accuracy")."""
+    from app.metrics import spread_text
+
+    def figure(acc: float, n: int | None) -> str:
+        spread = spread_text(acc, n)
+        return f"{acc:.2%}" + (f" ({spread})" if spread else "")
+
+    val = getattr(result, "val_acc", None)
+    n_val = int(getattr(result, "n_val", 0) or 0)
+    if val is not None and n_val:
+        val_text = f"validation {figure(val, n_val)} on {n_val:,} training images held out (seed {cfg.seed})"
+    else:
+        val_text = "no validation split (too few training images)"
+    if result.test_acc is None:
+        return val_text, "no test accuracy"
+    if not n_test:
+        on = ""
+    elif cfg.test_limit and n_test >= cfg.test_limit:  # a seeded subset: which images depends on the seed
+        on = f" on {n_test:,} test images (seed {cfg.seed})"
+    else:  # the whole test split (a limit of 'all', or above its size): no seed in it
+        on = f" on all {n_test:,} test images"
+    return val_text, f"test accuracy (scored once, at the end): top-1 {figure(result.test_acc, n_test)}{on}"
 
 
 def missing_data(key: str | None) -> str | None:
@@ -64,12 +123,17 @@ class TrainDialog(QDialog):
 
     trained = Signal(str)
 
-    def __init__(self, session: Session, settings: QSettings, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, settings: QSettings, parent: QWidget | None = None,
+                 current: Callable[[], ModelSpec] | None = None) -> None:
+        """``current``: the model to train at Start (the builder's, as it is then; ValueError or another exception
+        with a message: it cannot be trained now). Without it, the spec last given to ``set_spec``."""
         super().__init__(parent)
         self.setWindowTitle("Train model")
         self.session = session
         self.settings = settings
+        self.current = current
         self.spec: ModelSpec | None = None
+        self.n_test: int | None = None  # test images the last run was scored on
         self.worker: Worker | None = None
         self.result = None
         self.last_checkpoint: str | None = None
@@ -113,7 +177,8 @@ class TrainDialog(QDialog):
         self.test_limit.setRange(0, 1_000_000)
         self.test_limit.setSingleStep(1000)
         self.test_limit.setSpecialValueText("all")
-        self.test_limit.setToolTip("Test images used for the accuracy after each epoch (a seeded subset; 'all' = 0)")
+        self.test_limit.setToolTip("Test images for the accuracy scored once, at the end (a seeded subset; 'all' = 0). "
+                                   "The subset, the validation split and the shuffles follow the model's seed")
         self.name = QLineEdit()
         self.name.setToolTip("The name of the trained model in the session")
         form = QFormLayout()
@@ -133,7 +198,7 @@ class TrainDialog(QDialog):
         self.status = QLabel("Ready.")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # room for STATUS_LINES lines from the start: the run's closing summary (four lines) then does not shrink
+        # room for STATUS_LINES lines from the start: the run's closing summary (five lines) then does not shrink
         # the plots, which re-laid and repainted both in one turn as the run ended (issue 14: the training's longest
         # GUI-thread gap) and made them jump
         reserve_lines(self.status, STATUS_LINES)
@@ -167,6 +232,7 @@ class TrainDialog(QDialog):
         self.cancel_btn.setToolTip("Stop training after the current step (Esc); nothing is added to the session")
         self.cancel_btn.setEnabled(False)
         self.close_btn = QPushButton("Close")
+        self.close_btn.setToolTip("Close the window (asks first while a training runs)")
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.start_btn)
@@ -239,14 +305,21 @@ class TrainDialog(QDialog):
         return re.sub(r"\s*\((random|kaiming|gaussian|uniform|signed-constant|orthogonal|default)\)$", "", label)
 
     # --- the model -------------------------------------------------------------------------------------------
-    def set_spec(self, spec: ModelSpec) -> None:
+    def set_spec(self, spec: ModelSpec, keep_name: bool = False) -> None:
+        """Show what Start trains. ``keep_name``: a result name the user typed stays (the builder's model changed
+        while the dialog is open); otherwise the suggestion follows the model (the dialog opened for it)."""
         if self.is_running():
             return
         self.spec = spec
-        frozen = ("frozen: " + ", ".join(spec.freeze)) if spec.freeze else "nothing frozen"
-        self.model_label.setText(f"{spec.label}  ({frozen})")
-        self.name.setModified(False)
+        self.model_label.setText(describe_spec(spec))
+        if not keep_name:
+            self.name.setModified(False)
         self._suggest_name()
+
+    def show_unbuildable(self, label: str, msg: str) -> None:
+        """The builder's model no longer builds: the "Model" line says so (Start refuses it, ``current``)."""
+        if not self.is_running():
+            self.model_label.setText(f"{label}: does not build ({msg}); fix it in the builder to train it")
 
     def is_running(self) -> bool:
         return self.worker is not None and self.worker.is_running()
@@ -254,23 +327,34 @@ class TrainDialog(QDialog):
     # --- running ---------------------------------------------------------------------------------------------
     @Slot()
     def start(self) -> None:
-        if self.spec is None or self.is_running():
+        if self.is_running():
+            return
+        if self.current is not None:  # the builder's model now: changed since the dialog opened, it is what the
+            try:  # user sees on the left, and a model that does not build is refused here, not inside the run
+                self.set_spec(self.current(), keep_name=True)
+            except Exception as exc:  # noqa: BLE001  (a bad field or a build error: its message)
+                self.status.setText(f"<span style='color:#a93226'><b>Not started:</b> {html.escape(str(exc))}"
+                                    "</span>")
+                return
+        if self.spec is None:
             return
         missing = missing_data(self.dataset.currentData())
         if missing:  # said before anything starts (it failed inside the run)
             self.status.setText(f"<span style='color:#a93226'><b>Not started:</b> {html.escape(missing)}</span>")
             return
         from app.models.train import TrainConfig
-        from app.models.viz import train_task
 
         self._save()
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", self.name.text().strip() or self._base_label()).strip("_")
-        out = paths.user_files() / "models" / f"{stem or 'model'}-{time.strftime('%Y%m%d-%H%M%S')}"
-        out.parent.mkdir(parents=True, exist_ok=True)
+        folder = paths.user_files() / "models"
+        folder.mkdir(parents=True, exist_ok=True)
+        out = unique_out(folder, f"{stem or 'model'}-{time.strftime('%Y%m%d-%H%M%S')}")
         cfg = TrainConfig(dataset=self.dataset.currentData(), epochs=self.epochs.value(),
                           optimizer=self.optimizer.currentData(), lr=self.lr.value(), batch_size=self.batch.value(),
                           train_limit=self.limit.value() or None,
                           test_limit=self.test_limit.value() or None, seed=self.spec.seed, out=str(out))
+        # the data seed is the model's seed (one number the user sets): the test subset, the validation split and
+        # the shuffles change with it, and the result line says so
         spec = self.spec
         self._steps, self._loss, self._acc, self._ep_x, self._ep_acc = [], [], [], [], []
         self._x_total = None  # the run's steps: the x axes' fixed range once known (_on_progress)
@@ -280,10 +364,12 @@ class TrainDialog(QDialog):
         self._loss_lo = self._loss_hi = None
         self._redraw()
         self.result = None
+        self.n_test = None
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
-        self.status.setText(f"Starting: {spec.label} on {self._dataset_title()}…")
-        self.worker = Worker(lambda token: train_task(spec, cfg, token), parent=self, name="train")
+        self.status.setText(f"Starting: {describe_spec(spec)} on {self._dataset_title()} (seed "
+                            f"{spec.seed}: the model's and the data's)…")
+        self.worker = Worker(lambda token: train_and_count(spec, cfg, token), parent=self, name="train")
         self.worker.on(progress=self._on_progress, finished=self._on_finished, failed=self._on_failed,
                        cancelled=self._on_cancelled, done=self._on_done)
         self._set_running(True)
@@ -345,9 +431,10 @@ class TrainDialog(QDialog):
         self.test_curve.setData(self._ep_x, self._ep_acc)
 
     @Slot(object)
-    def _on_finished(self, result) -> None:
+    def _on_finished(self, outcome) -> None:
         from app.models.build import spec_from_checkpoint
 
+        result, self.n_test = outcome
         self.result = result
         self._ep_x = [r.step for r in result.history]  # epoch points a coalesced report may have skipped
         self._ep_acc = [_epoch_acc(r) for r in result.history]
@@ -367,12 +454,9 @@ class TrainDialog(QDialog):
         name = Session.unique_name(self.session.models, base)
         spec = spec_from_checkpoint(result.checkpoint, label=name)
         self.session.put_model(name, spec)
-        acc = f"{result.test_acc:.2%}" if result.test_acc is not None else "n/a"
-        val = getattr(result, "val_acc", None)
-        val_text = f"validation {val:.2%}, " if val is not None else ""
+        val_text, test_text = result_lines(result, self.n_test, result.config)
         self.status.setText(
-            f"Done in {result.seconds:.1f} s: {val_text}test accuracy {acc} (scored once, at the end) after "
-            f"{result.epochs_done} epoch(s); "
+            f"Done in {result.seconds:.1f} s after {result.epochs_done} epoch(s): {test_text}; {val_text}. "
             f"{result.trainable:,} trainable / {result.frozen:,} frozen parameters. Saved {result.checkpoint} "
             f"and added “{name}” to the session.")
         self.trained.emit(name)
@@ -393,8 +477,26 @@ class TrainDialog(QDialog):
         self._set_running(False)
 
     # --- lifecycle -------------------------------------------------------------------------------------------
+    def busy_text(self) -> str:
+        """"" when no training runs, else what runs (for a question before something would stop it)."""
+        if not self.is_running() or self.spec is None:
+            return ""
+        return f"training {self.spec.label} on {self._dataset_title()}"
+
+    def confirm_stop(self) -> bool:
+        """True when nothing runs or the user agrees to stop the running training (Close, the window's close box):
+        a run of minutes was cancelled by a click that only meant to put the window away."""
+        if not self.is_running():
+            return True
+        answer = QMessageBox.question(
+            self, "Training is running",
+            f"Training is running: stop it and close?\n({self.busy_text()}; finished epochs stay saved, nothing is "
+            "added to the session)",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     @qt_override
-    def reject(self) -> None:  # Esc: cancel a running training first, close otherwise
+    def reject(self) -> None:  # Esc: cancel a running training first (Cancel's shortcut), close otherwise
         if self.is_running():
             self.cancel()
             return
@@ -403,12 +505,26 @@ class TrainDialog(QDialog):
     @qt_override
     def closeEvent(self, event) -> None:  # noqa: N802
         if self.is_running():
+            if not self.confirm_stop():
+                event.ignore()  # "No": the run goes on, the window stays
+                return
             self.cancel()
+            # "Yes": stop and close. QDialog.closeEvent would call our reject (Esc's), which only cancels while the
+            # run winds down, and the window stayed open
+            super().reject()
+            event.accept()
+            return
         super().closeEvent(event)
 
     def shutdown(self) -> None:
         if self.worker is not None:
             self.worker.stop()
+
+
+def describe_spec(spec: ModelSpec) -> str:
+    """The dialog's "Model" line: the label, what is frozen and the seed (what Start trains)."""
+    frozen = ("frozen: " + ", ".join(spec.freeze)) if spec.freeze else "nothing frozen"
+    return f"{spec.label}  ({frozen}; seed {spec.seed})"
 
 
 def _epoch_acc(rec):

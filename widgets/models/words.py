@@ -23,6 +23,18 @@ def refusal_hint(path: str, backbone: str) -> str:
     return f" — this file is for {other.backbone}" + (f" ({opts})" if opts else "") + "; choose that first."
 
 
+# the command line's advice in app.models.external's "holds only weights" message, and what to do here instead
+CLI_OPEN_ADVICE = "Open it with --backbone NAME --weights FILE or timm:NAME --weights FILE"
+GUI_OPEN_ADVICE = ("Load it here instead: in the Build tab choose its architecture and press Load weights… (Ctrl+O); "
+                   "for a timm model use “timm architecture…” with this file as the weights")
+
+
+def gui_advice(msg: str) -> str:
+    """An error message of a model file with its command-line advice (flags a GUI user cannot type anywhere)
+    replaced by the buttons that do the same here."""
+    return msg.replace(CLI_OPEN_ADVICE, GUI_OPEN_ADVICE)
+
+
 def arms_text(view: viz.ModelView, other: viz.ModelView | None, learn_spatial: bool) -> str:
     """Both arms' parameter counts, this model's first ('learned 3x3' when ``learn_spatial``)."""
     def arm(v: viz.ModelView | None) -> str:
@@ -47,12 +59,15 @@ def auto_name(backbone: str, options: dict, init: str, weights, banks, layer_ini
     bits = [f"{k}={viz.format_option(viz.OptionField(k, 'str', None), v).replace(', ', '/')}"
             for k, v in options.items()]
     name = backbone + (f" [{', '.join(bits)}]" if bits else "")
+    # a per-layer initialisation is named beside the weights or banks too: those layers are not the checkpoint's
+    # (or the model's) any more, and the name dropped them
+    own = "; " + ", ".join(f"{lay}: {kind}" for lay, kind in layer_inits) if layer_inits else ""
     if weights:
-        return f"{name} ({Path(weights).stem})"
+        return f"{name} ({Path(weights).stem}{own})"
     if banks:
-        return f"{name} (hand-designed)"
+        return f"{name} (hand-designed{own})"
     if layer_inits:
-        return f"{name} ({init}; " + ", ".join(f"{lay}: {kind}" for lay, kind in layer_inits) + ")"
+        return f"{name} ({init}{own})"
     return f"{name} ({init})" if init != "default" else f"{name} ({unweighted(backbone)})"
 
 

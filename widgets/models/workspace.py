@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFileDialog, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from app.models import describe, names, viz
 from app.models.build import checkpoint_extras
@@ -108,7 +108,7 @@ class ModelsWorkspace(QWidget):
                               ("Ctrl+Enter", self.add_to_session, "Add to session"),
                               ("Ctrl+Shift+O", self.open_model, "Open model"),
                               ("Ctrl+T", self.open_train, "Train"), ("Ctrl+B", self.backbone.setFocus, "Backbone"),
-                              ("Ctrl+R", self.rebuild, "Rebuild")):
+                              ("Ctrl+R", self.retry, "Rebuild")):
             install_shortcut(self, seq, fn, text)
         yield
         self._restore()
@@ -126,15 +126,17 @@ class ModelsWorkspace(QWidget):
         return self.form.option_widget(name)
 
     # ============================================================================================== spec
-    def current_spec(self, weights: str | None | bool = False) -> ModelSpec:
-        """The builder's spec (ValueError with a readable message when a field is wrong)."""
+    def current_spec(self, weights: str | None | bool = False, layer_inits: tuple | None = None) -> ModelSpec:
+        """The builder's spec (ValueError with a readable message when a field is wrong). ``layer_inits``: the
+        per-layer initialisations its name mentions (default: the layer table's)."""
         backbone = self.backbone.currentData()
         options = self.form.option_values()
         w = self._weights if weights is False else weights
         banks = self.choices.banks(self.session.banks)
         init = "checkpoint" if w else self.init.currentData()
         state = "trained" if w else ("hand-designed" if banks else "random")
-        label = self.name_edit.text().strip() or auto_name(backbone, options, init, w, banks, self.choices.inits())
+        inits = self.choices.inits() if layer_inits is None else layer_inits
+        label = self.name_edit.text().strip() or auto_name(backbone, options, init, w, banks, inits)
         ck_banks, ck_input = checkpoint_extras(w, backbone) if w else ((), None)
         mine = {layer for layer, _ in banks}  # a bank chosen here for a layer wins over the checkpoint's
         banks = list(banks) + [(layer, b) for layer, b in ck_banks if layer not in mine]
@@ -152,6 +154,23 @@ class ModelsWorkspace(QWidget):
         if view is not None:
             return view.spec
         return viz.resolve_layer_inits(spec, inits, toggles)[0]
+
+    def build_error(self) -> str | None:
+        """Why the builder's model, as the form and table say now, does not build (its build failed; or a field is
+        wrong), else None (built, or still building)."""
+        try:
+            spec = self.current_spec()
+        except ValueError as exc:
+            return str(exc)
+        return self.cache.errors.get(view_key(spec, self.choices.inits()))
+
+    def train_spec(self) -> ModelSpec:
+        """What Train… trains: the builder's model as it is now (the dialog asks at Start). ValueError: why it
+        cannot be trained (it does not build)."""
+        error = self.build_error()
+        if error:
+            raise ValueError(f"the builder's model does not build: {error}")
+        return self.final_spec()
 
     # ============================================================================================ builds
     @Slot()
@@ -180,6 +199,18 @@ class ModelsWorkspace(QWidget):
     @Slot()
     def reset_options(self) -> None:
         self.form.fill_options(self.backbone.currentData(), {})
+        self.rebuild()
+
+    @Slot()
+    def retry(self) -> None:
+        """Ctrl+R: build again now, a failed build too (a failure is remembered per spec, so that Add to session and
+        the kernel panels can refuse it; the user asking again is the moment to try it again)."""
+        try:
+            spec = self.current_spec()
+        except ValueError:
+            spec = None
+        if spec is not None:
+            self.cache.errors.pop(view_key(spec, self.choices.inits()), None)
         self.rebuild()
 
     @Slot()
@@ -214,26 +245,34 @@ class ModelsWorkspace(QWidget):
             return
         key = view_key(spec, self._builder_inits)
         if key in self.cache.errors:
-            msg = self.cache.errors.pop(key)  # a retry after the user fixes something builds again
+            # the error stays in the cache (Add to session, Train… and a kernel panel showing this spec refuse it;
+            # it was popped here, so they found nothing and a panel waited on "Building …" forever); a change gives
+            # a new key, Ctrl+R (retry) tries the same spec again
+            msg = self.cache.errors[key]
             if self._pending_weights and spec.weights == self._pending_weights:
+                self.cache.errors.pop(key)  # a refused file: loading it again (fixed) tries again
                 self._weights_refused(msg)
             else:
                 self._show_error(f"Could not build {spec.backbone}: {msg}")
+                if self.train_dialog is not None and self.train_dialog.isVisible():
+                    self.train_dialog.show_unbuildable(spec.label, msg)
             return
         view = self._views.get(key)
         if view is None:
             return
+        note = ""
         if self._pending_weights and spec.weights == self._pending_weights:
             self._weights = self._pending_weights
             self._pending_weights = None
             self.weights_label.setText(Path(self._weights).name)
             self.weights_label.setToolTip(self._weights)
+            note = self._forget_layer_inits()
             self._save()
         self._builder_view = view
         self._builder_view_key = key
         self.banner.hide()
         self.status.setText(f"{spec.label}: {len(view.rows)} layers with parameters"
-                            + "".join(f"\n{n}" for n in view.notes))
+                            + "".join(f"\n{n}" for n in view.notes) + note)
         self.layers.fill(view, self.session.banks, self.choices.init)
         self.layers.table_title.setText(f"<b>Layers of {spec.label}</b>")
         self.totals.setText(view.totals_text())
@@ -248,6 +287,29 @@ class ModelsWorkspace(QWidget):
         if self.panel_b.source_id() == BUILDER:
             self.panel_b.set_view(view)
         self.kernels.update_compare()
+        self._sync_train_dialog()
+
+    def _sync_train_dialog(self) -> None:
+        """An open Train dialog's "Model" line follows the builder (it showed the model of the moment it opened,
+        and Start trained that stale spec under the builder's name); Start reads the builder again anyway."""
+        dlg = self.train_dialog
+        if dlg is None or not dlg.isVisible() or dlg.is_running():
+            return
+        try:
+            dlg.set_spec(self.final_spec(), keep_name=True)
+        except Exception:  # noqa: BLE001  (Start says why it cannot train it)
+            pass
+
+    def _forget_layer_inits(self) -> str:
+        """After weights loaded: the per-layer initialisations are forgotten (the trial build left them out), so
+        that no trained layer is replaced unseen under a "trained" label; returns the status line that says so
+        ("" when there were none). A bank stays: it wins over the checkpoint by design and the table shows it."""
+        gone = self.choices.drop_inits()
+        if not gone:
+            return ""
+        what = ", ".join(f"{layer} ({kind})" for layer, kind in gone)
+        return (f"\nLoaded weights: the per-layer initialisation of {what} was cleared, so those layers keep the "
+                "checkpoint's trained weights (choose one again in the layer table to replace them).")
 
     def _show_arms(self, spec: ModelSpec, view: viz.ModelView) -> None:
         """For a model with a ``learn_spatial`` option (LC blocks): the parameter counts of both arms."""
@@ -276,16 +338,18 @@ class ModelsWorkspace(QWidget):
             self.load_weights(path)
 
     def load_weights(self, path: str) -> None:
-        """Try the checkpoint on the current architecture off the GUI thread; keep it only if it fits."""
+        """Try the checkpoint on the current architecture off the GUI thread; keep it only if it fits. The trial
+        leaves the per-layer initialisations out: once the checkpoint is kept they are forgotten (they would
+        replace its trained layers unseen); a refused file leaves them as they were."""
         self._pending_weights = str(path)
         try:
-            spec = self.current_spec(weights=str(path))
+            spec = self.current_spec(weights=str(path), layer_inits=())
         except ValueError as exc:
             self._pending_weights = None
             self._show_error(str(exc))
             return
         self._builder_spec = spec
-        self._builder_inits = self.choices.inits()
+        self._builder_inits = ()
         self.status.setText(f"Loading {Path(path).name}…")
         self.cache.request(spec, spec.label, self._builder_inits, self.choices.toggles())
         self._deliver_builder()
@@ -295,10 +359,11 @@ class ModelsWorkspace(QWidget):
         self._pending_weights = None
         hint = refusal_hint(path, self.backbone.currentData())
         self._show_error(f"Could not load {Path(path).name}: {msg}{hint}")
-        try:  # back to the model as it was
+        try:  # back to the model as it was (its per-layer initialisations included)
             self._builder_spec = self.current_spec()
         except ValueError:
             return
+        self._builder_inits = self.choices.inits()
         text, visible = self.banner.text(), self.banner.isVisibleTo(self)
         self.cache.request(self._builder_spec, self._builder_spec.label, self._builder_inits,
                            self.choices.toggles())
@@ -353,9 +418,9 @@ class ModelsWorkspace(QWidget):
         except Exception as exc:  # a bad field (ValueError, its own message) or a per-layer init that cannot be made
             self._show_error(str(exc) if isinstance(exc, ValueError) else f"Not added: {exc}")
             return None
-        key = view_key(self.current_spec(), self.choices.inits())
-        if key in self.cache.errors:
-            self._show_error(f"Not added: {self.cache.errors[key]}")
+        error = self.build_error()  # a model that does not build is not offered to Live and Probe
+        if error:
+            self._show_error(f"Not added: the model does not build: {error}")
             return None
         name = Session.unique_name(self.session.models, spec.label)
         if name != spec.label:
@@ -385,12 +450,12 @@ class ModelsWorkspace(QWidget):
         from widgets.models.train_dialog import TrainDialog
 
         try:
-            spec = self.final_spec()
-        except Exception as exc:
-            self._show_error(str(exc))
+            spec = self.train_spec()
+        except Exception as exc:  # noqa: BLE001  (a bad field, a build error: its message)
+            self._show_error(f"Cannot train: {exc}")
             return
         if self.train_dialog is None:
-            self.train_dialog = TrainDialog(self.session, self.settings, self)
+            self.train_dialog = TrainDialog(self.session, self.settings, self, current=self.train_spec)
             self.train_dialog.trained.connect(self._on_trained)
         self.train_dialog.set_spec(spec)
         self.train_dialog.show()
@@ -426,6 +491,20 @@ class ModelsWorkspace(QWidget):
 
     def busy(self) -> bool:
         return self.cache.busy() or self._rebuild_timer.isActive() or self.own.busy()
+
+    def busy_text(self) -> str:
+        """"" when nothing would be lost by closing, else what runs ("training X on digits"): for the main window
+        to ask before a close stops it (builds are not counted: they are quick and cached)."""
+        return self.train_dialog.busy_text() if self.train_dialog is not None else ""
+
+    def maybe_keep_changes(self) -> bool:
+        """The main window's close: a training run would be stopped; ask first (False keeps the window and the run)."""
+        what = self.busy_text()
+        if not what:
+            return True
+        answer = QMessageBox.question(self, "Close Filter Explorer", f"{what[:1].upper()}{what[1:]} is running: "
+                                      f"closing stops it (its last finished epoch is kept). Close anyway?")
+        return answer == QMessageBox.StandardButton.Yes
 
     def builder_ready(self) -> bool:
         """True when the table and panel show the builder's current spec (nothing pending)."""

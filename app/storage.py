@@ -8,6 +8,7 @@
   Through a symbolic link the link's target is replaced (the link stays); an existing file keeps its permissions.
 - ``file_digest(path, algo)``: a streamed digest (cancel between blocks); ``content_id(path)``: a file's SHA-256
   prefix, read once per (path, size, mtime, inode) in a process (cache keys that must change with a file).
+- ``free_stem(folder, stem, files)``: a name no file and no earlier call of this process has (``-2``, ``-3`` ...).
 - ``human_size(n)``: "1.5 MB".
 - ``TMP_MARK``: every temporary file is named ``.<name>.<pid>.<random>.tmp`` so that ``stale_temporaries`` can find
   the ones whose process no longer runs (killed mid-write) and remove them; the next atomic write of the same file
@@ -21,10 +22,11 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 TMP_MARK = ".tmp"
 FILE_MODE = 0o644
@@ -153,6 +155,25 @@ def file_digest(path: str | os.PathLike, algo: str = "sha256", cancel=None, bloc
                 break
             h.update(chunk)
     return h.hexdigest()
+
+
+_HANDED_OUT: set[str] = set()  # names ``free_stem`` gave in this process (a file that appears later: a recording)
+_HANDED_LOCK = threading.Lock()
+
+
+def free_stem(folder: str | os.PathLike, stem: str, files: Callable[[Path], Iterable[Path]]) -> Path:
+    """``folder/stem``, else ``stem-2``, ``stem-3`` ...: the first whose ``files`` (the paths a writer would create
+    for that stem) are all absent and that was not handed out before in this process. A new snapshot, recording or
+    training run never replaces another, or a user's file, when two start within the same second."""
+    folder = Path(folder)
+    n = 1
+    with _HANDED_LOCK:
+        while True:
+            cand = folder / (stem if n == 1 else f"{stem}-{n}")
+            if str(cand) not in _HANDED_OUT and not any(Path(p).exists() for p in files(cand)):
+                _HANDED_OUT.add(str(cand))
+                return cand
+            n += 1
 
 
 def content_id(path: str | os.PathLike) -> str | None:

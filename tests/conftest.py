@@ -59,6 +59,20 @@ def _collect_garbage_on_the_main_thread():
 
 
 @pytest.fixture(autouse=True)
+def _no_question_box_waits_for_an_answer(request, monkeypatch):
+    """A question box no test answered would wait for a click that never comes (a test ending with a training
+    dialog still running: its close asks "stop it and close?"), and the suite would hang until its timeout: an
+    unanswered question takes its default action (Yes: close, stop) at once. Tests that ask patch it themselves."""
+    if "PySide6.QtWidgets" not in sys.modules and not request.node.get_closest_marker("gui"):
+        yield
+        return
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _no_exception_in_a_qt_override(request):
     """A test after which an override of a Qt virtual raised (caught by ``widgets.common.qt_override``, which keeps
     the app alive) fails: each is a bug a user would meet. Tests that plant one say so (``allow_caught``)."""

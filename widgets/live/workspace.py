@@ -34,9 +34,6 @@ from widgets.live.saved_panes import SavedPane, panes_json, read_panes
 
 MAX_PANES = 4
 
-# files handed out in this process: a recording's file only appears on disk with its first frame, so the disk alone
-# cannot tell that a name is taken
-_CLAIMED: set[Path] = set()
 
 
 def _stamp() -> str:
@@ -45,16 +42,13 @@ def _stamp() -> str:
 
 
 def new_file(folder: Path, stem: str, suffix: str) -> Path:
-    """``folder/<stem><suffix>``, else ``<stem>-2<suffix>``, ``-3``, ... : the first name neither on disk nor handed
-    out before in this process. A snapshot or a recording is always a new file: two in the same second (paused,
-    the same frame index in the name) never replace one another or a user's file."""
-    n = 1
-    while True:
-        path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
-        if path not in _CLAIMED and not path.exists():
-            _CLAIMED.add(path)
-            return path
-        n += 1
+    """``folder/<stem><suffix>``, else ``<stem>-2<suffix>``, ``-3``, ... (``app.storage.free_stem``): a snapshot or
+    a recording is always a new file: two in the same second (paused, the same frame index in the name) never replace
+    one another or a user's file."""
+    from app.storage import free_stem
+
+    base = free_stem(folder, stem, lambda p: [p.with_name(p.name + suffix)])
+    return base.with_name(base.name + suffix)
 
 
 class LiveWorkspace(QWidget):

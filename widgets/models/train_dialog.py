@@ -62,15 +62,9 @@ def unique_out(folder: Path, stem: str) -> Path:
     (the stem's timestamp) wrote the same files, and the first result was overwritten under both session names."""
     from app.models.checkpoint import manifest_path, state_path
     from app.models.weights import checkpoint_paths
+    from app.storage import free_stem
 
-    def taken(out: Path) -> bool:
-        return any(p.exists() for p in (*checkpoint_paths(out), state_path(out), manifest_path(out)))
-
-    out, n = folder / stem, 1
-    while taken(out):
-        n += 1
-        out = folder / f"{stem}-{n}"
-    return out
+    return free_stem(folder, stem, lambda out: (*checkpoint_paths(out), state_path(out), manifest_path(out)))
 
 
 def train_and_count(spec: ModelSpec, cfg, cancel):

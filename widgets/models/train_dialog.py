@@ -15,7 +15,6 @@ import html
 import math
 import re
 import time
-from pathlib import Path
 from typing import Callable
 
 import pyqtgraph as pg
@@ -45,6 +44,8 @@ from widgets.common.live_plot import SteppedRange, cache_axes
 from widgets.common.qt_override import qt_override
 from widgets.common.steady import reserve_lines
 from widgets.common.worker import Worker
+from widgets.models.train_words import (_epoch_acc, describe_spec, missing_data, result_lines,  # noqa: F401
+                                        train_and_count, unique_out)  # (unique_out: tests use it from here too)
 
 DATASETS = [("digits", "digits", "scikit-learn's 8x8 digits (1,797 images, offline, seconds)"),
             ("mnist", "MNIST", "MNIST 28x28 (60,000 training images; the shared copy or a download)"),
@@ -54,62 +55,6 @@ DATASETS = [("digits", "digits", "scikit-learn's 8x8 digits (1,797 images, offli
 DEFAULT_LR = {"sgd": 0.05, "adamw": 0.001}
 STATUS_LINES = 5  # the status line's height, reserved from the start (a run's closing summary with its file, its
 # figures with their image counts, seeds and sampling errors, takes five)
-
-
-def unique_out(folder: Path, stem: str) -> Path:
-    """``folder/stem`` where no file of a checkpoint set (weights, sidecar, training state, manifest:
-    ``app.models.checkpoint``) exists yet, else ``stem-2``, ``stem-3`` ...: two runs started within the same second
-    (the stem's timestamp) wrote the same files, and the first result was overwritten under both session names."""
-    from app.models.checkpoint import manifest_path, state_path
-    from app.models.weights import checkpoint_paths
-    from app.storage import free_stem
-
-    return free_stem(folder, stem, lambda out: (*checkpoint_paths(out), state_path(out), manifest_path(out)))
-
-
-def train_and_count(spec: ModelSpec, cfg, cancel):
-    """The dialog's task: ``viz.train_task``; returns (result, the number of test images it scored)."""
-    from app.models.viz import train_task
-
-    result = yield from train_task(spec, cfg, cancel)
-    return result, (getattr(result, "n_test", 0) or None)  # the test images app.models.train scored
-
-
-def result_lines(result, n_test: int | None, cfg) -> tuple[str, str]:
-    """(validation text, test text) of a finished run: each figure with the number of images it is on, the seed
-    that drew them and, from ``app.metrics.spread_text``, its sampling error (the Wilson 95% interval where a few
-    images make an s.e. meaningless: 0.00% on 3 images is not "no accuracy")."""
-    from app.metrics import spread_text
-
-    def figure(acc: float, n: int | None) -> str:
-        spread = spread_text(acc, n)
-        return f"{acc:.2%}" + (f" ({spread})" if spread else "")
-
-    val = getattr(result, "val_acc", None)
-    n_val = int(getattr(result, "n_val", 0) or 0)
-    if val is not None and n_val:
-        val_text = f"validation {figure(val, n_val)} on {n_val:,} training images held out (seed {cfg.seed})"
-    else:
-        val_text = "no validation split (too few training images)"
-    if result.test_acc is None:
-        return val_text, "no test accuracy"
-    if not n_test:
-        on = ""
-    elif cfg.test_limit and n_test >= cfg.test_limit:  # a seeded subset: which images depends on the seed
-        on = f" on {n_test:,} test images (seed {cfg.seed})"
-    else:  # the whole test split (a limit of 'all', or above its size): no seed in it
-        on = f" on all {n_test:,} test images"
-    return val_text, f"test accuracy (scored once, at the end): top-1 {figure(result.test_acc, n_test)}{on}"
-
-
-def missing_data(key: str | None) -> str | None:
-    """Why ``key`` cannot be trained on here (a built-in dataset with no local copy under the data root); None: fine
-    (digits ships with the application)."""
-    from app.data.formats import missing
-
-    why = missing(key) if key else None
-    return f"{why} (the Probe workspace's dataset panel); or choose digits, which ships with the application" \
-        if why else None
 
 
 class TrainDialog(QDialog):
@@ -513,16 +458,3 @@ class TrainDialog(QDialog):
     def shutdown(self) -> None:
         if self.worker is not None:
             self.worker.stop()
-
-
-def describe_spec(spec: ModelSpec) -> str:
-    """The dialog's "Model" line: the label, what is frozen and the seed (what Start trains)."""
-    frozen = ("frozen: " + ", ".join(spec.freeze)) if spec.freeze else "nothing frozen"
-    return f"{spec.label}  ({frozen}; seed {spec.seed})"
-
-
-def _epoch_acc(rec):
-    """The per-epoch accuracy the curve shows: validation (the test set is scored once, at the end); runs
-    trained with --val 0 show the test accuracy of their last epoch."""
-    v = getattr(rec, "val_acc", None)
-    return v if v is not None else rec.test_acc

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from app.models import describe, names, viz
 from app.models.build import checkpoint_extras
@@ -27,10 +27,11 @@ from widgets.models.kernel_compare import BUILDER, KernelCompare
 from widgets.models.open_model import OwnModelPanel, splitter, widen_for_tree
 from widgets.models.layer_table import COL_BANK, COL_FROZEN, LayerTable  # noqa: F401  (tests read the columns)
 from widgets.models.view_cache import ViewCache, view_key
-from widgets.models.words import arms_text, auto_name, refusal_hint, stages_html, unweighted
+from widgets.models.weights_loading import WeightsLoading
+from widgets.models.words import arms_text, auto_name, stages_html, unweighted
 
 
-class ModelsWorkspace(QWidget):
+class ModelsWorkspace(WeightsLoading, QWidget):
     _session_event = Signal(str, str)  # (kind, name), queued to the GUI thread from any thread
     STEPWISE = True  # built in four steps (widgets.common.workspace): the start-up never blocks for all of it
 
@@ -300,17 +301,6 @@ class ModelsWorkspace(QWidget):
         except Exception:  # noqa: BLE001  (Start says why it cannot train it)
             pass
 
-    def _forget_layer_inits(self) -> str:
-        """After weights loaded: the per-layer initialisations are forgotten (the trial build left them out), so
-        that no trained layer is replaced unseen under a "trained" label; returns the status line that says so
-        ("" when there were none). A bank stays: it wins over the checkpoint by design and the table shows it."""
-        gone = self.choices.drop_inits()
-        if not gone:
-            return ""
-        what = ", ".join(f"{layer} ({kind})" for layer, kind in gone)
-        return (f"\nLoaded weights: the per-layer initialisation of {what} was cleared, so those layers keep the "
-                "checkpoint's trained weights (choose one again in the layer table to replace them).")
-
     def _show_arms(self, spec: ModelSpec, view: viz.ModelView) -> None:
         """For a model with a ``learn_spatial`` option (LC blocks): the parameter counts of both arms."""
         if "learn_spatial" not in self.form.field_names():
@@ -325,59 +315,6 @@ class ModelsWorkspace(QWidget):
 
     def _show_error(self, text: str) -> None:
         self.form.show_error(text)
-
-    # ============================================================================================ weights
-    @Slot()
-    def choose_weights(self) -> None:
-        start = self.settings.value("models/weights_dir", str(Path.home()))
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Load weights", start,
-            "Checkpoints (*.safetensors *.pt *.pth *.th *.bin *.ckpt);;All files (*)")
-        if path:
-            self.settings.setValue("models/weights_dir", str(Path(path).parent))
-            self.load_weights(path)
-
-    def load_weights(self, path: str) -> None:
-        """Try the checkpoint on the current architecture off the GUI thread; keep it only if it fits. The trial
-        leaves the per-layer initialisations out: once the checkpoint is kept they are forgotten (they would
-        replace its trained layers unseen); a refused file leaves them as they were."""
-        self._pending_weights = str(path)
-        try:
-            spec = self.current_spec(weights=str(path), layer_inits=())
-        except ValueError as exc:
-            self._pending_weights = None
-            self._show_error(str(exc))
-            return
-        self._builder_spec = spec
-        self._builder_inits = ()
-        self.status.setText(f"Loading {Path(path).name}…")
-        self.cache.request(spec, spec.label, self._builder_inits, self.choices.toggles())
-        self._deliver_builder()
-
-    def _weights_refused(self, msg: str) -> None:
-        path = self._pending_weights or ""
-        self._pending_weights = None
-        hint = refusal_hint(path, self.backbone.currentData())
-        self._show_error(f"Could not load {Path(path).name}: {msg}{hint}")
-        try:  # back to the model as it was (its per-layer initialisations included)
-            self._builder_spec = self.current_spec()
-        except ValueError:
-            return
-        self._builder_inits = self.choices.inits()
-        text, visible = self.banner.text(), self.banner.isVisibleTo(self)
-        self.cache.request(self._builder_spec, self._builder_spec.label, self._builder_inits,
-                           self.choices.toggles())
-        self._deliver_builder()
-        if visible:
-            self.banner.setText(text)
-            self.banner.show()
-
-    @Slot()
-    def clear_weights(self) -> None:
-        self._weights = None
-        self._pending_weights = None
-        self.weights_label.setText(f"none ({unweighted(self.backbone.currentData())})")
-        self.rebuild()
 
     # ============================================================================================ table
     @Slot(str, bool)

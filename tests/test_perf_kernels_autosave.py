@@ -34,9 +34,9 @@ def test_autosave_runs_in_a_worker_and_the_newest_bank_wins(ws, qtbot, monkeypat
     threads: list[int] = []
     save = files.io.save
 
-    def spy(bank, path):
+    def spy(bank, path, **kw):
         threads.append(threading.get_ident())
-        return save(bank, path)
+        return save(bank, path, **kw)
 
     monkeypatch.setattr(files.io, "save", spy)
     first, second = generate("dct", 4, 3, 1, name="first"), generate("haar", 4, 3, 1, name="second")

@@ -74,37 +74,41 @@ def _npy_bytes(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def to_npz_bytes(bank: KernelBank) -> bytes:
+def to_npz_bytes(bank: KernelBank, compress: bool = True) -> bytes:
+    """The .npz archive; ``compress=False`` stores the arrays as they are (the autosave: deflating a large bank of
+    random values took 22 s of a loaded 2-core CPU for 7% less)."""
     meta = json.dumps({"format": FORMAT, "version": VERSION, "name": bank.name, "meta": bank.meta},
                       sort_keys=True).encode("utf-8")
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buf, "w", compression=method) as zf:
         for key, arr in (("weights", bank.weights), ("frozen", bank.frozen),
                          ("meta", np.frombuffer(meta, dtype=np.uint8))):
             info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = method
             info.external_attr = 0o644 << 16
             zf.writestr(info, _npy_bytes(arr))
     return buf.getvalue()
 
 
-def to_bytes(bank: KernelBank, ext: str) -> bytes:
+def to_bytes(bank: KernelBank, ext: str, compress: bool = True) -> bytes:
     if ext == ".json":
         return to_json_bytes(bank)
     if ext == ".npz":
-        return to_npz_bytes(bank)
+        return to_npz_bytes(bank, compress)
     return _npy_bytes(bank.weights)
 
 
-def save(bank: KernelBank, path: str | os.PathLike) -> Path:
-    """Write ``bank`` to ``path`` (format by extension), atomically. Returns the path."""
+def save(bank: KernelBank, path: str | os.PathLike, compress: bool = True) -> Path:
+    """Write ``bank`` to ``path`` (format by extension), atomically. Returns the path. ``compress=False``: a .npz
+    stored uncompressed (fast: the autosave)."""
     path = Path(path)
     ext = _ext(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise KernelFileError(f"{path}: the folder {folder} does not exist")
     try:
-        data = to_bytes(bank, ext)
+        data = to_bytes(bank, ext, compress)
     except ValueError as exc:  # a NaN in the bank's metadata: JSON has no NaN
         raise KernelFileError(f"{path.name}: the bank's metadata cannot be written as JSON ({exc})") from None
     if len(data) > MAX_FILE_BYTES:  # never write what load() refuses to read back
@@ -131,11 +135,13 @@ def _bank(path: Path, weights: Any, frozen: Any, name: str, meta: dict) -> Kerne
         w = w[:, None]
     if w.ndim != 4:
         raise KernelFileError(f"{path.name}: expected a 4-D array (out, in, k, k), got {w.ndim}-D {tuple(w.shape)}")
-    if not np.all(np.isfinite(w.astype(np.float64))):
-        bad = int(w.size - np.count_nonzero(np.isfinite(w.astype(np.float64))))
-        raise KernelFileError(f"{path.name}: the kernels hold {bad} NaN/Inf value(s)")
-    if w.dtype.kind == "f" and np.any(np.abs(w.astype(np.float64)) > np.finfo(np.float32).max):
-        raise KernelFileError(f"{path.name}: values too large for float32")
+    if w.dtype.kind == "f":  # integers are finite; a float is checked in its own precision (no float64 copies:
+        finite = np.isfinite(w)  # they took 4 of the 5 s that loading a 118 MB bank did)
+        if not finite.all():
+            raise KernelFileError(f"{path.name}: the kernels hold {int(w.size - np.count_nonzero(finite))} NaN/Inf "
+                                  f"value(s)")
+        if w.dtype.itemsize > 4 and np.abs(w).max(initial=0) > np.finfo(np.float32).max:
+            raise KernelFileError(f"{path.name}: values too large for float32")
     try:
         return KernelBank(w.astype(np.float32), frozen, name, meta)
     except KernelBankError as exc:

@@ -174,7 +174,7 @@ class BankFiles:
             for bank in banks:
                 file = autosave_file(bank.name)
                 if self._written.get(bank.name) is not bank or not file.exists():
-                    io.save(bank, file)
+                    io.save(bank, file, compress=False)  # stored: a large bank's deflate took seconds
                     self._written[bank.name] = bank
                 entries.append({"name": bank.name, "file": file.name, "path": (where or {}).get(bank.name)})
             atomic_write(folder / INDEX, json.dumps({"version": 1, "current": current, "banks": entries}, indent=1))

@@ -209,3 +209,30 @@ def test_a_models_layer_keeps_an_autosaved_bank_when_the_window_opens_on_models(
     qtbot.waitUntil(lambda: [n for n, _ in models.current_spec().banks] == ["conv1"], timeout=10000)
     assert np.array_equal(dict(models.current_spec().banks)["conv1"].weights, w)
     win.close()
+
+
+def test_a_new_bank_never_takes_the_name_of_one_being_painted(make_ws):
+    """Ctrl+N picked "new bank" before the painted bank's debounced commit had put it in the session: the second new
+    bank took its name and replaced it."""
+    ws = make_ws()
+    ws.new_bank()
+    ws.set_bank(ws.bank.with_kernel(0, np.ones(ws.bank.shape[1:], np.float32)), "paint")  # commit still pending
+    painted = ws.bank
+    ws.new_bank()
+    assert ws.bank.name == "new bank (2)" and ws.session.banks["new bank"] is painted
+
+
+def test_an_index_that_names_no_bank_restores_the_files_found_and_deletes_none(make_ws):
+    """An index of another shape (it parses, it names no bank) restored nothing, said nothing, and the next autosave
+    deleted every bank file."""
+    import json as _json
+
+    from widgets.kernels import files
+
+    banks = [generate("dct", 4, 3, 1, name=f"b{i}") for i in range(3)]
+    files.BankFiles(None, None).autosave(banks, "b0")
+    (files.autosave_dir() / files.INDEX).write_text(_json.dumps({"banks": {"a": 1}}), encoding="utf-8")
+    ws = make_ws()
+    assert {"b0", "b1", "b2"} <= set(ws.session.banks) and "index could not be read" in ws.last_status
+    ws.shutdown()
+    assert all(files.autosaved(b.name).equals(b) for b in banks)

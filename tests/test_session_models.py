@@ -26,9 +26,14 @@ def test_models_come_back_by_name_and_a_gone_checkpoint_is_said(tmp_path, fe_hom
     assert list(back) == ["a net", "trained"] and notes == []
     assert back["a net"].key() == models["a net"].key()  # the very same spec, the bank's values included
     assert back["a net"].banks[0][1].equals(bank)
-    ck.unlink()  # deleted by hand
+    ck.rename(tmp_path / "away.safetensors")  # on a drive not mounted today
+    kept: list = []
+    back, notes = session_models.load(kept=kept)
+    assert list(back) == ["a net"] and notes[0].startswith(f"'trained': its weights file {ck} is not there")
+    session_models.save({**back, "other": models["a net"]}, kept=kept)  # the session changes meanwhile
+    (tmp_path / "away.safetensors").rename(ck)
     back, notes = session_models.load()
-    assert list(back) == ["a net"] and notes == [f"'trained': its weights file {ck} is gone; not restored"]
+    assert list(back) == ["a net", "other", "trained"] and notes == []  # back with its file, not dropped for good
 
 
 def test_an_unreadable_store_is_kept_aside_with_a_note(fe_home):

@@ -77,10 +77,11 @@ class MainWindow(QMainWindow):
         self.settings = settings()
         # the models of the last session (added, trained, opened) come back; kept at every change from now on
         self.session_notes: list[str] = []
+        self._unrestored: list[dict] = []  # entries whose checkpoint is not there today: kept in the file
         if session is None and persist:
             from app.models import session_models
 
-            restored, self.session_notes = session_models.load()
+            restored, self.session_notes = session_models.load(kept=self._unrestored)
             for name, spec in restored.items():
                 self.session.models[name] = spec
 
@@ -159,7 +160,7 @@ class MainWindow(QMainWindow):
             from app.models import session_models
 
             try:
-                session_models.save(self.session.models)
+                session_models.save(self.session.models, kept=self._unrestored)
             except OSError as exc:
                 self.statusBar().showMessage(f"Could not keep the session's models: {exc}", 10000)
         if kind in ("live-head", "tap") and "live" not in self._built:

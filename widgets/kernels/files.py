@@ -106,6 +106,8 @@ class BankFiles:
                 doc = json.loads(index.read_text(encoding="utf-8"))
                 entries = [e for e in doc["banks"] if isinstance(e, dict) and isinstance(e.get("name"), str)]
                 current = doc.get("current")
+                if not entries and any(folder.glob("*.npz")):  # a shape this version does not read: the files are
+                    raise ValueError("it names none of the bank files there")  # restored (never cleaned away)
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 problems.append(f"the autosave's index could not be read ({exc}): every bank file found was "
                                 f"restored")

@@ -273,10 +273,11 @@ class KernelWorkspace(ImageInput, QWidget):
 
     @Slot()
     def new_bank(self) -> None:
+        self._commit()  # first: a bank painted a moment ago is in the session (its debounced commit had not fired,
+        # and the new bank took its name and replaced it)
         name = Session.unique_name(self.session.banks, "new bank")
         req = self.gen.request()
         shape = (req.count, req.in_channels, req.size, req.size)
-        self._commit()
         self.set_bank(KernelBank(np.zeros(shape, np.float32), None, name, {"generator": "empty"}), "new bank")
         self.show_status(f"New empty bank {name!r}: paint kernels in the editor or Generate")
 

@@ -223,3 +223,28 @@ def test_an_older_sidecar_with_null_defaults_still_resumes_exactly(runs):
     assert _side(old)["options"]["lr"] == 0.05  # and now recorded resolved
     res = _train(runs["home"], "--resume", str(old), "--epochs", "3", "--lr", "0.1", "--out", str(old) + "x")
     assert res.returncode == 2 and "the checkpoint's run used 0.05, this one asks for 0.1" in res.stderr
+
+
+def test_what_is_left_out_on_resume_is_the_checkpoints_banks_model_seed_and_input(tmp_path):
+    """An audit: --resume without --bank trained the kernels the checkpoint records as frozen (498 trainable / 0
+    frozen where the first part had 471 / 27); --seed given again with its value was refused when the run had its
+    own --model-seed; --input-preset given again was refused (a size the data decides compared as null)."""
+    from safetensors.torch import load_file
+
+    from app.kernels import generate, io
+
+    home = tmp_path / "home"
+    bank = generate("dct", 4, 3, 3, name="dct4").with_frozen(0, True)
+    io.save(bank, tmp_path / "bank.json")
+    first, again = tmp_path / "b", tmp_path / "b2"
+    res = _train(home, *MODEL, *BASE, "--bank", f"conv1={tmp_path / 'bank.json'}", "--epochs", "2", "--seed", "0",
+                 "--model-seed", "5", "--input-preset", "unit", "--max-steps", "3", "--out", str(first))
+    assert res.returncode == 0, res.stderr
+    frozen_line = next(line for line in res.stdout.splitlines() if "trainable /" in line).split(";", 1)[1]
+    res = _train(home, "--resume", str(first), "--seed", "0", "--input-preset", "unit", "--out", str(again))
+    assert res.returncode == 0, res.stderr
+    assert frozen_line in res.stdout  # the same trainable / frozen counts: the bank's frozen kernel stays frozen
+    w = load_file(str(again.with_suffix(".safetensors")))["blocks.0.conv.weight"].numpy()
+    assert (w[0] == bank.weights[0]).all()  # bit for bit, after the resumed steps
+    assert "seeds: data 0, model 5" in res.stdout
+    assert _side(again)["architecture"]["banks"][0]["frozen"] == [True, False, False, False]

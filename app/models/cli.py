@@ -72,8 +72,11 @@ def resume_arguments(args) -> tuple[dict, dict]:
             setattr(args, dest, value)
     if args.augment is None and isinstance(opts.get("augment"), bool):
         args.augment = "on" if opts["augment"] else "off"
-    if args.model_seed is None and not seed_given and isinstance(arch.get("seed"), int):
-        args.model_seed = arch["seed"]  # the weights' own seed, not the data seed's default
+    data_seed = opts.get("seed", side.get("seed"))
+    if args.model_seed is None and isinstance(arch.get("seed"), int) and (not seed_given or arch["seed"] != data_seed):
+        # the weights' own seed: left out, or set apart from the data seed by the run's --model-seed (a --seed
+        # given again then speaks for the data only); where the run's --seed set both, a --seed given sets both
+        args.model_seed = arch["seed"]
     extra = {}
     if isinstance(opts.get("momentum"), (int, float)) and not isinstance(opts.get("momentum"), bool):
         extra["momentum"] = float(opts["momentum"])
@@ -99,10 +102,14 @@ def cmd_train(args) -> int:
         if getattr(args, dest) is None:
             setattr(args, dest, value)
     spec = with_banks(spec_from_args(args), args.bank)
-    if side is not None:  # what the command line left out is the checkpoint's: its freeze, its init
+    if side is not None:  # what the command line left out is the checkpoint's: its freeze, its init, its banks
         arch = side.get("architecture") if isinstance(side.get("architecture"), dict) else {}
         if args.freeze is None and isinstance(arch.get("freeze"), list):
             spec = replace(spec, freeze=tuple(str(e) for e in arch["freeze"]))
+        if not args.bank and arch.get("banks"):  # their frozen kernels stay frozen (they were trained when left out)
+            from app.models.build import spec_from_checkpoint
+
+            spec = replace(spec, banks=spec_from_checkpoint(args.weights).banks)
         if args.init is not None:
             spec = replace(spec, init=args.init)  # compared with the checkpoint's (spec_from_args may drop it)
     if args.model_seed is None:  # as in probe: --seed is the model's seed too unless --model-seed says otherwise

@@ -130,6 +130,10 @@ def resume_differences(asked: dict[str, Any], recorded: dict[str, Any]) -> list[
     lines = []
     for key, value in asked.items():
         was = recorded.get(key, UNKNOWN)
+        if key == "input" and isinstance(value, dict) and isinstance(was, dict):
+            # what this run leaves to be resolved (a size the data decides: null) is compared once resolved
+            value = {k: v for k, v in value.items() if v is not None}
+            was = {k: v for k, v in was.items() if k in value}
         if value is UNKNOWN or was is UNKNOWN or value == was:
             continue
         lines.append(f"{SETTING_NAMES.get(key, key)}: the checkpoint's run used {_shown(key, was)}, this one asks "

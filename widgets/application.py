@@ -116,9 +116,22 @@ def run_gui(args) -> int:
         print(f"error: {msg}", file=sys.stderr)
         return 2
     app = make_app()
+    lock = None
+    if not args.screenshot:  # a picture writes nothing the user keeps
+        lock, other = single_instance()
+        if lock is None:
+            from PySide6.QtWidgets import QMessageBox
+
+            text = (f"Filter Explorer is already open with this home folder ({other}). Two windows would write over "
+                    "each other's autosaved kernel banks and session models: use the open window, or start this one "
+                    "with another FILTER_EXPLORER_HOME.")
+            print(f"error: {text}", file=sys.stderr)
+            QMessageBox.warning(None, "Filter Explorer", text)
+            return 2
     from widgets.main_window import MainWindow
 
     win = MainWindow(workspace=args.workspace, persist=not args.screenshot)
+    win._instance_lock = lock  # held while the window lives; a crashed process's lock is taken over (its pid)
     # the window frame paints first; the workspaces are built one per event-loop turn (MainWindow._build_next).
     # The ~300k objects of the start-up (torch, Qt, models) never die: once all are built, keep them out of full
     # collections, which otherwise stall the GUI thread for 100+ ms on a busy 2-core machine (Live heartbeat test)
@@ -136,6 +149,25 @@ def run_gui(args) -> int:
     win.show()
     code = app.exec()
     return int(code)
+
+
+def single_instance():
+    """(the lock of this home folder, "") when no other Filter Explorer holds it, else (None, who holds it: "pid N on
+    HOST"). One window per home: two wrote over each other's autosaved banks and session models (the last to close
+    won). A lock left by a crashed process (its pid gone) is taken over; its age never makes a live one stale."""
+    from PySide6.QtCore import QLockFile
+
+    from app import paths
+
+    lock = QLockFile(str(paths.home() / "instance.lock"))
+    lock.setStaleLockTime(0)
+    if lock.tryLock(200):
+        return lock, ""
+    info = lock.getLockInfo()  # PySide6: (pid, hostname, appname)
+    if isinstance(info, tuple) and len(info) == 4:  # (ok, pid, hostname, appname) in other bindings
+        info = info[1:] if info[0] else ()
+    who = f"pid {info[0]} on {info[1]}" if isinstance(info, tuple) and len(info) >= 2 else "another process"
+    return None, who
 
 
 def show_startup_notes(win, notes: list[str]) -> list:

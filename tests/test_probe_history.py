@@ -286,3 +286,20 @@ def test_runs_that_differ_by_more_than_their_seeds_are_not_one_group_and_say_how
     assert len(set(titles)) == 4
     assert "options.widths = [8, 8]" in titles[1] and "init = kaiming" in titles[2]
     assert "head_options.epochs = 2" in titles[3]
+
+
+def test_a_group_told_apart_by_the_models_declared_input_is_named_so(tmp_path):
+    """model.input (declared or not) was shown as "input.antialias = null / shrink", the resolved input's key, which
+    both runs shared: the detail named the wrong difference."""
+    def run(split, **model):
+        d = resolved_result(split=split)
+        d["resolved"]["model"].update(model)
+        d["resolved"]["input"] = {"antialias": "shrink", "size": 8}
+        return d
+
+    with History(tmp_path / "h.sqlite") as h:
+        h.add(run(0))
+        h.add(run(1, input={"antialias": "shrink", "size": 8}))
+        groups = compare_groups(h.list())
+    assert len(groups) == 2
+    assert all(g.detail.startswith("model.input") for g in groups), [g.detail for g in groups]

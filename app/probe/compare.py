@@ -208,8 +208,14 @@ def _told_apart(stats: list[GroupStat], settings: dict[int, str | None]) -> list
                 flats.append({})
         keys = sorted({k for f in flats for k in f if not k.startswith(skip)})
         differ = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
+        tops = {k.split(".", 1)[0] for f in flats for k in f}
+
+        def named(k: str) -> str:  # "options.widths" for model.options.widths; model.input stays apart from input
+            short = k.removeprefix("model.")
+            return short if short == k or short.split(".", 1)[0] not in tops else k
+
         for i, f in zip(idx, flats):
-            text = ", ".join(f"{k.removeprefix('model.')} = {_value(f.get(k))}" for k in differ[:3]) \
+            text = ", ".join(f"{named(k)} = {_value(f.get(k))}" for k in differ[:3]) \
                 or f"runs {stats[i].ids[0]}..."
             out[i] = dataclasses.replace(stats[i], detail=text)
     return out

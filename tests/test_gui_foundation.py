@@ -113,3 +113,5 @@ def test_screenshot_command_writes_png(screenshot_launches, ws):
     assert out.stat().st_size > 10_000
     img = QImage(str(out))
     assert img.width() == 1400 and img.height() == 900
+    # a picture writes no bank autosave: a window open on that home keeps its own (the screenshot's would replace it)
+    assert not (out.parent / f"home-{ws}" / "files" / "autosave-banks").exists()

@@ -130,6 +130,10 @@ def run_gui(args) -> int:
             return 2
     from widgets.main_window import MainWindow
 
+    if args.screenshot:  # the banks restored for the picture are not written back (a window may own this home)
+        from widgets.kernels import files
+
+        files.AUTOSAVE = False
     win = MainWindow(workspace=args.workspace, persist=not args.screenshot)
     win._instance_lock = lock  # held while the window lives; a crashed process's lock is taken over (its pid)
     # the window frame paints first; the workspaces are built one per event-loop turn (MainWindow._build_next).

@@ -22,6 +22,7 @@ from app.storage import atomic_write
 AUTOSAVE_DIR = "autosave-banks"  # one .npz per bank of the session and index.json (names, order, files, current)
 LEGACY_AUTOSAVE = "autosave-bank.json"  # the working bank alone, before every bank was autosaved
 INDEX = "index.json"
+AUTOSAVE = True  # off for --screenshot (widgets.application.run_gui): a picture writes nothing the user keeps
 BANK_FILTER = "Kernel banks (*.json *.npz *.npy);;JSON bank (*.json);;NumPy archive (*.npz);;NumPy array (*.npy)"
 IMAGE_FILTER = "Images (" + " ".join("*" + e for e in ops.IMAGE_EXTENSIONS) + ")"
 
@@ -168,7 +169,10 @@ class BankFiles:
 
     def autosave(self, banks: list[KernelBank], current: str, where: dict[str, str] | None = None) -> str:
         """Save every bank of the session (those changed since the last autosave; one at a time, in a worker or at
-        shutdown), then the index naming them, the working one and their files; an error message, or ""."""
+        shutdown), then the index naming them, the working one and their files; an error message, or "". Nothing
+        while ``AUTOSAVE`` is off (a screenshot: it must not replace the banks a window open on this home keeps)."""
+        if not AUTOSAVE:
+            return ""
         folder = autosave_dir()
         try:
             folder.mkdir(parents=True, exist_ok=True)

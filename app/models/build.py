@@ -251,6 +251,18 @@ def checkpoint_extras(path: str | Path, backbone: str) -> tuple[tuple, object]:
     frozen flags: kernels frozen in the Workbench stay frozen when the model trains further here; the values are the
     checkpoint's, ``app.models.build.baked``) and the input it was trained on. Nothing without a sidecar, for another
     backbone, or when the sidecar cannot be read (the load itself says why)."""
+    from app.models.weights import sidecar_path
+
+    try:  # read once per sidecar version: the Models workspace asks at every rebuild of its builder
+        st = os.stat(sidecar_path(path))
+        version = (st.st_mtime_ns, st.st_size)
+    except (OSError, TypeError, ValueError):
+        version = None
+    return _checkpoint_extras(str(path), version, backbone)
+
+
+@functools.lru_cache(maxsize=32)
+def _checkpoint_extras(path: str, version: tuple | None, backbone: str) -> tuple[tuple, object]:
     from app.errors import AppError
 
     try:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer, Slot
-from PySide6.QtWidgets import QApplication, QFileDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app import paths
 from app.live import mosaic as mz
@@ -31,9 +31,9 @@ from widgets.live.input_pane import InputPane
 from widgets.live.pane import PER_PAGE, PaneWidget, probe_spec
 from widgets.live.runner import LiveRunner
 from widgets.live.saved_panes import SavedPane, panes_json, read_panes
+from widgets.live.source_choice import SourceChoice
 
 MAX_PANES = 4
-
 
 
 def _stamp() -> str:
@@ -51,7 +51,7 @@ def new_file(folder: Path, stem: str, suffix: str) -> Path:
     return base.with_name(base.name + suffix)
 
 
-class LiveWorkspace(QWidget):
+class LiveWorkspace(SourceChoice, QWidget):
     STEPWISE = True  # the frame, then one pane per step (widgets.common.workspace): no long start-up block
 
     def __init__(self, session: Session, settings: QSettings, parent: QWidget | None = None, *,
@@ -238,61 +238,6 @@ class LiveWorkspace(QWidget):
     def _unfocus_all(self) -> None:
         for p in self.panes:
             p.unfocus()
-
-    # --- source ---
-    @Slot(int)
-    def _on_source_kind(self, _i: int) -> None:
-        kind = self.controls.kind()
-        if kind in ("video", "image") and not self.controls.paths.get(kind):
-            # a kind that needs a path: the combo stays on the running source while the dialog is open (a config
-            # pushed meanwhile, or the settings saved, must not name a source without its file) and a cancelled
-            # dialog changes nothing; a chosen path switches to it (set_source)
-            self.controls.set_kind(self._source_kind)
-            self._choose_path(kind)
-            return
-        self._source_kind = kind
-        self.controls.update_source_widgets()
-        self._on_source_changed()
-
-    @Slot()
-    def _on_source_changed(self, *_a) -> None:
-        self.source_ok = True
-        self._schedule()
-
-    def _choose_path(self, kind: str = "") -> bool:
-        """Ask for the file (or folder) of a ``kind`` source (default: the combo's); True when one was chosen and
-        shown, False when the dialog was cancelled (nothing changes)."""
-        kind = kind or self.controls.kind()
-        start = self.controls.paths.get(kind) or str(Path.home())
-        if kind == "video":
-            path, _ = QFileDialog.getOpenFileName(self, "Open a video", start,
-                                                  "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v);;All files (*)")
-        elif kind == "image":
-            path = QFileDialog.getExistingDirectory(self, "Choose a folder of images (Cancel: pick one file)", start)
-            if not path:
-                path, _ = QFileDialog.getOpenFileName(self, "Open an image", start,
-                                                      "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp)")
-        else:
-            return False
-        if not path:
-            return False
-        self.set_source(kind, path)
-        return True
-
-    def set_source(self, kind: str, path: str = "", camera: int | None = None) -> None:
-        """Choose a source programmatically (tests, command line)."""
-        if path:
-            self.controls.paths[kind] = str(path)
-        if camera is not None:
-            self.controls.camera_spin.blockSignals(True)
-            self.controls.camera_spin.setValue(camera)
-            self.controls.camera_spin.blockSignals(False)
-        self.controls.set_kind(kind)
-        self._source_kind = self.controls.kind()
-        self.source_ok = True
-        self._push_config()  # the new source first, then the retry (else the old one is retried once more)
-        if self.runner.loop is not None:
-            self.runner.retry()
 
     # --- config to the worker ---
     def config(self) -> LiveConfig:

@@ -40,6 +40,7 @@ def resume_arguments(args) -> tuple[dict, dict]:
     what else the run needs from it: momentum, which has no option)."""
     from app.errors import AppError, UserError
     from app.models.checkpoint import verify_set
+    from app.models.train_resume import recorded_options
     from app.models.weights import checkpoint_paths, read_sidecar
 
     if Path(args.resume).expanduser().name in ("", ".", ".."):
@@ -58,28 +59,20 @@ def resume_arguments(args) -> tuple[dict, dict]:
         raise UserError("--resume continues from the checkpoint's own weights; --weights and --model cannot be "
                         "given with it")
     args.weights = str(weights)
-    opts = side.get("options") if isinstance(side.get("options"), dict) else {}
-    arch = side.get("architecture") if isinstance(side.get("architecture"), dict) else {}
+    rec = recorded_options(side)
     seed_given = args.seed is not None
-    recorded = {"dataset": opts.get("dataset", side.get("dataset")), "data_root": opts.get("data_root"),
-                "train_limit": opts.get("train_limit"), "test_limit": opts.get("test_limit"),
-                "val": side["val"] if isinstance(side.get("val"), int) else opts.get("val"),
-                "lr": opts.get("lr"), "weight_decay": opts.get("weight_decay"), "batch_size": opts.get("batch_size"),
-                "optimizer": opts.get("optimizer"), "seed": opts.get("seed", side.get("seed")),
-                "epochs": opts.get("epochs")}  # the planned epochs: --resume alone finishes the interrupted run
-    for dest, value in recorded.items():
-        if getattr(args, dest, None) is None and value is not None:
-            setattr(args, dest, value)
-    if args.augment is None and isinstance(opts.get("augment"), bool):
-        args.augment = "on" if opts["augment"] else "off"
-    data_seed = opts.get("seed", side.get("seed"))
-    if args.model_seed is None and isinstance(arch.get("seed"), int) and (not seed_given or arch["seed"] != data_seed):
+    for dest in ("dataset", "data_root", "train_limit", "test_limit", "val", "lr", "weight_decay", "batch_size",
+                 "optimizer", "seed", "epochs"):  # epochs: the planned ones, --resume alone finishes the run
+        if getattr(args, dest, None) is None and rec[dest] is not None:
+            setattr(args, dest, rec[dest])
+    if args.augment is None and rec["augment"] is not None:
+        args.augment = "on" if rec["augment"] else "off"
+    if args.model_seed is None and rec["model_seed"] is not None and (not seed_given
+                                                                      or rec["model_seed"] != rec["seed"]):
         # the weights' own seed: left out, or set apart from the data seed by the run's --model-seed (a --seed
         # given again then speaks for the data only); where the run's --seed set both, a --seed given sets both
-        args.model_seed = arch["seed"]
-    extra = {}
-    if isinstance(opts.get("momentum"), (int, float)) and not isinstance(opts.get("momentum"), bool):
-        extra["momentum"] = float(opts["momentum"])
+        args.model_seed = rec["model_seed"]
+    extra = {"momentum": rec["momentum"]} if rec["momentum"] is not None else {}
     return side, extra
 
 

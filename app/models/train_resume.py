@@ -86,24 +86,46 @@ def run_settings(cfg: TrainConfig, spec: ModelSpec, channels: int | None = None,
     return out
 
 
+def recorded_options(side: dict) -> dict[str, Any]:
+    """The run's settings as a checkpoint's sidecar wrote them, unresolved (None where the sidecar has none, or a
+    default it left to the run): the one reader of a sidecar's run settings, for ``train --resume``'s left-out
+    flags (``app.models.cli.resume_arguments``) and for the comparison of a resume (``recorded_settings``).
+    ``model_seed`` is the weights' own seed (the architecture's), ``epochs`` the planned epochs."""
+    opts = side.get("options") if isinstance(side.get("options"), dict) else {}
+    arch = side.get("architecture") if isinstance(side.get("architecture"), dict) else {}
+    momentum = opts.get("momentum")
+    return {
+        "dataset": opts.get("dataset", side.get("dataset")), "data_root": opts.get("data_root"),
+        "train_limit": opts.get("train_limit"), "test_limit": opts.get("test_limit"),
+        "val": side["val"] if isinstance(side.get("val"), int) else opts.get("val"),
+        "seed": opts.get("seed", side.get("seed")), "optimizer": opts.get("optimizer"), "lr": opts.get("lr"),
+        "weight_decay": opts.get("weight_decay"), "batch_size": opts.get("batch_size"),
+        "momentum": (float(momentum) if isinstance(momentum, (int, float)) and not isinstance(momentum, bool)
+                     else None),
+        "augment": opts["augment"] if isinstance(opts.get("augment"), bool) else None,
+        "epochs": opts.get("epochs"),
+        "model_seed": arch["seed"] if isinstance(arch.get("seed"), int) else None,
+    }
+
+
 def recorded_settings(side: dict, channels: int | None = None) -> dict[str, Any]:
     """``run_settings`` as a checkpoint's sidecar recorded them. Sidecars written before the resolved values were
     recorded hold null for a default (lr, weight decay, augmentation): resolved here as train resolved them then."""
-    opts = side.get("options") if isinstance(side.get("options"), dict) else {}
     arch = side.get("architecture") if isinstance(side.get("architecture"), dict) else {}
-    optimizer = opts.get("optimizer", "sgd")
-    rec = TrainConfig(dataset="", optimizer=optimizer, lr=opts.get("lr"), weight_decay=opts.get("weight_decay"))
-    augment = opts.get("augment")
-    val = side.get("val") if isinstance(side.get("val"), int) else opts.get("val")
+    rec = recorded_options(side)
+    optimizer = rec["optimizer"] or "sgd"
+    cfg = TrainConfig(dataset="", optimizer=optimizer, lr=rec["lr"], weight_decay=rec["weight_decay"])
+    augment, val = rec["augment"], rec["val"]
     return {
-        "dataset": opts.get("dataset", side.get("dataset")), "data_root": _root(opts.get("data_root")),
-        "train_limit": opts.get("train_limit"), "test_limit": opts.get("test_limit"),
-        "seed": opts.get("seed", side.get("seed")), "optimizer": optimizer, "lr": rec.resolved_lr(),
-        "weight_decay": rec.resolved_wd(), "momentum": float(opts.get("momentum", 0.9)),
-        "batch_size": opts.get("batch_size", 128),
-        "augment": bool(augment) if isinstance(augment, bool) else (channels == 3 if channels is not None else UNKNOWN),
+        "dataset": rec["dataset"], "data_root": _root(rec["data_root"]),
+        "train_limit": rec["train_limit"], "test_limit": rec["test_limit"],
+        "seed": rec["seed"], "optimizer": optimizer, "lr": cfg.resolved_lr(),
+        "weight_decay": cfg.resolved_wd(), "momentum": rec["momentum"] if rec["momentum"] is not None else 0.9,
+        "batch_size": rec["batch_size"] if rec["batch_size"] is not None else 128,
+        "augment": augment if augment is not None else (channels == 3 if channels is not None else UNKNOWN),
         "val": int(val) if isinstance(val, int) else UNKNOWN,
-        "backbone": arch.get("backbone"), "options": arch.get("options", {}), "model_seed": arch.get("seed", 0),
+        "backbone": arch.get("backbone"), "options": arch.get("options", {}),
+        "model_seed": rec["model_seed"] if rec["model_seed"] is not None else 0,
         "freeze": list(arch.get("freeze") or ()), "init": arch.get("init", "default"),
         "banks": _banks(b for b in arch.get("banks") or () if isinstance(b, dict)),
         "input": _input(side.get("input")) if isinstance(side.get("input"), dict) else UNKNOWN,

@@ -101,6 +101,8 @@ class ExperimentsWorkspace(QWidget):
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setToolTip("Stop after the running cell (Esc); finished cells stay stored")
         self.report_btn = QPushButton("Open report")
+        self.report_btn.setToolTip("Open the last run's report (HTML with its plot; .md, .csv and .svg beside it) in "
+                                   "the browser")
         br = QHBoxLayout()
         for b in (self.run_btn, self.cancel_btn, self.report_btn):
             br.addWidget(b)

@@ -411,6 +411,24 @@ def test_a_group_whose_seeds_give_the_same_figures_is_said_to_be_one_result(tmp_
     assert "n (identical): every seed gave the very same figures" in markdown(res, "x.svg")
 
 
+def test_two_seeds_that_happen_to_agree_on_one_figure_show_a_spread_of_zero(tmp_path):
+    """ablation-cifar10's full arm: both seeds scored 60.30% on test (their validation figures differ); the table read
+    "60.30" beside n = 2, as if one figure had been measured. A spread measured as zero is "± 0.00"."""
+    from app.experiments.results import ablation_table, results_table
+
+    text = TRAIN + '[seeds]\ntrain = [0, 1]\n[[variants]]\nlabel = "a"\n[[variants]]\nlabel = "b"\n[plot]\nx = "variant"\n'
+    r = load_recipe(_write(tmp_path, text))
+    cells = tuple(c.to_dict() for c in r.cells())
+    figures = {c["key"]: {"test_top1": 0.5, "val_top1": 0.6 + 0.1 * c["settings"]["train_seed"], "top2": 0.7,
+                          "seconds": 1.0} for c in cells}
+    res = ExperimentResult(r, False, cells, figures)
+    table = results_table(res)
+    assert table[2].startswith("| a | 2 | 50.00 ± 0.00 | 65.00 ± 7.07 | 70.00 ± 0.00 |"), table[2]
+    abl = dataclasses.replace(res, recipe=dataclasses.replace(r, plot={"kind": "ablation"}))
+    row = ablation_table(abl)[5]  # b against a: the same figures per seed, a change of zero measured twice
+    assert row.startswith("| b | a | 2 | 50.00 ± 0.00 | +0.00 ± 0.00 | 65.00 ± 7.07 | +0.00 ± 0.00 |"), row
+
+
 # --- every shipped recipe still reads, and `show` works for each ------------------------------------------------------
 def test_every_shipped_recipe_reads_and_shows(tmp_path):
     for name in rc.names():

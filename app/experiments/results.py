@@ -139,6 +139,7 @@ def groups(result) -> list[dict[str, Any]]:
         g["failed"] = [r["error"] for r in rs if "error" in r]
         for m in ("test_top1", "val_top1", "top2", "train_acc", "n_features", "trainable", "seconds"):
             g[m] = mean_std([r.get(m) for r in ok if r.get(m) is not None])
+            g["n_" + m] = sum(1 for r in ok if r.get(m) is not None)
         g["seeds"] = sorted({tuple((k, v) for k, v in c["settings"].items() if k.endswith("_seed"))
                              for c in g["cells"]})
         # every seed gave the very same figures: the seed does not reach these cells (a frozen bank or trained
@@ -149,11 +150,13 @@ def groups(result) -> list[dict[str, Any]]:
     return out
 
 
-def _pct(ms: tuple[float, float]) -> str:
+def _pct(ms: tuple[float, float], n: int = 1) -> str:
+    """A mean (± std) in %: the spread shown wherever it was measured, over ``n`` > 1 values (two seeds that give
+    the same figure read "± 0.00", not as one figure)."""
     m, s = ms
     if math.isnan(m):
         return "-"
-    return f"{100 * m:.2f} ± {100 * s:.2f}" if s > 0 else f"{100 * m:.2f}"
+    return f"{100 * m:.2f} ± {100 * s:.2f}" if s > 0 or n > 1 else f"{100 * m:.2f}"
 
 
 def plot_series(result, gs: list[dict] | None = None, planned: bool = False, change: bool = False
@@ -259,10 +262,11 @@ def ablation(result, metrics: tuple[str, ...] = ()) -> list[dict[str, Any]]:
                                                    for r in per_seed.values() if r.get("selected")})}
         ref = by_arm[current]
         for m in dict.fromkeys(ABLATION_METRICS + tuple(metrics)):
-            row[m] = mean_std([r.get(m) for r in per_seed.values() if r.get(m) is not None])
+            vals = [r.get(m) for r in per_seed.values() if r.get(m) is not None]
+            row[m], row["n_" + m] = mean_std(vals), len(vals)
             diffs = [float(per_seed[k][m]) - float(ref[k][m]) for k in per_seed
                      if k in ref and per_seed[k].get(m) is not None and ref[k].get(m) is not None]
-            row[f"delta_{m}"] = mean_std(diffs)
+            row[f"delta_{m}"], row[f"n_delta_{m}"] = mean_std(diffs), len(diffs)
         rows.append(row)
     return rows
 
@@ -284,11 +288,11 @@ def cell_changes(result, metric: str = "test_top1") -> dict[str, float | None]:
     return out
 
 
-def _points(ms: tuple[float, float]) -> str:
+def _points(ms: tuple[float, float], n: int = 1) -> str:
     m, s = ms
     if math.isnan(m):
         return "-"
-    return f"{100 * m:+.2f} ± {100 * s:.2f}" if s > 0 else f"{100 * m:+.2f}"
+    return f"{100 * m:+.2f} ± {100 * s:.2f}" if s > 0 or n > 1 else f"{100 * m:+.2f}"
 
 
 def _selected(values: list[str]) -> str:
@@ -306,11 +310,11 @@ def ablation_table(result) -> list[str]:
              "| arm | compared with | n | test top-1 | change (test) | val top-1 | change (val) | selected on val |",
              "|---|---|---|---|---|---|---|---|"]
     for a in ablation(result):
-        dt = "(baseline)" if a["is_baseline"] else _points(a["delta_test_top1"])
-        dv = "(baseline)" if a["is_baseline"] else _points(a["delta_val_top1"])
+        dt = "(baseline)" if a["is_baseline"] else _points(a["delta_test_top1"], a["n_delta_test_top1"])
+        dv = "(baseline)" if a["is_baseline"] else _points(a["delta_val_top1"], a["n_delta_val_top1"])
         lines.append(f"| {md_cell(a['arm'] or '-')} | {md_cell(a['baseline'] or '-')} | {a['n']} | "
-                     f"{_pct(a['test_top1'])} | {dt} | "
-                     f"{_pct(a['val_top1'])} | {dv} | {md_cell(_selected(a['selected']))} |")
+                     f"{_pct(a['test_top1'], a['n_test_top1'])} | {dt} | "
+                     f"{_pct(a['val_top1'], a['n_val_top1'])} | {dv} | {md_cell(_selected(a['selected']))} |")
     return lines
 
 
@@ -331,8 +335,8 @@ def results_table(result, gs: list[dict] | None = None) -> list[str]:
         flat = _flatten(g["cells"][0]["settings"])  # as a recipe writes it (TOML's [a, b], true), "(none)": unset
         row = [md_cell(g["variant"] or "-")] + [md_cell(_setting(flat[k]) if k in flat else "(none)")
                                                 for k in vary] + [
-            str(g["n"]) + (" (identical)" if g.get("identical") else ""), _pct(g["test_top1"]), _pct(g["val_top1"]),
-            _pct(g["top2"]),
+            str(g["n"]) + (" (identical)" if g.get("identical") else "")] + [
+            _pct(g[m], 1 if g.get("identical") else g["n_" + m]) for m in ("test_top1", "val_top1", "top2")] + [
             "-" if isinstance(extra, float) and math.isnan(extra) else f"{extra:,.0f}"]
         lines.append("| " + " | ".join(row) + " |")
     return lines

@@ -355,4 +355,7 @@ def test_missing_names_a_builtin_without_a_local_copy_and_nothing_else(tmp_path)
     assert missing("digits", tmp_path) is None and missing(f"imagefolder:{tmp_path}", tmp_path) is None
     (tmp_path / "MNIST" / "raw").mkdir(parents=True)
     (tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    assert "incomplete" in missing("mnist", tmp_path)  # a half download is not a copy
+    for f in ("train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (tmp_path / "MNIST" / "raw" / f"{f}.gz").write_bytes(b"")
     assert missing("mnist", tmp_path) is None

@@ -98,7 +98,8 @@ def test_a_builtin_dataset_with_no_local_copy_is_named_before_any_cell_runs(tmp_
     assert dataset_problem(r, quick=True) is None  # the quick size runs on digits
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    (raw / "train-images-idx3-ubyte.gz").write_bytes(b"")  # a local copy is there (read by the cells)
+    for f in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / f"{f}.gz").write_bytes(b"")  # a local copy is there (read by the cells)
     assert dataset_problem(r) is None
 
 

@@ -1,9 +1,13 @@
 """Every cache of the app, with sizes: listed and cleared by ``data cache`` / ``data clear-cache`` (no Qt).
 
 The caches are the sub-folders of ``app.paths.cache_dir()``: ``datasets`` (parsed built-in datasets),
-``imagefolder`` (decoded image folders), ``features`` (the probe's extracted features) and any other folder there.
-Temporary files left by killed processes (``app.storage.stale_temporaries``) are counted apart and always cleared;
-a running process's temporaries are never touched. Sources (downloads, image folders) are never touched.
+``imagefolder`` (decoded image folders), ``features`` (the probe's extracted features) and any other folder there
+that holds nothing but cache files (``CACHE_SUFFIXES``: what the app writes as caches). Temporary files left by
+killed processes (``app.storage.stale_temporaries``) are counted apart and always cleared; a running process's
+temporaries are never touched. Sources (downloads, image folders) are never touched: only files with a cache
+suffix are removed, and a folder that is or holds the data folder (``paths.data_root()``), or a folder other than
+the three above that holds any other file (images, dataset files), is listed as "not a cache" and never cleared
+(``CacheUsage.kept`` says why).
 
 The features cache has a size cap (``feature_cache_limit``: ``FILTER_EXPLORER_FEATURE_CACHE_GB``, default 20 GB;
 0 = no cap): after each new feature file, ``trim`` removes the least recently used ones (a cache hit marks its file
@@ -26,6 +30,8 @@ FEATURE_CACHE_GB = 20.0  # the features cache's default cap (FILTER_EXPLORER_FEA
 
 KNOWN = {"datasets": "parsed built-in datasets", "imagefolder": "decoded image folders",
          "features": "the probe's extracted features"}
+CACHE_SUFFIXES = (".npz", ".npy", ".json")  # the files the app writes as caches (arrays, features, memos)
+IGNORED = {".DS_Store", "Thumbs.db", "desktop.ini"}  # what a file browser leaves: no sign of the user's data
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class CacheUsage:
     bytes: int
     stale: int  # temporaries of dead processes
     stale_bytes: int
+    kept: str = ""  # why this folder is not cleared ("": it is a cache, cleared on request)
 
 
 def _size(p: Path) -> int:
@@ -46,7 +53,7 @@ def _size(p: Path) -> int:
         return 0
 
 
-def _files(folder: Path) -> list[Path]:
+def _all_files(folder: Path) -> list[Path]:
     out = []
     for dirpath, _dirs, names in os.walk(folder):
         for n in names:
@@ -55,27 +62,66 @@ def _files(folder: Path) -> list[Path]:
     return out
 
 
+def _files(folder: Path) -> list[Path]:
+    """The cache files under ``folder``: what ``clear`` may remove (never a file of another kind)."""
+    return [p for p in _all_files(folder) if p.name.endswith(CACHE_SUFFIXES)]
+
+
+def _data_root() -> Path | None:
+    """``paths.data_root()`` resolved, without creating it."""
+    env = os.environ.get("FILTER_EXPLORER_DATA")
+    try:
+        return (Path(env).expanduser() if env else paths.home() / "data").resolve()
+    except OSError:
+        return None
+
+
+def _kept(name: str, folder: Path, data_root: Path | None) -> str:
+    """Why ``folder`` (cache ``name``) must not be cleared, or "" when it is a cache."""
+    if not folder.is_dir():
+        return ""
+    if data_root is not None:
+        try:
+            here = folder.resolve()
+        except OSError:
+            here = folder
+        if here == data_root or here in data_root.parents:
+            return f"not a cache: holds the data folder {data_root}; never cleared"
+    if name in KNOWN:
+        return ""
+    other = [p for p in _all_files(folder) if not p.name.endswith(CACHE_SUFFIXES) and p.name not in IGNORED]
+    if other:
+        shown = ", ".join(str(p.relative_to(folder)) for p in other[:3]) + (", ..." if len(other) > 3 else "")
+        return (f"not a cache of the app: holds {len(other):,} other file(s) ({shown}); never cleared (delete it "
+                f"yourself if it is yours to delete)")
+    return ""
+
+
 def usage(root: Path | None = None) -> list[CacheUsage]:
-    """One entry per cache folder (the known ones even when empty), sorted by name."""
+    """One entry per cache folder (the known ones even when empty), sorted by name. A folder that is no cache
+    (``CacheUsage.kept``: it is or holds the data folder, or holds files of another kind) is listed as such."""
     root = Path(root) if root else paths.cache_dir()
     names = set(KNOWN) | ({p.name for p in root.iterdir() if p.is_dir()} if root.is_dir() else set())
+    data_root = _data_root()
     out = []
     for name in sorted(names):
         folder = root / name
-        files = _files(folder) if folder.is_dir() else []
+        kept = _kept(name, folder, data_root)
+        files = _files(folder) if folder.is_dir() and not kept else []
         stale = stale_temporaries(folder) if folder.is_dir() else []
-        out.append(CacheUsage(name, folder, KNOWN.get(name, "other cache"), len(files),
-                              sum(_size(p) for p in files), len(stale), sum(_size(p) for p in stale)))
+        out.append(CacheUsage(name, folder, kept or KNOWN.get(name, "other cache"), len(files),
+                              sum(_size(p) for p in files), len(stale), sum(_size(p) for p in stale), kept))
     return out
 
 
 def clear(names: list[str] | None = None, root: Path | None = None) -> tuple[int, int]:
-    """Delete the files of the named caches (all when None) and every stale temporary; (files, bytes) removed."""
+    """Delete the cache files of the named caches (all when None) and every stale temporary; (files, bytes) removed.
+    A folder that is no cache (``CacheUsage.kept``) is skipped, named or not; in a cache, only cache files go."""
     root = Path(root) if root else paths.cache_dir()
     n = size = 0
     for u in usage(root):
         targets = stale_temporaries(u.folder) if u.folder.is_dir() else []
-        if names is None or u.name in names:
+        if (names is None or u.name in names) and not u.kept:
             targets += _files(u.folder) if u.folder.is_dir() else []
         for p in targets:
             b = _size(p)

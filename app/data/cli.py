@@ -33,7 +33,9 @@ def register(sub, bench) -> None:
     add_data_root(info)
     info.set_defaults(func=cmd_info)
 
-    ver = dsub.add_parser("verify", help="check a local copy against the published MD5s (exit 1 on a mismatch)")
+    ver = dsub.add_parser("verify", help="check a local copy against the published MD5s (exit 0: every file "
+                                         "verified; 1: a mismatch or a missing file; 3: no mismatch, but files "
+                                         "without a published digest, e.g. CIFAR's binary batches)")
     ver.add_argument("name", help="mnist, fashion-mnist, cifar10, cifar100 or stl10")
     add_data_root(ver)
     ver.set_defaults(func=cmd_verify)
@@ -122,6 +124,10 @@ def cmd_download(args) -> int:
                                           keep_archive=args.keep_archive), show)
     except DatasetError as exc:
         raise _err(exc) from None
+    except OSError as exc:  # a folder that cannot be made or written (the file named): the user's to fix
+        where = f" {exc.filename}" if exc.filename else ""
+        raise _err(OSError(f"{args.name}: cannot write the download{where} ({exc.strerror or exc}); choose "
+                           f"another data folder with --root")) from None
     finally:
         show.end()
     print(f"{args.name}: ready in {out}")
@@ -172,13 +178,36 @@ def cmd_verify(args) -> int:
         raise _err(exc) from None
     finally:
         show.end()
-    bad = 0
     for fname, ok, detail in results:
         mark = "ok" if ok else ("??" if ok is None else "BAD")
-        bad += ok is False
         print(f"{mark:>3}  {fname}: {detail}")
-    print(f"{args.name}: {'all verified' if not bad else f'{bad} file(s) do not match'}")
-    return 1 if bad else 0
+    print(f"{args.name}: {verify_summary(results)}")
+    return verify_exit(results)
+
+
+def verify_summary(results) -> str:
+    """One line on ``remote.verify_local``'s results: only files that matched a published digest count as verified."""
+    total = len(results)
+    bad = sum(ok is False for _f, ok, _d in results)
+    unverified = sum(ok is None for _f, ok, _d in results)
+    if not bad and not unverified:
+        return f"all verified ({total} file{'s' if total != 1 else ''})"
+    parts = []
+    if bad:
+        parts.append(f"{bad} of {total} file(s) do not match the published ones")
+    if unverified:
+        parts.append(f"{unverified} of {total} file(s) have no published digest: not verified")
+    if total - bad - unverified:
+        parts.append(f"{total - bad - unverified} verified")
+    return "; ".join(parts)
+
+
+def verify_exit(results) -> int:
+    """``data verify``'s exit code: 0 every file verified, 1 a file does not match (or is missing), 3 nothing
+    wrong found but some files could not be verified (no published digest)."""
+    if any(ok is False for _f, ok, _d in results):
+        return 1
+    return 3 if any(ok is None for _f, ok, _d in results) else 0
 
 
 def _print_usage() -> None:
@@ -210,13 +239,20 @@ def cmd_clear_cache(args) -> int:
     if args.list:
         _print_usage()
         return 0
-    known = [u.name for u in caches.usage()]
-    unknown = [n for n in args.names if n not in known]
+    rows = caches.usage()
+    known = [u.name for u in rows if not u.kept]
+    unknown = [n for n in args.names if n not in {u.name for u in rows}]
     if unknown:
         raise UserError(f"unknown cache {', '.join(map(repr, unknown))}; the caches are: {', '.join(known)}")
+    refused = [u for u in rows if u.name in args.names and u.kept]
+    if refused:
+        raise UserError("; ".join(f"{u.name!r} ({u.folder}) is {u.kept}" for u in refused))
     _print_usage()
     n, size = caches.clear(args.names or None)
     print(f"removed {n} cache file(s), {human_size(size)}")
+    for u in rows:
+        if u.kept and not args.names:
+            print(f"kept {u.name} ({u.folder}): {u.kept}")
     return 0
 
 
@@ -232,15 +268,18 @@ def cmd_bench_load(args) -> int:
     from app.data import DatasetError
     from app.data.formats import load
 
-    root = args.data_root or str(paths.data_root())  # the data where it is; only the caches are fresh
+    # the data where it is (the default data folder stays the default one, with its ../shared fallback, as for
+    # `data info`); only the caches are fresh
+    default_root = str(paths.data_root())
     tmp = tempfile.mkdtemp(prefix="fe-bench-load-")
     saved = {k: os.environ.get(k) for k in ("FILTER_EXPLORER_HOME", "FILTER_EXPLORER_DATA")}
     os.environ["FILTER_EXPLORER_HOME"] = tmp
+    os.environ["FILTER_EXPLORER_DATA"] = default_root
     try:
         times = []
         for _ in range(2):
             t0 = time.perf_counter()
-            ds = load(args.name, args.split, root)
+            ds = load(args.name, args.split, args.data_root)
             times.append(time.perf_counter() - t0)
     except DatasetError as exc:
         raise _err(exc) from None

@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import math
 import struct
+import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -274,7 +275,8 @@ def seeded_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[n
 def read_idx(path: Path, max_bytes: int | None = None) -> np.ndarray:
     """Read an IDX file (optionally gzipped), checking magic, dimensions and length. The header's declared size
     is checked against ``max_bytes`` (default ``limits.MAX_DATASET_BYTES``) before the data is read, and no more
-    than the declared bytes (plus one, to see trailing data) are ever decompressed."""
+    than the declared bytes (plus one, to see trailing data) are read; only a ``.gz`` that holds more is read on, at
+    most ``GZ_TAIL_BYTES``, to its end, so that gzip's CRC tells damaged data (said as such) from trailing data."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
@@ -297,16 +299,40 @@ def read_idx(path: Path, max_bytes: int | None = None) -> np.ndarray:
                 chunks.append(block)
                 left -= len(block)
             raw = b"".join(chunks)
+            ended = True  # the data ends where it should (or is shorter), or a plain file: its length decides
+            if len(raw) > n and opener is gzip.open:
+                # more data than declared: a damaged deflate stream decodes to garbage of any length. Read on to
+                # the end of the stream (a bounded amount) so that gzip's CRC and length check decide
+                ended = _drain(f, GZ_TAIL_BYTES)
+    except (gzip.BadGzipFile, zlib.error) as exc:  # CRC, length or deflate errors: the compressed data is damaged
+        if str(exc).startswith("Not a gzipped file"):
+            raise DatasetError(f"{path.name}: cannot read ({exc})") from None  # not gzip, or bytes after it
+        raise DatasetError(f"{path.name}: damaged: the compressed data does not decompress correctly ({exc}); "
+                           f"download it again") from None
     except (OSError, EOFError) as exc:
         raise DatasetError(f"{path.name}: cannot read ({exc})") from exc
     if len(raw) != n:
-        what = "truncated" if len(raw) < n else "longer than its header says"
+        what = ("truncated" if len(raw) < n else "longer than its header says" if ended
+                else "damaged or longer than its header says")
         raise DatasetError(f"{path.name}: {what}: header says {dims} = {n:,} bytes of data, file has "
                            f"{len(raw):,}{'+' if len(raw) > n else ''}")
     try:
         return np.frombuffer(raw, dtype=np.uint8).reshape(dims)
     except ValueError:  # e.g. (0, 3e9, 3e9): no data, but too many elements per image for an array
         raise DatasetError(f"{path.name}: the header's dimensions {dims} do not form an image array") from None
+
+
+GZ_TAIL_BYTES = 64 << 20  # decompressed bytes read past a .gz IDX file's declared data to reach its CRC
+
+
+def _drain(f, limit: int) -> bool:
+    """Read ``f`` to its end, at most ``limit`` bytes (discarded): True when the end was reached."""
+    while limit > 0:
+        block = f.read(min(limit, 1 << 20))
+        if not block:
+            return True
+        limit -= len(block)
+    return not f.read(1)
 
 
 IDX_FILES = {
@@ -333,6 +359,16 @@ def names() -> list[str]:
     return ["digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "stl10", "imagefolder:PATH"]
 
 
+def imagefolder_path(name: str) -> str:
+    """PATH of ``imagefolder:PATH``; an empty PATH is refused (``Path("")`` is the current folder: its
+    sub-folders would silently become the classes)."""
+    folder = name.split(":", 1)[1] if name.startswith("imagefolder:") else name
+    if not folder.strip():
+        raise DatasetError(f"{name!r} names no folder: give imagefolder:PATH, PATH a folder of class sub-folders "
+                           f"(imagefolder:. for the current folder)")
+    return folder
+
+
 def load(name: str, split: str = "train", root: str | Path | None = None, **kw) -> ArrayDataset:
     if split not in ("train", "test"):
         raise DatasetError(f"unknown split {split!r} (train or test)")
@@ -341,7 +377,7 @@ def load(name: str, split: str = "train", root: str | Path | None = None, **kw) 
     if name.startswith("imagefolder:"):
         from app.data.imagefolder import load_imagefolder
 
-        return load_imagefolder(name.split(":", 1)[1], split, **kw)
+        return load_imagefolder(imagefolder_path(name), split, **kw)
     try:
         from app.data import formats  # mnist, fashion-mnist, cifar10/100, stl10 (with the parsed-array cache)
     except ModuleNotFoundError as exc:

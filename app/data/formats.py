@@ -63,15 +63,40 @@ class Source:
     kind: str  # idx, cifar-bin, cifar-py, stl-bin, archive
     path: Path  # folder, or the archive
     compressed: bool  # worth caching the parsed arrays
+    missing: tuple[str, ...] = ()  # an IDX folder's absent files (stems; a download that stopped part-way): the
+    # dataset is then not local (``missing``, ``remote.status``), and a split whose files are absent is not there
 
 
-def _idx_folder(root: Path, sub: str) -> Path | None:
+IDX_STEMS = tuple(s for pair in core.IDX_FILES.values() for s in pair)
+
+
+def _idx_candidates(root: Path, sub: str) -> list[Path]:
     cands = [root / sub / "raw", root / sub.lower() / "raw", root / sub, root / sub.lower()]
     if sub == "MNIST":
         cands.append(root)
-    for c in cands:
-        if (c / "train-images-idx3-ubyte.gz").exists() or (c / "train-images-idx3-ubyte").exists():
+    return cands
+
+
+def _idx_missing(folder: Path) -> list[str]:
+    """The IDX files (stems; each ``.gz`` or plain) that ``folder`` lacks."""
+    return [s for s in IDX_STEMS if not ((folder / s).exists() or (folder / (s + ".gz")).exists())]
+
+
+def _idx_folder(root: Path, sub: str) -> Path | None:
+    """The first candidate folder holding all four IDX files (both splits): a download that stopped part-way
+    (a 404, a checksum failure, a cancel on file 3 of 4) is no copy."""
+    for c in _idx_candidates(root, sub):
+        if not _idx_missing(c):
             return c
+    return None
+
+
+def _idx_partial(root: Path, sub: str) -> tuple[Path, list[str]] | None:
+    """(folder, missing stems) of the first candidate holding some but not all of the IDX files; None when none."""
+    for c in _idx_candidates(root, sub):
+        gone = _idx_missing(c)
+        if 0 < len(gone) < len(IDX_STEMS):
+            return c, gone
     return None
 
 
@@ -87,18 +112,25 @@ def _is_default_root(root: str | Path | None) -> bool:
 
 def locate(name: str, root: str | Path | None = None) -> Source | None:
     """Where ``name`` lies under ``root`` (None: not there). MNIST also falls back to ``../shared`` when the root
-    is the default one."""
+    is the default one. An IDX folder needs all four files (both splits); one with only some of them (a download
+    that stopped part-way) is returned last, with ``Source.missing`` naming the absent files: a complete copy
+    (``../shared``'s) comes first, and such a folder is not local (``missing``, ``remote.status``)."""
     r = _root(root)
     if name in ("mnist", "fashion-mnist"):
-        folder = _idx_folder(r, "MNIST" if name == "mnist" else "FashionMNIST")
+        sub = "MNIST" if name == "mnist" else "FashionMNIST"
+        folder = _idx_folder(r, sub)
         if folder is None and name == "mnist" and _is_default_root(root):
             shared = paths.shared_dir()
             if shared is not None:
                 folder = _idx_folder(shared / "datasets", "MNIST")
+        gone: tuple[str, ...] = ()
         if folder is None:
-            return None
-        gz = (folder / "train-images-idx3-ubyte.gz").exists() and not (folder / "train-images-idx3-ubyte").exists()
-        return Source("idx", folder, gz)
+            part = _idx_partial(r, sub)
+            if part is None:
+                return None
+            folder, gone = part[0], tuple(part[1])
+        gz = any((folder / (s + ".gz")).exists() and not (folder / s).exists() for s in IDX_STEMS)
+        return Source("idx", folder, gz, gone)
     if name == "cifar10":
         cands = [("cifar-bin", r / "cifar-10-batches-bin", "data_batch_1.bin"),
                  ("cifar-py", r / "cifar-10-batches-py", "data_batch_1")]
@@ -209,9 +241,36 @@ def _read_archive(archive: Path, wanted: set[str], cancel: CancelToken | None) -
     return out
 
 
+def _check_labels(labels: np.ndarray, n_classes: int, label: str, name: str) -> None:
+    """A batch's labels in 0..n_classes-1, or a DatasetError naming that batch, how many, the first index and value."""
+    bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
+    if bad.size:
+        raise DatasetError(f"{label}: labels outside 0..{n_classes - 1}: {bad.size:,} of {labels.size:,} (the first "
+                           f"at index {int(bad[0])}: {int(labels[bad[0]])}); the file is damaged or not {name}")
+
+
+def _meta_names(data: bytes, label: str, key: str, n: int, classes: tuple[str, ...], notes: list[str]
+                ) -> tuple[str, ...]:
+    """The class names of a CIFAR python ``meta`` pickle (optional: it holds nothing but the names); a damaged one
+    keeps ``classes`` and says so in ``notes``."""
+    try:
+        meta = safe_unpickle(data, label)
+    except DatasetError as exc:
+        notes.append(f"{exc} (it holds only the class names: the standard names are used)")
+        return classes
+    names = meta.get(key) if isinstance(meta, dict) else None
+    if isinstance(names, (list, tuple)) and len(names) == n:
+        return tuple(str(s) for s in names)
+    notes.append(f"{label}: no list of {n} {key!r} in it (it holds only the class names: the standard names are "
+                 f"used)")
+    return classes
+
+
 def _parse(name: str, src: Source, split: str, cancel: CancelToken | None
-           ) -> Generator[Progress, None, tuple[np.ndarray, np.ndarray, tuple[str, ...]]]:
+           ) -> Generator[Progress, None, tuple[np.ndarray, np.ndarray, tuple[str, ...], list[str]]]:
+    """(images, labels, class names, notes) of one split read from its source."""
     b = BUILTINS[name]
+    notes: list[str] = []
     if src.kind == "idx":
         yield Progress(0, 2, f"reading {name} {split} (IDX)")
         img_stem, lab_stem = core.IDX_FILES[split]
@@ -226,7 +285,7 @@ def _parse(name: str, src: Source, split: str, cancel: CancelToken | None
         if bad.size:
             raise DatasetError(f"{lab_stem}: {bad.size:,} label(s) outside 0..{len(b.classes) - 1} (the first at "
                                f"index {int(bad[0])}: {int(labels[bad[0]])}); the file is damaged or not {name}")
-        return np.ascontiguousarray(images[..., None]), labels, b.classes
+        return np.ascontiguousarray(images[..., None]), labels, b.classes, notes
     if src.kind == "archive":
         folder, members = ARCHIVE_MEMBERS[src.path.name]
         wanted = set(_split_members(name, src.path.name, split)) | (set(members) & OPTIONAL_MEMBERS)
@@ -251,7 +310,7 @@ def _parse(name: str, src: Source, split: str, cancel: CancelToken | None
         yield Progress(1, 2, f"parsing {name} {split}")
         images, labels = _stl(xr, yr, where + xname, where + yname)
         classes = _names_from_text(get("class_names.txt"), 10, STL10_CLASSES)
-        return images, labels, classes
+        return images, labels, classes, notes
     for i, base in enumerate(need):
         check(cancel)
         data = get(base)
@@ -262,25 +321,19 @@ def _parse(name: str, src: Source, split: str, cancel: CancelToken | None
             im, lb = _cifar_py_batch(data, where + base)
         else:
             im, lb = _cifar_records(data, where + base, 2 if name == "cifar100" else 1)
+        _check_labels(lb, len(b.classes), where + base, name)  # each batch as it is read: the message names it
         images_l.append(im)
         labels_l.append(lb)
     images, labels = np.concatenate(images_l), np.concatenate(labels_l)
-    n_classes = len(b.classes)
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise DatasetError(f"{where}{need[0]}: labels outside 0..{n_classes - 1}")
     if name == "cifar10":
         classes = _names_from_text(get("batches.meta.txt"), 10, CIFAR10_CLASSES)
-        if kind == "cifar-py" and get("batches.meta"):
-            meta = safe_unpickle(get("batches.meta"), where + "batches.meta")
-            if isinstance(meta, dict) and len(meta.get("label_names", [])) == 10:
-                classes = tuple(str(s) for s in meta["label_names"])
+        if kind == "cifar-py" and (meta := get("batches.meta")):
+            classes = _meta_names(meta, where + "batches.meta", "label_names", 10, classes, notes)
     else:
         classes = _names_from_text(get("fine_label_names.txt"), 100, b.classes)
-        if kind == "cifar-py" and get("meta"):
-            meta = safe_unpickle(get("meta"), where + "meta")
-            if isinstance(meta, dict) and len(meta.get("fine_label_names", [])) == 100:
-                classes = tuple(str(s) for s in meta["fine_label_names"])
-    return images, labels, classes
+        if kind == "cifar-py" and (meta := get("meta")):
+            classes = _meta_names(meta, where + "meta", "fine_label_names", 100, classes, notes)
+    return images, labels, classes, notes
 
 
 def _split_members(name: str, kind_or_archive: str, split: str) -> list[str]:
@@ -331,7 +384,10 @@ def missing(name: str, root: str | Path | None = None) -> str | None:
     """Why ``name`` cannot be read here before anyone tries: a built-in dataset with no local copy under ``root``
     (None: the default root) gives ``not_downloaded``'s message (where it looked, the command that downloads it);
     None when it is there, or for a name that is not a built-in (digits ships with the application)."""
-    return str(not_downloaded(name, root)) if name in BUILTINS and locate(name, root) is None else None
+    if name not in BUILTINS:
+        return None
+    src = locate(name, root)
+    return str(not_downloaded(name, root)) if src is None or src.missing else None
 
 
 def not_downloaded(name: str, root: str | Path | None = None) -> NotDownloaded:
@@ -342,9 +398,25 @@ def not_downloaded(name: str, root: str | Path | None = None) -> NotDownloaded:
              "cifar10": "cifar-10-batches-bin, cifar-10-batches-py or cifar-10-binary.tar.gz",
              "cifar100": "cifar-100-binary, cifar-100-python or cifar-100-binary.tar.gz",
              "stl10": "stl10_binary or stl10_binary.tar.gz"}[name]
+    command = f"python main.py data download {name}{root_option(root)}"
+    part = (_idx_partial(root, "MNIST" if name == "mnist" else "FashionMNIST")
+            if name in ("mnist", "fashion-mnist") else None)
+    if part is not None:  # a download that stopped part-way: say what is missing
+        folder, gone = part
+        return NotDownloaded(name, root, f"{name} is incomplete under {root}: {folder} lacks "
+                             f"{', '.join(s + '(.gz)' for s in gone)} (an interrupted download?); download the rest "
+                             f"with `{command}` or the Download button")
     return NotDownloaded(name, root, f"{name} is not downloaded under {root} (looked for {where}); download it "
-                         f"({human_size(b.download_size)}) with `python main.py data download {name}` or the "
-                         f"Download button")
+                         f"({human_size(b.download_size)}) with `{command}` or the Download button")
+
+
+def root_option(root: str | Path | None) -> str:
+    """`` --root ROOT`` (quoted for a shell where needed) for a data folder that is not the default one, else ""."""
+    if _is_default_root(root):
+        return ""
+    import shlex
+
+    return " --root " + shlex.quote(str(_root(root)))
 
 
 def load_task(name: str, split: str = "train", root: str | Path | None = None,
@@ -356,12 +428,13 @@ def load_task(name: str, split: str = "train", root: str | Path | None = None,
         yield Progress(0, 1, "loading digits")
         return core.load_digits(split)
     if name.startswith("imagefolder:"):
-        return (yield from imagefolder.iter_load_imagefolder(name.split(":", 1)[1], split, cancel=cancel, **kw))
+        return (yield from imagefolder.iter_load_imagefolder(core.imagefolder_path(name), split, cancel=cancel,
+                                                             **kw))
     if name not in BUILTINS:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(core.names())}")
     r = _root(root)
     src = locate(name, root)
-    if src is None:
+    if src is None or set(src.missing) & set(core.IDX_FILES.get(split, ())):  # absent, or this split's files
         raise not_downloaded(name, r)
     cpath = cache_path(name, split, src) if src.compressed else None
     cached = read_cache(cpath) if cpath is not None else None
@@ -369,8 +442,10 @@ def load_task(name: str, split: str = "train", root: str | Path | None = None,
     if cached is not None:
         yield Progress(1, 1, f"{name} {split} from the cache")
         images, labels, classes = cached["images"], cached["labels"], tuple(str(c) for c in cached["classes"])
+        notes += [str(n) for n in cached.get("notes", ())]  # what the parse said (a damaged meta file)
     else:
-        images, labels, classes = yield from _parse(name, src, split, cancel)
+        images, labels, classes, parse_notes = yield from _parse(name, src, split, cancel)
+        notes += parse_notes
         if cpath is not None:
             check(cancel)
             yield Progress(0, None, f"caching {name} {split}")
@@ -378,11 +453,17 @@ def load_task(name: str, split: str = "train", root: str | Path | None = None,
                 if old != cpath:
                     old.unlink(missing_ok=True)
             try:
-                core.save_npz_atomic(cpath, images=images, labels=labels, classes=np.asarray(classes, dtype=str))
+                core.save_npz_atomic(cpath, images=images, labels=labels, classes=np.asarray(classes, dtype=str),
+                                     notes=np.asarray(parse_notes, dtype=str))
             except OSError as exc:  # the data is fine; only the next load will be slower
                 notes.append(f"could not write the cache {cpath.name} ({exc.strerror or exc})")
     if len(labels) == 0:
         raise DatasetError(f"{name} {split} under {src.path} holds no images")
+    official = BUILTINS[name].counts[0 if split == "train" else 1]
+    if name in ("cifar10", "cifar100") and len(labels) != official:  # fixed official batches: a copy that differs
+        notes.append(f"{name} {split} under {src.path} holds {len(labels):,} images, not the official "
+                     f"{official:,}: a partial or altered copy (`python main.py data verify "
+                     f"{name}{root_option(root)}` checks it)")
     mean, std = NORMALISATION.get(name, core.normalisation(name, images.shape[-1]))
     return ArrayDataset(name, split, images, labels, tuple(classes), mean, std, tuple(notes))
 

@@ -177,6 +177,8 @@ def iter_load_imagefolder(path: str | Path, split: str, size: int | None = None,
 
     from app.tasks import Progress, check
 
+    if not str(path).strip():  # Path("") is the current folder: never read it unasked
+        raise DatasetError("an image folder needs a path (imagefolder:PATH); the path is empty")
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DatasetError(f"{display(root)}: not a folder")

@@ -27,7 +27,7 @@ class Cell:
     x: int  # left pixel of the cell in the mosaic
     y: int  # top pixel
     size: int  # cell width = height in pixels
-    index: int  # index of the sample in the dataset
+    index: int  # index of the sample in the dataset's split (not in the subset: the image a user can look up)
     label: int
     class_name: str
 
@@ -37,7 +37,7 @@ class Samples:
     """Seeded random samples ready to tile: upscaled RGB tiles and what each one is."""
 
     tiles: np.ndarray  # uint8 (k, h, w, 3), nearest-neighbour upscaled
-    index: tuple[int, ...]  # index of each sample in the dataset
+    index: tuple[int, ...]  # index of each sample in the dataset it was picked from (``view``: in the split)
     labels: tuple[int, ...]
     names: tuple[str, ...]
 
@@ -141,6 +141,9 @@ def view(ds: ArrayDataset, subset: int | None = None, n: int = 48, seed: int = 0
     total = len(ds)
     sub = ds.subset(subset, seed) if subset else ds
     samples = pick_samples(sub, n, seed)
+    if sub is not ds:  # picked from the subset: each cell names its image's index in the split
+        kept = ds.subset_indices(subset, seed)
+        samples = replace(samples, index=tuple(int(kept[i]) for i in samples.index))
     columns = columns or default_columns(len(samples.index))
     mosaic, cells = arrange(samples, columns)
     counts = np.bincount(sub.labels, minlength=len(ds.classes)).astype(np.int64)

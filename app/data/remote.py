@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generator
 
+import numpy as np
+
 from app.data import core
 from app.data.core import DatasetError
 from app.data.catalog import ARCHIVE_MEMBERS, BUILTINS, MIRROR_ENV, OPTIONAL_MEMBERS, RemoteFile, builtin_names
@@ -41,7 +43,8 @@ def status(name: str, root: str | Path | None = None) -> Status:
     if b is None:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(builtin_names())}")
     src = locate(name, root)
-    return Status(name, b.title, src is not None, str(src.path) if src else "", b.download_size)
+    local = src is not None and not src.missing  # a half-downloaded IDX folder is no local copy
+    return Status(name, b.title, local, str(src.path) if local else "", b.download_size)
 
 
 def mirror_url(f: RemoteFile, mirror: str | None) -> str:
@@ -70,10 +73,15 @@ def download(name: str, root: str | Path | None = None, *, mirror: str | None = 
     b = BUILTINS.get(name)
     if b is None:
         raise DatasetError(f"unknown dataset {name!r}; downloadable: {', '.join(BUILTINS)}")
-    r = _root(root)
+    try:
+        r = _root(root)
+    except OSError as exc:  # the default data folder cannot be made (a missing volume, read-only)
+        raise DatasetError(f"cannot create the data folder {_failed_path(exc, root or 'default')} "
+                           f"({exc.strerror or exc})") from None
     target = r / b.download_dir if b.download_dir else r
-    target.mkdir(parents=True, exist_ok=True)
+    writable_folder(target)
     got = []
+    fetched = False  # whether this call wrote the archive (only then is it ours to delete after unpacking)
     for i, f in enumerate(b.files):
         check(cancel)
         want = (md5 or {}).get(f.filename, f.md5)
@@ -83,16 +91,52 @@ def download(name: str, root: str | Path | None = None, *, mirror: str | None = 
             if not force and all((r / folder / m).exists() for m in members if m not in OPTIONAL_MEMBERS):
                 yield Progress(1, 1, f"{name}: already unpacked in {r / folder}")
                 return r / folder
+        if dest.is_dir():
+            raise DatasetError(f"{f.filename}: cannot download to {dest}: a folder of that name is in the way")
+        before = _stat_key(dest)
         prefix = f"[{i + 1}/{len(b.files)}] " if len(b.files) > 1 else ""
         for p in fetch(mirror_url(f, mirror), dest, md5=want, cancel=cancel):
             yield Progress(p.done, p.total, prefix + p.message)
+        fetched = fetched or _stat_key(dest) != before
         got.append(dest)
     if len(got) == 1 and got[0].name in ARCHIVE_MEMBERS:
         out = yield from unpack(got[0], r, cancel)
-        if not keep_archive:
+        if not keep_archive and fetched:  # an archive the user put there (and we verified) stays
             got[0].unlink(missing_ok=True)
         return out
     return target
+
+
+def _stat_key(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime) of ``path``, None when absent: tells a file this call wrote from one that was there."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _failed_path(exc: OSError, fallback) -> str:
+    return str(exc.filename) if exc.filename else str(fallback)
+
+
+def writable_folder(folder: Path) -> None:
+    """Make ``folder`` (and its parents) and check that a file can be written in it; a DatasetError naming the
+    folder when not (a file in the way, a read-only or missing volume, no permission)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        where = _failed_path(exc, folder)
+        raise DatasetError(f"cannot create the data folder {folder} ({exc.strerror or exc}"
+                           f"{'' if where == str(folder) else ': ' + where})") from None
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".fe-write-check-"):
+            pass
+    except OSError as exc:
+        raise DatasetError(f"cannot write in the data folder {folder} ({exc.strerror or exc}); choose another "
+                           f"with --root (the browser: Data folder...)") from None
 
 
 def unpack(archive: Path, root: Path, cancel: CancelToken | None = None) -> Generator[Progress, None, Path]:
@@ -101,7 +145,7 @@ def unpack(archive: Path, root: Path, cancel: CancelToken | None = None) -> Gene
     Member names are taken from the known list only (no path from the archive is trusted)."""
     folder, members = ARCHIVE_MEMBERS[archive.name]
     out = root / folder
-    out.mkdir(parents=True, exist_ok=True)
+    writable_folder(out)
     wanted = set(members)
     found: set[str] = set()
     total = archive.stat().st_size
@@ -140,7 +184,8 @@ def unpack(archive: Path, root: Path, cancel: CancelToken | None = None) -> Gene
 # --- verifying a local copy -----------------------------------------------------------------------------
 # published MD5s of single files as they lie on disk: MNIST's decompressed IDX files (the shared copy was
 # recompressed, so its .gz digests differ from the download's), torchvision's per-file digests for the CIFAR
-# python version and STL-10. The CIFAR binary version publishes only the archive's digest.
+# python version and STL-10. The CIFAR binary version publishes only the archive's digest: its batches are checked
+# for their structure alone (``CIFAR_BIN``), and said to be unverified.
 FILE_MD5 = {
     "mnist": {"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
               "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
@@ -157,21 +202,65 @@ FILE_MD5 = {
               "test_X.bin": "7f263ba9f9e0b06b93213547f721ac82", "test_y.bin": "36f9794fa4beb8a2c72628de14fa638e"},
 }
 
+# the CIFAR binary version's batches (the dataset page's format): {file: records}, the bytes of a record, and the
+# range of each label byte at its start (CIFAR-100: coarse, then fine)
+CIFAR_BIN = {
+    "cifar10": ({f"data_batch_{i}.bin": 10000 for i in range(1, 6)} | {"test_batch.bin": 10000}, 3073, (10,)),
+    "cifar100": ({"train.bin": 50000, "test.bin": 10000}, 3074, (20, 100)),
+}
+UNVERIFIED = "no published per-file digest: not verified"
 
-def _md5_stream(f, cancel: CancelToken | None) -> str:
+
+def _md5_stream(f, cancel: CancelToken | None) -> tuple[str, int]:
+    """(md5, bytes) of a stream read to its end."""
     h = hashlib.md5()
+    n = 0
     while True:
         check(cancel)
         block = f.read(1 << 20)
         if not block:
-            return h.hexdigest()
+            return h.hexdigest(), n
         h.update(block)
+        n += len(block)
+
+
+def _idx_bytes(name: str, stem: str) -> int:
+    """The published size of an IDX file's content: header (8 bytes + 4 per dimension) and data."""
+    n = BUILTINS[name].counts[0 if stem.startswith("train") else 1]
+    h, w, _c = BUILTINS[name].image_shape
+    return 16 + n * h * w if "images" in stem else 8 + n
+
+
+def _cifar_bin_check(name: str, path: Path) -> tuple[bool | None, str]:
+    """A CIFAR binary batch's structure against the published one: its size in bytes and every label byte's range.
+    (None, ...) when both are as published (the content itself is not verified: no per-file digest is published),
+    (False, what differs) otherwise."""
+    files, rec, ranges = CIFAR_BIN[name]
+    want = files[path.name] * rec
+    size = path.stat().st_size
+    if size != want:
+        return False, (f"{size:,} bytes, the published batch has {want:,} ({files[path.name]:,} records of {rec:,}"
+                       f" bytes)")
+    arr = np.memmap(path, np.uint8, mode="r", shape=(files[path.name], rec))
+    try:
+        for col, n in enumerate(ranges):
+            bad = np.flatnonzero(np.asarray(arr[:, col]) >= n)
+            if bad.size:
+                what = ("label" if len(ranges) == 1 else ("coarse label", "fine label")[col])
+                return False, (f"{bad.size:,} {what}(s) outside 0..{n - 1} (the first in record {int(bad[0])}: "
+                               f"{int(arr[bad[0], col])})")
+    finally:
+        del arr
+    labels = " and ".join(f"0..{n - 1}" for n in ranges)
+    return None, f"{UNVERIFIED} (size {want:,} bytes and labels {labels} as published)"
 
 
 def verify_local(name: str, root: str | Path | None = None, cancel: CancelToken | None = None
                  ) -> Generator[Progress, None, list[tuple[str, bool | None, str]]]:
-    """Check a local copy against published digests: ``[(file, ok, detail)]`` with ok None where no digest is
-    published. IDX ``.gz`` files pass on the download's digest or, failing that, on their decompressed content."""
+    """Check a local copy against published digests: ``[(file, ok, detail)]``: ok True when the file matches its
+    published digest, False when it does not (or is missing, or its size or labels differ from the published
+    files'), None when no digest is published for it (it is then not verified, whatever its structure).
+    IDX ``.gz`` files pass on the download's digest or, failing that, on their decompressed content."""
     if name not in BUILTINS:
         raise DatasetError(f"nothing to verify for {name!r}; built-in datasets: {', '.join(BUILTINS)}")
     src = locate(name, root)
@@ -185,21 +274,31 @@ def verify_local(name: str, root: str | Path | None = None, cancel: CancelToken 
         stems = [s for pair in core.IDX_FILES.values() for s in pair]
         for i, stem in enumerate(stems):
             yield Progress(i, len(stems), f"verifying {stem}")
+            if stem in src.missing:
+                out.append((stem + "(.gz)", False, f"missing in {src.path}"))
+                continue
             path = core._find(src.path, stem)
             digest = file_digest(path, "md5", cancel)
             if path.suffix == ".gz" and digest == compressed.get(path.name):
                 out.append((path.name, True, "md5 of the download"))
                 continue
+            size = path.stat().st_size
             if path.suffix == ".gz":
                 try:
                     with gzip.open(path, "rb") as f:
-                        digest = _md5_stream(f, cancel)
+                        digest, size = _md5_stream(f, cancel)
                 except (OSError, EOFError, zlib.error) as exc:
                     out.append((path.name, False, f"cannot decompress ({exc})"))
                     continue
             want = plain.get(stem)
             if want is None:
-                out.append((path.name, None, f"no published digest for this content (md5 {digest})"))
+                expected = _idx_bytes(name, stem)
+                if size != expected:
+                    out.append((path.name, False, f"{size:,} bytes of content, the published file has "
+                                                  f"{expected:,}"))
+                else:
+                    out.append((path.name, None, f"{UNVERIFIED} for this content (md5 {digest}; its size, "
+                                                 f"{expected:,} bytes, is as published)"))
             else:
                 ok = digest == want
                 out.append((path.name, ok, "md5 of the decompressed content" + ("" if ok else
@@ -210,19 +309,31 @@ def verify_local(name: str, root: str | Path | None = None, cancel: CancelToken 
         yield Progress(0, None, f"verifying {src.path.name}")
         digest = file_digest(src.path, "md5", cancel)
         if want is None:
-            return [(src.path.name, None, f"no published digest (md5 {digest})")]
+            return [(src.path.name, None, f"no published digest: not verified (md5 {digest})")]
         return [(src.path.name, digest == want, "md5 of the archive" + ("" if digest == want else
                  f" is {digest}, expected {want}"))]
-    table = {"cifar-py": FILE_MD5["cifar-py10" if name == "cifar10" else "cifar-py100"],
-             "stl-bin": FILE_MD5["stl10"]}.get(src.kind, {})
-    files = sorted(p for p in src.path.iterdir() if p.is_file() and not p.name.endswith(".part"))
-    for i, p in enumerate(files):
-        want = table.get(p.name)
-        if want is None:
-            if src.kind == "cifar-bin" and p.suffix == ".bin":
-                out.append((p.name, None, "no published per-file digest (the archive's was checked at download)"))
+    if src.kind == "cifar-bin":
+        names = sorted(CIFAR_BIN[name][0])
+        table: dict[str, str] = {}
+    else:
+        table = {"cifar-py": FILE_MD5["cifar-py10" if name == "cifar10" else "cifar-py100"],
+                 "stl-bin": FILE_MD5["stl10"]}.get(src.kind, {})
+        names = sorted(table)
+    for i, fname in enumerate(names):
+        check(cancel)
+        p = src.path / fname
+        yield Progress(i, len(names), f"verifying {fname}")
+        if not p.is_file():
+            out.append((fname, False, f"missing in {src.path}"))
             continue
-        yield Progress(i, len(files), f"verifying {p.name}")
+        if src.kind == "cifar-bin":
+            try:
+                ok, detail = _cifar_bin_check(name, p)
+            except (OSError, ValueError) as exc:
+                ok, detail = False, f"cannot read ({exc})"
+            out.append((fname, ok, detail))
+            continue
+        want = table[fname]
         digest = file_digest(p, "md5", cancel)
-        out.append((p.name, digest == want, "md5" + ("" if digest == want else f" is {digest}, expected {want}")))
+        out.append((fname, digest == want, "md5" + ("" if digest == want else f" is {digest}, expected {want}")))
     return out

@@ -22,6 +22,10 @@ Loading, tiling and counting run in a ``widgets.common.worker.Worker`` (``app.da
 render the resulting ``View``: ``DatasetCombo`` (the choice), ``WorkBar`` (progress, Download, Cancel; an
 interrupted download resumes), ``SamplesView`` (the mosaic, laid out for its area, and the class counts);
 ``DownloadFlow`` runs a download and says its outcome. Errors are shown in the panel; the browser keeps working.
+While a download runs, other datasets can be chosen and load (the work bar keeps showing the download); whatever way
+it ends, the view shows the current choice again (the downloaded dataset loads, or is offered again after a cancel
+or failure) with the end's line in the status. The "of N training images" count is the one measured in the chosen
+data folder, else a built-in's official count marked "(official)".
 
 ``preview()`` builds one for ``python -m widgets.preview``.
 """
@@ -62,7 +66,8 @@ class DatasetBrowser(QWidget):
         self._settings = settings
         self._root: str | None = None
         self._dataset = None  # ArrayDataset of the previewed split
-        self._train_size: dict[str, int] = {}
+        self._train_size: dict[tuple[str, str | None], int] = {}  # (name, data folder): its training images
+        self._end_note: tuple[str, str, str] | None = None  # the last download's end: (dataset, kind, its line)
         self._load_worker: Worker | None = None
         self._last_index = 0
         self._error = ""
@@ -91,7 +96,7 @@ class DatasetBrowser(QWidget):
         self.download_btn, self.cancel_btn = self.work.download_btn, self.work.cancel_btn
         self.downloads = DownloadFlow(self.pool, self.work, self)  # one download at a time, on the work bar
         self.downloads.message.connect(self._set_message)
-        self.downloads.downloaded.connect(self._on_downloaded)
+        self.downloads.ended.connect(self._on_download_ended)
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Dataset"))
@@ -170,7 +175,9 @@ class DatasetBrowser(QWidget):
         self._root = str(root) if root else None
         self._update_root_tip()
         self._dataset = None
+        self._end_note = None
         self.combo.update_texts(self._root)
+        self._train_size_label()  # the count measured in this folder (or the official one until it loads)
         self._refresh()
 
     @property
@@ -268,6 +275,8 @@ class DatasetBrowser(QWidget):
             return
         self._last_index = index
         self._dataset = None
+        if self._end_note is not None and self._end_note[0] != self.dataset_name:
+            self._end_note = None  # said beside the view it ended under
         self._train_size_label()
         self.datasetChanged.emit(self.dataset_name)
         self._refresh()
@@ -283,13 +292,23 @@ class DatasetBrowser(QWidget):
             self._debounce.start()
 
     def _train_size_label(self) -> None:
-        m = self._train_size.get(self.dataset_name)
-        if m is None:  # not loaded yet (the test split on show): a built-in dataset's count is known
-            from app.data.catalog import BUILTINS
+        """The training images of the chosen dataset in the chosen data folder, as counted when its training split
+        loaded; until then a built-in dataset's official count, marked as such (the local copy may differ)."""
+        m = self._train_size.get((self.dataset_name, self._root))
+        if m is not None:
+            self.of_label.setText(f"of {m:,} training images")
+            self.of_label.setToolTip("Counted in the loaded training split")
+            return
+        from app.data.catalog import BUILTINS
 
-            b = BUILTINS.get(self.dataset_name)
-            m = b.counts[0] if b is not None else None
-        self.of_label.setText(f"of {m:,} training images" if m else "of ? training images (not loaded yet)")
+        b = BUILTINS.get(self.dataset_name)
+        if b is not None and b.counts[0]:
+            self.of_label.setText(f"of {b.counts[0]:,} training images (official)")
+            self.of_label.setToolTip("The official count: the copy in the data folder is counted when its training "
+                                     "split loads")
+        else:
+            self.of_label.setText("of ? training images (not loaded yet)")
+            self.of_label.setToolTip("")
 
     # --- work ---------------------------------------------------------------------------------------------
     @Slot()
@@ -305,7 +324,12 @@ class DatasetBrowser(QWidget):
         if self._closed:
             return
         name, split, root = self.dataset_name, self.split, self._root
-        if self.downloads.running():
+        if self._downloading(name):  # its preview comes when the download ends; other choices load meanwhile
+            self._cancel_load()
+            self._dataset = None
+            self._set_message(f"downloading {name}… (its preview appears when the download is done)", error=False)
+            self._clear_view()
+            self.work.withdraw()
             return
         if name in formats.BUILTINS and formats.locate(name, root) is None:
             self._cancel_load()
@@ -314,7 +338,12 @@ class DatasetBrowser(QWidget):
             self._set_message(f"{name} is not downloaded yet ({human_size(st.download_size)} from its official "
                               f"location). Press Download.", error=False)
             self._clear_view()
-            self.work.offer()
+            if not self.downloads.running():  # one download at a time: offered again when this one ends
+                self.work.offer()
+            else:
+                self.work.withdraw()
+            if self._end_note is not None and self._end_note[0] == name:  # why it is (still) not downloaded
+                self._set_message(f"{self._end_note[2]}\n{self.status.text()}", error=self._end_note[1] == "failed")
             return
         self.work.withdraw()
         self._cancel_load()
@@ -328,6 +357,16 @@ class DatasetBrowser(QWidget):
              cancelled=self._on_load_cancelled)
         self._load_worker = w
         self.work.busy(True)
+
+    def _downloading(self, name: str) -> bool:
+        """``name`` is being downloaded into the chosen data folder."""
+        return self.downloads.running() and self.downloads.name == name and self.downloads.root == self._root
+
+    def _load_ended(self) -> None:
+        """A load ended: the work bar stops showing it (it goes on showing a download that runs)."""
+        self._load_worker = None
+        if not self.downloads.running():
+            self.work.busy(False)
 
     def _columns(self) -> int:
         """Grid columns that suit the sample area (before it is laid out: about 3/4 of the space below the
@@ -351,12 +390,13 @@ class DatasetBrowser(QWidget):
         if self._closed or self.dataset_name not in formats.BUILTINS or self.downloads.running():
             return
         self._cancel_load()
+        self._end_note = None
         self.downloads.start(self.dataset_name, self._root)  # its progress, outcome and messages: DownloadFlow
 
     # --- worker results (GUI thread) ------------------------------------------------------------------------
     @Slot(object)
     def _on_progress(self, p) -> None:
-        if self.sender() is not self._load_worker:
+        if self.sender() is not self._load_worker or self.downloads.running():  # the bar shows the download
             return
         self.work.progress(p)
 
@@ -364,12 +404,11 @@ class DatasetBrowser(QWidget):
     def _on_loaded(self, result) -> None:
         if self.sender() is not self._load_worker:
             return  # a stale load (the choice changed meanwhile)
-        self._load_worker = None
-        self.work.busy(False)
+        self._load_ended()
         ds, view = result
         self._dataset = ds
         if ds.split == "train":
-            self._train_size[self.dataset_name] = len(ds)
+            self._train_size[(self.dataset_name, self._root)] = len(ds)
         self._train_size_label()
         self._render(view)
         if ds.split == "train":
@@ -381,25 +420,39 @@ class DatasetBrowser(QWidget):
     def _on_failed(self, msg: str) -> None:
         if self.sender() is not self._load_worker:
             return
-        self._load_worker = None
-        self.work.busy(False)
+        self._load_ended()
         self._dataset = None
         self._clear_view()
-        self._set_message(f"Cannot load {self.dataset_name}: {msg}", error=True)
-        if self.dataset_name in formats.BUILTINS:  # a damaged copy: offer to fetch it again
+        note = f"\n{self._end_note[2]}" if self._end_note is not None else ""
+        self._set_message(f"Cannot load {self.dataset_name}: {msg}{note}", error=True)
+        if self.dataset_name in formats.BUILTINS and not self.downloads.running():  # damaged: fetch it again
             self.work.offer(repair=True)
 
     @Slot()
     def _on_load_cancelled(self) -> None:
         if self.sender() is not self._load_worker:
             return
-        self._load_worker = None
-        self.work.busy(False)
+        self._load_ended()
         self._set_message("Loading cancelled.", error=False)
 
-    @Slot(object)
-    def _on_downloaded(self, _path) -> None:  # DownloadFlow said where; the new copy is now the one to show
+    @Slot(str, str)
+    def _on_download_ended(self, kind: str, text: str) -> None:
+        """Any end of a download (DownloadFlow already said it in the status): show what the choice is now. The
+        downloaded dataset itself loads (a success) or is offered again (a cancel resumes, a failure retries), its
+        status keeping the end's line; another dataset's view stays (or loads), with the line under its summary."""
+        if self._closed:
+            return
         self.combo.update_texts(self._root)
+        self._end_note = (self.downloads.name or "", kind, text)
+        loading = self._load_worker is not None and self._load_worker.is_running()
+        if self.downloads.name != self.dataset_name and (loading or (self._dataset is not None
+                                                                     and self.samples.view is not None)):
+            self.work.withdraw()
+            if loading:
+                self.work.busy(True)  # the bar shows the load again
+            else:
+                self._describe(self.samples.view)
+            return
         self._refresh()
 
     # --- rendering ----------------------------------------------------------------------------------------
@@ -422,6 +475,8 @@ class DatasetBrowser(QWidget):
         if view.notes:
             shown = "; ".join(view.notes[:3]) + (f"; and {len(view.notes) - 3} more" if len(view.notes) > 3 else "")
             text += f"\n{len(view.notes)} note(s): {shown}"
+        if self._end_note is not None:  # the last download's end (this dataset's own, or another's)
+            text += f"\n{self._end_note[2]}"
         self._set_message(text, error=False)
         self.status.setToolTip("\n".join(view.notes[:50]) if view.notes else
                                f"normalisation mean {tuple(round(v, 3) for v in view.mean)}, "

@@ -24,6 +24,11 @@ def _label_text(cell) -> str:
     return cell.class_name if len(cell.class_name) <= 9 else cell.class_name[:8] + "…"
 
 
+def _label_tip(cell, split: str) -> str:
+    """Which image a cell shows: its index in the split (counted from 0, as ``dataset[i]``), not in the subset."""
+    return f"#{cell.index} of the {split} split: {cell.class_name}"
+
+
 class SamplesView(QSplitter):
     relaidOut = Signal(object)  # the View, laid out again
 
@@ -106,7 +111,7 @@ class SamplesView(QSplitter):
         for t, cell in zip(self.labels, view.cells):
             t.setText(_label_text(cell))
             t.setPos(cell.x, cell.y + cell.size)
-            t.setToolTip(f"#{cell.index}: {cell.class_name}")
+            t.setToolTip(_label_tip(cell, view.split))
         self._label_queue = list(view.cells[len(self.labels):])
         self._labels_due = False
         self._add_labels()
@@ -118,7 +123,7 @@ class SamplesView(QSplitter):
             t = pg.TextItem(_label_text(cell), color=(255, 255, 255), fill=pg.mkBrush(0, 0, 0, 150), anchor=(0, 1))
             t.setFont(self._label_font)
             t.setPos(cell.x, cell.y + cell.size)
-            t.setToolTip(f"#{cell.index}: {cell.class_name}")
+            t.setToolTip(_label_tip(cell, self.view.split if self.view is not None else "?"))
             self.grid_box.addItem(t)
             self.labels.append(t)
         if self._label_queue:

@@ -4,13 +4,16 @@ Probe list them), its first conv as a Workbench bank, and its architecture as a 
 Live.
 
 Loading runs off the GUI thread (``app.models.external.opened``: ``peek_task`` then ``open_task``); errors come as
-messages in the banner. A file without an input spec in its metadata asks for one once (``input_dialog``).
+messages in the banner. A file without an input spec in its metadata asks for one (``input_dialog``), prefilled
+with its channels and the size it fixes (``peek_prefill``); the answer is remembered for the file once the model
+built with it. "Change input…" asks again for the selected model and rebuilds it in place.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Generator
 
 from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
@@ -18,12 +21,14 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
 
 from app.models.external import twin_spec
 from app.models.external.opened import Opened, Peek, open_task, peek_task
+from app.models.inputs import InputSpec
 from app.models.spec import ModelSpec
 from app.session import Session
+from app.tasks import CancelToken, Cancelled, Progress
 from widgets.common.worker import WorkerPool
 from widgets.models.arch_tree import ArchTree
 from widgets.models.builder_form import INITS
-from widgets.models.input_dialog import ask_input, remember, remembered
+from widgets.models.input_dialog import Prefill, ask_input, forget, remember, remembered
 from widgets.models.words import gui_advice
 
 FILTER = ("Models (*.pt *.pth *.ts *.th *.onnx *.safetensors *.bin);;TorchScript (*.pt *.pth *.ts);;ONNX (*.onnx);;"
@@ -81,6 +86,25 @@ class TimmDialog(QDialog):
             self.weights.setText(path)
 
 
+def peek_prefill(source: str, weights: str | None, ask: bool, cancel: CancelToken | None = None
+                 ) -> Generator[Progress, None, tuple[Peek, Prefill | None]]:
+    """``peek_task``, and when the input will be asked (``ask``, no input in the file): the size the file fixes (a
+    static shape, the only size the model runs at), found by opening it as it is; None when none is found."""
+    peek = yield from peek_task(source, weights, cancel)
+    if not ask or peek.spec.input is not None:
+        return peek, None
+    try:
+        o = yield from open_task(peek.spec, cancel)
+    except Cancelled:
+        raise
+    except Exception:  # only a prefill: the build with the user's answer says what is wrong
+        return peek, None
+    if not o.summary.get("fixed_input_size"):
+        return peek, None
+    c, h, w = o.default_input
+    return dataclasses.replace(peek, channels=int(c)), Prefill(size=(int(h), int(w)))
+
+
 class OwnModelPanel(QWidget):
     opened = Signal(str)  # session name of a model (or twin) just added
 
@@ -89,7 +113,8 @@ class OwnModelPanel(QWidget):
         self.session, self.settings, self.pool = session, settings, pool
         self.entries: dict[str, tuple[Opened, ModelSpec]] = {}  # session name -> (snapshot, the trained spec)
         self.running: list = []
-        self.ask_input = ask_input  # (parent, name, channels) -> InputSpec | None; tests replace it
+        # (parent, name, channels[, prefill]) -> InputSpec | None; tests replace it (prefill given only when known)
+        self.ask_input = ask_input
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -113,7 +138,15 @@ class OwnModelPanel(QWidget):
         self.model_combo.setToolTip("Opened models and their random twins (all in the session)")
         self.model_combo.setPlaceholderText("no model opened yet: Open model… above")
         self.model_combo.currentIndexChanged.connect(self._show_current)
-        lay.addWidget(self.model_combo)
+        self.input_btn = QPushButton("Change input…")
+        self.input_btn.setToolTip("Choose the selected model's input again (channels, size, normalisation): it is "
+                                  "rebuilt with it, and a file without its own input remembers the new answer")
+        self.input_btn.clicked.connect(self.change_input)
+        self.input_btn.setEnabled(False)
+        pick = QHBoxLayout()
+        pick.addWidget(self.model_combo, 1)
+        pick.addWidget(self.input_btn)
+        lay.addLayout(pick)
         self.info = QLabel("Open a trained CNN of yours: its layers appear here and in Live and Probe, its first "
                            "convolution as a Workbench bank.")
         self.info.setWordWrap(True)
@@ -168,48 +201,96 @@ class OwnModelPanel(QWidget):
     def busy(self) -> bool:
         return bool(self.running)
 
-    def _start(self, make, done, what: str) -> None:
+    def _start(self, make, done, what: str, failed=None) -> None:
         self.banner.hide()
         self.status.setText(what)
         w = self.pool.start(make, name=what)
         self.running.append(w)
-        w.on(progress=lambda p: self.status.setText(p.message), finished=done, failed=self._fail,
+        w.on(progress=lambda p: self.status.setText(p.message), finished=done, failed=failed or self._fail,
              done=lambda w=w: self.running.remove(w) if w in self.running else None)
 
     def open_source(self, source: str, weights: str | None = None) -> None:
         """Open ``source`` (a file, or ``timm:NAME`` with ``weights``) off the GUI thread."""
         name = source if source.startswith("timm:") else Path(source).name
-        self._start(lambda token: peek_task(source, weights, token),
-                    lambda peek: self._on_peek(peek, source, weights), f"Opening {name}…")
+        ask = remembered(self.settings, source, weights) is None
+        self._start(lambda token: peek_prefill(source, weights, ask, token),
+                    lambda got: self._on_peek(*got, source, weights), f"Opening {name}…")
 
-    def _on_peek(self, peek: Peek, source: str, weights: str | None) -> None:
-        spec = peek.spec
+    def _ask(self, name: str, channels: int, prefill: Prefill | None) -> InputSpec | None:
+        if prefill is None:
+            return self.ask_input(self, name, channels)
+        return self.ask_input(self, name, channels, prefill)
+
+    def _on_peek(self, peek: Peek, prefill: Prefill | None, source: str, weights: str | None) -> None:
+        spec, keep = peek.spec, None
         if spec.input is None:
             inp = remembered(self.settings, source, weights)
             if inp is None:
-                inp = self.ask_input(self, spec.label, peek.channels)
+                inp = self._ask(spec.label, peek.channels, prefill)
                 if inp is None:
                     self.status.setText(f"{spec.label} not opened (no input chosen).")
                     return
-                remember(self.settings, source, weights, inp)
-            spec = dataclasses.replace(spec, input=inp)
-        self.build(spec, spec)
+            spec, keep = dataclasses.replace(spec, input=inp), (source, weights)
+        self.build(spec, spec, remember_for=keep)
 
-    def build(self, spec: ModelSpec, base: ModelSpec) -> None:
-        """Build ``spec`` (``base``: the trained model it belongs to) and add it to the session."""
-        self._start(lambda token: open_task(spec, token), lambda o: self._on_opened(o, base),
-                    f"Building {spec.label} and finding its layers…")
+    def build(self, spec: ModelSpec, base: ModelSpec, *, remember_for: tuple[str, str | None] | None = None,
+              replace: str | None = None) -> None:
+        """Build ``spec`` (``base``: the trained model it belongs to) and add it to the session (``replace``: as that
+        session model, in its place). ``remember_for`` (source, weights): the file whose input ``spec.input`` is,
+        remembered when the build succeeds and forgotten when a new one fails (the next Open asks again)."""
+        def failed(msg: str) -> None:
+            if remember_for is not None and not replace:  # a changed input that fails keeps the one that built
+                forget(self.settings, *remember_for)
+            self._fail(msg)
+            if replace:
+                self.banner.setText(self.banner.text() + f" “{replace}” keeps the input it had.")
+            elif remember_for is not None:
+                self.banner.setText(self.banner.text() + " Open it again to choose another input.")
+
+        def done(o: Opened) -> None:
+            if remember_for is not None and spec.input is not None:
+                remember(self.settings, *remember_for, spec.input)
+            self._on_opened(o, base, replace)
+
+        self._start(lambda token: open_task(spec, token), done, f"Building {spec.label} and finding its layers…",
+                    failed)
+
+    @Slot()
+    def change_input(self) -> None:
+        """Ask the selected model's input again, prefilled with the one it has (and the size its file fixes); rebuild
+        it with the answer in its place."""
+        name = self.current()
+        if name is None or self.busy():
+            if self.busy():
+                self.status.setText("A model is being opened: change the input when it is done.")
+            return
+        o, base = self.entries[name]
+        c, h, w = o.default_input
+        fixed = (int(h), int(w)) if o.summary.get("fixed_input_size") else None
+        inp = self._ask(name, int(c), Prefill(size=fixed, current=o.spec.input))
+        if inp is None:
+            return
+        spec = dataclasses.replace(o.spec, input=inp)
+        source = str(spec.kwargs.get("source") or "")
+        weights = spec.weights if source.startswith("timm:") else None  # a file's own path is no weights file
+        keep = (source, weights) if source and spec.weight_state == "trained" else None
+        self.build(spec, dataclasses.replace(base, input=inp), remember_for=keep, replace=name)
 
     def _fail(self, msg: str) -> None:
         self.banner.setText(f"Could not open the model: {gui_advice(msg)}")
         self.banner.show()
         self.status.setText("")
 
-    def _on_opened(self, o: Opened, base: ModelSpec) -> None:
-        name = Session.unique_name(self.session.models, o.spec.label)
+    def _on_opened(self, o: Opened, base: ModelSpec, replace: str | None = None) -> None:
+        name = replace or Session.unique_name(self.session.models, o.spec.label)
         o = dataclasses.replace(o, spec=dataclasses.replace(o.spec, label=name))
         self.entries[name] = (o, base if base.weights else o.spec)
         self.session.put_model(name, o.spec)
+        if replace:
+            self.refresh(select=name)
+            self.status.setText(f"“{name}” rebuilt with the input {o.spec.input.describe()}.")
+            self.opened.emit(name)
+            return
         bank_text = o.bank_note
         if o.bank is not None:
             bank_name = Session.unique_name(self.session.banks, f"{name}: first conv")
@@ -265,7 +346,7 @@ class OwnModelPanel(QWidget):
     @Slot()
     def _show_current(self, *_a) -> None:
         name = self.current()
-        for w in (self.twin_btn, self.twin_init, self.twin_seed):  # a twin needs an opened model
+        for w in (self.twin_btn, self.twin_init, self.twin_seed, self.input_btn):  # they need an opened model
             w.setEnabled(name is not None)
         if name is None:
             self.tree.clear()

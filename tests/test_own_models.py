@@ -268,7 +268,8 @@ def test_input_spec_from_metadata_declared_or_dataset(tmp_path):
     assert spec.input.mean == (0.1307,) and spec.input.size == (28, 28)
     assert spec.input.source == "model metadata (traced.pt)"
     declared = spec_from_args(args_for("--model", str(files["torchscript"]), "--input-preset", "imagenet"))
-    assert declared.input.source == "declared" and declared.input.channels == 1  # the model's channels, luma stats
+    assert declared.input.source == "declared; size from model metadata (traced.pt)"  # the size the file fixes
+    assert declared.input.size == (28, 28) and declared.input.channels == 1  # the model's channels, luma stats
     assert declared.input.mean == pytest.approx((0.299 * 0.485 + 0.587 * 0.456 + 0.114 * 0.406,), abs=1e-6)
     plain = spec_from_args(args_for("--model", str(files["state_dict"])))
     assert plain.input is None

@@ -88,9 +88,12 @@ def stats(weights: np.ndarray, layer: str = "") -> FilterStats:
 def model_stats(model) -> list[FilterStats]:
     """Statistics of every conv with spatial kernels (k > 1) of a built model."""
     out = []
-    convs = model.conv_layers() if hasattr(model, "conv_layers") else {}
-    for name, conv in convs.items():
-        w = conv.weight.detach().float().cpu().numpy()
+    if hasattr(model, "conv_weights"):  # an imported model: its TorchScript convs are no nn.Conv2d
+        weights = model.conv_weights()
+    else:
+        weights = {n: c.weight for n, c in (model.conv_layers() if hasattr(model, "conv_layers") else {}).items()}
+    for name, weight in weights.items():
+        w = weight.detach().float().cpu().numpy()
         if w.ndim == 4 and w.shape[-1] > 1:
             out.append(stats(w, name))
     return out

@@ -29,6 +29,9 @@ class InsightError(AppError):
 def random_twin(spec):
     """``spec``'s architecture and declared input, default random weights (no checkpoint, no banks)."""
     label = spec.label or spec.backbone
+    if spec.backbone == "external":  # a model file: named by the file ("net.pt (random twin)")
+        return dataclasses.replace(spec, weights=None, init="default", banks=(), weight_state="random",
+                                   label=f"{label.split(' (random twin', 1)[0]} (random twin)")
     inner = label[len(spec.backbone) + 2:-1] if label.startswith(spec.backbone + " (") and label.endswith(")") \
         else label
     return dataclasses.replace(spec, weights=None, init="default", banks=(), weight_state="random",
@@ -245,7 +248,8 @@ def filters_job(spec, banks: tuple[tuple[str, np.ndarray], ...] = (), cancel: Ca
     if twin:
         t = random_twin(spec)
         yield Progress(1, 2, "statistics of the random twin")
-        out.append(FilterSet(f"{spec.backbone} (random)", "random", tuple(model_stats(build(t, "cpu")))))
+        name = t.label if spec.backbone == "external" else f"{spec.backbone} (random)"
+        out.append(FilterSet(name, "random", tuple(model_stats(build(t, "cpu")))))
     for name, w in banks:
         check(cancel)
         w = np.asarray(w)

@@ -72,7 +72,11 @@ def predict(model: nn.Module, images: np.ndarray, ispec, device: Any = None, bat
             for start in range(0, n, batch_size):
                 check(cancel)
                 x = to_tensor(images[start:start + batch_size], ispec, device)
-                parts.append(model(x).float().cpu().numpy())
+                try:
+                    out = model(x)
+                except (RuntimeError, ValueError, IndexError, TypeError, AssertionError) as exc:
+                    raise ModelError(forward_error(model, x, exc)) from None
+                parts.append(out.float().cpu().numpy())
                 done = min(n, start + batch_size)
                 yield Progress(done, n, f"evaluating: {done}/{n} images")
     finally:
@@ -82,8 +86,35 @@ def predict(model: nn.Module, images: np.ndarray, ispec, device: Any = None, bat
     return np.ascontiguousarray(np.concatenate(parts).astype(np.float32, copy=False))
 
 
+def model_name(model: nn.Module) -> str:
+    spec = getattr(model, "fe_spec", None)
+    return (getattr(model, "label", "") or getattr(spec, "label", "") or getattr(spec, "backbone", "")
+            or type(model).__name__)
+
+
+def forward_error(model: nn.Module, x, exc: BaseException) -> str:
+    """The message for a model whose forward pass failed on the batch ``x``: the model's name, the input, the error
+    (one line, not TorchScript's code listing) and, for an imported file that fixes its batch, how to export it."""
+    try:
+        from app.models.external.backbone import short_error
+
+        text = short_error(exc)
+    except ImportError:  # pragma: no cover - the package is part of the app
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    n, c, h, w = (tuple(x.shape) + (0, 0, 0, 0))[:4]
+    msg = f"{model_name(model)}: the model failed on a batch of {n} {c}-channel {h}x{w} images ({text})"
+    if getattr(model, "fmt", "") == "onnx" and n > 1:
+        msg += ("; if the file fixes its batch size, export it with a dynamic batch axis "
+                "(torch.onnx.export(..., dynamic_axes={\"x\": {0: \"n\"}}))")
+    return msg
+
+
 def check_head(model: nn.Module, dataset: Any) -> None:
     """The model's head must have one output per class of the dataset."""
+    problem = getattr(model, "output_problem", "")
+    if problem:  # an imported model whose output is not one (N, classes) tensor (a tuple, a map ...)
+        raise ModelError(f"{model_name(model)}: its output is {problem}: there are no class scores to evaluate "
+                         f"(its layers can still be probed with a probe head)")
     n_head = getattr(model, "num_classes", None)
     n_cls = len(dataset.classes)
     if n_head is not None and n_head != n_cls:
@@ -117,9 +148,9 @@ def trained_on(spec: Any) -> str | None:
     weights = getattr(spec, "weights", None)
     if not weights:
         return None
-    from app.models.weights import known_for_path, read_sidecar
+    from app.models.weights import known_for_path, spec_sidecar
 
-    side = read_sidecar(weights) or {}
+    side = spec_sidecar(spec) or {}
     if isinstance(side.get("dataset"), str) and side["dataset"]:
         return side["dataset"]
     kw = known_for_path(weights)
@@ -145,10 +176,10 @@ def trained_classes(spec: Any) -> list[str] | None:
     if not weights:
         return None
     from app.data.catalog import BUILTINS
-    from app.models.weights import read_sidecar
+    from app.models.weights import spec_sidecar
 
     try:
-        classes = (read_sidecar(weights) or {}).get("classes")
+        classes = (spec_sidecar(spec) or {}).get("classes")
         base = _named(trained_on(spec))
     except Exception:  # noqa: BLE001 - an unreadable sidecar is reported where the weights are loaded
         return None

@@ -204,9 +204,9 @@ def weights_input_spec(spec: Any) -> InputSpec | None:
     weights = getattr(spec, "weights", None)
     if not weights:
         return None
-    from app.models.weights import known_for_path, read_sidecar
+    from app.models.weights import known_for_path, spec_sidecar
 
-    side = read_sidecar(weights) or {}
+    side = spec_sidecar(spec) or {}
     inp = side.get("input")
     if isinstance(inp, dict) and "channels" in inp:
         ds = side.get("dataset")
@@ -227,15 +227,25 @@ def input_spec(spec: Any, model: Any = None, stats: Stats | None = None) -> Inpu
     """THE input spec of a model (see the module docstring). ``model``: the built backbone (its channels and fixed
     size; built from ``spec`` without weights when not given); ``stats``: the dataset it will be fed."""
     own = weights_input_spec(spec)
+    if (own is not None and model is not None and hasattr(model, "input_meta")
+            and str(own.source).startswith("model metadata")):
+        # an imported model's input copied from its file's metadata: the build re-read the file (a re-exported file's
+        # new normalisation, its source saying so; None: the file no longer declares one)
+        own = model.input_meta
     if own is not None and model is not None and getattr(spec, "input", None) is not None:
         channels, _size = model_input(model)
         if own.channels != channels:  # a declared input (--input-preset unit: 3 channels) for a 1-channel model
             if len(set(own.mean)) == 1 and len(set(own.std)) == 1:  # one value per channel alike: the model's count
-                return own.with_(channels=channels, mean=(own.mean[0],) * channels, std=(own.std[0],) * channels)
-            raise InputSpecError(f"the declared input has {own.channels} channels (mean {own.mean}) but "
-                                 f"{getattr(spec, 'label', '') or getattr(spec, 'backbone', 'the model')} takes "
-                                 f"{channels}: give {channels} mean and std values")
+                own = own.with_(channels=channels, mean=(own.mean[0],) * channels, std=(own.std[0],) * channels)
+            else:
+                raise InputSpecError(f"the declared input has {own.channels} channels (mean {own.mean}) but "
+                                     f"{getattr(spec, 'label', '') or getattr(spec, 'backbone', 'the model')} takes "
+                                     f"{channels}: give {channels} mean and std values")
     if own is not None:
+        if own.size is None and model is not None and getattr(model, "fixed_input_size", False):
+            # a model that runs at one size only is never fed another (a declared input that left the size open)
+            _c, size = model_input(model)
+            own = own.with_(size=size, source=f"{own.source}; size: the model's fixed input")
         return own
     if model is None:
         from app.models.build import default_input

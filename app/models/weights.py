@@ -88,10 +88,16 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "disallowed content"
+        # torch's own text ("This file can still be loaded, to do so you have two options ...") is not repeated:
+        # cut to one line it drops the options and reads as advice to load an untrusted pickle; the class it met is
+        # what tells the user what the file is
+        import re
+
+        found = re.search(r"GLOBAL\s+([A-Za-z_][\w.]*)", str(exc))
+        what = f" (it holds a {found.group(1)} object)" if found else ""
         raise WeightsError(
-            f"{path.name}: refused: the file contains Python objects or code that a weights file must not hold "
-            f"(it was not executed). Only plain tensors are accepted; convert it to .safetensors. [{first[:200]}]"
+            f"{path.name}: refused: the file contains Python objects or code that a weights file must not hold"
+            f"{what}; it was not executed. Only plain tensors are accepted; convert it to .safetensors."
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError, KeyError, IndexError) as exc:
         raise WeightsError(f"{path.name}: not a readable PyTorch weights file ({type(exc).__name__}: "
@@ -218,6 +224,24 @@ def read_sidecar(path: str | Path) -> dict | None:
             raise WeightsError(f"{cand.name}: {key!r} must be {SIDECAR_TYPE_NAMES[key]}, got "
                                f"{type(side[key]).__name__} ({str(side[key])[:60]})")
     return side
+
+
+def spec_sidecar(spec: Any) -> dict | None:
+    """The JSON sidecar of ``spec``'s weights (``read_sidecar``), or None. A TorchScript or ONNX model file
+    (``app.models.external``) is its own weights, and an ``X.json`` beside ``X.pt`` / ``X.onnx`` is often something
+    else (class names, a training config): it is read only when it has the shape of the app's own sidecar (an
+    ``architecture`` object, as ``save_checkpoint`` writes), and otherwise ignored."""
+    weights = getattr(spec, "weights", None)
+    if not weights:
+        return None
+    opts = dict(getattr(spec, "options", ()) or ())
+    if getattr(spec, "backbone", None) == "external" and opts.get("format") in ("torchscript", "onnx"):
+        try:
+            side = read_sidecar(weights)
+        except WeightsError:
+            return None
+        return side if side is not None and isinstance(side.get("architecture"), dict) else None
+    return read_sidecar(weights)
 
 
 SIDECAR_TYPES = {"architecture": dict, "options": dict, "dataset": str, "input": dict, "num_classes": int,

@@ -112,8 +112,9 @@ def is_random(spec: ModelSpec) -> bool:
 def effective_spec(spec: ModelSpec, dataset: ArrayDataset, defaults: dict | None = None) -> ModelSpec:
     """For a random backbone (no weights), the options the user left unset that match it to the dataset: its
     channels (``in_channels``) and square size (``input_size``), the model seed where the backbone takes a ``seed``
-    option, and ``defaults`` (the probe defaults' ``model_options``). A trained backbone is returned as it is."""
-    if not is_random(spec):
+    option, and ``defaults`` (the probe defaults' ``model_options``). A trained backbone, and a model the user
+    brought (``external``: a file's architecture, its random twin included), is returned as it is."""
+    if not is_random(spec) or spec.backbone == "external":  # a model file (or its random twin) has its architecture
         return spec
     params = constructor_params(spec.backbone)
     opts = dict(spec.options)

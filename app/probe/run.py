@@ -87,6 +87,36 @@ def build_model(spec: ModelSpec):
     return model
 
 
+def external_content(spec: ModelSpec) -> str:
+    """``spec.key()`` plus, for a model file the user brought (``external``), the content of its files: a TorchScript
+    or ONNX program is not in its state_dict, so a file re-exported in place (ReLU -> tanh, the same parameters)
+    must not be answered from the feature cache: the model file itself (``options.source``: a random twin has no
+    weights but runs the file's program) and the weights file (timm)."""
+    key = spec.key()
+    if spec.backbone != "external":
+        return key
+    files = {str(spec.kwargs.get("source") or ""), str(spec.weights or "")}
+    return key + "|" + ",".join(sorted(content_id(f) or "" for f in files if f and not f.startswith("timm:")))
+
+
+def _check_stored_input(record: ResolvedProbe, model) -> None:
+    """A stored run of an imported model whose input came from its file's metadata: refuse a rerun when the file now
+    declares another input (the file was re-exported: the rerun would not be the same run)."""
+    from app.models.external.model import from_metadata
+
+    if record.model.backbone != "external" or record.input is None or not from_metadata(record.input):
+        return
+    from app.models.inputs import input_spec
+
+    now = input_spec(record.model, model)  # as the run resolved it, from what the file declares now
+    if not from_metadata(now) or now.with_(source="") != record.input.with_(source=""):
+        from app.probe.history import HistoryError
+
+        said = now.with_(source="").describe() if from_metadata(now) else "none"
+        raise HistoryError(f"{record.model.label}: the file changed since this run: its metadata declared the input "
+                           f"{record.input.with_(source='').describe()}, it now declares {said}; run the probe anew")
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -137,6 +167,7 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
     if model is None:
         yield Progress(0, None, f"building {record.model.label or record.model.backbone}")
         model = build_model(record.model)
+        _check_stored_input(record, model)
     if record.head == "own":
         return (yield from _run_own(record, model, config, dev, cancel))
     _check_head_values(record)  # a rerun's record too: before anything is loaded or extracted
@@ -162,9 +193,7 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
     if getattr(model, "needs_fit", False):  # data-dependent backbone: filters from the training split only
         yield Progress(0, None, "fitting the filters on the training split")
         fit = yield from ex.fit_backbone(model, train, record.input, record.seeds.model, cancel)
-    whash = ex.weights_hash(model) + "|" + record.model.key()
-    if record.model.backbone == "external" and record.model.weights:  # a TorchScript/ONNX file's program is not in
-        whash += "|" + (content_id(record.model.weights) or "")  # its state_dict: re-exported in place, new features
+    whash = ex.weights_hash(model) + "|" + external_content(record.model)
     hits: list[bool] = []
 
     def feats(ds: ArrayDataset, split: str, layer: int, pooling: str, n_feat: int | None = None):

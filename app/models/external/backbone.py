@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from app.models.base import Backbone, LayerInfo, ModelError
@@ -58,24 +59,79 @@ def _sample(c: int, size: tuple[int, int]) -> torch.Tensor:
     return torch.randn((1, c, size[0], size[1]), generator=g)
 
 
-def _runs(net: nn.Module, c: int, size: tuple[int, int]) -> bool:
+def short_error(exc: BaseException) -> str:
+    """One line of an exception from running a model: for TorchScript's serialized traceback ("The following
+    operation failed in the TorchScript interpreter. Traceback of TorchScript ..."), its last line (the real
+    error), not the interpreter's code listing."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    if len(lines) > 1 and ("TorchScript" in lines[0] or "Traceback" in lines[0]):
+        return lines[-1][:300]
+    return lines[0][:300]
+
+
+def float_problem(net: nn.Module, label: str) -> str:
+    """Why the app cannot feed ``net`` float32 images ("" when it can): its floating-point weights are all
+    float16 / bfloat16 (a half-precision export)."""
+    kinds = {p.dtype for p in net.parameters() if p.is_floating_point()}
+    kinds |= {b.dtype for b in net.buffers() if b.is_floating_point()}
+    if kinds and torch.float32 not in kinds and kinds <= {torch.float16, torch.bfloat16}:
+        names = ", ".join(sorted(str(k).replace("torch.", "") for k in kinds))
+        return (f"{label}: its weights are {names}; the app runs models in float32 (the images are float32): save "
+                f"the model in float32 (model.float() before torch.jit.save / the export)")
+    return ""
+
+
+def _error(net: nn.Module, c: int, size: tuple[int, int]) -> str:
+    """"" when ``net`` runs on a ``c``-channel input of ``size``, else its error (one line)."""
     try:
         with torch.no_grad():
             net(_sample(c, size))
-        return True
-    except _FAIL:
-        return False
+        return ""
+    except _FAIL as exc:
+        return short_error(exc)
+
+
+def _runs(net: nn.Module, c: int, size: tuple[int, int]) -> bool:
+    return not _error(net, c, size)
+
+
+def _linear(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``m(x)`` for a linear layer, computed from its weights (a traced submodule cannot be called by itself)."""
+    w = getattr(m, "weight", None)
+    if isinstance(w, torch.Tensor) and w.dim() == 2:
+        b = getattr(m, "bias", None)
+        return F.linear(x, w, b if isinstance(b, torch.Tensor) else None)
+    return m(x)
+
+
+def _output_problem(out) -> str:
+    if isinstance(out, torch.Tensor):
+        return "" if out.dim() == 2 else f"one tensor of shape {tuple(out.shape)}, not (N, classes)"
+    if isinstance(out, (tuple, list)):
+        return f"a {type(out).__name__} of {len(out)} values, not one (N, classes) tensor"
+    if isinstance(out, dict):
+        return f"a dict ({', '.join(map(str, list(out)[:4]))}), not one (N, classes) tensor"
+    return f"{type(out).__name__}, not one (N, classes) tensor"
 
 
 class ExternalBackbone(Backbone):
     classifier_name = ""  # set per instance (``net.<path>``) when a linear classifier is found
 
     def __init__(self, net: nn.Module, *, fmt: str = "module", source: str = "", label: str = "",
-                 channels: int | None = None, size: tuple[int, int] | None = None, fixed: bool | None = None) -> None:
+                 channels: int | None = None, size: tuple[int, int] | None = None, fixed: bool | None = None,
+                 batch: int | None = None) -> None:
         super().__init__()
         self.net = net.eval()
         self.fmt, self.source, self.label = fmt, source, label or source
         self.script = is_script(net)
+        # a file that fixes its batch at 1 (ONNX exported without a dynamic batch axis) runs one image at a time: its
+        # graph may reshape to (1, ...), which on a larger batch fails or, worse, mixes the images
+        self.one_at_a_time = batch == 1
+        problem = float_problem(net, self.label)
+        if problem:
+            raise ModelError(problem)
         convs = conv_modules(net)
         c = int(channels or (convs[0][1].weight.shape[1] * getattr(convs[0][1], "groups", 1) if convs else 3))
         if size is None:
@@ -87,7 +143,7 @@ class ExternalBackbone(Backbone):
             taps, out, linears, last = discover(net, x)
         except _FAIL as exc:
             raise ModelError(f"{self.label}: the model does not run on a {c}-channel {size[0]}x{size[1]} input "
-                             f"({str(exc).strip()[:300]})") from None
+                             f"({short_error(exc)})") from None
         if fixed is None:  # does it also run at another size? (a cheaper one for large inputs)
             other = (size[0] + 32, size[1] + 32) if max(size) <= 64 else (size[0] * 3 // 4, size[1] * 3 // 4)
             fixed = not _runs(net, c, other)
@@ -101,18 +157,22 @@ class ExternalBackbone(Backbone):
         self._runner = ScriptTaps(net, taps) if self.script else EagerTaps(net, taps)
         self.num_features = int(taps[-1].shape[0])
         self.num_classes = int(out.shape[1]) if isinstance(out, torch.Tensor) and out.dim() == 2 else 0
+        self.output_problem = _output_problem(out)  # "" for one (N, classes) tensor: why eval cannot score it
         cls = self._find_classifier(last, out, [p for p, _ in linears])
         self.classifier_name = f"net.{cls}" if cls else ""
 
     # --- input size ----------------------------------------------------------------------------------------
     def _pick_size(self, c: int) -> tuple[int, int]:
         sizes = SIZES.get(c, SIZES[3])
-        size = next(((s, s) for s in sizes if _runs(self.net, c, (s, s))), None)
-        if size is None:
-            raise ModelError(f"{self.label}: the model runs on none of the input sizes "
-                             f"{', '.join(map(str, sizes))} px with {c} channel(s); give its size "
-                             f"(--input-size HxW, or metadata in the file)")
-        return size
+        first = ""
+        for s in sizes:
+            err = _error(self.net, c, (s, s))
+            if not err:
+                return s, s
+            first = first or err
+        raise ModelError(f"{self.label}: the model runs on none of the input sizes "
+                         f"{', '.join(map(str, sizes))} px with {c} channel(s); give its size "
+                         f"(--input-size HxW, or metadata in the file) (at {sizes[0]} px: {first})")
 
     def _find_classifier(self, last: torch.Tensor, out, linears: list[str]) -> str:
         if not isinstance(out, torch.Tensor) or out.dim() != 2:
@@ -120,9 +180,9 @@ class ExternalBackbone(Backbone):
         pooled = last.mean(dim=(2, 3))
         mods = dict(self.net.named_modules())
         for path in reversed(linears):
-            try:
+            try:  # by its weights: a traced model's submodules cannot be called on their own
                 with torch.no_grad():
-                    y = mods[path](pooled)
+                    y = _linear(mods[path], pooled)
             except _FAIL:
                 continue
             if y.shape == out.shape and torch.allclose(y, out, rtol=1e-4, atol=1e-5):
@@ -133,7 +193,17 @@ class ExternalBackbone(Backbone):
     # the model file's code runs on torch's default layout (``standard_layout``): batches come channels-last
     # (``to_tensor``), and code such as ``x.view(n, -1)`` after a convolution fails on channels-last maps
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(standard_layout(x))
+        x = standard_layout(x)
+        if self.one_at_a_time and x.shape[0] > 1:
+            return torch.cat([self.net(x[i:i + 1]) for i in range(x.shape[0])])
+        return self.net(x)
+
+    def _run_taps(self, x: torch.Tensor, want: list[int], stop_early: bool) -> list[torch.Tensor]:
+        x = standard_layout(x)
+        if self.one_at_a_time and x.shape[0] > 1:
+            parts = [self._runner.run(x[i:i + 1], want, stop_early) for i in range(x.shape[0])]
+            return [torch.cat([p[j] for p in parts]) for j in range(len(want))]
+        return self._runner.run(x, want, stop_early)
 
     def _indices(self, indices) -> list[int]:
         n = len(self.taps)
@@ -149,10 +219,10 @@ class ExternalBackbone(Backbone):
         return want
 
     def forward_intermediates(self, x: torch.Tensor, indices=None, stop_early: bool = True) -> list[torch.Tensor]:
-        return self._runner.run(standard_layout(x), self._indices(indices), stop_early)
+        return self._run_taps(x, self._indices(indices), stop_early)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self._runner.run(standard_layout(x), [len(self.taps) - 1], True)[0]
+        return self._run_taps(x, [len(self.taps) - 1], True)[0]
 
     def forward_head(self, feats: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.pool(feats)
@@ -161,7 +231,7 @@ class ExternalBackbone(Backbone):
         if not self.classifier_name:
             raise ModelError(f"{self.label}: no linear classifier after global pooling was found; use the "
                              f"model's own output (forward) or pre_logits=True")
-        return self.get_classifier()(x)
+        return _linear(self.get_classifier(), x)
 
     def reset_classifier(self, num_classes: int) -> None:
         if not self.classifier_name:
@@ -173,6 +243,11 @@ class ExternalBackbone(Backbone):
     def conv_layers(self) -> dict[str, nn.Conv2d]:
         """Convolutions a Workbench bank can go into (eager ``nn.Conv2d`` only), by module path."""
         return {p: m for p, m in self.net.named_modules() if isinstance(m, nn.Conv2d)}
+
+    def conv_weights(self) -> dict[str, torch.Tensor]:
+        """The kernels (out, in, kh, kw) of every 2-D convolution, eager or TorchScript, by module path (what the
+        Insight filter statistics read; a TorchScript conv is no ``nn.Conv2d``)."""
+        return {p: m.weight for p, m in conv_modules(self.net)}
 
     # --- extras ------------------------------------------------------------------------------------------------
     def first_conv(self) -> tuple[str, nn.Module]:

@@ -55,6 +55,7 @@ class Loaded:
     note: str = ""  # where the architecture came from (e.g. "sidecar: simple")
     static_input: tuple[int, int, int] | None = None  # (C, H, W) fixed by the file (ONNX static shapes)
     size_hint: tuple[int, int] | None = None  # the size the architecture was built for (registry, timm cfg)
+    static_batch: int | None = None  # a batch size the file fixes (ONNX exported without a dynamic batch axis)
 
 
 # --- what is this file? ------------------------------------------------------------------------------------
@@ -150,17 +151,40 @@ def _onnx_metadata(proto: Any, where: str) -> dict[str, Any] | None:
     return None
 
 
-def _onnx_static_input(proto: Any) -> tuple[int, int, int] | None:
+def _onnx_input_dims(proto: Any) -> list[int | None] | None:
+    """The dimensions of the graph's (first) image input: an int where static, None where dynamic."""
     inits = {i.name for i in proto.graph.initializer}
     for inp in proto.graph.input:
         if inp.name in inits:
             continue
         dims = inp.type.tensor_type.shape.dim
-        vals = [d.dim_value if d.HasField("dim_value") else None for d in dims]
-        if len(vals) == 4 and all(v for v in vals[1:]):
-            return int(vals[1]), int(vals[2]), int(vals[3])
-        return None
+        return [int(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
     return None
+
+
+def _onnx_static_input(proto: Any, where: str = "the ONNX file") -> tuple[int, int, int] | None:
+    """(C, H, W) the graph's input fixes (N, C, H, W with static C, H, W), None when H x W is dynamic;
+    ``ModelFileError`` for an input the app cannot feed (N, H, W, C, or not 1 or 3 channels)."""
+    vals = _onnx_input_dims(proto)
+    if vals is None or len(vals) != 4:
+        return None
+    c, h, w = vals[1:]
+    if c is not None and c not in (1, 3):
+        shown = "x".join("?" if v is None else str(v) for v in vals)
+        if w in (1, 3):
+            raise ModelFileError(f"{where}: its input is laid out N,H,W,C ({shown}, channels last); the app feeds "
+                                 f"N,C,H,W images (channels first): export the model with a channels-first input "
+                                 f"(e.g. permute inside the model before exporting)")
+        raise ModelFileError(f"{where}: its input has {c} channels ({shown}); the app feeds 1- or 3-channel images "
+                             f"(N,C,H,W)")
+    if c is not None and h is not None and w is not None:
+        return int(c), int(h), int(w)
+    return None
+
+
+def _onnx_static_batch(proto: Any) -> int | None:
+    vals = _onnx_input_dims(proto)
+    return vals[0] if vals else None
 
 
 # --- loaders -------------------------------------------------------------------------------------------------
@@ -178,6 +202,18 @@ def load_torchscript(path: Path) -> Loaded:
     return Loaded(module.eval(), "torchscript", meta, "TorchScript")
 
 
+def _missing(exc: BaseException, names: tuple[str, ...]) -> bool:
+    """``exc`` says that one of the packages ``names`` itself is not installed (not that importing it failed)."""
+    return isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in names
+
+
+def _import_failed(what: str, exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    hint = (" (a torchvision built for another torch: install torchvision from the index your torch came from, "
+            "see docs/own-models.md)" if "torchvision" in str(exc) or "nms" in str(exc) else "")
+    return f"{what} are installed but importing them failed: {type(exc).__name__}: {first}{hint}"
+
+
 def _import_onnx(converter: bool = True):
     """onnx (and onnx2torch when ``converter``: it imports torchvision, which a file need not reach to be read)."""
     try:
@@ -186,8 +222,10 @@ def _import_onnx(converter: bool = True):
         if converter:
             import onnx2torch
     except (ImportError, RuntimeError, OSError) as exc:  # RuntimeError: a torchvision that does not fit torch
-        raise ModelFileError(f"ONNX files need the onnx extra: pip install .[onnx] (onnx and onnx2torch; "
-                             f"importing them failed: {exc})") from None
+        if _missing(exc, ("onnx", "onnx2torch")):
+            raise ModelFileError(f"ONNX files need the onnx extra: pip install .[onnx] (onnx and onnx2torch; "
+                                 f"{exc})") from None
+        raise ModelFileError(_import_failed("onnx and onnx2torch", exc)) from None
     return onnx, onnx2torch
 
 
@@ -231,7 +269,7 @@ def load_onnx(path: Path) -> Loaded:
     if not proto.graph.node:
         raise ModelFileError(f"{path.name}: not an ONNX model (its graph has no operations); it is {what_is(path)}")
     meta = _onnx_metadata(proto, path.name)
-    static = _onnx_static_input(proto)
+    static = _onnx_static_input(proto, path.name)
     _, onnx2torch = _import_onnx()
     module = None
     first_error: Exception | None = None
@@ -252,15 +290,16 @@ def load_onnx(path: Path) -> Loaded:
     if module is None:
         raise ModelFileError(f"{path.name}: onnx2torch cannot convert this model ({type(first_error).__name__}: "
                              f"{str(first_error)[:300]})")
-    return Loaded(module.eval(), "onnx", meta, "ONNX via onnx2torch", static)
+    return Loaded(module.eval(), "onnx", meta, "ONNX via onnx2torch", static, static_batch=_onnx_static_batch(proto))
 
 
 def _import_timm():
     try:
         import timm
     except (ImportError, RuntimeError, OSError) as exc:
-        raise ModelFileError(f"timm models need the timm extra: pip install .[timm] (importing timm failed: "
-                             f"{exc})") from None
+        if _missing(exc, ("timm",)):
+            raise ModelFileError(f"timm models need the timm extra: pip install .[timm] ({exc})") from None
+        raise ModelFileError(_import_failed("timm", exc)) from None
     return timm
 
 
@@ -274,24 +313,39 @@ def check_timm(name: str):
     return timm
 
 
-def load_timm(name: str, weights: str | Path | None) -> Loaded:
-    """``timm.create_model(name)`` with the local ``weights`` (never a download); None: timm's own random init."""
+def _timm_cfg(timm, name: str) -> dict:
+    cfg = timm.models.get_pretrained_cfg(name) or timm.models.get_pretrained_cfg(name.split(".", 1)[0])
+    return cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg or {})
+
+
+def timm_arch_args(name: str, state: dict[str, torch.Tensor]) -> dict[str, int]:
+    """The architecture arguments of timm model ``name`` that a weights file fixes: ``num_classes`` (its classifier's
+    outputs, 0 for none) and ``in_chans`` (its first conv's input channels). A random twin is built with the same."""
+    cfg = _timm_cfg(check_timm(name), name)
+    out: dict[str, int] = {}
+    cls, first = cfg.get("classifier"), cfg.get("first_conv")
+    if isinstance(cls, str):
+        w = state.get(f"{cls}.weight")
+        out["num_classes"] = int(w.shape[0]) if w is not None and w.dim() == 2 else 0
+    if isinstance(first, str) and state.get(f"{first}.weight") is not None:
+        out["in_chans"] = int(state[f"{first}.weight"].shape[1])
+    return out
+
+
+TIMM_ARCH_ARGS = ("in_chans", "num_classes")  # spec options of a timm model passed to timm.create_model
+
+
+def load_timm(name: str, weights: str | Path | None, arch: dict[str, Any] | None = None) -> Loaded:
+    """``timm.create_model(name)`` with the local ``weights`` (never a download); None: timm's own random init.
+    ``arch``: ``in_chans`` / ``num_classes`` to build with (the weights file's, kept by a random twin's spec)."""
     from app.models.weights import WeightsError, load_into, read_state_dict
 
     timm = check_timm(name)
-    arch = name.split(".", 1)[0]
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {k: int(v) for k, v in (arch or {}).items() if k in TIMM_ARCH_ARGS and v is not None}
     state = None
     if weights:
         state = read_state_dict(weights)
-        cfg = timm.models.get_pretrained_cfg(name) or timm.models.get_pretrained_cfg(arch)
-        cfg = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg or {})
-        cls, first = cfg.get("classifier"), cfg.get("first_conv")
-        if isinstance(cls, str):
-            w = state.get(f"{cls}.weight")
-            kwargs["num_classes"] = int(w.shape[0]) if w is not None and w.dim() == 2 else 0
-        if isinstance(first, str) and state.get(f"{first}.weight") is not None:
-            kwargs["in_chans"] = int(state[f"{first}.weight"].shape[1])
+        kwargs.update(timm_arch_args(name, state))
     try:
         module = timm.create_model(name, pretrained=False, **kwargs)
     except Exception as exc:
@@ -378,14 +432,12 @@ def _timm_meta(cfg: dict, in_chans: int | None) -> dict[str, Any] | None:
             "interpolation": cfg.get("interpolation", "bilinear")}
 
 
-def read_metadata(source: str, fmt: str, weights: str | Path | None = None) -> dict[str, Any] | None:
+def read_metadata(source: str, fmt: str, weights: str | Path | None = None, in_chans: int | None = None
+                  ) -> dict[str, Any] | None:
     """The input metadata a model file carries, read without building the model (None when there is none)."""
     if fmt == "timm":
         name = source[5:] if source.startswith("timm:") else source
-        timm = check_timm(name)
-        cfg = timm.models.get_pretrained_cfg(name) or timm.models.get_pretrained_cfg(name.split(".", 1)[0])
-        cfg = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg or {})
-        in_chans = None
+        cfg = _timm_cfg(check_timm(name), name)
         if weights and isinstance(cfg.get("first_conv"), str):
             w = read_weights(Path(weights)).get(f"{cfg['first_conv']}.weight")
             in_chans = int(w.shape[1]) if w is not None and w.dim() == 4 else None
@@ -408,14 +460,35 @@ def read_metadata(source: str, fmt: str, weights: str | Path | None = None) -> d
     return None
 
 
-def load(source: str, fmt: str | None = None, weights: str | Path | None = None, trained: bool = True) -> Loaded:
-    """Load ``source`` (a path, or ``timm:NAME``) in format ``fmt`` (detected when None)."""
+def read_size(source: str, fmt: str) -> tuple[tuple[int, int], str] | None:
+    """(H, W) the file fixes without metadata, read without building the model, and where it comes from: an ONNX
+    graph's static input shape, or a timm architecture's ``pretrained_cfg`` input size; None otherwise."""
+    if fmt == "onnx":
+        onnx, _ = _import_onnx(converter=False)
+        path = Path(source)
+        try:
+            proto = onnx.load(str(path), load_external_data=False)
+        except Exception:  # noqa: BLE001 - reading the file again says what is wrong with it
+            return None
+        static = _onnx_static_input(proto, path.name)
+        return ((static[1], static[2]), f"the static input shape of {path.name}") if static else None
+    if fmt == "timm":
+        name = source[5:] if source.startswith("timm:") else source
+        size = _timm_cfg(check_timm(name), name).get("input_size")
+        return ((int(size[1]), int(size[2])), f"timm's pretrained_cfg of {name}") if size else None
+    return None
+
+
+def load(source: str, fmt: str | None = None, weights: str | Path | None = None, trained: bool = True,
+         arch: dict[str, Any] | None = None) -> Loaded:
+    """Load ``source`` (a path, or ``timm:NAME``) in format ``fmt`` (detected when None); ``arch``: a timm model's
+    ``in_chans`` / ``num_classes`` (a random twin of a model whose weights file fixed them)."""
     fmt = fmt or detect(source)
     if fmt not in FORMATS:
         raise ModelFileError(f"unknown model format {fmt!r}; known: {', '.join(FORMATS)}")
     if fmt == "timm":
         name = str(source)[5:] if str(source).startswith("timm:") else str(source)
-        return load_timm(name, weights if trained else None)
+        return load_timm(name, weights if trained else None, arch)
     path = Path(source).expanduser()
     if not path.is_file():
         raise ModelFileError(f"{source}: no such file")

@@ -8,7 +8,11 @@ A spec carries ``options = {"source": path or "timm:NAME", "format": "torchscrip
 ``weights`` is the file holding the trained weights (the model file itself, or the timm weights file), None for a
 random twin; ``init`` is ``checkpoint`` (the trained weights) or an ``app.models.freeze.INITS`` name (the twin).
 ``input`` is the input spec the file's metadata declares (TorchScript extra file ``filter_explorer.json``, ONNX
-``metadata_props``, timm's ``pretrained_cfg``), unless the user declared one.
+``metadata_props``, timm's ``pretrained_cfg``), unless the user declared one; a declared input without a size takes
+the size the file fixes (its metadata's, else the static ONNX input shape, else timm's ``pretrained_cfg``). An input
+copied from the metadata is re-read from the file at every build (a re-exported file's new spec wins, and its
+``source`` says so). A timm model's options also keep ``in_chans`` / ``num_classes`` of its weights file, so that its
+random twin (which has no weights) is the same architecture.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import torch
 
 from app.models.base import ModelError
 from app.models.external.backbone import ExternalBackbone
-from app.models.external.formats import Loaded, ModelFileError, detect, load, parse_metadata, read_metadata
+from app.models.external.formats import (TIMM_ARCH_ARGS, Loaded, ModelFileError, detect, load, parse_metadata,
+                                         read_metadata, read_size)
 from app.models.external.twin import reinit
 from app.models.spec import ModelSpec
 
@@ -67,11 +72,19 @@ def spec_for(source: str | Path, weights: str | Path | None = None, *, fmt: str 
     else:
         weights = source
     trained = init == "checkpoint" and (fmt != "timm" or weights is not None)
+    options: dict[str, Any] = {"source": source, "format": fmt}
+    if fmt == "timm" and weights is not None:  # the architecture the weights fix (kept by the random twin)
+        from app.models.external.formats import read_weights, timm_arch_args
+
+        options.update(timm_arch_args(source[5:] if source.startswith("timm:") else source,
+                                      read_weights(Path(weights))))
     inp = declared
     if inp is None and trained:
         inp = metadata_input(read_metadata(source, fmt, weights), _where(source))
     elif fmt == "onnx":
         read_metadata(source, fmt)  # the extra is there and the file is ONNX: say so now, not at build time
+    if inp is not None and inp.size is None:  # declared without a size: the size the file fixes, when it does
+        inp = _with_file_size(inp, source, fmt, weights)
     if fmt == "timm" and trained:  # the weights fit the architecture: say so now, not at build time
         load(source, fmt, weights)
     if fmt == "state_dict":  # readable, and an architecture the app has: say so now, not at build time
@@ -79,10 +92,31 @@ def spec_for(source: str | Path, weights: str | Path | None = None, *, fmt: str 
 
         state_dict_architecture(Path(source), read_weights(Path(source)))
     name = label or (_where(source) + ("" if trained else " (random twin)"))
-    return ModelSpec.make(BACKBONE, label=name, options={"source": source, "format": fmt},
+    return ModelSpec.make(BACKBONE, label=name, options=options,
                           init=init if trained or init != "checkpoint" else "default",
                           weights=weights if trained else None, freeze=tuple(freeze), seed=int(seed),
                           weight_state="trained" if trained else "random", input=inp)
+
+
+def _with_file_size(inp, source: str, fmt: str, weights: str | Path | None):
+    """``inp`` (declared without a size) with the size the file fixes: its metadata's, else the static ONNX input
+    shape, else timm's ``pretrained_cfg``; ``inp`` itself when the file fixes none."""
+    try:
+        meta = read_metadata(source, fmt, weights)
+        meta = parse_metadata(meta, _where(source)) if meta else None
+    except ModelFileError:
+        meta = None
+    size = meta.get("size") if meta else None
+    where = f"model metadata ({_where(source)})"
+    if size is None:
+        found = read_size(source, fmt)
+        size, where = found if found is not None else (None, "")
+    if size is None:
+        return inp
+    try:
+        return inp.with_(size=size, source=f"{inp.source}; size from {where}")
+    except ValueError:  # a malformed size in the metadata: the declared input as it is
+        return inp
 
 
 def file_channels(source: str, fmt: str | None = None, weights: str | Path | None = None) -> int:
@@ -109,9 +143,39 @@ def twin_spec(spec: ModelSpec, init: str = "default", seed: int | None = None) -
     """The random twin of ``spec``: same architecture, no trained weights, ``init`` (seeded)."""
     if init == "checkpoint":
         raise ModelError("a random twin needs an initialisation other than 'checkpoint'")
-    base = spec.label.replace(" (random twin)", "")
-    return dataclasses.replace(spec, init=init or "default", weights=None, weight_state="random", input=None,
-                               seed=spec.seed if seed is None else int(seed), label=f"{base} (random twin)")
+    init = init or "default"
+    seed = spec.seed if seed is None else int(seed)
+    base = spec.label.split(" (random twin", 1)[0] or _where(str(spec.kwargs.get("source", "")))
+    what = f"seed {seed}" if init == "default" else f"{init}, seed {seed}"
+    # the same input spec as the trained model (declared, or its file's metadata): a comparison of the two differs
+    # in the weights only
+    return dataclasses.replace(spec, init=init, weights=None, weight_state="random", input=spec.input, seed=seed,
+                               label=f"{base} (random twin, {what})")
+
+
+def from_metadata(inp) -> bool:
+    """``inp`` (a spec's input) was copied from the model file's metadata (not declared by the user)."""
+    return inp is not None and str(getattr(inp, "source", "")).startswith("model metadata")
+
+
+def fresh_input(stored, meta):
+    """The input a build uses: ``stored`` (the spec's), except that one copied from the file's metadata is replaced by
+    the metadata the file holds now (``meta``; None when it no longer has any): a re-exported file's normalisation,
+    not the one saved with a session or a run; its ``source`` then says that the file changed."""
+    if stored is None:
+        return meta
+    if isinstance(stored, dict):
+        from app.models.inputs import InputSpec
+
+        stored = InputSpec.from_dict(stored)
+    if not from_metadata(stored):
+        return stored
+    if meta is None:
+        return None
+    if meta.with_(source="") != stored.with_(source=""):
+        return meta.with_(source=f"{meta.source}; re-read: the file changed since the model was opened, "
+                                 f"it was {stored.with_(source='').describe()}")
+    return stored
 
 
 def _loaded(spec: ModelSpec) -> tuple[Loaded, list[str]]:
@@ -124,7 +188,8 @@ def _loaded(spec: ModelSpec) -> tuple[Loaded, list[str]]:
     trained = spec.init == "checkpoint"
     with SEED_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(spec.seed))
-        loaded = load(str(source), fmt, spec.weights if fmt == "timm" else None, trained=trained)
+        arch = {k: opts[k] for k in TIMM_ARCH_ARGS if k in opts} if fmt == "timm" else None
+        loaded = load(str(source), fmt, spec.weights if fmt == "timm" else None, trained=trained, arch=arch)
         left: list[str] = []
         if not trained:
             left = reinit(loaded.module, spec.init, int(spec.seed))
@@ -147,15 +212,22 @@ def build(spec: ModelSpec, device: torch.device | str | None = None) -> External
         device = _dev.pick()
     loaded, left = _loaded(spec)
     where = _where(str(spec.kwargs.get("source")))
-    inp = spec.input if spec.input is not None else metadata_input(loaded.metadata, where)
+    try:
+        meta = metadata_input(loaded.metadata, where)
+    except ModelFileError:
+        if spec.input is None:
+            raise
+        meta = None  # a declared input does not need the file's (unusable) metadata
+    inp = fresh_input(spec.input, meta)
     channels = fixed = None
     size = loaded.size_hint
     if loaded.static_input is not None:
         channels, size, fixed = loaded.static_input[0], loaded.static_input[1:], True
-    if inp is not None:
-        channels, size = inp.channels, (inp.size or size)
+    if inp is not None:  # a size the input leaves open: the metadata's, else the file's static / cfg size
+        channels, size = inp.channels, (inp.size or (meta.size if meta is not None else None) or size)
     model = ExternalBackbone(loaded.module, fmt=loaded.fmt, source=str(spec.kwargs.get("source")),
-                             label=spec.label or where, channels=channels, size=size, fixed=fixed)
+                             label=spec.label or where, channels=channels, size=size, fixed=fixed,
+                             batch=loaded.static_batch)
     model.untouched_by_init = left  # parameters the twin's re-initialisation left as they were
     model.input_meta = inp
     mark_always_frozen(model)

@@ -342,3 +342,19 @@ def test_clear_cache_never_empties_a_data_folder_inside_the_cache(fe_home, monke
     caches.clear(["data"])
     assert len(list((data / "MNIST" / "raw").iterdir())) == 4 and (data / "old.npz").exists()
     assert not (feats / "k.npy").exists() and (feats / "notes.txt").exists()
+
+
+def test_imagefolder_with_no_path_is_refused_by_probe_and_experiments_too(tmp_path):
+    """``Path("")`` is the current folder: `probe --dataset imagefolder:` and an experiment run on it took the
+    current folder's sub-folders as the classes."""
+    from app.data.core import DatasetError
+    from app.experiments.recipe import dataset_problem, load_recipe
+    from app.probe.resolve import absolute_dataset
+
+    with pytest.raises(DatasetError, match="names no folder"):
+        absolute_dataset("imagefolder:")
+    assert absolute_dataset(f"imagefolder:{tmp_path}") == f"imagefolder:{tmp_path.resolve()}"
+    recipe = tmp_path / "on-folder.toml"
+    recipe.write_text('name = "on-folder"\ntitle = "t"\nclaim = "c"\nkind = "probe"\n[base]\nbackbone = "rdsn"\n'
+                      'dataset = "imagefolder:"\noptions = { k = 8, blocks = 1 }\n')
+    assert "names no folder" in (dataset_problem(load_recipe(recipe)) or "")

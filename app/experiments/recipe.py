@@ -376,6 +376,9 @@ def dataset_problem(recipe: Recipe, quick: bool = False) -> str | None:
             known = ", ".join(names())
             return f"{recipe.name}: unknown dataset {name!r} (known: {known}); choose another dataset"
         if name.startswith("imagefolder:"):
+            if not name.split(":", 1)[1].strip():
+                return (f"{recipe.name}: {name!r} names no folder: give imagefolder:PATH (a folder of class "
+                        f"sub-folders) or choose another dataset")
             folder = Path(name.split(":", 1)[1]).expanduser()
             if not folder.is_dir():
                 what = "is not a folder" if folder.exists() else "does not exist"

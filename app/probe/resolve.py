@@ -136,7 +136,9 @@ def effective_spec(spec: ModelSpec, dataset: ArrayDataset, defaults: dict | None
 def absolute_dataset(name: str) -> str:
     """``imagefolder:PATH`` with PATH made absolute (other names unchanged)."""
     if name.startswith("imagefolder:"):
-        return "imagefolder:" + str(Path(name.split(":", 1)[1]).expanduser().resolve())
+        from app.data.core import imagefolder_path
+
+        return "imagefolder:" + str(Path(imagefolder_path(name)).expanduser().resolve())  # an empty PATH refused
     return name
 
 

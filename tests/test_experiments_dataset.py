@@ -184,14 +184,14 @@ def test_run_says_the_caveat_before_its_cells_and_runs_them(tmp_path, monkeypatc
 
 
 def test_a_recipe_moved_to_another_dataset_gives_no_time_estimate_made_for_its_own():
-    """The recipe states its time for its own dataset (ablation-cifar10 quick: 60 s per cell on the CIFAR-10 JPEG
+    """The recipe states its time for its own dataset (ablation-cifar10 quick: 40 s per cell on the CIFAR-10 JPEG
     copy); on digits that figure means nothing, and the plan says so instead of showing it as digits' time."""
     r = load_recipe(ABLATION)
     own = r.describe(quick=True)
-    assert ", about 40 min on a 2-core CPU;" in own  # 40 cells x 60 s
+    assert ", about 27 min on a 2-core CPU;" in own  # 40 cells x 40 s
     moved = on_dataset(r, "digits", quick=True).describe(quick=True)
-    assert "about 40 min on a 2-core CPU;" not in moved
-    assert (f"40 probe cell(s), no time estimate for digits (the recipe's, about 40 min on a 2-core CPU, is for "
+    assert "about 27 min on a 2-core CPU;" not in moved
+    assert (f"40 probe cell(s), no time estimate for digits (the recipe's, about 27 min on a 2-core CPU, is for "
             f"{r.dataset(True)}); ") in moved and moved.endswith("dataset digits")
     back = on_dataset(on_dataset(r, "digits", quick=True), r.dataset(True), quick=True)  # moved back: its own again
     assert back.describe(quick=True) == own

@@ -14,17 +14,27 @@ whatever its thread count. ``shared``: in this process's session, as programs st
 the cores are shared thread by thread. The JSON says which, and whether autogroup is on.
 
 Figures:
-- live: app FPS of the Live pipeline (``app.live.bench.run_bench``; tuner on: the same engine, frame by frame);
+- live: app FPS of the Live pipeline's engine (``app.live.engine.LiveEngine.process``: the synthetic scene -> model
+  -> mosaic), frames back to back after 5 untimed warm-up frames, measured the same way with the tuner off (an outer
+  tuner that holds the configured count) and on (one that adapts it), so that the two differ by the tuner alone
+  (before 2026-12-03 the tuner-off figure was ``app.live.bench.run_bench``'s, app frames interleaved with bare
+  forwards);
 - extract: images/s of the probe's feature extraction (``app.probe.extract.extract``, rdsn, probe defaults,
-  MNIST from ../shared when present, else the embedded digits); tuner on: the extraction's own tuner, as in a probe
-  run; off: driven step by step by an outer tuner that holds the configured count;
+  MNIST from ../shared when present, else the embedded digits), after an untimed one-batch warm-up; tuner on: the
+  extraction's own tuner, as in a probe run; off: driven step by step by an outer tuner that holds the configured
+  count;
 - head: our logistic head against scikit-learn on the same features (``app.probe.bench.bench_head``, its
-  L-BFGS iterations timed by the tuner when on): both timings and the speedup.
+  L-BFGS iterations timed by the tuner when on, held at the configured count when off): both timings and the
+  speedup.
+
+"idle" is the machine as it is (its load average is printed), measured first; "loaded" the same figures beside
+``--busy N`` busy processes (with ``--busy 0`` the second pass is only a repeat, labelled so).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import subprocess
@@ -39,6 +49,14 @@ BUSY_CODE = "import time\nend = time.monotonic() + {seconds}\nwhile time.monoton
 BENCHMARKS = ("live", "extract", "head")
 BUSY_SESSIONS = ("own", "shared")
 AUTOGROUP = "/proc/sys/kernel/sched_autogroup_enabled"
+LIVE_WARMUP = 5  # untimed frames before each live figure
+METHOD = {  # how each figure is measured (printed, and in --json)
+    "live": f"app FPS of the Live engine, frames back to back after {LIVE_WARMUP} untimed warm-up frames, the same "
+            "with the tuner off (the configured count held) and on",
+    "extract": "images/s of the probe's extraction (rdsn, probe defaults), after an untimed one-batch warm-up",
+    "head": "scikit-learn's time / ours on the same features (bench head), ours after a tiny untimed warm-up fit; "
+            "tuner off: the configured count held",
+}
 
 
 def register(sub, bench) -> None:
@@ -52,8 +70,10 @@ def register(sub, bench) -> None:
                    help="live: frames per measurement (default 200: about 5-15 s, so that the thread tuner's first "
                         "trials, which a Live view pays once, weigh as they do in a view left running; 50 frames "
                         "under load were ~3 s, a fifth of them spent trying the slower count)")
-    p.add_argument("--size", default="240x320", help="live: frame HxW (default 240x320)")
-    p.add_argument("--images", type=int, default=4000, help="extract: images (default 4000: 8 batches)")
+    p.add_argument("--size", default=None, help="live: frame HxW, at least 16x16 (default 240x320; 64x96 with --quick)")
+    p.add_argument("--images", type=int, default=4000,
+                   help="extract: images (default 4000: about 65 batches of rdsn's probe defaults on MNIST; the "
+                        "output gives the count)")
     p.add_argument("--head-train", type=int, default=5000, help="head: training images (default 5000)")
     p.add_argument("--tuner", choices=["both", "on", "off"], default="both",
                    help="run with the thread tuner off (fixed threads), on, or both (default)")
@@ -62,7 +82,8 @@ def register(sub, bench) -> None:
                         "autogroup scheduling the cores are shared between sessions first); shared: in this "
                         "process's session (shared thread by thread)")
     p.add_argument("--max-seconds", type=float, default=900,
-                   help="the busy processes end themselves after this long in any case (default 900)")
+                   help="the busy processes end themselves after this long in any case, more than 0 (default 900; "
+                        "one that ends before the loaded figures are done is reported)")
     p.add_argument("--quick", action="store_true", help="tiny sizes (for tests): seconds, not minutes")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_bench_load)
@@ -113,23 +134,19 @@ def _tuner(on: bool):
 
 
 def _live(args, on: bool | None) -> dict[str, Any]:
-    """App FPS: ``run_bench`` as shipped (tuner off), or the same engine frame by frame under the tuner."""
-    from app.live.bench import DEFAULT_BACKBONE, parse_size, run_bench
-
-    size = parse_size(args.size)
-    if not on:
-        r = run_bench(DEFAULT_BACKBONE, size, args.frames, rounds=2)
-        return {"value": r["app_fps"], "bare_fps": r["bare_fps"], "threads": r["threads"]}
+    """App FPS of the Live engine, frame by frame after 5 untimed warm-up frames, each frame one step of a tuner
+    that adapts the thread count (``on``) or holds the configured one (off): the same measurement either way."""
     import torch
 
     from app import device as devmod
+    from app.live.bench import DEFAULT_BACKBONE, parse_size
     from app.live.config import LiveConfig, PaneConfig
     from app.live.engine import LiveEngine, default_layer
     from app.live.pipeline import LIVE_OPTIONS
     from app.live.synthetic import SyntheticSource
     from app.models.spec import ModelSpec
 
-    tuner = _tuner(True)
+    size = parse_size(args.size)  # checked before any work (cmd_bench_load)
     h, w = size
     spec = ModelSpec.make(DEFAULT_BACKBONE, label=DEFAULT_BACKBONE, options=dict(LIVE_OPTIONS.get(DEFAULT_BACKBONE, {})))
     engine = LiveEngine(devmod.pick())
@@ -139,8 +156,9 @@ def _live(args, on: bool | None) -> dict[str, Any]:
         with torch.inference_mode():
             e = engine.entry(spec)
             cfg = LiveConfig(panes=(PaneConfig(spec, default_layer(e.layers), 0, 16),), size=(h, w), max_fps=0)
-            for _ in range(5):
+            for _ in range(LIVE_WARMUP):
                 engine.process(src.read(), cfg)
+            tuner = _tuner(bool(on))  # after the warm-up: it sets its count now (off: the configured one)
             t0 = time.perf_counter()
             for _ in range(args.frames):
                 with tuner.step():
@@ -148,7 +166,7 @@ def _live(args, on: bool | None) -> dict[str, Any]:
             fps = args.frames / (time.perf_counter() - t0)
     finally:
         src.close()
-    return {"value": round(fps, 2), "threads": tuner.report()}
+    return {"value": round(fps, 2), "frames": args.frames, "warmup_frames": LIVE_WARMUP, "threads": tuner.report()}
 
 
 def _dataset(args):
@@ -168,9 +186,10 @@ def _extract(args, on: bool) -> dict[str, Any]:
     """Images/s of the probe's extraction (rdsn with the probe's defaults for gray images, no cache)."""
     import torch
 
+    from app import device as devmod
+    from app.models.inputs import dataset_stats, input_spec, to_tensor
     from app.models.spec import ModelSpec
-    from app.probe.extract import extract
-    from app.models.inputs import dataset_stats, input_spec
+    from app.probe.extract import batch_size, extract
     from app.probe.run import build_model, effective_spec
     from app.tasks import run_to_end
     from app.threads import drive, reports
@@ -182,6 +201,11 @@ def _extract(args, on: bool) -> dict[str, Any]:
     spec = effective_spec(ModelSpec.make("rdsn"), ds)
     model = build_model(spec)
     ispec = input_spec(spec, model, stats=dataset_stats(ds))
+    # one untimed batch first (as bench extract): the first use's one-time costs (lazy initialisation, allocator)
+    # land on neither figure; the first extraction of the process is otherwise always the idle one
+    batch = batch_size(model, to_tensor(images[:1], ispec, "cpu"), 1)
+    run_to_end(extract(model, images[:batch], ispec, 1, "grid3", device="cpu", key=None, label="bench load warm-up"))
+    torch.set_num_threads(devmod.configured_threads())  # the warm-up's own tuner may have lowered it
     task = extract(model, images, ispec, 1, "grid3", device="cpu", key=None, label="bench load")
     # tuner on: the extraction's own tuner decides, as in a probe run (it times each batch on its worker); off: an
     # outer tuner that never adapts holds the configured count (the inner one, nested, only counts)
@@ -190,8 +214,9 @@ def _extract(args, on: bool) -> dict[str, Any]:
     feats = run_to_end(task) if on else drive(task, tuner)
     dt = time.perf_counter() - t0
     report = reports().get("extract", {}) if on else tuner.report()
-    return {"value": round(n / dt, 1), "images": n, "features": int(feats.array.shape[1]) if hasattr(feats, "array")
-            else None, "threads": report}
+    return {"value": round(n / dt, 1), "images": n, "batches": -(-n // batch), "batch": batch,
+            "warmup_images": batch,
+            "features": int(feats.array.shape[1]) if hasattr(feats, "array") else None, "threads": report}
 
 
 def _head(args, on: bool) -> dict[str, Any]:
@@ -233,8 +258,20 @@ def cmd_bench_load(args) -> int:
         raise UserError(f"--busy {args.busy}: 0..{4 * (os.cpu_count() or 1)} busy processes")
     if args.frames < 1 or args.images < 1 or args.head_train < 10:
         raise UserError("--frames and --images must be at least 1, --head-train at least 10")
+    if not (args.max_seconds > 0 and math.isfinite(args.max_seconds)):
+        raise UserError(f"--max-seconds {args.max_seconds:g}: the busy processes' time limit must be more than 0 "
+                        f"seconds (with 0 they end at once, and the \"loaded\" figures would carry no load)")
+    if args.size is None:
+        args.size = "64x96" if args.quick else "240x320"  # --quick's small frame only where no --size is given
+    if "live" in which:
+        from app.live.bench import parse_size
+
+        try:
+            parse_size(args.size)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     if args.quick:
-        args.frames, args.size, args.images, args.head_train = min(args.frames, 8), "64x96", min(args.images, 256), 600
+        args.frames, args.images, args.head_train = min(args.frames, 8), min(args.images, 256), 600
     modes = {"both": [False, True], "on": [True], "off": [False]}[args.tuner]
     prev_term = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # finally-blocks run on SIGTERM too
     import torch
@@ -248,6 +285,8 @@ def cmd_bench_load(args) -> int:
             busy_pids = [p.pid for p in procs]
             load_start = list(os.getloadavg())
             loaded = _measure(args, which, modes)
+            # --max-seconds shorter than the loaded pass: part of it ran without (all of) the load
+            ended_early = [p.pid for p in procs if p.poll() is not None]
         torch.set_num_threads(configured)
     finally:
         signal.signal(signal.SIGTERM, prev_term)
@@ -259,18 +298,32 @@ def cmd_bench_load(args) -> int:
                         "idle_detail": a, "loaded_detail": b})
     res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "busy": args.busy, "busy_pids": busy_pids,
            "busy_session": args.busy_session, "autogroup": autogroup(),
+           "second_pass": "loaded" if args.busy else "repeat without load (--busy 0)",
+           "busy_ended_early": ended_early,
            "cpu_count": os.cpu_count(), "torch_threads": configured, "forced_threads": devmod.forced_threads(),
            "load_average_before": load_before, "load_average_loaded_start": load_start,
            "settings": {"frames": args.frames, "size": args.size, "images": args.images,
                         "head_train": args.head_train, "quick": args.quick},
-           "figures": figures}
+           "method": {name: METHOD[name] for name in which}, "figures": figures}
     if args.json:
         print(jsonout.dumps(res))
         return 0
     where = {"own": "each in a session of its own", "shared": "in this process's session"}[args.busy_session]
     group = {True: "autogroup scheduling on", False: "autogroup scheduling off", None: "autogroup unknown"}[autogroup()]
-    print(f"bench load: {args.busy} busy processes ({where}; {group}) on {os.cpu_count()} cores, torch threads "
-          f"{configured}; load before {load_before[0]:.2f}")
+    if args.busy:
+        print(f"bench load: {args.busy} busy processes ({where}; {group}) on {os.cpu_count()} cores, torch threads "
+              f"{configured}; load average before {load_before[0]:.2f}, at the loaded start {load_start[0]:.2f}")
+        second, ratio = "loaded", "loaded/idle"
+    else:
+        print(f"bench load: --busy 0: no busy processes, the second pass is a repeat without load; "
+              f"{os.cpu_count()} cores, torch threads {configured}; load average before {load_before[0]:.2f}, at "
+              f"the repeat's start {load_start[0]:.2f}")
+        second, ratio = "repeat", "repeat/first"
     for f in figures:
-        print(f"  {f['figure']:<46} idle {f['idle']:>9.2f}  loaded {f['loaded']:>9.2f}  loaded/idle {f['ratio']}")
+        print(f"  {f['figure']:<46} idle {f['idle']:>9.2f}  {second} {f['loaded']:>9.2f}  {ratio} {f['ratio']}")
+    if ended_early:
+        print(f"note: {len(ended_early)} of the {args.busy} busy processes had ended (--max-seconds "
+              f"{args.max_seconds:g}) before the loaded figures were done: part of them ran without that load")
+    for name in which:
+        print(f"{name}: {METHOD[name]}")
     return 0

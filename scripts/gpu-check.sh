@@ -40,9 +40,7 @@ PY=.venv/bin/python
 [[ -x "$PY" ]] || make venv
 START=$(date +%s)
 DEADLINE=$((START + (PAPER ? 840 : 540)))
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
 CACHE="${FILTER_EXPLORER_GPU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/filter-explorer-gpu-check}"
-trap 'rm -rf "$WORK/home"' EXIT
 
 if (( DRY )); then
     DEV=cpu
@@ -72,24 +70,37 @@ else
     PAPER_K=100000; PATCH_K=2048
 fi
 if (( PAPER )) && (( ! OUT_GIVEN )); then OUT="${OUT%.md}-paper.md"; fi
+# the work folder only once the checks above passed (an exit 3 leaves nothing behind); on any exit the app homes go,
+# and the folder itself when nothing else is in it (an abort after steps ran keeps their outputs, and says where)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
+cleanup() {
+    rm -rf "$WORK/home"
+    if [[ -d "$WORK" ]] && ! rmdir "$WORK" 2>/dev/null; then
+        echo "gpu-check: the step outputs are kept in $WORK" >&2
+    fi
+}
+trap cleanup EXIT
+load1() { cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?"; }  # the 1-minute load average (Linux)
 DATA_ROOT=()
 [[ -d ../shared/datasets/MNIST ]] && DATA_ROOT=(--data-root ../shared/datasets)
 
-printf 'name\ttimeout\trc\twall_s\tcommand\n' > "$WORK/steps.tsv"
+printf 'name\ttimeout\trc\twall_s\tcommand\tload_start\tload_end\n' > "$WORK/steps.tsv"
 FAILED=0
 step() {  # step NAME TIMEOUT_S COMMAND...: run with a timeout (capped by the deadline), record command, rc, wall time
     local name="$1" limit="$2"; shift 2
     local left=$((DEADLINE - $(date +%s)))
     (( left < limit )) && limit=$left
     if (( limit < 5 )); then
-        printf '%s\t%s\tskipped\t0\t%s\n' "$name" "$limit" "$*" >> "$WORK/steps.tsv"; FAILED=1; return
+        printf '%s\t%s\tskipped\t0\t%s\t\t\n' "$name" "$limit" "$*" >> "$WORK/steps.tsv"; FAILED=1; return
     fi
     echo "gpu-check: $name: $* (timeout ${limit}s)" >&2
-    local t0 rc=0
+    local t0 rc=0 l0
+    l0=$(load1)
     t0=$(date +%s%N)
     timeout --kill-after=10 "$limit" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" || rc=$?
     local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-    printf '%s\t%s\t%s\t%d.%03d\t%s\n' "$name" "$limit" "$rc" $((ms / 1000)) $((ms % 1000)) "$*" >> "$WORK/steps.tsv"
+    printf '%s\t%s\t%s\t%d.%03d\t%s\t%s\t%s\n' "$name" "$limit" "$rc" $((ms / 1000)) $((ms % 1000)) "$*" "$l0" \
+        "$(load1)" >> "$WORK/steps.tsv"
     if (( rc != 0 )); then
         FAILED=1
         echo "gpu-check: $name FAILED (rc $rc; 124 = timed out): $(tail -3 "$WORK/$name.err")" >&2
@@ -138,7 +149,7 @@ standard_steps() {  # the issue-14 check: Live, head, extraction, the three pres
                 --preset "$preset" --dataset "imagefolder:$CACHE/cifar10-jpg" "${PROBE_LIMITS[@]}" --json
         done
     else
-        printf 'preset-random-cifar10\t0\tskipped\t0\t(no %s)\n' "$TAR" >> "$WORK/steps.tsv"
+        printf 'preset-random-cifar10\t0\tskipped\t0\t(no %s)\t\t\n' "$TAR" >> "$WORK/steps.tsv"
     fi
     if (( ${#DATA_ROOT[@]} )); then
         rm -rf "$WORK/home"; mkdir -p "$WORK/home"

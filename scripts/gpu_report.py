@@ -24,7 +24,9 @@ def _json(path: Path) -> dict | None:
         return None
 
 
-def _figures(name: str, d: dict | None) -> list[str]:
+def _figures(name: str, d: dict | None, process_wall: str | None = None) -> list[str]:
+    """The figures of one step's JSON; ``process_wall``: the step's own wall time (steps.tsv: the whole process,
+    interpreter start and imports included), which a probe's in-process ``wall_seconds`` leaves out."""
     if d is None:
         return []
     if name.startswith("live-"):
@@ -45,10 +47,16 @@ def _figures(name: str, d: dict | None) -> list[str]:
         return ["- unpacked (a cache folder outside the repository; later runs reuse it)"]
     if name == "cifar-probe" or name.startswith(("preset-", "paper-")):
         val = f", validation {100 * d['val_top1']:.2f}%" if d.get("val_top1") is not None else ""
+        try:
+            end_to_end = f"**end to end {float(process_wall):.1f} s** (the step's process: interpreter start and " \
+                         f"imports included; the target's figure); "
+        except (TypeError, ValueError):
+            end_to_end = ""
         return [f"- **test top-1 {100 * d['top1']:.2f}%** (top-2 {100 * d['top2']:.2f}%){val}, {d['n_train']} train / "
                 f"{d['n_test']} test, {d['n_features']} features; extract {d['extract_seconds']:.1f} s, head "
-                f"{d['train_seconds']:.1f} s, **wall {d['wall_seconds']:.1f} s** (cache hit {d['feature_cache_hit']}), "
-                f"device {d['device']}"]
+                f"{d['train_seconds']:.1f} s, **wall {d['wall_seconds']:.1f} s** inside the process (the probe run "
+                f"itself, timed by the probe: without the interpreter's start and imports); {end_to_end}"
+                f"cache hit {d['feature_cache_hit']}, device {d['device']}"]
     return []
 
 
@@ -65,7 +73,8 @@ def main() -> int:
     out = ["# GPU check" + (" (CPU dry run: tiny sizes, NOT a GPU measurement)" if args.dry_run else ""), ""]
     out += [f"- Device: **{args.device_name}**",
             f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; host: {platform.node() or '?'}, "
-            f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f}",
+            f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f} when the report was written (each "
+            f"step's own, at its start and end, under its heading)",
             f"- torch {torch.__version__} (CUDA {torch.version.cuda}), Python {platform.python_version()}",
             f"- Script: `scripts/gpu-check.sh{' --cpu-dry-run' if args.dry_run else ''}`, total {args.total:.0f} s "
             f"wall; each step bounded by `timeout` (seconds in brackets).",
@@ -75,9 +84,12 @@ def main() -> int:
         name = r["name"]
         out.append(f"## {name}")
         out.append("")
-        out.append(f"`{r['command']}`  (timeout {r['timeout']} s; exit {r['rc']}; {r['wall_s']} s wall)")
+        load = (f"; load average {r['load_start']} -> {r['load_end']}" if r.get("load_start") and r.get("load_end")
+                else "")
+        out.append(f"`{r['command']}`  (timeout {r['timeout']} s; exit {r['rc']}; {r['wall_s']} s wall{load})")
         out.append("")
-        figs = _figures(name, _json(args.work / f"{name}.out") or ({} if name == "cifar-unpack" else None))
+        figs = _figures(name, _json(args.work / f"{name}.out") or ({} if name == "cifar-unpack" else None),
+                        r.get("wall_s"))
         if r["rc"] not in ("0",):
             err = (args.work / f"{name}.err")
             tail = err.read_text().strip().splitlines()[-3:] if err.exists() else []

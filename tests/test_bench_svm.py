@@ -121,7 +121,8 @@ def test_a_speed_up_over_an_unfinished_fit_says_so_and_select_c_holds_out_exactl
     r = run_cli("bench", "svm", "--quick", "--select-C", "0.01,0.1", "--val", "200", "--json", home=fe_home)
     d = json.loads(r.stdout)
     assert d["settings"]["selection"]["n_val"] == 200
-    assert d["convergence_note"] == convergence_note(d["stop"]["converged"], d["sklearn_converged"])
+    assert d["convergence_note"] == convergence_note(d["stop"]["converged"], d["sklearn_converged"], d["stop"],
+                                                     d["settings"]["max_iterations"])
     assert convergence_note(True, True) == "" and "two unfinished fits" in convergence_note(False, False)
     labels = np.repeat(np.arange(10), [57, 61, 59, 60, 58, 62, 63, 55, 64, 61])
     for n_val in (1, 7, 200, 599):

@@ -103,6 +103,7 @@ def _show(args) -> int:
 
 
 def _bench_preview(args) -> int:
+    import os
     import statistics
     import time
 
@@ -118,7 +119,10 @@ def _bench_preview(args) -> int:
         raise UserError(f"--max-side must be at least {MIN_PREVIEW_SIDE} px (the largest kernel timed is 15 px), "
                         f"got {args.max_side}")
     image = ops.sample_image("china")
-    print(f"live preview on china.jpg; torch threads {torch.get_num_threads()}; median of {args.repeat} runs")
+    ops.compute_views(generate("gabor", 16, 11, 3), image, args.max_side)  # untimed warm-up: first-use costs
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"live preview on china.jpg; torch threads {torch.get_num_threads()}; median of {args.repeat} runs after an "
+          f"untimed warm-up; load average {load:.2f}")
     print(f"{'bank (out x in x k x k)':<26}{'image px':>9}{'preview ms':>12}{'generate ms':>13}")
     for n, c, k in ((16, 3, 11), (64, 3, 7), (64, 3, 15), (128, 1, 5), (256, 3, 7)):
         gen_t, prev_t = [], []

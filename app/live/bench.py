@@ -11,6 +11,7 @@ hits both alike; FPS figures are frames / total time, medians of per-frame times
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from typing import Any
@@ -48,6 +49,7 @@ def run_bench(backbone: str = DEFAULT_BACKBONE, size: tuple[int, int] = (240, 32
               channels_last: str = "auto", amp: bool | None = None, warmup: int = 5, rounds: int = 4,
               per_page: int = 16, weights: str | None = None, frame: tuple[int, int] | None = None
               ) -> dict[str, Any]:
+    load_before = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     dev = torch.device(device) if device else devmod.pick()
     if options is None:
         options = dict(LIVE_OPTIONS.get(backbone, {}))
@@ -148,4 +150,5 @@ def run_bench(backbone: str = DEFAULT_BACKBONE, size: tuple[int, int] = (240, 32
         "mosaic_shape": list(pane.mosaic.shape),
         "channels_shown": pane.count,
         "torch": torch.__version__,
+        "load_average_before": load_before,
     }

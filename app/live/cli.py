@@ -70,7 +70,9 @@ def _bench(args) -> int:
     if args.json:
         print(jsonout.dumps(res))
     else:
-        print(f"live pipeline, {res['backbone']} @ {res['size']}, layer {res['layer']}, {res['device']}")
+        load = res.get("load_average_before")
+        print(f"live pipeline, {res['backbone']} @ {res['size']}, layer {res['layer']}, {res['device']}"
+              + (f"; load average before {load[0]:.2f}" if load else ""))
         print(f"  app  {res['app_fps']:8.2f} FPS  (median frame {res['app_ms_median']} ms, source "
               f"{res['source_ms_median']} ms)")
         print(f"  bare {res['bare_fps']:8.2f} FPS  (median frame {res['bare_ms_median']} ms)")

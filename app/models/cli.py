@@ -190,22 +190,77 @@ def with_banks(spec, items: list[str] | None):
     return dataclasses.replace(spec, banks=tuple(banks), weight_state=state)
 
 
+def positive_images(text: str) -> int:
+    """``eval --test-limit``: a positive whole number of images (argparse type; refused at parse time)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number of images, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of images, got {value}")
+    return value
+
+
+def positive_batch(text: str) -> int:
+    """``eval --batch-size``: at least 1 image per batch (argparse type; refused at parse time)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of images per batch, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 image per batch, got {value}")
+    return value
+
+
+def eval_input(spec, model, dataset: str, root: str | None, test):
+    """The input spec of ``eval``: the model's own (declared, sidecar, known weights); else, as probe and train
+    normalise, the statistics of the dataset's TRAINING split (never those of the test images being scored), the
+    source saying which split. Where no training split loads, the test split's, and the source says so."""
+    from dataclasses import replace
+
+    from app.models.inputs import dataset_stats, input_spec, weights_input_spec
+
+    if weights_input_spec(spec) is not None:  # the model's own input: no dataset statistics involved
+        return input_spec(spec, model, stats=dataset_stats(test))
+    stats, split = dataset_stats(test), "training split"
+    if str(getattr(test, "name", dataset)).startswith("imagefolder:"):
+        # an image folder's splits each carry their own statistics (a built-in dataset's test split carries its
+        # training split's already: app.data.core.NORMALISATION)
+        from app.data import load
+        from app.errors import AppError
+
+        try:
+            stats = dataset_stats(load(dataset, "train", root))
+        except AppError:  # no training split to take them from
+            split = "test split: no training split to take them from"
+    if stats is not None:
+        stats = replace(stats, name=f"{stats.name or dataset}, {split}")
+    return input_spec(spec, model, stats=stats)
+
+
 def cmd_eval(args) -> int:
     from app.metrics import spread_text, top5_text
     from app.models.build import build
     from app.models.evaluate import check_classifier_fits, evaluate, load_split
-    from app.models.inputs import dataset_stats, input_spec
     from app.models.spec_args import spec_from_args
     from app.tasks import cli_progress, run_to_end
 
     spec = spec_from_args(args)
-    ds = load_split(_dataset_name(args.dataset), "test", args.test_limit, args.data_root, args.seed)
+    dataset = _dataset_name(args.dataset)
+    ds = load_split(dataset, "test", args.test_limit, args.data_root, args.seed)
     model = build(spec)
     check_classifier_fits(spec, model, ds)
-    ispec = input_spec(spec, model, stats=dataset_stats(ds))
+    ispec = eval_input(spec, model, dataset, args.data_root, ds)
     if not args.json:
         print(f"input: {ispec.describe()}")
     res = run_to_end(evaluate(model, ds, ispec, batch_size=args.batch_size), cli_progress("eval "))
+    # a --test-limit run scores a seeded subset (app.data.core.limited: the test split's draw is seed + 1)
+    subset = (f"a seeded subset of {res.n} of the test images (--test-limit {args.test_limit}, seed {args.seed})"
+              if args.test_limit is not None else None)
     if args.json:
         from app.metrics import accuracy_interval, standard_error
 
@@ -213,11 +268,14 @@ def cmd_eval(args) -> int:
                              "split": "test", "n": res.n, "correct": res.correct, "top1": res.top1,
                              "top5": res.top5, "top1_se": standard_error(res.top1, res.n),
                              "top1_ci95": accuracy_interval(res.top1, res.n), "seed": args.seed,
+                             "test_limit": args.test_limit, "subset": subset,
                              "input": ispec.describe(), "notes": list(ds.notes)}))
         return 0
     print(f"{spec.backbone} ({Path(spec.weights).name if spec.weights else 'random'}) on {args.dataset} test "
           f"({res.n} images): top-1 {res.top1:.2%} ({res.correct}/{res.n}; {spread_text(res.top1, res.n)}), "
           f"{top5_text(res.top5, len(ds.classes))}")
+    if subset:
+        print(f"subset: {subset}")
     print_notes(ds.notes, args.dataset)
     return 0
 
@@ -256,6 +314,7 @@ def check_bench_rdsn(args) -> None:
 
 
 def cmd_bench_rdsn(args) -> int:
+    import os
     import resource
     import time
 
@@ -269,6 +328,9 @@ def cmd_bench_rdsn(args) -> int:
     model = create("rdsn", k=args.k, blocks=args.blocks, in_channels=3, pool_grid=args.grid,
                    chunk_bytes=args.chunk_mb * 2**20)
     x = torch.randn(args.images, 3, args.size, args.size)
+    with torch.inference_mode():  # untimed warm-up on two images: the first call's one-time set-up is nobody's time
+        model.extract_pooled(x[:min(2, args.batch)])
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     t = time.perf_counter()
     feats_parts = []
     with torch.inference_mode():
@@ -280,7 +342,8 @@ def cmd_bench_rdsn(args) -> int:
     print(f"rdsn k={args.k} blocks={args.blocks} grid={args.grid}: {args.images} images {args.size}x{args.size} "
           f"-> features {tuple(feats.shape)} in {dt:.1f} s ({args.images / dt:.1f} images/s, torch threads "
           f"{torch.get_num_threads()}); chunk {model.chunk_size(x[:args.batch])} channels; "
-          f"peak RSS {rss:.0f} MB (before the model: {rss0:.0f} MB)")
+          f"peak RSS {rss:.0f} MB (before the model: {rss0:.0f} MB); after an untimed 2-image warm-up; load average "
+          f"before {load_before:.2f}")
     return 0
 
 
@@ -341,9 +404,11 @@ def register(sub, bench) -> None:
     add_model_arguments(pe, weights_required=True)
     add_data_root(pe)
     pe.add_argument("--dataset", required=True)
-    pe.add_argument("--test-limit", type=int, default=None, help="use a seeded subset of N test images")
+    pe.add_argument("--test-limit", type=positive_images, default=None,
+                    help="use a seeded subset of N test images (N at least 1)")
     pe.add_argument("--seed", type=seed_value, default=0, help="data seed of the test subset")
-    pe.add_argument("--batch-size", type=int, default=256)
+    pe.add_argument("--batch-size", type=positive_batch, default=256, help="images per forward, at least 1 "
+                                                                            "(default 256)")
     pe.add_argument("--json", action="store_true", help="print one JSON object (top1, top5, n, correct, top1_se, top1_ci95 ...)")
     pe.set_defaults(func=cmd_eval, freeze=None)
 

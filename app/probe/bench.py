@@ -47,6 +47,11 @@ def bench_options(args, default: dict) -> dict:
     return options
 
 
+def rdsn_default(backbone: str, options: dict) -> dict:
+    """``options`` (a bench's default rdsn options) for rdsn, else none: each other backbone its own defaults."""
+    return dict(options) if backbone == "rdsn" else {}
+
+
 def check_positive(name: str, value, what: str = "a positive number") -> None:
     """UserError unless ``value`` (the option ``name``'s) is at least 1."""
     if value is None or value < 1:
@@ -100,7 +105,8 @@ def bench_features(args, prefix: str = "bench head: "):
 
     check_feature_args(args)
     dataset = bench_dataset(args)
-    options = bench_options(args, {"k": 32} if args.quick else {"k": 512})
+    # the bench's own rdsn size; another backbone gets its own defaults (the k of rdsn is no option of lenet5)
+    options = bench_options(args, rdsn_default(args.backbone, {"k": 32} if args.quick else {"k": 512}))
     if args.quick:
         train_limit, test_limit = min(args.train_limit, 600), min(args.test_limit, 200)
     else:
@@ -135,11 +141,10 @@ def bench_head(args, tuner=None) -> dict:
     """``tuner``: an ``app.threads.ThreadTuner`` timing our head's iterations (``bench load``), or None."""
     import torch
 
-    from app import device as devices
     from app.probe.config import HEAD_DEFAULTS
     from app.probe.heads import PRECONDITION_MAX_FEATURES, standardizer, train_logistic
     from app.tasks import run_to_end
-    from app.threads import tuned
+    from app.threads import reports, tuned
 
     check_head_args(args)
     f = bench_features(args)
@@ -158,10 +163,16 @@ def bench_head(args, tuner=None) -> dict:
     # warm-up on a tiny problem: torch.optim's first use pays one-time lazy imports (seconds), not training time
     run_to_end(train_logistic(Xtr[:20], ytr[:20], Xte[:5], yte[:5], n_classes,
                               dict(opts, epochs=2), device=dev, seed=args.seed))
+    if tuner is not None:
+        # the warm-up's own tuner (not nested: no outer tuner drove it) may have left torch at another count (it ends
+        # in the middle of a trial of one thread fewer), and the timed fit's inner tuner, nested, never sets one: the
+        # outer tuner's count is the one the timed fit starts at, and reports
+        torch.set_num_threads(tuner.threads)
     t = time.perf_counter()
     task = train_logistic(Xtr, ytr, Xte, yte, n_classes, opts, device=dev, seed=args.seed)
     hr = run_to_end(task if tuner is None else tuned(task, tuner))
     ours_seconds = time.perf_counter() - t
+    thread_report = tuner.report() if tuner is not None else reports().get("head")
     ours_top1 = float(np.mean(hr.scores.argmax(1) == yte))
     ours_steps = hr.curves[-1].step if hr.curves else 0
 
@@ -180,8 +191,12 @@ def bench_head(args, tuner=None) -> dict:
         "ours_iterations": ours_steps,
         "sklearn_iterations": int(np.max(clf.n_iter_)),
         "ours_converged": (hr.stop or {}).get("converged"),
+        "ours_stalled": (hr.stop or {}).get("stalled"),
         "sklearn_converged": converged,
-        "convergence_note": convergence_note((hr.stop or {}).get("converged"), converged),
+        "convergence_note": convergence_note((hr.stop or {}).get("converged"), converged, hr.stop, int(args.epochs)),
+        # the thread tuner's report of our timed fit (bench load's when it drives it): the count at the end is not
+        # necessarily the one every iteration ran on
+        "threads": thread_report,
         "settings": {
             "dataset": dataset, "n_train": n, "n_test": len(Xte), "n_features": d, "n_classes": n_classes,
             "backbone": spec.backbone, "options": dict(spec.options), "layer": layer, "pooling": args.pooling,
@@ -191,8 +206,8 @@ def bench_head(args, tuner=None) -> dict:
                     f"preconditioned ({opts['precondition']}: d <= {PRECONDITION_MAX_FEATURES}) with the Cholesky "
                     f"factor of 0.01 S^T S / m + wd I (S: m seeded rows), at most {args.epochs} iterations, full batch, "
                     f"after a tiny warm-up call, "
-                    f"torch {torch.__version__}, {torch.get_num_threads()} threads",
-            "device": devices.describe(dev).name, "extract_seconds": round(extract_seconds, 3),
+                    f"torch {torch.__version__}, {threads_used(thread_report)}",
+            "device": device_text(dev, thread_report), "extract_seconds": round(extract_seconds, 3),
             "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),
         },
     }
@@ -209,11 +224,11 @@ def bench_svm(args) -> dict:
     n_train >= n_features, which on the default 10,000 x 9,216 features ran > 14 minutes)."""
     import torch
 
-    from app import device as devices
     from app.probe.config import probe_defaults
     from app.probe.heads import standardizer
     from app.probe.svm import SVM_CURVATURE, train_svm
     from app.tasks import run_to_end
+    from app.threads import reports
 
     d0 = probe_defaults(args.backbone)
     if args.layer is None:
@@ -244,6 +259,7 @@ def bench_svm(args) -> dict:
     t = time.perf_counter()
     hr = run_to_end(train_svm(Xtr, ytr, Xte, yte, n_classes, opts, device=dev, seed=args.seed))
     ours_seconds = time.perf_counter() - t
+    thread_report = reports().get("head")  # the timed fit's own tuner (its latest "head" tuner)
     ours_top1 = float(np.mean(hr.scores.argmax(1) == yte))
 
     from sklearn.svm import LinearSVC
@@ -267,7 +283,8 @@ def bench_svm(args) -> dict:
         "stop": hr.stop,
         "sklearn_iterations": int(np.max(clf.n_iter_)),
         "sklearn_converged": converged,
-        "convergence_note": convergence_note((hr.stop or {}).get("converged"), converged),
+        "convergence_note": convergence_note((hr.stop or {}).get("converged"), converged, hr.stop, int(args.epochs)),
+        "threads": thread_report,
         "ours_objective": ours_q["objective"], "sklearn_objective": sk_q["objective"],
         "objective_relative_difference": (ours_q["objective"] - sk_q["objective"]) / max(abs(sk_q["objective"]),
                                                                                              1e-30),
@@ -284,11 +301,11 @@ def bench_svm(args) -> dict:
             "ours": f"one-vs-rest squared hinge, intercept penalised (as LinearSVC), full-batch L-BFGS (strong Wolfe, "
                     f"history 20), preconditioner {hr.settings.get('preconditioner')} (c = {SVM_CURVATURE}), "
                     f"stopping at |gradient| <= {tol} |gradient at zero|, after a tiny warm-up call, "
-                    f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+                    f"torch {torch.__version__}, {threads_used(thread_report)}",
             "objective": "sum over classes of 0.5 (|w|^2 + b^2) + C sum_i max(0, 1 - y_i (w.x_i + b))^2 on the "
                          "training features; relative gradient: its gradient norm / the norm at zero weights; "
                          "duality gap: (objective - dual objective at alpha = 2 C margins) / objective",
-            "device": devices.describe(dev).name, "extract_seconds": round(f["extract_seconds"], 3),
+            "device": device_text(dev, thread_report), "extract_seconds": round(f["extract_seconds"], 3),
             "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),
         },
     }
@@ -378,15 +395,52 @@ def ms(seconds: float) -> str:
     return f"{1000 * seconds:.1f} ms"
 
 
-def convergence_note(ours_converged: bool | None, sklearn_converged: bool | None) -> str:
-    """What a speed-up does not say by itself: a side that stopped at its iteration cap before its tolerance was
-    timed on an unfinished fit ("" when both converged)."""
+def convergence_note(ours_converged: bool | None, sklearn_converged: bool | None, ours_stop: dict | None = None,
+                     ours_cap: int | None = None) -> str:
+    """What a speed-up does not say by itself: a side that stopped before its tolerance was timed on an unfinished
+    fit ("" when both converged). Ours stopped either at its iteration cap (more iterations would go on) or, before
+    it, because its L-BFGS line search made no further progress (``ours_stop["stalled"]``, or fewer iterations than
+    ``ours_cap``): then raising the cap cannot help, and only the objectives say how close it came."""
     late = [who for who, ok in (("ours", ours_converged), ("scikit-learn", sklearn_converged)) if ok is False]
     if not late:
         return ""
-    return (f"{' and '.join(late)} stopped at the iteration cap before reaching the tolerance: the speed-up times "
-            f"{'an unfinished fit' if len(late) == 1 else 'two unfinished fits'} (raise --epochs / the cap, or compare "
-            f"the objectives)")
+    stop = ours_stop or {}
+    its = stop.get("iterations")
+    stalled = stop.get("stalled")
+    if stalled is None and its is not None and ours_cap:
+        stalled = int(its) < int(ours_cap)
+    if "ours" not in late or not stalled:
+        return (f"{' and '.join(late)} stopped at the iteration cap before reaching the tolerance: the speed-up times "
+                f"{'an unfinished fit' if len(late) == 1 else 'two unfinished fits'} (raise --epochs / the cap, or "
+                f"compare the objectives)")
+    where = (f" at {its} of {ours_cap} iterations" if its is not None and ours_cap
+             else f" after {its} iterations" if its is not None else "")
+    text = (f"ours stalled{where} before reaching the tolerance (its line search made no further progress): raising "
+            f"--epochs cannot help; compare the objectives to see how close it came")
+    if "scikit-learn" in late:
+        text += ("; scikit-learn stopped at its iteration cap before reaching its tolerance: the speed-up times its "
+                 "unfinished fit")
+    return text
+
+
+def threads_used(report: dict | None) -> str:
+    """The thread tuner's report of a timed fit (``ThreadTuner.report()``) in words: a fixed count, or the most it
+    could use and what it did (the count at the end alone is not what every step ran on)."""
+    if not report:
+        return "threads not reported"
+    n, top = int(report.get("threads") or 0), int(report.get("max") or 0)
+    if not report.get("adaptive"):
+        return f"{n} thread{'s' if n != 1 else ''} (fixed)"
+    return (f"up to {top} thread{'s' if top != 1 else ''}, adapted to the load by the thread tuner "
+            f"({report.get('trials', 0)} trials, {report.get('changes', 0)} changes; {n} at the end)")
+
+
+def device_text(dev, report: dict | None) -> str:
+    """The compute device; on the CPU with the thread tuner's report instead of the count of the moment."""
+    from app import device as devices
+
+    info = devices.describe(dev)
+    return f"CPU ({threads_used(report)})" if info.kind == "cpu" else info.name
 
 
 def versus(ours_seconds: float, sklearn_seconds: float, ours_top1: float, sklearn_top1: float) -> dict:

@@ -49,9 +49,9 @@ def register(sub, bench) -> None:
                          description="Time the probe's extraction (fresh cache key, images -> features) and a plain "
                                      "batched forward of the same model to the same layer + the same pooling, "
                                      "alternating, each in its own process (peak memory), and print both images/s "
-                                     "and their ratio.")
+                                     "and their ratio (ours/bare).")
     e.add_argument("--quick", action="store_true", help=f"tiny settings for tests (digits, at most 300 images, "
-                                                        f"'{{\"k\": 32}}')")
+                                                        f"rdsn: '{{\"k\": 32}}')")
     e.add_argument("--dataset", default=None, help="dataset (default: mnist, digits where MNIST is absent)")
     e.add_argument("--data-root", "--root", dest="data_root", default=None, metavar="DIR",
                    help="folder holding the datasets (default: the app's data folder)")
@@ -106,6 +106,8 @@ def cmd_bench_svm(args) -> int:
               f"   sklearn {ms(out['sklearn_seconds'])} top-1 {100 * out['sklearn_top1']:.2f}%   "
               f"speed-up {out['speedup']:.2f}x   objective ours/sklearn {out['ours_objective']:.6g} / "
               f"{out['sklearn_objective']:.6g}")
+        print(f"ours on {out['settings']['device']}; load average {out['settings']['load_average'][0]:.2f} at the "
+              f"end")
         if out["convergence_note"]:
             print(f"note: {out['convergence_note']}")
     return 0
@@ -120,7 +122,7 @@ def cmd_bench_extract(args) -> int:
     else:
         st = out["settings"]
         print(f"ours {out['ours_img_s']:.1f} img/s (peak {out['ours_peak_rss_mb']:.0f} MB)   bare "
-              f"{out['bare_img_s']:.1f} img/s (peak {out['bare_peak_rss_mb']:.0f} MB)   ratio {out['ratio']:.3f}   "
+              f"{out['bare_img_s']:.1f} img/s (peak {out['bare_peak_rss_mb']:.0f} MB)   ours/bare {out['ratio']:.3f}   "
               f"features match: {out['features_match']}   ({st['images']} {st['dataset']} images, {st['backbone']} "
               f"{json.dumps(st['options'])}, layer {st['layer']}, {st['pooling']}, batch {st['batch']}, "
               f"{st['threads']} threads, load {st['load_average_before'][0]:.1f})")

@@ -22,6 +22,7 @@ pooling, sign, biases.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from app import jsonout
-from app.errors import AppError, UserError
+from app.errors import AppError, UserError, message
 
 KINDS = ("ours", "bare")
 AUTHORS_KIND = "authors"
@@ -46,7 +47,7 @@ SKETCH = 4  # columns of the seeded random projection that compares the two feat
 def settings_from_args(args) -> dict:
     """The measurement settings of ``bench extract``'s arguments (checked: UserError), shared by every process."""
     from app import device as devices
-    from app.probe.bench import bench_dataset, bench_options
+    from app.probe.bench import bench_dataset, bench_options, rdsn_default
     from app.probe.config import probe_defaults
     from app.probe.extract import parse_pooling
 
@@ -54,6 +55,10 @@ def settings_from_args(args) -> dict:
         raise UserError(f"bench extract: --images must be at least 1, got {args.images}")
     if not 1 <= args.rounds <= 20:
         raise UserError(f"bench extract: --rounds must be 1..20, got {args.rounds}")
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
+        raise UserError(f"bench extract: --timeout must be a positive number of seconds (one measurement's limit), "
+                        f"got {timeout:g}")
     d0 = probe_defaults(args.backbone)
     pooling = d0["pooling"] if args.pooling in (None, "default") else args.pooling
     try:
@@ -72,7 +77,8 @@ def settings_from_args(args) -> dict:
     return {"dataset": dataset, "data_root": args.data_root,
             "authors": None if authors is None else str(Path(authors).resolve()), "authors_batch": authors_batch,
             "images": min(args.images, QUICK_IMAGES) if args.quick else int(args.images),
-            "backbone": args.backbone, "options": bench_options(args, QUICK_OPTIONS if args.quick else {}),
+            "backbone": args.backbone,
+            "options": bench_options(args, rdsn_default(args.backbone, QUICK_OPTIONS) if args.quick else {}),
             "layer": d0["layer"] if args.layer is None else int(args.layer), "pooling": pooling,
             "threads": devices.configured_threads(), "seed": int(args.seed)}
 
@@ -97,7 +103,7 @@ def prepare(settings: dict, fit: bool = True):
         model = build_model(spec)
     except (AppError, ValueError, TypeError, KeyError) as exc:
         raise UserError(f"bench extract: --backbone {settings['backbone']} --options "
-                        f"{json.dumps(settings['options'])}: {exc}") from None
+                        f"{json.dumps(settings['options'])}: {message(exc)}") from None
     n_layers = len(model.feature_info)
     layer = settings["layer"] if settings["layer"] >= 0 else n_layers + settings["layer"]
     if not 0 <= layer < n_layers:

@@ -76,7 +76,9 @@ def register(sub, bench) -> None:
     b.add_argument("--dataset", default=None, help="dataset (default: mnist, digits where MNIST is absent)")
     b.add_argument("--data-root", default=None)
     b.add_argument("--backbone", default="rdsn")
-    b.add_argument("--options", default=None, help="backbone options as JSON (default '{\"k\": 512}')")
+    b.add_argument("--options", default=None,
+                   help="backbone options as JSON (default: rdsn '{\"k\": 512}', '{\"k\": 32}' with --quick; "
+                        "another backbone its own defaults)")
     b.add_argument("--layer", type=int, default=0)
     b.add_argument("--pooling", default="grid2")
     b.add_argument("--train-limit", type=int, default=5000)
@@ -304,6 +306,8 @@ def cmd_bench_head(args) -> int:
 
         print(f"ours {ms(out['ours_seconds'])} top-1 {100 * out['ours_top1']:.2f}%   sklearn "
               f"{ms(out['sklearn_seconds'])} top-1 {100 * out['sklearn_top1']:.2f}%   speed-up {out['speedup']:.2f}x")
+        print(f"ours on {out['settings']['device']}; load average {out['settings']['load_average'][0]:.2f} at the "
+              f"end")
         if out["convergence_note"]:
             print(f"note: {out['convergence_note']}")
     return 0

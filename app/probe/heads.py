@@ -228,6 +228,9 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
                 fun(x)
             gmax = recent[-1][1]
             stop = stop_report("max |gradient|", gmax, tol, last_it.n_iter if last_it else 0, gmax <= tol)
+            # stopped before its tolerance and its cap: the line search made no further progress (more iterations
+            # would not help; ``app.probe.bench.convergence_note``)
+            stop["stalled"] = bool(last_it is not None and last_it.stalled and not stop["converged"])
         elif opts["optimizer"] == "adam":
             bs = int(_number(opts, "batch_size", 512))
             if bs < 1:

@@ -227,7 +227,9 @@ def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed
         _, gW, gb, gap = objective(W, b)
         rel = math.sqrt(float(gW.square().sum()) + float(gb.square().sum())) / g0
     stop = stop_report(STOP_CRITERION, rel, tol, last_it.n_iter if last_it else 0, rel <= tol and gap <= gap_tol)
-    stop.update(duality_gap=float(gap), gap_tolerance=gap_tol)
+    stop.update(duality_gap=float(gap), gap_tolerance=gap_tol,
+                # stopped before its tolerance and its cap: the line search made no further progress
+                stalled=bool(last_it is not None and last_it.stalled and not stop["converged"]))
     settings = dict(opts, multiclass=multiclass, intercept="penalised (LinearSVC intercept_scaling=1)",
                     preconditioned=pre.kind != "none", preconditioner=pre.kind)
     return HeadResult(scores, tuple(curves), time.perf_counter() - t0, settings, stop, state_of(W, b))

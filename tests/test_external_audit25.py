@@ -394,3 +394,22 @@ def test_missing_extras_still_say_which_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", types.ModuleType("onnx"))
     with pytest.raises(ModelError, match=r"ONNX files need the onnx extra: pip install \.\[onnx\]"):
         formats._import_onnx()
+
+
+def test_eval_names_a_model_file_and_its_twin_and_refuses_an_empty_image_folder(tmp_path):
+    """eval's summary said "external (random) on digits" for the twin of net.pt (and "external (net.pt)" for the
+    file); `train` / `eval --dataset imagefolder:` read the current folder's sub-folders as the classes."""
+    from cli_inprocess import run_cli
+
+    path = save_script(Net(), tmp_path / "net.pt", meta={"channels": 1, "size": [16, 16], "mean": [0.5],
+                                                         "std": [0.5]})
+    home = tmp_path / "home"
+    out = run_cli("eval", "--model", str(path), "--dataset", "digits", "--test-limit", "40", home=home)
+    assert out.returncode == 0, out.stderr
+    assert "net.pt on digits test (40 images)" in out.stdout
+    out = run_cli("eval", "--model", str(path), "--init", "default", "--model-seed", "2", "--dataset", "digits",
+                  "--test-limit", "40", home=home)
+    assert out.returncode == 0, out.stderr
+    assert "net.pt (random twin, seed 2) on digits test" in out.stdout
+    out = run_cli("eval", "--model", str(path), "--dataset", "imagefolder:", home=home)
+    assert out.returncode != 0 and "names no folder" in out.stderr

@@ -10,7 +10,9 @@ from app import jsonout
 
 def _dataset_name(name: str) -> str:
     if name.startswith("imagefolder:"):
-        return "imagefolder:" + str(Path(name.split(":", 1)[1]).expanduser())
+        from app.data.core import imagefolder_path
+
+        return "imagefolder:" + str(Path(imagefolder_path(name)).expanduser())  # an empty PATH refused
     return name
 
 
@@ -271,7 +273,9 @@ def cmd_eval(args) -> int:
                              "test_limit": args.test_limit, "subset": subset,
                              "input": ispec.describe(), "notes": list(ds.notes)}))
         return 0
-    print(f"{spec.backbone} ({Path(spec.weights).name if spec.weights else 'random'}) on {args.dataset} test "
+    what = (spec.label if spec.backbone == "external" and spec.label  # a model file or its twin, by its name
+            else f"{spec.backbone} ({Path(spec.weights).name if spec.weights else 'random'})")
+    print(f"{what} on {args.dataset} test "
           f"({res.n} images): top-1 {res.top1:.2%} ({res.correct}/{res.n}; {spread_text(res.top1, res.n)}), "
           f"{top5_text(res.top5, len(ds.classes))}")
     if subset:

@@ -142,6 +142,14 @@ class ThreadTuner:
         if self._since >= self._interval:
             self._start_trial(statistics.median(list(self._hist)[-self.trial:]), prefer_fewer=False)
 
+    def finish(self) -> None:
+        """The loop ended: a trial still running is dropped and the kept count set again (a loop that ended in the
+        middle of a trial left torch at the trial's count for whatever ran next: ``bench load``'s timed head fit
+        ran on 1 thread after its warm-up fit's tuner had started a trial of 1)."""
+        if self._cand is not None:
+            self._cand, self._trial_times, self._warm = None, [], False
+            self._apply(self.threads)
+
     # --- reporting ---------------------------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
         """For ``--json`` outputs: ``{"threads", "max", "adaptive", "steps", "trials", "changes", "stalls"}``."""
@@ -235,22 +243,29 @@ def tuned(gen: Any, tuner: ThreadTuner) -> Generator[Any, None, Any]:
 
         result = yield from tuned(extract(...), ThreadTuner("extract"))
 
-    Only the time inside ``gen`` counts: the consumer's time (the GUI, a cancel check) between reports does not."""
+    Only the time inside ``gen`` counts: the consumer's time (the GUI, a cancel check) between reports does not.
+    The loop starts at the tuner's count (work run before it may have left another) and ends at its kept count
+    (``ThreadTuner.finish``)."""
     done = 0.0
-    while True:
-        t0 = time.perf_counter()
-        _local.depth = getattr(_local, "depth", 0) + 1
-        try:
-            p = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        finally:
-            _local.depth -= 1
-        dt = time.perf_counter() - t0
-        items = max(1.0, float(getattr(p, "done", 0.0) or 0.0) - done)
-        done = max(done, float(getattr(p, "done", 0.0) or 0.0))
-        tuner.record(dt / items)
-        yield p
+    if tuner._cand is None:
+        tuner._apply(tuner.threads)
+    try:
+        while True:
+            t0 = time.perf_counter()
+            _local.depth = getattr(_local, "depth", 0) + 1
+            try:
+                p = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                _local.depth -= 1
+            dt = time.perf_counter() - t0
+            items = max(1.0, float(getattr(p, "done", 0.0) or 0.0) - done)
+            done = max(done, float(getattr(p, "done", 0.0) or 0.0))
+            tuner.record(dt / items)
+            yield p
+    finally:  # ended, failed or closed (a cancel): the kept count, not a trial's
+        tuner.finish()
 
 
 def slice_pool(workers: int, name: str) -> ThreadPoolExecutor | None:

@@ -131,3 +131,31 @@ def test_after_the_early_trial_fails_the_next_waits_a_full_interval():
     m.cost = dict(Machine.LOADED)
     m.run(t, 6)
     assert t.threads == 1 and t.stalls >= 1
+
+
+def test_a_tuned_loop_starts_at_its_tuners_count_and_ends_at_the_kept_one():
+    """A loop that ended in the middle of a trial left the trial's count for whatever ran next (bench load's timed
+    head fit ran on 1 thread after its warm-up's tuner had started a trial of 1, reported as "2 (fixed)")."""
+    from app.tasks import Progress
+    from app.threads import ThreadTuner, drive, tuned
+
+    counts: list[int] = []
+    tuner = ThreadTuner("t", max_threads=4, current=4, adaptive=True, set_threads=counts.append)
+
+    def loop(n):
+        for i in range(n):
+            yield Progress(i + 1, n, "step")
+        return "done"
+
+    tuner._start_trial(1.0, prefer_fewer=True)  # a trial of 3 under way when the loop ends
+    assert counts[-1] == 3
+    assert drive(loop(0), tuner) == "done"
+    assert counts[-1] == 4 and tuner.threads == 4 and tuner._cand is None
+    counts.append(1)  # other work set another count meanwhile: the next tuned loop starts at the tuner's
+    drive(loop(0), tuner)
+    assert counts[-1] == 4
+    tuner._start_trial(1.0, prefer_fewer=True)
+    it = tuned(loop(5), tuner)
+    next(it)
+    it.close()  # a cancel: the generator closed mid-loop
+    assert counts[-1] == 4 and tuner._cand is None

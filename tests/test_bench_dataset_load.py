@@ -36,3 +36,20 @@ def test_the_first_load_is_cold_and_the_users_cache_is_untouched(tmp_path, fe_ho
     assert "first load" in out and "(parse/decode, caches empty)" in out and "from the cache it wrote" in out
     assert sorted(p.name for p in (paths.cache_dir() / "datasets").iterdir()) == before
     assert os.environ["FILTER_EXPLORER_HOME"] == str(fe_home)  # the home is the user's again
+
+
+def test_a_source_read_without_a_cache_is_not_said_to_come_from_one(tmp_path, fe_home, capsys):
+    """Plain (uncompressed) IDX files are read without a decode cache: the second load read the files again, and
+    the line said "from the cache it wrote"."""
+    import gzip
+
+    from app.cli import run
+    from tests.fixtures_data import idx_files
+
+    root = tmp_path / "data"
+    (root / "MNIST" / "raw").mkdir(parents=True)
+    for name, data in idx_files().items():
+        (root / "MNIST" / "raw" / name.removesuffix(".gz")).write_bytes(gzip.decompress(data))
+    assert run(["bench", "dataset-load", "mnist", "--split", "test", "--data-root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "no cache written: read again from the source" in out and "from the cache it wrote" not in out

@@ -21,7 +21,8 @@ API (what an embedding workspace uses)::
 Loading, tiling and counting run in a ``widgets.common.worker.Worker`` (``app.data.preview.browse``); the panels
 render the resulting ``View``: ``DatasetCombo`` (the choice), ``WorkBar`` (progress, Download, Cancel; an
 interrupted download resumes), ``SamplesView`` (the mosaic, laid out for its area, and the class counts);
-``DownloadFlow`` runs a download and says its outcome. Errors are shown in the panel; the browser keeps working.
+``DownloadFlow`` runs a download and says its outcome; ``FolderChoice`` (``widgets.data.folder_choice``) the data
+folder, an image folder and the Disk use dialog. Errors are shown in the panel; the browser keeps working.
 While a download runs, other datasets can be chosen and load (the work bar keeps showing the download); whatever way
 it ends, the view shows the current choice again (the downloaded dataset loads, or is offered again after a cancel
 or failure) with the end's line in the status. The "of N training images" count is the one measured in the chosen
@@ -38,7 +39,7 @@ import torch  # noqa: F401  (torch before Qt)
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QApplication, QComboBox, QFileDialog, QHBoxLayout, QLabel, QSizePolicy, QSpinBox,
+from PySide6.QtWidgets import (QApplication, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox,
                                QToolButton, QVBoxLayout, QWidget)
 
 from app.data import formats, remote
@@ -48,14 +49,14 @@ from widgets.common.worker import Worker, WorkerPool
 from widgets.data.cache_dialog import DiskUseButton
 from widgets.data.dataset_combo import DatasetCombo
 from widgets.data.download import DownloadFlow
+from widgets.data.folder_choice import ROOT_KEY, FolderChoice
 from widgets.data.samples_view import SamplesView
 from widgets.data.work_bar import WorkBar
 
-ROOT_KEY = "data/root"
 N_SAMPLES = 48
 
 
-class DatasetBrowser(QWidget):
+class DatasetBrowser(FolderChoice, QWidget):
     datasetChanged = Signal(str)
     subsetChanged = Signal(int)
     viewReady = Signal(object)
@@ -219,55 +220,7 @@ class DatasetBrowser(QWidget):
         self.disk_btn.shutdown()  # its dialog's workers
         self._load_worker = None
 
-    # --- choices ------------------------------------------------------------------------------------------
-    def _update_root_tip(self) -> None:
-        from app import paths
-
-        where = self._root or f"{paths.data_root()} (default)"
-        self.root_btn.setToolTip(f"Where datasets are looked for and downloaded to:\n{where}\n"
-                                 "(torchvision layouts work: MNIST/raw, cifar-10-batches-py, stl10_binary, …)")
-
-    def ask_root(self) -> str:
-        """The data-folder dialog (a method so tests can replace it)."""
-        from app import paths
-
-        return QFileDialog.getExistingDirectory(self, "Datasets folder", self._root or str(paths.data_root()))
-
-    @Slot()
-    def show_disk_use(self) -> None:
-        self.disk_btn.open_dialog()
-
-    @property
-    def disk_dialog(self):
-        return self.disk_btn.dialog
-
-    def choose_root(self) -> None:
-        folder = self.ask_root()
-        if not folder:
-            return
-        if self._settings is not None:
-            self._settings.setValue(ROOT_KEY, folder)
-        self.data_root = folder
-
-    def ask_folder(self) -> str:
-        """The folder dialog (a method so tests can replace it)."""
-        return QFileDialog.getExistingDirectory(self, "Image folder (one sub-folder per class)")
-
-    @Slot()
-    def choose_folder(self) -> None:
-        folder = self.ask_folder()
-        if not folder:
-            self.combo.blockSignals(True)
-            self.combo.setCurrentIndex(self._last_index)
-            self.combo.blockSignals(False)
-            return
-        self.combo.remember(folder)
-        i = self.combo.add_folder("imagefolder:" + folder)
-        if i == self.combo.currentIndex():
-            self._on_combo(i)
-        else:
-            self.combo.setCurrentIndex(i)
-
+    # --- the choice of dataset, split and subset (the folders' choices: widgets.data.folder_choice) ---------
     @Slot(int)
     def _on_combo(self, index: int) -> None:
         if self.combo.itemData(index) is None:  # "Image folder…"

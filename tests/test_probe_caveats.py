@@ -23,7 +23,7 @@ def test_mirror_views_on_digits_have_a_caveat(dataset):
     assert "--tta none" in text
 
 
-@pytest.mark.parametrize("dataset,tta", [("digits", "none"), ("digits", "shift1"), ("mnist", None),
+@pytest.mark.parametrize("dataset,tta", [("digits", "none"), ("mnist", "shift1"), ("mnist", None),
                                          ("cifar10", "hflip"), ("fashion-mnist", "hflip"),
                                          ("imagefolder:/data/mnist", "hflip"), ("", "hflip"), (None, "hflip")])
 def test_no_caveat_where_the_views_keep_the_classes(dataset, tta):

@@ -20,10 +20,16 @@ MIRROR_SENSITIVE = {"digits": "handwritten digits", "mnist": "handwritten digits
 def views_caveat(dataset: str | None, tta: str | None) -> str | None:
     """A caveat of test-time views ``tta`` (app.probe.config.TTA) on ``dataset``, or None. Measured (rdsn, the
     probe's defaults, digits): validation top-1 97.8% with one view, 94.8% with mirror views."""
-    kind = MIRROR_SENSITIVE.get(str(dataset or "").strip().lower())
+    name = str(dataset or "").strip().lower()
+    kind = MIRROR_SENSITIVE.get(name)
     if tta == "hflip" and kind is not None:
         return (f"mirror views on {dataset}: {kind} are not left-right symmetric (a mirrored 2 or 7 is another "
                 f"shape), so the views usually lower accuracy; compare with one view (--tta none)")
+    if tta == "shift1" and name == "digits":
+        # measured (an audit, rdsn defaults): ridge validation 98.88% -> 97.03%, logistic 97.77% -> 94.42%
+        return ("one-pixel shift views on digits: its images are 8x8, so a one-pixel shift moves an eighth of the "
+                "image (the views were chosen for MNIST's 28x28), and they usually lower accuracy here; compare with "
+                "one view (--tta none)")
     return None
 
 

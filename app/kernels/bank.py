@@ -21,6 +21,9 @@ from typing import Any, Iterable
 import numpy as np
 
 MAX_SIZE = 15  # largest kernel side the workbench generates and edits
+# meta flag of a bank a checkpoint was trained from (the same key as ``app.models.build.IN_WEIGHTS``: its weights
+# hold the bank already); a bank read from a file never has it (``app.kernels.io.load``)
+IN_WEIGHTS = "in_weights"
 MAX_CHANNELS = 4096
 
 

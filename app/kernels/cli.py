@@ -80,13 +80,14 @@ def _generate(args) -> int:
 
 
 def _kinds(args) -> int:
-    from app.kernels.generators import kinds
+    from app.kernels.generators import CHANNELS_NOTE, kinds
 
     width = max(len(k.name) for k in kinds())
     for k in kinds():
         print(f"{k.name:<{width}}  {k.description}")
         for p in k.params:
             print(f"{'':<{width}}    -p {p.name}={p.default}: {p.help}")
+    print(f"\nnote: {CHANNELS_NOTE}")
     return 0
 
 

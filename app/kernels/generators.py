@@ -153,19 +153,35 @@ def gabor_kernel(k: int, theta: float, wavelength: float, phase: float, sigma: f
     return env * np.cos(2 * np.pi * xr / wavelength + phase)
 
 
-@_kind("gabor", "Gabor bank", "orientations x scales x phases of Gabor filters (V1-like edge and bar detectors)",
-       [Param("orientations", 0, "number of orientations (0: enough to fill the count)", 0, 64),
-        Param("scales", 2, "number of wavelengths, from 4 px up to the kernel size", 1, 8),
-        Param("phases", 1, "1: even (cos) only; 2: even and odd (sin); 4: 0, 90, 180, 270 degrees", 1, 4),
+@_kind("gabor", "Gabor bank", "orientations x scales x phases of Gabor filters (V1-like edge and bar detectors; "
+       "size 3 or more)",
+       [Param("orientations", 0, "number of orientations (0: enough to fill the count; a number you give must make "
+                                 "at least the count with scales x phases)", 0, 64),
+        Param("scales", 2, "number of wavelengths, from 4 px up to the kernel size (2.5 to 4 px at sizes 3 and 4)",
+              1, 8),
+        Param("phases", 1, "1: even (cos) only; 2: even and odd (sin); 3: 0, 90, 180 degrees; 4: 0, 90, 180, 270 "
+                           "degrees", 1, 4),
         Param("gamma", 0.5, "aspect ratio of the envelope", 0.1, 2.0)],
        structured=True, random=False)
 def _gabor(rng, n, c, k, orientations=0, scales=2, phases=1, gamma=0.5):
+    """Wavelengths ``geomspace(4, k, scales)`` (one scale: 4 px); at k = 3 or 4 there is no room for 4..k, so several
+    scales go from 2.5 to 4 px (they were all 4 px: identical kernels). Loops: scale, then phase, then orientation;
+    an ``orientations`` given must fill the count (a smaller product would drop whole scales or orientations
+    unseen); 0 takes enough, and then the last scale may have fewer kernels (``meta["used"]`` says which)."""
+    if k < 3:
+        raise KernelBankError(f"gabor: a {k}x{k} kernel has no room for a carrier and an envelope (its kernels are "
+                              f"zero or repeats); use size 3 or more")
     scales, phases = max(1, int(scales)), max(1, int(phases))
-    orientations = int(orientations) or max(1, math.ceil(n / (scales * phases)))
-    lo, hi = 4.0, max(4.0, float(k))
-    wavelengths = [lo] if scales == 1 else list(np.geomspace(lo, hi, scales))
-    phase_list = [0.0, np.pi / 2, np.pi, 3 * np.pi / 2][:phases] if phases <= 4 else list(
-        np.linspace(0, 2 * np.pi, phases, endpoint=False))
+    given = int(orientations)
+    if given and n < given * scales * phases:
+        raise KernelBankError(f"gabor: orientations={given} x scales={scales} x phases={phases} make "
+                              f"{given * scales * phases} kernels but the count is {n}: the rest would be dropped; "
+                              f"give count {given * scales * phases}, fewer orientations, or orientations=0 (enough "
+                              f"for the count)")
+    orientations = given or max(1, math.ceil(n / (scales * phases)))
+    lo, hi = (4.0, float(k)) if k > 4 else (2.5, 4.0)
+    wavelengths = [4.0] if scales == 1 else [float(v) for v in np.geomspace(lo, hi, scales)]
+    phase_list = [0.0, np.pi / 2, np.pi, 3 * np.pi / 2][:phases]
     out = []
     for wl in wavelengths:
         for ph in phase_list:
@@ -173,11 +189,21 @@ def _gabor(rng, n, c, k, orientations=0, scales=2, phases=1, gamma=0.5):
                 g = gabor_kernel(k, np.pi * o / orientations, wl, ph, gamma=float(gamma))
                 g = g - g.mean() if ph in (0.0, np.pi) else g  # even Gabors carry a DC term
                 out.append(g)
-    return _channels(np.stack(out)[:n], c)
+    used = {"orientations": orientations, "wavelengths": [round(v, 6) for v in wavelengths], "phases": phases}
+    if n < len(out):
+        used["kept"] = f"the first {n} of {len(out)} (by scale, then phase, then orientation)"
+    return _channels(np.stack(out)[:n], c), used
+
+
+CHANNELS_NOTE = ("with --in-channels c above 1, the structured and classic kinds (gabor, dct, walsh-hadamard, haar, "
+                 "log, dog, classic) put the same 2-D pattern on every channel, scaled 1/c: a DCT kernel then has "
+                 "norm 1/sqrt(c) (orthogonal, not orthonormal; --unit-norm rescales it) and identity is 1/c per "
+                 "channel, so a grey image repeated on c channels gives the 1-channel response")
 
 
 def _channels(k2: np.ndarray, c: int) -> np.ndarray:
-    """(n, k, k) single-channel kernels -> (n, c, k, k): the same pattern on every input channel, scaled 1/c."""
+    """(n, k, k) single-channel kernels -> (n, c, k, k): the same pattern on every input channel, scaled 1/c
+    (``CHANNELS_NOTE``, which ``kernels kinds`` prints)."""
     return np.repeat(k2[:, None], c, axis=1) / c
 
 
@@ -215,7 +241,8 @@ def _sequency_hadamard(m: int) -> np.ndarray:
     return h[np.argsort(changes, kind="stable")]
 
 
-@_kind("walsh-hadamard", "Walsh-Hadamard", "+-1 Walsh functions in sequency order (exact for sizes 2, 4, 8)",
+@_kind("walsh-hadamard", "Walsh-Hadamard", "+-1 Walsh functions in sequency order (orthonormal at sizes 1, 2, 4, "
+       "8; other sizes are resampled: not orthonormal)",
        structured=True, random=False)
 def _walsh(rng, n, c, k):
     w = _sample(_sequency_hadamard(_pow2(k)), k)
@@ -240,7 +267,8 @@ def _haar_1d(m: int) -> tuple[np.ndarray, list[int]]:
     return np.stack(rows), levels
 
 
-@_kind("haar", "Haar wavelets", "2-D separable Haar wavelets, coarse to fine (box differences)",
+@_kind("haar", "Haar wavelets", "2-D separable Haar wavelets, coarse to fine (box differences; orthogonal at sizes "
+       "1, 2, 4, 8; other sizes are resampled: not orthonormal, and not all zero-sum)",
        structured=True, random=False)
 def _haar(rng, n, c, k):
     h, levels = _haar_1d(_pow2(k))
@@ -261,39 +289,58 @@ def _unique(kernels: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def _sigmas(n: int, k: int, lo: float, hi: float) -> list[float]:
-    hi = min(hi, k / 4.0) if hi > 0 else k / 4.0
-    lo = min(lo, hi)
-    return [lo] if n == 1 else list(np.geomspace(lo, hi, n))
+def _sigmas(kind: str, n: int, k: int, lo: float, hi: float) -> list[float]:
+    """``n`` sigmas from ``lo`` to ``hi`` (0: size / 4), geometric. Refused, with the limit named: a size below 3 (every
+    pixel of a 1x1 or 2x2 kernel is as far from the centre: the kernels are all zero), a sigma above size / 4 (it was
+    clamped to it unseen) and a count whose kernels would all be the same (sigma_min = sigma_max)."""
+    if k < 3:
+        raise KernelBankError(f"{kind}: a {k}x{k} kernel is all zero (every pixel is as far from the centre); use "
+                              f"size 3 or more")
+    limit = k / 4.0
+    for name, v in (("sigma_min", lo), ("sigma_max", hi)):
+        if v > limit:
+            raise KernelBankError(f"{kind}: {name} {v:g} is above size / 4 = {limit:g}, the largest sigma a {k}x{k} "
+                                  f"kernel holds; give {name} {limit:g} or less, or a larger size")
+    hi = hi if hi > 0 else limit
+    if hi < lo:
+        raise KernelBankError(f"{kind}: sigma_max {hi:g} is below sigma_min {lo:g}")
+    if n > 1 and hi == lo:
+        raise KernelBankError(f"{kind}: sigma_min = sigma_max = {lo:g} (at size {k}, sigma_max 0 means size / 4) "
+                              f"makes {n} identical kernels; give count 1, or a smaller sigma_min")
+    return [lo] if n == 1 else [float(v) for v in np.geomspace(lo, hi, n)]
 
 
-@_kind("log", "Laplacian of Gaussian", "blob detectors (Mexican hats) at scales from sigma-min to sigma-max",
-       [Param("sigma_min", 0.8, "smallest sigma in pixels", 0.3, 10.0),
-        Param("sigma_max", 0.0, "largest sigma (0: size / 4)", 0.0, 10.0)], random=False)
+@_kind("log", "Laplacian of Gaussian", "blob detectors (the LoG itself: a negative centre, a positive surround) at "
+       "scales from sigma-min to sigma-max (size 3 or more, sigmas up to size / 4)",
+       [Param("sigma_min", 0.8, "smallest sigma in pixels (at most size / 4)", 0.3, 10.0),
+        Param("sigma_max", 0.0, "largest sigma (0: size / 4, its largest value)", 0.0, 10.0)], random=False)
 def _log(rng, n, c, k, sigma_min=0.8, sigma_max=0.0):
     x, y = _grid(k)
     r2 = x ** 2 + y ** 2
     out = []
-    for s in _sigmas(n, k, float(sigma_min), float(sigma_max)):
+    sigmas = _sigmas("log", n, k, float(sigma_min), float(sigma_max))
+    for s in sigmas:
         g = -(1 - r2 / (2 * s * s)) * np.exp(-r2 / (2 * s * s)) / (np.pi * s ** 4)
         out.append(g - g.mean())
-    return _channels(np.stack(out), c)
+    return _channels(np.stack(out), c), {"sigmas": [round(s, 6) for s in sigmas]}
 
 
-@_kind("dog", "Difference of Gaussians", "centre-surround (retina-like) DoG at several scales, ratio 1.6",
-       [Param("sigma_min", 0.8, "smallest centre sigma in pixels", 0.3, 10.0),
-        Param("sigma_max", 0.0, "largest centre sigma (0: size / 4)", 0.0, 10.0),
+@_kind("dog", "Difference of Gaussians", "centre-surround (retina-like) DoG at several scales, ratio 1.6 (size 3 or "
+       "more, sigmas up to size / 4)",
+       [Param("sigma_min", 0.8, "smallest centre sigma in pixels (at most size / 4)", 0.3, 10.0),
+        Param("sigma_max", 0.0, "largest centre sigma (0: size / 4, its largest value)", 0.0, 10.0),
         Param("ratio", 1.6, "surround sigma / centre sigma", 1.05, 5.0)], random=False)
 def _dog(rng, n, c, k, sigma_min=0.8, sigma_max=0.0, ratio=1.6):
     x, y = _grid(k)
     r2 = x ** 2 + y ** 2
     out = []
-    for s in _sigmas(n, k, float(sigma_min), float(sigma_max)):
+    sigmas = _sigmas("dog", n, k, float(sigma_min), float(sigma_max))
+    for s in sigmas:
         g1 = np.exp(-r2 / (2 * s * s))
         s2 = s * float(ratio)
         g2 = np.exp(-r2 / (2 * s2 * s2))
         out.append(g1 / g1.sum() - g2 / g2.sum())
-    return _channels(np.stack(out), c)
+    return _channels(np.stack(out), c), {"sigmas": [round(s, 6) for s in sigmas]}
 
 
 def gaussian_blur(k: int, sigma: float | None = None) -> np.ndarray:
@@ -316,6 +363,7 @@ def _embed(small: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+CLASSIC_MIN_SIZE = 3  # the stencils are 3x3
 CLASSIC: dict[str, Callable[[int], np.ndarray]] = {
     "identity": lambda k: _embed(np.array([[1.0]]), k),
     "box blur": lambda k: np.full((k, k), 1.0 / (k * k)),
@@ -333,9 +381,15 @@ CLASSIC: dict[str, Callable[[int], np.ndarray]] = {
 
 
 @_kind("classic", "Classic presets", "identity, box/Gaussian blur, sharpen, Sobel, Scharr, Prewitt, Laplacian, emboss "
-       "(3x3 ones centred in larger kernels)", structured=True, random=False)
+       "(3x3 ones centred in larger kernels; size 3 or more)", structured=True, random=False)
 def _classic(rng, n, c, k):
+    if k < CLASSIC_MIN_SIZE:  # cropped to 1x1 / 2x2 the stencils are zero or lopsided (sobel x: [[-1, 0], [-2, 0]])
+        raise KernelBankError(f"classic: the presets are 3x3 stencils (identity, sharpen, Sobel ...): a {k}x{k} kernel "
+                              f"would crop them; use size {CLASSIC_MIN_SIZE} or more")
     return _channels(np.stack([f(k) for f in CLASSIC.values()])[:n], c)
+
+
+CN_EPS = 10.0 / 255.0 ** 2  # Coates & Ng's 10 (on 0..255 pixels) on [0, 1] pixels
 
 
 @_kind("patches", "Random dataset patches", "Coates & Ng 2011: random k x k patches of a dataset, contrast-"
@@ -343,6 +397,13 @@ def _classic(rng, n, c, k):
        [Param("dataset", "digits", "dataset name for app.data.load (digits works offline; mnist; imagefolder:PATH)"),
         Param("whiten", 1, "1: ZCA-whiten the patches; 0: no whitening", 0, 1)])
 def _patches(rng, n, c, k, dataset="digits", whiten=1):
+    """Pixels scaled to [0, 1]. Channels when the data's ``ch`` differ from ``c``: grey -> the same patch on every
+    channel (scaled 1/c); RGB -> luminance for c = 1; otherwise each patch keeps its own channels: its first ``c``
+    when c < ch, its ``ch`` channels tiled (0, 1, 2, 0, 1, ...) when c > ch.
+    Contrast normalisation as Coates & Ng 2011: sqrt(var + 10) on 0..255 pixels, i.e. ``CN_EPS`` = 10 / 255^2 on
+    these [0, 1] pixels (it was 10 / 255, 255 times theirs). The ``patches`` backbone's own ``NORM_EPS``
+    (``app.models.patch_fit``) is 0.01 on pixels standardised by the dataset's mean and std, another unit: its
+    numbers are not changed here."""
     from app.data import load
 
     try:
@@ -359,16 +420,16 @@ def _patches(rng, n, c, k, dataset="digits", whiten=1):
     xs = rng.integers(0, w - k + 1, pool)
     p = np.stack([imgs[i, y:y + k, x:x + k, :] for i, y, x in zip(ii, ys, xs)]).astype(np.float64) / 255.0
     p = p.transpose(0, 3, 1, 2)  # (pool, ch, k, k)
-    if ch != c:  # grey -> replicate; colour -> luminance; other -> first c channels
+    if ch != c:  # grey -> replicate; colour -> luminance; other -> its first c channels, or its own ones tiled
         if ch == 1:
             p = np.repeat(p, c, axis=1) / c
         elif ch == 3 and c == 1:
             p = (0.299 * p[:, 0] + 0.587 * p[:, 1] + 0.114 * p[:, 2])[:, None]
-        else:
-            p = np.resize(p, (p.shape[0], c, k, k))
+        else:  # each patch's own channels (np.resize refilled them from the next patches)
+            p = p[:, [i % ch for i in range(c)]]
     flat = p.reshape(pool, -1)
     flat = flat - flat.mean(1, keepdims=True)
-    flat = flat / np.sqrt(flat.var(1, keepdims=True) + 10.0 / 255.0)  # Coates & Ng contrast normalisation
+    flat = flat / np.sqrt(flat.var(1, keepdims=True) + CN_EPS)  # Coates & Ng contrast normalisation
     if int(whiten) and flat.shape[1] > 1:
         cov = np.cov(flat, rowvar=False)
         evals, evecs = np.linalg.eigh(cov)
@@ -389,12 +450,34 @@ def postprocess(w: np.ndarray, zero_mean: bool = False, unit_norm: bool = False)
     return flat.reshape(w.shape)
 
 
+def _call(spec: Kind, rng, n: int, c: int, k: int, **values: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    """A generator's kernels and what it used (``meta["used"]``: sigmas, wavelengths ...; most return kernels only)."""
+    out = spec.func(rng, n, c, k, **values)
+    w, used = out if isinstance(out, tuple) else (out, {})
+    return np.asarray(w, dtype=np.float64), used
+
+
+def _check_distinct(spec: Kind, w: np.ndarray) -> None:
+    """A family that is not random must not give all-zero or repeated kernels (a size too small for it)."""
+    flat = np.round(w.reshape(w.shape[0], -1), 9)
+    zero = np.flatnonzero(~flat.any(1))
+    if zero.size:
+        raise KernelBankError(f"{spec.name}: kernel {int(zero[0])} is all zero at size {w.shape[-1]}; use a larger "
+                              f"size or a smaller count")
+    _, first, counts = np.unique(flat, axis=0, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        raise KernelBankError(f"{spec.name}: only {first.size} of the {w.shape[0]} kernels differ at size "
+                              f"{w.shape[-1]}; use a larger size or a smaller count")
+
+
 def available(kind: str, size: int, in_channels: int = 1) -> int | None:
-    """How many kernels a structured kind has at this size (None: unlimited)."""
+    """How many kernels a structured kind has at this size (None: unlimited; 0: none, the size is too small)."""
     k = KINDS[kind]
     if not k.structured or kind == "gabor":
         return None
-    return int(k.func(None, 10 ** 6, in_channels, size).shape[0]) if kind != "classic" else len(CLASSIC)
+    if kind == "classic":
+        return len(CLASSIC) if size >= CLASSIC_MIN_SIZE else 0
+    return int(_call(k, None, 10 ** 6, in_channels, size)[0].shape[0])
 
 
 def generate(kind: str, count: int, size: int, in_channels: int = 1, seed: int = 0, zero_mean: bool = False,
@@ -420,12 +503,16 @@ def generate(kind: str, count: int, size: int, in_channels: int = 1, seed: int =
             raise KernelBankError(f"{kind} has no parameter {key!r}; it takes: {', '.join(known) or 'none'}")
     values = {p.name: p.coerce(params[p.name], kind) if p.name in params else p.default for p in spec.params}
     rng = np.random.default_rng(seed)
-    w = np.asarray(spec.func(rng, count, in_channels, size, **values), dtype=np.float64)
+    w, used = _call(spec, rng, count, in_channels, size, **values)
     if w.shape[0] < count:
         raise KernelBankError(f"{spec.title} has only {w.shape[0]} kernels of size {size}x{size}; "
                               f"asked for {count}")
+    if not spec.random:
+        _check_distinct(spec, w)
     w = postprocess(w, zero_mean, unit_norm).astype(np.float32)
     meta = {"generator": kind, "params": {k: (v if isinstance(v, (str, int, float)) else str(v))
                                            for k, v in values.items()},
             "seed": seed, "zero_mean": bool(zero_mean), "unit_norm": bool(unit_norm)}
+    if used:
+        meta["used"] = used
     return KernelBank(w, None, name or f"{kind} {count}x{in_channels}x{size}x{size}", meta)

@@ -32,7 +32,7 @@ import numpy as np
 
 from app.data import limits
 from app.errors import LimitError
-from app.kernels.bank import KernelBank, KernelBankError
+from app.kernels.bank import IN_WEIGHTS, KernelBank, KernelBankError
 from app.storage import atomic_write
 
 FORMAT = "filter-explorer-bank"
@@ -53,6 +53,18 @@ def _ext(path: Path) -> str:
 
 
 # --- writing ---------------------------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays as Python numbers and lists (what ``json`` writes); the rest as is
+    (``json`` then refuses what it cannot write: ``save`` reports it as a ``KernelFileError``)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    return value
+
+
 def to_json_bytes(bank: KernelBank) -> bytes:
     doc = {
         "format": FORMAT,
@@ -60,7 +72,7 @@ def to_json_bytes(bank: KernelBank) -> bytes:
         "name": bank.name,
         "shape": list(bank.shape),
         "frozen": [bool(f) for f in bank.frozen],
-        "meta": bank.meta,
+        "meta": _plain(bank.meta),
         "kernels": bank.weights.tolist(),  # float32 -> shortest double repr, round-trips exactly
     }
     # one kernel row per line: readable, and diff-friendly
@@ -77,8 +89,9 @@ def _npy_bytes(a: np.ndarray) -> bytes:
 def to_npz_bytes(bank: KernelBank, compress: bool = True) -> bytes:
     """The .npz archive; ``compress=False`` stores the arrays as they are (the autosave: deflating a large bank of
     random values took 22 s of a loaded 2-core CPU for 7% less)."""
-    meta = json.dumps({"format": FORMAT, "version": VERSION, "name": bank.name, "meta": bank.meta},
-                      sort_keys=True).encode("utf-8")
+    # no NaN/Inf: load() refuses them (a bank that saved would not open again), as the JSON path does
+    meta = json.dumps({"format": FORMAT, "version": VERSION, "name": bank.name, "meta": _plain(bank.meta)},
+                      sort_keys=True, allow_nan=False).encode("utf-8")
     buf = io.BytesIO()
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     with zipfile.ZipFile(buf, "w", compression=method) as zf:
@@ -109,7 +122,7 @@ def save(bank: KernelBank, path: str | os.PathLike, compress: bool = True) -> Pa
         raise KernelFileError(f"{path}: the folder {folder} does not exist")
     try:
         data = to_bytes(bank, ext, compress)
-    except ValueError as exc:  # a NaN in the bank's metadata: JSON has no NaN
+    except (ValueError, TypeError) as exc:  # a NaN (JSON has none) or an object JSON cannot hold in the metadata
         raise KernelFileError(f"{path.name}: the bank's metadata cannot be written as JSON ({exc})") from None
     if len(data) > MAX_FILE_BYTES:  # never write what load() refuses to read back
         better = " (as .npz it takes about 4 bytes per value)" if ext == ".json" else ""
@@ -277,7 +290,16 @@ def _member(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
 
 
 def load(path: str | os.PathLike) -> KernelBank:
-    path = Path(path)
+    """The bank in ``path`` (format by extension). A bank read from a file is one the user gives: an ``in_weights``
+    flag in its meta (``IN_WEIGHTS``: a checkpoint's sidecar bank that was saved) is dropped, so ``--bank`` puts it
+    into the layer after ``--weights`` load, not under them (``app.models.build.build``)."""
+    bank = _load(Path(path))
+    if IN_WEIGHTS in (bank.meta or {}):
+        bank = KernelBank(bank.weights, bank.frozen, bank.name, {k: v for k, v in bank.meta.items() if k != IN_WEIGHTS})
+    return bank
+
+
+def _load(path: Path) -> KernelBank:
     ext = _ext(path)
     raw = _read(path)
     if not raw:
@@ -323,6 +345,10 @@ def load(path: str | os.PathLike) -> KernelBank:
     return _bank(path, w, frozen, name, meta)
 
 
+def _shown(v: Any) -> str:
+    return ", ".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v) if isinstance(v, list) else str(v)
+
+
 def describe(bank: KernelBank) -> str:
     """Text for ``kernels show``: shape, frozen count, stats."""
     s = bank.stats()
@@ -337,8 +363,17 @@ def describe(bank: KernelBank) -> str:
     if bank.meta:
         gen = bank.meta.get("generator")
         if gen:
+            from app.kernels.generators import KINDS
+
             params = ", ".join(f"{k}={v}" for k, v in (bank.meta.get("params") or {}).items())
-            lines.append(f"made by: {gen}" + (f" ({params})" if params else "") + f", seed {bank.meta.get('seed')}")
+            seeded = gen not in KINDS or KINDS[gen].random  # dct, gabor ... do not use the seed
+            post = [what for key, what in (("zero_mean", "zero mean"), ("unit_norm", "unit norm"))
+                    if bank.meta.get(key)]
+            lines.append(f"made by: {gen}" + (f" ({params})" if params else "")
+                         + (f", seed {bank.meta.get('seed')}" if seeded else "") + "".join(f", {p}" for p in post))
+            used = bank.meta.get("used")
+            if isinstance(used, dict) and used:
+                lines.append("used:    " + "; ".join(f"{k} {_shown(v)}" for k, v in used.items()))
         if bank.meta.get("edited"):
             lines.append("edited:  by hand after generation")
     return "\n".join(lines)

@@ -8,6 +8,12 @@ declared input (``--input-size/--mean/--std/--input-preset``) goes into ``ModelS
 With ``--model FILE`` (or ``timm:NAME`` + ``--weights``) the spec is an ``app.models.external`` one (backbone
 ``"external"``): its input spec comes from the declared arguments, else the file's metadata, else (None) the
 dataset's own size and statistics; ``--init`` other than ``checkpoint`` asks for the random twin.
+
+A checkpoint's banks (its sidecar's, marked ``in_weights``) stay in the spec, so their frozen kernels stay frozen when
+the model trains further; a ``--bank LAYER=FILE`` replaces that layer's bank only (the caller adds the file's bank:
+``app.models.cli.with_banks``, ``app.probe.cli.parse_banks``). Each ``--bank`` is checked against the model's
+layers before any dataset is loaded (``check_bank_items``; the probe checks its own where the weights fix the
+architecture).
 """
 
 from __future__ import annotations
@@ -74,7 +80,9 @@ def model_spec_from_args(args: Any, label: str | None = None) -> ModelSpec:
     return spec
 
 
-def spec_from_args(args: Any, label: str | None = None) -> ModelSpec:
+def spec_from_args(args: Any, label: str | None = None, check_bank_args: bool = True) -> ModelSpec:
+    """The spec (see the module docstring). ``check_bank_args``: check the ``--bank`` items against it here (False:
+    the caller's architecture is not final yet, e.g. a probe's random backbone takes the dataset's channels)."""
     from app.models.build import spec_from_checkpoint
 
     if getattr(args, "model", None):
@@ -104,7 +112,7 @@ def spec_from_args(args: Any, label: str | None = None) -> ModelSpec:
         opts.update(options)
         spec = ModelSpec.make(base.backbone, label=label or base.label, options=opts, init="checkpoint",
                               weights=weights, freeze=freeze or base.freeze, seed=seed, weight_state="trained",
-                              input=base.input)
+                              input=base.input, banks=base.banks)
     else:
         if backbone not in names():
             raise UserError(f"unknown backbone {backbone!r}; known: {', '.join(names())}")
@@ -122,10 +130,69 @@ def spec_from_args(args: Any, label: str | None = None) -> ModelSpec:
         spec = ModelSpec.make(backbone, label=label or (base.label if base else backbone), options=opts, init=init,
                               weights=weights, freeze=freeze, seed=seed,
                               weight_state="trained" if weights else default_weight_state(backbone),
-                              input=base.input if base is not None else None)
+                              input=base.input if base is not None else None,
+                              banks=base.banks if base is not None else ())
     inp = declared_input(args)
     if inp is not None:
         import dataclasses
 
         spec = dataclasses.replace(spec, input=inp)
-    return spec
+    return check_bank_items(spec, getattr(args, "bank", None)) if check_bank_args else spec
+
+
+def bank_items(items) -> list[tuple[str, Path]]:
+    """``--bank LAYER=FILE`` items as (layer, path with ``~`` expanded); a ``UserError`` for a malformed one."""
+    out = []
+    for item in items or ():
+        layer, sep, path = str(item).partition("=")
+        if not sep or not layer.strip() or not path.strip():
+            raise UserError(f"--bank: expected LAYER=FILE (e.g. conv1=edges.json), got {item!r}")
+        out.append((layer.strip(), Path(path.strip()).expanduser()))
+    return out
+
+
+def check_bank_items(spec: ModelSpec, items) -> ModelSpec:
+    """``check_banks`` for ``--bank LAYER=FILE`` items (their files loaded here: one that does not load is a
+    ``KernelFileError`` naming it)."""
+    pairs = bank_items(items)
+    if not pairs or spec.backbone == "external":
+        return spec
+    from app.kernels.io import load
+
+    return check_banks(spec, [(layer, load(path), f"{layer}={path}") for layer, path in pairs])
+
+
+def check_banks(spec: ModelSpec, banks) -> ModelSpec:
+    """``spec`` without the checkpoint banks that the given ones replace (the same conv, by whatever name), after
+    checking each (layer, bank, label): its layer exists and the bank fits it, on a bare model of the architecture (no
+    weights: milliseconds, where the same refusal came after the dataset had loaded). A model that cannot be
+    created here is left to the build, which says why."""
+    import dataclasses
+
+    import torch
+
+    from app.models.build import SEED_LOCK, apply_bank, create_model, resolve_conv, seeded_options
+
+    if not banks or spec.backbone == "external":
+        return spec
+    try:
+        with SEED_LOCK, torch.random.fork_rng(devices=[]):  # the process-wide generator is left as it was
+            model = create_model(spec.backbone, seeded_options(spec))
+    except Exception:  # noqa: BLE001  (bad options, limits: the build reports them with their context)
+        return spec
+    replaced = set()
+    for layer, bank, label in banks:
+        try:
+            conv = resolve_conv(model, layer)
+            apply_bank(conv, bank)
+        except AppError as exc:
+            raise UserError(f"--bank {label}: {exc}") from None
+        replaced.add(id(conv))
+
+    def kept(layer: str) -> bool:
+        try:
+            return id(resolve_conv(model, layer)) not in replaced
+        except AppError:
+            return True  # the build says what is wrong with it
+
+    return dataclasses.replace(spec, banks=tuple((layer, b) for layer, b in spec.banks if kept(layer)))

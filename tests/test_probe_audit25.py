@@ -33,3 +33,25 @@ def test_shift_views_on_the_8x8_digits_carry_a_caveat_and_on_mnist_none():
     """Measured by the audit (rdsn defaults, digits): ridge validation 98.88% -> 97.03% with shift views."""
     assert "8x8" in views_caveat("digits", "shift1")
     assert views_caveat("mnist", "shift1") is None and views_caveat("digits", "none") is None
+
+
+def test_a_fixed_value_beside_a_grid_is_refused_and_a_preset_grid_gives_way_to_it(fe_home):
+    """`--head-options weight_decay=1e-3 --grid 1e-2,1e-1` swept the grid and never fitted 1e-3, without a word;
+    `--grid ""` fell back to the default grid and `--grid 1e-3,,1e-2` dropped the empty item."""
+    from cli_inprocess import run_cli
+
+    home = fe_home
+    base = ("probe", "--backbone", "simple", "--dataset", "digits", "--train-limit", "200", "--test-limit", "50")
+    out = run_cli(*base, "--head-options", "weight_decay=1e-3", "--grid", "1e-2,1e-1", home=home)
+    assert out.returncode == 2 and "fixes the value, and a grid (0.01, 0.1) sweeps it" in out.stderr
+    for grid in ("", "1e-3,,1e-2", ","):
+        out = run_cli(*base, "--grid", grid, home=home)
+        assert out.returncode == 2 and "an empty value" in out.stderr, (grid, out.stderr)
+    from app.probe import presets
+
+    values, overrides = presets.apply("random-mnist", {"head_options": {"weight_decay": 1e-4}})
+    assert values["grid"] is None and overrides["grid"] is None  # the user's value, not the preset's grid
+    values, _ = presets.apply("random-mnist", {"head_options": {"weight_decay": 1e-4}, "grid": [1e-4]})
+    assert values["grid"] == [1e-4]
+    values, _ = presets.apply("random-mnist", {})
+    assert values["grid"] == [1e-5, 1e-4, 1e-3]

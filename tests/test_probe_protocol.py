@@ -241,5 +241,5 @@ def test_a_hyperparameter_the_user_fixed_is_used_not_swept(fe_home):
     assert fixed.val_top1 is not None and fixed.n_val > 0
     swept = run_to_end(run_probe(cfg()))
     assert swept.resolved.grid is None and swept.selected["alpha"] in (1e-2, 1e-1, 1.0, 10.0, 1e2, 1e3, 1e4)
-    given = run_to_end(run_probe(cfg(head_options=(("alpha", 123.0),), grid=(1.0, 10.0))))
-    assert given.resolved.grid == (1.0, 10.0) and given.selected["alpha"] in (1.0, 10.0)  # an explicit grid wins
+    with pytest.raises(ProbeSettingsError, match="fixes the value, and a grid"):  # the grid won without a word
+        run_to_end(run_probe(cfg(head_options=(("alpha", 123.0),), grid=(1.0, 10.0))))

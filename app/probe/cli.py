@@ -92,6 +92,8 @@ def register(sub, bench) -> None:
 
 def parse_banks(items: list[str] | None) -> tuple:
     """``LAYER=FILE`` items -> ((layer, KernelBank), ...) (``app.kernels.io.load``)."""
+    from pathlib import Path
+
     from app.kernels.io import load as load_bank
 
     out = []
@@ -99,7 +101,7 @@ def parse_banks(items: list[str] | None) -> tuple:
         layer, sep, path = item.partition("=")
         if not sep or not layer.strip() or not path.strip():
             raise UserError(f"--bank: expected LAYER=FILE (e.g. stem=edges.json), got {item!r}")
-        out.append((layer.strip(), load_bank(path.strip())))
+        out.append((layer.strip(), load_bank(Path(path.strip()).expanduser())))  # ~ as train's --bank
     return tuple(out)
 
 
@@ -138,17 +140,19 @@ def apply_preset(args):
 def make_config(args):
     import dataclasses
 
-    from app.models.spec_args import spec_from_args
+    from app.models.spec_args import check_banks, spec_from_args
     from app.probe.config import ProbeConfig, check_grid, check_head_options, probe_defaults
-    from app.probe.resolve import ProbeSettingsError, check_config
+    from app.probe.resolve import ProbeSettingsError, check_config, is_random
 
     if not args.dataset:
         raise UserError("give --dataset (or --rerun RUN_ID)")
     args, preset = apply_preset(args)
-    spec = spec_from_args(args)
+    spec = spec_from_args(args, check_bank_args=False)  # a random backbone takes the dataset's channels: checked below
     if args.model_seed is None:
         spec = dataclasses.replace(spec, seed=int(args.seed))
     banks = parse_banks(args.bank)
+    if banks and not is_random(spec):  # an architecture the weights fix: a bank that does not fit is refused now
+        check_banks(spec, [(layer, bank, layer) for layer, bank in banks])
     if banks:
         spec = dataclasses.replace(spec, banks=banks,
                                    weight_state="trained" if spec.weights else "hand-designed")
@@ -161,7 +165,10 @@ def make_config(args):
     if args.val is not None and args.val < 0:
         raise UserError(f"--val must be 0 or more, got {args.val}")
     grid = None
-    if args.grid:
+    if args.grid is not None:
+        items = [v.strip() for v in str(args.grid).split(",")]
+        if not all(items):  # "" (it fell back to the default grid) or an empty item (dropped without a word)
+            raise UserError(f"--grid: expected comma-separated numbers, got {args.grid!r} (an empty value)")
         grid = parse_value(args.grid)
         grid = tuple(grid) if isinstance(grid, list) else (grid,)
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in grid):

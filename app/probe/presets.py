@@ -232,6 +232,12 @@ def apply(name: str, given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
         if mine:
             values[key] = {**values[key], **mine}
             overrides[key] = dict(mine)
+    from app.probe.config import HYPERPARAMETER
+
+    fixed = HYPERPARAMETER.get(values["head"])
+    if fixed in (given.get("head_options") or {}) and given.get("grid") is None and values["grid"] is not None:
+        values["grid"] = None  # the user fixed the value the preset's grid sweeps: the user's value, not the grid
+        overrides["grid"] = None
     for key in ("layer", "pooling", "grid", "tta"):
         v = given.get(key)
         if v is not None:

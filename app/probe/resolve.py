@@ -255,10 +255,14 @@ def _grid(config: ProbeConfig) -> tuple[Any, ...] | None:
     """The values to select from: ``config.grid`` when given; a hyperparameter value the user fixed in the head
     options (``--head-options weight_decay=X``, the GUI field with "auto" unchecked) is a grid of that one value (it
     is fitted and scored on validation and test, not swept over); otherwise None (the head's default grid)."""
-    if config.grid is not None:
-        return tuple(config.grid)
     key = HYPER.get(config.head)
     given = dict(config.head_options or ())
+    if config.grid is not None:
+        if key is not None and key in given and tuple(config.grid) != (given[key],):
+            # the grid won and the fixed value was never fitted, without a word (an audit)
+            raise ProbeSettingsError(f"{key}={given[key]!r} in the head options fixes the value, and a grid "
+                                     f"({', '.join(str(v) for v in config.grid)}) sweeps it: give one of them")
+        return tuple(config.grid)
     if key is not None and key in given:
         return (given[key],)
     return None

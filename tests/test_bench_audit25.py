@@ -130,8 +130,8 @@ def test_eval_without_a_declared_input_uses_the_training_splits_statistics(tmp_p
 @pytest.mark.parametrize("argv, fragment", [
     (["--test-limit", "0"], "--test-limit: must be a positive number of images, got 0"),
     (["--test-limit", "-5"], "--test-limit: must be a positive number of images, got -5"),
-    (["--batch-size", "0"], "--batch-size: must be at least 1 image per batch, got 0"),
-    (["--batch-size", "-1"], "--batch-size: must be at least 1 image per batch, got -1"),
+    (["--batch-size", "0"], "--batch-size: must be a positive number of images per batch, got 0"),
+    (["--batch-size", "-1"], "--batch-size: must be a positive number of images per batch, got -1"),
 ])
 def test_eval_refuses_a_non_positive_limit_or_batch(tmp_path, argv, fragment):
     import torch

@@ -192,32 +192,6 @@ def with_banks(spec, items: list[str] | None):
     return dataclasses.replace(spec, banks=tuple(banks), weight_state=state)
 
 
-def positive_images(text: str) -> int:
-    """``eval --test-limit``: a positive whole number of images (argparse type; refused at parse time)."""
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number of images, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive number of images, got {value}")
-    return value
-
-
-def positive_batch(text: str) -> int:
-    """``eval --batch-size``: at least 1 image per batch (argparse type; refused at parse time)."""
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number of images per batch, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 image per batch, got {value}")
-    return value
-
-
 def eval_input(spec, model, dataset: str, root: str | None, test):
     """The input spec of ``eval``: the model's own (declared, sidecar, known weights); else, as probe and train
     normalise, the statistics of the dataset's TRAINING split (never those of the test images being scored), the
@@ -352,7 +326,7 @@ def cmd_bench_rdsn(args) -> int:
 
 
 def register(sub, bench) -> None:
-    from app.cliargs import add_data_root, add_model_arguments, seed_value
+    from app.cliargs import add_data_root, add_model_arguments, at_least_one, seed_value
 
     p = sub.add_parser("models", help="the backbones: list")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
@@ -408,11 +382,11 @@ def register(sub, bench) -> None:
     add_model_arguments(pe, weights_required=True)
     add_data_root(pe)
     pe.add_argument("--dataset", required=True)
-    pe.add_argument("--test-limit", type=positive_images, default=None,
+    pe.add_argument("--test-limit", type=at_least_one("images"), default=None,
                     help="use a seeded subset of N test images (N at least 1)")
     pe.add_argument("--seed", type=seed_value, default=0, help="data seed of the test subset")
-    pe.add_argument("--batch-size", type=positive_batch, default=256, help="images per forward, at least 1 "
-                                                                            "(default 256)")
+    pe.add_argument("--batch-size", type=at_least_one("images per batch"), default=256,
+                    help="images per forward, at least 1 (default 256)")
     pe.add_argument("--json", action="store_true", help="print one JSON object (top1, top5, n, correct, top1_se, top1_ci95 ...)")
     pe.set_defaults(func=cmd_eval, freeze=None)
 

@@ -55,3 +55,17 @@ def test_a_fixed_value_beside_a_grid_is_refused_and_a_preset_grid_gives_way_to_i
     assert values["grid"] == [1e-4]
     values, _ = presets.apply("random-mnist", {})
     assert values["grid"] == [1e-5, 1e-4, 1e-3]
+
+
+def test_probe_json_resolved_head_options_carry_the_selected_value(fe_home):
+    """`resolved.head_options.weight_decay` said 0.001 (the default) beside a run that selected and fitted 0.1."""
+    import json
+
+    from cli_inprocess import run_cli
+
+    out = run_cli("probe", "--backbone", "simple", "--dataset", "digits", "--train-limit", "300", "--test-limit", "50",
+                  "--grid", "0.1,0.01", "--json", home=fe_home)
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    chosen = d["selected"]["weight_decay"]
+    assert d["resolved"]["head_options"]["weight_decay"] == chosen == d["settings"]["head_options"]["weight_decay"]

@@ -157,6 +157,7 @@ def test_a_warm_started_fit_of_a_few_iterations_is_not_called_a_tie_of_validatio
     assert "validation cannot tell them apart" not in note and "all 5 tie: the grid did not choose" in note
     assert note.endswith("; 0.0001, 1e-05 were already within the head's tolerance at the previous value's solution "
                          "(warm start): the same model; 0.01, 0.001 moved only 6, 3 iteration(s) from the previous "
-                         "value's solution (warm start): at the head's tolerance their models barely differ from it; "
-                         "a tighter tolerance (--head-options tol=1e-6) fits them apart")
+                         "value's solution (warm start): the head's tolerance stopped them near that solution, not at "
+                         "their own optimum, so these figures compare the values only roughly; a tighter tolerance "
+                         "fits them apart (tol=1e-6 in the head options: probe --head-options tol=1e-6)")
     assert "moved only" not in selection_note(table, (34, 12, 30, 40, 50))

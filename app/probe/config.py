@@ -166,11 +166,12 @@ def selection_note(table, iterations=()) -> str:
     # 1e-7 they score 0.4-0.7 points higher): a tie there is the optimiser's, not the validation split's
     near = [(v, it) for v, _, it in rows[1:] if it is not None and 0 < it < FEW_ITERATIONS]
     if near:
-        models = "its model barely differs" if len(near) == 1 else "their models barely differ"
         text += (f"; {', '.join(_value_text(v) for v, _ in near)} moved only "
                  f"{', '.join(str(it) for _, it in near)} iteration(s) from the previous value's solution (warm "
-                 f"start): at the head's tolerance {models} from it; a tighter tolerance (--head-options tol=1e-6) "
-                 f"fits them apart")
+                 f"start): the head's tolerance stopped {'it' if len(near) == 1 else 'them'} near that solution, not at "
+                 f"{'its' if len(near) == 1 else 'their'} own optimum, so these figures compare the values only "
+                 f"roughly; a tighter tolerance fits them apart (tol=1e-6 in the head options: probe --head-options "
+                 f"tol=1e-6)")
     return text
 
 

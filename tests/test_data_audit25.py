@@ -358,3 +358,21 @@ def test_imagefolder_with_no_path_is_refused_by_probe_and_experiments_too(tmp_pa
     recipe.write_text('name = "on-folder"\ntitle = "t"\nclaim = "c"\nkind = "probe"\n[base]\nbackbone = "rdsn"\n'
                       'dataset = "imagefolder:"\noptions = { k = 8, blocks = 1 }\n')
     assert "names no folder" in (dataset_problem(load_recipe(recipe)) or "")
+
+
+def test_the_not_downloaded_line_names_the_mirror_and_what_an_interrupted_download_kept(tmp_path, monkeypatch):
+    """The browser said "from its official location" with a mirror set, and after a cancelled download (its .part
+    kept) it said nothing of the bytes already there that Download resumes (a walkthrough audit)."""
+    from app.data import remote
+    from app.data.catalog import BUILTINS, MIRROR_ENV
+
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
+    assert remote.source_text() == "from its official location"
+    monkeypatch.setenv(MIRROR_ENV, "http://127.0.0.1:9/m/")
+    assert remote.source_text() == "from the mirror http://127.0.0.1:9/m/"
+    b = BUILTINS["fashion-mnist"]
+    target = tmp_path / b.download_dir if b.download_dir else tmp_path
+    assert remote.partial_bytes("fashion-mnist", tmp_path) == 0
+    target.mkdir(parents=True, exist_ok=True)
+    (target / (b.files[0].filename + ".part")).write_bytes(b"x" * 1234)
+    assert remote.partial_bytes("fashion-mnist", tmp_path) == 1234

@@ -47,6 +47,28 @@ def status(name: str, root: str | Path | None = None) -> Status:
     return Status(name, b.title, local, str(src.path) if local else "", b.download_size)
 
 
+def partial_bytes(name: str, root: str | Path | None = None) -> int:
+    """Bytes of ``name``'s interrupted downloads kept in the data folder (``.part`` files: the next download resumes
+    them); 0 where there are none or the folder cannot be read."""
+    b = BUILTINS.get(name)
+    if b is None:
+        return 0
+    try:
+        r = _root(root)
+        target = r / b.download_dir if b.download_dir else r
+        return sum((target / (f.filename + ".part")).stat().st_size for f in b.files
+                   if (target / (f.filename + ".part")).is_file())
+    except OSError:
+        return 0
+
+
+def source_text(mirror: str | None = None) -> str:
+    """Where a download comes from, for a message: the mirror (``mirror`` or ``FILTER_EXPLORER_MIRROR``) or the
+    official locations."""
+    mirror = mirror or os.environ.get(MIRROR_ENV) or ""
+    return f"from the mirror {mirror}" if mirror else "from its official location"
+
+
 def mirror_url(f: RemoteFile, mirror: str | None) -> str:
     mirror = mirror or os.environ.get(MIRROR_ENV) or ""
     if not mirror:

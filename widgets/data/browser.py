@@ -288,8 +288,11 @@ class DatasetBrowser(FolderChoice, QWidget):
             self._cancel_load()
             self._dataset = None
             st = remote.status(name, root)
-            self._set_message(f"{name} is not downloaded yet ({human_size(st.download_size)} from its official "
-                              f"location). Press Download.", error=False)
+            part = remote.partial_bytes(name, root)  # an interrupted or cancelled download: Download resumes it
+            kept = f"; {human_size(part)} of it already here from an interrupted download" if part else ""
+            self._set_message(f"{name} is not downloaded yet ({human_size(st.download_size)} "
+                              f"{remote.source_text()}{kept}). Press Download"
+                              f"{' to resume' if part else ''}.", error=False)
             self._clear_view()
             if not self.downloads.running():  # one download at a time: offered again when this one ends
                 self.work.offer()

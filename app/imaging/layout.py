@@ -51,22 +51,33 @@ class GridLayout:
         return i if i < self.count else None
 
 
-def grid_shape(n: int, tile_h: int, tile_w: int, aspect: float = 1.0) -> tuple[int, int]:
-    """Rows and columns for ``n`` tiles so that the mosaic's width / height is close to ``aspect``, with no empty
-    last column."""
+def grid_shape(n: int, tile_h: int, tile_w: int, aspect: float = 1.0, gap: int = 0) -> tuple[int, int]:
+    """Rows and columns for ``n`` tiles so that the mosaic's width / height is closest to ``aspect`` (by ratio: 2x too
+    wide is as far off as 2x too tall; ``gap`` pixels between tiles counted), with no empty last column. Ties: fewer
+    empty cells, then fewer rows."""
     if n <= 0:
         return 0, 0
-    cols = max(1, min(n, round(math.sqrt(n * aspect * tile_h / max(1, tile_w)))))
-    rows = math.ceil(n / cols)
-    cols = math.ceil(n / rows)
-    return rows, cols
+    th, tw, g = max(1, tile_h), max(1, tile_w), max(0, gap)
+    target = math.log(aspect) if aspect > 0 and math.isfinite(aspect) else 0.0
+    best: tuple[float, int, int, int] | None = None
+    # every shape without an empty last row or column has cols <= sqrt(n) + 1 or rows <= sqrt(n) + 1 (rows * cols
+    # >= n): those O(sqrt(n)) candidates cover them all (a mosaic is laid out on every frame)
+    k = math.isqrt(n) + 1
+    for cols in sorted({*range(1, min(n, k) + 1), *(math.ceil(n / r) for r in range(1, min(n, k) + 1))}):
+        rows = math.ceil(n / cols)
+        c = math.ceil(n / rows)  # no empty last column
+        w, h = c * tw + (c - 1) * g, rows * th + (rows - 1) * g
+        key = (round(abs(math.log(w / h) - target), 9), rows * c - n, rows, c)
+        if best is None or key < best:
+            best = key
+    return best[2], best[3]
 
 
 def layout(n: int, tile_h: int, tile_w: int, *, gap: int = 2, margin: int = 0, cols: int | None = None,
            aspect: float = 1.0) -> GridLayout:
     """A layout for ``n`` tiles: ``cols`` columns if given, else as close to ``aspect`` as possible."""
     if cols is None:
-        rows, cols = grid_shape(n, tile_h, tile_w, aspect)
+        rows, cols = grid_shape(n, tile_h, tile_w, aspect, gap)
     else:
         cols = max(1, min(int(cols), max(1, n)))
         rows = math.ceil(n / cols) if n else 0

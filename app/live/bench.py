@@ -11,6 +11,7 @@ hits both alike; FPS figures are frames / total time, medians of per-frame times
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import time
@@ -39,23 +40,36 @@ def parse_size(text: str, option: str = "--size") -> tuple[int, int]:
     return h, w
 
 
+def bench_spec(backbone: str | None, options: dict[str, Any] | None = None, weights: str | None = None) -> ModelSpec:
+    """The benchmarked model's spec, built like every other command's (``app.models.spec_args.spec_from_args``):
+    a checkpoint's JSON sidecar (or the known-weights table) gives its architecture, options and input spec, so the
+    app's own trained models load as they do in Live; given ``options`` override the sidecar's. ``backbone`` None:
+    the sidecar names it. Random weights without ``options``: the Live view's own options (``LIVE_OPTIONS``)."""
+    from types import SimpleNamespace
+
+    from app.models.spec_args import spec_from_args
+
+    if options is None and not weights and backbone is not None:
+        options = dict(LIVE_OPTIONS.get(backbone, {}))
+    args = SimpleNamespace(backbone=backbone, weights=weights, options=[json.dumps(options)] if options else None,
+                           model=None, init=None, model_seed=0, freeze=None, bank=None)
+    return spec_from_args(args)
+
+
 def _sync(dev: torch.device) -> None:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
 
 
-def run_bench(backbone: str = DEFAULT_BACKBONE, size: tuple[int, int] = (240, 320), frames: int = 100,
+def run_bench(backbone: str | None = DEFAULT_BACKBONE, size: tuple[int, int] = (240, 320), frames: int = 100,
               layer: int | None = None, options: dict[str, Any] | None = None, device: str | None = None,
               channels_last: str = "auto", amp: bool | None = None, warmup: int = 5, rounds: int = 4,
               per_page: int = 16, weights: str | None = None, frame: tuple[int, int] | None = None
               ) -> dict[str, Any]:
     load_before = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     dev = torch.device(device) if device else devmod.pick()
-    if options is None:
-        options = dict(LIVE_OPTIONS.get(backbone, {}))
-    spec = ModelSpec.make(backbone, label=backbone, options=options,
-                          weights=weights, init="checkpoint" if weights else "default",
-                          weight_state="trained" if weights else "random")
+    spec = bench_spec(backbone, options, weights)
+    backbone, options = spec.backbone, dict(spec.kwargs)
     engine = LiveEngine(dev, channels_last=channels_last, amp=amp)
     h, w = size
     fh, fw = frame or size

@@ -19,7 +19,9 @@ def register(sub, bench) -> None:
                    help="registry name (default: the default Live pane's, resnet20, random weights)")
     p.add_argument("--options", default=None,
                    help='backbone options as JSON, e.g. \'{"k": 64}\' (default: the Live view\'s own)')
-    p.add_argument("--weights", default=None, help="a checkpoint to load (default: random weights)")
+    p.add_argument("--weights", default=None,
+                   help="a checkpoint to load (default: random weights); its JSON sidecar gives the architecture and "
+                   "input, as in every other command (then --backbone may be left out)")
     p.add_argument("--size", default="240x320", help="input HxW (default 240x320; e.g. 720x1280, 1080x1920)")
     p.add_argument("--frame", default=None,
                    help="source frame HxW (default: the input size, no resize; e.g. 480x640 adds the pipeline's "
@@ -63,7 +65,9 @@ def _bench(args) -> int:
             raise UserError(str(exc)) from None
         dev = str(devmod.pick())
     try:
-        res = run_bench(args.backbone or DEFAULT_BACKBONE, size, args.frames, args.layer, options, dev, args.channels_last,
+        # with --weights and no --backbone the checkpoint's sidecar names the backbone (as in every other command)
+        backbone = args.backbone or (None if args.weights else DEFAULT_BACKBONE)
+        res = run_bench(backbone, size, args.frames, args.layer, options, dev, args.channels_last,
                         False if args.no_amp else None, weights=args.weights, frame=frame)
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(str(exc).strip("'\"")) from None

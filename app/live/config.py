@@ -109,6 +109,42 @@ class PaneResult:
             return None
         return ch, ty * self.factor, tx * self.factor, float(self.values[i, ty, tx])
 
+    def hover_text(self, x: float, y: float) -> str | None:
+        """The hover read-out under mosaic pixel (x, y) (None in a gap or outside). Channels are numbered from 1 with
+        their index from 0 beside (``analyze --channel`` and Insight take the index); rows and columns count from 0
+        in the layer's map. A map shown shrunk (``factor`` f > 1) has one value per f x f block: the read-out names
+        the block's rows and columns and says the value is their mean."""
+        hit = self.value_at(x, y)
+        if hit is None:
+            return None
+        ch, row, col, value = hit
+        f = max(1, int(self.factor))
+        if f == 1:
+            return f"{channel_name(ch)} · row {row}, col {col} · value {value:.4g}"
+        mh, mw = self.map_size
+        r1 = min(row + f, mh) - 1 if mh > 0 else row + f - 1
+        c1 = min(col + f, mw) - 1 if mw > 0 else col + f - 1
+        return f"{channel_name(ch)} · rows {row}–{r1}, cols {col}–{c1} · {f}x{f} block mean {value:.4g}"
+
+    def channels_text(self) -> str:
+        """Which channels the pane shows, numbered from 1 with their indices (from 0) beside."""
+        mh, mw = self.map_size
+        if self.focus is not None:
+            return f"{channel_name(self.focus)} of {self.channels}, {mh}x{mw} (enlarged)"
+        a, b = self.first, self.first + max(1, self.count) - 1
+        if a == b:
+            return f"{channel_name(a)} of {self.channels}, {mh}x{mw} (HxW)"
+        return (f"channels {a + 1}–{b + 1} (indices {a}–{b}) of {self.channels}, {mh}x{mw} each (HxW)")
+
+
+CHANNEL_NUMBERING = ("Channels are numbered from 1 here; the index beside each number counts from 0, as "
+                     "`analyze --channel` and Insight do (channel 3 is index 2).")
+
+
+def channel_name(ch: int) -> str:
+    """A channel as Live names it: its number from 1 and its index from 0 ("channel 3 (index 2)")."""
+    return f"channel {int(ch) + 1} (index {int(ch)})"
+
 
 @dataclass(frozen=True)
 class LiveFrame:

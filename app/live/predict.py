@@ -8,7 +8,8 @@ trained in Probe on any backbone, a random one included). Qt-free; runs on the l
   the known weights'): the data catalog's names, an image folder's sub-folders, else "class N".
 - A probe head: ``open_head(path, device)`` (``app.probe.head_export.open_head``, injected by the GUI: app.live does
   not import app.probe) gives an object with ``scores(images)``, ``classes``, ``title()``, ``note()`` and
-  ``matches(spec)``; its scores go through the same softmax/top-5.
+  ``matches(spec)``; its scores go through the same softmax/top-5. The note shown is ``head_note``'s (it names the
+  size the frame is fed at and, where they differ, the training images' own size).
 """
 
 from __future__ import annotations
@@ -92,6 +93,37 @@ def model_size(ispec: inputs.InputSpec, model: torch.nn.Module) -> tuple[int, in
     return int(h), int(w)
 
 
+def _hw(size: Any) -> tuple[int, int] | None:
+    try:
+        h, w = (int(v) for v in size)
+    except (TypeError, ValueError):
+        return None
+    return (h, w) if h > 0 and w > 0 else None
+
+
+def head_note(applier: Any) -> str:
+    """How the frame is fed to a probe head's backbone. The frame goes in at ``applier.size``: the head's input spec's
+    size (the size the probe fed its backbone, the training images resized to it), else the training images' own
+    (``applier.head.size``). The two differ (digits are 8x8, resized to 28x28 for an MNIST model), so the note names
+    which one it is. An applier without those attributes keeps its own ``note()``."""
+    head = getattr(applier, "head", None)
+    fed = _hw(getattr(applier, "size", None))
+    if head is None or not hasattr(head, "size"):
+        return applier.note()
+    own = _hw(getattr(head, "size", None))
+    spec = getattr(head, "input", None)
+    declared = _hw(getattr(spec, "size", None)) if spec is not None else None
+    if fed is None:
+        return "frame at its own size (the size the head was trained at is unknown)"
+    text = f"frame centre-cropped and resized to {fed[0]}x{fed[1]}"
+    if declared is not None and fed == declared:
+        text += " (the size its backbone was fed in the probe"
+        if own is not None and own != fed:
+            text += f": the training images, {own[0]}x{own[1]}, were resized to {fed[0]}x{fed[1]} too"
+        return text + ")"
+    return text + " (the size of the head's training images)"
+
+
 class Predictor:
     """Per engine (one thread): opened probe heads by path, class names by model."""
 
@@ -148,7 +180,7 @@ class Predictor:
         if applier is None:
             return Prediction(f"probe head {Path(path).stem}", (), kind="head", error=f"probe head: {error}")
         title = f"probe head: {applier.title()}"
-        note = applier.note()
+        note = head_note(applier)
         if not applier.matches(pane_spec):
             note += "; computed on the head's own backbone, not this pane's model"
         try:

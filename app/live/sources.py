@@ -179,6 +179,24 @@ class CameraSource(FrameSource):
             self._cap = None
 
 
+VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".ogv")
+MAX_FRAME_COUNT = 10**8  # more frames than any real file (an hour at 240 fps is under 10**6): a count OpenCV made up
+
+
+def frame_count_text(cap: cv2.VideoCapture) -> str:
+    """"120 frames" from the container's header, or "frame count unknown" where OpenCV has none or a made-up one
+    (negative, or INT64_MIN for a stream without an index). The header's figure is what the file claims: a truncated
+    file may hold fewer (the source loops when the frames run out, whatever the count)."""
+    try:
+        n = float(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    except cv2.error:
+        n = 0.0
+    if not (1 <= n <= MAX_FRAME_COUNT):  # NaN included
+        return "frame count unknown"
+    n = int(n)
+    return "1 frame" if n == 1 else f"{n} frames"
+
+
 class VideoFileSource(FrameSource):
     """A video file, looped (``loop=False``: read() returns None at the end)."""
 
@@ -191,11 +209,25 @@ class VideoFileSource(FrameSource):
         self._last = 0.0
 
     def _open_cap(self) -> cv2.VideoCapture:
+        if self.path.is_dir():
+            raise SourceError(f"{self.path} is a folder, not a video file: choose a video file, or the image source "
+                              "for a folder of images")
         if not self.path.is_file():
             raise SourceError(f"Video file {self.path} does not exist (moved or deleted?)")
+        if self.path.suffix.lower() in IMAGE_EXTS:  # OpenCV "opens" a still image as a video of unknown length
+            raise SourceError(f"{self.path.name} is an image, not a video: choose the image source for it")
+        try:
+            empty = self.path.stat().st_size == 0
+        except OSError:
+            empty = False
+        if empty:
+            raise SourceError(f"{self.path.name} is empty (0 bytes): not a video")
         cap = cv2.VideoCapture(str(self.path))
         if not cap.isOpened():
             cap.release()
+            if self.path.suffix.lower() in VIDEO_EXTS:
+                raise SourceError(f"{self.path.name}: OpenCV cannot decode it (a damaged file, or a codec this "
+                                  "OpenCV build lacks; MJPG in .avi and H.264 in .mp4 usually work)")
             raise SourceError(f"{self.path.name}: not a video OpenCV can decode (try an .mp4 or .avi file)")
         return cap
 
@@ -206,13 +238,12 @@ class VideoFileSource(FrameSource):
             cap.release()
             raise SourceError(f"{self.path.name}: the video has no frames that can be decoded")
         cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         h, w = frame.shape[:2]
         if self.fps < 0:  # pace at the file's own frame rate, like the camera it stands in for
             f = float(cap.get(cv2.CAP_PROP_FPS) or 0)
             self.fps = f if 1 <= f <= 240 else 25.0
-        self.description = f"Video {self.path.name} ({h}x{w}, {n} frames, looped)" if self.loop else \
-            f"Video {self.path.name} ({h}x{w}, {n} frames)"
+        self.description = f"Video {self.path.name} ({h}x{w}, {frame_count_text(cap)}" + \
+            (", looped)" if self.loop else ")")
         self._cap = cap
 
     def read(self) -> np.ndarray | None:
@@ -332,15 +363,20 @@ class ImageSource(FrameSource):
     def read(self) -> np.ndarray:
         if not self._files:
             raise SourceError("image source: read() before open()")
-        n = len(self._files)
-        p = self._files[(self._i // self.hold) % n]
-        self._i += 1
-        try:
-            return self._load(p).copy()
-        except SourceError:  # unreadable since it was listed: skipped from now on, the next one shown
-            img = self._first_readable()
-            self._describe()
-            return img.copy()
+        k, phase = (self._i // self.hold) % len(self._files), self._i % self.hold
+        while True:
+            if not self._files:
+                self._first_readable()  # nothing left to read: raises the message that says so
+            k %= len(self._files)
+            try:
+                img = self._load(self._files[k])
+                break
+            except SourceError:  # unreadable since it was listed: dropped from the list (and named), so the next
+                self._describe()  # picture now sits at position k: show it, not the first one
+        # the counter rebased on the picture shown: the list may have shrunk, and ``i // hold`` must keep counting
+        # from this picture (held for the rest of its reads, then the one after it) rather than jump over the next
+        self._i = k * self.hold + phase + 1
+        return img.copy()
 
     def advance(self) -> None:
         self._i = _next_hold(self._i, self.hold)

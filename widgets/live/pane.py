@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QMenu, QSizePolicy, QSpinBox, QToolButton,
                                QVBoxLayout, QWidget)
 
-from app.live.config import PaneConfig, PaneResult
+from app.live.config import CHANNEL_NUMBERING, PaneConfig, PaneResult
 from app.models.spec import ModelSpec
 from app.probe.head_export import backbone_key, list_heads
 from widgets.common.image_view import ImageView
@@ -116,6 +116,9 @@ class PaneWidget(QFrame):
         lay.addWidget(self.predictions)
         self.hover = QLabel(" ")
         self.hover.setStyleSheet("color: #333; font-family: monospace;")
+        # two lines kept for it: the read-out (channel number and index, a shrunk map's block) wraps in a narrow
+        # pane instead of widening the window, and hovering moves nothing
+        reserve_lines(self.hover, 2)
         lay.addWidget(self.hover)
         self.stats = QLabel("")
         self.stats.setStyleSheet("color: #333;")
@@ -193,13 +196,8 @@ class PaneWidget(QFrame):
         self.page_spin.setValue(r.first // per + 1)
         self.page_spin.setSuffix(f" / {pages}")
         self.page_spin.blockSignals(False)
-        mh, mw = r.map_size
-        if r.focus is not None:
-            self.page_label.setText(f"channel {r.focus + 1} of {r.channels}, {mh}x{mw} (enlarged) — click or "
-                                    "Esc: all")
-        else:
-            self.page_label.setText(f"channels {r.first + 1}–{r.first + r.count} of {r.channels}, {mh}x{mw} "
-                                    "each (HxW)")
+        self.page_label.setText(r.channels_text() + (" — click or Esc: all" if r.focus is not None else ""))
+        self.page_label.setToolTip(CHANNEL_NUMBERING)
         shared = r.shared
         self.colorbar.setVisible(r.focus is not None or shared)
         if r.focus is not None or shared:
@@ -330,12 +328,8 @@ class PaneWidget(QFrame):
     @Slot(float, float)
     def _on_hover(self, x: float, y: float) -> None:
         r = self.last
-        hit = r.value_at(x, y) if r is not None and x >= 0 else None
-        if hit is None:
-            self.hover.setText(" ")
-            return
-        ch, row, col, value = hit
-        self.hover.setText(f"channel {ch + 1} · row {row}, col {col} · value {value:.4g}")
+        text = r.hover_text(x, y) if r is not None and x >= 0 else None
+        self.hover.setText(text or " ")
 
     def unfocus(self) -> bool:
         if self.focus is None:

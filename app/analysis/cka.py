@@ -14,8 +14,8 @@ n = 100, 0.50 at n = 1000); the debiased estimate is not (near 0 for independent
 when its features outnumber its images (``CKAResult.note``). A layer whose features are all the same gives NaN.
 
 ``cka_matrix(...)`` is a task generator: activations of both models on the same images (each model's own input
-spec), every layer's maps average-pooled to a ``grid`` x ``grid`` grid (4 x 4: C x 16 values per image, said in
-the result's note), then CKA for every pair of layers.
+spec), every layer's maps average-pooled to a ``grid`` x ``grid`` grid (4 x 4: C x 16 values per image; maps smaller
+than that keep their own size; the result's note says which grid each layer got), then CKA for every pair of layers.
 """
 
 from __future__ import annotations
@@ -142,8 +142,10 @@ class CKAResult:
 
 
 def layer_features(model, images: np.ndarray, ispec, layers: list[int], device="cpu", batch: int = 64,
-                   grid: int = 4, cancel: CancelToken | None = None):
-    """Task: {layer index: (n, C * g * g) float32} for every layer (maps average-pooled to a g x g grid)."""
+                   grid: int = 4, cancel: CancelToken | None = None, pooled: dict | None = None):
+    """Task: {layer index: (n, C * g * g) float32} for every layer (maps average-pooled to a g x g grid, g =
+    ``grid`` or the map's smaller side where that is less). ``pooled``, when given, receives {layer index: g}
+    (None for a layer without spatial maps: its features as they are)."""
     import torch
     import torch.nn.functional as F
 
@@ -158,8 +160,12 @@ def layer_features(model, images: np.ndarray, ispec, layers: list[int], device="
             x = to_tensor(images[s:s + batch], ispec, device)
             maps = model.forward_intermediates(x, list(layers), stop_early=True)
             for i, m in zip(layers, maps):
+                g = None
                 if m.dim() == 4:
-                    m = F.adaptive_avg_pool2d(m.float(), min(grid, m.shape[-1], m.shape[-2]))
+                    g = min(grid, m.shape[-1], m.shape[-2])
+                    m = F.adaptive_avg_pool2d(m.float(), g)
+                if pooled is not None:
+                    pooled[i] = g
                 out[i].append(m.flatten(1).float().cpu().numpy())
             yield Progress(min(n, s + batch), n, f"activations {min(n, s + batch)}/{n}")
     return {i: np.concatenate(v) for i, v in out.items()}
@@ -174,9 +180,11 @@ def cka_matrix(model_a, model_b, images: np.ndarray, ispec_a, ispec_b, *, kernel
     la = layers_a if layers_a is not None else list(range(len(model_a.feature_info)))
     lb = layers_b if layers_b is not None else list(range(len(model_b.feature_info)))
     yield Progress(0, 3, f"activations of {label_a}")
-    fa = yield from layer_features(model_a, images, ispec_a, la, device, cancel=cancel)
+    ga: dict = {}
+    gb: dict = {}
+    fa = yield from layer_features(model_a, images, ispec_a, la, device, cancel=cancel, pooled=ga)
     yield Progress(1, 3, f"activations of {label_b}")
-    fb = yield from layer_features(model_b, images, ispec_b, lb, device, cancel=cancel)
+    fb = yield from layer_features(model_b, images, ispec_b, lb, device, cancel=cancel, pooled=gb)
     fn = {"linear": linear_cka, "rbf": rbf_cka, "debiased": debiased_cka}[kernel]
     M = np.full((len(la), len(lb)), np.nan)
     for r, i in enumerate(la):
@@ -187,18 +195,64 @@ def cka_matrix(model_a, model_b, images: np.ndarray, ispec_a, ispec_b, *, kernel
     names_a = tuple(model_a.feature_info[i].name for i in la)
     names_b = tuple(model_b.feature_info[j].name for j in lb)
     M.setflags(write=False)
+    # the grid each layer was pooled to, by layer name: a layer of both models once where both got the same grid,
+    # else each side's (the same layer of one architecture is smaller on 8x8 images than at a 32x32 input)
+    by_a = {model_a.feature_info[i].name: g for i, g in ga.items()}
+    by_b = {model_b.feature_info[j].name: g for j, g in gb.items()}
+    grids = {}
+    for name, g in by_a.items():
+        grids[name if by_b.get(name, g) == g else f"{name} (rows)"] = g
+    for name, g in by_b.items():
+        if by_a.get(name, g) != g:
+            grids[f"{name} (columns)"] = g
+        elif name not in by_a:
+            grids[name] = g
     return CKAResult(M, names_a, names_b, kernel, len(images), label_a, label_b,
-                     note=summary_note(kernel, len(images), [f.shape[1] for f in (*fa.values(), *fb.values())]))
+                     note=summary_note(kernel, len(images), [f.shape[1] for f in (*fa.values(), *fb.values())],
+                                       grids=grids, reference=False))
 
 
-def summary_note(kernel: str, n: int, widths: list[int], grid: int = 4) -> str:
-    """What a CKA matrix was computed on, and why its linear values may read high."""
+# how the note ends when linear CKA may read high: with a random-initialisation line to read it against (added by
+# ``app.analysis.jobs.with_seed_reference``: ``with_reference_note``), or without one
+HIGH_WITH_REFERENCE = "read it against the random-initialisation line, or use the debiased estimate"
+HIGH_WITHOUT_REFERENCE = ("use the debiased estimate (a random-initialisation line to read it against comes only "
+                          "when both sides share one architecture)")
+
+
+def _pooling_text(grid: int, grids: dict | None, span: str) -> str:
+    """Which grid the layers were pooled to: ``grids`` {layer name: g, or None for a layer without maps}."""
+    values = f"{span} values per image"
+    if not grids:
+        return f"each layer's maps average-pooled to a {grid} x {grid} grid (channels x {grid * grid}: {values})"
+    by: dict = {}
+    for name, g in grids.items():
+        by.setdefault(g, []).append(name)
+    spatial = sorted((g for g in by if g is not None), reverse=True)
+    if len(spatial) == 1 and None not in by:
+        g = spatial[0]
+        smaller = "" if g == grid else f" (the maps are no larger than {g} x {g})"
+        return f"each layer's maps average-pooled to a {g} x {g} grid{smaller} (channels x {g * g}: {values})"
+    parts = [f"{g} x {g} (channels x {g * g}) for {', '.join(by[g])}" for g in spatial]
+    if None in by:
+        parts.append(f"not pooled (no spatial maps) for {', '.join(by[None])}")
+    return (f"each layer's maps average-pooled to a {grid} x {grid} grid, or to a g x g grid (g: the maps' smaller "
+            f"side) where they are smaller: " + "; ".join(parts) + f" ({values})")
+
+
+def summary_note(kernel: str, n: int, widths: list[int], grid: int = 4, grids: dict | None = None,
+                 reference: bool = True) -> str:
+    """What a CKA matrix was computed on, and why its linear values may read high. ``grids``: {layer name: the
+    grid g it was pooled to (``grid`` or less where its maps are smaller), None without maps}; ``reference``: a
+    random-initialisation line comes with the matrix (the high-reading caveat points at it only then)."""
     span = "" if not widths else (f"{min(widths):,}" if min(widths) == max(widths)
                                   else f"{min(widths):,}-{max(widths):,}")
-    text = (f"each layer's maps average-pooled to a {grid} x {grid} grid (channels x {grid * grid}: {span} values per "
-            f"image)" if widths else "")
+    text = _pooling_text(grid, grids, span) if widths else ""
     if kernel == "linear" and widths and max(widths) > n:
         text += (f"; the features outnumber the {n} images (up to {max(widths):,}): linear CKA then reads high "
-                 f"even for unrelated features: read it against the random-initialisation line, or use the "
-                 f"debiased estimate")
+                 f"even for unrelated features: {HIGH_WITH_REFERENCE if reference else HIGH_WITHOUT_REFERENCE}")
     return text
+
+
+def with_reference_note(note: str) -> str:
+    """``note`` once a random-initialisation line comes with the matrix: its caveat points at that line."""
+    return note.replace(HIGH_WITHOUT_REFERENCE, HIGH_WITH_REFERENCE)

@@ -10,26 +10,33 @@ from app import jsonout
 def register(sub, bench) -> None:
     from app.cliargs import seed_value
 
+    # allow_abbrev=False: argparse's prefix matching read "--model x.pt" as "--model-seed x.pt" and "--weights" as
+    # one of "--weights-a/-b"; a flag is taken only as it is spelled
     p = sub.add_parser("analyze", help="explain random vs trained: CKA, top-activating patches, filter statistics, "
-                                       "LC fold")
+                                       "LC fold", allow_abbrev=False)
     a = p.add_subparsers(dest="analyze_command", metavar="ANALYSIS", required=True)
 
-    c = a.add_parser("cka", help="CKA similarity between every layer of two models on a dataset sample")
+    c = a.add_parser("cka", help="CKA similarity between every layer of two models on a dataset sample",
+                     allow_abbrev=False)
     for side in ("a", "b"):
         c.add_argument(f"--{side}", required=True, metavar="BACKBONE",
                        help=f"model {side}: a registry name" + ("; twin: model a's random twin (its architecture and "
-                                                               "input, random weights at --seed-b)" if side == "b"
-                                                               else ""))
+                                                               "input, random weights at --seed-b, by default "
+                                                               "--seed-a + 1)" if side == "b" else ""))
         c.add_argument(f"--weights-{side}", default=None, help=f"weights of model {side} (default: random)")
         c.add_argument(f"--options-{side}", nargs="*", default=None, metavar="OPT", help="backbone options")
-        c.add_argument(f"--seed-{side}", type=seed_value, default=0, help=f"model seed of {side}")
+        c.add_argument(f"--seed-{side}", type=seed_value, default=None,
+                       help=f"model seed of {side} (default 0" + ("; with --b twin: --seed-a + 1, so that a random "
+                                                                  "model a is not compared with itself)"
+                                                                  if side == "b" else ")"))
     c.add_argument("--kernel", choices=["linear", "rbf", "debiased"], default="linear",
                    help="linear CKA (default), RBF CKA (bandwidth: the median distance), or debiased linear CKA "
                         "(the unbiased HSIC estimator: no upward bias when a layer has more features than images)")
     _data(c)
     c.set_defaults(func=cmd_cka)
 
-    t = a.add_parser("top-patches", help="the dataset crops that excite one channel of one layer most")
+    t = a.add_parser("top-patches", help="the dataset crops that excite one channel of one layer most",
+                     allow_abbrev=False)
     _model(t)
     t.add_argument("--layer", type=int, required=True, help="feature_info index (negative counts from the end)")
     t.add_argument("--channel", type=int, required=True)
@@ -39,25 +46,25 @@ def register(sub, bench) -> None:
     t.set_defaults(func=cmd_top)
 
     f = a.add_parser("filters", help="per-layer filter statistics (spectrum, orientation, PCA, sparsity), "
-                                     "optionally beside a random twin")
+                                     "optionally beside a random twin", allow_abbrev=False)
     _model(f)
     f.add_argument("--compare-random", action="store_true", help="also the same architecture with random weights")
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=cmd_filters)
 
-    fo = a.add_parser("fold", help="LC models: fold the learned 1x1 mixing into effective spatial filters")
+    fo = a.add_parser("fold", help="LC models: fold the learned 1x1 mixing into effective spatial filters",
+                      allow_abbrev=False)
     _model(fo)
     fo.add_argument("--json", action="store_true")
     fo.set_defaults(func=cmd_fold)
 
 
 def _model(p) -> None:
-    from app.cliargs import seed_value
+    """The shared model flags (``app.cliargs.add_model_arguments``: --backbone --weights --model --options --init
+    --model-seed --input-size --mean --std --input-preset), read as every other command reads them."""
+    from app.cliargs import add_model_arguments
 
-    p.add_argument("--backbone", required=True, help="registry name")
-    p.add_argument("--weights", default=None, help="weights (default: random)")
-    p.add_argument("--options", nargs="*", default=None, metavar="OPT")
-    p.add_argument("--model-seed", type=seed_value, default=0)
+    add_model_arguments(p)
 
 
 def _data(p) -> None:
@@ -70,18 +77,24 @@ def _data(p) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _spec(backbone, weights, options, seed):
+def _spec(backbone, weights, options, seed, args=None):
     """The model as the other commands read it (``app.models.spec_args.spec_from_args``): the weights' JSON sidecar,
     where there is one, gives the architecture's options and the input it was trained on (the shipped checkpoints
-    need it: a one-channel model is not the registry's three-channel default)."""
+    need it: a one-channel model is not the registry's three-channel default). ``args``: the shared model flags
+    (``_model``), read as they are (then the other arguments are not used)."""
     from types import SimpleNamespace
 
     from app.models.spec_args import spec_from_args
 
     import dataclasses
 
-    spec = spec_from_args(SimpleNamespace(backbone=backbone, weights=weights, options=options, model_seed=seed))
-    return spec if weights else dataclasses.replace(spec, label=f"{backbone} (random)")
+    if args is None:
+        args = SimpleNamespace(backbone=backbone, weights=weights, options=options, model_seed=seed)
+    spec = spec_from_args(args)
+    if spec.weights or spec.backbone == "external":
+        return spec
+    # no weights: random, or (scattering) designed filters that no training changed
+    return dataclasses.replace(spec, label=f"{spec.backbone} ({spec.weight_state})")
 
 
 def _built(spec, ds):
@@ -120,33 +133,53 @@ def cmd_cka(args) -> int:
     except InsightError as exc:
         raise UserError(f"--n {args.n}: {exc}") from None
     ds = _dataset(args)
-    sa = _spec(args.a, args.weights_a, args.options_a, args.seed_a)
-    if args.b == "twin":  # the same architecture and declared input (a sidecar's 28x28, MNIST's statistics ...)
+    seed_a = 0 if args.seed_a is None else int(args.seed_a)
+    sa = _spec(args.a, args.weights_a, args.options_a, seed_a)
+    twin_note = ""
+    if args.b == "twin":  # the same architecture and input (declared, a sidecar's, the known weights') ...
         import dataclasses
 
         from app.analysis.jobs import random_twin
 
         if args.weights_b or args.options_b:
             raise UserError("--b twin is model a's architecture with random weights: no --weights-b or --options-b")
-        sb = dataclasses.replace(random_twin(sa), seed=int(args.seed_b))
+        # ... at another seed than a's by default: a random model a's twin at a's own seed is a itself (every
+        # value on the diagonal 1.000)
+        seed_b = seed_a + 1 if args.seed_b is None else int(args.seed_b)
+        twin = random_twin(sa)
+        sb = dataclasses.replace(twin, seed=seed_b, label=f"{twin.label[:-1]}, seed {seed_b})")
+        if seed_b == seed_a and not sa.weights and not sa.banks and sa.init == sb.init:
+            twin_note = (f"model a is random at seed {seed_a} and its twin is drawn at the same seed: the two are one "
+                         f"model (every value on the diagonal is 1); leave out --seed-b, or give another")
     else:
-        sb = _spec(args.b, args.weights_b, args.options_b, args.seed_b)
+        sb = _spec(args.b, args.weights_b, args.options_b, 0 if args.seed_b is None else int(args.seed_b))
     ma, ia = _built(sa, ds)
     mb, ib = _built(sb, ds)
     res = run_to_end(cka_matrix(ma, mb, ds.images, ia, ib, kernel=args.kernel, label_a=sa.label, label_b=sb.label),
                      cli_progress("cka: "))
-    if same_architecture(sa, sb):
+    same = same_architecture(sa, sb)
+    if same:
         res = run_to_end(with_seed_reference(res, sa, ds, args.kernel), cli_progress("cka reference: "))
     sys.stderr.write("\n")
+    input_note = ""
+    if same and ia.key() != ib.key():
+        input_note = ("the two sides saw different inputs (size or normalisation): the matrix mixes that with their "
+                      "weights" + ("" if args.b == "twin" else "; --b twin gives model a's random twin with a's input"))
     if args.json:
-        print(jsonout.dumps(res.to_dict()))
+        d = res.to_dict()
+        # what the text prints too: the input each side saw, and the notes on them
+        d["input_a"], d["input_b"] = ia.to_dict(), ib.to_dict()
+        d["input_note"] = input_note or None
+        d["twin_note"] = twin_note or None
+        print(jsonout.dumps(d))
     else:
         w = max(len(n) for n in res.layers_a)
         print(f"{args.kernel} CKA, rows: {sa.label}, columns: {sb.label}, {res.n_images} images")
         print(f"input of the rows: {ia.describe()}\ninput of the columns: {ib.describe()}")
-        if same_architecture(sa, sb) and ia.describe() != ib.describe():
-            print("note: the two sides saw different inputs (size or normalisation): the matrix mixes that with "
-                  "their weights; --b twin gives model a's random twin with a's input")
+        if input_note:
+            print(f"note: {input_note}")
+        if twin_note:
+            print(f"note: {twin_note}")
         print(" " * w + "  " + " ".join(f"{n[:8]:>8}" for n in res.layers_b))
         for n, row in zip(res.layers_a, res.matrix):
             print(f"{n:<{w}}  " + " ".join("     n/a" if v != v else f"{v:8.3f}" for v in row))
@@ -173,7 +206,7 @@ def cmd_top(args) -> int:
         if Path(args.out).suffix.lower() != ".png":
             raise UserError(f"--out {args.out}: the mosaic is a PNG image; give a file name ending in .png")
     ds, where = _dataset(args, with_indices=True)
-    spec = _spec(args.backbone, args.weights, args.options, args.model_seed)
+    spec = _spec(None, None, None, None, args)
     model, ispec = _built(spec, ds)
     n_layers = len(model.feature_info)
     layer = args.layer if args.layer >= 0 else n_layers + args.layer
@@ -199,37 +232,50 @@ def cmd_top(args) -> int:
     from app.analysis.jobs import tie_note
 
     note = tie_note(patches, len(ds)).lstrip(". ")
+    hw = patches[0].input_size if patches else None
+    own = sorted({tuple(int(v) for v in ds.images[p.index].shape[:2]) for p in patches})
+    resized = hw is not None and any(tuple(o) != tuple(hw) for o in own)
+    size = f"{hw[0]}x{hw[1]}" if hw else "?"
+    pixels = (f"box: (top, left, bottom, right), end-exclusive, in the model's {size} input pixels"
+              + (f" (each image resized from its own {', '.join(f'{h}x{w}' for h, w in own)}); image_box: the same "
+                 f"box in the image's own pixels" if resized else " (the images' own pixels: they were not resized)")
+              + "; position: (row, col) in the layer's map")
     out = {"layer": model.feature_info[layer].name, "channel": args.channel, "receptive_field": list(rf.size),
+           "input_size": list(hw) if hw else None, "box_pixels": pixels,
            "tied": patches[-1].tied if patches and patches[-1].tied > len(patches) else 0, "note": note or None,
            # "index": the image's place in the dataset split (not in the seeded sample of --n images)
            "patches": [{"index": int(where[p.index]), "value": p.value, "position": [p.y, p.x], "box": list(p.box),
+                        "image_box": list(p.image_box) if p.image_box is not None else None,
                         "label": ds.classes[p.label] if 0 <= p.label < len(ds.classes) else p.label}
                        for p in patches]}
     print(jsonout.dumps(out) if args.json else "\n".join(
-        [f"{i + 1:>3}. image {p['index']:>6} ({p['label']}): {p['value']:.4g} at {p['position']}"
-         for i, p in enumerate(out["patches"])] + ([note + "."] if note else [])))
+        [f"{i + 1:>3}. image {p['index']:>6} ({p['label']}): {p['value']:.4g} at {p['position']}, box {p['box']}"
+         + (f" (image pixels {p['image_box']})" if resized else "")
+         for i, p in enumerate(out["patches"])] + [pixels + "."] + ([note + "."] if note else [])))
     if args.out:
         sys.stderr.write(f"wrote {args.out}\n")
     return 0
 
 
 def cmd_filters(args) -> int:
-    import dataclasses
-
     from app.analysis.filters import model_stats
-    from app.models.build import build
-
+    from app.analysis.jobs import no_filters_message, random_twin
     from app.errors import UserError
 
-    spec = _spec(args.backbone, args.weights, args.options, args.model_seed)
-    if args.compare_random and not spec.weights:
+    spec = _spec(None, None, None, None, args)
+    if args.compare_random and not (spec.weights or spec.banks
+                                    or (spec.backbone == "external" and spec.init == "checkpoint")):
         raise UserError("--compare-random sets trained weights beside their random twin: give --weights (without "
                         "them the model is already random)")
-    rows = {spec.label: [s.to_dict() for s in model_stats(build(spec, device="cpu"))]}
-    if args.compare_random and spec.weights:
-        twin = dataclasses.replace(spec, weights=None, init="default", label=f"{spec.backbone} (random)",
-                                   weight_state="random")
-        rows[twin.label] = [s.to_dict() for s in model_stats(build(twin, device="cpu"))]
+    model, _ = _built(spec, None)  # refuses the patches backbone (placeholder filters) as cka and top-patches do
+    first = model_stats(model)
+    if not first:
+        raise UserError(no_filters_message(spec))
+    rows = {spec.label: [s.to_dict() for s in first]}
+    if args.compare_random:
+        twin = random_twin(spec)
+        name = twin.label if spec.backbone == "external" else f"{spec.backbone} (random)"
+        rows[name] = [s.to_dict() for s in model_stats(_built(twin, None)[0])]
     if args.json:
         print(jsonout.dumps(rows))
         return 0
@@ -249,7 +295,7 @@ def cmd_fold(args) -> int:
     from app.errors import UserError
     from app.models.build import build
 
-    spec = _spec(args.backbone, args.weights, args.options, args.model_seed)
+    spec = _spec(None, None, None, None, args)
     layers = lc_layers(build(spec, device="cpu"))
     if not layers:
         raise UserError(f"{spec.backbone} has no LC blocks (a frozen k x k conv followed by a learned 1x1): try "

@@ -4,7 +4,11 @@
   a zero-padded DFT) in each ring of radial frequency, from DC (bin 0) to the Nyquist radius (the last bin, which
   also holds the diagonal "corner" frequencies beyond it); the shares sum to 1;
 - ``orientations``: each kernel's dominant orientation (structure tensor of its spatial gradient, channel-mean),
-  as a histogram over 0..180 degrees, weighted by how oriented it is (coherence);
+  as a histogram over 0..180 degrees, weighted by how oriented it is (coherence). The angle is the edge's or bar's
+  direction as the kernel is drawn on screen (row 0 at the top): 0 = horizontal, 90 = vertical, counted
+  counter-clockwise, so 45 is a "/" edge and 135 a "\\" edge (``ORIENTATION_CONVENTION``). The bins are centred on
+  0, 15, 30, ... 165 (the 0 bin also holds 172.5..180: orientations wrap at 180), so the exact 0 and 90 degree
+  kernels of a hand-designed bank land on their own bins (``orientation_centres``);
 - ``pca_explained``: the fraction of variance explained by the top eigen-kernels (PCA of the flattened kernels);
 - ``sparsity``: the fraction of weights with |w| < 1% of the layer's largest |w|; and ``norm_mean``.
 """
@@ -21,14 +25,27 @@ class FilterStats:
     layer: str
     shape: tuple[int, ...]
     spectrum: tuple[float, ...]  # radial bins, DC first
-    orientation_hist: tuple[float, ...]  # bins of 180 / n degrees, sums to 1 (0s when no kernel is oriented)
+    orientation_hist: tuple[float, ...]  # bins of 180 / n degrees centred on 0, 180 / n, ..., sums to 1 (0s when no
+    # kernel is oriented); the angle convention: ORIENTATION_CONVENTION
     coherence_mean: float
     pca_explained: tuple[float, ...]  # cumulative, first k components
     sparsity: float
     norm_mean: float
 
     def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        d["orientation_centres"] = list(orientation_centres(len(self.orientation_hist)))  # degrees, bin by bin
+        d["orientation_convention"] = ORIENTATION_CONVENTION
+        return d
+
+
+ORIENTATION_CONVENTION = ("degrees of the edge or bar direction as drawn (row 0 at the top): 0 horizontal, 90 "
+                          "vertical, counter-clockwise (45 = '/', 135 = '\\'); bins centred on 0, 15, ... 165")
+
+
+def orientation_centres(n_bins: int = 12) -> np.ndarray:
+    """The centre of each orientation bin, in degrees: 0, 180 / n, ... (bin 0 spans -90 / n .. 90 / n, wrapped)."""
+    return np.arange(n_bins) * (180.0 / n_bins)
 
 
 def spectrum(weights: np.ndarray, pad: int = 16, bins: int | None = None) -> np.ndarray:
@@ -49,15 +66,20 @@ def spectrum(weights: np.ndarray, pad: int = 16, bins: int | None = None) -> np.
 
 
 def orientations(weights: np.ndarray, n_bins: int = 12) -> tuple[np.ndarray, np.ndarray]:
-    """(histogram over 0..180 degrees weighted by coherence, per-kernel coherence)."""
+    """(histogram over 0..180 degrees weighted by coherence, per-kernel coherence). Angles: ``ORIENTATION_CONVENTION``
+    (counter-clockwise on screen); bins centred on ``orientation_centres(n_bins)``."""
     w = np.asarray(weights, dtype=np.float64).mean(axis=1)  # (o, k, k)
     gy, gx = np.gradient(w, axis=(1, 2))
+    gy = -gy  # rows run down the screen; y up makes the angles counter-clockwise as the kernel is drawn
     jxx, jyy, jxy = (gx * gx).sum((1, 2)), (gy * gy).sum((1, 2)), (gx * gy).sum((1, 2))
     # dominant gradient direction; the edge/bar orientation is perpendicular to it
     theta = (0.5 * np.degrees(np.arctan2(2 * jxy, jxx - jyy)) + 90.0) % 180.0
     tr = jxx + jyy
     coh = np.where(tr > 0, np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / np.maximum(tr, 1e-300), 0.0)
-    hist = np.bincount(np.minimum((theta / (180.0 / n_bins)).astype(int), n_bins - 1), coh, minlength=n_bins)
+    width = 180.0 / n_bins
+    # centred bins: 0 covers [-width / 2, width / 2) (179.99 degrees is next to 0, not at the other end)
+    idx = np.floor((theta + width / 2) / width).astype(int) % n_bins
+    hist = np.bincount(idx, coh, minlength=n_bins)
     s = hist.sum()
     return (hist / s if s > 0 else hist), coh
 

@@ -26,15 +26,32 @@ class InsightError(AppError):
     """An insight view cannot be computed for the chosen model or run; the message says why."""
 
 
+def twin_input(spec):
+    """The input ``spec``'s twin keeps: the declared one, else the one its weights carry (a sidecar's, or the
+    known-weights table's: the official ResNet-20's 32x32 with ImageNet statistics, LeNet-5's MNIST statistics),
+    which is lost once the weights are dropped; None when neither declares one (the twin then resolves its input
+    from the dataset, as the model itself does)."""
+    if spec.input is not None or not spec.weights:
+        return spec.input
+    from app.models.inputs import weights_input_spec
+
+    try:
+        return weights_input_spec(spec)
+    except AppError:  # an unreadable sidecar: the model itself fails to build, and says why
+        return None
+
+
 def random_twin(spec):
-    """``spec``'s architecture and declared input, default random weights (no checkpoint, no banks)."""
+    """``spec``'s architecture and input (declared, or carried by its weights: ``twin_input``), default random
+    weights (no checkpoint, no banks)."""
     label = spec.label or spec.backbone
+    keep = twin_input(spec)
     if spec.backbone == "external":  # a model file: named by the file ("net.pt (random twin)")
-        return dataclasses.replace(spec, weights=None, init="default", banks=(), weight_state="random",
+        return dataclasses.replace(spec, weights=None, init="default", banks=(), weight_state="random", input=keep,
                                    label=f"{label.split(' (random twin', 1)[0]} (random twin)")
     inner = label[len(spec.backbone) + 2:-1] if label.startswith(spec.backbone + " (") and label.endswith(")") \
         else label
-    return dataclasses.replace(spec, weights=None, init="default", banks=(), weight_state="random",
+    return dataclasses.replace(spec, weights=None, init="default", banks=(), weight_state="random", input=keep,
                                label=f"{spec.backbone} (random twin: {inner})")
 
 
@@ -106,13 +123,30 @@ def check_cka_images(n: int) -> None:
         raise InsightError(f"CKA needs at least {CKA_MIN_IMAGES} images (on 2 every value is 1), got {n}")
 
 
+# options that change only the classifier head, never a layer CKA compares (``feature_info``): the official
+# ResNet-20's known weights carry num_classes=10, the plain registry name carries nothing, and both tap the same
+# stem and blocks
+HEAD_OPTIONS = frozenset({"num_classes"})
+
+
 def same_architecture(spec_a, spec_b) -> bool:
-    """The two specs build the same network (backbone and options), whatever their weights. Options compare by
-    value: a sidecar's ``widths`` tuple (32, 64, 64) is the command line's list [32, 64, 64]."""
+    """The two specs build the same tapped layers (backbone and options), whatever their weights. Options compare
+    by value, with the backbone's defaults filled in (``width=16`` given is the default left out), and without
+    ``HEAD_OPTIONS``; a sidecar's ``widths`` tuple (32, 64, 64) is the command line's list [32, 64, 64]."""
     import json
 
+    defaults: dict = {}
+    if spec_a.backbone == spec_b.backbone:
+        try:
+            from app.models.registry import option_fields
+
+            defaults = {f.name: f.default for f in option_fields(spec_a.backbone)}
+        except (AppError, KeyError):  # not a registry backbone (an external model): its options as given
+            defaults = {}
+
     def plain(spec) -> str:
-        return json.dumps(dict(spec.options), sort_keys=True, default=str)
+        opts = {**defaults, **dict(spec.options)}
+        return json.dumps({k: v for k, v in opts.items() if k not in HEAD_OPTIONS}, sort_keys=True, default=str)
 
     return spec_a.backbone == spec_b.backbone and plain(spec_a) == plain(spec_b)
 
@@ -139,7 +173,7 @@ def with_seed_reference(res, spec, ds, kernel: str = "linear", cancel: CancelTok
     """Task: ``res`` with its reference: each layer's CKA between two random initialisations of ``spec``'s
     architecture (its random twin at seeds s and s + 1) on the same images, the layers being ``res``'s rows.
     Computed once per process for the same architecture, seeds, images, kernel and layers (``_REFERENCES``)."""
-    from app.analysis.cka import cka_matrix
+    from app.analysis.cka import cka_matrix, with_reference_note
 
     twin = random_twin(spec)
     seeds = (int(twin.seed), int(twin.seed) + 1)
@@ -149,7 +183,7 @@ def with_seed_reference(res, spec, ds, kernel: str = "linear", cancel: CancelTok
         if kept is not None:
             _REFERENCES[key] = kept  # the newest again
     if kept is not None:
-        return dataclasses.replace(res, reference=kept, reference_seeds=seeds)
+        return dataclasses.replace(res, reference=kept, reference_seeds=seeds, note=with_reference_note(res.note))
     m0, i0 = built(dataclasses.replace(twin, seed=seeds[0]), ds)
     m1, i1 = built(dataclasses.replace(twin, seed=seeds[1]), ds)
     names = [i.name for i in m0.feature_info]
@@ -162,7 +196,7 @@ def with_seed_reference(res, spec, ds, kernel: str = "linear", cancel: CancelTok
         _REFERENCES[key] = values
         while len(_REFERENCES) > REFERENCES_KEPT:
             _REFERENCES.pop(next(iter(_REFERENCES)))
-    return dataclasses.replace(res, reference=values, reference_seeds=seeds)
+    return dataclasses.replace(res, reference=values, reference_seeds=seeds, note=with_reference_note(res.note))
 
 
 @dataclass(frozen=True)
@@ -227,6 +261,15 @@ def tie_note(patches, n_images: int) -> str:
             f"shown (the first in the dataset's order are shown)")
 
 
+def no_filters_message(spec) -> str:
+    """Why a model has no filter statistics: no convolution with spatial kernels (k > 1) that it could describe."""
+    name = spec.label or spec.backbone
+    why = (" (its wavelets are computed, not stored as convolution weights)" if spec.backbone == "scattering"
+           else "")
+    return (f"{name}: no spatial convolutions (k x k kernels, k > 1) whose weights the filter statistics can "
+            f"describe{why}")
+
+
 @dataclass(frozen=True)
 class FilterSet:
     label: str
@@ -243,7 +286,10 @@ def filters_job(spec, banks: tuple[tuple[str, np.ndarray], ...] = (), cancel: Ca
     out = []
     twin = spec.weights is not None or bool(spec.banks)
     yield Progress(0, 2, f"statistics of {spec.label or spec.backbone}")
-    out.append(FilterSet(spec.label or spec.backbone, spec.weight_state, tuple(model_stats(build(spec, "cpu")))))
+    first = tuple(model_stats(built(spec)[0]))  # built: refuses the unfitted patches backbone, as the other views
+    if not first and not any(np.asarray(w).ndim == 4 and np.asarray(w).shape[-1] > 1 for _n, w in banks):
+        raise InsightError(no_filters_message(spec))
+    out.append(FilterSet(spec.label or spec.backbone, spec.weight_state, first))
     check(cancel)
     if twin:
         t = random_twin(spec)
@@ -324,7 +370,8 @@ def projector_job(stored: dict, method: str = "pca", cancel: CancelToken | None 
         yield Progress(0, None, "fitting the filters on the training split (as the run did)")
         yield from ex.fit_backbone(model, train_splits(record)[0], record.input, record.seeds.model, cancel)
     key = None
-    if record.whiten is None:  # the run's own cache key; a whitened stem changed the weights (extract without the cache)
+    # the run's own cache key; a whitened stem changed the weights (extract without the cache)
+    if record.whiten is None:
         key = ex.cache_key(weights=ex.weights_hash(model) + "|" + record.model.key(), layer=record.layer,
                            pooling=record.pooling, content=ex.content_digest(test), data_root=record.data_root,
                            split="test", ispec=record.input, dtype="auto", dataset=record.dataset)
@@ -334,12 +381,24 @@ def projector_job(stored: dict, method: str = "pca", cancel: CancelToken | None 
     yield Progress(0, None, f"{method.upper()} of {len(test)} points")
     proj = project(np.asarray(f.array, np.float32), test.labels, method)
     classes = tuple(stored.get("classes") or test.classes)
-    note = (f"{method.upper()} of {f.array.shape[1]:,} features ({record.layer_name}, {record.pooling}) of "
-            f"{len(test):,} test images" + (" · from the feature cache" if f.cache_hit else "")
-            + (" · stem not whitened (the run whitened it)" if record.whiten is not None else "")
-            + (f" · axes explain {100 * proj.explained[0]:.0f}% + {100 * proj.explained[1]:.0f}%"
-               if proj.explained else ""))
+    note = projector_note(method, proj, f.array.shape[1], len(test), record.layer_name, record.pooling,
+                          bool(f.cache_hit), record.whiten is not None)
     return ProjectorData(proj, test.images, np.asarray(test.labels), classes, bool(f.cache_hit), note)
+
+
+def projector_note(method: str, proj, n_features: int, n_test: int, layer: str, pooling: str,
+                   cache_hit: bool = False, whitened: bool = False) -> str:
+    """What the projector shows: how many points (``project`` keeps a random ``limit`` of a larger split) and what
+    the PCA axes' "explained" shares are of (the features standardised one by one, not the raw features)."""
+    shown = len(proj.xy)
+    points = (f"{shown:,} test images" if shown >= n_test
+              else f"a random {shown:,} of the {n_test:,} test images (the projection's limit)")
+    return (f"{method.upper()} of {n_features:,} features ({layer}, {pooling}) of {points}"
+            + (" · from the feature cache" if cache_hit else "")
+            + (" · stem not whitened (the run whitened it)" if whitened else "")
+            + (f" · each feature standardised (zero mean, unit variance) first; the axes explain "
+               f"{100 * proj.explained[0]:.0f}% + {100 * proj.explained[1]:.0f}% of the standardised features' "
+               f"variance" if proj.explained else " · each feature standardised (zero mean, unit variance) first"))
 
 
 def pair_gallery(stored: dict, true: int, predicted: int, limit: int = 40, cols: int = 10,

@@ -2,7 +2,9 @@
 
 Each image's best position is the argmax of the channel's map; the crop is that unit's receptive field, measured
 (``app.analysis.receptive_field``: boxes are (top, left, bottom, right) in input pixels, end-exclusive, clipped to
-the image). ``top_patches`` is a task generator (progress, cancel) over the dataset in batches."""
+the image; a box is in the pixels the model saw, the image resized to its input size, and ``Patch.image_box`` is
+the same box in the image's own pixels). ``top_patches`` is a task generator (progress, cancel) over the dataset in
+batches."""
 
 from __future__ import annotations
 
@@ -15,16 +17,32 @@ from app.analysis.receptive_field import RF, box_for, boxes_for, receptive_field
 from app.tasks import CancelToken, Progress, check
 
 
+def image_pixels(box, input_hw, image_hw) -> tuple[int, int, int, int]:
+    """A (top, left, bottom, right) box in the model's input pixels (``input_hw``) in the pixels of the image it was
+    resized from (``image_hw``; ``app.models.inputs.resize`` stretches, it does not crop): scaled, the start down
+    and the end up to whole pixels, clipped to the image."""
+    import math
+
+    (H, W), (h, w) = (int(v) for v in input_hw), (int(v) for v in image_hw)
+    top, left, bottom, right = box
+    sy, sx = h / H, w / W
+    return (max(0, math.floor(top * sy + 1e-9)), max(0, math.floor(left * sx + 1e-9)),
+            min(h, math.ceil(bottom * sy - 1e-9)), min(w, math.ceil(right * sx - 1e-9)))
+
+
 @dataclass(frozen=True)
 class Patch:
     index: int  # image index in the dataset
     value: float  # the channel's activation there
     y: int  # map position (row, col)
     x: int
-    box: tuple[int, int, int, int]  # (top, left, bottom, right) in input pixels (clipped)
+    box: tuple[int, int, int, int]  # (top, left, bottom, right) in the model's input pixels (clipped): the image
+    # resized to the input spec's size where it has one (a digits image, 8x8, seen at 28x28), else the image's own
     label: int
-    image: np.ndarray  # uint8 crop (h, w, C)
+    image: np.ndarray  # uint8 crop (h, w, C), from the image as the model saw it (resized)
     tied: int = 0  # images whose best value reaches the k-th's: more than k, and the choice among them is no ranking
+    image_box: tuple[int, int, int, int] | None = None  # ``box`` in the image's own pixels (widened to whole pixels)
+    input_size: tuple[int, int] | None = None  # (H, W) of the model's input, the pixels ``box`` is in
 
 
 def top_patches(model, images: np.ndarray, labels: np.ndarray, ispec, layer: int, channel: int, k: int = 16,
@@ -64,6 +82,7 @@ def top_patches(model, images: np.ndarray, labels: np.ndarray, ispec, layer: int
         img = np.asarray(images[i])
         if img.ndim == 2:
             img = img[..., None]
+        image_box = image_pixels((top, left, bottom, right), hw, img.shape[:2])
         if img.shape[:2] != hw:  # the model saw a resized image: crop from the resized picture
             import cv2
 
@@ -71,6 +90,7 @@ def top_patches(model, images: np.ndarray, labels: np.ndarray, ispec, layer: int
             if img.ndim == 2:
                 img = img[..., None]
         crop = np.ascontiguousarray(img[top:bottom, left:right])
-        out.append(Patch(int(i), float(best_v[i]), y, x, (top, left, bottom, right), int(labels[i]), crop, tied))
+        out.append(Patch(int(i), float(best_v[i]), y, x, (top, left, bottom, right), int(labels[i]), crop, tied,
+                         image_box, tuple(int(v) for v in hw)))
     # the boxes are measured: the returned field no longer holds the model (a view keeping it would keep the model)
     return tuple(out), dataclasses.replace(rf, measure=None, cache={})

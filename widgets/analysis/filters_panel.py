@@ -12,6 +12,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from app.analysis.filters import ORIENTATION_CONVENTION, orientation_centres
 from app.analysis.jobs import filters_job
 from widgets.probe.plots import plot
 from widgets.analysis.common import DEFAULT_TRAINED, ModelCombo, TaskBar
@@ -71,7 +72,8 @@ class FiltersPanel(QWidget):
         self.spectrum = _plot("Radial power spectrum", "energy share",
                               "frequency ring (0 = DC … Nyquist; the last also holds the corners)")
         yield
-        self.orient = _plot("Orientation (coherence-weighted)", "share", "degrees")
+        self.orient = _plot("Orientation (coherence-weighted)", "share", "degrees (0 horizontal, 90 vertical, 45 = /)")
+        self.orient.setToolTip("Orientation of each filter's edges or bars, " + ORIENTATION_CONVENTION)
         yield
         self.pca = _plot("PCA of the kernels", "variance explained (cumulative)", "eigen-kernels")
         yield
@@ -128,7 +130,7 @@ class FiltersPanel(QWidget):
             sym = dict(symbol="o", symbolSize=5, symbolBrush=c, symbolPen=None)
             self.spectrum.plot(np.arange(len(s.spectrum)), s.spectrum, pen=pen, name=label, **sym)
             nb = len(s.orientation_hist)
-            self.orient.plot((np.arange(nb) + 0.5) * 180.0 / nb, s.orientation_hist, pen=pen, name=label, **sym)
+            self.orient.plot(orientation_centres(nb), s.orientation_hist, pen=pen, name=label, **sym)
             self.pca.plot(np.arange(1, len(s.pca_explained) + 1), s.pca_explained, pen=pen, name=label, **sym)
             x = np.array([0.0, 1.0]) + (k - (len(ser) - 1) / 2) * 0.25
             self.sparse.addItem(pg.BarGraphItem(x=x, height=[s.sparsity, s.coherence_mean], width=0.22,

@@ -33,6 +33,16 @@ INITS = [
 OPTION_LABELS = {"blocks": "blocks (L)", "expansion": "expansion (E)", "k": "filters (k)"}
 # int options whose 0 means "none": shown as words, never as a bare 0
 ZERO_TEXT = {"num_classes": "none (probe heads)"}
+# options shown only for the backbones whose name starts with one of these: the plain CIFAR ResNets take
+# ``expansion`` too (None: plain 3x3 convs), but E is the LC blocks' option, which lc-resnet20 is for
+ONLY_FOR = {"expansion": ("lc-",)}
+
+
+def applies(backbone: str, field: viz.OptionField, value=None) -> bool:
+    """``field`` belongs in ``backbone``'s form: not an option of another kind of model (a saved value other than
+    its default keeps it shown, so that nothing changes unseen)."""
+    prefixes = ONLY_FOR.get(field.name)
+    return prefixes is None or str(backbone).startswith(prefixes) or (value is not None and value != field.default)
 
 
 class BuilderForm(QScrollArea):
@@ -163,6 +173,8 @@ class BuilderForm(QScrollArea):
             self.show_error(f"Options of {backbone} could not be read: {exc}")
         for f in fields:
             value = values.get(f.name, f.default)
+            if not applies(backbone, f, value):
+                continue
             if f.kind == "bool":
                 w = QCheckBox()
                 w.setChecked(bool(value))
@@ -193,7 +205,7 @@ class BuilderForm(QScrollArea):
             label.setToolTip(f.tooltip)
             self.options_form.addRow(label, w)
             self._fields[f.name] = (f, w)
-        self.options_box.setVisible(bool(fields))
+        self.options_box.setVisible(bool(self._fields))
         self._fit_width()
 
     def _fit_width(self) -> None:

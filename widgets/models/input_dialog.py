@@ -1,6 +1,10 @@
 """The input spec of an opened model that declares none: asked in a small dialog (presets ImageNet, CIFAR, MNIST,
 [0, 1] + size + channels), prefilled from what the app knows of the file (``Prefill``: its channels, a size it fixes,
-the input it has now), remembered per file (path + modification time) in the settings once the model built with it."""
+the input it has now), remembered per file (path + modification time) in the settings once the model built with it.
+
+What the file fixes is locked: a size it fixes (with its channels: a static C x H x W shape) cannot be edited, and
+the channels read from the file are never changed by a preset (MNIST no longer turns a colour model grey). The
+summary line follows every edit; a size that cannot be read shows its error at once."""
 
 from __future__ import annotations
 
@@ -69,19 +73,23 @@ class Prefill:
 class InputDialog(QDialog):
     """Channels, size and a normalisation preset for a model whose file does not say."""
 
-    def __init__(self, name: str, channels: int = 3, parent: QWidget | None = None,
+    def __init__(self, name: str, channels: int | None = None, parent: QWidget | None = None,
                  prefill: Prefill | None = None) -> None:
+        """``channels``: the model's input channels as read from its file (kept by every preset); None: not known
+        (3 shown, and the MNIST preset makes it grey)."""
         super().__init__(parent)
         prefill = prefill or Prefill()
         self.fixed, self.current = prefill.size, prefill.current
+        self.known_channels = channels is not None
+        channels = 3 if channels is None else int(channels)
         self.setWindowTitle(f"Input of {name}")
         lay = QVBoxLayout(self)
         text = (f"Choose the input of <b>{name}</b> again: the model is rebuilt with it." if self.current else
                 f"<b>{name}</b> does not say what input it expects. Choose it once; it is remembered for this file "
                 f"when the model opens with it.")
         if self.fixed:
-            text += (f"<br>The file fixes its input at {channels}×{self.fixed[0]}×{self.fixed[1]}: the size is "
-                     f"filled in, only the normalisation is a guess.")
+            text += (f"<br>The file fixes its input at {channels}×{self.fixed[0]}×{self.fixed[1]}: the channels and "
+                     f"the size are set (they cannot be changed), only the normalisation is a guess.")
         self.note = QLabel(text)
         self.note.setWordWrap(True)
         lay.addWidget(self.note)
@@ -98,15 +106,28 @@ class InputDialog(QDialog):
         self.size = QLineEdit()
         self.fixed_note = QLabel("fixed by the file" if self.fixed else "")
         self.fixed_note.setStyleSheet("color: #555;")
+        self.channels_note = QLabel("fixed by the file" if self.fixed else
+                                    "read from the file" if self.known_channels else "")
+        self.channels_note.setStyleSheet("color: #555;")
         self.size.setPlaceholderText("e.g. 224, 28x28, or empty: any size")
         self.size.setToolTip("Input height x width in pixels; empty: the images' own size (fully convolutional)")
+        self.channels.setToolTip("Grey (1) or colour (3) input: the model's first layer decides"
+                                 + (" (read from the file; no preset changes it)" if self.known_channels else ""))
+        if self.fixed:  # the only input the model runs on: shown, not editable
+            for w in (self.size, self.channels):
+                w.setEnabled(False)
+                w.setToolTip(f"Fixed by the file: the model runs on {channels}×{self.fixed[0]}×{self.fixed[1]} "
+                             "only")
         self.stats = QLabel("")
         self.stats.setStyleSheet("color: #555;")
         self.error = QLabel("")
         self.error.setStyleSheet("color: #b00020;")
         self.error.setWordWrap(True)
         form.addRow("Normalisation", self.preset)
-        form.addRow("Channels", self.channels)
+        channels_row = QHBoxLayout()
+        channels_row.addWidget(self.channels, 1)
+        channels_row.addWidget(self.channels_note)
+        form.addRow("Channels", channels_row)
         size_row = QHBoxLayout()
         size_row.addWidget(self.size, 1)
         size_row.addWidget(self.fixed_note)
@@ -127,6 +148,7 @@ class InputDialog(QDialog):
             self._show_stats()
         self.preset.currentIndexChanged.connect(self._on_preset)
         self.channels.currentIndexChanged.connect(self._show_stats)
+        self.size.textChanged.connect(self._show_stats)  # the summary follows what is typed
         self.result_spec: InputSpec | None = None
 
     def _matching_preset(self) -> int | None:
@@ -146,21 +168,23 @@ class InputDialog(QDialog):
         return 2 if channels == 1 else 0
 
     def _on_preset(self, *_a) -> None:
-        """A preset sets its size and (MNIST) grey, except what the file fixes."""
+        """A preset sets its size and (MNIST, when the file did not say) grey, except what the file fixes."""
         if self.fixed:
             self.size.setText(size_text(self.fixed))
         elif self.preset.currentData() != "current":
             size = PRESETS[self.preset.currentIndex()][2]
             self.size.setText(str(size) if size else "")
-        if self.preset.currentData() == "mnist" and not self.fixed:
+        if self.preset.currentData() == "mnist" and not self.fixed and not self.known_channels:
             self.channels.setCurrentIndex(1)
         self._show_stats()
 
     def _show_stats(self, *_a) -> None:
+        """The summary of what OK would give, or (a field that cannot be read) no summary and the error."""
         try:
             self.stats.setText(self.spec().describe())
             self.error.setText("")
         except (InputSpecError, ValueError) as exc:
+            self.stats.setText("")
             self.error.setText(str(exc))
 
     def spec(self) -> InputSpec:

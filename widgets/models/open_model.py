@@ -7,6 +7,10 @@ Loading runs off the GUI thread (``app.models.external.opened``: ``peek_task`` t
 messages in the banner. A file without an input spec in its metadata asks for one (``input_dialog``), prefilled
 with its channels and the size it fixes (``peek_prefill``); the answer is remembered for the file once the model
 built with it. "Change input…" asks again for the selected model and rebuilds it in place.
+
+Opened models the session brought back from the last launch (and any other opened model put in the session) are
+listed too: once the panel is shown, each is rebuilt off the GUI thread, one at a time, for its layers and tree
+(``_restore_next``); nothing is added to the session or the Workbench again.
 """
 
 from __future__ import annotations
@@ -105,6 +109,9 @@ def peek_prefill(source: str, weights: str | None, ask: bool, cancel: CancelToke
     return dataclasses.replace(peek, channels=int(c)), Prefill(size=(int(h), int(w)))
 
 
+NONE_YET = "no model opened yet: Open model… above"
+
+
 class OwnModelPanel(QWidget):
     opened = Signal(str)  # session name of a model (or twin) just added
 
@@ -113,6 +120,9 @@ class OwnModelPanel(QWidget):
         self.session, self.settings, self.pool = session, settings, pool
         self.entries: dict[str, tuple[Opened, ModelSpec]] = {}  # session name -> (snapshot, the trained spec)
         self.running: list = []
+        self._restoring: str | None = None  # the session model being rebuilt for the list (``_restore_next``)
+        self._not_restored: set[str] = set()  # session models that did not build here: not tried again
+        self._relisted: list[str] = []  # the session models listed again by ``_restore_next``
         # (parent, name, channels[, prefill]) -> InputSpec | None; tests replace it (prefill given only when known)
         self.ask_input = ask_input
 
@@ -136,7 +146,7 @@ class OwnModelPanel(QWidget):
         lay.addWidget(self.banner)
         self.model_combo = QComboBox()
         self.model_combo.setToolTip("Opened models and their random twins (all in the session)")
-        self.model_combo.setPlaceholderText("no model opened yet: Open model… above")
+        self.model_combo.setPlaceholderText(NONE_YET)
         self.model_combo.currentIndexChanged.connect(self._show_current)
         self.input_btn = QPushButton("Change input…")
         self.input_btn.setToolTip("Choose the selected model's input again (channels, size, normalisation): it is "
@@ -201,12 +211,14 @@ class OwnModelPanel(QWidget):
     def busy(self) -> bool:
         return bool(self.running)
 
-    def _start(self, make, done, what: str, failed=None) -> None:
-        self.banner.hide()
-        self.status.setText(what)
+    def _start(self, make, done, what: str, failed=None, quiet: bool = False) -> None:
+        if not quiet:
+            self.banner.hide()
+            self.status.setText(what)
         w = self.pool.start(make, name=what)
         self.running.append(w)
-        w.on(progress=lambda p: self.status.setText(p.message), finished=done, failed=failed or self._fail,
+        w.on(progress=None if quiet else (lambda p: self.status.setText(p.message)), finished=done,
+             failed=failed or self._fail,
              done=lambda w=w: self.running.remove(w) if w in self.running else None)
 
     def open_source(self, source: str, weights: str | None = None) -> None:
@@ -241,10 +253,12 @@ class OwnModelPanel(QWidget):
         def failed(msg: str) -> None:
             if remember_for is not None and not replace:  # a changed input that fails keeps the one that built
                 forget(self.settings, *remember_for)
+            if replace:  # a rebuild of a model that is open: it stays as it was
+                self._fail(msg, f"Could not rebuild “{replace}” with this input")
+                self.banner.setText(self.banner.text() + f" “{replace}” keeps the input it had and is unchanged.")
+                return
             self._fail(msg)
-            if replace:
-                self.banner.setText(self.banner.text() + f" “{replace}” keeps the input it had.")
-            elif remember_for is not None:
+            if remember_for is not None:
                 self.banner.setText(self.banner.text() + " Open it again to choose another input.")
 
         def done(o: Opened) -> None:
@@ -276,8 +290,8 @@ class OwnModelPanel(QWidget):
         keep = (source, weights) if source and spec.weight_state == "trained" else None
         self.build(spec, dataclasses.replace(base, input=inp), remember_for=keep, replace=name)
 
-    def _fail(self, msg: str) -> None:
-        self.banner.setText(f"Could not open the model: {gui_advice(msg)}")
+    def _fail(self, msg: str, what: str = "Could not open the model") -> None:
+        self.banner.setText(f"{what}: {gui_advice(msg)}")
         self.banner.show()
         self.status.setText("")
 
@@ -298,6 +312,10 @@ class OwnModelPanel(QWidget):
             bank_text = f"First conv in the Workbench as “{bank_name}”."
         self.refresh(select=name)
         msg = f"Added “{name}” to the session: Live and Probe list it. {bank_text}"
+        same = next((n for n, (e, _b) in self.entries.items() if n != name and e.spec.weight_state == "trained"
+                     and dataclasses.replace(e.spec, label="") == dataclasses.replace(o.spec, label="")), None)
+        if same is not None:
+            msg += f" The same file with the same input is already open as “{same}”: this is a second copy."
         if o.untouched:
             msg += f" Kept as they were by the re-initialisation: {', '.join(o.untouched)}."
         self.status.setText(msg)
@@ -330,9 +348,10 @@ class OwnModelPanel(QWidget):
         return name if name in self.entries else None
 
     def refresh(self, select: str | None = None) -> None:
-        """The combo lists the opened models still in the session."""
+        """The combo lists the opened models still in the session (and those it brought back, once rebuilt)."""
         for n in [n for n in self.entries if n not in self.session.models]:
             del self.entries[n]
+        self._restore_next()
         keep = select or self.current()
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
@@ -342,6 +361,56 @@ class OwnModelPanel(QWidget):
             self.model_combo.setCurrentIndex(list(self.entries).index(keep))
         self.model_combo.blockSignals(False)
         self._show_current()
+
+    # ============================================================================================ restored
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self._restore_next()
+
+    def waiting(self) -> list[str]:
+        """Opened models in the session this panel does not list yet (brought back from the last launch)."""
+        return [n for n, s in self.session.models.items() if getattr(s, "backbone", "") == "external"
+                and n not in self.entries and n not in self._not_restored]
+
+    def _restore_next(self) -> None:
+        """Rebuild the next opened model the session holds but the list does not (one at a time, off the GUI
+        thread, once the panel is shown): its layers and tree, as it is in the session (nothing is added again)."""
+        todo = self.waiting()
+        if self._restoring is not None or not todo or not self.isVisible():
+            return
+        name = self._restoring = todo[0]
+        spec = self.session.models[name]
+
+        def done(o: Opened) -> None:
+            self._restoring = None
+            self.model_combo.setPlaceholderText(NONE_YET)
+            if self.session.models.get(name) is spec and name not in self.entries:
+                self.entries[name] = (dataclasses.replace(o, spec=spec), self._trained_of(spec))
+                self._relisted.append(name)
+                self.status.setText("Listed again from the last session (in Live and Probe too): "
+                                    + ", ".join(f"“{n}”" for n in self._relisted) + ".")
+                self.refresh(select=self.current() or name)
+            self._restore_next()
+
+        def failed(msg: str) -> None:
+            self._restoring = None
+            self.model_combo.setPlaceholderText(NONE_YET)
+            self._not_restored.add(name)
+            self.banner.setText(f"“{name}” (in the session) could not be rebuilt here: {gui_advice(msg)}")
+            self.banner.show()
+            self._restore_next()
+
+        self.model_combo.setPlaceholderText(f"listing {name} (from the last session)…")
+        self._start(lambda token: open_task(spec, token), done, f"Listing {name}…", failed, quiet=True)
+
+    def _trained_of(self, spec: ModelSpec) -> ModelSpec:
+        """The trained model a restored one belongs to (a twin's: the trained one of its file in the session, else
+        the twin itself, whose architecture is the same)."""
+        if spec.weights:
+            return spec
+        src = spec.kwargs.get("source")
+        return next((s for s in self.session.models.values() if getattr(s, "backbone", "") == "external"
+                     and s.weights and s.kwargs.get("source") == src), spec)
 
     @Slot()
     def _show_current(self, *_a) -> None:

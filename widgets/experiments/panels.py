@@ -12,12 +12,14 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QTab
                                QVBoxLayout, QWidget)
 
 from app.experiments.results import cell_settings
+from widgets.common.qt_override import qt_override
 from widgets.common.live_plot import SteppedRange, axis_label, fitted
 from widgets.common.tables import bulk_fill
 
 COLUMNS = ("variant", "settings", "status", "test top-1", "vs baseline", "val top-1", "features / trainable",
            "seconds")
 CHANGE = COLUMNS.index("vs baseline")  # an ablation's column (hidden for other recipes): the change per cell
+SETTINGS_LEAST = 200  # px: the settings column's least width where its text is that wide (a narrow window scrolls)
 PENS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
 
 
@@ -47,7 +49,11 @@ class CellTable(QTableWidget):
         header = self.horizontalHeader()
         for j in range(len(COLUMNS)):  # every header readable in full; the settings take what is left
             header.setSectionResizeMode(j, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        # the settings take what is left, but never less than their text needs up to SETTINGS_LEAST (a narrow
+        # window scrolls the table sideways instead of squeezing them to "ttin"): ``_fit_settings``
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        self._settings_least = SETTINGS_LEAST
+        header.sectionResized.connect(lambda j, _old, _new: j != 1 and self._fit_settings())
         self.horizontalHeaderItem(1).setToolTip("What tells each cell apart from most of the recipe's cells (settings "
                                                 "all cells share are left out); rest the mouse on a cell for every "
                                                 "setting it ran with")
@@ -74,6 +80,9 @@ class CellTable(QTableWidget):
             self._changes = {}
             self._variants = {c["key"]: c.get("variant") or "" for c in cells}
             shown = cell_settings(cells)  # what tells each cell apart; the whole settings in its tooltip
+            fm = self.fontMetrics()
+            widest = max([fm.horizontalAdvance(t) for t in shown.values()] + [0]) + 16  # the cell's margins
+            self._settings_least = min(SETTINGS_LEAST, max(widest, fm.horizontalAdvance(COLUMNS[1]) + 24))
             for i, c in enumerate(cells):
                 self._rows[c["key"]] = i
                 self.setItem(i, 0, QTableWidgetItem(c.get("variant") or "-"))
@@ -81,6 +90,20 @@ class CellTable(QTableWidget):
                 item.setToolTip("Every setting of this cell:\n" + json.dumps(c["settings"], sort_keys=True, indent=1))
                 self.setItem(i, 1, item)
                 self.update_cell(c["key"], results.get(c["key"]))
+        self._fit_settings()
+
+    def _fit_settings(self) -> None:
+        """The settings column: the width the other columns leave, at least ``_settings_least``."""
+        head = self.horizontalHeader()
+        others = sum(head.sectionSize(j) for j in range(self.columnCount()) if j != 1 and not self.isColumnHidden(j))
+        width = max(self._settings_least, self.viewport().width() - others)
+        if head.sectionSize(1) != width:
+            head.resizeSection(1, width)
+
+    @qt_override
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._fit_settings()
 
     def update_cell(self, key: str, r: dict | None) -> None:
         i = self._rows.get(key)
@@ -112,6 +135,7 @@ class CellTable(QTableWidget):
         (``app.experiments.results.cell_changes``, fractions), "baseline" for a baseline arm's cells, empty while a
         pair is unfinished; None hides the column (other recipes). Only the cells whose text changed are set."""
         self.setColumnHidden(CHANGE, changes is None)
+        self._fit_settings()
         if changes is None:
             return
         tip = (f"The change of {metric} against the baseline arm's cell of the same seeds, in percentage points "

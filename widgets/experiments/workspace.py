@@ -20,6 +20,7 @@ from app.experiments.recipe import (Recipe, dataset_problem, load_recipe, missin
 from app.experiments.runner import ExperimentResult
 from app.experiments.store import Store
 from widgets.common.settings import read_bool, read_int, read_str
+from widgets.common.vscroll import VerticalScroll
 from widgets.common.worker import Worker
 from widgets.common.workspace import install_shortcut, run_steps
 from widgets.experiments.dataset_field import DatasetField
@@ -28,6 +29,8 @@ from widgets.experiments.executor_row import ExecutorRow
 from widgets.experiments.history import RunHistory, open_report
 from widgets.experiments.panels import CellTable, ExperimentPlot
 
+INVITATION = "Press Run (Ctrl+Return) to run the cells not stored yet."
+BLOCKED = "Cannot run yet"  # the line under Run while the plan cannot run (``_invite``)
 REPLOT_MS = 250  # the plot follows finished cells at most four times a second (the table row at once)
 
 
@@ -110,7 +113,7 @@ class ExperimentsWorkspace(QWidget):
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         lv.addWidget(self.progress)
-        self.status = QLabel("Press Run (Ctrl+Return) to run the cells not stored yet.")
+        self.status = QLabel(INVITATION)
         self.status.setWordWrap(True)
         lv.addWidget(self.status)
         lv.addWidget(QLabel("<b>Finished experiments</b>"))
@@ -127,7 +130,9 @@ class ExperimentsWorkspace(QWidget):
         right.addWidget(self.table)
         self.plot.view_changed.connect(self._replot)
         split = QSplitter()
-        split.addWidget(left)
+        # a short window scrolls the recipe column (its description, the notes) instead of cutting them off
+        self.left_scroll = VerticalScroll(left)
+        split.addWidget(self.left_scroll)
         split.addWidget(right)
         split.setStretchFactor(1, 3)
         lay = QVBoxLayout(self)
@@ -288,6 +293,7 @@ class ExperimentsWorkspace(QWidget):
         cells = [c.to_dict() for c in recipe.cells(q)]
         done = self.store.done(recipe.name)
         self._plan_count(recipe, cells, done)
+        self._invite()
         caveats = recipe_caveats(recipe, q)
         self.caveat.setText("\n".join(f"Caveat: {c}" for c in caveats))
         self.caveat.setVisible(bool(caveats))
@@ -296,6 +302,22 @@ class ExperimentsWorkspace(QWidget):
         self.table.set_cells(cells, self._results)
         if not self._plot_later:
             self._replot()
+
+    def _invite(self) -> None:
+        """The line under Run: the invitation while the plan can run; while it cannot (the red note under the
+        Dataset field), what to do instead, and Run off (on with a Download offered: ``_set_running``)."""
+        if self.is_running() or self.is_downloading():
+            return
+        text = self.status.text()
+        idle = text == INVITATION or text.startswith(BLOCKED)
+        if self.dataset.problem():
+            fix = ("press Download above, or choose another dataset" if self.download_btn.isVisibleTo(self)
+                   else "choose another dataset above")
+            if idle or text.startswith("Not started"):
+                self.status.setText(f"{BLOCKED}: the dataset is not there ({fix}).")
+        elif idle:
+            self.status.setText(INVITATION)
+        self._set_running(False)
 
     def _plan_count(self, recipe, cells: list[dict], done: dict | None = None) -> None:
         """The plan line: the recipe's size and how many of its cells are stored (after a run too)."""
@@ -339,7 +361,8 @@ class ExperimentsWorkspace(QWidget):
 
     def _set_running(self, running: bool) -> None:
         downloading = self.is_downloading()
-        self.run_btn.setEnabled(not running and not downloading and self.recipe is not None)
+        blocked = bool(self.dataset.problem()) and not self.download_btn.isVisibleTo(self)  # no fix but another
+        self.run_btn.setEnabled(not running and not downloading and self.recipe is not None and not blocked)
         self.cancel_btn.setEnabled(running or downloading)
         self.report_btn.setEnabled(not running and self.result is not None and bool(self.result.report))
         self.recipe_combo.setEnabled(not running)

@@ -7,6 +7,8 @@ redraw repaints the curves, not the axes.
 
 from __future__ import annotations
 
+import html
+
 import math
 from typing import Any
 
@@ -69,7 +71,7 @@ class CurvesView(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         self.stack = QStackedWidget()
         self.hint = hint_label(
-            "<b>Pick models and press Train (Ctrl+Enter)</b><br><br>"
+            "<b>Pick models and press Train (Ctrl+Return)</b><br><br>"
             "1 · choose a dataset on the left<br>"
             "2 · check one or more backbones: random, hand-designed, trained<br>"
             "3 · press <b>Train</b>: a linear head learns on each backbone's frozen features<br><br>"
@@ -138,6 +140,14 @@ class CurvesView(QWidget):
             self.stack.setCurrentWidget(self.waiting)
         if not self._timer.isActive():
             self._timer.start()
+
+    def show_failed(self, summary: str, failures: list[str]) -> None:
+        """A batch failed before any curve: the waiting page says so and why (not "Extracting…" any more)."""
+        if self.stack.currentWidget() is not self.waiting:
+            return
+        why = "<br>".join(html.escape(f) for f in failures[:3]) + ("<br>…" if len(failures) > 3 else "")
+        self.waiting.setText(f"<b>Failed: {summary}</b><br><br><span style='color:#b42318'>{why}</span><br><br>"
+                             "Fix the cause (the message is also in the red box under Run) and press Train again.")
 
     def add_point(self, key: int, p: Any) -> None:
         """One point of a run's fit in progress. A step that does not follow the run's last one starts the next fit

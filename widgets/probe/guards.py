@@ -38,3 +38,17 @@ def baseline_refusal(spec: Any, dataset: str) -> str | None:
                 f"score here would measure the change of dataset (other images, perhaps other classes), not its "
                 f"features (choose {origin} to compare with it, or probe its features with a head instead).")
     return None
+
+
+def dataset_missing(name: str, root: str | None) -> str | None:
+    """Why Train cannot run on ``name`` yet: a built-in dataset not downloaded into ``root`` (None: it is there, or
+    it is not a built-in; the browser's own check, ``formats.locate``)."""
+    from app.data import formats
+
+    if name not in formats.BUILTINS:
+        return None
+    src = formats.locate(name, root)
+    if src is not None and not getattr(src, "missing", ()):
+        return None
+    return (f"{name} is not downloaded yet: press Download in the Dataset panel first (a probe on it would fail "
+            "to load its images).")

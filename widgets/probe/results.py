@@ -9,18 +9,21 @@ diagonal asks for every misclassified example again (``cell_clicked(-1, -1)``).
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QGridLayout, QLabel, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFrame, QGridLayout, QLabel, QScrollArea, QSplitter, QStackedWidget, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from app.imaging import colormaps
 from app.probe.gallery import confusion_uint8
 from widgets.common.image_view import set_item_image
 from widgets.common.labels_item import LabelsItem
+from widgets.common.qt_override import qt_override
 from widgets.common.workspace import run_steps
 from widgets.probe.model import RunView
 from widgets.probe.model_list import state_colour
@@ -28,6 +31,27 @@ from widgets.probe.plots import hint_label, plot as _plot
 from widgets.probe.projector import ProjectorView
 
 CAVEAT_COLOUR = "#a15c00"  # amber, as the Live workspace's warnings: a caveat is no error
+HEADER_LEAST = 48  # px: the header's least height (about two lines); it scrolls when given less than its text needs
+
+
+class _HeaderScroll(QScrollArea):
+    """The Results header's scroll area: it asks for its text's whole wrapped height (``want``, set by
+    ``ResultsView._fit_header``) and takes no more; its least is small, so a short window shrinks it (and it scrolls)
+    rather than making the workspace taller than the window."""
+
+    want = HEADER_LEAST
+
+    @qt_override
+    def sizeHint(self):  # noqa: N802 (Qt's name)
+        size = super().sizeHint()
+        size.setHeight(self.want)
+        return size
+
+    @qt_override
+    def minimumSizeHint(self):  # noqa: N802
+        size = super().minimumSizeHint()
+        size.setHeight(min(self.want, HEADER_LEAST))
+        return size
 
 
 class ResultsView(QWidget):
@@ -53,6 +77,10 @@ class ResultsView(QWidget):
         self.stack.addWidget(hint_label("The results of a run appear here: top-1/2/5 accuracy, accuracy per "
                                         "class, the confusion matrix and the misclassified examples.<br><br>"
                                         "Train, or select a run in the history below."))
+        self.page = page_box = QWidget()  # the header above, then the plots and the gallery / projector tabs
+        pv = QVBoxLayout(page_box)
+        pv.setContentsMargins(0, 0, 0, 0)
+        pv.setSpacing(2)
         page = QSplitter(Qt.Orientation.Vertical)  # the plots above, the gallery / projector tabs below
         page.setChildrenCollapsible(False)
         upper = QWidget()
@@ -61,6 +89,8 @@ class ResultsView(QWidget):
         self.header = QLabel()
         self.header.setWordWrap(True)
         self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.header.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.header.setStyleSheet("padding: 4px;")
         self.header.setToolTip("s.e.: the standard error of a top-1 figure on its split, sqrt(p (1 - p) / n) with n "
                                "the split's images: how far the figure\nwould move on another sample of that size. "
@@ -68,7 +98,14 @@ class ResultsView(QWidget):
                                "told apart by it (the spread over seeds is another matter: Repeats, and Compare).\n"
                                "95% CI: on a few images, or near 0% or 100%, where an s.e. says too little (0.0 for "
                                "10 of 10 right), the Wilson 95% interval instead.")
-        grid.addWidget(self.header, 0, 0, 1, 2)
+        # the header wraps into the height its text needs (``_fit_header``); on a short window it scrolls instead
+        self.header_scroll = _HeaderScroll()
+        self.header_scroll.setWidget(self.header)
+        self.header_scroll.setWidgetResizable(True)
+        self.header_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.header_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        pv.addWidget(self.header_scroll, 0)
+        pv.addWidget(page, 1)
         self.per_class = _plot("Accuracy per class", "accuracy", "class")
         self.per_class.setYRange(0, 1, padding=0.02)
         self.per_class.setMouseEnabled(x=False, y=False)
@@ -119,8 +156,28 @@ class ResultsView(QWidget):
         page.addWidget(self.lower)
         page.setStretchFactor(0, 1)
         page.setStretchFactor(1, 1)
-        self.stack.addWidget(page)
+        self.stack.addWidget(page_box)
         lay.addWidget(self.stack)
+
+    def _fit_header(self) -> None:
+        """The header asks for the height its wrapped text needs at the page's width (``_HeaderScroll``); where the
+        page is too short for that and the plots' least height, it gets less and scrolls: its last lines are a
+        scroll away, never cut off."""
+        want = self.header.heightForWidth(max(50, self.page.width()))
+        if want != self.header_scroll.want:
+            self.header_scroll.want = want
+            self.header_scroll.setMaximumHeight(want)
+            self.header_scroll.updateGeometry()
+
+    def header_cut(self) -> bool:
+        """Whether part of the header's text is out of view (then its scroll bar is there to read it)."""
+        return self.header_scroll.height() < self.header.heightForWidth(self.header_scroll.viewport().width())
+
+    @qt_override
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        if self.run is not None:
+            self._fit_header()
 
     def clear(self) -> None:
         self.stack.setCurrentIndex(0)
@@ -187,7 +244,7 @@ class ResultsView(QWidget):
         val = "" if run.val_top1 is None else f"validation top-1 <b>{100 * run.val_top1:.1f}%</b>{se(val_se)} &nbsp; "
         where = "" if run.is_baseline else f" · {run.layer_text} · {run.pooling or 'pooling not recorded'}"
         self.header.setText(
-            f"<b>{run.label}</b> <span style='color:{colour}'>({run.weight_state})</span> on <b>{run.dataset}</b>, "
+            f"<b>{_named(run.label, run.weight_state, colour)}</b> on <b>{run.dataset}</b>, "
             f"{run.head_text}{where}"
             f"<br><span style='font-size:15px'>{val}test top-1 <b>{top(run.top1)}</b>{se(test_se)} &nbsp; "
             f"top-2 <b>{top(run.top2)}</b> &nbsp; top-5 <b>{top(run.top5)}</b></span>"
@@ -198,6 +255,7 @@ class ResultsView(QWidget):
                f"{html.escape(run.selection_text())}</span>" if run.selection_text() else "")
             + "".join(f"<br><span style='color:{CAVEAT_COLOUR}'>Caveat: {html.escape(c)}</span>"
                       for c in run.caveats()))
+        self._fit_header()
         self._conf = run.confusion
         classes = list(run.classes)
         self._classes = classes
@@ -242,6 +300,15 @@ class ResultsView(QWidget):
                     f"(click a diagonal cell for all)")
         self.gallery_note.setText(note or f"{shown} of {gallery.total} misclassified test examples shown "
                                           f"(click a confusion cell to see one pair)")
+
+
+def _named(label: str, state: str, colour: str) -> str:
+    """The run's model in the header, its weight state in its colour: said once ("simple (trained, MNIST)", not
+    "simple (trained, MNIST) (trained)"): a label that names the state already gets its colour instead."""
+    name = html.escape(label)
+    if state and re.search(rf"\b{re.escape(state)}\b", label, re.IGNORECASE):
+        return f"<span style='color:{colour}'>{name}</span>"
+    return f"{name} <span style='color:{colour}'>({html.escape(state)})</span>"
 
 
 def _n(v: int | None) -> str:

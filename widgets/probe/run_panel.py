@@ -6,10 +6,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout
 
 from widgets.probe.banner import Banner
 from widgets.probe.eta import Rate
+
+
+# Train's key as Qt writes the shortcut bound (QKeySequence's text: "Ctrl+Return", as Models, Experiments and Insight
+# say it; the keypad's Ctrl+Enter works too)
+TRAIN_KEY = QKeySequence("Ctrl+Return").toString()
+TRAIN_TIP = ("Train a head on each checked model's frozen features, one after another "
+             f"({TRAIN_KEY})")
 
 
 class RunPanel(QGroupBox):
@@ -19,8 +27,7 @@ class RunPanel(QGroupBox):
         buttons = QHBoxLayout()
         self.train_btn = QPushButton("Train")
         self.train_btn.setDefault(True)
-        self.train_btn.setToolTip("Train a head on each checked model's frozen features, one after another "
-                                  "(Ctrl+Enter)")
+        self.train_btn.setToolTip(TRAIN_TIP)
         self.train_btn.setStyleSheet("QPushButton { font-weight: bold; padding: 6px 18px; }")
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setToolTip("Stop the running job and drop the queued ones (Esc)")
@@ -63,8 +70,10 @@ class RunPanel(QGroupBox):
         rl.addWidget(self.banner)
         self._rate = Rate()
 
-    def set_running(self, running: bool, can_train: bool, can_baseline: bool) -> None:
+    def set_running(self, running: bool, can_train: bool, can_baseline: bool, missing: str | None = None) -> None:
+        """``missing``: why the chosen dataset cannot be probed yet (Train's tooltip and the stage line say it)."""
         self.train_btn.setEnabled(not running and can_train)
+        self.train_btn.setToolTip(f"{TRAIN_TIP}\nNot ready: {missing}" if missing else TRAIN_TIP)
         self.baseline_btn.setEnabled(not running and can_baseline)
         self.cancel_btn.setEnabled(running)
         if running:
@@ -92,3 +101,20 @@ class RunPanel(QGroupBox):
             self.progress.setValue(1000)
         self.rate_label.setText("")
         self._rate.reset()
+
+
+def batch_failed(ws, n_ok: int, total: int, failures: list[str]) -> None:
+    """A batch with failed runs has ended (``ProbeWorkspace._finish_batch``): the panels agree and the reason is in
+    view. The stage line and the Training tab say it failed (no "Extracting…" left over), the bar shows the share of
+    runs that finished (none: hidden), and on a narrow window (the Reflow tabs) the tab holding the red banner is
+    brought to the front."""
+    ws.stage.setText(f"Failed: {n_ok} of {total} run{'s' if total != 1 else ''} finished; the reason is in the red "
+                     "box below.")
+    if n_ok:
+        ws.progress.setValue(int(1000 * n_ok / max(1, total)))
+    else:
+        ws.progress.hide()
+    ws.curves.show_failed(f"{n_ok} of {total} run{'s' if total != 1 else ''} finished", failures)
+    reflow = getattr(ws, "reflow", None)
+    if reflow is not None and reflow.narrow:
+        reflow.tabs.setCurrentWidget(ws.middle_column)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QWidget,
@@ -222,7 +223,16 @@ class ProbeSettings(QWidget):
 
     @Slot()
     def _on_head(self) -> None:
-        self.options.setCurrentIndex(self._pages.get(self.head.currentData(), 0))
+        current = self._pages.get(self.head.currentData(), 0)
+        self.options.setCurrentIndex(current)
+        # the stack as tall as the shown head's options only: a hidden page's rows (logistic's Max iterations
+        # under ridge) would otherwise leave their gap between Alpha and Repeats
+        for i in range(self.options.count()):
+            page = self.options.widget(i)
+            vertical = QSizePolicy.Policy.Preferred if i == current else QSizePolicy.Policy.Ignored
+            page.setSizePolicy(QSizePolicy.Policy.Preferred, vertical)
+        self.options.adjustSize()
+        self.options.updateGeometry()
         self.changed.emit()
 
     # --- presets ---

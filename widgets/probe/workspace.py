@@ -31,14 +31,14 @@ from widgets.probe.compare_feed import CompareFeed
 from widgets.probe.curves import CurvesView
 from widgets.probe import persist
 from widgets.probe.dataset_panel import make_dataset_panel, zoo_specs
-from widgets.probe.guards import baseline_refusal
+from widgets.probe.guards import baseline_refusal, dataset_missing
 from widgets.probe.gallery_loader import GalleryLoader
 from widgets.probe.history_panel import HistoryPanel
 from widgets.probe.jobs import probe_jobs
 from widgets.probe.model import Job
 from widgets.probe.model_list import ModelList
 from widgets.probe.results import ResultsView
-from widgets.probe.run_panel import RunPanel
+from widgets.probe.run_panel import TRAIN_KEY, RunPanel, batch_failed
 from widgets.probe.runner import Finished, ProbeQueue
 from widgets.probe.settings_panel import ProbeSettings
 
@@ -225,14 +225,17 @@ class ProbeWorkspace(QWidget):
 
     def _update_buttons(self) -> None:
         self.run_panel.set_running(self.is_running(), bool(self.models.checked_labels()),
-                                   any(s.weight_state == "trained" for s in self.models.checked_specs()))
+                                   any(s.weight_state == "trained" for s in self.models.checked_specs()),
+                                   dataset_missing(self.dataset_name(), self.data_root()))
 
     def _idle_text(self) -> None:
         if self.is_running():
             return
         n = len(self.models.checked_labels())
-        text = (f"Ready: press Train (Ctrl+Enter) to probe the {n} checked model{'s' if n != 1 else ''}."
-                if n else "Pick models and press Train (Ctrl+Enter).")
+        text = (f"Ready: press Train ({TRAIN_KEY}) to probe the {n} checked model{'s' if n != 1 else ''}."
+                if n else f"Pick models and press Train ({TRAIN_KEY}).")
+        missing = dataset_missing(self.dataset_name(), self.data_root())
+        text = f"Not ready: {missing}" if missing else text
         caveat = views_caveat(self.dataset_name(), self.probe_settings.tta_value())
         self.stage.setText(f"{text}\nCaveat: {caveat}." if caveat else text)
 
@@ -269,6 +272,7 @@ class ProbeWorkspace(QWidget):
     @Slot(str)
     def _on_dataset(self, name: str) -> None:
         self._save_settings()
+        self._update_buttons()
         self.refresh_compare()
         self._idle_text()
 
@@ -357,13 +361,12 @@ class ProbeWorkspace(QWidget):
         self.run_panel.finish(complete=not cancelled and not failures)
         if cancelled:
             self.stage.setText("Cancelled. Finished runs were kept in the history.")
-        elif failures:
-            self.stage.setText(f"Done: {max(0, n_ok)} of {total} runs finished.")
         else:
             self.stage.setText(f"Done: {total} run{'s' if total != 1 else ''} finished. "
                                "See Compare for the accuracies side by side.")
         if failures:
             self.banner.show_message("\n".join(failures))
+            batch_failed(self, max(0, n_ok), total, failures)  # the stage, bar, Training tab agree; banner in view
         self._update_buttons()
         if not cancelled and n_ok > 0:  # on a turn of its own, after the history and comparison refreshes: the
             # page shown lays out and paints its plots for the first time (~25 ms here)
@@ -433,8 +436,11 @@ class ProbeWorkspace(QWidget):
 
     # --- workspace protocol -----------------------------------------------------------------------------------
     def shortcuts(self) -> list[str]:
-        return ["Ctrl+Enter: train the checked models", "Esc: cancel the running probe",
-                "Delete: delete the selected history runs"]
+        # the browser's Esc is off here (one Esc: the Probe's, which falls back to the browser's cancel)
+        own = [line for line in self.browser.shortcuts() if not line.startswith("Esc:")]
+        return [f"{TRAIN_KEY}: train the checked models",
+                "Esc: cancel the running probe, else the dataset's load or download",
+                "Delete: delete the selected history runs"] + own
 
     def set_active(self, active: bool) -> None:
         pass  # the shortcuts are window-wide and follow visibility (install_shortcut)

@@ -1,7 +1,8 @@
 """Classification metrics from a score matrix: top-k accuracy, per-class accuracy, confusion, misclassified.
 
 ``scores`` is (N, C) (higher = more likely; logits, votes or regression outputs), ``labels`` is (N,) int.
-Ties in top-k are broken by the lower class index (a stable sort), so results are deterministic.
+The top-1 decision breaks ties by the lower class index (a stable sort); top-k (k > 1) counts a true class tied
+for the last places by its expected share under a random tie-break, so it does not depend on class numbering.
 """
 
 from __future__ import annotations
@@ -30,8 +31,22 @@ def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
     if scores.ndim != 2 or scores.shape[0] != len(labels):
         raise ValueError(f"scores {scores.shape} do not match {len(labels)} labels")
     k = max(1, min(int(k), scores.shape[1]))
-    top = ranking(scores)[:, :k]
-    return float(np.mean(np.any(top == labels[:, None], axis=1)))
+    order = ranking(scores)
+    if k == 1:
+        return float(np.mean(order[:, 0] == labels))  # the decision (ties: the lower class index, as predicted)
+    # k > 1: the first place is the decision; the other k - 1 places go to the best of the rest, and classes that
+    # tie for the last of them share it: the true class counts as the expected share under a random tie-break
+    # (votes of a k-NN head tie at 0 for most classes: the lower-index rule made top-5 depend on class numbering,
+    # 99.11% where any order gives 99.11-100%)
+    rows = np.arange(len(labels))
+    pred = order[:, 0]
+    true_score = scores[rows, labels][:, None]
+    rest = np.ones_like(scores, dtype=bool)
+    rest[rows, pred] = False
+    above = np.sum(rest & (scores > true_score), axis=1)
+    tied = np.sum(rest & (scores == true_score), axis=1)
+    share = np.clip((k - 1 - above) / np.maximum(tied, 1), 0.0, 1.0)
+    return float(np.mean(np.where(pred == labels, 1.0, share)))
 
 
 def confusion_matrix(pred: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:

@@ -69,3 +69,28 @@ def test_probe_json_resolved_head_options_carry_the_selected_value(fe_home):
     d = json.loads(out.stdout)
     chosen = d["selected"]["weight_decay"]
     assert d["resolved"]["head_options"]["weight_decay"] == chosen == d["settings"]["head_options"]["weight_decay"]
+
+
+def test_top_k_counts_a_tie_for_the_last_places_by_its_expected_share():
+    """k-NN votes tie at 0 for most classes: the lower-index tie-break made top-5 depend on class numbering (digits:
+    99.11%, where any order gives 99.11-100%). Pinned by hand on votes; equal to scikit-learn without ties."""
+    import numpy as np
+    from sklearn.metrics import top_k_accuracy_score
+
+    from app.metrics import topk_accuracy
+
+    votes = np.zeros((4, 10))
+    votes[0, [1, 2]] = [3, 2]  # true 9: after the decision (1), class 2 above it, 8 classes tie with it at 0
+    votes[1, 1] = 5  # true 1: decided right
+    votes[2, 3] = 5  # true 0: 9 classes tie at 0 after the decision (3)
+    votes[3, [0, 1, 2, 3]] = [2, 1, 1, 1]  # true 5: three classes above it, 6 tie at 0
+    labels = np.array([9, 1, 0, 5])
+    assert topk_accuracy(votes, labels, 1) == 0.25
+    assert topk_accuracy(votes, labels, 2) == pytest.approx((0 + 1 + 1 / 9 + 0) / 4)
+    assert topk_accuracy(votes, labels, 5) == pytest.approx((3 / 8 + 1 + 4 / 9 + 1 / 6) / 4)
+    perm = np.random.default_rng(1).permutation(10)  # another class numbering: the same figures
+    assert topk_accuracy(votes[:, perm], np.argsort(perm)[labels], 5) == pytest.approx(topk_accuracy(votes, labels, 5))
+    scores = np.random.default_rng(0).normal(size=(300, 10))
+    y = np.random.default_rng(2).integers(0, 10, 300)
+    for k in (2, 5):
+        assert topk_accuracy(scores, y, k) == top_k_accuracy_score(y, scores, k=k, labels=range(10))

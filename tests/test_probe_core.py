@@ -54,8 +54,8 @@ def test_topk_ordering_and_ties():
     scores = np.array([[1.0, 1.0, 0.0, 2.0]])  # ranking: 3, then 0 and 1 tied -> lower index first
     assert topk_accuracy(scores, np.array([3]), 1) == 1.0
     assert topk_accuracy(scores, np.array([0]), 1) == 0.0
-    assert topk_accuracy(scores, np.array([0]), 2) == 1.0
-    assert topk_accuracy(scores, np.array([1]), 2) == 0.0  # tie broken towards class 0
+    assert topk_accuracy(scores, np.array([0]), 2) == 0.5  # 0 and 1 tie for the second place: half of it each
+    assert topk_accuracy(scores, np.array([1]), 2) == 0.5  # (not decided by the class number)
     assert topk_accuracy(scores, np.array([1]), 3) == 1.0
     assert topk_accuracy(scores, np.array([2]), 10) == 1.0  # k larger than the class count
     cm = confusion_matrix(np.array([0, 1, 1]), np.array([0, 0, 1]), 2)

@@ -29,6 +29,7 @@ from app.models.inputs import InputSpec
 from app.models.spec import ModelSpec
 from app.session import Session
 from app.tasks import CancelToken, Cancelled, Progress
+from widgets.common.qt_override import qt_override
 from widgets.common.worker import WorkerPool
 from widgets.models.arch_tree import ArchTree
 from widgets.models.builder_form import INITS
@@ -363,6 +364,7 @@ class OwnModelPanel(QWidget):
         self._show_current()
 
     # ============================================================================================ restored
+    @qt_override
     def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)
         self._restore_next()

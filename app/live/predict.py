@@ -93,35 +93,10 @@ def model_size(ispec: inputs.InputSpec, model: torch.nn.Module) -> tuple[int, in
     return int(h), int(w)
 
 
-def _hw(size: Any) -> tuple[int, int] | None:
-    try:
-        h, w = (int(v) for v in size)
-    except (TypeError, ValueError):
-        return None
-    return (h, w) if h > 0 and w > 0 else None
-
-
 def head_note(applier: Any) -> str:
-    """How the frame is fed to a probe head's backbone. The frame goes in at ``applier.size``: the head's input spec's
-    size (the size the probe fed its backbone, the training images resized to it), else the training images' own
-    (``applier.head.size``). The two differ (digits are 8x8, resized to 28x28 for an MNIST model), so the note names
-    which one it is. An applier without those attributes keeps its own ``note()``."""
-    head = getattr(applier, "head", None)
-    fed = _hw(getattr(applier, "size", None))
-    if head is None or not hasattr(head, "size"):
-        return applier.note()
-    own = _hw(getattr(head, "size", None))
-    spec = getattr(head, "input", None)
-    declared = _hw(getattr(spec, "size", None)) if spec is not None else None
-    if fed is None:
-        return "frame at its own size (the size the head was trained at is unknown)"
-    text = f"frame centre-cropped and resized to {fed[0]}x{fed[1]}"
-    if declared is not None and fed == declared:
-        text += " (the size its backbone was fed in the probe"
-        if own is not None and own != fed:
-            text += f": the training images, {own[0]}x{own[1]}, were resized to {fed[0]}x{fed[1]} too"
-        return text + ")"
-    return text + " (the size of the head's training images)"
+    """How the frame is fed to a probe head's backbone: the applier's own note (``HeadApplier.note``: the size the
+    frame is resized to, and the training images' own where they differ)."""
+    return applier.note()
 
 
 class Predictor:

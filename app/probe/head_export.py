@@ -303,9 +303,22 @@ class HeadApplier:
         return self.head.title()
 
     def note(self) -> str:
-        s = self.size
-        return (f"frame centre-cropped and resized to {s[0]}x{s[1]} (the head's training images)" if s else
-                "frame at its own size (the head's training size is unknown)")
+        """How a frame is fed to the head's backbone: at ``size``, the input spec's (the size the probe fed the
+        backbone, the training images resized to it), else the training images' own; the two differ (digits are
+        8x8, resized to 28x28 for an MNIST model), so the note names which it is (it called 28x28 the training
+        images' size)."""
+        fed = _hw(self.size)
+        own = _hw(self.head.size)
+        declared = _hw(self.head.input.size) if self.head.input is not None else None
+        if fed is None:
+            return "frame at its own size (the size the head was trained at is unknown)"
+        text = f"frame centre-cropped and resized to {fed[0]}x{fed[1]}"
+        if declared is not None and fed == declared:
+            text += " (the size its backbone was fed in the probe"
+            if own is not None and own != fed:
+                text += f": the training images, {own[0]}x{own[1]}, were resized to {fed[0]}x{fed[1]} too"
+            return text + ")"
+        return text + " (the size of the head's training images)"
 
     def matches(self, spec: ModelSpec) -> bool:
         return backbone_key(self.head.backbone) == backbone_key(spec)
@@ -333,3 +346,11 @@ class HeadApplier:
 def open_head(path: str | Path, device: Any = "cpu") -> HeadApplier:
     """``load_head`` + its backbone: what Live calls (injected by the GUI: app.live does not import app.probe)."""
     return HeadApplier(load_head(path), device)
+
+
+def _hw(size) -> tuple[int, int] | None:
+    try:
+        h, w = (int(v) for v in size)
+    except (TypeError, ValueError):
+        return None
+    return (h, w) if h > 0 and w > 0 else None

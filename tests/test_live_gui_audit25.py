@@ -53,13 +53,15 @@ def test_hover_and_page_label_name_number_and_index_and_a_block_mean(qtbot, ws):
     qtbot.waitUntil(lambda: pane.last is not None and pane.last.grid is not None, timeout=30000)
     r = pane.last
     assert "(indices 0–" in pane.page_label.text() and "from 1" in pane.page_label.toolTip()
-    width, pane_width = ws.window_.width(), pane.width()
+    # the width the layout asks for (deterministic; the window's own width followed layout passes still under way on
+    # a loaded machine: a clean clone measured it before and after one)
+    width = ws.window_.minimumSizeHint().width()
     # the same maps shown shrunk 3x (a 240x320 camera frame's maps): the read-out is a block mean
     pane.last = replace(r, factor=3, map_size=(r.map_size[0] * 3, r.map_size[1] * 3))
     x, y, _, _ = r.grid.rect(2)
     pane._on_hover(float(x + 1), float(y + 1))
     text = pane.hover.text()
     assert text.startswith("channel 3 (index 2) · rows 3–5, cols 3–5 · 3x3 block mean "), text
-    qtbot.wait(50)
-    assert ws.window_.width() == width and pane.width() <= pane_width + 1
+    assert ws.window_.minimumSizeHint().width() <= width  # the longer read-out wraps: it widens nothing
+    assert pane.hover.minimumSizeHint().width() <= pane.width(), (pane.hover.minimumSizeHint(), pane.width())
     assert np.isfinite(float(text.rsplit(" ", 1)[1]))

@@ -64,7 +64,7 @@ def test_the_confusion_counts_are_the_nonzero_cells(qtbot):
             return "weight_decay=0.001"
 
         def selection_text(self):
-            from app.probe.config import selection_note
+            from app.probe.notes import selection_note
 
             return selection_note([(1e-3, 0.5), (1e-4, 0.5)])
 

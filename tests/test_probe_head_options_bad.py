@@ -169,7 +169,7 @@ def test_the_knn_sweep_takes_whole_ks_up_to_the_training_rows():
 
 
 def test_a_grid_with_0_ending_best_is_not_called_the_strongest_nor_missing_a_weaker_one():
-    from app.probe.config import selection_note
+    from app.probe.notes import selection_note
 
     note = selection_note([(1e-3, 0.90), (0, 0.95)])
     assert note == "0.001: 90.00%, 0: 95.00%; the best is the grid's last value, 0 (no regularisation at all)"

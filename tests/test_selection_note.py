@@ -1,4 +1,4 @@
-"""What validation said of each value of the selected hyperparameter (``app.probe.config.selection_note``), as the
+"""What validation said of each value of the selected hyperparameter (``app.probe.notes.selection_note``), as the
 results view and the command line print it: ties named, so a "selected" value validation could not tell from the
 others is never shown as a choice (issue 13: the weight decays that tied on MNIST)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.probe.config import selection_note
+from app.probe.notes import selection_note
 
 
 def test_each_value_in_sweep_order_and_a_clear_winner_inside_the_grid_says_nothing_more():
@@ -107,7 +107,7 @@ def test_the_curves_note_names_the_selected_fit_and_where_it_started():
     """The Probe's training curves show the selected value's fit, which the sweep started from the previous value's
     solution: a one-point curve (the trained simple model on digits: 1e-5 after 1e-4, one iteration) is that fit's
     whole length, as the note under the curves says."""
-    from app.probe.config import curve_note
+    from app.probe.notes import curve_note
 
     table = [(0.1, 0.9591), (0.01, 0.9814), (0.001, 0.9851), (1e-4, 0.9851), (1e-5, 0.9888)]
     assert curve_note("logistic", {"weight_decay": 1e-5}, table, (16, 19, 13, 5, 1)) == \

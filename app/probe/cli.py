@@ -242,7 +242,7 @@ def cmd_probe(args) -> int:
     import dataclasses
 
     from app.metrics import spread_text, top5_text
-    from app.probe.config import selection_note
+    from app.probe.notes import selection_note
     from app.probe.history import History, record
     from app.probe.run import rerun, run_probe
     from app.tasks import cli_progress, run_to_end

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from app.models.spec import ModelSpec
+# the selection notes and the hyperparameter table live in app.probe.notes; importable from here as before
+from app.probe.notes import FEW_ITERATIONS, HYPERPARAMETER, curve_note, selection_note  # noqa: F401
 
 HEADS = ("logistic", "ridge", "svm", "knn")
 POOLINGS = ("default", "gap", "max", "grid2", "grid3", "grid4", "grid7", "maxgrid2", "maxgrid3", "maxgrid4",
@@ -47,8 +49,6 @@ TTA = ("none", "hflip", "shift1")
 TTA_SHIFTS = ((-1, 0), (1, 0), (0, -1), (0, 1))  # (rows, columns) of "shift1"'s four extra views
 TTA_NAMES = {"none": "none", "hflip": "mirror views", "shift1": "shift views"}  # as the views and reports name them
 
-# the hyperparameter of each head that is selected on validation (``app.probe.selection.select_and_fit``)
-HYPERPARAMETER = {"logistic": "weight_decay", "svm": "C", "ridge": "alpha", "knn": "k"}
 
 # what each head option of a probe run may be (``head_option_problem``), checked before anything is loaded or
 # extracted: "count" a whole number >= 1, "positive" a number > 0, "nonneg" a number >= 0, "every" a whole number
@@ -123,78 +123,6 @@ def check_grid(head: str, grid, where: str) -> None:
         if problem:
             raise ValueError(f"{where}: {problem}")
 
-
-def _value_text(v) -> str:
-    return f"{v:g}" if isinstance(v, (int, float)) else str(v)
-
-
-def selection_note(table, iterations=()) -> str:
-    """What validation said of each value of the selected hyperparameter, in sweep order (strongest regularisation
-    first), e.g. "1e-3: 99.10%, 1e-4: 99.10%, 1e-5: 99.08%; 2 tie at the best, the first swept kept". ``table``: the
-    run's ``selection`` ((value, validation top-1) pairs); "" for fewer than two values (nothing was chosen).
-    ``iterations``: the run's ``selection_iterations`` (each value's fit, aligned with ``table``): a value after the
-    first whose fit needed no iteration started within the head's tolerance from the previous value's solution (the
-    sweep's warm start), so its model is that solution; the note names such values. A best value at either end of
-    the grid (strictly above its neighbour) is said to be there: the optimum may lie beyond what was tried."""
-    pairs = [(v, a) for v, a in (table or ())]
-    its = list(iterations or ())
-    its = its if len(its) == len(pairs) else [None] * len(pairs)
-    rows = [(v, float(a), it) for (v, a), it in zip(pairs, its) if a is not None]
-    if len(rows) < 2:
-        return ""
-    best = max(a for _, a, _ in rows)
-    text = ", ".join(f"{_value_text(v)}: {100 * a:.2f}%" for v, a, _ in rows)
-    tied = sum(1 for _, a, _ in rows if a == best)
-    if tied == len(rows):
-        text = f"{text}; all {tied} tie: the grid did not choose, the first swept kept"
-    elif tied > 1:
-        text = f"{text}; {tied} tie at the best, the first swept kept"
-    # the chosen value at an end of the grid, strictly better than its neighbour: the optimum may lie beyond it
-    if rows[-1][1] == best and rows[-2][1] < best and tied == 1:
-        if rows[-1][0] == 0:  # a weight decay of 0 (the only hyperparameter that may be 0): nothing weaker exists
-            text += "; the best is the grid's last value, 0 (no regularisation at all)"
-        else:
-            text += "; the best is the grid's last value (its weakest regularisation): a weaker one was not tried"
-    elif rows[0][1] == best and rows[1][1] < best:
-        text += "; the best is the grid's first value (its strongest regularisation): a stronger one was not tried"
-    same = [_value_text(v) for v, _, it in rows[1:] if it == 0]
-    if same:
-        text += (f"; {', '.join(same)} {'was' if len(same) == 1 else 'were'} already within the head's tolerance at "
-                 f"the previous value's solution (warm start): the same model")
-    # a few iterations from the previous value's solution: stopped by the tolerance, not at that value's own optimum
-    # (an audit: on digits 0.01 and 0.001 moved 6 and 3 iterations and tied with 0.1; fitted to a tolerance of
-    # 1e-7 they score 0.4-0.7 points higher): a tie there is the optimiser's, not the validation split's
-    near = [(v, it) for v, _, it in rows[1:] if it is not None and 0 < it < FEW_ITERATIONS]
-    if near:
-        text += (f"; {', '.join(_value_text(v) for v, _ in near)} moved only "
-                 f"{', '.join(str(it) for _, it in near)} iteration(s) from the previous value's solution (warm "
-                 f"start): the head's tolerance stopped {'it' if len(near) == 1 else 'them'} near that solution, not at "
-                 f"{'its' if len(near) == 1 else 'their'} own optimum, so these figures compare the values only "
-                 f"roughly; a tighter tolerance fits them apart (tol=1e-6 in the head options: probe --head-options "
-                 f"tol=1e-6)")
-    return text
-
-
-FEW_ITERATIONS = 10  # a warm-started fit shorter than this stopped near the previous value's solution
-
-
-def curve_note(head: str, selected: dict | None, table, iterations=()) -> str:
-    """What a run's training curves show when a sweep chose its hyperparameter: the selected value's fit, started
-    from the previous value's solution, e.g. "weight_decay 1e-05 (from 0.0001) in 1 iteration" (a short
-    curve, a single point, is that fit's whole length); "" for a head without iterations (ridge, k-NN), when nothing
-    was selected or when the selected value was the sweep's first (its fit started from zero, as a plain fit does)."""
-    values = [v for v, _ in (table or ())]
-    its = list(iterations or ())
-    if head not in ("logistic", "svm") or len(values) < 2 or not selected:
-        return ""
-    key = next((k for k in selected if k in HYPERPARAMETER.values()), None)  # not the layer or pooling chosen
-    value = selected.get(key)
-    i = next((j for j, v in enumerate(values) if _value_text(v) == _value_text(value)), None)
-    if key is None or not i:
-        return ""
-    n = its[i] if len(its) == len(values) else None
-    steps = "" if n is None else f" in {n} iteration{'s' if n != 1 else ''}"
-    return f"{key} {_value_text(value)} (from {_value_text(values[i - 1])}){steps}"
 
 # probe defaults per backbone: used where the config says layer=None / pooling="default" / head_options omit a key.
 # "layer": index into feature_info (negative counts from the end). "pooling": see POOLINGS. "head": used by the

@@ -23,6 +23,7 @@ from app.data import core
 from app.data.core import DatasetError
 from app.data.catalog import ARCHIVE_MEMBERS, BUILTINS, MIRROR_ENV, OPTIONAL_MEMBERS, RemoteFile, builtin_names
 from app.data.formats import _root, locate, not_downloaded
+from app.data.parsers import skip_member
 from app.storage import atomic_path, file_digest
 from app.tasks import CancelToken, Progress, check
 
@@ -176,7 +177,9 @@ def unpack(archive: Path, root: Path, cancel: CancelToken | None = None) -> Gene
             for m in tf:
                 check(cancel)
                 base = m.name.rsplit("/", 1)[-1]
-                if base not in wanted or base in found or not m.isfile():
+                if base not in wanted or base in found or not m.isfile():  # skipped in steps a cancel interrupts
+                    for _ in skip_member(tf, m, cancel):
+                        yield Progress(raw.tell(), total, f"skipping {base}")
                     continue
                 yield Progress(raw.tell(), total, f"unpacking {base}")
                 src = tf.extractfile(m)

@@ -202,6 +202,33 @@ from app.kernels.structured import (  # noqa: E402, F401  (after the names it im
 
 
 CN_EPS = 10.0 / 255.0 ** 2  # Coates & Ng's 10 (on 0..255 pixels) on [0, 1] pixels
+# the ZCA whitening's D x D float64 covariance (D = channels x size^2 values per patch), before anything is allocated:
+# its eigenvectors and the whitening matrix take as much again each (64 channels x 15x15 would be 3 x 1.5 GB)
+MAX_WHITEN_BYTES = 256 * 1024 ** 2
+MAX_WHITEN_DIM = math.isqrt(MAX_WHITEN_BYTES // 8)  # 5,792 values per patch
+
+
+def check_whiten(c: int, k: int, limit: int | None = None) -> None:
+    """Refuse (``KernelBankError``) a ZCA whitening whose covariance of ``c`` x ``k`` x ``k`` patches would be over
+    ``limit`` bytes (None: ``MAX_WHITEN_BYTES``), naming its size and how to make it smaller; nothing is allocated.
+    ``FILTER_EXPLORER_LIMITS=off`` lifts it as it lifts every safety limit (``app.data.limits``)."""
+    from app.data import limits
+    from app.storage import human_size
+
+    limit = MAX_WHITEN_BYTES if limit is None else int(limit)
+    d = int(c) * int(k) * int(k)
+    need = d * d * 8
+    if need <= limit or not limits.enabled():
+        return
+    dmax = math.isqrt(limit // 8)
+    kmax, cmax = math.isqrt(dmax // int(c)), dmax // (int(k) * int(k))
+    ways = [f"smaller patches (a kernel size of at most {kmax} for {c} channel(s))"] if kmax >= 1 else []
+    ways += [f"fewer channels (at most {cmax} in-channel(s) at {k}x{k})"] if cmax >= 1 else []
+    raise KernelBankError(
+        f"patches: ZCA whitening of {c} channel(s) x {k}x{k} patches needs a {d:,} x {d:,} float64 covariance "
+        f"({human_size(need)}, and as much again for its eigenvectors and the whitening matrix), over the limit of "
+        f"{human_size(limit)} ({dmax:,} values per patch); use {' or '.join(ways + ['whiten=0'])} (set "
+        f"{limits.LIMITS_ENV}=off to lift the limit if you mean it)")
 
 
 @_kind("patches", "Random dataset patches", "Coates & Ng 2011: random k x k patches of a dataset, contrast-"
@@ -215,9 +242,12 @@ def _patches(rng, n, c, k, dataset="digits", whiten=1):
     Contrast normalisation as Coates & Ng 2011: sqrt(var + 10) on 0..255 pixels, i.e. ``CN_EPS`` = 10 / 255^2 on
     these [0, 1] pixels (it was 10 / 255, 255 times theirs). The ``patches`` backbone's own ``NORM_EPS``
     (``app.models.patch_fit``) is 0.01 on pixels standardised by the dataset's mean and std, another unit: its
-    numbers are not changed here."""
+    numbers are not changed here. A whitening covariance over ``MAX_WHITEN_BYTES`` is refused up front
+    (``check_whiten``)."""
     from app.data import load
 
+    if int(whiten):
+        check_whiten(c, k)
     try:
         ds = load(str(dataset), "train")
     except Exception as exc:  # DatasetError, missing folder ...

@@ -152,7 +152,9 @@ def test_timm_by_name_with_a_local_weights_file(tmp_path):
     w = tmp_path / "r18.safetensors"
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(w))
     meta = open_spec("--model", "timm:resnet18", "--weights", str(w))
-    assert meta.input.source == "model metadata (timm:resnet18)"
+    # timm's pretrained_cfg crop (crop_pct) is not made by the app's resize: the source says so
+    assert meta.input.source.startswith("model metadata (timm:resnet18)")
+    assert "crop_pct" not in meta.input.source or "centre-crops 224x224" in meta.input.source
     assert meta.input.size == (224, 224) and meta.input.mean == pytest.approx((0.485, 0.456, 0.406))
     spec = open_spec("--model", "timm:resnet18", "--weights", str(w), "--input-size", "64", "--input-preset",
                      "imagenet")

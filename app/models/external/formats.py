@@ -296,13 +296,44 @@ def load_state_dict_model(path: Path, trained: bool = True) -> Loaded:
 
 
 def _timm_meta(cfg: dict, in_chans: int | None) -> dict[str, Any] | None:
+    """The input metadata of a timm ``pretrained_cfg``; ``crop_pct`` / ``crop_mode`` are kept for ``crop_note``
+    (the app's preprocessing resizes the whole image to ``size``: it has no crop step)."""
     if not (cfg.get("input_size") and cfg.get("mean") and cfg.get("std")):
         return None
     c, h, w = cfg["input_size"]
     if in_chans is not None and in_chans != c:
         return None
-    return {"channels": c, "size": [h, w], "mean": list(cfg["mean"]), "std": list(cfg["std"]),
+    meta = {"channels": c, "size": [h, w], "mean": list(cfg["mean"]), "std": list(cfg["std"]),
             "interpolation": cfg.get("interpolation", "bilinear")}
+    for key in ("crop_pct", "crop_mode"):
+        if cfg.get(key) is not None:
+            meta[key] = cfg[key]
+    return meta
+
+
+def crop_note(meta: dict[str, Any] | None) -> str:
+    """What timm's evaluation transform does that the app's input does not, from metadata with a ``crop_pct``
+    (``_timm_meta``); "" when nothing differs. timm (``resolve_data_config`` + ``transforms_factory``) resizes the
+    shorter side to ``floor(size / crop_pct)`` and centre-crops ``size``; ``app.models.inputs.to_tensor`` resizes the
+    whole image to ``size`` (one preprocessing for train, eval, probe and Live, with no crop step), so the crop is
+    stated in the input's source instead of applied."""
+    if not isinstance(meta, dict) or meta.get("crop_pct") is None:
+        return ""
+    try:
+        pct = float(meta["crop_pct"])
+        h, w = (int(v) for v in meta["size"])
+    except (TypeError, ValueError, KeyError):
+        return ""
+    if not 0 < pct < 1:  # 1: the crop is the whole resized image, as here
+        return ""
+    sh, sw = int(h / pct), int(w / pct)
+    mode = str(meta.get("crop_mode") or "center")
+    centre = f"resizes the shorter side to {min(sh, sw)}" if sh == sw else \
+        f"resizes to cover {sh}x{sw} keeping the aspect"
+    how = {"squash": f"resizes to {sh}x{sw}",
+           "border": f"resizes the longer side to {max(sh, sw)} and pads"}.get(mode, centre)
+    return (f"timm evaluates it with crop_pct {pct:g}{'' if mode == 'center' else f', crop_mode {mode}'}: {how}, "
+            f"then centre-crops {h}x{w}; here the whole image is resized to {h}x{w}, without that crop")
 
 
 def read_metadata(source: str, fmt: str, weights: str | Path | None = None, in_chans: int | None = None

@@ -11,8 +11,10 @@ random twin; ``init`` is ``checkpoint`` (the trained weights) or an ``app.models
 ``metadata_props``, timm's ``pretrained_cfg``), unless the user declared one; a declared input without a size takes
 the size the file fixes (its metadata's, else the static ONNX input shape, else timm's ``pretrained_cfg``). An input
 copied from the metadata is re-read from the file at every build (a re-exported file's new spec wins, and its
-``source`` says so). A timm model's options also keep ``in_chans`` / ``num_classes`` of its weights file, so that its
-random twin (which has no weights) is the same architecture.
+``source`` says so). timm's ``crop_pct`` centre crop is not made (the app resizes the whole image to the size: one
+preprocessing, ``app.models.inputs``): the input's ``source`` states it (``formats.crop_note``). A timm model's
+options also keep ``in_chans`` / ``num_classes`` of its weights file, so that its random twin (which has no weights)
+is the same architecture.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ import torch
 
 from app.models.base import ModelError
 from app.models.external.backbone import ExternalBackbone
-from app.models.external.formats import (TIMM_ARCH_ARGS, Loaded, ModelFileError, detect, load, parse_metadata,
-                                         read_metadata, read_size)
+from app.models.external.formats import (TIMM_ARCH_ARGS, Loaded, ModelFileError, crop_note, detect, load,
+                                         parse_metadata, read_metadata, read_size)
 from app.models.external.twin import reinit
 from app.models.spec import ModelSpec
 
@@ -40,8 +42,9 @@ def metadata_input(meta: dict[str, Any] | None, where: str):
     if not meta:
         return None
     meta = parse_metadata(meta, where)
+    note = crop_note(meta)  # timm's centre crop (crop_pct), which the app's resize does not make: said, not applied
     try:
-        return InputSpec.from_dict(meta, source=f"model metadata ({where})")
+        return InputSpec.from_dict(meta, source=f"model metadata ({where})" + (f"; {note}" if note else ""))
     except InputSpecError as exc:
         raise ModelFileError(f"{where}: the input spec in its metadata is not usable ({exc})") from None
 

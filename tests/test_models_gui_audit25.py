@@ -131,14 +131,17 @@ def test_models_restored_after_a_restart_are_listed_in_your_model(qtbot, setting
         again.shutdown()
 
 
-def test_a_second_open_of_the_same_file_says_it_is_a_second_copy(qtbot, ws, tmp_path):
+def test_a_second_open_of_the_same_unchanged_file_selects_the_open_one(qtbot, ws, tmp_path):
+    """A second Open of a file that is open and unchanged on disk made a second copy ("grey.pt (2)", and a line saying
+    so); now the one open is selected and the line says so (a file changed since is opened again:
+    test_models_gui_walkthrough)."""
     path = save_script(conv_net(1), tmp_path / "grey.pt")
     answering(ws, declared(1, (28, 28), preset="mnist"))
     open_and_wait(qtbot, ws, path)
     assert "second copy" not in ws.own.status.text()
-    open_and_wait(qtbot, ws, path)  # remembered: not asked again
-    assert list(ws.session.models) == ["grey.pt", "grey.pt (2)"]
-    assert "already open as “grey.pt”" in ws.own.status.text() and "second copy" in ws.own.status.text()
+    open_and_wait(qtbot, ws, path)  # not asked again, not opened again
+    assert list(ws.session.models) == ["grey.pt"] and ws.own.current() == "grey.pt"
+    assert "already open as “grey.pt”" in ws.own.status.text() and "second copy" not in ws.own.status.text()
 
 
 # ------------------------------------------------------------------------------------------------ finding 4

@@ -98,10 +98,11 @@ def test_train_cancel_adds_nothing(qtbot, ws):
     assert dlg.start_btn.isEnabled()
 
 
-def test_a_dataset_that_is_not_here_is_said_before_start_and_the_first_use_picks_digits(qtbot, ws, tmp_path,
-                                                                                         monkeypatch):
+def test_a_dataset_that_is_not_here_cannot_be_started_and_the_first_use_picks_digits(qtbot, ws, tmp_path,
+                                                                                     monkeypatch):
     """A user's machine without MNIST: the dialog opened on MNIST (its default) and Start failed inside the run with
-    "not downloaded"; now the first use opens on digits, and choosing MNIST says why before anything starts."""
+    "not downloaded"; now the first use opens on digits, and choosing MNIST turns Start off with the reason on the
+    status line and Start's tooltip ("Not ready: ..."), and offers the download beside the dataset."""
     from app import paths
 
     monkeypatch.setenv("FILTER_EXPLORER_DATA", str(tmp_path / "nodata"))
@@ -110,12 +111,18 @@ def test_a_dataset_that_is_not_here_is_said_before_start_and_the_first_use_picks
     dlg = ws.train_dialog
     qtbot.addWidget(dlg)
     assert dlg.dataset.currentData() == "digits" and dlg.status.text() == "Ready."
+    assert dlg.start_btn.isEnabled() and not dlg.download_btn.isVisibleTo(dlg)
     dlg.dataset.setCurrentIndex(dlg.dataset.findData("mnist"))
-    assert "mnist is not downloaded under" in dlg.status.text() and "choose digits" in dlg.status.text()
-    dlg.start_btn.click()
+    assert "Not ready:" in dlg.status.text() and "mnist is not downloaded under" in dlg.status.text()
+    assert "choose digits" in dlg.status.text() and "python main.py data download mnist" in dlg.status.text()
+    assert not dlg.start_btn.isEnabled() and "Not ready: mnist is not downloaded" in dlg.start_btn.toolTip()
+    assert dlg.download_btn.isVisibleTo(dlg) and dlg.download_btn.text().startswith("Download mnist")
+    dlg.start()  # Ctrl+Return, which reaches start() whatever the button's state: refused, and said again
     assert dlg.worker is None and not dlg.is_running()
     assert "Not started:" in dlg.status.text() and "python main.py data download mnist" in dlg.status.text()
     dlg.dataset.setCurrentIndex(dlg.dataset.findData("cifar10"))  # colour data too, said missing the same way
-    assert "cifar10 is not downloaded under" in dlg.status.text()
+    assert "cifar10 is not downloaded under" in dlg.status.text() and not dlg.start_btn.isEnabled()
+    assert dlg.download_btn.text().startswith("Download cifar10")
     dlg.dataset.setCurrentIndex(dlg.dataset.findData("digits"))
-    assert dlg.status.text() == "Ready."
+    assert dlg.status.text() == "Ready." and dlg.start_btn.isEnabled() and not dlg.download_btn.isVisibleTo(dlg)
+    assert "Not ready" not in dlg.start_btn.toolTip()

@@ -110,14 +110,18 @@ def test_open_1ch_and_3ch_torchscript_add_to_session_run_in_live_and_probe(qtbot
     assert ws.panel_b.source_id() == "session:grey.pt"  # its kernels in the right panel
     qtbot.waitUntil(lambda: ws.panel_b.mosaic() is not None, timeout=20000)
     assert ws.panel_b.mosaic().shown == 6
-    # opened again: the remembered input, not asked a second time; the session gets a second entry
+    # opened again while open and unchanged: that one is selected, nothing asked or added
     open_and_wait(qtbot, ws, grey)
-    assert len(ws.own.asked) == 1 and ws.session.models["grey.pt (2)"].input == spec.input
-    # a changed file (new modification time) is asked again
+    assert len(ws.own.asked) == 1 and "grey.pt (2)" not in ws.session.models and ws.own.current() == "grey.pt"
+    # removed from the session and opened again: the remembered input, not asked a second time
+    ws.session.remove_model("grey.pt")
+    open_and_wait(qtbot, ws, grey)
+    assert len(ws.own.asked) == 1 and ws.session.models["grey.pt"].input == spec.input
+    # a changed file (new modification time) is asked again, and opened next to the older one
     st = os.stat(grey)
     os.utime(grey, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
     open_and_wait(qtbot, ws, grey)
-    assert len(ws.own.asked) == 2 and "grey.pt (3)" in ws.session.models
+    assert len(ws.own.asked) == 2 and "grey.pt (2)" in ws.session.models
     open_and_wait(qtbot, ws, colour)
     assert len(ws.own.asked) == 2  # metadata: nothing asked
     cspec = ws.session.models["colour.pt"]

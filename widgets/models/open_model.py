@@ -6,7 +6,8 @@ Live.
 Loading runs off the GUI thread (``app.models.external.opened``: ``peek_task`` then ``open_task``); errors come as
 messages in the banner. A file without an input spec in its metadata asks for one (``input_dialog``), prefilled
 with its channels and the size it fixes (``peek_prefill``); the answer is remembered for the file once the model
-built with it. "Change input…" asks again for the selected model and rebuilds it in place.
+built with it. "Change input…" asks again for the selected model and rebuilds it in place. Opening a file that is
+open and unchanged on disk selects the model that holds it (``open_files``); a changed file is opened again.
 
 Opened models the session brought back from the last launch (and any other opened model put in the session) are
 listed too: once the panel is shown, each is rebuilt off the GUI thread, one at a time, for its layers and tree
@@ -20,8 +21,8 @@ from pathlib import Path
 from typing import Generator
 
 from PySide6.QtCore import QSettings, Qt, Signal, Slot
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter,
+                               QVBoxLayout, QWidget)
 
 from app.models.external import twin_spec
 from app.models.external.opened import Opened, Peek, open_task, peek_task
@@ -34,6 +35,8 @@ from widgets.common.worker import WorkerPool
 from widgets.models.arch_tree import ArchTree
 from widgets.models.builder_form import INITS
 from widgets.models.input_dialog import Prefill, ask_input, forget, remember, remembered
+from widgets.models.open_files import OpenFiles
+from widgets.models.timm_dialog import TimmDialog  # noqa: F401  (its old home: tests reach it here)
 from widgets.models.words import gui_advice
 
 FILTER = ("Models (*.pt *.pth *.ts *.th *.onnx *.safetensors *.bin);;TorchScript (*.pt *.pth *.ts);;ONNX (*.onnx);;"
@@ -56,39 +59,6 @@ def widen_for_tree(sp: QSplitter, tree: bool) -> None:
     total = sum(sp.sizes())
     left = max(380, min(560, total // 3)) if tree else 380
     sp.setSizes([left, max(1, total - left)])
-
-
-class TimmDialog(QDialog):
-    """A timm architecture by name and a local weights file (nothing is downloaded)."""
-
-    def __init__(self, name: str = "", weights: str = "", parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Open a timm architecture")
-        form = QFormLayout(self)
-        self.name = QLineEdit(name)
-        self.name.setPlaceholderText("e.g. resnet18.a1_in1k")
-        self.weights = QLineEdit(weights)
-        self.weights.setPlaceholderText("a .safetensors / .pth file (empty: timm's random initialisation)")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.weights, 1)
-        row.addWidget(browse)
-        form.addRow("Architecture", self.name)
-        form.addRow("Weights", row)
-        note = QLabel("Needs the timm extra (pip install .[timm]); the hub is never contacted.")
-        note.setStyleSheet("color: #555;")
-        form.addRow(note)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "timm weights", self.weights.text(),
-                                              "Weights (*.safetensors *.pth *.pt *.bin);;All files (*)")
-        if path:
-            self.weights.setText(path)
 
 
 def peek_prefill(source: str, weights: str | None, ask: bool, cancel: CancelToken | None = None
@@ -121,6 +91,7 @@ class OwnModelPanel(QWidget):
         self.session, self.settings, self.pool = session, settings, pool
         self.entries: dict[str, tuple[Opened, ModelSpec]] = {}  # session name -> (snapshot, the trained spec)
         self.running: list = []
+        self.files = OpenFiles()  # the file each listed model was read from, as it was then
         self._restoring: str | None = None  # the session model being rebuilt for the list (``_restore_next``)
         self._not_restored: set[str] = set()  # session models that did not build here: not tried again
         self._relisted: list[str] = []  # the session models listed again by ``_restore_next``
@@ -225,6 +196,14 @@ class OwnModelPanel(QWidget):
     def open_source(self, source: str, weights: str | None = None) -> None:
         """Open ``source`` (a file, or ``timm:NAME`` with ``weights``) off the GUI thread."""
         name = source if source.startswith("timm:") else Path(source).name
+        held = self.files.unchanged(source, weights, [n for n in self.entries if n in self.session.models])
+        if held is not None:  # open and unchanged on disk: show it (a second copy only cluttered every list)
+            self.banner.hide()
+            self.refresh(select=held)
+            self.status.setText(f"{name} is already open as “{held}” and unchanged on disk: selected it (not added "
+                                "again).")
+            self.opened.emit(held)
+            return
         ask = remembered(self.settings, source, weights) is None
         self._start(lambda token: peek_prefill(source, weights, ask, token),
                     lambda got: self._on_peek(*got, source, weights), f"Opening {name}…")
@@ -300,6 +279,7 @@ class OwnModelPanel(QWidget):
         name = replace or Session.unique_name(self.session.models, o.spec.label)
         o = dataclasses.replace(o, spec=dataclasses.replace(o.spec, label=name))
         self.entries[name] = (o, base if base.weights else o.spec)
+        self.files.read(name, o.spec)
         self.session.put_model(name, o.spec)
         if replace:
             self.refresh(select=name)
@@ -315,7 +295,10 @@ class OwnModelPanel(QWidget):
         msg = f"Added “{name}” to the session: Live and Probe list it. {bank_text}"
         same = next((n for n, (e, _b) in self.entries.items() if n != name and e.spec.weight_state == "trained"
                      and dataclasses.replace(e.spec, label="") == dataclasses.replace(o.spec, label="")), None)
-        if same is not None:
+        older = self.files.older(name, self.entries)
+        if older is not None:
+            msg += f" The file changed on disk since it was opened as “{older}”: “{name}” is the file as it is now."
+        elif same is not None:
             msg += f" The same file with the same input is already open as “{same}”: this is a second copy."
         if o.untouched:
             msg += f" Kept as they were by the re-initialisation: {', '.join(o.untouched)}."
@@ -388,6 +371,7 @@ class OwnModelPanel(QWidget):
             self.model_combo.setPlaceholderText(NONE_YET)
             if self.session.models.get(name) is spec and name not in self.entries:
                 self.entries[name] = (dataclasses.replace(o, spec=spec), self._trained_of(spec))
+                self.files.read(name, spec)
                 self._relisted.append(name)
                 self.status.setText("Listed again from the last session (in Live and Probe too): "
                                     + ", ".join(f"“{n}”" for n in self._relisted) + ".")

@@ -7,18 +7,20 @@ the trained model joins the session as "<name> (trained, MNIST)".
 
 Start trains the builder's model as it is at that moment (``current``: the workspace's ``train_spec``), not as it was
 when the dialog opened; the workspace also keeps the dialog's "Model" line current while it is open.
+
+A dataset this machine does not have cannot be started: Start is off, its tooltip and the status line say why
+("Not ready: ..."), and a Download button beside the dataset fetches it in place (``widgets.experiments``'
+``DownloadButton``, as ``python main.py data download NAME``); the plots are ``train_plots.TrainPlots``.
 """
 
 from __future__ import annotations
 
 import html
-import math
 import re
 import time
 from typing import Callable
 
-import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -40,12 +42,13 @@ from app import paths
 from app.models.spec import ModelSpec
 from app.session import Session
 from app.tasks import Progress
-from widgets.common.live_plot import SteppedRange, cache_axes
 from widgets.common.qt_override import qt_override
 from widgets.common.steady import reserve_lines
 from widgets.common.worker import Worker
-from widgets.models.train_words import (_epoch_acc, describe_spec, missing_data, result_lines,  # noqa: F401
-                                        train_and_count, unique_out)  # (unique_out: tests use it from here too)
+from widgets.experiments.download_button import DownloadButton
+from widgets.models.train_plots import TrainPlots
+from widgets.models.train_words import (describe_spec, missing_data, result_lines, train_and_count,  # noqa: F401
+                                        unique_out)  # (unique_out: tests use it from here too)
 
 DATASETS = [("digits", "digits", "scikit-learn's 8x8 digits (1,797 images, offline, seconds)"),
             ("mnist", "MNIST", "MNIST 28x28 (60,000 training images; the shared copy or a download)"),
@@ -53,11 +56,12 @@ DATASETS = [("digits", "digits", "scikit-learn's 8x8 digits (1,797 images, offli
             ("cifar10", "CIFAR-10", "CIFAR-10 32x32 colour (50,000 training images; a download; minutes per epoch "
                                     "on a CPU: set a train limit to try it)")]
 DEFAULT_LR = {"sgd": 0.05, "adamw": 0.001}
+START_TIP = "Start training (Ctrl+Return)"
 STATUS_LINES = 5  # the status line's height, reserved from the start (a run's closing summary with its file, its
 # figures with their image counts, seeds and sampling errors, takes five)
 
 
-class TrainDialog(QDialog):
+class TrainDialog(TrainPlots, QDialog):
     """Signals: ``trained(str)``: the session name of the trained model."""
 
     trained = Signal(str)
@@ -76,14 +80,6 @@ class TrainDialog(QDialog):
         self.worker: Worker | None = None
         self.result = None
         self.last_checkpoint: str | None = None
-        self._steps: list[float] = []
-        self._x_total: int | None = None
-        self._redraw_timer = QTimer(self, singleShot=True, interval=250)
-        self._redraw_timer.timeout.connect(self._redraw)
-        self._loss: list[float] = []
-        self._acc: list[float] = []
-        self._ep_x: list[float] = []
-        self._ep_acc: list[float] = []
 
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
@@ -92,6 +88,10 @@ class TrainDialog(QDialog):
             self.dataset.addItem(label, key)
             self.dataset.setItemData(self.dataset.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.dataset.setToolTip("Training data (the test split measures accuracy after every epoch)")
+        self.download_btn = DownloadButton()  # shown while the chosen dataset is not on this machine
+        data_row = QHBoxLayout()
+        data_row.addWidget(self.dataset, 1)
+        data_row.addWidget(self.download_btn)
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 500)
         self.epochs.setToolTip("Passes over the training images")
@@ -122,7 +122,7 @@ class TrainDialog(QDialog):
         self.name.setToolTip("The name of the trained model in the session")
         form = QFormLayout()
         form.addRow("Model", self.model_label)
-        form.addRow("Dataset", self.dataset)
+        form.addRow("Dataset", data_row)
         form.addRow("Epochs", self.epochs)
         form.addRow("Optimizer", self.optimizer)
         form.addRow("Learning rate", self.lr)
@@ -141,31 +141,10 @@ class TrainDialog(QDialog):
         # the plots, which re-laid and repainted both in one turn as the run ended (issue 14: the training's longest
         # GUI-thread gap) and made them jump
         reserve_lines(self.status, STATUS_LINES)
-
-        self.loss_plot = pg.PlotWidget(title="loss", enableMenu=False)
-        self.loss_plot.setLabel("bottom", "step")
-        self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
-        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#c0392b", width=2), name="train loss")
-        self.acc_plot = pg.PlotWidget(title="accuracy", enableMenu=False)
-        self.acc_plot.setLabel("bottom", "step")
-        self.acc_plot.setYRange(0, 1)
-        self.acc_plot.showGrid(x=True, y=True, alpha=0.3)
-        self.acc_plot.addLegend(offset=(10, 10))
-        self.acc_curve = self.acc_plot.plot([], [], pen=pg.mkPen("#2471a3", width=2), name="train (running)")
-        self.test_curve = self.acc_plot.plot([], [], pen=pg.mkPen("#27ae60", width=2), symbol="o", symbolSize=7,
-                                             symbolBrush="#27ae60", name="validation (per epoch)")
-        for p in (self.loss_plot, self.acc_plot):
-            p.setMinimumHeight(180)
-            p.setMenuEnabled(False)
-            cache_axes(p)  # axes drawn from a pixmap; the loss range steps only when the points leave it (issue 14)
-        self.loss_range = SteppedRange(self.loss_plot, x=False, y=True)
-        self._loss_lo = self._loss_hi = None
-        plots = QHBoxLayout()
-        plots.addWidget(self.loss_plot)
-        plots.addWidget(self.acc_plot)
+        plots = self._make_plots()
 
         self.start_btn = QPushButton("Start")
-        self.start_btn.setToolTip("Start training (Ctrl+Return)")
+        self.start_btn.setToolTip(START_TIP)
         self.start_btn.setDefault(True)
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setToolTip("Stop training after the current step (Esc); nothing is added to the session")
@@ -192,6 +171,9 @@ class TrainDialog(QDialog):
         self.optimizer.currentIndexChanged.connect(self._on_optimizer)
         self.dataset.currentIndexChanged.connect(self._suggest_name)
         self.dataset.currentIndexChanged.connect(self._say_missing_data)
+        self.download_btn.clicked.connect(self.download)
+        self.download_btn.progress.connect(self._on_download_progress)
+        self.download_btn.ended.connect(self._download_ended)
         QShortcut(QKeySequence("Ctrl+Return"), self, self.start)
         self._restore()
 
@@ -225,11 +207,43 @@ class TrainDialog(QDialog):
 
     @Slot()
     def _say_missing_data(self, *_a) -> None:
-        """Before Start: the chosen dataset has no local copy (how to get it, or choose digits)."""
-        if self.is_running():
+        """Before Start: the chosen dataset has no local copy: Start off, and the status line, Start's tooltip and the
+        Download button beside the dataset say why and how to get it (or choose digits)."""
+        if self.is_running() or self.is_downloading():
             return
         missing = missing_data(self.dataset.currentData())
-        self.status.setText(f"<span style='color:#a93226'>{html.escape(missing)}</span>" if missing else "Ready.")
+        self.download_btn.set_missing((self.dataset.currentData(), None) if missing else None)
+        self.status.setText(f"<span style='color:#a93226'><b>Not ready:</b> {html.escape(missing)}</span>"
+                            if missing else "Ready.")
+        self._update_buttons()
+
+    # --- the missing dataset, downloaded in place ------------------------------------------------------------
+    def is_downloading(self) -> bool:
+        return self.download_btn.running()
+
+    @Slot()
+    def download(self) -> None:
+        """Download the chosen dataset into the data folder (Start waits for it; Cancel or Esc stops it)."""
+        if self.is_running() or not self.download_btn.start():
+            return
+        self.progress.setRange(0, 0)
+        self.status.setText(f"Downloading {self.download_btn.missing[0]}…")
+        self._update_buttons()
+
+    @Slot(object)
+    def _on_download_progress(self, p: Progress) -> None:
+        if p.total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * p.done / p.total))
+        self.status.setText(p.message)
+
+    @Slot(str)
+    def _download_ended(self, text: str) -> None:
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self._say_missing_data()  # Start on once the data is there; the button stays after a failure
+        self.status.setText(text if not missing_data(self.dataset.currentData()) else
+                            f"<span style='color:#a93226'>{html.escape(text)}</span>")
 
     def _dataset_title(self) -> str:
         return self.dataset.currentText()
@@ -266,7 +280,7 @@ class TrainDialog(QDialog):
     # --- running ---------------------------------------------------------------------------------------------
     @Slot()
     def start(self) -> None:
-        if self.is_running():
+        if self.is_running() or self.is_downloading():
             return
         if self.current is not None:  # the builder's model now: changed since the dialog opened, it is what the
             try:  # user sees on the left, and a model that does not build is refused here, not inside the run
@@ -295,13 +309,7 @@ class TrainDialog(QDialog):
         # the data seed is the model's seed (one number the user sets): the test subset, the validation split and
         # the shuffles change with it, and the result line says so
         spec = self.spec
-        self._steps, self._loss, self._acc, self._ep_x, self._ep_acc = [], [], [], [], []
-        self._x_total = None  # the run's steps: the x axes' fixed range once known (_on_progress)
-        for plot in (self.loss_plot, self.acc_plot):
-            plot.enableAutoRange(x=True)
-        self.loss_range.reset()
-        self._loss_lo = self._loss_hi = None
-        self._redraw()
+        self._reset_plots()
         self.result = None
         self.n_test = None
         self.progress.setRange(0, 1000)
@@ -316,16 +324,27 @@ class TrainDialog(QDialog):
 
     @Slot()
     def cancel(self) -> None:
-        if self.is_running():
+        if self.download_btn.cancel():
+            self.status.setText("Cancelling the download…")
+        elif self.is_running():
             self.status.setText("Cancelling after the current step…")
             self.worker.cancel()
 
     def _set_running(self, running: bool) -> None:
-        self.start_btn.setEnabled(not running)
-        self.cancel_btn.setEnabled(running)
-        for w in (self.dataset, self.epochs, self.optimizer, self.lr, self.batch, self.limit, self.test_limit,
-                  self.name):
+        for w in (self.epochs, self.optimizer, self.lr, self.batch, self.limit, self.test_limit, self.name):
             w.setEnabled(not running)
+        self._update_buttons(running)
+
+    def _update_buttons(self, running: bool | None = None) -> None:
+        """Start only when it can start: nothing runs or downloads and the chosen dataset is here (else its tooltip
+        says why: "Not ready: ...")."""
+        running = self.is_running() if running is None else running
+        busy = running or self.is_downloading()
+        missing = missing_data(self.dataset.currentData())
+        self.start_btn.setEnabled(not busy and not missing)
+        self.start_btn.setToolTip(f"{START_TIP}\nNot ready: {missing}" if missing and not busy else START_TIP)
+        self.cancel_btn.setEnabled(busy)
+        self.dataset.setEnabled(not busy)
 
     @Slot(object)
     def _on_progress(self, p: Progress) -> None:
@@ -336,38 +355,8 @@ class TrainDialog(QDialog):
         else:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * frac))
-            if p.total and p.total != self._x_total:  # the whole run's width at once: the x axes stay as they are
-                self._x_total = p.total  # (a changing range re-lays their ticks at every redraw)
-                for plot in (self.loss_plot, self.acc_plot):
-                    plot.setXRange(0, p.total, padding=0.02)
         self.status.setText(p.message)
-        rec = p.payload
-        if rec is not None and hasattr(rec, "loss"):
-            if rec.kind == "step":
-                self._steps.append(rec.step)
-                self._loss.append(rec.loss)
-                if rec.loss is not None and math.isfinite(rec.loss):
-                    self._loss_lo = rec.loss if self._loss_lo is None else min(self._loss_lo, rec.loss)
-                    self._loss_hi = rec.loss if self._loss_hi is None else max(self._loss_hi, rec.loss)
-                self._acc.append(rec.train_acc)
-            elif _epoch_acc(rec) is not None:
-                self._ep_x.append(rec.step)
-                self._ep_acc.append(_epoch_acc(rec))
-            if not self._redraw_timer.isActive():  # a few redraws a second (each re-ranges and repaints the axes,
-                self._redraw_timer.start()  # 20-100 ms of the GUI thread under load), not one per report
-
-    def _redraw(self) -> None:
-        lone = len(self._steps) == 1  # a line needs two points: a lone point gets a marker, or nothing shows
-        for curve, colour in ((self.loss_curve, "#c0392b"), (self.acc_curve, "#2471a3")):
-            if (curve.opts["symbol"] is not None) != lone:  # only on a change (redraws come a few times a second)
-                curve.setSymbol("o" if lone else None)
-                if lone:
-                    curve.setSymbolBrush(colour)
-                    curve.setSymbolSize(7)
-        self.loss_curve.setData(self._steps, self._loss)
-        self.loss_range.update(None, self._loss_lo, self._loss_hi)
-        self.acc_curve.setData(self._steps, self._acc)
-        self.test_curve.setData(self._ep_x, self._ep_acc)
+        self._plot_report(p)
 
     @Slot(object)
     def _on_finished(self, outcome) -> None:
@@ -375,17 +364,7 @@ class TrainDialog(QDialog):
 
         result, self.n_test = outcome
         self.result = result
-        self._ep_x = [r.step for r in result.history]  # epoch points a coalesced report may have skipped
-        self._ep_acc = [_epoch_acc(r) for r in result.history]
-        self._redraw_timer.stop()
-        if len(self._steps) < min(2, len(result.history)):  # a fast run whose step reports were coalesced away
-            # (one point or none): the epochs' own figures
-            self._steps = [r.step for r in result.history]
-            self._loss = [float(r.loss) for r in result.history]
-            self._acc = [float(r.train_acc) for r in result.history]
-            finite = [v for v in self._loss if math.isfinite(v)]
-            self._loss_lo, self._loss_hi = (min(finite), max(finite)) if finite else (None, None)
-        self._redraw()
+        self._plot_result(result)
         self.progress.setRange(0, 1000)
         self.progress.setValue(1000)
         self.last_checkpoint = result.checkpoint
@@ -435,18 +414,18 @@ class TrainDialog(QDialog):
         return answer == QMessageBox.StandardButton.Yes
 
     @qt_override
-    def reject(self) -> None:  # Esc: cancel a running training first (Cancel's shortcut), close otherwise
-        if self.is_running():
+    def reject(self) -> None:  # Esc: cancel a running training or download first (Cancel's shortcut), else close
+        if self.is_running() or self.is_downloading():
             self.cancel()
             return
         super().reject()
 
     @qt_override
     def closeEvent(self, event) -> None:  # noqa: N802
-        if self.is_running():
-            if not self.confirm_stop():
-                event.ignore()  # "No": the run goes on, the window stays
-                return
+        if self.is_running() and not self.confirm_stop():
+            event.ignore()  # "No": the run goes on, the window stays
+            return
+        if self.is_running() or self.is_downloading():  # a download stops without asking: the next one resumes it
             self.cancel()
             # "Yes": stop and close. QDialog.closeEvent would call our reject (Esc's), which only cancels while the
             # run winds down, and the window stayed open
@@ -456,5 +435,6 @@ class TrainDialog(QDialog):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
+        self.download_btn.stop(10000)  # an interrupted download resumes next time
         if self.worker is not None:
             self.worker.stop()

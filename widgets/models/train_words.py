@@ -61,8 +61,7 @@ def missing_data(key: str | None) -> str | None:
     from app.data.formats import missing
 
     why = missing(key) if key else None
-    return f"{why} (the Probe workspace's dataset panel); or choose digits, which ships with the application" \
-        if why else None
+    return f"{why} (beside the dataset); or choose digits, which ships with the application" if why else None
 
 
 def describe_spec(spec: ModelSpec) -> str:

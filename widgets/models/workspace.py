@@ -2,7 +2,8 @@
 
 Left: the builder form (``builder_form``). Right, top: the layer table (``layer_table``: per-layer freeze toggles and
 Workbench banks). Right, bottom: two kernel panels side by side (``kernel_compare``). Builds run off the GUI thread
-and are cached as immutable ``ModelView`` snapshots (``view_cache``); this module wires them together.
+and are cached as immutable ``ModelView`` snapshots (``view_cache``); this module wires them together. Train… and its
+dialog: ``train_link``; Load weights…: ``weights_loading``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import dataclasses
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QMessageBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from app.models import describe, names, viz
 from app.models.build import checkpoint_extras
@@ -26,12 +26,13 @@ from widgets.models.choices import LayerChoices
 from widgets.models.kernel_compare import BUILDER, KernelCompare
 from widgets.models.open_model import OwnModelPanel, splitter, widen_for_tree
 from widgets.models.layer_table import COL_BANK, COL_FROZEN, LayerTable  # noqa: F401  (tests read the columns)
+from widgets.models.train_link import TrainLink
 from widgets.models.view_cache import ViewCache, view_key
 from widgets.models.weights_loading import WeightsLoading
 from widgets.models.words import arms_text, auto_name, stages_html, unweighted
 
 
-class ModelsWorkspace(WeightsLoading, QWidget):
+class ModelsWorkspace(TrainLink, WeightsLoading, QWidget):
     _session_event = Signal(str, str)  # (kind, name), queued to the GUI thread from any thread
     STEPWISE = True  # built in four steps (widgets.common.workspace): the start-up never blocks for all of it
 
@@ -290,17 +291,6 @@ class ModelsWorkspace(WeightsLoading, QWidget):
         self.kernels.update_compare()
         self._sync_train_dialog()
 
-    def _sync_train_dialog(self) -> None:
-        """An open Train dialog's "Model" line follows the builder (it showed the model of the moment it opened,
-        and Start trained that stale spec under the builder's name); Start reads the builder again anyway."""
-        dlg = self.train_dialog
-        if dlg is None or not dlg.isVisible() or dlg.is_running():
-            return
-        try:
-            dlg.set_spec(self.final_spec(), keep_name=True)
-        except Exception:  # noqa: BLE001  (Start says why it cannot train it)
-            pass
-
     def _show_arms(self, spec: ModelSpec, view: viz.ModelView) -> None:
         """For a model with a ``learn_spatial`` option (LC blocks): the parameter counts of both arms."""
         if "learn_spatial" not in self.form.field_names():
@@ -381,34 +371,11 @@ class ModelsWorkspace(WeightsLoading, QWidget):
             if self._builder_view is not None:
                 self.layers.fill(self._builder_view, self.session.banks, self.choices.init)
 
-    # ============================================================================================ training
-    @Slot()
-    def open_train(self) -> None:
-        from widgets.models.train_dialog import TrainDialog
-
-        try:
-            spec = self.train_spec()
-        except Exception as exc:  # noqa: BLE001  (a bad field, a build error: its message)
-            self._show_error(f"Cannot train: {exc}")
-            return
-        if self.train_dialog is None:
-            self.train_dialog = TrainDialog(self.session, self.settings, self, current=self.train_spec)
-            self.train_dialog.trained.connect(self._on_trained)
-        self.train_dialog.set_spec(spec)
-        self.train_dialog.show()
-        if QGuiApplication.platformName() != "offscreen":  # the offscreen platform warns on raise()
-            self.train_dialog.raise_()
-
+    # ========================================================================================= your model
     @Slot()
     def open_model(self) -> None:
         self.left_tabs.setCurrentWidget(self.own)
         self.own.choose_file()
-
-    @Slot(str)
-    def _on_trained(self, name: str) -> None:
-        self._refresh_sources()
-        self.panel_b.select_source(f"session:{name}")
-        self.status.setText(f"Trained model “{name}” added to the session.")
 
     # ============================================================================================ settings
     def _save(self) -> None:
@@ -428,20 +395,6 @@ class ModelsWorkspace(WeightsLoading, QWidget):
 
     def busy(self) -> bool:
         return self.cache.busy() or self._rebuild_timer.isActive() or self.own.busy()
-
-    def busy_text(self) -> str:
-        """"" when nothing would be lost by closing, else what runs ("training X on digits"): for the main window
-        to ask before a close stops it (builds are not counted: they are quick and cached)."""
-        return self.train_dialog.busy_text() if self.train_dialog is not None else ""
-
-    def maybe_keep_changes(self) -> bool:
-        """The main window's close: a training run would be stopped; ask first (False keeps the window and the run)."""
-        what = self.busy_text()
-        if not what:
-            return True
-        answer = QMessageBox.question(self, "Close Filter Explorer", f"{what[:1].upper()}{what[1:]} is running: "
-                                      f"closing stops it (its last finished epoch is kept). Close anyway?")
-        return answer == QMessageBox.StandardButton.Yes
 
     def builder_ready(self) -> bool:
         """True when the table and panel show the builder's current spec (nothing pending)."""

@@ -100,7 +100,7 @@ def test_the_run_json_and_the_results_view_carry_the_counts(capsys, fe_home):
     assert code == 0 and len(d["selection_iterations"]) == 3 and d["selection_iterations"][0] > 0
     view = RunView.from_dict(d)
     assert view.selection_iterations == tuple(d["selection_iterations"])
-    assert view.selection_text() == selection_note(d["selection"], d["selection_iterations"])
+    assert view.selection_text() == selection_note(d["selection"], d["selection_iterations"], d["stop"])
 
 
 def test_the_curves_note_names_the_selected_fit_and_where_it_started():

@@ -301,7 +301,7 @@ def cmd_probe(args) -> int:
               f"{out['n_features']:,} features, layer {r.layer_name or r.layer}, {r.pooling}"
               f"{', ' + sel if sel else ''}; extract {out['extract_seconds']:.1f} s"
               f"{' (cached)' if out['feature_cache_hit'] else ''}, head {out['train_seconds']:.1f} s)")
-        note = selection_note(out.get("selection"), out.get("selection_iterations"))
+        note = selection_note(out.get("selection"), out.get("selection_iterations"), out.get("stop"))
         if note:
             print(f"  validation per {next(iter(out['selected'] or {}), 'value')}: {note}")
         for line in out["caveats"]:

@@ -109,6 +109,23 @@ def weight_gradient_max(flat_grad: torch.Tensor, pre, n_classes: int, d: int) ->
     return max(float(gU.abs().max()), float(gb.abs().max()))
 
 
+WARM_FLOOR = 1e-3  # a warm-started fit's tolerance is at least this fraction of the head's own ``tol``
+
+
+def warm_tolerance(tol: float, gstart: float, gzero: float | None) -> float:
+    """The max |gradient| at which a logistic fit stops: ``tol`` for a fit from zero; for a fit started from another
+    weight decay's solution (a sweep's warm start), ``tol`` scaled by how much nearer its optimum it starts,
+    ``tol * gstart / gzero`` (``gstart``: max |gradient| at its start, ``gzero``: at zero weights), so that every
+    fit of a sweep reduces its starting gradient by the same factor a fit from zero does (``gzero / tol``), and not
+    less than ``WARM_FLOOR * tol`` (float32 sums cannot resolve much finer gradients). With the plain ``tol`` a warm
+    start already within it stopped at once: on MNIST's preset features weight decays 1e-4 and 1e-5 started from
+    1e-3's solution at max |gradient| 2-5e-5 < 1e-4, took no iteration and were 1e-3's model again (validation
+    "all 3 tie"); fitted from zero to tol 1e-6 they differ (docs/benchmarks/presets-selection.md, session 8)."""
+    if gzero is None or not gzero > 0 or not math.isfinite(gzero) or not math.isfinite(gstart):
+        return tol
+    return min(tol, max(tol * gstart / gzero, WARM_FLOOR * tol))
+
+
 def accuracy_due(n_iter: int, every: int) -> bool:
     """Whether iteration ``n_iter`` gets train/test accuracy points: every ``every`` iterations and, before the
     first of those, at 1, 2, 4, 8, ... (a preconditioned head often converges in a dozen iterations, and the curve
@@ -147,6 +164,10 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
     n, d = A.shape
     every = max(1, every_opt)
     W0, b0 = initial_weights(init, n_classes, d, device)  # (C, d): class_scores multiplies W A^T
+    # max |gradient| at zero weights (the same for every weight decay): a warm start's scale (``warm_tolerance``)
+    gzero = None if init is None else init.get("gzero")
+    # (a start from this same weight decay's own solution keeps ``tol``: it is that fit continued, not a new one)
+    scale = None if init is None or init.get("weight_decay") == wd else gzero
     tuner = ThreadTuner("head")  # in the thread that runs this task (app.threads; issue 14)
     Wt = W0.clone().requires_grad_(True)
     b = b0.clone().requires_grad_(True)
@@ -203,11 +224,16 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
                 del recent[:-4]
                 return float(loss), g
 
+            start: list[float] = []  # max |gradient| at this fit's start point x0, and the tolerance it stops at
+
             def converged(g: torch.Tensor) -> bool:
+                if not start:  # the first call: the gradient at x0 (the line search's first evaluation)
+                    start[:] = [recent[0][1], warm_tolerance(tol, recent[0][1], scale)]
+                limit = start[1]
                 for h, gmax in reversed(recent):  # the line search hands back one of its evaluations (or a copy)
                     if h is g or torch.equal(h, g):
-                        return gmax <= tol
-                return weight_gradient_max(g, pre, n_classes, d) <= tol
+                        return gmax <= limit
+                return weight_gradient_max(g, pre, n_classes, d) <= limit
 
             with slices.evaluation():
                 x0 = torch.cat(((W0 @ L).reshape(-1) if L is not None else W0.reshape(-1), b0 * bscale))
@@ -228,6 +254,13 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
                 fun(x)
             gmax = recent[-1][1]
             stop = stop_report("max |gradient|", gmax, tol, last_it.n_iter if last_it else 0, gmax <= tol)
+            # a warm start's own, tighter target (``warm_tolerance``): met where float32 sums allowed; the fit counts
+            # as converged once within ``tol``, as a fit from zero does
+            stop["warm_rule"] = "scaled"
+            if start and start[1] < tol:
+                stop["target"] = float(start[1])
+            if init is None and start:  # a fit from zero: its first gradient is the one at zero weights
+                gzero = start[0]
             # stopped before its tolerance and its cap: the line search made no further progress (more iterations
             # would not help; ``app.probe.bench.convergence_note``)
             stop["stalled"] = bool(last_it is not None and last_it.stalled and not stop["converged"])
@@ -265,7 +298,10 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
             raise ValueError(f"logistic: optimizer must be lbfgs or adam, got {opts['optimizer']!r}")
         with torch.no_grad(), slices.evaluation():
             scores = class_scores(B, Wt, b).float().cpu().numpy()
-    return HeadResult(scores, tuple(curves), time.perf_counter() - t0, dict(opts), stop, state_of(Wt, b))
+    state = state_of(Wt, b)
+    if gzero is not None:  # handed on to the next fit of a sweep that starts from this one's weights
+        state.update(gzero=float(gzero), weight_decay=wd)
+    return HeadResult(scores, tuple(curves), time.perf_counter() - t0, dict(opts), stop, state)
 
 
 # --- k-NN -----------------------------------------------------------------------------------------------------

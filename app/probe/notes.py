@@ -18,14 +18,17 @@ def _value_text(v) -> str:
     return f"{v:g}" if isinstance(v, (int, float)) else str(v)
 
 
-def selection_note(table, iterations=()) -> str:
+def selection_note(table, iterations=(), stop: dict | None = None) -> str:
     """What validation said of each value of the selected hyperparameter, in sweep order (strongest regularisation
     first), e.g. "1e-3: 99.10%, 1e-4: 99.10%, 1e-5: 99.08%; 2 tie at the best, the first swept kept". ``table``: the
     run's ``selection`` ((value, validation top-1) pairs); "" for fewer than two values (nothing was chosen).
     ``iterations``: the run's ``selection_iterations`` (each value's fit, aligned with ``table``): a value after the
     first whose fit needed no iteration started within the head's tolerance from the previous value's solution (the
     sweep's warm start), so its model is that solution; the note names such values. A best value at either end of
-    the grid (strictly above its neighbour) is said to be there: the optimum may lie beyond what was tried."""
+    the grid (strictly above its neighbour) is said to be there: the optimum may lie beyond what was tried. ``stop``:
+    the run's stop report; a sweep whose warm starts stopped at a scaled tolerance (``stop["warm_rule"] ==
+    "scaled"``, ``app.probe.heads.warm_tolerance``; runs since 2026-12-03) fitted each value as closely as a fit from
+    zero does, so its short warm-started fits are not called rough (older runs' are)."""
     pairs = [(v, a) for v, a in (table or ())]
     its = list(iterations or ())
     its = its if len(its) == len(pairs) else [None] * len(pairs)
@@ -54,7 +57,8 @@ def selection_note(table, iterations=()) -> str:
     # a few iterations from the previous value's solution: stopped by the tolerance, not at that value's own optimum
     # (an audit: on digits 0.01 and 0.001 moved 6 and 3 iterations and tied with 0.1; fitted to a tolerance of
     # 1e-7 they score 0.4-0.7 points higher): a tie there is the optimiser's, not the validation split's
-    near = [(v, it) for v, _, it in rows[1:] if it is not None and 0 < it < FEW_ITERATIONS]
+    scaled = isinstance(stop, dict) and stop.get("warm_rule") == "scaled"
+    near = [] if scaled else [(v, it) for v, _, it in rows[1:] if it is not None and 0 < it < FEW_ITERATIONS]
     if near:
         text += (f"; {', '.join(_value_text(v) for v, _ in near)} moved only "
                  f"{', '.join(str(it) for _, it in near)} iteration(s) from the previous value's solution (warm "

@@ -97,7 +97,8 @@ class RunView:
 
     def selection_text(self) -> str:
         """Validation's figure for each value of the selected hyperparameter ("" when nothing was selected)."""
-        return selection_note(self.selection, self.selection_iterations)
+        return selection_note(self.selection, self.selection_iterations,
+                              self.raw.get("stop") if isinstance(self.raw, dict) else None)
 
     def curve_text(self) -> str:
         """What the run's training curves are: the selected value's fit from the previous value's solution ("" when

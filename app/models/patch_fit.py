@@ -9,19 +9,55 @@
 - ``zca(P, eps)``: (W, mean) with W = U diag(1 / sqrt(lambda + eps * mean(lambda))) U^T (eps relative to the mean
   eigenvalue; 0 = no whitening: W = I, mean = 0);
 - ``kmeans(X, k, ...)``: seeded mini-batch k-means (Sculley 2010) with a k-means++ start on a subsample; a task
-  generator (``app.tasks.Progress``, cancel between steps) returning the (k, D) centroids.
+  generator (``app.tasks.Progress``, cancel between steps) returning the (k, D) centroids;
+- ``check_dim(channels, size)``: ``ModelError`` before anything is allocated when the D x D whitening (D = channels
+  x size^2) is over ``app.kernels.generators.MAX_WHITEN_BYTES`` as a float64 covariance, the bound of the kernel
+  generator's own ZCA (``FILTER_EXPLORER_LIMITS=off`` lifts it); ``zca`` checks its D the same way.
 
 Everything is deterministic for a given seed and input (CPU float arithmetic).
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
+from app.models.base import ModelError
 from app.tasks import CancelToken, Progress, check
 
 NORM_EPS = 0.01  # contrast normalisation: sqrt(var + eps), in the units of the normalised input (unit-variance pixels)
+
+
+def check_dim(channels: int | None, size: int | None, d: int | None = None, limit: int | None = None) -> None:
+    """Refuse (``ModelError``) patches of ``channels`` x ``size`` x ``size`` values (or ``d`` values when the two are
+    not known) whose D x D whitening would take over ``limit`` bytes as a float64 covariance (None:
+    ``MAX_WHITEN_BYTES``, the kernel generator's bound), naming its size and the largest patch size and channel count
+    that fit; nothing is allocated. The backbone holds a D x D whitening matrix even with ``zca_eps`` = 0 (the
+    identity), so that is no way out. ``FILTER_EXPLORER_LIMITS=off`` lifts it as it lifts every safety limit."""
+    from app.data import limits
+    from app.kernels.generators import MAX_WHITEN_BYTES
+    from app.storage import human_size
+
+    limit = MAX_WHITEN_BYTES if limit is None else int(limit)
+    d = int(channels) * int(size) ** 2 if d is None else int(d)
+    need = d * d * 8
+    if need <= limit or not limits.enabled():
+        return
+    dmax = math.isqrt(limit // 8)
+    what, ways = f"{d:,} values per patch", []
+    if channels is not None and size is not None:
+        c, k = int(channels), int(size)
+        what = f"{c} channel(s) x {k}x{k} patches ({d:,} values per patch)"
+        kmax, cmax = math.isqrt(dmax // c), dmax // (k * k)
+        ways = [f"a patch_size of at most {kmax} for {c} channel(s)"] if kmax >= 1 else []
+        ways += [f"an input of at most {cmax} channel(s) at {k}x{k}"] if cmax >= 1 else []
+    raise ModelError(
+        f"patches: {what} need a {d:,} x {d:,} whitening matrix; its ZCA fit's float64 covariance takes "
+        f"{human_size(need)} (and as much again for its eigenvectors and the whitening matrix), over the limit of "
+        f"{human_size(limit)} ({dmax:,} values per patch); use {' or '.join(ways or ['smaller patches'])} (set "
+        f"{limits.LIMITS_ENV}=off to lift the limit if you mean it)")
 
 
 def pad_same(x: torch.Tensor, size: int, stride: int = 1) -> torch.Tensor:
@@ -75,6 +111,7 @@ def contrast_normalize(P: torch.Tensor, eps: float = NORM_EPS) -> torch.Tensor:
 def zca(P: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(W, mean) of the rows of ``P`` (see the module doc); float64 maths, returned in ``P``'s dtype."""
     D = P.shape[1]
+    check_dim(None, None, D)  # before the D x D matrices (the backbone checks its own size when it is made)
     if eps <= 0:
         return torch.eye(D, dtype=P.dtype, device=P.device), torch.zeros(D, dtype=P.dtype, device=P.device)
     X = P.double()

@@ -21,6 +21,10 @@ The fitted state (whitening matrix, patch mean, filters) is in the state dict, s
 feature cache key) covers it. Until ``fit_patches`` runs, the model is usable but data-independent: identity
 whitening and seeded random unit filters (``fitted`` is 0); the probe fits it on its training split first
 (``app.probe.extract.fit_backbone``), never on validation or test images.
+
+The D x D whitening matrix (and its fit's float64 covariance) is bounded before anything is allocated
+(``patch_fit.check_dim``: the kernel generator's ``MAX_WHITEN_BYTES``, D <= 5,792, e.g. 3 channels x 43x43 or 64
+channels x 9x9); a larger D is a ``ModelError`` naming the size, unless ``FILTER_EXPLORER_LIMITS=off``.
 """
 
 from __future__ import annotations
@@ -103,6 +107,7 @@ class Patches(Backbone):
         if zca_eps < 0 or fit_images < 1 or n_patches < k or kmeans_epochs < 1:
             raise ModelError(f"patches: need zca_eps >= 0, fit_images >= 1, n_patches >= k and kmeans_epochs >= 1 "
                              f"(got {zca_eps}, {fit_images}, {n_patches} for k={k}, {kmeans_epochs})")
+        pf.check_dim(in_channels, patch_size)  # the D x D whitening, before it is allocated (FILTER_EXPLORER_LIMITS)
         self.k, self.size, self.stride = int(k), int(patch_size), int(stride)
         self.source, self.zca_eps, self.act_name = source, float(zca_eps), activation
         self.alpha, self.normalize, self.padding = float(alpha), bool(normalize), padding

@@ -313,10 +313,8 @@ class OwnModelPanel(QWidget):
             return None
         _o, base = self.entries[cur]
         init, seed = str(self.twin_init.currentData()), int(self.twin_seed.value())
-        twin = twin_spec(base, init, seed)
-        label = base.label + (f" (random twin, seed {seed})" if init == "default" else
-                              f" (random twin, {init}, seed {seed})")
-        twin = dataclasses.replace(twin, input=base.input, label=label)
+        twin = twin_spec(base, init, seed)  # its label: "net.pt (random twin, seed 3)" (+ an ONNX graph's note)
+        twin = dataclasses.replace(twin, input=base.input)
         same = next((n for n, s in self.session.models.items() if n in self.entries and
                      dataclasses.replace(s, label="") == dataclasses.replace(twin, label="")), None)
         if same is not None:  # already there: show it
@@ -324,7 +322,7 @@ class OwnModelPanel(QWidget):
             self.status.setText(f"“{same}” is already in the session.")
             return same
         self.build(twin, base)
-        return label
+        return twin.label
 
     # ============================================================================================ view
     def current(self) -> str | None:

@@ -29,7 +29,7 @@ from app.models.base import ModelError
 from app.models.external.backbone import ExternalBackbone
 from app.models.external.formats import (TIMM_ARCH_ARGS, Loaded, ModelFileError, crop_note, detect, load,
                                          parse_metadata, read_metadata, read_size)
-from app.models.external.twin import reinit
+from app.models.external.twin import reinit, twin_label_note
 from app.models.spec import ModelSpec
 
 BACKBONE = "external"
@@ -150,6 +150,8 @@ def twin_spec(spec: ModelSpec, init: str = "default", seed: int | None = None) -
     seed = spec.seed if seed is None else int(seed)
     base = spec.label.split(" (random twin", 1)[0] or _where(str(spec.kwargs.get("source", "")))
     what = f"seed {seed}" if init == "default" else f"{init}, seed {seed}"
+    note = twin_label_note(str(spec.kwargs.get("source", "")), spec.kwargs.get("format"))  # ONNX: folded batch norm
+    what += f"; {note}" if note else ""
     # the same input spec as the trained model (declared, or its file's metadata): a comparison of the two differs
     # in the weights only
     return dataclasses.replace(spec, init=init, weights=None, weight_state="random", input=spec.input, seed=seed,

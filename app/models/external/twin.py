@@ -9,6 +9,14 @@
 
 Parameters of layers that are none of these (e.g. a PReLU slope, a layer scale) keep their values; ``reinit``
 returns their names so the caller can say so.
+
+An ONNX twin is the architecture of the exported GRAPH: ``torch.onnx.export`` of a model in eval mode folds each
+batch norm that follows a convolution into that convolution's weights and bias, so the graph (and the twin) has
+none, and a random twin of it is not the trained network's architecture (no normalisation after its convs).
+Unfolding is not possible (the graph no longer says where a batch norm was); ``twin_note(source, fmt)`` says it
+instead: for an ONNX graph with convolutions and no ``BatchNormalization`` node (``folded_bn_note`` on its operator
+types), or, when the graph cannot be read, for any ONNX twin; nothing for other formats. ``twin_label_note`` is its
+short form for the twin's name.
 """
 
 from __future__ import annotations
@@ -19,6 +27,59 @@ import torch
 from torch import nn
 
 from app.models.external.backbone import is_script
+
+CONV_OPS = frozenset({"Conv", "ConvTranspose", "ConvInteger", "QLinearConv"})
+FOLDED_BN = ("its ONNX graph has convolutions but no batch normalisation: an export in eval mode folds batch norm "
+             "into the convolutions, so if the trained network had batch norm, this random twin has none (not the "
+             "trained network's architecture: re-initialised convolutions with no normalisation after them)")
+MAYBE_FOLDED_BN = ("if the ONNX export folded batch norm into the convolutions (as an export in eval mode does), this "
+                   "random twin has none (not the trained network's architecture)")
+FOLDED_BN_LABEL = "no batch norm in the ONNX graph, likely folded into its convs"
+MAYBE_FOLDED_BN_LABEL = "an ONNX graph: batch norm may be folded into its convs"
+
+
+def folded_bn_note(op_types) -> str:
+    """The twin's caveat for an ONNX graph of these operator types: ``FOLDED_BN`` when it has convolutions and no
+    ``BatchNormalization`` node (batch norm likely folded by the export), else ""."""
+    ops = set(op_types)
+    return FOLDED_BN if ops & CONV_OPS and "BatchNormalization" not in ops else ""
+
+
+def onnx_op_types(source: str) -> set[str]:
+    """The operator types of an ONNX file's graph, its subgraphs (If / Loop bodies) and local functions included;
+    its weights are not read."""
+    from app.models.external.onnx_files import _import_onnx
+
+    onnx, _ = _import_onnx(converter=False)
+    proto = onnx.load(str(source), load_external_data=False)
+    ops: set[str] = set()
+    graphs = [proto.graph] + [f for f in getattr(proto, "functions", ())]
+    while graphs:
+        g = graphs.pop()
+        for node in g.node:
+            ops.add(node.op_type)
+            for a in node.attribute:
+                graphs.extend([a.g] if a.HasField("g") else [])
+                graphs.extend(a.graphs)
+    return ops
+
+
+def twin_note(source: str, fmt: str | None) -> str:
+    """What a random twin of the model in ``source`` (format ``fmt``) does not share with the trained network: for
+    ONNX, its folded batch norm (see the module docstring); "" otherwise."""
+    if fmt != "onnx":
+        return ""
+    try:
+        ops = onnx_op_types(source)
+    except Exception:  # noqa: BLE001 - an unreadable graph: the caveat of every ONNX twin, said as a possibility
+        return MAYBE_FOLDED_BN
+    return folded_bn_note(ops)
+
+
+def twin_label_note(source: str, fmt: str | None) -> str:
+    """``twin_note`` in a few words, for the twin's name ("" when there is nothing to say)."""
+    note = twin_note(source, fmt)
+    return FOLDED_BN_LABEL if note == FOLDED_BN else MAYBE_FOLDED_BN_LABEL if note else ""
 
 
 def _kind(m: nn.Module) -> str:

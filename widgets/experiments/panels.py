@@ -15,6 +15,7 @@ from app.experiments.results import cell_settings
 from widgets.common.qt_override import qt_override
 from widgets.common.live_plot import SteppedRange, axis_label, fitted
 from widgets.common.tables import bulk_fill
+from widgets.experiments.fitted_label import FittedLabel
 
 COLUMNS = ("variant", "settings", "status", "test top-1", "vs baseline", "val top-1", "features / trainable",
            "seconds")
@@ -199,6 +200,9 @@ class ExperimentPlot(QWidget):
         self.y_range = SteppedRange(self.plot, x=False, y=True)
         self._arms = False  # an ablation drawn as one row per arm (``_set_arms``)
         self._x_fit: tuple[float, float] | None = None  # the arms' x range (it steps like ``y_range``)
+        # the x axis' label in the form that fits the axis' width: a narrow window gets a shorter one, not one cut
+        # off at both ends (``FittedLabel``)
+        self.x_label = FittedLabel(self.plot, "bottom")
 
     def shows_change(self, spec: dict | None) -> bool:
         """Whether a recipe with this plot is drawn as its arms' changes (an ablation, the change view picked)."""
@@ -310,7 +314,7 @@ class ExperimentPlot(QWidget):
         if "title" in changed:
             self.plot.setTitle(decor["title"], size="10pt")
         if "bottom" in changed:
-            axis_label(self.plot, "bottom", decor["bottom"])
+            self.x_label.set(decor["bottom"])
         if "ticks" in changed:
             self.plot.getAxis("bottom").setTicks(decor["ticks"])
         if "auto" in changed:
@@ -371,8 +375,12 @@ class ExperimentPlot(QWidget):
             self.plot.setLogMode(x=False, y=False)
             metric = spec.get("y", "test_top1")
             name = spec.get("y_label", METRIC_NAMES.get(metric, metric))
-            axis_label(self.plot, "bottom", f"change of {name} against the baseline arm above it (points; mean ± "
-                                            "std over seeds)" if change else f"{name} (%)")
+            if change:
+                self.x_label.set(f"change of {name} against the baseline arm above it (points; mean ± std over "
+                                  "seeds)", f"change of {name} against the baseline arm (points; mean ± std)",
+                                  f"change of {name} (points)")
+            else:
+                self.x_label.set(f"{name} (%)")
             axis_label(self.plot, "left", "")
             self.plot.getAxis("bottom").setTicks(None)
             self.plot.getAxis("left").setTicks([list(enumerate(arms))])

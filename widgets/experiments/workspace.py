@@ -11,25 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, QTimer, Slot
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMessageBox,
-                               QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from app.errors import AppError, message
-from app.experiments.recipe import (Recipe, dataset_problem, load_recipe, missing_datasets, on_dataset, recipe_caveats,
-                                    shipped)
+from app.experiments.recipe import (Recipe, dataset_problem, load_recipe, missing_datasets, on_dataset,
+                                    recipe_caveats)
 from app.experiments.runner import ExperimentResult
 from app.experiments.store import Store
 from widgets.common.settings import read_bool, read_int, read_str
 from widgets.common.vscroll import VerticalScroll
 from widgets.common.worker import Worker
 from widgets.common.workspace import install_shortcut, run_steps
-from widgets.experiments.dataset_field import DatasetField
-from widgets.experiments.download_button import DownloadButton
-from widgets.experiments.executor_row import ExecutorRow
-from widgets.experiments.history import RunHistory, open_report
+from widgets.experiments.history import open_report
 from widgets.experiments.panels import CellTable, ExperimentPlot
+from widgets.experiments.recipe_column import INVITATION, RecipeColumn
 
-INVITATION = "Press Run (Ctrl+Return) to run the cells not stored yet."
 BLOCKED = "Cannot run yet"  # the line under Run while the plan cannot run (``_invite``)
 REPLOT_MS = 250  # the plot follows finished cells at most four times a second (the table row at once)
 
@@ -62,64 +58,13 @@ class ExperimentsWorkspace(QWidget):
 
     def _build(self):
         """The recipe column, then the plot and table, then the wiring and the restored recipe."""
-        left = QWidget()
-        lv = QVBoxLayout(left)
-        lv.addWidget(QLabel("<b>Recipe</b>"))
-        self.recipe_combo = QComboBox()
-        self.recipe_combo.setToolTip("The seed papers' claims as recipes (resources/experiments/*.toml), or a "
-                                     "recipe file of your own")
-        for p in shipped():
-            self.recipe_combo.addItem(p.stem, str(p))
-        lv.addWidget(self.recipe_combo)
-        self.open_btn = QPushButton("Open recipe file…")
-        self.open_btn.setToolTip("A TOML recipe (see resources/experiments for examples)")
-        lv.addWidget(self.open_btn)
-        self.claim = QLabel()
-        self.claim.setWordWrap(True)
-        lv.addWidget(self.claim)
-        self.quick = QCheckBox("Quick size (minutes on a CPU)")
-        self.quick.setChecked(True)
-        self.quick.setToolTip("Digits / MNIST subsets and small models; the full size uses the papers' datasets")
-        lv.addWidget(self.quick)
-        self.dataset = DatasetField(self.settings)
-        lv.addWidget(self.dataset)
-        self.download_btn = DownloadButton()  # shown when a built-in dataset the cells read is not on this machine
+        left = RecipeColumn(self.settings, self.store)  # its widgets, named here as the workspace's own
+        for name in ("recipe_combo", "open_btn", "claim", "quick", "dataset", "download_btn", "executor", "workers",
+                     "plan", "caveat", "run_btn", "cancel_btn", "report_btn", "progress", "status", "history"):
+            setattr(self, name, getattr(left, name))
         self.download_btn.clicked.connect(self.download)
         self.download_btn.progress.connect(self._on_download_progress)
         self.download_btn.ended.connect(self._download_ended)
-        lv.addWidget(self.download_btn)
-        runs_on = ExecutorRow()
-        self.executor, self.workers = runs_on.executor, runs_on.workers
-        lv.addWidget(runs_on)
-        self.plan = QLabel()
-        self.plan.setWordWrap(True)
-        lv.addWidget(self.plan)
-        self.caveat = QLabel()  # what the cells' figures will not say (recipe_caveats): amber, not a refusal
-        self.caveat.setWordWrap(True)
-        self.caveat.setStyleSheet("color: #a15c00;")
-        self.caveat.hide()
-        lv.addWidget(self.caveat)
-        self.run_btn = QPushButton("Run")
-        self.run_btn.setToolTip("Run the recipe (Ctrl+Return); cells already stored are reused")
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setToolTip("Stop after the running cell (Esc); finished cells stay stored")
-        self.report_btn = QPushButton("Open report")
-        self.report_btn.setToolTip("Open the last run's report (HTML with its plot; .md, .csv and .svg beside it) in "
-                                   "the browser")
-        br = QHBoxLayout()
-        for b in (self.run_btn, self.cancel_btn, self.report_btn):
-            br.addWidget(b)
-        lv.addLayout(br)
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(True)
-        lv.addWidget(self.progress)
-        self.status = QLabel(INVITATION)
-        self.status.setWordWrap(True)
-        lv.addWidget(self.status)
-        lv.addWidget(QLabel("<b>Finished experiments</b>"))
-        self.history = RunHistory(self.store)
-        lv.addWidget(self.history, 1)
-
         yield
         right = QSplitter()
         right.setOrientation(right.orientation().Vertical)

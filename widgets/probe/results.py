@@ -3,7 +3,8 @@ projector (``widgets.probe.projector``).
 
 Reads a typed ``RunView``; the matrix image and the gallery are computed in ``app.probe.gallery``. A click on an
 off-diagonal confusion cell asks (``cell_clicked(true, predicted)``) for the gallery of that cell only; a click on the
-diagonal asks for every misclassified example again (``cell_clicked(-1, -1)``).
+diagonal asks for every misclassified example again (``cell_clicked(-1, -1)``). The matrix's Enlarge button shows it
+in a window of its own, legible where the page leaves the thumbnail small (``widgets.probe.confusion``).
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QFrame, QGridLayout, QLabel, QScrollArea, QSplitter, QStackedWidget, QTabWidget,
                                QVBoxLayout, QWidget)
 
-from app.imaging import colormaps
 from app.probe.gallery import confusion_uint8
 from widgets.common.image_view import set_item_image
 from widgets.common.labels_item import LabelsItem
 from widgets.common.qt_override import qt_override
 from widgets.common.workspace import run_steps
+from widgets.probe.confusion import ConfusionThumbnail, ConfusionWindow
 from widgets.probe.model import RunView
 from widgets.probe.model_list import state_colour
 from widgets.probe.plots import hint_label, plot as _plot
@@ -63,8 +64,6 @@ class ResultsView(QWidget):
         super().__init__(parent)
         self._bars: pg.BarGraphItem | None = None
         self.run: RunView | None = None
-        self._conf = np.zeros((1, 1), np.int64)
-        self._classes: list[str] = []
         self.pair: tuple[int, int] | None = None  # the confusion cell the gallery is filtered to
         self.build_steps = self._build()  # one plot per step (the Probe's start-up: widgets.common.workspace)
         if not stepwise:
@@ -111,18 +110,12 @@ class ResultsView(QWidget):
         self.per_class.setMouseEnabled(x=False, y=False)
         grid.addWidget(self.per_class, 1, 0)
         yield
-        self.confusion = _plot("Confusion: counts (colour: row %)", "true class", "predicted class")
-        self.confusion.invertY(True)
-        self.confusion.setAspectLocked(True)
-        self.confusion.showGrid(x=False, y=False)
-        self.conf_image = pg.ImageItem(axisOrder="row-major")
-        self.conf_image.setLookupTable(colormaps.lut("viridis"))
-        self.confusion.addItem(self.conf_image)
-        self.counts = LabelsItem(QFont("Sans", 7))  # the counts, written on small matrices (one item: issue 14)
-        self.confusion.addItem(self.counts)
+        self.confusion = ConfusionThumbnail()  # its Enlarge button: the matrix in a window of its own, legible
+        self.conf_image, self.counts = self.confusion.image, self.confusion.counts
+        self.confusion.cell_clicked.connect(self._on_cell)
+        self.confusion.enlarge_btn.clicked.connect(self.enlarge_confusion)
+        self.enlarged: ConfusionWindow | None = None  # made at the first Enlarge
         grid.addWidget(self.confusion, 1, 1)
-        self.confusion.scene().sigMouseMoved.connect(self._on_confusion_hover)
-        self.confusion.scene().sigMouseClicked.connect(self._on_confusion_click)
         yield
         self.gallery = _plot("Misclassified test examples (true → predicted)", "", "")
         self.gallery.hideAxis("left")
@@ -185,43 +178,42 @@ class ResultsView(QWidget):
 
     def confusion_text(self, i: int, j: int) -> str:
         """The hover read-out of cell (true i, predicted j): its count and its share of the true class."""
-        conf = self._conf
-        if not (0 <= i < conf.shape[0] and 0 <= j < conf.shape[1]):
-            return ""
-        n, total = int(conf[i, j]), int(conf[i].sum())
-        name = lambda k: self._classes[k] if k < len(self._classes) else str(k)  # noqa: E731
-        share = f" ({100 * n / total:.1f}%)" if total else ""
-        return f"true {name(i)} → predicted {name(j)}: {n} of {total}{share}"
-
-    def _on_confusion_hover(self, pos: Any) -> None:
-        vb = self.confusion.getViewBox()
-        if not vb.sceneBoundingRect().contains(pos):
-            return
-        pt = vb.mapSceneToView(pos)
-        self.confusion.setToolTip(self.confusion_text(int(np.floor(pt.y())), int(np.floor(pt.x()))))
+        return self.confusion.confusion_text(i, j)
 
     def cell_at(self, pos: Any) -> tuple[int, int] | None:
         """The confusion cell (true, predicted) under scene position ``pos``."""
-        vb = self.confusion.getViewBox()
-        if not vb.sceneBoundingRect().contains(pos):
-            return None
-        pt = vb.mapSceneToView(pos)
-        i, j = int(np.floor(pt.y())), int(np.floor(pt.x()))
-        return (i, j) if 0 <= i < self._conf.shape[0] and 0 <= j < self._conf.shape[1] else None
+        return self.confusion.cell_at(pos)
 
     def cell_pos(self, i: int, j: int):
         """Where the centre of confusion cell (true i, predicted j) lies on ``self.confusion`` (tests click)."""
-        from PySide6.QtCore import QPointF
+        return self.confusion.cell_pos(i, j)
 
-        return self.confusion.mapFromScene(self.confusion.getViewBox().mapViewToScene(QPointF(j + 0.5, i + 0.5)))
+    def enlarge_confusion(self) -> ConfusionWindow | None:
+        """The shown run's confusion matrix in a window of its own (raised when it is open already)."""
+        if self.run is None:
+            return None
+        if self.enlarged is None:
+            self.enlarged = ConfusionWindow(self)
+            self.enlarged.plot.cell_clicked.connect(self._on_cell)
+        self._fill_enlarged()
+        if self.enlarged.isVisible():  # open already, behind the main window: to the front
+            self.enlarged.raise_()
+        self.enlarged.show()
+        return self.enlarged
 
-    def _on_confusion_click(self, ev: Any) -> None:
-        if self.run is None or ev.button() != Qt.MouseButton.LeftButton:
+    def _fill_enlarged(self) -> None:
+        run = self.run
+        if self.enlarged is None or run is None:
             return
-        cell = self.cell_at(ev.scenePos())
-        if cell is None:
+        self.enlarged.setWindowTitle(f"Confusion matrix · {run.label} on {run.dataset}")
+        self.enlarged.show_matrix(f"<b>{html.escape(run.label)}</b> on <b>{html.escape(run.dataset)}</b>, "
+                                  f"{html.escape(run.head_text)}: rows the true class, columns the predicted one",
+                                  self.confusion.conf, self.confusion.classes, self.conf_image.image)
+
+    def _on_cell(self, i: int, j: int) -> None:
+        """A click on confusion cell (true i, predicted j), in the thumbnail or the enlarged matrix."""
+        if self.run is None:
             return
-        i, j = cell
         self.lower.setCurrentIndex(0)
         if i == j:
             if self.pair is not None:
@@ -256,9 +248,7 @@ class ResultsView(QWidget):
             + "".join(f"<br><span style='color:{CAVEAT_COLOUR}'>Caveat: {html.escape(c)}</span>"
                       for c in run.caveats()))
         self._fit_header()
-        self._conf = run.confusion
         classes = list(run.classes)
-        self._classes = classes
         per = np.asarray(run.per_class, np.float64)
         if self._bars is not None:
             self.per_class.removeItem(self._bars)
@@ -269,17 +259,9 @@ class ResultsView(QWidget):
         ax.setTicks([[(i, c[:8]) for i, c in enumerate(classes)]] if 0 < len(classes) <= 20 else None)
         self.per_class.setXRange(-0.6, max(len(per) - 0.4, 0.6), padding=0)
         # confusion matrix: uint8 image (normalised in app/) + LUT; counts written on small matrices
-        conf = run.confusion
-        img = confusion_uint8(conf)
-        self.conf_image.setImage(img, levels=(0, 255), autoLevels=False)
-        n = img.shape[0]
-        cells = [(i, j) for i in range(n) for j in range(n) if conf[i, j] != 0] if n <= 12 else []
-        self.counts.set_labels([(j + 0.5, i + 0.5, str(int(conf[i, j])), (0, 0, 0) if img[i, j] > 160
-                                 else (255, 255, 255)) for i, j in cells], QRectF(0, 0, n, n))
-        ticks = [[(i + 0.5, c[:6]) for i, c in enumerate(classes)]] if 0 < len(classes) <= 20 else None
-        self.confusion.getAxis("bottom").setTicks(ticks)
-        self.confusion.getAxis("left").setTicks(ticks)
-        self.confusion.setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
+        self.confusion.set_matrix(run.confusion, classes, confusion_uint8(run.confusion))
+        if self.enlarged is not None and self.enlarged.isVisible():  # open: it follows the run shown
+            self._fill_enlarged()
         self.set_gallery(None, "loading the misclassified examples…")
 
     def set_gallery(self, gallery: Any, note: str = "") -> None:

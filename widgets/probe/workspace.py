@@ -16,14 +16,13 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QGroupBox, QLabel, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGroupBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from app.probe.caveats import views_caveat
-from app.probe.config import HEADS, POOLINGS, ProbeConfig
+from app.probe.config import ProbeConfig
 from app.session import Session
 from widgets.common.reflow import Reflow
 from widgets.common.turns import Turns
-from widgets.common.vscroll import VerticalScroll
 from widgets.common.worker import WorkerPool
 from widgets.common.workspace import install_shortcut, run_steps
 from widgets.probe.compare import CompareView
@@ -36,11 +35,10 @@ from widgets.probe.gallery_loader import GalleryLoader
 from widgets.probe.history_panel import HistoryPanel
 from widgets.probe.jobs import probe_jobs
 from widgets.probe.model import Job
-from widgets.probe.model_list import ModelList
 from widgets.probe.results import ResultsView
-from widgets.probe.run_panel import TRAIN_KEY, RunPanel, batch_failed
+from widgets.probe.run_panel import TRAIN_KEY, batch_failed
 from widgets.probe.runner import Finished, ProbeQueue
-from widgets.probe.settings_panel import ProbeSettings
+from widgets.probe.setup_column import SetupColumn
 
 
 class ProbeWorkspace(QWidget):
@@ -80,34 +78,13 @@ class ProbeWorkspace(QWidget):
         self.compare = CompareView()
         self.compare_feed = CompareFeed(self.history_panel, self.compare, self.turns)
         yield
-        models_box = QGroupBox("2 · Models")
-        ml = QVBoxLayout(models_box)
-        self.models = ModelList()
-        ml.addWidget(self.models)
-        hint = QLabel("Check one or more. Models you build in the Models workspace appear here too.")
-        hint.setWordWrap(True)
-        hint.setStyleSheet("color: #5b6472;")
-        ml.addWidget(hint)
-        probe_box = QGroupBox("3 · Linear probe")
-        self.probe_settings = ProbeSettings(HEADS, POOLINGS)
-        QVBoxLayout(probe_box).addWidget(self.probe_settings)
-        self.run_panel = RunPanel()
+        # the models, the probe's settings (scrolled on a short window) and the run box below them, in view
+        self.middle_column = middle_column = SetupColumn()
+        self.models, self.probe_settings = middle_column.models, middle_column.probe_settings
+        self.run_panel, self.middle_scroll = middle_column.run_panel, middle_column.middle_scroll
         rp = self.run_panel
         self.train_btn, self.cancel_btn, self.baseline_btn = rp.train_btn, rp.cancel_btn, rp.baseline_btn
         self.progress, self.stage, self.banner = rp.progress, rp.stage, rp.banner
-        middle = QWidget()
-        mid = QVBoxLayout(middle)
-        mid.setContentsMargins(0, 0, 0, 0)
-        mid.addWidget(models_box, 3)
-        mid.addWidget(probe_box, 0)
-        # a short window scrolls the models and settings instead of squeezing the probe's form rows into each other;
-        # the run box stays below them, in view (Train within reach at any height)
-        self.middle_scroll = VerticalScroll(middle)
-        self.middle_column = middle_column = QWidget()
-        col = QVBoxLayout(middle_column)
-        col.setContentsMargins(0, 0, 0, 0)
-        col.addWidget(self.middle_scroll, 1)
-        col.addWidget(self.run_panel, 0)
         yield
         self.tabs = QTabWidget()
         self.gallery = GalleryLoader(self.pool, self.results, self)

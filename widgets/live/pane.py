@@ -14,12 +14,15 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QMenu, QS
 from app.live.config import CHANNEL_NUMBERING, PaneConfig, PaneResult
 from app.models.spec import ModelSpec
 from app.probe.head_export import backbone_key, list_heads
+from widgets.common.flow import FlowLayout, flow_group
 from widgets.common.image_view import ImageView
 from widgets.common.steady import reserve_lines
 from widgets.live.colorbar import ColorBar
+from widgets.live.elided_combo import ElidedCombo
 from widgets.live.predictions import PredictionView
 
 PER_PAGE = 16  # maps per page a new pane starts with
+PANE_LEAST = 250  # px: a pane's least width (its maps readable): four panes on a 1024 px window scroll sideways
 ALL = 0  # per-page spin value meaning "all channels"
 
 
@@ -32,6 +35,7 @@ class PaneWidget(QFrame):
                  head: str | None = None) -> None:
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setMinimumWidth(PANE_LEAST)
         self.spec = spec
         self.predict = predict  # show the model's own classifier's top-5
         self.head: str | None = head  # an attached probe head (.json path)
@@ -46,11 +50,13 @@ class PaneWidget(QFrame):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.setSpacing(3)
 
+        # three rows: the model (and the pane's close button), its layer, then the page and prediction controls
+        # (wrapped onto two lines in a narrow pane): each combo has the pane's width, so its name shows whole
         top = QHBoxLayout()
-        self.model_combo = QComboBox()
+        self.model_combo = ElidedCombo()
         self.model_combo.setToolTip("The network this pane shows (random, hand-designed or trained)")
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_combo.setMinimumContentsLength(7)  # wider where there is room; a narrow window elides
+        self.model_combo.setMinimumContentsLength(7)  # the pane's width where there is room; a narrow one elides
         self.remove_btn = QToolButton()
         self.remove_btn.setText("✕")
         self.remove_btn.setToolTip("Remove this pane")
@@ -70,17 +76,15 @@ class PaneWidget(QFrame):
         self.head_menu.aboutToShow.connect(self._fill_head_menu)
         self.head_btn.setMenu(self.head_menu)
         top.addWidget(self.model_combo, 1)
-        top.addWidget(self.predict_btn)
-        top.addWidget(self.head_btn)
         top.addWidget(self.remove_btn)
         lay.addLayout(top)
 
-        row = QHBoxLayout()
-        self.layer_combo = QComboBox()
+        self.layer_combo = ElidedCombo()
         self.layer_combo.setToolTip("The layer whose feature maps are shown (deeper layers cost more time)")
         self.layer_combo.addItem("(loading…)")
-        # as wide as its longest layer where there is room, down to 90 px on a narrow window (the name elided)
-        self.layer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # the pane's width (a layer's name and its channels and stride), down to 90 px in a narrow pane (elided)
+        self.layer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.layer_combo.setMinimumContentsLength(7)
         self.layer_combo.setMinimumWidth(90)
         self.per_page_spin = QSpinBox()
         self.per_page_spin.setRange(ALL, 4096)
@@ -94,10 +98,12 @@ class PaneWidget(QFrame):
         self.page_spin.setToolTip("Channel page (PgUp/PgDn on the spin box)")
         # down to its least width on a narrow window (its hint holds "4096 maps"; the page box keeps its own)
         self.per_page_spin.setSizePolicy(QSizePolicy.Policy.Maximum, self.per_page_spin.sizePolicy().verticalPolicy())
-        row.addWidget(self.layer_combo, 1)
-        row.addWidget(self.per_page_spin)
-        row.addWidget(self.page_spin)
-        lay.addLayout(row)
+        lay.addWidget(self.layer_combo)
+        self.tools = QWidget()  # maps per page and the page; Top-5 and Head: one line, two in a narrow pane
+        tools = FlowLayout(self.tools, spacing=8)
+        tools.addWidget(flow_group(self.per_page_spin, self.page_spin))
+        tools.addWidget(flow_group(self.predict_btn, self.head_btn))
+        lay.addWidget(self.tools)
         self.page_label = QLabel("")
         self.page_label.setStyleSheet("color: #555;")
         self.page_label.setWordWrap(True)  # a narrow pane wraps it instead of widening the window

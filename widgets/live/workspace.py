@@ -34,6 +34,9 @@ from widgets.live.saved_panes import SavedPane, panes_json, read_panes
 from widgets.live.source_choice import SourceChoice
 
 MAX_PANES = 4
+# the loop's torch thread choice (``app.live.pipeline`` posts it as a LiveStatus when it changes): the main window's
+# status bar shows it (``widgets.main_window.LIVE_THREADS``); the workspace's own status line does not repeat it
+THREADS_STATUS = "Live: threads"
 
 
 def _stamp() -> str:
@@ -350,6 +353,8 @@ class LiveWorkspace(SourceChoice, QWidget):
 
     @Slot(object)
     def _on_status(self, st: LiveStatus) -> None:
+        if st.message.startswith(THREADS_STATUS) and st.running and not st.opened:
+            return  # the status bar's (said once, there); the rates stay on this line
         if st.opened:
             self.source_ok = True
         elif not st.running:  # the source is closed: no stale picture, label or rates

@@ -1,6 +1,10 @@
 """Filter statistics, trained vs random twin (vs the session's hand-designed banks), per layer, on one set of plots:
 radial power spectrum, orientation histogram, variance explained by the top eigen-kernels, sparsity
-(``app.analysis.jobs.filters_job`` in a worker)."""
+(``app.analysis.jobs.filters_job`` in a worker).
+
+The layers are known once computed: until then the layer box is off and says so, and the task bar says what Compare
+does. A result (or another layer) is drawn one plot per turn of the event loop (``widgets.common.turns.Turns``): the
+four plots' items and their first paint held the GUI thread 140-200 ms in one go."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from app.analysis.jobs import filters_job
 from widgets.probe.plots import plot
 from widgets.analysis.common import DEFAULT_TRAINED, ModelCombo, TaskBar
 from widgets.common.steady import reserve_lines
+from widgets.common.turns import Turns
 from widgets.common.worker import WorkerPool
 from widgets.common.workspace import run_steps
 
@@ -27,6 +32,8 @@ def legend_html(entries: list[tuple[str, tuple[int, int, int]]]) -> str:
                                      for label, c in entries) or " "
 
 
+LAYER_HINT = "press Compare filters"  # the layer box before the layers are known (off)
+IDLE_HINT = "Press Compare filters (Ctrl+Return) to list the model's layers and plot their kernels' statistics."
 COLOURS = {"trained": (31, 119, 180), "random": (214, 39, 40), "hand-designed": (44, 160, 44)}
 
 
@@ -45,6 +52,7 @@ class FiltersPanel(QWidget):
         super().__init__(parent)
         self.session = session
         self.sets: tuple = ()
+        self.turns = Turns(self)  # the plots drawn one per event-loop turn (``draw``)
         self.build_steps = self._build(session, pool)  # a plot per step (the start-up: widgets.common.workspace)
         if not stepwise:
             run_steps(self.build_steps)
@@ -55,6 +63,8 @@ class FiltersPanel(QWidget):
         self.layer = QComboBox()
         self.layer.setToolTip("The convolution (k > 1) whose kernels are summarised")
         self.layer.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.layer.setPlaceholderText(LAYER_HINT)  # no layer listed yet: off, saying how to list them
+        self.layer.setEnabled(False)
         row = QHBoxLayout()
         for text, w in (("Model", self.model), ("layer", self.layer)):
             row.addWidget(QLabel(text))
@@ -64,6 +74,7 @@ class FiltersPanel(QWidget):
         self.bar.run_btn.setToolTip("Statistics of the model's kernels, its random twin's and the session's banks "
                                     "(Ctrl+Return)")
         self.bar.run_clicked.connect(self.compute)
+        self.bar.status.setText(IDLE_HINT)
         self.note = QLabel("Trained (blue) vs random twin (red) vs hand-designed banks of the session (green).")
         self.note.setWordWrap(True)
         self.legend = reserve_lines(QLabel(" "), 1)  # the four plots' one legend (``draw``); its line from the start
@@ -105,7 +116,8 @@ class FiltersPanel(QWidget):
             for s in sets[0].stats:
                 self.layer.addItem(f"{s.layer}  {'x'.join(map(str, s.shape))}", s.layer)
         i = self.layer.findText(keep)
-        self.layer.setCurrentIndex(max(0, i))
+        self.layer.setCurrentIndex(max(0, i) if self.layer.count() else -1)
+        self.layer.setEnabled(self.layer.count() > 0)
         self.layer.blockSignals(False)
         self.draw()
 
@@ -120,22 +132,51 @@ class FiltersPanel(QWidget):
                     break
         return out
 
+    def drawing(self) -> bool:
+        """Whether plots of the last result are still to be drawn (on the next turns)."""
+        return self.turns.pending() > 0
+
     def draw(self) -> None:
-        for p in (self.spectrum, self.orient, self.pca, self.sparse):
-            p.clear()
+        """The chosen layer's series: the legend and the spectrum now, the other plots each on a turn of its own (a
+        draw still pending for another layer is dropped)."""
+        self.turns.stop()
         ser = self.series()
-        for k, (label, kind, s) in enumerate(ser):
-            c = COLOURS.get(kind, (120, 120, 120))
-            pen = pg.mkPen(c, width=2)
-            sym = dict(symbol="o", symbolSize=5, symbolBrush=c, symbolPen=None)
+        self.legend.setText(legend_html([(label, COLOURS.get(kind, (120, 120, 120))) for label, kind, _ in ser]))
+        self._draw_spectrum(ser)
+        for step in (self._draw_orientation, self._draw_pca, self._draw_sparsity):
+            self.turns.later(step, ser)
+
+    @staticmethod
+    def _pens(kind: str) -> tuple[Any, dict]:
+        c = COLOURS.get(kind, (120, 120, 120))
+        return pg.mkPen(c, width=2), dict(symbol="o", symbolSize=5, symbolBrush=c, symbolPen=None)
+
+    def _draw_spectrum(self, ser: list) -> None:
+        self.spectrum.clear()
+        for label, kind, s in ser:
+            pen, sym = self._pens(kind)
             self.spectrum.plot(np.arange(len(s.spectrum)), s.spectrum, pen=pen, name=label, **sym)
-            nb = len(s.orientation_hist)
-            self.orient.plot(orientation_centres(nb), s.orientation_hist, pen=pen, name=label, **sym)
+
+    def _draw_orientation(self, ser: list) -> None:
+        self.orient.clear()
+        for label, kind, s in ser:
+            pen, sym = self._pens(kind)
+            self.orient.plot(orientation_centres(len(s.orientation_hist)), s.orientation_hist, pen=pen, name=label,
+                             **sym)
+
+    def _draw_pca(self, ser: list) -> None:
+        self.pca.clear()
+        for label, kind, s in ser:
+            pen, sym = self._pens(kind)
             self.pca.plot(np.arange(1, len(s.pca_explained) + 1), s.pca_explained, pen=pen, name=label, **sym)
+        self.pca.setYRange(0, 1, padding=0.05)
+
+    def _draw_sparsity(self, ser: list) -> None:
+        self.sparse.clear()
+        for k, (label, kind, s) in enumerate(ser):
             x = np.array([0.0, 1.0]) + (k - (len(ser) - 1) / 2) * 0.25
             self.sparse.addItem(pg.BarGraphItem(x=x, height=[s.sparsity, s.coherence_mean], width=0.22,
-                                                brush=pg.mkBrush(c), pen=None, name=label))
-        self.legend.setText(legend_html([(label, COLOURS.get(kind, (120, 120, 120))) for label, kind, _ in ser]))
+                                                brush=pg.mkBrush(COLOURS.get(kind, (120, 120, 120))), pen=None,
+                                                name=label))
         self.sparse.getAxis("bottom").setTicks([[(0, "sparsity (|w| < 1% max)"), (1, "mean coherence")]])
         self.sparse.setYRange(0, 1, padding=0.05)
-        self.pca.setYRange(0, 1, padding=0.05)

@@ -1,5 +1,6 @@
 """LC fold view: for a model with LC blocks (frozen random k x k filters, then a learned 1x1 mixing), the effective
-spatial filters the mixing makes beside the frozen random basis it combines (``app.analysis.jobs.fold_job``)."""
+spatial filters the mixing makes beside the frozen random basis it combines (``app.analysis.jobs.fold_job``). The LC
+blocks are known once folded: until then the block box is off and says so, and the task bar says what Fold does."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from widgets.common.image_view import ImageView
 from widgets.common.worker import WorkerPool
 
 LC_DEFAULT = "lc-resnet20 (random)"
+BLOCK_HINT = "press Fold"  # the block box before the blocks are known (off)
+IDLE_HINT = "Press Fold (Ctrl+Return) to list the model's LC blocks and show each one's filters."
 
 
 class FoldPanel(QWidget):
@@ -25,6 +28,8 @@ class FoldPanel(QWidget):
         self.layer = QComboBox()
         self.layer.setToolTip("The LC block")
         self.layer.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.layer.setPlaceholderText(BLOCK_HINT)  # no block listed yet: off, saying how to list them
+        self.layer.setEnabled(False)
         row = QHBoxLayout()
         for text, w in (("Model", self.model), ("LC block", self.layer)):
             row.addWidget(QLabel(text))
@@ -33,6 +38,7 @@ class FoldPanel(QWidget):
         self.bar = TaskBar(pool, "Fold")
         self.bar.run_btn.setToolTip("Fold each LC block's learned 1x1 mixing into its frozen basis (Ctrl+Return)")
         self.bar.run_clicked.connect(self.compute)
+        self.bar.status.setText(IDLE_HINT)
         self.basis_title = QLabel("<b>Frozen random basis</b>")
         self.eff_title = QLabel("<b>Effective filters</b> (learned mixing x basis)")
         self.basis = ImageView(zoomable=True, tooltip="The frozen random k x k filters (rows: filters, columns: "
@@ -74,6 +80,8 @@ class FoldPanel(QWidget):
         self.layer.clear()
         for f in folded:
             self.layer.addItem(f.name)
+        self.layer.setCurrentIndex(0 if folded else -1)  # (a combo with a placeholder selects nothing itself)
+        self.layer.setEnabled(self.layer.count() > 0)
         self.layer.blockSignals(False)
         self.draw()
 

@@ -100,8 +100,9 @@ class InsightWorkspace(QWidget):
     def busy(self) -> bool:
         panel = self.tabs.currentWidget()
         picker = getattr(panel, "picker", None)
+        drawing = getattr(panel, "drawing", None)  # a result's plots still drawn, one per turn (FiltersPanel)
         return panel.bar.busy() or (picker is not None and picker.worker is not None) or \
-            bool(getattr(panel, "_run_when_ready", False))
+            bool(getattr(panel, "_run_when_ready", False)) or (drawing is not None and drawing())
 
     def shutdown(self) -> None:
         if self._unsubscribe is not None:

@@ -208,6 +208,26 @@ MAX_WHITEN_BYTES = 256 * 1024 ** 2
 MAX_WHITEN_DIM = math.isqrt(MAX_WHITEN_BYTES // 8)  # 5,792 values per patch
 
 
+def whiten_excess(d: int, limit: int | None = None, channels: int | None = None, size: int | None = None):
+    """None when the float64 covariance of ``d`` values per patch fits in ``limit`` bytes (None: ``MAX_WHITEN_BYTES``)
+    or the safety limits are off (``FILTER_EXPLORER_LIMITS=off``, ``app.data.limits``); else ``(need, limit, dmax,
+    kmax, cmax)``: the bytes it needs, the limit, the most values per patch that fit, and, for ``channels`` x
+    ``size`` x ``size`` patches, the largest size at those channels and the most channels at that size (None when
+    not known). One rule for the kernel generator (``check_whiten``) and the patches backbone
+    (``app.models.patch_fit.check_dim``)."""
+    from app.data import limits
+
+    limit = MAX_WHITEN_BYTES if limit is None else int(limit)
+    need = int(d) * int(d) * 8
+    if need <= limit or not limits.enabled():
+        return None
+    dmax = math.isqrt(limit // 8)
+    known = channels is not None and size is not None
+    kmax = math.isqrt(dmax // int(channels)) if known else None
+    cmax = dmax // (int(size) * int(size)) if known else None
+    return need, limit, dmax, kmax, cmax
+
+
 def check_whiten(c: int, k: int, limit: int | None = None) -> None:
     """Refuse (``KernelBankError``) a ZCA whitening whose covariance of ``c`` x ``k`` x ``k`` patches would be over
     ``limit`` bytes (None: ``MAX_WHITEN_BYTES``), naming its size and how to make it smaller; nothing is allocated.
@@ -215,13 +235,11 @@ def check_whiten(c: int, k: int, limit: int | None = None) -> None:
     from app.data import limits
     from app.storage import human_size
 
-    limit = MAX_WHITEN_BYTES if limit is None else int(limit)
     d = int(c) * int(k) * int(k)
-    need = d * d * 8
-    if need <= limit or not limits.enabled():
+    excess = whiten_excess(d, limit, c, k)
+    if excess is None:
         return
-    dmax = math.isqrt(limit // 8)
-    kmax, cmax = math.isqrt(dmax // int(c)), dmax // (int(k) * int(k))
+    need, limit, dmax, kmax, cmax = excess
     ways = [f"smaller patches (a kernel size of at most {kmax} for {c} channel(s))"] if kmax >= 1 else []
     ways += [f"fewer channels (at most {cmax} in-channel(s) at {k}x{k})"] if cmax >= 1 else []
     raise KernelBankError(

@@ -37,20 +37,18 @@ def check_dim(channels: int | None, size: int | None, d: int | None = None, limi
     that fit; nothing is allocated. The backbone holds a D x D whitening matrix even with ``zca_eps`` = 0 (the
     identity), so that is no way out. ``FILTER_EXPLORER_LIMITS=off`` lifts it as it lifts every safety limit."""
     from app.data import limits
-    from app.kernels.generators import MAX_WHITEN_BYTES
+    from app.kernels.generators import whiten_excess
     from app.storage import human_size
 
-    limit = MAX_WHITEN_BYTES if limit is None else int(limit)
     d = int(channels) * int(size) ** 2 if d is None else int(d)
-    need = d * d * 8
-    if need <= limit or not limits.enabled():
+    excess = whiten_excess(d, limit, channels, size)
+    if excess is None:
         return
-    dmax = math.isqrt(limit // 8)
+    need, limit, dmax, kmax, cmax = excess
     what, ways = f"{d:,} values per patch", []
-    if channels is not None and size is not None:
+    if kmax is not None:
         c, k = int(channels), int(size)
         what = f"{c} channel(s) x {k}x{k} patches ({d:,} values per patch)"
-        kmax, cmax = math.isqrt(dmax // c), dmax // (k * k)
         ways = [f"a patch_size of at most {kmax} for {c} channel(s)"] if kmax >= 1 else []
         ways += [f"an input of at most {cmax} channel(s) at {k}x{k}"] if cmax >= 1 else []
     raise ModelError(

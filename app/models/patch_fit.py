@@ -19,8 +19,6 @@ Everything is deterministic for a given seed and input (CPU float arithmetic).
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 

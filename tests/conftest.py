@@ -125,6 +125,45 @@ def fe_home(tmp_path, monkeypatch):
     return tmp_path / "home"
 
 
+@pytest.fixture
+def models_workspace(qtbot, fe_home, tmp_path):
+    """A factory of Models workspaces on a fresh session and a settings file of their own:
+    ``models_workspace(backbone="simple", options='{"widths": [4, 8], "in_channels": 1}', panel_b="builder",
+    size=(1200, 800))`` returns the workspace shown, its builder ready; each is shut down after the test. Extra
+    keywords are more ``models/...`` settings."""
+    from PySide6.QtCore import QSettings
+
+    from app.session import Session
+    from widgets.application import make_app
+    from widgets.models.workspace import ModelsWorkspace
+
+    made = []
+
+    def make(backbone: str = "simple", options: str = '{"widths": [4, 8], "in_channels": 1}',
+             panel_b: str | None = "builder", size: tuple[int, int] | None = (1200, 800), timeout: int = 20000,
+             **more):
+        make_app()
+        s = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+        s.setValue("models/backbone", backbone)
+        s.setValue(f"models/options/{backbone}", options)
+        if panel_b is not None:
+            s.setValue("models/panel_b", panel_b)
+        for key, value in more.items():
+            s.setValue(f"models/{key}", value)
+        w = ModelsWorkspace(Session(), s)
+        qtbot.addWidget(w)
+        if size is not None:
+            w.resize(*size)
+        w.show()
+        qtbot.waitUntil(w.builder_ready, timeout=timeout)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.shutdown()
+
+
 def shared_path(*parts: str) -> Path:
     p = SHARED.joinpath(*parts)
     if not p.exists():

@@ -214,22 +214,8 @@ SIDECARS = [("", "ck.json: the checkpoint's sidecar is empty"),
 
 
 @pytest.fixture
-def models_ws(qtbot, fe_home, tmp_path):
-    from widgets.application import make_app
-    from widgets.models.workspace import ModelsWorkspace
-
-    make_app()
-    s = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    s.setValue("models/backbone", "simple")
-    s.setValue("models/options/simple", '{"widths": [4, 8], "in_channels": 1}')
-    s.setValue("models/panel_b", "builder")
-    ws = ModelsWorkspace(Session(), s)
-    qtbot.addWidget(ws)
-    ws.resize(1200, 800)
-    ws.show()
-    qtbot.waitUntil(ws.builder_ready, timeout=20000)
-    yield ws
-    ws.shutdown()
+def models_ws(models_workspace):
+    return models_workspace()
 
 
 def _checkpoint(folder: Path, widths=(4, 8)) -> tuple[Path, Path]:

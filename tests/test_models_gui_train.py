@@ -4,29 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
-
-from app.session import Session
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def ws(qtbot, fe_home, tmp_path):
-    from widgets.application import make_app
-    from widgets.models.workspace import ModelsWorkspace
-
-    make_app()
-    s = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    s.setValue("models/backbone", "simple")
-    s.setValue("models/options/simple", '{"widths": [4, 8], "in_channels": 1}')
-    s.setValue("models/panel_b", "builder")
-    w = ModelsWorkspace(Session(), s)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(w.builder_ready, timeout=20000)
-    yield w
-    w.shutdown()
+def ws(models_workspace):
+    return models_workspace(size=None)
 
 
 def _start(qtbot, ws, limit: int, epochs: int = 1):

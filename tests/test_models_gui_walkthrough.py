@@ -11,32 +11,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from torch import nn
 
 from app.models.inputs import declared
-from app.session import Session
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def ws(qtbot, fe_home, tmp_path):
-    from widgets.application import make_app
-    from widgets.models.workspace import ModelsWorkspace
-
-    make_app()
-    s = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    s.setValue("models/backbone", "simple")
-    s.setValue("models/options/simple", '{"widths": [4, 8], "in_channels": 1}')
-    w = ModelsWorkspace(Session(), s)
-    qtbot.addWidget(w)
-    w.resize(1200, 800)
-    w.show()
-    qtbot.waitUntil(w.builder_ready, timeout=20000)
-    yield w
-    w.shutdown()
+def ws(models_workspace):
+    return models_workspace(panel_b=None)
 
 
 def _no_data_here(tmp_path, monkeypatch) -> Path:

@@ -4,30 +4,13 @@ are fields, and a J too large for the input size is shown in the banner with the
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QSettings
-
-from app.session import Session
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def ws(qtbot, fe_home, tmp_path):
-    from widgets.application import make_app
-    from widgets.models.workspace import ModelsWorkspace
-
-    make_app()
-    s = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    s.setValue("models/backbone", "scattering")
-    s.setValue("models/options/scattering", '{"in_channels": 1}')
-    s.setValue("models/panel_b", "builder")
-    w = ModelsWorkspace(Session(), s)
-    qtbot.addWidget(w)
-    w.resize(1200, 800)
-    w.show()
-    qtbot.waitUntil(w.builder_ready, timeout=20000)
-    yield w
-    w.shutdown()
+def ws(models_workspace):
+    return models_workspace("scattering", '{"in_channels": 1}')
 
 
 def test_models_workspace_builds_scattering_and_names_a_bad_J(qtbot, ws):

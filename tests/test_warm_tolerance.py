@@ -37,8 +37,8 @@ def _weak_signal(seed=0, n=900, d=300):
 
 def test_each_value_of_the_sweep_scores_as_its_own_fit_from_zero_does():
     """The sweep's validation figure of each weight decay equals that of the same value fitted from zero to a tight
-    tolerance (1e-5, a tenth of the head's; 1e-6 is past what float32 sums resolve at 1e-2). Measured with the plain tolerance: 1e-4 moved 8 iterations
-    from 1e-3's solution and scored 62.67% where its own optimum scores 64.67%."""
+    tolerance (1e-5, a tenth of the head's; 1e-6 is past what float32 sums resolve at 1e-2). Measured with the plain
+    tolerance: 1e-4 moved 8 iterations from 1e-3's solution and scored 62.67% where its own optimum scores 64.67%."""
     Xtr, ytr, Xv, yv, Xte, yte = _weak_signal()
     opts = dict(HEAD_DEFAULTS["logistic"])
     grid = (1e-2, 1e-3, 1e-4)

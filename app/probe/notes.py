@@ -62,7 +62,8 @@ def selection_note(table, iterations=(), stop: dict | None = None) -> str:
     if near:
         text += (f"; {', '.join(_value_text(v) for v, _ in near)} moved only "
                  f"{', '.join(str(it) for _, it in near)} iteration(s) from the previous value's solution (warm "
-                 f"start): the head's tolerance stopped {'it' if len(near) == 1 else 'them'} near that solution, not at "
+                 f"start): the head's tolerance stopped {'it' if len(near) == 1 else 'them'} near that solution, "
+                 f"not at "
                  f"{'its' if len(near) == 1 else 'their'} own optimum, so these figures compare the values only "
                  f"roughly; a tighter tolerance fits them apart (tol=1e-6 in the head options: probe --head-options "
                  f"tol=1e-6)")

@@ -297,7 +297,8 @@ class OwnModelPanel(QWidget):
                      and dataclasses.replace(e.spec, label="") == dataclasses.replace(o.spec, label="")), None)
         older = self.files.older(name, self.entries)
         if older is not None:
-            msg += f" The file changed on disk since it was opened as “{older}”: “{name}” is the file as it is now."
+            msg += (f" The file changed on disk since it was opened as “{older}”: “{name}” is the file as it is "
+                    "now.")
         elif same is not None:
             msg += f" The same file with the same input is already open as “{same}”: this is a second copy."
         if o.untouched:

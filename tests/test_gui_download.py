@@ -87,7 +87,7 @@ def test_both_views_use_the_one_helper():
     import inspect
 
     import widgets.data.download as bar
-    import widgets.experiments.download_button as button
+    import widgets.common.download_button as button  # (the Experiments, Models and Probe views' button)
 
     for mod in (bar, button):
         src = inspect.getsource(mod)

@@ -59,6 +59,8 @@ def test_finding12_the_weight_state_is_said_once(qtbot):
 
 
 def test_finding7_a_failed_batch_resets_the_panels_and_shows_the_reason(qtbot, make_ws, tmp_path):  # noqa: F811
+    from app.data.formats import IDX_STEMS
+
     ws = make_ws()
     ws.reflow.fit(1000)  # as in a 1024-wide window (alone, the workspace is never narrower than the three columns)
     assert ws.reflow.narrow
@@ -66,14 +68,29 @@ def test_finding7_a_failed_batch_resets_the_panels_and_shows_the_reason(qtbot, m
     ws.reflow.tabs.setCurrentWidget(ws.middle_column)
     click_check(qtbot, ws, "simple (random)")
     ws.probe_settings.head.setCurrentIndex(ws.probe_settings.head.findData("ridge"))
-    (tmp_path / "empty-data-root").mkdir()
+    root = tmp_path / "empty-data-root"
+    root.mkdir()
     ws.reflow.tabs.setCurrentIndex(0)  # the user is on "1 · Dataset"
     choose_dataset(ws, "mnist")
-    ws.browser.data_root = str(tmp_path / "empty-data-root")  # no MNIST there
+    ws.browser.data_root = str(root)  # no MNIST there
     ws._on_dataset("mnist")
-    # before Train: the stage line and Train's tooltip say why it cannot run
+    # before Train: Train is off (a run would only fail to load the images), the stage line and Train's tooltip say
+    # why, and the Download under Train fetches it
     assert ws.stage.text().startswith("Not ready: mnist is not downloaded")
-    assert "Not ready" in ws.train_btn.toolTip()
+    assert "Not ready" in ws.train_btn.toolTip() and not ws.train_btn.isEnabled()
+    assert ws.data_download.button.isVisibleTo(ws.run_panel)
+    assert ws.data_download.button.text().startswith("Download mnist (")
+    # its shortcut starts nothing and says why
+    press(qtbot, ws, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert not ws.is_running() and ws.queue.total == 0
+    assert ws.banner.isVisibleTo(ws.run_panel) and ws.banner.label.text().startswith("Not started: mnist is not "
+                                                                                     "downloaded")
+    # a copy that is there but damaged: Train is on, and the run fails
+    (root / "MNIST" / "raw").mkdir(parents=True)
+    for stem in IDX_STEMS:
+        (root / "MNIST" / "raw" / stem).write_bytes(b"not an IDX file")
+    ws._on_dataset("mnist")
+    assert ws.train_btn.isEnabled() and not ws.data_download.button.isVisibleTo(ws.run_panel)
     with qtbot.waitSignal(ws.batchDone, timeout=60_000):
         press(qtbot, ws, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     assert ws.banner.isVisible() and "failed" in ws.banner.text()

@@ -137,17 +137,24 @@ def test_train_random_and_trained_on_digits(qtbot, make_ws):
 
 
 def test_failing_run_shows_message_and_workspace_keeps_working(qtbot, make_ws, tmp_path):
+    from app.data.formats import IDX_STEMS
+
     ws = make_ws()
     uncheck_all(qtbot, ws)
     click_check(qtbot, ws, "simple (random)")
     ws.probe_settings.head.setCurrentIndex(ws.probe_settings.head.findData("ridge"))
+    # a damaged MNIST (a missing one cannot be started: Train is off, tests/test_probe_download_gui.py)
+    raw = tmp_path / "damaged-data-root" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for stem in IDX_STEMS:
+        (raw / stem).write_bytes(b"not an IDX file")
     choose_dataset(ws, "mnist")
-    ws.browser.data_root = str(tmp_path / "empty-data-root")  # no MNIST there
-    (tmp_path / "empty-data-root").mkdir()
+    ws.browser.data_root = str(tmp_path / "damaged-data-root")
     with qtbot.waitSignal(ws.batchDone, timeout=60_000):
         press(qtbot, ws, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # Ctrl+Enter
     assert ws.banner.isVisible()
-    assert "failed" in ws.banner.text() and "mnist" in ws.banner.text().lower() and "empty-data-root" in ws.banner.text()
+    assert "failed" in ws.banner.text() and "mnist" in ws.banner.text().lower()
+    assert "train-images-idx3-ubyte" in ws.banner.text()  # the damaged file
     assert ws.history_table.table.rowCount() == 0 and ws.train_btn.isEnabled()
     # still works: the same model on digits
     ws.browser.data_root = None

@@ -1,7 +1,7 @@
 """One home for downloading a built-in dataset from the GUI: ``app.data.remote.download`` in a worker, one at a time,
 its progress and its end as signals, and the one line a status shows for each end. The data browser's download bar
 (``widgets.data.download.DownloadFlow``) and the Experiments workspace's in-place button
-(``widgets.experiments.download_button.DownloadButton``) are views of it.
+(``widgets.common.download_button.DownloadButton``) are views of it.
 
 API::
 

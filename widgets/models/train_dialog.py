@@ -45,7 +45,7 @@ from app.tasks import Progress
 from widgets.common.qt_override import qt_override
 from widgets.common.steady import reserve_lines
 from widgets.common.worker import Worker
-from widgets.experiments.download_button import DownloadButton
+from widgets.common.download_button import DownloadButton
 from widgets.models.train_plots import TrainPlots
 from widgets.models.train_words import (describe_spec, missing_data, result_lines, train_and_count,  # noqa: F401
                                         unique_out)  # (unique_out: tests use it from here too)

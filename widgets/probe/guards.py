@@ -50,5 +50,5 @@ def dataset_missing(name: str, root: str | None) -> str | None:
     src = formats.locate(name, root)
     if src is not None and not getattr(src, "missing", ()):
         return None
-    return (f"{name} is not downloaded yet: press Download in the Dataset panel first (a probe on it would fail "
-            "to load its images).")
+    return (f"{name} is not downloaded yet: press Download (under Train, or in the Dataset panel) first (a probe "
+            "on it would fail to load its images).")

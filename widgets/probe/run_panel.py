@@ -1,5 +1,6 @@
-"""The Probe's "Run" box: Train / Cancel / Add trained baseline, the batch's progress with percentage, images/s and
-time left, the stage line and the message banner. It shows state; the workspace decides what runs."""
+"""The Probe's "Run" box: Train / Cancel / Add trained baseline, the chosen dataset's Download (a ``DownloadButton``
+the workspace adds, shown while that dataset is not on this machine), the batch's progress with percentage, images/s
+and time left, the stage line and the message banner. It shows state; the workspace decides what runs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import time
 from typing import Any
 
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout
+from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout,
+                               QWidget)
 
 from widgets.probe.banner import Banner
 from widgets.probe.eta import Rate
@@ -18,6 +20,8 @@ from widgets.probe.eta import Rate
 TRAIN_KEY = QKeySequence("Ctrl+Return").toString()
 TRAIN_TIP = ("Train a head on each checked model's frozen features, one after another "
              f"({TRAIN_KEY})")
+BASELINE_TIP = ("Evaluate each checked trained model with its OWN classifier on the test split of the dataset it was "
+                "trained on:\nthe fully trained reference the probes are compared with")
 
 
 class RunPanel(QGroupBox):
@@ -33,13 +37,13 @@ class RunPanel(QGroupBox):
         self.cancel_btn.setToolTip("Stop the running job and drop the queued ones (Esc)")
         self.cancel_btn.setEnabled(False)
         self.baseline_btn = QPushButton("Add trained baseline")
-        self.baseline_btn.setToolTip("Evaluate each checked trained model with its OWN classifier on the test split "
-                                     "of the dataset it was trained on:\nthe fully trained reference the probes are "
-                                     "compared with")
+        self.baseline_btn.setToolTip(BASELINE_TIP)
         buttons.addWidget(self.train_btn)
         buttons.addWidget(self.cancel_btn)
         buttons.addStretch(1)
         rl.addLayout(buttons)
+        self._download_row = QHBoxLayout()  # the chosen dataset's Download, under Train (add_download)
+        rl.addLayout(self._download_row)
         rl.addWidget(self.baseline_btn)
         self.live_btn = QPushButton("Use in Live")
         self.live_btn.setToolTip("Show the selected run's head predicting on the Live input (webcam, video, dataset "
@@ -70,12 +74,23 @@ class RunPanel(QGroupBox):
         rl.addWidget(self.banner)
         self._rate = Rate()
 
-    def set_running(self, running: bool, can_train: bool, can_baseline: bool, missing: str | None = None) -> None:
-        """``missing``: why the chosen dataset cannot be probed yet (Train's tooltip and the stage line say it)."""
-        self.train_btn.setEnabled(not running and can_train)
+    def add_download(self, button: QWidget) -> None:
+        """The chosen dataset's Download button (``DownloadButton``), under Train; it hides itself while nothing is
+        missing."""
+        self._download_row.addWidget(button)
+        self._download_row.addStretch(1)
+
+    def set_running(self, running: bool, can_train: bool, can_baseline: bool, missing: str | None = None,
+                    downloading: bool = False) -> None:
+        """``missing``: why the chosen dataset cannot be probed yet: Train and the baseline are off and their tooltips
+        say why (the stage line too); a run on it would only fail to load its images. ``downloading``: a dataset
+        download runs (Cancel and Esc stop it)."""
+        ready = not running and not missing
+        self.train_btn.setEnabled(ready and can_train)
         self.train_btn.setToolTip(f"{TRAIN_TIP}\nNot ready: {missing}" if missing else TRAIN_TIP)
-        self.baseline_btn.setEnabled(not running and can_baseline)
-        self.cancel_btn.setEnabled(running)
+        self.baseline_btn.setEnabled(ready and can_baseline)
+        self.baseline_btn.setToolTip(f"{BASELINE_TIP}\nNot ready: {missing}" if missing else BASELINE_TIP)
+        self.cancel_btn.setEnabled(running or downloading)
         if running:
             self.progress.show()
         else:

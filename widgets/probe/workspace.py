@@ -18,7 +18,6 @@ from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QGroupBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from app.probe.caveats import views_caveat
 from app.probe.config import ProbeConfig
 from app.session import Session
 from widgets.common.reflow import Reflow
@@ -28,20 +27,22 @@ from widgets.common.workspace import install_shortcut, run_steps
 from widgets.probe.compare import CompareView
 from widgets.probe.compare_feed import CompareFeed
 from widgets.probe.curves import CurvesView
+from widgets.probe.data_download import DataDownload
 from widgets.probe import persist
 from widgets.probe.dataset_panel import make_dataset_panel, zoo_specs
-from widgets.probe.guards import baseline_refusal, dataset_missing
+from widgets.probe.guards import baseline_refusal
 from widgets.probe.gallery_loader import GalleryLoader
 from widgets.probe.history_panel import HistoryPanel
 from widgets.probe.jobs import probe_jobs
 from widgets.probe.model import Job
+from widgets.probe.readiness import RunReadiness
 from widgets.probe.results import ResultsView
 from widgets.probe.run_panel import TRAIN_KEY, batch_failed
 from widgets.probe.runner import Finished, ProbeQueue
 from widgets.probe.setup_column import SetupColumn
 
 
-class ProbeWorkspace(QWidget):
+class ProbeWorkspace(RunReadiness, QWidget):
     runStored = Signal(int)  # a finished run was saved to the history (its id)
     batchDone = Signal()  # the queue of runs ended (finished, failed or cancelled)
 
@@ -121,6 +122,9 @@ class ProbeWorkspace(QWidget):
                               "The models to probe, the probe's settings and the Train button"))
         self.reflow.changed.connect(lambda tabs: data_box.setTitle("" if tabs else "1 · Dataset"))  # the tab says it
 
+        # the chosen dataset's Download under Train (the browser's download; Train comes on when it is here)
+        self.data_download = DataDownload(browser, rp, self)
+        self.data_download.changed.connect(self._on_data_changed)
         self.train_btn.clicked.connect(self.train)
         self.cancel_btn.clicked.connect(self.cancel)
         self.baseline_btn.clicked.connect(self.add_baseline)
@@ -200,22 +204,6 @@ class ProbeWorkspace(QWidget):
     def is_running(self) -> bool:
         return self.queue.is_running()
 
-    def _update_buttons(self) -> None:
-        self.run_panel.set_running(self.is_running(), bool(self.models.checked_labels()),
-                                   any(s.weight_state == "trained" for s in self.models.checked_specs()),
-                                   dataset_missing(self.dataset_name(), self.data_root()))
-
-    def _idle_text(self) -> None:
-        if self.is_running():
-            return
-        n = len(self.models.checked_labels())
-        text = (f"Ready: press Train ({TRAIN_KEY}) to probe the {n} checked model{'s' if n != 1 else ''}."
-                if n else f"Pick models and press Train ({TRAIN_KEY}).")
-        missing = dataset_missing(self.dataset_name(), self.data_root())
-        text = f"Not ready: {missing}" if missing else text
-        caveat = views_caveat(self.dataset_name(), self.probe_settings.tta_value())
-        self.stage.setText(f"{text}\nCaveat: {caveat}." if caveat else text)
-
     # --- models and dataset -----------------------------------------------------------------------------------
     def _refresh_models(self, checked: list[str] | None = None) -> None:
         specs = [(getattr(s, "label", "") or s.backbone, s, "zoo") for s in zoo_specs()]
@@ -265,6 +253,8 @@ class ProbeWorkspace(QWidget):
         if not self.dataset_name():
             self.banner.show_message("Choose a dataset first.")
             return
+        if self._not_ready():
+            return
         jobs = self._configs()
         if not jobs:
             self.banner.show_message("Check at least one model in the list to train a probe on its features.")
@@ -279,6 +269,8 @@ class ProbeWorkspace(QWidget):
         if not trained:
             self.banner.show_message("Check a trained model (e.g. 'lenet5 (trained, MNIST)') first: the baseline "
                                      "is its own classifier on this dataset.", "note")
+            return
+        if self._not_ready():
             return
         dataset = self.dataset_name()
         refused = [msg for msg in (baseline_refusal(s, dataset) for s in trained) if msg]

@@ -73,6 +73,27 @@ def _no_question_box_waits_for_an_answer(request, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _no_key_held_after_a_test():
+    """Qt keeps the keyboard modifiers of the last key event it saw: after ``QTest.keyClick(w, Key_Return,
+    ControlModifier)`` Ctrl counts as held, and a later test's ``selectRow`` added to the selection instead of
+    replacing it (tests/test_probe_history_refresh.py failed after tests/test_gui_layout.py). Each test starts with
+    no key held."""
+    yield
+    if "PySide6.QtWidgets" not in sys.modules:
+        return
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    if QApplication.instance() is None or QGuiApplication.keyboardModifiers() == Qt.KeyboardModifier.NoModifier:
+        return
+    w = QWidget()
+    QTest.keyRelease(w, Qt.Key.Key_Control, Qt.KeyboardModifier.NoModifier)
+    w.deleteLater()
+
+
+@pytest.fixture(autouse=True)
 def _no_exception_in_a_qt_override(request):
     """A test after which an override of a Qt virtual raised (caught by ``widgets.common.qt_override``, which keeps
     the app alive) fails: each is a bug a user would meet. Tests that plant one say so (``allow_caught``)."""

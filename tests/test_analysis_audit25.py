@@ -223,9 +223,18 @@ def test_top_patch_boxes_say_their_pixels_and_come_in_the_images_own_too(tmp_pat
 
 def test_the_filter_panel_plots_each_orientation_at_its_bins_centre(qtbot):
     """The panel plotted bin i at (i + 0.5) * 15 degrees while the bins are centred on 0, 15, ... 165."""
-    from app.analysis.filters import orientation_centres
-    from widgets.analysis import filters_panel
+    import types
 
-    src = open(filters_panel.__file__, encoding="utf-8").read()
-    assert "orientation_centres(nb)" in src and "+ 0.5) * 180.0 / nb" not in src
+    import numpy as np
+    import pyqtgraph as pg
+
+    from app.analysis.filters import orientation_centres
+    from widgets.analysis.filters_panel import FiltersPanel
+
     assert list(orientation_centres(12)[:3]) == [0.0, 15.0, 30.0]
+    view = types.SimpleNamespace(orient=pg.PlotWidget(), _pens=FiltersPanel._pens)
+    qtbot.addWidget(view.orient)
+    hist = np.linspace(0.05, 0.12, 12)
+    FiltersPanel._draw_orientation(view, [("rdsn (random)", "random", types.SimpleNamespace(orientation_hist=hist))])
+    (curve,) = view.orient.getPlotItem().listDataItems()
+    assert list(curve.xData) == [15.0 * i for i in range(12)] and np.allclose(curve.yData, hist)

@@ -58,6 +58,15 @@ def test_the_panes_combo_boxes_show_their_names_whole(qtbot, live_window):
                 assert not _cut(combo), (size, combo.currentText(), _room(combo))
 
 
+def test_each_combo_s_tooltip_names_what_it_shows(qtbot, live_window):
+    """The tooltips hold the names whole where a narrow pane elides them: the layer's too, whose list is filled with
+    signals blocked (an audit: every pane's layer tooltip still read "(loading…)" after its maps were shown)."""
+    for pane in live_window.live.panes:
+        for combo in (pane.model_combo, pane.layer_combo):
+            assert combo.toolTip().startswith(combo.currentText() + "\n\n"), (combo.currentText(), combo.toolTip())
+        assert "loading" not in pane.layer_combo.toolTip()
+
+
 def test_the_thread_line_is_shown_once(qtbot, live_window):
     """The loop's thread choice goes to the status bar; the workspace's own status line keeps the source and
     rates instead of saying it a second time."""

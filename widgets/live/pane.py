@@ -136,11 +136,11 @@ class PaneWidget(QFrame):
         lay.addWidget(self.info)
 
         self.set_choices(choices)
-        # a narrow window elides the names: the tooltips hold them whole
-        for combo in (self.model_combo, self.layer_combo):
-            tip = combo.toolTip()
-            combo.currentTextChanged.connect(lambda text, c=combo, t=tip: c.setToolTip(f"{text}\n\n{t}" if text else t))
-            combo.setToolTip(f"{combo.currentText()}\n\n{tip}" if combo.currentText() else tip)
+        # a narrow window elides the names: the tooltips hold them whole (also after a refill with signals blocked)
+        self._tips = {combo: combo.toolTip() for combo in (self.model_combo, self.layer_combo)}
+        for combo in self._tips:
+            combo.currentTextChanged.connect(lambda _t, c=combo: self._tip(c))
+            self._tip(combo)
         self.model_combo.currentIndexChanged.connect(self._on_model)
         self.layer_combo.currentIndexChanged.connect(self._on_layer)
         self.page_spin.valueChanged.connect(self._on_page)
@@ -165,6 +165,7 @@ class PaneWidget(QFrame):
                                          Qt.ItemDataRole.ToolTipRole)
         self.model_combo.setCurrentIndex(labels.index(self.spec.label))
         self.model_combo.blockSignals(False)
+        self._tip(self.model_combo)
 
     def config(self) -> PaneConfig:
         return PaneConfig(self.spec, self.layer, self.page, self.per_page or 1_000_000, self.focus,
@@ -179,10 +180,12 @@ class PaneWidget(QFrame):
                 self.layer_combo.addItem(f"{name}  ({c} ch, stride {s})")
             self.layer_combo.setCurrentIndex(r.layer)
             self.layer_combo.blockSignals(False)
+            self._tip(self.layer_combo)
         elif r.layers and self.layer_combo.currentIndex() != r.layer and self.layer is None:
             self.layer_combo.blockSignals(True)
             self.layer_combo.setCurrentIndex(r.layer)
             self.layer_combo.blockSignals(False)
+            self._tip(self.layer_combo)
         self.error = r.error
         self.predict_btn.setEnabled(r.classifier or self.predict)
         self.predictions.set_predictions(r.predictions if (self.predict or self.head) else ())
@@ -285,6 +288,14 @@ class PaneWidget(QFrame):
         self.layer, self.page, self.focus, self._layers = int(layer), 0, None, ()  # the menu refills on the result
         self.changed.emit()
 
+    def _tip(self, combo) -> None:
+        """The combo's tooltip: its current text whole (the box may elide it), then what the box is for."""
+        tips = getattr(self, "_tips", None)
+        if not tips or combo not in tips:
+            return
+        text, tip = combo.currentText(), tips[combo]
+        combo.setToolTip(f"{text}\n\n{tip}" if text else tip)
+
     # --- intent ---
     @Slot(int)
     def _on_model(self, i: int) -> None:
@@ -296,6 +307,7 @@ class PaneWidget(QFrame):
             self.layer_combo.clear()
             self.layer_combo.addItem("(loading…)")
             self.layer_combo.blockSignals(False)
+            self._tip(self.layer_combo)
             self.changed.emit()
 
     @Slot(int)

@@ -95,7 +95,12 @@ def test_the_layer_table_is_filled_without_measuring_per_cell(qtbot, monkeypatch
     from app.tasks import run_to_end
     from widgets.models import layer_table
 
-    monkeypatch.setattr(layer_table, "QTableWidget", Counting)
+    class CountingGrid(layer_table.LayerGrid):  # the layer table's own table (its columns: layer_columns)
+        def sizeHintForColumn(self, column: int) -> int:  # noqa: N802
+            Counting.measured += 1
+            return super().sizeHintForColumn(column)
+
+    monkeypatch.setattr(layer_table, "LayerGrid", CountingGrid)
     view = run_to_end(viz.inspect_task(ModelSpec.make("lc-resnet20"), "lc-resnet20"))
     lt = layer_table.LayerTable()
     _shown(qtbot, lt)

@@ -65,11 +65,11 @@ def test_start_is_off_for_a_dataset_not_here_and_the_download_beside_it_makes_it
     dlg.dataset.setCurrentIndex(dlg.dataset.findData("mnist"))
     # what the user sees: Start greyed out, the reason on the status line and on Start's tooltip, a way forward
     assert not dlg.start_btn.isEnabled()
-    assert "Not ready: mnist is not downloaded under" in dlg.start_btn.toolTip()
-    assert dlg.status.isVisible() and "Not ready:" in dlg.status.text() and "mnist is not downloaded" in \
+    assert "Not ready: MNIST is not downloaded under" in dlg.start_btn.toolTip()
+    assert dlg.status.isVisible() and "Not ready:" in dlg.status.text() and "MNIST is not downloaded" in \
         dlg.status.text() and "choose digits" in dlg.status.text()
     assert dlg.download_btn.isVisible() and dlg.download_btn.isEnabled()
-    assert dlg.download_btn.text() == "Download mnist (11.1 MB)"
+    assert dlg.download_btn.text() == "Download MNIST (11.1 MB)"
     QTest.mouseClick(dlg.start_btn, Qt.MouseButton.LeftButton)  # a click on the greyed Start does nothing
     dlg.activateWindow()
     qtbot.waitUntil(dlg.isActiveWindow, timeout=5000)
@@ -81,7 +81,7 @@ def test_start_is_off_for_a_dataset_not_here_and_the_download_beside_it_makes_it
     dlg.download_btn.click()
     qtbot.waitUntil(lambda: not dlg.is_downloading(), timeout=10_000)
     assert calls == ["mnist"]
-    assert dlg.status.text() == f"mnist downloaded into {data / 'MNIST' / 'raw'}."
+    assert dlg.status.text() == f"MNIST downloaded into {data / 'MNIST' / 'raw'}."
     assert dlg.start_btn.isEnabled() and "Not ready" not in dlg.start_btn.toolTip()
     assert not dlg.download_btn.isVisible() and dlg.dataset.isEnabled()
 
@@ -106,9 +106,9 @@ def test_a_download_in_the_dialog_can_be_cancelled_and_start_stays_off(qtbot, ws
     dlg = ws.train_dialog
     qtbot.addWidget(dlg)
     dlg.dataset.setCurrentIndex(dlg.dataset.findData("fashion-mnist"))
-    assert dlg.download_btn.text().startswith("Download fashion-mnist")
+    assert dlg.download_btn.text().startswith("Download Fashion-MNIST")
     dlg.download_btn.click()
-    qtbot.waitUntil(lambda: "fashion-mnist:" in dlg.status.text(), timeout=5_000)
+    qtbot.waitUntil(lambda: "Fashion-MNIST:" in dlg.status.text(), timeout=5_000)
     assert not dlg.start_btn.isEnabled() and dlg.cancel_btn.isEnabled() and not dlg.dataset.isEnabled()
     dlg.start()
     assert dlg.worker is None  # no training while its data downloads

@@ -14,11 +14,11 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QMenu, QS
 from app.live.config import CHANNEL_NUMBERING, PaneConfig, PaneResult
 from app.models.spec import ModelSpec
 from app.probe.head_export import backbone_key, list_heads
+from widgets.common.elided_combo import ElidedCombo
 from widgets.common.flow import FlowLayout, flow_group
 from widgets.common.image_view import ImageView
 from widgets.common.steady import reserve_lines
 from widgets.live.colorbar import ColorBar
-from widgets.live.elided_combo import ElidedCombo
 from widgets.live.predictions import PredictionView
 
 PER_PAGE = 16  # maps per page a new pane starts with

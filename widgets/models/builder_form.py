@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.models import describe, names, viz
+from widgets.common.elided_combo import ElidedCombo
 
 INITS = [
     ("default", "The constructor's own initialisation (PyTorch defaults, He init for ResNets)"),
@@ -52,11 +53,11 @@ class BuilderForm(QScrollArea):
         super().__init__(parent)
         self._fields: dict[str, tuple[viz.OptionField, QWidget]] = {}
         # --- builder ------------------------------------------------------------------------------------
-        self.backbone = QComboBox()
+        self.backbone = ElidedCombo()  # a name too long for the box elides ("…"); the tooltip holds it whole
         for n in names():
             self.backbone.addItem(n, n)
             self.backbone.setItemData(self.backbone.count() - 1, describe(n), Qt.ItemDataRole.ToolTipRole)
-        self.backbone.setToolTip("The backbone architecture (Ctrl+B focuses this)")
+        self.backbone.set_about("The backbone architecture (Ctrl+B focuses this)")
         self.description = QLabel()
         self.description.setWordWrap(True)
         self.description.setStyleSheet("color: #555;")

@@ -12,6 +12,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout
 
 from app.models import viz
+from widgets.common.elided_combo import ElidedCombo
 from widgets.common.image_view import set_item_image
 from widgets.common.steady import reserve_lines
 
@@ -31,13 +32,14 @@ class KernelPanel(QFrame):
         self._cmap = "coolwarm"
 
         self.title = QLabel(f"<b>{title}</b>")
-        self.source = QComboBox()
-        self.source.setToolTip("Which model to show: the builder's current model, a reference model or a model "
-                               "of the session")
+        # the names elide ("Builder: current m…", not cut mid-letter); the tooltip holds the current one whole
+        self.source = ElidedCombo()
+        self.source.set_about("Which model to show: the builder's current model, a reference model or a model "
+                              "of the session")
         self.source.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.source.setMinimumContentsLength(11)  # wider where there is room; a narrow window elides the name
-        self.layer = QComboBox()
-        self.layer.setToolTip("Which conv layer's kernels to show (same layer on both sides when it exists)")
+        self.layer = ElidedCombo()
+        self.layer.set_about("Which conv layer's kernels to show (same layer on both sides when it exists)")
         self.layer.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.layer.setMinimumContentsLength(9)
         top = QHBoxLayout()
@@ -100,6 +102,7 @@ class KernelPanel(QFrame):
         idx = self.source.findData(cur)
         self.source.setCurrentIndex(max(0, idx))
         self.source.blockSignals(False)
+        self.source.refresh_tip()
 
     def source_id(self) -> str:
         return self.source.currentData() or ""
@@ -125,6 +128,7 @@ class KernelPanel(QFrame):
             idx = self.layer.findData(prev)
             self.layer.setCurrentIndex(max(0, idx))
         self.layer.blockSignals(False)
+        self.layer.refresh_tip()
         self.render(message)
 
     def set_scale(self, scale: str) -> None:

@@ -8,17 +8,16 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from app.models import viz
-from widgets.common.tables import bulk_fill
+from widgets.common.elided_combo import ElidedCombo
 from widgets.models.builder_form import INITS
+from widgets.models.layer_columns import LayerGrid
 
 COLUMNS = ["Layer", "Kind", "In -> Out", "Kernel", "Stride", "Params", "Trainable", "Freeze", "Initialisation"]
 COL_FROZEN, COL_BANK = 7, 8
@@ -47,6 +46,15 @@ def frozen_text(r: viz.LayerRow) -> str:
     return "all frozen" if r.trainable == 0 else f"{viz.fmt_count(r.frozen)} frozen"
 
 
+def init_width() -> tuple[int, int]:
+    """The Initialisation column's width and the least it gives way to. Sized to its contents, it took the longest
+    entry of its combos ("bank: gabor bank (shape (16, 3, 11, 11))"), wider than the table's room: the combos were
+    cut at the table's edge. It is as wide as a combo sized for "(model init)" (the popup lists the long bank names
+    at their width), and short of room no narrower than one that still shows "(model init)" whole."""
+    combo = LayerTable._init_combo()
+    return combo.sizeHint().width(), min(combo.sizeHint().width(), combo.width_for("(model init)") + 1)  # + the grid
+
+
 class LayerTable(QWidget):
     frozenToggled = Signal(str, bool)  # layer path, frozen
     initChosen = Signal(str, str)  # conv label, "bank:NAME" | "init:KIND" | "" (the model's init)
@@ -56,23 +64,16 @@ class LayerTable(QWidget):
         super().__init__(parent)
         self.view: viz.ModelView | None = None
         # --- layer table -----------------------------------------------------------------------------------
-        self.table = QTableWidget(0, len(COLUMNS))
+        # the Layer column fits its longest name (up to a cap), the others give way first (``layer_columns``)
+        self.table = LayerGrid(0, len(COLUMNS), given={COL_BANK: init_width()})
         self.table.setHorizontalHeaderLabels(COLUMNS)
-        for c, tip in enumerate(HEADER_TIPS):
-            self.table.horizontalHeaderItem(c).setToolTip(tip)
+        for c, tip in enumerate(HEADER_TIPS):  # named first: a header that gives way is elided ("Trai…")
+            self.table.horizontalHeaderItem(c).setToolTip(f"{COLUMNS[c]}: {tip}")
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
-        hh = self.table.horizontalHeader()
-        hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        # sized to its contents, the Initialisation column took the longest entry of its combos ("bank: gabor bank
-        # (shape (16, 3, 11, 11))"), wider than the table's room: the combos were cut at the table's edge. It is as
-        # wide as a combo that shows "(model init)" in full (the popup lists the long bank names at their width)
-        hh.setSectionResizeMode(COL_BANK, QHeaderView.ResizeMode.Interactive)
-        self.table.setColumnWidth(COL_BANK, self._init_combo().sizeHint().width())
         self.table.setToolTip("Every layer with parameters. Tick Frozen to keep a layer fixed in training; choose a "
                               "Workbench bank to put its kernels into a conv; select a conv to show its kernels.")
         self.totals = QLabel(" ")
@@ -81,8 +82,10 @@ class LayerTable(QWidget):
         tl.setContentsMargins(0, 0, 0, 0)
         head = QHBoxLayout()
         self.table_title = QLabel("<b>Layers</b>")
-        for label in (self.table_title, self.totals):  # a long model name wraps instead of widening the window
-            label.setWordWrap(True)
+        self.table_title.setWordWrap(True)  # a long model name wraps instead of widening the window
+        # the totals are one line (three counts: at most ~50 characters), the title giving way: word-wrapped too, a
+        # label's size hint is narrower than its text, and "269.7k parameters: 269.7k trainable, 0" left "frozen"
+        # alone on a second line at 1024 and 1400 px, though the title beside it had room to spare
         head.addWidget(self.table_title, 1)
         head.addWidget(self.totals, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
         tl.addLayout(head)
@@ -102,10 +105,10 @@ class LayerTable(QWidget):
         self.view = view
         self._combo_timer.stop()
         self._combos = []
-        # the columns sized to their contents are measured once, at the end (``bulk_fill``): cell by cell, lc-resnet20's
-        # ~1,000 cells took 0.6-0.9 s of the GUI thread at each option change while the table was on screen
-        with bulk_fill(self.table):
-            self._fill_rows(view)
+        # the columns are measured once, at the end (``LayerGrid.measure``): sized to their contents cell by cell,
+        # lc-resnet20's ~1,000 cells took 0.6-0.9 s of the GUI thread at each option change while on screen
+        self._fill_rows(view)
+        self.table.measure()
         self._combo_args = (sorted(banks), banks, layer_init)
         self._add_combos(COMBOS_PER_TURN)  # the first rows' at once, the others' a few per event-loop turn
 
@@ -142,9 +145,10 @@ class LayerTable(QWidget):
         self.table.blockSignals(False)
 
     @staticmethod
-    def _init_combo() -> QComboBox:
-        """An Initialisation combo, sized for "(model init)" whatever the bank names it lists."""
-        combo = QComboBox()
+    def _init_combo() -> ElidedCombo:
+        """An Initialisation combo, sized for "(model init)" whatever the bank names it lists (a longer bank name
+        elides, "bank: gabor b…"; the tooltip holds it whole)."""
+        combo = ElidedCombo()
         combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         combo.setMinimumContentsLength(len("(model init)") + 1)
         return combo
@@ -169,8 +173,8 @@ class LayerTable(QWidget):
                 combo.setItemData(combo.count() - 1, f"Workbench bank {b!r}, shape {bank_shape}",
                                   Qt.ItemDataRole.ToolTipRole)
             combo.setCurrentIndex(max(0, combo.findData(layer_init.get(r.label, ""))))
-            combo.setToolTip(f"Initialise {r.label} on its own: an initialisation, or a Workbench bank of shape "
-                             f"{shape} (out, in, k, k)")
+            combo.set_about(f"Initialise {r.label} on its own: an initialisation, or a Workbench bank of shape "
+                            f"{shape} (out, in, k, k)")
             combo.setObjectName(f"init_{r.label}")
             combo.currentIndexChanged.connect(lambda _i, c=combo, lab=r.label: self.initChosen.emit(lab, c.currentData() or ""))
             self.table.setCellWidget(i, COL_BANK, combo)

@@ -30,6 +30,7 @@ from app.models.inputs import InputSpec
 from app.models.spec import ModelSpec
 from app.session import Session
 from app.tasks import CancelToken, Cancelled, Progress
+from widgets.common.elided_combo import ElidedCombo
 from widgets.common.qt_override import qt_override
 from widgets.common.worker import WorkerPool
 from widgets.models.arch_tree import ArchTree
@@ -116,8 +117,8 @@ class OwnModelPanel(QWidget):
         self.banner.setStyleSheet("background: #fde8e8; color: #8b0000; padding: 6px; border-radius: 3px;")
         self.banner.hide()
         lay.addWidget(self.banner)
-        self.model_combo = QComboBox()
-        self.model_combo.setToolTip("Opened models and their random twins (all in the session)")
+        self.model_combo = ElidedCombo()  # a long file name elides ("…"); the tooltip holds it whole
+        self.model_combo.set_about("Opened models and their random twins (all in the session)")
         self.model_combo.setPlaceholderText(NONE_YET)
         self.model_combo.currentIndexChanged.connect(self._show_current)
         self.input_btn = QPushButton("Change input…")
@@ -343,6 +344,7 @@ class OwnModelPanel(QWidget):
         if keep in self.entries:
             self.model_combo.setCurrentIndex(list(self.entries).index(keep))
         self.model_combo.blockSignals(False)
+        self.model_combo.refresh_tip()
         self._show_current()
 
     # ============================================================================================ restored

@@ -47,14 +47,8 @@ from widgets.common.steady import reserve_lines
 from widgets.common.worker import Worker
 from widgets.common.download_button import DownloadButton
 from widgets.models.train_plots import TrainPlots
-from widgets.models.train_words import (describe_spec, missing_data, result_lines, train_and_count,  # noqa: F401
-                                        unique_out)  # (unique_out: tests use it from here too)
-
-DATASETS = [("digits", "digits", "scikit-learn's 8x8 digits (1,797 images, offline, seconds)"),
-            ("mnist", "MNIST", "MNIST 28x28 (60,000 training images; the shared copy or a download)"),
-            ("fashion-mnist", "Fashion-MNIST", "Fashion-MNIST 28x28 clothing (60,000 training images; a download)"),
-            ("cifar10", "CIFAR-10", "CIFAR-10 32x32 colour (50,000 training images; a download; minutes per epoch "
-                                    "on a CPU: set a train limit to try it)")]
+from widgets.models.train_words import (DATASETS, dataset_words, describe_spec, missing_data,  # noqa: F401
+                                        result_lines, train_and_count, unique_out)  # (tests use some from here)
 DEFAULT_LR = {"sgd": 0.05, "adamw": 0.001}
 START_TIP = "Start training (Ctrl+Return)"
 STATUS_LINES = 5  # the status line's height, reserved from the start (a run's closing summary with its file, its
@@ -213,6 +207,7 @@ class TrainDialog(TrainPlots, QDialog):
             return
         missing = missing_data(self.dataset.currentData())
         self.download_btn.set_missing((self.dataset.currentData(), None) if missing else None)
+        self._retitle()
         self.status.setText(f"<span style='color:#a93226'><b>Not ready:</b> {html.escape(missing)}</span>"
                             if missing else "Ready.")
         self._update_buttons()
@@ -227,7 +222,8 @@ class TrainDialog(TrainPlots, QDialog):
         if self.is_running() or not self.download_btn.start():
             return
         self.progress.setRange(0, 0)
-        self.status.setText(f"Downloading {self.download_btn.missing[0]}…")
+        self._retitle()
+        self.status.setText(f"Downloading {self._dataset_title()}…")
         self._update_buttons()
 
     @Slot(object)
@@ -235,10 +231,18 @@ class TrainDialog(TrainPlots, QDialog):
         if p.total:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * p.done / p.total))
-        self.status.setText(p.message)
+        self.status.setText(self._words(p.message))
+
+    def _words(self, text: str) -> str:
+        """A download's text with the dataset named as the box names it ("Fashion-MNIST", not "fashion-mnist")."""
+        return dataset_words(text, self.dataset.currentData())
+
+    def _retitle(self) -> None:
+        self.download_btn.setText(self._words(self.download_btn.text()))  # "Download Fashion-MNIST (29.4 MB)"
 
     @Slot(str)
     def _download_ended(self, text: str) -> None:
+        text = self._words(text)
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self._say_missing_data()  # Start on once the data is there; the button stays after a failure

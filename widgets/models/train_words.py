@@ -1,12 +1,35 @@
-"""The training dialog's words and small helpers (no Qt): the name of a run's files (``unique_out``), its task
-(``train_and_count``), the figures a finished run reports (``result_lines``), why a dataset cannot be trained on
-here (``missing_data``), the "Model" line (``describe_spec``) and the accuracy an epoch's curve shows."""
+"""The training dialog's words and small helpers (no Qt): its datasets (``DATASETS``) and their names in its texts
+(``dataset_words``), the name of a run's files (``unique_out``), its task (``train_and_count``), the figures a
+finished run reports (``result_lines``), why a dataset cannot be trained on here (``missing_data``), the "Model"
+line (``describe_spec``) and the accuracy an epoch's curve shows."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from app.models.spec import ModelSpec
+
+# (key, the dataset box's name, its tooltip)
+DATASETS = [("digits", "digits", "scikit-learn's 8x8 digits (1,797 images, offline, seconds)"),
+            ("mnist", "MNIST", "MNIST 28x28 (60,000 training images; the shared copy or a download)"),
+            ("fashion-mnist", "Fashion-MNIST", "Fashion-MNIST 28x28 clothing (60,000 training images; a download)"),
+            ("cifar10", "CIFAR-10", "CIFAR-10 32x32 colour (50,000 training images; a download; minutes per epoch "
+                                    "on a CPU: set a train limit to try it)")]
+TITLES = {key: title for key, title, _tip in DATASETS}
+# the command line's advice in app.data.formats' "not downloaded" message, and what to do in the dialog instead
+CLI_DOWNLOAD = re.compile(r"with `python main\.py data download [^`]*` or the Download button")
+GUI_DOWNLOAD = "with the Download button beside the dataset"
+
+
+def dataset_words(text: str, key: str | None) -> str:
+    """``text`` (a message of ``app.data`` or of the download) with the dataset named as the dataset box names it:
+    "Fashion-MNIST is not downloaded", "Download Fashion-MNIST (29.4 MB)", not "fashion-mnist" beside it. A path
+    ("…/fashion-mnist/…") is left as it is."""
+    title = TITLES.get(key or "")
+    if not title or title == key:
+        return text
+    return re.sub(rf"(?<![\w/.-]){re.escape(key)}(?![\w/-])", title, text)
 
 
 def unique_out(folder: Path, stem: str) -> Path:
@@ -56,12 +79,16 @@ def result_lines(result, n_test: int | None, cfg) -> tuple[str, str]:
 
 
 def missing_data(key: str | None) -> str | None:
-    """Why ``key`` cannot be trained on here (a built-in dataset with no local copy under the data root); None: fine
-    (digits ships with the application)."""
+    """Why ``key`` cannot be trained on here (a built-in dataset with no local copy under the data root), in the
+    dialog's words: the dataset by its name in the box, the Download button beside it as the way (not the command
+    line's command); None: fine (digits ships with the application)."""
     from app.data.formats import missing
 
     why = missing(key) if key else None
-    return f"{why} (beside the dataset); or choose digits, which ships with the application" if why else None
+    if not why:
+        return None
+    why = dataset_words(CLI_DOWNLOAD.sub(GUI_DOWNLOAD, why), key)
+    return f"{why}; or choose digits, which ships with the application"
 
 
 def describe_spec(spec: ModelSpec) -> str:

@@ -2,10 +2,12 @@
 
 ``ConfusionPlot`` draws a matrix (the colour is the row share, ``app.probe.gallery.confusion_uint8``; the counts are
 written on the cells of small matrices), says a cell's count and share on hover and reports a left click on a cell
-(``cell_clicked(true, predicted)``). Its counts are shown only where a cell is wide enough to hold them: a thumbnail
-squeezed by a small window shows the colours, never texts piled over one another. The thumbnail has an Enlarge button
-in a corner: ``ConfusionWindow`` shows the matrix large enough to read every count, and a click on a cell there
-filters the gallery as a click on the thumbnail does.
+(``cell_clicked(true, predicted)``). Its counts are shown only where a cell is wide enough to hold them, and its axes
+name the classes only as often as their names fit (every class, every 2nd, every 5th, ... or none; each class keeps
+its tick mark): a thumbnail squeezed by a small window shows the colours, never texts piled over one another or
+run together ("0123456789"). The thumbnail has an Enlarge button in a corner: ``ConfusionWindow`` shows the matrix
+large enough to read every count and class name, and a click on a cell there filters the gallery as a click on the
+thumbnail does.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtGui import QFont, QFontMetrics, QFontMetricsF
 from PySide6.QtWidgets import QDialog, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from app.imaging import colormaps
@@ -25,6 +27,9 @@ from widgets.common.qt_override import qt_override
 TITLE = "Confusion: counts (colour: row %)"
 MAX_COUNTS = 12  # classes: larger matrices show their colours only (their counts on hover)
 ENLARGED_PX = 640  # the enlarged window's matrix side (less on a small screen)
+MAX_TICKS = 20  # classes: larger matrices keep pyqtgraph's numbered ticks
+TICK_STEPS = (1, 2, 5, 10)  # every class named, every 2nd, every 5th, every 10th (then none)
+TICK_GAP = 4  # px: the least room between two class names along an axis
 
 
 class ConfusionPlot(pg.PlotWidget):
@@ -46,9 +51,11 @@ class ConfusionPlot(pg.PlotWidget):
         self.addItem(self.counts)
         self.conf = np.zeros((1, 1), np.int64)
         self.classes: list[str] = []
+        self.tick_steps: dict[str, int] = {}  # axis -> every how many classes it names (0: none; ``_fit_ticks``)
         self.scene().sigMouseMoved.connect(self._on_hover)
         self.scene().sigMouseClicked.connect(self._on_click)
         self.getViewBox().sigRangeChanged.connect(lambda *_: self._fit_counts())
+        self.getViewBox().sigResized.connect(lambda *_: self._fit_counts())
 
     def set_matrix(self, conf: np.ndarray, classes: list[str], img: np.ndarray) -> None:
         """Show ``conf`` (counts) as ``img`` (its uint8 row shares, computed in ``app.probe.gallery``)."""
@@ -59,9 +66,11 @@ class ConfusionPlot(pg.PlotWidget):
         cells = [(i, j) for i in range(n) for j in range(n) if conf[i, j] != 0] if n <= MAX_COUNTS else []
         self.counts.set_labels([(j + 0.5, i + 0.5, str(int(conf[i, j])), (0, 0, 0) if img[i, j] > 160
                                  else (255, 255, 255)) for i, j in cells], QRectF(0, 0, n, n))
-        ticks = [[(i + 0.5, c[:6]) for i, c in enumerate(classes)]] if 0 < len(classes) <= 20 else None
-        self.getAxis("bottom").setTicks(ticks)
-        self.getAxis("left").setTicks(ticks)
+        # every class named until the plot is laid out (``_fit_ticks`` then names fewer where they do not fit)
+        ticks = [[(i + 0.5, c[:6]) for i, c in enumerate(classes)]] if 0 < len(classes) <= MAX_TICKS else None
+        self.tick_steps = {"bottom": 1, "left": 1} if ticks else {}
+        for name in ("bottom", "left"):
+            self.getAxis(name).setTicks(ticks)
         self.setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
         self._fit_counts()
 
@@ -82,10 +91,45 @@ class ConfusionPlot(pg.PlotWidget):
     def counts_shown(self) -> bool:
         return bool(self.counts.texts()) and self.counts.isVisible()
 
+    def tick_labels(self, axis: str) -> list[str]:
+        """The class names written along ``axis`` ("bottom": predicted, "left": true), as drawn."""
+        levels = self.getAxis(axis)._tickLevels  # what ``setTicks`` was given (pyqtgraph keeps no public getter)
+        return [t for _, t in levels[0] if t] if levels else []
+
     def _fit_counts(self) -> None:
         fits = self.counts_fit()
         if self.counts.isVisible() != fits:
             self.counts.setVisible(fits)
+        self._fit_ticks()
+
+    def _fit_ticks(self) -> None:
+        """Name every class along each axis where a cell is wider (bottom) or taller (left) than a name needs, else
+        every 2nd, 5th, ... class, or none (the Enlarge window names them all); a tick marks every class. More names
+        are written only with room to spare for what they add to the axes (a wider name on the left axis, the first
+        line of names under the bottom one: the cells shrink by that much): no back and forth between two steps."""
+        names = [c[:6] for c in self.classes]
+        n = len(names)
+        cell = self.cell_px()
+        if not 0 < n <= MAX_TICKS or cell <= 0:
+            return
+        fm = QFontMetricsF(QFont())  # the font pyqtgraph's axes write their tick texts in (no tickFont set)
+        need = {"bottom": max(fm.horizontalAdvance(c) for c in names) + TICK_GAP, "left": fm.height()}
+
+        def widest(step: int) -> float:  # the left axis's widest name at ``step``
+            return max(fm.horizontalAdvance(c) for c in names[::step]) if step else 0.0
+
+        old = {axis: self.tick_steps.get(axis, 0) for axis in need}
+        step = {axis: _tick_step(cell, need[axis], n) for axis in need}
+        more = {axis for axis in need if _named(step[axis], n) > _named(old[axis], n)}
+        grow = (max(0.0, widest(step["left"]) - widest(old["left"])) if "left" in more else 0.0) \
+            + (fm.height() if "bottom" in more and not old["bottom"] else 0.0)
+        for axis in more:  # where the cells stand once the axes have grown
+            room = _tick_step(cell - grow / n, need[axis], n)
+            step[axis] = room if _named(room, n) > _named(old[axis], n) else old[axis]
+        for axis, s in step.items():
+            if s != self.tick_steps.get(axis):
+                self.tick_steps[axis] = s
+                self.getAxis(axis).setTicks([[(i + 0.5, c if s and i % s == 0 else "") for i, c in enumerate(names)]])
 
     def confusion_text(self, i: int, j: int) -> str:
         """The hover read-out of cell (true i, predicted j): its count and its share of the true class."""
@@ -123,6 +167,20 @@ class ConfusionPlot(pg.PlotWidget):
         cell = self.cell_at(ev.scenePos())
         if cell is not None:
             self.cell_clicked.emit(*cell)
+
+
+def _tick_step(cell: float, need: float, n: int) -> int:
+    """Every how many of ``n`` classes a name of ``need`` pixels fits on cells of ``cell`` pixels (0: too few
+    names would be left to say anything: none)."""
+    for step in TICK_STEPS:
+        if step < n and step * cell >= need:
+            return step
+    return 1 if n == 1 and cell >= need else 0
+
+
+def _named(step: int, n: int) -> int:
+    """How many of ``n`` classes a step of ``step`` names."""
+    return -(-n // step) if step else 0
 
 
 class ConfusionThumbnail(ConfusionPlot):

@@ -15,13 +15,22 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
 
 from widgets.common.live_plot import SteppedRange, cache_axes
-from widgets.common.steady import reserve_lines
 from widgets.common.turns import Stagger
 from widgets.common.workspace import run_steps
+from widgets.probe.elided_note import ElidedNote
 from widgets.probe.plots import PALETTE, hint_label, plot as _plot
+from widgets.probe.run_panel import TRAIN_KEY
+
+
+HEADLINE = f"Pick models and press Train ({TRAIN_KEY})"  # the placeholder's first line while Train can run
+STEPS = ("1 · choose a dataset on the left<br>"
+         "2 · check one or more backbones: random, hand-designed, trained<br>"
+         "3 · press <b>Train</b>: a linear head learns on each backbone's frozen features<br><br>"
+         "The loss and accuracy curves appear here while the heads train;<br>"
+         "accuracies are compared side by side under <b>Compare</b>.")
 
 
 class _Series:
@@ -70,13 +79,8 @@ class CurvesView(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.stack = QStackedWidget()
-        self.hint = hint_label(
-            "<b>Pick models and press Train (Ctrl+Return)</b><br><br>"
-            "1 · choose a dataset on the left<br>"
-            "2 · check one or more backbones: random, hand-designed, trained<br>"
-            "3 · press <b>Train</b>: a linear head learns on each backbone's frozen features<br><br>"
-            "The loss and accuracy curves appear here while the heads train;<br>"
-            "accuracies are compared side by side under <b>Compare</b>.")
+        self.hint = hint_label("")
+        self.set_headline(None)
         self.stack.addWidget(self.hint)
         self.waiting = hint_label("")  # before the first point: no empty axes
         self.stack.addWidget(self.waiting)
@@ -97,8 +101,7 @@ class CurvesView(QWidget):
         pl.addWidget(self.acc_plot)
         # what a finished run's curves are when a sweep chose its hyperparameter (``set_note``): its lines kept from
         # the start, so that a note at a run's end moves neither plot (issue 14)
-        self.caption = reserve_lines(QLabel(" "), 2)
-        self.caption.setMaximumHeight(self.caption.minimumHeight())  # never more: the whole text is its tooltip
+        self.caption = ElidedNote(2)  # a longer text: its 2nd line ends in "…"; the whole text is its tooltip
         self.caption.setStyleSheet("color: #5b6472;")
         pl.addWidget(self.caption)
         self.stack.addWidget(plots)
@@ -108,6 +111,12 @@ class CurvesView(QWidget):
         # tick layout in Python: 20-100 ms of the GUI thread under load at ~30 a second, issue 14); stop() draws the end
         self._timer.timeout.connect(self._redraw)
         self._stagger = Stagger(self)  # the two plots painted on turns of their own (issue 14)
+
+    def set_headline(self, not_ready: str | None) -> None:
+        """The placeholder's first line: what the run box says while Train is off for the dataset (``not_ready``, the
+        stage line's "Not ready: ..."), else how to start (``widgets.probe.readiness``)."""
+        head = html.escape(not_ready).replace("\n", "<br>") if not_ready else HEADLINE
+        self.hint.setText(f"<b>{head}</b><br><br>{STEPS}")
 
     def clear(self) -> None:
         self.loss_plot.clear()

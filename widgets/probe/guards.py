@@ -50,5 +50,11 @@ def dataset_missing(name: str, root: str | None) -> str | None:
     src = formats.locate(name, root)
     if src is not None and not getattr(src, "missing", ()):
         return None
-    return (f"{name} is not downloaded yet: press Download (under Train, or in the Dataset panel) first (a probe "
-            "on it would fail to load its images).")
+    return (f"{not_here(name)}: press Download (under Train, or in the Dataset panel) first (a probe on it would fail "
+            "to load its images).")
+
+
+def not_here(name: str) -> str:
+    """What ``dataset_missing`` says first: the fact, without what to do about it (the banner's "Not started: ...",
+    under the stage line that says the rest)."""
+    return f"{name} is not downloaded yet"

@@ -17,8 +17,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QFrame, QGridLayout, QLabel, QScrollArea, QSplitter, QStackedWidget, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
 from app.probe.gallery import confusion_uint8
 from widgets.common.image_view import set_item_image
@@ -26,33 +25,13 @@ from widgets.common.labels_item import LabelsItem
 from widgets.common.qt_override import qt_override
 from widgets.common.workspace import run_steps
 from widgets.probe.confusion import ConfusionThumbnail, ConfusionWindow
+from widgets.probe.header_scroll import HeaderScroll
 from widgets.probe.model import RunView
 from widgets.probe.model_list import state_colour
 from widgets.probe.plots import hint_label, plot as _plot
 from widgets.probe.projector import ProjectorView
 
 CAVEAT_COLOUR = "#a15c00"  # amber, as the Live workspace's warnings: a caveat is no error
-HEADER_LEAST = 48  # px: the header's least height (about two lines); it scrolls when given less than its text needs
-
-
-class _HeaderScroll(QScrollArea):
-    """The Results header's scroll area: it asks for its text's whole wrapped height (``want``, set by
-    ``ResultsView._fit_header``) and takes no more; its least is small, so a short window shrinks it (and it scrolls)
-    rather than making the workspace taller than the window."""
-
-    want = HEADER_LEAST
-
-    @qt_override
-    def sizeHint(self):  # noqa: N802 (Qt's name)
-        size = super().sizeHint()
-        size.setHeight(self.want)
-        return size
-
-    @qt_override
-    def minimumSizeHint(self):  # noqa: N802
-        size = super().minimumSizeHint()
-        size.setHeight(min(self.want, HEADER_LEAST))
-        return size
 
 
 class ResultsView(QWidget):
@@ -98,7 +77,7 @@ class ResultsView(QWidget):
                                "95% CI: on a few images, or near 0% or 100%, where an s.e. says too little (0.0 for "
                                "10 of 10 right), the Wilson 95% interval instead.")
         # the header wraps into the height its text needs (``_fit_header``); on a short window it scrolls instead
-        self.header_scroll = _HeaderScroll()
+        self.header_scroll = HeaderScroll()  # whole lines only, however short
         self.header_scroll.setWidget(self.header)
         self.header_scroll.setWidgetResizable(True)
         self.header_scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -153,7 +132,7 @@ class ResultsView(QWidget):
         lay.addWidget(self.stack)
 
     def _fit_header(self) -> None:
-        """The header asks for the height its wrapped text needs at the page's width (``_HeaderScroll``); where the
+        """The header asks for the height its wrapped text needs at the page's width (``HeaderScroll``); where the
         page is too short for that and the plots' least height, it gets less and scrolls: its last lines are a
         scroll away, never cut off."""
         want = self.header.heightForWidth(max(50, self.page.width()))
@@ -161,6 +140,7 @@ class ResultsView(QWidget):
             self.header_scroll.want = want
             self.header_scroll.setMaximumHeight(want)
             self.header_scroll.updateGeometry()
+        self.header_scroll.snap()  # another text at the same height: its lines end elsewhere
 
     def header_cut(self) -> bool:
         """Whether part of the header's text is out of view (then its scroll bar is there to read it)."""
@@ -278,9 +258,9 @@ class ResultsView(QWidget):
         self.gallery.setRange(xRange=(0, wid), yRange=(0, hgt), padding=0.01)
         shown = len(gallery.cells)
         if self.pair is not None and not note:
-            note = (f"{shown} of {gallery.total} examples of {self.confusion_text(*self.pair).split(':')[0]} shown "
-                    f"(click a diagonal cell for all)")
-        self.gallery_note.setText(note or f"{shown} of {gallery.total} misclassified test examples shown "
+            note = (f"{_shown(shown, gallery.total, 'example')} of {self.confusion_text(*self.pair).split(':')[0]} "
+                    f"shown (click a diagonal cell for all)")
+        self.gallery_note.setText(note or f"{_shown(shown, gallery.total, 'misclassified test example')} shown "
                                           f"(click a confusion cell to see one pair)")
 
 
@@ -291,6 +271,13 @@ def _named(label: str, state: str, colour: str) -> str:
     if state and re.search(rf"\b{re.escape(state)}\b", label, re.IGNORECASE):
         return f"<span style='color:{colour}'>{name}</span>"
     return f"{name} <span style='color:{colour}'>({html.escape(state)})</span>"
+
+
+def _shown(shown: int, total: int, what: str) -> str:
+    """How many of ``total`` examples are shown, in words: "the 1 example", "3 of 3 examples", "40 of 97 examples"."""
+    if total == 1 and shown == 1:
+        return f"the 1 {what}"
+    return f"{shown} of {total} {what}{'s' if total != 1 else ''}"
 
 
 def _n(v: int | None) -> str:

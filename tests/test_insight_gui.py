@@ -184,17 +184,18 @@ def test_a_confusion_cell_click_filters_the_gallery(qtbot, results):
     qtbot.mouseClick(view.confusion.viewport(), Qt.MouseButton.LeftButton, pos=view.cell_pos(i, j))
     assert view.pair == (i, j)
     qtbot.waitUntil(lambda: not loader.busy() and view.gallery_image.image is not None
-                    and "examples of" in view.gallery_note.text(), timeout=30_000)
+                    and " shown (" in view.gallery_note.text(), timeout=30_000)
     names = run.classes
     expected = int(off[i, j])
-    assert view.gallery_note.text().startswith(f"{min(expected, 40)} of {expected} examples of true {names[i]}")
+    shown = "the 1 example" if expected == 1 else f"{min(expected, 40)} of {expected} examples"  # (audit W)
+    assert view.gallery_note.text().startswith(f"{shown} of true {names[i]}")
     assert len(view.captions.texts()) == min(expected, 40)
     assert set(view.captions.texts()) == {f"{names[i][:5]}→{names[j][:5]}"}
     # the diagonal shows every misclassified example again
     qtbot.mouseClick(view.confusion.viewport(), Qt.MouseButton.LeftButton, pos=view.cell_pos(i, i))
     assert view.pair is None
-    qtbot.waitUntil(lambda: not loader.busy() and "misclassified test examples shown" in view.gallery_note.text(),
-                    timeout=30_000)
+    qtbot.waitUntil(lambda: not loader.busy() and "misclassified test example" in view.gallery_note.text()
+                    and " shown (" in view.gallery_note.text(), timeout=30_000)
     assert len(view.captions.texts()) == min(run.n_misclassified, 40)
 
 

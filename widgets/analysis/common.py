@@ -1,5 +1,6 @@
 """What the Insight panels share: a model chooser (the zoo, the session's models, each trained model's random twin)
-and a task bar (Run, Cancel, progress, status) that runs one ``app.analysis.jobs`` task at a time in a ``Worker``."""
+and a task bar (Run, Cancel, progress, status) that runs one ``app.analysis.jobs`` task at a time in a ``Worker``; at
+its end the status line says what was computed ("Done: ...", from the result), not nothing beside a full bar."""
 
 from __future__ import annotations
 
@@ -103,7 +104,10 @@ class TaskBar(QWidget):
     def busy(self) -> bool:
         return self.worker is not None
 
-    def run(self, make_task: Callable, on_result: Callable[[Any], None], name: str = "insight") -> Worker:
+    def run(self, make_task: Callable, on_result: Callable[[Any], None], name: str = "insight",
+            done: Callable[[Any], str] | None = None) -> Worker:
+        """``done(result)``: what the status line says once the result is shown ("Done." without it): the bar at
+        100% alone said nothing of what was computed."""
         self.cancel()
         w = self.pool.start(make_task, name=name)
         self.worker = w
@@ -111,7 +115,7 @@ class TaskBar(QWidget):
         self.progress.setRange(0, 0)
         self.status.setText("working…")
         w.on(progress=lambda p, w=w: self._on_progress(w, p),
-             finished=lambda r, w=w: self._on_finished(w, r, on_result),
+             finished=lambda r, w=w: self._on_finished(w, r, on_result, done),
              failed=lambda m, w=w: self._end(w, f"failed: {m}"), cancelled=lambda w=w: self._end(w, "cancelled"))
         return w
 
@@ -139,6 +143,8 @@ class TaskBar(QWidget):
         self.status.setText("" if text == "done" else text)
         return True
 
-    def _on_finished(self, w: Worker, result: Any, on_result: Callable[[Any], None]) -> None:
+    def _on_finished(self, w: Worker, result: Any, on_result: Callable[[Any], None],
+                     done: Callable[[Any], str] | None = None) -> None:
         if self._end(w, "done"):
             on_result(result)
+            self.status.setText(done(result) if done is not None else "Done.")

@@ -46,6 +46,24 @@ def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
     return w
 
 
+def done_text(sets: tuple) -> str:
+    """The status line after a compute: what the result holds ("Done: filter statistics of 3 layers of MODEL, its
+    random twin and 1 bank. Choose a layer above.")."""
+    if not sets:
+        return "Done: no filter statistics."
+    first, others = sets[0], sets[1:]
+    n = len(first.stats)
+    twins = [s.label for s in others if s.kind == "random"]
+    banks = sum(s.kind == "hand-designed" for s in others)
+    also = (["its random twin"] if twins else []) + ([f"{banks} bank{'s' if banks != 1 else ''}"] if banks else [])
+    if n == 0:  # the session's banks alone (the model has no k x k convolution)
+        return f"Done: filter statistics of {banks} bank{'s' if banks != 1 else ''} ({first.label} has no k x k layer)."
+    names = [first.label] + also
+    whose = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+    return (f"Done: filter statistics of {n} layer{'s' if n != 1 else ''} of {whose}"
+            + (". Choose a layer above." if n > 1 else "."))
+
+
 class FiltersPanel(QWidget):
     def __init__(self, session: Any, pool: WorkerPool, parent: QWidget | None = None, *,
                  stepwise: bool = False) -> None:
@@ -105,7 +123,8 @@ class FiltersPanel(QWidget):
         if spec is None:
             return
         banks = tuple((name, b.weights) for name, b in (getattr(self.session, "banks", None) or {}).items())
-        self.bar.run(lambda token: filters_job(spec, banks, cancel=token), self.show_result, name="filters")
+        self.bar.run(lambda token: filters_job(spec, banks, cancel=token), self.show_result, name="filters",
+                     done=done_text)
 
     def show_result(self, sets: tuple) -> None:
         self.sets = sets

@@ -72,7 +72,10 @@ class FoldPanel(QWidget):
         spec = self.model.spec()
         if spec is None:
             return
-        self.bar.run(lambda token: fold_job(spec, cancel=token), self.show_result, name="fold")
+        name = spec.label or spec.backbone
+        self.bar.run(lambda token: fold_job(spec, cancel=token), self.show_result, name="fold",
+                     done=lambda folded: f"Done: folded {len(folded)} LC block{'s' if len(folded) != 1 else ''} of "
+                                         f"{name}{'. Choose a block above.' if len(folded) > 1 else '.'}")
 
     def show_result(self, folded: tuple) -> None:
         self.folded = folded

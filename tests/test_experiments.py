@@ -326,7 +326,8 @@ def test_no_executor_is_started_when_every_cell_is_reused(monkeypatch):
 
 def test_a_train_cell_of_the_old_validation_protocol_is_not_reused():
     """train's default validation split became the probe's (20%, was 10%): a stored train cell of the old protocol
-    answered under the same key would be a stale number; probe cells keep their keys (their protocol did not move)."""
+    answered under the same key would be a stale number; so would a probe cell of the plain-tolerance sweep (probe
+    protocol 2, 2026-12-03); a kind without a protocol number keeps its settings' key."""
     import hashlib
 
     def old_key(c):
@@ -336,5 +337,7 @@ def test_a_train_cell_of_the_old_validation_protocol_is_not_reused():
 
     settings = (("backbone", "simple"), ("dataset", "digits"), ("epochs", 1))
     train, probe = rc.Cell("t", "train", settings), rc.Cell("p", "probe", settings)
-    assert train.key != old_key(train) and probe.key == old_key(probe)
+    assert train.key != old_key(train) and probe.key != old_key(probe)
+    other = rc.Cell("s", "svm-bench", settings)  # no protocol number: the settings alone
+    assert other.key == old_key(other)
     assert rc.Cell("t", "train", settings).key == train.key  # still stable

@@ -96,8 +96,10 @@ class RecipeError(AppError):
 # What a cell's settings leave to the code and that changed its results: a kind's number here is part of its
 # cells' keys. train 2: the default validation split became the probe's (app.data.core.default_val, 20% below
 # 20,000 training images; it was 10%). train 3: the test subset of --test-limit is the probe's (app.data.core.limited:
-# seed + 1; it was the data seed's own draw).
-PROTOCOLS = {"train": 3}
+# seed + 1; it was the data seed's own draw). probe 2: the logistic sweep's warm-started fits stop at a scaled
+# tolerance (app.probe.heads.warm_tolerance, 2026-12-03; they stopped at the plain one and were the stronger value's
+# model), so a probe cell stored before is not reused.
+PROTOCOLS = {"train": 3, "probe": 2}
 
 
 @dataclass(frozen=True)

@@ -327,7 +327,8 @@ def test_no_executor_is_started_when_every_cell_is_reused(monkeypatch):
 def test_a_train_cell_of_the_old_validation_protocol_is_not_reused():
     """train's default validation split became the probe's (20%, was 10%): a stored train cell of the old protocol
     answered under the same key would be a stale number; so would a probe cell of the plain-tolerance sweep (probe
-    protocol 2, 2026-12-03); a kind without a protocol number keeps its settings' key."""
+    protocol 2, 2026-12-03) or of the gradient rule alone (probe protocol 3, the duality gap, 2026-12-03); a kind
+    without a protocol number keeps its settings' key."""
     import hashlib
 
     def old_key(c):

@@ -40,7 +40,7 @@ def test_the_record_is_complete_and_round_trips(fe_home):
     assert isinstance(r, ResolvedProbe)
     assert r.pooling == "grid3" and r.layer == 1 and r.layer_name == "block1"  # rdsn's gray defaults, concrete
     assert r.head_options == tuple(sorted(r.head_options)) and dict(r.head_options)["weight_decay"] == 1e-3
-    assert set(dict(r.head_options)) == {"optimizer", "weight_decay", "epochs", "lr", "batch_size", "tol",
+    assert set(dict(r.head_options)) == {"optimizer", "weight_decay", "epochs", "lr", "batch_size", "tol", "gap_tol",
                                          "precondition", "standardize", "eval_every"}
     assert dict(r.model.options) == {"k": 8, "blocks": 1, "in_channels": 1, "input_size": 8, "seed": 0}
     # the random backbone reads digits by its training split's own statistics, as measured from its pixels

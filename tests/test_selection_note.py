@@ -161,3 +161,13 @@ def test_a_warm_started_fit_of_a_few_iterations_is_not_called_a_tie_of_validatio
                          "their own optimum, so these figures compare the values only roughly; a tighter tolerance "
                          "fits them apart (tol=1e-6 in the head options: probe --head-options tol=1e-6)")
     assert "moved only" not in selection_note(table, (34, 12, 30, 40, 50))
+
+
+def test_adam_s_fixed_epochs_get_no_tolerance_advice():
+    """A sweep with the Adam optimiser runs a fixed number of epochs per value: no tolerance stopped it, so the
+    L-BFGS advice (a tighter tol) would be wrong there."""
+    table = ((0.1, 0.90), (0.01, 0.92))
+    adam = {"criterion": "fixed number of epochs (Adam)", "value": None, "tolerance": None, "iterations": 5,
+            "converged": False}
+    assert "moved only" in selection_note(table, (5, 5))
+    assert "moved only" not in selection_note(table, (5, 5), adam)

@@ -98,8 +98,10 @@ class RecipeError(AppError):
 # 20,000 training images; it was 10%). train 3: the test subset of --test-limit is the probe's (app.data.core.limited:
 # seed + 1; it was the data seed's own draw). probe 2: the logistic sweep's warm-started fits stop at a scaled
 # tolerance (app.probe.heads.warm_tolerance, 2026-12-03; they stopped at the plain one and were the stronger value's
-# model), so a probe cell stored before is not reused.
-PROTOCOLS = {"train": 3, "probe": 2}
+# model), so a probe cell stored before is not reused. probe 3: the logistic head stops on its duality gap too and its
+# preconditioner has a floor (app.probe.heads.relative_gap, PRECONDITION_FLOOR, 2026-12-03: a fit from zero at a
+# small weight decay said it had converged far from its optimum).
+PROTOCOLS = {"train": 3, "probe": 3}
 
 
 @dataclass(frozen=True)

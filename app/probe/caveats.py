@@ -39,6 +39,10 @@ def _stop_caveat(stop: dict, epochs: Any) -> str | None:
         return None  # converged, or a head without a tolerance (closed form, kNN, a fixed number of Adam epochs)
     it = int(stop.get("iterations") or 0)
     where = f"{stop.get('criterion') or 'stopping criterion'} {float(value):.2g}, tolerance {float(tol):g}"
+    gap, gap_tol = stop.get("duality_gap"), stop.get("gap_tolerance")
+    if gap is not None and gap_tol is not None and float(gap) > float(gap_tol):
+        # the gradient rule may hold while the gap (the bound on the distance from the optimum) does not
+        where += f"; relative duality gap {float(gap):.2g}, tolerance {float(gap_tol):g}"
     try:
         capped = epochs is not None and it >= int(epochs)
     except (TypeError, ValueError):
@@ -68,6 +72,11 @@ def caveats(record: dict) -> list[str]:
     halted = _stop_caveat(stop, head_options.get("epochs") if isinstance(head_options, dict) else None)
     if halted:
         out.append(halted)
+    elif stop.get("gap_tolerance") is not None and "duality_gap" in stop and stop.get("duality_gap") is None:
+        # the logistic head without weight decay: no duality gap, no optimum that is certain to exist
+        out.append("no weight decay: the head's objective has no certain optimum (a training set that a linear head "
+                   "separates has none, and the weights grow while the fit goes on), so its figures are where the "
+                   "optimiser stopped; a small weight decay (or the sweep's) gives a fit that can be checked")
     notes = settings.get("data_notes")  # what loading the dataset said: files skipped or resized, classes missing
     if isinstance(notes, list) and notes:
         more = f" (and {len(notes) - 1} more: python main.py data info {dataset} lists them)" if len(notes) > 1 else ""

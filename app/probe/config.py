@@ -26,7 +26,7 @@ POOLINGS = ("default", "gap", "max", "grid2", "grid3", "grid4", "grid7", "maxgri
 HEAD_DEFAULTS: dict[str, dict[str, Any]] = {
     # softmax regression on standardised features, on the compute device
     "logistic": {"optimizer": "lbfgs", "weight_decay": 1e-4, "epochs": 100, "lr": 1.0, "batch_size": 512, "tol": 1e-4,
-                 "precondition": "auto",
+                 "gap_tol": 0.1, "precondition": "auto",
                  "standardize": True, "eval_every": 10},
     # closed-form ridge regression on one-vs-all targets (primal or dual, whichever is smaller)
     "ridge": {"alpha": 1.0, "standardize": True},
@@ -56,7 +56,7 @@ TTA_NAMES = {"none": "none", "hflip": "mirror views", "shift1": "shift views"}  
 # tests rely on it: epochs 0 reports the start, k 0 means 1.)
 OPTION_RULES: dict[str, dict[str, Any]] = {
     "logistic": {"weight_decay": "nonneg", "epochs": "count", "lr": "positive", "batch_size": "count",
-                 "tol": "nonneg", "eval_every": "every", "optimizer": ("lbfgs", "adam"),
+                 "tol": "nonneg", "gap_tol": "nonneg", "eval_every": "every", "optimizer": ("lbfgs", "adam"),
                  "precondition": ("auto", "on", "off", "yes", "no", True, False), "standardize": "flag"},
     "ridge": {"alpha": "positive", "standardize": "flag"},
     "svm": {"C": "positive", "epochs": "count", "tol": "nonneg", "gap_tol": "nonneg", "eval_every": "every",

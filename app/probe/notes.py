@@ -58,7 +58,9 @@ def selection_note(table, iterations=(), stop: dict | None = None) -> str:
     # (an audit: on digits 0.01 and 0.001 moved 6 and 3 iterations and tied with 0.1; fitted to a tolerance of
     # 1e-7 they score 0.4-0.7 points higher): a tie there is the optimiser's, not the validation split's
     scaled = isinstance(stop, dict) and stop.get("warm_rule") == "scaled"
-    near = [] if scaled else [(v, it) for v, _, it in rows[1:] if it is not None and 0 < it < FEW_ITERATIONS]
+    # Adam runs a fixed number of epochs (no tolerance stopped it): the advice is L-BFGS's
+    adam = isinstance(stop, dict) and str(stop.get("criterion") or "").endswith("(Adam)")
+    near = [] if scaled or adam else [(v, it) for v, _, it in rows[1:] if it is not None and 0 < it < FEW_ITERATIONS]
     if near:
         text += (f"; {', '.join(_value_text(v) for v, _ in near)} moved only "
                  f"{', '.join(str(it) for _, it in near)} iteration(s) from the previous value's solution (warm "

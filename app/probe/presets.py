@@ -117,9 +117,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
                "ties) and the depthwise kernel (5x5: ridge 99.24%, full validation 99.14%); not re-selected: the "
                "seed and the number of blocks (layer 1 is the first block's maps)",
         target="full MNIST test top-1 >= 99.5% in < 10 min on this CPU (issue 13; measured once with these settings: "
-               "99.41% test, 99.30% validation, 5 min 27 s wall from a fresh home, quiet, on 2026-12-03, every weight "
-               "decay of the sweep fitted (2 min 28 s on 2026-12-01, when the weaker two stopped at once): "
-               "time met, accuracy not reached; without deskewing 99.32% with shift views, the sign version 98.90%)"),
+               "99.44% test, 99.30% validation, 5 min 59 s wall from a fresh home, load ~1, on 2026-12-03, every "
+               "fit stopped by its duality gap too (99.41% in 5 min 27 s by the gradient rule alone; 2 min 28 s on "
+               "2026-12-01, when the weaker two weight decays stopped at once): time met, accuracy not reached; "
+               "without deskewing 99.32% with shift views, the sign version 98.90%)"),
     Preset(
         name="scattering-mnist",
         summary="fixed wavelets, not random filters: 2-D scattering (J = 2, L = 8, orders 0-2: kymatio's design), "

@@ -47,7 +47,8 @@ POOLING_TIPS = {
 }
 
 HEAD_TIPS = {
-    "logistic": "Softmax (multinomial logistic) regression on the standardised features, trained with L-BFGS.",
+    "logistic": "Softmax (multinomial logistic) regression on the standardised features, trained with L-BFGS\n"
+                "until the gradient and the duality gap are small.",
     "ridge": "Ridge regression on one-vs-all targets, solved in closed form (fast, no epochs).",
     "svm": "Linear SVM (squared hinge; multi-class by Weston-Watkins, or one-vs-rest as scikit-learn's LinearSVC\n"
            "with the head option multiclass=ovr on the command line), trained with L-BFGS until the gradient and\n"
@@ -65,8 +66,9 @@ HEAD_OPTIONS = [
      "try 1e-4 .. 1e-2. 0 = no penalty."),
     ("logistic", "epochs", "Max iterations", "int", 1, 2000, 100,
      "At most this many L-BFGS iterations (each a full pass over the training features). Training stops\n"
-     "earlier once the gradient is below the tolerance (as scikit-learn's tol); up to 4096 features the\n"
-     "head is preconditioned and usually converges in a few dozen iterations."),
+     "earlier once both the gradient (as scikit-learn's tol) and the duality gap (how far the objective can\n"
+     "still be from its optimum) are below their tolerances; up to 4096 features the head is preconditioned\n"
+     "and usually converges in a few dozen iterations."),
     ("ridge", "alpha", "Alpha", "float", 0.0, 1e6, 1.0,
      "Ridge regularisation strength: larger alpha shrinks the weights more. Closed form, no epochs."),
     ("svm", "C", "C", "float", 1e-6, 1e6, 1.0,

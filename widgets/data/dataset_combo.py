@@ -8,6 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QComboBox, QWidget
 
+from widgets.common.elided_combo import ElidedCombo
+
 from app.data import formats, remote
 from app.storage import human_size
 
@@ -16,12 +18,15 @@ RECENT_KEY = "data/recent_folders"
 MAX_RECENT = 6
 
 
-class DatasetCombo(QComboBox):
+class DatasetCombo(ElidedCombo):
+    """Its current text elided ("fashion-mnist (download …") where the box is narrower (a 1024 px Probe column cut it
+    mid-number), said whole first on its tooltip (``ElidedCombo``)."""
+
     def __init__(self, settings: QSettings | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._settings = settings
-        self.setToolTip("The dataset (digits needs nothing; others are read from the data folder or "
-                        "downloaded; Image folder… = any folder of class sub-folders)")
+        self.set_about("The dataset (digits needs nothing; others are read from the data folder or "
+                       "downloaded; Image folder… = any folder of class sub-folders)")
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(12)
         self.blockSignals(True)

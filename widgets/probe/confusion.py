@@ -4,10 +4,12 @@
 written on the cells of small matrices), says a cell's count and share on hover and reports a left click on a cell
 (``cell_clicked(true, predicted)``). Its counts are shown only where a cell is wide enough to hold them, and its axes
 name the classes only as often as their names fit (every class, every 2nd, every 5th, ... or none; each class keeps
-its tick mark): a thumbnail squeezed by a small window shows the colours, never texts piled over one another or
-run together ("0123456789"). The thumbnail has an Enlarge button in a corner: ``ConfusionWindow`` shows the matrix
-large enough to read every count and class name, and a click on a cell there filters the gallery as a click on the
-thumbnail does.
+its tick mark; ``widgets.probe.class_ticks``, which the per-class accuracy bars use too): a thumbnail squeezed by a
+small window shows the colours, never texts piled over one another or run together ("0123456789"). A long class name
+ends in "…" (the predicted ones in the room their step gives them, the true ones within ``name_px``), never cut
+mid-word ("T-shir"); the hover says it whole. The thumbnail has an Enlarge button in a corner: ``ConfusionWindow``
+shows the matrix large enough to read every count and class name, and a click on a cell there filters the gallery as
+a click on the thumbnail does.
 """
 
 from __future__ import annotations
@@ -17,26 +19,29 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QFont, QFontMetrics, QFontMetricsF
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QDialog, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from app.imaging import colormaps
 from widgets.common.labels_item import LabelsItem
 from widgets.common.qt_override import qt_override
+from widgets.probe.class_ticks import across, across_step, axis_metrics, elide, named, tick_step
 
 TITLE = "Confusion: counts (colour: row %)"
 MAX_COUNTS = 12  # classes: larger matrices show their colours only (their counts on hover)
 ENLARGED_PX = 640  # the enlarged window's matrix side (less on a small screen)
 MAX_TICKS = 20  # classes: larger matrices keep pyqtgraph's numbered ticks
-TICK_STEPS = (1, 2, 5, 10)  # every class named, every 2nd, every 5th, every 10th (then none)
-TICK_GAP = 4  # px: the least room between two class names along an axis
+NAME_PX = 38  # px: the widest a true class's name is written on the thumbnail's left axis (longer: "…")
+ENLARGED_NAME_PX = 120  # px: the same in the enlarged window
 
 
 class ConfusionPlot(pg.PlotWidget):
     cell_clicked = Signal(int, int)  # a left click on the cell (true, predicted)
 
-    def __init__(self, parent: QWidget | None = None, *, font_pt: int = 7, title_size: str = "10pt") -> None:
+    def __init__(self, parent: QWidget | None = None, *, font_pt: int = 7, title_size: str = "10pt",
+                 name_px: int = NAME_PX) -> None:
         super().__init__(parent, enableMenu=False)
+        self.name_px = name_px
         self.setTitle(TITLE, size=title_size)
         self.setLabel("left", "true class")
         self.setLabel("bottom", "predicted class")
@@ -52,6 +57,7 @@ class ConfusionPlot(pg.PlotWidget):
         self.conf = np.zeros((1, 1), np.int64)
         self.classes: list[str] = []
         self.tick_steps: dict[str, int] = {}  # axis -> every how many classes it names (0: none; ``_fit_ticks``)
+        self._tick_texts: dict[str, list[str]] = {}  # axis -> the texts given to it, one per class ("": none)
         self.scene().sigMouseMoved.connect(self._on_hover)
         self.scene().sigMouseClicked.connect(self._on_click)
         self.getViewBox().sigRangeChanged.connect(lambda *_: self._fit_counts())
@@ -67,10 +73,11 @@ class ConfusionPlot(pg.PlotWidget):
         self.counts.set_labels([(j + 0.5, i + 0.5, str(int(conf[i, j])), (0, 0, 0) if img[i, j] > 160
                                  else (255, 255, 255)) for i, j in cells], QRectF(0, 0, n, n))
         # every class named until the plot is laid out (``_fit_ticks`` then names fewer where they do not fit)
-        ticks = [[(i + 0.5, c[:6]) for i, c in enumerate(classes)]] if 0 < len(classes) <= MAX_TICKS else None
-        self.tick_steps = {"bottom": 1, "left": 1} if ticks else {}
+        texts = self._left_names() if 0 < len(classes) <= MAX_TICKS else []
+        self.tick_steps = {"bottom": 1, "left": 1} if texts else {}
+        self._tick_texts = {"bottom": texts, "left": texts} if texts else {}
         for name in ("bottom", "left"):
-            self.getAxis(name).setTicks(ticks)
+            self.getAxis(name).setTicks([[(i + 0.5, t) for i, t in enumerate(texts)]] if texts else None)
         self.setRange(xRange=(0, n), yRange=(0, n), padding=0.02)
         self._fit_counts()
 
@@ -102,34 +109,48 @@ class ConfusionPlot(pg.PlotWidget):
             self.counts.setVisible(fits)
         self._fit_ticks()
 
+    def _left_names(self) -> list[str]:
+        """The true classes' names as the left axis writes them: whole, or ending in "…" past ``name_px``."""
+        fm = axis_metrics()
+        return [elide(fm, c, self.name_px) or c for c in self.classes]
+
     def _fit_ticks(self) -> None:
-        """Name every class along each axis where a cell is wider (bottom) or taller (left) than a name needs, else
-        every 2nd, 5th, ... class, or none (the Enlarge window names them all); a tick marks every class. More names
-        are written only with room to spare for what they add to the axes (a wider name on the left axis, the first
-        line of names under the bottom one: the cells shrink by that much): no back and forth between two steps."""
-        names = [c[:6] for c in self.classes]
-        n = len(names)
+        """Name every class along each axis where a cell is wider (bottom: the name, whole or elided,
+        ``class_ticks.across``) or taller (left: a text line) than a name needs, else every 2nd, 5th, ... class, or
+        none (the Enlarge window names them all); a tick marks every class. More names are written only with room to
+        spare for what they add to the axes (a wider name on the left axis, the first line of names under the bottom
+        one: the cells shrink by that much): no back and forth between two steps."""
+        n = len(self.classes)
         cell = self.cell_px()
         if not 0 < n <= MAX_TICKS or cell <= 0:
             return
-        fm = QFontMetricsF(QFont())  # the font pyqtgraph's axes write their tick texts in (no tickFont set)
-        need = {"bottom": max(fm.horizontalAdvance(c) for c in names) + TICK_GAP, "left": fm.height()}
+        fm = axis_metrics()
+        left = self._left_names()
+        pos = [i + 0.5 for i in range(n)]
+        span = tuple(self.getViewBox().viewRange()[0])
+
+        def steps(c: float) -> dict[str, int]:
+            return {"bottom": across_step(self.classes, pos, c, span, fm), "left": tick_step(c, fm.height(), n)}
 
         def widest(step: int) -> float:  # the left axis's widest name at ``step``
-            return max(fm.horizontalAdvance(c) for c in names[::step]) if step else 0.0
+            return max(fm.horizontalAdvance(c) for c in left[::step]) if step else 0.0
 
-        old = {axis: self.tick_steps.get(axis, 0) for axis in need}
-        step = {axis: _tick_step(cell, need[axis], n) for axis in need}
-        more = {axis for axis in need if _named(step[axis], n) > _named(old[axis], n)}
+        old = {axis: self.tick_steps.get(axis, 0) for axis in ("bottom", "left")}
+        step = steps(cell)
+        more = {axis for axis in step if named(step[axis], n) > named(old[axis], n)}
         grow = (max(0.0, widest(step["left"]) - widest(old["left"])) if "left" in more else 0.0) \
             + (fm.height() if "bottom" in more and not old["bottom"] else 0.0)
-        for axis in more:  # where the cells stand once the axes have grown
-            room = _tick_step(cell - grow / n, need[axis], n)
-            step[axis] = room if _named(room, n) > _named(old[axis], n) else old[axis]
+        if more:  # where the cells stand once the axes have grown
+            later = steps(cell - grow / n)
+            for axis in more:
+                step[axis] = later[axis] if named(later[axis], n) > named(old[axis], n) else old[axis]
+        texts = {"bottom": across(self.classes, pos, cell, span, step["bottom"], fm),
+                 "left": [t if step["left"] and i % step["left"] == 0 else "" for i, t in enumerate(left)]}
         for axis, s in step.items():
-            if s != self.tick_steps.get(axis):
-                self.tick_steps[axis] = s
-                self.getAxis(axis).setTicks([[(i + 0.5, c if s and i % s == 0 else "") for i, c in enumerate(names)]])
+            self.tick_steps[axis] = s
+            if texts[axis] != self._tick_texts.get(axis):
+                self._tick_texts[axis] = texts[axis]
+                self.getAxis(axis).setTicks([[(p, t) for p, t in zip(pos, texts[axis])]])
 
     def confusion_text(self, i: int, j: int) -> str:
         """The hover read-out of cell (true i, predicted j): its count and its share of the true class."""
@@ -167,20 +188,6 @@ class ConfusionPlot(pg.PlotWidget):
         cell = self.cell_at(ev.scenePos())
         if cell is not None:
             self.cell_clicked.emit(*cell)
-
-
-def _tick_step(cell: float, need: float, n: int) -> int:
-    """Every how many of ``n`` classes a name of ``need`` pixels fits on cells of ``cell`` pixels (0: too few
-    names would be left to say anything: none)."""
-    for step in TICK_STEPS:
-        if step < n and step * cell >= need:
-            return step
-    return 1 if n == 1 and cell >= need else 0
-
-
-def _named(step: int, n: int) -> int:
-    """How many of ``n`` classes a step of ``step`` names."""
-    return -(-n // step) if step else 0
 
 
 class ConfusionThumbnail(ConfusionPlot):
@@ -221,7 +228,7 @@ class ConfusionWindow(QDialog):
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
         lay.addWidget(self.caption)
-        self.plot = ConfusionPlot(font_pt=10, title_size="11pt")
+        self.plot = ConfusionPlot(font_pt=10, title_size="11pt", name_px=ENLARGED_NAME_PX)
         lay.addWidget(self.plot, 1)
         note = QLabel("Hover a cell for its count and share of the true class; click an off-diagonal cell to see "
                       "its examples in the gallery, a diagonal one for every mistake again.")

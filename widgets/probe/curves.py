@@ -21,7 +21,7 @@ from widgets.common.live_plot import SteppedRange, cache_axes
 from widgets.common.turns import Stagger
 from widgets.common.workspace import run_steps
 from widgets.probe.elided_note import ElidedNote
-from widgets.probe.plots import PALETTE, hint_label, plot as _plot
+from widgets.probe.plots import PALETTE, breakable, hint_label, plot as _plot
 from widgets.probe.run_panel import TRAIN_KEY
 
 
@@ -115,7 +115,8 @@ class CurvesView(QWidget):
     def set_headline(self, not_ready: str | None) -> None:
         """The placeholder's first line: what the run box says while Train is off for the dataset (``not_ready``, the
         stage line's "Not ready: ..."), else how to start (``widgets.probe.readiness``)."""
-        head = html.escape(not_ready).replace("\n", "<br>") if not_ready else HEADLINE
+        # a long word in it (a failed download's address or path) breaks instead of widening the results column
+        head = html.escape(breakable(not_ready)).replace("\n", "<br>") if not_ready else HEADLINE
         self.hint.setText(f"<b>{head}</b><br><br>{STEPS}")
 
     def clear(self) -> None:

@@ -19,11 +19,21 @@ import numpy as np
 from app.metrics import spread_text
 from app.models.catalog import stored_weight_state
 from app.probe.caveats import caveats
-from app.probe.config import TTA_NAMES, curve_note, selection_note
+from app.probe.config import HYPERPARAMETER, TTA_NAMES, curve_note, selection_note
 
 NOT_RECORDED = "not recorded"
 # the hyperparameters selected on validation (the rest of a head's options are mechanics: tolerances, batch sizes)
 HYPERPARAMETERS = ("weight_decay", "alpha", "C", "k")
+
+
+def chosen(head: str | None, selected: dict | None) -> tuple[str, Any] | None:
+    """(name, value) of the hyperparameter validation chose, from a run's ``selected`` record (not the layer or pooling
+    a preset may record there too); None when nothing was selected."""
+    selected = selected or {}
+    key = HYPERPARAMETER.get(head or "")
+    if key not in selected:
+        key = next((k for k in selected if k in HYPERPARAMETERS), None)
+    return None if key is None else (key, selected[key])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +104,10 @@ class RunView:
         if not d:
             return NOT_RECORDED
         return ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(d.items()))
+
+    def chosen(self) -> tuple[str, Any] | None:
+        """(name, value) of the hyperparameter validation chose (``chosen``); None when nothing was selected."""
+        return chosen(self.head, self.selected)
 
     def selection_text(self) -> str:
         """Validation's figure for each value of the selected hyperparameter ("" when nothing was selected)."""

@@ -13,7 +13,6 @@ import html
 import re
 from typing import Any
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QFont
@@ -26,8 +25,9 @@ from widgets.common.qt_override import qt_override
 from widgets.common.workspace import run_steps
 from widgets.probe.confusion import ConfusionThumbnail, ConfusionWindow
 from widgets.probe.header_scroll import HeaderScroll
-from widgets.probe.model import RunView
+from widgets.probe.model import RunView, chosen
 from widgets.probe.model_list import state_colour
+from widgets.probe.per_class import PerClassBars
 from widgets.probe.plots import hint_label, plot as _plot
 from widgets.probe.projector import ProjectorView
 
@@ -41,7 +41,6 @@ class ResultsView(QWidget):
 
     def __init__(self, parent: QWidget | None = None, *, stepwise: bool = False) -> None:
         super().__init__(parent)
-        self._bars: pg.BarGraphItem | None = None
         self.run: RunView | None = None
         self.pair: tuple[int, int] | None = None  # the confusion cell the gallery is filtered to
         self.build_steps = self._build()  # one plot per step (the Probe's start-up: widgets.common.workspace)
@@ -84,9 +83,7 @@ class ResultsView(QWidget):
         self.header_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         pv.addWidget(self.header_scroll, 0)
         pv.addWidget(page, 1)
-        self.per_class = _plot("Accuracy per class", "accuracy", "class")
-        self.per_class.setYRange(0, 1, padding=0.02)
-        self.per_class.setMouseEnabled(x=False, y=False)
+        self.per_class = PerClassBars()  # its classes named as often as they fit; the hover names each bar's class
         grid.addWidget(self.per_class, 1, 0)
         yield
         self.confusion = ConfusionThumbnail()  # its Enlarge button: the matrix in a window of its own, legible
@@ -215,6 +212,7 @@ class ResultsView(QWidget):
         se = lambda t: f" <span style='color:#5b6472'>({t})</span>" if t else ""  # noqa: E731
         val = "" if run.val_top1 is None else f"validation top-1 <b>{100 * run.val_top1:.1f}%</b>{se(val_se)} &nbsp; "
         where = "" if run.is_baseline else f" · {run.layer_text} · {run.pooling or 'pooling not recorded'}"
+        pick = chosen(getattr(run, "head", None), getattr(run, "selected", None))  # the value validation chose
         self.header.setText(
             f"<b>{_named(run.label, run.weight_state, colour)}</b> on <b>{run.dataset}</b>, "
             f"{run.head_text}{where}"
@@ -223,21 +221,13 @@ class ResultsView(QWidget):
             f"<br><span style='color:#5b6472'>{_n(run.n_train)} train / {_n(run.n_test)} test images · "
             f"{_n(run.n_features)} features · head: {run.hyper_text()} · extract {run.extract_seconds:.1f} s"
             f"{' (cached)' if run.cache_hit else ''} · train {run.train_seconds:.1f} s · {run.device}</span>"
-            + (f"<br><span style='color:#5b6472'>validation per {next(iter(run.selected), 'value')}: "
-               f"{html.escape(run.selection_text())}</span>" if run.selection_text() else "")
+            + (f"<br><span style='color:#5b6472'>validation per {(pick or ('value',))[0]}: "
+               f"{chosen_marked(run.selection_text(), pick)}</span>" if run.selection_text() else "")
             + "".join(f"<br><span style='color:{CAVEAT_COLOUR}'>Caveat: {html.escape(c)}</span>"
                       for c in run.caveats()))
         self._fit_header()
         classes = list(run.classes)
-        per = np.asarray(run.per_class, np.float64)
-        if self._bars is not None:
-            self.per_class.removeItem(self._bars)
-        xs = np.arange(len(per), dtype=np.float64)
-        self._bars = pg.BarGraphItem(x=xs, height=per, width=0.7, brush=pg.mkBrush(colour), pen=None)
-        self.per_class.addItem(self._bars)
-        ax = self.per_class.getAxis("bottom")
-        ax.setTicks([[(i, c[:8]) for i, c in enumerate(classes)]] if 0 < len(classes) <= 20 else None)
-        self.per_class.setXRange(-0.6, max(len(per) - 0.4, 0.6), padding=0)
+        self.per_class.set_run(run.per_class, classes, colour, run.confusion)
         # confusion matrix: uint8 image (normalised in app/) + LUT; counts written on small matrices
         self.confusion.set_matrix(run.confusion, classes, confusion_uint8(run.confusion))
         if self.enlarged is not None and self.enlarged.isVisible():  # open: it follows the run shown
@@ -262,6 +252,35 @@ class ResultsView(QWidget):
                     f"shown (click a diagonal cell for all)")
         self.gallery_note.setText(note or f"{_shown(shown, gallery.total, 'misclassified test example')} shown "
                                           f"(click a confusion cell to see one pair)")
+
+
+def chosen_marked(note: str, pick: tuple[str, Any] | None) -> str:
+    """The selection note (``app.probe.notes.selection_note``: "1e-3: 99.10%, 1e-4: 99.10%, ...; what it means") as
+    HTML, followed by the value validation chose (``pick``: (name, value) from the run's ``selected`` record) in
+    bold: "...; the first swept kept; chosen: 0.001 (99.10%)". The note alone lists every swept value alike, a tie
+    included. The note is kept whole (the CLI prints the same words) and the mark follows it; the chosen value is
+    found in the note's table ("value: figure" pairs, its first part) by value ("1e-05" is 0.00001). Nothing is added
+    where it is not there."""
+    table = note.partition("; ")[0]
+    found = None
+    if pick is not None:
+        for item in table.split(", "):
+            value, _, figure = item.partition(": ")
+            if figure and _same_value(value, pick[1]):
+                found = (value, figure)
+                break
+    if found is None:
+        return html.escape(note)
+    return f"{html.escape(note)}; <b>chosen: {html.escape(found[0])} ({html.escape(found[1])})</b>"
+
+
+def _same_value(text: str, value: Any) -> bool:
+    """Whether the note's ``text`` of a value (written "%g") is ``value``."""
+    try:
+        a, b = float(text), float(value)
+    except (TypeError, ValueError):
+        return text == str(value)
+    return a == b or abs(a - b) <= 1e-5 * max(abs(a), abs(b))
 
 
 def _named(label: str, state: str, colour: str) -> str:

@@ -1,9 +1,15 @@
 """The Probe's "Run" box: Train / Cancel / Add trained baseline, the chosen dataset's Download (a ``DownloadButton``
-the workspace adds, shown while that dataset is not on this machine), the batch's progress with percentage, images/s
-and time left, the stage line and the message banner. It shows state; the workspace decides what runs."""
+the workspace adds, shown while that dataset is not on this machine) with the download's progress beside it (the
+dataset browser's bar is on the other tab of a narrow window), the batch's progress with percentage, images/s and
+time left, the stage line and the message banner. It shows state; the workspace decides what runs.
+
+The stage line (``stage``) is an ``ElidedNote``: 3 lines reserved, at most 6, a longer text (a failed download's
+message with its address) ending in "…" with the whole text as its tooltip; a word longer than the column (a path)
+breaks inside. It neither widens the column nor pushes the run box up over the settings by more than 3 lines."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -12,8 +18,12 @@ from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPu
                                QWidget)
 
 from widgets.probe.banner import Banner
+from widgets.probe.bar_text import elide_bar_text
+from widgets.probe.elided_note import ElidedNote
 from widgets.probe.eta import Rate
 
+
+STAGE_LEAST, STAGE_LINES = 3, 6  # the stage line's lines: reserved, at most
 
 # Train's key as Qt writes the shortcut bound (QKeySequence's text: "Ctrl+Return", as Models, Experiments and Insight
 # say it; the keypad's Ctrl+Enter works too)
@@ -43,6 +53,8 @@ class RunPanel(QGroupBox):
         buttons.addStretch(1)
         rl.addLayout(buttons)
         self._download_row = QHBoxLayout()  # the chosen dataset's Download, under Train (add_download)
+        self.download_bar = ProgressLine()  # beside it: the download's progress while one runs
+        self.download_bar.hide()
         rl.addLayout(self._download_row)
         rl.addWidget(self.baseline_btn)
         self.live_btn = QPushButton("Use in Live")
@@ -61,8 +73,8 @@ class RunPanel(QGroupBox):
         self.progress.setSizePolicy(policy)
         self.progress.hide()
         rl.addWidget(self.progress)
-        self.stage = QLabel("Ready.")
-        self.stage.setWordWrap(True)
+        self.stage = ElidedNote(STAGE_LINES, least=STAGE_LEAST, tip=True)  # a long message: "…", whole as its tip
+        self.stage.setText("Ready.")
         self.stage.setStyleSheet("color: #334;")
         self.stage.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         rl.addWidget(self.stage)
@@ -76,9 +88,10 @@ class RunPanel(QGroupBox):
 
     def add_download(self, button: QWidget) -> None:
         """The chosen dataset's Download button (``DownloadButton``), under Train; it hides itself while nothing is
-        missing."""
+        missing. The download's bar (``download_bar``) comes beside it while a download runs."""
         self._download_row.addWidget(button)
-        self._download_row.addStretch(1)
+        self._download_row.addWidget(self.download_bar, 1)
+        self._download_row.addStretch(0)  # the button keeps its width while the bar is hidden
 
     def set_running(self, running: bool, can_train: bool, can_baseline: bool, missing: str | None = None,
                     downloading: bool = False) -> None:
@@ -116,6 +129,46 @@ class RunPanel(QGroupBox):
             self.progress.setValue(1000)
         self.rate_label.setText("")
         self._rate.reset()
+
+
+class ProgressLine(QProgressBar):
+    """A download's progress bar whose text, its percentage and message ("45% · downloading train-images-idx3-ubyte.gz:
+    13.2 MB of 26.4 MB"), is elided to the bar's width ("…", ``widgets.probe.bar_text``) instead of wrapping or being
+    cut; the whole text is its tooltip. A report without a fraction keeps the bar where it was and says its
+    message."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setRange(0, 1000)
+        self.setValue(0)
+        self.setTextVisible(True)
+        self.message = ""
+        self.known = False  # a fraction was reported (else no percentage is said)
+        elide_bar_text(self)  # its text elided to its width
+
+    def start(self, message: str) -> None:
+        """A download starts: an empty bar saying ``message``."""
+        self.setValue(0)
+        self.known = False
+        self._say(message)
+
+    def show_progress(self, p: Any) -> None:
+        """An ``app.tasks.Progress`` of the download."""
+        if p.fraction is not None:
+            self.known = True
+            self.setValue(int(round(1000 * p.fraction)))
+        self._say(p.message or self.message)
+
+    def percent(self) -> int | None:
+        """The share done in percent (None before a fraction was reported)."""
+        return int(self.value() / 10) if self.known else None
+
+    def _say(self, message: str) -> None:
+        self.message = message
+        pct = self.percent()
+        text = " · ".join(t for t in (f"{pct}%" if pct is not None else "", message) if t)
+        self.setFormat(re.sub(r"%(?=[pvm])", "%\u200b", text))  # a literal text: no "%p", "%v" or "%m" in it
+        self.setToolTip(text)
 
 
 def batch_failed(ws, n_ok: int, total: int, failures: list[str]) -> None:

@@ -103,7 +103,7 @@ class ProbeWorkspace(RunReadiness, QWidget):
         right.setStretchFactor(1, 1)
         right.setSizes([600, 240])
         yield
-        data_box = QGroupBox("1 · Dataset")  # its first load starts once it is wired up (load_first, next step)
+        self.data_box = data_box = QGroupBox("1 · Dataset")  # its first load starts once it is wired up
         QVBoxLayout(data_box).addWidget(browser := make_dataset_panel(settings, self, auto_load=False))
         self.browser = browser
         yield  # issue 14: the browser (a plot, its samples view) and the wiring below were one step of 45-75 ms
@@ -121,10 +121,13 @@ class ProbeWorkspace(RunReadiness, QWidget):
                              ("The dataset, its samples and class counts, the subset size",
                               "The models to probe, the probe's settings and the Train button"))
         self.reflow.changed.connect(lambda tabs: data_box.setTitle("" if tabs else "1 · Dataset"))  # the tab says it
+        self.reflow.changed.connect(self._download_tab_title)
 
         # the chosen dataset's Download under Train (the browser's download; Train comes on when it is here)
         self.data_download = DataDownload(browser, rp, self)
         self.data_download.changed.connect(self._on_data_changed)
+        self.data_download.changed.connect(self._download_tab_title)
+        self.data_download.progress.connect(self._download_tab_title)
         self.train_btn.clicked.connect(self.train)
         self.cancel_btn.clicked.connect(self.cancel)
         self.baseline_btn.clicked.connect(self.add_baseline)
@@ -177,6 +180,20 @@ class ProbeWorkspace(RunReadiness, QWidget):
             self.banner.show_message(self.history_panel.open_message)
         if len(self.history_panel):
             self.tabs.setCurrentWidget(self.compare)
+
+    def _download_tab_title(self, *_a) -> None:
+        """On a narrow window (the Reflow tabs) the Dataset tab says how far a running download is ("1 · Dataset ·
+        45%"): on the other tab its bars are out of view (the one beside the run box's Download is in view there)."""
+        tabs = self.reflow.tabs
+        i = tabs.indexOf(self.data_box)
+        if i < 0:
+            return
+        title = self.reflow.titles[0]
+        if self.data_download.running():
+            pct = self.run_panel.download_bar.percent()
+            title += f" · {pct}%" if pct is not None else " · downloading"
+        if tabs.tabText(i) != title:
+            tabs.setTabText(i, title)
 
     @property
     def history(self):

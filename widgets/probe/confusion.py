@@ -28,6 +28,10 @@ from widgets.common.qt_override import qt_override
 from widgets.probe.class_ticks import across, across_step, axis_metrics, elide, named, tick_step
 
 TITLE = "Confusion: counts (colour: row %)"
+# the thumbnail's title and bottom label where the whole ones do not fit (at 1024 px the title was cut at "row %" and
+# the Enlarge button covered "predicted cla"); the tooltip says the whole title
+SHORT_TITLES = (TITLE, "Confusion (colour: row %)", "Confusion")
+SHORT_BOTTOM = ("predicted class", "predicted", "")
 MAX_COUNTS = 12  # classes: larger matrices show their colours only (their counts on hover)
 ENLARGED_PX = 640  # the enlarged window's matrix side (less on a small screen)
 MAX_TICKS = 20  # classes: larger matrices keep pyqtgraph's numbered ticks
@@ -201,6 +205,9 @@ class ConfusionThumbnail(ConfusionPlot):
         self.enlarge_btn.setCursor(Qt.CursorShape.PointingHandCursor)
         self.enlarge_btn.setToolTip("The confusion matrix in a window of its own, large enough to read every count "
                                     "(click a cell there to see its examples)")
+        self.setToolTip(f"{TITLE}: each cell counts the test images of its true class (row) predicted as its "
+                        f"column's class; its colour is that count's share of the row")
+        self.title_text, self.bottom_text = TITLE, SHORT_BOTTOM[0]
         self._place_button()
 
     def _place_button(self) -> None:
@@ -210,6 +217,25 @@ class ConfusionThumbnail(ConfusionPlot):
             btn.setGeometry(self.width() - hint.width() - 2, self.height() - hint.height() - 2, hint.width(),
                             hint.height())
             btn.raise_()
+            self._fit_texts(btn.x())
+
+    def _fit_texts(self, button_left: int) -> None:
+        """The longest title that fits the width, and the longest bottom label whose right end (centred under the
+        plot area) stays left of the Enlarge button."""
+        title_font = QFont(self.font())
+        title_font.setPointSize(10)
+        fm_title = QFontMetrics(title_font)
+        title = next((t for t in SHORT_TITLES if fm_title.horizontalAdvance(t) <= self.width() - 8), SHORT_TITLES[-1])
+        if title != self.title_text:
+            self.title_text = title
+            self.setTitle(title, size="10pt")
+        fm = QFontMetrics(self.getAxis("bottom").label.font())
+        left_axis = self.getAxis("left").width()
+        centre = left_axis + (self.width() - left_axis) / 2
+        bottom = next((t for t in SHORT_BOTTOM if centre + fm.horizontalAdvance(t) / 2 <= button_left - 4), "")
+        if bottom != self.bottom_text:
+            self.bottom_text = bottom
+            self.setLabel("bottom", bottom)
 
     @qt_override
     def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt's name)

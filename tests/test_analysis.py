@@ -261,3 +261,13 @@ def test_cka_against_a_trained_models_twin_sees_the_same_input_and_says_when_inp
     assert r.returncode == 0, r.stderr
     assert "Two random initialisations" in r.stdout  # the options' tuple vs list no longer hides it
     assert "note: the two sides saw different inputs" in r.stdout
+
+
+@pytest.mark.parametrize("shape", [(16, 1, 3, 3), (64, 32, 3, 3), (200, 3, 5, 5), (2, 1, 5, 5)])
+def test_pca_explained_matches_the_singular_values(shape):
+    """Cumulative explained variance from the smaller Gram matrix's eigenvalues (no SVD: numpy's held the GIL and froze
+    the window) equals numpy's SVD of the centred filters, both orientations of the matrix."""
+    w = np.random.default_rng(1).standard_normal(shape)
+    m = w.reshape(shape[0], -1)
+    s = np.linalg.svd(m - m.mean(0), compute_uv=False) ** 2
+    np.testing.assert_allclose(filters.pca_explained(w), np.cumsum(s[:8]) / s.sum(), atol=1e-12)

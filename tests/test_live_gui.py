@@ -113,7 +113,9 @@ def test_live_mosaics_from_video_and_gui_never_blocked(qtbot, fe_home, video, qu
     assert img is not None and img.dtype == np.uint8 and img.ndim == 3 and img.std() > 0  # real maps
     assert ws.input.view.image.image.shape == (60, 80, 3)
     assert "Video cam.avi" in ws.input.source_label.text()
-    assert "FPS" in ws.panes[0].info.text() and "FPS" in ws.input.info.text()
+    # the rate once, under the input; each pane its own time (the rate was under every pane and in the status line)
+    assert "FPS" in ws.input.info.text() and "ms this pane" in ws.panes[0].info.text()
+    assert "FPS" not in ws.panes[0].info.text()
     assert ws.panes[1].layer_combo.count() == 2 and ws.panes[1].layer_combo.currentIndex() == 1
     # the frames are computed off the GUI thread (what keeps it free); the longest gap is printed, not asserted: a
     # speed target is a benchmark, and on a shared CI machine a timed bound fails with the load (72 ms measured once

@@ -3,23 +3,27 @@ radial power spectrum, orientation histogram, variance explained by the top eige
 (``app.analysis.jobs.filters_job`` in a worker).
 
 The layers are known once computed: until then the layer box is off and says so, and the task bar says what Compare
-does. A result (or another layer) is drawn one plot per turn of the event loop (``widgets.common.turns.Turns``): the
-four plots' items and their first paint held the GUI thread 140-200 ms in one go."""
+does. A result (or another layer) is drawn one plot per turn of the event loop, each painted before the next is drawn
+(``Turns`` at 4 ms), and a shown panel paints its plots one per turn: the four plots' items and their paint held the GUI
+thread 140-200 ms in one go, and drawn on turns that also painted the plot before, 40-90 ms."""
 
 from __future__ import annotations
 
 from html import escape
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pyqtgraph as pg
+import shiboken6
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.analysis.filters import ORIENTATION_CONVENTION, orientation_centres
 from app.analysis.jobs import filters_job
 from widgets.probe.plots import plot
 from widgets.analysis.common import DEFAULT_TRAINED, ModelCombo, TaskBar
+from widgets.common.qt_override import qt_override
 from widgets.common.steady import reserve_lines
 from widgets.common.turns import Turns
 from widgets.common.worker import WorkerPool
@@ -34,6 +38,7 @@ def legend_html(entries: list[tuple[str, tuple[int, int, int]]]) -> str:
 
 LAYER_HINT = "press Compare filters"  # the layer box before the layers are known (off)
 IDLE_HINT = "Press Compare filters (Ctrl+Return) to list the model's layers and plot their kernels' statistics."
+WIDEST_TICK = "0.0005"  # the widest value label the plots' shares commonly need (a wider one still widens the axis)
 COLOURS = {"trained": (31, 119, 180), "random": (214, 39, 40), "hand-designed": (44, 160, 44)}
 
 
@@ -43,6 +48,13 @@ def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
     w = plot(title, left, bottom, size="9pt")
     for ax in ("left", "bottom"):
         w.getAxis(ax).enableAutoSIPrefix(False)  # shares are shares, not "x0.001"
+    # the value axis keeps room for tick labels up to WIDEST_TICK from the start and never gives room back: left to
+    # fit each result's labels, it changed width at the first paint after a result and re-laid and repainted its plot
+    # in the same turn (the four plots' values change together: two to four paints each)
+    left = w.getAxis("left")
+    left.textWidth = max(left.textWidth, QFontMetricsF(left.style["tickFont"] or left.font()).horizontalAdvance(
+        WIDEST_TICK))
+    left.setStyle(autoReduceTextSpace=False)  # (applies the width)
     return w
 
 
@@ -70,7 +82,8 @@ class FiltersPanel(QWidget):
         super().__init__(parent)
         self.session = session
         self.sets: tuple = ()
-        self.turns = Turns(self)  # the plots drawn one per event-loop turn (``draw``)
+        self.turns = Turns(self, interval_ms=4)  # the plots drawn, and painted, one per event-loop turn (``draw``, ``showEvent``)
+        self._held: list = []  # plots kept from painting until a turn of their own (``showEvent``)
         self.build_steps = self._build(session, pool)  # a plot per step (the start-up: widgets.common.workspace)
         if not stepwise:
             run_steps(self.build_steps)
@@ -108,7 +121,7 @@ class FiltersPanel(QWidget):
         yield
         self.sparse = _plot("Sparsity and coherence", "fraction", "")
         grid = QGridLayout()
-        for i, p in enumerate((self.spectrum, self.orient, self.pca, self.sparse)):
+        for i, p in enumerate(self.plots()):
             grid.addWidget(p, i // 2, i % 2)
         lay = QVBoxLayout(self)
         lay.addLayout(row)
@@ -151,19 +164,51 @@ class FiltersPanel(QWidget):
                     break
         return out
 
+    def plots(self) -> tuple:
+        """The four plots, in drawing order (none while the panel is half built)."""
+        return tuple(getattr(self, n) for n in ("spectrum", "orient", "pca", "sparse") if hasattr(self, n))
+
     def drawing(self) -> bool:
-        """Whether plots of the last result are still to be drawn (on the next turns)."""
-        return self.turns.pending() > 0
+        """Whether plots of the last result are still to be drawn, or plots of a shown panel to be painted (on the next
+        turns)."""
+        return self.turns.pending() > 0 or bool(self._held)
+
+    @qt_override
+    def showEvent(self, ev) -> None:  # noqa: N802
+        """Shown (its tab opened): the spectrum paints on this turn, the other plots each on a later one. Qt painted
+        the four in one window update: 30-90 ms of the GUI thread, most of it their axes' texts and pictures.
+        (``widgets.common.turns.Stagger`` holds widgets whose updates are on; a tab widget turns its pages' updates
+        off while it shows one, when this event comes: these are held whatever their parent's state.)"""
+        super().showEvent(ev)
+        plots = self.plots()
+        if len(plots) == 4:
+            for p in plots[1:]:
+                if p not in self._held:
+                    p.setUpdatesEnabled(False)  # its own flag: their parent's updates come back on after this event
+                    self._held.append(p)
+                    self.turns.later(self._let_go, p)
+
+    def _let_go(self, plot: pg.PlotWidget) -> None:
+        """``plot`` paints again (on the next pass of the event loop), if it was held."""
+        if plot in self._held:
+            self._held.remove(plot)
+            if shiboken6.isValid(plot):
+                plot.setUpdatesEnabled(True)
 
     def draw(self) -> None:
-        """The chosen layer's series: the legend and the spectrum now, the other plots each on a turn of its own (a
-        draw still pending for another layer is dropped)."""
+        """The chosen layer's series: the legend and the spectrum now, the other plots each on a turn of its own,
+        painted before the next is drawn (a draw still pending for another layer is dropped)."""
         self.turns.stop()
         ser = self.series()
         self.legend.setText(legend_html([(label, COLOURS.get(kind, (120, 120, 120))) for label, kind, _ in ser]))
         self._draw_spectrum(ser)
-        for step in (self._draw_orientation, self._draw_pca, self._draw_sparsity):
-            self.turns.later(step, ser)
+        for plot, step in ((self.orient, self._draw_orientation), (self.pca, self._draw_pca),
+                           (self.sparse, self._draw_sparsity)):
+            self.turns.later(self._draw_one, plot, step, ser)
+
+    def _draw_one(self, plot: pg.PlotWidget, step: Callable[[list], None], ser: list) -> None:
+        step(ser)
+        self._let_go(plot)  # (held since the panel was shown: it paints with what it now shows)
 
     @staticmethod
     def _pens(kind: str) -> tuple[Any, dict]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QElapsedTimer, QSettings
+from PySide6.QtCore import QCoreApplication, QElapsedTimer, QSettings, QTimer
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from widgets.analysis.cka_panel import CKAPanel
@@ -23,6 +23,9 @@ from widgets.analysis.fold_panel import FoldPanel
 from widgets.analysis.patches_panel import PatchesPanel
 from widgets.common.worker import WorkerPool
 from widgets.common.workspace import install_shortcut, run_steps
+
+
+OPEN_AFTER_MS = 1  # the opening compute's timer (``set_active``): it fires once the window has painted
 
 
 class InsightWorkspace(QWidget):
@@ -62,6 +65,7 @@ class InsightWorkspace(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.tabs)
         self._active = False
+        self._opening = False  # the opening compute is queued (``set_active``)
         self._waited = False
         self._unsubscribe = session.subscribe(self._on_session) if hasattr(session, "subscribe") else None
         install_shortcut(self, "Ctrl+Return", self.compute, "Compute the shown panel")
@@ -77,7 +81,19 @@ class InsightWorkspace(QWidget):
         first = active and not self._active and self.cka.result is None and not self.cka.bar.busy()
         self._active = active
         if first and self.tabs.currentWidget() is self.cka:
-            self.cka.compute()  # the default pair, so the workspace opens on an answer
+            # the default pair, so the workspace opens on an answer: started after the workspace's first paint.
+            # Started in the tab's click, its worker (imports, model builds: Python, the GIL) ran beside that paint
+            # and stretched it (the opening's heartbeat: 50-125 ms). A timer, not a zero-delay call: Qt runs one of
+            # those as a posted event, ahead of the window's paint (a low-priority posted event); timers come after.
+            self._opening = True
+            QTimer.singleShot(OPEN_AFTER_MS, self, self._open)
+
+    def _open(self) -> None:
+        if self._opening:
+            self._opening = False
+            if self._active and self.tabs.currentWidget() is self.cka and self.cka.result is None \
+                    and not self.cka.bar.busy():
+                self.cka.compute()
 
     def shortcuts(self) -> list[str]:
         return ["Ctrl+Return: compute the shown panel", "Esc: cancel it"]
@@ -102,7 +118,8 @@ class InsightWorkspace(QWidget):
         picker = getattr(panel, "picker", None)
         drawing = getattr(panel, "drawing", None)  # a result's plots still drawn, one per turn (FiltersPanel)
         return panel.bar.busy() or (picker is not None and picker.worker is not None) or \
-            bool(getattr(panel, "_run_when_ready", False)) or (drawing is not None and drawing())
+            bool(getattr(panel, "_run_when_ready", False)) or (drawing is not None and drawing()) or \
+            (self._opening and panel is self.cka)
 
     def shutdown(self) -> None:
         if self._unsubscribe is not None:

@@ -1,4 +1,5 @@
-"""The input column of the Live workspace: the frame the models see, where it comes from, and the loop's rates."""
+"""The input column of the Live workspace: the frame the models see, where it comes from, and the loop's rates (the
+one place the frame rate and latency are shown; each pane shows its own time, the status line neither)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,9 @@ class InputPane(QFrame):
             rate = f"{lf.fps:4.1f} FPS" if lf.fps > 0 else "-- FPS"  # 0: not measured yet (just opened/resumed)
             self.info.setText(f"{rate} · latency {lf.latency_ms:4.0f} ms · {h}x{w} (HxW)")
         wait = getattr(lf, "wait_ms", 0.0)
-        self.info.setToolTip(f"latency: the frame read -> every pane ready (source read {lf.read_ms:.1f} ms)"
+        self.info.setToolTip("FPS: frames shown per second, every pane computed for each (said here only; each "
+                             "pane gives its own time); "
+                             f"latency: the frame read -> every pane ready (source read {lf.read_ms:.1f} ms)"
                              + (f"; waited {wait:.0f} ms for the frame to be due (the video's own rate; not "
                                 "latency)" if wait > 0 else "") + f"; frame #{lf.index}")
 

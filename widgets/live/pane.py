@@ -216,14 +216,11 @@ class PaneWidget(QFrame):
         self.last = r
         self.view.set_image(r.mosaic)
 
-    def show_timing(self, fps: float, ms: float, paused: bool = False) -> None:
-        """The loop's rate and this pane's time on the frame; paused (a held frame, a step) no rate is claimed."""
+    def show_timing(self, ms: float, paused: bool = False) -> None:
+        """This pane's own time on the frame. The loop's rate is said once, under the input (``InputPane.show_rates``):
+        the same figure under every pane and again in the status line read as several measurements."""
         if self.error is None:
-            if paused:
-                self.info.setText(f"paused · {ms:5.1f} ms this pane")
-            else:
-                rate = f"{fps:4.1f} FPS" if fps > 0 else "-- FPS"  # 0: not measured yet (just opened/resumed)
-                self.info.setText(f"{rate} · {ms:5.1f} ms this pane")
+            self.info.setText(f"paused · {ms:.1f} ms this pane" if paused else f"{ms:.1f} ms this pane")
 
     def reset_timing(self) -> None:
         """The source stopped: no rates left standing from the last frame."""

@@ -25,6 +25,7 @@ from app.models.spec import ModelSpec
 from app.probe.head_export import HeadFileError, backbone_key, head_info
 from app.session import Session
 from widgets.common.qt_override import qt_override
+from widgets.common.steady import reserve_lines
 from widgets.common.workspace import install_shortcut, run_steps
 from widgets.live.controls import LiveControls
 from widgets.live.input_pane import InputPane
@@ -37,6 +38,8 @@ MAX_PANES = 4
 # the loop's torch thread choice (``app.live.pipeline`` posts it as a LiveStatus when it changes): the main window's
 # status bar shows it (``widgets.main_window.LIVE_THREADS``); the workspace's own status line does not repeat it
 THREADS_STATUS = "Live: threads"
+# the status line while paused (the frame's own time is under the input, the panes' under each pane)
+PAUSED_HINT = "Paused: Space resumes; Right or S steps one frame"
 
 
 def _stamp() -> str:
@@ -96,8 +99,8 @@ class LiveWorkspace(SourceChoice, QWidget):
         self.input = InputPane()
         self.panes_row.addWidget(self.input, 2)
         root.addLayout(self.panes_row, 1)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        # one line kept for it: empty while frames play (the rates are under the input), its messages move nothing
+        self.status = reserve_lines(QLabel(""), 1)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         root.addWidget(self.status)
 
@@ -338,18 +341,16 @@ class LiveWorkspace(SourceChoice, QWidget):
         self._show_rates(lf)
 
     def _show_rates(self, lf: LiveFrame) -> None:
-        """The rates under the input and every pane, and the status line. Paused (a held frame, a step) no rate is
-        claimed: the frame's own time only."""
+        """The loop's rate and the frame's latency once, under the input (beside the panes' own times); each pane its
+        own time on the frame. The status line repeats none of them (it said the source, rate and latency a second
+        time): it holds the worker's and the actions' messages, and while paused how to go on. Paused (a held frame,
+        a step) no rate is claimed: the frame's own time only."""
         self.input.show_rates(lf, self.paused)
         for pane, r in zip(self.panes, lf.panes):
             if r.label == pane.spec.label:
-                pane.show_timing(lf.fps, r.ms, self.paused)
+                pane.show_timing(r.ms, self.paused)
         if self.source_ok and self.recording is None and time.monotonic() >= self._status_until:
-            if self.paused:  # a step or a changed setting: no frame rate to speak of, this frame's time
-                self._show_status(f"{lf.source} · paused (Space resumes) · this frame {lf.latency_ms:.0f} ms", "info")
-            else:
-                rate = f"{lf.fps:.1f} FPS" if lf.fps > 0 else "-- FPS"  # 0: not measured yet (opened, resumed)
-                self._show_status(f"{lf.source} · {rate} · latency {lf.latency_ms:.0f} ms", "info")
+            self._show_status(PAUSED_HINT if self.paused else "", "info")
 
     @Slot(object)
     def _on_status(self, st: LiveStatus) -> None:

@@ -162,6 +162,7 @@ def import_core(key: str) -> None:
         import app.probe.history  # noqa: F401
         import app.probe.presets  # noqa: F401
     elif key == "experiments":
+        import app.experiments.cell_files  # noqa: F401
         import app.experiments.executors  # noqa: F401
         import app.experiments.recipe  # noqa: F401
         import app.experiments.report  # noqa: F401  (with app.experiments.results: the plot of the first recipe's plan)

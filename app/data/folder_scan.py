@@ -152,6 +152,29 @@ def training_classes(folder: Path) -> tuple[list[str], list[Entry], list[str]]:
 _SIGNATURES: dict[tuple, str] = {}  # folder_signature's memo: (path, the folders' times) -> signature
 
 
+def _signature_memo(path: str | Path):
+    """(root, layout, memo key) of ``folder_signature``, or None when ``path`` is not an image folder. Only folders are
+    listed (the folder, its splits and their class folders; a class folder's thousands of files are not): cheap."""
+    root = Path(path).expanduser()
+    try:
+        root = root.resolve()
+        if not root.is_dir():
+            return None
+        lay = layout(root)
+        splits = [f for f in (lay.train, lay.test) if f is not None]
+        dirs = [root, *splits] + [f / c for f in splits for c in class_dirs(f)]
+        return root, lay, (str(root), tuple((str(d), d.stat().st_mtime_ns) for d in dirs))
+    except (OSError, DatasetError):
+        return None
+
+
+def signature_known(path: str | Path) -> bool:
+    """Whether ``folder_signature(path)`` answers at once (remembered, or no image folder there): False while a
+    walk of every file is due (60,000 files: 0.6-3 s; the Experiments workspace does that walk off the GUI thread)."""
+    found = _signature_memo(path)
+    return found is None or found[2] in _SIGNATURES
+
+
 def folder_signature(path: str | Path) -> str | None:
     """What an image folder holds, as a digest of every image file's relative path, size, modification and change
     times (``st_mtime_ns``, ``st_ctime_ns``) in both splits (a stat per file, no reading: 60,000 files in ~0.6 s),
@@ -161,19 +184,10 @@ def folder_signature(path: str | Path) -> str | None:
     sees it). Remembered in this process while the folder, its splits' and its class folders' times stay the same
     (adding, removing or replacing a file changes its folder's time; one rewritten in place is seen by the next
     process)."""
-    root = Path(path).expanduser()
-    try:
-        root = root.resolve()
-        if not root.is_dir():
-            return None
-        # the folder, its splits and their class folders: only folders are listed (a class folder's thousands of
-        # files are not: this runs at every access of a cell's key)
-        lay = layout(root)
-        splits = [f for f in (lay.train, lay.test) if f is not None]
-        dirs = [root, *splits] + [f / c for f in splits for c in class_dirs(f)]
-        memo = (str(root), tuple((str(d), d.stat().st_mtime_ns) for d in dirs))
-    except (OSError, DatasetError):
+    found = _signature_memo(path)
+    if found is None:
         return None
+    root, lay, memo = found
     if memo in _SIGNATURES:
         return _SIGNATURES[memo]
     h = hashlib.sha1(os.fsencode(str(root)) + b"\n")

@@ -33,3 +33,33 @@ def file_digests(settings: dict[str, Any]) -> dict[str, str]:
         if sig:  # an image added, removed or rewritten: new keys, the stored results are not reused
             out["dataset"] = sig
     return out
+
+
+def pending_folders(settings_list) -> list[str]:
+    """The image folders (``imagefolder:PATH`` datasets) among these cells' settings whose signature is not known yet
+    in this process (``app.data.folder_scan.signature_known``): computing a cell's key would walk each one's files.
+    In order, without repeats."""
+    from app.data.folder_scan import signature_known
+
+    out: list[str] = []
+    for settings in settings_list:
+        dataset = settings.get("dataset")
+        if isinstance(dataset, str) and dataset.startswith("imagefolder:"):
+            path = dataset.split(":", 1)[1]
+            if path not in out and not signature_known(path):
+                out.append(path)
+    return out
+
+
+def read_signatures(paths, cancel=None):
+    """Task (``app.tasks``): each image folder's signature read once (``folder_signature``: a stat of every file), so
+    that cells' keys answer at once afterwards in this process. Returns the paths read."""
+    from app.data.folder_scan import folder_signature
+    from app.tasks import Progress, check
+
+    paths = list(paths)
+    for i, path in enumerate(paths):
+        check(cancel)
+        yield Progress(i, len(paths), f"reading the file list of {path}")
+        folder_signature(path)
+    return paths

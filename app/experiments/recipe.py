@@ -135,9 +135,11 @@ class Cell:
             return self.variant
         return get_dotted(dict(self.settings), dotted, default)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"experiment": self.experiment, "kind": self.kind, "variant": self.variant, "key": self.key,
-                "settings": self.config}
+    def to_dict(self, key: str | None = None) -> dict[str, Any]:
+        """The cell as a dict; ``key``: a stand-in for its key (a view's placeholder while an image folder's
+        signature is being read: ``pending_folders``), else its own."""
+        return {"experiment": self.experiment, "kind": self.kind, "variant": self.variant,
+                "key": self.key if key is None else key, "settings": self.config}
 
 
 @dataclass(frozen=True)

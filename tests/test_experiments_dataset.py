@@ -188,10 +188,10 @@ def test_a_recipe_moved_to_another_dataset_gives_no_time_estimate_made_for_its_o
     copy); on digits that figure means nothing, and the plan says so instead of showing it as digits' time."""
     r = load_recipe(ABLATION)
     own = r.describe(quick=True)
-    assert ", about 27 min on a 2-core CPU;" in own  # 40 cells x 40 s
+    assert ", about 13 min on a 2-core CPU;" in own  # 40 cells x 20 s
     moved = on_dataset(r, "digits", quick=True).describe(quick=True)
-    assert "about 27 min on a 2-core CPU;" not in moved
-    assert (f"40 probe cell(s), no time estimate for digits (the recipe's, about 27 min on a 2-core CPU, is for "
+    assert "about 13 min on a 2-core CPU;" not in moved
+    assert (f"40 probe cell(s), no time estimate for digits (the recipe's, about 13 min on a 2-core CPU, is for "
             f"{r.dataset(True)}); ") in moved and moved.endswith("dataset digits")
     back = on_dataset(on_dataset(r, "digits", quick=True), r.dataset(True), quick=True)  # moved back: its own again
     assert back.describe(quick=True) == own

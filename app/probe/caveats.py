@@ -54,6 +54,32 @@ def _stop_caveat(stop: dict, epochs: Any) -> str | None:
             f"no further progress")
 
 
+def stop_text(stop: Any) -> str:
+    """How the selected fit stopped, in one line, from its stop report: "converged after 16 iterations (max |gradient|
+    8.1e-05 <= 0.0001, duality gap 0.052 <= 0.1)"; "closed form"; "" for a head without a rule (k-NN) or an older
+    record without one. A fit that did not converge says only where it stopped (its caveat says why it matters)."""
+    if not isinstance(stop, dict) or not stop.get("criterion") or stop.get("criterion") == "none":
+        return ""
+    if stop.get("criterion") == "closed form":
+        return "closed form (no iterations)"
+    it = int(stop.get("iterations") or 0)
+    its = f"{it} iteration{'' if it == 1 else 's'}"
+    value, tol = stop.get("value"), stop.get("tolerance")
+    if value is None or tol is None:  # a fixed number of epochs (Adam)
+        return f"{stop.get('criterion')}: {its}"
+    name = "max |gradient|" if stop.get("criterion") == "max |gradient|" else "gradient ratio"
+    parts = [f"{name} {float(value):.2g} {'<=' if float(value) <= float(tol) else '>'} {float(tol):g}"]
+    gap, gap_tol = stop.get("duality_gap"), stop.get("gap_tolerance")
+    certain = True
+    if gap is not None and gap_tol is not None:
+        parts.append(f"duality gap {float(gap):.2g} {'<=' if float(gap) <= float(gap_tol) else '>'} {float(gap_tol):g}")
+    elif gap_tol is not None and "duality_gap" in stop:
+        parts.append("no duality gap without weight decay")
+        certain = False  # no optimum is certain: where the gradient rule stopped it, not "converged"
+    done = "converged" if stop.get("converged") and certain else "stopped"
+    return f"{done} after {its} ({', '.join(parts)})"
+
+
 def caveats(record: dict) -> list[str]:
     """The caveats of one run, from its dict (a just-finished ``ProbeResult.to_dict()`` or a stored run; fields an
     older record lacks give no caveat)."""

@@ -242,6 +242,7 @@ def cmd_probe(args) -> int:
     import dataclasses
 
     from app.metrics import spread_text, top5_text
+    from app.probe.caveats import stop_text
     from app.probe.notes import selection_note
     from app.probe.history import History, record
     from app.probe.run import rerun, run_probe
@@ -304,6 +305,9 @@ def cmd_probe(args) -> int:
         note = selection_note(out.get("selection"), out.get("selection_iterations"), out.get("stop"))
         if note:
             print(f"  validation per {next(iter(out['selected'] or {}), 'value')}: {note}")
+        stopped = stop_text(out.get("stop"))
+        if stopped:
+            print(f"  head: {stopped}")
         for line in out["caveats"]:
             print(f"  caveat: {line}")
     return 0

@@ -18,7 +18,7 @@ import numpy as np
 
 from app.metrics import spread_text
 from app.models.catalog import stored_weight_state
-from app.probe.caveats import caveats
+from app.probe.caveats import caveats, stop_text
 from app.probe.config import HYPERPARAMETER, TTA_NAMES, curve_note, selection_note
 
 NOT_RECORDED = "not recorded"
@@ -129,6 +129,11 @@ class RunView:
         """What the figures do not say by themselves (app.probe.caveats: mirror views on digits, a head stopped
         before its tolerance), from the run's record."""
         return caveats(self.raw)
+
+    def stop_text(self) -> str:
+        """How the selected fit stopped (app.probe.caveats.stop_text: iterations, gradient, duality gap); "" where
+        the record has no rule."""
+        return stop_text(self.raw.get("stop") if isinstance(self.raw, dict) else None)
 
     def seeds_text(self) -> str:
         if not self.seeds:

@@ -213,6 +213,7 @@ class ResultsView(QWidget):
         val = "" if run.val_top1 is None else f"validation top-1 <b>{100 * run.val_top1:.1f}%</b>{se(val_se)} &nbsp; "
         where = "" if run.is_baseline else f" · {run.layer_text} · {run.pooling or 'pooling not recorded'}"
         pick = chosen(getattr(run, "head", None), getattr(run, "selected", None))  # the value validation chose
+        stopped = run.stop_text() if hasattr(run, "stop_text") else ""  # how the selected fit stopped
         self.header.setText(
             f"<b>{_named(run.label, run.weight_state, colour)}</b> on <b>{run.dataset}</b>, "
             f"{run.head_text}{where}"
@@ -223,6 +224,7 @@ class ResultsView(QWidget):
             f"{' (cached)' if run.cache_hit else ''} · train {run.train_seconds:.1f} s · {run.device}</span>"
             + (f"<br><span style='color:#5b6472'>validation per {(pick or ('value',))[0]}: "
                f"{chosen_marked(run.selection_text(), pick)}</span>" if run.selection_text() else "")
+            + (f"<br><span style='color:#5b6472'>head: {html.escape(stopped)}</span>" if stopped else "")
             + "".join(f"<br><span style='color:{CAVEAT_COLOUR}'>Caveat: {html.escape(c)}</span>"
                       for c in run.caveats()))
         self._fit_header()

@@ -2,7 +2,9 @@
 wider than the axis (a long x label on a narrow window, beside a left axis of long arm names) was cut off at both
 ends. ``FittedLabel.set(full, shorter, ...)`` shows the first form that fits the axis' width now and picks again
 whenever the axis is resized; where none fits, the last is elided ("…"). The whole first form is the axis'
-tooltip while a shorter one is shown. Layout only: nothing numerical here."""
+tooltip while a shorter one is shown. ``reserve``: a function giving the pixels at the axis' far end that something
+else covers (the Probe confusion thumbnail's Enlarge button), kept clear at both ends since the label is centred.
+Layout only: nothing numerical here."""
 
 from __future__ import annotations
 
@@ -16,9 +18,10 @@ MARGIN = 12  # px: the label's text margins (its document's, 4 px each side) and
 
 
 class FittedLabel:
-    def __init__(self, plot: pg.PlotWidget, side: str = "bottom") -> None:
+    def __init__(self, plot: pg.PlotWidget, side: str = "bottom", reserve=None) -> None:
         self.plot = plot
         self.side = side
+        self.reserve = reserve
         self.axis = plot.getAxis(side)
         self.texts: tuple[str, ...] = ()
         self.axis.geometryChanged.connect(self.fit)
@@ -31,7 +34,8 @@ class FittedLabel:
     def room(self) -> float:
         """The width the label may take (the axis' length, less the text margins)."""
         length = self.axis.width() if self.side in ("bottom", "top") else self.axis.height()
-        return length - MARGIN
+        covered = max(0.0, float(self.reserve())) if self.reserve is not None else 0.0
+        return length - MARGIN - 2 * covered
 
     def choose(self) -> str:
         """The form to show at the axis' size now."""

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QDialog, QLabel, QToolButton, QVBoxLayout, QWidget
 from app.imaging import colormaps
 from widgets.common.labels_item import LabelsItem
 from widgets.common.qt_override import qt_override
+from widgets.experiments.fitted_label import FittedLabel
 from widgets.probe.class_ticks import across, across_step, axis_metrics, elide, named, tick_step
 
 TITLE = "Confusion: counts (colour: row %)"
@@ -207,8 +208,18 @@ class ConfusionThumbnail(ConfusionPlot):
                                     "(click a cell there to see its examples)")
         self.setToolTip(f"{TITLE}: each cell counts the test images of its true class (row) predicted as its "
                         f"column's class; its colour is that count's share of the row")
-        self.title_text, self.bottom_text = TITLE, SHORT_BOTTOM[0]
+        self.title_text = TITLE
+        # the bottom label's longest wording that ends left of the button (``FittedLabel``, the button's overlap
+        # with the axis kept clear)
+        self.bottom_label = FittedLabel(self, "bottom", reserve=self._button_overlap)
+        self.bottom_label.set(*SHORT_BOTTOM)
         self._place_button()
+
+    def _button_overlap(self) -> float:
+        """How far the Enlarge button reaches into the bottom axis from its right end (px, scene = widget here)."""
+        axis = self.getAxis("bottom")
+        right = axis.mapToScene(axis.boundingRect().topRight()).x()
+        return right - self.enlarge_btn.x() + 4
 
     def _place_button(self) -> None:
         btn = getattr(self, "enlarge_btn", None)  # (the base class resizes the view before the button exists)
@@ -217,11 +228,12 @@ class ConfusionThumbnail(ConfusionPlot):
             btn.setGeometry(self.width() - hint.width() - 2, self.height() - hint.height() - 2, hint.width(),
                             hint.height())
             btn.raise_()
-            self._fit_texts(btn.x())
+            self._fit_title()
+            if hasattr(self, "bottom_label"):
+                self.bottom_label.fit()  # the button moved after the axis was laid out
 
-    def _fit_texts(self, button_left: int) -> None:
-        """The longest title that fits the width, and the longest bottom label whose right end (centred under the
-        plot area) stays left of the Enlarge button."""
+    def _fit_title(self) -> None:
+        """The longest title that fits the width (a plot's title: ``FittedLabel`` fits axis labels)."""
         title_font = QFont(self.font())
         title_font.setPointSize(10)
         fm_title = QFontMetrics(title_font)
@@ -229,13 +241,6 @@ class ConfusionThumbnail(ConfusionPlot):
         if title != self.title_text:
             self.title_text = title
             self.setTitle(title, size="10pt")
-        fm = QFontMetrics(self.getAxis("bottom").label.font())
-        left_axis = self.getAxis("left").width()
-        centre = left_axis + (self.width() - left_axis) / 2
-        bottom = next((t for t in SHORT_BOTTOM if centre + fm.horizontalAdvance(t) / 2 <= button_left - 4), "")
-        if bottom != self.bottom_text:
-            self.bottom_text = bottom
-            self.setLabel("bottom", bottom)
 
     @qt_override
     def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt's name)

@@ -160,6 +160,7 @@ def import_core(key: str) -> None:
         import app.probe.config  # noqa: F401
         import app.probe.gallery  # noqa: F401
         import app.probe.history  # noqa: F401
+        import app.probe.paired  # noqa: F401
         import app.probe.presets  # noqa: F401
     elif key == "experiments":
         import app.experiments.cell_files  # noqa: F401

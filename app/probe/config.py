@@ -346,6 +346,9 @@ class ProbeResult:
     resolved: Any = None  # the ResolvedProbe record the run used
     run_id: int | None = None  # the history id, once stored
     stop: dict = field(default_factory=dict, compare=False)  # the head's stopping information
+    # the test split's content digest (``ArrayDataset.fingerprint``): two runs with the same one scored the same
+    # images, and can be compared image by image (``app.probe.paired``)
+    test_fingerprint: str | None = None
 
     @property
     def test_top1(self) -> float:
@@ -382,6 +385,7 @@ class ProbeResult:
             "resolved": self.resolved.to_dict() if self.resolved is not None else None,
             "run_id": self.run_id,
             "stop": _jsonable(self.stop),
+            "test_fingerprint": self.test_fingerprint,
         }
 
     def to_json(self) -> str:

@@ -1,4 +1,5 @@
-"""``main.py history list|show RUN|export --json|--csv [--out FILE]``: the one run history (GUI and CLI runs alike)."""
+"""``main.py history list|show RUN|export --json|--csv [--out FILE]|pair A B``: the one run history (GUI and CLI runs
+alike)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,14 @@ def register(sub) -> None:
     ex.add_argument("--out", default=None, metavar="FILE", help="write to FILE (atomically) instead of stdout")
     ex.add_argument("--ids", default=None, metavar="ID,ID,...", help="only these runs")
     ex.set_defaults(func=cmd_export)
+    pr = hs.add_parser("pair", help="two runs on the same test images compared image by image (McNemar's test)",
+                       description="Two stored runs scored on the same test images: the images one got right and the "
+                                   "other wrong, the accuracy difference with its 95%% interval, and McNemar's exact "
+                                   "test of whether the two are equally accurate.")
+    pr.add_argument("a", type=int, metavar="RUN_A")
+    pr.add_argument("b", type=int, metavar="RUN_B")
+    pr.add_argument("--json", action="store_true", help="the comparison as JSON")
+    pr.set_defaults(func=cmd_pair)
 
 
 def _open(args):
@@ -83,6 +92,29 @@ def cmd_show(args) -> int:
         except KeyError:
             raise UserError(f"no run with id {args.run} in {h.path}") from None
     print(jsonout.dumps(d, indent=1))
+    return 0
+
+
+def cmd_pair(args) -> int:
+    from app.probe.paired import PairingError, compare_pair, paired_text, run_name
+
+    if args.a == args.b:
+        raise UserError(f"history pair: give two different runs (got {args.a} twice)")
+    with _open(args) as h:
+        runs = []
+        for rid in (args.a, args.b):
+            try:
+                runs.append(h.get(rid))
+            except KeyError:
+                raise UserError(f"no run with id {rid} in {h.path}") from None
+    try:
+        c = compare_pair(*runs)
+    except PairingError as exc:
+        raise UserError(str(exc)) from None
+    if args.json:
+        print(jsonout.dumps(c.to_dict()))
+    else:
+        print(paired_text(c, run_name(runs[0]), run_name(runs[1])))
     return 0
 
 

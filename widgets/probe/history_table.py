@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from widgets.common.qt_override import qt_override
+from widgets.probe.elided_note import ElidedNote
 from widgets.probe.model_list import state_colour
 
 COLUMNS = ["#", "When", "Model", "Weights", "Dataset", "Head", "Top-1", "Top-5", "Train n", "Seed"]
@@ -176,6 +177,7 @@ class HistoryTable(QWidget):
     sortChanged = Signal(int, bool)  # column, descending (a header click)
     deleteRequested = Signal(list)
     exportRequested = Signal(str, list)  # "csv"/"json", ids ([] = all)
+    selectedChanged = Signal(list)  # the selected runs' ids, in the table's order (two: the panel pairs them)
 
     COLUMNS = COLUMNS
 
@@ -203,7 +205,8 @@ class HistoryTable(QWidget):
         self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         hh.setMinimumSectionSize(36)
         self.table.setToolTip("Every finished run, stored in the history database. Select a run to see its results; "
-                              "Delete removes the selected runs.")
+                              "select two (Ctrl+click) to test their difference image by image; Delete removes the "
+                              "selected runs.")
         # a header click sorts by that column (numbers: highest first, text: A to Z; again: the other way); newest
         # first to begin with. No sort arrows: Qt widens every column by one to draw them, and the table would no
         # longer fit the panel; the count under the table says the order instead
@@ -223,6 +226,12 @@ class HistoryTable(QWidget):
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setStyleSheet("color: #667; padding: 12px;")
         lay.addWidget(self.empty)
+        # two runs selected: how they compare image by image (``show_pair``; the panel computes it)
+        # (at most two lines, the rest elided: the table keeps its rows in a short window; the tooltip says it all)
+        self.pair = ElidedNote(2, least=1)
+        self.pair.setStyleSheet("color: #334;")
+        self.pair.setVisible(False)
+        lay.addWidget(self.pair)
 
         row = QHBoxLayout()
         self.count = QLabel("")
@@ -332,6 +341,12 @@ class HistoryTable(QWidget):
             self._quiet = False
         self._on_selection(emit=False)
 
+    def show_pair(self, text: str, tip: str = "") -> None:
+        """The line under the table for two selected runs ("" hides it); ``tip``: the whole comparison."""
+        self.pair.setText(text)
+        self.pair.setToolTip(tip)
+        self.pair.setVisible(bool(text))
+
     def refresh_buttons(self) -> None:
         self._on_selection(emit=False)
 
@@ -345,5 +360,6 @@ class HistoryTable(QWidget):
         self.json_btn.setToolTip(f"Save the selected runs ({what} when none is selected) with every stored detail")
         self.csv_btn.setEnabled(has)
         self.json_btn.setEnabled(has)
+        self.selectedChanged.emit(sel)
         if emit and not self._quiet and len(sel) == 1:
             self.openRequested.emit(sel[0])

@@ -1,0 +1,226 @@
+"""Two stored runs scored on the same test images, compared image by image (a paired test).
+
+Two accuracies measured on the same 10,000 images are not two independent samples: most images are right (or wrong)
+for both models, and only the images where they disagree say which model is better. Their standard errors side by
+side (each ~0.1 points on MNIST) overstate the uncertainty of a difference by far, or, read as "the intervals
+overlap", call a real difference noise. The paired answer:
+
+- ``a_only``: images run A classified right and run B wrong; ``b_only``: the reverse; the rest both got right or both
+  wrong. The difference of the two accuracies is exactly ``(a_only - b_only) / n``.
+- McNemar's exact test: under "the two models are equally accurate", each disagreement is A's or B's with
+  probability 1/2, so ``a_only`` ~ Binomial(a_only + b_only, 1/2); the two-sided p value is twice the smaller tail
+  (at most 1). It is what the disagreements alone can say, with no normal approximation.
+- The difference's 95% interval (Wald's, for paired proportions): ``d +- z sqrt(a_only + b_only - (a_only -
+  b_only)^2 / n) / n``; given only with at least ``MIN_DISCORDANT`` disagreements, where the approximation is fair.
+
+Which images each run got wrong is in every stored run (``misclassified``: indices into its test split). The two
+runs must have scored the very same images: since 2026-12-03 each run stores its test split's content digest
+(``test_fingerprint``: pixels, labels and class names, ``ArrayDataset.fingerprint``); runs stored before it are
+paired when their test split's settings (dataset, data folder, test subset and its seed) and size are the same, and
+the answer says so. Anything else is refused with the reason (``PairingError``).
+
+Qt-free; the history panel and ``python main.py history pair A B`` show the same ``PairedComparison``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.errors import AppError
+from app.metrics import Z95
+
+MIN_DISCORDANT = 10  # disagreements below this: no interval (the exact p value and the counts still stand)
+ALPHA = 0.05  # the level the verdict's wording uses; the p value itself is always given
+
+
+class PairingError(AppError, ValueError):
+    """The two runs cannot be compared image by image; the message says why."""
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    a: int  # run ids (None for runs not stored)
+    b: int
+    n: int  # test images
+    a_top1: float
+    b_top1: float
+    a_only: int  # right by A, wrong by B
+    b_only: int  # right by B, wrong by A
+    both_wrong: int
+    p_value: float  # McNemar's exact test, two-sided
+    interval: tuple[float, float] | None  # 95% of a_top1 - b_top1 (None: fewer than MIN_DISCORDANT disagreements)
+    basis: str  # "fingerprint" (the same image content) or "settings" (runs stored before fingerprints)
+
+    @property
+    def both_right(self) -> int:
+        return self.n - self.a_only - self.b_only - self.both_wrong
+
+    @property
+    def difference(self) -> float:
+        """A's top-1 minus B's (a fraction), from the disagreements alone."""
+        return (self.a_only - self.b_only) / self.n
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < ALPHA
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "n_test": self.n, "a_test_top1": self.a_top1, "b_test_top1": self.b_top1,
+                "a_right_b_wrong": self.a_only, "b_right_a_wrong": self.b_only, "both_wrong": self.both_wrong,
+                "both_right": self.both_right, "difference": self.difference, "interval95": (
+                    None if self.interval is None else list(self.interval)),
+                "p_value": self.p_value, "test": "McNemar exact (two-sided)", "significant_at": ALPHA,
+                "significant": self.significant, "paired_by": self.basis}
+
+
+def mcnemar_exact(a_only: int, b_only: int) -> float:
+    """Two-sided exact McNemar p value: 2 P(X <= min(a_only, b_only)) for X ~ Binomial(a_only + b_only, 1/2), at most
+    1; 1.0 without disagreements. Summed in logarithms (thousands of disagreements underflow a plain product)."""
+    a_only, b_only = int(a_only), int(b_only)
+    if a_only < 0 or b_only < 0:
+        raise ValueError("disagreement counts must be >= 0")
+    m = a_only + b_only
+    if m == 0:
+        return 1.0
+    k = min(a_only, b_only)
+    ks = np.arange(1, k + 1, dtype=np.float64)
+    # log C(m, j) for j = 0..k by the recurrence C(m, j) = C(m, j - 1) (m - j + 1) / j
+    logc = np.concatenate(([0.0], np.cumsum(np.log(m - ks + 1) - np.log(ks))))
+    top = logc.max()
+    log_tail = top + math.log(float(np.exp(logc - top).sum())) - m * math.log(2.0)
+    return float(min(1.0, 2.0 * math.exp(log_tail)))
+
+
+def difference_interval(a_only: int, b_only: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """Wald's interval (95% by default) of a paired accuracy difference (a_only - b_only) / n; None with fewer than
+    ``MIN_DISCORDANT`` disagreements (too few for the normal approximation) or no images."""
+    if n <= 0 or a_only + b_only < MIN_DISCORDANT:
+        return None
+    d = (a_only - b_only) / n
+    half = z * math.sqrt(max(0.0, a_only + b_only - (a_only - b_only) ** 2 / n)) / n
+    return (max(-1.0, d - half), min(1.0, d + half))
+
+
+def _split_settings(run: dict) -> tuple | None:
+    """What chose a run's test images, for runs stored before the fingerprint: (dataset, data folder, test limit,
+    the subset's seed when limited); None without a resolved record."""
+    res = run.get("resolved")
+    if not isinstance(res, dict) or not res:
+        return None
+    limit = res.get("test_limit")
+    seed = (res.get("seeds") or {}).get("split") if limit is not None else None
+    return (res.get("dataset"), res.get("data_root"), limit, seed)
+
+
+def _name(run: dict) -> str:
+    rid = run.get("run_id", run.get("id"))
+    return f"run {rid}" if rid is not None else "the run"
+
+
+def pairing_basis(a: dict, b: dict) -> str:
+    """How the two runs are known to have scored the same images: "fingerprint" or "settings"; PairingError with the
+    reason when they did not (or it cannot be told)."""
+    na, nb = _name(a), _name(b)
+    if a.get("n_test") != b.get("n_test"):
+        raise PairingError(f"{na} was scored on {a.get('n_test')} test images and {nb} on {b.get('n_test')}: a paired "
+                           "test needs the same images")
+    if list(a.get("classes") or ()) != list(b.get("classes") or ()):
+        raise PairingError(f"{na} and {nb} have different classes: they were not scored on the same test images")
+    fa, fb = a.get("test_fingerprint"), b.get("test_fingerprint")
+    if fa and fb:
+        if fa != fb:
+            raise PairingError(f"{na} and {nb} were scored on different test images (another dataset, data folder, "
+                               "test subset or its seed, or the images changed between the runs)")
+        return "fingerprint"
+    sa, sb = _split_settings(a), _split_settings(b)
+    if sa is None or sb is None:
+        raise PairingError(f"{na if sa is None else nb} was stored before runs recorded "
+                           "their test images: it cannot be paired")
+    if sa != sb:
+        raise PairingError(f"{na} and {nb} chose their test images differently (dataset, data folder, test subset or "
+                           "its seed): a paired test needs the same images")
+    return "settings"
+
+
+def _wrong(run: dict, n: int) -> np.ndarray:
+    mis = np.unique(np.asarray(run.get("misclassified") or [], dtype=np.int64))
+    if mis.size and (mis[0] < 0 or mis[-1] >= n):
+        raise PairingError(f"{_name(run)}'s stored misclassified images do not fit its {n} test images")
+    top1 = run.get("test_top1", run.get("top1"))
+    if top1 is not None and abs((n - mis.size) / n - float(top1)) > 0.5 / n:
+        # the list is the run's whole record of its errors: if it does not give its accuracy, it is not complete
+        raise PairingError(f"{_name(run)} stored {mis.size} misclassified images of {n}, which does not give its "
+                           f"top-1 of {100 * float(top1):.2f}%: its image-by-image record is incomplete")
+    return mis
+
+
+def compare_pair(a: dict, b: dict) -> PairedComparison:
+    """The paired comparison of two stored runs (``History.get`` dicts, ``ProbeResult.to_dict()``): A's and B's
+    disagreements, McNemar's exact p and the difference's interval. PairingError when they did not score the same
+    test images."""
+    basis = pairing_basis(a, b)
+    n = int(a.get("n_test") or 0)
+    if n <= 0:
+        raise PairingError(f"{_name(a)} has no test images to compare")
+    wa, wb = _wrong(a, n), _wrong(b, n)
+    both_wrong = int(np.intersect1d(wa, wb, assume_unique=True).size)
+    a_only = int(wb.size - both_wrong)  # B wrong, A right
+    b_only = int(wa.size - both_wrong)
+    return PairedComparison(
+        a=a.get("run_id", a.get("id")), b=b.get("run_id", b.get("id")), n=n, a_top1=(n - wa.size) / n,
+        b_top1=(n - wb.size) / n, a_only=a_only, b_only=b_only, both_wrong=both_wrong,
+        p_value=mcnemar_exact(a_only, b_only), interval=difference_interval(a_only, b_only, n), basis=basis)
+
+
+def run_name(run: dict) -> str:
+    """"run 12 (rdsn, random)": the id, the model's label and its weight state, as the history lists them."""
+    from app.models.catalog import stored_weight_state
+
+    model = (run.get("resolved") or {}).get("model") or (run.get("config") or {}).get("model") or {}
+    label = model.get("label") or model.get("backbone") or "?"
+    rid = run.get("run_id", run.get("id"))
+    return f"{'run ' + str(rid) if rid is not None else 'the run'} ({label}, {stored_weight_state(model)})"
+
+
+def p_text(p: float) -> str:
+    """A p value as people write it: 3 significant digits, "< 1e-300" below what a float holds."""
+    if p <= 0.0:
+        return "p < 1e-300"
+    return f"p = {p:.3g}" if p >= 1e-3 else f"p = {p:.2e}"
+
+
+def paired_text(c: PairedComparison, title_a: str | None = None, title_b: str | None = None) -> str:
+    """One paragraph: the images, the disagreements, the difference with its interval, McNemar's p and a verdict.
+    ``title_a``/``title_b`` name the runs in its first sentence (``run_name``; default "run ID")."""
+    na, nb = f"run {c.a}", f"run {c.b}"
+    ci = "" if c.interval is None else f" (95% CI {100 * c.interval[0]:+.2f} to {100 * c.interval[1]:+.2f})"
+    if c.interval is None and c.a_only + c.b_only:
+        ci = f" (fewer than {MIN_DISCORDANT} disagreements: no interval)"
+    same = "the same" if c.basis == "fingerprint" else \
+        "the same (known by their settings: stored before runs recorded their images)"
+    head = (f"{title_a or na} vs {title_b or nb}, {same} {c.n:,} test images: top-1 {100 * c.a_top1:.2f}% vs "
+            f"{100 * c.b_top1:.2f}%. Right for {na} and wrong for {nb}: {c.a_only:,} images; the reverse: "
+            f"{c.b_only:,}; wrong for both: {c.both_wrong:,}. Difference {100 * c.difference:+.2f} points{ci}; "
+            f"McNemar's exact {p_text(c.p_value)}: ")
+    if c.a_only + c.b_only == 0:
+        return head + "the two classify every image alike."
+    if c.significant:
+        better, worse = (na, nb) if c.a_only > c.b_only else (nb, na)
+        return head + f"{better} is more accurate than {worse} (at the {ALPHA:g} level)."
+    return head + f"no significant difference (at the {ALPHA:g} level): the disagreements could be chance."
+
+
+def paired_summary(c: PairedComparison) -> str:
+    """The comparison in one line (the history box's; ``paired_text`` says the rest)."""
+    ci = "" if c.interval is None else f" (95% CI {100 * c.interval[0]:+.2f} to {100 * c.interval[1]:+.2f})"
+    head = f"Run {c.a} vs run {c.b}, the same {c.n:,} test images: {100 * c.difference:+.2f} points{ci}, " \
+           f"McNemar {p_text(c.p_value)}"
+    if c.a_only + c.b_only == 0:
+        return head + ": the same answer on every image."
+    if c.significant:
+        return head + f": run {c.a if c.a_only > c.b_only else c.b} is more accurate."
+    return head + ": no significant difference."

@@ -1,0 +1,228 @@
+"""Two stored runs on the same test images, compared image by image (``app.probe.paired``, ``history pair``, the
+history box with two runs selected): McNemar's exact test pinned against scipy and a hand computation, the counts
+against the runs' own accuracies, and every pair that is not on the same images refused with its reason."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.probe.paired import (
+    MIN_DISCORDANT,
+    PairingError,
+    compare_pair,
+    difference_interval,
+    mcnemar_exact,
+    paired_summary,
+    paired_text,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(rid, wrong, n=100, fingerprint="f1", classes=("a", "b"), resolved=None, **extra):
+    d = {"run_id": rid, "n_test": n, "classes": list(classes), "misclassified": list(wrong),
+         "test_top1": (n - len(set(wrong))) / n, "test_fingerprint": fingerprint,
+         "resolved": resolved if resolved is not None else {
+             "dataset": "digits", "data_root": None, "test_limit": None, "seeds": {"split": 0},
+             "model": {"label": f"m{rid}", "backbone": "rdsn"}}}
+    d.update(extra)
+    return d
+
+
+def test_mcnemar_by_hand_and_against_scipy():
+    # 12 against 2: 2 (C(14,0) + C(14,1) + C(14,2)) / 2^14 = 2 * 106 / 16384
+    assert mcnemar_exact(12, 2) == pytest.approx(212 / 16384, rel=1e-12)
+    assert mcnemar_exact(2, 12) == mcnemar_exact(12, 2)
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(5, 5) == 1.0  # capped: the two tails overlap at the middle
+    assert mcnemar_exact(0, 1) == 1.0
+    assert mcnemar_exact(0, 6) == pytest.approx(2 / 64)
+    stats = pytest.importorskip("scipy.stats")
+    for a, b in [(1, 9), (17, 30), (63, 17), (300, 260), (3000, 3200), (41, 40), (0, 25)]:
+        want = stats.binomtest(min(a, b), a + b, 0.5).pvalue
+        assert mcnemar_exact(a, b) == pytest.approx(want, rel=1e-9, abs=1e-300), (a, b)
+    with pytest.raises(ValueError):
+        mcnemar_exact(-1, 3)
+
+
+def test_difference_interval_by_hand():
+    # d = (30 - 10) / 1000 = 0.02; se = sqrt(40 - 400 / 1000) / 1000 = sqrt(39.6) / 1000
+    lo, hi = difference_interval(30, 10, 1000)
+    half = 1.959963984540054 * math.sqrt(39.6) / 1000
+    assert (lo, hi) == pytest.approx((0.02 - half, 0.02 + half), rel=1e-12)
+    assert difference_interval(MIN_DISCORDANT - 4, 3, 1000) is None  # too few disagreements for a normal interval
+    assert difference_interval(5, 5, 0) is None
+
+
+def test_counts_give_each_runs_accuracy_and_the_difference():
+    a = _run(1, [0, 1, 2, 3, 50])
+    b = _run(2, [2, 3, 4, 5, 6, 7, 8, 9])
+    c = compare_pair(a, b)
+    assert (c.a_only, c.b_only, c.both_wrong, c.both_right) == (6, 3, 2, 89)
+    assert c.a_top1 == pytest.approx(0.95) and c.b_top1 == pytest.approx(0.92)
+    assert c.difference == pytest.approx(c.a_top1 - c.b_top1)
+    assert c.p_value == pytest.approx(mcnemar_exact(6, 3))
+    assert c.interval is None and not c.significant  # 9 disagreements
+    assert c.basis == "fingerprint"
+    text = paired_text(c, "run 1 (m1, random)", "run 2 (m2, random)")
+    assert "Right for run 1 and wrong for run 2: 6 images; the reverse: 3; wrong for both: 2" in text
+    assert "no significant difference" in text and "no interval" in text
+    d = c.to_dict()
+    assert d["a_right_b_wrong"] == 6 and d["b_right_a_wrong"] == 3 and d["paired_by"] == "fingerprint"
+    json.dumps(d)
+
+
+def test_a_clear_difference_is_called_one():
+    a = _run(1, range(10), n=1000)
+    b = _run(2, range(5, 60), n=1000)
+    c = compare_pair(a, b)
+    assert (c.a_only, c.b_only) == (50, 5) and c.significant
+    assert c.interval[0] > 0
+    assert "run 1 is more accurate" in paired_summary(c)
+    assert "run 1 is more accurate than run 2" in paired_text(compare_pair(b, a)) or \
+        "run 1 is more accurate" in paired_text(compare_pair(b, a))
+    assert compare_pair(b, a).difference == pytest.approx(-c.difference)
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"n_test": 99}, "100 test images and run 2 on 99"),
+    ({"classes": ["a", "c"]}, "different classes"),
+    ({"test_fingerprint": "f2"}, "different test images"),
+])
+def test_runs_on_other_images_are_refused(change, reason):
+    a = _run(1, [1])
+    b = dict(_run(2, [2]), **change)
+    with pytest.raises(PairingError, match=reason):
+        compare_pair(a, b)
+
+
+def test_runs_stored_before_fingerprints_pair_by_their_settings():
+    a = _run(1, [1, 2], fingerprint=None)
+    b = _run(2, [2, 3], fingerprint=None)
+    c = compare_pair(a, b)
+    assert c.basis == "settings" and "known by their settings" in paired_text(c)
+    # the same subset size from another seed: other images
+    other = dict(a["resolved"], test_limit=100, seeds={"split": 1})
+    same_limit = dict(a["resolved"], test_limit=100, seeds={"split": 0})
+    with pytest.raises(PairingError, match="chose their test images differently"):
+        compare_pair(_run(1, [1], fingerprint=None, resolved=other), _run(2, [2], fingerprint=None,
+                                                                         resolved=same_limit))
+    with pytest.raises(PairingError, match="stored before runs recorded"):
+        compare_pair(_run(1, [1], fingerprint=None, resolved={}), b)
+
+
+def test_an_incomplete_or_foreign_record_is_refused():
+    with pytest.raises(PairingError, match="do not fit"):
+        compare_pair(_run(1, [100]), _run(2, [1]))
+    bad = dict(_run(1, [1, 2]), test_top1=0.99)  # says 1 wrong, lists 2
+    with pytest.raises(PairingError, match="incomplete"):
+        compare_pair(bad, _run(2, [1]))
+
+
+def _probe(args, home):
+    out = subprocess.run([sys.executable, "main.py", "probe", "--dataset", "digits", "--json", *args], cwd=ROOT,
+                         capture_output=True, text=True, env={**__import__("os").environ,
+                                                              "FILTER_EXPLORER_HOME": str(home)}, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout)
+
+
+def _history(args, home):
+    import os
+
+    return subprocess.run([sys.executable, "main.py", "history", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "FILTER_EXPLORER_HOME": str(home)}, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def three_runs(tmp_path_factory):
+    """Two probes of digits' whole test split (rdsn, simple) and one of a 200-image subset, in one history."""
+    from app.probe.config import ProbeConfig
+    from app.probe.history import History
+    from app.models.spec import ModelSpec
+    from app.probe.run import run_probe
+    from app.tasks import run_to_end
+
+    home = tmp_path_factory.mktemp("paired-home")
+    db = History(home / "history.sqlite")
+    ids = []
+    for backbone, limit in (("rdsn", None), ("simple", None), ("simple", 200)):
+        cfg = ProbeConfig(model=ModelSpec.make(backbone), dataset="digits", head="ridge", train_limit=600,
+                          test_limit=limit, seed=0)
+        ids.append(db.add(run_to_end(run_probe(cfg)).to_dict()))
+    db.close()
+    return home, ids
+
+
+def test_real_runs_pair_by_their_fingerprint(three_runs):
+    from app.probe.history import History
+
+    home, (a, b, sub) = three_runs
+    with History(home / "history.sqlite") as h:
+        ra, rb, rs = h.get(a), h.get(b), h.get(sub)
+    assert ra["test_fingerprint"] and ra["test_fingerprint"] == rb["test_fingerprint"] != rs["test_fingerprint"]
+    c = compare_pair(ra, rb)
+    assert c.n == 450 and c.basis == "fingerprint"
+    assert c.a_top1 == pytest.approx(ra["test_top1"]) and c.b_top1 == pytest.approx(rb["test_top1"])
+    with pytest.raises(PairingError, match="450 test images.*200|different test images"):
+        compare_pair(ra, rs)
+
+
+def test_history_pair_command(three_runs):
+    home, (a, b, sub) = three_runs
+    out = _history(["pair", str(a), str(b)], home)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"run {a} (rdsn, random) vs run {b} (simple, random), the same 450 test images")
+    assert "McNemar's exact p" in out.stdout
+    js = _history(["pair", str(a), str(b), "--json"], home)
+    d = json.loads(js.stdout)
+    assert d["a"] == a and d["b"] == b and d["n_test"] == 450 and d["test"] == "McNemar exact (two-sided)"
+    assert d["difference"] == pytest.approx(d["a_test_top1"] - d["b_test_top1"])
+    for args, msg in ((["pair", str(a), str(sub)], "450 test images"), (["pair", str(a), str(a)], "two different"),
+                      (["pair", str(a), "999"], "no run with id 999")):
+        bad = _history(args, home)
+        assert bad.returncode == 2 and msg in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+@pytest.mark.gui
+def test_two_runs_selected_show_their_paired_test(qtbot, three_runs, monkeypatch):
+    from PySide6.QtCore import QItemSelectionModel
+
+    from widgets.probe.history_panel import HistoryPanel
+
+    home, (a, b, sub) = three_runs
+    monkeypatch.setenv("FILTER_EXPLORER_HOME", str(home))
+    panel = HistoryPanel()
+    qtbot.addWidget(panel)
+    panel.resize(700, 400)
+    panel.show()
+    panel.refresh()
+    table = panel.table
+    assert not table.pair.isVisible()
+
+    def select(*ids):
+        table.table.clearSelection()
+        sm = table.table.selectionModel()
+        for rid in ids:
+            row = table.shown_ids().index(rid)
+            sm.select(table.model.index(row, 0), QItemSelectionModel.SelectionFlag.Select |
+                      QItemSelectionModel.SelectionFlag.Rows)
+
+    select(a)
+    assert not table.pair.isVisible()
+    select(a, b)
+    assert table.pair.isVisible()
+    text = table.pair.text()
+    assert "the same 450 test images" in text and "McNemar" in text
+    assert "Right for run" in table.pair.toolTip()  # the whole comparison under the mouse
+    select(a, sub)
+    assert table.pair.isVisible() and table.pair.text().startswith("No paired test:")
+    select(a, b, sub)
+    assert not table.pair.isVisible()

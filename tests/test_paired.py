@@ -226,3 +226,95 @@ def test_two_runs_selected_show_their_paired_test(qtbot, three_runs, monkeypatch
     assert table.pair.isVisible() and table.pair.text().startswith("No paired test:")
     select(a, b, sub)
     assert not table.pair.isVisible()
+
+
+# --- an ablation's arms against their baseline, image by image ----------------------------------------------------------
+ABLATION = """name = "t"
+title = "t"
+kind = "probe"
+[base]
+backbone = "rdsn"
+dataset = "digits"
+[seeds]
+model = [0, 1]
+[[variants]]
+label = "full"
+[[variants]]
+label = "less"
+[plot]
+kind = "ablation"
+x = "variant"
+"""
+
+
+def _ablation_result(tmp_path, wrong_of):
+    """An ablation result of two arms x two seeds whose cells record ``wrong_of(arm, seed)`` as their errors."""
+    from app.experiments.recipe import load_recipe
+    from app.experiments.runner import ExperimentResult
+
+    path = tmp_path / "t.toml"
+    path.write_text(ABLATION)
+    r = load_recipe(path)
+    cells = tuple(c.to_dict() for c in r.cells())
+    figures = {}
+    for c in cells:
+        wrong = wrong_of(c["variant"], c["settings"]["model_seed"])
+        figures[c["key"]] = {"test_top1": (1000 - len(wrong)) / 1000, "val_top1": 0.9, "n_test": 1000,
+                             "misclassified": wrong, "test_fingerprint": "same", "seconds": 1.0}
+    return ExperimentResult(r, False, cells, figures), cells
+
+
+def test_an_ablations_arms_get_mcnemars_p_per_seed(tmp_path):
+    from app.experiments.results import ablation, ablation_table, cell_pairs
+
+    def wrong_of(arm, seed):
+        base = list(range(20))
+        if arm == "full":
+            return base
+        # seed 0: 30 more wrong, 2 fewer (clear); seed 1: 3 more wrong, 2 fewer (chance)
+        return base[2:] + list(range(100, 130)) if seed == 0 else base[2:] + [200, 201, 202]
+
+    res, cells = _ablation_result(tmp_path, wrong_of)
+    rows = {a["arm"]: a for a in ablation(res)}
+    assert rows["full"]["paired_p"] == []
+    assert rows["less"]["paired_counts"] == [(2, 30), (2, 3)]
+    assert rows["less"]["paired_p"] == [pytest.approx(mcnemar_exact(2, 30)), pytest.approx(1.0)]
+    line = next(t for t in ablation_table(res) if t.startswith("| less |"))
+    assert f"| {mcnemar_exact(2, 30):.2e}, 1 |" in line, line
+    pairs = cell_pairs(res)
+    less0 = next(c["key"] for c in cells if c["variant"] == "less" and c["settings"]["model_seed"] == 0)
+    full0 = next(c["key"] for c in cells if c["variant"] == "full" and c["settings"]["model_seed"] == 0)
+    assert pairs[full0] is None and (pairs[less0].a_only, pairs[less0].b_only) == (2, 30)
+
+
+def test_cells_without_a_record_of_their_images_get_no_p(tmp_path):
+    from app.experiments.results import ablation, ablation_table
+
+    res, cells = _ablation_result(tmp_path, lambda arm, seed: [1, 2, 3])
+    for key in list(res.results)[:1]:  # one cell stored before cells kept their images
+        res.results[key] = {k: v for k, v in res.results[key].items() if k not in ("misclassified",
+                                                                                    "test_fingerprint")}
+    rows = {a["arm"]: a for a in ablation(res)}
+    assert None in rows["less"]["paired_p"]
+    line = next(t for t in ablation_table(res) if t.startswith("| less |"))
+    assert "| -, 1 |" in line or "| 1, - |" in line, line
+
+
+@pytest.mark.gui
+def test_the_experiments_table_shows_p_beside_each_change(qtbot, tmp_path):
+    from app.experiments.results import live_view
+    from widgets.experiments.panels import CellTable
+
+    def wrong_of(arm, seed):
+        return list(range(20)) if arm == "full" else list(range(2, 20)) + list(range(100, 130))
+
+    res, cells = _ablation_result(tmp_path, wrong_of)
+    table = CellTable()
+    qtbot.addWidget(table)
+    table.set_cells(list(cells), res.results)
+    v = live_view(res, change=True)
+    table.set_changes(v.changes, set(v.baselines), v.metric, v.pairs)
+    less0 = next(c["key"] for c in cells if c["variant"] == "less")
+    assert table.change_of(less0) == f"-2.80 pts · p = {mcnemar_exact(2, 30):.2e}"
+    full0 = next(c["key"] for c in cells if c["variant"] == "full")
+    assert table.change_of(full0) == "baseline"

@@ -160,7 +160,10 @@ def _probe(s, cancel, on_progress, run_to_end) -> dict[str, Any]:
             "retrieval": (d.get("settings") or {}).get("retrieval") or d.get("retrieval"),
             "run_id": run_id if run_id is not None else d.get("run_id"), "label": spec.label,
             "weight_state": spec.weight_state, "device": d.get("device"),
-            "whiten_stem": (d.get("settings") or {}).get("whiten_stem"), "tta": (d.get("settings") or {}).get("tta")}
+            "whiten_stem": (d.get("settings") or {}).get("whiten_stem"), "tta": (d.get("settings") or {}).get("tta"),
+            # which test images it got wrong, and which images they were: an ablation's arm and its baseline's cell of
+            # the same seeds are then compared image by image (McNemar's test, ``app.probe.paired``)
+            "misclassified": d.get("misclassified"), "test_fingerprint": d.get("test_fingerprint")}
 
 
 def _probe_whiten(cfg, whiten, cancel):

@@ -267,8 +267,52 @@ def ablation(result, metrics: tuple[str, ...] = ()) -> list[dict[str, Any]]:
             diffs = [float(per_seed[k][m]) - float(ref[k][m]) for k in per_seed
                      if k in ref and per_seed[k].get(m) is not None and ref[k].get(m) is not None]
             row[f"delta_{m}"], row[f"n_delta_{m}"] = mean_std(diffs), len(diffs)
+        # the test split image by image, per seed pair: McNemar's exact p of arm against baseline (None: no record)
+        pairs = [_paired(per_seed[k], ref[k]) for k in per_seed if k in ref] if arm != current else []
+        row["paired_p"] = [None if c is None else c.p_value for c in pairs]
+        row["paired_counts"] = [None if c is None else (c.a_only, c.b_only) for c in pairs]
         rows.append(row)
     return rows
+
+
+def _paired(mine: dict, ref: dict):
+    """The image-by-image comparison (``app.probe.paired.compare_pair``) of an arm's cell with its baseline's cell of
+    the same seeds; None where either cell has no record of its test images (cells stored before they kept one, train
+    cells) or the two were not scored on the same images."""
+    from app.probe.paired import PairingError, compare_pair
+
+    if not mine.get("test_fingerprint") or not ref.get("test_fingerprint") or mine.get("misclassified") is None \
+            or ref.get("misclassified") is None:
+        return None
+    try:
+        return compare_pair(mine, ref)
+    except PairingError:
+        return None
+
+
+def cell_pairs(result) -> dict[str, Any]:
+    """Each arm cell's image-by-image comparison with its baseline arm's cell of the same seeds
+    (``app.probe.paired.PairedComparison``: McNemar's exact p, the disagreements), by cell key; None for a baseline's
+    cell, an unfinished pair or cells without a record of their test images."""
+    by_arm, base_of = _arms(result)
+    out: dict[str, Any] = {}
+    for c in result.cells:
+        arm = c.get("variant", "")
+        base = base_of.get(arm, arm)
+        mine = by_arm.get(arm, {}).get(_seed_key(c))
+        ref = by_arm.get(base, {}).get(_seed_key(c))
+        out[c["key"]] = _paired(mine, ref) if arm != base and mine is not None and ref is not None else None
+    return out
+
+
+def p_values_text(ps: list) -> str:
+    """An arm's McNemar p values, one per seed pair ("0.0021, 0.31"; "-" for a pair without one); "-" when no pair
+    has one."""
+    from app.probe.paired import p_text
+
+    if all(p is None for p in ps):
+        return "-"
+    return ", ".join("-" if p is None else p_text(p).removeprefix("p = ").removeprefix("p ") for p in ps)
 
 
 def cell_changes(result, metric: str = "test_top1") -> dict[str, float | None]:
@@ -307,15 +351,24 @@ def _selected(values: list[str]) -> str:
 def ablation_table(result) -> list[str]:
     """The Markdown lines of the ablation table (each arm's cost against its baseline, in points)."""
     lines = ["## Ablation: what each ingredient is worth (change against the baseline, in points)", "",
-             "| arm | compared with | n | test top-1 | change (test) | val top-1 | change (val) | selected on val |",
-             "|---|---|---|---|---|---|---|---|"]
-    for a in ablation(result):
+             "| arm | compared with | n | test top-1 | change (test) | McNemar p (per seed) | val top-1 | change (val) "
+             "| selected on val |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    rows = ablation(result)
+    for a in rows:
         dt = "(baseline)" if a["is_baseline"] else _points(a["delta_test_top1"], a["n_delta_test_top1"])
         dv = "(baseline)" if a["is_baseline"] else _points(a["delta_val_top1"], a["n_delta_val_top1"])
+        pp = "" if a["is_baseline"] else p_values_text(a["paired_p"])
         lines.append(f"| {md_cell(a['arm'] or '-')} | {md_cell(a['baseline'] or '-')} | {a['n']} | "
-                     f"{_pct(a['test_top1'], a['n_test_top1'])} | {dt} | "
+                     f"{_pct(a['test_top1'], a['n_test_top1'])} | {dt} | {pp} | "
                      f"{_pct(a['val_top1'], a['n_val_top1'])} | {dv} | {md_cell(_selected(a['selected']))} |")
+    lines += ["", PAIRED_NOTE]
     return lines
+
+
+PAIRED_NOTE = ("McNemar p: each seed's arm cell against the baseline's cell of the same seeds, image by image on the "
+               "same test images (exact two-sided test of equal accuracy; below 0.05: a difference these images "
+               "show beyond chance; \"-\": a cell without a record of its test images).")
 
 
 def _dataset(result) -> str:
@@ -385,6 +438,7 @@ class LiveView:
     changes: dict | None
     baselines: frozenset
     metric: str
+    pairs: dict | None = None  # an ablation's cells compared image by image with their baseline's (``cell_pairs``)
 
 
 def live_view(result, change: bool = False) -> LiveView:
@@ -398,4 +452,5 @@ def live_view(result, change: bool = False) -> LiveView:
     y = spec.get("y", "test_top1")
     return LiveView(series, refs, {**spec, "view": "change"} if change else spec, planned_x(result, gs),
                     cell_changes(result, y) if ablating else None,
-                    frozenset(baselines(result.recipe)) if ablating else frozenset(), METRIC_NAMES.get(y, y))
+                    frozenset(baselines(result.recipe)) if ablating else frozenset(), METRIC_NAMES.get(y, y),
+                    cell_pairs(result) if ablating else None)

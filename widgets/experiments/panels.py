@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QTab
                                QVBoxLayout, QWidget)
 
 from app.experiments.results import cell_settings
+from app.probe.paired import p_text
 from widgets.common.qt_override import qt_override
 from widgets.common.live_plot import SteppedRange, axis_label, fitted
 from widgets.common.tables import bulk_fill
@@ -131,10 +132,12 @@ class CellTable(QTableWidget):
             self.setItem(i, j, QTableWidgetItem(v))
 
     def set_changes(self, changes: dict[str, float | None] | None, baselines: set[str] = frozenset(),
-                    metric: str = "test top-1") -> None:
+                    metric: str = "test top-1", pairs: dict | None = None) -> None:
         """An ablation's column: each cell's change of ``metric`` against its baseline arm's cell of the same seeds
         (``app.experiments.results.cell_changes``, fractions), "baseline" for a baseline arm's cells, empty while a
-        pair is unfinished; None hides the column (other recipes). Only the cells whose text changed are set."""
+        pair is unfinished; None hides the column (other recipes). ``pairs``: the cells' image-by-image comparisons
+        with their baseline's (``cell_pairs``): McNemar's p after the change, the counts in its tooltip. Only the
+        cells whose text changed are set."""
         self.setColumnHidden(CHANGE, changes is None)
         self._fit_settings()
         if changes is None:
@@ -145,11 +148,22 @@ class CellTable(QTableWidget):
             self.horizontalHeaderItem(CHANGE).setToolTip(tip)
         for key, i in self._rows.items():
             d = changes.get(key)
+            pair = (pairs or {}).get(key)
             text = ("baseline" if self._variants.get(key) in baselines
                     else "" if d is None or math.isnan(d) else f"{100 * d:+.2f} pts")
+            if text and pair is not None and text != "baseline":
+                text += f" · {p_text(pair.p_value)}"
             if self._changes.get(key) != text or self.item(i, CHANGE) is None:
                 self._changes[key] = text
-                self.setItem(i, CHANGE, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                if pair is not None and text:
+                    item.setToolTip(
+                        f"Against the baseline's cell of the same seeds, on the same {pair.n:,} test images: right "
+                        f"here and wrong there {pair.a_only:,}, the reverse {pair.b_only:,}, wrong in both "
+                        f"{pair.both_wrong:,}. McNemar's exact {p_text(pair.p_value)} "
+                        + ("(a difference beyond chance at the 0.05 level)" if pair.significant
+                           else "(no significant difference at the 0.05 level)"))
+                self.setItem(i, CHANGE, item)
 
     def change_of(self, key: str) -> str:
         """The text the change column shows for this cell (tests)."""

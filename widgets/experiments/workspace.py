@@ -439,7 +439,7 @@ class ExperimentsWorkspace(QWidget):
         # ablation's table column gives each cell's change against its baseline's cell of the same seeds
         v = live_view(partial, self.plot.shows_change(self.recipe.plot))
         self.plot.set_series(v.series, v.refs, v.spec, xs=v.xs)
-        self.table.set_changes(v.changes, set(v.baselines), v.metric)
+        self.table.set_changes(v.changes, set(v.baselines), v.metric, v.pairs)
 
     # --- reports ---------------------------------------------------------------------------------------------
     def open_report(self) -> None:

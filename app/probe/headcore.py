@@ -139,31 +139,39 @@ def row_bounds(n: int, parts: int) -> list[tuple[int, int]]:
     return bounds
 
 
-class RowSlices:
-    """Sums over the rows of a full-batch evaluation, as ``parts`` consecutive row slices on a pool of ``parts``
-    single-threaded workers (``app.threads.slice_pool``), as many at once as the calling thread's torch count of the
-    moment (a ``ThreadTuner``'s choice), added in slice order (``app.threads.summed``): the same sums, bit for bit,
-    whatever that count. Why: a torch team ends every operation at a barrier, and under load one team thread is
-    descheduled at most barriers; measured on the 5000 x 2048 ``bench head`` features at load ~2 (2026-11-30): one
-    softmax loss/gradient evaluation took 18 ms with one thread, 124 ms with a team of two, 20 ms as two slices.
+ROW_SLICES = 16  # the row slices of every CPU sum of a full-batch head fit, whatever the machine's thread count
 
-    ``parts`` <= 1 or a device other than the CPU: ``fn(0, n)`` in the caller, as before (a GPU runs one kernel
-    over all rows; a machine configured for one thread has nothing to split). Use as a context manager (the pool is
-    shut down on leaving)::
+
+class RowSlices:
+    """Sums over the rows of a full-batch evaluation, as ``slices`` consecutive row slices (``ROW_SLICES`` by
+    default) computed on a pool of at most ``workers`` single-threaded workers (``app.threads.slice_pool``), as many
+    at once as the calling thread's torch count of the moment (a ``ThreadTuner``'s choice), added in slice order
+    (``app.threads.summed``): the same sums, bit for bit, whatever that count and whatever ``workers``. Why slices: a
+    torch team ends every operation at a barrier, and under load one team thread is descheduled at most barriers;
+    measured on the 5000 x 2048 ``bench head`` features at load ~2 (2026-11-30): one softmax loss/gradient evaluation
+    took 18 ms with one thread, 124 ms with a team of two, 20 ms as two slices. Why a fixed count of slices (not one
+    per thread, as until 2026-12-03): float sums in another order are other numbers, and a fit stopped by a tolerance
+    then stops at another iteration; a near-tie on validation can turn, and with it the reported test figure. Measured
+    (ablation-mnist's stem-maps cell, seed 1, features from one cache): ``--threads 1`` 98.70% test (weight decay
+    1e-5 selected, its fit 30 iterations), ``--threads 2`` 98.35% (1e-3; the 1e-5 fit stopped after 28). Now the same
+    run gives the same model on one thread, two or sixteen.
+
+    ``slices`` <= 1 or a device other than the CPU: ``fn(0, n)`` in the caller (a GPU runs one kernel over all rows).
+    Use as a context manager (the pool is shut down on leaving)::
 
         with RowSlices(tuner.max, A.device, "head") as rs:
             with rs.evaluation():                    # the work around the sums with one torch thread
                 loss, gW, gb = rs.sum(part, n)       # part(start, stop) -> (loss, gW, gb) of those rows
     """
 
-    def __init__(self, parts: int, device, name: str = "head") -> None:
+    def __init__(self, workers: int, device, name: str = "head", slices: int = ROW_SLICES) -> None:
         on_cpu = torch.device(device).type == "cpu"
-        self.parts = max(1, int(parts)) if on_cpu else 1
-        self.pool = slice_pool(self.parts, name)
+        self.parts = max(1, int(slices)) if on_cpu else 1
+        self.pool = slice_pool(min(max(1, int(workers)), self.parts), name) if on_cpu else None
 
     @property
     def sliced(self) -> bool:
-        return self.pool is not None
+        return self.parts > 1
 
     @contextmanager
     def evaluation(self) -> Iterator[None]:
@@ -182,6 +190,7 @@ class RowSlices:
         k = self.parts if parts is None else max(1, min(int(parts), self.parts))
         if not self.sliced or k <= 1:
             return tuple(fn(0, n))
+        # (no pool: one thread configured; the same slices, one after another in this thread)
         return summed(lambda rows: fn(*rows), row_bounds(n, k), workers(), self.pool)
 
     def close(self) -> None:

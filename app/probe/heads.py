@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from app.probe.config import CurvePoint
-from app.probe.headcore import (ROW_CHUNK, HeadResult, RowSlices, accuracy, class_scores,  # noqa: F401
+from app.probe.headcore import (ROW_CHUNK, ROW_SLICES, HeadResult, RowSlices, accuracy, class_scores,  # noqa: F401
                                 initial_weights, prepare, standardizer, state_of, stop_report, to_device)
 from app.probe.lbfgs import lbfgs
 from app.probe.ridge import train_ridge
@@ -207,7 +207,7 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
     # the L-BFGS evaluations' row sums as slices on single-threaded workers (CPU), and the work around them with one
     # torch thread (``slices.evaluation()``): no team waits for a descheduled thread (issue 14); shut down at the end
     full_batch = opts["optimizer"] == "lbfgs"
-    with torch.enable_grad(), RowSlices(tuner.max if full_batch else 1, A.device, "head") as slices:
+    with torch.enable_grad(), RowSlices(tuner.max, A.device, "head", slices=ROW_SLICES if full_batch else 1) as slices:
         if full_batch:
             tol = _number(opts, "tol", 1e-4)
             if not tol >= 0:  # 0: never met (the iteration cap or a stall ends the fit)
@@ -215,8 +215,9 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
             gap_tol = _number(opts, "gap_tol", LOGISTIC_GAP_TOL)
             if not gap_tol >= 0:
                 raise ValueError(f"logistic: gap_tol must be 0 or more (0: never met), got {opts.get('gap_tol')!r}")
-            pre = preconditioner(A, wd, opts.get("precondition", "auto"), seed, slices=slices,
-                                 floor=PRECONDITION_FLOOR) if n and d else None
+            with slices.evaluation():  # its Cholesky factor with one thread: the same bits whatever the count
+                pre = preconditioner(A, wd, opts.get("precondition", "auto"), seed, slices=slices,
+                                     floor=PRECONDITION_FLOOR) if n and d else None
             # with a preconditioner the optimiser works on U = W L, bu = b sqrt(c), where L L^T ~ the Hessian: a
             # nearly isotropic problem that L-BFGS solves in a fraction of the iterations (see ``preconditioner``)
             L, LT, bscale = pre if pre is not None else (None, None, 1.0)

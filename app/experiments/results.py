@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from app.probe.paired import p_values_text, pair_records
+
 
 METRIC_NAMES = {"test_top1": "test top-1", "val_top1": "validation top-1", "top2": "test top-2",
                 "top5": "test top-5", "train_acc": "train accuracy"}
@@ -268,32 +270,17 @@ def ablation(result, metrics: tuple[str, ...] = ()) -> list[dict[str, Any]]:
                      if k in ref and per_seed[k].get(m) is not None and ref[k].get(m) is not None]
             row[f"delta_{m}"], row[f"n_delta_{m}"] = mean_std(diffs), len(diffs)
         # the test split image by image, per seed pair: McNemar's exact p of arm against baseline (None: no record)
-        pairs = [_paired(per_seed[k], ref[k]) for k in per_seed if k in ref] if arm != current else []
+        pairs = [pair_records(per_seed[k], ref[k]) for k in per_seed if k in ref] if arm != current else []
         row["paired_p"] = [None if c is None else c.p_value for c in pairs]
         row["paired_counts"] = [None if c is None else (c.a_only, c.b_only) for c in pairs]
         rows.append(row)
     return rows
 
 
-def _paired(mine: dict, ref: dict):
-    """The image-by-image comparison (``app.probe.paired.compare_pair``) of an arm's cell with its baseline's cell of
-    the same seeds; None where either cell has no record of its test images (cells stored before they kept one, train
-    cells) or the two were not scored on the same images."""
-    from app.probe.paired import PairingError, compare_pair
-
-    if not mine.get("test_fingerprint") or not ref.get("test_fingerprint") or mine.get("misclassified") is None \
-            or ref.get("misclassified") is None:
-        return None
-    try:
-        return compare_pair(mine, ref)
-    except PairingError:
-        return None
-
-
 def cell_pairs(result) -> dict[str, Any]:
     """Each arm cell's image-by-image comparison with its baseline arm's cell of the same seeds
     (``app.probe.paired.PairedComparison``: McNemar's exact p, the disagreements), by cell key; None for a baseline's
-    cell, an unfinished pair or cells without a record of their test images."""
+    cell, an unfinished pair or cells without a record of their test images (``pair_records``)."""
     by_arm, base_of = _arms(result)
     out: dict[str, Any] = {}
     for c in result.cells:
@@ -301,18 +288,8 @@ def cell_pairs(result) -> dict[str, Any]:
         base = base_of.get(arm, arm)
         mine = by_arm.get(arm, {}).get(_seed_key(c))
         ref = by_arm.get(base, {}).get(_seed_key(c))
-        out[c["key"]] = _paired(mine, ref) if arm != base and mine is not None and ref is not None else None
+        out[c["key"]] = pair_records(mine, ref) if arm != base and mine is not None and ref is not None else None
     return out
-
-
-def p_values_text(ps: list) -> str:
-    """An arm's McNemar p values, one per seed pair ("0.0021, 0.31"; "-" for a pair without one); "-" when no pair
-    has one."""
-    from app.probe.paired import p_text
-
-    if all(p is None for p in ps):
-        return "-"
-    return ", ".join("-" if p is None else p_text(p).removeprefix("p = ").removeprefix("p ") for p in ps)
 
 
 def cell_changes(result, metric: str = "test_top1") -> dict[str, float | None]:

@@ -176,6 +176,19 @@ def compare_pair(a: dict, b: dict) -> PairedComparison:
         p_value=mcnemar_exact(a_only, b_only), interval=difference_interval(a_only, b_only, n), basis=basis)
 
 
+def pair_records(a: dict, b: dict) -> PairedComparison | None:
+    """``compare_pair`` where both records carry their test images (the digest and the misclassified list: an
+    experiment's cells stored before they kept them do not); None there, or where the two were not scored on the
+    same images."""
+    if not a.get("test_fingerprint") or not b.get("test_fingerprint") or a.get("misclassified") is None \
+            or b.get("misclassified") is None:
+        return None
+    try:
+        return compare_pair(a, b)
+    except PairingError:
+        return None
+
+
 def run_name(run: dict) -> str:
     """"run 12 (rdsn, random)": the id, the model's label and its weight state, as the history lists them."""
     from app.models.catalog import stored_weight_state
@@ -191,6 +204,13 @@ def p_text(p: float) -> str:
     if p <= 0.0:
         return "p < 1e-300"
     return f"p = {p:.3g}" if p >= 1e-3 else f"p = {p:.2e}"
+
+
+def p_values_text(ps: list) -> str:
+    """p values side by side, one per pair ("0.0021, 0.31"; "-" for a pair without one); "-" when none has one."""
+    if all(p is None for p in ps):
+        return "-"
+    return ", ".join("-" if p is None else p_text(p).removeprefix("p = ").removeprefix("p ") for p in ps)
 
 
 def paired_text(c: PairedComparison, title_a: str | None = None, title_b: str | None = None) -> str:

@@ -272,3 +272,70 @@ def describe(device: "torch.device | None" = None) -> DeviceInfo:
         return DeviceInfo("mps", "Apple MPS", "mps")
     n = torch.get_num_threads()
     return DeviceInfo("cpu", f"CPU ({n} thread{'s' if n != 1 else ''})", "cpu")
+
+
+CPUINFO = "/proc/cpuinfo"
+
+
+def cpu_model() -> str:
+    """The processor's model name ("AMD EPYC 7B13", "Intel(R) Core(TM) i7-1165G7 ..."), as the system names it:
+    ``/proc/cpuinfo`` on Linux, ``platform.processor()`` elsewhere; the architecture when neither names it."""
+    import platform
+
+    try:
+        with open(CPUINFO, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "cpu model") and value.strip():
+                    return " ".join(value.split())
+    except OSError:
+        pass
+    return platform.processor().strip() or platform.machine() or "unknown CPU"
+
+
+_machine: dict | None = None
+
+
+def machine() -> dict:
+    """What a result was computed on, recorded beside it: processor, torch's CPU kernels (its vector instruction
+    set: the same run can differ in its last float bits between an AVX2 and an AVX-512 machine, so a trained
+    network's figures reproduce on one machine, not necessarily across machines), cores, system and versions.
+
+    Measured once per process (a plain dict, safe to share between threads once made)."""
+    global _machine
+    if _machine is None:
+        import platform
+
+        import numpy
+        import torch
+
+        try:
+            kernels = str(torch.backends.cpu.get_cpu_capability())
+        except (AttributeError, RuntimeError):  # an older torch
+            kernels = None
+        _machine = {"cpu": cpu_model(), "cpu_kernels": kernels, "cores": available_cores(),
+                    "system": f"{platform.system()} {platform.machine()}", "python": platform.python_version(),
+                    "torch": torch.__version__, "numpy": numpy.__version__}
+    return dict(_machine)
+
+
+def machine_text(m: dict | None) -> str:
+    """One line for a recorded ``machine()``: "AMD EPYC (AVX2 kernels), 2 cores, Linux x86_64, torch 2.13.0";
+    "-" for a run recorded before machines were."""
+    if not m:
+        return "-"
+    parts = [str(m.get("cpu") or "unknown CPU") + (f" ({m['cpu_kernels']} kernels)" if m.get("cpu_kernels") else "")]
+    if m.get("cores"):
+        parts.append(f"{m['cores']} core{'s' if m['cores'] != 1 else ''}")
+    parts += [str(m[k]) if k == "system" else f"{k} {m[k]}" for k in ("system", "torch") if m.get(k)]
+    return ", ".join(parts)
+
+
+MACHINE_KEYS = ("cpu", "cpu_kernels", "torch")  # what may change a result's float bits: told apart in comparisons
+
+
+def machines_differ(a: dict | None, b: dict | None) -> list[str]:
+    """The ``MACHINE_KEYS`` on which two recorded machines differ (empty when equal or either is not recorded)."""
+    if not a or not b:
+        return []
+    return [k for k in MACHINE_KEYS if a.get(k) != b.get(k)]

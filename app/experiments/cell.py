@@ -103,6 +103,7 @@ def _set_threads(n: int) -> None:
 
 def run_cell(cell: dict[str, Any], cancel=None, on_progress=None) -> dict[str, Any]:
     """Run one cell (``Cell.to_dict()``); returns its metrics and what it used (plain JSON-able data)."""
+    from app.device import describe, machine
     from app.tasks import run_to_end
     from app.threads import fixed
 
@@ -116,6 +117,9 @@ def run_cell(cell: dict[str, Any], cancel=None, on_progress=None) -> dict[str, A
         run = _probe if cell["kind"] == "probe" else _train
         out = run(s, cancel, on_progress, run_to_end)
     out["seconds"] = round(time.perf_counter() - t0, 3)
+    if not out.get("device"):  # a training cell: the device its run picked
+        out["device"] = describe().name
+    out["machine"] = machine()  # what computed it (processor, torch's CPU kernels, versions): cells may come from many
     out["key"] = cell["key"]
     out["variant"] = cell.get("variant", "")
     return out

@@ -41,16 +41,56 @@ def _plot(result, gs: list[dict]) -> str:
                  y_label=p.get("y_label", METRIC_NAMES.get(y, y)), log_x=bool(p.get("log_x", False)), refs=refs)
 
 
-def _versions() -> str:
+def cell_machines(result) -> list[tuple[dict, int]]:
+    """The machines the run's cells recorded (``app.device.machine()``), each with its number of cells, most cells
+    first; empty when no cell recorded one (cells stored before machines were)."""
+    from app.device import machine_text
+
+    seen: dict[str, tuple[dict, int]] = {}
+    for r in result.results.values():
+        m = r.get("machine") if isinstance(r, dict) and "error" not in r else None
+        if isinstance(m, dict) and m:
+            key = machine_text(m)
+            seen[key] = (m, seen.get(key, (m, 0))[1] + 1)
+    return sorted(seen.values(), key=lambda mc: -mc[1])
+
+
+def _versions(result=None) -> str:
+    """Where the cells were computed (their own records) and what wrote the report. Cells computed on more than one
+    machine (a cluster, or cells reused from a run on another computer) are named with their counts: a trained
+    network's figures reproduce on one processor and its kernels, not necessarily across them."""
     import numpy
     import torch
 
     from app import __version__
-    from app.device import describe
+    from app.device import describe, machine, machine_text
 
+    here = machine()
+    ms = cell_machines(result) if result is not None else []
+    if len(ms) > 1:
+        where = (f"cells computed on {len(ms)} machines (their figures may differ in the last float bits): "
+                 + "; ".join(f"{machine_text(m)} ({n} cell{'s' if n != 1 else ''})" for m, n in ms))
+    else:
+        m = ms[0][0] if ms else here
+        where = (f"{m.get('cpu')}" + (f" ({m['cpu_kernels']} kernels)" if m.get("cpu_kernels") else "")
+                 + ("" if ms else " (this process's: the cells recorded none)"))
     return (f"Filter Explorer {__version__}, Python {platform.python_version()}, torch {torch.__version__}, "
             f"numpy {numpy.__version__}, {platform.system()} {platform.machine()}, device {describe().name}, "
-            f"{os.cpu_count()} CPU core(s)")
+            f"{os.cpu_count()} CPU core(s); {where}")
+
+
+def _hardware(result) -> str:
+    """The hardware the cells ran on, as the paper comparison names it ("a 2-core CPU, no GPU")."""
+    from app.device import machine
+
+    ms = cell_machines(result)
+    devices = {str(r.get("device") or "") for r in result.results.values() if isinstance(r, dict) and "error" not in r}
+    if any(d.startswith("CUDA") for d in devices):
+        return "a GPU (" + ", ".join(sorted(d.removeprefix("CUDA: ") for d in devices if d.startswith("CUDA"))) + ")"
+    cores = sorted({int(m.get("cores") or 0) for m, _ in ms} - {0}) or [machine()["cores"]]
+    n = "/".join(str(c) for c in cores)
+    first = n.split("/")[0]
+    return f"{'an' if first.startswith('8') or first in ('11', '18') else 'a'} {n}-core CPU, no GPU"
 
 
 def command(result) -> str:
@@ -90,7 +130,7 @@ def markdown(result, svg_name: str | None = None) -> str:
              f"{_cell_seconds(result):.0f} s of compute in all, this run {result.seconds:.0f} s wall. "
              f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
              "Reproduce with:", "", "```", command(result), "```", "",
-             f"Machine and versions: {_versions()}.", ""]
+             f"Machine and versions: {_versions(result)}.", ""]
     from app.experiments.recipe import recipe_caveats
 
     for c in recipe_caveats(r, result.quick):
@@ -141,7 +181,7 @@ def _differences(result) -> str:
     if "cifar10-jpg" in str(ds):
         parts.append("the shared CIFAR-10 copy is JPEG-compressed (a trained ResNet-20 loses 10 points on it)")
     parts.append("hyperparameters selected on a validation split carved from the training data, test scored once")
-    parts.append("a 2-core CPU, no GPU" if "CPU" in _versions() else "")
+    parts.append(_hardware(result))
     return "How ours differs: " + "; ".join(p for p in parts if p) + "."
 
 
@@ -151,12 +191,15 @@ def csv_text(result) -> str:
     keys = sorted({k for c in result.cells for k in _flatten(c["settings"])})
     metrics = ["test_top1", "val_top1", "top2", "top5", "train_acc", "n_features", "trainable", "frozen", "seconds",
                "run_id", "error"]
-    w.writerow(["key", "variant"] + keys + metrics)
+    from app.device import machine_text
+
+    w.writerow(["key", "variant"] + keys + metrics + ["device", "machine"])
     for c in result.cells:
         f = _flatten(c["settings"])
         r = result.results.get(c["key"], {"error": "not run"})
+        where = [r.get("device") or "", machine_text(r.get("machine")) if r.get("machine") else ""]
         w.writerow([c["key"], c.get("variant", "")] + [_fmt(f.get(k, "")) for k in keys]
-                   + [_fmt(r.get(m, "")) for m in metrics])
+                   + [_fmt(r.get(m, "")) for m in metrics] + where)
     return buf.getvalue()
 
 

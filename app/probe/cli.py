@@ -197,7 +197,7 @@ def make_config(args):
 SUMMARY_KEYS = ("top1", "top2", "top5", "val_top1", "test_top1", "selected", "selection", "selection_iterations",
                 "seeds", "n_train", "n_val", "n_test", "n_features", "extract_seconds", "train_seconds",
                 "feature_cache_hit", "device", "created", "per_class", "classes", "confusion", "settings", "config",
-                "resolved", "stop", "run_id")
+                "resolved", "stop", "run_id", "machine")
 
 
 def _resolved_as_fitted(resolved, selected):

@@ -349,6 +349,8 @@ class ProbeResult:
     # the test split's content digest (``ArrayDataset.fingerprint``): two runs with the same one scored the same
     # images, and can be compared image by image (``app.probe.paired``)
     test_fingerprint: str | None = None
+    # what it was computed on (``app.device.machine()``: processor, torch's CPU kernels, versions); {} before
+    machine: dict = field(default_factory=dict, compare=False)
 
     @property
     def test_top1(self) -> float:
@@ -386,6 +388,7 @@ class ProbeResult:
             "run_id": self.run_id,
             "stop": _jsonable(self.stop),
             "test_fingerprint": self.test_fingerprint,
+            "machine": _jsonable(self.machine),
         }
 
     def to_json(self) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from app.device import machine_text, machines_differ
 from app.errors import AppError
 from app.metrics import Z95
 
@@ -54,6 +55,10 @@ class PairedComparison:
     p_value: float  # McNemar's exact test, two-sided
     interval: tuple[float, float] | None  # 95% of a_top1 - b_top1 (None: fewer than MIN_DISCORDANT disagreements)
     basis: str  # "fingerprint" (the same image content) or "settings" (runs stored before fingerprints)
+    # what the two runs' recorded machines differ in (``app.device.MACHINE_KEYS``: processor, torch's CPU kernels,
+    # torch): the same settings can then differ in float rounding; () when alike or either run recorded none
+    machines: tuple[str, ...] = ()
+    machine_texts: tuple[str, ...] = ()  # the two machines in words (``app.device.machine_text``) where they differ
 
     @property
     def both_right(self) -> int:
@@ -74,7 +79,8 @@ class PairedComparison:
                 "both_right": self.both_right, "difference": self.difference, "interval95": (
                     None if self.interval is None else list(self.interval)),
                 "p_value": self.p_value, "test": "McNemar exact (two-sided)", "significant_at": ALPHA,
-                "significant": self.significant, "paired_by": self.basis}
+                "significant": self.significant, "paired_by": self.basis, "machines_differ_in": list(self.machines),
+                "machines": list(self.machine_texts)}
 
 
 def mcnemar_exact(a_only: int, b_only: int) -> float:
@@ -167,13 +173,16 @@ def compare_pair(a: dict, b: dict) -> PairedComparison:
     if n <= 0:
         raise PairingError(f"{_name(a)} has no test images to compare")
     wa, wb = _wrong(a, n), _wrong(b, n)
+    differ = machines_differ(a.get("machine"), b.get("machine"))
     both_wrong = int(np.intersect1d(wa, wb, assume_unique=True).size)
     a_only = int(wb.size - both_wrong)  # B wrong, A right
     b_only = int(wa.size - both_wrong)
     return PairedComparison(
         a=a.get("run_id", a.get("id")), b=b.get("run_id", b.get("id")), n=n, a_top1=(n - wa.size) / n,
         b_top1=(n - wb.size) / n, a_only=a_only, b_only=b_only, both_wrong=both_wrong,
-        p_value=mcnemar_exact(a_only, b_only), interval=difference_interval(a_only, b_only, n), basis=basis)
+        p_value=mcnemar_exact(a_only, b_only), interval=difference_interval(a_only, b_only, n), basis=basis,
+        machines=tuple(differ), machine_texts=(machine_text(a.get("machine")), machine_text(b.get("machine"))) if differ
+        else ())
 
 
 def pair_records(a: dict, b: dict) -> PairedComparison | None:
@@ -227,11 +236,23 @@ def paired_text(c: PairedComparison, title_a: str | None = None, title_b: str | 
             f"{c.b_only:,}; wrong for both: {c.both_wrong:,}. Difference {100 * c.difference:+.2f} points{ci}; "
             f"McNemar's exact {p_text(c.p_value)}: ")
     if c.a_only + c.b_only == 0:
-        return head + "the two classify every image alike."
-    if c.significant:
+        verdict = "the two classify every image alike."
+    elif c.significant:
         better, worse = (na, nb) if c.a_only > c.b_only else (nb, na)
-        return head + f"{better} is more accurate than {worse} (at the {ALPHA:g} level)."
-    return head + f"no significant difference (at the {ALPHA:g} level): the disagreements could be chance."
+        verdict = f"{better} is more accurate than {worse} (at the {ALPHA:g} level)."
+    else:
+        verdict = f"no significant difference (at the {ALPHA:g} level): the disagreements could be chance."
+    return head + verdict + machines_note(c)
+
+
+def machines_note(c: PairedComparison) -> str:
+    """" The two runs were computed on different machines (...)": a difference may be partly float rounding; ""
+    when alike or not known."""
+    if not c.machines:
+        return ""
+    named = f": {c.machine_texts[0]} vs {c.machine_texts[1]}" if len(c.machine_texts) == 2 else ""
+    return (f" The two runs were computed on different machines ({', '.join(k.replace('_', ' ') for k in c.machines)}"
+            f" differ{named}): part of a difference between them can be float rounding, not the settings.")
 
 
 def paired_summary(c: PairedComparison) -> str:

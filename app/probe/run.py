@@ -302,6 +302,7 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         selection=tuple(tuple(r) for r in sel.table), selection_iterations=tuple(sel.iterations),
         seeds=record.seeds.to_dict(), n_val=len(val),
         resolved=record, stop=dict(getattr(hr, "stop", {}) or {}), test_fingerprint=test.fingerprint,
+        machine=devices.machine(),
     )
     if fit is not None:  # Live rebuilds the backbone from its spec alone: it would not have the fitted filters
         settings["head_file"] = None
@@ -369,7 +370,8 @@ def _run_own(record: ResolvedProbe, model, config: ProbeConfig, dev, cancel):
         mis_predicted=m.mis_predicted, n_train=0, n_test=len(test), n_features=int(getattr(model, "num_features", 0)),
         extract_seconds=seconds, train_seconds=0.0, curves=(), device=devices.describe(dev).name, created=_now(),
         feature_cache_hit=False, settings={"head": "own", "input": record.input.to_dict()},
-        seeds=record.seeds.to_dict(), resolved=record, test_fingerprint=test.fingerprint)
+        seeds=record.seeds.to_dict(), resolved=record, test_fingerprint=test.fingerprint,
+        machine=devices.machine())
 
 
 def evaluate_model(spec: ModelSpec, dataset: str, data_root=None, test_limit=None, cancel=None, seed: int = 0):

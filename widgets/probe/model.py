@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from app.device import machine_text
 from app.metrics import spread_text
 from app.models.catalog import stored_weight_state
 from app.probe.caveats import caveats, stop_text
@@ -80,6 +81,7 @@ class RunView:
     tta: str = "none"  # test-time views (app.probe.config.TTA)
     selection: tuple = ()  # (value, validation top-1) of each value of the selected hyperparameter, in sweep order
     selection_iterations: tuple = ()  # each of those values' fit: iterations (0: the warm start was the solution)
+    machine: str = "-"  # what computed it, in words (``app.device.machine_text``; "-": recorded before machines were)
 
     @property
     def is_baseline(self) -> bool:
@@ -207,6 +209,7 @@ class RunView:
             tta=str(_first(res.get("tta"), settings.get("tta"), cfg.get("tta")) or "none"),
             selection=tuple(tuple(r) for r in d.get("selection") or () if isinstance(r, (list, tuple)) and len(r) == 2),
             selection_iterations=tuple(d.get("selection_iterations") or ()),
+            machine=machine_text(d.get("machine") if isinstance(d.get("machine"), dict) else None),
         )
 
 

@@ -34,6 +34,13 @@ from widgets.probe.projector import ProjectorView
 CAVEAT_COLOUR = "#a15c00"  # amber, as the Live workspace's warnings: a caveat is no error
 
 
+HEADER_TIP = ("s.e.: the standard error of a top-1 figure on its split, sqrt(p (1 - p) / n) with n the split's images: "
+              "how far the figure\nwould move on another sample of that size. Two runs on the same split that differ "
+              "by less than about two of them are not\ntold apart by it (the spread over seeds is another matter: "
+              "Repeats, and Compare).\n95% CI: on a few images, or near 0% or 100%, where an s.e. says too little "
+              "(0.0 for 10 of 10 right), the Wilson 95% interval instead.")
+
+
 class ResultsView(QWidget):
     """One run: top-k header, per-class accuracy bars, confusion matrix, misclassified gallery, projector."""
 
@@ -69,12 +76,7 @@ class ResultsView(QWidget):
         self.header.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.header.setStyleSheet("padding: 4px;")
-        self.header.setToolTip("s.e.: the standard error of a top-1 figure on its split, sqrt(p (1 - p) / n) with n "
-                               "the split's images: how far the figure\nwould move on another sample of that size. "
-                               "Two runs on the same split that differ by less than about two of them are not\n"
-                               "told apart by it (the spread over seeds is another matter: Repeats, and Compare).\n"
-                               "95% CI: on a few images, or near 0% or 100%, where an s.e. says too little (0.0 for "
-                               "10 of 10 right), the Wilson 95% interval instead.")
+        self.header.setToolTip(HEADER_TIP)
         # the header wraps into the height its text needs (``_fit_header``); on a short window it scrolls instead
         self.header_scroll = HeaderScroll()  # whole lines only, however short
         self.header_scroll.setWidget(self.header)
@@ -227,6 +229,9 @@ class ResultsView(QWidget):
             + (f"<br><span style='color:#5b6472'>head: {html.escape(stopped)}</span>" if stopped else "")
             + "".join(f"<br><span style='color:{CAVEAT_COLOUR}'>Caveat: {html.escape(c)}</span>"
                       for c in run.caveats()))
+        where = getattr(run, "machine", "-")
+        self.header.setToolTip(HEADER_TIP + f"\n\nComputed on: {where}" + (
+            " (recorded before runs named their machine)" if where == "-" else ""))
         self._fit_header()
         classes = list(run.classes)
         self.per_class.set_run(run.per_class, classes, colour, run.confusion)

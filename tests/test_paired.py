@@ -318,3 +318,62 @@ def test_the_experiments_table_shows_p_beside_each_change(qtbot, tmp_path):
     assert table.change_of(less0) == f"-2.80 pts · p = {mcnemar_exact(2, 30):.2e}"
     full0 = next(c["key"] for c in cells if c["variant"] == "full")
     assert table.change_of(full0) == "baseline"
+
+
+def test_holm_by_hand():
+    from app.probe.paired import holm
+
+    # sorted 0.01, 0.02, 0.03, 0.2 (m = 4): 4 x 0.01 = 0.04; 3 x 0.02 = 0.06; 2 x 0.03 = 0.06 (kept monotone);
+    # 1 x 0.2 = 0.2; the order given is kept, None (no test) left out of m and kept
+    out = holm([0.03, None, 0.2, 0.01, 0.02])
+    assert out[1] is None and out[0] == pytest.approx(0.06) and out[2] == pytest.approx(0.2) \
+        and out[3] == pytest.approx(0.04) and out[4] == pytest.approx(0.06)
+    assert holm([0.5, 0.6]) == [1.0, 1.0]  # capped at 1
+    assert holm([0.04]) == [0.04] and holm([]) == [] and holm([None]) == [None]
+    # a step-down: a p further down the list is never adjusted below one above it
+    assert holm([0.001, 0.049, 0.0491]) == pytest.approx([0.003, 0.098, 0.098])
+
+
+def test_the_ablation_table_adjusts_its_p_values_for_all_its_comparisons(tmp_path):
+    from app.experiments.results import ablation, ablation_table, cell_pairs
+    from app.probe.paired import holm
+
+    def wrong_of(arm, seed):
+        base = list(range(20))
+        if arm == "full":
+            return base
+        return base[2:] + list(range(100, 130)) if seed == 0 else base[2:] + [200, 201, 202]
+
+    res, cells = _ablation_result(tmp_path, wrong_of)
+    rows = {a["arm"]: a for a in ablation(res)}
+    raw = [mcnemar_exact(2, 30), mcnemar_exact(2, 3)]
+    assert rows["less"]["paired_p_holm"] == pytest.approx(holm(raw))
+    assert holm(raw) == pytest.approx([2 * raw[0], 1.0])
+    assert rows["less"]["paired_tests"] == 2 and rows["full"]["paired_p_holm"] == []
+    table = ablation_table(res)
+    line = next(t for t in table if t.startswith("| less |"))
+    assert f"| {mcnemar_exact(2, 30):.2e}, 1 | {2 * mcnemar_exact(2, 30):.2e}, 1 |" in line, line
+    assert "Holm-adjusted p: the same p values adjusted for all 2 of the table's comparisons" in table[-1]
+    pairs = cell_pairs(res)
+    less0 = next(c["key"] for c in cells if c["variant"] == "less" and c["settings"]["model_seed"] == 0)
+    assert pairs[less0].holm_p == pytest.approx(2 * raw[0]) and pairs[less0].family == 2
+
+
+@pytest.mark.gui
+def test_the_experiments_tooltip_gives_the_adjusted_p(qtbot, tmp_path):
+    from app.experiments.results import live_view
+    from widgets.experiments.panels import CellTable, CHANGE
+
+    def wrong_of(arm, seed):
+        return list(range(20)) if arm == "full" else list(range(2, 20)) + list(range(100, 104))
+
+    res, cells = _ablation_result(tmp_path, wrong_of)  # 2 against 4 in both seeds: p = 0.69, Holm 1
+    table = CellTable()
+    qtbot.addWidget(table)
+    table.set_cells(list(cells), res.results)
+    v = live_view(res, change=True)
+    table.set_changes(v.changes, set(v.baselines), v.metric, v.pairs)
+    row = next(i for i, c in enumerate(cells) if c["variant"] == "less")
+    tip = table.item(row, CHANGE).toolTip()
+    assert tip.endswith("Read with the ablation's other 1 comparisons, adjusted for all 2 (Holm): p = 1 (not beyond "
+                        "chance among them)"), tip

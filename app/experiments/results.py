@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from app.probe.paired import p_values_text, pair_records
+from app.probe.paired import holm, p_values_text, pair_records, with_holm
 
 
 METRIC_NAMES = {"test_top1": "test top-1", "val_top1": "validation top-1", "top2": "test top-2",
@@ -274,6 +274,13 @@ def ablation(result, metrics: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         row["paired_p"] = [None if c is None else c.p_value for c in pairs]
         row["paired_counts"] = [None if c is None else (c.a_only, c.b_only) for c in pairs]
         rows.append(row)
+    # read together, the table's p values are many tests: each also adjusted for all of them (Holm), in the same order
+    flat = [p for row in rows for p in row["paired_p"]]
+    adjusted = iter(holm(flat))
+    n_tests = sum(p is not None for p in flat)
+    for row in rows:
+        row["paired_p_holm"] = [next(adjusted) for _ in row["paired_p"]]
+        row["paired_tests"] = n_tests
     return rows
 
 
@@ -289,7 +296,7 @@ def cell_pairs(result) -> dict[str, Any]:
         mine = by_arm.get(arm, {}).get(_seed_key(c))
         ref = by_arm.get(base, {}).get(_seed_key(c))
         out[c["key"]] = pair_records(mine, ref) if arm != base and mine is not None and ref is not None else None
-    return out
+    return with_holm(out)
 
 
 def cell_changes(result, metric: str = "test_top1") -> dict[str, float | None]:
@@ -328,24 +335,29 @@ def _selected(values: list[str]) -> str:
 def ablation_table(result) -> list[str]:
     """The Markdown lines of the ablation table (each arm's cost against its baseline, in points)."""
     lines = ["## Ablation: what each ingredient is worth (change against the baseline, in points)", "",
-             "| arm | compared with | n | test top-1 | change (test) | McNemar p (per seed) | val top-1 | change (val) "
-             "| selected on val |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| arm | compared with | n | test top-1 | change (test) | McNemar p (per seed) | Holm-adjusted p | val top-1 "
+             "| change (val) | selected on val |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     rows = ablation(result)
     for a in rows:
         dt = "(baseline)" if a["is_baseline"] else _points(a["delta_test_top1"], a["n_delta_test_top1"])
         dv = "(baseline)" if a["is_baseline"] else _points(a["delta_val_top1"], a["n_delta_val_top1"])
         pp = "" if a["is_baseline"] else p_values_text(a["paired_p"])
+        ph = "" if a["is_baseline"] else p_values_text(a["paired_p_holm"])
         lines.append(f"| {md_cell(a['arm'] or '-')} | {md_cell(a['baseline'] or '-')} | {a['n']} | "
-                     f"{_pct(a['test_top1'], a['n_test_top1'])} | {dt} | {pp} | "
+                     f"{_pct(a['test_top1'], a['n_test_top1'])} | {dt} | {pp} | {ph} | "
                      f"{_pct(a['val_top1'], a['n_val_top1'])} | {dv} | {md_cell(_selected(a['selected']))} |")
-    lines += ["", PAIRED_NOTE]
+    n_tests = rows[0]["paired_tests"] if rows else 0
+    lines += ["", PAIRED_NOTE + (HOLM_NOTE.format(n=n_tests) if n_tests > 1 else "")]
     return lines
 
 
 PAIRED_NOTE = ("McNemar p: each seed's arm cell against the baseline's cell of the same seeds, image by image on the "
                "same test images (exact two-sided test of equal accuracy; below 0.05: a difference these images "
                "show beyond chance; \"-\": a cell without a record of its test images).")
+HOLM_NOTE = (" Holm-adjusted p: the same p values adjusted for all {n} of the table's comparisons together (Holm's "
+             "step-down method): with this many tests some fall below 0.05 by chance alone; an adjusted p below 0.05 "
+             "still says the difference is beyond chance.")
 
 
 def _dataset(result) -> str:

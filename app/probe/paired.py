@@ -25,7 +25,7 @@ Qt-free; the history panel and ``python main.py history pair A B`` show the same
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,10 @@ class PairedComparison:
     # torch): the same settings can then differ in float rounding; () when alike or either run recorded none
     machines: tuple[str, ...] = ()
     machine_texts: tuple[str, ...] = ()  # the two machines in words (``app.device.machine_text``) where they differ
+    # where this comparison is one of several read together (an ablation's arms and seeds): its p adjusted for all
+    # of them by Holm's step-down method (``holm``), and how many there were; None / 0 for a comparison on its own
+    holm_p: float | None = None
+    family: int = 0
 
     @property
     def both_right(self) -> int:
@@ -206,6 +210,32 @@ def run_name(run: dict) -> str:
     label = model.get("label") or model.get("backbone") or "?"
     rid = run.get("run_id", run.get("id"))
     return f"{'run ' + str(rid) if rid is not None else 'the run'} ({label}, {stored_weight_state(model)})"
+
+
+def holm(ps: list) -> list:
+    """Holm's step-down adjustment of p values tested together (None: no test, left out and kept None): sorted
+    ascending, the i-th of m (from 1) becomes ``min(1, max over j <= i of (m - j + 1) p_(j))``. Controls the chance
+    of calling any of the m comparisons a difference when none is (family-wise error) at the level it is read at;
+    uniformly more powerful than Bonferroni's ``m p``, and valid whatever the tests' dependence."""
+    idx = sorted((i for i, p in enumerate(ps) if p is not None), key=lambda i: (ps[i], i))
+    m = len(idx)
+    out: list = [None] * len(ps)
+    running = 0.0
+    for rank, i in enumerate(idx):
+        running = max(running, min(1.0, (m - rank) * float(ps[i])))
+        out[i] = running
+    return out
+
+
+def with_holm(pairs: dict) -> dict:
+    """``pairs`` (key -> PairedComparison or None) with each comparison's ``holm_p`` over all of them and
+    ``family`` their count."""
+    keys = [k for k, c in pairs.items() if c is not None]
+    adjusted = holm([pairs[k].p_value for k in keys])
+    out = dict(pairs)
+    for k, q in zip(keys, adjusted):
+        out[k] = replace(pairs[k], holm_p=q, family=len(keys))
+    return out
 
 
 def p_text(p: float) -> str:

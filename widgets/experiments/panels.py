@@ -162,7 +162,11 @@ class CellTable(QTableWidget):
                         f"here and wrong there {pair.a_only:,}, the reverse {pair.b_only:,}, wrong in both "
                         f"{pair.both_wrong:,}. McNemar's exact {p_text(pair.p_value)} "
                         + ("(a difference beyond chance at the 0.05 level)" if pair.significant
-                           else "(no significant difference at the 0.05 level)"))
+                           else "(no significant difference at the 0.05 level)")
+                        + ("" if pair.holm_p is None or pair.family < 2 else
+                           f".\nRead with the ablation's other {pair.family - 1} comparisons, adjusted for all "
+                           f"{pair.family} (Holm): {p_text(pair.holm_p)}"
+                           + (" (still beyond chance)" if pair.holm_p < 0.05 else " (not beyond chance among them)")))
                 self.setItem(i, CHANGE, item)
 
     def change_of(self, key: str) -> str:

@@ -24,7 +24,6 @@ import math
 import time
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from app.probe.config import CurvePoint
 from app.probe.headcore import (ROW_CHUNK, ROW_SLICES, HeadResult, RowSlices, accuracy, class_scores,  # noqa: F401
@@ -206,8 +205,9 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
 
     # the L-BFGS evaluations' row sums as slices on single-threaded workers (CPU), and the work around them with one
     # torch thread (``slices.evaluation()``): no team waits for a descheduled thread (issue 14); shut down at the end
+    # (Adam's minibatch gradients too: a minibatch's sums over rows on a torch team also changed with the count)
     full_batch = opts["optimizer"] == "lbfgs"
-    with torch.enable_grad(), RowSlices(tuner.max, A.device, "head", slices=ROW_SLICES if full_batch else 1) as slices:
+    with torch.enable_grad(), RowSlices(tuner.max, A.device, "head", slices=ROW_SLICES) as slices:
         if full_batch:
             tol = _number(opts, "tol", 1e-4)
             if not tol >= 0:  # 0: never met (the iteration cap or a stall ends the fit)
@@ -315,10 +315,11 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
                 for i in range(steps_per_epoch):
                     check(cancel)
                     idx = perm[i * bs:(i + 1) * bs]
-                    with tuner.step(items=len(idx)):
-                        opt.zero_grad()
-                        loss = F.cross_entropy(F.linear(A[idx], Wt, b), y[idx]) + 0.5 * wd * (Wt * Wt).sum()
-                        loss.backward()
+                    # the minibatch's loss and gradient by hand, its row sums as the fixed slices (the same bits on
+                    # any thread count); Adam's update is element-wise
+                    with tuner.step(items=len(idx)), slices.evaluation(), torch.no_grad():
+                        loss, gW, gb = softmax_objective(A[idx], y[idx], Wt.detach(), b.detach(), wd, slices)
+                        Wt.grad, b.grad = gW, gb
                         opt.step()
                         sched.step()
                     run_loss += float(loss.detach())

@@ -377,3 +377,25 @@ def test_the_experiments_tooltip_gives_the_adjusted_p(qtbot, tmp_path):
     tip = table.item(row, CHANGE).toolTip()
     assert tip.endswith("Read with the ablation's other 1 comparisons, adjusted for all 2 (Holm): p = 1 (not beyond "
                         "chance among them)"), tip
+
+
+def test_the_ablation_chart_marks_the_arms_beyond_chance_after_holm(tmp_path):
+    from app.experiments.report import _plot, holm_mark
+    from app.experiments.svg import delta_chart
+
+    assert holm_mark([0.01, 0.02]) == "**" and holm_mark([0.01, 0.2]) == "*" and holm_mark([0.3, 1.0]) == ""
+    assert holm_mark([0.01, None]) == "*" and holm_mark([]) == "" and holm_mark([None]) == ""
+
+    def wrong_of(arm, seed):  # 2 against 30 in seed 0 (beyond chance after Holm), 2 against 3 in seed 1 (not)
+        base = list(range(20))
+        if arm == "full":
+            return base
+        return base[2:] + list(range(100, 130)) if seed == 0 else base[2:] + [200, 201, 202]
+
+    res, _ = _ablation_result(tmp_path, wrong_of)
+    svg = _plot(res, [])
+    assert ">less *</text>" in svg and ">full</text>" in svg
+    assert "** / *: test images right and wrong differ from the baseline's beyond chance" in svg
+    plain = delta_chart([{"label": "a", "baseline": True, "values": [(0.5, 0.0)], "deltas": [None]}],
+                        metrics=("test top-1",))
+    assert "beyond chance" not in plain  # no mark, no legend

@@ -26,12 +26,21 @@ from app.experiments.svg import chart, delta_chart
 from app.storage import atomic_write
 
 
+def holm_mark(adjusted: list) -> str:
+    """The chart's mark of an arm: "**" when every seed's Holm-adjusted p is below 0.05, "*" when some are, "" when
+    none is or none was measured (``ablation``'s ``paired_p_holm``)."""
+    ps = [p for p in adjusted if p is not None]
+    beyond = [p < 0.05 for p in ps]
+    return "**" if ps and all(beyond) and len(ps) == len(adjusted) else "*" if any(beyond) else ""
+
+
 def _plot(result, gs: list[dict]) -> str:
     r = result.recipe
     p = r.plot or {}
     if p.get("kind") == "ablation":
         rows = [{"label": a["arm"], "baseline": a["is_baseline"], "values": [a[m] for m in ABLATION_METRICS],
-                 "deltas": [None if a["is_baseline"] else a[f"delta_{m}"] for m in ABLATION_METRICS]}
+                 "deltas": [None if a["is_baseline"] else a[f"delta_{m}"] for m in ABLATION_METRICS],
+                 "mark": holm_mark(a.get("paired_p_holm") or [])}
                 for a in ablation(result)]
         return delta_chart(rows, metrics=tuple(METRIC_NAMES[m] for m in ABLATION_METRICS),
                            title=p.get("title", r.title))

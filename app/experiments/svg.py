@@ -137,14 +137,16 @@ def delta_chart(rows: list[dict], *, metrics: tuple[str, ...] = ("test top-1", "
     """An ablation chart: one row per arm, horizontal bars of each metric's change against the arm's baseline, in
     points (zero = the baseline; left = the ingredient helped), with the spread over seeds as error bars and the
     values written beside them. ``rows``: ``{"label", "baseline": bool, "values": [(mean, std) per metric],
-    "deltas": [(mean, std) | None per metric]}`` (fractions; a baseline row shows its values, no bar)."""
+    "deltas": [(mean, std) | None per metric], "mark": "" | "*" | "**"}`` (fractions; a baseline row shows its values,
+    no bar; a mark after the label says the change is beyond chance in some / every seed, a legend under the axis)."""
     n_m = max(1, len(metrics))
     bar_h, gap = 11, 10
     row_h = n_m * bar_h + gap
     L, R, T = 190, 230, 50
     pw = width - L - R
     ph = max(1, len(rows)) * row_h
-    height = T + ph + 40
+    marked = any(r.get("mark") for r in rows)
+    height = T + ph + (58 if marked else 40)
     d_all = [d[0] + s * d[1] for r in rows for d in (r.get("deltas") or []) if d is not None and not math.isnan(d[0])
              for s in (-1, 1)]
     lo, hi = min(d_all + [0.0]), max(d_all + [0.0])
@@ -172,6 +174,9 @@ def delta_chart(rows: list[dict], *, metrics: tuple[str, ...] = ("test top-1", "
                    if t else f'<text x="{x:.1f}" y="{T + ph + 14}" text-anchor="middle">0</text>')
     out.append(f'<text x="{L + pw / 2}" y="{T + ph + 32}" text-anchor="middle">accuracy change vs. the baseline '
                f'arm above it (percentage points; mean ± std over seeds)</text>')
+    if any(r.get("mark") for r in rows):
+        out.append(f'<text x="8" y="{T + ph + 50}" fill="#555">** / *: test images right and wrong differ from the '
+                   f'baseline\'s beyond chance in every seed / in some seed (McNemar, Holm-adjusted p &lt; 0.05)</text>')
     for i, r in enumerate(rows):
         y0 = T + i * row_h + gap / 2
         if r.get("baseline"):
@@ -180,8 +185,9 @@ def delta_chart(rows: list[dict], *, metrics: tuple[str, ...] = ("test top-1", "
                            f'stroke="#999"/>')
             out.append(f'<rect x="{L}" y="{y0 - 3:.1f}" width="{pw}" height="{row_h - gap + 6}" fill="#f3f3f3"/>')
         weight = ' font-weight="bold"' if r.get("baseline") else ""
+        mark = f' {r["mark"]}' if r.get("mark") else ""
         out.append(f'<text x="{L - 8}" y="{y0 + n_m * bar_h / 2 + 4:.1f}" text-anchor="end"{weight}>'
-                   f'{escape(str(r["label"])[:30])}</text>')
+                   f'{escape(str(r["label"])[:30] + mark)}</text>')
         values = r.get("values") or []
         deltas = r.get("deltas") or []
         for mi in range(n_m):

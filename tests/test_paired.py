@@ -395,7 +395,8 @@ def test_the_ablation_chart_marks_the_arms_beyond_chance_after_holm(tmp_path):
     res, _ = _ablation_result(tmp_path, wrong_of)
     svg = _plot(res, [])
     assert ">less *</text>" in svg and ">full</text>" in svg
-    assert "** / *: test images right and wrong differ from the baseline's beyond chance" in svg
+    assert "** / *: a change beyond chance in every seed / in some seed (McNemar's test" in svg
+    assert "adjusted for all the chart's comparisons by Holm's method, below 0.05)" in svg
     plain = delta_chart([{"label": "a", "baseline": True, "values": [(0.5, 0.0)], "deltas": [None]}],
                         metrics=("test top-1",))
     assert "beyond chance" not in plain  # no mark, no legend

@@ -146,7 +146,7 @@ def delta_chart(rows: list[dict], *, metrics: tuple[str, ...] = ("test top-1", "
     pw = width - L - R
     ph = max(1, len(rows)) * row_h
     marked = any(r.get("mark") for r in rows)
-    height = T + ph + (58 if marked else 40)
+    height = T + ph + (72 if marked else 40)
     d_all = [d[0] + s * d[1] for r in rows for d in (r.get("deltas") or []) if d is not None and not math.isnan(d[0])
              for s in (-1, 1)]
     lo, hi = min(d_all + [0.0]), max(d_all + [0.0])
@@ -175,8 +175,10 @@ def delta_chart(rows: list[dict], *, metrics: tuple[str, ...] = ("test top-1", "
     out.append(f'<text x="{L + pw / 2}" y="{T + ph + 32}" text-anchor="middle">accuracy change vs. the baseline '
                f'arm above it (percentage points; mean ± std over seeds)</text>')
     if any(r.get("mark") for r in rows):
-        out.append(f'<text x="8" y="{T + ph + 50}" fill="#555">** / *: test images right and wrong differ from the '
-                   f'baseline\'s beyond chance in every seed / in some seed (McNemar, Holm-adjusted p &lt; 0.05)</text>')
+        out.append(f'<text x="8" y="{T + ph + 50}" fill="#555">** / *: a change beyond chance in every seed / in '
+                   f'some seed (McNemar\'s test on the same test images,</text>')
+        out.append(f'<text x="8" y="{T + ph + 64}" fill="#555">its p adjusted for all the chart\'s comparisons by '
+                   f'Holm\'s method, below 0.05)</text>')
     for i, r in enumerate(rows):
         y0 = T + i * row_h + gap / 2
         if r.get("baseline"):

@@ -400,3 +400,27 @@ def test_the_ablation_chart_marks_the_arms_beyond_chance_after_holm(tmp_path):
     plain = delta_chart([{"label": "a", "baseline": True, "values": [(0.5, 0.0)], "deltas": [None]}],
                         metrics=("test top-1",))
     assert "beyond chance" not in plain  # no mark, no legend
+
+
+@pytest.mark.gui
+def test_the_experiments_plot_marks_the_arms_beyond_chance_in_its_change_view(qtbot, tmp_path):
+    from app.experiments.results import live_view
+    from widgets.experiments.panels import ExperimentPlot
+
+    def wrong_of(arm, seed):  # seed 0: 2 against 30 (beyond chance after Holm); seed 1: 2 against 3 (not)
+        base = list(range(20))
+        if arm == "full":
+            return base
+        return base[2:] + list(range(100, 130)) if seed == 0 else base[2:] + [200, 201, 202]
+
+    res, _ = _ablation_result(tmp_path, wrong_of)
+    plot = ExperimentPlot()
+    qtbot.addWidget(plot)
+    v = live_view(res, change=True)
+    assert v.marks == {"full": "", "less": "*"}
+    plot.set_series(v.series, v.refs, v.spec, xs=v.xs, marks=v.marks)
+    assert plot.plot.getAxis("left")._tickLevels == [[(0, "full"), (1, "less *")]]
+    assert "** / *: beyond chance" in plot.plot.getAxis("bottom").labelText
+    v = live_view(res, change=False)  # the accuracies: no marks (they are about the changes)
+    plot.set_series(v.series, v.refs, v.spec, xs=v.xs, marks=v.marks)
+    assert plot.plot.getAxis("left")._tickLevels == [[(0, "full"), (1, "less")]]

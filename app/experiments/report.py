@@ -20,18 +20,11 @@ from app import paths
 from app.experiments.recipe import RECIPE_DIR
 from app.experiments.recipe import names as recipe_names
 from app.experiments.results import (ABLATION_METRICS, METRIC_NAMES, _dataset, _flatten, _fmt, _varying, ablation,
+                                     holm_mark,
                                      cell_settings, md_row,
                                      ablation_table, groups, plot_series, results_table)
 from app.experiments.svg import chart, delta_chart
 from app.storage import atomic_write
-
-
-def holm_mark(adjusted: list) -> str:
-    """The chart's mark of an arm: "**" when every seed's Holm-adjusted p is below 0.05, "*" when some are, "" when
-    none is or none was measured (``ablation``'s ``paired_p_holm``)."""
-    ps = [p for p in adjusted if p is not None]
-    beyond = [p < 0.05 for p in ps]
-    return "**" if ps and all(beyond) and len(ps) == len(adjusted) else "*" if any(beyond) else ""
 
 
 def _plot(result, gs: list[dict]) -> str:

@@ -284,6 +284,14 @@ def ablation(result, metrics: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     return rows
 
 
+def holm_mark(adjusted: list) -> str:
+    """The chart's mark of an arm: "**" when every seed's Holm-adjusted p is below 0.05, "*" when some are, "" when
+    none is or none was measured (``ablation``'s ``paired_p_holm``)."""
+    ps = [p for p in adjusted if p is not None]
+    beyond = [p < 0.05 for p in ps]
+    return "**" if ps and all(beyond) and len(ps) == len(adjusted) else "*" if any(beyond) else ""
+
+
 def cell_pairs(result) -> dict[str, Any]:
     """Each arm cell's image-by-image comparison with its baseline arm's cell of the same seeds
     (``app.probe.paired.PairedComparison``: McNemar's exact p, the disagreements), by cell key; None for a baseline's
@@ -428,6 +436,7 @@ class LiveView:
     baselines: frozenset
     metric: str
     pairs: dict | None = None  # an ablation's cells compared image by image with their baseline's (``cell_pairs``)
+    marks: dict | None = None  # an ablation's arms: "**" / "*": beyond chance after Holm in every / some seed
 
 
 def live_view(result, change: bool = False) -> LiveView:
@@ -442,4 +451,5 @@ def live_view(result, change: bool = False) -> LiveView:
     return LiveView(series, refs, {**spec, "view": "change"} if change else spec, planned_x(result, gs),
                     cell_changes(result, y) if ablating else None,
                     frozenset(baselines(result.recipe)) if ablating else frozenset(), METRIC_NAMES.get(y, y),
-                    cell_pairs(result) if ablating else None)
+                    cell_pairs(result) if ablating else None,
+                    {a["arm"]: holm_mark(a["paired_p_holm"]) for a in ablation(result)} if ablating else None)

@@ -233,7 +233,7 @@ class ExperimentPlot(QWidget):
             self.view.setCurrentIndex(i)
 
     def set_series(self, series: dict[str, list[tuple]], refs: list[tuple], spec: dict,
-                   xs: list | None = None) -> None:
+                   xs: list | None = None, marks: dict | None = None) -> None:
         """Draw the claim's series (``app.experiments.results.plot_series``). When only the points changed (a cell
         finished: the same series, axes and references), the curves get their new data in place; clearing and
         building the plot again (its items, legend and axes) took 20-60 ms of the GUI thread per finished cell.
@@ -243,7 +243,7 @@ class ExperimentPlot(QWidget):
 
         self.view_row.setHidden(spec.get("kind") != "ablation")
         if spec.get("kind") == "ablation":
-            self._set_arms(series, refs, spec, xs)
+            self._set_arms(series, refs, spec, xs, marks)
             return
         if self._arms:  # leaving the arms' layout: the axes as the lines over x want them
             self._arms = False
@@ -362,7 +362,8 @@ class ExperimentPlot(QWidget):
         self.y_range.update(None, min(ys), max(ys))
 
     # --- an ablation: one row per arm ---------------------------------------------------------------------------
-    def _set_arms(self, series: dict[str, list[tuple]], refs: list[tuple], spec: dict, xs: list | None) -> None:
+    def _set_arms(self, series: dict[str, list[tuple]], refs: list[tuple], spec: dict, xs: list | None,
+                  marks: dict | None = None) -> None:
         """A recipe whose plot is an ablation (``kind = "ablation"``, x = the variant): one row per arm, in the
         recipe's order from the top, its name on the left axis (long names stay readable), its mean and spread over
         seeds along x; the baseline arms (``baseline``) as squares, families of arms in colours of their own, a
@@ -395,13 +396,14 @@ class ExperimentPlot(QWidget):
             name = spec.get("y_label", METRIC_NAMES.get(metric, metric))
             if change:
                 self.x_label.set(f"change of {name} against the baseline arm above it (points; mean ± std over "
-                                  "seeds)", f"change of {name} against the baseline arm (points; mean ± std)",
-                                  f"change of {name} (points)")
+                                  "seeds; ** / *: beyond chance in every / some seed)",
+                                  f"change of {name} against the baseline arm (points; mean ± std; ** / *: beyond "
+                                  "chance)", f"change of {name} (points)")
             else:
                 self.x_label.set(f"{name} (%)")
             axis_label(self.plot, "left", "")
             self.plot.getAxis("bottom").setTicks(None)
-            self.plot.getAxis("left").setTicks([list(enumerate(arms))])
+            self._decor["ticks"] = None
             self.plot.invertY(True)  # the recipe's first arm at the top
             self.plot.setYRange(-0.6, len(arms) - 0.4, padding=0)
             curve = self.plot.plot([], [], pen=None, symbol="o", symbolSize=9)
@@ -416,6 +418,12 @@ class ExperimentPlot(QWidget):
                                                   labelOpts={"position": 0.05}))
             if change:  # zero: no change against the baseline (left of it: the ingredient the arm drops helped)
                 self.plot.addItem(pg.InfiniteLine(pos=0.0, angle=90, pen=pg.mkPen("#888", width=1)))
+        # each arm's name, in the change view with its mark (McNemar's p of its seeds below 0.05 after Holm's
+        # adjustment for all the ablation's comparisons: ** in every seed, * in some), as the report's chart
+        ticks = [(i, f"{a} {marks[a]}" if change and (marks or {}).get(a) else a) for i, a in enumerate(arms)]
+        if self._decor.get("ticks") != ticks:
+            self._decor["ticks"] = ticks
+            self.plot.getAxis("left").setTicks([ticks])
         title = " " if pts else "No finished cells yet: press Run; each arm appears here as it finishes"
         if self._decor.get("title") != title:
             self._decor["title"] = title

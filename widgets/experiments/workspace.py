@@ -438,7 +438,7 @@ class ExperimentsWorkspace(QWidget):
         # result, so a finished cell only moves points (no rebuild while the experiment runs; issue 14); an
         # ablation's table column gives each cell's change against its baseline's cell of the same seeds
         v = live_view(partial, self.plot.shows_change(self.recipe.plot))
-        self.plot.set_series(v.series, v.refs, v.spec, xs=v.xs)
+        self.plot.set_series(v.series, v.refs, v.spec, xs=v.xs, marks=v.marks)
         self.table.set_changes(v.changes, set(v.baselines), v.metric, v.pairs)
 
     # --- reports ---------------------------------------------------------------------------------------------

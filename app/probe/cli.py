@@ -282,7 +282,11 @@ def cmd_probe(args) -> int:
     result = dataclasses.replace(result, run_id=record(result, note=note))
     out = summary(result, time.perf_counter() - t0, time.process_time() - c0)
     if args.rerun is not None:
+        from app.probe.paired import rerun_check
+
         out["rerun_of"] = args.rerun
+        # the rerun against the run it reran: reproduced to the image, or what differs (and on which machines)
+        out["rerun_check"] = rerun_check(stored, result.to_dict())
     out["preset"] = preset
     out["threads"] = reports()  # each compute loop's thread choice (app.threads; issue 14)
     if args.json:
@@ -310,6 +314,8 @@ def cmd_probe(args) -> int:
             print(f"  head: {stopped}")
         for line in out["caveats"]:
             print(f"  caveat: {line}")
+        if out.get("rerun_check"):
+            print(f"  {out['rerun_check']['text']}")
     return 0
 
 

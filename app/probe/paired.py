@@ -295,3 +295,56 @@ def paired_summary(c: PairedComparison) -> str:
     if c.significant:
         return head + f": run {c.a if c.a_only > c.b_only else c.b} is more accurate."
     return head + ": no significant difference."
+
+
+def rerun_check(original: dict, again: dict) -> dict:
+    """What a rerun (``probe --rerun ID``) gave against the run it reran, both as stored (``ProbeResult.to_dict``):
+    ``reproduced`` (the same value selected, the same validation figure and the same prediction for every test image),
+    the figures side by side, the paired comparison of the test images where they differ (``compare_pair``), and the
+    machines where they differ (a rerun on another processor may differ by float rounding alone). ``text``: one
+    paragraph. A rerun scored on other test images (the data changed since) says so instead of pairing."""
+    name = _name(original)
+    out: dict[str, Any] = {"of": original.get("run_id", original.get("id")),
+                           "test_top1": [original.get("test_top1", original.get("top1")),
+                                         again.get("test_top1", again.get("top1"))],
+                           "val_top1": [original.get("val_top1"), again.get("val_top1")],
+                           "selected": [original.get("selected") or {}, again.get("selected") or {}],
+                           "machines_differ_in": machines_differ(original.get("machine"), again.get("machine"))}
+    same_choice = out["selected"][0] == out["selected"][1] and out["val_top1"][0] == out["val_top1"][1]
+    try:
+        c = compare_pair(original, again)
+    except PairingError as exc:
+        out.update(reproduced=False, paired=None,
+                   text=f"Against {name}: not comparable image by image ({exc}).")
+        return out
+    same_predictions = (c.a_only == c.b_only == 0 and list(original.get("misclassified") or []) ==
+                        list(again.get("misclassified") or []) and list(original.get("mis_predicted") or []) ==
+                        list(again.get("mis_predicted") or []))
+    out.update(reproduced=bool(same_choice and same_predictions), paired=c.to_dict())
+    if out["reproduced"]:
+        text = (f"Against {name}: reproduced (the same selection, validation figure and prediction for every one "
+                f"of the {c.n:,} test images).")
+    else:
+        what = []
+        if out["selected"][0] != out["selected"][1]:
+            what.append("validation selected " + ", ".join(f"{k} {v}" for k, v in out["selected"][1].items())
+                        + " where it had selected " + ", ".join(f"{k} {v}" for k, v in out["selected"][0].items()))
+        elif out["val_top1"][0] != out["val_top1"][1]:
+            what.append(f"validation top-1 {_pct(out['val_top1'][1])} against {_pct(out['val_top1'][0])}")
+        if c.a_only + c.b_only:
+            what.append(f"test top-1 {100 * c.b_top1:.2f}% against {100 * c.a_top1:.2f}%: {c.b_only:,} test "
+                        f"image{'s' if c.b_only != 1 else ''} right now and wrong then, {c.a_only:,} the reverse (McNemar's exact {p_text(c.p_value)})")
+        elif not same_predictions:
+            what.append("the same images right and wrong, some wrong ones given another class")
+        where = (f"; {name} was computed on {machine_text(original.get('machine'))}, this rerun on "
+                 f"{machine_text(again.get('machine'))}: float rounding alone can make such a difference"
+                 if out["machines_differ_in"] else
+                 "; the same machine" if original.get("machine") and again.get("machine") else
+                 f"; {name if not original.get('machine') else 'this rerun'} did not record its machine")
+        text = f"Against {name}: not reproduced: " + "; ".join(what) + where + "."
+    out["text"] = text
+    return out
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * float(v):.2f}%"

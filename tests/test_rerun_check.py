@@ -1,0 +1,102 @@
+"""``probe --rerun ID`` says whether the rerun reproduced the run it reran (``app.probe.paired.rerun_check``): the same
+selection, validation figure and prediction for every test image; or what differs, image by image (McNemar), and
+whether the two ran on different machines (where float rounding alone can move a figure)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.probe.paired import mcnemar_exact, rerun_check
+
+A = {"cpu": "AMD EPYC", "cpu_kernels": "AVX2", "cores": 2, "system": "Linux x86_64", "torch": "2.13.0"}
+B = {**A, "cpu": "Intel Xeon", "cpu_kernels": "AVX512"}
+
+
+def _run(rid, wrong, predicted=None, selected=None, val=0.9, machine=A, fingerprint="f", n=100):
+    wrong = list(wrong)
+    return {"run_id": rid, "n_test": n, "classes": ["a", "b"], "misclassified": wrong,
+            "mis_predicted": list(predicted) if predicted is not None else [1] * len(wrong),
+            "test_top1": (n - len(wrong)) / n, "val_top1": val, "selected": selected or {"weight_decay": 0.001},
+            "test_fingerprint": fingerprint, "machine": machine}
+
+
+def test_the_same_predictions_selection_and_validation_figure_are_reproduced():
+    r = rerun_check(_run(3, [1, 5, 9]), _run(4, [1, 5, 9]))
+    assert r["reproduced"] and r["of"] == 3 and r["machines_differ_in"] == []
+    assert r["text"] == ("Against run 3: reproduced (the same selection, validation figure and prediction for every "
+                         "one of the 100 test images).")
+    assert r["paired"]["a_right_b_wrong"] == r["paired"]["b_right_a_wrong"] == 0
+
+
+def test_a_rerun_that_differs_says_what_image_by_image_and_names_the_machines():
+    r = rerun_check(_run(3, [1, 5, 9]), _run(4, [1, 2, 5, 7, 8], machine=B))
+    assert not r["reproduced"] and r["machines_differ_in"] == ["cpu", "cpu_kernels"]
+    assert r["text"] == (
+        "Against run 3: not reproduced: test top-1 95.00% against 97.00%: 1 test image right now and wrong then, "
+        f"3 the reverse (McNemar's exact p = {mcnemar_exact(3, 1):.3g}); run 3 was computed on AMD EPYC (AVX2 "
+        "kernels), 2 cores, Linux x86_64, torch 2.13.0, this rerun on Intel Xeon (AVX512 kernels), 2 cores, Linux "
+        "x86_64, torch 2.13.0: float rounding alone can make such a difference.")
+
+
+def test_another_selection_or_validation_figure_or_class_is_not_reproduced():
+    sel = rerun_check(_run(3, [1]), _run(4, [1], selected={"weight_decay": 0.01}))
+    assert not sel["reproduced"]
+    assert sel["text"] == ("Against run 3: not reproduced: validation selected weight_decay 0.01 where it had "
+                           "selected weight_decay 0.001; the same machine.")
+    val = rerun_check(_run(3, [1], machine={}), _run(4, [1], val=0.91))
+    assert not val["reproduced"]
+    assert val["text"] == ("Against run 3: not reproduced: validation top-1 91.00% against 90.00%; run 3 did not "
+                           "record its machine.")
+    cls = rerun_check(_run(3, [1, 2], predicted=[0, 0]), _run(4, [1, 2], predicted=[0, 1]))
+    assert not cls["reproduced"] and "the same images right and wrong, some wrong ones given another class" in \
+        cls["text"]
+
+
+def test_a_rerun_on_other_test_images_is_not_paired():
+    r = rerun_check(_run(3, [1]), _run(4, [1], fingerprint="other"))
+    assert not r["reproduced"] and r["paired"] is None
+    assert r["text"].startswith("Against run 3: not comparable image by image (run 3 and run 4 were scored on "
+                                "different test images")
+
+
+def test_probe_rerun_says_it_reproduced_the_run(capsys, fe_home):
+    from app.cli import run
+
+    assert run(["--threads", "1", "probe", "--dataset", "digits", "--backbone", "simple", "--head", "logistic",
+                "--train-limit", "300", "--test-limit", "100", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    # on two threads: the heads' sums are fixed slices, so the count does not change a bit
+    assert run(["--threads", "2", "probe", "--rerun", str(first["run_id"]), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["rerun_of"] == first["run_id"] and d["rerun_check"]["reproduced"] is True
+    assert d["rerun_check"]["test_top1"] == [first["test_top1"], d["test_top1"]]
+    assert run(["probe", "--rerun", str(first["run_id"])]) == 0
+    assert f"  Against run {first['run_id']}: reproduced" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("planted", ["selected", "misclassified"])
+def test_a_stored_run_changed_behind_the_rerun_is_caught(capsys, fe_home, planted):
+    """The check reads the stored record: a record whose selection or errors are not what the rerun gives (as a run
+    on another machine, or a changed head, would leave) is reported as not reproduced."""
+    from app.cli import run
+    from app.probe.history import History
+
+    assert run(["--threads", "1", "probe", "--dataset", "digits", "--backbone", "simple", "--head", "logistic",
+                "--train-limit", "300", "--test-limit", "100", "--json"]) == 0
+    rid = json.loads(capsys.readouterr().out)["run_id"]
+    with History() as h:
+        d = h.get(rid)
+        if planted == "selected":
+            d["selected"] = {"weight_decay": 123.0}
+        else:
+            right = next(i for i in range(100) if i not in d["misclassified"])
+            d["misclassified"] = [right] + list(d["misclassified"])[1:]  # one error on another image: same top-1
+        h.db.execute("UPDATE runs SET json = ? WHERE id = ?", (json.dumps(d), rid))
+        h.db.commit()
+    assert run(["probe", "--rerun", str(rid), "--json"]) == 0
+    check = json.loads(capsys.readouterr().out)["rerun_check"]
+    assert check["reproduced"] is False and check["text"].startswith(f"Against run {rid}: not reproduced: "), check
+    if planted == "misclassified":
+        assert check["paired"]["a_right_b_wrong"] == check["paired"]["b_right_a_wrong"] == 1

@@ -100,3 +100,50 @@ def test_a_stored_run_changed_behind_the_rerun_is_caught(capsys, fe_home, plante
     assert check["reproduced"] is False and check["text"].startswith(f"Against run {rid}: not reproduced: "), check
     if planted == "misclassified":
         assert check["paired"]["a_right_b_wrong"] == check["paired"]["b_right_a_wrong"] == 1
+
+
+@pytest.mark.gui
+def test_the_probe_reruns_a_stored_run_and_says_it_reproduced_it(qtbot, fe_home, tmp_path, capsys):
+    """History box: one run selected, Rerun runs it again on the worker (its record read there), stores the new run
+    and says in the banner whether it reproduced the stored one; two selected or a batch running: no Rerun."""
+    from PySide6.QtCore import QItemSelectionModel, QSettings
+
+    from app.cli import run
+    from app.probe.history import History
+    from app.session import Session
+    from widgets.application import make_app
+    from widgets.probe.workspace import ProbeWorkspace
+
+    for seed in ("0", "1"):
+        assert run(["--threads", "1", "probe", "--dataset", "digits", "--backbone", "simple", "--head", "ridge",
+                    "--train-limit", "300", "--test-limit", "100", "--model-seed", seed, "--json"]) == 0
+    ids = [json.loads(line)["run_id"] for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    make_app()
+    ws = ProbeWorkspace(Session(), QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(ws)
+    ws.resize(1400, 860)
+    ws.show()
+    ws.refresh_history()
+    table = ws.history_panel.table
+
+    def select(*rids):
+        table.table.clearSelection()
+        sm = table.table.selectionModel()
+        for rid in rids:
+            sm.select(table.model.index(table.shown_ids().index(rid), 0),
+                      QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
+
+    qtbot.waitUntil(lambda: len(table.shown_ids()) == 2, timeout=10_000)
+    select(*ids)
+    assert not table.rerun_btn.isEnabled()  # two runs: which one?
+    select(ids[0])
+    assert table.rerun_btn.isEnabled()
+    with qtbot.waitSignal(ws.batchDone, timeout=60_000):
+        table.rerun_btn.click()
+        assert not table.rerun_btn.isEnabled()  # the batch runs
+    assert ws.banner.text() == (f"Against run {ids[0]}: reproduced (the same selection, validation figure and "
+                                "prediction for every one of the 100 test images).")
+    with History() as h:
+        newest = max(h.list(None), key=lambda r: r.id)
+        assert len(h) == 3 and newest.note == f"rerun of run {ids[0]}"
+    qtbot.waitUntil(table.rerun_btn.isEnabled, timeout=10_000)

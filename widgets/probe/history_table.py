@@ -177,6 +177,7 @@ class HistoryTable(QWidget):
     sortChanged = Signal(int, bool)  # column, descending (a header click)
     deleteRequested = Signal(list)
     exportRequested = Signal(str, list)  # "csv"/"json", ids ([] = all)
+    rerunRequested = Signal(int)  # the one selected run, to be run again and checked against its record
     selectedChanged = Signal(list)  # the selected runs' ids, in the table's order (two: the panel pairs them)
 
     COLUMNS = COLUMNS
@@ -237,13 +238,19 @@ class HistoryTable(QWidget):
         self.count = QLabel("")
         self.count.setStyleSheet("color: #556;")
         row.addWidget(self.count, 1)
+        self.rerun_btn = QPushButton("Rerun")
+        self.rerun_btn.setToolTip("Run the selected run again with its stored settings and seeds, and say whether it "
+                                  "reproduces it:\nthe same selection and the same prediction for every test image, "
+                                  "or what differs (image by image) and on which machines")
         self.delete_btn = QPushButton("Delete…")
         self.delete_btn.setToolTip("Delete the selected runs from the history (Delete key; asks first)")
         self.csv_btn = QPushButton("Export CSV…")
         self.json_btn = QPushButton("Export JSON…")
-        for b in (self.delete_btn, self.csv_btn, self.json_btn):
+        for b in (self.rerun_btn, self.delete_btn, self.csv_btn, self.json_btn):
             row.addWidget(b)
         lay.addLayout(row)
+        self.rerun_btn.clicked.connect(lambda: self.rerunRequested.emit(self.selected_ids()[0])
+                                       if len(self.selected_ids()) == 1 else None)
         self.delete_btn.clicked.connect(lambda: self.deleteRequested.emit(self.selected_ids()))
         self.csv_btn.clicked.connect(lambda: self.exportRequested.emit("csv", self.export_ids()))
         self.json_btn.clicked.connect(lambda: self.exportRequested.emit("json", self.export_ids()))
@@ -347,6 +354,12 @@ class HistoryTable(QWidget):
         self.pair.setToolTip(tip)
         self.pair.setVisible(bool(text))
 
+    busy = False  # a batch is running: no rerun until it ends (``set_busy``)
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy = bool(busy)
+        self.refresh_buttons()
+
     def refresh_buttons(self) -> None:
         self._on_selection(emit=False)
 
@@ -354,6 +367,7 @@ class HistoryTable(QWidget):
     def _on_selection(self, emit: bool = True) -> None:
         sel = self.selected_ids()
         self.delete_btn.setEnabled(bool(sel))
+        self.rerun_btn.setEnabled(len(sel) == 1 and not self.busy)
         has = bool(self.model.runs)
         what = "the runs shown" if self.model.needle else "all runs"
         self.csv_btn.setToolTip(f"Save the selected runs ({what} when none is selected) as a CSV table")

@@ -39,9 +39,10 @@ def chosen(head: str | None, selected: dict | None) -> tuple[str, Any] | None:
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    kind: str  # "probe" or "baseline"
-    config: Any  # app.probe.config.ProbeConfig
+    kind: str  # "probe", "baseline" or "rerun"
+    config: Any  # app.probe.config.ProbeConfig (None for a rerun: its record is read from the history)
     title: str
+    run_id: int | None = None  # a rerun's stored run
 
 
 @dataclasses.dataclass(frozen=True)

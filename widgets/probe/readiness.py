@@ -20,6 +20,7 @@ class RunReadiness:
     def _update_buttons(self) -> str | None:
         """Train, the baseline, Cancel and the Download as things are; returns why the dataset is not ready."""
         missing = self.data_download.render(self.dataset_name(), self.data_root())
+        self.history_panel.table.set_busy(self.is_running())  # no rerun while a batch runs
         self.run_panel.set_running(self.is_running(), bool(self.models.checked_labels()),
                                    any(s.weight_state == "trained" for s in self.models.checked_specs()),
                                    missing, self.data_download.running())

@@ -25,6 +25,7 @@ class Finished:
 
     run: RunView
     store_error: str | None = None
+    check: str | None = None  # a rerun: whether it reproduced its stored run (``app.probe.paired.rerun_check``)
 
 
 def job_task(job: Job, history_path: Path | None) -> Callable[[Any], Any]:
@@ -32,7 +33,20 @@ def job_task(job: Job, history_path: Path | None) -> Callable[[Any], Any]:
     cfg = job.config
 
     def task(token):
-        if job.kind == "baseline":
+        stored = None
+        if job.kind == "rerun":  # the stored record read here, on the worker: the GUI thread reads no result dict
+            from app.probe.history import History
+            from app.probe.run import rerun
+
+            if history_path is None:
+                raise AppError("the history is not available: there is no stored run to rerun")
+            with History(history_path) as h:
+                try:
+                    stored = h.get(job.run_id)
+                except KeyError:
+                    raise AppError(f"run {job.run_id} is no longer in the history") from None
+            result = yield from rerun(stored, cancel=token)
+        elif job.kind == "baseline":
             from app.probe.run import evaluate_model
 
             result = yield from evaluate_model(cfg.model, cfg.dataset, cfg.data_root, cfg.test_limit, cancel=token)
@@ -42,11 +56,17 @@ def job_task(job: Job, history_path: Path | None) -> Callable[[Any], Any]:
             result = yield from run_probe(cfg, cancel=token)
         if history_path is None:
             return Finished(RunView.from_result(result), "the history is not available")
+        note = f"rerun of run {job.run_id}" if stored is not None else ""
         try:
-            run_id = record(result, history_path)  # committed before anything else happens
+            run_id = record(result, history_path, note=note)  # committed before anything else happens
         except (AppError, OSError) as exc:
             return Finished(RunView.from_result(result), message(exc))
-        return Finished(RunView.from_result(result, run_id))
+        check = None
+        if stored is not None:
+            from app.probe.paired import rerun_check
+
+            check = rerun_check(stored, dataclasses.replace(result, run_id=run_id).to_dict())["text"]
+        return Finished(RunView.from_result(result, run_id), check=check)
 
     return task
 

@@ -151,6 +151,7 @@ class ProbeWorkspace(RunReadiness, QWidget):
         self.probe_settings.changed.connect(self._save_settings)
         self.probe_settings.changed.connect(self._idle_text)  # a caveat of the test-time views on this dataset
         self.history_panel.openRequested.connect(self.open_run)
+        self.history_panel.table.rerunRequested.connect(self.rerun)
         self.history_panel.changed.connect(self._on_runs_deleted)
         self.history_panel.message.connect(self.banner.show_message)
         self._unsubscribe = session.subscribe(self._on_session)
@@ -301,6 +302,14 @@ class ProbeWorkspace(RunReadiness, QWidget):
                     f"{s.label} · own classifier") for s in ok]
         self._start_batch(jobs, keep_banner=bool(refused))
 
+    @Slot(int)
+    def rerun(self, run_id: int) -> None:
+        """Run a stored run again (its record, seeds included, read on the worker) and say, when it is done, whether
+        it reproduced the stored one (``app.probe.paired.rerun_check``)."""
+        if self.is_running():
+            return
+        self._start_batch([Job("rerun", None, f"rerun of run {run_id}", run_id=run_id)])
+
     def _start_batch(self, jobs: list[Job], keep_banner: bool = False) -> None:
         if not keep_banner:
             self.banner.hide()
@@ -335,6 +344,8 @@ class ProbeWorkspace(RunReadiness, QWidget):
             self.runStored.emit(run.run_id)
         self.results.show_run(run)
         self._set_live_head(run)
+        if out.check:  # a rerun: reproduced, or what differs
+            self.banner.show_message(out.check, "note")
         # the history and the comparison on turns of their own: the window paints the results in between
         self.turns.later(self.refresh_history)
         self.turns.later(self.refresh_compare)

@@ -72,7 +72,7 @@ def _pair(ma, mb):
 
 
 def test_a_pair_from_two_machines_says_so_and_from_one_says_nothing():
-    from app.probe.paired import paired_text
+    from app.probe.paired import paired_summary, paired_text
 
     a = {"cpu": "AMD EPYC", "cpu_kernels": "AVX2", "cores": 2, "torch": "2.13.0"}
     b = {**a, "cpu": "Intel Xeon", "cpu_kernels": "AVX512"}
@@ -83,7 +83,9 @@ def test_a_pair_from_two_machines_says_so_and_from_one_says_nothing():
                          "kernels), 2 cores, torch 2.13.0 vs Intel Xeon (AVX512 kernels), 2 cores, torch 2.13.0): part "
                          "of a difference between them can be float rounding, not the settings."), text
     assert c.to_dict()["machines_differ_in"] == ["cpu", "cpu_kernels"]
+    assert paired_summary(c).endswith(": run 1 is more accurate. (computed on different machines: see the tooltip)")
     same = _pair(a, dict(a))
+    assert "machines" not in paired_summary(same)
     assert same.machines == () and "machines" not in paired_text(same) and same.to_dict()["machines"] == []
     assert _pair(a, None).machines == ()  # a run stored before machines were: nothing claimed
     # the counts are the disagreements' whatever the machines

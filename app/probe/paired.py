@@ -290,11 +290,12 @@ def paired_summary(c: PairedComparison) -> str:
     ci = "" if c.interval is None else f" (95% CI {100 * c.interval[0]:+.2f} to {100 * c.interval[1]:+.2f})"
     head = f"Run {c.a} vs run {c.b}, the same {c.n:,} test images: {100 * c.difference:+.2f} points{ci}, " \
            f"McNemar {p_text(c.p_value)}"
+    apart = " (computed on different machines: see the tooltip)" if c.machines else ""
     if c.a_only + c.b_only == 0:
-        return head + ": the same answer on every image."
+        return head + ": the same answer on every image." + apart
     if c.significant:
-        return head + f": run {c.a if c.a_only > c.b_only else c.b} is more accurate."
-    return head + ": no significant difference."
+        return head + f": run {c.a if c.a_only > c.b_only else c.b} is more accurate." + apart
+    return head + ": no significant difference." + apart
 
 
 def rerun_check(original: dict, again: dict) -> dict:

@@ -44,7 +44,7 @@ def test_another_selection_or_validation_figure_or_class_is_not_reproduced():
     sel = rerun_check(_run(3, [1]), _run(4, [1], selected={"weight_decay": 0.01}))
     assert not sel["reproduced"]
     assert sel["text"] == ("Against run 3: not reproduced: validation selected weight_decay 0.01 where it had "
-                           "selected weight_decay 0.001; the same machine.")
+                           "selected weight_decay 0.001; the same processor, CPU kernels and torch.")
     val = rerun_check(_run(3, [1], machine={}), _run(4, [1], val=0.91))
     assert not val["reproduced"]
     assert val["text"] == ("Against run 3: not reproduced: validation top-1 91.00% against 90.00%; run 3 did not "

@@ -343,8 +343,8 @@ def _selected(values: list[str]) -> str:
 def ablation_table(result) -> list[str]:
     """The Markdown lines of the ablation table (each arm's cost against its baseline, in points)."""
     lines = ["## Ablation: what each ingredient is worth (change against the baseline, in points)", "",
-             "| arm | compared with | n | test top-1 | change (test) | McNemar p (per seed) | Holm-adjusted p | val top-1 "
-             "| change (val) | selected on val |",
+             "| arm | compared with | n | test top-1 | change (test) | McNemar p (per seed) | Holm-adjusted p "
+             "| val top-1 | change (val) | selected on val |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     rows = ablation(result)
     for a in rows:

@@ -333,14 +333,16 @@ def rerun_check(original: dict, again: dict) -> dict:
         elif out["val_top1"][0] != out["val_top1"][1]:
             what.append(f"validation top-1 {_pct(out['val_top1'][1])} against {_pct(out['val_top1'][0])}")
         if c.a_only + c.b_only:
-            what.append(f"test top-1 {100 * c.b_top1:.2f}% against {100 * c.a_top1:.2f}%: {c.b_only:,} test "
-                        f"image{'s' if c.b_only != 1 else ''} right now and wrong then, {c.a_only:,} the reverse (McNemar's exact {p_text(c.p_value)})")
+            images = f"{c.b_only:,} test image{'s' if c.b_only != 1 else ''}"
+            what.append(f"test top-1 {100 * c.b_top1:.2f}% against {100 * c.a_top1:.2f}%: {images} right now and "
+                        f"wrong then, {c.a_only:,} the reverse (McNemar's exact {p_text(c.p_value)})")
         elif not same_predictions:
             what.append("the same images right and wrong, some wrong ones given another class")
         where = (f"; {name} was computed on {machine_text(original.get('machine'))}, this rerun on "
                  f"{machine_text(again.get('machine'))}: float rounding alone can make such a difference"
                  if out["machines_differ_in"] else
-                 "; the same machine" if original.get("machine") and again.get("machine") else
+                 "; the same processor, CPU kernels and torch" if original.get("machine") and again.get("machine")
+                 else
                  f"; {name if not original.get('machine') else 'this rerun'} did not record its machine")
         text = f"Against {name}: not reproduced: " + "; ".join(what) + where + "."
     out["text"] = text

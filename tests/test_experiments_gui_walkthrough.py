@@ -33,7 +33,8 @@ def test_the_ablation_plots_x_label_is_whole_at_a_1024_px_window(qtbot, tmp_path
     axis = ws.plot.plot.getAxis("bottom")
     qtbot.waitUntil(lambda: axis.width() > 100, timeout=5000)
     qtbot.wait(50)
-    full = "change of test top-1 against the baseline arm above it (points; mean ± std over seeds)"
+    full = ("change of test top-1 against the baseline arm above it (points; mean ± std over seeds; ** / *: beyond "
+            "chance in every / some seed)")
     assert axis.labelText.startswith("change of test top-1")
     assert _label_shown_whole(axis), (axis.labelText, axis.label.pos().x(), axis.width())
     if axis.labelText != full:

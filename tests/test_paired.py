@@ -247,6 +247,15 @@ x = "variant"
 """
 
 
+def clear_and_chance(arm, seed):
+    """The "less" arm's errors against the full arm's 20: seed 0, 30 more wrong and 2 fewer (2 against 30: beyond
+    chance, also after Holm's adjustment); seed 1, 3 more and 2 fewer (2 against 3: chance)."""
+    base = list(range(20))
+    if arm == "full":
+        return base
+    return base[2:] + list(range(100, 130)) if seed == 0 else base[2:] + [200, 201, 202]
+
+
 def _ablation_result(tmp_path, wrong_of):
     """An ablation result of two arms x two seeds whose cells record ``wrong_of(arm, seed)`` as their errors."""
     from app.experiments.recipe import load_recipe
@@ -267,14 +276,7 @@ def _ablation_result(tmp_path, wrong_of):
 def test_an_ablations_arms_get_mcnemars_p_per_seed(tmp_path):
     from app.experiments.results import ablation, ablation_table, cell_pairs
 
-    def wrong_of(arm, seed):
-        base = list(range(20))
-        if arm == "full":
-            return base
-        # seed 0: 30 more wrong, 2 fewer (clear); seed 1: 3 more wrong, 2 fewer (chance)
-        return base[2:] + list(range(100, 130)) if seed == 0 else base[2:] + [200, 201, 202]
-
-    res, cells = _ablation_result(tmp_path, wrong_of)
+    res, cells = _ablation_result(tmp_path, clear_and_chance)
     rows = {a["arm"]: a for a in ablation(res)}
     assert rows["full"]["paired_p"] == []
     assert rows["less"]["paired_counts"] == [(2, 30), (2, 3)]
@@ -338,13 +340,7 @@ def test_the_ablation_table_adjusts_its_p_values_for_all_its_comparisons(tmp_pat
     from app.experiments.results import ablation, ablation_table, cell_pairs
     from app.probe.paired import holm
 
-    def wrong_of(arm, seed):
-        base = list(range(20))
-        if arm == "full":
-            return base
-        return base[2:] + list(range(100, 130)) if seed == 0 else base[2:] + [200, 201, 202]
-
-    res, cells = _ablation_result(tmp_path, wrong_of)
+    res, cells = _ablation_result(tmp_path, clear_and_chance)
     rows = {a["arm"]: a for a in ablation(res)}
     raw = [mcnemar_exact(2, 30), mcnemar_exact(2, 3)]
     assert rows["less"]["paired_p_holm"] == pytest.approx(holm(raw))
@@ -386,13 +382,7 @@ def test_the_ablation_chart_marks_the_arms_beyond_chance_after_holm(tmp_path):
     assert holm_mark([0.01, 0.02]) == "**" and holm_mark([0.01, 0.2]) == "*" and holm_mark([0.3, 1.0]) == ""
     assert holm_mark([0.01, None]) == "*" and holm_mark([]) == "" and holm_mark([None]) == ""
 
-    def wrong_of(arm, seed):  # 2 against 30 in seed 0 (beyond chance after Holm), 2 against 3 in seed 1 (not)
-        base = list(range(20))
-        if arm == "full":
-            return base
-        return base[2:] + list(range(100, 130)) if seed == 0 else base[2:] + [200, 201, 202]
-
-    res, _ = _ablation_result(tmp_path, wrong_of)
+    res, _ = _ablation_result(tmp_path, clear_and_chance)
     svg = _plot(res, [])
     assert ">less *</text>" in svg and ">full</text>" in svg
     assert "** / *: a change beyond chance in every seed / in some seed (McNemar's test" in svg
@@ -407,13 +397,7 @@ def test_the_experiments_plot_marks_the_arms_beyond_chance_in_its_change_view(qt
     from app.experiments.results import live_view
     from widgets.experiments.panels import ExperimentPlot
 
-    def wrong_of(arm, seed):  # seed 0: 2 against 30 (beyond chance after Holm); seed 1: 2 against 3 (not)
-        base = list(range(20))
-        if arm == "full":
-            return base
-        return base[2:] + list(range(100, 130)) if seed == 0 else base[2:] + [200, 201, 202]
-
-    res, _ = _ablation_result(tmp_path, wrong_of)
+    res, _ = _ablation_result(tmp_path, clear_and_chance)
     plot = ExperimentPlot()
     qtbot.addWidget(plot)
     v = live_view(res, change=True)

@@ -147,3 +147,15 @@ def test_the_probe_reruns_a_stored_run_and_says_it_reproduced_it(qtbot, fe_home,
         newest = max(h.list(None), key=lambda r: r.id)
         assert len(h) == 3 and newest.note == f"rerun of run {ids[0]}"
     qtbot.waitUntil(table.rerun_btn.isEnabled, timeout=10_000)
+    # a run stored before runs kept their whole record: the rerun fails with the reason, nothing else is stored
+    with History() as h:
+        d = h.get(ids[1])
+        d.pop("resolved")
+        h.db.execute("UPDATE runs SET json = ? WHERE id = ?", (json.dumps(d), ids[1]))
+        h.db.commit()
+    select(ids[1])
+    with qtbot.waitSignal(ws.batchDone, timeout=60_000):
+        table.rerun_btn.click()
+    assert "this run was stored before runs kept their complete record; it cannot be rebuilt" in ws.banner.text()
+    with History() as h:
+        assert len(h) == 3

@@ -145,7 +145,8 @@ class ProbeQueue(QObject):
     def _on_failed(self, msg: str) -> None:
         self.worker = None
         job = self._job
-        what = f"{job.title} on '{job.config.dataset}'" if job else "the run"
+        what = ("the run" if job is None else job.title if job.config is None  # a rerun: its title names the run
+                else f"{job.title} on '{job.config.dataset}'")
         self.failures.append(f"{what} failed: {msg}")
         self._next()  # the other queued runs still go ahead
 

@@ -74,6 +74,13 @@ def test_probe_rerun_says_it_reproduced_the_run(capsys, fe_home):
     assert d["rerun_check"]["test_top1"] == [first["test_top1"], d["test_top1"]]
     assert run(["probe", "--rerun", str(first["run_id"])]) == 0
     assert f"  Against run {first['run_id']}: reproduced" in capsys.readouterr().out
+    # the history lists each rerun with its note
+    assert run(["history", "list"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].endswith(f"(rerun of run {first['run_id']})") and not rows[-1].endswith(")")
+    assert run(["history", "list", "--json"]) == 0
+    notes = [r["note"] for r in json.loads(capsys.readouterr().out)]
+    assert notes == [f"rerun of run {first['run_id']}"] * 2 + [""]
 
 
 @pytest.mark.parametrize("planted", ["selected", "misclassified"])
@@ -143,6 +150,14 @@ def test_the_probe_reruns_a_stored_run_and_says_it_reproduced_it(qtbot, fe_home,
         assert not table.rerun_btn.isEnabled()  # the batch runs
     assert ws.banner.text() == (f"Against run {ids[0]}: reproduced (the same selection, validation figure and "
                                 "prediction for every one of the 100 test images).")
+    qtbot.waitUntil(lambda: len(table.shown_ids()) == 3, timeout=10_000)
+    from PySide6.QtCore import Qt
+
+    tip = table.model.data(table.model.index(table.shown_ids().index(max(table.shown_ids())), 0),
+                           int(Qt.ItemDataRole.ToolTipRole.value))
+    assert tip == f"rerun of run {ids[0]}"  # the new run's number says what it is
+    assert table.model.data(table.model.index(table.shown_ids().index(ids[0]), 0),
+                            int(Qt.ItemDataRole.ToolTipRole.value)) is None
     with History() as h:
         newest = max(h.list(None), key=lambda r: r.id)
         assert len(h) == 3 and newest.note == f"rerun of run {ids[0]}"

@@ -10,7 +10,7 @@ from app import jsonout
 from app.errors import UserError
 
 LIST_COLUMNS = ("id", "created", "label", "dataset", "head", "layer", "pooling", "n_features", "selected",
-                "val_top1", "test_top1", "model_seed", "split_seed", "head_seed")
+                "val_top1", "test_top1", "model_seed", "split_seed", "head_seed", "note")
 
 
 def register(sub) -> None:
@@ -81,7 +81,8 @@ def cmd_list(args) -> int:
         when = row["created"][:19].replace("T", " ")
         print(f"{row['id']:>5}  {when}  {row['label'][:28]:<28} {row['dataset'][:16]:<16} "
               f"{row['head']:<8} layer {row['layer']!s:>3} {row['pooling']:<11} {_count(row['n_features']):>7} feat  "
-              f"val {val}  test {100 * (row['test_top1'] or 0):6.2f}%  {sel}")
+              f"val {val}  test {100 * (row['test_top1'] or 0):6.2f}%  {sel}"
+              + (f"  ({row['note']})" if row.get("note") else ""))
     return 0
 
 

@@ -32,9 +32,10 @@ COLUMNS = ["#", "When", "Model", "Weights", "Dataset", "Head", "Top-1", "Top-5",
 RIGHT = (0, 6, 7, 8, 9)  # numbers: right-aligned
 NUMERIC = (0, 1, 6, 7, 8, 9)  # sorted highest (latest) first at the first click
 SIZE_ROWS = 50  # rows (the newest runs) the column widths are measured on (Qt's default: 1,000)
-_DISPLAY, _ALIGN, _FOREGROUND = (int(r.value) for r in (Qt.ItemDataRole.DisplayRole,
-                                                        Qt.ItemDataRole.TextAlignmentRole,
-                                                        Qt.ItemDataRole.ForegroundRole))
+_DISPLAY, _ALIGN, _FOREGROUND, _TOOLTIP = (int(r.value) for r in (Qt.ItemDataRole.DisplayRole,
+                                                                  Qt.ItemDataRole.TextAlignmentRole,
+                                                                  Qt.ItemDataRole.ForegroundRole,
+                                                                  Qt.ItemDataRole.ToolTipRole))
 
 
 def cells(r: Any) -> list[str]:
@@ -103,6 +104,9 @@ class RunsModel(QAbstractTableModel):
             return self._right if index.column() in RIGHT else None
         if role == _FOREGROUND and index.column() == 3 and 0 <= index.row() < len(self.runs):
             return QBrush(state_colour(self.runs[index.row()].weight_state))
+        if role == _TOOLTIP and index.column() == 0 and 0 <= index.row() < len(self.runs):
+            # the run's note ("rerun of run 12", a preset's name) under the mouse on its number; else the table's tip
+            return getattr(self.runs[index.row()], "note", "") or None
         return None
 
     @qt_override

@@ -14,7 +14,8 @@ import pytest
 from app.experiments.cell import CellError, run_cell
 from app.experiments.recipe import Cell, RecipeError, load_recipe, parse
 from app.experiments.report import command, markdown
-from app.experiments.results import _flatten, ablation, baselines, cell_changes, plot_series
+from app.experiments.ablation import ablation, baselines, cell_changes
+from app.experiments.results import _flatten, plot_series
 from app.experiments.runner import run_experiment
 from app.experiments.store import Store
 from app.experiments.svg import delta_chart

@@ -6,7 +6,8 @@ ablation-mnist-quick.*; the runner and the ablation chart are tested with the CI
 from __future__ import annotations
 
 from app.experiments.recipe import load_recipe
-from app.experiments.results import _flatten, baselines
+from app.experiments.ablation import baselines
+from app.experiments.results import _flatten
 from app.probe import presets
 
 NAME = "ablation-mnist"

@@ -372,7 +372,8 @@ def test_a_plot_axis_only_some_cells_have_is_refused(tmp_path):
 # --- the report's tables: a "|" in a label, settings as a recipe writes them ----------------------------------------
 def test_tables_escape_a_pipe_and_show_settings_as_a_recipe_writes_them(tmp_path):
     from app.experiments.report import html
-    from app.experiments.results import ablation_table, as_text, results_table
+    from app.experiments.ablation import ablation_table
+    from app.experiments.results import as_text, results_table
 
     text = (TRAIN + '[[variants]]\nlabel = "all | none"\nfreeze = []\n[[variants]]\nlabel = "head"\n'
             'freeze = ["only-head"]\naugment = true\n[plot]\nx = "variant"\n')
@@ -418,7 +419,8 @@ def test_a_group_whose_seeds_give_the_same_figures_is_said_to_be_one_result(tmp_
 def test_two_seeds_that_happen_to_agree_on_one_figure_show_a_spread_of_zero(tmp_path):
     """ablation-cifar10's full arm: both seeds scored 60.30% on test (their validation figures differ); the table read
     "60.30" beside n = 2, as if one figure had been measured. A spread measured as zero is "± 0.00"."""
-    from app.experiments.results import ablation_table, results_table
+    from app.experiments.ablation import ablation_table
+    from app.experiments.results import results_table
 
     text = TRAIN + '[seeds]\ntrain = [0, 1]\n[[variants]]\nlabel = "a"\n[[variants]]\nlabel = "b"\n[plot]\nx = "variant"\n'
     r = load_recipe(_write(tmp_path, text))

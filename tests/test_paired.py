@@ -274,7 +274,7 @@ def _ablation_result(tmp_path, wrong_of):
 
 
 def test_an_ablations_arms_get_mcnemars_p_per_seed(tmp_path):
-    from app.experiments.results import ablation, ablation_table, cell_pairs
+    from app.experiments.ablation import ablation, ablation_table, cell_pairs
 
     res, cells = _ablation_result(tmp_path, clear_and_chance)
     rows = {a["arm"]: a for a in ablation(res)}
@@ -290,7 +290,7 @@ def test_an_ablations_arms_get_mcnemars_p_per_seed(tmp_path):
 
 
 def test_cells_without_a_record_of_their_images_get_no_p(tmp_path):
-    from app.experiments.results import ablation, ablation_table
+    from app.experiments.ablation import ablation, ablation_table
 
     res, cells = _ablation_result(tmp_path, lambda arm, seed: [1, 2, 3])
     for key in list(res.results)[:1]:  # one cell stored before cells kept their images
@@ -337,7 +337,7 @@ def test_holm_by_hand():
 
 
 def test_the_ablation_table_adjusts_its_p_values_for_all_its_comparisons(tmp_path):
-    from app.experiments.results import ablation, ablation_table, cell_pairs
+    from app.experiments.ablation import ablation, ablation_table, cell_pairs
     from app.probe.paired import holm
 
     res, cells = _ablation_result(tmp_path, clear_and_chance)

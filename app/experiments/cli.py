@@ -127,7 +127,8 @@ def cmd_run(args) -> int:
                                           "result": {k: v for k, v in res.results.get(c["key"], {}).items()
                                                      if k != "history"}} for c in res.cells]}, default=str))
     else:
-        from app.experiments.results import ablation_table, as_text, results_table
+        from app.experiments.ablation import ablation_table
+        from app.experiments.results import as_text, results_table
 
         print(f"{r.name}: {len(res.cells)} cells ({res.reused} reused, {res.failed} failed) in {res.seconds:.0f} s")
         # the figures themselves, as the report's tables give them (mean ± std over seeds, in %)

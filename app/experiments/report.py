@@ -19,10 +19,9 @@ from pathlib import Path
 from app import paths
 from app.experiments.recipe import RECIPE_DIR
 from app.experiments.recipe import names as recipe_names
-from app.experiments.results import (ABLATION_METRICS, METRIC_NAMES, _dataset, _flatten, _fmt, _varying, ablation,
-                                     holm_mark,
-                                     cell_settings, md_row,
-                                     ablation_table, groups, plot_series, results_table)
+from app.experiments.ablation import ABLATION_METRICS, ablation, ablation_table, holm_mark
+from app.experiments.results import (METRIC_NAMES, _dataset, _flatten, _fmt, _varying, cell_settings, groups, md_row,
+                                     plot_series, results_table)
 from app.experiments.svg import chart, delta_chart
 from app.storage import atomic_write
 

@@ -134,7 +134,7 @@ class CellTable(QTableWidget):
     def set_changes(self, changes: dict[str, float | None] | None, baselines: set[str] = frozenset(),
                     metric: str = "test top-1", pairs: dict | None = None) -> None:
         """An ablation's column: each cell's change of ``metric`` against its baseline arm's cell of the same seeds
-        (``app.experiments.results.cell_changes``, fractions), "baseline" for a baseline arm's cells, empty while a
+        (``app.experiments.ablation.cell_changes``, fractions), "baseline" for a baseline arm's cells, empty while a
         pair is unfinished; None hides the column (other recipes). ``pairs``: the cells' image-by-image comparisons
         with their baseline's (``cell_pairs``): McNemar's p after the change, the counts in its tooltip. Only the
         cells whose text changed are set."""

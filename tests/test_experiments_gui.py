@@ -130,7 +130,7 @@ def test_the_plot_takes_new_points_in_place_and_a_burst_of_cells_replots_once(qt
     import numpy as np
 
     from app.tasks import Progress
-    from widgets.experiments.panels import ExperimentPlot
+    from widgets.experiments.plot import ExperimentPlot
 
     plot = ExperimentPlot()
     qtbot.addWidget(plot)

@@ -395,7 +395,7 @@ def test_the_ablation_chart_marks_the_arms_beyond_chance_after_holm(tmp_path):
 @pytest.mark.gui
 def test_the_experiments_plot_marks_the_arms_beyond_chance_in_its_change_view(qtbot, tmp_path):
     from app.experiments.results import live_view
-    from widgets.experiments.panels import ExperimentPlot
+    from widgets.experiments.plot import ExperimentPlot
 
     res, _ = _ablation_result(tmp_path, clear_and_chance)
     plot = ExperimentPlot()

@@ -24,7 +24,8 @@ from widgets.common.vscroll import VerticalScroll
 from widgets.common.worker import Worker
 from widgets.common.workspace import install_shortcut, run_steps
 from widgets.experiments.history import open_report
-from widgets.experiments.panels import CellTable, ExperimentPlot
+from widgets.experiments.panels import CellTable
+from widgets.experiments.plot import ExperimentPlot
 from widgets.experiments.recipe_column import INVITATION, RecipeColumn
 
 BLOCKED = "Cannot run yet"  # the line under Run while the plan cannot run (``_invite``)

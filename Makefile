@@ -18,11 +18,13 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) main.py
 
-# at most 45 min in all (it takes ~5 on 2 idle cores); a run stopped at that limit names the last test started
+# at most 45 min in all (it takes ~4 on 2 idle cores); a run stopped at that limit names the last test each worker
+# started. TEST_WORKERS: pytest-xdist processes (auto: one per core; 0: the whole suite in this one process)
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	@rm -f $(VENV)/.last-test
-	QT_QPA_PLATFORM=offscreen FILTER_EXPLORER_TEST_TRACE=$(VENV)/.last-test timeout -k 60 2700 $(PY) -m pytest -q \
-	  || { rc=$$?; [ $$rc -lt 124 ] || echo "make test: stopped after 45 min; the last test started: $$(cat $(VENV)/.last-test 2>/dev/null)"; exit $$rc; }
+	@rm -f $(VENV)/.last-test*
+	QT_QPA_PLATFORM=offscreen FILTER_EXPLORER_TEST_TRACE=$(VENV)/.last-test timeout -k 60 2700 $(PY) -m pytest -q -n $(TEST_WORKERS) \
+	  || { rc=$$?; [ $$rc -lt 124 ] || echo "make test: stopped after 45 min; the last test started: $$(cat $(VENV)/.last-test.* 2>/dev/null || cat $(VENV)/.last-test 2>/dev/null)"; exit $$rc; }
 
 # the architecture contracts alone (pyproject.toml [tool.importlinter]; make test runs them too)
 lint-imports: $(STAMP)

@@ -200,15 +200,27 @@ def shared():
 @pytest.fixture(scope="session")
 def cifar_jpeg_root(tmp_path_factory) -> Path:
     """The shared CIFAR-10 JPEG copy, unpacked once into a cache outside the repo."""
+    import fcntl
+    import shutil
     import tarfile
+    import tempfile
 
     archive = shared_path("datasets", "cifar10-jpg.tar.gz")
     cache = Path(os.environ.get("FILTER_EXPLORER_TEST_CACHE", Path.home() / ".cache" / "filter-explorer-tests"))
     target = cache / "cifar10-jpg"
-    if not (target / "test").is_dir():
-        cache.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(archive) as tf:
-            tf.extractall(cache, filter="data")
+    cache.mkdir(parents=True, exist_ok=True)
+    # make test runs several pytest-xdist workers, and two runs may share this cache: one process unpacks (under a
+    # lock) into a folder of its own and renames it into place; the others wait and find it whole
+    with open(cache / ".cifar10-jpg.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / "test").is_dir():
+            part = Path(tempfile.mkdtemp(prefix=".cifar10-jpg-", dir=cache))
+            with tarfile.open(archive) as tf:
+                tf.extractall(part, filter="data")
+            if target.exists():  # a copy an older suite left half unpacked
+                shutil.rmtree(target)
+            (part / "cifar10-jpg").rename(target)
+            shutil.rmtree(part)
     return target
 
 
@@ -216,7 +228,8 @@ def pytest_runtest_logstart(nodeid, location):
     """``make test`` names the last test started when a run fails or is stopped (FILTER_EXPLORER_TEST_TRACE)."""
     trace = os.environ.get("FILTER_EXPLORER_TEST_TRACE")
     if trace:
+        worker = os.environ.get("PYTEST_XDIST_WORKER")  # one file per pytest-xdist worker (gw0, gw1 ...)
         try:
-            Path(trace).write_text(nodeid + "\n")
+            Path(f"{trace}.{worker}" if worker else trace).write_text(f"{worker}: {nodeid}\n" if worker else nodeid + "\n")
         except OSError:
             pass

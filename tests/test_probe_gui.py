@@ -401,6 +401,7 @@ def test_several_seeds_give_mean_and_std(qtbot, make_ws):
         qtbot.mouseClick(ws.train_btn, Qt.MouseButton.LeftButton)
     assert [g.n_runs for g in ws.compare.groups] == [2, 2]
     assert ws.compare.cell(1, "Runs") == "2 (1 distinct seed)" and ws.compare.cell(0, "Runs") == "2"
+    assert "±" not in ws.compare.cell(1, "Test top-1") and "±" in ws.compare.cell(0, "Test top-1")  # as the bars
     import pyqtgraph as pg
 
     labels = [t.toPlainText() for t in ws.compare._items if isinstance(t, pg.TextItem)]  # the bars' own, in order

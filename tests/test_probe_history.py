@@ -303,3 +303,26 @@ def test_a_group_told_apart_by_the_models_declared_input_is_named_so(tmp_path):
         groups = compare_groups(h.list())
     assert len(groups) == 2
     assert all(g.detail.startswith("model.input") for g in groups), [g.detail for g in groups]
+
+
+def test_the_compare_tables_figures_count_a_rerun_once_as_the_bars_do(tmp_path):
+    """The Compare table's "Val top-1" and "Test top-1" were the mean +- std over runs while its bar was over distinct
+    seeds: three seeds and a rerun of the first read 77.5% +- 20.6 in the table beside the bar's 83.3 +- 20.8, and one
+    seed run twice claimed a spread ("± 0.0") where the bar drew none (the bug planted back: both fail)."""
+    from widgets.probe.model import RunView, compare_row
+
+    with History(tmp_path / "h.sqlite") as h:
+        for split, test, val in ((0, 0.6, 0.5), (1, 0.9, 0.7), (2, 1.0, 0.9), (0, 0.6, 0.5)):  # the last: a rerun
+            h.add(resolved_result(val=val, test=test, split=split))
+        h.add(resolved_result(val=0.8, test=0.7, pooling="gap", n_features=8))  # one seed ...
+        h.add(resolved_result(val=0.8, test=0.7, pooling="gap", n_features=8))  # ... run twice
+        groups = compare_groups(h.list())
+        rows = [compare_row([RunView.from_dict(h.get(i)) for i in g.ids], g) for g in groups]
+    tests, vals = [0.6, 0.9, 1.0], [0.5, 0.7, 0.9]  # by hand, over the three seeds
+    mt, mv = sum(tests) / 3, sum(vals) / 3
+    st = (sum((t - mt) ** 2 for t in tests) / 2) ** 0.5
+    sv = (sum((v - mv) ** 2 for v in vals) / 2) ** 0.5
+    assert rows[0].n_runs == 4 and groups[0].distinct_seeds == 3
+    assert rows[0].test == f"{100 * mt:.1f}% ± {100 * st:.1f}" == "83.3% ± 20.8"
+    assert rows[0].val == f"{100 * mv:.1f}% ± {100 * sv:.1f}" == "70.0% ± 20.0"
+    assert (rows[1].test, rows[1].val) == ("70.0%", "80.0%")  # one seed: no spread claimed

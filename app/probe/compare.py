@@ -44,6 +44,7 @@ class GroupStat:
     seeds: tuple[tuple[int | None, int | None, int | None], ...] = ()  # (model, split, head) per run
     tta: str = "none"  # test-time views: runs with and without are never one group
     detail: str = ""  # what sets it apart from a group of the same title (options.widths = [8, 8], init = kaiming)
+    n_val: int = 0  # how many distinct seeds recorded a validation figure (``val_mean`` and ``val_std`` are over them)
 
     @property
     def repeated_seeds(self) -> int:
@@ -166,7 +167,8 @@ def compare_groups(runs: Iterable[RunSummary]) -> list[GroupStat]:
             top1_std=std, top5_mean=(sum(top5) / len(top5)) if top5 else None, ids=tuple(r.id for r in rs),
             chance=(1.0 / first.n_classes) if first.n_classes else None, backbone=first.backbone,
             weights=first.weights, n_features=first.n_features, selected=_merged_selected(rs), val_mean=vmean,
-            val_std=vstd, seeds=tuple((r.model_seed, r.split_seed, r.head_seed) for r in rs), tta=first.tta or "none"))
+            val_std=vstd, seeds=tuple((r.model_seed, r.split_seed, r.head_seed) for r in rs), tta=first.tta or "none",
+            n_val=len(vals)))
     out = _told_apart(out, {r.id: normal_setting(r) for r in groups_runs(groups)})
     order = {s: i for i, s in enumerate(WEIGHT_STATES)}
     return sorted(out, key=lambda g: (order.get(g.weight_state, len(order)), g.ids[0]))

@@ -105,7 +105,7 @@ class HistoryPanel(QGroupBox):
         rows = []
         for g in groups:
             views = [v for v in (self._view(i, keys.get(i)) for i in g.ids) if v is not None]
-            rows.append(compare_row(views) if views else None)
+            rows.append(compare_row(views, g) if views else None)  # the figures over distinct seeds, as the bars
         keep = [(g, r) for g, r in zip(groups, rows) if r is not None]
         return [g for g, _ in keep], [r for _, r in keep]
 

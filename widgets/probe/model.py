@@ -252,8 +252,10 @@ def pct(stat: tuple[float, float, int] | None) -> str:
     return f"{100 * m:.1f}%" + (f" ± {100 * s:.1f}" if n > 1 else "")
 
 
-def compare_row(runs: list[RunView]) -> CompareRow:
-    """One row from the runs of a group (same model, data, head, layer, pooling; different seeds)."""
+def compare_row(runs: list[RunView], group: Any = None) -> CompareRow:
+    """One row from the runs of a group (same model, data, head, layer, pooling; different seeds). ``group``: its
+    ``app.probe.compare.GroupStat``, whose validation and test figures are over distinct seeds (a rerun of a seed
+    counts once, as on the chart's bar); without it, over the runs."""
     first = runs[0]
 
     def same(values: list[str]) -> str:
@@ -275,8 +277,10 @@ def compare_row(runs: list[RunView]) -> CompareRow:
         first.head + (f" · {TTA_NAMES.get(first.tta, first.tta)}" if first.tta not in (None, "", "none") else ""),
         hyper=same([r.hyper_text() for r in runs]),
         n_train="" if first.n_train is None or first.is_baseline else str(first.n_train),
-        n_runs=len(runs), val=pct(mean_std(r.val_top1 for r in runs)),
-        test=pct(mean_std(r.test_top1 for r in runs)), seeds=seeds_text, weights_path=first.weights or "",
+        n_runs=len(runs), val=pct(mean_std(r.val_top1 for r in runs)) if group is None else
+        pct(None if not group.n_val else (group.val_mean, group.val_std, group.n_val)),
+        test=pct(mean_std(r.test_top1 for r in runs)) if group is None else
+        pct((group.top1_mean, group.top1_std, group.distinct_seeds)), seeds=seeds_text, weights_path=first.weights or "",
         n_test=same(["" if r.n_test is None else str(r.n_test) for r in runs]))
 
 

@@ -159,15 +159,15 @@ def _pct(ms: tuple[float, float], n: int = 1) -> str:
     return f"{100 * m:.2f} ± {100 * s:.2f}" if s > 0 or n > 1 else f"{100 * m:.2f}"
 
 
-def plot_series(result, gs: list[dict] | None = None, planned: bool = False, change: bool = False
-                ) -> tuple[dict[str, list[tuple]], list[tuple]]:
+def plot_series(result, gs: list[dict] | None = None, planned: bool = False, change: bool = False,
+                arm_rows: list[dict] | None = None) -> tuple[dict[str, list[tuple]], list[tuple]]:
     """The recipe's plot as data: (series name -> [(x, mean, std)], paper reference points (label, x, value)).
     Works on a partial result (cells still running are left out). ``planned``: every series the recipe's cells will
     give is named, with no points yet where none finished (the live view lays its plot out once, at the plan);
     ``planned_x`` gives the x values they will take. ``change`` (an ablation recipe): each arm's point is its change
     against its baseline (``ablation``'s ``delta_<y>``: the mean and std of the per-seed differences; a baseline
     that finished sits at 0; an arm whose baseline has not finished has no point yet), and no paper figure (those
-    are accuracies, not changes)."""
+    are accuracies, not changes); ``arm_rows``: ``ablation(result, (y,))`` where the caller has it already."""
     r = result.recipe
     gs = groups(result) if gs is None else gs
     p = r.plot or {}
@@ -179,7 +179,7 @@ def plot_series(result, gs: list[dict] | None = None, planned: bool = False, cha
     if change:  # (an ablation's own module builds on this one's tables)
         from app.experiments.ablation import ablation
 
-        arms = {a["arm"]: a for a in ablation(result, (y,))}
+        arms = {a["arm"]: a for a in (ablation(result, (y,)) if arm_rows is None else arm_rows)}
     series: dict[str, list] = {}
     for g in gs:
         m, s = g.get(y, (float("nan"), 0.0))
@@ -295,10 +295,11 @@ def live_view(result, change: bool = False) -> LiveView:
     ablating = spec.get("kind") == "ablation"
     change = change and ablating
     gs = groups(result)
-    series, refs = plot_series(result, gs, planned=True, change=change)
     y = spec.get("y", "test_top1")
+    rows = ablation(result, (y,)) if ablating else None  # once: the plot's changes and the marks
+    series, refs = plot_series(result, gs, planned=True, change=change, arm_rows=rows)
     return LiveView(series, refs, {**spec, "view": "change"} if change else spec, planned_x(result, gs),
                     cell_changes(result, y) if ablating else None,
                     frozenset(baselines(result.recipe)) if ablating else frozenset(), METRIC_NAMES.get(y, y),
                     cell_pairs(result) if ablating else None,
-                    {a["arm"]: holm_mark(a["paired_p_holm"]) for a in ablation(result)} if ablating else None)
+                    {a["arm"]: holm_mark(a["paired_p_holm"]) for a in rows} if rows is not None else None)

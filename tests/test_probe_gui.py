@@ -400,7 +400,12 @@ def test_several_seeds_give_mean_and_std(qtbot, make_ws):
     with qtbot.waitSignal(ws.batchDone, timeout=60_000):
         qtbot.mouseClick(ws.train_btn, Qt.MouseButton.LeftButton)
     assert [g.n_runs for g in ws.compare.groups] == [2, 2]
-    assert ws.compare.cell(1, "Runs") == "2 (1 distinct seed)" and ws.compare.cell(0, "Runs") == "2"
+    # ... and the table says whether the rerun reproduced its seed's run, image by image (app.probe.paired)
+    assert ws.compare.cell(1, "Runs") == "2 (1 distinct seed; reproduced)" and ws.compare.cell(0, "Runs") == "2"
+    tip = ws.compare.table.item(1, ws.compare.column("Runs")).toolTip().split("\n")
+    first, again = ws.compare.groups[1].ids
+    assert tip[1].startswith(f"Run {again}, against run {first}") and "reproduced (the same selection" in tip[1]
+    assert ws.compare._tips[1].endswith("\n2 runs, 1 distinct seed (reproduced)")  # the bar under the mouse
     assert "±" not in ws.compare.cell(1, "Test top-1") and "±" in ws.compare.cell(0, "Test top-1")  # as the bars
     import pyqtgraph as pg
 
@@ -458,7 +463,7 @@ def test_the_mouse_over_a_compare_bar_says_its_whole_name_and_figures(qtbot):
     long = "my own network trained on digits with a long name (seed 3)"
     groups = [GroupStat(key=(long,), label=long, weight_state="trained", dataset="digits", head="logistic", layer=1,
                         pooling="grid2", n_train=1078, n_runs=2, top1_mean=0.9512, top1_std=0.0042, top5_mean=None,
-                        ids=(1, 2), chance=0.1, val_mean=0.94, val_std=0.01, seeds=((0, 0, 0), (1, 0, 0))),
+                        ids=(1, 2), chance=0.1, val_mean=0.94, val_std=0.01, seeds=((0, 0, 0), (1, 0, 0)), n_val=2),
               GroupStat(key=("b",), label="b", weight_state="random", dataset="digits", head="logistic", layer=1,
                         pooling="grid2", n_train=1078, n_runs=1, top1_mean=0.5, top1_std=0.0, top5_mean=None,
                         ids=(3,), chance=0.1)]

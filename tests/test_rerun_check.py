@@ -174,3 +174,31 @@ def test_the_probe_reruns_a_stored_run_and_says_it_reproduced_it(qtbot, fe_home,
     assert "this run was stored before runs kept their complete record; it cannot be rebuilt" in ws.banner.text()
     with History() as h:
         assert len(h) == 3
+
+
+def test_the_compare_tables_word_on_a_groups_reruns():
+    """``seed_reruns`` pairs each rerun with the first run of its seeds; ``reruns_text`` sums the verdicts up for the
+    Compare table's Runs cell (a rerun without a record of its images is not comparable, not a difference)."""
+    from app.probe.compare import GroupStat, reruns_text, seed_reruns
+
+    g = GroupStat(key=(), label="rdsn", weight_state="random", dataset="digits", head="logistic", layer=1,
+                  pooling="gap", n_train=10, n_runs=5, top1_mean=0.9, top1_std=0.0, top5_mean=None,
+                  ids=(2, 3, 5, 8, 9), chance=0.1, seeds=((0, 0, 0), (0, 1, 1), (0, 0, 0), (0, 1, 1), (0, 0, 0)))
+    assert seed_reruns(g) == [(2, 5), (3, 8), (2, 9)]
+    import dataclasses
+
+    assert seed_reruns(dataclasses.replace(g, seeds=((0, 0, 0), (0, None, 1), (0, 0, 0), (0, 1, 1), (0, 0, 0)))) == []
+    same = rerun_check(_run(2, [1, 5]), _run(5, [1, 5]))
+    other = rerun_check(_run(3, [1, 5]), _run(8, [1, 6]))
+    unpaired = rerun_check(_run(2, [1]), _run(9, [1], fingerprint="other"))
+    assert reruns_text([]) == ("", "")
+    assert reruns_text([(2, 5, same)])[0] == "reproduced"
+    assert reruns_text([(2, 5, same), (3, 8, same)])[0] == "all 2 reruns reproduced"
+    assert reruns_text([(3, 8, other)])[0] == "the rerun differs"
+    assert reruns_text([(2, 5, same), (3, 8, other)])[0] == "1 of 2 reruns differs"
+    assert reruns_text([(3, 8, other), (3, 8, other)])[0] == "2 of 2 reruns differ"
+    assert reruns_text([(2, 9, unpaired)])[0] == "not comparable"
+    short, tip = reruns_text([(2, 5, same), (3, 8, other), (2, 9, unpaired)])
+    assert short == "1 of 3 reruns differs, 1 not comparable"
+    assert tip.split("\n") == ["Run 5, " + "a" + same["text"][1:], "Run 8, a" + other["text"][1:],
+                               "Run 9, a" + unpaired["text"][1:]]

@@ -174,6 +174,48 @@ def compare_groups(runs: Iterable[RunSummary]) -> list[GroupStat]:
     return sorted(out, key=lambda g: (order.get(g.weight_state, len(order)), g.ids[0]))
 
 
+def seed_reruns(group: GroupStat) -> list[tuple[int, int]]:
+    """(the first run of some seeds, a later run of the very same seeds) for each rerun in ``group``, in run order:
+    the pairs whose agreement says whether the group's figure reproduces (``app.probe.paired.rerun_check``). None
+    where a run's seeds are not recorded (as ``repeated_seeds``)."""
+    if not group.seeds or any(None in s for s in group.seeds):
+        return []
+    first: dict[tuple, int] = {}
+    out = []
+    for run_id, seeds in zip(group.ids, group.seeds):
+        if seeds in first:
+            out.append((first[seeds], run_id))
+        else:
+            first[seeds] = run_id
+    return out
+
+
+def reruns_text(checks: list[tuple[int, int, dict]]) -> tuple[str, str]:
+    """The Compare table's word on a group's reruns (``seed_reruns`` with each pair's ``rerun_check``): a few words
+    ("reproduced", "1 of 2 reruns differs", "not comparable") and the tooltip (each rerun's verdict, one paragraph
+    each). A pair without a record of its test images is "not comparable", not a difference. Empty: no rerun."""
+    if not checks:
+        return "", ""
+    n = len(checks)
+    differ = sum(not c.get("reproduced") and c.get("paired") is not None for _, _, c in checks)
+    unpaired = sum(c.get("paired") is None for _, _, c in checks)
+    if not differ and not unpaired:
+        short = "reproduced" if n == 1 else f"all {n} reruns reproduced"
+    else:
+        parts = []
+        if differ:
+            parts.append("the rerun differs" if n == 1 else f"{differ} of {n} reruns differ{'s' if differ == 1 else ''}")
+        if unpaired:
+            parts.append("not comparable" if n == 1 else f"{unpaired} not comparable")
+        short = ", ".join(parts)
+    tip = "\n".join(f"Run {b}, " + _lower_first(c.get("text", "")) for _, b, c in checks)
+    return short, tip
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
 def groups_runs(groups: dict[tuple, list[RunSummary]]) -> list[RunSummary]:
     return [r for rs in groups.values() for r in rs]
 

@@ -26,17 +26,18 @@ from widgets.probe.model_list import STATE_COLOURS
 from widgets.probe.plots import hint_label, plot as _plot
 
 
-def bar_tip(title: str, g: Any) -> str:
+def bar_tip(title: str, g: Any, reruns: str = "") -> str:
     """What a comparison bar says under the mouse: its whole name, test (and validation) top-1 with the spread over
-    seeds, and how many runs and distinct seeds it averages."""
+    seeds, how many runs and distinct seeds it averages, and whether its reruns reproduced (``reruns``)."""
     def pct(m, s, n):
         return f"{100 * m:.2f}%" + (f" ± {100 * s:.2f}" if n > 1 and s else "")
 
     d = g.distinct_seeds
     lines = [title, f"test top-1 {pct(g.top1_mean, g.top1_std, d)}"]
     if g.val_mean is not None:
-        lines.append(f"validation top-1 {pct(g.val_mean, g.val_std or 0.0, d)}")
-    lines.append(f"{g.n_runs} run{'s' if g.n_runs != 1 else ''}, {d} distinct seed{'s' if d != 1 else ''}")
+        lines.append(f"validation top-1 {pct(g.val_mean, g.val_std or 0.0, getattr(g, 'n_val', 0) or d)}")
+    lines.append(f"{g.n_runs} run{'s' if g.n_runs != 1 else ''}, {d} distinct seed{'s' if d != 1 else ''}"
+                 + (f" ({reruns})" if reruns else ""))
     return "\n".join(lines)
 
 
@@ -165,7 +166,7 @@ class CompareView(QWidget):
         titles = [g.titled(r.layer if r.layer and r.layer != NOT_RECORDED and " / " not in r.layer else None)
                   for g, r in zip(groups, rows)]
         self._titles = titles
-        self._tips = [bar_tip(t, g) for t, g in zip(titles, groups)]
+        self._tips = [bar_tip(t, g, r.reruns) for t, g, r in zip(titles, groups, rows)]
         self._apply_ticks()
         self.chart.setXRange(0, 1.06, padding=0)
         self.chart.setYRange(-0.6, n + 0.1, padding=0)
@@ -179,7 +180,8 @@ class CompareView(QWidget):
         self.rows = list(rows)
         for i, (g, r) in enumerate(zip(groups, self.rows)):
             d = g.distinct_seeds
-            runs = str(r.n_runs) if not g.repeated_seeds else f"{r.n_runs} ({d} distinct seed{'s' if d != 1 else ''})"
+            runs = str(r.n_runs) if not g.repeated_seeds else \
+                f"{r.n_runs} ({d} distinct seed{'s' if d != 1 else ''}" + (f"; {r.reruns})" if r.reruns else ")")
             # a group of one model name with other settings says them beside the name (options.widths = [8, 8])
             model = f"{r.label} [{g.detail}]" if getattr(g, "detail", "") else r.label
             cells = {"Model": model, "Weights": r.weight_state, "Backbone": r.backbone, "Weights file": r.weights,
@@ -189,7 +191,8 @@ class CompareView(QWidget):
             for j, name in enumerate(self.COLUMNS):
                 it = QTableWidgetItem(cells[name])
                 it.setToolTip(f"{name}: {r.weights_path or cells[name]}" if name == "Weights file" else
-                              f"{name}: {cells[name]}")
+                              f"{name}: {cells[name]}" + (f"\n{r.reruns_tip}" if name == "Runs" and r.reruns_tip
+                                                          else ""))
                 if name in self.NUMERIC:
                     it.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 if name == "Weights":

@@ -3,6 +3,7 @@ tasks), reopening one as a ``RunView``, deleting and exporting runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import QFileDialog, QGroupBox, QMessageBox, QVBoxLayout, 
 
 from app import paths
 from app.tasks import run_to_end
+from app.probe.compare import reruns_text, seed_reruns
 from app.probe.history import History, HistoryError, RunSummary, compare_groups, open_history
 from widgets.probe.history_table import HistoryTable
 from widgets.probe.model import CompareRow, RunView, compare_row
@@ -29,6 +31,7 @@ class HistoryPanel(QGroupBox):
         super().__init__("History", parent)
         self.open_message: str | None = None
         self._views: dict[tuple, RunView] = {}  # (id, summary) -> the stored run's view (``comparison``)
+        self._checks: dict[tuple, dict] = {}  # (first id, summary, rerun id, summary) -> ``rerun_check``
         self.history: History | None
         try:
             self.history, self.open_message = open_history()
@@ -105,9 +108,30 @@ class HistoryPanel(QGroupBox):
         rows = []
         for g in groups:
             views = [v for v in (self._view(i, keys.get(i)) for i in g.ids) if v is not None]
-            rows.append(compare_row(views, g) if views else None)  # the figures over distinct seeds, as the bars
+            row = compare_row(views, g) if views else None  # the figures over distinct seeds, as the bars
+            if row is not None and g.repeated_seeds:
+                short, tip = reruns_text([(a, b, self._rerun_check(a, b, keys)) for a, b in seed_reruns(g)])
+                row = dataclasses.replace(row, reruns=short, reruns_tip=tip)
+            rows.append(row)
         keep = [(g, r) for g, r in zip(groups, rows) if r is not None]
         return [g for g, _ in keep], [r for _, r in keep]
+
+    def _rerun_check(self, first: int, again: int, keys: dict) -> dict:
+        """Whether run ``again`` reproduced run ``first`` (the same seeds; ``app.probe.paired.rerun_check``), read
+        once per pair of stored runs (two records: a few ms) and kept like the views."""
+        key = (first, keys.get(first), again, keys.get(again))
+        check = self._checks.get(key)
+        if check is None:
+            from app.probe.paired import rerun_check
+
+            try:
+                check = rerun_check(self.history.get(first), self.history.get(again))
+            except (KeyError, HistoryError) as exc:
+                return {"reproduced": False, "paired": None, "text": f"not checked: {exc}"}
+            if len(self._checks) >= VIEWS_KEPT:
+                self._checks.pop(next(iter(self._checks)))
+            self._checks[key] = check
+        return check
 
     def _view(self, run_id: int, summary) -> RunView | None:
         key = (run_id, summary)

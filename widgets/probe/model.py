@@ -234,6 +234,8 @@ class CompareRow:
     seeds: str
     weights_path: str = ""
     n_test: str = ""  # the test split's size: a setting (app.probe.compare keys on it), not a seed
+    reruns: str = ""  # whether the group's reruns of a seed reproduced it (``app.probe.compare.reruns_text``)
+    reruns_tip: str = ""  # each rerun's verdict
 
 
 def mean_std(values: Iterable[float | None]) -> tuple[float, float, int] | None:

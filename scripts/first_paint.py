@@ -82,9 +82,9 @@ _orig_make_app = wa.make_app
 def make_app():
     app = _orig_make_app()
     from PySide6.QtCore import QEvent, QObject, QTimer
-    import widgets.main_window as mw
+    import widgets.window_build as wb
 
-    _construct = mw._construct
+    _construct = wb._construct
 
     def construct(key, win, *args, **kw):  # the heavy calls are wrapped once their modules are loaded (preloader)
         from app.kernels import ops
@@ -99,7 +99,7 @@ def make_app():
         state["win"] = win
         return _construct(key, win, *args, **kw)
 
-    mw._construct = construct
+    wb._construct = construct
 
     class Filter(QObject):
         def eventFilter(self, obj, ev):

@@ -133,7 +133,8 @@ def test_preloading_goes_on_after_the_shown_workspace_is_on_screen():
     """Launched as ``main.py`` is (the benchmark's child): the Kernel Workbench is built first and put in its tab; the
     preloader imports the next workspace's modules only once its first render is done (or after the cap), and its
     render starts only after it was put in its tab; every workspace is still built and ready."""
-    from widgets.main_window import FIRST_RENDER_CAP_S, WORKSPACES
+    from widgets.main_window import WORKSPACES
+    from widgets.window_build import FIRST_RENDER_CAP_S
 
     run = _first_paint().one_run(["--workspace", "kernels"], deadline=120.0)
     assert run["rc"] == 0 and not run["timed_out"] and run["preload_error"] is None

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
-import threading
-import time
 from collections.abc import Mapping
 
 from PySide6.QtCore import QEvent, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from app import device
 from app.session import Session
@@ -19,10 +16,10 @@ from widgets.common.qt_override import add_listener, qt_override
 from widgets.common.settings import settings  # noqa: F401  (re-exported: widgets.main_window.settings)
 from widgets.common.worker import hold_workers, start_deferred
 from widgets.common.workspace import Workspace
-from widgets.startup import Preloader, Step, shortcut_text, workspace_class
+from widgets.startup import Preloader, Step, shortcut_text
 from widgets.tab_holder import TabHolder
+from widgets.window_build import BackgroundBuild
 
-FIRST_RENDER_CAP_S = 1.5  # the longest the start-up's preloading waits for the shown workspace's first render
 WORKSPACES = ["kernels", "models", "live", "probe", "experiments", "insight"]
 LIVE_THREADS = "Live: threads"  # the LiveStatus that app.live.pipeline posts when its thread choice changes
 TITLES = {"kernels": "&Kernels", "models": "&Models", "live": "&Live", "probe": "&Probe",
@@ -35,15 +32,6 @@ TIPS = {
     "experiments": "Experiments: the papers' claims as recipes, run as grids with seeds, with reports (Ctrl+5)",
     "insight": "Insight: CKA similarity, top-activating patches, filter statistics, LC fold (Ctrl+6)",
 }
-
-
-def _construct(key: str, win: "MainWindow", stepwise: bool = False) -> Workspace:
-    """Import (if the preloader has not yet) and build one workspace; ``stepwise``: a workspace that supports it
-    (``STEPWISE``) leaves its ``build_steps`` to the caller (``widgets.common.workspace``)."""
-    cls = workspace_class(key)
-    if stepwise and getattr(cls, "STEPWISE", False):
-        return cls(win.session, win.settings, win, stepwise=True)
-    return cls(win.session, win.settings, win)
 
 
 class _Workspaces(Mapping):
@@ -64,7 +52,8 @@ class _Workspaces(Mapping):
         return len(WORKSPACES)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(BackgroundBuild, QMainWindow):
+    ORDER = WORKSPACES
     all_built = Signal()  # every workspace exists (emitted once)
     painted = False  # set at the first Paint event (Qt sends events during __init__ already)
     built_at_first_paint: list[str] | None = None  # which workspaces existed at the first paint
@@ -200,178 +189,6 @@ class MainWindow(QMainWindow):
             self.built_at_first_paint = list(self._built)
         return super().event(ev)
 
-    def _build_next(self, waited: int = 0) -> None:
-        """One workspace per event-loop turn, the current one first, each once the preloader (a thread started after
-        the first paint, which waits up to ~0.5 s) has imported its module; the GUI thread only builds widgets."""
-        if self._closed:
-            return
-        if self.isVisible() and not self.painted and waited < 100:
-            QTimer.singleShot(5, lambda: self._build_next(waited + 1))
-            return
-        missing = [k for k in WORKSPACES if k not in self._built]
-        if not missing:
-            return
-        if self._preloader is None:
-            current = self.current_workspace()
-            self._preloader = Preloader([current] + [k for k in WORKSPACES if k != current],
-                                        self.startup_steps.append)
-            self._preloader.start()
-            hold_workers(self._hidden_worker)  # until every workspace is built (start_deferred in _install)
-        self._settled()  # the turn after an install: its layout and first paint are done (posted events come first)
-        if self._installing is not None:  # a turn of its own: its first layout and paint apart from its last step
-            key, ws = self._installing
-            self._installing = None
-            t = time.perf_counter()
-            self._install(key, ws, settle=True)
-            self.startup_steps.append(Step(f"show {key}", threading.get_ident(), t, time.perf_counter() - t))
-            if len(self._built) < len(WORKSPACES):
-                QTimer.singleShot(10, self._build_next)
-            return
-        ready = [k for k in self._preloader.order if k in missing and self._preloader.ready(k)]
-        if not ready:  # poll: the imports hold no lock the GUI thread needs, it stays free meanwhile
-            QTimer.singleShot(20, lambda: self._build_next(waited))
-            return
-        if self._building is None:
-            current = self.current_workspace()
-            key = current if current in ready else ready[0]
-            pending = [m for m in self._preloader.modules.get(key, []) if m not in sys.modules]
-            if pending:  # its widget modules first, one per turn (widgets.startup.widget_modules)
-                self._import_slice(pending[0])
-            else:
-                self._build_slice(key)
-        else:
-            self._build_slice(self._building[0])
-        if len(self._built) < len(WORKSPACES):  # 10 ms, not 0: zero timers run back to back, starving the others
-            QTimer.singleShot(10, self._build_next)
-
-    def _import_slice(self, name: str) -> None:
-        """One event-loop turn: import one widget module (its Qt classes: on the GUI thread only)."""
-        self._torch_ready()
-        t = time.perf_counter()
-        importlib.import_module(name)
-        self.startup_steps.append(Step(f"load {name}", threading.get_ident(), t, time.perf_counter() - t))
-
-    def _build_slice(self, key: str) -> None:
-        """One event-loop turn's share of building ``key`` in the background: its construction, or one of its
-        ``build_steps`` (a workspace that is ``STEPWISE``); it is shown once the last step ran."""
-        self._torch_ready()
-        t = time.perf_counter()
-        if self._building is None:
-            self._constructing = key  # the workers its constructor starts are not yet its children (_hidden_worker)
-            try:
-                ws, n = _construct(key, self, stepwise=True), 1
-            finally:
-                self._constructing = None
-            done = not getattr(type(ws), "STEPWISE", False)
-        else:
-            _, ws, n = self._building
-            n += 1
-            done = next(ws.build_steps, StopIteration) is StopIteration
-        name = f"build {key}" if n == 1 else f"build {key} ({n})"
-        self.startup_steps.append(Step(name, threading.get_ident(), t, time.perf_counter() - t))
-        self._building = None if done else (key, ws, n)
-        if done:
-            self._installing = (key, ws)
-
-    def workspace(self, key: str) -> Workspace:
-        """The workspace ``key``, built now if it is not yet (the rest of its steps when it is being built)."""
-        ws = self._built.get(key)
-        if ws is not None:
-            return ws
-        if self._installing is not None and self._installing[0] == key:  # built, not yet in its tab
-            ws = self._installing[1]
-            self._installing = None
-            return self._install(key, ws)
-        self._torch_ready()
-        t = time.perf_counter()
-        if self._building is not None and self._building[0] == key:
-            ws = self._building[1]
-            self._building = None
-            for _ in ws.build_steps:
-                pass
-        else:
-            ws = _construct(key, self)
-        self.startup_steps.append(Step(f"build {key}", threading.get_ident(), t, time.perf_counter() - t))
-        return self._install(key, ws)
-
-    def _settled(self) -> None:
-        """The workspace that the last turn put in its tab has been laid out and painted: the preloader goes on, and
-        that workspace's workers (held since its construction when it is the shown one) start."""
-        ws, self._settling = self._settling, None
-        if ws is not None:
-            start_deferred(lambda w: self._owner(w) is ws)
-            self._first_render = (ws, time.perf_counter() + FIRST_RENDER_CAP_S)
-        if self._go_on and not self._rendering():
-            self._go_on = False
-            self._preloader.built()
-
-    def _rendering(self) -> bool:
-        """The shown workspace's first render (its workers, ``busy()``) still runs: the preloader's next imports wait
-        for it (``FIRST_RENDER_CAP_S`` at most; measured: both at once, gaps of 50-80 ms at load 3-4)."""
-        if self._first_render is None:
-            return False
-        ws, until = self._first_render
-        busy = getattr(ws, "busy", None)
-        if busy is not None and time.perf_counter() < until and self._built.get(self.current_workspace()) is ws \
-                and busy():
-            return True
-        self._first_render = None
-        return False
-
-    def _install(self, key: str, ws: Workspace, settle: bool = False) -> Workspace:
-        """Put a built workspace in its tab (in place of the placeholder) and activate it when shown. ``settle``
-        (a start-up turn): the preloader and the workspace's held workers go on after its first paint
-        (``_settled``, next turn); otherwise at once."""
-        self._built[key] = ws
-        self._settled()  # an earlier one's, if any
-        if self._preloader is not None:
-            self._go_on = settle and len(self._built) < len(WORKSPACES)
-            if not self._go_on:
-                self._preloader.built()
-        if key == self.current_workspace():  # a hidden one's workers wait until every workspace is built
-            if settle:
-                self._settling = ws
-            else:
-                start_deferred(lambda w: self._owner(w) is ws)
-        self._holders[key].put(ws)
-        runner = getattr(ws, "runner", None) if key == "live" else None
-        if runner is not None:
-            runner.statusChanged.connect(self._on_live_status)
-        ws.set_active(self.current_workspace() == key)
-        if len(self._built) == len(WORKSPACES):
-            hold_workers(None)
-            start_deferred(one_at_a_time=True)  # all at once, they and the GUI thread waited for the GIL in turn
-            self.all_built.emit()
-        return ws
-
-    def _hidden_worker(self, worker) -> bool:
-        """During the start-up: ``worker`` belongs to a workspace that is not shown (it waits: ``hold_workers``)."""
-        try:
-            current = self.current_workspace()
-        except RuntimeError:  # this window is gone (deleted without a close): hold nothing
-            hold_workers(None)
-            return False
-        if self._constructing is not None:  # the shown one's too: they start after its first paint (_settled)
-            return True
-        hidden = [ws for k, ws in self._built.items() if k != current]
-        for pending in (self._building, self._installing):  # the shown one's too, as above
-            if pending is not None:
-                hidden.append(pending[1])
-        if self._settling is not None:
-            hidden.append(self._settling)
-        owner = self._owner(worker)
-        return any(owner is ws for ws in hidden)
-
-    def _owner(self, worker) -> QWidget | None:
-        """The workspace (a child of a tab's holder) that ``worker`` belongs to, or None."""
-        known = [*self._built.values(), *(p[1] for p in (self._building, self._installing) if p is not None)]
-        obj = worker.parent()
-        while obj is not None:
-            if any(obj is ws for ws in known):
-                return obj
-            obj = obj.parent()
-        return None
-
     def _on_live_status(self, st) -> None:
         if st.message.startswith(LIVE_THREADS):
             self.threads_label.setText(st.message)
@@ -386,8 +203,10 @@ class MainWindow(QMainWindow):
         if key not in self._built and self._starting_up():
             # a tab opened before its turn: its imports and build come next, a step per turn as the others' (built
             # at once here, it held the window 1.2-1.6 s when opened 0.3 s after the first paint); its tab shows
-            # "Loading ..." meanwhile
-            self._preloader.prefer(key)
+            # "Loading ..." meanwhile. Before the start-up's first turn there is no preloader yet: that turn starts
+            # it with the shown workspace first
+            if self._preloader is not None:
+                self._preloader.prefer(key)
         else:
             self.workspace(key)
         for i, other in enumerate(WORKSPACES):
@@ -406,10 +225,6 @@ class MainWindow(QMainWindow):
             event.accept()
             return
         super().keyPressEvent(event)
-
-    def _starting_up(self) -> bool:
-        """The start-up builds the workspaces in the background (``_build_next``) and has not finished."""
-        return self._preloader is not None and not self._closed and len(self._built) < len(WORKSPACES)
 
     def current_workspace(self) -> str:
         return WORKSPACES[self.tabs.currentIndex()]

@@ -130,3 +130,35 @@ def test_bench_svm_quick(tmp_path):
     assert abs(out["ours_duality_gap"]) < 1e-5 and abs(out["sklearn_duality_gap"]) < 1e-5
     assert abs(out["objective_relative_difference"]) < 1e-5 and out["sklearn_converged"]
     assert abs(out["ours_top1"] - out["sklearn_top1"]) <= 0.011  # 2 of 200 test images at most
+
+
+@pytest.mark.parametrize("head", ["logistic", "svm", "ridge", "knn"])
+def test_no_curve_point_is_a_test_figure_labelled_validation(head):
+    """A head's curve (the Probe's plot "solid: validation", ``probe --json``'s ``curves``) carries validation
+    accuracy or none: with no validation split the trainers scored the test split at their curve points, and the
+    k-NN's one point was the test accuracy after selecting k on validation (an audit, 2026-12-03)."""
+    Xtr, ytr, Xval, yval, Xte, yte, c = _split(seed=1)
+    from app.probe.config import HEAD_DEFAULTS
+
+    opts = dict(HEAD_DEFAULTS[head])
+    # no validation split: no accuracy on any curve point, live or returned
+    task = select_and_fit(head, Xtr, ytr, None, None, Xte, yte, c, dict(opts))
+    live = []
+    try:
+        p = next(task)
+        while True:
+            live += [p.payload] if p.payload is not None and hasattr(p.payload, "val_acc") else []
+            p = next(task)
+    except StopIteration as stop:
+        sel = stop.value
+    assert sel.val_top1 is None and sel.result.curves
+    assert all(cp.val_acc is None for cp in (*live, *sel.result.curves))
+    assert np.mean(sel.result.scores.argmax(1) == yte) > 2 / c  # the test split is still scored (the run's predictions)
+    # a validation split: the curve's last point is the selected value's validation figure
+    sel = run_to_end(select_and_fit(head, Xtr, ytr, Xval, yval, Xte, yte, c, dict(opts), grid=None))
+    test_top1 = float(np.mean(sel.result.scores.argmax(1) == yte))
+    if head in ("ridge", "knn"):  # one point each: the selected value's validation top-1
+        assert [cp.val_acc for cp in sel.result.curves] == [sel.val_top1]
+    else:  # the selected value's own fit, scored on validation at its points
+        assert sel.result.curves[-1].val_acc == pytest.approx(sel.val_top1)
+    assert sel.val_top1 != test_top1  # (the split is such that the two differ: a mix-up would be seen)

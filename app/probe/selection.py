@@ -113,9 +113,11 @@ def select_and_fit(head: str, Xtr, ytr, Xval, yval, Xte, yte, n_classes: int, op
         if head == "knn" and grid is None:  # the head's default k: at most the training rows (what is used)
             value = max(1, min(int(value), len(Xtr)))
         best_opts = dict(opts, **{key: value})
-        result = yield from TRAINERS[head](Xtr, ytr, Xte, yte, n_classes, best_opts, device=device, seed=seed,
-                                           cancel=cancel)
-        return Selection(value, best_opts, (), None, result)
+        # the trainer scores the test split (its predictions are the run's), and would score it at its curve's
+        # points too: those are not a validation figure, so the curve keeps none (no test figure while a head trains)
+        result = yield from _without_eval_points(TRAINERS[head](Xtr, ytr, Xte, yte, n_classes, best_opts,
+                                                                device=device, seed=seed, cancel=cancel))
+        return Selection(value, best_opts, (), None, replace(result, curves=_unscored(result.curves)))
     if head == "knn":
         return (yield from _select_knn(Xtr, ytr, Xval, yval, Xte, yte, n_classes, opts, values, device, cancel, t0))
     if head == "ridge":
@@ -143,6 +145,25 @@ def select_and_fit(head: str, Xtr, ytr, Xval, yval, Xte, yte, n_classes: int, op
     result = replace(res, scores=test_scores, seconds=time.perf_counter() - t0, settings=dict(res.settings))
     yield Progress(len(values), len(values), f"selected {key} = {value:g} (validation top-1 {100 * acc:.2f}%)")
     return Selection(value, best_opts, tuple(table), acc, result, tuple(iterations))
+
+
+def _unscored(curves) -> tuple:
+    return tuple(replace(c, val_acc=None) for c in curves)
+
+
+def _without_eval_points(gen):
+    """Run a head's training task whose evaluation split is the test split (no validation split): the progress
+    curve points it yields keep their loss and training accuracy, not their accuracy on that split (it is test, and
+    the curve's is labelled validation)."""
+    try:
+        p = next(gen)
+        while True:
+            if isinstance(p.payload, CurvePoint):
+                p = Progress(p.done, p.total, p.message, replace(p.payload, val_acc=None))
+            yield p
+            p = next(gen)
+    except StopIteration as stop:
+        return stop.value
 
 
 def _relabel(gen, prefix: str):
@@ -196,6 +217,9 @@ def _select_knn(Xtr, ytr, Xval, yval, Xte, yte, n_classes, opts, values, device,
             best = (acc, k)
     acc, k = best
     best_opts = dict(opts, k=k)
-    res = yield from train_knn(Xtr, ytr, Xte, yte, n_classes, best_opts, device=device, cancel=cancel)
-    return Selection(k, best_opts, tuple(table), acc, replace(res, seconds=time.perf_counter() - t0))
+    res = yield from _without_eval_points(train_knn(Xtr, ytr, Xte, yte, n_classes, best_opts, device=device,
+                                                    cancel=cancel))
+    # its curve: the selected k's validation figure, as the ridge's (the test split's is the run's, not a curve's)
+    return Selection(k, best_opts, tuple(table), acc, replace(res, seconds=time.perf_counter() - t0,
+                                                              curves=(CurvePoint(1, 1.0, float("nan"), None, acc),)))
 

@@ -79,3 +79,33 @@ def test_probe_and_eval_give_the_interval_where_an_se_says_too_little(capsys, fe
     line = capsys.readouterr().out.splitlines()[0]
     assert f"test top-1 {100 * d['top1']:.2f}% (95% CI {100 * lo:.2f}-{100 * hi:.2f})" in line
     assert "(s.e." in line  # the 269 validation images: their s.e., as before
+
+
+def test_a_percentage_is_never_rounded_to_100_or_0_that_is_not():
+    """The Probe's header, history table, per-class bars and comparison printed 4 errors in 10,000 test images as
+    "100.0%" (an audit, 2026-12-03): ``app.metrics.percent`` adds decimals until the figure is not 100 or 0."""
+    from app.metrics import percent
+
+    assert percent(0.9996) == "99.96%" and percent(9999 / 10000) == "99.99%" and percent(0.99999) == "99.999%"
+    assert percent(1.0) == "100.0%" and percent(0.0) == "0.0%" and percent(0.0004) == "0.04%"
+    assert percent(0.9944) == "99.4%" and percent(0.5) == "50.0%" and percent(0.99951, 2) == "99.95%"
+    assert percent(0.9994) == "99.9%"  # rounds down: one decimal says it
+
+
+@pytest.mark.gui
+def test_the_probe_views_say_99_96_not_100(qtbot):
+    import types
+
+    import numpy as np
+
+    from widgets.probe.history_table import cells
+    from widgets.probe.per_class import PerClassBars
+
+    run = types.SimpleNamespace(id=1, created="2026-12-03T10:00:00", label="rdsn", weight_state="random",
+                                dataset="mnist", head="logistic", top1=0.9996, top5=0.99999, n_train=10, seed=0)
+    assert cells(run)[6:8] == ["99.96%", "99.999%"]
+    bars = PerClassBars()
+    qtbot.addWidget(bars)
+    conf = np.array([[1999, 1], [0, 2000]])
+    bars.set_run(conf.diagonal() / conf.sum(1), ["0", "1"], (50, 100, 200), conf)
+    assert bars.bar_text(0) == "0: 99.95% right (1,999 of 2,000 test images)"

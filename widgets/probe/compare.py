@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.metrics import percent
 from widgets.common.tables import bulk_fill
 from widgets.probe.model import NOT_RECORDED, CompareRow
 from widgets.probe.model_list import STATE_COLOURS
@@ -146,7 +147,7 @@ class CompareView(QWidget):
             self.error_bars = err
         for g, y in zip(groups if n <= MAX_BAR_LABELS else [], ys):
             # a rerun with the same seeds is no second seed
-            text = f"{100 * g.top1_mean:.1f}%" + (f" ± {100 * g.top1_std:.1f}" if g.distinct_seeds > 1 else "")
+            text = percent(g.top1_mean) + (f" ± {100 * g.top1_std:.1f}" if g.distinct_seeds > 1 else "")
             if g.top1_mean > 0.3:  # inside the bar, at its end
                 t = pg.TextItem(text, color=(20, 20, 20) if g.head == "own" else (255, 255, 255), anchor=(1, 0.5))
                 t.setPos(g.top1_mean - g.top1_std - 0.01, y)

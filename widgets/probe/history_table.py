@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.metrics import percent
 from widgets.common.qt_override import qt_override
 from widgets.probe.elided_note import ElidedNote
 from widgets.probe.model_list import state_colour
@@ -42,7 +43,7 @@ def cells(r: Any) -> list[str]:
     """The texts of one run's row."""
     return [str(r.id), r.created.replace("T", " ")[5:16], r.label, r.weight_state, r.dataset,
             "own classifier" if r.head == "own" else r.head,
-            f"{100 * r.top1:.1f}%", "" if r.top5 is None else f"{100 * r.top5:.1f}%",
+            percent(r.top1), "" if r.top5 is None else percent(r.top5),
             "" if r.n_train is None or r.head == "own" else str(r.n_train),
             "" if r.seed is None else str(r.seed)]
 

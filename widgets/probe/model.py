@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from app.device import machine_text
-from app.metrics import spread_text
+from app.metrics import percent, spread_text
 from app.models.catalog import stored_weight_state
 from app.probe.caveats import caveats, stop_text
 from app.probe.config import HYPERPARAMETER, TTA_NAMES, curve_note, selection_note
@@ -251,7 +251,7 @@ def pct(stat: tuple[float, float, int] | None) -> str:
     if stat is None:
         return NOT_RECORDED
     m, s, n = stat
-    return f"{100 * m:.1f}%" + (f" ± {100 * s:.1f}" if n > 1 else "")
+    return percent(m) + (f" ± {100 * s:.1f}" if n > 1 else "")
 
 
 def compare_row(runs: list[RunView], group: Any = None) -> CompareRow:

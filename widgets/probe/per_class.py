@@ -22,6 +22,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
+from app.metrics import percent
 from widgets.probe.class_ticks import across, across_step, axis_metrics
 from widgets.probe.plots import dress
 
@@ -74,7 +75,7 @@ class PerClassBars(pg.PlotWidget):
         if not 0 <= i < len(self.per):
             return ""
         name = self.classes[i] if i < len(self.classes) else str(i)
-        text = f"{name}: {100 * self.per[i]:.1f}% right"
+        text = f"{name}: {percent(self.per[i])} right"
         if self.conf is not None:
             text += f" ({int(self.conf[i, i]):,} of {int(self.conf[i].sum()):,} test images)"
         return text

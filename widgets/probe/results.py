@@ -18,6 +18,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
+from app.metrics import percent
 from app.probe.gallery import confusion_uint8
 from widgets.common.image_view import set_item_image
 from widgets.common.labels_item import LabelsItem
@@ -209,10 +210,10 @@ class ResultsView(QWidget):
         self.projector.set_run(run)
         self.stack.setCurrentIndex(1)
         colour = state_colour(run.weight_state).name()
-        top = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+        top = lambda v: "n/a" if v is None else percent(v)  # noqa: E731
         val_se, test_se = run.spread_texts()
         se = lambda t: f" <span style='color:#5b6472'>({t})</span>" if t else ""  # noqa: E731
-        val = "" if run.val_top1 is None else f"validation top-1 <b>{100 * run.val_top1:.1f}%</b>{se(val_se)} &nbsp; "
+        val = "" if run.val_top1 is None else f"validation top-1 <b>{percent(run.val_top1)}</b>{se(val_se)} &nbsp; "
         where = "" if run.is_baseline else f" · {run.layer_text} · {run.pooling or 'pooling not recorded'}"
         pick = chosen(getattr(run, "head", None), getattr(run, "selected", None))  # the value validation chose
         stopped = run.stop_text() if hasattr(run, "stop_text") else ""  # how the selected fit stopped

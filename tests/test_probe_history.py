@@ -326,3 +326,25 @@ def test_the_compare_tables_figures_count_a_rerun_once_as_the_bars_do(tmp_path):
     assert rows[0].test == f"{100 * mt:.1f}% ± {100 * st:.1f}" == "83.3% ± 20.8"
     assert rows[0].val == f"{100 * mv:.1f}% ± {100 * sv:.1f}" == "70.0% ± 20.0"
     assert (rows[1].test, rows[1].val) == ("70.0%", "80.0%")  # one seed: no spread claimed
+
+
+def test_history_show_and_export_print_the_hyperparameter_the_run_fitted(tmp_path):
+    """``history show`` and the JSON export printed the head's default (ridge alpha 1.0) in ``resolved`` beside a run
+    whose validation selected another (``probe --json`` printed the fitted one): an audit, 2026-12-03. The stored
+    record keeps what it resolved (a rerun sweeps the same grid)."""
+    import json as _json
+
+    from tests.cli_inprocess import run_cli
+
+    r = run_cli("probe", "--dataset", "digits", "--backbone", "simple", "--head", "ridge", "--grid", "1000,10000",
+                "--train-limit", "300", "--test-limit", "200", "--json", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    ran = _json.loads(r.stdout)
+    alpha = ran["selected"]["alpha"]
+    assert alpha in (1000.0, 10000.0) and ran["resolved"]["head_options"]["alpha"] == alpha
+    shown = _json.loads(run_cli("history", "show", str(ran["run_id"]), home=tmp_path).stdout)
+    exported = _json.loads(run_cli("history", "export", "--json", home=tmp_path).stdout)["runs"][0]
+    for d in (shown, exported):
+        assert d["selected"] == {"alpha": alpha} and d["resolved"]["head_options"]["alpha"] == alpha
+    with History(tmp_path / "history.sqlite") as h:
+        assert h.get(ran["run_id"])["resolved"]["head_options"]["alpha"] == 1.0  # as resolved, before the sweep

@@ -200,22 +200,6 @@ SUMMARY_KEYS = ("top1", "top2", "top5", "val_top1", "test_top1", "selected", "se
                 "resolved", "stop", "run_id", "machine")
 
 
-def _resolved_as_fitted(resolved, selected):
-    """The run's resolved settings with the head's hyperparameter as selected on validation: before, `resolved`
-    kept the head's default (weight_decay 0.001) beside a run that fitted 0.1 (an audit), and a script reading it
-    took a value never used. The stored record is unchanged (a rerun sweeps the same grid again)."""
-    if not isinstance(resolved, dict) or not selected:
-        return resolved
-    opts = resolved.get("head_options")
-    if isinstance(opts, dict):
-        opts = {**opts, **{k: v for k, v in selected.items() if k in opts}}
-    elif isinstance(opts, (list, tuple)):
-        opts = [[k, selected.get(k, v)] for k, v in opts]
-    else:
-        return resolved
-    return {**resolved, "head_options": opts}
-
-
 def summary(result, wall: float, cpu: float) -> dict:
     from app.metrics import accuracy_interval, standard_error
     from app.probe.caveats import caveats
@@ -230,7 +214,9 @@ def summary(result, wall: float, cpu: float) -> dict:
     out["test_top1_ci95"] = accuracy_interval(d.get("top1"), d.get("n_test"))
     out["val_top1_ci95"] = accuracy_interval(d.get("val_top1"), d.get("n_val"))
     out["input"] = (d.get("resolved") or {}).get("input")
-    out["resolved"] = _resolved_as_fitted(out.get("resolved"), out.get("selected"))
+    from app.probe.history import resolved_as_fitted
+
+    out["resolved"] = resolved_as_fitted(out.get("resolved"), out.get("selected"))
     out["n_misclassified"] = len(d["misclassified"])
     out["wall_seconds"] = round(wall, 3)
     out["cpu_seconds"] = round(cpu, 3)

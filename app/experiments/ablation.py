@@ -12,7 +12,7 @@ import json
 import math
 from typing import Any
 
-from app.experiments.results import _fmt, _pct, md_cell, mean_std
+from app.experiments.results import _fmt, _pct, md_cell, mean_std, metric_value
 from app.probe.paired import holm, p_values_text, pair_records, with_holm
 
 ABLATION_METRICS = ("test_top1", "val_top1")
@@ -57,18 +57,25 @@ def ablation(result, metrics: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     the per-seed differences arm - baseline (cells paired by their seeds; seeds either side lacks are left out; NaN
     when no pair finished). Fractions, like the metrics (x 100 = points)."""
     by_arm, base_of = _arms(result)
+    planned: dict[str, int] = {}
+    for c in result.cells:
+        planned[c.get("variant", "")] = planned.get(c.get("variant", ""), 0) + 1
     rows = []
     for arm, per_seed in by_arm.items():
         current = base_of[arm]
+        figures = {tuple(r.get(m) for m in ("test_top1", "val_top1", "top2")) for r in per_seed.values()}
         row: dict[str, Any] = {"arm": arm, "baseline": current, "is_baseline": arm == current, "n": len(per_seed),
+                               "planned": planned.get(arm, 0),
+                               # every seed gave the very same figures: one result, not a spread of 0 (as results)
+                               "identical": len(per_seed) > 1 and len(figures) == 1,
                                "selected": sorted({json.dumps(r.get("selected"), sort_keys=True)
                                                    for r in per_seed.values() if r.get("selected")})}
         ref = by_arm[current]
         for m in dict.fromkeys(ABLATION_METRICS + tuple(metrics)):
-            vals = [r.get(m) for r in per_seed.values() if r.get(m) is not None]
+            vals = [v for v in (metric_value(r, m) for r in per_seed.values()) if v is not None]
             row[m], row["n_" + m] = mean_std(vals), len(vals)
-            diffs = [float(per_seed[k][m]) - float(ref[k][m]) for k in per_seed
-                     if k in ref and per_seed[k].get(m) is not None and ref[k].get(m) is not None]
+            diffs = [float(metric_value(per_seed[k], m)) - float(metric_value(ref[k], m)) for k in per_seed
+                     if k in ref and metric_value(per_seed[k], m) is not None and metric_value(ref[k], m) is not None]
             row[f"delta_{m}"], row[f"n_delta_{m}"] = mean_std(diffs), len(diffs)
         # the test split image by image, per seed pair: McNemar's exact p of arm against baseline (None: no record)
         pairs = [pair_records(per_seed[k], ref[k]) for k in per_seed if k in ref] if arm != current else []
@@ -85,12 +92,26 @@ def ablation(result, metrics: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     return rows
 
 
-def holm_mark(adjusted: list) -> str:
+def holm_mark(adjusted: list, planned: int | None = None) -> str:
     """The chart's mark of an arm: "**" when every seed's Holm-adjusted p is below 0.05, "*" when some are, "" when
-    none is or none was measured (``ablation``'s ``paired_p_holm``)."""
+    none is or none was measured (``ablation``'s ``paired_p_holm``). ``planned``: the arm's seeds in the recipe;
+    "**" only once each of them was paired (an arm with 1 of 3 seeds paired, its baseline's others failed or still
+    running, read "**", "in every seed")."""
     ps = [p for p in adjusted if p is not None]
     beyond = [p < 0.05 for p in ps]
-    return "**" if ps and all(beyond) and len(ps) == len(adjusted) else "*" if any(beyond) else ""
+    every = ps and all(beyond) and len(ps) == len(adjusted) and (planned is None or len(ps) >= planned)
+    return "**" if every else "*" if any(beyond) else ""
+
+
+def change_text(row: dict, metric: str = "test_top1") -> str:
+    """An arm's change against its baseline as the table prints it, in points, with how many of its seeds it rests
+    on where that is fewer than the recipe's (a baseline cell failed or has not finished): "+4.00 (1 of 3 seeds)"."""
+    if row["is_baseline"]:
+        return "(baseline)"
+    n = row[f"n_delta_{metric}"]
+    text = _points(row[f"delta_{metric}"], n)
+    planned = row.get("planned") or 0
+    return text + (f" ({n} of {planned} seeds)" if text != "-" and n < planned else "")
 
 
 def cell_pairs(result) -> dict[str, Any]:
@@ -119,9 +140,9 @@ def cell_changes(result, metric: str = "test_top1") -> dict[str, float | None]:
         base = base_of.get(arm, arm)
         mine = by_arm.get(arm, {}).get(_seed_key(c))
         ref = by_arm.get(base, {}).get(_seed_key(c))
-        ok = (arm != base and mine is not None and ref is not None and mine.get(metric) is not None
-              and ref.get(metric) is not None)
-        out[c["key"]] = float(mine[metric]) - float(ref[metric]) if ok else None
+        ok = (arm != base and mine is not None and ref is not None and metric_value(mine, metric) is not None
+              and metric_value(ref, metric) is not None)
+        out[c["key"]] = float(metric_value(mine, metric)) - float(metric_value(ref, metric)) if ok else None
     return out
 
 
@@ -149,13 +170,15 @@ def ablation_table(result) -> list[str]:
              "|---|---|---|---|---|---|---|---|---|---|"]
     rows = ablation(result)
     for a in rows:
-        dt = "(baseline)" if a["is_baseline"] else _points(a["delta_test_top1"], a["n_delta_test_top1"])
-        dv = "(baseline)" if a["is_baseline"] else _points(a["delta_val_top1"], a["n_delta_val_top1"])
+        dt, dv = change_text(a, "test_top1"), change_text(a, "val_top1")
+        one = a.get("identical")  # the seeds gave one result: no spread of 0 claimed (as the results table)
         pp = "" if a["is_baseline"] else p_values_text(a["paired_p"])
         ph = "" if a["is_baseline"] else p_values_text(a["paired_p_holm"])
-        lines.append(f"| {md_cell(a['arm'] or '-')} | {md_cell(a['baseline'] or '-')} | {a['n']} | "
-                     f"{_pct(a['test_top1'], a['n_test_top1'])} | {dt} | {pp} | {ph} | "
-                     f"{_pct(a['val_top1'], a['n_val_top1'])} | {dv} | {md_cell(_selected(a['selected']))} |")
+        lines.append(f"| {md_cell(a['arm'] or '-')} | {md_cell(a['baseline'] or '-')} | "
+                     f"{a['n']}{' (identical)' if one else ''} | "
+                     f"{_pct(a['test_top1'], 1 if one else a['n_test_top1'])} | {dt} | {pp} | {ph} | "
+                     f"{_pct(a['val_top1'], 1 if one else a['n_val_top1'])} | {dv} | "
+                     f"{md_cell(_selected(a['selected']))} |")
     n_tests = rows[0]["paired_tests"] if rows else 0
     lines += ["", PAIRED_NOTE + (HOLM_NOTE.format(n=n_tests) if n_tests > 1 else "")]
     return lines

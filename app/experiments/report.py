@@ -30,9 +30,11 @@ def _plot(result, gs: list[dict]) -> str:
     r = result.recipe
     p = r.plot or {}
     if p.get("kind") == "ablation":
-        rows = [{"label": a["arm"], "baseline": a["is_baseline"], "values": [a[m] for m in ABLATION_METRICS],
+        rows = [{"label": a["arm"] + ("" if a["is_baseline"] or a["n_delta_test_top1"] >= a["planned"] else
+                                      f" ({a['n_delta_test_top1']} of {a['planned']} seeds)"),
+                 "baseline": a["is_baseline"], "values": [a[m] for m in ABLATION_METRICS],
                  "deltas": [None if a["is_baseline"] else a[f"delta_{m}"] for m in ABLATION_METRICS],
-                 "mark": holm_mark(a.get("paired_p_holm") or [])}
+                 "mark": holm_mark(a.get("paired_p_holm") or [], a.get("planned"))}
                 for a in ablation(result)]
         return delta_chart(rows, metrics=tuple(METRIC_NAMES[m] for m in ABLATION_METRICS),
                            title=p.get("title", r.title))

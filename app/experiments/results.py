@@ -14,7 +14,8 @@ from typing import Any
 
 
 METRIC_NAMES = {"test_top1": "test top-1", "val_top1": "validation top-1", "top2": "test top-2",
-                "top5": "test top-5", "train_acc": "train accuracy"}
+                "top5": "test top-5", "train_acc": "train accuracy", "precision_at_10": "test precision@10 (k-NN)",
+                "map": "test mAP (k-NN)"}
 
 
 def _fmt(v: Any) -> str:
@@ -122,6 +123,20 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return m, s
 
 
+RETRIEVAL = {"precision_at_10": "precision@10", "map": "mAP"}  # a recipe's metric -> the k-NN head's retrieval key
+
+
+def metric_value(cell_result: dict, metric: str) -> float | None:
+    """A finished cell's ``metric`` (a recipe's name: ``recipe.METRICS``): its own field, or for the retrieval
+    figures the k-NN head's (``retrieval``: precision@10, mAP); None where the cell has none."""
+    if metric in RETRIEVAL:
+        retrieval = cell_result.get("retrieval")
+        v = retrieval.get(RETRIEVAL[metric]) if isinstance(retrieval, dict) else None
+    else:
+        v = cell_result.get(metric)
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+
 def groups(result) -> list[dict[str, Any]]:
     """[{variant, settings (flat, varying keys), n, failed, metric -> (mean, std), cells}] in recipe order."""
     cells = list(result.cells)
@@ -137,9 +152,11 @@ def groups(result) -> list[dict[str, Any]]:
         ok = [r for r in rs if "error" not in r]
         g["n"] = len(ok)
         g["failed"] = [r["error"] for r in rs if "error" in r]
-        for m in ("test_top1", "val_top1", "top2", "train_acc", "n_features", "trainable", "seconds"):
-            g[m] = mean_std([r.get(m) for r in ok if r.get(m) is not None])
-            g["n_" + m] = sum(1 for r in ok if r.get(m) is not None)
+        for m in ("test_top1", "val_top1", "top2", "top5", "precision_at_10", "map", "train_acc", "n_features",
+                  "trainable", "seconds"):
+            vals = [v for v in (metric_value(r, m) for r in ok) if v is not None]
+            g[m] = mean_std(vals)
+            g["n_" + m] = len(vals)
         g["seeds"] = sorted({tuple((k, v) for k, v in c["settings"].items() if k.endswith("_seed"))
                              for c in g["cells"]})
         # every seed gave the very same figures: the seed does not reach these cells (a frozen bank or trained
@@ -302,4 +319,4 @@ def live_view(result, change: bool = False) -> LiveView:
                     cell_changes(result, y) if ablating else None,
                     frozenset(baselines(result.recipe)) if ablating else frozenset(), METRIC_NAMES.get(y, y),
                     cell_pairs(result) if ablating else None,
-                    {a["arm"]: holm_mark(a["paired_p_holm"]) for a in rows} if rows is not None else None)
+                    {a["arm"]: holm_mark(a["paired_p_holm"], a["planned"]) for a in rows} if rows is not None else None)

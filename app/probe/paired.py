@@ -239,10 +239,16 @@ def with_holm(pairs: dict) -> dict:
 
 
 def p_text(p: float) -> str:
-    """A p value as people write it: 3 significant digits, "< 1e-300" below what a float holds."""
+    """A p value as people write it: 3 significant digits, "< 1e-300" below what a float holds; more digits where 3
+    would round a p below 0.05 up to "0.05" (0.049983 read "p = 0.05" beside "beyond chance at the 0.05 level")."""
     if p <= 0.0:
         return "p < 1e-300"
-    return f"p = {p:.3g}" if p >= 1e-3 else f"p = {p:.2e}"
+    if p < 1e-3:
+        return f"p = {p:.2e}"
+    digits = 3
+    while p < 0.05 and float(f"{p:.{digits}g}") >= 0.05 and digits < 8:
+        digits += 1
+    return f"p = {p:.{digits}g}"
 
 
 def p_values_text(ps: list) -> str:

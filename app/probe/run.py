@@ -288,6 +288,8 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
     }
     if budget_note:
         settings["feature_budget_note"] = budget_note
+    if hr.extra:  # k-NN: retrieval precision@1/5/10 and mAP of the test images against the training set
+        settings["retrieval"] = dict(hr.extra)
     notes = data_notes(train, test)
     if notes:  # what loading the dataset said (files skipped or resized ...): a caveat of the figures
         settings["data_notes"] = list(notes)

@@ -227,7 +227,9 @@ class ExperimentPlot(QWidget):
         from app.experiments.results import METRIC_NAMES
 
         arms = list(dict.fromkeys(str(x) for x in (xs or [])) or series)
-        base = {str(b) for b in (spec.get("baseline") or [])}
+        # the baseline arms as app.experiments.ablation.baselines reads them: a label, a list, or the first arm
+        b = spec.get("baseline")
+        base = ({str(b)} if isinstance(b, str) else {str(x) for x in b} if b else set(arms[:1]))
         # (row, value, spread, series index): x is the arm (the variant); the series may be the arms themselves or
         # families of them (``series = "backbone"``), coloured apart
         pts = [(arms.index(str(x)), 100 * m, 100 * sd, si) for si, p in enumerate(series.values())

@@ -28,7 +28,7 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 def chart(series: dict[str, list[tuple[object, float, float]]], *, title: str = "", x_label: str = "",
           y_label: str = "", log_x: bool = False, refs: list[tuple[str, object, float]] | None = None,
           width: int = 640, height: int = 360, percent: bool = True) -> str:
-    """``series``: name -> [(x, mean, std)]. x numeric -> lines; otherwise categories -> grouped bars.
+    """``series``: name -> [(x, mean, std)]. x numeric -> lines; otherwise categories -> dots side by side.
     ``refs``: (label, x or None, value) reference points (x None: a horizontal dashed line)."""
     refs = refs or []
     xs_all = [x for pts in series.values() for x, _, _ in pts]
@@ -39,7 +39,7 @@ def chart(series: dict[str, list[tuple[object, float, float]]], *, title: str = 
     y_lo, y_hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
     pad = 0.05 * (y_hi - y_lo or 1.0)
     y_lo, y_hi = y_lo - pad, y_hi + pad
-    L, R, T, B = 64, 150, 34, 46
+    L, R, T, B = 64, 150, 34, 46 if numeric else 58  # (categories: room for names on two lines)
     pw, ph = width - L - R, height - T - B
 
     def fy(v: float) -> float:
@@ -80,15 +80,21 @@ def chart(series: dict[str, list[tuple[object, float, float]]], *, title: str = 
         for x in xs_u:
             out.append(f'<text x="{fx(x):.1f}" y="{T + ph + 16}" text-anchor="middle">{x:g}</text>')
     else:
+        room = pw / max(1, len(cats)) / 6.2  # the characters a category's width holds (11 px sans-serif)
         for c in cats:
-            out.append(f'<text x="{fx(c):.1f}" y="{T + ph + 16}" text-anchor="middle">{escape(c[:18])}</text>')
+            lines = [c[:36]]
+            if len(c) > room and " " in c[:36]:  # two lines, split at the space nearest the middle
+                cut = min((i for i, ch in enumerate(c[:36]) if ch == " "), key=lambda i: abs(i - len(c[:36]) / 2))
+                lines = [c[:cut], c[cut + 1:36]]
+            for k, line in enumerate(lines):
+                out.append(f'<text x="{fx(c):.1f}" y="{T + ph + 16 + 12 * k}" text-anchor="middle">'
+                           f'{escape(line)}</text>')
     if x_label:
         out.append(f'<text x="{L + pw / 2}" y="{height - 8}" text-anchor="middle">{escape(x_label)}'
                    f'{" (log scale)" if log_x and numeric else ""}</text>')
     if y_label:
         out.append(f'<text x="14" y="{T + ph / 2}" transform="rotate(-90 14 {T + ph / 2})" '
                    f'text-anchor="middle">{escape(y_label)}</text>')
-    n_series = max(1, len(series))
     for si, (name, pts) in enumerate(series.items()):
         col = PALETTE[si % len(PALETTE)]
         if numeric:
@@ -104,9 +110,10 @@ def chart(series: dict[str, list[tuple[object, float, float]]], *, title: str = 
         else:
             # categories: a dot (with its spread) per series, not a bar: the axis does not start at zero, and a
             # bar from its bottom made 91% look a twentieth of 98% (an audit, 2026-12-03)
-            bw = pw / max(1, len(cats)) * 0.8 / n_series
-            for x, m, s in pts:
-                cx = fx(x) - 0.4 * pw / max(1, len(cats)) + bw * (si + 0.5)
+            for x, m, s in pts:  # side by side within its category: the series that have a point there
+                there = [j for j, p in enumerate(series.values()) if any(str(q[0]) == str(x) for q in p)]
+                bw = pw / max(1, len(cats)) * 0.8 / max(1, len(there))
+                cx = fx(x) - 0.4 * pw / max(1, len(cats)) + bw * (there.index(si) + 0.5)
                 if s > 0:
                     out.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{fy(m - s):.1f}" y2="{fy(m + s):.1f}" '
                                f'stroke="{col}" stroke-width="1.5"/>')

@@ -194,10 +194,16 @@ def preview(image: np.ndarray, max_side: int = 256) -> np.ndarray:
         img = np.repeat(img, 3, axis=2)
     img = img[:, :, :3]
     h, w = img.shape[:2]
-    s = max_side / max(h, w)
-    if s < 1:
-        img = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    ph, pw = preview_shape(h, w, max_side)
+    if (ph, pw) != (h, w):
+        img = cv2.resize(img, (pw, ph), interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(img, dtype=np.uint8)
+
+
+def preview_shape(h: int, w: int, max_side: int = 256) -> tuple[int, int]:
+    """The (height, width) ``preview`` gives an h x w image: the longer side at most ``max_side``, never enlarged."""
+    s = max_side / max(h, w)
+    return (max(1, round(h * s)), max(1, round(w * s))) if s < 1 else (h, w)
 
 
 def image_for_bank(image: np.ndarray, in_channels: int) -> np.ndarray:

@@ -11,6 +11,7 @@ from app.imaging.layout import GridLayout
 from app.live import mosaic as mz
 from app.live.sources import SourceConfig
 from app.live.stats import MapStats
+from app.metrics import percent
 from app.models.spec import ModelSpec
 
 CONTRASTS = ("map", "shared")  # per-map ranges, or one range for every shown map of every pane
@@ -58,7 +59,7 @@ class Prediction:
     def describe(self) -> str:
         if self.error:
             return self.error
-        return "  ".join(f"{name} {100 * p:.0f}%" for name, p in self.top)
+        return "  ".join(f"{name} {percent(p, 0)}" for name, p in self.top)
 
 
 @dataclass(frozen=True)

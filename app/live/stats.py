@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
+from app.metrics import percent
+
 SAMPLE = 16  # channels for the spectrum and the correlation
 CROP = 128  # the spectrum's central crop (pixels)
 PROMINENCE = 3.0  # a peak ring's power over the median ring's power, at least
@@ -49,7 +51,7 @@ class MapStats:
 
     def describe(self) -> str:
         corr = "n/a" if math.isnan(self.correlation) else f"{self.correlation:.2f}"
-        return (f"zeros {100 * self.sparsity:.0f}% · mean |a| {self.mean_abs:.3g} · "
+        return (f"zeros {percent(self.sparsity, 0)} · mean |a| {self.mean_abs:.3g} · "
                 f"{self.frequency_text()} · |corr| {corr}")
 
     def explain(self) -> str:

@@ -62,6 +62,7 @@ class OptionField:
     default: Any
     choices: tuple[str, ...] = ()
     tooltip: str = ""
+    empty: str = "automatic"  # what an empty value means (an optional_int left blank): the module's OPTION_EMPTY
 
 
 def _fixed_by_factory(fn: Callable) -> set[str]:
@@ -157,8 +158,10 @@ def fields_of(fn: Callable) -> tuple[tuple[OptionField, ...], frozenset[str]]:
                 default = choices[0]
         own_tips = getattr(module, "OPTION_TIPS", None) if module is not None else None
         tip = (own_tips or {}).get(name) or TOOLTIPS.get(name, name.replace("_", " "))
+        empty = (getattr(module, "OPTION_EMPTY", None) or {}).get(name, "automatic") if module is not None \
+            else "automatic"
         shown = format_option(OptionField(name, kind, default, choices), default)
-        out.append(OptionField(name, kind, default, choices, f"{tip} (default: {shown or 'automatic'})"))
+        out.append(OptionField(name, kind, default, choices, f"{tip} (default: {shown or empty})", empty))
     return tuple(out), frozenset(accepted)
 
 

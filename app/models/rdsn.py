@@ -40,6 +40,13 @@ ACTS_INPLACE = {
 }
 
 
+OPTION_TIPS = {  # the Models workspace's tooltips (app.models.options), over the shared ones
+    "pool": "How the last maps are pooled into features: the average or the maximum over each cell of the "
+            "pool_grid x pool_grid grid (the blocks' own 2x2 pooling is always an average)",
+    "kernel_size": "Side of the blocks' depthwise kernels in pixels (odd: 3, 5, 7), the same for every block",
+}
+
+
 class RDSN(Backbone):
     def __init__(
         self,

@@ -121,6 +121,11 @@ def _register_depth(depth: int) -> None:
 
 
 # every depth 6n+2 of the paper (akamaster publishes trained CIFAR-10 weights for each)
+OPTION_TIPS = {  # the Models workspace's tooltips (app.models.options)
+    "expansion": "LC blocks (Gavrikov & Keuper): each 3x3 convolution becomes c x expansion 3x3 filters followed by "
+                 "a learned 1x1 convolution back to c; empty: plain 3x3 convolutions",
+}
+OPTION_EMPTY = {"expansion": "none: plain 3x3 convolutions"}  # what an empty expansion means (not "automatic")
 DEPTHS = (20, 32, 44, 56, 110)
 for _depth in DEPTHS:
     _register_depth(_depth)

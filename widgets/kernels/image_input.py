@@ -57,6 +57,8 @@ class ImageInput:
         if self._image is None:
             self.responses.image_label.setText(f"Image: {self._image_name} (loading…)")
             return
-        h, w = self._image.shape[:2]
-        side = ops.preview_side(self.bank.out_channels)
-        self.responses.image_label.setText(f"Image: {self._image_name} ({w}x{h}, previewed at {side} px)")
+        h, w = self._image.shape[:2]  # (height x width, as Live and the Models write sizes)
+        ph, pw = ops.preview_shape(h, w, ops.preview_side(self.bank.out_channels))
+        at = "at full size" if (ph, pw) == (h, w) else f"at {ph}x{pw}"
+        self.responses.image_label.setText(f"Image: {self._image_name} ({h}x{w}, height x width; responses "
+                                           f"computed {at})")

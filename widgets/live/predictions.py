@@ -8,6 +8,7 @@ from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.live.config import Prediction
+from app.metrics import percent
 from widgets.common.qt_override import qt_override
 
 ROW = 15
@@ -76,7 +77,7 @@ class PredictionView(QWidget):
                 qp.fillRect(QRectF(name_w, y + 3, bar_w, ROW - 6), QColor("#e8e8e8"))
                 qp.fillRect(QRectF(name_w, y + 3, bar_w * max(0.0, min(1.0, prob)), ROW - 6), colour)
                 qp.drawText(QRectF(name_w + bar_w + 4, y, 46, ROW),
-                            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{100 * prob:.0f}%")
+                            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, percent(prob, 0))
                 y += ROW
             y += 4
         qp.end()

@@ -198,7 +198,7 @@ class BuilderForm(QScrollArea):
             else:
                 w = QLineEdit(viz.format_option(f, value))
                 if f.kind == "optional_int":
-                    w.setPlaceholderText("automatic")
+                    w.setPlaceholderText(f.empty)
                 w.textEdited.connect(self.changed)
             w.setToolTip(f.tooltip)
             w.setObjectName(f"option_{f.name}")

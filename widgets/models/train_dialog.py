@@ -81,7 +81,8 @@ class TrainDialog(TrainPlots, QDialog):
         for key, label, tip in DATASETS:
             self.dataset.addItem(label, key)
             self.dataset.setItemData(self.dataset.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
-        self.dataset.setToolTip("Training data (the test split measures accuracy after every epoch)")
+        self.dataset.setToolTip("Training data (a validation split is scored after every epoch; the test split once, "
+                                "at the end)")
         self.download_btn = DownloadButton()  # shown while the chosen dataset is not on this machine
         data_row = QHBoxLayout()
         data_row.addWidget(self.dataset, 1)

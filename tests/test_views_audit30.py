@@ -1,0 +1,65 @@
+"""An audit of what the Kernels, Models and Live views say (2026-12-03): figures rounded to 100% or 0% that are
+not, an image size claimed that was not used, tooltips that describe another option or another split."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+def test_live_never_rounds_a_share_to_100_or_0_that_is_not():
+    """A map with 996 zeros of 1,000 read "zeros 100%" (dead, it looked); a class at 99.71% read "100%"."""
+    from app.live.config import Prediction
+    from app.live.predict import top_k
+    from app.live.stats import map_stats
+
+    x = torch.zeros(10, 10, 10)
+    x.view(-1)[:4] = 1.0
+    assert map_stats(x).describe().startswith("zeros 99.6% · ")
+    y = torch.ones(10, 10, 10)
+    y.view(-1)[:4] = 0.0
+    assert map_stats(y).describe().startswith("zeros 0.4% · ")
+    assert map_stats(torch.zeros(4, 5, 5)).describe().startswith("zeros 100% · ")  # all zero: 100% it is
+    top = top_k([9.0, 3.0, 1.0, 0.0], ("seven", "one", "two", "three"))
+    assert Prediction("m", top).describe() == "seven 99.7%  one 0.2%  two 0.03%  three 0.01%"
+    assert Prediction("m", (("a", 0.5), ("b", 0.5))).describe() == "a 50%  b 50%"
+
+
+def test_the_preview_shape_is_what_preview_gives():
+    import numpy as np
+
+    from app.kernels import ops
+
+    for h, w, side in ((48, 64, 256), (480, 640, 256), (1000, 10, 96), (96, 96, 96)):
+        assert ops.preview(np.zeros((h, w, 3), np.uint8), side).shape[:2] == ops.preview_shape(h, w, side)
+    assert ops.preview_shape(48, 64, 256) == (48, 64) and ops.preview_shape(480, 640, 256) == (192, 256)
+
+
+def test_model_option_tooltips_say_what_the_option_does():
+    """rdsn's pool was described as "2x2 pooling after each layer ... or none" (it pools the last maps into features,
+    avg or max; none is refused) and its kernel_size as "one per layer" (one value); an empty resnet expansion said
+    "(default: automatic)" where it means plain 3x3 convolutions."""
+    from app.models import registry
+
+    fields = {f.name: f for f in registry.option_fields("rdsn")}
+    assert "none" not in fields["pool"].tooltip and "pool_grid" in fields["pool"].tooltip
+    assert "one per layer" not in fields["kernel_size"].tooltip
+    exp = {f.name: f for f in registry.option_fields("resnet20")}["expansion"]
+    assert exp.tooltip.endswith("(default: none: plain 3x3 convolutions)") and exp.empty.startswith("none")
+    assert {f.name: f for f in registry.option_fields("simple")}["widths"].empty == "automatic"  # the others as were
+
+
+@pytest.mark.gui
+def test_the_train_dialog_says_the_test_split_is_scored_once(qtbot, fe_home, tmp_path):
+    """Its dataset's tooltip said the test split was scored after every epoch (validation is; test once, at the end,
+    as app.models.train does and the dialog's own "Test images" tooltip says)."""
+    from PySide6.QtCore import QSettings
+
+    from app.session import Session
+    from widgets.models.train_dialog import TrainDialog
+
+    dlg = TrainDialog(Session(), QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(dlg)
+    tip = dlg.dataset.toolTip()
+    assert "validation split is scored after every epoch" in tip and "test split once, at the end" in tip
+    dlg.close()

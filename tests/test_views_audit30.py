@@ -63,3 +63,32 @@ def test_the_train_dialog_says_the_test_split_is_scored_once(qtbot, fe_home, tmp
     tip = dlg.dataset.toolTip()
     assert "validation split is scored after every epoch" in tip and "test split once, at the end" in tip
     dlg.close()
+
+
+def test_a_traced_models_convolutions_are_listed_with_their_own_stride_and_groups(tmp_path):
+    """A traced TorchScript conv keeps no stride or groups attribute: a depthwise stride-2 conv was listed
+    "conv 1->8 3x3 stride 1" (its weight's 1 input channel per group read as the input channels)."""
+    import argparse
+    import warnings
+
+    from torch import nn
+
+    from app.cliargs import add_model_arguments
+    from app.models import viz
+    from app.models.build import build
+    from app.models.spec_args import spec_from_args
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
+                        nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8), nn.ReLU(), nn.Conv2d(8, 4, 1)).eval()
+    path = tmp_path / "traced.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.trace(net, torch.zeros(1, 3, 32, 32)), str(path))
+    p = argparse.ArgumentParser()
+    add_model_arguments(p)
+    spec = spec_from_args(p.parse_args(["--model", str(path), "--input-size", "32", "--input-preset", "imagenet"]))
+    rows = [(r.kind, r.in_channels, r.out_channels, r.kernel, r.stride) for r in viz.layer_rows(build(spec))
+            if "conv" in r.kind]
+    assert rows == [("conv", 3, 8, "3x3", 2), ("depthwise conv", 8, 8, "3x3", 2), ("1x1 conv", 8, 4, "1x1", 1)]
+    assert [(r.kind, r.stride) for r in viz.layer_rows(net) if "conv" in r.kind] == [(k, s) for k, *_, s in rows]

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import re
+
 import threading
 from dataclasses import dataclass, field
 from typing import Generator, Mapping
@@ -56,6 +58,25 @@ class LayerRow:
         return "frozen" if self.trainable == 0 else "partly frozen"
 
 
+
+_TRACED_CONV = re.compile(r"_convolution\([^,]+, weight, [^,]+, \[(\d+), \d+\], \[[^\]]*\], \[[^\]]*\], \w+, "
+                          r"\[[^\]]*\], (\d+),")
+
+
+def conv_params(mod) -> tuple[int, int]:
+    """(stride along the rows, groups) of a 2-D convolution: its attributes, or for a traced TorchScript conv (which
+    keeps neither) the constants of its ``torch._convolution`` call; a depthwise stride-2 conv of a traced model was
+    listed "conv 1->8, stride 1" (an audit). (1, 1) where neither says."""
+    stride, groups = getattr(mod, "stride", None), getattr(mod, "groups", None)
+    if stride is not None and groups is not None:
+        return int(stride[0] if isinstance(stride, (tuple, list)) else stride), int(groups)
+    try:
+        m = _TRACED_CONV.search(getattr(mod, "code", "") or "")
+    except Exception:  # noqa: BLE001 - a module without readable code: the defaults
+        m = None
+    return (int(m.group(1)), int(m.group(2))) if m else (1, 1)
+
+
 def layer_rows(model) -> list[LayerRow]:
     from torch import nn
 
@@ -80,15 +101,16 @@ def layer_rows(model) -> list[LayerRow]:
         w = getattr(mod, "weight", None)
         if isinstance(mod, nn.Conv2d) or (cls == "Conv2d" and w is not None and w.dim() == 4):
             # from the weight: a traced TorchScript conv keeps no kernel_size / groups / in_channels attributes
-            k, groups = tuple(int(v) for v in w.shape[-2:]), int(getattr(mod, "groups", 1))
-            cin, stride = int(w.shape[1]) * groups, getattr(mod, "stride", (1,))
+            k = tuple(int(v) for v in w.shape[-2:])
+            stride, groups = conv_params(mod)
+            cin = int(w.shape[1]) * groups
             if groups > 1 and groups == cin:
                 kind = "depthwise conv"
             elif k == (1, 1):
                 kind = "1x1 conv"
             else:
                 kind = "conv"
-            rows.append(LayerRow(path, label, kind, cin, int(w.shape[0]), f"{k[0]}x{k[1]}", int(stride[0]), n, tr,
+            rows.append(LayerRow(path, label, kind, cin, int(w.shape[0]), f"{k[0]}x{k[1]}", stride, n, tr,
                                  n - tr, w.dim() == 4, tuple(int(v) for v in w.shape)))
         elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
             rows.append(LayerRow(path, label, "batch-norm", mod.num_features, mod.num_features, "", 1, n, tr, n - tr,

@@ -109,3 +109,13 @@ def test_the_probe_views_say_99_96_not_100(qtbot):
     conf = np.array([[1999, 1], [0, 2000]])
     bars.set_run(conf.diagonal() / conf.sum(1), ["0", "1"], (50, 100, 200), conf)
     assert bars.bar_text(0) == "0: 99.95% right (1,999 of 2,000 test images)"
+    conf = np.array([[5, 0], [0, 0]])  # class 1 absent from a small test subset: not "nan% right (0 of 0)"
+    bars.set_run(np.array([1.0, float("nan")]), ["0", "1"], (50, 100, 200), conf)
+    assert bars.bar_text(1) == "1: no test image of this class (on a test subset, a class can be absent)"
+
+
+def test_a_parameter_count_never_reads_1000k():
+    from app.models.viz import fmt_count
+
+    assert [fmt_count(n) for n in (9_999, 12_345, 999_949, 999_950, 2_500_000)] == \
+        ["9999", "12.3k", "999.9k", "1.00M", "2.50M"]

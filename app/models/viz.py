@@ -132,7 +132,8 @@ def count_parameters(model) -> tuple[int, int]:
 
 
 def fmt_count(n: int) -> str:
-    if n >= 1_000_000:
+    """A parameter count, short: 12,345 -> "12.3k", 2,500,000 -> "2.50M" (999,950 -> "1.00M", not "1000.0k")."""
+    if n >= 999_950:
         return f"{n / 1e6:.2f}M"
     if n >= 10_000:
         return f"{n / 1e3:.1f}k"

@@ -75,7 +75,9 @@ class PerClassBars(pg.PlotWidget):
         if not 0 <= i < len(self.per):
             return ""
         name = self.classes[i] if i < len(self.classes) else str(i)
-        text = f"{name}: {percent(self.per[i])} right"
+        if self.conf is not None and not self.conf[i].sum():
+            return f"{name}: no test image of this class (on a test subset, a class can be absent)"
+        text = f"{name}: {percent(self.per[i])} right" if self.per[i] == self.per[i] else f"{name}: not measured"
         if self.conf is not None:
             text += f" ({int(self.conf[i, i]):,} of {int(self.conf[i].sum()):,} test images)"
         return text

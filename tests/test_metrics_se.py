@@ -119,3 +119,20 @@ def test_a_parameter_count_never_reads_1000k():
 
     assert [fmt_count(n) for n in (9_999, 12_345, 999_949, 999_950, 2_500_000)] == \
         ["9999", "12.3k", "999.9k", "1.00M", "2.50M"]
+
+
+def test_the_history_shows_a_runs_time_in_local_time(monkeypatch):
+    """Runs record UTC (with its offset); the History box showed it as if local, without saying so."""
+    import time
+
+    from widgets.probe.history_table import local_time
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+5:30, no daylight saving
+    time.tzset()
+    try:
+        assert local_time("2026-12-03T10:00:00+00:00") == "12-03 15:30"
+        assert local_time("2026-11-30T10:00:00") == "11-30 10:00"  # an older record without an offset: as written
+        assert local_time("garbage-string-x") == "ge-string-x"  # (never raises)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -8,6 +8,7 @@ when the view asks for it, and the columns are measured on the first ``SIZE_ROWS
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal, Slot
@@ -39,9 +40,19 @@ _DISPLAY, _ALIGN, _FOREGROUND, _TOOLTIP = (int(r.value) for r in (Qt.ItemDataRol
                                                                   Qt.ItemDataRole.ToolTipRole))
 
 
+def local_time(created: str) -> str:
+    """A run's time as "MM-DD HH:MM" in this computer's time zone (runs record UTC with its offset; an older record
+    without an offset is shown as written)."""
+    try:
+        t = datetime.fromisoformat(created)
+    except (TypeError, ValueError):
+        return str(created).replace("T", " ")[5:16]
+    return (t.astimezone() if t.tzinfo is not None else t).strftime("%m-%d %H:%M")
+
+
 def cells(r: Any) -> list[str]:
     """The texts of one run's row."""
-    return [str(r.id), r.created.replace("T", " ")[5:16], r.label, r.weight_state, r.dataset,
+    return [str(r.id), local_time(r.created), r.label, r.weight_state, r.dataset,
             "own classifier" if r.head == "own" else r.head,
             percent(r.top1), "" if r.top5 is None else percent(r.top5),
             "" if r.n_train is None or r.head == "own" else str(r.n_train),
@@ -114,6 +125,9 @@ class RunsModel(QAbstractTableModel):
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt's name
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
             return COLUMNS[section]
+        if role == Qt.ItemDataRole.ToolTipRole and orientation == Qt.Orientation.Horizontal and \
+                COLUMNS[section] == "When":
+            return "When the run finished, in this computer's local time"
         return None
 
     def plain(self) -> bool:

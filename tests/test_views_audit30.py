@@ -92,3 +92,35 @@ def test_a_traced_models_convolutions_are_listed_with_their_own_stride_and_group
             if "conv" in r.kind]
     assert rows == [("conv", 3, 8, "3x3", 2), ("depthwise conv", 8, 8, "3x3", 2), ("1x1 conv", 8, 4, "1x1", 1)]
     assert [(r.kind, r.stride) for r in viz.layer_rows(net) if "conv" in r.kind] == [(k, s) for k, *_, s in rows]
+
+
+@pytest.mark.gui
+def test_the_training_curve_draws_the_test_figure_apart_from_validation(qtbot, fe_home, tmp_path):
+    """A run with no validation split (--val 0) drew its test accuracy on the "validation (per epoch)" curve."""
+    import types
+
+    from PySide6.QtCore import QSettings
+
+    from app.session import Session
+    from app.tasks import Progress
+    from widgets.models.train_dialog import TrainDialog
+
+    dlg = TrainDialog(Session(), QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(dlg)
+    dlg._reset_plots()
+
+    def epoch(step, val, test):
+        return Progress(done=step, total=20, message="", payload=types.SimpleNamespace(
+            kind="epoch", step=step, loss=1.0, train_acc=0.5, val_acc=val, test_acc=test))
+
+    for rec in (epoch(10, None, None), epoch(20, None, 0.9)):  # no validation split: the test split at the end
+        dlg._plot_report(rec)
+    dlg._redraw()
+    assert len(dlg.test_curve.getData()[0] or []) == 0
+    assert list(dlg.end_curve.getData()[1]) == [0.9] and list(dlg.end_curve.getData()[0]) == [20]
+    dlg._reset_plots()
+    for rec in (epoch(10, 0.7, None), epoch(20, 0.8, 0.85)):  # a validation split: two points, and the test one
+        dlg._plot_report(rec)
+    dlg._redraw()
+    assert list(dlg.test_curve.getData()[1]) == [0.7, 0.8] and list(dlg.end_curve.getData()[1]) == [0.85]
+    dlg.close()

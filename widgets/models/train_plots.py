@@ -54,6 +54,9 @@ class TrainPlots:
         self.acc_curve = self.acc_plot.plot([], [], pen=pg.mkPen("#2471a3", width=2), name="train (running)")
         self.test_curve = self.acc_plot.plot([], [], pen=pg.mkPen("#27ae60", width=2), symbol="o", symbolSize=7,
                                              symbolBrush="#27ae60", name="validation (per epoch)")
+        self.end_curve = self.acc_plot.plot([], [], pen=None, symbol="d", symbolSize=10, symbolBrush="#8e44ad",
+                                            name="test (once, at the end)")
+        self._test_pt: list[tuple[float, float]] = []
         for p in (self.loss_plot, self.acc_plot):
             p.setMinimumHeight(180)
             p.setMenuEnabled(False)
@@ -68,6 +71,7 @@ class TrainPlots:
     def _reset_plots(self) -> None:
         """A new run: no points, the x axes auto-ranged until the run's steps are known (``_plot_report``)."""
         self._steps, self._loss, self._acc, self._ep_x, self._ep_acc = [], [], [], [], []
+        self._test_pt = []
         self._x_total = None  # the run's steps: the x axes' fixed range once known
         for plot in (self.loss_plot, self.acc_plot):
             plot.enableAutoRange(x=True)
@@ -92,16 +96,20 @@ class TrainPlots:
                 self._loss_lo = rec.loss if self._loss_lo is None else min(self._loss_lo, rec.loss)
                 self._loss_hi = rec.loss if self._loss_hi is None else max(self._loss_hi, rec.loss)
             self._acc.append(rec.train_acc)
-        elif _epoch_acc(rec) is not None:
-            self._ep_x.append(rec.step)
-            self._ep_acc.append(_epoch_acc(rec))
+        else:
+            if _epoch_acc(rec) is not None:
+                self._ep_x.append(rec.step)
+                self._ep_acc.append(_epoch_acc(rec))
+            if getattr(rec, "test_acc", None) is not None:  # the last epoch's record: the test split, once
+                self._test_pt = [(rec.step, rec.test_acc)]
         if not self._redraw_timer.isActive():  # a few redraws a second (each re-ranges and repaints the axes,
             self._redraw_timer.start()  # 20-100 ms of the GUI thread under load), not one per report
 
     def _plot_result(self, result) -> None:
         """The finished run: its epochs' points (a coalesced report may have skipped one), drawn now."""
-        self._ep_x = [r.step for r in result.history]
-        self._ep_acc = [_epoch_acc(r) for r in result.history]
+        self._ep_x = [r.step for r in result.history if _epoch_acc(r) is not None]
+        self._ep_acc = [_epoch_acc(r) for r in result.history if _epoch_acc(r) is not None]
+        self._test_pt = [(r.step, r.test_acc) for r in result.history if getattr(r, "test_acc", None) is not None][-1:]
         self._redraw_timer.stop()
         if len(self._steps) < min(2, len(result.history)):  # a fast run whose step reports were coalesced away
             # (one point or none): the epochs' own figures
@@ -124,3 +132,4 @@ class TrainPlots:
         self.loss_range.update(None, self._loss_lo, self._loss_hi)
         self.acc_curve.setData(self._steps, self._acc)
         self.test_curve.setData(self._ep_x, self._ep_acc)
+        self.end_curve.setData([x for x, _ in self._test_pt], [a for _, a in self._test_pt])

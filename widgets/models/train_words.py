@@ -98,7 +98,7 @@ def describe_spec(spec: ModelSpec) -> str:
 
 
 def _epoch_acc(rec):
-    """The per-epoch accuracy the curve shows: validation (the test set is scored once, at the end); runs
-    trained with --val 0 show the test accuracy of their last epoch."""
-    v = getattr(rec, "val_acc", None)
-    return v if v is not None else rec.test_acc
+    """The per-epoch accuracy the curve "validation (per epoch)" shows: validation only (None without a validation
+    split). The test split, scored once at the end, is a point of its own (``TrainPlots``): a run trained with --val
+    0 drew its test accuracy on the validation curve."""
+    return getattr(rec, "val_acc", None)

@@ -134,3 +134,26 @@ def test_the_reports_chart_draws_categories_as_dots_not_bars_from_a_cut_axis():
     dots = re.findall(rf'<circle cx="([0-9.]+)" cy="([0-9.]+)" r="4.5" fill="{colour}"/>', svg)
     assert len(dots) == 2 and float(dots[0][1]) > float(dots[1][1])  # the lower figure lower down
     assert svg.count(f'stroke="{colour}" stroke-width="1.5"') == 1  # the one spread measured
+
+
+def test_a_seed_that_does_not_reach_the_cells_is_not_counted_as_replicates():
+    """Model seeds 0-2 x split seeds 0-1 where the model seed changes nothing (trained weights, say): 6 cells, 2
+    results. The table read 91.00 ± 1.10 (n 6, each result three times); over the 2 results it is 91.00 ± 1.41."""
+    from app.experiments.results import results_table
+
+    doc = {"name": "s2", "kind": "probe", "base": {"backbone": "rdsn", "dataset": "digits"},
+           "seeds": {"model": [0, 1, 2], "split": [0, 1]}}
+    res = _result(doc, lambda c: {"test_top1": {0: 0.90, 1: 0.92}[c["settings"]["split_seed"]]})
+    g = groups(res)[0]
+    assert g["unreached"] == ["model_seed"] and (g["n"], g["n_distinct"]) == (6, 2)
+    assert g["test_top1"] == pytest.approx((0.91, 0.02 / 2 ** 0.5))
+    assert "| 6 (2 distinct: model_seed does not reach) | 91.00 ± 1.41 |" in "\n".join(results_table(res))
+    # both seeds reach: every cell a replicate, nothing said
+    res = _result(doc, lambda c: {"test_top1": 0.9 + 0.01 * c["settings"]["split_seed"]
+                                  + 0.001 * c["settings"]["model_seed"]})
+    g = groups(res)[0]
+    assert g["unreached"] == [] and g["n_distinct"] == 6
+    # one seed list alone that changes nothing: "identical", as before
+    one = {**doc, "seeds": {"model": [0, 1]}}
+    g = groups(_result(one, lambda c: {"test_top1": 0.9}))[0]
+    assert g["identical"] and g["unreached"] == []

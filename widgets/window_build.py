@@ -1,6 +1,6 @@
 """The main window's start-up in the background (issue 14): the window paints first with a placeholder in each tab,
 then the workspaces are built one per event-loop turn, the shown one first, each once the preloader (a thread,
-``widgets.startup.Preloader``) has imported its modules; a workspace opened before its turn is built at once. The
+``widgets.startup.Preloader``) has imported its modules; a tab opened before its turn is built next. The
 workers of hidden workspaces wait until every workspace is built, the shown one's until its first paint. A mixin of
 ``widgets.main_window.MainWindow``, which holds the state it reads (``_built``, ``_building``, ``_installing`` ...)."""
 

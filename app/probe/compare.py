@@ -176,8 +176,8 @@ def compare_groups(runs: Iterable[RunSummary]) -> list[GroupStat]:
 
 def seed_reruns(group: GroupStat) -> list[tuple[int, int]]:
     """(the first run of some seeds, a later run of the very same seeds) for each rerun in ``group``, in run order:
-    the pairs whose agreement says whether the group's figure reproduces (``app.probe.paired.rerun_check``). None
-    where a run's seeds are not recorded (as ``repeated_seeds``)."""
+    the pairs whose agreement says whether the group's figure reproduces (``app.probe.paired.rerun_check``). No
+    pair where a run's seeds are not recorded (as ``repeated_seeds``)."""
     if not group.seeds or any(None in s for s in group.seeds):
         return []
     first: dict[tuple, int] = {}

@@ -100,11 +100,22 @@ class HistoryPanel(QGroupBox):
             self._view(r.id, r)
         if todo and time.perf_counter() - t0 > budget_s / 2:
             yield 0  # the grouping (1,000 runs: ~18 ms) on a turn of its own
-        return self._compare(summaries)
-
-    def _compare(self, summaries: list[RunSummary]) -> tuple[list, list[CompareRow]]:
-        keys = {r.id: r for r in summaries}
+            t0 = time.perf_counter()
         groups = compare_groups(summaries)
+        keys = {r.id: r for r in summaries}
+        # the reruns' checks not read yet (two stored records each: a few ms), a slice per turn as the views
+        pending = [(a, b) for g in groups if g.repeated_seeds for a, b in seed_reruns(g)
+                   if (a, keys.get(a), b, keys.get(b)) not in self._checks]
+        for a, b in pending:
+            if time.perf_counter() - t0 > budget_s:
+                yield 0
+                t0 = time.perf_counter()
+            self._rerun_check(a, b, keys)
+        return self._compare(summaries, groups)
+
+    def _compare(self, summaries: list[RunSummary], groups: list | None = None) -> tuple[list, list[CompareRow]]:
+        keys = {r.id: r for r in summaries}
+        groups = compare_groups(summaries) if groups is None else groups
         rows = []
         for g in groups:
             views = [v for v in (self._view(i, keys.get(i)) for i in g.ids) if v is not None]

@@ -124,3 +124,35 @@ def test_the_training_curve_draws_the_test_figure_apart_from_validation(qtbot, f
     dlg._redraw()
     assert list(dlg.test_curve.getData()[1]) == [0.7, 0.8] and list(dlg.end_curve.getData()[1]) == [0.85]
     dlg.close()
+
+
+def test_an_opened_torchscript_models_strides_come_from_its_graph(tmp_path):
+    """The stride of an opened model's maps (Live's layer menu, its default layer) was the input's rows over the
+    map's: LeNet-5's valid convolutions read c3 stride 3, s4 6, c5 32 (2, 4, 4). Now from the strides of the
+    convolutions, poolings and strided slices on the way (``graph_strides``), the ratio only where the graph
+    cannot say."""
+    import argparse
+    import warnings
+
+    from app.cliargs import add_model_arguments
+    from app.models.build import build, create_model
+    from app.models.spec_args import spec_from_args
+
+    def opened(name, opts, c, hw):
+        torch.manual_seed(0)
+        reg = create_model(name, opts).eval()
+        path = tmp_path / f"{name}.pt"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.jit.save(torch.jit.trace(reg, torch.zeros(1, c, hw, hw)), str(path))
+        p = argparse.ArgumentParser()
+        add_model_arguments(p)
+        args = p.parse_args(["--model", str(path), "--input-size", str(hw), "--mean", "0.5", "--std", "0.25"])
+        return reg, {i.name: i.stride for i in build(spec_from_args(args)).feature_info}
+
+    reg, got = opened("lenet5", {}, 1, 32)
+    assert {k: got[f"convnet.{k}"] for k in ("c1", "s2", "c3", "s4", "c5")} == \
+        {i.name: i.stride for i in reg.feature_info} == {"c1": 1, "s2": 2, "c3": 2, "s4": 4, "c5": 4}
+    reg, got = opened("resnet20", {}, 3, 32)  # same padding, option-A shortcuts (strided slices): 1, 2, 4
+    assert {k: got[k] for k in ("layer1.2", "layer2.0", "layer3.2")} == {"layer1.2": 1, "layer2.0": 2, "layer3.2": 4}
+    assert got["layer2.0.conv1"] == 2 and set(got.values()) == {1, 2, 4}

@@ -64,13 +64,82 @@ def _tap_names(raw: list[tuple[str, int]]) -> list[str]:
     return [path if call == 0 else f"{path}#{call + 1}" for path, call in raw]
 
 
-def _make_taps(raw: list[tuple[str, int, str, tuple]], in_h: int) -> list[Tap]:
+def _make_taps(raw: list[tuple[str, int, str, tuple]], in_h: int, strides: list[int | None] | None = None
+               ) -> list[Tap]:
+    """``strides``: each tap's stride where the graph says it (``graph_strides``); else the input's rows over the
+    map's, which a valid convolution or a pooling that drops a row makes wrong (LeNet-5's c3: 32 / 10 -> 3 where
+    it is 2)."""
     names = _tap_names([(p, c) for p, c, _, _ in raw])
     out = []
-    for name, (path, call, kind, shape) in zip(names, raw):
-        stride = max(1, int(round(in_h / max(1, shape[1]))))
+    for i, (name, (path, call, kind, shape)) in enumerate(zip(names, raw)):
+        known = strides[i] if strides is not None and i < len(strides) else None
+        stride = known if known else max(1, int(round(in_h / max(1, shape[1]))))
         out.append(Tap(name, path, call, kind, tuple(int(v) for v in shape), stride))
     return out
+
+
+_STRIDED = {"aten::_convolution": 3, "aten::conv2d": 3, "aten::convolution": 3, "aten::max_pool2d": 2,
+            "aten::avg_pool2d": 2, "aten::max_pool2d_with_indices": 2}  # op -> the position of its stride argument
+_RESIZING = ("upsample", "interpolate", "adaptive", "pixel_shuffle", "pixel_unshuffle", "grid_sampler", "unfold",
+             "fold", "reshape", "view", "flatten", "permute", "transpose")
+
+
+def _constant(v):
+    """A graph value's constant: a constant's, or a list built of constants (a traced conv's stride); raises else."""
+    node = v.node()
+    if node.kind() == "prim::ListConstruct":
+        return [_constant(i) for i in node.inputs()]
+    if node.kind() != "prim::Constant":
+        raise ValueError("not a constant")
+    return v.toIValue()
+
+
+def graph_strides(graph: torch._C.Graph) -> dict[int, int | None]:
+    """Each tensor value's stride against the graph's input image (value.unique() -> rows of input per row of map),
+    from the strides of the convolutions and poolings on its way (a value with several inputs: the largest, as a
+    residual block's sum); None where an op that resizes otherwise lies on the way (an upsampling, an adaptive
+    pooling, a reshape)."""
+    unknown = -1
+    out: dict[int, int] = {}
+    inputs = list(graph.inputs())
+    for v in inputs[1:]:  # (the first input is the module itself)
+        if _is_tensor(v):
+            out[v.unique()] = 1
+    for node in graph.nodes():
+        ins = [out[i.unique()] for i in node.inputs() if i.unique() in out]
+        if not ins:
+            continue
+        base = unknown if unknown in ins else max(ins)
+        kind = node.kind()
+        own = 1
+        if kind in _STRIDED and base != unknown:
+            args = list(node.inputs())
+            try:
+                stride = _constant(args[_STRIDED[kind]])
+                if kind != "aten::_convolution" and kind not in ("aten::conv2d", "aten::convolution") and not stride:
+                    stride = _constant(args[1])  # a pooling's empty stride: its kernel size
+                own = int(stride[0]) if isinstance(stride, (list, tuple)) else int(stride)
+            except Exception:  # noqa: BLE001 - a stride that is not a constant: not known
+                base = unknown
+            if kind in ("aten::_convolution", "aten::convolution"):
+                try:
+                    if bool(_constant(args[6])):  # transposed: it enlarges
+                        base = unknown
+                except Exception:  # noqa: BLE001
+                    base = unknown
+        elif kind == "aten::slice" and base != unknown:  # x[:, :, ::2]: a step along the rows strides too
+            try:
+                args = list(node.inputs())
+                dim, step = int(_constant(args[1])), _constant(args[4])
+                own = int(step) if dim in (2, -2) and step else 1
+            except Exception:  # noqa: BLE001 - not constants: not known
+                base = unknown
+        elif any(word in kind for word in _RESIZING):
+            base = unknown
+        for o in node.outputs():
+            if _is_tensor(o):
+                out[o.unique()] = unknown if base == unknown else base * own
+    return {k: (None if v == unknown else v) for k, v in out.items()}
 
 
 # --- eager modules -------------------------------------------------------------------------------------------
@@ -353,15 +422,20 @@ def discover_script(module: torch.jit.ScriptModule, x: torch.Tensor):
     with torch.no_grad():
         res = fn(module._c, x)
     out, values = res[0], list(res[1:])
-    raw, calls, last = [], defaultdict(int), None
-    for (path, _), val in zip(found, values):
+    try:
+        known = graph_strides(graph)
+    except Exception:  # noqa: BLE001 - a graph this cannot read: the ratio of sizes alone
+        known = {}
+    raw, strides, calls, last = [], [], defaultdict(int), None
+    for (path, v), val in zip(found, values):
         k = calls[path]
         calls[path] += 1
         if isinstance(val, torch.Tensor) and val.dim() == 4:
             raw.append((path, k, kind_of(names[path], has_children[path]), tuple(val.shape[1:])))
+            strides.append(known.get(v.unique()))
             last = val
     linears = [(p, None) for p, n in names.items() if n.split(".")[-1] == "Linear"]
-    return _make_taps(raw, x.shape[-2]), out, linears, last
+    return _make_taps(raw, x.shape[-2], strides), out, linears, last
 
 
 def _compile(graph: torch._C.Graph, values: list, keep_output: bool):

@@ -156,3 +156,19 @@ def test_an_opened_torchscript_models_strides_come_from_its_graph(tmp_path):
     reg, got = opened("resnet20", {}, 3, 32)  # same padding, option-A shortcuts (strided slices): 1, 2, 4
     assert {k: got[k] for k in ("layer1.2", "layer2.0", "layer3.2")} == {"layer1.2": 1, "layer2.0": 2, "layer3.2": 4}
     assert got["layer2.0.conv1"] == 2 and set(got.values()) == {1, 2, 4}
+
+
+def test_an_eager_models_strides_are_measured_with_a_second_forward():
+    """The same for an eager module (an ONNX file through onnx2torch, a pickled model): the strides measured by a
+    forward with more rows; a head that wants the first size fails that forward after the maps were measured."""
+    from app.models.build import create_model
+    from app.models.external.discover import discover_eager
+
+    torch.manual_seed(0)
+    reg = create_model("lenet5", {}).eval()  # its classifier takes only 32 x 32 inputs
+    taps = discover_eager(reg, torch.zeros(1, 1, 32, 32))[0]
+    got = {t.path.removeprefix("convnet."): t.stride for t in taps}
+    assert {k: got[k] for k in ("c1", "s2", "c3", "s4", "c5")} == {i.name: i.stride for i in reg.feature_info}
+    reg.train()  # in training mode nothing is run a second time (its batch-norm statistics would move): the ratio
+    taps = discover_eager(reg, torch.zeros(1, 1, 32, 32))[0]
+    assert {t.path: t.stride for t in taps}["convnet.c3"] == 3

@@ -185,7 +185,47 @@ def discover_eager(net: nn.Module, x: torch.Tensor):
     finally:
         for h in handles:
             h.remove()
-    return _make_taps(raw, x.shape[-2]), out, linears, (last[0] if last else None)
+    return _make_taps(raw, x.shape[-2], _eager_strides(net, mods, x, raw)), out, linears, (last[0] if last else None)
+
+
+GROW_ROWS = 64  # the second forward's extra rows (``_eager_strides``): strides up to 64 measured
+
+
+def _eager_strides(net: nn.Module, mods: dict[str, nn.Module], x: torch.Tensor, raw: list) -> list[int | None]:
+    """Each tap's stride measured: a second forward with ``GROW_ROWS`` more rows (zeros at the bottom); a map that
+    grows by d rows has stride GROW_ROWS / d (a valid convolution shrinks a map without changing that). A forward
+    that fails part way (a head that wants the first size) still measures the maps before it. None where not
+    measured (the ratio of sizes then); nothing tried for a module in training mode (its batch-norm statistics
+    would move)."""
+    if net.training or x.dim() != 4:
+        return [None] * len(raw)
+    rows: dict[tuple[str, int], int] = {}
+    calls: dict[str, int] = defaultdict(int)
+    handles = []
+
+    def hook_for(path: str):
+        def hook(mod, inputs, output):
+            k = calls[path]
+            calls[path] += 1
+            if isinstance(output, torch.Tensor) and output.dim() == 4:
+                rows[(path, k)] = int(output.shape[2])
+        return hook
+
+    try:
+        for path, m in mods.items():
+            handles.append(m.register_forward_hook(hook_for(path)))
+        with torch.no_grad():
+            net(torch.nn.functional.pad(x, (0, 0, 0, GROW_ROWS)))
+    except Exception:  # noqa: BLE001 - a model that takes only its own size: the maps measured before it failed
+        pass
+    finally:
+        for h in handles:
+            h.remove()
+    out = []
+    for path, call, _, shape in raw:
+        d = rows.get((path, call), 0) - int(shape[1])
+        out.append(GROW_ROWS // d if d > 0 and GROW_ROWS % d == 0 else None)
+    return out
 
 
 class EagerTaps:

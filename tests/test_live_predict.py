@@ -217,3 +217,27 @@ def test_session_requests_reach_listeners():
     unsubscribe()
     s.request("live-head", "/h/run-2.json")
     assert got == [("live-head", "/h/run-1.json")] and s.models == {}
+
+
+def test_a_checkpoints_own_classifier_is_named_by_the_classes_its_training_recorded(tmp_path):
+    """An image folder's classes are its sorted sub-folders, read today: a folder added since training ("ant")
+    shifted every name after it in Live's top-5 (an audit, 2026-12-03). The sidecar's ``classes`` (the classifier's
+    outputs in order, written by training) come first."""
+    import types
+
+    from app.live.predict import classifier_classes
+
+    folder = tmp_path / "pets"
+    for name in ("ant", "cat", "dog", "zebra"):
+        (folder / "train" / name).mkdir(parents=True)
+    weights = tmp_path / "m.safetensors"
+    weights.write_bytes(b"")
+    side = {"architecture": {"backbone": "simple"}, "dataset": f"imagefolder:{folder}",
+            "classes": ["cat", "dog", "zebra"]}
+    (tmp_path / "m.json").write_text(json.dumps(side))
+    spec = ModelSpec.make("simple", "mine", weights=str(weights))
+    model = types.SimpleNamespace(num_classes=3)
+    assert classifier_classes(spec, model) == ("cat", "dog", "zebra")
+    side.pop("classes")  # an older checkpoint without them: the folder's, as before
+    (tmp_path / "m.json").write_text(json.dumps(side))
+    assert classifier_classes(spec, model) == ("ant", "cat", "dog")

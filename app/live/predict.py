@@ -72,7 +72,13 @@ def classifier_classes(spec: Any, model: torch.nn.Module) -> tuple[str, ...] | N
     if n <= 0 or not getattr(spec, "weights", None):
         return None
     from app.models.evaluate import trained_on
+    from app.models.weights import spec_sidecar
 
+    # the classifier's outputs in order, as its training recorded them (an image folder's sub-folders may have
+    # changed since: one added or renamed shifted every name after it); else the dataset's
+    recorded = (spec_sidecar(spec) or {}).get("classes")
+    if isinstance(recorded, list) and len(recorded) == n and all(isinstance(c, str) for c in recorded):
+        return tuple(recorded)
     return class_names(trained_on(spec), n)
 
 

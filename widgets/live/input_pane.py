@@ -19,8 +19,9 @@ class InputPane(QFrame):
         self.source_label = reserve_lines(QLabel(""), 1)  # its first text does not push the frame down
         self.source_label.setStyleSheet("color: #555;")
         lay.addWidget(self.source_label)
-        self.view = ImageView(zoomable=True, tooltip="The frame the models see (resized once to the model input "
-                              "size, aspect kept). Wheel: zoom, drag: pan, double-click: fit")
+        self.view = ImageView(zoomable=True, tooltip="The frame the models see: resized once to the processing "
+                              "size, aspect kept; a model that takes one size only (LeNet-5: 32x32) gets it resized "
+                              "to that size, its aspect not kept. Wheel: zoom, drag: pan, double-click: fit")
         lay.addWidget(self.view, 1)
         self.caption = QLabel("")  # a dataset sample's label
         self.caption.setStyleSheet("font-weight: bold;")

@@ -172,3 +172,26 @@ def test_an_eager_models_strides_are_measured_with_a_second_forward():
     reg.train()  # in training mode nothing is run a second time (its batch-norm statistics would move): the ratio
     taps = discover_eager(reg, torch.zeros(1, 1, 32, 32))[0]
     assert {t.path: t.stride for t in taps}["convnet.c3"] == 3
+
+
+@pytest.mark.gui
+def test_a_knn_runs_retrieval_figures_are_shown_with_it(qtbot, fe_home):
+    """The k-NN head measures precision@k and mAP of the test images against the training set; no view showed them
+    (and no run kept them). The run keeps them; the Probe's Results header shows them."""
+    from app.models.spec import ModelSpec
+    from app.probe.config import ProbeConfig
+    from app.probe.run import run_probe
+    from app.tasks import run_to_end
+    from widgets.probe.model import RunView
+    from widgets.probe.results import ResultsView
+
+    r = run_to_end(run_probe(ProbeConfig(model=ModelSpec.make("simple", "simple"), dataset="digits", head="knn",
+                                         train_limit=300, test_limit=100)))
+    got = r.settings["retrieval"]
+    assert set(got) >= {"precision@1", "precision@10", "mAP"}
+    view = RunView.from_dict(r.to_dict())
+    assert view.retrieval_text().startswith(f"precision@1 {100 * got['precision@1']:.1f}%")
+    results = ResultsView()
+    qtbot.addWidget(results)
+    results.show_run(view)
+    assert "retrieval (test images as queries against the training set): precision@1" in results.header.text()

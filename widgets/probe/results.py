@@ -228,6 +228,9 @@ class ResultsView(QWidget):
             + (f"<br><span style='color:#5b6472'>validation per {(pick or ('value',))[0]}: "
                f"{chosen_marked(run.selection_text(), pick)}</span>" if run.selection_text() else "")
             + (f"<br><span style='color:#5b6472'>head: {html.escape(stopped)}</span>" if stopped else "")
+            + (f"<br><span style='color:#5b6472'>retrieval (test images as queries against the training set): "
+               f"{html.escape(run.retrieval_text())}</span>" if getattr(run, "retrieval_text", None) and
+               run.retrieval_text() else "")
             + "".join(f"<br><span style='color:{CAVEAT_COLOUR}'>Caveat: {html.escape(c)}</span>"
                       for c in run.caveats()))
         where = getattr(run, "machine", "-")

@@ -140,8 +140,8 @@ def metric_value(cell_result: dict, metric: str) -> float | None:
 
 def _unreached_seeds(done: list[tuple[dict, dict]]) -> list[str]:
     """The seed keys (``model_seed`` ...) with more than one value among ``done`` (cell, result) whose value never
-    changes the figures while the other seeds are held; none when every seed key is the only one that varies and
-    all figures agree (``identical`` says that case) or when a key varies alone."""
+    changes the figures while the other seeds are held. Empty when fewer than two seed keys vary, or when none of
+    them reaches the cells (one result in all): ``identical`` says those cases."""
     keys = sorted({k for c, _ in done for k in c["settings"] if k.endswith("_seed")})
     varying = [k for k in keys if len({json.dumps(c["settings"].get(k)) for c, _ in done}) > 1]
     if len(varying) < 2:
@@ -283,7 +283,8 @@ def results_table(result, gs: list[dict] | None = None) -> list[str]:
         row = [md_cell(g["variant"] or "-")] + [md_cell(_setting(flat[k]) if k in flat else "(none)")
                                                 for k in vary] + [
             str(g["n"]) + (" (identical)" if g.get("identical") else
-                           f" ({g['n_distinct']} distinct: {', '.join(g['unreached'])} does not reach)"
+                           f" ({g['n_distinct']} distinct: {', '.join(g['unreached'])} "
+                           f"{'does' if len(g['unreached']) == 1 else 'do'} not reach)"
                            if g.get("unreached") else "")] + [
             _pct(g[m], 1 if g.get("identical") else g["n_" + m]) for m in ("test_top1", "val_top1", "top2")] + [
             "-" if isinstance(extra, float) and math.isnan(extra) else f"{extra:,.0f}"]

@@ -60,7 +60,9 @@ class MapStats:
                 "freq: dominant spatial frequency (cycles per map pixel; period in pixels), the peak of the "
                 f"channel-averaged power spectrum where one stands out ({PROMINENCE:g}x the median ring: 'no peak' "
                 f"for noise-like maps; maps larger than {CROP} px are measured on their centre: '<=' a bound)\n"
-                f"|corr|: mean absolute correlation between channels ({self.sampled} of {self.channels} sampled)")
+                f"|corr|: mean absolute correlation between channels ({self.sampled} of {self.channels} sampled)\n"
+                "While the video plays these are refreshed a few times a second, so they may trail the maps shown "
+                "by a fraction of a second; paused, they are the frame's own")
 
 
 def _sample(fmap: torch.Tensor, sample: int) -> torch.Tensor:

@@ -157,3 +157,15 @@ def test_a_seed_that_does_not_reach_the_cells_is_not_counted_as_replicates():
     one = {**doc, "seeds": {"model": [0, 1]}}
     g = groups(_result(one, lambda c: {"test_top1": 0.9}))[0]
     assert g["identical"] and g["unreached"] == []
+
+
+def test_the_reports_hardware_names_both_when_some_cells_ran_on_a_gpu():
+    """Cells computed partly on a GPU and partly on a CPU were said to be computed on "a GPU" alone."""
+    from app.experiments.report import _hardware
+
+    doc = _ablation()
+    on = {0: "CUDA: NVIDIA H200", 1: "CUDA: NVIDIA H200", 2: "CPU (2 threads)"}
+    res = _result(doc, lambda c: {**_rec(range(10)), "device": on[c["settings"]["model_seed"]]})
+    assert _hardware(res) == "a GPU (NVIDIA H200) for some cells, CPU (2 threads) for the others"
+    res = _result(doc, lambda c: {**_rec(range(10)), "device": "CUDA: NVIDIA H200"})
+    assert _hardware(res) == "a GPU (NVIDIA H200)"

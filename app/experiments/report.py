@@ -88,8 +88,12 @@ def _hardware(result) -> str:
 
     ms = cell_machines(result)
     devices = {str(r.get("device") or "") for r in result.results.values() if isinstance(r, dict) and "error" not in r}
-    if any(d.startswith("CUDA") for d in devices):
-        return "a GPU (" + ", ".join(sorted(d.removeprefix("CUDA: ") for d in devices if d.startswith("CUDA"))) + ")"
+    gpus = sorted(d.removeprefix("CUDA: ") for d in devices if d.startswith("CUDA"))
+    if gpus:
+        gpu = "a GPU (" + ", ".join(gpus) + ")"
+        others = [d for d in devices if d and not d.startswith("CUDA")]
+        # some cells on a GPU and some elsewhere: both said (the paper comparison named the GPU alone)
+        return gpu if not others else f"{gpu} for some cells, {', '.join(sorted(others))} for the others"
     cores = sorted({int(m.get("cores") or 0) for m, _ in ms} - {0}) or [machine()["cores"]]
     n = "/".join(str(c) for c in cores)
     first = n.split("/")[0]

@@ -178,19 +178,20 @@ def free_stem(folder: str | os.PathLike, stem: str, files: Callable[[Path], Iter
 
 def content_id(path: str | os.PathLike) -> str | None:
     """The first 16 hex digits of a file's SHA-256, or None when it is not a readable file; memoised per (resolved
-    path, size, mtime, inode): a file rewritten in place, even at the same size, gets a new id."""
+    path, size, mtime, ctime, inode): a file rewritten in place, even at the same size and with its old mtime put
+    back (``cp -p``, ``rsync -t``), gets a new id (no one sets a ctime: every write moves it)."""
     try:
         p = Path(path).expanduser()
         if not p.is_file():
             return None
         st = p.stat()
-        return _content_id(str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+        return _content_id(str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     except OSError:
         return None
 
 
 @lru_cache(maxsize=256)
-def _content_id(path: str, size: int, mtime_ns: int, inode: int) -> str:
+def _content_id(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
     return file_digest(path, "sha256")[:16]
 
 

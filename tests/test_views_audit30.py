@@ -195,3 +195,24 @@ def test_a_knn_runs_retrieval_figures_are_shown_with_it(qtbot, fe_home):
     qtbot.addWidget(results)
     results.show_run(view)
     assert "retrieval (test images as queries against the training set): precision@1" in results.header.text()
+
+
+def test_a_file_rewritten_in_place_with_its_old_mtime_gets_a_new_content_id(tmp_path):
+    """``content_id`` (the feature cache's key for an imported model's program) was memoised per (path, size,
+    mtime, inode): a file rewritten at the same size with its mtime put back (cp -p, rsync -t) kept its old id, and
+    the GUI answered from the feature cache with the old program's features."""
+    import hashlib
+    import os
+    import time
+
+    from app.storage import content_id
+
+    f = tmp_path / "model.pt"
+    f.write_bytes(b"A" * 1000)
+    before = content_id(f)
+    st = f.stat()
+    time.sleep(0.01)  # (a ctime that moves: the file systems here count in ns)
+    f.write_bytes(b"B" * 1000)
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # the old mtime put back
+    assert f.stat().st_mtime_ns == st.st_mtime_ns and f.stat().st_size == st.st_size
+    assert content_id(f) == hashlib.sha256(b"B" * 1000).hexdigest()[:16] != before

@@ -372,7 +372,10 @@ def projector_job(stored: dict, method: str = "pca", cancel: CancelToken | None 
     key = None
     # the run's own cache key; a whitened stem changed the weights (extract without the cache)
     if record.whiten is None:
-        key = ex.cache_key(weights=ex.weights_hash(model) + "|" + record.model.key(), layer=record.layer,
+        from app.probe.run import external_content
+
+        # (the model file's own content too, as the run's key: a program re-exported in place is another model)
+        key = ex.cache_key(weights=ex.weights_hash(model) + "|" + external_content(record.model), layer=record.layer,
                            pooling=record.pooling, content=ex.content_digest(test), data_root=record.data_root,
                            split="test", ispec=record.input, dtype="auto", dataset=record.dataset)
     f = yield from ex.extract(model, test.images, record.input, record.layer, record.pooling, device="cpu", key=key,

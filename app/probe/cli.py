@@ -214,7 +214,7 @@ def summary(result, wall: float, cpu: float) -> dict:
     out["test_top1_ci95"] = accuracy_interval(d.get("top1"), d.get("n_test"))
     out["val_top1_ci95"] = accuracy_interval(d.get("val_top1"), d.get("n_val"))
     out["input"] = (d.get("resolved") or {}).get("input")
-    from app.probe.history import resolved_as_fitted
+    from app.probe.printed import resolved_as_fitted
 
     out["resolved"] = resolved_as_fitted(out.get("resolved"), out.get("selected"))
     out["n_misclassified"] = len(d["misclassified"])

@@ -33,6 +33,7 @@ from app import jsonout
 from app import paths
 from app.errors import AppError
 from app.models.catalog import stored_weight_state
+from app.probe.printed import as_fitted
 from app.storage import atomic_write
 
 SCHEMA_VERSION = 2
@@ -127,30 +128,6 @@ def _summary(row) -> RunSummary:
     d["weight_state"] = stored_weight_state(d)
     d["tta"] = d.get("tta") or "none"
     return RunSummary(**d)
-
-
-def resolved_as_fitted(resolved, selected):
-    """The run's resolved settings with the head's hyperparameter as selected on validation: before, `resolved`
-    kept the head's default (weight_decay 0.001) beside a run that fitted 0.1 (an audit), and a script reading it
-    took a value never used. What ``probe --json``, ``history show`` and the JSON export print; the stored record is
-    unchanged (a rerun sweeps the same grid again)."""
-    if not isinstance(resolved, dict) or not selected:
-        return resolved
-    opts = resolved.get("head_options")
-    if isinstance(opts, dict):
-        opts = {**opts, **{k: v for k, v in selected.items() if k in opts}}
-    elif isinstance(opts, (list, tuple)):
-        opts = [[k, selected.get(k, v)] for k, v in opts]
-    else:
-        return resolved
-    return {**resolved, "head_options": opts}
-
-
-def as_fitted(record: dict) -> dict:
-    """A stored run as printed (``history show``, the JSON export): ``resolved`` with the selected hyperparameter."""
-    if not isinstance(record, dict) or "resolved" not in record:
-        return record
-    return {**record, "resolved": resolved_as_fitted(record.get("resolved"), record.get("selected"))}
 
 
 def setting_of(d: dict[str, Any]) -> str | None:
@@ -368,7 +345,7 @@ class History:
         """A JSON object with the full stored runs (each with its ``id``)."""
         runs = self._selected(ids)
         data = {"format": "filter-explorer-probe-history", "version": SCHEMA_VERSION,
-                "runs": [as_fitted(self.get(r.id)) for r in runs]}
+                "runs": [as_fitted(self.get(r.id)) for r in runs]}  # (app.probe.printed)
         return jsonout.dumps(data, indent=1, default=_json_default)
 
     def export_csv(self, path: Path | str, ids: Iterable[int] | None = None) -> None:

@@ -92,7 +92,7 @@ def cmd_show(args) -> int:
             d = h.get(args.run)
         except KeyError:
             raise UserError(f"no run with id {args.run} in {h.path}") from None
-    from app.probe.history import as_fitted
+    from app.probe.printed import as_fitted
 
     print(jsonout.dumps(as_fitted(d), indent=1))
     return 0

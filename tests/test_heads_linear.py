@@ -130,3 +130,33 @@ def test_ridge_matches_sklearn_and_numpy(n):
     assert np.allclose(res.scores, sk.predict(B), atol=1e-3)
     other = run_to_end(train_ridge(Xtr, ytr, Xte, yte, c, {"alpha": 100 * alpha}))
     assert not np.allclose(other.scores, res.scores, atol=1e-2)
+
+
+def test_ridge_solves_a_system_indefinite_within_rounding():
+    """The dual kernel of centred features is singular (the ones vector); float32 rounding can leave an eigenvalue
+    below -alpha and Cholesky fails (seen: a 600-image probe of the digits at alpha = 0.01 on an AVX-512 machine).
+    The solve then clamps the eigenvalues at zero: here that restores the exact kernel, so the weights are sklearn's."""
+    import torch
+    from sklearn.linear_model import Ridge
+
+    from app.probe.ridge import RidgeSystem, ridge_weights
+
+    Xtr, ytr, _, _, c = _problem(n=8, seed=4)
+    n = len(Xtr)
+    A = _std(Xtr, Xtr)
+    Y = -np.ones((n, c))
+    Y[np.arange(n), ytr] = 1.0
+    u = np.ones((n, 1)) / np.sqrt(n)
+    K = A @ A.T
+    assert abs((u.T @ K @ u).item()) < 1e-9  # centred features: the ones vector is in the kernel's null space
+    rounded = K - 1e-3 * (u @ u.T)  # as float32 rounding may leave it: eigenvalue -1e-3
+    system = RidgeSystem("dual", torch.from_numpy(rounded.copy()), torch.from_numpy(Y - Y.mean(0)),
+                         torch.from_numpy(A.astype(np.float32)), np.zeros(12), np.ones(12), Y.mean(0))
+    alpha = 1e-4
+    assert int(torch.linalg.cholesky_ex(system.M + alpha * torch.eye(n, dtype=torch.float64))[1]) != 0
+    W = ridge_weights(system, alpha).numpy()
+    sk = Ridge(alpha=alpha, fit_intercept=True, solver="cholesky").fit(A, Y)
+    assert np.allclose(W.T, sk.coef_, atol=1e-3 * np.abs(sk.coef_).max())
+    assert np.allclose(system.M.numpy(), rounded)  # the system is left as it was, for the next alpha
+    W2 = ridge_weights(system, 10.0).numpy()  # a larger alpha: Cholesky again
+    assert np.allclose(W2.T, Ridge(alpha=10.0).fit(A, Y).coef_, atol=1e-4)

@@ -7,13 +7,20 @@ are centred, so the unpenalised intercept is the target mean). Solved in the pri
 (n x n kernel, the extreme-learning-machine form; ``W = A^T (K + alpha I)^-1 Y``), whichever is smaller. The system
 is built once (``ridge_system``) and solved for any number of alphas (``ridge_weights``): a sweep over alpha costs one
 Gram matrix and one Cholesky factorisation per alpha.
+
+The matrix is summed in float64 from float32 products, so it is positive semi-definite only up to float32 rounding;
+the dual kernel of centred features is exactly singular (the ones vector is in its null space). Where rounding leaves
+an eigenvalue below -alpha, Cholesky fails ("the leading minor of order 480 is not positive-definite": a
+600-image probe of the digits with the smallest alpha of the sweep, on an AVX-512 machine). Then the system is solved
+through its eigendecomposition with the eigenvalues clamped at zero: the nearest positive semi-definite matrix, equal
+to the float32 sum within its rounding (``_eigen_solve``, computed once per system).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -32,6 +39,7 @@ class RidgeSystem:
     mean: np.ndarray
     inv: np.ndarray
     ymean: np.ndarray
+    cache: dict = field(default_factory=dict, compare=False, repr=False)  # "eigh": (eigenvalues >= 0, eigenvectors)
 
 
 def ridge_system(Xtr, ytr, n_classes: int, opts: dict, device="cpu", cancel: CancelToken | None = None):
@@ -75,14 +83,27 @@ def ridge_weights(system: RidgeSystem, alpha: float) -> torch.Tensor:
     M = system.M
     M.diagonal().add_(alpha)
     try:
-        L = torch.linalg.cholesky(M)
+        L, info = torch.linalg.cholesky_ex(M)
     finally:
         M.diagonal().sub_(alpha)
-    sol = torch.cholesky_solve(system.R, L)
+    if int(info) == 0:
+        sol = torch.cholesky_solve(system.R, L)
+    else:  # indefinite within float32 rounding (see the module's docstring)
+        sol = _eigen_solve(system, alpha)
     del L
     if system.form == "primal":
         return sol.float()
     return system.A.T @ sol.float()
+
+
+def _eigen_solve(system: RidgeSystem, alpha: float) -> torch.Tensor:
+    """(M+ + alpha I)^-1 R, M+ the matrix with its eigenvalues clamped at zero (eigendecomposition kept for the next
+    alpha of a sweep)."""
+    if "eigh" not in system.cache:
+        w, V = torch.linalg.eigh(system.M)
+        system.cache["eigh"] = (w.clamp(min=0.0), V)
+    w, V = system.cache["eigh"]
+    return V @ ((V.T @ system.R) / (w + alpha)[:, None])
 
 
 def ridge_scores(system: RidgeSystem, W: torch.Tensor, Xq, device="cpu") -> torch.Tensor:

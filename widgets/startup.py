@@ -273,7 +273,10 @@ class Preloader:
     ``ready(key)``: that workspace's Qt-free modules are loaded and its warm-up done: building it now costs only its
     widget modules and widgets. After each workspace it waits (``WAIT_BUILT_S`` at most) until ``built()``.
     A step that fails marks the rest ready: the GUI thread then imports the module itself and reports the real error.
-    The thread is a daemon (an import cannot be interrupted); ``stop()`` skips the steps not yet begun.
+    ``stop()`` skips the steps not yet begun; the step under way (an import cannot be interrupted) ends first. The
+    thread is not a daemon: a window closed during the start-up, while torch was being imported, crashed at exit
+    ("malloc(): unsorted double linked list corrupted", torch's "terminate called ... ErrorReport") as the interpreter
+    tore torch down under the import; now the exit waits for that one step (``tests/test_startup_close_early.py``).
     """
 
     def __init__(self, order: list[str], log: Callable[[Step], None]) -> None:
@@ -287,7 +290,7 @@ class Preloader:
         self.error: str | None = None
         self.modules: dict[str, list[str]] = {}  # key -> its widget modules in import order (``widget_modules``)
         self.loaded_torch = "torch" not in sys.modules  # torch's import hook then ran in this thread (thread counts)
-        self.thread = threading.Thread(target=self._run, name="start-up preload", daemon=True)
+        self.thread = threading.Thread(target=self._run, name="start-up preload")
 
     def start(self) -> None:
         self.thread.start()

@@ -124,8 +124,9 @@ def cmd_train(args) -> int:
             sys.stderr.write("\n")
             val = f"val acc {rec.val_acc:.2%}" if rec.val_acc is not None else "no validation split"
             part = "" if rec.complete else f" (stopped by --max-steps after step {rec.step})"
+            # the schedule's rate after the epoch's last step: the one the next step uses (not the epoch's own)
             print(f"epoch {rec.epoch}{part}: loss {rec.loss:.4f}  train acc {rec.train_acc:.2%}  {val}  "
-                  f"lr {rec.lr:.4g}", flush=True)
+                  f"next lr {rec.lr:.4g}", flush=True)
         else:
             show(p)
 

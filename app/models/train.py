@@ -78,7 +78,7 @@ class TrainStep:
     loss: float
     train_acc: float  # running accuracy over the epoch so far
     test_acc: float | None = None  # only on the last epoch record (the test split is evaluated once, at the end)
-    lr: float = 0.0
+    lr: float = 0.0  # the schedule's rate after this step: the one the next step uses (the CLI: "next lr")
     val_acc: float | None = None  # at epoch ends (None when there is no validation split)
     complete: bool = True  # False on the record of an epoch that ``max_steps`` stopped part-way through
 

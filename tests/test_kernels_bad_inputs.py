@@ -31,6 +31,34 @@ def test_json_with_a_401_digit_integer_or_100000_nesting_levels(tmp_path):
         kio.load(tmp_path / "shape.json")
 
 
+def _npz(path, arrays: dict) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, a in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, a)
+            zf.writestr(name + ".npy", member.getvalue())
+    path.write_bytes(buf.getvalue())
+
+
+@pytest.mark.parametrize("name, arrays, msg", [
+    # a 0-d weights array beside a frozen array: an IndexError reading its length
+    ("scalar.npz", {"weights": np.array(1.0, np.float32), "frozen": np.array([False])},
+     r"scalar.npz: expected a 4-D array \(out, in, k, k\), got 0-D"),
+    # meta holding an integer of 5,000 digits (ValueError) or JSON nested 100,000 deep (RecursionError)
+    ("bigint.npz", {"weights": np.zeros((1, 1, 3, 3), np.float32),
+                    "meta": np.frombuffer(('{"meta": {"a": ' + "9" * 5000 + "}}").encode(), np.uint8)},
+     r"bigint.npz: the \"meta\" entry is not valid JSON"),
+    ("deep.npz", {"weights": np.zeros((1, 1, 3, 3), np.float32),
+                  "meta": np.frombuffer(("[" * 100_000 + "]" * 100_000).encode(), np.uint8)},
+     r"deep.npz: the \"meta\" entry is not valid JSON"),
+])
+def test_npz_with_a_scalar_weights_array_or_a_meta_bomb_is_a_file_error(tmp_path, name, arrays, msg):
+    _npz(tmp_path / name, arrays)
+    with pytest.raises(kio.KernelFileError, match=msg):
+        kio.load(tmp_path / name)
+
+
 def _npy_header(shape, descr="<f8") -> bytes:
     buf = io.BytesIO()
     np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": shape})

@@ -324,7 +324,7 @@ def _load(path: Path) -> KernelBank:
     w = arrays["weights"]
     frozen = arrays.get("frozen")
     if frozen is not None:
-        n_out = w.shape[0] if w.ndim == 4 else (1 if w.ndim == 2 else w.shape[0])
+        n_out = w.shape[0] if w.ndim in (3, 4) else 1  # weights of another rank: refused by _bank below
         if frozen.dtype != np.bool_ or frozen.shape != (n_out,):
             raise KernelFileError(f"{path.name}: \"frozen\" must be {n_out} booleans, got {frozen.dtype} "
                                   f"{tuple(frozen.shape)}")
@@ -340,7 +340,9 @@ def _load(path: Path) -> KernelBank:
             if isinstance(doc.get("version"), int) and doc["version"] > VERSION:
                 raise KernelFileError(f"{path.name}: written by a newer Filter Explorer (format version "
                                       f"{doc['version']})")
-        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        except (UnicodeDecodeError, ValueError, RecursionError, AttributeError):
+            # ValueError: malformed JSON, or an integer with more digits than Python converts; RecursionError: nested
+            # deeper than the parser goes
             raise KernelFileError(f"{path.name}: the \"meta\" entry is not valid JSON") from None
     return _bank(path, w, frozen, name, meta)
 

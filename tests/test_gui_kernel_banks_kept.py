@@ -236,3 +236,45 @@ def test_an_index_that_names_no_bank_restores_the_files_found_and_deletes_none(m
     assert {"b0", "b1", "b2"} <= set(ws.session.banks) and "index could not be read" in ws.last_status
     ws.shutdown()
     assert all(files.autosaved(b.name).equals(b) for b in banks)
+
+
+def _generate(ws, kind: str, seed: int = 0) -> None:
+    ws.gen.kind_combo.setCurrentIndex(ws.gen.kind_combo.findData(kind))
+    ws.gen.seed_spin.setValue(seed)
+    ws.generate()
+    assert ws.bank.meta["generator"] == kind
+
+
+def test_generate_never_replaces_another_bank_of_its_name_nor_takes_its_file(make_ws, monkeypatch, tmp_path):
+    """Every generated bank of a kind is named "<kind> bank": generating kaiming-normal again from another bank
+    replaced the edited "kaiming-normal bank" in the session and the autosave, and took its file (Ctrl+S then wrote
+    the new bank over mine.json)."""
+    ws = make_ws()
+    _generate(ws, "kaiming-normal")
+    ws.set_bank(ws.bank.with_kernel(0, np.full(ws.bank.shape[1:], 7.0, np.float32)), "paint")
+    edited = ws.bank
+    _save_as(monkeypatch, ws, tmp_path / "mine.json")
+    _generate(ws, "dct")  # work on another bank; the edited one stays in the session
+    _generate(ws, "kaiming-normal", seed=5)
+    assert ws.bank.name == "kaiming-normal bank (2)" and ws.files.path_of(ws.bank) is None
+    assert ws.session.banks["kaiming-normal bank"] is edited
+    assert io.load(tmp_path / "mine.json").equals(edited)
+    _generate(ws, "kaiming-normal", seed=6)  # from the working bank of that name: it is replaced (undoable)
+    assert ws.bank.name == "kaiming-normal bank (2)" and ws.bank.meta["seed"] == 6
+    ws.undo()
+    assert ws.bank.meta["seed"] == 5
+
+
+def test_a_stroke_painted_just_before_generate_is_kept(make_ws):
+    """Generate within the 0.5 s commit debounce of a stroke: the session and the autosave kept the bank as it was
+    before the stroke."""
+    from widgets.kernels import files
+
+    ws = make_ws()
+    name = ws.bank.name
+    painted = ws.bank.with_kernel(0, np.full(ws.bank.shape[1:], 7.0, np.float32))
+    ws.set_bank(painted, "paint")  # its commit still pending
+    _generate(ws, "dct")
+    assert ws.session.banks[name].equals(painted)
+    ws.shutdown()
+    assert files.autosaved(name).equals(painted)

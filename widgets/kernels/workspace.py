@@ -10,6 +10,7 @@ files (``files``). The workspace owns the working bank and its undo history; eve
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -265,6 +266,13 @@ class KernelWorkspace(BankFileActions, ImageInput, QWidget):
 
     @Slot(object)
     def _on_generated(self, new: KernelBank) -> None:
+        self._commit()  # first: a stroke painted a moment ago is in the session (its debounced commit had not fired)
+        if _numbered(self.bank.name, new.name):  # the working "<kind> bank (2)": replaced (undoable), as at its name
+            new = new.renamed(self.bank.name)
+        elif new.name != self.bank.name and new.name in self.session.banks:
+            # a generated bank replaces the working bank (undoable), never another bank of the session that has its
+            # name (an edited "kaiming-normal bank" saved to a file was replaced, and its file taken over)
+            new = new.renamed(Session.unique_name(self.session.banks, new.name))
         kind = new.meta.get("generator", "")
         self.set_bank(new, f"generate {kind}")
         self.show_status(f"Generated {new.out_channels} {kind} kernels of {new.size}x{new.size}")
@@ -424,3 +432,7 @@ class KernelWorkspace(BankFileActions, ImageInput, QWidget):
             self._unsubscribe()
             self._unsubscribe = None
 
+
+def _numbered(name: str, base: str) -> bool:
+    """``name`` is ``base`` numbered by ``Session.unique_name``: "kaiming-normal bank (2)"."""
+    return re.fullmatch(re.escape(base) + r" \(\d+\)", name) is not None

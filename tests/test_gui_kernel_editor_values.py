@@ -244,3 +244,36 @@ def test_a_picked_value_is_painted_exactly(ws, qtbot):
     assert np.all(w[:, 1, 1] == w[:, 0, 0]) and w[0, 1, 1] == np.float32(0.123456)
     ws.editor.brush_spin.setValue(0.5)  # typed in the box: its value again
     assert g.brush == 0.5
+
+
+def test_a_typed_value_left_in_the_cell_editor_is_saved_applied_on_a_click_elsewhere_and_escape_drops_it(
+        ws, qtbot, tmp_path, monkeypatch):
+    """A value typed in a cell and not entered was left out of Ctrl+S (the status said Saved, the file held the old
+    value), then thrown away when the focus left the editor."""
+    from app.kernels import io
+
+    _generate(ws, qtbot, "kaiming-normal", 4, 3, 1)
+    g = ws.editor.grid
+    _go_to(ws, qtbot, 0, 0)
+    qtbot.keyClick(g, "5")  # typing a number opens the editor with it
+    qtbot.keyClicks(g.editor(), ".25")  # no Enter
+    assert g.editor().isVisible() and g.editor().text() == "5.25"
+    out = tmp_path / "typed.json"
+    monkeypatch.setattr(ws.files, "ask_save", lambda name: out)
+    qtbot.keyClick(g.editor(), Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)  # Ctrl+S, the focus in the editor
+    assert out.exists() and io.load(out).weights[ws.selected, 0, 0, 0] == np.float32(5.25)
+    assert ws.bank.weights[ws.selected, 0, 0, 0] == np.float32(5.25)
+    _go_to(ws, qtbot, 1, 1)
+    qtbot.keyClick(g, "-")
+    qtbot.keyClicks(g.editor(), "2")
+    ws.gen.count_spin.setFocus()  # a click elsewhere
+    qtbot.waitUntil(lambda: not g.editor().isVisible())
+    assert ws.bank.weights[ws.selected, 0, 1, 1] == np.float32(-2.0)
+    assert ws.gen.count_spin.hasFocus()  # the focus stays where the user put it
+    _go_to(ws, qtbot, 2, 2)
+    before = ws.bank.weights[ws.selected, 0, 2, 2]
+    qtbot.keyClick(g, "7")
+    qtbot.keyClick(g.editor(), Qt.Key.Key_Escape)
+    assert not g.editor().isVisible() and g.hasFocus()
+    ws.gen.count_spin.setFocus()
+    assert ws.bank.weights[ws.selected, 0, 2, 2] == before  # dropped

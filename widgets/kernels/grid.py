@@ -6,7 +6,8 @@ It only renders what it is given (values, colours computed in ``app.kernels.ops`
 
 Mouse: left drag paints the brush value, right drag paints minus the brush value, Shift+click picks a value.
 Keyboard: arrows move the cursor, Space paints the brush, Delete sets 0, Enter/F2 or typing a number edits the cell
-(Enter/F2 pre-fill its exact float32 value; committed unchanged, it is no edit).
+(Enter/F2 pre-fill its exact float32 value; committed unchanged, it is no edit). A typed value goes into its cell on
+Enter, Up/Down, a click elsewhere or any workbench action (Save, Undo ...); Escape drops it.
 """
 
 from __future__ import annotations
@@ -48,10 +49,10 @@ class KernelGrid(QWidget):
         self._editor.hide()
         self._editor.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._editor.returnPressed.connect(self._commit_editor)
-        self._editor.editingFinished.connect(self._editor.hide)
+        self._editor.editingFinished.connect(self._on_editing_finished)
         self.setToolTip("Left drag: paint the brush value · right drag: paint minus the brush · Shift+click: pick "
                         "a value as the brush\nArrows: move · Space: paint · Delete: set 0 · Enter or type a "
-                        "number: exact value")
+                        "number: exact value (Escape: drop it)")
 
     # --- state ------------------------------------------------------------------------------------------
     @property
@@ -182,6 +183,11 @@ class KernelGrid(QWidget):
         r, c = self.cursor_rc
         key = ev.key()
         moves = {Qt.Key.Key_Left: (0, -1), Qt.Key.Key_Right: (0, 1), Qt.Key.Key_Up: (-1, 0), Qt.Key.Key_Down: (1, 0)}
+        if self._editor.isVisible() and key == Qt.Key.Key_Escape:  # the line edit passes it on: cancel the edit
+            self._editing = self._prefilled = None
+            self._editor.hide()
+            self.setFocus()
+            return
         if self._editor.isVisible() and key in (Qt.Key.Key_Up, Qt.Key.Key_Down):
             # Up/Down in the cell editor (the line edit passes them on): the typed value goes into the cell being
             # edited, then the cursor moves, as in a spreadsheet (it moved with the editor left open, and the
@@ -222,12 +228,27 @@ class KernelGrid(QWidget):
             self._editor.selectAll()
 
     @Slot()
-    def _commit_editor(self, move: bool = True) -> None:
+    def _on_editing_finished(self) -> None:
+        """Return (already committed) or the focus leaving the editor (a click elsewhere): a value typed and left
+        goes into its cell, as in a spreadsheet (it was hidden and thrown away, and Save wrote the old value)."""
+        if self._editing is not None:
+            self._commit_editor(move=False, focus=False)
+        self._editor.hide()
+
+    def finish_edit(self) -> None:
+        """A value typed in the cell editor and not yet entered goes into its cell: before a Save, an Undo, a
+        Generate ... (the workbench's actions), whose shortcuts leave the focus in the editor."""
+        if self._editing is not None and self._editor.isVisible():
+            self._commit_editor(move=False)
+
+    @Slot()
+    def _commit_editor(self, move: bool = True, focus: bool = True) -> None:
         text = self._editor.text().strip()
         prefilled, self._prefilled = self._prefilled, None
         editing, self._editing = self._editing, None
         self._editor.hide()
-        self.setFocus()
+        if focus:
+            self.setFocus()
         r, c = editing or self.cursor_rc  # the cell the editor was opened on, wherever the cursor went since
         # the pre-filled text left as it was changes nothing: with the channel "all" the grid shows the channels'
         # mean, which committed would overwrite every channel (and add an undo step)

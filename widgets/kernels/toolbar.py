@@ -37,6 +37,7 @@ class KernelToolbar(QToolBar):
                 install_shortcut(ws, k, lambda a=act: a.trigger() if a.isEnabled() else None, text)
         act.setToolTip(tip or text)
         act.setStatusTip(tip or text)
+        act.triggered.connect(ws.editor.grid.finish_edit)  # first: a value typed in a cell and not yet entered
         act.triggered.connect(slot)
         if toolbar:
             self.addAction(act)

@@ -368,7 +368,8 @@ def describe(bank: KernelBank) -> str:
             from app.kernels.generators import KINDS
 
             params = ", ".join(f"{k}={v}" for k, v in (bank.meta.get("params") or {}).items())
-            seeded = gen not in KINDS or KINDS[gen].random  # dct, gabor ... do not use the seed
+            # dct, gabor ... do not use the seed; a New bank ("empty") has none
+            seeded = (gen not in KINDS or KINDS[gen].random) and bank.meta.get("seed") is not None
             post = [what for key, what in (("zero_mean", "zero mean"), ("unit_norm", "unit norm"))
                     if bank.meta.get(key)]
             lines.append(f"made by: {gen}" + (f" ({params})" if params else "")

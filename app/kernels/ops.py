@@ -136,6 +136,15 @@ def kernel_to_text(kernel2d: np.ndarray) -> str:
     return "\n".join("\t".join(f"{float(v):.6g}" for v in row) for row in np.asarray(kernel2d))
 
 
+def channels_to_text(kernel: np.ndarray) -> str:
+    """Every channel of a (C, k, k) kernel as ``kernel_to_text``; with several channels each block after a line naming
+    it ("channel 2"), the blocks apart by an empty line."""
+    k = np.asarray(kernel)
+    if len(k) == 1:
+        return kernel_to_text(k[0])
+    return "\n\n".join(f"channel {i + 1}\n{kernel_to_text(c)}" for i, c in enumerate(k))
+
+
 def cell_colors(kernel2d: np.ndarray, limit: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Editor colours: (k, k, 3) uint8 coolwarm around zero and (k, k) bool 'use dark text'."""
     u, _ = to_uint8_symmetric(np.asarray(kernel2d, dtype=np.float32), limit)

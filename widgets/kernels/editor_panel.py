@@ -198,8 +198,11 @@ class EditorPanel(QGroupBox):
         if self._kernel is None:
             return
         self._clip = np.array(self._kernel, copy=True)
-        QGuiApplication.clipboard().setText(ops.kernel_to_text(self._clip[max(self.channel(), 0)]))
-        self.message.emit(f"Copied kernel {self._index + 1}")
+        ch = self.channel()  # -1: "all" (the grid shows their mean): the text holds every channel, as the paste does
+        text = ops.channels_to_text(self._clip) if ch < 0 else ops.kernel_to_text(self._clip[ch])
+        QGuiApplication.clipboard().setText(text)
+        what = f", its {len(self._clip)} channels" if ch < 0 and len(self._clip) > 1 else ""
+        self.message.emit(f"Copied kernel {self._index + 1}{what}")
 
     @Slot()
     def paste_kernel(self) -> None:

@@ -90,7 +90,10 @@ class BankFiles:
 
     def modified(self, bank: KernelBank) -> bool:
         entry = self.files.get(bank.name)
-        return entry is None or entry[1] is None or not entry[1].equals(bank)
+        if entry is None or entry[1] is None or not entry[1].equals(bank):
+            return True
+        # a rename: a .json or .npz file holds the bank's name, still the old one (a .npy names it after the file)
+        return entry[0].suffix.lower() != ".npy" and entry[1].name != bank.name
 
     def describe(self, bank: KernelBank) -> str:
         path = self.path_of(bank)

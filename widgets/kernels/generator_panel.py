@@ -163,7 +163,9 @@ class GeneratorPanel(QGroupBox):
         idx = self.kind_combo.findData(s.value("kernels/kind", "gabor", str))
         self.kind_combo.setCurrentIndex(idx if idx >= 0 else self.kind_combo.findData("gabor"))
         self._on_kind()
-        for spin, key in ((self.count_spin, "count"), (self.size_spin, "size"), (self.in_spin, "in_channels"),
+        # size before count: the count's maximum follows the size (a DCT's 15x15 = 225 kernels; 200 restored
+        # under the default size's 121 came back as 121)
+        for spin, key in ((self.size_spin, "size"), (self.count_spin, "count"), (self.in_spin, "in_channels"),
                           (self.seed_spin, "seed")):
             try:
                 spin.setValue(int(s.value(f"kernels/{key}", spin.value())))

@@ -226,6 +226,7 @@ class KernelWorkspace(BankFileActions, ImageInput, QWidget):
         self.session.remove_bank(old)
         self.files.renamed(old, name)
         self._commit()
+        self._refresh()  # its title: the file moved to the new name after set_bank showed it ("not saved to a file")
         self.show_status(f"Renamed {old!r} to {name!r}")
 
     @Slot(str)

@@ -98,8 +98,9 @@ def test_class_folders_without_images_are_no_classes(tmp_path, fe_home):
 
 
 def _ds(classes, name="x"):
-    return ArrayDataset(name, "train", np.zeros((2, 4, 4, 1), np.uint8), np.zeros(2, np.int64), tuple(classes),
-                        (0.5,), (0.25,))
+    # a training image of each class (one of each of the first two): class_problem counts the classes with one
+    return ArrayDataset(name, "train", np.zeros((2, 4, 4, 1), np.uint8), np.arange(2, dtype=np.int64) % len(classes),
+                        tuple(classes), (0.5,), (0.25,))
 
 
 def test_class_problem_names_what_differs():

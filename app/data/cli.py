@@ -151,12 +151,12 @@ def cmd_info(args) -> int:
     counts = np.bincount(ds.labels, minlength=len(ds.classes))
     print(f"{ds.name} ({ds.split}): {len(ds):,} images, {h}x{w}, {c} channel{'s' if c > 1 else ''}, "
           f"{len(ds.classes)} classes")
-    # a built-in dataset carries its training split's statistics in both splits; an image folder each split's own
-    who = ("this split's pixel statistics; probe and train normalise with the training split's"
-           if ds.name.startswith("imagefolder:") and ds.split != "train"
-           else "the training split's statistics, whichever split is shown")
-    if ds.name.startswith("imagefolder:") and len(ds) > STATS_IMAGES:
+    # every dataset, image folders included, carries its training split's statistics in both splits
+    who = "the training split's statistics, whichever split is shown"
+    if ds.name.startswith("imagefolder:") and ds.split == "train" and len(ds) > STATS_IMAGES:
         who += f"; estimated from {STATS_IMAGES:,} images spread over the split, within ~0.004 of all {len(ds):,}"
+    elif ds.name.startswith("imagefolder:") and ds.split != "train":
+        who += f"; estimated from at most {STATS_IMAGES:,} training images spread over that split"
     print(f"normalisation ({who}): mean {tuple(round(v, 4) for v in ds.mean)}, "
           f"std {tuple(round(v, 4) for v in ds.std)}")
     width = max(len(n) for n in ds.classes)

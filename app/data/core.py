@@ -25,12 +25,20 @@ class DatasetError(AppError):
 
 
 def class_problem(train: "ArrayDataset", test: "ArrayDataset") -> str | None:
-    """Why a classifier cannot be trained on ``train`` and scored on ``test``, or None: fewer than two classes (every
-    figure would be 100%), or splits whose classes differ (a label index would name another class in each)."""
+    """Why a classifier cannot be trained on ``train`` and scored on ``test``, or None: fewer than two classes with a
+    training image (every figure would be 100%: a class whose every file was unreadable is named but has none), or
+    splits whose classes differ (a label index would name another class in each)."""
     names = tuple(train.classes)
     if len(names) < 2:
         return (f"{train.name}: {len(names)} class ({', '.join(names) or 'none'}); a classifier needs at least "
                 f"two (its accuracy would be 100% whatever it learnt)")
+    present = [int(c) for c in np.unique(np.asarray(train.labels))]
+    if len(present) < 2:
+        have = [names[c] if 0 <= c < len(names) else str(c) for c in present]
+        empty = [n for c, n in enumerate(names) if c not in present]
+        return (f"{train.name}: {len(have)} class with training images ({', '.join(have) or 'none'}; no training "
+                f"image of {', '.join(empty)}); a classifier needs at least two (its accuracy would be 100% "
+                f"whatever it learnt)")
     if tuple(test.classes) != names:
         only_train = [c for c in names if c not in test.classes]
         only_test = [c for c in test.classes if c not in names]

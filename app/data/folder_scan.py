@@ -29,11 +29,16 @@ class Entry:
     size: int
     mtime_ns: int
     ctime_ns: int
+    dev: int = 0  # st_dev and st_ino: which file it is (0: unknown), to tell a test file that is a training file
+    ino: int = 0
 
 
-def scan(folder: Path, classes: list[str], present: set[str] | None = None) -> tuple[list[Entry], list[str]]:
+def scan(folder: Path, classes: list[str], present: set[str] | None = None,
+         walked: list[tuple[str, int]] | None = None) -> tuple[list[Entry], list[str]]:
     """The image files under each class folder (sorted, symlinks followed once; labels: the index in ``classes``),
-    and notes on skipped ones. ``present``: the class folders this folder has (None: all of ``classes``)."""
+    and notes on skipped ones. ``present``: the class folders this folder has (None: all of ``classes``).
+    ``walked``: a list given is extended with (path, ``st_mtime_ns``) of every folder read (the class folders and
+    the folders under them)."""
     entries: list[Entry] = []
     notes: list[str] = []
     seen: set[tuple[int, int]] = set()
@@ -49,6 +54,8 @@ def scan(folder: Path, classes: list[str], present: set[str] | None = None) -> t
             notes.append(f"{display(rel)}: a folder already read (a symlink to it, or a loop), skipped")
             return
         seen.add((st.st_dev, st.st_ino))
+        if walked is not None:
+            walked.append((path, st.st_mtime_ns))
         try:
             with os.scandir(path) as it:
                 items = sorted(it, key=lambda e: os.fsencode(e.name))
@@ -88,7 +95,8 @@ def scan(folder: Path, classes: list[str], present: set[str] | None = None) -> t
                 notes.append(f"{display(r)}: the same file as {files[(st.st_dev, st.st_ino)]}, skipped")
                 continue
             files[(st.st_dev, st.st_ino)] = display(r)
-            entries.append(Entry(Path(e.path), r, label, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+            entries.append(Entry(Path(e.path), r, label, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_dev,
+                                 st.st_ino))
 
     for ci, c in enumerate(classes):
         if present is None or c in present:
@@ -149,7 +157,23 @@ def training_classes(folder: Path) -> tuple[list[str], list[Entry], list[str]]:
     return names, entries, notes
 
 
-_SIGNATURES: dict[tuple, str] = {}  # folder_signature's memo: (path, the folders' times) -> signature
+# folder_signature's memo: (path, the folders' times) -> (signature, (path, st_mtime_ns) of every folder its walk
+# read: the class folders' sub-folders hold images too, and an image added there changes only its own folder's time)
+_SIGNATURES: dict[tuple, tuple[str, tuple[tuple[str, int], ...]]] = {}
+
+
+def _remembered(memo: tuple) -> str | None:
+    """The signature remembered for ``memo`` while every folder its walk read keeps its time, else None."""
+    found = _SIGNATURES.get(memo)
+    if found is None:
+        return None
+    sig, walked = found
+    try:
+        if any(os.stat(d).st_mtime_ns != t for d, t in walked):
+            return None
+    except OSError:
+        return None
+    return sig
 
 
 def _signature_memo(path: str | Path):
@@ -172,7 +196,7 @@ def signature_known(path: str | Path) -> bool:
     """Whether ``folder_signature(path)`` answers at once (remembered, or no image folder there): False while a
     walk of every file is due (60,000 files: 0.6-3 s; the Experiments workspace does that walk off the GUI thread)."""
     found = _signature_memo(path)
-    return found is None or found[2] in _SIGNATURES
+    return found is None or _remembered(found[2]) is not None
 
 
 def folder_signature(path: str | Path) -> str | None:
@@ -181,27 +205,30 @@ def folder_signature(path: str | Path) -> str | None:
     or None when it is not a folder. For keys of results computed on the folder (``app.experiments``): an image
     added, removed, renamed or rewritten gives another signature, and so does one replaced by a file of the same size
     and modification time (a copy that kept the time: only its change time differs, as ``imagefolder.content_key``
-    sees it). Remembered in this process while the folder, its splits' and its class folders' times stay the same
-    (adding, removing or replacing a file changes its folder's time; one rewritten in place is seen by the next
-    process)."""
+    sees it). Remembered in this process while the folder, its splits', its class folders' and every folder under
+    them's times stay the same (adding, removing or replacing a file changes its folder's time; one rewritten in
+    place is seen by the next process)."""
     found = _signature_memo(path)
     if found is None:
         return None
     root, lay, memo = found
-    if memo in _SIGNATURES:
-        return _SIGNATURES[memo]
+    sig = _remembered(memo)
+    if sig is not None:
+        return sig
     h = hashlib.sha1(os.fsencode(str(root)) + b"\n")
+    walked: list[tuple[str, int]] = []
     for folder in (lay.train, lay.test):
         if folder is None:
             continue
         try:
-            entries, _notes = scan(folder, class_dirs(folder))
+            entries, _notes = scan(folder, class_dirs(folder), walked=walked)
         except DatasetError:
             continue
         h.update(os.fsencode(str(folder)) + b"\n")
         for e in entries:
             h.update(os.fsencode(e.rel) + f":{e.size}:{e.mtime_ns}:{e.ctime_ns}\n".encode())
-    _SIGNATURES[memo] = sig = h.hexdigest()[:16]
+    sig = h.hexdigest()[:16]
+    _SIGNATURES[memo] = (sig, tuple(walked))
     return sig
 
 

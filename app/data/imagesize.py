@@ -2,8 +2,12 @@
 
 ``header_size(data) -> (width, height) | None`` understands PNG, JPEG, GIF, BMP, WebP, TIFF and PNM (the formats
 OpenCV decodes for the app); None when the header is not one of those or is damaged (the decoder then decides).
-``decode_image(data, what, max_pixels)`` checks the declared size against ``app.data.limits`` and only then
-decodes with OpenCV: uint8 RGB (H, W, 3), or None when OpenCV cannot decode it.
+``file_header(f)`` reads from an open file what those need, however far into the file it lies (a JPEG's frame
+header after hundreds of KiB of ICC profile or maker notes, a TIFF's IFD at the end of the file, as libtiff and
+OpenCV write it), without reading the rest. ``decode_image(data, what, max_pixels)`` checks the declared size
+against ``app.data.limits`` and only then decodes with OpenCV: uint8 RGB (H, W, 3), or None when OpenCV cannot
+decode it. The EXIF orientation tag is ignored (the pixels as stored, as the header declares them and as
+torchvision's ``ImageFolder``/PIL loader reads them), never applied.
 """
 
 from __future__ import annotations
@@ -138,6 +142,74 @@ def header_size(data: bytes | np.ndarray) -> tuple[int, int] | None:
     return None
 
 
+HEAD = 4096  # bytes of a file's start read first (every format's header but a JPEG's or TIFF's is in them)
+MAX_SEGMENTS = 4096  # JPEG segments walked before the frame header at most (a damaged file ends the walk)
+MAX_IFD_ENTRIES = 4096  # a TIFF IFD's entries read at most
+
+
+def file_header(f) -> bytes:
+    """What ``header_size`` and ``header_channels`` need of the image file open (binary, at its start) in ``f``:
+    its first ``HEAD`` bytes, or, when the size is not declared there, a JPEG's start-of-image and frame header
+    found by walking its segments (seeking past each one's content) or a TIFF's header and first IFD (seeking to
+    it), as one short header those functions read. Reads a few KiB whatever the file's size; raises OSError."""
+    head = f.read(HEAD)
+    if header_size(head) is not None:
+        return head
+    try:
+        if head[:2] == b"\xff\xd8":
+            found = _jpeg_file_frame(f)
+        elif head[:4] in (b"II*\x00", b"MM\x00*") and len(head) >= 8:
+            found = _tiff_file_ifd(f, head)
+        else:
+            found = None
+    except (struct.error, ValueError):
+        found = None
+    return head if found is None else found
+
+
+def _jpeg_file_frame(f) -> bytes | None:
+    """SOI + the frame header segment of the JPEG file ``f`` (its segments walked from the start), or None."""
+    f.seek(2)
+    for _ in range(MAX_SEGMENTS):
+        b = f.read(2)
+        if len(b) < 2 or b[0] != 0xFF:
+            return None
+        marker = b[1]
+        while marker == 0xFF:  # fill bytes
+            nxt = f.read(1)
+            if not nxt:
+                return None
+            marker = nxt[0]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length
+            continue
+        raw = f.read(2)
+        if len(raw) < 2:
+            return None
+        (length,) = struct.unpack(">H", raw)
+        if length < 2 or marker == 0xDA:  # damaged, or the scan before any frame header
+            return None
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
+            body = f.read(min(length - 2, 64))
+            return b"\xff\xd8\xff" + bytes([marker]) + raw + body
+        f.seek(length - 2, 1)
+    return None
+
+
+def _tiff_file_ifd(f, head: bytes) -> bytes | None:
+    """A TIFF's 8-byte header and its first IFD (read where the header says it is) as one short TIFF, or None."""
+    e = "<" if head[:2] == b"II" else ">"
+    (off,) = struct.unpack(e + "I", head[4:8])
+    f.seek(off)
+    raw = f.read(2)
+    if len(raw) < 2:
+        return None
+    (count,) = struct.unpack(e + "H", raw)
+    entries = f.read(12 * min(count, MAX_IFD_ENTRIES))
+    if len(entries) < 12 * min(count, MAX_IFD_ENTRIES):
+        return None
+    return head[:4] + struct.pack(e + "I", 8) + struct.pack(e + "H", min(count, MAX_IFD_ENTRIES)) + entries
+
+
 def header_channels(data: bytes | np.ndarray) -> int | None:
     """The colour channels an image file declares, 1 (grey) or 3, from a PNG, JPEG or PNM header (grey with alpha
     counts as grey: the app drops alpha); None for other formats or a damaged header."""
@@ -192,10 +264,13 @@ def decode_image(buf: np.ndarray, what: str, max_pixels: int | None = None,
         size = header_size(buf)
     if size is not None:
         limits.check_pixels(what, size[0], size[1], max_pixels)
+    # IMREAD_COLOR and IMREAD_GRAYSCALE alone apply an EXIF orientation: a portrait phone photo (stored landscape,
+    # orientation 6) came out turned, unlike its header's size and torchvision's loader, and was squashed to the size
+    # the headers declare
     if grey:
-        img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+        img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
         return None if img is None else img[..., None]
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if img is None:
         return None
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

@@ -127,7 +127,40 @@ def download(name: str, root: str | Path | None = None, *, mirror: str | None = 
         if not keep_archive and fetched:  # an archive the user put there (and we verified) stays
             got[0].unlink(missing_ok=True)
         return out
+    if force:  # a repair: a damaged decompressed copy beside a verified .gz would still be read first
+        yield from _drop_stale_plain(got, cancel)
     return target
+
+
+def _drop_stale_plain(files: list[Path], cancel: CancelToken | None) -> Generator[Progress, None, None]:
+    """Delete each decompressed file (an IDX ``.gz``'s stem, torchvision's ``raw/`` layout) lying beside one of
+    ``files`` whose content is not the verified ``.gz``'s: the loader reads the plain file first
+    (``core._find``), so a damaged one made "Download again" fail the same way every time. Plain files that hold
+    the ``.gz``'s content stay."""
+    for gz in files:
+        if gz.suffix != ".gz":
+            continue
+        plain = gz.with_suffix("")
+        if not plain.is_file():
+            continue
+        yield Progress(0, None, f"checking {plain.name} against {gz.name}")
+        try:
+            with gzip.open(gz, "rb") as f:
+                want, _n = _md5_stream(f, cancel)
+        except (OSError, EOFError, zlib.error):
+            continue  # (verified just now) the loader says what is wrong with it
+        try:
+            same = file_digest(plain, "md5", cancel) == want
+        except OSError:
+            same = False
+        if same:
+            continue
+        try:
+            plain.unlink()
+        except OSError as exc:
+            raise DatasetError(f"{plain}: differs from the verified {gz.name} and cannot be deleted "
+                               f"({exc.strerror or exc}); delete it (the loader reads it before {gz.name})") from None
+        yield Progress(1, 1, f"deleted {plain.name}: it differed from the verified {gz.name} (now read instead)")
 
 
 def _stat_key(path: Path) -> tuple[int, int, int] | None:

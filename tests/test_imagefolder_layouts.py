@@ -282,7 +282,11 @@ def test_data_info_says_an_image_folders_statistics_are_estimated_from_a_sample(
     assert "estimated from 4 images spread over the split, within ~0.004 of all 12" in out
     sample = load_imagefolder(root, "train").images[::3].reshape(-1, 3).astype(np.float32)
     assert load_imagefolder(root, "train").mean == pytest.approx(tuple(sample.mean(0) / 255), abs=1e-6)
-    assert run(["data", "info", f"imagefolder:{root}", "--split", "test"]) == 0  # 4 images: all of them
+    assert run(["data", "info", f"imagefolder:{root}", "--split", "test"]) == 0  # the training split's figures
+    assert "(the training split's statistics, whichever split is shown; estimated from 4 images spread over the " \
+           "training split, within ~0.004 of all 12)" in capsys.readouterr().out
+    monkeypatch.setattr(imagefolder, "STATS_IMAGES", 12)
+    assert run(["data", "info", f"imagefolder:{root}", "--split", "test"]) == 0  # 12 training images: all of them
     assert "estimated" not in capsys.readouterr().out
 
 

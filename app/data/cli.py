@@ -156,7 +156,10 @@ def cmd_info(args) -> int:
     if ds.name.startswith("imagefolder:") and ds.split == "train" and len(ds) > STATS_IMAGES:
         who += f"; estimated from {STATS_IMAGES:,} images spread over the split, within ~0.004 of all {len(ds):,}"
     elif ds.name.startswith("imagefolder:") and ds.split != "train":
-        who += f"; estimated from at most {STATS_IMAGES:,} training images spread over that split"
+        n_train = len(run_to_end(load_task(args.name, "train", args.data_root)))  # cached by the load just made
+        if n_train > STATS_IMAGES:
+            who += (f"; estimated from {STATS_IMAGES:,} images spread over the training split, within ~0.004 of all "
+                    f"{n_train:,}")
     print(f"normalisation ({who}): mean {tuple(round(v, 4) for v in ds.mean)}, "
           f"std {tuple(round(v, 4) for v in ds.std)}")
     width = max(len(n) for n in ds.classes)

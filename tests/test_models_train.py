@@ -187,7 +187,10 @@ def test_train_eval_and_list_commands(tmp_path, image_folder, capsys, monkeypatc
     assert "epoch 3:" in so and "epoch 1:" not in so
     code, so, _ = _cli(capsys, "models", "list")
     assert code == 0 and "rdsn" in so and "lc-resnet20" in so and "resnet18" in so
-    code, _, se = _cli(capsys, "train", "--backbone", "simple", "--dataset", ds, "--freeze", "layr9", "--out", str(out))
+    # a new run into ``out`` is refused (it would overwrite the run above): these refusals are about other arguments
+    other = tmp_path / "other"
+    code, _, se = _cli(capsys, "train", "--backbone", "simple", "--dataset", ds, "--freeze", "layr9", "--out",
+                       str(other))
     assert code == 2 and "matches no parameter" in se
     code, _, se = _cli(capsys, "eval", "--backbone", "resnet20", "--weights", str(out) + ".safetensors",
                        "--dataset", ds)  # the sidecar names the backbone: a clash is refused before any loading
@@ -197,7 +200,7 @@ def test_train_eval_and_list_commands(tmp_path, image_folder, capsys, monkeypatc
     code, _, se = _cli(capsys, "eval", "--backbone", "resnet20", "--weights", str(bare), "--dataset", ds)
     assert code == 2 and "does not fit" in se and "missing keys" in se
     code, _, se = _cli(capsys, "train", "--backbone", "simple", "--dataset", ds, "--options", "{bad", "--out",
-                       str(out))
+                       str(other))
     assert code == 2 and "not valid JSON" in se
 
 

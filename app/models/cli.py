@@ -89,6 +89,7 @@ def cmd_train(args) -> int:
     from app.cliargs import out_file
 
     out_file(args.out)  # a checkpoint stem: PATH.safetensors + PATH.json beside it, in a folder that exists
+    check_out_free(args.out, args.resume)  # nothing is overwritten but the run --resume continues
     side, extra = resume_arguments(args) if args.resume else (None, {})
     if args.dataset is None:
         raise UserError("train: give --dataset (digits, mnist, imagefolder:PATH, ...); only --resume takes it from "
@@ -164,6 +165,37 @@ def cmd_train(args) -> int:
               + (f" on {n:,} test images ({spread_text(result.test_acc, n)})" if n else ""))
     print(f"checkpoint: {result.checkpoint} (+ {Path(result.checkpoint).with_suffix('.json').name})")
     return 0
+
+
+def set_files(out: str) -> list[Path]:
+    """The files of the checkpoint set ``train --out OUT`` writes (weights, sidecar, training state, manifest) that
+    are already there."""
+    from app.models.checkpoint import manifest_path, state_path
+    from app.models.weights import checkpoint_paths
+
+    return [p for p in (*checkpoint_paths(out), state_path(out), manifest_path(out)) if p.exists()]
+
+
+def check_out_free(out: str, resume: str | None) -> None:
+    """``train --out OUT`` refuses, before any work, to write over files already there (a finished run, or one that
+    ``--max-steps`` stopped and that ``--resume`` would continue), unless the run is that very checkpoint's,
+    continued in place (``--resume OUT --out OUT``). There is no overwrite flag: delete the files to train anew."""
+    from app.errors import UserError
+    from app.models.weights import checkpoint_paths
+
+    there = set_files(out)
+    if not there:
+        return
+    names = ", ".join(p.name for p in there)
+    if resume:
+        if checkpoint_paths(resume)[0].resolve() == checkpoint_paths(out)[0].resolve():
+            return  # the run continued where it is: its own files are rewritten
+        raise UserError(f"--out {out}: another checkpoint set is already there ({names}); this run continues "
+                        f"{resume} and would overwrite it. Give an --out where nothing is, or --out {resume} to "
+                        f"continue in place")
+    raise UserError(f"--out {out}: a checkpoint set is already there ({names}); a new run would overwrite it. "
+                    f"Give another --out, or pass --resume {out} to continue that run (or delete its files to train "
+                    f"anew)")
 
 
 def print_notes(notes, dataset: str, shown: int = 5) -> None:
@@ -376,7 +408,9 @@ def register(sub, bench) -> None:
                     help="continue from a checkpoint written by train, as the same run: the settings not given are "
                          "the checkpoint's, and one given that differs from them is refused (only --epochs, "
                          "--max-steps, --out, --device and --threads may change)")
-    pt.add_argument("--out", required=True, metavar="PATH", help="checkpoint stem: PATH.safetensors + PATH.json")
+    pt.add_argument("--out", required=True, metavar="PATH",
+                    help="checkpoint stem: PATH.safetensors + PATH.json; refused where a checkpoint set is already "
+                         "there, unless --resume PATH continues it in place")
     pt.set_defaults(func=cmd_train, model_seed=None)  # None: --seed (default 0), as in probe
 
     pe = sub.add_parser("eval", help="top-1 accuracy of a backbone with weights on a dataset's test split")

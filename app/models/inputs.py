@@ -60,7 +60,9 @@ def _floats(v: Any, what: str) -> tuple[float, ...]:
 
 
 def fit_stats(mean: tuple[float, ...], std: tuple[float, ...], channels: int) -> tuple[tuple, tuple]:
-    """Statistics for ``channels`` channels: as they are, one value repeated, RGB -> grey by luma, or the mean."""
+    """Statistics for ``channels`` channels: as they are, one value repeated, or RGB -> grey by luma. Any other count
+    (2 or 4 values for 3 channels) is an ``InputSpecError``: such values used to be averaged into one per channel, a
+    normalisation nobody gave."""
     mean, std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
     if len(mean) != len(std):
         raise InputSpecError(f"mean has {len(mean)} values but std has {len(std)}")
@@ -70,7 +72,8 @@ def fit_stats(mean: tuple[float, ...], std: tuple[float, ...], channels: int) ->
         return mean * channels, std * channels
     if channels == 1 and len(mean) == 3:
         return (sum(w * v for w, v in zip(LUMA, mean)),), (sum(w * v for w, v in zip(LUMA, std)),)
-    return (float(np.mean(mean)),) * channels, (float(np.mean(std)),) * channels
+    raise InputSpecError(f"mean and std have {len(mean)} values for {channels} channel(s): give 1 value (every "
+                         f"channel) or {channels}" + (" (or 3, R G B, for their luma)" if channels == 1 else ""))
 
 
 @dataclass(frozen=True)

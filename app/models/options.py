@@ -6,7 +6,12 @@
   options (``OPTION_CHOICES``: shown as a list, not a free field);
 - ``parse_option`` / ``format_option``: to and from the text a user types ("32, 64, 64");
 - ``coerce_options(options, fields)``: values as the constructor wants them (a scalar for an "ints" option is a
-  one-layer list: ``widths=12`` -> ``(12,)``; JSON lists -> tuples).
+  one-layer list: ``widths=12`` -> ``(12,)``; JSON lists -> tuples; a bool option written as a word -> a bool,
+  ``flag``).
+- ``flag(name, value)``: a bool option's value: a real bool, 0/1, or one of ``FLAG_WORDS`` (true/false, on/off, yes/no,
+  1/0, any case); anything else is a ``ValueError`` naming the option and the accepted words (``create_model`` makes
+  it a ``BuildError``; the command line's ``--options batchnorm=off`` used to turn batch-norm ON: a non-empty word is
+  truthy).
 """
 
 from __future__ import annotations
@@ -165,10 +170,25 @@ def fields_of(fn: Callable) -> tuple[tuple[OptionField, ...], frozenset[str]]:
     return tuple(out), frozenset(accepted)
 
 
+FLAG_WORDS = {"true": True, "on": True, "yes": True, "1": True, "false": False, "off": False, "no": False, "0": False}
+
+
+def flag(name: str, value: Any) -> bool:
+    """A bool option's value: a bool as it is, the whole numbers 0 and 1, or a ``FLAG_WORDS`` word in any case;
+    ``ValueError`` naming the option and the accepted words for anything else ("n", 2, a list ...)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in FLAG_WORDS:
+        return FLAG_WORDS[value.strip().lower()]
+    raise ValueError(f"{name} is on or off: give true/false, on/off, yes/no or 1/0 (got {value!r})")
+
+
 def parse_option(f: OptionField, value: Any) -> Any:
     """Turn what the user entered into the constructor's value; ``ValueError`` with a readable message."""
     if f.kind == "bool":
-        return bool(value)
+        return flag(f.name, value)
     if f.kind == "choice":
         if value not in f.choices:
             raise ValueError(f"{f.name}: choose one of {', '.join(f.choices)}")
@@ -221,13 +241,16 @@ def _whole(name: str, v: Any) -> Any:
 
 def coerce_options(options: Mapping[str, Any], fields: tuple[OptionField, ...]) -> dict[str, Any]:
     """Options as the constructor takes them: lists -> tuples; a scalar for an "ints" option -> a 1-tuple; whole
-    numbers written as floats (``k=1e9``) -> ints (``ValueError`` naming the option for 1.5 or text)."""
+    numbers written as floats (``k=1e9``) -> ints (``ValueError`` naming the option for 1.5 or text); a bool option
+    -> a bool (``flag``: ``batchnorm=off`` is False; ``ValueError`` naming the option for any other word)."""
     kinds = {f.name: f.kind for f in fields}
     out = {}
     for k, v in options.items():
         if isinstance(v, list):
             v = tuple(v)
         kind = kinds.get(k)
+        if kind == "bool":
+            v = flag(k, v)
         if kind == "ints" and isinstance(v, (int, float, str)) and not isinstance(v, bool):
             v = (v,)
         if kind in ("int", "optional_int", "ints", "int_or_ints") and not isinstance(v, bool):

@@ -179,3 +179,24 @@ def kmeans(X: torch.Tensor, k: int, *, epochs: int = 10, batch: int = 4096, seed
             counts[dead] = 0
         yield Progress(ep + 1, int(epochs), f"k-means: epoch {ep + 1}/{epochs}")
     return C
+
+
+FIT_BYTES = 768 * 2**20  # a data-dependent backbone is fitted on at most this many bytes of (float) training images
+
+
+def fit_on_training(model: torch.nn.Module, train, ispec, seed: int, cancel: CancelToken | None = None):
+    """Task: the fit hook of a data-dependent backbone (``model.needs_fit``, e.g. ``patches``): ``model.fit_steps`` on
+    ``train``, the TRAINING split (after the validation split was carved off; never validation or test images), from a
+    seeded subset of at most ``model.fit_images`` images (and ``FIT_BYTES`` of them as floats). The one home of the
+    rule, for the probe (``app.probe.extract.fit_backbone``) and training (``app.models.train.fit_filters``) alike.
+    Returns the number of images used."""
+    import numpy as np
+
+    from app.models.inputs import to_tensor
+
+    per_image = max(1, int(np.prod(train.images.shape[1:])) * 4)  # float32 bytes of one image as the model sees it
+    n = min(len(train), int(getattr(model, "fit_images", len(train))), max(1, FIT_BYTES // per_image))
+    idx = np.sort(np.random.default_rng(int(seed)).choice(len(train), n, replace=False))
+    dev = next(iter(model.buffers()), torch.zeros(0)).device
+    yield from model.fit_steps(to_tensor(train.images[idx], ispec, dev), int(seed), cancel)
+    return int(n)

@@ -81,6 +81,10 @@ class SimpleCNN(Backbone):
         n = len(widths)
         ks = [int(k) for k in _per_layer(kernel_size, n, "kernel_size")]
         ss = [int(s) for s in _per_layer(stride, n, "stride")]
+        if any(k < 1 for k in ks):  # a 0 kernel failed only at the first forward, in torch ("primitive descriptor")
+            raise ValueError(f"kernel_size must be at least 1 on every layer, got {kernel_size}")
+        if any(s < 1 for s in ss):
+            raise ValueError(f"stride must be at least 1 on every layer, got {stride}")
         self.default_input = (int(in_channels), int(input_size), int(input_size))
         self.blocks = nn.ModuleList()
         infos = []

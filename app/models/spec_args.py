@@ -42,10 +42,39 @@ def declared_input(args: Any, channels: int | None = None):
         if mean is None and std is None and preset is None:
             raise UserError("--input-size needs --mean and --std (or --input-preset) too: the input's "
                             "normalisation is part of what the weights expect")
+        counts = {what: len(v) for what, v in (("--mean", mean), ("--std", std)) if v is not None}
+        for what, n in counts.items():  # 2 or 4 values were averaged into one per channel without a word
+            if n not in (1, 3) and n != channels:
+                raise UserError(f"{what}: give 1 value (the same for every channel) or one per input channel (3: R, "
+                                f"G, B), got {n}")
+        if len(set(counts.values())) > 1:
+            raise UserError(f"--mean has {counts['--mean']} value(s) but --std has {counts['--std']}: give both the "
+                            f"same number")
         c = channels or (len(mean) if mean and len(mean) in (1, 3) else 3)
         return declared(c, size, mean, std, preset=preset)
     except InputSpecError as exc:
         raise UserError(str(exc)) from None
+
+
+def given_options(backbone: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``--options`` with each on/off option of ``backbone`` as a bool (``batchnorm=off`` -> False), so that the spec,
+    the run's comparison on resume and the sidecar hold what the model was built with; a ``UserError`` naming the
+    option and the accepted words for any other value (``app.models.options.flag``). Other options are left to the
+    build (``app.models.build.create_model``), which reports them with the model."""
+    from app.models import registry
+    from app.models.options import flag
+
+    if backbone not in registry.names():
+        return dict(options)
+    kinds = {f.name: f.kind for f in registry.get(backbone).options}
+    out = dict(options)
+    for name, value in options.items():
+        if kinds.get(name) == "bool":
+            try:
+                out[name] = flag(name, value)
+            except ValueError as exc:
+                raise UserError(f"--options: {backbone}: {exc}") from None
+    return out
 
 
 def model_spec_from_args(args: Any, label: str | None = None) -> ModelSpec:
@@ -109,7 +138,7 @@ def spec_from_args(args: Any, label: str | None = None, check_bank_args: bool = 
         except AppError as exc:
             raise UserError(str(exc)) from None
         opts = dict(base.options)
-        opts.update(options)
+        opts.update(given_options(base.backbone, options))
         spec = ModelSpec.make(base.backbone, label=label or base.label, options=opts, init="checkpoint",
                               weights=weights, freeze=freeze or base.freeze, seed=seed, weight_state="trained",
                               input=base.input, banks=base.banks)
@@ -126,7 +155,7 @@ def spec_from_args(args: Any, label: str | None = None, check_bank_args: bool = 
             if base is not None and base.backbone != backbone:
                 raise UserError(f"--backbone {backbone}: the weights' sidecar says they are {base.backbone}")
         opts = dict(base.options) if base is not None else {}
-        opts.update(options)
+        opts.update(given_options(backbone, options))
         spec = ModelSpec.make(backbone, label=label or (base.label if base else backbone), options=opts, init=init,
                               weights=weights, freeze=freeze, seed=seed,
                               weight_state="trained" if weights else default_weight_state(backbone),

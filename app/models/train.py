@@ -31,6 +31,12 @@ at the resumed step and the result says so (``TrainResult.notes``, the sidecar's
 is not the same as an uninterrupted one of that length. The sidecar records the resolved values actually used (lr,
 weight decay, augmentation, validation size), and on a resume the first run's architecture and starting weights.
 
+A data-dependent backbone (``needs_fit``: ``patches``) has its filters fitted before the first step, on the training
+split only (after the validation split is carved off), as the probe fits them (``fit_filters``, the rule of
+``app.probe.extract.fit_backbone``; seeded by the model seed); the sidecar records the fit (``fit``). Weights already fitted (a checkpoint, a resume)
+keep their fit. A backbone without parameters (``scattering``) trains its new head; the device is then its buffers'.
+A forward pass that fails (maps shrunk to nothing, an input too small) is a ``TrainError`` saying so, as in eval.
+
 Threads: the steps run under ``app.threads.ThreadTuner``, which adapts the torch thread count to the machine's load
 unless the count is fixed (``--threads N``). A different count changes the order of float sums, so only a fixed
 count gives bit-identical weights for the same seed; the result and the sidecar record the counts the steps used.
@@ -57,8 +63,9 @@ from torch import nn
 from app.data.core import class_problem, data_notes, limited
 from app.models.build import baked, build, restore_frozen
 from app.models.checkpoint import save_set, state_path
-from app.models.evaluate import EvalResult, evaluate, load_split
+from app.models.evaluate import EvalResult, evaluate, forward_error, load_split
 from app.models.freeze import NORMS, apply_freeze, param_counts
+from app.models.patch_fit import fit_on_training
 from app.models.inputs import InputSpec, dataset_stats, input_spec, to_tensor
 from app.models.spec import ModelSpec
 from app.models.weights import WeightsError, checkpoint_paths
@@ -193,6 +200,38 @@ def resolve_input(spec: ModelSpec, model: nn.Module, train_ds: Any) -> InputSpec
     return ispec
 
 
+def model_device(model: nn.Module, device: torch.device | str | None = None) -> torch.device:
+    """The device ``model`` computes on: its parameters', else its buffers' (scattering has filters, no parameters),
+    else ``device``, else the app's (``app.device.pick``)."""
+    t = next(model.parameters(), None)
+    if t is None:
+        t = next(model.buffers(), None)
+    if t is not None:
+        return t.device
+    if device is not None:
+        return torch.device(device)
+    from app import device as _dev
+
+    return _dev.pick()
+
+
+def needs_fitting(model: nn.Module) -> bool:
+    """A data-dependent backbone (``needs_fit``: patches) whose filters are not fitted yet (its ``fitted`` flag, which
+    the weights carry: a checkpoint of a fitted model, or a resume, keeps its fit)."""
+    if not getattr(model, "needs_fit", False):
+        return False
+    fitted = getattr(model, "fitted", None)
+    return fitted is None or not int(fitted)
+
+
+def fit_filters(model: nn.Module, train_ds: Any, ispec: InputSpec, seed: int, cancel: CancelToken | None = None):
+    """Task: fit a data-dependent backbone's filters on ``train_ds``, the training split after the validation split
+    was carved off, by the probe's very rule (``app.models.patch_fit.fit_on_training``). Returns the sidecar's
+    record: seed, images used, of how many."""
+    n = yield from fit_on_training(model, train_ds, ispec, seed, cancel)
+    return {"seed": int(seed), "images": int(n), "of": len(train_ds), "split": "train (validation carved off)"}
+
+
 def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None = None,
           cancel: CancelToken | None = None, model: nn.Module | None = None, data: tuple | None = None,
           ) -> Generator[Progress, None, TrainResult]:
@@ -221,14 +260,20 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
     if model is None:
         yield Progress(0, None, f"building {spec.label or spec.backbone}")
         model = build(spec, device=device)
-    device = next(model.parameters()).device
+    device = model_device(model, device)
     froze: tuple[str, ...] = tuple(getattr(model, "fe_froze", ()))
     if getattr(model, "num_classes", None) != n_classes:
         with torch.random.fork_rng(devices=[]):  # a seeded head: the same spec trains the same way
             torch.manual_seed(int(spec.seed) + 2)
             model.reset_classifier(n_classes)
+        model.to(device)  # a backbone without parameters (scattering) gets its new head on the CPU
         froze = tuple(apply_freeze(model, spec.freeze))  # patterns that name the head apply to the new one too
     ispec = resolve_input(spec, model, train_ds)
+    fit = side.get("fit") if side is not None else None
+    # data-dependent filters (patches): fitted on the training split (validation carved off), as the probe fits them
+    if resume_state is None and needs_fitting(model):
+        yield Progress(0, None, "fitting the filters on the training split")
+        fit = yield from _quiet(fit_filters(model, train_ds, ispec, int(spec.seed), cancel), "fitting the filters")
     augment = train_ds.channels == 3 if cfg.augment is None else bool(cfg.augment)
     opt = make_optimizer(model, cfg)
     steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
@@ -318,7 +363,10 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
                 if augment:
                     x = augment_batch(x, g)
                 y = torch.from_numpy(train_ds.labels[idx]).to(device)
-                logits = model(x)
+                try:
+                    logits = model(x)
+                except (RuntimeError, ValueError, IndexError, TypeError, AssertionError) as exc:
+                    raise TrainError(forward_error(model, x, exc)) from None  # as predict (eval) says it
                 loss = F.cross_entropy(logits, y)
                 if not torch.isfinite(loss):
                     raise TrainError(f"training diverged at step {step + 1} (loss {loss.item()}); lower the "
@@ -353,7 +401,7 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
                   classes=tuple(train_ds.classes), augment=augment, total_steps=total_steps, schedule=schedule,
                   partial=None if complete else {"epoch": epoch + 1, "steps": done, "of": steps_per_epoch,
                                                  "sums": [seen, hits, loss_sum]},
-                  threads=_threads_record(threads_before, used, fixed), side=side)
+                  threads=_threads_record(threads_before, used, fixed), side=side, fit=fit)
         val_text = f"val {val_acc:.2%}" if val_acc is not None else "no validation split"
         test_text = f", test {test_acc:.2%}" if test_acc is not None else ""
         part = "" if complete else f" (stopped by max steps after {done} of {steps_per_epoch} steps)"
@@ -389,7 +437,11 @@ def threads_text(threads: dict | None) -> str:
 
 
 def _eval_quiet(model, ds, ispec, cancel, what: str) -> Generator[Progress, None, EvalResult]:
-    gen = evaluate(model, ds, ispec, cancel=cancel)
+    return (yield from _quiet(evaluate(model, ds, ispec, cancel=cancel), what))
+
+
+def _quiet(gen, what: str):
+    """A sub-task's reports as messages only (no step counts: the run's progress is its training steps)."""
     while True:
         try:
             p = next(gen)
@@ -400,11 +452,13 @@ def _eval_quiet(model, ds, ispec, cancel, what: str) -> Generator[Progress, None
 
 def _save(model, spec, cfg, ispec, n_val, val_acc, test_acc, epoch, step, opt, sched, g, classes=(), *,
           augment: bool, total_steps: int, schedule: dict, partial: dict | None, threads: dict,
-          side: dict | None) -> None:
+          side: dict | None, fit: dict | None = None) -> None:
     """One checkpoint set. ``epoch``: the complete epochs; ``partial``: the epoch max_steps stopped part-way through
     (its steps and running sums go into the state, so a resume continues it at the very step). The options are the
     resolved values used (not null for a default). On a resume (``side``: the checkpoint's sidecar) the architecture
-    and the starting weights are the first run's: the resumed spec is only the checkpoint reloaded."""
+    and the starting weights are the first run's: the resumed spec is only the checkpoint reloaded. ``fit``: the
+    record of the filters' fit on the training split (``app.probe.extract.fit_backbone``; a data-dependent backbone
+    only), stored as the sidecar's ``fit``."""
     if side is not None and isinstance(side.get("architecture"), dict):
         arch = side["architecture"]
         started_from = side.get("started_from")
@@ -423,7 +477,7 @@ def _save(model, spec, cfg, ispec, n_val, val_acc, test_acc, epoch, step, opt, s
                     "partial_epoch": None if partial is None else {k: partial[k] for k in ("epoch", "steps", "of")},
                     "schedule": {**schedule, "total_steps": int(total_steps)}, "threads": threads,
                     "val": n_val, "val_accuracy": val_acc, "test_accuracy": test_acc,
-                    "started_from": started_from,
+                    "started_from": started_from, **({"fit": fit} if fit is not None else {}),
                     "trainable": param_counts(model).trainable,
                     "classes": list(classes)})  # the classifier's outputs, in order: checked where it is scored
 

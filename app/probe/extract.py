@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from app import paths
 from app.data import caches
 from app.models.inputs import InputSpec, to_tensor
+from app.models.patch_fit import fit_on_training
 from app.storage import atomic_path, stale_temporaries
 from app.tasks import CancelToken, Progress, check
 from app.threads import ThreadTuner, slice_pool
@@ -45,7 +46,6 @@ CACHE_VERSION = 4  # 2: keyed by content; 3: batches channels-last (app.models.i
 # 4: 6 MB channel chunks and whole batches per worker (rounding: ~1e-8 relative with relu)
 MAP_BUDGET = 192 * 2**20  # bytes of layer maps per batch
 MAX_BATCH = 512
-FIT_BYTES = 768 * 2**20  # a data-dependent backbone is fitted on at most this many bytes of (float) training images
 CACHE_MAPS = 6 * 2**20  # bytes of input-sized maps per channel chunk (measured best on this 2-core machine, 32 MB L3)
 MAX_GRID = 16  # gridN: at most 16 x 16 cells per channel (grid100000 would ask for terabytes)
 # On an accelerator the CPU's cache-sized numbers above would launch thousands of tiny kernels per batch (rdsn k =
@@ -246,16 +246,11 @@ def whiten_stem(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, ep
 def fit_backbone(model: torch.nn.Module, train, ispec: InputSpec, seed: int, cancel: CancelToken | None = None):
     """Task: the fit hook of a data-dependent backbone (``model.needs_fit``, e.g. ``patches``): its filters are fitted
     on ``train``, the TRAINING split (after the validation split was carved off; never validation or test images),
-    from a seeded subset of at most ``model.fit_images`` images (and ``FIT_BYTES`` of them as floats), once, before
+    from a seeded subset of at most ``model.fit_images`` images (and ``patch_fit.FIT_BYTES`` of them as floats), once, before
     any extraction. The fitted state is a deterministic function of (``seed``, the training images) and lives in the
     state dict, so ``weights_hash`` (the feature cache key) covers it. Returns the record the run stores: seed, the
     training data's digest, the images used and the fitted state's hash."""
-    per_image = max(1, int(np.prod(train.images.shape[1:])) * 4)  # float32 bytes of one image as the model sees it
-    n = min(len(train), int(getattr(model, "fit_images", len(train))), max(1, FIT_BYTES // per_image))
-    idx = np.sort(np.random.default_rng(int(seed)).choice(len(train), n, replace=False))
-    dev = next(iter(model.buffers()), torch.zeros(0)).device
-    x = to_tensor(train.images[idx], ispec, dev)
-    yield from model.fit_steps(x, int(seed), cancel)
+    n = yield from fit_on_training(model, train, ispec, seed, cancel)  # the rule's one home (training uses it too)
     return {"seed": int(seed), "train_digest": content_digest(train), "images": int(n),
             "state": weights_hash(model)[:16]}
 

@@ -1,7 +1,11 @@
 """Built models of the Models workspace: ``viz.inspect_task`` runs off the GUI thread; the immutable
-``viz.ModelView`` snapshots (and build errors) are cached by spec key."""
+``viz.ModelView`` snapshots (and build errors) are cached by spec key and by the version of the files the spec reads
+(``files_version``): a checkpoint rewritten on disk (``train --resume X --out X``) is built again, not shown with
+its old kernels."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
@@ -12,8 +16,32 @@ from widgets.common.worker import WorkerPool
 MAX_CACHED_VIEWS = 12
 
 
+def files_version(spec: ModelSpec) -> str:
+    """The identity of the files ``spec`` is built from (the weights, their JSON sidecar, a model file the user
+    brought): size, mtime, ctime and inode of each, as ``app.storage.content_id`` memoises its digest, so a file
+    rewritten in place, even at the same size with its old mtime put back, is a new version. A stat, not a hash: this
+    runs on the GUI thread, and a checkpoint can be hundreds of MB."""
+    files = {str(spec.weights or "")}
+    if spec.weights:
+        files.add(str(Path(spec.weights).expanduser().with_suffix(".json")))
+    if spec.backbone == "external":
+        files.add(str(dict(spec.options).get("source") or ""))
+    parts = []
+    for f in sorted(files):
+        if not f or f.startswith("timm:"):
+            continue
+        try:
+            st = Path(f).expanduser().stat()
+        except OSError:
+            parts.append(f"{f}:-")
+            continue
+        parts.append(f"{f}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}")
+    return ";".join(parts)
+
+
 def view_key(spec: ModelSpec, inits: tuple = ()) -> str:
-    return spec.key() + "|" + ",".join(f"{n}:{id(b)}" for n, b in spec.banks) + "|" + repr(inits)
+    return (spec.key() + "|" + ",".join(f"{n}:{id(b)}" for n, b in spec.banks) + "|" + repr(inits) + "|"
+            + files_version(spec))
 
 
 class ViewCache(QObject):

@@ -59,7 +59,9 @@ def test_debiased_cka_is_the_unbiased_hsic_ratio_and_is_not_fooled_by_many_featu
     # independent Gaussian features, 1,000 of them, 100 images: linear CKA reads 0.9 (an audit's figure); debiased ~0
     A, B = rng.normal(size=(100, 1000)), rng.normal(size=(100, 1000))
     assert cka.linear_cka(A, B) > 0.85 and abs(cka.debiased_cka(A, B)) < 0.05
-    with pytest.raises(ValueError, match="at least 4 examples"):
+    from app.analysis.jobs import InsightError
+
+    with pytest.raises(InsightError, match="at least 4 images"):  # the project's error, not a bare ValueError
         cka.debiased_cka(X[:3], Y[:3])
 
 

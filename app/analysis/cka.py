@@ -84,7 +84,9 @@ def debiased_cka(X: np.ndarray, Y: np.ndarray) -> float:
     be slightly negative); needs at least 4 examples."""
     X, Y = _pair(X, Y)
     if len(X) < 4:
-        raise ValueError(f"debiased CKA needs at least 4 examples, got {len(X)}")
+        from app.analysis.jobs import InsightError
+
+        raise InsightError(f"debiased CKA needs at least 4 images, got {len(X)}")
     if _constant(X) or _constant(Y):
         return float("nan")
     X = X - X.mean(0)
@@ -122,6 +124,11 @@ class CKAResult:
     reference: tuple[float, ...] = ()
     reference_seeds: tuple[int, int] | None = None
     note: str = ""  # how each layer was summarised, and a caveat when its features outnumber its images
+    # where A and B share one architecture but saw different inputs (size or normalisation): what says so
+    # (``app.analysis.jobs.cka_input_note``), and the input the reference was computed at (model A's: its random
+    # twins keep A's input), which ``reference_text`` then names
+    input_note: str = ""
+    reference_input: str = ""
 
     def to_dict(self) -> dict:
         d = {"matrix": [[None if math.isnan(v) else round(float(v), 6) for v in row] for row in self.matrix],
@@ -130,15 +137,35 @@ class CKAResult:
         if self.reference:
             d["reference"] = [None if math.isnan(v) else round(float(v), 6) for v in self.reference]
             d["reference_seeds"] = list(self.reference_seeds or ())
+            if self.reference_input:
+                d["reference_input"] = self.reference_input
         return d
 
     def reference_text(self) -> str:
-        """One line: the reference per layer, or "" without one."""
+        """One line: the reference per layer, or "" without one; where the two sides saw different inputs, the
+        input the reference was computed at (model A's)."""
         if not self.reference:
             return ""
         s0, s1 = self.reference_seeds or (0, 1)
-        vals = " · ".join(f"{n} {v:.2f}" for n, v in zip(self.layers_a, self.reference))
-        return f"Two random initialisations of this architecture (seeds {s0} and {s1}), layer by layer: {vals}"
+        vals = " · ".join(f"{n} {cka_text(v)}" for n, v in zip(self.layers_a, self.reference))
+        at = f", at model A's input ({self.reference_input}; model B saw another)" if self.reference_input else ""
+        return f"Two random initialisations of this architecture (seeds {s0} and {s1}){at}, layer by layer: {vals}"
+
+
+def cka_text(value: float, digits: int = 2) -> str:
+    """A CKA value with ``digits`` decimals, or more where those would round it to a false 1 (0.997 is not "1.00",
+    the value that means the same representation) or a false 0 (0.003 is not "0.00"): up to 6 decimals; a value
+    within rounding of 1 or 0 at 6 decimals (a model against itself: 1 - 1e-16) reads as ``digits`` give it.
+    "n/a" for NaN (a layer whose features are all the same)."""
+    v = float(value)
+    if math.isnan(v):
+        return "n/a"
+    for d in range(digits, 7):
+        text = f"{v:.{d}f}"
+        r = float(text)
+        if not ((abs(r) >= 1 and abs(v) < 1) or (r == 0 and v != 0)):
+            return text
+    return f"{v:.{digits}f}"
 
 
 def layer_features(model, images: np.ndarray, ispec, layers: list[int], device="cpu", batch: int = 64,

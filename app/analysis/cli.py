@@ -36,7 +36,7 @@ def register(sub, bench) -> None:
     c.set_defaults(func=cmd_cka)
 
     t = a.add_parser("top-patches", help="the dataset crops that excite one channel of one layer most",
-                     allow_abbrev=False)
+                     allow_abbrev=False, description=TOP_DESCRIPTION)
     _model(t)
     t.add_argument("--layer", type=int, required=True, help="feature_info index (negative counts from the end)")
     t.add_argument("--channel", type=int, required=True)
@@ -57,6 +57,16 @@ def register(sub, bench) -> None:
     _model(fo)
     fo.add_argument("--json", action="store_true")
     fo.set_defaults(func=cmd_fold)
+
+
+TOP_DESCRIPTION = (
+    "The dataset crops that excite one channel of one layer most. Each crop is its unit's receptive field as "
+    "measured (the input pixels its gradient reaches), clipped to the image. receptive_field (JSON; and the "
+    "'receptive field' line): the (height, width) in input pixels of the field one unit sees, as the layers make it, "
+    "not clipped to the image: deeper layers of a small input see more than the image (resnet20's layer3.2 sees "
+    "81x81 pixels of a 32x32 input), which receptive_field_text then says ('81x81 px, more than the 32x32 image'); "
+    "receptive_field_exceeds_input: true there. Where that size cannot be measured (a model that takes no larger "
+    "input), receptive_field is a lower bound, receptive_field_lower_bound is true and the text says 'at least'.")
 
 
 def _model(p) -> None:
@@ -121,7 +131,7 @@ def _dataset(args, with_indices: bool = False):
 
 
 def cmd_cka(args) -> int:
-    from app.analysis.cka import cka_matrix
+    from app.analysis.cka import cka_matrix, cka_text
     from app.analysis.jobs import same_architecture, with_seed_reference
     from app.tasks import cli_progress, run_to_end
 
@@ -133,6 +143,10 @@ def cmd_cka(args) -> int:
     except InsightError as exc:
         raise UserError(f"--n {args.n}: {exc}") from None
     ds = _dataset(args)
+    try:  # the images used: a split smaller than --n is used whole
+        check_cka_images(len(ds), f"the {args.split} split of {args.dataset}", args.n)
+    except InsightError as exc:
+        raise UserError(str(exc)) from None
     seed_a = 0 if args.seed_a is None else int(args.seed_a)
     sa = _spec(args.a, args.weights_a, args.options_a, seed_a)
     twin_note = ""
@@ -158,13 +172,15 @@ def cmd_cka(args) -> int:
     res = run_to_end(cka_matrix(ma, mb, ds.images, ia, ib, kernel=args.kernel, label_a=sa.label, label_b=sb.label),
                      cli_progress("cka: "))
     same = same_architecture(sa, sb)
-    if same:
-        res = run_to_end(with_seed_reference(res, sa, ds, args.kernel), cli_progress("cka reference: "))
-    sys.stderr.write("\n")
     input_note = ""
-    if same and ia.key() != ib.key():
-        input_note = ("the two sides saw different inputs (size or normalisation): the matrix mixes that with their "
-                      "weights" + ("" if args.b == "twin" else "; --b twin gives model a's random twin with a's input"))
+    if same:
+        from app.analysis.jobs import with_input_note
+
+        res = run_to_end(with_seed_reference(res, sa, ds, args.kernel), cli_progress("cka reference: "))
+        res = with_input_note(res, ia, ib, "" if args.b == "twin" else "--b twin gives model a's random twin with "
+                                                                       "a's input")
+        input_note = res.input_note
+    sys.stderr.write("\n")
     if args.json:
         d = res.to_dict()
         # what the text prints too: the input each side saw, and the notes on them
@@ -182,7 +198,7 @@ def cmd_cka(args) -> int:
             print(f"note: {twin_note}")
         print(" " * w + "  " + " ".join(f"{n[:8]:>8}" for n in res.layers_b))
         for n, row in zip(res.layers_a, res.matrix):
-            print(f"{n:<{w}}  " + " ".join("     n/a" if v != v else f"{v:8.3f}" for v in row))
+            print(f"{n:<{w}}  " + " ".join(f"{cka_text(v, 3):>8}" for v in row))
         if res.reference:
             print(res.reference_text())
         if res.note:
@@ -240,7 +256,11 @@ def cmd_top(args) -> int:
               + (f" (each image resized from its own {', '.join(f'{h}x{w}' for h, w in own)}); image_box: the same "
                  f"box in the image's own pixels" if resized else " (the images' own pixels: they were not resized)")
               + "; position: (row, col) in the layer's map")
+    # the field as the layers make it (more than the input where deep layers see past its borders), the same
+    # quantity as the window's title; the crops are its clipped boxes (TOP_DESCRIPTION)
     out = {"layer": model.feature_info[layer].name, "channel": args.channel, "receptive_field": list(rf.size),
+           "receptive_field_text": rf.size_text(), "receptive_field_exceeds_input": bool(rf.exceeds()),
+           "receptive_field_lower_bound": bool(any(rf.lower_bound)),
            "input_size": list(hw) if hw else None, "box_pixels": pixels,
            "tied": patches[-1].tied if patches and patches[-1].tied > len(patches) else 0, "note": note or None,
            # "index": the image's place in the dataset split (not in the seeded sample of --n images)
@@ -251,14 +271,15 @@ def cmd_top(args) -> int:
     print(jsonout.dumps(out) if args.json else "\n".join(
         [f"{i + 1:>3}. image {p['index']:>6} ({p['label']}): {p['value']:.4g} at {p['position']}, box {p['box']}"
          + (f" (image pixels {p['image_box']})" if resized else "")
-         for i, p in enumerate(out["patches"])] + [pixels + "."] + ([note + "."] if note else [])))
+         for i, p in enumerate(out["patches"])] + [f"receptive field of {out['layer']}: {rf.size_text()}.",
+                                                   pixels + "."] + ([note + "."] if note else [])))
     if args.out:
         sys.stderr.write(f"wrote {args.out}\n")
     return 0
 
 
 def cmd_filters(args) -> int:
-    from app.analysis.filters import model_stats
+    from app.analysis.filters import model_stats, skipped_note
     from app.analysis.jobs import no_filters_message, random_twin
     from app.errors import UserError
 
@@ -268,23 +289,32 @@ def cmd_filters(args) -> int:
         raise UserError("--compare-random sets trained weights beside their random twin: give --weights (without "
                         "them the model is already random)")
     model, _ = _built(spec, None)  # refuses the patches backbone (placeholder filters) as cka and top-patches do
-    first = model_stats(model)
+    skipped: list[str] = []
+    first = model_stats(model, skipped)
     if not first:
-        raise UserError(no_filters_message(spec))
+        raise UserError(no_filters_message(spec, skipped))
     rows = {spec.label: [s.to_dict() for s in first]}
+    trained = spec.weight_state == "trained"
     if args.compare_random:
         twin = random_twin(spec)
         name = twin.label if spec.backbone == "external" else f"{spec.backbone} (random)"
         rows[name] = [s.to_dict() for s in model_stats(_built(twin, None)[0])]
-    if args.json:
+    note = skipped_note(skipped)
+    if args.json:  # (each layer's "trainable": false where its architecture keeps it frozen: not trained weights)
         print(jsonout.dumps(rows))
+        if note:
+            sys.stderr.write(f"note: {note}\n")
         return 0
     for label, layers in rows.items():
         print(label)
         for s in layers:
+            frozen = "  (frozen: never trained)" if label == spec.label and trained and s["trainable"] is False \
+                else ""
             print(f"  {s['layer']:<24} {'x'.join(map(str, s['shape'])):<14} PCA top-1 {s['pca_explained'][0]:.2f}  "
                   f"coherence {s['coherence_mean']:.2f}  sparsity {s['sparsity']:.2f}  "
-                  f"energy at DC {s['spectrum'][0]:.3f}")
+                  f"energy at DC {s['spectrum'][0]:.3f}{frozen}")
+    if note:
+        print(f"note: {note}")
     return 0
 
 
@@ -302,10 +332,12 @@ def cmd_fold(args) -> int:
                         f"lc-resnet20")
     if args.json:
         print(jsonout.dumps([{"layer": f.name, "effective_shape": list(f.effective.shape),
-                              "basis_shape": list(f.basis.shape), "effective_norm_mean":  # the mean of the norms
+                              "basis_shape": list(f.basis.shape), "basis_learned": f.learned_basis,
+                              "effective_norm_mean":  # the mean of the norms
                               float(np.linalg.norm(f.effective.reshape(f.effective.shape[0], -1), axis=1).mean())}
                              for f in layers]))
     else:
         for f in layers:
-            print(f"{f.name:<24} basis {f.basis.shape} -> effective {f.effective.shape}")
+            kind = "learned" if f.learned_basis else "frozen random"
+            print(f"{f.name:<24} basis ({kind}) {f.basis.shape} -> effective {f.effective.shape}")
     return 0

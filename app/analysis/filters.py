@@ -11,6 +11,10 @@
   kernels of a hand-designed bank land on their own bins (``orientation_centres``);
 - ``pca_explained``: the fraction of variance explained by the top eigen-kernels (PCA of the flattened kernels);
 - ``sparsity``: the fraction of weights with |w| < 1% of the layer's largest |w|; and ``norm_mean``.
+
+Kernels need not be square (kh x kw, both at least 2: the DFT pads them to the larger side, never crops them).
+Kernels with a side of 1 (1 x k, k x 1: factorised convolutions) have no 2-D structure to describe (no gradient
+across their single row): ``model_stats`` leaves them out and names them (``skipped_note``); ``stats`` refuses them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ class FilterStats:
     pca_explained: tuple[float, ...]  # cumulative, first k components
     sparsity: float
     norm_mean: float
+    trainable: bool | None = None  # the layer's weights are trained with the model (requires_grad); False: fixed
+    # by its architecture (an LC model's random basis, rdsn's filters); None: not known (an imported model)
 
     def to_dict(self) -> dict:
         d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -48,10 +54,31 @@ def orientation_centres(n_bins: int = 12) -> np.ndarray:
     return np.arange(n_bins) * (180.0 / n_bins)
 
 
+def spatial(weights) -> bool:
+    """4-D kernels (out, in, kh, kw) with spatial extent (a side over 1): not pointwise 1 x 1."""
+    w = np.asarray(weights) if not hasattr(weights, "shape") else weights
+    return len(w.shape) == 4 and max(int(w.shape[-2]), int(w.shape[-1])) > 1
+
+
+def too_thin(weights) -> bool:
+    """Spatial kernels with a side of 1 (1 x k, k x 1): no 2-D statistics (``stats`` refuses them)."""
+    return spatial(weights) and min(int(weights.shape[-2]), int(weights.shape[-1])) < 2
+
+
+def skipped_note(skipped) -> str:
+    """What the statistics left out: ``skipped`` "name (1x3)" entries; "" for none."""
+    if not skipped:
+        return ""
+    names = list(skipped)
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return (f"left out {shown}: kernels with a side of 1 have no 2-D structure (spectrum, orientation) to "
+            f"describe")
+
+
 def spectrum(weights: np.ndarray, pad: int = 16, bins: int | None = None) -> np.ndarray:
     w = np.asarray(weights, dtype=np.float64)
-    o, i, k, _ = w.shape
-    pad = max(pad, k)
+    kh, kw = w.shape[-2:]
+    pad = max(pad, kh, kw)  # the DFT grid holds the whole kernel (fft2 with a smaller s crops it)
     F = np.abs(np.fft.fftshift(np.fft.fft2(w, s=(pad, pad)), axes=(-2, -1))) ** 2
     P = F.mean(axis=(0, 1))
     yy, xx = np.mgrid[:pad, :pad]
@@ -97,28 +124,42 @@ def pca_explained(weights: np.ndarray, k: int = 8) -> np.ndarray:
     return np.cumsum(s[:k]) / tot if tot > 0 else np.zeros(min(k, len(s)))
 
 
-def stats(weights: np.ndarray, layer: str = "") -> FilterStats:
+def stats(weights: np.ndarray, layer: str = "", trainable: bool | None = None) -> FilterStats:
+    from app.analysis.jobs import InsightError
+
     w = np.asarray(weights, dtype=np.float64)
+    name = f"{layer}: " if layer else ""
     if w.ndim != 4:
-        raise ValueError(f"kernels are 4-D (out, in, k, k); got {w.shape}")
+        raise InsightError(f"{name}kernels are 4-D (out, in, kh, kw); got the shape {w.shape}")
+    if min(w.shape[-2:]) < 2 or w.shape[0] < 1 or w.shape[1] < 1:
+        raise InsightError(f"{name}{w.shape[-2]}x{w.shape[-1]} kernels: the filter statistics need both sides at "
+                           f"least 2 (a 1 x k kernel has no 2-D structure: no gradient across its single row)")
     hist, coh = orientations(w)
     mx = np.abs(w).max()
     return FilterStats(layer, tuple(int(v) for v in w.shape), tuple(float(v) for v in spectrum(w)),
                        tuple(float(v) for v in hist), float(coh.mean()),
                        tuple(float(v) for v in pca_explained(w)),
                        float((np.abs(w) < 0.01 * mx).mean()) if mx > 0 else 1.0,
-                       float(np.linalg.norm(w.reshape(w.shape[0], -1), axis=1).mean()))
+                       float(np.linalg.norm(w.reshape(w.shape[0], -1), axis=1).mean()), trainable)
 
 
-def model_stats(model) -> list[FilterStats]:
-    """Statistics of every conv with spatial kernels (k > 1) of a built model."""
+def model_stats(model, skipped: list | None = None) -> list[FilterStats]:
+    """Statistics of every conv with spatial kernels (kh x kw, a side over 1) of a built model. Kernels with a side
+    of 1 (1 x k, k x 1) are left out; ``skipped``, when given, receives "name (1x3)" for each (``skipped_note``)."""
     out = []
+    known = True
     if hasattr(model, "conv_weights"):  # an imported model: its TorchScript convs are no nn.Conv2d
         weights = model.conv_weights()
+        known = False  # (whether a loaded program's weights were trained is not in requires_grad)
     else:
         weights = {n: c.weight for n, c in (model.conv_layers() if hasattr(model, "conv_layers") else {}).items()}
     for name, weight in weights.items():
-        w = weight.detach().float().cpu().numpy()
-        if w.ndim == 4 and w.shape[-1] > 1:
-            out.append(stats(w, name))
+        if not spatial(weight):
+            continue
+        if too_thin(weight):
+            if skipped is not None:
+                skipped.append(f"{name} ({weight.shape[-2]}x{weight.shape[-1]})")
+            continue
+        trainable = bool(weight.requires_grad) if known else None
+        out.append(stats(weight.detach().float().cpu().numpy(), name, trainable))
     return out

@@ -3,7 +3,8 @@ combination A back to c_out) is one k x k convolution with the effective filters
 
     W_eff[o, i] = sum_e A[o, e] * B[e, i]        (A: (c_out, c_out*E), B: (c_out*E, c_in, k, k))
 
-so the learned mixing can be shown as ordinary spatial filters beside the frozen random basis it combines.
+so the learned mixing can be shown as ordinary spatial filters beside the basis it combines: frozen random by
+default, learned too where the model was built with ``learn_spatial=true`` (``Folded.learned_basis``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import numpy as np
 class Folded:
     name: str
     effective: np.ndarray  # (c_out, c_in, k, k)
-    basis: np.ndarray  # (c_out * E, c_in, k, k): the frozen random filters
+    basis: np.ndarray  # (c_out * E, c_in, k, k): the k x k filters (frozen random unless ``learned_basis``)
     mixing: np.ndarray  # (c_out, c_out * E)
     stride: int
     padding: int
+    learned_basis: bool = False  # the basis is trained with the model (its weight's requires_grad)
 
 
 def fold(conv_weight: np.ndarray, lc_weight: np.ndarray) -> np.ndarray:
@@ -40,5 +42,6 @@ def lc_layers(model) -> list[Folded]:
             continue
         B = conv.weight.detach().float().cpu().numpy()
         A = lc.weight.detach().float().cpu().numpy()
-        out.append(Folded(name, fold(B, A), B, A.reshape(A.shape[0], -1), int(conv.stride[0]), int(conv.padding[0])))
+        out.append(Folded(name, fold(B, A), B, A.reshape(A.shape[0], -1), int(conv.stride[0]), int(conv.padding[0]),
+                          bool(conv.weight.requires_grad)))
     return out

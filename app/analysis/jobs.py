@@ -97,12 +97,15 @@ def layers_job(spec, cancel: CancelToken | None = None):
 
 def cka_job(spec_a, spec_b, dataset: str = "digits", n: int = 300, kernel: str = "linear",
             cancel: CancelToken | None = None):
-    """Task: ``CKAResult`` between every layer of the two models on ``n`` test images of ``dataset``."""
+    """Task: ``CKAResult`` between every layer of the two models on ``n`` test images of ``dataset`` (all of them
+    where the split has fewer: at least ``CKA_MIN_IMAGES`` either way). Where the two share one architecture: the
+    random-initialisation reference, and a note when they saw different inputs (``cka_input_note``)."""
     from app.analysis.cka import cka_matrix
 
     check_cka_images(n)
     yield Progress(0, None, f"loading {dataset}")
     ds = sample(dataset, n)
+    check_cka_images(len(ds), f"the test split of {dataset}", n)  # the images used, not the number asked for
     yield Progress(0, None, "building the models")
     ma, ia = built(spec_a, ds)
     mb, ib = built(spec_b, ds)
@@ -111,16 +114,51 @@ def cka_job(spec_a, spec_b, dataset: str = "digits", n: int = 300, kernel: str =
                                 label_b=spec_b.label or spec_b.backbone, cancel=cancel)
     if same_architecture(spec_a, spec_b):
         res = yield from with_seed_reference(res, spec_a, ds, kernel, cancel)
+        res = with_input_note(res, ia, ib, cka_twin_hint(spec_a, spec_b))
     return res
 
 
 CKA_MIN_IMAGES = 10
 
 
-def check_cka_images(n: int) -> None:
-    """CKA on a handful of images means nothing (on 2 every linear value is 1.000): at least ``CKA_MIN_IMAGES``."""
+def check_cka_images(n: int, source: str = "", asked: int | None = None) -> None:
+    """CKA on a handful of images means nothing (on 2 every linear value is 1.000): at least ``CKA_MIN_IMAGES``.
+    ``source``: where the ``n`` images are the whole of a split ("the test split of imagefolder:..."), which the
+    message then names, with the number ``asked`` for (a sample of 300 asked from a split of 4 is 4 images)."""
     if n < CKA_MIN_IMAGES:
-        raise InsightError(f"CKA needs at least {CKA_MIN_IMAGES} images (on 2 every value is 1), got {n}")
+        of = f" ({asked} asked for)" if asked is not None and asked > n else ""
+        got = f": {source} has only {n}{of}" if source else f", got {n}"
+        raise InsightError(f"CKA needs at least {CKA_MIN_IMAGES} images (on 2 every value is 1){got}")
+
+
+INPUT_NOTE = "the two sides saw different inputs (size or normalisation): the matrix mixes that with their weights"
+
+
+def cka_input_note(ia, ib, hint: str = "") -> str:
+    """What a CKA of one architecture says where its two sides saw different inputs (``ia``, ``ib``: their input
+    specs; "" where they saw the same); ``hint``: how to compare with one input."""
+    if ia.key() == ib.key():
+        return ""
+    return INPUT_NOTE + (f"; {hint}" if hint else "")
+
+
+def cka_twin_hint(spec_a, spec_b) -> str:
+    """The window's way to one input: the random twin of the trained side, which keeps that side's input (an entry
+    of the model choosers, ``widgets.analysis.common.model_choices``); "" where neither side has weights."""
+    for spec, side, other in ((spec_b, "B", "A"), (spec_a, "A", "B")):
+        if spec.weights is not None or spec.banks:
+            return f"model {other} '{random_twin(spec).label}' is {side}'s random twin, with {side}'s input"
+    return ""
+
+
+def with_input_note(res, ia, ib, hint: str = ""):
+    """``res`` (one architecture on both sides) with the note on different inputs, and the reference line naming
+    the input it was computed at (model A's: ``with_seed_reference`` draws A's random twins) where they differ."""
+    note = cka_input_note(ia, ib, hint)
+    if not note:
+        return res
+    shown = dataclasses.replace(ia, source="").describe()
+    return dataclasses.replace(res, input_note=note, reference_input=shown if res.reference else "")
 
 
 # options that change only the classifier head, never a layer CKA compares (``feature_info``): the official
@@ -239,7 +277,7 @@ def patches_job(spec, layer: int, channel: int, dataset: str = "digits", n: int 
     name = lambda c: ds.classes[c] if 0 <= c < len(ds.classes) else str(c)  # noqa: E731
     captions = tuple(f"{p.value:.3g} · {name(p.label)}" for p in patches)
     title = (f"{spec.label or spec.backbone} · {info[layer].name} channel {channel} · receptive field "
-             f"{rf.size[0]}x{rf.size[1]} px · top {len(patches)} of {len(ds)} {dataset} test images")
+             f"{rf.size_text()} · top {len(patches)} of {len(ds)} {dataset} test images")
     title += tie_note(patches, len(ds))
     return PatchesView(img, tuple(cells), captions, patches, rf, info[layer].name, channel, title)
 
@@ -261,13 +299,16 @@ def tie_note(patches, n_images: int) -> str:
             f"shown (the first in the dataset's order are shown)")
 
 
-def no_filters_message(spec) -> str:
-    """Why a model has no filter statistics: no convolution with spatial kernels (k > 1) that it could describe."""
+def no_filters_message(spec, skipped=()) -> str:
+    """Why a model has no filter statistics: no convolution with spatial kernels (k > 1) that it could describe;
+    ``skipped``: its convolutions with a side of 1 (1 x k, k x 1: ``app.analysis.filters.skipped_note``)."""
+    from app.analysis.filters import skipped_note
+
     name = spec.label or spec.backbone
     why = (" (its wavelets are computed, not stored as convolution weights)" if spec.backbone == "scattering"
            else "")
     return (f"{name}: no spatial convolutions (k x k kernels, k > 1) whose weights the filter statistics can "
-            f"describe{why}")
+            f"describe{why}" + (f"; {skipped_note(skipped)}" if skipped else ""))
 
 
 @dataclass(frozen=True)
@@ -275,32 +316,52 @@ class FilterSet:
     label: str
     kind: str  # "trained", "random", "hand-designed"
     stats: tuple  # app.analysis.filters.FilterStats, per layer
+    note: str = ""  # the layers left out (kernels with a side of 1), "" where none
+
+
+FROZEN_KIND = "frozen"  # a trained model's layer whose weights were never trained (``series_entry``)
+
+
+def series_entry(fs: FilterSet, s) -> tuple[str, str]:
+    """(label, kind) a layer's statistics ``s`` of ``fs`` are drawn under: the set's own, except a trained model's
+    layer whose weights its architecture keeps frozen (an LC model's random k x k basis, unless ``learn_spatial``;
+    ``FilterStats.trainable`` False): those are not trained weights ("frozen, never trained")."""
+    if fs.kind == "trained" and getattr(s, "trainable", None) is False:
+        return f"{fs.label}: frozen, never trained", FROZEN_KIND
+    return fs.label, fs.kind
 
 
 def filters_job(spec, banks: tuple[tuple[str, np.ndarray], ...] = (), cancel: CancelToken | None = None):
     """Task: filter statistics of ``spec``, of its random twin (when ``spec`` has weights or banks) and of each
-    hand-designed bank given as (name, weights (out, in, k, k))."""
-    from app.analysis.filters import model_stats, stats
+    hand-designed bank given as (name, weights (out, in, kh, kw)). Kernels with a side of 1 (1 x k, k x 1) are left
+    out and named in the set's note."""
+    from app.analysis.filters import model_stats, skipped_note, spatial, stats, too_thin
     from app.models.build import build
 
     out = []
     twin = spec.weights is not None or bool(spec.banks)
     yield Progress(0, 2, f"statistics of {spec.label or spec.backbone}")
-    first = tuple(model_stats(built(spec)[0]))  # built: refuses the unfitted patches backbone, as the other views
-    if not first and not any(np.asarray(w).ndim == 4 and np.asarray(w).shape[-1] > 1 for _n, w in banks):
-        raise InsightError(no_filters_message(spec))
-    out.append(FilterSet(spec.label or spec.backbone, spec.weight_state, first))
+    skipped: list[str] = []
+    first = tuple(model_stats(built(spec)[0], skipped))  # built: refuses the unfitted patches backbone
+    usable = [(n, np.asarray(w)) for n, w in banks]
+    if not first and not any(spatial(w) and not too_thin(w) for _n, w in usable):
+        raise InsightError(no_filters_message(spec, skipped))
+    out.append(FilterSet(spec.label or spec.backbone, spec.weight_state, first, skipped_note(skipped)))
     check(cancel)
     if twin:
         t = random_twin(spec)
         yield Progress(1, 2, "statistics of the random twin")
         name = t.label if spec.backbone == "external" else f"{spec.backbone} (random)"
-        out.append(FilterSet(name, "random", tuple(model_stats(build(t, "cpu")))))
-    for name, w in banks:
+        left: list[str] = []
+        out.append(FilterSet(name, "random", tuple(model_stats(build(t, "cpu"), left)), skipped_note(left)))
+    for name, w in usable:
         check(cancel)
-        w = np.asarray(w)
-        if w.ndim == 4 and w.shape[-1] > 1:
-            out.append(FilterSet(f"{name} (bank)", "hand-designed", (stats(w, "bank"),)))
+        if spatial(w):
+            if too_thin(w):
+                out.append(FilterSet(f"{name} (bank)", "hand-designed", (),
+                                     skipped_note([f"{name} ({w.shape[-2]}x{w.shape[-1]})"])))
+            else:
+                out.append(FilterSet(f"{name} (bank)", "hand-designed", (stats(w, "bank"),)))
     yield Progress(2, 2, "done")
     return tuple(out)
 
@@ -312,6 +373,7 @@ class FoldView:
     basis: Any
     shape_effective: tuple[int, ...]
     shape_basis: tuple[int, ...]
+    learned_basis: bool = False  # the k x k basis is trained too (lc-* with learn_spatial=true), not frozen random
 
 
 def fold_job(spec, cancel: CancelToken | None = None):
@@ -330,7 +392,7 @@ def fold_job(spec, cancel: CancelToken | None = None):
         check(cancel)
         out.append(FoldView(f.name, kernel_mosaic(f.effective, max_kernels=1024),
                             kernel_mosaic(f.basis, max_kernels=1024), tuple(f.effective.shape),
-                            tuple(f.basis.shape)))
+                            tuple(f.basis.shape), f.learned_basis))
         yield Progress(i + 1, len(folded), f"folded {f.name}")
     return tuple(out)
 
@@ -393,15 +455,24 @@ def projector_note(method: str, proj, n_features: int, n_test: int, layer: str, 
                    cache_hit: bool = False, whitened: bool = False) -> str:
     """What the projector shows: how many points (``project`` keeps a random ``limit`` of a larger split) and what
     the PCA axes' "explained" shares are of (the features standardised one by one, not the raw features)."""
+    from app.metrics import percent
+
     shown = len(proj.xy)
     points = (f"{shown:,} test images" if shown >= n_test
               else f"a random {shown:,} of the {n_test:,} test images (the projection's limit)")
-    return (f"{method.upper()} of {n_features:,} features ({layer}, {pooling}) of {points}"
+    text = (f"{method.upper()} of {n_features:,} features ({layer}, {pooling}) of {points}"
             + (" · from the feature cache" if cache_hit else "")
             + (" · stem not whitened (the run whitened it)" if whitened else "")
-            + (f" · each feature standardised (zero mean, unit variance) first; the axes explain "
-               f"{100 * proj.explained[0]:.0f}% + {100 * proj.explained[1]:.0f}% of the standardised features' "
-               f"variance" if proj.explained else " · each feature standardised (zero mean, unit variance) first"))
+            + " · each feature standardised (zero mean, unit variance) first")
+    ex = tuple(proj.explained or ())
+    if len(ex) >= 2:  # (percent: 0.99991 reads 99.99%, not a false 100%)
+        text += (f"; the axes explain {percent(ex[0], 0)} + {percent(ex[1], 0)} of the standardised features' "
+                 f"variance")
+    elif len(ex) == 1:  # one feature (or one point): one axis of variance; the second is 0 for every point
+        why = "one feature" if n_features <= 1 else "one point"
+        text += (f"; the first axis explains {percent(ex[0], 0)} of the standardised features' variance (the "
+                 f"second is 0 for every point: {why})")
+    return text
 
 
 def pair_gallery(stored: dict, true: int, predicted: int, limit: int = 40, cols: int = 10,

@@ -19,11 +19,16 @@ import numpy as np
 class RF:
     """A layer's receptive field, measured on inputs of ``hw`` (``receptive_field``).
 
-    ``size`` is the extent a unit sees away from the image borders (where no unit sees it whole: the clipped box of
-    the central unit), ``stride`` the input pixels per map step and ``offset`` the input position of map position
-    (0, 0)'s centre. The boxes come from ``box_for``: where the layer is a translation (checked at the middle, the
-    borders and two corners of its map), from the table of every map row's (top, bottom) and every map column's
-    (left, right) input pixels, clipped (``rows``, ``cols``); else each asked position is measured (``measure``)."""
+    ``size`` is the theoretical receptive field: the extent one unit sees, as its layers make it, not clipped to
+    the image. Where it is larger than the image (deep layers of a small input: resnet20's layer3.2 sees 81x81 pixels
+    of a 32x32 image) and no unit on the image shows it, it is measured on a larger input (``_beyond``); where that
+    cannot be done (the model takes no other size, or it would cost too much), ``size`` is only a lower bound, the
+    clipped box of the central unit (``lower_bound``). ``size_text`` says which. ``stride`` is the input pixels
+    per map step and ``offset`` the input position of map position (0, 0)'s centre. The boxes (the crops) are
+    always clipped to the image; they come from ``box_for``: where the layer is a translation (checked at the
+    middle, the borders and two corners of its map), from the table of every map row's (top, bottom) and every map
+    column's (left, right) input pixels, clipped (``rows``, ``cols``); else each asked position is measured
+    (``measure``)."""
 
     size: tuple[int, int]  # receptive field height, width in input pixels
     stride: tuple[float, float]  # input pixels per map step
@@ -33,6 +38,27 @@ class RF:
     hw: tuple[int, int] | None = None  # the input size it was measured on
     measure: Callable | None = field(default=None, compare=False, repr=False)  # (positions, hw) -> boxes
     cache: dict = field(default_factory=dict, compare=False, repr=False)  # measured boxes by (y, x, h, w)
+    lower_bound: tuple[bool, bool] = (False, False)  # per axis: ``size`` is only a lower bound (the clipped box)
+
+    def exceeds(self) -> bool:
+        """The field is larger than the image it was measured on (every unit then sees past a border)."""
+        return self.hw is not None and (self.size[0] > self.hw[0] or self.size[1] > self.hw[1])
+
+    def size_text(self) -> str:
+        """The size as the views show it: "7x7 px"; "65x65 px, more than the 32x32 image"; "at least 32x32 px
+        (every unit sees the whole 32x32 image)" where only a lower bound is known."""
+        h, w = self.size
+        text = f"{h}x{w} px"
+        if self.hw is None:
+            return text
+        H, W = self.hw
+        if any(self.lower_bound):
+            whole = (h, w) == (H, W)
+            return (f"at least {text} (" + (f"every unit sees the whole {H}x{W} image" if whole
+                                             else f"clipped to the {H}x{W} image") + ")")
+        if self.exceeds():
+            return f"{text}, more than the {H}x{W} image"
+        return text
 
 
 N_INPUTS = 8  # random inputs whose gradient supports are united (ReLUs dead at one input are alive at another)
@@ -275,9 +301,10 @@ def _fit_axis(obs: dict[int, tuple[int, int]], m: int, n: int) -> tuple[tuple[in
     return table
 
 
-def _geometry(table: tuple[tuple[int, int], ...], n: int) -> tuple[int, float, float]:
-    """(size, stride, centre of index 0) of one axis from its table: the extent, step and position of an unclipped
-    box (from the unclipped sides where none is), else the central index's clipped box and n / m."""
+def _geometry(table: tuple[tuple[int, int], ...], n: int) -> tuple[int, float, float, bool]:
+    """(size, stride, centre of index 0, exact) of one axis from its table: the extent, step and position of an
+    unclipped box (from the unclipped sides where none is), exact; else (no unit shows both its sides, e.g. every
+    box is the whole image) the central index's clipped box and n / m, a lower bound (not exact)."""
     m = len(table)
     c = m // 2
     steps = [table[i + 1][0] - table[i][0] for i in range(m - 1) if table[i][0] > 0] + \
@@ -286,6 +313,7 @@ def _geometry(table: tuple[tuple[int, int], ...], n: int) -> tuple[int, float, f
     whole = sorted((abs(i - c), i) for i, (lo, hi) in enumerate(table) if lo > 0 and hi < n)
     los = [i for i, (lo, _) in enumerate(table) if lo > 0]
     his = [i for i, (_, hi) in enumerate(table) if hi < n]
+    exact = True
     if whole:
         i = whole[0][1]
         size, first = table[i][1] - table[i][0], table[i][0] - stride * i
@@ -294,7 +322,75 @@ def _geometry(table: tuple[tuple[int, int], ...], n: int) -> tuple[int, float, f
         size = int(round(table[his[0]][1] - stride * his[0] - first))
     else:
         size, first = table[c][1] - table[c][0], table[c][0] - stride * c
-    return int(size), stride, first + (size - 1) / 2.0
+        exact = False
+    return int(size), stride, first + (size - 1) / 2.0, exact
+
+
+BEYOND_SCALES = (2, 4, 8, 16)  # a field larger than the image is measured on inputs this many times larger (per
+# axis; the first that shows it), ...
+BEYOND_PIXELS = 128 * 128  # ... of at most this many pixels (a 224x224 model's deep layers: a lower bound only)
+
+
+def _agrees(table, n: int, size: int, stride: float, centre: float) -> bool:
+    """The translation (size, stride, centre of index 0) measured on a larger input, clipped to 0..n, gives the table
+    measured on the image: the layer is the same translation at both sizes (no size-dependent operation)."""
+    for i, (lo, hi) in enumerate(table):
+        first = centre + stride * i - (size - 1) / 2.0
+        if abs(first - round(first)) > 1e-6:
+            return False
+        first = int(round(first))
+        if (max(0, first), min(n, first + size)) != (lo, hi):
+            return False
+    return True
+
+
+def _beyond(model, layer: int, ispec, hw: tuple[int, int], device, tables, need: tuple[bool, bool]) -> list:
+    """The exact (size, stride, centre) of the axes in ``need`` (none of whose units shows its field whole on ``hw``):
+    measured at the two ends of each map axis on an input ``BEYOND_SCALES`` times larger along those axes (a
+    translation's field does not depend on the input's size; ``_agrees`` checks that it is the one measured on
+    ``hw``). Per axis: the geometry, or None where it could not be measured (the model takes no such input, the
+    input would be over ``BEYOND_PIXELS``, or the layer is no translation there)."""
+    h, w = hw
+    got: list = [None, None]
+    for scale in BEYOND_SCALES:
+        want = [need[a] and got[a] is None for a in (0, 1)]
+        if not any(want):
+            break
+        big = (h * scale if want[0] else h, w * scale if want[1] else w)
+        if big[0] * big[1] > BEYOND_PIXELS:
+            break
+        try:
+            probe = _Probe(model, layer, ispec.channels, big, device)
+        except Exception:  # noqa: BLE001 - a model that takes no other input size: the lower bound stands
+            break
+        try:
+            if len(probe.shape) != 3:
+                break
+            _, mh, mw = probe.shape
+            ends = lambda m: sorted({0, min(1, m - 1), max(0, m - 2), m - 1})  # noqa: E731
+            ry, rx = ends(mh), ends(mw)
+            k = max(len(ry), len(rx))
+            diag = list(zip(ry + [ry[-1]] * (k - len(ry)), rx + [rx[-1]] * (k - len(rx))))
+            boxes = dict(zip(diag, _boxes(probe, diag)))
+        except Exception:  # noqa: BLE001 - a model that fails at that size
+            break
+        finally:
+            probe.close()
+        oy: dict[int, tuple[int, int]] = {}
+        ox: dict[int, tuple[int, int]] = {}
+        for (y, x), (t, left, b, r) in boxes.items():
+            oy.setdefault(y, (t, b))
+            ox.setdefault(x, (left, r))
+        for a, (obs, m, n) in enumerate(((oy, mh, big[0]), (ox, mw, big[1]))):
+            if not want[a]:
+                continue
+            table = _fit_axis(obs, m, n)
+            if table is None:
+                continue
+            size, stride, centre, exact = _geometry(table, n)
+            if exact and _agrees(tables[a], hw[a], size, stride, centre):
+                got[a] = (size, stride, centre)
+    return got
 
 
 def _axis_indices(m: int) -> list[int]:
@@ -335,10 +431,17 @@ def receptive_field(model, layer: int, ispec, input_hw: tuple[int, int], device=
         t, left, b, r = boxes[(py, px)]
         stride = (h / mh, w / mw)
         offset = ((t + b - 1) / 2.0 - py * stride[0], (left + r - 1) / 2.0 - px * stride[1])
+        # the central unit's box: where it reaches a border, more may lie beyond it (a lower bound)
         return RF((b - t, r - left), stride, offset, None, None, (h, w), measure,
-                  {(y, x, h, w): bx for (y, x), bx in boxes.items()})
+                  {(y, x, h, w): bx for (y, x), bx in boxes.items()},
+                  lower_bound=(t == 0 or b == h, left == 0 or r == w))
     gy, gx = _geometry(rows, h), _geometry(cols, w)
-    return RF((gy[0], gx[0]), (gy[1], gx[1]), (gy[2], gx[2]), rows, cols, (h, w), measure)
+    if not (gy[3] and gx[3]):  # no unit shows its whole field on this image: measured on a larger one
+        more = _beyond(model, layer, ispec, (h, w), device, (rows, cols), (not gy[3], not gx[3]))
+        gy = (*more[0], True) if more[0] is not None else gy
+        gx = (*more[1], True) if more[1] is not None else gx
+    return RF((gy[0], gx[0]), (gy[1], gx[1]), (gy[2], gx[2]), rows, cols, (h, w), measure,
+              lower_bound=(not gy[3], not gx[3]))
 
 
 def _measurer(model, layer: int, ispec, device):

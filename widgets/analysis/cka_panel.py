@@ -12,6 +12,7 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
+from app.analysis.cka import cka_text
 from app.analysis.jobs import cka_job, random_twin
 from app.data import formats
 from app.imaging import colormaps
@@ -113,8 +114,9 @@ class CKAPanel(QWidget):
         M = np.nan_to_num(raw, nan=0.0)
         self.image.setImage(M, levels=(0, 1), autoLevels=False)
         self.image.setLookupTable(colormaps.lut("viridis"))
-        # a layer whose features are all the same has no CKA: "n/a", not the 0.00 its colour is drawn with
-        text = lambda i, j: "n/a" if np.isnan(raw[i, j]) else f"{M[i, j]:.2f}"  # noqa: E731
+        # a layer whose features are all the same has no CKA: "n/a", not the 0.00 its colour is drawn with; 0.997
+        # reads "0.997", not a false "1.00" (the same representation): ``cka_text``
+        text = lambda i, j: cka_text(raw[i, j])  # noqa: E731
         self.values.set_labels([(j + 0.5, i + 0.5, text(i, j), (0, 0, 0) if M[i, j] > 0.6 else (255, 255, 255))
                                 for i in range(M.shape[0]) for j in range(M.shape[1])] if M.size <= 400 else [],
                                QRectF(0, 0, M.shape[1], M.shape[0]))
@@ -125,9 +127,13 @@ class CKAPanel(QWidget):
         self.plot.setTitle(f"{res.kernel} CKA on {res.n_images} images", size="10pt")
         self.plot.setRange(xRange=(0, M.shape[1]), yRange=(0, M.shape[0]), padding=0.02)
         self.readout.setText(f"Rows: the layers of {res.label_a}; columns: {res.label_b}. Hover a cell for its value.")
-        # the scale the matrix reads against (same architecture only): shown apart from the hover read-out
-        # and what the matrix was computed on (the pooling; linear CKA's upward bias when features outnumber images)
-        lines = [t for t in (res.reference_text(), f"Note: {res.note}" if getattr(res, "note", "") else "") if t]
+        # where one architecture saw two inputs, that first (the matrix mixes it with the weights); the scale the
+        # matrix reads against (same architecture only), apart from the hover read-out, naming the input it was
+        # computed at where the inputs differ; and what the matrix was computed on (the pooling; linear CKA's
+        # upward bias when features outnumber images)
+        input_note = getattr(res, "input_note", "")
+        lines = [t for t in (f"Note: {input_note}" if input_note else "", res.reference_text(),
+                             f"Note: {res.note}" if getattr(res, "note", "") else "") if t]
         self.reference.setText("\n".join(lines))
         self.reference.setVisible(bool(lines))
 
@@ -135,8 +141,7 @@ class CKAPanel(QWidget):
         res = self.result
         if res is None or not (0 <= i < len(res.layers_a) and 0 <= j < len(res.layers_b)):
             return ""
-        v = float(res.matrix[i, j])
-        return f"A {res.layers_a[i]} vs B {res.layers_b[j]}: CKA {'n/a' if np.isnan(v) else f'{v:.3f}'}"
+        return f"A {res.layers_a[i]} vs B {res.layers_b[j]}: CKA {cka_text(res.matrix[i, j], 3)}"
 
     def _on_hover(self, pos: Any) -> None:
         vb = self.plot.getViewBox()

@@ -20,7 +20,7 @@ from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.analysis.filters import ORIENTATION_CONVENTION, orientation_centres
-from app.analysis.jobs import filters_job
+from app.analysis.jobs import FROZEN_KIND, filters_job, series_entry
 from widgets.probe.plots import plot
 from widgets.analysis.common import DEFAULT_TRAINED, ModelCombo, TaskBar
 from widgets.common.qt_override import qt_override
@@ -39,7 +39,10 @@ def legend_html(entries: list[tuple[str, tuple[int, int, int]]]) -> str:
 LAYER_HINT = "press Compare filters"  # the layer box before the layers are known (off)
 IDLE_HINT = "Press Compare filters (Ctrl+Return) to list the model's layers and plot their kernels' statistics."
 WIDEST_TICK = "0.0005"  # the widest value label the plots' shares commonly need (a wider one still widens the axis)
-COLOURS = {"trained": (31, 119, 180), "random": (214, 39, 40), "hand-designed": (44, 160, 44)}
+# (a trained model's layer its architecture keeps frozen, e.g. an LC model's random basis: grey, not "trained" blue)
+COLOURS = {"trained": (31, 119, 180), "random": (214, 39, 40), "hand-designed": (44, 160, 44),
+           FROZEN_KIND: (127, 127, 127)}
+NOTE = "Trained (blue) vs random twin (red) vs hand-designed banks of the session (green)."
 
 
 def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
@@ -66,7 +69,7 @@ def done_text(sets: tuple) -> str:
     first, others = sets[0], sets[1:]
     n = len(first.stats)
     twins = [s.label for s in others if s.kind == "random"]
-    banks = sum(s.kind == "hand-designed" for s in others)
+    banks = sum(s.kind == "hand-designed" and bool(s.stats) for s in others)  # (a 1 x k bank: left out, noted)
     also = (["its random twin"] if twins else []) + ([f"{banks} bank{'s' if banks != 1 else ''}"] if banks else [])
     if n == 0:  # the session's banks alone (the model has no k x k convolution)
         return f"Done: filter statistics of {banks} bank{'s' if banks != 1 else ''} ({first.label} has no k x k layer)."
@@ -74,6 +77,21 @@ def done_text(sets: tuple) -> str:
     whose = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
     return (f"Done: filter statistics of {n} layer{'s' if n != 1 else ''} of {whose}"
             + (". Choose a layer above." if n > 1 else "."))
+
+
+def note_text(sets: tuple) -> str:
+    """The line over the plots: the colours, a trained model's frozen layers (an LC model's random basis: drawn in
+    grey, not as trained weights) and the layers left out (kernels with a side of 1), once, per set."""
+    text = NOTE
+    if any(series_entry(fs, s)[1] == FROZEN_KIND for fs in sets for s in fs.stats):
+        text += (" Grey: a layer of the trained model whose weights its architecture keeps frozen (never trained; an "
+                 "LC model's random k x k basis: its trained part is the 1x1 mixing, shown folded in the LC fold tab).")
+    seen: set[str] = set()
+    for fs in sets:
+        if fs.note and fs.note not in seen:
+            seen.add(fs.note)
+            text += f" {fs.label}: {fs.note}."
+    return text
 
 
 class FiltersPanel(QWidget):
@@ -106,7 +124,7 @@ class FiltersPanel(QWidget):
                                     "(Ctrl+Return)")
         self.bar.run_clicked.connect(self.compute)
         self.bar.status.setText(IDLE_HINT)
-        self.note = QLabel("Trained (blue) vs random twin (red) vs hand-designed banks of the session (green).")
+        self.note = QLabel(NOTE)
         self.note.setWordWrap(True)
         self.legend = reserve_lines(QLabel(" "), 1)  # the four plots' one legend (``draw``); its line from the start
         self.legend.setTextFormat(Qt.TextFormat.RichText)
@@ -146,7 +164,9 @@ class FiltersPanel(QWidget):
         self.layer.clear()
         if sets:
             for s in sets[0].stats:
-                self.layer.addItem(f"{s.layer}  {'x'.join(map(str, s.shape))}", s.layer)
+                frozen = "  (frozen)" if series_entry(sets[0], s)[1] == FROZEN_KIND else ""
+                self.layer.addItem(f"{s.layer}  {'x'.join(map(str, s.shape))}{frozen}", s.layer)
+        self.note.setText(note_text(sets))
         i = self.layer.findText(keep)
         self.layer.setCurrentIndex(max(0, i) if self.layer.count() else -1)
         self.layer.setEnabled(self.layer.count() > 0)
@@ -160,7 +180,7 @@ class FiltersPanel(QWidget):
         for fs in self.sets:
             for s in fs.stats:
                 if fs.kind == "hand-designed" or s.layer == name:
-                    out.append((fs.label, fs.kind, s))
+                    out.append((*series_entry(fs, s), s))  # a trained model's frozen layer: not "trained"
                     break
         return out
 

@@ -1,6 +1,8 @@
-"""LC fold view: for a model with LC blocks (frozen random k x k filters, then a learned 1x1 mixing), the effective
-spatial filters the mixing makes beside the frozen random basis it combines (``app.analysis.jobs.fold_job``). The LC
-blocks are known once folded: until then the block box is off and says so, and the task bar says what Fold does."""
+"""LC fold view: for a model with LC blocks (k x k filters, then a learned 1x1 mixing), the effective spatial filters
+the mixing makes beside the basis it combines (``app.analysis.jobs.fold_job``): a frozen random basis by default, a
+learned one where the model was built with ``learn_spatial=true`` (the titles say which, from the block's weights).
+The LC blocks are known once folded: until then the block box is off and says so, and the task bar says what Fold
+does."""
 
 from __future__ import annotations
 
@@ -17,6 +19,17 @@ from widgets.common.worker import WorkerPool
 LC_DEFAULT = "lc-resnet20 (random)"
 BLOCK_HINT = "press Fold"  # the block box before the blocks are known (off)
 IDLE_HINT = "Press Fold (Ctrl+Return) to list the model's LC blocks and show each one's filters."
+
+
+def basis_name(learned: bool) -> str:
+    """What the block's k x k filters are: frozen random (the default LC block), or trained with the mixing
+    (``learn_spatial=true``): from the weights' ``requires_grad`` (``app.analysis.fold.Folded.learned_basis``)."""
+    return "Learned basis" if learned else "Frozen random basis"
+
+
+def basis_tooltip(learned: bool) -> str:
+    what = "The learned k x k filters (trained with the model)" if learned else "The frozen random k x k filters"
+    return f"{what} (rows: filters, columns: input channels; blue < 0 < red)"
 
 
 class FoldPanel(QWidget):
@@ -36,13 +49,12 @@ class FoldPanel(QWidget):
             row.addWidget(w)
         row.addStretch(1)
         self.bar = TaskBar(pool, "Fold")
-        self.bar.run_btn.setToolTip("Fold each LC block's learned 1x1 mixing into its frozen basis (Ctrl+Return)")
+        self.bar.run_btn.setToolTip("Fold each LC block's learned 1x1 mixing into its k x k basis (Ctrl+Return)")
         self.bar.run_clicked.connect(self.compute)
         self.bar.status.setText(IDLE_HINT)
-        self.basis_title = QLabel("<b>Frozen random basis</b>")
+        self.basis_title = QLabel("<b>Basis</b> (k x k filters)")
         self.eff_title = QLabel("<b>Effective filters</b> (learned mixing x basis)")
-        self.basis = ImageView(zoomable=True, tooltip="The frozen random k x k filters (rows: filters, columns: "
-                                                      "input channels; blue < 0 < red)")
+        self.basis = ImageView(zoomable=True, tooltip=basis_tooltip(False))
         self.effective = ImageView(zoomable=True, tooltip="The spatial filters the block really applies: "
                                                           "W_eff[o, i] = Σ_e A[o, e] B[e, i]")
         grid = QGridLayout()
@@ -95,7 +107,9 @@ class FoldPanel(QWidget):
         f = self.folded[i]
         self.basis.set_image(f.basis.rgb)
         self.effective.set_image(f.effective.rgb)
-        self.basis_title.setText(f"<b>Frozen random basis</b> {'x'.join(map(str, f.shape_basis))}")
+        learned = bool(getattr(f, "learned_basis", False))
+        self.basis_title.setText(f"<b>{basis_name(learned)}</b> {'x'.join(map(str, f.shape_basis))}")
+        self.basis.setToolTip(basis_tooltip(learned))
         self.eff_title.setText(f"<b>Effective filters</b> {'x'.join(map(str, f.shape_effective))} (learned mixing "
                                f"x basis)")
         notes = [n for n in (f.basis.note, f.effective.note) if n]

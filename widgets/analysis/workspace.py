@@ -58,7 +58,8 @@ class InsightWorkspace(QWidget):
                 (self.cka, "CKA similarity", "How similar the layers of two models are (CKA on a dataset sample)"),
                 (self.patches, "Top patches", "The dataset crops that excite one channel most"),
                 (self.filters, "Filter statistics", "A layer's kernels: trained vs random twin vs hand-designed"),
-                (self.fold, "LC fold", "An LC model's effective filters beside its frozen random basis")):
+                (self.fold, "LC fold", "An LC model's effective filters beside the basis they combine (frozen "
+                                       "random, or learned with learn_spatial=true)")):
             i = self.tabs.addTab(panel, title)
             self.tabs.setTabToolTip(i, tip)
         lay = QVBoxLayout(self)

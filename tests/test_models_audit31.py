@@ -291,3 +291,24 @@ def test_train_refuses_to_overwrite_a_checkpoint_set_and_says_how_to_continue_it
     res = _train(tmp_path, "--resume", str(out), "--out", str(out))  # what the message says: continues in place
     assert res.returncode == 0, res.stderr
     assert _side(out)["epoch"] == 2
+
+
+@pytest.mark.gui
+def test_the_builder_form_shows_an_off_word_from_an_older_sidecar_as_unchecked(qtbot):
+    """The options form ticked ``batchnorm: "off"`` (bool("off") is True), so the model built from it had batch-norm."""
+    from widgets.application import make_app
+    from widgets.models.builder_form import BuilderForm
+
+    make_app()
+    form = BuilderForm()
+    qtbot.addWidget(form)
+    form.fill_options("simple", {"batchnorm": "off"})
+    box = form._fields["batchnorm"][1]
+    assert not box.isChecked()
+    form.fill_options("simple", {"batchnorm": "yes"})
+    assert form._fields["batchnorm"][1].isChecked()
+    form.fill_options("simple", {"batchnorm": "maybe"})  # unreadable: the option's default
+    from app.models import viz
+
+    default = next(f.default for f in viz.option_fields("simple") if f.name == "batchnorm")
+    assert form._fields["batchnorm"][1].isChecked() is bool(default)

@@ -178,7 +178,11 @@ class BuilderForm(QScrollArea):
                 continue
             if f.kind == "bool":
                 w = QCheckBox()
-                w.setChecked(bool(value))
+                try:  # "off" from an older sidecar or settings is off (bool("off") was on)
+                    checked = viz.parse_option(f, value)
+                except ValueError:
+                    checked = bool(f.default)
+                w.setChecked(checked)
                 w.toggled.connect(self.changed)
             elif f.kind == "choice":
                 w = QComboBox()

@@ -36,6 +36,8 @@ import torch.nn.functional as F
 
 from app import paths
 from app.data import caches
+from app.models.base import ModelError
+from app.models.evaluate import forward_error
 from app.models.inputs import InputSpec, to_tensor
 from app.models.patch_fit import fit_on_training
 from app.storage import atomic_path, stale_temporaries
@@ -288,8 +290,11 @@ def extract(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, layer:
     yield Progress(0, n, f"extracting {label} 0/{n}")
     with torch.inference_mode():
         probe = to_tensor(images[:1], ispec, device)
-        batch = batch_size(model, probe, layer)
-        first = fn(probe)
+        try:  # the first image: a model that cannot take this input says so (lenet5's 5x5 kernels on 8x8 digits)
+            batch = batch_size(model, probe, layer)
+            first = fn(probe)
+        except (RuntimeError, ValueError, IndexError, TypeError, AssertionError) as exc:
+            raise ModelError(forward_error(model, probe, exc)) from None
         n_feat = int(first.shape[1])
         if dtype == "auto":
             dtype = "float16" if n * n_feat * 4 > 3 * 2**30 else "float32"

@@ -240,9 +240,15 @@ def _measure(args, which: list[str], tuner_modes: list[bool]) -> dict[str, dict[
             import torch
 
             torch.set_num_threads(devmod.configured_threads())  # as configured: a tuned run may have lowered it
+            r = {"live": _live, "extract": _extract, "head": _head}[name](args, on)
+            threads = r.get("threads") if isinstance(r.get("threads"), dict) else {}
+            # the extraction's own tuner holds a forced count (--threads, FILTER_EXPLORER_THREADS,
+            # FILTER_EXPLORER_TUNER=0) as a probe run does: the row says so rather than "tuner on"
+            held = on and threads.get("adaptive") is False
+            mode = "on, held: threads forced" if held else ("on" if on else "off")
             label = {"live": "live app FPS", "extract": "extract images/s",
-                     "head": "head speedup over scikit-learn (x)"}[name] + f" (tuner {'on' if on else 'off'})"
-            out[label] = {"live": _live, "extract": _extract, "head": _head}[name](args, on)
+                     "head": "head speedup over scikit-learn (x)"}[name] + f" (tuner {mode})"
+            out[label] = r
     return out
 
 
@@ -274,6 +280,9 @@ def cmd_bench_load(args) -> int:
         args.frames, args.images, args.head_train = min(args.frames, 8), min(args.images, 256), 600
     modes = {"both": [False, True], "on": [True], "off": [False]}[args.tuner]
     prev_term = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # finally-blocks run on SIGTERM too
+    # and on SIGHUP (the terminal closed, an ssh link dropped): the busy processes were left spinning until
+    # --max-seconds
+    prev_hup = signal.signal(signal.SIGHUP, lambda *_: sys.exit(129)) if hasattr(signal, "SIGHUP") else None
     import torch
 
     configured = torch.get_num_threads()
@@ -285,11 +294,14 @@ def cmd_bench_load(args) -> int:
             busy_pids = [p.pid for p in procs]
             load_start = list(os.getloadavg())
             loaded = _measure(args, which, modes)
+            load_end = list(os.getloadavg())  # the 1-minute average needs a minute to show the busy processes
             # --max-seconds shorter than the loaded pass: part of it ran without (all of) the load
             ended_early = [p.pid for p in procs if p.poll() is not None]
         torch.set_num_threads(configured)
     finally:
         signal.signal(signal.SIGTERM, prev_term)
+        if prev_hup is not None:
+            signal.signal(signal.SIGHUP, prev_hup)
     figures = []
     for name, a in idle.items():
         b = loaded[name]
@@ -302,6 +314,7 @@ def cmd_bench_load(args) -> int:
            "busy_ended_early": ended_early,
            "cpu_count": os.cpu_count(), "torch_threads": configured, "forced_threads": devmod.forced_threads(),
            "load_average_before": load_before, "load_average_loaded_start": load_start,
+           "load_average_loaded_end": load_end,
            "settings": {"frames": args.frames, "size": args.size, "images": args.images,
                         "head_train": args.head_train, "quick": args.quick},
            "method": {name: METHOD[name] for name in which}, "figures": figures}
@@ -312,12 +325,13 @@ def cmd_bench_load(args) -> int:
     group = {True: "autogroup scheduling on", False: "autogroup scheduling off", None: "autogroup unknown"}[autogroup()]
     if args.busy:
         print(f"bench load: {args.busy} busy processes ({where}; {group}) on {os.cpu_count()} cores, torch threads "
-              f"{configured}; load average before {load_before[0]:.2f}, at the loaded start {load_start[0]:.2f}")
+              f"{configured}; load average before {load_before[0]:.2f}, at the loaded start {load_start[0]:.2f}, at "
+              f"its end {load_end[0]:.2f}")
         second, ratio = "loaded", "loaded/idle"
     else:
         print(f"bench load: --busy 0: no busy processes, the second pass is a repeat without load; "
               f"{os.cpu_count()} cores, torch threads {configured}; load average before {load_before[0]:.2f}, at "
-              f"the repeat's start {load_start[0]:.2f}")
+              f"the repeat's start {load_start[0]:.2f}, at its end {load_end[0]:.2f}")
         second, ratio = "repeat", "repeat/first"
     for f in figures:
         print(f"  {f['figure']:<46} idle {f['idle']:>9.2f}  {second} {f['loaded']:>9.2f}  {ratio} {f['ratio']}")

@@ -97,3 +97,63 @@ def test_bench_load_live_with_the_tuner_runs(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     (fig,) = json.loads(out.stdout)["figures"]
     assert fig["figure"] == "live app FPS (tuner on)" and fig["idle"] > 0 and fig["loaded"] > 0
+
+
+def test_a_forced_thread_count_is_named_in_the_tuner_on_row(tmp_path):
+    """With the thread count forced (the suite forces 1) the extraction's own tuner holds it, as in a probe run: the row
+    said "tuner on" while nothing adapted. And the load average is also read at the end of the second pass (the
+    1-minute average read 0.5 s after the busy processes started cannot show them yet)."""
+    env = {**os.environ, "FILTER_EXPLORER_THREADS": "1", "FILTER_EXPLORER_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "main.py", "bench", "load", "--quick", "--benchmarks", "extract", "--busy",
+                          "0", "--tuner", "on", "--images", "64", "--max-seconds", "120", "--json"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = json.loads(out.stdout)
+    (fig,) = res["figures"]
+    assert fig["figure"] == "extract images/s (tuner on, held: threads forced)"
+    assert fig["idle_detail"]["threads"]["adaptive"] is False
+    assert len(res["load_average_loaded_end"]) == 3
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(d.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists() or not hasattr(__import__("signal"), "SIGHUP"),
+                    reason="needs /proc and SIGHUP")
+def test_the_busy_processes_end_when_the_terminal_hangs_up(tmp_path):
+    """SIGHUP (a closed terminal, a dropped ssh link) ended the command and left its busy processes spinning at 100%
+    CPU until --max-seconds."""
+    import signal
+    import time
+
+    env = {**os.environ, "FILTER_EXPLORER_HOME": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "main.py", "bench", "load", "--quick", "--benchmarks", "live", "--busy",
+                             "1", "--tuner", "off", "--frames", "400", "--size", "120x160", "--max-seconds", "120",
+                             "--json"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    busy: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not busy and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            busy = _children(proc.pid)
+        assert busy, "the busy process never started"
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(timeout=60) == 129
+        time.sleep(0.5)
+        assert not any(_alive(p) for p in busy)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for p in busy:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)

@@ -99,10 +99,19 @@ def test_svm_quality_objective_and_gradient():
     assert worse["relative_duality_gap"] > 100 * max(q["relative_duality_gap"], 1e-9)
 
 
-def test_bench_svm_refuses_a_bad_C():
-    r = subprocess.run([sys.executable, str(ROOT / "main.py"), "bench", "svm", "--quick", "--C", "-1"],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert r.returncode == 2 and "--C must be positive" in r.stderr
+@pytest.mark.parametrize("argv, message", [
+    (["--C", "-1"], "--C must be a positive number, got -1"),
+    (["--C", "inf"], "--C must be a positive number, got inf"),  # a ZeroDivisionError after the extraction
+    (["--select-C", "0.1,inf"], "--select-C needs positive numbers"),
+    (["--select-C", "nan"], "--select-C needs positive numbers"),
+    (["--sklearn-tol", "inf"], "--sklearn-tol must be a positive number, got inf"),  # scikit-learn's own error
+    (["--tol", "nan"], "--tol must be a positive number, got nan"),
+])
+def test_bench_svm_refuses_a_bad_number_before_any_work(argv, message, fe_home):
+    from tests.cli_inprocess import run_cli
+
+    r = run_cli("bench", "svm", "--quick", *argv, home=fe_home)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
 
 
 def test_a_speed_up_over_an_unfinished_fit_says_so_and_select_c_holds_out_exactly_val(tmp_path, fe_home):

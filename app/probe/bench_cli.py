@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from app import jsonout
 from app.errors import UserError
@@ -81,20 +82,20 @@ def cmd_bench_svm(args) -> int:
         args.dual = args.dual == "True"
     if args.C is None:
         args.C = DEFAULT_C
-    if not args.C > 0:
-        raise UserError(f"bench svm: --C must be positive, got {args.C:g}")
+    if not (args.C > 0 and math.isfinite(args.C)):  # inf: a ZeroDivisionError after the extraction
+        raise UserError(f"bench svm: --C must be a positive number, got {args.C:g}")
     if args.select_C is not None:
         try:
             args.select_C = [float(v) for v in args.select_C.split(",") if v.strip()]
         except ValueError:
             raise UserError(f"bench svm: --select-C must be numbers separated by commas, got {args.select_C!r}")
-        if not args.select_C or min(args.select_C) <= 0:
-            raise UserError("bench svm: --select-C needs positive values")
+        if not args.select_C or not all(v > 0 and math.isfinite(v) for v in args.select_C):
+            raise UserError("bench svm: --select-C needs positive numbers")
         check_positive("bench svm: --val", args.val, "at least 1 (validation images for --select-C)")
-    if args.tol is not None and not args.tol > 0:
-        raise UserError(f"bench svm: --tol must be positive, got {args.tol:g}")
-    if not args.sklearn_tol > 0:
-        raise UserError(f"bench svm: --sklearn-tol must be positive, got {args.sklearn_tol:g}")
+    if args.tol is not None and not (args.tol > 0 and math.isfinite(args.tol)):
+        raise UserError(f"bench svm: --tol must be a positive number, got {args.tol:g}")
+    if not (args.sklearn_tol > 0 and math.isfinite(args.sklearn_tol)):
+        raise UserError(f"bench svm: --sklearn-tol must be a positive number, got {args.sklearn_tol:g}")
     check_positive("bench svm: --epochs", args.epochs, "at least 1 (our L-BFGS iterations)")
     check_positive("bench svm: --sklearn-max-iter", args.sklearn_max_iter, "at least 1")
     check_feature_args(args, default_pooling=True)  # limits, backbone, --options, --pooling: before any work

@@ -3,10 +3,6 @@ scored on, LinearSVC's solver choice, bad options."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -16,8 +12,6 @@ from app.probe.precond import nystrom
 from app.probe.svm import train_svm
 from app.tasks import run_to_end
 from head_helpers import standardised
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _wide(n=300, d=60, c=5, seed=0, n_test=80):

@@ -30,3 +30,19 @@ def test_extract_raises_model_error_naming_the_input():
     images = np.zeros((3, 8, 8, 1), np.uint8)
     with pytest.raises(ModelError, match=r"lenet5: the model failed on a batch of 1 1-channel 8x8 images"):
         run_to_end(extract(model, images, InputSpec(1, None, (0.5,), (0.5,)), len(model.feature_info) - 1, "gap"))
+
+
+def test_bench_heads_describe_the_stopping_rule_their_fit_reports(fe_home):
+    """The JSON's settings.ours named the gradient rule alone (a fixed text), where the head also stops on a duality
+    gap: the text now comes from the fit's own stop report."""
+    import json
+
+    from app.probe.bench import stop_rule
+    from tests.cli_inprocess import run_cli
+
+    assert stop_rule({"criterion": "max |gradient|", "tolerance": 1e-4, "gap_tolerance": 0.1}) == \
+        "stopping at max |gradient| <= 0.0001 and relative duality gap <= 0.1"
+    r = run_cli("bench", "head", "--quick", "--json", home=fe_home)
+    assert r.returncode == 0, r.stderr
+    ours = json.loads(r.stdout)["settings"]["ours"]
+    assert "stopping at max |gradient| <= 0.0001 and relative duality gap <= 0.1" in ours

@@ -137,6 +137,18 @@ def bench_features(args, prefix: str = "bench head: "):
             "spec": spec, "layer": layer, "dataset": dataset, "extract_seconds": extract_seconds, "device": dev}
 
 
+def stop_rule(stop: dict | None) -> str:
+    """The stopping rule a fit reports (``headcore.stop_report``), as text: "stopping at max |gradient| <= 0.0001
+    and relative duality gap <= 0.1"."""
+    stop = stop or {}
+    text = f"stopping at {stop.get('criterion', '?')}"
+    if stop.get("tolerance") is not None:
+        text += f" <= {stop['tolerance']:g}"
+    if stop.get("gap_tolerance") is not None:
+        text += f" and relative duality gap <= {stop['gap_tolerance']:g}"
+    return text
+
+
 def bench_head(args, tuner=None) -> dict:
     """``tuner``: an ``app.threads.ThreadTuner`` timing our head's iterations (``bench load``), or None."""
     import torch
@@ -202,9 +214,11 @@ def bench_head(args, tuner=None) -> dict:
             "backbone": spec.backbone, "options": dict(spec.options), "layer": layer, "pooling": args.pooling,
             "weight_decay": wd, "sklearn_C": C, "sklearn": "LogisticRegression(solver='lbfgs', max_iter=1000, "
             "tol=1e-4), standardised float32 features, threadpoolctl.threadpool_limits(1)",
-            "ours": f"L-BFGS (strong Wolfe, history 20, stopping at max |gradient| <= 1e-4 like sklearn's tol), "
-                    f"preconditioned ({opts['precondition']}: d <= {PRECONDITION_MAX_FEATURES}) with the Cholesky "
-                    f"factor of 0.01 S^T S / m + wd I (S: m seeded rows), at most {args.epochs} iterations, full batch, "
+            # the stopping rule and preconditioner as the fit reports them (a fixed text here went stale: it named
+            # the gradient rule alone, where the head also stops on a duality gap)
+            "ours": f"L-BFGS (strong Wolfe, history 20; {stop_rule(hr.stop)}), preconditioner "
+                    f"{opts['precondition']} (used when d <= {PRECONDITION_MAX_FEATURES}), at most {args.epochs} "
+                    f"iterations, full batch, "
                     f"after a tiny warm-up call, "
                     f"torch {torch.__version__}, {threads_used(thread_report)}",
             "device": device_text(dev, thread_report), "extract_seconds": round(extract_seconds, 3),
@@ -300,7 +314,7 @@ def bench_svm(args) -> dict:
                        "standardised float32 features, threadpoolctl.threadpool_limits(1)",
             "ours": f"one-vs-rest squared hinge, intercept penalised (as LinearSVC), full-batch L-BFGS (strong Wolfe, "
                     f"history 20), preconditioner {hr.settings.get('preconditioner')} (c = {SVM_CURVATURE}), "
-                    f"stopping at |gradient| <= {tol} |gradient at zero|, after a tiny warm-up call, "
+                    f"stopping: {(hr.stop or {}).get('criterion', '?')}, after a tiny warm-up call, "
                     f"torch {torch.__version__}, {threads_used(thread_report)}",
             "objective": "sum over classes of 0.5 (|w|^2 + b^2) + C sum_i max(0, 1 - y_i (w.x_i + b))^2 on the "
                          "training features; relative gradient: its gradient norm / the norm at zero weights; "

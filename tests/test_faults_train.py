@@ -83,6 +83,10 @@ def test_train_killed_at_random_moments_resumes_to_the_uninterrupted_result(tmp_
     rc, err, _ = _train(out, home, resume=resume)  # the next run: resume what the kills left
     if rc == 2:  # killed inside a save: the set is refused, clearly; a fresh run is the way on
         assert "error: cannot resume" in err and "Traceback" not in err, err[-3000:]
+        rc, err, _ = _train(out, home)  # refused too: the set's files are there (a new run would overwrite them)
+        assert rc == 2 and "a checkpoint set is already there" in err, err[-3000:]
+        for p in out.parent.glob(out.name + ".*"):  # as the message says: delete its files to train anew
+            p.unlink()
         rc, err, _ = _train(out, home)
     assert rc == 0, err[-3000:]
     got = json.loads(out.with_suffix(".json").read_text())

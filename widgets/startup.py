@@ -172,6 +172,7 @@ def import_core(key: str) -> None:
         import app.probe.caveats  # noqa: F401  (recipe_caveats, the plan's amber note)
         import app.probe.paired  # noqa: F401  (an ablation's cells against their baseline's, image by image)
     elif key == "insight":
+        import app.analysis.cka  # noqa: F401  (its values' text: cka_text)
         import app.analysis.filters  # noqa: F401  (the orientation bins' centres and convention of its plot)
         import app.analysis.jobs  # noqa: F401
     else:

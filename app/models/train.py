@@ -307,7 +307,7 @@ def train(spec: ModelSpec, cfg: TrainConfig, device: torch.device | str | None =
                 f"cannot resume from {cfg.resume}: its training state says step {step} after {start_epoch} complete "
                 f"epoch(s) of {steps_per_epoch} steps, which does not add up; it was probably stopped by --max-steps "
                 f"part-way through an epoch by an earlier version, which recorded that epoch as complete, so it "
-                f"cannot be continued at the right step. Train again without --resume")
+                f"cannot be continued at the right step. Train again without --resume, to another --out")
         if first_step:
             sums = (int(partial[0]), int(partial[1]), float(partial[2]))
         if start_epoch >= cfg.epochs:

@@ -170,7 +170,7 @@ def _refuse_changes(where: str, lines: list[str]) -> None:
                          f"{'these settings differ' if len(lines) > 1 else 'this setting differs'} from the "
                          f"checkpoint's:\n  " + "\n  ".join(lines) + f"\nLeave {it} out (train --resume takes "
                          f"{it} from the checkpoint; only --epochs, --max-steps, --out and how it runs may change), or "
-                         f"start a new run without --resume")
+                         f"start a new run without --resume (to another --out: train never writes over a checkpoint set)")
 
 
 def _open_resume(cfg: TrainConfig) -> tuple[dict, dict]:

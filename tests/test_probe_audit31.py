@@ -46,3 +46,15 @@ def test_bench_heads_describe_the_stopping_rule_their_fit_reports(fe_home):
     assert r.returncode == 0, r.stderr
     ours = json.loads(r.stdout)["settings"]["ours"]
     assert "stopping at max |gradient| <= 0.0001 and relative duality gap <= 0.1" in ours
+
+
+def test_bench_head_says_when_its_features_came_from_the_cache(fe_home):
+    """extract_seconds of a second run was a cache read (0.001 s) with nothing saying so."""
+    import json
+
+    from tests.cli_inprocess import run_cli
+
+    first = run_cli("bench", "head", "--quick", "--json", home=fe_home)
+    second = run_cli("bench", "head", "--quick", "--json", home=fe_home)
+    assert json.loads(first.stdout)["settings"]["features_cached"] == "none"
+    assert json.loads(second.stdout)["settings"]["features_cached"] == "both"

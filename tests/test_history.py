@@ -12,6 +12,7 @@ from app.probe.history import (
     SCHEMA_VERSION,
     History,
     HistoryError,
+    HistoryUnavailable,
     compare_groups,
     open_history,
 )
@@ -104,9 +105,11 @@ def test_database_from_the_future_and_foreign_database(tmp_path):
     db.close()
     with pytest.raises(HistoryError, match="newer version"):
         History(future)
-    h, msg = open_history(future)
-    assert "newer version" in msg and h.list() == []
-    h.close()
+    # refused, but never moved aside: the newer version's runs stay where that version finds them (audit 31, 1)
+    before = future.read_bytes()
+    with pytest.raises(HistoryUnavailable, match="newer version.*left as it is"):
+        open_history(future)
+    assert future.read_bytes() == before and not [p for p in tmp_path.iterdir() if "unreadable" in p.name]
     foreign = tmp_path / "foreign.sqlite"
     db = sqlite3.connect(str(foreign))
     db.execute("CREATE TABLE photos (id INTEGER)")

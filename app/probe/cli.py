@@ -10,7 +10,7 @@ import time
 
 from app import jsonout
 from app.cliargs import add_data_root, add_model_arguments, parse_options, parse_value, seed_value
-from app.errors import AppError, UserError
+from app.errors import AppError, UserError, message
 
 
 def register(sub, bench) -> None:
@@ -230,7 +230,7 @@ def cmd_probe(args) -> int:
     from app.metrics import spread_text, top5_text
     from app.probe.caveats import stop_text
     from app.probe.notes import selection_note
-    from app.probe.history import History, record
+    from app.probe.history import History, HistoryError, record
     from app.probe.run import rerun, run_probe
     from app.tasks import cli_progress, run_to_end
     from app.threads import forget_reports, reports
@@ -242,7 +242,7 @@ def cmd_probe(args) -> int:
     note = ""
     preset = None
     if args.rerun is not None:
-        with History() as h:
+        with History(readonly=True) as h:  # (a read: works on a history that cannot be written now)
             try:
                 stored = h.get(args.rerun)
             except KeyError:
@@ -265,8 +265,16 @@ def cmd_probe(args) -> int:
         raise UserError(str(exc)) from None
     finally:
         sys.stderr.write("\n")  # end the progress line
-    result = dataclasses.replace(result, run_id=record(result, note=note))
+    # a run that cannot be stored (history locked, read-only, disk full, newer version) is still printed, then
+    # reported as an error: the figures are not lost, and scripts still see the failure in the exit status
+    not_stored = None
+    try:
+        result = dataclasses.replace(result, run_id=record(result, note=note))
+    except HistoryError as exc:
+        not_stored = exc
     out = summary(result, time.perf_counter() - t0, time.process_time() - c0)
+    out["stored"] = not_stored is None
+    out["not_stored_reason"] = None if not_stored is None else message(not_stored)
     if args.rerun is not None:
         from app.probe.paired import rerun_check
 
@@ -286,7 +294,8 @@ def cmd_probe(args) -> int:
         sel = ", ".join(f"{k}={v}" for k, v in (out["selected"] or {}).items())
         if sel and out["val_top1"] is None:  # --val 0: the value was used as given (or the head's default), not chosen
             sel += " (not selected: no validation split)"
-        print(f"run {out['run_id']}: {r.model.backbone} on {r.dataset}: {val}test top-1 {100 * out['top1']:.2f}%"
+        name = f"run {out['run_id']}" if not_stored is None else "run (not stored)"
+        print(f"{name}: {r.model.backbone} on {r.dataset}: {val}test top-1 {100 * out['top1']:.2f}%"
               f"{se(out['top1'], out['n_test'])}  "
               f"{top5_text(out['top5'], len(out.get('classes') or ()))}  ({out['n_train']} train / {out['n_val']} val / {out['n_test']} test, "
               f"{out['n_features']:,} features, layer {r.layer_name or r.layer}, {r.pooling}"
@@ -302,6 +311,12 @@ def cmd_probe(args) -> int:
             print(f"  caveat: {line}")
         if out.get("rerun_check"):
             print(f"  {out['rerun_check']['text']}")
+        if not_stored is not None:
+            print(f"  not stored: {message(not_stored)}")
+    if not_stored is not None:
+        sys.stdout.flush()
+        print(f"error: the run was not stored in the history: {message(not_stored)}", file=sys.stderr)
+        return 2
     return 0
 
 

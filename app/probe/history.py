@@ -3,15 +3,21 @@
 Each run is committed as soon as it is added (WAL journal), so a crash loses at most the run in progress. A row
 keeps a few columns to list and sort by, and the full ``ProbeResult.to_dict()`` JSON to reopen the run later.
 
-A file that is not a history database (corrupt, truncated, another program's) or one written by a newer version
-of the app raises ``HistoryError`` with a message saying what is wrong; ``open_history()`` then moves the file
-aside (never deletes it) and starts a fresh one, returning a message the GUI shows to the user.
+A file that is not a history database (corrupt, truncated, another program's) raises ``HistoryCorrupt`` with a
+message saying what is wrong; ``open_history()`` then moves the file aside (never deletes it) and starts a fresh one,
+returning a message the GUI shows to the user. A good file that cannot be used now (locked by another process for
+longer than ``BUSY_TIMEOUT_S``, read-only, the disk full or failing, or written by a newer version of the app) raises
+``HistoryUnavailable`` and is left exactly as it is; ``open_history()`` then opens it read-only where it can, so its
+runs are still shown. Opening writes nothing when there is nothing to create, upgrade or repair.
 
 ``compare_groups()`` aggregates runs for the comparison chart: runs that differ only by seed are one group, shown
 as mean and standard deviation of validation and test accuracy.
 
 Schema 2 (from 1: columns added, old runs kept and filled from their JSON) lists validation and test accuracy, the
-feature count, the selected hyperparameters, the backbone, its weights and the three seeds.
+feature count, the selected hyperparameters, the backbone, its weights and the three seeds. An upgrade is one
+transaction (columns, their filling and ``user_version`` commit together or not at all); a history left with empty
+new columns by an upgrade that older versions committed half-way is refilled from the stored JSON at the next
+writable open (and read from it meanwhile by a read-only one).
 
 Qt-free. A ``History`` object belongs to one thread; ``record(result)`` opens its own connection, adds and closes,
 so any thread (the GUI's worker, the CLI) can store a run.
@@ -22,6 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -39,6 +46,8 @@ from app.storage import atomic_write
 SCHEMA_VERSION = 2
 APPLICATION_ID = 0x46455850  # "FEXP": marks the file as ours
 FILENAME = "history.sqlite"
+BUSY_TIMEOUT_S = 5.0  # how long an open or a write waits for another process's write lock before giving up
+REPAIR_PROBE_ROWS = 5  # the oldest rows looked at, at each writable open, for columns a half-done upgrade left empty
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -76,6 +85,59 @@ SUMMARY_FIELDS = ("id", "created", "label", "weight_state", "dataset", "head", "
 
 class HistoryError(AppError):
     """The history database cannot be used; the message names the file and the problem."""
+
+
+class HistoryCorrupt(HistoryError):
+    """The file is not a usable run history (damaged, truncated, another program's): ``open_history`` moves it aside."""
+
+
+class HistoryUnavailable(HistoryError):
+    """A run history that cannot be used now (in use by another process, read-only, the disk full or failing, or
+    written by a newer version): the file is left exactly as it is."""
+
+
+# SQLite's primary result codes (``sqlite3.Error.sqlite_errorcode & 0xff``)
+_PERM, _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 3, 5, 6, 8, 10, 11, 13, 14, 26
+_WHY = {_BUSY: "the run history is in use by another process", _LOCKED: "the run history is in use by another process",
+        _READONLY: "the run history is read-only", _PERM: "the run history is read-only",
+        _FULL: "the disk is full", _IOERR: "the disk could not read or write the run history (I/O error)",
+        _CANTOPEN: "the run history file cannot be opened"}
+
+
+def _code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else int(code) & 0xFF
+
+
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    """Damage (SQLITE_CORRUPT, SQLITE_NOTADB), as opposed to a file that cannot be used now (busy, read-only ...)."""
+    code = _code(exc)
+    if code is not None:
+        return code in (_CORRUPT, _NOTADB)
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text
+
+
+def _failure(path: Path, doing: str, exc: sqlite3.Error, readonly: bool = False) -> HistoryError:
+    """A failed read or write as the error to raise: ``HistoryUnavailable`` saying why (locked, read-only, disk full
+    ...) where SQLite tells, else ``HistoryError``. ``readonly``: the history was opened read-only."""
+    if readonly and _code(exc) == _READONLY:
+        return HistoryUnavailable(f"{path}: {doing}: the run history was opened read-only (it could not be written "
+                                  "when it was opened)")
+    why = _WHY.get(_code(exc))
+    if why is not None:
+        return HistoryUnavailable(f"{path}: {doing}: {why} ({exc})")
+    if _is_corrupt(exc):
+        return HistoryCorrupt(f"{path}: {doing}: the database is damaged ({exc})")
+    return HistoryError(f"{path}: {doing} ({exc})")
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    """A connection in autocommit mode (``History`` opens its transactions itself while it opens the file)."""
+    if readonly:  # a read-only connection: works on a file the user may not write (or on a read-only mount)
+        return sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S,
+                               isolation_level=None)
+    return sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
 
 
 @dataclass(frozen=True)
@@ -187,22 +249,38 @@ def _summary_columns(d: dict[str, Any]) -> dict[str, Any]:
 
 
 class History:
-    def __init__(self, path: Path | str | None = None) -> None:
+    """The run history at ``path`` (default: the app's). ``readonly=True`` opens it without writing anything (no
+    creation, upgrade or repair; its runs read as they are, older ones' missing columns from their JSON): for the
+    commands that only read, and for showing the runs of a history that cannot be written now."""
+
+    def __init__(self, path: Path | str | None = None, readonly: bool = False) -> None:
         self.path = Path(path) if path is not None else paths.home() / FILENAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         self._db: sqlite3.Connection | None = None
+        self._columns: set[str] = set(SUMMARY_FIELDS)  # the columns the runs table has
+        self._derive = False  # read the derived columns a row lacks from its JSON (read-only on an old/half file)
+        if readonly and not self.path.is_file():
+            raise HistoryUnavailable(f"{self.path}: there is no run history there yet")
         try:
-            db = sqlite3.connect(str(self.path), timeout=5.0)
-        except sqlite3.Error as exc:
-            raise HistoryError(f"{self.path}: cannot open the run history ({exc})") from exc
+            if not readonly:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = _connect(self.path, readonly)
+        except (sqlite3.Error, OSError) as exc:
+            why = _WHY.get(_code(exc)) if isinstance(exc, sqlite3.Error) else None
+            raise HistoryUnavailable(f"{self.path}: cannot open the run history: {why or exc}"
+                                     + (f" ({exc})" if why else "")) from exc
         try:
             self._check_and_create(db)
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             db.close()
-            raise HistoryError(f"{self.path}: not a readable run history database ({exc})") from exc
-        except HistoryError:
+            if _is_corrupt(exc):
+                raise HistoryCorrupt(f"{self.path}: not a readable run history database ({exc})") from exc
+            why = _WHY.get(_code(exc)) or "it cannot be used now"
+            raise HistoryUnavailable(f"{self.path}: {why} ({exc}); the file was left as it is") from exc
+        except BaseException:
             db.close()
             raise
+        db.isolation_level = ""  # from here on: Python's transactions (``with self.db``) as usual
         self._db = db
 
     def _check_and_create(self, db: sqlite3.Connection) -> None:
@@ -210,43 +288,71 @@ class History:
         app_id = db.execute("PRAGMA application_id").fetchone()[0]
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if version > SCHEMA_VERSION:
-            raise HistoryError(
+            raise HistoryUnavailable(
                 f"{self.path}: written by a newer version of Filter Explorer (history format {version}; this "
-                f"version reads up to {SCHEMA_VERSION}). Update the app to read it."
+                f"version reads up to {SCHEMA_VERSION}). Update the app to read it; the file was left as it is."
             )
         if tables - {"runs", "sqlite_sequence"} or (tables and app_id != APPLICATION_ID):
-            raise HistoryError(f"{self.path}: this SQLite file is not a Filter Explorer run history "
-                               f"(tables: {', '.join(sorted(tables))})")
-        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise HistoryError(f"{self.path}: cannot switch the database to WAL mode (got {mode!r})")
-        db.execute("PRAGMA synchronous=NORMAL")
-        with db:
-            db.executescript(_SCHEMA)
-            self._migrate(db)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            raise HistoryCorrupt(f"{self.path}: this SQLite file is not a Filter Explorer run history "
+                                 f"(tables: {', '.join(sorted(tables))})")
         # a quick structural check catches truncated/corrupt pages now rather than at the first list()
         ok = db.execute("PRAGMA quick_check").fetchone()[0]
         if ok != "ok":
-            raise HistoryError(f"{self.path}: the database is damaged ({ok})")
+            raise HistoryCorrupt(f"{self.path}: the database is damaged ({ok})")
+        have = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
+        if self.readonly:  # nothing written: what an upgrade would add is read from each run's JSON
+            self._columns = have
+            self._derive = bool(tables) and (any(c not in have for c, _ in COLUMNS_V2) or _half_filled(db))
+            return
+        mode = str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        if mode != "wal":  # (a new file, or one a tool switched back; switching needs the write lock)
+            mode = str(db.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
+            if mode != "wal":
+                raise HistoryUnavailable(f"{self.path}: cannot switch the database to WAL mode (got {mode!r}); "
+                                         "the file was left as it is")
+        db.execute("PRAGMA synchronous=NORMAL")
+        if (tables and version == SCHEMA_VERSION and app_id == APPLICATION_ID
+                and all(c in have for c, _ in COLUMNS_V2) and not _half_filled(db)):
+            return  # nothing to create, upgrade or repair: no write, no write lock
+        # create / upgrade / repair as one transaction: the columns, their filling and the version commit together
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]  # (another process may have been first)
+            if version > SCHEMA_VERSION:
+                raise HistoryUnavailable(f"{self.path}: written by a newer version of Filter Explorer (history "
+                                         f"format {version}; this version reads up to {SCHEMA_VERSION}). Update the "
+                                         "app to read it; the file was left as it is.")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            self._migrate(db)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # (the connection is closed next; SQLite rolls back what was not committed)
+            raise
 
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
-        """Schema 1 -> 2: add the new columns and fill them from each old run's JSON (nothing is lost)."""
+        """Schema 1 -> 2: add the new columns and fill them from each old run's JSON (nothing is lost); and repair
+        rows an older version's interrupted upgrade left with empty new columns (each empty one filled from the
+        JSON; a value already there is never changed). Runs inside the caller's transaction."""
         have = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
         missing = [(c, t) for c, t in COLUMNS_V2 if c not in have]
-        if not missing:
-            return
         for c, t in missing:
             db.execute(f"ALTER TABLE runs ADD COLUMN {c} {t}")
         names = [c for c, _ in COLUMNS_V2]
-        for rid, text in db.execute("SELECT id, json FROM runs").fetchall():
-            try:
-                cols = _summary_columns(json.loads(text))
-            except (ValueError, KeyError, TypeError, AttributeError):
+        any_null = " OR ".join(f"{c} IS NULL" for c in names)
+        for rid, text in db.execute(f"SELECT id, json FROM runs WHERE {any_null}").fetchall():
+            cols = _derived(text)
+            if cols is None:
                 continue  # a damaged row keeps its old columns
-            db.execute(f"UPDATE runs SET {', '.join(f'{c} = ?' for c in names)} WHERE id = ?",
+            db.execute(f"UPDATE runs SET {', '.join(f'{c} = COALESCE({c}, ?)' for c in names)} WHERE id = ?",
                        tuple(cols[c] for c in names) + (rid,))
 
     # --- the API --------------------------------------------------------------------------------------------
@@ -257,7 +363,10 @@ class History:
         return self._db
 
     def journal_mode(self) -> str:
-        return str(self.db.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        try:
+            return str(self.db.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        except sqlite3.Error as exc:
+            raise _failure(self.path, "could not read the history", exc) from exc
 
     def add(self, result: Any, note: str = "") -> int:
         """Store a finished run (a ``ProbeResult`` or its ``to_dict()``); committed before returning its id."""
@@ -271,33 +380,51 @@ class History:
             with self.db:
                 cur = self.db.execute(f"INSERT INTO runs ({names}) VALUES ({marks})", tuple(cols.values()))
         except sqlite3.Error as exc:
-            raise HistoryError(f"{self.path}: could not save the run ({exc})") from exc
+            raise _failure(self.path, "could not save the run", exc, self.readonly) from exc
         return int(cur.lastrowid)
+
+    def _summaries(self, where: str, args: tuple, doing: str) -> list[RunSummary]:
+        if not self._columns:  # a read-only open of an empty file: no table, no runs
+            return []
+        cols = [c if c in self._columns else f"NULL AS {c}" for c in SUMMARY_FIELDS]
+        if self._derive:
+            cols.append("json")
+        try:
+            rows = self.db.execute(f"SELECT {', '.join(cols)} FROM runs {where}", args).fetchall()
+        except sqlite3.Error as exc:
+            raise _failure(self.path, doing, exc) from exc
+        if not self._derive:
+            return [_summary(r) for r in rows]
+        out = []
+        for r in rows:  # a read-only open of an older or half-upgraded history: empty columns read from the JSON
+            d = dict(zip(SUMMARY_FIELDS, r[:-1]))
+            if any(d[c] is None for c, _ in COLUMNS_V2):
+                derived = _derived(r[-1]) or {}
+                for c, _ in COLUMNS_V2:
+                    if d[c] is None:
+                        d[c] = derived.get(c)
+            out.append(_summary(tuple(d[k] for k in SUMMARY_FIELDS)))
+        return out
 
     def list(self, dataset: str | None = None) -> list[RunSummary]:
         """All runs, newest first (optionally of one dataset)."""
-        cols = ", ".join(SUMMARY_FIELDS)
-        sql = f"SELECT {cols} FROM runs"
-        args: tuple = ()
-        if dataset is not None:
-            sql += " WHERE dataset = ?"
-            args = (dataset,)
-        sql += " ORDER BY id DESC"
-        try:
-            rows = self.db.execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise HistoryError(f"{self.path}: could not read the runs ({exc})") from exc
-        return [_summary(r) for r in rows]
+        if dataset is None:
+            return self._summaries("ORDER BY id DESC", (), "could not read the runs")
+        return self._summaries("WHERE dataset = ? ORDER BY id DESC", (dataset,), "could not read the runs")
 
     def summary(self, run_id: int) -> RunSummary:
-        cols = ", ".join(SUMMARY_FIELDS)
-        row = self.db.execute(f"SELECT {cols} FROM runs WHERE id = ?", (int(run_id),)).fetchone()
-        if row is None:
+        rows = self._summaries("WHERE id = ?", (int(run_id),), f"could not read run {run_id}")
+        if not rows:
             raise KeyError(f"no run with id {run_id}")
-        return _summary(row)
+        return rows[0]
 
     def get(self, run_id: int) -> dict:
-        row = self.db.execute("SELECT json FROM runs WHERE id = ?", (int(run_id),)).fetchone()
+        if not self._columns:
+            raise KeyError(f"no run with id {run_id}")
+        try:
+            row = self.db.execute("SELECT json FROM runs WHERE id = ?", (int(run_id),)).fetchone()
+        except sqlite3.Error as exc:
+            raise _failure(self.path, f"could not read run {run_id}", exc) from exc
         if row is None:
             raise KeyError(f"no run with id {run_id}")
         try:
@@ -310,11 +437,19 @@ class History:
 
     def delete(self, run_id: int | Iterable[int]) -> None:
         ids = [int(run_id)] if isinstance(run_id, (int,)) else [int(i) for i in run_id]
-        with self.db:
-            self.db.executemany("DELETE FROM runs WHERE id = ?", [(i,) for i in ids])
+        try:
+            with self.db:
+                self.db.executemany("DELETE FROM runs WHERE id = ?", [(i,) for i in ids])
+        except sqlite3.Error as exc:
+            raise _failure(self.path, "could not delete the runs", exc, self.readonly) from exc
 
     def __len__(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+        if not self._columns:
+            return 0
+        try:
+            return int(self.db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise _failure(self.path, "could not count the runs", exc) from exc
 
     def _selected(self, ids: Iterable[int] | None) -> list[RunSummary]:
         runs = self.list()
@@ -366,6 +501,32 @@ class History:
         self.close()
 
 
+def _derived(text: str) -> dict[str, Any] | None:
+    """The listed columns derived from a stored run's JSON; None when it cannot be read."""
+    try:
+        return _summary_columns(json.loads(text))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _half_filled(db: sqlite3.Connection) -> bool:
+    """Whether an upgrade by an older version stopped half-way: its new columns committed but left empty (NULL)
+    where the run's JSON has the value. Such an upgrade left every run it should have filled empty, and those are
+    the oldest ones: the first few rows tell (no scan of the table at each open)."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(runs)")}
+    names = [c for c, _ in COLUMNS_V2 if c in have]
+    if not names:
+        return False
+    for row in db.execute(f"SELECT json, {', '.join(names)} FROM runs ORDER BY id LIMIT ?",
+                          (REPAIR_PROBE_ROWS,)).fetchall():
+        empty = [c for c, v in zip(names, row[1:]) if v is None]
+        if empty:
+            derived = _derived(row[0])
+            if derived is not None and any(derived.get(c) is not None for c in empty):
+                return True
+    return False
+
+
 def _json_default(o: Any) -> Any:
     try:
         import numpy as np
@@ -398,15 +559,25 @@ def record(result: Any, path: Path | str | None = None, note: str = "") -> int:
 
 
 def open_history(path: Path | str | None = None) -> tuple[History, str | None]:
-    """Open the history; if the file is unusable, move it aside (kept, renamed) and start a fresh one.
+    """Open the history for the GUI. A damaged or foreign file (``HistoryCorrupt``) is moved aside (kept, renamed) and
+    a fresh one started. A good file that cannot be used now (``HistoryUnavailable``: locked, read-only, disk full,
+    newer version) is left as it is and opened read-only where that works, so its runs are still shown; if even that
+    fails, the ``HistoryUnavailable`` is raised.
 
     Returns (history, message): message is None when all went well, else a sentence for the user that says what
-    was wrong and where the old file now is.
+    was wrong (and, for a moved file, where the old file now is).
     """
     path = Path(path) if path is not None else paths.home() / FILENAME
     try:
-        return History(path), None
-    except HistoryError as exc:
+        h = History(path)
+    except HistoryUnavailable as exc:
+        try:
+            shown = History(path, readonly=True)
+        except HistoryError:
+            raise exc from None
+        return shown, (f"{exc}\nIts runs are shown, but runs cannot be stored while this lasts (each finished run "
+                       "says whether it was).")
+    except HistoryCorrupt as exc:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         aside = path.with_name(f"{path.stem}.unreadable-{stamp}{path.suffix}")
         n = 2
@@ -421,8 +592,29 @@ def open_history(path: Path | str | None = None) -> tuple[History, str | None]:
                     side.replace(aside.with_name(aside.name + suffix))
         except OSError as move_exc:
             raise HistoryError(f"{exc}; moving it aside failed too ({move_exc})") from exc
-        fresh = History(path)
+        try:
+            fresh = History(path)
+        except HistoryError as fresh_exc:
+            _remove_empty(path)  # not left as an empty file a later launch would open as a fresh history, silently
+            raise HistoryError(f"{exc}\nThe old file was kept as {aside}, but a new history could not be started: "
+                               f"{fresh_exc}") from fresh_exc
         return fresh, f"{exc}\nThe old file was kept as {aside}; a new, empty history was started."
+    if not os.access(path, os.W_OK):  # (root may write anyway, except on a read-only mount)
+        return h, (f"{path}: the run history is read-only: its runs are shown, but runs of this session cannot be "
+                   "stored.")
+    return h, None
+
+
+def _remove_empty(path: Path) -> None:
+    """Remove the empty file (and its sidecars) a failed start of a fresh history left behind."""
+    try:
+        if not path.is_file() or path.stat().st_size != 0:
+            return
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if p.is_file():
+                p.unlink()
+    except OSError:
+        pass
 
 
 # the comparison of stored runs lives in app.probe.compare (imported here: callers name it with the history)

@@ -42,7 +42,18 @@ def register(sub) -> None:
     pr.set_defaults(func=cmd_pair)
 
 
+def _db_path(args):
+    from pathlib import Path
+
+    from app import paths
+    from app.probe.history import FILENAME
+
+    return Path(args.db) if args.db is not None else paths.home() / FILENAME
+
+
 def _open(args):
+    """The history, opened read-only (these commands only read): a read-only file, or one another process holds
+    locked, is listed and exported as it is, and nothing is written to it."""
     from pathlib import Path
 
     from app.probe.history import History
@@ -50,7 +61,28 @@ def _open(args):
     if args.db is not None and not Path(args.db).is_file():  # a read: a typo'd --db is not a new, empty history
         what = "is a folder, not a history file" if Path(args.db).is_dir() else "does not exist"
         raise UserError(f"--db {args.db}: {what}")
-    return History(args.db)
+    if args.db is None and not _db_path(args).exists():
+        return History(None)  # the first use: the app's history, created empty as the desktop app would
+    return History(args.db, readonly=True)
+
+
+def _refuse_the_history_itself(out: str, args) -> None:
+    """``export --out`` onto the history file (or its -wal / -shm) would replace the database with the export."""
+    import os
+    from pathlib import Path
+
+    db = _db_path(args)
+    target = Path(out).expanduser()
+    for f in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        same = target.resolve() == f.resolve()
+        if not same and target.exists() and f.exists():
+            try:
+                same = os.path.samefile(target, f)
+            except OSError:
+                same = False
+        if same:
+            raise UserError(f"--out {out}: that is the run history itself ({f}); the export would replace it. "
+                            "Give another file name.")
 
 
 def _count(n) -> str:
@@ -126,6 +158,7 @@ def cmd_export(args) -> int:
 
     if args.out:
         out_file(args.out)
+        _refuse_the_history_itself(args.out, args)
     ids = None
     if args.ids:
         try:

@@ -54,7 +54,13 @@ class HistoryPanel(QGroupBox):
         return None if self.history is None else self.history.path
 
     def __len__(self) -> int:
-        return 0 if self.history is None else len(self.history)
+        if self.history is None:
+            return 0
+        try:
+            return len(self.history)
+        except HistoryError as exc:
+            self.message.emit(str(exc), "error")
+            return 0
 
     def runs(self, dataset: str | None = None) -> list[RunSummary]:
         if self.history is None:

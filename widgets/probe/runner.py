@@ -40,7 +40,7 @@ def job_task(job: Job, history_path: Path | None) -> Callable[[Any], Any]:
 
             if history_path is None:
                 raise AppError("the history is not available: there is no stored run to rerun")
-            with History(history_path) as h:
+            with History(history_path, readonly=True) as h:  # a read: works while the file cannot be written
                 try:
                     stored = h.get(job.run_id)
                 except KeyError:

@@ -10,10 +10,11 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from app import device
+from app.errors import AppError
 from app.session import Session
 from widgets.common.background import BackgroundChoice
 from widgets.common.qt_override import add_listener, qt_override
-from widgets.common.settings import settings  # noqa: F401  (re-exported: widgets.main_window.settings)
+from widgets.common.settings import read_state, read_str, settings  # noqa: F401  (settings re-exported)
 from widgets.common.worker import hold_workers, start_deferred
 from widgets.common.workspace import Workspace
 from widgets.startup import Preloader, Step, shortcut_text
@@ -73,6 +74,9 @@ class MainWindow(BackgroundBuild, QMainWindow):
             restored, self.session_notes = session_models.load(kept=self._unrestored)
             for name, spec in restored.items():
                 self.session.models[name] = spec
+            # their names stay taken: a new model named like one of them would replace it in the file
+            # (session_models.new_name, the one place that names new session models)
+            self.session.kept_models = self._unrestored
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -128,12 +132,10 @@ class MainWindow(BackgroundBuild, QMainWindow):
         help_act.triggered.connect(self.show_shortcuts)
         self.addAction(help_act)
 
-        geo = self.settings.value("main/geometry")
-        if geo is not None:
-            self.restoreGeometry(geo)
-        else:
+        geo = read_state(self.settings, "main/geometry")  # an empty or edited value: the default size
+        if geo is None or not self.restoreGeometry(geo):
             self.resize(1400, 900)
-        ws = workspace or self.settings.value("main/workspace", "kernels")
+        ws = workspace or read_str(self.settings, "main/workspace", "kernels")
         if ws in WORKSPACES:
             self.tabs.setCurrentIndex(WORKSPACES.index(ws))
         self.tabs.currentChanged.connect(self._on_tab)
@@ -150,11 +152,14 @@ class MainWindow(BackgroundBuild, QMainWindow):
 
             try:
                 session_models.save(self.session.models, kept=self._unrestored)
-            except OSError as exc:
-                self.statusBar().showMessage(f"Could not keep the session's models: {exc}", 10000)
+            except (OSError, AppError) as exc:  # AppError: a newer version's file, not written over
+                self.statusBar().showMessage(f"Could not keep the session's models: {exc}", 20000)
         if kind in ("live-head", "tap") and "live" not in self._built:
-            # not built yet: its listener missed this request; build it now and hand the request over
-            self.workspace("live")._on_session(kind, name)
+            # not built yet: its listener missed this request; build it now and hand the request over (a Live that
+            # could not be built has none: its tab says why)
+            handler = getattr(self.workspace("live"), "_on_session", None)
+            if handler is not None:
+                handler(kind, name)
         if kind == "live-head":
             self.tabs.setCurrentIndex(WORKSPACES.index("live"))
 

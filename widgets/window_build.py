@@ -10,9 +10,10 @@ import importlib
 import sys
 import threading
 import time
+import traceback
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
 from widgets.common.worker import hold_workers, start_deferred
 from widgets.common.workspace import Workspace
@@ -30,8 +31,73 @@ def _construct(key: str, win, stepwise: bool = False) -> Workspace:
     return cls(win.session, win.settings, win)
 
 
+def _settings_file() -> str:
+    try:
+        from app import paths
+
+        return str(paths.settings_file())
+    except Exception:  # noqa: BLE001 - a hint only
+        return "the settings file"
+
+
+class BuildFailed(QWidget):
+    """What a tab holds in place of a workspace that could not be built (its import, constructor or a build step
+    raised): which workspace, at which point, the error's message, and where the details are (the traceback, printed
+    on the terminal and shown here under "Show details"). It answers the ``Workspace`` protocol, so the start-up goes
+    on with the other workspaces and the window treats the tab as built."""
+
+    def __init__(self, key: str, title: str, what: str, exc: BaseException, details: str,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from app.errors import message
+
+        self.key, self.what, self.error = key, what, exc
+        self.summary = f"The {title} workspace could not be built ({what}): {type(exc).__name__}: {message(exc)}"
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(24, 24, 24, 24)
+        head = QLabel(f"The {title} workspace could not be built")
+        head.setStyleSheet("color: #a93226; font-weight: bold; font-size: 14pt;")
+        self.message = QLabel(f"It failed {what}:\n\n{type(exc).__name__}: {message(exc)}\n\n"
+                              "The other workspaces are not affected. The details (the traceback) are printed on "
+                              "the terminal that started Filter Explorer and shown below (Show details). Restart the "
+                              "app once the cause is fixed to build this workspace again (the settings it remembers "
+                              f"are in {_settings_file()}).")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details = QPlainTextEdit(details)
+        self.details.setReadOnly(True)
+        self.details.hide()
+        self.details_btn = QPushButton("Show details")
+        self.details_btn.setCheckable(True)
+        self.details_btn.toggled.connect(self._toggle)
+        lay.addWidget(head)
+        lay.addWidget(self.message)
+        lay.addWidget(self.details_btn, 0, Qt.AlignmentFlag.AlignLeft)
+        lay.addWidget(self.details, 1)
+        lay.addStretch(0)
+
+    def _toggle(self, shown: bool) -> None:
+        self.details.setVisible(shown)
+        self.details_btn.setText("Hide details" if shown else "Show details")
+
+    # --- the Workspace protocol: nothing runs here ---------------------------------------------------------
+    def set_active(self, active: bool) -> None:
+        pass
+
+    def shortcuts(self) -> list[str]:
+        return []
+
+    def wait_ready(self, ms: int) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+
 class BackgroundBuild:
-    """The workspaces built in the background, one per event-loop turn (see the module's docstring)."""
+    """The workspaces built in the background, one per event-loop turn (see the module's docstring). A workspace
+    whose import, construction or build step raises gets a ``BuildFailed`` panel in its tab, and the others are
+    built all the same (``_failed``)."""
 
     ORDER: list[str] = []  # the workspaces' keys, in tab order (MainWindow: WORKSPACES)
 
@@ -57,27 +123,37 @@ class BackgroundBuild:
             key, ws = self._installing
             self._installing = None
             t = time.perf_counter()
-            self._install(key, ws, settle=True)
-            self.startup_steps.append(Step(f"show {key}", threading.get_ident(), t, time.perf_counter() - t))
-            if len(self._built) < len(self.ORDER):
-                QTimer.singleShot(10, self._build_next)
+            try:
+                self._install(key, ws, settle=True)
+            except Exception as exc:  # noqa: BLE001 - said in its tab; the start-up goes on
+                self._install_failed(key, ws, exc)
+            finally:
+                self.startup_steps.append(Step(f"show {key}", threading.get_ident(), t, time.perf_counter() - t))
+                if len(self._built) < len(self.ORDER) and not self._closed:
+                    QTimer.singleShot(10, self._build_next)
             return
         ready = [k for k in self._preloader.order if k in missing and self._preloader.ready(k)]
         if not ready:  # poll: the imports hold no lock the GUI thread needs, it stays free meanwhile
             QTimer.singleShot(20, lambda: self._build_next(waited))
             return
-        if self._building is None:
-            current = self.current_workspace()
-            key = current if current in ready else ready[0]
-            pending = [m for m in self._preloader.modules.get(key, []) if m not in sys.modules]
-            if pending:  # its widget modules first, one per turn (widgets.startup.widget_modules)
-                self._import_slice(pending[0])
+        try:
+            if self._building is None:
+                current = self.current_workspace()
+                key = current if current in ready else ready[0]
+                pending = [m for m in self._preloader.modules.get(key, []) if m not in sys.modules]
+                if pending:  # its widget modules first, one per turn (widgets.startup.widget_modules)
+                    try:
+                        self._import_slice(pending[0])
+                    except Exception as exc:  # noqa: BLE001 - this workspace fails, the others are built
+                        self._installing = (key, self._failed(key, exc, f"while loading {pending[0]}"))
+                else:
+                    self._build_slice(key)
             else:
-                self._build_slice(key)
-        else:
-            self._build_slice(self._building[0])
-        if len(self._built) < len(self.ORDER):  # 10 ms, not 0: zero timers run back to back, starving the others
-            QTimer.singleShot(10, self._build_next)
+                self._build_slice(self._building[0])
+        finally:  # whatever happened, the next turn comes (an exception here left every later tab "Loading")
+            if len(self._built) < len(self.ORDER) and not self._closed:
+                # 10 ms, not 0: zero timers run back to back, starving the others
+                QTimer.singleShot(10, self._build_next)
 
     def _import_slice(self, name: str) -> None:
         """One event-loop turn: import one widget module (its Qt classes: on the GUI thread only)."""
@@ -91,17 +167,26 @@ class BackgroundBuild:
         ``build_steps`` (a workspace that is ``STEPWISE``); it is shown once the last step ran."""
         self._torch_ready()
         t = time.perf_counter()
-        if self._building is None:
-            self._constructing = key  # the workers its constructor starts are not yet its children (_hidden_worker)
-            try:
-                ws, n = _construct(key, self, stepwise=True), 1
-            finally:
-                self._constructing = None
-            done = not getattr(type(ws), "STEPWISE", False)
-        else:
-            _, ws, n = self._building
-            n += 1
-            done = next(ws.build_steps, StopIteration) is StopIteration
+        ws, n = None, 1
+        try:
+            if self._building is None:
+                self._constructing = key  # the workers its constructor starts are not yet its children
+                try:  # (_hidden_worker)
+                    ws = _construct(key, self, stepwise=True)
+                finally:
+                    self._constructing = None
+                done = not getattr(type(ws), "STEPWISE", False)
+            else:
+                _, ws, n = self._building
+                n += 1
+                done = next(ws.build_steps, StopIteration) is StopIteration
+        except Exception as exc:  # noqa: BLE001 - this workspace fails (said in its tab), the others are built
+            self._building = None
+            what = "while constructing it" if n == 1 else f"in step {n - 1} of its build"
+            self._installing = (key, self._failed(key, exc, what, ws))
+            self.startup_steps.append(Step(f"build {key} (failed)", threading.get_ident(), t,
+                                           time.perf_counter() - t))
+            return
         name = f"build {key}" if n == 1 else f"build {key} ({n})"
         self.startup_steps.append(Step(name, threading.get_ident(), t, time.perf_counter() - t))
         self._building = None if done else (key, ws, n)
@@ -119,15 +204,96 @@ class BackgroundBuild:
             return self._install(key, ws)
         self._torch_ready()
         t = time.perf_counter()
-        if self._building is not None and self._building[0] == key:
-            ws = self._building[1]
-            self._building = None
-            for _ in ws.build_steps:
-                pass
-        else:
-            ws = _construct(key, self)
+        partial = None
+        try:
+            if self._building is not None and self._building[0] == key:
+                ws = partial = self._building[1]
+                self._building = None
+                for _ in ws.build_steps:
+                    pass
+            else:
+                ws = _construct(key, self)
+        except Exception as exc:  # noqa: BLE001 - said in its tab (as at start-up), the window goes on
+            ws = self._failed(key, exc, "while building it" if partial is not None else "while constructing it",
+                              partial)
         self.startup_steps.append(Step(f"build {key}", threading.get_ident(), t, time.perf_counter() - t))
-        return self._install(key, ws)
+        try:
+            return self._install(key, ws)
+        except Exception as exc:  # noqa: BLE001
+            return self._install_failed(key, ws, exc)
+
+    def _tab_title(self, key: str) -> str:
+        try:
+            return self.tabs.tabText(self.ORDER.index(key)).replace("&", "")
+        except (AttributeError, RuntimeError, ValueError):
+            return key.capitalize()
+
+    def _failed(self, key: str, exc: BaseException, what: str, partial: QWidget | None = None) -> BuildFailed:
+        """Workspace ``key`` could not be built (``what``: at which point): its traceback on standard error, what is
+        left of it stopped and hidden, a ``BuildFailed`` panel to put in its tab instead, a note in the status bar."""
+        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        try:
+            sys.stderr.write(f"Filter Explorer: the {key} workspace could not be built ({what}); the other "
+                             f"workspaces are built all the same:\n{details}")
+        except Exception:  # noqa: BLE001 - a closed stderr must not turn a report into a crash
+            pass
+        for left in [partial, *(w for w in self._orphans(key) if w is not partial)]:
+            if left is not None:
+                self._discard(left)
+        panel = BuildFailed(key, self._tab_title(key), what, exc, details)
+        try:
+            self.statusBar().showMessage(f"{panel.summary}; its tab says more", 30000)
+        except (AttributeError, RuntimeError):
+            pass
+        return panel
+
+    def _discard(self, left: QWidget) -> None:
+        """What is left of a workspace that failed: hidden, its workers and session listeners stopped
+        (``shutdown``), then deleted; the settings its ``shutdown`` writes are put back as they were (a half-built
+        workspace would otherwise replace the user's remembered choices with its defaults). One too incomplete to
+        stop stays, hidden."""
+        left.hide()
+        s = getattr(self, "settings", None)
+        before = {k: s.value(k) for k in s.allKeys()} if s is not None else None
+        try:
+            left.shutdown()
+        except Exception:  # noqa: BLE001
+            return
+        finally:
+            if before is not None:
+                for k in s.allKeys():
+                    if k not in before:
+                        s.remove(k)
+                    elif s.value(k) != before[k]:
+                        s.setValue(k, before[k])
+        left.deleteLater()
+
+    def _orphans(self, key: str) -> list[QWidget]:
+        """The window's children of workspace ``key``'s class that no tab holds: what a constructor that raised
+        left behind (a child of the window, shown with it otherwise)."""
+        try:
+            cls = workspace_class(key)
+        except Exception:  # noqa: BLE001 - its import is what failed: nothing of it was made
+            return []
+        held = [*self._built.values(), *(p[1] for p in (self._building, self._installing) if p is not None)]
+        return [w for w in self.findChildren(cls, options=Qt.FindChildOption.FindDirectChildrenOnly)
+                if not any(w is h for h in held)]
+
+    def _install_failed(self, key: str, ws: QWidget, exc: BaseException) -> QWidget:
+        """Putting ``ws`` in its tab raised (its ``set_active``, say): a ``BuildFailed`` panel there instead (once;
+        a panel that fails to go in is left as it is), so that the tab does not say "Loading" for ever."""
+        if isinstance(ws, BuildFailed):
+            self._built[key] = ws
+            return ws
+        self._built.pop(key, None)
+        if self._settling is ws:
+            self._settling = None
+        panel = self._failed(key, exc, "while putting it in its tab", ws)
+        try:
+            return self._install(key, panel)
+        except Exception:  # noqa: BLE001
+            self._built[key] = panel
+            return panel
 
     def _settled(self) -> None:
         """The workspace that the last turn put in its tab has been laid out and painted: the preloader goes on, and

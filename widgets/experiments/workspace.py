@@ -18,7 +18,7 @@ from app.experiments.cell_files import pending_folders, read_signatures
 from app.experiments.recipe import (Recipe, dataset_problem, load_recipe, missing_datasets, on_dataset,
                                     recipe_caveats)
 from app.experiments.runner import ExperimentResult
-from app.experiments.store import Store
+from app.experiments.store import Store, StoreError
 from widgets.common.settings import read_bool, read_int, read_str
 from widgets.common.vscroll import VerticalScroll
 from widgets.common.worker import Worker
@@ -48,6 +48,7 @@ class ExperimentsWorkspace(QWidget):
         self.folders: Worker | None = None
         self._folders_read: set[str] = set()
         self.result: ExperimentResult | None = None
+        self._store_error: str | None = None  # the experiments database cannot be read (``_read_store``): no Run
         self._results: dict[str, dict] = {}
         self._cells: list[dict] = []
         self._own_dataset = ""  # the dataset the recipe names at the size shown (the field's prefill)
@@ -110,13 +111,13 @@ class ExperimentsWorkspace(QWidget):
         self._plot_later = False
         self._replot()
         yield
-        self.history.refresh()
+        self._refresh_history()
         self._set_running(False)
 
     # --- the Workspace protocol ------------------------------------------------------------------------------
     def set_active(self, active: bool) -> None:
         if active:
-            self.history.refresh()
+            self._refresh_history()
 
     def shortcuts(self) -> list[str]:
         return ["Ctrl+Return: run the experiment", "Esc: cancel it (finished cells are kept)"]
@@ -152,7 +153,8 @@ class ExperimentsWorkspace(QWidget):
         ex = read_str(self.settings, "experiments/executor", "inline")
         if self.executor.findText(ex) >= 0:
             self.executor.setCurrentText(ex)
-        self.workers.setValue(read_int(self.settings, "experiments/workers", self.workers.value()))
+        self.workers.setValue(read_int(self.settings, "experiments/workers", self.workers.value(),
+                                       self.workers.minimum(), self.workers.maximum()))  # past 2**31: OverflowError
         self.plot.set_view(read_str(self.settings, "experiments/ablation_view", "change"))
 
     def _first_runnable(self) -> int:
@@ -255,7 +257,7 @@ class ExperimentsWorkspace(QWidget):
             cells = [c.to_dict(key=f"(reading the folder) {i}") for i, c in enumerate(plan)]
         else:
             cells = [c.to_dict() for c in plan]
-        done = self.store.done(recipe.name)
+        done = self._read_store(recipe.name)
         self._plan_count(recipe, cells, done, reading=cells[0]["key"].startswith("(reading") if cells else False)
         self._invite()
         caveats = recipe_caveats(recipe, q)
@@ -269,12 +271,15 @@ class ExperimentsWorkspace(QWidget):
 
     def _invite(self) -> None:
         """The line under Run: the invitation while the plan can run; while it cannot (the red note under the
-        Dataset field), what to do instead, and Run off (on with a Download offered: ``_set_running``)."""
+        Dataset field, or an experiments database that cannot be read), what to do instead, and Run off (on with a
+        Download offered: ``_set_running``)."""
         if self.is_running() or self.is_downloading():
             return
         text = self.status.text()
         idle = text == INVITATION or text.startswith(BLOCKED)
-        if self.dataset.problem():
+        if self._store_error is not None:
+            self.status.setText(f"{BLOCKED}: the stored results cannot be read. {self._store_error}")
+        elif self.dataset.problem():
             fix = ("press Download above, or choose another dataset" if self.download_btn.isVisibleTo(self)
                    else "choose another dataset above")
             if idle or text.startswith("Not started"):
@@ -289,10 +294,39 @@ class ExperimentsWorkspace(QWidget):
             self.plan.setText(f"{recipe.describe(self.quick.isChecked())}. Reading the image folder's file list to "
                               f"see which of the {len(cells)} cell(s) are stored…")
             return
-        done = self.store.done(recipe.name) if done is None else done
+        done = self._read_store(recipe.name) if done is None else done
+        if self._store_error is not None:
+            self.plan.setText(f"{recipe.describe(self.quick.isChecked())}, {len(cells)} cell(s). Which are stored "
+                              "is not known: the experiments database cannot be read (see below).")
+            return
         n_done = sum(c["key"] in done for c in cells)
         self.plan.setText(f"{recipe.describe(self.quick.isChecked())}. {n_done} of {len(cells)} cell(s) already "
                           "stored.")
+
+    def _read_store(self, experiment: str) -> dict:
+        """The stored cells of ``experiment`` (``Store.done``); an unusable database (damaged, foreign, unreadable)
+        gives none and is remembered in ``_store_error`` (said under Run, which is off) until a read succeeds."""
+        try:
+            done = self.store.done(experiment)
+        except StoreError as exc:
+            self._store_error = message(exc)
+            return {}
+        if self._store_error is not None:  # readable again (moved aside, say): the line under Run invites again
+            self._store_error = None
+            if self.status.text().startswith(BLOCKED):
+                self.status.setText(INVITATION)
+        return done
+
+    def _refresh_history(self) -> None:
+        """The finished experiments' list; an unusable database leaves it empty and is said under Run."""
+        try:
+            self.history.refresh()
+        except StoreError as exc:
+            self.history.clear()
+            self._store_error = message(exc)
+            if not (self.is_running() or self.is_downloading()):
+                self.status.setText(f"{BLOCKED}: the stored results cannot be read. {self._store_error}")
+                self._set_running(False)
 
     def _read_folders(self, paths: list[str]) -> None:
         """Read the image folders' file lists in a worker, then show the plan again (its cells' keys at once)."""
@@ -339,6 +373,7 @@ class ExperimentsWorkspace(QWidget):
     def _set_running(self, running: bool) -> None:
         downloading = self.is_downloading()
         blocked = bool(self.dataset.problem()) and not self.download_btn.isVisibleTo(self)  # no fix but another
+        blocked = blocked or self._store_error is not None  # its results could be neither reused nor kept
         self.run_btn.setEnabled(not running and not downloading and self.recipe is not None and not blocked)
         self.cancel_btn.setEnabled(running or downloading)
         self.report_btn.setEnabled(not running and self.result is not None and bool(self.result.report))
@@ -361,6 +396,9 @@ class ExperimentsWorkspace(QWidget):
             return self._refuse(problem)
         ex, workers, store = self.executor.currentText(), self.workers.value(), self.store
         self._show_plan()
+        if self._store_error is not None:  # (Ctrl+Return: Run is off meanwhile)
+            self._invite()
+            return
         self.result = None
         self.worker = Worker(lambda token: run_experiment(recipe, quick, ex, workers, cancel=token, store=store),
                              parent=self, name="experiment")
@@ -414,7 +452,7 @@ class ExperimentsWorkspace(QWidget):
         self.status.setText(f"Done: {len(result.cells)} cells ({result.reused} reused, {result.failed} failed) in "
                             f"{result.seconds:.0f} s. Report: {result.report.get('html', '')}")
         self._plan_count(result.recipe, list(result.cells))  # the run's cells are stored now
-        self.history.refresh()
+        self._refresh_history()
 
     @Slot(str)
     def _on_failed(self, msg: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QSettings, QTimer
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
+from widgets.common.settings import read_int
 from widgets.analysis.cka_panel import CKAPanel
 from widgets.analysis.filters_panel import FiltersPanel
 from widgets.analysis.fold_panel import FoldPanel
@@ -72,7 +73,7 @@ class InsightWorkspace(QWidget):
         install_shortcut(self, "Ctrl+Return", self.compute, "Compute the shown panel")
         install_shortcut(self, "Esc", self.cancel, "Cancel the shown panel's computation")
         if settings is not None:
-            self.tabs.setCurrentIndex(int(settings.value("insight/tab", 0) or 0))
+            self.tabs.setCurrentIndex(read_int(settings, "insight/tab", 0, 0, self.tabs.count() - 1))
         self.tabs.currentChanged.connect(self._save_tab)
         if tuple(getattr(session, "models", ())) != models:
             self._on_session("models", "")

@@ -140,7 +140,8 @@ class LiveControls(QWidget):
             w.blockSignals(True)
         self.source_combo.setCurrentIndex(max(0, self.source_combo.findData(str(s.value("live/source",
                                                                                           "synthetic")))))
-        self.camera_spin.setValue(read_int(s, "live/camera", 0))  # text in the file: camera 0, not a crash
+        self.camera_spin.setValue(read_int(s, "live/camera", 0, self.camera_spin.minimum(),
+                                           self.camera_spin.maximum()))  # text or a huge number: not a crash
         res = str(s.value("live/resolution", "480x640"))
         if res not in RESOLUTIONS and "x" in res:  # written W x H before sizes were H x W everywhere
             res = "x".join(reversed(res.split("x")))

@@ -10,10 +10,11 @@ from typing import Any
 from PySide6.QtCore import QSettings
 
 from app.models import describe, viz
+from widgets.common.settings import read_int, read_str
 
 
 def saved_options(s: QSettings, backbone: str) -> dict:
-    raw = s.value(f"models/options/{backbone}", "")
+    raw = read_str(s, f"models/options/{backbone}", "")
     try:
         d = json.loads(raw) if raw else {}
     except (TypeError, ValueError):
@@ -26,7 +27,7 @@ def saved_layers(s: QSettings, backbone: str, banks: Any) -> tuple[dict[str, boo
     in the session (``banks``: names present) are dropped."""
     freeze: dict[str, bool] = {}
     init: dict[str, str] = {}
-    raw = s.value(f"models/layers/{backbone}", "")
+    raw = read_str(s, f"models/layers/{backbone}", "")
     try:
         d = json.loads(raw) if raw else {}
         freeze.update({str(k): bool(v) for k, v in d.get("freeze", {}).items()})
@@ -72,7 +73,7 @@ def restore(ws) -> None:
     trained = [r for r in refs if r.weight_state == "trained"]
     default_bb = "resnet20" if any(r.backbone == "resnet20" for r in trained) else "simple"
     first_launch = s.value("models/backbone") is None
-    bb = s.value("models/backbone", default_bb)
+    bb = read_str(s, "models/backbone", default_bb)
     if ws.backbone.findData(bb) < 0:
         bb = default_bb if ws.backbone.findData(default_bb) >= 0 else ws.backbone.itemData(0)
     twin = next((r for r in trained if r.backbone == bb), None)  # the trained model of this architecture
@@ -89,25 +90,22 @@ def restore(ws) -> None:
     from widgets.kernels.files import autosaved_names
 
     ws.choices.freeze, ws.choices.init = saved_layers(s, bb, set(ws.session.banks) | autosaved_names())
-    ws.init.setCurrentIndex(max(0, ws.init.findData(s.value("models/init", "default"))))
-    try:
-        ws.seed.setValue(int(s.value("models/seed", 0)))
-    except (TypeError, ValueError):
-        pass
-    ws.freeze.setCurrentIndex(max(0, ws.freeze.findData(s.value("models/freeze", "Train everything"))))
-    w = s.value("models/weights", "") or None
+    ws.init.setCurrentIndex(max(0, ws.init.findData(read_str(s, "models/init", "default"))))
+    ws.seed.setValue(read_int(s, "models/seed", 0, ws.seed.minimum(), ws.seed.maximum()))
+    ws.freeze.setCurrentIndex(max(0, ws.freeze.findData(read_str(s, "models/freeze", "Train everything"))))
+    w = read_str(s, "models/weights", "") or None
     if w and Path(w).is_file():
         ws._weights = w
         ws.weights_label.setText(Path(w).name)
         ws.weights_label.setToolTip(w)
-    ws.name_edit.setText(s.value("models/name", "") or "")
-    ws.scale.setCurrentIndex(max(0, ws.scale.findData(s.value("models/scale", "layer"))))
+    ws.name_edit.setText(read_str(s, "models/name", ""))
+    ws.scale.setCurrentIndex(max(0, ws.scale.findData(read_str(s, "models/scale", "layer"))))
     ws.panel_a.set_scale(ws.scale.currentData())
     ws.panel_b.set_scale(ws.scale.currentData())
     ws._refresh_sources()
-    a = s.value("models/panel_a", "builder")
+    a = read_str(s, "models/panel_a", "builder")
     ref_b = f"ref:{twin.label}" if twin is not None else (f"ref:{trained[0].label}" if trained else "builder")
-    b = s.value("models/panel_b", ref_b)
+    b = read_str(s, "models/panel_b", ref_b)
     ws.panel_a.select_source(a) or ws.panel_a.select_source("builder")
     ws.panel_b.select_source(b) or ws.panel_b.select_source(ref_b)
-    ws._restore_layer = s.value("models/layer", "")
+    ws._restore_layer = read_str(s, "models/layer", "")

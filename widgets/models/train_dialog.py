@@ -39,10 +39,12 @@ from PySide6.QtWidgets import (
 )
 
 from app import paths
+from app.models import session_models
 from app.models.spec import ModelSpec
 from app.session import Session
 from app.tasks import Progress
 from widgets.common.qt_override import qt_override
+from widgets.common.settings import read_float, read_int, read_str
 from widgets.common.steady import reserve_lines
 from widgets.common.worker import Worker
 from widgets.common.download_button import DownloadButton
@@ -177,14 +179,20 @@ class TrainDialog(TrainPlots, QDialog):
         s = self.settings
         # first use: MNIST where this machine has it, else the bundled digits (not a dataset that fails at Start)
         first = "digits" if missing_data("mnist") else "mnist"
-        self.dataset.setCurrentIndex(max(0, self.dataset.findData(s.value("models/train/dataset", first))))
+        # each value as the field takes it: an empty, hand-edited or out-of-range one gives the default (an int()
+        # of it raised: the dialog did not open)
+        self.dataset.setCurrentIndex(max(0, self.dataset.findData(read_str(s, "models/train/dataset", first))))
         self._say_missing_data()
-        self.epochs.setValue(int(s.value("models/train/epochs", 2)))
-        self.optimizer.setCurrentIndex(max(0, self.optimizer.findData(s.value("models/train/optimizer", "sgd"))))
-        self.lr.setValue(float(s.value("models/train/lr", DEFAULT_LR[self.optimizer.currentData()])))
-        self.batch.setValue(int(s.value("models/train/batch", 128)))
-        self.limit.setValue(int(s.value("models/train/limit", 10000)))
-        self.test_limit.setValue(int(s.value("models/train/test_limit", 2000)))
+        self.epochs.setValue(self._read_spin(self.epochs, "models/train/epochs", 2))
+        self.optimizer.setCurrentIndex(max(0, self.optimizer.findData(read_str(s, "models/train/optimizer", "sgd"))))
+        self.lr.setValue(read_float(s, "models/train/lr", DEFAULT_LR[self.optimizer.currentData()],
+                                    self.lr.minimum(), self.lr.maximum()))
+        self.batch.setValue(self._read_spin(self.batch, "models/train/batch", 128))
+        self.limit.setValue(self._read_spin(self.limit, "models/train/limit", 10000))
+        self.test_limit.setValue(self._read_spin(self.test_limit, "models/train/test_limit", 2000))
+
+    def _read_spin(self, box, key: str, default: int) -> int:
+        return read_int(self.settings, key, default, box.minimum(), box.maximum())
 
     def _save(self) -> None:
         s = self.settings
@@ -374,7 +382,7 @@ class TrainDialog(TrainPlots, QDialog):
         self.progress.setValue(1000)
         self.last_checkpoint = result.checkpoint
         base = self.name.text().strip() or f"{self._base_label()} (trained, {self._dataset_title()})"
-        name = Session.unique_name(self.session.models, base)
+        name = session_models.new_name(self.session, base)  # not a kept model's name either
         spec = spec_from_checkpoint(result.checkpoint, label=name)
         self.session.put_model(name, spec)
         val_text, test_text = result_lines(result, self.n_test, result.config)

@@ -10,12 +10,13 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog
 
+from widgets.common.settings import read_str
 from widgets.models.words import refusal_hint, unweighted
 
 
 class WeightsLoading:
     def choose_weights(self) -> None:
-        start = self.settings.value("models/weights_dir", str(Path.home()))
+        start = read_str(self.settings, "models/weights_dir", str(Path.home()))  # a list: a TypeError in the dialog
         path, _ = QFileDialog.getOpenFileName(
             self, "Load weights", start,
             "Checkpoints (*.safetensors *.pt *.pth *.th *.bin *.ckpt);;All files (*)")

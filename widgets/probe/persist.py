@@ -30,7 +30,7 @@ def restore_dataset(s: QSettings, browser: Any) -> None:
             browser.dataset_name = str(name)
         if subset is not None:
             browser.subset_size = int(subset)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # OverflowError: a subset past a 32-bit int
         pass  # an unreadable value: the browser keeps its own choice
 
 

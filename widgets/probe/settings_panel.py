@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -20,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.probe.config import HYPERPARAMETER
 from app.probe.presets import PRESETS
-from widgets.common.settings import read_bool
+from widgets.common.settings import read_bool, read_int
 
 NO_PRESET = "none: set the fields yourself"
 
@@ -364,16 +366,22 @@ class ProbeSettings(QWidget):
         else:
             self.layer.setCurrentIndex(0)
         idx(self.pooling, s.value("probe/pooling", "default"))
-        self.seeds.setValue(_int(s.value("probe/seeds", 1), 1))
-        self.test_limit.setValue(_int(s.value("probe/test_limit", 0), 0))
+        # within the boxes' ranges: 99999999999 raised OverflowError in setValue and the Probe was never built
+        self.seeds.setValue(read_int(s, "probe/seeds", 1, self.seeds.minimum(), self.seeds.maximum()))
+        self.test_limit.setValue(read_int(s, "probe/test_limit", 0, self.test_limit.minimum(),
+                                          self.test_limit.maximum()))
         self.set_tta(str(s.value("probe/tta", "none")))
         for (h, key), ed in self._editors.items():
             v = s.value(f"probe/options/{h}/{key}")
             if v is None:
                 continue
             try:
-                ed.setValue(int(float(v)) if isinstance(ed, QSpinBox) else float(v))
-            except (TypeError, ValueError):
+                x = float(v)
+                if not math.isfinite(x):
+                    continue
+                x = min(max(x, ed.minimum()), ed.maximum())
+                ed.setValue(int(x) if isinstance(ed, QSpinBox) else x)
+            except (TypeError, ValueError, OverflowError):
                 pass
         for (h, key), box in self._auto.items():  # after the values: setting a value unchecks "auto"
             box.setChecked(read_bool(s, f"probe/auto/{h}/{key}", True))

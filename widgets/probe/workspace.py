@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QGroupBox, QSplitter, QTabWidget, QVBoxLayout, QWi
 
 from app.session import Session
 from widgets.common.reflow import Reflow
+from widgets.common.settings import read_state
 from widgets.common.turns import Turns
 from widgets.common.worker import WorkerPool
 from widgets.common.workspace import install_shortcut, run_steps
@@ -163,7 +164,7 @@ class ProbeWorkspace(BatchRuns, RunReadiness, QWidget):
             self.models.set_checked(persist.saved_models(settings, self.models.labels()))
         self.probe_settings.presetChosen.connect(self._on_preset)
         persist.restore_dataset(settings, self.browser)
-        state = settings.value("probe/splitter")
+        state = read_state(settings, "probe/splitter")  # an empty or edited value: the splitter as built
         if state is not None:
             self.splitter.restoreState(state)
         self.splitter.splitterMoved.connect(lambda *_: self._save_settings())

@@ -16,6 +16,9 @@ class Session:
         self.models: dict[str, Any] = {}  # name -> app.models.ModelSpec
         self._listeners: list[Listener] = []
         self.taps: dict[str, int] = {}  # model name -> feature_info index last asked for (request_tap)
+        # session models kept in their file but not restored today (a checkpoint not there): their names stay taken
+        # (app.models.session_models.new_name; the main window sets the list ``load`` fills)
+        self.kept_models: list[Any] = []
 
     def subscribe(self, fn: Listener) -> Callable[[], None]:
         self._listeners.append(fn)

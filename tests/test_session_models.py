@@ -39,8 +39,9 @@ def test_models_come_back_by_name_and_a_gone_checkpoint_is_said(tmp_path, fe_hom
 def test_an_unreadable_store_is_kept_aside_with_a_note(fe_home):
     session_models.store_path().write_text("{ not json", encoding="utf-8")
     back, notes = session_models.load()
-    assert back == {} and "could not be read" in notes[0] and "session-models.json.unreadable" in notes[0]
-    assert session_models.store_path().with_name("session-models.json.unreadable").exists()
+    assert back == {} and "could not be read" in notes[0] and "session-models.unreadable-" in notes[0]
+    (aside,) = session_models.store_path().parent.glob("session-models.unreadable-*.json")  # a name of its own
+    assert aside.name in notes[0] and aside.read_text(encoding="utf-8") == "{ not json"
     session_models.store_path().write_text(json.dumps({"version": 1, "models": [{"name": "x", "spec": {}}]}),
                                            encoding="utf-8")
     back, notes = session_models.load()

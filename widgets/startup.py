@@ -131,6 +131,7 @@ def import_core(key: str) -> None:
         import app.models.inputs  # noqa: F401
         import app.models.kernel_mosaic  # noqa: F401
         import app.models.registry  # noqa: F401
+        import app.models.session_models  # noqa: F401  (new models' names: new_name)
         import app.models.viz  # noqa: F401
         import app.models.zoo  # noqa: F401
     elif key == "live":

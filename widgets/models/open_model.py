@@ -24,6 +24,7 @@ from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter,
                                QVBoxLayout, QWidget)
 
+from app.models import session_models
 from app.models.external import twin_spec
 from app.models.external.opened import Opened, Peek, open_task, peek_task
 from app.models.inputs import InputSpec
@@ -32,6 +33,7 @@ from app.session import Session
 from app.tasks import CancelToken, Cancelled, Progress
 from widgets.common.elided_combo import ElidedCombo
 from widgets.common.qt_override import qt_override
+from widgets.common.settings import read_str
 from widgets.common.worker import WorkerPool
 from widgets.models.arch_tree import ArchTree
 from widgets.models.builder_form import INITS
@@ -166,15 +168,15 @@ class OwnModelPanel(QWidget):
     # ============================================================================================ opening
     @Slot()
     def choose_file(self) -> None:
-        start = self.settings.value("models/own_dir", str(Path.home()))
-        path, _ = QFileDialog.getOpenFileName(self, "Open model", str(start), FILTER)
+        start = read_str(self.settings, "models/own_dir", str(Path.home()))
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", start, FILTER)
         if path:
             self.settings.setValue("models/own_dir", str(Path(path).parent))
             self.open_source(path)
 
     @Slot()
     def choose_timm(self) -> None:
-        dlg = TimmDialog(str(self.settings.value("models/timm_name", "")), "", self)
+        dlg = TimmDialog(read_str(self.settings, "models/timm_name", ""), "", self)
         if dlg.exec() != QDialog.DialogCode.Accepted or not dlg.name.text().strip():
             return
         name = dlg.name.text().strip()
@@ -277,7 +279,7 @@ class OwnModelPanel(QWidget):
         self.status.setText("")
 
     def _on_opened(self, o: Opened, base: ModelSpec, replace: str | None = None) -> None:
-        name = replace or Session.unique_name(self.session.models, o.spec.label)
+        name = replace or session_models.new_name(self.session, o.spec.label)  # not a kept model's name either
         o = dataclasses.replace(o, spec=dataclasses.replace(o.spec, label=name))
         self.entries[name] = (o, base if base.weights else o.spec)
         self.files.read(name, o.spec)

@@ -14,7 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
-from app.models import describe, names, viz
+from app.models import describe, names, session_models, viz
 from app.models.build import checkpoint_extras
 from app.models.spec import ModelSpec
 from app.session import Session
@@ -349,7 +349,7 @@ class ModelsWorkspace(TrainLink, WeightsLoading, QWidget):
         if error:
             self._show_error(f"Not added: the model does not build: {error}")
             return None
-        name = Session.unique_name(self.session.models, spec.label)
+        name = session_models.new_name(self.session, spec.label)  # not a kept model's name either
         if name != spec.label:
             spec = dataclasses.replace(spec, label=name)
         self.session.put_model(name, spec)

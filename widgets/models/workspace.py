@@ -15,6 +15,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from app.models import describe, names, session_models, viz
+from app.models.options import flag
 from app.models.build import checkpoint_extras
 from app.models.spec import ModelSpec
 from app.session import Session
@@ -296,7 +297,11 @@ class ModelsWorkspace(TrainLink, WeightsLoading, QWidget):
         if "learn_spatial" not in self.form.field_names():
             self.form.arms.hide()
             return
-        learned = bool(dict(spec.options).get("learn_spatial", self.form.field_default("learn_spatial")))
+        value = dict(spec.options).get("learn_spatial", self.form.field_default("learn_spatial"))
+        try:  # "off" from an older sidecar is off (bool("off") is True)
+            learned = flag("learn_spatial", value)
+        except ValueError:
+            learned = bool(self.form.field_default("learn_spatial"))
         twin = dataclasses.replace(spec, options=tuple(sorted({**dict(spec.options),
                                                                "learn_spatial": not learned}.items())))
         key = self.cache.request(twin, f"{spec.label} (other arm)", self._builder_inits, self.choices.toggles())

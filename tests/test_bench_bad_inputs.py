@@ -64,8 +64,8 @@ def test_bench_head_refuses_a_layer_the_backbone_lacks(tmp_path):
     (("--backbone", "nosuch"), "--backbone 'nosuch': unknown backbone"),
     (("--epochs", "0"), "bench svm: --epochs must be at least 1"),
     (("--sklearn-max-iter", "0"), "bench svm: --sklearn-max-iter must be at least 1"),
-    (("--tol", "0"), "bench svm: --tol must be positive"),
-    (("--sklearn-tol", "-1"), "bench svm: --sklearn-tol must be positive"),
+    (("--tol", "0"), "bench svm: --tol must be a positive number"),
+    (("--sklearn-tol", "-1"), "bench svm: --sklearn-tol must be a positive number"),
     (("--select-C", "0.1,1", "--val", "0"), "bench svm: --val must be at least 1"),
     (("--pooling", "nosuch"), "--pooling: unknown pooling 'nosuch'"),
 ])

@@ -56,6 +56,11 @@ def read_bool(s: QSettings, key: str, default: bool) -> bool:
     return default
 
 
+def read_spin(s: QSettings, key: str, box, default: int) -> int:
+    """``read_int`` within the range of the spin box ``box`` that shows it."""
+    return read_int(s, key, default, box.minimum(), box.maximum())
+
+
 def read_str(s: QSettings, key: str, default: str = "") -> str:
     """The text at ``key``; a list (an unquoted comma in the file) is the text the user wrote, its items joined
     with ", "; bytes or other values: the default."""

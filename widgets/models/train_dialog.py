@@ -44,7 +44,7 @@ from app.models.spec import ModelSpec
 from app.session import Session
 from app.tasks import Progress
 from widgets.common.qt_override import qt_override
-from widgets.common.settings import read_float, read_int, read_str
+from widgets.common.settings import read_float, read_spin, read_str
 from widgets.common.steady import reserve_lines
 from widgets.common.worker import Worker
 from widgets.common.download_button import DownloadButton
@@ -179,20 +179,16 @@ class TrainDialog(TrainPlots, QDialog):
         s = self.settings
         # first use: MNIST where this machine has it, else the bundled digits (not a dataset that fails at Start)
         first = "digits" if missing_data("mnist") else "mnist"
-        # each value as the field takes it: an empty, hand-edited or out-of-range one gives the default (an int()
-        # of it raised: the dialog did not open)
+        # each value as its field takes it: an empty or out-of-range one gives the default (the dialog did not open)
         self.dataset.setCurrentIndex(max(0, self.dataset.findData(read_str(s, "models/train/dataset", first))))
         self._say_missing_data()
-        self.epochs.setValue(self._read_spin(self.epochs, "models/train/epochs", 2))
+        self.epochs.setValue(read_spin(s, "models/train/epochs", self.epochs, 2))
         self.optimizer.setCurrentIndex(max(0, self.optimizer.findData(read_str(s, "models/train/optimizer", "sgd"))))
         self.lr.setValue(read_float(s, "models/train/lr", DEFAULT_LR[self.optimizer.currentData()],
                                     self.lr.minimum(), self.lr.maximum()))
-        self.batch.setValue(self._read_spin(self.batch, "models/train/batch", 128))
-        self.limit.setValue(self._read_spin(self.limit, "models/train/limit", 10000))
-        self.test_limit.setValue(self._read_spin(self.test_limit, "models/train/test_limit", 2000))
-
-    def _read_spin(self, box, key: str, default: int) -> int:
-        return read_int(self.settings, key, default, box.minimum(), box.maximum())
+        self.batch.setValue(read_spin(s, "models/train/batch", self.batch, 128))
+        self.limit.setValue(read_spin(s, "models/train/limit", self.limit, 10000))
+        self.test_limit.setValue(read_spin(s, "models/train/test_limit", self.test_limit, 2000))
 
     def _save(self) -> None:
         s = self.settings

@@ -168,3 +168,39 @@ def test_bench_extract_with_authors_cli_json(tmp_path):
     assert "Xue & Roshan" in out["settings"]["authors"]
     _, err = refusal.communicate(timeout=120)
     assert refusal.returncode == 2 and "their network computes only" in err
+
+
+def test_an_authors_file_it_cannot_build_is_refused_before_any_round(tmp_path, monkeypatch):
+    """The file was loaded only inside the measurement child, after every ours and bare round ran; the user then saw
+    `error: ...` and five lines of the child's traceback."""
+    from app.probe import bench_extract
+
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('their import failed')\n")
+    started = []
+    monkeypatch.setattr(bench_extract, "run_child", lambda kind, settings, timeout: started.append(kind))
+    with pytest.raises(UserError, match="cannot build its Rh: RuntimeError: their import failed"):
+        bench_extract.bench_extract(_args(authors=str(broken)))
+    assert started == []
+
+
+def test_a_failing_measurement_child_prints_the_message_alone(monkeypatch, capsys):
+    import io
+
+    from app.probe import bench_extract
+
+    def refuse(kind, settings):
+        raise UserError("bench extract --authors x.py: cannot build its Rh: RuntimeError: boom")
+
+    import os
+
+    # child_main sets both for its own process: restored after the test
+    monkeypatch.setenv("FILTER_EXPLORER_HOME", os.environ.get("FILTER_EXPLORER_HOME", ""))
+    monkeypatch.setenv("FILTER_EXPLORER_THREADS", os.environ.get("FILTER_EXPLORER_THREADS", "1"))
+    monkeypatch.setattr(bench_extract, "measure", refuse)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps({"kind": "authors", "settings": {"threads": 1}})))
+    with pytest.raises(SystemExit) as exc:
+        bench_extract.child_main()
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "bench extract --authors x.py: cannot build its Rh: RuntimeError: boom"

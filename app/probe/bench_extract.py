@@ -279,6 +279,9 @@ def child_main() -> None:
     os.environ["FILTER_EXPLORER_HOME"] = home  # an empty feature cache: never a hit, nothing left behind
     try:
         out = measure(req["kind"], req["settings"])
+    except AppError as exc:  # the user's problem: its message alone (the parent says which measurement failed)
+        print(message(exc), file=sys.stderr)
+        sys.exit(2)
     finally:
         shutil.rmtree(home, ignore_errors=True)
     print(jsonout.dumps(out))
@@ -314,6 +317,7 @@ def bench_extract(args) -> dict:
                         '"rotation_views": 0 to measure the extraction of one view')
     if settings["authors"]:
         check_authors_settings(settings, model, layer)
+        authors_model(settings["authors"], model, settings["seed"])  # a file it cannot use: said now, before any round
     del model
     load_before = list(os.getloadavg())
     runs = [run_child(kind, settings, args.timeout) for _ in range(args.rounds) for kind in kinds]

@@ -30,6 +30,7 @@ from app.threads import ThreadTuner
 from app.live.sources import FrameSource, SourceConfig, SourceError, make_source, set_cv_threads
 from app.models.spec import ModelSpec
 from app.models.zoo import default_specs
+from app.session import Session
 from app.tasks import CancelToken
 
 # Options that keep a backbone affordable at video resolution (the registry defaults target 32x32 inputs).
@@ -313,19 +314,21 @@ def model_choices(session_models: dict[str, ModelSpec] | None = None) -> list[Mo
     out: list[ModelSpec] = []
     seen: set[str] = set()
 
-    def add(spec: ModelSpec, label: str | None = None) -> None:
+    def add(spec: ModelSpec, label: str | None = None, session: bool = False) -> None:
         spec = live_spec(spec)
         if label:
             spec = replace(spec, label=label)
         lab = spec.label or spec.backbone
+        if lab in seen and session:  # a session model is never dropped for a built-in's name: numbered
+            lab = Session.unique_name(dict.fromkeys(seen), lab)
         if lab not in seen:
             seen.add(lab)
-            out.append(spec if spec.label else replace(spec, label=lab))
+            out.append(spec if spec.label == lab else replace(spec, label=lab))
 
     for s in default_specs():  # the zoo skips damaged shipped files itself
         add(s)
     for name, s in (session_models or {}).items():
-        add(s, s.label or name)
+        add(s, s.label or name, session=True)
     return out
 
 

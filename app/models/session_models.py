@@ -74,12 +74,16 @@ def taken_names(kept: list | None) -> set[str]:
 
 
 def new_name(session: Any, base: str) -> str:
-    """The name for a new session model: ``base``, numbered ("base (2)") when a model of the session or an entry
-    kept in the file (``session.kept_models``: set by the main window from ``load``) has it. The one place that
+    """The name for a new session model: ``base``, numbered ("base (2)") when a model of the session, an entry kept
+    in the file (``session.kept_models``: set by the main window from ``load``) or a built-in model has it. The one place that
     names new session models (added, trained, opened)."""
+    from app.models.zoo import default_specs
     from app.session import Session
 
     taken = set(session.models) | taken_names(getattr(session, "kept_models", None))
+    # nor a built-in model's ("simple (random)" at seed 3 took the seed-0 built-in's name: Live and Probe list models
+    # by name, and showed the built-in one in its place)
+    taken |= {spec.label or spec.backbone for spec in default_specs()}
     return Session.unique_name(dict.fromkeys(taken), base)
 
 

@@ -48,7 +48,7 @@ def test_new_and_deleted_runs_change_only_their_rows(qtbot):
     assert events == [("insert", 0, 0)]  # the rows of b and a were not built again
     assert [row[2] for row in _texts(h)] == ["resnet20 (trained, CIFAR-10)", "simple (random)", "simple (random)"]
     assert h.ids() == [3, 2, 1] and h.selected_ids() == [3] and opened == []
-    assert _texts(h)[0][:2] == ["3", "12-02 08:03"] and _texts(h)[0][6:] == ["53.0%", "100.0%", "1078", "3"]
+    assert _texts(h)[0][:2] == ["3", "2026-12-02 08:03"] and _texts(h)[0][6:] == ["53.0%", "100.0%", "1078", "3"]
     events.clear()
     h.set_runs([c, a])  # b deleted
     assert events == [("remove", 1, 1)] and h.ids() == [3, 1] and h.table.rowCount() == 2

@@ -41,13 +41,14 @@ _DISPLAY, _ALIGN, _FOREGROUND, _TOOLTIP = (int(r.value) for r in (Qt.ItemDataRol
 
 
 def local_time(created: str) -> str:
-    """A run's time as "MM-DD HH:MM" in this computer's time zone (runs record UTC with its offset; an older record
-    without an offset is shown as written)."""
+    """A run's time as "YYYY-MM-DD HH:MM" in this computer's time zone (runs record UTC with its offset; an older
+    record without an offset is shown as written). The year too: "12-03" read as the 12th of March as often as
+    December 3rd."""
     try:
         t = datetime.fromisoformat(created)
     except (TypeError, ValueError):
-        return str(created).replace("T", " ")[5:16]
-    return (t.astimezone() if t.tzinfo is not None else t).strftime("%m-%d %H:%M")
+        return str(created).replace("T", " ")[:16]
+    return (t.astimezone() if t.tzinfo is not None else t).strftime("%Y-%m-%d %H:%M")
 
 
 def cells(r: Any) -> list[str]:

@@ -28,3 +28,15 @@ def test_live_lists_a_session_model_named_like_a_built_in_one():
     assert labels.count(builtin.label) == 1 and f"{builtin.label} (2)" in labels
     (listed,) = [c for c in model_choices({builtin.label: mine}) if c.label == f"{builtin.label} (2)"]
     assert listed.seed == 3
+
+
+def test_the_taps_table_says_downsampling_not_stride():
+    """The layer table's "stride" is each layer's own step (conv1: 1), the Taps list's "/2" the input's size over the
+    map's: both were headed "stride"."""
+    from app.models import viz
+    from app.models.build import build
+    from widgets.models.words import stages_html
+
+    spec = ModelSpec.make("simple", options={"widths": [4, 8], "in_channels": 1})
+    html = stages_html(viz.snapshot(build(spec), spec))
+    assert "<i>downsampling</i>" in html and "<i>stride</i>" not in html and "/2</td>" in html

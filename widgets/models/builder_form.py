@@ -130,7 +130,9 @@ class BuilderForm(QScrollArea):
         self.stages = QLabel(" ")
         self.stages.setWordWrap(True)
         self.stages.setTextFormat(Qt.TextFormat.RichText)
-        self.stages.setToolTip("The layers Live and Probe can tap (feature_info): channels and output stride")
+        self.stages.setToolTip("The layers Live and Probe can tap (feature_info): channels and downsampling, the "
+                               "input's size over the map's (/2: half as wide; the layer table's stride is each "
+                               "layer's own step)")
 
         left = QWidget()
         ll = QVBoxLayout(left)

@@ -76,4 +76,4 @@ def stages_html(view: viz.ModelView) -> str:
     taps = "".join(f"<tr><td>{n}</td><td align='right'>{c}</td><td align='right'>/{st}</td></tr>"
                    for n, c, st in view.stages)
     return (f"<b>Taps</b> (input {inp})<table cellspacing='0' cellpadding='1'>"
-            f"<tr><td><i>layer</i></td><td><i>channels</i></td><td><i>stride</i></td></tr>{taps}</table>")
+            f"<tr><td><i>layer</i></td><td><i>channels</i></td><td><i>downsampling</i></td></tr>{taps}</table>")

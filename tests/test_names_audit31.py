@@ -1,4 +1,4 @@
-"""A model added to the session never takes a built-in model's name (session 31's walkthrough): "simple (random)" at
+"""What names and says: a model added to the session never takes a built-in model's name (session 31's walkthrough): "simple (random)" at
 seed 3 was named like the seed-0 built-in, and Live and Probe, which list models by name, showed the built-in one in
 its place."""
 
@@ -40,3 +40,16 @@ def test_the_taps_table_says_downsampling_not_stride():
     spec = ModelSpec.make("simple", options={"widths": [4, 8], "in_channels": 1})
     html = stages_html(viz.snapshot(build(spec), spec))
     assert "<i>downsampling</i>" in html and "<i>stride</i>" not in html and "/2</td>" in html
+
+
+def test_the_baseline_button_says_why_it_is_off(qtbot):
+    from widgets.application import make_app
+    from widgets.probe.run_panel import BASELINE_TIP, RunPanel
+
+    make_app()
+    p = RunPanel()
+    qtbot.addWidget(p)
+    p.set_running(False, can_train=True, can_baseline=False)
+    assert not p.baseline_btn.isEnabled() and "Off: check a trained model" in p.baseline_btn.toolTip()
+    p.set_running(False, can_train=True, can_baseline=True)
+    assert p.baseline_btn.isEnabled() and p.baseline_btn.toolTip() == BASELINE_TIP

@@ -102,7 +102,10 @@ class RunPanel(QGroupBox):
         self.train_btn.setEnabled(ready and can_train)
         self.train_btn.setToolTip(f"{TRAIN_TIP}\nNot ready: {missing}" if missing else TRAIN_TIP)
         self.baseline_btn.setEnabled(ready and can_baseline)
-        self.baseline_btn.setToolTip(f"{BASELINE_TIP}\nNot ready: {missing}" if missing else BASELINE_TIP)
+        why = (f"\nNot ready: {missing}" if missing else
+               "" if can_baseline else "\nOff: check a trained model in the list (a random one has no classifier of "
+                                       "its own to evaluate)")
+        self.baseline_btn.setToolTip(BASELINE_TIP + why)
         self.cancel_btn.setEnabled(running or downloading)
         if running:
             self.progress.show()

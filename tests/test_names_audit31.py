@@ -1,6 +1,6 @@
-"""What names and says: a model added to the session never takes a built-in model's name (session 31's walkthrough): "simple (random)" at
-seed 3 was named like the seed-0 built-in, and Live and Probe, which list models by name, showed the built-in one in
-its place."""
+"""Names and reasons a new user met (session 31's walkthrough): a model added to the session took a built-in
+model's name ("simple (random)" at seed 3, and Live and Probe, which list models by name, showed the built-in one in
+its place); the Taps' "/2" headed "stride" like the layer table's own steps; a baseline button off with no reason."""
 
 from __future__ import annotations
 

@@ -70,7 +70,8 @@ def test_run_a_tiny_recipe_and_see_cells_and_plot(qtbot, tmp_path):
     assert ws.plot.plot.getAxis("bottom")._tickLevels == [[(8, "8"), (16, "16")]]
     points = ws.plot._items[0][0].scatter.points()
     assert [pt.data().split(":")[0] for pt in points] == ["ours · options.k 8", "ours · options.k 16"]
-    assert points[0].data().endswith(f"{100 * ws.result.results[ws._cells[0]['key']]['test_top1']:.2f}%")
+    assert points[0].data().split(": ", 1)[1].startswith(  # (then its test-set standard error: one seed)
+        f"{100 * ws.result.results[ws._cells[0]['key']]['test_top1']:.2f}% ± ")
     assert Path(ws.result.report["html"]).is_file() and ws.report_btn.isEnabled()
     assert ws.history.count() >= 1
     import re

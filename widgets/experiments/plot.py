@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import pyqtgraph as pg
@@ -22,9 +23,101 @@ def _fmt(v: Any) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def _value(mean: float, spread: float) -> str:
-    """A point's accuracy in percent, with its spread over seeds where there is one."""
+def _value(mean: float, spread: float, info: "PointError | None" = None) -> str:
+    """A point's accuracy in percent, with its spread over seeds where there is one, or the test set's standard error
+    where the point is one result (``info``: ``point_errors``)."""
+    if info is not None and info.results <= 1 and info.se is not None:
+        return f"{mean:.2f}% ± {100 * info.se:.2f} (test-set standard error, {info.n_test:,} images)"
     return f"{mean:.2f}%" + (f" ± {spread:.2f} (spread over seeds)" if spread else "")
+
+
+BINOMIAL = ("test_top1", "top2", "top5")  # the metrics whose sampling error is a binomial's on the cell's test images
+
+
+@dataclass(frozen=True)
+class PointError:
+    """What a plotted point's error bar can be: ``results`` distinct results behind it (seeds that give the very same
+    figures count once: ``app.experiments.results.groups``), ``seeds`` the cells planned for it, and, where it is one
+    result, its test set's binomial standard error ``se`` (a fraction, ``app.metrics.standard_error``) on ``n_test``
+    images; None where the cell recorded no test count (a training cell) or the metric is not a test accuracy."""
+
+    results: int
+    seeds: int
+    se: float | None = None
+    n_test: int | None = None
+
+
+def point_errors(result) -> dict[tuple[str, str], PointError]:
+    """(series name, str(x)) -> ``PointError`` of every point with a finished cell, as ``plot_series`` names and
+    places the points. Several distinct results: the bar is the report's spread (the std over seeds, in the series);
+    one: the test-set standard error of that result, which the report's table (one figure, no spread) leaves out."""
+    from app.experiments.results import _flatten, groups, metric_value, planned_x
+    from app.metrics import standard_error
+
+    p = result.recipe.plot or {}
+    y = p.get("y", "test_top1")
+    series_key = p.get("series", "variant")
+    gs = groups(result)
+    out: dict[tuple[str, str], PointError] = {}
+    for g, xv in zip(gs, planned_x(result, gs)):
+        ok = [r for c in g["cells"] if "error" not in (r := result.results.get(c["key"], {"error": "not run"}))]
+        if not ok:
+            continue
+        flat = _flatten(g["cells"][0]["settings"])
+        name = (g["variant"] if series_key == "variant" else str(flat.get(series_key))) or "ours"
+        results = 1 if g.get("identical") else int(g.get("n_distinct", len(ok)))
+        se = n = None
+        if results <= 1 and y in BINOMIAL:
+            n = ok[0].get("n_test")
+            se = standard_error(metric_value(ok[0], y), n)
+        out[(name, str(xv))] = PointError(results, len(g["cells"]), se, int(n) if se is not None else None)
+    return out
+
+
+def bars_note(infos: list[PointError]) -> str:
+    """The line under the plot that says what its bars are, for the points drawn (``infos``); "" for none."""
+    if not infos:
+        return ""
+    one = [i for i in infos if i.results <= 1]
+    se = [i for i in one if i.se is not None]
+    ns = sorted({i.n_test for i in se})
+    on = f"on {ns[0]:,} test images" if len(ns) == 1 else "on each cell's test images"
+    se_text = f"the test-set standard error (± 1 s.e., binomial, {on})"
+    missing = "" if len(se) == len(one) else " (none where a cell recorded no test-image count)"
+    if len(one) == len(infos):
+        who = "One seed" if all(i.seeds <= 1 for i in one) else "One result per point"
+        if not se:
+            return (f"{who}, and no test-image count recorded: no error bars; a difference of a point or two may "
+                    "be chance.")
+        return f"{who}: bars are {se_text}{missing}; points whose bars overlap are not told apart."
+    many = "Bars: ± std over seeds (the report's spread)"
+    if not one:
+        return many + "."
+    return f"{many}; a point with one result: {se_text}{missing}."
+
+
+class _Bars(pg.ErrorBarItem):
+    """Error bars with caps, where a bar of zero length (a point without a spread or a known error) draws nothing: no
+    cap across its point as if a bar were there. Its data (``opts``) stay whole, one entry per point."""
+
+    def drawPath(self) -> None:
+        import numpy as np
+
+        o = self.opts
+        size = o["height"] if o["height"] is not None else o["width"]
+        if size is None or o["x"] is None or o["y"] is None or np.ndim(size) == 0:
+            return super().drawPath()
+        keep = np.asarray(size) > 0
+        if keep.all():
+            return super().drawPath()
+        whole = {k: o[k] for k in ("x", "y", "height", "width")}
+        for k, v in whole.items():
+            if v is not None and np.ndim(v) > 0:
+                o[k] = np.asarray(v)[keep]
+        try:
+            super().drawPath()
+        finally:
+            o.update(whole)
 
 
 def _hover(curve: pg.PlotDataItem) -> None:
@@ -60,6 +153,15 @@ class ExperimentPlot(QWidget):
         self.view.currentIndexChanged.connect(lambda *_: self.view_changed.emit())
         lay.addWidget(self.view_row)
         lay.addWidget(self.plot)
+        # what the error bars are (the spread over seeds, or the test set's standard error where a point is one
+        # result: a one-image difference is not drawn as a trend without its noise beside it)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #5b6472;")
+        self.note.hide()
+        lay.addWidget(self.note)
+        self._errors: dict[tuple[str, str], PointError] = {}
+        self._beam = 0.0  # the error bars' caps' width in x units (``_x_range``)
         self.series_count = 0
         self._shape: tuple | None = None  # what the items drawn now were built for (``set_series``)
         self._items: list[tuple[Any, Any]] = []  # (curve, error bars or None) per series, in order
@@ -85,14 +187,18 @@ class ExperimentPlot(QWidget):
             self.view.setCurrentIndex(i)
 
     def set_series(self, series: dict[str, list[tuple]], refs: list[tuple], spec: dict,
-                   xs: list | None = None, marks: dict | None = None) -> None:
+                   xs: list | None = None, marks: dict | None = None,
+                   errors: dict[tuple[str, str], PointError] | None = None) -> None:
         """Draw the claim's series (``app.experiments.results.plot_series``). When only the points changed (a cell
         finished: the same series, axes and references), the curves get their new data in place; clearing and
         building the plot again (its items, legend and axes) took 20-60 ms of the GUI thread per finished cell.
         ``xs``: the x values every planned cell will take (``app.experiments.results.planned_x``), so that the axis
-        kind and the categories are fixed from the plan on; a series may have no points yet."""
+        kind and the categories are fixed from the plan on; a series may have no points yet. ``errors``
+        (``point_errors``): a point that is one result gets its test-set standard error as its bar (else the spread
+        over seeds of the series), and the line under the plot says which the bars are."""
         import numpy as np
 
+        self._errors = errors or {}
         self.view_row.setHidden(spec.get("kind") != "ablation")
         if spec.get("kind") == "ablation":
             self._set_arms(series, refs, spec, xs, marks)
@@ -111,8 +217,9 @@ class ExperimentPlot(QWidget):
             pts = sorted(pts, key=lambda p: float(p[0]) if numeric else cats.index(str(p[0])))
             x = [float(p[0]) if numeric else cats.index(str(p[0])) + 0.1 * si for p in pts]
             xname = spec.get("x_label", spec.get("x", "")) or "x"
-            tips = [f"{name} · {xname} {_fmt(p[0])}: {_value(100 * p[1], 100 * p[2])}" for p in pts]
-            data.append((name, x, [100 * p[1] for p in pts], [100 * p[2] for p in pts], tips))
+            infos = [self._errors.get((name, str(p[0]))) for p in pts]
+            tips = [f"{name} · {xname} {_fmt(p[0])}: {_value(100 * p[1], 100 * p[2], i)}" for p, i in zip(pts, infos)]
+            data.append((name, x, [100 * p[1] for p in pts], [self._bar(p[2], i) for p, i in zip(pts, infos)], tips))
         shape = (numeric, tuple(cats), log_x, json.dumps(spec, sort_keys=True, default=str),
                  tuple(d[0] for d in data), json.dumps(refs, default=str))
         rebuild = shape != self._shape or len(self._items) != len(data)
@@ -130,6 +237,8 @@ class ExperimentPlot(QWidget):
         if rebuild:
             self._x_range(xs_all, numeric, log_x, cats, len(data))
         self._y_range(data, refs)
+        self._set_note([self._errors[(name, str(p[0]))] for name, pts in series.items() for p in pts
+                        if (name, str(p[0])) in self._errors] if errors is not None else [])
         if not rebuild:
             for (curve, bars), (_, x, y, e, tips) in zip(self._items, data):
                 curve.setData(x, y, data=tips)
@@ -142,9 +251,10 @@ class ExperimentPlot(QWidget):
             curve = self.plot.plot(x, y, pen=pg.mkPen(col, width=2) if numeric else None, symbol="o",
                                    symbolBrush=col, name=name, data=tips)
             _hover(curve)
-            # every series has its error bars (the spread over seeds), of zero height until a second seed finished
+            # every series has its error bars: the spread over seeds, or a one-result point's test-set standard
+            # error (``_bar``); of zero height (nothing drawn) where neither is known
             xe = np.log10(np.maximum(np.asarray(x), 1e-12)) if log_x else np.asarray(x)
-            bars = pg.ErrorBarItem(x=xe, y=np.asarray(y), height=2 * np.asarray(e), pen=col)
+            bars = _Bars(x=xe, y=np.asarray(y), height=2 * np.asarray(e), pen=col, beam=self._beam)
             self.plot.addItem(bars)
             self._items.append((curve, bars))
             self.series_count += 1
@@ -156,6 +266,22 @@ class ExperimentPlot(QWidget):
             else:
                 self.plot.plot([float(x)], [100 * v], pen=None, symbol="d", symbolBrush=None, symbolPen="k",
                                name="paper")
+
+    @staticmethod
+    def _bar(spread: float, info: PointError | None) -> float:
+        """A point's error bar half-height in points: its test-set standard error where it is one result and that
+        is known, else its spread over seeds (0 for one result: no bar)."""
+        if info is not None and info.results <= 1:
+            return 100 * info.se if info.se is not None else 0.0
+        return 100 * spread
+
+    def _set_note(self, infos: list[PointError]) -> None:
+        """The line under the plot (``bars_note``), set and shown only when it changed."""
+        text = bars_note(infos)
+        if self.note.text() != text:
+            self.note.setText(text)
+        if self.note.isVisibleTo(self) != bool(text):
+            self.note.setVisible(bool(text))
 
     def point_count(self) -> int:
         """How many points the series' curves show (a series laid out from the plan may have none yet)."""
@@ -198,13 +324,16 @@ class ExperimentPlot(QWidget):
     def _x_range(self, xs: list, numeric: bool, log_x: bool, cats: list, n_series: int) -> None:
         """The x range of every planned cell (set when the plot is laid out; the user may zoom and pan it)."""
         self.plot.getViewBox().disableAutoRange(axis=pg.ViewBox.XAxis)
+        self._beam = 0.0  # the bars' caps, in x units: a fiftieth of the x range (a short bar stays readable)
         if numeric:
             vals = [math.log10(max(float(v), 1e-12)) if log_x else float(v) for v in xs]
             lo, hi = min(vals), max(vals)
             pad = 0.05 * (hi - lo) if hi > lo else max(abs(lo) * 0.1, 0.5)
             self.plot.setXRange(lo - pad, hi + pad, padding=0)
+            self._beam = 0.02 * (hi - lo + 2 * pad)
         elif cats:
             self.plot.setXRange(-0.5, len(cats) - 0.5 + 0.1 * max(n_series - 1, 0), padding=0)
+            self._beam = 0.02 * (len(cats) + 0.1 * max(n_series - 1, 0))
 
     def _y_range(self, data: list, refs: list) -> None:
         ys = [v for _, _, y, e, _ in data for m, s in zip(y, e) for v in (m - s, m + s)]
@@ -232,9 +361,13 @@ class ExperimentPlot(QWidget):
         base = ({str(b)} if isinstance(b, str) else {str(x) for x in b} if b else set(arms[:1]))
         # (row, value, spread, series index): x is the arm (the variant); the series may be the arms themselves or
         # families of them (``series = "backbone"``), coloured apart
-        pts = [(arms.index(str(x)), 100 * m, 100 * sd, si) for si, p in enumerate(series.values())
-               for x, m, sd in p if str(x) in arms]
         change = spec.get("view") == "change"
+        # (each arm's accuracy: a one-result arm's bar is its test-set standard error; its change: the spread of the
+        # paired differences over seeds)
+        errors = {} if change else self._errors
+        pts = [(arms.index(str(x)), 100 * m, self._bar(sd, errors.get((name, str(x)))), si, errors.get((name, str(x))))
+               for si, (name, p) in enumerate(series.items()) for x, m, sd in p if str(x) in arms]
+        self._set_note([p[4] for p in pts if p[4] is not None] if errors else [])
         shape = ("arms", tuple(arms), json.dumps(spec, sort_keys=True, default=str), json.dumps(refs, default=str))
         if shape != self._shape or not self._items:
             self._shape, self._arms, self._decor, self._x_fit = shape, True, {}, None
@@ -262,7 +395,7 @@ class ExperimentPlot(QWidget):
             self.plot.setYRange(-0.6, len(arms) - 0.4, padding=0)
             curve = self.plot.plot([], [], pen=None, symbol="o", symbolSize=9)
             _hover(curve)
-            bars = pg.ErrorBarItem(x=np.zeros(0), y=np.zeros(0), width=np.zeros(0), pen="#1f77b4")
+            bars = _Bars(x=np.zeros(0), y=np.zeros(0), width=np.zeros(0), pen="#1f77b4", beam=0.3)
             self.plot.addItem(bars)
             self._items = [(curve, bars)]
             self.series_count = len(arms)
@@ -289,9 +422,9 @@ class ExperimentPlot(QWidget):
         families = len(series) > 1 and len(series) < len(arms)
         brushes = [PENS[p[3] % len(PENS)] if families else PENS[0] for p in pts]
         symbols = ["s" if arms[i] in base else "o" for i in ys]  # a baseline arm: a square
-        tips = [f"{arms[i]}: " + (_value(v, e) if not change else "the baseline the arms below it are compared with"
-                                   if arms[i] in base else f"{v:+.2f} points against its baseline"
-                                   + (f" ± {e:.2f}" if e else "")) for i, v, e in zip(ys, xv, er)]
+        tips = [f"{arms[i]}: " + (_value(v, e, p[4]) if not change else "the baseline the arms below it are compared "
+                                   "with" if arms[i] in base else f"{v:+.2f} points against its baseline"
+                                   + (f" ± {e:.2f}" if e else "")) for i, v, e, p in zip(ys, xv, er, pts)]
         curve.setData(xv, ys, symbolBrush=brushes, symbol=symbols, data=tips)
         bars.setData(x=np.asarray(xv), y=np.asarray(ys), width=2 * np.asarray(er))
         if pts:

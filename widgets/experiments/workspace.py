@@ -25,7 +25,7 @@ from widgets.common.worker import Worker
 from widgets.common.workspace import install_shortcut, run_steps
 from widgets.experiments.history import open_report
 from widgets.experiments.panels import CellTable
-from widgets.experiments.plot import ExperimentPlot
+from widgets.experiments.plot import ExperimentPlot, point_errors
 from widgets.experiments.recipe_column import INVITATION, RecipeColumn
 
 BLOCKED = "Cannot run yet"  # the line under Run while the plan cannot run (``_invite``)
@@ -101,7 +101,7 @@ class ExperimentsWorkspace(QWidget):
         install_shortcut(self, "Ctrl+Return", self.run, "Run the experiment")
         install_shortcut(self, "Esc", self.cancel, "Cancel the experiment")
         self.progress.hide()  # shown while an experiment runs (idle, it would look like a text field)
-        index = self._restored_index()  # a first launch loads every recipe to find one whose data is here
+        index = self._restored_index()  # a first launch loads every recipe to find the quickest whose data is here
         yield
         self._restore(index)  # picking the recipe loads it and shows its plan (reads the store)
         yield
@@ -137,12 +137,12 @@ class ExperimentsWorkspace(QWidget):
 
     # --- settings ------------------------------------------------------------------------------------------
     def _restored_index(self) -> int:
-        """The recipe to select at start: the remembered one, else (first launch) the first whose quick size runs on
-        data this machine has (not a red note); -1: leave the selection as it is."""
+        """The recipe to select at start: the remembered one, else (first launch) the quickest whose quick size runs
+        on data this machine has (not a red note); -1: leave the selection as it is."""
         if self.settings is None:
             return -1
         i = self.recipe_combo.findText(read_str(self.settings, "experiments/recipe", ""))
-        return i if i >= 0 else self._first_runnable()
+        return i if i >= 0 else self._quickest_runnable()
 
     def _restore(self, i: int) -> None:
         if self.settings is None:
@@ -157,15 +157,25 @@ class ExperimentsWorkspace(QWidget):
                                        self.workers.minimum(), self.workers.maximum()))  # past 2**31: OverflowError
         self.plot.set_view(read_str(self.settings, "experiments/ablation_view", "change"))
 
-    def _first_runnable(self) -> int:
-        """The index of the first shipped recipe whose quick cells find their data (``dataset_problem``), -1: none."""
+    def _quickest_runnable(self) -> int:
+        """The index of the shipped recipe with the shortest quick-size estimate (its cells times its measured
+        seconds per cell: a few seconds on digits) among those whose quick cells find their data
+        (``dataset_problem``); the first in the list on a tie, a recipe without an estimate last; -1: none runs.
+        (The first runnable one in the list was ablation-cifar10 wherever CIFAR-10 is unpacked: 40 cells, the
+        heaviest quick size, beside "Quick size (minutes on a CPU)".)"""
+        best: tuple[float, int] | None = None
         for i in range(self.recipe_combo.count()):
             try:
-                if dataset_problem(load_recipe(self.recipe_combo.itemData(i)), True) is None:
-                    return i
+                r = load_recipe(self.recipe_combo.itemData(i))
+                if dataset_problem(r, True) is not None:
+                    continue
+                per = r.quick_estimate_seconds
+                cost = per * len(r.cells(True)) if per else float("inf")
             except AppError:
                 continue
-        return -1
+            if best is None or cost < best[0]:
+                best = (cost, i)
+        return -1 if best is None else best[1]
 
     def _save(self) -> None:
         if self.settings is None:
@@ -477,7 +487,8 @@ class ExperimentsWorkspace(QWidget):
         # result, so a finished cell only moves points (no rebuild while the experiment runs; issue 14); an
         # ablation's table column gives each cell's change against its baseline's cell of the same seeds
         v = live_view(partial, self.plot.shows_change(self.recipe.plot))
-        self.plot.set_series(v.series, v.refs, v.spec, xs=v.xs, marks=v.marks)
+        # each point's bar: the spread over seeds, or where it is one result its test set's standard error
+        self.plot.set_series(v.series, v.refs, v.spec, xs=v.xs, marks=v.marks, errors=point_errors(partial))
         self.table.set_changes(v.changes, set(v.baselines), v.metric, v.pairs)
 
     # --- reports ---------------------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def test_top_patches_appear_for_a_channel(qtbot, insight):
     assert vals == sorted(vals, reverse=True)
     assert p.view.has_image() and len(p.captions.texts()) == 16
     assert p.captions.texts()[0] == v.captions[0] and v.captions[0].startswith(f"{vals[0]:.3g} · ")
-    assert "conv2 channel 3" in p.title.text()
+    assert "conv2 channel index 3" in p.title.text()  # counted from 0, as the spin box beside "channel index"
     # the same choice again comes from the cache (no new worker)
     p.compute()
     assert not p.bar.busy()

@@ -276,8 +276,11 @@ def patches_job(spec, layer: int, channel: int, dataset: str = "digits", n: int 
         cells.append((int(x), int(y), int(w), int(h) - 16))
     name = lambda c: ds.classes[c] if 0 <= c < len(ds.classes) else str(c)  # noqa: E731
     captions = tuple(f"{p.value:.3g} · {name(p.label)}" for p in patches)
-    title = (f"{spec.label or spec.backbone} · {info[layer].name} channel {channel} · receptive field "
+    # "channel index": counted from 0 (Live numbers its channels from 1, with the indices beside)
+    title = (f"{spec.label or spec.backbone} · {info[layer].name} channel index {channel} · receptive field "
              f"{rf.size_text()} · top {len(patches)} of {len(ds)} {dataset} test images")
+    if len(ds) < n:  # the split holds fewer than asked: all of them were scanned
+        title += f" ({len(ds):,} of the {n:,} asked: the test split holds {len(ds):,})"
     title += tie_note(patches, len(ds))
     return PatchesView(img, tuple(cells), captions, patches, rf, info[layer].name, channel, title)
 

@@ -53,7 +53,8 @@ class CKAPanel(QWidget):
         self.n = QSpinBox()
         self.n.setRange(10, 5000)
         self.n.setValue(300)
-        self.n.setToolTip("Test images in the sample (seeded)")
+        self.n.setToolTip("Test images in the sample (seeded; all of them where the test split holds fewer, which the "
+                          "plot's title then says)")
         self.kernel = QComboBox()
         self.kernel.addItems(["linear", "rbf", "debiased"])
         self.kernel.setToolTip("linear CKA, RBF CKA (bandwidth: the median distance), or debiased linear CKA (the "
@@ -106,9 +107,11 @@ class CKAPanel(QWidget):
         if a is None or b is None:
             return
         ds, n, k = self.dataset.currentText(), self.n.value(), self.kernel.currentText()
-        self.bar.run(lambda token: cka_job(a, b, ds, n, k, cancel=token), self.show_result, name="cka")
+        self.bar.run(lambda token: cka_job(a, b, ds, n, k, cancel=token),
+                     lambda res, asked=(n, ds): self.show_result(res, asked), name="cka")
 
-    def show_result(self, res: Any) -> None:
+    def show_result(self, res: Any, asked: tuple[int, str] | None = None) -> None:
+        """``asked``: the images asked for and the dataset, where the split may have held fewer (said in the title)."""
         self.result = res
         raw = np.asarray(res.matrix, np.float32)
         M = np.nan_to_num(raw, nan=0.0)
@@ -124,9 +127,15 @@ class CKAPanel(QWidget):
         self.plot.getAxis("left").setTicks([[(i + 0.5, n) for i, n in enumerate(res.layers_a)]])
         axis_label(self.plot, "left", f"A: {res.label_a}")
         axis_label(self.plot, "bottom", f"B: {res.label_b}")
-        self.plot.setTitle(f"{res.kernel} CKA on {res.n_images} images", size="10pt")
+        title = f"{res.kernel} CKA on {res.n_images} images"
+        if asked is not None and res.n_images < asked[0]:  # the split held fewer than asked: all of them were used
+            title += f" ({res.n_images:,} of the {asked[0]:,} asked: the {asked[1]} test split holds {res.n_images:,})"
+        self.plot.setTitle(title, size="10pt")
         self.plot.setRange(xRange=(0, M.shape[1]), yRange=(0, M.shape[0]), padding=0.02)
-        self.readout.setText(f"Rows: the layers of {res.label_a}; columns: {res.label_b}. Hover a cell for its value.")
+        # the cells print their values (up to 20 x 20 layers); hovering adds the pair of layers and a third decimal
+        hover = ("Hover a cell for its layers and a third decimal." if M.size <= 400 else
+                 "Hover a cell for its value (too many cells to print them).")
+        self.readout.setText(f"Rows: the layers of {res.label_a}; columns: {res.label_b}. {hover}")
         # where one architecture saw two inputs, that first (the matrix mixes it with the weights); the scale the
         # matrix reads against (same architecture only), apart from the hover read-out, naming the input it was
         # computed at where the inputs differ; and what the matrix was computed on (the pooling; linear CKA's

@@ -28,18 +28,21 @@ class PatchesPanel(QWidget):
         self.picker = LayerPicker(session, pool, self)
         self.channel = QSpinBox()
         self.channel.setRange(0, 0)
-        self.channel.setToolTip("The channel (unit) of the layer")
+        self.channel.setToolTip(channel_tip(None, 0))
         self.dataset = dataset_combo()
         self.n = QSpinBox()
         self.n.setRange(10, 20000)
         self.n.setValue(500)
-        self.n.setToolTip("Test images scanned (a seeded subset)")
+        self.n.setToolTip("Test images scanned (a seeded subset; all of them where the test split holds fewer, which "
+                          "the line under Find top patches then says)")
         self.k = QSpinBox()
         self.k.setRange(1, 64)
         self.k.setValue(16)
         self.k.setToolTip("How many patches")
         row = QHBoxLayout()
-        for text, w in (("Model", self.picker.model), ("layer", self.picker.layer), ("channel", self.channel),
+        # "channel index": counted from 0, as the layer's tensors are; Live counts its channels from 1 and gives the
+        # indices beside ("channels 1–16 (indices 0–15)"): the same word for the same number in both
+        for text, w in (("Model", self.picker.model), ("layer", self.picker.layer), ("channel index", self.channel),
                         ("on", self.dataset), ("images", self.n), ("top", self.k)):
             row.addWidget(QLabel(text))
             row.addWidget(w)
@@ -70,6 +73,8 @@ class PatchesPanel(QWidget):
 
     def _sync_channels(self) -> None:
         self.channel.setRange(0, max(0, self.picker.channels() - 1))
+        self.channel.setToolTip(channel_tip(self.picker.layer.currentText().split(" (")[0] or None,
+                                            self.picker.channels()))
 
     def _on_layers(self, _layers: Any) -> None:
         self._sync_channels()
@@ -120,3 +125,12 @@ class PatchesPanel(QWidget):
         self.captions.set_labels([(x + w / 2, y + h, cap, (30, 30, 30))
                                   for (x, y, w, h), cap in zip(v.cells, v.captions)],
                                  QRectF(0, 0, v.image.shape[1], v.image.shape[0]))
+
+
+def channel_tip(layer: str | None, channels: int) -> str:
+    """The channel spin box's tool tip: the index counted from 0, its range in the layer, and Live's number for it."""
+    where = (f"{layer or 'the layer'}, counted from 0: 0–{channels - 1} ({channels} channels)" if channels > 0 else
+             "the layer, counted from 0 (its range shows once the model's layers are read)")
+    return (f"The channel's index in {where}. Live numbers channels from 1 with the index beside (\"channels 1–16 "
+            f"(indices 0–15)\"): index N is Live's channel N+1.")
+

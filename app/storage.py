@@ -176,6 +176,22 @@ def free_stem(folder: str | os.PathLike, stem: str, files: Callable[[Path], Iter
             n += 1
 
 
+def aside_path(path: str | os.PathLike, tag: str = "unreadable") -> Path:
+    """A free name beside ``path`` for a file moved or copied aside: ``NAME.unreadable-YYYYmmdd-HHMMSS.EXT``
+    (numbered -2, -3 ... when taken): an earlier copy is never written over (the run history's, the session
+    models')."""
+    import time
+
+    path = Path(path)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.stem}.{tag}-{stamp}{path.suffix}")
+    n = 2
+    while aside.exists():
+        aside = path.with_name(f"{path.stem}.{tag}-{stamp}-{n}{path.suffix}")
+        n += 1
+    return aside
+
+
 def content_id(path: str | os.PathLike) -> str | None:
     """The first 16 hex digits of a file's SHA-256, or None when it is not a readable file; memoised per (resolved
     path, size, mtime, ctime, inode): a file rewritten in place, even at the same size and with its old mtime put

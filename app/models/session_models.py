@@ -10,14 +10,13 @@ of its own (never over an earlier copy)."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 from app import paths
 from app.errors import AppError
 from app.jsonout import dumps
-from app.storage import atomic_write
+from app.storage import aside_path, atomic_write
 
 FILE = "session-models.json"
 VERSION = 1
@@ -100,15 +99,8 @@ def save(models: dict[str, Any], where: Path | None = None, kept: list | None = 
 
 
 def _aside(path: Path) -> Path:
-    """A free name beside ``path`` for a copy of it: ``session-models.unreadable-STAMP.json`` (numbered -2, -3 ...
-    when taken): an earlier copy is never written over."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    aside = path.with_name(f"{path.stem}.unreadable-{stamp}{path.suffix}")
-    n = 2
-    while aside.exists():
-        aside = path.with_name(f"{path.stem}.unreadable-{stamp}-{n}{path.suffix}")
-        n += 1
-    return aside
+    """A free name beside ``path`` for a copy of it: ``session-models.unreadable-STAMP.json`` (numbered when taken)."""
+    return aside_path(path)
 
 
 def load(where: Path | None = None, kept: list | None = None) -> tuple[dict[str, Any], list[str]]:

@@ -41,7 +41,7 @@ from app import paths
 from app.errors import AppError
 from app.models.catalog import stored_weight_state
 from app.probe.printed import as_fitted
-from app.storage import atomic_write
+from app.storage import aside_path, atomic_write
 
 SCHEMA_VERSION = 2
 APPLICATION_ID = 0x46455850  # "FEXP": marks the file as ours
@@ -578,12 +578,7 @@ def open_history(path: Path | str | None = None) -> tuple[History, str | None]:
         return shown, (f"{exc}\nIts runs are shown, but runs cannot be stored while this lasts (each finished run "
                        "says whether it was).")
     except HistoryCorrupt as exc:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = path.with_name(f"{path.stem}.unreadable-{stamp}{path.suffix}")
-        n = 2
-        while aside.exists():
-            aside = path.with_name(f"{path.stem}.unreadable-{stamp}-{n}{path.suffix}")
-            n += 1
+        aside = aside_path(path)  # an earlier copy is never written over
         try:
             path.replace(aside)
             for suffix in ("-wal", "-shm"):

@@ -142,25 +142,7 @@ def test_a_workspace_built_on_demand_that_fails_shows_the_panel_too(qtbot, fe_ho
     win.close()
 
 
-TINY = """
-name = "tiny-audit31"
-title = "tiny grid"
-claim = "k matters"
-kind = "probe"
-[base]
-backbone = "rdsn"
-dataset = "digits"
-head = "ridge"
-pooling = "gap"
-train_limit = 200
-test_limit = 80
-options = { k = 8, blocks = 1 }
-[grid]
-"options.k" = [8, 16]
-[plot]
-x = "options.k"
-y = "test_top1"
-"""
+from test_experiments_gui import TINY  # noqa: E402  (the GUI tests' tiny recipe)
 
 
 @pytest.mark.gui

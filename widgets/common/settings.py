@@ -24,11 +24,7 @@ def read_int(s: QSettings, key: str, default: int, lo: int | None = None, hi: in
         v = int(s.value(key, default))
     except (TypeError, ValueError, OverflowError):
         v = default
-    if lo is not None:
-        v = max(lo, v)
-    if hi is not None:
-        v = min(hi, v)
-    return v
+    return _within(v, lo, hi)
 
 
 def read_float(s: QSettings, key: str, default: float, lo: float | None = None, hi: float | None = None) -> float:
@@ -40,6 +36,11 @@ def read_float(s: QSettings, key: str, default: float, lo: float | None = None, 
         v = default
     if v != v or v in (float("inf"), float("-inf")):
         v = default
+    return _within(v, lo, hi)
+
+
+def _within(v, lo, hi):
+    """``v`` kept within ``lo``..``hi`` (either None: no bound on that side)."""
     if lo is not None:
         v = max(lo, v)
     if hi is not None:

@@ -36,21 +36,22 @@ class KernelCompare(QWidget):
         self.compare.setStyleSheet("color: #444;")
         self.compare.setToolTip("The scale of the two shown layers' kernels. To compare what two layers compute, use "
                                 "CKA in the Insight workspace (Ctrl+6): it does not depend on the order of channels")
-        # the line's length must never widen the window (it is elided to the space there is)
-        self.compare.setMinimumWidth(40)
+        # a row of its own under the controls, wrapped in the width there is: beside them, after a stretch, it was
+        # squeezed to 40 px and not one word of it showed at 1280 or 1400 wide; its length never widens the window
+        self.compare.setWordWrap(True)
         self.compare.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         ctl = QHBoxLayout()
         ctl.addWidget(QLabel("<b>Kernels</b>"))
         ctl.addWidget(self.scale)
         ctl.addWidget(self.link)
         ctl.addStretch(1)
-        ctl.addWidget(self.compare)
         panels = QSplitter(Qt.Orientation.Horizontal)
         panels.addWidget(self.panel_a)
         panels.addWidget(self.panel_b)
         kl = QVBoxLayout(self)
         kl.setContentsMargins(0, 0, 0, 0)
         kl.addLayout(ctl)
+        kl.addWidget(self.compare)
         kl.addWidget(panels, 1)
 
         self.panel_a.layer_changed.connect(self._on_panel_layer)

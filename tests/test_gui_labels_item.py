@@ -83,8 +83,10 @@ def test_the_confusion_counts_are_the_nonzero_cells(qtbot):
     assert labels[0].colour == (0, 0, 0) and labels[1].colour == (255, 255, 255)
     # what validation said of each weight decay, the tie named
     assert "validation per weight_decay: 0.001: 50.00%, 0.0001: 50.00%; all 2 tie" in view.header.text()
-    # the validation figure's standard error beside it, none where the split's size is unknown
-    assert "50.0%</b> <span style='color:#5b6472'>(s.e. 4.0)</span>" in view.header.text()
-    assert view.header.text().count("s.e.") == 1
+    # one form of interval for both figures (a 95% CI): the test figure's beside it, none for validation, whose
+    # split's size is unknown here (no "n_val" recorded)
+    header = view.header.text().replace("&nbsp;", " ")
+    assert "validation top-1 <b>50.0%</b>   test top-1 <b>50.0%</b> <span style='color:#5b6472'>(95% CI " in header
+    assert header.count("95% CI") == 1 and "s.e." not in header
     # each caveat on a line of its own, its text escaped (it is not markup)
     assert "Caveat: mirror views on digits: &lt;not symmetric&gt;" in view.header.text()

@@ -155,7 +155,7 @@ def test_the_results_header_tells_where_a_run_was_computed(qtbot):
     view.show_run(RunView.from_dict(d))
     assert view.header.toolTip().endswith("\n\nComputed on: AMD EPYC (AVX2 kernels), 2 cores, Linux x86_64, "
                                           "torch 2.13.0")
-    assert view.header.toolTip().startswith("s.e.: the standard error")
+    assert view.header.toolTip().startswith("95% CI: the Wilson 95% interval")
     del d["machine"]
     view.show_run(RunView.from_dict(d))
     assert view.header.toolTip().endswith("Computed on: - (recorded before runs named their machine)")

@@ -18,7 +18,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
-from app.metrics import percent
+from app.metrics import accuracy_interval, percent
 from app.probe.gallery import confusion_uint8
 from widgets.common.image_view import set_item_image
 from widgets.common.labels_item import LabelsItem
@@ -35,11 +35,27 @@ from widgets.probe.projector import ProjectorView
 CAVEAT_COLOUR = "#a15c00"  # amber, as the Live workspace's warnings: a caveat is no error
 
 
-HEADER_TIP = ("s.e.: the standard error of a top-1 figure on its split, sqrt(p (1 - p) / n) with n the split's images: "
-              "how far the figure\nwould move on another sample of that size. Two runs on the same split that differ "
-              "by less than about two of them are not\ntold apart by it (the spread over seeds is another matter: "
-              "Repeats, and Compare).\n95% CI: on a few images, or near 0% or 100%, where an s.e. says too little "
-              "(0.0 for 10 of 10 right), the Wilson 95% interval instead.")
+HEADER_TIP = ("95% CI: the Wilson 95% interval of a top-1 figure on its split (n the split's images): where the figure "
+              "could lie on another\nsample of that size. Validation and test both say it, in one form (an s.e. says "
+              "too little on a few images or near\n0% or 100%: 0.0 for 10 of 10 right). Two runs on the same split "
+              "whose intervals overlap much are not told apart\nby it (the spread over seeds is another matter: "
+              "Repeats, and Compare).")
+
+
+def interval_text(accuracy: float | None, n: int | None) -> str:
+    """The sampling error of a top-1 figure as the header writes it: "95% CI 95.2-99.0" (``app.metrics.
+    accuracy_interval``, the Wilson interval), for validation and test alike; "" where the split's size is not
+    recorded. One form for both: "validation 97.8% (95% CI 95.2-99.0)" beside "test 95.3% (s.e. 1.0)" invited
+    comparing unlike numbers."""
+    ci = accuracy_interval(accuracy, n)
+    return "" if ci is None else f"95% CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}"
+
+
+def split_text(n_train: int | None, n_val: int | None, n_test: int | None) -> str:
+    """The images of each split: "1,078 train + 269 validation / 450 test images" (the validation images held out of
+    the training set said, not left out of the count), "1,078 train / 450 test images" without a validation split."""
+    val = f" + {_n(n_val)} validation" if n_val else ""
+    return f"{_n(n_train)} train{val} / {_n(n_test)} test images"
 
 
 class ResultsView(QWidget):
@@ -211,18 +227,22 @@ class ResultsView(QWidget):
         self.stack.setCurrentIndex(1)
         colour = state_colour(run.weight_state).name()
         top = lambda v: "n/a" if v is None else percent(v)  # noqa: E731
-        val_se, test_se = run.spread_texts()
-        se = lambda t: f" <span style='color:#5b6472'>({t})</span>" if t else ""  # noqa: E731
-        val = "" if run.val_top1 is None else f"validation top-1 <b>{percent(run.val_top1)}</b>{se(val_se)} &nbsp; "
+        raw = getattr(run, "raw", None)
+        n_val = raw.get("n_val") if isinstance(raw, dict) else None
+        val_se, test_se = interval_text(run.val_top1, n_val), interval_text(run.top1, run.n_test)
+        # each figure kept on one line with its name and interval (a wrap between them read as figures of their own)
+        se = lambda t: f"&nbsp;<span style='color:#5b6472'>({_nb(t)})</span>" if t else ""  # noqa: E731
+        val = "" if run.val_top1 is None else \
+            f"validation&nbsp;top-1&nbsp;<b>{percent(run.val_top1)}</b>{se(val_se)} &nbsp; "
         where = "" if run.is_baseline else f" · {run.layer_text} · {run.pooling or 'pooling not recorded'}"
         pick = chosen(getattr(run, "head", None), getattr(run, "selected", None))  # the value validation chose
         stopped = run.stop_text() if hasattr(run, "stop_text") else ""  # how the selected fit stopped
         self.header.setText(
             f"<b>{_named(run.label, run.weight_state, colour)}</b> on <b>{run.dataset}</b>, "
             f"{run.head_text}{where}"
-            f"<br><span style='font-size:15px'>{val}test top-1 <b>{top(run.top1)}</b>{se(test_se)} &nbsp; "
-            f"top-2 <b>{top(run.top2)}</b> &nbsp; top-5 <b>{top(run.top5)}</b></span>"
-            f"<br><span style='color:#5b6472'>{_n(run.n_train)} train / {_n(run.n_test)} test images · "
+            f"<br><span style='font-size:15px'>{val}test&nbsp;top-1&nbsp;<b>{top(run.top1)}</b>{se(test_se)} &nbsp; "
+            f"top-2&nbsp;<b>{top(run.top2)}</b> &nbsp; top-5&nbsp;<b>{top(run.top5)}</b></span>"
+            f"<br><span style='color:#5b6472'>{split_text(run.n_train, n_val, run.n_test)} · "
             f"{_n(run.n_features)} features · head: {run.hyper_text()} · extract {run.extract_seconds:.1f} s"
             f"{' (cached)' if run.cache_hit else ''} · train {run.train_seconds:.1f} s · {run.device}</span>"
             + (f"<br><span style='color:#5b6472'>validation per {(pick or ('value',))[0]}: "
@@ -308,6 +328,11 @@ def _shown(shown: int, total: int, what: str) -> str:
     if total == 1 and shown == 1:
         return f"the 1 {what}"
     return f"{shown} of {total} {what}{'s' if total != 1 else ''}"
+
+
+def _nb(text: str) -> str:
+    """``text`` with non-breaking spaces (HTML): a wrapped line never breaks inside it."""
+    return text.replace(" ", "&nbsp;")
 
 
 def _n(v: int | None) -> str:

@@ -143,7 +143,7 @@ def test_steps_show_the_statistics_of_the_frame_shown(ws, qtbot, monkeypatch):
         _step(qtbot, ws)
         lf, r = ws._last, pane.last
         with torch.inference_mode():  # the worker waits, paused: its model is free
-            x = eng.prepare(lf.frame, e.inp, eng.input_size(e, lf.frame.shape[:2]))
+            x = eng.prepare(lf.frame, e.inp, eng.input_size(e, lf.frame.shape[:2]), crop=bool(e.fixed))
             want = map_stats(e.model.forward_intermediates(x, [r.layer])[0][0])
         seen.append(want.mean_abs)
         assert math.isclose(r.stats.mean_abs, want.mean_abs, rel_tol=1e-3), (lf.index, r.stats, want)

@@ -31,10 +31,13 @@ def test_live_input_is_inputs_to_tensor_for_every_backbone(name):
     model, ispec = build_model(spec, torch.device("cpu"))
     assert ispec == inputs.input_spec(spec, model, stats=None)
     assert ispec.mean == (inputs.NEUTRAL_MEAN,) * ispec.channels  # random weights, no dataset: neutral statistics
-    size = inputs.model_input(model)[1] or fit_size(FRAME.shape[:2], PROC)  # its fixed size, else the processing size
-    ref = inputs.to_tensor(FRAME[None], ispec, size=size)
+    fixed = inputs.model_input(model)[1]
+    size = fixed or fit_size(FRAME.shape[:2], PROC)  # its fixed size, else the processing size
+    # a fixed-size model takes the frame's centre at its aspect (lenet5: the middle 90x90 of the 90x120 frame), as
+    # its Top-5 does; stretched, a 3:4 frame was squashed
+    ref = inputs.to_tensor(inputs.crop_to_aspect(FRAME, size)[None] if fixed else FRAME[None], ispec, size=size)
     with torch.inference_mode():
-        x = eng.prepare(FRAME, ispec, size)
+        x = eng.prepare(FRAME, ispec, size, crop=bool(fixed))
         # and the tensor the pane's forward pass gets inside process()
         seen = {}
         e = eng.entry(spec)

@@ -87,7 +87,7 @@ def run_bench(backbone: str | None = DEFAULT_BACKBONE, size: tuple[int, int] = (
         cfg = LiveConfig(panes=(PaneConfig(spec, li, 0, per_page),), size=(h, w), max_fps=0)
         # bare input: the same tensor the pipeline feeds the model
         proc = fit_size((fh, fw), (h, w))
-        x = engine.prepare(src.read(), e.inp, engine.input_size(e, proc))
+        x = engine.prepare(src.read(), e.inp, engine.input_size(e, proc), crop=bool(e.fixed))
         for _ in range(warmup):  # also settles the channels_last choice (measured on CPU)
             engine.process(src.read(), cfg)
         cl = engine._use_cl(e, x, li)

@@ -185,10 +185,13 @@ class LiveEngine:
             return out.view(1, h, w, 3).permute(0, 3, 1, 2)  # (1, 3, H, W) in channels_last memory
         return torch.addcmul(shift, x, scale)  # keeps the frame's layout
 
-    def prepare(self, frame: np.ndarray, ispec: inputs.InputSpec, size: tuple[int, int] | None) -> torch.Tensor:
+    def prepare(self, frame: np.ndarray, ispec: inputs.InputSpec, size: tuple[int, int] | None,
+                crop: bool = False) -> torch.Tensor:
         """One frame as a model with ``ispec`` sees it at ``size`` (the model's fixed size, else the processing
-        size: ``input_size``) (tests and the bench)."""
-        return self.normalise(self.sized(self.to_tensor(frame), ispec, size), ispec)
+        size: ``input_size``) (tests and the bench); ``crop``: first the frame's centre at the aspect of ``size``
+        (``inputs.crop_to_aspect``), as a pane of a fixed-size model (``_Entry.fixed``) takes it."""
+        return self.normalise(self.sized(self.to_tensor(inputs.crop_to_aspect(frame, size) if crop else frame),
+                                         ispec, size), ispec)
 
     @staticmethod
     def input_size(entry: "_Entry", proc: tuple[int, int]) -> tuple[int, int]:
@@ -295,21 +298,24 @@ class LiveEngine:
         return LiveFrame(index, shown, panes, source, fps, latency, read_ms, cfg.colormap, sym,
                          time.monotonic() - latency / 1000, caption)
 
-    def _sized(self, x255: torch.Tensor, ispec: inputs.InputSpec, size: tuple[int, int], cache: dict
-               ) -> torch.Tensor:
-        key = (ispec.channels, tuple(size), ispec.interpolation, ispec.antialias)
+    def _sized(self, x255: torch.Tensor, ispec: inputs.InputSpec, size: tuple[int, int], cache: dict,
+               crop: bool = False) -> torch.Tensor:
+        key = (ispec.channels, tuple(size), ispec.interpolation, ispec.antialias, crop)
         x = cache.get(key)
         if x is None:
+            if crop:  # a fixed-size model: the frame's centre at its aspect, never squashed (as its Top-5 sees it)
+                y0, y1, x0, x1 = inputs.aspect_box(x255.shape[-2], x255.shape[-1], size)
+                x255 = x255[..., y0:y1, x0:x1]
             x = cache[key] = self.sized(x255, ispec, size)
         return x
 
     def _input(self, x255: torch.Tensor, ispec: inputs.InputSpec, size: tuple[int, int], sized: dict,
-               prepared: dict) -> torch.Tensor:
-        key = (ispec.key(), size)
+               prepared: dict, crop: bool = False) -> torch.Tensor:
+        key = (ispec.key(), size, crop)
         x = prepared.get(key)
         if x is None:
             with self.serial():
-                x = prepared[key] = self.normalise(self._sized(x255, ispec, size, sized), ispec)
+                x = prepared[key] = self.normalise(self._sized(x255, ispec, size, sized, crop), ispec)
         return x
 
     def _compute(self, pc: PaneConfig, x255: torch.Tensor, proc: tuple[int, int], sized: dict, prepared: dict,
@@ -323,7 +329,9 @@ class LiveEngine:
         n_layers = len(e.layers)
         layer = default_layer(e.layers) if pc.layer is None else max(0, min(pc.layer, n_layers - 1))
         try:
-            x = self._input(x255, e.inp, self.input_size(e, proc), sized, prepared)
+            # a model of fixed size (lenet5's 32x32) sees the frame's centre at its aspect: stretched to it, a 4:3 or
+            # 16:9 frame was squashed (a disc became a 2:1 ellipse) while the same pane's Top-5 saw it round
+            x = self._input(x255, e.inp, self.input_size(e, proc), sized, prepared, crop=bool(e.fixed))
             fmap = self.forward(e, x, layer)
             if fmap.dim() != 3:
                 raise ValueError(f"layer {e.layers[layer][0]} gives {tuple(fmap.shape)} maps, not (C, H, W)")

@@ -313,22 +313,28 @@ def resize(x, size: tuple[int, int] | None, ispec: InputSpec):
     return F.interpolate(x, size=tuple(size), mode=mode, align_corners=False, antialias=aa and mode in ("bilinear", "bicubic"))
 
 
-def crop_to_aspect(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    """The centre of an (H, W, ...) image with the aspect of ``size`` (H, W) (the image itself when it has that
-    aspect within a pixel, or for no size): how a video frame is fed to a classifier trained at ``size``."""
+def aspect_box(h: int, w: int, size: tuple[int, int] | None) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): the centre of an h x w image with the aspect of ``size`` (H, W) (the whole image when it has
+    that aspect within a pixel, or for no size)."""
     if not size:
-        return image
-    h, w = image.shape[:2]
+        return 0, h, 0, w
     th, tw = int(size[0]), int(size[1])
     if abs(h * tw - w * th) <= max(h, w):
-        return image
+        return 0, h, 0, w
     if w * th > h * tw:  # too wide
         cw = max(1, round(h * tw / th))
         x0 = (w - cw) // 2
-        return image[:, x0:x0 + cw]
+        return 0, h, x0, x0 + cw
     ch = max(1, round(w * th / tw))
     y0 = (h - ch) // 2
-    return image[y0:y0 + ch]
+    return y0, y0 + ch, 0, w
+
+
+def crop_to_aspect(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """The centre of an (H, W, ...) image with the aspect of ``size`` (H, W) (``aspect_box``): how a video frame is fed
+    to a classifier trained at ``size``."""
+    y0, y1, x0, x1 = aspect_box(image.shape[0], image.shape[1], size)
+    return image[y0:y1, x0:x1]
 
 
 def to_tensor(images: np.ndarray, ispec: InputSpec, device: Any = "cpu", size: tuple[int, int] | None = None):

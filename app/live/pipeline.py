@@ -98,7 +98,7 @@ class Recorder:
                 raise OSError(f"cannot write a video to {self.path} (try an .avi file name)")
             self._writer = wr
         if (rgb.shape[1], rgb.shape[0]) != self._size:
-            rgb = cv2.resize(rgb, self._size, interpolation=cv2.INTER_AREA)
+            rgb = letterbox(rgb, self._size)
         self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         self.frames += 1
 
@@ -106,6 +106,24 @@ class Recorder:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+
+
+def letterbox(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``rgb`` scaled to fit ``size`` (W, H) with its aspect kept, centred on the mosaic's gap colour: a recording's
+    frames all have its first frame's size, and a composite that changed shape (a pane added, more maps per page) was
+    stretched to it."""
+    import cv2
+
+    from app.imaging.maps import GAP
+
+    W, H = size
+    h, w = rgb.shape[:2]
+    s = min(W / w, H / h)
+    nw, nh = max(1, min(W, round(w * s))), max(1, min(H, round(h * s)))
+    out = np.full((H, W, 3), GAP, np.uint8)
+    y0, x0 = (H - nh) // 2, (W - nw) // 2
+    out[y0:y0 + nh, x0:x0 + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
+    return out
 
 
 # --- the loop -------------------------------------------------------------------------------------------------

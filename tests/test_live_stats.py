@@ -75,3 +75,15 @@ def test_noise_has_no_dominant_frequency_and_a_long_period_is_a_bound():
     checker = torch.tensor([[(-1.0) ** (i + j) for j in range(16)] for i in range(16)])[None]
     assert stats.dominant_frequency(checker) == pytest.approx(math.sqrt(0.5), abs=1e-6)  # not its ring's 0.72
     assert stats.map_stats(torch.ones(2, 8, 8)).frequency_text() == "freq: flat"
+
+
+def test_a_peak_at_a_small_maps_lowest_ring_is_a_bound_too():
+    """A map no larger than the crop whose power peaks at its lowest ring showed its width as a measured period
+    ("freq 0.012 c/px (80.0 px)" on resnet20's 45x80 layer1.2): the period is that long or longer."""
+    import math
+
+    yy, xx = torch.meshgrid(torch.arange(45.0), torch.arange(80.0), indexing="ij")
+    slow = torch.sin(2 * math.pi * xx / 300)[None].repeat(3, 1, 1)  # a 300 px period on an 80 px map
+    f, floor = stats.frequency_peak(slow)
+    assert floor and f == pytest.approx(1 / 80)
+    assert stats.map_stats(slow).frequency_text() == "freq <= 0.013 c/px (>= 80 px)"

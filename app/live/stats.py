@@ -90,8 +90,9 @@ def dominant_frequency(fmap: torch.Tensor, crop: int = CROP) -> float:
 def frequency_peak(fmap: torch.Tensor, crop: int = CROP) -> tuple[float, bool]:
     """(cycles per pixel of the radial peak of the mean power spectrum of (C, H, W) maps, floor): 0 for flat maps,
     NaN when no ring stands out (``PROMINENCE``); the power-weighted mean radius of the peak ring (a checkerboard:
-    0.707, not its ring's rounded 0.72). Large maps are cropped to their central ``crop`` x ``crop`` pixels: a peak
-    at their lowest ring (``floor`` True) says only that the period is ``crop`` pixels or longer."""
+    0.707, not its ring's rounded 0.72). Large maps are cropped to their central ``crop`` x ``crop`` pixels. A peak
+    at the lowest ring (``floor`` True) says only that the period is the map's (or crop's) longer side or longer: an
+    80 px wide map whose power peaks there showed "80.0 px" as if measured."""
     h0, w0 = fmap.shape[-2:]
     y0, x0 = max(0, (h0 - crop) // 2), max(0, (w0 - crop) // 2)
     x = fmap[:, y0:y0 + crop, x0:x0 + crop].float()
@@ -117,7 +118,7 @@ def frequency_peak(fmap: torch.Tensor, crop: int = CROP) -> tuple[float, bool]:
         return float("nan"), False
     peak = int(radial.argmax())
     ring = (bins == peak).float() * power
-    if peak == 1 and (h0 > crop or w0 > crop):  # the crop's lowest ring: a bound, the crop's own frequency
+    if peak == 1:  # the lowest ring (of the map, or of the crop of a large one): a bound, one cycle over its side
         return step, True
     return float((ring * r).sum() / ring.sum().clamp_min(1e-30)), False
 

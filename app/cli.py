@@ -11,7 +11,9 @@ scikit-learn): the command modules import only the standard library (and numpy) 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 
 from app import bench_load, device
 from app.analysis import cli as analysis_cli
@@ -56,7 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(msg, category, filename, lineno, file=None, line=None, _default=warnings.showwarning) -> None:
+    """The product's own warnings (raised in ``app/``) as one ``warning: ...`` line; others as Python shows them."""
+    if os.path.abspath(filename).startswith(os.path.dirname(os.path.abspath(__file__)) + os.sep):
+        print(f"warning: {message(msg)}", file=file or sys.stderr)
+    else:
+        _default(msg, category, filename, lineno, file, line)
+
+
 def run(argv: list[str]) -> int:
+    warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)

@@ -312,3 +312,120 @@ def test_the_builder_form_shows_an_off_word_from_an_older_sidecar_as_unchecked(q
 
     default = next(f.default for f in viz.option_fields("simple") if f.name == "batchnorm")
     assert form._fields["batchnorm"][1].isChecked() is bool(default)
+
+
+# --- an older checkpoint whose sidecar says "off" for an option its weights have on ----------------------------
+def _old_checkpoint(tmp_path: Path, word: str, trained_with: bool) -> Path:
+    """A checkpoint as versions before 2026-12-03 wrote it: the sidecar keeps the word the user typed, the model was
+    built with ``bool(word)``."""
+    import torch
+
+    from app.models.build import build
+    from app.models.spec import ModelSpec
+    from app.models.weights import save_checkpoint
+
+    spec = ModelSpec.make("simple", options={"widths": (4,), "batchnorm": trained_with, "num_classes": 10},
+                          seed=3)
+    model = build(spec, device="cpu")
+    with torch.no_grad():  # batch-norm statistics that change the output, so a wrong load would show
+        for m in model.modules():
+            if "BatchNorm" in type(m).__name__:
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+    stem = tmp_path / f"old-{word}-{trained_with}"
+    save_checkpoint(model, stem, spec, dataset="digits")
+    side = _side(stem)
+    side["architecture"]["options"]["batchnorm"] = word
+    Path(str(stem) + ".json").write_text(json.dumps(side))
+    return stem
+
+
+@pytest.mark.parametrize("word", ["off", "False", "no", "0"])
+def test_an_older_checkpoint_whose_sidecar_says_off_loads_as_it_was_trained_with_a_warning(tmp_path, word):
+    """Versions before 2026-12-03 built batch-norm for ``batchnorm: "off"`` and wrote the word into the sidecar; the
+    strict loader then refused the checkpoint ("unexpected keys"): the user's model could no longer be opened."""
+    import torch
+
+    from app.models.build import build, spec_from_checkpoint
+    from app.models.weights import read_state_dict
+
+    stem = _old_checkpoint(tmp_path, word, trained_with=True)
+    with pytest.warns(UserWarning) as caught:
+        model = build(spec_from_checkpoint(str(stem) + ".safetensors"), device="cpu")
+    text = str(caught[0].message)
+    assert text == (f"{stem.name}.safetensors: its settings say batchnorm={word}, but its weights were trained with "
+                    "batchnorm on (versions before 2026-12-03 read that word as on); loaded as trained, with "
+                    "batchnorm=on")
+    assert _bn_layers(model) == 1 and dict(model.fe_spec.options)["batchnorm"] is True
+    state = read_state_dict(str(stem) + ".safetensors")
+    own = model.state_dict()
+    assert all(torch.equal(own[k].float(), v.float()) for k, v in state.items())
+
+
+def test_a_sidecar_off_word_whose_weights_have_no_batchnorm_loads_quietly(tmp_path, recwarn):
+    from app.models.build import build, spec_from_checkpoint
+
+    stem = _old_checkpoint(tmp_path, "off", trained_with=False)
+    model = build(spec_from_checkpoint(str(stem) + ".safetensors"), device="cpu")
+    assert _bn_layers(model) == 0 and not [w for w in recwarn if "trained with" in str(w.message)]
+
+
+def test_weights_that_fit_neither_reading_keep_the_loaders_own_error(tmp_path):
+    from app.models.build import build, spec_from_checkpoint
+    from app.models.weights import WeightsError
+
+    stem = _old_checkpoint(tmp_path, "off", trained_with=True)
+    side = _side(stem)
+    side["architecture"]["options"]["widths"] = [5]
+    Path(str(stem) + ".json").write_text(json.dumps(side))
+    with pytest.raises(WeightsError, match="does not fit SimpleCNN: missing keys: blocks.0.conv.bias; unexpected keys: blocks.0.bn"):
+        build(spec_from_checkpoint(str(stem) + ".safetensors"), device="cpu")
+
+
+def test_eval_of_an_older_off_checkpoint_prints_one_warning_line(tmp_path):
+    stem = _old_checkpoint(tmp_path, "off", trained_with=True)
+    res = run_cli("eval", "--weights", str(stem) + ".safetensors", "--dataset", "digits", "--test-limit", "20",
+                  home=tmp_path / "home")
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = [ln for ln in res.stderr.splitlines() if "trained with" in ln]
+    assert lines == [f"warning: {stem.name}.safetensors: its settings say batchnorm=off, but its weights were trained "
+                     "with batchnorm on (versions before 2026-12-03 read that word as on); loaded as trained, with "
+                     "batchnorm=on"]
+
+
+@pytest.mark.gui
+def test_the_window_says_when_an_older_checkpoint_is_loaded_as_it_was_trained(qtbot, fe_home, tmp_path):
+    """The warning reached no one in the desktop app: workers caught it and nothing listened (the Probe's and Live's
+    model lists build saved checkpoints from their sidecars)."""
+    from widgets.application import make_app
+    from widgets.common.worker import Worker
+    from widgets.main_window import MainWindow
+
+    stem = _old_checkpoint(tmp_path, "off", trained_with=True)
+    make_app()
+    win = MainWindow(workspace="models", persist=False)
+    qtbot.addWidget(win)
+    win.show()
+    from app.models.build import build, spec_from_checkpoint
+
+    job = Worker(lambda token: build(spec_from_checkpoint(str(stem) + ".safetensors"), device="cpu"), name="old")
+    with qtbot.waitSignal(job.finished, timeout=30_000):
+        job.start()
+    qtbot.waitUntil(lambda: win.statusBar().currentMessage().startswith("Note: "), timeout=30_000)
+    assert win.statusBar().currentMessage() == (
+        f"Note: {stem.name}.safetensors: its settings say batchnorm=off, but its weights were trained with batchnorm "
+        "on (versions before 2026-12-03 read that word as on); loaded as trained, with batchnorm=on")
+    win.close()
+    assert Worker.notice is None
+
+
+def test_load_weights_on_the_off_form_says_the_file_was_trained_with_it_on(tmp_path):
+    """The Models workspace's Load weights… on the architecture the sidecar names (batch-norm unticked) is refused
+    ("unexpected keys: ...bn..."): the refusal says which box to tick."""
+    from widgets.models.words import refusal_hint
+
+    stem = _old_checkpoint(tmp_path, "off", trained_with=True)
+    assert refusal_hint(str(stem) + ".safetensors", "simple") == (
+        " — this file was trained with batchnorm on (its settings' word 'off' was read as on before 2026-12-03); "
+        "tick it and load again.")
+    assert refusal_hint(str(_old_checkpoint(tmp_path, "no", trained_with=False)) + ".safetensors", "simple") == ""

@@ -15,7 +15,7 @@ from app.session import Session
 from widgets.common.background import BackgroundChoice
 from widgets.common.qt_override import add_listener, qt_override
 from widgets.common.settings import read_state, read_str, settings  # noqa: F401  (settings re-exported)
-from widgets.common.worker import hold_workers, start_deferred
+from widgets.common.worker import Worker, hold_workers, start_deferred
 from widgets.common.workspace import Workspace
 from widgets.startup import Preloader, Step, shortcut_text
 from widgets.tab_holder import TabHolder
@@ -122,6 +122,7 @@ class MainWindow(BackgroundBuild, QMainWindow):
         self.statusBar().addPermanentWidget(self.device_label)
         self.statusBar().showMessage("Ready", 3000)
         self._unlisten = add_listener(self._on_caught)  # an exception in a Qt override, caught (qt_override)
+        Worker.notice = self._on_notice  # the product's own warnings from any job (an older checkpoint's settings)
 
         quit_act = QAction("Quit", self)
         quit_act.setShortcut(QKeySequence.StandardKey.Quit)
@@ -183,6 +184,9 @@ class MainWindow(BackgroundBuild, QMainWindow):
     def _on_caught(self, report: str) -> None:
         self.statusBar().showMessage(f"An internal error was caught and the window carries on ({report}); the "
                                      "details are on the terminal", 20000)
+
+    def _on_notice(self, text: str) -> None:
+        self.statusBar().showMessage(f"Note: {text}", 30000)
 
     def _show_device(self) -> None:
         self.device_label.setText(f"Device: {device.describe().name}")
@@ -257,6 +261,8 @@ class MainWindow(BackgroundBuild, QMainWindow):
             self.settings.setValue("main/workspace", self.current_workspace())
         self._closed = True  # no more workspaces built after this
         self._unlisten()
+        if Worker.notice == self._on_notice:
+            Worker.notice = None
         if self._preloader is not None:
             self._preloader.stop()
         if self._building is not None:  # half built: finish it, so that its shutdown finds what it stops

@@ -13,9 +13,11 @@ re-loaded run keeps its frozen kernels frozen and its trained ones trained. What
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from app.errors import LimitError
 from app.models import registry
 from app.models.base import Backbone, ModelError
 from app.models.inputs import model_input
-from app.models.options import coerce_options
+from app.models.options import FLAG_WORDS, coerce_options
 from app.models.registry import create, names
 from app.models.freeze import apply_freeze, apply_init, mark_always_frozen, param_counts  # noqa: F401
 from app.models.spec import ModelSpec
@@ -166,11 +168,49 @@ def seeded_options(spec: ModelSpec) -> dict[str, Any]:
 
 
 def build(spec: ModelSpec, device: torch.device | str | None = None) -> Backbone:
-    """Create, initialise, load, apply banks and freeze (see the module docstring); returns it in eval mode."""
+    """Create, initialise, load, apply banks and freeze (see the module docstring); returns it in eval mode.
+
+    A checkpoint written before on/off words were read (``batchnorm: "off"`` in its sidecar built batch-norm, so its
+    weights hold batch-norm layers) does not fit the model its sidecar now describes; it is loaded as it was trained
+    (``legacy_flag_spec``), with a warning naming the option, rather than refused."""
     if spec.backbone == "external":  # a model the user brings: loaded, discovered and wrapped there
         from app.models import external
 
         return external.build(spec, device)
+    try:
+        return _build(spec, device)
+    except WeightsError as exc:
+        legacy = legacy_flag_spec(spec)
+        if legacy is None:
+            raise
+        try:
+            model = _build(legacy, device)
+        except (WeightsError, ModelError, LimitError):
+            raise exc from None
+    old = {k: v for k, v in spec.options if dict(legacy.options)[k] != v}
+    said = ", ".join(f"{k}={v}" for k, v in old.items())
+    warnings.warn(f"{Path(spec.weights).name}: its settings say {said}, but its weights were trained with "
+                  f"{', '.join(old)} on (versions before 2026-12-03 read that word as on); loaded as trained, "
+                  f"with {', '.join(f'{k}=on' for k in old)}")
+    return model
+
+
+def legacy_flag_spec(spec: ModelSpec) -> ModelSpec | None:
+    """``spec`` with each on/off option written as an "off" word (``"off"``, ``"false"``, ``"no"``, ``"0"``) turned
+    on, as versions before 2026-12-03 built it (any non-empty word was true); None when there are none or the
+    spec has no weights to decide by."""
+    if not spec.weights or spec.backbone not in names():
+        return None
+    kinds = {f.name: f.kind for f in registry.get(spec.backbone).options}
+    opts = dict(spec.options)
+    turned = {k: True for k, v in opts.items()
+              if kinds.get(k) == "bool" and isinstance(v, str) and FLAG_WORDS.get(v.strip().lower()) is False}
+    if not turned:
+        return None
+    return dataclasses.replace(spec, options=tuple(sorted({**opts, **turned}.items())))
+
+
+def _build(spec: ModelSpec, device: torch.device | str | None) -> Backbone:
     if device is None:
         from app import device as _dev
 

@@ -16,7 +16,9 @@ One helper for every long job (training, extraction, downloads, the live loop)::
 Exactly one of finished / failed / cancelled is emitted, then ``done``. Progress reports are coalesced: if the
 GUI falls behind, only the newest report per ``min_interval`` reaches it (the queue never fills). Python warnings
 raised in the worker thread are caught there and delivered as ``warned(str)`` on the GUI thread (a warning that
-reached Qt from a worker thread would touch Qt objects there). After a cancel only ``cancelled`` is emitted.
+reached Qt from a worker thread would touch Qt objects there); the product's own warnings (raised in ``app/``: an
+older checkpoint loaded as it was trained) also go to ``Worker.notice`` when the window set one (its status line).
+After a cancel only ``cancelled`` is emitted.
 ``failed`` carries the exception's message (``app.errors.message``); the traceback is kept in ``last_traceback``.
 """
 
@@ -26,7 +28,8 @@ import threading
 import time
 import traceback
 import warnings
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, ClassVar
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
@@ -98,6 +101,17 @@ def _next_serial(after: "Worker | None" = None) -> None:
             return
 
 
+_APP = Path(__file__).resolve().parents[2] / "app"
+
+
+def _ours(filename: str) -> bool:
+    """Whether a warning was raised by the product's core (``app/``)."""
+    try:
+        return Path(filename).resolve().is_relative_to(_APP)
+    except (OSError, ValueError):
+        return False
+
+
 class _Runner(QThread):
     def __init__(self, worker: "Worker") -> None:
         super().__init__()
@@ -116,6 +130,8 @@ class Worker(QObject):
     done = Signal()
 
     _deliver = Signal()
+    # where the product's own warnings are shown besides ``warned`` (the main window's status line; None: nowhere)
+    notice: ClassVar[Callable[[str], None] | None] = None
 
     def __init__(
         self,
@@ -131,6 +147,7 @@ class Worker(QObject):
         self._lock = threading.Lock()
         self._pending: Progress | None = None
         self._warnings: list[str] = []
+        self._notices: list[str] = []
         self.last_traceback = ""
         self._outcome: tuple[str, Any] | None = None
         self._min_interval = min_interval
@@ -199,6 +216,7 @@ class Worker(QObject):
         if caught:
             with self._lock:
                 self._warnings.extend(f"{w.category.__name__}: {w.message}" for w in caught)
+                self._notices.extend(str(w.message) for w in caught if _ours(w.filename))
 
     def _run_task(self) -> None:
         try:
@@ -255,8 +273,12 @@ class Worker(QObject):
         self._running = False
         with self._lock:
             warned, self._warnings = self._warnings, []
+            notices, self._notices = self._notices, []
         for w in warned:
             self.warned.emit(w)
+        if Worker.notice is not None:
+            for text in dict.fromkeys(notices):
+                Worker.notice(text)
         if outcome is None:
             outcome = ("cancelled", None)
         kind, value = outcome

@@ -22,8 +22,9 @@ def register(sub, bench) -> None:
                    help="folder holding the datasets (default: the app's data folder)")
     b.add_argument("--backbone", default="rdsn", help="backbone registry name (default rdsn)")
     b.add_argument("--options", default=None, help="backbone options as JSON (default: the backbone's defaults)")
-    b.add_argument("--layer", type=int, default=None, help="feature_info index (default: the probe default)")
-    b.add_argument("--pooling", default="default", help="pooling (default: the probe default)")
+    b.add_argument("--layer", type=int, default=None, help="feature_info index (default: the probe's default for the backbone)")
+    b.add_argument("--pooling", default="default", help="pooling (default: the probe's for grey images, rdsn grid3; not its colour-image "
+                        "settings, avgmaxgrid3 with relu and whitening, even on colour data)")
     b.add_argument("--train-limit", type=int, default=10000,
                    help="training images, a seeded subset (default 10000; at most 600 with --quick)")
     b.add_argument("--test-limit", type=int, default=2000,
@@ -58,8 +59,9 @@ def register(sub, bench) -> None:
                    help="folder holding the datasets (default: the app's data folder)")
     e.add_argument("--backbone", default="rdsn", help="backbone registry name (default rdsn)")
     e.add_argument("--options", default=None, help="backbone options as JSON (default: the backbone's defaults)")
-    e.add_argument("--layer", type=int, default=None, help="feature_info index (default: the probe default)")
-    e.add_argument("--pooling", default="default", help="pooling (default: the probe default)")
+    e.add_argument("--layer", type=int, default=None, help="feature_info index (default: the probe's default for the backbone)")
+    e.add_argument("--pooling", default="default", help="pooling (default: the probe's for grey images, rdsn grid3; not its colour-image "
+                        "settings, avgmaxgrid3 with relu and whitening, even on colour data)")
     e.add_argument("--images", type=int, default=10000, help="training images (default 10000)")
     e.add_argument("--rounds", type=int, default=2, help="measurements of each side, alternating (default 2)")
     e.add_argument("--timeout", type=float, default=600, help="seconds allowed to one measurement (default 600)")

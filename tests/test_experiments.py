@@ -118,8 +118,18 @@ def test_cell_settings_name_only_what_differs_arm_settings_before_seeds():
     assert cell_settings(cells) == {
         "a": "(the settings most cells share)",
         "b": "model_seed = 1",
-        "c": "layer = 2 · options.act = (none) · options.deskew = true",
+        "c": "layer = 2 · options.act = (not set) · options.deskew = true",
     }
+    # a random arm beside trained arms: the weights it does not have are left out (there is no majority to depart
+    # from), unless it would name nothing else
+    arms = [{"key": f"{v}{layer}", "settings": {"layer": layer, **({"weights": "shipped:x", "weight_state": "trained"}
+                                                                  if v == "t" else {})}}
+            for v in "rt" for layer in (0, 1)]
+    assert cell_settings(arms) == {"r0": "layer = 0", "r1": "layer = 1",
+                                   "t0": "layer = 0 · weight_state = trained · weights = shipped:x",
+                                   "t1": "layer = 1 · weight_state = trained · weights = shipped:x"}
+    two = [{"key": "r", "settings": {"head": "ridge"}}, {"key": "t", "settings": {"head": "ridge", "weights": "w"}}]
+    assert cell_settings(two) == {"r": "weights = (not set)", "t": "weights = w"}
     # a grid's axis (no majority value) is named in every cell, the arm's settings before the seeds
     grid = [{"key": f"{k}{s}", "settings": {"head": "ridge", "options": {"k": k}, "model_seed": s}}
             for k in (8, 16) for s in (0, 1)]

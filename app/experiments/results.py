@@ -71,7 +71,9 @@ def cell_settings(cells: list[dict]) -> dict[str, str]:
     them share (a strict majority: the baseline's value) is named only where a cell departs from it; a setting with
     no majority value (a grid's axis, the seeds) is named in every cell; what they all share is left out. The
     backbone itself follows the same rule over all cells. (A table whose rows all began with the same head, grid and
-    layer showed no difference before the text was cut.) A cell with nothing to name: ``"(the settings most cells
+    layer showed no difference before the text was cut.) A setting this cell leaves unset is "(not set)" where most
+    cells set it, and left out where there is no majority (a random arm beside trained arms does not read "weights =
+    (none)"), unless the cell would name nothing else. A cell with nothing to name: ``"(the settings most cells
     share)"``; one cell: ``"(one cell)"``."""
     flat = [_flatten(c["settings"]) for c in cells]
     keys = sorted({k for f in flat for k in f}, key=lambda k: (k != "backbone", k.endswith("_seed"), k))
@@ -98,8 +100,17 @@ def cell_settings(cells: list[dict]) -> dict[str, str]:
         rule = dict(by_backbone[repr(f.get("backbone"))])
         if "backbone" in overall:
             rule = {"backbone": overall["backbone"], **rule}
-        parts = [f"{k} = {_setting(f[k]) if k in f else '(none)'}" for k, top in rule.items()
-                 if top is None or repr(f.get(k)) != top]
+        parts, unset = [], []
+        for k, top in rule.items():
+            if top is not None and repr(f.get(k)) == top:
+                continue
+            if k in f:
+                parts.append(f"{k} = {_setting(f[k])}")
+            elif top is None:  # no majority: the cells that set it name it; this one only if it names nothing else
+                unset.append(f"{k} = (not set)")
+            else:  # most cells set it, this one does not
+                parts.append(f"{k} = (not set)")
+        parts = parts or unset
         out[c["key"]] = (" · ".join(parts) if parts
                          else "(one cell)" if len(cells) == 1 else "(the settings most cells share)")
     return out

@@ -130,7 +130,9 @@ class InputSpec:
 
     @staticmethod
     def from_dict(d: dict[str, Any], source: str | None = None) -> "InputSpec":
-        """From ``to_dict()`` or an older sidecar's ``{"channels", "size" (int), "mean", "std"}``."""
+        """From ``to_dict()`` or an older sidecar's ``{"channels", "size" (int), "mean", "std"}``: the app's own
+        stored specs. A missing mean / std falls back to the neutral statistics; the metadata of a model file the
+        user brings is checked for both before it gets here (``app.models.external.model.metadata_input``)."""
         if not isinstance(d, dict) or "channels" not in d:
             raise InputSpecError(f"an input spec needs at least 'channels', got {d!r}")
         try:
@@ -250,12 +252,17 @@ def input_spec(spec: Any, model: Any = None, stats: Stats | None = None) -> Inpu
             _c, size = model_input(model)
             own = own.with_(size=size, source=f"{own.source}; size: the model's fixed input")
         return own
+    stated = ""
     if model is None:
         from app.models.build import default_input
 
         channels, size = default_input(spec.backbone, spec.options)
     else:
         channels, size = model_input(model)
+        meta_size = getattr(model, "metadata_size", None)  # an imported file's metadata: a size, no mean / std
+        if size is None and meta_size:
+            size, where = tuple(meta_size[0]), meta_size[1]
+            stated = f"; size {size[0]}x{size[1]} from {where}, which gives no mean / std"
     if stats is not None:
         mean, std = fit_stats(stats.mean, stats.std, channels)
         what = f"dataset statistics ({stats.name})" if stats.name else "dataset statistics"
@@ -263,7 +270,7 @@ def input_spec(spec: Any, model: Any = None, stats: Stats | None = None) -> Inpu
         mean, std = (NEUTRAL_MEAN,) * channels, (NEUTRAL_STD,) * channels
         what = "neutral statistics (0.5, 0.25)"
     trained = bool(getattr(spec, "weights", None))
-    source = ("no declared input: " if trained else "random weights: ") + what
+    source = ("no declared input: " if trained else "random weights: ") + what + stated
     return InputSpec(channels, size, mean, std, source=source)
 
 

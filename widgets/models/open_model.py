@@ -67,18 +67,20 @@ def widen_for_tree(sp: QSplitter, tree: bool) -> None:
 def peek_prefill(source: str, weights: str | None, ask: bool, cancel: CancelToken | None = None
                  ) -> Generator[Progress, None, tuple[Peek, Prefill | None]]:
     """``peek_task``, and when the input will be asked (``ask``, no input in the file): the size the file fixes (a
-    static shape, the only size the model runs at), found by opening it as it is; None when none is found."""
+    static shape, the only size the model runs at), found by opening it as it is, else the size its metadata states
+    without a normalisation (``Peek.size``); None when none is found."""
     peek = yield from peek_task(source, weights, cancel)
     if not ask or peek.spec.input is not None:
         return peek, None
+    stated = Prefill(size=peek.size) if peek.size else None
     try:
         o = yield from open_task(peek.spec, cancel)
     except Cancelled:
         raise
     except Exception:  # only a prefill: the build with the user's answer says what is wrong
-        return peek, None
+        return peek, stated
     if not o.summary.get("fixed_input_size"):
-        return peek, None
+        return peek, stated
     c, h, w = o.default_input
     return dataclasses.replace(peek, channels=int(c)), Prefill(size=(int(h), int(w)))
 

@@ -54,9 +54,9 @@ def conv_modules(net: nn.Module) -> list[tuple[str, nn.Module]]:
     return out
 
 
-def _sample(c: int, size: tuple[int, int]) -> torch.Tensor:
+def _sample(c: int, size: tuple[int, int], n: int = 1) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
-    return torch.randn((1, c, size[0], size[1]), generator=g)
+    return torch.randn((int(n), c, size[0], size[1]), generator=g)
 
 
 def short_error(exc: BaseException) -> str:
@@ -83,18 +83,32 @@ def float_problem(net: nn.Module, label: str) -> str:
     return ""
 
 
-def _error(net: nn.Module, c: int, size: tuple[int, int]) -> str:
-    """"" when ``net`` runs on a ``c``-channel input of ``size``, else its error (one line)."""
+def _error(net: nn.Module, c: int, size: tuple[int, int], n: int = 1) -> str:
+    """"" when ``net`` runs on a batch of ``n`` ``c``-channel inputs of ``size``, else its error (one line)."""
     try:
         with torch.no_grad():
-            net(_sample(c, size))
+            net(_sample(c, size, n))
         return ""
     except _FAIL as exc:
         return short_error(exc)
 
 
-def _runs(net: nn.Module, c: int, size: tuple[int, int]) -> bool:
-    return not _error(net, c, size)
+def _runs(net: nn.Module, c: int, size: tuple[int, int], n: int = 1) -> bool:
+    return not _error(net, c, size, n)
+
+
+def _join(parts: list, keep: list[int]):
+    """The outputs of consecutive chunks as one batch, each chunk cut to its first ``keep`` rows (its padding
+    dropped): tensors concatenated, tuples / lists / dicts element by element."""
+    first = parts[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat([p[:k] for p, k in zip(parts, keep)])
+    if isinstance(first, (tuple, list)):
+        return type(first)(_join([p[i] for p in parts], keep) for i in range(len(first)))
+    if isinstance(first, dict):
+        return {key: _join([p[key] for p in parts], keep) for key in first}
+    raise ModelError(f"a model with a fixed batch size returned {type(first).__name__}: its outputs of several "
+                     f"batches cannot be joined")
 
 
 def _linear(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -126,27 +140,33 @@ class ExternalBackbone(Backbone):
         self.net = net.eval()
         self.fmt, self.source, self.label = fmt, source, label or source
         self.script = is_script(net)
-        # a file that fixes its batch at 1 (ONNX exported without a dynamic batch axis) runs one image at a time: its
-        # graph may reshape to (1, ...), which on a larger batch fails or, worse, mixes the images
-        self.one_at_a_time = batch == 1
+        if isinstance(net, ExternalBackbone):  # its taps would hook the wrapper (and TorchScript refuses hooks)
+            raise ModelError(f"{self.label}: already a wrapped model (an ExternalBackbone): use it as it is")
+        # a file that fixes its batch at N (ONNX exported without a dynamic batch axis) runs N images at a time, the
+        # last chunk padded with copies of its last image (dropped from the output): its graph may reshape to
+        # (N, ...), which on another batch fails or, worse, mixes the images
+        self.batch = int(batch) if batch is not None and int(batch) >= 1 else None
+        self.one_at_a_time = self.batch == 1
         problem = float_problem(net, self.label)
         if problem:
             raise ModelError(problem)
         convs = conv_modules(net)
         c = int(channels or (convs[0][1].weight.shape[1] * getattr(convs[0][1], "groups", 1) if convs else 3))
+        n = self.batch or 1
         if size is None:
             size = self._pick_size(c)
         size = (int(size[0]), int(size[1]))
-        x = _sample(c, size)
+        x = _sample(c, size, n)
         discover = discover_script if self.script else discover_eager
         try:
             taps, out, linears, last = discover(net, x)
         except _FAIL as exc:
-            raise ModelError(f"{self.label}: the model does not run on a {c}-channel {size[0]}x{size[1]} input "
-                             f"({short_error(exc)})") from None
+            batch_note = f" in batches of {n} (the batch size the file fixes)" if n > 1 else ""
+            raise ModelError(f"{self.label}: the model does not run on a {c}-channel {size[0]}x{size[1]} input"
+                             f"{batch_note} ({short_error(exc)})") from None
         if fixed is None:  # does it also run at another size? (a cheaper one for large inputs)
             other = (size[0] + 32, size[1] + 32) if max(size) <= 64 else (size[0] * 3 // 4, size[1] * 3 // 4)
-            fixed = not _runs(net, c, other)
+            fixed = not _runs(net, c, other, n)
         self.default_input = (c, size[0], size[1])
         self.fixed_input_size = bool(fixed)
         if not taps:
@@ -166,7 +186,7 @@ class ExternalBackbone(Backbone):
         sizes = SIZES.get(c, SIZES[3])
         first = ""
         for s in sizes:
-            err = _error(self.net, c, (s, s))
+            err = _error(self.net, c, (s, s), self.batch or 1)
             if not err:
                 return s, s
             first = first or err
@@ -192,18 +212,27 @@ class ExternalBackbone(Backbone):
     # --- the Backbone interface --------------------------------------------------------------------------
     # the model file's code runs on torch's default layout (``standard_layout``): batches come channels-last
     # (``to_tensor``), and code such as ``x.view(n, -1)`` after a convolution fails on channels-last maps
+    def _chunked(self, x: torch.Tensor, fn):
+        """``fn(x)``, or for a file that fixes its batch at N (``batch``) ``fn`` on chunks of exactly N images (the
+        last one padded with copies of its last image), the outputs joined without the padding."""
+        n = self.batch
+        if n is None or x.shape[0] == n or x.shape[0] == 0:
+            return fn(x)
+        parts, keep = [], []
+        for i in range(0, x.shape[0], n):
+            part = x[i:i + n]
+            k = int(part.shape[0])
+            if k < n:
+                part = torch.cat([part, part[-1:].expand(n - k, *part.shape[1:])])
+            parts.append(fn(standard_layout(part)))
+            keep.append(k)
+        return _join(parts, keep)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = standard_layout(x)
-        if self.one_at_a_time and x.shape[0] > 1:
-            return torch.cat([self.net(x[i:i + 1]) for i in range(x.shape[0])])
-        return self.net(x)
+        return self._chunked(standard_layout(x), self.net)
 
     def _run_taps(self, x: torch.Tensor, want: list[int], stop_early: bool) -> list[torch.Tensor]:
-        x = standard_layout(x)
-        if self.one_at_a_time and x.shape[0] > 1:
-            parts = [self._runner.run(x[i:i + 1], want, stop_early) for i in range(x.shape[0])]
-            return [torch.cat([p[j] for p in parts]) for j in range(len(want))]
-        return self._runner.run(x, want, stop_early)
+        return self._chunked(standard_layout(x), lambda part: self._runner.run(part, want, stop_early))
 
     def _indices(self, indices) -> list[int]:
         n = len(self.taps)

@@ -12,9 +12,14 @@
 - ``timm``: ``timm.create_model(NAME, pretrained=False)`` (optional extra ``pip install .[timm]``) + a local weights
   file read by ``app.models.weights.read_state_dict`` (safetensors, or ``torch.load(weights_only=True)``); metadata
   from the model's ``pretrained_cfg``;
-- ``state_dict``: a weights file whose architecture the app has: its JSON sidecar names the backbone, or its keys
-  are torchvision's resnet18 (``app.models.resnet18``). A state dict of an unknown architecture is refused with a
-  message that says how to open it.
+- ``state_dict``: a weights file whose architecture the app has: its JSON sidecar names the backbone, its file name
+  is one of the app's known weights (``app.models.weights.KNOWN``), or its keys are torchvision's resnet18
+  (``app.models.resnet18``). A state dict of an unknown architecture is refused with a message that says how to open
+  it. A checkpoint the app wrote of a model the user brought (sidecar backbone ``external``) is that model's spec
+  with the checkpoint as its weights (``app.models.external.model.spec_for``); its ``net.``-prefixed keys
+  (``ExternalBackbone.state_dict()``) are read by ``unwrapped`` for timm.
+
+A ``torch.export`` archive (``torch.export.save``) is named as such and refused (``is_export_archive``).
 
 A file that is none of these raises ``ModelFileError`` naming the file and what it is (an image, text, a pickled
 ``nn.Module``, ...).
@@ -67,6 +72,14 @@ def _zip_names(path: Path) -> list[str] | None:
         return None
 
 
+def is_export_archive(names: list[str]) -> bool:
+    """The entries of a zip written by ``torch.export.save`` (an ``ExportedProgram``, ``.pt2``): torch >= 2.6 writes a
+    PT2 archive (``NAME/archive_format`` holding ``pt2``, ``NAME/models/*.json``, ``NAME/data/weights/...``); older
+    versions wrote ``serialized_exported_program.json`` beside ``serialized_state_dict.pt``."""
+    return any(n.endswith("/archive_format") or n == "archive_format" or n.endswith("/models/model.json")
+               or n.endswith("serialized_exported_program.json") for n in names)
+
+
 def what_is(path: Path) -> str:
     """A short description of a file that is not a model (for error messages)."""
     try:
@@ -110,6 +123,11 @@ def detect(source: str | Path) -> str:
     if names is not None:
         if any("/code/" in n or n.endswith("/constants.pkl") for n in names):
             return "torchscript"
+        if is_export_archive(names):
+            raise ModelFileError(f"{path.name}: a torch.export archive (an ExportedProgram written by "
+                                 f"torch.export.save), which the app does not open; save the model with "
+                                 f"torch.jit.save(torch.jit.script(model), FILE) (or torch.jit.trace) or export it "
+                                 f"to ONNX (torch.onnx.export) instead")
         if any(n.endswith("data.pkl") for n in names):
             return "state_dict"  # torch.save zip: a state dict, or a pickled module (refused when read)
         raise ModelFileError(f"{path.name}: not a model file: it is a zip archive of {len(names)} entries "
@@ -217,7 +235,7 @@ def load_timm(name: str, weights: str | Path | None, arch: dict[str, Any] | None
     kwargs: dict[str, Any] = {k: int(v) for k, v in (arch or {}).items() if k in TIMM_ARCH_ARGS and v is not None}
     state = None
     if weights:
-        state = read_state_dict(weights)
+        state = unwrapped(read_state_dict(weights))  # the timm weights file, or a checkpoint the app trained of it
         kwargs.update(timm_arch_args(name, state))
     try:
         module = timm.create_model(name, pretrained=False, **kwargs)
@@ -239,16 +257,23 @@ def load_timm(name: str, weights: str | Path | None, arch: dict[str, Any] | None
 
 
 def state_dict_architecture(path: Path, state: dict[str, torch.Tensor]):
-    """The registry ``ModelSpec`` a state dict belongs to: its JSON sidecar, else torchvision's resnet18 layout."""
+    """The registry ``ModelSpec`` a state dict belongs to: its JSON sidecar, else the known weights of that file name
+    (``app.models.weights.KNOWN``, as ``app.models.build.spec_from_checkpoint`` reads them), else torchvision's
+    resnet18 layout. A checkpoint the app wrote of a model the user brought (its sidecar's backbone ``external``)
+    gives that external spec (``app.models.external.spec_for`` opens it as such, not wrapped twice)."""
     from app.models.build import spec_from_checkpoint
     from app.models.spec import ModelSpec
-    from app.models.weights import WeightsError, read_sidecar
+    from app.models.weights import WeightsError, known_for_path, read_sidecar
 
     if read_sidecar(path) is not None:
         try:
             return spec_from_checkpoint(path)
         except WeightsError:
             pass
+    kw = known_for_path(path)  # the app's own known weights (the official ResNet-20, LeNet-5), by their file name
+    if kw is not None:
+        return ModelSpec.make(kw.backbone, label=kw.label, options=dict(kw.options), init="checkpoint",
+                              weights=str(path), weight_state="trained")
     w = state.get("conv1.weight")
     fc = state.get("fc.weight")
     if w is not None and w.dim() == 4 and "layer4.1.bn2.running_var" in state and "layer4.1.conv2.weight" in state:
@@ -262,6 +287,17 @@ def state_dict_architecture(path: Path, state: dict[str, torch.Tensor]):
                          f"architecture the app knows (no JSON sidecar; not torchvision's resnet18). Open it with "
                          f"--backbone NAME --weights FILE or timm:NAME --weights FILE, or save the model itself with "
                          f"torch.jit.save(torch.jit.script(model), FILE)")
+
+
+WRAPPED = "net."  # the key prefix of an ``ExternalBackbone``'s own state dict (what ``save_checkpoint`` writes)
+
+
+def unwrapped(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` without the ``net.`` prefix when every key has it: a checkpoint the app wrote of a model the user
+    brought (``ExternalBackbone.state_dict()``) holds the wrapped module's keys under ``net.``."""
+    if state and all(k.startswith(WRAPPED) for k in state):
+        return {k[len(WRAPPED):]: v for k, v in state.items()}
+    return state
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -290,6 +326,11 @@ def load_state_dict_model(path: Path, trained: bool = True) -> Loaded:
         raise LimitError(f"{path.name}: {exc}") from None
     if trained:
         load_into(model, state, name=path.name)
+    if spec.backbone == "external":  # a checkpoint the app wrote of a model the user brought: the module inside
+        # (an ExternalBackbone is never wrapped in another: its taps would hook a wrapper, and TorchScript refuses)
+        return Loaded(model.net.eval(), model.fmt, None, f"checkpoint of {Path(model.source).name}",
+                      tuple(model.default_input) if model.fixed_input_size else None, tuple(model.default_input[1:]),
+                      getattr(model, "batch", None))
     c, h, w = (int(v) for v in model.default_input)
     return Loaded(model.eval(), "state_dict", None, f"state dict of {spec.backbone}",
                   (c, h, w) if getattr(model, "fixed_input_size", False) else None, (h, w))
@@ -343,7 +384,7 @@ def read_metadata(source: str, fmt: str, weights: str | Path | None = None, in_c
         name = source[5:] if source.startswith("timm:") else source
         cfg = _timm_cfg(check_timm(name), name)
         if weights and isinstance(cfg.get("first_conv"), str):
-            w = read_weights(Path(weights)).get(f"{cfg['first_conv']}.weight")
+            w = unwrapped(read_weights(Path(weights))).get(f"{cfg['first_conv']}.weight")
             in_chans = int(w.shape[1]) if w is not None and w.dim() == 4 else None
         return _timm_meta(cfg, in_chans)
     path = Path(source)

@@ -17,7 +17,7 @@ from typing import Any, Generator
 
 from app.models.base import ModelError
 from app.models.external.backbone import ArchRow
-from app.models.external.model import build, file_channels, spec_for
+from app.models.external.model import build, file_channels, metadata_size, spec_for
 from app.models.spec import ModelSpec
 from app.tasks import CancelToken, Progress, check
 
@@ -26,6 +26,7 @@ from app.tasks import CancelToken, Progress, check
 class Peek:
     spec: ModelSpec  # backbone "external"; ``input`` set when the file's metadata declares it
     channels: int  # input channels (metadata, static shape or first conv)
+    size: tuple[int, int] | None = None  # (H, W) the file's metadata states without a normalisation (no input spec)
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,9 +49,10 @@ def peek_task(source: str, weights: str | None = None, cancel: CancelToken | Non
     spec = spec_for(source, weights)
     check(cancel)
     yield Progress(1, 2, "input channels")
-    ch = spec.input.channels if spec.input is not None else file_channels(source, spec.kwargs.get("format"),
-                                                                           weights)
-    return Peek(spec, int(ch))
+    fmt = spec.kwargs.get("format")
+    ch = spec.input.channels if spec.input is not None else file_channels(source, fmt, weights)
+    size = metadata_size(source, fmt, weights) if spec.input is None and fmt != "state_dict" else None
+    return Peek(spec, int(ch), size)
 
 
 def open_task(spec: ModelSpec, cancel: CancelToken | None = None) -> Generator[Progress, None, Opened]:

@@ -37,6 +37,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Filter Explorer: random, hand-designed and trained CNN filters, side by side. "
         "With no command, the desktop app starts.",
     )
+    add_app_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    bench = sub.add_parser("bench", help="benchmarks that print their figures").add_subparsers(
+        dest="bench_command", metavar="BENCH", required=True
+    )
+    for mod in COMMAND_MODULES:
+        mod.register(sub, bench)
+    return parser
+
+
+# the desktop app's own options (main.py without a command), with what each does there
+APP_OPTIONS = {"--screenshot": "it renders the window to a PNG", "--workspace": "the workspace the window opens on",
+               "--size": "the window's size for --screenshot"}
+
+
+def add_app_options(parser: argparse.ArgumentParser) -> None:
+    """The options given before any command: ``--device``, ``--threads`` (every command's too) and the desktop
+    app's ``APP_OPTIONS``."""
     parser.add_argument("--device", default=None, help="compute device: auto (default), cpu, cuda, cuda:N, mps")
     parser.add_argument("--threads", type=device.threads_arg, default=None, metavar="N",
                         help="torch CPU threads, fixed (default: all cores, adapted to the load while computing; "
@@ -49,13 +67,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="workspace to open (with --screenshot: the one to render)",
     )
     parser.add_argument("--size", default=None, help="window size WxH for --screenshot (default 1400x900)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    bench = sub.add_parser("bench", help="benchmarks that print their figures").add_subparsers(
-        dest="bench_command", metavar="BENCH", required=True
-    )
-    for mod in COMMAND_MODULES:
-        mod.register(sub, bench)
-    return parser
+
+
+def check_app_options(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Refuse (``UserError``) the desktop app's options (``APP_OPTIONS``) given before a command: the command never
+    reads them (``--size 32x32 bench live`` measured 240x320 without a word). The message says where a command's own
+    option of that name goes (after the command)."""
+    top = argparse.ArgumentParser(add_help=False)
+    add_app_options(top)
+    top.add_argument("rest", nargs=argparse.REMAINDER)  # the command and its own arguments
+    try:
+        given, _ = top.parse_known_args(argv)
+    except SystemExit:  # the whole parser accepted argv; nothing to add here
+        return
+    command, leaf = _command_parser(parser, given.rest)
+    for option, does in APP_OPTIONS.items():
+        value = getattr(given, option[2:])
+        if value is None:
+            continue
+        said = f"{option} {value} before the command is an option of the desktop app ({does})"
+        if option in leaf._option_string_actions:
+            raise UserError(f"{said}, not of {command}: give {command}'s own {option} after the command "
+                            f"(python main.py {command} {option} {value})")
+        raise UserError(f"{said}, which {command} does not use: leave it out (python main.py {option} ... without a "
+                        f"command starts the desktop app)")
+
+
+def _command_parser(parser: argparse.ArgumentParser, tokens: list[str]) -> tuple[str, argparse.ArgumentParser]:
+    """("bench live", its parser) for the tokens after the app's options."""
+    names, current = [], parser
+    for tok in tokens:
+        subs = [a for a in current._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            break
+        if tok in subs[0].choices:
+            names.append(tok)
+            current = subs[0].choices[tok]
+    return " ".join(names) or "the command", current
 
 
 def _show_warning(msg, category, filename, lineno, file=None, line=None, _default=warnings.showwarning) -> None:
@@ -75,6 +123,7 @@ def run(argv: list[str]) -> int:
         parser.print_help()
         return 2
     try:
+        check_app_options(parser, argv)
         device.set_override(args.device)
         device.configure_threads(args.threads)
         return int(func(args) or 0)
@@ -89,3 +138,25 @@ def run(argv: list[str]) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # the last line of defence: a file that could not be read or written (the outputs are
+        # checked before any work, app.cliargs.out_file / out_folder), a message, not a traceback; other errors
+        # (a bug's) keep their traceback
+        print(f"error: {os_error_text(exc)}", file=sys.stderr)
+        return 2
+
+
+# errors that only a write gives; any other (permission, a missing file) may be a read's or a write's
+_WRITE_ERRNOS = {"ENOSPC", "EDQUOT", "EROFS", "EFBIG"}
+
+
+def os_error_text(exc: OSError) -> str:
+    """``cannot write FILE: reason`` (``cannot read or write`` where the error does not tell which) for an
+    ``OSError`` that escaped a command."""
+    import errno
+
+    reason = exc.strerror or str(exc)
+    files = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
+    if not files:
+        return f"cannot read or write a file: {reason}"
+    verb = "write" if errno.errorcode.get(exc.errno or -1) in _WRITE_ERRNOS else "read or write"
+    return f"cannot {verb} {' -> '.join(files)}: {reason}"

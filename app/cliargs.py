@@ -113,8 +113,10 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, weights_required: bo
                              "timm:NAME, the timm model's weights")
     parser.add_argument("--options", nargs="*", default=None, metavar="OPT",
                         help="backbone options: KEY=VALUE items (widths=32,64 batchnorm=true) or a JSON object")
-    parser.add_argument("--init", default=None, help="initialisation: default, kaiming, gaussian[:std], uniform[:a], "
-                                                     "signed-constant, orthogonal")
+    parser.add_argument("--init", default=None,
+                        help="initialisation: default, kaiming, gaussian[:std], uniform[:a], signed-constant, "
+                             "orthogonal; with --weights (or --model) anything but checkpoint gives the checkpoint's "
+                             "random twin: its architecture and input, initialised so, without its trained weights")
     parser.add_argument("--model-seed", type=seed_value, default=0, help="seed of the model's random weights (default 0)")
     parser.add_argument("--input-size", default=None, metavar="HxW",
                         help="the input size the weights expect (e.g. 32 or 224x224; default: the sidecar's, the "
@@ -136,8 +138,8 @@ def floats(text: str | None, what: str) -> tuple[float, ...] | None:
 
 def out_file(path: str, what: str = "--out") -> str:
     """A file a command is asked to write (``--out FILE``), checked before any work: its folder must exist (a typo'd
-    folder is refused, not created somewhere the user did not mean) and the path must not be a folder. Returns
-    ``path``."""
+    folder is refused, not created somewhere the user did not mean) and take a new file (``writable``), and the path
+    must not be a folder. Returns ``path``."""
     from pathlib import Path
 
     p = Path(path).expanduser()
@@ -147,12 +149,14 @@ def out_file(path: str, what: str = "--out") -> str:
     if not folder.is_dir():
         what_is = "is a file, not a folder" if folder.exists() else "does not exist"
         raise UserError(f"{what} {path}: the folder {folder} {what_is}")
+    writable(folder, f"{what} {path}")
     return path
 
 
 def out_folder(path: str, what: str = "--out") -> str:
-    """A folder a command writes files into (``--out DIR``, created if missing): not an existing file, and the
-    folder it goes in must exist. Returns ``path``."""
+    """A folder a command writes files into (``--out DIR``, created if missing): not an existing file, the folder it
+    goes in must exist, and the one written into must take a new file (``writable``: the folder itself where it
+    exists, else the one it would be made in). Returns ``path``."""
     from pathlib import Path
 
     p = Path(path).expanduser()
@@ -160,5 +164,26 @@ def out_folder(path: str, what: str = "--out") -> str:
         raise UserError(f"{what} {path}: that is a file, not a folder")
     parent = p.parent if str(p.parent) else Path(".")
     if not p.exists() and not parent.is_dir():
-        raise UserError(f"{what} {path}: the folder {parent} does not exist")
+        what_is = "is a file, not a folder" if parent.exists() else "does not exist"
+        raise UserError(f"{what} {path}: the folder {parent} {what_is}")
+    writable(p if p.exists() else parent, f"{what} {path}")
     return path
+
+
+def writable(folder, what: str) -> None:
+    """Refuse (``UserError``) a folder in which no new file can be made: a temporary file is made there and removed
+    at once, so that a command refuses before its work, not after it (a whole epoch of training, every cell of an
+    experiment). The permission bits alone do not tell (root writes anywhere they say it may not; ``/proc`` takes no
+    file whatever they say)."""
+    import os
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".fe-write-check-", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise UserError(f"{what}: cannot write in the folder {folder}: {exc.strerror or exc}") from None
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass

@@ -107,7 +107,12 @@ def test_download_into_a_root_under_a_file_is_an_error_naming_it(tmp_path, fe_ho
         code = run(["data", "download", name, "--root", str(blocker / "sub"), "--mirror", "http://127.0.0.1:9/"])
         err = capsys.readouterr().err
         assert code == 2 and "Traceback" not in err
-        assert "cannot create the data folder" in err and str(blocker / "sub") in err
+        # refused before the download by the --root check (app.cliargs.out_folder, session 32) ...
+        assert err == f"error: --root {blocker / 'sub'}: the folder {blocker} is a file, not a folder\n"
+        # ... and by the download itself where no command checked it first (the GUI's data folder)
+        with pytest.raises(DatasetError, match="cannot create the data folder") as exc:
+            run_to_end(remote.download(name, blocker / "sub", mirror="http://127.0.0.1:9/"))
+        assert str(blocker / "sub") in str(exc.value)
 
 
 def test_download_into_an_unwritable_folder_is_an_error_naming_it(tmp_path, fe_home, monkeypatch):

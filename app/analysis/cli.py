@@ -40,7 +40,9 @@ def register(sub, bench) -> None:
     _model(t)
     t.add_argument("--layer", type=int, required=True, help="feature_info index (negative counts from the end)")
     t.add_argument("--channel", type=int, required=True)
-    t.add_argument("--k", type=int, default=16, help="how many patches (default 16)")
+    t.add_argument("--k", type=int, default=16,
+                   help="how many patches (default 16): at most one per image, its strongest response, so at most "
+                        "--n (count_note in the JSON, and a last line, say when fewer come back)")
     t.add_argument("--out", default=None, help="also write the patches as one PNG mosaic")
     _data(t)
     t.set_defaults(func=cmd_top)
@@ -248,6 +250,9 @@ def cmd_top(args) -> int:
     from app.analysis.jobs import tie_note
 
     note = tie_note(patches, len(ds)).lstrip(". ")
+    count_note = (f"{len(patches)} patch{'' if len(patches) == 1 else 'es'}, not the {args.k} asked (--k): each "
+                  f"image gives at most one, its strongest response, and the sample has {len(ds)} images (--n "
+                  f"{args.n}); a larger --n gives more" if len(patches) < args.k else "")
     hw = patches[0].input_size if patches else None
     own = sorted({tuple(int(v) for v in ds.images[p.index].shape[:2]) for p in patches})
     resized = hw is not None and any(tuple(o) != tuple(hw) for o in own)
@@ -263,6 +268,7 @@ def cmd_top(args) -> int:
            "receptive_field_lower_bound": bool(any(rf.lower_bound)),
            "input_size": list(hw) if hw else None, "box_pixels": pixels,
            "tied": patches[-1].tied if patches and patches[-1].tied > len(patches) else 0, "note": note or None,
+           "count_note": count_note or None,
            # "index": the image's place in the dataset split (not in the seeded sample of --n images)
            "patches": [{"index": int(where[p.index]), "value": p.value, "position": [p.y, p.x], "box": list(p.box),
                         "image_box": list(p.image_box) if p.image_box is not None else None,
@@ -272,7 +278,8 @@ def cmd_top(args) -> int:
         [f"{i + 1:>3}. image {p['index']:>6} ({p['label']}): {p['value']:.4g} at {p['position']}, box {p['box']}"
          + (f" (image pixels {p['image_box']})" if resized else "")
          for i, p in enumerate(out["patches"])] + [f"receptive field of {out['layer']}: {rf.size_text()}.",
-                                                   pixels + "."] + ([note + "."] if note else [])))
+                                                   pixels + "."] + ([note + "."] if note else [])
+        + ([f"note: {count_note}."] if count_note else [])))
     if args.out:
         sys.stderr.write(f"wrote {args.out}\n")
     return 0

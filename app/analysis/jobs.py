@@ -2,7 +2,8 @@
 that builds what it needs from immutable specs and returns an immutable result ready to display (mosaics are drawn
 here, the widgets only show them).
 
-- ``random_twin(spec)``: the same architecture and input with default random weights (the baseline of every view);
+- ``random_twin(spec)`` (from ``app.models.twins``): the same architecture and input with default random weights (the
+  baseline of every view);
 - ``layers_job(spec)``: the tappable layers (name, channels) of a spec, for the layer choosers;
 - ``cka_job``, ``patches_job``, ``filters_job``, ``fold_job``: the four Insight panels;
 - ``projector_job(stored_run)``: a Probe run's frozen test features (from the feature cache when the run left them
@@ -19,40 +20,12 @@ from typing import Any
 import numpy as np
 
 from app.errors import AppError
+from app.models.twins import random_twin, twin_input  # noqa: F401  (their home is app.models.twins)
 from app.tasks import CancelToken, Progress, check
 
 
 class InsightError(AppError):
     """An insight view cannot be computed for the chosen model or run; the message says why."""
-
-
-def twin_input(spec):
-    """The input ``spec``'s twin keeps: the declared one, else the one its weights carry (a sidecar's, or the
-    known-weights table's: the official ResNet-20's 32x32 with ImageNet statistics, LeNet-5's MNIST statistics),
-    which is lost once the weights are dropped; None when neither declares one (the twin then resolves its input
-    from the dataset, as the model itself does)."""
-    if spec.input is not None or not spec.weights:
-        return spec.input
-    from app.models.inputs import weights_input_spec
-
-    try:
-        return weights_input_spec(spec)
-    except AppError:  # an unreadable sidecar: the model itself fails to build, and says why
-        return None
-
-
-def random_twin(spec):
-    """``spec``'s architecture and input (declared, or carried by its weights: ``twin_input``), default random
-    weights (no checkpoint, no banks)."""
-    label = spec.label or spec.backbone
-    keep = twin_input(spec)
-    if spec.backbone == "external":  # a model file: named by the file ("net.pt (random twin)")
-        return dataclasses.replace(spec, weights=None, init="default", banks=(), weight_state="random", input=keep,
-                                   label=f"{label.split(' (random twin', 1)[0]} (random twin)")
-    inner = label[len(spec.backbone) + 2:-1] if label.startswith(spec.backbone + " (") and label.endswith(")") \
-        else label
-    return dataclasses.replace(spec, weights=None, init="default", banks=(), weight_state="random", input=keep,
-                               label=f"{spec.backbone} (random twin: {inner})")
 
 
 def sample(dataset: str, n: int, split: str = "test", data_root: str | None = None):

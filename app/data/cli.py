@@ -118,6 +118,10 @@ def cmd_download(args) -> int:
         return 0
     if args.name not in formats.BUILTINS:
         raise _err(ValueError(f"unknown dataset {args.name!r}; downloadable: {', '.join(formats.BUILTINS)}"))
+    if args.data_root:  # a mistyped --root is refused, not made with every folder above it (as an --out folder)
+        from app.cliargs import out_folder
+
+        out_folder(args.data_root, "--root")
     show = _Progress(f"{args.name}: ")
     try:
         out = run_to_end(remote.download(args.name, args.data_root, mirror=args.mirror,

@@ -86,10 +86,9 @@ def download(name: str, root: str | Path | None = None, *, mirror: str | None = 
     content such as test fixtures); archives are unpacked member by member (only the members the loader reads)
     and then deleted unless ``keep_archive``. Interrupted downloads resume; a cancelled one keeps its ``.part``.
     ``force``: fetch and unpack again even when the unpacked files are there (to repair a damaged copy; files
-    that still match their checksum are not fetched again).
+    that still match their checksum are not fetched again). The folders it makes are removed again, where left
+    empty, when it fails.
     """
-    from app.data.download import fetch
-
     if name == "digits":
         yield Progress(1, 1, "digits ships with scikit-learn: nothing to download")
         return Path(core.__file__)
@@ -102,6 +101,42 @@ def download(name: str, root: str | Path | None = None, *, mirror: str | None = 
         raise DatasetError(f"cannot create the data folder {_failed_path(exc, root or 'default')} "
                            f"({exc.strerror or exc})") from None
     target = r / b.download_dir if b.download_dir else r
+    # the folders this call makes (the data folder's sub-folders, an archive's folder): removed again, where empty,
+    # when the download fails, so that a failed one (an unreachable mirror) leaves no empty folder chain behind
+    made = missing_folders([target, *(r / ARCHIVE_MEMBERS[f.filename][0] for f in b.files
+                                      if f.filename in ARCHIVE_MEMBERS)])
+    try:
+        return (yield from _download(name, b, r, target, mirror, md5, cancel, keep_archive, force))
+    except BaseException:  # a cancel too: its .part stays (its folder is not empty), empty folders go
+        remove_empty(made)
+        raise
+
+
+def missing_folders(folders) -> list[Path]:
+    """The folders (and parents) of ``folders`` that do not exist yet, deepest first."""
+    out: set[Path] = set()
+    for f in folders:
+        p = Path(f)
+        while not p.exists() and p != p.parent:
+            out.add(p)
+            p = p.parent
+    return sorted(out, key=lambda p: len(p.parts), reverse=True)
+
+
+def remove_empty(folders) -> None:
+    """Remove each of ``folders`` (deepest first) that is empty; any other is left as it is."""
+    for f in folders:
+        try:
+            f.rmdir()
+        except OSError:
+            pass
+
+
+def _download(name: str, b, r: Path, target: Path, mirror: str | None, md5: dict[str, str] | None,
+              cancel: CancelToken | None, keep_archive: bool, force: bool) -> Generator[Progress, None, Path]:
+    """``download``'s work, once the folders are known."""
+    from app.data.download import fetch
+
     writable_folder(target)
     got = []
     fetched = False  # whether this call wrote the archive (only then is it ours to delete after unpacking)

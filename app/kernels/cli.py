@@ -39,7 +39,10 @@ def register(sub, bench) -> None:
     g.add_argument("--param", "-p", action="append", type=_param, default=[], metavar="NAME=VALUE",
                    help="a parameter of the kind, e.g. -p std=0.05 or -p dataset=mnist (repeatable)")
     g.add_argument("--name", default=None, help="bank name stored in the file")
-    g.add_argument("--out", required=True, help="output file: .json, .npz or .npy")
+    g.add_argument("--out", required=True,
+                   help="output file: .json, .npz or .npy, in a folder that exists; an existing file is refused "
+                        "unless --force")
+    g.add_argument("--force", action="store_true", help="replace an existing --out file")
     g.set_defaults(func=_generate)
 
     k = ks.add_parser("kinds", help="list the generator kinds with their parameters")
@@ -64,9 +67,14 @@ def _generate(args) -> int:
     from app.kernels.bank import KernelBankError
     from app.kernels.generators import generate
 
-    out = Path(args.out)
+    from app.cliargs import out_file
+
+    out = Path(args.out).expanduser()
     if out.suffix.lower() not in io.EXTENSIONS:
-        raise UserError(f"--out {out}: use a .json, .npz or .npy file name")
+        raise UserError(f"--out {args.out}: use a .json, .npz or .npy file name")
+    out_file(args.out)  # its folder exists and takes a file, before the bank is generated
+    if out.exists() and not args.force:  # train --out refuses to overwrite too: a bank may be the only copy
+        raise UserError(f"--out {args.out}: the file already exists; give --force to replace it, or another --out")
     try:
         bank = generate(args.kind, args.count, args.size, args.in_channels, args.seed, args.zero_mean,
                         args.unit_norm, name=args.name, **dict(args.param))

@@ -7,7 +7,10 @@ declared input (``--input-size/--mean/--std/--input-preset``) goes into ``ModelS
 
 With ``--model FILE`` (or ``timm:NAME`` + ``--weights``) the spec is an ``app.models.external`` one (backbone
 ``"external"``): its input spec comes from the declared arguments, else the file's metadata, else (None) the
-dataset's own size and statistics; ``--init`` other than ``checkpoint`` asks for the random twin.
+dataset's own size and statistics; ``--init`` other than ``checkpoint`` asks for the random twin. So it does with
+``--weights`` (``checkpoint_twin``: the checkpoint's architecture and input, no trained weights, ``weight_state``
+random; not on ``train --resume``, which compares ``--init`` with its run's). ``--init`` is checked before anything
+is loaded (``check_init``).
 
 A checkpoint's banks (its sidecar's, marked ``in_weights``) stay in the spec, so their frozen kernels stay frozen when
 the model trains further; a ``--bank LAYER=FILE`` replaces that layer's bank only (the caller adds the file's bank:
@@ -18,6 +21,7 @@ architecture).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +118,9 @@ def spec_from_args(args: Any, label: str | None = None, check_bank_args: bool = 
     the caller's architecture is not final yet, e.g. a probe's random backbone takes the dataset's channels)."""
     from app.models.build import spec_from_checkpoint
 
+    init = getattr(args, "init", None)
+    if init is not None:
+        check_init(init)
     if getattr(args, "model", None):
         return model_spec_from_args(args, label)
     if getattr(args, "weights_required", False) and not getattr(args, "weights", None):
@@ -142,10 +149,12 @@ def spec_from_args(args: Any, label: str | None = None, check_bank_args: bool = 
         spec = ModelSpec.make(base.backbone, label=label or base.label, options=opts, init="checkpoint",
                               weights=weights, freeze=freeze or base.freeze, seed=seed, weight_state="trained",
                               input=base.input, banks=base.banks)
+        if wants_twin(args):
+            spec = checkpoint_twin(spec, init, seed, freeze, label, scored=args)
     else:
         if backbone not in names():
             raise UserError(f"unknown backbone {backbone!r}; known: {', '.join(names())}")
-        init = getattr(args, "init", None) or ("checkpoint" if weights else "default")
+        init = init or ("checkpoint" if weights else "default")
         base = None
         if weights:  # the sidecar (or known weights) also describes the architecture: read it with --backbone too
             try:
@@ -161,12 +170,56 @@ def spec_from_args(args: Any, label: str | None = None, check_bank_args: bool = 
                               weight_state="trained" if weights else default_weight_state(backbone),
                               input=base.input if base is not None else None,
                               banks=base.banks if base is not None else ())
+        if weights and wants_twin(args):  # not the checkpoint's init loaded over by its weights: its random twin
+            spec = checkpoint_twin(dataclasses.replace(spec, init="checkpoint"), init, seed, freeze, label, scored=args)
     inp = declared_input(args)
     if inp is not None:
-        import dataclasses
-
         spec = dataclasses.replace(spec, input=inp)
     return check_bank_items(spec, getattr(args, "bank", None)) if check_bank_args else spec
+
+
+def check_init(init: str) -> None:
+    """``--init``'s value checked before anything is loaded (a ``UserError`` naming the known ones): with ``--weights``
+    it was dropped unread, ``--init bogus`` scoring the checkpoint without a word. The one reader of the names and
+    their numbers is ``app.models.freeze.apply_init`` (on a model without layers here: nothing is changed)."""
+    from torch import nn
+
+    from app.models.freeze import apply_init
+
+    try:
+        apply_init(nn.Module(), str(init))
+    except AppError as exc:
+        raise UserError(f"--init: {exc}") from None
+
+
+def wants_twin(args: Any) -> bool:
+    """``--init`` other than ``checkpoint`` beside ``--weights`` asks for the checkpoint's random twin, as it does with
+    ``--model``; except on ``train --resume``, whose weights are the run's own checkpoint and whose ``--init`` is
+    compared with that run's (``app.models.cli.cmd_train``)."""
+    init = getattr(args, "init", None)
+    return bool(init) and init.strip().lower() != "checkpoint" and not getattr(args, "resume", None)
+
+
+def checkpoint_twin(trained: ModelSpec, init: str, seed: int, freeze: tuple[str, ...] = (),
+                    label: str | None = None, scored: Any = None) -> ModelSpec:
+    """The random twin of a registry backbone's checkpoint: its architecture (the sidecar's options, any given ones)
+    and the input its weights carry (``app.models.twins.twin_input``), initialised by ``init`` at ``seed``; no trained
+    weights, no banks (``weight_state`` random). Its name says whose twin it is. ``scored``: the arguments of a
+    command that scores the model's own classifier (``eval``: ``weights_required``), refused (a registry backbone's
+    classifier is made by training, and the twin has none)."""
+    from app.models.twins import twin_input
+
+    if getattr(scored, "weights_required", False):
+        name = Path(trained.weights).name
+        raise UserError(f"--init {init} with --weights gives the checkpoint's random twin (its architecture, no "
+                        f"trained weights), which has no trained classifier to score; leave out --init to score "
+                        f"{name} (probe --weights {name} --init {init} trains a head on the twin's features)")
+
+    what = f"seed {seed}" if init == "default" else f"{init}, seed {seed}"
+    return dataclasses.replace(trained, init=init, weights=None, weight_state="random", banks=(), seed=seed,
+                               freeze=tuple(freeze), input=twin_input(trained),
+                               label=label or f"{trained.backbone} (random twin of {Path(trained.weights).name}, "
+                                              f"{what})")
 
 
 def bank_items(items) -> list[tuple[str, Path]]:
@@ -196,8 +249,6 @@ def check_banks(spec: ModelSpec, banks) -> ModelSpec:
     checking each (layer, bank, label): its layer exists and the bank fits it, on a bare model of the architecture (no
     weights: milliseconds, where the same refusal came after the dataset had loaded). A model that cannot be
     created here is left to the build, which says why."""
-    import dataclasses
-
     import torch
 
     from app.models.build import SEED_LOCK, apply_bank, create_model, resolve_conv, seeded_options

@@ -268,12 +268,15 @@ def bench_svm(args) -> dict:
         selection = select_C(Xtr, ytr, n_classes, opts, args.select_C, int(args.val), args.seed, dev)
         opts["C"] = selection["C"]
     C = float(opts["C"])
+    given = getattr(args, "C_given", None)  # set by the command (cmd_bench_svm): whether --C was given
+    if given is None:  # a caller that fills args.C itself: a C other than the default is its own
+        given = C != DEFAULT_C
     if selection is not None:
         chosen = f"selected on validation ({selection['n_val']} of the {n} training images, seed {args.seed})"
-    elif C == DEFAULT_C and not args.quick:
-        chosen = C_CHOICE
+    elif given:
+        chosen = "given (--C)"
     else:
-        chosen = "given (--C)" if not args.quick else "fixed (the --quick default)"
+        chosen = "fixed (the --quick default)" if args.quick else C_CHOICE
     t = time.perf_counter()
     hr = run_to_end(train_svm(Xtr, ytr, Xte, yte, n_classes, opts, device=dev, seed=args.seed))
     ours_seconds = time.perf_counter() - t

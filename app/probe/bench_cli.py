@@ -62,7 +62,8 @@ def register(sub, bench) -> None:
     e.add_argument("--layer", type=int, default=None, help="feature_info index (default: the probe's default for the backbone)")
     e.add_argument("--pooling", default="default", help="pooling (default: the probe's for grey images, rdsn grid3; not its colour-image "
                         "settings, avgmaxgrid3 with relu and whitening, even on colour data)")
-    e.add_argument("--images", type=int, default=10000, help="training images (default 10000)")
+    e.add_argument("--images", type=int, default=10000,
+                   help="training images (default 10000; at most 300 with --quick)")
     e.add_argument("--rounds", type=int, default=2, help="measurements of each side, alternating (default 2)")
     e.add_argument("--timeout", type=float, default=600, help="seconds allowed to one measurement (default 600)")
     e.add_argument("--seed", type=seed_value, default=0, help="the images' subset seed")
@@ -82,6 +83,7 @@ def cmd_bench_svm(args) -> int:
 
     if args.dual != "auto":
         args.dual = args.dual == "True"
+    args.C_given = args.C is not None  # a C given with --C is said so, not labelled a default (bench_svm)
     if args.C is None:
         args.C = DEFAULT_C
     if not (args.C > 0 and math.isfinite(args.C)):  # inf: a ZeroDivisionError after the extraction

@@ -5,7 +5,9 @@ applied to train, validation and test alike:
 - ``pca``: the top-N principal directions of the (centred) training features (float64 eigen-decomposition of the
   d x d covariance, or of the n x n Gram matrix when there are fewer rows than columns);
 - ``random``: a seeded Gaussian matrix with entries N(0, 1/N) (Johnson-Lindenstrauss), no centring.
-A budget at least as large as the feature count keeps the features unchanged (recorded as such).
+A budget at least as large as the feature count keeps the features unchanged (recorded as such). PCA finds at most
+one direction per training row: a budget above the training images gives that many (``Projection.n_out``; the probe's
+record keeps the budget asked and says so in a caveat, ``feature_budget_note``).
 """
 
 from __future__ import annotations

@@ -72,7 +72,9 @@ def register(sub, bench) -> None:
     register_history(sub)
 
     b = bench.add_parser("head", help="our logistic head vs scikit-learn's LogisticRegression on the same features")
-    b.add_argument("--quick", action="store_true", help="tiny settings (digits, few features) for tests")
+    b.add_argument("--quick", action="store_true",
+                   help="tiny settings for tests (digits unless --dataset, rdsn k=32, at most 600 training and 200 "
+                        "test images: --train-limit and --test-limit are capped there)")
     b.add_argument("--dataset", default=None, help="dataset (default: mnist, digits where MNIST is absent)")
     b.add_argument("--data-root", default=None)
     b.add_argument("--backbone", default="rdsn")
@@ -81,8 +83,10 @@ def register(sub, bench) -> None:
                         "another backbone its own defaults)")
     b.add_argument("--layer", type=int, default=0)
     b.add_argument("--pooling", default="grid2")
-    b.add_argument("--train-limit", type=int, default=5000)
-    b.add_argument("--test-limit", type=int, default=1000)
+    b.add_argument("--train-limit", type=int, default=5000,
+                   help="training images, a seeded subset (default 5000; at most 600 with --quick)")
+    b.add_argument("--test-limit", type=int, default=1000,
+                   help="test images, a seeded subset (default 1000; at most 200 with --quick)")
     b.add_argument("--weight-decay", type=float, default=1e-3, help="ours: mean CE + wd/2 |W|^2; sklearn C=1/(wd n)")
     b.add_argument("--epochs", type=int, default=100, help="our L-BFGS iterations (at most)")
     b.add_argument("--seed", type=seed_value, default=0)

@@ -222,15 +222,17 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
 
     projections = []  # the last fitted projection (kept with the exported head)
     unprojected = []  # the feature count, when the last projection was none (the budget >= the features)
+    cut = []  # (directions, training images), when PCA gave fewer directions than the budget (fewer images)
 
     def project(Xtr, *others):
         if record.feature_budget is None:
             return (Xtr, *others)
         proj = fit_projection(Xtr, record.feature_budget, record.budget_method or "pca", record.seeds.head)
         if proj.matrix is None:  # no more features than the budget: nothing to project, nothing kept
-            projections[:], unprojected[:] = [], [int(Xtr.shape[1])]
+            projections[:], unprojected[:], cut[:] = [], [int(Xtr.shape[1])], []
             return (Xtr, *others)
         projections[:], unprojected[:] = [proj], []
+        cut[:] = [(proj.n_out, len(Xtr))] if proj.n_out < int(record.feature_budget) else []
         return tuple(proj.apply(X) for X in (Xtr, *others))
 
     opts = record.options
@@ -269,6 +271,10 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         budget_note = (f"feature budget {record.feature_budget} not applied: there are only {unprojected[0]} "
                        f"features, no more than the budget (nothing to project)")
         record = record.with_(feature_budget=None, budget_method=None)
+    elif cut:  # the budget asked stays in the record (a rerun asks it again); n_features is the count the head saw
+        budget_note = (f"feature budget {record.feature_budget}: only {cut[0][0]} PCA directions from {cut[0][1]} "
+                       f"training images (PCA finds at most one per training image), so the head was fitted on "
+                       f"{cut[0][0]} features, not {record.feature_budget}")
     check(cancel)
     yield Progress(0, None, f"training {record.head} head")
     sel = yield from select_and_fit(record.head, Xtr, train.labels, Xva, val.labels, Xte, test.labels, n_classes,

@@ -75,6 +75,7 @@ class BatchRuns:
         if not keep_banner:
             self.banner.hide()
         self._last_stored = None
+        self._last_finished = None
         self.curves.clear()
         self.run_panel.start_batch()
         self.tabs.setCurrentWidget(self.curves)
@@ -98,12 +99,15 @@ class BatchRuns:
     @Slot(int, object)
     def _on_run_finished(self, index: int, out: Finished) -> None:
         run = out.run
+        self._last_finished = run
         self.curves.set_curves(index, list(run.curves))
         self.curves.set_note(index, run.label, run.curve_text())
         if run.run_id is not None:
             self._last_stored = run.run_id
             self.runStored.emit(run.run_id)
         self.results.show_run(run)
+        self.gallery.load(run)  # its gallery now (off this thread), not at the batch's end: nor only when it is not
+        # cancelled, nor only when the run was stored
         self._set_live_head(run)
         if out.check:  # a rerun: reproduced, or what differs
             self.banner.show_message(out.check, "note")
@@ -132,12 +136,16 @@ class BatchRuns:
         self.turns.later(self._finish_batch_views, cancelled)
 
     def _finish_batch_views(self, cancelled: bool) -> None:
-        if self._last_stored is not None and not cancelled:
-            # show that run's results and gallery, keeping the whole batch's curves on the Training tab
+        """The batch's last stored run selected in the history with its results and gallery, cancelled or not,
+        keeping the whole batch's curves on the Training tab (a run that finished after it but could not be stored
+        stays on show: the banner says why it is not in the history)."""
+        shown = self.results.run
+        unstored = shown is not None and shown.run_id is None and shown is self._last_finished
+        if self._last_stored is not None and not unstored:
             self.history_panel.select(self._last_stored)
-            shown = self.results.run
             if shown is not None and shown.run_id == self._last_stored:
-                self.gallery.load(shown)  # the results show it already: only its gallery is missing
+                if not self.gallery.has_gallery(shown):  # loaded when the run finished, unless since replaced
+                    self.gallery.load(shown)
             else:
                 self.open_run(self._last_stored, show_curves=False)
         self.batchDone.emit()

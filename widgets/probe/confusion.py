@@ -14,12 +14,13 @@ a click on the thumbnail does.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtGui import QFont, QFontMetrics, QFontMetricsF
 from PySide6.QtWidgets import QDialog, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from app.imaging import colormaps
@@ -213,6 +214,8 @@ class ConfusionThumbnail(ConfusionPlot):
         # with the axis kept clear)
         self.bottom_label = FittedLabel(self, "bottom", reserve=self._button_overlap)
         self.bottom_label.set(*SHORT_BOTTOM)
+        self.getAxis("bottom").geometryChanged.connect(self._keep_button_row)  # after the label's fit
+        self.getAxis("left").geometryChanged.connect(self._fit_title)  # its class names widen or narrow it
         self._place_button()
 
     def _button_overlap(self) -> float:
@@ -231,16 +234,50 @@ class ConfusionThumbnail(ConfusionPlot):
             self._fit_title()
             if hasattr(self, "bottom_label"):
                 self.bottom_label.fit()  # the button moved after the axis was laid out
+                self._keep_button_row()
 
-    def _fit_title(self) -> None:
-        """The longest title that fits the width (a plot's title: ``FittedLabel`` fits axis labels)."""
-        title_font = QFont(self.font())
-        title_font.setPointSize(10)
-        fm_title = QFontMetrics(title_font)
-        title = next((t for t in SHORT_TITLES if fm_title.horizontalAdvance(t) <= self.width() - 8), SHORT_TITLES[-1])
+    def title_room(self) -> float:
+        """The width the title is drawn in: pyqtgraph centres it over the view box's column only, right of the left
+        axis (~30-40 px of class names) and inside the plot's layout margins, not over the whole widget. A title
+        wider than that column widened the plot past the widget's right edge, which cut it off (at 1280 px)."""
+        item = self.plotItem
+        left, _top, right, _bottom = item.layout.getContentsMargins()
+        axes = sum(max(a.geometry().width(), a.minimumWidth()) for a in (item.getAxis("left"), item.getAxis("right"))
+                   if a.isVisible())
+        return self.viewport().width() - left - right - axes
+
+    def title_width(self, text: str) -> float:
+        """The width the title ``text`` takes (its text and its document's margins, as pyqtgraph's label item)."""
+        font = QFont(self.font())
+        font.setPointSize(10)
+        margin = self.plotItem.titleLabel.item.document().documentMargin()
+        return QFontMetricsF(font).horizontalAdvance(text) + 2 * margin + 1
+
+    def _fit_title(self, *_a) -> None:
+        """The longest title that fits the view box's column (``title_room``; a plot's title: ``FittedLabel`` fits
+        axis labels)."""
+        room = self.title_room()
+        title = next((t for t in SHORT_TITLES if self.title_width(t) <= room), SHORT_TITLES[-1])
         if title != self.title_text:
             self.title_text = title
             self.setTitle(title, size="10pt")
+        item = self.plotItem
+        if item.geometry() != self.range:  # held wider than the widget by a longer title: the widget's size again
+            item.setGeometry(self.range)
+
+    def _keep_button_row(self, *_a) -> None:
+        """The bottom axis keeps a row under its class names for the Enlarge button: without its label (no room
+        for it beside the button) the axis was one line of names high and the button covered the last ones ("8" at
+        1280 px)."""
+        axis = self.getAxis("bottom")
+        style = axis.style
+        ticks = style["tickTextOffset"][1] + max(0, style["tickLength"])
+        label = axis.label.boundingRect().height() * 0.8 if axis.label.isVisible() else 0.0
+        auto = ticks + axis.textHeight + label  # pyqtgraph's own height of the axis
+        names_end = ticks + axis_metrics().height()  # where the class names end, below the axis line
+        want = int(math.ceil(max(auto, names_end + 1 + self.enlarge_btn.sizeHint().height() + 1)))
+        if axis.fixedHeight != want:
+            axis.setHeight(want)
 
     @qt_override
     def resizeEvent(self, ev) -> None:  # noqa: N802 (Qt's name)

@@ -280,7 +280,11 @@ class HistoryTable(QWidget):
         """Show these runs (newest first), ``select`` selected (no ``openRequested``); see ``RunsModel.set_runs``."""
         self._quiet = True
         try:
-            self.model.set_runs(runs)
+            if self.model.set_runs(runs) == "rows":
+                # rows inserted or removed: Qt measures the columns again on a reset only (a run's "simple (random)"
+                # under an "rdsn (random)" read "simpl…ndom)"): each column as wide as its texts again, measured on
+                # the newest ``SIZE_ROWS`` rows as on a reset
+                self.table.horizontalHeader().resizeSections()
             self.table.clearSelection()
             if select is not None and select in self.shown_ids():
                 self.table.selectRow(self.shown_ids().index(select))

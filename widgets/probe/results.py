@@ -62,6 +62,7 @@ class ResultsView(QWidget):
     """One run: top-k header, per-class accuracy bars, confusion matrix, misclassified gallery, projector."""
 
     cell_clicked = Signal(int, int)  # (true, predicted) of a clicked confusion cell; (-1, -1): all again
+    runShown = Signal(object)  # the run shown now (None: none): what is being made for another one is stale
 
     def __init__(self, parent: QWidget | None = None, *, stepwise: bool = False) -> None:
         super().__init__(parent)
@@ -171,6 +172,7 @@ class ResultsView(QWidget):
     def clear(self) -> None:
         self.stack.setCurrentIndex(0)
         self.run = None
+        self.runShown.emit(None)
 
     def confusion_text(self, i: int, j: int) -> str:
         """The hover read-out of cell (true i, predicted j): its count and its share of the true class."""
@@ -224,6 +226,7 @@ class ResultsView(QWidget):
         self.run = run
         self.pair = None
         self.projector.set_run(run)
+        self.runShown.emit(run)
         self.stack.setCurrentIndex(1)
         colour = state_colour(run.weight_state).name()
         top = lambda v: "n/a" if v is None else percent(v)  # noqa: E731
@@ -263,7 +266,10 @@ class ResultsView(QWidget):
         self.confusion.set_matrix(run.confusion, classes, confusion_uint8(run.confusion))
         if self.enlarged is not None and self.enlarged.isVisible():  # open: it follows the run shown
             self._fill_enlarged()
-        self.set_gallery(None, "loading the misclassified examples…")
+        # the last run's gallery goes; the note says "loading" once its gallery is asked for (``GalleryLoader``)
+        self.captions.clear()
+        self.gallery_image.clear()
+        self.gallery_note.setText("")
 
     def set_gallery(self, gallery: Any, note: str = "") -> None:
         if gallery is None or not gallery.cells:

@@ -95,7 +95,9 @@ class ProbeQueue(QObject):
         return self._job
 
     def is_running(self) -> bool:
-        return self.worker is not None or bool(self._queue)
+        """From a job's start (``jobStarted``: its worker is made after) to the batch's end (``batchDone``): the
+        batch's last job, popped from the queue before its worker exists, counts too."""
+        return self._job is not None or self.worker is not None or bool(self._queue)
 
     def start(self, jobs: list[Job]) -> None:
         self.failures = []

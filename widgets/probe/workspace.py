@@ -54,6 +54,7 @@ class ProbeWorkspace(BatchRuns, RunReadiness, QWidget):
         self.pool = WorkerPool(self)
         self.queue = ProbeQueue(self.pool, self)
         self._last_stored: int | None = None
+        self._last_finished = None  # the batch's last finished run (a RunView; stored or not)
         self.turns = Turns(self)  # a run's end: the views updated one per event-loop turn (issue 14)
         self._restoring = True
         self._preset_specs: dict[str, Any] = {}  # label -> ModelSpec of the presets chosen (app.probe.presets)

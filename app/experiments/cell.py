@@ -213,4 +213,6 @@ def _train(s, cancel, on_progress, run_to_end) -> dict[str, Any]:
     return {"kind": "train", "test_top1": result.test_acc, "val_top1": getattr(result, "val_acc", None) or val,
             "train_acc": result.train_acc, "trainable": result.trainable, "frozen": result.frozen,
             "params_total": counts.total, "epochs": result.epochs_done, "label": spec.label,
-            "weight_state": spec.weight_state, "history": hist, "threads": result.threads}
+            "weight_state": spec.weight_state, "history": hist, "threads": result.threads,
+            # the images its figures are on: the plot's and report's test-set standard error of a one-seed point
+            "n_test": getattr(result, "n_test", None) or None, "n_val": getattr(result, "n_val", None) or None}

@@ -3,8 +3,10 @@
 
 Each executor is a generator ``run(cells, cancel) -> yields (cell, result_or_error)`` in completion order. A cell
 that fails yields ``{"error": message}`` whatever it raised (``failure``): it is not stored, so the next run retries
-it (a --rerun's failure keeps the older result of its key: the same settings and files); cancel stops submitting
-new cells and ends the ones running where the executor can (process pool: at exit; Ray: ``ray.cancel``).
+it (a --rerun's failure keeps the older result of its key: the same settings and files). Cancel stops submitting new
+cells; ``inline`` stops the running cell at once (its work is lost), ``local`` lets the running cells finish and
+yields them (the runner stores them), Ray cancels its running tasks (``ray.cancel``). ``CANCEL_TEXT`` says so for
+each, as the Experiments workspace shows it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,12 @@ from app.errors import AppError, message
 from app.tasks import Cancelled, check
 
 EXECUTORS = ("inline", "local", "ray")
+# what Cancel does with each executor's running cells (the Experiments workspace's status line and Cancel's tooltip)
+CANCEL_TEXT = {
+    "inline": "the running cell stops now (its work is lost); the finished cells stay stored",
+    "local": "no new cell starts; the running cells finish and are stored, with the cells finished before",
+    "ray": "the running cells are cancelled now (their work is lost); the finished cells stay stored",
+}
 
 
 class ExecutorError(AppError):
@@ -59,31 +67,81 @@ def run_inline(cells: list[dict], cancel=None, on_cell_progress=None) -> Iterato
         yield cell, result
 
 
-def run_local(cells: list[dict], workers: int | None = None, cancel=None) -> Iterator[tuple[dict, dict]]:
+WORKER_DIED = "its worker process died (out of memory?)"
+
+
+def run_local(cells: list[dict], workers: int | None = None, cancel=None, call=None) -> Iterator[tuple[dict, dict]]:
+    """The cells in a process pool of ``workers`` (spawned: torch and forked threads do not mix).
+
+    A worker that dies (the out-of-memory killer, a crash in native code) breaks the whole pool, and every cell
+    running in it fails with it: the pool is rebuilt and those cells run again, one at a time (only then is it
+    known whose worker died); a cell whose worker dies when it runs alone is recorded failed (``WORKER_DIED``), and
+    the others go on in parallel. Cancel: no new cell starts; the running ones finish and are yielded (stored by the
+    runner), then ``Cancelled``. ``call``: what runs a cell in a worker (a picklable function; tests)."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
+    call = call or _call
     workers = workers or default_workers()
     if workers <= 1 or len(cells) <= 1:
         yield from run_inline(cells, cancel)
         return
     ctx = mp.get_context("spawn")  # torch and forked threads do not mix
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+    def new_pool():
+        return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+    pool = new_pool()
+    queue = list(cells)
+    suspects: list[dict] = []  # cells that were running when the pool broke: each runs again alone
+    running: dict[Any, tuple[dict, bool]] = {}  # future -> (cell, ran alone)
     try:
-        queue = list(cells)
-        running: dict[Any, dict] = {}
-        while queue or running:
-            while queue and len(running) < workers and not (cancel is not None and cancel.cancelled):
-                c = queue.pop(0)
-                running[pool.submit(_call, c)] = c
-            check(cancel)
-            done, _ = wait(list(running), timeout=0.3, return_when=FIRST_COMPLETED)
-            for fut in done:
-                c = running.pop(fut)
-                try:
-                    yield c, fut.result()
-                except Exception as exc:  # a worker died (out of memory ...): say so, go on
+        while queue or running or suspects:
+            cancelled = cancel is not None and cancel.cancelled
+            broken = False
+            try:
+                if cancelled:
+                    pass  # no new cell; the running ones finish and are yielded below
+                elif suspects:
+                    if not running:
+                        c = suspects[0]
+                        running[pool.submit(call, c)] = (c, True)
+                        suspects.pop(0)
+                else:
+                    while queue and len(running) < workers:
+                        c = queue[0]
+                        running[pool.submit(call, c)] = (c, False)
+                        queue.pop(0)
+            except BrokenProcessPool:  # a worker died between two cells
+                broken = True
+            if cancelled and not running:
+                check(cancel)
+            done, _ = wait(list(running), timeout=0.3, return_when=FIRST_COMPLETED) if running else (set(), None)
+            if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                broken = True
+            if broken:  # the pool fails every future it held: let them all settle, then sort them out
+                done = set(wait(list(running), timeout=30)[0])
+            for fut in list(done):
+                c, alone = running.pop(fut)
+                exc = fut.exception()
+                if isinstance(exc, BrokenProcessPool):
+                    if alone:
+                        yield c, {"error": WORKER_DIED, "key": c["key"]}
+                    else:
+                        suspects.append(c)
+                elif exc is not None:  # (``call`` catches a cell's own failures: this is the pool's)
                     yield c, {"error": f"the worker process failed: {message(exc)}", "key": c["key"]}
+                else:
+                    yield c, fut.result()
+            if broken:
+                for fut, (c, _alone) in list(running.items()):  # (not settled in time: run again)
+                    fut.cancel()
+                    suspects.append(c)
+                running.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = new_pool()
+        check(cancel)  # cancelled while the last cells ran: they are yielded (stored), the run still ends cancelled
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

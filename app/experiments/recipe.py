@@ -59,7 +59,14 @@ split, head; train cells: model, train); a variant that sets a key the [grid] (o
 with ``[plot] kind = "ablation"`` (its arms are paired by seed only); a plot ``y`` that is not a metric or an
 ``x`` / ``series`` that is not "variant" or a setting every cell has; a [[paper]] entry without a ``value``
 between 0 and 1 (a fraction: 0.994 for 99.4%); whole-number settings (``train_limit``, ``epochs`` ...) of another
-type. The [quick] table's "grid." and "seeds." lists are checked as [grid] and [seeds] are.
+type; texts that are not strings (``title``, ``[plot] title`` ...), a time estimate that is not a non-negative number,
+a ``log_x`` that is not true / false, a [[paper]] ``x`` that is not a number where the plot's x axis is numeric. The
+[quick] table's "grid." and "seeds." lists are checked as [grid] and [seeds] are; a [quick] setting the quick size's
+[grid] or a seed list varies is refused (the grid's values would replace it), and so is a [quick] dotted key
+("options.k") whose table a variant replaces with its own value of that key (``options = { k = 4096, ... }``: that
+arm would keep the full size's k at the quick size; write the variant's change as a dotted key, or give it its own
+``quick``). An ablation's arms are each compared with the last baseline arm before them; arms listed before every
+baseline arm, with the first baseline arm.
 
 A cell's key (what makes a stored result reusable) covers its settings and, for ``weights`` naming a file on this
 machine (not ``known:`` / ``shipped:`` names), a digest of that file and its JSON sidecar: a checkpoint replaced

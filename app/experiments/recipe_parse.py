@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from typing import Any
 
@@ -108,8 +109,73 @@ def _nested(overrides: dict[str, Any]) -> dict:
     return out
 
 
+def _check_text(where: str, key: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise RecipeError(f"{where}: {key!r} must be a string (in quotes), got {_toml(value)}")
+
+
+def _check_seconds(where: str, key: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise RecipeError(f"{where}: {key!r} must be a non-negative number of seconds per cell (e.g. 10 or 2.5, "
+                          f"without quotes), got {_toml(value)}")
+
+
+def _check_types(doc: dict[str, Any], where: str) -> None:
+    """The values whose type the format fixes: the texts (a title of 5 failed in the report's chart after every cell
+    had run), the time estimates (a string "10" read as ten characters: "about 17 min"), the plot's switches."""
+    for key in ("title", "claim", "notes"):
+        if key in doc:
+            _check_text(where, key, doc[key])
+    for key in ("estimate_seconds", "quick_estimate_seconds"):
+        if key in doc:
+            _check_seconds(where, key, doc[key])
+    plot = doc.get("plot")
+    if isinstance(plot, dict):
+        for key in ("x", "y", "series", "title", "x_label", "y_label", "kind"):
+            if key in plot:
+                _check_text(f"{where} [plot]", key, plot[key])
+        if "log_x" in plot and not isinstance(plot["log_x"], bool):
+            raise RecipeError(f"{where} [plot]: 'log_x' must be true or false (without quotes), got "
+                              f"{_toml(plot['log_x'])}")
+        b = plot.get("baseline")
+        if b is not None and not (isinstance(b, str) or isinstance(b, list) and all(isinstance(x, str) for x in b)):
+            raise RecipeError(f"{where} [plot]: 'baseline' must be a variant's label or a list of them (strings), got "
+                              f"{_toml(b)}")
+    paper = doc.get("paper")
+    if isinstance(paper, list):
+        for i, p in enumerate(paper):
+            if isinstance(p, dict):
+                for key in ("source", "setting", "dataset", "metric", "note", "series"):
+                    if key in p:
+                        _check_text(f"{where} [[paper]] #{i + 1}", key, p[key])
+    variants = doc.get("variants")
+    if isinstance(variants, list):
+        for i, v in enumerate(variants):
+            if isinstance(v, dict) and "label" in v:
+                _check_text(f"{where} [[variants]] #{i + 1}", "label", v["label"])
+
+
+def _check_paper_x(where: str, paper: list, cells: list, plot: dict) -> None:
+    """A [[paper]] figure's ``x`` where the plot's x axis is numeric (every cell's x a number): a number too (a
+    string "100k" failed in the report's chart after every cell had run); on a category axis, one of its names."""
+    x = plot.get("x")
+    if not x or x == "variant":
+        return
+    xs = [c.get(x) for c in cells]
+    if not xs or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs):
+        return
+    for i, p in enumerate(paper):
+        px = p.get("x")
+        if px is not None and (isinstance(px, bool) or not isinstance(px, (int, float)) or not math.isfinite(px)):
+            raise RecipeError(f"{where} [[paper]] #{i + 1}: 'x' must be a number (the plot's x, {x!r}, is numeric: "
+                              f"100000, not \"100k\"), got {_toml(px)}")
+
+
 def parse(doc: dict[str, Any], where: str, path: str = "") -> Recipe:
     _check_keys(where, doc, TOP_KEYS)
+    _check_types(doc, where)
     for req in ("name", "kind", "base"):
         if req not in doc:
             raise RecipeError(f"{where}: missing {req!r}")
@@ -156,6 +222,22 @@ def parse(doc: dict[str, Any], where: str, path: str = "") -> Recipe:
     quick_grid = full_grid | {k[5:] for k in quick if k.startswith("grid.")}
     full_seeds = {f"{k}_seed" for k in seeds}
     quick_seeds = full_seeds | {f"{k[6:]}_seed" for k in quick if k.startswith("seeds.")}
+    # a [quick] setting the quick size's [grid] (or a seed list) also sets would be replaced by it in every cell: the
+    # quick size would silently not be what the table says
+    for k, x in quick.items():
+        if k.startswith(("grid.", "seeds.")):
+            continue
+        nested = _nested({k: x})
+        for g in sorted(quick_grid):
+            if get_dotted(nested, g, _MISSING) is not _MISSING or k.startswith(g + "."):
+                listed = f"grid.{g}" if g not in full_grid else g
+                raise RecipeError(f"{where} [quick]: sets {k!r}, which the [grid] varies ({listed!r}): the grid's "
+                                  f"values would replace the quick table's in every cell; give the quick size's "
+                                  f"values as \"grid.{g}\" = [...] in [quick] instead, or drop one of the two")
+        for sk in sorted(quick_seeds):
+            if sk in nested:
+                raise RecipeError(f"{where} [quick]: sets {k!r}, which [seeds] varies ({sk[:-5]!r} seeds): the seeds "
+                                  f"would replace the quick table's value in every cell; set it in one place only")
     labels = set()
     for i, v in enumerate(variants):
         _check_keys(f"{where} [[variants]] #{i + 1}", v, known | {"label", "quick"}, allow_dotted_of=known)
@@ -171,6 +253,26 @@ def parse(doc: dict[str, Any], where: str, path: str = "") -> Recipe:
             _check_setting(f"{where} [[variants]] #{i + 1} ({lab!r}) quick", k, x)
         # a key the grid (or a seed list) also sets would be replaced by it in every cell: the variant would not be
         # what its label says
+        # a [quick] dotted key ("options.k" = 64) whose table the variant replaces with its own value of that key
+        # (options = { k = 4096, ... }): at the quick size the variant's table wins, the other arms get the quick value,
+        # and the arms differ in what the quick table meant to set alike
+        vquick = _nested(v.get("quick") or {})
+        own_nested = _nested(own)
+        for k, x in quick.items():
+            if k.startswith(("grid.", "seeds.")) or "." not in k or k in own:
+                continue
+            table = next((o for o in own if k.startswith(o + ".")), None)
+            mine = get_dotted(own_nested, k, _MISSING)
+            if table is None or mine is _MISSING or _canon(mine) == _canon(x):
+                continue
+            own_quick = v.get("quick") or {}
+            if get_dotted(vquick, k, _MISSING) is not _MISSING or any(k.startswith(q + ".") for q in own_quick):
+                continue  # the variant says its own quick value
+            raise RecipeError(f"{where} [[variants]] #{i + 1} ({lab!r}): its table {table!r} sets {k!r} = "
+                              f"{_toml(mine)} and replaces the whole table, so [quick]'s {k!r} = {_toml(x)} would not "
+                              f"reach this variant at the quick size (the other arms get {_toml(x)}); write the "
+                              f"variant's changes as dotted keys (\"{table}.NAME\" = ...) so [quick] applies to it, "
+                              f"or give it its own quick = {{ \"{k}\" = ... }}")
         for size, sets, varied, seeded in (("", own, full_grid, full_seeds),
                                            (" (at the quick size)", {**own, **(v.get("quick") or {})}, quick_grid,
                                             quick_seeds)):
@@ -231,6 +333,7 @@ def parse(doc: dict[str, Any], where: str, path: str = "") -> Recipe:
                 common = set.intersection(*(set(_flat_keys(dict(c.settings))) for c in cells))
                 raise RecipeError(f"{where} [plot]: {axis} = {_toml(key)} is not a setting of every cell (at the "
                                   f"{size} size); use \"variant\" or one of: {', '.join(sorted(common))}")
+        _check_paper_x(where, list(paper), cells, plot)
     return recipe
 
 

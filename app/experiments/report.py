@@ -20,8 +20,8 @@ from app import paths
 from app.experiments.recipe import RECIPE_DIR
 from app.experiments.recipe import names as recipe_names
 from app.experiments.ablation import ABLATION_METRICS, ablation, ablation_table, holm_mark
-from app.experiments.results import (METRIC_NAMES, _dataset, _flatten, _fmt, _varying, cell_settings, groups, md_row,
-                                     plot_series, results_table)
+from app.experiments.results import (METRIC_NAMES, RETRIEVAL, _dataset, _flatten, _fmt, _varying, cell_settings, groups,
+                                     md_row, metric_value, plot_series, results_table)
 from app.experiments.svg import chart, delta_chart
 from app.storage import atomic_write
 
@@ -196,8 +196,9 @@ def csv_text(result) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     keys = sorted({k for c in result.cells for k in _flatten(c["settings"])})
-    metrics = ["test_top1", "val_top1", "top2", "top5", "train_acc", "n_features", "trainable", "frozen", "seconds",
-               "run_id", "error"]
+    # (precision_at_10, map: a k-NN head's retrieval figures, ``metric_value``; empty for other heads)
+    metrics = ["test_top1", "val_top1", "top2", "top5", "precision_at_10", "map", "train_acc", "n_features",
+               "trainable", "frozen", "n_test", "seconds", "run_id", "error"]
     from app.device import machine_text
 
     w.writerow(["key", "variant"] + keys + metrics + ["device", "machine"])
@@ -205,8 +206,9 @@ def csv_text(result) -> str:
         f = _flatten(c["settings"])
         r = result.results.get(c["key"], {"error": "not run"})
         where = [r.get("device") or "", machine_text(r.get("machine")) if r.get("machine") else ""]
+        values = [metric_value(r, m) if m in RETRIEVAL else r.get(m) for m in metrics]
         w.writerow([c["key"], c.get("variant", "")] + [_fmt(f.get(k, "")) for k in keys]
-                   + [_fmt(r.get(m, "")) for m in metrics] + where)
+                   + [_fmt("" if v is None else v) for v in values] + where)
     return buf.getvalue()
 
 

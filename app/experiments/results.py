@@ -286,7 +286,13 @@ def results_table(result, gs: list[dict] | None = None) -> list[str]:
     change)."""
     gs = groups(result) if gs is None else gs
     vary = [] if (result.recipe.plot or {}).get("kind") == "ablation" else _varying(list(result.cells))
-    cols = ["variant"] + vary + ["n", "test top-1", "val top-1", "top-2", "features / trainable params"]
+    shown = ["test_top1", "val_top1", "top2"]
+    y = (result.recipe.plot or {}).get("y", "test_top1")
+    if y not in shown:  # the plot's own metric (a k-NN head's precision@10 or mAP, top-5 ...) has its column too
+        shown.append(y)
+    names = {"test_top1": "test top-1", "val_top1": "val top-1", "top2": "top-2"}
+    cols = ["variant"] + vary + ["n"] + [names.get(m) or METRIC_NAMES.get(m, m) for m in shown] + [
+        "features / trainable params"]
     lines = ["| " + " | ".join(md_cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
     for g in gs:
         extra = g["n_features"][0] if not math.isnan(g["n_features"][0]) else g["trainable"][0]
@@ -297,7 +303,7 @@ def results_table(result, gs: list[dict] | None = None) -> list[str]:
                            f" ({g['n_distinct']} distinct: {', '.join(g['unreached'])} "
                            f"{'does' if len(g['unreached']) == 1 else 'do'} not reach)"
                            if g.get("unreached") else "")] + [
-            _pct(g[m], 1 if g.get("identical") else g["n_" + m]) for m in ("test_top1", "val_top1", "top2")] + [
+            _pct(g[m], 1 if g.get("identical") else g["n_" + m]) for m in shown] + [
             "-" if isinstance(extra, float) and math.isnan(extra) else f"{extra:,.0f}"]
         lines.append("| " + " | ".join(row) + " |")
     return lines

@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout,
                                QWidget)
 
+from app.experiments.executors import CANCEL_TEXT
 from app.experiments.recipe import shipped
 from widgets.experiments.dataset_field import DatasetField
 from widgets.experiments.download_button import DownloadButton
@@ -16,6 +17,8 @@ from widgets.experiments.executor_row import ExecutorRow
 from widgets.experiments.history import RunHistory
 
 INVITATION = "Press Run (Ctrl+Return) to run the cells not stored yet."
+# what Cancel does, per executor (``app.experiments.executors.CANCEL_TEXT``)
+CANCEL_TIP = "Cancel the experiment (Esc). " + "; ".join(f"{name}: {text}" for name, text in CANCEL_TEXT.items())
 
 
 class RecipeColumn(QWidget):
@@ -57,7 +60,7 @@ class RecipeColumn(QWidget):
         self.run_btn = QPushButton("Run")
         self.run_btn.setToolTip("Run the recipe (Ctrl+Return); cells already stored are reused")
         self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setToolTip("Stop after the running cell (Esc); finished cells stay stored")
+        self.cancel_btn.setToolTip(CANCEL_TIP)
         self.report_btn = QPushButton("Open report")
         self.report_btn.setToolTip("Open the last run's report (HTML with its plot; .md, .csv and .svg beside it) in "
                                    "the browser")

@@ -29,6 +29,8 @@ from widgets.experiments.plot import ExperimentPlot, point_errors
 from widgets.experiments.recipe_column import INVITATION, RecipeColumn
 
 BLOCKED = "Cannot run yet"  # the line under Run while the plan cannot run (``_invite``)
+# the line under Run while the recipe file, edited since it was loaded, does not read (Run says it again, runs nothing)
+BROKEN = "The recipe file changed and no longer reads"
 REPLOT_MS = 250  # the plot follows finished cells at most four times a second (the table row at once)
 
 
@@ -42,6 +44,11 @@ class ExperimentsWorkspace(QWidget):
         self.store = store or Store()
         self.recipe: Recipe | None = None
         self._loaded_from: str | None = None  # the recipe file the selection last loaded
+        # its contents as last read (``_reload``: an edited file is read again before the plan and a run), why it no
+        # longer reads (None: it does), and the line saying it was read again (shown once)
+        self._loaded_digest: str | None = None
+        self._recipe_error: str | None = None
+        self._reloaded_note: str | None = None
         self.worker: Worker | None = None
         # the image folders' file lists, read off the GUI thread before the plan can match stored cells (a cell's key
         # holds its folder's signature: 60,000 files held the GUI thread 0.8-2.9 s when the plan was first shown)
@@ -51,6 +58,7 @@ class ExperimentsWorkspace(QWidget):
         self._store_error: str | None = None  # the experiments database cannot be read (``_read_store``): no Run
         self._results: dict[str, dict] = {}
         self._cells: list[dict] = []
+        self._running_executor: str | None = None  # the executor of the run going on (what Cancel does: CANCEL_TEXT)
         self._own_dataset = ""  # the dataset the recipe names at the size shown (the field's prefill)
         self._plot_later = True  # while built: the plan's plot is drawn on a step of its own (issue 14)
         # finished cells replot at most every REPLOT_MS (a quick grid finishes several a second): one redraw for a
@@ -98,6 +106,7 @@ class ExperimentsWorkspace(QWidget):
         self.run_btn.clicked.connect(self.run)
         self.cancel_btn.clicked.connect(self.cancel)
         self.report_btn.clicked.connect(self.open_report)
+        self.history.said.connect(self._history_said)
         install_shortcut(self, "Ctrl+Return", self.run, "Run the experiment")
         install_shortcut(self, "Esc", self.cancel, "Cancel the experiment")
         self.progress.hide()  # shown while an experiment runs (idle, it would look like a text field)
@@ -118,6 +127,8 @@ class ExperimentsWorkspace(QWidget):
     def set_active(self, active: bool) -> None:
         if active:
             self._refresh_history()
+            if not (self.is_running() or self.is_downloading()) and self._reload():  # the file was edited meanwhile
+                self._show_plan()
 
     def shortcuts(self) -> list[str]:
         return ["Ctrl+Return: run the experiment", "Esc: cancel it (finished cells are kept)"]
@@ -191,6 +202,8 @@ class ExperimentsWorkspace(QWidget):
         path = self.recipe_combo.currentData()
         if not path:
             return
+        digest = _digest(path)
+        self._recipe_error = self._reloaded_note = None
         try:
             self.recipe = load_recipe(path)
         except AppError as exc:
@@ -199,6 +212,7 @@ class ExperimentsWorkspace(QWidget):
             self.status.setText(message(exc))
             return
         self._loaded_from = path
+        self._loaded_digest = digest
         self.claim.setText(f"<b>{self.recipe.title}</b><br>{self.recipe.claim}")
         self._own_dataset = self.recipe.dataset(self.quick.isChecked())
         remembered = read_str(self.settings, self._dataset_key(), "") if self.settings is not None else ""
@@ -225,6 +239,35 @@ class ExperimentsWorkspace(QWidget):
                 self.settings.remove(self._dataset_key())
         self._show_plan()
 
+    def _reload(self) -> bool:
+        """Read the selected recipe file again when its contents changed since it was last read (edited in another
+        program while this workspace showed it: the plan and a run must be the file's as it is now). True when the
+        file changed (read again, or no longer reading); a file that no longer reads keeps the recipe as it was and
+        sets ``_recipe_error`` (the project's message), which the line under Run shows and Run refuses with, until
+        the file reads again."""
+        path = self._loaded_from
+        if not path or self.recipe is None:
+            return False
+        digest = _digest(path)
+        if digest == self._loaded_digest:
+            return False
+        self._loaded_digest = digest
+        try:
+            recipe = load_recipe(path)
+        except AppError as exc:
+            self._recipe_error = message(exc)
+            self._reloaded_note = None
+            return True
+        self._recipe_error = None
+        quick = self.quick.isChecked()
+        if self.dataset.value() == self._own_dataset:  # not chosen by the user: the file's own dataset
+            self.dataset.set_value(recipe.dataset(quick))
+        self._own_dataset = recipe.dataset(quick)
+        self.recipe = recipe
+        self.claim.setText(f"<b>{recipe.title}</b><br>{recipe.claim}")
+        self._reloaded_note = f"Recipe reloaded from {Path(path).name} (the file changed since it was read)."
+        return True
+
     def effective_recipe(self) -> Recipe:
         """The selected recipe on the field's dataset (``on_dataset``: a RecipeError for an empty name)."""
         return on_dataset(self.recipe, self.dataset.value(), self.quick.isChecked())
@@ -247,6 +290,8 @@ class ExperimentsWorkspace(QWidget):
     def _show_plan(self, *_a) -> None:
         if self.recipe is None:
             return
+        if not self.is_running():
+            self._reload()
         q = self.quick.isChecked()
         try:
             recipe = self.effective_recipe()
@@ -278,6 +323,9 @@ class ExperimentsWorkspace(QWidget):
         self.table.set_cells(cells, self._results)
         if not self._plot_later:
             self._replot()
+        if self._reloaded_note and not (self.is_running() or self.is_downloading()) and self._recipe_error is None:
+            self.status.setText(self._reloaded_note)
+            self._reloaded_note = None
 
     def _invite(self) -> None:
         """The line under Run: the invitation while the plan can run; while it cannot (the red note under the
@@ -286,9 +334,15 @@ class ExperimentsWorkspace(QWidget):
         if self.is_running() or self.is_downloading():
             return
         text = self.status.text()
-        idle = text == INVITATION or text.startswith(BLOCKED)
+        idle = text == INVITATION or text.startswith((BLOCKED, BROKEN)) or text.startswith("Recipe reloaded from")
         if self._store_error is not None:
             self.status.setText(f"{BLOCKED}: the stored results cannot be read. {self._store_error}")
+        elif self._recipe_error is not None:
+            self.status.setText(f"{BROKEN}: {self._recipe_error} (nothing runs until it reads again)")
+            self._set_running(False)
+            return
+        elif text.startswith(BROKEN):
+            self.status.setText(INVITATION)
         elif self.dataset.problem():
             fix = ("press Download above, or choose another dataset" if self.download_btn.isVisibleTo(self)
                    else "choose another dataset above")
@@ -397,6 +451,11 @@ class ExperimentsWorkspace(QWidget):
         from app.experiments.runner import run_experiment
 
         quick = self.quick.isChecked()
+        self._reload()  # the file as it is now (edited since it was read: its cells, not the old ones)
+        if self._recipe_error is not None:
+            self.status.setText(f"Not started: {BROKEN.lower()}: {self._recipe_error}")
+            return
+        reloaded, self._reloaded_note = self._reloaded_note, None
         try:
             recipe = self.effective_recipe()
         except AppError as exc:
@@ -410,6 +469,7 @@ class ExperimentsWorkspace(QWidget):
             self._invite()
             return
         self.result = None
+        self._running_executor = ex
         self.worker = Worker(lambda token: run_experiment(recipe, quick, ex, workers, cancel=token, store=store),
                              parent=self, name="experiment")
         self.worker.on(progress=self._on_progress, finished=self._on_finished, failed=self._on_failed,
@@ -417,7 +477,7 @@ class ExperimentsWorkspace(QWidget):
         self.progress.setRange(0, max(1, len(self._cells)))
         self.progress.setValue(0)
         self.progress.show()
-        self.status.setText("Starting…")
+        self.status.setText("Starting…" + (f" {reloaded}" if reloaded else ""))
         self._set_running(True)
         self.worker.start()
 
@@ -436,7 +496,10 @@ class ExperimentsWorkspace(QWidget):
             self.status.setText("Cancelling the download…")
             return
         if self.is_running():
-            self.status.setText("Cancelling after the running cell…")
+            from app.experiments.executors import CANCEL_TEXT
+
+            ex = self._running_executor or self.executor.currentText()
+            self.status.setText(f"Cancelling ({ex}): {CANCEL_TEXT.get(ex, 'the finished cells stay stored')}…")
             self.worker.cancel()
 
     @Slot(object)
@@ -467,10 +530,12 @@ class ExperimentsWorkspace(QWidget):
     @Slot(str)
     def _on_failed(self, msg: str) -> None:
         self.status.setText(f"The experiment stopped: {msg}")
+        self._refresh_history()  # (a run whose report failed is recorded, with why)
 
     @Slot()
     def _on_cancelled(self) -> None:
         self.status.setText("Cancelled; the finished cells are stored and will be reused by the next run.")
+        self._refresh_history()  # listed as cancelled, with its cells done
         if self.recipe is not None and self._cells:
             try:
                 self._plan_count(self.effective_recipe(), self._cells)
@@ -492,6 +557,23 @@ class ExperimentsWorkspace(QWidget):
         self.table.set_changes(v.changes, set(v.baselines), v.metric, v.pairs)
 
     # --- reports ---------------------------------------------------------------------------------------------
+    @Slot(str)
+    def _history_said(self, text: str) -> None:
+        """Why a finished experiment's line opened no report (cancelled, its report failed ...), under Run."""
+        if not (self.is_running() or self.is_downloading()):
+            self.status.setText(text)
+
     def open_report(self) -> None:
         if self.result is not None and self.result.report.get("html"):
             open_report(self.result.report["html"])
+
+
+def _digest(path: str) -> str | None:
+    """The recipe file's contents as a digest (None: it cannot be read): an edit is seen whatever its time stamp (two
+    saves within one tick of the file system's clock, or a copy that kept the old time)."""
+    import hashlib
+
+    try:
+        return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None

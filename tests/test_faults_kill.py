@@ -71,7 +71,7 @@ def _kill_in_save(argv, home: Path, kill_at: str) -> subprocess.CompletedProcess
 
 # --- a bank save -------------------------------------------------------------------------------------------------
 BANK = ["kernels", "generate", "--kind", "kaiming-normal", "--count", "1024", "--size", "15", "--in-channels", "3",
-        "--seed", "5"]
+        "--seed", "5", "--force"]  # --force: these runs replace the file on purpose
 
 
 def test_killed_bank_save_leaves_old_or_complete_file_and_no_temporary(tmp_path):

@@ -193,7 +193,6 @@ def _probe_whiten(cfg, whiten, cancel):
 
 def _train(s, cancel, on_progress, run_to_end) -> dict[str, Any]:
     from app.models.build import build
-    from app.models.freeze import param_counts
     from app.models.train import TrainConfig, train
 
     spec = model_spec(s)
@@ -206,13 +205,13 @@ def _train(s, cancel, on_progress, run_to_end) -> dict[str, Any]:
         kw["val"] = int(s["val"])
     cfg = TrainConfig(**{k: v for k, v in kw.items() if k in fields})
     model = build(spec)
-    counts = param_counts(model)
     result = run_to_end(train(spec, cfg, cancel=cancel, model=model), on_progress)
     hist = [dataclasses.asdict(h) for h in result.history]
     val = next((h.get("val_acc") for h in reversed(hist) if h.get("val_acc") is not None), None)
     return {"kind": "train", "test_top1": result.test_acc, "val_top1": getattr(result, "val_acc", None) or val,
             "train_acc": result.train_acc, "trainable": result.trainable, "frozen": result.frozen,
-            "params_total": counts.total, "epochs": result.epochs_done, "label": spec.label,
+            # the model that was trained: its head is the dataset's (train resets a head of another width)
+            "params_total": result.trainable + result.frozen, "epochs": result.epochs_done, "label": spec.label,
             "weight_state": spec.weight_state, "history": hist, "threads": result.threads,
             # the images its figures are on: the plot's and report's test-set standard error of a one-seed point
             "n_test": getattr(result, "n_test", None) or None, "n_val": getattr(result, "n_val", None) or None}

@@ -161,7 +161,10 @@ def cmd_train(args) -> int:
         from app.metrics import spread_text
 
         n = result.n_test
-        print(f"final test accuracy: {result.test_acc:.2%}"
+        # a run --max-steps stopped part-way through its schedule is not a finished model: not its "final" figure
+        what = (f"test accuracy at this stop (step {result.steps} of {result.total_steps})" if result.stopped_early
+                else "final test accuracy")
+        print(f"{what}: {result.test_acc:.2%}"
               + (f" on {n:,} test images ({spread_text(result.test_acc, n)})" if n else ""))
     print(f"checkpoint: {result.checkpoint} (+ {Path(result.checkpoint).with_suffix('.json').name})")
     return 0
@@ -252,6 +255,7 @@ def eval_input(spec, model, dataset: str, root: str | None, test):
 
 
 def cmd_eval(args) -> int:
+    from app.data.core import limited
     from app.metrics import spread_text, top5_text
     from app.models.build import build
     from app.models.evaluate import check_classifier_fits, evaluate, load_split
@@ -260,7 +264,9 @@ def cmd_eval(args) -> int:
 
     spec = spec_from_args(args)
     dataset = _dataset_name(args.dataset)
-    ds = load_split(dataset, "test", args.test_limit, args.data_root, args.seed)
+    full = load_split(dataset, "test", None, args.data_root, args.seed)
+    ds = limited(full, args.test_limit, args.seed) if args.test_limit else full  # load_split's rule
+    drawn = len(ds) < len(full)  # a --test-limit at least the split's size scores the whole split: no subset
     model = build(spec)
     check_classifier_fits(spec, model, ds)
     ispec = eval_input(spec, model, dataset, args.data_root, ds)
@@ -269,7 +275,8 @@ def cmd_eval(args) -> int:
     res = run_to_end(evaluate(model, ds, ispec, batch_size=args.batch_size), cli_progress("eval "))
     # a --test-limit run scores a seeded subset (app.data.core.limited: the test split's draw is seed + 1)
     subset = (f"a seeded subset of {res.n} of the test images (--test-limit {args.test_limit}, seed {args.seed})"
-              if args.test_limit is not None else None)
+              if drawn else None)
+    stopped = stopped_text(spec.weights)
     if args.json:
         from app.metrics import accuracy_interval, standard_error
 
@@ -277,7 +284,7 @@ def cmd_eval(args) -> int:
                              "split": "test", "n": res.n, "correct": res.correct, "top1": res.top1,
                              "top5": res.top5, "top1_se": standard_error(res.top1, res.n),
                              "top1_ci95": accuracy_interval(res.top1, res.n), "seed": args.seed,
-                             "test_limit": args.test_limit, "subset": subset,
+                             "test_limit": args.test_limit, "subset": subset, "stopped": stopped,
                              "input": ispec.describe(), "notes": list(ds.notes)}))
         return 0
     what = (spec.label if spec.backbone == "external" and spec.label  # a model file or its twin, by its name
@@ -287,8 +294,32 @@ def cmd_eval(args) -> int:
           f"{top5_text(res.top5, len(ds.classes))}")
     if subset:
         print(f"subset: {subset}")
+    if stopped:
+        print(f"note: {stopped}")
     print_notes(ds.notes, args.dataset)
     return 0
+
+
+def stopped_text(weights: str | None) -> str | None:
+    """What eval says of a checkpoint whose run ``train --max-steps`` stopped before its schedule ended (the sidecar's
+    ``steps`` below its ``schedule.total_steps``): "stopped at step S of T of its schedule ...", or None (a finished
+    run, weights without a sidecar, or a sidecar from before steps were recorded)."""
+    if not weights:
+        return None
+    from app.errors import AppError
+    from app.models.weights import read_sidecar
+
+    try:
+        side = read_sidecar(weights) or {}
+    except (AppError, OSError, ValueError):
+        return None
+    steps = side.get("steps")
+    sched = side.get("schedule") if isinstance(side.get("schedule"), dict) else {}
+    total = sched.get("total_steps")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (steps, total)) or steps >= total:
+        return None
+    return (f"its training run stopped at step {steps} of {total} of its schedule (train --max-steps): not a "
+            f"finished model")
 
 
 def cmd_weights_download(args) -> int:
@@ -384,7 +415,8 @@ def register(sub, bench) -> None:
     pt.add_argument("--bank", action="append", default=None, metavar="LAYER=FILE",
                     help="put a Workbench kernel bank (.json/.npz/.npy) into a conv layer (repeatable); its frozen "
                          "kernels stay frozen, and the checkpoint's sidecar stores the bank")
-    pt.add_argument("--optimizer", choices=["sgd", "adamw"], default=None, help="default sgd")
+    pt.add_argument("--optimizer", choices=["sgd", "adamw"], default=None,
+                    help="sgd: SGD with Nesterov momentum 0.9 (the default); adamw: AdamW")
     pt.add_argument("--lr", type=float, default=None, help="learning rate (default 0.05 sgd, 0.001 adamw)")
     pt.add_argument("--weight-decay", type=float, default=None, help="default 5e-4 sgd, 0.05 adamw")
     pt.add_argument("--batch-size", type=int, default=None, help="default 128")

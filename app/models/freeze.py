@@ -15,14 +15,18 @@ Freezing (``ModelSpec.freeze``): a tuple of entries applied in order; each entry
 starting with ``!`` makes it trainable again. An entry is
 
 - a group: ``all``, ``bn`` (batch-norm), ``conv`` (every conv), ``1x1`` (1x1 convs), ``kxk`` (convs larger than
-  1x1), ``head`` (the linear classifier), ``bias``;
+  1x1), ``head`` (the linear classifier), ``bias``; layers are recognised by class, eager or TorchScript (a scripted
+  layer by its ``original_name``: ``is_norm``, ``is_conv2d``);
 - a shortcut: ``only-bn`` (train only batch-norm: ``all`` then ``!bn``), ``only-1x1``, ``only-head``,
   ``only-bn-head``;
 - a layer name of ``conv_layers()``/``feature_info`` (``conv1``, ``layer1.0``, ``stem`` ...) or a module path:
   every parameter under it; a conv layer brings the batch-norm that directly follows it (``conv1`` -> ``bn1``,
-  ``blocks.0.conv`` -> ``blocks.0.bn``) unless the entry ends in ``:conv-only``;
+  ``blocks.0.conv`` -> ``blocks.0.bn``, a Sequential's next item: ``layer2.0.downsample.0`` ->
+  ``layer2.0.downsample.1``) unless the entry ends in ``:conv-only``;
 - otherwise an fnmatch pattern on parameter names (``layer1.*.conv1.weight``).
-An entry that matches nothing is an error (a typo must not silently train everything), and so is ``!entry`` for
+An entry that matches nothing is an error (a typo must not silently train everything); a group that matches nothing
+says so in its line ("nothing changed"), and is an error where the model has layers that look like the group's of a
+class it does not recognise (a ``FooNorm``: name them instead). So is ``!entry`` for
 parameters the architecture keeps fixed (rdsn, lc-resnet20's frozen 3x3 filters). ``apply_freeze`` returns one line
 per entry saying what it froze.
 """
@@ -57,6 +61,33 @@ FREEZE_SHORTCUTS = {
     "only-bn-head": ("all", "!bn", "!head"),
 }
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm2d)
+NORM_NAMES = frozenset(c.__name__ for c in NORMS)
+
+
+def layer_class(m: nn.Module) -> str:
+    """The class a layer was written as: an eager module's class name, a TorchScript module's ``original_name``
+    (a scripted ``nn.BatchNorm2d`` is a ``RecursiveScriptModule`` whose ``original_name`` is ``"BatchNorm2d"``)."""
+    if isinstance(m, torch.jit.ScriptModule):
+        return str(getattr(m, "original_name", "") or "")
+    return type(m).__name__
+
+
+def is_norm(m: nn.Module) -> bool:
+    """A normalisation layer of ``NORMS``, eager or TorchScript."""
+    return isinstance(m, NORMS) or (isinstance(m, torch.jit.ScriptModule) and layer_class(m) in NORM_NAMES)
+
+
+def is_conv2d(m: nn.Module) -> bool:
+    """A 2-D convolution (``nn.Conv2d``), eager or TorchScript."""
+    return isinstance(m, nn.Conv2d) or (isinstance(m, torch.jit.ScriptModule) and layer_class(m) == "Conv2d")
+
+
+def kernel_size(m: nn.Module) -> tuple[int, ...]:
+    """A conv's kernel size (its ``kernel_size``, else its weight's last two dimensions)."""
+    k = getattr(m, "kernel_size", None)
+    if k is not None:
+        return tuple(int(v) for v in k) if isinstance(k, (tuple, list)) else (int(k), int(k))
+    return tuple(int(v) for v in m.weight.shape[-2:])
 
 
 def _weighted(model: nn.Module):
@@ -126,19 +157,40 @@ def _group_params(model: nn.Module, group: str) -> set[str]:
         own = [f"{prefix}{p}" for p, _ in m.named_parameters(recurse=False)]
         if group == "all":
             names.update(own)
-        elif group == "bn" and isinstance(m, NORMS):
+        elif group == "bn" and is_norm(m):
             names.update(own)
-        elif group == "conv" and isinstance(m, nn.Conv2d):
+        elif group == "conv" and is_conv2d(m):
             names.update(own)
-        elif group == "1x1" and isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1):
+        elif group == "1x1" and is_conv2d(m) and kernel_size(m) == (1, 1):
             names.update(own)
-        elif group == "kxk" and isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1):
+        elif group == "kxk" and is_conv2d(m) and kernel_size(m) != (1, 1):
             names.update(own)
         elif group == "head" and (mname == cls_name or mname.startswith(cls_name + ".")):
             names.update(own)
         elif group == "bias":
             names.update(n for n in own if n.endswith("bias"))
     return names
+
+
+def _unrecognised(model: nn.Module, group: str) -> list[str]:
+    """Layers with parameters that look like what ``group`` names (a class called ...Norm..., or ...Conv... with a
+    4-D weight of the group's kernel size) but that the group does not recognise: "path (class)" each."""
+    if group not in ("bn", "conv", "1x1", "kxk"):
+        return []
+    out = []
+    for mname, m in model.named_modules():
+        if not mname or not any(True for _ in m.parameters(recurse=False)):
+            continue
+        cls = layer_class(m)
+        if group == "bn":
+            looks = "Norm" in cls and not is_norm(m)
+        else:
+            w = getattr(m, "weight", None)
+            looks = ("Conv" in cls and not is_conv2d(m) and isinstance(w, torch.Tensor) and w.dim() == 4
+                     and (group == "conv" or (tuple(w.shape[-2:]) == (1, 1)) == (group == "1x1")))
+        if looks:
+            out.append(f"{mname} ({cls})")
+    return out
 
 
 def _entry_params(model: nn.Module, entry: str) -> set[str]:
@@ -161,11 +213,13 @@ def _entry_params(model: nn.Module, entry: str) -> set[str]:
 
 
 CONV_ONLY = ":conv-only"
+GROUP_CLASSES = {"bn": ", ".join(sorted(NORM_NAMES)), "conv": "Conv2d", "1x1": "Conv2d", "kxk": "Conv2d"}
 
 
 def _paired_norm(model: nn.Module, entry: str) -> set[str]:
     """The batch-norm that directly follows the conv layer ``entry`` names (conv1 -> bn1, conv2 -> bn2,
-    blocks.N.conv -> blocks.N.bn): its parameter names, or none when ``entry`` is not a conv layer."""
+    blocks.N.conv -> blocks.N.bn, and in a Sequential the next item: downsample.0 -> downsample.1): its parameter
+    names, or none when ``entry`` is not a conv layer. Eager or TorchScript layers alike."""
     modules = dict(model.named_modules())
     convs = model.conv_layers() if hasattr(model, "conv_layers") else {}
     path = entry
@@ -174,13 +228,19 @@ def _paired_norm(model: nn.Module, entry: str) -> set[str]:
     if path not in modules or not path:
         return set()
     parent, _, leaf = path.rpartition(".")
+    owner = modules.get(parent)
+    if leaf.isdigit() and is_conv2d(modules[path]) and (isinstance(owner, nn.Sequential)
+                                                        or layer_class(owner) == "Sequential"):
+        nxt = (parent + "." if parent else "") + str(int(leaf) + 1)  # a Sequential's conv, then its batch-norm
+        if nxt in modules and is_norm(modules[nxt]):
+            return {f"{nxt}.{pn}" for pn, _ in modules[nxt].named_parameters(recurse=False)}
     if not leaf.startswith("conv"):
         parent, _, leaf = parent.rpartition(".")  # an inner conv (lc-resnet's conv1.conv): its owner's bn
         if not leaf.startswith("conv"):
             return set()
     bn_path = (parent + "." if parent else "") + "bn" + leaf[len("conv"):]
     bn = modules.get(bn_path)
-    if not isinstance(bn, NORMS):
+    if bn is None or not is_norm(bn):
         return set()
     return {f"{bn_path}.{pn}" for pn, _ in bn.named_parameters(recurse=False)}
 
@@ -210,6 +270,13 @@ def apply_freeze(model: nn.Module, entries) -> tuple[str, ...]:
         names = _entry_params(model, key)
         if not names:
             if key in FREEZE_GROUPS:
+                odd = _unrecognised(model, key)
+                if odd:  # the model has such layers, of a class the group does not know: never a silent no-op
+                    raise ModelError(
+                        f"freeze: {key!r} matches no parameter of {type(model).__name__}, which has {len(odd)} "
+                        f"layer(s) of a kind it does not recognise ({', '.join(odd[:4])}"
+                        f"{' ...' if len(odd) > 4 else ''}; it knows {GROUP_CLASSES[key]}, eager or TorchScript); "
+                        f"name those layers or their parameters instead (a layer name or a parameter pattern)")
                 report.append(f"{e}: no such parameters in {type(model).__name__}; nothing changed")
                 continue  # a group this architecture lacks (e.g. bn in a net without batch-norm)
             raise ModelError(f"freeze: {key!r} matches no parameter of {type(model).__name__} "
@@ -265,7 +332,7 @@ def param_counts(model: nn.Module) -> ParamCounts:
     bank_frozen: dict[int, int] = {}
     for m in model.modules():
         mask = getattr(m, "_fe_frozen_mask", None)
-        if mask is not None and isinstance(m, nn.Conv2d) and m.weight.requires_grad:
+        if mask is not None and is_conv2d(m) and m.weight.requires_grad:
             bank_frozen[id(m.weight)] = int(mask.sum()) * m.weight[0].numel()
     for p in model.parameters():
         if not p.requires_grad:

@@ -5,7 +5,9 @@
 Protocol: a seeded validation split (``TrainConfig.val`` images; default ``app.data.core.default_val``, the
 probe's: 5000 for datasets of at least 20,000 training images, else 20%; 0 allowed and recorded) is carved from the
 training data with ``ArrayDataset.split_off(val, seed)``; every epoch reports train and validation accuracy; the test split is
-evaluated once, at the end. Subsets (``train_limit``/``test_limit``) use the same ``seed`` (the data seed; the
+evaluated once, at the end, or where ``max_steps`` stops the run (then it is the figure of a run stopped part-way
+through its schedule: the CLI calls it the accuracy "at this stop", never "final", and ``eval`` of such a checkpoint
+says where its run stopped). Subsets (``train_limit``/``test_limit``) use the same ``seed`` (the data seed; the
 model's own seed is ``ModelSpec.seed``).
 
 The input spec is resolved once, up front (``app.models.inputs.input_spec`` with the training set's statistics;
@@ -13,14 +15,15 @@ a size-free model records the training images' size) and used by training, valid
 (``app.models.inputs.to_tensor``); the checkpoint's sidecar stores it (``InputSpec.to_dict()``).
 
 ``train`` yields ``Progress(step, total_steps, message, payload=TrainStep(...))`` after every step and one with
-``kind="epoch"`` after every epoch; it checks ``cancel`` between steps. Optimisers: SGD with momentum (default) or
-AdamW; cosine schedule over all the steps of ``epochs``; flip/crop augmentation for natural (RGB) images, none for
-digits. ``max_steps`` only stops the run early (after that many optimizer steps in total, counted from the run's
-start across resumes): the schedule still spans ``epochs``, and a run stopped part-way through an epoch records that
-epoch as incomplete (``TrainStep.complete``, the sidecar's ``partial_epoch``; ``epoch`` counts complete epochs). With
-``out`` set, a checkpoint set (``app.models.checkpoint``: weights, sidecar, training state, manifest written last) is
-saved after every epoch and at such a stop; ``resume`` continues from such a set after verifying it, at the very
-step it stopped at.
+``kind="epoch"`` after every epoch; it checks ``cancel`` between steps. Optimisers: SGD with Nesterov momentum 0.9
+(default; ``TrainConfig.nesterov``, recorded in the sidecar's options) or AdamW; cosine schedule over all the steps
+of ``epochs``; flip/crop augmentation for natural (RGB) images, none for digits. ``max_steps`` only stops the run
+early (after that many optimizer steps in total, counted from the run's start across resumes): the schedule still
+spans ``epochs``, and a run stopped part-way through an epoch records that epoch as incomplete
+(``TrainStep.complete``, the sidecar's ``partial_epoch``; ``epoch`` counts complete epochs). With ``out`` set, a
+checkpoint set (``app.models.checkpoint``: weights, sidecar, training state, manifest written last) is saved after
+every epoch and at such a stop; ``resume`` continues from such a set after verifying it, at the very step it stopped
+at.
 
 A resume must be the same run: every setting that defines it (``run_settings``: data, limits, validation split,
 seeds, optimiser, schedule, augmentation, architecture, freeze, banks, input) is compared with what the checkpoint's
@@ -64,7 +67,7 @@ from app.data.core import class_problem, data_notes, limited
 from app.models.build import baked, build, restore_frozen
 from app.models.checkpoint import save_set, state_path
 from app.models.evaluate import EvalResult, evaluate, forward_error, load_split
-from app.models.freeze import NORMS, apply_freeze, param_counts
+from app.models.freeze import apply_freeze, is_norm, param_counts
 from app.models.patch_fit import fit_on_training
 from app.models.inputs import InputSpec, dataset_stats, input_spec, to_tensor
 from app.models.spec import ModelSpec
@@ -84,7 +87,8 @@ class TrainStep:
     steps_per_epoch: int
     loss: float
     train_acc: float  # running accuracy over the epoch so far
-    test_acc: float | None = None  # only on the last epoch record (the test split is evaluated once, at the end)
+    test_acc: float | None = None  # only on the last epoch record (the test split is evaluated once, at the end or
+    # at a max_steps stop)
     lr: float = 0.0  # the schedule's rate after this step: the one the next step uses (the CLI: "next lr")
     val_acc: float | None = None  # at epoch ends (None when there is no validation split)
     complete: bool = True  # False on the record of an epoch that ``max_steps`` stopped part-way through
@@ -154,7 +158,7 @@ def augment_batch(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Te
 def _set_train_mode(model: nn.Module) -> None:
     model.train()
     for m in model.modules():
-        if isinstance(m, NORMS):
+        if is_norm(m):  # eager or TorchScript (a scripted BatchNorm2d is a RecursiveScriptModule)
             ps = list(m.parameters(recurse=False))
             if ps and not any(p.requires_grad for p in ps):
                 m.eval()
@@ -166,7 +170,7 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
         raise TrainError("nothing to train: every parameter is frozen")
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.resolved_lr(), momentum=cfg.momentum, weight_decay=cfg.resolved_wd(),
-                               nesterov=cfg.momentum > 0)
+                               nesterov=cfg.nesterov)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.resolved_lr(), weight_decay=cfg.resolved_wd())
     raise TrainError(f"unknown optimizer {cfg.optimizer!r} (sgd or adamw)")
@@ -466,7 +470,8 @@ def _save(model, spec, cfg, ispec, n_val, val_acc, test_acc, epoch, step, opt, s
         arch = replace(spec, weights=None, init="default" if spec.init == "checkpoint" else spec.init, input=None)
         started_from = Path(spec.weights).name if spec.weights else None
     opts = {k: v for k, v in asdict(cfg).items() if k not in ("resume",)}
-    opts.update(lr=cfg.resolved_lr(), weight_decay=cfg.resolved_wd(), augment=bool(augment), val=int(n_val))
+    opts.update(lr=cfg.resolved_lr(), weight_decay=cfg.resolved_wd(), augment=bool(augment), val=int(n_val),
+                nesterov=cfg.nesterov)
     state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step,
              "augment_rng": g.get_state(), "total_steps": int(total_steps)}
     if partial is not None:

@@ -19,7 +19,7 @@ class TrainError(ModelError):
 class TrainConfig:
     dataset: str
     epochs: int = 1
-    optimizer: str = "sgd"  # sgd | adamw
+    optimizer: str = "sgd"  # sgd (with Nesterov momentum: ``nesterov``) | adamw
     lr: float | None = None  # default 0.05 (sgd) / 1e-3 (adamw)
     momentum: float = 0.9
     weight_decay: float | None = None  # default 5e-4 (sgd) / 0.05 (adamw)
@@ -34,6 +34,11 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many optimizer steps in total (counted across resumes); the
     # schedule still spans ``epochs``: this stops a run early (tests, quick looks), it does not shorten it
     val: int | None = None  # validation images carved from the training data (None: 5000 / 20%, default_val; 0: none)
+
+    @property
+    def nesterov(self) -> bool:
+        """Whether the optimiser uses Nesterov momentum: SGD with a momentum above 0 (the default: 0.9) does."""
+        return self.optimizer == "sgd" and self.momentum > 0
 
     def resolved_lr(self) -> float:
         return float(self.lr if self.lr is not None else (0.05 if self.optimizer == "sgd" else 1e-3))

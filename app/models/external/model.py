@@ -381,7 +381,8 @@ def build(spec: ModelSpec, device: torch.device | str | None = None) -> External
     mark_always_frozen(model)
     for layer, bank in spec.banks:
         apply_bank(resolve_conv(model, layer), bank)
-    apply_freeze(model, spec.freeze)
+    froze = apply_freeze(model, spec.freeze)
+    object.__setattr__(model, "fe_froze", froze)  # what each freeze entry froze: train prints it, as for the others
     model.to(device)
     model.eval()
     object.__setattr__(model, "fe_spec", spec)

@@ -270,6 +270,15 @@ def test_eval_of_a_stopped_run_says_where_it_stopped(runs):
     assert json.loads(_eval(runs, runs["finished"], "--json").stdout)["stopped"] is None
 
 
+def test_a_stopped_runs_model_name_says_where_it_stopped(runs):
+    """The Probe's and Live's model lists named a stopped run "simple (trained, digits)", as a finished one."""
+    from app.models.build import spec_from_checkpoint
+
+    stopped = spec_from_checkpoint(str(runs["stopped"]) + ".safetensors")
+    assert stopped.label == "simple (trained, digits; stopped at step 5 of 150)"
+    assert spec_from_checkpoint(str(runs["finished"]) + ".safetensors").label == "simple (trained, digits)"
+
+
 # --- 5. Nesterov momentum: said and recorded ---------------------------------------------------------------------
 def test_nesterov_is_recorded_and_said(runs, tmp_path):
     from app.models.train import TrainConfig, make_optimizer

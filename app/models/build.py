@@ -33,7 +33,7 @@ from app.models.options import FLAG_WORDS, coerce_options
 from app.models.registry import create, names
 from app.models.freeze import apply_freeze, apply_init, mark_always_frozen, param_counts  # noqa: F401
 from app.models.spec import ModelSpec
-from app.models.weights import WeightsError, known_for_path, load_into, read_sidecar
+from app.models.weights import WeightsError, known_for_path, load_into, read_sidecar, stopped_at
 
 
 class BuildError(ModelError):
@@ -276,8 +276,10 @@ def spec_from_checkpoint(path: str | Path, label: str | None = None, weight_stat
                 inp = InputSpec.from_dict(side["input"], f"sidecar: as trained on {ds}" if ds else "sidecar")
             except InputSpecError as exc:
                 raise WeightsError(f"{path.with_suffix('.json').name}: its input spec is not valid ({exc})") from None
+        at = stopped_at(side)  # a run train --max-steps stopped: not a finished model, and its name says so
+        what = f"trained, {ds}" + (f"; stopped at step {at[0]} of {at[1]}" if at else "")
         return ModelSpec(base.backbone, base.options, "checkpoint", str(path), base.freeze, base.seed,
-                         label or f"{base.backbone} (trained, {ds})", weight_state, baked(base.banks), inp)
+                         label or f"{base.backbone} ({what})", weight_state, baked(base.banks), inp)
     kw = known_for_path(path)
     if kw is not None:
         return ModelSpec.make(kw.backbone, label=label or kw.label, options=dict(kw.options), init="checkpoint",

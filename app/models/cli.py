@@ -307,17 +307,16 @@ def stopped_text(weights: str | None) -> str | None:
     if not weights:
         return None
     from app.errors import AppError
-    from app.models.weights import read_sidecar
+    from app.models.weights import read_sidecar, stopped_at
 
     try:
         side = read_sidecar(weights) or {}
     except (AppError, OSError, ValueError):
         return None
-    steps = side.get("steps")
-    sched = side.get("schedule") if isinstance(side.get("schedule"), dict) else {}
-    total = sched.get("total_steps")
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (steps, total)) or steps >= total:
+    at = stopped_at(side)
+    if at is None:
         return None
+    steps, total = at
     return (f"its training run stopped at step {steps} of {total} of its schedule (train --max-steps): not a "
             f"finished model")
 

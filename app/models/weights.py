@@ -199,6 +199,18 @@ def sidecar_path(path: str | Path) -> Path:
     return Path(path).expanduser().with_suffix(".json")
 
 
+def stopped_at(side: dict | None) -> tuple[int, int] | None:
+    """(steps, total) when a sidecar's training run stopped before its schedule ended (``train --max-steps``: its
+    ``steps`` below its ``schedule.total_steps``); None for a finished run or a sidecar without those fields."""
+    side = side or {}
+    steps = side.get("steps")
+    sched = side.get("schedule") if isinstance(side.get("schedule"), dict) else {}
+    total = sched.get("total_steps")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (steps, total)) or steps >= total:
+        return None
+    return steps, total
+
+
 def read_sidecar(path: str | Path) -> dict | None:
     """The JSON sidecar beside a checkpoint (``X.json`` for ``X.safetensors``), or None when there is none.
 

@@ -220,13 +220,16 @@ def whiten_stem(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, ep
     lowered by (W f) . m (W = U diag(1 / sqrt(lambda + eps * mean(lambda))) U^T is symmetric), so whitening costs
     nothing per image: the random filters become random *whitened* filters (Coates & Ng 2011), which respond to
     edges and colour contrasts instead of the dominant low-frequency component. Statistics come from ``patches``
-    random patches of the first ``sample`` (seeded subset) training images. Returns False (model unchanged) where
+    random patches of a seeded subset of ``sample`` training images (drawn from all of them). Returns False (model unchanged) where
     the model has no plain ``stem`` convolution."""
     conv = getattr(model, "stem", None)
     if not isinstance(conv, torch.nn.Conv2d) or conv.groups != 1 or conv.bias is None:
         return False
     kh, kw = conv.kernel_size
-    x = to_tensor(images[:sample], ispec, "cpu")
+    if len(images) > sample:  # a seeded subset of all of them: an image folder's are stored class by class (the
+        # first 4,000 of CIFAR-10's were all airplanes); sorted, so reading them keeps the storage order
+        images = images[np.sort(np.random.default_rng(int(seed)).permutation(len(images))[:sample])]
+    x = to_tensor(images, ispec, "cpu")
     if hasattr(model, "prepare"):  # the statistics of what the stem sees (rdsn's deskewed images)
         with torch.no_grad():
             x = model.prepare(x)

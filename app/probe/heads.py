@@ -6,7 +6,8 @@ Every head is a task generator ``train_X(Xtr, ytr, Xte, yte, n_classes, opts, de
 - ``logistic``: softmax regression, mean cross-entropy + weight_decay/2 * ||W||^2 (so scikit-learn's ``C`` is
   ``1 / (weight_decay * n_train)``), full-batch L-BFGS (strong Wolfe; preconditioned by a Cholesky factor of the
   approximate Hessian up to 4096 features, its ridge at least ``PRECONDITION_FLOOR`` of its mean curvature) or
-  minibatch Adam; L-BFGS stops when max |gradient| <= tol and the relative duality gap <= gap_tol
+  minibatch Adam (learning rate ``lr``, 1e-3 where none is given or it is an L-BFGS step >= 0.5: ``adam_lr``, the
+  rate used is recorded); L-BFGS stops when max |gradient| <= tol and the relative duality gap <= gap_tol
   (``relative_gap``: the gradient rule alone was met far from the optimum at small weight decays). On the CPU
   each L-BFGS evaluation's sums over rows run as row slices on single-threaded workers (``RowSlices``, issue 14).
 - ``ridge``: closed form on one-vs-all targets (+1 / -1): primal (d x d) or dual (n x n, the extreme-learning-machine
@@ -36,6 +37,24 @@ from app.threads import ThreadTuner
 
 def _acc(scores: torch.Tensor, y: torch.Tensor) -> float:
     return accuracy(scores, y)
+
+
+ADAM_LR = 1e-3  # Adam's learning rate where none is given
+LBFGS_STEP = 0.5  # an ``lr`` this large is an L-BFGS step (``HEAD_DEFAULTS``' 1.0), not an Adam learning rate
+
+
+def adam_lr(opts: dict) -> float:
+    """The learning rate the Adam path uses for ``opts``: its ``lr``, except where there is none or it is an L-BFGS
+    step (>= ``LBFGS_STEP``: the head options' default 1.0, merged into every probe's options): then ``ADAM_LR``.
+    The head records the rate it used (``HeadResult.settings["lr"]``); the probe records it in its resolved options
+    too, and refuses an Adam ``lr`` >= 0.5 the user gives (``app.probe.resolve.head_options``), so a run's record
+    never names a rate it did not use. (Runs stored before recorded ``lr`` 1.0 and trained with 1e-3: this rule
+    reruns them as they ran.)"""
+    lr = opts.get("lr")
+    if lr is None:
+        return ADAM_LR
+    lr = float(lr)
+    return ADAM_LR if lr >= LBFGS_STEP else lr
 
 
 # --- logistic ------------------------------------------------------------------------------------------------
@@ -306,8 +325,7 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
             bs = int(_number(opts, "batch_size", 512))
             if bs < 1:
                 raise ValueError(f"logistic: batch_size must be a positive integer, got {opts.get('batch_size')!r}")
-            lr = float(opts.get("lr", 1.0))
-            lr = 1e-3 if lr >= 0.5 else lr  # the L-BFGS default step is no Adam learning rate
+            lr = adam_lr(opts)  # the L-BFGS default step is no Adam learning rate (recorded as used, below)
             opt = torch.optim.Adam([Wt, b], lr=lr)
             steps_per_epoch = max(1, math.ceil(n / bs))
             total = epochs * steps_per_epoch
@@ -340,7 +358,10 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
     state = state_of(Wt, b)
     if gzero is not None:  # handed on to the next fit of a sweep that starts from this one's weights
         state.update(gzero=float(gzero), weight_decay=wd)
-    return HeadResult(scores, tuple(curves), time.perf_counter() - t0, dict(opts), stop, state)
+    settings = dict(opts)
+    if opts["optimizer"] == "adam":  # the learning rate Adam used (not an L-BFGS step it replaced)
+        settings["lr"] = adam_lr(opts)
+    return HeadResult(scores, tuple(curves), time.perf_counter() - t0, settings, stop, state)
 
 
 # --- k-NN -----------------------------------------------------------------------------------------------------

@@ -155,17 +155,35 @@ def _summary(row) -> RunSummary:
 def setting_of(d: dict[str, Any]) -> str | None:
     """Everything a run resolved but its seeds (model options, init, input, head options, grid, limits, data ...), as
     canonical JSON: runs with the same one differ by their seeds alone (``app.probe.compare``). None without a
-    resolved record (runs stored before it)."""
+    resolved record (runs stored before it).
+
+    A ``seed`` in the model's options is left out only where it IS the recorded model seed (``seeds.model``): the
+    model seed copied into the options, or an options seed the run recorded as its model seed
+    (``app.probe.resolve.model_seed``). An options seed that differs from the recorded one stays: runs stored before
+    the record named the options seed as their model seed (``--options seed=5`` and ``seed=6`` both recorded model
+    seed 0, their weights drawn from 5 and 6) are then told apart by it, not read as one seed run twice; and where an
+    initialisation draws from the spec's seed as well, the options seed is part of the setting."""
     res = d.get("resolved")
     if not isinstance(res, dict) or not res:
         return None
     res = json.loads(json.dumps(res, default=_json_default))
-    res.pop("seeds", None)
+    seeds = res.pop("seeds", None)
     model = res.get("model") if isinstance(res.get("model"), dict) else {}
-    model.pop("seed", None)
-    if isinstance(model.get("options"), dict):
-        model["options"].pop("seed", None)  # the model seed, copied into the options
+    recorded = (seeds.get("model") if isinstance(seeds, dict) else None)
+    spec_seed = model.pop("seed", None)
+    if recorded is None:  # (as the history's model_seed column reads such a record)
+        recorded = spec_seed
+    options = model.get("options")
+    if isinstance(options, dict) and "seed" in options and _same_seed(options["seed"], recorded):
+        options.pop("seed")  # the recorded model seed, in the options
     return json.dumps(res, sort_keys=True)
+
+
+def _same_seed(a: Any, b: Any) -> bool:
+    try:
+        return a is not None and b is not None and not isinstance(a, bool) and int(a) == int(b) and float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
 
 
 def _json_default(o: Any) -> Any:

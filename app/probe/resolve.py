@@ -18,7 +18,7 @@ from app.data.core import default_val  # noqa: F401  (the probe's default valida
 from app.errors import AppError
 from app.models.build import build
 from app.models.inputs import InputSpec, dataset_stats, input_spec
-from app.models.registry import constructor_params
+from app.models.registry import constructor_params, names
 from app.models.spec import ModelSpec
 from app.probe import extract as ex
 from app.probe.config import HEAD_DEFAULTS, HEADS, TTA, ProbeConfig, _jsonable, probe_defaults
@@ -33,7 +33,7 @@ class ProbeSettingsError(AppError, ValueError):
 
 @dataclass(frozen=True)
 class Seeds:
-    model: int = 0  # the backbone's random weights
+    model: int = 0  # the backbone's random weights: the seed that drew them (``model_seed``)
     split: int = 0  # the train/test subsets and the validation split
     head: int = 0  # the head's initialisation, sampling and random projections
 
@@ -160,15 +160,58 @@ def head_options(config: ProbeConfig, channels: int) -> dict[str, Any]:
     if config.head not in HEAD_DEFAULTS:
         raise ProbeSettingsError(f"unknown head {config.head!r}; choose one of {', '.join(HEADS)} or own")
     try:
-        return config.resolved_head_options(channels)
+        opts = config.resolved_head_options(channels)
     except ValueError as exc:
         raise ProbeSettingsError(str(exc)) from None
+    if config.head == "logistic" and opts.get("optimizer") == "adam":
+        opts["lr"] = _adam_lr(config, opts)
+    return opts
 
 
-def _seeds(config: ProbeConfig, spec: ModelSpec) -> Seeds:
+def _adam_lr(config: ProbeConfig, opts: dict[str, Any]) -> float:
+    """The learning rate an Adam logistic head will use, as the record states it: the default ``lr`` (1.0, the L-BFGS
+    step) is replaced by Adam's 1e-3 (``app.probe.heads.adam_lr``); an ``lr`` the user gives is used as given, and
+    one of 0.5 or more is refused (the head would replace it by 1e-3: a run that asks for lr 1.0 would have recorded a
+    rate it did not use, or trained with another than it asked)."""
+    from app.probe.heads import ADAM_LR, LBFGS_STEP, adam_lr
+
+    given = dict(config.head_options or ())
+    if "lr" in given and float(given["lr"]) >= LBFGS_STEP:
+        raise ProbeSettingsError(f"lr {given['lr']} with optimizer adam: an Adam learning rate must be below "
+                                 f"{LBFGS_STEP:g} (lr 1.0 is L-BFGS's step); leave lr out for Adam's {ADAM_LR:g}")
+    return adam_lr(opts)
+
+
+def model_seed(spec: ModelSpec, fitted: bool = False) -> int:
+    """The seed that draws the random weights of ``spec`` (the run's recorded model seed): a ``seed`` in its options
+    where the backbone's constructor takes one (``app.models.build.seeded_options``: "a seed in the options wins";
+    ``--options seed=5 --model-seed 1`` and ``--model-seed 2`` build the very same weights, and ``seed=5`` against
+    ``seed=6`` other weights), else ``spec.seed``. Also ``spec.seed`` where something else draws from it:
+
+    - an initialisation that redraws the layers (``build``: ``apply_init`` seeded with ``spec.seed + 1``; an init
+      other than default / bank / checkpoint): both seeds draw weights;
+    - ``fitted``, a data-dependent backbone (``needs_fit``: patches): the run fits its filters with the recorded
+      model seed (``run.run_resolved``: ``fit_backbone(..., record.seeds.model)``), the spec's as before, and they
+      replace the constructor's.
+
+    There the spec's seed is recorded, and an options seed that differs from it stays in the run's setting
+    (``history_schema.setting_of``)."""
+    opts = dict(spec.options)
+    if "seed" not in opts or spec.backbone not in names() or "seed" not in constructor_params(spec.backbone):
+        return int(spec.seed)  # (an imported model, ``external``, is not in the registry)
+    if fitted or (spec.init or "default").partition(":")[0].strip().lower() not in ("default", "bank", "checkpoint",
+                                                                                       ""):
+        return int(spec.seed)
+    try:
+        return int(opts["seed"])
+    except (TypeError, ValueError):  # (not a seed build would take: it refuses it; the spec's is recorded)
+        return int(spec.seed)
+
+
+def _seeds(config: ProbeConfig, spec: ModelSpec, fitted: bool = False) -> Seeds:
     split = config.seed if config.split_seed is None else config.split_seed
     head = config.seed if config.head_seed is None else config.head_seed
-    return Seeds(int(spec.seed), int(split), int(head))
+    return Seeds(model_seed(spec, fitted), int(split), int(head))
 
 
 def check_config(config: ProbeConfig) -> None:
@@ -209,8 +252,8 @@ def resolve(config: ProbeConfig, train: ArrayDataset, device: Any = "cpu"):
     defaults = probe_defaults(config.model.backbone, channels)
     opts = head_options(config, channels)
     spec = effective_spec(config.model, train, defaults.get("model_options") or None)
-    seeds = _seeds(config, spec)
     model = build(spec, device)
+    seeds = _seeds(config, spec, bool(getattr(model, "needs_fit", False)))
     for p in model.parameters():
         p.requires_grad_(False)
     ispec = input_spec(spec, model, stats=dataset_stats(train))

@@ -178,7 +178,7 @@ def _relabel(gen, prefix: str):
 
 
 def _select_ridge(Xtr, ytr, Xval, yval, Xte, yte, n_classes, opts, values, device, cancel, t0):
-    from app.probe.ridge import ridge_scores, ridge_system, ridge_weights
+    from app.probe.ridge import ridge_scores, ridge_state, ridge_system, ridge_weights
     from app.probe.headcore import stop_report
 
     system = yield from ridge_system(Xtr, ytr, n_classes, opts, device, cancel)
@@ -197,7 +197,7 @@ def _select_ridge(Xtr, ytr, Xval, yval, Xte, yte, n_classes, opts, values, devic
     scores = ridge_scores(system, W, Xte, device).cpu().numpy().astype(np.float32)
     best_opts = dict(opts, alpha=alpha)
     cp = CurvePoint(1, 1.0, float("nan"), None, acc)
-    state = {"W": W.T.contiguous().cpu().numpy(), "b": system.ymean.astype(np.float32)}
+    state = ridge_state(system, W)
     result = HeadResult(scores, (cp,), time.perf_counter() - t0, dict(best_opts, form=system.form),
                         stop_report("closed form", None, None, 1, True), state)
     return Selection(alpha, best_opts, tuple(table), acc, result)

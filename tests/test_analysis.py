@@ -273,3 +273,24 @@ def test_pca_explained_matches_the_singular_values(shape):
     m = w.reshape(shape[0], -1)
     s = np.linalg.svd(m - m.mean(0), compute_uv=False) ** 2
     np.testing.assert_allclose(filters.pca_explained(w), np.cumsum(s[:8]) / s.sum(), atol=1e-12)
+
+
+def test_a_top_patch_is_cut_from_the_pixels_the_model_was_given():
+    """The crops were cut from a cv2 (INTER_LINEAR, no antialiasing) resize of the colour image, while a 1-channel
+    model fed 32x32 was given a torch antialiased shrink converted to grey by luma: up to 15 grey levels apart, and
+    in colour. A crop is now the model's own input, before normalisation."""
+    from app.models.inputs import affine, to_tensor
+
+    spec = ModelSpec.make("simple", options={"in_channels": 1, "widths": [4], "kernel_size": 3})
+    model = build(spec, device="cpu")
+    ispec = InputSpec(1, (16, 16), (0.3,), (0.2,))
+    rng = np.random.default_rng(4)
+    imgs = rng.integers(0, 256, (12, 40, 40, 3), dtype=np.uint8)  # colour, larger than the model's input: a shrink
+    found, _ = run_to_end(patches.top_patches(model, imgs, np.zeros(12, int), ispec, layer=0, channel=1, k=4))
+    scale, shift = affine(ispec)
+    for p in found:
+        seen = ((to_tensor(imgs[p.index:p.index + 1], ispec) - shift) / scale).round().clamp(0, 255)
+        top, left, bottom, right = p.box
+        want = seen[0, :, top:bottom, left:right].permute(1, 2, 0).numpy().astype(np.uint8)
+        assert p.image.shape == want.shape and p.image.shape[-1] == 1
+        assert np.array_equal(p.image, want)

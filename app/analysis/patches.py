@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.analysis.receptive_field import RF, box_for, boxes_for, receptive_field  # noqa: F401  (box_for, RF: re-exported)
+from app.models.inputs import as_seen
 from app.tasks import CancelToken, Progress, check
 
 
@@ -83,12 +84,9 @@ def top_patches(model, images: np.ndarray, labels: np.ndarray, ispec, layer: int
         if img.ndim == 2:
             img = img[..., None]
         image_box = image_pixels((top, left, bottom, right), hw, img.shape[:2])
-        if img.shape[:2] != hw:  # the model saw a resized image: crop from the resized picture
-            import cv2
-
-            img = cv2.resize(img, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
-            if img.ndim == 2:
-                img = img[..., None]
+        if img.shape[:2] != hw or img.shape[2] != ispec.channels:  # the model saw it resized or converted (grey by
+            # luma): crop from the very pixels it was given (to_tensor's resize and conversion), not a cv2 resize
+            img = as_seen(img[None], ispec, size=hw)[0]
         crop = np.ascontiguousarray(img[top:bottom, left:right])
         out.append(Patch(int(i), float(best_v[i]), y, x, (top, left, bottom, right), int(labels[i]), crop, tied,
                          image_box, tuple(int(v) for v in hw)))

@@ -284,6 +284,17 @@ def affine(ispec: InputSpec, device: Any = "cpu"):
     return 1.0 / (255.0 * std), -mean / std
 
 
+def as_seen(images: np.ndarray, ispec: InputSpec, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The pixels a model is given, before normalisation: uint8 (N, H, W, C) after ``to_tensor``'s channel conversion
+    and resize (its own interpolation and antialiasing), for pictures "as the model saw it" (Insight's top patches)."""
+    import torch
+
+    x = to_tensor(images, ispec, "cpu", size=size)
+    scale, shift = affine(ispec)
+    x255 = ((x - shift) / scale).round().clamp(0, 255).to(torch.uint8)
+    return np.ascontiguousarray(x255.permute(0, 2, 3, 1).numpy())
+
+
 def convert_channels(x, channels: int):
     """float (N, C, H, W) -> ``channels`` channels: grey replicated, RGB -> grey by ``LUMA``, alpha dropped."""
     import torch

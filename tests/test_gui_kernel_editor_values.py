@@ -69,7 +69,7 @@ def test_enter_on_the_shown_mean_of_differing_channels_changes_nothing(ws, qtbot
     """3 input channels, channel "all": the grid shows the channels' mean; F2 (or Enter) then Enter left it in every
     channel, with an undo step, and moved down, so holding Enter wiped a column."""
     _generate(ws, qtbot, "kaiming-normal", 4, 5, 3)
-    assert ws.editor.channel_combo.currentText() == "all (same values)"
+    assert ws.editor.channel_combo.currentText() == "all (mean shown)"  # the channels differ
     grid = ws.editor.grid
     before = ws.bank
     column = np.array(before.weights[0, :, :, 2], copy=True)  # (C, k): differing channels

@@ -213,7 +213,8 @@ def test_gabor_orientations_given_are_not_cut_by_the_count():
     assert generate("gabor", 16, 7, orientations=8).shape[0] == 16
     b = generate("gabor", 5, 7)  # orientations 0: 3 x 2 scales, the last one cut to 2
     assert b.meta["used"]["orientations"] == 3 and "the first 5 of 6" in b.meta["used"]["kept"]
-    assert "used:    orientations 3; wavelengths 4, 7; phases 1; kept the first 5 of 6" in io.describe(b)
+    assert ("used:    orientations 3; wavelengths 4, 7; sigmas 2.24, 3.92; phases 1; kept the first 5 of 6"
+            in io.describe(b))
 
 
 def test_kinds_that_are_not_random_refuse_zero_or_repeated_kernels(monkeypatch):

@@ -142,11 +142,15 @@ def _grid(k: int) -> tuple[np.ndarray, np.ndarray]:
     return x - r, y - r
 
 
+GABOR_SIGMA_PER_WAVELENGTH = 0.56  # the envelope's sigma, a bandwidth of about one octave
+
+
 def gabor_kernel(k: int, theta: float, wavelength: float, phase: float, sigma: float | None = None,
                  gamma: float = 0.5) -> np.ndarray:
-    """A k x k Gabor: cos carrier of the given wavelength along direction theta, Gaussian envelope."""
+    """A k x k Gabor: cos carrier of the given wavelength along direction theta, Gaussian envelope (sigma: 0.56 x
+    the wavelength unless given). ``phase`` pi / 2 gives cos(x + pi / 2) = -sin(x): the odd Gabor is -sin."""
     x, y = _grid(k)
-    sigma = 0.56 * wavelength if sigma is None else sigma
+    sigma = GABOR_SIGMA_PER_WAVELENGTH * wavelength if sigma is None else sigma
     xr = x * np.cos(theta) + y * np.sin(theta)
     yr = -x * np.sin(theta) + y * np.cos(theta)
     env = np.exp(-(xr ** 2 + (gamma * yr) ** 2) / (2 * sigma ** 2))
@@ -159,15 +163,17 @@ def gabor_kernel(k: int, theta: float, wavelength: float, phase: float, sigma: f
                                  "at least the count with scales x phases)", 0, 64),
         Param("scales", 2, "number of wavelengths, from 4 px up to the kernel size (2.5 to 4 px at sizes 3 and 4)",
               1, 8),
-        Param("phases", 1, "1: even (cos) only; 2: even and odd (sin); 3: 0, 90, 180 degrees; 4: 0, 90, 180, 270 "
-                           "degrees", 1, 4),
+        Param("phases", 1, "1: even (cos) only; 2: even (cos) and odd (-sin, a phase of 90 degrees); 3: 0, 90, 180 "
+                           "degrees; 4: 0, 90, 180, 270 degrees (phase p: cos(x + p))", 1, 4),
         Param("gamma", 0.5, "aspect ratio of the envelope", 0.1, 2.0)],
        structured=True, random=False)
 def _gabor(rng, n, c, k, orientations=0, scales=2, phases=1, gamma=0.5):
     """Wavelengths ``geomspace(4, k, scales)`` (one scale: 4 px); at k = 3 or 4 there is no room for 4..k, so several
     scales go from 2.5 to 4 px (they were all 4 px: identical kernels). Loops: scale, then phase, then orientation;
     an ``orientations`` given must fill the count (a smaller product would drop whole scales or orientations
-    unseen); 0 takes enough, and then the last scale may have fewer kernels (``meta["used"]`` says which)."""
+    unseen); 0 takes enough, and then the last scale may have fewer kernels (``meta["used"]`` says which, and lists
+    the envelopes' sigmas, 0.56 x each wavelength). The carrier is cos(x + phase): the odd phase (90 degrees) is
+    -sin."""
     if k < 3:
         raise KernelBankError(f"gabor: a {k}x{k} kernel has no room for a carrier and an envelope (its kernels are "
                               f"zero or repeats); use size 3 or more")
@@ -189,7 +195,8 @@ def _gabor(rng, n, c, k, orientations=0, scales=2, phases=1, gamma=0.5):
                 g = gabor_kernel(k, np.pi * o / orientations, wl, ph, gamma=float(gamma))
                 g = g - g.mean() if ph in (0.0, np.pi) else g  # even Gabors carry a DC term
                 out.append(g)
-    used = {"orientations": orientations, "wavelengths": [round(v, 6) for v in wavelengths], "phases": phases}
+    used = {"orientations": orientations, "wavelengths": [round(v, 6) for v in wavelengths],
+            "sigmas": [round(GABOR_SIGMA_PER_WAVELENGTH * v, 6) for v in wavelengths], "phases": phases}
     if n < len(out):
         used["kept"] = f"the first {n} of {len(out)} (by scale, then phase, then orientation)"
     return _channels(np.stack(out)[:n], c), used
@@ -299,7 +306,9 @@ def _patches(rng, n, c, k, dataset="digits", whiten=1):
 
 
 def postprocess(w: np.ndarray, zero_mean: bool = False, unit_norm: bool = False) -> np.ndarray:
-    """Per kernel: subtract the mean (over all its weights), then scale to L2 norm 1 (all-zero kernels stay 0)."""
+    """Per kernel: subtract the mean (over all its weights, every channel together: no response to a flat grey
+    image; a flat colour still gets one unless each channel sums to 0), then scale to L2 norm 1 (all-zero kernels
+    stay 0)."""
     w = np.asarray(w, dtype=np.float64)
     flat = w.reshape(w.shape[0], -1)
     if zero_mean:
@@ -328,6 +337,30 @@ def _check_distinct(spec: Kind, w: np.ndarray) -> None:
     if (counts > 1).any():
         raise KernelBankError(f"{spec.name}: only {first.size} of the {w.shape[0]} kernels differ at size "
                               f"{w.shape[-1]}; use a larger size or a smaller count")
+
+
+def _check_post(spec: Kind, w: np.ndarray, post: np.ndarray, zero_mean: bool, unit_norm: bool) -> None:
+    """A family that is not random, after zero mean / unit norm: refused (as ``_check_distinct`` refuses the family
+    itself) when zero mean leaves a kernel all zero (its DC or blur kernel: every weight equal; unit norm cannot
+    rescale 0) or when the post-processing makes two kernels the same."""
+    flat = np.round(post.reshape(post.shape[0], -1), 9)
+    zero = np.flatnonzero(~flat.any(1))
+    if zero.size:  # the family's kernels are not zero (``_check_distinct``): zero mean removed it
+        i = int(zero[0])
+        if spec.name == "classic":
+            what = f"{list(CLASSIC)[i]} kernel (kernel {i}, every weight equal)"
+        else:
+            what = f"DC (flat) kernel (kernel {i}, every weight equal)" if i == 0 else \
+                f"kernel {i} (every weight equal)"
+        fewer = ("ask for 1 kernel" if i == 1 else f"ask for at most {i} kernels") + ", or " if i > 0 else ""
+        raise KernelBankError(f"zero mean removes the {what} of {spec.name}: it would be all zero"
+                              + (", which unit norm cannot rescale" if unit_norm else "")
+                              + f"; {fewer}untick zero mean")
+    _, first, counts = np.unique(flat, axis=0, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        post_names = " and ".join(n for n, on in (("zero mean", zero_mean), ("unit norm", unit_norm)) if on)
+        raise KernelBankError(f"{spec.name}: after {post_names} only {first.size} of the {w.shape[0]} kernels differ "
+                              f"at size {w.shape[-1]}; use another size or a smaller count, or untick {post_names}")
 
 
 def available(kind: str, size: int, in_channels: int = 1) -> int | None:
@@ -369,7 +402,10 @@ def generate(kind: str, count: int, size: int, in_channels: int = 1, seed: int =
                               f"asked for {count}")
     if not spec.random:
         _check_distinct(spec, w)
-    w = postprocess(w, zero_mean, unit_norm).astype(np.float32)
+    post = postprocess(w, zero_mean, unit_norm)
+    if not spec.random and (zero_mean or unit_norm):  # checked as they will be stored, not only as generated
+        _check_post(spec, w, post, zero_mean, unit_norm)
+    w = post.astype(np.float32)
     meta = {"generator": kind, "params": {k: (v if isinstance(v, (str, int, float)) else str(v))
                                            for k, v in values.items()},
             "seed": seed, "zero_mean": bool(zero_mean), "unit_norm": bool(unit_norm)}

@@ -108,7 +108,9 @@ def paint(kernel2d: np.ndarray, cells: list[tuple[int, int]], value: float, symm
 def fit_kernel(src: np.ndarray, in_channels: int, size: int) -> np.ndarray:
     """Adapt a copied kernel (C, k, k) to another bank's (in_channels, size, size) for pasting.
 
-    Sizes: centre crop or zero-pad. Channels: one channel is repeated; otherwise they must match.
+    Sizes: centre crop or zero-pad. Channels, by the generators' 1/c rule (a grey image repeated on c channels gives
+    the 1-channel response): one channel is repeated on c channels scaled 1/c; c channels pasted into a 1-channel
+    bank are summed (the kernel a grey image sees); otherwise the counts must match.
     """
     src = np.asarray(src, dtype=np.float32)
     if src.ndim == 2:
@@ -116,9 +118,9 @@ def fit_kernel(src: np.ndarray, in_channels: int, size: int) -> np.ndarray:
     c, k, _ = src.shape
     if c != in_channels:
         if c == 1:
-            src = np.repeat(src, in_channels, axis=0)
+            src = (np.repeat(src.astype(np.float64), in_channels, axis=0) / in_channels).astype(np.float32)
         elif in_channels == 1:
-            src = src.mean(0, keepdims=True)
+            src = src.astype(np.float64).sum(0, keepdims=True).astype(np.float32)
         else:
             raise ValueError(f"cannot paste a {c}-channel kernel into a bank with {in_channels} input channels")
     out = np.zeros((in_channels, size, size), dtype=np.float32)
@@ -225,8 +227,10 @@ def image_for_bank(image: np.ndarray, in_channels: int) -> np.ndarray:
 
 
 def responses(weights: np.ndarray, image: np.ndarray, padding: str = "replicate") -> np.ndarray:
-    """Cross-correlate (like a CNN layer) a bank with an image, output the same size: float32 (out, H, W).
+    """Cross-correlate (like a CNN layer) a bank with an image: float32 (out, H', W').
 
+    Padded k // 2 on every side, as the models' layers (``nn.Conv2d(padding=k // 2)``, app.models.simple / rdsn): the
+    image's size for odd k, one row and column more for even k, the layer's output pixel for pixel.
     ``padding``: "replicate" (default: no fake edges at the borders) or "constant" (zeros, as nn.Conv2d).
     """
     import torch
@@ -234,22 +238,30 @@ def responses(weights: np.ndarray, image: np.ndarray, padding: str = "replicate"
 
     w = np.asarray(weights, dtype=np.float32)
     x = image_for_bank(image, w.shape[1])
-    k = w.shape[-1]
-    lo, hi = (k - 1) // 2, k // 2  # 'same' size (the extra row/column of even kernels at the end)
+    p = w.shape[-1] // 2  # the models' padding (an even kernel's output is one pixel larger, not shifted)
     with torch.inference_mode():
         # replicate padding: image borders do not light up as fake edges in the preview
-        xt = F.pad(torch.from_numpy(x)[None], (lo, hi, lo, hi), mode=padding)
+        xt = F.pad(torch.from_numpy(x)[None], (p, p, p, p), mode=padding)
         y = F.conv2d(xt, torch.from_numpy(np.array(w, dtype=np.float32, copy=True)))
     return y[0].numpy().copy()
 
 
+FFT_WHAT = "of each kernel summed over its input channels: its response to grey images"
+
+
 def fft_magnitude(weights: np.ndarray, pad: int = 32) -> np.ndarray:
-    """|2-D FFT| of each kernel, zero-padded to pad x pad, fftshifted (DC in the centre), averaged over input
-    channels: float32 (out, pad, pad)."""
+    """|2-D FFT| of each kernel summed over its input channels, zero-padded to pad x pad, fftshifted (DC in the
+    centre): float32 (out, pad, pad).
+
+    The channel sum is the kernel a grey image sees (the same values on every channel): what ``responses`` applies
+    for banks of other than 3 channels (the luminance on every channel), and the grey part of a 3-channel bank's
+    response to an RGB image (its response to colour differences is not in it). A kernel whose channels cancel
+    (+1 on one, -1 on another) has a zero spectrum, as its responses are zero; averaging each channel's |FFT|
+    showed it as a full passband."""
     w = np.asarray(weights, dtype=np.float64)
     pad = max(pad, w.shape[-1])
-    f = np.abs(np.fft.fft2(w, s=(pad, pad)))
-    return np.fft.fftshift(f.mean(axis=1), axes=(-2, -1)).astype(np.float32)
+    f = np.abs(np.fft.fft2(w.sum(axis=1), s=(pad, pad)))
+    return np.fft.fftshift(f, axes=(-2, -1)).astype(np.float32)
 
 
 # --- mosaics -------------------------------------------------------------------------------------------------

@@ -17,6 +17,11 @@ from app.kernels.bank import KernelBank
 from widgets.kernels.grid import KernelGrid
 
 CHANNEL_NAMES = {3: ("R", "G", "B")}
+ALL_SAME = "all (same values)"  # the channel box's "all" item when the kernel's channels are equal ...
+ALL_MEAN = "all (mean shown)"  # ... and when they differ: the grid shows their mean
+
+
+MAX_SUMS_SHOWN = 8  # channel sums listed with the channel "all" (a 64-channel kernel: the first 8, then "...")
 
 
 class EditorPanel(QGroupBox):
@@ -53,7 +58,7 @@ class EditorPanel(QGroupBox):
         self.channel_combo = QComboBox()
         self.channel_combo.setToolTip("Input channel to edit (RGB kernels have one grid per channel)")
         self.channel_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.channel_combo.setMinimumContentsLength(len("all (same values)"))  # never clipped
+        self.channel_combo.setMinimumContentsLength(max(len(ALL_SAME), len(ALL_MEAN)))  # never clipped
         self.channel_combo.currentIndexChanged.connect(lambda _: self._refresh())
         g.addWidget(self.channel_combo, 1, 1, 1, 2)
         self.zero_sum_check = QCheckBox("zero sum")
@@ -99,7 +104,7 @@ class EditorPanel(QGroupBox):
         self.channel_combo.blockSignals(True)
         self.channel_combo.clear()
         if c > 1:
-            self.channel_combo.addItem("all (same values)", -1)
+            self.channel_combo.addItem(ALL_SAME, -1)
         names = CHANNEL_NAMES.get(c, tuple(str(i) for i in range(c)))
         for i in range(c):
             self.channel_combo.addItem(f"{i}: {names[i]}" if c == 3 else names[i], i)
@@ -115,6 +120,12 @@ class EditorPanel(QGroupBox):
         k = self._kernel
         if k is None:
             return
+        if k.shape[0] > 1 and self.channel_combo.count():  # "all": the same values, or their mean where they differ
+            same = bool(np.all(k == k[:1]))
+            self.channel_combo.setItemText(0, ALL_SAME if same else ALL_MEAN)
+            self.channel_combo.setItemData(0, "Edit every channel at once" + (
+                "" if same else ": the channels differ, the grid shows their mean and a value typed or painted "
+                "goes into every channel"), Qt.ItemDataRole.ToolTipRole)
         ch = self.channel()
         values = k.mean(0) if ch < 0 else k[ch]
         colors, dark = ops.cell_colors(values, float(np.abs(k).max()) or None)
@@ -190,7 +201,18 @@ class EditorPanel(QGroupBox):
             self.cell_label.setText(f"cell ({r}, {c}) = {self.grid.value_at(r, c):.6g}"
                                     + (" (mean of the channels, which differ)" if mean else "")
                                     + f" · brush {self.brush_spin.value():g}"
-                                    + f" · sum of channel {float(values.sum()):.4g}")
+                                    + f" · {self._sums(values)}")
+
+    def _sums(self, values: np.ndarray) -> str:
+        """The sum of the channel shown; with "all" (the grid shows the channels' mean, whose sum is the kernel's sum
+        / c) each channel's sum and the kernel's sum."""
+        kern = self._kernel
+        if self.channel() >= 0 or kern is None or kern.shape[0] < 2:
+            return f"sum of channel {float(values.sum()):.4g}"
+        sums = kern.astype(np.float64).sum(axis=(1, 2))
+        shown = " / ".join(f"{float(v):.4g}" for v in sums[:MAX_SUMS_SHOWN])
+        more = f" / ... ({len(sums)} channels)" if len(sums) > MAX_SUMS_SHOWN else ""
+        return f"channel sums {shown}{more} (kernel sum {float(sums.sum()):.4g})"
 
     # --- clipboard --------------------------------------------------------------------------------------------
     @Slot()

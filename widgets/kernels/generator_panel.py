@@ -18,6 +18,11 @@ from app.kernels import generators
 from app.kernels.bank import MAX_SIZE
 
 
+# the mean is taken over all of a kernel's weights, every channel together (``generators.postprocess``)
+ZERO_MEAN_HELP = ("Subtract each kernel's mean over all its weights, every channel together: no response to flat grey "
+                  "areas; a flat colour can still respond unless each channel sums to 0")
+
+
 @dataclass(frozen=True)
 class GenerateRequest:
     kind: str
@@ -75,7 +80,7 @@ class GeneratorPanel(QGroupBox):
         form.addRow(self.params_box)
         post = QHBoxLayout()
         self.zero_mean_check = QCheckBox("zero mean")
-        self.zero_mean_check.setToolTip("Subtract each kernel's mean (no response to flat areas)")
+        self.zero_mean_check.setToolTip(ZERO_MEAN_HELP)
         self.unit_norm_check = QCheckBox("unit norm")
         self.unit_norm_check.setToolTip("Scale each kernel to L2 norm 1")
         post.addWidget(self.zero_mean_check)

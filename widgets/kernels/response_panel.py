@@ -40,15 +40,22 @@ class ResponsePanel(QWidget):
         self.zero_mean_check.toggled.connect(self._on_centre)
         row.addWidget(self.zero_mean_check)
         lay.addLayout(row)
-        self.response_view = ImageView(tooltip="Each kernel applied to the image (as a CNN layer: "
-                                               "cross-correlation, same size, borders replicated). Click a response "
-                                               "to select its kernel.")
+        self.response_view = ImageView(tooltip="Each kernel applied to the image as the models' CNN layers apply "
+                                               "it (cross-correlation, padded k // 2 on each side: the image's size, "
+                                               "one pixel more for even kernel sizes; borders replicated). RGB images "
+                                               "go to 3-channel banks as R, G, B, to other banks as luminance on "
+                                               "every channel. Click a response to select its kernel.")
         self.response_view.clicked.connect(lambda x, y: self._click(x, y, "responses"))
         lay.addWidget(self.response_view, 3)
-        fft_label = QLabel("Frequency response |FFT| (centre = DC, bright = passes)")
-        fft_label.setWordWrap(True)  # a narrow window wraps it instead of widening the column
-        lay.addWidget(fft_label)
-        self.fft_view = ImageView(tooltip="Magnitude of each kernel's 2-D FFT (zero-padded to 32x32, fftshifted)")
+        self.fft_label = QLabel(f"Frequency response |FFT| {ops.FFT_WHAT} (centre = DC, bright = passes)")
+        self.fft_label.setWordWrap(True)  # a narrow window wraps it instead of widening the column
+        lay.addWidget(self.fft_label)
+        self.fft_view = ImageView(tooltip=f"Magnitude of the 2-D FFT {ops.FFT_WHAT} (zero-padded to 32x32, "
+                                          "fftshifted). Banks of other than 3 channels see the image's luminance on "
+                                          "every channel, so this is the filter their responses show; a 3-channel "
+                                          "bank sees the image's R, G and B, and its response to colour differences "
+                                          "is not in this view. Channels that cancel (+1 on one, -1 on another) "
+                                          "show no response here, as on a grey image.")
         self.fft_view.clicked.connect(lambda x, y: self._click(x, y, "fft"))
         lay.addWidget(self.fft_view, 2)
         self.render_label = QLabel()

@@ -67,8 +67,10 @@ def test_noise_has_no_dominant_frequency_and_a_long_period_is_a_bound():
     yy, xx = torch.meshgrid(torch.arange(256.0), torch.arange(256.0), indexing="ij")
     slow = torch.sin(2 * math.pi * xx / 200)[None].repeat(3, 1, 1)
     f, floor = stats.frequency_peak(slow)
-    assert floor and f == pytest.approx(1 / 128, rel=0.05)
-    assert stats.map_stats(slow).frequency_text() == "freq <= 0.008 c/px (>= 128 px)"
+    # a bound of two cycles over the crop's side (audit 32: a 100 px period on a 128 px map peaks at one cycle too,
+    # so ">= 128 px" was not true of it): at least 64 px
+    assert floor and f == pytest.approx(2 / 128, rel=1e-6)
+    assert stats.map_stats(slow).frequency_text() == "freq <= 0.016 c/px (>= 64 px)"
     fine = torch.sin(2 * math.pi * xx / 8)[None].repeat(3, 1, 1)
     f, floor = stats.frequency_peak(fine)
     assert not floor and f == pytest.approx(1 / 8, abs=1e-6)  # measured, on the central crop
@@ -85,5 +87,5 @@ def test_a_peak_at_a_small_maps_lowest_ring_is_a_bound_too():
     yy, xx = torch.meshgrid(torch.arange(45.0), torch.arange(80.0), indexing="ij")
     slow = torch.sin(2 * math.pi * xx / 300)[None].repeat(3, 1, 1)  # a 300 px period on an 80 px map
     f, floor = stats.frequency_peak(slow)
-    assert floor and f == pytest.approx(1 / 80)
-    assert stats.map_stats(slow).frequency_text() == "freq <= 0.013 c/px (>= 80 px)"
+    assert floor and f == pytest.approx(2 / 80)  # two cycles over the width, at most (audit 32)
+    assert stats.map_stats(slow).frequency_text() == "freq <= 0.025 c/px (>= 40 px)"

@@ -51,15 +51,36 @@ class Prediction:
     """Top classes of one classifier on one frame (``app.live.predict``)."""
 
     title: str  # which classifier: the model's own, or a probe head (its run, layer, pooling, dataset)
-    top: tuple[tuple[str, float], ...]  # (class name, probability), most probable first
+    top: tuple[tuple[str, float], ...]  # (class name, probability or score), highest first
     note: str = ""  # how the frame was fed to it
     kind: str = "model"  # "model": the network's own classifier; "head": a probe head
     error: str | None = None
+    scores: str = ""  # "": ``top`` holds softmax probabilities (the model's own classifier, a logistic head); else
+    # the head whose raw scores it holds ("ridge", "svm"): its outputs are no probabilities, a softmax of them is none
+    span: tuple[float, float] = (0.0, 1.0)  # the values at the two ends of a bar: 0..1, or the lowest and the
+    # highest of the head's scores over every class on this frame
+
+    def value_text(self, v: float) -> str:
+        """One class's value as shown: "97%", or "score 0.84" for a head whose scores are no probabilities."""
+        return f"score {v:.3g}" if self.scores else percent(v, 0)
+
+    def bar(self, v: float) -> float:
+        """The filled fraction of one class's bar: its probability, or its score's place in ``span``."""
+        lo, hi = self.span
+        return max(0.0, min(1.0, (v - lo) / (hi - lo))) if hi > lo else 1.0
+
+    def meaning(self) -> str:
+        """What the numbers are, for the tooltip."""
+        if self.scores:
+            return (f"scores of a {self.scores} head, not probabilities (its one-vs-rest outputs; a softmax of them "
+                    "would be no probability either); a bar is where its score lies between the lowest (empty) and "
+                    "the highest (full) score over every class on the frame")
+        return "softmax probabilities"
 
     def describe(self) -> str:
         if self.error:
             return self.error
-        return "  ".join(f"{name} {percent(p, 0)}" for name, p in self.top)
+        return "  ".join(f"{name} {self.value_text(p)}" for name, p in self.top)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,11 @@ trained in Probe on any backbone, a random one included). Qt-free; runs on the l
   the known weights'): the data catalog's names, an image folder's sub-folders, else "class N".
 - A probe head: ``open_head(path, device)`` (``app.probe.head_export.open_head``, injected by the GUI: app.live does
   not import app.probe) gives an object with ``scores(images)``, ``classes``, ``title()``, ``note()`` and
-  ``matches(spec)``; its scores go through the same softmax/top-5. The note shown is ``head_note``'s (it names the
-  size the frame is fed at and, where they differ, the training images' own size).
+  ``matches(spec)``. A logistic head's scores go through the same softmax/top-5 (its softmax is the class
+  probabilities it was fitted to, ``PROBABILITY_HEADS``); a ridge or SVM head's do not: a softmax of a ridge head's +-1
+  targets never passes ~45% over 10 classes, however sure, so its top-5 shows its raw scores, said to be scores.
+  The note shown is ``head_note``'s (it names the size the frame is fed at and, where they differ, the training
+  images' own size).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from app.live.config import Prediction
 from app.models import inputs
 
 TOP_K = 5
+PROBABILITY_HEADS = ("logistic",)  # heads whose softmax is their class probabilities (a cross-entropy fit)
 HeadOpener = Callable[[str, Any], Any]  # (path, device) -> an applier (see the module docstring)
 
 
@@ -82,11 +86,16 @@ def classifier_classes(spec: Any, model: torch.nn.Module) -> tuple[str, ...] | N
     return class_names(trained_on(spec), n)
 
 
-def top_k(scores: np.ndarray, classes: tuple[str, ...], k: int = TOP_K) -> tuple[tuple[str, float], ...]:
-    """The ``k`` most probable classes (name, softmax probability), most probable first (ties: lower index)."""
+def top_k(scores: np.ndarray, classes: tuple[str, ...], k: int = TOP_K, softmax: bool = True
+          ) -> tuple[tuple[str, float], ...]:
+    """The ``k`` most probable classes (name, softmax probability), most probable first (ties: lower index);
+    ``softmax`` False: the ``k`` highest raw scores (name, score), for a head whose scores are no probabilities."""
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
-    p = np.exp(s - s.max())
-    p /= p.sum()
+    if softmax:
+        p = np.exp(s - s.max())
+        p /= p.sum()
+    else:
+        p = s
     order = np.argsort(-p, kind="stable")[:k]
     return tuple((classes[i] if i < len(classes) else f"class {i}", float(p[i])) for i in order)
 
@@ -168,4 +177,9 @@ class Predictor:
             scores = applier.scores(np.asarray(frame)[None])[0]
         except Exception as exc:
             return Prediction(title, (), kind="head", error=f"prediction failed: {exc}")
-        return Prediction(title, top_k(scores, applier.classes), note, kind="head")
+        kind = str(getattr(getattr(applier, "head", None), "head", "") or "")  # LiveHead.head: logistic, ridge, svm
+        if kind in PROBABILITY_HEADS:
+            return Prediction(title, top_k(scores, applier.classes), note, kind="head")
+        s = np.asarray(scores, dtype=np.float64).reshape(-1)
+        return Prediction(title, top_k(s, applier.classes, softmax=False), note, kind="head",
+                          scores=kind or "probe", span=(float(s.min()), float(s.max())))

@@ -5,8 +5,10 @@
 - ``frequency``: the dominant spatial frequency in cycles per pixel of the map: the radial peak (DC excluded) of
   the power spectrum averaged over channels, each map's mean removed; ``1 / frequency`` is the period in pixels.
   Only a peak that stands out is one (its ring's power at least ``PROMINENCE`` times the median ring's: white noise
-  reaches ~2.2, a grating 80 and more); else "no peak" (NaN). A peak at the lowest ring of a map larger than the
-  ``CROP`` it is measured on is a bound: the period is ``CROP`` pixels or longer (``frequency_floor``);
+  reaches ~2.2, a grating 80 and more); else "no peak" (NaN). Maps larger than ``CROP`` pixels are measured on
+  their central ``CROP`` x ``CROP`` pixels. A peak at the lowest frequency of an axis of the map (or of that crop),
+  one cycle over its height or width, is a bound (``frequency_floor``): a gradient, one cycle or 1.7 cycles over
+  that side all peak there, so only a period of at least 1 / ``LEAKAGE`` of that side is claimed;
 - ``correlation``: the mean absolute Pearson correlation between distinct channels, over a sample of channels
   (constant channels left out): 1 when the channels are copies of each other, near 0 when independent.
 
@@ -27,6 +29,8 @@ SAMPLE = 16  # channels for the spectrum and the correlation
 CROP = 128  # the spectrum's central crop (pixels)
 PROMINENCE = 3.0  # a peak ring's power over the median ring's power, at least
 PIXELS = 16384  # pixels per channel for the correlation
+LEAKAGE = 2.0  # a grating of fewer than this many cycles over a side can peak at its lowest frequency (one cycle
+# over it): up to ~1.75 cycles on gratings of every phase along either axis of square and non-square maps
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class MapStats:
     correlation: float  # nan: fewer than two non-constant channels in the sample
     channels: int  # channels in the layer
     sampled: int  # channels the spectrum and the correlation used
-    frequency_floor: bool = False  # the peak is the lowest ring of a cropped map: the period is CROP px or longer
+    frequency_floor: bool = False  # the peak is at an axis's lowest frequency: ``frequency`` is an upper bound
 
     def frequency_text(self) -> str:
         f = self.frequency
@@ -45,8 +49,9 @@ class MapStats:
             return "freq: no peak"
         if f <= 0:
             return "freq: flat"
-        if self.frequency_floor:
-            return f"freq <= {f:.3f} c/px (>= {1 / f:.0f} px)"
+        if self.frequency_floor:  # a bound, rounded so that it stays one: the frequency up, the period down
+            up, down = math.ceil(f * 1000 * (1 - 1e-6)) / 1000, math.floor(1 / f * (1 + 1e-6))
+            return f"freq <= {up:.3f} c/px (>= {down} px)"
         return f"freq {f:.3f} c/px ({1 / f:.1f} px)"
 
     def describe(self) -> str:
@@ -59,7 +64,10 @@ class MapStats:
                 "mean |a|: mean magnitude of the activations\n"
                 "freq: dominant spatial frequency (cycles per map pixel; period in pixels), the peak of the "
                 f"channel-averaged power spectrum where one stands out ({PROMINENCE:g}x the median ring: 'no peak' "
-                f"for noise-like maps; maps larger than {CROP} px are measured on their centre: '<=' a bound)\n"
+                f"for noise-like maps; maps larger than {CROP} px are measured on their central {CROP}x{CROP} px). "
+                "'<=' is a bound, on maps of any size: the power peaks at the lowest frequency the map (or its "
+                "centre) holds along its height or width, where anything slower than two cycles over that side "
+                "lands too, so the period is at least half that side and may be much longer\n"
                 f"|corr|: mean absolute correlation between channels ({self.sampled} of {self.channels} sampled)\n"
                 "While the video plays these are refreshed a few times a second, so they may trail the maps shown "
                 "by a fraction of a second; paused, they are the frame's own")
@@ -90,9 +98,15 @@ def dominant_frequency(fmap: torch.Tensor, crop: int = CROP) -> float:
 def frequency_peak(fmap: torch.Tensor, crop: int = CROP) -> tuple[float, bool]:
     """(cycles per pixel of the radial peak of the mean power spectrum of (C, H, W) maps, floor): 0 for flat maps,
     NaN when no ring stands out (``PROMINENCE``); the power-weighted mean radius of the peak ring (a checkerboard:
-    0.707, not its ring's rounded 0.72). Large maps are cropped to their central ``crop`` x ``crop`` pixels. A peak
-    at the lowest ring (``floor`` True) says only that the period is the map's (or crop's) longer side or longer: an
-    80 px wide map whose power peaks there showed "80.0 px" as if measured."""
+    0.707, not its ring's rounded 0.72). Large maps are cropped to their central ``crop`` x ``crop`` pixels.
+
+    Where most of the peak ring's power sits at the lowest frequency of an axis (one cycle over the map's, or the
+    crop's, height or width), the spectrum cannot say how long the period is: a slow gradient, one cycle or 1.7
+    cycles over that side all peak there. ``floor`` is then True and the frequency an upper bound, ``LEAKAGE``
+    cycles over the side the power lies along (the larger bound where both hold a share): an 80 px wide map whose
+    power peaked there showed "80.0 px" as if measured; a 90x160 map whose rows held a 60 px period showed
+    ">= 128 px" (the long side's lowest frequency, whose ring the short side's shares); a 100 px period on a
+    128 px map showed ">= 128 px" (1.28 cycles peak at one)."""
     h0, w0 = fmap.shape[-2:]
     y0, x0 = max(0, (h0 - crop) // 2), max(0, (w0 - crop) // 2)
     x = fmap[:, y0:y0 + crop, x0:x0 + crop].float()
@@ -118,8 +132,17 @@ def frequency_peak(fmap: torch.Tensor, crop: int = CROP) -> tuple[float, bool]:
         return float("nan"), False
     peak = int(radial.argmax())
     ring = (bins == peak).float() * power
-    if peak == 1:  # the lowest ring (of the map, or of the crop of a large one): a bound, one cycle over its side
-        return step, True
+    # the lowest frequency of each axis (one cycle over the side; DC excluded): (+-1, 0), (0, 1) and (+-1, 1)
+    ky = torch.round(fy * h)[:, None]
+    kx = torch.round(fx * w)[None, :]
+    lowest = (ky <= 1) & (kx <= 1) & (r > 0)
+    low = ring * lowest
+    if float(low.sum()) >= 0.5 * float(ring.sum()):
+        # the true frequency is below LEAKAGE cycles along each axis the power lies on: the largest such bound
+        # among the lowest frequencies that hold a share of the ring's power
+        bound = torch.sqrt((LEAKAGE * ky / h) ** 2 + (LEAKAGE * kx / w) ** 2).expand_as(low)
+        held = low >= 0.1 * float(low.max())
+        return float(bound[held].max()), True
     return float((ring * r).sum() / ring.sum().clamp_min(1e-30)), False
 
 

@@ -3,7 +3,8 @@
 - ``kernel_mosaic(weights)`` -> ``Mosaic``: a diverging colour map centred on zero; first-layer RGB kernels
   (3 input channels) in colour; a tall (out x in) grid cut into side-by-side blocks;
 - ``kernel_at(mosaic, x, y, in_channels)``: which kernel is under a pixel; ``kernel_text``, ``colour_bar``,
-  ``compare_text``: the read-outs beside it.
+  ``compare_text``: the read-outs beside it; ``LayerStats`` (std, mean |w|, max |w|): a whole layer's, taken when
+  a model is snapshot (``app.models.viz.snapshot``), where its kernels keep only the first output channels.
 """
 
 from __future__ import annotations
@@ -33,6 +34,25 @@ class Mosaic:
     gap: int = 0  # pixels between blocks
 
 
+@dataclass(frozen=True)
+class LayerStats:
+    """The scale of a whole conv layer's weight (every output channel, also those a snapshot leaves out)."""
+
+    std: float
+    mean_abs: float
+    max_abs: float  # the |w| limit of the layer's colour scale
+    count: int  # weights
+
+
+def layer_stats(weights) -> LayerStats:
+    """``LayerStats`` of a weight (a numpy array or a torch tensor; float64 sums)."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.size == 0:
+        return LayerStats(0.0, 0.0, 0.0, 0)
+    a = np.abs(w)
+    return LayerStats(float(w.std()), float(a.mean()), float(a.max()), int(w.size))
+
+
 PAD_RGB = np.array([190, 190, 190], dtype=np.uint8)
 GAP_RGB = np.array([255, 255, 255], dtype=np.uint8)
 
@@ -53,7 +73,9 @@ def kernel_mosaic(weights: np.ndarray, *, colour: str = "auto", scale: str = "la
     - Layout: RGB or single-input kernels in a near-square grid; otherwise one row per output channel, one
       column per input channel (at most ``max_kernels`` slices; the note says what was left out), a tall grid
       cut into side-by-side blocks of output channels (white gaps) to be about ``wide_aspect`` wide.
-    - ``scale``: "layer" (one limit, max |w| of the layer, or ``limit``) or "kernel" (each slice to its own max).
+    - ``scale``: "layer" (one limit: ``limit``, else the max |w| of the kernels drawn; pass a snapshot's
+      ``ModelView.layer_limit`` for the whole layer's, as the Models workspace does) or "kernel" (each slice to its
+      own max).
     """
     w = np.asarray(weights, dtype=np.float32)
     if w.ndim != 4:
@@ -166,13 +188,13 @@ def colour_bar(cmap: str = "coolwarm", height: int = 12) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(table[None], height, axis=0))
 
 
-def compare_text(a: np.ndarray, b: np.ndarray) -> str:
-    """One line comparing two layers' kernels by their scale (std, mean |w|). An element-wise correlation of two
-    networks' weights would be meaningless across arbitrary channel orders: the line points to CKA (Insight), which
-    compares what the layers compute."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    line = f"std {float(a.std()):.3g} vs {float(b.std()):.3g}; mean |w| {float(np.abs(a).mean()):.3g} vs " \
-           f"{float(np.abs(b).mean()):.3g}"
+def compare_text(a, b) -> str:
+    """One line comparing two layers' kernels by their scale (std, mean |w|), each a ``LayerStats`` (a snapshot's
+    ``kernel_stats``: the whole layer) or the weights themselves. An element-wise correlation of two networks'
+    weights would be meaningless across arbitrary channel orders: the line points to CKA (Insight), which compares
+    what the layers compute."""
+    a = a if isinstance(a, LayerStats) else layer_stats(a)
+    b = b if isinstance(b, LayerStats) else layer_stats(b)
+    line = f"std {a.std:.3g} vs {b.std:.3g}; mean |w| {a.mean_abs:.3g} vs {b.mean_abs:.3g}"
     line += " (what layers compute: CKA, Insight)"
     return line

@@ -6,7 +6,9 @@
 - ``layer_rows(model)``: one ``LayerRow`` per module that owns parameters (name, kind, channels, kernel, stride,
   parameters, trainable / frozen counts).
 - ``snapshot(model, spec)`` -> ``ModelView``: an immutable copy (rows, totals, conv kernels as read-only numpy
-  arrays) that crosses threads; ``inspect_task(spec)`` builds a spec and snapshots it as a task generator.
+  arrays: the first ``MAX_KERNEL_CHANNELS`` output channels of a layer; its std, mean |w| and max |w| of every
+  channel, ``kernel_stats``) that crosses threads; ``inspect_task(spec)`` builds a spec and snapshots it as a task
+  generator.
 - ``kernel_mosaic(weights)`` -> ``Mosaic`` (from ``app.models.kernel_mosaic``): every kernel of a layer tiled
   into one RGB uint8 image, a diverging colour map centred on zero; first-layer RGB kernels in colour.
 """
@@ -23,8 +25,8 @@ import numpy as np
 
 # re-exported for the Models workspace: option fields are derived once, at registration (app.models.options,
 # app.models.registry); kernel mosaics live in app.models.kernel_mosaic
-from app.models.kernel_mosaic import (GAP_RGB, PAD_RGB, Mosaic, colour_bar, compare_text,  # noqa: F401
-                                      kernel_at, kernel_mosaic, kernel_text)
+from app.models.kernel_mosaic import (GAP_RGB, PAD_RGB, LayerStats, Mosaic, colour_bar,  # noqa: F401
+                                      compare_text, kernel_at, kernel_mosaic, kernel_text)
 from app.models.options import HIDDEN_OPTIONS, TOOLTIPS, OptionField, format_option, parse_option  # noqa: F401
 from app.kernels.bank import readonly
 from app.models.registry import option_fields  # noqa: F401
@@ -77,6 +79,11 @@ def conv_params(mod) -> tuple[int, int]:
     return (int(m.group(1)), int(m.group(2))) if m else (1, 1)
 
 
+# the class names (``original_name``) a TorchScript module keeps of what ``isinstance`` recognises in eager models
+_SCRIPTED_BATCHNORM = frozenset({"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm"})
+_SCRIPTED_LINEAR = frozenset({"Linear", "NonDynamicallyQuantizableLinear"})
+
+
 def layer_rows(model) -> list[LayerRow]:
     from torch import nn
 
@@ -115,8 +122,16 @@ def layer_rows(model) -> list[LayerRow]:
         elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
             rows.append(LayerRow(path, label, "batch-norm", mod.num_features, mod.num_features, "", 1, n, tr, n - tr,
                                  False))
+        elif cls in _SCRIPTED_BATCHNORM and w is not None and w.dim() == 1:
+            # a TorchScript batch-norm (traced: no num_features attribute): its channels from the weight
+            c = int(w.shape[0])
+            rows.append(LayerRow(path, label, "batch-norm", c, c, "", 1, n, tr, n - tr, False))
         elif isinstance(mod, nn.Linear):
             rows.append(LayerRow(path, label, "linear", mod.in_features, mod.out_features, "", 1, n, tr, n - tr,
+                                 False))
+        elif cls in _SCRIPTED_LINEAR and w is not None and w.dim() == 2:
+            # a TorchScript linear layer (listed "Linear 0 -> 0" by its class name): its features from the weight
+            rows.append(LayerRow(path, label, "linear", int(w.shape[1]), int(w.shape[0]), "", 1, n, tr, n - tr,
                                  False))
         else:
             rows.append(LayerRow(path, label, cls, 0, 0, "", 1, n, tr, n - tr, False))
@@ -255,6 +270,14 @@ class ModelView:
     stages: tuple[tuple[str, int, int], ...] = ()  # feature_info: (name, channels, output stride)
     kernel_notes: Mapping[str, str] = field(default_factory=dict)  # row path -> what the shown kernels are, where a
     # backbone shows a layer's weights in another shape than the module's (``kernels_as_shown``)
+    kernel_stats: Mapping[str, LayerStats] = field(default_factory=dict)  # row path -> std, mean |w|, max |w| of the
+    # whole layer (``kernels`` keeps its first MAX_KERNEL_CHANNELS output channels only: an audit found "A vs B"
+    # and "|w| up to" read off that subset of a 2048-channel layer, 7 times too small)
+
+    def layer_limit(self, path: str) -> float | None:
+        """The |w| limit of a layer's colour scale: its max |w| over every output channel (None: not known)."""
+        st = self.kernel_stats.get(path)
+        return st.max_abs if st is not None and st.max_abs > 0 else None
 
     @property
     def kernel_layers(self) -> list[LayerRow]:
@@ -270,7 +293,7 @@ def snapshot(model, spec: ModelSpec, title: str = "", notes: tuple[str, ...] = (
     rows = tuple(layer_rows(model))
     tr, fr = count_parameters(model)
     mods = dict(model.named_modules())
-    kernels, totals, kernel_notes = {}, {}, {}
+    kernels, totals, kernel_notes, stats = {}, {}, {}, {}
     as_shown = getattr(model, "kernels_as_shown", None)  # a backbone whose weights read better in another shape
     for r in rows:
         if r.has_kernels:
@@ -280,10 +303,23 @@ def snapshot(model, spec: ModelSpec, title: str = "", notes: tuple[str, ...] = (
                 w, kernel_notes[r.path] = shown
             totals[r.path] = int(w.shape[0])
             kernels[r.path] = readonly(w[:MAX_KERNEL_CHANNELS].to("cpu", copy=True).float().numpy())
+            stats[r.path] = _layer_stats(w)
     stages = tuple((i.name, int(i.channels), int(i.stride)) for i in getattr(model, "feature_info", []))
     return ModelView(spec, title or spec.label or spec.backbone, rows, tr, fr, kernels, totals,
                      tuple(int(v) for v in getattr(model, "default_input", (3, 32, 32))), tuple(notes), stages,
-                     kernel_notes)
+                     kernel_notes, stats)
+
+
+def _layer_stats(w) -> LayerStats:
+    """``LayerStats`` of a whole weight tensor (torch's float32 reductions, pairwise and Welford: no float64 or numpy
+    copy of a large layer)."""
+    import torch
+
+    x = w.detach().to("cpu", dtype=torch.float32)
+    if x.numel() == 0:
+        return LayerStats(0.0, 0.0, 0.0, 0)
+    a = x.abs()
+    return LayerStats(float(x.std(correction=0)), float(a.mean()), float(a.max()), int(x.numel()))
 
 
 def build_model(spec: ModelSpec):

@@ -20,8 +20,9 @@ class InputPane(QFrame):
         self.source_label.setStyleSheet("color: #555;")
         lay.addWidget(self.source_label)
         self.view = ImageView(zoomable=True, tooltip="The frame the models see: resized once to the processing "
-                              "size, aspect kept; a model that takes one size only (LeNet-5: 32x32) gets it resized "
-                              "to that size, its aspect not kept. Wheel: zoom, drag: pan, double-click: fit")
+                              "size, aspect kept; a model that takes one size only (LeNet-5: 32x32) gets the frame's "
+                              "centre cropped to that size's aspect, then resized to it (never squashed). "
+                              "Wheel: zoom, drag: pan, double-click: fit")
         lay.addWidget(self.view, 1)
         self.caption = QLabel("")  # a dataset sample's label
         self.caption.setStyleSheet("font-weight: bold;")
@@ -50,8 +51,9 @@ class InputPane(QFrame):
             rate = f"{lf.fps:4.1f} FPS" if lf.fps > 0 else "-- FPS"  # 0: not measured yet (just opened/resumed)
             self.info.setText(f"{rate} · latency {lf.latency_ms:4.0f} ms · {h}x{w} (HxW)")
         wait = getattr(lf, "wait_ms", 0.0)
-        self.info.setToolTip("FPS: frames shown per second, every pane computed for each (said here only; each "
-                             "pane gives its own time); "
+        self.info.setToolTip("FPS: frames the worker computes and publishes per second, every pane computed for "
+                             "each (said here only; each pane gives its own time); the display draws the newest of "
+                             "them, so it may draw fewer; "
                              f"latency: the frame read -> every pane ready (source read {lf.read_ms:.1f} ms)"
                              + (f"; waited {wait:.0f} ms for the frame to be due (the video's own rate; not "
                                 "latency)" if wait > 0 else "") + f"; frame #{lf.index}")

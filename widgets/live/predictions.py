@@ -1,5 +1,7 @@
 """A pane's live predictions: for each classifier (the model's own, a probe head) its title and top-5 classes as
-small horizontal bars (probability), drawn from the frozen ``app.live.config.Prediction`` of the last frame."""
+small horizontal bars, drawn from the frozen ``app.live.config.Prediction`` of the last frame: probabilities (the
+model's own classifier, a logistic head: "97%"), or a ridge or SVM head's raw scores ("score 0.84", the bars
+spanning the frame's lowest to highest class score; the tooltip says they are no probabilities)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.live.config import Prediction
-from app.metrics import percent
 from widgets.common.qt_override import qt_override
 
 ROW = 15
@@ -27,7 +28,8 @@ class PredictionView(QWidget):
             (a.error is None) != (b.error is None) or len(a.top) != len(b.top) for a, b in zip(preds, self.predictions))
         self.predictions = tuple(preds)
         self.setVisible(bool(preds))
-        self.setToolTip("\n\n".join(f"{p.title}\n{p.note}" if p.note else p.title for p in preds))
+        self.setToolTip("\n\n".join("\n".join(t for t in (p.title, p.note, "" if p.error else p.meaning()) if t)
+                                    for p in preds))
         if changed:
             self.setFixedHeight(self._height())
             self.updateGeometry()
@@ -36,6 +38,10 @@ class PredictionView(QWidget):
     def top_names(self) -> list[list[str]]:
         """The class names shown, per classifier (tests)."""
         return [[n for n, _ in p.top] for p in self.predictions]
+
+    def rows(self) -> list[list[tuple[str, float, str]]]:
+        """What each row shows, per classifier: (class name, filled fraction of its bar, value text)."""
+        return [[(n, p.bar(v), p.value_text(v)) for n, v in p.top] for p in self.predictions]
 
     def _height(self) -> int:
         return sum(ROW * (1 + (len(p.top) if not p.error else 1)) + 4 for p in self.predictions)
@@ -68,16 +74,17 @@ class PredictionView(QWidget):
                 y += ROW + 4
                 continue
             colour = COLOURS.get(p.kind, COLOURS["model"])
-            bar_w = max(10, w - name_w - 52)
-            for name, prob in p.top:
+            value_w = 72 if p.scores else 46  # "score -0.123" / "99.7%"
+            bar_w = max(10, w - name_w - value_w - 6)
+            for name, value in p.top:
                 qp.setPen(QColor("#222"))
                 label = qp.fontMetrics().elidedText(name, Qt.TextElideMode.ElideRight, name_w - 8)
                 qp.drawText(QRectF(6, y, name_w - 8, ROW), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                             label)
                 qp.fillRect(QRectF(name_w, y + 3, bar_w, ROW - 6), QColor("#e8e8e8"))
-                qp.fillRect(QRectF(name_w, y + 3, bar_w * max(0.0, min(1.0, prob)), ROW - 6), colour)
-                qp.drawText(QRectF(name_w + bar_w + 4, y, 46, ROW),
-                            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, percent(prob, 0))
+                qp.fillRect(QRectF(name_w, y + 3, bar_w * p.bar(value), ROW - 6), colour)
+                qp.drawText(QRectF(name_w + bar_w + 4, y, value_w, ROW),
+                            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, p.value_text(value))
                 y += ROW
             y += 4
         qp.end()

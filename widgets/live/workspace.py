@@ -42,6 +42,21 @@ THREADS_STATUS = "Live: threads"
 PAUSED_HINT = "Paused: Space resumes; Right or S steps one frame"
 
 
+RECORD_FALLBACK_FPS = 15.0  # a recording's rate where the loop's is not measured (paused, or just started)
+
+
+def recording_rate(fps: float) -> tuple[float, str]:
+    """(frames per second to record at, what the status line says of it): the loop's measured rate, however slow
+    (every frame the loop computes is written, so the video plays at the pace it was computed: a 0.5 FPS loop was
+    recorded at 15 FPS and played 30 times too fast), to three significant figures (0.04 FPS was rounded to 0.0);
+    ``RECORD_FALLBACK_FPS`` where none is measured, said so."""
+    if fps > 0:
+        rate = float(f"{fps:.3g}")
+        return rate, f"at {rate:g} FPS, the loop's rate: it plays back at the pace it was computed"
+    return RECORD_FALLBACK_FPS, (f"at {RECORD_FALLBACK_FPS:g} FPS: the loop's rate is not measured yet (paused or "
+                                 "just started), so playback may be faster or slower than it ran")
+
+
 def _stamp() -> str:
     """The time in snapshot and recording names (to the second; ``new_file`` keeps two in one second apart)."""
     return time.strftime("%Y%m%d-%H%M%S")
@@ -71,6 +86,7 @@ class LiveWorkspace(SourceChoice, QWidget):
         self._active = False
         self.paused = False
         self.recording: Path | None = None  # the file being recorded to
+        self._record_note = ""  # the recording's rate, said after the worker's "Recording to ..."
         self.source_ok = True  # False after a source error, until a source shows frames again
         self.status_level = "info"
         self._status_until = 0.0  # a message from the worker stays this long before the rates replace it
@@ -364,7 +380,10 @@ class LiveWorkspace(SourceChoice, QWidget):
             for p in self.panes:
                 p.reset_timing()
         self._status_until = time.monotonic() + 3.0
-        self._show_status(st.message, st.level)
+        message = st.message
+        if self._record_note and message.startswith("Recording to "):
+            message = f"{message} {self._record_note}"
+        self._show_status(message, st.level)
 
     def _show_status(self, text: str, level: str = "info") -> None:
         colour = {"error": "#b00020", "warning": "#a15c00"}.get(level, "#222")
@@ -410,8 +429,8 @@ class LiveWorkspace(SourceChoice, QWidget):
     def _on_record(self, on: bool) -> None:
         if on:
             self.recording = new_file(paths.user_files() / "recordings", f"live-{_stamp()}", ".avi")
-            fps = self._last.fps if self._last is not None and self._last.fps > 1 else 15.0
-            self.runner.start_recording(str(self.recording), round(fps, 1))
+            fps, self._record_note = recording_rate(self._last.fps if self._last is not None else 0.0)
+            self.runner.start_recording(str(self.recording), fps)
         else:
             self.recording = None
             self.runner.stop_recording()

@@ -27,15 +27,18 @@ class KernelCompare(QWidget):
         self.scale = QComboBox()
         self.scale.addItem("one scale per layer", "layer")
         self.scale.addItem("each kernel to its own range", "kernel")
-        self.scale.setToolTip("Colour scaling of the mosaics: one |w| limit per layer (compare magnitudes) or each "
-                              "kernel stretched to its own range (compare shapes)")
+        self.scale.setToolTip("Colour scaling of the mosaics: one |w| limit per layer, its largest |w| over every "
+                              "output channel, also those a big layer's mosaic leaves out (compare magnitudes), or "
+                              "each kernel stretched to its own range (compare shapes)")
         self.link = QCheckBox("same layer on both sides")
         self.link.setChecked(True)
         self.link.setToolTip("Choosing a layer on one side chooses the layer of the same name on the other")
         self.compare = QLabel(" ")
         self.compare.setStyleSheet("color: #444;")
-        self.compare.setToolTip("The scale of the two shown layers' kernels. To compare what two layers compute, use "
-                                "CKA in the Insight workspace (Ctrl+6): it does not depend on the order of channels")
+        self.compare.setToolTip("The scale of the two shown layers' kernels: std and mean |w| of every weight of "
+                                "each layer, also the output channels a big layer's mosaic leaves out. To compare "
+                                "what two layers compute, use CKA in the Insight workspace (Ctrl+6): it does not "
+                                "depend on the order of channels")
         # a row of its own under the controls, wrapped in the width there is: beside them, after a stretch, it was
         # squeezed to 40 px and not one word of it showed at 1280 or 1400 wide; its length never widens the window
         self.compare.setWordWrap(True)
@@ -162,4 +165,6 @@ class KernelCompare(QWidget):
         if va is None or vb is None or pa not in va.kernels or pb not in vb.kernels:
             self.compare.setText(" ")
             return
-        self.compare.setText("A vs B: " + viz.compare_text(va.kernels[pa], vb.kernels[pb]))
+        # the whole layers' statistics (a snapshot keeps only the first output channels' kernels)
+        sa, sb = va.kernel_stats.get(pa, va.kernels[pa]), vb.kernel_stats.get(pb, vb.kernels[pb])
+        self.compare.setText("A vs B: " + viz.compare_text(sa, sb))

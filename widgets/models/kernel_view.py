@@ -160,7 +160,10 @@ class KernelPanel(QFrame):
             self.hi.setText("")
             self.info.setText(message or ("This model has no conv kernels." if v is not None else " "))
             return
-        m = viz.kernel_mosaic(v.kernels[path], scale=self._scale, cmap=self._cmap, total_out=v.kernel_totals[path])
+        # one scale per layer: the whole layer's max |w| (the snapshot keeps the first output channels only, and the
+        # mosaic draws a part of those: the drawn part's max was 10 times too small on a 2048-channel layer)
+        m = viz.kernel_mosaic(v.kernels[path], scale=self._scale, cmap=self._cmap, total_out=v.kernel_totals[path],
+                              limit=v.layer_limit(path))
         self._mosaic = m
         set_item_image(self.image, m.rgb)
         self.vb.autoRange(padding=0.01)

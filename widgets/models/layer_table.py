@@ -24,7 +24,8 @@ COL_FROZEN, COL_BANK = 7, 8
 COMBOS_PER_TURN = 6
 HEADER_TIPS = [
     "Layer name (the name a Workbench bank goes into) and its module path",
-    "conv, 1x1 conv, depthwise conv, batch-norm or linear",
+    "conv, 1x1 conv, depthwise conv, batch-norm or linear (also of a TorchScript model); any other layer with "
+    "parameters: its class name (LayerNorm, ...)",
     "Input and output channels",
     "Kernel size",
     "Stride of the convolution",

@@ -7,11 +7,10 @@ arrives as a ``CellDone`` payload and updates the table and the plot. Esc cancel
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, QTimer, Slot
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from app.errors import AppError, message
 from app.experiments.cell_files import pending_folders, read_signatures
@@ -27,14 +26,14 @@ from widgets.experiments.history import open_report
 from widgets.experiments.panels import CellTable
 from widgets.experiments.plot import ExperimentPlot, point_errors
 from widgets.experiments.recipe_column import INVITATION, RecipeColumn
+from widgets.experiments.recipe_file import BROKEN, RecipeFile, _digest
+from widgets.experiments.run_control import RunControl
 
 BLOCKED = "Cannot run yet"  # the line under Run while the plan cannot run (``_invite``)
-# the line under Run while the recipe file, edited since it was loaded, does not read (Run says it again, runs nothing)
-BROKEN = "The recipe file changed and no longer reads"
 REPLOT_MS = 250  # the plot follows finished cells at most four times a second (the table row at once)
 
 
-class ExperimentsWorkspace(QWidget):
+class ExperimentsWorkspace(RecipeFile, RunControl, QWidget):
     STEPWISE = True  # built in five steps (widgets.common.workspace): the start-up never blocks for all of it
 
     def __init__(self, session: Any = None, settings: QSettings | None = None, parent: QWidget | None = None,
@@ -239,53 +238,9 @@ class ExperimentsWorkspace(QWidget):
                 self.settings.remove(self._dataset_key())
         self._show_plan()
 
-    def _reload(self) -> bool:
-        """Read the selected recipe file again when its contents changed since it was last read (edited in another
-        program while this workspace showed it: the plan and a run must be the file's as it is now). True when the
-        file changed (read again, or no longer reading); a file that no longer reads keeps the recipe as it was and
-        sets ``_recipe_error`` (the project's message), which the line under Run shows and Run refuses with, until
-        the file reads again."""
-        path = self._loaded_from
-        if not path or self.recipe is None:
-            return False
-        digest = _digest(path)
-        if digest == self._loaded_digest:
-            return False
-        self._loaded_digest = digest
-        try:
-            recipe = load_recipe(path)
-        except AppError as exc:
-            self._recipe_error = message(exc)
-            self._reloaded_note = None
-            return True
-        self._recipe_error = None
-        quick = self.quick.isChecked()
-        if self.dataset.value() == self._own_dataset:  # not chosen by the user: the file's own dataset
-            self.dataset.set_value(recipe.dataset(quick))
-        self._own_dataset = recipe.dataset(quick)
-        self.recipe = recipe
-        self.claim.setText(f"<b>{recipe.title}</b><br>{recipe.claim}")
-        self._reloaded_note = f"Recipe reloaded from {Path(path).name} (the file changed since it was read)."
-        return True
-
     def effective_recipe(self) -> Recipe:
         """The selected recipe on the field's dataset (``on_dataset``: a RecipeError for an empty name)."""
         return on_dataset(self.recipe, self.dataset.value(), self.quick.isChecked())
-
-    def open_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open recipe", str(Path.home()), "Recipes (*.toml)")
-        if path:
-            self.load_file(path)
-
-    def load_file(self, path: str) -> bool:
-        try:
-            r = load_recipe(path)
-        except AppError as exc:
-            QMessageBox.warning(self, "Recipe", message(exc))
-            return False
-        self.recipe_combo.addItem(r.name, str(path))
-        self.recipe_combo.setCurrentIndex(self.recipe_combo.count() - 1)
-        return True
 
     def _show_plan(self, *_a) -> None:
         if self.recipe is None:
@@ -430,118 +385,7 @@ class ExperimentsWorkspace(QWidget):
         self._show_plan()  # the note goes (or stays, with the button) as the data now is
         self.status.setText(text)
 
-    # --- running -------------------------------------------------------------------------------------------
-    def is_running(self) -> bool:
-        return self.worker is not None and self.worker.is_running()
-
-    def _set_running(self, running: bool) -> None:
-        downloading = self.is_downloading()
-        blocked = bool(self.dataset.problem()) and not self.download_btn.isVisibleTo(self)  # no fix but another
-        blocked = blocked or self._store_error is not None  # its results could be neither reused nor kept
-        self.run_btn.setEnabled(not running and not downloading and self.recipe is not None and not blocked)
-        self.cancel_btn.setEnabled(running or downloading)
-        self.report_btn.setEnabled(not running and self.result is not None and bool(self.result.report))
-        self.recipe_combo.setEnabled(not running)
-        self.quick.setEnabled(not running)
-        self.dataset.setEnabled(not running)
-
-    def run(self) -> None:
-        if self.recipe is None or self.is_running() or self.is_downloading():
-            return
-        from app.experiments.runner import run_experiment
-
-        quick = self.quick.isChecked()
-        self._reload()  # the file as it is now (edited since it was read: its cells, not the old ones)
-        if self._recipe_error is not None:
-            self.status.setText(f"Not started: {BROKEN.lower()}: {self._recipe_error}")
-            return
-        reloaded, self._reloaded_note = self._reloaded_note, None
-        try:
-            recipe = self.effective_recipe()
-        except AppError as exc:
-            return self._refuse(message(exc))
-        problem = dataset_problem(recipe, quick)
-        if problem:
-            return self._refuse(problem)
-        ex, workers, store = self.executor.currentText(), self.workers.value(), self.store
-        self._show_plan()
-        if self._store_error is not None:  # (Ctrl+Return: Run is off meanwhile)
-            self._invite()
-            return
-        self.result = None
-        self._running_executor = ex
-        self.worker = Worker(lambda token: run_experiment(recipe, quick, ex, workers, cancel=token, store=store),
-                             parent=self, name="experiment")
-        self.worker.on(progress=self._on_progress, finished=self._on_finished, failed=self._on_failed,
-                       cancelled=self._on_cancelled, done=self._on_done)
-        self.progress.setRange(0, max(1, len(self._cells)))
-        self.progress.setValue(0)
-        self.progress.show()
-        self.status.setText("Starting…" + (f" {reloaded}" if reloaded else ""))
-        self._set_running(True)
-        self.worker.start()
-
-    def _refuse(self, text: str) -> None:
-        """Say inline why the run does not start (nothing is started)."""
-        self.dataset.set_problem(text)
-        self.status.setText(f"Not started: {text}")
-
-    @Slot()
-    def _on_done(self) -> None:
-        self._set_running(False)
-        self.progress.hide()
-
-    def cancel(self) -> None:
-        if self.download_btn.cancel():
-            self.status.setText("Cancelling the download…")
-            return
-        if self.is_running():
-            from app.experiments.executors import CANCEL_TEXT
-
-            ex = self._running_executor or self.executor.currentText()
-            self.status.setText(f"Cancelling ({ex}): {CANCEL_TEXT.get(ex, 'the finished cells stay stored')}…")
-            self.worker.cancel()
-
-    @Slot(object)
-    def _on_progress(self, p) -> None:
-        if p.total:
-            self.progress.setRange(0, int(p.total))
-            self.progress.setValue(int(p.done))
-        self.status.setText(p.message)
-        done = p.payload
-        if done is not None and hasattr(done, "cell"):
-            self._results[done.cell["key"]] = done.result
-            self.table.update_cell(done.cell["key"], done.result)
-            if not self._replot_timer.isActive():
-                self._replot_timer.start()
-
-    @Slot(object)
-    def _on_finished(self, result: ExperimentResult) -> None:
-        self.result = result
-        self._results = dict(result.results)
-        self.table.set_cells(list(result.cells), self._results)
-        self._replot_timer.stop()
-        self._replot()
-        self.status.setText(f"Done: {len(result.cells)} cells ({result.reused} reused, {result.failed} failed) in "
-                            f"{result.seconds:.0f} s. Report: {result.report.get('html', '')}")
-        self._plan_count(result.recipe, list(result.cells))  # the run's cells are stored now
-        self._refresh_history()
-
-    @Slot(str)
-    def _on_failed(self, msg: str) -> None:
-        self.status.setText(f"The experiment stopped: {msg}")
-        self._refresh_history()  # (a run whose report failed is recorded, with why)
-
-    @Slot()
-    def _on_cancelled(self) -> None:
-        self.status.setText("Cancelled; the finished cells are stored and will be reused by the next run.")
-        self._refresh_history()  # listed as cancelled, with its cells done
-        if self.recipe is not None and self._cells:
-            try:
-                self._plan_count(self.effective_recipe(), self._cells)
-            except AppError:  # the dataset field changed meanwhile: its own banner says why
-                pass
-
+    # --- the plot ------------------------------------------------------------------------------------------
     def _replot(self) -> None:
         if self.recipe is None:
             return
@@ -566,14 +410,3 @@ class ExperimentsWorkspace(QWidget):
     def open_report(self) -> None:
         if self.result is not None and self.result.report.get("html"):
             open_report(self.result.report["html"])
-
-
-def _digest(path: str) -> str | None:
-    """The recipe file's contents as a digest (None: it cannot be read): an edit is seen whatever its time stamp (two
-    saves within one tick of the file system's clock, or a copy that kept the old time)."""
-    import hashlib
-
-    try:
-        return hashlib.sha1(Path(path).read_bytes()).hexdigest()
-    except OSError:
-        return None

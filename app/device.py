@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from pathlib import Path
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -70,15 +71,15 @@ def _cgroup_cpus() -> float | None:
     """The CPU quota of this process's container (cgroup v2 ``cpu.max`` or v1 ``cfs_quota_us``), in cores; None
     when there is none or it cannot be read."""
     try:
-        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
         if quota != "max" and float(period) > 0:
             return float(quota) / float(period)
         return None
     except (OSError, ValueError):
         pass
     try:
-        quota = float(open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read())
-        period = float(open("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read())
+        quota = float(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = float(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
         return quota / period if quota > 0 and period > 0 else None
     except (OSError, ValueError):
         return None

@@ -216,7 +216,10 @@ class Worker(QObject):
         if caught:
             with self._lock:
                 self._warnings.extend(f"{w.category.__name__}: {w.message}" for w in caught)
-                self._notices.extend(str(w.message) for w in caught if _ours(w.filename))
+                # the product's own warnings (UserWarning raised in app/); a ResourceWarning or DeprecationWarning
+                # is for developers (an unclosed file read in app/device.py reached the status line)
+                self._notices.extend(str(w.message) for w in caught
+                                     if w.category is UserWarning and _ours(w.filename))
 
     def _run_task(self) -> None:
         try:

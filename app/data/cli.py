@@ -11,7 +11,7 @@ from app.cliargs import add_data_root
 
 
 def register(sub, bench) -> None:
-    p = sub.add_parser("data", help="datasets: list, download, info")
+    p = sub.add_parser("data", help="datasets: list, download, info, verify, cache, clear-cache")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     ls = dsub.add_parser("list", help="the built-in datasets, whether each is local, download sizes")

@@ -14,7 +14,7 @@ LIST_COLUMNS = ("id", "created", "label", "dataset", "head", "layer", "pooling",
 
 
 def register(sub) -> None:
-    p = sub.add_parser("history", help="list, show and export the stored probe runs",
+    p = sub.add_parser("history", help="list, show, export and pair the stored probe runs",
                        description="The run history shared by the desktop app and the commands (probe).")
     p.add_argument("--db", default=None, metavar="FILE", help="history file (default: the app's history.sqlite)")
     hs = p.add_subparsers(dest="history_command", metavar="ACTION", required=True)

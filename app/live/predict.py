@@ -169,8 +169,13 @@ class Predictor:
         applier, error = self.head(path)
         if applier is None:
             return Prediction(f"probe head {Path(path).stem}", (), kind="head", error=f"probe head: {error}")
-        title = f"probe head: {applier.title()}"
+        # the pane's title: the layer first (a narrow pane elides its end); the whole title leads the tooltip
+        full = f"probe head: {applier.title()}"
+        short = getattr(applier, "short_title", None)
+        title = short() if callable(short) else full
         note = head_note(applier)
+        if title != full:
+            note = f"{full}\n{note}"
         if not applier.matches(pane_spec):
             note += "; computed on the head's own backbone, not this pane's model"
         try:

@@ -76,6 +76,10 @@ class LiveHead:
         return (f"{self.head} · {self.backbone.label or self.backbone.backbone} · {self.layer_name} · "
                 f"{self.pooling} · {self.dataset}{acc}")
 
+    def short_title(self) -> str:
+        """The title a narrow pane shows: its layer first (an elided end keeps it), then the head and backbone."""
+        return f"{self.layer_name} · {self.head} probe head · {self.backbone.label or self.backbone.backbone}"
+
 
 def heads_dir() -> Path:
     return paths.user_files() / "heads"
@@ -301,6 +305,9 @@ class HeadApplier:
 
     def title(self) -> str:
         return self.head.title()
+
+    def short_title(self) -> str:
+        return self.head.short_title()
 
     def note(self) -> str:
         """How a frame is fed to the head's backbone: at ``size``, the input spec's (the size the probe fed the

@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem, QWidget
 
 REPORT_ROLE = Qt.ItemDataRole.UserRole  # each line's report path
 WHY_ROLE = Qt.ItemDataRole.UserRole + 1  # why a line has no report to open (None: it has one)
@@ -72,6 +72,15 @@ class RunHistory(QListWidget):
         super().__init__(parent)
         self.store = store
         self.setToolTip("Double-click to open a report")
+        # each line whole in a narrow column: wrapped at its words (its state and date were cut off at the end),
+        # never scrolled sideways; alternate shades tell one wrapped run from the next
+        self.setWordWrap(True)
+        self.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setAlternatingRowColors(True)
+        self.setSpacing(1)
         self.itemDoubleClicked.connect(self.open_item)
 
     def open_item(self, item: QListWidgetItem) -> None:
@@ -91,5 +100,4 @@ class RunHistory(QListWidget):
             why = no_report_reason(run)
             item.setData(REPORT_ROLE, run.get("report"))
             item.setData(WHY_ROLE, why)
-            if why:
-                item.setToolTip(why)
+            item.setToolTip(f"{item.text()}\n{why}" if why else f"{item.text()}\nDouble-click to open its report")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QPointF, QRectF, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from widgets.common.live_plot import SteppedRange, axis_label, fitted
@@ -126,6 +126,14 @@ def _hover(curve: pg.PlotDataItem) -> None:
     curve.scatter.opts["tip"] = lambda x, y, data: str(data) if data is not None else ""
 
 
+LEGEND_PAD = 10  # px between the legend and the plot's edges
+CORNERS = ((0, 0), (1, 0), (1, 1), (0, 1))  # the legend's corners, in the order tried: TL, TR, BR, BL
+
+
+def _covered(rect: QRectF, points: list[QPointF]) -> int:
+    return sum(rect.contains(p) for p in points)
+
+
 class ExperimentPlot(QWidget):
     view_changed = Signal()  # the user picked the other view of an ablation (its change or its accuracy)
 
@@ -133,7 +141,12 @@ class ExperimentPlot(QWidget):
         super().__init__(parent)
         self.plot = pg.PlotWidget()
         self.plot.showGrid(x=True, y=True, alpha=0.3)
-        self.plot.addLegend(offset=(10, 10))
+        self.plot.addLegend(offset=(LEGEND_PAD, LEGEND_PAD))
+        # the legend goes to the corner of the plot that covers no point (``_place_legend``): fixed at the top left
+        # it hid the points there; placed again when the points, the ranges or the plot's size change
+        vb = self.plot.getViewBox()
+        vb.sigResized.connect(lambda *_: self._place_legend())
+        vb.sigRangeChanged.connect(lambda *_: self._place_legend())
         self.plot.setMinimumHeight(220)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -244,6 +257,7 @@ class ExperimentPlot(QWidget):
                 curve.setData(x, y, data=tips)
                 xe = np.log10(np.maximum(np.asarray(x), 1e-12)) if log_x else np.asarray(x)
                 bars.setData(x=xe, y=np.asarray(y), height=2 * np.asarray(e))  # zero height: no bar drawn
+            self._place_legend()
             return
         self.series_count = 0
         for si, (name, x, y, e, tips) in enumerate(data):
@@ -266,6 +280,57 @@ class ExperimentPlot(QWidget):
             else:
                 self.plot.plot([float(x)], [100 * v], pen=None, symbol="d", symbolBrush=None, symbolPen="k",
                                name="paper")
+        self._place_legend()
+
+    def _data_points(self) -> list[QPointF]:
+        """Where the plot draws something a legend would hide, in the view box's own coordinates (those of the
+        legend's parent): every point, its error bar's ends and middle, and points along the lines between them."""
+        import numpy as np
+
+        vb = self.plot.getViewBox()
+        out: list[QPointF] = []
+
+        def add(xs, ys) -> None:
+            for x, y in zip(np.asarray(xs, dtype=float).ravel(), np.asarray(ys, dtype=float).ravel()):
+                if math.isfinite(x) and math.isfinite(y):
+                    out.append(vb.mapFromView(QPointF(float(x), float(y))))
+
+        for item in self.plot.plotItem.listDataItems():
+            x, y = item.getData()
+            if x is None or not len(x):
+                continue
+            add(x, y)
+            if item.opts.get("pen") is not None and len(x) > 1:  # a line: its segments too
+                t = np.linspace(0.0, 1.0, 9)[1:-1, None]
+                add(x[:-1] + t * np.diff(x), y[:-1] + t * np.diff(y))
+        for _, bars in self._items:
+            o = bars.opts if bars is not None else {}
+            x, y, h = o.get("x"), o.get("y"), o.get("height")
+            if x is None or y is None or h is None or not np.ndim(h) or not len(x):
+                continue
+            half = np.asarray(h, dtype=float) / 2
+            for k in (-1.0, -0.5, 0.5, 1.0):
+                add(x, np.asarray(y, dtype=float) + k * half)
+        return out
+
+    def _place_legend(self) -> None:
+        """The legend in the first corner (top left, top right, bottom right, bottom left) where it covers no point,
+        else where it covers the fewest."""
+        legend = self.plot.plotItem.legend
+        if legend is None or self._arms or not legend.isVisible() or not legend.items:
+            return
+        vb = self.plot.getViewBox()
+        w, h, lw, lh = vb.width(), vb.height(), legend.width(), legend.height()
+        points = self._data_points()
+
+        def rect(corner: tuple[int, int]) -> QRectF:
+            x = LEGEND_PAD if corner[0] == 0 else w - LEGEND_PAD - lw
+            y = LEGEND_PAD if corner[1] == 0 else h - LEGEND_PAD - lh
+            return QRectF(x, y, lw, lh).adjusted(-6, -6, 6, 6)  # a point's symbol has a size of its own
+
+        best = min(CORNERS, key=lambda c: (_covered(rect(c), points), CORNERS.index(c)))
+        legend.anchor(itemPos=best, parentPos=best,
+                      offset=(LEGEND_PAD if best[0] == 0 else -LEGEND_PAD, LEGEND_PAD if best[1] == 0 else -LEGEND_PAD))
 
     @staticmethod
     def _bar(spread: float, info: PointError | None) -> float:

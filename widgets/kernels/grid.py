@@ -22,6 +22,11 @@ from PySide6.QtWidgets import QLineEdit, QSizePolicy, QWidget
 from widgets.common.qt_override import qt_override
 
 
+# what the dotted square drawn on the centre cell is (the grid's tooltip says it)
+CENTRE_NOTE = ("Dotted square: the kernel's centre (its anchor): the cell that lies over the pixel each response "
+               "value is computed at")
+
+
 class KernelGrid(QWidget):
     paintRequested = Signal(object, float, int)  # list[(row, col)], value, stroke id
     valueEntered = Signal(int, int, float)
@@ -52,7 +57,7 @@ class KernelGrid(QWidget):
         self._editor.editingFinished.connect(self._on_editing_finished)
         self.setToolTip("Left drag: paint the brush value · right drag: paint minus the brush · Shift+click: pick "
                         "a value as the brush\nArrows: move · Space: paint · Delete: set 0 · Enter or type a "
-                        "number: exact value (Escape: drop it)")
+                        "number: exact value (Escape: drop it)\n" + CENTRE_NOTE)
 
     # --- state ------------------------------------------------------------------------------------------
     @property
@@ -129,7 +134,7 @@ class KernelGrid(QWidget):
                     p.setPen(QColor(20, 20, 20) if self._dark[r, c] else QColor(255, 255, 255))
                     p.setFont(small if fm.horizontalAdvance(text) > rect.width() - 3 else font)
                     p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
-        # centre marker and cursor
+        # centre marker (``CENTRE_NOTE``) and cursor
         mid = self.cell_rect(k // 2, k // 2)
         p.setPen(QPen(QColor(90, 90, 90), 1, Qt.PenStyle.DotLine))
         p.drawRect(mid.adjusted(2, 2, -3, -3))

@@ -181,7 +181,9 @@ class PaneWidget(QFrame):
             self.layer_combo.setCurrentIndex(r.layer)
             self.layer_combo.blockSignals(False)
             self._tip(self.layer_combo)
-        elif r.layers and self.layer_combo.currentIndex() != r.layer and self.layer is None:
+        elif r.layers and self.layer_combo.currentIndex() != r.layer and self.layer in (None, r.layer):
+            # the default layer, or one set from outside (a tap, a head's layer) once a frame of it arrives (a frame
+            # in flight when it was set showed the old one)
             self.layer_combo.blockSignals(True)
             self.layer_combo.setCurrentIndex(r.layer)
             self.layer_combo.blockSignals(False)
@@ -228,11 +230,13 @@ class PaneWidget(QFrame):
             self.info.setText("no frames (source stopped)")
 
     # --- predictions ---
-    def attach_head(self, path: str | None, spec: ModelSpec | None = None) -> None:
+    def attach_head(self, path: str | None, spec: ModelSpec | None = None, layer: int | None = None) -> None:
         """Attach the stored probe head ``path`` (None: detach); ``spec``: its backbone, shown in this pane when the
-        pane's model is another one."""
+        pane's model is another one; ``layer``: the head's layer (the maps its features were pooled from), shown."""
         if path and spec is not None and backbone_key(spec) != backbone_key(self.spec):
             self._set_spec(spec)
+        if path and layer is not None and layer >= 0:
+            self.layer, self.page, self.focus, self._layers = int(layer), 0, None, ()  # the menu refills (``tap``)
         self.head = str(path) if path else None
         self.head_btn.setText("Head ✓" if self.head else "Head")
         self.head_btn.setToolTip(f"Probe head attached: {Path(self.head).stem}" if self.head else

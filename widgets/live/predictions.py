@@ -6,7 +6,7 @@ spanning the frame's lowest to highest class score; the tooltip says they are no
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter
+from PySide6.QtGui import QColor, QFontMetrics, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.live.config import Prediction
@@ -14,6 +14,13 @@ from widgets.common.qt_override import qt_override
 
 ROW = 15
 COLOURS = {"model": QColor("#3b6fb6"), "head": QColor("#c0591a")}
+
+
+def value_width(p: Prediction, fm: QFontMetrics) -> int:
+    """The value column's width in px: its widest text shown ("score -0.946", "97%"), and at least that of a
+    typical one (the bars do not jump from frame to frame), in the font it is drawn in."""
+    typical = p.value_text(-0.888) if p.scores else "100%"
+    return max(fm.horizontalAdvance(t) for t in (typical, *(p.value_text(v) for _, v in p.top))) + 2
 
 
 class PredictionView(QWidget):
@@ -74,7 +81,7 @@ class PredictionView(QWidget):
                 y += ROW + 4
                 continue
             colour = COLOURS.get(p.kind, COLOURS["model"])
-            value_w = 72 if p.scores else 46  # "score -0.123" / "99.7%"
+            value_w = value_width(p, qp.fontMetrics())
             bar_w = max(10, w - name_w - value_w - 6)
             for name, value in p.top:
                 qp.setPen(QColor("#222"))

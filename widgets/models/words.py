@@ -91,9 +91,14 @@ def auto_name(backbone: str, options: dict, init: str, weights, banks, layer_ini
     return f"{name} ({init})" if init != "default" else f"{name} ({unweighted(backbone)})"
 
 
+TAP_GAP = 14  # px between the Taps table's columns (its headers ran together: "channelsdownsampling")
+
+
 def stages_html(view: viz.ModelView) -> str:
     inp = "x".join(str(v) for v in view.input_shape)
-    taps = "".join(f"<tr><td>{n}</td><td align='right'>{c}</td><td align='right'>/{st}</td></tr>"
+    gap = f" style='padding-right: {TAP_GAP}px'"  # each column but the last
+    taps = "".join(f"<tr><td{gap}>{n}</td><td align='right'{gap}>{c}</td><td align='right'>/{st}</td></tr>"
                    for n, c, st in view.stages)
     return (f"<b>Taps</b> (input {inp})<table cellspacing='0' cellpadding='1'>"
-            f"<tr><td><i>layer</i></td><td><i>channels</i></td><td><i>downsampling</i></td></tr>{taps}</table>")
+            f"<tr><td{gap}><i>layer</i></td><td align='right'{gap}><i>channels</i></td>"
+            f"<td align='right'><i>downsampling</i></td></tr>{taps}</table>")

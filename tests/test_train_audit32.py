@@ -326,3 +326,35 @@ def test_a_train_cells_params_total_is_the_trained_models():
     # conv1 and the 10-class head
     assert out["params_total"] == out["trainable"] + out["frozen"] == 4 * 9 + 4 + 4 * 10 + 10
     assert out["frozen"] == 4 * 9 + 4
+
+
+def test_a_bank_for_a_torchscript_conv_says_why_it_cannot_go_in(tmp_path):
+    """The refusal read "no conv layer 'conv1' in ExternalBackbone; layers: " (an empty list) for a conv the model
+    visibly has."""
+    import torch
+    from torch import nn
+
+    from tests.cli_inprocess import run_cli
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
+            self.fc = nn.Linear(4, 10)
+
+        def forward(self, x):
+            return self.fc(self.conv1(x).mean((2, 3)))
+
+    net = tmp_path / "net.pt"
+    torch.jit.save(torch.jit.script(Net()), str(net))
+    home = tmp_path / "home"
+    bank = tmp_path / "b.json"
+    assert run_cli("kernels", "generate", "--kind", "gabor", "--count", "4", "--size", "3", "--out", str(bank),
+                   home=home).returncode == 0
+    res = run_cli("probe", "--model", str(net), "--bank", f"conv1={bank}", "--dataset", "digits", "--train-limit",
+                  "100", "--test-limit", "50", home=home)
+    assert res.returncode == 2
+    assert res.stderr.splitlines()[-1] == (
+        "error: ExternalBackbone: a Workbench bank goes into an eager nn.Conv2d, and this TorchScript model's "
+        "convolutions are compiled ('conv1' is one of them): open the model as ONNX or as a state dict of an "
+        "architecture the app has to put a bank in it")

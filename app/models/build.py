@@ -54,7 +54,14 @@ def resolve_conv(model: nn.Module, layer: str) -> nn.Conv2d:
         for sub in m.modules():
             if isinstance(sub, nn.Conv2d):
                 return sub
-    raise BuildError(f"no conv layer {layer!r} in {type(model).__name__}; layers: {', '.join(convs)}")
+    scripted = [n for n, sub in mods.items() if n and getattr(sub, "original_name", None) == "Conv2d"]
+    if scripted and not convs:  # a TorchScript model: its convolutions are compiled, not nn.Conv2d modules
+        at = f" ({layer!r} is one of them)" if any(n == layer or n.endswith("." + layer) for n in scripted) else ""
+        raise BuildError(f"{type(model).__name__}: a Workbench bank goes into an eager nn.Conv2d, and this TorchScript "
+                         f"model's convolutions are compiled{at}: open the model as ONNX or as a state dict of an "
+                         f"architecture the app has to put a bank in it")
+    names_ = ", ".join(convs) or ", ".join(n for n, sub in mods.items() if isinstance(sub, nn.Conv2d)) or "none"
+    raise BuildError(f"no conv layer {layer!r} in {type(model).__name__}; layers: {names_}")
 
 
 def apply_bank(conv: nn.Conv2d, bank: Any) -> None:

@@ -315,3 +315,26 @@ def test_the_kernel_grid_explains_its_dotted_centre_square(qtbot):
     other = grid.cell_rect(1, 3)
     assert "#5a5a5a" not in [QColor(img.pixel(x, other.top() + 2)).name() for x in range(other.left() + 2,
                                                                                           other.right() - 2)]
+
+
+def test_a_head_attached_from_the_panes_own_menu_opens_on_its_layer(qtbot, live, tmp_path, monkeypatch):
+    """Only "Use in Live" moved the pane to the head's layer; the pane's own Head menu kept conv1 under a conv3 head."""
+    import widgets.live.pane as pane_mod
+    from app.models.spec import ModelSpec
+    from app.probe.head_export import head_info
+    from widgets.live.pane import probe_spec
+
+    live.set_active(True)
+    spec = probe_spec(ModelSpec.make("simple", label="simple (random)", options=HEAD_BACKBONE_OPTIONS))
+    pane = live.add_pane(spec, 0)
+    qtbot.waitUntil(lambda: pane.layer_combo.count() > 1, timeout=30_000)
+    path = _write_head(tmp_path / "heads")
+    info = head_info(path)
+    assert info.layer == 2
+    monkeypatch.setattr(pane_mod, "list_heads", lambda: [info])
+    pane._fill_head_menu()
+    action = next(a for a in pane.head_menu.actions() if a.text() == info.title)
+    action.trigger()
+    assert pane.head == str(info.path) and pane.layer == 2
+    _await_head(qtbot, pane)
+    qtbot.waitUntil(lambda: pane.layer_combo.currentText().startswith("conv3"), timeout=10_000)

@@ -220,6 +220,7 @@ class HeadInfo:
     backbone: ModelSpec
     title: str
     created: str
+    layer: int | None = None  # the backbone layer (index) its features were pooled from; None when the file says none
 
 
 def _info(p: Path, meta: dict) -> HeadInfo:
@@ -230,7 +231,9 @@ def _info(p: Path, meta: dict) -> HeadInfo:
     acc = f", top-1 {100 * meta['top1']:.1f}%" if isinstance(meta.get("top1"), (int, float)) else ""
     title = (f"{meta['head']} · {spec.label or spec.backbone} · {meta.get('layer_name', meta['layer'])} · "
              f"{meta['pooling']} · {meta.get('dataset', '')}{acc} ({str(meta.get('created', ''))[:16]})")
-    return HeadInfo(p, str(meta.get("name") or p.stem), spec, title, str(meta.get("created") or ""))
+    layer = meta.get("layer")
+    layer = layer if isinstance(layer, int) and not isinstance(layer, bool) and layer >= 0 else None
+    return HeadInfo(p, str(meta.get("name") or p.stem), spec, title, str(meta.get("created") or ""), layer)
 
 
 def head_info(path: str | Path) -> HeadInfo:

@@ -260,13 +260,13 @@ class PaneWidget(QFrame):
             a = m.addAction("No probe heads yet: train a logistic, ridge or SVM head in Probe")
             a.setEnabled(False)
         for h in same:
-            a = m.addAction(h.title, lambda h=h: self.attach_head(str(h.path)))
+            a = m.addAction(h.title, lambda h=h: self.attach_head(str(h.path), layer=h.layer))
             a.setCheckable(True)
             a.setChecked(self.head == str(h.path))
         if other:
             sub = m.addMenu("Heads on other backbones (the pane switches to that backbone)")
             for h in other:
-                sub.addAction(h.title, lambda h=h: self.attach_head(str(h.path), probe_spec(h.backbone)))
+                sub.addAction(h.title, lambda h=h: self.attach_head(str(h.path), probe_spec(h.backbone), h.layer))
 
     @Slot(bool)
     def _on_predict(self, on: bool) -> None:

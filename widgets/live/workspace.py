@@ -22,7 +22,7 @@ from app.live import mosaic as mz
 from app.live.config import LiveConfig, LiveFrame, LiveStatus
 from app.live.pipeline import default_pane_specs, model_choices
 from app.models.spec import ModelSpec
-from app.probe.head_export import HeadFileError, _read_meta, backbone_key, head_info
+from app.probe.head_export import HeadFileError, backbone_key, head_info
 from app.session import Session
 from widgets.common.qt_override import qt_override
 from widgets.common.steady import reserve_lines
@@ -70,15 +70,6 @@ def new_file(folder: Path, stem: str, suffix: str) -> Path:
 
     base = free_stem(folder, stem, lambda p: [p.with_name(p.name + suffix)])
     return base.with_name(base.name + suffix)
-
-
-def _head_layer(path: str | Path) -> int | None:
-    """The backbone layer (its index) a stored probe head was trained on; None when its file does not say."""
-    try:
-        layer = _read_meta(Path(path)).get("layer")
-    except HeadFileError:
-        return None
-    return layer if isinstance(layer, int) and not isinstance(layer, bool) and layer >= 0 else None
 
 
 class LiveWorkspace(SourceChoice, QWidget):
@@ -231,7 +222,7 @@ class LiveWorkspace(SourceChoice, QWidget):
             self._show_status(str(exc), "error")
             return None
         key = backbone_key(info.backbone)
-        layer = _head_layer(info.path)  # the layer the head was trained on: the pane shows its maps
+        layer = info.layer  # the layer the head was trained on: the pane shows its maps
         pane = next((p for p in self.panes if backbone_key(p.spec) == key), None)
         if pane is None and len(self.panes) < MAX_PANES:
             pane = self.add_pane(probe_spec(info.backbone), layer, push=False)

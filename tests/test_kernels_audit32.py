@@ -153,8 +153,8 @@ def test_editor_with_channel_all_shows_each_channel_sum_and_the_kernel_sum(qtbot
     e.show_kernel(generate("dct", 4, 3, 3), 1)  # equal channels: "same values"
     assert e.channel_combo.currentText() == "all (same values)"
     s = generate("dct", 4, 3, 3).weights[1].astype(np.float64).sum((1, 2))
-    assert e.cell_label.text().endswith(f" · channel sums {s[0]:.4g} / {s[1]:.4g} / {s[2]:.4g} "
-                                        f"(kernel sum {s.sum():.4g})")
+    assert s[0] == s[1] == s[2]  # one figure, not three copies of it
+    assert e.cell_label.text().endswith(f" · each channel sums to {s[0]:.4g} (kernel sum {s.sum():.4g})")
     e.show_kernel(generate("kaiming-normal", 2, 3, 1, seed=0), 0)  # one channel: its sum, as before
     assert e.cell_label.text().endswith(
         f" · sum of channel {float(generate('kaiming-normal', 2, 3, 1, seed=0).weights[0].sum()):.4g}")

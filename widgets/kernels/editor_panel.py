@@ -210,6 +210,8 @@ class EditorPanel(QGroupBox):
         if self.channel() >= 0 or kern is None or kern.shape[0] < 2:
             return f"sum of channel {float(values.sum()):.4g}"
         sums = kern.astype(np.float64).sum(axis=(1, 2))
+        if np.all(sums == sums[0]):  # the same pattern on every channel: one figure, not c copies of it
+            return f"each channel sums to {float(sums[0]):.4g} (kernel sum {float(sums.sum()):.4g})"
         shown = " / ".join(f"{float(v):.4g}" for v in sums[:MAX_SUMS_SHOWN])
         more = f" / ... ({len(sums)} channels)" if len(sums) > MAX_SUMS_SHOWN else ""
         return f"channel sums {shown}{more} (kernel sum {float(sums.sum()):.4g})"

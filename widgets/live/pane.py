@@ -26,6 +26,14 @@ PANE_LEAST = 250  # px: a pane's least width (its maps readable): four panes on 
 ALL = 0  # per-page spin value meaning "all channels"
 
 
+def unbroken(text: str) -> str:
+    """The statistics strip's text with no line break inside "|corr|" or "|a|" (Unicode allows one after "|": the
+    strip read "... · |" over "corr| 0.31") nor inside a figure and its unit: each " · "-separated part keeps its
+    spaces unbreakable, so the strip wraps only between the parts."""
+    parts = text.split(" · ")
+    return " · ".join(p.replace("|", "|\u2060").replace(" ", "\u00a0") for p in parts)
+
+
 class PaneWidget(QFrame):
     changed = Signal()
     removeRequested = Signal(object)
@@ -213,7 +221,7 @@ class PaneWidget(QFrame):
         self.colorbar.setVisible(r.focus is not None or shared)
         if r.focus is not None or shared:
             self.colorbar.set_range(cmap, r.lo, r.hi)
-        self.stats.setText(r.stats.describe() if r.stats is not None else "")
+        self.stats.setText(unbroken(r.stats.describe()) if r.stats is not None else "")
         self.stats.setToolTip(r.stats.explain() if r.stats is not None else "")
         self.last = r
         self.view.set_image(r.mosaic)

@@ -31,7 +31,7 @@ from app.models.base import Backbone, ModelError
 from app.models.inputs import model_input
 from app.models.options import FLAG_WORDS, coerce_options
 from app.models.registry import create, names
-from app.models.freeze import apply_freeze, apply_init, mark_always_frozen, param_counts  # noqa: F401
+from app.models.freeze import apply_freeze, apply_init, is_conv2d, mark_always_frozen, param_counts  # noqa: F401
 from app.models.spec import ModelSpec
 from app.models.weights import WeightsError, known_for_path, load_into, read_sidecar, stopped_at
 
@@ -54,7 +54,7 @@ def resolve_conv(model: nn.Module, layer: str) -> nn.Conv2d:
         for sub in m.modules():
             if isinstance(sub, nn.Conv2d):
                 return sub
-    scripted = [n for n, sub in mods.items() if n and getattr(sub, "original_name", None) == "Conv2d"]
+    scripted = [n for n, sub in mods.items() if n and is_conv2d(sub) and not isinstance(sub, nn.Conv2d)]
     if scripted and not convs:  # a TorchScript model: its convolutions are compiled, not nn.Conv2d modules
         at = f" ({layer!r} is one of them)" if any(n == layer or n.endswith("." + layer) for n in scripted) else ""
         raise BuildError(f"{type(model).__name__}: a Workbench bank goes into an eager nn.Conv2d, and this TorchScript "

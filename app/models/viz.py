@@ -25,6 +25,7 @@ import numpy as np
 
 # re-exported for the Models workspace: option fields are derived once, at registration (app.models.options,
 # app.models.registry); kernel mosaics live in app.models.kernel_mosaic
+from app.models.freeze import layer_class
 from app.models.kernel_mosaic import (GAP_RGB, PAD_RGB, LayerStats, Mosaic, colour_bar,  # noqa: F401
                                       compare_text, kernel_at, kernel_mosaic, kernel_text)
 from app.models.options import HIDDEN_OPTIONS, TOOLTIPS, OptionField, format_option, parse_option  # noqa: F401
@@ -104,7 +105,7 @@ def layer_rows(model) -> list[LayerRow]:
         if mask is not None and getattr(mod, "weight", None) is not None and mod.weight.requires_grad:
             tr -= int(np.asarray(mask).sum()) * int(mod.weight[0].numel())
         label = names.get(id(mod), path)
-        cls = getattr(mod, "original_name", None) or type(mod).__name__  # a TorchScript module's class name
+        cls = layer_class(mod) or type(mod).__name__  # a TorchScript module's class name: its original one
         w = getattr(mod, "weight", None)
         if isinstance(mod, nn.Conv2d) or (cls == "Conv2d" and w is not None and w.dim() == 4):
             # from the weight: a traced TorchScript conv keeps no kernel_size / groups / in_channels attributes

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.models.base import Backbone, LayerInfo, ModelError
+from app.models.freeze import layer_class
 from app.models.inputs import standard_layout
 from app.models.external.discover import EagerTaps, ScriptTaps, Tap, discover_eager, discover_script
 
@@ -47,7 +48,7 @@ def conv_modules(net: nn.Module) -> list[tuple[str, nn.Module]]:
     """(path, module) of every 2-D convolution, eager or TorchScript, in definition order."""
     out = []
     for path, m in net.named_modules():
-        name = getattr(m, "original_name", None) if is_script(m) else type(m).__name__
+        name = layer_class(m)
         w = getattr(m, "weight", None)
         if path and name and "Conv" in name and isinstance(w, torch.Tensor) and w.dim() == 4:
             out.append((path, m))
@@ -316,7 +317,7 @@ class ExternalBackbone(Backbone):
             first.setdefault(t.path, i)
         rows = []
         for path, m in self.net.named_modules():
-            kind = getattr(m, "original_name", None) if is_script(m) else type(m).__name__
+            kind = layer_class(m)
             tap = first.get(path)
             rows.append(ArchRow(path, str(kind), path.count(".") + 1 if path else 0,
                                 sum(p.numel() for p in m.parameters()),

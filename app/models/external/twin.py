@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from app.models.external.backbone import is_script
+from app.models.freeze import layer_class
 
 CONV_OPS = frozenset({"Conv", "ConvTranspose", "ConvInteger", "QLinearConv"})
 FOLDED_BN = ("its ONNX graph has convolutions but no batch normalisation: an export in eval mode folds batch norm "
@@ -83,7 +84,7 @@ def twin_label_note(source: str, fmt: str | None) -> str:
 
 
 def _kind(m: nn.Module) -> str:
-    name = getattr(m, "original_name", "") if is_script(m) else type(m).__name__
+    name = layer_class(m)
     if "Conv" in name:
         return "conv"
     if name == "Linear":

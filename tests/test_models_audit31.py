@@ -422,10 +422,33 @@ def test_the_window_says_when_an_older_checkpoint_is_loaded_as_it_was_trained(qt
 def test_load_weights_on_the_off_form_says_the_file_was_trained_with_it_on(tmp_path):
     """The Models workspace's Load weights… on the architecture the sidecar names (batch-norm unticked) is refused
     ("unexpected keys: ...bn..."): the refusal says which box to tick."""
-    from widgets.models.words import refusal_hint
+    from app.models.hints import refusal_hint
 
     stem = _old_checkpoint(tmp_path, "off", trained_with=True)
     assert refusal_hint(str(stem) + ".safetensors", "simple") == (
         " — this file was trained with batchnorm on (its settings' word 'off' was read as on before 2026-12-03); "
         "tick it and load again.")
     assert refusal_hint(str(_old_checkpoint(tmp_path, "no", trained_with=False)) + ".safetensors", "simple") == ""
+
+
+def test_the_build_task_of_a_refused_checkpoint_carries_the_hint(tmp_path):
+    """The hint was worked out on the GUI thread (a sidecar read and one more build after a refusal, in
+    ``widgets.models.words``); now the task that tried the file, off the GUI thread, says it in its error."""
+    from app.models.spec import ModelSpec
+    from app.models.viz import inspect_task
+    from app.models.weights import WeightsError
+    from app.tasks import run_to_end
+
+    stem = _old_checkpoint(tmp_path, "off", trained_with=True)
+    spec = ModelSpec.make("simple", options={"widths": (4,), "batchnorm": False, "num_classes": 10}, seed=3,
+                          weights=str(stem) + ".safetensors")
+    with pytest.raises(WeightsError) as err:
+        run_to_end(inspect_task(spec, "old"))
+    assert str(err.value).endswith(
+        " — this file was trained with batchnorm on (its settings' word 'off' was read as on before 2026-12-03); "
+        "tick it and load again.")
+    assert "does not fit SimpleCNN" in str(err.value)
+    other = ModelSpec.make("rdsn", weights=str(stem) + ".safetensors")
+    with pytest.raises(Exception) as err:
+        run_to_end(inspect_task(other, "other"))
+    assert "this file is for simple (" in str(err.value) and str(err.value).endswith("; choose that first.")

@@ -353,7 +353,21 @@ def inspect_task(spec: ModelSpec, title: str = "", cancel: CancelToken | None = 
         if layer_inits or optional_freeze:
             spec, notes = resolve_layer_inits(spec, layer_inits, optional_freeze)
         with torch.inference_mode(False):
-            model = build_model(spec)
+            try:
+                model = build_model(spec)
+            except Exception as exc:
+                refused = exc
+            else:
+                refused = None
+    if refused is not None:  # a checkpoint that does not fit: say which architecture it is for (here, off the GUI
+        from app.errors import message  # thread: the hint reads its sidecar and may build once more)
+        from app.models.hints import refusal_hint
+        from app.models.weights import WeightsError
+
+        hint = refusal_hint(spec.weights, spec.backbone) if spec.weights else ""
+        if not hint:
+            raise refused
+        raise WeightsError(message(refused) + hint) from refused
     check(cancel)
     yield Progress(1, 2, "reading layers")
     view = snapshot(model, spec, title, notes)

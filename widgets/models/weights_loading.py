@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog
 
 from widgets.common.settings import read_str
-from widgets.models.words import refusal_hint, unweighted
+from widgets.models.words import unweighted
 
 
 class WeightsLoading:
@@ -44,8 +44,9 @@ class WeightsLoading:
     def _weights_refused(self, msg: str) -> None:
         path = self._pending_weights or ""
         self._pending_weights = None
-        hint = refusal_hint(path, self.backbone.currentData())
-        self._show_error(f"Could not load {Path(path).name}: {msg}{hint}")
+        # the message says which architecture the file is for where its settings tell (``app.models.hints``, in the
+        # worker that tried it)
+        self._show_error(f"Could not load {Path(path).name}: {msg}")
         try:  # back to the model as it was (its per-layer initialisations included)
             self._builder_spec = self.current_spec()
         except ValueError:

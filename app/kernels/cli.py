@@ -36,7 +36,8 @@ def register(sub, bench) -> None:
     g.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0): same seed, same bytes")
     g.add_argument("--zero-mean", action="store_true",
                    help="subtract each kernel's mean (over all its weights, every channel together: no response to a "
-                        "flat grey image; a flat colour can still respond unless each channel sums to 0)")
+                        "flat grey image; a flat colour can still respond unless each channel sums to 0); a random kernel "
+                        "whose weights came out all equal (it would be all zero) is drawn again")
     g.add_argument("--unit-norm", action="store_true", help="scale each kernel to L2 norm 1")
     g.add_argument("--param", "-p", action="append", type=_param, default=[], metavar="NAME=VALUE",
                    help="a parameter of the kind, e.g. -p std=0.05 or -p dataset=mnist (repeatable)")

@@ -363,6 +363,37 @@ def _check_post(spec: Kind, w: np.ndarray, post: np.ndarray, zero_mean: bool, un
                               f"at size {w.shape[-1]}; use another size or a smaller count, or untick {post_names}")
 
 
+REDRAW_TRIES = 64
+
+
+def _flat_rows(w: np.ndarray) -> np.ndarray:
+    """Which kernels have every weight equal and not all zero: zero mean leaves them all zero."""
+    flat = w.reshape(w.shape[0], -1)
+    return (np.ptp(flat, axis=1) <= 1e-12 * np.abs(flat).max(axis=1)) & np.abs(flat).any(axis=1)
+
+
+def _redraw_flat(spec: Kind, rng, w: np.ndarray, values: dict[str, Any]) -> tuple[np.ndarray, int]:
+    """A random kind with zero mean: a kernel whose weights came out all equal (a Rademacher 3x3 kernel of nine +1s,
+    2 in 512; one weight per kernel at 1x1 and one channel) would be stored all zero, a dead filter in a bank that
+    says it holds ``count`` random ones. Such kernels are drawn again from the same generator (so the bank is
+    random kernels conditioned on not being flat); returns the kernels and how many were drawn again (recorded in
+    the meta as ``redrawn``). Kernels of one weight, or a family that keeps giving flat ones, are refused."""
+    n, c, k = w.shape[0], w.shape[1], w.shape[-1]
+    if c * k * k == 1:
+        raise KernelBankError(f"zero mean leaves a {k}x{k} kernel of {c} channel all zero (its one weight is its "
+                              f"mean); use a larger size or more in-channels, or untick zero mean")
+    w = w.copy()
+    redrawn = 0
+    for _ in range(REDRAW_TRIES):
+        flat = np.flatnonzero(_flat_rows(w))
+        if not flat.size:
+            return w, redrawn
+        w[flat] = _call(spec, rng, flat.size, c, k, **values)[0]
+        redrawn += int(flat.size)
+    raise KernelBankError(f"{spec.name}: zero mean leaves {int(_flat_rows(w).sum())} of the {n} kernels all zero "
+                          f"(every weight equal) after {REDRAW_TRIES} draws; use a larger size, or untick zero mean")
+
+
 def available(kind: str, size: int, in_channels: int = 1) -> int | None:
     """How many kernels a structured kind has at this size (None: unlimited; 0: none, the size is too small)."""
     k = KINDS[kind]
@@ -402,7 +433,13 @@ def generate(kind: str, count: int, size: int, in_channels: int = 1, seed: int =
                               f"asked for {count}")
     if not spec.random:
         _check_distinct(spec, w)
+    redrawn = 0
+    if spec.random and zero_mean:
+        w, redrawn = _redraw_flat(spec, rng, w, values)
     post = postprocess(w, zero_mean, unit_norm)
+    if spec.random and not np.round(post, 9).any():  # random patches of one pixel: contrast normalisation empties them
+        raise KernelBankError(f"{spec.name}: every kernel is all zero at size {size}x{size} with {in_channels} "
+                              f"in-channel{'s' if in_channels > 1 else ''}; use a larger size")
     if not spec.random and (zero_mean or unit_norm):  # checked as they will be stored, not only as generated
         _check_post(spec, w, post, zero_mean, unit_norm)
     w = post.astype(np.float32)
@@ -411,4 +448,6 @@ def generate(kind: str, count: int, size: int, in_channels: int = 1, seed: int =
             "seed": seed, "zero_mean": bool(zero_mean), "unit_norm": bool(unit_norm)}
     if used:
         meta["used"] = used
+    if redrawn:
+        meta["redrawn"] = redrawn
     return KernelBank(w, None, name or f"{kind} {count}x{in_channels}x{size}x{size}", meta)

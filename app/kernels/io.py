@@ -374,6 +374,10 @@ def describe(bank: KernelBank) -> str:
                     if bank.meta.get(key)]
             lines.append(f"made by: {gen}" + (f" ({params})" if params else "")
                          + (f", seed {bank.meta.get('seed')}" if seeded else "") + "".join(f", {p}" for p in post))
+            redrawn = bank.meta.get("redrawn")
+            if isinstance(redrawn, int) and not isinstance(redrawn, bool) and redrawn > 0:
+                lines.append(f"redrawn: {redrawn} kernel{'s' if redrawn > 1 else ''} whose weights came out all "
+                             "equal (zero mean would leave them all zero)")
             used = bank.meta.get("used")
             if isinstance(used, dict) and used:
                 lines.append("used:    " + "; ".join(f"{k} {_shown(v)}" for k, v in used.items()))

@@ -20,7 +20,8 @@ from app.kernels.bank import MAX_SIZE
 
 # the mean is taken over all of a kernel's weights, every channel together (``generators.postprocess``)
 ZERO_MEAN_HELP = ("Subtract each kernel's mean over all its weights, every channel together: no response to flat grey "
-                  "areas; a flat colour can still respond unless each channel sums to 0")
+                  "areas; a flat colour can still respond unless each channel sums to 0. A random kernel whose "
+                  "weights came out all equal (it would be all zero) is drawn again")
 
 
 @dataclass(frozen=True)

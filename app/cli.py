@@ -93,6 +93,29 @@ def check_app_options(parser: argparse.ArgumentParser, argv: list[str]) -> None:
                         f"command starts the desktop app)")
 
 
+def refuse_unknown(parser: argparse.ArgumentParser, argv: list[str], extra: list[str]) -> None:
+    """Arguments no parser took, refused by the command's own parser (its usage, ``main.py probe: error: ...``;
+    argparse's own refusal came from the top parser, with the usage of ``main.py`` and no word of the command) with
+    the nearest option of that command for a misspelt one ("--datset (did you mean --dataset?)"). Exits with 2."""
+    import difflib
+
+    top = argparse.ArgumentParser(add_help=False)
+    add_app_options(top)
+    top.add_argument("rest", nargs=argparse.REMAINDER)
+    try:
+        rest = top.parse_known_args(argv)[0].rest
+    except SystemExit:
+        rest = list(argv)
+    _, leaf = _command_parser(parser, rest)
+    options = [o for o in leaf._option_string_actions if o.startswith("--")]
+    words = []
+    for arg in extra:
+        near = difflib.get_close_matches(arg.split("=", 1)[0], options, n=1, cutoff=0.7) \
+            if arg.startswith("--") else []
+        words.append(f"{arg} (did you mean {near[0]}?)" if near else arg)
+    leaf.error(f"unrecognized arguments: {' '.join(words)}")
+
+
 def _command_parser(parser: argparse.ArgumentParser, tokens: list[str]) -> tuple[str, argparse.ArgumentParser]:
     """("bench live", its parser) for the tokens after the app's options."""
     names, current = [], parser
@@ -117,7 +140,9 @@ def _show_warning(msg, category, filename, lineno, file=None, line=None, _defaul
 def run(argv: list[str]) -> int:
     warnings.showwarning = _show_warning
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        refuse_unknown(parser, argv, extra)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

@@ -44,7 +44,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for mod in COMMAND_MODULES:
         mod.register(sub, bench)
+    _store_once(parser)
     return parser
+
+
+class _StoreOnce(argparse._StoreAction):
+    """A single-valued option given twice with different values is refused, not silently the last one
+    (``probe --backbone rdsn --backbone simple`` probed simple alone, under a command line that named both)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        seen = getattr(self, "_fe_given", None)
+        if seen is not None and seen[0] is namespace and seen[1] != values:
+            said = " ".join(map(str, seen[1])) if isinstance(seen[1], list) else seen[1]
+            now = " ".join(map(str, values)) if isinstance(values, list) else values
+            more = (f"; give every item after one {option_string}" if self.nargs in ("*", "+")
+                    else "; give it once")
+            parser.error(f"{option_string} given twice ({said!r}, then {now!r}){more}")
+        self._fe_given = (namespace, values)  # this parse's namespace, kept alive: no id is reused
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _store_once(parser: argparse.ArgumentParser) -> None:
+    """Every plain ``store`` option of ``parser`` and its commands becomes a ``_StoreOnce``."""
+    for action in parser._actions:
+        if type(action) is argparse._StoreAction:
+            action.__class__ = _StoreOnce
+        elif isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                _store_once(sub)
 
 
 # the desktop app's own options (main.py without a command), with what each does there

@@ -271,10 +271,11 @@ def test_runs_that_differ_by_more_than_their_seeds_are_not_one_group_and_say_how
     from app.probe.compare import compare_groups
     from tests.cli_inprocess import run_cli
 
-    runs = [("0", []), ("1", []), ("2", []), ("3", ["--options", "widths=8,8"]), ("4", ["--init", "kaiming"]),
+    runs = [("0", []), ("1", []), ("2", []), ("3", ["widths=8,8"]), ("4", ["--init", "kaiming"]),
             ("5", ["--head-options", "epochs=2"])]
     for seed, extra in runs:
-        argv = ["probe", "--backbone", "simple", "--options", "widths=4,8", "--dataset", "digits", "--seed", seed,
+        widths = extra.pop() if extra[:1] == ["widths=8,8"] else "widths=4,8"  # --options twice is refused
+        argv = ["probe", "--backbone", "simple", "--options", widths, "--dataset", "digits", "--seed", seed,
                 *extra, "--json"]
         r = run_cli(*argv, home=tmp_path)
         assert r.returncode == 0, r.stderr

@@ -73,17 +73,56 @@ class Mailbox:
 
 
 # --- recording ------------------------------------------------------------------------------------------------
+MAX_GAP_S = 2.0  # a pause between two recorded frames longer than this is cut to one frame's time
+
+
 class Recorder:
-    """Writes composites to a video file (cv2.VideoWriter, MJPG .avi or mp4v .mp4) at a fixed size."""
+    """Writes composites to a video file (cv2.VideoWriter, MJPG .avi or mp4v .mp4) at a fixed size and rate.
+
+    Given each frame's time (``write(rgb, t)``, the loop's clock), the frames are laid on that clock: a frame is
+    repeated until the next one's time slot (a loop slowed by load, after the rate was chosen) and a frame that
+    falls in a slot already written is left out (a loop that sped up), so the video plays at the pace it ran
+    whatever the loop's rate did while recording (before, every frame was written once at the rate measured when
+    recording started: a loop that fell from 40 to 4 FPS under load played back ten times too fast). A pause of
+    more than ``MAX_GAP_S`` (paused, single steps) is cut to one frame's time, not filled with copies. Without
+    times every frame is written once."""
 
     def __init__(self, path: str | Path, fps: float = 15.0, height: int = 360) -> None:
         self.path = Path(path)
         self.fps, self.height = float(fps), int(height)
         self._writer = None
         self._size: tuple[int, int] | None = None
-        self.frames = 0
+        self.frames = 0  # frames in the file
+        self.repeated = 0  # of them, copies that fill a slower loop's slots
+        self.dropped = 0  # frames left out (their slot was written)
+        self.cuts = 0  # pauses over MAX_GAP_S cut short
+        self._t0: float | None = None
+        self._t_last = 0.0
+        self._last: np.ndarray | None = None
 
-    def write(self, rgb: np.ndarray) -> None:
+    def write(self, rgb: np.ndarray, t: float | None = None) -> None:
+        frame = self._prepare(rgb)
+        if t is None:
+            self._put(frame)
+            return
+        t = float(t)
+        if self._t0 is None:
+            self._t0 = t
+        elif t - self._t_last > MAX_GAP_S:
+            self._t0 += (t - self._t_last) - 1.0 / self.fps
+            self.cuts += 1
+        self._t_last = t
+        slot = int(np.floor((t - self._t0) * self.fps + 1e-6))
+        while self._last is not None and self.frames < slot:
+            self._put(self._last)
+            self.repeated += 1
+        if self.frames <= slot:
+            self._put(frame)
+        else:
+            self.dropped += 1
+        self._last = frame
+
+    def _prepare(self, rgb: np.ndarray) -> np.ndarray:
         import cv2
 
         if self._writer is None:
@@ -99,8 +138,22 @@ class Recorder:
             self._writer = wr
         if (rgb.shape[1], rgb.shape[0]) != self._size:
             rgb = letterbox(rgb, self._size)
-        self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+    def _put(self, bgr: np.ndarray) -> None:
+        self._writer.write(bgr)
         self.frames += 1
+
+    def summary(self) -> str:
+        """'Recording saved: PATH (N frames, S s; ...)' for the status line."""
+        notes = [f"{self.frames} frames, {self.frames / self.fps:.3g} s"]  # its rate was said when it started
+        if self.repeated:
+            notes.append(f"{self.repeated} repeated where the loop ran slower")
+        if self.dropped:
+            notes.append(f"{self.dropped} left out where it ran faster")
+        if self.cuts:
+            notes.append(f"{self.cuts} pause{'s' if self.cuts > 1 else ''} over {MAX_GAP_S:g} s cut short")
+        return f"Recording saved: {self.path} ({'; '.join(notes)})"
 
     def close(self) -> None:
         if self._writer is not None:
@@ -206,7 +259,7 @@ class LiveLoop:
                     if rec is not None:
                         if recorder is not None:
                             recorder.close()
-                            post(LiveStatus(f"Recording saved: {recorder.path} ({recorder.frames} frames)"))
+                            post(LiveStatus(recorder.summary()))
                             recorder = None
                         if rec[0] == "start":
                             recorder = Recorder(rec[1][0], rec[1][1])
@@ -287,7 +340,7 @@ class LiveLoop:
                     self.frames += 1
                     if recorder is not None:
                         try:
-                            recorder.write(lf.composite())
+                            recorder.write(lf.composite(), time.monotonic())
                         except Exception as exc:
                             post(LiveStatus(f"Recording stopped: {exc}", "error"))
                             recorder.close()
@@ -313,7 +366,7 @@ class LiveLoop:
                     src.close()
                 if recorder is not None:
                     recorder.close()
-                    post(LiveStatus(f"Recording saved: {recorder.path} ({recorder.frames} frames)"))
+                    post(LiveStatus(recorder.summary()))
 
 
 # --- which models the panes offer ------------------------------------------------------------------------------

@@ -47,14 +47,15 @@ RECORD_FALLBACK_FPS = 15.0  # a recording's rate where the loop's is not measure
 
 def recording_rate(fps: float) -> tuple[float, str]:
     """(frames per second to record at, what the status line says of it): the loop's measured rate, however slow
-    (every frame the loop computes is written, so the video plays at the pace it was computed: a 0.5 FPS loop was
-    recorded at 15 FPS and played 30 times too fast), to three significant figures (0.04 FPS was rounded to 0.0);
-    ``RECORD_FALLBACK_FPS`` where none is measured, said so."""
+    (a 0.5 FPS loop recorded at 15 FPS made a file of 30 copies of each frame), to three significant figures (0.04
+    FPS was rounded to 0.0); ``RECORD_FALLBACK_FPS`` where none is measured, said so. The recorder lays the frames
+    on the loop's clock (``app.live.pipeline.Recorder``), so the video plays at the pace the loop ran even when its
+    rate changes while recording."""
     if fps > 0:
         rate = float(f"{fps:.3g}")
         return rate, f"at {rate:g} FPS, the loop's rate: it plays back at the pace it was computed"
     return RECORD_FALLBACK_FPS, (f"at {RECORD_FALLBACK_FPS:g} FPS: the loop's rate is not measured yet (paused or "
-                                 "just started), so playback may be faster or slower than it ran")
+                                 "just started); frames are placed on the clock, so it plays back at the pace it ran")
 
 
 def _stamp() -> str:

@@ -5,15 +5,19 @@ A mixin of ``ExperimentsWorkspace`` (its ``recipe``, ``store``, ``quick``, ``dat
 ``run_btn``, ``cancel_btn``, ``report_btn``, ``recipe_combo``, ``progress``, ``status``, ``download_btn``, ``table``,
 ``is_downloading``, ``effective_recipe``, ``_reload``, ``_show_plan``, ``_invite``, ``_plan_count``,
 ``_refresh_history``, ``_replot``, ``_replot_timer`` and the ``worker``, ``result``, ``_results``, ``_cells``,
-``_running_executor``, ``_store_error``, ``_recipe_error``, ``_reloaded_note`` state)."""
+``_running_executor``, ``_store_error``, ``_recipe_error``, ``_reloaded_note`` state; ``_rate``, the finish time's
+estimate, is its own)."""
 
 from __future__ import annotations
+
+import time
 
 from PySide6.QtCore import Slot
 
 from app.errors import AppError, message
 from app.experiments.recipe import dataset_problem
 from app.experiments.runner import ExperimentResult
+from widgets.common.eta import Rate
 from widgets.common.worker import Worker
 from widgets.experiments.recipe_file import BROKEN
 
@@ -65,6 +69,7 @@ class RunControl:
         self.progress.setRange(0, max(1, len(self._cells)))
         self.progress.setValue(0)
         self.progress.show()
+        self._rate = Rate(min_seconds=0.0)  # from the cells this run finishes (stored ones reused are its origin)
         self.status.setText("Starting…" + (f" {reloaded}" if reloaded else ""))
         self._set_running(True)
         self.worker.start()
@@ -95,7 +100,11 @@ class RunControl:
         if p.total:
             self.progress.setRange(0, int(p.total))
             self.progress.setValue(int(p.done))
-        self.status.setText(p.message)
+        rate = getattr(self, "_rate", None)
+        left = rate.update(p.done, p.total, time.monotonic(), None) and rate.left() if rate is not None else None
+        # a finish time, not a count-down: the next report comes only when a cell finishes (minutes apart)
+        finish = time.strftime("%H:%M", time.localtime(time.time() + left)) if left else ""
+        self.status.setText(p.message + (f" · done by about {finish}" if finish else ""))
         done = p.payload
         if done is not None and hasattr(done, "cell"):
             self._results[done.cell["key"]] = done.result

@@ -48,6 +48,7 @@ from widgets.common.settings import read_float, read_spin, read_str
 from widgets.common.steady import reserve_lines
 from widgets.common.worker import Worker
 from widgets.common.download_button import DownloadButton
+from widgets.common.eta import Rate, format_seconds
 from widgets.models.train_plots import TrainPlots
 from widgets.models.train_words import (DATASETS, dataset_words, describe_spec, missing_data,  # noqa: F401
                                         result_lines, train_and_count, unique_out)  # (tests use some from here)
@@ -131,6 +132,7 @@ class TrainDialog(TrainPlots, QDialog):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
+        self._rate = Rate()  # the time left, from the steps' rate
         self.status = QLabel("Ready.")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -323,6 +325,7 @@ class TrainDialog(TrainPlots, QDialog):
         self.n_test = None
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
+        self._rate.reset()
         self.status.setText(f"Starting: {describe_spec(spec)} on {self._dataset_title()} (seed "
                             f"{spec.seed}: the model's and the data's)…")
         self.worker = Worker(lambda token: train_and_count(spec, cfg, token), parent=self, name="train")
@@ -364,7 +367,8 @@ class TrainDialog(TrainPlots, QDialog):
         else:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * frac))
-        self.status.setText(p.message)
+        left = self._rate.update(p.done, p.total, time.monotonic(), None) and self._rate.left()
+        self.status.setText(p.message + (f" · about {format_seconds(left)} left" if left else ""))
         self._plot_report(p)
 
     @Slot(object)

@@ -1,5 +1,5 @@
-"""Progress read-out for the Probe's run panel: percentage, images per second and the time left, from the
-``app.tasks.Progress`` reports of a run (plain Python: display arithmetic, no Qt).
+"""Progress read-outs: percentage, items per second and the time left, from the ``app.tasks.Progress`` reports of a
+run (plain Python: display arithmetic, no Qt). The Probe's run panel, the Train… dialog and the Experiments run.
 
 ``Rate`` is fed ``(done, total, now)`` and keeps the first report of the current stage as its origin, so a stage
 that starts over (test features after train features) starts a new rate.
@@ -15,13 +15,17 @@ class Rate:
     min_seconds: float = 0.5  # no rate or ETA before this much of a stage has run (the first batches are noisy)
     _start: tuple[float, float] | None = None  # (time, done) at the stage's first report
     _total: float | None = None
+    _left: float | None = None  # seconds left at the last update
 
     def reset(self) -> None:
         self._start = None
         self._total = None
+        self._left = None
 
-    def update(self, done: float | None, total: float | None, now: float, unit: str = "images") -> str:
-        """A short read-out such as ``"42% · 1,250 images/s · 3 s left"`` ('' when nothing can be said)."""
+    def update(self, done: float | None, total: float | None, now: float, unit: str | None = "images") -> str:
+        """A short read-out such as ``"42% · 1,250 images/s · 3 s left"`` ('' when nothing can be said); with
+        ``unit`` None no rate (``"42% · 3 s left"``: a few slow items, whose rate would read "0 cells/s")."""
+        self._left = None
         if done is None or not total or total <= 0:
             self.reset()
             return ""
@@ -34,10 +38,16 @@ class Rate:
         dt = now - t0
         if dt >= self.min_seconds and done > d0:
             rate = (done - d0) / dt
-            parts.append(f"{rate:,.0f} {unit}/s")
+            if unit is not None:
+                parts.append(f"{rate:,.0f} {unit}/s")
             if done < total:
-                parts.append(f"{format_seconds((total - done) / rate)} left")
+                self._left = (total - done) / rate
+                parts.append(f"{format_seconds(self._left)} left")
         return " · ".join(parts)
+
+    def left(self) -> float | None:
+        """Seconds left at the last ``update`` (None before a rate could be measured, or when done)."""
+        return self._left
 
 
 def format_seconds(s: float) -> str:

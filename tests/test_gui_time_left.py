@@ -76,3 +76,26 @@ def test_an_experiment_run_says_when_it_will_be_done(qtbot, tmp_path, monkeypatc
     assert ws.status.text() == f"cell 1 of 2 done · done by about {finish}"
     ws._on_progress(Progress(2, 2, "cell 2 of 2 done", Done(ws._cells[1], 0.6)))
     assert ws.status.text() == "cell 2 of 2 done"
+
+
+@pytest.mark.gui
+def test_an_insight_task_bar_says_the_time_left(qtbot, monkeypatch):
+    from widgets.analysis.common import TaskBar
+    from widgets.common.worker import WorkerPool
+
+    pool = WorkerPool()
+    bar = TaskBar(pool)
+    qtbot.addWidget(bar)
+    w = object()
+    bar.worker = w  # the bar's own worker's reports are shown, another's are not
+    clock = _Clock(10.0)
+    monkeypatch.setattr(time, "monotonic", clock)
+    bar._on_progress(w, Progress(0, 400, "extracting features"))
+    assert bar.status.text() == "extracting features"
+    clock.t = 14.0
+    bar._on_progress(w, Progress(100, 400, "extracting features"))  # 25 images/s: 300 more in 12 s
+    assert bar.status.text() == "extracting features · about 12 s left"
+    bar._on_progress(w, Progress(0, None, "fitting"))
+    assert bar.status.text() == "fitting"
+    bar.worker = None
+    pool.shutdown()

@@ -4,12 +4,14 @@ its end the status line says what was computed ("Done: ...", from the result), n
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 from app.analysis.jobs import random_twin
+from widgets.common.eta import Rate, format_seconds
 from widgets.common.worker import Worker, WorkerPool
 
 
@@ -82,6 +84,7 @@ class TaskBar(QWidget):
         super().__init__(parent)
         self.pool = pool
         self.worker: Worker | None = None
+        self._rate = Rate()  # the time left of the stage under way
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.run_btn = QPushButton(run_text)
@@ -113,6 +116,7 @@ class TaskBar(QWidget):
         self.worker = w
         self.cancel_btn.setEnabled(True)
         self.progress.setRange(0, 0)
+        self._rate.reset()
         self.status.setText("working…")
         w.on(progress=lambda p, w=w: self._on_progress(w, p),
              finished=lambda r, w=w: self._on_finished(w, r, on_result, done),
@@ -131,7 +135,8 @@ class TaskBar(QWidget):
             self.progress.setValue(int(1000 * min(1.0, p.done / p.total)))
         else:
             self.progress.setRange(0, 0)
-        self.status.setText(p.message or "")
+        left = self._rate.update(p.done, p.total, time.monotonic(), None) and self._rate.left()
+        self.status.setText((p.message or "") + (f" · about {format_seconds(left)} left" if left else ""))
 
     def _end(self, w: Worker, text: str) -> bool:
         if w is not self.worker:

@@ -79,16 +79,21 @@ def cli_progress(prefix: str = "") -> Callable[[Progress], None]:
     import sys
     import time
 
+    from app.eta import Rate, format_seconds
+
     last = [0.0]
+    rate = Rate(min_seconds=2.0)  # the time left of the stage under way, once it has run 2 s
 
     def show(p: Progress) -> None:
         now = time.monotonic()
+        left = rate.update(p.done, p.total, now, None) and rate.left()
         if now - last[0] < 0.5 and (p.total is None or p.done < p.total):
             return
         last[0] = now
         frac = p.fraction
         pct = f"{100 * frac:5.1f}%" if frac is not None else "  ..."
-        sys.stderr.write(f"\r{prefix}{pct} {p.message[:70]:<70}")
+        eta = f" · {format_seconds(left)} left" if left and left >= 1 else ""
+        sys.stderr.write(f"\r{prefix}{pct} " + f"{p.message[:70]}{eta}".ljust(88))
         if frac is not None and frac >= 1.0:
             sys.stderr.write("\n")
         sys.stderr.flush()

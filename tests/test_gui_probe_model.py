@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.test_history import fake_result
-from widgets.common.eta import Rate, format_seconds
+from app.eta import Rate, format_seconds
 from widgets.probe.model import NOT_RECORDED, RunView, compare_row
 
 

@@ -9,7 +9,7 @@ import types
 import pytest
 
 from app.tasks import Progress
-from widgets.common.eta import Rate
+from app.eta import Rate
 
 
 def test_rate_without_a_unit_gives_the_time_left_alone():

@@ -11,7 +11,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 from app.analysis.jobs import random_twin
-from widgets.common.eta import Rate, format_seconds
+from app.eta import Rate, format_seconds
 from widgets.common.worker import Worker, WorkerPool
 
 

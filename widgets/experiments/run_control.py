@@ -17,7 +17,7 @@ from PySide6.QtCore import Slot
 from app.errors import AppError, message
 from app.experiments.recipe import dataset_problem
 from app.experiments.runner import ExperimentResult
-from widgets.common.eta import Rate
+from app.eta import Rate
 from widgets.common.worker import Worker
 from widgets.experiments.recipe_file import BROKEN
 

@@ -48,7 +48,7 @@ from widgets.common.settings import read_float, read_spin, read_str
 from widgets.common.steady import reserve_lines
 from widgets.common.worker import Worker
 from widgets.common.download_button import DownloadButton
-from widgets.common.eta import Rate, format_seconds
+from app.eta import Rate, format_seconds
 from widgets.models.train_plots import TrainPlots
 from widgets.models.train_words import (DATASETS, dataset_words, describe_spec, missing_data,  # noqa: F401
                                         result_lines, train_and_count, unique_out)  # (tests use some from here)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPu
 from widgets.probe.banner import Banner
 from widgets.probe.bar_text import elide_bar_text
 from widgets.probe.elided_note import ElidedNote
-from widgets.common.eta import Rate
+from app.eta import Rate
 
 
 STAGE_LEAST, STAGE_LINES = 3, 6  # the stage line's lines: reserved, at most

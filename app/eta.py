@@ -1,5 +1,6 @@
 """Progress read-outs: percentage, items per second and the time left, from the ``app.tasks.Progress`` reports of a
-run (plain Python: display arithmetic, no Qt). The Probe's run panel, the Train… dialog and the Experiments run.
+run (plain arithmetic). The headless commands' progress line (``app.tasks.cli_progress``), the Probe's run panel,
+the Train… dialog, Insight's task bars and the Experiments run.
 
 ``Rate`` is fed ``(done, total, now)`` and keeps the first report of the current stage as its origin, so a stage
 that starts over (test features after train features) starts a new rate.

@@ -46,6 +46,12 @@ class Rate:
                 parts.append(f"{format_seconds(self._left)} left")
         return " · ".join(parts)
 
+    def about(self, done: float | None, total: float | None, now: float) -> str:
+        """``update`` without a rate, as a suffix for a status line: ``" · about 1 min 30 s left"`` or ''. A new run
+        needs no ``reset``: its first report (of unknown length, or done below this stage's start) starts over."""
+        left = self.update(done, total, now, None) and self._left
+        return f" · about {format_seconds(left)} left" if left else ""
+
     def left(self) -> float | None:
         """Seconds left at the last ``update`` (None before a rate could be measured, or when done)."""
         return self._left

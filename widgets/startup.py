@@ -149,6 +149,7 @@ def import_core(key: str) -> None:
         import sqlite3  # noqa: F401
 
         import app.data.caches  # noqa: F401  (the browser's Disk use button)
+        import app.eta  # noqa: F401  (the run panel's time left)
         import app.data.catalog  # noqa: F401
         import app.data.formats  # noqa: F401
         import app.data.imagefolder  # noqa: F401

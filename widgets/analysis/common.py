@@ -11,7 +11,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 from app.analysis.jobs import random_twin
-from app.eta import Rate, format_seconds
+from app.eta import Rate
 from widgets.common.worker import Worker, WorkerPool
 
 
@@ -135,8 +135,7 @@ class TaskBar(QWidget):
             self.progress.setValue(int(1000 * min(1.0, p.done / p.total)))
         else:
             self.progress.setRange(0, 0)
-        left = self._rate.update(p.done, p.total, time.monotonic(), None) and self._rate.left()
-        self.status.setText((p.message or "") + (f" · about {format_seconds(left)} left" if left else ""))
+        self.status.setText((p.message or "") + self._rate.about(p.done, p.total, time.monotonic()))
 
     def _end(self, w: Worker, text: str) -> bool:
         if w is not self.worker:

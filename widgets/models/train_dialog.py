@@ -1,16 +1,14 @@
 """Train… : train the builder's model end to end (MNIST or digits) with progress, live curves and Cancel.
 
 The training itself is ``app.models.train.train`` (a task generator) run by ``widgets.common.worker.Worker``; frozen
-parameters are never given to the optimiser, so they stay bit-identical. The result checkpoint
-(``.safetensors`` + ``.json`` sidecar) goes to ``paths.user_files()/models`` under a name no earlier run holds, and
-the trained model joins the session as "<name> (trained, MNIST)".
-
-Start trains the builder's model as it is at that moment (``current``: the workspace's ``train_spec``), not as it was
-when the dialog opened; the workspace also keeps the dialog's "Model" line current while it is open.
-
-A dataset this machine does not have cannot be started: Start is off, its tooltip and the status line say why
-("Not ready: ..."), and a Download button beside the dataset fetches it in place (``widgets.experiments``'
-``DownloadButton``, as ``python main.py data download NAME``); the plots are ``train_plots.TrainPlots``.
+parameters are never given to the optimiser, so they stay bit-identical. The result checkpoint (``.safetensors`` +
+``.json`` sidecar) goes to ``paths.user_files()/models`` under a name no earlier run holds, and the trained model joins
+the session as "<name> (trained, MNIST)". Start trains the builder's model as it is at that moment (``current``: the
+workspace's ``train_spec``), not as it was when the dialog opened; the workspace also keeps the dialog's "Model" line
+current while it is open. A dataset this machine does not have cannot be started: Start is off, its tooltip and the
+status line say why ("Not ready: ..."), and a Download button beside the dataset fetches it in place
+(``widgets.experiments``' ``DownloadButton``, as ``python main.py data download NAME``); the plots are
+``train_plots.TrainPlots``.
 """
 
 from __future__ import annotations
@@ -48,7 +46,7 @@ from widgets.common.settings import read_float, read_spin, read_str
 from widgets.common.steady import reserve_lines
 from widgets.common.worker import Worker
 from widgets.common.download_button import DownloadButton
-from app.eta import Rate, format_seconds
+from app.eta import Rate
 from widgets.models.train_plots import TrainPlots
 from widgets.models.train_words import (DATASETS, dataset_words, describe_spec, missing_data,  # noqa: F401
                                         result_lines, train_and_count, unique_out)  # (tests use some from here)
@@ -325,7 +323,6 @@ class TrainDialog(TrainPlots, QDialog):
         self.n_test = None
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
-        self._rate.reset()
         self.status.setText(f"Starting: {describe_spec(spec)} on {self._dataset_title()} (seed "
                             f"{spec.seed}: the model's and the data's)…")
         self.worker = Worker(lambda token: train_and_count(spec, cfg, token), parent=self, name="train")
@@ -367,8 +364,7 @@ class TrainDialog(TrainPlots, QDialog):
         else:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * frac))
-        left = self._rate.update(p.done, p.total, time.monotonic(), None) and self._rate.left()
-        self.status.setText(p.message + (f" · about {format_seconds(left)} left" if left else ""))
+        self.status.setText(p.message + self._rate.about(p.done, p.total, time.monotonic()))
         self._plot_report(p)
 
     @Slot(object)

@@ -54,7 +54,11 @@ class _StoreOnce(argparse._StoreAction):
 
     def __call__(self, parser, namespace, values, option_string=None):
         seen = getattr(self, "_fe_given", None)
-        if seen is not None and seen[0] is namespace and seen[1] != values:
+        try:
+            differs = seen is not None and seen[0] is namespace and bool(seen[1] != values)
+        except Exception:  # values without a plain equality (arrays): two of them are two values
+            differs = True
+        if differs:
             said = " ".join(map(str, seen[1])) if isinstance(seen[1], list) else seen[1]
             now = " ".join(map(str, values)) if isinstance(values, list) else values
             more = (f"; give every item after one {option_string}" if self.nargs in ("*", "+")

@@ -58,10 +58,34 @@ def test_a_family_that_keeps_giving_flat_kernels_is_refused(monkeypatch):
 
 
 def test_random_patches_of_one_pixel_are_refused_not_stored_all_zero():
-    with pytest.raises(KernelBankError, match=r"patches: every kernel is all zero at size 1x1 with 1 in-channel; "
-                                              r"use a larger size"):
-        generate("patches", 8, 1, 1, seed=0)
+    # one pixel is a flat patch (contrast normalisation leaves it 0): none can be drawn
+    with pytest.raises(KernelBankError, match=r"^digits: only 0 of 24 random 1x1 patches are not flat \(every pixel "
+                                              r"within one grey level\); 8 are needed: use a larger size or another "
+                                              r"dataset$"):
+        generate("patches", 8, 1, 1, seed=0, whiten=0)
     assert _zero_rows(generate("patches", 8, 3, 1, seed=0).weights) == 0
+    # the guard behind it: a random bank that comes out all zero is refused, not stored
+    from app.kernels import generators
+
+    spec = generators.KINDS["gaussian"]
+    zero = generators.Kind(**{**spec.__dict__, "func": lambda rng, n, c, k, **_: np.zeros((n, c, k, k))})
+    generators.KINDS["gaussian"] = zero
+    try:
+        with pytest.raises(KernelBankError, match=r"^gaussian: every kernel is all zero at size 3x3 with 2 "
+                                                  r"in-channels; use a larger size$"):
+            generate("gaussian", 4, 3, 2, seed=0)
+    finally:
+        generators.KINDS["gaussian"] = spec
+
+
+def test_flat_patches_are_not_drawn_as_kernels():
+    """Random patches of a dataset with flat areas (MNIST's black border: 118 of 256 5x5 patches of seed 0 were all
+    zero once contrast-normalised; digits at 3x3 a few) are skipped and more drawn, counted in the meta."""
+    b = generate("patches", 256, 3, 1, seed=0, whiten=0)
+    assert _zero_rows(b.weights) == 0
+    assert b.meta["used"]["flat_patches_skipped"] > 0
+    raw_std = np.asarray(b.weights, np.float64).reshape(256, -1).std(1)
+    assert raw_std.min() > 0.1  # contrast-normalised: each kept patch has a spread, none is near zero
 
 
 def test_kernels_show_says_how_many_were_drawn_again(tmp_path):

@@ -209,6 +209,8 @@ from app.kernels.structured import (  # noqa: E402, F401  (after the names it im
 
 
 CN_EPS = 10.0 / 255.0 ** 2  # Coates & Ng's 10 (on 0..255 pixels) on [0, 1] pixels
+FLAT_STD = 1.0 / 255.0  # a patch whose pixels' std is at most one grey level is flat (not drawn as a kernel)
+FLAT_DRAWS = 20  # pools drawn before a dataset is said to have too few patches that are not flat (3 if none is)
 # the ZCA whitening's D x D float64 covariance (D = channels x size^2 values per patch), before anything is allocated:
 # its eigenvectors and the whitening matrix take as much again each (64 channels x 15x15 would be 3 x 1.5 GB)
 MAX_WHITEN_BYTES = 256 * 1024 ** 2
@@ -256,8 +258,8 @@ def check_whiten(c: int, k: int, limit: int | None = None) -> None:
         f"{limits.LIMITS_ENV}=off to lift the limit if you mean it)")
 
 
-@_kind("patches", "Random dataset patches", "Coates & Ng 2011: random k x k patches of a dataset, contrast-"
-       "normalised and optionally ZCA-whitened (the data-dependent baseline)",
+@_kind("patches", "Random dataset patches", "Coates & Ng 2011: random k x k patches of a dataset (flat ones "
+       "skipped), contrast-normalised and optionally ZCA-whitened (the data-dependent baseline)",
        [Param("dataset", "digits", "dataset name for app.data.load (digits works offline; mnist; imagefolder:PATH)"),
         Param("whiten", 1, "1: ZCA-whiten the patches; 0: no whitening", 0, 1)])
 def _patches(rng, n, c, k, dataset="digits", whiten=1):
@@ -268,7 +270,8 @@ def _patches(rng, n, c, k, dataset="digits", whiten=1):
     these [0, 1] pixels (it was 10 / 255, 255 times theirs). The ``patches`` backbone's own ``NORM_EPS``
     (``app.models.patch_fit``) is 0.01 on pixels standardised by the dataset's mean and std, another unit: its
     numbers are not changed here. A whitening covariance over ``MAX_WHITEN_BYTES`` is refused up front
-    (``check_whiten``)."""
+    (``check_whiten``). Flat patches (pixel std at most ``FLAT_STD``) are not drawn: contrast normalisation leaves
+    them all zero; how many were skipped is the meta's ``used`` ``flat_patches_skipped``."""
     from app.data import load
 
     if int(whiten):
@@ -282,18 +285,31 @@ def _patches(rng, n, c, k, dataset="digits", whiten=1):
     if h < k or w < k:
         raise KernelBankError(f"kernel size {k} is larger than the {dataset} images ({h}x{w})")
     pool = max(n * 20, 2000) if int(whiten) else n
-    ii = rng.integers(0, nimg, pool)
-    ys = rng.integers(0, h - k + 1, pool)
-    xs = rng.integers(0, w - k + 1, pool)
-    p = np.stack([imgs[i, y:y + k, x:x + k, :] for i, y, x in zip(ii, ys, xs)]).astype(np.float64) / 255.0
-    p = p.transpose(0, 3, 1, 2)  # (pool, ch, k, k)
-    if ch != c:  # grey -> replicate; colour -> luminance; other -> its first c channels, or its own ones tiled
-        if ch == 1:
-            p = np.repeat(p, c, axis=1) / c
-        elif ch == 3 and c == 1:
-            p = (0.299 * p[:, 0] + 0.587 * p[:, 1] + 0.114 * p[:, 2])[:, None]
-        else:  # each patch's own channels (np.resize refilled them from the next patches)
-            p = p[:, [i % ch for i in range(c)]]
+    kept, skipped, drawn = [], 0, 0
+    while sum(len(q) for q in kept) < pool and drawn < FLAT_DRAWS * pool and (skipped < 3 * pool or drawn > skipped):
+        ii = rng.integers(0, nimg, pool)
+        ys = rng.integers(0, h - k + 1, pool)
+        xs = rng.integers(0, w - k + 1, pool)
+        p = np.stack([imgs[i, y:y + k, x:x + k, :] for i, y, x in zip(ii, ys, xs)]).astype(np.float64) / 255.0
+        p = p.transpose(0, 3, 1, 2)  # (pool, ch, k, k)
+        if ch != c:  # grey -> replicate; colour -> luminance; other -> its first c channels, or its own ones tiled
+            if ch == 1:
+                p = np.repeat(p, c, axis=1) / c
+            elif ch == 3 and c == 1:
+                p = (0.299 * p[:, 0] + 0.587 * p[:, 1] + 0.114 * p[:, 2])[:, None]
+            else:  # each patch's own channels (np.resize refilled them from the next patches)
+                p = p[:, [i % ch for i in range(c)]]
+        # a flat patch (MNIST's black border: 118 of 256 5x5 ones) is all zero once contrast-normalised, a dead
+        # kernel in the bank: left out, and more drawn
+        ok = p.reshape(pool, -1).std(1) > FLAT_STD
+        kept.append(p[ok])
+        skipped += int((~ok).sum())
+        drawn += pool
+    p = np.concatenate(kept)[:pool]
+    if len(p) < pool:
+        raise KernelBankError(f"{dataset}: only {len(p)} of {drawn:,} random {k}x{k} patches are not flat (every "
+                              f"pixel within one grey level); {pool:,} are needed: use a larger size or another "
+                              f"dataset")
     flat = p.reshape(pool, -1)
     flat = flat - flat.mean(1, keepdims=True)
     flat = flat / np.sqrt(flat.var(1, keepdims=True) + CN_EPS)  # Coates & Ng contrast normalisation
@@ -302,7 +318,8 @@ def _patches(rng, n, c, k, dataset="digits", whiten=1):
         evals, evecs = np.linalg.eigh(cov)
         zca = evecs @ np.diag(1.0 / np.sqrt(np.maximum(evals, 0) + 0.1)) @ evecs.T
         flat = flat @ zca
-    return flat[:n].reshape(n, c, k, k)
+    w = flat[:n].reshape(n, c, k, k)
+    return (w, {"flat_patches_skipped": skipped}) if skipped else w
 
 
 def postprocess(w: np.ndarray, zero_mean: bool = False, unit_norm: bool = False) -> np.ndarray:

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from app.errors import AppError
-from app.models.catalog import default_weight_state
+from app.models.catalog import bank_state, default_weight_state
 
 
 class CellError(AppError):
@@ -74,6 +74,7 @@ def model_spec(s: dict[str, Any]):
     seed = int(s.get("model_seed", 0))
     freeze = tuple(s.get("freeze") or ())
     label = s.get("label") or ""
+    banks = _bank(s, seed)
     if weights and not s.get("backbone"):
         base = spec_from_checkpoint(weights)
         opts = dict(base.options)
@@ -84,12 +85,11 @@ def model_spec(s: dict[str, Any]):
         backbone = s.get("backbone")
         if not backbone:
             raise CellError("a cell needs a backbone (or weights with a JSON sidecar)")
-        state = s.get("weight_state") or ("trained" if weights else ("hand-designed" if s.get("bank")
+        state = s.get("weight_state") or ("trained" if weights else (bank_state(banks) if banks
                                                                        else default_weight_state(backbone)))
         spec = ModelSpec.make(backbone, label=label or backbone, options=options,
                               init=s.get("init") or ("checkpoint" if weights else "default"), weights=weights,
                               freeze=freeze, seed=seed, weight_state=state)
-    banks = _bank(s, seed)
     if banks:
         spec = dataclasses.replace(spec, banks=tuple(spec.banks) + banks)
     return spec

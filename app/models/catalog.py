@@ -57,6 +57,17 @@ def default_weight_state(name: str) -> str:
     return "fitted" if name in FITTED else "random"
 
 
+def bank_state(banks) -> str:
+    """The weight state of a model whose filters come from kernel banks (no checkpoint): "fitted" when a bank is
+    patches of a dataset (the kernel kind ``patches``: data-dependent, drawn from the whole training split,
+    validation images included), else "hand-designed". ``banks``: banks or (layer, bank) pairs."""
+    for item in banks or ():
+        bank = item[1] if isinstance(item, tuple) else item
+        if (getattr(bank, "meta", None) or {}).get("generator") == "patches":
+            return "fitted"
+    return "hand-designed"
+
+
 def stored_weight_state(model: dict) -> str:
     """The weight state of a stored model spec (a run's ``model`` dict). Runs stored before designed and fitted
     backbones had their own state say "random" (or nothing) for them: read as ``default_weight_state`` instead, so
@@ -69,17 +80,21 @@ def stored_weight_state(model: dict) -> str:
 
 FAMILY_TIPS = {
     "data-independent": "data-independent: random or hand-designed filters, no filter sees the data",
-    "data-dependent": "data-dependent: filters fitted on training patches (no labels; never validation or test)",
+    "data-dependent": "data-dependent: filters fitted on training patches (no labels; never validation or test; "
+                      "a kernel bank of dataset patches is drawn from the whole training split, validation "
+                      "included)",
     "trainable": "trainable: learned end to end from a checkpoint; with random weights it is data-independent",
     "trained": "trained: weights learned end to end on labelled data (the reference the families are compared with)",
 }
 
 
-def family(name: str, trained: bool = False) -> str:
-    """The family of backbone ``name``: data-dependent (``patches``), trained (weights learned on labels) or
-    data-independent (every random backbone)."""
-    if trained:
+def family(name: str, trained: bool = False, state: str | None = None) -> str:
+    """The family of backbone ``name``: data-dependent (``patches``, or a model in weight ``state`` "fitted": a bank
+    of dataset patches), trained (weights learned on labels) or data-independent (every random backbone)."""
+    if trained or state == "trained":
         return "trained"
+    if state == "fitted":
+        return "data-dependent"
     return FAMILIES.get(name, "data-independent")
 
 

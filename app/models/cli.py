@@ -224,7 +224,9 @@ def with_banks(spec, items: list[str] | None):
         banks.append((layer.strip(), load(Path(path.strip()).expanduser())))
     if len(banks) == len(spec.banks):
         return spec
-    state = spec.weight_state if spec.weights else "hand-designed"
+    from app.models.catalog import bank_state
+
+    state = spec.weight_state if spec.weights else bank_state(banks)
     return dataclasses.replace(spec, banks=tuple(banks), weight_state=state)
 
 

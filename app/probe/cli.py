@@ -144,6 +144,7 @@ def apply_preset(args):
 def make_config(args):
     import dataclasses
 
+    from app.models.catalog import bank_state
     from app.models.spec_args import check_banks, spec_from_args
     from app.probe.config import ProbeConfig, check_grid, check_head_options, probe_defaults
     from app.probe.resolve import ProbeSettingsError, check_config, is_random
@@ -159,7 +160,7 @@ def make_config(args):
         check_banks(spec, [(layer, bank, layer) for layer, bank in banks])
     if banks:
         spec = dataclasses.replace(spec, banks=banks,
-                                   weight_state="trained" if spec.weights else "hand-designed")
+                                   weight_state="trained" if spec.weights else bank_state(banks))
     head_options = parse_options(args.head_options, "--head-options")
     head = args.head or probe_defaults(spec.backbone)["head"]
     for name, v in (("--train-limit", args.train_limit), ("--test-limit", args.test_limit),

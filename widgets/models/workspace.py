@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 from app.models import describe, names, session_models, viz
 from app.models.options import flag
 from app.models.build import checkpoint_extras
+from app.models.catalog import bank_state
 from app.models.spec import ModelSpec
 from app.session import Session
 from widgets.common.worker import WorkerPool
@@ -137,7 +138,7 @@ class ModelsWorkspace(TrainLink, WeightsLoading, QWidget):
         w = self._weights if weights is False else weights
         banks = self.choices.banks(self.session.banks)
         init = "checkpoint" if w else self.init.currentData()
-        state = "trained" if w else ("hand-designed" if banks else "random")
+        state = "trained" if w else (bank_state(banks) if banks else "random")
         inits = self.choices.inits() if layer_inits is None else layer_inits
         label = self.name_edit.text().strip() or auto_name(backbone, options, init, w, banks, inits)
         ck_banks, ck_input = checkpoint_extras(w, backbone) if w else ((), None)

@@ -63,7 +63,7 @@ class ModelList(QTreeWidget):
             item.setCheckState(0, Qt.CheckState.Checked if label in keep else Qt.CheckState.Unchecked)
             item.setForeground(1, QBrush(state_colour(state)))
             where = {"zoo": "built in", "preset": "from a preset"}.get(source, "from the Models workspace")
-            fam = family(spec.backbone, trained=state == "trained")
+            fam = family(spec.backbone, state=state)
             item.setToolTip(0, f"{label}\nbackbone: {spec.backbone} ({where})\nfamily: {FAMILY_TIPS.get(fam, fam)}")
             item.setToolTip(1, STATE_TIPS.get(state, state))
             self.addTopLevelItem(item)

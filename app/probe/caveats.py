@@ -110,4 +110,7 @@ def caveats(record: dict) -> list[str]:
     budget = settings.get("feature_budget_note")  # --feature-budget at least the feature count: not applied
     if isinstance(budget, str) and budget:
         out.append(budget)
+    whiten = settings.get("whiten_note")  # stem whitening asked, but the stem could not take it
+    if isinstance(whiten, str) and whiten:
+        out.append(whiten)
     return out

@@ -185,10 +185,17 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
     n_classes = max(len(train.classes), int(train.labels.max()) + 1 if len(train) else 0)
     t0 = time.perf_counter()
     whiten = record.whiten
+    whiten_note = None
     if whiten is not None:
         yield Progress(0, None, "whitening the stem filters (patch ZCA)")
         if not ex.whiten_stem(model, train.images, record.input, float(whiten), seed=record.seeds.split):
+            # the record says what the run did (it said whitened: Insight's projector then told the user so and
+            # skipped the cached features); the request is kept in ``config``
+            whiten_note = (f"stem whitening {whiten} not applied: this model's first convolution has no bias to take "
+                           f"the patch mean (or is not a plain convolution named stem), so its filters were left "
+                           f"as they are")
             whiten = None
+            record = record.with_(whiten=None)
     fit = None
     if getattr(model, "needs_fit", False):  # data-dependent backbone: filters from the training split only
         yield Progress(0, None, "fitting the filters on the training split")
@@ -294,6 +301,8 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
     }
     if budget_note:
         settings["feature_budget_note"] = budget_note
+    if whiten_note:
+        settings["whiten_note"] = whiten_note
     if hr.extra:  # k-NN: retrieval precision@1/5/10 and mAP of the test images against the training set
         settings["retrieval"] = dict(hr.extra)
     notes = data_notes(train, test)

@@ -5,8 +5,8 @@ Per position: the ``patch_size`` x ``patch_size`` patch (all channels) -> contra
 over sqrt(variance + 0.01); ``normalize``) -> ZCA whitening fitted on training patches (``zca_eps`` relative to the
 mean eigenvalue; 0 = off) -> the encoder: ``k`` filters from ``source``:
 
-- ``patches``: k random (whitened) training patches, unit norm (with ``zca_eps`` > 0: Thiry et al.'s whitened
-  patches);
+- ``patches``: k random (whitened) training patches (with ``zca_eps`` > 0: Thiry et al.'s whitened patches), unit
+  norm for the dot-product encoders (split, soft, relu), as drawn for triangle and nearest;
 - ``kmeans``: the k centroids of seeded mini-batch k-means on the whitened patches (Coates & Ng).
 
 -> ``activation`` (layers: ``whiten``, the D = C x size^2 whitened patch values per position; ``encode``, the
@@ -55,7 +55,8 @@ OPTION_TIPS = {  # the Models workspace's tooltips (app.models.options)
     "activation": "Encoder: triangle (Coates' k-means triangle), split (+-ReLU of the dot products, 2k channels), "
                   "soft (soft threshold), relu, nearest (Thiry et al.: 1 for the filters among the nearest "
                   "'fraction' of k to the patch, and to its negative; 2k channels; slower)",
-    "alpha": "Threshold of the split and soft encoders (dot products of unit vectors)",
+    "alpha": "Threshold of the split and soft encoders on f.z: a unit-norm filter f against the whitened patch z, "
+             "whose length is about sqrt(channels x size^2), not 1 (so not a threshold on a cosine)",
     "fraction": "Nearest encoder: the share of the k filters marked as near each patch (Thiry et al. use 0.4)",
     "normalize": "Contrast-normalise each patch (minus its mean, over its standard deviation) before whitening",
     "padding": "same: patches centred on every pixel (zero padded; maps keep the image's size); valid: only "

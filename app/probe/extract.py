@@ -11,7 +11,10 @@ at once on single-threaded workers, one per thread (``_fill``): no thread waits 
 
 Poolings: ``gap`` (global average), ``max`` (global max), ``gridN`` (average over an N x N grid of cells, as in
 Coates & Ng), ``maxgridN`` (max over an N x N grid), ``avgmaxgridN`` (both, 2x the features). Feature order is
-channel-major (channel, cell row, cell col).
+channel-major (channel, cell row, cell col). The cells are torch's adaptive pooling: cell i spans rows
+floor(i H / N) to ceil((i + 1) H / N), so where N does not divide the map's side neighbouring cells share a row or
+column (grid2 on a 27 x 27 map: rows 0-13 and 13-26, where Coates' quadrants are disjoint); where it divides them
+(grid3 on 27) the cells are disjoint.
 
 Cache keys are by content: the weights' hash, the layer, the pooling, the input spec and a digest of the decoded
 images and labels of the split actually used (``content_digest``, memoised on the dataset object), plus the

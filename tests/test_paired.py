@@ -5,7 +5,6 @@ against the runs' own accuracies, and every pair that is not on the same images 
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +13,9 @@ import numpy as np
 import pytest
 
 from app.probe.paired import (
-    MIN_DISCORDANT,
     PairingError,
     compare_pair,
+    clopper_pearson,
     difference_interval,
     mcnemar_exact,
     paired_summary,
@@ -52,13 +51,31 @@ def test_mcnemar_by_hand_and_against_scipy():
         mcnemar_exact(-1, 3)
 
 
-def test_difference_interval_by_hand():
-    # d = (30 - 10) / 1000 = 0.02; se = sqrt(40 - 400 / 1000) / 1000 = sqrt(39.6) / 1000
-    lo, hi = difference_interval(30, 10, 1000)
-    half = 1.959963984540054 * math.sqrt(39.6) / 1000
-    assert (lo, hi) == pytest.approx((0.02 - half, 0.02 + half), rel=1e-12)
-    assert difference_interval(MIN_DISCORDANT - 4, 3, 1000) is None  # too few disagreements for a normal interval
-    assert difference_interval(5, 5, 0) is None
+def test_difference_interval_is_the_exact_one_of_the_disagreements():
+    """Clopper-Pearson of a_only / m (scipy's exact binomial interval), mapped to (2 theta - 1) m / n; it was
+    Wald's, which said "beyond chance" beside p = 0.065 (9 against 2 on 1,000 images: +0.05 to +1.35 points)."""
+    from scipy.stats import binomtest
+
+    for a, b, n in [(30, 10, 1000), (9, 2, 1000), (3, 16, 450), (0, 7, 100), (5, 0, 5), (1, 0, 10), (4800, 5200, 20000)]:
+        m = a + b
+        ci = binomtest(a, m).proportion_ci(confidence_level=0.95, method="exact")
+        want = ((2 * ci.low - 1) * m / n, (2 * ci.high - 1) * m / n)
+        assert difference_interval(a, b, n) == pytest.approx(want, rel=1e-9, abs=1e-12), (a, b, n)
+        assert clopper_pearson(a, m) == pytest.approx((ci.low, ci.high), rel=1e-9, abs=1e-12)
+    lo, hi = difference_interval(9, 2, 1000)
+    assert lo < 0 < hi and mcnemar_exact(9, 2) > 0.05  # the interval and the test agree
+    assert difference_interval(5, 0, 5)[1] == 1.0 and difference_interval(5, 0, 5)[0] < 1.0  # not zero wide
+    assert difference_interval(0, 0, 1000) is None and difference_interval(5, 5, 0) is None
+    with pytest.raises(ValueError):
+        clopper_pearson(3, 2)
+
+
+def test_the_interval_excludes_zero_exactly_when_mcnemar_is_significant():
+    for a in range(0, 40):
+        for b in range(0, 40):
+            if a + b:
+                lo, hi = difference_interval(a, b, 1000)
+                assert (lo > 0 or hi < 0) == (mcnemar_exact(a, b) < 0.05), (a, b)
 
 
 def test_counts_give_each_runs_accuracy_and_the_difference():
@@ -69,11 +86,13 @@ def test_counts_give_each_runs_accuracy_and_the_difference():
     assert c.a_top1 == pytest.approx(0.95) and c.b_top1 == pytest.approx(0.92)
     assert c.difference == pytest.approx(c.a_top1 - c.b_top1)
     assert c.p_value == pytest.approx(mcnemar_exact(6, 3))
-    assert c.interval is None and not c.significant  # 9 disagreements
+    assert c.interval == pytest.approx(difference_interval(6, 3, 100)) and not c.significant  # 9 disagreements
+    assert c.interval[0] < 0 < c.interval[1]
     assert c.basis == "fingerprint"
     text = paired_text(c, "run 1 (m1, random)", "run 2 (m2, random)")
     assert "Right for run 1 and wrong for run 2: 6 images; the reverse: 3; wrong for both: 2" in text
-    assert "no significant difference" in text and "no interval" in text
+    lo, hi = c.interval
+    assert "no significant difference" in text and f"(exact 95% CI {100 * lo:+.2f} to {100 * hi:+.2f})" in text
     d = c.to_dict()
     assert d["a_right_b_wrong"] == 6 and d["b_right_a_wrong"] == 3 and d["paired_by"] == "fingerprint"
     json.dumps(d)

@@ -152,6 +152,17 @@ def percent(fraction: float, digits: int = 1) -> str:
     return f"{x:.{d}f}%"
 
 
+def ci_text(accuracy: float | None, n: int | None, digits: int = 1) -> str:
+    """"95% CI 95.2-99.0": the Wilson 95% interval of a top-1 figure on n images, both bounds with ``digits``
+    decimals, or more where those would round a bound to 100 or 0 without its being so (9,996 of 10,000 right:
+    "99.91-99.99", not "99.9-100.0"); "" without images or a figure."""
+    ci = accuracy_interval(accuracy, n)
+    if ci is None:
+        return ""
+    d = max(len(percent(b, digits).rstrip("%").partition(".")[2]) for b in ci)
+    return f"95% CI {100 * ci[0]:.{d}f}-{100 * ci[1]:.{d}f}"
+
+
 def spread_text(accuracy: float | None, n: int | None, digits: int = 2) -> str:
     """The sampling error of a top-1 figure as the reports print it after the figure, in points: "s.e. 0.08" where the
     normal approximation holds (``normal_enough``), else the Wilson 95% interval, "95% CI 72.2-100.0" (on 10 images,

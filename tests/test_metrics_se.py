@@ -33,8 +33,11 @@ def test_probe_reports_each_figures_standard_error_on_its_own_split(capsys, fe_h
     assert d["val_top1_se"] == pytest.approx(math.sqrt(d["val_top1"] * (1 - d["val_top1"]) / 269))
     assert run(args) == 0
     line = capsys.readouterr().out.splitlines()[0]
-    assert f"test top-1 {100 * d['top1']:.2f}% (s.e. {100 * d['test_top1_se']:.2f})" in line
-    assert f"val top-1 {100 * d['val_top1']:.2f}% (s.e. {100 * d['val_top1_se']:.2f})" in line
+    # one form for both figures, the Wilson interval (an s.e. beside an interval invited comparing unlike numbers;
+    # session 33); the s.e. stays in --json
+    (tl, th), (vl, vh) = d["test_top1_ci95"], d["val_top1_ci95"]
+    assert f"test top-1 {100 * d['top1']:.2f}% (95% CI {100 * tl:.2f}-{100 * th:.2f})" in line
+    assert f"val top-1 {100 * d['val_top1']:.2f}% (95% CI {100 * vl:.2f}-{100 * vh:.2f})" in line  # one value swept
     assert run(args + ["--val", "0", "--json"]) == 0  # no validation split: no figure, no error
     d = json.loads(capsys.readouterr().out)
     assert d["val_top1"] is None and d["val_top1_se"] is None and d["test_top1_se"] is not None
@@ -78,7 +81,7 @@ def test_probe_and_eval_give_the_interval_where_an_se_says_too_little(capsys, fe
     assert run(args) == 0
     line = capsys.readouterr().out.splitlines()[0]
     assert f"test top-1 {100 * d['top1']:.2f}% (95% CI {100 * lo:.2f}-{100 * hi:.2f})" in line
-    assert "(s.e." in line  # the 269 validation images: their s.e., as before
+    assert "(s.e." not in line  # the 269 validation images: their interval too (it was their s.e.)
 
 
 def test_a_percentage_is_never_rounded_to_100_or_0_that_is_not():

@@ -158,14 +158,14 @@ def cmd_train(args) -> int:
     print(f"validation: {result.n_val} images carved from the training split (seed {cfg.seed})"
           + (f", accuracy {result.val_acc:.2%}" if result.val_acc is not None else ""))
     if result.test_acc is not None:
-        from app.metrics import spread_text
+        from app.metrics import ci_text
 
         n = result.n_test
         # a run --max-steps stopped part-way through its schedule is not a finished model: not its "final" figure
         what = (f"test accuracy at this stop (step {result.steps} of {result.total_steps})" if result.stopped_early
                 else "final test accuracy")
         print(f"{what}: {result.test_acc:.2%}"
-              + (f" on {n:,} test images ({spread_text(result.test_acc, n)})" if n else ""))
+              + (f" on {n:,} test images ({ci_text(result.test_acc, n, 2)})" if n else ""))
     print(f"checkpoint: {result.checkpoint} (+ {Path(result.checkpoint).with_suffix('.json').name})")
     return 0
 
@@ -258,7 +258,7 @@ def eval_input(spec, model, dataset: str, root: str | None, test):
 
 def cmd_eval(args) -> int:
     from app.data.core import limited
-    from app.metrics import spread_text, top5_text
+    from app.metrics import ci_text, top5_text
     from app.models.build import build
     from app.models.evaluate import check_classifier_fits, evaluate, load_split
     from app.models.spec_args import spec_from_args
@@ -292,7 +292,7 @@ def cmd_eval(args) -> int:
     what = (spec.label if spec.backbone == "external" and spec.label  # a model file or its twin, by its name
             else f"{spec.backbone} ({Path(spec.weights).name if spec.weights else 'random'})")
     print(f"{what} on {args.dataset} test "
-          f"({res.n} images): top-1 {res.top1:.2%} ({res.correct}/{res.n}; {spread_text(res.top1, res.n)}), "
+          f"({res.n} images): top-1 {res.top1:.2%} ({res.correct}/{res.n}; {ci_text(res.top1, res.n, 2)}), "
           f"{top5_text(res.top5, len(ds.classes))}")
     if subset:
         print(f"subset: {subset}")

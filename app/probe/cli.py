@@ -232,9 +232,9 @@ def summary(result, wall: float, cpu: float) -> dict:
 def cmd_probe(args) -> int:
     import dataclasses
 
-    from app.metrics import spread_text, top5_text
+    from app.metrics import ci_text, top5_text
     from app.probe.caveats import stop_text
-    from app.probe.notes import selection_note
+    from app.probe.notes import best_of_text, selection_note
     from app.probe.history import History, HistoryError, record
     from app.probe.run import rerun, run_probe
     from app.tasks import cli_progress, run_to_end
@@ -292,16 +292,20 @@ def cmd_probe(args) -> int:
         print(jsonout.dumps(out))
     else:
         r = result.resolved
-        # each figure's sampling error on its split: s.e., or the Wilson interval where an s.e. says too little
-        se = lambda p, n: f" ({spread_text(p, n)})" if spread_text(p, n) else ""  # noqa: E731
+        # each figure's sampling error on its split, in one form for both (the Wilson interval; an s.e. beside an
+        # interval invited comparing unlike numbers); the validation figure said to be the best of the sweep's fits
+        ci = lambda p, n: ci_text(p, n, 2)  # noqa: E731
+        best = best_of_text(out.get("selection"), r.select)
+        said = "; ".join(t for t in (best, ci(out["val_top1"], out["n_val"])) if t)
         val = ("" if out["val_top1"] is None else
-               f"val top-1 {100 * out['val_top1']:.2f}%{se(out['val_top1'], out['n_val'])}  ")
+               f"val top-1 {100 * out['val_top1']:.2f}%{f' ({said})' if said else ''}  ")
         sel = ", ".join(f"{k}={v}" for k, v in (out["selected"] or {}).items())
         if sel and out["val_top1"] is None:  # --val 0: the value was used as given (or the head's default), not chosen
             sel += " (not selected: no validation split)"
         name = f"run {out['run_id']}" if not_stored is None else "run (not stored)"
+        test_ci = ci(out["top1"], out["n_test"])
         print(f"{name}: {r.model.backbone} on {r.dataset}: {val}test top-1 {100 * out['top1']:.2f}%"
-              f"{se(out['top1'], out['n_test'])}  "
+              f"{f' ({test_ci})' if test_ci else ''}  "
               f"{top5_text(out['top5'], len(out.get('classes') or ()))}  ({out['n_train']} train / {out['n_val']} val / {out['n_test']} test, "
               f"{out['n_features']:,} features, layer {r.layer_name or r.layer}, {r.pooling}"
               f"{', ' + sel if sel else ''}; extract {out['extract_seconds']:.1f} s"

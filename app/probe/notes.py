@@ -14,6 +14,18 @@ HYPERPARAMETER = {"logistic": "weight_decay", "svm": "C", "ridge": "alpha", "knn
 FEW_ITERATIONS = 10  # a warm-started fit shorter than this stopped near the previous value's solution
 
 
+def best_of_text(table, select=()) -> str:
+    """"best of 5" when a run's validation figure is the best of several fits scored on those very validation images
+    (the values of its ``selection`` table; ``select``: the record's "layer" / "pooling", chosen the same way):
+    such a maximum reads high, and a binomial interval around it ignores the choice; "" for a single fit."""
+    k = sum(1 for row in (table or ()) if len(row) == 2 and row[1] is not None)
+    chose = [f"{w}s" for w in ("layer", "pooling") if w in (select or ())]
+    if k < 2 and not chose:
+        return ""
+    text = f"best of {k}" if k >= 2 else "best"
+    return text + (" and of the " + " and ".join(chose) if chose else "")
+
+
 def _value_text(v) -> str:
     return f"{v:g}" if isinstance(v, (int, float)) else str(v)
 

@@ -18,7 +18,8 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
-from app.metrics import accuracy_interval, percent
+from app.metrics import ci_text, percent
+from app.probe.notes import best_of_text
 from app.probe.gallery import confusion_uint8
 from widgets.common.image_view import set_item_image
 from widgets.common.labels_item import LabelsItem
@@ -39,7 +40,9 @@ HEADER_TIP = ("95% CI: the Wilson 95% interval of a top-1 figure on its split (n
               "could lie on another\nsample of that size. Validation and test both say it, in one form (an s.e. says "
               "too little on a few images or near\n0% or 100%: 0.0 for 10 of 10 right). Two runs on the same split "
               "whose intervals overlap much are not told apart\nby it (the spread over seeds is another matter: "
-              "Repeats, and Compare).")
+              "Repeats, and Compare).\n\"best of 5\": the validation figure is the best of the 5 fits of the sweep "
+              "(and of the layers or poolings\nwhere Select chose them), all scored on those very images: it reads "
+              "high, and its interval ignores that choice.\nThe test figure is scored once, on images no choice saw.")
 
 
 def interval_text(accuracy: float | None, n: int | None) -> str:
@@ -47,8 +50,7 @@ def interval_text(accuracy: float | None, n: int | None) -> str:
     accuracy_interval``, the Wilson interval), for validation and test alike; "" where the split's size is not
     recorded. One form for both: "validation 97.8% (95% CI 95.2-99.0)" beside "test 95.3% (s.e. 1.0)" invited
     comparing unlike numbers."""
-    ci = accuracy_interval(accuracy, n)
-    return "" if ci is None else f"95% CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}"
+    return ci_text(accuracy, n, 1)  # a bound rounded to 100.0 or 0.0 without its being so gets more digits
 
 
 def split_text(n_train: int | None, n_val: int | None, n_test: int | None) -> str:
@@ -233,6 +235,9 @@ class ResultsView(QWidget):
         raw = getattr(run, "raw", None)
         n_val = raw.get("n_val") if isinstance(raw, dict) else None
         val_se, test_se = interval_text(run.val_top1, n_val), interval_text(run.top1, run.n_test)
+        res = raw.get("resolved") if isinstance(raw, dict) else None
+        best = best_of_text(getattr(run, "selection", ()), (res or {}).get("select") if isinstance(res, dict) else ())
+        val_se = " · ".join(t for t in (best, val_se) if t)  # the best of several fits on these images: reads high
         # each figure kept on one line with its name and interval (a wrap between them read as figures of their own)
         se = lambda t: f"&nbsp;<span style='color:#5b6472'>({_nb(t)})</span>" if t else ""  # noqa: E731
         val = "" if run.val_top1 is None else \

@@ -263,7 +263,8 @@ def ablation_table(result) -> list[str]:
 
 PAIRED_NOTE = ("McNemar p: each seed's arm cell against the baseline's cell of the same seeds, image by image on the "
                "same test images (exact two-sided test of equal accuracy; below 0.05: a difference these images "
-               "show beyond chance; \"-\": a cell without a record of its test images).")
+               "show beyond chance; \"-\": no pair: a cell without a record of its test images, or an arm scored on "
+               "other test images than its baseline).")
 HOLM_NOTE = (" Holm-adjusted p: the same p values adjusted for all {n} of the table's comparisons together (Holm's "
              "step-down method): with this many tests some fall below 0.05 by chance alone; an adjusted p below 0.05 "
              "still says the difference is beyond chance.")

@@ -13,7 +13,7 @@ from PySide6.QtCore import QPointF, QRectF, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from widgets.common.live_plot import SteppedRange, axis_label, fitted
-from widgets.experiments.error_bars import BINOMIAL, PointError, _Bars, _value, bars_note, point_errors
+from widgets.experiments.error_bars import BINOMIAL, PointError, _Bars, _value, bar_ends, bars_note, point_errors
 from widgets.experiments.fitted_label import FittedLabel
 
 # re-exported: the workspace and the tests import these from here
@@ -38,6 +38,17 @@ CORNERS = ((0, 0), (1, 0), (1, 1), (0, 1))  # the legend's corners, in the order
 
 def _covered(rect: QRectF, points: list[QPointF]) -> int:
     return sum(rect.contains(p) for p in points)
+
+
+def _spans(values: list, ends: list[tuple[float, float]], at: str, length: str) -> dict:
+    """The error bars' data for ``_Bars``: each bar's middle (``at``) and its whole length (``length``) from the
+    points' ``values`` and their bars' (below, above) lengths (``ExperimentPlot._bar``). A bar is symmetric about its
+    point unless it is a Wilson interval near 0% or 100% (then its middle is not the point)."""
+    import numpy as np
+
+    lo = np.asarray([e[0] for e in ends], dtype=float)
+    hi = np.asarray([e[1] for e in ends], dtype=float)
+    return {at: np.asarray(values, dtype=float) + (hi - lo) / 2, length: lo + hi}
 
 
 class ExperimentPlot(QWidget):
@@ -72,7 +83,7 @@ class ExperimentPlot(QWidget):
         self.view.currentIndexChanged.connect(lambda *_: self.view_changed.emit())
         lay.addWidget(self.view_row)
         lay.addWidget(self.plot)
-        # what the error bars are (the spread over seeds, or the test set's standard error where a point is one
+        # what the error bars are (the spread over seeds, or the test set's sampling error where a point is one
         # result: a one-image difference is not drawn as a trend without its noise beside it)
         self.note = QLabel()
         self.note.setWordWrap(True)
@@ -113,8 +124,9 @@ class ExperimentPlot(QWidget):
         building the plot again (its items, legend and axes) took 20-60 ms of the GUI thread per finished cell.
         ``xs``: the x values every planned cell will take (``app.experiments.results.planned_x``), so that the axis
         kind and the categories are fixed from the plan on; a series may have no points yet. ``errors``
-        (``point_errors``): a point that is one result gets its test-set standard error as its bar (else the spread
-        over seeds of the series), and the line under the plot says which the bars are."""
+        (``point_errors``): a point that is one result gets its test-set sampling error as its bar (its standard
+        error, or its Wilson interval near 0% or 100% or on few images; else the spread over seeds of the series),
+        and the line under the plot says which the bars are."""
         import numpy as np
 
         self._errors = errors or {}
@@ -138,7 +150,8 @@ class ExperimentPlot(QWidget):
             xname = spec.get("x_label", spec.get("x", "")) or "x"
             infos = [self._errors.get((name, str(p[0]))) for p in pts]
             tips = [f"{name} · {xname} {_fmt(p[0])}: {_value(100 * p[1], 100 * p[2], i)}" for p, i in zip(pts, infos)]
-            data.append((name, x, [100 * p[1] for p in pts], [self._bar(p[2], i) for p, i in zip(pts, infos)], tips))
+            ends = [self._bar(100 * p[1], p[2], i) for p, i in zip(pts, infos)]  # (below, above) each point
+            data.append((name, x, [100 * p[1] for p in pts], ends, tips))
         shape = (numeric, tuple(cats), log_x, json.dumps(spec, sort_keys=True, default=str),
                  tuple(d[0] for d in data), json.dumps(refs, default=str))
         rebuild = shape != self._shape or len(self._items) != len(data)
@@ -162,7 +175,7 @@ class ExperimentPlot(QWidget):
             for (curve, bars), (_, x, y, e, tips) in zip(self._items, data):
                 curve.setData(x, y, data=tips)
                 xe = np.log10(np.maximum(np.asarray(x), 1e-12)) if log_x else np.asarray(x)
-                bars.setData(x=xe, y=np.asarray(y), height=2 * np.asarray(e))  # zero height: no bar drawn
+                bars.setData(x=xe, **_spans(y, e, "y", "height"))  # zero height: no bar drawn
             self._place_legend()
             return
         self.series_count = 0
@@ -171,10 +184,10 @@ class ExperimentPlot(QWidget):
             curve = self.plot.plot(x, y, pen=pg.mkPen(col, width=2) if numeric else None, symbol="o",
                                    symbolBrush=col, name=name, data=tips)
             _hover(curve)
-            # every series has its error bars: the spread over seeds, or a one-result point's test-set standard
+            # every series has its error bars: the spread over seeds, or a one-result point's test-set sampling
             # error (``_bar``); of zero height (nothing drawn) where neither is known
             xe = np.log10(np.maximum(np.asarray(x), 1e-12)) if log_x else np.asarray(x)
-            bars = _Bars(x=xe, y=np.asarray(y), height=2 * np.asarray(e), pen=col, beam=self._beam)
+            bars = _Bars(x=xe, **_spans(y, e, "y", "height"), pen=col, beam=self._beam)
             self.plot.addItem(bars)
             self._items.append((curve, bars))
             self.series_count += 1
@@ -239,12 +252,11 @@ class ExperimentPlot(QWidget):
                       offset=(LEGEND_PAD if best[0] == 0 else -LEGEND_PAD, LEGEND_PAD if best[1] == 0 else -LEGEND_PAD))
 
     @staticmethod
-    def _bar(spread: float, info: PointError | None) -> float:
-        """A point's error bar half-height in points: its test-set standard error where it is one result and that
-        is known, else its spread over seeds (0 for one result: no bar)."""
-        if info is not None and info.results <= 1:
-            return 100 * info.se if info.se is not None else 0.0
-        return 100 * spread
+    def _bar(mean: float, spread: float, info: PointError | None) -> tuple[float, float]:
+        """A point's error bar as its lengths (below, above) the point in points (``mean`` in %): where it is one
+        result, its Wilson interval near 0% or 100% or on few images, else its test-set standard error (0 where
+        neither is known: no bar); else its spread over seeds (``error_bars.bar_ends``)."""
+        return bar_ends(mean, spread, info)
 
     def _set_note(self, infos: list[PointError]) -> None:
         """The line under the plot (``bars_note``), set and shown only when it changed."""
@@ -307,7 +319,7 @@ class ExperimentPlot(QWidget):
             self._beam = 0.02 * (len(cats) + 0.1 * max(n_series - 1, 0))
 
     def _y_range(self, data: list, refs: list) -> None:
-        ys = [v for _, _, y, e, _ in data for m, s in zip(y, e) for v in (m - s, m + s)]
+        ys = [v for _, _, y, e, _ in data for m, (lo, hi) in zip(y, e) for v in (m - lo, m + hi)]
         if not ys:
             return
         ys += [100 * v for _, _, v in refs]
@@ -333,10 +345,11 @@ class ExperimentPlot(QWidget):
         # (row, value, spread, series index): x is the arm (the variant); the series may be the arms themselves or
         # families of them (``series = "backbone"``), coloured apart
         change = spec.get("view") == "change"
-        # (each arm's accuracy: a one-result arm's bar is its test-set standard error; its change: the spread of the
-        # paired differences over seeds)
+        # (each arm's accuracy: a one-result arm's bar is its test-set sampling error, its s.e. or Wilson interval;
+        # its change: the spread of the paired differences over seeds)
         errors = {} if change else self._errors
-        pts = [(arms.index(str(x)), 100 * m, self._bar(sd, errors.get((name, str(x)))), si, errors.get((name, str(x))))
+        pts = [(arms.index(str(x)), 100 * m, self._bar(100 * m, sd, errors.get((name, str(x)))), si,
+                errors.get((name, str(x))), 100 * sd)
                for si, (name, p) in enumerate(series.items()) for x, m, sd in p if str(x) in arms]
         self._set_note([p[4] for p in pts if p[4] is not None] if errors else [])
         shape = ("arms", tuple(arms), json.dumps(spec, sort_keys=True, default=str), json.dumps(refs, default=str))
@@ -393,13 +406,13 @@ class ExperimentPlot(QWidget):
         families = len(series) > 1 and len(series) < len(arms)
         brushes = [PENS[p[3] % len(PENS)] if families else PENS[0] for p in pts]
         symbols = ["s" if arms[i] in base else "o" for i in ys]  # a baseline arm: a square
-        tips = [f"{arms[i]}: " + (_value(v, e, p[4]) if not change else "the baseline the arms below it are compared "
-                                   "with" if arms[i] in base else f"{v:+.2f} points against its baseline"
-                                   + (f" ± {e:.2f}" if e else "")) for i, v, e, p in zip(ys, xv, er, pts)]
+        tips = [f"{arms[i]}: " + (_value(v, p[5], p[4]) if not change else "the baseline the arms below it are "
+                                   "compared with" if arms[i] in base else f"{v:+.2f} points against its baseline"
+                                   + (f" ± {p[5]:.2f}" if p[5] else "")) for i, v, p in zip(ys, xv, pts)]
         curve.setData(xv, ys, symbolBrush=brushes, symbol=symbols, data=tips)
-        bars.setData(x=np.asarray(xv), y=np.asarray(ys), width=2 * np.asarray(er))
+        bars.setData(y=np.asarray(ys), **_spans(xv, er, "x", "width"))
         if pts:
-            ends = [v for x, e in zip(xv, er) for v in (x - e, x + e)] + [100 * v for _, _, v in refs]
+            ends = [v for x, (lo, hi) in zip(xv, er) for v in (x - lo, x + hi)] + [100 * v for _, _, v in refs]
             if change:  # the zero line in view, and at least half a point either side of it
                 ends += [-0.5, 0.5]
             fit = fitted(min(ends), max(ends), self._x_fit)

@@ -1,5 +1,6 @@
-"""A small, dependency-free SVG chart for reports: lines (or bars when x is categorical) with error bars, a legend,
-optional log x axis, and reference points (a paper's figures) drawn as hollow diamonds."""
+"""A small, dependency-free SVG chart for reports: lines (or dots when x is categorical) with error bars and a line
+that says what they are, a legend, optional log x axis, and reference points (a paper's figures) drawn as hollow
+diamonds."""
 
 from __future__ import annotations
 
@@ -28,8 +29,10 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 def chart(series: dict[str, list[tuple[object, float, float]]], *, title: str = "", x_label: str = "",
           y_label: str = "", log_x: bool = False, refs: list[tuple[str, object, float]] | None = None,
           width: int = 640, height: int = 360, percent: bool = True) -> str:
-    """``series``: name -> [(x, mean, std)]. x numeric -> lines; otherwise categories -> dots side by side.
-    ``refs``: (label, x or None, value) reference points (x None: a horizontal dashed line)."""
+    """``series``: name -> [(x, mean, std)], std the sample std over seeds (``plot_series``). x numeric -> lines;
+    otherwise categories -> dots side by side. ``refs``: (label, x or None, value) reference points (x None: a
+    horizontal dashed line). A point's bar is ± 1 std, none where std is 0 (one seed, or seeds that agree), and a
+    line at the foot says so (``bars_caption``): the file may be read without the report's heading that says it."""
     refs = refs or []
     xs_all = [x for pts in series.values() for x, _, _ in pts]
     numeric = bool(xs_all) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs_all)
@@ -39,7 +42,8 @@ def chart(series: dict[str, list[tuple[object, float, float]]], *, title: str = 
     y_lo, y_hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
     pad = 0.05 * (y_hi - y_lo or 1.0)
     y_lo, y_hi = y_lo - pad, y_hi + pad
-    L, R, T, B = 64, 150, 34, 46 if numeric else 58  # (categories: room for names on two lines)
+    caption = bars_caption([s for pts in series.values() for _, _, s in pts])  # a line at the foot: what bars are
+    L, R, T, B = 64, 150, 34, (46 if numeric else 58) + (14 if caption else 0)  # (categories: names on two lines)
     pw, ph = width - L - R, height - T - B
 
     def fy(v: float) -> float:
@@ -90,8 +94,8 @@ def chart(series: dict[str, list[tuple[object, float, float]]], *, title: str = 
                 out.append(f'<text x="{fx(c):.1f}" y="{T + ph + 16 + 12 * k}" text-anchor="middle">'
                            f'{escape(line)}</text>')
     if x_label:
-        out.append(f'<text x="{L + pw / 2}" y="{height - 8}" text-anchor="middle">{escape(x_label)}'
-                   f'{" (log scale)" if log_x and numeric else ""}</text>')
+        out.append(f'<text x="{L + pw / 2}" y="{height - 8 - (14 if caption else 0)}" text-anchor="middle">'
+                   f'{escape(x_label)}{" (log scale)" if log_x and numeric else ""}</text>')
     if y_label:
         out.append(f'<text x="14" y="{T + ph / 2}" transform="rotate(-90 14 {T + ph / 2})" '
                    f'text-anchor="middle">{escape(y_label)}</text>')
@@ -125,7 +129,8 @@ def chart(series: dict[str, list[tuple[object, float, float]]], *, title: str = 
         if x is None or not numeric and str(x) not in cats:
             y = fy(v)
             out.append(f'<line x1="{L}" x2="{L + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#555" stroke-dasharray="5,4"/>')
-            out.append(f'<text x="{L + pw - 4}" y="{y - 4:.1f}" text-anchor="end" fill="#555">{escape(label[:40])}</text>')
+            out.append(f'<text x="{L + pw - 4}" y="{y - 4:.1f}" text-anchor="end" fill="#555">'
+                       f'{escape(label[:40])}</text>')
         else:
             cx, cy = fx(x), fy(v)
             out.append(f'<path d="M{cx:.1f},{cy - 6:.1f} L{cx + 6:.1f},{cy:.1f} L{cx:.1f},{cy + 6:.1f} '
@@ -135,8 +140,23 @@ def chart(series: dict[str, list[tuple[object, float, float]]], *, title: str = 
         out.append(f'<path d="M{L + pw + 15},{ly - 10} L{L + pw + 20},{ly - 5} L{L + pw + 15},{ly} '
                    f'L{L + pw + 10},{ly - 5} Z" fill="none" stroke="black"/>')
         out.append(f'<text x="{L + pw + 24}" y="{ly - 1}">paper</text>')
+    if caption:
+        out.append(f'<text x="8" y="{height - 6}" fill="#555">{escape(caption)}</text>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def bars_caption(spreads: list[float]) -> str:
+    """What ``chart``'s error bars are, the line at its foot, from the points' spreads (``spreads``: each point's
+    std over seeds; a bar is drawn where it is above 0): ± 1 std over seeds, and which points have none (their seeds
+    gave one figure: one seed, or seeds that do not reach the cell); "" without points."""
+    if not spreads:
+        return ""
+    if not any(s > 0 for s in spreads):
+        return "no error bars: one seed per point (or seeds that gave the same figures)"
+    if all(s > 0 for s in spreads):
+        return "error bars: ± 1 std over seeds"
+    return "error bars: ± 1 std over seeds; no bar: one seed (or seeds that gave the same figures)"
 
 
 def delta_chart(rows: list[dict], *, metrics: tuple[str, ...] = ("test top-1", "validation top-1"), title: str = "",

@@ -74,3 +74,18 @@ def test_the_results_header_says_the_validation_figure_is_the_best_of_the_sweep(
     d["resolved"] = {**(d.get("resolved") or {}), "select": ["layer"]}
     view.show_run(RunView.from_dict(d))
     assert "(best of 3 and of the layers · 95% CI" in _header(view), _header(view)
+
+
+def test_a_probe_recipes_report_says_its_validation_figures_read_high(tmp_path):
+    import dataclasses
+
+    from app.experiments.report import _differences
+    from tests.test_paired import _ablation_result
+
+    res, cells = _ablation_result(tmp_path, lambda arm, seed: [1, 2, 3])
+    assert all(c["kind"] == "probe" for c in cells)
+    text = _differences(res)
+    assert "test scored once (a probe's validation figure is the best of its sweep's fits on those images, so it " \
+           "reads high; its test figure does not)" in text
+    trained = dataclasses.replace(res, cells=tuple({**c, "kind": "train"} for c in cells))
+    assert "reads high" not in _differences(trained)  # a training cell's validation figure is no sweep's best

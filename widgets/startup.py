@@ -126,6 +126,7 @@ def import_core(key: str) -> None:
         import app.tasks  # noqa: F401
     elif key == "models":
         import app.models.build  # noqa: F401  (the shipped model list, read by its constructor's last step)
+        import app.models.catalog  # noqa: F401  (bank_state: the weight state of a model built from banks)
         import app.models.external  # noqa: F401
         import app.models.external.opened  # noqa: F401
         import app.models.inputs  # noqa: F401

@@ -36,11 +36,19 @@ def test_the_probe_line_says_best_of_and_gives_both_figures_one_interval(tmp_pat
     assert r.returncode == 0, r.stderr[-2000:]
     line = r.stdout.splitlines()[0]
     assert "val top-1 " in line and "% (best of 3; 95% CI " in line  # was "(95% CI ...)" alone
+    import json
+
+    j = run_cli("probe", "--backbone", "simple", "--options", "widths=4", "--dataset", "digits", "--train-limit",
+                "300", "--test-limit", "100", "--head", "ridge", "--grid", "0.1,1,10", "--json", home=tmp_path)
+    assert json.loads(j.stdout)["val_top1_best_of"] == 3
     assert "test top-1 " in line and "s.e." not in line  # was "(s.e. 0.69)" beside the validation interval
     r = run_cli("probe", "--backbone", "simple", "--options", "widths=4", "--dataset", "digits", "--train-limit",
                 "300", "--test-limit", "100", "--head", "ridge", "--grid", "1", home=tmp_path)
     line = r.stdout.splitlines()[0]
     assert "best of" not in line and "val top-1 " in line and "% (95% CI " in line
+    j = run_cli("probe", "--backbone", "simple", "--options", "widths=4", "--dataset", "digits", "--train-limit",
+                "300", "--test-limit", "100", "--head", "ridge", "--grid", "1", "--json", home=tmp_path)
+    assert json.loads(j.stdout)["val_top1_best_of"] == 1
 
 
 @pytest.mark.gui

@@ -218,6 +218,9 @@ def summary(result, wall: float, cpu: float) -> dict:
     # and its Wilson 95% interval: honest where the s.e. is not (a few images, or a figure near 0% or 100%)
     out["test_top1_ci95"] = accuracy_interval(d.get("top1"), d.get("n_test"))
     out["val_top1_ci95"] = accuracy_interval(d.get("val_top1"), d.get("n_val"))
+    # the validation figure is the best of this many fits scored on those images (it reads high; the interval above
+    # ignores the choice); with --select the layers and poolings were chosen on them too (``resolved.select``)
+    out["val_top1_best_of"] = sum(1 for row in d.get("selection") or () if len(row) == 2 and row[1] is not None) or 1
     out["input"] = (d.get("resolved") or {}).get("input")
     from app.probe.printed import resolved_as_fitted
 

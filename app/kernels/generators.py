@@ -280,7 +280,10 @@ def _patches(rng, n, c, k, dataset="digits", whiten=1):
     (``app.models.patch_fit``) is 0.01 on pixels standardised by the dataset's mean and std, another unit: its
     numbers are not changed here. A whitening covariance over ``MAX_WHITEN_BYTES`` is refused up front
     (``check_whiten``). Flat patches (pixel std at most ``FLAT_STD``) are not drawn: contrast normalisation leaves
-    them all zero; how many were skipped is the meta's ``used`` ``flat_patches_skipped``."""
+    them all zero; how many were skipped is the meta's ``used`` ``flat_patches_skipped``. Used as a convolution's
+    filters on raw images, a whitened patch c responds c . W x (W symmetric): Coates' response c . W (x - M) of
+    normalised patches x up to a per-filter offset, without each patch's contrast normalisation (the ``patches``
+    backbone, ``app.models.patches``, computes the whole pipeline)."""
     from app.data import load
 
     if int(whiten):

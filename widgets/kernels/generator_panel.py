@@ -18,7 +18,7 @@ from app.kernels import generators
 from app.kernels.bank import MAX_SIZE
 
 
-# the mean is taken over all of a kernel's weights, every channel together (``generators.postprocess``)
+# the mean is taken over all of a kernel's weights, every channel together (``app.kernels.post.postprocess``)
 ZERO_MEAN_HELP = ("Subtract each kernel's mean over all its weights, every channel together: no response to flat grey "
                   "areas; a flat colour can still respond unless each channel sums to 0. A random kernel whose "
                   "weights came out all equal (it would be all zero) is drawn again")

@@ -208,6 +208,7 @@ SUMMARY_KEYS = ("top1", "top2", "top5", "val_top1", "test_top1", "selected", "se
 def summary(result, wall: float, cpu: float) -> dict:
     from app.metrics import accuracy_interval, standard_error
     from app.probe.caveats import caveats
+    from app.probe.notes import best_of_count
 
     d = result.to_dict()
     out = {k: d.get(k) for k in SUMMARY_KEYS}
@@ -220,7 +221,7 @@ def summary(result, wall: float, cpu: float) -> dict:
     out["val_top1_ci95"] = accuracy_interval(d.get("val_top1"), d.get("n_val"))
     # the validation figure is the best of this many fits scored on those images (it reads high; the interval above
     # ignores the choice); with --select the layers and poolings were chosen on them too (``resolved.select``)
-    out["val_top1_best_of"] = sum(1 for row in d.get("selection") or () if len(row) == 2 and row[1] is not None) or 1
+    out["val_top1_best_of"] = best_of_count(d.get("selection")) or 1
     out["input"] = (d.get("resolved") or {}).get("input")
     from app.probe.printed import resolved_as_fitted
 

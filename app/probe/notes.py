@@ -14,11 +14,16 @@ HYPERPARAMETER = {"logistic": "weight_decay", "svm": "C", "ridge": "alpha", "knn
 FEW_ITERATIONS = 10  # a warm-started fit shorter than this stopped near the previous value's solution
 
 
+def best_of_count(table) -> int:
+    """How many fits a run's validation figure is the best of: the scored values of its ``selection`` table."""
+    return sum(1 for row in (table or ()) if len(row) == 2 and row[1] is not None)
+
+
 def best_of_text(table, select=()) -> str:
     """"best of 5" when a run's validation figure is the best of several fits scored on those very validation images
     (the values of its ``selection`` table; ``select``: the record's "layer" / "pooling", chosen the same way):
     such a maximum reads high, and a binomial interval around it ignores the choice; "" for a single fit."""
-    k = sum(1 for row in (table or ()) if len(row) == 2 and row[1] is not None)
+    k = best_of_count(table)
     chose = [f"{w}s" for w in ("layer", "pooling") if w in (select or ())]
     if k < 2 and not chose:
         return ""

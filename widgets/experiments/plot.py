@@ -42,7 +42,7 @@ def _covered(rect: QRectF, points: list[QPointF]) -> int:
 
 def _spans(values: list, ends: list[tuple[float, float]], at: str, length: str) -> dict:
     """The error bars' data for ``_Bars``: each bar's middle (``at``) and its whole length (``length``) from the
-    points' ``values`` and their bars' (below, above) lengths (``ExperimentPlot._bar``). A bar is symmetric about its
+    points' ``values`` and their bars' (below, above) lengths (``error_bars.bar_ends``). A bar is symmetric about its
     point unless it is a Wilson interval near 0% or 100% (then its middle is not the point)."""
     import numpy as np
 
@@ -150,7 +150,7 @@ class ExperimentPlot(QWidget):
             xname = spec.get("x_label", spec.get("x", "")) or "x"
             infos = [self._errors.get((name, str(p[0]))) for p in pts]
             tips = [f"{name} · {xname} {_fmt(p[0])}: {_value(100 * p[1], 100 * p[2], i)}" for p, i in zip(pts, infos)]
-            ends = [self._bar(100 * p[1], p[2], i) for p, i in zip(pts, infos)]  # (below, above) each point
+            ends = [bar_ends(100 * p[1], p[2], i) for p, i in zip(pts, infos)]  # (below, above) each point
             data.append((name, x, [100 * p[1] for p in pts], ends, tips))
         shape = (numeric, tuple(cats), log_x, json.dumps(spec, sort_keys=True, default=str),
                  tuple(d[0] for d in data), json.dumps(refs, default=str))
@@ -185,7 +185,7 @@ class ExperimentPlot(QWidget):
                                    symbolBrush=col, name=name, data=tips)
             _hover(curve)
             # every series has its error bars: the spread over seeds, or a one-result point's test-set sampling
-            # error (``_bar``); of zero height (nothing drawn) where neither is known
+            # error (``bar_ends``); of zero height (nothing drawn) where neither is known
             xe = np.log10(np.maximum(np.asarray(x), 1e-12)) if log_x else np.asarray(x)
             bars = _Bars(x=xe, **_spans(y, e, "y", "height"), pen=col, beam=self._beam)
             self.plot.addItem(bars)
@@ -250,13 +250,6 @@ class ExperimentPlot(QWidget):
         best = min(CORNERS, key=lambda c: (_covered(rect(c), points), CORNERS.index(c)))
         legend.anchor(itemPos=best, parentPos=best,
                       offset=(LEGEND_PAD if best[0] == 0 else -LEGEND_PAD, LEGEND_PAD if best[1] == 0 else -LEGEND_PAD))
-
-    @staticmethod
-    def _bar(mean: float, spread: float, info: PointError | None) -> tuple[float, float]:
-        """A point's error bar as its lengths (below, above) the point in points (``mean`` in %): where it is one
-        result, its Wilson interval near 0% or 100% or on few images, else its test-set standard error (0 where
-        neither is known: no bar); else its spread over seeds (``error_bars.bar_ends``)."""
-        return bar_ends(mean, spread, info)
 
     def _set_note(self, infos: list[PointError]) -> None:
         """The line under the plot (``bars_note``), set and shown only when it changed."""
@@ -348,7 +341,7 @@ class ExperimentPlot(QWidget):
         # (each arm's accuracy: a one-result arm's bar is its test-set sampling error, its s.e. or Wilson interval;
         # its change: the spread of the paired differences over seeds)
         errors = {} if change else self._errors
-        pts = [(arms.index(str(x)), 100 * m, self._bar(100 * m, sd, errors.get((name, str(x)))), si,
+        pts = [(arms.index(str(x)), 100 * m, bar_ends(100 * m, sd, errors.get((name, str(x)))), si,
                 errors.get((name, str(x))), 100 * sd)
                for si, (name, p) in enumerate(series.items()) for x, m, sd in p if str(x) in arms]
         self._set_note([p[4] for p in pts if p[4] is not None] if errors else [])

@@ -8,6 +8,12 @@
 #                                         sign, two blocks, global average pooling, on full MNIST and CIFAR-10; the
 #                                         k-means whitened-patches preset at k = 2048), deadline 840 s, report
 #                                         docs/benchmarks/gpu-paper.md
+#   scripts/gpu-check.sh --all            both in one run and one report (the standard steps first, each group with
+#                                         its share of the deadline), for a lease too short for two runs
+#   scripts/gpu-check.sh --deadline S     all steps together within S seconds (default 540; 840 --paper-sized; 570 --all)
+#   scripts/gpu-check.sh --keep DIR       also copy every step's output and error into DIR/gpu-check-steps.tar.gz
+# Environment: GPU_CHECK_PYTHON (default .venv/bin/python: an interpreter that already holds torch with CUDA, e.g. a
+# GPU image's python3), FILTER_EXPLORER_SHARED (default ../shared: the datasets folder's parent).
 #
 # Steps (each bounded by `timeout`, all together by a deadline of 540 s; a failed step is reported, the rest run):
 #   1. bench live at 720x1280 and 1080x1920 (app vs bare FPS, ratio, median latency)
@@ -21,25 +27,42 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+ARGS_GIVEN="$*"
 DRY=0
 PAPER=0
 OUT=""
 OUT_GIVEN=0
+DEADLINE_S=""
+KEEP=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --cpu-dry-run) DRY=1 ;;
         --paper-sized) PAPER=1 ;;
         --out) OUT="$2"; OUT_GIVEN=1; shift ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "gpu-check: unknown argument $1 (use --cpu-dry-run, --paper-sized, --out FILE)" >&2; exit 2 ;;
+        --all) PAPER=2 ;;
+        --deadline) DEADLINE_S="$2"; shift ;;
+        --keep) KEEP="$2"; shift ;;
+        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "gpu-check: unknown argument $1 (use --cpu-dry-run, --paper-sized, --all, --deadline S, --keep DIR," \
+                "--out FILE)" >&2; exit 2 ;;
     esac
     shift
 done
 
-PY=.venv/bin/python
-[[ -x "$PY" ]] || make venv
+if [[ -n "$DEADLINE_S" && ! "$DEADLINE_S" =~ ^[0-9]+$ ]]; then
+    echo "gpu-check: --deadline takes whole seconds, not $DEADLINE_S" >&2; exit 2
+fi
+if [[ -n "${GPU_CHECK_PYTHON:-}" ]]; then
+    PY="$(command -v "$GPU_CHECK_PYTHON" || true)"
+    [[ -n "$PY" ]] || { echo "gpu-check: GPU_CHECK_PYTHON=$GPU_CHECK_PYTHON is not an interpreter here" >&2; exit 2; }
+else
+    PY=.venv/bin/python
+    [[ -x "$PY" ]] || make venv
+fi
+SHARED="${FILTER_EXPLORER_SHARED:-../shared}"
 START=$(date +%s)
-DEADLINE=$((START + (PAPER ? 840 : 540)))
+case "$PAPER" in 0) DEFAULT_DEADLINE=540 ;; 1) DEFAULT_DEADLINE=840 ;; *) DEFAULT_DEADLINE=570 ;; esac
+DEADLINE=$((START + ${DEADLINE_S:-$DEFAULT_DEADLINE}))
 CACHE="${FILTER_EXPLORER_GPU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/filter-explorer-gpu-check}"
 
 if (( DRY )); then
@@ -69,7 +92,7 @@ else
     PROBE_LIMITS=()
     PAPER_K=100000; PATCH_K=2048
 fi
-if (( PAPER )) && (( ! OUT_GIVEN )); then OUT="${OUT%.md}-paper.md"; fi
+if (( PAPER == 1 )) && (( ! OUT_GIVEN )); then OUT="${OUT%.md}-paper.md"; fi
 # the work folder only once the checks above passed (an exit 3 leaves nothing behind); on any exit the app homes go,
 # and the folder itself when nothing else is in it (an abort after steps ran keeps their outputs, and says where)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
@@ -82,7 +105,7 @@ cleanup() {
 trap cleanup EXIT
 load1() { cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?"; }  # the 1-minute load average (Linux)
 DATA_ROOT=()
-[[ -d ../shared/datasets/MNIST ]] && DATA_ROOT=(--data-root ../shared/datasets)
+[[ -d "$SHARED/datasets/MNIST" ]] && DATA_ROOT=(--data-root "$SHARED/datasets")
 
 printf 'name\ttimeout\trc\twall_s\tcommand\tload_start\tload_end\n' > "$WORK/steps.tsv"
 FAILED=0
@@ -112,7 +135,7 @@ unpack_cifar() {  # unpack_cifar TAR: the CIFAR-10 JPEG copy into the cache fold
 }
 
 paper_steps() {  # issue 13's paper-sized runs, each from a fresh app home
-    local tar=../shared/datasets/cifar10-jpg.tar.gz rdsn=(--backbone rdsn --options "k=$PAPER_K" activation=sign
+    local tar="$SHARED/datasets/cifar10-jpg.tar.gz" rdsn=(--backbone rdsn --options "k=$PAPER_K" activation=sign
         blocks=2 --layer 2 --pooling gap)
     if (( ${#DATA_ROOT[@]} )); then
         rm -rf "$WORK/home"; mkdir -p "$WORK/home"
@@ -138,7 +161,7 @@ standard_steps() {  # the issue-14 check: Live, head, extraction, the three pres
     step head 180 "$PY" main.py --device "$DEV" bench head "${HEAD_ARGS[@]}" "${DATA_ROOT[@]}" --json
     step rdsn 120 "$PY" scripts/rdsn_throughput.py --device "$DEV" "${RDSN_ARGS[@]}" --json
 
-    local TAR=../shared/datasets/cifar10-jpg.tar.gz
+    local TAR="$SHARED/datasets/cifar10-jpg.tar.gz"
     if [[ -f "$TAR" ]]; then
         unpack_cifar "$TAR"
         # the probe presets (issue 13), each from a fresh app home: no feature or decoded-dataset cache from an earlier
@@ -158,10 +181,23 @@ standard_steps() {  # the issue-14 check: Live, head, extraction, the three pres
     fi
 }
 
-if (( PAPER )); then paper_steps; else standard_steps; fi
+case "$PAPER" in
+    0) standard_steps ;;
+    1) paper_steps ;;
+    *)  # --all: the standard steps (issue 14's targets) within their share of the deadline, then the paper-sized ones
+        FULL_DEADLINE=$DEADLINE
+        DEADLINE=$((START + (FULL_DEADLINE - START) * 55 / 100))
+        standard_steps
+        DEADLINE=$FULL_DEADLINE
+        paper_steps ;;
+esac
+if [[ -n "$KEEP" ]]; then
+    mkdir -p "$KEEP"
+    tar -czf "$KEEP/gpu-check-steps.tar.gz" -C "$WORK" --exclude=home . || echo "gpu-check: could not keep the steps" >&2
+fi
 
 mkdir -p "$(dirname "$OUT")"
-REPORT_ARGS=(--device-name "$DEVICE_NAME" --total "$(( $(date +%s) - START ))")
+REPORT_ARGS=(--device-name "$DEVICE_NAME" --total "$(( $(date +%s) - START ))" --script-args "$ARGS_GIVEN")
 (( DRY )) && REPORT_ARGS+=(--dry-run)
 "$PY" scripts/gpu_report.py "$WORK" "${REPORT_ARGS[@]}" > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"

@@ -66,9 +66,13 @@ def main() -> int:
     ap.add_argument("--device-name", required=True)
     ap.add_argument("--total", type=float, required=True)
     ap.add_argument("--dry-run", action="store_true")
+    ap.add_argument("--script-args", default=None, help="the arguments gpu-check.sh was given (default: --cpu-dry-run "
+                    "with --dry-run, else none)")
     args = ap.parse_args()
     import torch
 
+    given = args.script_args if args.script_args is not None else ("--cpu-dry-run" if args.dry_run else "")
+    script = f"scripts/gpu-check.sh {given}".strip()
     rows = list(csv.DictReader((args.work / "steps.tsv").open(), delimiter="\t"))
     out = ["# GPU check" + (" (CPU dry run: tiny sizes, NOT a GPU measurement)" if args.dry_run else ""), ""]
     out += [f"- Device: **{args.device_name}**",
@@ -76,7 +80,7 @@ def main() -> int:
             f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f} when the report was written (each "
             f"step's own, at its start and end, under its heading)",
             f"- torch {torch.__version__} (CUDA {torch.version.cuda}), Python {platform.python_version()}",
-            f"- Script: `scripts/gpu-check.sh{' --cpu-dry-run' if args.dry_run else ''}`, total {args.total:.0f} s "
+            f"- Script: `{script}`, total {args.total:.0f} s "
             f"wall; each step bounded by `timeout` (seconds in brackets).",
             "- Targets (issue 14): Live at 1080x1920 >= 60 FPS with app/bare >= 0.9; head >= 20x scikit-learn; "
             "the random-feature CIFAR-10 preset (preset-random-cifar10) end to end <= 60 s.", ""]

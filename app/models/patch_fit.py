@@ -138,7 +138,10 @@ def kmeans_pp(X: torch.Tensor, k: int, g: torch.Generator) -> torch.Tensor:
             i = int(torch.randint(0, n, (1,), generator=g))
         else:  # a row drawn with probability proportional to its squared distance to the nearest centroid
             u = float(torch.rand(1, generator=g, dtype=torch.float64)) * total
-            i = min(n - 1, int(torch.searchsorted(cum, torch.tensor([u], dtype=torch.float64), right=True)))
+            # the draw on the generator's (CPU) side, the search where the distances are (a CUDA cum beside a CPU
+            # value stopped the patches backbone's fit on a GPU)
+            u_t = torch.tensor([u], dtype=torch.float64, device=cum.device)
+            i = min(n - 1, int(torch.searchsorted(cum, u_t, right=True)))
         idx.append(i)
         d = torch.minimum(d, (x2 - 2 * (X @ X[i]) + x2[i]).clamp_min_(0))
     return X[torch.tensor(idx, device=X.device)]

@@ -1,0 +1,48 @@
+"""The paths a GPU takes, on a GPU (skipped without CUDA; scripts/gpu-check.sh runs them on its machine).
+
+Each compares with the same computation on the CPU: a device mismatch (a CPU tensor beside a CUDA one) stops a GPU
+run at once, and no CPU-only test can see it (the patches backbone's k-means++ draw did, on an H200, 2026-12-04).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
+
+
+def test_kmeans_pp_and_kmeans_run_on_the_gpu_as_on_the_cpu():
+    from app.models import patch_fit as pf
+
+    X = torch.randn(3000, 27, generator=torch.Generator().manual_seed(0))
+    c_cpu = pf.kmeans_pp(X, 16, torch.Generator().manual_seed(1))
+    c_gpu = pf.kmeans_pp(X.cuda(), 16, torch.Generator().manual_seed(1))
+    assert c_gpu.device.type == "cuda"
+    # the same seeded draws pick the same rows (float32 distances may differ in the last bits: same rows nearly always)
+    assert (c_gpu.cpu() == c_cpu).all(1).float().mean() >= 0.9
+
+    def run(task):
+        try:
+            while True:
+                next(task)
+        except StopIteration as stop:
+            return stop.value
+
+    C = run(pf.kmeans(X.cuda(), 16, epochs=2, seed=3))
+    assert C.device.type == "cuda" and C.shape == (16, 27) and torch.isfinite(C).all()
+
+
+def test_patches_backbone_fits_on_the_gpu():
+    from app.models.patches import Patches
+
+    m = Patches(k=32, patch_size=5, n_patches=2000, kmeans_epochs=2, seed=0).cuda()
+    x = torch.rand(64, 3, 32, 32, device="cuda")
+    task = m.fit_steps(x, 0, None)
+    try:
+        while True:
+            next(task)
+    except StopIteration:
+        pass
+    out = m.forward_features(x[:4])
+    assert out.device.type == "cuda" and torch.isfinite(out).all()

@@ -46,3 +46,20 @@ def test_patches_backbone_fits_on_the_gpu():
         pass
     out = m.forward_features(x[:4])
     assert out.device.type == "cuda" and torch.isfinite(out).all()
+
+
+def test_standardisation_on_the_gpu_matches_the_cpu():
+    import numpy as np
+
+    from app.probe import headcore
+
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(9000, 70)) * 3 + 2).astype(np.float16)  # more rows than one chunk
+    m0, i0 = headcore.standardizer(X, True)
+    m1, i1 = headcore.standardizer(X, True, "cuda")
+    np.testing.assert_allclose(m1, m0, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(i1, i0, rtol=1e-6)
+    A0 = headcore.to_device(X, m0, i0, "cpu")
+    A1 = headcore.to_device(X, m0, i0, "cuda")
+    assert A1.dtype == torch.float32
+    torch.testing.assert_close(A1.cpu(), A0, rtol=1e-6, atol=1e-6)

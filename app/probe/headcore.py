@@ -48,11 +48,32 @@ def stop_report(criterion: str, value: float | None, tolerance: float | None, it
             "converged": bool(converged)}
 
 
-def standardizer(X: np.ndarray, standardize: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and 1/std of the columns (float64 accumulation, row chunks; bounded memory)."""
+def _chunk_on(X: np.ndarray, i: int, device) -> torch.Tensor:
+    """Rows ``i .. i + ROW_CHUNK`` of ``X`` on ``device`` in X's own dtype (a float16 cache crosses at half the bytes
+    and is converted there)."""
+    c = np.ascontiguousarray(X[i:i + ROW_CHUNK])
+    return torch.from_numpy(c if c.flags.writeable else c.copy()).to(device)  # pragma: no mutate
+
+
+def _on_gpu(device) -> bool:
+    return device is not None and torch.device(device).type != "cpu"
+
+
+def standardizer(X: np.ndarray, standardize: bool, device=None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and 1/std of the columns (float64 accumulation, row chunks; bounded memory). ``device`` other than the
+    CPU: the sums are taken there, on chunks sent in the features' own dtype (one pass over 45,000 x 36,864 float16
+    features on the host's numpy took seconds a candidate of a GPU run's sweep; issue 14); the same float64 sums."""
     d = X.shape[1]
     if not standardize:
         return np.zeros(d, np.float32), np.ones(d, np.float32)
+    if _on_gpu(device):
+        st = torch.zeros(d, dtype=torch.float64, device=device)  # pragma: no mutate
+        sst = torch.zeros(d, dtype=torch.float64, device=device)  # pragma: no mutate
+        for i in range(0, len(X), ROW_CHUNK):
+            c = _chunk_on(X, i, device).double()
+            st += c.sum(0)
+            sst += c.square_().sum(0)
+        return _mean_inv(st.cpu().numpy(), sst.cpu().numpy(), len(X))
     s = np.zeros(d, np.float64)
     ss = np.zeros(d, np.float64)
     # one small float64 buffer for every chunk: a fresh 4096-row float64 copy (and its square) per chunk cost up to
@@ -64,7 +85,12 @@ def standardizer(X: np.ndarray, standardize: bool) -> tuple[np.ndarray, np.ndarr
         s += c.sum(0)
         np.multiply(c, c, out=c)
         ss += c.sum(0)
-    n = max(1, len(X))
+    return _mean_inv(s, ss, len(X))
+
+
+def _mean_inv(s: np.ndarray, ss: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, 1/std) as float32 from the float64 column sums and sums of squares of ``rows`` rows."""
+    n = max(1, rows)
     mean = s / n
     var = np.maximum(ss / n - mean * mean, 0.0)
     inv = 1.0 / np.sqrt(var + 1e-6 * (var.mean() if var.mean() > 0 else 1.0) + 1e-12)
@@ -77,6 +103,11 @@ def to_device(X: np.ndarray, mean: np.ndarray, inv: np.ndarray, device) -> torch
     m = torch.from_numpy(mean).to(device)  # pragma: no mutate
     s = torch.from_numpy(inv).to(device)  # pragma: no mutate
     for i in range(0, len(X), ROW_CHUNK):
+        if _on_gpu(device):  # sent as stored (float16 caches: half the bytes), converted exactly on the device
+            c = _chunk_on(X, i, device).float()
+            torch.sub(c, m, out=out[i:i + len(c)])
+            out[i:i + len(c)] *= s
+            continue
         # no copy where X is float32 in memory already (asarray); float16 caches and memmaps are converted per chunk
         c = np.ascontiguousarray(X[i:i + ROW_CHUNK], dtype=np.float32)
         c = torch.from_numpy(c if c.flags.writeable else c.copy()).to(device)  # pragma: no mutate
@@ -101,13 +132,42 @@ def accuracy(scores: torch.Tensor, y: torch.Tensor) -> float:
     return float((scores.argmax(1) == y).float().mean()) if len(y) else float("nan")
 
 
-def prepare(Xtr, ytr, Xte, opts, device):
-    """Training and test features standardised with the TRAINING statistics, on ``device``; labels as int64."""
-    mean, inv = standardizer(Xtr, bool(opts.get("standardize", True)))
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A head's inputs, made once: training features ``A`` and evaluation features ``B`` standardised with the
+    training statistics (``mean``, ``inv``: what ``standardizer`` gives) on the device, the training labels ``y``.
+    A sweep over one hyperparameter (``app.probe.selection``) hands the same one to every candidate's fit: each fit
+    made its own before, five passes over the features where one does (issue 14: most of the head's time of the
+    random-cifar10 preset on an H200)."""
+    A: torch.Tensor
+    B: torch.Tensor
+    y: torch.Tensor
+    mean: np.ndarray
+    inv: np.ndarray
+    standardize: bool
+
+    def tensors(self, opts: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(A, B, y) for a fit with ``opts``; refused where ``opts`` standardise otherwise than these were made."""
+        if bool(opts.get("standardize", True)) != self.standardize:
+            raise ValueError(f"prepared features were made with standardize={self.standardize}, the fit asks for "
+                             f"standardize={bool(opts.get('standardize', True))}")
+        return self.A, self.B, self.y
+
+
+def prepare_once(Xtr, ytr, Xte, opts, device) -> Prepared:
+    """``Prepared`` features for fits with ``opts`` (their ``standardize``) on ``device``."""
+    standardize = bool(opts.get("standardize", True))
+    mean, inv = standardizer(Xtr, standardize, device)
     A = to_device(Xtr, mean, inv, device)  # pragma: no mutate
     B = to_device(Xte, mean, inv, device)  # pragma: no mutate
     y = torch.from_numpy(np.asarray(ytr, dtype=np.int64)).to(device)
-    return A, B, y
+    return Prepared(A, B, y, mean, inv, standardize)
+
+
+def prepare(Xtr, ytr, Xte, opts, device, prepared: Prepared | None = None):
+    """Training and test features standardised with the TRAINING statistics, on ``device``; labels as int64
+    (``prepared``: those made already, for these features)."""
+    return (prepared if prepared is not None else prepare_once(Xtr, ytr, Xte, opts, device)).tensors(opts)
 
 
 def initial_weights(init: dict | None, n_classes: int, d: int, device) -> tuple[torch.Tensor, torch.Tensor]:

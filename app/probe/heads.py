@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from app.probe.config import CurvePoint
-from app.probe.headcore import (ROW_CHUNK, ROW_SLICES, HeadResult, RowSlices, accuracy, class_scores,  # noqa: F401
-                                initial_weights, prepare, standardizer, state_of, stop_report, to_device)
+from app.probe.headcore import (ROW_CHUNK, ROW_SLICES, HeadResult, Prepared, RowSlices, accuracy,  # noqa: F401
+                                class_scores, initial_weights, prepare, standardizer, state_of, stop_report, to_device)
 from app.probe.lbfgs import lbfgs
 from app.probe.ridge import train_ridge
 from app.probe.svm import train_svm
@@ -188,7 +188,7 @@ def _number(opts: dict, key: str, default=None, head: str = "logistic") -> float
 
 
 def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
-                   cancel: CancelToken | None = None, init: dict | None = None):
+                   cancel: CancelToken | None = None, init: dict | None = None, prepared: Prepared | None = None):
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     wd = _number(opts, "weight_decay")
@@ -200,7 +200,7 @@ def train_logistic(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu",
         raise ValueError(f"logistic: epochs must be 0 or more, got {opts['epochs']!r}")
     if not _number(opts, "lr", 1.0) > 0:
         raise ValueError(f"logistic: lr must be positive, got {opts.get('lr')!r}")
-    A, B, y = prepare(Xtr, ytr, Xte, opts, device)
+    A, B, y = prepare(Xtr, ytr, Xte, opts, device, prepared)
     yt = torch.from_numpy(np.asarray(yte, dtype=np.int64)).to(device)
     n, d = A.shape
     every = max(1, every_opt)
@@ -441,6 +441,7 @@ def train_knn(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed
 
 
 TRAINERS = {"logistic": train_logistic, "ridge": train_ridge, "svm": train_svm, "knn": train_knn}
+SHARES_PREPARED = frozenset({"logistic", "svm"})  # trainers taking ``prepared=`` (a sweep makes it once for all fits)
 
 
 def train_head(head: str, *args, **kw):

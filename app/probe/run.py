@@ -325,7 +325,7 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         settings["head_file"] = None
         settings["head_file_error"] = "not exported: Live cannot rebuild a data-dependent backbone's fitted filters"
     elif record.head in EXPORTED_HEADS and hr.state:  # keep the fitted head: Live applies it to any frame
-        mean, inv = standardizer(Xtr, bool(sel.best_opts.get("standardize", True)))
+        mean, inv = sel.stats or standardizer(Xtr, bool(sel.best_opts.get("standardize", True)))
         try:
             path = save_head(result, record, hr, mean=mean, inv_std=inv, size=tuple(train.images.shape[1:3]),
                              projection=projections[0] if projections else None, stem=stem)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from app.probe.config import CurvePoint
-from app.probe.headcore import HeadResult, to_device
+from app.probe.headcore import HeadResult, prepare_once, to_device
 from app.tasks import CancelToken, Progress, check
 
 HYPER = {"logistic": "weight_decay", "svm": "C", "ridge": "alpha", "knn": "k"}
@@ -50,6 +50,7 @@ class Selection:
     val_top1: float | None
     result: HeadResult  # scores: the TEST scores of the selected fit
     iterations: tuple[int | None, ...] = ()  # each value's fit, aligned with ``table`` (None: closed form / no fit)
+    stats: tuple[np.ndarray, np.ndarray] | None = None  # (mean, 1/std) of the training features, where computed
 
 
 def sweep_order(head: str, grid) -> list:
@@ -85,11 +86,12 @@ def _top1(scores, labels) -> float:
     return float(np.mean(np.asarray(scores).argmax(1) == labels)) if len(labels) else float("nan")
 
 
-def _linear_scores(Xtr, X, state: dict, opts: dict, device) -> np.ndarray:
-    """Scores of X under weights in standardised coordinates (statistics of the training features)."""
+def _linear_scores(Xtr, X, state: dict, opts: dict, device, stats=None) -> np.ndarray:
+    """Scores of X under weights in standardised coordinates (statistics of the training features; ``stats``:
+    those, computed already)."""
     from app.probe.headcore import standardizer
 
-    mean, inv = standardizer(Xtr, bool(opts.get("standardize", True)))
+    mean, inv = stats if stats is not None else standardizer(Xtr, bool(opts.get("standardize", True)), device)
     B = to_device(X, mean, inv, device)
     W = torch.from_numpy(state["W"]).to(device)
     b = torch.from_numpy(state["b"]).to(device)
@@ -99,7 +101,7 @@ def _linear_scores(Xtr, X, state: dict, opts: dict, device) -> np.ndarray:
 def select_and_fit(head: str, Xtr, ytr, Xval, yval, Xte, yte, n_classes: int, opts: dict, grid=None,
                    device="cpu", seed: int = 0, cancel: CancelToken | None = None):
     """Task: choose ``HYPER[head]`` on the validation split, return a ``Selection`` (see the module doc)."""
-    from app.probe.heads import TRAINERS
+    from app.probe.heads import SHARES_PREPARED, TRAINERS
 
     t0 = time.perf_counter()
     key = HYPER.get(head)
@@ -127,10 +129,13 @@ def select_and_fit(head: str, Xtr, ytr, Xval, yval, Xte, yte, n_classes: int, op
     iterations: list[int | None] = []
     best: tuple[float, Any, HeadResult] | None = None
     state = None
+    # the standardised features once for every candidate (only ``key`` differs between their options)
+    shared = {"prepared": prepare_once(Xtr, ytr, Xval, opts, device)} if head in SHARES_PREPARED else {}
     for j, value in enumerate(values):
         check(cancel)
         o = dict(opts, **{key: value})
-        gen = TRAINERS[head](Xtr, ytr, Xval, yval, n_classes, o, device=device, seed=seed, cancel=cancel, init=state)
+        gen = TRAINERS[head](Xtr, ytr, Xval, yval, n_classes, o, device=device, seed=seed, cancel=cancel, init=state,
+                             **shared)
         res = yield from _relabel(gen, f"{key} = {value:g} ({j + 1}/{len(values)}): ")
         state = res.state
         acc = _top1(res.scores, yval)
@@ -141,10 +146,12 @@ def select_and_fit(head: str, Xtr, ytr, Xval, yval, Xte, yte, n_classes: int, op
             best = (acc, value, res)
     acc, value, res = best
     best_opts = dict(opts, **{key: value})
-    test_scores = _linear_scores(Xtr, Xte, res.state, best_opts, device).astype(np.float32)
+    stats = (shared["prepared"].mean, shared["prepared"].inv) if shared else None
+    shared.clear()  # the training and validation tensors go before the test features come (the same peak as before)
+    test_scores = _linear_scores(Xtr, Xte, res.state, best_opts, device, stats).astype(np.float32)
     result = replace(res, scores=test_scores, seconds=time.perf_counter() - t0, settings=dict(res.settings))
     yield Progress(len(values), len(values), f"selected {key} = {value:g} (validation top-1 {100 * acc:.2f}%)")
-    return Selection(value, best_opts, tuple(table), acc, result, tuple(iterations))
+    return Selection(value, best_opts, tuple(table), acc, result, tuple(iterations), stats)
 
 
 def _unscored(curves) -> tuple:

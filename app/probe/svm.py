@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from app.probe.config import CurvePoint
-from app.probe.headcore import (ROW_SLICES, HeadResult, RowSlices, accuracy, class_scores, initial_weights,
-                                prepare, state_of, stop_report)
+from app.probe.headcore import (ROW_SLICES, HeadResult, Prepared, RowSlices, accuracy, class_scores,
+                                initial_weights, prepare, state_of, stop_report)
 from app.probe.lbfgs import lbfgs
 from app.probe.precond import NYSTROM_RANK, NYSTROM_ROWS, Cholesky, Identity, nystrom
 from app.tasks import CancelToken, Progress, check
@@ -140,11 +140,11 @@ def coordinates(A: torch.Tensor, lam: float, mode, seed: int, curvature: float, 
 
 
 def train_svm(Xtr, ytr, Xte, yte, n_classes: int, opts: dict, device="cpu", seed: int = 0,
-              cancel: CancelToken | None = None, init: dict | None = None):
+              cancel: CancelToken | None = None, init: dict | None = None, prepared: Prepared | None = None):
     from app.probe.heads import accuracy_due
 
     t0 = time.perf_counter()
-    A, B, y = prepare(Xtr, ytr, Xte, opts, device)
+    A, B, y = prepare(Xtr, ytr, Xte, opts, device, prepared)
     precision = opts.get("precision", "float32")
     if precision not in ("float32", "float64"):
         raise ValueError(f"svm: precision must be float32 or float64, got {precision!r}")

@@ -63,3 +63,20 @@ def test_standardisation_on_the_gpu_matches_the_cpu():
     A1 = headcore.to_device(X, m0, i0, "cuda")
     assert A1.dtype == torch.float32
     torch.testing.assert_close(A1.cpu(), A0, rtol=1e-6, atol=1e-6)
+
+
+def test_features_extracted_on_the_gpu_in_float16_match_the_cpu():
+    import numpy as np
+
+    from app.models.inputs import InputSpec
+    from app.models.registry import create
+    from app.probe import extract as ex
+    from app.tasks import run_to_end
+
+    model = create("rdsn", k=32, in_channels=1, input_size=28, seed=0)
+    images = np.random.default_rng(0).integers(0, 256, (50, 28, 28, 1), dtype=np.uint8)
+    spec = InputSpec(channels=1, size=None, mean=(0.5,), std=(0.25,))
+    cpu = run_to_end(ex.extract(model, images, spec, 0, "grid2", device="cpu", dtype="float16")).array
+    gpu = run_to_end(ex.extract(model, images, spec, 0, "grid2", device="cuda", dtype="float16")).array
+    assert gpu.dtype == np.float16 and gpu.shape == cpu.shape
+    np.testing.assert_allclose(gpu.astype(np.float32), cpu.astype(np.float32), rtol=2e-3, atol=2e-3)

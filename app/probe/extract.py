@@ -337,13 +337,16 @@ def _fill(out, fn, images, ispec, device, batch, label, cancel):
     n = len(images)
     tuner = ThreadTuner("extract")  # created on the first step: in the thread that runs this task (app.threads)
     pool = slice_pool(tuner.max, "extract") if torch.device(device).type == "cpu" else None
+    # on an accelerator the features cross to the host in the stored dtype, rounded there (float16: half the bytes,
+    # and no numpy float16 conversion on the host; the same round-to-nearest-even bits)
+    on_device = torch.float16 if out.dtype == np.float16 and torch.device(device).type != "cpu" else torch.float32
     if pool is None:  # a GPU, or one thread: batch after batch in this thread
         for start in range(0, n, batch):
             check(cancel)
             stop = min(n, start + batch)
             with tuner.step(items=stop - start):  # the compute only, never the yield
                 f = fn(to_tensor(images[start:stop], ispec, device))
-                out[start:stop] = f.float().cpu().numpy().astype(out.dtype, copy=False)
+                out[start:stop] = f.to(on_device).cpu().numpy().astype(out.dtype, copy=False)
             yield Progress(stop, n, f"extracting {label} {stop}/{n}")
         return
 

@@ -16,6 +16,7 @@
 # GPU image's python3), FILTER_EXPLORER_SHARED (default ../shared: the datasets folder's parent).
 #
 # Steps (each bounded by `timeout`, all together by a deadline of 540 s; a failed step is reported, the rest run):
+#   0. the tests marked cuda (tests/test_cuda_paths.py, the scattering test on the GPU): CPU-only CI skips them
 #   1. bench live at 720x1280 and 1080x1920 (app vs bare FPS, ratio, median latency)
 #   2. bench head --json (our logistic head on the GPU vs scikit-learn on the CPU, same features)
 #   3. rdsn k = 100,000 feature extraction throughput on the device (scripts/rdsn_throughput.py: `bench rdsn`'s
@@ -154,7 +155,9 @@ paper_steps() {  # issue 13's paper-sized runs, each from a fresh app home
     fi
 }
 
-standard_steps() {  # the issue-14 check: Live, head, extraction, the three presets
+standard_steps() {  # the issue-14 check: the CUDA tests, Live, head, extraction, the three presets
+    # the tests of the GPU paths (marker cuda; skipped on a machine without CUDA, so run here), no Qt needed
+    step cuda-tests 90 "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda_paths.py tests/test_scattering.py
     for size in "${SIZES[@]}"; do
         step "live-$size" 120 "$PY" main.py bench live --size "$size" --frames "$FRAMES" --device "$DEV" --json
     done

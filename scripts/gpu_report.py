@@ -24,6 +24,15 @@ def _json(path: Path) -> dict | None:
         return None
 
 
+def _pytest(path: Path) -> dict | None:
+    """pytest's last line ("3 passed, 1 skipped in 4.2s"), or None."""
+    try:
+        lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+    except OSError:
+        return None
+    return {"summary": lines[-1]} if lines else None
+
+
 def _figures(name: str, d: dict | None, process_wall: str | None = None) -> list[str]:
     """The figures of one step's JSON; ``process_wall``: the step's own wall time (steps.tsv: the whole process,
     interpreter start and imports included), which a probe's in-process ``wall_seconds`` leaves out."""
@@ -43,6 +52,8 @@ def _figures(name: str, d: dict | None, process_wall: str | None = None) -> list
         return [f"- **{d['images_per_s']} images/s** ({d['images']} images {d['size']}x{d['size']} in {d['seconds']} s), "
                 f"k {d['k']} -> {d['features']} features, batch {d['batch']}, peak device memory "
                 f"{d['peak_device_mb']} MB, {d['device']}"]
+    if name == "cuda-tests":
+        return [f"- pytest: **{d['summary']}**"]
     if name == "cifar-unpack":
         return ["- unpacked (a cache folder outside the repository; later runs reuse it)"]
     if name == "cifar-probe" or name.startswith(("preset-", "paper-")):
@@ -92,8 +103,8 @@ def main() -> int:
                 else "")
         out.append(f"`{r['command']}`  (timeout {r['timeout']} s; exit {r['rc']}; {r['wall_s']} s wall{load})")
         out.append("")
-        figs = _figures(name, _json(args.work / f"{name}.out") or ({} if name == "cifar-unpack" else None),
-                        r.get("wall_s"))
+        figs = _figures(name, _pytest(args.work / f"{name}.out") if name == "cuda-tests" else
+                        _json(args.work / f"{name}.out") or ({} if name == "cifar-unpack" else None), r.get("wall_s"))
         if r["rc"] not in ("0",):
             err = (args.work / f"{name}.err")
             tail = err.read_text().strip().splitlines()[-3:] if err.exists() else []

@@ -218,6 +218,7 @@ def test_half_and_channels_last_inputs():
     assert m.forward_features(x.half()).dtype == torch.float32
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu():
     m = scat(in_channels=3)

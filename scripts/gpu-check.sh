@@ -121,7 +121,11 @@ step() {  # step NAME TIMEOUT_S COMMAND...: run with a timeout (capped by the de
     local t0 rc=0 l0
     l0=$(load1)
     t0=$(date +%s%N)
-    timeout --kill-after=10 "$limit" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" || rc=$?
+    # the error stream (the progress lines) through scripts/stamp.py: each line with the seconds since the start
+    set +e
+    timeout --kill-after=10 "$limit" "$@" 2>&1 > "$WORK/$name.out" | "$PY" scripts/stamp.py > "$WORK/$name.err"
+    rc=${PIPESTATUS[0]}
+    set -e
     local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     printf '%s\t%s\t%s\t%d.%03d\t%s\t%s\t%s\n' "$name" "$limit" "$rc" $((ms / 1000)) $((ms % 1000)) "$*" "$l0" \
         "$(load1)" >> "$WORK/steps.tsv"

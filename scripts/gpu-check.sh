@@ -12,6 +12,8 @@
 #                                         its share of the deadline), for a lease too short for two runs
 #   scripts/gpu-check.sh --deadline S     all steps together within S seconds (default 540; 840 --paper-sized; 570 --all)
 #   scripts/gpu-check.sh --keep DIR       also copy every step's output and error into DIR/gpu-check-steps.tar.gz
+#   scripts/gpu-check.sh --only A,B       only the steps named (e.g. cuda-tests,live-1080x1920,preset-random-cifar10;
+#                                         cifar-unpack runs when a CIFAR step does): a rerun on a short lease
 # Environment: GPU_CHECK_PYTHON (default .venv/bin/python: an interpreter that already holds torch with CUDA, e.g. a
 # GPU image's python3), FILTER_EXPLORER_SHARED (default ../shared: the datasets folder's parent).
 #
@@ -35,6 +37,7 @@ OUT=""
 OUT_GIVEN=0
 DEADLINE_S=""
 KEEP=""
+ONLY=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --cpu-dry-run) DRY=1 ;;
@@ -43,7 +46,8 @@ while [[ $# -gt 0 ]]; do
         --all) PAPER=2 ;;
         --deadline) DEADLINE_S="$2"; shift ;;
         --keep) KEEP="$2"; shift ;;
-        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --only) ONLY=",$2,"; shift ;;
+        -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "gpu-check: unknown argument $1 (use --cpu-dry-run, --paper-sized, --all, --deadline S, --keep DIR," \
                 "--out FILE)" >&2; exit 2 ;;
     esac
@@ -112,6 +116,9 @@ printf 'name\ttimeout\trc\twall_s\tcommand\tload_start\tload_end\n' > "$WORK/ste
 FAILED=0
 step() {  # step NAME TIMEOUT_S COMMAND...: run with a timeout (capped by the deadline), record command, rc, wall time
     local name="$1" limit="$2"; shift 2
+    if [[ -n "$ONLY" && "$ONLY" != *",$name,"* && ! ( "$name" == cifar-unpack && "$ONLY" == *cifar10* ) ]]; then
+        return  # not asked for (--only): neither run nor reported
+    fi
     local left=$((DEADLINE - $(date +%s)))
     (( left < limit )) && limit=$left
     if (( limit < 5 )); then

@@ -113,6 +113,11 @@ class _Entry:
             self.cl_now = cl
 
 
+def _pinned_empty(shape: tuple[int, ...]) -> torch.Tensor:
+    """A page-locked uint8 host tensor (CUDA only: an asynchronous upload's source)."""
+    return torch.empty(shape, dtype=torch.uint8, pin_memory=True)
+
+
 # how the input frame shown beside the panes is resized (the policy of a default input spec)
 _SHOWN = inputs.InputSpec(3, None, (inputs.NEUTRAL_MEAN,), (inputs.NEUTRAL_STD,))
 
@@ -137,6 +142,8 @@ class LiveEngine:
         self._affine: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self._stats: dict[tuple, tuple[float, MapStats]] = {}  # (spec, layer) -> (when, statistics)
         self.predictor = Predictor(self.device, open_head)  # top-5 of a model's own classifier or of a probe head
+        self._pinned: torch.Tensor | None = None  # CUDA: the frame's page-locked staging buffer (``_staged``)
+        self._upload = None  # CUDA: an event recorded after the last copy out of it
 
     # models are built lazily, on the worker thread
     def entry(self, spec: ModelSpec) -> _Entry:
@@ -164,9 +171,29 @@ class LiveEngine:
     # --- pre-processing: the steps of inputs.to_tensor, shared between panes where they agree ------------------
     def to_tensor(self, frame: np.ndarray) -> torch.Tensor:
         """RGB uint8 (H, W, 3) -> float (1, 3, H, W) in [0, 255] on the device, in channels_last memory (the
-        frame's own HWC layout; no copy besides the float conversion)."""
-        x = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device, non_blocking=True)
+        frame's own HWC layout; no copy besides the float conversion). On CUDA a uint8 frame is uploaded through
+        a reused pinned host buffer (``_staged``)."""
+        if self.device.type == "cuda" and frame.dtype == np.uint8:
+            x = self._staged(frame)
+        else:
+            x = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device, non_blocking=True)
         return x[None].permute(0, 3, 1, 2).float()
+
+    def _staged(self, frame: np.ndarray) -> torch.Tensor:
+        """``frame`` copied into one reused page-locked host buffer, then an asynchronous copy of it to the device
+        (pageable memory makes the driver stage and wait). The buffer is rewritten only once the previous frame's
+        copy out of it has finished (an event recorded on the copy's stream right after it)."""
+        if self._upload is not None:
+            self._upload.synchronize()
+        buf = self._pinned
+        if buf is None or tuple(buf.shape) != frame.shape:
+            buf = self._pinned = _pinned_empty(frame.shape)
+        np.copyto(buf.numpy(), frame)
+        x = buf.to(self.device, non_blocking=True)
+        if self._upload is None:
+            self._upload = torch.cuda.Event()
+        self._upload.record(torch.cuda.current_stream(self.device))
+        return x
 
     @staticmethod
     def sized(x255: torch.Tensor, ispec: inputs.InputSpec, size: tuple[int, int] | None) -> torch.Tensor:
@@ -399,10 +426,8 @@ class LiveEngine:
                 values.flags.writeable = False
         except Exception as exc:
             return PaneResult(wk.label, None, None, wk.layer, wk.layers, error=f"{wk.label}: {exc}")
-        if wk.focus is not None or limits is not None:
-            lo, hi = float(lo_t[0]), float(hi_t[0])
-        else:
-            lo, hi = float(lo_t.min()), float(hi_t.max())
+        ends = (lo_t[0], hi_t[0]) if wk.focus is not None or limits is not None else (lo_t.min(), hi_t.max())
+        lo, hi = torch.stack(ends).tolist()  # one read back from the device (a sync on CUDA), not two
         ms = wk.ms + (time.perf_counter() - t0) * 1000
         return PaneResult(wk.label, mosaic, grid, wk.layer, wk.layers, wk.first, wk.count, wk.channels, wk.focus,
                           lo, hi, wk.map_size, ms, None, values, wk.factor, limits is not None, wk.stats,

@@ -1,0 +1,127 @@
+"""The per-frame shortcuts of ``LiveEngine.process``: the input shown beside the panes is the frame itself when the
+models saw it unresized (values identical to the device round trip), resized frames still take the device path;
+one read-back for a pane's range; the CUDA upload's pinned staging buffer (driven here with stand-ins for the CUDA
+parts: a CPU test cannot pin memory) is reused and never rewritten before the previous copy out of it finished."""
+
+import numpy as np
+import pytest
+import torch
+
+from app.live import engine as engmod
+from app.live.config import LiveConfig, PaneConfig
+from app.live.engine import LiveEngine
+from app.models.spec import ModelSpec
+
+TINY = ModelSpec.make("simple", label="tiny", options={"widths": (4, 6), "pool": "max"})
+
+
+def _frame(h=48, w=64, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _device_path(eng, frame, size):
+    """The round trip through the device, as process() shows a resized frame."""
+    with torch.inference_mode():
+        x = eng._sized(eng.to_tensor(frame), engmod._SHOWN, size, {})
+        return x[0].round().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
+
+
+def _spy_shown(eng, monkeypatch):
+    calls = []
+    orig = eng._sized
+
+    def spy(x255, ispec, size, cache, crop=False):
+        if ispec is engmod._SHOWN:
+            calls.append(tuple(size))
+        return orig(x255, ispec, size, cache, crop)
+
+    monkeypatch.setattr(eng, "_sized", spy)
+    return calls
+
+
+def test_unresized_frame_is_shown_as_a_host_copy_equal_to_the_device_round_trip(monkeypatch):
+    eng = LiveEngine("cpu")
+    f = _frame()
+    ref = _device_path(eng, f, (48, 64))
+    calls = _spy_shown(eng, monkeypatch)
+    with torch.inference_mode():
+        lf = eng.process(f, LiveConfig(panes=(PaneConfig(TINY, 0, 0, 4),), size=(48, 64)))
+    assert calls == []  # no device round trip
+    assert lf.frame.dtype == np.uint8 and np.array_equal(lf.frame, ref) and np.array_equal(lf.frame, f)
+    assert not np.shares_memory(lf.frame, f) and lf.frame.flags.c_contiguous
+    view = f[:, ::-1]  # a strided frame: still shown as an owned, C-ordered copy of the same values
+    with torch.inference_mode():
+        lf = eng.process(view, LiveConfig(panes=(PaneConfig(TINY, 0, 0, 4),), size=(48, 64)))
+    assert np.array_equal(lf.frame, view) and lf.frame.flags.c_contiguous and not np.shares_memory(lf.frame, f)
+
+
+def test_resized_frame_still_goes_through_the_device(monkeypatch):
+    eng = LiveEngine("cpu")
+    f = _frame()
+    ref = _device_path(eng, f, (24, 32))
+    calls = _spy_shown(eng, monkeypatch)
+    with torch.inference_mode():
+        lf = eng.process(f, LiveConfig(panes=(PaneConfig(TINY, 0, 0, 4),), size=(24, 32)))
+    assert calls == [(24, 32)]
+    assert lf.frame.shape == (24, 32, 3) and np.array_equal(lf.frame, ref)
+
+
+@pytest.mark.parametrize("focus", [None, 2])
+def test_pane_range_is_its_shown_values_min_and_max(focus):
+    eng = LiveEngine("cpu")
+    with torch.inference_mode():
+        lf = eng.process(_frame(), LiveConfig(panes=(PaneConfig(TINY, 1, 0, 6, focus=focus),), size=(48, 64),
+                                              colormap="viridis"))
+    p = lf.panes[0]
+    assert p.error is None and isinstance(p.lo, float) and isinstance(p.hi, float)
+    assert p.lo == float(p.values.min()) and p.hi == float(p.values.max()) and p.lo < p.hi
+
+
+class _Event:
+    def __init__(self, log):
+        self.log = log
+
+    def record(self, stream=None):
+        self.log.append("record")
+
+    def synchronize(self):
+        self.log.append("sync")
+
+
+def test_cuda_staging_buffer_is_reused_and_waited_for(monkeypatch):
+    eng = LiveEngine("cpu")
+    log = []
+    made = []
+
+    def pinned_empty(shape):
+        made.append(tuple(shape))
+        return torch.empty(shape, dtype=torch.uint8)
+
+    real_copyto = np.copyto
+
+    def copyto(dst, src):
+        log.append("write")
+        real_copyto(dst, src)
+
+    monkeypatch.setattr(engmod, "_pinned_empty", pinned_empty)
+    monkeypatch.setattr(engmod.np, "copyto", copyto)
+    monkeypatch.setattr(torch.cuda, "Event", lambda: _Event(log))
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: None)
+    a, b, c = _frame(seed=1), _frame(seed=2), _frame(24, 32, seed=3)
+    xa = eng._staged(a).clone()  # on CUDA the result is device memory; here it is the buffer itself
+    buf = eng._pinned
+    xb = eng._staged(b).clone()
+    assert eng._pinned is buf and made == [(48, 64, 3)]  # one buffer, reused
+    assert np.array_equal(xa.numpy(), a) and np.array_equal(xb.numpy(), b)
+    xc = eng._staged(c)
+    assert made == [(48, 64, 3), (24, 32, 3)] and np.array_equal(xc.numpy(), c)  # a new size: a new buffer
+    # every rewrite of the buffer waits for the copy recorded after the previous write
+    assert log == ["write", "record", "sync", "write", "record", "sync", "write", "record"]
+
+
+def test_cpu_upload_uses_no_staging_buffer():
+    eng = LiveEngine("cpu")
+    f = _frame()
+    x = eng.to_tensor(f)
+    assert eng._pinned is None and eng._upload is None
+    assert x.shape == (1, 3, 48, 64) and torch.equal(x[0].permute(1, 2, 0), torch.from_numpy(f).float())

@@ -55,8 +55,9 @@ CACHE_MAPS = 6 * 2**20  # bytes of input-sized maps per channel chunk (measured 
 MAX_GRID = 16  # gridN: at most 16 x 16 cells per channel (grid100000 would ask for terabytes)
 # On an accelerator the CPU's cache-sized numbers above would launch thousands of tiny kernels per batch (rdsn k =
 # 100,000 on MNIST: one image per batch, ~50 chunks per image): there the maps of a batch may take a share of the
-# device's free memory instead (``map_budget``), and a channel chunk as much as the batch's maps. Not yet measured on a
-# GPU (none lent so far): scripts/gpu-check.sh --paper-sized times exactly these runs.
+# device's free memory instead (``map_budget``), and a channel chunk as much as the batch's maps. On an H200
+# (2026-12-04, docs/benchmarks/gpu.md): rdsn k = 100,000 at 32x32 368 images/s; the random-cifar10 preset's 60,000
+# images in 18.5 s with their mirrored views.
 GPU_MAP_SHARE = 4  # a quarter of the free memory...
 GPU_MAP_MAX = 8 * 2**30  # ...at most 8 GB of maps per batch
 OTHER_ACCELERATOR_BUDGET = 1 * 2**30  # MPS and other devices that do not report their free memory

@@ -56,8 +56,8 @@ MAX_GRID = 16  # gridN: at most 16 x 16 cells per channel (grid100000 would ask 
 # On an accelerator the CPU's cache-sized numbers above would launch thousands of tiny kernels per batch (rdsn k =
 # 100,000 on MNIST: one image per batch, ~50 chunks per image): there the maps of a batch may take a share of the
 # device's free memory instead (``map_budget``), and a channel chunk as much as the batch's maps. On an H200
-# (2026-12-04, docs/benchmarks/gpu.md): rdsn k = 100,000 at 32x32 368 images/s; the random-cifar10 preset's 60,000
-# images in 18.5 s with their mirrored views.
+# (2026-12-04, docs/benchmarks/gpu.md): rdsn k = 100,000 at 32x32 368 images/s; the random-cifar10 preset's
+# 45,000 + 5,000 + 10,000 images and the mirrored views of the last two in 18.5 s.
 GPU_MAP_SHARE = 4  # a quarter of the free memory...
 GPU_MAP_MAX = 8 * 2**30  # ...at most 8 GB of maps per batch
 OTHER_ACCELERATOR_BUDGET = 1 * 2**30  # MPS and other devices that do not report their free memory

@@ -39,19 +39,22 @@ def _spy_shown(eng, monkeypatch):
     return calls
 
 
+def _processed(eng, frame, size):
+    with torch.inference_mode():
+        return eng.process(frame, LiveConfig(panes=(PaneConfig(TINY, 0, 0, 4),), size=size))
+
+
 def test_unresized_frame_is_shown_as_a_host_copy_equal_to_the_device_round_trip(monkeypatch):
     eng = LiveEngine("cpu")
     f = _frame()
     ref = _device_path(eng, f, (48, 64))
     calls = _spy_shown(eng, monkeypatch)
-    with torch.inference_mode():
-        lf = eng.process(f, LiveConfig(panes=(PaneConfig(TINY, 0, 0, 4),), size=(48, 64)))
+    lf = _processed(eng, f, (48, 64))
     assert calls == []  # no device round trip
     assert lf.frame.dtype == np.uint8 and np.array_equal(lf.frame, ref) and np.array_equal(lf.frame, f)
     assert not np.shares_memory(lf.frame, f) and lf.frame.flags.c_contiguous
     view = f[:, ::-1]  # a strided frame: still shown as an owned, C-ordered copy of the same values
-    with torch.inference_mode():
-        lf = eng.process(view, LiveConfig(panes=(PaneConfig(TINY, 0, 0, 4),), size=(48, 64)))
+    lf = _processed(eng, view, (48, 64))
     assert np.array_equal(lf.frame, view) and lf.frame.flags.c_contiguous and not np.shares_memory(lf.frame, f)
 
 
@@ -60,8 +63,7 @@ def test_resized_frame_still_goes_through_the_device(monkeypatch):
     f = _frame()
     ref = _device_path(eng, f, (24, 32))
     calls = _spy_shown(eng, monkeypatch)
-    with torch.inference_mode():
-        lf = eng.process(f, LiveConfig(panes=(PaneConfig(TINY, 0, 0, 4),), size=(24, 32)))
+    lf = _processed(eng, f, (24, 32))
     assert calls == [(24, 32)]
     assert lf.frame.shape == (24, 32, 3) and np.array_equal(lf.frame, ref)
 

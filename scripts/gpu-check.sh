@@ -146,23 +146,26 @@ unpack_cifar() {  # unpack_cifar TAR: the CIFAR-10 JPEG copy into the cache fold
     [[ -d "$CACHE/cifar10-jpg/test" ]] || { mkdir -p "$CACHE"; step cifar-unpack 120 tar -xzf "$1" -C "$CACHE"; }
 }
 
-paper_steps() {  # issue 13's paper-sized runs, each from a fresh app home
+paper_steps() {  # issue 13's paper-sized runs, each from a fresh app home; the order and the limits from the H200's
+    # first run (2026-12-04): rdsn k = 100,000 extracts ~500 MNIST and ~230 CIFAR-10 images/s there, so MNIST (~2 min
+    # and its head) first, the patches preset at k = 2048 next (at its own k = 400: 42 s), the CIFAR-10 rdsn run
+    # (~4.5 min) last
     local tar="$SHARED/datasets/cifar10-jpg.tar.gz" rdsn=(--backbone rdsn --options "k=$PAPER_K" activation=sign
         blocks=2 --layer 2 --pooling gap)
     if (( ${#DATA_ROOT[@]} )); then
         rm -rf "$WORK/home"; mkdir -p "$WORK/home"
-        step paper-rdsn-mnist 300 env FILTER_EXPLORER_HOME="$WORK/home" "$PY" main.py --device "$DEV" probe \
+        step paper-rdsn-mnist 240 env FILTER_EXPLORER_HOME="$WORK/home" "$PY" main.py --device "$DEV" probe \
             "${rdsn[@]}" --dataset mnist "${DATA_ROOT[@]}" "${PROBE_LIMITS[@]}" --json
     fi
     if [[ -f "$tar" ]]; then
         unpack_cifar "$tar"
         rm -rf "$WORK/home"; mkdir -p "$WORK/home"
-        step paper-rdsn-cifar10 300 env FILTER_EXPLORER_HOME="$WORK/home" "$PY" main.py --device "$DEV" probe \
-            "${rdsn[@]}" --dataset "imagefolder:$CACHE/cifar10-jpg" "${PROBE_LIMITS[@]}" --json
-        rm -rf "$WORK/home"; mkdir -p "$WORK/home"
-        step paper-patches-cifar10 300 env FILTER_EXPLORER_HOME="$WORK/home" "$PY" main.py --device "$DEV" probe \
+        step paper-patches-cifar10 180 env FILTER_EXPLORER_HOME="$WORK/home" "$PY" main.py --device "$DEV" probe \
             --preset patches-cifar10 --options "k=$PATCH_K" --dataset "imagefolder:$CACHE/cifar10-jpg" \
             "${PROBE_LIMITS[@]}" --json
+        rm -rf "$WORK/home"; mkdir -p "$WORK/home"
+        step paper-rdsn-cifar10 420 env FILTER_EXPLORER_HOME="$WORK/home" "$PY" main.py --device "$DEV" probe \
+            "${rdsn[@]}" --dataset "imagefolder:$CACHE/cifar10-jpg" "${PROBE_LIMITS[@]}" --json
     fi
 }
 

@@ -159,7 +159,7 @@ def test_the_fit_never_sees_test_or_validation_images(fe_home, monkeypatch):
         noise = np.random.default_rng(9).integers(0, 256, ds.images.shape, dtype=np.uint8)
         return dataclasses.replace(ds, images=noise)
 
-    monkeypatch.setattr(run_mod, "test_split", lambda rec: poisoned(real_test(rec)))
+    monkeypatch.setattr(run_mod, "test_split", lambda rec, full=None: poisoned(real_test(rec, full)))
     monkeypatch.setattr(run_mod, "train_splits", lambda rec, full=None: (real_train(rec, full)[0],
                                                                            poisoned(real_train(rec, full)[1])))
     dirty = run_to_end(run_mod.run_probe(_cfg()))

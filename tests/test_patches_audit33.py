@@ -91,7 +91,12 @@ def test_a_stem_without_a_bias_is_recorded_as_not_whitened(monkeypatch):
         return ArrayDataset("fakecol", split, rng.integers(0, 256, (n, 12, 12, 3), dtype=np.uint8), np.arange(n) % 2,
                             ("a", "b"), (0.5,) * 3, (0.25,) * 3)
 
+    def fake_task(name, split, root=None, **kw):  # the probe loads its splits as tasks (with their progress)
+        return fake(name, split, root)
+        yield
+
     monkeypatch.setattr(R, "load", fake)
+    monkeypatch.setattr(R, "load_task", fake_task)
     out = {}
     for bias in (True, False):
         cfg = ProbeConfig(model=ModelSpec(backbone="rdsn", options=(("bias", bias), ("blocks", 0), ("k", 8))),

@@ -109,6 +109,7 @@ def test_the_settings_check_refuses_them_before_any_data_is_loaded(monkeypatch):
     from app.probe.resolve import ProbeSettingsError, check_config
 
     monkeypatch.setattr(run_mod, "load", lambda *a, **k: pytest.fail("the dataset was loaded"))
+    monkeypatch.setattr(run_mod, "load_task", lambda *a, **k: pytest.fail("the dataset was loaded"))
     cfg = ProbeConfig(model=ModelSpec.make("simple"), dataset="digits", head="svm", head_options=(("epochs", 0),))
     with pytest.raises(ProbeSettingsError, match=r"^svm: epochs must be a positive integer, got 0$"):
         check_config(cfg)

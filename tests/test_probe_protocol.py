@@ -209,7 +209,11 @@ def test_an_empty_split_is_a_clear_error(fe_home, monkeypatch):
     from app.probe import run as run_mod
 
     empty = ArrayDataset("void", "train", np.zeros((0, 8, 8, 1), np.uint8), np.zeros(0, np.int64), ("a", "b"))
-    monkeypatch.setattr(run_mod, "load", lambda *a, **k: empty)
+    def loaded(*a, **k):  # the probe loads its splits as tasks (their decoding's progress shown)
+        return empty
+        yield
+
+    monkeypatch.setattr(run_mod, "load_task", loaded)
     with pytest.raises(DatasetError, match="the train split has no images"):
         run_to_end(run_probe(cfg()))
 

@@ -22,6 +22,7 @@ import numpy as np
 from app import device as devices
 from app.data import ArrayDataset, DatasetError, load
 from app.data.core import class_problem, data_notes, limited
+from app.data.formats import load_task
 from app.metrics import evaluate_scores
 from app.models.build import build
 from app.models.spec import ModelSpec
@@ -40,9 +41,11 @@ SELECT_POOLINGS = ("gap", "grid2", "grid3", "maxgrid2", "avgmaxgrid2")
 
 
 # --- datasets -------------------------------------------------------------------------------------------------
-def test_split(record: ResolvedProbe) -> ArrayDataset:
-    """The exact (limited) test split the run of ``record`` evaluates on."""
-    return limited(load(record.dataset, "test", record.data_root), record.test_limit, record.seeds.split)
+def test_split(record: ResolvedProbe, test_full: ArrayDataset | None = None) -> ArrayDataset:
+    """The exact (limited) test split the run of ``record`` evaluates on (``test_full``: the whole split, loaded)."""
+    if test_full is None:
+        test_full = load(record.dataset, "test", record.data_root)
+    return limited(test_full, record.test_limit, record.seeds.split)
 
 
 def train_splits(record: ResolvedProbe, train_full: ArrayDataset | None = None) -> tuple[ArrayDataset, ArrayDataset]:
@@ -141,7 +144,8 @@ def run_probe(config: ProbeConfig, cancel: CancelToken | None = None):
     yield Progress(0, None, f"loading dataset {config.dataset}")
     # the own classifier needs no training images: its record is resolved from the test split
     own = config.head == "own"
-    data = load(config.dataset, "test" if own else "train", config.data_root)
+    # as a task: a first load's decoding (60,000 JPEG files: ~10 s on an H200's host, more here) shows its progress
+    data = yield from load_task(config.dataset, "test" if own else "train", config.data_root, cancel=cancel)
     if len(data) == 0:
         raise DatasetError(f"{config.dataset}: the {data.split} split has no images")
     check(cancel)
@@ -172,8 +176,10 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         return (yield from _run_own(record, model, config, dev, cancel))
     _check_head_values(record)  # a rerun's record too: before anything is loaded or extracted
     yield Progress(0, None, f"loading dataset {record.dataset}")
+    if train_full is None:  # a rerun: the training split loaded here, with its progress
+        train_full = yield from load_task(record.dataset, "train", record.data_root, cancel=cancel)
     train, val = train_splits(record, train_full)
-    test = test_split(record)
+    test = test_split(record, (yield from load_task(record.dataset, "test", record.data_root, cancel=cancel)))
     for ds in (train, test):
         if len(ds) == 0:
             raise DatasetError(f"{record.dataset}: the {ds.split} split has no images")

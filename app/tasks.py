@@ -87,7 +87,9 @@ def cli_progress(prefix: str = "") -> Callable[[Progress], None]:
     def show(p: Progress) -> None:
         now = time.monotonic()
         left = rate.update(p.done, p.total, now, None) and rate.left()
-        if now - last[0] < 0.5 and (p.total is None or p.done < p.total):
+        # at most two lines a second, but never a stage's announcement (no total: "scanning train", "building rdsn"):
+        # dropped, the line said the last stage while the next one ran (a folder's 3 s scan showed as "loading")
+        if now - last[0] < 0.5 and p.total is not None and p.done < p.total:
             return
         last[0] = now
         frac = p.fraction

@@ -28,3 +28,17 @@ def test_the_progress_line_says_the_time_left(monkeypatch, capsys):
     show(Progress(1000, 1000, "done"))
     err = capsys.readouterr().err
     assert "left" not in err and err.endswith("\n")
+
+
+def test_a_stage_announcement_is_never_dropped(monkeypatch, capsys):
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    show = cli_progress("probe: ")
+    for t, p in [(100.0, Progress(0, None, "loading dataset")), (100.1, Progress(0, None, "scanning train")),
+                 (100.2, Progress(5, 100, "decoding train")), (100.3, Progress(6, 100, "decoding train")),
+                 (100.4, Progress(0, None, "building rdsn"))]:
+        clock[0] = t
+        show(p)
+    lines = [ln.strip() for ln in capsys.readouterr().err.split("\r")[1:]]
+    # the stages all shown; within half a second of the last line, a counted step is left out (two a second at most)
+    assert lines == ["probe:   ... loading dataset", "probe:   ... scanning train", "probe:   ... building rdsn"]

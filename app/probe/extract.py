@@ -386,3 +386,30 @@ def _fill(out, fn, images, ispec, device, batch, label, cancel):
         for *_, fut in inflight:
             fut.cancel()
         pool.shutdown(wait=True)  # a batch still running (cancel, error) ends before the task does
+
+
+VIEW_ROWS = 1024  # rows per chunk of ``mean_views``
+
+
+def mean_views(arrays: list[np.ndarray]) -> np.ndarray:
+    """The element-wise mean of same-shape feature arrays (an image's views: test-time mirror or shifts), in the
+    first one's dtype: summed in float32 in their order, then divided, row chunk by row chunk. The same bits as
+    ``(sum of float32 copies) / n`` in numpy, without a float32 copy of the whole split, and with torch's float16
+    conversions. The random-cifar10 preset's test split and its mirror (two 10,000 x 36,864 float16 memmaps, 2 cores,
+    load 2-3, 2026-12-04): numpy 10.9 s and 5.3 GB peak RSS, this 1.9 s and 2.6 GB."""
+    first = arrays[0]
+    if any(a.shape != first.shape for a in arrays):
+        raise ValueError(f"views of different shapes: {[a.shape for a in arrays]}")
+    def rows(a: np.ndarray, i: int) -> torch.Tensor:  # a chunk as stored (a read-only memmap's: copied, cheap)
+        c = np.ascontiguousarray(a[i:i + VIEW_ROWS])
+        return torch.from_numpy(c if c.flags.writeable else c.copy())
+
+    out = np.empty(first.shape, first.dtype)
+    for i in range(0, len(first), VIEW_ROWS):
+        total = rows(first, i).to(torch.float32, copy=True)  # never the caller's memory
+        for a in arrays[1:]:
+            total += rows(a, i).float()
+        total /= len(arrays)
+        out[i:i + VIEW_ROWS] = total.to(torch.from_numpy(out[:0]).dtype).numpy()
+    return out
+

@@ -228,10 +228,10 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         others = tta_views(ds, record.tta)
         if not others or len(ds) == 0:
             return X
-        total = X.astype(np.float32)
+        views = [X]
         for name, view in others:
-            total += (yield from feats(view, f"{split} {name}", layer, pooling, n_feat)).astype(np.float32)
-        return (total / (1 + len(others))).astype(X.dtype, copy=False)
+            views.append((yield from feats(view, f"{split} {name}", layer, pooling, n_feat)))
+        return ex.mean_views(views)
 
     projections = []  # the last fitted projection (kept with the exported head)
     unprojected = []  # the feature count, when the last projection was none (the budget >= the features)

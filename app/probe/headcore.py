@@ -103,14 +103,10 @@ def to_device(X: np.ndarray, mean: np.ndarray, inv: np.ndarray, device) -> torch
     m = torch.from_numpy(mean).to(device)  # pragma: no mutate
     s = torch.from_numpy(inv).to(device)  # pragma: no mutate
     for i in range(0, len(X), ROW_CHUNK):
-        if _on_gpu(device):  # sent as stored (float16 caches: half the bytes), converted exactly on the device
-            c = _chunk_on(X, i, device).float()
-            torch.sub(c, m, out=out[i:i + len(c)])
-            out[i:i + len(c)] *= s
-            continue
-        # no copy where X is float32 in memory already (asarray); float16 caches and memmaps are converted per chunk
-        c = np.ascontiguousarray(X[i:i + ROW_CHUNK], dtype=np.float32)
-        c = torch.from_numpy(c if c.flags.writeable else c.copy()).to(device)  # pragma: no mutate
+        # each chunk as stored (a float16 cache crosses to a GPU at half the bytes), converted exactly by torch where
+        # it lands (no copy where X is float32 in memory already; on the CPU torch's float16 conversion took 0.15 s
+        # for 4,096 x 36,864 features where numpy's took 0.25 s)
+        c = _chunk_on(X, i, device).float()
         torch.sub(c, m, out=out[i:i + len(c)])
         out[i:i + len(c)] *= s
     return out

@@ -401,6 +401,7 @@ def mean_views(arrays: list[np.ndarray]) -> np.ndarray:
     first = arrays[0]
     if any(a.shape != first.shape for a in arrays):
         raise ValueError(f"views of different shapes: {[a.shape for a in arrays]}")
+
     def rows(a: np.ndarray, i: int) -> torch.Tensor:  # a chunk as stored (a read-only memmap's: copied, cheap)
         c = np.ascontiguousarray(a[i:i + VIEW_ROWS])
         return torch.from_numpy(c if c.flags.writeable else c.copy())
@@ -413,4 +414,3 @@ def mean_views(arrays: list[np.ndarray]) -> np.ndarray:
         total /= len(arrays)
         out[i:i + VIEW_ROWS] = total.to(torch.from_numpy(out[:0]).dtype).numpy()
     return out
-

@@ -204,7 +204,7 @@ def folder_signature(path: str | Path) -> str | None:
     times (``st_mtime_ns``, ``st_ctime_ns``) in both splits (a stat per file, no reading: 60,000 files in ~0.6 s),
     or None when it is not a folder. For keys of results computed on the folder (``app.experiments``): an image
     added, removed, renamed or rewritten gives another signature, and so does one replaced by a file of the same size
-    and modification time (a copy that kept the time: only its change time differs, as ``imagefolder.content_key``
+    and modification time (a copy that kept the time: only its change time differs, as ``imagefolder_files.content_key``
     sees it). Remembered in this process while the folder, its splits', its class folders' and every folder under
     them's times stay the same (adding, removing or replacing a file changes its folder's time; one rewritten in
     place is seen by the next process)."""

@@ -202,7 +202,7 @@ def test_bench_head_reports_the_thread_tuner(fe_home):
 
 
 def test_bench_svm_reports_the_thread_tuner_and_its_stop(fe_home):
-    from app.probe.bench import bench_svm
+    from app.probe.bench_svm import bench_svm
 
     args = _head_args(layer=None, pooling="default", train_limit=120, test_limit=40, C=0.01, tol=None, epochs=50,
                       dual=True, sklearn_tol=1e-4, sklearn_max_iter=1000, select_C=None, val=20)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from app.probe.bench import svm_quality
+from app.probe.bench_svm import svm_quality
 from app.probe.precond import nystrom
 from app.probe.svm import train_svm
 from app.tasks import run_to_end

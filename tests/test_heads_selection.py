@@ -123,7 +123,7 @@ def test_bench_svm_quick(tmp_path):
         assert key in out
     # the default C (chosen on MNIST validation) and both sides at the optimum of the one objective: the duality
     # gap certifies it (our gradient rule at 1e-5 can stall at float32 precision there: reported, not hidden)
-    from app.probe.bench import BENCH_TOL, DEFAULT_C
+    from app.probe.bench_svm import BENCH_TOL, DEFAULT_C
 
     assert out["settings"]["C"] == DEFAULT_C and out["stop"]["tolerance"] == BENCH_TOL
     assert out["settings"]["C_chosen"].startswith("fixed")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.optimize import minimize
 
-from app.probe.bench import svm_quality
+from app.probe.bench_svm import svm_quality
 from app.probe.svm import SVM_GAP_TOL, objective_and_gap, train_svm
 from app.tasks import run_to_end
 from head_helpers import standardised

@@ -31,7 +31,7 @@ def register(sub, bench) -> None:
                    help="test images, a seeded subset (default 2000; at most 200 with --quick)")
     b.add_argument("--C", type=float, default=None,
                    help="LinearSVC's C (both heads; default: the value chosen on validation, "
-                        "app.probe.bench.DEFAULT_C)")
+                        "app.probe.bench_svm.DEFAULT_C)")
     b.add_argument("--tol", type=float, default=None,
                    help="ours: relative gradient-norm tolerance (default 1e-5: liblinear's primal rule for tol=1e-4)")
     b.add_argument("--select-C", default=None, metavar="C1,C2,...",
@@ -79,7 +79,8 @@ def register(sub, bench) -> None:
 
 
 def cmd_bench_svm(args) -> int:
-    from app.probe.bench import DEFAULT_C, bench_svm, check_feature_args, check_positive, ms
+    from app.probe.bench import check_feature_args, check_positive, ms
+    from app.probe.bench_svm import DEFAULT_C, bench_svm
 
     if args.dual != "auto":
         args.dual = args.dual == "True"

@@ -124,7 +124,7 @@ def test_a_random_models_twin_is_drawn_at_another_seed(tmp_path):
 
 # --- 5: the projector's note --------------------------------------------------------------------------------------
 def test_the_projector_note_says_how_many_points_and_that_the_features_were_standardised():
-    from app.analysis.jobs import projector_note
+    from app.analysis.projector_jobs import projector_note
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(60, 4)), np.arange(60) % 3

@@ -374,7 +374,7 @@ def test_the_cka_panel_cells_and_hover_never_read_a_false_one(qtbot, fe_home):
 
 
 def test_the_projector_note_never_reads_a_false_100_percent():
-    from app.analysis.jobs import projector_note
+    from app.analysis.projector_jobs import projector_note
     from app.analysis.project import Projection
 
     xy = np.zeros((200, 2), np.float32)
@@ -386,7 +386,7 @@ def test_the_projector_note_never_reads_a_false_100_percent():
 # --- 7: the projector note of one feature ---------------------------------------------------------------------------
 def test_the_projector_note_of_a_single_feature():
     """project() gives one explained share for one feature: the note indexed a second (IndexError)."""
-    from app.analysis.jobs import projector_note
+    from app.analysis.projector_jobs import projector_note
     from app.analysis.project import project
 
     rng = np.random.default_rng(0)

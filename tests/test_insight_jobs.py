@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from app.analysis.jobs import (InsightError, cka_job, filters_job, fold_job, layers_job, pair_gallery, patches_job,
-                               projector_job, random_twin)
+from app.analysis.jobs import InsightError, cka_job, filters_job, fold_job, layers_job, patches_job, random_twin
+from app.analysis.projector_jobs import pair_gallery, projector_job
 from app.errors import AppError
 from app.models.spec import ModelSpec
 from app.tasks import run_to_end

@@ -181,7 +181,7 @@ def test_a_rerun_rebuilds_the_fit(fe_home):
     again = run_to_end(run_mod.rerun(r.to_dict()))
     assert again.settings["fit"] == r.settings["fit"] and again.settings["fit"]["seed"] == 2
     assert again.top1 == r.top1 and again.feature_cache_hit  # same fitted state -> same cache key
-    from app.analysis.jobs import projector_job
+    from app.analysis.projector_jobs import projector_job
 
     shown = run_to_end(projector_job(r.to_dict()))
     assert shown.cache_hit  # the projector refits as the run did: the very test features of the run

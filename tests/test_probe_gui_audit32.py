@@ -79,7 +79,7 @@ def test_a_runs_projection_and_gallery_never_show_under_another_runs_results(qtb
     results show it. Run 1's pictures, when they come, are dropped: the projector shows nothing and is not busy (it
     showed run 1's PCA under run 2's header), the gallery shows run 2's examples (it showed run 1's); projecting
     again projects run 2's features."""
-    from app.analysis import jobs
+    from app.analysis import projector_jobs as jobs
     from app.probe import gallery as gallery_mod
 
     gates = {2: threading.Event(), 3: threading.Event()}

@@ -178,6 +178,7 @@ def import_core(key: str) -> None:
         import app.analysis.cka  # noqa: F401  (its values' text: cka_text)
         import app.analysis.filters  # noqa: F401  (the orientation bins' centres and convention of its plot)
         import app.analysis.jobs  # noqa: F401
+        import app.analysis.projector_jobs  # noqa: F401  (the Probe results' projector and pair gallery)
     else:
         raise KeyError(key)
 

@@ -1,6 +1,6 @@
 """Loads a run's pictures off the GUI thread into the results view: the misclassified-examples gallery
-(``app.probe.gallery``; one confusion cell's only, ``app.analysis.jobs.pair_gallery``, when the user clicks it) and
-the feature projection (``app.analysis.jobs.projector_job``, when asked). A newer request cancels and supersedes the
+(``app.probe.gallery``; one confusion cell's only, ``app.analysis.projector_jobs.pair_gallery``, when the user clicks it) and
+the feature projection (``app.analysis.projector_jobs.projector_job``, when asked). A newer request cancels and supersedes the
 older one of its kind."""
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class GalleryLoader(QObject):
     @Slot(int, int)
     def load_pair(self, true: int, predicted: int) -> None:
         """The gallery of one confusion cell (true, predicted); (-1, -1): every misclassified example again."""
-        from app.analysis.jobs import pair_gallery
+        from app.analysis.projector_jobs import pair_gallery
 
         run = self.results.run
         if run is None:
@@ -81,7 +81,7 @@ class GalleryLoader(QObject):
 
     @Slot(str)
     def project(self, method: str) -> None:
-        from app.analysis.jobs import projector_job
+        from app.analysis.projector_jobs import projector_job
 
         run = self.results.run
         view = self.results.projector

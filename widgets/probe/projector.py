@@ -1,7 +1,7 @@
 """Feature projector of a Probe run: the run's frozen test features in 2-D (PCA; UMAP where umap-learn is installed),
 one dot per test image coloured by its label, linked to the images: click a dot to see its image.
 
-The computation (``app.analysis.jobs.projector_job``: the feature cache's copy or a fresh extraction, then the
+The computation (``app.analysis.projector_jobs.projector_job``: the feature cache's copy or a fresh extraction, then the
 projection) runs in the Probe workspace's worker pool via ``GalleryLoader``; this view asks with ``requested``."""
 
 from __future__ import annotations

@@ -407,10 +407,11 @@ def mean_views(arrays: list[np.ndarray]) -> np.ndarray:
         return torch.from_numpy(c if c.flags.writeable else c.copy())
 
     out = np.empty(first.shape, first.dtype)
+    stored = torch.from_numpy(out[:0]).dtype  # the first array's dtype, as torch names it
     for i in range(0, len(first), VIEW_ROWS):
         total = rows(first, i).to(torch.float32, copy=True)  # never the caller's memory
         for a in arrays[1:]:
             total += rows(a, i).float()
         total /= len(arrays)
-        out[i:i + VIEW_ROWS] = total.to(torch.from_numpy(out[:0]).dtype).numpy()
+        out[i:i + VIEW_ROWS] = total.to(stored).numpy()
     return out

@@ -114,11 +114,13 @@ DATA_ROOT=()
 
 printf 'name\ttimeout\trc\twall_s\tcommand\tload_start\tload_end\n' > "$WORK/steps.tsv"
 FAILED=0
+wanted() {  # wanted NAME: whether --only (if given) asks for the step (cifar-unpack whenever a CIFAR-10 step is)
+    [[ -z "$ONLY" || "$ONLY" == *",$1,"* || ( "$1" == cifar-unpack && "$ONLY" == *cifar10* ) ]]
+}
+
 step() {  # step NAME TIMEOUT_S COMMAND...: run with a timeout (capped by the deadline), record command, rc, wall time
     local name="$1" limit="$2"; shift 2
-    if [[ -n "$ONLY" && "$ONLY" != *",$name,"* && ! ( "$name" == cifar-unpack && "$ONLY" == *cifar10* ) ]]; then
-        return  # not asked for (--only): neither run nor reported
-    fi
+    wanted "$name" || return 0  # not asked for (--only): neither run nor reported
     local left=$((DEADLINE - $(date +%s)))
     (( left < limit )) && limit=$left
     if (( limit < 5 )); then
@@ -189,7 +191,9 @@ standard_steps() {  # the issue-14 check: the CUDA tests, Live, head, extraction
                 --preset "$preset" --dataset "imagefolder:$CACHE/cifar10-jpg" "${PROBE_LIMITS[@]}" --json
         done
     else
-        printf 'preset-random-cifar10\t0\tskipped\t0\t(no %s)\t\t\n' "$TAR" >> "$WORK/steps.tsv"
+        if wanted preset-random-cifar10; then
+            printf 'preset-random-cifar10\t0\tskipped\t0\t(no %s)\t\t\n' "$TAR" >> "$WORK/steps.tsv"
+        fi
     fi
     if (( ${#DATA_ROOT[@]} )); then
         rm -rf "$WORK/home"; mkdir -p "$WORK/home"

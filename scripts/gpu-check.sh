@@ -19,7 +19,8 @@
 #
 # Steps (each bounded by `timeout`, all together by a deadline of 540 s; a failed step is reported, the rest run):
 #   0. the tests marked cuda (tests/test_cuda_paths.py, the scattering test on the GPU): CPU-only CI skips them
-#   1. bench live at 720x1280 and 1080x1920 (app vs bare FPS, ratio, median latency)
+#   1. bench live at 720x1280 and 1080x1920 (app vs bare FPS, ratio, median latency; one frame in flight, as the
+#      Live view runs on CUDA), and at 1080x1920 with each frame waited for in turn (--pipeline off)
 #   2. bench head --json (our logistic head on the GPU vs scikit-learn on the CPU, same features)
 #   3. rdsn k = 100,000 feature extraction throughput on the device (scripts/rdsn_throughput.py: `bench rdsn`'s
 #      loop with a --device; `bench rdsn` itself computes on the CPU)
@@ -47,7 +48,7 @@ while [[ $# -gt 0 ]]; do
         --deadline) DEADLINE_S="$2"; shift ;;
         --keep) KEEP="$2"; shift ;;
         --only) ONLY=",$2,"; shift ;;
-        -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "gpu-check: unknown argument $1 (use --cpu-dry-run, --paper-sized, --all, --deadline S, --keep DIR," \
                 "--out FILE)" >&2; exit 2 ;;
     esac
@@ -177,6 +178,10 @@ standard_steps() {  # the issue-14 check: the CUDA tests, Live, head, extraction
     for size in "${SIZES[@]}"; do
         step "live-$size" 120 "$PY" main.py bench live --size "$size" --frames "$FRAMES" --device "$DEV" --json
     done
+    # the same at the largest size with each frame waited for in turn (the loop before 2026-12-04): what the frame in
+    # flight gains
+    step "live-serial-${SIZES[-1]}" 120 "$PY" main.py bench live --size "${SIZES[-1]}" --frames "$FRAMES" \
+        --device "$DEV" --pipeline off --json
     step head 180 "$PY" main.py --device "$DEV" bench head "${HEAD_ARGS[@]}" "${DATA_ROOT[@]}" --json
     step rdsn 120 "$PY" scripts/rdsn_throughput.py --device "$DEV" "${RDSN_ARGS[@]}" --json
 

@@ -42,7 +42,11 @@ def _figures(name: str, d: dict | None, process_wall: str | None = None) -> list
         return [f"- app {d['app_fps']} FPS, bare {d['bare_fps']} FPS, **app/bare {d['ratio']}** "
                 f"(medians: {d['ratio_median']}); median frame {d['app_ms_median']} ms app, {d['bare_ms_median']} ms "
                 f"bare; {d['backbone']} layer {d['layer']}, {d['frames']} frames, channels_last {d['channels_last']}, "
-                f"fp16 {d['amp_fp16']}, device {d['device']}"]
+                f"fp16 {d['amp_fp16']}, device {d['device']}",
+                f"- per frame (medians): source {d.get('source_ms_median')} ms, queueing the frame's work "
+                f"{d.get('submit_ms_median')} ms, waiting for it {d.get('collect_ms_median')} ms; "
+                + ("one frame in flight (the Live view's loop on CUDA)" if d.get("pipelined")
+                   else "serial (each frame waited for before the next is read)")]
     if name == "head":
         s = d.get("settings", {})
         return [f"- ours {d['ours_seconds']} s vs scikit-learn {d['sklearn_seconds']} s: **{d['speedup']}x**; top-1 "

@@ -1,13 +1,15 @@
 """The per-frame shortcuts of ``LiveEngine.process``: the input shown beside the panes is the frame itself when the
 models saw it unresized (values identical to the device round trip), resized frames still take the device path;
-one read-back for a pane's range; the CUDA upload's pinned staging buffer (driven here with stand-ins for the CUDA
-parts: a CPU test cannot pin memory) is reused and never rewritten before the previous copy out of it finished."""
+one read-back for a pane's range; the CUDA upload's two pinned staging buffers (driven here with stand-ins for the
+CUDA parts: a CPU test cannot pin memory) are used in turn and never rewritten before the copy out of them
+finished."""
 
 import numpy as np
 import pytest
 import torch
 
 from app.live import engine as engmod
+from app.live import transfer
 from app.live.config import LiveConfig, PaneConfig
 from app.live.engine import LiveEngine
 from app.models.spec import ModelSpec
@@ -79,19 +81,28 @@ def test_pane_range_is_its_shown_values_min_and_max(focus):
     assert p.lo == float(p.values.min()) and p.hi == float(p.values.max()) and p.lo < p.hi
 
 
-class _Event:
+class _Uploader(transfer.Uploader):
+    """The uploader with its CUDA copy (stream, event) replaced by a logged stand-in: a CPU test cannot pin memory."""
+
     def __init__(self, log):
+        super().__init__("cpu")
         self.log = log
 
-    def record(self, stream=None):
-        self.log.append("record")
+    def _copy(self, buf, event):
+        i = next(j for j, b in enumerate(self.buffers) if b is buf)
+        self.log.append(f"copy{i}")
+        return buf.clone(), event or _Event(self.log, i)
+
+
+class _Event:
+    def __init__(self, log, i):
+        self.log, self.i = log, i
 
     def synchronize(self):
-        self.log.append("sync")
+        self.log.append(f"sync{self.i}")
 
 
-def test_cuda_staging_buffer_is_reused_and_waited_for(monkeypatch):
-    eng = LiveEngine("cpu")
+def test_cuda_upload_buffers_alternate_and_are_waited_for(monkeypatch):
     log = []
     made = []
 
@@ -105,25 +116,23 @@ def test_cuda_staging_buffer_is_reused_and_waited_for(monkeypatch):
         log.append("write")
         real_copyto(dst, src)
 
-    monkeypatch.setattr(engmod, "_pinned_empty", pinned_empty)
-    monkeypatch.setattr(engmod.np, "copyto", copyto)
-    monkeypatch.setattr(torch.cuda, "Event", lambda: _Event(log))
-    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: None)
-    a, b, c = _frame(seed=1), _frame(seed=2), _frame(24, 32, seed=3)
-    xa = eng._staged(a).clone()  # on CUDA the result is device memory; here it is the buffer itself
-    buf = eng._pinned
-    xb = eng._staged(b).clone()
-    assert eng._pinned is buf and made == [(48, 64, 3)]  # one buffer, reused
-    assert np.array_equal(xa.numpy(), a) and np.array_equal(xb.numpy(), b)
-    xc = eng._staged(c)
-    assert made == [(48, 64, 3), (24, 32, 3)] and np.array_equal(xc.numpy(), c)  # a new size: a new buffer
-    # every rewrite of the buffer waits for the copy recorded after the previous write
-    assert log == ["write", "record", "sync", "write", "record", "sync", "write", "record"]
+    monkeypatch.setattr(transfer, "pinned_empty", pinned_empty)
+    monkeypatch.setattr(transfer.np, "copyto", copyto)
+    up = _Uploader(log)
+    a, b, c, d = _frame(seed=1), _frame(seed=2), _frame(seed=3), _frame(24, 32, seed=4)
+    xa, xb, xc = up(a), up(b), up(c)
+    assert made == [(48, 64, 3)] * 2  # two buffers, used in turn
+    assert all(np.array_equal(x.numpy(), f) for x, f in ((xa, a), (xb, b), (xc, c)))
+    # a buffer is rewritten only once the copy out of it (two frames earlier) has finished; the other is not waited on
+    assert log == ["write", "copy0", "write", "copy1", "sync0", "write", "copy0"]
+    xd = up(d)  # a new size: that slot gets a new buffer
+    assert made == [(48, 64, 3)] * 2 + [(24, 32, 3)] and np.array_equal(xd.numpy(), d)
+    assert log[-3:] == ["sync1", "write", "copy1"]
 
 
 def test_cpu_upload_uses_no_staging_buffer():
     eng = LiveEngine("cpu")
     f = _frame()
     x = eng.to_tensor(f)
-    assert eng._pinned is None and eng._upload is None
+    assert eng.uploader is None and not eng.pipelined
     assert x.shape == (1, 3, 48, 64) and torch.equal(x[0].permute(1, 2, 0), torch.from_numpy(f).float())

@@ -83,13 +83,13 @@ def test_live_mosaics_from_video_and_gui_never_blocked(qtbot, fe_home, video, qu
     from app.live.engine import LiveEngine
 
     threads: set[str] = set()
-    process = LiveEngine.process
+    submit = LiveEngine.submit  # where a frame's work is done (or queued, on a GPU)
 
     def recorded(self, *a, **k):
         threads.add(threading.current_thread().name)
-        return process(self, *a, **k)
+        return submit(self, *a, **k)
 
-    monkeypatch.setattr(LiveEngine, "process", recorded)
+    monkeypatch.setattr(LiveEngine, "submit", recorded)
     ws = _workspace(qtbot, fe_home, video, panes=2)
     assert [p.spec.label for p in ws.panes] == ["tiny", "tiny"]
     gaps: list[float] = []

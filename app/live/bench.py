@@ -3,7 +3,10 @@
 app: source (the synthetic scene, drawn at ``frame`` size, by default the input size: then no resize; a larger
 ``frame`` adds the pipeline's one torch resize, as a camera frame gets) -> pre-processing -> forward up to the tapped
 layer ->
-per-map normalisation + tiling + colour map -> uint8 mosaic copied to host memory (ready for display).
+per-map normalisation + tiling + colour map -> uint8 mosaic copied to host memory (ready for display), as the Live
+view's loop runs it: on a pipelined engine (CUDA, or ``pipeline="on"``) one frame in flight, each frame submitted
+before the previous one is collected (``LiveEngine.submit`` / ``collect``), the last frame of each round collected
+before the round ends (its wait counted); otherwise each frame submitted and collected in turn (``process``).
 bare: ``model.forward_intermediates(x, [layer])`` alone on a ready input tensor of the same size, same device,
 same memory format and precision. The two are measured in interleaved rounds so that load from other processes
 hits both alike; FPS figures are frames / total time, medians of per-frame times are reported too.
@@ -64,13 +67,18 @@ def _sync(dev: torch.device) -> None:
 def run_bench(backbone: str | None = DEFAULT_BACKBONE, size: tuple[int, int] = (240, 320), frames: int = 100,
               layer: int | None = None, options: dict[str, Any] | None = None, device: str | None = None,
               channels_last: str = "auto", amp: bool | None = None, warmup: int = 5, rounds: int = 4,
-              per_page: int = 16, weights: str | None = None, frame: tuple[int, int] | None = None
-              ) -> dict[str, Any]:
+              per_page: int = 16, weights: str | None = None, frame: tuple[int, int] | None = None,
+              pipeline: str = "auto") -> dict[str, Any]:
+    """``pipeline``: "auto" (the engine's own: one frame in flight on CUDA), "on" or "off"."""
+    if pipeline not in ("auto", "on", "off"):
+        raise ValueError(f"pipeline must be auto, on or off, not {pipeline!r}")
     load_before = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     dev = torch.device(device) if device else devmod.pick()
     spec = bench_spec(backbone, options, weights)
     backbone, options = spec.backbone, dict(spec.kwargs)
     engine = LiveEngine(dev, channels_last=channels_last, amp=amp)
+    if pipeline != "auto":
+        engine.pipelined = pipeline == "on"
     h, w = size
     fh, fw = frame or size
     cv_prev = set_cv_threads()  # as in the app's live loop
@@ -106,6 +114,8 @@ def run_bench(backbone: str | None = DEFAULT_BACKBONE, size: tuple[int, int] = (
         app_t: list[float] = []
         bare_t: list[float] = []
         read_t: list[float] = []
+        submit_t: list[float] = []
+        collect_t: list[float] = []
         per_round = max(1, frames // rounds)
         done = 0
         while done < frames:
@@ -120,13 +130,26 @@ def run_bench(backbone: str | None = DEFAULT_BACKBONE, size: tuple[int, int] = (
                 _sync(dev)
                 bare_t.append(time.perf_counter() - t0)
             del out
+            pending = None
             for _ in range(n):
                 t0 = time.perf_counter()
                 frame = src.read()
                 t1 = time.perf_counter()
-                lf = engine.process(frame, cfg)  # ends with the uint8 mosaic copied to host memory
-                app_t.append(time.perf_counter() - t0)
+                nxt = engine.submit(frame, cfg, owned=True)
+                t2 = time.perf_counter()
+                if engine.pipelined:  # one frame in flight: the previous frame is collected after this one is queued
+                    pending, nxt = nxt, pending
+                if nxt is not None:
+                    lf = engine.collect(nxt)  # ends with the uint8 mosaic in host memory
+                t3 = time.perf_counter()
+                app_t.append(t3 - t0)
                 read_t.append(t1 - t0)
+                submit_t.append(t2 - t1)
+                collect_t.append(t3 - t2)
+            if pending is not None:  # the round's last frame: its wait counts
+                t0 = time.perf_counter()
+                lf = engine.collect(pending)
+                app_t[-1] += time.perf_counter() - t0
             done += n
     src.close()
     set_cv_threads(cv_prev)
@@ -161,6 +184,9 @@ def run_bench(backbone: str | None = DEFAULT_BACKBONE, size: tuple[int, int] = (
         "app_ms_median": round(app_med * 1000, 2),
         "bare_ms_median": round(bare_med * 1000, 2),
         "source_ms_median": round(statistics.median(read_t) * 1000, 2),
+        "pipelined": bool(engine.pipelined),  # one frame in flight (CUDA's default)
+        "submit_ms_median": round(statistics.median(submit_t) * 1000, 2),  # queueing a frame's work
+        "collect_ms_median": round(statistics.median(collect_t) * 1000, 2),  # waiting for a frame to be done
         "mosaic_shape": list(pane.mosaic.shape),
         "channels_shown": pane.count,
         "torch": torch.__version__,

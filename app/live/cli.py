@@ -33,6 +33,9 @@ def register(sub, bench) -> None:
     p.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
                    help="memory format (auto: on for CUDA, measured on CPU)")
     p.add_argument("--no-amp", action="store_true", help="no fp16 autocast on CUDA")
+    p.add_argument("--pipeline", choices=["auto", "on", "off"], default="auto",
+                   help="frames in flight (auto: one on CUDA, where the next frame's upload and forward overlap the "
+                   "last one's read-back, as the Live view runs; off: each frame waited for in turn)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_bench)
 
@@ -68,7 +71,8 @@ def _bench(args) -> int:
         # with --weights and no --backbone the checkpoint's sidecar names the backbone (as in every other command)
         backbone = args.backbone or (None if args.weights else DEFAULT_BACKBONE)
         res = run_bench(backbone, size, args.frames, args.layer, options, dev, args.channels_last,
-                        False if args.no_amp else None, weights=args.weights, frame=frame)
+                        False if args.no_amp else None, weights=args.weights, frame=frame,
+                        pipeline=args.pipeline)
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(str(exc).strip("'\"")) from None
     if args.json:
@@ -77,8 +81,9 @@ def _bench(args) -> int:
         load = res.get("load_average_before")
         print(f"live pipeline, {res['backbone']} @ {res['size']}, layer {res['layer']}, {res['device']}"
               + (f"; load average before {load[0]:.2f}" if load else ""))
-        print(f"  app  {res['app_fps']:8.2f} FPS  (median frame {res['app_ms_median']} ms, source "
-              f"{res['source_ms_median']} ms)")
+        print(f"  app  {res['app_fps']:8.2f} FPS  (median frame {res['app_ms_median']} ms: source "
+              f"{res['source_ms_median']} ms, queueing {res['submit_ms_median']} ms, waiting "
+              f"{res['collect_ms_median']} ms; {'one frame in flight' if res['pipelined'] else 'serial'})")
         print(f"  bare {res['bare_fps']:8.2f} FPS  (median frame {res['bare_ms_median']} ms)")
         print(f"  ratio app/bare {res['ratio']:.3f} (medians: {res['ratio_median']:.3f}); channels_last "
               f"{res['channels_last']}, fp16 {res['amp_fp16']}")

@@ -5,7 +5,9 @@ pane's input spec, the frame resized once to the processing size with its aspect
 (``forward_intermediates`` up to the chosen layer only), per-map or shared normalisation, tiling and colour mapping
 (``app.imaging.maps``), the pane's statistics (``app.live.stats``), all on the compute device
 (``app.device.pick()``; channels_last and fp16 autocast on CUDA; channels_last on CPU where it measures faster);
-returns a frozen ``LiveFrame`` holding numpy *copies* only.
+returns a frozen ``LiveFrame`` holding numpy *copies* only. ``process`` = ``collect(submit(...))``: on CUDA
+``submit`` queues a frame's work without waiting for it, so a loop can submit the next frame before it collects
+this one (two frames in flight: the next frame's source, upload and forward overlap this one's read-back).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from app.imaging import colormaps, maps
 from app.live.config import LiveConfig, LiveFrame, PaneConfig, PaneResult, Prediction
 from app.live.predict import Predictor
 from app.live.stats import MapStats, map_stats
+from app.live.transfer import Fence, Launched, Pending, Uploader, to_host
 from app.models import inputs
 from app.models.build import build
 from app.models.spec import ModelSpec
@@ -113,11 +116,6 @@ class _Entry:
             self.cl_now = cl
 
 
-def _pinned_empty(shape: tuple[int, ...]) -> torch.Tensor:
-    """A page-locked uint8 host tensor (CUDA only: an asynchronous upload's source)."""
-    return torch.empty(shape, dtype=torch.uint8, pin_memory=True)
-
-
 # how the input frame shown beside the panes is resized (the policy of a default input spec)
 _SHOWN = inputs.InputSpec(3, None, (inputs.NEUTRAL_MEAN,), (inputs.NEUTRAL_STD,))
 
@@ -142,8 +140,11 @@ class LiveEngine:
         self._affine: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self._stats: dict[tuple, tuple[float, MapStats]] = {}  # (spec, layer) -> (when, statistics)
         self.predictor = Predictor(self.device, open_head)  # top-5 of a model's own classifier or of a probe head
-        self._pinned: torch.Tensor | None = None  # CUDA: the frame's page-locked staging buffer (``_staged``)
-        self._upload = None  # CUDA: an event recorded after the last copy out of it
+        self.uploader = Uploader(self.device) if self.device.type == "cuda" else None  # CUDA: pinned, own stream
+        # frames ``submit`` may queue before the oldest is collected: CUDA overlaps the next frame's source, upload
+        # and forward with the read-back of the last one (``LiveLoop`` and ``bench live`` keep one frame in flight
+        # where this is True); CPU does each frame's work as it is submitted, so nothing would overlap
+        self.pipelined = self.device.type == "cuda"
 
     # models are built lazily, on the worker thread
     def entry(self, spec: ModelSpec) -> _Entry:
@@ -172,28 +173,12 @@ class LiveEngine:
     def to_tensor(self, frame: np.ndarray) -> torch.Tensor:
         """RGB uint8 (H, W, 3) -> float (1, 3, H, W) in [0, 255] on the device, in channels_last memory (the
         frame's own HWC layout; no copy besides the float conversion). On CUDA a uint8 frame is uploaded through
-        a reused pinned host buffer (``_staged``)."""
-        if self.device.type == "cuda" and frame.dtype == np.uint8:
-            x = self._staged(frame)
+        page-locked buffers on a copy stream of its own (``app.live.transfer.Uploader``)."""
+        if self.uploader is not None and frame.dtype == np.uint8:
+            x = self.uploader(frame)
         else:
             x = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device, non_blocking=True)
         return x[None].permute(0, 3, 1, 2).float()
-
-    def _staged(self, frame: np.ndarray) -> torch.Tensor:
-        """``frame`` copied into one reused page-locked host buffer, then an asynchronous copy of it to the device
-        (pageable memory makes the driver stage and wait). The buffer is rewritten only once the previous frame's
-        copy out of it has finished (an event recorded on the copy's stream right after it)."""
-        if self._upload is not None:
-            self._upload.synchronize()
-        buf = self._pinned
-        if buf is None or tuple(buf.shape) != frame.shape:
-            buf = self._pinned = _pinned_empty(frame.shape)
-        np.copyto(buf.numpy(), frame)
-        x = buf.to(self.device, non_blocking=True)
-        if self._upload is None:
-            self._upload = torch.cuda.Event()
-        self._upload.record(torch.cuda.current_stream(self.device))
-        return x
 
     @staticmethod
     def sized(x255: torch.Tensor, ispec: inputs.InputSpec, size: tuple[int, int] | None) -> torch.Tensor:
@@ -296,6 +281,16 @@ class LiveEngine:
 
     def process(self, frame: np.ndarray, cfg: LiveConfig, index: int = 0, read_ms: float = 0.0,
                 source: str = "", fps: float = 0.0, caption: str = "") -> LiveFrame:
+        """One frame's ``LiveFrame``, waited for (``collect(submit(...))``)."""
+        return self.collect(self.submit(frame, cfg, index, read_ms, source, fps, caption))
+
+    def submit(self, frame: np.ndarray, cfg: LiveConfig, index: int = 0, read_ms: float = 0.0,
+               source: str = "", fps: float = 0.0, caption: str = "", owned: bool = False) -> Pending:
+        """Queue one frame's work: the upload, every pane's forward, mosaic and read-backs (on CUDA nothing is
+        waited for, but for a pane's statistics when they are due and for top-5 predictions; on CPU the work is
+        done here). ``collect`` turns the returned ``Pending`` into the frame's ``LiveFrame``; another frame may be
+        submitted before (``pipelined``). ``owned``: the caller hands ``frame`` over (a source's new memory, never
+        written again): shown as it is, without a copy."""
         t0 = time.perf_counter()
         proc = fit_size(frame.shape[:2], cfg.size)
         self.predictor.forget_except([p.head for p in cfg.panes])
@@ -314,16 +309,26 @@ class LiveEngine:
             ranges = [w.range for w in work if isinstance(w, _Work)]
             if ranges:
                 limits = (min(r[0] for r in ranges), max(r[1] for r in ranges))
-        panes = tuple(w if isinstance(w, PaneResult) else self._render(w, cfg, sym, limits) for w in work)
+        panes = tuple(w if isinstance(w, PaneResult) else self._launch(w, cfg, sym, limits) for w in work)
+        shown: np.ndarray | torch.Tensor
         if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3 and tuple(frame.shape[:2]) == proc:
-            shown = np.array(frame, order="C")  # the models saw the frame itself: a copy, no round trip
+            # the models saw the frame itself: no round trip (a copy unless the caller handed the frame over)
+            shown = frame if owned and frame.flags.c_contiguous else np.array(frame, order="C")
         else:
             with self.serial():
                 x = self._sized(x255, _SHOWN, proc, sized)
-                shown = x[0].round().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
-        latency = (time.perf_counter() - t0) * 1000 + read_ms
-        return LiveFrame(index, shown, panes, source, fps, latency, read_ms, cfg.colormap, sym,
-                         time.monotonic() - latency / 1000, caption)
+                shown = to_host(x[0].round().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous())
+        return Pending(t0, index, read_ms, source, fps, caption, cfg.colormap, sym, panes, shown,
+                       Fence(self.device))
+
+    def collect(self, p: Pending) -> LiveFrame:
+        """The ``LiveFrame`` of a submitted frame, once the device has finished it (CPU: at once)."""
+        p.fence.wait()
+        panes = tuple(r if isinstance(r, PaneResult) else self._finish(r) for r in p.panes)
+        shown = p.shown if isinstance(p.shown, np.ndarray) else p.shown.numpy()
+        latency = (time.perf_counter() - p.t0) * 1000 + p.read_ms
+        return LiveFrame(p.index, shown, panes, p.source, p.fps, latency, p.read_ms, p.colormap, p.symmetric,
+                         time.monotonic() - latency / 1000, p.caption)
 
     def _sized(self, x255: torch.Tensor, ispec: inputs.InputSpec, size: tuple[int, int], cache: dict,
                crop: bool = False) -> torch.Tensor:
@@ -409,7 +414,9 @@ class LiveEngine:
             last = self._stats[key] = (now, map_stats(fmap))
         return last[1]
 
-    def _render(self, wk: "_Work", cfg: LiveConfig, sym: bool, limits: tuple[float, float] | None) -> PaneResult:
+    def _launch(self, wk: "_Work", cfg: LiveConfig, sym: bool, limits: tuple[float, float] | None
+                ) -> "Launched | PaneResult":
+        """A pane's colours and mosaic queued, and their copies to the host (read by ``_finish``)."""
         t0 = time.perf_counter()
         try:
             with self.serial():
@@ -420,15 +427,25 @@ class LiveEngine:
                 else:
                     img, grid, lo_t, hi_t = maps.tile_maps(wk.shown, cfg.colormap, aspect=wk.aspect, symmetric=sym,
                                                            limits=limits)
-                # what crosses to the GUI: owned arrays (the mosaic and the shrunk maps are new memory)
-                mosaic = img.numpy() if img.device.type == "cpu" else img.cpu().numpy()
-                values = wk.shown.numpy() if wk.shown.device.type == "cpu" else wk.shown.cpu().numpy()
-                values.flags.writeable = False
+                ends = (lo_t[0], hi_t[0]) if wk.focus is not None or limits is not None else (lo_t.min(), hi_t.max())
+                # what crosses to the GUI: owned arrays (the mosaic and the shrunk maps are new memory); the range
+                # as one read-back (one wait on CUDA), not two
+                out = Launched(wk, to_host(img), grid, to_host(wk.shown), to_host(torch.stack(ends)),
+                                limits is not None, wk.ms + (time.perf_counter() - t0) * 1000)
         except Exception as exc:
             return PaneResult(wk.label, None, None, wk.layer, wk.layers, error=f"{wk.label}: {exc}")
-        ends = (lo_t[0], hi_t[0]) if wk.focus is not None or limits is not None else (lo_t.min(), hi_t.max())
-        lo, hi = torch.stack(ends).tolist()  # one read back from the device (a sync on CUDA), not two
-        ms = wk.ms + (time.perf_counter() - t0) * 1000
-        return PaneResult(wk.label, mosaic, grid, wk.layer, wk.layers, wk.first, wk.count, wk.channels, wk.focus,
-                          lo, hi, wk.map_size, ms, None, values, wk.factor, limits is not None, wk.stats,
+        return out
+
+    @staticmethod
+    def _finish(r: Launched) -> PaneResult:
+        wk = r.work
+        try:
+            mosaic = r.mosaic.numpy()
+            values = r.values.numpy()
+            values.flags.writeable = False
+            lo, hi = r.ends.tolist()
+        except Exception as exc:
+            return PaneResult(wk.label, None, None, wk.layer, wk.layers, error=f"{wk.label}: {exc}")
+        return PaneResult(wk.label, mosaic, r.grid, wk.layer, wk.layers, wk.first, wk.count, wk.channels, wk.focus,
+                          lo, hi, wk.map_size, r.ms, None, values, wk.factor, r.shared, wk.stats,
                           wk.predictions, wk.classifier)

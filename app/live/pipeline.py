@@ -26,6 +26,7 @@ import torch
 
 from app.live.config import LiveConfig, LiveFrame, LiveStatus
 from app.live.engine import LiveEngine
+from app.live.recorder import MAX_GAP_S, Recorder, letterbox  # noqa: F401  (their home until 2026-12-04)
 from app.threads import ThreadTuner
 from app.live.sources import FrameSource, SourceConfig, SourceError, make_source, set_cv_threads
 from app.models.spec import ModelSpec
@@ -70,113 +71,6 @@ class Mailbox:
             msgs = list(self._messages)
             self._messages.clear()
         return f, msgs
-
-
-# --- recording ------------------------------------------------------------------------------------------------
-MAX_GAP_S = 2.0  # a pause between two recorded frames longer than this is cut to one frame's time
-
-
-class Recorder:
-    """Writes composites to a video file (cv2.VideoWriter, MJPG .avi or mp4v .mp4) at a fixed size and rate.
-
-    Given each frame's time (``write(rgb, t)``, the loop's clock), the frames are laid on that clock: a frame is
-    repeated until the next one's time slot (a loop slowed by load, after the rate was chosen) and a frame that
-    falls in a slot already written is left out (a loop that sped up), so the video plays at the pace it ran
-    whatever the loop's rate did while recording (before, every frame was written once at the rate measured when
-    recording started: a loop that fell from 40 to 4 FPS under load played back ten times too fast). A pause of
-    more than ``MAX_GAP_S`` (paused, single steps) is cut to one frame's time, not filled with copies. Without
-    times every frame is written once."""
-
-    def __init__(self, path: str | Path, fps: float = 15.0, height: int = 360) -> None:
-        self.path = Path(path)
-        self.fps, self.height = float(fps), int(height)
-        self._writer = None
-        self._size: tuple[int, int] | None = None
-        self.frames = 0  # frames in the file
-        self.repeated = 0  # of them, copies that fill a slower loop's slots
-        self.dropped = 0  # frames left out (their slot was written)
-        self.cuts = 0  # pauses over MAX_GAP_S cut short
-        self._t0: float | None = None
-        self._t_last = 0.0
-        self._last: np.ndarray | None = None
-
-    def write(self, rgb: np.ndarray, t: float | None = None) -> None:
-        frame = self._prepare(rgb)
-        if t is None:
-            self._put(frame)
-            return
-        t = float(t)
-        if self._t0 is None:
-            self._t0 = t
-        elif t - self._t_last > MAX_GAP_S:
-            self._t0 += (t - self._t_last) - 1.0 / self.fps
-            self.cuts += 1
-        self._t_last = t
-        slot = int(np.floor((t - self._t0) * self.fps + 1e-6))
-        while self._last is not None and self.frames < slot:
-            self._put(self._last)
-            self.repeated += 1
-        if self.frames <= slot:
-            self._put(frame)
-        else:
-            self.dropped += 1
-        self._last = frame
-
-    def _prepare(self, rgb: np.ndarray) -> np.ndarray:
-        import cv2
-
-        if self._writer is None:
-            h, w = rgb.shape[:2]
-            w += w % 2
-            h += h % 2
-            self._size = (w, h)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix.lower() == ".mp4" else "MJPG"))
-            wr = cv2.VideoWriter(str(self.path), fourcc, self.fps, self._size)
-            if not wr.isOpened():
-                raise OSError(f"cannot write a video to {self.path} (try an .avi file name)")
-            self._writer = wr
-        if (rgb.shape[1], rgb.shape[0]) != self._size:
-            rgb = letterbox(rgb, self._size)
-        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-
-    def _put(self, bgr: np.ndarray) -> None:
-        self._writer.write(bgr)
-        self.frames += 1
-
-    def summary(self) -> str:
-        """'Recording saved: PATH (N frames, S s; ...)' for the status line."""
-        notes = [f"{self.frames} frames, {self.frames / self.fps:.3g} s"]  # its rate was said when it started
-        if self.repeated:
-            notes.append(f"{self.repeated} repeated where the loop ran slower")
-        if self.dropped:
-            notes.append(f"{self.dropped} left out where it ran faster")
-        if self.cuts:
-            notes.append(f"{self.cuts} pause{'s' if self.cuts > 1 else ''} over {MAX_GAP_S:g} s cut short")
-        return f"Recording saved: {self.path} ({'; '.join(notes)})"
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-
-
-def letterbox(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``rgb`` scaled to fit ``size`` (W, H) with its aspect kept, centred on the mosaic's gap colour: a recording's
-    frames all have its first frame's size, and a composite that changed shape (a pane added, more maps per page) was
-    stretched to it."""
-    import cv2
-
-    from app.imaging.maps import GAP
-
-    W, H = size
-    h, w = rgb.shape[:2]
-    s = min(W / w, H / h)
-    nw, nh = max(1, min(W, round(w * s))), max(1, min(H, round(h * s)))
-    out = np.full((H, W, 3), GAP, np.uint8)
-    y0, x0 = (H - nh) // 2, (W - nw) // 2
-    out[y0:y0 + nh, x0:x0 + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
-    return out
 
 
 # --- the loop -------------------------------------------------------------------------------------------------
@@ -245,6 +139,40 @@ class LiveLoop:
         cv_prev = set_cv_threads()  # deliberately single-threaded OpenCV (torch has the cores)
         tuner = ThreadTuner("live")  # in this thread: torch's thread count is per thread (app.threads)
         threads_told = ""
+        # the frame in flight where the engine is pipelined (CUDA): (submitted frame, its wait_ms, its config)
+        pending: tuple | None = None
+
+        def publish(lf: LiveFrame, wait_ms: float, frame_cfg: LiveConfig, step: bool) -> None:
+            nonlocal threads_told, last_done, recorder, fps
+            if tuner.describe() != threads_told:  # the status bar shows the choice (issue 14)
+                threads_told = tuner.describe()
+                post(LiveStatus(f"Live: {threads_told}"))
+            last_done = frame_cfg
+            self.frames += 1
+            if recorder is not None:
+                try:
+                    recorder.write(lf.composite(), time.monotonic())
+                except Exception as exc:
+                    post(LiveStatus(f"Recording stopped: {exc}", "error"))
+                    recorder.close()
+                    recorder = None
+            if step:  # one frame on demand, not a rate (fps 0: its own time only)
+                self.mailbox.put(replace(lf, fps=0.0, wait_ms=wait_ms))
+                return
+            if self.frames == 1:
+                stamps.clear()  # the first frame builds and measures the models: not a rate
+            stamps.append(time.monotonic())
+            if len(stamps) >= 2:
+                fps = (len(stamps) - 1) / max(1e-6, stamps[-1] - stamps[0])
+            self.mailbox.put(replace(lf, fps=fps, wait_ms=wait_ms))
+
+        def flush() -> None:
+            """The frame in flight collected and shown (before a pause, a step, another source, an error)."""
+            nonlocal pending
+            if pending is not None:
+                p, pending = pending, None
+                publish(engine.collect(p[0]), p[1], p[2], step=False)
+
         with torch.inference_mode():
             if self.engine is None:
                 self.engine = LiveEngine()
@@ -257,6 +185,7 @@ class LiveLoop:
                         rec, self._record = self._record, None
                     # recording requests
                     if rec is not None:
+                        flush()  # the frame read before the request belongs to the recording that was running
                         if recorder is not None:
                             recorder.close()
                             post(LiveStatus(recorder.summary()))
@@ -266,6 +195,7 @@ class LiveLoop:
                             post(LiveStatus(f"Recording to {recorder.path}"))
                     # (re)open the source when it changed or on request
                     if cfg.source != src_cfg or retry:
+                        flush()
                         stamps.clear()
                         fps = 0.0
                         if src is not None:
@@ -288,6 +218,8 @@ class LiveLoop:
                         stepping = self._step > 0 and src is not None
                         if stepping:
                             self._step -= 1
+                    if cfg.paused or stepping:
+                        flush()  # paused: the last frame read is the one held (and re-coloured below)
                     if cfg.paused and not stepping:
                         stamps.clear()
                         fps = 0.0
@@ -310,17 +242,15 @@ class LiveLoop:
                         if stepping:
                             src.advance()  # a step shows the next picture, also of a source that holds each one
                         frame = src.read()
-                    except SourceError as exc:
-                        src.close()
-                        src = None
-                        post(LiveStatus(str(exc), "error", running=False))
-                        continue
                     except Exception as exc:
+                        flush()
                         src.close()
                         src = None
-                        post(LiveStatus(f"{cfg.source.describe()}: {exc}", "error", running=False))
+                        text = str(exc) if isinstance(exc, SourceError) else f"{cfg.source.describe()}: {exc}"
+                        post(LiveStatus(text, "error", running=False))
                         continue
                     if frame is None:
+                        flush()
                         src.close()
                         src = None
                         post(LiveStatus(f"{cfg.source.describe()}: end of stream", "info", running=False))
@@ -331,36 +261,33 @@ class LiveLoop:
                     read_ms = max(0.0, (time.perf_counter() - t0) * 1000 - wait_ms)
                     last_frame = frame
                     last_caption = src.caption
-                    with tuner.step():
-                        lf = engine.process(frame, cfg, self.frames, read_ms, src.description, fps, last_caption)
-                    if tuner.describe() != threads_told:  # the status bar shows the choice (issue 14)
-                        threads_told = tuner.describe()
-                        post(LiveStatus(f"Live: {threads_told}"))
-                    last_done = cfg
-                    self.frames += 1
-                    if recorder is not None:
-                        try:
-                            recorder.write(lf.composite(), time.monotonic())
-                        except Exception as exc:
-                            post(LiveStatus(f"Recording stopped: {exc}", "error"))
-                            recorder.close()
-                            recorder = None
-                    if cfg.paused:  # a step: one frame on demand, not a rate (fps 0: its own time only)
-                        self.mailbox.put(replace(lf, fps=0.0, wait_ms=wait_ms))
-                        continue
-                    now = time.monotonic()
-                    if self.frames == 1:
-                        stamps.clear()  # the first frame builds and measures the models: not a rate
-                    stamps.append(now)
-                    if len(stamps) >= 2:
-                        fps = (len(stamps) - 1) / max(1e-6, stamps[-1] - stamps[0])
-                    self.mailbox.put(replace(lf, fps=fps, wait_ms=wait_ms))
+                    if engine.pipelined and not cfg.paused and cfg.max_fps <= 0 and not src.paced:
+                        # one frame in flight (CUDA, a loop as fast as it can go, frames there when read: what
+                        # `bench live` measures): this frame's upload and forward are queued before the last one's
+                        # read-back is waited for, so the two overlap; the last one is published now. A capped loop
+                        # (the GUI's 30 FPS) or a camera shows each frame at once: a frame in flight would add a
+                        # frame interval to the latency for a rate nobody sees
+                        with tuner.step():
+                            nxt = engine.submit(frame, cfg, self.frames + (pending is not None), read_ms,
+                                                src.description, fps, last_caption, owned=True)
+                            prev, pending = pending, (nxt, wait_ms, cfg)
+                            lf = engine.collect(prev[0]) if prev is not None else None
+                        if lf is not None:
+                            publish(lf, prev[1], prev[2], step=False)
+                    else:
+                        with tuner.step():
+                            lf = engine.collect(engine.submit(frame, cfg, self.frames, read_ms, src.description,
+                                                              fps, last_caption, owned=True))
+                        publish(lf, wait_ms, cfg, step=cfg.paused)
+                        if cfg.paused:
+                            continue
                     if cfg.max_fps > 0:  # never faster than the display needs
                         wait = 1.0 / cfg.max_fps - (time.perf_counter() - t0)
                         if wait > 0:
                             self._wake.wait(wait)
                             self._wake.clear()
             finally:
+                pending = None  # a frame still in flight is dropped (the loop is ending)
                 set_cv_threads(cv_prev)
                 if src is not None:
                     src.close()

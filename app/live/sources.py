@@ -78,11 +78,16 @@ class FrameSource:
     # ms the last read() spent waiting for its frame to be due (a video file paced at its own rate): the wait for
     # the next frame, not the cost of this one; the live loop keeps it out of the latency it shows
     wait_ms = 0.0
+    # True: read() waits for each frame to be due (a camera, a video paced at its rate). The live loop then shows
+    # each frame before it reads the next, never keeping one in flight (that would add a frame interval to latency)
+    paced = False
 
     def open(self) -> None:
         raise NotImplementedError
 
     def read(self) -> np.ndarray | None:
+        """The next RGB uint8 (H, W, 3) frame, in new memory that nothing else writes (the live loop hands it to
+        the view as it is); None at the end of a stream."""
         raise NotImplementedError
 
     def advance(self) -> None:
@@ -118,6 +123,7 @@ class CameraSource(FrameSource):
     """A webcam through cv2.VideoCapture. Open it on a worker thread: a busy device can block."""
 
     MAX_INDEX = 99
+    paced = True  # each read waits for the camera's next frame
 
     def __init__(self, index: int = 0, width: int = 640, height: int = 480) -> None:
         # validated before OpenCV sees it: some backends crash on a negative index (CameraSource(-1) segfaulted)
@@ -204,6 +210,7 @@ class VideoFileSource(FrameSource):
         self.path = Path(path)
         self.loop = loop
         self.fps = float(fps)
+        self.paced = self.fps > 0
         self.description = f"Video {self.path.name}"
         self._cap: cv2.VideoCapture | None = None
         self._last = 0.0
@@ -419,7 +426,7 @@ class DatasetSource(FrameSource):
         k = (self._i // self.hold) % len(self._images)
         self._i += 1
         self.caption = f"label: {self._labels[k]}"
-        return _rgb(np.asarray(self._images[k]))
+        return _rgb(np.array(self._images[k]))  # a copy: the frame is handed to the view, the samples stay
 
     def advance(self) -> None:
         self._i = _next_hold(self._i, self.hold)

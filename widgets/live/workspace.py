@@ -49,7 +49,7 @@ def recording_rate(fps: float) -> tuple[float, str]:
     """(frames per second to record at, what the status line says of it): the loop's measured rate, however slow
     (a 0.5 FPS loop recorded at 15 FPS made a file of 30 copies of each frame), to three significant figures (0.04
     FPS was rounded to 0.0); ``RECORD_FALLBACK_FPS`` where none is measured, said so. The recorder lays the frames
-    on the loop's clock (``app.live.pipeline.Recorder``), so the video plays at the pace the loop ran even when its
+    on the loop's clock (``app.live.recorder.Recorder``), so the video plays at the pace the loop ran even when its
     rate changes while recording."""
     if fps > 0:
         rate = float(f"{fps:.3g}")

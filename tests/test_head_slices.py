@@ -275,3 +275,45 @@ def test_an_svm_fit_is_the_same_bits_whatever_the_thread_count(multiclass):
             fits.append(drain(train_svm(Xtr, ytr, Xte, yte, 4, opts))[1])
     assert np.array_equal(fits[0].state["W"], fits[1].state["W"]) and fits[0].stop == fits[1].stop
     assert fits[0].stop["iterations"] > 5
+
+
+def test_a_large_slice_is_summed_in_cache_sized_blocks(monkeypatch, threads3):
+    """A slice over ``BLOCK_ABOVE`` bytes is summed in blocks of ``BLOCK_BYTES`` (the second read of each row finds it
+    in the cache): the same objective and gradient as one piece, to float rounding, against a float64 autograd
+    reference; the same bits with one worker or three; and a slice under the limit is one piece, bit for bit."""
+    from app.probe import headcore
+
+    A, y, W, b = problem(n=1003, d=37)
+    wd = 0.01
+    row = 37 * 4
+    calls = []
+    real = headcore.class_scores
+
+    def counted(As, W_, b_):
+        calls.append(len(As))
+        return real(As, W_, b_)
+
+    monkeypatch.setattr(headcore, "class_scores", counted)
+    whole = softmax_objective(A, y, W, b, wd)
+    assert calls == [1003]
+    monkeypatch.setattr(headcore, "BLOCK_ABOVE", 100 * row)  # slices of more than 100 rows are blocked ...
+    monkeypatch.setattr(headcore, "BLOCK_BYTES", 30 * row)  # ... in blocks of 30 rows
+    calls.clear()
+    blocked = softmax_objective(A, y, W, b, wd)
+    assert calls == [30] * 33 + [13]
+    W64, b64 = W.double().requires_grad_(True), b.double().requires_grad_(True)
+    ref = torch.nn.functional.cross_entropy(A.double() @ W64.T + b64, y) + 0.5 * wd * (W64 * W64).sum()
+    ref.backward()
+    for got, want in zip(blocked, (ref.detach(), W64.grad, b64.grad)):
+        assert close(got, want, 1e-5)
+    for got, want in zip(blocked, whole):
+        assert close(got, want, 1e-6)
+    with RowSlices(3, "cpu", "test", slices=4) as rs:  # slices of 251, 251, 251, 250 rows: each blocked
+        calls.clear()
+        many = softmax_objective(A, y, W, b, wd, rs)
+        assert sorted(calls) == sorted([30] * 8 + [11] + [30] * 8 + [11] + [30] * 8 + [11] + [30] * 8 + [10])
+        with one_thread():
+            one = softmax_objective(A, y, W, b, wd, rs)
+    assert all(torch.equal(m, o) for m, o in zip(many, one))
+    monkeypatch.setattr(headcore, "BLOCK_ABOVE", 1003 * row)  # under the limit: one piece, the same bits as before
+    assert all(torch.equal(m, o) for m, o in zip(softmax_objective(A, y, W, b, wd), whole))

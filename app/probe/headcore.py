@@ -259,3 +259,48 @@ class RowSlices:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+BLOCK_ABOVE = 64 << 20  # a row slice of more bytes than this is summed in blocks of ``BLOCK_BYTES``
+BLOCK_BYTES = 16 << 20
+
+
+def softmax_objective(A: torch.Tensor, y: torch.Tensor, W: torch.Tensor, b: torch.Tensor, wd: float,
+                      slices: RowSlices | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, dW, db) of mean cross-entropy + wd/2 ||W||^2 over the rows of A (labels y; W (C, d), b (C,)); the sums
+    over rows computed by ``slices`` (``RowSlices``: consecutive row slices on single-threaded workers, added in
+    order), else in one piece. Gradients by hand: autograd's A.T @ G is several times slower on CPU than (G.T @ A).T;
+    the scores as (classes, rows) (``class_scores``).
+
+    Each row's features are read twice (its scores, then its share of the gradient). A slice of more than
+    ``BLOCK_ABOVE`` bytes is done in consecutive blocks of ``BLOCK_BYTES``, added in order, so that the second read
+    finds the rows still in the cache: on this 2-core CPU, 2 workers, one evaluation of 20,000 x 18,432 features 361
+    -> 249 ms, 12,000 x 36,864 440 -> 299 ms (2026-12-04). The block size depends on the feature count alone: the
+    same sums whatever the thread count (smaller slices, e.g. 5,000 x 2,048, are not blocked: their bits are as
+    before)."""
+    n = len(A)
+    step = max(1, BLOCK_BYTES // max(1, A.shape[1] * A.element_size())) if A.dim() == 2 else n
+
+    def block(start: int, stop: int):
+        As, ys = A[start:stop], y[start:stop]
+        zT = class_scores(As, W, b).T  # (C, rows): the classes' scores, each class a contiguous row
+        rows = torch.arange(stop - start, device=A.device)
+        loss = (torch.logsumexp(zT, 0) - zT[ys, rows]).sum()
+        PT = torch.softmax(zT, 0)
+        PT[ys, rows] -= 1.0
+        PT /= n
+        return loss, PT @ As, PT.sum(1)
+
+    def part(start: int, stop: int):
+        if A.device.type != "cpu" or (stop - start) * A.shape[1] * A.element_size() <= BLOCK_ABOVE:
+            return block(start, stop)
+        loss, gW, gb = block(start, min(stop, start + step))
+        for s in range(start + step, stop, step):
+            bl, bW, bb = block(s, min(stop, s + step))
+            loss = loss + bl
+            gW += bW
+            gb += bb
+        return loss, gW, gb
+
+    loss, gW, gb = slices.sum(part, n) if slices is not None else part(0, n)
+    return loss / n + 0.5 * wd * (W * W).sum(), gW + wd * W, gb

@@ -28,7 +28,8 @@ import torch
 
 from app.probe.config import CurvePoint
 from app.probe.headcore import (ROW_CHUNK, ROW_SLICES, HeadResult, Prepared, RowSlices, accuracy,  # noqa: F401
-                                class_scores, initial_weights, prepare, standardizer, state_of, stop_report, to_device)
+                                class_scores, initial_weights, prepare, softmax_objective, standardizer, state_of,
+                                stop_report, to_device)
 from app.probe.lbfgs import lbfgs
 from app.probe.ridge import train_ridge
 from app.probe.svm import train_svm
@@ -98,29 +99,6 @@ def preconditioner(A: torch.Tensor, wd: float, mode="auto", seed: int = 0, curva
     if int(info) != 0:  # not positive definite in float32 (wd ~ 0 and collinear features): go without
         return None
     return L, L.T.contiguous(), math.sqrt(curvature)
-
-
-def softmax_objective(A: torch.Tensor, y: torch.Tensor, W: torch.Tensor, b: torch.Tensor, wd: float,
-                      slices: RowSlices | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(loss, dW, db) of mean cross-entropy + wd/2 ||W||^2 over the rows of A (labels y; W (C, d), b (C,)); the sums
-    over rows computed by ``slices`` (``RowSlices``: consecutive row slices on single-threaded workers, added in
-    order), else in one piece. Gradients by hand: autograd's A.T @ G is several times slower on CPU than (G.T @ A).T;
-    the scores as (classes, rows) (``class_scores``).
-    """
-    n = len(A)
-
-    def part(start: int, stop: int):
-        As, ys = A[start:stop], y[start:stop]
-        zT = class_scores(As, W, b).T  # (C, rows): the classes' scores, each class a contiguous row
-        rows = torch.arange(stop - start, device=A.device)
-        loss = (torch.logsumexp(zT, 0) - zT[ys, rows]).sum()
-        PT = torch.softmax(zT, 0)
-        PT[ys, rows] -= 1.0
-        PT /= n
-        return loss, PT @ As, PT.sum(1)
-
-    loss, gW, gb = slices.sum(part, n) if slices is not None else part(0, n)
-    return loss / n + 0.5 * wd * (W * W).sum(), gW + wd * W, gb
 
 
 def weight_gradient_max(flat_grad: torch.Tensor, pre, n_classes: int, d: int) -> float:

@@ -113,3 +113,4 @@ def test_live_frames_in_flight_on_the_gpu_are_the_serial_frames():
                 assert p.error is None and q.error is None, (p.error, q.error)
                 assert np.allclose(p.values, q.values, rtol=1e-3, atol=1e-3)
                 assert np.mean(np.abs(p.mosaic.astype(int) - q.mosaic.astype(int)) > 1) < 1e-3
+                assert p.ms > 0 and q.ms > 0  # each pane's device time (timing events), not the time to queue it

@@ -201,3 +201,25 @@ def test_a_capped_loop_or_a_paced_source_keeps_no_frame_in_flight():
         seen = made[0].seen[:6]  # frames shown when frame k was read (both in the loop's thread)
         want = [max(0, k - 1) for k in range(6)] if in_flight else list(range(6))
         assert seen == want, (cfg.max_fps, paced, seen)
+
+
+class _Stamp:
+    def __init__(self, t):
+        self.t = t
+
+    def elapsed_time(self, other):
+        return other.t - self.t
+
+
+def test_a_panes_device_time_is_its_two_spans_and_its_share_of_the_input():
+    """CUDA's pane figure (its kernels run after submit returns, so the host's time to queue them says nothing):
+    events after the input, after each pane's maps, after each pane's colours; here stand-ins with known times."""
+    from app.live.transfer import Marks
+
+    assert Marks("cpu").pane_ms(0, 2) is None  # CPU: the host's own time is the work's
+    m = Marks("cpu")
+    # start, input 3 ms, maps of panes 0 and 1: 10 and 4 ms, colours: 1 and 2 ms
+    m.events = [_Stamp(t) for t in (0.0, 3.0, 13.0, 17.0, 18.0, 20.0)]
+    assert m.pane_ms(0, 2) == 1.5 + 10.0 + 1.0 and m.pane_ms(1, 2) == 1.5 + 4.0 + 2.0
+    m.events = m.events[:5]  # not the marks of two panes: no figure rather than a wrong one
+    assert m.pane_ms(0, 2) is None

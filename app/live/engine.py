@@ -26,7 +26,8 @@ from app.imaging import colormaps, maps
 from app.live.config import LiveConfig, LiveFrame, PaneConfig, PaneResult, Prediction
 from app.live.predict import Predictor
 from app.live.stats import MapStats, map_stats
-from app.live.transfer import Fence, Launched, Pending, Uploader, to_host
+from app.live.transfer import Fence, Launched, Marks, Pending, Uploader, to_host
+from app.live.transfer import Work as _Work
 from app.models import inputs
 from app.models.build import build
 from app.models.spec import ModelSpec
@@ -76,28 +77,6 @@ def _spec_key(spec: ModelSpec) -> Any:
 
 
 FOCUS_MAX = (720, 1280)  # largest enlarged map (bigger ones are average-pooled down)
-
-
-@dataclass(frozen=True)
-class _Work:
-    """One pane between the two passes of ``process``: its maps computed, not yet coloured."""
-
-    label: str
-    layers: tuple[tuple[str, int, int], ...]
-    layer: int
-    first: int
-    count: int
-    channels: int
-    map_size: tuple[int, int]
-    focus: int | None
-    shown: torch.Tensor  # float32 (n, h, w), new memory
-    factor: int
-    stats: MapStats | None
-    range: tuple[float, float]
-    aspect: float
-    ms: float
-    predictions: tuple[Prediction, ...] = ()
-    classifier: bool = False
 
 
 @dataclass
@@ -294,22 +273,24 @@ class LiveEngine:
         t0 = time.perf_counter()
         proc = fit_size(frame.shape[:2], cfg.size)
         self.predictor.forget_except([p.head for p in cfg.panes])
+        marks = Marks(self.device)  # CUDA: the device's own time of each pane (its kernels run after we return)
         with self.serial():
             x255 = self.to_tensor(frame)
+        marks.mark()
         pre_ms = (time.perf_counter() - t0) * 1000
         sym = cfg.symmetric if cfg.symmetric is not None else cfg.colormap in colormaps.DIVERGING
         sized: dict[tuple, torch.Tensor] = {}  # (channels, size, resize policy) -> resized 0..255 input
         prepared: dict[tuple, torch.Tensor] = {}  # (input spec, size) -> the model's input
         share = pre_ms / max(1, len(cfg.panes))
         # two passes: every pane's maps first, then the colours (a shared range needs every pane's maps)
-        work = [self._compute(pc, x255, proc, sized, prepared, cfg, share, frame) for pc in cfg.panes]
+        work = [marks.after(self._compute(pc, x255, proc, sized, prepared, cfg, share, frame)) for pc in cfg.panes]
         limits = None
         shared = cfg.contrast == "shared"
         if shared:
             ranges = [w.range for w in work if isinstance(w, _Work)]
             if ranges:
                 limits = (min(r[0] for r in ranges), max(r[1] for r in ranges))
-        panes = tuple(w if isinstance(w, PaneResult) else self._launch(w, cfg, sym, limits) for w in work)
+        panes = tuple(marks.after(w if isinstance(w, PaneResult) else self._launch(w, cfg, sym, limits)) for w in work)
         shown: np.ndarray | torch.Tensor
         if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3 and tuple(frame.shape[:2]) == proc:
             # the models saw the frame itself: no round trip (a copy unless the caller handed the frame over)
@@ -319,12 +300,13 @@ class LiveEngine:
                 x = self._sized(x255, _SHOWN, proc, sized)
                 shown = to_host(x[0].round().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous())
         return Pending(t0, index, read_ms, source, fps, caption, cfg.colormap, sym, panes, shown,
-                       Fence(self.device))
+                       Fence(self.device), marks)
 
     def collect(self, p: Pending) -> LiveFrame:
         """The ``LiveFrame`` of a submitted frame, once the device has finished it (CPU: at once)."""
         p.fence.wait()
-        panes = tuple(r if isinstance(r, PaneResult) else self._finish(r) for r in p.panes)
+        panes = tuple(r if isinstance(r, PaneResult) else self._finish(r, p.marks.pane_ms(i, len(p.panes)))
+                      for i, r in enumerate(p.panes))
         shown = p.shown if isinstance(p.shown, np.ndarray) else p.shown.numpy()
         latency = (time.perf_counter() - p.t0) * 1000 + p.read_ms
         return LiveFrame(p.index, shown, panes, p.source, p.fps, latency, p.read_ms, p.colormap, p.symmetric,
@@ -437,7 +419,8 @@ class LiveEngine:
         return out
 
     @staticmethod
-    def _finish(r: Launched) -> PaneResult:
+    def _finish(r: Launched, device_ms: float | None = None) -> PaneResult:
+        """``device_ms``: the pane's time on the device (CUDA), shown instead of the host's time to queue it."""
         wk = r.work
         try:
             mosaic = r.mosaic.numpy()
@@ -447,5 +430,6 @@ class LiveEngine:
         except Exception as exc:
             return PaneResult(wk.label, None, None, wk.layer, wk.layers, error=f"{wk.label}: {exc}")
         return PaneResult(wk.label, mosaic, r.grid, wk.layer, wk.layers, wk.first, wk.count, wk.channels, wk.focus,
-                          lo, hi, wk.map_size, r.ms, None, values, wk.factor, r.shared, wk.stats,
+                          lo, hi, wk.map_size, r.ms if device_ms is None else device_ms, None, values, wk.factor,
+                          r.shared, wk.stats,
                           wk.predictions, wk.classifier)

@@ -10,16 +10,21 @@ On CUDA a frame's work is queued, not waited for (``LiveEngine.submit``); what i
   page-locked memory); its values are there once the frame's ``Fence`` has passed. A CPU tensor is returned as it is;
 - ``Fence``: an event recorded on the compute stream after a frame's last read-back was queued; ``wait()`` blocks
   until the device got there. On CPU it is nothing: the work was done when it was queued;
-- ``Pending`` (a submitted frame) and ``Launched`` (one of its panes): what ``LiveEngine.collect`` reads.
+- ``Work`` (a pane's maps, before its colours), ``Launched`` (a pane queued), ``Pending`` (a submitted frame) and its
+  ``Marks`` (CUDA timing events: each pane's own device time): what ``LiveEngine.collect`` reads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:  # annotations only (app.live.config and app.live.stats import nothing from here)
+    from app.live.config import Prediction
+    from app.live.stats import MapStats
 
 
 def pinned_empty(shape: tuple[int, ...]) -> torch.Tensor:
@@ -89,10 +94,32 @@ class Fence:
 
 
 @dataclass(frozen=True)
+class Work:
+    """One pane between the two passes of ``LiveEngine.submit``: its maps computed, not yet coloured."""
+
+    label: str
+    layers: tuple[tuple[str, int, int], ...]
+    layer: int
+    first: int
+    count: int
+    channels: int
+    map_size: tuple[int, int]
+    focus: int | None
+    shown: torch.Tensor  # float32 (n, h, w), new memory
+    factor: int
+    stats: MapStats | None
+    range: tuple[float, float]
+    aspect: float
+    ms: float
+    predictions: tuple[Prediction, ...] = ()
+    classifier: bool = False
+
+
+@dataclass(frozen=True)
 class Launched:
     """One pane queued on the device: its host copies (read once the frame's fence has passed)."""
 
-    work: Any  # the engine's pane work (maps computed, not coloured)
+    work: Work
     mosaic: torch.Tensor  # uint8 (H, W, 3) on the host
     grid: Any
     values: torch.Tensor  # the shown maps, float32 on the host
@@ -116,3 +143,38 @@ class Pending:
     panes: tuple  # PaneResult (a pane that failed before its work was queued) or Launched
     shown: np.ndarray | torch.Tensor  # the frame as shown, or its host copy being made
     fence: Fence
+    marks: "Marks"
+
+
+class Marks:
+    """CUDA: timing events on the compute stream, one after the frame's pre-processing, one after each pane's maps
+    (the first pass of ``submit``), one after each pane's colours and read-backs (the second); read once the frame's
+    fence has passed. ``pane_ms(i, n)``: pane i's device time, its two spans plus a 1/n share of the pre-processing
+    (as the host's figure shares it). On CPU nothing is recorded, and ``pane_ms`` is None: the host's time is the
+    work's."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = torch.device(device)
+        self.events: list | None = [] if self.device.type == "cuda" else None
+        if self.events is not None:
+            self.mark()
+
+    def mark(self) -> None:
+        if self.events is not None:
+            e = torch.cuda.Event(enable_timing=True)
+            e.record(torch.cuda.current_stream(self.device))
+            self.events.append(e)
+
+    def after(self, value):
+        """``value``, with a mark recorded after the work that made it (in a comprehension)."""
+        self.mark()
+        return value
+
+    def span(self, a: int, b: int) -> float:
+        return float(self.events[a].elapsed_time(self.events[b]))
+
+    def pane_ms(self, i: int, n: int) -> float | None:
+        if self.events is None or len(self.events) != 2 + 2 * n:
+            return None
+        # marks: 0 start, 1 pre-processed, 2..n+1 each pane's maps, n+2..2n+1 each pane's colours
+        return self.span(0, 1) / n + self.span(1 + i, 2 + i) + self.span(1 + n + i, 2 + n + i)

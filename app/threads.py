@@ -45,6 +45,11 @@ EVERY = 40  # steps between two trials when nothing stalls
 TRIAL = 3  # timed steps per trial (after one unmeasured warm-up step at the new count)
 STALL = 3.0  # a step this many times slower than the running median triggers a trial now
 MARGIN = 0.05  # a new count must be at least this much faster to be kept
+# ... and one more thread at least this much: on an idle machine one more is far faster (2 threads ~1.7x 1 here),
+# while on a busy one a trial of a few steps can read a few percent faster by chance, and the count it kept then
+# made its threads wait for a core (bench load, 2026-12-04: a loop started at 1 thread beside two busy processes
+# kept 2 after its first trial and ran at 379 images/s, where 1 thread runs at ~430)
+UP_MARGIN = 0.2
 HISTORY = 9  # steps of the running median
 
 
@@ -89,8 +94,16 @@ class ThreadTuner:
             max_threads, current, adaptive = pinned, pinned, False
         start = current if current is not None else (max_threads or device.configured_threads())
         self.max = max(1, int(max_threads or start))
-        self.threads = max(1, min(int(start), self.max))
         self.adaptive = (adaptive_default() if adaptive is None else bool(adaptive)) and not self.nested
+        # where nothing else says where to start (a count given, a test's own setter): at the cores the other
+        # processes leave free now (``busy_elsewhere``), so that a loop started on a busy machine does not spend its
+        # first steps at a count that makes its threads wait for a core before its first trial
+        self.busy_at_start = busy_elsewhere() if (self.adaptive and current is None and set_threads is None
+                                                  and self.max > 1) else None
+        if self.busy_at_start:
+            start = min(int(start), max(1, device.available_cores() - self.busy_at_start))
+        self.threads = max(1, min(int(start), self.max))
+        self.started = self.threads
         self.every, self.trial, self.stall, self.margin = max(2, every), max(1, trial), stall, margin
         self._clock = clock
         self._blas = None
@@ -153,8 +166,11 @@ class ThreadTuner:
     # --- reporting ---------------------------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
         """For ``--json`` outputs: ``{"threads", "max", "adaptive", "steps", "trials", "changes", "stalls"}``."""
-        return {"threads": self.threads, "max": self.max, "adaptive": self.adaptive, "steps": self.steps,
-                "trials": self.trials, "changes": self.changes, "stalls": self.stalls}
+        out = {"threads": self.threads, "max": self.max, "adaptive": self.adaptive, "steps": self.steps,
+               "trials": self.trials, "changes": self.changes, "stalls": self.stalls}
+        if self.busy_at_start:  # started below its maximum: the processes found busy
+            out.update(started=self.started, busy_at_start=self.busy_at_start)
+        return out
 
     def describe(self) -> str:
         """For a status bar: ``"threads 1/2 (adapted to load)"``."""
@@ -187,7 +203,8 @@ class ThreadTuner:
             return
         self._trial_times.append(seconds)
         if len(self._trial_times) >= self.trial:
-            self._end_trial(kept=statistics.median(self._trial_times) < self._base * (1 - self.margin))
+            margin = max(self.margin, UP_MARGIN) if self._cand > self.threads else self.margin
+            self._end_trial(kept=statistics.median(self._trial_times) < self._base * (1 - margin))
 
     def _end_trial(self, kept: bool) -> None:
         cand, self._cand, self._since = self._cand, None, 0
@@ -219,6 +236,27 @@ class ThreadTuner:
         self._set(n)
         if self._blas is not None:
             self._blas.limit(limits=n, user_api="blas")
+
+
+LOADAVG = "/proc/loadavg"
+
+
+def busy_elsewhere(samples: int = 4, gap: float = 0.003, path: str = LOADAVG) -> int | None:
+    """How many tasks besides the caller were running or runnable throughout a few samples ``gap`` s apart: the least
+    of /proc/loadavg's "running" counts (its 4th field, R/total), less one for the caller itself. A process spinning
+    on a core is runnable in every sample; a task that runs briefly is seldom in all of them. None where there is no
+    such file (not Linux) or it cannot be read."""
+    least = None
+    try:
+        for i in range(max(1, samples)):
+            if i:
+                time.sleep(gap)
+            with open(path, encoding="ascii") as f:
+                running = int(f.read().split()[3].split("/")[0])
+            least = running if least is None else min(least, running)
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0, least - 1)
 
 
 _latest: dict[str, ThreadTuner] = {}

@@ -159,3 +159,44 @@ def test_a_tuned_loop_starts_at_its_tuners_count_and_ends_at_the_kept_one():
     next(it)
     it.close()  # a cancel: the generator closed mid-loop
     assert counts[-1] == 4 and tuner._cand is None
+
+
+def test_busy_elsewhere_reads_the_least_running_count_of_a_few_samples(tmp_path, monkeypatch):
+    from app import threads
+
+    f = tmp_path / "loadavg"
+    counts = iter(["3/90", "5/91", "3/92", "4/92"])  # a task that ran briefly is not counted: the least (3), less us
+
+    def sleep(_):
+        f.write_text(f"1.00 0.50 0.25 {next(counts)} 4321\n")
+
+    f.write_text("1.00 0.50 0.25 4/90 4321\n")
+    monkeypatch.setattr(threads.time, "sleep", sleep)
+    assert threads.busy_elsewhere(samples=4, path=str(f)) == 2
+    f.write_text("0.1 0.1 0.1 1/80 99\n")
+    assert threads.busy_elsewhere(samples=1, path=str(f)) == 0  # only the caller
+    assert threads.busy_elsewhere(path=str(tmp_path / "missing")) is None  # not Linux: nothing said
+    f.write_text("garbage\n")
+    assert threads.busy_elsewhere(samples=1, path=str(f)) is None
+
+
+@pytest.mark.parametrize("busy, cores, start", [(0, 2, 2), (None, 2, 2), (1, 2, 1), (2, 2, 1), (1, 4, 3), (9, 4, 1)])
+def test_a_tuner_starts_at_the_cores_left_free(monkeypatch, busy, cores, start):
+    """Two processes spinning on a 2-core machine: the loop starts at one thread (its first steps at two made its
+    threads wait for a core until the first trial); idle: at its maximum; the report says where it started."""
+    from app import threads
+
+    import torch
+
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda: busy)
+    monkeypatch.setattr(device, "available_cores", lambda: cores)
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads, "_torch_setter", lambda n: None)  # a real tuner sets this thread's torch count
+    t = ThreadTuner("x", max_threads=cores, adaptive=True)
+    assert torch.get_num_threads() == before
+    assert t.threads == start
+    rep = t.report()
+    assert (rep.get("started"), rep.get("busy_at_start")) == ((start, busy) if busy else (None, None))
+    # a count the caller gives, or a fixed one, is not second-guessed
+    assert ThreadTuner("x", max_threads=cores, adaptive=True, current=cores).threads == cores
+    assert ThreadTuner("x", max_threads=cores, adaptive=False).threads == cores

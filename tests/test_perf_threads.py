@@ -200,3 +200,23 @@ def test_a_tuner_starts_at_the_cores_left_free(monkeypatch, busy, cores, start):
     # a count the caller gives, or a fixed one, is not second-guessed
     assert ThreadTuner("x", max_threads=cores, adaptive=True, current=cores).threads == cores
     assert ThreadTuner("x", max_threads=cores, adaptive=False).threads == cores
+
+
+@pytest.mark.parametrize("two, kept", [(0.9, False), (0.85, False), (0.75, True), (0.6, True)])
+def test_one_more_thread_is_kept_only_when_clearly_faster(two, kept):
+    """From one thread, a trial of two is kept when at least UP_MARGIN (20%) faster: idle it is far faster; a few
+    percent (a busy machine's chance reading) is not enough. One fewer keeps its 5%."""
+    from app.threads import UP_MARGIN
+
+    assert UP_MARGIN == 0.2
+    m = Machine()
+    m.n = 1
+    m.cost = {1: 1.0, 2: two}
+    t = ThreadTuner("test", max_threads=2, adaptive=True, clock=m.clock, set_threads=m.set, current=1)
+    m.run(t, 12)
+    assert t.trials >= 1 and (t.threads == 2) == kept
+    m2 = Machine()
+    m2.cost = {1: 0.9, 2: 1.0}  # one fewer, 10% faster: kept as before
+    t2 = _tuner(m2)
+    m2.run(t2, 12)
+    assert t2.threads == 1

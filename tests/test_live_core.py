@@ -34,7 +34,7 @@ from app.live.sources import (
 )
 from app.live.synthetic import SyntheticSource, write_test_video
 from app.models.spec import ModelSpec
-from app.tasks import CancelToken
+from tests.live_helpers import run_loop_until
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ModelSpec.make("simple", label="tiny", options={"widths": (4, 6), "pool": "max"})
@@ -328,25 +328,15 @@ def _run_loop(cfg, until, timeout=30.0):
     cond = threading.Event()
     mb = Mailbox(notify=cond.set)
     loop = LiveLoop(cfg, mb, LiveEngine("cpu"))
-    token = CancelToken()
-    th = threading.Thread(target=loop.run, args=(token,), daemon=True)
-    th.start()
-    t0 = time.monotonic()
-    try:
-        while time.monotonic() - t0 < timeout:
-            cond.wait(0.1)
-            cond.clear()
-            f, msgs = mb.take()
-            got.extend(msgs)
-            if f is not None:
-                got.append(f)
-            if until(got, loop):
-                break
-    finally:
-        token.cancel()
-        loop.wake()
-        th.join(10)
-    assert not th.is_alive()
+
+    def step():
+        f, msgs = mb.take()
+        got.extend(msgs)
+        if f is not None:
+            got.append(f)
+        return until(got, loop)
+
+    run_loop_until(loop, cond, step, timeout)
     return got, loop
 
 

@@ -18,7 +18,7 @@ from app.live.engine import LiveEngine
 from app.live.pipeline import LiveLoop, Mailbox
 from app.live.sources import FrameSource, SourceConfig
 from app.models.spec import ModelSpec
-from app.tasks import CancelToken
+from tests.live_helpers import run_loop_until
 
 TINY = ModelSpec.make("simple", label="tiny", options={"widths": (4, 6), "pool": "max"})
 
@@ -100,23 +100,12 @@ def _loop(cfg, until, pipelined=True, source=None, timeout=30.0, published=None)
     published: list[LiveFrame] = [] if published is None else published
     put = mb.put
     mb.put = lambda f: (published.append(f), put(f))
-    token = CancelToken()
-    th = threading.Thread(target=loop.run, args=(token,), daemon=True)
-    th.start()
-    t0 = time.monotonic()
-    try:
-        while time.monotonic() - t0 < timeout:
-            cond.wait(0.05)
-            cond.clear()
-            _, msgs = mb.take()
-            got.extend(msgs)
-            if until(published, got, loop):
-                break
-    finally:
-        token.cancel()
-        loop.wake()
-        th.join(10)
-    assert not th.is_alive()
+
+    def step():
+        got.extend(mb.take()[1])
+        return until(published, got, loop)
+
+    run_loop_until(loop, cond, step, timeout, poll=0.05)
     return published, got, loop, made
 
 

@@ -317,3 +317,36 @@ def test_a_large_slice_is_summed_in_cache_sized_blocks(monkeypatch, threads3):
     assert all(torch.equal(m, o) for m, o in zip(many, one))
     monkeypatch.setattr(headcore, "BLOCK_ABOVE", 1003 * row)  # under the limit: one piece, the same bits as before
     assert all(torch.equal(m, o) for m, o in zip(softmax_objective(A, y, W, b, wd), whole))
+
+
+def test_the_svm_objectives_sum_large_slices_in_blocks_too(monkeypatch, threads3):
+    """One-vs-rest and Weston-Watkins: with slices over the (planted) limit in blocks, the same loss, gradient and
+    duality gap as one piece, to float rounding; under the limit, bit for bit."""
+    from app.probe import headcore, svm
+
+    A, y, W, b = problem(n=1003, d=37)
+    Ypm = torch.where(torch.nn.functional.one_hot(y, 4) > 0, 1.0, -1.0)
+    cases = [(svm.objective_and_gap, Ypm), (svm.ww_objective_and_gap, y)]
+    whole = [f(A, t, W, b, 0.5) for f, t in cases]
+    monkeypatch.setattr(headcore, "BLOCK_ABOVE", 100 * 37 * 4)
+    monkeypatch.setattr(headcore, "BLOCK_BYTES", 30 * 37 * 4)
+    calls = []
+    real = svm.class_scores
+
+    def counted(As, W_, b_):
+        calls.append(len(As))
+        return real(As, W_, b_)
+
+    monkeypatch.setattr(svm, "class_scores", counted)
+    for (f, t), ref in zip(cases, whole):
+        calls.clear()
+        got = f(A, t, W, b, 0.5)
+        assert calls == [30] * 33 + [13]
+        for g, r in zip(got, ref):
+            assert close(g, r, 1e-6)
+        with RowSlices(3, "cpu", "test", slices=4) as rs:
+            assert all(close(g, r, 1e-6) for g, r in zip(f(A, t, W, b, 0.5, rs), ref))
+    monkeypatch.setattr(headcore, "BLOCK_ABOVE", 1003 * 37 * 4)
+    for (f, t), ref in zip(cases, whole):
+        got = f(A, t, W, b, 0.5)
+        assert all((g == r) if isinstance(g, float) else torch.equal(g, r) for g, r in zip(got, ref))

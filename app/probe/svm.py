@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from app.probe.config import CurvePoint
-from app.probe.headcore import (ROW_SLICES, HeadResult, Prepared, RowSlices, accuracy, class_scores,
+from app.probe.headcore import (ROW_SLICES, HeadResult, Prepared, RowSlices, accuracy, class_scores, in_blocks,
                                 initial_weights, prepare, state_of, stop_report)
 from app.probe.lbfgs import lbfgs
 from app.probe.precond import NYSTROM_RANK, NYSTROM_ROWS, Cholesky, Identity, nystrom
@@ -63,6 +63,7 @@ def objective_and_gap(A: torch.Tensor, Ypm: torch.Tensor, W: torch.Tensor, b: to
         margin = torch.clamp_(1 - Ypm[i:j] * class_scores(A[i:j], W, b), min=0)
         return _row_sums(A[i:j], margin, lambda m: m.mul_(Ypm[i:j]).mul_(-2.0 / n))
 
+    part = in_blocks(part, A)  # large slices in cache-sized blocks (each row is read twice)
     return _with_gap(W, b, C, n, slices.sum(part, n) if slices is not None else part(0, n))
 
 
@@ -88,6 +89,7 @@ def ww_objective_and_gap(A: torch.Tensor, y: torch.Tensor, W: torch.Tensor, b: t
 
         return _row_sums(A[i:j], margin, scores_gradient)
 
+    part = in_blocks(part, A)  # large slices in cache-sized blocks (each row is read twice)
     return _with_gap(W, b, C, n, slices.sum(part, n) if slices is not None else part(0, n))
 
 

@@ -165,10 +165,11 @@ class ThreadTuner:
 
     # --- reporting ---------------------------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
-        """For ``--json`` outputs: ``{"threads", "max", "adaptive", "steps", "trials", "changes", "stalls"}``."""
+        """For ``--json`` outputs: ``{"threads", "max", "adaptive", "steps", "trials", "changes", "stalls"}``, and
+        ``"started"``, ``"busy_at_start"`` where it started below its maximum (busy cores found at its start)."""
         out = {"threads": self.threads, "max": self.max, "adaptive": self.adaptive, "steps": self.steps,
                "trials": self.trials, "changes": self.changes, "stalls": self.stalls}
-        if self.busy_at_start:  # started below its maximum: the processes found busy
+        if self.busy_at_start and self.started < self.max:  # started lower: the processes found busy
             out.update(started=self.started, busy_at_start=self.busy_at_start)
         return out
 

@@ -15,9 +15,11 @@ its fair share. Which count is faster depends on the load of the moment, so the 
 or, for a task generator that yields one ``Progress`` per batch: ``result = yield from tuned(extract(...), tuner)``
 (``drive(gen, tuner)`` runs it to its end headless).
 
-Every ``every`` steps, and at once when a step is ``stall`` times slower than the running median (a stall), the
+A tuner starts at its maximum, or at the cores other processes leave free where it finds some busy
+(``busy_elsewhere``: a loop started on a busy machine no longer spends its first steps at a count that waits for a
+core). Every ``every`` steps, and at once when a step is ``stall`` times slower than the running median (a stall), the
 tuner runs ``trial`` steps with one thread fewer (or, when below its maximum, one more) and keeps the faster count
-(by a ``margin``, so noise does not flip it). A trial whose first step is far slower ends at once, and each failed
+(by a ``margin``, so noise does not flip it; one more thread by ``UP_MARGIN``). A trial whose first step is far slower ends at once, and each failed
 trial doubles the wait before the next (at least ``every``, up to 16 x ``every``), so that trying the bad count
 under load costs ~1%. Forced counts (``--threads N``, ``FILTER_EXPLORER_THREADS``) and
 ``FILTER_EXPLORER_TUNER=0`` turn adaptation off.
@@ -74,7 +76,7 @@ class ThreadTuner:
     """Chooses and adapts the thread count of one compute loop; see the module docstring.
 
     ``max_threads``: the most it will use (default: ``device.configured_threads()``, not the count of the moment,
-    which an earlier tuned loop may have lowered); it starts there.
+    which an earlier tuned loop may have lowered); it starts there, or at the cores left free by busy processes.
     ``blas``: also limit the BLAS/OpenMP pools (numpy, scikit-learn in this process) through threadpoolctl.
     ``clock``, ``set_threads``: injectable for tests."""
 

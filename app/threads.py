@@ -21,8 +21,8 @@ core). Every ``every`` steps, and at once when a step is ``stall`` times slower 
 tuner runs ``trial`` steps with one thread fewer (or, when below its maximum, one more) and keeps the faster count
 (by a ``margin``, so noise does not flip it; one more thread by ``UP_MARGIN``). A trial whose first step is far
 slower ends at once, and each failed trial doubles the wait before the next (at least ``every``, up to 16 x
-``every``), so that trying the bad count under load costs ~1%. Forced counts (``--threads N``, ``FILTER_EXPLORER_THREADS``) and
-``FILTER_EXPLORER_TUNER=0`` turn adaptation off.
+``every``), so that trying the bad count under load costs ~1%. Forced counts (``--threads N``,
+``FILTER_EXPLORER_THREADS``) and ``FILTER_EXPLORER_TUNER=0`` turn adaptation off.
 
 Create and use a tuner in the loop's own thread: with torch's OpenMP backend ``torch.set_num_threads`` sets the
 calling thread's team size (measured: a worker's count is not changed by the main thread's call, nor the other way

@@ -1,7 +1,7 @@
 """What a lower priority costs background work (issue 14; docs/benchmarks/startup.md, "Training curves").
 
 A single-threaded torch loop (1,500 products of 384x384 matrices) is timed in a thread at nice 0, 5 and 10 (the
-thread's own Linux nice value, as ``app.threads.background_priority`` sets it), with 0, 1 and 2 busy processes
+thread's own Linux nice value, as ``app.priority.background_priority`` sets it), with 0, 1 and 2 busy processes
 (Python loops, ended by this script) beside it. Linux only.
 
     python scripts/nice_cost.py          # T=2: a two-thread torch team in the niced thread instead

@@ -1,5 +1,5 @@
 """Issue 14: with FILTER_EXPLORER_WORKER_NICE the desktop app's workers run below the GUI thread's priority
-(``app.threads.background_priority``); off by default."""
+(``app.priority.background_priority``); off by default."""
 
 from __future__ import annotations
 

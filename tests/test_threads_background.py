@@ -1,4 +1,4 @@
-"""Issue 14: background work runs below the window's priority (``app.threads.background_priority``)."""
+"""Issue 14: background work runs below the window's priority (``app.priority.background_priority``)."""
 
 from __future__ import annotations
 

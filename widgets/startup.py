@@ -144,6 +144,7 @@ def import_core(key: str) -> None:
         import app.live.predict  # noqa: F401
         import app.live.sources  # noqa: F401
         import app.live.stats  # noqa: F401
+        import app.live.stills  # noqa: F401  (image and dataset sources, opened on the live thread)
         import app.models.zoo  # noqa: F401
         import app.probe.head_export  # noqa: F401
     elif key == "probe":

@@ -2,7 +2,7 @@
 
 "Full speed" (the default): the workers (training, extraction, probe heads, dataset loads) run at the window's
 priority. "Window first": each worker started from then on runs 10 nice steps below the window's thread
-(``app.threads.set_background_nice``), so the window is served first when the machine is busy, at a price: measured
+(``app.priority.set_background_nice``), so the window is served first when the machine is busy, at a price: measured
 on the 2-core VM (docs/benchmarks/startup.md), the GUI thread's longest gaps while a model trained or a probe ran
 fell from 29-36 / 38-67 ms to 18-30 / 23-34 ms beside one busy process, but beside two busy processes a niced worker
 ran several times slower. Remembered between sessions; ``FILTER_EXPLORER_WORKER_NICE``, where set, decides instead
@@ -14,7 +14,7 @@ from __future__ import annotations
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QComboBox, QWidget
 
-from app.threads import forced_background_nice, set_background_nice
+from app.priority import forced_background_nice, set_background_nice
 
 KEY = "main/background_work"
 CHOICES = (("speed", "Background: full speed", 0), ("window", "Background: window first", 10))

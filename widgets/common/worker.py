@@ -35,7 +35,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from app.errors import AppError, message
 from app.tasks import Cancelled, CancelToken, Progress
-from app.threads import background_priority
+from app.priority import background_priority
 
 
 class _Deferral:

@@ -277,6 +277,27 @@ def test_an_svm_fit_is_the_same_bits_whatever_the_thread_count(multiclass):
     assert fits[0].stop["iterations"] > 5
 
 
+def _count_score_rows(monkeypatch, module) -> list:
+    """The row counts ``module``'s ``class_scores`` is called with, from now on."""
+    calls = []
+    real = module.class_scores
+
+    def counted(As, W_, b_):
+        calls.append(len(As))
+        return real(As, W_, b_)
+
+    monkeypatch.setattr(module, "class_scores", counted)
+    return calls
+
+
+def _plant_blocks(monkeypatch, d: int = 37) -> None:
+    """Slices of more than 100 rows of ``d`` float32 features summed in blocks of 30 rows."""
+    from app.probe import headcore
+
+    monkeypatch.setattr(headcore, "BLOCK_ABOVE", 100 * d * 4)
+    monkeypatch.setattr(headcore, "BLOCK_BYTES", 30 * d * 4)
+
+
 def test_a_large_slice_is_summed_in_cache_sized_blocks(monkeypatch, threads3):
     """A slice over ``BLOCK_ABOVE`` bytes is summed in blocks of ``BLOCK_BYTES`` (the second read of each row finds it
     in the cache): the same objective and gradient as one piece, to float rounding, against a float64 autograd
@@ -286,18 +307,10 @@ def test_a_large_slice_is_summed_in_cache_sized_blocks(monkeypatch, threads3):
     A, y, W, b = problem(n=1003, d=37)
     wd = 0.01
     row = 37 * 4
-    calls = []
-    real = headcore.class_scores
-
-    def counted(As, W_, b_):
-        calls.append(len(As))
-        return real(As, W_, b_)
-
-    monkeypatch.setattr(headcore, "class_scores", counted)
+    calls = _count_score_rows(monkeypatch, headcore)
     whole = softmax_objective(A, y, W, b, wd)
     assert calls == [1003]
-    monkeypatch.setattr(headcore, "BLOCK_ABOVE", 100 * row)  # slices of more than 100 rows are blocked ...
-    monkeypatch.setattr(headcore, "BLOCK_BYTES", 30 * row)  # ... in blocks of 30 rows
+    _plant_blocks(monkeypatch)
     calls.clear()
     blocked = softmax_objective(A, y, W, b, wd)
     assert calls == [30] * 33 + [13]
@@ -328,16 +341,8 @@ def test_the_svm_objectives_sum_large_slices_in_blocks_too(monkeypatch, threads3
     Ypm = torch.where(torch.nn.functional.one_hot(y, 4) > 0, 1.0, -1.0)
     cases = [(svm.objective_and_gap, Ypm), (svm.ww_objective_and_gap, y)]
     whole = [f(A, t, W, b, 0.5) for f, t in cases]
-    monkeypatch.setattr(headcore, "BLOCK_ABOVE", 100 * 37 * 4)
-    monkeypatch.setattr(headcore, "BLOCK_BYTES", 30 * 37 * 4)
-    calls = []
-    real = svm.class_scores
-
-    def counted(As, W_, b_):
-        calls.append(len(As))
-        return real(As, W_, b_)
-
-    monkeypatch.setattr(svm, "class_scores", counted)
+    _plant_blocks(monkeypatch)
+    calls = _count_score_rows(monkeypatch, svm)
     for (f, t), ref in zip(cases, whole):
         calls.clear()
         got = f(A, t, W, b, 0.5)

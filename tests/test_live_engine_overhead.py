@@ -46,12 +46,17 @@ def _processed(eng, frame, size):
         return eng.process(frame, LiveConfig(panes=(PaneConfig(TINY, 0, 0, 4),), size=size))
 
 
-def test_unresized_frame_is_shown_as_a_host_copy_equal_to_the_device_round_trip(monkeypatch):
+def _shown_at(monkeypatch, size):
+    """(engine, frame, the device round trip's picture, the spied resizes, the processed LiveFrame) at ``size``."""
     eng = LiveEngine("cpu")
     f = _frame()
-    ref = _device_path(eng, f, (48, 64))
+    ref = _device_path(eng, f, size)
     calls = _spy_shown(eng, monkeypatch)
-    lf = _processed(eng, f, (48, 64))
+    return eng, f, ref, calls, _processed(eng, f, size)
+
+
+def test_unresized_frame_is_shown_as_a_host_copy_equal_to_the_device_round_trip(monkeypatch):
+    eng, f, ref, calls, lf = _shown_at(monkeypatch, (48, 64))
     assert calls == []  # no device round trip
     assert lf.frame.dtype == np.uint8 and np.array_equal(lf.frame, ref) and np.array_equal(lf.frame, f)
     assert not np.shares_memory(lf.frame, f) and lf.frame.flags.c_contiguous
@@ -61,11 +66,7 @@ def test_unresized_frame_is_shown_as_a_host_copy_equal_to_the_device_round_trip(
 
 
 def test_resized_frame_still_goes_through_the_device(monkeypatch):
-    eng = LiveEngine("cpu")
-    f = _frame()
-    ref = _device_path(eng, f, (24, 32))
-    calls = _spy_shown(eng, monkeypatch)
-    lf = _processed(eng, f, (24, 32))
+    _, _, ref, calls, lf = _shown_at(monkeypatch, (24, 32))
     assert calls == [(24, 32)]
     assert lf.frame.shape == (24, 32, 3) and np.array_equal(lf.frame, ref)
 

@@ -68,15 +68,17 @@ def run_bench(backbone: str | None = DEFAULT_BACKBONE, size: tuple[int, int] = (
               layer: int | None = None, options: dict[str, Any] | None = None, device: str | None = None,
               channels_last: str = "auto", amp: bool | None = None, warmup: int = 5, rounds: int = 4,
               per_page: int = 16, weights: str | None = None, frame: tuple[int, int] | None = None,
-              pipeline: str = "auto") -> dict[str, Any]:
-    """``pipeline``: "auto" (the engine's own: one frame in flight on CUDA), "on" or "off"."""
+              pipeline: str = "auto", fold: bool = True) -> dict[str, Any]:
+    """``pipeline``: "auto" (the engine's own: one frame in flight on CUDA), "on" or "off". ``fold``: the engine
+    folds the model's batch norms into its convolutions (as the Live view does); the bare forward runs the same
+    model as the app, folded or not, so that the ratio measures the pipeline around it."""
     if pipeline not in ("auto", "on", "off"):
         raise ValueError(f"pipeline must be auto, on or off, not {pipeline!r}")
     load_before = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     dev = torch.device(device) if device else devmod.pick()
     spec = bench_spec(backbone, options, weights)
     backbone, options = spec.backbone, dict(spec.kwargs)
-    engine = LiveEngine(dev, channels_last=channels_last, amp=amp)
+    engine = LiveEngine(dev, channels_last=channels_last, amp=amp, fold=fold)
     if pipeline != "auto":
         engine.pipelined = pipeline == "on"
     h, w = size
@@ -103,12 +105,18 @@ def run_bench(backbone: str | None = DEFAULT_BACKBONE, size: tuple[int, int] = (
         xb = x.contiguous(memory_format=torch.channels_last) if cl else x
         amp_ctx = (lambda: torch.autocast(dev.type, dtype=torch.float16)) if engine.amp and dev.type == "cuda" \
             else None
-        for _ in range(warmup):
+
+        def whole(t: torch.Tensor) -> torch.Tensor:
+            return e.model.forward_intermediates(t, [li])[0]
+
+        def bare() -> torch.Tensor:
             if amp_ctx:
                 with amp_ctx():
-                    e.model.forward_intermediates(xb, [li])
-            else:
-                e.model.forward_intermediates(xb, [li])
+                    return whole(xb)
+            return whole(xb)
+
+        for _ in range(warmup):
+            bare()
         _sync(dev)
 
         app_t: list[float] = []
@@ -122,14 +130,9 @@ def run_bench(backbone: str | None = DEFAULT_BACKBONE, size: tuple[int, int] = (
             n = min(per_round, frames - done)
             for _ in range(n):
                 t0 = time.perf_counter()
-                if amp_ctx:
-                    with amp_ctx():
-                        out = e.model.forward_intermediates(xb, [li])[0]
-                else:
-                    out = e.model.forward_intermediates(xb, [li])[0]
+                bare()  # (its map freed at once, before the app's frames)
                 _sync(dev)
                 bare_t.append(time.perf_counter() - t0)
-            del out
             pending = None
             for _ in range(n):
                 t0 = time.perf_counter()
@@ -185,6 +188,8 @@ def run_bench(backbone: str | None = DEFAULT_BACKBONE, size: tuple[int, int] = (
         "bare_ms_median": round(bare_med * 1000, 2),
         "source_ms_median": round(statistics.median(read_t) * 1000, 2),
         "pipelined": bool(engine.pipelined),  # one frame in flight (CUDA's default)
+        # batch norms folded into their convolutions, in the app's and the bare forward's model alike
+        "batchnorm_folded": e.fold.as_dict() if e.fold is not None else None,
         "submit_ms_median": round(statistics.median(submit_t) * 1000, 2),  # queueing a frame's work
         "collect_ms_median": round(statistics.median(collect_t) * 1000, 2),  # waiting for a frame to be done
         "mosaic_shape": list(pane.mosaic.shape),

@@ -36,6 +36,9 @@ def register(sub, bench) -> None:
     p.add_argument("--pipeline", choices=["auto", "on", "off"], default="auto",
                    help="frames in flight (auto: one on CUDA, where the next frame's upload and forward overlap the "
                    "last one's read-back, as the Live view runs; off: each frame waited for in turn)")
+    p.add_argument("--fold", choices=["on", "off"], default="on",
+                   help="fold the model's batch norms into the convolutions before them, as the Live view does (on, "
+                   "the default), or run the model as built (off); the bare forward runs the same model either way")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_bench)
 
@@ -72,7 +75,7 @@ def _bench(args) -> int:
         backbone = args.backbone or (None if args.weights else DEFAULT_BACKBONE)
         res = run_bench(backbone, size, args.frames, args.layer, options, dev, args.channels_last,
                         False if args.no_amp else None, weights=args.weights, frame=frame,
-                        pipeline=args.pipeline)
+                        pipeline=args.pipeline, fold=args.fold == "on")
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(str(exc).strip("'\"")) from None
     if args.json:
@@ -85,6 +88,8 @@ def _bench(args) -> int:
               f"{res['source_ms_median']} ms, queueing {res['submit_ms_median']} ms, waiting "
               f"{res['collect_ms_median']} ms; {'one frame in flight' if res['pipelined'] else 'serial'})")
         print(f"  bare {res['bare_fps']:8.2f} FPS  (median frame {res['bare_ms_median']} ms)")
+        folded = res.get("batchnorm_folded") or {}
         print(f"  ratio app/bare {res['ratio']:.3f} (medians: {res['ratio_median']:.3f}); channels_last "
-              f"{res['channels_last']}, fp16 {res['amp_fp16']}")
+              f"{res['channels_last']}, fp16 {res['amp_fp16']}; batch norms folded "
+              f"{folded.get('folded', 0)} of {folded.get('batchnorms', 0)}")
     return 0

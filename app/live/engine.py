@@ -30,6 +30,7 @@ from app.live.transfer import Fence, Launched, Marks, Pending, Uploader, to_host
 from app.live.transfer import Work as _Work
 from app.models import inputs
 from app.models.build import build
+from app.models.fold import FoldReport, count_batchnorms, fold_batchnorm
 from app.models.spec import ModelSpec
 
 
@@ -88,6 +89,7 @@ class _Entry:
     channels_last: dict[tuple, bool] = field(default_factory=dict)  # (shape, layer) -> chosen memory format
     error: str | None = None
     cl_now: bool = False  # the memory format the model's weights are in now
+    fold: FoldReport | None = None  # batch norms folded into their convolutions (``app.models.fold``)
 
     def set_format(self, cl: bool) -> None:
         if cl != self.cl_now:
@@ -108,9 +110,12 @@ class LiveEngine:
     ``fit_size(frame, config.size)``, also for trained models whose spec names the size they were trained at."""
 
     def __init__(self, device: torch.device | str | None = None, channels_last: str = "auto",
-                 amp: bool | None = None, open_head=None) -> None:
+                 amp: bool | None = None, open_head=None, fold: bool = True) -> None:
         """``open_head``: (path, device) -> a probe head applier (``app.probe.head_export.open_head``; the GUI
-        passes it: app.live does not import app.probe); None: panes cannot attach probe heads."""
+        passes it: app.live does not import app.probe); None: panes cannot attach probe heads. ``fold``: fold each
+        model's batch norms into the convolutions before them (``app.models.fold``: the same maps to float rounding,
+        checked per model, fewer passes over the activations)."""
+        self.fold = bool(fold)
         self.device = torch.device(device) if device is not None else devmod.pick()
         self.channels_last = channels_last  # "auto" (CUDA: on; CPU: measured per model), "on", "off"
         self.amp = (self.device.type == "cuda") if amp is None else amp
@@ -134,10 +139,18 @@ class LiveEngine:
                 model, ispec = build_model(spec, self.device)
                 layers = tuple((i.name, int(i.channels), int(i.stride)) for i in model.feature_info)
                 e = _Entry(model, ispec, layers, inputs.model_input(model)[1])
+                e.fold = fold_batchnorm(model, self._example(model)) if self.fold else FoldReport(
+                    0, count_batchnorms(model), "folding off")
             except Exception as exc:  # a bad spec or a broken checkpoint: the pane says so, the others go on
                 e = _Entry(torch.nn.Identity(), None, (), error=str(exc) or exc.__class__.__name__)
             self._models[key] = e
         return e
+
+    def _example(self, model: torch.nn.Module) -> torch.Tensor:
+        """A small input the model takes: its declared channels and size (fixed or not), random."""
+        c, h, w = getattr(model, "default_input", (3, 32, 32))
+        gen = torch.Generator().manual_seed(0)
+        return torch.randn(1, int(c), int(h), int(w), generator=gen).to(self.device)
 
     def forget_except(self, specs) -> None:
         keep = {_spec_key(s) for s in specs}

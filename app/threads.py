@@ -21,8 +21,9 @@ core). Every ``every`` steps, and at once when a step is ``stall`` times slower 
 tuner runs ``trial`` steps with one thread fewer (or, when below its maximum, one more) and keeps the faster count
 (by a ``margin``, so noise does not flip it; one more thread by ``UP_MARGIN``). A trial whose first step is far
 slower ends at once, and each failed trial doubles the wait before the next (at least ``every``, up to 16 x
-``every``), so that trying the bad count under load costs ~1%. Forced counts (``--threads N``,
-``FILTER_EXPLORER_THREADS``) and ``FILTER_EXPLORER_TUNER=0`` turn adaptation off.
+``every``), so that trying the bad count under load costs ~1%. A trial of one more thread is made only when
+``busy_elsewhere`` finds a core free for it (else it is skipped, and looked at again ``every`` steps later).
+Forced counts (``--threads N``, ``FILTER_EXPLORER_THREADS``) and ``FILTER_EXPLORER_TUNER=0`` turn adaptation off.
 
 Create and use a tuner in the loop's own thread: with torch's OpenMP backend ``torch.set_num_threads`` sets the
 calling thread's team size (measured: a worker's count is not changed by the main thread's call, nor the other way
@@ -83,7 +84,8 @@ class ThreadTuner:
     def __init__(self, name: str = "compute", max_threads: int | None = None, adaptive: bool | None = None,
                  every: int = EVERY, trial: int = TRIAL, stall: float = STALL, margin: float = MARGIN,
                  blas: bool = False, clock: Callable[[], float] = time.perf_counter,
-                 set_threads: Callable[[int], None] | None = None, current: int | None = None) -> None:
+                 set_threads: Callable[[int], None] | None = None, current: int | None = None,
+                 watch_load: bool | None = None) -> None:
         self.name = name
         # inside a loop that an outer tuner already times (``tuned``/``drive``, e.g. ``bench load``): the outer one
         # decides; this one only counts its steps and never sets a count
@@ -104,6 +106,11 @@ class ThreadTuner:
                                                   and self.max > 1) else None
         if self.busy_at_start:
             start = min(int(start), max(1, device.available_cores() - self.busy_at_start))
+        # before a trial of one more thread, look whether the other processes left a core for it: under load such a
+        # trial's steps wait for a core (3x slower beside two busy processes here) and it fails anyway; looking
+        # costs ~10 ms (``busy_elsewhere``) against one or two steps lost per trial (None: as ``busy_at_start``)
+        self.watch_load = (self.adaptive and current is None and set_threads is None and self.max > 1) \
+            if watch_load is None else bool(watch_load) and self.adaptive
         self.threads = max(1, min(int(start), self.max))
         self.started = self.threads
         self.every, self.trial, self.stall, self.margin = max(2, every), max(1, trial), stall, margin
@@ -125,6 +132,7 @@ class ThreadTuner:
         self._up_next = False  # alternate: try one fewer, then (when below max) one more
         self.steps = 0
         self.trials = 0
+        self.skipped = 0  # trials of one more thread not made: the cores were still busy
         self.changes = 0
         self.stalls = 0
         self._apply(self.threads)
@@ -167,12 +175,15 @@ class ThreadTuner:
 
     # --- reporting ---------------------------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
-        """For ``--json`` outputs: ``{"threads", "max", "adaptive", "steps", "trials", "changes", "stalls"}``, and
-        ``"started"``, ``"busy_at_start"`` where it started below its maximum (busy cores found at its start)."""
+        """For ``--json`` outputs: ``{"threads", "max", "adaptive", "steps", "trials", "changes", "stalls"}``,
+        ``"started"``, ``"busy_at_start"`` where it started below its maximum (busy cores found at its start), and
+        ``"skipped"`` where trials of one more thread were not made (no core free for it)."""
         out = {"threads": self.threads, "max": self.max, "adaptive": self.adaptive, "steps": self.steps,
                "trials": self.trials, "changes": self.changes, "stalls": self.stalls}
         if self.busy_at_start and self.started < self.max:  # started lower: the processes found busy
             out.update(started=self.started, busy_at_start=self.busy_at_start)
+        if self.skipped:  # trials of one more thread not made: no core was free for it
+            out["skipped"] = self.skipped
         return out
 
     def describe(self) -> str:
@@ -192,6 +203,15 @@ class ThreadTuner:
             self._since = 0
             self._settle()
             return
+        if cand > self.threads and self.watch_load:
+            busy = busy_elsewhere()
+            if busy is not None and device.available_cores() - busy < cand:
+                # no core free for it: not tried; looked at again after ``every`` steps (cheap), so that the end of
+                # the load is found as soon as a trial would have found it
+                self.skipped += 1
+                self._since, self._interval = 0, self.every
+                self._settle()
+                return
         self.trials += 1
         self._cand, self._trial_times, self._warm, self._base = cand, [], False, base
         self._apply(cand)

@@ -220,3 +220,45 @@ def test_one_more_thread_is_kept_only_when_clearly_faster(two, kept):
     t2 = _tuner(m2)
     m2.run(t2, 12)
     assert t2.threads == 1
+
+
+def test_no_trial_of_one_more_thread_while_the_cores_are_busy(monkeypatch):
+    """Under load (two busy processes on two cores) a loop at one thread does not try two: each such trial's steps
+    waited for a core. It looks again every ``every`` steps, and tries (and keeps) two once a core is free."""
+    from app import threads
+
+    load = {"busy": 2}
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda: load["busy"])
+    monkeypatch.setattr(device, "available_cores", lambda: 2)
+    m = Machine()
+    m.n = 1
+    m.cost = dict(Machine.LOADED)
+    t = ThreadTuner("test", max_threads=2, adaptive=True, clock=m.clock, set_threads=m.set, current=1,
+                    watch_load=True)
+    m.run(t, 200)
+    assert 2 not in m.sets and t.trials == 0 and t.threads == 1
+    assert t.skipped >= 200 // t.every and t.report()["skipped"] == t.skipped
+    load["busy"] = 0  # the load went away
+    m.cost = dict(Machine.IDLE)
+    m.run(t, t.every + 2 * t.trial)
+    assert t.threads == 2 and t.trials == 1 and t.changes == 1
+    # without looking (the default where a test injects its own setter): the trials are made, and fail
+    m2 = Machine()
+    m2.n = 1
+    m2.cost = dict(Machine.LOADED)
+    t2 = ThreadTuner("test", max_threads=2, adaptive=True, clock=m2.clock, set_threads=m2.set, current=1)
+    m2.run(t2, 200)
+    assert t2.trials >= 2 and t2.skipped == 0 and "skipped" not in t2.report() and t2.threads == 1
+
+
+def test_a_busy_core_does_not_stop_a_trial_of_one_fewer(monkeypatch):
+    from app import threads
+
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda: 2)
+    monkeypatch.setattr(device, "available_cores", lambda: 2)
+    m = Machine()
+    m.cost = dict(Machine.LOADED)
+    t = ThreadTuner("test", max_threads=2, adaptive=True, clock=m.clock, set_threads=m.set, current=2,
+                    watch_load=True)
+    m.run(t, 30)
+    assert t.threads == 1 and m.sets[-1] == 1  # two threads under load: one fewer tried and kept

@@ -170,3 +170,31 @@ def test_the_trained_resnet20_keeps_its_answers(shared):
         got = model(x)
     assert torch.allclose(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
     assert torch.equal(got.argmax(1), want.argmax(1))
+
+
+def test_the_check_runs_in_full_float32_precision_and_restores_the_flags(monkeypatch):
+    """On CUDA, cuDNN's default TF32 convolutions differ from float32 by ~1e-3: the folded model would never pass the
+    check there. The check switches TF32 off for itself and puts the flags back."""
+    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True  # (not monkeypatch: a property)
+    try:
+        _check_in_full_precision(monkeypatch)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def _check_in_full_precision(monkeypatch):
+    from app.models import fold
+
+    seen = []
+    real = fold._outputs
+
+    def spy(m, x):
+        seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+        return real(m, x)
+
+    monkeypatch.setattr(fold, "_outputs", spy)
+    model = build(ModelSpec.make("resnet20", label="r"), torch.device("cpu"))
+    assert fold_batchnorm(model, _x()).folded == 19
+    assert seen and all(flags == (False, False) for flags in seen)
+    assert torch.backends.cudnn.allow_tf32 is True and torch.backends.cuda.matmul.allow_tf32 is True

@@ -61,9 +61,10 @@ class BasicBlock(nn.Module):
         self.shortcut = ShortcutA(planes) if (stride != 1 or in_planes != planes) else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
+        # in place: each ReLU's input is a tensor of its own, read by nothing else (autograd keeps what it needs)
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
         out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
+        return F.relu(out + self.shortcut(x), inplace=True)
 
 
 class ResNetCifar(Backbone):
@@ -101,7 +102,7 @@ class ResNetCifar(Backbone):
         self.reset_classifier(num_classes)
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn1(self.conv1(x)), inplace=True)
 
     def stages(self):
         mods = [self._stem] + [blk for name in ("layer1", "layer2", "layer3") for blk in getattr(self, name)]

@@ -120,7 +120,7 @@ def test_batchnorms_fold_on_the_gpu():
     """The fold's check holds on CUDA (TF32 off for it): resnet20 folds 19 of 19 with random statistics, and the
     folded Live map matches the CPU's."""
     from app.live.engine import LiveEngine
-    from app.models.fold import fold_batchnorm
+    from app.models.bnfold import fold_batchnorm
     from app.models.spec import ModelSpec
 
     spec = ModelSpec.make("resnet20", label="r")

@@ -30,7 +30,7 @@ from app.live.transfer import Fence, Launched, Marks, Pending, Uploader, to_host
 from app.live.transfer import Work as _Work
 from app.models import inputs
 from app.models.build import build
-from app.models.fold import FoldReport, count_batchnorms, fold_batchnorm
+from app.models.bnfold import FoldReport, count_batchnorms, fold_batchnorm
 from app.models.spec import ModelSpec
 
 
@@ -89,7 +89,7 @@ class _Entry:
     channels_last: dict[tuple, bool] = field(default_factory=dict)  # (shape, layer) -> chosen memory format
     error: str | None = None
     cl_now: bool = False  # the memory format the model's weights are in now
-    fold: FoldReport | None = None  # batch norms folded into their convolutions (``app.models.fold``)
+    fold: FoldReport | None = None  # batch norms folded into their convolutions (``app.models.bnfold``)
 
     def set_format(self, cl: bool) -> None:
         if cl != self.cl_now:
@@ -113,7 +113,7 @@ class LiveEngine:
                  amp: bool | None = None, open_head=None, fold: bool = True) -> None:
         """``open_head``: (path, device) -> a probe head applier (``app.probe.head_export.open_head``; the GUI
         passes it: app.live does not import app.probe); None: panes cannot attach probe heads. ``fold``: fold each
-        model's batch norms into the convolutions before them (``app.models.fold``: the same maps to float rounding,
+        model's batch norms into the convolutions before them (``app.models.bnfold``: the same maps to float rounding,
         checked per model, fewer passes over the activations)."""
         self.fold = bool(fold)
         self.device = torch.device(device) if device is not None else devmod.pick()

@@ -3,8 +3,9 @@
 In eval mode a ``BatchNorm2d`` is a fixed per-channel affine map, ``y = (x - mean) / sqrt(var + eps) * gamma +
 beta``; when its input is a convolution's output and nothing else reads that output, the map can be folded into the
 convolution's weights and bias (``torch.nn.utils.fusion.fuse_conv_bn_eval``) and the batch norm dropped: the same
-function to float rounding, one pass over the activations fewer per pair. Measured on this 2-core CPU (resnet20 to
-its Live layer, 240x320, docs/benchmarks/live.md): 20-50% more frames per second, idle and under load.
+function to float rounding, one pass over the activations fewer per pair. Measured on this 2-core CPU (Live's
+resnet20 pane, 240x320, docs/benchmarks/live.md): about 15% more frames per second idle and 20% beside two busy
+processes. (Not ``app.analysis.fold``, which folds LC blocks' 1x1 mixing into their spatial filters.)
 
 Which pairs fold is found by running the model once, not by module names: a convolution's output must be the very
 tensor the batch norm receives, each module called once (a shared module is left alone), and the batch norm in eval

@@ -1,4 +1,4 @@
-"""Batch norms folded into their convolutions (app.models.fold): the same maps, or the model left as it was."""
+"""Batch norms folded into their convolutions (app.models.bnfold): the same maps, or the model left as it was."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from app.live.config import LiveConfig, PaneConfig
 from app.live.engine import LiveEngine, default_layer
 from app.models.base import Backbone, LayerInfo
 from app.models.build import build
-from app.models.fold import count_batchnorms, fold_batchnorm
+from app.models.bnfold import count_batchnorms, fold_batchnorm
 from app.models.spec import ModelSpec
 
 
@@ -184,7 +184,7 @@ def test_the_check_runs_in_full_float32_precision_and_restores_the_flags(monkeyp
 
 
 def _check_in_full_precision(monkeypatch):
-    from app.models import fold
+    from app.models import bnfold as fold
 
     seen = []
     real = fold._outputs

@@ -33,6 +33,14 @@ def _pytest(path: Path) -> dict | None:
     return {"summary": lines[-1]} if lines else None
 
 
+def _folded(f: dict | None) -> str:
+    """``bench live``'s batch norms folded into the convolutions (app and bare alike), as a clause."""
+    if not f:
+        return ""
+    return f", batch norms folded {f.get('folded', 0)} of {f.get('batchnorms', 0)}" + (
+        f" ({f['reason']})" if f.get("reason") else "")
+
+
 def _figures(name: str, d: dict | None, process_wall: str | None = None) -> list[str]:
     """The figures of one step's JSON; ``process_wall``: the step's own wall time (steps.tsv: the whole process,
     interpreter start and imports included), which a probe's in-process ``wall_seconds`` leaves out."""
@@ -42,7 +50,7 @@ def _figures(name: str, d: dict | None, process_wall: str | None = None) -> list
         return [f"- app {d['app_fps']} FPS, bare {d['bare_fps']} FPS, **app/bare {d['ratio']}** "
                 f"(medians: {d['ratio_median']}); median frame {d['app_ms_median']} ms app, {d['bare_ms_median']} ms "
                 f"bare; {d['backbone']} layer {d['layer']}, {d['frames']} frames, channels_last {d['channels_last']}, "
-                f"fp16 {d['amp_fp16']}, device {d['device']}",
+                f"fp16 {d['amp_fp16']}, device {d['device']}" + _folded(d.get("batchnorm_folded")),
                 f"- per frame (medians): source {d.get('source_ms_median')} ms, queueing the frame's work "
                 f"{d.get('submit_ms_median')} ms, waiting for it {d.get('collect_ms_median')} ms; "
                 + ("one frame in flight (the Live view's loop on CUDA)" if d.get("pipelined")

@@ -29,7 +29,8 @@ def test_without_cuda_the_script_stops_with_a_clear_message():
 def test_report_lists_each_command_with_its_figures(tmp_path):
     live = {"app_fps": 61.2, "bare_fps": 64.0, "ratio": 0.956, "ratio_median": 0.95, "app_ms_median": 16.1,
             "bare_ms_median": 15.2, "backbone": "resnet20", "layer": "layer1.2", "frames": 200,
-            "channels_last": True, "amp_fp16": True, "device": "CUDA: X"}
+            "channels_last": True, "amp_fp16": True, "device": "CUDA: X",
+            "batchnorm_folded": {"folded": 19, "batchnorms": 19}}
     (tmp_path / "live-1080x1920.out").write_text("progress\n" + json.dumps(live) + "\n")
     preset = {"top1": 0.7604, "top2": 0.8919, "val_top1": 0.7624, "n_train": 45000, "n_test": 10000,
               "n_features": 36864, "extract_seconds": 12.34, "train_seconds": 20.0, "wall_seconds": 41.5,
@@ -49,6 +50,7 @@ def test_report_lists_each_command_with_its_figures(tmp_path):
     assert "Device: **NVIDIA X, 80 GB**" in md
     assert "`py main.py bench live --size 1080x1920`  (timeout 120 s; exit 0; 12.5 s wall)" in md
     assert "app 61.2 FPS, bare 64.0 FPS, **app/bare 0.956**" in md
+    assert "device CUDA: X, batch norms folded 19 of 19" in md
     assert "**not measured** (timed out): Traceback ... / RuntimeError: out of memory" in md
     assert ("**test top-1 76.04%** (top-2 89.19%), validation 76.24%, 45000 train / 10000 test, 36864 features; "
             "extract 12.3 s, head 20.0 s, **wall 41.5 s**") in md

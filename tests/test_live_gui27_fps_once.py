@@ -90,3 +90,16 @@ def test_paused_no_rate_anywhere_and_playing_again_one(qtbot, live_window):
     rates = _rates(win)
     assert [lab for lab, _ in rates] == [live.input.info], [t for _, t in rates]
     assert "paused" not in live.status.text().lower()
+
+
+def test_a_panes_time_says_what_it_covers_and_that_its_batch_norms_are_folded(qtbot, live_window):
+    """The "ms this pane" label's tooltip: what the time covers and, for a model with batch norms, that Live folds
+    them into its convolutions (the same maps, faster): a researcher timing a model here is told it runs so."""
+    from widgets.live.pane import TIMING_TIP
+
+    live = live_window.live
+    _frames(qtbot, live, 3)
+    tips = {p.config().spec.backbone: p.info.toolTip() for p in live.panes}
+    assert all(t.startswith(TIMING_TIP) for t in tips.values()), tips
+    assert "19 of the model's 19 batch norms are folded into the convolutions" in tips["resnet20"]
+    assert "batch norm" not in tips["rdsn"]

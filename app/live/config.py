@@ -105,6 +105,7 @@ class PaneResult:
     stats: MapStats | None = None
     predictions: tuple[Prediction, ...] = ()  # the model's own top-5 and/or an attached probe head's
     classifier: bool = False  # the model has a trained classifier of its own (its top-5 can be shown)
+    note: str = ""  # how the model runs in Live (e.g. its batch norms folded into its convolutions), for a tooltip
 
     def channel_at(self, x: float, y: float) -> int | None:
         """The channel under mosaic pixel (x, y) (None: a gap, or a focused single map)."""

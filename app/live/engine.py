@@ -97,6 +97,16 @@ class _Entry:
             self.cl_now = cl
 
 
+def fold_note(report: FoldReport | None) -> str:
+    """What a pane's timing tooltip says of its model's batch norms (empty: it has none)."""
+    if report is None or not report.batchnorms:
+        return ""
+    if report.folded:
+        return (f"{report.folded} of the model's {report.batchnorms} batch norms are folded into the convolutions "
+                "before them here (the same maps to float rounding, checked when the model was loaded; faster)")
+    return f"the model's {report.batchnorms} batch norms run as they are ({report.reason or 'not folded'})"
+
+
 # how the input frame shown beside the panes is resized (the policy of a default input spec)
 _SHOWN = inputs.InputSpec(3, None, (inputs.NEUTRAL_MEAN,), (inputs.NEUTRAL_STD,))
 
@@ -383,7 +393,8 @@ class LiveEngine:
             preds = self._predictions(pc, e, frame)
             ms = (time.perf_counter() - t0) * 1000 + share_ms
             return _Work(label, e.layers, layer, first, count, c, (h, w), focus, shown, factor, st, rng,
-                         pc.aspect or cfg.aspect, ms, preds, self.predictor.classes_of(pc.spec, e.model) is not None)
+                         pc.aspect or cfg.aspect, ms, preds, self.predictor.classes_of(pc.spec, e.model) is not None,
+                         fold_note(e.fold))
         except Exception as exc:  # e.g. a 1-channel model fed a frame it cannot take, out of memory
             return PaneResult(label, None, None, layer, e.layers, error=f"{label}: {exc}")
 
@@ -445,4 +456,4 @@ class LiveEngine:
         return PaneResult(wk.label, mosaic, r.grid, wk.layer, wk.layers, wk.first, wk.count, wk.channels, wk.focus,
                           lo, hi, wk.map_size, r.ms if device_ms is None else device_ms, None, values, wk.factor,
                           r.shared, wk.stats,
-                          wk.predictions, wk.classifier)
+                          wk.predictions, wk.classifier, wk.note)

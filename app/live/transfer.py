@@ -113,6 +113,7 @@ class Work:
     ms: float
     predictions: tuple[Prediction, ...] = ()
     classifier: bool = False
+    note: str = ""  # how the model runs here (its batch norms folded), for the pane's timing tooltip
 
 
 @dataclass(frozen=True)

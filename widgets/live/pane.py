@@ -24,6 +24,8 @@ from widgets.live.predictions import PredictionView
 PER_PAGE = 16  # maps per page a new pane starts with
 PANE_LEAST = 250  # px: a pane's least width (its maps readable): four panes on a 1024 px window scroll sideways
 ALL = 0  # per-page spin value meaning "all channels"
+TIMING_TIP = ("This pane's own time on the frame: its model up to the layer shown, its maps coloured and tiled, its "
+              "top-5 when shown and its share of the frame's pre-processing (on a GPU: the device's time)")
 
 
 def unbroken(text: str) -> str:
@@ -207,7 +209,7 @@ class PaneWidget(QFrame):
             self.stats.setText("")
             return
         self.info.setStyleSheet("")
-        self.info.setToolTip("")
+        self.info.setToolTip(TIMING_TIP + (f"\n{r.note[0].upper()}{r.note[1:]}." if r.note else ""))
         per = max(1, r.count if self.per_page == ALL else self.per_page)
         pages = max(1, -(-r.channels // per))
         self.page_spin.blockSignals(True)

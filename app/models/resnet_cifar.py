@@ -61,10 +61,12 @@ class BasicBlock(nn.Module):
         self.shortcut = ShortcutA(planes) if (stride != 1 or in_planes != planes) else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # in place: each ReLU's input is a tensor of its own, read by nothing else (autograd keeps what it needs)
+        # in place: each ReLU's input and the sum are tensors of their own, read by nothing else (autograd keeps
+        # what it needs; as torchvision's ResNets)
         out = F.relu(self.bn1(self.conv1(x)), inplace=True)
         out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x), inplace=True)
+        out += self.shortcut(x)
+        return F.relu(out, inplace=True)
 
 
 class ResNetCifar(Backbone):

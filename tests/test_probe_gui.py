@@ -527,3 +527,13 @@ def test_a_presets_layer_comes_back_after_a_restart(qtbot, make_ws):
     again._save_settings()
     again.shutdown()
     assert make_ws().probe_settings.layer_value() == -2
+
+
+def test_batch_done_comes_after_the_comparison_is_read(qtbot, make_ws, monkeypatch):
+    """On a busy machine the comparison reads the stored runs over several turns (its ~20 ms a turn ran out): the
+    batch's end was announced before the comparison showed the new run (CI, two runs side by side: one group where
+    the test expected two). The batch now ends after it. A read budget of zero makes every run a turn of its own."""
+    import widgets.probe.history_panel as hp
+
+    monkeypatch.setattr(hp, "READ_BUDGET_S", 0.0)
+    test_several_seeds_give_mean_and_std(qtbot, make_ws)

@@ -138,7 +138,11 @@ class BatchRuns:
     def _finish_batch_views(self, cancelled: bool) -> None:
         """The batch's last stored run selected in the history with its results and gallery, cancelled or not,
         keeping the whole batch's curves on the Training tab (a run that finished after it but could not be stored
-        stays on show: the banner says why it is not in the history)."""
+        stays on show: the banner says why it is not in the history). ``batchDone`` comes after the comparison shows
+        the batch's runs: on a busy machine it reads them over several turns, and this turn came first."""
+        if self.compare_feed.busy():
+            self.turns.later(self._finish_batch_views, cancelled)
+            return
         shown = self.results.run
         unstored = shown is not None and shown.run_id is None and shown is self._last_finished
         if self._last_stored is not None and not unstored:

@@ -15,6 +15,10 @@ class CompareFeed:
         self.turns = turns  # widgets.common.turns.Turns: the later slices
         self._steps = None  # the comparison being read
 
+    def busy(self) -> bool:
+        """A comparison is still being read (its slices queued on later turns)."""
+        return self._steps is not None
+
     def refresh(self, dataset: str) -> None:
         self._steps = steps = self.panel.comparison_steps(dataset)
         self._step(steps, dataset)
@@ -28,5 +32,8 @@ class CompareFeed:
             self._steps = None
             self.view.set_groups(*stop.value, dataset)
             return
+        except BaseException:
+            self._steps = None  # not busy any more (what waits for it, the batch's end, goes on)
+            raise
         self.view.show_reading(left, dataset)
         self.turns.later(self._step, steps, dataset)

@@ -10,7 +10,7 @@ from app.live.config import LiveConfig, PaneConfig
 from app.live.engine import LiveEngine, default_layer
 from app.models.base import Backbone, LayerInfo
 from app.models.build import build
-from app.models.bnfold import count_batchnorms, fold_batchnorm
+from app.models.bnfold import count_batchnorms, example_input, fold_batchnorm
 from app.models.spec import ModelSpec
 
 
@@ -140,7 +140,7 @@ def test_live_panes_show_the_same_maps_folded_or_not():
         e = engine.entry(spec)
         _random_statistics(e.model)
         if fold:
-            assert fold_batchnorm(e.model, engine._example(e.model)).folded == 19
+            assert fold_batchnorm(e.model, example_input(e.model, "cpu")).folded == 19
         cfg = LiveConfig(panes=(PaneConfig(spec, default_layer(e.layers), 0, 16),), size=(48, 64), max_fps=0)
         with torch.inference_mode():
             results[fold] = engine.process(frame, cfg).panes[0]

@@ -30,7 +30,7 @@ from app.live.transfer import Fence, Launched, Marks, Pending, Uploader, to_host
 from app.live.transfer import Work as _Work
 from app.models import inputs
 from app.models.build import build
-from app.models.bnfold import FoldReport, count_batchnorms, fold_batchnorm
+from app.models.bnfold import FoldReport, fold_for_inference
 from app.models.spec import ModelSpec
 
 
@@ -97,16 +97,6 @@ class _Entry:
             self.cl_now = cl
 
 
-def fold_note(report: FoldReport | None) -> str:
-    """What a pane's timing tooltip says of its model's batch norms (empty: it has none)."""
-    if report is None or not report.batchnorms:
-        return ""
-    if report.folded:
-        return (f"{report.folded} of the model's {report.batchnorms} batch norms are folded into the convolutions "
-                "before them here (the same maps to float rounding, checked when the model was loaded; faster)")
-    return f"the model's {report.batchnorms} batch norms run as they are ({report.reason or 'not folded'})"
-
-
 # how the input frame shown beside the panes is resized (the policy of a default input spec)
 _SHOWN = inputs.InputSpec(3, None, (inputs.NEUTRAL_MEAN,), (inputs.NEUTRAL_STD,))
 
@@ -149,18 +139,11 @@ class LiveEngine:
                 model, ispec = build_model(spec, self.device)
                 layers = tuple((i.name, int(i.channels), int(i.stride)) for i in model.feature_info)
                 e = _Entry(model, ispec, layers, inputs.model_input(model)[1])
-                e.fold = fold_batchnorm(model, self._example(model)) if self.fold else FoldReport(
-                    0, count_batchnorms(model), "folding off")
+                e.fold = fold_for_inference(model, self.device, self.fold)
             except Exception as exc:  # a bad spec or a broken checkpoint: the pane says so, the others go on
                 e = _Entry(torch.nn.Identity(), None, (), error=str(exc) or exc.__class__.__name__)
             self._models[key] = e
         return e
-
-    def _example(self, model: torch.nn.Module) -> torch.Tensor:
-        """A small input the model takes: its declared channels and size (fixed or not), random."""
-        c, h, w = getattr(model, "default_input", (3, 32, 32))
-        gen = torch.Generator().manual_seed(0)
-        return torch.randn(1, int(c), int(h), int(w), generator=gen).to(self.device)
 
     def forget_except(self, specs) -> None:
         keep = {_spec_key(s) for s in specs}
@@ -394,7 +377,7 @@ class LiveEngine:
             ms = (time.perf_counter() - t0) * 1000 + share_ms
             return _Work(label, e.layers, layer, first, count, c, (h, w), focus, shown, factor, st, rng,
                          pc.aspect or cfg.aspect, ms, preds, self.predictor.classes_of(pc.spec, e.model) is not None,
-                         fold_note(e.fold))
+                         e.fold.describe())
         except Exception as exc:  # e.g. a 1-channel model fed a frame it cannot take, out of memory
             return PaneResult(label, None, None, layer, e.layers, error=f"{label}: {exc}")
 

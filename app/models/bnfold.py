@@ -40,6 +40,15 @@ class FoldReport:
             out["reason"] = self.reason
         return out
 
+    def describe(self) -> str:
+        """What a Live pane's timing tooltip says of the model's batch norms (empty: it has none)."""
+        if not self.batchnorms:
+            return ""
+        if self.folded:
+            return (f"{self.folded} of the model's {self.batchnorms} batch norms are folded into the convolutions "
+                    "before them here (the same maps to float rounding, checked when the model was loaded; faster)")
+        return f"the model's {self.batchnorms} batch norms run as they are ({self.reason or 'not folded'})"
+
 
 def count_batchnorms(model: nn.Module) -> int:
     return sum(1 for m in model.modules() if isinstance(m, nn.BatchNorm2d))
@@ -152,3 +161,17 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor) -> FoldReport:
             setattr(parent, leaf, old)
         return FoldReport(0, bns, f"not folded: {exc}")
     return FoldReport(len(pairs), bns)
+
+
+def example_input(model: nn.Module, device: torch.device | str) -> torch.Tensor:
+    """A small input the model takes (its declared channels and size, fixed or not), random, seeded."""
+    c, h, w = getattr(model, "default_input", (3, 32, 32))
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn(1, int(c), int(h), int(w), generator=gen).to(device)
+
+
+def fold_for_inference(model: nn.Module, device: torch.device | str, enabled: bool = True) -> FoldReport:
+    """``fold_batchnorm`` on ``example_input``; with ``enabled`` False nothing is changed and the report says so."""
+    if not enabled:
+        return FoldReport(0, count_batchnorms(model), "folding off")
+    return fold_batchnorm(model, example_input(model, device))

@@ -89,3 +89,19 @@ def test_a_peak_at_a_small_maps_lowest_ring_is_a_bound_too():
     f, floor = stats.frequency_peak(slow)
     assert floor and f == pytest.approx(2 / 80)  # two cycles over the width, at most (audit 32)
     assert stats.map_stats(slow).frequency_text() == "freq <= 0.025 c/px (>= 40 px)"
+
+
+def test_the_cached_frequency_grid_gives_the_same_answer_as_a_fresh_one():
+    """``_rings`` keeps each map size's frequency grid (a pane's maps keep theirs); nothing may change it."""
+    torch.manual_seed(3)
+    maps = [torch.randn(4, 48, 64) + torch.sin(torch.arange(64.0) / 5).expand(4, 48, 64),
+            torch.randn(3, 30, 30).relu(), torch.sin(torch.arange(40.0) / 3).expand(2, 20, 40).contiguous()]
+    stats._rings.cache_clear()
+    fresh = []
+    for m in maps:
+        stats._rings.cache_clear()
+        fresh.append(stats.frequency_peak(m))
+    stats._rings.cache_clear()
+    again = [stats.frequency_peak(m) for m in maps + maps + maps]
+    assert [repr(a) for a in again] == [repr(f) for f in fresh * 3]  # repr: "no peak" is a NaN
+    assert stats._rings.cache_info().hits == 6

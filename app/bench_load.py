@@ -71,6 +71,9 @@ def register(sub, bench) -> None:
                         "trials, which a Live view pays once, weigh as they do in a view left running; 50 frames "
                         "under load were ~3 s, a fifth of them spent trying the slower count)")
     p.add_argument("--size", default=None, help="live: frame HxW, at least 16x16 (default 240x320; 64x96 with --quick)")
+    p.add_argument("--precision", choices=["auto", "full", "fast"], default="auto",
+                   help="live: the forward's arithmetic, as the Live view's Precision (default auto: float32 on the "
+                        "CPU; fast: bfloat16 on a CPU with native bfloat16)")
     p.add_argument("--images", type=int, default=4000,
                    help="extract: images (default 4000: about 65 batches of rdsn's probe defaults on MNIST; the "
                         "output gives the count)")
@@ -155,7 +158,8 @@ def _live(args, on: bool | None) -> dict[str, Any]:
     try:
         with torch.inference_mode():
             e = engine.entry(spec)
-            cfg = LiveConfig(panes=(PaneConfig(spec, default_layer(e.layers), 0, 16),), size=(h, w), max_fps=0)
+            cfg = LiveConfig(panes=(PaneConfig(spec, default_layer(e.layers), 0, 16),), size=(h, w), max_fps=0,
+                             precision=getattr(args, "precision", "auto"))
             for _ in range(LIVE_WARMUP):
                 engine.process(src.read(), cfg)
             tuner = _tuner(bool(on))  # after the warm-up: it sets its count now (off: the configured one)
@@ -315,8 +319,8 @@ def cmd_bench_load(args) -> int:
            "cpu_count": os.cpu_count(), "torch_threads": configured, "forced_threads": devmod.forced_threads(),
            "load_average_before": load_before, "load_average_loaded_start": load_start,
            "load_average_loaded_end": load_end,
-           "settings": {"frames": args.frames, "size": args.size, "images": args.images,
-                        "head_train": args.head_train, "quick": args.quick},
+           "settings": {"frames": args.frames, "size": args.size, "precision": getattr(args, "precision", "auto"),
+                        "images": args.images, "head_train": args.head_train, "quick": args.quick},
            "method": {name: METHOD[name] for name in which}, "figures": figures}
     if args.json:
         print(jsonout.dumps(res))

@@ -27,9 +27,9 @@ def test_a_fixed_size_model_sees_the_frames_centre_at_its_aspect_never_squashed(
     seen = []
     forward = eng.forward
 
-    def spy(entry, x, layer):
+    def spy(entry, x, layer, *rest):
         seen.append(x.detach().clone())
-        return forward(entry, x, layer)
+        return forward(entry, x, layer, *rest)
 
     eng.forward = spy
     spec = ModelSpec.make("lenet5")

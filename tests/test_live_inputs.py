@@ -43,9 +43,9 @@ def test_live_input_is_inputs_to_tensor_for_every_backbone(name):
         e = eng.entry(spec)
         real = eng.forward
 
-        def spy(entry, t, layer):
+        def spy(entry, t, layer, *rest):
             seen["x"] = t.clone()
-            return real(entry, t, layer)
+            return real(entry, t, layer, *rest)
 
         eng.forward = spy
         lf = eng.process(FRAME, LiveConfig(panes=(PaneConfig(spec, 0, 0, 4),), size=PROC))

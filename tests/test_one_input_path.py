@@ -90,9 +90,9 @@ def test_the_same_image_reaches_the_model_as_the_same_tensor_on_every_path(name)
     seen_live: dict = {}
     real = eng.forward
 
-    def spy(entry, t, layer):
+    def spy(entry, t, layer, *rest):
         seen_live["x"] = t.detach().clone()
-        return real(entry, t, layer)
+        return real(entry, t, layer, *rest)
 
     eng.forward = spy
     with torch.inference_mode():

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from app import device as devmod
+from app.live import precision as prec
 from app.live.config import LiveConfig, PaneConfig
 from app.live.engine import LiveEngine, default_layer, fit_size
 from app.live.pipeline import LIVE_OPTIONS
@@ -68,10 +69,11 @@ def run_bench(backbone: str | None = DEFAULT_BACKBONE, size: tuple[int, int] = (
               layer: int | None = None, options: dict[str, Any] | None = None, device: str | None = None,
               channels_last: str = "auto", amp: bool | None = None, warmup: int = 5, rounds: int = 4,
               per_page: int = 16, weights: str | None = None, frame: tuple[int, int] | None = None,
-              pipeline: str = "auto", fold: bool = True) -> dict[str, Any]:
+              pipeline: str = "auto", fold: bool = True, precision: str = "auto") -> dict[str, Any]:
     """``pipeline``: "auto" (the engine's own: one frame in flight on CUDA), "on" or "off". ``fold``: the engine
     folds the model's batch norms into its convolutions (as the Live view does); the bare forward runs the same
-    model as the app, folded or not, so that the ratio measures the pipeline around it."""
+    model as the app, folded or not, so that the ratio measures the pipeline around it. ``precision``: the Live
+    config's (``app.live.precision``); the bare forward runs in the same autocast."""
     if pipeline not in ("auto", "on", "off"):
         raise ValueError(f"pipeline must be auto, on or off, not {pipeline!r}")
     load_before = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
@@ -94,26 +96,20 @@ def run_bench(backbone: str | None = DEFAULT_BACKBONE, size: tuple[int, int] = (
         if not -len(e.layers) <= li < len(e.layers):
             raise ValueError(f"--layer {li}: {backbone} has layers 0..{len(e.layers) - 1}")
         li %= len(e.layers)
-        cfg = LiveConfig(panes=(PaneConfig(spec, li, 0, per_page),), size=(h, w), max_fps=0)
+        cfg = LiveConfig(panes=(PaneConfig(spec, li, 0, per_page),), size=(h, w), max_fps=0, precision=precision)
+        dtype = prec.forward_dtype(dev, precision, engine.amp)
         # bare input: the same tensor the pipeline feeds the model
         proc = fit_size((fh, fw), (h, w))
         x = engine.prepare(src.read(), e.inp, engine.input_size(e, proc), crop=bool(e.fixed))
         for _ in range(warmup):  # also settles the channels_last choice (measured on CPU)
             engine.process(src.read(), cfg)
-        cl = engine._use_cl(e, x, li)
+        cl = engine._use_cl(e, x, li, dtype)
         e.set_format(cl)
         xb = x.contiguous(memory_format=torch.channels_last) if cl else x
-        amp_ctx = (lambda: torch.autocast(dev.type, dtype=torch.float16)) if engine.amp and dev.type == "cuda" \
-            else None
-
-        def whole(t: torch.Tensor) -> torch.Tensor:
-            return e.model.forward_intermediates(t, [li])[0]
 
         def bare() -> torch.Tensor:
-            if amp_ctx:
-                with amp_ctx():
-                    return whole(xb)
-            return whole(xb)
+            with prec.autocast(dev, dtype):
+                return e.model.forward_intermediates(xb, [li])[0]
 
         for _ in range(warmup):
             bare()
@@ -177,7 +173,8 @@ def run_bench(backbone: str | None = DEFAULT_BACKBONE, size: tuple[int, int] = (
         "device_kind": dev.type,
         "threads": torch.get_num_threads(),
         "channels_last": bool(cl),
-        "amp_fp16": bool(engine.amp and dev.type == "cuda"),
+        "amp_fp16": dtype == torch.float16,
+        "precision": prec.name(dtype),  # the forward's arithmetic, app and bare alike
         "app_fps": round(app_fps, 2),
         "bare_fps": round(bare_fps, 2),
         "ratio": round(app_fps / bare_fps, 3),

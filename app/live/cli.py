@@ -33,6 +33,10 @@ def register(sub, bench) -> None:
     p.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
                    help="memory format (auto: on for CUDA, measured on CPU)")
     p.add_argument("--no-amp", action="store_true", help="no fp16 autocast on CUDA")
+    p.add_argument("--precision", choices=["auto", "full", "fast"], default="auto",
+                   help="the forward's arithmetic, as the Live view's Precision (auto: float16 on CUDA, float32 on "
+                   "the CPU; full: float32; fast: float16 on CUDA, bfloat16 on a CPU with native bfloat16); the "
+                   "bare forward runs in the same")
     p.add_argument("--pipeline", choices=["auto", "on", "off"], default="auto",
                    help="frames in flight (auto: one on CUDA, where the next frame's upload and forward overlap the "
                    "last one's read-back, as the Live view runs; off: each frame waited for in turn)")
@@ -75,7 +79,7 @@ def _bench(args) -> int:
         backbone = args.backbone or (None if args.weights else DEFAULT_BACKBONE)
         res = run_bench(backbone, size, args.frames, args.layer, options, dev, args.channels_last,
                         False if args.no_amp else None, weights=args.weights, frame=frame,
-                        pipeline=args.pipeline, fold=args.fold == "on")
+                        pipeline=args.pipeline, fold=args.fold == "on", precision=args.precision)
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(str(exc).strip("'\"")) from None
     if args.json:
@@ -90,6 +94,6 @@ def _bench(args) -> int:
         print(f"  bare {res['bare_fps']:8.2f} FPS  (median frame {res['bare_ms_median']} ms)")
         folded = res.get("batchnorm_folded") or {}
         print(f"  ratio app/bare {res['ratio']:.3f} (medians: {res['ratio_median']:.3f}); channels_last "
-              f"{res['channels_last']}, fp16 {res['amp_fp16']}; batch norms folded "
+              f"{res['channels_last']}, {res['precision']}; batch norms folded "
               f"{folded.get('folded', 0)} of {folded.get('batchnorms', 0)}")
     return 0

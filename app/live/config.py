@@ -15,6 +15,10 @@ from app.metrics import percent
 from app.models.spec import ModelSpec
 
 CONTRASTS = ("map", "shared")  # per-map ranges, or one range for every shown map of every pane
+# the forward pass's arithmetic (``app.live.engine.LiveEngine.forward_dtype``): "auto" float16 on CUDA (unless the
+# engine was made with amp=False), float32 elsewhere; "full" float32 everywhere; "fast" float16 on CUDA, bfloat16 on
+# a CPU that has it natively (AVX-512 BF16 / AMX: ~1.6x the frames on this machine's Xeon), else float32
+PRECISIONS = ("auto", "full", "fast")
 
 
 # --- configuration ----------------------------------------------------------------------------------------------
@@ -43,6 +47,7 @@ class LiveConfig:
     max_fps: float = 30.0  # cap of the loop (0: as fast as possible; the GUI never shows more than ~30 Hz)
     contrast: str = "map"  # "map": each map its own range; "shared": one range across maps and panes
     stats_every: float = 0.25  # seconds between two statistics updates of a pane (0: every frame)
+    precision: str = "auto"  # one of PRECISIONS
 
 
 # --- results ----------------------------------------------------------------------------------------------------

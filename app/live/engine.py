@@ -4,7 +4,8 @@ Qt-free. ``LiveEngine.process(frame, config)``: pre-processing (exactly ``app.mo
 pane's input spec, the frame resized once to the processing size with its aspect kept), the forward pass
 (``forward_intermediates`` up to the chosen layer only), per-map or shared normalisation, tiling and colour mapping
 (``app.imaging.maps``), the pane's statistics (``app.live.stats``), all on the compute device
-(``app.device.pick()``; channels_last and fp16 autocast on CUDA; channels_last on CPU where it measures faster);
+(``app.device.pick()``; channels_last and fp16 autocast on CUDA; channels_last on CPU where it measures faster;
+bfloat16 autocast on a CPU with native bfloat16 where the config asks for "fast" precision);
 returns a frozen ``LiveFrame`` holding numpy *copies* only. ``process`` = ``collect(submit(...))``: on CUDA
 ``submit`` queues a frame's work without waiting for it, so a loop can submit the next frame before it collects
 this one (two frames in flight: the next frame's source, upload and forward overlap this one's read-back).
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ import torch
 
 from app import device as devmod
 from app.imaging import colormaps, maps
+from app.live import precision as prec
 from app.live.config import LiveConfig, LiveFrame, PaneConfig, PaneResult, Prediction
 from app.live.predict import Predictor
 from app.live.stats import MapStats, map_stats
@@ -89,7 +91,7 @@ class _Entry:
     inp: inputs.InputSpec | None  # None: the model could not be built (``error`` says why)
     layers: tuple[tuple[str, int, int], ...]
     fixed: tuple[int, int] | None = None  # the size the model needs (lenet5: 32x32); None: any size
-    channels_last: dict[tuple, bool] = field(default_factory=dict)  # (shape, layer) -> chosen memory format
+    channels_last: dict[tuple, bool] = field(default_factory=dict)  # (shape, layer, dtype) -> chosen memory format
     error: str | None = None
     cl_now: bool = False  # the memory format the model's weights are in now
     fold: FoldReport | None = None  # batch norms folded into their convolutions (``app.models.bnfold``)
@@ -214,39 +216,27 @@ class LiveEngine:
             t = self._affine[key] = (scale.view(3).repeat(width), shift.view(3).repeat(width))
         return t
 
-    def _use_cl(self, e: _Entry, x: torch.Tensor, layer: int) -> bool:
+    def _use_cl(self, e: _Entry, x: torch.Tensor, layer: int, dtype: torch.dtype | None = None) -> bool:
         if self.channels_last == "on":
             return True
         if self.channels_last == "off":
             return False
         if self.device.type != "cpu":
             return self.device.type == "cuda"
-        key = (tuple(x.shape), layer)
+        key = (tuple(x.shape), layer, dtype)
         if key not in e.channels_last:  # measure once: which memory format is faster for this model here
-            times: dict[bool, float] = {}
-            inputs = {cl: x.contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)
-                      for cl in (True, False)}
-            for cl in (True, False):  # warm-up (first use of each format allocates and picks kernels)
-                e.set_format(cl)
-                e.model.forward_intermediates(inputs[cl], [layer])
-            # interleaved, best of three each: one noisy sample once picked the format that was 50% slower here
-            for cl in (True, False) * 3:
-                e.set_format(cl)
-                t0 = time.perf_counter()
-                e.model.forward_intermediates(inputs[cl], [layer])
-                times[cl] = min(times.get(cl, 1e9), time.perf_counter() - t0)
-            e.channels_last[key] = times[True] <= times[False]
+            ctx = prec.autocast(self.device, dtype)
+            e.channels_last[key] = prec.channels_last_faster(e.model, e.set_format, x, layer, ctx)
         return e.channels_last[key]
 
-    def forward(self, e: _Entry, x: torch.Tensor, layer: int) -> torch.Tensor:
-        """The (C, H, W) map of one layer, computing only up to that layer."""
-        cl = self._use_cl(e, x, layer)
+    def forward(self, e: _Entry, x: torch.Tensor, layer: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The (C, H, W) map of one layer, computing only up to that layer, in ``dtype`` autocast (None: float32;
+        ``app.live.precision.forward_dtype``)."""
+        cl = self._use_cl(e, x, layer, dtype)
         e.set_format(cl)
         if cl:
             x = x.contiguous(memory_format=torch.channels_last)
-        amp = torch.autocast(self.device.type, dtype=torch.float16) if self.amp and self.device.type == "cuda" \
-            else nullcontext()
-        with amp:
+        with prec.autocast(self.device, dtype):
             return e.model.forward_intermediates(x, [layer])[0][0]
 
     @contextmanager
@@ -355,7 +345,8 @@ class LiveEngine:
             # a model of fixed size (lenet5's 32x32) sees the frame's centre at its aspect: stretched to it, a 4:3 or
             # 16:9 frame was squashed (a disc became a 2:1 ellipse) while the same pane's Top-5 saw it round
             x = self._input(x255, e.inp, self.input_size(e, proc), sized, prepared, crop=bool(e.fixed))
-            fmap = self.forward(e, x, layer)
+            dtype = prec.forward_dtype(self.device, cfg.precision, self.amp)  # None: float32
+            fmap = self.forward(e, x, layer, dtype)
             if fmap.dim() != 3:
                 raise ValueError(f"layer {e.layers[layer][0]} gives {tuple(fmap.shape)} maps, not (C, H, W)")
             c, h, w = fmap.shape
@@ -374,15 +365,20 @@ class LiveEngine:
                     factor = maps.shrink_factor(h, w, *cfg.tile_max)
                 # playing, the statistics refresh every stats_every s (they would flicker unreadably at 30 Hz);
                 # paused (a step, or a setting changed on the held frame) one frame is studied: its own numbers
-                st = self._stats_of(pc, layer, fmap, 0.0 if cfg.paused else cfg.stats_every)
+                st = self._stats_of(pc, layer, fmap, 0.0 if cfg.paused else cfg.stats_every, prec.name(dtype))
                 rng = maps.value_range(shown) if cfg.contrast == "shared" else (0.0, 0.0)
             preds = self._predictions(pc, e, frame)
             ms = (time.perf_counter() - t0) * 1000 + share_ms
             return _Work(label, e.layers, layer, first, count, c, (h, w), focus, shown, factor, st, rng,
                          pc.aspect or cfg.aspect, ms, preds, self.predictor.classes_of(pc.spec, e.model) is not None,
-                         e.fold.describe())
+                         self._note(e, dtype, cfg.precision))
         except Exception as exc:  # e.g. a 1-channel model fed a frame it cannot take, out of memory
             return PaneResult(label, None, None, layer, e.layers, error=f"{label}: {exc}")
+
+    def _note(self, e: _Entry, dtype: torch.dtype | None, precision: str) -> str:
+        """How the pane's model runs, for its timing tooltip: its batch norms folded, its arithmetic."""
+        fold, arith = e.fold.describe() if e.fold is not None else "", prec.describe(dtype, precision, self.device)
+        return f"{fold}; {arith}" if fold else arith
 
     def _predictions(self, pc: PaneConfig, e: _Entry, frame: np.ndarray | None) -> tuple[Prediction, ...]:
         """Only when asked: the model's own top-5 (a full forward) and an attached probe head's
@@ -396,13 +392,14 @@ class LiveEngine:
             out.append(self.predictor.head_prediction(pc.head, pc.spec, frame))
         return tuple(out)
 
-    def _stats_of(self, pc: PaneConfig, layer: int, fmap: torch.Tensor, every: float) -> MapStats | None:
+    def _stats_of(self, pc: PaneConfig, layer: int, fmap: torch.Tensor, every: float,
+                  arithmetic: str = "float32") -> MapStats | None:
         """The statistics of ``fmap``, or those of an earlier frame of the same pane layer computed less than
         ``every`` s ago (0: always this frame's). On the CPU, also not before the last computation's own time over
         ``STATS_SHARE``, so that they never take more than that share of the loop: beside two busy processes one
         pane's took ~12 ms (~6 ms idle), 5% of a loop refreshing them every 0.25 s, where the frames are what
         matters (CUDA's are a few kernels, and its clock would count the forward they wait for)."""
-        key = (_spec_key(pc.spec), layer)
+        key = (_spec_key(pc.spec), layer, arithmetic)
         now = time.monotonic()
         last = self._stats.get(key)
         wait = every
@@ -410,7 +407,7 @@ class LiveEngine:
             wait = max(every, last[2] / STATS_SHARE)
         if last is None or now - last[0] >= wait:
             t0 = time.perf_counter()
-            st = map_stats(fmap)
+            st = replace(map_stats(fmap), arithmetic=arithmetic)
             last = self._stats[key] = (now, st, time.perf_counter() - t0)
         return last[1]
 

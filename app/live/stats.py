@@ -43,6 +43,7 @@ class MapStats:
     channels: int  # channels in the layer
     sampled: int  # channels the spectrum and the correlation used
     frequency_floor: bool = False  # the peak is at an axis's lowest frequency: ``frequency`` is an upper bound
+    arithmetic: str = "float32"  # what the maps were computed in (a Live pane's precision: bfloat16, float16)
 
     def frequency_text(self) -> str:
         f = self.frequency
@@ -58,7 +59,8 @@ class MapStats:
     def describe(self) -> str:
         corr = "n/a" if math.isnan(self.correlation) else f"{self.correlation:.2f}"
         return (f"zeros {percent(self.sparsity, 0)} · mean |a| {self.mean_abs:.3g} · "
-                f"{self.frequency_text()} · |corr| {corr}")
+                f"{self.frequency_text()} · |corr| {corr}"
+                + ("" if self.arithmetic == "float32" else f" · {self.arithmetic} maps"))
 
     def explain(self) -> str:
         return ("zeros: fraction of activations that are 0 (|a| <= 1e-6)\n"
@@ -70,7 +72,10 @@ class MapStats:
                 "centre) holds along its height or width, where anything slower than two cycles over that side "
                 "lands too, so the period is at least half that side and may be much longer\n"
                 f"|corr|: mean absolute correlation between channels ({self.sampled} of {self.channels} sampled)\n"
-                "While the video plays these are refreshed a few times a second (less often where computing them "
+                + ("" if self.arithmetic == "float32" else
+                   f"{self.arithmetic} maps: the figures are of maps computed in {self.arithmetic} autocast (the "
+                   "Live view's Precision), which can differ from float32's, in deep layers visibly\n")
+                + "While the video plays these are refreshed a few times a second (less often where computing them "
                 "would take more than 2% of the loop's time, as on a busy machine), so they may trail the maps "
                 "shown by a fraction of a second; paused, they are the frame's own")
 

@@ -99,3 +99,26 @@ def test_failed_camera_resets_the_input_and_the_rates(qtbot, ws):
     qtbot.waitUntil(lambda: "Camera 99" in ws.status.text() and ws.status_level == "error", timeout=20000)
     assert not ws.input.view.has_image() and "FPS" not in ws.input.info.text()
     assert "Camera 99" in ws.input.source_label.text() and "FPS" not in ws.panes[0].info.text()
+
+
+def test_precision_reaches_the_pipeline_the_pane_says_what_it_ran_in_and_is_remembered(qtbot, ws, monkeypatch):
+    from app.live import precision as prec
+    from app.live.config import PRECISIONS
+    from widgets.live.controls import PRECISIONS as OFFERED
+    from widgets.main_window import settings
+
+    assert tuple(k for k, _ in OFFERED) == PRECISIONS  # every arithmetic the core knows, offered
+    monkeypatch.setattr(prec, "cpu_bfloat16_native", lambda: True)  # as on this machine's Xeon (emulated elsewhere)
+    ws.set_active(True)
+    _frames(qtbot, ws)
+    pane = ws.panes[0]
+    assert ws.config().precision == "auto" and "computed in float32" in pane.info.toolTip().lower()
+    combo = ws.controls.precision_combo
+    combo.setCurrentIndex(combo.findData("fast"))
+    assert ws.config().precision == "fast"
+    qtbot.waitUntil(lambda: "bfloat16 autocast" in pane.info.toolTip(), timeout=20000)
+    ws.controls.save(settings())
+    assert settings().value("live/precision") == "fast"
+    combo.setCurrentIndex(combo.findData("full"))
+    ws.controls.restore(settings())
+    assert ws.controls.precision() == "fast"

@@ -1,5 +1,5 @@
 """The Live toolbar: the source (kind, camera, resolution, dataset, file), play/step/snapshot/record, colours,
-contrast, model input size and "Add pane". It holds widgets and their state; the workspace wires the actions.
+contrast, model input size, precision and "Add pane". It holds widgets and their state; the workspace wires the actions.
 
 Every size is written H x W (rows x columns), as everywhere in the app."""
 
@@ -26,6 +26,13 @@ RESOLUTIONS = ["240x320", "480x640", "720x1280", "1080x1920"]  # H x W
 PROC_SIZES = ["60x80", "90x120", "120x160", "180x240", "240x320", "360x480", "480x640", "720x1280"]
 DATASETS = ["digits", "mnist", "fashion-mnist", "cifar10"]
 CONTRASTS = [("map", "per map"), ("shared", "shared")]
+PRECISIONS = [("auto", "auto"), ("full", "float32"), ("fast", "fast (16-bit)")]  # app.live.config.PRECISIONS
+PRECISION_TIP = ("The arithmetic of the models' forward pass. auto: float16 on a GPU, float32 on the CPU. float32: "
+                 "full precision everywhere. fast: float16 on a GPU, bfloat16 on a CPU that computes it natively "
+                 "(AVX-512 BF16 or AMX; ~1.5x the frames on such a CPU), float32 on other CPUs. A 16-bit forward's "
+                 "early layers look the same as float32's; deeper layers, random networks' most, can differ "
+                 "visibly, and the statistics strip then says '· bfloat16 maps'. Each pane's time tooltip says "
+                 "what it ran in")
 
 
 def to_hw(text: str) -> tuple[int, int]:
@@ -77,6 +84,10 @@ class LiveControls(QWidget):
             self.contrast_combo.addItem(text, key)
         self.contrast_combo.setToolTip("Per map: each map uses its own range (shapes). Shared: one range for every "
                                        "map of every pane (magnitudes compare, e.g. random vs trained)")
+        self.precision_combo = QComboBox()
+        for key, text in PRECISIONS:
+            self.precision_combo.addItem(text, key)
+        self.precision_combo.setToolTip(PRECISION_TIP)
         self.size_combo = QComboBox()
         self.size_combo.addItems(PROC_SIZES)
         self.size_combo.setToolTip("Largest input the models see, HxW (the frame is resized once to fit it, aspect "
@@ -88,7 +99,7 @@ class LiveControls(QWidget):
                                  self.dataset_combo, self.open_btn, self.path_label))
         bar.addWidget(flow_group(self.play_btn, self.step_btn, self.snap_btn, self.rec_btn))
         bar.addWidget(flow_group(QLabel("Colours"), self.cmap_combo, QLabel("Contrast"), self.contrast_combo,
-                                 QLabel("Model input"), self.size_combo))
+                                 QLabel("Model input"), self.size_combo, QLabel("Precision"), self.precision_combo))
         bar.addWidget(self.add_btn)
 
     # --- state --------------------------------------------------------------------------------------------------
@@ -103,6 +114,9 @@ class LiveControls(QWidget):
 
     def shared_contrast(self) -> bool:
         return self.contrast_combo.currentData() == "shared"
+
+    def precision(self) -> str:
+        return self.precision_combo.currentData() or "auto"
 
     def set_paused(self, paused: bool) -> None:
         self.play_btn.setText("Play" if paused else "Pause")
@@ -135,7 +149,7 @@ class LiveControls(QWidget):
     def restore(self, s) -> None:
         self.paths = {"video": str(s.value("live/video_path", "")), "image": str(s.value("live/image_path", ""))}
         widgets = (self.source_combo, self.camera_spin, self.res_combo, self.dataset_combo, self.cmap_combo,
-                   self.size_combo, self.contrast_combo)
+                   self.size_combo, self.contrast_combo, self.precision_combo)
         for w in widgets:
             w.blockSignals(True)
         self.source_combo.setCurrentIndex(max(0, self.source_combo.findData(str(s.value("live/source",
@@ -151,6 +165,8 @@ class LiveControls(QWidget):
         self.size_combo.setCurrentText(str(s.value("live/size", "180x240")))
         self.contrast_combo.setCurrentIndex(max(0, self.contrast_combo.findData(str(s.value("live/contrast",
                                                                                               "map")))))
+        self.precision_combo.setCurrentIndex(max(0, self.precision_combo.findData(str(s.value("live/precision",
+                                                                                                "auto")))))
         for w in widgets:
             w.blockSignals(False)
         self.update_source_widgets()
@@ -165,3 +181,4 @@ class LiveControls(QWidget):
         s.setValue("live/colormap", self.cmap_combo.currentText())
         s.setValue("live/size", self.size_combo.currentText())
         s.setValue("live/contrast", self.contrast_combo.currentData())
+        s.setValue("live/precision", self.precision())

@@ -144,7 +144,7 @@ class LiveWorkspace(SourceChoice, QWidget):
         c.snap_btn.clicked.connect(self.snapshot)
         c.rec_btn.toggled.connect(self._on_record)
         for sig in (c.cmap_combo.currentIndexChanged, c.size_combo.currentIndexChanged,
-                    c.contrast_combo.currentIndexChanged):
+                    c.contrast_combo.currentIndexChanged, c.precision_combo.currentIndexChanged):
             sig.connect(self._schedule)
         c.add_btn.clicked.connect(lambda: self.add_pane())
 
@@ -269,7 +269,7 @@ class LiveWorkspace(SourceChoice, QWidget):
         panes = tuple(replace(p.config(), aspect=self._aspect(p)) for p in self.panes)
         return LiveConfig(source=c.source_config(), panes=panes, colormap=c.cmap_combo.currentText(),
                           size=c.processing_size(), paused=self.paused,
-                          contrast="shared" if c.shared_contrast() else "map")
+                          contrast="shared" if c.shared_contrast() else "map", precision=c.precision())
 
     @staticmethod
     def _aspect(pane: PaneWidget) -> float:

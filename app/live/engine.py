@@ -127,7 +127,7 @@ class LiveEngine:
         self.serial_post = True  # see serial()
         self._models: dict[Any, _Entry] = {}
         self._affine: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._stats: dict[tuple, tuple[float, MapStats, float]] = {}  # (spec, layer) -> (when, statistics, took s)
+        self._stats: dict[tuple, tuple[float, MapStats, float]] = {}  # (spec, layer, arith) -> (when, stats, took s)
         self.predictor = Predictor(self.device, open_head)  # top-5 of a model's own classifier or of a probe head
         self.uploader = Uploader(self.device) if self.device.type == "cuda" else None  # CUDA: pinned, own stream
         # frames ``submit`` may queue before the oldest is collected: CUDA overlaps the next frame's source, upload

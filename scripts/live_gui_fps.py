@@ -1,7 +1,7 @@
 """The Live view's frames shown per second, offscreen, as a user first sees it: the window at 1400x900, the default
 panes on the built-in synthetic scene, counted for ``--seconds`` after 3 s of warm-up.
 
-    QT_QPA_PLATFORM=offscreen python scripts/live_gui_fps.py [--seconds 12] [--root DIR]
+    QT_QPA_PLATFORM=offscreen python scripts/live_gui_fps.py [--seconds 12] [--root DIR] [--precision fast]
 
 ``--root``: the checkout to measure (default: this one), so that two commits can be alternated from one shell
 (``git worktree add /tmp/old REV``). Prints one line: frames shown per second, the input pane's own rate and latency
@@ -21,6 +21,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--root", default=str(Path(__file__).resolve().parent.parent))
+    ap.add_argument("--precision", default=None, help="the Live view's Precision (auto, full, fast); default: its own")
     args = ap.parse_args()
     root = str(Path(args.root).resolve())
     sys.path.insert(0, root)
@@ -35,6 +36,8 @@ def main() -> int:
 
     app = make_app()
     settings().setValue("live/source", "synthetic")
+    if args.precision:
+        settings().setValue("live/precision", args.precision)
     win = MainWindow(workspace="live", persist=False)
     win.resize(1400, 900)
     win.show()

@@ -50,6 +50,7 @@ BENCHMARKS = ("live", "extract", "head")
 BUSY_SESSIONS = ("own", "shared")
 AUTOGROUP = "/proc/sys/kernel/sched_autogroup_enabled"
 LIVE_WARMUP = 5  # untimed frames before each live figure
+SPREAD = 0.3  # s after the busy processes go on (--rounds), before a loaded round (as busy_processes' 0.5 s first)
 METHOD = {  # how each figure is measured (printed, and in --json)
     "live": f"app FPS of the Live engine, frames back to back after {LIVE_WARMUP} untimed warm-up frames, the same "
             "with the tuner off (the configured count held) and on",
@@ -71,6 +72,10 @@ def register(sub, bench) -> None:
                         "trials, which a Live view pays once, weigh as they do in a view left running; 50 frames "
                         "under load were ~3 s, a fifth of them spent trying the slower count)")
     p.add_argument("--size", default=None, help="live: frame HxW, at least 16x16 (default 240x320; 64x96 with --quick)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="live: 1 (default) measures idle, then loaded; N >= 2 alternates N idle and N loaded rounds "
+                        "of frames/N frames each (the busy processes stopped for the idle ones), so that the "
+                        "machine's drift between minutes hits both alike")
     p.add_argument("--precision", choices=["auto", "full", "fast"], default="auto",
                    help="live: the forward's arithmetic, as the Live view's Precision (default auto: float32 on the "
                         "CPU; fast: bfloat16 on a CPU with native bfloat16)")
@@ -136,9 +141,9 @@ def _tuner(on: bool):
     return ThreadTuner("bench", adaptive=on)
 
 
-def _live(args, on: bool | None) -> dict[str, Any]:
-    """App FPS of the Live engine, frame by frame after 5 untimed warm-up frames, each frame one step of a tuner
-    that adapts the thread count (``on``) or holds the configured one (off): the same measurement either way."""
+@contextmanager
+def _live_setup(args) -> Iterator[tuple[Any, Any, Any]]:
+    """(engine, source, config) of the live figure: the default Live pane on the synthetic scene, warmed up."""
     import torch
 
     from app import device as devmod
@@ -149,9 +154,9 @@ def _live(args, on: bool | None) -> dict[str, Any]:
     from app.live.synthetic import SyntheticSource
     from app.models.spec import ModelSpec
 
-    size = parse_size(args.size)  # checked before any work (cmd_bench_load)
-    h, w = size
-    spec = ModelSpec.make(DEFAULT_BACKBONE, label=DEFAULT_BACKBONE, options=dict(LIVE_OPTIONS.get(DEFAULT_BACKBONE, {})))
+    h, w = parse_size(args.size)  # checked before any work (cmd_bench_load)
+    options = dict(LIVE_OPTIONS.get(DEFAULT_BACKBONE, {}))
+    spec = ModelSpec.make(DEFAULT_BACKBONE, label=DEFAULT_BACKBONE, options=options)
     engine = LiveEngine(devmod.pick())
     src = SyntheticSource(w, h)
     src.open()
@@ -162,15 +167,75 @@ def _live(args, on: bool | None) -> dict[str, Any]:
                              precision=getattr(args, "precision", "auto"))
             for _ in range(LIVE_WARMUP):
                 engine.process(src.read(), cfg)
-            tuner = _tuner(bool(on))  # after the warm-up: it sets its count now (off: the configured one)
-            t0 = time.perf_counter()
-            for _ in range(args.frames):
-                with tuner.step():
-                    engine.process(src.read(), cfg)
-            fps = args.frames / (time.perf_counter() - t0)
+            yield engine, src, cfg
     finally:
         src.close()
+
+
+def _frames(engine, src, cfg, tuner, n: int) -> float:
+    """Seconds for ``n`` frames back to back, each one step of ``tuner``."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        with tuner.step():
+            engine.process(src.read(), cfg)
+    return time.perf_counter() - t0
+
+
+def _live(args, on: bool | None) -> dict[str, Any]:
+    """App FPS of the Live engine, frame by frame after 5 untimed warm-up frames, each frame one step of a tuner
+    that adapts the thread count (``on``) or holds the configured one (off): the same measurement either way."""
+    with _live_setup(args) as (engine, src, cfg):
+        tuner = _tuner(bool(on))  # after the warm-up: it sets its count now (off: the configured one)
+        fps = args.frames / _frames(engine, src, cfg, tuner, args.frames)
     return {"value": round(fps, 2), "frames": args.frames, "warmup_frames": LIVE_WARMUP, "threads": tuner.report()}
+
+
+def signal_group(procs: list[subprocess.Popen], sig: int, own: bool) -> None:
+    """Send ``sig`` to each busy process (its whole group where it leads one)."""
+    for p in procs:
+        try:
+            if own and hasattr(os, "killpg"):
+                os.killpg(p.pid, sig)
+            else:
+                p.send_signal(sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _live_rounds(args, on: bool, procs: list[subprocess.Popen]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The live figure idle and loaded in ``args.rounds`` alternating rounds (``--rounds``): the busy processes
+    stopped (SIGSTOP) for each idle round and let go on (SIGCONT, then ``SPREAD`` s for the scheduler) for each
+    loaded one, so that the VM's drift between minutes hits both alike (measured here: idle 47-63 FPS within
+    minutes). Each condition has its own tuner, kept across its rounds as in a loop that runs on in it; each figure
+    is its frames over its rounds' time, the per-round ratios beside it."""
+    own = args.busy_session == "own"
+    per = max(1, args.frames // args.rounds)
+    tuners: dict[bool, Any] = {}
+    seconds = {False: 0.0, True: 0.0}
+    ratios = []
+    try:
+        with _live_setup(args) as (engine, src, cfg):
+            for _ in range(args.rounds):
+                fps = {}
+                for loaded in (False, True):
+                    signal_group(procs, signal.SIGCONT if loaded else signal.SIGSTOP, own)
+                    if loaded:
+                        time.sleep(SPREAD)
+                    if loaded not in tuners:  # made in its condition: a loop started under load starts lower
+                        tuners[loaded] = _tuner(on)
+                    tuners[loaded].resume()
+                    dt = _frames(engine, src, cfg, tuners[loaded], per)
+                    tuners[loaded].finish()
+                    seconds[loaded] += dt
+                    fps[loaded] = per / dt
+                ratios.append(round(fps[True] / fps[False], 3))
+    finally:
+        signal_group(procs, signal.SIGCONT, own)  # stopped processes would outlive the command's kill (SIGKILL
+        # ends a stopped process too; SIGCONT first so that a --max-seconds deadline still applies to each)
+    n = per * args.rounds
+    common = {"frames": n, "warmup_frames": LIVE_WARMUP, "rounds": args.rounds, "round_ratios": ratios}
+    return ({"value": round(n / seconds[False], 2), **common, "threads": tuners[False].report()},
+            {"value": round(n / seconds[True], 2), **common, "threads": tuners[True].report()})
 
 
 def _dataset(args):
@@ -268,6 +333,12 @@ def cmd_bench_load(args) -> int:
         raise UserError(f"--busy {args.busy}: 0..{4 * (os.cpu_count() or 1)} busy processes")
     if args.frames < 1 or args.images < 1 or args.head_train < 10:
         raise UserError("--frames and --images must be at least 1, --head-train at least 10")
+    rounds = getattr(args, "rounds", 1)
+    if not 1 <= rounds <= args.frames:
+        raise UserError(f"--rounds {rounds}: 1..--frames ({args.frames}) rounds")
+    if rounds > 1 and ("live" not in which or args.busy < 1 or not hasattr(signal, "SIGSTOP")):
+        raise UserError("--rounds above 1 alternates the live figure's idle and loaded rounds: it needs live among "
+                        "--benchmarks, at least one busy process and a system with SIGSTOP")
     if not (args.max_seconds > 0 and math.isfinite(args.max_seconds)):
         raise UserError(f"--max-seconds {args.max_seconds:g}: the busy processes' time limit must be more than 0 "
                         f"seconds (with 0 they end at once, and the \"loaded\" figures would carry no load)")
@@ -292,12 +363,20 @@ def cmd_bench_load(args) -> int:
     configured = torch.get_num_threads()
     try:
         load_before = list(os.getloadavg())
-        idle = _measure(args, which, modes)
+        apart = [b for b in which if b != "live"] if rounds > 1 else which  # live alternates inside (below)
+        idle = _measure(args, apart, modes)
         torch.set_num_threads(configured)
         with busy_processes(args.busy, args.max_seconds, args.busy_session) as procs:
             busy_pids = [p.pid for p in procs]
             load_start = list(os.getloadavg())
-            loaded = _measure(args, which, modes)
+            loaded = {}
+            if rounds > 1:
+                for on in modes:
+                    torch.set_num_threads(configured)
+                    label = f"live app FPS (tuner {'on' if on else 'off'})"
+                    idle[label], loaded[label] = _live_rounds(args, on, procs)
+                torch.set_num_threads(configured)
+            loaded.update(_measure(args, apart, modes))
             load_end = list(os.getloadavg())  # the 1-minute average needs a minute to show the busy processes
             # --max-seconds shorter than the loaded pass: part of it ran without (all of) the load
             ended_early = [p.pid for p in procs if p.poll() is not None]
@@ -307,7 +386,7 @@ def cmd_bench_load(args) -> int:
         if prev_hup is not None:
             signal.signal(signal.SIGHUP, prev_hup)
     figures = []
-    for name, a in idle.items():
+    for name, a in sorted(idle.items(), key=lambda kv: which.index(kv[0].split()[0])):  # live first, as asked
         b = loaded[name]
         figures.append({"figure": name, "idle": a["value"], "loaded": b["value"],
                         "ratio": round(b["value"] / a["value"], 3) if a["value"] else None,
@@ -320,8 +399,11 @@ def cmd_bench_load(args) -> int:
            "load_average_before": load_before, "load_average_loaded_start": load_start,
            "load_average_loaded_end": load_end,
            "settings": {"frames": args.frames, "size": args.size, "precision": getattr(args, "precision", "auto"),
+                        "rounds": rounds,
                         "images": args.images, "head_train": args.head_train, "quick": args.quick},
-           "method": {name: METHOD[name] for name in which}, "figures": figures}
+           "method": {name: METHOD[name] + (f"; idle and loaded in {rounds} alternating rounds (the busy processes "
+                                            "stopped for the idle ones)" if name == "live" and rounds > 1 else "")
+                      for name in which}, "figures": figures}
     if args.json:
         print(jsonout.dumps(res))
         return 0
@@ -339,9 +421,11 @@ def cmd_bench_load(args) -> int:
         second, ratio = "repeat", "repeat/first"
     for f in figures:
         print(f"  {f['figure']:<46} idle {f['idle']:>9.2f}  {second} {f['loaded']:>9.2f}  {ratio} {f['ratio']}")
+        if f["idle_detail"].get("round_ratios"):
+            print(f"    {rounds} alternating rounds, each round's ratio: {f['idle_detail']['round_ratios']}")
     if ended_early:
         print(f"note: {len(ended_early)} of the {args.busy} busy processes had ended (--max-seconds "
               f"{args.max_seconds:g}) before the loaded figures were done: part of them ran without that load")
     for name in which:
-        print(f"{name}: {METHOD[name]}")
+        print(f"{name}: {res['method'][name]}")
     return 0

@@ -173,6 +173,12 @@ class ThreadTuner:
             self._cand, self._trial_times, self._warm = None, [], False
             self._apply(self.threads)
 
+    def resume(self) -> None:
+        """The loop goes on after other work used the threads (``bench load --rounds``: idle and loaded rounds,
+        each with its own tuner): its kept count set again."""
+        self.finish()
+        self._apply(self.threads)
+
     # --- reporting ---------------------------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
         """For ``--json`` outputs: ``{"threads", "max", "adaptive", "steps", "trials", "changes", "stalls"}``,

@@ -80,6 +80,9 @@ def test_bench_load_quick_json(tmp_path):
 @pytest.mark.parametrize("argv, expected", [
     (["--benchmarks", "live,gpu"], "--benchmarks 'live,gpu': choose from live, extract, head"),
     (["--busy", "-1"], "--busy -1: 0.."),
+    (["--rounds", "0"], "--rounds 0: 1..--frames (200) rounds"),
+    (["--rounds", "2", "--busy", "0"], "--rounds above 1 alternates the live figure's idle and loaded rounds"),
+    (["--rounds", "2", "--benchmarks", "head"], "it needs live among --benchmarks"),
 ])
 def test_bench_load_bad_arguments(argv, expected):
     out = subprocess.run([sys.executable, "main.py", "bench", "load", *argv], cwd=ROOT, capture_output=True,
@@ -157,3 +160,49 @@ def test_the_busy_processes_end_when_the_terminal_hangs_up(tmp_path):
         for p in busy:
             if _alive(p):
                 os.kill(p, signal.SIGKILL)
+
+
+def _state(pid: int) -> str:
+    """A process's scheduler state letter (R, S, T: stopped, ...)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_live_rounds_alternate_with_the_busy_processes_stopped_for_the_idle_ones(tmp_path, monkeypatch, capsys):
+    """``--rounds N``: N idle rounds and N loaded ones, alternating, each of frames/N frames; during each idle round
+    every busy process is stopped (state T), during each loaded one none is; every busy process ends with the
+    command; each condition's figure is its frames over its rounds' time, the per-round ratios beside it."""
+    import argparse
+
+    from app import bench_load
+
+    monkeypatch.setenv("FILTER_EXPLORER_HOME", str(tmp_path))
+    seen = []  # (stopped processes, frames) at each timed round
+    procs_seen = []
+    real_signal, real_frames = bench_load.signal_group, bench_load._frames
+
+    def signal_group(procs, sig, own):
+        procs_seen[:] = procs
+        real_signal(procs, sig, own)
+
+    def frames(engine, src, cfg, tuner, n):
+        import time
+
+        time.sleep(0.05)  # a stop or a continue takes effect at once; /proc shows it after a moment
+        seen.append((sum(_state(p.pid) == "T" for p in procs_seen), n))
+        return real_frames(engine, src, cfg, tuner, n)
+
+    monkeypatch.setattr(bench_load, "signal_group", signal_group)
+    monkeypatch.setattr(bench_load, "_frames", frames)
+    args = argparse.Namespace(benchmarks="live", busy=2, frames=6, size="24x32", images=8, head_train=600,
+                              tuner="on", busy_session="own", max_seconds=120.0, quick=False, json=True,
+                              precision="auto", rounds=3)
+    assert bench_load.cmd_bench_load(args) == 0
+    assert seen == [(2, 2), (0, 2)] * 3  # idle with both stopped, loaded with none, three times
+    assert not any(_alive(p.pid) for p in procs_seen)
+    res = json.loads(capsys.readouterr().out)
+    (fig,) = res["figures"]
+    assert res["settings"]["rounds"] == 3 and "3 alternating rounds" in res["method"]["live"]
+    assert fig["figure"] == "live app FPS (tuner on)" and fig["idle_detail"]["frames"] == 6
+    assert len(fig["idle_detail"]["round_ratios"]) == 3 and fig["loaded"] > 0

@@ -28,7 +28,10 @@ Figures:
   speedup.
 
 "idle" is the machine as it is (its load average is printed), measured first; "loaded" the same figures beside
-``--busy N`` busy processes (with ``--busy 0`` the second pass is only a repeat, labelled so).
+``--busy N`` busy processes (with ``--busy 0`` the second pass is only a repeat, labelled so). ``--rounds N`` (N >= 2)
+measures the live figure instead in N idle and N loaded rounds, alternating (the busy processes stopped for the idle
+ones), so that a machine whose speed drifts between minutes weighs on both alike. ``--precision`` is the Live view's
+(fast: bfloat16 on a CPU with native bfloat16).
 """
 
 from __future__ import annotations

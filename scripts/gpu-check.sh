@@ -20,7 +20,8 @@
 # Steps (each bounded by `timeout`, all together by a deadline of 540 s; a failed step is reported, the rest run):
 #   0. the tests marked cuda (tests/test_cuda_paths.py, the scattering test on the GPU): CPU-only CI skips them
 #   1. bench live at 720x1280 and 1080x1920 (app vs bare FPS, ratio, median latency; one frame in flight, as the
-#      Live view runs on CUDA), and at 1080x1920 with each frame waited for in turn (--pipeline off)
+#      Live view runs on CUDA), and at 1080x1920 with each frame waited for in turn (--pipeline off) and in float32
+#      (--precision full)
 #   2. bench head --json (our logistic head on the GPU vs scikit-learn on the CPU, same features)
 #   3. rdsn k = 100,000 feature extraction throughput on the device (scripts/rdsn_throughput.py: `bench rdsn`'s
 #      loop with a --device; `bench rdsn` itself computes on the CPU)
@@ -174,7 +175,8 @@ paper_steps() {  # issue 13's paper-sized runs, each from a fresh app home; the 
 
 standard_steps() {  # the issue-14 check: the CUDA tests, Live, head, extraction, the three presets
     # the tests of the GPU paths (marker cuda; skipped on a machine without CUDA, so run here), no Qt needed
-    step cuda-tests 90 "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda_paths.py tests/test_scattering.py
+    step cuda-tests 90 "$PY" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda_paths.py tests/test_scattering.py \
+        tests/test_live_precision.py tests/test_live_stats_share.py
     for size in "${SIZES[@]}"; do
         step "live-$size" 120 "$PY" main.py bench live --size "$size" --frames "$FRAMES" --device "$DEV" --json
     done
@@ -182,6 +184,10 @@ standard_steps() {  # the issue-14 check: the CUDA tests, Live, head, extraction
     # flight gains
     step "live-serial-${SIZES[-1]}" 120 "$PY" main.py bench live --size "${SIZES[-1]}" --frames "$FRAMES" \
         --device "$DEV" --pipeline off --json
+    # in float32 (the Live view's Precision "float32"): is float16's speed needed for the frame rate? (float16 keeps
+    # early layers within a few tenths of a percent of float32, deep random layers up to ~40%: docs/benchmarks/live.md)
+    step "live-full-${SIZES[-1]}" 120 "$PY" main.py bench live --size "${SIZES[-1]}" --frames "$FRAMES" \
+        --device "$DEV" --precision full --json
     step head 180 "$PY" main.py --device "$DEV" bench head "${HEAD_ARGS[@]}" "${DATA_ROOT[@]}" --json
     step rdsn 120 "$PY" scripts/rdsn_throughput.py --device "$DEV" "${RDSN_ARGS[@]}" --json
 

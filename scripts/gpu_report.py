@@ -50,7 +50,8 @@ def _figures(name: str, d: dict | None, process_wall: str | None = None) -> list
         return [f"- app {d['app_fps']} FPS, bare {d['bare_fps']} FPS, **app/bare {d['ratio']}** "
                 f"(medians: {d['ratio_median']}); median frame {d['app_ms_median']} ms app, {d['bare_ms_median']} ms "
                 f"bare; {d['backbone']} layer {d['layer']}, {d['frames']} frames, channels_last {d['channels_last']}, "
-                f"fp16 {d['amp_fp16']}, device {d['device']}" + _folded(d.get("batchnorm_folded")),
+                f"{d.get('precision') or ('float16' if d['amp_fp16'] else 'float32')}, device {d['device']}"
+                + _folded(d.get("batchnorm_folded")),
                 f"- per frame (medians): source {d.get('source_ms_median')} ms, queueing the frame's work "
                 f"{d.get('submit_ms_median')} ms, waiting for it {d.get('collect_ms_median')} ms; "
                 + ("one frame in flight (the Live view's loop on CUDA)" if d.get("pipelined")

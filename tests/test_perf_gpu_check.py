@@ -50,7 +50,8 @@ def test_report_lists_each_command_with_its_figures(tmp_path):
     assert "Device: **NVIDIA X, 80 GB**" in md
     assert "`py main.py bench live --size 1080x1920`  (timeout 120 s; exit 0; 12.5 s wall)" in md
     assert "app 61.2 FPS, bare 64.0 FPS, **app/bare 0.956**" in md
-    assert "device CUDA: X, batch norms folded 19 of 19" in md
+    assert "channels_last True, float16, device CUDA: X, batch norms folded 19 of 19" in md  # a report of before
+    # "precision" was in bench live's JSON: float16 from amp_fp16
     assert "**not measured** (timed out): Traceback ... / RuntimeError: out of memory" in md
     assert ("**test top-1 76.04%** (top-2 89.19%), validation 76.24%, 45000 train / 10000 test, 36864 features; "
             "extract 12.3 s, head 20.0 s, **wall 41.5 s**") in md

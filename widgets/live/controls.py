@@ -1,5 +1,6 @@
 """The Live toolbar: the source (kind, camera, resolution, dataset, file), play/step/snapshot/record, colours,
-contrast, model input size, precision and "Add pane". It holds widgets and their state; the workspace wires the actions.
+contrast, model input size, precision and "Add pane". It holds widgets and their state; the workspace wires the
+actions.
 
 Every size is written H x W (rows x columns), as everywhere in the app."""
 

@@ -233,8 +233,9 @@ def _live_rounds(args, on: bool, procs: list[subprocess.Popen]) -> tuple[dict[st
                     fps[loaded] = per / dt
                 ratios.append(round(fps[True] / fps[False], 3))
     finally:
-        signal_group(procs, signal.SIGCONT, own)  # stopped processes would outlive the command's kill (SIGKILL
-        # ends a stopped process too; SIGCONT first so that a --max-seconds deadline still applies to each)
+        # running again, whatever happened: the figures after this one are measured beside them, and their own
+        # --max-seconds deadline only ends a process that runs (the command's SIGKILL ends a stopped one too)
+        signal_group(procs, signal.SIGCONT, own)
     n = per * args.rounds
     common = {"frames": n, "warmup_frames": LIVE_WARMUP, "rounds": args.rounds, "round_ratios": ratios}
     return ({"value": round(n / seconds[False], 2), **common, "threads": tuners[False].report()},

@@ -117,6 +117,9 @@ def test_precision_reaches_the_pipeline_the_pane_says_what_it_ran_in_and_is_reme
     combo.setCurrentIndex(combo.findData("fast"))
     assert ws.config().precision == "fast"
     qtbot.waitUntil(lambda: "bfloat16 autocast" in pane.info.toolTip(), timeout=20000)
+    qtbot.waitUntil(lambda: pane.stats.text().endswith("bfloat16\N{NO-BREAK SPACE}maps")
+                    or pane.stats.text().endswith("bfloat16 maps"), timeout=20000)  # the strip names its maps'
+    assert "bfloat16 maps: " in pane.stats.toolTip()
     ws.controls.save(settings())
     assert settings().value("live/precision") == "fast"
     combo.setCurrentIndex(combo.findData("full"))

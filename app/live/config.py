@@ -17,7 +17,7 @@ from app.models.spec import ModelSpec
 CONTRASTS = ("map", "shared")  # per-map ranges, or one range for every shown map of every pane
 # the forward pass's arithmetic (``app.live.precision.forward_dtype``): "auto" float16 on CUDA (unless the engine was
 # made with amp=False), float32 elsewhere; "full" float32 everywhere; "fast" float16 on CUDA, bfloat16 on a CPU that
-# has it natively (AVX-512 BF16 / AMX: ~1.5x the frames on this machine's Xeon), else float32
+# has it natively (AVX-512 BF16 / AMX: 1.3-1.6x the frames on this machine's Xeon), else float32
 PRECISIONS = ("auto", "full", "fast")
 
 

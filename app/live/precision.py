@@ -5,7 +5,7 @@ A config's ``precision`` (``app.live.config.PRECISIONS``): "auto" is float16 on 
 with ``amp=False``, as ``bench live --no-amp``) and float32 elsewhere, so that a CPU shows float32 maps and
 statistics unless asked; "full" is float32 everywhere; "fast" is float16 on CUDA and bfloat16 on a CPU with
 AVX-512 BF16 or AMX (resnet20 to layer1.2 at 240x320, this machine's Xeon: 11 ms a forward on one core against
-28 ms in float32; the Live loop ~1.5x the frames), float32 on other CPUs, where bfloat16 is emulated and slower."""
+28 ms in float32; the Live loop 1.3-1.6x the frames), float32 on other CPUs, where bfloat16 is emulated and slower."""
 
 from __future__ import annotations
 

@@ -30,8 +30,8 @@ CONTRASTS = [("map", "per map"), ("shared", "shared")]
 PRECISIONS = [("auto", "auto"), ("full", "float32"), ("fast", "fast (16-bit)")]  # app.live.config.PRECISIONS
 PRECISION_TIP = ("The arithmetic of the models' forward pass. auto: float16 on a GPU, float32 on the CPU. float32: "
                  "full precision everywhere. fast: float16 on a GPU, bfloat16 on a CPU that computes it natively "
-                 "(AVX-512 BF16 or AMX; ~1.5x the frames on such a CPU), float32 on other CPUs. A 16-bit forward's "
-                 "early layers look the same as float32's; deeper layers, random networks' most, can differ "
+                 "(AVX-512 BF16 or AMX: 1.3-1.6x the frames on a recent Xeon), float32 on other CPUs. A 16-bit "
+                 "forward's early layers look the same as float32's; deeper layers, random networks' most, can differ "
                  "visibly, and the statistics strip then says '· bfloat16 maps'. Each pane's time tooltip says "
                  "what it ran in")
 

@@ -64,6 +64,8 @@ METHOD = {  # how each figure is measured (printed, and in --json)
 
 
 def register(sub, bench) -> None:
+    from app.live.cli import add_precision_argument
+
     p = bench.add_parser(
         "load", help="live, head and extraction benchmarks idle and beside N busy processes (loaded/idle ratios)",
         description=__doc__.split("\n\n")[1].replace("\n", " "))
@@ -79,9 +81,7 @@ def register(sub, bench) -> None:
                    help="live: 1 (default) measures idle, then loaded; N >= 2 alternates N idle and N loaded rounds "
                         "of frames/N frames each (the busy processes stopped for the idle ones), so that the "
                         "machine's drift between minutes hits both alike")
-    p.add_argument("--precision", choices=["auto", "full", "fast"], default="auto",
-                   help="live: the forward's arithmetic, as the Live view's Precision (default auto: float32 on the "
-                        "CPU; fast: bfloat16 on a CPU with native bfloat16)")
+    add_precision_argument(p, "live: ")
     p.add_argument("--images", type=int, default=4000,
                    help="extract: images (default 4000: about 65 batches of rdsn's probe defaults on MNIST; the "
                         "output gives the count)")

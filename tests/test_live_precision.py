@@ -40,6 +40,9 @@ def test_the_arithmetic_each_precision_asks_for(native):
     with pytest.raises(ValueError, match="precision must be one of auto, full, fast"):
         prec.forward_dtype(CPU, "half")
     assert [prec.name(d) for d in (None, torch.bfloat16, torch.float16)] == ["float32", "bfloat16", "float16"]
+    from app.live.cli import PRECISION_CHOICES
+
+    assert PRECISION_CHOICES == PRECISIONS  # the commands offer what the core knows
 
 
 def _frames(n: int) -> list[np.ndarray]:

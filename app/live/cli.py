@@ -7,6 +7,17 @@ import json
 from app import jsonout
 
 
+PRECISION_CHOICES = ("auto", "full", "fast")  # app.live.config.PRECISIONS (which imports torch: not at start-up)
+
+
+def add_precision_argument(p, what: str = "", also: str = "") -> None:
+    """``--precision``, as the Live view's Precision, for ``bench live`` and ``bench load``."""
+    p.add_argument("--precision", choices=list(PRECISION_CHOICES), default="auto",
+                   help=f"{what}the forward's arithmetic, as the Live view's Precision (auto: float16 on CUDA, "
+                   "float32 on the CPU; full: float32; fast: float16 on CUDA, bfloat16 on a CPU with native "
+                   f"bfloat16){also}")
+
+
 def register(sub, bench) -> None:
     p = bench.add_parser(
         "live",
@@ -33,10 +44,7 @@ def register(sub, bench) -> None:
     p.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
                    help="memory format (auto: on for CUDA, measured on CPU)")
     p.add_argument("--no-amp", action="store_true", help="no fp16 autocast on CUDA")
-    p.add_argument("--precision", choices=["auto", "full", "fast"], default="auto",
-                   help="the forward's arithmetic, as the Live view's Precision (auto: float16 on CUDA, float32 on "
-                   "the CPU; full: float32; fast: float16 on CUDA, bfloat16 on a CPU with native bfloat16); the "
-                   "bare forward runs in the same")
+    add_precision_argument(p, also="; the bare forward runs in the same")
     p.add_argument("--pipeline", choices=["auto", "on", "off"], default="auto",
                    help="frames in flight (auto: one on CUDA, where the next frame's upload and forward overlap the "
                    "last one's read-back, as the Live view runs; off: each frame waited for in turn)")

@@ -9,6 +9,7 @@ AVX-512 BF16 or AMX (resnet20 to layer1.2 at 240x320, this machine's Xeon: 11 ms
 
 from __future__ import annotations
 
+import functools
 import time
 from contextlib import nullcontext
 from typing import Callable
@@ -18,8 +19,10 @@ import torch
 from app.live.config import PRECISIONS
 
 
+@functools.cache
 def cpu_bfloat16_native() -> bool:
-    """The CPU computes bfloat16 natively (AVX-512 BF16 or AMX, as oneDNN sees it)."""
+    """The CPU computes bfloat16 natively (AVX-512 BF16 or AMX, as oneDNN sees it); asked once (a fast pane asks
+    every frame)."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except Exception:  # an older or a different build: say no

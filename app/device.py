@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from app.errors import AppError
 
@@ -340,3 +342,34 @@ def machines_differ(a: dict | None, b: dict | None) -> list[str]:
     if not a or not b:
         return []
     return [k for k in MACHINE_KEYS if a.get(k) != b.get(k)]
+
+
+_exact_lock = threading.Lock()
+_exact_depth = 0
+_exact_saved: tuple[bool, bool] | None = None
+
+
+@contextmanager
+def exact_float32() -> Iterator[None]:
+    """float32 convolutions and matrix products computed as float32 for the block. cuDNN's default on Ampere and
+    later GPUs is TF32 (products of 10-bit mantissas, ~1e-3 relative error), so that "float32" would not be what
+    a CUDA run computes; the block switches TF32 off and the flags come back when the last block open (in any
+    thread) ends. The flags are process-wide: other threads' CUDA work meanwhile is exact float32 too (slower, never
+    less exact). Nested and concurrent blocks count, so that one ending early restores nothing under another.
+    On a CPU the flags change nothing (its float32 is float32)."""
+    import torch
+
+    global _exact_depth, _exact_saved
+    with _exact_lock:
+        if _exact_depth == 0:
+            _exact_saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        _exact_depth += 1
+    try:
+        yield
+    finally:
+        with _exact_lock:
+            _exact_depth -= 1
+            if _exact_depth == 0 and _exact_saved is not None:
+                torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = _exact_saved
+                _exact_saved = None

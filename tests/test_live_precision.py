@@ -122,6 +122,64 @@ def test_the_bench_runs_its_bare_forward_in_the_same_arithmetic(native, monkeypa
 
 
 
+@pytest.fixture
+def tf32_on():
+    """cuDNN's default (TF32 convolutions) and TF32 matrix products on, as a user's script may set them; put back."""
+    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True  # (a property: not monkeypatch)
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def _tf32() -> tuple[bool, bool]:
+    return torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+
+
+def test_float32_on_cuda_is_float32_not_tf32(tf32_on):
+    """A float32 pane on CUDA ("full", or "auto" with amp off) runs with TF32 off: cuDNN's default would multiply
+    10-bit mantissas (~1e-3 relative) while the pane says float32. The CPU's and the 16-bit contexts leave the flags
+    alone; the flags come back after."""
+    with prec.autocast(CUDA, None):
+        assert _tf32() == (False, False)
+    assert _tf32() == (True, True)
+    with prec.autocast(CPU, None):
+        assert _tf32() == (True, True)
+    assert "TF32" in prec.describe(None, "full", CUDA) and "TF32" not in prec.describe(None, "full", CPU)
+
+
+def test_exact_float32_blocks_nest_and_overlap_across_threads(tf32_on):
+    """The flags are process-wide: a Live pane's block and a batch-norm fold's check in another thread may overlap
+    in any order; the flags stay off while any block is open and come back when the last one ends (a save and
+    restore per block would leave them off for good after A in, B in, A out, B out)."""
+    import threading
+
+    from app.device import exact_float32
+
+    a, b = exact_float32(), exact_float32()
+    a.__enter__()
+    inside = threading.Event()
+    release = threading.Event()
+    seen = []
+
+    def other():
+        with b:
+            inside.set()
+            release.wait(5)
+        seen.append(_tf32())
+
+    t = threading.Thread(target=other)
+    t.start()
+    assert inside.wait(5)
+    a.__exit__(None, None, None)  # A ends first, B still open
+    assert _tf32() == (False, False)
+    release.set()
+    t.join(5)
+    assert seen == [(True, True)] and _tf32() == (True, True)
+    with exact_float32(), exact_float32():  # nested in one thread
+        assert _tf32() == (False, False)
+    assert _tf32() == (True, True)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 @pytest.mark.cuda
 def test_on_cuda_auto_and_fast_are_float16_and_full_is_float32():
@@ -134,9 +192,14 @@ def test_on_cuda_auto_and_fast_are_float16_and_full_is_float32():
             out[p] = eng.process(f, LiveConfig(panes=base.panes, size=(48, 64), stats_every=0, max_fps=0,
                                                precision=p)).panes[0]
     assert "float16 autocast" in out["auto"].note and "float16 autocast" in out["fast"].note
-    assert "computed in float32" in out["full"].note
+    assert "computed in float32" in out["full"].note and "TF32" in out["full"].note
     err = np.abs(out["auto"].values - out["full"].values).max() / np.abs(out["full"].values).max()
     assert err < 0.01
+    # full is float32, not cuDNN's TF32 (~1e-3 relative): the CPU's float32 map to float32 rounding
+    cpu = LiveEngine("cpu").process(f, LiveConfig(panes=base.panes, size=(48, 64), stats_every=0, max_fps=0,
+                                                  precision="full")).panes[0]
+    err32 = np.abs(cpu.values - out["full"].values).max() / np.abs(cpu.values).max()
+    assert err32 < 1e-4, err32
 
 
 def test_statistics_follow_a_change_of_precision_at_once(native):

@@ -3,7 +3,8 @@ arithmetic: float32, float16 autocast on CUDA, bfloat16 autocast on a CPU that c
 
 A config's ``precision`` (``app.live.config.PRECISIONS``): "auto" is float16 on CUDA (unless the engine was made
 with ``amp=False``, as ``bench live --no-amp``) and float32 elsewhere, so that a CPU shows float32 maps and
-statistics unless asked; "full" is float32 everywhere; "fast" is float16 on CUDA and bfloat16 on a CPU with
+statistics unless asked; "full" is float32 everywhere (on CUDA without cuDNN's default TF32, whose
+products keep 10 mantissa bits); "fast" is float16 on CUDA and bfloat16 on a CPU with
 AVX-512 BF16 or AMX (resnet20 to layer1.2 at 240x320, this machine's Xeon: 11 ms a forward on one core against
 28 ms in float32; the Live loop 1.3-1.6x the frames), float32 on other CPUs, where bfloat16 is emulated and slower."""
 
@@ -16,6 +17,7 @@ from typing import Callable
 
 import torch
 
+from app.device import exact_float32
 from app.live.config import PRECISIONS
 
 
@@ -43,8 +45,11 @@ def forward_dtype(device: torch.device, precision: str = "auto", amp: bool = Tru
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
-    """The context a forward pass runs in: ``dtype`` autocast on ``device``, or none (float32)."""
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+    """The context a forward pass runs in: ``dtype`` autocast on ``device``; float32 (None) as float32: on CUDA
+    with cuDNN's default TF32 switched off for the pass (``app.device.exact_float32``), elsewhere nothing to do."""
+    if dtype is not None:
+        return torch.autocast(device.type, dtype=dtype)
+    return exact_float32() if device.type == "cuda" else nullcontext()
 
 
 def name(dtype: torch.dtype | None) -> str:
@@ -60,6 +65,8 @@ def describe(dtype: torch.dtype | None, precision: str, device: torch.device) ->
                 "read-outs of small values are less exact (precision float32 for exact ones)")
     if precision == "fast" and device.type == "cpu":
         return "computed in float32: this CPU has no native bfloat16 (AVX-512 BF16 or AMX)"
+    if device.type == "cuda":
+        return "computed in float32 (cuDNN's default TF32 products switched off for it)"
     return "computed in float32"
 
 

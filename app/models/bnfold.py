@@ -16,12 +16,12 @@ builds its own copy of each pane's model)."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch import nn
+
+from app.device import exact_float32
 
 # the largest difference kept, relative to the largest magnitude of the output compared (float32 rounding through
 # a few dozen layers is ~1e-6 of it; a wrong fold changes it by a whole channel's scale), plus 1e-6
@@ -108,19 +108,6 @@ def _pairs(model: nn.Module, x: torch.Tensor) -> list[tuple[nn.Conv2d, nn.BatchN
             and c.out_channels == b.num_features and not _hooked(c) and not _hooked(b)]
 
 
-@contextmanager
-def full_precision() -> Iterator[None]:
-    """float32 convolutions and matrix products as float32 for the block: cuDNN's default TF32 (10-bit mantissa,
-    ~1e-3 relative error on CUDA) would make the folded and the original model differ by more than the check
-    allows, and every fold would be refused on a GPU. The flags are restored after."""
-    conv, mm = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = conv, mm
-
-
 def _hooked(m: nn.Module) -> bool:
     return bool(m._forward_hooks or m._forward_pre_hooks or getattr(m, "parametrizations", None))
 
@@ -141,7 +128,7 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor) -> FoldReport:
         setattr(parent, leaf, new)
 
     try:
-        with torch.no_grad(), full_precision():
+        with torch.no_grad(), exact_float32():  # cuDNN's TF32 would fail every fold's check on a GPU
             pairs = _pairs(model, example)
             if not pairs:
                 return FoldReport(0, bns, "no batch norm reads a convolution's output alone")

@@ -275,6 +275,19 @@ def batch_size(model: torch.nn.Module, probe: torch.Tensor, layer: int) -> int:
     return int(max(1, min(MAX_BATCH, map_budget(probe.device) // max(1, per_image))))
 
 
+def feature_count(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, layer: int, pooling: str,
+                  device: torch.device | str = "cpu") -> int:
+    """The features one image gives at ``layer`` with ``pooling`` (one forward of the first image; a model that
+    cannot take the input says so as ``extract`` does)."""
+    model = model.to(device).eval()
+    with torch.inference_mode():
+        probe = to_tensor(images[:1], ispec, device)
+        try:
+            return int(_maps_fn(model, layer, pooling)(probe).shape[1])
+        except (RuntimeError, ValueError, IndexError, TypeError, AssertionError) as exc:
+            raise ModelError(forward_error(model, probe, exc)) from None
+
+
 def extract(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, layer: int, pooling: str, *,
             device: torch.device | str = "cpu", key: str | None = None, dtype: str = "auto",
             label: str = "features", cancel: CancelToken | None = None):

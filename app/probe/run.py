@@ -33,6 +33,7 @@ from app.probe.headcore import standardizer
 from app.probe.config import HYPERPARAMETER, TTA_SHIFTS, ProbeConfig, ProbeResult
 from app.models.evaluate import check_classifier_fits, predict
 from app.probe.resolve import ResolvedProbe, effective_spec, is_random, resolve  # noqa: F401 (effective_spec: API)
+from app.probe import memory
 from app.probe.selection import select_and_fit
 from app.storage import content_id
 from app.tasks import CancelToken, Progress, check
@@ -252,6 +253,13 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
     layers = range(len(model.feature_info)) if "layer" in record.select else (record.layer,)
     poolings = SELECT_POOLINGS if "pooling" in record.select else (record.pooling,)
     candidates = [(ly, po) for ly in layers for po in poolings]
+    # before minutes of extraction: would the head's arrays fit in memory? (app.probe.memory; a lower bound)
+    scored = len(val) if len(candidates) > 1 else max(len(val), len(test))  # every candidate is fitted and scored
+    for ly, po in candidates:
+        d = ex.feature_count(model, train.images, record.input, ly, po, device=dev)
+        memory.check_fits(record.head, len(train), len(val), scored, d, dev, record.feature_budget,
+                          record.budget_method)
+    check(cancel)
     extract_seconds = 0.0
     if len(candidates) > 1:
         scored = []

@@ -16,9 +16,10 @@ What is counted (``need``), the arrays that dominate a large run, so a lower bou
 - the own head (``--head own``): not counted (it scores the model's own outputs, no features).
 
 What is available (``available``): on the CPU the kernel's MemAvailable (Linux; free memory plus what the page cache
-can give back), or less where a memory cgroup (a container) allows less; on CUDA the device's free memory plus what torch holds unused; None elsewhere (nothing checked).
-The process, the decoded dataset and the model come on top of ``need``, so the check refuses only runs that cannot
-fit; a run it lets through may still be tight. ``FILTER_EXPLORER_LIMITS=off`` lifts it (``app.data.limits``).
+can give back), or less where a memory cgroup (a container) allows less; on CUDA the device's free memory plus what
+torch holds unused; None elsewhere (nothing checked). The process, the decoded dataset and the model come on top of
+``need``, so the check refuses only runs that cannot fit; a run it lets through may still be tight.
+``FILTER_EXPLORER_LIMITS=off`` lifts it (``app.data.limits``).
 Measured (2026-12-04, this 2-core machine): the ``random-cifar10`` preset counts 8.1 GB and peaked at 13.7 GB RSS,
 ``patches-cifar10`` 3.2 GB and 7.4 GB (the RSS includes the feature caches' pages, which the system can drop).
 """
@@ -30,6 +31,7 @@ from pathlib import Path
 from app.data import limits
 from app.errors import LimitError
 from app.storage import human_size
+
 
 def need(head: str, n_train: int, n_val: int, n_test: int, d: int, budget: int | None = None,
          budget_method: str | None = None) -> int:
@@ -128,6 +130,6 @@ def check_fits(head: str, n_train: int, n_val: int, n_test: int, d: int, device,
     shape = f"{n_train:,} training + {max(n_val, n_test):,} scored images x {d:,} features"
     raise LimitError(
         f"{what + ': ' if what else ''}the {head} head needs at least {human_size(want)} of memory ({shape}, "
-        f"float32) and {where} {human_size(have)} available now: nothing was extracted. Fewer features (a smaller k, a coarser pooling, a "
-        f"random feature budget), fewer training images or more memory would fit ({limits.LIMITS_ENV}=off runs it "
-        f"anyway)")
+        f"float32) and {where} {human_size(have)} available now: nothing was extracted. Fewer features (a smaller "
+        f"k, a coarser pooling, a random feature budget), fewer training images or more memory would fit "
+        f"({limits.LIMITS_ENV}=off runs it anyway)")

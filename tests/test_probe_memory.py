@@ -80,6 +80,24 @@ def test_check_fits_refuses_what_cannot_fit_and_says_what_to_change(monkeypatch)
     memory.check_fits("logistic", 45_000, 5_000, 10_000, 100_000, "cpu")
 
 
+def test_a_pca_budgets_fit_is_checked_against_host_memory_on_a_gpu_run_too(monkeypatch):
+    """The PCA fit runs in numpy on the host whatever the head's device: a GPU with room does not let a fit through
+    that the host cannot hold."""
+    import torch
+
+    room = {"cuda": 100 * GIB, "cpu": 2 * GIB}
+    monkeypatch.setattr(memory, "available", lambda device: room[torch.device(device).type])
+    assert memory.parts("logistic", 50_000, 5_000, 10_000, 10_000, budget=512) == (4 * 512 * 60_000,
+                                                                                   16 * 10_000 * 50_000)
+    with pytest.raises(LimitError, match=r"the PCA feature budget's fit needs at least 7.5 GB.*float64.*this "
+                                         r"machine has 2.0 GB"):
+        memory.check_fits("logistic", 50_000, 5_000, 10_000, 10_000, torch.device("cuda"), budget=512)
+    memory.check_fits("logistic", 50_000, 5_000, 10_000, 10_000, torch.device("cuda"), budget=512,
+                      budget_method="random")  # a random projection: no such copy
+    room["cpu"] = 8 * GIB
+    memory.check_fits("logistic", 50_000, 5_000, 10_000, 10_000, torch.device("cuda"), budget=512)
+
+
 def _config(**kw) -> ProbeConfig:
     base = dict(model=ModelSpec.make("rdsn", options={"k": 16, "blocks": 1}), dataset="digits", head="logistic",
                 train_limit=300, test_limit=120, pooling="grid2")

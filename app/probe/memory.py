@@ -11,8 +11,8 @@ What is counted (``need``), the arrays that dominate a large run, so a lower bou
   ``4 d (n_train + max(n_val, n_test))`` bytes;
 - ridge: its Gram matrix in float64, ``8 d^2`` when d <= n_train (primal), else ``8 n_train^2`` and the
   standardised training rows (dual);
-- a PCA feature budget: the fit's float64 copy of the training features and its centred copy, ``16 d n_train``
-  (then the head on the budget's features);
+- a PCA feature budget: the fit's float64 copy of the training features and its centred copy, ``16 d n_train``,
+  in host memory whatever the head's device (then the head on the budget's features);
 - the own head (``--head own``): not counted (it scores the model's own outputs, no features).
 
 What is available (``available``): on the CPU the kernel's MemAvailable (Linux; free memory plus what the page cache
@@ -33,14 +33,14 @@ from app.errors import LimitError
 from app.storage import human_size
 
 
-def need(head: str, n_train: int, n_val: int, n_test: int, d: int, budget: int | None = None,
-         budget_method: str | None = None) -> int:
-    """Bytes of the run's largest arrays (see the module docstring); 0 for a head that takes no features."""
+def parts(head: str, n_train: int, n_val: int, n_test: int, d: int, budget: int | None = None,
+          budget_method: str | None = None) -> tuple[int, int]:
+    """(bytes on the head's device, bytes of a PCA budget's fit in host memory): see the module docstring."""
     n_train, n_val, n_test, d = (max(0, int(v)) for v in (n_train, n_val, n_test, d))
     pca = 0
     if budget is not None and int(budget) < d:
         if (budget_method or "pca") == "pca":
-            pca = 16 * d * n_train
+            pca = 16 * d * n_train  # numpy, on the host, whatever the head's device
         d = int(budget)
     if head in ("logistic", "svm", "knn"):
         head_bytes = 4 * d * (n_train + max(n_val, n_test))
@@ -48,7 +48,14 @@ def need(head: str, n_train: int, n_val: int, n_test: int, d: int, budget: int |
         head_bytes = 8 * d * d if d <= n_train else 8 * n_train * n_train + 4 * n_train * d
     else:
         head_bytes = 0
-    return max(pca, head_bytes)
+    return head_bytes, pca
+
+
+def need(head: str, n_train: int, n_val: int, n_test: int, d: int, budget: int | None = None,
+         budget_method: str | None = None) -> int:
+    """Bytes of the run's largest arrays at any one time (see the module docstring); 0 for a head that takes no
+    features."""
+    return max(parts(head, n_train, n_val, n_test, d, budget, budget_method))
 
 
 def _meminfo_available(path: Path = Path("/proc/meminfo")) -> int | None:
@@ -120,16 +127,20 @@ def check_fits(head: str, n_train: int, n_val: int, n_test: int, d: int, device,
     prefixes the message (the caller's context usually names the run already)."""
     if not limits.enabled():
         return
-    want = need(head, n_train, n_val, n_test, d, budget, budget_method)
-    have = available(device)
-    if not want or have is None or want <= have:
-        return
     import torch
 
-    where = "this GPU has" if torch.device(device).type == "cuda" else "this machine has"
+    head_bytes, pca = parts(head, n_train, n_val, n_test, d, budget, budget_method)
+    for want, dev in ((head_bytes, torch.device(device)), (pca, torch.device("cpu"))):
+        have = available(dev) if want else None
+        if have is not None and want > have:
+            break
+    else:
+        return
+    where = "this GPU has" if dev.type == "cuda" else "this machine has"
     shape = f"{n_train:,} training + {max(n_val, n_test):,} scored images x {d:,} features"
+    who, arrays = (f"the {head} head", "float32") if want == head_bytes else ("the PCA feature budget's fit", "float64")
     raise LimitError(
-        f"{what + ': ' if what else ''}the {head} head needs at least {human_size(want)} of memory ({shape}, "
-        f"float32) and {where} {human_size(have)} available now: nothing was extracted. Fewer features (a smaller "
+        f"{what + ': ' if what else ''}{who} needs at least {human_size(want)} of memory ({shape}, {arrays}) and "
+        f"{where} {human_size(have)} available now: nothing was extracted. Fewer features (a smaller "
         f"k, a coarser pooling, a random feature budget), fewer training images or more memory would fit "
         f"({limits.LIMITS_ENV}=off runs it anyway)")

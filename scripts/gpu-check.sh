@@ -152,8 +152,8 @@ unpack_cifar() {  # unpack_cifar TAR: the CIFAR-10 JPEG copy into the cache fold
 
 paper_steps() {  # issue 13's paper-sized runs, each from a fresh app home; the order and the limits from the H200's
     # first run (2026-12-04): rdsn k = 100,000 extracts ~500 MNIST and ~230 CIFAR-10 images/s there, so MNIST (~2 min
-    # and its head) first, the patches preset at k = 2048 next (at its own k = 400: 42 s), the CIFAR-10 rdsn run
-    # (~4.5 min) last
+    # and its head) first, the patches preset at k = 2048 next (at k = 400: 42 s; the preset's own k is 1600 since
+    # session 38), the CIFAR-10 rdsn run (~4.5 min) last
     local tar="$SHARED/datasets/cifar10-jpg.tar.gz" rdsn=(--backbone rdsn --options "k=$PAPER_K" activation=sign
         blocks=2 --layer 2 --pooling gap)
     if (( ${#DATA_ROOT[@]} )); then

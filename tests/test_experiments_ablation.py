@@ -63,7 +63,7 @@ def test_the_full_arms_are_the_presets_and_every_other_arm_changes_one_setting()
         changed = sorted(k for k in set(s) | set(ref) if s.get(k, "absent") != ref.get(k, "absent"))
         assert len(changed) == 1, (arm, changed)
     assert arms["no input whitening"]["whiten"] is False
-    assert arms["k / 4"]["options.k"] == 512 and arms["patches: k / 4"]["options.k"] == 100
+    assert arms["k / 4"]["options.k"] == 512 and arms["patches: k / 4"]["options.k"] == 400
     assert arms["no feature standardisation"]["head_options.standardize"] is False
     assert arms["full"]["tta"] == "hflip" and arms["no mirror views"]["tta"] == "none"
     assert arms["patches: full"]["tta"] == "hflip" and arms["patches: no mirror views"]["tta"] == "none"

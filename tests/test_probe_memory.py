@@ -125,6 +125,23 @@ def test_a_run_that_cannot_fit_is_refused_before_any_extraction(fe_home, monkeyp
     assert result.n_features == 64 and extracted  # the count checked is the count the head saw
 
 
+def test_a_cached_run_reads_its_feature_count_from_the_cache_file(fe_home, monkeypatch):
+    """The check's feature count of a run whose training features are cached comes from the file's header: no
+    forward at all (the cache hit's promise), and still the count the head sees; a file of another row count is not
+    taken for it."""
+    run_to_end(run_probe(_config()))
+    forwards = []
+    real = ex._maps_fn
+    monkeypatch.setattr(ex, "_maps_fn", lambda *a: forwards.append(a) or real(*a))
+    counted = []
+    real_count = ex.feature_count
+    monkeypatch.setattr(ex, "feature_count", lambda *a, **kw: counted.append(real_count(*a, **kw)) or counted[-1])
+    again = run_to_end(run_probe(_config()))
+    assert again.feature_cache_hit and forwards == [] and counted == [64] and again.n_features == 64
+    cached = sorted((fe_home / "cache" / "features").glob("*.npy"))
+    assert cached and ex.cached_width(cached[0].stem, 10**6) is None and ex.cached_width(None, 1) is None
+
+
 def test_each_candidate_of_a_selection_is_checked(fe_home, monkeypatch):
     """Choosing the pooling on validation fits every candidate on the training rows and scores the validation rows:
     each candidate is checked with those counts, before any extraction (gap 16, grid2 64, grid3 144 features: with

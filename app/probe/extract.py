@@ -275,10 +275,27 @@ def batch_size(model: torch.nn.Module, probe: torch.Tensor, layer: int) -> int:
     return int(max(1, min(MAX_BATCH, map_budget(probe.device) // max(1, per_image))))
 
 
+def cached_width(key: str | None, n: int) -> int | None:
+    """The feature count of the cached features under ``key`` (``n`` rows), from the file's header alone; None
+    where there are none (or they are not usable: ``extract`` then computes them anew)."""
+    path = cache_path(key) if key else None
+    if path is None or not path.exists():
+        return None
+    try:
+        arr = np.load(path, mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    return int(arr.shape[1]) if arr.ndim == 2 and arr.shape[0] == n else None
+
+
 def feature_count(model: torch.nn.Module, images: np.ndarray, ispec: InputSpec, layer: int, pooling: str,
-                  device: torch.device | str = "cpu") -> int:
+                  device: torch.device | str = "cpu", key: str | None = None) -> int:
     """The features one image gives at ``layer`` with ``pooling`` (one forward of the first image; a model that
-    cannot take the input says so as ``extract`` does)."""
+    cannot take the input says so as ``extract`` does). ``key``: the features' cache key; where they are cached,
+    their count is read from the file and nothing is computed (a cached run runs no forward at all)."""
+    cached = cached_width(key, len(images))
+    if cached is not None:
+        return cached
     model = model.to(device).eval()
     with torch.inference_mode():
         probe = to_tensor(images[:1], ispec, device)

@@ -210,12 +210,15 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
     whash = ex.weights_hash(model) + "|" + external_content(record.model)
     hits: list[bool] = []
 
+    def key_of(ds: ArrayDataset, split: str, layer: int, pooling: str) -> str:
+        return ex.cache_key(weights=whash, layer=layer, pooling=pooling, content=ex.content_digest(ds),
+                            data_root=record.data_root, split=split, ispec=record.input, dtype="auto",
+                            dataset=record.dataset)
+
     def feats(ds: ArrayDataset, split: str, layer: int, pooling: str, n_feat: int | None = None):
         if len(ds) == 0:
             return np.zeros((0, n_feat or 0), np.float32)
-        key = ex.cache_key(weights=whash, layer=layer, pooling=pooling, content=ex.content_digest(ds),
-                           data_root=record.data_root, split=split, ispec=record.input, dtype="auto",
-                           dataset=record.dataset)
+        key = key_of(ds, split, layer, pooling)
         f = yield from ex.extract(model, ds.images, record.input, layer, pooling, device=dev, key=key,
                                   label=f"{split} features", cancel=cancel)
         hits.append(f.cache_hit)
@@ -256,7 +259,8 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
     # before minutes of extraction: would the head's arrays fit in memory? (app.probe.memory; a lower bound)
     scored = len(val) if len(candidates) > 1 else max(len(val), len(test))  # every candidate is fitted and scored
     for ly, po in candidates:
-        d = ex.feature_count(model, train.images, record.input, ly, po, device=dev)
+        d = ex.feature_count(model, train.images, record.input, ly, po, device=dev,
+                             key=key_of(train, "train", ly, po) if len(train) else None)
         memory.check_fits(record.head, len(train), len(val), scored, d, dev, record.feature_budget,
                           record.budget_method)
     check(cancel)

@@ -50,7 +50,7 @@ def test_the_full_arms_are_the_presets_and_every_other_arm_changes_one_setting()
         s = arms[arm]
         ours = {"backbone": s["backbone"], "options": {k[8:]: v for k, v in s.items() if k.startswith("options.")},
                 "layer": s["layer"], "pooling": s["pooling"], "head": s["head"], "head_options": {},
-                "grid": s["head_grid"], "tta": s.get("tta", "none")}
+                "grid": s["head_grid"], "tta": s.get("tta", "none"), "refit": s.get("refit", False)}
         assert ours == fixes, (f"the ablation's {arm!r} arm is no longer the {preset} preset: update "
                                f"resources/experiments/{NAME}.toml (its full arm and the one-change arms)")
     assert arms["full"]["whiten"] == 0.1  # the probe's colour default for a random stem, stated explicitly

@@ -28,7 +28,7 @@ def test_the_full_arm_is_the_preset_and_every_arm_changes_one_thing():
     s = arms["full"]
     ours = {"backbone": s["backbone"], "options": {k[8:]: v for k, v in s.items() if k.startswith("options.")},
             "layer": s["layer"], "pooling": s["pooling"], "head": s["head"], "head_options": {},
-            "grid": s["head_grid"], "tta": s.get("tta", "none")}
+            "grid": s["head_grid"], "tta": s.get("tta", "none"), "refit": s.get("refit", False)}
     assert ours == presets.get("random-mnist").fixes(), (
         f"the ablation's full arm is no longer the random-mnist preset: update resources/experiments/{NAME}.toml")
     assert len(arms) == 14 and s["dataset"] == "mnist"

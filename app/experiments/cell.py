@@ -139,7 +139,7 @@ def _probe(s, cancel, on_progress, run_to_end) -> dict[str, Any]:
     split_seed = int(s.get("split_seed", 0))
     if "seed" in fields:
         kw["seed"] = split_seed
-    for name in ("split_seed", "head_seed", "val", "feature_budget", "tta"):
+    for name in ("split_seed", "head_seed", "val", "feature_budget", "tta", "refit"):
         if name in fields and s.get(name) is not None:
             kw[name] = s[name]
     if s.get("head_grid") is not None:  # the values the head's hyperparameter is selected from (on validation)

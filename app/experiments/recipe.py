@@ -48,8 +48,9 @@ A recipe (``resources/experiments/*.toml`` are the shipped ones; any file works)
 
 Probe cells also take ``head_grid`` (the values the head's hyperparameter is selected from, on validation),
 ``whiten`` (a random stem's patch-ZCA whitening: false = off, a number = its epsilon; unset = the probe's default)
-and ``tta`` (test-time views: "hflip" scores each validation and test image with its mirror image, "shift1" with its
-four one-pixel shifts; unset = none).
+``tta`` (test-time views: "hflip" scores each validation and test image with its mirror image, "shift1" with its
+four one-pixel shifts; unset = none) and ``refit`` (true: the chosen value fitted again on training + validation
+images, the test split scored by that fit; unset = false).
 
 Unknown keys anywhere are an error naming the key and the known ones (a typo must not silently run the default).
 So are recipes whose cells would not mean what they say, each refused when the file is read: a ``name`` that is

@@ -21,7 +21,8 @@ SEEDS_OF = {"probe": ("model", "split", "head"), "train": ("model", "train")}
 # settings a cell may have (the union of what probe and train cells read)
 PROBE_KEYS = {"backbone", "options", "weights", "init", "model_seed", "dataset", "data_root", "train_limit",
               "test_limit", "val", "layer", "pooling", "head", "head_options", "split_seed", "head_seed", "bank",
-              "feature_budget", "label", "weight_state", "freeze", "threads", "whiten", "head_grid", "tta"}
+              "feature_budget", "label", "weight_state", "freeze", "threads", "whiten", "head_grid", "tta",
+              "refit"}
 # (no layer or pooling: a train cell reads neither, so a recipe that set them would change nothing)
 TRAIN_KEYS = {"backbone", "options", "weights", "init", "model_seed", "dataset", "data_root", "train_limit",
               "test_limit", "val", "epochs", "optimizer", "lr", "weight_decay", "batch_size", "augment", "freeze",
@@ -67,7 +68,9 @@ def _toml(v: Any) -> str:
 
 
 def _check_setting(where: str, key: str, value: Any) -> None:
-    """A setting's value where its type is known: the whole-number settings (``WHOLE``)."""
+    """A setting's value where its type is known: the whole-number settings (``WHOLE``), the switches (``refit``)."""
+    if key == "refit" and not isinstance(value, bool):  # "false" (a string) would be read as on
+        raise RecipeError(f"{where}: 'refit' must be true or false, got {_toml(value)}")
     if key in WHOLE:
         least = WHOLE[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < least:

@@ -113,4 +113,22 @@ def caveats(record: dict) -> list[str]:
     whiten = settings.get("whiten_note")  # stem whitening asked, but the stem could not take it
     if isinstance(whiten, str) and whiten:
         out.append(whiten)
+    refit = refit_text(settings.get("refit"))
+    if refit:
+        out.append(refit)
     return out
+
+
+def refit_text(refit: Any) -> str | None:
+    """What a refit run's two figures are (``settings["refit"]``, app.probe.selection), or None without one."""
+    if not isinstance(refit, dict) or not refit.get("rows"):
+        return None
+    value = next(((k, v) for k, v in refit.items() if k in ("weight_decay", "C", "alpha", "k")), None)
+    chosen = "" if value is None else f" at the chosen {value[0]} = {value[1]:g}"
+    its = refit.get("iterations")
+    fit = "" if its is None else f", {its} iteration{'s' if its != 1 else ''}" + (
+        " from the chosen fit's weights" if refit.get("warm_start") else "")
+    return (f"refit: the test figure is the head fitted again{chosen} on {refit['rows']:,} images (the "
+            f"{refit.get('train_rows', 0):,} training + {refit.get('val_rows', 0):,} validation images{fit}); the "
+            f"validation figure is the fit on the training images alone, which chose it (the refit has seen the "
+            f"validation images)")

@@ -14,6 +14,8 @@ from app.errors import AppError, UserError, message
 
 
 def register(sub, bench) -> None:
+    import argparse
+
     from app.probe.presets import names as preset_names
 
     p = sub.add_parser("probe", help="train a head on frozen features and print the accuracy",
@@ -46,6 +48,10 @@ def register(sub, bench) -> None:
                    help="test-time views: hflip scores each validation and test image by the mean of its own and its "
                         "left-right mirror's features (photographs, not digits); shift1 by the mean over the image "
                         "and its four one-pixel shifts (digits); default none")
+    p.add_argument("--refit", default=None, action=argparse.BooleanOptionalAction,
+                   help="after choosing on validation, fit the chosen value once more on the training + validation "
+                        "images and score the test split with that fit (the validation figure stays the fit on "
+                        "training images alone's); default off (--no-refit turns a preset's off)")
     p.add_argument("--feature-budget", type=int, default=None, metavar="N",
                    help="project the features to N dimensions (fitted on the training features only)")
     p.add_argument("--budget-method", default="pca", choices=["pca", "random"],
@@ -125,7 +131,7 @@ def apply_preset(args):
     given = {"backbone": args.backbone, "options": parse_options(args.options), "layer": args.layer,
              "pooling": args.pooling, "head": args.head,
              "head_options": parse_options(args.head_options, "--head-options"), "grid": grid,
-             "tta": getattr(args, "tta", None)}
+             "tta": getattr(args, "tta", None), "refit": getattr(args, "refit", None)}
     values, overrides = presets.apply(args.preset, given)
     if args.model:
         overrides["model"] = args.model
@@ -138,6 +144,7 @@ def apply_preset(args):
     out.head_options = [json.dumps(values["head_options"])] if values["head_options"] else None
     out.grid = json.dumps(values["grid"]) if values["grid"] else None
     out.tta = values["tta"]
+    out.refit = values["refit"]
     return out, {"name": args.preset, "family": presets.get(args.preset).family, "overrides": overrides}
 
 
@@ -190,6 +197,7 @@ def make_config(args):
                       split_seed=args.split_seed, head_seed=args.head_seed, feature_budget=args.feature_budget,
                       budget_method=args.budget_method, select_layer=args.select_layer,
                       select_pooling=args.select_pooling, grid=grid, tta=getattr(args, "tta", None) or "none",
+                      refit=bool(getattr(args, "refit", None)),
                       preset=preset["name"] if preset else None,
                       preset_overrides=tuple(sorted(preset["overrides"])) if preset else ())
     try:

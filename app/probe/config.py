@@ -194,6 +194,9 @@ class ProbeConfig:
     preset: str | None = None  # the named preset the settings came from (app.probe.presets), recorded
     preset_overrides: tuple[str, ...] = ()  # the preset's fields the user's flags overrode
     tta: str = "none"  # test-time views (``TTA``): "hflip" averages each evaluated image's and its mirror's features
+    # after choosing on validation, fit the chosen value once more on training + validation images; the test split is
+    # scored by that fit (the validation figure stays the fit on training images alone's: the refit has seen them)
+    refit: bool = False
 
     # --- resolved settings ------------------------------------------------------------------------------------
     def resolved_pooling(self, channels: int | None = None) -> str:
@@ -258,6 +261,7 @@ class ProbeConfig:
             "preset": self.preset,
             "preset_overrides": list(self.preset_overrides),
             "tta": self.tta,
+            "refit": self.refit,
         }
 
     @staticmethod
@@ -287,6 +291,7 @@ class ProbeConfig:
             preset=d.get("preset"),
             preset_overrides=tuple(d.get("preset_overrides") or ()),
             tta=d.get("tta") or "none",
+            refit=bool(d.get("refit", False)),
         )
 
 

@@ -48,6 +48,41 @@ def stop_report(criterion: str, value: float | None, tolerance: float | None, it
             "converged": bool(converged)}
 
 
+class RowStack:
+    """The rows of several 2-D feature arrays (in memory or memory-mapped), one array after another, without a copy
+    of them all: what the heads read of a feature array (``len``, ``shape``, ``dtype``, row slices ``X[i:j]``,
+    ``np.asarray``), so that a refit on training + validation features does not hold a third, concatenated copy
+    (45,000 + 5,000 x 57,600 float16 features: 5.8 GB)."""
+
+    ndim = 2
+
+    def __init__(self, *parts):
+        if not parts or any(np.ndim(p) != 2 for p in parts) or len({p.shape[1] for p in parts}) != 1:
+            raise ValueError("RowStack: 2-D arrays with the same number of columns")
+        self.parts = parts
+        self.dtype = np.result_type(*(p.dtype for p in parts))
+        self.shape = (sum(len(p) for p in parts), int(parts[0].shape[1]))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("RowStack: rows by a slice with step 1 (X[i:j])")
+        start, stop, _ = key.indices(len(self))
+        pieces, offset = [], 0
+        for p in self.parts:
+            lo, hi = max(start - offset, 0), min(stop - offset, len(p))
+            if lo < hi:
+                pieces.append(np.asarray(p[lo:hi], dtype=self.dtype))
+            offset += len(p)
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces or [np.empty((0, self.shape[1]), self.dtype)])
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[0:len(self)]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
 def _chunk_on(X: np.ndarray, i: int, device) -> torch.Tensor:
     """Rows ``i .. i + ROW_CHUNK`` of ``X`` on ``device`` in X's own dtype (a float16 cache crosses at half the bytes
     and is converted there)."""

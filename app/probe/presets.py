@@ -24,7 +24,7 @@ from typing import Any
 from app.errors import AppError
 from app.models.catalog import family
 
-FIELDS = ("backbone", "options", "layer", "pooling", "head", "head_options", "grid", "tta")
+FIELDS = ("backbone", "options", "layer", "pooling", "head", "head_options", "grid", "tta", "refit")
 
 
 class PresetError(AppError, ValueError):
@@ -45,6 +45,7 @@ class Preset:
     chosen: str  # how the settings were chosen (honest: "provisional" until selected on validation)
     target: str  # the figure this preset is meant to reach (issue 13), not a measurement
     tta: str = "none"  # test-time views (app.probe.config.TTA)
+    refit: bool = False  # the chosen value fitted again on training + validation images (app.probe.selection)
 
     @property
     def family(self) -> str:
@@ -54,7 +55,7 @@ class Preset:
         """What the preset fixes, field by field (the ``FIELDS``)."""
         return {"backbone": self.backbone, "options": dict(self.options), "layer": self.layer,
                 "pooling": self.pooling, "head": self.head, "head_options": dict(self.head_options),
-                "grid": None if self.grid is None else list(self.grid), "tta": self.tta}
+                "grid": None if self.grid is None else list(self.grid), "tta": self.tta, "refit": self.refit}
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "family": self.family, "summary": self.summary, "fixes": self.fixes(),
@@ -76,6 +77,8 @@ class Preset:
             parts.append("--grid " + ",".join(_text(v) for v in self.grid))
         if self.tta != "none":
             parts.append(f"--tta {self.tta}")
+        if self.refit:
+            parts.append("--refit")
         return " ".join(parts)
 
 
@@ -251,7 +254,7 @@ def apply(name: str, given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
     if fixed in (given.get("head_options") or {}) and given.get("grid") is None and values["grid"] is not None:
         values["grid"] = None  # the user fixed the value the preset's grid sweeps: the user's value, not the grid
         overrides["grid"] = None
-    for key in ("layer", "pooling", "grid", "tta"):
+    for key in ("layer", "pooling", "grid", "tta", "refit"):
         v = given.get(key)
         if v is not None:
             v = list(v) if isinstance(v, tuple) else v

@@ -66,6 +66,7 @@ class ResolvedProbe:
     select: tuple[str, ...] = ()  # also chosen on validation: "layer", "pooling"
     grid: tuple[Any, ...] | None = None  # values of the head's hyperparameter to select from
     tta: str = "none"  # test-time views (app.probe.config.TTA): "hflip" = each evaluated image with its mirror
+    refit: bool = False  # the chosen value fitted again on training + validation images; test scored by that fit
 
     @property
     def options(self) -> dict[str, Any]:
@@ -82,6 +83,8 @@ class ResolvedProbe:
             "feature_budget": self.feature_budget, "budget_method": self.budget_method, "whiten": self.whiten,
             "select": list(self.select), "grid": None if self.grid is None else _jsonable(list(self.grid)),
             "tta": self.tta,
+            # only when on: a record without refit reads as before (runs stored before it group with runs without)
+            **({"refit": True} if self.refit else {}),
         }
 
     @staticmethod
@@ -97,7 +100,7 @@ class ResolvedProbe:
             train_limit=d.get("train_limit"), test_limit=d.get("test_limit"), val=int(d.get("val") or 0),
             feature_budget=d.get("feature_budget"), budget_method=d.get("budget_method"), whiten=d.get("whiten"),
             select=tuple(d.get("select") or ()), grid=None if d.get("grid") is None else tuple(d["grid"]),
-            tta=str(d.get("tta") or "none"),
+            tta=str(d.get("tta") or "none"), refit=bool(d.get("refit", False)),
         )
 
     def with_(self, **kw: Any) -> "ResolvedProbe":
@@ -241,6 +244,11 @@ def check_config(config: ProbeConfig) -> None:
     if config.tta != "none" and config.head == "own":
         raise ProbeSettingsError("test-time views (tta) apply to a trained head's features, not to a model's own "
                                  "classifier (head own)")
+    if config.refit and config.head == "own":
+        raise ProbeSettingsError("refit applies to a trained head, not to a model's own classifier (head own)")
+    if config.refit and config.val is not None and int(config.val) == 0:
+        raise ProbeSettingsError("refit fits the chosen value again on training + validation images: it needs a "
+                                 "validation split (val > 0)")
 
 
 # --- the one resolution -------------------------------------------------------------------------------------
@@ -282,6 +290,9 @@ def resolve(config: ProbeConfig, train: ArrayDataset, device: Any = "cpu"):
     select = tuple(s for s, on in (("layer", config.select_layer), ("pooling", config.select_pooling)) if on)
     if select and val == 0:
         raise ProbeSettingsError("selecting the layer or pooling needs a validation split (val > 0)")
+    if config.refit and val == 0:
+        raise ProbeSettingsError("refit fits the chosen value again on training + validation images: this run has "
+                                 "no validation split (val 0)")
     whiten = defaults.get("whiten") if is_random(spec) and config.head != "own" else None
     record = ResolvedProbe(
         model=spec, input=ispec, layer=layer, layer_name=layer_name, pooling=pooling, head=config.head,
@@ -290,7 +301,7 @@ def resolve(config: ProbeConfig, train: ArrayDataset, device: Any = "cpu"):
         val=val, feature_budget=None if config.feature_budget is None else int(config.feature_budget),
         budget_method=config.budget_method if config.feature_budget is not None else None,
         whiten=None if whiten is None else float(whiten), select=select,
-        grid=_grid(config), tta=config.tta)
+        grid=_grid(config), tta=config.tta, refit=bool(config.refit))
     return record, model
 
 

@@ -5,7 +5,9 @@
    images; 0 = none), the seeded test subset;
 2. features of train and validation (cached by content), for each candidate layer/pooling when these are selected;
 3. the head's hyperparameter (and, when asked, layer and pooling) chosen on validation (``select_and_fit``);
-4. the test split scored once, at the end.
+   with ``record.refit`` the chosen value is then fitted once more on training + validation images (the
+   validation images' own features, without test-time views: training rows are single views);
+4. the test split scored once, at the end (by the refit where there is one).
 
 Head "own" (the model's trained classifier) goes through the one evaluation (``predict``) after
 ``check_classifier_fits`` refuses a dataset the classifier was not trained for. All are task generators
@@ -133,7 +135,7 @@ def config_of(record: ResolvedProbe) -> ProbeConfig:
         seed=record.seeds.split, head_options=record.head_options, val=record.val, split_seed=record.seeds.split,
         head_seed=record.seeds.head, feature_budget=record.feature_budget,
         budget_method=record.budget_method or "pca", select_layer="layer" in record.select,
-        select_pooling="pooling" in record.select, grid=record.grid, tta=record.tta)
+        select_pooling="pooling" in record.select, grid=record.grid, tta=record.tta, refit=record.refit)
 
 
 # --- the run ----------------------------------------------------------------------------------------------------
@@ -258,11 +260,13 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
     candidates = [(ly, po) for ly in layers for po in poolings]
     # before minutes of extraction: would the head's arrays fit in memory? (app.probe.memory; a lower bound)
     scored = len(val) if len(candidates) > 1 else max(len(val), len(test))  # every candidate is fitted and scored
+    # a refit's training rows are the training and validation images, its scored rows the test images
+    rows = len(train) + (len(val) if record.refit else 0)
     for ly, po in candidates:
         d = ex.feature_count(model, train.images, record.input, ly, po, device=dev,
                              key=key_of(train, "train", ly, po) if len(train) else None)
-        memory.check_fits(record.head, len(train), len(val), scored, d, dev, record.feature_budget,
-                          record.budget_method)
+        memory.check_fits(record.head, rows, len(val), max(scored, len(test) if record.refit else 0), d, dev,
+                          record.feature_budget, record.budget_method)
     check(cancel)
     extract_seconds = 0.0
     if len(candidates) > 1:
@@ -287,10 +291,15 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
     Xtr = yield from feats(train, "train", record.layer, record.pooling)
     Xva = yield from evaluated(val, "val", record.layer, record.pooling, Xtr.shape[1])
     Xte = yield from evaluated(test, "test", record.layer, record.pooling, Xtr.shape[1])
+    # a refit's extra training rows: the validation images' own features (cached: read, not computed again)
+    Xvr = (yield from feats(val, "val", record.layer, record.pooling, Xtr.shape[1])) if record.refit else None
     extract_seconds += time.perf_counter() - t1
     stem = _whitened_stem(model) if whiten is not None else None
     del model
-    Xtr, Xva, Xte = project(Xtr, Xva, Xte)
+    if Xvr is None:
+        Xtr, Xva, Xte = project(Xtr, Xva, Xte)
+    else:
+        Xtr, Xva, Xte, Xvr = project(Xtr, Xva, Xte, Xvr)
     budget_note = None
     if unprojected:  # the record says what the run did: no budget applied (the request is kept in ``config``)
         budget_note = (f"feature budget {record.feature_budget} not applied: there are only {unprojected[0]} "
@@ -303,7 +312,8 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
     check(cancel)
     yield Progress(0, None, f"training {record.head} head")
     sel = yield from select_and_fit(record.head, Xtr, train.labels, Xva, val.labels, Xte, test.labels, n_classes,
-                                    opts, grid=record.grid, device=dev, seed=record.seeds.head, cancel=cancel)
+                                    opts, grid=record.grid, device=dev, seed=record.seeds.head, cancel=cancel,
+                                    refit=None if Xvr is None else (Xvr, val.labels))
     hr = sel.result
     m = evaluate_scores(hr.scores, test.labels, n_classes)
     selected = {HYPERPARAMETER[record.head]: sel.best_value}
@@ -317,6 +327,8 @@ def run_resolved(record: ResolvedProbe, cancel: CancelToken | None = None, *, tr
         "split_seed": record.seeds.split, "whiten_stem": whiten, "feature_dtype": str(Xtr.dtype),
         "feature_budget": record.feature_budget, "budget_method": record.budget_method, "tta": record.tta,
     }
+    if sel.refit is not None:
+        settings["refit"] = dict(sel.refit)
     if budget_note:
         settings["feature_budget_note"] = budget_note
     if whiten_note:

@@ -11,7 +11,13 @@ Protocol (``select_and_fit``):
 - the best validation top-1 wins; a tie goes to the stronger regularisation (the earlier value of the sweep);
 - the test features are scored once, by the winning fit (no refit on train + validation: the model reported is the
   one that was selected). ``Selection.result.scores`` are those TEST scores; ``result.curves`` are the winning fit's
-  curves, whose accuracy points are VALIDATION accuracy (the test set is not looked at while choosing).
+  curves, whose accuracy points are VALIDATION accuracy (the test set is not looked at while choosing);
+- ``refit=(X, y)`` (the validation images' own features and labels, asked by the user or a preset): after the choice,
+  the chosen value is fitted once more on the training rows followed by those (statistics from them all, an
+  iterative head warm-started from the chosen fit's weights), as scikit-learn's ``GridSearchCV(refit=True)`` fits
+  the best candidate on all the data it was given; the test features are scored by that fit instead. The choice and
+  ``val_top1`` stay the fit on training rows alone's (the refit has seen the validation images: it has no validation
+  figure); ``Selection.refit`` says what was refitted (rows, iterations, seconds).
 - a one-value grid (a value the user fixed): that one fit, scored on validation (reported) and test;
 - an empty validation set (``--val 0``): a plain fit on train, scored on test; ``val_top1`` is None.
 """
@@ -51,6 +57,7 @@ class Selection:
     result: HeadResult  # scores: the TEST scores of the selected fit
     iterations: tuple[int | None, ...] = ()  # each value's fit, aligned with ``table`` (None: closed form / no fit)
     stats: tuple[np.ndarray, np.ndarray] | None = None  # (mean, 1/std) of the training features, where computed
+    refit: dict | None = None  # the refit on training + validation rows, where there was one (see the module doc)
 
 
 def sweep_order(head: str, grid) -> list:
@@ -99,8 +106,61 @@ def _linear_scores(Xtr, X, state: dict, opts: dict, device, stats=None) -> np.nd
 
 
 def select_and_fit(head: str, Xtr, ytr, Xval, yval, Xte, yte, n_classes: int, opts: dict, grid=None,
-                   device="cpu", seed: int = 0, cancel: CancelToken | None = None):
-    """Task: choose ``HYPER[head]`` on the validation split, return a ``Selection`` (see the module doc)."""
+                   device="cpu", seed: int = 0, cancel: CancelToken | None = None, refit=None):
+    """Task: choose ``HYPER[head]`` on the validation split, return a ``Selection`` (see the module doc; ``refit``:
+    (features, labels) of the validation images to fit the chosen value on, with the training rows, at the end)."""
+    if refit is None:
+        return (yield from _select(head, Xtr, ytr, Xval, yval, Xte, yte, n_classes, opts, grid, device, seed,
+                                   cancel))
+    if Xval is None or len(Xval) == 0:
+        raise ValueError("refit: there is no validation split to add to the training rows")
+    Xr, yr = refit
+    if len(Xr) != len(yval) or len(yr) != len(yval):
+        raise ValueError(f"refit: {len(Xr)} rows / {len(yr)} labels for {len(yval)} validation images")
+    # the choice on validation; its test scoring is skipped (an empty test split): the refit's are the run's
+    empty = Xte[0:0]
+    sel = yield from _select(head, Xtr, ytr, Xval, yval, empty, np.asarray(yte)[:0], n_classes, opts, grid, device,
+                             seed, cancel)
+    return (yield from _refit(head, sel, Xtr, ytr, Xr, yr, Xte, yte, n_classes, device, seed, cancel))
+
+
+def _refit(head, sel: "Selection", Xtr, ytr, Xr, yr, Xte, yte, n_classes, device, seed, cancel):
+    """Task: ``sel``'s chosen value fitted on the training rows followed by ``Xr`` (module doc), scoring ``Xte``."""
+    from app.probe.headcore import RowStack
+    from app.probe.heads import SHARES_PREPARED, TRAINERS
+
+    check(cancel)
+    t0 = time.perf_counter()
+    X = RowStack(Xtr, Xr)
+    y = np.concatenate([np.asarray(ytr, dtype=np.int64), np.asarray(yr, dtype=np.int64)])
+    opts = dict(sel.best_opts)
+    key = HYPER[head]
+    kw = {}
+    if head in SHARES_PREPARED:  # iterative: from the chosen fit's weights; the statistics of all the rows kept
+        kw["prepared"] = prepare_once(X, y, Xte, opts, device)
+        kw["init"] = sel.result.state
+    prefix = f"refit on {len(Xtr):,} training + {len(Xr):,} validation images, {key} = {sel.best_value:g}: "
+    res = yield from _without_eval_points(_relabel(TRAINERS[head](X, y, Xte, yte, n_classes, opts, device=device,
+                                                                  seed=seed, cancel=cancel, **kw), prefix))
+    stats = (kw["prepared"].mean, kw["prepared"].inv) if kw else None
+    kw.clear()
+    if stats is None and head != "knn":  # the exported head's standardisation: the refit's own statistics
+        from app.probe.headcore import standardizer
+
+        stats = standardizer(X, bool(opts.get("standardize", True)))
+    it = (res.stop or {}).get("iterations")
+    info = {"rows": int(len(X)), "train_rows": int(len(Xtr)), "val_rows": int(len(Xr)), key: sel.best_value,
+            "iterations": None if it is None or head not in SHARES_PREPARED else int(it),  # closed forms: none
+            "warm_start": head in SHARES_PREPARED,
+            "seconds": round(time.perf_counter() - t0, 3)}
+    # the run's curves stay the chosen fit's (their points are validation accuracy); its stop is the refit's
+    result = replace(res, curves=sel.result.curves, seconds=sel.result.seconds + res.seconds)
+    yield Progress(1, 1, f"refitted {key} = {sel.best_value:g} on {len(X):,} images")
+    return replace(sel, result=result, stats=stats, refit=info)
+
+
+def _select(head: str, Xtr, ytr, Xval, yval, Xte, yte, n_classes: int, opts: dict, grid, device, seed, cancel):
+    """Task: the selection without a refit (``select_and_fit``)."""
     from app.probe.heads import SHARES_PREPARED, TRAINERS
 
     t0 = time.perf_counter()

@@ -33,6 +33,6 @@ def probe_jobs(ps: Any, specs: list, dataset: str, data_root: str | None, train_
             cfg = ProbeConfig(model=model, dataset=dataset, data_root=data_root, layer=ps.layer_value(),
                               pooling=ps.pooling_value(), head=head, train_limit=train_limit,
                               test_limit=ps.test_limit_value(), seed=seed, head_options=options,
-                              tta=ps.tta_value(), **extra)
+                              tta=ps.tta_value(), refit=ps.refit_value(), **extra)
             jobs.append(Job("probe", cfg, spec.label + (f" · seed {seed}" if ps.seeds.value() > 1 else "")))
     return jobs

@@ -210,6 +210,15 @@ class ProbeSettings(QWidget):
                             "the label); five extractions of each evaluated image.")
         form.addRow("Test time", self.tta)
 
+        self.refit = QCheckBox("refit on training + validation")
+        self.refit.setObjectName("refit")
+        self.refit.setToolTip("After the head's value is chosen on validation, fit that value once more on the "
+                              "training and validation images together\nand score the test split with that fit "
+                              "(probe --refit; as scikit-learn's GridSearchCV refit).\nThe validation figure stays "
+                              "the fit on the training images alone, which chose the value: the refit has seen the "
+                              "validation images.")
+        form.addRow("Final fit", self.refit)
+
         self.preset.currentIndexChanged.connect(self._on_preset)
         self.head.currentIndexChanged.connect(self._on_head)
         for w in (self.layer, self.pooling):
@@ -217,6 +226,7 @@ class ProbeSettings(QWidget):
         self.seeds.valueChanged.connect(self.changed)
         self.test_limit.valueChanged.connect(self.changed)
         self.tta.currentIndexChanged.connect(self.changed)
+        self.refit.toggled.connect(self.changed)
         self._on_head()
 
     @staticmethod
@@ -268,6 +278,7 @@ class ProbeSettings(QWidget):
                 i = combo.count() - 1
             combo.setCurrentIndex(i)
         self.set_tta(p.tta)
+        self.refit.setChecked(p.refit)
         given = dict(p.head_options)
         for (h, key), ed in self._editors.items():
             if h != p.head:
@@ -287,7 +298,7 @@ class ProbeSettings(QWidget):
         p = PRESETS[name]
         over = [f for f, mine, its in (("layer", self.layer_value(), p.layer), ("pooling", self.pooling_value(),
                                        p.pooling), ("head", self.head_name(), p.head), ("tta", self.tta_value(),
-                                       p.tta)) if mine != its]
+                                       p.tta), ("refit", self.refit_value(), p.refit)) if mine != its]
         if self.head_name() == p.head and {k: v for k, v in self.head_options().items()
                                            if (p.head, k) in self._auto} != dict(p.head_options):
             over.append("head_options")
@@ -329,6 +340,10 @@ class ProbeSettings(QWidget):
         i = self.tta.findData(value)
         self.tta.setCurrentIndex(i if i >= 0 else 0)
 
+    def refit_value(self) -> bool:
+        """Refit on training + validation (every head the workspace offers is fitted)."""
+        return self.refit.isChecked()
+
     # --- settings ---
     def save(self, s) -> None:
         s.setValue("probe/preset", self.preset_name())
@@ -341,6 +356,7 @@ class ProbeSettings(QWidget):
         s.setValue("probe/seeds", self.seeds.value())
         s.setValue("probe/test_limit", self.test_limit.value())
         s.setValue("probe/tta", self.tta_value())
+        s.setValue("probe/refit", self.refit.isChecked())
         for (h, key), ed in self._editors.items():
             s.setValue(f"probe/options/{h}/{key}", ed.value())
         for (h, key), box in self._auto.items():
@@ -371,6 +387,7 @@ class ProbeSettings(QWidget):
         self.test_limit.setValue(read_int(s, "probe/test_limit", 0, self.test_limit.minimum(),
                                           self.test_limit.maximum()))
         self.set_tta(str(s.value("probe/tta", "none")))
+        self.refit.setChecked(str(s.value("probe/refit", "false")).lower() in ("true", "1"))
         for (h, key), ed in self._editors.items():
             v = s.value(f"probe/options/{h}/{key}")
             if v is None:

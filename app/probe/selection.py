@@ -9,8 +9,8 @@ Protocol (``select_and_fit``):
   previous value's solution, so its model IS that solution, which the run's note says); ridge builds its Gram
   matrix once (one Cholesky per alpha); kNN computes the validation distances once for every k;
 - the best validation top-1 wins; a tie goes to the stronger regularisation (the earlier value of the sweep);
-- the test features are scored once, by the winning fit (no refit on train + validation: the model reported is the
-  one that was selected). ``Selection.result.scores`` are those TEST scores; ``result.curves`` are the winning fit's
+- the test features are scored once, by the winning fit (without ``refit``, below: the model reported is the one
+  that was selected). ``Selection.result.scores`` are those TEST scores; ``result.curves`` are the winning fit's
   curves, whose accuracy points are VALIDATION accuracy (the test set is not looked at while choosing);
 - ``refit=(X, y)`` (the validation images' own features and labels, asked by the user or a preset): after the choice,
   the chosen value is fitted once more on the training rows followed by those (statistics from them all, an
@@ -56,7 +56,7 @@ class Selection:
     val_top1: float | None
     result: HeadResult  # scores: the TEST scores of the selected fit
     iterations: tuple[int | None, ...] = ()  # each value's fit, aligned with ``table`` (None: closed form / no fit)
-    stats: tuple[np.ndarray, np.ndarray] | None = None  # (mean, 1/std) of the training features, where computed
+    stats: tuple[np.ndarray, np.ndarray] | None = None  # (mean, 1/std) of the rows the reported fit saw, where computed
     refit: dict | None = None  # the refit on training + validation rows, where there was one (see the module doc)
 
 

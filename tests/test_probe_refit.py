@@ -148,3 +148,18 @@ def test_a_recipe_takes_refit_as_a_switch(tmp_path):
     assert recipe("true").cells()[0].config["refit"] is True
     with pytest.raises(RecipeError, match="'refit' must be true or false"):
         recipe('"false"')
+
+
+def test_runs_with_and_without_a_refit_are_two_groups_told_apart(fe_home, tmp_path):
+    from app.probe.compare import compare_groups
+    from app.probe.history import History
+
+    h = History(tmp_path / "h.sqlite")
+    a = h.add(run_to_end(run_probe(_config())).to_dict())
+    b = h.add(run_to_end(run_probe(_config(refit=True))).to_dict())
+    c = h.add(run_to_end(run_probe(_config(seed=1))).to_dict())  # another seed without: the first one's group
+    groups = compare_groups(h.list())
+    assert sorted(g.ids for g in groups) == [(a, c), (b,)]
+    details = {g.ids: g.detail for g in groups}
+    assert details[(b,)] == "refit = true" and details[(a, c)] == "refit = false"
+    h.close()

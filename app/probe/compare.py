@@ -247,9 +247,12 @@ def _told_apart(stats: list[GroupStat], settings: dict[int, str | None]) -> list
         flats = []
         for i in idx:
             try:
-                flats.append(_flat(json.loads(settings.get(stats[i].ids[0]) or "{}")))
+                flat = _flat(json.loads(settings.get(stats[i].ids[0]) or "{}"))
             except ValueError:
-                flats.append({})
+                flat = {}
+            if flat:  # a record without a refit says none (it stores the switch only when on): "refit = false"
+                flat.setdefault("refit", False)
+            flats.append(flat)
         keys = sorted({k for f in flats for k in f if not k.startswith(skip)})
         differ = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
         tops = {k.split(".", 1)[0] for f in flats for k in f}

@@ -163,3 +163,22 @@ def test_runs_with_and_without_a_refit_are_two_groups_told_apart(fe_home, tmp_pa
     details = {g.ids: g.detail for g in groups}
     assert details[(b,)] == "refit = true" and details[(a, c)] == "refit = false"
     h.close()
+
+
+@pytest.mark.parametrize("head", ["logistic", "ridge"])
+def test_the_kept_head_is_the_refit_and_scores_as_the_run_did(fe_home, head):
+    """The head file a refit run keeps (Live's "Use in Live") is the refit, with the standardisation of all the rows
+    it was fitted on: on the run's own test images it predicts what the run scored, image by image."""
+    from pathlib import Path
+
+    from app.probe.head_export import open_head
+    from app.probe.run import test_split
+
+    spec = ModelSpec.make("simple", "simple (random)", options={"widths": (8, 16)})
+    result = run_to_end(run_probe(ProbeConfig(model=spec, dataset="digits", head=head, train_limit=300,
+                                              test_limit=120, val=60, refit=True)))
+    test = test_split(result.resolved)
+    pred = np.asarray(test.labels, dtype=np.int64).copy()
+    pred[np.asarray(result.misclassified, dtype=np.int64)] = np.asarray(result.mis_predicted, dtype=np.int64)
+    scores = open_head(Path(result.settings["head_file"])).scores(test.images)
+    assert np.array_equal(scores.argmax(1), pred)

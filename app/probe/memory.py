@@ -21,7 +21,8 @@ torch holds unused; None elsewhere (nothing checked). The process, the decoded d
 ``need``, so the check refuses only runs that cannot fit; a run it lets through may still be tight.
 ``FILTER_EXPLORER_LIMITS=off`` lifts it (``app.data.limits``).
 Measured (2026-12-04, this 2-core machine): the ``random-cifar10`` preset counts 8.1 GB and peaked at 13.7 GB RSS,
-``patches-cifar10`` 3.2 GB and 7.4 GB (the RSS includes the feature caches' pages, which the system can drop).
+``patches-cifar10`` 3.2 GB and 7.4 GB at k = 400, 12.7 GB and 20.5 GB at its k = 1600 (the RSS includes the feature
+caches' pages, which the system can drop).
 """
 
 from __future__ import annotations

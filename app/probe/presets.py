@@ -146,7 +146,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         target="no target of its own (issue 13 names scattering as the peer of random-mnist; measured once with "
                "these settings: 99.36% test (the refit on 60,000 images), 99.30% validation, 3 min 3 s wall at load "
                "~1.7, peak RSS 3.2 GB, on 2026-12-04 (session 39); before the refit 99.32% test, 99.30% validation, "
-               "2 min 27 s wall from a fresh home at load ~2 on 2026-12-03, each fit stopped by its duality gap too (99.44% / 99.34% by the gradient rule alone, "
+               "2 min 27 s wall from a fresh home at load ~2 on 2026-12-03, each fit stopped by its duality gap "
+               "too (99.44% / 99.34% by the gradient rule alone, "
                "2026-12-01); without deskewing 99.23% (then); on the 10,000 / 10,000 subset 99.10% against "
                "random-mnist's 99.14%: a tie, McNemar's exact p = 0.73 on the same images, where scattering without "
                "deskewing, 98.68%, is behind, p = 7.7e-05)"),

@@ -48,7 +48,8 @@ def test_the_presets_of_the_issue_and_the_scattering_peer_fix_every_field():
 
 def test_explicit_values_override_the_preset_and_are_reported():
     values, over = presets.apply("patches-cifar10", {"options": {"k": 64}, "pooling": "grid3", "layer": None})
-    assert values["options"]["k"] == 64 and values["options"]["patch_size"] == 6  # key by key
+    assert values["options"]["k"] == 64 and values["options"]["patch_size"] == 5  # key by key
+    assert values["options"]["normalize"] is False
     assert values["pooling"] == "grid3" and values["grid"] == [3e-3, 1e-2, 1e-1]
     assert over == {"options": {"k": 64}, "pooling": "grid3"}
     values, over = presets.apply("random-mnist", {"head": "ridge", "backbone": "simple"})

@@ -203,7 +203,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
                "5,000) without and with mirror views (as random-cifar10): 72.42% and 74.68% validation (chosen); "
                "the weight-decay grid at full size (session 17): 1e-3 .. 0.1 with 300 iterations: 0.01 best (74.80%; "
                "0.003: 74.26%, 0.03: 73.98%), so the grid brackets it: 0.003, 0.01, 0.1 (1 lost in every run); "
-               "Coates, Lee & Ng's values kept after a validation screen (session 21, the 10,000-image subset, "
+               "Coates, Lee & Ng's values kept at first (session 21, a screen without mirror views, the same subset, "
                "ridge proxy: the preset 66.68%; zca_eps 0.03 / 0.3 / 1 65.16 / 67.00 / 66.68%, alpha 0.1 / 0.5 "
                "66.52 / 65.80%, patch size 5 / 8 67.44 / 66.64%, stride 2 65.12%, random patches 65.68%, no contrast "
                "normalisation 67.44%: all within noise); k at full size (45,000 / 5,000, mirror views, the grid "
